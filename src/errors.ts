@@ -1,0 +1,44 @@
+/**
+ * One error hierarchy with stable codes (undici/fastify habit): a refusal a
+ * user sees names its code, so docs and logs can point at it.
+ */
+export const ErrorCodes = {
+  CONFIG: 'TTMA_ERR_CONFIG',
+  CLI_USAGE: 'TTMA_ERR_CLI_USAGE',
+  WEBHOOK_NO_KEY: 'TTMA_ERR_WEBHOOK_NO_KEY',
+  WEBHOOK_SIGNATURE: 'TTMA_ERR_WEBHOOK_SIGNATURE',
+  WEBHOOK_STALE: 'TTMA_ERR_WEBHOOK_STALE',
+  WEBHOOK_REPLAY: 'TTMA_ERR_WEBHOOK_REPLAY',
+  WEBHOOK_MALFORMED: 'TTMA_ERR_WEBHOOK_MALFORMED',
+  BODY_TOO_LARGE: 'TTMA_ERR_BODY_TOO_LARGE',
+  MEDIA_TOKEN: 'TTMA_ERR_MEDIA_TOKEN',
+  MEDIA_PROTOCOL: 'TTMA_ERR_MEDIA_PROTOCOL',
+  CODEC_UNSUPPORTED: 'TTMA_ERR_CODEC_UNSUPPORTED',
+  AUTH: 'TTMA_ERR_AUTH',
+  CALL_NOT_OWNED: 'TTMA_ERR_CALL_NOT_OWNED',
+  STREAM_URL: 'TTMA_ERR_STREAM_URL',
+  PROVIDER: 'TTMA_ERR_PROVIDER',
+  PLATFORM: 'TTMA_ERR_PLATFORM',
+  WORKER: 'TTMA_ERR_WORKER',
+  CHANNEL_CLOSED: 'TTMA_ERR_CHANNEL_CLOSED',
+  OVERLOADED: 'TTMA_ERR_OVERLOADED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class TtmaError extends Error {
+  readonly code: ErrorCode;
+  /** HTTP status to answer with when this error ends a request. */
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, status = 500, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TtmaError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export function isTtmaError(err: unknown, code?: ErrorCode): err is TtmaError {
+  return err instanceof TtmaError && (code === undefined || err.code === code);
+}

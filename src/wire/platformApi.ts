@@ -1,0 +1,54 @@
+/**
+ * The gateway <-> platform signalling API (HTTP + JSON). The gateway never
+ * holds the provider key: it asks the platform, which checks identity and
+ * allowlists and relays to the provider (FAQ-12, FAQ-13).
+ *
+ * Authentication on every request:
+ *   authorization: Bearer <agent secret>
+ *   x-ttma-deployment: <deployment id>
+ */
+export const HEADER_DEPLOYMENT = 'x-ttma-deployment';
+
+export const PLATFORM_PATHS = {
+  /** POST, body AnswerCallBody */
+  answer: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/answer`,
+  /** POST, body HangupCallBody */
+  hangup: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/hangup`,
+  /** POST, body DialCallBody -> DialCallResult */
+  dial: '/v1/signal/calls',
+} as const;
+
+export interface AnswerCallBody {
+  stream_url: string;
+  stream_auth_token: string;
+  /** Codec the gateway wants on the bidirectional leg (PCMU by default). */
+  codec?: string;
+  client_state?: string;
+}
+
+export interface HangupCallBody {
+  reason?: string;
+}
+
+export interface DialCallBody {
+  to: string;
+  from?: string;
+  stream_url: string;
+  stream_auth_token: string;
+  codec?: string;
+  client_state?: string;
+  timeout_secs?: number;
+  time_limit_secs?: number;
+}
+
+export interface DialCallResult {
+  call_control_id: string;
+  call_session_id: string;
+}
+
+/** Every refusal: a stable code the gateway logs and the docs explain. */
+export interface PlatformErrorBody {
+  error: { code: string; message: string };
+}
+
+export type PlatformOk = { ok: true };
