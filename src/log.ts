@@ -3,14 +3,14 @@
  * readable lines commands print (ready lines, --json summaries).
  * Never log a secret or a token: log the call id and a reason instead.
  */
-import { pino, type Logger } from 'pino';
+import { pino, destination, type Logger } from 'pino';
 
 export type { Logger };
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export function createLogger(component: string, level: LogLevel = defaultLevel()): Logger {
-  return pino({ name: component, level, base: { component } }, pino.destination({ fd: 2, sync: true }));
+  return pino({ name: component, level, base: { component } }, destination({ fd: 2, sync: true }));
 }
 
 function defaultLevel(): LogLevel {

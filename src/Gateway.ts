@@ -1,0 +1,117 @@
+/**
+ * The gateway's composition root: config -> supervisor (media workers) ->
+ * ControlActor -> uWebSockets.js front. Start order puts the workers first so
+ * no call is accepted before it can be carried; stop order is the reverse.
+ */
+import { ControlActor } from './actors/ControlActor.js';
+import { Supervisor } from './actors/Supervisor.js';
+import { validateGatewayConfig, type GatewayConfig } from './config.js';
+import { SignallingClient } from './control/SignallingClient.js';
+import { WebhookGate } from './control/WebhookGate.js';
+import { GatewayFront, type FrontPorts } from './front/GatewayFront.js';
+import { uwsBuild } from './front/uws.js';
+import { createLogger, type Logger } from './log.js';
+import { parseEd25519PublicKey } from './wire/webhookSignature.js';
+
+/** The worker clock's period: pacers are checked this often (and after every inbound batch). */
+const WORKER_TICK_MS = 5;
+const WORKER_MAX_HEAP_MB = 512;
+const SHUTDOWN_GRACE_MS = 5_000;
+
+export interface GatewayStatus {
+  uws: string;
+  webhookKey: 'configured' | 'missing';
+  liveCalls: number;
+  calls: ReturnType<ControlActor['snapshot']>;
+  counters: ControlActor['counters'];
+  webhooks: Record<string, number>;
+  mediaRefused: Record<string, number>;
+  workers: Array<{ index: number; calls: number; exited: boolean; loopDelayP99Ms: number }>;
+  workerRestarts: number;
+}
+
+export class Gateway {
+  readonly config: GatewayConfig;
+  readonly log: Logger;
+  readonly supervisor: Supervisor;
+  readonly control: ControlActor;
+  readonly webhooks: WebhookGate;
+  readonly front: GatewayFront;
+  #ports: FrontPorts | null = null;
+  #stopping: Promise<void> | null = null;
+
+  constructor(config: GatewayConfig, log: Logger = createLogger('gateway')) {
+    this.config = validateGatewayConfig(config);
+    this.log = log;
+    let key = null;
+    if (config.webhookPublicKey) {
+      key = parseEd25519PublicKey(config.webhookPublicKey);
+    } else {
+      log.error('no webhook signing key configured: every webhook will be refused with 503 (fail closed, FAQ-05)');
+    }
+    this.webhooks = new WebhookGate(key);
+    this.supervisor = new Supervisor({
+      workers: config.workers,
+      mailboxFrames: config.mailboxFrames,
+      tickMs: WORKER_TICK_MS,
+      maxHeapMb: WORKER_MAX_HEAP_MB,
+      logger: log,
+      onMedia: (_index, slot, frame) => this.control.onWorkerMedia(slot, frame),
+      onControl: (index, message) => this.control.onWorkerControl(index, message),
+    });
+    const signalling = new SignallingClient({
+      platformUrl: config.platformUrl,
+      deploymentId: config.deploymentId,
+      agentSecret: config.agentSecret,
+    });
+    this.control = new ControlActor(config, signalling, this.supervisor, log);
+    this.front = new GatewayFront({
+      host: config.host,
+      tunnelPort: config.tunnelPort,
+      localPort: config.localPort,
+      control: this.control,
+      webhooks: this.webhooks,
+      log,
+      status: () => this.status(),
+    });
+  }
+
+  async start(): Promise<FrontPorts> {
+    await this.supervisor.start();
+    this.#ports = await this.front.start();
+    this.log.info({ ...this.#ports, workers: this.config.workers, uws: uwsBuild }, 'gateway listening on loopback');
+    return this.#ports;
+  }
+
+  get ports(): FrontPorts {
+    if (!this.#ports) throw new Error('gateway not started');
+    return this.#ports;
+  }
+
+  status(): GatewayStatus {
+    return {
+      uws: uwsBuild,
+      webhookKey: this.webhooks.hasKey ? 'configured' : 'missing',
+      liveCalls: this.control.liveCalls,
+      calls: this.control.snapshot(),
+      counters: this.control.counters,
+      webhooks: this.webhooks.counters,
+      mediaRefused: this.front.counters.mediaRefused,
+      workers: this.supervisor.hosts().map((h) => ({ index: h.index, calls: h.calls, exited: h.exited, loopDelayP99Ms: h.lastLoopDelayP99Ms })),
+      workerRestarts: this.supervisor.restarts,
+    };
+  }
+
+  /** Graceful: stop accepting, hang up live calls, close every socket, stop workers. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.front.closeListeners();
+      const hungUp = this.control.shutdown();
+      await Promise.race([hungUp, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
+      this.front.closeAllSockets();
+      await this.supervisor.close();
+      this.log.info('gateway stopped');
+    })();
+    return this.#stopping;
+  }
+}

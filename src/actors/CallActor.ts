@@ -1,0 +1,224 @@
+/**
+ * One call's media, on a worker thread. Handles one message at a time and
+ * owns its state: nothing outside touches it.
+ *
+ * Caller -> agent: provider JSON frame -> base64 -> G.711 decode -> resample
+ * to the agent's rate -> agent. Agent -> caller: resample to the phone rate
+ * -> exact 20 ms frames -> encode -> queue -> paced out one frame per 20 ms
+ * on the worker's shared monotonic clock (no bursts after stalls).
+ */
+import type { AgentSession } from '../agent/AgentSession.js';
+import { ErrorCodes, isTtmaError } from '../errors.js';
+import { createPhoneCodec, type PhoneCodec } from '../media/codecs.js';
+import { samplesPerFrame } from '../media/constants.js';
+import { Framer } from '../media/Framer.js';
+import { PacerSchedule } from '../media/PacerSchedule.js';
+import { Resampler } from '../media/Resampler.js';
+import type { ProviderMediaFrame } from '../wire/telnyx.js';
+import { LatencyStats } from './LatencyStats.js';
+import { Mailbox } from './Mailbox.js';
+import type { CallSummary } from './messages.js';
+
+/** WebSocket close codes we use (RFC 6455 section 7.4.1). */
+export const CLOSE_POLICY = 1008;
+export const CLOSE_UNSUPPORTED = 1003;
+
+/** Largest media payload we accept: 20 ms of L16 at 48 kHz, with room. */
+const MAX_PAYLOAD_BYTES = 4096;
+/** Agent audio queued toward the phone beyond this is dropped oldest-first (5 s). */
+const MAX_OUT_QUEUE_FRAMES = 250;
+const PACER_LEAD_MS = 1;
+
+export interface CallActorHooks {
+  /** Send a text frame to the phone (batched by the worker). */
+  emitMedia(slot: number, text: string): void;
+  /** Ask the main thread to close this call's media socket. */
+  requestClose(slot: number, code: number, reason: string): void;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export class CallActor {
+  readonly slot: number;
+  readonly callId: string;
+  readonly #agent: AgentSession;
+  readonly #hooks: CallActorHooks;
+  readonly #mailbox: Mailbox<{ frame: Uint8Array; atMs: number }>;
+  readonly #pacer = new PacerSchedule(20, PACER_LEAD_MS);
+  readonly #latency = new LatencyStats();
+  readonly #startedAtMs: number;
+  readonly #payloadScratch = Buffer.allocUnsafe(MAX_PAYLOAD_BYTES);
+  #agentReady = false;
+  #codec: PhoneCodec | null = null;
+  #toAgent: Resampler | null = null;
+  #toPhone: Resampler | null = null;
+  #framer: Framer | null = null;
+  #outQueue: string[] = [];
+  /** Arrival time of the caller frame behind each queued outbound frame (echo is 1:1). */
+  #inTimes: number[] = [];
+  #framesIn = 0;
+  #framesOut = 0;
+  #malformed = 0;
+  #outDrops = 0;
+  #ended = false;
+  #currentInMs = 0;
+
+  constructor(slot: number, callId: string, agent: AgentSession, hooks: CallActorHooks, mailboxFrames: number, nowMs: number) {
+    this.slot = slot;
+    this.callId = callId;
+    this.#agent = agent;
+    this.#hooks = hooks;
+    this.#mailbox = new Mailbox(mailboxFrames);
+    this.#startedAtMs = nowMs;
+    agent.onAudio = (pcm) => this.#onAgentAudio(pcm);
+  }
+
+  /** Pre-warm the agent on call.initiated, before the caller hears anything. */
+  async openAgent(): Promise<void> {
+    await this.#agent.open();
+    this.#agentReady = true;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Queue one provider frame (a view valid as long as its batch is referenced). */
+  enqueue(frame: Uint8Array, nowMs: number): void {
+    if (this.#ended) return;
+    this.#mailbox.push({ frame, atMs: nowMs });
+  }
+
+  /** Handle queued frames, one at a time; frames wait while the agent warms up. */
+  drain(): void {
+    if (!this.#agentReady) return;
+    for (let item = this.#mailbox.shift(); item && !this.#ended; item = this.#mailbox.shift()) {
+      this.#currentInMs = item.atMs;
+      this.#handle(item.frame);
+    }
+  }
+
+  /** Called on every clock tick and after each drain: send at most one due frame. */
+  pump(nowMs: number): void {
+    if (this.#ended || this.#outQueue.length === 0) return;
+    if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
+    const text = this.#outQueue.shift() as string;
+    const inAt = this.#inTimes.shift();
+    if (inAt !== undefined) this.#latency.record(nowMs - inAt);
+    this.#hooks.emitMedia(this.slot, text);
+    this.#pacer.sent(nowMs);
+    this.#framesOut++;
+  }
+
+  end(reason: string, nowMs: number): CallSummary {
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#agent.close();
+      this.#mailbox.clear();
+      this.#endReason = reason;
+      this.#endedAtMs = nowMs;
+    }
+    return {
+      callId: this.callId,
+      codec: this.#codec?.name ?? null,
+      framesIn: this.#framesIn,
+      framesOut: this.#framesOut,
+      malformedFrames: this.#malformed,
+      mailboxDrops: this.#mailbox.dropped + this.#outDrops,
+      pacerLate: this.#pacer.late,
+      workerLatencyMs: this.#latency.summary(),
+      durationMs: Math.round(this.#endedAtMs - this.#startedAtMs),
+      endReason: this.#endReason,
+    };
+  }
+
+  #endReason = '';
+  #endedAtMs = 0;
+
+  #handle(bytes: Uint8Array): void {
+    let frame: ProviderMediaFrame;
+    try {
+      frame = JSON.parse(decoder.decode(bytes)) as ProviderMediaFrame;
+    } catch {
+      this.#malformed++;
+      return;
+    }
+    if (frame === null || typeof frame !== 'object') {
+      this.#malformed++;
+      return;
+    }
+    switch (frame.event) {
+      case 'connected':
+      case 'mark':
+        return;
+      case 'start':
+        return this.#onStart(frame);
+      case 'media':
+        return this.#onMedia(frame);
+      case 'dtmf':
+        if (typeof frame.dtmf?.digit === 'string') this.#agent.pushDtmf(frame.dtmf.digit);
+        return;
+      case 'stop':
+      case 'error':
+        return;
+      default:
+        this.#malformed++;
+    }
+  }
+
+  #onStart(frame: Extract<ProviderMediaFrame, { event: 'start' }>): void {
+    if (frame.start?.call_control_id !== this.callId) {
+      // The stream must be the call the token was minted for (FAQ-07).
+      this.#hooks.requestClose(this.slot, CLOSE_POLICY, `${ErrorCodes.MEDIA_PROTOCOL}: start frame names another call`);
+      return;
+    }
+    if (this.#codec) return; // a repeated start changes nothing
+    try {
+      this.#codec = createPhoneCodec(frame.start.media_format ?? { encoding: '' });
+    } catch (err) {
+      const message = isTtmaError(err) ? `${err.code}: ${err.message}` : 'unreadable media_format';
+      this.#hooks.requestClose(this.slot, CLOSE_UNSUPPORTED, message);
+      return;
+    }
+    this.#toAgent = new Resampler(this.#codec.sampleRate, this.#agent.sampleRate);
+    this.#toPhone = new Resampler(this.#agent.sampleRate, this.#codec.sampleRate);
+    this.#framer = new Framer(samplesPerFrame(this.#codec.sampleRate));
+  }
+
+  #onMedia(frame: Extract<ProviderMediaFrame, { event: 'media' }>): void {
+    const media = frame.media;
+    if (!this.#codec || !this.#toAgent || typeof media?.payload !== 'string') {
+      this.#malformed++;
+      return;
+    }
+    if (media.track !== undefined && media.track !== 'inbound') return;
+    if (media.payload.length > (MAX_PAYLOAD_BYTES / 3) * 4) {
+      this.#malformed++;
+      return;
+    }
+    const written = this.#payloadScratch.write(media.payload, 'base64');
+    if (written === 0) {
+      this.#malformed++;
+      return;
+    }
+    this.#framesIn++;
+    const pcm = this.#codec.decode(this.#payloadScratch.subarray(0, written));
+    this.#agent.pushAudio(this.#toAgent.process(pcm));
+  }
+
+  #onAgentAudio(pcm: Int16Array): void {
+    if (this.#ended || !this.#toPhone || !this.#framer || !this.#codec) return;
+    this.#framer.push(this.#toPhone.process(pcm));
+    for (let frame = this.#framer.shift(); frame; frame = this.#framer.shift()) {
+      const encoded = this.#codec.encode(frame);
+      const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
+      if (this.#outQueue.length >= MAX_OUT_QUEUE_FRAMES) {
+        this.#outQueue.shift();
+        this.#inTimes.shift();
+        this.#outDrops++;
+      }
+      this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`);
+      this.#inTimes.push(this.#currentInMs);
+    }
+  }
+}

@@ -1,0 +1,306 @@
+/**
+ * The main thread's ControlActor: the call state machine driven by verified
+ * webhooks, media token minting, admission, worker placement, and the
+ * signalling requests that answer or end calls through the platform.
+ * It does no DSP: media bytes are routed to the call's worker untouched.
+ */
+import { performance } from 'node:perf_hooks';
+import type { GatewayConfig } from '../config.js';
+import { MediaTokenStore, type TokenVerdict } from '../control/MediaTokenStore.js';
+import type { SignallingClient } from '../control/SignallingClient.js';
+import type { Logger } from '../log.js';
+import type { WebhookEnvelope } from '../wire/telnyx.js';
+import { assertNever, type CallSummary, type FromWorker } from './messages.js';
+import type { Supervisor } from './Supervisor.js';
+
+/** What the front gives us for each accepted media socket. */
+export interface MediaSocket {
+  send(frame: Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+type CallState = 'answering' | 'answered' | 'streaming' | 'ending';
+
+interface LiveCall {
+  callId: string;
+  slot: number;
+  workerIndex: number;
+  direction: string;
+  from: string;
+  to: string;
+  state: CallState;
+  socket: MediaSocket | null;
+  mediaSeen: boolean;
+  startedAt: number;
+  log: Logger;
+  orphanTimer: NodeJS.Timeout | null;
+}
+
+/** After the media socket closes, wait this long for call.hangup before hanging up ourselves. */
+const ORPHAN_GRACE_MS = 5_000;
+/** Ended call ids remembered so late or duplicated events never revive a call. */
+const TOMBSTONES = 10_000;
+const TOKEN_SWEEP_MS = 5_000;
+const MAX_SUMMARIES = 1_000;
+
+export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
+
+export class ControlActor {
+  readonly #config: GatewayConfig;
+  readonly #signalling: SignallingClient;
+  readonly #supervisor: Supervisor;
+  readonly #log: Logger;
+  readonly #tokens: MediaTokenStore;
+  readonly #byId = new Map<string, LiveCall>();
+  readonly #bySlot = new Map<number, LiveCall>();
+  readonly #tombstones = new Set<string>();
+  readonly #summaries: CallSummary[] = [];
+  readonly #numbers: Set<string>;
+  readonly #sweep: NodeJS.Timeout;
+  #nextSlot = 1;
+  #closing = false;
+  readonly counters = { callsStarted: 0, callsEnded: 0, callsRefused: 0, workerCallsLost: 0, mediaRefused: 0 };
+
+  constructor(config: GatewayConfig, signalling: SignallingClient, supervisor: Supervisor, log: Logger) {
+    this.#config = config;
+    this.#signalling = signalling;
+    this.#supervisor = supervisor;
+    this.#log = log;
+    this.#tokens = new MediaTokenStore(config.mediaTokenTtlMs);
+    this.#numbers = new Set(config.numbers);
+    this.#sweep = setInterval(() => this.#tokens.sweep(Date.now()), TOKEN_SWEEP_MS);
+    this.#sweep.unref();
+    supervisor.on('worker.lost', (index) => this.#onWorkerLost(index));
+  }
+
+  get liveCalls(): number {
+    return this.#byId.size;
+  }
+
+  /** Recent call summaries from the workers, newest last. */
+  get summaries(): readonly CallSummary[] {
+    return this.#summaries;
+  }
+
+  /** A verified, de-duplicated webhook event. */
+  onWebhook(envelope: WebhookEnvelope): void {
+    const { event_type: type, payload } = envelope.data;
+    const callId = payload?.call_control_id;
+    if (typeof callId !== 'string' || callId.length === 0) {
+      this.#log.warn({ event: type }, 'webhook without call_control_id ignored');
+      return;
+    }
+    switch (type) {
+      case 'call.initiated':
+        if (payload.direction === 'incoming') this.#onIncoming(callId, payload.from, payload.to);
+        return;
+      case 'call.answered': {
+        const call = this.#byId.get(callId);
+        if (call && call.state === 'answering') call.state = 'answered';
+        return;
+      }
+      case 'streaming.started': {
+        const call = this.#byId.get(callId);
+        if (call && call.state !== 'ending') call.state = 'streaming';
+        return;
+      }
+      case 'streaming.failed':
+        void this.#endCall(callId, `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`, true);
+        return;
+      case 'call.hangup':
+        // Remember the id even if we never saw the call, so a late call.initiated cannot start it.
+        this.#remember(callId);
+        void this.#endCall(callId, `hangup: ${String(payload.hangup_cause ?? 'unknown')}`, false);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Checked at upgrade, before the socket is accepted (FAQ-07). */
+  authorizeMedia(callId: string, token: string | undefined): MediaAuthorization {
+    const verdict: TokenVerdict = this.#tokens.consume(callId, token, Date.now());
+    const call = this.#byId.get(callId);
+    if (!verdict.ok) {
+      this.counters.mediaRefused++;
+      return { ok: false, reason: verdict.reason };
+    }
+    if (!call || call.state === 'ending' || call.socket) {
+      this.counters.mediaRefused++;
+      return { ok: false, reason: 'no_live_call' };
+    }
+    return { ok: true, slot: call.slot };
+  }
+
+  onMediaOpen(slot: number, socket: MediaSocket): void {
+    const call = this.#bySlot.get(slot);
+    if (!call || call.state === 'ending') {
+      socket.close(1008, 'call is not live');
+      return;
+    }
+    call.socket = socket;
+    call.mediaSeen = true;
+    this.#supervisor.host(call.workerIndex)?.send({ type: 'media.open', slot });
+  }
+
+  onMediaMessage(slot: number, data: ArrayBuffer): void {
+    const call = this.#bySlot.get(slot);
+    if (!call) return;
+    this.#supervisor.host(call.workerIndex)?.appendMedia(slot, data);
+  }
+
+  onMediaClose(slot: number): void {
+    const call = this.#bySlot.get(slot);
+    if (!call) return;
+    call.socket = null;
+    this.#supervisor.host(call.workerIndex)?.send({ type: 'media.closed', slot });
+    if (call.state === 'ending' || this.#closing) return;
+    // The provider closes the stream just before it reports the hang-up;
+    // if no hang-up follows, the call has no audio path: end it ourselves.
+    call.orphanTimer = setTimeout(() => this.#endCall(call.callId, 'media stream closed', true), ORPHAN_GRACE_MS);
+    call.orphanTimer.unref();
+  }
+
+  /** Audio from a worker toward the phone. */
+  onWorkerMedia(slot: number, frame: Uint8Array): void {
+    this.#bySlot.get(slot)?.socket?.send(frame);
+  }
+
+  onWorkerControl(workerIndex: number, message: FromWorker): void {
+    switch (message.type) {
+      case 'ready':
+      case 'pong':
+        return;
+      case 'call.ended':
+        this.#summaries.push(message.summary);
+        if (this.#summaries.length > MAX_SUMMARIES) this.#summaries.shift();
+        this.#log.info({ callId: message.summary.callId, worker: workerIndex, summary: message.summary }, 'call summary');
+        return;
+      case 'media.close': {
+        const call = this.#bySlot.get(message.slot);
+        if (!call) return;
+        call.log.warn({ code: message.code, reason: message.reason }, 'worker closed the media stream');
+        call.socket?.close(message.code, message.reason);
+        void this.#endCall(call.callId, message.reason, true);
+        return;
+      }
+      case 'log':
+        this.#log[message.level]({ worker: workerIndex, slot: message.slot }, message.msg);
+        return;
+      default:
+        assertNever(message);
+    }
+  }
+
+  /** Graceful shutdown: hang up every live call through the platform. */
+  async shutdown(): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#sweep);
+    const ids = [...this.#byId.keys()];
+    await Promise.allSettled(ids.map((id) => this.#endCall(id, 'gateway shutting down', true)));
+  }
+
+  snapshot(): Array<{ callId: string; worker: number; state: string; from: string; to: string; ageMs: number }> {
+    const now = performance.now();
+    return [...this.#byId.values()].map((c) => ({
+      callId: c.callId,
+      worker: c.workerIndex,
+      state: c.state,
+      from: c.from,
+      to: c.to,
+      ageMs: Math.round(now - c.startedAt),
+    }));
+  }
+
+  #onIncoming(callId: string, from: string, to: string): void {
+    if (this.#byId.has(callId) || this.#tombstones.has(callId)) return; // duplicate or late: never a second token
+    const log = this.#log.child({ callId });
+    if (this.#closing) return;
+    if (!this.#numbers.has(to)) {
+      log.warn({ to }, 'call to a number this gateway does not serve; ignored');
+      return;
+    }
+    const host = this.#supervisor.pickWorker();
+    if (!host || this.#byId.size >= this.#config.maxCalls) {
+      this.counters.callsRefused++;
+      this.#remember(callId);
+      log.warn({ live: this.#byId.size }, 'admission refused: gateway full');
+      this.#signalling.hangup(callId, { reason: 'busy' }).catch((err: Error) => log.error({ err: err.message }, 'hang-up failed'));
+      return;
+    }
+    const slot = this.#nextSlot++;
+    const call: LiveCall = {
+      callId,
+      slot,
+      workerIndex: host.index,
+      direction: 'incoming',
+      from,
+      to,
+      state: 'answering',
+      socket: null,
+      mediaSeen: false,
+      startedAt: performance.now(),
+      log: log.child({ worker: host.index }),
+      orphanTimer: null,
+    };
+    this.#byId.set(callId, call);
+    this.#bySlot.set(slot, call);
+    host.calls++;
+    this.counters.callsStarted++;
+    host.send({ type: 'call.open', slot, callId, from, to, agent: this.#config.agent });
+    const token = this.#tokens.issue(callId, Date.now());
+    const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
+    this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec }).then(
+      () => call.log.info('answered; waiting for the media stream'),
+      (err: Error) => {
+        call.log.error({ err: err.message }, 'answer failed');
+        void this.#endCall(callId, 'answer failed', true);
+      },
+    );
+  }
+
+  async #endCall(callId: string, reason: string, hangUpProvider: boolean): Promise<void> {
+    const call = this.#byId.get(callId);
+    this.#tokens.revokeCall(callId); // useless the moment the call ends (FAQ-07)
+    if (!call || call.state === 'ending') return;
+    call.state = 'ending';
+    if (call.orphanTimer) clearTimeout(call.orphanTimer);
+    this.#remember(callId);
+    this.#byId.delete(callId);
+    this.#bySlot.delete(call.slot);
+    const host = this.#supervisor.host(call.workerIndex);
+    if (host) {
+      host.calls = Math.max(0, host.calls - 1);
+      host.send({ type: 'call.end', slot: call.slot, reason });
+    }
+    this.counters.callsEnded++;
+    call.socket?.close(1000, 'call ended');
+    call.socket = null;
+    call.log.info({ reason }, 'call ended');
+    if (hangUpProvider) {
+      try {
+        await this.#signalling.hangup(callId, { reason });
+      } catch (err) {
+        call.log.error({ err: (err as Error).message }, 'hang-up through the platform failed');
+      }
+    }
+  }
+
+  #onWorkerLost(workerIndex: number): void {
+    for (const call of [...this.#byId.values()]) {
+      if (call.workerIndex !== workerIndex) continue;
+      this.counters.workerCallsLost++;
+      call.socket?.close(1011, 'media worker failed');
+      call.socket = null;
+      void this.#endCall(call.callId, 'media worker failed', true);
+    }
+  }
+
+  #remember(callId: string): void {
+    this.#tombstones.add(callId);
+    if (this.#tombstones.size > TOMBSTONES) {
+      const oldest = this.#tombstones.values().next().value as string;
+      this.#tombstones.delete(oldest);
+    }
+  }
+}

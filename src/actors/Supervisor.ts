@@ -1,0 +1,113 @@
+/**
+ * Watches the media workers: a crashed or stuck worker is restarted, the
+ * calls it carried are reported lost (the ControlActor ends them cleanly),
+ * and calls on other workers are untouched (DESIGN 4).
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.js';
+import type { FromWorker } from './messages.js';
+import { WorkerHost } from './WorkerHost.js';
+
+const HEALTH_INTERVAL_MS = 1_000;
+const STUCK_AFTER_MS = 5_000;
+
+export interface SupervisorOptions {
+  workers: number;
+  mailboxFrames: number;
+  tickMs: number;
+  maxHeapMb: number;
+  logger: Logger;
+  onMedia(workerIndex: number, slot: number, frame: Uint8Array): void;
+  onControl(workerIndex: number, message: FromWorker): void;
+}
+
+export interface SupervisorEvents {
+  /** A worker died unexpectedly; its calls are gone. A replacement is starting. */
+  'worker.lost': [workerIndex: number, exitCode: number];
+  'worker.restarted': [workerIndex: number];
+}
+
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  readonly #options: SupervisorOptions;
+  readonly #hosts: WorkerHost[] = [];
+  #health: NodeJS.Timeout | null = null;
+  #closing = false;
+  restarts = 0;
+
+  constructor(options: SupervisorOptions) {
+    super();
+    this.#options = options;
+  }
+
+  async start(): Promise<void> {
+    const starting: Promise<void>[] = [];
+    for (let i = 0; i < this.#options.workers; i++) starting.push(this.#spawn(i));
+    await Promise.all(starting);
+    this.#health = setInterval(() => this.#checkHealth(), HEALTH_INTERVAL_MS);
+    this.#health.unref();
+  }
+
+  get size(): number {
+    return this.#hosts.length;
+  }
+
+  host(index: number): WorkerHost | undefined {
+    return this.#hosts[index];
+  }
+
+  hosts(): readonly WorkerHost[] {
+    return this.#hosts;
+  }
+
+  /** The live worker carrying the fewest calls. */
+  pickWorker(): WorkerHost | undefined {
+    let best: WorkerHost | undefined;
+    for (const host of this.#hosts) {
+      if (host.exited) continue;
+      if (!best || host.calls < best.calls) best = host;
+    }
+    return best;
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    if (this.#health) clearInterval(this.#health);
+    await Promise.all(this.#hosts.map((host) => host.close()));
+  }
+
+  #spawn(index: number): Promise<void> {
+    const host = new WorkerHost({
+      index,
+      mailboxFrames: this.#options.mailboxFrames,
+      tickMs: this.#options.tickMs,
+      maxHeapMb: this.#options.maxHeapMb,
+      onMedia: (slot, frame) => this.#options.onMedia(index, slot, frame),
+      onControl: (message) => this.#options.onControl(index, message),
+    });
+    this.#hosts[index] = host;
+    host.once('exit', (code, expected) => {
+      if (expected || this.#closing) return;
+      this.#options.logger.error({ worker: index, exitCode: code }, 'media worker exited unexpectedly; restarting it');
+      this.emit('worker.lost', index, code);
+      this.restarts++;
+      this.#spawn(index).then(
+        () => this.emit('worker.restarted', index),
+        (err: Error) => this.#options.logger.error({ worker: index, err: err.message }, 'media worker restart failed'),
+      );
+    });
+    return host.ready();
+  }
+
+  #checkHealth(): void {
+    const now = Date.now();
+    for (const host of this.#hosts) {
+      if (host.exited) continue;
+      if (host.msSinceLastPong(now) > STUCK_AFTER_MS) {
+        this.#options.logger.error({ worker: host.index }, 'media worker stopped answering health pings; killing it');
+        void host.kill();
+        continue;
+      }
+      host.ping();
+    }
+  }
+}

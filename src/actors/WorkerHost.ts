@@ -1,0 +1,151 @@
+/**
+ * The main thread's handle on one media worker: control messages out and in,
+ * media batched per event-loop turn and transferred, health pings.
+ */
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
+import type { FromWorker, ToWorker } from './messages.js';
+import type { MediaWorkerData } from './mediaWorker.js';
+import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
+
+const WORKER_ENTRY = new URL('./mediaWorker.js', import.meta.url);
+const READY_TIMEOUT_MS = 10_000;
+
+export interface WorkerHostOptions {
+  index: number;
+  mailboxFrames: number;
+  tickMs: number;
+  /** Worker heap limit: a leaking worker is stopped and restarted, not the box. */
+  maxHeapMb: number;
+  /** Each outbound frame, in arrival order; `frame` is valid only during the call. */
+  onMedia(slot: number, frame: Uint8Array): void;
+  onControl(message: FromWorker): void;
+}
+
+export interface WorkerHostEvents {
+  exit: [code: number, expected: boolean];
+  '@control': [message: FromWorker];
+}
+
+export class WorkerHost extends EventEmitter<WorkerHostEvents> {
+  readonly index: number;
+  readonly #options: WorkerHostOptions;
+  readonly #worker: Worker;
+  readonly #batch = new MediaBatchWriter();
+  #flushScheduled = false;
+  #closing = false;
+  #exited = false;
+  #lastPongAt = Date.now();
+  #pingSeq = 0;
+  lastLoopDelayP99Ms = 0;
+  calls = 0;
+
+  constructor(options: WorkerHostOptions) {
+    super();
+    this.index = options.index;
+    this.#options = options;
+    const workerData: MediaWorkerData = { workerIndex: options.index, mailboxFrames: options.mailboxFrames, tickMs: options.tickMs };
+    this.#worker = new Worker(WORKER_ENTRY, {
+      workerData,
+      name: `media-${options.index}`,
+      resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb },
+    });
+    this.#worker.on('message', (posted: Posted) => this.#onMessage(posted));
+    this.#worker.on('error', () => {
+      // 'exit' follows and carries the restart; the supervisor logs the cause.
+    });
+    this.#worker.on('exit', (code) => {
+      this.#exited = true;
+      this.emit('exit', code, this.#closing);
+    });
+  }
+
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  get threadId(): number {
+    return this.#worker.threadId;
+  }
+
+  /** Resolves when the worker says ready. */
+  ready(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TtmaError(ErrorCodes.WORKER, `media worker ${this.index} did not start`)), READY_TIMEOUT_MS);
+      const onReady = (message: FromWorker) => {
+        if (message.type !== 'ready') return;
+        clearTimeout(timer);
+        this.off('@control', onReady);
+        resolve();
+      };
+      this.on('@control', onReady);
+      this.once('exit', () => {
+        clearTimeout(timer);
+        reject(new TtmaError(ErrorCodes.WORKER, `media worker ${this.index} exited while starting`));
+      });
+    });
+  }
+
+  send(message: ToWorker): void {
+    if (this.#exited) return;
+    this.#worker.postMessage(encodeControl(message));
+  }
+
+  /** Copy a frame into this turn's batch; the batch goes out once per turn. */
+  appendMedia(slot: number, frame: ArrayBuffer): void {
+    if (this.#exited) return;
+    this.#batch.append(slot, frame);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  ping(): void {
+    this.send({ type: 'ping', id: ++this.#pingSeq, sentAt: Date.now() });
+  }
+
+  msSinceLastPong(nowMs: number): number {
+    return nowMs - this.#lastPongAt;
+  }
+
+  /** Ask the worker to end its calls and exit; force it after a grace period. */
+  async close(graceMs = 2_000): Promise<void> {
+    if (this.#exited) return;
+    this.#closing = true;
+    const exited = new Promise<void>((resolve) => this.once('exit', () => resolve()));
+    this.send({ type: 'shutdown' });
+    const timer = setTimeout(() => void this.#worker.terminate(), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Kill the thread at once, as a crash would (used by the supervisor for stuck workers). */
+  async kill(): Promise<void> {
+    if (this.#exited) return;
+    await this.#worker.terminate();
+  }
+
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    if (this.#exited || this.#batch.records === 0) return;
+    const buffer = this.#batch.take();
+    this.#worker.postMessage({ m: buffer }, [buffer]);
+  };
+
+  #onMessage(posted: Posted): void {
+    if (isMedia(posted)) {
+      forEachInBatch(posted.m, this.#options.onMedia);
+      return;
+    }
+    const message = decodeControl<FromWorker>(posted);
+    if (message.type === 'pong') {
+      this.#lastPongAt = Date.now();
+      this.lastLoopDelayP99Ms = message.loopDelayP99Ms;
+    }
+    this.emit('@control', message);
+    this.#options.onControl(message);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Media worker entry: hosts many CallActors on one thread, driven by one
+ * shared clock (a timer per call does not scale, DESIGN 4).
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createAgentSession } from '../agent/EchoAgent.js';
+import { CallActor } from './CallActor.js';
+import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
+import { assertNever, type FromWorker, type ToWorker } from './messages.js';
+import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
+
+export interface MediaWorkerData {
+  workerIndex: number;
+  mailboxFrames: number;
+  tickMs: number;
+}
+
+const port = parentPort;
+if (!port) throw new Error('mediaWorker must run in a worker thread');
+const config = workerData as MediaWorkerData;
+
+const actors = new Map<number, CallActor>();
+const outBatch = new MediaBatchWriter();
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
+/** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
+const now = (): number => performance.timeOrigin + performance.now();
+
+function post(message: FromWorker): void {
+  // Cloned, not transferred: msgpackr may hand back a view of its own buffer.
+  port!.postMessage(encodeControl(message));
+}
+
+function flushMedia(): void {
+  if (outBatch.records === 0) return;
+  const buffer = outBatch.take();
+  port!.postMessage({ m: buffer }, [buffer]);
+}
+
+const hooks = {
+  emitMedia: (slot: number, text: string) => outBatch.appendText(slot, text),
+  requestClose: (slot: number, code: number, reason: string) => post({ type: 'media.close', slot, code, reason }),
+};
+
+function endCall(slot: number, reason: string): void {
+  const actor = actors.get(slot);
+  if (!actor) return;
+  actors.delete(slot);
+  post({ type: 'call.ended', slot, summary: actor.end(reason, now()) });
+}
+
+function onControl(message: ToWorker): void {
+  switch (message.type) {
+    case 'call.open': {
+      const actor = new CallActor(message.slot, message.callId, createAgentSession(message.agent), hooks, config.mailboxFrames, now());
+      actors.set(message.slot, actor);
+      actor.openAgent().then(
+        () => {
+          actor.drain();
+          actor.pump(now());
+          flushMedia();
+        },
+        (err: Error) => {
+          post({ type: 'log', level: 'error', slot: message.slot, msg: `agent failed to open: ${err.message}` });
+          post({ type: 'media.close', slot: message.slot, code: 1011, reason: 'agent unavailable' });
+        },
+      );
+      return;
+    }
+    case 'call.end':
+      return endCall(message.slot, message.reason);
+    case 'media.open':
+      return;
+    case 'media.closed':
+      return endCall(message.slot, 'media closed');
+    case 'ping':
+      post({
+        type: 'pong',
+        id: message.id,
+        sentAt: message.sentAt,
+        calls: actors.size,
+        loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+        heapUsedBytes: process.memoryUsage().heapUsed,
+      });
+      loopDelay.reset();
+      return;
+    case 'shutdown':
+      for (const slot of [...actors.keys()]) endCall(slot, 'shutdown');
+      flushMedia();
+      clearTimeout(clock);
+      loopDelay.disable();
+      port!.close();
+      return;
+    default:
+      assertNever(message);
+  }
+}
+
+function onMediaBatch(batch: ArrayBuffer): void {
+  const t = now();
+  const touched = new Set<CallActor>();
+  forEachInBatch(batch, (slot, frame) => {
+    const actor = actors.get(slot);
+    if (!actor) return;
+    actor.enqueue(frame, t);
+    touched.add(actor);
+  });
+  for (const actor of touched) {
+    actor.drain();
+    actor.pump(now());
+  }
+  flushMedia();
+}
+
+port.on('message', (posted: Posted) => {
+  if (isMedia(posted)) onMediaBatch(posted.m);
+  else onControl(decodeControl<ToWorker>(posted));
+});
+
+// One clock for every call on this worker: re-armed against the monotonic
+// clock; if the loop falls behind, each pacer re-anchors (skip, never burst).
+let clock: NodeJS.Timeout;
+function tick(): void {
+  const t = now();
+  for (const actor of actors.values()) actor.pump(t);
+  flushMedia();
+  clock = setTimeout(tick, config.tickMs);
+}
+clock = setTimeout(tick, config.tickMs);
+
+post({ type: 'ready', workerIndex: config.workerIndex });

@@ -1,0 +1,42 @@
+/**
+ * Typed control messages between the main thread and media workers
+ * (a discriminated union, exhaustively switched; encoded with msgpackr).
+ * Control messages are never dropped; media frames travel apart, in
+ * MediaBatch buffers.
+ */
+
+export interface CallSummary {
+  callId: string;
+  codec: string | null;
+  framesIn: number;
+  framesOut: number;
+  malformedFrames: number;
+  mailboxDrops: number;
+  pacerLate: number;
+  /** Added latency through the worker, frame in to paced frame out (ms). */
+  workerLatencyMs: { p50: number; p99: number; max: number; count: number };
+  durationMs: number;
+  endReason: string;
+}
+
+/** Main thread -> worker. */
+export type ToWorker =
+  | { type: 'call.open'; slot: number; callId: string; from: string; to: string; agent: 'echo' }
+  | { type: 'call.end'; slot: number; reason: string }
+  | { type: 'media.open'; slot: number }
+  | { type: 'media.closed'; slot: number }
+  | { type: 'ping'; id: number; sentAt: number }
+  | { type: 'shutdown' };
+
+/** Worker -> main thread. */
+export type FromWorker =
+  | { type: 'ready'; workerIndex: number }
+  | { type: 'pong'; id: number; sentAt: number; calls: number; loopDelayP99Ms: number; heapUsedBytes: number }
+  | { type: 'call.ended'; slot: number; summary: CallSummary }
+  /** The actor asks main to close the call's media socket (bad start frame, unsupported codec...). */
+  | { type: 'media.close'; slot: number; code: number; reason: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; slot?: number };
+
+export function assertNever(value: never): never {
+  throw new Error(`unhandled message: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,58 @@
+/**
+ * Small helpers for the fixed subcommands: strict flag parsing with messages a
+ * person can act on, and secrets read only from files.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ErrorCodes, TtmaError } from '../errors.js';
+
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(command: string, argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma ${command}: ${(err as Error).message}. Run \`ttma help\` for usage.`, 2);
+  }
+}
+
+export function readSecretFile(flag: string, path: string | undefined): string {
+  if (!path) throw new TtmaError(ErrorCodes.CLI_USAGE, `missing ${flag} <file>`, 2);
+  try {
+    const value = readFileSync(path, 'utf8').trim();
+    if (!value) throw new Error('file is empty');
+    return value;
+  } catch (err) {
+    throw new TtmaError(ErrorCodes.CONFIG, `${flag} ${path}: cannot read secret: ${(err as Error).message}`, 2);
+  }
+}
+
+export function intFlag(flag: string, value: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `${flag} must be an integer from ${min} to ${max}, got "${value}"`, 2);
+  }
+  return n;
+}
+
+/** Print the one machine-readable line a parent process waits for. */
+export function printReady(fields: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ event: 'ready', ...fields })}\n`);
+}
+
+/** Run `stop` once on SIGINT/SIGTERM, then exit 0 (1 if stopping failed). */
+export function onShutdownSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = () => {
+    if (stopping) return;
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        process.stderr.write(`shutdown failed: ${err.message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}

@@ -1,0 +1,210 @@
+/**
+ * `ttma demo`: platform, provider simulator and gateway (echo agent) as three
+ * processes on loopback with embedded defaults and throwaway keys, then N
+ * concurrent simulated inbound calls. Progress goes to stderr; the summary to
+ * stdout (a table, or one JSON object with --json).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nacl from 'tweetnacl';
+import { intFlag, parseFlags } from './args.js';
+import { freePorts, startTtma, stopChild, type Child } from './processes.js';
+
+const DEMO_NUMBER = '+15550100000';
+const DEMO_DEPLOYMENT = 'demo';
+const DEMO_TUNNEL_HOST = 'demo-gateway.trycloudflare.com';
+const PROGRESS_EVERY_MS = 1_000;
+/** Calls get this long beyond their length to finish before the demo gives up on them. */
+const END_GRACE_MS = 15_000;
+
+interface SimCallSummary {
+  callId: string;
+  endedBy: string | null;
+  framesSent: number;
+  framesReturned: number;
+  echo: { lagSamples: number; correlation: number };
+  roundTripMs: { count: number; p50: number; p99: number; max: number };
+  roundTripSamplesMs?: number[];
+  cdr?: { ended_at: string | null };
+}
+
+export interface DemoSummary {
+  calls: { requested: number; completed: number; failed: number };
+  frames: { sent: number; returned: number; lost: number };
+  echo: { minCorrelation: number };
+  roundTripMs: { p50: number; p99: number; max: number };
+  workers: number;
+}
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))] ?? 0;
+}
+
+const round2 = (v: number) => Math.round(v * 100) / 100;
+
+export function summarize(requested: number, calls: SimCallSummary[], workers: number): DemoSummary {
+  const completed = calls.filter((c) => c.endedBy === 'caller' && c.framesReturned > 0).length;
+  const sent = calls.reduce((n, c) => n + c.framesSent, 0);
+  const returned = calls.reduce((n, c) => n + c.framesReturned, 0);
+  const lost = calls.reduce((n, c) => n + Math.max(0, c.framesSent - c.framesReturned), 0);
+  const samples = calls.flatMap((c) => c.roundTripSamplesMs ?? []).sort((a, b) => a - b);
+  return {
+    calls: { requested, completed, failed: requested - completed },
+    frames: { sent, returned, lost },
+    // Floored, never rounded up: a proof of audio must not overstate.
+    echo: { minCorrelation: calls.length === requested ? Math.floor(Math.min(...calls.map((c) => c.echo.correlation)) * 1000) / 1000 : 0 },
+    roundTripMs: { p50: round2(percentile(samples, 0.5)), p99: round2(percentile(samples, 0.99)), max: round2(samples.at(-1) ?? 0) },
+    workers,
+  };
+}
+
+class SimApi {
+  constructor(readonly base: string, readonly apiKey: string) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(this.base + path, {
+      method,
+      headers: { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`simulator ${method} ${path}: HTTP ${response.status} ${text.slice(0, 200)}`);
+    return JSON.parse(text) as T;
+  }
+}
+
+export async function runDemoCommand(argv: string[]): Promise<void> {
+  const flags = parseFlags('demo', argv, {
+    calls: { type: 'string' },
+    seconds: { type: 'string' },
+    workers: { type: 'string' },
+    json: { type: 'boolean' },
+    'keep-logs': { type: 'boolean' },
+  });
+  const calls = intFlag('--calls', flags.calls, 8, 1, 5000);
+  const seconds = intFlag('--seconds', flags.seconds, 10, 1, 3600);
+  const workers = intFlag('--workers', flags.workers, Math.max(1, availableParallelism()), 1, 64);
+  const progress = (line: string) => process.stderr.write(`demo: ${line}\n`);
+
+  // Throwaway secrets, files readable by this user only.
+  const dir = mkdtempSync(join(tmpdir(), 'ttma-demo-'));
+  const secret = (name: string, value: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, `${value}\n`, { mode: 0o600 });
+    return path;
+  };
+  const keys = nacl.sign.keyPair();
+  const apiKey = randomBytes(24).toString('base64url');
+  const agentSecret = randomBytes(32).toString('base64url');
+  const files = {
+    apiKey: secret('provider-api-key', apiKey),
+    signingKey: secret('sim-signing-key', Buffer.from(keys.secretKey).toString('base64')),
+    publicKey: secret('webhook-public-key', Buffer.from(keys.publicKey).toString('base64')),
+    agentSecret: secret('agent-secret', agentSecret),
+    adminToken: secret('admin-token', randomBytes(24).toString('base64url')),
+    deployment: secret('deployment.json', JSON.stringify({ id: DEMO_DEPLOYMENT, numbers: [DEMO_NUMBER], tunnelHost: DEMO_TUNNEL_HOST, agentSecret })),
+  };
+  const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
+  const children: Child[] = [];
+  let exitCodes: Record<string, number | string> = {};
+  let failed = false;
+  try {
+    progress(`starting simulator, platform and gateway (${workers} media workers); logs in ${dir}`);
+    children.push(
+      await startTtma('sim', [
+        'sim', '--port', String(simPort), '--api-key-file', files.apiKey, '--signing-key-file', files.signingKey,
+        '--webhook-url', `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
+        '--webhook-url', `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`,
+        '--tunnel', `${DEMO_TUNNEL_HOST}=ws://127.0.0.1:${tunnelPort}`,
+      ], join(dir, 'sim.log')),
+    );
+    children.push(
+      await startTtma('platform', [
+        'platform', '--port', String(platformPort), '--provider-url', `http://127.0.0.1:${simPort}`,
+        '--provider-api-key-file', files.apiKey, '--webhook-public-key-file', files.publicKey,
+        '--admin-token-file', files.adminToken, '--deployment-file', files.deployment,
+      ], join(dir, 'platform.log')),
+    );
+    const gateway = await startTtma('gateway', [
+      'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', String(workers),
+      '--public-host', DEMO_TUNNEL_HOST, '--webhook-public-key-file', files.publicKey,
+      '--platform-url', `http://127.0.0.1:${platformPort}`, '--deployment-id', DEMO_DEPLOYMENT,
+      '--agent-secret-file', files.agentSecret, '--number', DEMO_NUMBER,
+    ], join(dir, 'gateway.log'));
+    children.push(gateway);
+
+    const sim = new SimApi(`http://127.0.0.1:${simPort}`, apiKey);
+    progress(`placing ${calls} concurrent inbound calls of ${seconds} s`);
+    const ids = await Promise.all(
+      Array.from({ length: calls }, (_, i) =>
+        sim
+          .request<{ call_control_id: string }>('POST', '/sim/calls/inbound', {
+            from: `+1555020${String(i).padStart(4, '0')}`,
+            to: DEMO_NUMBER,
+            seconds,
+            seed: i + 1,
+          })
+          .then((r) => r.call_control_id),
+      ),
+    );
+    const wanted = new Set(ids);
+    const started = Date.now();
+    const deadline = started + seconds * 1000 + END_GRACE_MS;
+    let summaries: SimCallSummary[] = [];
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, PROGRESS_EVERY_MS));
+      const all = await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls');
+      summaries = all.data.filter((c) => wanted.has(c.callId));
+      const ended = summaries.filter((c) => c.endedBy).length;
+      const sent = summaries.reduce((n, c) => n + c.framesSent, 0);
+      const back = summaries.reduce((n, c) => n + c.framesReturned, 0);
+      progress(`${((Date.now() - started) / 1000).toFixed(0)} s | live ${summaries.length - ended} | ended ${ended}/${calls} | frames sent ${sent}, returned ${back}`);
+      if (ended === calls || Date.now() > deadline) break;
+    }
+    const detailed = await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls?samples=1');
+    summaries = detailed.data.filter((c) => wanted.has(c.callId));
+    const summary = summarize(calls, summaries, Number(gateway.ready.workers ?? workers));
+    exitCodes = await stopAll(children);
+    const cleanExit = Object.values(exitCodes).every((code) => code === 0);
+    if (!cleanExit) failed = true;
+    if (summary.calls.failed > 0) failed = true;
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+    } else {
+      printTable(summary, exitCodes);
+    }
+  } catch (err) {
+    failed = true;
+    await stopAll(children);
+    throw err;
+  } finally {
+    if (!flags['keep-logs'] && !failed) rmSync(dir, { recursive: true, force: true });
+    else progress(`logs kept in ${dir}`);
+  }
+  if (failed) process.exitCode = 1;
+}
+
+async function stopAll(children: Child[]): Promise<Record<string, number | string>> {
+  const codes: Record<string, number | string> = {};
+  // Gateway first, so it can hang up its calls through a live platform.
+  for (const child of [...children].reverse()) codes[child.name] = await stopChild(child);
+  children.length = 0;
+  return codes;
+}
+
+function printTable(s: DemoSummary, exitCodes: Record<string, number | string>): void {
+  const rows: Array<[string, string]> = [
+    ['calls requested / completed / failed', `${s.calls.requested} / ${s.calls.completed} / ${s.calls.failed}`],
+    ['frames sent / returned / lost', `${s.frames.sent} / ${s.frames.returned} / ${s.frames.lost}`],
+    ['echo min correlation', s.echo.minCorrelation.toFixed(3)],
+    ['round trip p50 / p99 / max (ms)', `${s.roundTripMs.p50} / ${s.roundTripMs.p99} / ${s.roundTripMs.max}`],
+    ['media workers', String(s.workers)],
+    ['clean shutdown (exit codes)', Object.entries(exitCodes).map(([k, v]) => `${k}=${v}`).join(' ')],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+}

@@ -1,0 +1,83 @@
+/**
+ * Child processes for the demo (and end-to-end tests): start a `ttma`
+ * subcommand, wait for its ready line, stop it with SIGTERM and check it
+ * exits 0. Arguments are arrays; nothing goes through a shell.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, TtmaError } from '../errors.js';
+
+const TTMA_ENTRY = fileURLToPath(new URL('./ttma.js', import.meta.url));
+
+export interface Child {
+  name: string;
+  process: ChildProcess;
+  ready: Record<string, unknown>;
+  /** Resolves with the exit code (or the signal name). */
+  exited: Promise<number | string>;
+}
+
+export async function startTtma(name: string, args: string[], logFile: string, readyTimeoutMs = 20_000): Promise<Child> {
+  const child = spawn(process.execPath, [TTMA_ENTRY, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TTMA_LOG_LEVEL: process.env.TTMA_LOG_LEVEL ?? 'info' },
+  });
+  const log = createWriteStream(logFile);
+  child.stderr!.pipe(log);
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new TtmaError(ErrorCodes.CONFIG, `${name} did not become ready within ${readyTimeoutMs} ms (log: ${logFile})`));
+    }, readyTimeoutMs);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          const parsed = JSON.parse(line) as Record<string, unknown>;
+          if (parsed.event === 'ready') {
+            clearTimeout(timer);
+            resolve(parsed);
+          }
+        } catch {
+          // not a ready line
+        }
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new TtmaError(ErrorCodes.CONFIG, `${name} exited (${code}) before it was ready (log: ${logFile})`));
+    });
+  });
+  return { name, process: child, ready, exited };
+}
+
+/** SIGTERM, then SIGKILL after the grace period. Resolves with the exit code. */
+export async function stopChild(child: Child, graceMs = 10_000): Promise<number | string> {
+  if (child.process.exitCode !== null) return child.process.exitCode;
+  child.process.kill('SIGTERM');
+  const timer = setTimeout(() => child.process.kill('SIGKILL'), graceMs);
+  const code = await child.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+/** Ask the kernel for free loopback ports (bound, read, released). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}

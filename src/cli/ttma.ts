@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/**
+ * `ttma`: one CLI with a fixed set of subcommands (FAQ-16). Nothing here
+ * evaluates input as shell; unknown subcommands are refused.
+ */
+import { readFileSync } from 'node:fs';
+import { isTtmaError } from '../errors.js';
+
+const USAGE = `usage: ttma <command> [flags]
+
+commands:
+  demo       run platform, simulator, gateway and echo agent locally and place calls
+             [--calls N (8)] [--seconds S (10)] [--workers W] [--json]
+  gateway    run the voice gateway on 127.0.0.1
+  platform   run the control plane (signalling proxy, identity, allowlists)
+  sim        run the phone-provider simulator
+  version    print the version
+  help       this text
+
+planned, not in this version: install, doctor, call, calls`;
+
+const PLANNED = new Set(['install', 'doctor', 'call', 'calls']);
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'demo':
+      await (await import('./demoCommand.js')).runDemoCommand(rest);
+      return 0;
+    case 'gateway':
+      await (await import('./gatewayCommand.js')).runGatewayCommand(rest);
+      return -1; // keeps running until a signal
+    case 'platform':
+      await (await import('../platform/cli.js')).runPlatformCommand(rest);
+      return -1;
+    case 'sim':
+      await (await import('../sim/cli.js')).runSimCommand(rest);
+      return -1;
+    case 'version':
+    case '--version':
+      process.stdout.write(`ttma ${version()}\n`);
+      return 0;
+    case 'help':
+    case '--help':
+    case '-h':
+    case undefined:
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      if (PLANNED.has(command)) {
+        process.stderr.write(`ttma ${command}: not available in this version yet.\n`);
+      } else {
+        process.stderr.write(`ttma: unknown command "${command}"\n\n${USAGE}\n`);
+      }
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (isTtmaError(err)) process.stderr.write(`ttma: ${err.code}: ${err.message}\n`);
+    else process.stderr.write(`ttma: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(isTtmaError(err) && err.status === 2 ? 2 : 1);
+  },
+);

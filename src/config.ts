@@ -1,0 +1,102 @@
+/**
+ * Typed gateway configuration, validated once at start. Insecure settings
+ * refuse to start (a non-loopback bind address, FAQ-03); a missing webhook
+ * key does NOT refuse to start: the gateway runs and rejects every webhook
+ * (fail closed, FAQ-05/06), so `ttma doctor` can say why.
+ */
+import { availableParallelism } from 'node:os';
+import { ErrorCodes, TtmaError } from './errors.js';
+
+export interface GatewayConfig {
+  /** Bind address for both listeners. Loopback only. */
+  host: string;
+  /** Tunnel-facing listener: only /v1/webhooks/* and /v1/media/*. 0 = any free port. */
+  tunnelPort: number;
+  /** Local-only listener: diagnostics. 0 = any free port. */
+  localPort: number;
+  /** Media worker threads (default: one per core). */
+  workers: number;
+  /** The registered tunnel hostname the provider reaches us at (stream URLs use it). */
+  publicHost: string;
+  /** Provider webhook public key (base64 of 32 raw bytes), or null: fail closed. */
+  webhookPublicKey: string | null;
+  platformUrl: string;
+  deploymentId: string;
+  agentSecret: string;
+  /** E.164 numbers this gateway answers. Exact match. */
+  numbers: string[];
+  agent: 'echo';
+  /** Admission limit for concurrent calls. */
+  maxCalls: number;
+  /** Unused media tokens expire after this long (DESIGN 3, step 2). */
+  mediaTokenTtlMs: number;
+  /** Bounded media mailbox per call: frames kept before the oldest is dropped. */
+  mailboxFrames: number;
+  /** Codec asked for on the bidirectional leg. */
+  codec: 'PCMU' | 'PCMA';
+}
+
+export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+const DEPLOYMENT_ID = /^[a-z0-9][a-z0-9-]{2,62}$/;
+
+export function defaultGatewayConfig(): GatewayConfig {
+  return {
+    host: '127.0.0.1',
+    tunnelPort: 0,
+    localPort: 0,
+    workers: Math.max(1, availableParallelism()),
+    publicHost: '',
+    webhookPublicKey: null,
+    platformUrl: '',
+    deploymentId: '',
+    agentSecret: '',
+    numbers: [],
+    agent: 'echo',
+    maxCalls: 2000,
+    mediaTokenTtlMs: 30_000,
+    mailboxFrames: 50,
+    codec: 'PCMU',
+  };
+}
+
+function fail(key: string, message: string): never {
+  throw new TtmaError(ErrorCodes.CONFIG, `config ${key}: ${message}`, 500);
+}
+
+/** Validate a full config; throws TTMA_ERR_CONFIG naming the first bad key. */
+export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
+  if (!LOOPBACK_HOSTS.has(config.host)) {
+    fail('host', `"${config.host}" is not a loopback address; the gateway listens on 127.0.0.1 only and is reached through the tunnel (FAQ-03)`);
+  }
+  for (const key of ['tunnelPort', 'localPort'] as const) {
+    const port = config[key];
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail(key, `must be an integer port 0..65535, got ${port}`);
+  }
+  if (config.tunnelPort !== 0 && config.tunnelPort === config.localPort) {
+    fail('localPort', 'must differ from tunnelPort: diagnostics never share the tunnel-facing listener (FAQ-04)');
+  }
+  if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64) fail('workers', 'must be 1..64');
+  if (!HOSTNAME.test(config.publicHost)) fail('publicHost', `must be the registered tunnel hostname, got "${config.publicHost}"`);
+  let platform: URL;
+  try {
+    platform = new URL(config.platformUrl);
+  } catch {
+    fail('platformUrl', `not a URL: "${config.platformUrl}"`);
+  }
+  if (platform.protocol !== 'https:' && !(platform.protocol === 'http:' && LOOPBACK_HOSTS.has(platform.hostname.replace(/^\[|\]$/g, '')))) {
+    fail('platformUrl', 'must be https:// (plain http only to a loopback platform)');
+  }
+  if (!DEPLOYMENT_ID.test(config.deploymentId)) fail('deploymentId', `invalid deployment id "${config.deploymentId}"`);
+  if (config.agentSecret.length < 16) fail('agentSecret', 'missing or too short (read it from a file)');
+  if (config.numbers.length === 0) fail('numbers', 'at least one E.164 number is required');
+  for (const n of config.numbers) if (!E164.test(n)) fail('numbers', `"${n}" is not E.164 (+ and 7 to 15 digits)`);
+  if (config.agent !== 'echo') fail('agent', `unknown agent "${config.agent}" (available: echo)`);
+  if (!Number.isInteger(config.maxCalls) || config.maxCalls < 1) fail('maxCalls', 'must be a positive integer');
+  if (!(config.mediaTokenTtlMs >= 1000 && config.mediaTokenTtlMs <= 300_000)) fail('mediaTokenTtlMs', 'must be 1000..300000');
+  if (!Number.isInteger(config.mailboxFrames) || config.mailboxFrames < 2) fail('mailboxFrames', 'must be an integer >= 2');
+  if (config.codec !== 'PCMU' && config.codec !== 'PCMA') fail('codec', `must be PCMU or PCMA, got "${config.codec}"`);
+  return config;
+}

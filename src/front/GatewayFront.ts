@@ -1,0 +1,193 @@
+/**
+ * The gateway's uWebSockets.js edge. It only routes: webhooks to the
+ * WebhookGate and the ControlActor, media sockets (authenticated at upgrade)
+ * to the call's worker. Two listeners on loopback (DESIGN 7, FAQ-03/04):
+ *  - tunnel-facing: only /v1/webhooks/* and /v1/media/*, everything else 404;
+ *  - local-only: diagnostics, refusing anything that carries a tunnel header.
+ */
+import type { ControlActor } from '../actors/ControlActor.js';
+import type { WebhookGate } from '../control/WebhookGate.js';
+import { ErrorCodes } from '../errors.js';
+import type { Logger } from '../log.js';
+import { HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
+import { readBody } from './readBody.js';
+import { uws, type HttpResponse, type TemplatedApp, type us_listen_socket, type WebSocket } from './uws.js';
+
+export const WEBHOOK_BODY_LIMIT = 64 * 1024;
+const WEBHOOK_READ_TIMEOUT_MS = 10_000;
+/** A media frame is small JSON; a 20 ms L16 48 kHz frame in base64 is under 3 KiB. */
+const MEDIA_MAX_PAYLOAD = 16 * 1024;
+const MEDIA_IDLE_TIMEOUT_S = 30;
+const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
+
+/** Headers a Cloudflare tunnel or its edge adds: never on a local request (FAQ-04). */
+export const TUNNEL_HEADERS = ['cf-connecting-ip', 'cf-ray', 'cf-visitor', 'cf-warp-tag-id', 'cdn-loop', 'x-forwarded-for', 'forwarded'];
+
+const CALL_ID_PATTERN = /^[A-Za-z0-9:_\-.]{1,128}$/;
+
+interface MediaUserData {
+  slot: number;
+  callId: string;
+}
+
+export interface FrontOptions {
+  host: string;
+  tunnelPort: number;
+  localPort: number;
+  control: ControlActor;
+  webhooks: WebhookGate;
+  log: Logger;
+  /** JSON for GET /debug/status on the local listener. */
+  status(): unknown;
+}
+
+export interface FrontPorts {
+  tunnelPort: number;
+  localPort: number;
+}
+
+function listen(app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (socket) => {
+      if (socket) resolve(socket);
+      else reject(new Error(`cannot listen on ${host}:${port}`));
+    });
+  });
+}
+
+function sendJson(res: HttpResponse, status: string, body: unknown): void {
+  res.cork(() => {
+    res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+  });
+}
+
+export class GatewayFront {
+  readonly #options: FrontOptions;
+  readonly #listenSockets: us_listen_socket[] = [];
+  readonly #sockets = new Set<WebSocket<MediaUserData>>();
+  readonly counters = { mediaRefused: {} as Record<string, number>, localRefused: 0, notFound: 0 };
+
+  constructor(options: FrontOptions) {
+    this.#options = options;
+  }
+
+  async start(): Promise<FrontPorts> {
+    const { host } = this.#options;
+    const tunnelApp = this.#tunnelApp();
+    const localApp = this.#localApp();
+    const tunnelSocket = await listen(tunnelApp, host, this.#options.tunnelPort);
+    this.#listenSockets.push(tunnelSocket);
+    const localSocket = await listen(localApp, host, this.#options.localPort);
+    this.#listenSockets.push(localSocket);
+    return {
+      tunnelPort: uws.us_socket_local_port(tunnelSocket as never),
+      localPort: uws.us_socket_local_port(localSocket as never),
+    };
+  }
+
+  /** Stop accepting; open sockets are closed by their calls ending. */
+  closeListeners(): void {
+    for (const socket of this.#listenSockets.splice(0)) uws.us_listen_socket_close(socket);
+  }
+
+  /** Close whatever media sockets remain (after calls were hung up). */
+  closeAllSockets(): void {
+    for (const ws of [...this.#sockets]) ws.end(1001, 'gateway shutting down');
+  }
+
+  #tunnelApp(): TemplatedApp {
+    const { control, webhooks, log } = this.#options;
+    const app = uws.App();
+    app.post('/v1/webhooks/provider', (res, req) => {
+      // Headers are only readable before the first await.
+      const signature = req.getHeader(HEADER_SIGNATURE) || undefined;
+      const timestamp = req.getHeader(HEADER_TIMESTAMP) || undefined;
+      const state = { aborted: false };
+      void readBody(res, WEBHOOK_BODY_LIMIT, WEBHOOK_READ_TIMEOUT_MS, state).then((result) => {
+        if (state.aborted) return;
+        if (!result.ok) {
+          log.warn({ reason: result.reason }, 'webhook body refused');
+          const status = result.reason === 'too_large' ? '413 Payload Too Large' : '408 Request Timeout';
+          res.cork(() => res.writeStatus(status).end(JSON.stringify({ error: { code: ErrorCodes.BODY_TOO_LARGE } }), true));
+          return;
+        }
+        const outcome = webhooks.check(signature, timestamp, result.body, Date.now());
+        if (outcome.status !== 200) {
+          if (outcome.reason === 'no_key') log.error('webhook refused: no webhook signing key configured (failing closed)');
+          else log.warn({ reason: outcome.reason }, 'webhook refused');
+          sendJson(res, outcome.status === 503 ? '503 Service Unavailable' : outcome.status === 400 ? '400 Bad Request' : '401 Unauthorized', {
+            error: { code: outcome.code, message: outcome.reason },
+          });
+          return;
+        }
+        if (!outcome.duplicate) control.onWebhook(outcome.envelope);
+        sendJson(res, '200 OK', { ok: true });
+      });
+    });
+
+    app.ws<MediaUserData>('/v1/media/:callId', {
+      maxPayloadLength: MEDIA_MAX_PAYLOAD,
+      idleTimeout: MEDIA_IDLE_TIMEOUT_S,
+      maxBackpressure: MEDIA_MAX_BACKPRESSURE,
+      compression: uws.DISABLED,
+      upgrade: (res, req, context) => {
+        const callId = decodeURIComponent(req.getParameter(0) ?? '');
+        const token = req.getHeader(HEADER_STREAM_TOKEN) || req.getQuery('token') || undefined;
+        const key = req.getHeader('sec-websocket-key');
+        const protocol = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const verdict = CALL_ID_PATTERN.test(callId) ? control.authorizeMedia(callId, token) : { ok: false as const, reason: 'bad_call_id' };
+        if (!verdict.ok) {
+          this.counters.mediaRefused[verdict.reason] = (this.counters.mediaRefused[verdict.reason] ?? 0) + 1;
+          log.warn({ callId: CALL_ID_PATTERN.test(callId) ? callId : '(invalid)', reason: verdict.reason }, 'media upgrade refused');
+          res.writeStatus('401 Unauthorized').end(JSON.stringify({ error: { code: ErrorCodes.MEDIA_TOKEN, message: verdict.reason } }), true);
+          return;
+        }
+        res.upgrade<MediaUserData>({ slot: verdict.slot, callId }, key, protocol, extensions, context);
+      },
+      open: (ws) => {
+        this.#sockets.add(ws);
+        const { slot } = ws.getUserData();
+        control.onMediaOpen(slot, {
+          send: (frame) => {
+            ws.cork(() => ws.send(frame, false));
+          },
+          close: (code, reason) => {
+            if (this.#sockets.has(ws)) ws.end(code, reason.slice(0, 120));
+          },
+        });
+      },
+      message: (ws, message) => {
+        control.onMediaMessage(ws.getUserData().slot, message);
+      },
+      close: (ws) => {
+        this.#sockets.delete(ws);
+        control.onMediaClose(ws.getUserData().slot);
+      },
+    });
+
+    app.any('/*', (res) => {
+      this.counters.notFound++;
+      res.writeStatus('404 Not Found').end();
+    });
+    return app;
+  }
+
+  #localApp(): TemplatedApp {
+    const app = uws.App();
+    const guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: { getHeader(k: string): string }) => {
+      for (const header of TUNNEL_HEADERS) {
+        if (req.getHeader(header)) {
+          this.counters.localRefused++;
+          res.writeStatus('403 Forbidden').end(JSON.stringify({ error: { code: 'TTMA_ERR_LOCAL_ONLY', message: 'diagnostics are local only' } }));
+          return;
+        }
+      }
+      handler(res);
+    };
+    app.get('/healthz', guard((res) => sendJson(res, '200 OK', { ok: true })));
+    app.get('/debug/status', guard((res) => sendJson(res, '200 OK', this.#options.status())));
+    app.any('/*', guard((res) => res.writeStatus('404 Not Found').end()));
+    return app;
+  }
+}

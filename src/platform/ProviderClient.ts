@@ -1,0 +1,259 @@
+/**
+ * The provider's Call Control REST API (DESIGN 3a, Telnyx v2), spoken only by
+ * the platform: the API key never leaves this process (FAQ-12).
+ *
+ * Every command carries a command_id; a network error, a timeout, a 429 or a
+ * 5xx is retried with the SAME command_id, so the provider can drop the
+ * duplicate if the first attempt did land. The key never appears in an
+ * error message or a log line: messages are built from our own words and the
+ * provider's error code, and scrubbed of the key anyway.
+ */
+import { randomUUID } from 'node:crypto';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import {
+  PROVIDER_CODE_CALL_ENDED,
+  type AnswerRequest,
+  type CallDirection,
+  type DialRequest,
+} from '../wire/telnyx.js';
+
+export interface ProviderClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Attempts per command, first one included (default 3). */
+  maxAttempts?: number;
+  /** Wait before retry n is backoffMs * n (default 100 ms). */
+  backoffMs?: number;
+  /** Per-attempt timeout (default 5 s). */
+  timeoutMs?: number;
+}
+
+export interface DialResult {
+  call_control_id: string;
+  call_session_id: string;
+  call_leg_id: string | null;
+}
+
+/** What the platform needs of `GET /v2/calls/{id}`; fields a provider omits stay null. */
+export interface ProviderCall {
+  call_control_id: string;
+  direction: CallDirection | null;
+  from: string | null;
+  to: string | null;
+  is_alive: boolean | null;
+}
+
+export type HangupResult = { alreadyEnded: boolean };
+
+const DEFAULT_MAX_ATTEMPTS = 3;
+const DEFAULT_BACKOFF_MS = 100;
+const DEFAULT_TIMEOUT_MS = 5_000;
+/** Provider answers are small JSON; anything bigger is not one. */
+const MAX_RESPONSE_BYTES = 256 * 1024;
+
+interface RawResponse {
+  status: number;
+  body: unknown;
+}
+
+export class ProviderClient {
+  readonly #baseUrl: string;
+  readonly #apiKey: string;
+  readonly #maxAttempts: number;
+  readonly #backoffMs: number;
+  readonly #timeoutMs: number;
+
+  constructor(options: ProviderClientOptions) {
+    let parsed: URL;
+    try {
+      parsed = new URL(options.baseUrl);
+    } catch {
+      throw new TtmaError(ErrorCodes.CONFIG, 'provider URL is not a valid URL');
+    }
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+      throw new TtmaError(ErrorCodes.CONFIG, 'provider URL must be http:// or https://');
+    }
+    if (parsed.username || parsed.password || parsed.search || parsed.hash) {
+      throw new TtmaError(ErrorCodes.CONFIG, 'provider URL must not carry credentials, a query or a fragment');
+    }
+    if (!options.apiKey || /\s/.test(options.apiKey)) {
+      throw new TtmaError(ErrorCodes.CONFIG, 'provider API key is empty or contains whitespace');
+    }
+    this.#baseUrl = parsed.href.replace(/\/+$/, '');
+    this.#apiKey = options.apiKey;
+    this.#maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+    this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  async answer(callControlId: string, request: AnswerRequest): Promise<void> {
+    const commandId = request.command_id ?? randomUUID();
+    const res = await this.#send('answer', 'POST', `${callPath(callControlId)}/actions/answer`, {
+      ...request,
+      command_id: commandId,
+    });
+    if (!isSuccess(res.status)) throw this.#failure('answer', res);
+  }
+
+  /** A hang-up of a call that already ended (422, code 90018) counts as success. */
+  async hangup(callControlId: string, commandId: string = randomUUID()): Promise<HangupResult> {
+    const res = await this.#send('hangup', 'POST', `${callPath(callControlId)}/actions/hangup`, {
+      command_id: commandId,
+    });
+    if (isSuccess(res.status)) return { alreadyEnded: false };
+    if (res.status === 422 && providerCodes(res.body).includes(PROVIDER_CODE_CALL_ENDED)) {
+      return { alreadyEnded: true };
+    }
+    throw this.#failure('hangup', res);
+  }
+
+  async dial(request: DialRequest): Promise<DialResult> {
+    const commandId = request.command_id ?? randomUUID();
+    const res = await this.#send('dial', 'POST', '/v2/calls', { ...request, command_id: commandId });
+    if (!isSuccess(res.status)) throw this.#failure('dial', res);
+    const data = dataOf(res.body);
+    const callControlId = stringField(data, 'call_control_id');
+    const callSessionId = stringField(data, 'call_session_id');
+    if (!callControlId || !callSessionId) {
+      throw new TtmaError(ErrorCodes.PROVIDER, 'provider dial answered without call_control_id/call_session_id', 502);
+    }
+    return { call_control_id: callControlId, call_session_id: callSessionId, call_leg_id: stringField(data, 'call_leg_id') };
+  }
+
+  async getCall(callControlId: string): Promise<ProviderCall> {
+    const res = await this.#send('get call', 'GET', callPath(callControlId), undefined);
+    if (!isSuccess(res.status)) throw this.#failure('get call', res);
+    const data = dataOf(res.body);
+    const direction = stringField(data, 'direction');
+    const isAlive = data?.['is_alive'];
+    return {
+      call_control_id: stringField(data, 'call_control_id') ?? callControlId,
+      direction: normaliseDirection(direction),
+      from: stringField(data, 'from'),
+      to: stringField(data, 'to'),
+      is_alive: typeof isAlive === 'boolean' ? isAlive : null,
+    };
+  }
+
+  async #send(what: string, method: 'GET' | 'POST', path: string, body: object | undefined): Promise<RawResponse> {
+    let lastProblem = '';
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
+      if (attempt > 1) await sleep(this.#backoffMs * (attempt - 1));
+      let response: Response;
+      try {
+        response = await fetch(`${this.#baseUrl}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${this.#apiKey}`,
+            accept: 'application/json',
+            ...(body ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+          signal: AbortSignal.timeout(this.#timeoutMs),
+          redirect: 'error',
+        });
+      } catch (err) {
+        lastProblem = `network error (${this.#scrub(describe(err))})`;
+        continue;
+      }
+      const parsed = await readJson(response);
+      if (isRetryable(response.status)) {
+        lastProblem = `HTTP ${response.status}${codeSuffix(parsed)}`;
+        continue;
+      }
+      return { status: response.status, body: parsed };
+    }
+    throw new TtmaError(
+      ErrorCodes.PROVIDER,
+      this.#scrub(`provider ${what} failed after ${this.#maxAttempts} attempts: ${lastProblem}`),
+      502,
+    );
+  }
+
+  #failure(what: string, res: RawResponse): TtmaError {
+    const status = res.status === 404 ? 404 : 502;
+    return new TtmaError(
+      ErrorCodes.PROVIDER,
+      this.#scrub(`provider ${what} refused: HTTP ${res.status}${codeSuffix(res.body)}`),
+      status,
+    );
+  }
+
+  /** Belt and braces: our messages never include the key, but make sure. */
+  #scrub(text: string): string {
+    return text.split(this.#apiKey).join('[redacted]');
+  }
+}
+
+function callPath(callControlId: string): string {
+  return `/v2/calls/${encodeURIComponent(callControlId)}`;
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+function isRetryable(status: number): boolean {
+  return status >= 500 || status === 429;
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  try {
+    const text = await response.text();
+    if (text.length === 0 || text.length > MAX_RESPONSE_BYTES) return null;
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+function providerCodes(body: unknown): string[] {
+  if (!body || typeof body !== 'object') return [];
+  const errors = (body as { errors?: unknown }).errors;
+  if (!Array.isArray(errors)) return [];
+  return errors
+    .map((e: unknown) => (e && typeof e === 'object' ? (e as { code?: unknown }).code : undefined))
+    .filter((code): code is string | number => typeof code === 'string' || typeof code === 'number')
+    .map(String);
+}
+
+/** ` code 90018 "Call has already ended"`: the provider's code and title, bounded. */
+function codeSuffix(body: unknown): string {
+  const codes = providerCodes(body);
+  if (codes.length === 0) return '';
+  const errors = (body as { errors: unknown[] }).errors;
+  const first = errors[0] as { title?: unknown } | undefined;
+  const title = typeof first?.title === 'string' ? ` "${first.title.slice(0, 120)}"` : '';
+  return ` code ${codes.slice(0, 3).join(',')}${title}`;
+}
+
+function dataOf(body: unknown): Record<string, unknown> | null {
+  if (!body || typeof body !== 'object') return null;
+  const data = (body as { data?: unknown }).data;
+  return data && typeof data === 'object' ? (data as Record<string, unknown>) : null;
+}
+
+function stringField(data: Record<string, unknown> | null, key: string): string | null {
+  const value = data?.[key];
+  return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
+/** DESIGN 3a says incoming|outgoing; Telnyx docs also use inbound|outbound. */
+function normaliseDirection(direction: string | null): CallDirection | null {
+  if (direction === 'incoming' || direction === 'inbound') return 'incoming';
+  if (direction === 'outgoing' || direction === 'outbound') return 'outgoing';
+  return null;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    const causeCode = cause && typeof cause === 'object' ? (cause as { code?: unknown }).code : undefined;
+    return typeof causeCode === 'string' ? `${err.name}: ${causeCode}` : err.name;
+  }
+  return 'unknown';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

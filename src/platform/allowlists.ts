@@ -1,0 +1,98 @@
+/**
+ * What a gateway may ask for (FAQ-13): media only to its own registered
+ * tunnel host, on the one media path of the call in question; tokens and
+ * codecs of known shape. Each check answers TTMA_ERR_STREAM_URL (or the
+ * codec/bad-request code) with the reason, never echoing the input.
+ *
+ * The stream URL is checked twice over: component by component with the URL
+ * parser (for a precise reason), then as the exact string we would have
+ * built ourselves, because the parser forgives things (default ports, dot
+ * segments, tabs, backslashes, upper case) that a provider might not.
+ */
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { PlatformCodes } from './codes.js';
+
+/** Provider call ids (Telnyx: `v3:...`): no `/`, `%`, `?`, `#` or spaces. */
+export const CALL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/;
+/** The id an outbound call's media path carries, chosen by the gateway. */
+export const CLIENT_MEDIA_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
+/** One-time media token: base64url, 32 to 128 characters. */
+export const STREAM_TOKEN_PATTERN = /^[A-Za-z0-9_-]{32,128}$/;
+export const ALLOWED_CODECS = ['PCMU', 'PCMA', 'L16', 'G722', 'OPUS'] as const;
+export type AllowedCodec = (typeof ALLOWED_CODECS)[number];
+export const DEFAULT_CODEC: AllowedCodec = 'PCMU';
+
+const MEDIA_PATH_PREFIX = '/v1/media/';
+const MAX_STREAM_URL_LENGTH = 2048;
+/** Printable ASCII without spaces; no backslash (parsers read it as "/"). */
+const PLAIN_URL_CHARS = /^[\x21-\x5b\x5d-\x7e]+$/;
+
+function refuse(reason: string): never {
+  throw new TtmaError(ErrorCodes.STREAM_URL, `stream_url refused: ${reason}`, 400);
+}
+
+/** Component checks shared by answer and dial; returns the parsed URL's pathname. */
+function checkComponents(raw: unknown, tunnelHost: string): string {
+  if (typeof raw !== 'string' || raw.length === 0) refuse('stream_url is required');
+  if (raw.length > MAX_STREAM_URL_LENGTH) refuse('too long');
+  if (!PLAIN_URL_CHARS.test(raw)) refuse('only printable ASCII without spaces or backslashes is allowed');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    refuse('not a valid URL');
+  }
+  if (url.protocol !== 'wss:' || !raw.startsWith('wss://')) refuse('must use wss://');
+  const authority = raw.slice('wss://'.length).split(/[/?#]/, 1)[0] ?? '';
+  if (url.username || url.password || authority.includes('@')) refuse('must not carry userinfo');
+  if (url.port || authority.includes(':')) refuse('must not name a port');
+  if (url.search || url.hash || raw.includes('?') || raw.includes('#')) refuse('must not carry a query or a fragment');
+  if (url.hostname !== tunnelHost || authority !== tunnelHost) {
+    refuse("host must be the deployment's registered tunnel host");
+  }
+  return url.pathname;
+}
+
+/**
+ * Inbound answer: exactly `wss://<tunnelHost>/v1/media/<callId>` (the call id
+ * raw or percent-encoded as encodeURIComponent writes it). Returns the URL
+ * to hand to the provider.
+ */
+export function checkAnswerStreamUrl(raw: unknown, tunnelHost: string, callId: string): string {
+  checkComponents(raw, tunnelHost);
+  const allowed = new Set([
+    `wss://${tunnelHost}${MEDIA_PATH_PREFIX}${callId}`,
+    `wss://${tunnelHost}${MEDIA_PATH_PREFIX}${encodeURIComponent(callId)}`,
+  ]);
+  if (!allowed.has(raw as string)) refuse('path must be exactly /v1/media/<this call id>');
+  return raw as string;
+}
+
+/** Outbound dial: exactly `wss://<tunnelHost>/v1/media/<id>`, id of CLIENT_MEDIA_ID_PATTERN. */
+export function checkDialStreamUrl(raw: unknown, tunnelHost: string): { streamUrl: string; mediaId: string } {
+  checkComponents(raw, tunnelHost);
+  const prefix = `wss://${tunnelHost}${MEDIA_PATH_PREFIX}`;
+  const text = raw as string;
+  const mediaId = text.startsWith(prefix) ? text.slice(prefix.length) : '';
+  if (!CLIENT_MEDIA_ID_PATTERN.test(mediaId)) {
+    refuse('path must be exactly /v1/media/<id>, the id 8 to 64 characters of A-Z, a-z, 0-9, "_" and "-"');
+  }
+  return { streamUrl: text, mediaId };
+}
+
+export function checkStreamToken(raw: unknown): string {
+  if (typeof raw !== 'string' || !STREAM_TOKEN_PATTERN.test(raw)) {
+    throw new TtmaError(
+      PlatformCodes.BAD_REQUEST,
+      'stream_auth_token is required: 32 to 128 characters of base64url (A-Z, a-z, 0-9, "_", "-")',
+      400,
+    );
+  }
+  return raw;
+}
+
+export function checkCodec(raw: unknown): AllowedCodec {
+  if (raw === undefined || raw === null) return DEFAULT_CODEC;
+  if (typeof raw === 'string' && (ALLOWED_CODECS as readonly string[]).includes(raw)) return raw as AllowedCodec;
+  throw new TtmaError(ErrorCodes.CODEC_UNSUPPORTED, `codec must be one of ${ALLOWED_CODECS.join(', ')}`, 400);
+}
