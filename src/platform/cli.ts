@@ -1,0 +1,182 @@
+/**
+ * `ttma platform`: starts the control plane on 127.0.0.1.
+ *
+ *   ttma platform [--port N] --provider-url URL --provider-api-key-file F
+ *                 [--webhook-public-key-file F] [--admin-token-file F]
+ *                 [--connection-id ID] [--deployment-file F]
+ *
+ * Secrets come only from files (never argv, which other users can read in
+ * the process list). Prints one JSON ready line to stdout; logs go to stderr.
+ * SIGINT/SIGTERM stop the server and the returned promise resolves.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { PlatformServer } from './PlatformServer.js';
+
+const USAGE =
+  'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
+  '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE]';
+const DEFAULT_CONNECTION_ID = 'ttma-connection';
+/** Secret and config files are small; a huge one is a mistake. */
+const MAX_FILE_BYTES = 64 * 1024;
+
+export async function runPlatformCommand(argv: string[]): Promise<void> {
+  const log = createLogger('platform');
+  const args = parseCommandLine(argv);
+
+  const providerApiKey = await readSecretFile(args.providerApiKeyFile, '--provider-api-key-file', log);
+  const webhookPublicKey = args.webhookPublicKeyFile
+    ? await readSecretFile(args.webhookPublicKeyFile, '--webhook-public-key-file', log, false)
+    : null;
+  const adminToken = args.adminTokenFile ? await readSecretFile(args.adminTokenFile, '--admin-token-file', log) : null;
+  const deployment = args.deploymentFile ? await readDeploymentFile(args.deploymentFile, log) : null;
+
+  const server = new PlatformServer({
+    providerBaseUrl: args.providerUrl,
+    providerApiKey,
+    connectionId: args.connectionId,
+    webhookPublicKeyBase64: webhookPublicKey,
+    adminToken,
+    port: args.port,
+    logger: log,
+  });
+  if (deployment) {
+    try {
+      await server.deployments.register(deployment);
+    } catch (cause) {
+      const why = cause instanceof Error ? cause.message : String(cause);
+      throw new TtmaError(ErrorCodes.CONFIG, `--deployment-file: ${why}`, 500, { cause });
+    }
+    log.info({ deployment: deployment.id, numbers: deployment.numbers.length }, 'deployment registered from --deployment-file');
+  }
+
+  const { port } = await server.start();
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      log.info({ signal }, 'stopping');
+      void server.stop().then(resolve, resolve);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.stdout.write(`${JSON.stringify({ event: 'ready', component: 'platform', port })}\n`);
+  });
+  log.info('stopped');
+}
+
+interface PlatformArgs {
+  port: number;
+  providerUrl: string;
+  providerApiKeyFile: string;
+  webhookPublicKeyFile: string | undefined;
+  adminTokenFile: string | undefined;
+  connectionId: string;
+  deploymentFile: string | undefined;
+}
+
+/** Usage errors carry status 2: src/cli/ttma.ts exits with 2 for them. */
+function parseCommandLine(argv: string[]): PlatformArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        'provider-url': { type: 'string' },
+        'provider-api-key-file': { type: 'string' },
+        'webhook-public-key-file': { type: 'string' },
+        'admin-token-file': { type: 'string' },
+        'connection-id': { type: 'string' },
+        'deployment-file': { type: 'string' },
+      },
+    }));
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `${why}\n${USAGE}`, 2, { cause });
+  }
+  const portText = values.port ?? '0';
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65_535) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `--port must be a number from 0 to 65535\n${USAGE}`, 2);
+  }
+  if (!values['provider-url']) throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-url is required\n${USAGE}`, 2);
+  if (!values['provider-api-key-file']) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-api-key-file is required\n${USAGE}`, 2);
+  }
+  return {
+    port: Number(portText),
+    providerUrl: values['provider-url'],
+    providerApiKeyFile: values['provider-api-key-file'],
+    webhookPublicKeyFile: values['webhook-public-key-file'],
+    adminTokenFile: values['admin-token-file'],
+    connectionId: values['connection-id'] ?? DEFAULT_CONNECTION_ID,
+    deploymentFile: values['deployment-file'],
+  };
+}
+
+async function readSmallFile(path: string, flag: string): Promise<string> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new Error('not a regular file');
+    if (info.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
+    return await readFile(path, 'utf8');
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message.replace(/^[A-Z]+: /, '') : String(cause);
+    throw new TtmaError(ErrorCodes.CONFIG, `${flag}: cannot read ${path}: ${why}`, 500, { cause });
+  }
+}
+
+/** Reads a secret (trimmed); warns when others may read the file. */
+async function readSecretFile(
+  path: string,
+  flag: string,
+  log: ReturnType<typeof createLogger>,
+  secret = true,
+): Promise<string> {
+  const text = (await readSmallFile(path, flag)).trim();
+  if (text.length === 0) throw new TtmaError(ErrorCodes.CONFIG, `${flag}: ${path} is empty`);
+  if (secret) {
+    const { mode } = await stat(path);
+    if ((mode & 0o077) !== 0) {
+      log.warn({ file: path, flag }, 'secret file is readable by group or others: chmod 600 it');
+    }
+  }
+  return text;
+}
+
+async function readDeploymentFile(
+  path: string,
+  log: ReturnType<typeof createLogger>,
+): Promise<{ id: string; numbers: string[]; tunnelHost: string; agentSecret: string }> {
+  const text = await readSecretFile(path, '--deployment-file', log);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new TtmaError(ErrorCodes.CONFIG, `--deployment-file: ${path} is not valid JSON`);
+  }
+  const obj = parsed as Record<string, unknown> | null;
+  if (
+    !obj ||
+    typeof obj !== 'object' ||
+    typeof obj['id'] !== 'string' ||
+    !Array.isArray(obj['numbers']) ||
+    typeof obj['tunnelHost'] !== 'string' ||
+    typeof obj['agentSecret'] !== 'string'
+  ) {
+    throw new TtmaError(
+      ErrorCodes.CONFIG,
+      `--deployment-file: ${path} must be JSON {"id","numbers":[...],"tunnelHost","agentSecret"}`,
+    );
+  }
+  return {
+    id: obj['id'],
+    numbers: obj['numbers'] as string[],
+    tunnelHost: obj['tunnelHost'],
+    agentSecret: obj['agentSecret'],
+  };
+}

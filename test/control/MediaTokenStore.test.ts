@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MediaTokenStore } from '../../src/control/MediaTokenStore.js';
+
+test('a token works once, for its own call only', () => {
+  const store = new MediaTokenStore(30_000);
+  const token = store.issue('call-a', 0);
+  assert.ok(token.length >= 43, '256-bit token');
+  assert.deepEqual(store.consume('call-a', token, 1), { ok: true });
+  assert.deepEqual(store.consume('call-a', token, 2), { ok: false, reason: 'unknown' });
+});
+
+test('a token presented for another call is refused and burnt', () => {
+  const store = new MediaTokenStore(30_000);
+  const token = store.issue('call-a', 0);
+  store.issue('call-b', 0);
+  assert.deepEqual(store.consume('call-b', token, 1), { ok: false, reason: 'wrong_call' });
+  assert.deepEqual(store.consume('call-a', token, 2), { ok: false, reason: 'unknown' });
+});
+
+test('missing, wrong and expired tokens are refused', () => {
+  const store = new MediaTokenStore(30_000);
+  const token = store.issue('call-a', 0);
+  assert.deepEqual(store.consume('call-a', undefined, 1), { ok: false, reason: 'missing' });
+  assert.deepEqual(store.consume('call-a', '', 1), { ok: false, reason: 'missing' });
+  assert.deepEqual(store.consume('call-a', `${token}x`, 1), { ok: false, reason: 'unknown' });
+  assert.equal(store.consume('call-a', token, 30_000).ok, false);
+});
+
+test('revoking a call (it ended) makes its token useless', () => {
+  const store = new MediaTokenStore(30_000);
+  const token = store.issue('call-a', 0);
+  store.revokeCall('call-a');
+  assert.deepEqual(store.consume('call-a', token, 1), { ok: false, reason: 'unknown' });
+  assert.equal(store.size, 0);
+});
+
+test('re-issuing replaces the old token', () => {
+  const store = new MediaTokenStore(30_000);
+  const first = store.issue('call-a', 0);
+  const second = store.issue('call-a', 0);
+  assert.notEqual(first, second);
+  assert.equal(store.consume('call-a', first, 1).ok, false);
+  assert.equal(store.consume('call-a', second, 1).ok, true);
+});
+
+test('sweep drops expired entries', () => {
+  const store = new MediaTokenStore(1_000);
+  store.issue('a', 0);
+  store.issue('b', 500);
+  store.sweep(1_200);
+  assert.equal(store.size, 1);
+  assert.equal(store.hasPendingToken('a'), false);
+  assert.equal(store.hasPendingToken('b'), true);
+});
