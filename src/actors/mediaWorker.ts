@@ -4,10 +4,11 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createAgentSession } from '../agent/EchoAgent.js';
+import { createAgentSession, ECHO_SAMPLE_RATE } from '../agent/EchoAgent.js';
 import { CallActor } from './CallActor.js';
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import { assertNever, type FromWorker, type ToWorker } from './messages.js';
+import { warmUpMediaPath } from './warmUp.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
 
 export interface MediaWorkerData {
@@ -130,4 +131,5 @@ function tick(): void {
 }
 clock = setTimeout(tick, config.tickMs);
 
+warmUpMediaPath(ECHO_SAMPLE_RATE);
 post({ type: 'ready', workerIndex: config.workerIndex });

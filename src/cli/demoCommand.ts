@@ -127,6 +127,8 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
         'platform', '--port', String(platformPort), '--provider-url', `http://127.0.0.1:${simPort}`,
         '--provider-api-key-file', files.apiKey, '--webhook-public-key-file', files.publicKey,
         '--admin-token-file', files.adminToken, '--deployment-file', files.deployment,
+        // Every call is answered at once: let the burst of answers through.
+        '--rate-limit', String(Math.max(20, calls)),
       ], join(dir, 'platform.log')),
     );
     const gateway = await startTtma('gateway', [

@@ -179,7 +179,7 @@ export class GatewayFront {
       for (const header of TUNNEL_HEADERS) {
         if (req.getHeader(header)) {
           this.counters.localRefused++;
-          res.writeStatus('403 Forbidden').end(JSON.stringify({ error: { code: 'TTMA_ERR_LOCAL_ONLY', message: 'diagnostics are local only' } }));
+          res.writeStatus('403 Forbidden').end(JSON.stringify({ error: { code: ErrorCodes.LOCAL_ONLY, message: 'diagnostics are local only' } }));
           return;
         }
       }

@@ -48,6 +48,13 @@ export type LockOutcome =
   /** Already locked to another owner: never re-assigned. */
   | { ok: false; record: CallRecord };
 
+/** DESIGN 3a says incoming|outgoing; Telnyx docs also write inbound|outbound. */
+export function directionOf(value: unknown): CallDirection | null {
+  if (value === 'incoming' || value === 'inbound') return 'incoming';
+  if (value === 'outgoing' || value === 'outbound') return 'outgoing';
+  return null;
+}
+
 const STATE_RANK: Record<CallState, number> = { initiated: 0, answered: 1, ended: 2 };
 /** Bounds: a signed but chatty provider must not grow memory without end. */
 const MAX_TIMELINE_ENTRIES = 256;

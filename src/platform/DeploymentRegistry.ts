@@ -12,7 +12,6 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../errors.js';
-import { PlatformCodes } from './codes.js';
 
 export interface Deployment {
   id: string;
@@ -58,11 +57,11 @@ export class MemoryDeploymentStore implements DeploymentStore {
 
   async insert(deployment: Deployment): Promise<void> {
     if (this.#byId.has(deployment.id)) {
-      throw new TtmaError(PlatformCodes.CONFLICT, `deployment ${deployment.id} already exists`, 409);
+      throw new TtmaError(ErrorCodes.CONFLICT, `deployment ${deployment.id} already exists`, 409);
     }
     for (const number of deployment.numbers) {
       if (this.#byNumber.has(number)) {
-        throw new TtmaError(PlatformCodes.CONFLICT, `number ${number} already belongs to a deployment`, 409);
+        throw new TtmaError(ErrorCodes.CONFLICT, `number ${number} already belongs to a deployment`, 409);
       }
     }
     this.#byId.set(deployment.id, cloneDeployment(deployment));
@@ -131,7 +130,7 @@ export class DeploymentRegistry {
   /** Validates and stores a deployment; the raw secret is returned this once. */
   async register(input: RegisterDeploymentInput): Promise<{ agentSecret: string }> {
     const problem = this.validate(input);
-    if (problem) throw new TtmaError(PlatformCodes.BAD_REQUEST, problem, 400);
+    if (problem) throw new TtmaError(ErrorCodes.BAD_REQUEST, problem, 400);
     const agentSecret = input.agentSecret ?? randomBytes(AGENT_SECRET_BYTES).toString('base64url');
     await this.#store.insert({
       id: input.id,

@@ -19,8 +19,7 @@ import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC, type CallDirection } from '../wire/telnyx.js';
 import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSignature.js';
 import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDialStreamUrl, checkStreamToken } from './allowlists.js';
-import { CallRegistry, type CallRecord } from './CallRegistry.js';
-import { PlatformCodes } from './codes.js';
+import { CallRegistry, directionOf, type CallRecord } from './CallRegistry.js';
 import { DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
 import { ProviderClient } from './ProviderClient.js';
 import { RateLimiter } from './RateLimiter.js';
@@ -67,6 +66,8 @@ type Json = Record<string, unknown>;
 interface RequestContext {
   deploymentId?: string;
   callId?: string;
+  /** The route's method, for the Allow header of a 405. */
+  allow?: string;
 }
 
 export class PlatformServer {
@@ -164,7 +165,7 @@ export class PlatformServer {
       path = new URL(req.url ?? '/', `http://${BIND_HOST}`).pathname;
       const signal = ROUTE_SIGNAL_CALL.exec(path);
       if (signal) {
-        allowMethod(method, 'POST');
+        allowMethod(method, 'POST', ctx);
         const callId = decodeCallId(signal[1] ?? '');
         ctx.callId = callId;
         if (signal[2] === 'answer') await this.#answer(req, res, callId, ctx);
@@ -173,22 +174,22 @@ export class PlatformServer {
       }
       switch (path) {
         case '/healthz':
-          allowMethod(method, 'GET');
+          allowMethod(method, 'GET', ctx);
           return this.#send(req, res, 200, { ok: true });
         case '/v1/signal/calls':
-          allowMethod(method, 'POST');
+          allowMethod(method, 'POST', ctx);
           return await this.#dial(req, res, ctx);
         case '/v1/provider/webhooks':
-          allowMethod(method, 'POST');
+          allowMethod(method, 'POST', ctx);
           return await this.#webhook(req, res, ctx);
         case '/v1/admin/deployments':
-          allowMethod(method, 'POST');
+          allowMethod(method, 'POST', ctx);
           return await this.#adminRegister(req, res);
         case '/v1/admin/calls':
-          allowMethod(method, 'GET');
+          allowMethod(method, 'GET', ctx);
           return this.#adminCalls(req, res);
         default:
-          throw new TtmaError(PlatformCodes.NOT_FOUND, 'no such route', 404);
+          throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such route', 404);
       }
     } catch (err) {
       this.#refuse(req, res, err, method, path, ctx);
@@ -231,11 +232,11 @@ export class PlatformServer {
     const deployment = await this.#authenticate(req, ctx);
     const body = (await this.#readJson(req)) as Partial<DialCallBody>;
     if (typeof body.to !== 'string' || !E164_PATTERN.test(body.to)) {
-      throw new TtmaError(PlatformCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
+      throw new TtmaError(ErrorCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
     }
     const from = body.from ?? deployment.numbers[0];
     if (typeof from !== 'string' || !deployment.numbers.includes(from)) {
-      throw new TtmaError(PlatformCodes.BAD_REQUEST, "from must be one of this deployment's numbers", 403);
+      throw new TtmaError(ErrorCodes.NUMBER_NOT_OWNED, "from must be one of this deployment's numbers", 403);
     }
     const { streamUrl, mediaId } = checkDialStreamUrl(body.stream_url, deployment.tunnelHost);
     const token = checkStreamToken(body.stream_auth_token);
@@ -280,7 +281,7 @@ export class PlatformServer {
     ctx.deploymentId = deployment.id;
     // After authentication, so nobody can drain another deployment's bucket.
     if (!this.#limiter.take(deployment.id)) {
-      throw new TtmaError(PlatformCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);
+      throw new TtmaError(ErrorCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);
     }
     return deployment;
   }
@@ -358,7 +359,9 @@ export class PlatformServer {
     if (!known?.locked && event.direction === 'incoming') {
       const owner = await this.deployments.findByNumber(event.to);
       const locked = this.calls.lock(event.callId, owner?.id ?? null, facts);
-      if (!owner) this.#log.warn({ eventId, callId: event.callId }, 'incoming call to a number no deployment owns: recorded as unowned');
+      if (!owner) {
+        this.#log.warn({ eventId, callId: event.callId }, 'incoming call to a number no deployment owns: recorded as unowned');
+      }
       else if (locked.ok) ctx.deploymentId = owner.id;
     }
     this.calls.recordEvent(event.callId, facts, {
@@ -407,7 +410,7 @@ export class PlatformServer {
   async #readJson(req: IncomingMessage): Promise<Json> {
     const raw = await this.#readBody(req);
     if (raw.length === 0) return {};
-    return parseJsonObject(raw, PlatformCodes.BAD_REQUEST);
+    return parseJsonObject(raw, ErrorCodes.BAD_REQUEST);
   }
 
   /** Raw body, at most MAX_BODY_BYTES, within the body timeout. */
@@ -439,9 +442,9 @@ export class PlatformServer {
         chunks.push(chunk);
       };
       const onEnd = (): void => finish(null);
-      const onError = (): void => finish(new TtmaError(PlatformCodes.BAD_REQUEST, 'request body aborted', 400));
+      const onError = (): void => finish(new TtmaError(ErrorCodes.BAD_REQUEST, 'request body aborted', 400));
       const timer = setTimeout(
-        () => finish(new TtmaError(PlatformCodes.REQUEST_TIMEOUT, 'request body not received in time', 408)),
+        () => finish(new TtmaError(ErrorCodes.REQUEST_TIMEOUT, 'request body not received in time', 408)),
         this.#bodyTimeoutMs,
       );
       req.on('data', onData);
@@ -477,15 +480,14 @@ export class PlatformServer {
       code = ErrorCodes.PLATFORM;
       status = 500;
       message = 'internal error';
-      this.#log.error({ err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) }, 'unexpected error');
+      const detail = err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err);
+      this.#log.error({ err: detail }, 'unexpected error');
     }
     const headers: Record<string, string> = {};
-    if (code === PlatformCodes.RATE_LIMITED) {
+    if (code === ErrorCodes.RATE_LIMITED) {
       headers['retry-after'] = String(this.#limiter.retryAfterSec(ctx.deploymentId ?? '') || 1);
     }
-    if (code === PlatformCodes.METHOD_NOT_ALLOWED && isTtmaError(err)) {
-      headers['allow'] = err.message.replace(/^.* /, '');
-    }
+    if (code === ErrorCodes.METHOD_NOT_ALLOWED && ctx.allow) headers['allow'] = ctx.allow;
     const level = status >= 500 ? 'error' : 'warn';
     this.#log[level]({ method, path, status, code, deployment: ctx.deploymentId, callId: ctx.callId }, `refused: ${message}`);
     const body: PlatformErrorBody = { error: { code, message } };
@@ -503,9 +505,10 @@ function tooLarge(): TtmaError {
   return new TtmaError(ErrorCodes.BODY_TOO_LARGE, `request body larger than ${MAX_BODY_BYTES} bytes`, 413);
 }
 
-function allowMethod(method: string, allowed: string): void {
+function allowMethod(method: string, allowed: string, ctx: RequestContext): void {
+  ctx.allow = allowed;
   if (method !== allowed) {
-    throw new TtmaError(PlatformCodes.METHOD_NOT_ALLOWED, `method not allowed, use ${allowed}`, 405);
+    throw new TtmaError(ErrorCodes.METHOD_NOT_ALLOWED, `method not allowed, use ${allowed}`, 405);
   }
 }
 
@@ -517,7 +520,7 @@ function decodeCallId(segment: string): string {
     decoded = '';
   }
   if (!CALL_ID_PATTERN.test(decoded)) {
-    throw new TtmaError(PlatformCodes.BAD_REQUEST, 'call id in the path is malformed', 400);
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'call id in the path is malformed', 400);
   }
   return decoded;
 }
@@ -546,7 +549,7 @@ function parseJsonObject(raw: Buffer, code: ErrorCode): Json {
 function checkClientState(raw: unknown): string | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw !== 'string' || !CLIENT_STATE_PATTERN.test(raw)) {
-    throw new TtmaError(PlatformCodes.BAD_REQUEST, 'client_state must be base64, at most 4096 characters', 400);
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'client_state must be base64, at most 4096 characters', 400);
   }
   return raw;
 }
@@ -554,7 +557,7 @@ function checkClientState(raw: unknown): string | undefined {
 function checkIntRange(raw: unknown, name: string, range: { min: number; max: number }): number | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < range.min || raw > range.max) {
-    throw new TtmaError(PlatformCodes.BAD_REQUEST, `${name} must be a whole number from ${range.min} to ${range.max}`, 400);
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, `${name} must be a whole number from ${range.min} to ${range.max}`, 400);
   }
   return raw;
 }
@@ -581,8 +584,7 @@ function callEventOf(data: Json): CallEvent | null {
   const from = payload['from'];
   const to = payload['to'];
   if (typeof callId !== 'string' || !CALL_ID_PATTERN.test(callId)) return null;
-  const dir: CallDirection | null =
-    direction === 'incoming' || direction === 'inbound' ? 'incoming' : direction === 'outgoing' || direction === 'outbound' ? 'outgoing' : null;
+  const dir = directionOf(direction);
   if (!dir || typeof from !== 'string' || typeof to !== 'string') return null;
   const cause = payload['hangup_cause'];
   return {

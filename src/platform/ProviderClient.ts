@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../errors.js';
+import { directionOf } from './CallRegistry.js';
 import {
   PROVIDER_CODE_CALL_ENDED,
   type AnswerRequest,
@@ -124,11 +125,10 @@ export class ProviderClient {
     const res = await this.#send('get call', 'GET', callPath(callControlId), undefined);
     if (!isSuccess(res.status)) throw this.#failure('get call', res);
     const data = dataOf(res.body);
-    const direction = stringField(data, 'direction');
     const isAlive = data?.['is_alive'];
     return {
       call_control_id: stringField(data, 'call_control_id') ?? callControlId,
-      direction: normaliseDirection(direction),
+      direction: directionOf(data?.['direction']),
       from: stringField(data, 'from'),
       to: stringField(data, 'to'),
       is_alive: typeof isAlive === 'boolean' ? isAlive : null,
@@ -236,13 +236,6 @@ function dataOf(body: unknown): Record<string, unknown> | null {
 function stringField(data: Record<string, unknown> | null, key: string): string | null {
   const value = data?.[key];
   return typeof value === 'string' && value.length > 0 ? value : null;
-}
-
-/** DESIGN 3a says incoming|outgoing; Telnyx docs also use inbound|outbound. */
-function normaliseDirection(direction: string | null): CallDirection | null {
-  if (direction === 'incoming' || direction === 'inbound') return 'incoming';
-  if (direction === 'outgoing' || direction === 'outbound') return 'outgoing';
-  return null;
 }
 
 function describe(err: unknown): string {

@@ -10,7 +10,6 @@
  * segments, tabs, backslashes, upper case) that a provider might not.
  */
 import { ErrorCodes, TtmaError } from '../errors.js';
-import { PlatformCodes } from './codes.js';
 
 /** Provider call ids (Telnyx: `v3:...`): no `/`, `%`, `?`, `#` or spaces. */
 export const CALL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/;
@@ -31,8 +30,8 @@ function refuse(reason: string): never {
   throw new TtmaError(ErrorCodes.STREAM_URL, `stream_url refused: ${reason}`, 400);
 }
 
-/** Component checks shared by answer and dial; returns the parsed URL's pathname. */
-function checkComponents(raw: unknown, tunnelHost: string): string {
+/** Component checks shared by answer and dial, each with its own reason. */
+function checkComponents(raw: unknown, tunnelHost: string): void {
   if (typeof raw !== 'string' || raw.length === 0) refuse('stream_url is required');
   if (raw.length > MAX_STREAM_URL_LENGTH) refuse('too long');
   if (!PLAIN_URL_CHARS.test(raw)) refuse('only printable ASCII without spaces or backslashes is allowed');
@@ -50,7 +49,6 @@ function checkComponents(raw: unknown, tunnelHost: string): string {
   if (url.hostname !== tunnelHost || authority !== tunnelHost) {
     refuse("host must be the deployment's registered tunnel host");
   }
-  return url.pathname;
 }
 
 /**
@@ -83,7 +81,7 @@ export function checkDialStreamUrl(raw: unknown, tunnelHost: string): { streamUr
 export function checkStreamToken(raw: unknown): string {
   if (typeof raw !== 'string' || !STREAM_TOKEN_PATTERN.test(raw)) {
     throw new TtmaError(
-      PlatformCodes.BAD_REQUEST,
+      ErrorCodes.BAD_REQUEST,
       'stream_auth_token is required: 32 to 128 characters of base64url (A-Z, a-z, 0-9, "_", "-")',
       400,
     );

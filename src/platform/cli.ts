@@ -3,7 +3,7 @@
  *
  *   ttma platform [--port N] --provider-url URL --provider-api-key-file F
  *                 [--webhook-public-key-file F] [--admin-token-file F]
- *                 [--connection-id ID] [--deployment-file F]
+ *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
  *
  * Secrets come only from files (never argv, which other users can read in
  * the process list). Prints one JSON ready line to stdout; logs go to stderr.
@@ -17,7 +17,7 @@ import { PlatformServer } from './PlatformServer.js';
 
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
-  '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE]';
+  '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N]';
 const DEFAULT_CONNECTION_ID = 'ttma-connection';
 /** Secret and config files are small; a huge one is a mistake. */
 const MAX_FILE_BYTES = 64 * 1024;
@@ -41,6 +41,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     adminToken,
     port: args.port,
     logger: log,
+    ...(args.rateLimit ? { rateLimit: { ratePerSec: args.rateLimit, burst: 2 * args.rateLimit } } : {}),
   });
   if (deployment) {
     try {
@@ -75,6 +76,8 @@ interface PlatformArgs {
   adminTokenFile: string | undefined;
   connectionId: string;
   deploymentFile: string | undefined;
+  /** Signalling requests per second per deployment (burst: twice that). */
+  rateLimit: number | undefined;
 }
 
 /** Usage errors carry status 2: src/cli/ttma.ts exits with 2 for them. */
@@ -93,15 +96,26 @@ function parseCommandLine(argv: string[]): PlatformArgs {
         'admin-token-file': { type: 'string' },
         'connection-id': { type: 'string' },
         'deployment-file': { type: 'string' },
+        'rate-limit': { type: 'string' },
       },
     }));
   } catch (cause) {
-    const why = cause instanceof Error ? cause.message : String(cause);
-    throw new TtmaError(ErrorCodes.CLI_USAGE, `${why}\n${USAGE}`, 2, { cause });
+    // A stray positional may be a secret pasted on the command line: do not echo it.
+    const positional = (cause as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
+    const why = positional
+      ? 'positional arguments are not accepted (secrets go in files: --provider-api-key-file)'
+      : cause instanceof Error
+        ? cause.message
+        : String(cause);
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `${why}\n${USAGE}`, 2);
   }
   const portText = values.port ?? '0';
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65_535) {
     throw new TtmaError(ErrorCodes.CLI_USAGE, `--port must be a number from 0 to 65535\n${USAGE}`, 2);
+  }
+  const rateText = values['rate-limit'];
+  if (rateText !== undefined && (!/^\d{1,6}$/.test(rateText) || Number(rateText) < 1)) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `--rate-limit must be a whole number of requests per second, at least 1\n${USAGE}`, 2);
   }
   if (!values['provider-url']) throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-url is required\n${USAGE}`, 2);
   if (!values['provider-api-key-file']) {
@@ -109,6 +123,7 @@ function parseCommandLine(argv: string[]): PlatformArgs {
   }
   return {
     port: Number(portText),
+    rateLimit: rateText === undefined ? undefined : Number(rateText),
     providerUrl: values['provider-url'],
     providerApiKeyFile: values['provider-api-key-file'],
     webhookPublicKeyFile: values['webhook-public-key-file'],

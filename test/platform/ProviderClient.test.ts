@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { ProviderClient } from '../../src/platform/ProviderClient.js';
+import { isTtmaError } from '../../src/errors.js';
+import { FakeProvider, PROVIDER_KEY } from './helpers.js';
+
+describe('ProviderClient', () => {
+  const provider = new FakeProvider();
+  let baseUrl = '';
+  let client: ProviderClient;
+
+  before(async () => {
+    baseUrl = await provider.start();
+    client = new ProviderClient({ baseUrl, apiKey: PROVIDER_KEY, backoffMs: 5, timeoutMs: 2_000 });
+  });
+  after(() => provider.stop());
+  beforeEach(() => {
+    provider.requests.length = 0;
+    provider.override = null;
+    provider.calls.clear();
+  });
+
+  it('sends the bearer key and a uuid command_id', async () => {
+    provider.calls.set('v3:abc', { direction: 'incoming', from: '+15550000001', to: '+15551230001', alive: true });
+    await client.answer('v3:abc', { stream_url: 'wss://x.trycloudflare.com/v1/media/v3:abc' });
+    const [req] = provider.requests;
+    assert.equal(req?.authorization, `Bearer ${PROVIDER_KEY}`);
+    assert.equal(req?.path, '/v2/calls/v3%3Aabc/actions/answer');
+    assert.match(String(req?.body?.['command_id']), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it('retries a 503 with the same command_id', async () => {
+    provider.calls.set('c1', { direction: 'incoming', from: '+15550000001', to: '+15551230001', alive: true });
+    let attempts = 0;
+    provider.override = () => (++attempts === 1 ? { status: 503, body: { errors: [{ code: '10011', title: 'Unavailable' }] } } : undefined);
+    await client.answer('c1', {});
+    assert.equal(provider.requests.length, 2);
+    const ids = provider.requests.map((r) => r.body?.['command_id']);
+    assert.equal(ids[0], ids[1]);
+    assert.equal(typeof ids[0], 'string');
+  });
+
+  it('retries a dropped connection with the same command_id', async () => {
+    let attempts = 0;
+    provider.override = () => (++attempts < 3 ? 'destroy' : undefined);
+    const result = await client.dial({ connection_id: 'c', from: '+15551230001', to: '+15559990000' });
+    assert.match(result.call_control_id, /^v3:out-/);
+    assert.equal(provider.requests.length, 3);
+    assert.equal(new Set(provider.requests.map((r) => r.body?.['command_id'])).size, 1);
+  });
+
+  it('gives up after 3 attempts with TTMA_ERR_PROVIDER, the code, and never the key', async () => {
+    provider.override = () => ({ status: 500, body: { errors: [{ code: '10007', title: `Boom ${PROVIDER_KEY}` }] } });
+    await assert.rejects(client.hangup('c1'), (err: unknown) => {
+      assert.ok(isTtmaError(err, 'TTMA_ERR_PROVIDER'));
+      assert.match(err.message, /10007/);
+      assert.match(err.message, /after 3 attempts/);
+      assert.ok(!err.message.includes(PROVIDER_KEY));
+      assert.ok(!JSON.stringify(err).includes(PROVIDER_KEY));
+      return true;
+    });
+    assert.equal(provider.requests.length, 3);
+  });
+
+  it('does not retry a 4xx and names the provider code', async () => {
+    await assert.rejects(client.answer('missing', {}), (err: unknown) => {
+      assert.ok(isTtmaError(err, 'TTMA_ERR_PROVIDER'));
+      assert.match(err.message, /HTTP 404 code 90015/);
+      return true;
+    });
+    assert.equal(provider.requests.length, 1);
+  });
+
+  it('treats a hang-up answered 422 with code 90018 as success, other 422s not', async () => {
+    provider.calls.set('gone', { direction: 'incoming', from: '+15550000001', to: '+15551230001', alive: false });
+    assert.deepEqual(await client.hangup('gone'), { alreadyEnded: true });
+    provider.override = () => ({ status: 422, body: { errors: [{ code: '90020', title: 'Invalid' }] } });
+    await assert.rejects(client.hangup('gone'), /code 90020/);
+  });
+
+  it('reads a call with getCall, normalising direction', async () => {
+    provider.calls.set('in1', { direction: 'incoming', from: '+15550000001', to: '+15551230001', alive: true });
+    assert.deepEqual(await client.getCall('in1'), {
+      call_control_id: 'in1',
+      direction: 'incoming',
+      from: '+15550000001',
+      to: '+15551230001',
+      is_alive: true,
+    });
+    provider.override = () => ({ status: 200, body: { data: { call_control_id: 'x', direction: 'outbound' } } });
+    assert.equal((await client.getCall('x')).direction, 'outgoing');
+  });
+
+  it('refuses a bad configuration without echoing the key', () => {
+    assert.throws(() => new ProviderClient({ baseUrl: 'ftp://x', apiKey: PROVIDER_KEY }), /http/);
+    assert.throws(() => new ProviderClient({ baseUrl: 'http://u:p@x', apiKey: PROVIDER_KEY }), /credentials/);
+    assert.throws(() => new ProviderClient({ baseUrl, apiKey: '' }), /API key/);
+    assert.throws(
+      () => new ProviderClient({ baseUrl: `not a url ${PROVIDER_KEY}`, apiKey: PROVIDER_KEY }),
+      (err: Error) => !err.message.includes(PROVIDER_KEY),
+    );
+  });
+
+  it('reports a refused connection as a provider error', async () => {
+    const dead = new ProviderClient({ baseUrl: 'http://127.0.0.1:1', apiKey: PROVIDER_KEY, backoffMs: 1 });
+    await assert.rejects(dead.hangup('c1'), (err: unknown) => {
+      assert.ok(isTtmaError(err, 'TTMA_ERR_PROVIDER'));
+      assert.match(err.message, /network error/);
+      assert.ok(!err.message.includes(PROVIDER_KEY));
+      return true;
+    });
+  });
+});

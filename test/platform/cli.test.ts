@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import nacl from 'tweetnacl';
+import { runPlatformCommand } from '../../src/platform/cli.js';
+import { isTtmaError } from '../../src/errors.js';
+import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { ADMIN_TOKEN, FakeProvider, PROVIDER_KEY, adminHeaders, agentHeaders, call, envelope, signedHeaders } from './helpers.js';
+
+const CLI_MODULE = fileURLToPath(new URL('../../src/platform/cli.js', import.meta.url));
+const AGENT_SECRET = 'demo-agent-secret-0123456789-abcdefghij';
+
+interface Running {
+  child: ChildProcessWithoutNullStreams;
+  port: number;
+  stdoutLines: string[];
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+async function startCli(args: string[]): Promise<Running> {
+  const script = `import { runPlatformCommand } from ${JSON.stringify(CLI_MODULE)};\nawait runPlatformCommand(JSON.parse(process.env.TTMA_TEST_ARGS));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, TTMA_TEST_ARGS: JSON.stringify(args), TTMA_LOG_LEVEL: 'info' },
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const stdoutLines: string[] = [];
+  const lines = createInterface({ input: child.stdout });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line; stderr: ${stderr}`)), 5_000);
+    lines.on('line', (line) => {
+      stdoutLines.push(line);
+      const parsed = JSON.parse(line) as { event: string; component: string; port: number };
+      if (parsed.event === 'ready') {
+        clearTimeout(timer);
+        resolve(parsed.port);
+      }
+    });
+    void exit.then((code) => reject(new Error(`exited ${code} before ready; stderr: ${stderr}`)));
+  });
+  return { child, port, stdoutLines, stderr: () => stderr, exit };
+}
+
+describe('ttma platform (cli)', () => {
+  const provider = new FakeProvider();
+  let providerUrl = '';
+  let dir = '';
+  const keyPair = nacl.sign.keyPair();
+
+  before(async () => {
+    providerUrl = await provider.start();
+    dir = await mkdtemp(join(tmpdir(), 'ttma-platform-'));
+    await writeFile(join(dir, 'provider.key'), `${PROVIDER_KEY}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'admin.token'), `  ${ADMIN_TOKEN}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'webhook.pub'), `${Buffer.from(keyPair.publicKey).toString('base64')}\n`);
+    await writeFile(
+      join(dir, 'deployment.json'),
+      JSON.stringify({ id: 'demo-1', numbers: ['+15551230001'], tunnelHost: 'demo.trycloudflare.com', agentSecret: AGENT_SECRET }),
+      { mode: 0o600 },
+    );
+    await writeFile(join(dir, 'loose.key'), PROVIDER_KEY);
+    await chmod(join(dir, 'loose.key'), 0o644);
+  });
+  after(async () => {
+    await provider.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts, prints one ready line, serves, and stops cleanly on SIGTERM', async () => {
+    const run = await startCli([
+      '--provider-url', providerUrl,
+      '--provider-api-key-file', join(dir, 'provider.key'),
+      '--webhook-public-key-file', join(dir, 'webhook.pub'),
+      '--admin-token-file', join(dir, 'admin.token'),
+      '--deployment-file', join(dir, 'deployment.json'),
+      '--connection-id', 'conn-cli',
+    ]);
+    const base = `http://127.0.0.1:${run.port}`;
+    assert.deepEqual((await call(base, 'GET', '/healthz')).body, { ok: true });
+    // The deployment from the file authenticates (403: authenticated, but the call is not its own).
+    const signal = await call(base, 'POST', PLATFORM_PATHS.hangup('v3:none'), { headers: agentHeaders('demo-1', AGENT_SECRET) });
+    assert.equal(signal.status, 403);
+    const body = envelope('call.initiated', { call_control_id: 'v3:cli-1', from: '+15550000001', to: '+15551230001', direction: 'incoming' });
+    const hook = await call(base, 'POST', '/v1/provider/webhooks', { raw: body, headers: signedHeaders(keyPair.secretKey, body) });
+    assert.equal(hook.status, 200);
+    const calls = await call(base, 'GET', '/v1/admin/calls', { headers: adminHeaders() });
+    assert.equal(calls.body.calls[0].deployment_id, 'demo-1');
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exit, 0);
+    assert.deepEqual(run.stdoutLines.map((l) => JSON.parse(l)), [{ event: 'ready', component: 'platform', port: run.port }]);
+    for (const secret of [PROVIDER_KEY, ADMIN_TOKEN, AGENT_SECRET]) assert.ok(!run.stderr().includes(secret));
+  });
+
+  it('without a webhook key: starts, warns, refuses webhooks with 503; SIGINT exits 0', async () => {
+    const run = await startCli(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'loose.key'), '--port', '0']);
+    const base = `http://127.0.0.1:${run.port}`;
+    const body = envelope('call.initiated', { call_control_id: 'v3:cli-2', from: '+15550000001', to: '+15551230001', direction: 'incoming' });
+    const hook = await call(base, 'POST', '/v1/provider/webhooks', { raw: body, headers: signedHeaders(keyPair.secretKey, body) });
+    assert.equal(hook.status, 503);
+    assert.equal(hook.body.error.code, 'TTMA_ERR_WEBHOOK_NO_KEY');
+    assert.match(run.stderr(), /no webhook public key configured/);
+    assert.match(run.stderr(), /readable by group or others/);
+    run.child.kill('SIGINT');
+    assert.equal(await run.exit, 0);
+    assert.ok(!run.stderr().includes(PROVIDER_KEY));
+  });
+
+  it('refuses bad command lines and unreadable files with a clear error', async () => {
+    const usage = async (argv: string[], pattern: RegExp, code = 'TTMA_ERR_CLI_USAGE'): Promise<void> => {
+      await assert.rejects(runPlatformCommand(argv), (err: unknown) => {
+        assert.ok(isTtmaError(err), String(err));
+        assert.equal(err.code, code);
+        assert.match(err.message, pattern);
+        return true;
+      });
+    };
+    await usage(['--bogus'], /bogus/);
+    await usage(['--provider-url', providerUrl], /--provider-api-key-file is required/);
+    await usage(['--provider-api-key-file', join(dir, 'provider.key')], /--provider-url is required/);
+    await usage(['--port', '70000', '--provider-url', providerUrl, '--provider-api-key-file', 'x'], /--port/);
+    await usage(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'missing.key')], /cannot read/, 'TTMA_ERR_CONFIG');
+    await usage(['--provider-api-key', PROVIDER_KEY], /provider-api-key/);
+    await usage(['--provider-url', providerUrl, PROVIDER_KEY], /positional arguments are not accepted/);
+    await assert.rejects(runPlatformCommand([PROVIDER_KEY]), (err: Error) => !err.message.includes(PROVIDER_KEY));
+    await writeFile(join(dir, 'bad-deployment.json'), JSON.stringify({ id: 'demo-2', numbers: ['+15551230002'], tunnelHost: 'evil.com', agentSecret: AGENT_SECRET }), { mode: 0o600 });
+    await usage(
+      ['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'provider.key'), '--deployment-file', join(dir, 'bad-deployment.json')],
+      /tunnelHost/,
+      'TTMA_ERR_CONFIG',
+    );
+  });
+});

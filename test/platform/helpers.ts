@@ -1,0 +1,263 @@
+/**
+ * Test helpers for the platform: a small fake provider (Call Control REST
+ * over node:http), webhook signing with tweetnacl (an implementation
+ * independent of the verifier), and a capturing logger.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import nacl from 'tweetnacl';
+import { PlatformServer, type PlatformServerOptions } from '../../src/platform/PlatformServer.js';
+import { HEADER_DEPLOYMENT } from '../../src/wire/platformApi.js';
+import { HEADER_SIGNATURE, HEADER_TIMESTAMP } from '../../src/wire/telnyx.js';
+
+export const PROVIDER_KEY = 'KEYprovider-secret-do-not-leak-0123456789';
+export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+export const CONNECTION_ID = 'conn-test-1';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  body: Record<string, unknown> | null;
+}
+
+export interface FakeCall {
+  direction: 'incoming' | 'outgoing';
+  from: string;
+  to: string;
+  alive: boolean;
+}
+
+type OverrideResult = { status: number; body: unknown } | 'destroy' | undefined;
+type Override = (req: RecordedRequest) => OverrideResult | Promise<OverrideResult>;
+
+/** Just enough of the provider's REST API for the platform's tests. */
+export class FakeProvider {
+  readonly requests: RecordedRequest[] = [];
+  readonly calls = new Map<string, FakeCall>();
+  /** Consulted first; return undefined to fall through to the default behaviour. */
+  override: Override | null = null;
+  #server: Server | null = null;
+  #nextId = 1;
+
+  async start(): Promise<string> {
+    this.#server = createServer((req, res) => {
+      void readAll(req).then(async (raw) => {
+        const recorded: RecordedRequest = {
+          method: req.method ?? '',
+          path: req.url ?? '',
+          authorization: req.headers.authorization,
+          body: raw.length ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : null,
+        };
+        this.requests.push(recorded);
+        const custom = await this.override?.(recorded);
+        if (custom === 'destroy') {
+          req.socket.destroy();
+          return;
+        }
+        const { status, body } = custom ?? this.#default(recorded);
+        const text = JSON.stringify(body);
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      });
+    });
+    await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  commands(action: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === 'POST' && r.path.endsWith(`/actions/${action}`));
+  }
+
+  #default(req: RecordedRequest): { status: number; body: unknown } {
+    if (req.authorization !== `Bearer ${PROVIDER_KEY}`) {
+      return { status: 401, body: { errors: [{ code: '10009', title: 'Authentication failed' }] } };
+    }
+    if (req.method === 'POST' && req.path === '/v2/calls') {
+      const id = `v3:out-${this.#nextId++}`;
+      this.calls.set(id, { direction: 'outgoing', from: String(req.body?.['from']), to: String(req.body?.['to']), alive: true });
+      return { status: 200, body: { data: { call_control_id: id, call_session_id: `sess-${id}`, call_leg_id: `leg-${id}` } } };
+    }
+    const action = /^\/v2\/calls\/([^/]+)\/actions\/(answer|hangup)$/.exec(req.path);
+    if (req.method === 'POST' && action) {
+      const call = this.calls.get(decodeURIComponent(action[1] ?? ''));
+      if (!call) return { status: 404, body: { errors: [{ code: '90015', title: 'Call not found' }] } };
+      if (!call.alive) return { status: 422, body: { errors: [{ code: '90018', title: 'Call has already ended' }] } };
+      if (action[2] === 'hangup') call.alive = false;
+      return { status: 200, body: { data: { result: 'ok' } } };
+    }
+    const get = /^\/v2\/calls\/([^/]+)$/.exec(req.path);
+    if (req.method === 'GET' && get) {
+      const id = decodeURIComponent(get[1] ?? '');
+      const call = this.calls.get(id);
+      if (!call) return { status: 404, body: { errors: [{ code: '90015', title: 'Call not found' }] } };
+      return { status: 200, body: { data: { call_control_id: id, is_alive: call.alive, ...call } } };
+    }
+    return { status: 404, body: { errors: [{ code: '10404', title: 'Not found' }] } };
+  }
+}
+
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** A pino logger whose lines the test can read (to check no secret is logged). */
+export function capturingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+export interface Harness {
+  provider: FakeProvider;
+  platform: PlatformServer;
+  base: string;
+  keyPair: nacl.SignKeyPair;
+  lines: string[];
+  close(): Promise<void>;
+}
+
+export async function startHarness(overrides: Partial<PlatformServerOptions> = {}): Promise<Harness> {
+  const provider = new FakeProvider();
+  const providerBaseUrl = await provider.start();
+  const keyPair = nacl.sign.keyPair();
+  const { logger, lines } = capturingLogger();
+  let platform: PlatformServer;
+  try {
+    platform = new PlatformServer({
+      providerBaseUrl,
+      providerApiKey: PROVIDER_KEY,
+      connectionId: CONNECTION_ID,
+      webhookPublicKeyBase64: Buffer.from(keyPair.publicKey).toString('base64'),
+      adminToken: ADMIN_TOKEN,
+      logger,
+      provider: { backoffMs: 5, timeoutMs: 2_000 },
+      ...overrides,
+    });
+  } catch (err) {
+    await provider.stop();
+    throw err;
+  }
+  const { port } = await platform.start();
+  return {
+    provider,
+    platform,
+    base: `http://127.0.0.1:${port}`,
+    keyPair,
+    lines,
+    async close() {
+      await platform.stop();
+      await provider.stop();
+    },
+  };
+}
+
+export interface JsonResponse {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: unknown; raw?: string | Buffer } = {},
+): Promise<JsonResponse> {
+  const headers: Record<string, string> = { ...options.headers };
+  let body: string | Buffer | undefined;
+  if (options.raw !== undefined) body = options.raw;
+  else if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+export function agentHeaders(deploymentId: string, secret: string): Record<string, string> {
+  return { authorization: `Bearer ${secret}`, [HEADER_DEPLOYMENT]: deploymentId };
+}
+
+export function adminHeaders(token = ADMIN_TOKEN): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
+
+let eventCounter = 0;
+
+export function envelope(
+  eventType: string,
+  payload: { call_control_id: string; from: string; to: string; direction: 'incoming' | 'outgoing'; [k: string]: unknown },
+  options: { id?: string; occurredAt?: string } = {},
+): string {
+  eventCounter += 1;
+  return JSON.stringify({
+    data: {
+      record_type: 'event',
+      event_type: eventType,
+      id: options.id ?? `evt-${process.pid}-${eventCounter}`,
+      occurred_at: options.occurredAt ?? new Date().toISOString(),
+      payload: {
+        call_leg_id: `leg-${payload.call_control_id}`,
+        call_session_id: `sess-${payload.call_control_id}`,
+        connection_id: CONNECTION_ID,
+        state: 'parked',
+        ...payload,
+      },
+    },
+    meta: { attempt: 1, delivered_to: 'platform' },
+  });
+}
+
+/** Headers for a webhook signed with tweetnacl over `${timestamp}|${rawBody}`. */
+export function signedHeaders(
+  secretKey: Uint8Array,
+  rawBody: string,
+  timestampSec = Math.floor(Date.now() / 1000),
+): Record<string, string> {
+  const signed = Buffer.from(`${timestampSec}|${rawBody}`, 'utf8');
+  const signature = nacl.sign.detached(new Uint8Array(signed), secretKey);
+  return {
+    'content-type': 'application/json',
+    [HEADER_SIGNATURE]: Buffer.from(signature).toString('base64'),
+    [HEADER_TIMESTAMP]: String(timestampSec),
+  };
+}
+
+export async function postWebhook(h: Harness, rawBody: string, headers?: Record<string, string>): Promise<JsonResponse> {
+  return call(h.base, 'POST', '/v1/provider/webhooks', {
+    raw: rawBody,
+    headers: headers ?? signedHeaders(h.keyPair.secretKey, rawBody),
+  });
+}
+
+/** A syntactically valid one-time media token (base64url of 32 bytes). */
+export const STREAM_TOKEN = Buffer.alloc(32, 7).toString('base64url');
