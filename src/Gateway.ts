@@ -77,7 +77,7 @@ export class Gateway {
   }
 
   async start(): Promise<FrontPorts> {
-    await this.supervisor.start();
+    await Promise.all([this.supervisor.start(), SignallingClient.warmUp()]);
     this.#ports = await this.front.start();
     this.log.info({ ...this.#ports, workers: this.config.workers, uws: uwsBuild }, 'gateway listening on loopback');
     return this.#ports;

@@ -10,8 +10,9 @@
 import type { AgentSession } from '../agent/AgentSession.js';
 import { ErrorCodes, isTtmaError } from '../errors.js';
 import { createPhoneCodec, type PhoneCodec } from '../media/codecs.js';
-import { samplesPerFrame } from '../media/constants.js';
+import { FRAME_MS, samplesPerFrame } from '../media/constants.js';
 import { Framer } from '../media/Framer.js';
+import { LivePacer } from '../media/LivePacer.js';
 import { PacerSchedule } from '../media/PacerSchedule.js';
 import { Resampler } from '../media/Resampler.js';
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
@@ -44,7 +45,7 @@ export class CallActor {
   readonly #agent: AgentSession;
   readonly #hooks: CallActorHooks;
   readonly #mailbox: Mailbox<{ frame: Uint8Array; atMs: number }>;
-  readonly #pacer = new PacerSchedule(20, PACER_LEAD_MS);
+  readonly #pacer: LivePacer | PacerSchedule;
   readonly #latency = new LatencyStats();
   readonly #startedAtMs: number;
   readonly #payloadScratch = Buffer.allocUnsafe(MAX_PAYLOAD_BYTES);
@@ -70,6 +71,7 @@ export class CallActor {
     this.#hooks = hooks;
     this.#mailbox = new Mailbox(mailboxFrames);
     this.#startedAtMs = nowMs;
+    this.#pacer = agent.audioTiming === 'live' ? new LivePacer(FRAME_MS, PACER_LEAD_MS) : new PacerSchedule(FRAME_MS, PACER_LEAD_MS);
     agent.onAudio = (pcm) => this.#onAgentAudio(pcm);
   }
 

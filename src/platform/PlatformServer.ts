@@ -118,6 +118,7 @@ export class PlatformServer {
 
   async start(): Promise<{ port: number }> {
     if (this.#server) throw new TtmaError(ErrorCodes.PLATFORM, 'platform server already started');
+    await ProviderClient.warmUp();
     if (!this.#publicKey) {
       this.#log.warn(
         { code: ErrorCodes.WEBHOOK_NO_KEY },

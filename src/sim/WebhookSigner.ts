@@ -7,11 +7,21 @@
  * bytes and awaits. The verifier (gateway, platform) uses node's crypto, so
  * signer and verifier stay independent implementations (DESIGN.md section 8).
  */
+import { createPrivateKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import nacl from 'tweetnacl';
 
 const ED25519_SECRET_KEY_BYTES = 64;
+// DER prefix of an Ed25519 PKCS#8 private key (RFC 8410): the 32-byte seed follows.
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+export interface WebhookSignerOptions {
+  /** Worker threads for tweetnacl (default 1). */
+  threads?: number;
+  /** `tweetnacl` (default, on worker threads) or `node` (node's crypto, inline: ~0.1 ms). */
+  mode?: 'tweetnacl' | 'node';
+}
 
 // Eval'd as CommonJS in the worker; tweetnacl's path is resolved by the parent so
 // this works from compiled JS and from a TS loader alike.
@@ -47,12 +57,19 @@ export function publicKeyFromSecretKey(secretKey: Uint8Array): Uint8Array {
 export class WebhookSigner {
   readonly publicKey: Uint8Array;
   readonly #threads: SignerThread[] = [];
+  readonly #nodeKey: KeyObject | null = null;
   #next = 0;
   #nextId = 1;
   #closed = false;
 
-  constructor(secretKey: Uint8Array, threads = 1) {
+  constructor(secretKey: Uint8Array, options: WebhookSignerOptions = {}) {
     this.publicKey = publicKeyFromSecretKey(secretKey);
+    if (options.mode === 'node') {
+      const seed = Buffer.from(secretKey.buffer, secretKey.byteOffset, 32);
+      this.#nodeKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+      return;
+    }
+    const threads = options.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 1 || threads > 16) {
       throw new RangeError(`signer threads must be an integer from 1 to 16, got ${threads}`);
     }
@@ -80,6 +97,7 @@ export class WebhookSigner {
   /** Signs `message` (UTF-8 bytes of `${timestamp}|${rawBody}`): the 64-byte detached signature. */
   sign(message: Buffer): Promise<Buffer> {
     if (this.#closed) return Promise.reject(new Error('webhook signer is closed'));
+    if (this.#nodeKey) return Promise.resolve(cryptoSign(null, message, this.#nodeKey));
     const thread = this.#threads[this.#next++ % this.#threads.length];
     if (!thread) return Promise.reject(new Error('webhook signer has no threads'));
     const id = this.#nextId++;

@@ -1,0 +1,57 @@
+/**
+ * Pacer maths for live audio (an echo, or any agent whose audio follows the
+ * caller's clock): each frame goes as soon as it exists, but never less than
+ * half a frame interval after the previous one. Steady input therefore goes
+ * out at its own 20 ms rhythm; input that arrives bunched (a burst after a
+ * stall upstream, or one late frame) is worked off at no more than twice real
+ * time: never a burst, and a stall does not turn into delay that lasts the
+ * rest of the call.
+ *
+ * PacerSchedule, anchored to a fixed 20 ms grid, is the right pacer for audio
+ * produced ahead of time (text to speech): there a queue is normal, and the
+ * grid keeps the rate exact. For live audio the grid's phase is set by the
+ * first frame, so one late first frame would delay every frame after it.
+ */
+import { FRAME_MS } from './constants.js';
+
+const DEFAULT_LEAD_MS = 1;
+/** Catching up, frames go at least this share of a frame interval apart. */
+const CATCH_UP_GAP_SHARE = 0.5;
+
+export class LivePacer {
+  readonly frameMs: number;
+  /** A frame sent less than `frameMs - leadMs` after the previous one counts as catching up. */
+  readonly leadMs: number;
+  readonly #gapMs: number;
+  readonly #minGapMs: number;
+  #lastSentMs = -Infinity;
+  #catchUpSends = 0;
+
+  constructor(frameMs = FRAME_MS, leadMs = DEFAULT_LEAD_MS) {
+    if (!(frameMs > 0) || !Number.isFinite(frameMs)) throw new RangeError(`LivePacer: frameMs must be positive, got ${frameMs}`);
+    if (!(leadMs >= 0) || leadMs >= frameMs) throw new RangeError(`LivePacer: leadMs must be in [0, frameMs), got ${leadMs}`);
+    this.frameMs = frameMs;
+    this.leadMs = leadMs;
+    this.#gapMs = frameMs - leadMs;
+    this.#minGapMs = frameMs * CATCH_UP_GAP_SHARE;
+  }
+
+  /** Frames sent closer than a frame interval to the previous one (catching up), over this object's life. */
+  get late(): number {
+    return this.#catchUpSends;
+  }
+
+  /** 0 or 1: may a frame go now, with `queued` frames waiting? */
+  due(nowMs: number, queued: number): number {
+    return queued > 0 && nowMs - this.#lastSentMs >= this.#minGapMs ? 1 : 0;
+  }
+
+  sent(nowMs: number): void {
+    if (nowMs - this.#lastSentMs < this.#gapMs) this.#catchUpSends++;
+    this.#lastSentMs = nowMs;
+  }
+
+  reset(): void {
+    this.#lastSentMs = -Infinity;
+  }
+}

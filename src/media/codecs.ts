@@ -1,0 +1,120 @@
+/**
+ * The phone-side codecs, chosen by the media WebSocket's `start` frame
+ * (`media_format`), not by what was asked for (DESIGN.md section 3a):
+ * PCMU (alias audio/x-mulaw, Twilio's name) and PCMA at 8 kHz (ITU-T G.711),
+ * and L16 big-endian at 8, 16, 24 or 48 kHz. Mono only.
+ */
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { samplesPerFrame } from './constants.js';
+import { pcmaDecode, pcmaEncode, pcmuDecode, pcmuEncode } from './g711.js';
+import { l16Decode, l16Encode } from './l16.js';
+
+export type PhoneCodecName = 'PCMU' | 'PCMA' | 'L16';
+
+export interface PhoneCodec {
+  readonly name: PhoneCodecName;
+  readonly sampleRate: number;
+  /** Payload bytes in one 20 ms frame. */
+  readonly frameBytes: number;
+  /** Payload to PCM16; with `out` (long enough), fills and returns it without allocating. */
+  decode(payload: Uint8Array, out?: Int16Array): Int16Array;
+  /** PCM16 to payload; with `out` (long enough), fills and returns it without allocating. */
+  encode(pcm: Int16Array, out?: Uint8Array): Uint8Array;
+}
+
+export interface PhoneMediaFormat {
+  encoding: string;
+  sample_rate?: number;
+  channels?: number;
+}
+
+/** G.711 is defined at 8 kHz only. */
+const G711_RATE = 8000;
+const G711_BYTES_PER_SAMPLE = 1;
+const L16_BYTES_PER_SAMPLE = 2;
+const L16_RATES: readonly number[] = [8000, 16000, 24000, 48000];
+const MONO = 1;
+/** Longest piece of a peer-supplied string quoted back in an error. */
+const MAX_QUOTED = 40;
+const UNSUPPORTED_STATUS = 415;
+
+const ENCODING_ALIASES: Readonly<Record<string, PhoneCodecName>> = {
+  PCMU: 'PCMU',
+  'AUDIO/X-MULAW': 'PCMU',
+  PCMA: 'PCMA',
+  'AUDIO/X-ALAW': 'PCMA',
+  L16: 'L16',
+};
+
+const SUPPORTED = 'PCMU or PCMA at 8000 Hz, or L16 at 8000, 16000, 24000 or 48000 Hz, mono';
+
+function quote(value: unknown): string {
+  const text = typeof value === 'string' ? value : String(value);
+  return JSON.stringify(text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED)}...` : text);
+}
+
+function unsupported(detail: string): TtmaError {
+  return new TtmaError(ErrorCodes.CODEC_UNSUPPORTED, `${detail}; supported: ${SUPPORTED}`, UNSUPPORTED_STATUS);
+}
+
+/** A rate given as a number or a string of digits; undefined when absent. */
+function readRate(value: unknown, encoding: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const rate = typeof value === 'string' && /^\d{1,6}$/.test(value) ? Number(value) : value;
+  if (typeof rate !== 'number' || !Number.isInteger(rate) || rate <= 0) {
+    throw unsupported(`media encoding ${quote(encoding)} with unreadable sample_rate ${quote(value)}`);
+  }
+  return rate;
+}
+
+function g711(name: 'PCMU' | 'PCMA'): PhoneCodec {
+  const decode = name === 'PCMU' ? pcmuDecode : pcmaDecode;
+  const encode = name === 'PCMU' ? pcmuEncode : pcmaEncode;
+  return {
+    name,
+    sampleRate: G711_RATE,
+    frameBytes: samplesPerFrame(G711_RATE) * G711_BYTES_PER_SAMPLE,
+    decode,
+    encode,
+  };
+}
+
+function l16(sampleRate: number): PhoneCodec {
+  return {
+    name: 'L16',
+    sampleRate,
+    frameBytes: samplesPerFrame(sampleRate) * L16_BYTES_PER_SAMPLE,
+    decode: l16Decode,
+    encode: l16Encode,
+  };
+}
+
+/**
+ * The codec for a `media_format`. Anything else is refused with
+ * TTMA_ERR_CODEC_UNSUPPORTED (HTTP 415) naming the encoding and rate.
+ */
+export function createPhoneCodec(format: PhoneMediaFormat): PhoneCodec {
+  const raw: unknown = (format as Partial<PhoneMediaFormat> | null | undefined)?.encoding;
+  if (typeof raw !== 'string' || raw.trim() === '') {
+    throw unsupported(`media_format has no encoding (got ${quote(raw)})`);
+  }
+  const name = ENCODING_ALIASES[raw.trim().toUpperCase()];
+  const rate = readRate(format.sample_rate, raw);
+  const rateText = rate === undefined ? 'no sample_rate' : `${rate} Hz`;
+  if (name === undefined) throw unsupported(`media encoding ${quote(raw)} at ${rateText} is not supported`);
+
+  const channels: unknown = format.channels;
+  if (channels !== undefined && channels !== null && channels !== MONO && channels !== String(MONO)) {
+    throw unsupported(`media encoding ${quote(raw)} at ${rateText} with ${quote(channels)} channels: only mono is supported`);
+  }
+  if (name === 'L16') {
+    if (rate === undefined || !L16_RATES.includes(rate)) {
+      throw unsupported(`media encoding "L16" at ${rateText} is not supported`);
+    }
+    return l16(rate);
+  }
+  if (rate !== undefined && rate !== G711_RATE) {
+    throw unsupported(`media encoding ${quote(raw)} at ${rateText} is not supported (G.711 is 8000 Hz only)`);
+  }
+  return g711(name);
+}

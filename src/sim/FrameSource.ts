@@ -1,0 +1,86 @@
+/**
+ * Where a call's caller audio comes from, one 20 ms frame at a time.
+ *
+ * `LiveFrameSource`: a SpeechLikeSignal per call, synthesised as it goes (the
+ * default: every call unique). It costs about 0.3 us a sample, which is most
+ * of the simulator's CPU at a few hundred calls.
+ *
+ * `SignalBank`: a few voices rendered (and encoded, and base64'd) once; call n
+ * reads voice n mod V from a frame offset that differs between calls sharing a
+ * voice by more than the echo search window, so calls stay uncorrelated within
+ * it. For benchmarks, where the simulator must not be the bottleneck.
+ */
+import { SpeechLikeSignal } from '../media/testSignal.js';
+import { encodeFrame, type SimCodec } from './codecs.js';
+import { FRAME_MS, SAMPLE_RATE, SAMPLES_PER_FRAME } from './constants.js';
+
+export interface Frame {
+  pcm: Int16Array;
+  /** Base64 of the frame encoded in the requested codec. */
+  payload: string;
+}
+
+export interface FrameSource {
+  next(codec: SimCodec): Frame;
+}
+
+export class LiveFrameSource implements FrameSource {
+  readonly #signal: SpeechLikeSignal;
+  readonly #pcm = new Int16Array(SAMPLES_PER_FRAME);
+  readonly #encoded = new Uint8Array(SAMPLES_PER_FRAME);
+
+  constructor(seed: number) {
+    this.#signal = new SpeechLikeSignal(SAMPLE_RATE, seed);
+  }
+
+  next(codec: SimCodec): Frame {
+    const pcm = this.#signal.next(SAMPLES_PER_FRAME, this.#pcm);
+    const encoded = encodeFrame(codec, pcm, this.#encoded);
+    return { pcm, payload: Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64') };
+  }
+}
+
+interface Voice {
+  pcm: Int16Array;
+  payloads: Record<SimCodec, string[]>;
+}
+
+export class SignalBank {
+  readonly #voices: Voice[] = [];
+  readonly #framesPerVoice: number;
+  /** Frames between the start offsets of two calls sharing a voice. */
+  readonly #strideFrames: number;
+
+  constructor(voices: number, seconds: number, baseSeed: number, minStrideMs: number) {
+    this.#framesPerVoice = Math.round((seconds * 1000) / FRAME_MS);
+    this.#strideFrames = Math.ceil(minStrideMs / FRAME_MS) + 1;
+    for (let v = 0; v < voices; v++) {
+      const signal = new SpeechLikeSignal(SAMPLE_RATE, (baseSeed + 104_729 * (v + 1)) >>> 0);
+      const pcm = signal.next(this.#framesPerVoice * SAMPLES_PER_FRAME);
+      const payloads: Record<SimCodec, string[]> = { PCMU: [], PCMA: [] };
+      for (const codec of ['PCMU', 'PCMA'] as const) {
+        const encoded = encodeFrame(codec, pcm);
+        for (let f = 0; f < this.#framesPerVoice; f++) {
+          payloads[codec].push(Buffer.from(encoded.buffer, f * SAMPLES_PER_FRAME, SAMPLES_PER_FRAME).toString('base64'));
+        }
+      }
+      this.#voices.push({ pcm, payloads });
+    }
+  }
+
+  source(callIndex: number): FrameSource {
+    const voice = this.#voices[callIndex % this.#voices.length];
+    if (!voice) throw new Error('signal bank has no voices');
+    const round = Math.floor(callIndex / this.#voices.length);
+    let frame = (round * this.#strideFrames) % this.#framesPerVoice;
+    const framesPerVoice = this.#framesPerVoice;
+    return {
+      next(codec: SimCodec): Frame {
+        const start = frame * SAMPLES_PER_FRAME;
+        const out = { pcm: voice.pcm.subarray(start, start + SAMPLES_PER_FRAME), payload: voice.payloads[codec][frame] ?? '' };
+        frame = (frame + 1) % framesPerVoice;
+        return out;
+      },
+    };
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * The provider's side of one media WebSocket (DESIGN.md 3a): the simulator is
+ * the client, the gateway the server.
+ *
+ * Out: `connected`, `start`, `media` (track inbound, string counters), `dtmf`,
+ * `mark` echoes, `stop`. In: `media` (decoded with the stream's return codec),
+ * `mark`, `clear`. Anything else, or anything malformed, is counted and
+ * reported, never trusted.
+ */
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import type { Logger } from '../log.js';
+import { HEADER_STREAM_TOKEN } from '../wire/telnyx.js';
+import { decodeFrame, type SimCodec } from './codecs.js';
+import { DEFAULTS, SAMPLE_RATE, TUNNEL_EDGE_IP } from './constants.js';
+import { newRayId, newUuid } from './ids.js';
+import { tunnelEdgeHeaders } from './Tunnels.js';
+
+export interface StreamStartInfo {
+  callControlId: string;
+  callSessionId: string;
+  from: string;
+  to: string;
+  clientState: string | null;
+}
+
+export interface MediaStreamHandlers {
+  /** The upgrade succeeded. */
+  onOpen(): void;
+  /** Could not connect, or the upgrade was refused. Called at most once, never after onOpen. */
+  onConnectFailed(reason: string): void;
+  /** The gateway closed (or the socket broke) while we had not asked to close. */
+  onPeerClosed(code: number, reason: string): void;
+  onMedia(pcm: Int16Array, arrivalMs: number): void;
+  onMark(name: string, arrivalMs: number): void;
+  onClear(arrivalMs: number): void;
+  onMalformed(why: string): void;
+}
+
+export interface MediaStreamClientOptions {
+  /** The loopback URL to connect to (the tunnel's origin). */
+  target: URL;
+  /** Public hostname when going through the simulated tunnel (adds edge headers). */
+  tunnelHost: string | null;
+  tunnelHeaders: boolean;
+  token: string | undefined;
+  /** Encoding of what we send (the `start` frame's media_format). */
+  codec: SimCodec;
+  /** Encoding of what the gateway sends back. */
+  returnCodec: SimCodec;
+  handlers: MediaStreamHandlers;
+  logger: Logger;
+  handshakeTimeoutMs?: number;
+}
+
+type StreamState = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
+
+/**
+ * Decodes base64, or returns null when it is not: node's decoder skips junk
+ * silently, so a payload that decodes to fewer bytes than its length promises
+ * had junk in it (cheaper than a regex over every frame).
+ */
+function decodeBase64(text: string): Buffer | null {
+  if (text.length === 0 || text.length % 4 !== 0) return null;
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.length === (text.length / 4) * 3 - padding ? bytes : null;
+}
+
+export class MediaStreamClient {
+  readonly streamId = newUuid();
+  readonly codec: SimCodec;
+  readonly returnCodec: SimCodec;
+  readonly #options: MediaStreamClientOptions;
+  readonly #handlers: MediaStreamHandlers;
+  #ws: WebSocket | null = null;
+  #state: StreamState = 'idle';
+  #sequence = 0;
+  #chunk = 0;
+  #decodeBuffer = new Int16Array(SAMPLE_RATE);
+
+  constructor(options: MediaStreamClientOptions) {
+    this.#options = options;
+    this.#handlers = options.handlers;
+    this.codec = options.codec;
+    this.returnCodec = options.returnCodec;
+  }
+
+  get isOpen(): boolean {
+    return this.#state === 'open';
+  }
+
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  connect(): void {
+    if (this.#state !== 'idle') return;
+    this.#state = 'connecting';
+    const { target, tunnelHost, token } = this.#options;
+    const headers: Record<string, string> = {};
+    if (tunnelHost && this.#options.tunnelHeaders) Object.assign(headers, tunnelEdgeHeaders(tunnelHost, TUNNEL_EDGE_IP, newRayId()));
+    if (token !== undefined) headers[HEADER_STREAM_TOKEN] = token;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(target, {
+        headers,
+        handshakeTimeout: this.#options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
+        perMessageDeflate: false,
+        followRedirects: false,
+        maxPayload: DEFAULTS.maxMediaMessageBytes,
+      });
+    } catch (err) {
+      this.#failConnect(`cannot open media socket: ${errorMessage(err)}`);
+      return;
+    }
+    this.#ws = ws;
+    ws.on('unexpected-response', (_req, res) => {
+      res.resume();
+      this.#failConnect(`media socket upgrade refused: HTTP ${res.statusCode ?? 0}`);
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      if (this.#state !== 'connecting') return;
+      this.#state = 'open';
+      this.#handlers.onOpen();
+    });
+    ws.on('error', (err) => {
+      if (this.#state === 'connecting') this.#failConnect(`media socket connect failed: ${err.message}`);
+      else this.#options.logger.debug({ streamId: this.streamId, err: err.message }, 'media socket error');
+    });
+    ws.on('close', (code, reason) => {
+      const was = this.#state;
+      this.#state = 'closed';
+      this.#ws = null;
+      if (was === 'connecting') this.#failConnect(`media socket closed during upgrade (code ${code})`);
+      else if (was === 'open') this.#handlers.onPeerClosed(code, reason.toString('utf8'));
+    });
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+  }
+
+  /** `connected` then `start`, as Telnyx sends them once the socket is open. */
+  sendStart(info: StreamStartInfo): void {
+    this.#sendText('{"event":"connected","version":"1.0.0"}');
+    this.#send({
+      event: 'start',
+      sequence_number: String(++this.#sequence),
+      stream_id: this.streamId,
+      start: {
+        call_control_id: info.callControlId,
+        call_session_id: info.callSessionId,
+        from: info.from,
+        to: info.to,
+        client_state: info.clientState,
+        custom_parameters: {},
+        media_format: { encoding: this.codec, sample_rate: SAMPLE_RATE, channels: 1 },
+      },
+    });
+  }
+
+  /** One caller frame, encoded and base64'd. `timestampMs` is the frame's offset in the stream. */
+  sendMedia(payload: string, timestampMs: number): void {
+    // Built by hand: this runs 50 times a second per call.
+    this.#sendText(
+      `{"event":"media","sequence_number":"${++this.#sequence}","stream_id":"${this.streamId}",` +
+        `"media":{"track":"inbound","chunk":"${++this.#chunk}","timestamp":"${Math.round(timestampMs)}","payload":"${payload}"}}`,
+    );
+  }
+
+  sendDtmf(digit: string): void {
+    this.#send({ event: 'dtmf', sequence_number: String(++this.#sequence), stream_id: this.streamId, dtmf: { digit } });
+  }
+
+  sendMark(name: string): void {
+    this.#send({ event: 'mark', sequence_number: String(++this.#sequence), stream_id: this.streamId, mark: { name } });
+  }
+
+  /** `stop`, then a normal close (1000). */
+  stopAndClose(callControlId: string): void {
+    if (this.#state === 'open') {
+      this.#send({
+        event: 'stop',
+        sequence_number: String(++this.#sequence),
+        stream_id: this.streamId,
+        stop: { call_control_id: callControlId },
+      });
+      this.#state = 'closing';
+      this.#ws?.close(1000, 'call ended');
+    } else if (this.#state === 'connecting' || this.#state === 'idle') {
+      this.#state = 'closed';
+      this.#ws?.terminate();
+    }
+  }
+
+  /** Drops the socket at once (simulator shutdown). */
+  terminate(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#ws?.terminate();
+    this.#ws = null;
+  }
+
+  #failConnect(reason: string): void {
+    if (this.#state !== 'connecting') return;
+    this.#state = 'closed';
+    this.#handlers.onConnectFailed(reason);
+  }
+
+  #send(frame: unknown): void {
+    this.#sendText(JSON.stringify(frame));
+  }
+
+  #sendText(text: string): void {
+    if (this.#state !== 'open' || !this.#ws) return;
+    this.#ws.send(text);
+  }
+
+  #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.#state !== 'open') return;
+    const arrivalMs = performance.now();
+    if (isBinary) {
+      this.#handlers.onMalformed('binary message (frames are JSON text)');
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(rawToString(data));
+    } catch {
+      this.#handlers.onMalformed('message is not JSON');
+      return;
+    }
+    if (typeof frame !== 'object' || frame === null) {
+      this.#handlers.onMalformed('message is not a JSON object');
+      return;
+    }
+    const msg = frame as Record<string, unknown>;
+    switch (msg.event) {
+      case 'media': {
+        const media = msg.media as Record<string, unknown> | undefined;
+        const payload = media?.payload;
+        const bytes = typeof payload === 'string' ? decodeBase64(payload) : null;
+        if (!bytes || bytes.length === 0) {
+          this.#handlers.onMalformed('media frame without a base64 payload');
+          return;
+        }
+        if (bytes.length > this.#decodeBuffer.length) this.#decodeBuffer = new Int16Array(bytes.length);
+        const pcm = decodeFrame(this.returnCodec, bytes, this.#decodeBuffer.subarray(0, bytes.length));
+        this.#handlers.onMedia(pcm, arrivalMs);
+        return;
+      }
+      case 'mark': {
+        const name = (msg.mark as Record<string, unknown> | undefined)?.name;
+        if (typeof name !== 'string') {
+          this.#handlers.onMalformed('mark frame without a name');
+          return;
+        }
+        this.#handlers.onMark(name, arrivalMs);
+        return;
+      }
+      case 'clear':
+        this.#handlers.onClear(arrivalMs);
+        return;
+      default:
+        this.#handlers.onMalformed(`unknown event ${JSON.stringify(String(msg.event)).slice(0, 40)}`);
+    }
+  }
+}
+
+function rawToString(data: WebSocket.RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,409 @@
+/**
+ * `ttma sim`: a faithful phone provider (Telnyx model) for tests, the demo and
+ * benchmarks. Real HTTP (Call Control REST API), real Ed25519-signed webhooks,
+ * a real WebSocket media client per call sending a frame every 20 ms on one
+ * shared clock, and the provider's own call detail records.
+ *
+ * Listens on 127.0.0.1 only, and connects only to loopback (directly or through
+ * the simulated tunnel map).
+ */
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import type { CallDetailRecord } from '../wire/telnyx.js';
+import { toSummary, type CallReport, type CallSummary } from './CallReport.js';
+import type { SimCodec } from './codecs.js';
+import { DEFAULTS, PROVIDER_CODES, SAMPLE_RATE } from './constants.js';
+import { EchoAnalyzer } from './EchoAnalyzer.js';
+import { LiveFrameSource, SignalBank, type FrameSource } from './FrameSource.js';
+import { MediaClock, type MediaClockStats } from './MediaClock.js';
+import { ProviderApiError } from './ProviderApiError.js';
+import { MAX_CALL_SECONDS, parseDtmf, type DialParams, type InboundParams } from './requests.js';
+import { createRestApi } from './restApi.js';
+import { SimCall, type CallInfo, type DtmfEvent, type SimCallContext } from './SimCall.js';
+import { Tunnels } from './Tunnels.js';
+import { publicKeyFromSecretKey, WebhookSigner } from './WebhookSigner.js';
+import { WebhookSender, type WebhookStats } from './WebhookSender.js';
+
+export interface ProviderSimulatorOptions {
+  apiKey: string;
+  /** tweetnacl 64-byte Ed25519 secret key (seed then public key). */
+  signingSecretKey: Uint8Array;
+  /** Each event is POSTed to each URL in order: the platform's first, then the gateway's. */
+  webhookUrls: string[];
+  /** Public tunnel hostname -> local origin, e.g. `{ 'gw.example.com': 'ws://127.0.0.1:1234' }`. */
+  tunnels: Record<string, string>;
+  connectionId?: string;
+  host?: '127.0.0.1';
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** How long an inbound call stays parked waiting for the answer action. */
+  answerTimeoutMs?: number;
+  /** Outbound: ring time before the callee answers. */
+  ringMs?: number;
+  /** Outbound: how long the callee talks before hanging up. */
+  outboundTalkMs?: number;
+  /** Silence after the phone party's last frame before it hangs up (in-flight echoes still count). */
+  tailMs?: number;
+  /** Seconds of audio kept per call and direction for the echo analysis. */
+  recordSeconds?: number;
+  /** Add the headers a Cloudflare tunnel edge adds (host, cf-ray, cf-connecting-ip...). Default true. */
+  tunnelHeaders?: boolean;
+  /** Worker threads signing webhooks (tweetnacl takes ~9 ms a signature). Default 1. */
+  signerThreads?: number;
+  /** Seed of the per-call test signals (each call gets its own unless given one). */
+  seed?: number;
+  /**
+   * `live` (default): a SpeechLikeSignal synthesised per call. `bank`: a few
+   * voices rendered once at start (about a second) and shared at distinct
+   * offsets: much cheaper, for benchmarks with hundreds of calls.
+   */
+  audioSource?: 'live' | 'bank';
+  /**
+   * `tweetnacl` (default): signer independent of the verifiers, ~9 ms a
+   * signature on worker threads. `node`: node's crypto, ~0.1 ms, for load runs
+   * where tweetnacl would eat a core.
+   */
+  signWith?: 'tweetnacl' | 'node';
+  maxLiveCalls?: number;
+  maxEndedCalls?: number;
+  webhookTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface PlaceInboundCallOptions {
+  from: string;
+  to: string;
+  durationMs: number;
+  codec?: SimCodec;
+  seed?: number;
+  dtmf?: DtmfEvent[];
+}
+
+interface EndedRecord {
+  info: CallInfo;
+  summary: CallSummary;
+  cdr: CallDetailRecord;
+  /** Per-frame round trips, kept so a run's percentiles can be pooled across calls. */
+  roundTripSamplesMs: Float32Array;
+}
+
+/** A summary with the call's per-frame round trips, for pooling percentiles across calls. */
+export type CallSummaryWithSamples = CallSummary & { roundTripSamplesMs: number[] };
+
+const E164_PATTERN = /^\+[1-9]\d{1,14}$/;
+/** Signal bank size (audioSource 'bank'): 16 voices x 20 s, ~10 MB with the encoded frames. */
+const BANK_VOICES = 16;
+const BANK_SECONDS = 20;
+
+export class ProviderSimulator {
+  readonly #options: ProviderSimulatorOptions;
+  readonly #logger: Logger;
+  readonly #tunnels: Tunnels;
+  readonly #publicKey: Uint8Array;
+  readonly #live = new Map<string, SimCall>();
+  readonly #ended = new Map<string, EndedRecord>();
+  #clock: MediaClock | null = null;
+  #signer: WebhookSigner | null = null;
+  #analyzer: EchoAnalyzer | null = null;
+  #bank: SignalBank | null = null;
+  #webhooks: WebhookSender | null = null;
+  #server: http.Server | null = null;
+  #port = 0;
+  #callCount = 0;
+  #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  #stopping: Promise<void> | null = null;
+
+  constructor(options: ProviderSimulatorOptions) {
+    if (typeof options.apiKey !== 'string' || options.apiKey.trim().length < 8 || /\s/.test(options.apiKey)) {
+      throw new TtmaError(ErrorCodes.CONFIG, 'simulator apiKey must be at least 8 characters, without spaces');
+    }
+    if ((options.host ?? '127.0.0.1') !== '127.0.0.1') {
+      throw new TtmaError(ErrorCodes.CONFIG, 'the simulator listens on 127.0.0.1 only');
+    }
+    const port = options.port ?? 0;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new TtmaError(ErrorCodes.CONFIG, `simulator port must be an integer from 0 to 65535, got ${port}`);
+    }
+    if (!(options.signingSecretKey instanceof Uint8Array)) {
+      throw new TtmaError(ErrorCodes.CONFIG, 'signingSecretKey must be a Uint8Array (the 64-byte tweetnacl secret key)');
+    }
+    try {
+      this.#publicKey = publicKeyFromSecretKey(options.signingSecretKey);
+    } catch (err) {
+      throw new TtmaError(ErrorCodes.CONFIG, (err as Error).message);
+    }
+    this.#options = options;
+    this.#logger = options.logger ?? createLogger('sim');
+    this.#tunnels = new Tunnels(options.tunnels);
+    // Resolve now so a bad URL fails at construction, not at the first call.
+    for (const url of options.webhookUrls) this.#tunnels.resolveWebhookUrl(url);
+  }
+
+  /** Base64 of the raw 32-byte Ed25519 public key (what the gateway and platform configure). */
+  get publicKeyBase64(): string {
+    return Buffer.from(this.#publicKey).toString('base64');
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** `http://127.0.0.1:<port>`: where the REST API answers. */
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
+  get clockStats(): MediaClockStats | null {
+    return this.#clock?.stats ?? null;
+  }
+
+  get webhookStats(): WebhookStats | null {
+    return this.#webhooks?.stats ?? null;
+  }
+
+  async start(): Promise<{ port: number }> {
+    if (this.#state !== 'new') throw new TtmaError(ErrorCodes.CONFIG, `the simulator can start once; it is ${this.#state}`);
+    this.#state = 'starting';
+    const o = this.#options;
+    this.#clock = new MediaClock({
+      slotsPerFrame: DEFAULTS.clockSlotsPerFrame,
+      onSubscriberError: (err) => this.#logger.error({ err }, 'call tick failed'),
+    });
+    this.#signer = new WebhookSigner(o.signingSecretKey, { threads: o.signerThreads ?? 1, mode: o.signWith ?? 'tweetnacl' });
+    if (o.audioSource === 'bank') {
+      this.#bank = new SignalBank(BANK_VOICES, BANK_SECONDS, o.seed ?? 1, DEFAULTS.echoMaxLagSamples / (SAMPLE_RATE / 1000) + 500);
+    }
+    this.#analyzer = new EchoAnalyzer(this.#logger);
+    const sender: { timeoutMs?: number } = {};
+    if (o.webhookTimeoutMs !== undefined) sender.timeoutMs = o.webhookTimeoutMs;
+    this.#webhooks = new WebhookSender({
+      destinations: o.webhookUrls.map((url) => ({ url, resolved: this.#tunnels.resolveWebhookUrl(url) })),
+      signer: this.#signer,
+      logger: this.#logger,
+      tunnelHeaders: o.tunnelHeaders ?? true,
+      ...sender,
+    });
+    const server = createRestApi({
+      apiKey: o.apiKey,
+      bodyLimitBytes: DEFAULTS.bodyLimitBytes,
+      logger: this.#logger,
+      sim: this,
+    });
+    this.#server = server;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: '127.0.0.1', port: o.port ?? 0 }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      await this.#teardown();
+      this.#state = 'stopped';
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new TtmaError(
+        ErrorCodes.CONFIG,
+        `simulator cannot listen on 127.0.0.1:${o.port ?? 0} (${code ?? (err as Error).message}); pick another --port`,
+        500,
+        { cause: err },
+      );
+    }
+    this.#port = (server.address() as AddressInfo).port;
+    this.#state = 'running';
+    this.#logger.info({ port: this.#port, webhookUrls: o.webhookUrls.length, tunnels: this.#tunnels.hosts }, 'simulator listening');
+    return { port: this.#port };
+  }
+
+  /** Ends every call (their hangup webhooks are still sent), closes sockets and the server. Idempotent. */
+  stop(): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    this.#stopping = (async () => {
+      const wasRunning = this.#state === 'running';
+      this.#state = 'stopping';
+      this.#server?.close();
+      const live = [...this.#live.values()];
+      for (const call of live) call.shutdown();
+      if (wasRunning && live.length > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(live.map((c) => c.done)),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, DEFAULTS.stopGraceMs))),
+        ]);
+        clearTimeout(timer);
+      }
+      await this.#teardown();
+      this.#state = 'stopped';
+      this.#logger.info('simulator stopped');
+    })();
+    return this.#stopping;
+  }
+
+  /** Places a call from the phone network to the platform/gateway (`call.initiated`, direction incoming). */
+  placeInboundCall(options: PlaceInboundCallOptions): SimCall {
+    if (typeof options.durationMs !== 'number' || !(options.durationMs > 0) || options.durationMs > MAX_CALL_SECONDS * 1000) {
+      throw new ProviderApiError(422, PROVIDER_CODES.BAD_REQUEST, 'Invalid parameter', `durationMs: must be above 0 and at most ${MAX_CALL_SECONDS * 1000}`);
+    }
+    const params: InboundParams = {
+      from: checkE164('from', options.from),
+      to: checkE164('to', options.to),
+      durationMs: options.durationMs,
+      codec: options.codec ?? 'PCMU',
+      seed: options.seed,
+      dtmf: parseDtmf(options.dtmf, options.durationMs),
+    };
+    if (params.codec !== 'PCMU' && params.codec !== 'PCMA') {
+      throw new ProviderApiError(422, PROVIDER_CODES.BAD_REQUEST, 'Invalid parameter', 'codec: must be PCMU or PCMA');
+    }
+    const call = this.#createCall({
+      direction: 'incoming',
+      from: params.from,
+      to: params.to,
+      connectionId: this.#connectionId(),
+      codec: params.codec,
+      audio: this.#audio(params.seed),
+      talkMs: params.durationMs,
+      dtmf: params.dtmf,
+      clientState: null,
+      answerTimeoutMs: this.#options.answerTimeoutMs ?? DEFAULTS.answerTimeoutMs,
+    });
+    return call;
+  }
+
+  /** `POST /v2/calls`: the callee answers after the ring time and talks for `outboundTalkMs`. */
+  dial(params: DialParams): SimCall {
+    const configured = this.#options.connectionId;
+    if (configured !== undefined && params.connectionId !== configured) {
+      throw new ProviderApiError(422, PROVIDER_CODES.BAD_REQUEST, 'Invalid parameter', 'connection_id: unknown connection');
+    }
+    const init: ConstructorParameters<typeof SimCall>[1] = {
+      direction: 'outgoing',
+      from: params.from,
+      to: params.to,
+      connectionId: params.connectionId,
+      codec: params.stream?.codec ?? 'PCMU',
+      audio: this.#audio(undefined),
+      talkMs: this.#options.outboundTalkMs ?? DEFAULTS.outboundTalkMs,
+      dtmf: [],
+      clientState: params.clientState,
+      ringMs: this.#options.ringMs ?? DEFAULTS.ringMs,
+    };
+    if (params.noAnswerTimeoutMs !== undefined) init.noAnswerTimeoutMs = params.noAnswerTimeoutMs;
+    if (params.timeLimitMs !== undefined) init.timeLimitMs = params.timeLimitMs;
+    if (params.stream !== undefined) init.stream = params.stream;
+    return this.#createCall(init);
+  }
+
+  liveCall(id: string): SimCall | undefined {
+    return this.#live.get(id);
+  }
+
+  hasEnded(id: string): boolean {
+    return this.#ended.has(id);
+  }
+
+  callInfo(id: string): CallInfo | undefined {
+    return this.#live.get(id)?.info() ?? this.#ended.get(id)?.info;
+  }
+
+  callSummary(id: string): CallSummary | undefined {
+    return this.#live.get(id)?.summary() ?? this.#ended.get(id)?.summary;
+  }
+
+  callSummaries(): CallSummary[] {
+    return [...[...this.#ended.values()].map((r) => r.summary), ...[...this.#live.values()].map((c) => c.summary())];
+  }
+
+  /** Ended calls' summaries with their per-frame round trips (live calls have none yet). */
+  callSummariesWithSamples(): CallSummaryWithSamples[] {
+    return [
+      ...[...this.#ended.values()].map((r) => ({ ...r.summary, roundTripSamplesMs: Array.from(r.roundTripSamplesMs, (v) => Math.round(v * 1000) / 1000) })),
+      ...[...this.#live.values()].map((c) => ({ ...c.summary(), roundTripSamplesMs: [] })),
+    ];
+  }
+
+  /** The provider's own records, oldest first (live calls have `ended_at: null`). */
+  callDetailRecords(): CallDetailRecord[] {
+    const records = [...[...this.#ended.values()].map((r) => r.cdr), ...[...this.#live.values()].map((c) => c.cdr())];
+    return records.sort((a, b) => a.started_at.localeCompare(b.started_at));
+  }
+
+  #createCall(init: ConstructorParameters<typeof SimCall>[1]): SimCall {
+    const analyzer = this.#analyzer;
+    if (this.#state !== 'running' || !this.#clock || !this.#webhooks || !analyzer) {
+      throw new TtmaError(ErrorCodes.CONFIG, `the simulator is ${this.#state}: start() it before placing calls`);
+    }
+    const maxLive = this.#options.maxLiveCalls ?? DEFAULTS.maxLiveCalls;
+    if (this.#live.size >= maxLive) {
+      throw new ProviderApiError(429, PROVIDER_CODES.TOO_MANY_REQUESTS, 'Too many requests', `the simulator carries at most ${maxLive} live calls`);
+    }
+    const ctx: SimCallContext = {
+      clock: this.#clock,
+      webhooks: this.#webhooks,
+      tunnels: this.#tunnels,
+      logger: this.#logger,
+      tunnelHeaders: this.#options.tunnelHeaders ?? true,
+      tailMs: this.#options.tailMs ?? DEFAULTS.tailMs,
+      recordSamples: Math.round((this.#options.recordSeconds ?? DEFAULTS.recordSeconds) * SAMPLE_RATE),
+      lateSendThresholdMs: DEFAULTS.lateSendThresholdMs,
+      maxPendingMarks: DEFAULTS.maxPendingMarks,
+      echoMaxLagSamples: DEFAULTS.echoMaxLagSamples,
+      handshakeTimeoutMs: DEFAULTS.handshakeTimeoutMs,
+      correlate: (sent, returned, maxLag) => analyzer.analyse(sent, returned, maxLag),
+      onEnded: (call, report) => this.#onEnded(call, report),
+    };
+    const call = new SimCall(ctx, init);
+    this.#live.set(call.id, call);
+    call.begin();
+    return call;
+  }
+
+  #onEnded(call: SimCall, report: CallReport): void {
+    this.#live.delete(call.id);
+    this.#ended.set(call.id, {
+      info: call.info(),
+      summary: toSummary(report),
+      cdr: report.cdr,
+      roundTripSamplesMs: Float32Array.from(report.roundTripSamplesMs),
+    });
+    const max = this.#options.maxEndedCalls ?? DEFAULTS.maxEndedCalls;
+    while (this.#ended.size > max) {
+      const oldest = this.#ended.keys().next().value;
+      if (oldest === undefined) break;
+      this.#ended.delete(oldest);
+    }
+  }
+
+  #connectionId(): string {
+    return this.#options.connectionId ?? DEFAULTS.connectionId;
+  }
+
+  /** An explicit seed always gets its own live signal; otherwise per the audioSource option. */
+  #audio(seed: number | undefined): FrameSource {
+    const index = this.#callCount++;
+    if (seed !== undefined) return new LiveFrameSource(seed);
+    if (this.#bank) return this.#bank.source(index);
+    return new LiveFrameSource(((this.#options.seed ?? 1) + index * 7919) >>> 0);
+  }
+
+  async #teardown(): Promise<void> {
+    const server = this.#server;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    this.#webhooks?.close();
+    this.#clock?.close();
+    await this.#signer?.close();
+    await this.#analyzer?.close();
+  }
+}
+
+function checkE164(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !E164_PATTERN.test(value)) {
+    throw new ProviderApiError(422, PROVIDER_CODES.NOT_E164, 'Invalid parameter', `${field}: must be a phone number in +E.164 format`);
+  }
+  return value;
+}

@@ -1,0 +1,175 @@
+/**
+ * `ttma sim [--port N] [--api-key-file F] [--signing-key-file F]
+ *           [--webhook-url URL ...] [--tunnel host=ws://127.0.0.1:PORT ...]
+ *           [--sign-with tweetnacl|node] [--audio-source live|bank]`
+ *
+ * --sign-with node signs webhooks with node's crypto (about 50 us a signature
+ * instead of tweetnacl's 9 ms) and --audio-source bank plays pre-synthesised
+ * speech: both keep the simulator's own CPU out of load measurements.
+ *
+ * Prints one ready line to stdout, logs to stderr, stops cleanly on
+ * SIGINT/SIGTERM. The API key comes from --api-key-file or TTMA_SIM_API_KEY;
+ * without --signing-key-file a fresh key pair is generated (its public key is
+ * in the ready line).
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import nacl from 'tweetnacl';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { ProviderSimulator } from './ProviderSimulator.js';
+
+export const SIM_USAGE =
+  'usage: ttma sim [--port N] [--api-key-file FILE] [--signing-key-file FILE] ' +
+  '[--webhook-url URL ...] [--tunnel HOST=ws://127.0.0.1:PORT ...] [--sign-with tweetnacl|node] [--audio-source live|bank]';
+
+export interface SimCliConfig {
+  port: number;
+  apiKey: string;
+  signingSecretKey: Uint8Array;
+  generatedKey: boolean;
+  webhookUrls: string[];
+  tunnels: Record<string, string>;
+  signWith: 'tweetnacl' | 'node';
+  audioSource: 'live' | 'bank';
+}
+
+/** Parses argv (after `sim`) and reads the key files. Throws TTMA_ERR_CLI_USAGE / TTMA_ERR_CONFIG. */
+export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<SimCliConfig> {
+  let values: {
+    port?: string | undefined;
+    'api-key-file'?: string | undefined;
+    'signing-key-file'?: string | undefined;
+    'webhook-url'?: string[] | undefined;
+    tunnel?: string[] | undefined;
+    'sign-with'?: string | undefined;
+    'audio-source'?: string | undefined;
+  };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        'api-key-file': { type: 'string' },
+        'signing-key-file': { type: 'string' },
+        'webhook-url': { type: 'string', multiple: true },
+        tunnel: { type: 'string', multiple: true },
+        'sign-with': { type: 'string' },
+        'audio-source': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    // node's message names the offending flag ("Unknown option '--foo'").
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: ${(err as Error).message}\n${SIM_USAGE}`, 2, { cause: err });
+  }
+
+  let port = 0;
+  if (values.port !== undefined) {
+    if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) {
+      throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --port must be a number from 0 to 65535, got "${values.port}"`, 2);
+    }
+    port = Number(values.port);
+  }
+
+  let apiKey: string;
+  const keyFile = values['api-key-file'];
+  if (keyFile !== undefined) {
+    apiKey = (await readTextFile(keyFile, '--api-key-file')).trim();
+    if (apiKey.length === 0) throw new TtmaError(ErrorCodes.CONFIG, `ttma sim: the API key file ${keyFile} is empty`);
+  } else if (env.TTMA_SIM_API_KEY && env.TTMA_SIM_API_KEY.trim().length > 0) {
+    apiKey = env.TTMA_SIM_API_KEY.trim();
+  } else {
+    throw new TtmaError(
+      ErrorCodes.CLI_USAGE,
+      'ttma sim: no API key: pass --api-key-file FILE (a file holding the key) or set TTMA_SIM_API_KEY',
+      2,
+    );
+  }
+
+  let signingSecretKey: Uint8Array;
+  let generatedKey = false;
+  const signingFile = values['signing-key-file'];
+  if (signingFile !== undefined) {
+    const text = (await readTextFile(signingFile, '--signing-key-file')).trim();
+    const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : Buffer.alloc(0);
+    if (bytes.length !== nacl.sign.secretKeyLength) {
+      throw new TtmaError(
+        ErrorCodes.CONFIG,
+        `ttma sim: ${signingFile} must hold base64 of the 64-byte tweetnacl Ed25519 secret key (got ${bytes.length} bytes)`,
+      );
+    }
+    signingSecretKey = new Uint8Array(bytes);
+    const derived = nacl.sign.keyPair.fromSeed(signingSecretKey.subarray(0, 32)).publicKey;
+    if (!Buffer.from(derived).equals(Buffer.from(signingSecretKey.subarray(32)))) {
+      throw new TtmaError(ErrorCodes.CONFIG, `ttma sim: ${signingFile} is not a valid secret key (its public half does not match its seed)`);
+    }
+  } else {
+    signingSecretKey = nacl.sign.keyPair().secretKey;
+    generatedKey = true;
+  }
+
+  const tunnels: Record<string, string> = {};
+  for (const spec of values.tunnel ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) {
+      throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --tunnel wants HOST=ws://127.0.0.1:PORT, got "${spec}"`, 2);
+    }
+    tunnels[spec.slice(0, eq)] = spec.slice(eq + 1);
+  }
+
+  const signWith = values['sign-with'] ?? 'tweetnacl';
+  if (signWith !== 'tweetnacl' && signWith !== 'node') {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --sign-with must be tweetnacl or node, got "${signWith}"`, 2);
+  }
+  const audioSource = values['audio-source'] ?? 'live';
+  if (audioSource !== 'live' && audioSource !== 'bank') {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --audio-source must be live or bank, got "${audioSource}"`, 2);
+  }
+
+  return { port, apiKey, signingSecretKey, generatedKey, webhookUrls: values['webhook-url'] ?? [], tunnels, signWith, audioSource };
+}
+
+/** Runs the simulator until SIGINT/SIGTERM; resolves once it has stopped cleanly. */
+export async function runSimCommand(argv: string[]): Promise<void> {
+  const config = await parseSimArgs(argv);
+  const logger = createLogger('sim');
+  const sim = new ProviderSimulator({
+    apiKey: config.apiKey,
+    signingSecretKey: config.signingSecretKey,
+    webhookUrls: config.webhookUrls,
+    tunnels: config.tunnels,
+    port: config.port,
+    signWith: config.signWith,
+    audioSource: config.audioSource,
+    logger,
+  });
+  const { port } = await sim.start();
+  if (config.generatedKey) logger.info('no --signing-key-file: generated a fresh Ed25519 key pair for this run');
+  process.stdout.write(`${JSON.stringify({ event: 'ready', component: 'sim', port, publicKey: sim.publicKeyBase64 })}\n`);
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      logger.info({ signal }, 'stopping');
+      sim.stop().then(resolve, (err: unknown) => {
+        logger.error({ err }, 'simulator did not stop cleanly');
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  process.exitCode = 0;
+}
+
+async function readTextFile(path: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new TtmaError(ErrorCodes.CONFIG, `ttma sim: cannot read ${flag} ${path} (${code})`, 500, { cause: err });
+  }
+}

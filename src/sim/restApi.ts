@@ -1,0 +1,296 @@
+/**
+ * The simulated Call Control REST API on node:http (127.0.0.1 only).
+ *
+ * Every request needs `Authorization: Bearer <apiKey>`; bodies are JSON, at
+ * most 64 KiB; refusals are Telnyx-style `{"errors":[...]}` bodies. Requests
+ * carrying a `command_id` are idempotent per call and action: a repeat gets
+ * the first answer back and changes nothing.
+ *
+ *   POST /v2/calls                                  dial
+ *   POST /v2/calls/{id}/actions/{action}            answer, hangup, streaming_start,
+ *                                                   streaming_stop, record_start, record_stop
+ *   GET  /v2/calls/{id}                             call status
+ *   GET  /v2/call_detail_records                    the provider's own records
+ *   POST /sim/calls/inbound                         simulator control: place an inbound call
+ *   GET  /sim/calls[?samples=1], /sim/calls/{id}    simulator control: call reports
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { Logger } from '../log.js';
+import { PROVIDER_CODE_CALL_ENDED } from '../wire/telnyx.js';
+import { PROVIDER_CODES } from './constants.js';
+import { ProviderApiError } from './ProviderApiError.js';
+import type { ProviderSimulator } from './ProviderSimulator.js';
+import { invalidParam, parseCommand, parseDial, parseInbound, parseStreamCommand, type StreamParams } from './requests.js';
+
+export interface RestApiOptions {
+  apiKey: string;
+  bodyLimitBytes: number;
+  logger: Logger;
+  sim: ProviderSimulator;
+  /** Most remembered command_id answers. */
+  maxIdempotencyEntries?: number;
+}
+
+interface ApiResponse {
+  status: number;
+  body: unknown;
+}
+
+const AUTH_FAILED = new ProviderApiError(401, PROVIDER_CODES.AUTH_FAILED, 'Authentication failed');
+const ACTIONS = ['answer', 'hangup', 'streaming_start', 'streaming_stop', 'record_start', 'record_stop'] as const;
+type Action = (typeof ACTIONS)[number];
+
+const ROUTE_ACTION = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/;
+const ROUTE_CALL = /^\/v2\/calls\/([^/]+)$/;
+const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
+
+export function createRestApi(options: RestApiOptions): http.Server {
+  const expectedKeyHash = sha256(options.apiKey);
+  const idempotency = new IdempotencyCache(options.maxIdempotencyEntries ?? 10_000);
+  const { sim, logger } = options;
+
+  async function handle(req: http.IncomingMessage): Promise<ApiResponse> {
+    if (!authorized(req.headers.authorization, expectedKeyHash)) throw AUTH_FAILED;
+    const url = new URL(req.url ?? '/', 'http://sim.invalid');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+
+    if (path === '/v2/calls') {
+      requireMethod(method, 'POST');
+      const params = parseDial(await readJson(req, options.bodyLimitBytes));
+      return idempotency.run(params.commandId === undefined ? undefined : `dial|${params.commandId}`, () => {
+        const call = sim.dial(params);
+        return {
+          status: 200,
+          body: {
+            data: {
+              call_control_id: call.id,
+              call_leg_id: call.legId,
+              call_session_id: call.sessionId,
+              is_alive: true,
+              record_type: 'call',
+            },
+          },
+        };
+      });
+    }
+
+    let match = ROUTE_ACTION.exec(path);
+    if (match) {
+      requireMethod(method, 'POST');
+      const id = decodeId(match[1]);
+      const action = match[2] as Action;
+      if (!ACTIONS.includes(action)) throw notFound(`unknown call action "${action}"`);
+      const body = await readJson(req, options.bodyLimitBytes);
+      return runAction(id, action, body);
+    }
+
+    match = ROUTE_CALL.exec(path);
+    if (match) {
+      requireMethod(method, 'GET');
+      const info = sim.callInfo(decodeId(match[1]));
+      if (!info) throw notFound('call not found');
+      return { status: 200, body: { data: info } };
+    }
+
+    if (path === '/v2/call_detail_records') {
+      requireMethod(method, 'GET');
+      const only = url.searchParams.get('call_control_id');
+      const records = sim.callDetailRecords().filter((r) => only === null || r.call_control_id === only);
+      return { status: 200, body: { data: records } };
+    }
+
+    if (path === '/sim/calls/inbound') {
+      requireMethod(method, 'POST');
+      const params = parseInbound(await readJson(req, options.bodyLimitBytes));
+      const call = sim.placeInboundCall(params);
+      return { status: 200, body: { call_control_id: call.id } };
+    }
+
+    if (path === '/sim/calls') {
+      requireMethod(method, 'GET');
+      // ?samples=1 adds each ended call's per-frame round trips (for pooled percentiles).
+      const withSamples = url.searchParams.get('samples') === '1';
+      return { status: 200, body: { data: withSamples ? sim.callSummariesWithSamples() : sim.callSummaries() } };
+    }
+
+    match = ROUTE_SIM_CALL.exec(path);
+    if (match) {
+      requireMethod(method, 'GET');
+      const summary = sim.callSummary(decodeId(match[1]));
+      if (!summary) throw notFound('call not found');
+      return { status: 200, body: summary };
+    }
+
+    throw notFound(`no route for ${method} ${path}`);
+  }
+
+  function runAction(id: string, action: Action, body: unknown): ApiResponse {
+    // Validate first: a malformed command is refused whatever its command_id.
+    const withStream = action === 'answer' || action === 'streaming_start';
+    const params: StreamParams = withStream
+      ? parseStreamCommand(body, action === 'streaming_start')
+      : { ...parseCommand(body), stream: undefined };
+    const stream = params.stream;
+    const key = params.commandId === undefined ? undefined : `${id}|${action}|${params.commandId}`;
+    // The cache is consulted first: a repeat after the call ended still gets its first answer.
+    return idempotency.run(key, () => {
+      const call = sim.liveCall(id);
+      if (!call) {
+        if (sim.hasEnded(id)) {
+          throw new ProviderApiError(422, PROVIDER_CODE_CALL_ENDED, 'Call has already ended', 'This call is no longer active and can not receive commands.');
+        }
+        throw notFound('call not found');
+      }
+      switch (action) {
+        case 'answer':
+          call.answer(stream, params.clientState);
+          break;
+        case 'hangup':
+          call.hangup(params.clientState);
+          break;
+        case 'streaming_start':
+          if (!stream) throw invalidParam('stream_url', 'is required');
+          call.startStreaming(stream, params.clientState);
+          break;
+        case 'streaming_stop':
+          call.stopStreaming(params.clientState);
+          break;
+        case 'record_start':
+          call.recordStart(params.clientState);
+          break;
+        case 'record_stop':
+          call.recordStop(params.clientState);
+          break;
+      }
+      logger.debug({ callId: id, action }, 'call action');
+      return { status: 200, body: { data: { result: 'ok' } } };
+    });
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req).then(
+      (response) => send(res, response.status, response.body),
+      (err: unknown) => {
+        if (err instanceof ProviderApiError) {
+          if (err.status === 413) {
+            // Stop reading an oversized body: answer, then drop the connection.
+            res.setHeader('connection', 'close');
+            res.on('finish', () => req.destroy());
+          }
+          send(res, err.status, err.toBody());
+          return;
+        }
+        logger.error({ err, method: req.method, url: req.url }, 'simulator request failed');
+        send(res, 500, new ProviderApiError(500, PROVIDER_CODES.UNEXPECTED, 'Unexpected error').toBody());
+      },
+    );
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  return server;
+}
+
+/** Remembers the answer to each (call, action, command_id), oldest forgotten first. */
+class IdempotencyCache {
+  readonly #max: number;
+  readonly #entries = new Map<string, ApiResponse>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  run(key: string | undefined, fn: () => ApiResponse): ApiResponse {
+    if (key === undefined) return fn();
+    const seen = this.#entries.get(key);
+    if (seen) return seen;
+    let response: ApiResponse;
+    try {
+      response = fn();
+    } catch (err) {
+      if (!(err instanceof ProviderApiError)) throw err;
+      response = { status: err.status, body: err.toBody() };
+    }
+    this.#entries.set(key, response);
+    if (this.#entries.size > this.#max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    return response;
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+function authorized(header: string | undefined, expectedHash: Buffer): boolean {
+  if (!header) return false;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1]) return false;
+  return timingSafeEqual(sha256(match[1]), expectedHash);
+}
+
+function requireMethod(method: string, expected: string): void {
+  if (method !== expected) {
+    throw new ProviderApiError(405, PROVIDER_CODES.BAD_REQUEST, 'Method not allowed', `use ${expected}`);
+  }
+}
+
+function notFound(detail: string): ProviderApiError {
+  return new ProviderApiError(404, PROVIDER_CODES.NOT_FOUND, 'Resource not found', detail);
+}
+
+function decodeId(raw: string | undefined): string {
+  try {
+    return decodeURIComponent(raw ?? '');
+  } catch {
+    throw notFound('call not found');
+  }
+}
+
+async function readJson(req: http.IncomingMessage, limit: number): Promise<unknown> {
+  const type = req.headers['content-type'];
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  const raw = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+  });
+  if (raw.length === 0) return {};
+  if (type !== undefined && !/^application\/json\b/i.test(type)) {
+    throw new ProviderApiError(415, PROVIDER_CODES.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Media Type', 'send application/json');
+  }
+  try {
+    return JSON.parse(raw.toString('utf8')) as unknown;
+  } catch {
+    throw new ProviderApiError(400, PROVIDER_CODES.INVALID_JSON, 'Invalid JSON', 'the request body is not valid JSON');
+  }
+}
+
+function tooLarge(limit: number): ProviderApiError {
+  return new ProviderApiError(413, PROVIDER_CODES.BAD_REQUEST, 'Request body too large', `the limit is ${limit} bytes`);
+}

@@ -1,0 +1,69 @@
+/**
+ * End to end over real loopback sockets and real worker threads: simulator
+ * -> signed webhook -> gateway -> platform -> simulator answers -> media
+ * WebSocket -> CallActor on a worker -> echo agent -> paced back to the phone.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
+
+let stack: Stack;
+
+before(async () => {
+  stack = await startStack();
+});
+
+after(async () => {
+  await stack.stop();
+});
+
+test('one call: real audio makes the round trip through a worker and back', async () => {
+  const call = stack.sim.placeInboundCall({ from: '+15550200001', to: NUMBER, durationMs: 2_000 });
+  const report = await call.done;
+  assert.equal(report.endedBy, 'caller', report.endReason);
+  assert.ok(report.framesSent >= 95 && report.framesSent <= 105, `framesSent ${report.framesSent}`);
+  assert.equal(report.framesReturned, report.framesSent, 'every frame came back');
+  assert.ok(report.echo.correlation >= 0.9, `correlation ${report.echo.correlation}`);
+  assert.ok(report.roundTripMs.p99 < 60, `round trip p99 ${report.roundTripMs.p99} ms`);
+  await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
+  const summary = stack.gateway.control.summaries.find((s) => s.callId === call.id);
+  assert.ok(summary, 'the worker returned a call summary');
+  assert.equal(summary.codec, 'PCMU');
+  assert.equal(summary.framesIn, report.framesSent);
+  assert.equal(summary.malformedFrames, 0);
+});
+
+test('a crashed worker ends its own calls cleanly; a call on the other worker keeps flowing', async () => {
+  const restartsBefore = stack.gateway.supervisor.restarts;
+  const victim = stack.sim.placeInboundCall({ from: '+15550200002', to: NUMBER, durationMs: 3_000, seed: 11 });
+  await waitFor('the first call to stream', () => stack.gateway.control.snapshot().some((c) => c.callId === victim.id && c.state === 'streaming'));
+  const survivor = stack.sim.placeInboundCall({ from: '+15550200003', to: NUMBER, durationMs: 3_000, seed: 12 });
+  await waitFor('the second call to stream', () => stack.gateway.control.snapshot().some((c) => c.callId === survivor.id && c.state === 'streaming'));
+  const placement = new Map(stack.gateway.control.snapshot().map((c) => [c.callId, c.worker]));
+  const victimWorker = placement.get(victim.id)!;
+  assert.notEqual(victimWorker, placement.get(survivor.id), 'calls are spread over the two workers');
+
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await stack.gateway.supervisor.host(victimWorker)!.kill();
+
+  const lost = await victim.done;
+  assert.notEqual(lost.endedBy, 'caller', 'the victim call was ended by the gateway side, not left hanging');
+  assert.ok(lost.framesSent < 140, `the victim call ended early (${lost.framesSent} frames)`);
+  assert.ok(lost.cdr.ended_at, 'the provider recorded the end of the call');
+
+  const kept = await survivor.done;
+  assert.equal(kept.endedBy, 'caller', kept.endReason);
+  assert.equal(kept.framesReturned, kept.framesSent, 'the survivor lost no frames');
+  assert.ok(kept.echo.correlation >= 0.9, `survivor correlation ${kept.echo.correlation}`);
+
+  await waitFor('the worker to be restarted', () => stack.gateway.supervisor.restarts === restartsBefore + 1 && !stack.gateway.supervisor.host(victimWorker)!.exited);
+  const after = await stack.sim.placeInboundCall({ from: '+15550200004', to: NUMBER, durationMs: 1_000 }).done;
+  assert.equal(after.endedBy, 'caller');
+  assert.equal(after.framesReturned, after.framesSent);
+});
+
+test('a call to a number the gateway does not serve is never answered', async () => {
+  const report = await stack.sim.placeInboundCall({ from: '+15550200005', to: '+15550109999', durationMs: 1_000 }).done;
+  assert.notEqual(report.endedBy, 'caller');
+  assert.equal(report.framesSent, 0);
+});

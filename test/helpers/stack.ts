@@ -1,0 +1,98 @@
+/**
+ * A whole system on loopback, in this process: the provider simulator, the
+ * platform and a gateway with real worker threads. Every part is the real one.
+ */
+import { randomBytes } from 'node:crypto';
+import nacl from 'tweetnacl';
+import { freePorts } from '../../src/cli/processes.js';
+import { defaultGatewayConfig, type GatewayConfig } from '../../src/config.js';
+import { Gateway } from '../../src/Gateway.js';
+import { createLogger } from '../../src/log.js';
+import { PlatformServer } from '../../src/platform/PlatformServer.js';
+import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
+
+export const NUMBER = '+15550100000';
+export const TUNNEL_HOST = 'test-gateway.trycloudflare.com';
+
+export interface Stack {
+  sim: ProviderSimulator;
+  platform: PlatformServer;
+  gateway: Gateway;
+  ports: { sim: number; platform: number; tunnel: number; local: number };
+  publicKeyBase64: string;
+  secretKey: Uint8Array;
+  stop(): Promise<void>;
+}
+
+export async function startStack(
+  overrides: Partial<GatewayConfig> = {},
+  options: { webhookKey?: boolean; signWith?: 'tweetnacl' | 'node' } = {},
+): Promise<Stack> {
+  const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
+  const keys = nacl.sign.keyPair();
+  const publicKeyBase64 = Buffer.from(keys.publicKey).toString('base64');
+  const apiKey = randomBytes(24).toString('base64url');
+  const agentSecret = randomBytes(32).toString('base64url');
+  const logger = createLogger('test', 'silent');
+  const sim = new ProviderSimulator({
+    apiKey,
+    signingSecretKey: keys.secretKey,
+    port: simPort,
+    webhookUrls: [`http://127.0.0.1:${platformPort}/v1/provider/webhooks`, `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`],
+    tunnels: { [TUNNEL_HOST]: `ws://127.0.0.1:${tunnelPort}` },
+    answerTimeoutMs: 2_000,
+    signWith: options.signWith ?? 'tweetnacl',
+    logger,
+  });
+  await sim.start();
+  const platform = new PlatformServer({
+    providerBaseUrl: `http://127.0.0.1:${simPort}`,
+    providerApiKey: apiKey,
+    connectionId: 'test-connection',
+    webhookPublicKeyBase64: publicKeyBase64,
+    adminToken: null,
+    port: platformPort,
+    logger,
+  });
+  await platform.start();
+  await platform.deployments.register({ id: 'test', numbers: [NUMBER], tunnelHost: TUNNEL_HOST, agentSecret });
+  const gateway = new Gateway(
+    {
+      ...defaultGatewayConfig(),
+      tunnelPort,
+      localPort,
+      workers: 2,
+      publicHost: TUNNEL_HOST,
+      webhookPublicKey: options.webhookKey === false ? null : publicKeyBase64,
+      platformUrl: `http://127.0.0.1:${platformPort}`,
+      deploymentId: 'test',
+      agentSecret,
+      numbers: [NUMBER],
+      ...overrides,
+    },
+    logger,
+  );
+  await gateway.start();
+  return {
+    sim,
+    platform,
+    gateway,
+    ports: { sim: simPort, platform: platformPort, tunnel: tunnelPort, local: localPort },
+    publicKeyBase64,
+    secretKey: keys.secretKey,
+    async stop() {
+      await gateway.stop();
+      await platform.stop();
+      await sim.stop();
+    },
+  };
+}
+
+/** Wait until `check` is true, polling; fails after `timeoutMs`. */
+export async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,104 @@
+/** `ttma sim`: argument refusals, and a real child process: ready line, REST up, clean exit on SIGTERM. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import nacl from 'tweetnacl';
+import { isTtmaError } from '../../src/errors.js';
+import { parseSimArgs } from '../../src/sim/cli.js';
+
+const CLI_MODULE = fileURLToPath(new URL('../../src/sim/cli.js', import.meta.url));
+
+describe('ttma sim command line', () => {
+  let dir: string;
+  let keyFile: string;
+  let signingFile: string;
+  const keyPair = nacl.sign.keyPair();
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ttma-sim-cli-'));
+    keyFile = join(dir, 'api-key');
+    signingFile = join(dir, 'signing-key');
+    await writeFile(keyFile, 'cli-test-key-0123456789\n', { mode: 0o600 });
+    await writeFile(signingFile, `${Buffer.from(keyPair.secretKey).toString('base64')}\n`, { mode: 0o600 });
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('names an unknown flag, and says what is missing or wrong', async () => {
+    await assert.rejects(parseSimArgs(['--api-key-file', 'x', '--bogus']), (err: unknown) => {
+      assert.ok(isTtmaError(err, 'TTMA_ERR_CLI_USAGE'));
+      assert.match(err.message, /--bogus/);
+      return true;
+    });
+    await assert.rejects(parseSimArgs([], {}), /--api-key-file/);
+    await assert.rejects(parseSimArgs(['--port', '70000', '--api-key-file', keyFile]), /--port/);
+    await assert.rejects(parseSimArgs(['--api-key-file', join(dir, 'missing')]), /cannot read --api-key-file/);
+    await assert.rejects(parseSimArgs(['--api-key-file', keyFile, '--signing-key-file', keyFile]), /64-byte/);
+    await assert.rejects(parseSimArgs(['--api-key-file', keyFile, '--tunnel', 'no-equals-sign']), /HOST=ws/);
+    const ok = await parseSimArgs([
+      '--api-key-file', keyFile,
+      '--signing-key-file', signingFile,
+      '--webhook-url', 'http://127.0.0.1:1/a',
+      '--webhook-url', 'http://127.0.0.1:2/b',
+      '--tunnel', 'gw.example.com=ws://127.0.0.1:3',
+    ]);
+    assert.equal(ok.apiKey, 'cli-test-key-0123456789');
+    assert.deepEqual(ok.webhookUrls, ['http://127.0.0.1:1/a', 'http://127.0.0.1:2/b']);
+    assert.deepEqual(ok.tunnels, { 'gw.example.com': 'ws://127.0.0.1:3' });
+    assert.equal(ok.generatedKey, false);
+  });
+
+  it('prints one ready line, serves the API, and exits 0 on SIGTERM', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import(${JSON.stringify(CLI_MODULE)}).then((m) => m.runSimCommand(process.argv.slice(1))).catch((e) => { console.error(e.message); process.exit(2); });`,
+        '--',
+        '--port', '0',
+        '--api-key-file', keyFile,
+        '--signing-key-file', signingFile,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TTMA_LOG_LEVEL: 'warn' } },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const lines = createInterface({ input: child.stdout });
+    const stdoutLines: string[] = [];
+    const stdoutClosed = new Promise<void>((resolve) => lines.once('close', resolve));
+    lines.on('line', (line) => stdoutLines.push(line));
+    const first = await new Promise<string>((resolve, reject) => {
+      lines.once('line', resolve);
+      void exited.then((code) => reject(new Error(`sim exited (${code}) before its ready line: ${stderr}`)));
+    });
+    const ready = JSON.parse(first) as { event: string; component: string; port: number; publicKey: string };
+    assert.equal(ready.event, 'ready');
+    assert.equal(ready.component, 'sim');
+    assert.equal(ready.publicKey, Buffer.from(keyPair.publicKey).toString('base64'));
+    assert.ok(ready.port > 0);
+
+    const refused = await fetch(`http://127.0.0.1:${ready.port}/v2/call_detail_records`);
+    assert.equal(refused.status, 401);
+    const ok = await fetch(`http://127.0.0.1:${ready.port}/v2/call_detail_records`, {
+      headers: { authorization: 'Bearer cli-test-key-0123456789' },
+    });
+    assert.deepEqual(await ok.json(), { data: [] });
+
+    const stoppedAt = performance.now();
+    child.kill('SIGTERM');
+    const code = await exited;
+    assert.equal(code, 0, `exit code (stderr: ${stderr})`);
+    assert.ok(performance.now() - stoppedAt < 3000, 'stops promptly');
+    await stdoutClosed;
+    assert.equal(stdoutLines.length, 1, `one line on stdout, got: ${stdoutLines.join(' | ')}`);
+  });
+});
