@@ -1,0 +1,139 @@
+/**
+ * The real commands as separate processes: `ttma demo --json` end to end, and
+ * a gateway stopped with SIGTERM mid-call hangs its live calls up through the
+ * platform and exits 0.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import nacl from 'tweetnacl';
+import { freePorts, startTtma, stopChild, type Child } from '../../src/cli/processes.js';
+
+const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ttma-e2e-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [TTMA, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('ttma demo --json: every call completes with its audio echoed back', async () => {
+  const { code, stdout, stderr } = await run(['demo', '--calls', '4', '--seconds', '2', '--json']);
+  assert.equal(code, 0, stderr);
+  const summary = JSON.parse(stdout.trim()) as {
+    calls: { requested: number; completed: number; failed: number };
+    frames: { sent: number; returned: number; lost: number };
+    echo: { minCorrelation: number };
+    roundTripMs: { p50: number; p99: number; max: number };
+    workers: number;
+  };
+  assert.deepEqual(summary.calls, { requested: 4, completed: 4, failed: 0 });
+  assert.ok(summary.frames.sent >= 4 * 95, `sent ${summary.frames.sent}`);
+  assert.equal(summary.frames.lost, 0);
+  assert.equal(summary.frames.returned, summary.frames.sent);
+  assert.ok(summary.echo.minCorrelation >= 0.9, `minCorrelation ${summary.echo.minCorrelation}`);
+  assert.ok(summary.roundTripMs.p50 > 0 && summary.roundTripMs.p99 >= summary.roundTripMs.p50 && summary.roundTripMs.max >= summary.roundTripMs.p99);
+  assert.ok(summary.workers >= 1);
+  assert.match(stderr, /demo: .*ended 4\/4/, 'progress is shown while it runs');
+});
+
+test('unknown and planned subcommands are refused with exit 2', async () => {
+  const unknown = await run(['rm', '-rf', '/']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command "rm"/);
+  const planned = await run(['install']);
+  assert.equal(planned.code, 2);
+  const badFlag = await run(['gateway', '--bind', '0.0.0.0']);
+  assert.equal(badFlag.code, 2);
+  assert.match(badFlag.stderr, /TTMA_ERR_CLI_USAGE/);
+});
+
+test('a non-loopback bind address stops the gateway at start with a clear error', async () => {
+  const secret = join(dir, 'secret');
+  writeFileSync(secret, 'x'.repeat(32), { mode: 0o600 });
+  const { code, stderr } = await run([
+    'gateway', '--host', '0.0.0.0', '--public-host', 'gw.trycloudflare.com', '--platform-url', 'http://127.0.0.1:1',
+    '--deployment-id', 'demo', '--agent-secret-file', secret, '--number', '+15550100000',
+  ]);
+  assert.equal(code, 1);
+  assert.match(stderr, /TTMA_ERR_CONFIG: config host: "0.0.0.0" is not a loopback address/);
+});
+
+test('SIGTERM mid-call: the gateway hangs its live calls up through the platform and exits 0', async () => {
+  const keys = nacl.sign.keyPair();
+  const file = (name: string, value: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, value, { mode: 0o600 });
+    return path;
+  };
+  const apiKey = randomBytes(16).toString('hex');
+  const agentSecret = randomBytes(32).toString('base64url');
+  const host = 'sigterm-test.trycloudflare.com';
+  const number = '+15550100000';
+  const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
+  const children: Child[] = [];
+  try {
+    children.push(await startTtma('sim', [
+      'sim', '--port', String(simPort), '--api-key-file', file('api', apiKey),
+      '--signing-key-file', file('signing', Buffer.from(keys.secretKey).toString('base64')),
+      '--webhook-url', `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
+      '--webhook-url', `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`,
+      '--tunnel', `${host}=ws://127.0.0.1:${tunnelPort}`,
+    ], join(dir, 'sim.log')));
+    const publicKey = file('public', Buffer.from(keys.publicKey).toString('base64'));
+    children.push(await startTtma('platform', [
+      'platform', '--port', String(platformPort), '--provider-url', `http://127.0.0.1:${simPort}`,
+      '--provider-api-key-file', join(dir, 'api'), '--webhook-public-key-file', publicKey,
+      '--deployment-file', file('deployment.json', JSON.stringify({ id: 'sigterm', numbers: [number], tunnelHost: host, agentSecret })),
+    ], join(dir, 'platform.log')));
+    const gateway = await startTtma('gateway', [
+      'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', '2',
+      '--public-host', host, '--webhook-public-key-file', publicKey, '--platform-url', `http://127.0.0.1:${platformPort}`,
+      '--deployment-id', 'sigterm', '--agent-secret-file', file('agent', agentSecret), '--number', number,
+    ], join(dir, 'gateway.log'));
+    const sim = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`http://127.0.0.1:${simPort}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return (await response.json()) as Record<string, unknown>;
+    };
+    const placed = await Promise.all([1, 2, 3].map((i) => sim('POST', '/sim/calls/inbound', { from: `+1555020000${i}`, to: number, seconds: 30 })));
+    const ids = placed.map((p) => p.call_control_id as string);
+    const streaming = async () => {
+      const status = (await (await fetch(`http://127.0.0.1:${localPort}/debug/status`)).json()) as { calls: Array<{ state: string }> };
+      return status.calls.filter((c) => c.state === 'streaming').length;
+    };
+    const deadline = Date.now() + 10_000;
+    while ((await streaming()) < 3) {
+      assert.ok(Date.now() < deadline, 'calls did not start streaming');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const code = await stopChild(gateway, 10_000);
+    assert.equal(code, 0, 'the gateway exits 0 on SIGTERM');
+    const ended = Date.now() + 5_000;
+    let reports: Array<Record<string, unknown>> = [];
+    for (;;) {
+      reports = await Promise.all(ids.map((id) => sim('GET', `/sim/calls/${id}`)));
+      if (reports.every((r) => r.endedBy)) break;
+      assert.ok(Date.now() < ended, 'calls were left hanging after the gateway stopped');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (const report of reports) {
+      assert.equal(report.endedBy, 'gateway', `${String(report.callId)}: ${String(report.endReason)}`);
+      assert.ok((report.framesSent as number) < 30 * 50, 'the call ended long before its 30 s');
+    }
+  } finally {
+    for (const child of children.reverse()) await stopChild(child);
+  }
+});
