@@ -3,6 +3,7 @@
  * ControlActor -> uWebSockets.js front. Start order puts the workers first so
  * no call is accepted before it can be carried; stop order is the reverse.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { ControlActor } from './actors/ControlActor.js';
 import { Supervisor } from './actors/Supervisor.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
@@ -26,6 +27,7 @@ export interface GatewayStatus {
   counters: ControlActor['counters'];
   webhooks: Record<string, number>;
   mediaRefused: Record<string, number>;
+  mainLoopDelayMs: { p50: number; p99: number; max: number };
   workers: Array<{ index: number; calls: number; exited: boolean; loopDelayP99Ms: number }>;
   workerRestarts: number;
 }
@@ -37,7 +39,10 @@ export class Gateway {
   readonly control: ControlActor;
   readonly webhooks: WebhookGate;
   readonly front: GatewayFront;
+  readonly #signalling: SignallingClient;
   #ports: FrontPorts | null = null;
+  /** The front's thread must stay responsive: every frame of every call passes through it. */
+  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   #stopping: Promise<void> | null = null;
 
   constructor(config: GatewayConfig, log: Logger = createLogger('gateway')) {
@@ -59,11 +64,11 @@ export class Gateway {
       onMedia: (_index, slot, frame) => this.control.onWorkerMedia(slot, frame),
       onControl: (index, message) => this.control.onWorkerControl(index, message),
     });
-    const signalling = new SignallingClient({
+    const signalling = (this.#signalling = new SignallingClient({
       platformUrl: config.platformUrl,
       deploymentId: config.deploymentId,
       agentSecret: config.agentSecret,
-    });
+    }));
     this.control = new ControlActor(config, signalling, this.supervisor, log);
     this.front = new GatewayFront({
       host: config.host,
@@ -77,7 +82,9 @@ export class Gateway {
   }
 
   async start(): Promise<FrontPorts> {
-    await Promise.all([this.supervisor.start(), SignallingClient.warmUp()]);
+    const [, platformUp] = await Promise.all([this.supervisor.start(), this.#signalling.checkPlatform()]);
+    if (!platformUp) this.log.warn({ platformUrl: this.config.platformUrl }, 'platform not reachable at start: calls cannot be answered until it is');
+    this.#loopDelay.enable();
     this.#ports = await this.front.start();
     this.log.info({ ...this.#ports, workers: this.config.workers, uws: uwsBuild }, 'gateway listening on loopback');
     return this.#ports;
@@ -97,6 +104,11 @@ export class Gateway {
       counters: this.control.counters,
       webhooks: this.webhooks.counters,
       mediaRefused: this.front.counters.mediaRefused,
+      mainLoopDelayMs: {
+        p50: this.#loopDelay.percentile(50) / 1e6,
+        p99: this.#loopDelay.percentile(99) / 1e6,
+        max: this.#loopDelay.max / 1e6,
+      },
       workers: this.supervisor.hosts().map((h) => ({ index: h.index, calls: h.calls, exited: h.exited, loopDelayP99Ms: h.lastLoopDelayP99Ms })),
       workerRestarts: this.supervisor.restarts,
     };
@@ -106,10 +118,14 @@ export class Gateway {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.front.closeListeners();
+      this.#loopDelay.disable();
+      const { mainLoopDelayMs, workers } = this.status();
+      this.log.info({ mainLoopDelayMs, workers }, 'event-loop delay over this run');
       const hungUp = this.control.shutdown();
       await Promise.race([hungUp, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
       this.front.closeAllSockets();
       await this.supervisor.close();
+      this.#signalling.close();
       this.log.info('gateway stopped');
     })();
     return this.#stopping;

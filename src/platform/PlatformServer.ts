@@ -118,7 +118,6 @@ export class PlatformServer {
 
   async start(): Promise<{ port: number }> {
     if (this.#server) throw new TtmaError(ErrorCodes.PLATFORM, 'platform server already started');
-    await ProviderClient.warmUp();
     if (!this.#publicKey) {
       this.#log.warn(
         { code: ErrorCodes.WEBHOOK_NO_KEY },
@@ -142,6 +141,10 @@ export class PlatformServer {
       });
     });
     const port = (server.address() as AddressInfo).port;
+    // One request to our own health endpoint loads and compiles node's HTTP
+    // client (undici) now rather than during the first call's provider request,
+    // where it stalled this thread by tens of milliseconds.
+    await fetch(`http://${BIND_HOST}:${port}/healthz`).then((r) => r.text(), () => undefined);
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
   }

@@ -64,14 +64,6 @@ export class ProviderClient {
   readonly #backoffMs: number;
   readonly #timeoutMs: number;
 
-  /**
-   * Load node's fetch implementation (undici) before the first call: its first
-   * use compiles it synchronously (about 100 ms here), stalling this thread.
-   */
-  static async warmUp(): Promise<void> {
-    await (await fetch('data:,warm-up')).text();
-  }
-
   constructor(options: ProviderClientOptions) {
     let parsed: URL;
     try {
