@@ -25,6 +25,15 @@ export const TUNNEL_HEADERS = ['cf-connecting-ip', 'cf-ray', 'cf-visitor', 'cf-w
 
 const CALL_ID_PATTERN = /^[A-Za-z0-9:_\-.]{1,128}$/;
 
+/** Percent-decode a path segment; malformed escapes give '' (refused), never an exception in a uWS handler. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return '';
+  }
+}
+
 interface MediaUserData {
   slot: number;
   callId: string;
@@ -120,7 +129,14 @@ export class GatewayFront {
           });
           return;
         }
-        if (!outcome.duplicate) control.onWebhook(outcome.envelope);
+        try {
+          if (!outcome.duplicate) control.onWebhook(outcome.envelope);
+        } catch (err) {
+          // A verified event we could not handle: say so, so the provider retries; never crash the front.
+          log.error({ err: (err as Error).message, event: outcome.duplicate ? undefined : outcome.envelope.data.event_type }, 'webhook handling failed');
+          sendJson(res, '500 Internal Server Error', { error: { code: ErrorCodes.WEBHOOK_MALFORMED, message: 'event could not be handled' } });
+          return;
+        }
         sendJson(res, '200 OK', { ok: true });
       });
     });
@@ -131,7 +147,7 @@ export class GatewayFront {
       maxBackpressure: MEDIA_MAX_BACKPRESSURE,
       compression: uws.DISABLED,
       upgrade: (res, req, context) => {
-        const callId = decodeURIComponent(req.getParameter(0) ?? '');
+        const callId = decodePathSegment(req.getParameter(0) ?? '');
         const token = req.getHeader(HEADER_STREAM_TOKEN) || req.getQuery('token') || undefined;
         const key = req.getHeader('sec-websocket-key');
         const protocol = req.getHeader('sec-websocket-protocol');
