@@ -80,6 +80,25 @@ test('oversized and malformed webhook bodies are refused', async () => {
   assert.equal((await post('{oops', sign('{oops'))).status, 400);
 });
 
+test('validly signed events with hostile payloads start nothing and do not harm the gateway', async () => {
+  const started = stack.gateway.control.counters.callsStarted;
+  const payloads: Array<Record<string, unknown>> = [
+    { call_control_id: 123, direction: 'incoming', to: NUMBER },
+    { call_control_id: '', direction: 'incoming', to: NUMBER },
+    { call_control_id: 'odd-1', direction: 'incoming', to: { toString: null } },
+    { call_control_id: 'odd-2', direction: 'incoming', to: [NUMBER] },
+    { call_control_id: 'odd-3', direction: 'sideways', to: NUMBER },
+  ];
+  for (const payload of payloads) {
+    const body = webhookBody('call.initiated', payload);
+    assert.equal((await post(body, sign(body))).status, 200, JSON.stringify(payload));
+  }
+  const weirdEvent = webhookBody('call.hangup', { call_control_id: 'never-seen', hangup_cause: { nested: true } });
+  assert.equal((await post(weirdEvent, sign(weirdEvent))).status, 200);
+  assert.equal(stack.gateway.control.counters.callsStarted, started);
+  assert.equal((await fetch(`http://127.0.0.1:${stack.ports.local}/healthz`)).status, 200);
+});
+
 test('a replayed webhook is acknowledged but never starts a second call or mints a second token', async () => {
   const started = stack.gateway.control.counters.callsStarted;
   const body = initiated('replayed-call-1');
