@@ -27,6 +27,7 @@ export interface GatewayStatus {
   counters: ControlActor['counters'];
   webhooks: Record<string, number>;
   mediaRefused: Record<string, number>;
+  mediaClosedForAbuse: Record<string, number>;
   mainLoopDelayMs: { p50: number; p99: number; max: number };
   workers: Array<{ index: number; calls: number; exited: boolean; loopDelayP99Ms: number }>;
   workerRestarts: number;
@@ -78,6 +79,9 @@ export class Gateway {
       webhooks: this.webhooks,
       log,
       status: () => this.status(),
+      webhookReadTimeoutMs: config.webhookReadTimeoutMs,
+      mediaFramesPerSecond: config.mediaFramesPerSecond,
+      mediaFrameBurst: config.mediaFrameBurst,
     });
   }
 
@@ -104,6 +108,7 @@ export class Gateway {
       counters: this.control.counters,
       webhooks: this.webhooks.counters,
       mediaRefused: this.front.counters.mediaRefused,
+      mediaClosedForAbuse: this.front.counters.mediaClosedForAbuse,
       mainLoopDelayMs: {
         p50: this.#loopDelay.percentile(50) / 1e6,
         p99: this.#loopDelay.percentile(99) / 1e6,

@@ -34,6 +34,12 @@ export interface GatewayConfig {
   mailboxFrames: number;
   /** Codec asked for on the bidirectional leg. */
   codec: 'PCMU' | 'PCMA';
+  /** A webhook body must arrive within this long (slow-body attacks). */
+  webhookReadTimeoutMs: number;
+  /** Media frames a call may send per second, sustained (a call sends 50). */
+  mediaFramesPerSecond: number;
+  /** Frames a call may send at once above that rate (a provider catching up after a network stall). */
+  mediaFrameBurst: number;
 }
 
 export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -59,6 +65,9 @@ export function defaultGatewayConfig(): GatewayConfig {
     mediaTokenTtlMs: 30_000,
     mailboxFrames: 50,
     codec: 'PCMU',
+    webhookReadTimeoutMs: 10_000,
+    mediaFramesPerSecond: 100,
+    mediaFrameBurst: 150,
   };
 }
 
@@ -98,5 +107,10 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   if (!(config.mediaTokenTtlMs >= 1000 && config.mediaTokenTtlMs <= 300_000)) fail('mediaTokenTtlMs', 'must be 1000..300000');
   if (!Number.isInteger(config.mailboxFrames) || config.mailboxFrames < 2) fail('mailboxFrames', 'must be an integer >= 2');
   if (config.codec !== 'PCMU' && config.codec !== 'PCMA') fail('codec', `must be PCMU or PCMA, got "${config.codec}"`);
+  if (!Number.isInteger(config.webhookReadTimeoutMs) || config.webhookReadTimeoutMs < 100 || config.webhookReadTimeoutMs > 60_000) {
+    fail('webhookReadTimeoutMs', 'must be an integer from 100 to 60000');
+  }
+  if (!(config.mediaFramesPerSecond >= 50 && config.mediaFramesPerSecond <= 10_000)) fail('mediaFramesPerSecond', 'must be 50..10000 (a call sends 50)');
+  if (!(config.mediaFrameBurst >= 1 && config.mediaFrameBurst <= 100_000)) fail('mediaFrameBurst', 'must be 1..100000');
   return config;
 }

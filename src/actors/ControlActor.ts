@@ -149,6 +149,14 @@ export class ControlActor {
     this.#supervisor.host(call.workerIndex)?.appendMedia(slot, data);
   }
 
+  /** The front closed this call's socket for abuse (flood, binary garbage): the call ends. */
+  onMediaAbuse(slot: number, reason: string): void {
+    const call = this.#bySlot.get(slot);
+    if (!call) return;
+    call.socket = null;
+    void this.#endCall(call.callId, reason, true);
+  }
+
   onMediaClose(slot: number): void {
     const call = this.#bySlot.get(slot);
     if (!call) return;

@@ -5,18 +5,22 @@
  *  - tunnel-facing: only /v1/webhooks/* and /v1/media/*, everything else 404;
  *  - local-only: diagnostics, refusing anything that carries a tunnel header.
  */
+import { performance } from 'node:perf_hooks';
 import type { ControlActor } from '../actors/ControlActor.js';
 import type { WebhookGate } from '../control/WebhookGate.js';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import { HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
+import { FrameRateLimiter } from './FrameRateLimiter.js';
 import { readBody } from './readBody.js';
 import { uws, type HttpResponse, type TemplatedApp, type us_listen_socket, type WebSocket } from './uws.js';
 
 export const WEBHOOK_BODY_LIMIT = 64 * 1024;
-const WEBHOOK_READ_TIMEOUT_MS = 10_000;
-/** A media frame is small JSON; a 20 ms L16 48 kHz frame in base64 is under 3 KiB. */
-const MEDIA_MAX_PAYLOAD = 16 * 1024;
+/** A media frame is small JSON; a 20 ms L16 48 kHz frame in base64 is under 3 KiB. Larger: uWS closes the socket. */
+export const MEDIA_MAX_PAYLOAD = 16 * 1024;
+/** RFC 6455 close codes: unacceptable data type, policy violation. */
+const CLOSE_UNSUPPORTED_DATA = 1003;
+const CLOSE_POLICY = 1008;
 const MEDIA_IDLE_TIMEOUT_S = 30;
 const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
 
@@ -37,6 +41,9 @@ function decodePathSegment(segment: string): string {
 interface MediaUserData {
   slot: number;
   callId: string;
+  limiter: FrameRateLimiter;
+  /** Set once the front has closed the socket for abuse: later frames are ignored. */
+  refused: boolean;
 }
 
 export interface FrontOptions {
@@ -48,6 +55,9 @@ export interface FrontOptions {
   log: Logger;
   /** JSON for GET /debug/status on the local listener. */
   status(): unknown;
+  webhookReadTimeoutMs: number;
+  mediaFramesPerSecond: number;
+  mediaFrameBurst: number;
 }
 
 export interface FrontPorts {
@@ -74,7 +84,7 @@ export class GatewayFront {
   readonly #options: FrontOptions;
   readonly #listenSockets: us_listen_socket[] = [];
   readonly #sockets = new Set<WebSocket<MediaUserData>>();
-  readonly counters = { mediaRefused: {} as Record<string, number>, localRefused: 0, notFound: 0 };
+  readonly counters = { mediaRefused: {} as Record<string, number>, mediaClosedForAbuse: {} as Record<string, number>, localRefused: 0, notFound: 0 };
 
   constructor(options: FrontOptions) {
     this.#options = options;
@@ -112,7 +122,7 @@ export class GatewayFront {
       const signature = req.getHeader(HEADER_SIGNATURE) || undefined;
       const timestamp = req.getHeader(HEADER_TIMESTAMP) || undefined;
       const state = { aborted: false };
-      void readBody(res, WEBHOOK_BODY_LIMIT, WEBHOOK_READ_TIMEOUT_MS, state).then((result) => {
+      void readBody(res, WEBHOOK_BODY_LIMIT, this.#options.webhookReadTimeoutMs, state).then((result) => {
         if (state.aborted) return;
         if (!result.ok) {
           log.warn({ reason: result.reason }, 'webhook body refused');
@@ -159,7 +169,8 @@ export class GatewayFront {
           res.writeStatus('401 Unauthorized').end(JSON.stringify({ error: { code: ErrorCodes.MEDIA_TOKEN, message: verdict.reason } }), true);
           return;
         }
-        res.upgrade<MediaUserData>({ slot: verdict.slot, callId }, key, protocol, extensions, context);
+        const limiter = new FrameRateLimiter(this.#options.mediaFramesPerSecond, this.#options.mediaFrameBurst, performance.now());
+        res.upgrade<MediaUserData>({ slot: verdict.slot, callId, limiter, refused: false }, key, protocol, extensions, context);
       },
       open: (ws) => {
         this.#sockets.add(ws);
@@ -173,8 +184,14 @@ export class GatewayFront {
           },
         });
       },
-      message: (ws, message) => {
-        control.onMediaMessage(ws.getUserData().slot, message);
+      message: (ws, message, isBinary) => {
+        const data = ws.getUserData();
+        if (data.refused) return;
+        if (isBinary) return this.#closeForAbuse(ws, CLOSE_UNSUPPORTED_DATA, 'binary', `${ErrorCodes.MEDIA_PROTOCOL}: binary frames are not part of the media protocol`);
+        if (!data.limiter.take(performance.now())) {
+          return this.#closeForAbuse(ws, CLOSE_POLICY, 'flood', `${ErrorCodes.MEDIA_FLOOD}: more media frames than a call sends`);
+        }
+        control.onMediaMessage(data.slot, message);
       },
       close: (ws) => {
         this.#sockets.delete(ws);
@@ -187,6 +204,16 @@ export class GatewayFront {
       res.writeStatus('404 Not Found').end();
     });
     return app;
+  }
+
+  /** Close one abusive socket and end its call; no other call is touched. */
+  #closeForAbuse(ws: WebSocket<MediaUserData>, code: number, kind: string, reason: string): void {
+    const data = ws.getUserData();
+    data.refused = true;
+    this.counters.mediaClosedForAbuse[kind] = (this.counters.mediaClosedForAbuse[kind] ?? 0) + 1;
+    this.#options.log.warn({ callId: data.callId, kind }, 'media socket closed for abuse');
+    this.#options.control.onMediaAbuse(data.slot, reason);
+    if (this.#sockets.has(ws)) ws.end(code, reason);
   }
 
   #localApp(): TemplatedApp {

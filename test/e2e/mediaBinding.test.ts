@@ -159,3 +159,29 @@ test('a hand-driven provider gets its audio back, with malformed frames counted 
   assert.equal(summary.framesOut, 25);
   assert.equal(summary.malformedFrames, 2);
 });
+
+test('binary garbage closes only that call (1003)', async () => {
+  const token = await incomingCall('bind-5');
+  const ws = await connect('bind-5', token);
+  const done = closed(ws);
+  ws.send(start('bind-5'));
+  ws.send(Buffer.from([0xde, 0xad, 0xbe, 0xef]), { binary: true });
+  const { code, reason } = await done;
+  assert.equal(code, 1003);
+  assert.match(reason, /TTMA_ERR_MEDIA_PROTOCOL/);
+  await waitFor('the call to be hung up', () => hangups.includes('bind-5'));
+});
+
+test('a frame flood closes the socket (1008) and ends the call', async () => {
+  const token = await incomingCall('bind-6');
+  const ws = await connect('bind-6', token);
+  const done = closed(ws);
+  ws.send(start('bind-6'));
+  const frame = JSON.stringify({ event: 'media', media: { track: 'inbound', payload: Buffer.alloc(160, 0xff).toString('base64') } });
+  for (let i = 0; i < 600 && ws.readyState === WebSocket.OPEN; i++) ws.send(frame);
+  const { code, reason } = await done;
+  assert.equal(code, 1008);
+  assert.match(reason, /TTMA_ERR_MEDIA_FLOOD/);
+  await waitFor('the call to be hung up', () => hangups.includes('bind-6'));
+  assert.equal(gateway.status().mediaClosedForAbuse.flood, 1);
+});
