@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { freePorts } from '../../src/cli/processes.js';
 import { defaultGatewayConfig } from '../../src/config.js';
 import { Gateway } from '../../src/Gateway.js';
-import { createLogger } from '../../src/log.js';
+import { pino } from 'pino';
 import { pcmuEncode } from '../../src/media/g711.js';
 import { webhookBody } from '../helpers/signing.js';
 import { waitFor } from '../helpers/stack.js';
@@ -21,6 +21,7 @@ const NUMBER = '+15550100000';
 const keys = nacl.sign.keyPair();
 const answers = new Map<string, { stream_url: string; stream_auth_token: string }>();
 const hangups: string[] = [];
+const logLines: string[] = [];
 let platform: Server;
 let gateway: Gateway;
 let tunnelPort: number;
@@ -51,7 +52,8 @@ before(async () => {
       agentSecret: 'x'.repeat(32),
       numbers: [NUMBER],
     },
-    createLogger('test', 'silent'),
+    // Every log line is kept, at debug level, to check that no token ever reaches a log.
+    pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) }),
   );
   await gateway.start();
 });
@@ -184,4 +186,12 @@ test('a frame flood closes the socket (1008) and ends the call', async () => {
   assert.match(reason, /TTMA_ERR_MEDIA_FLOOD/);
   await waitFor('the call to be hung up', () => hangups.includes('bind-6'));
   assert.equal(gateway.status().mediaClosedForAbuse.flood, 1);
+});
+
+test('no media token ever appears in the gateway logs, refusals included', () => {
+  assert.ok(logLines.length > 10, 'the gateway logged while these tests ran');
+  assert.ok(logLines.some((l) => l.includes('media upgrade refused')), 'refusals were logged');
+  for (const { stream_auth_token: token } of answers.values()) {
+    for (const line of logLines) assert.ok(!line.includes(token), 'a token leaked into a log line');
+  }
 });
