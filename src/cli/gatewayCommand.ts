@@ -2,6 +2,7 @@
 import { defaultGatewayConfig, type GatewayConfig } from '../config.js';
 import { Gateway } from '../Gateway.js';
 import { intFlag, onShutdownSignal, parseFlags, printReady, readSecretFile } from './args.js';
+import { cloudflaredIngress } from './tunnelIngress.js';
 
 export async function runGatewayCommand(argv: string[]): Promise<void> {
   const flags = parseFlags('gateway', argv, {
@@ -38,5 +39,7 @@ export async function runGatewayCommand(argv: string[]): Promise<void> {
   const gateway = new Gateway(config);
   const ports = await gateway.start();
   onShutdownSignal(() => gateway.stop());
+  // stderr: stdout carries only the ready line a parent process waits for.
+  process.stderr.write(`# put these ingress rules in your cloudflared config (only the public paths reach the gateway):\n${cloudflaredIngress(config.publicHost, ports.tunnelPort, config.host)}`);
   printReady({ component: 'gateway', ...ports, workers: config.workers, uws: gateway.status().uws });
 }

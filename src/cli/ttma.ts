@@ -12,14 +12,16 @@ commands:
   demo       run platform, simulator, gateway and echo agent locally and place calls
              [--calls N (8)] [--seconds S (10)] [--workers W] [--json]
   gateway    run the voice gateway on 127.0.0.1
+  doctor     check a gateway configuration and the running gateway (same flags as gateway)
+             [--json]; exits 1 if any check fails
   platform   run the control plane (signalling proxy, identity, allowlists)
   sim        run the phone-provider simulator
   version    print the version
   help       this text
 
-planned, not in this version: install, doctor, call, calls`;
+planned, not in this version: install, call, calls`;
 
-const PLANNED = new Set(['install', 'doctor', 'call', 'calls']);
+const PLANNED = new Set(['install', 'call', 'calls']);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -35,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
     case 'gateway':
       await (await import('./gatewayCommand.js')).runGatewayCommand(rest);
       return -1; // keeps running until a signal
+    case 'doctor':
+      return (await import('./doctorCommand.js')).runDoctorCommand(rest);
     case 'platform':
       await (await import('../platform/cli.js')).runPlatformCommand(rest);
       return -1;

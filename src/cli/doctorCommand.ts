@@ -1,0 +1,152 @@
+/**
+ * `ttma doctor`: checks a gateway configuration (the same flags as
+ * `ttma gateway`) and, if one is running on the local port, the running
+ * gateway. It never starts a gateway. One line per check, or with --json one
+ * object `{ ok, checks }`; exit 0 only if every check is ok, 1 otherwise,
+ * 2 on a usage error. The checks themselves are in src/control/doctorChecks.ts.
+ */
+import { readFile } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { defaultGatewayConfig, type GatewayConfig } from '../config.js';
+import {
+  checkConfig,
+  checkListeners,
+  checkPlatform,
+  checkSecretFiles,
+  checkUser,
+  checkWebhookKey,
+  doctorReport,
+  formatDoctorReport,
+  listenerPortsProblem,
+  platformHealthUrl,
+  type GatewayProbe,
+  type HttpProbe,
+} from '../control/doctorChecks.js';
+import { intFlag, parseFlags } from './args.js';
+
+/** A running gateway's local listener answers at once; one second is generous. */
+const GATEWAY_PROBE_TIMEOUT_MS = 1_000;
+const PLATFORM_PROBE_TIMEOUT_MS = 2_000;
+/** /debug/status lists live calls; enough for a few thousand, and bounded. */
+const MAX_PROBE_BODY_BYTES = 4 * 1024 * 1024;
+
+/** Where to reach the gateway's listeners for its (loopback) bind address. */
+const PROBE_HOSTS: Record<string, string> = { '::1': '[::1]' };
+
+/**
+ * The flags of `ttma gateway` (src/cli/gatewayCommand.ts), plus --json. Kept
+ * as a copy so doctor never loads the gateway (and uWS); test/cli/doctor.test.ts
+ * fails if the two lists drift apart.
+ */
+export const DOCTOR_FLAGS = {
+  host: { type: 'string' },
+  'tunnel-port': { type: 'string' },
+  'local-port': { type: 'string' },
+  workers: { type: 'string' },
+  'public-host': { type: 'string' },
+  'webhook-public-key-file': { type: 'string' },
+  'platform-url': { type: 'string' },
+  'deployment-id': { type: 'string' },
+  'agent-secret-file': { type: 'string' },
+  number: { type: 'string', multiple: true },
+  'max-calls': { type: 'string' },
+  codec: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** One GET with an overall deadline, no keep-alive, no redirects followed, no credentials. */
+export function probeHttp(url: URL, timeoutMs: number, headers: Record<string, string> = {}): Promise<HttpProbe> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (probe: HttpProbe) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(probe);
+    };
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request(url, { method: 'GET', agent: false, headers: { ...headers, connection: 'close' } }, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_PROBE_BODY_BYTES) settle({ kind: 'error', message: 'answer too large' });
+        else chunks.push(chunk);
+      });
+      res.on('end', () => settle({ kind: 'answered', status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (err) => settle({ kind: 'error', message: err.message }));
+    });
+    timer = setTimeout(() => settle({ kind: 'timeout', ms: timeoutMs }), timeoutMs);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      settle(err.code === 'ECONNREFUSED' ? { kind: 'refused' } : { kind: 'error', message: err.code ?? err.message });
+    });
+    req.end();
+  });
+}
+
+/** Ask the local port whether a gateway runs there; if one does, ask the three questions checkListeners needs. */
+export async function probeGateway(bindHost: string, tunnelPort: number, localPort: number, timeoutMs = GATEWAY_PROBE_TIMEOUT_MS): Promise<GatewayProbe> {
+  const host = PROBE_HOSTS[bindHost] ?? '127.0.0.1';
+  const at = (port: number, path: string) => new URL(`http://${host}:${port}${path}`);
+  const health = await probeHttp(at(localPort, '/healthz'), timeoutMs);
+  const probe: GatewayProbe = { host, health };
+  if (health.kind !== 'answered' || health.status !== 200) return probe;
+  [probe.localStatus, probe.tunnelStatus, probe.localWithTunnelHeader] = await Promise.all([
+    probeHttp(at(localPort, '/debug/status'), timeoutMs),
+    probeHttp(at(tunnelPort, '/debug/status'), timeoutMs),
+    probeHttp(at(localPort, '/debug/status'), timeoutMs, { 'cf-ray': 'x' }),
+  ]);
+  return probe;
+}
+
+/** Read a file for the config check only; its findings belong to the webhook-key and secret-files checks. */
+async function readQuietly(path: string | undefined): Promise<string | null> {
+  if (!path) return null;
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Runs every check and prints the report. Resolves with the exit code. */
+export async function runDoctorCommand(argv: string[]): Promise<number> {
+  const flags = parseFlags('doctor', argv, DOCTOR_FLAGS);
+  const defaults = defaultGatewayConfig();
+  // Same defaults as `ttma gateway`; a bad number is a usage error (exit 2), as there.
+  const config: GatewayConfig = {
+    ...defaults,
+    host: flags.host ?? defaults.host,
+    tunnelPort: intFlag('--tunnel-port', flags['tunnel-port'], 8080, 0, 65535),
+    localPort: intFlag('--local-port', flags['local-port'], 8081, 0, 65535),
+    workers: intFlag('--workers', flags.workers, defaults.workers, 1, 64),
+    publicHost: flags['public-host'] ?? '',
+    webhookPublicKey: await readQuietly(flags['webhook-public-key-file']),
+    platformUrl: flags['platform-url'] ?? '',
+    deploymentId: flags['deployment-id'] ?? '',
+    agentSecret: (await readQuietly(flags['agent-secret-file'])) ?? '',
+    numbers: flags.number ?? [],
+    maxCalls: intFlag('--max-calls', flags['max-calls'], defaults.maxCalls, 1),
+    codec: (flags.codec ?? defaults.codec) as GatewayConfig['codec'],
+  };
+
+  const healthUrl = platformHealthUrl(config.platformUrl);
+  const [gatewayProbe, platformProbe] = await Promise.all([
+    listenerPortsProblem(config.tunnelPort, config.localPort) ? undefined : probeGateway(config.host, config.tunnelPort, config.localPort),
+    healthUrl ? probeHttp(healthUrl, PLATFORM_PROBE_TIMEOUT_MS) : undefined,
+  ]);
+
+  const report = doctorReport([
+    checkWebhookKey(flags['webhook-public-key-file']),
+    checkSecretFiles({ agentSecretFile: flags['agent-secret-file'], webhookPublicKeyFile: flags['webhook-public-key-file'] }),
+    checkConfig(config),
+    checkListeners({ tunnelPort: config.tunnelPort, localPort: config.localPort, probe: gatewayProbe }),
+    checkUser(process.getuid?.()),
+    checkPlatform(config.platformUrl, platformProbe),
+  ]);
+  process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatDoctorReport(report));
+  return report.ok ? 0 : 1;
+}

@@ -1,0 +1,304 @@
+/**
+ * The checks behind `ttma doctor`, as functions of their inputs: a config,
+ * file paths, a uid, and the answers of HTTP probes made by the caller. No
+ * network, no process globals, so each one is tested with good and bad inputs
+ * (the file checks read only the paths they are given).
+ *
+ * Every message says what is wrong, with which input, and what to do
+ * (docs/doctor.md explains each check). No message carries a secret.
+ */
+import { lstatSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { validateGatewayConfig, type GatewayConfig } from '../config.js';
+import { isTtmaError } from '../errors.js';
+import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
+
+export const CHECK_NAMES = ['webhook-key', 'secret-files', 'config', 'listeners', 'user', 'platform'] as const;
+export type CheckName = (typeof CHECK_NAMES)[number];
+export type CheckStatus = 'ok' | 'fail' | 'skip';
+
+export interface CheckResult {
+  check: CheckName;
+  /** False only for a failure: a skipped check is ok. */
+  ok: boolean;
+  status: CheckStatus;
+  message: string;
+}
+
+/** What an HTTP GET came back with (made by the caller; see doctorCommand.ts). */
+export type HttpProbe =
+  | { kind: 'answered'; status: number; body: string }
+  | { kind: 'refused' }
+  | { kind: 'timeout'; ms: number }
+  | { kind: 'error'; message: string };
+
+/** Group or others may read or write: a secret file must be owner-only. */
+const GROUP_OTHER_ANY = 0o077;
+/** Group or others may write: anyone who can write the public key can pick the key webhooks are checked with. */
+const GROUP_OTHER_WRITE = 0o022;
+
+const ok = (check: CheckName, message: string): CheckResult => ({ check, ok: true, status: 'ok', message });
+const fail = (check: CheckName, message: string): CheckResult => ({ check, ok: false, status: 'fail', message });
+const skip = (check: CheckName, message: string): CheckResult => ({ check, ok: true, status: 'skip', message });
+
+const octal = (mode: number): string => `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+const errorText = (err: unknown): string => (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
+
+/** `webhook-key`: the provider's Ed25519 public key is given, readable, and parses (FAQ-05, FAQ-06). */
+export function checkWebhookKey(path: string | undefined): CheckResult {
+  const check = 'webhook-key';
+  if (!path) {
+    return fail(check, 'no --webhook-public-key-file given: webhooks will be refused with 503 (fail closed) until you pass the file holding the provider\'s Ed25519 public key (base64 of its 32 raw bytes)');
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return fail(check, `--webhook-public-key-file ${path}: cannot read it (${errorText(err)}): the gateway will not start with it, and without a key webhooks are refused with 503 (fail closed) until the file exists and its user can read it`);
+  }
+  try {
+    parseEd25519PublicKey(text);
+  } catch (err) {
+    const why = isTtmaError(err) ? err.message : errorText(err);
+    return fail(check, `--webhook-public-key-file ${path}: ${why}: the gateway will not start with it, and without a key webhooks are refused with 503 (fail closed) until the file holds the provider's public key`);
+  }
+  return ok(check, `--webhook-public-key-file ${path}: a valid Ed25519 public key; webhooks will be verified`);
+}
+
+export interface SecretFileInputs {
+  agentSecretFile: string | undefined;
+  /** Public, so it may be readable by all; but nobody else may write it. */
+  webhookPublicKeyFile: string | undefined;
+}
+
+/**
+ * `secret-files`: the agent secret is a regular owner-only file (not a
+ * symlink, which could be pointed elsewhere), readable and not empty; the
+ * public key file is not writable by group or others.
+ */
+export function checkSecretFiles(files: SecretFileInputs): CheckResult {
+  const check = 'secret-files';
+  const problems: string[] = [];
+  const fine: string[] = [];
+  const secret = files.agentSecretFile;
+  if (!secret) {
+    problems.push('no --agent-secret-file given: the gateway will not start without its agent secret; pass the file the installer wrote (mode 0600)');
+  } else {
+    const problem = secretFileProblem(secret);
+    if (problem) problems.push(`--agent-secret-file ${problem}`);
+    else fine.push(`--agent-secret-file ${secret} is owner-only`);
+  }
+  const key = files.webhookPublicKeyFile;
+  if (key) {
+    let stats: Stats | null = null;
+    try {
+      stats = statSync(key);
+    } catch {
+      // A missing or unreadable key file is the webhook-key check's finding.
+    }
+    if (stats && (stats.mode & GROUP_OTHER_WRITE) !== 0) {
+      problems.push(`--webhook-public-key-file ${key} is writable by group or others (mode ${octal(stats.mode)}): whoever can write it can make the gateway accept webhooks they signed; run: chmod 644 ${key}`);
+    } else if (stats) {
+      fine.push(`--webhook-public-key-file ${key} is public and only its owner can write it`);
+    }
+  }
+  return problems.length > 0 ? fail(check, problems.join('; ')) : ok(check, fine.join('; '));
+}
+
+/** What is wrong with a secret file at `path`, or null. Starts with the path. */
+function secretFileProblem(path: string): string | null {
+  let stats: Stats;
+  try {
+    stats = lstatSync(path);
+  } catch (err) {
+    return `${path}: cannot find it (${errorText(err)}): the gateway will not start; pass the file the installer wrote`;
+  }
+  if (stats.isSymbolicLink()) {
+    return `${path} is a symlink: a link can be re-pointed at another file; pass the real file (a regular file, mode 0600) instead`;
+  }
+  if (!stats.isFile()) return `${path} is not a regular file: pass the file holding the agent secret`;
+  if ((stats.mode & GROUP_OTHER_ANY) !== 0) {
+    return `${path} is readable or writable by group or others (mode ${octal(stats.mode)}): other users on this machine can take the agent secret; run: chmod 600 ${path}, and ask for a new secret if others may have read it`;
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return `${path}: cannot read it (${errorText(err)}): run doctor as the gateway's service user, and make that user the file's owner`;
+  }
+  if (text.trim() === '') return `${path} is empty: put the agent secret in it`;
+  return null;
+}
+
+/** `config`: the same validation the gateway runs at start (loopback host, ports, URLs, numbers). */
+export function checkConfig(config: GatewayConfig): CheckResult {
+  const check = 'config';
+  try {
+    validateGatewayConfig(config);
+  } catch (err) {
+    const why = isTtmaError(err) ? err.message : errorText(err);
+    return fail(check, `${why}; the gateway refuses to start with this configuration`);
+  }
+  return ok(check, `binds ${config.host} only; tunnel ${config.tunnelPort}, local ${config.localPort}; public host ${config.publicHost}; deployment ${config.deploymentId}; ${config.numbers.length} number(s)`);
+}
+
+/** What the caller saw on a running gateway's listeners. `health` decides whether the rest was asked. */
+export interface GatewayProbe {
+  /** The address probed, for messages (e.g. 127.0.0.1). */
+  host: string;
+  /** GET /healthz on the local port. */
+  health: HttpProbe;
+  /** GET /debug/status on the local port: 200 JSON with webhookKey. */
+  localStatus?: HttpProbe;
+  /** GET /debug/status on the tunnel port: must be 404. */
+  tunnelStatus?: HttpProbe;
+  /** GET /debug/status on the local port carrying `cf-ray`: must be 403. */
+  localWithTunnelHeader?: HttpProbe;
+}
+
+export interface ListenerInputs {
+  tunnelPort: number;
+  localPort: number;
+  /** Absent when the ports alone already fail (nothing was probed). */
+  probe?: GatewayProbe;
+}
+
+/** The ports that can be probed: both fixed and different. Null when `checkListeners` fails on the ports alone. */
+export function listenerPortsProblem(tunnelPort: number, localPort: number): string | null {
+  if (tunnelPort === 0 || localPort === 0) {
+    return `--tunnel-port ${tunnelPort} and --local-port ${localPort}: use fixed ports (0 picks a new port at each start, so cloudflared's ingress and this check cannot find the listener)`;
+  }
+  if (tunnelPort === localPort) {
+    return `--tunnel-port and --local-port are both ${tunnelPort}: diagnostics would share the tunnel-facing listener (FAQ-04); give the local listener its own port`;
+  }
+  return null;
+}
+
+const described = (probe: HttpProbe | undefined): string => {
+  if (!probe) return 'was not asked';
+  switch (probe.kind) {
+    case 'answered':
+      return `answered ${probe.status}`;
+    case 'refused':
+      return 'refused the connection';
+    case 'timeout':
+      return `did not answer within ${probe.ms} ms`;
+    case 'error':
+      return `failed (${probe.message})`;
+  }
+};
+
+/**
+ * `listeners`: the two ports differ; and if a gateway answers on the local
+ * port, its diagnostics are served there (with the webhook key configured),
+ * hidden on the tunnel port (404), and refused to tunnel traffic (403).
+ */
+export function checkListeners(input: ListenerInputs): CheckResult {
+  const check = 'listeners';
+  const { tunnelPort, localPort, probe } = input;
+  const portsProblem = listenerPortsProblem(tunnelPort, localPort);
+  if (portsProblem) return fail(check, portsProblem);
+  if (!probe) return skip(check, `tunnel ${tunnelPort} and local ${localPort} differ; the running gateway was not probed`);
+  const local = `${probe.host}:${localPort}`;
+  const tunnel = `${probe.host}:${tunnelPort}`;
+  const { health } = probe;
+  if (health.kind === 'refused') {
+    return skip(check, `tunnel ${tunnelPort} and local ${localPort} differ; no gateway is running on ${local} (nothing listens there), so its listeners were not checked: start it and run doctor again`);
+  }
+  if (health.kind !== 'answered') {
+    return fail(check, `something on ${local} accepted the connection but GET /healthz ${described(health)}: is the gateway stuck? Check its log, and restart it if it stays that way`);
+  }
+  if (health.status !== 200) {
+    return fail(check, `${local} answered GET /healthz with ${health.status}, not 200: that is not a gateway's local listener (its tunnel listener, or another program, holds --local-port ${localPort}); run doctor with the gateway's own --tunnel-port and --local-port`);
+  }
+  const problems: string[] = [];
+  const status = probe.localStatus;
+  if (status?.kind === 'answered' && status.status === 200) {
+    let webhookKey: unknown;
+    try {
+      webhookKey = (JSON.parse(status.body) as { webhookKey?: unknown } | null)?.webhookKey;
+    } catch {
+      webhookKey = undefined;
+    }
+    if (webhookKey === 'missing') {
+      problems.push('the running gateway is failing closed: it has no webhook key, so every webhook is refused with 503; restart it with --webhook-public-key-file');
+    } else if (webhookKey !== 'configured') {
+      problems.push(`GET /debug/status on ${local} is not a ttma gateway status (no webhookKey field): another program holds --local-port ${localPort}?`);
+    }
+  } else {
+    problems.push(`GET /debug/status on ${local} ${described(status)}, expected 200: the local listener does not serve diagnostics; check the gateway's version and log`);
+  }
+  const hidden = probe.tunnelStatus;
+  if (hidden?.kind === 'refused') {
+    problems.push(`nothing listens on the tunnel port ${tunnel}: the running gateway was started with other ports than these; run doctor with the gateway's own flags`);
+  } else if (!(hidden?.kind === 'answered' && hidden.status === 404)) {
+    problems.push(`GET /debug/status on the tunnel port ${tunnel} ${described(hidden)}, expected 404: diagnostics must not be reachable through the tunnel (FAQ-04); stop this gateway and report it`);
+  }
+  const guarded = probe.localWithTunnelHeader;
+  if (!(guarded?.kind === 'answered' && guarded.status === 403)) {
+    problems.push(`GET /debug/status with a cf-ray header on ${local} ${described(guarded)}, expected 403: the local listener must refuse anything that came through the tunnel (FAQ-04); stop this gateway and report it`);
+  }
+  if (problems.length > 0) return fail(check, problems.join('; '));
+  return ok(check, `running gateway: tunnel ${tunnelPort} hides diagnostics (404), local ${localPort} serves them (200) and refuses tunnel traffic (403); webhook key configured`);
+}
+
+/** `user`: not root (FAQ-10). `uid` is `process.getuid?.()`: undefined where there are no POSIX ids. */
+export function checkUser(uid: number | undefined): CheckResult {
+  const check = 'user';
+  if (uid === undefined) return ok(check, 'no POSIX user ids on this platform; nothing to check');
+  if (uid === 0) {
+    return fail(check, 'running as root (uid 0): run the gateway as its own service user, never root (FAQ-10), and run doctor as that user');
+  }
+  return ok(check, `running as uid ${uid}, not root`);
+}
+
+/** The platform's health URL under --platform-url (kept as the gateway joins paths), or null if it is not an http(s) URL. */
+export function platformHealthUrl(platformUrl: string): URL | null {
+  let base: URL;
+  try {
+    base = new URL(platformUrl.replace(/\/+$/, ''));
+  } catch {
+    return null;
+  }
+  if (base.protocol !== 'https:' && base.protocol !== 'http:') return null;
+  return new URL(`${base.pathname.replace(/\/$/, '')}/healthz`, base);
+}
+
+/** `platform`: GET <platform-url>/healthz answered 200. `probe` is absent when the URL is not usable. */
+export function checkPlatform(platformUrl: string, probe: HttpProbe | undefined): CheckResult {
+  const check = 'platform';
+  const url = platformHealthUrl(platformUrl);
+  if (!platformUrl) return fail(check, 'no --platform-url given: the gateway cannot answer calls without the platform; pass its https:// URL');
+  if (!url || !probe) {
+    return fail(check, `--platform-url "${platformUrl}" is not an http(s) URL: the gateway cannot answer calls without the platform; pass its https:// URL`);
+  }
+  if (probe.kind === 'answered' && probe.status === 200) return ok(check, `${url.href} answered 200`);
+  if (probe.kind === 'answered') {
+    return fail(check, `${url.href} answered ${probe.status}, expected 200: is --platform-url the platform's base URL?`);
+  }
+  return fail(check, `${url.href} ${described(probe)}: calls cannot be answered until the platform is reachable; check --platform-url, DNS and the network`);
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  checks: CheckResult[];
+}
+
+export function doctorReport(checks: CheckResult[]): DoctorReport {
+  return { ok: checks.every((c) => c.ok), checks };
+}
+
+const STATUS_LABEL: Record<CheckStatus, string> = { ok: 'ok  ', fail: 'FAIL', skip: 'skip' };
+const NAME_WIDTH = Math.max(...CHECK_NAMES.map((n) => n.length));
+
+/** One line per check, then a summary a person can act on. */
+export function formatDoctorReport(report: DoctorReport): string {
+  const lines = report.checks.map((c) => `${STATUS_LABEL[c.status]} ${c.check.padEnd(NAME_WIDTH)}  ${c.message}`);
+  const failed = report.checks.filter((c) => !c.ok).map((c) => c.check);
+  const skipped = report.checks.filter((c) => c.status === 'skip').length;
+  lines.push(
+    failed.length === 0
+      ? `doctor: all ${report.checks.length} checks passed${skipped ? ` (${skipped} skipped)` : ''}`
+      : `doctor: ${failed.length} of ${report.checks.length} checks failed (${failed.join(', ')}); fix each FAIL above (docs/doctor.md explains them) and run doctor again`,
+  );
+  return `${lines.join('\n')}\n`;
+}
