@@ -90,6 +90,8 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
 
   send(message: ToWorker): void {
     if (this.#exited) return;
+    // Media appended before this message goes first: a `media.closed` must not overtake the call's last frames.
+    if (this.#batch.records > 0) this.#flush();
     this.#worker.postMessage(encodeControl(message));
   }
 

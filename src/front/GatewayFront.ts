@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import { HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
 import { FrameRateLimiter } from './FrameRateLimiter.js';
 import { readBody } from './readBody.js';
-import { uws, type HttpResponse, type TemplatedApp, type us_listen_socket, type WebSocket } from './uws.js';
+import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type WebSocket } from './uws.js';
 
 export const WEBHOOK_BODY_LIMIT = 64 * 1024;
 /** A media frame is small JSON; a 20 ms L16 48 kHz frame in base64 is under 3 KiB. Larger: uWS closes the socket. */
@@ -26,6 +26,7 @@ const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
 
 /** Headers a Cloudflare tunnel or its edge adds: never on a local request (FAQ-04). */
 export const TUNNEL_HEADERS = ['cf-connecting-ip', 'cf-ray', 'cf-visitor', 'cf-warp-tag-id', 'cdn-loop', 'x-forwarded-for', 'forwarded'];
+const TUNNEL_HEADER_SET = new Set(TUNNEL_HEADERS);
 
 const CALL_ID_PATTERN = /^[A-Za-z0-9:_\-.]{1,128}$/;
 
@@ -218,13 +219,16 @@ export class GatewayFront {
 
   #localApp(): TemplatedApp {
     const app = uws.App();
-    const guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: { getHeader(k: string): string }) => {
-      for (const header of TUNNEL_HEADERS) {
-        if (req.getHeader(header)) {
-          this.counters.localRefused++;
-          res.writeStatus('403 Forbidden').end(JSON.stringify({ error: { code: ErrorCodes.LOCAL_ONLY, message: 'diagnostics are local only' } }));
-          return;
-        }
+    const guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: HttpRequest) => {
+      // Presence, not value: an empty `cf-connecting-ip:` is still a tunnel header.
+      let fromTunnel = false;
+      req.forEach((key) => {
+        if (TUNNEL_HEADER_SET.has(key)) fromTunnel = true;
+      });
+      if (fromTunnel) {
+        this.counters.localRefused++;
+        res.writeStatus('403 Forbidden').end(JSON.stringify({ error: { code: ErrorCodes.LOCAL_ONLY, message: 'diagnostics are local only' } }));
+        return;
       }
       handler(res);
     };

@@ -24,7 +24,9 @@ export function decodeStrictBase64(text: string, expectedBytes: number): Buffer 
   const trimmed = text.trim();
   if (trimmed.length === 0 || trimmed.length % 4 !== 0 || !STRICT_BASE64.test(trimmed)) return null;
   const bytes = Buffer.from(trimmed, 'base64');
-  return bytes.length === expectedBytes ? bytes : null;
+  // Canonical only: unused low bits in the last character would otherwise give many spellings of one value.
+  if (bytes.length !== expectedBytes || bytes.toString('base64') !== trimmed) return null;
+  return bytes;
 }
 
 /** Parse the provider's public key (base64 of the raw 32 bytes). Throws TTMA_ERR_CONFIG. */
