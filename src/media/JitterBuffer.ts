@@ -1,0 +1,514 @@
+/**
+ * Adaptive jitter buffer for the phone -> agent direction of one call
+ * (DESIGN.md section 5). Frames come in out of order, late, twice or never;
+ * frames go out in sequence, one per frame interval of a playout clock that the
+ * caller drives with its own times (this class keeps no timers).
+ *
+ * Playout clock: the first frame plays at its arrival plus the target delay;
+ * frame `seq` plays `frameMs` after frame `seq - 1`, except where the delay is
+ * adapted (a frame inserted or skipped, see below). A frame missing when its
+ * time comes is concealed; if it arrives afterwards it is late and discarded.
+ * A missing frame is given `graceMs` (a quarter frame) past its time before it
+ * is concealed, so a caller that pops on a timer as well as after each push
+ * does not lose frames to sub-millisecond jitter on a loopback or LAN link.
+ *
+ * Delay: all in terms of transit, `arrival - seq * frameMs` (the arrival
+ * against the frame's nominal send time). The relative delay of a frame is its
+ * transit over the lowest transit of the last 2 s (as WebRTC's NetEq does: the
+ * window follows clock drift and route changes). The buffer holds `headroom` =
+ * (playout time - nominal time) - lowest transit: a frame is on time when its
+ * relative delay is at most headroom + grace. A histogram of the relative
+ * delays in whole frames beyond the grace, forgetting with a 10 s memory, gives
+ * the target: the smallest whole number of frames that at least
+ * (1 - maxLateLossRate) of the frames needed, clamped to [minDelay, maxDelay].
+ *
+ * Adaptation rule:
+ * - Grow at once: when the due frame is missing and headroom < target, a
+ *   concealment frame is played in front of it instead of in its place
+ *   (headroom + one frame); the frame still plays if it comes. So the delay
+ *   grows exactly when a frame would otherwise be lost to lateness, and a late
+ *   arrival moves the target up straight away while the histogram holds few
+ *   frames (early in a call), later once late frames reach the loss budget.
+ * - Shrink slowly: when headroom exceeds target by at least one frame and the
+ *   playout has run clean (no growth, skip or late arrival) for a hold of
+ *   1 s / (whole frames of excess), at least 100 ms, one frame is skipped: the
+ *   due frame if it is missing or quiet (under -40 dBFS) and the next one is
+ *   here; after three holds any frame is skipped (the concealer cross-fades the
+ *   join). So one frame of excess goes after a second of clean playout, ten
+ *   frames (after a restart) at about one per 100 ms.
+ * - With steady input (zero jitter) the histogram holds only zeros: the target
+ *   stays at minDelay, and with minDelay 0 a frame popped at its own arrival
+ *   time is returned at once: the buffer adds no delay.
+ *
+ * Memory: frames are accepted up to `capacityFrames` = ceil(maxDelay/frameMs)
+ * + 4 ahead of the playout point. A frame further ahead restarts the stream
+ * (the provider restarted its counter, or a reconnect): what is buffered is
+ * dropped and the new frame anchors a new playout clock. So is a frame further
+ * behind than the remembered history while nothing is buffered (a counter that
+ * went back). The delay histogram and the counters survive a restart.
+ */
+import { FRAME_MS } from './constants.js';
+import { Concealer, type FrameConcealer } from './Concealer.js';
+
+const MS_PER_SECOND = 1000;
+const DEFAULT_MAX_DELAY_MS = 200;
+const DEFAULT_MAX_LATE_LOSS_RATE = 0.01;
+/** Frames accepted beyond maxDelay: the one-frame dead band over the target, early frames and the grace. */
+const EXTRA_CAPACITY_FRAMES = 4;
+/** Frames behind the playout point that are remembered (for duplicates and late arrivals), at least. */
+const MIN_HISTORY_FRAMES = 64;
+/** A missing frame is waited for this share of a frame past its time before it is concealed. */
+const GRACE_SHARE = 0.25;
+/** RFC 3550 section 6.4.1: J += (|D| - J) / 16. */
+const RFC3550_JITTER_GAIN = 1 / 16;
+/** Lowest transit over about 2 s: blocks of 0.5 s (NetEq's relative-delay window). */
+const MIN_TRANSIT_BLOCKS = 4;
+const MIN_TRANSIT_BLOCK_MS = 500;
+/** Delay histogram memory: each frame weighs 1 - FORGET, so about 1 / (1 - FORGET) = 500 frames (10 s). */
+const HISTOGRAM_FORGET = 0.998;
+/** One frame of excess delay is removed after this much clean playout; more excess goes proportionally faster. */
+const SHRINK_HOLD_MS = 1000;
+const SHRINK_MIN_HOLD_MS = 100;
+/** After this many holds without a quiet frame to drop, any frame is skipped. */
+const FORCED_SKIP_HOLDS = 3;
+/** A frame under -40 dBFS (RMS) is quiet enough to drop unnoticed. */
+const FULL_SCALE = 32768;
+const QUIET_RMS = FULL_SCALE * 10 ** (-40 / 20);
+/** Floating-point slack when the histogram's running sum reaches the quantile. */
+const QUANTILE_SLACK = 1e-9;
+/** A concealment leads into a received frame at most this many frames on (beyond 60 ms the concealer is silent anyway). */
+const LOOKAHEAD_FRAMES = 4;
+
+const BUFFERED = 1;
+/** Received and gone (played, skipped, or arrived late): a copy is a duplicate. */
+const DONE = 2;
+/** Its time passed without it (concealed or skipped): an arrival is late. */
+const MISSING = 3;
+
+export interface JitterBufferOptions {
+  /** Frame duration (default 20 ms, DESIGN.md section 5). */
+  frameMs?: number;
+  samplesPerFrame: number;
+  /** Floor of the target delay (default 0: a clean stream is passed through with no delay). */
+  minDelayMs?: number;
+  /** Ceiling of the target delay (default 200 ms). */
+  maxDelayMs?: number;
+  /** Share of frames the target delay lets arrive too late (default 0.01). */
+  maxLateLossRate?: number;
+  /** Fills in for missing frames; default: a G.711 Appendix I Concealer. An Opus path passes the decoder's PLC. */
+  concealer?: FrameConcealer;
+}
+
+export type JitterFrameKind = 'audio' | 'concealed' | 'silence';
+
+export interface JitterFrame {
+  pcm: Int16Array;
+  /** 'audio': a received frame; 'concealed': synthetic; 'silence': synthetic and all zero (a long loss). */
+  kind: JitterFrameKind;
+  /** The sequence number this frame plays, or undefined for a frame inserted to grow the delay. */
+  seq: number | undefined;
+}
+
+export interface JitterStats {
+  /** RFC 3550 interarrival jitter, ms. */
+  jitterMs: number;
+  targetDelayMs: number;
+  /** Current headroom over the fastest recent frame, ms (the delay the buffer adds; negative while frames arrive after their time). */
+  delayMs: number;
+  /** Frames that arrived after their time had passed (discarded). */
+  late: number;
+  /** Frames whose time passed without them and that have not arrived since. */
+  lost: number;
+  /** Frames played that were synthesised ('concealed' and 'silence'), including those inserted to grow the delay. */
+  concealed: number;
+  duplicates: number;
+  /** Frames pushed, all of them. */
+  received: number;
+  /** Frames returned by pop, of every kind. */
+  played: number;
+  /** Received frames never played: skipped to shrink the delay, or dropped by a restart. */
+  dropped: number;
+  /** Stream restarts (a frame too far ahead or behind). */
+  resets: number;
+  /** Frames held now. */
+  buffered: number;
+}
+
+export class JitterBuffer {
+  readonly frameMs: number;
+  readonly samplesPerFrame: number;
+  readonly minDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly maxLateLossRate: number;
+  /** Frames held at most, and how far ahead of the playout point a frame is accepted. */
+  readonly capacityFrames: number;
+  readonly graceMs: number;
+  readonly #concealer: FrameConcealer;
+
+  // Ring of slots by seq: the capacity ahead of the playout point and the history behind it.
+  readonly #ringSize: number;
+  readonly #historyFrames: number;
+  readonly #slotSeq: Float64Array;
+  readonly #slotState: Uint8Array;
+  readonly #slotPcm: (Int16Array | undefined)[];
+  #buffered = 0;
+
+  // Playout clock of the current stream.
+  #nextSeq: number | undefined = undefined;
+  #nextDueMs = 0;
+  #highestSeq = 0;
+  #playedInStream = 0;
+  /** Frames played since the delay last changed or a frame came late. */
+  #clean = 0;
+
+  // Delay estimation.
+  #jitterMs = 0;
+  #prevTransit: number | undefined = undefined;
+  readonly #blockMins = new Float64Array(MIN_TRANSIT_BLOCKS);
+  readonly #blockFrames: number;
+  #block = 0;
+  #inBlock = 0;
+  #minTransit = Infinity;
+  readonly #histogram: Float64Array;
+  #mass = 0;
+  #targetMs: number;
+
+  // Counters over the object's life.
+  #late = 0;
+  #lost = 0;
+  #concealed = 0;
+  #duplicates = 0;
+  #received = 0;
+  #played = 0;
+  #dropped = 0;
+  #resets = 0;
+
+  constructor(options: JitterBufferOptions) {
+    const frameMs = options.frameMs ?? FRAME_MS;
+    const minDelayMs = options.minDelayMs ?? 0;
+    const maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+    const rate = options.maxLateLossRate ?? DEFAULT_MAX_LATE_LOSS_RATE;
+    if (!(frameMs > 0) || !Number.isFinite(frameMs)) throw new RangeError(`JitterBuffer: frameMs must be positive, got ${frameMs}`);
+    if (!Number.isInteger(options.samplesPerFrame) || options.samplesPerFrame <= 0) {
+      throw new RangeError(`JitterBuffer: samplesPerFrame must be a positive integer, got ${options.samplesPerFrame}`);
+    }
+    if (!(minDelayMs >= 0) || !(maxDelayMs >= minDelayMs) || !Number.isFinite(maxDelayMs)) {
+      throw new RangeError(`JitterBuffer: need 0 <= minDelayMs <= maxDelayMs, finite; got ${minDelayMs} and ${maxDelayMs}`);
+    }
+    if (!(rate > 0 && rate < 1)) throw new RangeError(`JitterBuffer: maxLateLossRate must be in (0, 1), got ${rate}`);
+    this.frameMs = frameMs;
+    this.samplesPerFrame = options.samplesPerFrame;
+    this.minDelayMs = minDelayMs;
+    this.maxDelayMs = maxDelayMs;
+    this.maxLateLossRate = rate;
+    this.graceMs = frameMs * GRACE_SHARE;
+    this.#concealer =
+      options.concealer ?? new Concealer(options.samplesPerFrame, (options.samplesPerFrame * MS_PER_SECOND) / frameMs);
+
+    const maxDelayFrames = Math.ceil(maxDelayMs / frameMs);
+    this.capacityFrames = maxDelayFrames + EXTRA_CAPACITY_FRAMES;
+    let ring = 1;
+    while (ring < this.capacityFrames + MIN_HISTORY_FRAMES) ring *= 2;
+    this.#ringSize = ring;
+    this.#historyFrames = ring - this.capacityFrames;
+    this.#slotSeq = new Float64Array(ring).fill(NaN);
+    this.#slotState = new Uint8Array(ring);
+    this.#slotPcm = new Array<Int16Array | undefined>(ring).fill(undefined);
+
+    this.#blockFrames = Math.max(1, Math.round(MIN_TRANSIT_BLOCK_MS / frameMs));
+    this.#blockMins.fill(Infinity);
+    // Buckets: frames of delay needed, 0 .. ceil(maxDelay/frameMs); the last also takes everything beyond.
+    this.#histogram = new Float64Array(maxDelayFrames + 1);
+    this.#targetMs = minDelayMs;
+  }
+
+  /**
+   * A received frame. `seq` is the caller's frame counter (consecutive frames
+   * differ by one), `arrivalMs` the caller's monotonic clock. The buffer keeps
+   * `pcm` without copying it: do not reuse the array.
+   */
+  push(seq: number, arrivalMs: number, pcm: Int16Array): void {
+    if (!Number.isSafeInteger(seq)) throw new RangeError(`JitterBuffer.push: seq must be an integer, got ${seq}`);
+    if (pcm.length !== this.samplesPerFrame) {
+      throw new RangeError(`JitterBuffer.push: frame holds ${pcm.length} samples, expected ${this.samplesPerFrame}`);
+    }
+    this.#received++;
+    const next = this.#nextSeq;
+    if (next === undefined) {
+      this.#anchor(seq, arrivalMs, pcm);
+      return;
+    }
+    const ahead = seq - next;
+    if (ahead >= this.capacityFrames) {
+      this.#restart(seq, arrivalMs, pcm);
+      return;
+    }
+    if (ahead >= 0) {
+      const slot = this.#slot(seq);
+      if (this.#slotSeq[slot] === seq && this.#slotState[slot] === BUFFERED) {
+        this.#duplicates++;
+        return;
+      }
+      this.#store(slot, seq, pcm);
+      this.#observe(seq, arrivalMs);
+      return;
+    }
+    // Behind the playout point.
+    if (this.#playedInStream === 0 && this.#highestSeq - seq < this.capacityFrames) {
+      // Nothing played yet: an earlier frame overtaken by a later one still opens the stream, on the same clock.
+      this.#nextDueMs += ahead * this.frameMs;
+      this.#nextSeq = seq;
+      this.#store(this.#slot(seq), seq, pcm);
+      this.#observe(seq, arrivalMs);
+      return;
+    }
+    if (-ahead > this.#historyFrames) {
+      if (this.#buffered === 0) this.#restart(seq, arrivalMs, pcm);
+      else this.#late++;
+      return;
+    }
+    const slot = this.#slot(seq);
+    if (this.#slotSeq[slot] === seq) {
+      if (this.#slotState[slot] !== MISSING) {
+        this.#duplicates++;
+        return;
+      }
+      this.#slotState[slot] = DONE;
+      this.#lost--;
+    } else {
+      // From before this stream's first frame: late, never counted lost.
+      this.#slotSeq[slot] = seq;
+      this.#slotState[slot] = DONE;
+    }
+    this.#late++;
+    this.#clean = 0;
+    this.#observe(seq, arrivalMs);
+  }
+
+  /**
+   * The frame due at `nowMs`, or undefined when none is due yet. One frame per
+   * call: call again until undefined (a late tick catches up without losing
+   * frames). Call after pushing what arrived at `nowMs`.
+   */
+  pop(nowMs: number): JitterFrame | undefined {
+    let seq = this.#nextSeq;
+    if (seq === undefined || nowMs < this.#nextDueMs) return undefined;
+    const frameMs = this.frameMs;
+    let slot = this.#slot(seq);
+    let present = this.#isBuffered(slot, seq);
+    if (!present && nowMs < this.#nextDueMs + this.graceMs) return undefined;
+
+    const excess = this.#headroomMs() - this.#targetMs;
+    if (!present && excess < 0) {
+      // Grow: conceal in front of the missing frame, not in its place.
+      this.#nextDueMs += frameMs;
+      this.#clean = 0;
+      return this.#concealment(undefined);
+    }
+    if (excess >= frameMs) {
+      const hold = Math.max(SHRINK_MIN_HOLD_MS, SHRINK_HOLD_MS / Math.floor(excess / frameMs)) / frameMs;
+      const nextSlot = this.#slot(seq + 1);
+      if (this.#clean >= hold && this.#isBuffered(nextSlot, seq + 1)) {
+        const skip = !present || this.#clean >= FORCED_SKIP_HOLDS * hold || isQuiet(this.#slotPcm[slot]!);
+        if (skip) {
+          this.#skip(slot, seq, present);
+          seq++;
+          slot = nextSlot;
+          present = true;
+        }
+      }
+    }
+
+    this.#nextSeq = seq + 1;
+    this.#nextDueMs += frameMs;
+    this.#playedInStream++;
+    this.#clean++;
+    if (present) {
+      const pcm = this.#slotPcm[slot]!;
+      this.#slotPcm[slot] = undefined;
+      this.#slotState[slot] = DONE;
+      this.#buffered--;
+      this.#played++;
+      return { pcm: this.#concealer.good(pcm), kind: 'audio', seq };
+    }
+    this.#slotSeq[slot] = seq;
+    this.#slotState[slot] = MISSING;
+    this.#lost++;
+    return this.#concealment(seq, this.#lookahead(seq + 1));
+  }
+
+  get stats(): JitterStats {
+    return {
+      jitterMs: this.#jitterMs,
+      targetDelayMs: this.#targetMs,
+      delayMs: this.#nextSeq === undefined ? 0 : this.#headroomMs(),
+      late: this.#late,
+      lost: this.#lost,
+      concealed: this.#concealed,
+      duplicates: this.#duplicates,
+      received: this.#received,
+      played: this.#played,
+      dropped: this.#dropped,
+      resets: this.#resets,
+      buffered: this.#buffered,
+    };
+  }
+
+  /**
+   * Forget the stream (a new stream from the provider): buffered frames, the
+   * playout clock, the jitter and delay estimates and the concealer's history.
+   * Counters are kept (they count over the object's life).
+   */
+  reset(): void {
+    this.#clearStream();
+    this.#histogram.fill(0);
+    this.#mass = 0;
+    this.#targetMs = this.minDelayMs;
+    this.#jitterMs = 0;
+    this.#concealer.reset();
+  }
+
+  #anchor(seq: number, arrivalMs: number, pcm: Int16Array): void {
+    this.#nextSeq = seq;
+    this.#highestSeq = seq;
+    this.#playedInStream = 0;
+    this.#clean = 0;
+    this.#store(this.#slot(seq), seq, pcm);
+    this.#observe(seq, arrivalMs);
+    this.#nextDueMs = arrivalMs + this.#targetMs;
+  }
+
+  /** A frame too far ahead or behind: a new stream. Keeps the delay histogram (the network is the same). */
+  #restart(seq: number, arrivalMs: number, pcm: Int16Array): void {
+    this.#dropped += this.#buffered;
+    this.#resets++;
+    this.#clearStream();
+    this.#concealer.splice?.();
+    this.#anchor(seq, arrivalMs, pcm);
+  }
+
+  #clearStream(): void {
+    this.#slotSeq.fill(NaN);
+    this.#slotState.fill(0);
+    this.#slotPcm.fill(undefined);
+    this.#buffered = 0;
+    this.#nextSeq = undefined;
+    this.#nextDueMs = 0;
+    this.#playedInStream = 0;
+    this.#clean = 0;
+    this.#prevTransit = undefined;
+    this.#blockMins.fill(Infinity);
+    this.#block = 0;
+    this.#inBlock = 0;
+    this.#minTransit = Infinity;
+  }
+
+  #store(slot: number, seq: number, pcm: Int16Array): void {
+    this.#slotSeq[slot] = seq;
+    this.#slotState[slot] = BUFFERED;
+    this.#slotPcm[slot] = pcm;
+    this.#buffered++;
+    if (seq > this.#highestSeq) this.#highestSeq = seq;
+  }
+
+  /** Pass over `seq` without playing it, to shrink the delay by one frame. */
+  #skip(slot: number, seq: number, present: boolean): void {
+    if (present) {
+      this.#slotPcm[slot] = undefined;
+      this.#slotState[slot] = DONE;
+      this.#buffered--;
+      this.#dropped++;
+    } else {
+      this.#slotSeq[slot] = seq;
+      this.#slotState[slot] = MISSING;
+      this.#lost++;
+    }
+    this.#clean = 0;
+    this.#concealer.splice?.();
+  }
+
+  #concealment(seq: number | undefined, ahead?: { pcm: Int16Array; frames: number }): JitterFrame {
+    const pcm = ahead === undefined ? this.#concealer.conceal() : this.#concealer.conceal(ahead.pcm, ahead.frames);
+    this.#concealed++;
+    this.#played++;
+    return { pcm, kind: isSilent(pcm) ? 'silence' : 'concealed', seq };
+  }
+
+  /** The first buffered frame from `seq` on within the look-ahead, and how many frames on it plays (counting the concealment being made). */
+  #lookahead(seq: number): { pcm: Int16Array; frames: number } | undefined {
+    if (this.#buffered === 0) return undefined;
+    for (let k = 0; k < LOOKAHEAD_FRAMES; k++) {
+      const slot = this.#slot(seq + k);
+      if (this.#isBuffered(slot, seq + k)) return { pcm: this.#slotPcm[slot]!, frames: k + 1 };
+    }
+    return undefined;
+  }
+
+  /** Jitter (RFC 3550 section 6.4.1), lowest recent transit, and the delay histogram behind the target. */
+  #observe(seq: number, arrivalMs: number): void {
+    const transit = arrivalMs - seq * this.frameMs;
+    if (this.#prevTransit !== undefined) {
+      // D(i-1, i) = (R_i - R_{i-1}) - (S_i - S_{i-1}), which is the difference of the transits.
+      const d = transit - this.#prevTransit;
+      this.#jitterMs += (Math.abs(d) - this.#jitterMs) * RFC3550_JITTER_GAIN;
+    }
+    this.#prevTransit = transit;
+
+    const blocks = this.#blockMins;
+    if (transit < blocks[this.#block]!) blocks[this.#block] = transit;
+    if (transit < this.#minTransit) this.#minTransit = transit;
+    if (++this.#inBlock >= this.#blockFrames) {
+      this.#inBlock = 0;
+      this.#block = (this.#block + 1) % MIN_TRANSIT_BLOCKS;
+      blocks[this.#block] = Infinity;
+      let min = Infinity;
+      for (let i = 0; i < MIN_TRANSIT_BLOCKS; i++) if (blocks[i]! < min) min = blocks[i]!;
+      this.#minTransit = min;
+    }
+
+    const relative = transit - this.#minTransit;
+    const hist = this.#histogram;
+    const last = hist.length - 1;
+    const bucket = relative <= this.graceMs ? 0 : Math.min(last, Math.ceil((relative - this.graceMs) / this.frameMs));
+    for (let i = 0; i <= last; i++) hist[i] = hist[i]! * HISTOGRAM_FORGET;
+    hist[bucket] = hist[bucket]! + (1 - HISTOGRAM_FORGET);
+    this.#mass = this.#mass * HISTOGRAM_FORGET + (1 - HISTOGRAM_FORGET);
+
+    const need = (1 - this.maxLateLossRate) * this.#mass * (1 - QUANTILE_SLACK);
+    let frames = last;
+    let sum = 0;
+    for (let i = 0; i <= last; i++) {
+      sum += hist[i]!;
+      if (sum >= need) {
+        frames = i;
+        break;
+      }
+    }
+    this.#targetMs = Math.min(this.maxDelayMs, Math.max(this.minDelayMs, frames * this.frameMs));
+  }
+
+  /** Playout time minus nominal send time, over the lowest recent transit. */
+  #headroomMs(): number {
+    return this.#nextDueMs - (this.#nextSeq ?? 0) * this.frameMs - this.#minTransit;
+  }
+
+  #slot(seq: number): number {
+    const i = seq % this.#ringSize;
+    return i < 0 ? i + this.#ringSize : i;
+  }
+
+  #isBuffered(slot: number, seq: number): boolean {
+    return this.#slotSeq[slot] === seq && this.#slotState[slot] === BUFFERED;
+  }
+}
+
+function isQuiet(pcm: Int16Array): boolean {
+  let energy = 0;
+  for (let i = 0; i < pcm.length; i++) energy += pcm[i]! * pcm[i]!;
+  return energy < QUIET_RMS * QUIET_RMS * pcm.length;
+}
+
+function isSilent(pcm: Int16Array): boolean {
+  for (let i = 0; i < pcm.length; i++) if (pcm[i] !== 0) return false;
+  return true;
+}
