@@ -24,6 +24,7 @@ import {
   type HttpProbe,
 } from '../control/doctorChecks.js';
 import { intFlag, parseFlags } from './args.js';
+import { GATEWAY_FLAGS } from './gatewayFlags.js';
 
 /** A running gateway's local listener answers at once; one second is generous. */
 const GATEWAY_PROBE_TIMEOUT_MS = 1_000;
@@ -34,26 +35,8 @@ const MAX_PROBE_BODY_BYTES = 4 * 1024 * 1024;
 /** Where to reach the gateway's listeners for its (loopback) bind address. */
 const PROBE_HOSTS: Record<string, string> = { '::1': '[::1]' };
 
-/**
- * The flags of `ttma gateway` (src/cli/gatewayCommand.ts), plus --json. Kept
- * as a copy so doctor never loads the gateway (and uWS); test/cli/doctor.test.ts
- * fails if the two lists drift apart.
- */
-export const DOCTOR_FLAGS = {
-  host: { type: 'string' },
-  'tunnel-port': { type: 'string' },
-  'local-port': { type: 'string' },
-  workers: { type: 'string' },
-  'public-host': { type: 'string' },
-  'webhook-public-key-file': { type: 'string' },
-  'platform-url': { type: 'string' },
-  'deployment-id': { type: 'string' },
-  'agent-secret-file': { type: 'string' },
-  number: { type: 'string', multiple: true },
-  'max-calls': { type: 'string' },
-  codec: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+/** The flags of `ttma gateway` (one shared list), plus --json. */
+export const DOCTOR_FLAGS = { ...GATEWAY_FLAGS, json: { type: 'boolean' } } as const;
 
 /** One GET with an overall deadline, no keep-alive, no redirects followed, no credentials. */
 export function probeHttp(url: URL, timeoutMs: number, headers: Record<string, string> = {}): Promise<HttpProbe> {

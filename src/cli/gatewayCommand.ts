@@ -2,23 +2,11 @@
 import { defaultGatewayConfig, type GatewayConfig } from '../config.js';
 import { Gateway } from '../Gateway.js';
 import { intFlag, onShutdownSignal, parseFlags, printReady, readSecretFile } from './args.js';
+import { GATEWAY_FLAGS } from './gatewayFlags.js';
 import { cloudflaredIngress } from './tunnelIngress.js';
 
 export async function runGatewayCommand(argv: string[]): Promise<void> {
-  const flags = parseFlags('gateway', argv, {
-    host: { type: 'string' },
-    'tunnel-port': { type: 'string' },
-    'local-port': { type: 'string' },
-    workers: { type: 'string' },
-    'public-host': { type: 'string' },
-    'webhook-public-key-file': { type: 'string' },
-    'platform-url': { type: 'string' },
-    'deployment-id': { type: 'string' },
-    'agent-secret-file': { type: 'string' },
-    number: { type: 'string', multiple: true },
-    'max-calls': { type: 'string' },
-    codec: { type: 'string' },
-  });
+  const flags = parseFlags('gateway', argv, GATEWAY_FLAGS);
   const defaults = defaultGatewayConfig();
   const config: GatewayConfig = {
     ...defaults,

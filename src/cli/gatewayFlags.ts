@@ -1,0 +1,19 @@
+/**
+ * The flags of `ttma gateway`, shared with `ttma doctor` (which checks the
+ * same configuration without starting a gateway, so this file must not
+ * import the gateway or uWS).
+ */
+export const GATEWAY_FLAGS = {
+  host: { type: 'string' },
+  'tunnel-port': { type: 'string' },
+  'local-port': { type: 'string' },
+  workers: { type: 'string' },
+  'public-host': { type: 'string' },
+  'webhook-public-key-file': { type: 'string' },
+  'platform-url': { type: 'string' },
+  'deployment-id': { type: 'string' },
+  'agent-secret-file': { type: 'string' },
+  number: { type: 'string', multiple: true },
+  'max-calls': { type: 'string' },
+  codec: { type: 'string' },
+} as const;
