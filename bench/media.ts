@@ -1,0 +1,294 @@
+/**
+ * Media microbenchmark: cost of the hot DSP loops per 20 ms frame, the
+ * TypeScript (src/media) and the native addon (native/) side by side in one
+ * process. Each round runs every operation with each implementation for about
+ * --ms milliseconds (the order alternates by round, so drift hits both); the
+ * figure is the median over --rounds rounds. Input is speech-like audio
+ * (src/media/testSignal.ts), 50 distinct frames cycled, buffers allocated once.
+ *
+ *   node dist/bench/media.js [--json] [--rounds 7] [--ms 100]
+ *
+ * With --json stdout gets one JSON object; progress goes to stderr either way.
+ */
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { pcmaDecode, pcmaEncode, pcmuDecode, pcmuEncode } from '../src/media/g711.js';
+import { Resampler } from '../src/media/Resampler.js';
+import { SpeechLikeSignal } from '../src/media/testSignal.js';
+import { samplesPerFrame } from '../src/media/constants.js';
+import { nativeLoadError, nativeMedia, NativeResampler, type NativeMedia } from '../src/media/native.js';
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '7' },
+    ms: { type: 'string', default: '100' },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const ROUND_MS = Number(values.ms);
+if (!(Number.isInteger(ROUNDS) && ROUNDS > 0) || !(ROUND_MS > 0)) {
+  console.error(`bench/media: --rounds must be a positive integer and --ms a positive number, got ${values.rounds} and ${values.ms}`);
+  process.exit(2);
+}
+/** Distinct frames cycled through, so no single frame sits in a branch predictor's history. */
+const FRAMES = 50;
+/** Calls before timing anything, so both sides run optimized code. */
+const WARMUP_CALLS = 20_000;
+/** Frames per call in the batched G.711 rows: what a worker gets in one batch (docs/threads.md). */
+const BATCH = 32;
+/** The issue's target: native at least this many times faster, else keep the faster path. */
+const TARGET_SPEEDUP = 2;
+const NS_PER_MS = 1e6;
+
+type Impl = 'ts' | 'native';
+/** Runs `count` frames; returns a value derived from the output so the work cannot be optimized away. */
+type Runner = (count: number) => number;
+
+interface Operation {
+  readonly name: string;
+  readonly ts: Runner;
+  readonly native: Runner | null;
+  /** Frames one call handles: 1, or BATCH for the batched rows (figures are still per frame). */
+  readonly framesPerCall: number;
+}
+
+function progress(message: string): void {
+  process.stderr.write(`bench/media: ${message}\n`);
+}
+
+function speechFrames(rate: number, seed: number): Int16Array[] {
+  const source = new SpeechLikeSignal(rate, seed);
+  const size = samplesPerFrame(rate);
+  // Skip the first half second (a syllable's onset), then take FRAMES frames.
+  source.next(rate / 2);
+  return Array.from({ length: FRAMES }, () => source.next(size));
+}
+
+/** G.711 rows; with `batch` > 1 each call converts `batch` frames laid end to end. */
+function g711Operations(native: NativeMedia | null, batch: number): Operation[] {
+  const frames = speechFrames(8000, 1);
+  const size = samplesPerFrame(8000) * batch;
+  // Each call's input: `batch` consecutive frames of the cycle, as one array.
+  const pcm = Array.from({ length: FRAMES }, (_, i) => {
+    const joined = new Int16Array(size);
+    for (let k = 0; k < batch; k++) joined.set(frames[(i + k) % FRAMES]!, k * samplesPerFrame(8000));
+    return joined;
+  });
+  const mu = pcm.map((f) => pcmuEncode(f));
+  const a = pcm.map((f) => pcmaEncode(f));
+  const samples = new Int16Array(size);
+  const bytes = new Uint8Array(size);
+  const suffix = batch === 1 ? '' : `.batch${batch}`;
+  const decodeOp = (name: string, codes: Uint8Array[], ts: typeof pcmuDecode, nat: ((s: Uint8Array, d: Int16Array) => number) | undefined): Operation => ({
+    name: name + suffix,
+    framesPerCall: batch,
+    ts: (count) => {
+      for (let i = 0; i < count; i++) ts(codes[i % FRAMES]!, samples);
+      return samples[0]!;
+    },
+    native:
+      nat === undefined
+        ? null
+        : (count) => {
+            for (let i = 0; i < count; i++) nat(codes[i % FRAMES]!, samples);
+            return samples[0]!;
+          },
+  });
+  const encodeOp = (name: string, ts: typeof pcmuEncode, nat: ((s: Int16Array, d: Uint8Array) => number) | undefined): Operation => ({
+    name: name + suffix,
+    framesPerCall: batch,
+    ts: (count) => {
+      for (let i = 0; i < count; i++) ts(pcm[i % FRAMES]!, bytes);
+      return bytes[0]!;
+    },
+    native:
+      nat === undefined
+        ? null
+        : (count) => {
+            for (let i = 0; i < count; i++) nat(pcm[i % FRAMES]!, bytes);
+            return bytes[0]!;
+          },
+  });
+  return [
+    decodeOp('pcmu.decode', mu, pcmuDecode, native?.pcmuDecode),
+    encodeOp('pcmu.encode', pcmuEncode, native?.pcmuEncode),
+    decodeOp('pcma.decode', a, pcmaDecode, native?.pcmaDecode),
+    encodeOp('pcma.encode', pcmaEncode, native?.pcmaEncode),
+  ];
+}
+
+interface FrameResampler {
+  processInto(input: Int16Array, out: Int16Array): number;
+}
+
+function resampleOperation(from: number, to: number, native: NativeMedia | null): Operation {
+  const frames = speechFrames(from, 2);
+  const out = new Int16Array(samplesPerFrame(to) + 1);
+  const runner = (r: FrameResampler): Runner => (count) => {
+    for (let i = 0; i < count; i++) r.processInto(frames[i % FRAMES]!, out);
+    return out[0]!;
+  };
+  return {
+    name: `resample.${from / 1000}to${to / 1000}`,
+    framesPerCall: 1,
+    ts: runner(new Resampler(from, to)),
+    native: native === null ? null : runner(new NativeResampler(from, to, native)),
+  };
+}
+
+/** Iterations that take about ROUND_MS, found by doubling. */
+function calibrate(run: Runner): number {
+  let count = 16;
+  for (;;) {
+    const start = process.hrtime.bigint();
+    run(count);
+    const ms = Number(process.hrtime.bigint() - start) / NS_PER_MS;
+    if (ms >= ROUND_MS / 4) return Math.max(1, Math.round((count * ROUND_MS) / ms));
+    count *= 2;
+  }
+}
+
+let sink = 0;
+
+/** ns per call of `run`. */
+function timeRound(run: Runner, count: number): number {
+  const start = process.hrtime.bigint();
+  sink += run(count);
+  return Number(process.hrtime.bigint() - start) / count;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((p, q) => p - q);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Three significant digits are all a shared machine's noise allows. */
+function round3(x: number): number {
+  return Number(x.toPrecision(3));
+}
+
+function main(): void {
+  const native = nativeMedia;
+  if (native === null) progress(`native addon not loaded, TypeScript only: ${nativeLoadError ?? 'no reason given'}`);
+  const operations: Operation[] = [
+    ...g711Operations(native, 1),
+    resampleOperation(8000, 16000, native),
+    resampleOperation(16000, 8000, native),
+    resampleOperation(8000, 24000, native),
+    resampleOperation(24000, 8000, native),
+    resampleOperation(16000, 48000, native),
+    resampleOperation(48000, 16000, native),
+    ...g711Operations(native, BATCH),
+  ];
+  const probeSrc = new Uint8Array(samplesPerFrame(8000));
+  const probeDst = new Int16Array(samplesPerFrame(8000));
+  const probe: Runner | null =
+    native === null
+      ? null
+      : (count) => {
+          for (let i = 0; i < count; i++) native.overheadProbe(probeSrc, probeDst);
+          return probeDst[0]!;
+        };
+
+  const runners: { name: string; impl: Impl; run: Runner; count: number; samples: number[] }[] = [];
+  for (const op of operations) {
+    for (const impl of ['ts', 'native'] as const) {
+      const run = op[impl];
+      if (run === null) continue;
+      sink += run(Math.ceil(WARMUP_CALLS / op.framesPerCall));
+      runners.push({ name: op.name, impl, run, count: calibrate(run), samples: [] });
+    }
+  }
+  const probeRunner = probe === null ? null : { run: probe, count: (sink += probe(WARMUP_CALLS), calibrate(probe)), samples: [] as number[] };
+  progress(`${runners.length} timings x ${ROUNDS} rounds of about ${ROUND_MS} ms`);
+
+  const framesPerCall = new Map(operations.map((op) => [op.name, op.framesPerCall]));
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which implementation goes first, so slow drift (thermal, neighbours) hits both.
+    const order = round % 2 === 0 ? runners : [...runners].reverse();
+    for (const r of order) r.samples.push(timeRound(r.run, r.count) / framesPerCall.get(r.name)!);
+    if (probeRunner !== null) probeRunner.samples.push(timeRound(probeRunner.run, probeRunner.count));
+    progress(
+      `round ${round + 1}/${ROUNDS}: ` +
+        operations
+          .map((op) => {
+            const ts = runners.find((r) => r.name === op.name && r.impl === 'ts')!.samples[round]!;
+            const nat = runners.find((r) => r.name === op.name && r.impl === 'native')?.samples[round];
+            return `${op.name} ${ts.toFixed(0)}${nat === undefined ? '' : `/${nat.toFixed(0)}`}`;
+          })
+          .join(', ') +
+        ' ns (ts/native)',
+    );
+  }
+
+  const nsPerFrame: Record<string, { ts: number; native: number | null }> = {};
+  const ratios: Record<string, number | null> = {};
+  const batched: Record<string, { ts: number; native: number | null }> = {};
+  const batchedRatios: Record<string, number | null> = {};
+  const notes: string[] = [];
+  for (const op of operations) {
+    const ts = median(runners.find((r) => r.name === op.name && r.impl === 'ts')!.samples);
+    const natSamples = runners.find((r) => r.name === op.name && r.impl === 'native')?.samples;
+    const nat = natSamples === undefined ? null : median(natSamples);
+    const [figures, speedups] = op.framesPerCall === 1 ? [nsPerFrame, ratios] : [batched, batchedRatios];
+    figures[op.name] = { ts: round3(ts), native: nat === null ? null : round3(nat) };
+    speedups[op.name] = nat === null ? null : round3(ts / nat);
+    if (nat !== null && nat >= ts) notes.push(`${op.name}: native is NOT faster (${round3(nat)} ns vs TypeScript ${round3(ts)} ns): keep the TypeScript path`);
+    else if (nat !== null && ts / nat < TARGET_SPEEDUP) notes.push(`${op.name}: native only ${round3(ts / nat)}x faster than TypeScript (target ${TARGET_SPEEDUP}x)`);
+  }
+  const overhead = probeRunner === null ? null : round3(median(probeRunner.samples));
+  if (native === null) notes.push(`native addon not loaded (${nativeLoadError ?? 'no reason given'}): TypeScript figures only`);
+  const cpu = cpus()[0];
+  const result = {
+    nsPerFrame,
+    /** TypeScript time over native time: above 1 means native is faster. */
+    ratios,
+    /** G.711 with BATCH frames per call (one batch from the front): ns per frame, and the ratios. */
+    nsPerFrameBatched: batched,
+    ratiosBatched: batchedRatios,
+    native: {
+      loaded: native !== null,
+      error: nativeLoadError,
+      kernel: native?.kernel ?? null,
+      g711Kernel: native?.g711Kernel ?? null,
+      /** One native call with its argument checks and no work (overheadProbe): the floor under every native figure. */
+      callOverheadNs: overhead,
+    },
+    notes,
+    method: { statistic: 'median', rounds: ROUNDS, msPerRound: ROUND_MS, framesCycled: FRAMES, frameMs: 20, batchFrames: BATCH, input: 'SpeechLikeSignal' },
+    machine: {
+      cpu: cpu?.model ?? 'unknown',
+      cores: cpus().length,
+      loadavg: loadavg().map(round3),
+      node: process.version,
+      v8: process.versions.v8,
+      platform: process.platform,
+      arch: process.arch,
+    },
+  };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } else {
+    const rows = operations.map((op) => {
+      const f = nsPerFrame[op.name] ?? batched[op.name]!;
+      const ratio = ratios[op.name] ?? batchedRatios[op.name];
+      return `| ${op.name} | ${f.ts} | ${f.native ?? '-'} | ${ratio === null || ratio === undefined ? '-' : `${ratio}x`} |`;
+    });
+    process.stdout.write(
+      [
+        `ns per 20 ms frame, median of ${ROUNDS} rounds (${result.machine.cpu}, ${result.machine.cores} cores, Node ${process.version}, kernel ${result.native.kernel ?? 'none'})`,
+        '| operation | TypeScript | native | TS / native |',
+        '| --- | --- | --- | --- |',
+        ...rows,
+        `native call overhead (overheadProbe): ${overhead ?? '-'} ns`,
+        ...notes.map((n) => `note: ${n}`),
+        '',
+      ].join('\n'),
+    );
+  }
+  if (sink === Number.MIN_SAFE_INTEGER) progress('unreachable');
+}
+
+main();

@@ -1,0 +1,17 @@
+/*
+ * The set of live native objects the addon handed to JavaScript, so a handle
+ * coming back can be checked before its pointer is used: an external from any
+ * other addon is not in the set, and a freed one has left it. One set for the
+ * process, behind a mutex (workers each have their own handles, never shared).
+ */
+#ifndef TTMA_REGISTRY_H
+#define TTMA_REGISTRY_H
+
+#include <stdbool.h>
+
+/* Returns false when out of memory (the handle must then not be handed out). */
+bool ttma_registry_add(const void *p);
+void ttma_registry_remove(const void *p);
+bool ttma_registry_contains(const void *p);
+
+#endif
