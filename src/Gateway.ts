@@ -11,6 +11,7 @@ import { SignallingClient } from './control/SignallingClient.js';
 import { WebhookGate } from './control/WebhookGate.js';
 import { GatewayFront, type FrontPorts } from './front/GatewayFront.js';
 import { uwsBuild } from './front/uws.js';
+import { resamplerImplementation } from './media/createResampler.js';
 import { createLogger, type Logger } from './log.js';
 import { parseEd25519PublicKey } from './wire/webhookSignature.js';
 
@@ -21,6 +22,7 @@ const SHUTDOWN_GRACE_MS = 5_000;
 
 export interface GatewayStatus {
   uws: string;
+  resampler: string;
   webhookKey: 'configured' | 'missing';
   liveCalls: number;
   calls: ReturnType<ControlActor['snapshot']>;
@@ -90,7 +92,7 @@ export class Gateway {
     if (!platformUp) this.log.warn({ platformUrl: this.config.platformUrl }, 'platform not reachable at start: calls cannot be answered until it is');
     this.#loopDelay.enable();
     this.#ports = await this.front.start();
-    this.log.info({ ...this.#ports, workers: this.config.workers, uws: uwsBuild }, 'gateway listening on loopback');
+    this.log.info({ ...this.#ports, workers: this.config.workers, uws: uwsBuild, resampler: resamplerImplementation }, 'gateway listening on loopback');
     return this.#ports;
   }
 
@@ -102,6 +104,7 @@ export class Gateway {
   status(): GatewayStatus {
     return {
       uws: uwsBuild,
+      resampler: resamplerImplementation,
       webhookKey: this.webhooks.hasKey ? 'configured' : 'missing',
       liveCalls: this.control.liveCalls,
       calls: this.control.snapshot(),

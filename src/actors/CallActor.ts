@@ -14,7 +14,7 @@ import { FRAME_MS, samplesPerFrame } from '../media/constants.js';
 import { Framer } from '../media/Framer.js';
 import { LivePacer } from '../media/LivePacer.js';
 import { PacerSchedule } from '../media/PacerSchedule.js';
-import { Resampler } from '../media/Resampler.js';
+import { createResampler, type CallResampler } from '../media/createResampler.js';
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
 import { LatencyStats } from './LatencyStats.js';
 import { Mailbox } from './Mailbox.js';
@@ -51,8 +51,8 @@ export class CallActor {
   readonly #payloadScratch = Buffer.allocUnsafe(MAX_PAYLOAD_BYTES);
   #agentReady = false;
   #codec: PhoneCodec | null = null;
-  #toAgent: Resampler | null = null;
-  #toPhone: Resampler | null = null;
+  #toAgent: CallResampler | null = null;
+  #toPhone: CallResampler | null = null;
   #framer: Framer | null = null;
   #outQueue: string[] = [];
   /** Arrival time of the caller frame behind each queued outbound frame (echo is 1:1). */
@@ -182,8 +182,8 @@ export class CallActor {
       this.#hooks.requestClose(this.slot, CLOSE_UNSUPPORTED, message);
       return;
     }
-    this.#toAgent = new Resampler(this.#codec.sampleRate, this.#agent.sampleRate);
-    this.#toPhone = new Resampler(this.#agent.sampleRate, this.#codec.sampleRate);
+    this.#toAgent = createResampler(this.#codec.sampleRate, this.#agent.sampleRate);
+    this.#toPhone = createResampler(this.#agent.sampleRate, this.#codec.sampleRate);
     this.#framer = new Framer(samplesPerFrame(this.#codec.sampleRate));
   }
 

@@ -8,7 +8,7 @@
 import { createPhoneCodec } from '../media/codecs.js';
 import { samplesPerFrame } from '../media/constants.js';
 import { Framer } from '../media/Framer.js';
-import { Resampler } from '../media/Resampler.js';
+import { createResampler } from '../media/createResampler.js';
 
 const WARM_UP_FRAMES = 200;
 const PHONE_FORMATS = [
@@ -21,8 +21,8 @@ export function warmUpMediaPath(agentRate: number): void {
   for (let i = 0; i < frame.length; i++) frame[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 8000));
   for (const format of PHONE_FORMATS) {
     const codec = createPhoneCodec(format);
-    const up = new Resampler(codec.sampleRate, agentRate);
-    const down = new Resampler(agentRate, codec.sampleRate);
+    const up = createResampler(codec.sampleRate, agentRate);
+    const down = createResampler(agentRate, codec.sampleRate);
     const framer = new Framer(samplesPerFrame(codec.sampleRate));
     const text = JSON.stringify({ event: 'media', media: { track: 'inbound', payload: Buffer.from(codec.encode(frame)).toString('base64') } });
     const scratch = Buffer.allocUnsafe(1024);
