@@ -62,6 +62,9 @@ export class CallActor {
   #malformed = 0;
   #outDrops = 0;
   #ended = false;
+  #endReason = '';
+  #endedAtMs = 0;
+  /** Arrival time of the caller frame being handled (for the echo's latency record). */
   #currentInMs = 0;
 
   constructor(slot: number, callId: string, agent: AgentSession, hooks: CallActorHooks, mailboxFrames: number, nowMs: number) {
@@ -133,9 +136,6 @@ export class CallActor {
       endReason: this.#endReason,
     };
   }
-
-  #endReason = '';
-  #endedAtMs = 0;
 
   #handle(bytes: Uint8Array): void {
     let frame: ProviderMediaFrame;
