@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,6 +132,13 @@ test('SIGTERM mid-call: the gateway hangs its live calls up through the platform
     for (const report of reports) {
       assert.equal(report.endedBy, 'gateway', `${String(report.callId)}: ${String(report.endReason)}`);
       assert.ok((report.framesSent as number) < 30 * 50, 'the call ended long before its 30 s');
+    }
+    // No secret reaches any process's log: the provider key, the agent secret, the signing key.
+    const secrets = { apiKey, agentSecret, signingKey: Buffer.from(keys.secretKey).toString('base64') };
+    for (const name of ['sim.log', 'platform.log', 'gateway.log']) {
+      const log = readFileSync(join(dir, name), 'utf8');
+      assert.ok(log.length > 0, `${name} has lines`);
+      for (const [what, value] of Object.entries(secrets)) assert.ok(!log.includes(value), `${what} leaked into ${name}`);
     }
   } finally {
     for (const child of children.reverse()) await stopChild(child);
