@@ -9,12 +9,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
+import { ErrorCodes, TtmaError } from '../errors.js';
 import { intFlag, parseFlags } from './args.js';
 import { freePorts, startTtma, stopChild, type Child } from './processes.js';
 
 const DEMO_NUMBER = '+15550100000';
 const DEMO_DEPLOYMENT = 'demo';
 const DEMO_TUNNEL_HOST = 'demo-gateway.trycloudflare.com';
+/** Phone-side codecs the demo can run end to end today (G.722, L16 and Opus come with the media engine). */
+const DEMO_CODECS = ['PCMU', 'PCMA'];
 const PROGRESS_EVERY_MS = 1_000;
 /** Calls get this long beyond their length to finish before the demo gives up on them. */
 const END_GRACE_MS = 15_000;
@@ -83,12 +86,17 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     calls: { type: 'string' },
     seconds: { type: 'string' },
     workers: { type: 'string' },
+    codec: { type: 'string' },
     json: { type: 'boolean' },
     'keep-logs': { type: 'boolean' },
   });
   const calls = intFlag('--calls', flags.calls, 8, 1, 5000);
   const seconds = intFlag('--seconds', flags.seconds, 10, 1, 3600);
   const workers = intFlag('--workers', flags.workers, Math.max(1, availableParallelism()), 1, 64);
+  const codec = (flags.codec ?? 'pcmu').toUpperCase();
+  if (!DEMO_CODECS.includes(codec)) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma demo: --codec must be one of ${DEMO_CODECS.map((c) => c.toLowerCase()).join(', ')} (got "${flags.codec}")`, 2);
+  }
   const progress = (line: string) => process.stderr.write(`demo: ${line}\n`);
 
   // Throwaway secrets, files readable by this user only.
@@ -141,12 +149,12 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', String(workers),
       '--public-host', DEMO_TUNNEL_HOST, '--webhook-public-key-file', files.publicKey,
       '--platform-url', `http://127.0.0.1:${platformPort}`, '--deployment-id', DEMO_DEPLOYMENT,
-      '--agent-secret-file', files.agentSecret, '--number', DEMO_NUMBER,
+      '--agent-secret-file', files.agentSecret, '--number', DEMO_NUMBER, '--codec', codec,
     ], join(dir, 'gateway.log'));
     children.push(gateway);
 
     const sim = new SimApi(`http://127.0.0.1:${simPort}`, apiKey);
-    progress(`placing ${calls} concurrent inbound calls of ${seconds} s`);
+    progress(`placing ${calls} concurrent inbound ${codec} calls of ${seconds} s`);
     const ids = await Promise.all(
       Array.from({ length: calls }, async (_, i) => {
         const placed = await sim.request<{ call_control_id: string }>('POST', '/sim/calls/inbound', {
@@ -154,6 +162,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
           to: DEMO_NUMBER,
           seconds,
           seed: i + 1,
+          codec,
         });
         return placed.call_control_id;
       }),

@@ -46,6 +46,20 @@ test('ttma demo --json: every call completes with its audio echoed back', async 
   assert.match(stderr, /demo: .*ended 4\/4/, 'progress is shown while it runs');
 });
 
+test('ttma demo --codec pcma: the A-law path end to end; an unknown codec is a usage error', async () => {
+  const { code, stdout, stderr } = await run(['demo', '--calls', '2', '--seconds', '1', '--codec', 'pcma', '--json']);
+  assert.equal(code, 0, stderr);
+  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; frames: { lost: number; sent: number }; echo: { minCorrelation: number } };
+  assert.equal(summary.calls.completed, 2);
+  assert.equal(summary.frames.lost, 0);
+  assert.ok(summary.frames.sent >= 2 * 45);
+  assert.ok(summary.echo.minCorrelation >= 0.9);
+  assert.match(stderr, /inbound PCMA calls/);
+  const refused = await run(['demo', '--codec', 'g729']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--codec must be one of pcmu, pcma/);
+});
+
 test('unknown and planned subcommands are refused with exit 2', async () => {
   const unknown = await run(['rm', '-rf', '/']);
   assert.equal(unknown.code, 2);
