@@ -8,7 +8,6 @@
 import { readFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { defaultGatewayConfig, type GatewayConfig } from '../config.js';
 import {
   checkConfig,
   checkListeners,
@@ -23,8 +22,8 @@ import {
   type GatewayProbe,
   type HttpProbe,
 } from '../control/doctorChecks.js';
-import { intFlag, parseFlags } from './args.js';
-import { GATEWAY_FLAGS } from './gatewayFlags.js';
+import { parseFlags } from './args.js';
+import { GATEWAY_FLAGS, gatewayConfigFromFlags } from './gatewayFlags.js';
 
 /** A running gateway's local listener answers at once; one second is generous. */
 const GATEWAY_PROBE_TIMEOUT_MS = 1_000;
@@ -98,23 +97,11 @@ async function readQuietly(path: string | undefined): Promise<string | null> {
 /** Runs every check and prints the report. Resolves with the exit code. */
 export async function runDoctorCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('doctor', argv, DOCTOR_FLAGS);
-  const defaults = defaultGatewayConfig();
-  // Same defaults as `ttma gateway`; a bad number is a usage error (exit 2), as there.
-  const config: GatewayConfig = {
-    ...defaults,
-    host: flags.host ?? defaults.host,
-    tunnelPort: intFlag('--tunnel-port', flags['tunnel-port'], 8080, 0, 65535),
-    localPort: intFlag('--local-port', flags['local-port'], 8081, 0, 65535),
-    workers: intFlag('--workers', flags.workers, defaults.workers, 1, 64),
-    publicHost: flags['public-host'] ?? '',
+  // Same config as `ttma gateway` builds; a bad number is a usage error (exit 2), as there.
+  const config = gatewayConfigFromFlags(flags, {
     webhookPublicKey: await readQuietly(flags['webhook-public-key-file']),
-    platformUrl: flags['platform-url'] ?? '',
-    deploymentId: flags['deployment-id'] ?? '',
     agentSecret: (await readQuietly(flags['agent-secret-file'])) ?? '',
-    numbers: flags.number ?? [],
-    maxCalls: intFlag('--max-calls', flags['max-calls'], defaults.maxCalls, 1),
-    codec: (flags.codec ?? defaults.codec) as GatewayConfig['codec'],
-  };
+  });
 
   const healthUrl = platformHealthUrl(config.platformUrl);
   const [gatewayProbe, platformProbe] = await Promise.all([

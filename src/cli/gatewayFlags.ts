@@ -3,6 +3,9 @@
  * same configuration without starting a gateway, so this file must not
  * import the gateway or uWS).
  */
+import { defaultGatewayConfig, type GatewayConfig } from '../config.js';
+import { intFlag } from './args.js';
+
 export const GATEWAY_FLAGS = {
   host: { type: 'string' },
   'tunnel-port': { type: 'string' },
@@ -17,3 +20,40 @@ export const GATEWAY_FLAGS = {
   'max-calls': { type: 'string' },
   codec: { type: 'string' },
 } as const;
+
+type GatewayFlagValues = {
+  host?: string | undefined;
+  'tunnel-port'?: string | undefined;
+  'local-port'?: string | undefined;
+  workers?: string | undefined;
+  'public-host'?: string | undefined;
+  'platform-url'?: string | undefined;
+  'deployment-id'?: string | undefined;
+  number?: string[] | undefined;
+  'max-calls'?: string | undefined;
+  codec?: string | undefined;
+};
+
+/**
+ * The gateway configuration the flags describe. The caller reads the two
+ * files (the gateway refuses to start without the agent secret; doctor only
+ * reports it), so both commands build the same config the same way.
+ */
+export function gatewayConfigFromFlags(flags: GatewayFlagValues, files: { webhookPublicKey: string | null; agentSecret: string }): GatewayConfig {
+  const defaults = defaultGatewayConfig();
+  return {
+    ...defaults,
+    host: flags.host ?? defaults.host,
+    tunnelPort: intFlag('--tunnel-port', flags['tunnel-port'], 8080, 0, 65535),
+    localPort: intFlag('--local-port', flags['local-port'], 8081, 0, 65535),
+    workers: intFlag('--workers', flags.workers, defaults.workers, 1, 64),
+    publicHost: flags['public-host'] ?? '',
+    webhookPublicKey: files.webhookPublicKey,
+    platformUrl: flags['platform-url'] ?? '',
+    deploymentId: flags['deployment-id'] ?? '',
+    agentSecret: files.agentSecret,
+    numbers: flags.number ?? [],
+    maxCalls: intFlag('--max-calls', flags['max-calls'], defaults.maxCalls, 1),
+    codec: (flags.codec ?? defaults.codec) as GatewayConfig['codec'],
+  };
+}

@@ -70,6 +70,19 @@ interface RequestContext {
   allow?: string;
 }
 
+/** The stream part of an answer or dial: the caller's audio to the gateway and the gateway's back, one codec both ways. */
+function bidirectionalStream(streamUrl: string, token: string, codec: string, clientState: string | undefined) {
+  return {
+    stream_url: streamUrl,
+    stream_auth_token: token,
+    stream_track: 'inbound_track' as const,
+    stream_codec: codec,
+    stream_bidirectional_mode: 'rtp' as const,
+    stream_bidirectional_codec: codec,
+    ...(clientState ? { client_state: clientState } : {}),
+  };
+}
+
 export class PlatformServer {
   readonly deployments: DeploymentRegistry;
   readonly calls: CallRegistry;
@@ -210,15 +223,7 @@ export class PlatformServer {
     const codec = checkCodec(body.codec);
     const clientState = checkClientState(body.client_state);
     await this.#requireOwnership(deployment, callId);
-    await this.#provider.answer(callId, {
-      stream_url: streamUrl,
-      stream_auth_token: token,
-      stream_track: 'inbound_track',
-      stream_codec: codec,
-      stream_bidirectional_mode: 'rtp',
-      stream_bidirectional_codec: codec,
-      ...(clientState ? { client_state: clientState } : {}),
-    });
+    await this.#provider.answer(callId, bidirectionalStream(streamUrl, token, codec, clientState));
     this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');
     this.#send(req, res, 200, { ok: true });
   }
@@ -253,13 +258,7 @@ export class PlatformServer {
       connection_id: this.#connectionId,
       from,
       to,
-      stream_url: streamUrl,
-      stream_auth_token: token,
-      stream_track: 'inbound_track',
-      stream_codec: codec,
-      stream_bidirectional_mode: 'rtp',
-      stream_bidirectional_codec: codec,
-      ...(clientState ? { client_state: clientState } : {}),
+      ...bidirectionalStream(streamUrl, token, codec, clientState),
       ...(timeoutSecs !== undefined ? { timeout_secs: timeoutSecs } : {}),
       ...(timeLimitSecs !== undefined ? { time_limit_secs: timeLimitSecs } : {}),
     });
