@@ -1,0 +1,83 @@
+/**
+ * A real redis-server for tests: started on a free loopback port with no
+ * persistence, stopped at the end. Tests that need Redis call
+ * `startRedisServer()` and get a `redis://127.0.0.1:<port>` URL.
+ *
+ * Without the Debian package: under CI (CI set) it throws, so the suite fails
+ * rather than silently skips; elsewhere `redisUnavailable()` gives a reason
+ * for `test.skip`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { freePorts } from '../../src/cli/processes.js';
+
+export interface RedisServer {
+  url: string;
+  port: number;
+  /** Stops the server (SIGTERM, then SIGKILL after 2 s). */
+  stop(): Promise<void>;
+  /** Kill it abruptly, to test what happens when Redis goes away. */
+  kill(): Promise<void>;
+}
+
+const REDIS_BINARY = 'redis-server';
+
+/** A reason to skip when redis-server is missing and we are not in CI, else undefined. */
+export function redisUnavailable(): string | undefined {
+  const found = spawnSync(REDIS_BINARY, ['--version'], { stdio: 'ignore' }).status === 0;
+  if (found) return undefined;
+  if (process.env.CI) throw new Error('redis-server is not installed; CI must install it (apt-get install redis-server)');
+  return 'redis-server is not installed (apt-get install redis-server)';
+}
+
+export async function startRedisServer(): Promise<RedisServer> {
+  const [port] = (await freePorts(1)) as [number];
+  const child = spawn(
+    REDIS_BINARY,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await waitForPing(port, child, () => stderr);
+  const stopWith = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop: () => stopWith('SIGTERM'),
+    kill: () => stopWith('SIGKILL'),
+  };
+}
+
+/** Bounded: 100 attempts 50 ms apart. Speaks RESP directly, no client library. */
+async function waitForPing(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}): ${stderr().trim()}`);
+    if (await pingOnce(port)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`redis-server on port ${port} did not answer PING within 5 s`);
+}
+
+function pingOnce(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean): void => { socket.destroy(); resolve(ok); };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString('utf8');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
