@@ -60,7 +60,7 @@ export class Gateway {
     this.webhooks = new WebhookGate(key);
     this.supervisor = new Supervisor({
       workers: config.workers,
-      mailboxFrames: config.mailboxFrames,
+      call: { mailboxFrames: config.mailboxFrames, jitterMinDelayMs: config.jitterMinDelayMs, jitterMaxDelayMs: config.jitterMaxDelayMs },
       tickMs: WORKER_TICK_MS,
       maxHeapMb: WORKER_MAX_HEAP_MB,
       logger: log,

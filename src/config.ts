@@ -32,6 +32,9 @@ export interface GatewayConfig {
   mediaTokenTtlMs: number;
   /** Bounded media mailbox per call: frames kept before the oldest is dropped. */
   mailboxFrames: number;
+  /** Caller-audio jitter buffer: the target delay adapts between these (ms). 0 passes a clean stream through undelayed. */
+  jitterMinDelayMs: number;
+  jitterMaxDelayMs: number;
   /** Codec asked for on the bidirectional leg. */
   codec: 'PCMU' | 'PCMA';
   /** A webhook body must arrive within this long (slow-body attacks). */
@@ -64,6 +67,8 @@ export function defaultGatewayConfig(): GatewayConfig {
     maxCalls: 2000,
     mediaTokenTtlMs: 30_000,
     mailboxFrames: 50,
+    jitterMinDelayMs: 20,
+    jitterMaxDelayMs: 200,
     codec: 'PCMU',
     webhookReadTimeoutMs: 10_000,
     mediaFramesPerSecond: 100,
@@ -106,6 +111,12 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   if (!Number.isInteger(config.maxCalls) || config.maxCalls < 1) fail('maxCalls', 'must be a positive integer');
   if (!(config.mediaTokenTtlMs >= 1000 && config.mediaTokenTtlMs <= 300_000)) fail('mediaTokenTtlMs', 'must be 1000..300000');
   if (!Number.isInteger(config.mailboxFrames) || config.mailboxFrames < 2) fail('mailboxFrames', 'must be an integer >= 2');
+  if (!Number.isInteger(config.jitterMinDelayMs) || config.jitterMinDelayMs < 0 || config.jitterMinDelayMs > 1000) {
+    fail('jitterMinDelayMs', 'must be an integer from 0 to 1000');
+  }
+  if (!Number.isInteger(config.jitterMaxDelayMs) || config.jitterMaxDelayMs < Math.max(20, config.jitterMinDelayMs) || config.jitterMaxDelayMs > 1000) {
+    fail('jitterMaxDelayMs', 'must be an integer from max(20, jitterMinDelayMs) to 1000');
+  }
   if (config.codec !== 'PCMU' && config.codec !== 'PCMA') fail('codec', `must be PCMU or PCMA, got "${config.codec}"`);
   if (!Number.isInteger(config.webhookReadTimeoutMs) || config.webhookReadTimeoutMs < 100 || config.webhookReadTimeoutMs > 60_000) {
     fail('webhookReadTimeoutMs', 'must be an integer from 100 to 60000');

@@ -2,7 +2,9 @@
  * One call's media, on a worker thread. Handles one message at a time and
  * owns its state: nothing outside touches it.
  *
- * Caller -> agent: provider JSON frame -> base64 -> G.711 decode -> resample
+ * Caller -> agent: provider JSON frame -> base64 -> adaptive jitter buffer
+ * (holds payloads by `chunk`, reorders, drops duplicates and late frames)
+ * -> decode in playout order, concealing losses (PayloadPlayout) -> resample
  * to the agent's rate -> agent. Agent -> caller: resample to the phone rate
  * -> exact 20 ms frames -> encode -> queue -> paced out one frame per 20 ms
  * on the worker's shared monotonic clock (no bursts after stalls).
@@ -12,13 +14,15 @@ import { ErrorCodes, isTtmaError } from '../errors.js';
 import { createPhoneCodec, type PhoneCodec } from '../media/codecs.js';
 import { FRAME_MS, samplesPerFrame } from '../media/constants.js';
 import { Framer } from '../media/Framer.js';
+import { JitterBuffer } from '../media/JitterBuffer.js';
+import { PayloadPlayout } from '../media/PayloadPlayout.js';
 import { LivePacer } from '../media/LivePacer.js';
 import { PacerSchedule } from '../media/PacerSchedule.js';
 import { createResampler, type CallResampler } from '../media/createResampler.js';
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
 import { LatencyStats } from './LatencyStats.js';
 import { Mailbox } from './Mailbox.js';
-import type { CallSummary } from './messages.js';
+import type { CallSummary, JitterSummary } from './messages.js';
 
 /** WebSocket close codes we use (RFC 6455 section 7.4.1). */
 export const CLOSE_POLICY = 1008;
@@ -29,6 +33,17 @@ const MAX_PAYLOAD_BYTES = 4096;
 /** Agent audio queued toward the phone beyond this is dropped oldest-first (5 s). */
 const MAX_OUT_QUEUE_FRAMES = 250;
 const PACER_LEAD_MS = 1;
+/** Arrival times remembered by chunk number, for the latency record of frames the jitter buffer plays later. */
+const ARRIVAL_RING = 512;
+
+/** Per-call media settings, from the gateway config (passed to workers once). */
+export interface CallActorSettings {
+  /** Bounded media mailbox: frames kept before the oldest is dropped. */
+  mailboxFrames: number;
+  /** Jitter buffer target delay floor and ceiling (ms). */
+  jitterMinDelayMs: number;
+  jitterMaxDelayMs: number;
+}
 
 export interface CallActorHooks {
   /** Send a text frame to the phone (batched by the worker). */
@@ -49,8 +64,17 @@ export class CallActor {
   readonly #latency = new LatencyStats();
   readonly #startedAtMs: number;
   readonly #payloadScratch = Buffer.allocUnsafe(MAX_PAYLOAD_BYTES);
+  readonly #settings: CallActorSettings;
   #agentReady = false;
   #codec: PhoneCodec | null = null;
+  #jitter: JitterBuffer<Uint8Array> | null = null;
+  #playout: PayloadPlayout | null = null;
+  /** Arrival time by chunk number (ring), NaN when unknown. */
+  readonly #arrivals = new Float64Array(ARRIVAL_RING).fill(NaN);
+  /** The provider sent `stop`: no more caller audio, so nothing more to conceal. */
+  #inputStopped = false;
+  /** Chunk counter for frames without a readable `chunk` (arrival order). */
+  #implicitChunk = 0;
   #toAgent: CallResampler | null = null;
   #toPhone: CallResampler | null = null;
   #framer: Framer | null = null;
@@ -67,12 +91,13 @@ export class CallActor {
   /** Arrival time of the caller frame being handled (for the echo's latency record). */
   #currentInMs = 0;
 
-  constructor(slot: number, callId: string, agent: AgentSession, hooks: CallActorHooks, mailboxFrames: number, nowMs: number) {
+  constructor(slot: number, callId: string, agent: AgentSession, hooks: CallActorHooks, settings: CallActorSettings, nowMs: number) {
     this.slot = slot;
     this.callId = callId;
     this.#agent = agent;
     this.#hooks = hooks;
-    this.#mailbox = new Mailbox(mailboxFrames);
+    this.#settings = settings;
+    this.#mailbox = new Mailbox(settings.mailboxFrames);
     this.#startedAtMs = nowMs;
     this.#pacer = agent.audioTiming === 'live' ? new LivePacer(FRAME_MS, PACER_LEAD_MS) : new PacerSchedule(FRAME_MS, PACER_LEAD_MS);
     agent.onAudio = (pcm) => this.#onAgentAudio(pcm);
@@ -103,9 +128,14 @@ export class CallActor {
     }
   }
 
-  /** Called on every clock tick and after each drain: send at most one due frame. */
+  /**
+   * Called on every clock tick and after each drain: play what the jitter
+   * buffer has due toward the agent, then send at most one due frame to the phone.
+   */
   pump(nowMs: number): void {
-    if (this.#ended || this.#outQueue.length === 0) return;
+    if (this.#ended) return;
+    if (this.#jitter && this.#agentReady && !this.#inputStopped) this.#playDue(nowMs);
+    if (this.#outQueue.length === 0) return;
     if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
     const text = this.#outQueue.shift() as string;
     const inAt = this.#inTimes.shift();
@@ -131,6 +161,7 @@ export class CallActor {
       malformedFrames: this.#malformed,
       mailboxDrops: this.#mailbox.dropped + this.#outDrops,
       pacerLate: this.#pacer.late,
+      jitter: this.#jitterSummary(),
       workerLatencyMs: this.#latency.summary(),
       durationMs: Math.round(this.#endedAtMs - this.#startedAtMs),
       endReason: this.#endReason,
@@ -161,6 +192,7 @@ export class CallActor {
         if (typeof frame.dtmf?.digit === 'string') this.#agent.pushDtmf(frame.dtmf.digit);
         return;
       case 'stop':
+        return this.#onStop();
       case 'error':
         return;
       default:
@@ -182,6 +214,14 @@ export class CallActor {
       this.#hooks.requestClose(this.slot, CLOSE_UNSUPPORTED, message);
       return;
     }
+    this.#playout = new PayloadPlayout(this.#codec);
+    this.#jitter = new JitterBuffer<Uint8Array>({
+      samplesPerFrame: samplesPerFrame(this.#codec.sampleRate),
+      minDelayMs: this.#settings.jitterMinDelayMs,
+      maxDelayMs: this.#settings.jitterMaxDelayMs,
+      concealer: this.#playout as never,
+      eager: true,
+    });
     this.#toAgent = createResampler(this.#codec.sampleRate, this.#agent.sampleRate);
     this.#toPhone = createResampler(this.#agent.sampleRate, this.#codec.sampleRate);
     this.#framer = new Framer(samplesPerFrame(this.#codec.sampleRate));
@@ -189,7 +229,7 @@ export class CallActor {
 
   #onMedia(frame: Extract<ProviderMediaFrame, { event: 'media' }>): void {
     const media = frame.media;
-    if (!this.#codec || !this.#toAgent || typeof media?.payload !== 'string') {
+    if (!this.#codec || !this.#jitter || typeof media?.payload !== 'string') {
       this.#malformed++;
       return;
     }
@@ -199,13 +239,58 @@ export class CallActor {
       return;
     }
     const written = this.#payloadScratch.write(media.payload, 'base64');
-    if (written === 0) {
+    if (written === 0 || (this.#codec.frameBytes !== 0 && written !== this.#codec.frameBytes)) {
+      // Frames are 20 ms (DESIGN.md section 5): another size would break the playout clock.
       this.#malformed++;
       return;
     }
     this.#framesIn++;
-    const pcm = this.#codec.decode(this.#payloadScratch.subarray(0, written));
-    this.#agent.pushAudio(this.#toAgent.process(pcm));
+    const chunk = readChunk(media.chunk) ?? ++this.#implicitChunk;
+    this.#arrivals[chunk % ARRIVAL_RING] = this.#currentInMs;
+    // A copy: the scratch is reused by the next frame, the buffer keeps this one.
+    this.#jitter.push(chunk, this.#currentInMs, Uint8Array.prototype.slice.call(this.#payloadScratch, 0, written));
+  }
+
+  /**
+   * The provider stopped the stream: what the jitter buffer holds goes to the
+   * agent now (gaps between held frames concealed), and nothing is concealed
+   * after the last one (there is no more caller audio to wait for).
+   */
+  #onStop(): void {
+    const jitter = this.#jitter;
+    if (!jitter || this.#inputStopped) return;
+    this.#inputStopped = true;
+    if (!this.#agentReady) return;
+    while (jitter.stats.buffered > 0 && !this.#ended) this.#playDue(Number.MAX_SAFE_INTEGER, true);
+  }
+
+  /** Every frame the jitter buffer has due, decoded (or concealed), to the agent. */
+  #playDue(nowMs: number, once = false): void {
+    const jitter = this.#jitter!;
+    const toAgent = this.#toAgent!;
+    for (let frame = jitter.pop(nowMs); frame && !this.#ended; frame = once ? undefined : jitter.pop(nowMs)) {
+      const slot = frame.seq === undefined ? -1 : frame.seq % ARRIVAL_RING;
+      const arrival = slot < 0 ? NaN : this.#arrivals[slot]!;
+      // The echo's latency is counted from the caller frame's arrival, so jitter-buffer delay is included.
+      this.#currentInMs = frame.kind === 'audio' && !Number.isNaN(arrival) ? arrival : nowMs;
+      this.#agent.pushAudio(toAgent.process(frame.pcm));
+    }
+  }
+
+  #jitterSummary(): JitterSummary | null {
+    if (!this.#jitter || !this.#playout) return null;
+    const s = this.#jitter.stats;
+    return {
+      jitterMs: round2(s.jitterMs),
+      targetDelayMs: s.targetDelayMs,
+      delayMs: round2(s.delayMs),
+      late: s.late,
+      lost: s.lost,
+      concealed: s.concealed,
+      duplicates: s.duplicates,
+      fecRecovered: this.#playout.stats.fecRecovered,
+      resets: s.resets,
+    };
   }
 
   #onAgentAudio(pcm: Int16Array): void {
@@ -223,4 +308,15 @@ export class CallActor {
       this.#inTimes.push(this.#currentInMs);
     }
   }
+}
+
+/** Telnyx's `chunk` counter: a string (or number) of digits; undefined when absent or unreadable. */
+function readChunk(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 15 || !/^\d+$/.test(value)) return undefined;
+  return Number(value);
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }

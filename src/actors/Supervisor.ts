@@ -3,6 +3,7 @@
  * calls it carried are reported lost (the ControlActor ends them cleanly),
  * and calls on other workers are untouched (DESIGN 4).
  */
+import type { CallActorSettings } from './CallActor.js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { FromWorker } from './messages.js';
@@ -13,7 +14,7 @@ const STUCK_AFTER_MS = 5_000;
 
 export interface SupervisorOptions {
   workers: number;
-  mailboxFrames: number;
+  call: CallActorSettings;
   tickMs: number;
   maxHeapMb: number;
   logger: Logger;
@@ -78,7 +79,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #spawn(index: number): Promise<void> {
     const host = new WorkerHost({
       index,
-      mailboxFrames: this.#options.mailboxFrames,
+      call: this.#options.call,
       tickMs: this.#options.tickMs,
       maxHeapMb: this.#options.maxHeapMb,
       onMedia: (slot, frame) => this.#options.onMedia(index, slot, frame),

@@ -2,6 +2,7 @@
  * The main thread's handle on one media worker: control messages out and in,
  * media batched per event-loop turn and transferred, health pings.
  */
+import type { CallActorSettings } from './CallActor.js';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -15,7 +16,8 @@ const READY_TIMEOUT_MS = 10_000;
 
 export interface WorkerHostOptions {
   index: number;
-  mailboxFrames: number;
+  /** Per-call media settings for every CallActor on this worker. */
+  call: CallActorSettings;
   tickMs: number;
   /** Worker heap limit: a leaking worker is stopped and restarted, not the box. */
   maxHeapMb: number;
@@ -46,7 +48,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     super();
     this.index = options.index;
     this.#options = options;
-    const workerData: MediaWorkerData = { workerIndex: options.index, mailboxFrames: options.mailboxFrames, tickMs: options.tickMs };
+    const workerData: MediaWorkerData = { workerIndex: options.index, call: options.call, tickMs: options.tickMs };
     this.#worker = new Worker(WORKER_ENTRY, {
       workerData,
       name: `media-${options.index}`,

@@ -5,7 +5,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createAgentSession, ECHO_SAMPLE_RATE } from '../agent/EchoAgent.js';
-import { CallActor } from './CallActor.js';
+import { CallActor, type CallActorSettings } from './CallActor.js';
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import { assertNever, type FromWorker, type ToWorker } from './messages.js';
 import { warmUpMediaPath } from './warmUp.js';
@@ -13,7 +13,7 @@ import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.
 
 export interface MediaWorkerData {
   workerIndex: number;
-  mailboxFrames: number;
+  call: CallActorSettings;
   tickMs: number;
 }
 
@@ -55,7 +55,7 @@ function endCall(slot: number, reason: string): void {
 function onControl(message: ToWorker): void {
   switch (message.type) {
     case 'call.open': {
-      const actor = new CallActor(message.slot, message.callId, createAgentSession(message.agent), hooks, config.mailboxFrames, now());
+      const actor = new CallActor(message.slot, message.callId, createAgentSession(message.agent), hooks, config.call, now());
       actors.set(message.slot, actor);
       actor.openAgent().then(
         () => {

@@ -5,6 +5,22 @@
  * MediaBatch buffers.
  */
 
+/** The caller -> agent jitter buffer of one call, at its end. */
+export interface JitterSummary {
+  /** RFC 3550 interarrival jitter (ms). */
+  jitterMs: number;
+  targetDelayMs: number;
+  /** Delay the buffer was adding at the end (ms). */
+  delayMs: number;
+  late: number;
+  lost: number;
+  concealed: number;
+  duplicates: number;
+  /** Lost Opus frames rebuilt from in-band FEC. */
+  fecRecovered: number;
+  resets: number;
+}
+
 export interface CallSummary {
   callId: string;
   codec: string | null;
@@ -13,6 +29,7 @@ export interface CallSummary {
   malformedFrames: number;
   mailboxDrops: number;
   pacerLate: number;
+  jitter: JitterSummary | null;
   /** Added latency through the worker, frame in to paced frame out (ms). */
   workerLatencyMs: { p50: number; p99: number; max: number; count: number };
   durationMs: number;

@@ -19,6 +19,8 @@ export const GATEWAY_FLAGS = {
   number: { type: 'string', multiple: true },
   'max-calls': { type: 'string' },
   codec: { type: 'string' },
+  'jitter-min-ms': { type: 'string' },
+  'jitter-max-ms': { type: 'string' },
 } as const;
 
 type GatewayFlagValues = {
@@ -32,6 +34,8 @@ type GatewayFlagValues = {
   number?: string[] | undefined;
   'max-calls'?: string | undefined;
   codec?: string | undefined;
+  'jitter-min-ms'?: string | undefined;
+  'jitter-max-ms'?: string | undefined;
 };
 
 /**
@@ -55,5 +59,7 @@ export function gatewayConfigFromFlags(flags: GatewayFlagValues, files: { webhoo
     numbers: flags.number ?? [],
     maxCalls: intFlag('--max-calls', flags['max-calls'], defaults.maxCalls, 1),
     codec: (flags.codec ?? defaults.codec) as GatewayConfig['codec'],
+    jitterMinDelayMs: intFlag('--jitter-min-ms', flags['jitter-min-ms'], defaults.jitterMinDelayMs, 0, 1000),
+    jitterMaxDelayMs: intFlag('--jitter-max-ms', flags['jitter-max-ms'], defaults.jitterMaxDelayMs, 20, 1000),
   };
 }

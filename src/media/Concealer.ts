@@ -49,25 +49,33 @@ const OVERLAP_SHARE = 0.25;
 /** Recovery cross-fade: the overlap plus 4 ms per 10 ms of erasure after the first, at most 10 ms (Appendix I). */
 const RECOVERY_STEP_MS = 4;
 const RECOVERY_MAX_MS = 10;
+/** A frame under -40 dBFS (RMS) is quiet enough to drop unnoticed. */
+const QUIET_RMS = 32768 * 10 ** (-40 / 20);
 const INT16_MAX = 32767;
 const INT16_MIN = -32768;
 
-/** What a jitter buffer needs from a concealer (this class, or an Opus decoder's own PLC). */
-export interface FrameConcealer {
-  /** A received frame: returns the frame to play (cross-faded when coming out of concealment). */
-  good(pcm: Int16Array): Int16Array;
+/**
+ * What a jitter buffer needs from a concealer: this class over PCM frames, or
+ * PayloadPlayout over encoded payloads (decoding at playout, with the codec's
+ * own PLC and FEC where it has them). `F` is what a held frame is.
+ */
+export interface FrameConcealer<F = Int16Array> {
+  /** A received frame: returns the PCM to play (cross-faded when coming out of concealment). */
+  good(frame: F): Int16Array;
   /**
    * A frame to play in place of a missing one. `next`, when given, is the next
    * frame that will be played (already received), `framesToNext` frames from
    * now counting this one: the concealment may then lead into it.
    */
-  conceal(next?: Int16Array, framesToNext?: number): Int16Array;
+  conceal(next?: F, framesToNext?: number): Int16Array;
+  /** The frame is quiet enough to drop unnoticed when the buffer shrinks; absent: never judged quiet. */
+  quiet?(frame: F): boolean;
   /** The next good frame does not follow the last one played (a frame was skipped): smooth the join. */
   splice?(): void;
   reset(): void;
 }
 
-export class Concealer implements FrameConcealer {
+export class Concealer implements FrameConcealer<Int16Array> {
   readonly samplesPerFrame: number;
   readonly sampleRate: number;
   readonly #pitchMin: number;
@@ -204,6 +212,13 @@ export class Concealer implements FrameConcealer {
     this.#splicePending = false;
     this.#remember(out);
     return out;
+  }
+
+  /** Under -40 dBFS RMS: quiet enough to drop unnoticed. */
+  quiet(pcm: Int16Array): boolean {
+    let energy = 0;
+    for (let i = 0; i < pcm.length; i++) energy += pcm[i]! * pcm[i]!;
+    return energy < QUIET_RMS * QUIET_RMS * pcm.length;
   }
 
   /** The next good frame does not continue the last one played (the jitter buffer skipped a frame): cross-fade into it. */

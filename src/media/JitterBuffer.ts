@@ -40,6 +40,18 @@
  *   stays at minDelay, and with minDelay 0 a frame popped at its own arrival
  *   time is returned at once: the buffer adds no delay.
  *
+ * Eager release (`eager: true`, the call path's mode): the consumer is an
+ * agent, not a sound card, so there is no output clock to keep. A frame that
+ * is next in sequence and here is released at once, even before its playout
+ * time; the playout clock then only decides how long a missing frame is
+ * waited for before it is concealed. Shrinking moves that clock back a frame
+ * instead of skipping audio (nothing is dropped). With steady input the
+ * buffer adds no delay at all, and after jitter it waits for a gap only as
+ * long as the target says. A gap is only known to be one when a later frame
+ * has arrived: with nothing newer held, the stream is paused, not lossy, and
+ * concealment starts only after `stallMs` (so a caller's stream that ends, or
+ * pauses, is not padded with synthetic audio at once).
+ *
  * Memory: frames are accepted up to `capacityFrames` = ceil(maxDelay/frameMs)
  * + 4 ahead of the playout point. A frame further ahead restarts the stream
  * (the provider restarted its counter, or a reconnect): what is buffered is
@@ -53,6 +65,7 @@ import { Concealer, type FrameConcealer } from './Concealer.js';
 const MS_PER_SECOND = 1000;
 const DEFAULT_MAX_DELAY_MS = 200;
 const DEFAULT_MAX_LATE_LOSS_RATE = 0.01;
+const DEFAULT_STALL_MS = 500;
 /** Frames accepted beyond maxDelay: the one-frame dead band over the target, early frames and the grace. */
 const EXTRA_CAPACITY_FRAMES = 4;
 /** Frames behind the playout point that are remembered (for duplicates and late arrivals), at least. */
@@ -71,9 +84,6 @@ const SHRINK_HOLD_MS = 1000;
 const SHRINK_MIN_HOLD_MS = 100;
 /** After this many holds without a quiet frame to drop, any frame is skipped. */
 const FORCED_SKIP_HOLDS = 3;
-/** A frame under -40 dBFS (RMS) is quiet enough to drop unnoticed. */
-const FULL_SCALE = 32768;
-const QUIET_RMS = FULL_SCALE * 10 ** (-40 / 20);
 /** Floating-point slack when the histogram's running sum reaches the quantile. */
 const QUANTILE_SLACK = 1e-9;
 /** A concealment leads into a received frame at most this many frames on (beyond 60 ms the concealer is silent anyway). */
@@ -95,8 +105,16 @@ export interface JitterBufferOptions {
   maxDelayMs?: number;
   /** Share of frames the target delay lets arrive too late (default 0.01). */
   maxLateLossRate?: number;
-  /** Fills in for missing frames; default: a G.711 Appendix I Concealer. An Opus path passes the decoder's PLC. */
-  concealer?: FrameConcealer;
+  /**
+   * Turns held frames into PCM and fills in for missing ones; default: a G.711
+   * Appendix I Concealer over PCM frames. A call path that holds encoded
+   * payloads (to decode in playout order, as Opus needs) passes its own.
+   */
+  concealer?: FrameConcealer<never>;
+  /** Release in-sequence frames as soon as they are here (see the class comment); default false. */
+  eager?: boolean;
+  /** Eager mode: with no later frame held, a missing frame is waited for this long past its time before concealment (default 500 ms). */
+  stallMs?: number;
 }
 
 export type JitterFrameKind = 'audio' | 'concealed' | 'silence';
@@ -134,7 +152,11 @@ export interface JitterStats {
   buffered: number;
 }
 
-export class JitterBuffer {
+/**
+ * `F` is what a frame holds: PCM (the default) or an encoded payload that the
+ * concealer decodes at playout (PayloadPlayout).
+ */
+export class JitterBuffer<F = Int16Array> {
   readonly frameMs: number;
   readonly samplesPerFrame: number;
   readonly minDelayMs: number;
@@ -143,14 +165,16 @@ export class JitterBuffer {
   /** Frames held at most, and how far ahead of the playout point a frame is accepted. */
   readonly capacityFrames: number;
   readonly graceMs: number;
-  readonly #concealer: FrameConcealer;
+  readonly eager: boolean;
+  readonly stallMs: number;
+  readonly #concealer: FrameConcealer<F>;
 
   // Ring of slots by seq: the capacity ahead of the playout point and the history behind it.
   readonly #ringSize: number;
   readonly #historyFrames: number;
   readonly #slotSeq: Float64Array;
   readonly #slotState: Uint8Array;
-  readonly #slotPcm: (Int16Array | undefined)[];
+  readonly #slotPcm: (F | undefined)[];
   #buffered = 0;
 
   // Playout clock of the current stream.
@@ -202,8 +226,11 @@ export class JitterBuffer {
     this.maxDelayMs = maxDelayMs;
     this.maxLateLossRate = rate;
     this.graceMs = frameMs * GRACE_SHARE;
-    this.#concealer =
-      options.concealer ?? new Concealer(options.samplesPerFrame, (options.samplesPerFrame * MS_PER_SECOND) / frameMs);
+    this.eager = options.eager ?? false;
+    this.stallMs = options.stallMs ?? DEFAULT_STALL_MS;
+    if (!(this.stallMs >= 0) || !Number.isFinite(this.stallMs)) throw new RangeError(`JitterBuffer: stallMs must be >= 0, got ${this.stallMs}`);
+    this.#concealer = (options.concealer ??
+      new Concealer(options.samplesPerFrame, (options.samplesPerFrame * MS_PER_SECOND) / frameMs)) as FrameConcealer<F>;
 
     const maxDelayFrames = Math.ceil(maxDelayMs / frameMs);
     this.capacityFrames = maxDelayFrames + EXTRA_CAPACITY_FRAMES;
@@ -213,7 +240,7 @@ export class JitterBuffer {
     this.#historyFrames = ring - this.capacityFrames;
     this.#slotSeq = new Float64Array(ring).fill(NaN);
     this.#slotState = new Uint8Array(ring);
-    this.#slotPcm = new Array<Int16Array | undefined>(ring).fill(undefined);
+    this.#slotPcm = new Array<F | undefined>(ring).fill(undefined);
 
     this.#blockFrames = Math.max(1, Math.round(MIN_TRANSIT_BLOCK_MS / frameMs));
     this.#blockMins.fill(Infinity);
@@ -225,11 +252,11 @@ export class JitterBuffer {
   /**
    * A received frame. `seq` is the caller's frame counter (consecutive frames
    * differ by one), `arrivalMs` the caller's monotonic clock. The buffer keeps
-   * `pcm` without copying it: do not reuse the array.
+   * `pcm` (a PCM frame, or a payload) without copying it: do not reuse the array.
    */
-  push(seq: number, arrivalMs: number, pcm: Int16Array): void {
+  push(seq: number, arrivalMs: number, pcm: F): void {
     if (!Number.isSafeInteger(seq)) throw new RangeError(`JitterBuffer.push: seq must be an integer, got ${seq}`);
-    if (pcm.length !== this.samplesPerFrame) {
+    if (pcm instanceof Int16Array && pcm.length !== this.samplesPerFrame) {
       throw new RangeError(`JitterBuffer.push: frame holds ${pcm.length} samples, expected ${this.samplesPerFrame}`);
     }
     this.#received++;
@@ -292,11 +319,13 @@ export class JitterBuffer {
    */
   pop(nowMs: number): JitterFrame | undefined {
     let seq = this.#nextSeq;
-    if (seq === undefined || nowMs < this.#nextDueMs) return undefined;
+    if (seq === undefined) return undefined;
     const frameMs = this.frameMs;
     let slot = this.#slot(seq);
     let present = this.#isBuffered(slot, seq);
+    if (nowMs < this.#nextDueMs && !(this.eager && present)) return undefined;
     if (!present && nowMs < this.#nextDueMs + this.graceMs) return undefined;
+    if (!present && this.eager && this.#buffered === 0 && nowMs < this.#nextDueMs + this.stallMs) return undefined;
 
     const excess = this.#headroomMs() - this.#targetMs;
     if (!present && excess < 0) {
@@ -308,8 +337,14 @@ export class JitterBuffer {
     if (excess >= frameMs) {
       const hold = Math.max(SHRINK_MIN_HOLD_MS, SHRINK_HOLD_MS / Math.floor(excess / frameMs)) / frameMs;
       const nextSlot = this.#slot(seq + 1);
-      if (this.#clean >= hold && this.#isBuffered(nextSlot, seq + 1)) {
-        const skip = !present || this.#clean >= FORCED_SKIP_HOLDS * hold || isQuiet(this.#slotPcm[slot]!);
+      if (this.eager) {
+        // No output clock to keep: wait a frame less for the next gap, drop nothing.
+        if (this.#clean >= hold) {
+          this.#nextDueMs -= frameMs;
+          this.#clean = 0;
+        }
+      } else if (this.#clean >= hold && this.#isBuffered(nextSlot, seq + 1)) {
+        const skip = !present || this.#clean >= FORCED_SKIP_HOLDS * hold || this.#concealer.quiet?.(this.#slotPcm[slot]!) === true;
         if (skip) {
           this.#skip(slot, seq, present);
           seq++;
@@ -368,7 +403,7 @@ export class JitterBuffer {
     this.#concealer.reset();
   }
 
-  #anchor(seq: number, arrivalMs: number, pcm: Int16Array): void {
+  #anchor(seq: number, arrivalMs: number, pcm: F): void {
     this.#nextSeq = seq;
     this.#highestSeq = seq;
     this.#playedInStream = 0;
@@ -379,7 +414,7 @@ export class JitterBuffer {
   }
 
   /** A frame too far ahead or behind: a new stream. Keeps the delay histogram (the network is the same). */
-  #restart(seq: number, arrivalMs: number, pcm: Int16Array): void {
+  #restart(seq: number, arrivalMs: number, pcm: F): void {
     this.#dropped += this.#buffered;
     this.#resets++;
     this.#clearStream();
@@ -403,7 +438,7 @@ export class JitterBuffer {
     this.#minTransit = Infinity;
   }
 
-  #store(slot: number, seq: number, pcm: Int16Array): void {
+  #store(slot: number, seq: number, pcm: F): void {
     this.#slotSeq[slot] = seq;
     this.#slotState[slot] = BUFFERED;
     this.#slotPcm[slot] = pcm;
@@ -427,7 +462,7 @@ export class JitterBuffer {
     this.#concealer.splice?.();
   }
 
-  #concealment(seq: number | undefined, ahead?: { pcm: Int16Array; frames: number }): JitterFrame {
+  #concealment(seq: number | undefined, ahead?: { pcm: F; frames: number }): JitterFrame {
     const pcm = ahead === undefined ? this.#concealer.conceal() : this.#concealer.conceal(ahead.pcm, ahead.frames);
     this.#concealed++;
     this.#played++;
@@ -435,7 +470,7 @@ export class JitterBuffer {
   }
 
   /** The first buffered frame from `seq` on within the look-ahead, and how many frames on it plays (counting the concealment being made). */
-  #lookahead(seq: number): { pcm: Int16Array; frames: number } | undefined {
+  #lookahead(seq: number): { pcm: F; frames: number } | undefined {
     if (this.#buffered === 0) return undefined;
     for (let k = 0; k < LOOKAHEAD_FRAMES; k++) {
       const slot = this.#slot(seq + k);
@@ -500,12 +535,6 @@ export class JitterBuffer {
   #isBuffered(slot: number, seq: number): boolean {
     return this.#slotSeq[slot] === seq && this.#slotState[slot] === BUFFERED;
   }
-}
-
-function isQuiet(pcm: Int16Array): boolean {
-  let energy = 0;
-  for (let i = 0; i < pcm.length; i++) energy += pcm[i]! * pcm[i]!;
-  return energy < QUIET_RMS * QUIET_RMS * pcm.length;
 }
 
 function isSilent(pcm: Int16Array): boolean {

@@ -39,7 +39,9 @@ test('ttma demo --json: every call completes with its audio echoed back', async 
   assert.deepEqual(summary.calls, { requested: 4, completed: 4, failed: 0 });
   assert.ok(summary.frames.sent >= 4 * 95, `sent ${summary.frames.sent}`);
   assert.equal(summary.frames.lost, 0);
-  assert.equal(summary.frames.returned, summary.frames.sent);
+  // More can come back than went: the simulated caller stops sending 200 ms before it hangs up, and the
+  // gateway's jitter buffer conceals that silence toward the (echo) agent, as it would a loss.
+  assert.ok(summary.frames.returned >= summary.frames.sent, `returned ${summary.frames.returned}, sent ${summary.frames.sent}`);
   assert.ok(summary.echo.minCorrelation >= 0.9, `minCorrelation ${summary.echo.minCorrelation}`);
   assert.ok(summary.roundTripMs.p50 > 0 && summary.roundTripMs.p99 >= summary.roundTripMs.p50 && summary.roundTripMs.max >= summary.roundTripMs.p99);
   assert.ok(summary.workers >= 1);

@@ -443,3 +443,73 @@ test('options and frames are checked', () => {
   assert.throws(() => jb.push(1.5, 0, frameOf(0)), RangeError);
   assert.throws(() => jb.push(1, 0, new Int16Array(80)), RangeError);
 });
+
+// ---- Eager release (the call path: the consumer is an agent, not a sound card) ----
+
+test('eager: an in-sequence frame is released at once, even before its playout time', () => {
+  const jb = new JitterBuffer({ samplesPerFrame: N, minDelayMs: 60, eager: true });
+  jb.push(0, 1000, frameOf(1));
+  assert.equal(jb.pop(1000)?.kind, 'audio', 'a clocked buffer would hold this one for 60 ms');
+  jb.push(1, 1020, frameOf(2));
+  const second = jb.pop(1020);
+  assert.equal(second?.seq, 1);
+  assert.equal(jb.pop(1020), undefined, 'nothing more to release');
+  const clocked = new JitterBuffer({ samplesPerFrame: N, minDelayMs: 60 });
+  clocked.push(0, 1000, frameOf(1));
+  assert.equal(clocked.pop(1000), undefined);
+});
+
+test('eager: a gap with a later frame held is concealed at its time plus grace, then the held frames follow', () => {
+  const jb = new JitterBuffer({ samplesPerFrame: N, minDelayMs: 20, eager: true });
+  const speech = new SpeechLikeSignal(8000, 2);
+  const frames = Array.from({ length: 10 }, () => speech.next(N));
+  for (let seq = 0; seq < 5; seq++) {
+    jb.push(seq, 1000 + seq * 20, frames[seq]!);
+    assert.equal(jb.pop(1000 + seq * 20)?.seq, seq);
+  }
+  // Frame 5 is lost; 6 arrives on time.
+  jb.push(6, 1120, frames[6]!);
+  assert.equal(jb.pop(1120), undefined, 'frame 5 is still waited for (target 20 ms)');
+  const filled = jb.pop(1000 + 5 * 20 + 20 + jb.graceMs);
+  assert.equal(filled?.kind, 'concealed');
+  assert.equal(filled?.seq, 5);
+  assert.equal(jb.pop(1145)?.seq, 6, 'the held frame follows at once');
+  assert.equal(jb.stats.lost, 1);
+});
+
+test('eager: a stream that pauses is not padded at once; after stallMs it is concealed and fades to silence', () => {
+  const jb = new JitterBuffer({ samplesPerFrame: N, eager: true, stallMs: 300 });
+  const speech = new SpeechLikeSignal(8000, 4);
+  for (let seq = 0; seq < 20; seq++) {
+    jb.push(seq, seq * 20, speech.next(N));
+    assert.ok(jb.pop(seq * 20));
+  }
+  assert.equal(jb.pop(20 * 20 + 250), undefined, 'a pause shorter than stallMs is waited out');
+  const kinds: string[] = [];
+  for (let t = 20 * 20 + 300; t < 20 * 20 + 500; t += 20) {
+    for (let f = jb.pop(t); f; f = jb.pop(t)) kinds.push(f.kind);
+  }
+  assert.ok(kinds.length >= 10, `concealment once stalled (${kinds.length} frames)`);
+  assert.equal(kinds[0], 'concealed');
+  assert.equal(kinds.at(-1), 'silence', 'a long loss ends in silence');
+});
+
+test('eager: shrinking the delay moves the clock back and drops no audio', () => {
+  const jb = new JitterBuffer({ samplesPerFrame: N, eager: true, maxDelayMs: 200 });
+  const rand = prng(11);
+  let played = 0;
+  let received = 0;
+  // Two seconds of 0..80 ms jitter, then ten seconds clean: the target rises, then falls.
+  for (let seq = 0; seq < 600; seq++) {
+    const jitter = seq < 100 ? rand() * 80 : 0;
+    const at = seq * 20 + jitter;
+    jb.push(seq, at, frameOf(seq % 100));
+    received++;
+    for (let f = jb.pop(at); f; f = jb.pop(at)) if (f.kind === 'audio') played++;
+  }
+  for (let f = jb.pop(600 * 20 + 1000); f && jb.stats.buffered > 0; f = jb.pop(600 * 20 + 1000)) if (f.kind === 'audio') played++;
+  assert.equal(jb.stats.dropped, 0, 'eager mode never skips a received frame');
+  assert.equal(played + jb.stats.late, received);
+  // The clock was moved back to within a frame of the target (the histogram remembers the jitter for tens of seconds).
+  assert.ok(jb.stats.delayMs < jb.stats.targetDelayMs + 20, `delay ${jb.stats.delayMs} ms, target ${jb.stats.targetDelayMs} ms`);
+});
