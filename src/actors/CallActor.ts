@@ -6,19 +6,26 @@
  * to the agent's rate -> agent. Agent -> caller: resample to the phone rate
  * -> exact 20 ms frames -> encode -> queue -> paced out one frame per 20 ms
  * on the worker's shared monotonic clock (no bursts after stalls).
+ *
+ * Barge-in: when the caller talks over the agent (the agent's VAD says so,
+ * or our SpeechDetector on caller audio), the queue is dropped at once, the
+ * provider is told `clear`, and the agent learns how much of its audio was
+ * played (frames paced out since the last barge-in).
  */
-import type { AgentSession } from '../agent/AgentSession.js';
+import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent } from '../agent/AgentAdapter.js';
+import type { BargeInConfig } from '../agent/agentConfig.js';
 import { ErrorCodes, isTtmaError } from '../errors.js';
 import { createPhoneCodec, type PhoneCodec } from '../media/codecs.js';
 import { FRAME_MS, samplesPerFrame } from '../media/constants.js';
 import { Framer } from '../media/Framer.js';
 import { LivePacer } from '../media/LivePacer.js';
 import { PacerSchedule } from '../media/PacerSchedule.js';
+import { SpeechDetector } from '../media/SpeechDetector.js';
 import { createResampler, type CallResampler } from '../media/createResampler.js';
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
 import { LatencyStats } from './LatencyStats.js';
 import { Mailbox } from './Mailbox.js';
-import type { CallSummary } from './messages.js';
+import type { AgentAction, CallSummary } from './messages.js';
 
 /** WebSocket close codes we use (RFC 6455 section 7.4.1). */
 export const CLOSE_POLICY = 1008;
@@ -29,12 +36,21 @@ const MAX_PAYLOAD_BYTES = 4096;
 /** Agent audio queued toward the phone beyond this is dropped oldest-first (5 s). */
 const MAX_OUT_QUEUE_FRAMES = 250;
 const PACER_LEAD_MS = 1;
+/** The mark sent after an agent's farewell; its echo means the caller heard it all. */
+export const HANGUP_MARK = 'ttma-hangup';
+/** A provider that never echoes marks still gets its hang-up this long after the farewell left. */
+const HANGUP_MARK_TIMEOUT_MS = 2_000;
+const CLEAR_FRAME = '{"event":"clear"}';
 
 export interface CallActorHooks {
   /** Send a text frame to the phone (batched by the worker). */
   emitMedia(slot: number, text: string): void;
   /** Ask the main thread to close this call's media socket. */
   requestClose(slot: number, code: number, reason: string): void;
+  /** The agent asks for something only the ControlActor can do (hang up, transfer, dial, DTMF). */
+  agentAction(slot: number, action: AgentAction): void;
+  log(slot: number, level: 'info' | 'warn' | 'error', msg: string): void;
+  now(): number;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -42,8 +58,10 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 export class CallActor {
   readonly slot: number;
   readonly callId: string;
-  readonly #agent: AgentSession;
+  readonly #call: AgentCall;
+  readonly #agent: AgentAdapter;
   readonly #hooks: CallActorHooks;
+  readonly #bargeInConfig: BargeInConfig;
   readonly #mailbox: Mailbox<{ frame: Uint8Array; atMs: number }>;
   readonly #pacer: LivePacer | PacerSchedule;
   readonly #latency = new LatencyStats();
@@ -54,8 +72,9 @@ export class CallActor {
   #toAgent: CallResampler | null = null;
   #toPhone: CallResampler | null = null;
   #framer: Framer | null = null;
+  #detector: SpeechDetector | null = null;
   #outQueue: string[] = [];
-  /** Arrival time of the caller frame behind each queued outbound frame (echo is 1:1). */
+  /** Per queued frame: when the audio behind it reached us (caller frame for echo, agent chunk otherwise). */
   #inTimes: number[] = [];
   #framesIn = 0;
   #framesOut = 0;
@@ -66,21 +85,37 @@ export class CallActor {
   #endedAtMs = 0;
   /** Arrival time of the caller frame being handled (for the echo's latency record). */
   #currentInMs = 0;
+  /** Agent audio paced out to the caller since the last barge-in, ms. */
+  #playedMs = 0;
+  #bargeIns = 0;
+  #pendingHangup: string | null = null;
+  #hangupMarkAt: number | null = null;
 
-  constructor(slot: number, callId: string, agent: AgentSession, hooks: CallActorHooks, mailboxFrames: number, nowMs: number) {
+  constructor(
+    slot: number,
+    call: AgentCall,
+    agent: AgentAdapter,
+    hooks: CallActorHooks,
+    mailboxFrames: number,
+    bargeIn: BargeInConfig,
+  ) {
     this.slot = slot;
-    this.callId = callId;
+    this.callId = call.callId;
+    this.#call = call;
     this.#agent = agent;
     this.#hooks = hooks;
+    this.#bargeInConfig = bargeIn;
     this.#mailbox = new Mailbox(mailboxFrames);
-    this.#startedAtMs = nowMs;
+    this.#startedAtMs = hooks.now();
     this.#pacer = agent.audioTiming === 'live' ? new LivePacer(FRAME_MS, PACER_LEAD_MS) : new PacerSchedule(FRAME_MS, PACER_LEAD_MS);
-    agent.onAudio = (pcm) => this.#onAgentAudio(pcm);
   }
 
   /** Pre-warm the agent on call.initiated, before the caller hears anything. */
   async openAgent(): Promise<void> {
-    await this.#agent.open();
+    await this.#agent.open(this.#call, {
+      audio: (pcm) => this.#onAgentAudio(pcm),
+      event: (event) => this.#onAgentEvent(event),
+    });
     this.#agentReady = true;
   }
 
@@ -105,7 +140,8 @@ export class CallActor {
 
   /** Called on every clock tick and after each drain: send at most one due frame. */
   pump(nowMs: number): void {
-    if (this.#ended || this.#outQueue.length === 0) return;
+    if (this.#ended) return;
+    if (this.#outQueue.length === 0) return this.#maybeHangUp(nowMs);
     if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
     const text = this.#outQueue.shift() as string;
     const inAt = this.#inTimes.shift();
@@ -113,6 +149,12 @@ export class CallActor {
     this.#hooks.emitMedia(this.slot, text);
     this.#pacer.sent(nowMs);
     this.#framesOut++;
+    this.#playedMs += FRAME_MS;
+  }
+
+  /** The platform's answer to something the agent asked for. */
+  agentResult(result: AgentActionResult): void {
+    if (!this.#ended) this.#agent.actionResult(result);
   }
 
   end(reason: string, nowMs: number): CallSummary {
@@ -123,6 +165,7 @@ export class CallActor {
       this.#endReason = reason;
       this.#endedAtMs = nowMs;
     }
+    const marks = this.#agent.marks.summary();
     return {
       callId: this.callId,
       codec: this.#codec?.name ?? null,
@@ -134,6 +177,7 @@ export class CallActor {
       workerLatencyMs: this.#latency.summary(),
       durationMs: Math.round(this.#endedAtMs - this.#startedAtMs),
       endReason: this.#endReason,
+      agent: { kind: this.#agent.kind, openMs: marks.openMs, turnLatencyMs: marks.turnLatencyMs, bargeIns: this.#bargeIns },
     };
   }
 
@@ -151,14 +195,16 @@ export class CallActor {
     }
     switch (frame.event) {
       case 'connected':
+        return;
       case 'mark':
+        if (frame.mark?.name === HANGUP_MARK && this.#pendingHangup !== null) this.#hangUpNow();
         return;
       case 'start':
         return this.#onStart(frame);
       case 'media':
         return this.#onMedia(frame);
       case 'dtmf':
-        if (typeof frame.dtmf?.digit === 'string') this.#agent.pushDtmf(frame.dtmf.digit);
+        if (typeof frame.dtmf?.digit === 'string' && /^[0-9*#A-D]$/.test(frame.dtmf.digit)) this.#agent.pushDtmf(frame.dtmf.digit);
         return;
       case 'stop':
       case 'error':
@@ -185,6 +231,10 @@ export class CallActor {
     this.#toAgent = createResampler(this.#codec.sampleRate, this.#agent.sampleRate);
     this.#toPhone = createResampler(this.#agent.sampleRate, this.#codec.sampleRate);
     this.#framer = new Framer(samplesPerFrame(this.#codec.sampleRate));
+    if (this.#agent.bargeIn === 'gateway') {
+      this.#detector = new SpeechDetector({ sampleRate: this.#codec.sampleRate, ...this.#bargeInConfig });
+    }
+    this.#agent.callStarted();
   }
 
   #onMedia(frame: Extract<ProviderMediaFrame, { event: 'media' }>): void {
@@ -205,22 +255,97 @@ export class CallActor {
     }
     this.#framesIn++;
     const pcm = this.#codec.decode(this.#payloadScratch.subarray(0, written));
+    if (this.#detector?.push(pcm) === 'started') this.#bargeIn();
     this.#agent.pushAudio(this.#toAgent.process(pcm));
   }
 
   #onAgentAudio(pcm: Int16Array): void {
     if (this.#ended || !this.#toPhone || !this.#framer || !this.#codec) return;
     this.#framer.push(this.#toPhone.process(pcm));
-    for (let frame = this.#framer.shift(); frame; frame = this.#framer.shift()) {
-      const encoded = this.#codec.encode(frame);
-      const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
-      if (this.#outQueue.length >= MAX_OUT_QUEUE_FRAMES) {
-        this.#outQueue.shift();
-        this.#inTimes.shift();
-        this.#outDrops++;
-      }
-      this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`);
-      this.#inTimes.push(this.#currentInMs);
+    const inAt = this.#agent.audioTiming === 'live' ? this.#currentInMs : this.#hooks.now();
+    for (let frame = this.#framer.shift(); frame; frame = this.#framer.shift()) this.#queueFrame(frame, inAt);
+    // Audio arriving between clock ticks goes out now if a frame is due (first audio is not held for a tick).
+    if (this.#agent.audioTiming === 'buffered') this.pump(this.#hooks.now());
+  }
+
+  #queueFrame(frame: Int16Array, inAt: number): void {
+    const encoded = this.#codec!.encode(frame);
+    const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
+    if (this.#outQueue.length >= MAX_OUT_QUEUE_FRAMES) {
+      this.#outQueue.shift();
+      this.#inTimes.shift();
+      this.#outDrops++;
     }
+    this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`);
+    this.#inTimes.push(inAt);
+  }
+
+  /** The end of a turn: a last partial frame goes out padded with silence rather than waiting for more audio. */
+  #flushTail(): void {
+    const framer = this.#framer;
+    if (!framer || framer.buffered === 0) return;
+    framer.push(new Int16Array(framer.samplesPerFrame - framer.buffered));
+    const frame = framer.shift();
+    if (frame) this.#queueFrame(frame, this.#hooks.now());
+  }
+
+  #onAgentEvent(event: AgentEvent): void {
+    if (this.#ended) return;
+    switch (event.type) {
+      case 'speech.started':
+        return this.#bargeIn();
+      case 'speech.stopped':
+      case 'transcript':
+        return;
+      case 'turn.done':
+        return this.#flushTail();
+      case 'hangup.request':
+        this.#flushTail();
+        if (!event.afterPlayout) return this.#hooks.agentAction(this.slot, { kind: 'hangup', reason: event.reason });
+        this.#pendingHangup = event.reason;
+        return this.#maybeHangUp(this.#hooks.now());
+      case 'transfer.request':
+        return this.#hooks.agentAction(this.slot, { kind: 'transfer', to: event.to });
+      case 'dial.request':
+        return this.#hooks.agentAction(this.slot, { kind: 'dial', to: event.to });
+      case 'dtmf.send':
+        return this.#hooks.agentAction(this.slot, { kind: 'dtmf', digits: event.digits });
+      case 'error':
+        return this.#hooks.log(this.slot, 'warn', `agent: ${event.message}`);
+    }
+  }
+
+  /** Drop everything not yet played, tell the provider and the agent; only when the agent is audible. */
+  #bargeIn(): void {
+    const framer = this.#framer;
+    const speaking = this.#outQueue.length > 0 || (framer !== null && framer.buffered > 0);
+    if (!speaking || this.#pendingHangup !== null) return;
+    this.#outDrops += this.#outQueue.length;
+    this.#outQueue = [];
+    this.#inTimes = [];
+    framer?.clear();
+    this.#hooks.emitMedia(this.slot, CLEAR_FRAME);
+    this.#bargeIns++;
+    const heard = this.#playedMs;
+    this.#playedMs = 0;
+    this.#agent.interrupt(heard);
+  }
+
+  /** After the farewell's last frame left: a mark, whose echo says it has played; then hang up. */
+  #maybeHangUp(nowMs: number): void {
+    if (this.#pendingHangup === null || this.#outQueue.length > 0) return;
+    if (this.#hangupMarkAt === null) {
+      this.#hangupMarkAt = nowMs;
+      this.#hooks.emitMedia(this.slot, `{"event":"mark","mark":{"name":"${HANGUP_MARK}"}}`);
+    } else if (nowMs - this.#hangupMarkAt > HANGUP_MARK_TIMEOUT_MS) {
+      this.#hangUpNow();
+    }
+  }
+
+  #hangUpNow(): void {
+    const reason = this.#pendingHangup ?? 'agent hung up';
+    this.#pendingHangup = null;
+    this.#hangupMarkAt = Number.POSITIVE_INFINITY;
+    this.#hooks.agentAction(this.slot, { kind: 'hangup', reason });
   }
 }
