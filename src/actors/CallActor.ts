@@ -41,6 +41,12 @@ export const HANGUP_MARK = 'ttma-hangup';
 /** A provider that never echoes marks still gets its hang-up this long after the farewell left. */
 const HANGUP_MARK_TIMEOUT_MS = 2_000;
 const CLEAR_FRAME = '{"event":"clear"}';
+/**
+ * The agent counts as audible this long after its last frame left: agents
+ * that stream in real time (chunk by chunk) leave the queue empty for a few
+ * ms between chunks, and barge-in must not miss them there.
+ */
+const AUDIBLE_GAP_MS = 200;
 
 export interface CallActorHooks {
   /** Send a text frame to the phone (batched by the worker). */
@@ -88,6 +94,7 @@ export class CallActor {
   /** Agent audio paced out to the caller since the last barge-in, ms. */
   #playedMs = 0;
   #bargeIns = 0;
+  #lastOutAt = Number.NEGATIVE_INFINITY;
   #pendingHangup: string | null = null;
   #hangupMarkAt: number | null = null;
 
@@ -150,6 +157,7 @@ export class CallActor {
     this.#pacer.sent(nowMs);
     this.#framesOut++;
     this.#playedMs += FRAME_MS;
+    this.#lastOutAt = nowMs;
   }
 
   /** The platform's answer to something the agent asked for. */
@@ -315,11 +323,12 @@ export class CallActor {
     }
   }
 
-  /** Drop everything not yet played, tell the provider and the agent; only when the agent is audible. */
+  /** Drop everything not yet played, tell the provider and the agent; only while the agent is audible. */
   #bargeIn(): void {
     const framer = this.#framer;
-    const speaking = this.#outQueue.length > 0 || (framer !== null && framer.buffered > 0);
-    if (!speaking || this.#pendingHangup !== null) return;
+    const audible =
+      this.#outQueue.length > 0 || (framer !== null && framer.buffered > 0) || this.#hooks.now() - this.#lastOutAt < AUDIBLE_GAP_MS;
+    if (!audible || this.#pendingHangup !== null) return;
     this.#outDrops += this.#outQueue.length;
     this.#outQueue = [];
     this.#inTimes = [];
