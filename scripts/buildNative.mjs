@@ -73,7 +73,7 @@ function findNodeGyp() {
 const nodeGyp = findNodeGyp();
 if (nodeGyp === null) finish(false, 'node-gyp not found (add it as a devDependency, or install npm alongside node)');
 
-const gypArgs = [nodeGyp, 'rebuild', '--directory', nativeDir];
+const gypArgs = [nodeGyp, 'rebuild', '--directory', nativeDir, '--jobs', 'max'];
 // Headers of the running node, when installed with it (distribution packages, official tarballs).
 const prefix = dirname(dirname(process.execPath));
 if (!process.env['npm_config_nodedir'] && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) {

@@ -9,29 +9,30 @@
 #include <string.h>
 
 #include "g711.h"
+#include "napi_args.h"
+#include "opus_napi.h"
 #include "polyphase.h"
 #include "registry.h"
 
 /* Bumped when the JavaScript-visible interface changes; native.ts refuses a stale build. */
-#define TTMA_ABI_VERSION 1
-#define ERROR_CODE "TTMA_ERR_NATIVE_ARGUMENT"
+#define TTMA_ABI_VERSION 2
 #define MAX_ARGS 9
 
 
-static void throw_type(napi_env env, const char *fn, const char *message) {
+void throw_type(napi_env env, const char *fn, const char *message) {
   char text[TTMA_ERROR_SIZE + 64];
   snprintf(text, sizeof text, "%s: %s", fn, message);
   napi_throw_type_error(env, ERROR_CODE, text);
 }
 
-static void throw_range(napi_env env, const char *fn, const char *message) {
+void throw_range(napi_env env, const char *fn, const char *message) {
   char text[TTMA_ERROR_SIZE + 64];
   snprintf(text, sizeof text, "%s: %s", fn, message);
   napi_throw_range_error(env, ERROR_CODE, text);
 }
 
 /* Anything unexpected from N-API itself: surface it rather than crash. */
-static napi_value napi_failed(napi_env env, const char *fn) {
+napi_value napi_failed(napi_env env, const char *fn) {
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (!pending) {
@@ -76,7 +77,7 @@ static const char *value_kind(napi_valuetype kind) {
 }
 
 /* The data and length of `value` if it is a `want` typed array; else throws a TypeError and returns 0. */
-static int typed_arg(napi_env env, napi_value value, napi_typedarray_type want, const char *fn, const char *name,
+int typed_arg(napi_env env, napi_value value, napi_typedarray_type want, const char *fn, const char *name,
                      void **data, size_t *length) {
   napi_typedarray_type type;
   if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok) {
@@ -97,7 +98,7 @@ static int typed_arg(napi_env env, napi_value value, napi_typedarray_type want, 
 }
 
 /* An integer-valued number argument in [min, max]; else throws and returns 0. */
-static int integer_arg(napi_env env, napi_value value, const char *fn, const char *name, int64_t min, int64_t max,
+int integer_arg(napi_env env, napi_value value, const char *fn, const char *name, int64_t min, int64_t max,
                        int64_t *out) {
   napi_valuetype type;
   double d;
@@ -118,7 +119,7 @@ static int integer_arg(napi_env env, napi_value value, const char *fn, const cha
   return 1;
 }
 
-static napi_value number(napi_env env, int64_t value, const char *fn) {
+napi_value number(napi_env env, int64_t value, const char *fn) {
   napi_value result;
   if (napi_create_int64(env, value, &result) != napi_ok) return napi_failed(env, fn);
   return result;
@@ -253,7 +254,7 @@ static napi_value polyphase_filter(napi_env env, napi_callback_info info) {
    * filters: a few tens of ns, where a type-tagged wrapped object costs
    * about 200 ns per call in Node 20 (tag check plus unwrap).
    */
-  if (!ttma_registry_add(f)) {
+  if (!ttma_registry_add(f, TTMA_HANDLE_POLYPHASE)) {
     ttma_polyphase_destroy(f);
     napi_throw_error(env, "TTMA_ERR_NATIVE", "polyphaseFilter: out of memory");
     return NULL;
@@ -270,7 +271,7 @@ static napi_value polyphase_filter(napi_env env, napi_callback_info info) {
 /* The filter behind a polyphaseFilter() handle; else throws a TypeError and returns NULL. */
 static ttma_polyphase *filter_arg(napi_env env, napi_value value, const char *fn) {
   void *f = NULL;
-  if (napi_get_value_external(env, value, &f) != napi_ok || !ttma_registry_contains(f)) {
+  if (napi_get_value_external(env, value, &f) != napi_ok || !ttma_registry_contains(f, TTMA_HANDLE_POLYPHASE)) {
     throw_type(env, fn, "filter must be a handle from polyphaseFilter()");
     return NULL;
   }
@@ -324,6 +325,7 @@ NAPI_MODULE_INIT() {
   if (napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions) != napi_ok) {
     return napi_failed(env, "init");
   }
+  if (!ttma_opus_define(env, exports)) return napi_failed(env, "init");
   napi_value abi, kernel, g711_kernel;
   if (napi_create_int32(env, TTMA_ABI_VERSION, &abi) != napi_ok ||
       napi_create_string_utf8(env, ttma_polyphase_best_kernel_name(), NAPI_AUTO_LENGTH, &kernel) != napi_ok ||

@@ -11,6 +11,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t *slots = NULL;
+static unsigned char *kinds = NULL; /* the kind of each live slot's object */
 static size_t capacity = 0; /* a power of two */
 static size_t used = 0;     /* live plus deleted slots */
 
@@ -21,7 +22,12 @@ static size_t slot_of(uintptr_t key, size_t cap) {
 
 static bool rehash(size_t new_capacity) {
   uintptr_t *fresh = calloc(new_capacity, sizeof *fresh);
-  if (fresh == NULL) return false;
+  unsigned char *fresh_kinds = calloc(new_capacity, sizeof *fresh_kinds);
+  if (fresh == NULL || fresh_kinds == NULL) {
+    free(fresh);
+    free(fresh_kinds);
+    return false;
+  }
   size_t live = 0;
   for (size_t i = 0; i < capacity; i++) {
     uintptr_t key = slots[i];
@@ -29,10 +35,13 @@ static bool rehash(size_t new_capacity) {
     size_t s = slot_of(key, new_capacity);
     while (fresh[s] != EMPTY) s = (s + 1) & (new_capacity - 1);
     fresh[s] = key;
+    fresh_kinds[s] = kinds[i];
     live++;
   }
   free(slots);
+  free(kinds);
   slots = fresh;
+  kinds = fresh_kinds;
   capacity = new_capacity;
   used = live;
   return true;
@@ -44,7 +53,7 @@ static size_t live_count(void) {
   return live;
 }
 
-bool ttma_registry_add(const void *p) {
+bool ttma_registry_add(const void *p, ttma_handle_kind kind) {
   uintptr_t key = (uintptr_t)p;
   if (key == EMPTY || key == DELETED) return false;
   pthread_mutex_lock(&lock);
@@ -60,6 +69,7 @@ bool ttma_registry_add(const void *p) {
     while (slots[s] != EMPTY && slots[s] != DELETED) s = (s + 1) & (capacity - 1);
     if (slots[s] == EMPTY) used++;
     slots[s] = key;
+    kinds[s] = (unsigned char)kind;
   }
   pthread_mutex_unlock(&lock);
   return ok;
@@ -83,11 +93,12 @@ void ttma_registry_remove(const void *p) {
   pthread_mutex_unlock(&lock);
 }
 
-bool ttma_registry_contains(const void *p) {
+bool ttma_registry_contains(const void *p, ttma_handle_kind kind) {
   uintptr_t key = (uintptr_t)p;
   if (key == EMPTY || key == DELETED) return false;
   pthread_mutex_lock(&lock);
-  bool found = find(key) < capacity;
+  size_t s = find(key);
+  bool found = s < capacity && kinds[s] == (unsigned char)kind;
   pthread_mutex_unlock(&lock);
   return found;
 }

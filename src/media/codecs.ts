@@ -2,20 +2,31 @@
  * The phone-side codecs, chosen by the media WebSocket's `start` frame
  * (`media_format`), not by what was asked for (DESIGN.md section 3a):
  * PCMU (alias audio/x-mulaw, Twilio's name) and PCMA at 8 kHz (ITU-T G.711),
- * and L16 big-endian at 8, 16, 24 or 48 kHz. Mono only.
+ * L16 big-endian at 8, 16, 24 or 48 kHz, and Opus at 16 or 48 kHz. Mono only.
+ *
+ * Opus is stateful and has its own loss concealment (see opus.ts): its
+ * PhoneCodec carries `conceal`/`recover`, and `stateless` is false, so the
+ * jitter buffer decodes it in playout order only.
  */
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { samplesPerFrame } from './constants.js';
 import { pcmaDecode, pcmaEncode, pcmuDecode, pcmuEncode } from './g711.js';
 import { l16Decode, l16Encode } from './l16.js';
+import { OpusCodec } from './opus.js';
 
-export type PhoneCodecName = 'PCMU' | 'PCMA' | 'L16';
+export type PhoneCodecName = 'PCMU' | 'PCMA' | 'L16' | 'OPUS';
 
 export interface PhoneCodec {
   readonly name: PhoneCodecName;
   readonly sampleRate: number;
-  /** Payload bytes in one 20 ms frame. */
+  /** Payload bytes in one 20 ms frame (0: variable, as Opus). */
   readonly frameBytes: number;
+  /** Decoding one frame does not depend on the ones before (G.711, L16): frames may be decoded ahead, for concealment to look at. */
+  readonly stateless: boolean;
+  /** The codec's own concealment of one lost 20 ms frame (Opus PLC). */
+  readonly conceal?: (out?: Int16Array) => Int16Array;
+  /** The lost frame before `next`, from next's in-band FEC (Opus). */
+  readonly recover?: (next: Uint8Array, out?: Int16Array) => Int16Array;
   /** Payload to PCM16; with `out` (long enough), fills and returns it without allocating. */
   decode(payload: Uint8Array, out?: Int16Array): Int16Array;
   /** PCM16 to payload; with `out` (long enough), fills and returns it without allocating. */
@@ -44,9 +55,13 @@ const ENCODING_ALIASES: Readonly<Record<string, PhoneCodecName>> = {
   PCMA: 'PCMA',
   'AUDIO/X-ALAW': 'PCMA',
   L16: 'L16',
+  OPUS: 'OPUS',
 };
 
-const SUPPORTED = 'PCMU or PCMA at 8000 Hz, or L16 at 8000, 16000, 24000 or 48000 Hz, mono';
+const SUPPORTED = 'PCMU or PCMA at 8000 Hz, L16 at 8000, 16000, 24000 or 48000 Hz, or OPUS at 16000 or 48000 Hz, mono';
+/** RFC 7587 section 4.1: Opus's RTP clock is always 48 kHz; a start frame without a rate means that. */
+const OPUS_DEFAULT_RATE = 48000;
+const OPUS_RATES: readonly number[] = [16000, 48000];
 
 function quote(value: unknown): string {
   const text = typeof value === 'string' ? value : String(value);
@@ -74,6 +89,7 @@ function g711(name: 'PCMU' | 'PCMA'): PhoneCodec {
     name,
     sampleRate: G711_RATE,
     frameBytes: samplesPerFrame(G711_RATE) * G711_BYTES_PER_SAMPLE,
+    stateless: true,
     decode,
     encode,
   };
@@ -84,8 +100,24 @@ function l16(sampleRate: number): PhoneCodec {
     name: 'L16',
     sampleRate,
     frameBytes: samplesPerFrame(sampleRate) * L16_BYTES_PER_SAMPLE,
+    stateless: true,
     decode: l16Decode,
     encode: l16Encode,
+  };
+}
+
+/** A fresh Opus encoder and decoder for one call (both keep state). */
+function opus(sampleRate: number): PhoneCodec {
+  const codec = new OpusCodec({ sampleRate });
+  return {
+    name: 'OPUS',
+    sampleRate,
+    frameBytes: 0,
+    stateless: false,
+    decode: (payload, out) => codec.decode(payload, out),
+    encode: (pcm, out) => codec.encode(pcm, out),
+    ...(codec.conceal ? { conceal: codec.conceal } : {}),
+    ...(codec.recover ? { recover: codec.recover } : {}),
   };
 }
 
@@ -112,6 +144,11 @@ export function createPhoneCodec(format: PhoneMediaFormat): PhoneCodec {
       throw unsupported(`media encoding "L16" at ${rateText} is not supported`);
     }
     return l16(rate);
+  }
+  if (name === 'OPUS') {
+    const opusRate = rate ?? OPUS_DEFAULT_RATE;
+    if (!OPUS_RATES.includes(opusRate)) throw unsupported(`media encoding "OPUS" at ${rateText} is not supported`);
+    return opus(opusRate);
   }
   if (rate !== undefined && rate !== G711_RATE) {
     throw unsupported(`media encoding ${quote(raw)} at ${rateText} is not supported (G.711 is 8000 Hz only)`);

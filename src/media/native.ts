@@ -9,6 +9,10 @@
  * G.711 tables are built by the same formulas, and the FIR sums in double in
  * the TypeScript's order (see native/src/polyphase.h).
  *
+ * It also carries Opus (native/src/opus_napi.c) on the libopus that
+ * @discordjs/opus ships, for the two things @discordjs/opus's own decode()
+ * cannot do: a 20 ms packet-loss concealment and in-band FEC recovery.
+ *
  * Build: `npm run build:native` (node-gyp in native/), docs/media.md.
  * This is the one module of src/media that touches the file system (once, at load).
  */
@@ -20,7 +24,7 @@ import { FRAME_MS } from './constants.js';
 import { checkRate, polyphaseDesign, type PolyphaseDesign } from './polyphaseDesign.js';
 
 /** TTMA_ABI_VERSION in native/src/addon.c: a build of another interface version is refused, not half used. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 /** Where node-gyp leaves the addon, relative to the repository root. */
 const ADDON_PATH = ['native', 'build', 'Release', 'ttma_media.node'] as const;
 /** Marks the repository root on the walk up from this file (src/media or dist/src/media). */
@@ -43,6 +47,17 @@ declare const filterBrand: unique symbol;
  */
 export interface NativePolyphaseFilter {
   readonly [filterBrand]: true;
+}
+
+declare const opusDecoderBrand: unique symbol;
+declare const opusEncoderBrand: unique symbol;
+/** Opaque libopus decoder (mono); freed by the garbage collector. */
+export interface NativeOpusDecoder {
+  readonly [opusDecoderBrand]: true;
+}
+/** Opaque libopus encoder (mono, VoIP application); freed by the garbage collector. */
+export interface NativeOpusEncoder {
+  readonly [opusEncoderBrand]: true;
 }
 
 /**
@@ -100,6 +115,20 @@ export interface NativeMedia {
   ): number;
   /** pcmuDecode's argument checks without the loop: the fixed cost of one call (for the benchmark). */
   overheadProbe(src: Uint8Array, dst: Int16Array): number;
+  /** libopus version string. */
+  readonly opusVersion: string;
+  /** A mono decoder at 8, 12, 16, 24 or 48 kHz. */
+  opusDecoder(sampleRate: number): NativeOpusDecoder;
+  /**
+   * Samples written into pcm, or a negative libopus error code for a packet it
+   * refuses (never thrown: the bytes come from a peer). packet null: conceal
+   * exactly pcm.length samples; fec 1: recover the frame before `packet` from
+   * its in-band FEC (pcm.length samples, a multiple of 2.5 ms).
+   */
+  opusDecode(decoder: NativeOpusDecoder, packet: Uint8Array | null, fec: 0 | 1, pcm: Int16Array): number;
+  opusEncoder(sampleRate: number, bitrate: number, fec: 0 | 1, expectedLossPercent: number, complexity: number): NativeOpusEncoder;
+  /** Bytes written into packet for one frame of pcm (2.5 to 60 ms). */
+  opusEncode(encoder: NativeOpusEncoder, pcm: Int16Array, packet: Uint8Array): number;
 }
 
 const FUNCTIONS = [
@@ -110,6 +139,10 @@ const FUNCTIONS = [
   'polyphaseFilter',
   'polyphaseProcess',
   'overheadProbe',
+  'opusDecoder',
+  'opusDecode',
+  'opusEncoder',
+  'opusEncode',
 ] as const;
 
 /** The nearest directory above this module holding native/binding.gyp, or null. */

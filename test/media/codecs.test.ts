@@ -71,7 +71,7 @@ test('decode and encode fill caller buffers without allocating', () => {
 test('anything else is refused with TTMA_ERR_CODEC_UNSUPPORTED (415), naming the encoding and rate', () => {
   const cases: [unknown, RegExp][] = [
     [{ encoding: 'G722', sample_rate: 16000, channels: 1 }, /"G722" at 16000 Hz/],
-    [{ encoding: 'OPUS', sample_rate: 48000, channels: 1 }, /"OPUS" at 48000 Hz/],
+    [{ encoding: 'OPUS', sample_rate: 24000, channels: 1 }, /"OPUS" at 24000 Hz/],
     [{ encoding: 'PCMU', sample_rate: 16000, channels: 1 }, /"PCMU" at 16000 Hz/],
     [{ encoding: 'PCMA', sample_rate: 48000 }, /"PCMA" at 48000 Hz/],
     [{ encoding: 'L16', sample_rate: 44100, channels: 1 }, /"L16" at 44100 Hz/],
