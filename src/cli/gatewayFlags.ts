@@ -4,6 +4,7 @@
  * import the gateway or uWS).
  */
 import { defaultGatewayConfig, type GatewayConfig } from '../config.js';
+import { agentConfigFromFlags, AGENT_FLAGS, type AgentFlagValues } from './agentFlags.js';
 import { intFlag } from './args.js';
 
 export const GATEWAY_FLAGS = {
@@ -19,9 +20,10 @@ export const GATEWAY_FLAGS = {
   number: { type: 'string', multiple: true },
   'max-calls': { type: 'string' },
   codec: { type: 'string' },
+  ...AGENT_FLAGS,
 } as const;
 
-type GatewayFlagValues = {
+type GatewayFlagValues = AgentFlagValues & {
   host?: string | undefined;
   'tunnel-port'?: string | undefined;
   'local-port'?: string | undefined;
@@ -39,7 +41,10 @@ type GatewayFlagValues = {
  * files (the gateway refuses to start without the agent secret; doctor only
  * reports it), so both commands build the same config the same way.
  */
-export function gatewayConfigFromFlags(flags: GatewayFlagValues, files: { webhookPublicKey: string | null; agentSecret: string }): GatewayConfig {
+export function gatewayConfigFromFlags(
+  flags: GatewayFlagValues,
+  files: { webhookPublicKey: string | null; agentSecret: string; agentKey?: string; openclawToken?: string },
+): GatewayConfig {
   const defaults = defaultGatewayConfig();
   return {
     ...defaults,
@@ -55,5 +60,6 @@ export function gatewayConfigFromFlags(flags: GatewayFlagValues, files: { webhoo
     numbers: flags.number ?? [],
     maxCalls: intFlag('--max-calls', flags['max-calls'], defaults.maxCalls, 1),
     codec: (flags.codec ?? defaults.codec) as GatewayConfig['codec'],
+    agent: agentConfigFromFlags(flags, { agentKey: files.agentKey ?? '', openclawToken: files.openclawToken ?? '' }),
   };
 }
