@@ -5,6 +5,7 @@
  * (fail closed, FAQ-05/06), so `ttma doctor` can say why.
  */
 import { availableParallelism } from 'node:os';
+import { AGENT_KINDS, DEFAULT_BARGE_IN, type AgentConfig, type BargeInConfig } from './agent/agentConfig.js';
 import { ErrorCodes, TtmaError } from './errors.js';
 
 export interface GatewayConfig {
@@ -25,7 +26,10 @@ export interface GatewayConfig {
   agentSecret: string;
   /** E.164 numbers this gateway answers. Exact match. */
   numbers: string[];
-  agent: 'echo';
+  /** The agent every call talks to (DESIGN 6); secrets in it come from files. */
+  agent: AgentConfig;
+  /** When the caller's voice interrupts the agent (gateway-side detection). */
+  bargeIn: BargeInConfig;
   /** Admission limit for concurrent calls. */
   maxCalls: number;
   /** Unused media tokens expire after this long (DESIGN 3, step 2). */
@@ -63,7 +67,8 @@ export function defaultGatewayConfig(): GatewayConfig {
     deploymentId: '',
     agentSecret: '',
     numbers: [],
-    agent: 'echo',
+    agent: { kind: 'echo' },
+    bargeIn: { ...DEFAULT_BARGE_IN },
     maxCalls: 2000,
     mediaTokenTtlMs: 30_000,
     mailboxFrames: 50,
@@ -107,7 +112,9 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   if (config.agentSecret.length < 16) fail('agentSecret', 'missing or too short (read it from a file)');
   if (config.numbers.length === 0) fail('numbers', 'at least one E.164 number is required');
   for (const n of config.numbers) if (!E164.test(n)) fail('numbers', `"${n}" is not E.164 (+ and 7 to 15 digits)`);
-  if (config.agent !== 'echo') fail('agent', `unknown agent "${config.agent}" (available: echo)`);
+  validateAgent(config.agent);
+  if (!(config.bargeIn.thresholdDbfs > -90 && config.bargeIn.thresholdDbfs < 0)) fail('bargeIn.thresholdDbfs', 'must be between -90 and 0 dBFS');
+  if (!(config.bargeIn.minSpeechMs >= 20 && config.bargeIn.minSpeechMs <= 2000)) fail('bargeIn.minSpeechMs', 'must be 20..2000 ms');
   if (!Number.isInteger(config.maxCalls) || config.maxCalls < 1) fail('maxCalls', 'must be a positive integer');
   if (!(config.mediaTokenTtlMs >= 1000 && config.mediaTokenTtlMs <= 300_000)) fail('mediaTokenTtlMs', 'must be 1000..300000');
   if (!Number.isInteger(config.mailboxFrames) || config.mailboxFrames < 2) fail('mailboxFrames', 'must be an integer >= 2');
@@ -124,4 +131,39 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   if (!(config.mediaFramesPerSecond >= 50 && config.mediaFramesPerSecond <= 10_000)) fail('mediaFramesPerSecond', 'must be 50..10000 (a call sends 50)');
   if (!(config.mediaFrameBurst >= 1 && config.mediaFrameBurst <= 100_000)) fail('mediaFrameBurst', 'must be 1..100000');
   return config;
+}
+
+function checkUrl(key: string, raw: string, schemes: string[]): void {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    fail(key, `not a URL: "${raw}"`);
+  }
+  if (!schemes.includes(url.protocol)) fail(key, `must use ${schemes.join(' or ')}`);
+  // Plain text only on loopback: an agent's audio and key never cross a network unencrypted.
+  if ((url.protocol === 'ws:' || url.protocol === 'http:') && !LOOPBACK_HOSTS.has(url.hostname.replace(/^\[|\]$/g, ''))) {
+    fail(key, 'plain ws:// or http:// only to a loopback agent; use wss:// or https://');
+  }
+}
+
+function validateAgent(agent: AgentConfig): void {
+  if (!AGENT_KINDS.includes(agent.kind)) fail('agent', `unknown agent "${agent.kind}" (available: ${AGENT_KINDS.join(', ')})`);
+  switch (agent.kind) {
+    case 'echo':
+      return;
+    case 'ws':
+      return checkUrl('agent.url', agent.url, ['ws:', 'wss:']);
+    case 'realtime':
+      checkUrl('agent.url', agent.url, ['ws:', 'wss:']);
+      if (!agent.model) fail('agent.model', 'is required');
+      if (agent.consult) checkUrl('agent.consult', agent.consult.baseUrl, ['http:', 'https:']);
+      return;
+    case 'openclaw':
+      checkUrl('agent.chat', agent.chat.baseUrl, ['http:', 'https:']);
+      checkUrl('agent.stt', agent.stt.baseUrl, ['http:', 'https:']);
+      checkUrl('agent.tts', agent.tts.baseUrl, ['http:', 'https:']);
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(agent.chat.agentId)) fail('agent.agentId', 'must be 1 to 64 of A-Z a-z 0-9 _ . -');
+      return;
+  }
 }

@@ -8,8 +8,14 @@
  * to the agent's rate -> agent. Agent -> caller: resample to the phone rate
  * -> exact 20 ms frames -> encode -> queue -> paced out one frame per 20 ms
  * on the worker's shared monotonic clock (no bursts after stalls).
+ *
+ * Barge-in: when the caller talks over the agent (the agent's VAD says so,
+ * or our SpeechDetector on caller audio), the queue is dropped at once, the
+ * provider is told `clear`, and the agent learns how much of its audio was
+ * played (frames paced out since the last barge-in).
  */
-import type { AgentSession } from '../agent/AgentSession.js';
+import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent } from '../agent/AgentAdapter.js';
+import type { BargeInConfig } from '../agent/agentConfig.js';
 import { ErrorCodes, isTtmaError } from '../errors.js';
 import { createPhoneCodec, type PhoneCodec } from '../media/codecs.js';
 import { FRAME_MS, samplesPerFrame } from '../media/constants.js';
@@ -18,11 +24,12 @@ import { JitterBuffer } from '../media/JitterBuffer.js';
 import { PayloadPlayout } from '../media/PayloadPlayout.js';
 import { LivePacer } from '../media/LivePacer.js';
 import { PacerSchedule } from '../media/PacerSchedule.js';
+import { SpeechDetector } from '../media/SpeechDetector.js';
 import { createResampler, type CallResampler } from '../media/createResampler.js';
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
 import { LatencyStats } from './LatencyStats.js';
 import { Mailbox } from './Mailbox.js';
-import type { CallSummary, JitterSummary } from './messages.js';
+import type { AgentAction, CallSummary, JitterSummary } from './messages.js';
 
 /** WebSocket close codes we use (RFC 6455 section 7.4.1). */
 export const CLOSE_POLICY = 1008;
@@ -44,12 +51,27 @@ export interface CallActorSettings {
   jitterMinDelayMs: number;
   jitterMaxDelayMs: number;
 }
+/** The mark sent after an agent's farewell; its echo means the caller heard it all. */
+export const HANGUP_MARK = 'ttma-hangup';
+/** A provider that never echoes marks still gets its hang-up this long after the farewell left. */
+const HANGUP_MARK_TIMEOUT_MS = 2_000;
+const CLEAR_FRAME = '{"event":"clear"}';
+/**
+ * The agent counts as audible this long after its last frame left: agents
+ * that stream in real time (chunk by chunk) leave the queue empty for a few
+ * ms between chunks, and barge-in must not miss them there.
+ */
+const AUDIBLE_GAP_MS = 200;
 
 export interface CallActorHooks {
   /** Send a text frame to the phone (batched by the worker). */
   emitMedia(slot: number, text: string): void;
   /** Ask the main thread to close this call's media socket. */
   requestClose(slot: number, code: number, reason: string): void;
+  /** The agent asks for something only the ControlActor can do (hang up, transfer, dial, DTMF). */
+  agentAction(slot: number, action: AgentAction): void;
+  log(slot: number, level: 'info' | 'warn' | 'error', msg: string): void;
+  now(): number;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -57,8 +79,10 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 export class CallActor {
   readonly slot: number;
   readonly callId: string;
-  readonly #agent: AgentSession;
+  readonly #call: AgentCall;
+  readonly #agent: AgentAdapter;
   readonly #hooks: CallActorHooks;
+  readonly #bargeInConfig: BargeInConfig;
   readonly #mailbox: Mailbox<{ frame: Uint8Array; atMs: number }>;
   readonly #pacer: LivePacer | PacerSchedule;
   readonly #latency = new LatencyStats();
@@ -78,8 +102,9 @@ export class CallActor {
   #toAgent: CallResampler | null = null;
   #toPhone: CallResampler | null = null;
   #framer: Framer | null = null;
+  #detector: SpeechDetector | null = null;
   #outQueue: string[] = [];
-  /** Arrival time of the caller frame behind each queued outbound frame (echo is 1:1). */
+  /** Per queued frame: when the audio behind it reached us (caller frame for echo, agent chunk otherwise). */
   #inTimes: number[] = [];
   #framesIn = 0;
   #framesOut = 0;
@@ -90,22 +115,39 @@ export class CallActor {
   #endedAtMs = 0;
   /** Arrival time of the caller frame being handled (for the echo's latency record). */
   #currentInMs = 0;
+  /** Agent audio paced out to the caller since the last barge-in, ms. */
+  #playedMs = 0;
+  #bargeIns = 0;
+  #lastOutAt = Number.NEGATIVE_INFINITY;
+  #pendingHangup: string | null = null;
+  #hangupMarkAt: number | null = null;
 
-  constructor(slot: number, callId: string, agent: AgentSession, hooks: CallActorHooks, settings: CallActorSettings, nowMs: number) {
+  constructor(
+    slot: number,
+    call: AgentCall,
+    agent: AgentAdapter,
+    hooks: CallActorHooks,
+    settings: CallActorSettings,
+    bargeIn: BargeInConfig,
+  ) {
     this.slot = slot;
-    this.callId = callId;
+    this.callId = call.callId;
+    this.#call = call;
     this.#agent = agent;
     this.#hooks = hooks;
+    this.#bargeInConfig = bargeIn;
     this.#settings = settings;
     this.#mailbox = new Mailbox(settings.mailboxFrames);
-    this.#startedAtMs = nowMs;
+    this.#startedAtMs = hooks.now();
     this.#pacer = agent.audioTiming === 'live' ? new LivePacer(FRAME_MS, PACER_LEAD_MS) : new PacerSchedule(FRAME_MS, PACER_LEAD_MS);
-    agent.onAudio = (pcm) => this.#onAgentAudio(pcm);
   }
 
   /** Pre-warm the agent on call.initiated, before the caller hears anything. */
   async openAgent(): Promise<void> {
-    await this.#agent.open();
+    await this.#agent.open(this.#call, {
+      audio: (pcm) => this.#onAgentAudio(pcm),
+      event: (event) => this.#onAgentEvent(event),
+    });
     this.#agentReady = true;
   }
 
@@ -135,7 +177,8 @@ export class CallActor {
   pump(nowMs: number): void {
     if (this.#ended) return;
     if (this.#jitter && this.#agentReady && !this.#inputStopped) this.#playDue(nowMs);
-    if (this.#outQueue.length === 0) return;
+    if (this.#ended) return;
+    if (this.#outQueue.length === 0) return this.#maybeHangUp(nowMs);
     if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
     const text = this.#outQueue.shift() as string;
     const inAt = this.#inTimes.shift();
@@ -143,6 +186,13 @@ export class CallActor {
     this.#hooks.emitMedia(this.slot, text);
     this.#pacer.sent(nowMs);
     this.#framesOut++;
+    this.#playedMs += FRAME_MS;
+    this.#lastOutAt = nowMs;
+  }
+
+  /** The platform's answer to something the agent asked for. */
+  agentResult(result: AgentActionResult): void {
+    if (!this.#ended) this.#agent.actionResult(result);
   }
 
   end(reason: string, nowMs: number): CallSummary {
@@ -153,6 +203,7 @@ export class CallActor {
       this.#endReason = reason;
       this.#endedAtMs = nowMs;
     }
+    const marks = this.#agent.marks.summary();
     return {
       callId: this.callId,
       codec: this.#codec?.name ?? null,
@@ -165,6 +216,7 @@ export class CallActor {
       workerLatencyMs: this.#latency.summary(),
       durationMs: Math.round(this.#endedAtMs - this.#startedAtMs),
       endReason: this.#endReason,
+      agent: { kind: this.#agent.kind, openMs: marks.openMs, turnLatencyMs: marks.turnLatencyMs, bargeIns: this.#bargeIns },
     };
   }
 
@@ -182,14 +234,16 @@ export class CallActor {
     }
     switch (frame.event) {
       case 'connected':
+        return;
       case 'mark':
+        if (frame.mark?.name === HANGUP_MARK && this.#pendingHangup !== null) this.#hangUpNow();
         return;
       case 'start':
         return this.#onStart(frame);
       case 'media':
         return this.#onMedia(frame);
       case 'dtmf':
-        if (typeof frame.dtmf?.digit === 'string') this.#agent.pushDtmf(frame.dtmf.digit);
+        if (typeof frame.dtmf?.digit === 'string' && /^[0-9*#A-D]$/.test(frame.dtmf.digit)) this.#agent.pushDtmf(frame.dtmf.digit);
         return;
       case 'stop':
         return this.#onStop();
@@ -225,6 +279,10 @@ export class CallActor {
     this.#toAgent = createResampler(this.#codec.sampleRate, this.#agent.sampleRate);
     this.#toPhone = createResampler(this.#agent.sampleRate, this.#codec.sampleRate);
     this.#framer = new Framer(samplesPerFrame(this.#codec.sampleRate));
+    if (this.#agent.bargeIn === 'gateway') {
+      this.#detector = new SpeechDetector({ sampleRate: this.#codec.sampleRate, ...this.#bargeInConfig });
+    }
+    this.#agent.callStarted();
   }
 
   #onMedia(frame: Extract<ProviderMediaFrame, { event: 'media' }>): void {
@@ -264,7 +322,7 @@ export class CallActor {
     while (jitter.stats.buffered > 0 && !this.#ended) this.#playDue(Number.MAX_SAFE_INTEGER, true);
   }
 
-  /** Every frame the jitter buffer has due, decoded (or concealed), to the agent. */
+  /** Frames the jitter buffer has due, decoded (or concealed), to barge-in detection and the agent. */
   #playDue(nowMs: number, once = false): void {
     const jitter = this.#jitter!;
     const toAgent = this.#toAgent!;
@@ -273,6 +331,7 @@ export class CallActor {
       const arrival = slot < 0 ? NaN : this.#arrivals[slot]!;
       // The echo's latency is counted from the caller frame's arrival, so jitter-buffer delay is included.
       this.#currentInMs = frame.kind === 'audio' && !Number.isNaN(arrival) ? arrival : nowMs;
+      if (this.#detector?.push(frame.pcm) === 'started') this.#bargeIn();
       this.#agent.pushAudio(toAgent.process(frame.pcm));
     }
   }
@@ -296,17 +355,92 @@ export class CallActor {
   #onAgentAudio(pcm: Int16Array): void {
     if (this.#ended || !this.#toPhone || !this.#framer || !this.#codec) return;
     this.#framer.push(this.#toPhone.process(pcm));
-    for (let frame = this.#framer.shift(); frame; frame = this.#framer.shift()) {
-      const encoded = this.#codec.encode(frame);
-      const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
-      if (this.#outQueue.length >= MAX_OUT_QUEUE_FRAMES) {
-        this.#outQueue.shift();
-        this.#inTimes.shift();
-        this.#outDrops++;
-      }
-      this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`);
-      this.#inTimes.push(this.#currentInMs);
+    const inAt = this.#agent.audioTiming === 'live' ? this.#currentInMs : this.#hooks.now();
+    for (let frame = this.#framer.shift(); frame; frame = this.#framer.shift()) this.#queueFrame(frame, inAt);
+    // Audio arriving between clock ticks goes out now if a frame is due (first audio is not held for a tick).
+    if (this.#agent.audioTiming === 'buffered') this.pump(this.#hooks.now());
+  }
+
+  #queueFrame(frame: Int16Array, inAt: number): void {
+    const encoded = this.#codec!.encode(frame);
+    const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
+    if (this.#outQueue.length >= MAX_OUT_QUEUE_FRAMES) {
+      this.#outQueue.shift();
+      this.#inTimes.shift();
+      this.#outDrops++;
     }
+    this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`);
+    this.#inTimes.push(inAt);
+  }
+
+  /** The end of a turn: a last partial frame goes out padded with silence rather than waiting for more audio. */
+  #flushTail(): void {
+    const framer = this.#framer;
+    if (!framer || framer.buffered === 0) return;
+    framer.push(new Int16Array(framer.samplesPerFrame - framer.buffered));
+    const frame = framer.shift();
+    if (frame) this.#queueFrame(frame, this.#hooks.now());
+  }
+
+  #onAgentEvent(event: AgentEvent): void {
+    if (this.#ended) return;
+    switch (event.type) {
+      case 'speech.started':
+        return this.#bargeIn();
+      case 'speech.stopped':
+      case 'transcript':
+        return;
+      case 'turn.done':
+        return this.#flushTail();
+      case 'hangup.request':
+        this.#flushTail();
+        if (!event.afterPlayout) return this.#hooks.agentAction(this.slot, { kind: 'hangup', reason: event.reason });
+        this.#pendingHangup = event.reason;
+        return this.#maybeHangUp(this.#hooks.now());
+      case 'transfer.request':
+        return this.#hooks.agentAction(this.slot, { kind: 'transfer', to: event.to });
+      case 'dial.request':
+        return this.#hooks.agentAction(this.slot, { kind: 'dial', to: event.to });
+      case 'dtmf.send':
+        return this.#hooks.agentAction(this.slot, { kind: 'dtmf', digits: event.digits });
+      case 'error':
+        return this.#hooks.log(this.slot, 'warn', `agent: ${event.message}`);
+    }
+  }
+
+  /** Drop everything not yet played, tell the provider and the agent; only while the agent is audible. */
+  #bargeIn(): void {
+    const framer = this.#framer;
+    const audible =
+      this.#outQueue.length > 0 || (framer !== null && framer.buffered > 0) || this.#hooks.now() - this.#lastOutAt < AUDIBLE_GAP_MS;
+    if (!audible || this.#pendingHangup !== null) return;
+    this.#outDrops += this.#outQueue.length;
+    this.#outQueue = [];
+    this.#inTimes = [];
+    framer?.clear();
+    this.#hooks.emitMedia(this.slot, CLEAR_FRAME);
+    this.#bargeIns++;
+    const heard = this.#playedMs;
+    this.#playedMs = 0;
+    this.#agent.interrupt(heard);
+  }
+
+  /** After the farewell's last frame left: a mark, whose echo says it has played; then hang up. */
+  #maybeHangUp(nowMs: number): void {
+    if (this.#pendingHangup === null || this.#outQueue.length > 0) return;
+    if (this.#hangupMarkAt === null) {
+      this.#hangupMarkAt = nowMs;
+      this.#hooks.emitMedia(this.slot, `{"event":"mark","mark":{"name":"${HANGUP_MARK}"}}`);
+    } else if (nowMs - this.#hangupMarkAt > HANGUP_MARK_TIMEOUT_MS) {
+      this.#hangUpNow();
+    }
+  }
+
+  #hangUpNow(): void {
+    const reason = this.#pendingHangup ?? 'agent hung up';
+    this.#pendingHangup = null;
+    this.#hangupMarkAt = Number.POSITIVE_INFINITY;
+    this.#hooks.agentAction(this.slot, { kind: 'hangup', reason });
   }
 }
 

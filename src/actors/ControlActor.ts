@@ -4,13 +4,16 @@
  * signalling requests that answer or end calls through the platform.
  * It does no DSP: media bytes are routed to the call's worker untouched.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { AgentActionResult } from '../agent/AgentAdapter.js';
 import type { GatewayConfig } from '../config.js';
 import { MediaTokenStore, type TokenVerdict } from '../control/MediaTokenStore.js';
 import type { SignallingClient } from '../control/SignallingClient.js';
+import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
-import { assertNever, type CallSummary, type FromWorker } from './messages.js';
+import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 
 /** What the front gives us for each accepted media socket. */
@@ -23,6 +26,8 @@ type CallState = 'answering' | 'answered' | 'streaming' | 'ending';
 
 interface LiveCall {
   callId: string;
+  /** Outbound: the id in the media path we chose before the provider named the call. */
+  mediaId: string | null;
   slot: number;
   workerIndex: number;
   direction: string;
@@ -52,6 +57,7 @@ export class ControlActor {
   readonly #log: Logger;
   readonly #tokens: MediaTokenStore;
   readonly #byId = new Map<string, LiveCall>();
+  readonly #byMediaId = new Map<string, LiveCall>();
   readonly #bySlot = new Map<number, LiveCall>();
   readonly #tombstones = new Set<string>();
   readonly #summaries: CallSummary[] = [];
@@ -120,7 +126,7 @@ export class ControlActor {
   /** Checked at upgrade, before the socket is accepted (FAQ-07). */
   authorizeMedia(callId: string, token: string | undefined): MediaAuthorization {
     const verdict: TokenVerdict = this.#tokens.consume(callId, token, Date.now());
-    const call = this.#byId.get(callId);
+    const call = this.#byId.get(callId) ?? this.#byMediaId.get(callId);
     if (!verdict.ok) {
       this.counters.mediaRefused++;
       return { ok: false, reason: verdict.reason };
@@ -192,6 +198,11 @@ export class ControlActor {
         void this.#endCall(call.callId, message.reason, true);
         return;
       }
+      case 'agent.action': {
+        const call = this.#bySlot.get(message.slot);
+        if (call) void this.#onAgentAction(call, message.action);
+        return;
+      }
       case 'log':
         this.#log[message.level]({ worker: workerIndex, slot: message.slot }, message.msg);
         return;
@@ -220,6 +231,107 @@ export class ControlActor {
     }));
   }
 
+  /**
+   * Place an outbound call (asked by an agent or an operator): the platform
+   * checks caps, allowlists and the dialling policy, then dials through the
+   * provider; the answered call streams to us like an inbound one.
+   */
+  async dial(to: string): Promise<{ callId: string }> {
+    const host = this.#supervisor.pickWorker();
+    if (this.#closing || !host || this.#byId.size >= this.#config.maxCalls) {
+      this.counters.callsRefused++;
+      throw new TtmaError(ErrorCodes.OVERLOADED, 'gateway full: no outbound call placed', 503);
+    }
+    // Our id for the media path until the provider names the call (letters and digits only).
+    const mediaId = `o${randomBytes(12).toString('hex')}`;
+    const token = this.#tokens.issue(mediaId, Date.now());
+    const from = this.#config.numbers[0] ?? '';
+    let result;
+    try {
+      result = await this.#signalling.dial({
+        to,
+        from,
+        stream_url: `wss://${this.#config.publicHost}/v1/media/${mediaId}`,
+        stream_auth_token: token,
+        codec: this.#config.codec,
+      });
+    } catch (err) {
+      this.#tokens.revokeCall(mediaId);
+      throw err;
+    }
+    const callId = result.call_control_id;
+    if (this.#tombstones.has(callId) || this.#byId.has(callId)) {
+      this.#tokens.revokeCall(mediaId);
+      throw new TtmaError(ErrorCodes.PLATFORM, 'the dialled call ended before it was set up');
+    }
+    const slot = this.#nextSlot++;
+    const log = this.#log.child({ callId, worker: host.index });
+    const call: LiveCall = {
+      callId,
+      mediaId,
+      slot,
+      workerIndex: host.index,
+      direction: 'outgoing',
+      from,
+      to,
+      state: 'answering',
+      socket: null,
+      mediaSeen: false,
+      startedAt: performance.now(),
+      log,
+      orphanTimer: null,
+    };
+    this.#byId.set(callId, call);
+    this.#byMediaId.set(mediaId, call);
+    this.#bySlot.set(slot, call);
+    host.calls++;
+    this.counters.callsStarted++;
+    host.send({ type: 'call.open', slot, callId, from, to, direction: 'outgoing', agent: this.#config.agent, bargeIn: this.#config.bargeIn });
+    log.info('outbound call placed; ringing');
+    return { callId };
+  }
+
+  async #onAgentAction(call: LiveCall, action: AgentAction): Promise<void> {
+    const reply = (result: AgentActionResult) => this.#supervisor.host(call.workerIndex)?.send({ type: 'agent.result', slot: call.slot, result });
+    const failed = (request: AgentActionResult['request'], err: unknown) => {
+      const detail = isTtmaError(err) ? err.message : String(err);
+      call.log.warn({ request, err: detail }, 'agent request refused');
+      reply({ request, ok: false, detail });
+    };
+    switch (action.kind) {
+      case 'hangup':
+        call.log.info({ reason: action.reason }, 'the agent hung up');
+        return this.#endCall(call.callId, `agent: ${action.reason}`, true);
+      case 'transfer':
+        try {
+          await this.#signalling.transfer(call.callId, { to: action.to });
+          call.log.info('call transferred by the agent');
+          reply({ request: 'transfer', ok: true, detail: '' });
+        } catch (err) {
+          failed('transfer', err);
+        }
+        return;
+      case 'dial':
+        try {
+          const placed = await this.dial(action.to);
+          reply({ request: 'dial', ok: true, detail: placed.callId });
+        } catch (err) {
+          failed('dial', err);
+        }
+        return;
+      case 'dtmf':
+        try {
+          await this.#signalling.sendDtmf(call.callId, { digits: action.digits });
+          reply({ request: 'dtmf', ok: true, detail: '' });
+        } catch (err) {
+          failed('dtmf', err);
+        }
+        return;
+      default:
+        assertNever(action);
+    }
+  }
+
   #onIncoming(callId: string, from: string, to: string): void {
     if (this.#byId.has(callId) || this.#tombstones.has(callId)) return; // duplicate or late: never a second token
     const log = this.#log.child({ callId });
@@ -239,6 +351,7 @@ export class ControlActor {
     const slot = this.#nextSlot++;
     const call: LiveCall = {
       callId,
+      mediaId: null,
       slot,
       workerIndex: host.index,
       direction: 'incoming',
@@ -255,7 +368,7 @@ export class ControlActor {
     this.#bySlot.set(slot, call);
     host.calls++;
     this.counters.callsStarted++;
-    host.send({ type: 'call.open', slot, callId, from, to, agent: this.#config.agent });
+    host.send({ type: 'call.open', slot, callId, from, to, direction: 'incoming', agent: this.#config.agent, bargeIn: this.#config.bargeIn });
     const token = this.#tokens.issue(callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
     this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec }).then(
@@ -276,6 +389,10 @@ export class ControlActor {
     this.#remember(callId);
     this.#byId.delete(callId);
     this.#bySlot.delete(call.slot);
+    if (call.mediaId) {
+      this.#byMediaId.delete(call.mediaId);
+      this.#tokens.revokeCall(call.mediaId);
+    }
     const host = this.#supervisor.host(call.workerIndex);
     if (host) {
       host.calls = Math.max(0, host.calls - 1);

@@ -4,8 +4,9 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createAgentSession, ECHO_SAMPLE_RATE } from '../agent/EchoAgent.js';
-import { CallActor, type CallActorSettings } from './CallActor.js';
+import { createAgent } from '../agent/createAgent.js';
+import { ECHO_SAMPLE_RATE } from '../agent/EchoAgent.js';
+import { CallActor, type CallActorHooks, type CallActorSettings } from './CallActor.js';
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import { assertNever, type FromWorker, type ToWorker } from './messages.js';
 import { warmUpMediaPath } from './warmUp.js';
@@ -40,9 +41,27 @@ function flushMedia(): void {
   port!.postMessage({ m: buffer }, [buffer]);
 }
 
-const hooks = {
-  emitMedia: (slot: number, text: string) => outBatch.appendText(slot, text),
-  requestClose: (slot: number, code: number, reason: string) => post({ type: 'media.close', slot, code, reason }),
+// Agent audio and events arrive on their own sockets, outside a drain: what
+// they emit goes out at the end of that turn, batched like the rest.
+let flushQueued = false;
+function flushSoon(): void {
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(() => {
+    flushQueued = false;
+    flushMedia();
+  });
+}
+
+const hooks: CallActorHooks = {
+  emitMedia: (slot, text) => {
+    outBatch.appendText(slot, text);
+    flushSoon();
+  },
+  requestClose: (slot, code, reason) => post({ type: 'media.close', slot, code, reason }),
+  agentAction: (slot, action) => post({ type: 'agent.action', slot, action }),
+  log: (slot, level, msg) => post({ type: 'log', level, slot, msg }),
+  now,
 };
 
 function endCall(slot: number, reason: string): void {
@@ -55,7 +74,8 @@ function endCall(slot: number, reason: string): void {
 function onControl(message: ToWorker): void {
   switch (message.type) {
     case 'call.open': {
-      const actor = new CallActor(message.slot, message.callId, createAgentSession(message.agent), hooks, config.call, now());
+      const call = { callId: message.callId, from: message.from, to: message.to, direction: message.direction };
+      const actor = new CallActor(message.slot, call, createAgent(message.agent), hooks, config.call, message.bargeIn);
       actors.set(message.slot, actor);
       actor.openAgent().then(
         () => {
@@ -72,6 +92,8 @@ function onControl(message: ToWorker): void {
     }
     case 'call.end':
       return endCall(message.slot, message.reason);
+    case 'agent.result':
+      return actors.get(message.slot)?.agentResult(message.result);
     case 'media.open':
       return;
     case 'media.closed':

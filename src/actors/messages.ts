@@ -4,6 +4,15 @@
  * Control messages are never dropped; media frames travel apart, in
  * MediaBatch buffers.
  */
+import type { AgentActionResult } from '../agent/AgentAdapter.js';
+import type { AgentConfig, BargeInConfig } from '../agent/agentConfig.js';
+
+/** What an agent asks the ControlActor to do for its call. */
+export type AgentAction =
+  | { kind: 'hangup'; reason: string }
+  | { kind: 'transfer'; to: string }
+  | { kind: 'dial'; to: string }
+  | { kind: 'dtmf'; digits: string };
 
 /** The caller -> agent jitter buffer of one call, at its end. */
 export interface JitterSummary {
@@ -34,11 +43,22 @@ export interface CallSummary {
   workerLatencyMs: { p50: number; p99: number; max: number; count: number };
   durationMs: number;
   endReason: string;
+  agent: { kind: string; openMs: number | null; turnLatencyMs: number[]; bargeIns: number };
 }
 
 /** Main thread -> worker. */
 export type ToWorker =
-  | { type: 'call.open'; slot: number; callId: string; from: string; to: string; agent: 'echo' }
+  | {
+      type: 'call.open';
+      slot: number;
+      callId: string;
+      from: string;
+      to: string;
+      direction: 'incoming' | 'outgoing';
+      agent: AgentConfig;
+      bargeIn: BargeInConfig;
+    }
+  | { type: 'agent.result'; slot: number; result: AgentActionResult }
   | { type: 'call.end'; slot: number; reason: string }
   | { type: 'media.open'; slot: number }
   | { type: 'media.closed'; slot: number }
@@ -52,6 +72,7 @@ export type FromWorker =
   | { type: 'call.ended'; slot: number; summary: CallSummary }
   /** The actor asks main to close the call's media socket (bad start frame, unsupported codec...). */
   | { type: 'media.close'; slot: number; code: number; reason: string }
+  | { type: 'agent.action'; slot: number; action: AgentAction }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; slot?: number };
 
 export function assertNever(value: never): never {

@@ -2,42 +2,41 @@
  * The echo agent plays the caller back: for the demo, tests and bench. It
  * returns each chunk at once, so any delay measured end to end is ours.
  */
-import type { AgentEvent, AgentSession } from './AgentSession.js';
+import type { AgentActionResult, AgentAdapter, AgentCall, AgentSink } from './AgentAdapter.js';
+import { AgentMarks } from './AgentMarks.js';
 
 export const ECHO_SAMPLE_RATE = 16_000;
 
-export class EchoAgent implements AgentSession {
+export class EchoAgent implements AgentAdapter {
   readonly kind = 'echo';
   readonly sampleRate = ECHO_SAMPLE_RATE;
   readonly audioTiming = 'live';
-  onAudio: ((pcm: Int16Array) => void) | null = null;
-  onEvent: ((event: AgentEvent) => void) | null = null;
-  #open = false;
+  /** The caller always talks over their own echo: no barge-in. */
+  readonly bargeIn = 'off';
+  readonly marks = new AgentMarks();
+  #sink: AgentSink | null = null;
 
-  async open(): Promise<void> {
-    this.#open = true;
+  async open(_call: AgentCall, sink: AgentSink): Promise<void> {
+    this.marks.opening();
+    this.#sink = sink;
+    this.marks.opened();
   }
 
+  callStarted(): void {}
+
   pushAudio(pcm: Int16Array): void {
-    if (this.#open) this.onAudio?.(pcm);
+    this.#sink?.audio(pcm);
   }
 
   pushDtmf(_digit: string): void {
     // An echo has nothing to say to a key press.
   }
 
-  interrupt(): void {}
+  interrupt(_heardMs: number): void {}
+
+  actionResult(_result: AgentActionResult): void {}
 
   close(): void {
-    this.#open = false;
-    this.onAudio = null;
-    this.onEvent = null;
-  }
-}
-
-export function createAgentSession(kind: 'echo'): AgentSession {
-  switch (kind) {
-    case 'echo':
-      return new EchoAgent();
+    this.#sink = null;
   }
 }

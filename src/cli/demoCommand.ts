@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import nacl from 'tweetnacl';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { intFlag, parseFlags } from './args.js';
+import { AGENT_FLAGS } from './agentFlags.js';
 import { freePorts, startTtma, stopChild, type Child } from './processes.js';
 
 const DEMO_NUMBER = '+15550100000';
@@ -89,7 +90,14 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     codec: { type: 'string' },
     json: { type: 'boolean' },
     'keep-logs': { type: 'boolean' },
+    ...AGENT_FLAGS,
   });
+  // Agent flags go to the gateway as given; it validates them (and reads the secret files).
+  const agentArgs = Object.keys(AGENT_FLAGS).flatMap((name) => {
+    const value = (flags as Record<string, unknown>)[name];
+    return typeof value === 'string' ? [`--${name}`, value] : [];
+  });
+
   const calls = intFlag('--calls', flags.calls, 8, 1, 5000);
   const seconds = intFlag('--seconds', flags.seconds, 10, 1, 3600);
   const workers = intFlag('--workers', flags.workers, Math.max(1, availableParallelism()), 1, 64);
@@ -98,6 +106,9 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma demo: --codec must be one of ${DEMO_CODECS.map((c) => c.toLowerCase()).join(', ')} (got "${flags.codec}")`, 2);
   }
   const progress = (line: string) => process.stderr.write(`demo: ${line}\n`);
+  if (flags.agent && flags.agent !== 'echo') {
+    progress(`agent ${flags.agent}: calls talk to it; the echo figures below then measure only what came back`);
+  }
 
   // Throwaway secrets, files readable by this user only.
   const dir = mkdtempSync(join(tmpdir(), 'ttma-demo-'));
@@ -149,7 +160,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', String(workers),
       '--public-host', DEMO_TUNNEL_HOST, '--webhook-public-key-file', files.publicKey,
       '--platform-url', `http://127.0.0.1:${platformPort}`, '--deployment-id', DEMO_DEPLOYMENT,
-      '--agent-secret-file', files.agentSecret, '--number', DEMO_NUMBER, '--codec', codec,
+      '--agent-secret-file', files.agentSecret, '--number', DEMO_NUMBER, '--codec', codec, ...agentArgs,
     ], join(dir, 'gateway.log'));
     children.push(gateway);
 

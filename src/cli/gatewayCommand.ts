@@ -10,6 +10,8 @@ export async function runGatewayCommand(argv: string[]): Promise<void> {
     // Missing key: the gateway still starts and refuses every webhook (fail closed).
     webhookPublicKey: flags['webhook-public-key-file'] ? readSecretFile('--webhook-public-key-file', flags['webhook-public-key-file']) : null,
     agentSecret: readSecretFile('--agent-secret-file', flags['agent-secret-file']),
+    agentKey: flags['agent-key-file'] ? readSecretFile('--agent-key-file', flags['agent-key-file']) : '',
+    openclawToken: flags['openclaw-token-file'] ? readSecretFile('--openclaw-token-file', flags['openclaw-token-file']) : '',
   });
   const gateway = new Gateway(config);
   const ports = await gateway.start();

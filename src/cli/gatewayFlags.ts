@@ -4,6 +4,7 @@
  * import the gateway or uWS).
  */
 import { defaultGatewayConfig, type GatewayConfig } from '../config.js';
+import { agentConfigFromFlags, AGENT_FLAGS, type AgentFlagValues } from './agentFlags.js';
 import { intFlag } from './args.js';
 
 export const GATEWAY_FLAGS = {
@@ -21,9 +22,10 @@ export const GATEWAY_FLAGS = {
   codec: { type: 'string' },
   'jitter-min-ms': { type: 'string' },
   'jitter-max-ms': { type: 'string' },
+  ...AGENT_FLAGS,
 } as const;
 
-type GatewayFlagValues = {
+type GatewayFlagValues = AgentFlagValues & {
   host?: string | undefined;
   'tunnel-port'?: string | undefined;
   'local-port'?: string | undefined;
@@ -43,7 +45,10 @@ type GatewayFlagValues = {
  * files (the gateway refuses to start without the agent secret; doctor only
  * reports it), so both commands build the same config the same way.
  */
-export function gatewayConfigFromFlags(flags: GatewayFlagValues, files: { webhookPublicKey: string | null; agentSecret: string }): GatewayConfig {
+export function gatewayConfigFromFlags(
+  flags: GatewayFlagValues,
+  files: { webhookPublicKey: string | null; agentSecret: string; agentKey?: string; openclawToken?: string },
+): GatewayConfig {
   const defaults = defaultGatewayConfig();
   return {
     ...defaults,
@@ -61,5 +66,6 @@ export function gatewayConfigFromFlags(flags: GatewayFlagValues, files: { webhoo
     codec: (flags.codec ?? defaults.codec) as GatewayConfig['codec'],
     jitterMinDelayMs: intFlag('--jitter-min-ms', flags['jitter-min-ms'], defaults.jitterMinDelayMs, 0, 1000),
     jitterMaxDelayMs: intFlag('--jitter-max-ms', flags['jitter-max-ms'], defaults.jitterMaxDelayMs, 20, 1000),
+    agent: agentConfigFromFlags(flags, { agentKey: files.agentKey ?? '', openclawToken: files.openclawToken ?? '' }),
   };
 }

@@ -18,6 +18,8 @@ import {
   type DialCallResult,
   type HangupCallBody,
   type PlatformErrorBody,
+  type SendDtmfBody,
+  type TransferCallBody,
 } from '../wire/platformApi.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
@@ -68,6 +70,14 @@ export class SignallingClient {
 
   hangup(callId: string, body: HangupCallBody = {}): Promise<unknown> {
     return this.#post(PLATFORM_PATHS.hangup(callId), body);
+  }
+
+  transfer(callId: string, body: TransferCallBody): Promise<unknown> {
+    return this.#post(PLATFORM_PATHS.transfer(callId), body);
+  }
+
+  sendDtmf(callId: string, body: SendDtmfBody): Promise<unknown> {
+    return this.#post(PLATFORM_PATHS.sendDtmf(callId), body);
   }
 
   dial(body: DialCallBody): Promise<DialCallResult> {

@@ -18,7 +18,7 @@ import type { AnswerCallBody, DialCallBody, DialCallResult, PlatformErrorBody } 
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC, type CallDirection } from '../wire/telnyx.js';
 import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSignature.js';
-import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDialStreamUrl, checkStreamToken } from './allowlists.js';
+import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDestination, checkDialStreamUrl, checkDigits, checkStreamToken } from './allowlists.js';
 import { CallRegistry, directionOf, type CallRecord } from './CallRegistry.js';
 import { DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
 import { ProviderClient } from './ProviderClient.js';
@@ -59,7 +59,7 @@ const TIME_LIMIT_SECS = { min: 30, max: 14_400 } as const;
 const WEBHOOK_ID_MAX = 256;
 const NOT_OWNED = 'call not found or not owned by this deployment';
 
-const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup)$/;
+const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf)$/;
 
 type Json = Record<string, unknown>;
 
@@ -186,6 +186,8 @@ export class PlatformServer {
         const callId = decodeCallId(signal[1] ?? '');
         ctx.callId = callId;
         if (signal[2] === 'answer') await this.#answer(req, res, callId, ctx);
+        else if (signal[2] === 'transfer') await this.#transfer(req, res, callId, ctx);
+        else if (signal[2] === 'send_dtmf') await this.#sendDtmf(req, res, callId, ctx);
         else await this.#hangup(req, res, callId, ctx);
         return;
       }
@@ -237,12 +239,33 @@ export class PlatformServer {
     this.#send(req, res, 200, { ok: true });
   }
 
+  async #transfer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const body = await this.#readJson(req);
+    const to = checkDestination(body['to']);
+    await this.#requireOwnership(deployment, callId);
+    const from = deployment.numbers[0] ?? '';
+    await this.#provider.transfer(callId, to, from);
+    this.#log.info({ deployment: deployment.id, callId }, 'call transferred');
+    this.#send(req, res, 200, { ok: true });
+  }
+
+  async #sendDtmf(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const body = await this.#readJson(req);
+    const digits = checkDigits(body['digits']);
+    await this.#requireOwnership(deployment, callId);
+    await this.#provider.sendDtmf(callId, digits);
+    this.#send(req, res, 200, { ok: true });
+  }
+
   async #dial(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
     const body = (await this.#readJson(req)) as Partial<DialCallBody>;
     if (typeof body.to !== 'string' || !E164_PATTERN.test(body.to)) {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
     }
+    checkDestination(body.to);
     const from = body.from ?? deployment.numbers[0];
     if (typeof from !== 'string' || !deployment.numbers.includes(from)) {
       throw new TtmaError(ErrorCodes.NUMBER_NOT_OWNED, "from must be one of this deployment's numbers", 403);

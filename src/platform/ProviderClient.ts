@@ -108,6 +108,18 @@ export class ProviderClient {
     throw this.#failure('hangup', res);
   }
 
+  /** Call Control `send_dtmf` (digits already checked by the caller). */
+  async sendDtmf(callControlId: string, digits: string): Promise<void> {
+    const res = await this.#send('send_dtmf', 'POST', `${callPath(callControlId)}/actions/send_dtmf`, { digits, command_id: randomUUID() });
+    if (!isSuccess(res.status)) throw this.#failure('send_dtmf', res);
+  }
+
+  /** Call Control `transfer` to an E.164 destination (already checked against the dialling policy). */
+  async transfer(callControlId: string, to: string, from: string): Promise<void> {
+    const res = await this.#send('transfer', 'POST', `${callPath(callControlId)}/actions/transfer`, { to, from, command_id: randomUUID() });
+    if (!isSuccess(res.status)) throw this.#failure('transfer', res);
+  }
+
   async dial(request: DialRequest): Promise<DialResult> {
     const commandId = request.command_id ?? randomUUID();
     const res = await this.#send('dial', 'POST', '/v2/calls', { ...request, command_id: commandId });

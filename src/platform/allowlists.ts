@@ -94,3 +94,28 @@ export function checkCodec(raw: unknown): AllowedCodec {
   if (typeof raw === 'string' && (ALLOWED_CODECS as readonly string[]).includes(raw)) return raw as AllowedCodec;
   throw new TtmaError(ErrorCodes.CODEC_UNSUPPORTED, `codec must be one of ${ALLOWED_CODECS.join(', ')}`, 400);
 }
+
+/**
+ * Destinations an agent may dial or transfer to (FAQ-13): E.164, and not a
+ * premium-rate range (+1 900, +1 976, UK +44 9), where one runaway call
+ * costs real money. A minimal policy until per-deployment dialling policy lands.
+ */
+export const DENIED_DESTINATION_PREFIXES = ['+1900', '+1976', '+449'] as const;
+const DESTINATION_PATTERN = /^\+[1-9]\d{6,14}$/;
+
+export function checkDestination(raw: unknown): string {
+  if (typeof raw !== 'string' || !DESTINATION_PATTERN.test(raw)) {
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
+  }
+  if (DENIED_DESTINATION_PREFIXES.some((p) => raw.startsWith(p))) {
+    throw new TtmaError(ErrorCodes.DESTINATION_REFUSED, 'destination refused by the dialling policy (premium-rate range)', 403);
+  }
+  return raw;
+}
+
+export function checkDigits(raw: unknown): string {
+  if (typeof raw !== 'string' || !/^[0-9*#A-D]{1,64}$/.test(raw)) {
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'digits must be 1 to 64 of 0-9, *, #, A-D', 400);
+  }
+  return raw;
+}

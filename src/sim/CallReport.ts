@@ -31,6 +31,12 @@ export interface CallSummary {
   marksEchoed: number;
   clearsReceived: number;
   dtmfSent: number;
+  /** DTMF digits the gateway sent with the send_dtmf action, in order. */
+  dtmfReceived: string;
+  /** Where a transfer action sent the call, or null. */
+  transferredTo: string | null;
+  /** What the phone heard of the gateway's audio (performance.now() times of this process). */
+  heard: HeardTimeline;
   webhooksFailed: number;
   cdr: CallDetailRecord;
 }
@@ -44,6 +50,17 @@ export interface CallReport extends CallSummary {
   sentPcm: Int16Array;
   returnedPcm: Int16Array;
   roundTripSamplesMs: number[];
+}
+
+export interface HeardTimeline {
+  /** Arrival of the first returned frame with sound in it (above -45 dBFS), or null. */
+  firstSoundAtMs: number | null;
+  /** Milliseconds of returned audio with sound in it. */
+  soundMs: number;
+  /** Arrival of each `clear`, with the sound heard before it and the arrival of the last frame before it. */
+  clears: Array<{ atMs: number; soundMsBefore: number; lastFrameBeforeAtMs: number | null }>;
+  /** Arrival of the last returned frame with sound. */
+  lastSoundAtMs: number | null;
 }
 
 /** The report without raw audio, as served by `GET /sim/calls/{id}`. */

@@ -84,3 +84,38 @@ export class SignalBank {
     };
   }
 }
+
+/** Stretches of a call in which the phone party talks; silence elsewhere. */
+export interface TalkWindow {
+  atMs: number;
+  ms: number;
+}
+
+/**
+ * The phone party talks only inside the windows (counted in frames from the
+ * first one): for turn-taking and barge-in tests, where a caller who never
+ * pauses would make no sense.
+ */
+export class GatedFrameSource implements FrameSource {
+  readonly #inner: FrameSource;
+  readonly #windows: TalkWindow[];
+  readonly #silence = new Int16Array(SAMPLES_PER_FRAME);
+  readonly #silencePayload: Record<SimCodec, string>;
+  #frame = 0;
+
+  constructor(inner: FrameSource, windows: TalkWindow[]) {
+    this.#inner = inner;
+    this.#windows = windows;
+    this.#silencePayload = {
+      PCMU: Buffer.from(encodeFrame('PCMU', this.#silence)).toString('base64'),
+      PCMA: Buffer.from(encodeFrame('PCMA', this.#silence)).toString('base64'),
+    };
+  }
+
+  next(codec: SimCodec): Frame {
+    const t = this.#frame++ * FRAME_MS;
+    const talking = this.#windows.some((w) => t >= w.atMs && t < w.atMs + w.ms);
+    if (talking) return this.#inner.next(codec);
+    return { pcm: this.#silence, payload: this.#silencePayload[codec] };
+  }
+}

@@ -16,7 +16,7 @@ import { toSummary, type CallReport, type CallSummary } from './CallReport.js';
 import type { SimCodec } from './codecs.js';
 import { DEFAULTS, PROVIDER_CODES, SAMPLE_RATE } from './constants.js';
 import { EchoAnalyzer } from './EchoAnalyzer.js';
-import { LiveFrameSource, SignalBank, type FrameSource } from './FrameSource.js';
+import { GatedFrameSource, LiveFrameSource, SignalBank, type FrameSource, type TalkWindow } from './FrameSource.js';
 import { MediaClock, type MediaClockStats } from './MediaClock.js';
 import { ProviderApiError } from './ProviderApiError.js';
 import { MAX_CALL_SECONDS, parseDtmf, type DialParams, type InboundParams } from './requests.js';
@@ -79,6 +79,8 @@ export interface PlaceInboundCallOptions {
   codec?: SimCodec;
   seed?: number;
   dtmf?: DtmfEvent[];
+  /** The caller talks only in these windows (ms from media start); default: all the time. */
+  talk?: TalkWindow[];
 }
 
 interface EndedRecord {
@@ -263,7 +265,7 @@ export class ProviderSimulator {
       to: params.to,
       connectionId: this.#connectionId(),
       codec: params.codec,
-      audio: this.#audio(params.seed),
+      audio: options.talk ? new GatedFrameSource(this.#audio(params.seed), options.talk) : this.#audio(params.seed),
       talkMs: params.durationMs,
       dtmf: params.dtmf,
       clientState: null,
@@ -271,6 +273,9 @@ export class ProviderSimulator {
     });
     return call;
   }
+
+  /** Outbound calls' callees talk only in these windows (tests of agent-placed calls). */
+  outboundTalk: TalkWindow[] | null = null;
 
   /** `POST /v2/calls`: the callee answers after the ring time and talks for `outboundTalkMs`. */
   dial(params: DialParams): SimCall {
@@ -284,7 +289,7 @@ export class ProviderSimulator {
       to: params.to,
       connectionId: params.connectionId,
       codec: params.stream?.codec ?? 'PCMU',
-      audio: this.#audio(undefined),
+      audio: this.outboundTalk ? new GatedFrameSource(this.#audio(undefined), this.outboundTalk) : this.#audio(undefined),
       talkMs: this.#options.outboundTalkMs ?? DEFAULTS.outboundTalkMs,
       dtmf: [],
       clientState: params.clientState,

@@ -22,9 +22,9 @@ import {
   type WebhookEventType,
 } from '../wire/telnyx.js';
 import { CallRecorder, type Correlate } from './CallRecorder.js';
-import { toSummary, type CallReport, type CallSummary, type EndedBy } from './CallReport.js';
+import { toSummary, type CallReport, type CallSummary, type EndedBy, type HeardTimeline } from './CallReport.js';
 import type { SimCodec } from './codecs.js';
-import { FRAME_MS, PROVIDER_CODES } from './constants.js';
+import { FRAME_MS, PROVIDER_CODES, SAMPLE_RATE } from './constants.js';
 import type { FrameSource } from './FrameSource.js';
 import { newCallControlId, newUuid } from './ids.js';
 import type { ClockSubscriber, MediaClock } from './MediaClock.js';
@@ -145,6 +145,10 @@ export class SimCall implements ClockSubscriber {
   #mediaCodec: SimCodec;
   #dtmfIndex = 0;
   #dtmfSent = 0;
+  #dtmfReceived = '';
+  #transferredTo: string | null = null;
+  readonly #heard: HeardTimeline = { firstSoundAtMs: null, soundMs: 0, clears: [], lastSoundAtMs: null };
+  #lastFrameAtMs: number | null = null;
   #malformed = 0;
   #marksEchoed = 0;
   #clears = 0;
@@ -238,6 +242,24 @@ export class SimCall implements ClockSubscriber {
     this.#closeStream(stream);
   }
 
+  /** `send_dtmf`: the digits play to the phone party (recorded for the report). */
+  sendDtmf(digits: string, clientState: string | undefined): void {
+    this.#assertAnswered('send_dtmf');
+    if (clientState !== undefined) this.#clientState = clientState;
+    this.#dtmfReceived += digits;
+  }
+
+  /**
+   * `transfer`: the phone party is bridged to `to` and this leg's stream
+   * ends; the simulator models the bridge as the end of this call.
+   */
+  transfer(to: string, clientState: string | undefined): void {
+    this.#assertAnswered('transfer');
+    if (clientState !== undefined) this.#clientState = clientState;
+    this.#transferredTo = to;
+    this.#end('gateway', 'normal_clearing', this.direction === 'incoming' ? 'callee' : 'caller', `transferred to ${to}`);
+  }
+
   recordStart(clientState: string | undefined): void {
     this.#assertAnswered('record_start');
     if (clientState !== undefined) this.#clientState = clientState;
@@ -313,6 +335,9 @@ export class SimCall implements ClockSubscriber {
       marksEchoed: this.#marksEchoed,
       clearsReceived: this.#clears,
       dtmfSent: this.#dtmfSent,
+      dtmfReceived: this.#dtmfReceived,
+      transferredTo: this.#transferredTo,
+      heard: { ...this.#heard, clears: [...this.#heard.clears] },
       webhooksFailed: this.#webhooksFailed,
       cdr: this.cdr(),
     };
@@ -404,6 +429,7 @@ export class SimCall implements ClockSubscriber {
         onMedia: (pcm, arrivalMs) => {
           if (this.#stream !== stream || this.#state !== 'answered') return;
           this.#recorder.recordReturned(arrivalMs, pcm);
+          this.#hear(pcm, arrivalMs);
           this.#playout.enqueueAudio(arrivalMs, pcm.length);
         },
         onMark: (name, arrivalMs) => {
@@ -413,6 +439,7 @@ export class SimCall implements ClockSubscriber {
         onClear: (arrivalMs) => {
           if (this.#stream !== stream) return;
           this.#clears++;
+          this.#heard.clears.push({ atMs: arrivalMs, soundMsBefore: this.#heard.soundMs, lastFrameBeforeAtMs: this.#lastFrameAtMs });
           for (const due of this.#playout.clear(arrivalMs)) this.#echoMark(stream, due);
         },
         onMalformed: (why) => {
@@ -480,6 +507,17 @@ export class SimCall implements ClockSubscriber {
     this.#streamFrames++;
   }
 
+  #hear(pcm: Int16Array, arrivalMs: number): void {
+    this.#lastFrameAtMs = arrivalMs;
+    let energy = 0;
+    for (let i = 0; i < pcm.length; i++) energy += pcm[i]! * pcm[i]!;
+    // -45 dBFS RMS: above G.711's idle noise, below any speech or tone.
+    if (energy / pcm.length < SOUND_THRESHOLD_SQ) return;
+    if (this.#heard.firstSoundAtMs === null) this.#heard.firstSoundAtMs = arrivalMs;
+    this.#heard.lastSoundAtMs = arrivalMs;
+    this.#heard.soundMs += (pcm.length * 1000) / SAMPLE_RATE;
+  }
+
   #echoMark(stream: MediaStreamClient, name: string): void {
     stream.sendMark(name);
     this.#marksEchoed++;
@@ -531,6 +569,9 @@ export class SimCall implements ClockSubscriber {
       marksEchoed: this.#marksEchoed,
       clearsReceived: this.#clears,
       dtmfSent: this.#dtmfSent,
+      dtmfReceived: this.#dtmfReceived,
+      transferredTo: this.#transferredTo,
+      heard: { ...this.#heard, clears: [...this.#heard.clears] },
       webhooksFailed: this.#webhooksFailed,
       cdr: this.cdr(),
       sentPcm: analysis.sentPcm,
@@ -590,6 +631,8 @@ export class SimCall implements ClockSubscriber {
     this.#timer = null;
   }
 }
+
+const SOUND_THRESHOLD_SQ = (32768 * 10 ** (-45 / 20)) ** 2;
 
 function invalidState(detail: string): ProviderApiError {
   return new ProviderApiError(422, PROVIDER_CODES.INVALID_CALL_STATE, 'Invalid call state', detail);

@@ -207,3 +207,12 @@ export function parseDtmf(value: unknown, durationMs: number): DtmfEvent[] {
   });
   return events.sort((a, b) => a.atMs - b.atMs);
 }
+
+/** send_dtmf's `digits`: 1 to 64 of 0-9, *, #, A-D (w/W pauses are not modelled). */
+export function parseDigits(value: unknown): string {
+  const digits = asBody(value)['digits'];
+  if (typeof digits !== 'string' || !/^[0-9*#A-D]{1,64}$/.test(digits)) {
+    throw invalidParam('digits', 'must be 1 to 64 of 0-9, *, #, A-D');
+  }
+  return digits;
+}

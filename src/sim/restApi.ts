@@ -8,7 +8,8 @@
  *
  *   POST /v2/calls                                  dial
  *   POST /v2/calls/{id}/actions/{action}            answer, hangup, streaming_start,
- *                                                   streaming_stop, record_start, record_stop
+ *                                                   streaming_stop, record_start, record_stop,
+ *                                                   send_dtmf, transfer
  *   GET  /v2/calls/{id}                             call status
  *   GET  /v2/call_detail_records                    the provider's own records
  *   POST /sim/calls/inbound                         simulator control: place an inbound call
@@ -21,7 +22,7 @@ import { PROVIDER_CODE_CALL_ENDED } from '../wire/telnyx.js';
 import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
 import type { ProviderSimulator } from './ProviderSimulator.js';
-import { invalidParam, parseCommand, parseDial, parseInbound, parseStreamCommand, type StreamParams } from './requests.js';
+import { asBody, e164, invalidParam, parseCommand, parseDigits, parseDial, parseInbound, parseStreamCommand, type StreamParams } from './requests.js';
 
 export interface RestApiOptions {
   apiKey: string;
@@ -38,7 +39,7 @@ interface ApiResponse {
 }
 
 const AUTH_FAILED = new ProviderApiError(401, PROVIDER_CODES.AUTH_FAILED, 'Authentication failed');
-const ACTIONS = ['answer', 'hangup', 'streaming_start', 'streaming_stop', 'record_start', 'record_stop'] as const;
+const ACTIONS = ['answer', 'hangup', 'streaming_start', 'streaming_stop', 'record_start', 'record_stop', 'send_dtmf', 'transfer'] as const;
 type Action = (typeof ACTIONS)[number];
 
 const ROUTE_ACTION = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/;
@@ -162,6 +163,12 @@ export function createRestApi(options: RestApiOptions): http.Server {
           break;
         case 'record_stop':
           call.recordStop(params.clientState);
+          break;
+        case 'send_dtmf':
+          call.sendDtmf(parseDigits(body), params.clientState);
+          break;
+        case 'transfer':
+          call.transfer(e164(asBody(body), 'to'), params.clientState);
           break;
       }
       logger.debug({ callId: id, action }, 'call action');

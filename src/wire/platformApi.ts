@@ -14,6 +14,10 @@ export const PLATFORM_PATHS = {
   answer: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/answer`,
   /** POST, body HangupCallBody */
   hangup: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/hangup`,
+  /** POST, body TransferCallBody: bridge the call to another number (dialling policy applies). */
+  transfer: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/transfer`,
+  /** POST, body SendDtmfBody */
+  sendDtmf: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/send_dtmf`,
   /** POST, body DialCallBody -> DialCallResult */
   dial: '/v1/signal/calls',
 } as const;
@@ -28,6 +32,15 @@ export interface AnswerCallBody {
 
 export interface HangupCallBody {
   reason?: string;
+}
+
+export interface TransferCallBody {
+  to: string;
+}
+
+export interface SendDtmfBody {
+  /** 1 to 64 of 0-9, *, #, A-D. */
+  digits: string;
 }
 
 export interface DialCallBody {

@@ -1,0 +1,77 @@
+/**
+ * The one interface every agent adapter implements (DESIGN 6). An adapter is
+ * the I/O to one agent for one call; it runs on the call's media worker,
+ * beside its CallActor (docs/agents.md says why).
+ *
+ * Life of a call: open() on call.initiated (the agent is warm before the
+ * caller hears anything) -> callStarted() when caller media flows ->
+ * pushAudio() per caller frame, agent audio of any chunk size and events to
+ * the sink -> interrupt(heardMs) on barge-in -> close().
+ * Audio on this side is PCM16 mono at `sampleRate` (known once open() resolved).
+ */
+import type { AgentMarks } from './AgentMarks.js';
+
+export type AgentEvent =
+  /** The agent's own VAD heard the caller start speaking: barge-in. */
+  | { type: 'speech.started' }
+  | { type: 'speech.stopped' }
+  | { type: 'transcript'; role: 'caller' | 'agent'; text: string; final: boolean }
+  /** Everything the agent meant to say for this turn has been delivered. */
+  | { type: 'turn.done' }
+  /** Hang up; with afterPlayout, once what is queued has been played to the caller. */
+  | { type: 'hangup.request'; reason: string; afterPlayout: boolean }
+  | { type: 'transfer.request'; to: string }
+  | { type: 'dial.request'; to: string }
+  | { type: 'dtmf.send'; digits: string }
+  | { type: 'error'; message: string };
+
+export interface AgentCall {
+  callId: string;
+  from: string;
+  to: string;
+  direction: 'incoming' | 'outgoing';
+}
+
+export interface AgentSink {
+  /** PCM16 at the adapter's sampleRate, any chunk size; the call actor frames it. */
+  audio(pcm: Int16Array): void;
+  event(event: AgentEvent): void;
+}
+
+/** What came of a request the agent made (dial, transfer, DTMF), from the platform. */
+export interface AgentActionResult {
+  request: 'dial' | 'transfer' | 'dtmf';
+  ok: boolean;
+  /** Error code on refusal (TTMA_ERR_DESTINATION_REFUSED...), new call id on a dial. */
+  detail: string;
+}
+
+/**
+ * Who notices the caller talking over the agent: the agent (server VAD sends
+ * speech.started), the gateway (SpeechDetector on caller audio), or nobody
+ * (echo: the caller always talks over their own echo).
+ */
+export type BargeInSource = 'agent' | 'gateway' | 'off';
+
+export interface AgentAdapter {
+  readonly kind: string;
+  /** PCM16 rate both ways; final once open() has resolved (ws negotiates it). */
+  readonly sampleRate: number;
+  /**
+   * 'live': the agent's audio follows the caller's clock (echo), sent as soon
+   * as it exists. 'buffered': audio made ahead of time (speech synthesis),
+   * paced on a fixed grid.
+   */
+  readonly audioTiming: 'live' | 'buffered';
+  readonly bargeIn: BargeInSource;
+  readonly marks: AgentMarks;
+  open(call: AgentCall, sink: AgentSink): Promise<void>;
+  /** Caller media is flowing: the agent may greet. */
+  callStarted(): void;
+  pushAudio(pcm: Int16Array): void;
+  pushDtmf(digit: string): void;
+  /** Barge-in: the caller heard `heardMs` of the agent's audio since the last interrupt; drop the rest. */
+  interrupt(heardMs: number): void;
+  actionResult(result: AgentActionResult): void;
+  close(): void;
+}

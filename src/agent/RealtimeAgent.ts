@@ -1,0 +1,314 @@
+/**
+ * The `realtime` adapter: the OpenAI-Realtime-compatible WebSocket protocol
+ * (hosted or local servers). Server VAD decides turns and barge-in; on
+ * barge-in we cancel the response and truncate the agent's item at what the
+ * caller actually heard. Two tools: consult_agent (asks the OpenClaw agent,
+ * with a "one moment" cue if that takes over 1.5 s) and end_call (hangs up
+ * once the farewell has played).
+ *
+ * Event names: both the GA (`response.output_audio.delta`) and the beta
+ * (`response.audio.delta`) forms are accepted.
+ */
+import WebSocket from 'ws';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { cueTone } from '../media/cueTone.js';
+import { pcmuDecode, pcmuEncode } from '../media/g711.js';
+import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
+import type { AgentConfig } from './agentConfig.js';
+import { AgentMarks } from './AgentMarks.js';
+import { chatOnce } from './openAiHttp.js';
+import { base64ToPcm, pcmToBase64 } from './pcm.js';
+
+type RealtimeConfig = Extract<AgentConfig, { kind: 'realtime' }>;
+
+export const REALTIME_PCM_RATE = 24_000;
+const G711_RATE = 8_000;
+const OPEN_TIMEOUT_MS = 5_000;
+const CONSULT_TIMEOUT_MS = 30_000;
+const MAX_MESSAGE_BYTES = 4 << 20;
+const MAX_ITEMS = 256;
+
+/** One stretch of agent audio since the last interrupt: an item's, or our cue (no item id). */
+interface Played {
+  itemId: string | null;
+  startMs: number;
+}
+
+export const REALTIME_TOOLS = [
+  {
+    type: 'function',
+    name: 'consult_agent',
+    description: "Ask the caller's own OpenClaw agent (it knows their data and can act for them). Use for anything you cannot answer yourself.",
+    parameters: { type: 'object', properties: { question: { type: 'string' } }, required: ['question'] },
+  },
+  {
+    type: 'function',
+    name: 'end_call',
+    description: 'End the call after saying goodbye. Say the farewell first, in the same response.',
+    parameters: { type: 'object', properties: { reason: { type: 'string' } } },
+  },
+] as const;
+
+export class RealtimeAgent implements AgentAdapter {
+  readonly kind = 'realtime';
+  readonly audioTiming = 'buffered';
+  readonly bargeIn = 'agent';
+  readonly marks = new AgentMarks();
+  readonly sampleRate: number;
+  readonly #config: RealtimeConfig;
+  readonly #cue: Int16Array;
+  #socket: WebSocket | null = null;
+  #sink: AgentSink | null = null;
+  #call: AgentCall | null = null;
+  #ready = false;
+  #closed = false;
+  #activeResponse: string | null = null;
+  readonly #cancelled = new Set<string>();
+  #played: Played[] = [];
+  #deliveredMs = 0;
+  #endRequested: string | null = null;
+  readonly #consults = new Set<AbortController>();
+
+  constructor(config: RealtimeConfig) {
+    this.#config = config;
+    this.sampleRate = config.format === 'g711_ulaw' ? G711_RATE : REALTIME_PCM_RATE;
+    this.#cue = cueTone(this.sampleRate);
+  }
+
+  open(call: AgentCall, sink: AgentSink): Promise<void> {
+    this.marks.opening();
+    this.#sink = sink;
+    this.#call = call;
+    const sep = this.#config.url.includes('?') ? '&' : '?';
+    const target = `${this.#config.url}${sep}model=${encodeURIComponent(this.#config.model)}`;
+    const headers: Record<string, string> = {};
+    if (this.#config.apiKey) headers['authorization'] = `Bearer ${this.#config.apiKey}`;
+    const socket = new WebSocket(target, { headers, maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: OPEN_TIMEOUT_MS });
+    this.#socket = socket;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `realtime server sent no session.updated within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        if (!this.#ready) reject(err);
+        this.close();
+      };
+      socket.on('open', () => this.#send({ type: 'session.update', session: this.#session() }));
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        if (isBinary) return;
+        let msg: Record<string, unknown>;
+        try {
+          msg = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+        } catch {
+          return this.#emit({ type: 'error', message: 'realtime server sent invalid JSON' });
+        }
+        if (!this.#ready) {
+          if (msg['type'] === 'session.updated') {
+            this.#ready = true;
+            clearTimeout(timer);
+            this.marks.opened();
+            resolve();
+          } else if (msg['type'] === 'error') {
+            fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `realtime server refused the session: ${errorText(msg)}`));
+          }
+          return;
+        }
+        this.#onServerEvent(msg);
+      });
+      socket.on('error', (err) => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `realtime server: ${err.message}`)));
+      socket.on('close', () => {
+        if (!this.#ready) fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'realtime server closed before session.updated'));
+        else if (!this.#closed) this.#emit({ type: 'hangup.request', reason: 'agent disconnected', afterPlayout: true });
+      });
+    });
+  }
+
+  callStarted(): void {
+    // The agent speaks first on an answered call.
+    this.#send({ type: 'response.create' });
+  }
+
+  pushAudio(pcm: Int16Array): void {
+    if (!this.#ready) return;
+    const audio = this.#config.format === 'g711_ulaw' ? Buffer.from(pcmuEncode(pcm)).toString('base64') : pcmToBase64(pcm);
+    this.#send({ type: 'input_audio_buffer.append', audio });
+  }
+
+  pushDtmf(digit: string): void {
+    // The model hears key presses as a short user message.
+    this.#send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: `[caller pressed ${digit}]` }] } });
+  }
+
+  interrupt(heardMs: number): void {
+    if (this.#activeResponse) {
+      this.#cancelled.add(this.#activeResponse);
+      this.#send({ type: 'response.cancel' });
+      this.#activeResponse = null;
+    }
+    // The item being heard when the caller cut in, truncated at what they heard of it.
+    let hit: Played | undefined;
+    for (const p of this.#played) if (p.startMs <= heardMs) hit = p;
+    if (hit?.itemId) {
+      const ends = this.#played.find((p) => p.startMs > hit.startMs)?.startMs ?? this.#deliveredMs;
+      const audioEndMs = Math.max(0, Math.round(Math.min(heardMs, ends) - hit.startMs));
+      this.#send({ type: 'conversation.item.truncate', item_id: hit.itemId, content_index: 0, audio_end_ms: audioEndMs });
+    }
+    this.#played = [];
+    this.#deliveredMs = 0;
+  }
+
+  actionResult(_result: AgentActionResult): void {}
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const c of this.#consults) c.abort();
+    this.#socket?.close(1000, 'call ended');
+    this.#sink = null;
+  }
+
+  #session(): Record<string, unknown> {
+    const format = this.#config.format === 'g711_ulaw' ? { type: 'audio/pcmu' } : { type: 'audio/pcm', rate: REALTIME_PCM_RATE };
+    const tools = this.#config.consult ? REALTIME_TOOLS : REALTIME_TOOLS.filter((t) => t.name !== 'consult_agent');
+    return {
+      type: 'realtime',
+      model: this.#config.model,
+      output_modalities: ['audio'],
+      instructions: this.#config.instructions,
+      audio: {
+        input: { format, turn_detection: { type: 'server_vad', create_response: true, interrupt_response: true }, transcription: null },
+        output: { format, voice: this.#config.voice },
+      },
+      tools,
+      tool_choice: 'auto',
+    };
+  }
+
+  #onServerEvent(msg: Record<string, unknown>): void {
+    const type = msg['type'];
+    switch (type) {
+      case 'response.created': {
+        const response = msg['response'] as { id?: unknown } | undefined;
+        if (typeof response?.id === 'string') this.#activeResponse = response.id;
+        return;
+      }
+      case 'response.output_audio.delta':
+      case 'response.audio.delta':
+        return this.#onAudioDelta(msg);
+      case 'response.output_audio_transcript.delta':
+      case 'response.audio_transcript.delta':
+        if (typeof msg['delta'] === 'string') this.#emit({ type: 'transcript', role: 'agent', text: msg['delta'], final: false });
+        return;
+      case 'response.output_audio_transcript.done':
+      case 'response.audio_transcript.done':
+        if (typeof msg['transcript'] === 'string') this.#emit({ type: 'transcript', role: 'agent', text: msg['transcript'], final: true });
+        return;
+      case 'conversation.item.input_audio_transcription.completed':
+        if (typeof msg['transcript'] === 'string') this.#emit({ type: 'transcript', role: 'caller', text: msg['transcript'], final: true });
+        return;
+      case 'input_audio_buffer.speech_started':
+        return this.#emit({ type: 'speech.started' });
+      case 'input_audio_buffer.speech_stopped':
+        this.marks.callerTurnEnded();
+        return this.#emit({ type: 'speech.stopped' });
+      case 'response.function_call_arguments.done':
+        return this.#onToolCall(msg);
+      case 'response.done': {
+        const response = msg['response'] as { id?: unknown } | undefined;
+        if (response?.id === this.#activeResponse) this.#activeResponse = null;
+        if (this.#endRequested !== null) {
+          // The farewell's audio has all arrived: hang up once it has played.
+          this.#emit({ type: 'hangup.request', reason: this.#endRequested, afterPlayout: true });
+          this.#endRequested = null;
+        }
+        this.#emit({ type: 'turn.done' });
+        return;
+      }
+      case 'error':
+        this.#emit({ type: 'error', message: errorText(msg) });
+        return;
+      default:
+        return;
+    }
+  }
+
+  #onAudioDelta(msg: Record<string, unknown>): void {
+    const responseId = msg['response_id'];
+    if (typeof responseId === 'string' && this.#cancelled.has(responseId)) return; // cut off by barge-in
+    const delta = msg['delta'];
+    if (typeof delta !== 'string') return;
+    const itemId = typeof msg['item_id'] === 'string' ? msg['item_id'] : null;
+    const pcm = this.#config.format === 'g711_ulaw' ? pcmuDecode(Buffer.from(delta, 'base64')) : base64ToPcm(delta);
+    this.#deliver(pcm, itemId);
+  }
+
+  #deliver(pcm: Int16Array, itemId: string | null): void {
+    const last = this.#played[this.#played.length - 1];
+    if (!last || last.itemId !== itemId) {
+      this.#played.push({ itemId, startMs: this.#deliveredMs });
+      if (this.#played.length > MAX_ITEMS) this.#played.shift();
+    }
+    this.#deliveredMs += (pcm.length * 1000) / this.sampleRate;
+    this.marks.agentAudio();
+    this.#sink?.audio(pcm);
+  }
+
+  #onToolCall(msg: Record<string, unknown>): void {
+    const callId = typeof msg['call_id'] === 'string' ? msg['call_id'] : '';
+    let args: Record<string, unknown> = {};
+    try {
+      args = JSON.parse(typeof msg['arguments'] === 'string' ? msg['arguments'] : '{}') as Record<string, unknown>;
+    } catch {
+      args = {};
+    }
+    switch (msg['name']) {
+      case 'end_call':
+        this.#endRequested = typeof args['reason'] === 'string' ? args['reason'].slice(0, 200) : 'agent ended the call';
+        this.#toolOutput(callId, { ok: true }, false);
+        return;
+      case 'consult_agent':
+        void this.#consult(callId, typeof args['question'] === 'string' ? args['question'] : '');
+        return;
+      default:
+        this.#toolOutput(callId, { error: 'unknown tool' }, true);
+    }
+  }
+
+  async #consult(toolCallId: string, question: string): Promise<void> {
+    const target = this.#config.consult;
+    if (!target || !this.#call) return this.#toolOutput(toolCallId, { error: 'no OpenClaw agent configured' }, true);
+    const abort = new AbortController();
+    this.#consults.add(abort);
+    const deadline = setTimeout(() => abort.abort(), CONSULT_TIMEOUT_MS);
+    // Dead air while the agent thinks sounds like a dropped call: a cue after 1.5 s.
+    const cue = setTimeout(() => this.#deliver(this.#cue, null), this.#config.cueAfterMs);
+    let output: Record<string, unknown>;
+    try {
+      output = { answer: await chatOnce(target, `ttma:${this.#call.from}`, question, abort.signal) };
+    } catch (err) {
+      output = { error: `the agent could not be reached (${(err as Error).message})` };
+    } finally {
+      clearTimeout(cue);
+      clearTimeout(deadline);
+      this.#consults.delete(abort);
+    }
+    if (!this.#closed) this.#toolOutput(toolCallId, output, true);
+  }
+
+  #toolOutput(callId: string, output: Record<string, unknown>, respond: boolean): void {
+    this.#send({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: callId, output: JSON.stringify(output) } });
+    if (respond) this.#send({ type: 'response.create' });
+  }
+
+  #emit(event: AgentEvent): void {
+    this.#sink?.event(event);
+  }
+
+  #send(message: unknown): void {
+    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
+  }
+}
+
+function errorText(msg: Record<string, unknown>): string {
+  const error = msg['error'] as { message?: unknown; code?: unknown } | undefined;
+  return String(error?.message ?? error?.code ?? 'unknown error').slice(0, 300);
+}

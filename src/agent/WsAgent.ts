@@ -1,0 +1,161 @@
+/**
+ * The generic `ws` adapter: binary PCM16 frames at a negotiated rate plus JSON
+ * events, for any custom agent (protocol: docs/agent-protocols.md).
+ */
+import WebSocket from 'ws';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
+import { AgentMarks } from './AgentMarks.js';
+import { bytesToPcm, pcmToBytes } from './pcm.js';
+
+export const WS_PROTOCOL_VERSION = 1;
+/** Rates the gateway offers, preferred first. */
+export const WS_SAMPLE_RATES = [16_000, 24_000, 8_000] as const;
+const OPEN_TIMEOUT_MS = 5_000;
+const MAX_MESSAGE_BYTES = 1 << 20;
+const MAX_TEXT_FIELD = 4096;
+
+export interface WsAgentOptions {
+  url: string;
+  token: string;
+}
+
+export class WsAgent implements AgentAdapter {
+  readonly kind = 'ws';
+  readonly audioTiming = 'buffered';
+  readonly bargeIn = 'gateway';
+  readonly marks = new AgentMarks();
+  readonly #options: WsAgentOptions;
+  #rate: number = WS_SAMPLE_RATES[0];
+  #socket: WebSocket | null = null;
+  #sink: AgentSink | null = null;
+  #ready = false;
+  #closed = false;
+
+  constructor(options: WsAgentOptions) {
+    this.#options = options;
+  }
+
+  get sampleRate(): number {
+    return this.#rate;
+  }
+
+  open(call: AgentCall, sink: AgentSink): Promise<void> {
+    this.marks.opening();
+    this.#sink = sink;
+    const headers: Record<string, string> = {};
+    if (this.#options.token) headers['authorization'] = `Bearer ${this.#options.token}`;
+    const socket = new WebSocket(this.#options.url, { headers, maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: OPEN_TIMEOUT_MS });
+    socket.binaryType = 'nodebuffer';
+    this.#socket = socket;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent sent no "ready" within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        if (!this.#ready) reject(err);
+        this.close();
+      };
+      socket.on('open', () => {
+        this.#sendJson({
+          type: 'hello',
+          version: WS_PROTOCOL_VERSION,
+          call: { id: call.callId, from: call.from, to: call.to, direction: call.direction },
+          sample_rates: WS_SAMPLE_RATES,
+        });
+      });
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        if (isBinary) {
+          if (!this.#ready) return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, 'ws agent sent audio before "ready"'));
+          this.marks.agentAudio();
+          this.#sink?.audio(bytesToPcm(data));
+          return;
+        }
+        let msg: Record<string, unknown>;
+        try {
+          msg = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+        } catch {
+          return this.#emit({ type: 'error', message: 'ws agent sent invalid JSON' });
+        }
+        if (!this.#ready) {
+          const rate = msg['sample_rate'];
+          if (msg['type'] !== 'ready' || !(WS_SAMPLE_RATES as readonly unknown[]).includes(rate)) {
+            return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `ws agent must answer hello with {"type":"ready","sample_rate":<one of ${WS_SAMPLE_RATES.join(', ')}>}`));
+          }
+          this.#rate = rate as number;
+          this.#ready = true;
+          clearTimeout(timer);
+          this.marks.opened();
+          resolve();
+          return;
+        }
+        this.#onEvent(msg);
+      });
+      socket.on('error', (err) => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent: ${err.message}`)));
+      socket.on('close', () => {
+        if (!this.#ready) fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'ws agent closed before "ready"'));
+        else if (!this.#closed) this.#emit({ type: 'hangup.request', reason: 'agent disconnected', afterPlayout: true });
+      });
+    });
+  }
+
+  callStarted(): void {
+    this.#sendJson({ type: 'start' });
+  }
+
+  pushAudio(pcm: Int16Array): void {
+    if (this.#ready && this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(pcmToBytes(pcm), { binary: true });
+  }
+
+  pushDtmf(digit: string): void {
+    this.#sendJson({ type: 'dtmf', digit });
+  }
+
+  interrupt(heardMs: number): void {
+    this.#sendJson({ type: 'barge_in', heard_ms: Math.round(heardMs) });
+  }
+
+  actionResult(result: AgentActionResult): void {
+    this.#sendJson({ type: 'result', request: result.request, ok: result.ok, detail: result.detail });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#sendJson({ type: 'stop' });
+    this.#socket?.close(1000, 'call ended');
+    this.#sink = null;
+  }
+
+  #onEvent(msg: Record<string, unknown>): void {
+    const text = (key: string) => (typeof msg[key] === 'string' ? (msg[key] as string).slice(0, MAX_TEXT_FIELD) : '');
+    switch (msg['type']) {
+      case 'speech_started':
+        return this.#emit({ type: 'speech.started' });
+      case 'speech_stopped':
+        this.marks.callerTurnEnded();
+        return this.#emit({ type: 'speech.stopped' });
+      case 'transcript':
+        return this.#emit({ type: 'transcript', role: msg['role'] === 'caller' ? 'caller' : 'agent', text: text('text'), final: msg['final'] === true });
+      case 'turn_done':
+        return this.#emit({ type: 'turn.done' });
+      case 'hangup':
+        return this.#emit({ type: 'hangup.request', reason: text('reason') || 'agent hung up', afterPlayout: true });
+      case 'transfer':
+        return this.#emit({ type: 'transfer.request', to: text('to') });
+      case 'dial':
+        return this.#emit({ type: 'dial.request', to: text('to') });
+      case 'dtmf':
+        return this.#emit({ type: 'dtmf.send', digits: text('digits') });
+      default:
+        return this.#emit({ type: 'error', message: `ws agent sent an unknown event type` });
+    }
+  }
+
+  #emit(event: AgentEvent): void {
+    this.#sink?.event(event);
+  }
+
+  #sendJson(message: unknown): void {
+    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
+  }
+}

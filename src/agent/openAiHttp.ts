@@ -1,0 +1,130 @@
+/**
+ * OpenAI-compatible HTTP calls the agents make: chat completions streamed as
+ * SSE (the OpenClaw gateway), speech to text, text to speech. One small
+ * module so the openclaw adapter and realtime's consult_agent share it.
+ * Uses fetch on the media worker: its first-use cost lands on the worker
+ * (warmed in open()), never on the front's thread.
+ */
+import { ErrorCodes, TtmaError } from '../errors.js';
+import type { HttpEndpoint, OpenClawTarget } from './agentConfig.js';
+import { bytesToPcm, wavFile } from './pcm.js';
+
+/** OpenAI's `pcm` speech format: PCM16 little-endian, 24 kHz, mono. */
+export const TTS_PCM_RATE = 24_000;
+const MAX_SSE_LINE = 1 << 20;
+
+function url(endpoint: HttpEndpoint, path: string): string {
+  return endpoint.baseUrl.replace(/\/+$/, '') + path;
+}
+
+function headers(endpoint: HttpEndpoint, extra: Record<string, string> = {}): Record<string, string> {
+  return endpoint.token ? { authorization: `Bearer ${endpoint.token}`, ...extra } : extra;
+}
+
+async function refused(what: string, res: Response): Promise<TtmaError> {
+  const body = (await res.text().catch(() => '')).slice(0, 200);
+  return new TtmaError(ErrorCodes.AGENT_PROTOCOL, `${what} answered ${res.status}${body ? `: ${body}` : ''}`);
+}
+
+/** Opens a keep-alive connection (and loads fetch) before the call needs it. */
+export async function warm(endpoint: HttpEndpoint, signal?: AbortSignal): Promise<void> {
+  try {
+    const res = await fetch(url(endpoint, '/v1/models'), { headers: headers(endpoint), ...(signal ? { signal } : {}) });
+    await res.arrayBuffer();
+  } catch (cause) {
+    throw new TtmaError(ErrorCodes.AGENT_CONNECT, `agent endpoint ${endpoint.baseUrl} unreachable: ${(cause as Error).message}`, 502, { cause });
+  }
+}
+
+/**
+ * Streams a chat completion from the OpenClaw gateway: `model:
+ * "openclaw/<agentId>"`, a stable session key as `user` (and the
+ * x-openclaw-session-key header), only the new user turn (the gateway keeps
+ * the session's history). Yields text deltas as they arrive.
+ */
+export async function* streamChat(target: OpenClawTarget, sessionKey: string, text: string, signal: AbortSignal): AsyncGenerator<string> {
+  const res = await fetch(url(target, '/v1/chat/completions'), {
+    method: 'POST',
+    signal,
+    headers: headers(target, { 'content-type': 'application/json', accept: 'text/event-stream', 'x-openclaw-session-key': sessionKey }),
+    body: JSON.stringify({
+      model: `openclaw/${target.agentId}`,
+      stream: true,
+      user: sessionKey,
+      messages: [{ role: 'user', content: text }],
+    }),
+  });
+  if (!res.ok || !res.body) throw await refused('chat completions', res);
+  const decoder = new TextDecoder();
+  let pending = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(chunk, { stream: true });
+    if (pending.length > MAX_SSE_LINE) throw new TtmaError(ErrorCodes.AGENT_PROTOCOL, 'chat completions: SSE line too long');
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).replace(/\r$/, '');
+      pending = pending.slice(nl + 1);
+      if (!line.startsWith('data:')) continue;
+      const data = line.slice(5).trim();
+      if (data === '[DONE]') return;
+      let parsed: { choices?: Array<{ delta?: { content?: unknown } }> };
+      try {
+        parsed = JSON.parse(data) as typeof parsed;
+      } catch {
+        continue;
+      }
+      const content = parsed.choices?.[0]?.delta?.content;
+      if (typeof content === 'string' && content) yield content;
+    }
+  }
+}
+
+/** The whole reply, for consult_agent. */
+export async function chatOnce(target: OpenClawTarget, sessionKey: string, text: string, signal: AbortSignal): Promise<string> {
+  let reply = '';
+  for await (const delta of streamChat(target, sessionKey, text, signal)) reply += delta;
+  return reply;
+}
+
+/** POST /v1/audio/transcriptions with a WAV of the caller's turn; returns the text. */
+export async function transcribe(endpoint: HttpEndpoint & { model: string }, pcm: Int16Array, rate: number, signal: AbortSignal): Promise<string> {
+  const form = new FormData();
+  form.append('model', endpoint.model);
+  form.append('response_format', 'json');
+  form.append('file', new Blob([wavFile(pcm, rate)], { type: 'audio/wav' }), 'turn.wav');
+  const res = await fetch(url(endpoint, '/v1/audio/transcriptions'), { method: 'POST', signal, headers: headers(endpoint), body: form });
+  if (!res.ok) throw await refused('speech to text', res);
+  const body = (await res.json()) as { text?: unknown };
+  return typeof body.text === 'string' ? body.text.trim() : '';
+}
+
+/** POST /v1/audio/speech (format pcm: 24 kHz PCM16); audio chunks are handed on as they stream in. */
+export async function synthesize(
+  endpoint: HttpEndpoint & { model: string; voice: string },
+  text: string,
+  signal: AbortSignal,
+  onAudio: (pcm: Int16Array) => void,
+): Promise<void> {
+  const res = await fetch(url(endpoint, '/v1/audio/speech'), {
+    method: 'POST',
+    signal,
+    headers: headers(endpoint, { 'content-type': 'application/json' }),
+    body: JSON.stringify({ model: endpoint.model, voice: endpoint.voice, input: text, response_format: 'pcm' }),
+  });
+  if (!res.ok || !res.body) throw await refused('text to speech', res);
+  let carry: Uint8Array | null = null;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    let bytes: Uint8Array = chunk;
+    if (carry) {
+      bytes = new Uint8Array(carry.length + chunk.length);
+      bytes.set(carry);
+      bytes.set(chunk, carry.length);
+      carry = null;
+    }
+    if (bytes.length & 1) {
+      carry = bytes.slice(bytes.length - 1);
+      bytes = bytes.subarray(0, bytes.length - 1);
+    }
+    if (bytes.length > 0) onAudio(bytesToPcm(bytes));
+  }
+}

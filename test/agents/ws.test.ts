@@ -1,0 +1,109 @@
+/**
+ * The generic `ws` adapter end to end through simulator, platform and
+ * gateway: first audio, gateway-side barge-in (minimum speech duration),
+ * DTMF both ways, hang-up, transfer and outbound calls through the
+ * platform's allowlists.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
+import { sleep, tone, WsAgentTestServer } from './servers.js';
+
+const RATE = 16_000;
+let stack: Stack;
+let agent: WsAgentTestServer;
+
+before(async () => {
+  agent = new WsAgentTestServer(RATE);
+  const url = await agent.start();
+  stack = await startStack({ agent: { kind: 'ws', url, token: 'ws-agent-token', bargeIn: { thresholdDbfs: -35, minSpeechMs: 200 } }, bargeIn: { thresholdDbfs: -35, minSpeechMs: 200 } });
+  stack.sim.outboundTalk = [];
+});
+
+after(async () => {
+  await stack.stop();
+  await agent.stop();
+});
+
+test('ws: hello and ready, first audio within 150 ms, a 100 ms blip does not interrupt, real speech barges in with the heard point', async () => {
+  const from = '+15550201001';
+  // Caller: a 100 ms blip (under the 200 ms minimum), then talks over the agent from 1.2 s.
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 3_000, talk: [{ atMs: 300, ms: 100 }, { atMs: 1_200, ms: 800 }] });
+  const conn = await agent.connectionFor(from);
+  const hello = (await conn.inbox.waitFor((m) => m['type'] === 'hello', 'hello')).msg;
+  assert.equal(conn.authorization, 'Bearer ws-agent-token');
+  assert.equal(hello['call'].direction, 'incoming');
+  assert.deepEqual(hello['sample_rates'], [16000, 24000, 8000]);
+  await conn.inbox.waitFor((m) => m['type'] === 'start', 'start');
+  const firstSent = await conn.audio(RATE, tone(RATE, 2_500), 100, false);
+  const bargeIn = (await conn.inbox.waitFor((m) => m['type'] === 'barge_in', 'barge_in', 4_000)).msg;
+  const report = await call.done;
+  assert.ok(conn.callerBytes > 0, 'caller audio reached the agent as binary PCM');
+  const firstMs = report.heard.firstSoundAtMs! - firstSent;
+  assert.ok(firstMs < 150, `first audio ${firstMs.toFixed(1)} ms after the agent sent it`);
+  assert.equal(report.heard.clears.length, 1, 'the blip did not interrupt; the real speech did, once');
+  const clear = report.heard.clears[0]!;
+  // Speech starts at 1.2 s of caller media; the detector needs 200 ms of it.
+  assert.ok(clear.soundMsBefore >= 1_000 && clear.soundMsBefore < 1_700, `cleared after ${clear.soundMsBefore} ms of agent audio`);
+  assert.ok(Math.abs(bargeIn['heard_ms'] - clear.soundMsBefore) <= 40, `agent told ${bargeIn['heard_ms']} ms heard, the caller heard ${clear.soundMsBefore} ms`);
+  assert.equal(report.heard.soundMs, clear.soundMsBefore, 'nothing of the dropped audio reached the caller');
+});
+
+test('ws: DTMF both ways, and the agent hangs up after its last words have played', async () => {
+  const from = '+15550201002';
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 8_000, talk: [], dtmf: [{ atMs: 200, digit: '7' }] });
+  const conn = await agent.connectionFor(from);
+  await conn.inbox.waitFor((m) => m['type'] === 'dtmf' && m['digit'] === '7', 'the caller\'s key press');
+  conn.send({ type: 'dtmf', digits: '12#' });
+  await conn.audio(RATE, tone(RATE, 600), 200, false);
+  conn.send({ type: 'hangup', reason: 'goodbye' });
+  const report = await call.done;
+  assert.equal(report.dtmfReceived, '12#');
+  assert.equal(report.endedBy, 'gateway', report.endReason);
+  assert.ok(report.heard.soundMs >= 580, `heard ${report.heard.soundMs} of 600 ms before the hang-up`);
+});
+
+test('ws: transfer to an allowed number goes through the platform; a premium-rate number is refused and the call goes on', async () => {
+  const from = '+15550201003';
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 8_000, talk: [] });
+  const conn = await agent.connectionFor(from);
+  await conn.inbox.waitFor((m) => m['type'] === 'start', 'start');
+  conn.send({ type: 'transfer', to: '+19005550100' });
+  const refused = (await conn.inbox.waitFor((m) => m['type'] === 'result' && m['request'] === 'transfer', 'the refusal')).msg;
+  assert.equal(refused['ok'], false);
+  assert.match(refused['detail'], /TTMA_ERR_DESTINATION_REFUSED/);
+  assert.equal(stack.sim.liveCall(call.id)?.isAlive, true, 'the call is still up');
+  conn.send({ type: 'transfer', to: '+15550300002' });
+  const report = await call.done;
+  assert.equal(report.transferredTo, '+15550300002');
+  assert.equal(report.endedBy, 'gateway');
+});
+
+test('ws: the agent places an outbound call through the platform with its own number; a forbidden destination is refused', async () => {
+  const from = '+15550201004';
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 4_000, talk: [] });
+  const conn = await agent.connectionFor(from);
+  await conn.inbox.waitFor((m) => m['type'] === 'start', 'start');
+  conn.send({ type: 'dial', to: '+19765550100' });
+  const refused = (await conn.inbox.waitFor((m) => m['type'] === 'result' && m['request'] === 'dial', 'the dial refusal')).msg;
+  assert.equal(refused['ok'], false);
+  assert.match(refused['detail'], /TTMA_ERR_DESTINATION_REFUSED/);
+
+  conn.send({ type: 'dial', to: '+15550300001' });
+  const placed = (await conn.inbox.waitFor((m) => m['type'] === 'result' && m['request'] === 'dial' && m['ok'] === true, 'the dial result')).msg;
+  const outboundId = placed['detail'] as string;
+  // The callee's leg gets its own agent session, warm while it rings.
+  const calleeConn = await agent.connectionFor('+15550300001');
+  const hello = (await calleeConn.inbox.waitFor((m) => m['type'] === 'hello', 'hello')).msg;
+  assert.equal(hello['call'].direction, 'outgoing');
+  assert.equal(hello['call'].id, outboundId);
+  assert.equal(hello['call'].from, NUMBER, 'placed with the deployment\'s own number');
+  await calleeConn.inbox.waitFor((m) => m['type'] === 'start', 'the outbound stream started');
+  await calleeConn.audio(RATE, tone(RATE, 300), 100, false);
+  const record = stack.platform.calls.ownerOf(outboundId);
+  assert.equal(record?.deploymentId, 'test', 'the platform locked the outbound call to this deployment');
+  await waitFor('the callee to hear the agent', () => (stack.sim.callSummary(outboundId)?.framesReturned ?? 0) > 0);
+  stack.sim.liveCall(outboundId)?.hangup(undefined);
+  await call.done;
+  await sleep(100);
+});
