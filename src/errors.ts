@@ -31,6 +31,20 @@ export const ErrorCodes = {
   NUMBER_NOT_OWNED: 'TTMA_ERR_NUMBER_NOT_OWNED',
   REQUEST_TIMEOUT: 'TTMA_ERR_REQUEST_TIMEOUT',
   LOCAL_ONLY: 'TTMA_ERR_LOCAL_ONLY',
+  /** A deployment's daily or monthly minute cap is reached (FAQ-14). */
+  CAP_REACHED: 'TTMA_ERR_CAP_REACHED',
+  /** The platform's store (Redis) is unreachable: new calls are refused. */
+  STORE_UNAVAILABLE: 'TTMA_ERR_STORE_UNAVAILABLE',
+  /** stream_url names a host other than the deployment's registered tunnel host. */
+  STREAM_HOST: 'TTMA_ERR_STREAM_HOST',
+  /** stream_url does not use wss://. */
+  STREAM_SCHEME: 'TTMA_ERR_STREAM_SCHEME',
+  /** The destination is outside the deployment's dialling policy. */
+  DIAL_POLICY: 'TTMA_ERR_DIAL_POLICY',
+  /** The deployment is disabled by the operator. */
+  DEPLOYMENT_DISABLED: 'TTMA_ERR_DEPLOYMENT_DISABLED',
+  /** A recording download failed its checks (origin, size, SHA-256). */
+  RECORDING: 'TTMA_ERR_RECORDING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
