@@ -88,6 +88,19 @@ const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|usage|r
 /** Longest call a usage report may claim (the provider's time_limit maximum). */
 const MAX_REPORTED_MS = TIME_LIMIT_SECS_MAX * 1000;
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
+const AUDITED_CODES: ReadonlySet<string> = new Set([
+  ErrorCodes.AUTH,
+  ErrorCodes.DEPLOYMENT_DISABLED,
+  ErrorCodes.CALL_NOT_OWNED,
+  ErrorCodes.STREAM_URL,
+  ErrorCodes.STREAM_HOST,
+  ErrorCodes.STREAM_SCHEME,
+  ErrorCodes.NUMBER_NOT_OWNED,
+  ErrorCodes.DIAL_POLICY,
+  ErrorCodes.CAP_REACHED,
+  ErrorCodes.RECORDING,
+  ErrorCodes.RATE_LIMITED,
+]);
 
 type Json = Record<string, unknown>;
 
@@ -724,7 +737,9 @@ export class PlatformServer {
     }
     if (code === ErrorCodes.METHOD_NOT_ALLOWED && ctx.allow) headers['allow'] = ctx.allow;
     const level = status >= 500 ? 'error' : 'warn';
-    this.#log[level]({ method, path, status, code, deployment: ctx.deploymentId, callId: ctx.callId }, `refused: ${message}`);
+    // Allowlist, identity and cap refusals are security events: marked for the audit trail.
+    const audit = AUDITED_CODES.has(code);
+    this.#log[level]({ ...(audit ? { audit: true } : {}), method, path, status, code, deployment: ctx.deploymentId, callId: ctx.callId }, `refused: ${message}`);
     const body: PlatformErrorBody = { error: { code, message } };
     this.#send(req, res, status, body, headers);
   }
