@@ -26,6 +26,7 @@ export interface SettlementOptions {
 
 export const DEFAULT_PRICE_MICRO_USD_PER_MINUTE = 10_000;
 const STORE_RETRIES = 20;
+const MAX_REMEMBERED = 50_000;
 const STORE_RETRY_MS = 500;
 
 export class Settlement {
@@ -68,6 +69,8 @@ export class Settlement {
       });
       this.#o.ledger.providerFigure(deploymentId, callControlId, durationMs);
       this.#done.add(callControlId);
+      // Bounded: the store's settled flag is what guarantees once; this only saves round trips.
+      if (this.#done.size > MAX_REMEMBERED) this.#done.delete(this.#done.values().next().value as string);
       this.#o.logger.info(
         { deployment: deploymentId, callId: callControlId, durationMs, billedMinutes: units, reserved: result?.reserved, source, first: result?.first },
         'call settled from the provider figure',
