@@ -34,6 +34,20 @@ export const ErrorCodes = {
   AGENT_CONNECT: 'TTMA_ERR_AGENT_CONNECT',
   AGENT_PROTOCOL: 'TTMA_ERR_AGENT_PROTOCOL',
   DESTINATION_REFUSED: 'TTMA_ERR_DESTINATION_REFUSED',
+  /** A deployment's daily or monthly minute cap is reached (FAQ-14). */
+  CAP_REACHED: 'TTMA_ERR_CAP_REACHED',
+  /** The platform's store (Redis) is unreachable: new calls are refused. */
+  STORE_UNAVAILABLE: 'TTMA_ERR_STORE_UNAVAILABLE',
+  /** stream_url names a host other than the deployment's registered tunnel host. */
+  STREAM_HOST: 'TTMA_ERR_STREAM_HOST',
+  /** stream_url does not use wss://. */
+  STREAM_SCHEME: 'TTMA_ERR_STREAM_SCHEME',
+  /** The destination is outside the deployment's dialling policy. */
+  DIAL_POLICY: 'TTMA_ERR_DIAL_POLICY',
+  /** The deployment is disabled by the operator. */
+  DEPLOYMENT_DISABLED: 'TTMA_ERR_DEPLOYMENT_DISABLED',
+  /** A recording download failed its checks (origin, size, SHA-256). */
+  RECORDING: 'TTMA_ERR_RECORDING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

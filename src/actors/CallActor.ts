@@ -287,7 +287,8 @@ export class CallActor {
 
   #onMedia(frame: Extract<ProviderMediaFrame, { event: 'media' }>): void {
     const media = frame.media;
-    if (!this.#codec || !this.#jitter || typeof media?.payload !== 'string') {
+    if (!this.#codec || !this.#jitter || this.#inputStopped || typeof media?.payload !== 'string') {
+      // Media after `stop` breaks the protocol: counted, never played.
       this.#malformed++;
       return;
     }
@@ -307,6 +308,8 @@ export class CallActor {
     this.#arrivals[chunk % ARRIVAL_RING] = this.#currentInMs;
     // A copy: the scratch is reused by the next frame, the buffer keeps this one.
     this.#jitter.push(chunk, this.#currentInMs, Uint8Array.prototype.slice.call(this.#payloadScratch, 0, written));
+    // Release at once: a burst after a stall (many frames in one drain) must not pile up past the buffer's capacity.
+    this.#playDue(this.#hooks.now());
   }
 
   /**

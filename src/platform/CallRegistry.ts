@@ -35,6 +35,34 @@ export interface CallRecord {
   state: CallState;
   hangupCause: string | null;
   firstSeenAt: string;
+  /** From the provider's events (occurred_at); the CDR's figures win at settlement. */
+  answeredAt: string | null;
+  endedAt: string | null;
+  /** The cap reservation this call draws on (the call id, or the dial's own id). */
+  reservationId: string | null;
+  /** Settled from the provider's figure; null until the call ended and settled. */
+  billing: CallBilling | null;
+  /** Present when recording is on for the call's deployment. */
+  recording: CallRecording | null;
+}
+
+export interface CallBilling {
+  /** Where the duration came from: the provider's record, or its webhooks when the record was unavailable. */
+  source: 'cdr' | 'webhooks';
+  durationMs: number;
+  billedMinutes: number;
+  costMicroUsd: number;
+}
+
+export interface CallRecording {
+  /** record_start accepted by the provider. */
+  started: boolean;
+  url: string | null;
+  /** Where the MP3 is stored, relative to the recordings directory. */
+  file: string | null;
+  sha256: string | null;
+  bytes: number | null;
+  error: string | null;
 }
 
 export interface CallFacts {
@@ -114,11 +142,23 @@ export class CallRegistry {
     // The state only moves forward: a late call.initiated never revives a call.
     if (next && STATE_RANK[next] > STATE_RANK[record.state]) record.state = next;
     if (event.event_type === 'call.hangup' && event.hangup_cause) record.hangupCause = event.hangup_cause;
+    if (event.event_type === 'call.answered' && (record.answeredAt === null || event.occurred_at < record.answeredAt)) {
+      record.answeredAt = event.occurred_at;
+    }
+    if (event.event_type === 'call.hangup' && record.endedAt === null) record.endedAt = event.occurred_at;
     return cloneRecord(record);
   }
 
   list(): CallRecord[] {
     return [...this.#calls.values()].map(cloneRecord);
+  }
+
+  /** Changes the fields of a known call that belong to accounting and recording. */
+  patch(callControlId: string, fields: Partial<Pick<CallRecord, 'reservationId' | 'billing' | 'recording'>>): boolean {
+    const record = this.#calls.get(callControlId);
+    if (!record) return false;
+    Object.assign(record, fields);
+    return true;
   }
 
   get size(): number {
@@ -137,6 +177,11 @@ export class CallRegistry {
       state: 'initiated',
       hangupCause: null,
       firstSeenAt: nowIso,
+      answeredAt: null,
+      endedAt: null,
+      reservationId: null,
+      billing: null,
+      recording: null,
     };
     this.#calls.set(callControlId, record);
     this.#evict();
@@ -183,5 +228,10 @@ function insertSorted(timeline: TimelineEntry[], entry: TimelineEntry): void {
 }
 
 function cloneRecord(record: CallRecord): CallRecord {
-  return { ...record, timeline: record.timeline.map((entry) => ({ ...entry })) };
+  return {
+    ...record,
+    timeline: record.timeline.map((entry) => ({ ...entry })),
+    billing: record.billing ? { ...record.billing } : null,
+    recording: record.recording ? { ...record.recording } : null,
+  };
 }

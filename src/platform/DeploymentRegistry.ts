@@ -21,6 +21,31 @@ export interface Deployment {
   tunnelHost: string;
   agentSecretSha256: Buffer;
   disabled: boolean;
+  /** Minute caps per UTC day and calendar month (FAQ-14). */
+  caps: DeploymentCaps;
+  /** Record calls (default on, FAQ-02, FAQ-17); off: record_start is never sent. */
+  recording: boolean;
+  /** Which destinations the deployment may dial. */
+  dialPolicy: DialPolicy;
+}
+
+export interface DeploymentCaps {
+  dayMinutes: number;
+  monthMinutes: number;
+}
+
+export interface DialPolicy {
+  /** E.164 prefixes a destination must start with (`+` alone: anywhere). */
+  allowPrefixes: string[];
+}
+
+/** What the operator may change after creation (the id never changes). */
+export interface DeploymentPatch {
+  numbers?: string[];
+  tunnelHost?: string;
+  caps?: Partial<DeploymentCaps>;
+  recording?: boolean;
+  dialPolicy?: DialPolicy;
 }
 
 export interface RegisterDeploymentInput {
@@ -29,6 +54,9 @@ export interface RegisterDeploymentInput {
   tunnelHost: string;
   /** When absent, 32 random bytes base64url are generated. */
   agentSecret?: string;
+  caps?: Partial<DeploymentCaps>;
+  recording?: boolean;
+  dialPolicy?: DialPolicy;
 }
 
 /** What a store must do. A number belongs to at most one deployment. */
@@ -38,6 +66,8 @@ export interface DeploymentStore {
   /** Atomic: refuses (TTMA_ERR_CONFLICT) when the id or any number is taken. */
   insert(deployment: Deployment): Promise<void>;
   setDisabled(id: string, disabled: boolean): Promise<boolean>;
+  /** Atomic replace of an existing deployment; refuses (TTMA_ERR_CONFLICT) a number another one owns. */
+  replace(deployment: Deployment): Promise<boolean>;
   list(): Promise<Deployment[]>;
 }
 
@@ -75,6 +105,21 @@ export class MemoryDeploymentStore implements DeploymentStore {
     return true;
   }
 
+  async replace(deployment: Deployment): Promise<boolean> {
+    const current = this.#byId.get(deployment.id);
+    if (!current) return false;
+    for (const number of deployment.numbers) {
+      const owner = this.#byNumber.get(number);
+      if (owner !== undefined && owner !== deployment.id) {
+        throw new TtmaError(ErrorCodes.CONFLICT, `number ${number} already belongs to a deployment`, 409);
+      }
+    }
+    for (const number of current.numbers) this.#byNumber.delete(number);
+    for (const number of deployment.numbers) this.#byNumber.set(number, deployment.id);
+    this.#byId.set(deployment.id, cloneDeployment(deployment));
+    return true;
+  }
+
   async list(): Promise<Deployment[]> {
     return [...this.#byId.values()].map(cloneDeployment);
   }
@@ -92,6 +137,11 @@ const DNS_NAME_MAX = 253;
 const AGENT_SECRET_PATTERN = /^[\x21-\x7e]{32,512}$/;
 const AGENT_SECRET_BYTES = 32;
 const MAX_NUMBERS_PER_DEPLOYMENT = 100;
+export const DEFAULT_CAPS: Readonly<DeploymentCaps> = { dayMinutes: 600, monthMinutes: 6_000 };
+/** A month has at most 44 640 minutes; anything above is a typo. */
+const MAX_CAP_MINUTES = 44_640;
+const DIAL_PREFIX_PATTERN = /^\+\d{0,14}$/;
+const MAX_DIAL_PREFIXES = 64;
 
 const AUTH_FAILED = 'authentication failed: check the x-ttma-deployment header and the agent secret';
 
@@ -138,7 +188,41 @@ export class DeploymentRegistry {
       tunnelHost: input.tunnelHost,
       agentSecretSha256: sha256(Buffer.from(agentSecret, 'utf8')),
       disabled: false,
+      caps: { ...DEFAULT_CAPS, ...input.caps },
+      recording: input.recording ?? true,
+      dialPolicy: { allowPrefixes: [...(input.dialPolicy?.allowPrefixes ?? ['+'])] },
     });
+    return { agentSecret };
+  }
+
+  /** Operator update: validated like a registration; the secret is untouched. */
+  async update(id: string, patch: DeploymentPatch): Promise<Deployment> {
+    const current = await this.#store.get(id);
+    if (!current) throw new TtmaError(ErrorCodes.NOT_FOUND, `no deployment ${id}`, 404);
+    const next: Deployment = {
+      ...current,
+      numbers: patch.numbers !== undefined ? patch.numbers : current.numbers,
+      tunnelHost: patch.tunnelHost !== undefined ? patch.tunnelHost : current.tunnelHost,
+      caps: { ...current.caps, ...patch.caps },
+      recording: patch.recording !== undefined ? patch.recording : current.recording,
+      dialPolicy: patch.dialPolicy !== undefined ? patch.dialPolicy : current.dialPolicy,
+    };
+    const problem = this.validate({ ...next, agentSecret: undefined } as RegisterDeploymentInput);
+    if (problem) throw new TtmaError(ErrorCodes.BAD_REQUEST, problem, 400);
+    next.dialPolicy = { allowPrefixes: [...next.dialPolicy.allowPrefixes] };
+    await this.#store.replace(next);
+    return next;
+  }
+
+  /** A new secret (generated unless supplied); the old one stops working at once. */
+  async rotateSecret(id: string, supplied?: string): Promise<{ agentSecret: string }> {
+    const current = await this.#store.get(id);
+    if (!current) throw new TtmaError(ErrorCodes.NOT_FOUND, `no deployment ${id}`, 404);
+    if (supplied !== undefined && (typeof supplied !== 'string' || !AGENT_SECRET_PATTERN.test(supplied))) {
+      throw new TtmaError(ErrorCodes.BAD_REQUEST, 'agentSecret must be 32 to 512 printable ASCII characters without spaces', 400);
+    }
+    const agentSecret = supplied ?? randomBytes(AGENT_SECRET_BYTES).toString('base64url');
+    await this.#store.replace({ ...current, agentSecretSha256: sha256(Buffer.from(agentSecret, 'utf8')) });
     return { agentSecret };
   }
 
@@ -167,6 +251,26 @@ export class DeploymentRegistry {
         return 'agentSecret must be 32 to 512 printable ASCII characters without spaces';
       }
     }
+    if (input.caps !== undefined) {
+      if (typeof input.caps !== 'object' || input.caps === null) return 'caps must be {"dayMinutes","monthMinutes"}';
+      for (const key of ['dayMinutes', 'monthMinutes'] as const) {
+        const value = input.caps[key];
+        if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > MAX_CAP_MINUTES)) {
+          return `caps.${key} must be a whole number of minutes from 0 to ${MAX_CAP_MINUTES}`;
+        }
+      }
+    }
+    if (input.recording !== undefined && typeof input.recording !== 'boolean') return 'recording must be true or false';
+    if (input.dialPolicy !== undefined) {
+      const prefixes = (input.dialPolicy as { allowPrefixes?: unknown } | null)?.allowPrefixes;
+      if (
+        !Array.isArray(prefixes) ||
+        prefixes.length > MAX_DIAL_PREFIXES ||
+        !prefixes.every((p) => typeof p === 'string' && DIAL_PREFIX_PATTERN.test(p))
+      ) {
+        return `dialPolicy.allowPrefixes must list at most ${MAX_DIAL_PREFIXES} E.164 prefixes ("+" then up to 14 digits; "+" alone allows any)`;
+      }
+    }
     return null;
   }
 
@@ -193,7 +297,7 @@ export class DeploymentRegistry {
       throw new TtmaError(ErrorCodes.AUTH, AUTH_FAILED, 401);
     }
     if (deployment.disabled) {
-      throw new TtmaError(ErrorCodes.AUTH, `deployment ${deployment.id} is disabled`, 403);
+      throw new TtmaError(ErrorCodes.DEPLOYMENT_DISABLED, `deployment ${deployment.id} is disabled by the operator`, 403);
     }
     return deployment;
   }
@@ -227,5 +331,21 @@ function sha256(bytes: Buffer): Buffer {
 }
 
 function cloneDeployment(d: Deployment): Deployment {
-  return { ...d, numbers: [...d.numbers], agentSecretSha256: Buffer.from(d.agentSecretSha256) };
+  return {
+    ...d,
+    numbers: [...d.numbers],
+    agentSecretSha256: Buffer.from(d.agentSecretSha256),
+    caps: { ...d.caps },
+    dialPolicy: { allowPrefixes: [...d.dialPolicy.allowPrefixes] },
+  };
+}
+
+/** The dialling policy: a destination must start with an allowed prefix and not be the deployment's own number. */
+export function checkDialPolicy(deployment: Deployment, to: string): void {
+  if (deployment.numbers.includes(to)) {
+    throw new TtmaError(ErrorCodes.DIAL_POLICY, "destination refused by the dialling policy: a deployment may not dial its own number", 403);
+  }
+  if (!deployment.dialPolicy.allowPrefixes.some((prefix) => to.startsWith(prefix))) {
+    throw new TtmaError(ErrorCodes.DIAL_POLICY, "destination refused by the dialling policy: outside the deployment's allowed prefixes", 403);
+  }
 }

@@ -18,11 +18,19 @@ import type { AnswerCallBody, DialCallBody, DialCallResult, PlatformErrorBody } 
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC, type CallDirection } from '../wire/telnyx.js';
 import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSignature.js';
+import { randomUUID } from 'node:crypto';
 import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDestination, checkDialStreamUrl, checkDigits, checkStreamToken } from './allowlists.js';
-import { CallRegistry, directionOf, type CallRecord } from './CallRegistry.js';
-import { DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
+import { CapEnforcer } from './CapEnforcer.js';
+import { CallRegistry, directionOf } from './CallRegistry.js';
+import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
+import { handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { ProviderClient } from './ProviderClient.js';
 import { RateLimiter } from './RateLimiter.js';
+import { RecordingFetcher } from './RecordingFetcher.js';
+import { Settlement } from './Settlement.js';
+import type { CapStore } from './store/CapStore.js';
+import { createCapStore } from './store/createCapStore.js';
+import { UsageLedger } from './UsageLedger.js';
 
 export interface PlatformServerOptions {
   providerBaseUrl: string;
@@ -44,6 +52,22 @@ export interface PlatformServerOptions {
   provider?: { maxAttempts?: number; backoffMs?: number; timeoutMs?: number };
   /** Wall clock in ms, for the webhook window and replay cache. */
   now?: () => number;
+  /** The cap store; default: Redis when redisUrl is set, else the embedded store. */
+  capStore?: CapStore;
+  /** redis://host:port (REDIS_URL / --redis-url). */
+  redisUrl?: string | null;
+  /** Length of one cap unit (default a minute); tests shorten it. */
+  capUnitMs?: number;
+  /** Where recordings are stored; null/absent: the URL is kept, the MP3 is not downloaded. */
+  recordingsDir?: string | null;
+  /** Price per billed minute in millionths of a dollar (default 10 000). */
+  priceMicroUsdPerMinute?: number;
+  /** How long after a call ends the gateway has to report it before it is flagged unreported (default 5 min). */
+  usageReportGraceMs?: number;
+  /** Call detail record polling after a hang-up. */
+  cdr?: { attempts?: number; backoffMs?: number };
+  /** Between telling the gateway a cap is reached and hanging up its calls (default 1 s). */
+  capGoodbyeMs?: number;
 }
 
 const BIND_HOST = '127.0.0.1';
@@ -55,11 +79,28 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const CLIENT_STATE_PATTERN = /^[A-Za-z0-9+/=_-]{1,4096}$/;
 /** Telnyx Call Control ranges for dial's timeout_secs and time_limit_secs. */
 const DIAL_TIMEOUT_SECS = { min: 5, max: 600 } as const;
-const TIME_LIMIT_SECS = { min: 30, max: 14_400 } as const;
+const TIME_LIMIT_SECS_MAX = 14_400;
+const TIME_LIMIT_SECS = { min: 30, max: TIME_LIMIT_SECS_MAX } as const;
 const WEBHOOK_ID_MAX = 256;
 const NOT_OWNED = 'call not found or not owned by this deployment';
 
-const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf)$/;
+const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf|usage|record_start|record_stop|streaming_stop)$/;
+/** Longest call a usage report may claim (the provider's time_limit maximum). */
+const MAX_REPORTED_MS = TIME_LIMIT_SECS_MAX * 1000;
+const DEFAULT_CAP_GOODBYE_MS = 1_000;
+const AUDITED_CODES: ReadonlySet<string> = new Set([
+  ErrorCodes.AUTH,
+  ErrorCodes.DEPLOYMENT_DISABLED,
+  ErrorCodes.CALL_NOT_OWNED,
+  ErrorCodes.STREAM_URL,
+  ErrorCodes.STREAM_HOST,
+  ErrorCodes.STREAM_SCHEME,
+  ErrorCodes.NUMBER_NOT_OWNED,
+  ErrorCodes.DIAL_POLICY,
+  ErrorCodes.CAP_REACHED,
+  ErrorCodes.RECORDING,
+  ErrorCodes.RATE_LIMITED,
+]);
 
 type Json = Record<string, unknown>;
 
@@ -96,6 +137,19 @@ export class PlatformServer {
   readonly #bodyTimeoutMs: number;
   readonly #now: () => number;
   readonly #replay = new ReplayCache(2 * WEBHOOK_TOLERANCE_SEC * 1000);
+  readonly caps: CapEnforcer;
+  readonly #store: CapStore;
+  readonly ledger: UsageLedger;
+  readonly #settlement: Settlement;
+  readonly #recordings: RecordingFetcher | null;
+  readonly #operator: OperatorContext;
+  readonly #capGoodbyeMs: number;
+  /** Reservation id -> call id, for ending calls at a cap. */
+  readonly #reservationCall = new Map<string, string>();
+  /** Calls record_start was already sent for. */
+  readonly #recordingSent = new Set<string>();
+  /** Observers of cap notices (the gateway control channel). */
+  readonly #capListeners = new Set<(deploymentId: string, notice: CapNotice) => void>();
   #server: Server | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -127,6 +181,48 @@ export class PlatformServer {
     this.#limiter = new RateLimiter(options.rateLimit ?? {});
     this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
+    this.#capGoodbyeMs = options.capGoodbyeMs ?? DEFAULT_CAP_GOODBYE_MS;
+    const store = (this.#store = options.capStore ?? createCapStore(options.redisUrl ?? null));
+    this.caps = new CapEnforcer({
+      store,
+      logger: this.#log,
+      ...(options.capUnitMs !== undefined ? { unitMs: options.capUnitMs } : {}),
+      onCapReached: (deploymentId, reason) => void this.#endForCap(deploymentId, reason),
+    });
+    this.ledger = new UsageLedger({
+      logger: this.#log,
+      ...(options.usageReportGraceMs !== undefined ? { reportGraceMs: options.usageReportGraceMs } : {}),
+    });
+    this.#settlement = new Settlement({
+      provider: this.#provider,
+      caps: this.caps,
+      calls: this.calls,
+      ledger: this.ledger,
+      logger: this.#log,
+      ...(options.priceMicroUsdPerMinute !== undefined ? { priceMicroUsdPerMinute: options.priceMicroUsdPerMinute } : {}),
+      ...(options.cdr?.attempts !== undefined ? { cdrAttempts: options.cdr.attempts } : {}),
+      ...(options.cdr?.backoffMs !== undefined ? { cdrBackoffMs: options.cdr.backoffMs } : {}),
+    });
+    this.#recordings = options.recordingsDir
+      ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: [new URL(options.providerBaseUrl).origin] })
+      : null;
+    this.#operator = {
+      deployments: this.deployments,
+      calls: this.calls,
+      caps: this.caps,
+      ledger: this.ledger,
+      log: this.#log,
+      requireAdmin: (req) => this.#requireAdmin(req),
+      readJson: (req) => this.#readJson(req),
+      send: (req, res, status, body) => this.#send(req, res, status, body),
+      allow: () => undefined,
+    };
+  }
+
+  /** Subscribe to cap notices (the control channel to gateways uses this). */
+  onCapNotice(listener: (deploymentId: string, notice: CapNotice) => void): () => void {
+    this.#capListeners.add(listener);
+    return () => this.#capListeners.delete(listener);
   }
 
   async start(): Promise<{ port: number }> {
@@ -166,11 +262,12 @@ export class PlatformServer {
   stop(): Promise<void> {
     if (this.#stopping) return this.#stopping;
     const server = this.#server;
+    this.caps.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();
       server.close(() => resolve());
       server.closeAllConnections();
-    });
+    }).then(() => this.#store.close());
     return this.#stopping;
   }
 
@@ -179,35 +276,43 @@ export class PlatformServer {
     const method = req.method ?? 'GET';
     let path = '/';
     try {
-      path = new URL(req.url ?? '/', `http://${BIND_HOST}`).pathname;
+      const url = new URL(req.url ?? '/', `http://${BIND_HOST}`);
+      path = url.pathname;
       const signal = ROUTE_SIGNAL_CALL.exec(path);
       if (signal) {
         allowMethod(method, 'POST', ctx);
         const callId = decodeCallId(signal[1] ?? '');
         ctx.callId = callId;
-        if (signal[2] === 'answer') await this.#answer(req, res, callId, ctx);
-        else if (signal[2] === 'transfer') await this.#transfer(req, res, callId, ctx);
-        else if (signal[2] === 'send_dtmf') await this.#sendDtmf(req, res, callId, ctx);
-        else await this.#hangup(req, res, callId, ctx);
-        return;
+        switch (signal[2]) {
+          case 'answer':
+            return await this.#answer(req, res, callId, ctx);
+          case 'hangup':
+            return await this.#hangup(req, res, callId, ctx);
+          case 'transfer':
+            return await this.#transfer(req, res, callId, ctx);
+          case 'send_dtmf':
+            return await this.#sendDtmf(req, res, callId, ctx);
+          case 'usage':
+            return await this.#usageReport(req, res, callId, ctx);
+          default:
+            return await this.#callAction(req, res, callId, signal[2] as 'record_start' | 'record_stop' | 'streaming_stop', ctx);
+        }
       }
       switch (path) {
         case '/healthz':
           allowMethod(method, 'GET', ctx);
           return this.#send(req, res, 200, { ok: true });
+        case '/readyz':
+          allowMethod(method, 'GET', ctx);
+          return await this.#ready(req, res);
         case '/v1/signal/calls':
           allowMethod(method, 'POST', ctx);
           return await this.#dial(req, res, ctx);
         case '/v1/provider/webhooks':
           allowMethod(method, 'POST', ctx);
           return await this.#webhook(req, res, ctx);
-        case '/v1/admin/deployments':
-          allowMethod(method, 'POST', ctx);
-          return await this.#adminRegister(req, res);
-        case '/v1/admin/calls':
-          allowMethod(method, 'GET', ctx);
-          return this.#adminCalls(req, res);
         default:
+          if (await handleOperatorRoute({ ...this.#operator, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
           throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such route', 404);
       }
     } catch (err) {
@@ -225,9 +330,112 @@ export class PlatformServer {
     const codec = checkCodec(body.codec);
     const clientState = checkClientState(body.client_state);
     await this.#requireOwnership(deployment, callId);
-    await this.#provider.answer(callId, bidirectionalStream(streamUrl, token, codec, clientState));
+    // Reserve the first minute before the provider is asked anything: at a cap, no call starts.
+    await this.caps.admit(deployment.id, callId, capLimits(deployment));
+    this.calls.patch(callId, { reservationId: callId });
+    this.#reservationCall.set(callId, callId);
+    try {
+      await this.#provider.answer(callId, bidirectionalStream(streamUrl, token, codec, clientState));
+    } catch (err) {
+      // Stop top-ups; the provider's hang-up (answer timeout) settles the reservation at its figure.
+      this.caps.release(callId);
+      throw err;
+    }
     this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');
     this.#send(req, res, 200, { ok: true });
+    if (deployment.recording) void this.#startRecording(deployment, callId);
+  }
+
+  /** Recording on (the default): record_start once per call; off: never sent (FAQ-02, FAQ-17). */
+  async #startRecording(deployment: Deployment, callId: string): Promise<void> {
+    if (!deployment.recording || this.#recordingSent.has(callId)) return;
+    this.#recordingSent.add(callId);
+    this.calls.patch(callId, { recording: { started: false, url: null, file: null, sha256: null, bytes: null, error: null } });
+    try {
+      await this.#provider.action(callId, 'record_start', { format: 'mp3', channels: 'single' });
+      this.#patchRecording(callId, { started: true });
+    } catch (err) {
+      this.#patchRecording(callId, { error: isTtmaError(err) ? err.message : 'record_start failed' });
+      this.#log.warn({ deployment: deployment.id, callId }, 'record_start failed: the call continues unrecorded');
+    }
+  }
+
+  #patchRecording(callId: string, fields: Partial<NonNullable<ReturnType<CallRegistry['get']>>['recording'] & object>): void {
+    const current = this.calls.get(callId)?.recording ?? { started: false, url: null, file: null, sha256: null, bytes: null, error: null };
+    this.calls.patch(callId, { recording: { ...current, ...fields } });
+  }
+
+  /** Gateway-initiated record_start/record_stop/streaming_stop, on its own calls only. */
+  async #callAction(
+    req: IncomingMessage,
+    res: ServerResponse,
+    callId: string,
+    action: 'record_start' | 'record_stop' | 'streaming_stop',
+    ctx: RequestContext,
+  ): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    await this.#readJson(req);
+    await this.#requireOwnership(deployment, callId);
+    if (action === 'record_start' && !deployment.recording) {
+      throw new TtmaError(ErrorCodes.RECORDING, 'recording is off for this deployment: record_start refused', 403);
+    }
+    if (action === 'record_start') await this.#provider.action(callId, 'record_start', { format: 'mp3', channels: 'single' });
+    else await this.#provider.action(callId, action);
+    this.#log.info({ deployment: deployment.id, callId, action }, 'call action relayed');
+    this.#send(req, res, 200, { ok: true });
+  }
+
+  /** The gateway's duration report: kept for the cross-check, never billed from. */
+  async #usageReport(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const body = await this.#readJson(req);
+    const duration = body['duration_ms'];
+    if (typeof duration !== 'number' || !Number.isInteger(duration) || duration < 0 || duration > MAX_REPORTED_MS) {
+      throw new TtmaError(ErrorCodes.BAD_REQUEST, `duration_ms must be a whole number from 0 to ${MAX_REPORTED_MS}`, 400);
+    }
+    const known = this.calls.ownerOf(callId);
+    if (!known) {
+      this.ledger.unknownReport(deployment.id, callId, duration);
+      throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
+    }
+    if (!known.locked || known.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
+    const entry = this.ledger.gatewayReport(deployment.id, callId, duration);
+    this.#send(req, res, 200, { ok: true, flags: entry.flags });
+  }
+
+  async #ready(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const state = await this.caps.probe();
+    const body = { ok: !state.degraded, store: state.kind, degraded: state.degraded, reason: state.reason, since: state.since };
+    this.#send(req, res, state.degraded ? 503 : 200, state.degraded ? { ...body, error: { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' } } : body);
+  }
+
+  /** A cap was reached mid-call: tell the gateway, then end the deployment's live calls through the provider. */
+  async #endForCap(deploymentId: string, reason: 'day' | 'month'): Promise<void> {
+    const reservations = this.caps.liveOf(deploymentId);
+    const callIds = new Set<string>();
+    for (const reservation of reservations) {
+      this.caps.release(reservation);
+      const callId = this.#reservationCall.get(reservation);
+      if (callId) callIds.add(callId);
+    }
+    // The call whose top-up failed is already released: find it by the calls still answered.
+    for (const record of this.calls.list()) {
+      if (record.deploymentId === deploymentId && record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
+    }
+    for (const callId of callIds) {
+      for (const listener of this.#capListeners) listener(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId });
+    }
+    if (this.#capGoodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#capGoodbyeMs));
+    await Promise.all(
+      [...callIds].map(async (callId) => {
+        try {
+          await this.#provider.hangup(callId);
+          this.#log.warn({ audit: true, deployment: deploymentId, callId, cap: reason, code: ErrorCodes.CAP_REACHED }, 'call ended by the platform: minute cap reached');
+        } catch (err) {
+          this.#log.error({ deployment: deploymentId, callId, err: isTtmaError(err) ? err.code : 'error' }, 'could not end a call at the cap');
+        }
+      }),
+    );
   }
 
   async #hangup(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
@@ -242,8 +450,10 @@ export class PlatformServer {
   async #transfer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
     const body = await this.#readJson(req);
-    const to = checkDestination(body['to']);
     await this.#requireOwnership(deployment, callId);
+    // A transfer dials out too: the deployment's dialling policy applies first, as to dial, then the premium-rate refusal.
+    if (typeof body['to'] === 'string') checkDialPolicy(deployment, body['to']);
+    const to = checkDestination(body['to']);
     const from = deployment.numbers[0] ?? '';
     await this.#provider.transfer(callId, to, from);
     this.#log.info({ deployment: deployment.id, callId }, 'call transferred');
@@ -265,6 +475,7 @@ export class PlatformServer {
     if (typeof body.to !== 'string' || !E164_PATTERN.test(body.to)) {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
     }
+    checkDialPolicy(deployment, body.to);
     checkDestination(body.to);
     const from = body.from ?? deployment.numbers[0];
     if (typeof from !== 'string' || !deployment.numbers.includes(from)) {
@@ -277,16 +488,29 @@ export class PlatformServer {
     const timeoutSecs = checkIntRange(body.timeout_secs, 'timeout_secs', DIAL_TIMEOUT_SECS);
     const timeLimitSecs = checkIntRange(body.time_limit_secs, 'time_limit_secs', TIME_LIMIT_SECS);
     const to = body.to;
-    const dialled = await this.#provider.dial({
+    // The reservation is keyed by the dial's command_id: the call id exists only after the provider answers.
+    const commandId = randomUUID();
+    const reservationId = `dial-${commandId}`;
+    await this.caps.admit(deployment.id, reservationId, capLimits(deployment));
+    let dialled;
+    try {
+      dialled = await this.#provider.dial({
+      command_id: commandId,
       connection_id: this.#connectionId,
       from,
       to,
       ...bidirectionalStream(streamUrl, token, codec, clientState),
       ...(timeoutSecs !== undefined ? { timeout_secs: timeoutSecs } : {}),
       ...(timeLimitSecs !== undefined ? { time_limit_secs: timeLimitSecs } : {}),
-    });
+      });
+    } catch (err) {
+      // No call was placed: the reserved minute goes back.
+      await this.caps.settle(deployment.id, reservationId, 0).catch(() => undefined);
+      throw err;
+    }
     const callId = dialled.call_control_id;
     ctx.callId = callId;
+    this.#reservationCall.set(reservationId, callId);
     const locked = this.calls.lock(callId, deployment.id, { direction: 'outgoing', from, to });
     if (!locked.ok) {
       // The provider handed us an id we already gave to someone else: never
@@ -295,6 +519,9 @@ export class PlatformServer {
       await this.#provider.hangup(callId).catch(() => undefined);
       throw new TtmaError(ErrorCodes.PROVIDER, 'provider returned a call id that is already in use', 502);
     }
+    this.calls.patch(callId, { reservationId });
+    // A call.hangup that raced ahead of this response still settles.
+    if (this.calls.get(callId)?.state === 'ended') void this.#settlement.onHangup(callId);
     this.#log.info({ deployment: deployment.id, callId, mediaId, codec }, 'outbound call placed');
     const result: DialCallResult = { call_control_id: callId, call_session_id: dialled.call_session_id };
     this.#send(req, res, 200, result);
@@ -390,13 +617,54 @@ export class PlatformServer {
       }
       else if (locked.ok) ctx.deploymentId = owner.id;
     }
-    this.calls.recordEvent(event.callId, facts, {
+    const record = this.calls.recordEvent(event.callId, facts, {
       event_type: event.eventType,
       occurred_at: event.occurredAt,
       hangup_cause: event.hangupCause,
     });
     this.#log.info({ eventId, callId: event.callId, eventType: event.eventType }, 'webhook recorded');
     this.#send(req, res, 200, { ok: true });
+    void this.#afterEvent(event, record.deploymentId, record.locked, data).catch((err: unknown) =>
+      this.#log.error({ callId: event.callId, err: err instanceof Error ? err.message : String(err) }, 'event follow-up failed'),
+    );
+  }
+
+  /** What a verified event sets in motion: recording of answered outbound calls, settlement, recording download. */
+  async #afterEvent(event: CallEvent, deploymentId: string | null, locked: boolean, data: Json): Promise<void> {
+    if (!locked || !deploymentId) return;
+    if (event.eventType === 'call.hangup') {
+      await this.#settlement.onHangup(event.callId);
+      this.#recordingSent.delete(event.callId);
+      return;
+    }
+    const deployment = await this.deployments.get(deploymentId);
+    if (!deployment) return;
+    if (event.eventType === 'call.answered' && event.direction === 'outgoing') {
+      await this.#startRecording(deployment, event.callId);
+    } else if (event.eventType === 'call.recording.saved') {
+      await this.#saveRecording(deployment, event.callId, data);
+    }
+  }
+
+  async #saveRecording(deployment: Deployment, callId: string, data: Json): Promise<void> {
+    const payload = isObject(data['payload']) ? data['payload'] : {};
+    const urls = isObject(payload['recording_urls']) ? payload['recording_urls'] : {};
+    const url = typeof urls['mp3'] === 'string' ? urls['mp3'].slice(0, 2048) : null;
+    if (!deployment.recording) {
+      // Turned off meanwhile: keep nothing (FAQ-17).
+      this.#log.info({ deployment: deployment.id, callId }, 'recording saved by the provider while recording is off: not kept');
+      return;
+    }
+    this.#patchRecording(callId, { url, started: true });
+    if (!url || !this.#recordings) return;
+    try {
+      const stored = await this.#recordings.fetch(deployment.id, callId, url);
+      this.#patchRecording(callId, { file: stored.file, sha256: stored.sha256, bytes: stored.bytes, error: null });
+      this.#log.info({ deployment: deployment.id, callId, bytes: stored.bytes, sha256: stored.sha256 }, 'recording stored');
+    } catch (err) {
+      this.#patchRecording(callId, { error: isTtmaError(err) ? err.message : 'download failed' });
+      this.#log.warn({ deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'recording not stored');
+    }
   }
 
   // ---- admin ----
@@ -410,25 +678,6 @@ export class PlatformServer {
     if (!bearer || !timingSafeEqual(presented, this.#adminTokenDigest)) {
       throw new TtmaError(ErrorCodes.AUTH, 'admin authentication failed', 401);
     }
-  }
-
-  async #adminRegister(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.#requireAdmin(req);
-    const body = await this.#readJson(req);
-    const input = {
-      id: body['id'] as string,
-      numbers: body['numbers'] as string[],
-      tunnelHost: body['tunnelHost'] as string,
-      ...(body['agentSecret'] !== undefined ? { agentSecret: body['agentSecret'] as string } : {}),
-    };
-    const { agentSecret } = await this.deployments.register(input);
-    this.#log.info({ deployment: input.id, numbers: input.numbers.length }, 'deployment registered');
-    this.#send(req, res, 201, { id: input.id, agentSecret });
-  }
-
-  #adminCalls(req: IncomingMessage, res: ServerResponse): void {
-    this.#requireAdmin(req);
-    this.#send(req, res, 200, { calls: this.calls.list().map(callView) });
   }
 
   // ---- HTTP plumbing ----
@@ -515,7 +764,9 @@ export class PlatformServer {
     }
     if (code === ErrorCodes.METHOD_NOT_ALLOWED && ctx.allow) headers['allow'] = ctx.allow;
     const level = status >= 500 ? 'error' : 'warn';
-    this.#log[level]({ method, path, status, code, deployment: ctx.deploymentId, callId: ctx.callId }, `refused: ${message}`);
+    // Allowlist, identity and cap refusals are security events: marked for the audit trail.
+    const audit = AUDITED_CODES.has(code);
+    this.#log[level]({ ...(audit ? { audit: true } : {}), method, path, status, code, deployment: ctx.deploymentId, callId: ctx.callId }, `refused: ${message}`);
     const body: PlatformErrorBody = { error: { code, message } };
     this.#send(req, res, status, body, headers);
   }
@@ -624,17 +875,13 @@ function callEventOf(data: Json): CallEvent | null {
   };
 }
 
-function callView(record: CallRecord): Json {
-  return {
-    call_control_id: record.callControlId,
-    deployment_id: record.deploymentId,
-    locked: record.locked,
-    direction: record.direction,
-    from: record.from,
-    to: record.to,
-    state: record.state,
-    hangup_cause: record.hangupCause,
-    first_seen_at: record.firstSeenAt,
-    timeline: record.timeline,
-  };
+function capLimits(deployment: Deployment): { day: number; month: number } {
+  return { day: deployment.caps.dayMinutes, month: deployment.caps.monthMinutes };
+}
+
+/** What the platform tells a gateway over its control channel. */
+export interface CapNotice {
+  type: 'cap.reached';
+  cap: 'day' | 'month';
+  call_control_id: string;
 }

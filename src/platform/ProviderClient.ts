@@ -46,6 +46,21 @@ export interface ProviderCall {
 
 export type HangupResult = { alreadyEnded: boolean };
 
+export type CallAction = 'record_start' | 'record_stop' | 'streaming_start' | 'streaming_stop';
+
+/** What the platform reads of the provider's call detail record. */
+export interface CallDetailRecord {
+  call_control_id: string;
+  direction: CallDirection | null;
+  from: string | null;
+  to: string | null;
+  answered_at: string | null;
+  ended_at: string | null;
+  /** Answer to end; null when the record has no duration (still live). */
+  duration_ms: number | null;
+  hangup_cause: string | null;
+}
+
 const DEFAULT_MAX_ATTEMPTS = 3;
 const DEFAULT_BACKOFF_MS = 100;
 const DEFAULT_TIMEOUT_MS = 5_000;
@@ -131,6 +146,42 @@ export class ProviderClient {
       throw new TtmaError(ErrorCodes.PROVIDER, 'provider dial answered without call_control_id/call_session_id', 502);
     }
     return { call_control_id: callControlId, call_session_id: callSessionId, call_leg_id: stringField(data, 'call_leg_id') };
+  }
+
+  /** A plain call action (`record_start`, `record_stop`, `streaming_stop`...) with a command_id. */
+  async action(callControlId: string, action: CallAction, body: Record<string, unknown> = {}, commandId: string = randomUUID()): Promise<void> {
+    const res = await this.#send(action, 'POST', `${callPath(callControlId)}/actions/${action}`, { ...body, command_id: commandId });
+    if (!isSuccess(res.status)) throw this.#failure(action, res);
+  }
+
+  /** The provider's own record of a call, or null when it has none (yet). */
+  async callDetailRecord(callControlId: string): Promise<CallDetailRecord | null> {
+    const res = await this.#send('call detail record', 'GET', `/v2/call_detail_records?call_control_id=${encodeURIComponent(callControlId)}`, undefined);
+    if (!isSuccess(res.status)) throw this.#failure('call detail record', res);
+    const data = (res.body as { data?: unknown } | null)?.data;
+    if (!Array.isArray(data)) return null;
+    const found = data.find((r: unknown) => (r as { call_control_id?: unknown } | null)?.call_control_id === callControlId) as
+      | Record<string, unknown>
+      | undefined;
+    if (!found) return null;
+    const durationMs = found['duration_ms'];
+    const durationSecs = found['duration_secs'];
+    return {
+      call_control_id: callControlId,
+      direction: directionOf(found['direction']),
+      from: typeof found['from'] === 'string' ? found['from'] : null,
+      to: typeof found['to'] === 'string' ? found['to'] : null,
+      answered_at: typeof found['answered_at'] === 'string' ? found['answered_at'] : null,
+      ended_at: typeof found['ended_at'] === 'string' ? found['ended_at'] : null,
+      // Prefer milliseconds; a provider that bills whole seconds only gives those.
+      duration_ms:
+        typeof durationMs === 'number' && durationMs >= 0
+          ? Math.round(durationMs)
+          : typeof durationSecs === 'number' && durationSecs >= 0
+            ? Math.round(durationSecs * 1000)
+            : null,
+      hangup_cause: typeof found['hangup_cause'] === 'string' ? found['hangup_cause'] : null,
+    };
   }
 
   async getCall(callControlId: string): Promise<ProviderCall> {

@@ -1,15 +1,17 @@
 /**
  * What a gateway may ask for (FAQ-13): media only to its own registered
  * tunnel host, on the one media path of the call in question; tokens and
- * codecs of known shape. Each check answers TTMA_ERR_STREAM_URL (or the
- * codec/bad-request code) with the reason, never echoing the input.
+ * codecs of known shape. Each check answers with the reason, never echoing
+ * the input: TTMA_ERR_STREAM_SCHEME (not wss://), TTMA_ERR_STREAM_HOST (not
+ * exactly the registered tunnel host), TTMA_ERR_STREAM_URL (any other shape
+ * problem), or the codec/bad-request code.
  *
  * The stream URL is checked twice over: component by component with the URL
  * parser (for a precise reason), then as the exact string we would have
  * built ourselves, because the parser forgives things (default ports, dot
  * segments, tabs, backslashes, upper case) that a provider might not.
  */
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, TtmaError, type ErrorCode } from '../errors.js';
 
 /** Provider call ids (Telnyx: `v3:...`): no `/`, `%`, `?`, `#` or spaces. */
 export const CALL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/;
@@ -26,8 +28,8 @@ const MAX_STREAM_URL_LENGTH = 2048;
 /** Printable ASCII without spaces; no backslash (parsers read it as "/"). */
 const PLAIN_URL_CHARS = /^[\x21-\x5b\x5d-\x7e]+$/;
 
-function refuse(reason: string): never {
-  throw new TtmaError(ErrorCodes.STREAM_URL, `stream_url refused: ${reason}`, 400);
+function refuse(reason: string, code: ErrorCode = ErrorCodes.STREAM_URL): never {
+  throw new TtmaError(code, `stream_url refused: ${reason}`, 400);
 }
 
 /** Component checks shared by answer and dial, each with its own reason. */
@@ -41,13 +43,13 @@ function checkComponents(raw: unknown, tunnelHost: string): void {
   } catch {
     refuse('not a valid URL');
   }
-  if (url.protocol !== 'wss:' || !raw.startsWith('wss://')) refuse('must use wss://');
+  if (url.protocol !== 'wss:' || !raw.startsWith('wss://')) refuse('must use wss://', ErrorCodes.STREAM_SCHEME);
   const authority = raw.slice('wss://'.length).split(/[/?#]/, 1)[0] ?? '';
   if (url.username || url.password || authority.includes('@')) refuse('must not carry userinfo');
   if (url.port || authority.includes(':')) refuse('must not name a port');
   if (url.search || url.hash || raw.includes('?') || raw.includes('#')) refuse('must not carry a query or a fragment');
   if (url.hostname !== tunnelHost || authority !== tunnelHost) {
-    refuse("host must be the deployment's registered tunnel host");
+    refuse("host must be the deployment's registered tunnel host", ErrorCodes.STREAM_HOST);
   }
 }
 

@@ -4,6 +4,10 @@
  *   ttma platform [--port N] --provider-url URL --provider-api-key-file F
  *                 [--webhook-public-key-file F] [--admin-token-file F]
  *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
+ *                 [--redis-url redis://HOST:PORT] [--recordings-dir DIR]
+ *
+ * Minute caps live in Redis when --redis-url (or REDIS_URL) is given, else in
+ * the embedded in-process store (single box, `ttma demo`).
  *
  * Secrets come only from files (never argv, which other users can read in
  * the process list). Prints one JSON ready line to stdout; logs go to stderr.
@@ -17,7 +21,8 @@ import { PlatformServer } from './PlatformServer.js';
 
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
-  '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N]';
+  '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
+  '[--redis-url redis://HOST:PORT] [--recordings-dir DIR]';
 const DEFAULT_CONNECTION_ID = 'ttma-connection';
 /** Secret and config files are small; a huge one is a mistake. */
 const MAX_FILE_BYTES = 64 * 1024;
@@ -42,7 +47,10 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     port: args.port,
     logger: log,
     ...(args.rateLimit ? { rateLimit: { ratePerSec: args.rateLimit, burst: 2 * args.rateLimit } } : {}),
+    redisUrl: args.redisUrl ?? null,
+    recordingsDir: args.recordingsDir ?? null,
   });
+  log.info({ store: args.redisUrl ? 'redis' : 'embedded', recordings: args.recordingsDir ? 'stored' : 'url only' }, 'cap store and recordings');
   if (deployment) {
     try {
       await server.deployments.register(deployment);
@@ -78,6 +86,8 @@ interface PlatformArgs {
   deploymentFile: string | undefined;
   /** Signalling requests per second per deployment (burst: twice that). */
   rateLimit: number | undefined;
+  redisUrl: string | undefined;
+  recordingsDir: string | undefined;
 }
 
 /** Usage errors carry status 2: src/cli/ttma.ts exits with 2 for them. */
@@ -97,6 +107,8 @@ function parseCommandLine(argv: string[]): PlatformArgs {
         'connection-id': { type: 'string' },
         'deployment-file': { type: 'string' },
         'rate-limit': { type: 'string' },
+        'redis-url': { type: 'string' },
+        'recordings-dir': { type: 'string' },
       },
     }));
   } catch (cause) {
@@ -130,6 +142,8 @@ function parseCommandLine(argv: string[]): PlatformArgs {
     adminTokenFile: values['admin-token-file'],
     connectionId: values['connection-id'] ?? DEFAULT_CONNECTION_ID,
     deploymentFile: values['deployment-file'],
+    redisUrl: values['redis-url'] ?? (process.env['REDIS_URL'] || undefined),
+    recordingsDir: values['recordings-dir'],
   };
 }
 

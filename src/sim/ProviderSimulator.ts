@@ -7,6 +7,7 @@
  * Listens on 127.0.0.1 only, and connects only to loopback (directly or through
  * the simulated tunnel map).
  */
+import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -18,6 +19,7 @@ import { DEFAULTS, PROVIDER_CODES, SAMPLE_RATE } from './constants.js';
 import { EchoAnalyzer } from './EchoAnalyzer.js';
 import { GatedFrameSource, LiveFrameSource, SignalBank, type FrameSource, type TalkWindow } from './FrameSource.js';
 import { MediaClock, type MediaClockStats } from './MediaClock.js';
+import { mp3Silence } from './Mp3Silence.js';
 import { ProviderApiError } from './ProviderApiError.js';
 import { MAX_CALL_SECONDS, parseDtmf, type DialParams, type InboundParams } from './requests.js';
 import { createRestApi } from './restApi.js';
@@ -95,6 +97,8 @@ interface EndedRecord {
 export type CallSummaryWithSamples = CallSummary & { roundTripSamplesMs: number[] };
 
 const E164_PATTERN = /^\+[1-9]\d{1,14}$/;
+/** Recordings kept in memory (each a few hundred KB at most in tests). */
+const MAX_RECORDINGS = 1_000;
 /** Signal bank size (audioSource 'bank'): 16 voices x 20 s, ~10 MB with the encoded frames. */
 const BANK_VOICES = 16;
 const BANK_SECONDS = 20;
@@ -106,6 +110,8 @@ export class ProviderSimulator {
   readonly #publicKey: Uint8Array;
   readonly #live = new Map<string, SimCall>();
   readonly #ended = new Map<string, EndedRecord>();
+  readonly #recordings = new Map<string, Buffer>();
+  readonly #recordedCalls = new Set<string>();
   #clock: MediaClock | null = null;
   #signer: WebhookSigner | null = null;
   #analyzer: EchoAnalyzer | null = null;
@@ -358,6 +364,7 @@ export class ProviderSimulator {
       handshakeTimeoutMs: DEFAULTS.handshakeTimeoutMs,
       correlate: (sent, returned, maxLag) => analyzer.analyse(sent, returned, maxLag),
       onEnded: (call, report) => this.#onEnded(call, report),
+      saveRecording: (call, durationMs) => this.#saveRecording(call, durationMs),
     };
     const call = new SimCall(ctx, init);
     this.#live.set(call.id, call);
@@ -379,6 +386,29 @@ export class ProviderSimulator {
       if (oldest === undefined) break;
       this.#ended.delete(oldest);
     }
+  }
+
+  /** A finished recording's bytes by id (served unauthenticated at its unguessable URL). */
+  recording(id: string): Buffer | undefined {
+    return this.#recordings.get(id);
+  }
+
+  /** Ids of calls record_start was sent for (tests check it is never sent when recording is off). */
+  recordedCallIds(): string[] {
+    const live = [...this.#live.values()].filter((c) => c.recordedEver).map((c) => c.id);
+    return [...new Set([...this.#recordedCalls, ...live])];
+  }
+
+  #saveRecording(call: SimCall, durationMs: number): { id: string; url: string } {
+    const id = randomBytes(16).toString('hex');
+    this.#recordings.set(id, mp3Silence(durationMs));
+    this.#recordedCalls.add(call.id);
+    while (this.#recordings.size > MAX_RECORDINGS) {
+      const oldest = this.#recordings.keys().next().value;
+      if (oldest === undefined) break;
+      this.#recordings.delete(oldest);
+    }
+    return { id, url: `${this.baseUrl}/sim/recordings/${id}.mp3` };
   }
 
   #connectionId(): string {

@@ -50,6 +50,8 @@ export interface SimCallContext {
   correlate: Correlate;
   /** Called once the call has ended and its report is ready. */
   onEnded(call: SimCall, report: CallReport): void;
+  /** Stores a finished recording; returns the URL it is downloadable from (like a pre-signed URL). */
+  saveRecording(call: SimCall, durationMs: number): { id: string; url: string };
 }
 
 export interface StreamRequest {
@@ -155,6 +157,10 @@ export class SimCall implements ClockSubscriber {
   #webhooksFailed = 0;
   #recording = false;
   #recordedEver = false;
+  #recordingStartedAt: Date | null = null;
+  #recordingStartedMs = 0;
+  #recordedMs = 0;
+  #recordingFormat: 'mp3' | 'wav' = 'mp3';
   #report: CallReport | null = null;
 
   constructor(ctx: SimCallContext, init: SimCallInit) {
@@ -260,10 +266,14 @@ export class SimCall implements ClockSubscriber {
     this.#end('gateway', 'normal_clearing', this.direction === 'incoming' ? 'callee' : 'caller', `transferred to ${to}`);
   }
 
-  recordStart(clientState: string | undefined): void {
+  recordStart(clientState: string | undefined, format: 'mp3' | 'wav' = 'mp3'): void {
     this.#assertAnswered('record_start');
     if (clientState !== undefined) this.#clientState = clientState;
+    if (this.#recording) return;
     this.#recording = true;
+    this.#recordingFormat = format;
+    this.#recordingStartedMs = performance.now();
+    this.#recordingStartedAt ??= new Date();
     this.#recordedEver = true;
   }
 
@@ -272,6 +282,12 @@ export class SimCall implements ClockSubscriber {
     if (!this.#recording) throw invalidState('the call is not being recorded');
     if (clientState !== undefined) this.#clientState = clientState;
     this.#recording = false;
+    this.#recordedMs += performance.now() - this.#recordingStartedMs;
+  }
+
+  /** Whether record_start was ever accepted on this call. */
+  get recordedEver(): boolean {
+    return this.#recordedEver;
   }
 
   /** Ends a live call because the simulator is stopping. */
@@ -538,12 +554,18 @@ export class SimCall implements ClockSubscriber {
     if (stream) this.#closeStream(stream);
     this.#emit('call.hangup', { hangup_cause: cause, hangup_source: source, end_time: this.#endedAt.toISOString() });
     if (this.#recordedEver) {
+      if (this.#recording) this.#recordedMs += this.#endedAtMs - this.#recordingStartedMs;
+      this.#recording = false;
+      const saved = this.#ctx.saveRecording(this, this.#recordedMs);
+      const urls = { [this.#recordingFormat]: saved.url };
       this.#emit('call.recording.saved', {
-        recording_started_at: this.#answeredAt?.toISOString(),
+        recording_id: saved.id,
+        recording_started_at: this.#recordingStartedAt?.toISOString(),
         recording_ended_at: this.#endedAt.toISOString(),
         channels: 'single',
-        format: 'wav',
-        recording_urls: {},
+        format: this.#recordingFormat,
+        recording_urls: urls,
+        public_recording_urls: urls,
       });
     }
     this.#log.info({ endedBy, cause, reason, framesSent: this.#recorder.framesSent }, 'call ended');

@@ -14,6 +14,7 @@
  *   GET  /v2/call_detail_records                    the provider's own records
  *   POST /sim/calls/inbound                         simulator control: place an inbound call
  *   GET  /sim/calls[?samples=1], /sim/calls/{id}    simulator control: call reports
+ *   GET  /sim/recordings/{id}.mp3                   a saved recording (no key: the id is the credential)
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -36,6 +37,8 @@ export interface RestApiOptions {
 interface ApiResponse {
   status: number;
   body: unknown;
+  /** Default JSON; a Buffer body with this type is sent as is. */
+  contentType?: string;
 }
 
 const AUTH_FAILED = new ProviderApiError(401, PROVIDER_CODES.AUTH_FAILED, 'Authentication failed');
@@ -45,6 +48,7 @@ type Action = (typeof ACTIONS)[number];
 const ROUTE_ACTION = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/;
 const ROUTE_CALL = /^\/v2\/calls\/([^/]+)$/;
 const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
+const ROUTE_RECORDING = /^\/sim\/recordings\/([0-9a-f]{32})\.mp3$/;
 
 export function createRestApi(options: RestApiOptions): http.Server {
   const expectedKeyHash = sha256(options.apiKey);
@@ -52,10 +56,17 @@ export function createRestApi(options: RestApiOptions): http.Server {
   const { sim, logger } = options;
 
   async function handle(req: http.IncomingMessage): Promise<ApiResponse> {
-    if (!authorized(req.headers.authorization, expectedKeyHash)) throw AUTH_FAILED;
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
     const path = url.pathname;
     const method = req.method ?? 'GET';
+    // Recording URLs work like pre-signed storage URLs: the unguessable id is the credential.
+    const recording = ROUTE_RECORDING.exec(path);
+    if (recording && method === 'GET') {
+      const bytes = sim.recording(recording[1] ?? '');
+      if (!bytes) throw notFound('recording not found');
+      return { status: 200, body: bytes, contentType: 'audio/mpeg' };
+    }
+    if (!authorized(req.headers.authorization, expectedKeyHash)) throw AUTH_FAILED;
 
     if (path === '/v2/calls') {
       requireMethod(method, 'POST');
@@ -159,7 +170,7 @@ export function createRestApi(options: RestApiOptions): http.Server {
           call.stopStreaming(params.clientState);
           break;
         case 'record_start':
-          call.recordStart(params.clientState);
+          call.recordStart(params.clientState, recordFormat(body));
           break;
         case 'record_stop':
           call.recordStop(params.clientState);
@@ -178,7 +189,7 @@ export function createRestApi(options: RestApiOptions): http.Server {
 
   const server = http.createServer((req, res) => {
     handle(req).then(
-      (response) => send(res, response.status, response.body),
+      (response) => send(res, response.status, response.body, response.contentType),
       (err: unknown) => {
         if (err instanceof ProviderApiError) {
           if (err.status === 413) {
@@ -228,7 +239,12 @@ class IdempotencyCache {
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
+function send(res: http.ServerResponse, status: number, body: unknown, contentType?: string): void {
+  if (contentType && Buffer.isBuffer(body)) {
+    res.writeHead(status, { 'content-type': contentType, 'content-length': body.length });
+    res.end(body);
+    return;
+  }
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
@@ -243,6 +259,14 @@ function authorized(header: string | undefined, expectedHash: Buffer): boolean {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match?.[1]) return false;
   return timingSafeEqual(sha256(match[1]), expectedHash);
+}
+
+/** Telnyx record_start: `format` mp3 (default here) or wav. */
+function recordFormat(body: unknown): 'mp3' | 'wav' {
+  const format = (body as { format?: unknown } | null)?.format;
+  if (format === undefined || format === 'mp3') return 'mp3';
+  if (format === 'wav') return 'wav';
+  throw invalidParam('format', 'must be mp3 or wav');
 }
 
 function requireMethod(method: string, expected: string): void {

@@ -8,7 +8,7 @@ import { freePorts } from '../../src/cli/processes.js';
 import { defaultGatewayConfig, type GatewayConfig } from '../../src/config.js';
 import { Gateway } from '../../src/Gateway.js';
 import { createLogger } from '../../src/log.js';
-import { PlatformServer } from '../../src/platform/PlatformServer.js';
+import { PlatformServer, type PlatformServerOptions } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 
 export const NUMBER = '+15550100000';
@@ -26,7 +26,7 @@ export interface Stack {
 
 export async function startStack(
   overrides: Partial<GatewayConfig> = {},
-  options: { webhookKey?: boolean; signWith?: 'tweetnacl' | 'node' } = {},
+  options: { webhookKey?: boolean; signWith?: 'tweetnacl' | 'node'; platform?: Partial<PlatformServerOptions> } = {},
 ): Promise<Stack> {
   const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
   const keys = nacl.sign.keyPair();
@@ -53,6 +53,7 @@ export async function startStack(
     adminToken: null,
     port: platformPort,
     logger,
+    ...options.platform,
   });
   await platform.start();
   await platform.deployments.register({ id: 'test', numbers: [NUMBER], tunnelHost: TUNNEL_HOST, agentSecret });

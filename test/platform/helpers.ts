@@ -28,6 +28,8 @@ export interface FakeCall {
   from: string;
   to: string;
   alive: boolean;
+  /** What the provider's call detail record says (set by tests; the default is 0 ms). */
+  durationMs?: number;
 }
 
 type OverrideResult = { status: number; body: unknown } | 'destroy' | undefined;
@@ -89,13 +91,26 @@ export class FakeProvider {
       this.calls.set(id, { direction: 'outgoing', from: String(req.body?.['from']), to: String(req.body?.['to']), alive: true });
       return { status: 200, body: { data: { call_control_id: id, call_session_id: `sess-${id}`, call_leg_id: `leg-${id}` } } };
     }
-    const action = /^\/v2\/calls\/([^/]+)\/actions\/(answer|hangup)$/.exec(req.path);
+    const action = /^\/v2\/calls\/([^/]+)\/actions\/(answer|hangup|record_start|record_stop|streaming_stop)$/.exec(req.path);
     if (req.method === 'POST' && action) {
       const call = this.calls.get(decodeURIComponent(action[1] ?? ''));
       if (!call) return { status: 404, body: { errors: [{ code: '90015', title: 'Call not found' }] } };
       if (!call.alive) return { status: 422, body: { errors: [{ code: '90018', title: 'Call has already ended' }] } };
       if (action[2] === 'hangup') call.alive = false;
       return { status: 200, body: { data: { result: 'ok' } } };
+    }
+    const cdr = /^\/v2\/call_detail_records\?call_control_id=([^&]+)$/.exec(req.path);
+    if (req.method === 'GET' && cdr) {
+      const id = decodeURIComponent(cdr[1] ?? '');
+      const found = this.calls.get(id);
+      if (!found) return { status: 200, body: { data: [] } };
+      const ended = found.alive ? null : new Date().toISOString();
+      return {
+        status: 200,
+        body: {
+          data: [{ call_control_id: id, direction: found.direction, from: found.from, to: found.to, answered_at: null, ended_at: ended, duration_ms: found.durationMs ?? 0, hangup_cause: 'normal_clearing' }],
+        },
+      };
     }
     const get = /^\/v2\/calls\/([^/]+)$/.exec(req.path);
     if (req.method === 'GET' && get) {

@@ -330,7 +330,8 @@ export class SecurityStack {
         const report = await call.done;
         assert.equal(report.endedBy, 'caller', `honest call ended by ${report.endedBy}: ${report.endReason}`);
         assert.ok(report.framesSent > 0, 'the honest call sent audio');
-        assert.equal(report.framesReturned, report.framesSent, 'every honest frame came back');
+        const summary = this.gateway.control.summaries.find((s) => s.callId === call.id);
+        assert.equal(report.framesReturned, report.framesSent, `every honest frame came back (gateway: ${JSON.stringify(summary?.jitter)}, in ${summary?.framesIn}, out ${summary?.framesOut}, mailbox drops ${summary?.mailboxDrops})`);
         assert.ok(report.echo.correlation >= 0.9, `honest echo correlation ${report.echo.correlation}`);
         assert.equal(this.gateway.status().workerRestarts, 0, 'no media worker restarted');
       },

@@ -1,0 +1,218 @@
+/**
+ * The local operator API (its own admin credential, never the agent secret):
+ * deployments (create, read, update, rotate the secret, disable, enable),
+ * call records with filters, and the usage cross-check. The raw agent secret
+ * is returned only by create and rotate, and never stored (FAQ-09).
+ *
+ *   GET|POST /v1/admin/deployments
+ *   GET|PATCH /v1/admin/deployments/{id}
+ *   POST /v1/admin/deployments/{id}/rotate-secret | disable | enable
+ *   GET /v1/admin/calls?deployment=&direction=&number=&since=&until=&state=&flagged=&limit=
+ *   GET /v1/admin/usage?deployment=&flagged=1
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CapEnforcer } from './CapEnforcer.js';
+import type { CallRecord, CallRegistry } from './CallRegistry.js';
+import { DEPLOYMENT_ID_PATTERN, type Deployment, type DeploymentPatch, type DeploymentRegistry, type RegisterDeploymentInput } from './DeploymentRegistry.js';
+import type { UsageEntry, UsageLedger } from './UsageLedger.js';
+
+type Json = Record<string, unknown>;
+
+export interface OperatorContext {
+  deployments: DeploymentRegistry;
+  calls: CallRegistry;
+  caps: CapEnforcer;
+  ledger: UsageLedger;
+  log: Logger;
+  requireAdmin(req: IncomingMessage): void;
+  readJson(req: IncomingMessage): Promise<Json>;
+  send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void;
+  /** Sets the Allow header of a 405. */
+  allow(method: string, allowed: string): void;
+}
+
+const ROUTE_DEPLOYMENT = /^\/v1\/admin\/deployments\/([^/]+)(?:\/(rotate-secret|disable|enable))?$/;
+const MAX_LIST = 1_000;
+
+/** True when the path is an operator route (handled or refused); false: not ours. */
+export async function handleOperatorRoute(
+  ctx: OperatorContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  url: URL,
+): Promise<boolean> {
+  const path = url.pathname;
+  if (!path.startsWith('/v1/admin/')) return false;
+  if (path === '/v1/admin/deployments') {
+    ctx.allow(method, method === 'GET' ? 'GET' : 'POST');
+    ctx.requireAdmin(req);
+    if (method === 'GET') {
+      const list = await ctx.deployments.list();
+      ctx.send(req, res, 200, { deployments: list.map(deploymentView) });
+    } else await create(ctx, req, res);
+    return true;
+  }
+  const match = ROUTE_DEPLOYMENT.exec(path);
+  if (match) {
+    const id = decodeURIComponent(match[1] ?? '');
+    const action = match[2];
+    if (action) ctx.allow(method, 'POST');
+    else ctx.allow(method, method === 'PATCH' ? 'PATCH' : 'GET');
+    ctx.requireAdmin(req);
+    if (!DEPLOYMENT_ID_PATTERN.test(id)) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such deployment', 404);
+    if (action === 'rotate-secret') {
+      const body = await ctx.readJson(req);
+      const supplied = body['agentSecret'];
+      const { agentSecret } = await ctx.deployments.rotateSecret(id, supplied === undefined ? undefined : (supplied as string));
+      ctx.log.info({ audit: true, deployment: id }, 'agent secret rotated: the previous one no longer authenticates');
+      ctx.send(req, res, 200, { id, agentSecret });
+    } else if (action === 'disable' || action === 'enable') {
+      await ctx.readJson(req);
+      if (!(await ctx.deployments.setDisabled(id, action === 'disable'))) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such deployment', 404);
+      ctx.log.info({ audit: true, deployment: id }, `deployment ${action}d`);
+      ctx.send(req, res, 200, deploymentView(requireFound(await ctx.deployments.get(id))));
+    } else if (method === 'PATCH') {
+      const patch = patchOf(await ctx.readJson(req));
+      const updated = await ctx.deployments.update(id, patch);
+      ctx.log.info({ audit: true, deployment: id, fields: Object.keys(patch) }, 'deployment updated');
+      ctx.send(req, res, 200, deploymentView(updated));
+    } else {
+      const found = requireFound(await ctx.deployments.get(id));
+      const usage = await ctx.caps.usage(id).catch(() => null);
+      ctx.send(req, res, 200, { ...deploymentView(found), usage_minutes: usage });
+    }
+    return true;
+  }
+  if (path === '/v1/admin/calls') {
+    ctx.allow(method, 'GET');
+    ctx.requireAdmin(req);
+    const calls = filterCalls(ctx.calls.list(), url.searchParams, ctx.ledger);
+    ctx.send(req, res, 200, { calls: calls.map((c) => callView(c, ctx.ledger.get(c.callControlId))) });
+    return true;
+  }
+  if (path === '/v1/admin/usage') {
+    ctx.allow(method, 'GET');
+    ctx.requireAdmin(req);
+    const deployment = url.searchParams.get('deployment') ?? undefined;
+    let entries = ctx.ledger.list(deployment);
+    if (url.searchParams.get('flagged') === '1') entries = entries.filter((e) => e.flags.length > 0);
+    ctx.send(req, res, 200, { usage: entries.slice(-MAX_LIST).map(usageView) });
+    return true;
+  }
+  return false;
+}
+
+async function create(ctx: OperatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await ctx.readJson(req);
+  const input: RegisterDeploymentInput = {
+    id: body['id'] as string,
+    numbers: body['numbers'] as string[],
+    tunnelHost: body['tunnelHost'] as string,
+    ...(body['agentSecret'] !== undefined ? { agentSecret: body['agentSecret'] as string } : {}),
+    ...(body['caps'] !== undefined ? { caps: body['caps'] as RegisterDeploymentInput['caps'] & object } : {}),
+    ...(body['recording'] !== undefined ? { recording: body['recording'] as boolean } : {}),
+    ...(body['dialPolicy'] !== undefined ? { dialPolicy: body['dialPolicy'] as RegisterDeploymentInput['dialPolicy'] & object } : {}),
+  };
+  const { agentSecret } = await ctx.deployments.register(input);
+  ctx.log.info({ audit: true, deployment: input.id, numbers: input.numbers.length }, 'deployment registered');
+  const stored = requireFound(await ctx.deployments.get(input.id));
+  ctx.send(req, res, 201, { ...deploymentView(stored), agentSecret });
+}
+
+function patchOf(body: Json): DeploymentPatch {
+  const allowed = ['numbers', 'tunnelHost', 'caps', 'recording', 'dialPolicy'];
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) {
+      throw new TtmaError(ErrorCodes.BAD_REQUEST, `unknown field "${key.slice(0, 40)}": may change ${allowed.join(', ')} (the secret: rotate-secret)`, 400);
+    }
+  }
+  return body as DeploymentPatch;
+}
+
+function requireFound(d: Deployment | undefined): Deployment {
+  if (!d) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such deployment', 404);
+  return d;
+}
+
+/** Everything but the secret's digest. */
+export function deploymentView(d: Deployment): Json {
+  return {
+    id: d.id,
+    numbers: d.numbers,
+    tunnelHost: d.tunnelHost,
+    disabled: d.disabled,
+    caps: d.caps,
+    recording: d.recording,
+    dialPolicy: d.dialPolicy,
+  };
+}
+
+function filterCalls(all: CallRecord[], q: URLSearchParams, ledger: UsageLedger): CallRecord[] {
+  const deployment = q.get('deployment');
+  const direction = q.get('direction');
+  const number = q.get('number');
+  const state = q.get('state');
+  const since = q.get('since');
+  const until = q.get('until');
+  const flagged = q.get('flagged') === '1';
+  const limitText = q.get('limit');
+  const limit = limitText && /^\d{1,5}$/.test(limitText) ? Math.min(MAX_LIST, Number(limitText)) : MAX_LIST;
+  for (const [name, value] of [['since', since], ['until', until]] as const) {
+    if (value !== null && Number.isNaN(Date.parse(value))) {
+      throw new TtmaError(ErrorCodes.BAD_REQUEST, `${name} must be an ISO 8601 time`, 400);
+    }
+  }
+  const out = all.filter(
+    (c) =>
+      (deployment === null || c.deploymentId === deployment) &&
+      (direction === null || c.direction === direction) &&
+      (number === null || c.from === number || c.to === number) &&
+      (state === null || c.state === state) &&
+      (since === null || c.firstSeenAt >= new Date(since).toISOString()) &&
+      (until === null || c.firstSeenAt < new Date(until).toISOString()) &&
+      (!flagged || (ledger.get(c.callControlId)?.flags.length ?? 0) > 0),
+  );
+  return out.slice(-limit);
+}
+
+/** A call record for the dashboard (FAQ-02): metadata, never audio or transcript. */
+export function callView(record: CallRecord, usage?: UsageEntry): Json {
+  const billing = record.billing;
+  return {
+    call_control_id: record.callControlId,
+    deployment_id: record.deploymentId,
+    locked: record.locked,
+    direction: record.direction,
+    from: record.from,
+    to: record.to,
+    state: record.state,
+    started_at: record.firstSeenAt,
+    answered_at: record.answeredAt,
+    ended_at: record.endedAt,
+    duration_ms: billing?.durationMs ?? null,
+    billed_minutes: billing?.billedMinutes ?? null,
+    cost_usd: billing ? (billing.costMicroUsd / 1_000_000).toFixed(4) : null,
+    billing_source: billing?.source ?? null,
+    hangup_cause: record.hangupCause,
+    recording: record.recording
+      ? { url: record.recording.url, file: record.recording.file, sha256: record.recording.sha256, bytes: record.recording.bytes, error: record.recording.error }
+      : null,
+    usage_flags: usage?.flags ?? [],
+    gateway_reported_ms: usage?.gatewayMs ?? null,
+    first_seen_at: record.firstSeenAt,
+    timeline: record.timeline,
+  };
+}
+
+function usageView(e: UsageEntry): Json {
+  return {
+    call_control_id: e.callControlId,
+    deployment_id: e.deploymentId,
+    provider_ms: e.providerMs,
+    gateway_ms: e.gatewayMs,
+    flags: e.flags,
+  };
+}

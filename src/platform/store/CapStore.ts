@@ -1,0 +1,78 @@
+/**
+ * Minute caps (FAQ-14): what a store must do, whatever holds the counters.
+ *
+ * Accounting is in whole units (a minute in production). A call reserves one
+ * unit at answer (or dial) and one more each unit while it is live; each
+ * reservation checks the day and the month counters and increments both, or
+ * neither, atomically. At hang-up the call settles exactly once: the
+ * provider's billed units replace what was reserved (unused reservation is
+ * given back, a shortfall is charged), and the call can reserve no more.
+ *
+ * Two implementations keep this contract: MemoryCapStore (in-process, the
+ * default for `ttma demo` and single-box use) and RedisCapStore (ioredis, one
+ * Lua script per reservation, keys hash-tagged per deployment so a script
+ * touches one Redis Cluster slot). test/platform/capStore.test.ts runs one
+ * behavioural suite against both.
+ */
+
+export interface CapLimits {
+  /** Units per UTC day. */
+  day: number;
+  /** Units per UTC calendar month. */
+  month: number;
+}
+
+/** The UTC day (`2025-01-31`) and month (`2025-01`) a reservation counts in. */
+export interface CapPeriod {
+  day: string;
+  month: string;
+}
+
+export type ReserveResult =
+  | { ok: true; dayUsed: number; monthUsed: number; callReserved: number }
+  /** `day`/`month`: that cap would be exceeded; `settled`: the call already ended. */
+  | { ok: false; reason: 'day' | 'month' | 'settled'; dayUsed: number; monthUsed: number };
+
+export interface SettleResult {
+  /** True the one time the call is settled; repeats change nothing. */
+  first: boolean;
+  billed: number;
+  reserved: number;
+}
+
+export interface CallReservation {
+  reserved: number;
+  settled: boolean;
+  billed: number | null;
+}
+
+export type StoreKind = 'memory' | 'redis';
+
+export interface CapStore {
+  readonly kind: StoreKind;
+  /** Atomically reserve `units` for the call, or nothing when a cap would be exceeded. */
+  reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): Promise<ReserveResult>;
+  /**
+   * Settle the call at `billedUnits` (the provider's figure), exactly once.
+   * `period` is where a call that never reserved is charged.
+   */
+  settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult>;
+  usage(deploymentId: string, period: CapPeriod): Promise<{ day: number; month: number }>;
+  reservation(deploymentId: string, callId: string): Promise<CallReservation | null>;
+  /** Resolves when the store answers; rejects (TTMA_ERR_STORE_UNAVAILABLE) when it does not. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** UTC day and month of `nowMs`. */
+export function periodOf(nowMs: number): CapPeriod {
+  const iso = new Date(nowMs).toISOString();
+  return { day: iso.slice(0, 10), month: iso.slice(0, 7) };
+}
+
+/** Counters outlive their period long enough for the dashboard, then expire. */
+export const TTL_SECONDS = {
+  day: 3 * 24 * 3600,
+  month: 62 * 24 * 3600,
+  call: 62 * 24 * 3600,
+} as const;

@@ -1,0 +1,150 @@
+/**
+ * The CapStore contract on Redis through ioredis (REDIS_URL / --redis-url).
+ *
+ * Fail closed, quickly: no offline queue and a short command timeout, so
+ * while Redis is unreachable every call fails at once with
+ * TTMA_ERR_STORE_UNAVAILABLE (the platform then refuses new calls and lets
+ * live calls continue) instead of queueing behind a dead connection.
+ * ioredis keeps reconnecting in the background; `healthy` follows it.
+ */
+import { Redis } from 'ioredis';
+import { ErrorCodes, TtmaError } from '../../errors.js';
+import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult } from './CapStore.js';
+import { TTL_SECONDS } from './CapStore.js';
+import { RESERVE_SCRIPT, SETTLE_SCRIPT } from './capScripts.js';
+
+export interface RedisCapStoreOptions {
+  url: string;
+  /** Per-command timeout (default 500 ms). */
+  commandTimeoutMs?: number;
+  /** Key prefix (default `ttma`), so test runs and tenants can share a server. */
+  prefix?: string;
+}
+
+const DEFAULT_COMMAND_TIMEOUT_MS = 500;
+const RECONNECT_MAX_MS = 2_000;
+
+type ScriptReply = [number, number, number, number];
+
+export class RedisCapStore implements CapStore {
+  readonly kind = 'redis' as const;
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  #closed = false;
+
+  constructor(options: RedisCapStoreOptions) {
+    let parsed: URL;
+    try {
+      parsed = new URL(options.url);
+    } catch {
+      throw new TtmaError(ErrorCodes.CONFIG, 'redis URL is not a valid URL (expected redis://host:port)');
+    }
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+      throw new TtmaError(ErrorCodes.CONFIG, 'redis URL must start with redis:// or rediss://');
+    }
+    this.#prefix = options.prefix ?? 'ttma';
+    this.#redis = new Redis(options.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      connectTimeout: 2_000,
+      retryStrategy: (times: number) => Math.min(50 * times, RECONNECT_MAX_MS),
+      lazyConnect: false,
+    });
+    // Errors surface through commands; without a listener ioredis prints them.
+    this.#redis.on('error', () => undefined);
+    this.#redis.defineCommand('ttmaReserve', { numberOfKeys: 3, lua: RESERVE_SCRIPT });
+    this.#redis.defineCommand('ttmaSettle', { numberOfKeys: 3, lua: SETTLE_SCRIPT });
+  }
+
+  /** True while the connection is up (commands may still time out). */
+  get healthy(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
+  /** Waits (bounded) for the first connection; false when it did not come up. */
+  async ready(timeoutMs = 2_000): Promise<boolean> {
+    if (this.healthy) return true;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.healthy) return true;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return this.healthy;
+  }
+
+  async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): Promise<ReserveResult> {
+    const keys = this.#keys(deploymentId, callId, period);
+    const reply = (await this.#run(() =>
+      (this.#redis as unknown as ScriptCommands).ttmaReserve(
+        keys.day, keys.month, keys.call,
+        units, limits.day, limits.month, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
+      ),
+    )) as ScriptReply;
+    const [status, dayUsed, monthUsed, callReserved] = reply.map(Number) as ScriptReply;
+    if (status === 1) return { ok: true, dayUsed, monthUsed, callReserved };
+    const reason = status === -1 ? 'day' : status === -2 ? 'month' : 'settled';
+    return { ok: false, reason, dayUsed, monthUsed };
+  }
+
+  async settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult> {
+    const callKey = this.#keys(deploymentId, callId, period).call;
+    // The counters the call last reserved in; a call that never reserved is charged now.
+    const [day, month] = (await this.#run(() => this.#redis.hmget(callKey, 'day', 'month'))) as [string | null, string | null];
+    const charged = { day: day ?? period.day, month: month ?? period.month };
+    const keys = this.#keys(deploymentId, callId, charged);
+    const reply = (await this.#run(() =>
+      (this.#redis as unknown as ScriptCommands).ttmaSettle(keys.day, keys.month, keys.call, billedUnits, TTL_SECONDS.call),
+    )) as number[];
+    return { first: Number(reply[0]) === 1, billed: Number(reply[1]), reserved: Number(reply[2]) };
+  }
+
+  async usage(deploymentId: string, period: CapPeriod): Promise<{ day: number; month: number }> {
+    const keys = this.#keys(deploymentId, '', period);
+    const [day, month] = (await this.#run(() => this.#redis.mget(keys.day, keys.month))) as [string | null, string | null];
+    return { day: Number(day ?? 0), month: Number(month ?? 0) };
+  }
+
+  async reservation(deploymentId: string, callId: string): Promise<CallReservation | null> {
+    const key = this.#keys(deploymentId, callId, { day: '', month: '' }).call;
+    const fields = (await this.#run(() => this.#redis.hmget(key, 'reserved', 'settled', 'billed'))) as (string | null)[];
+    const [reserved, settled, billed] = fields;
+    if (reserved === null && settled === null) return null;
+    return { reserved: Number(reserved ?? 0), settled: settled === '1', billed: billed === null || billed === undefined ? null : Number(billed) };
+  }
+
+  async ping(): Promise<void> {
+    await this.#run(() => this.#redis.ping());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#redis.quit();
+    } catch {
+      this.#redis.disconnect();
+    }
+  }
+
+  /** One hash tag per deployment: every key of a script lands in one Cluster slot. */
+  #keys(deploymentId: string, callId: string, period: CapPeriod): { day: string; month: string; call: string } {
+    const tag = `${this.#prefix}:{dep:${deploymentId}}`;
+    return { day: `${tag}:day:${period.day}`, month: `${tag}:month:${period.month}`, call: `${tag}:call:${callId}` };
+  }
+
+  async #run<T>(command: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'store closed', 503);
+    try {
+      return await command();
+    } catch (cause) {
+      const why = cause instanceof Error ? cause.message : String(cause);
+      throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, `redis unavailable: ${why.slice(0, 160)}`, 503, { cause });
+    }
+  }
+}
+
+interface ScriptCommands {
+  ttmaReserve(...args: (string | number)[]): Promise<unknown>;
+  ttmaSettle(...args: (string | number)[]): Promise<unknown>;
+}

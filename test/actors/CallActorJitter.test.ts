@@ -1,0 +1,95 @@
+/**
+ * The CallActor's caller-audio path through the jitter buffer, driven by hand
+ * on one thread (the same object the media worker hosts): reordering, loss,
+ * a burst after a stall, and media after `stop`.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_BARGE_IN } from '../../src/agent/agentConfig.js';
+import { EchoAgent } from '../../src/agent/EchoAgent.js';
+import { CallActor } from '../../src/actors/CallActor.js';
+import { pcmuEncode } from '../../src/media/g711.js';
+
+const encoder = new TextEncoder();
+
+function harness() {
+  let clock = 1_000;
+  const out: string[] = [];
+  const actor = new CallActor(
+    1,
+    { callId: 'jb-call', from: '+15550100001', to: '+15550100000', direction: 'incoming' },
+    new EchoAgent(),
+    {
+      emitMedia: (_slot, text) => out.push(text),
+      requestClose: (_slot, code, reason) => assert.fail(`closed ${code} ${reason}`),
+      agentAction: () => undefined,
+      log: () => undefined,
+      now: () => clock,
+    },
+    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200 },
+    DEFAULT_BARGE_IN,
+  );
+  const send = (frame: unknown): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), clock);
+  const media = (chunk: number): void => {
+    const pcm = new Int16Array(160).fill(chunk * 50);
+    send({ event: 'media', media: { track: 'inbound', chunk: String(chunk), timestamp: String(chunk * 20), payload: Buffer.from(pcmuEncode(pcm)).toString('base64') } });
+  };
+  const run = (ms: number): void => {
+    for (let t = 0; t < ms; t += 5) {
+      clock += 5;
+      actor.drain();
+      actor.pump(clock);
+    }
+  };
+  return { actor, out, send, media, run, at: () => clock };
+}
+
+async function started() {
+  const h = harness();
+  await h.actor.openAgent();
+  h.send({ event: 'start', start: { call_control_id: 'jb-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } });
+  return h;
+}
+
+test('a burst after a stall (30 frames in one drain) is released whole, not dropped by a buffer restart', async () => {
+  const h = await started();
+  for (let chunk = 1; chunk <= 5; chunk++) {
+    h.media(chunk);
+    h.run(20);
+  }
+  for (let chunk = 6; chunk <= 35; chunk++) h.media(chunk); // a 600 ms stall upstream, then everything at once
+  h.run(1_000);
+  const summary = h.actor.end('test', h.at());
+  assert.equal(summary.framesIn, 35);
+  assert.equal(summary.jitter?.resets, 0);
+  assert.equal(summary.jitter?.concealed, 0);
+  assert.equal(summary.framesOut, 35, 'every frame was echoed');
+});
+
+test('reordered frames are put back in order; a lost one is concealed once a later frame shows the gap', async () => {
+  const h = await started();
+  for (const chunk of [1, 2, 4, 3, 5, 6, 8, 9, 10]) {
+    h.media(chunk);
+    h.run(20);
+  }
+  h.run(200);
+  const summary = h.actor.end('test', h.at());
+  assert.equal(summary.framesIn, 9);
+  assert.equal(summary.jitter?.lost, 1, 'frame 7 never came');
+  assert.equal(summary.jitter?.concealed, 1);
+  assert.equal(summary.jitter?.late, 0, 'frame 3, one frame late, was waited for');
+  assert.equal(summary.framesOut, 10);
+});
+
+test('media after stop is counted as malformed and never played', async () => {
+  const h = await started();
+  h.media(1);
+  h.run(20);
+  h.send({ event: 'stop', stop: { call_control_id: 'jb-call' } });
+  h.media(2);
+  h.run(100);
+  const summary = h.actor.end('test', h.at());
+  assert.equal(summary.framesIn, 1);
+  assert.equal(summary.malformedFrames, 1);
+  assert.equal(summary.framesOut, 1);
+});

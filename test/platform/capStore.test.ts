@@ -1,0 +1,140 @@
+/**
+ * One behavioural suite for the cap store contract, run against the embedded
+ * store and against a real redis-server started for this file.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { CapStore } from '../../src/platform/store/CapStore.js';
+import { MemoryCapStore } from '../../src/platform/store/MemoryCapStore.js';
+import { RedisCapStore } from '../../src/platform/store/RedisCapStore.js';
+import { freePorts } from '../../src/cli/processes.js';
+import { isTtmaError } from '../../src/errors.js';
+import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+
+const JAN = { day: '2025-01-31', month: '2025-01' };
+const JAN_30 = { day: '2025-01-30', month: '2025-01' };
+const FEB = { day: '2025-02-01', month: '2025-02' };
+
+function suite(name: string, make: () => Promise<{ store: CapStore; close(): Promise<void> }>, skip?: string): void {
+  describe(`cap store contract: ${name}`, { skip }, () => {
+    let store: CapStore;
+    let close: () => Promise<void>;
+    before(async () => ({ store, close } = await make()));
+    after(() => close?.());
+    const dep = (): string => `dep-${randomUUID().slice(0, 8)}`;
+
+    it('grants within both caps and counts the call, the day and the month', async () => {
+      const d = dep();
+      const first = await store.reserve(d, 'c1', 1, { day: 3, month: 10 }, JAN);
+      assert.deepEqual(first, { ok: true, dayUsed: 1, monthUsed: 1, callReserved: 1 });
+      const second = await store.reserve(d, 'c1', 1, { day: 3, month: 10 }, JAN);
+      assert.deepEqual(second, { ok: true, dayUsed: 2, monthUsed: 2, callReserved: 2 });
+      assert.deepEqual(await store.usage(d, JAN), { day: 2, month: 2 });
+      assert.deepEqual(await store.reservation(d, 'c1'), { reserved: 2, settled: false, billed: null });
+      assert.equal(await store.reservation(d, 'nope'), null);
+    });
+
+    it('refuses at the daily cap and changes nothing', async () => {
+      const d = dep();
+      for (let i = 0; i < 2; i++) assert.equal((await store.reserve(d, `c${i}`, 1, { day: 2, month: 10 }, JAN)).ok, true);
+      const refused = await store.reserve(d, 'c9', 1, { day: 2, month: 10 }, JAN);
+      assert.deepEqual(refused, { ok: false, reason: 'day', dayUsed: 2, monthUsed: 2 });
+      assert.deepEqual(await store.usage(d, JAN), { day: 2, month: 2 });
+      assert.equal(await store.reservation(d, 'c9'), null);
+      // Another day of the same month has its own daily counter.
+      assert.equal((await store.reserve(d, 'c9', 1, { day: 2, month: 10 }, JAN_30)).ok, true);
+    });
+
+    it('refuses at the monthly cap across days, and a new month starts again', async () => {
+      const d = dep();
+      assert.equal((await store.reserve(d, 'a', 2, { day: 5, month: 3 }, JAN_30)).ok, true);
+      const refused = await store.reserve(d, 'b', 2, { day: 5, month: 3 }, JAN);
+      assert.equal(refused.ok, false);
+      assert.equal(!refused.ok && refused.reason, 'month');
+      assert.deepEqual(await store.usage(d, JAN), { day: 0, month: 2 });
+      assert.equal((await store.reserve(d, 'b', 2, { day: 5, month: 3 }, FEB)).ok, true);
+    });
+
+    it('settles exactly once: gives back unused units, then refuses more reservations', async () => {
+      const d = dep();
+      for (let i = 0; i < 3; i++) await store.reserve(d, 'c', 1, { day: 10, month: 10 }, JAN);
+      assert.deepEqual(await store.settle(d, 'c', 2, JAN), { first: true, billed: 2, reserved: 3 });
+      assert.deepEqual(await store.usage(d, JAN), { day: 2, month: 2 });
+      assert.deepEqual(await store.settle(d, 'c', 1, JAN), { first: false, billed: 2, reserved: 3 });
+      assert.deepEqual(await store.usage(d, JAN), { day: 2, month: 2 });
+      const after = await store.reserve(d, 'c', 1, { day: 10, month: 10 }, JAN);
+      assert.equal(!after.ok && after.reason, 'settled');
+      assert.deepEqual(await store.reservation(d, 'c'), { reserved: 3, settled: true, billed: 2 });
+    });
+
+    it('charges a shortfall when the provider bills more than was reserved, even past the cap', async () => {
+      const d = dep();
+      await store.reserve(d, 'c', 1, { day: 2, month: 2 }, JAN);
+      assert.deepEqual(await store.settle(d, 'c', 4, JAN), { first: true, billed: 4, reserved: 1 });
+      assert.deepEqual(await store.usage(d, JAN), { day: 4, month: 4 });
+      // A call that never reserved (the store was away at answer) is charged in the given period.
+      await store.settle(d, 'never', 2, JAN);
+      assert.deepEqual(await store.usage(d, JAN), { day: 6, month: 6 });
+    });
+
+    it('settles into the period of the last reservation', async () => {
+      const d = dep();
+      await store.reserve(d, 'c', 1, { day: 9, month: 9 }, JAN_30);
+      await store.reserve(d, 'c', 1, { day: 9, month: 9 }, JAN_30);
+      await store.settle(d, 'c', 1, JAN);
+      assert.deepEqual(await store.usage(d, JAN_30), { day: 1, month: 1 });
+      assert.deepEqual(await store.usage(d, JAN), { day: 0, month: 1 });
+    });
+
+    it('never grants more than the cap under 200 concurrent reservations', async () => {
+      const d = dep();
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => store.reserve(d, `c${i % 37}`, 1, { day: 10, month: 100 }, JAN)),
+      );
+      assert.equal(results.filter((r) => r.ok).length, 10);
+      assert.ok(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === 'day'));
+      assert.deepEqual(await store.usage(d, JAN), { day: 10, month: 10 });
+    });
+  });
+}
+
+suite('embedded', async () => {
+  const store = new MemoryCapStore();
+  return { store, close: () => store.close() };
+});
+
+const skip = redisUnavailable();
+let redis: RedisServer | undefined;
+suite(
+  'redis',
+  async () => {
+    redis = await startRedisServer();
+    const store = new RedisCapStore({ url: redis.url, prefix: `t${process.pid}` });
+    assert.equal(await store.ready(), true);
+    return {
+      store,
+      close: async () => {
+        await store.close();
+        await redis?.stop();
+      },
+    };
+  },
+  skip,
+);
+
+describe('redis cap store without a server', { skip }, () => {
+  it('fails fast with TTMA_ERR_STORE_UNAVAILABLE instead of queueing', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const store = new RedisCapStore({ url: `redis://127.0.0.1:${port}` });
+    try {
+      const started = Date.now();
+      await assert.rejects(store.reserve('dep-x', 'c', 1, { day: 1, month: 1 }, JAN), (err) => isTtmaError(err, 'TTMA_ERR_STORE_UNAVAILABLE'));
+      await assert.rejects(store.ping(), (err) => isTtmaError(err, 'TTMA_ERR_STORE_UNAVAILABLE'));
+      assert.ok(Date.now() - started < 1_500, 'refusal is immediate, not queued');
+      assert.equal(store.healthy, false);
+    } finally {
+      await store.close();
+    }
+  });
+});

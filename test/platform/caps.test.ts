@@ -1,0 +1,186 @@
+/**
+ * Minute caps through the platform's HTTP API, against the embedded store
+ * and a real redis-server: refusal at the cap with a clear error, top-ups
+ * while live, live calls ended through the provider at the cap, settlement
+ * exactly once from the provider's record, and fail-closed without Redis.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
+
+const UNIT_MS = 200;
+let seq = 0;
+
+function dialBody(host: string, to = '+15557654321'): Record<string, unknown> {
+  seq += 1;
+  return { to, stream_url: `wss://${host}/v1/media/media-${process.pid}-${seq}`, stream_auth_token: STREAM_TOKEN };
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+function capSuite(name: string, redisUrl: () => string | null, skip?: string): void {
+  describe(`minute caps through the platform (${name} store)`, { skip }, () => {
+    let h: Harness;
+    before(async () => {
+      h = await startHarness({
+        redisUrl: redisUrl(),
+        capUnitMs: UNIT_MS,
+        capGoodbyeMs: 0,
+        rateLimit: { ratePerSec: 1_000, burst: 1_000 },
+        cdr: { attempts: 3, backoffMs: 20 },
+      });
+    });
+    after(() => h?.close());
+
+    async function deployment(id: string, caps: { dayMinutes: number; monthMinutes: number }) {
+      const host = `${id}.trycloudflare.com`;
+      const { agentSecret } = await h.platform.deployments.register({ id, numbers: [`+1555${String(100_0000 + seq++).slice(-7)}`], tunnelHost: host, caps });
+      return { id, host, headers: agentHeaders(id, agentSecret) };
+    }
+
+    it('refuses a new call at the cap with TTMA_ERR_CAP_REACHED before the provider hears of it', async () => {
+      const d = await deployment(`cap-refuse-${name}`, { dayMinutes: 2, monthMinutes: 100 });
+      const dialsBefore = h.provider.requests.filter((r) => r.path === '/v2/calls').length;
+      for (let i = 0; i < 2; i++) {
+        const ok = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+        assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      }
+      const refused = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.error.code, 'TTMA_ERR_CAP_REACHED');
+      assert.match(refused.body.error.message, /daily minute cap reached \(2 of 2 minutes used\)/);
+      assert.equal(h.provider.requests.filter((r) => r.path === '/v2/calls').length, dialsBefore + 2);
+      assert.deepEqual(await h.platform.caps.usage(d.id), { day: 2, month: 2 });
+      // Refused calls are logged for audit with their code.
+      assert.ok(h.lines.some((l) => l.includes('TTMA_ERR_CAP_REACHED') && l.includes(d.id)));
+    });
+
+    it('tops up each unit while live, then ends the live calls through the provider and tells the gateway', async () => {
+      const d = await deployment(`cap-live-${name}`, { dayMinutes: 4, monthMinutes: 100 });
+      const notices: unknown[] = [];
+      const off = h.platform.onCapNotice((dep, notice) => dep === d.id && notices.push(notice));
+      try {
+        const ids: string[] = [];
+        for (let i = 0; i < 2; i++) {
+          const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+          assert.equal(res.status, 200);
+          ids.push(res.body.call_control_id);
+        }
+        assert.deepEqual(await h.platform.caps.usage(d.id), { day: 2, month: 2 });
+        // Each call tops up once (4 of 4), then the next top-up fails and both calls are ended.
+        await waitFor('both calls hung up by the platform', () =>
+          ids.every((id) => h.provider.commands('hangup').some((r) => r.path.includes(encodeURIComponent(id)))),
+        );
+        assert.deepEqual(await h.platform.caps.usage(d.id), { day: 4, month: 4 });
+        assert.equal(notices.length, 2);
+        assert.deepEqual(
+          new Set(notices.map((n) => (n as { call_control_id: string }).call_control_id)),
+          new Set(ids),
+        );
+        assert.ok(notices.every((n) => (n as { type: string; cap: string }).type === 'cap.reached' && (n as { cap: string }).cap === 'day'));
+        for (const id of ids) assert.equal(h.provider.calls.get(id)?.alive, false);
+      } finally {
+        off();
+      }
+    });
+
+    it("settles exactly once at hang-up, at the provider's billed minutes", async () => {
+      const d = await deployment(`cap-settle-${name}`, { dayMinutes: 50, monthMinutes: 100 });
+      const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+      const id = res.body.call_control_id as string;
+      const fake = h.provider.calls.get(id)!;
+      // Let it top up a couple of units, then the provider ends it and says it lasted 2.5 units.
+      await waitFor('two top-ups', async () => (await h.platform.caps.usage(d.id)).day >= 3);
+      fake.alive = false;
+      fake.durationMs = Math.round(2.5 * UNIT_MS);
+      const facts = { call_control_id: id, from: fake.from, to: fake.to, direction: 'outgoing' as const };
+      for (let i = 0; i < 3; i++) assert.equal((await postWebhook(h, envelope('call.hangup', { ...facts, hangup_cause: 'normal_clearing' }))).status, 200);
+      await waitFor('settled', () => h.platform.calls.get(id)?.billing !== null);
+      await new Promise((resolve) => setTimeout(resolve, 3 * UNIT_MS));
+      assert.deepEqual(await h.platform.caps.usage(d.id), { day: 3, month: 3 });
+      const billing = h.platform.calls.get(id)?.billing;
+      assert.deepEqual(billing, { source: 'cdr', durationMs: 500, billedMinutes: 3, costMicroUsd: 30_000 });
+      assert.equal(h.platform.caps.liveReservations, 0);
+    });
+
+    it('gives the minute back when the provider refuses the dial', async () => {
+      const d = await deployment(`cap-fail-${name}`, { dayMinutes: 1, monthMinutes: 100 });
+      h.provider.override = (r) => (r.path === '/v2/calls' ? { status: 422, body: { errors: [{ code: '10016', title: 'bad number' }] } } : undefined);
+      try {
+        const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+        assert.equal(res.status, 502);
+      } finally {
+        h.provider.override = null;
+      }
+      assert.deepEqual(await h.platform.caps.usage(d.id), { day: 0, month: 0 });
+      const again = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+      assert.equal(again.status, 200);
+    });
+  });
+}
+
+capSuite('embedded', () => null);
+
+const skip = redisUnavailable();
+let redis: RedisServer | undefined;
+let redisUrl = '';
+describe('redis for the cap tests', { skip }, () => {
+  before(async () => {
+    redis = await startRedisServer();
+    redisUrl = redis.url;
+  });
+  capSuite('redis', () => redisUrl, skip);
+
+  describe('Redis unreachable', () => {
+    let h: Harness;
+    let d: { host: string; headers: Record<string, string> };
+    before(async () => {
+      h = await startHarness({ redisUrl, capUnitMs: UNIT_MS, capGoodbyeMs: 0, rateLimit: { ratePerSec: 1_000, burst: 1_000 } });
+      const { agentSecret } = await h.platform.deployments.register({
+        id: 'dep-degraded',
+        numbers: ['+15553330000'],
+        tunnelHost: 'degraded.trycloudflare.com',
+        caps: { dayMinutes: 100, monthMinutes: 1000 },
+      });
+      d = { host: 'degraded.trycloudflare.com', headers: agentHeaders('dep-degraded', agentSecret) };
+    });
+    after(async () => {
+      await h?.close();
+      await redis?.stop();
+    });
+
+    it('refuses new calls (fail closed), lets live calls continue and reports degraded', async () => {
+      assert.equal((await call(h.base, 'GET', '/readyz')).status, 200);
+      const live = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+      assert.equal(live.status, 200);
+      const liveId = live.body.call_control_id as string;
+      await redis!.kill();
+
+      const refused = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
+      const ready = await call(h.base, 'GET', '/readyz');
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body.degraded, true);
+      assert.equal(ready.body.store, 'redis');
+      assert.equal(ready.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
+      // Several units pass without a successful top-up: the live call is not ended.
+      await new Promise((resolve) => setTimeout(resolve, 4 * UNIT_MS));
+      assert.equal(h.provider.calls.get(liveId)?.alive, true);
+      assert.equal(h.provider.commands('hangup').length, 0);
+      // And the live call can still be hung up by its gateway.
+      const hangup = await call(h.base, 'POST', PLATFORM_PATHS.hangup(liveId), { headers: d.headers, body: {} });
+      assert.equal(hangup.status, 200);
+      assert.ok(h.lines.some((l) => l.includes('degraded')));
+    });
+  });
+});
