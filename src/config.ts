@@ -33,7 +33,7 @@ export interface GatewayConfig {
   /** Bounded media mailbox per call: frames kept before the oldest is dropped. */
   mailboxFrames: number;
   /** Codec asked for on the bidirectional leg. */
-  codec: 'PCMU' | 'PCMA';
+  codec: 'PCMU' | 'PCMA' | 'G722';
   /** A webhook body must arrive within this long (slow-body attacks). */
   webhookReadTimeoutMs: number;
   /** Media frames a call may send per second, sustained (a call sends 50). */
@@ -106,7 +106,7 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   if (!Number.isInteger(config.maxCalls) || config.maxCalls < 1) fail('maxCalls', 'must be a positive integer');
   if (!(config.mediaTokenTtlMs >= 1000 && config.mediaTokenTtlMs <= 300_000)) fail('mediaTokenTtlMs', 'must be 1000..300000');
   if (!Number.isInteger(config.mailboxFrames) || config.mailboxFrames < 2) fail('mailboxFrames', 'must be an integer >= 2');
-  if (config.codec !== 'PCMU' && config.codec !== 'PCMA') fail('codec', `must be PCMU or PCMA, got "${config.codec}"`);
+  if (!['PCMU', 'PCMA', 'G722'].includes(config.codec)) fail('codec', `must be PCMU, PCMA or G722, got "${config.codec}"`);
   if (!Number.isInteger(config.webhookReadTimeoutMs) || config.webhookReadTimeoutMs < 100 || config.webhookReadTimeoutMs > 60_000) {
     fail('webhookReadTimeoutMs', 'must be an integer from 100 to 60000');
   }

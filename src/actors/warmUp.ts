@@ -14,6 +14,7 @@ const WARM_UP_FRAMES = 200;
 const PHONE_FORMATS = [
   { encoding: 'PCMU', sample_rate: 8000 },
   { encoding: 'PCMA', sample_rate: 8000 },
+  { encoding: 'G722', sample_rate: 16000 },
 ];
 
 export function warmUpMediaPath(agentRate: number): void {

@@ -2,14 +2,15 @@
  * The phone-side codecs, chosen by the media WebSocket's `start` frame
  * (`media_format`), not by what was asked for (DESIGN.md section 3a):
  * PCMU (alias audio/x-mulaw, Twilio's name) and PCMA at 8 kHz (ITU-T G.711),
- * and L16 big-endian at 8, 16, 24 or 48 kHz. Mono only.
+ * L16 big-endian at 8, 16, 24 or 48 kHz, and G.722 (64 kbit/s) at 16 kHz. Mono only.
  */
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { samplesPerFrame } from './constants.js';
 import { pcmaDecode, pcmaEncode, pcmuDecode, pcmuEncode } from './g711.js';
+import { G722Decoder, G722Encoder, G722_FRAME_BYTES, G722_SAMPLE_RATE } from './g722.js';
 import { l16Decode, l16Encode } from './l16.js';
 
-export type PhoneCodecName = 'PCMU' | 'PCMA' | 'L16';
+export type PhoneCodecName = 'PCMU' | 'PCMA' | 'L16' | 'G722';
 
 export interface PhoneCodec {
   readonly name: PhoneCodecName;
@@ -44,9 +45,10 @@ const ENCODING_ALIASES: Readonly<Record<string, PhoneCodecName>> = {
   PCMA: 'PCMA',
   'AUDIO/X-ALAW': 'PCMA',
   L16: 'L16',
+  G722: 'G722',
 };
 
-const SUPPORTED = 'PCMU or PCMA at 8000 Hz, or L16 at 8000, 16000, 24000 or 48000 Hz, mono';
+const SUPPORTED = 'PCMU or PCMA at 8000 Hz, G722 at 16000 Hz, or L16 at 8000, 16000, 24000 or 48000 Hz, mono';
 
 function quote(value: unknown): string {
   const text = typeof value === 'string' ? value : String(value);
@@ -89,6 +91,19 @@ function l16(sampleRate: number): PhoneCodec {
   };
 }
 
+/** G.722 is stateful: one encoder and one decoder per codec object, i.e. per call. */
+function g722(): PhoneCodec {
+  const encoder = new G722Encoder();
+  const decoder = new G722Decoder();
+  return {
+    name: 'G722',
+    sampleRate: G722_SAMPLE_RATE,
+    frameBytes: G722_FRAME_BYTES,
+    decode: (payload, out) => decoder.decode(payload, out),
+    encode: (pcm, out) => encoder.encode(pcm, out),
+  };
+}
+
 /**
  * The codec for a `media_format`. Anything else is refused with
  * TTMA_ERR_CODEC_UNSUPPORTED (HTTP 415) naming the encoding and rate.
@@ -112,6 +127,12 @@ export function createPhoneCodec(format: PhoneMediaFormat): PhoneCodec {
       throw unsupported(`media encoding "L16" at ${rateText} is not supported`);
     }
     return l16(rate);
+  }
+  if (name === 'G722') {
+    if (rate !== undefined && rate !== G722_SAMPLE_RATE) {
+      throw unsupported(`media encoding ${quote(raw)} at ${rateText} is not supported (G.722 is 16000 Hz audio)`);
+    }
+    return g722();
   }
   if (rate !== undefined && rate !== G711_RATE) {
     throw unsupported(`media encoding ${quote(raw)} at ${rateText} is not supported (G.711 is 8000 Hz only)`);
