@@ -37,9 +37,8 @@ function limit15(x: number): number {
 // magnitudes (in units of 1/8) times 8, signed and indexed by the code itself.
 
 /** QMF coefficients h(0)..h(23), scaled by 2^13 (table 1); symmetric. */
-const QMF = [3, -11, -11, 53, 12, -156, 32, 362, -210, -805, 951, 3876, 3876, 951, -805, -210, 362, 32, -156, 12, 53, -11, -11, 3];
-const H_EVEN = Int32Array.from({ length: 12 }, (_, i) => QMF[2 * i]!);
-const H_ODD = Int32Array.from({ length: 12 }, (_, i) => QMF[2 * i + 1]!);
+// h = [3, -11, -11, 53, 12, -156, 32, 362, -210, -805, 951, 3876, 3876, 951, ...mirrored]: written
+// out in Ring12.dotEven (even taps) and Ring12.dotOdd (odd taps).
 
 /** Lower-band decision levels Q6 (table 6), compared as (Q6 * DETL) >> 12. */
 const Q6 = Int32Array.from([
@@ -239,12 +238,23 @@ class Ring12 {
     this.data[pos + 12] = v;
     this.pos = pos;
   }
-  dot(h: Int32Array): number {
+  /** Sum of h(2i) x(n - i), newest first: h(0), h(2), ..., h(22) (unrolled: the codec's hottest loop). */
+  dotEven(): number {
     const x = this.data;
     const o = this.pos;
-    let acc = 0;
-    for (let i = 0; i < 12; i++) acc += h[i]! * x[o + i]!;
-    return acc;
+    return (
+      3 * x[o]! - 11 * x[o + 1]! + 12 * x[o + 2]! + 32 * x[o + 3]! - 210 * x[o + 4]! + 951 * x[o + 5]! +
+      3876 * x[o + 6]! - 805 * x[o + 7]! + 362 * x[o + 8]! - 156 * x[o + 9]! + 53 * x[o + 10]! - 11 * x[o + 11]!
+    );
+  }
+  /** Sum of h(2i + 1) x(n - i): h(1), h(3), ..., h(23). */
+  dotOdd(): number {
+    const x = this.data;
+    const o = this.pos;
+    return (
+      -11 * x[o]! + 53 * x[o + 1]! - 156 * x[o + 2]! + 362 * x[o + 3]! - 805 * x[o + 4]! + 3876 * x[o + 5]! +
+      951 * x[o + 6]! - 210 * x[o + 7]! + 32 * x[o + 8]! + 12 * x[o + 9]! - 11 * x[o + 10]! + 3 * x[o + 11]!
+    );
   }
   reset(): void {
     this.data.fill(0);
@@ -297,8 +307,8 @@ export class G722Encoder {
     // Transmit QMF (3.1): xA on the newer samples with even taps, xB on the older with odd taps.
     this.#older.push(x0);
     this.#newer.push(x1);
-    const xa = this.#newer.dot(H_EVEN);
-    const xb = this.#older.dot(H_ODD);
+    const xa = this.#newer.dotEven();
+    const xb = this.#older.dotOdd();
     // Gain 2^13 of the taps, and 16-bit input to the 15-bit sub-band signals.
     const xl = limit15((xa + xb) >> 14);
     const xh = limit15((xa - xb) >> 14);
@@ -308,8 +318,16 @@ export class G722Encoder {
     const el = sat16(xl - low.s);
     const wd = el >= 0 ? el : -el - 1;
     const det = low.det;
-    let m = 1;
-    while (m < 30 && wd >= (Q6[m]! * det) >> 12) m++;
+    // QUANTL: the first interval m in 1..29 with wd < (Q6(m) * DETL) >> 12, else 30. The levels
+    // rise with m, so a binary search finds the same m as the Recommendation's linear scan.
+    let lo = 1;
+    let hi = 30;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (wd < (Q6[mid]! * det) >> 12) hi = mid;
+      else lo = mid + 1;
+    }
+    const m = lo;
     const il = el < 0 ? ILN[m]! : ILP[m]!;
     const il4 = il >> 2;
     const dlt = mult(det, QM4[il4]!);
@@ -398,8 +416,8 @@ export class G722Decoder {
       // Receive QMF (4.4): two output samples from RL - RH (even taps) and RL + RH (odd taps).
       this.#diff.push(rl - rh);
       this.#sum.push(rl + rh);
-      dst[j] = sat16(this.#diff.dot(H_EVEN) >> 11);
-      dst[j + 1] = sat16(this.#sum.dot(H_ODD) >> 11);
+      dst[j] = sat16(this.#diff.dotEven() >> 11);
+      dst[j + 1] = sat16(this.#sum.dotOdd() >> 11);
     }
     return dst;
   }
