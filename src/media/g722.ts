@@ -127,11 +127,21 @@ class Band {
   r2 = 0;
   p1 = 0;
   p2 = 0;
-  /** Pole coefficients A1, A2; zero coefficients B1..B6; quantized differences D(n-1)..D(n-6). */
+  /** Pole coefficients A1, A2; zero coefficients B1..B6; quantized differences D(n-1)..D(n-6). Scalars: this is the hot path. */
   a1 = 0;
   a2 = 0;
-  readonly b = new Int32Array(6);
-  readonly d = new Int32Array(6);
+  b1 = 0;
+  b2 = 0;
+  b3 = 0;
+  b4 = 0;
+  b5 = 0;
+  b6 = 0;
+  d1 = 0;
+  d2 = 0;
+  d3 = 0;
+  d4 = 0;
+  d5 = 0;
+  d6 = 0;
   /** Log scale factor NB and scale factor DET. */
   nb = 0;
   det: number;
@@ -142,8 +152,8 @@ class Band {
 
   reset(): void {
     this.s = this.sz = this.r1 = this.r2 = this.p1 = this.p2 = this.a1 = this.a2 = this.nb = 0;
-    this.b.fill(0);
-    this.d.fill(0);
+    this.b1 = this.b2 = this.b3 = this.b4 = this.b5 = this.b6 = 0;
+    this.d1 = this.d2 = this.d3 = this.d4 = this.d5 = this.d6 = 0;
     this.det = this.detInit;
   }
 
@@ -152,32 +162,40 @@ class Band {
    * FILTEP, PREDIC, with `dq` the quantized difference of this sample.
    */
   update(dq: number): void {
-    const b = this.b;
-    const d = this.d;
     const p = sat16(dq + this.sz); // PARREC
     const r = sat16(this.s + dq); // RECONS
 
-    // UPZERO: sign-sign update with leakage 1 - 2^-8; DELAYA shifts D.
+    // UPZERO: sign-sign update of B1..B6 against D(n-1)..D(n-6), leakage 1 - 2^-8.
+    // (+-128 plus B * 32640 / 32768 stays within 16 bits: no saturation needed.)
     const g = dq === 0 ? 0 : 128;
-    const negative = dq < 0;
-    for (let i = 5; i >= 0; i--) {
-      const bi = b[i]!;
-      b[i] = sat16(((d[i]! < 0) === negative ? g : -g) + mult(bi, 32640));
-      d[i] = i === 0 ? dq : d[i - 1]!;
-    }
+    const ng = dq < 0 ? -g : g; // +g where D(n-i) has the sign of dq (>= 0 counts as positive)
+    const b1 = (this.d1 < 0 ? -ng : ng) + mult(this.b1, 32640);
+    const b2 = (this.d2 < 0 ? -ng : ng) + mult(this.b2, 32640);
+    const b3 = (this.d3 < 0 ? -ng : ng) + mult(this.b3, 32640);
+    const b4 = (this.d4 < 0 ? -ng : ng) + mult(this.b4, 32640);
+    const b5 = (this.d5 < 0 ? -ng : ng) + mult(this.b5, 32640);
+    const b6 = (this.d6 < 0 ? -ng : ng) + mult(this.b6, 32640);
+    // DELAYA.
+    const d6 = this.d5;
+    const d5 = this.d4;
+    const d4 = this.d3;
+    const d3 = this.d2;
+    const d2 = this.d1;
+    const d1 = dq;
 
     // UPPOL2 (uses the old A1), limited to +-12288.
     const pNeg = p < 0;
     const wd1 = sat16(this.a1 * 4);
     const wd2 = (pNeg === this.p1 < 0 ? sat16(-wd1) : wd1) >> 7;
     const wd3 = pNeg === this.p2 < 0 ? 128 : -128;
-    let a2 = sat16(wd2 + wd3 + mult(this.a2, 32512));
+    let a2 = wd2 + wd3 + mult(this.a2, 32512); // |.| < 12800: no saturation needed
     if (a2 > 12288) a2 = 12288;
     else if (a2 < -12288) a2 = -12288;
 
     // UPPOL1, limited to +-(15360 - A2) for stability.
-    let a1 = sat16((pNeg === this.p1 < 0 ? 192 : -192) + mult(this.a1, 32640));
-    const a1Max = sat16(15360 - a2);
+    // |A1| <= 15360 + 12288, so neither sum below leaves 16 bits.
+    let a1 = (pNeg === this.p1 < 0 ? 192 : -192) + mult(this.a1, 32640);
+    const a1Max = 15360 - a2;
     if (a1 > a1Max) a1 = a1Max;
     else if (a1 < -a1Max) a1 = -a1Max;
 
@@ -186,10 +204,26 @@ class Band {
     this.a1 = a1;
     this.a2 = a2;
 
-    // FILTEZ: six-tap zero section on the updated B and delayed D (saturating at each add).
-    let sz = 0;
-    for (let i = 5; i >= 0; i--) sz = sat16(sz + mult(sat16(d[i]! * 2), b[i]!));
+    // FILTEZ: six-tap zero section on the updated B and delayed D, from B6 down, saturating at each add.
+    let sz = mult(sat16(d6 * 2), b6);
+    sz = sat16(sz + mult(sat16(d5 * 2), b5));
+    sz = sat16(sz + mult(sat16(d4 * 2), b4));
+    sz = sat16(sz + mult(sat16(d3 * 2), b3));
+    sz = sat16(sz + mult(sat16(d2 * 2), b2));
+    sz = sat16(sz + mult(sat16(d1 * 2), b1));
     this.sz = sz;
+    this.b1 = b1;
+    this.b2 = b2;
+    this.b3 = b3;
+    this.b4 = b4;
+    this.b5 = b5;
+    this.b6 = b6;
+    this.d1 = d1;
+    this.d2 = d2;
+    this.d3 = d3;
+    this.d4 = d4;
+    this.d5 = d5;
+    this.d6 = d6;
 
     // FILTEP: two-pole section on R(n), R(n-1).
     this.r2 = this.r1;
