@@ -13,6 +13,7 @@
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pcmaDecode, pcmaEncode, pcmuDecode, pcmuEncode } from '../src/media/g711.js';
+import { G722Decoder, G722Encoder } from '../src/media/g722.js';
 import { Resampler } from '../src/media/Resampler.js';
 import { SpeechLikeSignal } from '../src/media/testSignal.js';
 import { samplesPerFrame } from '../src/media/constants.js';
@@ -137,6 +138,37 @@ function resampleOperation(from: number, to: number, native: NativeMedia | null)
   };
 }
 
+/** G.722 at 16 kHz (TypeScript only): 320 samples <-> 160 bytes, one stateful encoder/decoder each. */
+function g722Operations(): Operation[] {
+  const frames = speechFrames(16000, 3);
+  const setup = new G722Encoder();
+  const encoded = frames.map((f) => setup.encode(f));
+  const encoder = new G722Encoder();
+  const decoder = new G722Decoder();
+  const bytes = new Uint8Array(samplesPerFrame(16000) / 2);
+  const samples = new Int16Array(samplesPerFrame(16000));
+  return [
+    {
+      name: 'g722.encode',
+      framesPerCall: 1,
+      native: null,
+      ts: (count) => {
+        for (let i = 0; i < count; i++) encoder.encode(frames[i % FRAMES]!, bytes);
+        return bytes[0]!;
+      },
+    },
+    {
+      name: 'g722.decode',
+      framesPerCall: 1,
+      native: null,
+      ts: (count) => {
+        for (let i = 0; i < count; i++) decoder.decode(encoded[i % FRAMES]!, samples);
+        return samples[0]!;
+      },
+    },
+  ];
+}
+
 /** Iterations that take about ROUND_MS, found by doubling. */
 function calibrate(run: Runner): number {
   let count = 16;
@@ -180,6 +212,7 @@ function main(): void {
     resampleOperation(24000, 8000, native),
     resampleOperation(16000, 48000, native),
     resampleOperation(48000, 16000, native),
+    ...g722Operations(),
     ...g711Operations(native, BATCH),
   ];
   const probeSrc = new Uint8Array(samplesPerFrame(8000));

@@ -14,13 +14,16 @@ const WARM_UP_FRAMES = 200;
 const PHONE_FORMATS = [
   { encoding: 'PCMU', sample_rate: 8000 },
   { encoding: 'PCMA', sample_rate: 8000 },
+  { encoding: 'G722', sample_rate: 16000 },
+  { encoding: 'OPUS', sample_rate: 16000 },
 ];
 
 export function warmUpMediaPath(agentRate: number): void {
-  const frame = new Int16Array(samplesPerFrame(8000));
-  for (let i = 0; i < frame.length; i++) frame[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 8000));
   for (const format of PHONE_FORMATS) {
     const codec = createPhoneCodec(format);
+    // One 20 ms frame at the codec's own rate (Opus takes nothing else).
+    const frame = new Int16Array(samplesPerFrame(codec.sampleRate));
+    for (let i = 0; i < frame.length; i++) frame[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / codec.sampleRate));
     const up = createResampler(codec.sampleRate, agentRate);
     const down = createResampler(agentRate, codec.sampleRate);
     const framer = new Framer(samplesPerFrame(codec.sampleRate));

@@ -17,8 +17,8 @@ import { freePorts, startTtma, stopChild, type Child } from './processes.js';
 const DEMO_NUMBER = '+15550100000';
 const DEMO_DEPLOYMENT = 'demo';
 const DEMO_TUNNEL_HOST = 'demo-gateway.trycloudflare.com';
-/** Phone-side codecs the demo can run end to end today (G.722, L16 and Opus come with the media engine). */
-const DEMO_CODECS = ['PCMU', 'PCMA'];
+/** Phone-side codecs the demo can run end to end today (L16 and Opus come with the media engine). */
+const DEMO_CODECS = ['PCMU', 'PCMA', 'G722', 'OPUS'];
 const PROGRESS_EVERY_MS = 1_000;
 /** Calls get this long beyond their length to finish before the demo gives up on them. */
 const END_GRACE_MS = 15_000;

@@ -2,19 +2,21 @@
  * The phone-side codecs, chosen by the media WebSocket's `start` frame
  * (`media_format`), not by what was asked for (DESIGN.md section 3a):
  * PCMU (alias audio/x-mulaw, Twilio's name) and PCMA at 8 kHz (ITU-T G.711),
- * L16 big-endian at 8, 16, 24 or 48 kHz, and Opus at 16 or 48 kHz. Mono only.
+ * L16 big-endian at 8, 16, 24 or 48 kHz, G.722 (64 kbit/s) at 16 kHz, and
+ * Opus at 16 or 48 kHz. Mono only.
  *
- * Opus is stateful and has its own loss concealment (see opus.ts): its
- * PhoneCodec carries `conceal`/`recover`, and `stateless` is false, so the
- * jitter buffer decodes it in playout order only.
+ * G.722 and Opus are stateful (`stateless` false): the jitter buffer decodes
+ * them in playout order only. Opus has its own loss concealment (see
+ * opus.ts): its PhoneCodec carries `conceal`/`recover`.
  */
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { samplesPerFrame } from './constants.js';
 import { pcmaDecode, pcmaEncode, pcmuDecode, pcmuEncode } from './g711.js';
+import { G722Decoder, G722Encoder, G722_FRAME_BYTES, G722_SAMPLE_RATE } from './g722.js';
 import { l16Decode, l16Encode } from './l16.js';
 import { OpusCodec } from './opus.js';
 
-export type PhoneCodecName = 'PCMU' | 'PCMA' | 'L16' | 'OPUS';
+export type PhoneCodecName = 'PCMU' | 'PCMA' | 'L16' | 'G722' | 'OPUS';
 
 export interface PhoneCodec {
   readonly name: PhoneCodecName;
@@ -55,10 +57,11 @@ const ENCODING_ALIASES: Readonly<Record<string, PhoneCodecName>> = {
   PCMA: 'PCMA',
   'AUDIO/X-ALAW': 'PCMA',
   L16: 'L16',
+  G722: 'G722',
   OPUS: 'OPUS',
 };
 
-const SUPPORTED = 'PCMU or PCMA at 8000 Hz, L16 at 8000, 16000, 24000 or 48000 Hz, or OPUS at 16000 or 48000 Hz, mono';
+const SUPPORTED = 'PCMU or PCMA at 8000 Hz, G722 at 16000 Hz, L16 at 8000, 16000, 24000 or 48000 Hz, or OPUS at 16000 or 48000 Hz, mono';
 /** RFC 7587 section 4.1: Opus's RTP clock is always 48 kHz; a start frame without a rate means that. */
 const OPUS_DEFAULT_RATE = 48000;
 const OPUS_RATES: readonly number[] = [16000, 48000];
@@ -121,6 +124,20 @@ function opus(sampleRate: number): PhoneCodec {
   };
 }
 
+/** G.722 is stateful: one encoder and one decoder per codec object, i.e. per call. */
+function g722(): PhoneCodec {
+  const encoder = new G722Encoder();
+  const decoder = new G722Decoder();
+  return {
+    name: 'G722',
+    sampleRate: G722_SAMPLE_RATE,
+    frameBytes: G722_FRAME_BYTES,
+    stateless: false,
+    decode: (payload, out) => decoder.decode(payload, out),
+    encode: (pcm, out) => encoder.encode(pcm, out),
+  };
+}
+
 /**
  * The codec for a `media_format`. Anything else is refused with
  * TTMA_ERR_CODEC_UNSUPPORTED (HTTP 415) naming the encoding and rate.
@@ -149,6 +166,12 @@ export function createPhoneCodec(format: PhoneMediaFormat): PhoneCodec {
     const opusRate = rate ?? OPUS_DEFAULT_RATE;
     if (!OPUS_RATES.includes(opusRate)) throw unsupported(`media encoding "OPUS" at ${rateText} is not supported`);
     return opus(opusRate);
+  }
+  if (name === 'G722') {
+    if (rate !== undefined && rate !== G722_SAMPLE_RATE) {
+      throw unsupported(`media encoding ${quote(raw)} at ${rateText} is not supported (G.722 is 16000 Hz audio)`);
+    }
+    return g722();
   }
   if (rate !== undefined && rate !== G711_RATE) {
     throw unsupported(`media encoding ${quote(raw)} at ${rateText} is not supported (G.711 is 8000 Hz only)`);

@@ -9,9 +9,12 @@
  * reads voice n mod V from a frame offset that differs between calls sharing a
  * voice by more than the echo search window, so calls stay uncorrelated within
  * it. For benchmarks, where the simulator must not be the bottleneck.
+ *
+ * G.722 is stateful (and resampled to 16 kHz), so both sources encode it live
+ * with one encoder per call; the bank pre-encodes G.711 only.
  */
 import { SpeechLikeSignal } from '../media/testSignal.js';
-import { encodeFrame, type SimCodec } from './codecs.js';
+import { createSimEncoder, encodeFrame, isStatefulSimCodec, type SimCodec, type SimEncoder } from './codecs.js';
 import { FRAME_MS, SAMPLE_RATE, SAMPLES_PER_FRAME } from './constants.js';
 
 export interface Frame {
@@ -28,6 +31,7 @@ export class LiveFrameSource implements FrameSource {
   readonly #signal: SpeechLikeSignal;
   readonly #pcm = new Int16Array(SAMPLES_PER_FRAME);
   readonly #encoded = new Uint8Array(SAMPLES_PER_FRAME);
+  #g722: SimEncoder | null = null;
 
   constructor(seed: number) {
     this.#signal = new SpeechLikeSignal(SAMPLE_RATE, seed);
@@ -35,14 +39,14 @@ export class LiveFrameSource implements FrameSource {
 
   next(codec: SimCodec): Frame {
     const pcm = this.#signal.next(SAMPLES_PER_FRAME, this.#pcm);
-    const encoded = encodeFrame(codec, pcm, this.#encoded);
+    const encoded = isStatefulSimCodec(codec) ? (this.#g722 ??= createSimEncoder(codec)).encode(pcm) : encodeFrame(codec, pcm, this.#encoded);
     return { pcm, payload: Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64') };
   }
 }
 
 interface Voice {
   pcm: Int16Array;
-  payloads: Record<SimCodec, string[]>;
+  payloads: Record<'PCMU' | 'PCMA', string[]>;
 }
 
 export class SignalBank {
@@ -57,7 +61,7 @@ export class SignalBank {
     for (let v = 0; v < voices; v++) {
       const signal = new SpeechLikeSignal(SAMPLE_RATE, (baseSeed + 104_729 * (v + 1)) >>> 0);
       const pcm = signal.next(this.#framesPerVoice * SAMPLES_PER_FRAME);
-      const payloads: Record<SimCodec, string[]> = { PCMU: [], PCMA: [] };
+      const payloads: Voice['payloads'] = { PCMU: [], PCMA: [] };
       for (const codec of ['PCMU', 'PCMA'] as const) {
         const encoded = encodeFrame(codec, pcm);
         for (let f = 0; f < this.#framesPerVoice; f++) {
@@ -74,10 +78,19 @@ export class SignalBank {
     const round = Math.floor(callIndex / this.#voices.length);
     let frame = (round * this.#strideFrames) % this.#framesPerVoice;
     const framesPerVoice = this.#framesPerVoice;
+    let g722: SimEncoder | null = null;
     return {
       next(codec: SimCodec): Frame {
         const start = frame * SAMPLES_PER_FRAME;
-        const out = { pcm: voice.pcm.subarray(start, start + SAMPLES_PER_FRAME), payload: voice.payloads[codec][frame] ?? '' };
+        const pcm = voice.pcm.subarray(start, start + SAMPLES_PER_FRAME);
+        let payload: string;
+        if (isStatefulSimCodec(codec)) {
+          const encoded = (g722 ??= createSimEncoder(codec)).encode(pcm);
+          payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
+        } else {
+          payload = voice.payloads[codec][frame] ?? '';
+        }
+        const out = { pcm, payload };
         frame = (frame + 1) % framesPerVoice;
         return out;
       },
@@ -100,7 +113,9 @@ export class GatedFrameSource implements FrameSource {
   readonly #inner: FrameSource;
   readonly #windows: TalkWindow[];
   readonly #silence = new Int16Array(SAMPLES_PER_FRAME);
-  readonly #silencePayload: Record<SimCodec, string>;
+  readonly #silencePayload: Record<'PCMU' | 'PCMA', string>;
+  /** G.722 keeps state across frames: talk and silence go through one encoder, this one. */
+  #g722: SimEncoder | null = null;
   #frame = 0;
 
   constructor(inner: FrameSource, windows: TalkWindow[]) {
@@ -115,6 +130,11 @@ export class GatedFrameSource implements FrameSource {
   next(codec: SimCodec): Frame {
     const t = this.#frame++ * FRAME_MS;
     const talking = this.#windows.some((w) => t >= w.atMs && t < w.atMs + w.ms);
+    if (isStatefulSimCodec(codec)) {
+      const pcm = talking ? this.#inner.next('PCMU').pcm : this.#silence;
+      const encoded = (this.#g722 ??= createSimEncoder(codec)).encode(pcm);
+      return { pcm, payload: Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64') };
+    }
     if (talking) return this.#inner.next(codec);
     return { pcm: this.#silence, payload: this.#silencePayload[codec] };
   }

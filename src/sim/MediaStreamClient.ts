@@ -11,8 +11,8 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import { HEADER_STREAM_TOKEN } from '../wire/telnyx.js';
-import { decodeFrame, type SimCodec } from './codecs.js';
-import { DEFAULTS, SAMPLE_RATE, TUNNEL_EDGE_IP } from './constants.js';
+import { codecSampleRate, createSimDecoder, type SimCodec, type SimDecoder } from './codecs.js';
+import { DEFAULTS, TUNNEL_EDGE_IP } from './constants.js';
 import { newRayId, newUuid } from './ids.js';
 import { tunnelEdgeHeaders } from './Tunnels.js';
 
@@ -77,13 +77,14 @@ export class MediaStreamClient {
   #state: StreamState = 'idle';
   #sequence = 0;
   #chunk = 0;
-  #decodeBuffer = new Int16Array(SAMPLE_RATE);
+  readonly #decoder: SimDecoder;
 
   constructor(options: MediaStreamClientOptions) {
     this.#options = options;
     this.#handlers = options.handlers;
     this.codec = options.codec;
     this.returnCodec = options.returnCodec;
+    this.#decoder = createSimDecoder(options.returnCodec);
   }
 
   get isOpen(): boolean {
@@ -153,7 +154,7 @@ export class MediaStreamClient {
         to: info.to,
         client_state: info.clientState,
         custom_parameters: {},
-        media_format: { encoding: this.codec, sample_rate: SAMPLE_RATE, channels: 1 },
+        media_format: { encoding: this.codec, sample_rate: codecSampleRate(this.codec), channels: 1 },
       },
     });
   }
@@ -243,8 +244,7 @@ export class MediaStreamClient {
           this.#handlers.onMalformed('media frame without a base64 payload');
           return;
         }
-        if (bytes.length > this.#decodeBuffer.length) this.#decodeBuffer = new Int16Array(bytes.length);
-        const pcm = decodeFrame(this.returnCodec, bytes, this.#decodeBuffer.subarray(0, bytes.length));
+        const pcm = this.#decoder.decode(bytes);
         this.#handlers.onMedia(pcm, arrivalMs);
         return;
       }

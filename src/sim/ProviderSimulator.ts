@@ -14,7 +14,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CallDetailRecord } from '../wire/telnyx.js';
 import { toSummary, type CallReport, type CallSummary } from './CallReport.js';
-import type { SimCodec } from './codecs.js';
+import { isSimCodec, warmUpSimCodecs, type SimCodec } from './codecs.js';
 import { DEFAULTS, PROVIDER_CODES, SAMPLE_RATE } from './constants.js';
 import { EchoAnalyzer } from './EchoAnalyzer.js';
 import { GatedFrameSource, LiveFrameSource, SignalBank, type FrameSource, type TalkWindow } from './FrameSource.js';
@@ -183,6 +183,7 @@ export class ProviderSimulator {
     if (o.audioSource === 'bank') {
       this.#bank = new SignalBank(BANK_VOICES, BANK_SECONDS, o.seed ?? 1, DEFAULTS.echoMaxLagSamples / (SAMPLE_RATE / 1000) + 500);
     }
+    warmUpSimCodecs();
     this.#analyzer = new EchoAnalyzer(this.#logger);
     const sender: { timeoutMs?: number } = {};
     if (o.webhookTimeoutMs !== undefined) sender.timeoutMs = o.webhookTimeoutMs;
@@ -262,8 +263,8 @@ export class ProviderSimulator {
       seed: options.seed,
       dtmf: parseDtmf(options.dtmf, options.durationMs),
     };
-    if (params.codec !== 'PCMU' && params.codec !== 'PCMA') {
-      throw new ProviderApiError(422, PROVIDER_CODES.BAD_REQUEST, 'Invalid parameter', 'codec: must be PCMU or PCMA');
+    if (!isSimCodec(params.codec)) {
+      throw new ProviderApiError(422, PROVIDER_CODES.BAD_REQUEST, 'Invalid parameter', 'codec: must be PCMU, PCMA, G722 or OPUS');
     }
     const call = this.#createCall({
       direction: 'incoming',

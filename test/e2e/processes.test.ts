@@ -59,7 +59,18 @@ test('ttma demo --codec pcma: the A-law path end to end; an unknown codec is a u
   assert.match(stderr, /inbound PCMA calls/);
   const refused = await run(['demo', '--codec', 'g729']);
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /--codec must be one of pcmu, pcma/);
+  assert.match(refused.stderr, /--codec must be one of pcmu, pcma, g722/);
+});
+
+test('ttma demo --codec g722: the wideband path end to end (G.722 at 16 kHz on the phone leg)', async () => {
+  const { code, stdout, stderr } = await run(['demo', '--calls', '2', '--seconds', '1', '--codec', 'g722', '--json']);
+  assert.equal(code, 0, stderr);
+  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; frames: { lost: number; sent: number }; echo: { minCorrelation: number } };
+  assert.equal(summary.calls.completed, 2);
+  assert.equal(summary.frames.lost, 0);
+  assert.ok(summary.frames.sent >= 2 * 45);
+  assert.ok(summary.echo.minCorrelation >= 0.9);
+  assert.match(stderr, /inbound G722 calls/);
 });
 
 test('unknown and planned subcommands are refused with exit 2', async () => {

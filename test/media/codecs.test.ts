@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPhoneCodec } from '../../src/media/codecs.js';
+import { G722Decoder, G722Encoder } from '../../src/media/g722.js';
 import { pcmaDecode, pcmaEncode, pcmuDecode, pcmuEncode } from '../../src/media/g711.js';
 import { SpeechLikeSignal } from '../../src/media/testSignal.js';
 import { ErrorCodes, isTtmaError } from '../../src/errors.js';
@@ -56,6 +57,28 @@ test('L16 is big-endian on the wire and lossless, at 8, 16, 24 and 48 kHz', () =
   assert.deepEqual(codec.decode(new Uint8Array([0x12, 0x34, 0x56])), new Int16Array([0x1234]));
 });
 
+test('G722 at 16 kHz: 320 samples <-> 160 bytes, a fresh encoder and decoder per codec object', () => {
+  const speech16 = new SpeechLikeSignal(16000, 4).next(640);
+  for (const format of [{ encoding: 'G722', sample_rate: 16000, channels: 1 }, { encoding: 'g722' }]) {
+    const codec = createPhoneCodec(format);
+    assert.equal(codec.name, 'G722');
+    assert.equal(codec.sampleRate, 16000);
+    assert.equal(codec.frameBytes, 160);
+    // Two frames through the codec equal one G722Encoder/G722Decoder run over both: state carries across frames.
+    const bytes = Buffer.concat([codec.encode(speech16.subarray(0, 320)), codec.encode(speech16.subarray(320))]);
+    assert.deepEqual(new Uint8Array(bytes), new G722Encoder().encode(speech16));
+    const pcm = new Int16Array(640);
+    codec.decode(bytes.subarray(0, 160), pcm.subarray(0, 320));
+    codec.decode(bytes.subarray(160), pcm.subarray(320));
+    assert.deepEqual(pcm, new G722Decoder().decode(bytes));
+  }
+  // Two calls never share state.
+  const a = createPhoneCodec({ encoding: 'G722', sample_rate: 16000 });
+  const b = createPhoneCodec({ encoding: 'G722', sample_rate: 16000 });
+  a.encode(speech16);
+  assert.deepEqual(b.encode(speech16.subarray(0, 320)), new G722Encoder().encode(speech16.subarray(0, 320)));
+});
+
 test('decode and encode fill caller buffers without allocating', () => {
   for (const codec of [createPhoneCodec({ encoding: 'PCMU' }), createPhoneCodec({ encoding: 'L16', sample_rate: 8000 })]) {
     const payload = new Uint8Array(codec.frameBytes);
@@ -70,7 +93,8 @@ test('decode and encode fill caller buffers without allocating', () => {
 
 test('anything else is refused with TTMA_ERR_CODEC_UNSUPPORTED (415), naming the encoding and rate', () => {
   const cases: [unknown, RegExp][] = [
-    [{ encoding: 'G722', sample_rate: 16000, channels: 1 }, /"G722" at 16000 Hz/],
+    [{ encoding: 'G722', sample_rate: 8000, channels: 1 }, /"G722" at 8000 Hz/],
+    [{ encoding: 'G722', sample_rate: 16000, channels: 2 }, /"G722" at 16000 Hz with "2" channels/],
     [{ encoding: 'OPUS', sample_rate: 24000, channels: 1 }, /"OPUS" at 24000 Hz/],
     [{ encoding: 'PCMU', sample_rate: 16000, channels: 1 }, /"PCMU" at 16000 Hz/],
     [{ encoding: 'PCMA', sample_rate: 48000 }, /"PCMA" at 48000 Hz/],
