@@ -21,6 +21,7 @@ import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSi
 import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDialStreamUrl, checkStreamToken } from './allowlists.js';
 import { CallRegistry, directionOf, type CallRecord } from './CallRegistry.js';
 import { DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
+import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
 import { ProviderClient } from './ProviderClient.js';
 import { RateLimiter } from './RateLimiter.js';
 
@@ -44,6 +45,8 @@ export interface PlatformServerOptions {
   provider?: { maxAttempts?: number; backoffMs?: number; timeoutMs?: number };
   /** Wall clock in ms, for the webhook window and replay cache. */
   now?: () => number;
+  /** Install tokens and the bundles they point at (src/platform/installTokens). */
+  install?: InstallRoutesOptions;
 }
 
 const BIND_HOST = '127.0.0.1';
@@ -86,6 +89,7 @@ function bidirectionalStream(streamUrl: string, token: string, codec: string, cl
 export class PlatformServer {
   readonly deployments: DeploymentRegistry;
   readonly calls: CallRegistry;
+  readonly install: InstallRoutes;
   readonly #provider: ProviderClient;
   readonly #connectionId: string;
   readonly #publicKey: KeyObject | null;
@@ -127,6 +131,7 @@ export class PlatformServer {
     this.#limiter = new RateLimiter(options.rateLimit ?? {});
     this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
+    this.install = new InstallRoutes(this.deployments, options.webhookPublicKeyBase64, options.install);
   }
 
   async start(): Promise<{ port: number }> {
@@ -154,6 +159,7 @@ export class PlatformServer {
       });
     });
     const port = (server.address() as AddressInfo).port;
+    this.install.listening(port);
     // One request to our own health endpoint loads and compiles node's HTTP
     // client (undici) now rather than during the first call's provider request,
     // where it stalled this thread by tens of milliseconds.
@@ -180,6 +186,8 @@ export class PlatformServer {
     let path = '/';
     try {
       path = new URL(req.url ?? '/', `http://${BIND_HOST}`).pathname;
+      const tools = { ...this.#installTools, allow: (m: string, a: string) => allowMethod(m, a, ctx) };
+      if (await this.install.handle(method, path, req, res, tools)) return;
       const signal = ROUTE_SIGNAL_CALL.exec(path);
       if (signal) {
         allowMethod(method, 'POST', ctx);
@@ -212,6 +220,12 @@ export class PlatformServer {
       this.#refuse(req, res, err, method, path, ctx);
     }
   }
+
+  readonly #installTools = {
+    requireAdmin: (req: IncomingMessage) => this.#requireAdmin(req),
+    readJson: (req: IncomingMessage) => this.#readJson(req),
+    send: (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => this.#send(req, res, status, body),
+  };
 
   // ---- signalling (gateway -> platform) ----
 
