@@ -58,7 +58,8 @@ export function checkUrl(field: string, value: unknown): string {
   const text = checkString(field, value, PATTERNS.url, 'must be an http(s) URL with a plain path');
   const url = new URL(text);
   if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) throw fieldError(field, 'plain http is allowed only to a loopback host; use https', value);
-  if (url.pathname.split('/').some((s) => s === '..' || s === '.')) throw fieldError(field, 'must not contain "." or ".." path segments', value);
+  // On the raw text: URL parsing would already have resolved a "..".
+  if (text.includes('..') || text.split('/').slice(3).includes('.')) throw fieldError(field, 'must not contain ".." or "." path segments', value);
   if (url.port !== '' && (Number(url.port) < 1 || Number(url.port) > 65_535)) throw fieldError(field, 'port out of range', value);
   return text.replace(/\/+$/, '');
 }
@@ -66,8 +67,8 @@ export function checkUrl(field: string, value: unknown): string {
 /** An absolute, already normalized path of plain characters. */
 export function checkPath(field: string, value: unknown): string {
   const text = checkString(field, value, PATTERNS.path, 'must be an absolute path of letters, digits and . _ @ + - only');
-  if (!isAbsolute(text) || normalize(text) !== text || text.split('/').some((s) => s === '..' || s === '.')) {
-    throw fieldError(field, 'must be absolute and normalized (no "." or ".." segments, no trailing slash)', value);
+  if (!isAbsolute(text) || normalize(text) !== text || text.includes('..') || text.split('/').includes('.')) {
+    throw fieldError(field, 'must be absolute and normalized (no ".." anywhere, no "." segments, no trailing slash)', value);
   }
   return text;
 }
