@@ -4,6 +4,7 @@
  *   ttma platform [--port N] --provider-url URL --provider-api-key-file F
  *                 [--webhook-public-key-file F] [--admin-token-file F]
  *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
+ *                 [--gateway-bundle F --skill-bundle F] [--public-url URL] [--install-redis-url URL]
  *
  * Secrets come only from files (never argv, which other users can read in
  * the process list). Prints one JSON ready line to stdout; logs go to stderr.
@@ -13,11 +14,15 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { RedisInstallTokenStore } from './installTokens/RedisInstallTokenStore.js';
 import { PlatformServer } from './PlatformServer.js';
 
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
-  '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N]';
+  '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
+  '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL]';
+/** Bundles are read whole into memory and served from there. */
+const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
 const DEFAULT_CONNECTION_ID = 'ttma-connection';
 /** Secret and config files are small; a huge one is a mistake. */
 const MAX_FILE_BYTES = 64 * 1024;
@@ -32,6 +37,18 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     : null;
   const adminToken = args.adminTokenFile ? await readSecretFile(args.adminTokenFile, '--admin-token-file', log) : null;
   const deployment = args.deploymentFile ? await readDeploymentFile(args.deploymentFile, log) : null;
+  const readBundle = async (path: string | undefined, flag: string) => {
+    if (!path) return null;
+    const info = await stat(path).catch(() => null);
+    if (!info?.isFile() || info.size > MAX_BUNDLE_BYTES) throw new TtmaError(ErrorCodes.CONFIG, `${flag}: ${path} is not a regular file of at most ${MAX_BUNDLE_BYTES} bytes`);
+    return readFile(path);
+  };
+  const install = {
+    gatewayBundle: await readBundle(args.gatewayBundle, '--gateway-bundle'),
+    skillBundle: await readBundle(args.skillBundle, '--skill-bundle'),
+    ...(args.publicUrl ? { publicUrl: args.publicUrl } : {}),
+    ...(args.installRedisUrl ? { store: new RedisInstallTokenStore({ url: args.installRedisUrl }) } : {}),
+  };
 
   const server = new PlatformServer({
     providerBaseUrl: args.providerUrl,
@@ -41,6 +58,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     adminToken,
     port: args.port,
     logger: log,
+    install,
     ...(args.rateLimit ? { rateLimit: { ratePerSec: args.rateLimit, burst: 2 * args.rateLimit } } : {}),
   });
   if (deployment) {
@@ -65,6 +83,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     process.on('SIGTERM', onSignal);
     process.stdout.write(`${JSON.stringify({ event: 'ready', component: 'platform', port })}\n`);
   });
+  await install.store?.close();
   log.info('stopped');
 }
 
@@ -78,6 +97,10 @@ interface PlatformArgs {
   deploymentFile: string | undefined;
   /** Signalling requests per second per deployment (burst: twice that). */
   rateLimit: number | undefined;
+  gatewayBundle: string | undefined;
+  skillBundle: string | undefined;
+  publicUrl: string | undefined;
+  installRedisUrl: string | undefined;
 }
 
 /** Usage errors carry status 2: src/cli/ttma.ts exits with 2 for them. */
@@ -97,6 +120,10 @@ function parseCommandLine(argv: string[]): PlatformArgs {
         'connection-id': { type: 'string' },
         'deployment-file': { type: 'string' },
         'rate-limit': { type: 'string' },
+        'gateway-bundle': { type: 'string' },
+        'skill-bundle': { type: 'string' },
+        'public-url': { type: 'string' },
+        'install-redis-url': { type: 'string' },
       },
     }));
   } catch (cause) {
@@ -130,6 +157,10 @@ function parseCommandLine(argv: string[]): PlatformArgs {
     adminTokenFile: values['admin-token-file'],
     connectionId: values['connection-id'] ?? DEFAULT_CONNECTION_ID,
     deploymentFile: values['deployment-file'],
+    gatewayBundle: values['gateway-bundle'],
+    skillBundle: values['skill-bundle'],
+    publicUrl: values['public-url'],
+    installRedisUrl: values['install-redis-url'],
   };
 }
 
