@@ -48,6 +48,14 @@ export const ErrorCodes = {
   DEPLOYMENT_DISABLED: 'TTMA_ERR_DEPLOYMENT_DISABLED',
   /** A recording download failed its checks (origin, size, SHA-256). */
   RECORDING: 'TTMA_ERR_RECORDING',
+  /** Install tokens and the installer (FAQ-06, FAQ-08, FAQ-15, FAQ-16, FAQ-18). */
+  INSTALL_NO_SIGNING_KEY: 'TTMA_ERR_INSTALL_NO_SIGNING_KEY',
+  INSTALL_TOKEN: 'TTMA_ERR_INSTALL_TOKEN',
+  INSTALL_FIELD: 'TTMA_ERR_INSTALL_FIELD',
+  INSTALL_DOWNLOAD: 'TTMA_ERR_INSTALL_DOWNLOAD',
+  INSTALL_DIGEST: 'TTMA_ERR_INSTALL_DIGEST',
+  INSTALL_ARCHIVE: 'TTMA_ERR_INSTALL_ARCHIVE',
+  INSTALL_TARGET: 'TTMA_ERR_INSTALL_TARGET',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -22,6 +22,7 @@ import {
   type GatewayProbe,
   type HttpProbe,
 } from '../control/doctorChecks.js';
+import { checkInstall } from '../control/installChecks.js';
 import { parseFlags } from './args.js';
 import { GATEWAY_FLAGS, gatewayConfigFromFlags } from './gatewayFlags.js';
 
@@ -35,7 +36,7 @@ const MAX_PROBE_BODY_BYTES = 4 * 1024 * 1024;
 const PROBE_HOSTS: Record<string, string> = { '::1': '[::1]' };
 
 /** The flags of `ttma gateway` (one shared list), plus --json. */
-export const DOCTOR_FLAGS = { ...GATEWAY_FLAGS, json: { type: 'boolean' } } as const;
+export const DOCTOR_FLAGS = { ...GATEWAY_FLAGS, json: { type: 'boolean' }, 'install-dir': { type: 'string' } } as const;
 
 /** One GET with an overall deadline, no keep-alive, no redirects followed, no credentials. */
 export function probeHttp(url: URL, timeoutMs: number, headers: Record<string, string> = {}): Promise<HttpProbe> {
@@ -116,6 +117,8 @@ export async function runDoctorCommand(argv: string[]): Promise<number> {
     checkListeners({ tunnelPort: config.tunnelPort, localPort: config.localPort, probe: gatewayProbe }),
     checkUser(process.getuid?.()),
     checkPlatform(config.platformUrl, platformProbe),
+    // An installed deployment (ttma install): units hardened, secrets owner-only, bundle digests unchanged.
+    ...(flags['install-dir'] ? checkInstall(flags['install-dir']).map((c) => ({ ...c, status: c.ok ? ('ok' as const) : ('fail' as const) })) : []),
   ]);
   process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatDoctorReport(report));
   return report.ok ? 0 : 1;

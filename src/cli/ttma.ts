@@ -15,13 +15,15 @@ commands:
   doctor     check a gateway configuration and the running gateway (same flags as gateway)
              [--json]; exits 1 if any check fails
   platform   run the control plane (signalling proxy, identity, allowlists)
+  install    redeem a one-time install token and install the gateway and skill
+             --token T --platform-url URL [--dir D] [--workspace W] [--user U] [--json]
   sim        run the phone-provider simulator
   version    print the version
   help       this text
 
-planned, not in this version: install, call, calls`;
+planned, not in this version: call, calls`;
 
-const PLANNED = new Set(['install', 'call', 'calls']);
+const PLANNED = new Set(['call', 'calls']);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -39,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keeps running until a signal
     case 'doctor':
       return (await import('./doctorCommand.js')).runDoctorCommand(rest);
+    case 'install':
+      return (await import('./installCommand.js')).runInstallCommand(rest);
     case 'platform':
       await (await import('../platform/cli.js')).runPlatformCommand(rest);
       return -1;

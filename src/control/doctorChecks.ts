@@ -13,7 +13,9 @@ import { isTtmaError } from '../errors.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 
 export const CHECK_NAMES = ['webhook-key', 'secret-files', 'config', 'listeners', 'user', 'platform'] as const;
-export type CheckName = (typeof CHECK_NAMES)[number];
+/** Added with --install-dir (src/control/installChecks.ts). */
+export const INSTALL_CHECK_NAMES = ['install-units', 'install-secrets', 'install-digests'] as const;
+export type CheckName = (typeof CHECK_NAMES)[number] | (typeof INSTALL_CHECK_NAMES)[number];
 export type CheckStatus = 'ok' | 'fail' | 'skip';
 
 export interface CheckResult {

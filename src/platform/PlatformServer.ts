@@ -24,6 +24,7 @@ import { CapEnforcer } from './CapEnforcer.js';
 import { CallRegistry, directionOf } from './CallRegistry.js';
 import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
 import { handleOperatorRoute, type OperatorContext } from './operatorApi.js';
+import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
 import { ProviderClient } from './ProviderClient.js';
 import { RateLimiter } from './RateLimiter.js';
 import { RecordingFetcher } from './RecordingFetcher.js';
@@ -68,6 +69,8 @@ export interface PlatformServerOptions {
   cdr?: { attempts?: number; backoffMs?: number };
   /** Between telling the gateway a cap is reached and hanging up its calls (default 1 s). */
   capGoodbyeMs?: number;
+  /** Install tokens and the bundles they point at (src/platform/installTokens). */
+  install?: InstallRoutesOptions;
 }
 
 const BIND_HOST = '127.0.0.1';
@@ -127,6 +130,7 @@ function bidirectionalStream(streamUrl: string, token: string, codec: string, cl
 export class PlatformServer {
   readonly deployments: DeploymentRegistry;
   readonly calls: CallRegistry;
+  readonly install: InstallRoutes;
   readonly #provider: ProviderClient;
   readonly #connectionId: string;
   readonly #publicKey: KeyObject | null;
@@ -181,6 +185,7 @@ export class PlatformServer {
     this.#limiter = new RateLimiter(options.rateLimit ?? {});
     this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
+    this.install = new InstallRoutes(this.deployments, options.webhookPublicKeyBase64, options.install);
     this.#capGoodbyeMs = options.capGoodbyeMs ?? DEFAULT_CAP_GOODBYE_MS;
     const store = (this.#store = options.capStore ?? createCapStore(options.redisUrl ?? null));
     this.caps = new CapEnforcer({
@@ -250,6 +255,7 @@ export class PlatformServer {
       });
     });
     const port = (server.address() as AddressInfo).port;
+    this.install.listening(port);
     // One request to our own health endpoint loads and compiles node's HTTP
     // client (undici) now rather than during the first call's provider request,
     // where it stalled this thread by tens of milliseconds.
@@ -278,6 +284,8 @@ export class PlatformServer {
     try {
       const url = new URL(req.url ?? '/', `http://${BIND_HOST}`);
       path = url.pathname;
+      const tools = { ...this.#installTools, allow: (m: string, a: string) => allowMethod(m, a, ctx) };
+      if (await this.install.handle(method, path, req, res, tools)) return;
       const signal = ROUTE_SIGNAL_CALL.exec(path);
       if (signal) {
         allowMethod(method, 'POST', ctx);
@@ -319,6 +327,12 @@ export class PlatformServer {
       this.#refuse(req, res, err, method, path, ctx);
     }
   }
+
+  readonly #installTools = {
+    requireAdmin: (req: IncomingMessage) => this.#requireAdmin(req),
+    readJson: (req: IncomingMessage) => this.#readJson(req),
+    send: (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => this.#send(req, res, status, body),
+  };
 
   // ---- signalling (gateway -> platform) ----
 

@@ -5,6 +5,7 @@
  *                 [--webhook-public-key-file F] [--admin-token-file F]
  *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
  *                 [--redis-url redis://HOST:PORT] [--recordings-dir DIR]
+ *                 [--gateway-bundle F --skill-bundle F] [--public-url URL] [--install-redis-url URL]
  *
  * Minute caps live in Redis when --redis-url (or REDIS_URL) is given, else in
  * the embedded in-process store (single box, `ttma demo`).
@@ -17,12 +18,16 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { RedisInstallTokenStore } from './installTokens/RedisInstallTokenStore.js';
 import { PlatformServer } from './PlatformServer.js';
 
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
-  '[--redis-url redis://HOST:PORT] [--recordings-dir DIR]';
+  '[--redis-url redis://HOST:PORT] [--recordings-dir DIR] ' +
+  '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL]';
+/** Bundles are read whole into memory and served from there. */
+const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
 const DEFAULT_CONNECTION_ID = 'ttma-connection';
 /** Secret and config files are small; a huge one is a mistake. */
 const MAX_FILE_BYTES = 64 * 1024;
@@ -37,6 +42,19 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     : null;
   const adminToken = args.adminTokenFile ? await readSecretFile(args.adminTokenFile, '--admin-token-file', log) : null;
   const deployment = args.deploymentFile ? await readDeploymentFile(args.deploymentFile, log) : null;
+  const readBundle = async (path: string | undefined, flag: string) => {
+    if (!path) return null;
+    const info = await stat(path).catch(() => null);
+    if (!info?.isFile() || info.size > MAX_BUNDLE_BYTES) throw new TtmaError(ErrorCodes.CONFIG, `${flag}: ${path} is not a regular file of at most ${MAX_BUNDLE_BYTES} bytes`);
+    return readFile(path);
+  };
+  const install = {
+    gatewayBundle: await readBundle(args.gatewayBundle, '--gateway-bundle'),
+    skillBundle: await readBundle(args.skillBundle, '--skill-bundle'),
+    ...(args.publicUrl ? { publicUrl: args.publicUrl } : {}),
+    // Install tokens live in the same Redis as the caps unless told otherwise.
+    ...((args.installRedisUrl ?? args.redisUrl) ? { store: new RedisInstallTokenStore({ url: (args.installRedisUrl ?? args.redisUrl)! }) } : {}),
+  };
 
   const server = new PlatformServer({
     providerBaseUrl: args.providerUrl,
@@ -46,6 +64,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     adminToken,
     port: args.port,
     logger: log,
+    install,
     ...(args.rateLimit ? { rateLimit: { ratePerSec: args.rateLimit, burst: 2 * args.rateLimit } } : {}),
     redisUrl: args.redisUrl ?? null,
     recordingsDir: args.recordingsDir ?? null,
@@ -73,6 +92,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     process.on('SIGTERM', onSignal);
     process.stdout.write(`${JSON.stringify({ event: 'ready', component: 'platform', port })}\n`);
   });
+  await install.store?.close();
   log.info('stopped');
 }
 
@@ -88,6 +108,10 @@ interface PlatformArgs {
   rateLimit: number | undefined;
   redisUrl: string | undefined;
   recordingsDir: string | undefined;
+  gatewayBundle: string | undefined;
+  skillBundle: string | undefined;
+  publicUrl: string | undefined;
+  installRedisUrl: string | undefined;
 }
 
 /** Usage errors carry status 2: src/cli/ttma.ts exits with 2 for them. */
@@ -109,6 +133,10 @@ function parseCommandLine(argv: string[]): PlatformArgs {
         'rate-limit': { type: 'string' },
         'redis-url': { type: 'string' },
         'recordings-dir': { type: 'string' },
+        'gateway-bundle': { type: 'string' },
+        'skill-bundle': { type: 'string' },
+        'public-url': { type: 'string' },
+        'install-redis-url': { type: 'string' },
       },
     }));
   } catch (cause) {
@@ -144,6 +172,10 @@ function parseCommandLine(argv: string[]): PlatformArgs {
     deploymentFile: values['deployment-file'],
     redisUrl: values['redis-url'] ?? (process.env['REDIS_URL'] || undefined),
     recordingsDir: values['recordings-dir'],
+    gatewayBundle: values['gateway-bundle'],
+    skillBundle: values['skill-bundle'],
+    publicUrl: values['public-url'],
+    installRedisUrl: values['install-redis-url'],
   };
 }
 

@@ -305,8 +305,8 @@ test('report: ok only when no check failed (a skip is ok); one line per check, t
   assert.match(lines[3]!, /1 of 3 checks failed \(user\)/);
 });
 
-test('doctor takes exactly the flags of ttma gateway, plus --json', () => {
-  assert.deepEqual(Object.keys(DOCTOR_FLAGS).sort(), [...Object.keys(GATEWAY_FLAGS), 'json'].sort());
+test('doctor takes exactly the flags of ttma gateway, plus --json and --install-dir', () => {
+  assert.deepEqual(Object.keys(DOCTOR_FLAGS).sort(), [...Object.keys(GATEWAY_FLAGS), 'json', 'install-dir'].sort());
 });
 
 // ---------------------------------------------------------- the command itself

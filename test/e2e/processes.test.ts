@@ -77,7 +77,7 @@ test('unknown and planned subcommands are refused with exit 2', async () => {
   const unknown = await run(['rm', '-rf', '/']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command "rm"/);
-  const planned = await run(['install']);
+  const planned = await run(['call']);
   assert.equal(planned.code, 2);
   const badFlag = await run(['gateway', '--bind', '0.0.0.0']);
   assert.equal(badFlag.code, 2);

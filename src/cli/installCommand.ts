@@ -1,0 +1,66 @@
+/**
+ * `ttma install --token <token> [--dir <install dir>] [--workspace <dir>]
+ *   [--platform-url URL] [--user NAME] [--node PATH] [--cloudflared PATH]
+ *   [--tunnel-port N] [--local-port N] [--json]`
+ *
+ * Redeems a one-time install token and installs the gateway bundle, its
+ * credentials, the cloudflared config and the systemd units under --dir
+ * (default ~/.local/share/ttma), and the skill under
+ * <workspace>/skills/<name>/ (default ~/.openclaw/workspace). The platform
+ * URL comes from --platform-url or TTMA_PLATFORM_URL. Prints every path
+ * written, then the commands an administrator runs to enable the units: the
+ * installer itself changes no system configuration (FAQ-18).
+ */
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { runInstall } from '../installer/Installer.js';
+import { intFlag, parseFlags } from './args.js';
+
+const FLAGS = {
+  token: { type: 'string' },
+  dir: { type: 'string' },
+  workspace: { type: 'string' },
+  'platform-url': { type: 'string' },
+  user: { type: 'string' },
+  node: { type: 'string' },
+  cloudflared: { type: 'string' },
+  'tunnel-port': { type: 'string' },
+  'local-port': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export async function runInstallCommand(argv: string[]): Promise<number> {
+  const flags = parseFlags('install', argv, FLAGS);
+  if (!flags.token) throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma install: --token <token> is required (mint one on the platform; it is valid for 15 minutes, once)', 2);
+  const platformUrl = flags['platform-url'] ?? process.env['TTMA_PLATFORM_URL'];
+  if (!platformUrl) throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma install: pass --platform-url (or set TTMA_PLATFORM_URL) to say where the token is redeemed', 2);
+  const home = homedir();
+  const result = await runInstall({
+    token: flags.token,
+    platformUrl,
+    dir: flags.dir ?? join(home, '.local', 'share', 'ttma'),
+    workspace: flags.workspace ?? join(home, '.openclaw', 'workspace'),
+    user: flags.user ?? userInfo().username,
+    nodePath: flags.node ?? process.execPath,
+    cloudflaredPath: flags.cloudflared ?? '/usr/bin/cloudflared',
+    tunnelPort: intFlag('--tunnel-port', flags['tunnel-port'], 8080, 1, 65535),
+    localPort: intFlag('--local-port', flags['local-port'], 8081, 1, 65535),
+  });
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
+    return 0;
+  }
+  const lines = [
+    `installed deployment ${result.deploymentId} into ${result.dir}; skill ${result.skill.name} ${result.skill.version} into ${result.skillDir}`,
+    'written:',
+    ...result.written.map((p) => `  ${p}`),
+    'to run it under systemd (as an administrator; the installer changes no system configuration):',
+    `  place the tunnel credentials at ${result.dir}/cloudflared/credentials.json`,
+    `  sudo cp ${result.dir}/systemd/ttma-gateway.service ${result.dir}/systemd/ttma-tunnel.service /etc/systemd/system/`,
+    '  sudo systemctl daemon-reload && sudo systemctl enable --now ttma-gateway.service ttma-tunnel.service',
+    `then check it: ttma doctor --install-dir ${result.dir}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}

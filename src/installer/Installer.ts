@@ -1,0 +1,231 @@
+/**
+ * `ttma install`: redeem a one-time token, check everything, then write
+ * (FAQ-08, FAQ-15, FAQ-16, FAQ-18).
+ *
+ * Order: every check comes before the first write. The token is parsed, the
+ * target paths checked, the envelope redeemed and opened, every payload
+ * field matched against its allowlist, both bundles downloaded and
+ * SHA-256-verified, both archives scanned whole, SKILL.md read. Only then is
+ * anything written: into staging directories inside the install directory
+ * and the workspace, renamed into place at the end; on any failure all of
+ * it is removed again.
+ *
+ * Writes only under the install directory and the workspace; spawns no
+ * program; creates no users, keys, firewall rules, cron jobs, services or
+ * telemetry (the unit files are written into the install directory for the
+ * operator to copy, with the commands printed).
+ */
+import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { openInstallEnvelope, parseInstallToken } from '../wire/installToken.js';
+import { GATEWAY_LIMITS, SKILL_LIMITS, scanArchive, type ScannedArchive } from './archiveScan.js';
+import { downloadVerified } from './download.js';
+import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
+import { PATTERNS, checkInstallPayload, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
+import { GATEWAY_ENTRY, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
+import { readSkillManifest, type SkillManifest } from './skillManifest.js';
+
+export interface InstallOptions {
+  token: string;
+  /** Where the token is redeemed. */
+  platformUrl: string;
+  dir: string;
+  workspace: string;
+  /** User= of the gateway unit (the OpenClaw service user). */
+  user: string;
+  nodePath: string;
+  cloudflaredPath: string;
+  tunnelPort: number;
+  localPort: number;
+  now?: () => number;
+}
+
+export interface InstallResult {
+  deploymentId: string;
+  dir: string;
+  skillDir: string;
+  skill: SkillManifest;
+  /** Every file and directory written, absolute, sorted. */
+  written: string[];
+}
+
+const REDEEM_TIMEOUT_MS = 30_000;
+const MAX_REDEEM_BYTES = 64 * 1024;
+
+function targetError(what: string): TtmaError {
+  return new TtmaError(ErrorCodes.INSTALL_TARGET, `${what}; nothing was written`, 2);
+}
+
+/** POST the token; the envelope or a refusal that says why. */
+async function redeem(platformUrl: string, token: string): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(`${platformUrl}/v1/install/redeem`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+      redirect: 'error',
+      signal: AbortSignal.timeout(REDEEM_TIMEOUT_MS),
+    });
+  } catch (cause) {
+    throw new TtmaError(ErrorCodes.INSTALL_DOWNLOAD, `cannot reach the platform at ${platformUrl} (${(cause as Error).message}); nothing was written`, 2, { cause });
+  }
+  const text = await res.text();
+  if (text.length > MAX_REDEEM_BYTES) throw new TtmaError(ErrorCodes.INSTALL_TOKEN, 'the platform answer is too large; nothing was written', 2);
+  let body: { envelope?: unknown; error?: { code?: unknown; message?: unknown } } = {};
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    // handled below
+  }
+  if (res.status !== 200 || !body.envelope) {
+    const said = typeof body.error?.message === 'string' ? body.error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 300) : `status ${res.status}`;
+    throw new TtmaError(ErrorCodes.INSTALL_TOKEN, `the platform refused the token: ${said}; nothing was written`, 2);
+  }
+  return body.envelope;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return lstat(path).then((s) => s.isDirectory(), () => false);
+}
+
+async function walk(root: string, out: string[]): Promise<void> {
+  out.push(root);
+  if (!(await lstat(root)).isDirectory()) return;
+  for (const name of await readdir(root)) await walk(join(root, name), out);
+}
+
+interface Checked {
+  payload: InstallPayload;
+  gateway: ScannedArchive;
+  skill: ScannedArchive;
+  manifest: SkillManifest;
+}
+
+/** Everything before the first write. */
+async function checkEverything(o: InstallOptions, now: () => number): Promise<Checked> {
+  const token = parseInstallToken(o.token);
+  const envelope = await redeem(o.platformUrl, o.token);
+  const payload = checkInstallPayload(openInstallEnvelope(envelope, token, now()));
+  token.secret.fill(0);
+  const gatewayGz = await downloadVerified('gateway bundle', payload.gatewayBundle.url, payload.gatewayBundle.sha256, GATEWAY_LIMITS.maxTarBytes);
+  const skillGz = await downloadVerified('skill bundle', payload.skillBundle.url, payload.skillBundle.sha256, SKILL_LIMITS.maxTarBytes);
+  const gateway = await scanArchive(gatewayGz, GATEWAY_LIMITS, 'gateway bundle');
+  const skill = await scanArchive(skillGz, SKILL_LIMITS, 'skill bundle');
+  if (!gateway.entries.some((e) => e.path === GATEWAY_ENTRY && e.type === 'file')) {
+    throw new TtmaError(ErrorCodes.INSTALL_ARCHIVE, `refused gateway bundle: it has no ${GATEWAY_ENTRY}; nothing was written`, 2);
+  }
+  const skillMd = skill.entries.find((e) => e.path === 'SKILL.md' && e.type === 'file');
+  if (!skillMd) throw new TtmaError(ErrorCodes.INSTALL_ARCHIVE, 'refused skill bundle: no SKILL.md at its root; nothing was written', 2);
+  const manifest = readSkillManifest(await readEntryText(skill, 'SKILL.md'));
+  return { payload, gateway, skill, manifest };
+}
+
+/** A file's text straight from the scanned tar bytes (no disk). */
+async function readEntryText(archive: ScannedArchive, path: string): Promise<string> {
+  const { Parser } = await import('tar');
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const parser = new Parser({ strict: true, brotli: false, zstd: false });
+    parser.on('entry', (entry) => {
+      if (entry.path.replace(/^\.\//, '') !== path) return void entry.resume();
+      entry.on('data', (c: Buffer) => { text += c.toString('utf8'); });
+    });
+    parser.on('error', reject);
+    parser.on('end', () => resolve(text));
+    parser.end(archive.tar);
+  });
+}
+
+export async function runInstall(o: InstallOptions): Promise<InstallResult> {
+  const now = o.now ?? Date.now;
+  // Command-line values first: they go into paths and unit files.
+  const dir = checkPath('--dir', o.dir);
+  const workspace = checkPath('--workspace', o.workspace);
+  const platformUrl = checkUrl('--platform-url', o.platformUrl);
+  const user = checkString('--user', o.user, PATTERNS.userName, 'must be a POSIX user name (a-z, 0-9, "_", "-"), and never root');
+  if (user === 'root') throw targetError('--user root: the gateway never runs as root (FAQ-10); name the OpenClaw service user');
+  const nodePath = checkPath('--node', o.nodePath);
+  const cloudflaredPath = checkPath('--cloudflared', o.cloudflaredPath);
+  if (dir === workspace) throw targetError('--dir and --workspace must differ');
+  if (!(await isDirectory(dirname(dir)))) throw targetError(`--dir ${dir}: its parent ${dirname(dir)} does not exist (the installer creates only the install directory itself)`);
+  if (!(await isDirectory(workspace))) {
+    throw targetError(`--workspace ${workspace} does not exist or is not a directory: is OpenClaw installed for this user? Pass its workspace with --workspace`);
+  }
+  if ((await exists(dir)) && (await readdir(dir)).length > 0) {
+    throw targetError(`--dir ${dir} is not empty: install into a new or empty directory (an existing install is never overwritten)`);
+  }
+
+  const checked = await checkEverything({ ...o, platformUrl }, now);
+  const skillDir = join(workspace, 'skills', checked.manifest.name);
+  if (await exists(skillDir)) throw targetError(`${skillDir} already exists: remove it first, or install into another --workspace`);
+
+  const units: UnitInputs = { payload: checked.payload, dir, workspace, user, nodePath, cloudflaredPath, tunnelPort: o.tunnelPort, localPort: o.localPort };
+  const placed: string[] = [];
+  // Directories this run creates (their parents exist), removed again on failure.
+  const createdRoots: string[] = [];
+  for (const path of [dir, join(workspace, 'skills')]) if (!(await exists(path))) createdRoots.push(path);
+  let staging: string | null = null;
+  try {
+    for (const path of createdRoots) await mkdir(path, { mode: path === dir ? 0o700 : 0o755 });
+    // The skill: staged beside its target, renamed into place.
+    await extractInto(checked.skill, skillDir, 'skill bundle');
+    placed.push(skillDir);
+
+    // The install directory: staged whole in a 0700 directory inside it.
+    staging = await stagingBeside(join(dir, 'x'));
+    await mkdir(join(staging, 'gateway'), { mode: 0o700 });
+    await unpackScanned(checked.gateway, join(staging, 'gateway'), 'gateway bundle');
+    await mkdir(join(staging, 'credentials'), { mode: 0o700 });
+    await writeFile(join(staging, 'credentials', 'agent-secret'), `${checked.payload.agentSecret}\n`, { mode: 0o600 });
+    await writeFile(join(staging, 'credentials', 'webhook-public-key'), `${checked.payload.webhookPublicKey}\n`, { mode: 0o600 });
+    await mkdir(join(staging, 'cloudflared'), { mode: 0o700 });
+    await writeFile(join(staging, 'cloudflared', 'config.yml'), renderCloudflaredConfig(units), { mode: 0o600 });
+    await mkdir(join(staging, 'systemd'), { mode: 0o755 });
+    await writeFile(join(staging, 'systemd', 'ttma-gateway.service'), await renderGatewayUnit(units), { mode: 0o644 });
+    await writeFile(join(staging, 'systemd', 'ttma-tunnel.service'), await renderTunnelUnit(units), { mode: 0o644 });
+    const record = installRecord(checked, { dir, workspace, skillDir, user, installedAt: now() });
+    await writeFile(join(staging, 'install.json'), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    // install.json last: its presence marks a complete install.
+    for (const name of ['gateway', 'credentials', 'cloudflared', 'systemd', 'install.json']) {
+      await rename(join(staging, name), join(dir, name));
+      placed.push(join(dir, name));
+    }
+    await rm(staging, { recursive: true });
+    staging = null;
+    await chmod(dir, 0o700);
+  } catch (err) {
+    if (staging) await rm(staging, { recursive: true, force: true });
+    for (const path of placed.reverse()) await rm(path, { recursive: true, force: true });
+    for (const root of createdRoots) await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+  const written: string[] = [];
+  for (const path of placed) await walk(path, written);
+  written.push(...createdRoots);
+  return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort() };
+}
+
+/** install.json: what was installed and the digests `ttma doctor` re-checks. No secret. */
+function installRecord(c: Checked, where: { dir: string; workspace: string; skillDir: string; user: string; installedAt: number }) {
+  const files = (a: ScannedArchive) => Object.fromEntries(a.entries.filter((e) => e.type === 'file').map((e) => [e.path, e.sha256]));
+  return {
+    version: 1,
+    deploymentId: c.payload.deploymentId,
+    platformUrl: c.payload.platformUrl,
+    publicHost: c.payload.publicHost,
+    numbers: c.payload.numbers,
+    tunnelCredentialsRef: c.payload.tunnelCredentialsRef,
+    gatewayVersion: c.payload.gatewayVersion,
+    installedAt: new Date(where.installedAt).toISOString(),
+    user: where.user,
+    workspace: where.workspace,
+    gatewayBundle: { url: c.payload.gatewayBundle.url, sha256: c.payload.gatewayBundle.sha256, files: files(c.gateway) },
+    skillBundle: { url: c.payload.skillBundle.url, sha256: c.payload.skillBundle.sha256, name: c.manifest.name, version: c.manifest.version, dir: where.skillDir, files: files(c.skill) },
+  };
+}

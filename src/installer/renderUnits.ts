@@ -1,0 +1,65 @@
+/**
+ * The deployment's own systemd units and cloudflared config, rendered from
+ * the templates in systemd/ by plain string replacement. Every value put in
+ * has passed an allowlist pattern (no spaces, quotes, "%" specifiers or
+ * newlines), so nothing can add a directive or split an argument.
+ */
+import { readFile } from 'node:fs/promises';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { cloudflaredIngress } from '../cli/tunnelIngress.js';
+import type { InstallPayload } from './fields.js';
+
+const TEMPLATE_DIR = new URL('../../../systemd/', import.meta.url);
+const TEMPLATE_INSTALL_DIR = '/opt/ttma';
+const TEMPLATE_WORKSPACE = '/home/openclaw/.openclaw/workspace';
+const TEMPLATE_TUNNEL = 'example-tunnel';
+/** Inside the gateway bundle: the CLI the unit starts. */
+export const GATEWAY_ENTRY = 'dist/src/cli/ttma.js';
+
+export interface UnitInputs {
+  payload: InstallPayload;
+  dir: string;
+  workspace: string;
+  user: string;
+  nodePath: string;
+  cloudflaredPath: string;
+  tunnelPort: number;
+  localPort: number;
+}
+
+function replaceLine(text: string, prefix: string, line: string): string {
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(prefix));
+  if (at < 0) throw new TtmaError(ErrorCodes.CONFIG, `unit template has no ${prefix} line`);
+  lines[at] = line;
+  return lines.join('\n');
+}
+
+export async function renderGatewayUnit(u: UnitInputs): Promise<string> {
+  let text = await readFile(new URL('ttma-gateway.service', TEMPLATE_DIR), 'utf8');
+  const args = [
+    u.nodePath, `${u.dir}/gateway/${GATEWAY_ENTRY}`, 'gateway',
+    '--tunnel-port', String(u.tunnelPort), '--local-port', String(u.localPort),
+    '--public-host', u.payload.publicHost, '--platform-url', u.payload.platformUrl,
+    '--deployment-id', u.payload.deploymentId,
+    ...u.payload.numbers.flatMap((n) => ['--number', n]),
+    '--agent-secret-file', '%d/agent-secret', '--webhook-public-key-file', '%d/webhook-public-key',
+  ];
+  text = replaceLine(text, 'ExecStart=', `ExecStart=${args.join(' ')}`);
+  text = replaceLine(text, 'User=', `User=${u.user}`);
+  text = replaceLine(text, 'Group=', `Group=${u.user}`);
+  return text.replaceAll(TEMPLATE_WORKSPACE, u.workspace).replaceAll(TEMPLATE_INSTALL_DIR, u.dir);
+}
+
+export async function renderTunnelUnit(u: UnitInputs): Promise<string> {
+  const text = await readFile(new URL('ttma-tunnel.service', TEMPLATE_DIR), 'utf8');
+  return text
+    .replaceAll('/usr/bin/cloudflared', u.cloudflaredPath)
+    .replaceAll(TEMPLATE_TUNNEL, u.payload.tunnelCredentialsRef)
+    .replaceAll(TEMPLATE_INSTALL_DIR, u.dir);
+}
+
+/** cloudflared's config: the tunnel name and the ingress that admits only the two public path families. */
+export function renderCloudflaredConfig(u: UnitInputs): string {
+  return `tunnel: ${u.payload.tunnelCredentialsRef}\n${cloudflaredIngress(u.payload.publicHost, u.tunnelPort)}`;
+}

@@ -1,0 +1,107 @@
+/**
+ * Where sealed install envelopes wait for their one redemption (FAQ-08), and
+ * the audit metadata that outlives them. Self-contained so either store can
+ * be chosen without the platform's other stores.
+ *
+ * `take` is the whole security of single use: it returns the record and
+ * deletes it in one atomic step, and only when the presented secret's digest
+ * matches, so a caller who knows only the (public) id cannot burn a token.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { InstallEnvelope } from '../../wire/installToken.js';
+
+export interface StoredInstallToken {
+  envelope: InstallEnvelope;
+  /** SHA-256 of the token secret, hex. The secret itself is never stored. */
+  secretSha256: string;
+  createdAt: number;
+}
+
+export type TakeResult =
+  | { kind: 'taken'; record: StoredInstallToken }
+  | { kind: 'absent' }
+  | { kind: 'bad-secret' };
+
+export type InstallAuditOutcome = 'minted' | 'redeemed' | 'bad-secret' | 'unknown-used-or-expired';
+
+/** Metadata only: never the envelope, never a secret. */
+export interface InstallAuditEntry {
+  tokenId: string;
+  deploymentId: string | null;
+  outcome: InstallAuditOutcome;
+  at: number;
+  mintedAt: number | null;
+  expiresAt: number | null;
+  /** The redeeming client's address (null for mint). */
+  address: string | null;
+}
+
+export interface InstallTokenStore {
+  /** Stores under envelope.id with a server-side TTL; refuses an id already present. */
+  put(record: StoredInstallToken, ttlMs: number): Promise<void>;
+  /** Atomic take-and-delete, only when secretSha256 matches; an expired record is absent. */
+  take(id: string, secretSha256: string, nowMs: number): Promise<TakeResult>;
+  appendAudit(entry: InstallAuditEntry): Promise<void>;
+  /** Newest first, at most MAX_AUDIT_ENTRIES. */
+  audit(): Promise<InstallAuditEntry[]>;
+  /** True while a record for the id is stored (tests and doctor use it to prove deletion). */
+  has(id: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export const MAX_AUDIT_ENTRIES = 10_000;
+
+export function digestsEqual(aHex: string, bHex: string): boolean {
+  const a = Buffer.from(aHex, 'hex');
+  const b = Buffer.from(bHex, 'hex');
+  return a.length === 32 && b.length === 32 && timingSafeEqual(a, b);
+}
+
+/** The embedded store: one process, so a synchronous check-and-delete is atomic. */
+export class MemoryInstallTokenStore implements InstallTokenStore {
+  readonly #records = new Map<string, { record: StoredInstallToken; deadline: number }>();
+  readonly #audit: InstallAuditEntry[] = [];
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  async put(record: StoredInstallToken, ttlMs: number): Promise<void> {
+    if (!(ttlMs > 0)) throw new RangeError('install token TTL must be positive');
+    const now = this.#now();
+    for (const [id, held] of this.#records) if (held.deadline <= now) this.#records.delete(id);
+    if (this.#records.has(record.envelope.id)) throw new Error('install token id already stored');
+    this.#records.set(record.envelope.id, { record: structuredClone(record), deadline: now + ttlMs });
+  }
+
+  async take(id: string, secretSha256: string, nowMs: number): Promise<TakeResult> {
+    const held = this.#records.get(id);
+    if (!held) return { kind: 'absent' };
+    if (held.deadline <= this.#now() || held.record.envelope.expiresAt <= nowMs) {
+      this.#records.delete(id);
+      return { kind: 'absent' };
+    }
+    if (!digestsEqual(held.record.secretSha256, secretSha256)) return { kind: 'bad-secret' };
+    this.#records.delete(id);
+    return { kind: 'taken', record: held.record };
+  }
+
+  async appendAudit(entry: InstallAuditEntry): Promise<void> {
+    this.#audit.unshift({ ...entry });
+    if (this.#audit.length > MAX_AUDIT_ENTRIES) this.#audit.length = MAX_AUDIT_ENTRIES;
+  }
+
+  async audit(): Promise<InstallAuditEntry[]> {
+    return this.#audit.map((e) => ({ ...e }));
+  }
+
+  async has(id: string): Promise<boolean> {
+    const held = this.#records.get(id);
+    return held !== undefined && held.deadline > this.#now();
+  }
+
+  async close(): Promise<void> {
+    this.#records.clear();
+  }
+}

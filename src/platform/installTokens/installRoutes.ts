@@ -1,0 +1,138 @@
+/**
+ * The install-token routes of the platform, kept in one module so the
+ * server only delegates to it:
+ *
+ *   POST /v1/admin/install-tokens         admin: register a deployment, mint its token (201)
+ *   GET  /v1/admin/install-tokens/audit   admin: audit metadata, newest first
+ *   POST /v1/install/redeem               {"token"}: the envelope, once (410 after)
+ *   GET  /v1/bundles/gateway.tar.gz       the bundles, digest in x-ttma-sha256
+ *   GET  /v1/bundles/skill.tar.gz
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, TtmaError } from '../../errors.js';
+import type { DeploymentRegistry } from '../DeploymentRegistry.js';
+import { RateLimiter } from '../RateLimiter.js';
+import { InstallTokenService, type BundleRef } from './InstallTokenService.js';
+import { MemoryInstallTokenStore, type InstallTokenStore } from './InstallTokenStore.js';
+
+export interface InstallRoutesOptions {
+  /** Default: the embedded store. */
+  store?: InstallTokenStore;
+  gatewayBundle?: Buffer | null;
+  skillBundle?: Buffer | null;
+  /** Base URL put in payloads and bundle URLs; default http://127.0.0.1:<port>. */
+  publicUrl?: string;
+  gatewayVersion?: string;
+  ttlMs?: number;
+  now?: () => number;
+  /** Redemption attempts per client address (default a burst of 10, then one every 2 s). */
+  redeemRateLimit?: { ratePerSec: number; burst: number };
+}
+
+/** What the server lends the routes: its admin check, body reader and JSON sender. */
+export interface RouteTools {
+  allow(method: string, allowed: string): void;
+  requireAdmin(req: IncomingMessage): void;
+  readJson(req: IncomingMessage): Promise<Record<string, unknown>>;
+  send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void;
+}
+
+interface ServedBundle {
+  bytes: Buffer;
+  sha256: string;
+}
+
+const REDEEM_RATE = { ratePerSec: 0.5, burst: 10 };
+const BUNDLE_ROUTE = /^\/v1\/bundles\/(gateway|skill)\.tar\.gz$/;
+
+export class InstallRoutes {
+  readonly service: InstallTokenService;
+  readonly #bundles = new Map<'gateway' | 'skill', ServedBundle>();
+  readonly #limiter: RateLimiter;
+  #baseUrl: string;
+
+  constructor(deployments: DeploymentRegistry, webhookPublicKeyBase64: string | null, options: InstallRoutesOptions = {}) {
+    for (const name of ['gateway', 'skill'] as const) {
+      const bytes = options[`${name}Bundle`];
+      if (bytes) this.#bundles.set(name, { bytes, sha256: createHash('sha256').update(bytes).digest('hex') });
+    }
+    this.#limiter = new RateLimiter(options.redeemRateLimit ?? REDEEM_RATE);
+    this.#baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
+    this.service = new InstallTokenService({
+      store: options.store ?? new MemoryInstallTokenStore(),
+      deployments,
+      webhookPublicKeyBase64,
+      platformUrl: () => this.#baseUrl,
+      bundles: () => ({ gateway: this.#ref('gateway'), skill: this.#ref('skill') }),
+      gatewayVersion: options.gatewayVersion ?? '0.1.0',
+      ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
+  }
+
+  /** Called once the port is known, unless a public URL was given. */
+  listening(port: number): void {
+    if (!this.#baseUrl) this.#baseUrl = `http://127.0.0.1:${port}`;
+  }
+
+  #ref(name: 'gateway' | 'skill'): BundleRef | null {
+    const bundle = this.#bundles.get(name);
+    return bundle ? { url: `${this.#baseUrl}/v1/bundles/${name}.tar.gz`, sha256: bundle.sha256 } : null;
+  }
+
+  /** False when the path is not one of ours. */
+  async handle(method: string, path: string, req: IncomingMessage, res: ServerResponse, tools: RouteTools): Promise<boolean> {
+    const bundle = BUNDLE_ROUTE.exec(path);
+    if (bundle) {
+      tools.allow(method, 'GET');
+      const served = this.#bundles.get(bundle[1] as 'gateway' | 'skill');
+      if (!served) throw new TtmaError(ErrorCodes.NOT_FOUND, 'this platform serves no such bundle', 404);
+      res.writeHead(200, {
+        'content-type': 'application/gzip',
+        'content-length': String(served.bytes.length),
+        'x-ttma-sha256': served.sha256,
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+      });
+      res.end(served.bytes);
+      return true;
+    }
+    switch (path) {
+      case '/v1/admin/install-tokens': {
+        tools.allow(method, 'POST');
+        tools.requireAdmin(req);
+        const body = await tools.readJson(req);
+        const deployment = (body['deployment'] ?? {}) as Record<string, unknown>;
+        const minted = await this.service.mint({
+          deployment: {
+            id: deployment['id'] as string,
+            numbers: deployment['numbers'] as string[],
+            tunnelHost: deployment['tunnelHost'] as string,
+          },
+          tunnelCredentialsRef: body['tunnelCredentialsRef'] as string,
+        });
+        tools.send(req, res, 201, minted);
+        return true;
+      }
+      case '/v1/admin/install-tokens/audit':
+        tools.allow(method, 'GET');
+        tools.requireAdmin(req);
+        tools.send(req, res, 200, { entries: await this.service.store.audit() });
+        return true;
+      case '/v1/install/redeem': {
+        tools.allow(method, 'POST');
+        const address = req.socket.remoteAddress ?? null;
+        if (!this.#limiter.take(address ?? '')) {
+          throw new TtmaError(ErrorCodes.RATE_LIMITED, 'too many redemption attempts from this address: wait and retry', 429);
+        }
+        const body = await tools.readJson(req);
+        const envelope = await this.service.redeem(body['token'], address);
+        tools.send(req, res, 200, { envelope });
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+}

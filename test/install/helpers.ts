@@ -1,0 +1,24 @@
+/** Helpers for the install suite: a platform with install tokens, and minting over its admin API. */
+import { adminHeaders, call, startHarness, type Harness } from '../platform/helpers.js';
+import type { InstallRoutesOptions } from '../../src/platform/installTokens/installRoutes.js';
+import type { PlatformServerOptions } from '../../src/platform/PlatformServer.js';
+
+export const TUNNEL_HOST = 'gw-test.trycloudflare.com';
+let seq = 0;
+
+export function deploymentInput(id = `dep-${process.pid}-${++seq}`) {
+  const n = 1_000_000 + ((process.pid * 97 + seq) % 8_000_000);
+  return { id, numbers: [`+1555${n}`], tunnelHost: TUNNEL_HOST };
+}
+
+export async function startInstallPlatform(install: InstallRoutesOptions, overrides: Partial<PlatformServerOptions> = {}): Promise<Harness> {
+  return startHarness({ install, ...overrides });
+}
+
+export async function mint(h: Harness, deployment = deploymentInput(), tunnelCredentialsRef = 'tunnel-0a1b2c') {
+  return call(h.base, 'POST', '/v1/admin/install-tokens', { headers: adminHeaders(), body: { deployment, tunnelCredentialsRef } });
+}
+
+export async function redeem(h: Harness, token: string) {
+  return call(h.base, 'POST', '/v1/install/redeem', { body: { token } });
+}

@@ -1,0 +1,99 @@
+/**
+ * The unit files under systemd-analyze (systemd 252 on Debian 12 here):
+ * overall exposure at most 1.5 for each unit, `verify` silent, the
+ * hardening the issue lists present, secrets only by LoadCredential=.
+ * Also the units `ttma install` renders for a deployment.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { renderGatewayUnit, renderTunnelUnit, type UnitInputs } from '../../src/installer/renderUnits.js';
+
+const UNIT_DIR = fileURLToPath(new URL('../../../systemd/', import.meta.url));
+const MAX_EXPOSURE = 1.5;
+const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
+const skip = analyze.status === 0 ? undefined : 'systemd-analyze is not installed (apt-get install systemd)';
+
+function exposure(path: string): number {
+  const run = spawnSync('systemd-analyze', ['security', '--offline=true', '--no-pager', path], { encoding: 'utf8' });
+  const match = /Overall exposure level for \S+: (\d+\.\d)/.exec(run.stdout);
+  assert.ok(match, `no exposure figure in: ${run.stdout.slice(-300)} ${run.stderr}`);
+  return Number(match[1]);
+}
+
+function verifyStderr(path: string): string {
+  return spawnSync('systemd-analyze', ['verify', '--no-pager', path], { encoding: 'utf8' }).stderr;
+}
+
+const REQUIRED = [
+  'NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'PrivateDevices=yes', 'ProtectKernelTunables=yes',
+  'ProtectKernelModules=yes', 'ProtectKernelLogs=yes', 'ProtectControlGroups=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
+  'RestrictNamespaces=yes', 'LockPersonality=yes', 'RestrictRealtime=yes', 'RestrictSUIDSGID=yes', 'SystemCallFilter=@system-service',
+  'SystemCallErrorNumber=EPERM', 'SystemCallArchitectures=native', 'CapabilityBoundingSet=', 'LimitCORE=0', 'UMask=0077',
+];
+
+for (const unit of ['ttma-gateway.service', 'ttma-tunnel.service', 'ttma-platform.service']) {
+  test(`${unit}: hardened as listed, secrets only through LoadCredential`, async () => {
+    const text = await readFile(join(UNIT_DIR, unit), 'utf8');
+    const lines = text.split('\n');
+    for (const directive of REQUIRED) assert.ok(lines.includes(directive), `${unit} lacks ${directive}`);
+    assert.ok(!/^(Environment|EnvironmentFile|PassEnvironment)=/m.test(text), 'no secret through the environment');
+    assert.ok(!/^User=root$/m.test(text));
+    assert.ok(/^LoadCredential=/m.test(text));
+  });
+
+  test(`${unit}: systemd-analyze exposure <= ${MAX_EXPOSURE}`, { skip }, () => {
+    const figure = exposure(join(UNIT_DIR, unit));
+    assert.ok(figure <= MAX_EXPOSURE, `${unit} exposure ${figure}`);
+  });
+}
+
+test('gateway unit: ProtectHome read-only with the install dir and workspace writable; MemoryDenyWriteExecute off with its reason', async () => {
+  const text = await readFile(join(UNIT_DIR, 'ttma-gateway.service'), 'utf8');
+  assert.match(text, /^User=openclaw$/m);
+  assert.match(text, /^ProtectHome=read-only$/m);
+  assert.match(text, /^ReadWritePaths=\/opt\/ttma \/home\/openclaw\/\.openclaw\/workspace$/m);
+  assert.ok(!/^MemoryDenyWriteExecute=/m.test(text));
+  assert.match(text, /# MemoryDenyWriteExecute= stays off: V8/);
+});
+
+test('the tunnel unit gets none of the gateway credentials (FAQ-11)', async () => {
+  const tunnel = await readFile(join(UNIT_DIR, 'ttma-tunnel.service'), 'utf8');
+  assert.match(tunnel, /^DynamicUser=yes$/m);
+  const credentials = [...tunnel.matchAll(/^LoadCredential=([^:]+):/gm)].map((m) => m[1]);
+  assert.deepEqual(credentials, ['tunnel-config', 'tunnel-credentials']);
+  assert.ok(!/agent-secret|webhook-public-key/.test(tunnel));
+});
+
+test('systemd-analyze verify prints nothing for the units (and for the units rendered for a deployment)', { skip }, async () => {
+  assert.equal(verifyStderr(join(UNIT_DIR, 'ttma-gateway.service')), '');
+  assert.equal(verifyStderr(join(UNIT_DIR, 'ttma-platform.service')), '');
+  const dir = await mkdtemp(join(tmpdir(), 'ttma-units-'));
+  try {
+    const inputs: UnitInputs = {
+      payload: {
+        deploymentId: 'dep-units', platformUrl: 'https://platform.example.com', publicHost: 'gw.trycloudflare.com', numbers: ['+15550100000', '+15550100001'],
+        webhookPublicKey: Buffer.alloc(32).toString('base64'), agentSecret: 'x'.repeat(43), tunnelCredentialsRef: 'tunnel-1',
+        gatewayBundle: { url: 'https://p.example.com/g', sha256: '0'.repeat(64) }, skillBundle: { url: 'https://p.example.com/s', sha256: '0'.repeat(64) },
+        gatewayVersion: '0.1.0', expiresAt: 0,
+      },
+      dir: join(dir, 'install'), workspace: join(dir, 'ws'), user: 'openclaw', nodePath: process.execPath,
+      // cloudflared is not installed here: verify needs an executable at the path.
+      cloudflaredPath: process.execPath, tunnelPort: 8080, localPort: 8081,
+    };
+    await writeFile(join(dir, 'ttma-gateway.service'), await renderGatewayUnit(inputs));
+    await writeFile(join(dir, 'ttma-tunnel.service'), await renderTunnelUnit(inputs));
+    for (const unit of ['ttma-gateway.service', 'ttma-tunnel.service']) {
+      assert.equal(verifyStderr(join(dir, unit)), '', unit);
+      assert.ok(exposure(join(dir, unit)) <= MAX_EXPOSURE, unit);
+    }
+    const gateway = await readFile(join(dir, 'ttma-gateway.service'), 'utf8');
+    assert.match(gateway, /--number \+15550100000 --number \+15550100001 /);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
