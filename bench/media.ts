@@ -14,6 +14,10 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pcmaDecode, pcmaEncode, pcmuDecode, pcmuEncode } from '../src/media/g711.js';
 import { G722Decoder, G722Encoder } from '../src/media/g722.js';
+import { createPhoneCodec } from '../src/media/codecs.js';
+import { JitterBuffer } from '../src/media/JitterBuffer.js';
+import { OpusCodec } from '../src/media/opus.js';
+import { PayloadPlayout } from '../src/media/PayloadPlayout.js';
 import { Resampler } from '../src/media/Resampler.js';
 import { SpeechLikeSignal } from '../src/media/testSignal.js';
 import { samplesPerFrame } from '../src/media/constants.js';
@@ -138,6 +142,91 @@ function resampleOperation(from: number, to: number, native: NativeMedia | null)
   };
 }
 
+/** Opus at 16 kHz, 24 kbit/s: `ts` is @discordjs/opus (its JS binding), `native` our libopus glue. */
+function opusOperations(native: NativeMedia | null): Operation[] {
+  const frames = speechFrames(16000, 5);
+  const setup = new OpusCodec({ sampleRate: 16000, backend: 'discordjs' });
+  const packets = frames.map((f) => setup.encode(f).slice());
+  const make = (backend: 'native' | 'discordjs') => ({ enc: new OpusCodec({ sampleRate: 16000, backend }), dec: new OpusCodec({ sampleRate: 16000, backend }) });
+  const js = make('discordjs');
+  const nat = native ? make('native') : null;
+  const out = new Int16Array(samplesPerFrame(16000));
+  const encodeRunner = (c: OpusCodec): Runner => (count) => {
+    let n = 0;
+    for (let i = 0; i < count; i++) n += c.encode(frames[i % FRAMES]!).length;
+    return n;
+  };
+  const decodeRunner = (c: OpusCodec): Runner => (count) => {
+    for (let i = 0; i < count; i++) c.decode(packets[i % FRAMES]!, out);
+    return out[0]!;
+  };
+  return [
+    { name: 'opus16.encode', framesPerCall: 1, ts: encodeRunner(js.enc), native: nat ? encodeRunner(nat.enc) : null },
+    { name: 'opus16.decode', framesPerCall: 1, ts: decodeRunner(js.dec), native: nat ? decodeRunner(nat.dec) : null },
+  ];
+}
+
+/**
+ * The call path's caller-audio stages per 20 ms PCMU frame, as CallActor runs
+ * them: base64 payload -> jitter buffer push and pop -> decode -> resample to
+ * 16 kHz (inbound), and PCM16 16 kHz -> resample to 8 kHz -> encode -> base64
+ * (outbound). `jitter.pushpop` is the buffer alone. TS vs native differ in the
+ * G.711 and resampler stages.
+ */
+function pipelineOperations(native: NativeMedia | null): Operation[] {
+  const frames = speechFrames(8000, 9);
+  const codec = createPhoneCodec({ encoding: 'PCMU', sample_rate: 8000 });
+  const payloads = frames.map((f) => Buffer.from(codec.encode(f)).toString('base64'));
+  const wide = speechFrames(16000, 9);
+  const scratch = Buffer.allocUnsafe(4096);
+  const inbound = (useNative: boolean): Runner => {
+    const jb = new JitterBuffer<Uint8Array>({ samplesPerFrame: 160, minDelayMs: 20, eager: true, concealer: new PayloadPlayout(codec) as never });
+    const up = useNative && native ? new NativeResampler(8000, 16000, native) : new Resampler(8000, 16000);
+    let seq = 0;
+    return (count) => {
+      let x = 0;
+      for (let i = 0; i < count; i++) {
+        const n = scratch.write(payloads[i % FRAMES]!, 'base64');
+        const t = seq * 20;
+        jb.push(seq++, t, Uint8Array.prototype.slice.call(scratch, 0, n));
+        for (let f = jb.pop(t); f; f = jb.pop(t)) x += up.process(f.pcm)[0]!;
+      }
+      return x;
+    };
+  };
+  const outbound = (useNative: boolean): Runner => {
+    const down = useNative && native ? new NativeResampler(16000, 8000, native) : new Resampler(16000, 8000);
+    const bytes = new Uint8Array(160);
+    return (count) => {
+      let n = 0;
+      for (let i = 0; i < count; i++) {
+        const pcm = down.process(wide[i % FRAMES]!);
+        const encoded = codec.encode(pcm, bytes);
+        n += Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64').length;
+      }
+      return n;
+    };
+  };
+  const jitterOnly: Runner = (() => {
+    const jb = new JitterBuffer({ samplesPerFrame: 160, minDelayMs: 20, eager: true });
+    let seq = 0;
+    return (count: number) => {
+      let x = 0;
+      for (let i = 0; i < count; i++) {
+        const t = seq * 20;
+        jb.push(seq++, t, frames[i % FRAMES]!.slice());
+        for (let f = jb.pop(t); f; f = jb.pop(t)) x += f.pcm[0]!;
+      }
+      return x;
+    };
+  })();
+  return [
+    { name: 'jitter.pushpop', framesPerCall: 1, ts: jitterOnly, native: null },
+    { name: 'pipeline.inbound', framesPerCall: 1, ts: inbound(false), native: native ? inbound(true) : null },
+    { name: 'pipeline.outbound', framesPerCall: 1, ts: outbound(false), native: native ? outbound(true) : null },
+  ];
+}
+
 /** G.722 at 16 kHz (TypeScript only): 320 samples <-> 160 bytes, one stateful encoder/decoder each. */
 function g722Operations(): Operation[] {
   const frames = speechFrames(16000, 3);
@@ -213,6 +302,8 @@ function main(): void {
     resampleOperation(16000, 48000, native),
     resampleOperation(48000, 16000, native),
     ...g722Operations(),
+    ...opusOperations(native),
+    ...pipelineOperations(native),
     ...g711Operations(native, BATCH),
   ];
   const probeSrc = new Uint8Array(samplesPerFrame(8000));
