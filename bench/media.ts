@@ -175,11 +175,13 @@ function opusOperations(native: NativeMedia | null): Operation[] {
  */
 function pipelineOperations(native: NativeMedia | null): Operation[] {
   const frames = speechFrames(8000, 9);
-  const codec = createPhoneCodec({ encoding: 'PCMU', sample_rate: 8000 });
-  const payloads = frames.map((f) => Buffer.from(codec.encode(f)).toString('base64'));
+  const tsCodec = createPhoneCodec({ encoding: 'PCMU', sample_rate: 8000 }, 'typescript');
+  const nativeCodec = createPhoneCodec({ encoding: 'PCMU', sample_rate: 8000 });
+  const payloads = frames.map((f) => Buffer.from(tsCodec.encode(f)).toString('base64'));
   const wide = speechFrames(16000, 9);
   const scratch = Buffer.allocUnsafe(4096);
   const inbound = (useNative: boolean): Runner => {
+    const codec = useNative ? nativeCodec : tsCodec;
     const jb = new JitterBuffer<Uint8Array>({ samplesPerFrame: 160, minDelayMs: 20, eager: true, concealer: new PayloadPlayout(codec) as never });
     const up = useNative && native ? new NativeResampler(8000, 16000, native) : new Resampler(8000, 16000);
     let seq = 0;
@@ -196,6 +198,7 @@ function pipelineOperations(native: NativeMedia | null): Operation[] {
   };
   const outbound = (useNative: boolean): Runner => {
     const down = useNative && native ? new NativeResampler(16000, 8000, native) : new Resampler(16000, 8000);
+    const codec = useNative ? nativeCodec : tsCodec;
     const bytes = new Uint8Array(160);
     return (count) => {
       let n = 0;

@@ -249,33 +249,34 @@ static napi_value polyphase_filter(napi_env env, napi_callback_info info) {
     throw_range(env, fn, err);
     return NULL;
   }
-  /*
-   * An external, checked on the way back in against the registry of live
-   * filters: a few tens of ns, where a type-tagged wrapped object costs
-   * about 200 ns per call in Node 20 (tag check plus unwrap).
-   */
-  if (!ttma_registry_add(f, TTMA_HANDLE_POLYPHASE)) {
-    ttma_polyphase_destroy(f);
-    napi_throw_error(env, "TTMA_ERR_NATIVE", "polyphaseFilter: out of memory");
+  return wrap_handle(env, f, TTMA_HANDLE_POLYPHASE, filter_finalize, fn);
+}
+
+napi_value wrap_handle(napi_env env, void *object, ttma_handle_kind kind, napi_finalize finalize, const char *fn) {
+  if (!ttma_registry_add(object, kind)) {
+    finalize(env, object, NULL);
+    char text[96];
+    snprintf(text, sizeof text, "%s: out of memory", fn);
+    napi_throw_error(env, "TTMA_ERR_NATIVE", text);
     return NULL;
   }
   napi_value handle;
-  if (napi_create_external(env, f, filter_finalize, NULL, &handle) != napi_ok) {
-    ttma_registry_remove(f);
-    ttma_polyphase_destroy(f);
+  if (napi_create_external(env, object, finalize, NULL, &handle) != napi_ok) {
+    finalize(env, object, NULL); /* also leaves the registry */
     return napi_failed(env, fn);
   }
   return handle;
 }
 
-/* The filter behind a polyphaseFilter() handle; else throws a TypeError and returns NULL. */
-static ttma_polyphase *filter_arg(napi_env env, napi_value value, const char *fn) {
-  void *f = NULL;
-  if (napi_get_value_external(env, value, &f) != napi_ok || !ttma_registry_contains(f, TTMA_HANDLE_POLYPHASE)) {
-    throw_type(env, fn, "filter must be a handle from polyphaseFilter()");
+void *handle_arg(napi_env env, napi_value value, ttma_handle_kind kind, const char *fn, const char *maker) {
+  void *p = NULL;
+  if (napi_get_value_external(env, value, &p) != napi_ok || !ttma_registry_contains(p, kind)) {
+    char message[96];
+    snprintf(message, sizeof message, "handle must be a handle from %s()", maker);
+    throw_type(env, fn, message);
     return NULL;
   }
-  return f;
+  return p;
 }
 
 static napi_value polyphase_process(napi_env env, napi_callback_info info) {
@@ -283,7 +284,7 @@ static napi_value polyphase_process(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return napi_failed(env, fn);
-  ttma_polyphase *f = filter_arg(env, argv[0], fn);
+  ttma_polyphase *f = handle_arg(env, argv[0], TTMA_HANDLE_POLYPHASE, fn, "polyphaseFilter");
   if (f == NULL) return NULL;
   void *work, *state, *input, *output;
   size_t work_length, state_length, n, output_length;

@@ -8,8 +8,8 @@
  * (opus_decode(..., decode_fec = 1), RFC 6716 section 2.1.7 and the libopus
  * API docs for opus_decode).
  *
- * Handles are externals checked against the registry with their kind, like
- * polyphase filters. Codec errors from a peer's bytes (a corrupt packet) are
+ * Handles are externals checked against the registry with their kind
+ * (wrap_handle / handle_arg, as polyphase filters). Codec errors from a peer's bytes (a corrupt packet) are
  * returned as negative libopus codes, not thrown: the caller conceals.
  */
 #include "opus_napi.h"
@@ -58,31 +58,6 @@ static void encoder_finalize(napi_env env, void *data, void *hint) {
   free(e);
 }
 
-static napi_value wrap(napi_env env, void *object, ttma_handle_kind kind, napi_finalize finalize, const char *fn) {
-  if (!ttma_registry_add(object, kind)) {
-    finalize(env, object, NULL);
-    napi_throw_error(env, "TTMA_ERR_NATIVE", "opus: out of memory");
-    return NULL;
-  }
-  napi_value handle;
-  if (napi_create_external(env, object, finalize, NULL, &handle) != napi_ok) {
-    finalize(env, object, NULL);
-    return napi_failed(env, fn);
-  }
-  return handle;
-}
-
-static void *handle_arg(napi_env env, napi_value value, ttma_handle_kind kind, const char *fn, const char *what) {
-  void *p = NULL;
-  if (napi_get_value_external(env, value, &p) != napi_ok || !ttma_registry_contains(p, kind)) {
-    char message[96];
-    snprintf(message, sizeof message, "handle must be a handle from %s()", what);
-    throw_type(env, fn, message);
-    return NULL;
-  }
-  return p;
-}
-
 /* opusDecoder(sampleRate) */
 static napi_value opus_decoder(napi_env env, napi_callback_info info) {
   static const char fn[] = "opusDecoder";
@@ -108,7 +83,7 @@ static napi_value opus_decoder(napi_env env, napi_callback_info info) {
     throw_range(env, fn, opus_strerror(error));
     return NULL;
   }
-  return wrap(env, d, TTMA_HANDLE_OPUS_DECODER, decoder_finalize, fn);
+  return wrap_handle(env, d, TTMA_HANDLE_OPUS_DECODER, decoder_finalize, fn);
 }
 
 /*
@@ -197,7 +172,7 @@ static napi_value opus_encoder(napi_env env, napi_callback_info info) {
     throw_range(env, fn, "libopus refused an encoder setting");
     return NULL;
   }
-  return wrap(env, e, TTMA_HANDLE_OPUS_ENCODER, encoder_finalize, fn);
+  return wrap_handle(env, e, TTMA_HANDLE_OPUS_ENCODER, encoder_finalize, fn);
 }
 
 /* opusEncode(handle, pcm, packet): bytes written to packet; pcm is one frame (2.5 to 60 ms). */

@@ -322,7 +322,7 @@ export class CallActor {
     if (!jitter || this.#inputStopped) return;
     this.#inputStopped = true;
     if (!this.#agentReady) return;
-    while (jitter.stats.buffered > 0 && !this.#ended) this.#playDue(Number.MAX_SAFE_INTEGER, true);
+    while (jitter.buffered > 0 && !this.#ended) this.#playDue(Number.MAX_SAFE_INTEGER, true);
   }
 
   /** Frames the jitter buffer has due, decoded (or concealed), to barge-in detection and the agent. */

@@ -4,6 +4,7 @@
  * Control messages are never dropped; media frames travel apart, in
  * MediaBatch buffers.
  */
+import type { JitterStats } from '../media/JitterBuffer.js';
 import type { AgentActionResult } from '../agent/AgentAdapter.js';
 import type { AgentConfig, BargeInConfig } from '../agent/agentConfig.js';
 
@@ -14,21 +15,11 @@ export type AgentAction =
   | { kind: 'dial'; to: string }
   | { kind: 'dtmf'; digits: string };
 
-/** The caller -> agent jitter buffer of one call, at its end. */
-export interface JitterSummary {
-  /** RFC 3550 interarrival jitter (ms). */
-  jitterMs: number;
-  targetDelayMs: number;
-  /** Delay the buffer was adding at the end (ms). */
-  delayMs: number;
-  late: number;
-  lost: number;
-  concealed: number;
-  duplicates: number;
+/** The caller -> agent jitter buffer of one call, at its end (JitterStats' fields, plus FEC recoveries). */
+export type JitterSummary = Pick<JitterStats, 'jitterMs' | 'targetDelayMs' | 'delayMs' | 'late' | 'lost' | 'concealed' | 'duplicates' | 'resets'> & {
   /** Lost Opus frames rebuilt from in-band FEC. */
   fecRecovered: number;
-  resets: number;
-}
+};
 
 export interface CallSummary {
   callId: string;

@@ -17,7 +17,7 @@ import { freePorts, startTtma, stopChild, type Child } from './processes.js';
 const DEMO_NUMBER = '+15550100000';
 const DEMO_DEPLOYMENT = 'demo';
 const DEMO_TUNNEL_HOST = 'demo-gateway.trycloudflare.com';
-/** Phone-side codecs the demo can run end to end today (L16 and Opus come with the media engine). */
+/** Phone-side codecs the demo runs end to end (the simulator speaks these; L16 is not simulated yet). */
 const DEMO_CODECS = ['PCMU', 'PCMA', 'G722', 'OPUS'];
 const PROGRESS_EVERY_MS = 1_000;
 /** Calls get this long beyond their length to finish before the demo gives up on them. */

@@ -380,6 +380,11 @@ export class JitterBuffer<F = Int16Array> {
     return this.#concealment(seq, this.#lookahead(seq + 1));
   }
 
+  /** Frames held now (as stats.buffered, without building the stats object). */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
   get stats(): JitterStats {
     return {
       jitterMs: this.#jitterMs,

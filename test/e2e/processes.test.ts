@@ -48,29 +48,25 @@ test('ttma demo --json: every call completes with its audio echoed back', async 
   assert.match(stderr, /demo: .*ended 4\/4/, 'progress is shown while it runs');
 });
 
-test('ttma demo --codec pcma: the A-law path end to end; an unknown codec is a usage error', async () => {
-  const { code, stdout, stderr } = await run(['demo', '--calls', '2', '--seconds', '1', '--codec', 'pcma', '--json']);
-  assert.equal(code, 0, stderr);
-  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; frames: { lost: number; sent: number }; echo: { minCorrelation: number } };
-  assert.equal(summary.calls.completed, 2);
-  assert.equal(summary.frames.lost, 0);
-  assert.ok(summary.frames.sent >= 2 * 45);
-  assert.ok(summary.echo.minCorrelation >= 0.9);
-  assert.match(stderr, /inbound PCMA calls/);
+// Each phone codec end to end through real processes. Opus's echo correlates less: it is coded
+// twice by a perceptual codec (caller -> gateway -> caller), which keeps the speech, not the waveform.
+for (const [codec, minCorrelation] of [['pcma', 0.9], ['g722', 0.9], ['opus', 0.6]] as const) {
+  test(`ttma demo --codec ${codec}: the ${codec.toUpperCase()} phone leg end to end`, async () => {
+    const { code, stdout, stderr } = await run(['demo', '--calls', '2', '--seconds', '1', '--codec', codec, '--json']);
+    assert.equal(code, 0, stderr);
+    const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; frames: { lost: number; sent: number }; echo: { minCorrelation: number } };
+    assert.equal(summary.calls.completed, 2);
+    assert.equal(summary.frames.lost, 0);
+    assert.ok(summary.frames.sent >= 2 * 45);
+    assert.ok(summary.echo.minCorrelation >= minCorrelation, `minCorrelation ${summary.echo.minCorrelation}`);
+    assert.match(stderr, new RegExp(`inbound ${codec.toUpperCase()} calls`));
+  });
+}
+
+test('ttma demo --codec: an unknown codec is a usage error', async () => {
   const refused = await run(['demo', '--codec', 'g729']);
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /--codec must be one of pcmu, pcma, g722/);
-});
-
-test('ttma demo --codec g722: the wideband path end to end (G.722 at 16 kHz on the phone leg)', async () => {
-  const { code, stdout, stderr } = await run(['demo', '--calls', '2', '--seconds', '1', '--codec', 'g722', '--json']);
-  assert.equal(code, 0, stderr);
-  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; frames: { lost: number; sent: number }; echo: { minCorrelation: number } };
-  assert.equal(summary.calls.completed, 2);
-  assert.equal(summary.frames.lost, 0);
-  assert.ok(summary.frames.sent >= 2 * 45);
-  assert.ok(summary.echo.minCorrelation >= 0.9);
-  assert.match(stderr, /inbound G722 calls/);
+  assert.match(refused.stderr, /--codec must be one of pcmu, pcma, g722, opus/);
 });
 
 test('unknown and planned subcommands are refused with exit 2', async () => {

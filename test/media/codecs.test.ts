@@ -126,3 +126,16 @@ test('numeric strings from loosely typed JSON are read as numbers', () => {
   const codec = createPhoneCodec({ encoding: 'L16', sample_rate: '24000', channels: '1' } as unknown as { encoding: string });
   assert.equal(codec.sampleRate, 24000);
 });
+
+test('the call path G.711 (native when built) and the TypeScript tables agree on every code and sample', () => {
+  for (const encoding of ['PCMU', 'PCMA']) {
+    const auto = createPhoneCodec({ encoding, sample_rate: 8000 });
+    const ts = createPhoneCodec({ encoding, sample_rate: 8000 }, 'typescript');
+    const every = Uint8Array.from({ length: 256 }, (_, i) => i);
+    assert.deepEqual(auto.decode(every), ts.decode(every));
+    const samples = Int16Array.from({ length: 65536 }, (_, i) => i - 32768);
+    assert.deepEqual(auto.encode(samples), ts.encode(samples));
+    const out = new Int16Array(300);
+    assert.equal(auto.decode(every, out), out, 'with out, out itself is filled and returned');
+  }
+});
