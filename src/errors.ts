@@ -76,3 +76,14 @@ export class TtmaError extends Error {
 export function isTtmaError(err: unknown, code?: ErrorCode): err is TtmaError {
   return err instanceof TtmaError && (code === undefined || err.code === code);
 }
+
+/**
+ * `text` with every occurrence of each secret replaced: for messages that
+ * quote a peer (an error body, a server's error event), which may echo a
+ * credential back. Empty secrets are ignored.
+ */
+export function redactSecrets(text: string, secrets: readonly (string | null | undefined)[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret) out = out.split(secret).join('[redacted]');
+  return out;
+}

@@ -10,7 +10,7 @@
  * (`response.audio.delta`) forms are accepted.
  */
 import WebSocket from 'ws';
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, TtmaError, redactSecrets } from '../errors.js';
 import { cueTone } from '../media/cueTone.js';
 import { pcmuDecode, pcmuEncode } from '../media/g711.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
@@ -108,7 +108,7 @@ export class RealtimeAgent implements AgentAdapter {
             this.marks.opened();
             resolve();
           } else if (msg['type'] === 'error') {
-            fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `realtime server refused the session: ${errorText(msg)}`));
+            fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `realtime server refused the session: ${errorText(msg, this.#config.apiKey)}`));
           }
           return;
         }
@@ -224,7 +224,7 @@ export class RealtimeAgent implements AgentAdapter {
         return;
       }
       case 'error':
-        this.#emit({ type: 'error', message: errorText(msg) });
+        this.#emit({ type: 'error', message: errorText(msg, this.#config.apiKey) });
         return;
       default:
         return;
@@ -308,7 +308,8 @@ export class RealtimeAgent implements AgentAdapter {
   }
 }
 
-function errorText(msg: Record<string, unknown>): string {
+/** The server's error event, quoted without our key (a server may echo the credentials it got). */
+function errorText(msg: Record<string, unknown>, apiKey: string | undefined): string {
   const error = msg['error'] as { message?: unknown; code?: unknown } | undefined;
-  return String(error?.message ?? error?.code ?? 'unknown error').slice(0, 300);
+  return redactSecrets(String(error?.message ?? error?.code ?? 'unknown error'), [apiKey]).slice(0, 300);
 }

@@ -5,7 +5,7 @@
  * Uses fetch on the media worker: its first-use cost lands on the worker
  * (warmed in open()), never on the front's thread.
  */
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, redactSecrets, TtmaError } from '../errors.js';
 import type { HttpEndpoint, OpenClawTarget } from './agentConfig.js';
 import { bytesToPcm, wavFile } from './pcm.js';
 
@@ -21,9 +21,10 @@ function headers(endpoint: HttpEndpoint, extra: Record<string, string> = {}): Re
   return endpoint.token ? { authorization: `Bearer ${endpoint.token}`, ...extra } : extra;
 }
 
-async function refused(what: string, res: Response): Promise<TtmaError> {
+/** An endpoint's refusal, quoting its body with the endpoint's token taken out (a server may echo it). */
+async function refused(what: string, res: Response, endpoint: HttpEndpoint): Promise<TtmaError> {
   const body = (await res.text().catch(() => '')).slice(0, 200);
-  return new TtmaError(ErrorCodes.AGENT_PROTOCOL, `${what} answered ${res.status}${body ? `: ${body}` : ''}`);
+  return new TtmaError(ErrorCodes.AGENT_PROTOCOL, redactSecrets(`${what} answered ${res.status}${body ? `: ${body}` : ''}`, [endpoint.token]));
 }
 
 /** Opens a keep-alive connection (and loads fetch) before the call needs it. */
@@ -32,7 +33,8 @@ export async function warm(endpoint: HttpEndpoint, signal?: AbortSignal): Promis
     const res = await fetch(url(endpoint, '/v1/models'), { headers: headers(endpoint), ...(signal ? { signal } : {}) });
     await res.arrayBuffer();
   } catch (cause) {
-    throw new TtmaError(ErrorCodes.AGENT_CONNECT, `agent endpoint ${endpoint.baseUrl} unreachable: ${(cause as Error).message}`, 502, { cause });
+    const message = redactSecrets(`agent endpoint ${endpoint.baseUrl} unreachable: ${(cause as Error).message}`, [endpoint.token]);
+    throw new TtmaError(ErrorCodes.AGENT_CONNECT, message, 502, { cause });
   }
 }
 
@@ -54,7 +56,7 @@ export async function* streamChat(target: OpenClawTarget, sessionKey: string, te
       messages: [{ role: 'user', content: text }],
     }),
   });
-  if (!res.ok || !res.body) throw await refused('chat completions', res);
+  if (!res.ok || !res.body) throw await refused('chat completions', res, target);
   const decoder = new TextDecoder();
   let pending = '';
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -93,7 +95,7 @@ export async function transcribe(endpoint: HttpEndpoint & { model: string }, pcm
   form.append('response_format', 'json');
   form.append('file', new Blob([wavFile(pcm, rate)], { type: 'audio/wav' }), 'turn.wav');
   const res = await fetch(url(endpoint, '/v1/audio/transcriptions'), { method: 'POST', signal, headers: headers(endpoint), body: form });
-  if (!res.ok) throw await refused('speech to text', res);
+  if (!res.ok) throw await refused('speech to text', res, endpoint);
   const body = (await res.json()) as { text?: unknown };
   return typeof body.text === 'string' ? body.text.trim() : '';
 }
@@ -111,7 +113,7 @@ export async function synthesize(
     headers: headers(endpoint, { 'content-type': 'application/json' }),
     body: JSON.stringify({ model: endpoint.model, voice: endpoint.voice, input: text, response_format: 'pcm' }),
   });
-  if (!res.ok || !res.body) throw await refused('text to speech', res);
+  if (!res.ok || !res.body) throw await refused('text to speech', res, endpoint);
   let carry: Uint8Array | null = null;
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     let bytes: Uint8Array = chunk;

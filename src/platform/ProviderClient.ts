@@ -9,7 +9,7 @@
  * provider's error code, and scrubbed of the key anyway.
  */
 import { randomUUID } from 'node:crypto';
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, TtmaError, redactSecrets } from '../errors.js';
 import { directionOf } from './CallRegistry.js';
 import {
   PROVIDER_CODE_CALL_ENDED,
@@ -244,7 +244,7 @@ export class ProviderClient {
 
   /** Belt and braces: our messages never include the key, but make sure. */
   #scrub(text: string): string {
-    return text.split(this.#apiKey).join('[redacted]');
+    return redactSecrets(text, [this.#apiKey]);
   }
 }
 
