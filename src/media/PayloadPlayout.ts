@@ -26,6 +26,8 @@ export class PayloadPlayout implements FrameConcealer<Uint8Array> {
   readonly #concealer: Concealer | null;
   /** PCM of payloads decoded ahead (for look-ahead or the quiet test), so good() returns the very array the concealer saw. */
   readonly #decodedAhead = new WeakMap<Uint8Array, Int16Array>();
+  /** Entries put in #decodedAhead and not yet played (over-counts a frame that never plays: then good() merely looks up); while 0, as nearly always, good() skips the lookup. */
+  #aheadCount = 0;
   readonly stats: PlayoutStats = { fecRecovered: 0, plcFrames: 0, undecodable: 0 };
 
   constructor(codec: PhoneCodec) {
@@ -35,8 +37,15 @@ export class PayloadPlayout implements FrameConcealer<Uint8Array> {
   }
 
   good(payload: Uint8Array): Int16Array {
-    const pcm = this.#decodedAhead.get(payload) ?? this.#decode(payload);
-    this.#decodedAhead.delete(payload);
+    let pcm: Int16Array | undefined;
+    if (this.#aheadCount > 0) {
+      pcm = this.#decodedAhead.get(payload);
+      if (pcm !== undefined) {
+        this.#decodedAhead.delete(payload);
+        this.#aheadCount--;
+      }
+    }
+    pcm ??= this.#decode(payload);
     return this.#concealer ? this.#concealer.good(pcm) : pcm;
   }
 
@@ -74,6 +83,7 @@ export class PayloadPlayout implements FrameConcealer<Uint8Array> {
     if (pcm === undefined) {
       pcm = this.#decode(payload);
       this.#decodedAhead.set(payload, pcm);
+      this.#aheadCount++;
     }
     return pcm;
   }
