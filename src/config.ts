@@ -40,7 +40,7 @@ export interface GatewayConfig {
   jitterMinDelayMs: number;
   jitterMaxDelayMs: number;
   /** Codec asked for on the bidirectional leg. */
-  codec: 'PCMU' | 'PCMA' | 'G722' | 'OPUS';
+  codec: 'PCMU' | 'PCMA' | 'G722' | 'L16' | 'OPUS';
   /** A webhook body must arrive within this long (slow-body attacks). */
   webhookReadTimeoutMs: number;
   /** Media frames a call may send per second, sustained (a call sends 50). */
@@ -124,7 +124,7 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   if (!Number.isInteger(config.jitterMaxDelayMs) || config.jitterMaxDelayMs < Math.max(20, config.jitterMinDelayMs) || config.jitterMaxDelayMs > 1000) {
     fail('jitterMaxDelayMs', 'must be an integer from max(20, jitterMinDelayMs) to 1000');
   }
-  if (!['PCMU', 'PCMA', 'G722', 'OPUS'].includes(config.codec)) fail('codec', `must be PCMU, PCMA, G722 or OPUS, got "${config.codec}"`);
+  if (!['PCMU', 'PCMA', 'G722', 'L16', 'OPUS'].includes(config.codec)) fail('codec', `must be PCMU, PCMA, G722, L16 or OPUS, got "${config.codec}"`);
   if (!Number.isInteger(config.webhookReadTimeoutMs) || config.webhookReadTimeoutMs < 100 || config.webhookReadTimeoutMs > 60_000) {
     fail('webhookReadTimeoutMs', 'must be an integer from 100 to 60000');
   }

@@ -17,8 +17,8 @@ import { freePorts, startTtma, stopChild, type Child } from './processes.js';
 const DEMO_NUMBER = '+15550100000';
 const DEMO_DEPLOYMENT = 'demo';
 const DEMO_TUNNEL_HOST = 'demo-gateway.trycloudflare.com';
-/** Phone-side codecs the demo runs end to end (the simulator speaks these; L16 is not simulated yet). */
-const DEMO_CODECS = ['PCMU', 'PCMA', 'G722', 'OPUS'];
+/** Phone-side codecs the demo runs end to end (the simulator speaks each of them). */
+const DEMO_CODECS = ['PCMU', 'PCMA', 'L16', 'G722', 'OPUS'];
 const PROGRESS_EVERY_MS = 1_000;
 /** Calls get this long beyond their length to finish before the demo gives up on them. */
 const END_GRACE_MS = 15_000;

@@ -10,7 +10,7 @@ const USAGE = `usage: ttma <command> [flags]
 
 commands:
   demo       run platform, simulator, gateway and echo agent locally and place calls
-             [--calls N (8)] [--seconds S (10)] [--workers W] [--codec pcmu|pcma|g722|opus] [--json]
+             [--calls N (8)] [--seconds S (10)] [--workers W] [--codec pcmu|pcma|l16|g722|opus] [--json]
   gateway    run the voice gateway on 127.0.0.1
   doctor     check a gateway configuration and the running gateway (same flags as gateway)
              [--json]; exits 1 if any check fails

@@ -264,7 +264,7 @@ export class ProviderSimulator {
       dtmf: parseDtmf(options.dtmf, options.durationMs),
     };
     if (!isSimCodec(params.codec)) {
-      throw new ProviderApiError(422, PROVIDER_CODES.BAD_REQUEST, 'Invalid parameter', 'codec: must be PCMU, PCMA, G722 or OPUS');
+      throw new ProviderApiError(422, PROVIDER_CODES.BAD_REQUEST, 'Invalid parameter', 'codec: must be PCMU, PCMA, G722, L16 or OPUS');
     }
     const call = this.#createCall({
       direction: 'incoming',

@@ -1,6 +1,6 @@
 /**
  * The phone-side codecs the simulator speaks: G.711 mu-law and A-law at 8 kHz,
- * G.722 at 16 kHz and Opus at 16 kHz. The simulator's own audio stays at 8 kHz
+ * G.722, L16 (big-endian linear PCM) and Opus at 16 kHz. The simulator's own audio stays at 8 kHz
  * (SAMPLE_RATE): a wideband stream resamples it to 16 kHz before encoding and
  * back after decoding, so the recorder and the echo analysis do not change with
  * the codec. G.722, Opus and the resamplers carry state: one encoder and one
@@ -8,21 +8,26 @@
  */
 import { G722Decoder, G722Encoder } from '../media/g722.js';
 import { pcmaDecode, pcmaEncode, pcmuDecode, pcmuEncode } from '../media/g711.js';
+import { l16Decode, l16Encode } from '../media/l16.js';
 import { OpusCodec } from '../media/opus.js';
 import { Resampler } from '../media/Resampler.js';
 import { SAMPLE_RATE } from './constants.js';
 
-export type SimCodec = 'PCMU' | 'PCMA' | 'G722' | 'OPUS';
+export type SimCodec = 'PCMU' | 'PCMA' | 'G722' | 'L16' | 'OPUS';
 
-export const SIM_CODECS: readonly SimCodec[] = ['PCMU', 'PCMA', 'G722', 'OPUS'];
+export const SIM_CODECS: readonly SimCodec[] = ['PCMU', 'PCMA', 'G722', 'L16', 'OPUS'];
 
 export function isSimCodec(value: unknown): value is SimCodec {
-  return value === 'PCMU' || value === 'PCMA' || value === 'G722' || value === 'OPUS';
+  return typeof value === 'string' && (SIM_CODECS as readonly string[]).includes(value);
 }
 
-/** Codecs whose encoder keeps state across frames (encoded live, one encoder per stream). */
-export function isStatefulSimCodec(codec: SimCodec): codec is 'G722' | 'OPUS' {
-  return codec === 'G722' || codec === 'OPUS';
+/**
+ * Codecs whose stream keeps state across frames (encoded live, one encoder per
+ * stream): the wideband ones, whose 8 kHz -> 16 kHz resampler carries history
+ * even where the codec itself (L16) does not.
+ */
+export function isStatefulSimCodec(codec: SimCodec): codec is 'G722' | 'L16' | 'OPUS' {
+  return codec === 'G722' || codec === 'L16' || codec === 'OPUS';
 }
 
 const WIDEBAND_RATE = 16000;
@@ -50,6 +55,7 @@ export function createSimEncoder(codec: SimCodec): SimEncoder {
     const opus = new OpusCodec({ sampleRate: WIDEBAND_RATE, fec: true });
     return { encode: (pcm) => opus.encode(up.process(pcm)).slice() };
   }
+  if (codec === 'L16') return { encode: (pcm) => l16Encode(up.process(pcm)) };
   const encoder = new G722Encoder();
   return { encode: (pcm) => encoder.encode(up.process(pcm)) };
 }
@@ -71,6 +77,7 @@ export function createSimDecoder(codec: SimCodec): SimDecoder {
     const opus = new OpusCodec({ sampleRate: WIDEBAND_RATE });
     return { decode: (bytes) => down.process(opus.decode(bytes)) };
   }
+  if (codec === 'L16') return { decode: (bytes) => down.process(l16Decode(bytes)) };
   const decoder = new G722Decoder();
   return { decode: (bytes) => down.process(decoder.decode(bytes)) };
 }

@@ -100,7 +100,7 @@ function bidirectionalCodec(body: Body): SimCodec | undefined {
   const value = optionalString(body, 'stream_bidirectional_codec', 32);
   if (value === undefined) return undefined;
   if (isSimCodec(value)) return value;
-  throw invalidParam('stream_bidirectional_codec', `the simulator decodes PCMU, PCMA, G722 and OPUS only, not ${JSON.stringify(value)}`);
+  throw invalidParam('stream_bidirectional_codec', `the simulator decodes PCMU, PCMA, G722, L16 and OPUS only, not ${JSON.stringify(value)}`);
 }
 
 function streamRequest(body: Body, required: boolean): StreamRequest | undefined {
@@ -173,7 +173,7 @@ export function parseInbound(value: unknown): InboundParams {
     throw invalidParam('seconds', `must be a number of seconds above 0 and at most ${MAX_CALL_SECONDS}`);
   }
   const codec = body.codec ?? 'PCMU';
-  if (!isSimCodec(codec)) throw invalidParam('codec', 'must be PCMU, PCMA, G722 or OPUS');
+  if (!isSimCodec(codec)) throw invalidParam('codec', 'must be PCMU, PCMA, G722, L16 or OPUS');
   const seed = body.seed;
   if (seed !== undefined && (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) {
     throw invalidParam('seed', 'must be an integer from 0 to 4294967295');

@@ -50,7 +50,7 @@ test('ttma demo --json: every call completes with its audio echoed back', async 
 
 // Each phone codec end to end through real processes. Opus's echo correlates less: it is coded
 // twice by a perceptual codec (caller -> gateway -> caller), which keeps the speech, not the waveform.
-for (const [codec, minCorrelation] of [['pcma', 0.9], ['g722', 0.9], ['opus', 0.6]] as const) {
+for (const [codec, minCorrelation] of [['pcma', 0.9], ['l16', 0.9], ['g722', 0.9], ['opus', 0.6]] as const) {
   test(`ttma demo --codec ${codec}: the ${codec.toUpperCase()} phone leg end to end`, async () => {
     const { code, stdout, stderr } = await run(['demo', '--calls', '2', '--seconds', '1', '--codec', codec, '--json']);
     assert.equal(code, 0, stderr);
@@ -66,7 +66,7 @@ for (const [codec, minCorrelation] of [['pcma', 0.9], ['g722', 0.9], ['opus', 0.
 test('ttma demo --codec: an unknown codec is a usage error', async () => {
   const refused = await run(['demo', '--codec', 'g729']);
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /--codec must be one of pcmu, pcma, g722, opus/);
+  assert.match(refused.stderr, /--codec must be one of pcmu, pcma, l16, g722, opus/);
 });
 
 test('unknown and planned subcommands are refused with exit 2', async () => {

@@ -411,7 +411,7 @@ describe('ProviderSimulator', () => {
       from: '+15550001000',
       to: '+15550002000',
       stream_url: `wss://${TUNNEL_HOST}/x`,
-      stream_bidirectional_codec: 'L16',
+      stream_bidirectional_codec: 'AMR-WB',
     });
     assert.equal(badCodec.status, 422);
 
@@ -449,7 +449,7 @@ describe('ProviderSimulator', () => {
     const started = await api('POST', actionPath(call.id, 'streaming_start'), {
       stream_url: `wss://${TUNNEL_HOST}/v1/media/${pathId}`,
       stream_auth_token: 'late-token',
-      stream_codec: 'L16', // not offered: the start frame says what is really sent
+      stream_codec: 'AMR-WB', // not offered: the start frame says what is really sent
     });
     assert.equal(started.status, 200);
     await gatewayHooks.waitFor(call.id, 'streaming.started');
