@@ -19,6 +19,7 @@ import { JitterBuffer } from '../src/media/JitterBuffer.js';
 import { OpusCodec } from '../src/media/opus.js';
 import { PayloadPlayout } from '../src/media/PayloadPlayout.js';
 import { Resampler } from '../src/media/Resampler.js';
+import { measureResamplerQuality, type ResamplerQuality } from '../src/media/resamplerQuality.js';
 import { SpeechLikeSignal } from '../src/media/testSignal.js';
 import { samplesPerFrame } from '../src/media/constants.js';
 import { nativeLoadError, nativeMedia, NativeResampler, type NativeMedia } from '../src/media/native.js';
@@ -44,6 +45,8 @@ const WARMUP_CALLS = 20_000;
 const BATCH = 32;
 /** The issue's target: native at least this many times faster, else keep the faster path. */
 const TARGET_SPEEDUP = 2;
+/** Issue 3's resampler targets: stopband at least 70 dB, ripple within 0.1 dB, round trip SNR at least 60 dB. */
+const QUALITY_TARGETS = { stopbandDb: 70, rippleDb: 0.1, roundTripSnrDb: 60 };
 const NS_PER_MS = 1e6;
 
 type Impl = 'ts' | 'native';
@@ -56,6 +59,12 @@ interface Operation {
   readonly native: Runner | null;
   /** Frames one call handles: 1, or BATCH for the batched rows (figures are still per frame). */
   readonly framesPerCall: number;
+  /**
+   * What the `ts` runner really is when it is not our TypeScript: the Opus rows
+   * time @discordjs/opus there, reported apart (the issue's Opus rows have only
+   * `native`), with no speed-up target.
+   */
+  readonly baseline?: 'discordjs';
 }
 
 function progress(message: string): void {
@@ -161,8 +170,8 @@ function opusOperations(native: NativeMedia | null): Operation[] {
     return out[0]!;
   };
   return [
-    { name: 'opus16.encode', framesPerCall: 1, ts: encodeRunner(js.enc), native: nat ? encodeRunner(nat.enc) : null },
-    { name: 'opus16.decode', framesPerCall: 1, ts: decodeRunner(js.dec), native: nat ? decodeRunner(nat.dec) : null },
+    { name: 'opus16.encode', framesPerCall: 1, baseline: 'discordjs', ts: encodeRunner(js.enc), native: nat ? encodeRunner(nat.enc) : null },
+    { name: 'opus16.decode', framesPerCall: 1, baseline: 'discordjs', ts: decodeRunner(js.dec), native: nat ? decodeRunner(nat.dec) : null },
   ];
 }
 
@@ -350,8 +359,10 @@ function main(): void {
     );
   }
 
-  const nsPerFrame: Record<string, { ts: number; native: number | null }> = {};
+  const nsPerFrame: Record<string, { ts?: number; native: number | null }> = {};
   const ratios: Record<string, number | null> = {};
+  /** The Opus rows through @discordjs/opus, beside our native libopus binding. */
+  const discordjs: Record<string, number> = {};
   const batched: Record<string, { ts: number; native: number | null }> = {};
   const batchedRatios: Record<string, number | null> = {};
   const notes: string[] = [];
@@ -359,6 +370,11 @@ function main(): void {
     const ts = median(runners.find((r) => r.name === op.name && r.impl === 'ts')!.samples);
     const natSamples = runners.find((r) => r.name === op.name && r.impl === 'native')?.samples;
     const nat = natSamples === undefined ? null : median(natSamples);
+    if (op.baseline === 'discordjs') {
+      discordjs[op.name] = round3(ts);
+      nsPerFrame[op.name] = { native: nat === null ? null : round3(nat) };
+      continue;
+    }
     const [figures, speedups] = op.framesPerCall === 1 ? [nsPerFrame, ratios] : [batched, batchedRatios];
     figures[op.name] = { ts: round3(ts), native: nat === null ? null : round3(nat) };
     speedups[op.name] = nat === null ? null : round3(ts / nat);
@@ -366,15 +382,38 @@ function main(): void {
     else if (nat !== null && ts / nat < TARGET_SPEEDUP) notes.push(`${op.name}: native only ${round3(ts / nat)}x faster than TypeScript (target ${TARGET_SPEEDUP}x)`);
   }
   const overhead = probeRunner === null ? null : round3(median(probeRunner.samples));
+  progress('resampler quality: sine sweeps over every pair among 8, 16, 24 and 48 kHz');
+  const qualityFigures = (q: ResamplerQuality) => ({
+    'resample.stopbandDb': round3(q.stopbandDb),
+    'resample.rippleDb': round3(q.rippleDb),
+    'resample.roundTripSnrDb': round3(q.roundTripSnrDb),
+  });
+  const tsQuality = qualityFigures(measureResamplerQuality());
+  const nativeQuality = native === null ? null : qualityFigures(measureResamplerQuality((from, to) => new NativeResampler(from, to, native)));
+  for (const [path, q] of [['TypeScript', tsQuality], ['native', nativeQuality]] as const) {
+    if (q === null) continue;
+    if (q['resample.stopbandDb'] < QUALITY_TARGETS.stopbandDb) notes.push(`${path} resampler stopband ${q['resample.stopbandDb']} dB (target ${QUALITY_TARGETS.stopbandDb})`);
+    if (q['resample.rippleDb'] > QUALITY_TARGETS.rippleDb) notes.push(`${path} resampler ripple ${q['resample.rippleDb']} dB (target ${QUALITY_TARGETS.rippleDb})`);
+    if (q['resample.roundTripSnrDb'] < QUALITY_TARGETS.roundTripSnrDb) notes.push(`${path} round trip SNR ${q['resample.roundTripSnrDb']} dB (target ${QUALITY_TARGETS.roundTripSnrDb})`);
+  }
   if (native === null) notes.push(`native addon not loaded (${nativeLoadError ?? 'no reason given'}): TypeScript figures only`);
   const cpu = cpus()[0];
   const result = {
     nsPerFrame,
+    /**
+     * The call path's resampler (native when loaded), worst case over every pair:
+     * stopband rejection and passband ripple in dB, and the SNR of a 1013 Hz tone
+     * through 8 k -> 16 k -> 8 k (see src/media/resamplerQuality.ts).
+     */
+    quality: nativeQuality ?? tsQuality,
+    qualityByPath: { ts: tsQuality, native: nativeQuality },
     /** TypeScript time over native time: above 1 means native is faster. */
     ratios,
     /** G.711 with BATCH frames per call (one batch from the front): ns per frame, and the ratios. */
     nsPerFrameBatched: batched,
     ratiosBatched: batchedRatios,
+    /** Opus through @discordjs/opus (its decode never uses FEC; docs/media.md), for comparison with `nsPerFrame`'s native rows. */
+    opusDiscordjsNsPerFrame: discordjs,
     native: {
       loaded: native !== null,
       error: nativeLoadError,
@@ -401,7 +440,7 @@ function main(): void {
     const rows = operations.map((op) => {
       const f = nsPerFrame[op.name] ?? batched[op.name]!;
       const ratio = ratios[op.name] ?? batchedRatios[op.name];
-      return `| ${op.name} | ${f.ts} | ${f.native ?? '-'} | ${ratio === null || ratio === undefined ? '-' : `${ratio}x`} |`;
+      return `| ${op.name} | ${f.ts ?? `${discordjs[op.name] ?? '-'} (@discordjs/opus)`} | ${f.native ?? '-'} | ${ratio === null || ratio === undefined ? '-' : `${ratio}x`} |`;
     });
     process.stdout.write(
       [
@@ -410,6 +449,7 @@ function main(): void {
         '| --- | --- | --- | --- |',
         ...rows,
         `native call overhead (overheadProbe): ${overhead ?? '-'} ns`,
+        `resampler quality (${nativeQuality === null ? 'TypeScript' : 'native'}, worst pair): ${Object.entries(result.quality).map(([k, v]) => `${k} ${v}`).join(', ')}`,
         ...notes.map((n) => `note: ${n}`),
         '',
       ].join('\n'),

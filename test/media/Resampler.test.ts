@@ -1,84 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Resampler, resamplerFilterInfo, resamplerImpulseResponseForTest } from '../../src/media/Resampler.js';
+import {
+  RESAMPLER_PAIRS,
+  inFrames,
+  measureAliasRejection,
+  measurePassband,
+  measureResamplerQuality,
+  measureSpurious,
+  requiredPassbandHz,
+  roundTripDelaySamples,
+  roundTripSnrDb,
+  steadyWindow,
+  tone,
+} from '../../src/media/resamplerQuality.js';
 import { SpeechLikeSignal } from '../../src/media/testSignal.js';
 import { bestLagCorrelation } from '../../src/media/correlation.js';
 
-const RATES = [8000, 16000, 24000, 48000] as const;
-const PAIRS: [number, number][] = RATES.flatMap((a) => RATES.filter((b) => b !== a).map((b): [number, number] => [a, b]));
-const AMPLITUDE = 30000;
-
-function tone(rate: number, hz: number, seconds: number, amplitude = AMPLITUDE): Int16Array {
-  const x = new Int16Array(Math.round(rate * seconds));
-  for (let n = 0; n < x.length; n++) x[n] = Math.round(amplitude * Math.sin((2 * Math.PI * hz * n) / rate + 0.3));
-  return x;
-}
-
-/** Run `input` through a fresh resampler in 20 ms frames, as the call path does. */
-function inFrames(from: number, to: number, input: Int16Array): Int16Array {
-  const r = new Resampler(from, to);
-  const frame = from / 50;
-  const parts: Int16Array[] = [];
-  for (let i = 0; i < input.length; i += frame) parts.push(r.process(input.subarray(i, i + frame)));
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** Least-squares fit of a*cos + b*sin + c at `hz`; returns the amplitude and the residual RMS. */
-function fitTone(y: Int16Array, rate: number, hz: number, from: number, to: number): { amplitude: number; residualRms: number } {
-  const w = (2 * Math.PI * hz) / rate;
-  // Normal equations for [cos, sin, 1].
-  const m = [0, 0, 0, 0, 0, 0, 0, 0, 0];
-  const v = [0, 0, 0];
-  for (let n = from; n < to; n++) {
-    const basis = [Math.cos(w * n), Math.sin(w * n), 1];
-    for (let i = 0; i < 3; i++) {
-      v[i]! += basis[i]! * y[n]!;
-      for (let j = 0; j < 3; j++) m[3 * i + j]! += basis[i]! * basis[j]!;
-    }
-  }
-  const coef = solve3(m, v);
-  let residual = 0;
-  for (let n = from; n < to; n++) {
-    const e = y[n]! - (coef[0]! * Math.cos(w * n) + coef[1]! * Math.sin(w * n) + coef[2]!);
-    residual += e * e;
-  }
-  return { amplitude: Math.hypot(coef[0]!, coef[1]!), residualRms: Math.sqrt(residual / (to - from)) };
-}
-
-function solve3(m: number[], v: number[]): number[] {
-  const a = [0, 1, 2].map((i) => [m[3 * i]!, m[3 * i + 1]!, m[3 * i + 2]!, v[i]!]);
-  for (let c = 0; c < 3; c++) {
-    let p = c;
-    for (let r = c + 1; r < 3; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[p]![c]!)) p = r;
-    [a[c], a[p]] = [a[p]!, a[c]!];
-    for (let r = 0; r < 3; r++) {
-      if (r === c) continue;
-      const f = a[r]![c]! / a[c]![c]!;
-      for (let k = c; k < 4; k++) a[r]![k]! -= f * a[c]![k]!;
-    }
-  }
-  return [0, 1, 2].map((i) => a[i]![3]! / a[i]![i]!);
-}
-
-function rms(x: Int16Array, from = 0, to = x.length): number {
-  let e = 0;
-  for (let n = from; n < to; n++) e += x[n]! * x[n]!;
-  return Math.sqrt(e / (to - from));
-}
-
-const db = (ratio: number): number => 20 * Math.log10(ratio);
-
-/** Steady-state window: past the filter's start-up transient, before the end. */
-function steady(out: Int16Array, from: number, to: number): [number, number] {
-  const skip = 2 * resamplerFilterInfo(from, to).delayOutputSamples + 16;
-  return [skip, out.length - 16];
-}
+const PAIRS = RESAMPLER_PAIRS;
+const steady = steadyWindow;
 
 test('output length: 20 ms frames map to 20 ms frames, and totals are floor(T * L / M) for any chunking', () => {
   for (const [from, to] of PAIRS) {
@@ -131,101 +71,56 @@ test('chunking does not change the output: one piece, 20 ms frames and random ch
 test('passband: gain within +-0.05 dB (0.1 dB ripple) up to 3.4 kHz at 8 kHz, 7 kHz at 16 kHz', () => {
   const report: string[] = [];
   for (const [from, to] of PAIRS) {
-    const edge = resamplerFilterInfo(from, to).passbandHz;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let hz = 50; hz <= edge; hz += edge / 12) {
-      const out = inFrames(from, to, tone(from, hz, 0.25));
-      const [a, b] = steady(out, from, to);
-      const g = db(fitTone(out, to, hz, a, b).amplitude / AMPLITUDE);
-      lo = Math.min(lo, g);
-      hi = Math.max(hi, g);
-    }
-    const expectedEdge = Math.min(from, to) === 8000 ? 3400 : Math.min(from, to) === 16000 ? 7000 : 10500;
-    assert.ok(edge >= expectedEdge, `${from}->${to} passband edge ${edge}`);
-    assert.ok(hi - lo < 0.1 && Math.abs(lo) < 0.05 && Math.abs(hi) < 0.05, `${from}->${to} gain ${lo.toFixed(4)}..${hi.toFixed(4)} dB`);
-    report.push(`${from}->${to} ${lo.toFixed(4)}..${hi.toFixed(4)} dB to ${edge} Hz`);
+    const p = measurePassband(from, to);
+    assert.ok(p.edgeHz >= requiredPassbandHz(from, to), `${from}->${to} passband edge ${p.edgeHz}`);
+    assert.ok(p.rippleDb < 0.1 && Math.abs(p.minDb) < 0.05 && Math.abs(p.maxDb) < 0.05, `${from}->${to} gain ${p.minDb.toFixed(4)}..${p.maxDb.toFixed(4)} dB`);
+    report.push(`${from}->${to} ${p.minDb.toFixed(4)}..${p.maxDb.toFixed(4)} dB to ${p.edgeHz} Hz`);
   }
   console.log(`passband gain (sines): ${report.join('; ')}`);
 });
 
-/**
- * Probe frequencies for a stopband: dense (1/12 of a side-lobe width) over the
- * first eight side lobes from `edge`, where the highest lobes sit, then coarse.
- * `direction` +1 walks up from a stopband edge, -1 walks down from a passband
- * edge (whose images walk up from the stopband edge).
- */
-function probeTones(from: number, to: number, edge: number, direction: 1 | -1, limitHz: number): number[] {
-  const info = resamplerFilterInfo(from, to);
-  const lobeHz = (from * info.up) / info.taps;
-  const tones: number[] = [];
-  for (let j = 0; j <= 96; j++) tones.push(edge + direction * (j * lobeHz) / 12);
-  for (let share = 0.1; share < 1; share += 0.1) tones.push(edge + direction * share * Math.abs(limitHz - edge));
-  return tones.filter((hz) => hz > 0 && hz < from / 2 && (direction > 0 ? hz < limitHz : hz > limitHz));
-}
-
-const PROBE_SECONDS = 0.06;
-
 test('downsampling: tones above the output Nyquist are attenuated by at least 70 dB', () => {
   const report: string[] = [];
   for (const [from, to] of PAIRS.filter(([a, b]) => b < a)) {
-    const info = resamplerFilterInfo(from, to);
-    assert.equal(info.stopbandHz, to / 2);
-    let worst = -Infinity;
-    let worstHz = 0;
-    for (const hz of probeTones(from, to, to / 2 + 1, 1, from / 2 - 1)) {
-      const out = inFrames(from, to, tone(from, hz, PROBE_SECONDS));
-      const [a, b] = steady(out, from, to);
-      const level = db(rms(out, a, b) / (AMPLITUDE / Math.SQRT2));
-      if (level > worst) {
-        worst = level;
-        worstHz = hz;
-      }
-    }
-    assert.ok(worst <= -70, `${from}->${to}: ${worst.toFixed(1)} dB at ${worstHz.toFixed(0)} Hz`);
-    report.push(`${from}->${to} ${worst.toFixed(1)} dB (${worstHz.toFixed(0)} Hz)`);
+    const worst = measureAliasRejection(from, to);
+    assert.ok(worst.levelDb <= -70, `${from}->${to}: ${worst.levelDb.toFixed(1)} dB at ${worst.atHz.toFixed(0)} Hz`);
+    report.push(`${from}->${to} ${worst.levelDb.toFixed(1)} dB (${worst.atHz.toFixed(0)} Hz)`);
   }
+  assert.throws(() => measureAliasRejection(8000, 16000), RangeError);
   console.log(`worst alias of a tone above the output Nyquist: ${report.join('; ')}`);
 });
 
 test('everything but the tone (images, aliases, noise) is at least 70 dB down, for tones across the passband', () => {
   const report: string[] = [];
   for (const [from, to] of PAIRS) {
-    const edge = resamplerFilterInfo(from, to).passbandHz;
-    let worst = -Infinity;
-    let worstHz = 0;
-    // Upsampling: walking down from the passband edge walks the nearest image up from the stopband edge.
-    const tones = to > from ? probeTones(from, to, edge, -1, 50) : [100, 0.2 * edge, 0.5 * edge, 0.8 * edge, 0.95 * edge, edge];
-    for (const hz of tones) {
-      const out = inFrames(from, to, tone(from, hz, PROBE_SECONDS));
-      const [a, b] = steady(out, from, to);
-      const fit = fitTone(out, to, hz, a, b);
-      const level = db(fit.residualRms / (fit.amplitude / Math.SQRT2));
-      if (level > worst) {
-        worst = level;
-        worstHz = hz;
-      }
-    }
-    assert.ok(worst <= -70, `${from}->${to}: spurious ${worst.toFixed(1)} dB for ${worstHz.toFixed(0)} Hz`);
-    report.push(`${from}->${to} ${worst.toFixed(1)} dB (${worstHz.toFixed(0)} Hz)`);
+    const worst = measureSpurious(from, to);
+    assert.ok(worst.levelDb <= -70, `${from}->${to}: spurious ${worst.levelDb.toFixed(1)} dB for ${worst.atHz.toFixed(0)} Hz`);
+    report.push(`${from}->${to} ${worst.levelDb.toFixed(1)} dB (${worst.atHz.toFixed(0)} Hz)`);
   }
   console.log(`worst images + aliases + noise for passband tones: ${report.join('; ')}`);
 });
 
+test('the measurement fails a bad resampler: sample-and-hold upsampling has images far above -70 dB', () => {
+  // Guards the measurement itself: zero-order hold passes the passband but images badly.
+  const hold = (from: number, to: number) => ({
+    process: (x: Int16Array) => Int16Array.from({ length: (x.length * to) / from }, (_, n) => x[Math.floor((n * from) / to)]!),
+  });
+  assert.ok(measureSpurious(8000, 16000, hold).levelDb > -40);
+  assert.ok(roundTripSnrDb(tone(8000, 1000, 0.2, 16000), hold) < 40);
+});
+
+test('the headline figures bench:media reports meet the targets', () => {
+  const q = measureResamplerQuality();
+  console.log(`resampler quality: ripple ${q.rippleDb.toFixed(4)} dB, stopband ${q.stopbandDb.toFixed(1)} dB, round trip SNR ${q.roundTripSnrDb.toFixed(1)} dB`);
+  assert.ok(q.rippleDb < 0.1);
+  assert.ok(q.stopbandDb >= 70);
+  assert.ok(q.roundTripSnrDb >= 60);
+});
+
 test('1 kHz through 8k -> 16k -> 8k comes back with SNR >= 60 dB at the stated delay', () => {
-  const delay = resamplerFilterInfo(8000, 16000).delayOutputSamples / 2 + resamplerFilterInfo(16000, 8000).delayOutputSamples;
+  const delay = roundTripDelaySamples();
   assert.ok(Number.isInteger(delay));
-  const snrAt = (x: Int16Array): number => {
-    const y = inFrames(16000, 8000, inFrames(8000, 16000, x));
-    let signal = 0;
-    let noise = 0;
-    for (let n = 200; n + delay < y.length - 16; n++) {
-      signal += x[n]! ** 2;
-      noise += (y[n + delay]! - x[n]!) ** 2;
-    }
-    return 10 * Math.log10(signal / noise);
-  };
-  const results = [1000, 1013, 300, 3000, 3400].map((hz) => [hz, snrAt(tone(8000, hz, 1, 16000))] as const);
+  const results = [1000, 1013, 300, 3000, 3400].map((hz) => [hz, roundTripSnrDb(tone(8000, hz, 1, 16000))] as const);
   console.log(`8k->16k->8k round trip SNR at delay ${delay}: ${results.map(([hz, snr]) => `${hz} Hz ${snr.toFixed(1)} dB`).join(', ')}`);
   for (const [hz, snr] of results) assert.ok(snr >= 60, `${hz} Hz: SNR ${snr.toFixed(1)} dB`);
 
