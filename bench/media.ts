@@ -18,6 +18,8 @@ import { createPhoneCodec } from '../src/media/codecs.js';
 import { JitterBuffer } from '../src/media/JitterBuffer.js';
 import { OpusCodec } from '../src/media/opus.js';
 import { PayloadPlayout } from '../src/media/PayloadPlayout.js';
+import { frameArena } from '../src/media/FrameArena.js';
+import { Framer } from '../src/media/Framer.js';
 import { Resampler } from '../src/media/Resampler.js';
 import { measureResamplerQuality, type ResamplerQuality } from '../src/media/resamplerQuality.js';
 import { SpeechLikeSignal } from '../src/media/testSignal.js';
@@ -65,6 +67,8 @@ interface Operation {
    * `native`), with no speed-up target.
    */
   readonly baseline?: 'discordjs';
+  /** The allocation row: `ts` is a fresh typed array, `native` a FrameArena view. */
+  readonly arena?: true;
 }
 
 function progress(message: string): void {
@@ -178,8 +182,9 @@ function opusOperations(native: NativeMedia | null): Operation[] {
 /**
  * The call path's caller-audio stages per 20 ms PCMU frame, as CallActor runs
  * them: base64 payload -> jitter buffer push and pop -> decode -> resample to
- * 16 kHz (inbound), and PCM16 16 kHz -> resample to 8 kHz -> encode -> base64
- * (outbound). `jitter.pushpop` is the buffer alone. TS vs native differ in the
+ * 16 kHz (inbound), and PCM16 16 kHz -> resample to 8 kHz -> framer -> encode
+ * -> base64 (outbound), with CallActor's buffers: payload copies and decoded
+ * frames from the FrameArena, the outbound side into reused buffers. `jitter.pushpop` is the buffer alone. TS vs native differ in the
  * G.711 and resampler stages.
  */
 function pipelineOperations(native: NativeMedia | null): Operation[] {
@@ -199,7 +204,7 @@ function pipelineOperations(native: NativeMedia | null): Operation[] {
       for (let i = 0; i < count; i++) {
         const n = scratch.write(payloads[i % FRAMES]!, 'base64');
         const t = seq * 20;
-        jb.push(seq++, t, Uint8Array.prototype.slice.call(scratch, 0, n));
+        jb.push(seq++, t, frameArena.copyOf(scratch.subarray(0, n)));
         for (let f = jb.pop(t); f; f = jb.pop(t)) x += up.process(f.pcm)[0]!;
       }
       return x;
@@ -209,12 +214,17 @@ function pipelineOperations(native: NativeMedia | null): Operation[] {
     const down = useNative && native ? new NativeResampler(16000, 8000, native) : new Resampler(16000, 8000);
     const codec = useNative ? nativeCodec : tsCodec;
     const bytes = new Uint8Array(160);
+    const narrow = new Int16Array(160);
+    const framer = new Framer(160);
+    const frame = new Int16Array(160);
     return (count) => {
       let n = 0;
       for (let i = 0; i < count; i++) {
-        const pcm = down.process(wide[i % FRAMES]!);
-        const encoded = codec.encode(pcm, bytes);
-        n += Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64').length;
+        framer.push(down.process(wide[i % FRAMES]!, narrow));
+        while (framer.shiftInto(frame)) {
+          const encoded = codec.encode(frame, bytes);
+          n += Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64').length;
+        }
       }
       return n;
     };
@@ -226,7 +236,9 @@ function pipelineOperations(native: NativeMedia | null): Operation[] {
       let x = 0;
       for (let i = 0; i < count; i++) {
         const t = seq * 20;
-        jb.push(seq++, t, frames[i % FRAMES]!.slice());
+        const copy = frameArena.int16(160);
+        copy.set(frames[i % FRAMES]!);
+        jb.push(seq++, t, copy);
         for (let f = jb.pop(t); f; f = jb.pop(t)) x += f.pcm[0]!;
       }
       return x;
@@ -237,6 +249,35 @@ function pipelineOperations(native: NativeMedia | null): Operation[] {
     { name: 'pipeline.inbound', framesPerCall: 1, ts: inbound(false), native: native ? inbound(true) : null },
     { name: 'pipeline.outbound', framesPerCall: 1, ts: outbound(false), native: native ? outbound(true) : null },
   ];
+}
+
+/**
+ * What a 16 kHz frame (320 samples) costs to allocate: a fresh Int16Array
+ * (its own zero-filled backing store, tracked by the GC) against a view from
+ * the FrameArena. The reason the call path takes its per-frame temporaries
+ * from the arena. The arena row is in the `native` column only to sit beside
+ * the other; it is TypeScript too.
+ */
+function allocationOperation(): Operation {
+  const fresh: Runner = (count) => {
+    let x = 0;
+    for (let i = 0; i < count; i++) {
+      const f = new Int16Array(320);
+      f[0] = i;
+      x += f[0]!;
+    }
+    return x;
+  };
+  const arena: Runner = (count) => {
+    let x = 0;
+    for (let i = 0; i < count; i++) {
+      const f = frameArena.int16(320);
+      f[0] = i;
+      x += f[0]!;
+    }
+    return x;
+  };
+  return { name: 'alloc.frame16k', framesPerCall: 1, ts: fresh, native: arena, arena: true };
 }
 
 /** G.722 at 16 kHz (TypeScript only): 320 samples <-> 160 bytes, one stateful encoder/decoder each. */
@@ -316,6 +357,7 @@ function main(): void {
     ...g722Operations(),
     ...opusOperations(native),
     ...pipelineOperations(native),
+    allocationOperation(),
     ...g711Operations(native, BATCH),
   ];
   const probeSrc = new Uint8Array(samplesPerFrame(8000));
@@ -363,6 +405,7 @@ function main(): void {
   const ratios: Record<string, number | null> = {};
   /** The Opus rows through @discordjs/opus, beside our native libopus binding. */
   const discordjs: Record<string, number> = {};
+  let allocation: { freshTypedArray: number; frameArenaView: number } | null = null;
   const batched: Record<string, { ts: number; native: number | null }> = {};
   const batchedRatios: Record<string, number | null> = {};
   const notes: string[] = [];
@@ -370,6 +413,10 @@ function main(): void {
     const ts = median(runners.find((r) => r.name === op.name && r.impl === 'ts')!.samples);
     const natSamples = runners.find((r) => r.name === op.name && r.impl === 'native')?.samples;
     const nat = natSamples === undefined ? null : median(natSamples);
+    if (op.arena) {
+      allocation = { freshTypedArray: round3(ts), frameArenaView: round3(nat!) };
+      continue;
+    }
     if (op.baseline === 'discordjs') {
       discordjs[op.name] = round3(ts);
       nsPerFrame[op.name] = { native: nat === null ? null : round3(nat) };
@@ -414,6 +461,8 @@ function main(): void {
     ratiosBatched: batchedRatios,
     /** Opus through @discordjs/opus (its decode never uses FEC; docs/media.md), for comparison with `nsPerFrame`'s native rows. */
     opusDiscordjsNsPerFrame: discordjs,
+    /** ns to allocate one 16 kHz frame: a fresh Int16Array against a FrameArena view (src/media/FrameArena.ts). */
+    allocationNs: allocation,
     native: {
       loaded: native !== null,
       error: nativeLoadError,
@@ -437,7 +486,7 @@ function main(): void {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
-    const rows = operations.map((op) => {
+    const rows = operations.filter((op) => !op.arena).map((op) => {
       const f = nsPerFrame[op.name] ?? batched[op.name]!;
       const ratio = ratios[op.name] ?? batchedRatios[op.name];
       return `| ${op.name} | ${f.ts ?? `${discordjs[op.name] ?? '-'} (@discordjs/opus)`} | ${f.native ?? '-'} | ${ratio === null || ratio === undefined ? '-' : `${ratio}x`} |`;
@@ -449,6 +498,7 @@ function main(): void {
         '| --- | --- | --- | --- |',
         ...rows,
         `native call overhead (overheadProbe): ${overhead ?? '-'} ns`,
+        `allocating a 16 kHz frame: fresh Int16Array ${allocation?.freshTypedArray ?? '-'} ns, FrameArena view ${allocation?.frameArenaView ?? '-'} ns`,
         `resampler quality (${nativeQuality === null ? 'TypeScript' : 'native'}, worst pair): ${Object.entries(result.quality).map(([k, v]) => `${k} ${v}`).join(', ')}`,
         ...notes.map((n) => `note: ${n}`),
         '',

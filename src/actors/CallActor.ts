@@ -20,6 +20,7 @@ import { ErrorCodes, isTtmaError } from '../errors.js';
 import { createPhoneCodec, type PhoneCodec } from '../media/codecs.js';
 import { FRAME_MS, samplesPerFrame } from '../media/constants.js';
 import { Framer } from '../media/Framer.js';
+import { frameArena } from '../media/FrameArena.js';
 import { JitterBuffer } from '../media/JitterBuffer.js';
 import { PayloadPlayout } from '../media/PayloadPlayout.js';
 import { LivePacer } from '../media/LivePacer.js';
@@ -102,6 +103,12 @@ export class CallActor {
   #toAgent: CallResampler | null = null;
   #toPhone: CallResampler | null = null;
   #framer: Framer | null = null;
+  /** Agent audio resampled to the phone's rate, before framing (grows to the largest chunk seen). */
+  #toPhoneScratch = new Int16Array(0);
+  /** The phone frame being encoded (the framer copies into it). */
+  #phoneFrame: Int16Array | null = null;
+  /** Encoded payload bytes of one phone frame, turned into base64 at once: exactly a frame for fixed-size codecs (their encoders fill all of it), room for any packet for Opus. */
+  #payloadOut = new Uint8Array(0);
   #detector: SpeechDetector | null = null;
   #outQueue: string[] = [];
   /** Per queued frame: when the audio behind it reached us (caller frame for echo, agent chunk otherwise). */
@@ -279,6 +286,8 @@ export class CallActor {
     this.#toAgent = createResampler(this.#codec.sampleRate, this.#agent.sampleRate);
     this.#toPhone = createResampler(this.#agent.sampleRate, this.#codec.sampleRate);
     this.#framer = new Framer(samplesPerFrame(this.#codec.sampleRate));
+    this.#phoneFrame = new Int16Array(this.#framer.samplesPerFrame);
+    this.#payloadOut = new Uint8Array(this.#codec.frameBytes || MAX_PAYLOAD_BYTES);
     if (this.#agent.bargeIn === 'gateway') {
       this.#detector = new SpeechDetector({ sampleRate: this.#codec.sampleRate, ...this.#bargeInConfig });
     }
@@ -306,8 +315,8 @@ export class CallActor {
     this.#framesIn++;
     const chunk = readChunk(media.chunk) ?? ++this.#implicitChunk;
     this.#arrivals[chunk % ARRIVAL_RING] = this.#currentInMs;
-    // A copy: the scratch is reused by the next frame, the buffer keeps this one.
-    this.#jitter.push(chunk, this.#currentInMs, Uint8Array.prototype.slice.call(this.#payloadScratch, 0, written));
+    // A copy: the scratch is reused by the next frame, the buffer keeps this one (from the arena: src/media/FrameArena.ts).
+    this.#jitter.push(chunk, this.#currentInMs, frameArena.copyOf(this.#payloadScratch.subarray(0, written)));
     // Release at once: a burst after a stall (many frames in one drain) must not pile up past the buffer's capacity.
     this.#playDue(this.#hooks.now());
   }
@@ -357,15 +366,20 @@ export class CallActor {
 
   #onAgentAudio(pcm: Int16Array): void {
     if (this.#ended || !this.#toPhone || !this.#framer || !this.#codec) return;
-    this.#framer.push(this.#toPhone.process(pcm));
+    // Resampled into a scratch the framer copies from, and framed into one reused frame: no allocation per frame.
+    const needed = this.#toPhone.outputLength(pcm.length);
+    if (this.#toPhoneScratch.length < needed) this.#toPhoneScratch = new Int16Array(needed);
+    this.#framer.push(this.#toPhone.process(pcm, this.#toPhoneScratch.subarray(0, needed)));
     const inAt = this.#agent.audioTiming === 'live' ? this.#currentInMs : this.#hooks.now();
-    for (let frame = this.#framer.shift(); frame; frame = this.#framer.shift()) this.#queueFrame(frame, inAt);
+    const frame = this.#phoneFrame!;
+    while (this.#framer.shiftInto(frame)) this.#queueFrame(frame, inAt);
     // Audio arriving between clock ticks goes out now if a frame is due (first audio is not held for a tick).
     if (this.#agent.audioTiming === 'buffered') this.pump(this.#hooks.now());
   }
 
   #queueFrame(frame: Int16Array, inAt: number): void {
-    const encoded = this.#codec!.encode(frame);
+    // The payload bytes are turned into a string at once, so one buffer serves every frame (stateless codecs fill it; Opus returns its own).
+    const encoded = this.#codec!.encode(frame, this.#payloadOut);
     const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
     if (this.#outQueue.length >= MAX_OUT_QUEUE_FRAMES) {
       this.#outQueue.shift();

@@ -7,6 +7,8 @@
  * when a push does not fit, so the cost stays linear in the audio that passes.
  */
 
+import { frameArena } from './FrameArena.js';
+
 /** Initial capacity, in frames. */
 const INITIAL_FRAMES = 8;
 
@@ -53,7 +55,7 @@ export class Framer {
   /** One exact frame, or undefined while less than a frame is buffered. */
   shift(): Int16Array | undefined {
     if (this.#size < this.samplesPerFrame) return undefined;
-    const frame = new Int16Array(this.samplesPerFrame);
+    const frame = frameArena.int16(this.samplesPerFrame);
     this.#take(frame);
     return frame;
   }

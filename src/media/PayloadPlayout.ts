@@ -9,6 +9,7 @@
 import type { PhoneCodec } from './codecs.js';
 import { Concealer, type FrameConcealer } from './Concealer.js';
 import { samplesPerFrame } from './constants.js';
+import { frameArena } from './FrameArena.js';
 
 export interface PlayoutStats {
   /** Lost frames rebuilt from the next packet's in-band FEC. */
@@ -90,7 +91,7 @@ export class PayloadPlayout implements FrameConcealer<Uint8Array> {
 
   /** A whole frame, always: a payload the codec refuses is played as zeros and counted (the caller checks sizes first). */
   #decode(payload: Uint8Array): Int16Array {
-    const out = new Int16Array(this.samplesPerFrame);
+    const out = frameArena.int16(this.samplesPerFrame);
     try {
       const pcm = this.#codec.decode(payload, out);
       if (pcm.length === out.length) return pcm;

@@ -15,6 +15,7 @@
 import { FRAME_MS } from './constants.js';
 import { checkRate, polyphaseDesign, type PolyphaseDesign } from './polyphaseDesign.js';
 
+import { frameArena } from './FrameArena.js';
 export { resamplerFilterInfo, resamplerImpulseResponseForTest, type ResamplerFilterInfo } from './polyphaseDesign.js';
 
 const INT16_MAX = 32767;
@@ -115,7 +116,7 @@ export class Resampler {
   process(input: Int16Array, out?: Int16Array): Int16Array {
     const count = this.outputLength(input.length);
     if (out === undefined) {
-      const dst = new Int16Array(count);
+      const dst = frameArena.int16(count);
       this.processInto(input, dst);
       return dst;
     }

@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FRAME_MS } from './constants.js';
+import { frameArena } from './FrameArena.js';
 import { checkRate, polyphaseDesign, type PolyphaseDesign } from './polyphaseDesign.js';
 
 /** TTMA_ABI_VERSION in native/src/addon.c: a build of another interface version is refused, not half used. */
@@ -280,7 +281,7 @@ export class NativeResampler {
   process(input: Int16Array, out?: Int16Array): Int16Array {
     const count = this.outputLength(input.length);
     if (out === undefined) {
-      const dst = new Int16Array(count);
+      const dst = frameArena.int16(count);
       this.processInto(input, dst);
       return dst;
     }
