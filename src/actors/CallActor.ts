@@ -29,6 +29,8 @@ import { SpeechDetector } from '../media/SpeechDetector.js';
 import { createResampler, type CallResampler } from '../media/createResampler.js';
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
 import { LatencyStats } from './LatencyStats.js';
+import { OutboundQueue } from '../media/OutboundQueue.js';
+import { MAX_PENDING_MARKS, PlayoutMarks, isValidMarkName } from './PlayoutMarks.js';
 import { Mailbox } from './Mailbox.js';
 import type { AgentAction, CallSummary, JitterSummary } from './messages.js';
 
@@ -110,13 +112,13 @@ export class CallActor {
   /** Encoded payload bytes of one phone frame, turned into base64 at once: exactly a frame for fixed-size codecs (their encoders fill all of it), room for any packet for Opus. */
   #payloadOut = new Uint8Array(0);
   #detector: SpeechDetector | null = null;
-  #outQueue: string[] = [];
-  /** Per queued frame: when the audio behind it reached us (caller frame for echo, agent chunk otherwise). */
-  #inTimes: number[] = [];
+  /** Provider frames toward the phone, with the agent's marks; per frame, when the audio behind it reached us (caller frame for echo, agent chunk otherwise). */
+  readonly #outQueue = new OutboundQueue<string>(MAX_OUT_QUEUE_FRAMES);
+  readonly #playoutMarks: PlayoutMarks;
+  #clearedFrames = 0;
   #framesIn = 0;
   #framesOut = 0;
   #malformed = 0;
-  #outDrops = 0;
   #ended = false;
   #endReason = '';
   #endedAtMs = 0;
@@ -143,6 +145,10 @@ export class CallActor {
     this.#agent = agent;
     this.#hooks = hooks;
     this.#bargeInConfig = bargeIn;
+    this.#playoutMarks = new PlayoutMarks(
+      (providerName) => this.#hooks.emitMedia(this.slot, `{"event":"mark","mark":{"name":${JSON.stringify(providerName)}}}`),
+      (name) => this.#agent.markPlayed(name),
+    );
     this.#settings = settings;
     this.#mailbox = new Mailbox(settings.mailboxFrames);
     this.#startedAtMs = hooks.now();
@@ -187,10 +193,11 @@ export class CallActor {
     if (this.#ended) return;
     if (this.#outQueue.length === 0) return this.#maybeHangUp(nowMs);
     if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
+    const inAt = this.#outQueue.headInAtMs;
     const text = this.#outQueue.shift() as string;
-    const inAt = this.#inTimes.shift();
-    if (inAt !== undefined) this.#latency.record(nowMs - inAt);
+    this.#latency.record(nowMs - inAt);
     this.#hooks.emitMedia(this.slot, text);
+    this.#playoutMarks.sent(this.#outQueue.passedMarks());
     this.#pacer.sent(nowMs);
     this.#framesOut++;
     this.#playedMs += FRAME_MS;
@@ -217,7 +224,7 @@ export class CallActor {
       framesIn: this.#framesIn,
       framesOut: this.#framesOut,
       malformedFrames: this.#malformed,
-      mailboxDrops: this.#mailbox.dropped + this.#outDrops,
+      mailboxDrops: this.#mailbox.dropped + this.#outQueue.overflowDrops + this.#clearedFrames,
       pacerLate: this.#pacer.late,
       jitter: this.#jitterSummary(),
       workerLatencyMs: this.#latency.summary(),
@@ -242,9 +249,13 @@ export class CallActor {
     switch (frame.event) {
       case 'connected':
         return;
-      case 'mark':
-        if (frame.mark?.name === HANGUP_MARK && this.#pendingHangup !== null) this.#hangUpNow();
+      case 'mark': {
+        const name = frame.mark?.name;
+        if (typeof name !== 'string') return;
+        if (name === HANGUP_MARK && this.#pendingHangup !== null) this.#hangUpNow();
+        else this.#playoutMarks.echoed(name);
         return;
+      }
       case 'start':
         return this.#onStart(frame);
       case 'media':
@@ -370,9 +381,7 @@ export class CallActor {
     const needed = this.#toPhone.outputLength(pcm.length);
     if (this.#toPhoneScratch.length < needed) this.#toPhoneScratch = new Int16Array(needed);
     this.#framer.push(this.#toPhone.process(pcm, this.#toPhoneScratch.subarray(0, needed)));
-    const inAt = this.#agent.audioTiming === 'live' ? this.#currentInMs : this.#hooks.now();
-    const frame = this.#phoneFrame!;
-    while (this.#framer.shiftInto(frame)) this.#queueFrame(frame, inAt);
+    this.#queueFramed(this.#agent.audioTiming === 'live' ? this.#currentInMs : this.#hooks.now());
     // Audio arriving between clock ticks goes out now if a frame is due (first audio is not held for a tick).
     if (this.#agent.audioTiming === 'buffered') this.pump(this.#hooks.now());
   }
@@ -381,13 +390,8 @@ export class CallActor {
     // The payload bytes are turned into a string at once, so one buffer serves every frame (stateless codecs fill it; Opus returns its own).
     const encoded = this.#codec!.encode(frame, this.#payloadOut);
     const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
-    if (this.#outQueue.length >= MAX_OUT_QUEUE_FRAMES) {
-      this.#outQueue.shift();
-      this.#inTimes.shift();
-      this.#outDrops++;
-    }
-    this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`);
-    this.#inTimes.push(inAt);
+    // A full queue drops its oldest frame (counted in overflowDrops): marks behind it pass.
+    this.#playoutMarks.sent(this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`, inAt));
   }
 
   /** The end of a turn: a last partial frame goes out padded with silence rather than waiting for more audio. */
@@ -395,8 +399,28 @@ export class CallActor {
     const framer = this.#framer;
     if (!framer || framer.buffered === 0) return;
     framer.push(new Int16Array(framer.samplesPerFrame - framer.buffered));
-    const frame = framer.shift();
-    if (frame) this.#queueFrame(frame, this.#hooks.now());
+    this.#queueFramed(this.#hooks.now());
+  }
+
+  /** Every whole frame the framer holds, encoded into the queue; marks inside a frame follow it. */
+  #queueFramed(inAt: number): void {
+    const framer = this.#framer!;
+    const frame = this.#phoneFrame!;
+    while (framer.shiftInto(frame)) {
+      this.#queueFrame(frame, inAt);
+      this.#playoutMarks.framed(frame.length, this.#outQueue);
+    }
+  }
+
+  /** The agent's mark: after all audio it sent so far. */
+  #onAgentMark(name: string): void {
+    if (!isValidMarkName(name)) {
+      return this.#hooks.log(this.slot, 'warn', 'agent mark refused: a name is 1 to 64 printable ASCII characters');
+    }
+    if (this.#playoutMarks.inFlight + this.#outQueue.pendingMarks >= MAX_PENDING_MARKS) {
+      return this.#hooks.log(this.slot, 'warn', `agent mark refused: ${MAX_PENDING_MARKS} marks already in flight`);
+    }
+    this.#playoutMarks.add(name, this.#framer?.buffered ?? 0, this.#outQueue);
   }
 
   #onAgentEvent(event: AgentEvent): void {
@@ -420,6 +444,8 @@ export class CallActor {
         return this.#hooks.agentAction(this.slot, { kind: 'dial', to: event.to });
       case 'dtmf.send':
         return this.#hooks.agentAction(this.slot, { kind: 'dtmf', digits: event.digits });
+      case 'mark':
+        return this.#onAgentMark(event.name);
       case 'error':
         return this.#hooks.log(this.slot, 'warn', `agent: ${event.message}`);
     }
@@ -431,15 +457,14 @@ export class CallActor {
     const audible =
       this.#outQueue.length > 0 || (framer !== null && framer.buffered > 0) || this.#hooks.now() - this.#lastOutAt < AUDIBLE_GAP_MS;
     if (!audible || this.#pendingHangup !== null) return;
-    this.#outDrops += this.#outQueue.length;
-    this.#outQueue = [];
-    this.#inTimes = [];
+    const cleared = this.#outQueue.clear();
+    this.#clearedFrames += cleared.frames;
     framer?.clear();
     this.#hooks.emitMedia(this.slot, CLEAR_FRAME);
     this.#bargeIns++;
     const heard = this.#playedMs;
     this.#playedMs = 0;
-    this.#agent.interrupt(heard);
+    this.#agent.interrupt(heard, this.#playoutMarks.cleared(cleared.marks));
   }
 
   /** After the farewell's last frame left: a mark, whose echo says it has played; then hang up. */

@@ -6,7 +6,8 @@
  * Life of a call: open() on call.initiated (the agent is warm before the
  * caller hears anything) -> callStarted() when caller media flows ->
  * pushAudio() per caller frame, agent audio of any chunk size and events to
- * the sink -> interrupt(heardMs) on barge-in -> close().
+ * the sink -> markPlayed(name) as marks play -> interrupt(heardMs, marks) on
+ * barge-in -> close().
  * Audio on this side is PCM16 mono at `sampleRate` (known once open() resolved).
  */
 import type { AgentMarks } from './AgentMarks.js';
@@ -23,6 +24,8 @@ export type AgentEvent =
   | { type: 'transfer.request'; to: string }
   | { type: 'dial.request'; to: string }
   | { type: 'dtmf.send'; digits: string }
+  /** Tell me when the caller has heard everything I sent before this (markPlayed), or that it was dropped (interrupt). */
+  | { type: 'mark'; name: string }
   | { type: 'error'; message: string };
 
 export interface AgentCall {
@@ -70,8 +73,14 @@ export interface AgentAdapter {
   callStarted(): void;
   pushAudio(pcm: Int16Array): void;
   pushDtmf(digit: string): void;
-  /** Barge-in: the caller heard `heardMs` of the agent's audio since the last interrupt; drop the rest. */
-  interrupt(heardMs: number): void;
+  /**
+   * Barge-in: the caller heard `heardMs` of the agent's audio since the last
+   * interrupt; drop the rest. `marks` says which of the agent's marks were
+   * heard since then and which were dropped with the audio.
+   */
+  interrupt(heardMs: number, marks: { played: string[]; dropped: string[] }): void;
+  /** The caller has heard everything the agent sent before this mark. */
+  markPlayed(name: string): void;
   actionResult(result: AgentActionResult): void;
   close(): void;
 }

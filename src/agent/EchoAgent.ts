@@ -32,6 +32,9 @@ export class EchoAgent implements AgentAdapter {
     // An echo has nothing to say to a key press.
   }
 
+  /** This protocol has no marks: it never sends any, so none can play. */
+  markPlayed(_name: string): void {}
+
   interrupt(_heardMs: number): void {}
 
   actionResult(_result: AgentActionResult): void {}

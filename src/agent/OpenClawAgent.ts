@@ -95,6 +95,9 @@ export class OpenClawAgent implements AgentAdapter {
     void this.#answerText(`[caller pressed ${digit}]`);
   }
 
+  /** This protocol has no marks: it never sends any, so none can play. */
+  markPlayed(_name: string): void {}
+
   interrupt(_heardMs: number): void {
     // The reply being spoken is dropped whole: chat completions has no way to
     // say how much was heard, so the next turn starts from the caller's words.

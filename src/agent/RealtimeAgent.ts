@@ -138,6 +138,9 @@ export class RealtimeAgent implements AgentAdapter {
     this.#send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: `[caller pressed ${digit}]` }] } });
   }
 
+  /** This protocol has no marks: it never sends any, so none can play. */
+  markPlayed(_name: string): void {}
+
   interrupt(heardMs: number): void {
     if (this.#activeResponse) {
       this.#cancelled.add(this.#activeResponse);

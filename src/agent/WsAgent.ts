@@ -110,8 +110,12 @@ export class WsAgent implements AgentAdapter {
     this.#sendJson({ type: 'dtmf', digit });
   }
 
-  interrupt(heardMs: number): void {
-    this.#sendJson({ type: 'barge_in', heard_ms: Math.round(heardMs) });
+  interrupt(heardMs: number, marks: { played: string[]; dropped: string[] }): void {
+    this.#sendJson({ type: 'barge_in', heard_ms: Math.round(heardMs), played_marks: marks.played, dropped_marks: marks.dropped });
+  }
+
+  markPlayed(name: string): void {
+    this.#sendJson({ type: 'mark', name });
   }
 
   actionResult(result: AgentActionResult): void {
@@ -146,6 +150,9 @@ export class WsAgent implements AgentAdapter {
         return this.#emit({ type: 'dial.request', to: text('to') });
       case 'dtmf':
         return this.#emit({ type: 'dtmf.send', digits: text('digits') });
+      case 'mark':
+        // Checked by the call actor (name syntax, how many in flight), which owns the marks.
+        return this.#emit({ type: 'mark', name: typeof msg['name'] === 'string' ? msg['name'].slice(0, MAX_TEXT_FIELD) : '' });
       default:
         return this.#emit({ type: 'error', message: `ws agent sent an unknown event type` });
     }

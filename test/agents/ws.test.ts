@@ -49,6 +49,34 @@ test('ws: hello and ready, first audio within 150 ms, a 100 ms blip does not int
   assert.equal(report.heard.soundMs, clear.soundMsBefore, 'nothing of the dropped audio reached the caller');
 });
 
+test('ws: marks come back as their audio plays; barge-in reports the played ones and drops the rest', async () => {
+  const from = '+15550201005';
+  // The caller talks over the agent from 1.2 s.
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 3_000, talk: [{ atMs: 1_200, ms: 800 }] });
+  const conn = await agent.connectionFor(from);
+  await conn.inbox.waitFor((m) => m['type'] === 'start', 'start');
+  conn.send({ type: 'mark', name: 'before-any-audio' });
+  // 310 ms: the mark lands inside a 20 ms frame, which it must follow.
+  const firstSent = await conn.audio(RATE, tone(RATE, 310), 10, false);
+  conn.send({ type: 'mark', name: 'early' });
+  conn.send({ type: 'mark', name: 'x'.repeat(65) }); // refused: too long
+  conn.send({ type: 'mark', name: 'bad\nname' }); // refused: control character
+  await conn.audio(RATE, tone(RATE, 2_500), 100, false);
+  conn.send({ type: 'mark', name: 'late' });
+  const first = (await conn.inbox.waitFor((m) => m['type'] === 'mark', 'first mark', 2_000)).msg;
+  assert.equal(first['name'], 'before-any-audio');
+  const early = await conn.inbox.waitFor((m) => m['type'] === 'mark' && m['name'] === 'early', 'early mark', 2_000);
+  const bargeIn = (await conn.inbox.waitFor((m) => m['type'] === 'barge_in', 'barge_in', 4_000)).msg;
+  const report = await call.done;
+  // Played, not merely queued: 310 ms of audio (320 ms in whole frames) went out in real time first.
+  assert.ok(early.at - firstSent >= 300, `early mark back ${(early.at - firstSent).toFixed(0)} ms after the audio began`);
+  assert.deepEqual(bargeIn['played_marks'], ['before-any-audio', 'early']);
+  assert.deepEqual(bargeIn['dropped_marks'], ['late']);
+  const marks = conn.inbox.messages.filter((m) => m.msg['type'] === 'mark').map((m) => m.msg['name']);
+  assert.deepEqual(marks, ['before-any-audio', 'early'], 'each played mark reported once; dropped and refused ones never');
+  assert.equal(report.heard.clears.length, 1);
+});
+
 test('ws: DTMF both ways, and the agent hangs up after its last words have played', async () => {
   const from = '+15550201002';
   const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 8_000, talk: [], dtmf: [{ atMs: 200, digit: '7' }] });
