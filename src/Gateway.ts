@@ -5,6 +5,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { ControlActor } from './actors/ControlActor.js';
+import { loadCallPrompts } from './audio/callPrompts.js';
 import { Supervisor } from './actors/Supervisor.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
 import { SignallingClient } from './control/SignallingClient.js';
@@ -60,7 +61,7 @@ export class Gateway {
     this.webhooks = new WebhookGate(key);
     this.supervisor = new Supervisor({
       workers: config.workers,
-      call: { mailboxFrames: config.mailboxFrames, jitterMinDelayMs: config.jitterMinDelayMs, jitterMaxDelayMs: config.jitterMaxDelayMs },
+      call: { mailboxFrames: config.mailboxFrames, jitterMinDelayMs: config.jitterMinDelayMs, jitterMaxDelayMs: config.jitterMaxDelayMs, greeting: null, hold: null },
       tickMs: WORKER_TICK_MS,
       maxHeapMb: WORKER_MAX_HEAP_MB,
       logger: log,
@@ -88,7 +89,9 @@ export class Gateway {
   }
 
   async start(): Promise<FrontPorts> {
-    const [, platformUp] = await Promise.all([this.supervisor.start(), this.#signalling.checkPlatform()]);
+    // Prompt files are decoded once, here, before any worker starts: a bad file stops the start with its reason.
+    const prompts = await loadCallPrompts(this.config, this.log);
+    const [, platformUp] = await Promise.all([this.supervisor.start(prompts), this.#signalling.checkPlatform()]);
     if (!platformUp) this.log.warn({ platformUrl: this.config.platformUrl }, 'platform not reachable at start: calls cannot be answered until it is');
     this.#loopDelay.enable();
     this.#ports = await this.front.start();

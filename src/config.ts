@@ -39,6 +39,10 @@ export interface GatewayConfig {
   /** Caller-audio jitter buffer: the target delay adapts between these (ms). 0 passes a clean stream through undelayed. */
   jitterMinDelayMs: number;
   jitterMaxDelayMs: number;
+  /** Greeting audio file (WAV; MP3/Ogg/WebM/FLAC/M4A with FFmpeg) played when a call's media starts; '' for none. */
+  greetingFile: string;
+  /** Hold audio file played while the agent consults (replaces the built-in cue); '' for the cue. */
+  holdFile: string;
   /** Codec asked for on the bidirectional leg. */
   codec: 'PCMU' | 'PCMA' | 'G722' | 'L16' | 'OPUS';
   /** A webhook body must arrive within this long (slow-body attacks). */
@@ -74,6 +78,8 @@ export function defaultGatewayConfig(): GatewayConfig {
     mailboxFrames: 50,
     jitterMinDelayMs: 20,
     jitterMaxDelayMs: 200,
+    greetingFile: '',
+    holdFile: '',
     codec: 'PCMU',
     webhookReadTimeoutMs: 10_000,
     mediaFramesPerSecond: 100,

@@ -30,6 +30,7 @@ import { createResampler, type CallResampler } from '../media/createResampler.js
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
 import { LatencyStats } from './LatencyStats.js';
 import { OutboundQueue } from '../media/OutboundQueue.js';
+import { PromptAudio, type PromptPcm } from '../media/PromptAudio.js';
 import { MAX_PENDING_MARKS, PlayoutMarks, isValidMarkName } from './PlayoutMarks.js';
 import { Mailbox } from './Mailbox.js';
 import type { AgentAction, CallSummary, JitterSummary } from './messages.js';
@@ -53,6 +54,10 @@ export interface CallActorSettings {
   /** Jitter buffer target delay floor and ceiling (ms). */
   jitterMinDelayMs: number;
   jitterMaxDelayMs: number;
+  /** Played to the caller when the call's media starts, before the agent's audio (null: none). */
+  greeting: PromptPcm | null;
+  /** Played while the agent consults (replaces the built-in cue; null: the cue). */
+  hold: PromptPcm | null;
 }
 /** The mark sent after an agent's farewell; its echo means the caller heard it all. */
 export const HANGUP_MARK = 'ttma-hangup';
@@ -195,7 +200,7 @@ export class CallActor {
     if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
     const inAt = this.#outQueue.headInAtMs;
     const text = this.#outQueue.shift() as string;
-    this.#latency.record(nowMs - inAt);
+    if (!Number.isNaN(inAt)) this.#latency.record(nowMs - inAt);
     this.#hooks.emitMedia(this.slot, text);
     this.#playoutMarks.sent(this.#outQueue.passedMarks());
     this.#pacer.sent(nowMs);
@@ -299,6 +304,7 @@ export class CallActor {
     this.#framer = new Framer(samplesPerFrame(this.#codec.sampleRate));
     this.#phoneFrame = new Int16Array(this.#framer.samplesPerFrame);
     this.#payloadOut = new Uint8Array(this.#codec.frameBytes || MAX_PAYLOAD_BYTES);
+    this.#queueGreeting();
     if (this.#agent.bargeIn === 'gateway') {
       this.#detector = new SpeechDetector({ sampleRate: this.#codec.sampleRate, ...this.#bargeInConfig });
     }
@@ -400,6 +406,19 @@ export class CallActor {
     if (!framer || framer.buffered === 0) return;
     framer.push(new Int16Array(framer.samplesPerFrame - framer.buffered));
     this.#queueFramed(this.#hooks.now());
+  }
+
+  /**
+   * The greeting goes first, ahead of anything the agent says, encoded by this
+   * call's own encoder (the frames at this rate are shared by every call on
+   * the worker). It is the agent's audio as far as barge-in is concerned: the
+   * caller can talk over it. Its frames carry no arrival time, so the latency
+   * record (gateway time per frame) does not count the greeting's length.
+   */
+  #queueGreeting(): void {
+    const greeting = this.#settings.greeting;
+    if (greeting === null) return;
+    for (const frame of PromptAudio.of(greeting).framesAt(this.#codec!.sampleRate)) this.#queueFrame(frame, Number.NaN);
   }
 
   /** Every whole frame the framer holds, encoded into the queue; marks inside a frame follow it. */

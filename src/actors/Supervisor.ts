@@ -30,6 +30,7 @@ export interface SupervisorEvents {
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #options: SupervisorOptions;
+  #call: CallActorSettings;
   readonly #hosts: WorkerHost[] = [];
   #health: NodeJS.Timeout | null = null;
   #closing = false;
@@ -38,9 +39,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions) {
     super();
     this.#options = options;
+    this.#call = options.call;
   }
 
-  async start(): Promise<void> {
+  /** Start the workers; `prompts` (decoded greeting and hold audio) go to every worker, restarted ones too. */
+  async start(prompts: Pick<CallActorSettings, 'greeting' | 'hold'> = { greeting: null, hold: null }): Promise<void> {
+    this.#call = { ...this.#options.call, ...prompts };
     const starting: Promise<void>[] = [];
     for (let i = 0; i < this.#options.workers; i++) starting.push(this.#spawn(i));
     await Promise.all(starting);
@@ -79,7 +83,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #spawn(index: number): Promise<void> {
     const host = new WorkerHost({
       index,
-      call: this.#options.call,
+      call: this.#call,
       tickMs: this.#options.tickMs,
       maxHeapMb: this.#options.maxHeapMb,
       onMedia: (slot, frame) => this.#options.onMedia(index, slot, frame),

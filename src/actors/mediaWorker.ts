@@ -10,7 +10,11 @@ import { CallActor, type CallActorHooks, type CallActorSettings } from './CallAc
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import { assertNever, type FromWorker, type ToWorker } from './messages.js';
 import { warmUpMediaPath } from './warmUp.js';
+import { PromptAudio } from '../media/PromptAudio.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
+
+/** Narrowband and wideband calls, and the realtime agent's 24 kHz. */
+const PROMPT_WARM_RATES = [8000, 16000, 24000];
 
 export interface MediaWorkerData {
   workerIndex: number;
@@ -75,7 +79,7 @@ function onControl(message: ToWorker): void {
   switch (message.type) {
     case 'call.open': {
       const call = { callId: message.callId, from: message.from, to: message.to, direction: message.direction };
-      const actor = new CallActor(message.slot, call, createAgent(message.agent), hooks, config.call, message.bargeIn);
+      const actor = new CallActor(message.slot, call, createAgent(message.agent, { hold: config.call.hold }), hooks, config.call, message.bargeIn);
       actors.set(message.slot, actor);
       actor.openAgent().then(
         () => {
@@ -154,4 +158,8 @@ function tick(): void {
 clock = setTimeout(tick, config.tickMs);
 
 warmUpMediaPath(ECHO_SAMPLE_RATE);
+// Prompt audio at the usual call and agent rates, converted before the first call rather than during it.
+for (const prompt of [config.call.greeting, config.call.hold]) {
+  if (prompt !== null) for (const rate of PROMPT_WARM_RATES) PromptAudio.of(prompt).framesAt(rate);
+}
 post({ type: 'ready', workerIndex: config.workerIndex });

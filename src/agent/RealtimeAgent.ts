@@ -12,6 +12,7 @@
 import WebSocket from 'ws';
 import { ErrorCodes, TtmaError, redactSecrets } from '../errors.js';
 import { cueTone } from '../media/cueTone.js';
+import { PromptAudio, type PromptPcm } from '../media/PromptAudio.js';
 import { pcmuDecode, pcmuEncode } from '../media/g711.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import type { AgentConfig } from './agentConfig.js';
@@ -56,7 +57,8 @@ export class RealtimeAgent implements AgentAdapter {
   readonly marks = new AgentMarks();
   readonly sampleRate: number;
   readonly #config: RealtimeConfig;
-  readonly #cue: Int16Array;
+  /** What a slow consult plays (the operator's hold audio, or the built-in cue), at the agent's rate. */
+  readonly holdAudio: Int16Array;
   #socket: WebSocket | null = null;
   #sink: AgentSink | null = null;
   #call: AgentCall | null = null;
@@ -69,10 +71,11 @@ export class RealtimeAgent implements AgentAdapter {
   #endRequested: string | null = null;
   readonly #consults = new Set<AbortController>();
 
-  constructor(config: RealtimeConfig) {
+  /** `hold`: the operator's hold audio, played instead of the built-in cue during a slow consult. */
+  constructor(config: RealtimeConfig, hold: PromptPcm | null = null) {
     this.#config = config;
     this.sampleRate = config.format === 'g711_ulaw' ? G711_RATE : REALTIME_PCM_RATE;
-    this.#cue = cueTone(this.sampleRate);
+    this.holdAudio = hold === null ? cueTone(this.sampleRate) : PromptAudio.of(hold).pcmAt(this.sampleRate);
   }
 
   open(call: AgentCall, sink: AgentSink): Promise<void> {
@@ -283,7 +286,7 @@ export class RealtimeAgent implements AgentAdapter {
     this.#consults.add(abort);
     const deadline = setTimeout(() => abort.abort(), CONSULT_TIMEOUT_MS);
     // Dead air while the agent thinks sounds like a dropped call: a cue after 1.5 s.
-    const cue = setTimeout(() => this.#deliver(this.#cue, null), this.#config.cueAfterMs);
+    const cue = setTimeout(() => this.#deliver(this.holdAudio, null), this.#config.cueAfterMs);
     let output: Record<string, unknown>;
     try {
       output = { answer: await chatOnce(target, `ttma:${this.#call.from}`, question, abort.signal) };

@@ -5,15 +5,22 @@ import { EchoAgent } from './EchoAgent.js';
 import { OpenClawAgent } from './OpenClawAgent.js';
 import { RealtimeAgent } from './RealtimeAgent.js';
 import { WsAgent } from './WsAgent.js';
+import type { PromptPcm } from '../media/PromptAudio.js';
 
-export function createAgent(config: AgentConfig): AgentAdapter {
+/** Audio the gateway operator configured for every call (decoded once at start). */
+export interface AgentPrompts {
+  /** Played while the agent consults, instead of the built-in cue. */
+  hold: PromptPcm | null;
+}
+
+export function createAgent(config: AgentConfig, prompts: AgentPrompts = { hold: null }): AgentAdapter {
   switch (config.kind) {
     case 'echo':
       return new EchoAgent();
     case 'ws':
       return new WsAgent({ url: config.url, token: config.token });
     case 'realtime':
-      return new RealtimeAgent(config);
+      return new RealtimeAgent(config, prompts.hold);
     case 'openclaw':
       return new OpenClawAgent(config);
   }

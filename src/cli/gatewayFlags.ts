@@ -22,6 +22,8 @@ export const GATEWAY_FLAGS = {
   codec: { type: 'string' },
   'jitter-min-ms': { type: 'string' },
   'jitter-max-ms': { type: 'string' },
+  'greeting-file': { type: 'string' },
+  'hold-file': { type: 'string' },
   ...AGENT_FLAGS,
 } as const;
 
@@ -38,6 +40,8 @@ type GatewayFlagValues = AgentFlagValues & {
   codec?: string | undefined;
   'jitter-min-ms'?: string | undefined;
   'jitter-max-ms'?: string | undefined;
+  'greeting-file'?: string | undefined;
+  'hold-file'?: string | undefined;
 };
 
 /**
@@ -66,6 +70,8 @@ export function gatewayConfigFromFlags(
     codec: (flags.codec ?? defaults.codec) as GatewayConfig['codec'],
     jitterMinDelayMs: intFlag('--jitter-min-ms', flags['jitter-min-ms'], defaults.jitterMinDelayMs, 0, 1000),
     jitterMaxDelayMs: intFlag('--jitter-max-ms', flags['jitter-max-ms'], defaults.jitterMaxDelayMs, 20, 1000),
+    greetingFile: flags['greeting-file'] ?? defaults.greetingFile,
+    holdFile: flags['hold-file'] ?? defaults.holdFile,
     agent: agentConfigFromFlags(flags, { agentKey: files.agentKey ?? '', openclawToken: files.openclawToken ?? '' }),
   };
 }

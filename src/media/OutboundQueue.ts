@@ -83,7 +83,7 @@ export class OutboundQueue<T> {
     return NO_MARKS;
   }
 
-  /** When the head frame's audio entered the gateway; NaN when empty. */
+  /** When the head frame's audio entered the gateway; NaN when empty or when it was pushed without one (a greeting). */
   get headInAtMs(): number {
     return this.#size === 0 ? Number.NaN : this.#inAt[this.#head]!;
   }

@@ -26,7 +26,7 @@ function harness() {
       log: () => undefined,
       now: () => clock,
     },
-    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200 },
+    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200, greeting: null, hold: null },
     DEFAULT_BARGE_IN,
   );
   const send = (frame: unknown): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), clock);
