@@ -173,6 +173,21 @@ describe('--print-config (the real CLI)', () => {
     assertNoSecret(inline);
   });
 
+  it('ttma doctor --config checks the same file: secret-files and config come from it', async () => {
+    const path = file('doctor.json', JSON.stringify({ ...gatewayFile(), webhookPublicKeyFile: join(dir, 'webhook.pub'), tunnelPort: 0, localPort: 0, platformUrl: 'http://127.0.0.1:9' }));
+    const run = await ttma(['doctor', '--config', path, '--json']);
+    assertNoSecret(run);
+    const report = JSON.parse(run.stdout) as { checks: Array<{ check: string; ok: boolean; message: string }> };
+    const byName = new Map(report.checks.map((c) => [c.check, c]));
+    assert.equal(byName.get('config')?.ok, true, byName.get('config')?.message);
+    assert.match(byName.get('config')!.message, /deployment print-1/);
+    assert.equal(byName.get('webhook-key')?.ok, true, byName.get('webhook-key')?.message);
+    assert.ok(byName.get('secret-files')!.message.includes(join(dir, 'agent.secret')), byName.get('secret-files')!.message);
+    const bad = await ttma(['doctor', '--config', file('doctor-bad.json', JSON.stringify({ ...gatewayFile(), host: '0.0.0.0' })), '--json']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /config host: \\"0\.0\.0\.0\\" is not a loopback address/);
+  });
+
   it('the command lines of the shipped and the installer-rendered systemd units still load (flags and %d credentials)', async () => {
     const credentials = mkdtempSync(join(dir, 'unit-creds-'));
     for (const [name, value] of [['agent-secret', CRED_AGENT_SECRET], ['webhook-public-key', WEBHOOK_KEY], ['provider-api-key', PROVIDER_KEY], ['admin-token', ADMIN_TOKEN]] as const) {
