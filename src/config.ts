@@ -81,18 +81,10 @@ export function defaultGatewayConfig(): GatewayConfig {
   };
 }
 
-/** Collects one line per bad key, so a person fixes them all at once. */
-class Problems {
-  readonly lines: string[] = [];
-  add(key: string, message: string): void {
-    this.lines.push(`config ${key}: ${message}`);
-  }
-}
-
-/** Validate a full config; throws TTMA_ERR_CONFIG with one line per bad key. */
+/** Validate a full config; throws TTMA_ERR_CONFIG with one line per bad key, so a person fixes them all at once. */
 export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
-  const p = new Problems();
-  const fail = (key: string, message: string) => p.add(key, message);
+  const problems: string[] = [];
+  const fail = (key: string, message: string): void => void problems.push(`config ${key}: ${message}`);
   if (!LOOPBACK_HOSTS.has(config.host)) {
     fail('host', `"${config.host}" is not a loopback address; the gateway listens on 127.0.0.1 only and is reached through the tunnel (FAQ-03)`);
   }
@@ -136,7 +128,7 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   }
   if (!(config.mediaFramesPerSecond >= 50 && config.mediaFramesPerSecond <= 10_000)) fail('mediaFramesPerSecond', 'must be 50..10000 (a call sends 50)');
   if (!(config.mediaFrameBurst >= 1 && config.mediaFrameBurst <= 100_000)) fail('mediaFrameBurst', 'must be 1..100000');
-  if (p.lines.length > 0) throw new TtmaError(ErrorCodes.CONFIG, p.lines.join('\n'), 500);
+  if (problems.length > 0) throw new TtmaError(ErrorCodes.CONFIG, problems.join('\n'), 500);
   return config;
 }
 
