@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freePorts, startTtma, stopChild } from '../../src/cli/processes.js';
 import { renderGatewayUnit } from '../../src/installer/renderUnits.js';
 
 const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
@@ -186,6 +187,41 @@ describe('--print-config (the real CLI)', () => {
     const bad = await ttma(['doctor', '--config', file('doctor-bad.json', JSON.stringify({ ...gatewayFile(), host: '0.0.0.0' })), '--json']);
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /config host: \\"0\.0\.0\.0\\" is not a loopback address/);
+  });
+
+  it('gateway: without an agent secret anywhere, --print-config exits 2 naming every place it may come from', async () => {
+    const { agentSecretFile: _unset, ...rest } = gatewayFile();
+    const run = await ttma(['gateway', '--config', file('nosecret.json', JSON.stringify(rest)), '--print-config']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /agentSecretFile: not configured.*--agent-secret-file, TTMA_AGENT_SECRET_FILE, or pass the systemd credential "agent-secret"/);
+  });
+
+  it('a real platform and gateway run from config files alone: ports, admin token and agent secret come from them', async () => {
+    const [platformPort, tunnelPort, localPort] = (await freePorts(3)) as [number, number, number];
+    const platformConfig = file('run-platform.json', JSON.stringify({ port: platformPort, providerUrl: 'http://127.0.0.1:9', providerApiKeyFile: join(dir, 'provider.key'), adminTokenFile: join(dir, 'admin.token'), logLevel: 'warn' }));
+    const platform = await startTtma('platform', ['platform', '--config', platformConfig], join(dir, 'platform.log'));
+    try {
+      assert.equal(platform.ready['port'], platformPort);
+      const history = await fetch(`http://127.0.0.1:${platformPort}/v1/admin/history.json`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      assert.equal(history.status, 200, 'the admin token from adminTokenFile works');
+      assert.equal((await fetch(`http://127.0.0.1:${platformPort}/v1/admin/history.json`)).status, 401);
+      const gatewayConfig = file('run-gateway.json', JSON.stringify({ ...gatewayFile(), agent: { kind: 'echo' }, tunnelPort, localPort, workers: 1, platformUrl: `http://127.0.0.1:${platformPort}`, logLevel: 'warn' }));
+      const gateway = await startTtma('gateway', ['gateway', '--config', gatewayConfig], join(dir, 'gateway.log'));
+      try {
+        assert.equal(gateway.ready['tunnelPort'], tunnelPort);
+        assert.equal(gateway.ready['localPort'], localPort);
+        assert.equal(gateway.ready['workers'], 1);
+        assert.equal((await fetch(`http://127.0.0.1:${localPort}/healthz`)).status, 200);
+      } finally {
+        assert.equal(await stopChild(gateway), 0);
+      }
+    } finally {
+      assert.equal(await stopChild(platform), 0);
+    }
+    for (const log of ['platform.log', 'gateway.log']) {
+      const text = readFileSync(join(dir, log), 'utf8');
+      for (const secret of ALL_SECRETS) assert.ok(!text.includes(secret), `${log} carries a secret`);
+    }
   });
 
   it('the command lines of the shipped and the installer-rendered systemd units still load (flags and %d credentials)', async () => {
