@@ -87,12 +87,10 @@ export function defaultGatewayConfig(): GatewayConfig {
   };
 }
 
-function fail(key: string, message: string): never {
-  throw new TtmaError(ErrorCodes.CONFIG, `config ${key}: ${message}`, 500);
-}
-
-/** Validate a full config; throws TTMA_ERR_CONFIG naming the first bad key. */
+/** Validate a full config; throws TTMA_ERR_CONFIG with one line per bad key, so a person fixes them all at once. */
 export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
+  const problems: string[] = [];
+  const fail = (key: string, message: string): void => void problems.push(`config ${key}: ${message}`);
   if (!LOOPBACK_HOSTS.has(config.host)) {
     fail('host', `"${config.host}" is not a loopback address; the gateway listens on 127.0.0.1 only and is reached through the tunnel (FAQ-03)`);
   }
@@ -105,20 +103,20 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   }
   if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64) fail('workers', 'must be 1..64');
   if (!HOSTNAME.test(config.publicHost)) fail('publicHost', `must be the registered tunnel hostname, got "${config.publicHost}"`);
-  let platform: URL;
+  let platform: URL | null = null;
   try {
     platform = new URL(config.platformUrl);
   } catch {
     fail('platformUrl', `not a URL: "${config.platformUrl}"`);
   }
-  if (platform.protocol !== 'https:' && !(platform.protocol === 'http:' && LOOPBACK_HOSTS.has(platform.hostname.replace(/^\[|\]$/g, '')))) {
+  if (platform && platform.protocol !== 'https:' && !(platform.protocol === 'http:' && LOOPBACK_HOSTS.has(platform.hostname.replace(/^\[|\]$/g, '')))) {
     fail('platformUrl', 'must be https:// (plain http only to a loopback platform)');
   }
   if (!DEPLOYMENT_ID.test(config.deploymentId)) fail('deploymentId', `invalid deployment id "${config.deploymentId}"`);
   if (config.agentSecret.length < 16) fail('agentSecret', 'missing or too short (read it from a file)');
   if (config.numbers.length === 0) fail('numbers', 'at least one E.164 number is required');
   for (const n of config.numbers) if (!E164.test(n)) fail('numbers', `"${n}" is not E.164 (+ and 7 to 15 digits)`);
-  validateAgent(config.agent);
+  validateAgent(config.agent, fail);
   if (!(config.bargeIn.thresholdDbfs > -90 && config.bargeIn.thresholdDbfs < 0)) fail('bargeIn.thresholdDbfs', 'must be between -90 and 0 dBFS');
   if (!(config.bargeIn.minSpeechMs >= 20 && config.bargeIn.minSpeechMs <= 2000)) fail('bargeIn.minSpeechMs', 'must be 20..2000 ms');
   if (!Number.isInteger(config.maxCalls) || config.maxCalls < 1) fail('maxCalls', 'must be a positive integer');
@@ -136,40 +134,43 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   }
   if (!(config.mediaFramesPerSecond >= 50 && config.mediaFramesPerSecond <= 10_000)) fail('mediaFramesPerSecond', 'must be 50..10000 (a call sends 50)');
   if (!(config.mediaFrameBurst >= 1 && config.mediaFrameBurst <= 100_000)) fail('mediaFrameBurst', 'must be 1..100000');
+  if (problems.length > 0) throw new TtmaError(ErrorCodes.CONFIG, problems.join('\n'), 500);
   return config;
 }
 
-function checkUrl(key: string, raw: string, schemes: string[]): void {
+type Fail = (key: string, message: string) => void;
+
+function checkUrl(fail: Fail, key: string, raw: string, schemes: string[]): void {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    fail(key, `not a URL: "${raw}"`);
+    return fail(key, `not a URL: "${raw}"`);
   }
-  if (!schemes.includes(url.protocol)) fail(key, `must use ${schemes.join(' or ')}`);
+  if (!schemes.includes(url.protocol)) return fail(key, `must use ${schemes.join(' or ')}`);
   // Plain text only on loopback: an agent's audio and key never cross a network unencrypted.
   if ((url.protocol === 'ws:' || url.protocol === 'http:') && !LOOPBACK_HOSTS.has(url.hostname.replace(/^\[|\]$/g, ''))) {
     fail(key, 'plain ws:// or http:// only to a loopback agent; use wss:// or https://');
   }
 }
 
-function validateAgent(agent: AgentConfig): void {
-  if (!AGENT_KINDS.includes(agent.kind)) fail('agent', `unknown agent "${agent.kind}" (available: ${AGENT_KINDS.join(', ')})`);
+function validateAgent(agent: AgentConfig, fail: Fail): void {
+  if (!AGENT_KINDS.includes(agent.kind)) return fail('agent', `unknown agent "${agent.kind}" (available: ${AGENT_KINDS.join(', ')})`);
   switch (agent.kind) {
     case 'echo':
       return;
     case 'ws':
-      return checkUrl('agent.url', agent.url, ['ws:', 'wss:']);
+      return checkUrl(fail, 'agent.url', agent.url, ['ws:', 'wss:']);
     case 'realtime':
-      checkUrl('agent.url', agent.url, ['ws:', 'wss:']);
+      checkUrl(fail, 'agent.url', agent.url, ['ws:', 'wss:']);
       if (!agent.model) fail('agent.model', 'is required');
-      if (agent.consult) checkUrl('agent.consult', agent.consult.baseUrl, ['http:', 'https:']);
+      if (agent.consult) checkUrl(fail, 'agent.openclawUrl', agent.consult.baseUrl, ['http:', 'https:']);
       return;
     case 'openclaw':
-      checkUrl('agent.chat', agent.chat.baseUrl, ['http:', 'https:']);
-      checkUrl('agent.stt', agent.stt.baseUrl, ['http:', 'https:']);
-      checkUrl('agent.tts', agent.tts.baseUrl, ['http:', 'https:']);
-      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(agent.chat.agentId)) fail('agent.agentId', 'must be 1 to 64 of A-Z a-z 0-9 _ . -');
+      checkUrl(fail, 'agent.openclawUrl', agent.chat.baseUrl, ['http:', 'https:']);
+      checkUrl(fail, 'agent.sttUrl', agent.stt.baseUrl, ['http:', 'https:']);
+      checkUrl(fail, 'agent.ttsUrl', agent.tts.baseUrl, ['http:', 'https:']);
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(agent.chat.agentId)) fail('agent.openclawAgent', 'must be 1 to 64 of A-Z a-z 0-9 _ . -');
       return;
   }
 }

@@ -24,7 +24,8 @@ import {
 } from '../control/doctorChecks.js';
 import { checkInstall } from '../control/installChecks.js';
 import { parseFlags } from './args.js';
-import { GATEWAY_FLAGS, gatewayConfigFromFlags } from './gatewayFlags.js';
+import { gatewayConfigFromSettings, loadGatewaySettings } from '../configFile/gatewaySettings.js';
+import { GATEWAY_FLAGS } from './gatewayFlags.js';
 
 /** A running gateway's local listener answers at once; one second is generous. */
 const GATEWAY_PROBE_TIMEOUT_MS = 1_000;
@@ -98,10 +99,15 @@ async function readQuietly(path: string | undefined): Promise<string | null> {
 /** Runs every check and prints the report. Resolves with the exit code. */
 export async function runDoctorCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('doctor', argv, DOCTOR_FLAGS);
-  // Same config as `ttma gateway` builds; a bad number is a usage error (exit 2), as there.
-  const config = gatewayConfigFromFlags(flags, {
-    webhookPublicKey: await readQuietly(flags['webhook-public-key-file']),
-    agentSecret: (await readQuietly(flags['agent-secret-file'])) ?? '',
+  // Same settings as `ttma gateway` loads (flags, environment, --config); a bad value is an error there too.
+  const loaded = loadGatewaySettings(flags);
+  const agentSecretFile = loaded.secrets.agentSecret.path ?? undefined;
+  const webhookPublicKeyFile = loaded.secrets.webhookPublicKey.path ?? undefined;
+  const config = gatewayConfigFromSettings(loaded, {
+    webhookPublicKey: await readQuietly(webhookPublicKeyFile),
+    agentSecret: (await readQuietly(agentSecretFile)) ?? '',
+    agentKey: '',
+    openclawToken: '',
   });
 
   const healthUrl = platformHealthUrl(config.platformUrl);
@@ -111,8 +117,8 @@ export async function runDoctorCommand(argv: string[]): Promise<number> {
   ]);
 
   const report = doctorReport([
-    checkWebhookKey(flags['webhook-public-key-file']),
-    checkSecretFiles({ agentSecretFile: flags['agent-secret-file'], webhookPublicKeyFile: flags['webhook-public-key-file'] }),
+    checkWebhookKey(webhookPublicKeyFile),
+    checkSecretFiles({ agentSecretFile, webhookPublicKeyFile }),
     checkConfig(config),
     checkListeners({ tunnelPort: config.tunnelPort, localPort: config.localPort, probe: gatewayProbe }),
     checkUser(process.getuid?.()),

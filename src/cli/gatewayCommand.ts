@@ -1,12 +1,18 @@
-/** `ttma gateway`: run the voice gateway on loopback. */
+/** `ttma gateway`: run the voice gateway on loopback, or print its effective configuration. */
 import type { ChildProcess } from 'node:child_process';
+import { validateGatewayConfig, type GatewayConfig } from '../config.js';
+import { gatewayConfigFromSettings, GATEWAY_KEYS, loadGatewaySettings, type LoadedGatewaySettings } from '../configFile/gatewaySettings.js';
+import { configError } from '../configFile/readConfigFile.js';
+import { printableConfig } from '../configFile/printConfig.js';
+import { readSecret } from '../configFile/secretFiles.js';
 import { Gateway } from '../Gateway.js';
-import { onShutdownSignal, parseFlags, printReady, readSecretFile } from './args.js';
-import { GATEWAY_FLAGS, gatewayConfigFromFlags } from './gatewayFlags.js';
+import { createLogger } from '../log.js';
+import { onShutdownSignal, parseFlags, printReady } from './args.js';
+import { GATEWAY_FLAGS } from './gatewayFlags.js';
 import { spawnTunnel } from './tunnelChild.js';
 import { cloudflaredIngress } from './tunnelIngress.js';
 
-/** Single-unit mode (src/cli/tunnelChild.ts): the gateway starts cloudflared itself. */
+/** Single-unit mode (src/cli/tunnelChild.ts): the gateway starts cloudflared itself. Flags only. */
 const TUNNEL_FLAGS = {
   'spawn-tunnel': { type: 'string' },
   'tunnel-config': { type: 'string' },
@@ -14,8 +20,22 @@ const TUNNEL_FLAGS = {
   'tunnel-name': { type: 'string' },
 } as const;
 
-export async function runGatewayCommand(argv: string[]): Promise<void> {
-  const flags = parseFlags('gateway', argv, { ...GATEWAY_FLAGS, ...TUNNEL_FLAGS });
+/** Resolves with -1 while the gateway runs (until a signal), 0 after --print-config. */
+export async function runGatewayCommand(argv: string[]): Promise<number> {
+  const flags = parseFlags('gateway', argv, { ...GATEWAY_FLAGS, ...TUNNEL_FLAGS, 'print-config': { type: 'boolean' } });
+  // Flags > environment > config file > defaults; every bad key reported at once. No secret is read yet.
+  const loaded = loadGatewaySettings(flags);
+  if (loaded.ignoredSecretEnv.length > 0) {
+    createLogger('gateway').warn({ ignored: loaded.ignoredSecretEnv }, 'secret values in the environment are ignored: secrets are read only from files (the *File keys) or systemd credentials');
+  }
+  if (flags['print-config']) {
+    const { config, secrets } = readSecretsAndBuild(loaded);
+    validateGatewayConfig(config);
+    process.stdout.write(printableConfig('gateway', loaded.settings, GATEWAY_KEYS, loaded.sourceOf, secrets));
+    return 0;
+  }
+  // The log level of the file reaches every logger, worker threads included, through the one variable they read.
+  if (loaded.sourceOf('logLevel').startsWith('file')) process.env['TTMA_LOG_LEVEL'] = loaded.settings.logLevel;
   // The tunnel first, before any secret is read (FAQ-11), with an environment built from nothing.
   let tunnel: ChildProcess | null = null;
   if (flags['spawn-tunnel']) {
@@ -26,15 +46,17 @@ export async function runGatewayCommand(argv: string[]): Promise<void> {
       tunnelName: flags['tunnel-name'] ?? '',
     });
   }
-  const config = gatewayConfigFromFlags(flags, {
-    // Missing key: the gateway still starts and refuses every webhook (fail closed).
-    webhookPublicKey: flags['webhook-public-key-file'] ? readSecretFile('--webhook-public-key-file', flags['webhook-public-key-file']) : null,
-    agentSecret: readSecretFile('--agent-secret-file', flags['agent-secret-file']),
-    agentKey: flags['agent-key-file'] ? readSecretFile('--agent-key-file', flags['agent-key-file']) : '',
-    openclawToken: flags['openclaw-token-file'] ? readSecretFile('--openclaw-token-file', flags['openclaw-token-file']) : '',
-  });
-  const gateway = new Gateway(config);
-  const ports = await gateway.start();
+  let gateway: Gateway;
+  let ports: Awaited<ReturnType<Gateway['start']>>;
+  let config: GatewayConfig;
+  try {
+    config = readSecretsAndBuild(loaded).config;
+    gateway = new Gateway(config);
+    ports = await gateway.start();
+  } catch (err) {
+    tunnel?.kill('SIGTERM');
+    throw err;
+  }
   onShutdownSignal(async () => {
     tunnel?.kill('SIGTERM');
     await gateway.stop();
@@ -42,4 +64,24 @@ export async function runGatewayCommand(argv: string[]): Promise<void> {
   // stderr: stdout carries only the ready line a parent process waits for.
   process.stderr.write(`# put these ingress rules in your cloudflared config (only the public paths reach the gateway):\n${cloudflaredIngress(config.publicHost, ports.tunnelPort, config.host)}`);
   printReady({ component: 'gateway', ...ports, workers: config.workers, uws: gateway.status().uws, ...(tunnel ? { tunnelPid: tunnel.pid } : {}) });
+  return -1;
+}
+
+/** Reads the secret files the settings name and builds the runtime config. */
+function readSecretsAndBuild(loaded: LoadedGatewaySettings) {
+  const s = loaded.secrets;
+  if (!s.agentSecret.path) {
+    throw configError('agentSecretFile: not configured; the gateway needs its agent secret: set agentSecretFile in the config file, --agent-secret-file, TTMA_AGENT_SECRET_FILE, or pass the systemd credential "agent-secret"');
+  }
+  const read = (x: (typeof s)[keyof typeof s]) => (x.path ? readSecret(x.key, x) : null);
+  const values = { agentSecret: read(s.agentSecret), webhookPublicKey: read(s.webhookPublicKey), agentKey: read(s.agentKey), openclawToken: read(s.openclawToken) };
+  const config = gatewayConfigFromSettings(loaded, {
+    // Missing key: the gateway still starts and refuses every webhook (fail closed).
+    webhookPublicKey: values.webhookPublicKey,
+    agentSecret: values.agentSecret ?? '',
+    agentKey: values.agentKey ?? '',
+    openclawToken: values.openclawToken ?? '',
+  });
+  const secrets = Object.fromEntries(Object.entries(s).map(([name, r]) => [name, { ...r, value: values[name as keyof typeof values] }]));
+  return { config, secrets };
 }

@@ -12,9 +12,11 @@ commands:
   demo       run platform, simulator, gateway and echo agent locally and place calls
              [--calls N (8)] [--seconds S (10)] [--workers W] [--codec pcmu|pcma|l16|g722|opus] [--json]
   gateway    run the voice gateway on 127.0.0.1
+             [--config FILE] [--print-config] and flags (docs/configuration.md)
   doctor     check a gateway configuration and the running gateway (same flags as gateway)
              [--json]; exits 1 if any check fails
   platform   run the control plane (signalling proxy, identity, allowlists)
+             [--config FILE] [--print-config] and flags (docs/configuration.md)
   install    redeem a one-time install token and install the gateway and skill
              --token T --platform-url URL [--dir D] [--workspace W] [--user U] [--json]
   sim        run the phone-provider simulator
@@ -37,8 +39,8 @@ async function main(argv: string[]): Promise<number> {
       await (await import('./demoCommand.js')).runDemoCommand(rest);
       return 0;
     case 'gateway':
-      await (await import('./gatewayCommand.js')).runGatewayCommand(rest);
-      return -1; // keeps running until a signal
+      // -1: keeps running until a signal; 0 after --print-config.
+      return (await import('./gatewayCommand.js')).runGatewayCommand(rest);
     case 'doctor':
       return (await import('./doctorCommand.js')).runDoctorCommand(rest);
     case 'install':

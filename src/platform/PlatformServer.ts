@@ -23,6 +23,7 @@ import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDestination, ch
 import { CapEnforcer } from './CapEnforcer.js';
 import { CallRegistry, directionOf } from './CallRegistry.js';
 import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
+import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
 import { ProviderClient } from './ProviderClient.js';
@@ -220,6 +221,7 @@ export class PlatformServer {
       requireAdmin: (req) => this.#requireAdmin(req),
       readJson: (req) => this.#readJson(req),
       send: (req, res, status, body) => this.#send(req, res, status, body),
+      sendPage: (req, res, status, html) => this.#write(req, res, status, html, HISTORY_PAGE_HEADERS),
       allow: () => undefined,
     };
   }
@@ -744,10 +746,13 @@ export class PlatformServer {
   }
 
   #send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    this.#write(req, res, status, JSON.stringify(body), { 'content-type': 'application/json; charset=utf-8', ...headers });
+  }
+
+  /** `headers` carries the content type. */
+  #write(req: IncomingMessage, res: ServerResponse, status: number, payload: string, headers: Record<string, string>): void {
     if (res.headersSent) return;
-    const payload = JSON.stringify(body);
     const base: Record<string, string> = {
-      'content-type': 'application/json; charset=utf-8',
       'content-length': String(Buffer.byteLength(payload)),
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',

@@ -6,6 +6,10 @@
  *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
  *                 [--redis-url redis://HOST:PORT] [--recordings-dir DIR]
  *                 [--gateway-bundle F --skill-bundle F] [--public-url URL] [--install-redis-url URL]
+ *                 [--config FILE] [--print-config]
+ *
+ * Every flag overrides a key of the config file (src/configFile/platformSettings.ts,
+ * docs/configuration.md): flags > environment > config file > defaults.
  *
  * Minute caps live in Redis when --redis-url (or REDIS_URL) is given, else in
  * the embedded in-process store (single box, `ttma demo`).
@@ -16,6 +20,9 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { loadPlatformSettings, platformFlagLayer, PLATFORM_KEYS, type LoadedPlatformSettings } from '../configFile/platformSettings.js';
+import { printableConfig } from '../configFile/printConfig.js';
+import { readSecret } from '../configFile/secretFiles.js';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { RedisInstallTokenStore } from './installTokens/RedisInstallTokenStore.js';
@@ -25,16 +32,24 @@ const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
   '[--redis-url redis://HOST:PORT] [--recordings-dir DIR] ' +
-  '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL]';
+  '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--config FILE] [--print-config]';
 /** Bundles are read whole into memory and served from there. */
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
-const DEFAULT_CONNECTION_ID = 'ttma-connection';
 /** Secret and config files are small; a huge one is a mistake. */
 const MAX_FILE_BYTES = 64 * 1024;
 
 export async function runPlatformCommand(argv: string[]): Promise<void> {
+  const { args, loaded, printConfig } = parseCommandLine(argv);
+  if (printConfig) {
+    process.stdout.write(printableConfig('platform', redactUrls(loaded.settings), PLATFORM_KEYS, loaded.sourceOf, readAllSecrets(loaded)));
+    return;
+  }
+  // The log level of the file reaches every logger through the one variable they read.
+  if (loaded.sourceOf('logLevel').startsWith('file')) process.env['TTMA_LOG_LEVEL'] = loaded.settings.logLevel;
   const log = createLogger('platform');
-  const args = parseCommandLine(argv);
+  if (loaded.ignoredSecretEnv.length > 0) {
+    log.warn({ ignored: loaded.ignoredSecretEnv }, 'secret values in the environment are ignored: secrets are read only from files (the *File keys) or systemd credentials');
+  }
 
   const providerApiKey = await readSecretFile(args.providerApiKeyFile, '--provider-api-key-file', log);
   const webhookPublicKey = args.webhookPublicKeyFile
@@ -115,7 +130,7 @@ interface PlatformArgs {
 }
 
 /** Usage errors carry status 2: src/cli/ttma.ts exits with 2 for them. */
-function parseCommandLine(argv: string[]): PlatformArgs {
+function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedPlatformSettings; printConfig: boolean } {
   let values;
   try {
     ({ values } = parseArgs({
@@ -123,6 +138,8 @@ function parseCommandLine(argv: string[]): PlatformArgs {
       strict: true,
       allowPositionals: false,
       options: {
+        config: { type: 'string' },
+        'print-config': { type: 'boolean' },
         port: { type: 'string' },
         'provider-url': { type: 'string' },
         'provider-api-key-file': { type: 'string' },
@@ -149,34 +166,67 @@ function parseCommandLine(argv: string[]): PlatformArgs {
         : String(cause);
     throw new TtmaError(ErrorCodes.CLI_USAGE, `${why}\n${USAGE}`, 2);
   }
-  const portText = values.port ?? '0';
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65_535) {
+  const portText = values.port;
+  if (portText !== undefined && (!/^\d{1,5}$/.test(portText) || Number(portText) > 65_535)) {
     throw new TtmaError(ErrorCodes.CLI_USAGE, `--port must be a number from 0 to 65535\n${USAGE}`, 2);
   }
   const rateText = values['rate-limit'];
   if (rateText !== undefined && (!/^\d{1,6}$/.test(rateText) || Number(rateText) < 1)) {
     throw new TtmaError(ErrorCodes.CLI_USAGE, `--rate-limit must be a whole number of requests per second, at least 1\n${USAGE}`, 2);
   }
-  if (!values['provider-url']) throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-url is required\n${USAGE}`, 2);
-  if (!values['provider-api-key-file']) {
-    throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-api-key-file is required\n${USAGE}`, 2);
-  }
-  return {
-    port: Number(portText),
-    rateLimit: rateText === undefined ? undefined : Number(rateText),
-    providerUrl: values['provider-url'],
-    providerApiKeyFile: values['provider-api-key-file'],
-    webhookPublicKeyFile: values['webhook-public-key-file'],
-    adminTokenFile: values['admin-token-file'],
-    connectionId: values['connection-id'] ?? DEFAULT_CONNECTION_ID,
-    deploymentFile: values['deployment-file'],
-    redisUrl: values['redis-url'] ?? (process.env['REDIS_URL'] || undefined),
-    recordingsDir: values['recordings-dir'],
-    gatewayBundle: values['gateway-bundle'],
-    skillBundle: values['skill-bundle'],
-    publicUrl: values['public-url'],
-    installRedisUrl: values['install-redis-url'],
+  const converted = {
+    ...(portText !== undefined ? { port: Number(portText) } : {}),
+    ...(rateText !== undefined ? { rateLimit: Number(rateText) } : {}),
   };
+  // Flags > environment (REDIS_URL, TTMA_*) > config file > defaults; every bad key reported at once.
+  const loaded = loadPlatformSettings(platformFlagLayer(values, converted), values.config);
+  const s = loaded.settings;
+  if (!s.providerUrl) throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-url is required (or providerUrl in the config file, TTMA_PROVIDER_URL)\n${USAGE}`, 2);
+  const keyFile = loaded.secrets.providerApiKey.path;
+  if (!keyFile) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-api-key-file is required (or providerApiKeyFile in the config file, TTMA_PROVIDER_API_KEY_FILE, the systemd credential provider-api-key)\n${USAGE}`, 2);
+  }
+  const args: PlatformArgs = {
+    port: s.port,
+    rateLimit: s.rateLimit,
+    providerUrl: s.providerUrl,
+    providerApiKeyFile: keyFile,
+    webhookPublicKeyFile: loaded.secrets.webhookPublicKey.path ?? undefined,
+    adminTokenFile: loaded.secrets.adminToken.path ?? undefined,
+    connectionId: s.connectionId,
+    deploymentFile: loaded.secrets.deployment.path ?? undefined,
+    redisUrl: s.redisUrl,
+    recordingsDir: s.recordingsDir,
+    gatewayBundle: s.gatewayBundle,
+    skillBundle: s.skillBundle,
+    publicUrl: s.publicUrl,
+    installRedisUrl: s.installRedisUrl,
+  };
+  return { args, loaded, printConfig: values['print-config'] === true };
+}
+
+/** --print-config reads every configured secret (so a missing file fails here too) and prints none. */
+function readAllSecrets(loaded: LoadedPlatformSettings) {
+  return Object.fromEntries(
+    Object.entries(loaded.secrets).map(([name, r]) => [name, { ...r, value: r.path ? readSecret(r.key, r) : null }]),
+  );
+}
+
+/** A Redis URL may carry a password (redis://:pw@host): printed without it. */
+function redactUrls(settings: LoadedPlatformSettings['settings']): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...settings };
+  for (const key of ['redisUrl', 'installRedisUrl'] as const) {
+    const raw = settings[key];
+    if (!raw) continue;
+    try {
+      const url = new URL(raw);
+      if (url.password) url.password = 'redacted';
+      out[key] = url.toString();
+    } catch {
+      out[key] = '[not a URL]';
+    }
+  }
+  return out;
 }
 
 async function readSmallFile(path: string, flag: string): Promise<string> {

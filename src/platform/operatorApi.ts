@@ -9,12 +9,16 @@
  *   POST /v1/admin/deployments/{id}/rotate-secret | disable | enable
  *   GET /v1/admin/calls?deployment=&direction=&number=&since=&until=&state=&flagged=&limit=
  *   GET /v1/admin/usage?deployment=&flagged=1
+ *   GET /v1/admin/history(.json)?deployment=&direction=&number=&from=&to=&cause=&limit=
+ *       call history as a page (src/platform/historyPage.ts) or JSON
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CapEnforcer } from './CapEnforcer.js';
 import type { CallRecord, CallRegistry } from './CallRegistry.js';
+import { parseHistoryQuery, queryView, selectHistory } from './callHistory.js';
+import { renderHistoryPage } from './historyPage.js';
 import { DEPLOYMENT_ID_PATTERN, type Deployment, type DeploymentPatch, type DeploymentRegistry, type RegisterDeploymentInput } from './DeploymentRegistry.js';
 import type { UsageEntry, UsageLedger } from './UsageLedger.js';
 
@@ -29,6 +33,8 @@ export interface OperatorContext {
   requireAdmin(req: IncomingMessage): void;
   readJson(req: IncomingMessage): Promise<Json>;
   send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void;
+  /** An HTML page, with the page's security headers (CSP). */
+  sendPage(req: IncomingMessage, res: ServerResponse, status: number, html: string): void;
   /** Sets the Allow header of a 405. */
   allow(method: string, allowed: string): void;
 }
@@ -91,6 +97,19 @@ export async function handleOperatorRoute(
     ctx.requireAdmin(req);
     const calls = filterCalls(ctx.calls.list(), url.searchParams, ctx.ledger);
     ctx.send(req, res, 200, { calls: calls.map((c) => callView(c, ctx.ledger.get(c.callControlId))) });
+    return true;
+  }
+  if (path === '/v1/admin/history' || path === '/v1/admin/history.json') {
+    ctx.allow(method, 'GET');
+    ctx.requireAdmin(req);
+    const query = parseHistoryQuery(url.searchParams);
+    const { total, calls } = selectHistory(ctx.calls.list(), query);
+    const views = calls.map((c) => {
+      const { timeline: _timeline, ...view } = callView(c, ctx.ledger.get(c.callControlId));
+      return view;
+    });
+    if (path.endsWith('.json')) ctx.send(req, res, 200, { filters: queryView(query), total, calls: views });
+    else ctx.sendPage(req, res, 200, renderHistoryPage(views, total, query, `/v1/admin/history.json${url.search}`));
     return true;
   }
   if (path === '/v1/admin/usage') {

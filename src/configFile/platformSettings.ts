@@ -1,0 +1,99 @@
+/**
+ * The settings of `ttma platform`: the config file's schema, every key with
+ * its default, meaning, environment variable and flag. Same rules as the
+ * gateway's (src/configFile/gatewaySettings.ts): flags > environment > file
+ * > defaults, secrets only from files or systemd credentials.
+ */
+import { z } from 'zod';
+import { envLayer, inlineSecretEnv, parseSettings, refuseInlineSecrets, sourceOf, type KeySpec, type Layers } from './layers.js';
+import { readConfigFile } from './readConfigFile.js';
+import { resolveSecretPath, type ResolvedSecret } from './secretFiles.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const platformSettingsSchema = z.strictObject({
+  port: z.number().int().min(0).max(65_535).default(0),
+  providerUrl: z.string().optional(),
+  providerApiKeyFile: z.string().optional(),
+  webhookPublicKeyFile: z.string().optional(),
+  adminTokenFile: z.string().optional(),
+  connectionId: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'printable ASCII, 1 to 128 characters').default('ttma-connection'),
+  deploymentFile: z.string().optional(),
+  rateLimit: z.number().int().min(1).max(999_999).optional(),
+  redisUrl: z.string().optional(),
+  recordingsDir: z.string().optional(),
+  gatewayBundle: z.string().optional(),
+  skillBundle: z.string().optional(),
+  publicUrl: z.string().optional(),
+  installRedisUrl: z.string().optional(),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+});
+
+export type PlatformSettings = z.output<typeof platformSettingsSchema>;
+
+const secret = (name: string, credential: string, inline: string[], inlineEnv: string[]) => ({ name, credential, inline, inlineEnv });
+
+export const PLATFORM_KEYS: readonly KeySpec[] = [
+  { key: 'port', type: 'int', default: '0 (a free port)', env: 'TTMA_PORT', flag: '--port', meaning: 'the platform\'s port on 127.0.0.1 (signalling, provider webhooks behind the tunnel, operator API)' },
+  { key: 'providerUrl', type: 'string', default: '(required)', env: 'TTMA_PROVIDER_URL', flag: '--provider-url', meaning: 'the provider\'s Call Control API base URL, e.g. https://api.telnyx.com/v2' },
+  { key: 'providerApiKeyFile', type: 'string', default: 'systemd credential provider-api-key (required)', env: 'TTMA_PROVIDER_API_KEY_FILE', flag: '--provider-api-key-file', meaning: 'file holding the provider API key; only the platform holds it (FAQ-12)', secret: secret('providerApiKey', 'provider-api-key', ['providerApiKey'], ['TTMA_PROVIDER_API_KEY']) },
+  { key: 'webhookPublicKeyFile', type: 'string', default: 'systemd credential webhook-public-key, else none', env: 'TTMA_WEBHOOK_PUBLIC_KEY_FILE', flag: '--webhook-public-key-file', meaning: 'file holding the provider\'s Ed25519 webhook public key (base64); without it webhooks are refused with 503 and install tokens cannot be minted', secret: secret('webhookPublicKey', 'webhook-public-key', ['webhookPublicKey'], ['TTMA_WEBHOOK_PUBLIC_KEY']) },
+  { key: 'adminTokenFile', type: 'string', default: 'systemd credential admin-token, else none (operator API disabled, 503)', env: 'TTMA_ADMIN_TOKEN_FILE', flag: '--admin-token-file', meaning: 'file holding the operator API\'s bearer token (at least 16 characters)', secret: secret('adminToken', 'admin-token', ['adminToken'], ['TTMA_ADMIN_TOKEN']) },
+  { key: 'connectionId', type: 'string', default: 'ttma-connection', env: 'TTMA_CONNECTION_ID', flag: '--connection-id', meaning: 'the provider connection (Call Control application) id used to dial' },
+  { key: 'deploymentFile', type: 'string', default: 'systemd credential deployment, else none', flag: '--deployment-file', meaning: 'JSON {"id","numbers","tunnelHost","agentSecret"} registered at start (single-box setups); it holds a secret', secret: secret('deployment', 'deployment', [], []) },
+  { key: 'rateLimit', type: 'int', default: '20 (burst 40)', env: 'TTMA_RATE_LIMIT', flag: '--rate-limit', meaning: 'signalling requests per second per deployment; the burst is twice this' },
+  { key: 'redisUrl', type: 'string', default: 'none (embedded store)', env: 'REDIS_URL', flag: '--redis-url', meaning: 'redis://host:port for minute caps and install tokens; without it, an in-process store (one box only)' },
+  { key: 'recordingsDir', type: 'string', default: 'none (URL kept, MP3 not downloaded)', env: 'TTMA_RECORDINGS_DIR', flag: '--recordings-dir', meaning: 'where recordings are stored, <dir>/<deployment>/<call>.mp3' },
+  { key: 'gatewayBundle', type: 'string', default: 'none', flag: '--gateway-bundle', meaning: 'gateway .tar.gz served to installers (with skillBundle)' },
+  { key: 'skillBundle', type: 'string', default: 'none', flag: '--skill-bundle', meaning: 'skill .tar.gz served to installers (with gatewayBundle)' },
+  { key: 'publicUrl', type: 'string', default: 'http://127.0.0.1:<port>', env: 'TTMA_PUBLIC_URL', flag: '--public-url', meaning: 'the URL installers reach this platform at (written into install tokens)' },
+  { key: 'installRedisUrl', type: 'string', default: 'redisUrl', flag: '--install-redis-url', meaning: 'a separate Redis for install tokens' },
+  { key: 'logLevel', type: 'string', default: 'info', env: 'TTMA_LOG_LEVEL', meaning: 'log level: fatal, error, warn, info, debug, trace or silent' },
+];
+
+export type PlatformFlagInput = Record<string, string | boolean | undefined>;
+
+export interface LoadedPlatformSettings {
+  settings: PlatformSettings;
+  layers: Layers;
+  secrets: Record<'providerApiKey' | 'webhookPublicKey' | 'adminToken' | 'deployment', ResolvedSecret & { key: string }>;
+  ignoredSecretEnv: string[];
+  sourceOf(key: string): string;
+}
+
+/** Flags (already checked by the CLI) > environment > `--config` / TTMA_CONFIG > defaults. Reads no secret. */
+export function loadPlatformSettings(flags: Map<string, { value: unknown; name: string }>, configPath: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedPlatformSettings {
+  const filePath = configPath ?? (env['TTMA_CONFIG'] || null);
+  const file = filePath ? readConfigFile(filePath) : null;
+  if (file && filePath) refuseInlineSecrets(file, PLATFORM_KEYS, filePath);
+  const layers: Layers = { file, filePath, env: envLayer(PLATFORM_KEYS, env), flags };
+  const settings = parseSettings(platformSettingsSchema, layers, PLATFORM_KEYS);
+  const resolve = (key: keyof PlatformSettings) => {
+    const spec = PLATFORM_KEYS.find((s) => s.key === key)!;
+    return { key, ...resolveSecretPath(key, spec.secret!, settings[key] as string | undefined, sourceOf(layers, key), env) };
+  };
+  return {
+    settings,
+    layers,
+    secrets: {
+      providerApiKey: resolve('providerApiKeyFile'),
+      webhookPublicKey: resolve('webhookPublicKeyFile'),
+      adminToken: resolve('adminTokenFile'),
+      deployment: resolve('deploymentFile'),
+    },
+    ignoredSecretEnv: inlineSecretEnv(PLATFORM_KEYS, env),
+    sourceOf: (key) => sourceOf(layers, key),
+  };
+}
+
+/** A flag layer from parseArgs values, by the keys' flag names. */
+export function platformFlagLayer(values: PlatformFlagInput, converted: Partial<Record<string, unknown>>): Map<string, { value: unknown; name: string }> {
+  const out = new Map<string, { value: unknown; name: string }>();
+  for (const spec of PLATFORM_KEYS) {
+    if (!spec.flag) continue;
+    const raw = values[spec.flag.slice(2)];
+    if (raw === undefined) continue;
+    out.set(spec.key, { value: spec.key in converted ? converted[spec.key] : raw, name: spec.flag });
+  }
+  return out;
+}
