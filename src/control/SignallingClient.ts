@@ -9,7 +9,7 @@
  */
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, TtmaError, type ErrorCode } from '../errors.js';
 import {
   HEADER_DEPLOYMENT,
   PLATFORM_PATHS,
@@ -25,6 +25,7 @@ import {
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
 const MAX_SOCKETS = 32;
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
 
 export interface SignallingClientOptions {
   platformUrl: string;
@@ -104,7 +105,10 @@ export class SignallingClient {
     if (response.status < 200 || response.status >= 300) {
       const err = (parsed as PlatformErrorBody | null)?.error;
       const code = err?.code ?? `HTTP_${response.status}`;
-      throw new TtmaError(ErrorCodes.PLATFORM, `platform refused ${path}: ${code}: ${err?.message ?? response.text.slice(0, 200)}`, 502);
+      // Keep the platform's own code when it is one of ours (TTMA_ERR_DIAL_POLICY, TTMA_ERR_CAP_REACHED...), so callers can tell refusals apart.
+      const known = KNOWN_CODES.has(code) ? (code as ErrorCode) : ErrorCodes.PLATFORM;
+      const status = known === ErrorCodes.PLATFORM ? 502 : response.status;
+      throw new TtmaError(known, `platform refused ${path}: ${code}: ${(err?.message ?? response.text).slice(0, 300)}`, status);
     }
     return parsed;
   }

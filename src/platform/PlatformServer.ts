@@ -20,7 +20,9 @@ import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC, type CallDir
 import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSignature.js';
 import { randomUUID } from 'node:crypto';
 import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDestination, checkDialStreamUrl, checkDigits, checkStreamToken } from './allowlists.js';
-import { CapEnforcer } from './CapEnforcer.js';
+import { CapEnforcer, capError } from './CapEnforcer.js';
+import { ControlHub } from './ControlHub.js';
+import type { CapKind, CapState } from '../wire/controlChannel.js';
 import { CallRegistry, directionOf } from './CallRegistry.js';
 import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
 import { handleOperatorRoute, type OperatorContext } from './operatorApi.js';
@@ -71,6 +73,8 @@ export interface PlatformServerOptions {
   capGoodbyeMs?: number;
   /** Install tokens and the bundles they point at (src/platform/installTokens). */
   install?: InstallRoutesOptions;
+  /** Ping interval of the gateways' control connections (default 15 s). */
+  controlHeartbeatMs?: number;
 }
 
 const BIND_HOST = '127.0.0.1';
@@ -131,6 +135,8 @@ export class PlatformServer {
   readonly deployments: DeploymentRegistry;
   readonly calls: CallRegistry;
   readonly install: InstallRoutes;
+  /** The gateways' outbound control connections (cap notices out, usage reports in). */
+  readonly control: ControlHub;
   readonly #provider: ProviderClient;
   readonly #connectionId: string;
   readonly #publicKey: KeyObject | null;
@@ -208,6 +214,19 @@ export class PlatformServer {
       ...(options.cdr?.attempts !== undefined ? { cdrAttempts: options.cdr.attempts } : {}),
       ...(options.cdr?.backoffMs !== undefined ? { cdrBackoffMs: options.cdr.backoffMs } : {}),
     });
+    this.control = new ControlHub({
+      deployments: this.deployments,
+      limiter: this.#limiter,
+      log: this.#log,
+      ...(options.controlHeartbeatMs !== undefined ? { heartbeatMs: options.controlHeartbeatMs } : {}),
+      capState: (id) => this.#capState(id),
+      onUsage: (deployment, callId, duration) => this.#acceptUsage(deployment, callId, duration),
+    });
+    this.deployments.onChange((id, change) => {
+      if (change === 'secret') this.control.revoke(id, 'agent secret rotated');
+      else if (change === 'disabled') this.control.revoke(id, 'deployment disabled');
+      else if (change === 'updated') void this.#pushCapState(id);
+    });
     this.#recordings = options.recordingsDir
       ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: [new URL(options.providerBaseUrl).origin] })
       : null;
@@ -242,6 +261,7 @@ export class PlatformServer {
       { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
       (req, res) => void this.#handle(req, res),
     );
+    server.on('upgrade', (req, socket, head) => this.control.handleUpgrade(req, socket, head));
     server.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       else socket.destroy();
@@ -269,6 +289,7 @@ export class PlatformServer {
     if (this.#stopping) return this.#stopping;
     const server = this.#server;
     this.caps.close();
+    this.control.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();
       server.close(() => resolve());
@@ -345,7 +366,7 @@ export class PlatformServer {
     const clientState = checkClientState(body.client_state);
     await this.#requireOwnership(deployment, callId);
     // Reserve the first minute before the provider is asked anything: at a cap, no call starts.
-    await this.caps.admit(deployment.id, callId, capLimits(deployment));
+    await this.#admit(deployment, callId);
     this.calls.patch(callId, { reservationId: callId });
     this.#reservationCall.set(callId, callId);
     try {
@@ -399,11 +420,15 @@ export class PlatformServer {
     this.#send(req, res, 200, { ok: true });
   }
 
-  /** The gateway's duration report: kept for the cross-check, never billed from. */
+  /** The gateway's duration report over HTTP (the control connection is the usual way). */
   async #usageReport(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
     const body = await this.#readJson(req);
-    const duration = body['duration_ms'];
+    this.#send(req, res, 200, { ok: true, flags: this.#acceptUsage(deployment, callId, body['duration_ms']) });
+  }
+
+  /** A usage report by either route: kept for the cross-check, never billed from (FAQ-14). */
+  #acceptUsage(deployment: Deployment, callId: string, duration: unknown): string[] {
     if (typeof duration !== 'number' || !Number.isInteger(duration) || duration < 0 || duration > MAX_REPORTED_MS) {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, `duration_ms must be a whole number from 0 to ${MAX_REPORTED_MS}`, 400);
     }
@@ -413,8 +438,40 @@ export class PlatformServer {
       throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
     }
     if (!known.locked || known.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    const entry = this.ledger.gatewayReport(deployment.id, callId, duration);
-    this.#send(req, res, 200, { ok: true, flags: entry.flags });
+    return this.ledger.gatewayReport(deployment.id, callId, duration).flags;
+  }
+
+  /** Reserve a new call's first unit; a cap refusal also tells the deployment's gateways. */
+  async #admit(deployment: Deployment, reservationId: string): Promise<void> {
+    try {
+      await this.caps.admit(deployment.id, reservationId, capLimits(deployment));
+    } catch (err) {
+      if (isTtmaError(err, ErrorCodes.CAP_REACHED)) void this.#pushCapState(deployment.id);
+      throw err;
+    }
+  }
+
+  /** Whether the deployment's new calls are refused for a cap now. */
+  async #capState(deploymentId: string): Promise<CapState> {
+    const deployment = await this.deployments.get(deploymentId);
+    if (!deployment) return { capped: false };
+    let usage;
+    try {
+      usage = await this.caps.usage(deploymentId);
+    } catch {
+      // Store away: admission refuses anyway (fail closed); say nothing we do not know.
+      return { capped: false };
+    }
+    const cap: CapKind | null =
+      usage.month >= deployment.caps.monthMinutes ? 'month' : usage.day >= deployment.caps.dayMinutes ? 'day' : null;
+    if (!cap) return { capped: false };
+    const limits = capLimits(deployment);
+    return { capped: true, cap, until: capUntil(cap, Date.now()), message: capError({ ok: false, reason: cap, dayUsed: usage.day, monthUsed: usage.month }, limits).message };
+  }
+
+  async #pushCapState(deploymentId: string): Promise<void> {
+    if (this.control.connections(deploymentId) === 0) return;
+    this.control.notify(deploymentId, { type: 'cap.state', cap_state: await this.#capState(deploymentId) });
   }
 
   async #ready(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -436,9 +493,15 @@ export class PlatformServer {
     for (const record of this.calls.list()) {
       if (record.deploymentId === deploymentId && record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
     }
+    const deployment = await this.deployments.get(deploymentId);
+    const message = deployment
+      ? capError({ ok: false, reason, dayUsed: deployment.caps.dayMinutes, monthUsed: deployment.caps.monthMinutes }, capLimits(deployment)).message
+      : 'minute cap reached';
     for (const callId of callIds) {
       for (const listener of this.#capListeners) listener(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId });
+      this.control.notify(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId, ending_in_ms: this.#capGoodbyeMs, message });
     }
+    void this.#pushCapState(deploymentId);
     if (this.#capGoodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#capGoodbyeMs));
     await Promise.all(
       [...callIds].map(async (callId) => {
@@ -505,7 +568,7 @@ export class PlatformServer {
     // The reservation is keyed by the dial's command_id: the call id exists only after the provider answers.
     const commandId = randomUUID();
     const reservationId = `dial-${commandId}`;
-    await this.caps.admit(deployment.id, reservationId, capLimits(deployment));
+    await this.#admit(deployment, reservationId);
     let dialled;
     try {
       dialled = await this.#provider.dial({
@@ -887,6 +950,15 @@ function callEventOf(data: Json): CallEvent | null {
     to: to.slice(0, 64),
     hangupCause: typeof cause === 'string' ? cause.slice(0, 64) : undefined,
   };
+}
+
+/** When a cap lifts by itself: the next UTC midnight, or the first of the next UTC month. */
+function capUntil(cap: CapKind, nowMs: number): string {
+  const now = new Date(nowMs);
+  const until = cap === 'day'
+    ? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)
+    : Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  return new Date(until).toISOString();
 }
 
 function capLimits(deployment: Deployment): { day: number; month: number } {
