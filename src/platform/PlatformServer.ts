@@ -27,7 +27,7 @@ import { CallRegistry, directionOf } from './CallRegistry.js';
 import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
 import { handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
-import { ProviderClient } from './ProviderClient.js';
+import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
 import { RateLimiter } from './RateLimiter.js';
 import { RecordingFetcher } from './RecordingFetcher.js';
 import { Settlement } from './Settlement.js';
@@ -52,7 +52,7 @@ export interface PlatformServerOptions {
   /** Time allowed to receive a request body (default 10 s). */
   bodyTimeoutMs?: number;
   /** Provider retry tuning (tests shorten it). */
-  provider?: { maxAttempts?: number; backoffMs?: number; timeoutMs?: number };
+  provider?: Pick<ProviderClientOptions, 'maxAttempts' | 'backoffMs' | 'timeoutMs' | 'transport'>;
   /** Wall clock in ms, for the webhook window and replay cache. */
   now?: () => number;
   /** The cap store; default: Redis when redisUrl is set, else the embedded store. */
@@ -276,10 +276,6 @@ export class PlatformServer {
     });
     const port = (server.address() as AddressInfo).port;
     this.install.listening(port);
-    // One request to our own health endpoint loads and compiles node's HTTP
-    // client (undici) now rather than during the first call's provider request,
-    // where it stalled this thread by tens of milliseconds.
-    await fetch(`http://${BIND_HOST}:${port}/healthz`).then((r) => r.text(), () => undefined);
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
   }
@@ -294,7 +290,10 @@ export class PlatformServer {
       if (!server) return resolve();
       server.close(() => resolve());
       server.closeAllConnections();
-    }).then(() => this.#store.close());
+    }).then(() => {
+      this.#provider.close();
+      return this.#store.close();
+    });
     return this.#stopping;
   }
 
