@@ -3,6 +3,7 @@
  * ControlActor -> uWebSockets.js front. Start order puts the workers first so
  * no call is accepted before it can be carried; stop order is the reverse.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { ControlActor } from './actors/ControlActor.js';
 import { Supervisor } from './actors/Supervisor.js';
@@ -71,6 +72,8 @@ export class Gateway {
       onMedia: (_index, slot, frame) => this.control.onWorkerMedia(slot, frame),
       onControl: (index, message) => this.control.onWorkerControl(index, message),
     });
+    // The local operator routes (`ttma call`, `ttma calls`) take the deployment's agent secret; compared by digest in constant time.
+    const secretDigest = sha256(config.agentSecret);
     const signalling = (this.#signalling = new SignallingClient({
       platformUrl: config.platformUrl,
       deploymentId: config.deploymentId,
@@ -93,6 +96,7 @@ export class Gateway {
       webhooks: this.webhooks,
       log,
       status: () => this.status(),
+      isOperator: (bearer) => bearer !== undefined && timingSafeEqual(sha256(bearer), secretDigest),
       webhookReadTimeoutMs: config.webhookReadTimeoutMs,
       mediaFramesPerSecond: config.mediaFramesPerSecond,
       mediaFrameBurst: config.mediaFrameBurst,
@@ -161,4 +165,8 @@ export class Gateway {
     })();
     return this.#stopping;
   }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }
