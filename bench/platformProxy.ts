@@ -28,6 +28,7 @@ import { startRedisServer } from '../test/helpers/redisServer.js';
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, json: { type: 'boolean', default: false } } });
 const REQUESTS = Number(values.requests);
 const WARMUP = 300;
+const CPU_BLOCK = 500;
 const KEY = 'KEYbench-provider-key-0123456789';
 const SECRET = 'b'.repeat(40);
 const TUNNEL = 'bench.trycloudflare.com';
@@ -113,6 +114,30 @@ async function main(): Promise<void> {
       rows.current.push(currentMs);
     }
   }
+  // CPU time per request, each path in its own block: what this process (client, platform and
+  // provider alike) spends; the platform's share is a path's figure minus the direct one's.
+  // Unlike wall-clock percentiles, it hardly moves with other processes' load.
+  const cpuBlock = async (run: (i: number) => Promise<unknown>): Promise<number> => {
+    const before = process.cpuUsage();
+    for (let i = 0; i < CPU_BLOCK; i++) await run(i);
+    const used = process.cpuUsage(before);
+    return (used.user + used.system) / CPU_BLOCK;
+  };
+  const cpuUs = { direct: 0, redis: 0, previous: 0, current: 0 };
+  for (let round = 0; round < 2; round++) {
+    // Two rounds, alternating order, keep the lower figure of each (the less disturbed one).
+    const order = round === 0 ? (['direct', 'redis', 'previous', 'current'] as const) : (['current', 'previous', 'redis', 'direct'] as const);
+    for (const row of order) {
+      const us = await cpuBlock((i) => {
+        const n = 100_000 + round * CPU_BLOCK + i;
+        if (row === 'direct') return post(agent, providerPort, '/v2/calls', body(n), { authorization: `Bearer ${KEY}` });
+        if (row === 'redis') return store.reserve('bench-redis', `c-${n}`, 1, limits, periodOf(Date.now()));
+        const target = row === 'previous' ? previous : current;
+        return post(agent, target.port, PLATFORM_PATHS.dial, body(n), target.headers);
+      });
+      cpuUs[row] = round === 0 ? us : Math.min(cpuUs[row], us);
+    }
+  }
   agent.destroy();
   await current.platform.stop();
   await previous.platform.stop();
@@ -131,6 +156,8 @@ async function main(): Promise<void> {
     proxiedMs: pct(rows.current),
     addedMs: added(rows.current),
     previousFetch: { proxiedMs: pct(rows.previous), addedMs: added(rows.previous) },
+    cpuUsPerRequest: cpuUs,
+    platformCpuUs: { previous: cpuUs.previous - cpuUs.direct, current: cpuUs.current - cpuUs.direct },
   };
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
@@ -143,7 +170,10 @@ async function main(): Promise<void> {
         line('through the platform, fetch (before)', summary.previousFetch.proxiedMs) +
         line('through the platform, node:http (now)', summary.proxiedMs) +
         line('added by the platform, before', summary.previousFetch.addedMs) +
-        line('added by the platform, now', summary.addedMs),
+        line('added by the platform, now', summary.addedMs) +
+        `  CPU per request in this process (us): direct ${cpuUs.direct.toFixed(0)}, Redis reservation ${cpuUs.redis.toFixed(0)}, ` +
+        `through the platform before ${cpuUs.previous.toFixed(0)}, now ${cpuUs.current.toFixed(0)}; ` +
+        `the platform's own: before ${summary.platformCpuUs.previous.toFixed(0)}, now ${summary.platformCpuUs.current.toFixed(0)}\n`,
     );
   }
 }
