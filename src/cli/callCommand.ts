@@ -128,7 +128,7 @@ export async function runCallCommand(argv: string[]): Promise<number> {
   const to = values.to ?? positionals[0];
   if (values.to !== undefined && positionals[0] !== undefined) throw usage('call', 'give the number once: either as an argument or with --to');
   if (to === undefined) throw usage('call', 'which number? ttma call +15551234567');
-  if (!E164.test(to)) throw usage('call', `"${to.slice(0, 40)}" is not one E.164 number ("+" then 7 to 15 digits, nothing else)`);
+  if (!E164.test(to)) throw usage('call', `${JSON.stringify(to.slice(0, 40))} is not one E.164 number ("+" then 7 to 15 digits, nothing else)`);
   if (values.from !== undefined && !E164.test(values.from)) throw usage('call', '--from must be one E.164 number');
   const { port, secret } = target(values);
   const answer = await local(port, secret, 'POST', '/v1/local/calls', { to, ...(values.from !== undefined ? { from: values.from } : {}) }, CALL_TIMEOUT_MS);
