@@ -92,7 +92,11 @@ export class ControlChannel {
     if (ws) {
       ws.removeAllListeners();
       ws.on('error', () => undefined);
-      ws.terminate();
+      if (ws.readyState === WebSocket.OPEN) {
+        // A close frame goes out after what is queued (the last usage reports); a platform that never answers it is cut off.
+        ws.close(1001, 'gateway stopping');
+        setTimeout(() => ws.terminate(), 1_000).unref();
+      } else ws.terminate();
     }
   }
 
