@@ -95,6 +95,7 @@ const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfe
 /** Longest call a usage report may claim (the provider's time_limit maximum). */
 const MAX_REPORTED_MS = TIME_LIMIT_SECS_MAX * 1000;
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
+const STORE_READY_TIMEOUT_MS = 2_000;
 const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.AUTH,
   ErrorCodes.DEPLOYMENT_DISABLED,
@@ -276,6 +277,12 @@ export class PlatformServer {
     });
     const port = (server.address() as AddressInfo).port;
     this.install.listening(port);
+    // A networked store connects in the background: wait for it (bounded) so the first calls are
+    // not refused as "store unreachable" while Redis is still connecting; if it stays away the
+    // platform starts degraded (fail closed, /readyz says so).
+    if (this.#store.ready && !(await this.#store.ready(STORE_READY_TIMEOUT_MS))) {
+      this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'cap store not reachable at start: new calls are refused until it is');
+    }
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
   }

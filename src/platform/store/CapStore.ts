@@ -61,6 +61,8 @@ export interface CapStore {
   reservation(deploymentId: string, callId: string): Promise<CallReservation | null>;
   /** Resolves when the store answers; rejects (TTMA_ERR_STORE_UNAVAILABLE) when it does not. */
   ping(): Promise<void>;
+  /** Waits (bounded) for a networked store's first connection; true when it is up. */
+  ready?(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
