@@ -272,6 +272,11 @@ export class ControlActor {
     return all.slice(0, Math.max(0, limit));
   }
 
+  /** The deployment's recent calls as the platform recorded them (the provider's figures), newest first. */
+  async platformCalls(limit: number): Promise<Array<Record<string, unknown>>> {
+    return (await this.#signalling.listCalls(limit)).calls;
+  }
+
   /** Whether new calls are refused for a minute cap (as the platform last said), and why. */
   capState(): CapState {
     if (this.#cap && Date.now() >= this.#cap.untilMs) {

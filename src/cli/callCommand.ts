@@ -155,15 +155,20 @@ interface CallRow {
   state: string;
   started_at: string;
   duration_ms: number | null;
-  end_reason: string | null;
+  /** Gateway records. */
+  end_reason?: string | null;
+  /** Platform records. */
+  hangup_cause?: string | null;
 }
 
-/** `ttma calls [--recent N] [--json]`: the gateway's recent calls, newest first. */
+/** `ttma calls [--recent N] [--source gateway|platform] [--json]`: recent calls, newest first. */
 export async function runCallsCommand(argv: string[]): Promise<number> {
-  const { values } = parse('calls', argv, { ...COMMON, recent: { type: 'string' } }, 0);
+  const { values } = parse('calls', argv, { ...COMMON, recent: { type: 'string' }, source: { type: 'string' } }, 0);
   const recent = intFlag('--recent', values.recent, 10, 1, 100);
+  const source = values.source ?? 'gateway';
+  if (source !== 'gateway' && source !== 'platform') throw usage('calls', '--source must be gateway or platform');
   const { port, secret } = target(values);
-  const answer = await local(port, secret, 'GET', `/v1/local/calls?recent=${recent}`, undefined, LIST_TIMEOUT_MS);
+  const answer = await local(port, secret, 'GET', `/v1/local/calls?recent=${recent}&source=${source}`, undefined, LIST_TIMEOUT_MS);
   if (answer.status !== 200 || !Array.isArray(answer.body['calls'])) {
     const error = refusal(answer);
     if (values.json) process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
@@ -172,7 +177,7 @@ export async function runCallsCommand(argv: string[]): Promise<number> {
   }
   const calls = answer.body['calls'] as CallRow[];
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ calls })}\n`);
+    process.stdout.write(`${JSON.stringify({ source, calls })}\n`);
     return 0;
   }
   if (calls.length === 0) {
@@ -180,9 +185,9 @@ export async function runCallsCommand(argv: string[]): Promise<number> {
     return 0;
   }
   for (const c of calls) {
-    const duration = c.duration_ms === null ? '-' : `${(c.duration_ms / 1000).toFixed(1)} s`;
+    const duration = c.duration_ms === null || c.duration_ms === undefined ? '-' : `${(c.duration_ms / 1000).toFixed(1)} s`;
     const arrow = c.direction === 'incoming' ? 'in ' : 'out';
-    process.stdout.write(`${clean(c.started_at)}  ${arrow}  ${clean(c.from)} -> ${clean(c.to)}  ${clean(c.state).padEnd(7)}  ${duration.padStart(8)}  ${clean(c.end_reason ?? '')}\n`);
+    process.stdout.write(`${clean(c.started_at)}  ${arrow}  ${clean(c.from)} -> ${clean(c.to)}  ${clean(c.state).padEnd(7)}  ${duration.padStart(8)}  ${clean(c.end_reason ?? c.hangup_cause ?? '')}\n`);
   }
   return 0;
 }

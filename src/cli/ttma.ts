@@ -20,8 +20,9 @@ commands:
   call       place an outbound call through the running gateway and the platform
              <+E.164> | --to <+E.164> [--from <+E.164>] [--local-port P (8081)]
              [--agent-secret-file F | --install-dir D]; prints one JSON line
-  calls      recent calls as the running gateway saw them, newest first
-             [--recent N (10, at most 100)] [--json] [--local-port P] [--agent-secret-file F]
+  calls      recent calls, newest first, as the running gateway saw them or (--source platform)
+             as the platform recorded them (billed duration, cost, hang-up cause)
+             [--recent N (10, at most 100)] [--source gateway|platform] [--json] [--local-port P] [--agent-secret-file F]
   sim        run the phone-provider simulator
   version    print the version
   help       this text`;

@@ -85,6 +85,17 @@ export class SignallingClient {
     return this.#post(PLATFORM_PATHS.dial, body) as Promise<DialCallResult>;
   }
 
+  /** The deployment's recent calls as the platform recorded them, newest first. */
+  async listCalls(limit: number): Promise<{ calls: Array<Record<string, unknown>> }> {
+    let response: RawResponse;
+    try {
+      response = await this.#send('GET', `${PLATFORM_PATHS.dial}?limit=${limit}`);
+    } catch (cause) {
+      throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable: ${(cause as Error).message}`, 502, { cause });
+    }
+    return this.#parse(PLATFORM_PATHS.dial, response) as Promise<{ calls: Array<Record<string, unknown>> }>;
+  }
+
   close(): void {
     this.#agent.destroy();
   }
@@ -96,6 +107,10 @@ export class SignallingClient {
     } catch (cause) {
       throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable for ${path}: ${(cause as Error).message}`, 502, { cause });
     }
+    return this.#parse(path, response);
+  }
+
+  async #parse(path: string, response: RawResponse): Promise<unknown> {
     let parsed: unknown = null;
     try {
       parsed = response.text ? JSON.parse(response.text) : null;

@@ -6,7 +6,8 @@
  * allowlists, dialling policy and caps decide, exactly as for an agent's call.
  *
  *   POST /v1/local/calls {"to":"+1...","from"?:"+1..."} -> {"ok":true,"call_control_id","from","to"}
- *   GET  /v1/local/calls?recent=N                        -> {"calls":[GatewayCallRecord...]}
+ *   GET  /v1/local/calls?recent=N[&source=gateway|platform] -> {"source","calls":[...]}
+ *        gateway: GatewayCallRecord (live, ended, refused); platform: the platform's records of this deployment's calls
  * Refusals: {"error":{"code","message"}} with the platform's code when it refused.
  */
 import type { ControlActor } from '../actors/ControlActor.js';
@@ -102,11 +103,29 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
       log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local call list refused: wrong or missing agent secret');
       return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
     }
-    const raw = new URLSearchParams(req.getQuery() ?? '').get('recent') ?? '10';
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const raw = query.get('recent') ?? '10';
     const recent = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
     if (!(recent >= 1 && recent <= MAX_RECENT)) {
       return refuse(res, 400, ErrorCodes.BAD_REQUEST, `recent must be a whole number from 1 to ${MAX_RECENT}`);
     }
-    send(res, 200, { calls: control.recentCalls(recent) });
+    const source = query.get('source') ?? 'gateway';
+    if (source === 'gateway') return send(res, 200, { source, calls: control.recentCalls(recent) });
+    if (source !== 'platform') return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'source must be gateway or platform');
+    // The platform's records: billed duration, cost and hang-up cause from the provider.
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    control.platformCalls(recent).then(
+      (calls) => {
+        if (!state.aborted) send(res, 200, { source, calls });
+      },
+      (err: unknown) => {
+        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
+        log.warn({ code }, 'platform call list failed');
+        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'platform call list failed');
+      },
+    );
   }));
 }

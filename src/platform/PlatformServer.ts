@@ -96,6 +96,7 @@ const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfe
 const MAX_REPORTED_MS = TIME_LIMIT_SECS_MAX * 1000;
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
 const STORE_READY_TIMEOUT_MS = 2_000;
+const MAX_LISTED_CALLS = 100;
 const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.AUTH,
   ErrorCodes.DEPLOYMENT_DISABLED,
@@ -341,6 +342,7 @@ export class PlatformServer {
           allowMethod(method, 'GET', ctx);
           return await this.#ready(req, res);
         case '/v1/signal/calls':
+          if (method === 'GET') return await this.#listCalls(req, res, url, ctx);
           allowMethod(method, 'POST', ctx);
           return await this.#dial(req, res, ctx);
         case '/v1/provider/webhooks':
@@ -424,6 +426,23 @@ export class PlatformServer {
     else await this.#provider.action(callId, action);
     this.#log.info({ deployment: deployment.id, callId, action }, 'call action relayed');
     this.#send(req, res, 200, { ok: true });
+  }
+
+  /** The deployment's own recent calls, newest first, as the platform recorded them (`ttma calls --source platform`). */
+  async #listCalls(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const raw = url.searchParams.get('limit') ?? '10';
+    const limit = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
+    if (!(limit >= 1 && limit <= MAX_LISTED_CALLS)) {
+      throw new TtmaError(ErrorCodes.BAD_REQUEST, `limit must be a whole number from 1 to ${MAX_LISTED_CALLS}`, 400);
+    }
+    const calls = this.calls
+      .list()
+      .filter((c) => c.locked && c.deploymentId === deployment.id)
+      .sort((a, b) => (a.firstSeenAt < b.firstSeenAt ? 1 : a.firstSeenAt > b.firstSeenAt ? -1 : 0))
+      .slice(0, limit)
+      .map(deploymentCallView);
+    this.#send(req, res, 200, { calls });
   }
 
   /** The gateway's duration report over HTTP (the control connection is the usual way). */
@@ -955,6 +974,26 @@ function callEventOf(data: Json): CallEvent | null {
     from: from.slice(0, 64),
     to: to.slice(0, 64),
     hangupCause: typeof cause === 'string' ? cause.slice(0, 64) : undefined,
+  };
+}
+
+/** A call record as its own deployment may see it: the provider's figures, no review flags, no recording URL. */
+function deploymentCallView(record: ReturnType<CallRegistry['list']>[number]): Record<string, unknown> {
+  const billing = record.billing;
+  return {
+    call_control_id: record.callControlId,
+    direction: record.direction,
+    from: record.from,
+    to: record.to,
+    state: record.state,
+    started_at: record.firstSeenAt,
+    answered_at: record.answeredAt,
+    ended_at: record.endedAt,
+    duration_ms: billing?.durationMs ?? null,
+    billed_minutes: billing?.billedMinutes ?? null,
+    cost_usd: billing ? (billing.costMicroUsd / 1_000_000).toFixed(4) : null,
+    hangup_cause: record.hangupCause,
+    recorded: Boolean(record.recording?.url),
   };
 }
 

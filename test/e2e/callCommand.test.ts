@@ -147,6 +147,15 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.deepEqual(usage.flags, [], JSON.stringify(usage));
     assert.ok(Math.abs(usage.gateway_ms - usage.provider_ms) < 2_000, JSON.stringify(usage));
 
+    // The platform's view: the provider's billed figures for the same call.
+    const platformView = jsonLine(await ttma(['calls', '--source', 'platform', '--json', ...flags]));
+    assert.equal(platformView.source, 'platform');
+    const billed = (platformView.calls as Array<Record<string, any>>).find((c) => c.call_control_id === id)!;
+    assert.equal(billed.duration_ms, usage.provider_ms);
+    assert.equal(billed.billed_minutes, 1);
+    assert.equal(billed.cost_usd, '0.0100');
+    assert.equal(billed.hangup_cause, 'normal_clearing');
+
     const ended = jsonLine(await ttma(['calls', '--json', ...flags])).calls as Array<Record<string, any>>;
     const mine = ended.find((c) => c.call_control_id === id)!;
     assert.equal(mine.state, 'ended');
@@ -192,6 +201,7 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.equal((await ttma(['call', '+15551230004', '--to', '+15551230005', ...flags])).code, 2);
     assert.equal((await ttma(['calls', '--recent', '0', ...flags])).code, 2);
     assert.equal((await ttma(['calls', '--recent', '101', ...flags])).code, 2);
+    assert.equal((await ttma(['calls', '--source', 'elsewhere', ...flags])).code, 2);
     const [unused] = (await freePorts(1)) as [number];
     const none = await ttma(['call', '+15551230006', '--local-port', String(unused), '--agent-secret-file', secretFile]);
     assert.equal(none.code, 1);
