@@ -312,7 +312,8 @@ export class ControlActor {
       case 'error':
         return;
       default:
-        assertNever(message);
+        // A newer platform may say more than we know: ignore it, never fail on it.
+        this.#log.info({ type: (message as { type?: unknown }).type }, 'unknown control message ignored');
     }
   }
 

@@ -13,6 +13,7 @@ import {
   CLOSE_REVOKED,
   CONTROL_MAX_PAYLOAD,
   controlUrl,
+  parsePlatformMessage,
   type GatewayControlMessage,
   type PlatformControlMessage,
 } from '../wire/controlChannel.js';
@@ -161,14 +162,24 @@ export class ControlChannel {
     ws.on('message', (data, isBinary) => {
       this.#armDeadTimer();
       if (isBinary) return;
-      let message: PlatformControlMessage;
+      let parsed: unknown;
       try {
-        message = JSON.parse(String(data)) as PlatformControlMessage;
+        parsed = JSON.parse(String(data));
       } catch {
         this.#log.warn('control message from the platform is not JSON; ignored');
         return;
       }
-      this.#onMessage(message);
+      const message = parsePlatformMessage(parsed);
+      if (!message) {
+        this.#log.warn({ type: typeof (parsed as { type?: unknown } | null)?.type === 'string' ? String((parsed as { type: string }).type).slice(0, 40) : null }, 'control message not understood; ignored');
+        return;
+      }
+      try {
+        this.#onMessage(message);
+      } catch (err) {
+        // A bad notice must never take the gateway down.
+        this.#log.error({ err: err instanceof Error ? err.message : String(err) }, 'control message handling failed');
+      }
     });
     ws.on('close', (code, reason) => {
       if (this.#ws !== ws) return;

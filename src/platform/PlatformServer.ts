@@ -343,7 +343,7 @@ export class PlatformServer {
           return await this.#ready(req, res);
         case '/v1/signal/calls':
           if (method === 'GET') return await this.#listCalls(req, res, url, ctx);
-          allowMethod(method, 'POST', ctx);
+          if (method !== 'POST') allowMethod(method, 'GET, POST', ctx);
           return await this.#dial(req, res, ctx);
         case '/v1/provider/webhooks':
           allowMethod(method, 'POST', ctx);

@@ -47,3 +47,37 @@ export function controlUrl(platformUrl: string): URL {
   url.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
   return url;
 }
+
+/** Shape check of a message from the platform (JSON from the network): null when it is not one we know. */
+export function parsePlatformMessage(value: unknown): PlatformControlMessage | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const m = value as Record<string, unknown>;
+  const str = (k: string) => typeof m[k] === 'string';
+  switch (m['type']) {
+    case 'hello':
+      return str('deployment') && isCapState(m['cap_state']) && typeof m['heartbeat_ms'] === 'number' ? (m as PlatformControlMessage) : null;
+    case 'cap.state':
+      return isCapState(m['cap_state']) ? (m as PlatformControlMessage) : null;
+    case 'cap.reached':
+      return isCapKind(m['cap']) && str('call_control_id') && typeof m['ending_in_ms'] === 'number' && str('message') ? (m as PlatformControlMessage) : null;
+    case 'usage.ack':
+      if (!str('call_control_id')) return null;
+      if (m['ok'] === true) return Array.isArray(m['flags']) && m['flags'].every((f) => typeof f === 'string') ? (m as PlatformControlMessage) : null;
+      return m['ok'] === false && str('code') && str('message') ? (m as PlatformControlMessage) : null;
+    case 'error':
+      return str('code') && str('message') ? (m as PlatformControlMessage) : null;
+    default:
+      return null;
+  }
+}
+
+function isCapKind(value: unknown): value is CapKind {
+  return value === 'day' || value === 'month';
+}
+
+function isCapState(value: unknown): value is CapState {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Record<string, unknown>;
+  if (s['capped'] === false) return true;
+  return s['capped'] === true && isCapKind(s['cap']) && typeof s['until'] === 'string' && typeof s['message'] === 'string';
+}
