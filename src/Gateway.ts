@@ -3,11 +3,13 @@
  * ControlActor -> uWebSockets.js front. Start order puts the workers first so
  * no call is accepted before it can be carried; stop order is the reverse.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { ControlActor } from './actors/ControlActor.js';
 import { loadCallPrompts } from './audio/callPrompts.js';
 import { Supervisor } from './actors/Supervisor.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
+import { ControlChannel } from './control/ControlChannel.js';
 import { SignallingClient } from './control/SignallingClient.js';
 import { WebhookGate } from './control/WebhookGate.js';
 import { GatewayFront, type FrontPorts } from './front/GatewayFront.js';
@@ -34,6 +36,8 @@ export interface GatewayStatus {
   mainLoopDelayMs: { p50: number; p99: number; max: number };
   workers: Array<{ index: number; calls: number; exited: boolean; loopDelayP99Ms: number }>;
   workerRestarts: number;
+  /** The outbound control connection to the platform, and the cap state it last reported. */
+  control: { state: string; lastError: string | null; pendingReports: number; counters: ControlChannel['counters']; cap: ReturnType<ControlActor['capState']> };
 }
 
 export class Gateway {
@@ -44,6 +48,7 @@ export class Gateway {
   readonly webhooks: WebhookGate;
   readonly front: GatewayFront;
   readonly #signalling: SignallingClient;
+  readonly channel: ControlChannel;
   #ports: FrontPorts | null = null;
   /** The front's thread must stay responsive: every frame of every call passes through it. */
   readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
@@ -68,12 +73,22 @@ export class Gateway {
       onMedia: (_index, slot, frame) => this.control.onWorkerMedia(slot, frame),
       onControl: (index, message) => this.control.onWorkerControl(index, message),
     });
+    // The local operator routes (`ttma call`, `ttma calls`) take the deployment's agent secret; compared by digest in constant time.
+    const secretDigest = sha256(config.agentSecret);
     const signalling = (this.#signalling = new SignallingClient({
       platformUrl: config.platformUrl,
       deploymentId: config.deploymentId,
       agentSecret: config.agentSecret,
     }));
-    this.control = new ControlActor(config, signalling, this.supervisor, log);
+    this.channel = new ControlChannel({
+      platformUrl: config.platformUrl,
+      deploymentId: config.deploymentId,
+      agentSecret: config.agentSecret,
+      log,
+      onMessage: (message) => this.control.onPlatformMessage(message),
+      ...config.controlChannel,
+    });
+    this.control = new ControlActor(config, signalling, this.supervisor, log, (callId, ms) => this.channel.reportUsage(callId, ms));
     this.front = new GatewayFront({
       host: config.host,
       tunnelPort: config.tunnelPort,
@@ -82,6 +97,7 @@ export class Gateway {
       webhooks: this.webhooks,
       log,
       status: () => this.status(),
+      isOperator: (bearer) => bearer !== undefined && timingSafeEqual(sha256(bearer), secretDigest),
       webhookReadTimeoutMs: config.webhookReadTimeoutMs,
       mediaFramesPerSecond: config.mediaFramesPerSecond,
       mediaFrameBurst: config.mediaFrameBurst,
@@ -95,6 +111,8 @@ export class Gateway {
     if (!platformUp) this.log.warn({ platformUrl: this.config.platformUrl }, 'platform not reachable at start: calls cannot be answered until it is');
     this.#loopDelay.enable();
     this.#ports = await this.front.start();
+    // Outbound only: cap notices arrive over it, usage reports leave over it.
+    this.channel.start();
     this.log.info({ ...this.#ports, workers: this.config.workers, uws: uwsBuild, resampler: resamplerImplementation }, 'gateway listening on loopback');
     return this.#ports;
   }
@@ -122,6 +140,13 @@ export class Gateway {
       },
       workers: this.supervisor.hosts().map((h) => ({ index: h.index, calls: h.calls, exited: h.exited, loopDelayP99Ms: h.lastLoopDelayP99Ms })),
       workerRestarts: this.supervisor.restarts,
+      control: {
+        state: this.channel.state,
+        lastError: this.channel.lastError,
+        pendingReports: this.channel.pendingReports,
+        counters: this.channel.counters,
+        cap: this.control.capState(),
+      },
     };
   }
 
@@ -136,9 +161,15 @@ export class Gateway {
       await Promise.race([hungUp, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
       this.front.closeAllSockets();
       await this.supervisor.close();
+      // After the calls ended, so their usage reports had the chance to leave.
+      this.channel.stop();
       this.#signalling.close();
       this.log.info('gateway stopped');
     })();
     return this.#stopping;
   }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }

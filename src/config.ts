@@ -51,6 +51,8 @@ export interface GatewayConfig {
   mediaFramesPerSecond: number;
   /** Frames a call may send at once above that rate (a provider catching up after a network stall). */
   mediaFrameBurst: number;
+  /** Reconnect tuning of the outbound control connection (tests shorten it); absent: 500 ms doubling to 30 s. */
+  controlChannel?: { baseDelayMs?: number; maxDelayMs?: number };
 }
 
 export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);

@@ -13,6 +13,7 @@ import type { SignallingClient } from '../control/SignallingClient.js';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
+import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 
@@ -37,9 +38,30 @@ interface LiveCall {
   socket: MediaSocket | null;
   mediaSeen: boolean;
   startedAt: number;
+  /** performance.now() at call.answered; null until then. */
+  answeredAt: number | null;
+  record: GatewayCallRecord;
   log: Logger;
   orphanTimer: NodeJS.Timeout | null;
 }
+
+/** One call as the gateway saw it (`ttma calls`); times are ISO strings (UTC). */
+export interface GatewayCallRecord {
+  call_control_id: string;
+  direction: 'incoming' | 'outgoing';
+  from: string;
+  to: string;
+  state: 'live' | 'ended' | 'refused';
+  started_at: string;
+  answered_at: string | null;
+  ended_at: string | null;
+  /** Answer to end as the gateway measured it (what it reports to the platform). */
+  duration_ms: number | null;
+  end_reason: string | null;
+}
+
+/** Where the ControlActor sends each call's usage at hang-up (the control connection). */
+export type UsageSink = (callId: string, durationMs: number) => void;
 
 /** After the media socket closes, wait this long for call.hangup before hanging up ourselves. */
 const ORPHAN_GRACE_MS = 5_000;
@@ -47,6 +69,7 @@ const ORPHAN_GRACE_MS = 5_000;
 const TOMBSTONES = 10_000;
 const TOKEN_SWEEP_MS = 5_000;
 const MAX_SUMMARIES = 1_000;
+const MAX_RECORDS = 1_000;
 
 export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
 
@@ -63,12 +86,18 @@ export class ControlActor {
   readonly #summaries: CallSummary[] = [];
   readonly #numbers: Set<string>;
   readonly #sweep: NodeJS.Timeout;
+  readonly #usage: UsageSink | null;
+  /** Ended and refused calls, oldest first (live ones are in #byId). */
+  readonly #records: GatewayCallRecord[] = [];
+  /** Set by the platform's cap notices: new calls are refused until `untilMs` or the platform lifts it. */
+  #cap: { cap: string; untilMs: number; message: string } | null = null;
   #nextSlot = 1;
   #closing = false;
-  readonly counters = { callsStarted: 0, callsEnded: 0, callsRefused: 0, workerCallsLost: 0, mediaRefused: 0 };
+  readonly counters = { callsStarted: 0, callsEnded: 0, callsRefused: 0, callsRefusedForCap: 0, callsEndedForCap: 0, workerCallsLost: 0, mediaRefused: 0 };
 
-  constructor(config: GatewayConfig, signalling: SignallingClient, supervisor: Supervisor, log: Logger) {
+  constructor(config: GatewayConfig, signalling: SignallingClient, supervisor: Supervisor, log: Logger, usage: UsageSink | null = null) {
     this.#config = config;
+    this.#usage = usage;
     this.#signalling = signalling;
     this.#supervisor = supervisor;
     this.#log = log;
@@ -102,6 +131,10 @@ export class ControlActor {
         return;
       case 'call.answered': {
         const call = this.#byId.get(callId);
+        if (call && call.answeredAt === null) {
+          call.answeredAt = performance.now();
+          call.record.answered_at = new Date().toISOString();
+        }
         if (call && call.state === 'answering') call.state = 'answered';
         return;
       }
@@ -231,21 +264,102 @@ export class ControlActor {
     }));
   }
 
+  /** The most recent calls, newest first: live ones, then ended and refused ones. */
+  recentCalls(limit: number): GatewayCallRecord[] {
+    const live = [...this.#byId.values()].map((c) => ({ ...c.record }));
+    const all = [...live, ...this.#records.map((r) => ({ ...r }))];
+    all.sort((a, b) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0));
+    return all.slice(0, Math.max(0, limit));
+  }
+
+  /** The deployment's recent calls as the platform recorded them (the provider's figures), newest first. */
+  async platformCalls(limit: number): Promise<Array<Record<string, unknown>>> {
+    return (await this.#signalling.listCalls(limit)).calls;
+  }
+
+  /** Whether new calls are refused for a minute cap (as the platform last said), and why. */
+  capState(): CapState {
+    if (this.#cap && Date.now() >= this.#cap.untilMs) {
+      this.#log.info({ cap: this.#cap.cap }, 'minute cap period over: new calls allowed again');
+      this.#cap = null;
+    }
+    return this.#cap
+      ? { capped: true, cap: this.#cap.cap as 'day' | 'month', until: new Date(this.#cap.untilMs).toISOString(), message: this.#cap.message }
+      : { capped: false };
+  }
+
+  /** A message from the platform over the control connection. */
+  onPlatformMessage(message: PlatformControlMessage): void {
+    switch (message.type) {
+      case 'hello':
+      case 'cap.state':
+        this.#setCap(message.cap_state);
+        return;
+      case 'cap.reached': {
+        const call = this.#byId.get(message.call_control_id);
+        if (!this.#cap) this.#cap = { cap: message.cap, untilMs: Date.now() + 60_000, message: message.message };
+        if (!call) {
+          this.#log.warn({ callId: message.call_control_id, cap: message.cap }, 'cap notice for a call this gateway does not carry');
+          return;
+        }
+        this.counters.callsEndedForCap++;
+        call.log.warn({ cap: message.cap, endingInMs: message.ending_in_ms, code: ErrorCodes.CAP_REACHED }, `the platform is ending this call: ${message.message}`);
+        // The platform hangs up through the provider itself; we end the actor and the media now.
+        void this.#endCall(call.callId, `minute cap reached (${message.cap})`, false);
+        return;
+      }
+      case 'usage.ack':
+      case 'error':
+        return;
+      default:
+        // A newer platform may say more than we know: ignore it, never fail on it.
+        this.#log.info({ type: (message as { type?: unknown }).type }, 'unknown control message ignored');
+    }
+  }
+
+  #setCap(state: CapState): void {
+    const was = this.#cap !== null;
+    if (state.capped) {
+      const untilMs = Date.parse(state.until);
+      this.#cap = { cap: state.cap, untilMs: Number.isNaN(untilMs) ? Date.now() + 60_000 : untilMs, message: state.message };
+      if (!was) this.#log.warn({ cap: state.cap, until: state.until, code: ErrorCodes.CAP_REACHED }, `new calls refused: ${state.message}`);
+    } else {
+      this.#cap = null;
+      if (was) this.#log.info('the platform lifted the minute cap: new calls allowed again');
+    }
+  }
+
+  #capError(): TtmaError | null {
+    const state = this.capState();
+    return state.capped ? new TtmaError(ErrorCodes.CAP_REACHED, state.message, 403) : null;
+  }
+
+  #keepRecord(record: GatewayCallRecord): void {
+    this.#records.push(record);
+    if (this.#records.length > MAX_RECORDS) this.#records.shift();
+  }
+
   /**
    * Place an outbound call (asked by an agent or an operator): the platform
    * checks caps, allowlists and the dialling policy, then dials through the
    * provider; the answered call streams to us like an inbound one.
    */
-  async dial(to: string): Promise<{ callId: string }> {
+  async dial(to: string, fromNumber?: string): Promise<{ callId: string; from: string; to: string }> {
     const host = this.#supervisor.pickWorker();
     if (this.#closing || !host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsRefused++;
       throw new TtmaError(ErrorCodes.OVERLOADED, 'gateway full: no outbound call placed', 503);
     }
+    const capped = this.#capError();
+    if (capped) {
+      this.counters.callsRefusedForCap++;
+      throw capped;
+    }
     // Our id for the media path until the provider names the call (letters and digits only).
     const mediaId = `o${randomBytes(12).toString('hex')}`;
     const token = this.#tokens.issue(mediaId, Date.now());
-    const from = this.#config.numbers[0] ?? '';
+    // The platform checks `from` against the deployment's numbers; we only pick the default.
+    const from = fromNumber ?? this.#config.numbers[0] ?? '';
     let result;
     try {
       result = await this.#signalling.dial({
@@ -278,6 +392,8 @@ export class ControlActor {
       socket: null,
       mediaSeen: false,
       startedAt: performance.now(),
+      answeredAt: null,
+      record: newRecord(callId, 'outgoing', from, to),
       log,
       orphanTimer: null,
     };
@@ -288,7 +404,7 @@ export class ControlActor {
     this.counters.callsStarted++;
     host.send({ type: 'call.open', slot, callId, from, to, direction: 'outgoing', agent: this.#config.agent, bargeIn: this.#config.bargeIn });
     log.info('outbound call placed; ringing');
-    return { callId };
+    return { callId, from, to };
   }
 
   async #onAgentAction(call: LiveCall, action: AgentAction): Promise<void> {
@@ -341,11 +457,15 @@ export class ControlActor {
       return;
     }
     const host = this.#supervisor.pickWorker();
-    if (!host || this.#byId.size >= this.#config.maxCalls) {
+    const capped = this.#capError();
+    if (!host || this.#byId.size >= this.#config.maxCalls || capped) {
       this.counters.callsRefused++;
+      if (capped) this.counters.callsRefusedForCap++;
       this.#remember(callId);
-      log.warn({ live: this.#byId.size }, 'admission refused: gateway full');
-      this.#signalling.hangup(callId, { reason: 'busy' }).catch((err: Error) => log.error({ err: err.message }, 'hang-up failed'));
+      const reason = capped ? `minute cap: ${capped.message}` : 'gateway full';
+      log.warn({ live: this.#byId.size, ...(capped ? { code: ErrorCodes.CAP_REACHED } : {}) }, `admission refused: ${reason}`);
+      this.#keepRecord({ ...newRecord(callId, 'incoming', from, to), state: 'refused', ended_at: new Date().toISOString(), end_reason: reason });
+      this.#signalling.hangup(callId, { reason: capped ? 'cap' : 'busy' }).catch((err: Error) => log.error({ err: err.message }, 'hang-up failed'));
       return;
     }
     const slot = this.#nextSlot++;
@@ -361,6 +481,8 @@ export class ControlActor {
       socket: null,
       mediaSeen: false,
       startedAt: performance.now(),
+      answeredAt: null,
+      record: newRecord(callId, 'incoming', from, to),
       log: log.child({ worker: host.index }),
       orphanTimer: null,
     };
@@ -401,7 +523,12 @@ export class ControlActor {
     this.counters.callsEnded++;
     call.socket?.close(1000, 'call ended');
     call.socket = null;
-    call.log.info({ reason }, 'call ended');
+    const durationMs = call.answeredAt === null ? 0 : Math.round(performance.now() - call.answeredAt);
+    Object.assign(call.record, { state: 'ended', ended_at: new Date().toISOString(), duration_ms: durationMs, end_reason: reason.slice(0, 200) });
+    this.#keepRecord(call.record);
+    // The platform cross-checks this against the provider's record; it never bills from it (FAQ-14).
+    this.#usage?.(callId, durationMs);
+    call.log.info({ reason, durationMs }, 'call ended');
     if (hangUpProvider) {
       try {
         await this.#signalling.hangup(callId, { reason });
@@ -428,4 +555,8 @@ export class ControlActor {
       this.#tombstones.delete(oldest);
     }
   }
+}
+
+function newRecord(callId: string, direction: 'incoming' | 'outgoing', from: string, to: string): GatewayCallRecord {
+  return { call_control_id: callId, direction, from, to, state: 'live', started_at: new Date().toISOString(), answered_at: null, ended_at: null, duration_ms: null, end_reason: null };
 }

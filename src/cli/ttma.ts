@@ -19,13 +19,15 @@ commands:
              [--config FILE] [--print-config] and flags (docs/configuration.md)
   install    redeem a one-time install token and install the gateway and skill
              --token T --platform-url URL [--dir D] [--workspace W] [--user U] [--json]
+  call       place an outbound call through the running gateway and the platform
+             <+E.164> | --to <+E.164> [--from <+E.164>] [--local-port P (8081)]
+             [--agent-secret-file F | --install-dir D]; prints one JSON line
+  calls      recent calls, newest first, as the running gateway saw them or (--source platform)
+             as the platform recorded them (billed duration, cost, hang-up cause)
+             [--recent N (10, at most 100)] [--source gateway|platform] [--json] [--local-port P] [--agent-secret-file F]
   sim        run the phone-provider simulator
   version    print the version
-  help       this text
-
-planned, not in this version: call, calls`;
-
-const PLANNED = new Set(['call', 'calls']);
+  help       this text`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,6 +47,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./doctorCommand.js')).runDoctorCommand(rest);
     case 'install':
       return (await import('./installCommand.js')).runInstallCommand(rest);
+    case 'call':
+      return (await import('./callCommand.js')).runCallCommand(rest);
+    case 'calls':
+      return (await import('./callCommand.js')).runCallsCommand(rest);
     case 'platform':
       await (await import('../platform/cli.js')).runPlatformCommand(rest);
       return -1;
@@ -62,11 +68,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 2 : 0;
     default:
-      if (PLANNED.has(command)) {
-        process.stderr.write(`ttma ${command}: not available in this version yet.\n`);
-      } else {
-        process.stderr.write(`ttma: unknown command "${command}"\n\n${USAGE}\n`);
-      }
+      process.stderr.write(`ttma: unknown command "${command}"\n\n${USAGE}\n`);
       return 2;
   }
 }

@@ -9,7 +9,7 @@
  */
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, TtmaError, type ErrorCode } from '../errors.js';
 import {
   HEADER_DEPLOYMENT,
   PLATFORM_PATHS,
@@ -25,6 +25,7 @@ import {
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
 const MAX_SOCKETS = 32;
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
 
 export interface SignallingClientOptions {
   platformUrl: string;
@@ -84,6 +85,17 @@ export class SignallingClient {
     return this.#post(PLATFORM_PATHS.dial, body) as Promise<DialCallResult>;
   }
 
+  /** The deployment's recent calls as the platform recorded them, newest first. */
+  async listCalls(limit: number): Promise<{ calls: Array<Record<string, unknown>> }> {
+    let response: RawResponse;
+    try {
+      response = await this.#send('GET', `${PLATFORM_PATHS.dial}?limit=${limit}`);
+    } catch (cause) {
+      throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable: ${(cause as Error).message}`, 502, { cause });
+    }
+    return this.#parse(PLATFORM_PATHS.dial, response) as Promise<{ calls: Array<Record<string, unknown>> }>;
+  }
+
   close(): void {
     this.#agent.destroy();
   }
@@ -95,6 +107,10 @@ export class SignallingClient {
     } catch (cause) {
       throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable for ${path}: ${(cause as Error).message}`, 502, { cause });
     }
+    return this.#parse(path, response);
+  }
+
+  async #parse(path: string, response: RawResponse): Promise<unknown> {
     let parsed: unknown = null;
     try {
       parsed = response.text ? JSON.parse(response.text) : null;
@@ -104,7 +120,10 @@ export class SignallingClient {
     if (response.status < 200 || response.status >= 300) {
       const err = (parsed as PlatformErrorBody | null)?.error;
       const code = err?.code ?? `HTTP_${response.status}`;
-      throw new TtmaError(ErrorCodes.PLATFORM, `platform refused ${path}: ${code}: ${err?.message ?? response.text.slice(0, 200)}`, 502);
+      // Keep the platform's own code when it is one of ours (TTMA_ERR_DIAL_POLICY, TTMA_ERR_CAP_REACHED...), so callers can tell refusals apart.
+      const known = KNOWN_CODES.has(code) ? (code as ErrorCode) : ErrorCodes.PLATFORM;
+      const status = known === ErrorCodes.PLATFORM ? 502 : response.status;
+      throw new TtmaError(known, `platform refused ${path}: ${code}: ${(err?.message ?? response.text).slice(0, 300)}`, status);
     }
     return parsed;
   }

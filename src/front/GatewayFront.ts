@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
 import { FrameRateLimiter } from './FrameRateLimiter.js';
 import { readBody } from './readBody.js';
+import { localOperatorRoutes } from './localOperatorRoutes.js';
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type WebSocket } from './uws.js';
 
 export const WEBHOOK_BODY_LIMIT = 64 * 1024;
@@ -56,6 +57,8 @@ export interface FrontOptions {
   log: Logger;
   /** JSON for GET /debug/status on the local listener. */
   status(): unknown;
+  /** Constant-time check of the bearer on the local operator routes (`ttma call`, `ttma calls`). */
+  isOperator(bearer: string | undefined): boolean;
   webhookReadTimeoutMs: number;
   mediaFramesPerSecond: number;
   mediaFrameBurst: number;
@@ -79,6 +82,14 @@ function sendJson(res: HttpResponse, status: string, body: unknown): void {
   res.cork(() => {
     res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
   });
+}
+
+type Guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: HttpRequest) => void;
+type RequestGuard = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => void;
+
+/** The tunnel-header guard, handing the request on (its headers are readable until the first await). */
+function guardWithRequest(guard: Guard): RequestGuard {
+  return (handler) => (res, req) => guard((r) => handler(r, req))(res, req);
 }
 
 export class GatewayFront {
@@ -234,6 +245,7 @@ export class GatewayFront {
     };
     app.get('/healthz', guard((res) => sendJson(res, '200 OK', { ok: true })));
     app.get('/debug/status', guard((res) => sendJson(res, '200 OK', this.#options.status())));
+    localOperatorRoutes(app, guardWithRequest(guard), this.#options);
     app.any('/*', guard((res) => res.writeStatus('404 Not Found').end()));
     return app;
   }

@@ -150,8 +150,12 @@ export interface DeploymentRegistryOptions {
   store?: DeploymentStore;
 }
 
+/** What changed about a deployment (the control connections act on it). */
+export type DeploymentChange = 'updated' | 'secret' | 'disabled' | 'enabled';
+
 export class DeploymentRegistry {
   readonly #store: DeploymentStore;
+  readonly #listeners = new Set<(id: string, change: DeploymentChange) => void>();
   readonly #approvedDomains: readonly string[];
   // Compared against when the id is unknown, so both refusals cost the same.
   readonly #dummyDigest = sha256(randomBytes(AGENT_SECRET_BYTES));
@@ -171,6 +175,16 @@ export class DeploymentRegistry {
       }
     }
     this.#approvedDomains = [...domains];
+  }
+
+  /** Observe updates, secret rotations and disable/enable. */
+  onChange(listener: (id: string, change: DeploymentChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(id: string, change: DeploymentChange): void {
+    for (const listener of this.#listeners) listener(id, change);
   }
 
   get approvedTunnelDomains(): readonly string[] {
@@ -211,6 +225,7 @@ export class DeploymentRegistry {
     if (problem) throw new TtmaError(ErrorCodes.BAD_REQUEST, problem, 400);
     next.dialPolicy = { allowPrefixes: [...next.dialPolicy.allowPrefixes] };
     await this.#store.replace(next);
+    this.#changed(id, 'updated');
     return next;
   }
 
@@ -223,6 +238,7 @@ export class DeploymentRegistry {
     }
     const agentSecret = supplied ?? randomBytes(AGENT_SECRET_BYTES).toString('base64url');
     await this.#store.replace({ ...current, agentSecretSha256: sha256(Buffer.from(agentSecret, 'utf8')) });
+    this.#changed(id, 'secret');
     return { agentSecret };
   }
 
@@ -313,7 +329,9 @@ export class DeploymentRegistry {
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<boolean> {
-    return this.#store.setDisabled(id, disabled);
+    const found = await this.#store.setDisabled(id, disabled);
+    if (found) this.#changed(id, disabled ? 'disabled' : 'enabled');
+    return found;
   }
 
   async list(): Promise<Deployment[]> {

@@ -20,13 +20,15 @@ import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC, type CallDir
 import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSignature.js';
 import { randomUUID } from 'node:crypto';
 import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDestination, checkDialStreamUrl, checkDigits, checkStreamToken } from './allowlists.js';
-import { CapEnforcer } from './CapEnforcer.js';
+import { CapEnforcer, capError } from './CapEnforcer.js';
+import { ControlHub } from './ControlHub.js';
+import type { CapKind, CapState } from '../wire/controlChannel.js';
 import { CallRegistry, directionOf } from './CallRegistry.js';
 import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
-import { ProviderClient } from './ProviderClient.js';
+import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
 import { RateLimiter } from './RateLimiter.js';
 import { RecordingFetcher } from './RecordingFetcher.js';
 import { Settlement } from './Settlement.js';
@@ -51,7 +53,7 @@ export interface PlatformServerOptions {
   /** Time allowed to receive a request body (default 10 s). */
   bodyTimeoutMs?: number;
   /** Provider retry tuning (tests shorten it). */
-  provider?: { maxAttempts?: number; backoffMs?: number; timeoutMs?: number };
+  provider?: Pick<ProviderClientOptions, 'maxAttempts' | 'backoffMs' | 'timeoutMs' | 'transport'>;
   /** Wall clock in ms, for the webhook window and replay cache. */
   now?: () => number;
   /** The cap store; default: Redis when redisUrl is set, else the embedded store. */
@@ -72,6 +74,8 @@ export interface PlatformServerOptions {
   capGoodbyeMs?: number;
   /** Install tokens and the bundles they point at (src/platform/installTokens). */
   install?: InstallRoutesOptions;
+  /** Ping interval of the gateways' control connections (default 15 s). */
+  controlHeartbeatMs?: number;
 }
 
 const BIND_HOST = '127.0.0.1';
@@ -92,6 +96,8 @@ const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfe
 /** Longest call a usage report may claim (the provider's time_limit maximum). */
 const MAX_REPORTED_MS = TIME_LIMIT_SECS_MAX * 1000;
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
+const STORE_READY_TIMEOUT_MS = 2_000;
+const MAX_LISTED_CALLS = 100;
 const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.AUTH,
   ErrorCodes.DEPLOYMENT_DISABLED,
@@ -132,6 +138,8 @@ export class PlatformServer {
   readonly deployments: DeploymentRegistry;
   readonly calls: CallRegistry;
   readonly install: InstallRoutes;
+  /** The gateways' outbound control connections (cap notices out, usage reports in). */
+  readonly control: ControlHub;
   readonly #provider: ProviderClient;
   readonly #connectionId: string;
   readonly #publicKey: KeyObject | null;
@@ -209,6 +217,19 @@ export class PlatformServer {
       ...(options.cdr?.attempts !== undefined ? { cdrAttempts: options.cdr.attempts } : {}),
       ...(options.cdr?.backoffMs !== undefined ? { cdrBackoffMs: options.cdr.backoffMs } : {}),
     });
+    this.control = new ControlHub({
+      deployments: this.deployments,
+      limiter: this.#limiter,
+      log: this.#log,
+      ...(options.controlHeartbeatMs !== undefined ? { heartbeatMs: options.controlHeartbeatMs } : {}),
+      capState: (id) => this.#capState(id),
+      onUsage: (deployment, callId, duration) => this.#acceptUsage(deployment, callId, duration),
+    });
+    this.deployments.onChange((id, change) => {
+      if (change === 'secret') this.control.revoke(id, 'agent secret rotated');
+      else if (change === 'disabled') this.control.revoke(id, 'deployment disabled');
+      else if (change === 'updated') void this.#pushCapState(id);
+    });
     this.#recordings = options.recordingsDir
       ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: [new URL(options.providerBaseUrl).origin] })
       : null;
@@ -244,6 +265,7 @@ export class PlatformServer {
       { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
       (req, res) => void this.#handle(req, res),
     );
+    server.on('upgrade', (req, socket, head) => this.control.handleUpgrade(req, socket, head));
     server.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       else socket.destroy();
@@ -258,10 +280,12 @@ export class PlatformServer {
     });
     const port = (server.address() as AddressInfo).port;
     this.install.listening(port);
-    // One request to our own health endpoint loads and compiles node's HTTP
-    // client (undici) now rather than during the first call's provider request,
-    // where it stalled this thread by tens of milliseconds.
-    await fetch(`http://${BIND_HOST}:${port}/healthz`).then((r) => r.text(), () => undefined);
+    // A networked store connects in the background: wait for it (bounded) so the first calls are
+    // not refused as "store unreachable" while Redis is still connecting; if it stays away the
+    // platform starts degraded (fail closed, /readyz says so).
+    if (this.#store.ready && !(await this.#store.ready(STORE_READY_TIMEOUT_MS))) {
+      this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'cap store not reachable at start: new calls are refused until it is');
+    }
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
   }
@@ -271,11 +295,15 @@ export class PlatformServer {
     if (this.#stopping) return this.#stopping;
     const server = this.#server;
     this.caps.close();
+    this.control.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();
       server.close(() => resolve());
       server.closeAllConnections();
-    }).then(() => this.#store.close());
+    }).then(() => {
+      this.#provider.close();
+      return this.#store.close();
+    });
     return this.#stopping;
   }
 
@@ -316,7 +344,8 @@ export class PlatformServer {
           allowMethod(method, 'GET', ctx);
           return await this.#ready(req, res);
         case '/v1/signal/calls':
-          allowMethod(method, 'POST', ctx);
+          if (method === 'GET') return await this.#listCalls(req, res, url, ctx);
+          if (method !== 'POST') allowMethod(method, 'GET, POST', ctx);
           return await this.#dial(req, res, ctx);
         case '/v1/provider/webhooks':
           allowMethod(method, 'POST', ctx);
@@ -347,7 +376,7 @@ export class PlatformServer {
     const clientState = checkClientState(body.client_state);
     await this.#requireOwnership(deployment, callId);
     // Reserve the first minute before the provider is asked anything: at a cap, no call starts.
-    await this.caps.admit(deployment.id, callId, capLimits(deployment));
+    await this.#admit(deployment, callId);
     this.calls.patch(callId, { reservationId: callId });
     this.#reservationCall.set(callId, callId);
     try {
@@ -401,11 +430,32 @@ export class PlatformServer {
     this.#send(req, res, 200, { ok: true });
   }
 
-  /** The gateway's duration report: kept for the cross-check, never billed from. */
+  /** The deployment's own recent calls, newest first, as the platform recorded them (`ttma calls --source platform`). */
+  async #listCalls(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const raw = url.searchParams.get('limit') ?? '10';
+    const limit = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
+    if (!(limit >= 1 && limit <= MAX_LISTED_CALLS)) {
+      throw new TtmaError(ErrorCodes.BAD_REQUEST, `limit must be a whole number from 1 to ${MAX_LISTED_CALLS}`, 400);
+    }
+    const calls = this.calls
+      .list()
+      .filter((c) => c.locked && c.deploymentId === deployment.id)
+      .sort((a, b) => (a.firstSeenAt < b.firstSeenAt ? 1 : a.firstSeenAt > b.firstSeenAt ? -1 : 0))
+      .slice(0, limit)
+      .map(deploymentCallView);
+    this.#send(req, res, 200, { calls });
+  }
+
+  /** The gateway's duration report over HTTP (the control connection is the usual way). */
   async #usageReport(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
     const body = await this.#readJson(req);
-    const duration = body['duration_ms'];
+    this.#send(req, res, 200, { ok: true, flags: this.#acceptUsage(deployment, callId, body['duration_ms']) });
+  }
+
+  /** A usage report by either route: kept for the cross-check, never billed from (FAQ-14). */
+  #acceptUsage(deployment: Deployment, callId: string, duration: unknown): string[] {
     if (typeof duration !== 'number' || !Number.isInteger(duration) || duration < 0 || duration > MAX_REPORTED_MS) {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, `duration_ms must be a whole number from 0 to ${MAX_REPORTED_MS}`, 400);
     }
@@ -415,8 +465,40 @@ export class PlatformServer {
       throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
     }
     if (!known.locked || known.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    const entry = this.ledger.gatewayReport(deployment.id, callId, duration);
-    this.#send(req, res, 200, { ok: true, flags: entry.flags });
+    return this.ledger.gatewayReport(deployment.id, callId, duration).flags;
+  }
+
+  /** Reserve a new call's first unit; a cap refusal also tells the deployment's gateways. */
+  async #admit(deployment: Deployment, reservationId: string): Promise<void> {
+    try {
+      await this.caps.admit(deployment.id, reservationId, capLimits(deployment));
+    } catch (err) {
+      if (isTtmaError(err, ErrorCodes.CAP_REACHED)) void this.#pushCapState(deployment.id);
+      throw err;
+    }
+  }
+
+  /** Whether the deployment's new calls are refused for a cap now. */
+  async #capState(deploymentId: string): Promise<CapState> {
+    const deployment = await this.deployments.get(deploymentId);
+    if (!deployment) return { capped: false };
+    let usage;
+    try {
+      usage = await this.caps.usage(deploymentId);
+    } catch {
+      // Store away: admission refuses anyway (fail closed); say nothing we do not know.
+      return { capped: false };
+    }
+    const cap: CapKind | null =
+      usage.month >= deployment.caps.monthMinutes ? 'month' : usage.day >= deployment.caps.dayMinutes ? 'day' : null;
+    if (!cap) return { capped: false };
+    const limits = capLimits(deployment);
+    return { capped: true, cap, until: capUntil(cap, Date.now()), message: capError({ ok: false, reason: cap, dayUsed: usage.day, monthUsed: usage.month }, limits).message };
+  }
+
+  async #pushCapState(deploymentId: string): Promise<void> {
+    if (this.control.connections(deploymentId) === 0) return;
+    this.control.notify(deploymentId, { type: 'cap.state', cap_state: await this.#capState(deploymentId) });
   }
 
   async #ready(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -438,9 +520,15 @@ export class PlatformServer {
     for (const record of this.calls.list()) {
       if (record.deploymentId === deploymentId && record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
     }
+    const deployment = await this.deployments.get(deploymentId);
+    const message = deployment
+      ? capError({ ok: false, reason, dayUsed: deployment.caps.dayMinutes, monthUsed: deployment.caps.monthMinutes }, capLimits(deployment)).message
+      : 'minute cap reached';
     for (const callId of callIds) {
       for (const listener of this.#capListeners) listener(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId });
+      this.control.notify(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId, ending_in_ms: this.#capGoodbyeMs, message });
     }
+    void this.#pushCapState(deploymentId);
     if (this.#capGoodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#capGoodbyeMs));
     await Promise.all(
       [...callIds].map(async (callId) => {
@@ -507,7 +595,7 @@ export class PlatformServer {
     // The reservation is keyed by the dial's command_id: the call id exists only after the provider answers.
     const commandId = randomUUID();
     const reservationId = `dial-${commandId}`;
-    await this.caps.admit(deployment.id, reservationId, capLimits(deployment));
+    await this.#admit(deployment, reservationId);
     let dialled;
     try {
       dialled = await this.#provider.dial({
@@ -892,6 +980,35 @@ function callEventOf(data: Json): CallEvent | null {
     to: to.slice(0, 64),
     hangupCause: typeof cause === 'string' ? cause.slice(0, 64) : undefined,
   };
+}
+
+/** A call record as its own deployment may see it: the provider's figures, no review flags, no recording URL. */
+function deploymentCallView(record: ReturnType<CallRegistry['list']>[number]): Record<string, unknown> {
+  const billing = record.billing;
+  return {
+    call_control_id: record.callControlId,
+    direction: record.direction,
+    from: record.from,
+    to: record.to,
+    state: record.state,
+    started_at: record.firstSeenAt,
+    answered_at: record.answeredAt,
+    ended_at: record.endedAt,
+    duration_ms: billing?.durationMs ?? null,
+    billed_minutes: billing?.billedMinutes ?? null,
+    cost_usd: billing ? (billing.costMicroUsd / 1_000_000).toFixed(4) : null,
+    hangup_cause: record.hangupCause,
+    recorded: Boolean(record.recording?.url),
+  };
+}
+
+/** When a cap lifts by itself: the next UTC midnight, or the first of the next UTC month. */
+function capUntil(cap: CapKind, nowMs: number): string {
+  const now = new Date(nowMs);
+  const until = cap === 'day'
+    ? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)
+    : Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  return new Date(until).toISOString();
 }
 
 function capLimits(deployment: Deployment): { day: number; month: number } {

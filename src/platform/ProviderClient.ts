@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCodes, TtmaError, redactSecrets } from '../errors.js';
 import { directionOf } from './CallRegistry.js';
+import { nodeHttpTransport, type ProviderTransport } from './providerTransport.js';
 import {
   PROVIDER_CODE_CALL_ENDED,
   type AnswerRequest,
@@ -27,6 +28,8 @@ export interface ProviderClientOptions {
   backoffMs?: number;
   /** Per-attempt timeout (default 5 s). */
   timeoutMs?: number;
+  /** How requests go out (default node:http with keep-alive; the proxy bench passes the old fetch path to compare). */
+  transport?: (baseUrl: URL, maxResponseBytes: number) => ProviderTransport;
 }
 
 export interface DialResult {
@@ -78,6 +81,7 @@ export class ProviderClient {
   readonly #maxAttempts: number;
   readonly #backoffMs: number;
   readonly #timeoutMs: number;
+  readonly #transport: ProviderTransport;
 
   constructor(options: ProviderClientOptions) {
     let parsed: URL;
@@ -100,6 +104,12 @@ export class ProviderClient {
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#transport = (options.transport ?? nodeHttpTransport)(parsed, MAX_RESPONSE_BYTES);
+  }
+
+  /** Closes idle keep-alive connections. */
+  close(): void {
+    this.#transport.close();
   }
 
   async answer(callControlId: string, request: AnswerRequest): Promise<void> {
@@ -202,24 +212,24 @@ export class ProviderClient {
     let lastProblem = '';
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
       if (attempt > 1) await sleep(this.#backoffMs * (attempt - 1));
-      let response: Response;
+      let response: { status: number; text: string };
       try {
-        response = await fetch(`${this.#baseUrl}${path}`, {
+        response = await this.#transport.request(
           method,
-          headers: {
+          new URL(`${this.#baseUrl}${path}`),
+          {
             authorization: `Bearer ${this.#apiKey}`,
             accept: 'application/json',
             ...(body ? { 'content-type': 'application/json' } : {}),
           },
-          ...(body ? { body: JSON.stringify(body) } : {}),
-          signal: AbortSignal.timeout(this.#timeoutMs),
-          redirect: 'error',
-        });
+          body ? JSON.stringify(body) : undefined,
+          this.#timeoutMs,
+        );
       } catch (err) {
         lastProblem = `network error (${this.#scrub(describe(err))})`;
         continue;
       }
-      const parsed = await readJson(response);
+      const parsed = parseJson(response.text);
       if (isRetryable(response.status)) {
         lastProblem = `HTTP ${response.status}${codeSuffix(parsed)}`;
         continue;
@@ -260,9 +270,8 @@ function isRetryable(status: number): boolean {
   return status >= 500 || status === 429;
 }
 
-async function readJson(response: Response): Promise<unknown> {
+function parseJson(text: string): unknown {
   try {
-    const text = await response.text();
     if (text.length === 0 || text.length > MAX_RESPONSE_BYTES) return null;
     return JSON.parse(text) as unknown;
   } catch {
@@ -303,6 +312,8 @@ function stringField(data: Record<string, unknown> | null, key: string): string 
 
 function describe(err: unknown): string {
   if (err instanceof Error) {
+    const own = (err as { code?: unknown }).code;
+    if (typeof own === 'string') return `${err.name}: ${own}`;
     const cause = (err as { cause?: unknown }).cause;
     const causeCode = cause && typeof cause === 'object' ? (cause as { code?: unknown }).code : undefined;
     return typeof causeCode === 'string' ? `${err.name}: ${causeCode}` : err.name;

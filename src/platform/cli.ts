@@ -27,6 +27,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { RedisInstallTokenStore } from './installTokens/RedisInstallTokenStore.js';
 import { PlatformServer } from './PlatformServer.js';
+import type { RegisterDeploymentInput } from './DeploymentRegistry.js';
 
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
@@ -262,7 +263,7 @@ async function readSecretFile(
 async function readDeploymentFile(
   path: string,
   log: ReturnType<typeof createLogger>,
-): Promise<{ id: string; numbers: string[]; tunnelHost: string; agentSecret: string }> {
+): Promise<RegisterDeploymentInput & { agentSecret: string }> {
   const text = await readSecretFile(path, '--deployment-file', log);
   let parsed: unknown;
   try {
@@ -281,13 +282,16 @@ async function readDeploymentFile(
   ) {
     throw new TtmaError(
       ErrorCodes.CONFIG,
-      `--deployment-file: ${path} must be JSON {"id","numbers":[...],"tunnelHost","agentSecret"}`,
+      `--deployment-file: ${path} must be JSON {"id","numbers":[...],"tunnelHost","agentSecret"} (optional "caps","recording","dialPolicy")`,
     );
   }
+  // Optional settings pass through; register() validates them like the operator API does.
+  const optional = Object.fromEntries(['caps', 'recording', 'dialPolicy'].filter((k) => obj[k] !== undefined).map((k) => [k, obj[k]]));
   return {
     id: obj['id'],
     numbers: obj['numbers'] as string[],
     tunnelHost: obj['tunnelHost'],
     agentSecret: obj['agentSecret'],
+    ...(optional as Pick<RegisterDeploymentInput, 'caps' | 'recording' | 'dialPolicy'>),
   };
 }

@@ -61,9 +61,9 @@ describe('PlatformServer signalling', () => {
     const missing = await call(h.base, 'GET', '/v1/nothing');
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error.code, 'TTMA_ERR_NOT_FOUND');
-    const wrong = await call(h.base, 'GET', '/v1/signal/calls');
+    const wrong = await call(h.base, 'PUT', '/v1/signal/calls');
     assert.equal(wrong.status, 405);
-    assert.equal(wrong.headers.get('allow'), 'POST');
+    assert.equal(wrong.headers.get('allow'), 'GET, POST');
   });
 
   it('refuses wrong secret, unknown deployment and missing headers with one identical 401', async () => {

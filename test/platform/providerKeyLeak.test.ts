@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { CONTROL_PATH } from '../../src/wire/controlChannel.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { PROVIDER_KEY, STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness, type JsonResponse } from './helpers.js';
 
@@ -26,7 +28,12 @@ describe('the provider key never reaches the gateway', () => {
   }
   const dial = () => ({ to: '+15551234567', stream_url: `wss://${DEP.tunnelHost}/v1/media/leak-${seen.length}-abcdefgh`, stream_auth_token: STREAM_TOKEN });
 
-  it('in no response, header, error or log line', async () => {
+  it('in no response, header, error, control message or log line', async () => {
+    // The gateway's control connection sees every cap notice and usage answer.
+    const control = new WebSocket(`${h.base.replace(/^http/, 'ws')}${CONTROL_PATH}`, { headers });
+    const controlMessages: string[] = [];
+    control.on('message', (data) => controlMessages.push(String(data)));
+    await new Promise((resolve, reject) => control.once('open', resolve).once('error', reject));
     // Successes.
     await send('POST', PLATFORM_PATHS.dial, dial());
     const callId = (seen.at(-1)!.body as { call_control_id: string }).call_control_id;
@@ -36,6 +43,8 @@ describe('the provider key never reaches the gateway', () => {
     await send('POST', PLATFORM_PATHS.answer(inbound), { stream_url: `wss://${DEP.tunnelHost}/v1/media/${inbound}`, stream_auth_token: STREAM_TOKEN });
     await send('POST', `/v1/signal/calls/${encodeURIComponent(inbound)}/record_stop`, {});
     await send('POST', `/v1/signal/calls/${encodeURIComponent(inbound)}/usage`, { duration_ms: 1000 });
+    control.send(JSON.stringify({ type: 'usage', call_control_id: callId, duration_ms: 1000 }));
+    control.send(JSON.stringify({ type: 'usage', call_control_id: 'v3:not-mine', duration_ms: 1000 }));
     await send('POST', PLATFORM_PATHS.hangup(callId), {});
     await send('POST', PLATFORM_PATHS.hangup(callId), {});
     await send('GET', '/healthz');
@@ -68,6 +77,9 @@ describe('the provider key never reaches the gateway', () => {
       const text = JSON.stringify(res.body) + JSON.stringify([...res.headers.entries()]);
       for (const part of keyParts) assert.equal(text.includes(part), false, `response leaked the key: ${text}`);
     }
+    control.close();
+    assert.ok(controlMessages.length >= 3, `control messages: ${controlMessages.join(' ')}`);
+    for (const text of controlMessages) for (const part of keyParts) assert.equal(text.includes(part), false, `control message leaked the key: ${text}`);
     assert.ok(h.lines.length > 10);
     for (const line of h.lines) for (const part of keyParts) assert.equal(line.includes(part), false, `log leaked the key: ${line}`);
   });

@@ -61,13 +61,21 @@ export interface CapStore {
   reservation(deploymentId: string, callId: string): Promise<CallReservation | null>;
   /** Resolves when the store answers; rejects (TTMA_ERR_STORE_UNAVAILABLE) when it does not. */
   ping(): Promise<void>;
+  /** Waits (bounded) for a networked store's first connection; true when it is up. */
+  ready?(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
-/** UTC day and month of `nowMs`. */
+let cachedPeriod: { fromMs: number; untilMs: number; period: CapPeriod } | null = null;
+
+/** UTC day and month of `nowMs` (the day's strings are reused until the day ends: it runs per reservation). */
 export function periodOf(nowMs: number): CapPeriod {
-  const iso = new Date(nowMs).toISOString();
-  return { day: iso.slice(0, 10), month: iso.slice(0, 7) };
+  if (cachedPeriod && nowMs >= cachedPeriod.fromMs && nowMs < cachedPeriod.untilMs) return cachedPeriod.period;
+  const date = new Date(nowMs);
+  const iso = date.toISOString();
+  const fromMs = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate());
+  cachedPeriod = { fromMs, untilMs: fromMs + 86_400_000, period: Object.freeze({ day: iso.slice(0, 10), month: iso.slice(0, 7) }) };
+  return cachedPeriod.period;
 }
 
 /** Counters outlive their period long enough for the dashboard, then expire. */

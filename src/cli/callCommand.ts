@@ -1,0 +1,193 @@
+/**
+ * `ttma call` and `ttma calls`: an operator (or the OpenClaw agent through
+ * its skill) places an outbound call or lists recent calls through the
+ * running gateway's local listener. The gateway places the call through the
+ * platform's signalling proxy, so the platform's allowlists, dialling policy
+ * and minute caps decide, as for any call.
+ *
+ * Credentials: the deployment's agent secret, read from a file (never a flag
+ * value or the environment): --agent-secret-file, else
+ * $TTMA_AGENT_SECRET_FILE, else <install dir>/credentials/agent-secret
+ * (install dir: --install-dir, $TTMA_INSTALL_DIR, ~/.local/share/ttma).
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { request, type IncomingMessage } from 'node:http';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { intFlag, readSecretFile } from './args.js';
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+const DEFAULT_LOCAL_PORT = 8081;
+/** Dialling waits for the platform and the provider; a few seconds at most. */
+const CALL_TIMEOUT_MS = 15_000;
+const LIST_TIMEOUT_MS = 5_000;
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+const COMMON = {
+  'local-port': { type: 'string' },
+  'agent-secret-file': { type: 'string' },
+  'install-dir': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+interface Common {
+  'local-port'?: string | undefined;
+  'agent-secret-file'?: string | undefined;
+  'install-dir'?: string | undefined;
+}
+
+function usage(command: string, message: string): TtmaError {
+  return new TtmaError(ErrorCodes.CLI_USAGE, `ttma ${command}: ${message}. Run \`ttma help\` for usage.`, 2);
+}
+
+function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(command: string, argv: string[], options: T, positionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: positionals > 0 });
+  } catch (err) {
+    throw usage(command, (err as Error).message);
+  }
+  if (parsed.positionals.length > positionals) throw usage(command, `unexpected argument "${parsed.positionals[positionals] ?? ''}"`);
+  return parsed;
+}
+
+function target(values: Common): { port: number; secret: string } {
+  const port = intFlag('--local-port', values['local-port'] ?? process.env['TTMA_LOCAL_PORT'], DEFAULT_LOCAL_PORT, 1, 65_535);
+  const installDir = values['install-dir'] ?? process.env['TTMA_INSTALL_DIR'] ?? join(homedir(), '.local', 'share', 'ttma');
+  const secretFile = values['agent-secret-file'] ?? process.env['TTMA_AGENT_SECRET_FILE'] ?? join(installDir, 'credentials', 'agent-secret');
+  return { port, secret: readSecretFile('--agent-secret-file', secretFile) };
+}
+
+interface LocalAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** One request to the gateway's local listener on 127.0.0.1 (no keep-alive, bounded in time and size). */
+function local(port: number, secret: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<LocalAnswer> {
+  return new Promise((resolve, reject) => {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method,
+        agent: false,
+        headers: {
+          authorization: `Bearer ${secret}`,
+          connection: 'close',
+          ...(text !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {}),
+        },
+      },
+      (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('answer too large'));
+          else chunks.push(chunk);
+        });
+        res.on('end', () => {
+          let parsed: unknown = null;
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            parsed = null;
+          }
+          resolve({ status: res.statusCode ?? 0, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {} });
+        });
+        res.on('error', reject);
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'ECONNREFUSED'
+          ? new TtmaError(ErrorCodes.CONFIG, `no gateway answering on 127.0.0.1:${port} (is the gateway running? use --local-port)`, 1)
+          : new TtmaError(ErrorCodes.PLATFORM, `gateway request failed: ${err.code ?? err.message}`, 1),
+      );
+    });
+    req.end(text);
+  });
+}
+
+function refusal(answer: LocalAnswer): { code: string; message: string } {
+  const error = answer.body['error'] as { code?: unknown; message?: unknown } | undefined;
+  return {
+    code: typeof error?.code === 'string' ? error.code : `HTTP_${answer.status}`,
+    message: typeof error?.message === 'string' ? error.message : 'the gateway refused the request',
+  };
+}
+
+/** `ttma call <number> | --to <number> [--from <number>]`: prints one JSON line; exit 0 placed, 1 refused, 2 usage. */
+export async function runCallCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('call', argv, { ...COMMON, to: { type: 'string' }, from: { type: 'string' } }, 1);
+  const to = values.to ?? positionals[0];
+  if (values.to !== undefined && positionals[0] !== undefined) throw usage('call', 'give the number once: either as an argument or with --to');
+  if (to === undefined) throw usage('call', 'which number? ttma call +15551234567');
+  if (!E164.test(to)) throw usage('call', `${JSON.stringify(to.slice(0, 40))} is not one E.164 number ("+" then 7 to 15 digits, nothing else)`);
+  if (values.from !== undefined && !E164.test(values.from)) throw usage('call', '--from must be one E.164 number');
+  const { port, secret } = target(values);
+  const answer = await local(port, secret, 'POST', '/v1/local/calls', { to, ...(values.from !== undefined ? { from: values.from } : {}) }, CALL_TIMEOUT_MS);
+  if (answer.status === 200) {
+    process.stdout.write(`${JSON.stringify({ ok: true, call_control_id: answer.body['call_control_id'], from: answer.body['from'], to: answer.body['to'] })}\n`);
+    return 0;
+  }
+  const error = refusal(answer);
+  process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
+  process.stderr.write(`ttma call: refused: ${error.code}: ${error.message}\n`);
+  return 1;
+}
+
+/** Fields reach the terminal: no control characters (escape sequences), bounded. */
+function clean(value: unknown): string {
+  return String(value).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 120);
+}
+
+interface CallRow {
+  call_control_id: string;
+  direction: string;
+  from: string;
+  to: string;
+  state: string;
+  started_at: string;
+  duration_ms: number | null;
+  /** Gateway records. */
+  end_reason?: string | null;
+  /** Platform records. */
+  hangup_cause?: string | null;
+}
+
+/** `ttma calls [--recent N] [--source gateway|platform] [--json]`: recent calls, newest first. */
+export async function runCallsCommand(argv: string[]): Promise<number> {
+  const { values } = parse('calls', argv, { ...COMMON, recent: { type: 'string' }, source: { type: 'string' } }, 0);
+  const recent = intFlag('--recent', values.recent, 10, 1, 100);
+  const source = values.source ?? 'gateway';
+  if (source !== 'gateway' && source !== 'platform') throw usage('calls', '--source must be gateway or platform');
+  const { port, secret } = target(values);
+  const answer = await local(port, secret, 'GET', `/v1/local/calls?recent=${recent}&source=${source}`, undefined, LIST_TIMEOUT_MS);
+  if (answer.status !== 200 || !Array.isArray(answer.body['calls'])) {
+    const error = refusal(answer);
+    if (values.json) process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
+    process.stderr.write(`ttma calls: refused: ${error.code}: ${error.message}\n`);
+    return 1;
+  }
+  const calls = answer.body['calls'] as CallRow[];
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ source, calls })}\n`);
+    return 0;
+  }
+  if (calls.length === 0) {
+    process.stdout.write('no calls yet\n');
+    return 0;
+  }
+  for (const c of calls) {
+    const duration = c.duration_ms === null || c.duration_ms === undefined ? '-' : `${(c.duration_ms / 1000).toFixed(1)} s`;
+    const arrow = c.direction === 'incoming' ? 'in ' : 'out';
+    process.stdout.write(`${clean(c.started_at)}  ${arrow}  ${clean(c.from)} -> ${clean(c.to)}  ${clean(c.state).padEnd(7)}  ${duration.padStart(8)}  ${clean(c.end_reason ?? c.hangup_cause ?? '')}\n`);
+  }
+  return 0;
+}

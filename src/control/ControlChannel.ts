@@ -1,0 +1,267 @@
+/**
+ * The gateway's outbound control connection to the platform
+ * (src/wire/controlChannel.ts). The gateway dials out and never listens for
+ * control traffic. The agent secret goes in a header at the upgrade, never in
+ * the URL. On any loss the connection is retried with capped exponential
+ * backoff and jitter, and usage reports wait (bounded) until it is back.
+ */
+import WebSocket from 'ws';
+import { ErrorCodes } from '../errors.js';
+import type { Logger } from '../log.js';
+import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
+import {
+  CLOSE_REVOKED,
+  CONTROL_MAX_PAYLOAD,
+  controlUrl,
+  parsePlatformMessage,
+  type GatewayControlMessage,
+  type PlatformControlMessage,
+} from '../wire/controlChannel.js';
+
+export interface ControlChannelOptions {
+  platformUrl: string;
+  deploymentId: string;
+  agentSecret: string;
+  log: Logger;
+  /** Every notice from the platform except usage acknowledgements. */
+  onMessage(message: PlatformControlMessage): void;
+  /** First retry delay (default 500 ms); doubles per failure up to maxDelayMs. */
+  baseDelayMs?: number;
+  /** Longest wait between attempts (default 30 s). */
+  maxDelayMs?: number;
+  /** [0, 1) source for the jitter; tests may pin it. */
+  random?: () => number;
+}
+
+/** Usage reports kept while disconnected; beyond this the oldest is dropped (and logged). */
+const MAX_PENDING_REPORTS = 1_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Until the platform's hello names its interval. */
+const DEFAULT_HEARTBEAT_MS = 15_000;
+
+export type ChannelState = 'connecting' | 'open' | 'waiting' | 'stopped';
+
+export class ControlChannel {
+  readonly #options: ControlChannelOptions;
+  readonly #url: URL;
+  readonly #log: Logger;
+  readonly #baseDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #random: () => number;
+  /** Reports not yet acknowledged, by call id (a resend after a reconnect is harmless: the first report counts). */
+  readonly #pending = new Map<string, number>();
+  #ws: WebSocket | null = null;
+  #state: ChannelState = 'stopped';
+  #failures = 0;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #deadTimer: NodeJS.Timeout | null = null;
+  #heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  readonly counters = { connects: 0, refusals: 0, disconnects: 0, reportsSent: 0, reportsAcked: 0, reportsRefused: 0, reportsDropped: 0 };
+  /** The last refusal or failure, for `ttma doctor` and tests (never carries the secret). */
+  lastError: string | null = null;
+
+  constructor(options: ControlChannelOptions) {
+    this.#options = options;
+    this.#url = controlUrl(options.platformUrl);
+    this.#log = options.log;
+    this.#baseDelayMs = options.baseDelayMs ?? 500;
+    this.#maxDelayMs = options.maxDelayMs ?? 30_000;
+    this.#random = options.random ?? Math.random;
+  }
+
+  get state(): ChannelState {
+    return this.#state;
+  }
+
+  get pendingReports(): number {
+    return this.#pending.size;
+  }
+
+  start(): void {
+    if (this.#state !== 'stopped') return;
+    this.#connect();
+  }
+
+  stop(): void {
+    this.#state = 'stopped';
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    if (this.#deadTimer) clearTimeout(this.#deadTimer);
+    this.#retryTimer = null;
+    this.#deadTimer = null;
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws) {
+      ws.removeAllListeners();
+      ws.on('error', () => undefined);
+      if (ws.readyState === WebSocket.OPEN) {
+        // A close frame goes out after what is queued (the last usage reports); a platform that never answers it is cut off.
+        ws.close(1001, 'gateway stopping');
+        setTimeout(() => ws.terminate(), 1_000).unref();
+      } else ws.terminate();
+    }
+  }
+
+  /** The call's duration as the gateway measured it; sent now or as soon as the connection is back. */
+  reportUsage(callId: string, durationMs: number): void {
+    if (this.#pending.size >= MAX_PENDING_REPORTS && !this.#pending.has(callId)) {
+      const oldest = this.#pending.keys().next().value as string;
+      this.#pending.delete(oldest);
+      this.counters.reportsDropped++;
+      this.#log.warn({ callId: oldest }, 'usage report dropped: too many waiting for the control connection');
+    }
+    const duration = Math.max(0, Math.round(durationMs));
+    this.#pending.set(callId, duration);
+    if (this.#state === 'open') this.#sendUsage(callId, duration);
+  }
+
+  /** Delay before retry n (n >= 1): min(max, base * 2^(n-1)), half fixed, half random ("equal jitter"). */
+  retryDelayMs(failures: number): number {
+    const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
+    return Math.round(ceiling / 2 + this.#random() * (ceiling / 2));
+  }
+
+  #connect(): void {
+    this.#state = 'connecting';
+    const ws = new WebSocket(this.#url, {
+      headers: { authorization: `Bearer ${this.#options.agentSecret}`, [HEADER_DEPLOYMENT]: this.#options.deploymentId },
+      maxPayload: CONTROL_MAX_PAYLOAD,
+      perMessageDeflate: false,
+      handshakeTimeout: CONNECT_TIMEOUT_MS,
+      followRedirects: false,
+    });
+    this.#ws = ws;
+    let opened = false;
+    ws.on('unexpected-response', (_req, res) => {
+      // The platform refused the upgrade: read its error code, never echo anything of ours.
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= 4096) chunks.push(chunk);
+      });
+      res.on('end', () => {
+        let code = `HTTP_${res.statusCode ?? 0}`;
+        try {
+          const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: { code?: unknown } };
+          if (typeof parsed.error?.code === 'string') code = parsed.error.code.slice(0, 64);
+        } catch {
+          // not JSON: keep the status
+        }
+        this.counters.refusals++;
+        this.#failed(`refused by the platform: ${code} (HTTP ${res.statusCode ?? 0})`, res.statusCode === 401 || res.statusCode === 403);
+      });
+      res.on('error', () => this.#failed(`refused by the platform (HTTP ${res.statusCode ?? 0})`, false));
+    });
+    ws.on('open', () => {
+      opened = true;
+      this.#state = 'open';
+      this.counters.connects++;
+      this.#armDeadTimer();
+    });
+    ws.on('ping', () => this.#armDeadTimer());
+    ws.on('message', (data, isBinary) => {
+      this.#armDeadTimer();
+      if (isBinary) return;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(String(data));
+      } catch {
+        this.#log.warn('control message from the platform is not JSON; ignored');
+        return;
+      }
+      const message = parsePlatformMessage(parsed);
+      if (!message) {
+        this.#log.warn({ type: typeof (parsed as { type?: unknown } | null)?.type === 'string' ? String((parsed as { type: string }).type).slice(0, 40) : null }, 'control message not understood; ignored');
+        return;
+      }
+      try {
+        this.#onMessage(message);
+      } catch (err) {
+        // A bad notice must never take the gateway down.
+        this.#log.error({ err: err instanceof Error ? err.message : String(err) }, 'control message handling failed');
+      }
+    });
+    ws.on('close', (code, reason) => {
+      if (this.#ws !== ws) return;
+      if (opened) this.counters.disconnects++;
+      const why = reason.toString('utf8').slice(0, 120);
+      this.#failed(opened ? `closed (${code}${why ? `: ${why}` : ''})` : 'could not connect', code === CLOSE_REVOKED);
+    });
+    ws.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.#ws !== ws) return;
+      // 'close' follows; remember why for the log.
+      this.lastError = err.code ?? err.message.slice(0, 120);
+    });
+  }
+
+  #onMessage(message: PlatformControlMessage): void {
+    switch (message.type) {
+      case 'hello':
+        this.#failures = 0;
+        this.lastError = null;
+        if (Number.isInteger(message.heartbeat_ms) && message.heartbeat_ms >= 10) this.#heartbeatMs = message.heartbeat_ms;
+        this.#armDeadTimer();
+        this.#log.info({ deployment: message.deployment, capped: message.cap_state.capped }, 'control connection to the platform open');
+        for (const [callId, duration] of this.#pending) this.#sendUsage(callId, duration);
+        break;
+      case 'usage.ack':
+        this.#pending.delete(message.call_control_id);
+        if (message.ok) {
+          this.counters.reportsAcked++;
+          if (message.flags.length > 0) this.#log.warn({ callId: message.call_control_id, flags: message.flags }, 'the platform flagged this call\'s usage');
+        } else {
+          this.counters.reportsRefused++;
+          this.#log.warn({ callId: message.call_control_id, code: message.code }, `usage report refused: ${message.message}`);
+        }
+        return;
+      case 'error':
+        this.#log.warn({ code: message.code }, `control message refused: ${message.message}`);
+        break;
+      default:
+        break;
+    }
+    this.#options.onMessage(message);
+  }
+
+  #sendUsage(callId: string, duration: number): void {
+    const message: GatewayControlMessage = { type: 'usage', call_control_id: callId, duration_ms: duration };
+    this.#ws?.send(JSON.stringify(message));
+    this.counters.reportsSent++;
+  }
+
+  /** No ping or message for two intervals and a half: the connection is dead, start again. */
+  #armDeadTimer(): void {
+    if (this.#deadTimer) clearTimeout(this.#deadTimer);
+    this.#deadTimer = setTimeout(() => {
+      this.#log.warn({ heartbeatMs: this.#heartbeatMs }, 'control connection silent: reconnecting');
+      this.#ws?.terminate();
+    }, Math.round(this.#heartbeatMs * 2.5));
+    this.#deadTimer.unref();
+  }
+
+  #failed(reason: string, identityRefused: boolean): void {
+    if (this.#state === 'stopped' || this.#state === 'waiting') return;
+    if (this.#deadTimer) clearTimeout(this.#deadTimer);
+    this.#deadTimer = null;
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws) {
+      ws.removeAllListeners();
+      ws.on('error', () => undefined);
+      ws.terminate();
+    }
+    this.#failures++;
+    this.lastError = reason;
+    const delay = this.retryDelayMs(this.#failures);
+    this.#state = 'waiting';
+    const fields = { code: identityRefused ? ErrorCodes.AUTH : ErrorCodes.PLATFORM, retryInMs: delay, failures: this.#failures };
+    // A refused identity is an operator problem (secret rotated, deployment disabled): say so loudly.
+    if (identityRefused) this.#log.error(fields, `control connection ${reason}: check the deployment id and agent secret`);
+    else this.#log.warn(fields, `control connection ${reason}`);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      if (this.#state === 'waiting') this.#connect();
+    }, delay);
+    this.#retryTimer.unref();
+  }
+}

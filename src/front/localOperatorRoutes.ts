@@ -1,0 +1,131 @@
+/**
+ * The local listener's operator routes behind `ttma call` and `ttma calls`
+ * (loopback only, tunnel headers refused by the caller's guard, and the
+ * deployment's agent secret as a bearer). They only route: the ControlActor
+ * places the call through the platform's signalling proxy, so the platform's
+ * allowlists, dialling policy and caps decide, exactly as for an agent's call.
+ *
+ *   POST /v1/local/calls {"to":"+1...","from"?:"+1..."} -> {"ok":true,"call_control_id","from","to"}
+ *   GET  /v1/local/calls?recent=N[&source=gateway|platform] -> {"source","calls":[...]}
+ *        gateway: GatewayCallRecord (live, ended, refused); platform: the platform's records of this deployment's calls
+ * Refusals: {"error":{"code","message"}} with the platform's code when it refused.
+ */
+import type { ControlActor } from '../actors/ControlActor.js';
+import { ErrorCodes, isTtmaError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readBody } from './readBody.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
+
+const BODY_LIMIT = 4 * 1024;
+const BODY_TIMEOUT_MS = 5_000;
+const E164 = /^\+[1-9]\d{6,14}$/;
+export const MAX_RECENT = 100;
+
+const STATUS: Record<number, string> = {
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  429: '429 Too Many Requests',
+  502: '502 Bad Gateway',
+  503: '503 Service Unavailable',
+};
+
+interface Options {
+  control: ControlActor;
+  log: Logger;
+  isOperator(bearer: string | undefined): boolean;
+}
+
+type Route = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => void;
+
+function send(res: HttpResponse, status: number, body: unknown): void {
+  res.cork(() => {
+    res.writeStatus(STATUS[status] ?? (status === 200 ? '200 OK' : '500 Internal Server Error'))
+      .writeHeader('content-type', 'application/json')
+      .writeHeader('cache-control', 'no-store')
+      .end(JSON.stringify(body));
+  });
+}
+
+function refuse(res: HttpResponse, status: number, code: string, message: string): void {
+  send(res, status, { error: { code, message } });
+}
+
+function bearerOf(req: HttpRequest): string | undefined {
+  return /^Bearer ([\x21-\x7e]+)$/i.exec(req.getHeader('authorization'))?.[1];
+}
+
+export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Options): void {
+  const { control, log } = options;
+
+  app.post('/v1/local/calls', route((res, req) => {
+    const authorized = options.isOperator(bearerOf(req));
+    const state = { aborted: false };
+    void readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then(async (result) => {
+      if (state.aborted) return;
+      if (!authorized) {
+        log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local call request refused: wrong or missing agent secret');
+        return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+      }
+      if (!result.ok) return refuse(res, result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
+      let body: { to?: unknown; from?: unknown };
+      try {
+        body = JSON.parse(result.body.toString('utf8')) as { to?: unknown; from?: unknown };
+      } catch {
+        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
+      }
+      const { to, from } = body ?? {};
+      if (typeof to !== 'string' || !E164.test(to)) {
+        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'to must be one E.164 number: "+" then 7 to 15 digits');
+      }
+      if (from !== undefined && (typeof from !== 'string' || !E164.test(from))) {
+        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'from must be one E.164 number: "+" then 7 to 15 digits');
+      }
+      try {
+        const placed = await control.dial(to, from);
+        log.info({ callId: placed.callId, to: placed.to, from: placed.from }, 'operator placed an outbound call');
+        if (!state.aborted) send(res, 200, { ok: true, call_control_id: placed.callId, from: placed.from, to: placed.to });
+      } catch (err) {
+        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
+        const status = isTtmaError(err) && STATUS[err.status] ? err.status : 502;
+        const message = isTtmaError(err) ? err.message : 'the call could not be placed';
+        log.warn({ code, to }, `operator call refused: ${message}`);
+        if (!state.aborted) refuse(res, status, code, message);
+      }
+    });
+  }));
+
+  app.get('/v1/local/calls', route((res, req) => {
+    if (!options.isOperator(bearerOf(req))) {
+      log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local call list refused: wrong or missing agent secret');
+      return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+    }
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const raw = query.get('recent') ?? '10';
+    const recent = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
+    if (!(recent >= 1 && recent <= MAX_RECENT)) {
+      return refuse(res, 400, ErrorCodes.BAD_REQUEST, `recent must be a whole number from 1 to ${MAX_RECENT}`);
+    }
+    const source = query.get('source') ?? 'gateway';
+    if (source === 'gateway') return send(res, 200, { source, calls: control.recentCalls(recent) });
+    if (source !== 'platform') return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'source must be gateway or platform');
+    // The platform's records: billed duration, cost and hang-up cause from the provider.
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    control.platformCalls(recent).then(
+      (calls) => {
+        if (!state.aborted) send(res, 200, { source, calls });
+      },
+      (err: unknown) => {
+        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
+        log.warn({ code }, 'platform call list failed');
+        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'platform call list failed');
+      },
+    );
+  }));
+}

@@ -1,0 +1,244 @@
+/**
+ * The platform's end of the gateways' outbound control connections
+ * (src/wire/controlChannel.ts): authenticates each upgrade with the
+ * deployment's agent secret (the registry's constant-time check), pushes cap
+ * notices to a deployment's connections, and takes the gateway's usage
+ * reports. The gateway dials out; nothing here ever connects to a gateway.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
+import {
+  CLOSE_REVOKED,
+  CONTROL_MAX_PAYLOAD,
+  CONTROL_PATH,
+  type CapState,
+  type PlatformControlMessage,
+} from '../wire/controlChannel.js';
+import { CALL_ID_PATTERN } from './allowlists.js';
+import type { Deployment, DeploymentRegistry } from './DeploymentRegistry.js';
+import type { RateLimiter } from './RateLimiter.js';
+
+export interface ControlHubOptions {
+  deployments: DeploymentRegistry;
+  /** The signalling proxy's per-deployment limiter: control messages share its budget. */
+  limiter: RateLimiter;
+  log: Logger;
+  /** Ping interval; a connection that misses a whole interval is dropped (default 15 s). */
+  heartbeatMs?: number;
+  /** Connections kept per deployment; the oldest goes when a newer one arrives (default 4). */
+  maxPerDeployment?: number;
+  capState(deploymentId: string): Promise<CapState>;
+  /** Checks and records a usage report and returns its flags; throws a TtmaError to refuse it. */
+  onUsage(deployment: Deployment, callId: string, durationMs: unknown): string[];
+}
+
+interface Connection {
+  deployment: Deployment;
+  alive: boolean;
+}
+
+const DEFAULT_HEARTBEAT_MS = 15_000;
+const DEFAULT_MAX_PER_DEPLOYMENT = 4;
+const CLOSE_UNSUPPORTED = 1003;
+const CLOSE_POLICY = 1008;
+const CLOSE_REPLACED = 4409;
+
+export class ControlHub {
+  readonly #options: ControlHubOptions;
+  readonly #log: Logger;
+  readonly #wss: WebSocketServer;
+  readonly #byDeployment = new Map<string, Set<WebSocket>>();
+  readonly #connections = new Map<WebSocket, Connection>();
+  readonly #heartbeatMs: number;
+  readonly #timer: NodeJS.Timeout;
+  readonly counters = { accepted: 0, refused: 0, noticesSent: 0, usageReports: 0 };
+  #closed = false;
+
+  constructor(options: ControlHubOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: CONTROL_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
+    this.#timer = setInterval(() => this.#heartbeat(), this.#heartbeatMs);
+    this.#timer.unref();
+  }
+
+  /** Open connections, of one deployment or in all. */
+  connections(deploymentId?: string): number {
+    return deploymentId === undefined ? this.#connections.size : (this.#byDeployment.get(deploymentId)?.size ?? 0);
+  }
+
+  /** The node:http server's 'upgrade' event. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    void this.#upgrade(req, socket, head).catch((err: unknown) => {
+      this.counters.refused++;
+      const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
+      const audit = refusal.code === ErrorCodes.AUTH || refusal.code === ErrorCodes.DEPLOYMENT_DISABLED || refusal.code === ErrorCodes.RATE_LIMITED;
+      this.#log.warn({ ...(audit ? { audit: true } : {}), path: CONTROL_PATH, status: refusal.status, code: refusal.code }, `control connection refused: ${refusal.message}`);
+      refuseUpgrade(socket, refusal);
+    });
+  }
+
+  /** Sends to every connection of the deployment; returns how many got it. */
+  notify(deploymentId: string, message: PlatformControlMessage): number {
+    const sockets = this.#byDeployment.get(deploymentId);
+    if (!sockets) return 0;
+    const text = JSON.stringify(message);
+    for (const ws of sockets) ws.send(text);
+    this.counters.noticesSent += sockets.size;
+    return sockets.size;
+  }
+
+  /** The deployment's identity changed (secret rotated, disabled): its connections end now. */
+  revoke(deploymentId: string, reason: string): void {
+    const sockets = this.#byDeployment.get(deploymentId);
+    if (!sockets) return;
+    this.#log.info({ audit: true, deployment: deploymentId, connections: sockets.size }, `control connections closed: ${reason}`);
+    for (const ws of [...sockets]) ws.close(CLOSE_REVOKED, reason.slice(0, 100));
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const ws of [...this.#connections.keys()]) ws.terminate();
+    this.#wss.close();
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (this.#closed) throw new TtmaError(ErrorCodes.PLATFORM, 'platform stopping', 503);
+    const url = req.url ?? '';
+    // Exact path, and no query: credentials travel in headers only.
+    if (url !== CONTROL_PATH) {
+      throw new TtmaError(ErrorCodes.NOT_FOUND, url.startsWith(`${CONTROL_PATH}?`) ? 'the control path takes no query' : 'no such route', url.startsWith(`${CONTROL_PATH}?`) ? 400 : 404);
+    }
+    const claimed = req.headers[HEADER_DEPLOYMENT];
+    const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(typeof req.headers.authorization === 'string' ? req.headers.authorization : '');
+    const deployment = await this.#options.deployments.authenticate(typeof claimed === 'string' ? claimed : undefined, bearer?.[1]);
+    if (!this.#options.limiter.take(deployment.id)) {
+      throw new TtmaError(ErrorCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);
+    }
+    const capState = await this.#options.capState(deployment.id);
+    if (socket.destroyed || this.#closed) return;
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, deployment, capState));
+  }
+
+  #accept(ws: WebSocket, deployment: Deployment, capState: CapState): void {
+    this.counters.accepted++;
+    const sockets = this.#byDeployment.get(deployment.id) ?? new Set<WebSocket>();
+    this.#byDeployment.set(deployment.id, sockets);
+    sockets.add(ws);
+    this.#connections.set(ws, { deployment, alive: true });
+    if (sockets.size > (this.#options.maxPerDeployment ?? DEFAULT_MAX_PER_DEPLOYMENT)) {
+      const oldest = sockets.values().next().value as WebSocket;
+      oldest.close(CLOSE_REPLACED, 'replaced by a newer control connection');
+      this.#forget(oldest);
+    }
+    ws.on('pong', () => this.#markAlive(ws));
+    ws.on('message', (data, isBinary) => this.#onMessage(ws, data, isBinary));
+    ws.on('close', () => this.#forget(ws));
+    ws.on('error', () => ws.terminate());
+    this.#log.info({ deployment: deployment.id, connections: sockets.size }, 'gateway control connection open');
+    this.#send(ws, { type: 'hello', deployment: deployment.id, cap_state: capState, heartbeat_ms: this.#heartbeatMs });
+  }
+
+  #onMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {
+    const connection = this.#connections.get(ws);
+    if (!connection) return;
+    connection.alive = true;
+    if (isBinary) {
+      ws.close(CLOSE_UNSUPPORTED, 'control messages are JSON text');
+      return;
+    }
+    const { deployment } = connection;
+    if (!this.#options.limiter.take(deployment.id)) {
+      this.#send(ws, { type: 'error', code: ErrorCodes.RATE_LIMITED, message: 'rate limit reached for this deployment: slow down and retry' });
+      return;
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(rawText(data));
+    } catch {
+      ws.close(CLOSE_POLICY, 'control message is not JSON');
+      return;
+    }
+    const fields = typeof message === 'object' && message !== null ? (message as Record<string, unknown>) : {};
+    if (fields['type'] !== 'usage') {
+      this.#send(ws, { type: 'error', code: ErrorCodes.BAD_REQUEST, message: 'unknown control message type' });
+      return;
+    }
+    const callId = fields['call_control_id'];
+    const duration = fields['duration_ms'];
+    if (typeof callId !== 'string' || !CALL_ID_PATTERN.test(callId)) {
+      this.#send(ws, { type: 'error', code: ErrorCodes.BAD_REQUEST, message: 'usage needs a well-formed call_control_id' });
+      return;
+    }
+    this.counters.usageReports++;
+    try {
+      const flags = this.#options.onUsage(deployment, callId, duration);
+      this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: true, flags });
+    } catch (err) {
+      const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
+      this.#log.warn({ deployment: deployment.id, callId, code: refusal.code }, `usage report refused: ${refusal.message}`);
+      this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: false, code: refusal.code, message: refusal.message });
+    }
+  }
+
+  #send(ws: WebSocket, message: PlatformControlMessage): void {
+    ws.send(JSON.stringify(message));
+  }
+
+  #markAlive(ws: WebSocket): void {
+    const connection = this.#connections.get(ws);
+    if (connection) connection.alive = true;
+  }
+
+  #forget(ws: WebSocket): void {
+    const connection = this.#connections.get(ws);
+    if (!connection) return;
+    this.#connections.delete(ws);
+    const sockets = this.#byDeployment.get(connection.deployment.id);
+    sockets?.delete(ws);
+    if (sockets?.size === 0) this.#byDeployment.delete(connection.deployment.id);
+    this.#log.info({ deployment: connection.deployment.id }, 'gateway control connection closed');
+  }
+
+  #heartbeat(): void {
+    for (const [ws, connection] of this.#connections) {
+      if (!connection.alive) {
+        ws.terminate();
+        this.#forget(ws);
+        continue;
+      }
+      connection.alive = false;
+      ws.ping();
+    }
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data as ArrayBuffer).toString('utf8');
+}
+
+const REASONS: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+
+function refuseUpgrade(socket: Duplex, err: TtmaError): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = REASONS[err.status] ? err.status : 500;
+  const body = JSON.stringify({ error: { code: err.code, message: err.message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Internal Server Error'}\r\n` +
+      'content-type: application/json; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      'cache-control: no-store\r\nconnection: close\r\n\r\n' +
+      body,
+  );
+}

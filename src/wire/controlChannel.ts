@@ -1,0 +1,83 @@
+/**
+ * The gateway's outbound control connection: a WebSocket the gateway opens to
+ * the platform (the gateway never accepts inbound control traffic, DESIGN 7).
+ *
+ * Authentication at the upgrade, with the same identity as the signalling
+ * requests (headers only, never the URL):
+ *   authorization: Bearer <agent secret>
+ *   x-ttma-deployment: <deployment id>
+ * A refused upgrade is an HTTP answer `{"error":{"code","message"}}` (401/403/429).
+ *
+ * Messages are JSON text, one object each.
+ */
+export const CONTROL_PATH = '/v1/control';
+/** Larger frames close the connection (1009). */
+export const CONTROL_MAX_PAYLOAD = 16 * 1024;
+/** Close codes in the private range: the platform revoked the identity (secret rotated, deployment disabled). */
+export const CLOSE_REVOKED = 4401;
+
+export type CapKind = 'day' | 'month';
+
+/** Whether new calls are refused for a cap, and until when (ISO time, UTC). */
+export type CapState = { capped: false } | { capped: true; cap: CapKind; until: string; message: string };
+
+/** Platform -> gateway. */
+export type PlatformControlMessage =
+  /** First message after the upgrade: who we are talking to, the cap state now, the ping interval. */
+  | { type: 'hello'; deployment: string; cap_state: CapState; heartbeat_ms: number }
+  /** The cap state changed (a cap reached, raised by the operator...). */
+  | { type: 'cap.state'; cap_state: CapState }
+  /** A live call is being ended by the platform because a cap is reached; the provider hang-up follows in ending_in_ms. */
+  | { type: 'cap.reached'; cap: CapKind; call_control_id: string; ending_in_ms: number; message: string }
+  /** Answer to a usage report. */
+  | { type: 'usage.ack'; call_control_id: string; ok: true; flags: string[] }
+  | { type: 'usage.ack'; call_control_id: string; ok: false; code: string; message: string }
+  /** A message the platform could not take (malformed, rate limited). */
+  | { type: 'error'; code: string; message: string };
+
+/** Gateway -> platform. */
+export type GatewayControlMessage =
+  /** The gateway's duration of a call at hang-up (answer to end); cross-checked, never billed from (FAQ-14). */
+  { type: 'usage'; call_control_id: string; duration_ms: number };
+
+/** ws://... or wss://... for the platform's base URL (http -> ws, https -> wss). */
+export function controlUrl(platformUrl: string): URL {
+  const base = new URL(platformUrl.replace(/\/+$/, ''));
+  const url = new URL(base.pathname.replace(/\/$/, '') + CONTROL_PATH, base);
+  url.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url;
+}
+
+/** Shape check of a message from the platform (JSON from the network): null when it is not one we know. */
+export function parsePlatformMessage(value: unknown): PlatformControlMessage | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const m = value as Record<string, unknown>;
+  const str = (k: string) => typeof m[k] === 'string';
+  switch (m['type']) {
+    case 'hello':
+      return str('deployment') && isCapState(m['cap_state']) && typeof m['heartbeat_ms'] === 'number' ? (m as PlatformControlMessage) : null;
+    case 'cap.state':
+      return isCapState(m['cap_state']) ? (m as PlatformControlMessage) : null;
+    case 'cap.reached':
+      return isCapKind(m['cap']) && str('call_control_id') && typeof m['ending_in_ms'] === 'number' && str('message') ? (m as PlatformControlMessage) : null;
+    case 'usage.ack':
+      if (!str('call_control_id')) return null;
+      if (m['ok'] === true) return Array.isArray(m['flags']) && m['flags'].every((f) => typeof f === 'string') ? (m as PlatformControlMessage) : null;
+      return m['ok'] === false && str('code') && str('message') ? (m as PlatformControlMessage) : null;
+    case 'error':
+      return str('code') && str('message') ? (m as PlatformControlMessage) : null;
+    default:
+      return null;
+  }
+}
+
+function isCapKind(value: unknown): value is CapKind {
+  return value === 'day' || value === 'month';
+}
+
+function isCapState(value: unknown): value is CapState {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Record<string, unknown>;
+  if (s['capped'] === false) return true;
+  return s['capped'] === true && isCapKind(s['cap']) && typeof s['until'] === 'string' && typeof s['message'] === 'string';
+}

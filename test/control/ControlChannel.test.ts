@@ -1,0 +1,142 @@
+/**
+ * The gateway's ControlChannel against a real `ws` server on loopback playing
+ * the platform: the secret travels in a header and never in the URL; garbage
+ * from the platform is ignored without taking the gateway down; a silent
+ * connection (no ping within 2.5 heartbeats) is dropped and re-dialled; usage
+ * reports wait while disconnected and are re-sent until acknowledged.
+ */
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ControlChannel } from '../../src/control/ControlChannel.js';
+import { createLogger } from '../../src/log.js';
+import { parsePlatformMessage, type PlatformControlMessage } from '../../src/wire/controlChannel.js';
+
+const SECRET = 's'.repeat(43);
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('ControlChannel against a scripted platform', () => {
+  let wss: WebSocketServer;
+  let url: string;
+  const upgrades: IncomingMessage[] = [];
+  const sockets: WebSocket[] = [];
+  const received: string[] = [];
+  let onConnect: (ws: WebSocket) => void = () => undefined;
+
+  before(async () => {
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+    wss.on('connection', (ws, req) => {
+      upgrades.push(req);
+      sockets.push(ws);
+      ws.on('message', (data) => received.push(String(data)));
+      onConnect(ws);
+    });
+  });
+  after(() => new Promise<void>((resolve) => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close(() => resolve());
+  }));
+
+  function channel(messages: PlatformControlMessage[], extra: Partial<ConstructorParameters<typeof ControlChannel>[0]> = {}): ControlChannel {
+    return new ControlChannel({
+      platformUrl: url,
+      deploymentId: 'dep-1',
+      agentSecret: SECRET,
+      log: createLogger('test', 'silent'),
+      onMessage: (m) => messages.push(m),
+      baseDelayMs: 20,
+      maxDelayMs: 100,
+      ...extra,
+    });
+  }
+
+  it('dials /v1/control with the identity in headers only, ignores garbage and keeps going', async () => {
+    const messages: PlatformControlMessage[] = [];
+    onConnect = (ws) => {
+      ws.send('not json');
+      ws.send(Buffer.from([1, 2, 3]), { binary: true });
+      ws.send(JSON.stringify({ type: 'hello' }));
+      ws.send(JSON.stringify({ type: 'cap.reached', call_control_id: 7 }));
+      ws.send(JSON.stringify({ type: 'something.new', x: 1 }));
+      ws.send(JSON.stringify({ type: 'cap.state', cap_state: { capped: true, cap: 'week', until: 'x', message: 'y' } }));
+      ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 }));
+      ws.send(JSON.stringify({ type: 'cap.state', cap_state: { capped: true, cap: 'day', until: '2030-01-01T00:00:00.000Z', message: 'daily minute cap reached' } }));
+    };
+    const c = channel(messages);
+    c.start();
+    try {
+      await waitFor('the two valid messages', () => messages.length === 2);
+      assert.deepEqual(messages.map((m) => m.type), ['hello', 'cap.state']);
+      assert.equal(c.state, 'open');
+      const req = upgrades.at(-1)!;
+      assert.equal(req.url, '/v1/control');
+      assert.equal(req.headers.authorization, `Bearer ${SECRET}`);
+      assert.equal(req.headers['x-ttma-deployment'], 'dep-1');
+      assert.ok(!req.url?.includes(SECRET));
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('a connection without pings is dropped after 2.5 heartbeats and dialled again', async () => {
+    const messages: PlatformControlMessage[] = [];
+    onConnect = (ws) => ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 40 }));
+    const c = channel(messages);
+    c.start();
+    try {
+      await waitFor('a second connection after the silence', () => c.counters.connects >= 2, 3_000);
+      assert.ok(c.counters.disconnects >= 1);
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('usage reports wait while disconnected, are sent on the hello, and re-sent until acknowledged', async () => {
+    const messages: PlatformControlMessage[] = [];
+    let acknowledge = false;
+    received.length = 0;
+    onConnect = (ws) => {
+      ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 }));
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data)) as { call_control_id: string };
+        if (acknowledge) ws.send(JSON.stringify({ type: 'usage.ack', call_control_id: m.call_control_id, ok: true, flags: [] }));
+        else ws.terminate(); // lost before the answer
+      });
+    };
+    const c = channel(messages);
+    c.reportUsage('v3:before-connect', 12_345.4);
+    assert.equal(c.pendingReports, 1);
+    c.start();
+    try {
+      await waitFor('the first send', () => received.length >= 1);
+      assert.deepEqual(JSON.parse(received[0]!), { type: 'usage', call_control_id: 'v3:before-connect', duration_ms: 12_345 });
+      acknowledge = true;
+      await waitFor('the acknowledgement after a reconnect', () => c.pendingReports === 0, 3_000);
+      assert.ok(c.counters.connects >= 2);
+      assert.equal(c.counters.reportsAcked, 1);
+      assert.ok(received.length >= 2, 're-sent after the reconnect');
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('parsePlatformMessage accepts only the known shapes', () => {
+    assert.equal(parsePlatformMessage(null), null);
+    assert.equal(parsePlatformMessage({ type: 'usage.ack', call_control_id: 'a', ok: true, flags: [1] }), null);
+    assert.equal(parsePlatformMessage({ type: 'usage.ack', call_control_id: 'a', ok: false, code: 'X' }), null);
+    assert.ok(parsePlatformMessage({ type: 'usage.ack', call_control_id: 'a', ok: true, flags: ['duration_mismatch'] }));
+    assert.ok(parsePlatformMessage({ type: 'cap.reached', cap: 'month', call_control_id: 'a', ending_in_ms: 1000, message: 'm' }));
+    assert.equal(parsePlatformMessage({ type: 'cap.state', cap_state: { capped: true, cap: 'day' } }), null);
+  });
+});

@@ -1,0 +1,214 @@
+/**
+ * `ttma call` and `ttma calls` as separate processes against real simulator,
+ * platform and gateway processes: an operator's outbound call goes through
+ * the gateway and the platform's signalling proxy (the simulator sees it with
+ * the deployment's number and the platform's connection), refused
+ * destinations get the platform's own error code, the gateway's call list
+ * shows the call, and the call's usage report reaches the platform over the
+ * gateway's control connection and agrees with the provider's record.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import nacl from 'tweetnacl';
+import { freePorts, startTtma, stopChild, type Child } from '../../src/cli/processes.js';
+
+const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
+const NUMBER = '+15550100000';
+const HOST = 'call-cli.trycloudflare.com';
+const ADMIN_TOKEN = randomBytes(24).toString('base64url');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function ttma(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [TTMA, ...args], { timeout: timeoutMs, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function jsonLine(run: Run): Record<string, any> {
+  const lines = run.stdout.trim().split('\n');
+  assert.equal(lines.length, 1, `one JSON line, got: ${run.stdout}`);
+  return JSON.parse(lines[0]!) as Record<string, any>;
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T | null>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('ttma call / ttma calls against running processes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ttma-call-'));
+  const children: Child[] = [];
+  let simPort = 0;
+  let platformPort = 0;
+  let localPort = 0;
+  let apiKey = '';
+  let secretFile = '';
+  let flags: string[] = [];
+
+  const file = (name: string, value: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, value, { mode: 0o600 });
+    return path;
+  };
+  const sim = async (path: string) => {
+    const res = await fetch(`http://127.0.0.1:${simPort}${path}`, { headers: { authorization: `Bearer ${apiKey}` } });
+    return (await res.json()) as Record<string, any>;
+  };
+  const admin = async (path: string) => {
+    const res = await fetch(`http://127.0.0.1:${platformPort}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    return (await res.json()) as Record<string, any>;
+  };
+
+  before(async () => {
+    const keys = nacl.sign.keyPair();
+    apiKey = randomBytes(16).toString('hex');
+    const agentSecret = randomBytes(32).toString('base64url');
+    let tunnelPort = 0;
+    [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
+    children.push(await startTtma('sim', [
+      'sim', '--port', String(simPort), '--api-key-file', file('api', apiKey),
+      '--signing-key-file', file('signing', Buffer.from(keys.secretKey).toString('base64')),
+      '--webhook-url', `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
+      '--webhook-url', `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`,
+      '--tunnel', `${HOST}=ws://127.0.0.1:${tunnelPort}`,
+    ], join(dir, 'sim.log')));
+    const publicKey = file('public', Buffer.from(keys.publicKey).toString('base64'));
+    // The dialling policy allows North American numbers only.
+    const deployment = { id: 'call-cli', numbers: [NUMBER], tunnelHost: HOST, agentSecret, dialPolicy: { allowPrefixes: ['+1'] } };
+    children.push(await startTtma('platform', [
+      'platform', '--port', String(platformPort), '--provider-url', `http://127.0.0.1:${simPort}`,
+      '--provider-api-key-file', join(dir, 'api'), '--webhook-public-key-file', publicKey,
+      '--admin-token-file', file('admin', ADMIN_TOKEN), '--deployment-file', file('deployment.json', JSON.stringify(deployment)),
+    ], join(dir, 'platform.log')));
+    secretFile = file('agent-secret', agentSecret);
+    children.push(await startTtma('gateway', [
+      'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', '1',
+      '--public-host', HOST, '--webhook-public-key-file', publicKey, '--platform-url', `http://127.0.0.1:${platformPort}`,
+      '--deployment-id', 'call-cli', '--agent-secret-file', secretFile, '--number', NUMBER,
+    ], join(dir, 'gateway.log')));
+    flags = ['--local-port', String(localPort), '--agent-secret-file', secretFile];
+    // The gateway's control connection to the platform is up.
+    await eventually('the control connection', async () => {
+      const status = (await (await fetch(`http://127.0.0.1:${localPort}/debug/status`)).json()) as { control: { state: string } };
+      return status.control.state === 'open' ? true : null;
+    });
+  });
+
+  after(async () => {
+    for (const child of children.reverse()) await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('places a call through the platform, lists it, and its usage report agrees with the provider', async () => {
+    const placed = await ttma(['call', '+15551230001', ...flags]);
+    assert.equal(placed.code, 0, placed.stderr);
+    const line = jsonLine(placed);
+    assert.equal(line.ok, true);
+    assert.equal(line.to, '+15551230001');
+    assert.equal(line.from, NUMBER);
+    const id = line.call_control_id as string;
+    assert.match(id, /^v3:/);
+    // The provider heard of it from the platform (the gateway holds no provider key): outgoing, from the deployment's number.
+    const report = await sim(`/sim/calls/${encodeURIComponent(id)}`);
+    assert.equal(report.direction, 'outgoing');
+    assert.equal(report.cdr.from, NUMBER);
+    assert.equal(report.cdr.to, '+15551230001');
+
+    const listed = await ttma(['calls', '--recent', '5', '--json', ...flags]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const calls = jsonLine(listed).calls as Array<Record<string, unknown>>;
+    assert.equal(calls[0]?.['call_control_id'], id);
+    assert.equal(calls[0]?.['direction'], 'outgoing');
+
+    // The simulated callee talks 5 s and hangs up; the gateway reports its duration over the control connection.
+    const usage = await eventually('the cross-checked usage', async () => {
+      const entries = (await admin(`/v1/admin/usage?deployment=call-cli`)).usage as Array<Record<string, any>>;
+      const entry = entries.find((e) => e.call_control_id === id);
+      return entry && entry.gateway_ms !== null && entry.provider_ms !== null ? entry : null;
+    });
+    assert.deepEqual(usage.flags, [], JSON.stringify(usage));
+    assert.ok(Math.abs(usage.gateway_ms - usage.provider_ms) < 2_000, JSON.stringify(usage));
+
+    // The platform's view: the provider's billed figures for the same call.
+    const platformView = jsonLine(await ttma(['calls', '--source', 'platform', '--json', ...flags]));
+    assert.equal(platformView.source, 'platform');
+    const billed = (platformView.calls as Array<Record<string, any>>).find((c) => c.call_control_id === id)!;
+    assert.equal(billed.duration_ms, usage.provider_ms);
+    assert.equal(billed.billed_minutes, 1);
+    assert.equal(billed.cost_usd, '0.0100');
+    assert.equal(billed.hangup_cause, 'normal_clearing');
+
+    const ended = jsonLine(await ttma(['calls', '--json', ...flags])).calls as Array<Record<string, any>>;
+    const mine = ended.find((c) => c.call_control_id === id)!;
+    assert.equal(mine.state, 'ended');
+    assert.ok(mine.duration_ms >= 4_000, `duration ${mine.duration_ms}`);
+    const table = await ttma(['calls', ...flags]);
+    assert.equal(table.code, 0);
+    assert.match(table.stdout, new RegExp(`out  \\${NUMBER} -> \\+15551230001  ended`));
+  });
+
+  it("refuses what the platform's policy refuses, with the platform's code", async () => {
+    const cases: Array<[string[], string, RegExp]> = [
+      [['+442071838750'], 'TTMA_ERR_DIAL_POLICY', /outside the deployment's allowed prefixes/],
+      [['--to', NUMBER], 'TTMA_ERR_DIAL_POLICY', /may not dial its own number/],
+      [['--to', '+19005550100'], 'TTMA_ERR_DESTINATION_REFUSED', /premium/i],
+      [['+15551230002', '--from', '+15550109999'], 'TTMA_ERR_NUMBER_NOT_OWNED', /from must be one of this deployment's numbers/],
+    ];
+    const before = (await sim('/sim/calls')).data.length as number;
+    for (const [args, code, message] of cases) {
+      const run = await ttma(['call', ...args, ...flags]);
+      assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`);
+      const line = jsonLine(run);
+      assert.equal(line.ok, false);
+      assert.equal(line.error.code, code, JSON.stringify(line));
+      assert.match(line.error.message, message);
+      assert.match(run.stderr, new RegExp(`ttma call: refused: ${code}`));
+    }
+    const afterCount = (await sim('/sim/calls')).data.length as number;
+    assert.equal(afterCount, before, 'no refused call reached the provider');
+  });
+
+  it('refuses a wrong secret, malformed numbers, and says when no gateway is running', async () => {
+    const wrong = await ttma(['call', '+15551230003', '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
+    assert.equal(wrong.code, 1);
+    assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_AUTH');
+    const wrongList = await ttma(['calls', '--json', '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
+    assert.equal(wrongList.code, 1);
+    for (const bad of ['5551234567', '+1555; rm -rf /', '+1555$(id)', '+15551234567\n+15551234568', '+0123456789']) {
+      const run = await ttma(['call', bad, ...flags]);
+      assert.equal(run.code, 2, `${JSON.stringify(bad)}: ${run.stderr}`);
+      assert.match(run.stderr, /TTMA_ERR_CLI_USAGE: ttma call: .* is not one E\.164 number/);
+    }
+    assert.equal((await ttma(['call', ...flags])).code, 2);
+    assert.equal((await ttma(['call', '+15551230004', '--to', '+15551230005', ...flags])).code, 2);
+    assert.equal((await ttma(['calls', '--recent', '0', ...flags])).code, 2);
+    assert.equal((await ttma(['calls', '--recent', '101', ...flags])).code, 2);
+    assert.equal((await ttma(['calls', '--source', 'elsewhere', ...flags])).code, 2);
+    const [unused] = (await freePorts(1)) as [number];
+    const none = await ttma(['call', '+15551230006', '--local-port', String(unused), '--agent-secret-file', secretFile]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no gateway answering on 127\.0\.0\.1:\d+/);
+    // The default secret location is under the install directory.
+    const fromInstallDir = await ttma(['calls', '--json', '--local-port', String(localPort)], { TTMA_INSTALL_DIR: join(dir, 'missing-install') });
+    assert.equal(fromInstallDir.code, 2);
+    assert.match(fromInstallDir.stderr, /missing-install\/credentials\/agent-secret: cannot read secret/);
+  });
+});
