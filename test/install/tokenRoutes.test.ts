@@ -111,6 +111,68 @@ for (const kind of ['embedded', 'redis'] as const) {
       }
     });
 
+    test('re-issuing for an existing deployment: a new token with its registered numbers and host; the old secret stops working', { skip }, async () => {
+      const store = newStore();
+      const h = await startInstallPlatform({ ...BUNDLES, store });
+      const reissue = (id: string, ref: unknown = 'tunnel-0a1b2c', headers = adminHeaders()) =>
+        call(h.base, 'POST', `/v1/admin/deployments/${id}/install-token`, { headers, body: { tunnelCredentialsRef: ref } });
+      try {
+        const deployment = deploymentInput();
+        const first = await mint(h, deployment);
+        const firstPayload = openInstallEnvelope((await redeem(h, first.body.token)).body.envelope, parseInstallToken(first.body.token), Date.now());
+        const oldSecret = firstPayload['agentSecret'] as string;
+        assert.equal((await h.platform.deployments.authenticate(deployment.id, oldSecret)).id, deployment.id);
+
+        // Refusals change nothing: no admin token, unknown id, a bad tunnel reference.
+        assert.equal((await reissue(deployment.id, 'tunnel-0a1b2c', {})).status, 401);
+        assert.equal((await reissue('no-such-deployment')).status, 404);
+        const badRef = await reissue(deployment.id, 'ref;rm -rf /');
+        assert.equal(badRef.status, 400);
+        assert.match(badRef.body.error.message, /tunnelCredentialsRef/);
+        assert.equal((await h.platform.deployments.authenticate(deployment.id, oldSecret)).id, deployment.id, 'still the old secret');
+
+        const again = await reissue(deployment.id);
+        assert.equal(again.status, 201);
+        assert.equal(again.body.deploymentId, deployment.id);
+        const payload = openInstallEnvelope((await redeem(h, again.body.token)).body.envelope, parseInstallToken(again.body.token), Date.now());
+        assert.deepEqual(payload['numbers'], deployment.numbers);
+        assert.equal(payload['publicHost'], deployment.tunnelHost);
+        assert.notEqual(payload['agentSecret'], oldSecret);
+        assert.equal((await h.platform.deployments.authenticate(deployment.id, payload['agentSecret'] as string)).id, deployment.id);
+        await assert.rejects(h.platform.deployments.authenticate(deployment.id, oldSecret), 'the replaced gateway is locked out');
+        const outcomes = (await store.audit()).map((e) => e.outcome);
+        assert.deepEqual(outcomes.slice(0, 2), ['redeemed', 'reissued']);
+
+        // A disabled deployment gets no token until it is enabled.
+        await h.platform.deployments.setDisabled(deployment.id, true);
+        assert.equal((await reissue(deployment.id)).status, 409);
+
+        // When the rotation fails, the stored token is taken back: no token carries a secret the platform lacks.
+        await h.platform.deployments.setDisabled(deployment.id, false);
+        const put = store.put.bind(store);
+        const storedIds: string[] = [];
+        store.put = async (record, ttl) => {
+          storedIds.push(record.envelope.id);
+          return put(record, ttl);
+        };
+        const rotate = h.platform.deployments.rotateSecret;
+        h.platform.deployments.rotateSecret = async () => {
+          throw new Error('store down');
+        };
+        try {
+          assert.equal((await reissue(deployment.id)).status, 500);
+        } finally {
+          h.platform.deployments.rotateSecret = rotate;
+          store.put = put;
+        }
+        assert.equal(storedIds.length, 1);
+        assert.equal(await store.has(storedIds[0]!), false);
+        assert.equal((await h.platform.deployments.authenticate(deployment.id, payload['agentSecret'] as string)).id, deployment.id);
+      } finally {
+        await h.close();
+      }
+    });
+
     test('twenty concurrent redemptions: exactly one wins', { skip }, async () => {
       const h = await startInstallPlatform({ ...BUNDLES, store: newStore(), redeemRateLimit: OPEN_RATE });
       try {

@@ -61,6 +61,15 @@ export const TUNNEL_REF_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const AGENT_SECRET_BYTES = 32;
 const GONE = 'install token unknown, already used, or expired: mint a new one (tokens are single use and live 15 minutes)';
 
+/** A token and its sealed payload, before it is stored. */
+interface SealedToken {
+  token: ReturnType<typeof newInstallToken>;
+  envelope: InstallEnvelope;
+  mintedAt: number;
+  expiresAt: number;
+  secretSha256: string;
+}
+
 export class InstallTokenService {
   readonly store: InstallTokenStore;
   readonly #options: InstallTokenServiceOptions;
@@ -77,9 +86,51 @@ export class InstallTokenService {
     this.#now = options.now ?? Date.now;
   }
 
+  /** A new deployment and the token that installs its gateway. */
   async mint(input: MintInput): Promise<MintResult> {
-    const webhookPublicKey = this.#options.webhookPublicKeyBase64;
-    if (!webhookPublicKey) {
+    this.#checkReady();
+    const agentSecret = randomBytes(AGENT_SECRET_BYTES).toString('base64url');
+    const registration = { ...input.deployment, agentSecret };
+    const problem = this.#options.deployments.validate(registration);
+    if (problem) throw new TtmaError(ErrorCodes.BAD_REQUEST, `deployment: ${problem}`, 400);
+    const sealed = this.#seal(input.deployment, agentSecret, input.tunnelCredentialsRef);
+    // Register only once sealing worked; a taken id or number refuses here with nothing stored.
+    await this.#options.deployments.register(registration);
+    await this.store.put({ envelope: sealed.envelope, secretSha256: sealed.secretSha256, createdAt: sealed.mintedAt }, this.#ttlMs);
+    return this.#minted(sealed, input.deployment.id, 'minted');
+  }
+
+  /**
+   * A new token for an existing deployment (a reinstall, a replaced machine):
+   * its numbers and tunnel host as registered, and a new agent secret, which
+   * takes effect when the token is minted (the old gateway's secret stops
+   * working at once, as with a rotation). The token is stored before the
+   * secret rotates; if the rotation fails the token is taken back, so no
+   * token ever carries a secret the platform does not hold.
+   */
+  async reissue(deploymentId: string, tunnelCredentialsRef: string): Promise<MintResult> {
+    this.#checkReady();
+    const deployment = typeof deploymentId === 'string' ? await this.#options.deployments.get(deploymentId) : undefined;
+    if (!deployment) throw new TtmaError(ErrorCodes.NOT_FOUND, `no deployment ${String(deploymentId)}`, 404);
+    if (deployment.disabled) {
+      throw new TtmaError(ErrorCodes.DEPLOYMENT_DISABLED, `deployment ${deployment.id} is disabled: enable it before issuing an install token`, 409);
+    }
+    const agentSecret = randomBytes(AGENT_SECRET_BYTES).toString('base64url');
+    const sealed = this.#seal({ id: deployment.id, numbers: [...deployment.numbers], tunnelHost: deployment.tunnelHost }, agentSecret, tunnelCredentialsRef);
+    await this.store.put({ envelope: sealed.envelope, secretSha256: sealed.secretSha256, createdAt: sealed.mintedAt }, this.#ttlMs);
+    try {
+      await this.#options.deployments.rotateSecret(deployment.id, agentSecret);
+    } catch (err) {
+      await this.store.take(sealed.token.id, sealed.secretSha256, this.#now()).catch(() => undefined);
+      sealed.token.secret.fill(0);
+      throw err;
+    }
+    return this.#minted(sealed, deployment.id, 'reissued');
+  }
+
+  /** Minting needs the webhook key (FAQ-06) and both bundles. */
+  #checkReady(): void {
+    if (!this.#options.webhookPublicKeyBase64) {
       throw new TtmaError(
         ErrorCodes.INSTALL_NO_SIGNING_KEY,
         'refusing to mint an install token: no webhook signing key is configured, so the gateway would refuse every webhook (FAQ-06); start the platform with --webhook-public-key-file',
@@ -90,37 +141,38 @@ export class InstallTokenService {
     if (!gateway || !skill) {
       throw new TtmaError(ErrorCodes.CONFIG, 'refusing to mint an install token: no bundles to install; start the platform with --gateway-bundle and --skill-bundle', 503);
     }
-    const agentSecret = randomBytes(AGENT_SECRET_BYTES).toString('base64url');
-    const registration = { ...input.deployment, agentSecret };
-    const problem = this.#options.deployments.validate(registration);
-    if (problem) throw new TtmaError(ErrorCodes.BAD_REQUEST, `deployment: ${problem}`, 400);
-    if (typeof input.tunnelCredentialsRef !== 'string' || !TUNNEL_REF_PATTERN.test(input.tunnelCredentialsRef)) {
+  }
+
+  #seal(deployment: MintInput['deployment'], agentSecret: string, tunnelCredentialsRef: unknown): SealedToken {
+    if (typeof tunnelCredentialsRef !== 'string' || !TUNNEL_REF_PATTERN.test(tunnelCredentialsRef)) {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, 'tunnelCredentialsRef must be a tunnel name or UUID: 1 to 64 of A-Z, a-z, 0-9 and "-"', 400);
     }
+    const { gateway, skill } = this.#options.bundles();
     const token = newInstallToken();
     const mintedAt = this.#now();
     const expiresAt = mintedAt + this.#ttlMs;
     const payload = {
       v: 1,
-      deploymentId: input.deployment.id,
+      deploymentId: deployment.id,
       platformUrl: this.#options.platformUrl(),
-      publicHost: input.deployment.tunnelHost,
-      numbers: [...input.deployment.numbers],
-      webhookPublicKey,
+      publicHost: deployment.tunnelHost,
+      numbers: [...deployment.numbers],
+      webhookPublicKey: this.#options.webhookPublicKeyBase64!,
       agentSecret,
-      tunnelCredentialsRef: input.tunnelCredentialsRef,
-      gatewayBundle: gateway,
-      skillBundle: skill,
+      tunnelCredentialsRef,
+      gatewayBundle: gateway!,
+      skillBundle: skill!,
       gatewayVersion: this.#options.gatewayVersion,
       expiresAt,
     };
-    const envelope = sealInstallPayload(token, input.deployment.id, expiresAt, payload);
-    // Register only once sealing worked; a taken id or number refuses here with nothing stored.
-    await this.#options.deployments.register(registration);
-    await this.store.put({ envelope, secretSha256: secretDigestHex(token.secret), createdAt: mintedAt }, this.#ttlMs);
-    await this.store.appendAudit(this.#entry(token.id, input.deployment.id, 'minted', mintedAt, expiresAt, null));
-    const result = { token: formatInstallToken(token), tokenId: token.id, deploymentId: input.deployment.id, expiresAt };
-    token.secret.fill(0);
+    const envelope = sealInstallPayload(token, deployment.id, expiresAt, payload);
+    return { token, envelope, mintedAt, expiresAt, secretSha256: secretDigestHex(token.secret) };
+  }
+
+  async #minted(sealed: SealedToken, deploymentId: string, outcome: 'minted' | 'reissued'): Promise<MintResult> {
+    await this.store.appendAudit(this.#entry(sealed.token.id, deploymentId, outcome, sealed.mintedAt, sealed.expiresAt, null));
+    const result = { token: formatInstallToken(sealed.token), tokenId: sealed.token.id, deploymentId, expiresAt: sealed.expiresAt };
+    sealed.token.secret.fill(0);
     return result;
   }
 

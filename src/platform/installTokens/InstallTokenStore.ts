@@ -22,7 +22,7 @@ export type TakeResult =
   | { kind: 'absent' }
   | { kind: 'bad-secret' };
 
-export type InstallAuditOutcome = 'minted' | 'redeemed' | 'bad-secret' | 'unknown-used-or-expired';
+export type InstallAuditOutcome = 'minted' | 'reissued' | 'redeemed' | 'bad-secret' | 'unknown-used-or-expired';
 
 /** Metadata only: never the envelope, never a secret. */
 export interface InstallAuditEntry {

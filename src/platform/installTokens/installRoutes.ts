@@ -3,6 +3,8 @@
  * server only delegates to it:
  *
  *   POST /v1/admin/install-tokens         admin: register a deployment, mint its token (201)
+ *   POST /v1/admin/deployments/{id}/install-token
+ *                                         admin: a new token for an existing deployment, rotating its secret (201)
  *   GET  /v1/admin/install-tokens/audit   admin: audit metadata, newest first
  *   POST /v1/install/redeem               {"token"}: the envelope, once (410 after)
  *   GET  /v1/bundles/gateway.tar.gz       the bundles, digest in x-ttma-sha256
@@ -45,6 +47,8 @@ interface ServedBundle {
 
 const REDEEM_RATE = { ratePerSec: 0.5, burst: 10 };
 const BUNDLE_ROUTE = /^\/v1\/bundles\/(gateway|skill)\.tar\.gz$/;
+/** Deployment ids as DeploymentRegistry accepts them; anything else is not this route. */
+const REISSUE_ROUTE = /^\/v1\/admin\/deployments\/([a-z0-9][a-z0-9-]{2,62})\/install-token$/;
 
 export class InstallRoutes {
   readonly service: InstallTokenService;
@@ -96,6 +100,14 @@ export class InstallRoutes {
         'x-content-type-options': 'nosniff',
       });
       res.end(served.bytes);
+      return true;
+    }
+    const reissue = REISSUE_ROUTE.exec(path);
+    if (reissue) {
+      tools.allow(method, 'POST');
+      tools.requireAdmin(req);
+      const body = await tools.readJson(req);
+      tools.send(req, res, 201, await this.service.reissue(reissue[1]!, body['tunnelCredentialsRef'] as string));
       return true;
     }
     switch (path) {
