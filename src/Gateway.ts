@@ -4,7 +4,7 @@
  * no call is accepted before it can be carried; stop order is the reverse.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { ControlActor } from './actors/ControlActor.js';
+import { ControlActor, type AddedLatency } from './actors/ControlActor.js';
 import { Supervisor } from './actors/Supervisor.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
 import { SignallingClient } from './control/SignallingClient.js';
@@ -64,7 +64,7 @@ export class Gateway {
       tickMs: WORKER_TICK_MS,
       maxHeapMb: WORKER_MAX_HEAP_MB,
       logger: log,
-      onMedia: (_index, slot, frame) => this.control.onWorkerMedia(slot, frame),
+      onMedia: (_index, slot, frame, atMs) => this.control.onWorkerMedia(slot, frame, atMs),
       onControl: (index, message) => this.control.onWorkerControl(index, message),
     });
     const signalling = (this.#signalling = new SignallingClient({
@@ -81,6 +81,11 @@ export class Gateway {
       webhooks: this.webhooks,
       log,
       status: () => this.status(),
+      latency: () => this.addedLatency(),
+      resetLatency: () => {
+        this.control.resetAddedLatency();
+        this.#loopDelay.reset();
+      },
       webhookReadTimeoutMs: config.webhookReadTimeoutMs,
       mediaFramesPerSecond: config.mediaFramesPerSecond,
       mediaFrameBurst: config.mediaFrameBurst,
@@ -119,6 +124,15 @@ export class Gateway {
       },
       workers: this.supervisor.hosts().map((h) => ({ index: h.index, calls: h.calls, exited: h.exited, loopDelayP99Ms: h.lastLoopDelayP99Ms })),
       workerRestarts: this.supervisor.restarts,
+    };
+  }
+
+  /** Added latency per direction and the front's event-loop delay since the last reset (bench/). */
+  addedLatency(): AddedLatency & { mainLoopDelayP99Ms: number; liveCalls: number } {
+    return {
+      ...this.control.addedLatency(),
+      mainLoopDelayP99Ms: Math.round(this.#loopDelay.percentile(99) / 1e3) / 1e3,
+      liveCalls: this.control.liveCalls,
     };
   }
 

@@ -64,8 +64,13 @@ const CLEAR_FRAME = '{"event":"clear"}';
 const AUDIBLE_GAP_MS = 200;
 
 export interface CallActorHooks {
-  /** Send a text frame to the phone (batched by the worker). */
-  emitMedia(slot: number, text: string): void;
+  /** Send a text frame to the phone (batched by the worker); `agentAtMs`: when its audio came from the agent. */
+  emitMedia(slot: number, text: string, agentAtMs?: number): void;
+  /**
+   * Caller audio handed to the agent: ms since it reached the front, less the
+   * jitter buffer's hold (`holdMs`, reported apart). For the bench's histograms.
+   */
+  recordInbound?(addedMs: number, holdMs: number): void;
   /** Ask the main thread to close this call's media socket. */
   requestClose(slot: number, code: number, reason: string): void;
   /** The agent asks for something only the ControlActor can do (hang up, transfer, dial, DTMF). */
@@ -95,6 +100,8 @@ export class CallActor {
   #playout: PayloadPlayout | null = null;
   /** Arrival time by chunk number (ring), NaN when unknown. */
   readonly #arrivals = new Float64Array(ARRIVAL_RING).fill(NaN);
+  /** When each chunk went into the jitter buffer (ring), for its hold time. */
+  readonly #pushedAt = new Float64Array(ARRIVAL_RING).fill(NaN);
   /** The provider sent `stop`: no more caller audio, so nothing more to conceal. */
   #inputStopped = false;
   /** Chunk counter for frames without a readable `chunk` (arrival order). */
@@ -106,6 +113,8 @@ export class CallActor {
   #outQueue: string[] = [];
   /** Per queued frame: when the audio behind it reached us (caller frame for echo, agent chunk otherwise). */
   #inTimes: number[] = [];
+  /** Per queued frame: when its audio came from the agent (the outbound direction's start). */
+  #agentTimes: number[] = [];
   #framesIn = 0;
   #framesOut = 0;
   #malformed = 0;
@@ -182,8 +191,9 @@ export class CallActor {
     if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
     const text = this.#outQueue.shift() as string;
     const inAt = this.#inTimes.shift();
+    const agentAt = this.#agentTimes.shift();
     if (inAt !== undefined) this.#latency.record(nowMs - inAt);
-    this.#hooks.emitMedia(this.slot, text);
+    this.#hooks.emitMedia(this.slot, text, agentAt);
     this.#pacer.sent(nowMs);
     this.#framesOut++;
     this.#playedMs += FRAME_MS;
@@ -306,10 +316,12 @@ export class CallActor {
     this.#framesIn++;
     const chunk = readChunk(media.chunk) ?? ++this.#implicitChunk;
     this.#arrivals[chunk % ARRIVAL_RING] = this.#currentInMs;
+    const pushedAt = this.#hooks.now();
+    this.#pushedAt[chunk % ARRIVAL_RING] = pushedAt;
     // A copy: the scratch is reused by the next frame, the buffer keeps this one.
     this.#jitter.push(chunk, this.#currentInMs, Uint8Array.prototype.slice.call(this.#payloadScratch, 0, written));
     // Release at once: a burst after a stall (many frames in one drain) must not pile up past the buffer's capacity.
-    this.#playDue(this.#hooks.now());
+    this.#playDue(pushedAt);
   }
 
   /**
@@ -335,7 +347,14 @@ export class CallActor {
       // The echo's latency is counted from the caller frame's arrival, so jitter-buffer delay is included.
       this.#currentInMs = frame.kind === 'audio' && !Number.isNaN(arrival) ? arrival : nowMs;
       if (this.#detector?.push(frame.pcm) === 'started') this.#bargeIn();
-      this.#agent.pushAudio(toAgent.process(frame.pcm));
+      const pcm = toAgent.process(frame.pcm);
+      const record = this.#hooks.recordInbound;
+      if (record && frame.kind === 'audio' && !Number.isNaN(arrival)) {
+        const t = this.#hooks.now();
+        const hold = Math.max(0, Math.min(nowMs, t) - this.#pushedAt[slot]!);
+        record(t - arrival - hold, hold);
+      }
+      this.#agent.pushAudio(pcm);
     }
   }
 
@@ -357,23 +376,26 @@ export class CallActor {
 
   #onAgentAudio(pcm: Int16Array): void {
     if (this.#ended || !this.#toPhone || !this.#framer || !this.#codec) return;
+    const agentAt = this.#hooks.now();
     this.#framer.push(this.#toPhone.process(pcm));
-    const inAt = this.#agent.audioTiming === 'live' ? this.#currentInMs : this.#hooks.now();
-    for (let frame = this.#framer.shift(); frame; frame = this.#framer.shift()) this.#queueFrame(frame, inAt);
+    const inAt = this.#agent.audioTiming === 'live' ? this.#currentInMs : agentAt;
+    for (let frame = this.#framer.shift(); frame; frame = this.#framer.shift()) this.#queueFrame(frame, inAt, agentAt);
     // Audio arriving between clock ticks goes out now if a frame is due (first audio is not held for a tick).
     if (this.#agent.audioTiming === 'buffered') this.pump(this.#hooks.now());
   }
 
-  #queueFrame(frame: Int16Array, inAt: number): void {
+  #queueFrame(frame: Int16Array, inAt: number, agentAt: number): void {
     const encoded = this.#codec!.encode(frame);
     const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
     if (this.#outQueue.length >= MAX_OUT_QUEUE_FRAMES) {
       this.#outQueue.shift();
       this.#inTimes.shift();
+      this.#agentTimes.shift();
       this.#outDrops++;
     }
     this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`);
     this.#inTimes.push(inAt);
+    this.#agentTimes.push(agentAt);
   }
 
   /** The end of a turn: a last partial frame goes out padded with silence rather than waiting for more audio. */
@@ -382,7 +404,8 @@ export class CallActor {
     if (!framer || framer.buffered === 0) return;
     framer.push(new Int16Array(framer.samplesPerFrame - framer.buffered));
     const frame = framer.shift();
-    if (frame) this.#queueFrame(frame, this.#hooks.now());
+    const now = this.#hooks.now();
+    if (frame) this.#queueFrame(frame, now, now);
   }
 
   #onAgentEvent(event: AgentEvent): void {
@@ -420,6 +443,7 @@ export class CallActor {
     this.#outDrops += this.#outQueue.length;
     this.#outQueue = [];
     this.#inTimes = [];
+    this.#agentTimes = [];
     framer?.clear();
     this.#hooks.emitMedia(this.slot, CLEAR_FRAME);
     this.#bargeIns++;

@@ -13,6 +13,7 @@ import type { SignallingClient } from '../control/SignallingClient.js';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
+import { LatencyHistogram, type LatencyPercentiles } from './LatencyHistogram.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 
@@ -48,6 +49,21 @@ const TOMBSTONES = 10_000;
 const TOKEN_SWEEP_MS = 5_000;
 const MAX_SUMMARIES = 1_000;
 
+/** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
+const epochNow = (): number => performance.timeOrigin + performance.now();
+
+/** The gateway's added latency per direction since the last reset (DESIGN 9; read by bench/). */
+export interface AddedLatency {
+  /** Caller frame in at the front to its audio handed to the agent, less the jitter buffer's hold. */
+  toAgent: LatencyPercentiles;
+  /** Agent audio in to its frame sent toward the phone by the front. */
+  toPhone: LatencyPercentiles;
+  /** The jitter buffer's hold, apart. */
+  jitterHold: LatencyPercentiles;
+  /** Highest worker event-loop delay p99 reported since the reset (ms). */
+  workerLoopDelayP99Ms: number;
+}
+
 export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
 
 export class ControlActor {
@@ -65,6 +81,10 @@ export class ControlActor {
   readonly #sweep: NodeJS.Timeout;
   #nextSlot = 1;
   #closing = false;
+  readonly #toAgent = new LatencyHistogram();
+  readonly #toPhone = new LatencyHistogram();
+  readonly #jitterHold = new LatencyHistogram();
+  #workerLoopP99 = 0;
   readonly counters = { callsStarted: 0, callsEnded: 0, callsRefused: 0, workerCallsLost: 0, mediaRefused: 0 };
 
   constructor(config: GatewayConfig, signalling: SignallingClient, supervisor: Supervisor, log: Logger) {
@@ -152,7 +172,7 @@ export class ControlActor {
   onMediaMessage(slot: number, data: ArrayBuffer): void {
     const call = this.#bySlot.get(slot);
     if (!call) return;
-    this.#supervisor.host(call.workerIndex)?.appendMedia(slot, data);
+    this.#supervisor.host(call.workerIndex)?.appendMedia(slot, data, epochNow());
   }
 
   /** The front closed this call's socket for abuse (flood, binary garbage): the call ends. */
@@ -176,14 +196,39 @@ export class ControlActor {
   }
 
   /** Audio from a worker toward the phone. */
-  onWorkerMedia(slot: number, frame: Uint8Array): void {
-    this.#bySlot.get(slot)?.socket?.send(frame);
+  onWorkerMedia(slot: number, frame: Uint8Array, agentAtMs = 0): void {
+    const socket = this.#bySlot.get(slot)?.socket;
+    if (!socket) return;
+    socket.send(frame);
+    if (agentAtMs > 0) this.#toPhone.record(epochNow() - agentAtMs);
+  }
+
+  /** Added latency per direction since the last reset (workers report theirs with each pong, once a second). */
+  addedLatency(): AddedLatency {
+    return {
+      toAgent: this.#toAgent.summary(),
+      toPhone: this.#toPhone.summary(),
+      jitterHold: this.#jitterHold.summary(),
+      workerLoopDelayP99Ms: Math.round(this.#workerLoopP99 * 1000) / 1000,
+    };
+  }
+
+  resetAddedLatency(): void {
+    this.#toAgent.reset();
+    this.#toPhone.reset();
+    this.#jitterHold.reset();
+    this.#workerLoopP99 = 0;
+    for (const host of this.#supervisor.hosts()) host.send({ type: 'latency.reset' });
   }
 
   onWorkerControl(workerIndex: number, message: FromWorker): void {
     switch (message.type) {
       case 'ready':
+        return;
       case 'pong':
+        this.#toAgent.merge(message.inbound);
+        this.#jitterHold.merge(message.hold);
+        if (message.loopDelayP99Ms > this.#workerLoopP99) this.#workerLoopP99 = message.loopDelayP99Ms;
         return;
       case 'call.ended':
         this.#summaries.push(message.summary);

@@ -56,6 +56,9 @@ export interface FrontOptions {
   log: Logger;
   /** JSON for GET /debug/status on the local listener. */
   status(): unknown;
+  /** JSON for GET /debug/latency: added latency per direction since the last POST /debug/latency/reset. */
+  latency(): unknown;
+  resetLatency(): void;
   webhookReadTimeoutMs: number;
   mediaFramesPerSecond: number;
   mediaFrameBurst: number;
@@ -234,6 +237,14 @@ export class GatewayFront {
     };
     app.get('/healthz', guard((res) => sendJson(res, '200 OK', { ok: true })));
     app.get('/debug/status', guard((res) => sendJson(res, '200 OK', this.#options.status())));
+    app.get('/debug/latency', guard((res) => sendJson(res, '200 OK', this.#options.latency())));
+    app.post(
+      '/debug/latency/reset',
+      guard((res) => {
+        this.#options.resetLatency();
+        sendJson(res, '200 OK', { ok: true });
+      }),
+    );
     app.any('/*', guard((res) => res.writeStatus('404 Not Found').end()));
     return app;
   }
