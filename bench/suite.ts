@@ -44,6 +44,10 @@ const { values: flags } = parseArgs({
     'profile-dir': { type: 'string' },
     'out-dir': { type: 'string' },
     only: { type: 'string' },
+    targets: { type: 'string' },
+    steps: { type: 'string' },
+    'keep-logs': { type: 'boolean', default: false },
+    'self-test-calls': { type: 'string' },
   },
 });
 
@@ -94,6 +98,11 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
 };
 const mode = flags.tiny ? 'tiny' : flags.quick ? 'quick' : 'full';
 const plan = PLANS[mode];
+if (flags.steps) {
+  // For one-off looks: the same steps for both codecs, e.g. --steps 100,200.
+  const steps = flags.steps.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  plan.steps = { pcmu: steps, opus: steps };
+}
 
 const NUMBER = '+15550100000';
 const DEPLOYMENT = 'bench';
@@ -335,7 +344,7 @@ function latencyFigures(step: Step | undefined) {
 }
 
 /** The load generator alone against a null sink: how many calls it can drive without being the bottleneck. */
-async function selfTest(calls: number, secrets: Secrets, bank: PayloadBank) {
+async function selfTest(calls: number, gatewayCapacity: number, secrets: Secrets, bank: PayloadBank) {
   progress(`load generator self-test: ${calls} PCMU calls against a null sink`);
   const sink = await startNode('null-sink', NULL_SINK_ENTRY, [], join(secrets.dir, 'null-sink.log'), { wrap: TARGET_WRAP });
   const clock = new MediaClock({ slotsPerFrame: 4 });
@@ -372,11 +381,17 @@ async function selfTest(calls: number, secrets: Secrets, bank: PayloadBank) {
       roundTripMs: w.roundTripMs,
       eventLoopDelayP99Ms: r3(loop.percentile(99) / 1e6),
       cpuShareOfOneCore: r3((cpu.user + cpu.system) / 1000 / (seconds * 1000)),
-      passes: failed === 0 && w.lossRate <= 0.001 && w.sendLagMs.p99 <= 5,
+      /** Calls one core of this generator would carry at this CPU cost per call (the CPU it got, not what neighbours took). */
+      projectedCallsPerCore: 0,
+      /** The PCMU capacity found for the gateway in this run; the generator must reach at least twice that. */
+      gatewayCapacity,
+      passes: false,
     };
+    result.projectedCallsPerCore = result.cpuShareOfOneCore > 0 ? Math.round(calls / result.cpuShareOfOneCore) : 0;
+    result.passes = failed === 0 && w.lossRate <= 0.001 && w.sendLagMs.p99 <= 5 && calls >= 2 * gatewayCapacity;
     progress(
       `self-test ${calls} calls: loss ${(w.lossRate * 100).toFixed(3)} %, send lag p99 ${w.sendLagMs.p99} ms, round trip p99 ${w.roundTripMs.p99} ms, ` +
-        `CPU ${(result.cpuShareOfOneCore * 100).toFixed(0)} % of a core -> ${result.passes ? 'pass' : 'FAIL'}`,
+        `CPU ${(result.cpuShareOfOneCore * 100).toFixed(0)} % of a core (about ${result.projectedCallsPerCore} calls a core) -> ${result.passes ? 'pass' : 'FAIL'}`,
     );
     return result;
   } finally {
@@ -410,7 +425,7 @@ function machine() {
 
 async function main(): Promise<void> {
   const started = performance.now();
-  process.env.TTMA_LOG_LEVEL = 'warn';
+  process.env.TTMA_LOG_LEVEL = flags['keep-logs'] ? 'info' : 'warn';
   const machineInfo = machine();
   if (pin) execFileSync('taskset', ['-acp', '1', String(process.pid)], { stdio: 'ignore' });
   progress(`${mode} run on ${machineInfo.cpuModel} x${machineInfo.cores}; ${pin ? 'target on core 0, load generator on core 1' : 'not pinned'}`);
@@ -421,13 +436,16 @@ async function main(): Promise<void> {
   try {
     for (const { key, codec } of CODECS) {
       if (only && !only.has(key)) continue;
+      const targets = new Set((flags.targets ?? 'ours,baseline').split(','));
+      const skipped: Ramp = { steps: [], capacity: 0, idleRssKiB: null, stoppedBecause: ['not run'] };
       ramps[key] = {
-        ours: await ramp('ours', key, codec, secrets, bank),
-        baseline: await ramp('baseline', key, codec, secrets, bank),
+        ours: targets.has('ours') ? await ramp('ours', key, codec, secrets, bank) : skipped,
+        baseline: targets.has('baseline') ? await ramp('baseline', key, codec, secrets, bank) : skipped,
       };
     }
     const pcmuCapacity = ramps.pcmu?.ours.capacity ?? 0;
-    const loadGenerator = await selfTest(Math.max(plan.selfTestMinCalls, 2 * pcmuCapacity), secrets, bank);
+    const selfTestCalls = flags['self-test-calls'] ? Number(flags['self-test-calls']) : Math.max(plan.selfTestMinCalls, 2 * pcmuCapacity);
+    const loadGenerator = await selfTest(selfTestCalls, pcmuCapacity, secrets, bank);
     const transportResult = await transport();
 
     const latency: Record<string, unknown> = {};
@@ -449,7 +467,15 @@ async function main(): Promise<void> {
           baseline: pair.baseline.steps.map(stepRow),
         },
       };
-      cost[key] = { calls: ours?.calls ?? null, ours: ours?.cpuMsPerCallSecond ?? null, baseline: base?.cpuMsPerCallSecond ?? null };
+      const perCore = (ms: number | null | undefined) => (ms ? Math.round(1000 / ms) : null);
+      cost[key] = {
+        calls: ours?.calls ?? null,
+        ours: ours?.cpuMsPerCallSecond ?? null,
+        baseline: base?.cpuMsPerCallSecond ?? null,
+        // 1,000 ms of CPU a second over the cost of one call: calls a core would carry if cost stayed linear.
+        oursProjectedCallsPerCore: perCore(ours?.cpuMsPerCallSecond),
+        baselineProjectedCallsPerCore: perCore(base?.cpuMsPerCallSecond),
+      };
       const perCall = (r: Ramp, s: Step | undefined) =>
         s && s.rssKiB !== null && r.idleRssKiB !== null ? Math.round((s.rssKiB - r.idleRssKiB) / s.calls) : null;
       rss[key] = {
@@ -479,7 +505,8 @@ async function main(): Promise<void> {
     if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
-    rmSync(secrets.dir, { recursive: true, force: true });
+    if (flags['keep-logs']) progress(`logs kept in ${secrets.dir}`);
+    else rmSync(secrets.dir, { recursive: true, force: true });
   }
 }
 

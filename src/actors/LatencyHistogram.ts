@@ -89,7 +89,7 @@ export class LatencyHistogram {
     let seen = 0;
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.#counts[i]!;
-      if (seen >= rank) return Math.min(upperEdge(i), this.#max);
+      if (seen >= rank) return i === BUCKETS - 1 ? this.#max : Math.min(upperEdge(i), this.#max);
     }
     return this.#max;
   }

@@ -93,3 +93,42 @@ test('media after stop is counted as malformed and never played', async () => {
   assert.equal(summary.malformedFrames, 1);
   assert.equal(summary.framesOut, 1);
 });
+
+test('added latency per direction: caller frame in -> toward the agent less the jitter hold, and agent audio -> out, stamped on each frame', async () => {
+  let clock = 5_000;
+  const inbound: Array<[number, number]> = [];
+  const out: Array<number | undefined> = [];
+  const actor = new CallActor(
+    2,
+    { callId: 'lat-call', from: '+15550100001', to: '+15550100000', direction: 'incoming' },
+    new EchoAgent(),
+    {
+      emitMedia: (_slot, _text, agentAtMs) => out.push(agentAtMs),
+      recordInbound: (addedMs, holdMs) => inbound.push([addedMs, holdMs]),
+      requestClose: (_slot, code, reason) => assert.fail(`closed ${code} ${reason}`),
+      agentAction: () => undefined,
+      log: () => undefined,
+      now: () => clock,
+    },
+    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200 },
+    DEFAULT_BARGE_IN,
+  );
+  await actor.openAgent();
+  const send = (frame: unknown, frontAt: number): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), frontAt);
+  send({ event: 'start', start: { call_control_id: 'lat-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } }, clock);
+  const payload = Buffer.from(pcmuEncode(new Int16Array(160).fill(1000))).toString('base64');
+  for (let chunk = 1; chunk <= 3; chunk++) {
+    // The frame reached the front 2 ms before the worker handles it.
+    send({ event: 'media', media: { track: 'inbound', chunk: String(chunk), payload } }, clock - 2);
+    actor.drain();
+    actor.pump(clock);
+    clock += 20;
+  }
+  assert.equal(inbound.length, 3);
+  for (const [added, hold] of inbound) {
+    assert.equal(added, 2, 'front to agent: the 2 ms before the worker (the hand clock does not move inside a drain)');
+    assert.equal(hold, 0, 'a clean stream is released at once');
+  }
+  assert.equal(out.length, 3);
+  assert.deepEqual(out, [5_000, 5_020, 5_040], 'each echoed frame carries the time its audio came from the agent');
+});
