@@ -48,6 +48,8 @@ const { values: flags } = parseArgs({
     steps: { type: 'string' },
     'keep-logs': { type: 'boolean', default: false },
     'self-test-calls': { type: 'string' },
+    /** One-off looks at a ramp (profiling): no self-test, no transport bench. */
+    'ramps-only': { type: 'boolean', default: false },
   },
 });
 
@@ -302,7 +304,7 @@ async function ramp(kind: Kind, codecKey: 'pcmu' | 'opus', codec: SimCodec, secr
       steps.push(step);
       progress(
         `${kind} ${codec} ${calls} calls: added p99 ${measure.addedP99Ms} ms (to agent ${gateway.toAgent.p99}, to phone ${gateway.toPhone.p99}), ` +
-          `loss ${(window.lossRate * 100).toFixed(3)} %, loop p99 ${measure.loopDelayP99Ms} ms, round trip p99 ${window.roundTripMs.p99} ms, ` +
+          `loss ${(window.lossRate * 100).toFixed(3)} %, loop p99 ${measure.loopDelayP99Ms} ms (main ${gateway.mainLoopDelayP99Ms}, worker ${gateway.workerLoopDelayP99Ms}), round trip p99 ${window.roundTripMs.p99} ms, ` +
           `send lag p99 ${window.sendLagMs.p99} ms${failures.length ? ` -> stop: ${failures.join('; ')}` : ''}`,
       );
       if (failures.length > 0) {
@@ -445,8 +447,8 @@ async function main(): Promise<void> {
     }
     const pcmuCapacity = ramps.pcmu?.ours.capacity ?? 0;
     const selfTestCalls = flags['self-test-calls'] ? Number(flags['self-test-calls']) : Math.max(plan.selfTestMinCalls, 2 * pcmuCapacity);
-    const loadGenerator = await selfTest(selfTestCalls, pcmuCapacity, secrets, bank);
-    const transportResult = await transport();
+    const loadGenerator = flags['ramps-only'] ? null : await selfTest(selfTestCalls, pcmuCapacity, secrets, bank);
+    const transportResult = flags['ramps-only'] ? null : await transport();
 
     const latency: Record<string, unknown> = {};
     const capacity: Record<string, unknown> = {};

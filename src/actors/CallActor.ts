@@ -188,16 +188,21 @@ export class CallActor {
     if (this.#jitter && this.#agentReady && !this.#inputStopped) this.#playDue(nowMs);
     if (this.#ended) return;
     if (this.#outQueue.length === 0) return this.#maybeHangUp(nowMs);
-    if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
-    const text = this.#outQueue.shift() as string;
-    const inAt = this.#inTimes.shift();
-    const agentAt = this.#agentTimes.shift();
-    if (inAt !== undefined) this.#latency.record(nowMs - inAt);
-    this.#hooks.emitMedia(this.slot, text, agentAt);
-    this.#pacer.sent(nowMs);
-    this.#framesOut++;
-    this.#playedMs += FRAME_MS;
-    this.#lastOutAt = nowMs;
+    const pacer = this.#pacer;
+    const queued = this.#outQueue.length;
+    // A live pacer may owe several frames when this thread ran late; a schedule never more than one.
+    const due = pacer instanceof LivePacer ? pacer.due(nowMs, queued, this.#agentTimes[0]) : pacer.due(nowMs, queued);
+    for (let i = 0; i < due; i++) {
+      const text = this.#outQueue.shift() as string;
+      const inAt = this.#inTimes.shift();
+      const agentAt = this.#agentTimes.shift();
+      if (inAt !== undefined) this.#latency.record(nowMs - inAt);
+      this.#hooks.emitMedia(this.slot, text, agentAt);
+      pacer.sent(nowMs);
+      this.#framesOut++;
+      this.#playedMs += FRAME_MS;
+      this.#lastOutAt = nowMs;
+    }
   }
 
   /** The platform's answer to something the agent asked for. */
