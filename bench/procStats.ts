@@ -32,6 +32,17 @@ export function cpuMs(pid: number): number | null {
   }
 }
 
+/** CPU time of `pid` and of its children that have exited and been waited for, in ms, or null. */
+export function cpuWithChildrenMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) / clockTicks();
+  } catch {
+    return null;
+  }
+}
+
 /** Resident set size of `pid` in KiB, or null. */
 export function rssKiB(pid: number): number | null {
   try {
@@ -40,4 +51,26 @@ export function rssKiB(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** Whole-machine CPU counters from /proc/stat (jiffies), or null. */
+export interface MachineCpu {
+  busy: number;
+  idle: number;
+  steal: number;
+}
+
+export function machineCpu(): MachineCpu | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+    return { busy: user! + nice! + system! + irq! + softirq!, idle: idle! + iowait!, steal: steal! };
+  } catch {
+    return null;
+  }
+}
+
+/** Milliseconds per jiffy of /proc/stat. */
+export function msPerTick(): number {
+  return 1000 / clockTicks();
 }

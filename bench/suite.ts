@@ -18,12 +18,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import nacl from 'tweetnacl';
 import type { LatencyPercentiles } from '../src/actors/LatencyHistogram.js';
+import { createLoopDelay, loopLatenessMs } from '../src/actors/loopDelay.js';
 import { freePorts, startNode, stopChild, type Child } from '../src/cli/processes.js';
 import { createLogger } from '../src/log.js';
 import type { SimCodec } from '../src/sim/codecs.js';
@@ -31,7 +32,7 @@ import { MediaClock } from '../src/sim/MediaClock.js';
 import { CallControl } from './load/CallControl.js';
 import { LoadGenerator, type WindowStats } from './load/LoadGenerator.js';
 import { PayloadBank } from './load/PayloadBank.js';
-import { cpuMs, rssKiB } from './procStats.js';
+import { cpuMs, cpuWithChildrenMs, machineCpu, msPerTick, rssKiB } from './procStats.js';
 import { capacityOf, ratio, stepFailures, type StepMeasure } from './ramp.js';
 import { rampSvg } from './svg.js';
 
@@ -351,7 +352,7 @@ async function selfTest(calls: number, gatewayCapacity: number, secrets: Secrets
   const sink = await startNode('null-sink', NULL_SINK_ENTRY, [], join(secrets.dir, 'null-sink.log'), { wrap: TARGET_WRAP });
   const clock = new MediaClock({ slotsPerFrame: 4 });
   const gen = new LoadGenerator({ codec: 'PCMU', clock, bank, logger: createLogger('bench', 'warn') });
-  const loop = monitorEventLoopDelay({ resolution: 10 });
+  const loop = createLoopDelay();
   const url = new URL(`ws://127.0.0.1:${String(sink.ready.port)}/v1/media/self-test`);
   try {
     let failed = 0;
@@ -381,7 +382,7 @@ async function selfTest(calls: number, gatewayCapacity: number, secrets: Secrets
       lossRate: r3(w.lossRate * 1e5) / 1e5,
       sendLagMs: w.sendLagMs,
       roundTripMs: w.roundTripMs,
-      eventLoopDelayP99Ms: r3(loop.percentile(99) / 1e6),
+      eventLoopDelayP99Ms: loopLatenessMs(loop, 99),
       cpuShareOfOneCore: r3((cpu.user + cpu.system) / 1000 / (seconds * 1000)),
       /** Calls one core of this generator would carry at this CPU cost per call (the CPU it got, not what neighbours took). */
       projectedCallsPerCore: 0,
@@ -422,15 +423,29 @@ function machine() {
     targetCore: pin ? 0 : null,
     loadGeneratorCore: pin ? 1 : null,
     gatewayWorkers: 1,
+    noise: null as null | Record<string, number>,
   };
+}
+
+/** The event-loop delay of this process doing nothing for a second: the machine's floor before any load. */
+async function idleLoopDelayP99Ms(): Promise<number> {
+  const h = createLoopDelay();
+  h.enable();
+  await sleep(1_000);
+  h.disable();
+  return loopLatenessMs(h, 99);
 }
 
 async function main(): Promise<void> {
   const started = performance.now();
+  const cpuAtStart = machineCpu();
+  const ownCpuAtStart = cpuWithChildrenMs(process.pid);
   process.env.TTMA_LOG_LEVEL = flags['keep-logs'] ? 'info' : 'warn';
   const machineInfo = machine();
   if (pin) execFileSync('taskset', ['-acp', '1', String(process.pid)], { stdio: 'ignore' });
   progress(`${mode} run on ${machineInfo.cpuModel} x${machineInfo.cores}; ${pin ? 'target on core 0, load generator on core 1' : 'not pinned'}`);
+  const idleLoopDelay = await idleLoopDelayP99Ms();
+  progress(`idle event-loop delay p99 of this process: ${idleLoopDelay} ms`);
   const secrets = makeSecrets();
   const bank = new PayloadBank();
   const only = flags.only ? new Set(flags.only.split(',')) : null;
@@ -491,6 +506,24 @@ async function main(): Promise<void> {
     mkdirSync(OUT_DIR, { recursive: true });
     const svgPath = join(OUT_DIR, 'capacity.svg');
     writeFileSync(svgPath, rampSvg(`Capacity ramps (${mode} run): added latency p99 vs calls`, svgSeries(ramps)));
+    const cpuAtEnd = machineCpu();
+    const ownCpuAtEnd = cpuWithChildrenMs(process.pid);
+    let noise = null;
+    if (cpuAtStart && cpuAtEnd && ownCpuAtStart !== null && ownCpuAtEnd !== null) {
+      const tick = msPerTick();
+      const total = (cpuAtEnd.busy + cpuAtEnd.idle + cpuAtEnd.steal - cpuAtStart.busy - cpuAtStart.idle - cpuAtStart.steal) * tick;
+      const busy = (cpuAtEnd.busy - cpuAtStart.busy) * tick;
+      // This process and every child it has reaped (targets, null sink, transport bench).
+      const ours = ownCpuAtEnd - ownCpuAtStart;
+      noise = {
+        idleLoopDelayP99Ms: idleLoopDelay,
+        // Of all CPU time on the machine during the run: what other people's processes used, and what the hypervisor stole.
+        othersCpuShare: r3(Math.max(0, busy - ours) / total),
+        benchCpuShare: r3(ours / total),
+        stealShare: r3(((cpuAtEnd.steal - cpuAtStart.steal) * tick) / total),
+      };
+    }
+    machineInfo.noise = noise;
     const result = {
       mode,
       latency,

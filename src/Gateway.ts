@@ -5,6 +5,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { ControlActor, type AddedLatency } from './actors/ControlActor.js';
+import { loopLatenessMs } from './actors/loopDelay.js';
 import { Supervisor } from './actors/Supervisor.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
 import { SignallingClient } from './control/SignallingClient.js';
@@ -131,7 +132,7 @@ export class Gateway {
   addedLatency(): AddedLatency & { mainLoopDelayP99Ms: number; liveCalls: number } {
     return {
       ...this.control.addedLatency(),
-      mainLoopDelayP99Ms: Math.round(this.#loopDelay.percentile(99) / 1e3) / 1e3,
+      mainLoopDelayP99Ms: loopLatenessMs(this.#loopDelay, 99),
       liveCalls: this.control.liveCalls,
     };
   }

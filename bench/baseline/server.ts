@@ -19,10 +19,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { LatencyHistogram } from '../../src/actors/LatencyHistogram.js';
+import { createLoopDelay, loopLatenessMs } from '../../src/actors/loopDelay.js';
 import { SignallingClient } from '../../src/control/SignallingClient.js';
 import { WebhookGate } from '../../src/control/WebhookGate.js';
 import { createPhoneCodec, type PhoneCodec } from '../../src/media/codecs.js';
@@ -53,7 +54,7 @@ const signalling = new SignallingClient({
 
 const toAgent = new LatencyHistogram();
 const toPhone = new LatencyHistogram();
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+const loopDelay = createLoopDelay();
 loopDelay.enable();
 /** callId -> one-time media token (consumed at upgrade). */
 const tokens = new Map<string, string>();
@@ -106,7 +107,7 @@ const server = http.createServer((req, res) => {
       toPhone: toPhone.summary(),
       jitterHold: new LatencyHistogram().summary(),
       workerLoopDelayP99Ms: 0,
-      mainLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e3) / 1e3,
+      mainLoopDelayP99Ms: loopLatenessMs(loopDelay, 99),
       liveCalls,
     });
   }

@@ -14,6 +14,7 @@ import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
 import { LatencyHistogram, type LatencyPercentiles } from './LatencyHistogram.js';
+import { lateness } from './loopDelay.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 
@@ -60,7 +61,7 @@ export interface AddedLatency {
   toPhone: LatencyPercentiles;
   /** The jitter buffer's hold, apart. */
   jitterHold: LatencyPercentiles;
-  /** Highest worker event-loop delay p99 reported since the reset (ms). */
+  /** Highest worker event-loop delay p99 (lateness) reported since the reset (ms). */
   workerLoopDelayP99Ms: number;
 }
 
@@ -228,7 +229,7 @@ export class ControlActor {
       case 'pong':
         this.#toAgent.merge(message.inbound);
         this.#jitterHold.merge(message.hold);
-        if (message.loopDelayP99Ms > this.#workerLoopP99) this.#workerLoopP99 = message.loopDelayP99Ms;
+        this.#workerLoopP99 = Math.max(this.#workerLoopP99, lateness(message.loopDelayP99Ms));
         return;
       case 'call.ended':
         this.#summaries.push(message.summary);

@@ -49,3 +49,16 @@ test('malformed sparse input is ignored, not trusted', () => {
   h.reset();
   assert.equal(h.summary().max, 0);
 });
+
+test('event-loop delay is reported as lateness: an idle loop is about 0 ms, not the 10 ms resolution', async () => {
+  const { createLoopDelay, lateness, loopLatenessMs, LOOP_DELAY_RESOLUTION_MS } = await import('../../src/actors/loopDelay.js');
+  assert.equal(lateness(LOOP_DELAY_RESOLUTION_MS + 2.5), 2.5);
+  assert.equal(lateness(3), 0);
+  const h = createLoopDelay();
+  h.enable();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  h.disable();
+  // The raw median of an idle loop is the resolution itself; its lateness is far below it.
+  assert.ok(h.percentile(50) / 1e6 >= LOOP_DELAY_RESOLUTION_MS * 0.9);
+  assert.ok(loopLatenessMs(h, 50) < LOOP_DELAY_RESOLUTION_MS / 2);
+});
