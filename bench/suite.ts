@@ -68,6 +68,8 @@ interface Plan {
   transportArgs: string[];
   /** Self-test: calls = max(this, 2 x the PCMU capacity found). */
   selfTestMinCalls: number;
+  /** A ramp stops stepping after this long (the whole run must stay under 10 minutes, quick under 2). */
+  rampBudgetMs: number;
 }
 
 const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
@@ -77,18 +79,20 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
       opus: [50, 100, 150, 200, 250, 300, 350, 400, 500],
     },
     latencyCalls: 100,
-    warmupMs: 1_500,
+    warmupMs: 2_000,
     measureMs: 5_000,
     transportArgs: ['--frames', '100000', '--rounds', '5'],
     selfTestMinCalls: 200,
+    rampBudgetMs: 120_000,
   },
   quick: {
     steps: { pcmu: [100, 300], opus: [50, 100] },
     latencyCalls: 100,
-    warmupMs: 500,
+    warmupMs: 1_000,
     measureMs: 2_000,
     transportArgs: ['--frames', '20000', '--rounds', '3'],
     selfTestMinCalls: 200,
+    rampBudgetMs: 25_000,
   },
   tiny: {
     steps: { pcmu: [2], opus: [2] },
@@ -97,6 +101,7 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
     measureMs: 1_000,
     transportArgs: ['--frames', '2000', '--rounds', '1'],
     selfTestMinCalls: 4,
+    rampBudgetMs: 20_000,
   },
 };
 const mode = flags.tiny ? 'tiny' : flags.quick ? 'quick' : 'full';
@@ -112,8 +117,11 @@ const DEPLOYMENT = 'bench';
 const TUNNEL_HOST = 'bench-gateway.trycloudflare.com';
 /** Calls set up at once while ramping (a burst of a thousand answers is not what we measure). */
 const SETUP_BATCH = 50;
-/** Workers report their added-latency samples with each health pong, once a second. */
-const PONG_WAIT_MS = 1_200;
+/**
+ * After a window: workers report their added-latency samples with each health
+ * pong, once a second; an echo not back by then counts as lost.
+ */
+const SETTLE_MS = 1_200;
 
 const TTMA_ENTRY = fileURLToPath(new URL('../src/cli/ttma.js', import.meta.url));
 const BASELINE_ENTRY = fileURLToPath(new URL('./baseline/server.js', import.meta.url));
@@ -269,8 +277,13 @@ async function ramp(kind: Kind, codecKey: 'pcmu' | 'opus', codec: SimCodec, secr
   const idleRssKiB = rssKiB(pid);
   let setupFailures = 0;
   let stoppedBecause: string[] = [];
+  const rampStarted = performance.now();
   try {
     for (const calls of plan.steps[codecKey]) {
+      if (performance.now() - rampStarted > plan.rampBudgetMs) {
+        stoppedBecause = [`time budget of ${plan.rampBudgetMs / 1000} s used up`];
+        break;
+      }
       setupFailures += await growTo(gen, target.control, calls);
       await sleep(plan.warmupMs);
       await resetLatency(target);
@@ -282,11 +295,13 @@ async function ramp(kind: Kind, codecKey: 'pcmu' | 'opus', codec: SimCodec, secr
       const cpu1 = cpuMs(pid);
       const seconds = (performance.now() - t0) / 1000;
       const rss = rssKiB(pid);
-      await sleep(kind === 'ours' ? PONG_WAIT_MS : 0);
+      // Late echoes still count as returned; workers report their samples with their next pong.
+      await sleep(SETTLE_MS);
       const gateway = await getLatency(target);
+      const loss = gen.settledLoss();
       const measure: StepMeasure = {
         calls,
-        lossRate: r3(window.lossRate * 1e5) / 1e5,
+        lossRate: r3(loss.lossRate * 1e5) / 1e5,
         addedP99Ms: Math.max(gateway.toAgent.p99, gateway.toPhone.p99),
         loopDelayP99Ms: Math.max(gateway.mainLoopDelayP99Ms, gateway.workerLoopDelayP99Ms),
         failedCalls: setupFailures + window.failedCalls,
@@ -305,7 +320,7 @@ async function ramp(kind: Kind, codecKey: 'pcmu' | 'opus', codec: SimCodec, secr
       steps.push(step);
       progress(
         `${kind} ${codec} ${calls} calls: added p99 ${measure.addedP99Ms} ms (to agent ${gateway.toAgent.p99}, to phone ${gateway.toPhone.p99}), ` +
-          `loss ${(window.lossRate * 100).toFixed(3)} %, loop p99 ${measure.loopDelayP99Ms} ms (main ${gateway.mainLoopDelayP99Ms}, worker ${gateway.workerLoopDelayP99Ms}), round trip p99 ${window.roundTripMs.p99} ms, ` +
+          `loss ${(loss.lossRate * 100).toFixed(3)} %, loop p99 ${measure.loopDelayP99Ms} ms (main ${gateway.mainLoopDelayP99Ms}, worker ${gateway.workerLoopDelayP99Ms}), round trip p99 ${window.roundTripMs.p99} ms, ` +
           `send lag p99 ${window.sendLagMs.p99} ms${failures.length ? ` -> stop: ${failures.join('; ')}` : ''}`,
       );
       if (failures.length > 0) {
@@ -376,6 +391,8 @@ async function selfTest(calls: number, gatewayCapacity: number, secrets: Secrets
     const cpu = process.cpuUsage(cpu0);
     loop.disable();
     const seconds = (performance.now() - t0) / 1000;
+    await sleep(SETTLE_MS);
+    w.lossRate = gen.settledLoss().lossRate;
     const result = {
       calls,
       setupFailures: failed,
@@ -477,6 +494,8 @@ async function main(): Promise<void> {
         ours: pair.ours.capacity,
         baseline: pair.baseline.capacity,
         ratio: ratio(pair.ours.capacity, pair.baseline.capacity),
+        // CPU cost per call at the latency step, baseline over ours: the capacity ratio a quiet core would show if cost stayed linear.
+        costRatio: ours?.cpuMsPerCallSecond && base?.cpuMsPerCallSecond ? ratio(base.cpuMsPerCallSecond, ours.cpuMsPerCallSecond) : null,
         oursStoppedBecause: pair.ours.stoppedBecause,
         baselineStoppedBecause: pair.baseline.stoppedBecause,
         steps: {

@@ -60,6 +60,9 @@ export class LoadCall implements ClockSubscriber {
   #lastArrival = Number.NaN;
   #paused = false;
   #failed = false;
+  /** Frames [windowStart, windowEnd) were sent in the measurement window. */
+  windowStart = 0;
+  windowEnd = 0;
   #opened: ((ok: boolean) => void) | null = null;
 
   constructor(gen: LoadGenerator, info: StreamStartInfo, payloads: readonly string[], offset: number) {
@@ -209,6 +212,7 @@ export class LoadGenerator {
 
   /** Start a measurement window: counters and histograms from now on. */
   resetWindow(nowMs: number): void {
+    for (const call of this.calls) call.windowStart = call.windowEnd = call.framesSent;
     this.roundTrip.reset();
     this.sendLag.reset();
     this.spacingDeviation.reset();
@@ -219,7 +223,9 @@ export class LoadGenerator {
     this.#windowStart = nowMs;
   }
 
+  /** Close the window; its loss is provisional (frames in flight) until settledLoss(). */
   window(nowMs: number): WindowStats {
+    for (const call of this.calls) call.windowEnd = call.framesSent;
     const sent = this.framesSent;
     const returned = this.framesReturned;
     const r3 = (v: number) => Math.round(v * 1000) / 1000;
@@ -238,6 +244,21 @@ export class LoadGenerator {
       },
       failedCalls: this.calls.filter((c) => c.failed).length,
     };
+  }
+
+  /**
+   * Loss over the frames sent in the last window, counting the echoes that
+   * came back since (call it a while after window()): a frame that comes
+   * back late is late, not lost; one that never comes back is lost.
+   */
+  settledLoss(): { framesSent: number; framesReturned: number; lossRate: number } {
+    let sent = 0;
+    let returned = 0;
+    for (const call of this.calls) {
+      sent += call.windowEnd - call.windowStart;
+      returned += Math.min(Math.max(call.framesReturned, call.windowStart), call.windowEnd) - call.windowStart;
+    }
+    return { framesSent: sent, framesReturned: returned, lossRate: sent === 0 ? 0 : 1 - returned / sent };
   }
 
   closeAll(): void {
