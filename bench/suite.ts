@@ -280,8 +280,8 @@ async function ramp(kind: Kind, codecKey: 'pcmu' | 'opus', codec: SimCodec, secr
   const rampStarted = performance.now();
   try {
     for (const calls of plan.steps[codecKey]) {
-      if (performance.now() - rampStarted > plan.rampBudgetMs) {
-        stoppedBecause = [`time budget of ${plan.rampBudgetMs / 1000} s used up`];
+      if (performance.now() - rampStarted > plan.rampBudgetMs && calls > plan.latencyCalls) {
+        if (stoppedBecause.length === 0) stoppedBecause = [`time budget of ${plan.rampBudgetMs / 1000} s used up`];
         break;
       }
       setupFailures += await growTo(gen, target.control, calls);
@@ -323,10 +323,9 @@ async function ramp(kind: Kind, codecKey: 'pcmu' | 'opus', codec: SimCodec, secr
           `loss ${(loss.lossRate * 100).toFixed(3)} %, loop p99 ${measure.loopDelayP99Ms} ms (main ${gateway.mainLoopDelayP99Ms}, worker ${gateway.workerLoopDelayP99Ms}), round trip p99 ${window.roundTripMs.p99} ms, ` +
           `send lag p99 ${window.sendLagMs.p99} ms${failures.length ? ` -> stop: ${failures.join('; ')}` : ''}`,
       );
-      if (failures.length > 0) {
-        stoppedBecause = failures;
-        break;
-      }
+      if (failures.length > 0 && stoppedBecause.length === 0) stoppedBecause = failures;
+      // Past the first failure only to reach the latency step (latency is measured at 100 calls either way).
+      if (stoppedBecause.length > 0 && calls >= plan.latencyCalls) break;
     }
   } finally {
     progress(`${kind} ${codec}: hanging up ${gen.calls.length} calls`);
