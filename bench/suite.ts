@@ -383,11 +383,14 @@ async function selfTest(calls: number, gatewayCapacity: number, secrets: Secrets
     await sleep(plan.warmupMs);
     gen.resetWindow(performance.now());
     loop.enable();
+    const sinkPid = sink.process.pid ?? 0;
+    const sink0 = cpuMs(sinkPid);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await sleep(plan.measureMs);
     const w = gen.window(performance.now());
     const cpu = process.cpuUsage(cpu0);
+    const sink1 = cpuMs(sinkPid);
     loop.disable();
     const seconds = (performance.now() - t0) / 1000;
     await sleep(SETTLE_MS);
@@ -402,6 +405,11 @@ async function selfTest(calls: number, gatewayCapacity: number, secrets: Secrets
       cpuShareOfOneCore: r3((cpu.user + cpu.system) / 1000 / (seconds * 1000)),
       /** Calls one core of this generator would carry at this CPU cost per call (the CPU it got, not what neighbours took). */
       projectedCallsPerCore: 0,
+      /**
+       * The null sink's CPU per call-second: what a server pays for the sockets alone (uWS, one read
+       * and one write a frame, no parsing, no DSP); a floor under ours and the baseline's cost.
+       */
+      nullSinkCpuMsPerCallSecond: sink0 !== null && sink1 !== null ? r3((sink1 - sink0) / (calls * seconds)) : null,
       /** The PCMU capacity found for the gateway in this run; the generator must reach at least twice that. */
       gatewayCapacity,
       passes: false,
