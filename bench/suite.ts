@@ -15,7 +15,7 @@
  * ramps are plotted to bench/out/capacity.svg.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -204,7 +204,17 @@ interface Target {
   latencyBase: string;
 }
 
+/** Starts the target; a start that fails (a port taken between asking and binding) is retried once with fresh ports. */
 async function startTarget(kind: Kind, codec: SimCodec, secrets: Secrets): Promise<Target> {
+  try {
+    return await startTargetOnce(kind, codec, secrets, 1);
+  } catch (err) {
+    progress(`${kind} ${codec}: start failed (${(err as Error).message}); retrying once`);
+    return startTargetOnce(kind, codec, secrets, 2);
+  }
+}
+
+async function startTargetOnce(kind: Kind, codec: SimCodec, secrets: Secrets, attempt: number): Promise<Target> {
   const [mediaPort, localPort] = (await freePorts(2)) as [number, number];
   const logger = createLogger('bench', 'warn');
   const control = new CallControl({
@@ -216,7 +226,32 @@ async function startTarget(kind: Kind, codec: SimCodec, secrets: Secrets): Promi
     logger,
   });
   const platformUrl = await control.start();
-  const log = join(secrets.dir, `${kind}-${codec}.log`);
+  const log = join(secrets.dir, `${kind}-${codec}-${attempt}.log`);
+  let child: Child;
+  try {
+    child = await startChild(kind, codec, secrets, mediaPort, localPort, platformUrl, log);
+  } catch (err) {
+    await control.close();
+    let tail = '';
+    try {
+      tail = readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ').slice(0, 600);
+    } catch {
+      // no log
+    }
+    throw new Error(`${(err as Error).message}${tail ? `; log: ${tail}` : ''}`);
+  }
+  return { child, control, latencyBase: `http://127.0.0.1:${kind === 'ours' ? localPort : mediaPort}` };
+}
+
+async function startChild(
+  kind: Kind,
+  codec: SimCodec,
+  secrets: Secrets,
+  mediaPort: number,
+  localPort: number,
+  platformUrl: string,
+  log: string,
+): Promise<Child> {
   let child: Child;
   if (kind === 'ours') {
     const profile = flags['profile-dir'];
@@ -244,7 +279,7 @@ async function startTarget(kind: Kind, codec: SimCodec, secrets: Secrets): Promi
       { wrap: TARGET_WRAP },
     );
   }
-  return { child, control, latencyBase: `http://127.0.0.1:${kind === 'ours' ? localPort : mediaPort}` };
+  return child;
 }
 
 async function getLatency(target: Target): Promise<LatencyReport> {
@@ -600,4 +635,6 @@ function svgSeries(ramps: Record<string, Record<Kind, Ramp>>) {
 main().catch((err: unknown) => {
   process.stderr.write(`bench: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
+  // Whatever a failure left open (a socket, a timer) must not keep the run alive.
+  setTimeout(() => process.exit(1), 2_000).unref();
 });
