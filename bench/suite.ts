@@ -83,7 +83,7 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
     measureMs: 5_000,
     transportArgs: ['--frames', '100000', '--rounds', '5'],
     selfTestMinCalls: 200,
-    rampBudgetMs: 120_000,
+    rampBudgetMs: 100_000,
   },
   quick: {
     steps: { pcmu: [100, 300], opus: [50, 100] },
