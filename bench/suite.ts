@@ -150,6 +150,7 @@ interface LatencyReport {
   toAgent: LatencyPercentiles;
   toPhone: LatencyPercentiles;
   jitterHold: LatencyPercentiles;
+  pacerHold: LatencyPercentiles;
   workerLoopDelayP99Ms: number;
   mainLoopDelayP99Ms: number;
   liveCalls: number;
@@ -388,6 +389,8 @@ function latencyFigures(step: Step | undefined) {
     toAgentMs: pick(step.gateway.toAgent),
     toPhoneMs: pick(step.gateway.toPhone),
     jitterBufferHoldMs: pick(step.gateway.jitterHold),
+    // Part of toPhoneMs: the live pacer spacing bunched input (the baseline has no pacer).
+    pacerHoldMs: pick(step.gateway.pacerHold),
     egressSpacing: { meanMs: step.egressSpacing.meanMs, p99DeviationMs: step.egressSpacing.p99DeviationMs },
     roundTripFromPlannedSendMs: pick(step.roundTripMs),
     lossRate: step.lossRate,

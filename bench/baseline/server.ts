@@ -106,6 +106,7 @@ const server = http.createServer((req, res) => {
       toAgent: toAgent.summary(),
       toPhone: toPhone.summary(),
       jitterHold: new LatencyHistogram().summary(),
+      pacerHold: new LatencyHistogram().summary(),
       workerLoopDelayP99Ms: 0,
       mainLoopDelayP99Ms: loopLatenessMs(loopDelay, 99),
       liveCalls,

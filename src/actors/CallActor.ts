@@ -71,6 +71,8 @@ export interface CallActorHooks {
    * jitter buffer's hold (`holdMs`, reported apart). For the bench's histograms.
    */
   recordInbound?(addedMs: number, holdMs: number): void;
+  /** A frame toward the phone left; `paceHoldMs`: how long the live pacer's spacing held it (the rest of its wait is the thread's). */
+  recordPaced?(paceHoldMs: number): void;
   /** Ask the main thread to close this call's media socket. */
   requestClose(slot: number, code: number, reason: string): void;
   /** The agent asks for something only the ControlActor can do (hang up, transfer, dial, DTMF). */
@@ -192,11 +194,16 @@ export class CallActor {
     const queued = this.#outQueue.length;
     // A live pacer may owe several frames when this thread ran late; a schedule never more than one.
     const due = pacer instanceof LivePacer ? pacer.due(nowMs, queued, this.#agentTimes[0]) : pacer.due(nowMs, queued);
+    const recordPaced = this.#hooks.recordPaced;
     for (let i = 0; i < due; i++) {
       const text = this.#outQueue.shift() as string;
       const inAt = this.#inTimes.shift();
       const agentAt = this.#agentTimes.shift();
       if (inAt !== undefined) this.#latency.record(nowMs - inAt);
+      if (recordPaced && agentAt !== undefined && pacer instanceof LivePacer) {
+        // Held by the spacing rule until nextAllowedMs at most; anything past that was the thread running late.
+        recordPaced(Math.min(Math.max(0, pacer.nextAllowedMs - agentAt), nowMs - agentAt));
+      }
       this.#hooks.emitMedia(this.slot, text, agentAt);
       pacer.sent(nowMs);
       this.#framesOut++;

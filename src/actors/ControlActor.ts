@@ -61,6 +61,8 @@ export interface AddedLatency {
   toPhone: LatencyPercentiles;
   /** The jitter buffer's hold, apart. */
   jitterHold: LatencyPercentiles;
+  /** Of toPhone: how long the live pacer's spacing held frames (bunched input spread at most one frame per 5 ms). */
+  pacerHold: LatencyPercentiles;
   /** Highest worker event-loop delay p99 (lateness) reported since the reset (ms). */
   workerLoopDelayP99Ms: number;
 }
@@ -85,6 +87,7 @@ export class ControlActor {
   readonly #toAgent = new LatencyHistogram();
   readonly #toPhone = new LatencyHistogram();
   readonly #jitterHold = new LatencyHistogram();
+  readonly #pacerHold = new LatencyHistogram();
   #workerLoopP99 = 0;
   readonly counters = { callsStarted: 0, callsEnded: 0, callsRefused: 0, workerCallsLost: 0, mediaRefused: 0 };
 
@@ -210,6 +213,7 @@ export class ControlActor {
       toAgent: this.#toAgent.summary(),
       toPhone: this.#toPhone.summary(),
       jitterHold: this.#jitterHold.summary(),
+      pacerHold: this.#pacerHold.summary(),
       workerLoopDelayP99Ms: Math.round(this.#workerLoopP99 * 1000) / 1000,
     };
   }
@@ -218,6 +222,7 @@ export class ControlActor {
     this.#toAgent.reset();
     this.#toPhone.reset();
     this.#jitterHold.reset();
+    this.#pacerHold.reset();
     this.#workerLoopP99 = 0;
     for (const host of this.#supervisor.hosts()) host.send({ type: 'latency.reset' });
   }
@@ -229,6 +234,7 @@ export class ControlActor {
       case 'pong':
         this.#toAgent.merge(message.inbound);
         this.#jitterHold.merge(message.hold);
+        this.#pacerHold.merge(message.paced);
         this.#workerLoopP99 = Math.max(this.#workerLoopP99, lateness(message.loopDelayP99Ms));
         return;
       case 'call.ended':

@@ -30,6 +30,8 @@ loopDelay.enable();
 /** Added latency toward the agent, and the jitter buffer's hold, since the last pong (DESIGN 9). */
 const inbound = new LatencyHistogram();
 const hold = new LatencyHistogram();
+/** How long the live pacer's spacing held frames toward the phone (part of the outbound latency). */
+const paced = new LatencyHistogram();
 
 /** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -66,6 +68,7 @@ const hooks: CallActorHooks = {
     inbound.record(addedMs);
     hold.record(holdMs);
   },
+  recordPaced: (holdMs) => paced.record(holdMs),
   requestClose: (slot, code, reason) => post({ type: 'media.close', slot, code, reason }),
   agentAction: (slot, action) => post({ type: 'agent.action', slot, action }),
   log: (slot, level, msg) => post({ type: 'log', level, slot, msg }),
@@ -116,14 +119,17 @@ function onControl(message: ToWorker): void {
         heapUsedBytes: process.memoryUsage().heapUsed,
         inbound: inbound.toSparse(),
         hold: hold.toSparse(),
+        paced: paced.toSparse(),
       });
       loopDelay.reset();
       inbound.reset();
       hold.reset();
+      paced.reset();
       return;
     case 'latency.reset':
       inbound.reset();
       hold.reset();
+      paced.reset();
       loopDelay.reset();
       return;
     case 'shutdown':

@@ -72,6 +72,8 @@ export type FromWorker =
       /** Added-latency samples since the last pong (caller audio toward the agent, and the jitter buffer's hold apart). */
       inbound: SparseHistogram;
       hold: SparseHistogram;
+      /** How long the live pacer's spacing held frames toward the phone, since the last pong. */
+      paced: SparseHistogram;
     }
   | { type: 'call.ended'; slot: number; summary: CallSummary }
   /** The actor asks main to close the call's media socket (bad start frame, unsupported codec...). */

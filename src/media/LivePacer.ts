@@ -49,6 +49,11 @@ export class LivePacer {
     this.#minGapMs = frameMs * CATCH_UP_GAP_SHARE;
   }
 
+  /** When the next frame may go at the catch-up rate (the last send plus a quarter interval). */
+  get nextAllowedMs(): number {
+    return this.#lastSentMs + this.#minGapMs;
+  }
+
   /** Frames sent closer than a frame interval to the previous one (catching up), over this object's life. */
   get late(): number {
     return this.#catchUpSends;

@@ -132,3 +132,37 @@ test('added latency per direction: caller frame in -> toward the agent less the 
   assert.equal(out.length, 3);
   assert.deepEqual(out, [5_000, 5_020, 5_040], 'each echoed frame carries the time its audio came from the agent');
 });
+
+test('the live pacer spreads bunched echoes 5 ms apart, and says how long its spacing held each', async () => {
+  let clock = 9_000;
+  const paced: number[] = [];
+  const sentAt: number[] = [];
+  const actor = new CallActor(
+    3,
+    { callId: 'pace-call', from: '+15550100001', to: '+15550100000', direction: 'incoming' },
+    new EchoAgent(),
+    {
+      emitMedia: () => sentAt.push(clock),
+      recordPaced: (ms) => paced.push(ms),
+      requestClose: (_slot, code, reason) => assert.fail(`closed ${code} ${reason}`),
+      agentAction: () => undefined,
+      log: () => undefined,
+      now: () => clock,
+    },
+    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200 },
+    DEFAULT_BARGE_IN,
+  );
+  await actor.openAgent();
+  const send = (frame: unknown): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), clock);
+  send({ event: 'start', start: { call_control_id: 'pace-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } });
+  const payload = Buffer.from(pcmuEncode(new Int16Array(160).fill(1000))).toString('base64');
+  // Three frames arrive together (a sender that stalled), then the thread pumps every millisecond.
+  for (let chunk = 1; chunk <= 3; chunk++) send({ event: 'media', media: { track: 'inbound', chunk: String(chunk), payload } });
+  actor.drain();
+  for (let t = 0; t <= 15; t++) {
+    actor.pump(clock);
+    clock += 1;
+  }
+  assert.deepEqual(sentAt, [9_000, 9_005, 9_010], 'one at once, then one per quarter interval');
+  assert.deepEqual(paced, [0, 5, 10], 'the spacing held them 0, 5 and 10 ms');
+});

@@ -36,6 +36,8 @@ test('a tiny bench run prints the issue\'s JSON object and writes the plot', { t
         }
       }
       assert.ok(latency.jitterBufferHoldMs.count > 0, 'the jitter buffer hold is reported apart');
+      assert.ok(latency.pacerHoldMs.count > 0, 'the pacer hold is reported apart');
+      assert.ok(latency.pacerHoldMs.max <= latency.toPhoneMs.max, 'the pacer hold is part of toPhone');
       assert.ok(latency.egressSpacing.meanMs > 10 && latency.egressSpacing.meanMs < 40, `egress spacing ${latency.egressSpacing.meanMs}`);
       assert.ok(latency.roundTripFromPlannedSendMs.count > 0);
       const capacity = result.capacity[codec];
