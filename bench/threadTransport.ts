@@ -30,7 +30,7 @@ parentPort.on('message', (m) => {
   if (m && m.target !== undefined) { frames = 0; target = m.target; batched = m.batched; return; }
   if (batched) {
     const view = new DataView(m); const used = view.getUint32(0, true); let off = 4;
-    while (off + 8 <= used) { const len = view.getUint32(off + 4, true); off += 8 + ((len + 3) & ~3); frames++; }
+    while (off + 16 <= used) { const len = view.getUint32(off + 4, true); off += 16 + ((len + 3) & ~3); frames++; }
   } else frames++;
   if (frames >= target) parentPort.postMessage('done');
 });`;

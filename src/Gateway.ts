@@ -5,8 +5,9 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { ControlActor } from './actors/ControlActor.js';
 import { loadCallPrompts } from './audio/callPrompts.js';
+import { ControlActor, type AddedLatency } from './actors/ControlActor.js';
+import { loopLatenessMs } from './actors/loopDelay.js';
 import { Supervisor } from './actors/Supervisor.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
 import { ControlChannel } from './control/ControlChannel.js';
@@ -70,7 +71,7 @@ export class Gateway {
       tickMs: WORKER_TICK_MS,
       maxHeapMb: WORKER_MAX_HEAP_MB,
       logger: log,
-      onMedia: (_index, slot, frame) => this.control.onWorkerMedia(slot, frame),
+      onMedia: (_index, slot, frame, atMs) => this.control.onWorkerMedia(slot, frame, atMs),
       onControl: (index, message) => this.control.onWorkerControl(index, message),
     });
     // The local operator routes (`ttma call`, `ttma calls`) take the deployment's agent secret; compared by digest in constant time.
@@ -98,6 +99,11 @@ export class Gateway {
       log,
       status: () => this.status(),
       isOperator: (bearer) => bearer !== undefined && timingSafeEqual(sha256(bearer), secretDigest),
+      latency: () => this.addedLatency(),
+      resetLatency: () => {
+        this.control.resetAddedLatency();
+        this.#loopDelay.reset();
+      },
       webhookReadTimeoutMs: config.webhookReadTimeoutMs,
       mediaFramesPerSecond: config.mediaFramesPerSecond,
       mediaFrameBurst: config.mediaFrameBurst,
@@ -147,6 +153,15 @@ export class Gateway {
         counters: this.channel.counters,
         cap: this.control.capState(),
       },
+    };
+  }
+
+  /** Added latency per direction and the front's event-loop delay since the last reset (bench/). */
+  addedLatency(): AddedLatency & { mainLoopDelayP99Ms: number; liveCalls: number } {
+    return {
+      ...this.control.addedLatency(),
+      mainLoopDelayP99Ms: loopLatenessMs(this.#loopDelay, 99),
+      liveCalls: this.control.liveCalls,
     };
   }
 

@@ -72,8 +72,15 @@ const CLEAR_FRAME = '{"event":"clear"}';
 const AUDIBLE_GAP_MS = 200;
 
 export interface CallActorHooks {
-  /** Send a text frame to the phone (batched by the worker). */
-  emitMedia(slot: number, text: string): void;
+  /** Send a text frame to the phone (batched by the worker); `agentAtMs`: when its audio came from the agent. */
+  emitMedia(slot: number, text: string, agentAtMs?: number): void;
+  /**
+   * Caller audio handed to the agent: ms since it reached the front, less the
+   * jitter buffer's hold (`holdMs`, reported apart). For the bench's histograms.
+   */
+  recordInbound?(addedMs: number, holdMs: number): void;
+  /** A frame toward the phone left; `paceHoldMs`: how long the live pacer's spacing held it (the rest of its wait is the thread's). */
+  recordPaced?(paceHoldMs: number): void;
   /** Ask the main thread to close this call's media socket. */
   requestClose(slot: number, code: number, reason: string): void;
   /** The agent asks for something only the ControlActor can do (hang up, transfer, dial, DTMF). */
@@ -103,6 +110,8 @@ export class CallActor {
   #playout: PayloadPlayout | null = null;
   /** Arrival time by chunk number (ring), NaN when unknown. */
   readonly #arrivals = new Float64Array(ARRIVAL_RING).fill(NaN);
+  /** When each chunk went into the jitter buffer (ring), for its hold time. */
+  readonly #pushedAt = new Float64Array(ARRIVAL_RING).fill(NaN);
   /** The provider sent `stop`: no more caller audio, so nothing more to conceal. */
   #inputStopped = false;
   /** Chunk counter for frames without a readable `chunk` (arrival order). */
@@ -197,16 +206,28 @@ export class CallActor {
     if (this.#jitter && this.#agentReady && !this.#inputStopped) this.#playDue(nowMs);
     if (this.#ended) return;
     if (this.#outQueue.length === 0) return this.#maybeHangUp(nowMs);
-    if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
-    const inAt = this.#outQueue.headInAtMs;
-    const text = this.#outQueue.shift() as string;
-    if (!Number.isNaN(inAt)) this.#latency.record(nowMs - inAt);
-    this.#hooks.emitMedia(this.slot, text);
-    this.#playoutMarks.sent(this.#outQueue.passedMarks());
-    this.#pacer.sent(nowMs);
-    this.#framesOut++;
-    this.#playedMs += FRAME_MS;
-    this.#lastOutAt = nowMs;
+    const pacer = this.#pacer;
+    const queue = this.#outQueue;
+    // A live pacer may owe several frames when this thread ran late; a schedule never more than one.
+    const headAgentAt = queue.headAgentAtMs;
+    const due = pacer instanceof LivePacer ? pacer.due(nowMs, queue.length, Number.isNaN(headAgentAt) ? nowMs : headAgentAt) : pacer.due(nowMs, queue.length);
+    const recordPaced = this.#hooks.recordPaced;
+    for (let i = 0; i < due; i++) {
+      const inAt = queue.headInAtMs;
+      const agentAt = queue.headAgentAtMs;
+      const text = queue.shift() as string;
+      if (!Number.isNaN(inAt)) this.#latency.record(nowMs - inAt);
+      if (recordPaced && !Number.isNaN(agentAt) && pacer instanceof LivePacer) {
+        // Held by the spacing rule until nextAllowedMs at most; anything past that was the thread running late.
+        recordPaced(Math.min(Math.max(0, pacer.nextAllowedMs - agentAt), nowMs - agentAt));
+      }
+      this.#hooks.emitMedia(this.slot, text, Number.isNaN(agentAt) ? undefined : agentAt);
+      this.#playoutMarks.sent(queue.passedMarks());
+      pacer.sent(nowMs);
+      this.#framesOut++;
+      this.#playedMs += FRAME_MS;
+      this.#lastOutAt = nowMs;
+    }
   }
 
   /** The platform's answer to something the agent asked for. */
@@ -332,10 +353,12 @@ export class CallActor {
     this.#framesIn++;
     const chunk = readChunk(media.chunk) ?? ++this.#implicitChunk;
     this.#arrivals[chunk % ARRIVAL_RING] = this.#currentInMs;
+    const pushedAt = this.#hooks.now();
+    this.#pushedAt[chunk % ARRIVAL_RING] = pushedAt;
     // A copy: the scratch is reused by the next frame, the buffer keeps this one (from the arena: src/media/FrameArena.ts).
     this.#jitter.push(chunk, this.#currentInMs, frameArena.copyOf(this.#payloadScratch.subarray(0, written)));
     // Release at once: a burst after a stall (many frames in one drain) must not pile up past the buffer's capacity.
-    this.#playDue(this.#hooks.now());
+    this.#playDue(pushedAt);
   }
 
   /**
@@ -361,7 +384,14 @@ export class CallActor {
       // The echo's latency is counted from the caller frame's arrival, so jitter-buffer delay is included.
       this.#currentInMs = frame.kind === 'audio' && !Number.isNaN(arrival) ? arrival : nowMs;
       if (this.#detector?.push(frame.pcm) === 'started') this.#bargeIn();
-      this.#agent.pushAudio(toAgent.process(frame.pcm));
+      const pcm = toAgent.process(frame.pcm);
+      const record = this.#hooks.recordInbound;
+      if (record && frame.kind === 'audio' && !Number.isNaN(arrival)) {
+        const t = this.#hooks.now();
+        const hold = Math.max(0, Math.min(nowMs, t) - this.#pushedAt[slot]!);
+        record(t - arrival - hold, hold);
+      }
+      this.#agent.pushAudio(pcm);
     }
   }
 
@@ -386,18 +416,20 @@ export class CallActor {
     // Resampled into a scratch the framer copies from, and framed into one reused frame: no allocation per frame.
     const needed = this.#toPhone.outputLength(pcm.length);
     if (this.#toPhoneScratch.length < needed) this.#toPhoneScratch = new Int16Array(needed);
+    const agentAt = this.#hooks.now();
     this.#framer.push(this.#toPhone.process(pcm, this.#toPhoneScratch.subarray(0, needed)));
-    this.#queueFramed(this.#agent.audioTiming === 'live' ? this.#currentInMs : this.#hooks.now());
+    this.#queueFramed(this.#agent.audioTiming === 'live' ? this.#currentInMs : agentAt, agentAt);
     // Audio arriving between clock ticks goes out now if a frame is due (first audio is not held for a tick).
     if (this.#agent.audioTiming === 'buffered') this.pump(this.#hooks.now());
   }
 
-  #queueFrame(frame: Int16Array, inAt: number): void {
+  /** `inAt`: when the audio behind it reached us (NaN: not timed, a greeting); `agentAt`: when it came from the agent. */
+  #queueFrame(frame: Int16Array, inAt: number, agentAt: number): void {
     // The payload bytes are turned into a string at once, so one buffer serves every frame (stateless codecs fill it; Opus returns its own).
     const encoded = this.#codec!.encode(frame, this.#payloadOut);
     const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
     // A full queue drops its oldest frame (counted in overflowDrops): marks behind it pass.
-    this.#playoutMarks.sent(this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`, inAt));
+    this.#playoutMarks.sent(this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`, inAt, agentAt));
   }
 
   /** The end of a turn: a last partial frame goes out padded with silence rather than waiting for more audio. */
@@ -405,7 +437,8 @@ export class CallActor {
     const framer = this.#framer;
     if (!framer || framer.buffered === 0) return;
     framer.push(new Int16Array(framer.samplesPerFrame - framer.buffered));
-    this.#queueFramed(this.#hooks.now());
+    const now = this.#hooks.now();
+    this.#queueFramed(now, now);
   }
 
   /**
@@ -418,15 +451,15 @@ export class CallActor {
   #queueGreeting(): void {
     const greeting = this.#settings.greeting;
     if (greeting === null) return;
-    for (const frame of PromptAudio.of(greeting).framesAt(this.#codec!.sampleRate)) this.#queueFrame(frame, Number.NaN);
+    for (const frame of PromptAudio.of(greeting).framesAt(this.#codec!.sampleRate)) this.#queueFrame(frame, Number.NaN, Number.NaN);
   }
 
   /** Every whole frame the framer holds, encoded into the queue; marks inside a frame follow it. */
-  #queueFramed(inAt: number): void {
+  #queueFramed(inAt: number, agentAt: number): void {
     const framer = this.#framer!;
     const frame = this.#phoneFrame!;
     while (framer.shiftInto(frame)) {
-      this.#queueFrame(frame, inAt);
+      this.#queueFrame(frame, inAt, agentAt);
       this.#playoutMarks.framed(frame.length, this.#outQueue);
     }
   }

@@ -14,6 +14,8 @@ import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
+import { LatencyHistogram, type LatencyPercentiles } from './LatencyHistogram.js';
+import { lateness } from './loopDelay.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 
@@ -71,6 +73,23 @@ const TOKEN_SWEEP_MS = 5_000;
 const MAX_SUMMARIES = 1_000;
 const MAX_RECORDS = 1_000;
 
+/** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
+const epochNow = (): number => performance.timeOrigin + performance.now();
+
+/** The gateway's added latency per direction since the last reset (DESIGN 9; read by bench/). */
+export interface AddedLatency {
+  /** Caller frame in at the front to its audio handed to the agent, less the jitter buffer's hold. */
+  toAgent: LatencyPercentiles;
+  /** Agent audio in to its frame sent toward the phone by the front. */
+  toPhone: LatencyPercentiles;
+  /** The jitter buffer's hold, apart. */
+  jitterHold: LatencyPercentiles;
+  /** Of toPhone: how long the live pacer's spacing held frames (bunched input spread at most one frame per 5 ms). */
+  pacerHold: LatencyPercentiles;
+  /** Highest worker event-loop delay p99 (lateness) reported since the reset (ms). */
+  workerLoopDelayP99Ms: number;
+}
+
 export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
 
 export class ControlActor {
@@ -94,6 +113,11 @@ export class ControlActor {
   #nextSlot = 1;
   #closing = false;
   readonly counters = { callsStarted: 0, callsEnded: 0, callsRefused: 0, callsRefusedForCap: 0, callsEndedForCap: 0, workerCallsLost: 0, mediaRefused: 0 };
+  readonly #toAgent = new LatencyHistogram();
+  readonly #toPhone = new LatencyHistogram();
+  readonly #jitterHold = new LatencyHistogram();
+  readonly #pacerHold = new LatencyHistogram();
+  #workerLoopP99 = 0;
 
   constructor(config: GatewayConfig, signalling: SignallingClient, supervisor: Supervisor, log: Logger, usage: UsageSink | null = null) {
     this.#config = config;
@@ -185,7 +209,7 @@ export class ControlActor {
   onMediaMessage(slot: number, data: ArrayBuffer): void {
     const call = this.#bySlot.get(slot);
     if (!call) return;
-    this.#supervisor.host(call.workerIndex)?.appendMedia(slot, data);
+    this.#supervisor.host(call.workerIndex)?.appendMedia(slot, data, epochNow());
   }
 
   /** The front closed this call's socket for abuse (flood, binary garbage): the call ends. */
@@ -209,14 +233,42 @@ export class ControlActor {
   }
 
   /** Audio from a worker toward the phone. */
-  onWorkerMedia(slot: number, frame: Uint8Array): void {
-    this.#bySlot.get(slot)?.socket?.send(frame);
+  onWorkerMedia(slot: number, frame: Uint8Array, agentAtMs = 0): void {
+    const socket = this.#bySlot.get(slot)?.socket;
+    if (!socket) return;
+    socket.send(frame);
+    if (agentAtMs > 0) this.#toPhone.record(epochNow() - agentAtMs);
+  }
+
+  /** Added latency per direction since the last reset (workers report theirs with each pong, once a second). */
+  addedLatency(): AddedLatency {
+    return {
+      toAgent: this.#toAgent.summary(),
+      toPhone: this.#toPhone.summary(),
+      jitterHold: this.#jitterHold.summary(),
+      pacerHold: this.#pacerHold.summary(),
+      workerLoopDelayP99Ms: Math.round(this.#workerLoopP99 * 1000) / 1000,
+    };
+  }
+
+  resetAddedLatency(): void {
+    this.#toAgent.reset();
+    this.#toPhone.reset();
+    this.#jitterHold.reset();
+    this.#pacerHold.reset();
+    this.#workerLoopP99 = 0;
+    for (const host of this.#supervisor.hosts()) host.send({ type: 'latency.reset' });
   }
 
   onWorkerControl(workerIndex: number, message: FromWorker): void {
     switch (message.type) {
       case 'ready':
+        return;
       case 'pong':
+        this.#toAgent.merge(message.inbound);
+        this.#jitterHold.merge(message.hold);
+        this.#pacerHold.merge(message.paced);
+        this.#workerLoopP99 = Math.max(this.#workerLoopP99, lateness(message.loopDelayP99Ms));
         return;
       case 'call.ended':
         this.#summaries.push(message.summary);

@@ -18,7 +18,7 @@ export interface SupervisorOptions {
   tickMs: number;
   maxHeapMb: number;
   logger: Logger;
-  onMedia(workerIndex: number, slot: number, frame: Uint8Array): void;
+  onMedia(workerIndex: number, slot: number, frame: Uint8Array, atMs: number): void;
   onControl(workerIndex: number, message: FromWorker): void;
 }
 
@@ -86,7 +86,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       call: this.#call,
       tickMs: this.#options.tickMs,
       maxHeapMb: this.#options.maxHeapMb,
-      onMedia: (slot, frame) => this.#options.onMedia(index, slot, frame),
+      onMedia: (slot, frame, atMs) => this.#options.onMedia(index, slot, frame, atMs),
       onControl: (message) => this.#options.onControl(index, message),
     });
     this.#hosts[index] = host;

@@ -21,8 +21,8 @@ export interface WorkerHostOptions {
   tickMs: number;
   /** Worker heap limit: a leaking worker is stopped and restarted, not the box. */
   maxHeapMb: number;
-  /** Each outbound frame, in arrival order; `frame` is valid only during the call. */
-  onMedia(slot: number, frame: Uint8Array): void;
+  /** Each outbound frame, in arrival order; `frame` is valid only during the call; `atMs`: when its audio came from the agent. */
+  onMedia(slot: number, frame: Uint8Array, atMs: number): void;
   onControl(message: FromWorker): void;
 }
 
@@ -97,10 +97,10 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     this.#worker.postMessage(encodeControl(message));
   }
 
-  /** Copy a frame into this turn's batch; the batch goes out once per turn. */
-  appendMedia(slot: number, frame: ArrayBuffer): void {
+  /** Copy a frame into this turn's batch; the batch goes out once per turn. `atMs`: its arrival at the front (epoch ms). */
+  appendMedia(slot: number, frame: ArrayBuffer, atMs = 0): void {
     if (this.#exited) return;
-    this.#batch.append(slot, frame);
+    this.#batch.append(slot, frame, atMs);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(this.#flush);

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createAgent } from '../agent/createAgent.js';
 import { ECHO_SAMPLE_RATE } from '../agent/EchoAgent.js';
 import { CallActor, type CallActorHooks, type CallActorSettings } from './CallActor.js';
+import { LatencyHistogram } from './LatencyHistogram.js';
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import { assertNever, type FromWorker, type ToWorker } from './messages.js';
 import { warmUpMediaPath } from './warmUp.js';
@@ -30,6 +31,11 @@ const actors = new Map<number, CallActor>();
 const outBatch = new MediaBatchWriter();
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
+/** Added latency toward the agent, and the jitter buffer's hold, since the last pong (DESIGN 9). */
+const inbound = new LatencyHistogram();
+const hold = new LatencyHistogram();
+/** How long the live pacer's spacing held frames toward the phone (part of the outbound latency). */
+const paced = new LatencyHistogram();
 
 /** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -58,10 +64,15 @@ function flushSoon(): void {
 }
 
 const hooks: CallActorHooks = {
-  emitMedia: (slot, text) => {
-    outBatch.appendText(slot, text);
+  emitMedia: (slot, text, agentAtMs) => {
+    outBatch.appendText(slot, text, agentAtMs);
     flushSoon();
   },
+  recordInbound: (addedMs, holdMs) => {
+    inbound.record(addedMs);
+    hold.record(holdMs);
+  },
+  recordPaced: (holdMs) => paced.record(holdMs),
   requestClose: (slot, code, reason) => post({ type: 'media.close', slot, code, reason }),
   agentAction: (slot, action) => post({ type: 'agent.action', slot, action }),
   log: (slot, level, msg) => post({ type: 'log', level, slot, msg }),
@@ -110,7 +121,19 @@ function onControl(message: ToWorker): void {
         calls: actors.size,
         loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
         heapUsedBytes: process.memoryUsage().heapUsed,
+        inbound: inbound.toSparse(),
+        hold: hold.toSparse(),
+        paced: paced.toSparse(),
       });
+      loopDelay.reset();
+      inbound.reset();
+      hold.reset();
+      paced.reset();
+      return;
+    case 'latency.reset':
+      inbound.reset();
+      hold.reset();
+      paced.reset();
       loopDelay.reset();
       return;
     case 'shutdown':
@@ -128,10 +151,11 @@ function onControl(message: ToWorker): void {
 function onMediaBatch(batch: ArrayBuffer): void {
   const t = now();
   const touched = new Set<CallActor>();
-  forEachInBatch(batch, (slot, frame) => {
+  forEachInBatch(batch, (slot, frame, frontAtMs) => {
     const actor = actors.get(slot);
     if (!actor) return;
-    actor.enqueue(frame, t);
+    // Latency counts from the front's arrival time (0: a sender that did not stamp it).
+    actor.enqueue(frame, frontAtMs > 0 ? frontAtMs : t);
     touched.add(actor);
   });
   for (const actor of touched) {

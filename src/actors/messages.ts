@@ -5,6 +5,7 @@
  * MediaBatch buffers.
  */
 import type { JitterStats } from '../media/JitterBuffer.js';
+import type { SparseHistogram } from './LatencyHistogram.js';
 import type { AgentActionResult } from '../agent/AgentAdapter.js';
 import type { AgentConfig, BargeInConfig } from '../agent/agentConfig.js';
 
@@ -30,7 +31,7 @@ export interface CallSummary {
   mailboxDrops: number;
   pacerLate: number;
   jitter: JitterSummary | null;
-  /** Added latency through the worker, frame in to paced frame out (ms). */
+  /** Added latency through the gateway for the echo: caller frame in at the front to paced frame out of the worker (ms). */
   workerLatencyMs: { p50: number; p99: number; max: number; count: number };
   durationMs: number;
   endReason: string;
@@ -54,12 +55,26 @@ export type ToWorker =
   | { type: 'media.open'; slot: number }
   | { type: 'media.closed'; slot: number }
   | { type: 'ping'; id: number; sentAt: number }
+  /** Forget the added-latency samples gathered so far (a bench step starts). */
+  | { type: 'latency.reset' }
   | { type: 'shutdown' };
 
 /** Worker -> main thread. */
 export type FromWorker =
   | { type: 'ready'; workerIndex: number }
-  | { type: 'pong'; id: number; sentAt: number; calls: number; loopDelayP99Ms: number; heapUsedBytes: number }
+  | {
+      type: 'pong';
+      id: number;
+      sentAt: number;
+      calls: number;
+      loopDelayP99Ms: number;
+      heapUsedBytes: number;
+      /** Added-latency samples since the last pong (caller audio toward the agent, and the jitter buffer's hold apart). */
+      inbound: SparseHistogram;
+      hold: SparseHistogram;
+      /** How long the live pacer's spacing held frames toward the phone, since the last pong. */
+      paced: SparseHistogram;
+    }
   | { type: 'call.ended'; slot: number; summary: CallSummary }
   /** The actor asks main to close the call's media socket (bad start frame, unsupported codec...). */
   | { type: 'media.close'; slot: number; code: number; reason: string }

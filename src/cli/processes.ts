@@ -20,7 +20,23 @@ export interface Child {
 }
 
 export async function startTtma(name: string, args: string[], logFile: string, readyTimeoutMs = 20_000): Promise<Child> {
-  const child = spawn(process.execPath, [TTMA_ENTRY, ...args], {
+  return startNode(name, TTMA_ENTRY, args, logFile, { readyTimeoutMs });
+}
+
+export interface StartNodeOptions {
+  readyTimeoutMs?: number;
+  /** A command the node process runs under, e.g. `['taskset', '-c', '0']` (the bench pins the gateway to a core). */
+  wrap?: string[];
+  /** Extra node options before the entry, e.g. `['--cpu-prof']`. */
+  nodeArgs?: string[];
+}
+
+/** Start a node entry script that prints a JSON `{"event":"ready"}` line on stdout when it is ready. */
+export async function startNode(name: string, entry: string, args: string[], logFile: string, options: StartNodeOptions = {}): Promise<Child> {
+  const readyTimeoutMs = options.readyTimeoutMs ?? 20_000;
+  const wrap = options.wrap ?? [];
+  const argv = [...wrap.slice(1), process.execPath, ...(options.nodeArgs ?? []), entry, ...args];
+  const child = spawn(wrap[0] ?? process.execPath, wrap.length > 0 ? argv : argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TTMA_LOG_LEVEL: process.env.TTMA_LOG_LEVEL ?? 'info' },
   });

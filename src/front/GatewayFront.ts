@@ -59,6 +59,9 @@ export interface FrontOptions {
   status(): unknown;
   /** Constant-time check of the bearer on the local operator routes (`ttma call`, `ttma calls`). */
   isOperator(bearer: string | undefined): boolean;
+  /** JSON for GET /debug/latency: added latency per direction since the last POST /debug/latency/reset. */
+  latency(): unknown;
+  resetLatency(): void;
   webhookReadTimeoutMs: number;
   mediaFramesPerSecond: number;
   mediaFrameBurst: number;
@@ -246,6 +249,14 @@ export class GatewayFront {
     app.get('/healthz', guard((res) => sendJson(res, '200 OK', { ok: true })));
     app.get('/debug/status', guard((res) => sendJson(res, '200 OK', this.#options.status())));
     localOperatorRoutes(app, guardWithRequest(guard), this.#options);
+    app.get('/debug/latency', guard((res) => sendJson(res, '200 OK', this.#options.latency())));
+    app.post(
+      '/debug/latency/reset',
+      guard((res) => {
+        this.#options.resetLatency();
+        sendJson(res, '200 OK', { ok: true });
+      }),
+    );
     app.any('/*', guard((res) => res.writeStatus('404 Not Found').end()));
     return app;
   }

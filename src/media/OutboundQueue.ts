@@ -26,6 +26,7 @@ export class OutboundQueue<T> {
   readonly maxFrames: number;
   #items: (T | undefined)[];
   #inAt: Float64Array;
+  #agentAt: Float64Array;
   #head = 0;
   #size = 0;
   /** Frames ever pushed and ever taken (sent or dropped): a mark passes when `#taken` reaches its `after`. */
@@ -40,6 +41,7 @@ export class OutboundQueue<T> {
     const capacity = Math.min(INITIAL_CAPACITY, maxFrames);
     this.#items = new Array<T | undefined>(capacity).fill(undefined);
     this.#inAt = new Float64Array(capacity);
+    this.#agentAt = new Float64Array(capacity);
   }
 
   get length(): number {
@@ -57,10 +59,12 @@ export class OutboundQueue<T> {
   }
 
   /**
-   * Queue a frame. `inAtMs` is when its audio entered the gateway (for latency).
-   * Returns the marks that passed because a full queue dropped its oldest frame.
+   * Queue a frame. `inAtMs` is when its audio entered the gateway (for latency),
+   * `agentAtMs` when it came from the agent (for the outbound direction's
+   * latency and the pacer); NaN when not timed. Returns the marks that passed
+   * because a full queue dropped its oldest frame.
    */
-  push(frame: T, inAtMs: number): readonly string[] {
+  push(frame: T, inAtMs: number, agentAtMs = Number.NaN): readonly string[] {
     let passed: readonly string[] = NO_MARKS;
     if (this.#size === this.maxFrames) {
       this.#takeHead();
@@ -71,6 +75,7 @@ export class OutboundQueue<T> {
     const at = (this.#head + this.#size) % this.#items.length;
     this.#items[at] = frame;
     this.#inAt[at] = inAtMs;
+    this.#agentAt[at] = agentAtMs;
     this.#size++;
     this.#pushed++;
     return passed;
@@ -86,6 +91,11 @@ export class OutboundQueue<T> {
   /** When the head frame's audio entered the gateway; NaN when empty or when it was pushed without one (a greeting). */
   get headInAtMs(): number {
     return this.#size === 0 ? Number.NaN : this.#inAt[this.#head]!;
+  }
+
+  /** When the head frame's audio came from the agent; NaN when empty or not timed. */
+  get headAgentAtMs(): number {
+    return this.#size === 0 ? Number.NaN : this.#agentAt[this.#head]!;
   }
 
   /** The next frame to send, or undefined when empty. Call passedMarks() after sending it. */
@@ -132,13 +142,16 @@ export class OutboundQueue<T> {
     const capacity = Math.min(this.maxFrames, this.#items.length * 2);
     const items = new Array<T | undefined>(capacity).fill(undefined);
     const inAt = new Float64Array(capacity);
+    const agentAt = new Float64Array(capacity);
     for (let i = 0; i < this.#size; i++) {
       const from = (this.#head + i) % this.#items.length;
       items[i] = this.#items[from];
       inAt[i] = this.#inAt[from]!;
+      agentAt[i] = this.#agentAt[from]!;
     }
     this.#items = items;
     this.#inAt = inAt;
+    this.#agentAt = agentAt;
     this.#head = 0;
   }
 }

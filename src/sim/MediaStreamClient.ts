@@ -50,6 +50,12 @@ export interface MediaStreamClientOptions {
   returnCodec: SimCodec;
   handlers: MediaStreamHandlers;
   logger: Logger;
+  /**
+   * Decode what the gateway sends back (default true). A load generator that
+   * only times the frames turns it off: onMedia then gets an empty array
+   * (the payload is still checked to be base64 of a non-empty frame).
+   */
+  decodeReturned?: boolean;
   handshakeTimeoutMs?: number;
 }
 
@@ -244,7 +250,7 @@ export class MediaStreamClient {
           this.#handlers.onMalformed('media frame without a base64 payload');
           return;
         }
-        const pcm = this.#decoder.decode(bytes);
+        const pcm = this.#options.decodeReturned === false ? NO_PCM : this.#decoder.decode(bytes);
         this.#handlers.onMedia(pcm, arrivalMs);
         return;
       }
@@ -265,6 +271,8 @@ export class MediaStreamClient {
     }
   }
 }
+
+const NO_PCM = new Int16Array(0);
 
 function rawToString(data: WebSocket.RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');

@@ -93,3 +93,76 @@ test('media after stop is counted as malformed and never played', async () => {
   assert.equal(summary.malformedFrames, 1);
   assert.equal(summary.framesOut, 1);
 });
+
+test('added latency per direction: caller frame in -> toward the agent less the jitter hold, and agent audio -> out, stamped on each frame', async () => {
+  let clock = 5_000;
+  const inbound: Array<[number, number]> = [];
+  const out: Array<number | undefined> = [];
+  const actor = new CallActor(
+    2,
+    { callId: 'lat-call', from: '+15550100001', to: '+15550100000', direction: 'incoming' },
+    new EchoAgent(),
+    {
+      emitMedia: (_slot, _text, agentAtMs) => out.push(agentAtMs),
+      recordInbound: (addedMs, holdMs) => inbound.push([addedMs, holdMs]),
+      requestClose: (_slot, code, reason) => assert.fail(`closed ${code} ${reason}`),
+      agentAction: () => undefined,
+      log: () => undefined,
+      now: () => clock,
+    },
+    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200, greeting: null, hold: null },
+    DEFAULT_BARGE_IN,
+  );
+  await actor.openAgent();
+  const send = (frame: unknown, frontAt: number): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), frontAt);
+  send({ event: 'start', start: { call_control_id: 'lat-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } }, clock);
+  const payload = Buffer.from(pcmuEncode(new Int16Array(160).fill(1000))).toString('base64');
+  for (let chunk = 1; chunk <= 3; chunk++) {
+    // The frame reached the front 2 ms before the worker handles it.
+    send({ event: 'media', media: { track: 'inbound', chunk: String(chunk), payload } }, clock - 2);
+    actor.drain();
+    actor.pump(clock);
+    clock += 20;
+  }
+  assert.equal(inbound.length, 3);
+  for (const [added, hold] of inbound) {
+    assert.equal(added, 2, 'front to agent: the 2 ms before the worker (the hand clock does not move inside a drain)');
+    assert.equal(hold, 0, 'a clean stream is released at once');
+  }
+  assert.equal(out.length, 3);
+  assert.deepEqual(out, [5_000, 5_020, 5_040], 'each echoed frame carries the time its audio came from the agent');
+});
+
+test('the live pacer spreads bunched echoes 5 ms apart, and says how long its spacing held each', async () => {
+  let clock = 9_000;
+  const paced: number[] = [];
+  const sentAt: number[] = [];
+  const actor = new CallActor(
+    3,
+    { callId: 'pace-call', from: '+15550100001', to: '+15550100000', direction: 'incoming' },
+    new EchoAgent(),
+    {
+      emitMedia: () => sentAt.push(clock),
+      recordPaced: (ms) => paced.push(ms),
+      requestClose: (_slot, code, reason) => assert.fail(`closed ${code} ${reason}`),
+      agentAction: () => undefined,
+      log: () => undefined,
+      now: () => clock,
+    },
+    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200, greeting: null, hold: null },
+    DEFAULT_BARGE_IN,
+  );
+  await actor.openAgent();
+  const send = (frame: unknown): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), clock);
+  send({ event: 'start', start: { call_control_id: 'pace-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } });
+  const payload = Buffer.from(pcmuEncode(new Int16Array(160).fill(1000))).toString('base64');
+  // Three frames arrive together (a sender that stalled), then the thread pumps every millisecond.
+  for (let chunk = 1; chunk <= 3; chunk++) send({ event: 'media', media: { track: 'inbound', chunk: String(chunk), payload } });
+  actor.drain();
+  for (let t = 0; t <= 15; t++) {
+    actor.pump(clock);
+    clock += 1;
+  }
+  assert.deepEqual(sentAt, [9_000, 9_005, 9_010], 'one at once, then one per quarter interval');
+  assert.deepEqual(paced, [0, 5, 10], 'the spacing held them 0, 5 and 10 ms');
+});

@@ -36,3 +36,14 @@ test('a corrupt batch is detected, not over-read', () => {
   new DataView(batch).setUint32(8, 10_000, true);
   assert.throws(() => forEachInBatch(batch, () => {}), RangeError);
 });
+
+test('each record carries the time its audio entered the gateway', () => {
+  const writer = new MediaBatchWriter(32);
+  const at = 1_795_000_000_123.456;
+  writer.append(3, new Uint8Array([1, 2, 3]), at);
+  writer.appendText(4, 'x', at + 1.5);
+  writer.append(5, new Uint8Array(1));
+  const times: Array<[number, number]> = [];
+  forEachInBatch(writer.take(), (slot, _frame, atMs) => times.push([slot, atMs]));
+  assert.deepEqual(times, [[3, at], [4, at + 1.5], [5, 0]]);
+});

@@ -61,3 +61,31 @@ test('bad parameters are refused', () => {
   assert.throws(() => new LivePacer(0), RangeError);
   assert.throws(() => new LivePacer(20, 20), RangeError);
 });
+
+test('a caller that runs late sends the frames it owes, up to four a turn, so its queue drains instead of growing', () => {
+  // Frames arrive every 20 ms, but the thread only gets a turn every 40 ms (a starved core).
+  const pacer = new LivePacer(20, 1);
+  const queue: number[] = [];
+  let maxQueue = 0;
+  let sent = 0;
+  let next = 0;
+  for (let t = 0; t <= 4_000; t += 40) {
+    for (; next * 20 <= t; next++) queue.push(next * 20);
+    const due = pacer.due(t, queue.length, queue[0]);
+    assert.ok(due <= 4, `at most four frames a turn, got ${due}`);
+    for (let i = 0; i < due; i++) {
+      queue.shift();
+      pacer.sent(t);
+      sent++;
+    }
+    maxQueue = Math.max(maxQueue, queue.length);
+  }
+  assert.ok(maxQueue <= 2, `the queue stayed short (max ${maxQueue}); at one frame a turn it grows by one a turn`);
+  assert.ok(sent >= 199, `sent ${sent} of 201`);
+  // On time (a turn every 5 ms), the head frame just queued: one frame, never a burst.
+  const onTime = new LivePacer(20, 1);
+  onTime.sent(0);
+  assert.equal(onTime.due(100, 6, 98), 1, 'a backlog that just arrived goes one frame a turn');
+  assert.equal(onTime.due(100, 6, 60), 4, 'a backlog that waited 40 ms for a turn goes four at once');
+  assert.equal(onTime.due(100, 2, 0), 2, 'never more than what is queued');
+});

@@ -1,0 +1,48 @@
+/**
+ * The capacity ramp's pass rule (DESIGN.md section 9): a load step passes
+ * while loss stays at or under 0.1 %, the gateway's added latency p99 (the
+ * worse direction) at or under 5 ms, and the event-loop delay p99 (the worst
+ * thread) at or under 10 ms. Capacity is the largest passing step below the
+ * first failing one. Pure: the bench and its test share it.
+ */
+export interface RampLimits {
+  maxLossRate: number;
+  maxAddedP99Ms: number;
+  maxLoopDelayP99Ms: number;
+}
+
+export const DESIGN_LIMITS: RampLimits = { maxLossRate: 0.001, maxAddedP99Ms: 5, maxLoopDelayP99Ms: 10 };
+
+export interface StepMeasure {
+  calls: number;
+  lossRate: number;
+  addedP99Ms: number;
+  loopDelayP99Ms: number;
+  /** Calls that could not be set up or whose media socket broke. */
+  failedCalls: number;
+}
+
+/** Why a step fails; empty when it passes. */
+export function stepFailures(step: StepMeasure, limits: RampLimits = DESIGN_LIMITS): string[] {
+  const why: string[] = [];
+  if (step.failedCalls > 0) why.push(`${step.failedCalls} calls failed`);
+  if (!(step.lossRate <= limits.maxLossRate)) why.push(`loss ${(step.lossRate * 100).toFixed(3)} % > ${(limits.maxLossRate * 100).toFixed(1)} %`);
+  if (!(step.addedP99Ms <= limits.maxAddedP99Ms)) why.push(`added p99 ${step.addedP99Ms} ms > ${limits.maxAddedP99Ms} ms`);
+  if (!(step.loopDelayP99Ms <= limits.maxLoopDelayP99Ms)) why.push(`event-loop delay p99 ${step.loopDelayP99Ms} ms > ${limits.maxLoopDelayP99Ms} ms`);
+  return why;
+}
+
+/** Largest passing step before the first failure (0 if the first step fails). */
+export function capacityOf(steps: StepMeasure[], limits: RampLimits = DESIGN_LIMITS): number {
+  let capacity = 0;
+  for (const step of steps) {
+    if (stepFailures(step, limits).length > 0) break;
+    capacity = step.calls;
+  }
+  return capacity;
+}
+
+/** The ratio ours / baseline, 2 decimals; null when the baseline carried nothing. */
+export function ratio(ours: number, baseline: number): number | null {
+  return baseline > 0 ? Math.round((ours / baseline) * 100) / 100 : null;
+}
