@@ -7,6 +7,8 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { ControlActor } from './actors/ControlActor.js';
 import { Supervisor } from './actors/Supervisor.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
+import { DashboardFeed } from './control/DashboardFeed.js';
+import { GatewayMetrics } from './control/GatewayMetrics.js';
 import { SignallingClient } from './control/SignallingClient.js';
 import { WebhookGate } from './control/WebhookGate.js';
 import { GatewayFront, type FrontPorts } from './front/GatewayFront.js';
@@ -42,13 +44,15 @@ export class Gateway {
   readonly control: ControlActor;
   readonly webhooks: WebhookGate;
   readonly front: GatewayFront;
+  readonly metrics: GatewayMetrics;
+  readonly dashboard: DashboardFeed;
   readonly #signalling: SignallingClient;
   #ports: FrontPorts | null = null;
   /** The front's thread must stay responsive: every frame of every call passes through it. */
   readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   #stopping: Promise<void> | null = null;
 
-  constructor(config: GatewayConfig, log: Logger = createLogger('gateway')) {
+  constructor(config: GatewayConfig, log: Logger = createLogger('gateway', config.logLevel)) {
     this.config = validateGatewayConfig(config);
     this.log = log;
     let key = null;
@@ -65,7 +69,10 @@ export class Gateway {
       maxHeapMb: WORKER_MAX_HEAP_MB,
       logger: log,
       onMedia: (_index, slot, frame) => this.control.onWorkerMedia(slot, frame),
-      onControl: (index, message) => this.control.onWorkerControl(index, message),
+      onControl: (index, message) => {
+        if (message.type === 'pong') this.metrics.onWorkerPong(this.supervisor.host(index)!);
+        this.control.onWorkerControl(index, message);
+      },
     });
     const signalling = (this.#signalling = new SignallingClient({
       platformUrl: config.platformUrl,
@@ -73,6 +80,19 @@ export class Gateway {
       agentSecret: config.agentSecret,
     }));
     this.control = new ControlActor(config, signalling, this.supervisor, log);
+    // The front is built below; the metrics read it only once started.
+    const gateway = this;
+    const sources = {
+      supervisor: this.supervisor,
+      control: this.control,
+      webhooks: this.webhooks,
+      signalling,
+      get front() {
+        return gateway.front;
+      },
+    };
+    this.metrics = new GatewayMetrics(sources);
+    this.dashboard = new DashboardFeed(sources, this.metrics, config.maxCalls);
     this.front = new GatewayFront({
       host: config.host,
       tunnelPort: config.tunnelPort,
@@ -81,6 +101,8 @@ export class Gateway {
       webhooks: this.webhooks,
       log,
       status: () => this.status(),
+      metrics: () => this.metrics.text(),
+      dashboard: this.dashboard,
       webhookReadTimeoutMs: config.webhookReadTimeoutMs,
       mediaFramesPerSecond: config.mediaFramesPerSecond,
       mediaFrameBurst: config.mediaFrameBurst,
@@ -91,6 +113,8 @@ export class Gateway {
     const [, platformUp] = await Promise.all([this.supervisor.start(), this.#signalling.checkPlatform()]);
     if (!platformUp) this.log.warn({ platformUrl: this.config.platformUrl }, 'platform not reachable at start: calls cannot be answered until it is');
     this.#loopDelay.enable();
+    this.metrics.start();
+    this.dashboard.start();
     this.#ports = await this.front.start();
     this.log.info({ ...this.#ports, workers: this.config.workers, uws: uwsBuild, resampler: resamplerImplementation }, 'gateway listening on loopback');
     return this.#ports;
@@ -127,6 +151,8 @@ export class Gateway {
     this.#stopping ??= (async () => {
       this.front.closeListeners();
       this.#loopDelay.disable();
+      this.dashboard.stop();
+      this.metrics.stop();
       const { mainLoopDelayMs, workers } = this.status();
       this.log.info({ mainLoopDelayMs, workers }, 'event-loop delay over this run');
       const hungUp = this.control.shutdown();

@@ -29,7 +29,7 @@ import { createResampler, type CallResampler } from '../media/createResampler.js
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
 import { LatencyStats } from './LatencyStats.js';
 import { Mailbox } from './Mailbox.js';
-import type { AgentAction, CallSummary, JitterSummary } from './messages.js';
+import type { AgentAction, CallLiveStats, CallSummary, JitterSummary } from './messages.js';
 
 /** WebSocket close codes we use (RFC 6455 section 7.4.1). */
 export const CLOSE_POLICY = 1008;
@@ -72,6 +72,8 @@ export interface CallActorHooks {
   agentAction(slot: number, action: AgentAction): void;
   log(slot: number, level: 'info' | 'warn' | 'error', msg: string): void;
   now(): number;
+  /** Each frame's added latency (ms) as it is paced out: the worker's histogram (metrics). */
+  addedLatency?(ms: number): void;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -121,6 +123,9 @@ export class CallActor {
   #lastOutAt = Number.NEGATIVE_INFINITY;
   #pendingHangup: string | null = null;
   #hangupMarkAt: number | null = null;
+  /** Added latency since the last liveStats() (the dashboard's "now" figure, without sorting). */
+  #recentLatencySum = 0;
+  #recentLatencyCount = 0;
 
   constructor(
     slot: number,
@@ -182,7 +187,13 @@ export class CallActor {
     if (this.#pacer.due(nowMs, this.#outQueue.length) < 1) return;
     const text = this.#outQueue.shift() as string;
     const inAt = this.#inTimes.shift();
-    if (inAt !== undefined) this.#latency.record(nowMs - inAt);
+    if (inAt !== undefined) {
+      const added = nowMs - inAt;
+      this.#latency.record(added);
+      this.#recentLatencySum += added;
+      this.#recentLatencyCount++;
+      this.#hooks.addedLatency?.(added);
+    }
     this.#hooks.emitMedia(this.slot, text);
     this.#pacer.sent(nowMs);
     this.#framesOut++;
@@ -217,6 +228,32 @@ export class CallActor {
       durationMs: Math.round(this.#endedAtMs - this.#startedAtMs),
       endReason: this.#endReason,
       agent: { kind: this.#agent.kind, openMs: marks.openMs, turnLatencyMs: marks.turnLatencyMs, bargeIns: this.#bargeIns },
+    };
+  }
+
+  /**
+   * Counters so far and the last second's figures, for the worker's periodic
+   * snapshot (metrics, dashboard). Cheap: no sorting; resets the recent mean.
+   */
+  liveStats(nowMs: number): CallLiveStats {
+    const s = this.#jitter?.stats;
+    const latencyMs = this.#recentLatencyCount === 0 ? null : round2(this.#recentLatencySum / this.#recentLatencyCount);
+    this.#recentLatencySum = 0;
+    this.#recentLatencyCount = 0;
+    return {
+      callId: this.callId,
+      codec: this.#codec?.name ?? null,
+      agent: this.#agent.kind,
+      durationMs: Math.round(nowMs - this.#startedAtMs),
+      framesIn: this.#framesIn,
+      framesOut: this.#framesOut,
+      lost: s?.lost ?? 0,
+      concealed: s?.concealed ?? 0,
+      late: s?.late ?? 0,
+      malformed: this.#malformed,
+      mailboxDrops: this.#mailbox.dropped + this.#outDrops,
+      jitterMs: s ? round2(s.jitterMs) : null,
+      latencyMs,
     };
   }
 

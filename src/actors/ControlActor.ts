@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
+import { MinutesTally } from '../control/MinutesTally.js';
 
 /** What the front gives us for each accepted media socket. */
 export interface MediaSocket {
@@ -23,6 +24,18 @@ export interface MediaSocket {
 }
 
 type CallState = 'answering' | 'answered' | 'streaming' | 'ending';
+
+/** Why a call ended, as a bounded label for metrics (the free-text reason goes to the log). */
+export type EndCause =
+  | 'hangup'
+  | 'agent'
+  | 'streaming_failed'
+  | 'media_closed'
+  | 'media_abuse'
+  | 'media_refused'
+  | 'answer_failed'
+  | 'worker_failed'
+  | 'shutdown';
 
 interface LiveCall {
   callId: string;
@@ -37,6 +50,8 @@ interface LiveCall {
   socket: MediaSocket | null;
   mediaSeen: boolean;
   startedAt: number;
+  /** Epoch ms, for the dashboard and the minutes tally. */
+  startedAtMs: number;
   log: Logger;
   orphanTimer: NodeJS.Timeout | null;
 }
@@ -66,6 +81,12 @@ export class ControlActor {
   #nextSlot = 1;
   #closing = false;
   readonly counters = { callsStarted: 0, callsEnded: 0, callsRefused: 0, workerCallsLost: 0, mediaRefused: 0 };
+  /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
+  readonly started: Record<string, number> = {};
+  readonly ended: Record<string, number> = {};
+  readonly capRefused: Record<string, number> = {};
+  /** Minutes carried, by UTC day and month (this process only). */
+  readonly minutes = new MinutesTally();
 
   constructor(config: GatewayConfig, signalling: SignallingClient, supervisor: Supervisor, log: Logger) {
     this.#config = config;
@@ -111,12 +132,12 @@ export class ControlActor {
         return;
       }
       case 'streaming.failed':
-        void this.#endCall(callId, `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`, true);
+        void this.#endCall(callId, `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`, 'streaming_failed', true);
         return;
       case 'call.hangup':
         // Remember the id even if we never saw the call, so a late call.initiated cannot start it.
         this.#remember(callId);
-        void this.#endCall(callId, `hangup: ${String(payload.hangup_cause ?? 'unknown')}`, false);
+        void this.#endCall(callId, `hangup: ${String(payload.hangup_cause ?? 'unknown')}`, 'hangup', false);
         return;
       default:
         return;
@@ -160,7 +181,7 @@ export class ControlActor {
     const call = this.#bySlot.get(slot);
     if (!call) return;
     call.socket = null;
-    void this.#endCall(call.callId, reason, true);
+    void this.#endCall(call.callId, reason, 'media_abuse', true);
   }
 
   onMediaClose(slot: number): void {
@@ -171,7 +192,7 @@ export class ControlActor {
     if (call.state === 'ending' || this.#closing) return;
     // The provider closes the stream just before it reports the hang-up;
     // if no hang-up follows, the call has no audio path: end it ourselves.
-    call.orphanTimer = setTimeout(() => this.#endCall(call.callId, 'media stream closed', true), ORPHAN_GRACE_MS);
+    call.orphanTimer = setTimeout(() => this.#endCall(call.callId, 'media stream closed', 'media_closed', true), ORPHAN_GRACE_MS);
     call.orphanTimer.unref();
   }
 
@@ -188,14 +209,14 @@ export class ControlActor {
       case 'call.ended':
         this.#summaries.push(message.summary);
         if (this.#summaries.length > MAX_SUMMARIES) this.#summaries.shift();
-        this.#log.info({ callId: message.summary.callId, worker: workerIndex, summary: message.summary }, 'call summary');
+        this.#log.info({ callId: message.summary.callId, deployment: this.#config.deploymentId, worker: workerIndex, summary: message.summary }, 'call summary');
         return;
       case 'media.close': {
         const call = this.#bySlot.get(message.slot);
         if (!call) return;
         call.log.warn({ code: message.code, reason: message.reason }, 'worker closed the media stream');
         call.socket?.close(message.code, message.reason);
-        void this.#endCall(call.callId, message.reason, true);
+        void this.#endCall(call.callId, message.reason, 'media_refused', true);
         return;
       }
       case 'agent.action': {
@@ -203,9 +224,13 @@ export class ControlActor {
         if (call) void this.#onAgentAction(call, message.action);
         return;
       }
-      case 'log':
-        this.#log[message.level]({ worker: workerIndex, slot: message.slot }, message.msg);
+      case 'log': {
+        // The call's own logger when the line is about a live call (call id, deployment, worker).
+        const call = message.slot === undefined ? undefined : this.#bySlot.get(message.slot);
+        if (call) call.log[message.level](message.msg);
+        else this.#log[message.level]({ worker: workerIndex, slot: message.slot }, message.msg);
         return;
+      }
       default:
         assertNever(message);
     }
@@ -216,18 +241,20 @@ export class ControlActor {
     this.#closing = true;
     clearInterval(this.#sweep);
     const ids = [...this.#byId.keys()];
-    await Promise.allSettled(ids.map((id) => this.#endCall(id, 'gateway shutting down', true)));
+    await Promise.allSettled(ids.map((id) => this.#endCall(id, 'gateway shutting down', 'shutdown', true)));
   }
 
-  snapshot(): Array<{ callId: string; worker: number; state: string; from: string; to: string; ageMs: number }> {
+  snapshot(): Array<{ callId: string; worker: number; state: string; direction: string; from: string; to: string; ageMs: number; startedAtMs: number }> {
     const now = performance.now();
     return [...this.#byId.values()].map((c) => ({
       callId: c.callId,
       worker: c.workerIndex,
       state: c.state,
+      direction: c.direction,
       from: c.from,
       to: c.to,
       ageMs: Math.round(now - c.startedAt),
+      startedAtMs: c.startedAtMs,
     }));
   }
 
@@ -240,6 +267,7 @@ export class ControlActor {
     const host = this.#supervisor.pickWorker();
     if (this.#closing || !host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsRefused++;
+      if (!this.#closing && host) this.#count(this.capRefused, 'concurrent_calls');
       throw new TtmaError(ErrorCodes.OVERLOADED, 'gateway full: no outbound call placed', 503);
     }
     // Our id for the media path until the provider names the call (letters and digits only).
@@ -265,7 +293,7 @@ export class ControlActor {
       throw new TtmaError(ErrorCodes.PLATFORM, 'the dialled call ended before it was set up');
     }
     const slot = this.#nextSlot++;
-    const log = this.#log.child({ callId, worker: host.index });
+    const log = this.#log.child({ callId, deployment: this.#config.deploymentId, worker: host.index });
     const call: LiveCall = {
       callId,
       mediaId,
@@ -278,6 +306,7 @@ export class ControlActor {
       socket: null,
       mediaSeen: false,
       startedAt: performance.now(),
+      startedAtMs: Date.now(),
       log,
       orphanTimer: null,
     };
@@ -285,7 +314,7 @@ export class ControlActor {
     this.#byMediaId.set(mediaId, call);
     this.#bySlot.set(slot, call);
     host.calls++;
-    this.counters.callsStarted++;
+    this.#callStarted('outgoing');
     host.send({ type: 'call.open', slot, callId, from, to, direction: 'outgoing', agent: this.#config.agent, bargeIn: this.#config.bargeIn });
     log.info('outbound call placed; ringing');
     return { callId };
@@ -301,7 +330,7 @@ export class ControlActor {
     switch (action.kind) {
       case 'hangup':
         call.log.info({ reason: action.reason }, 'the agent hung up');
-        return this.#endCall(call.callId, `agent: ${action.reason}`, true);
+        return this.#endCall(call.callId, `agent: ${action.reason}`, 'agent', true);
       case 'transfer':
         try {
           await this.#signalling.transfer(call.callId, { to: action.to });
@@ -334,7 +363,7 @@ export class ControlActor {
 
   #onIncoming(callId: string, from: string, to: string): void {
     if (this.#byId.has(callId) || this.#tombstones.has(callId)) return; // duplicate or late: never a second token
-    const log = this.#log.child({ callId });
+    const log = this.#log.child({ callId, deployment: this.#config.deploymentId });
     if (this.#closing) return;
     if (!this.#numbers.has(to)) {
       log.warn({ to }, 'call to a number this gateway does not serve; ignored');
@@ -343,6 +372,7 @@ export class ControlActor {
     const host = this.#supervisor.pickWorker();
     if (!host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsRefused++;
+      if (host) this.#count(this.capRefused, 'concurrent_calls');
       this.#remember(callId);
       log.warn({ live: this.#byId.size }, 'admission refused: gateway full');
       this.#signalling.hangup(callId, { reason: 'busy' }).catch((err: Error) => log.error({ err: err.message }, 'hang-up failed'));
@@ -361,13 +391,14 @@ export class ControlActor {
       socket: null,
       mediaSeen: false,
       startedAt: performance.now(),
+      startedAtMs: Date.now(),
       log: log.child({ worker: host.index }),
       orphanTimer: null,
     };
     this.#byId.set(callId, call);
     this.#bySlot.set(slot, call);
     host.calls++;
-    this.counters.callsStarted++;
+    this.#callStarted('incoming');
     host.send({ type: 'call.open', slot, callId, from, to, direction: 'incoming', agent: this.#config.agent, bargeIn: this.#config.bargeIn });
     const token = this.#tokens.issue(callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
@@ -375,12 +406,12 @@ export class ControlActor {
       () => call.log.info('answered; waiting for the media stream'),
       (err: Error) => {
         call.log.error({ err: err.message }, 'answer failed');
-        void this.#endCall(callId, 'answer failed', true);
+        void this.#endCall(callId, 'answer failed', 'answer_failed', true);
       },
     );
   }
 
-  async #endCall(callId: string, reason: string, hangUpProvider: boolean): Promise<void> {
+  async #endCall(callId: string, reason: string, cause: EndCause, hangUpProvider: boolean): Promise<void> {
     const call = this.#byId.get(callId);
     this.#tokens.revokeCall(callId); // useless the moment the call ends (FAQ-07)
     if (!call || call.state === 'ending') return;
@@ -399,9 +430,12 @@ export class ControlActor {
       host.send({ type: 'call.end', slot: call.slot, reason });
     }
     this.counters.callsEnded++;
+    this.#count(this.ended, cause);
+    const endedAtMs = Date.now();
+    this.minutes.add(endedAtMs, endedAtMs - call.startedAtMs);
     call.socket?.close(1000, 'call ended');
     call.socket = null;
-    call.log.info({ reason }, 'call ended');
+    call.log.info({ reason, cause, durationMs: endedAtMs - call.startedAtMs }, 'call ended');
     if (hangUpProvider) {
       try {
         await this.#signalling.hangup(callId, { reason });
@@ -417,8 +451,17 @@ export class ControlActor {
       this.counters.workerCallsLost++;
       call.socket?.close(1011, 'media worker failed');
       call.socket = null;
-      void this.#endCall(call.callId, 'media worker failed', true);
+      void this.#endCall(call.callId, 'media worker failed', 'worker_failed', true);
     }
+  }
+
+  #callStarted(direction: 'incoming' | 'outgoing'): void {
+    this.counters.callsStarted++;
+    this.#count(this.started, direction);
+  }
+
+  #count(record: Record<string, number>, label: string): void {
+    record[label] = (record[label] ?? 0) + 1;
   }
 
   #remember(callId: string): void {

@@ -10,6 +10,7 @@ import { CallActor, type CallActorHooks, type CallActorSettings } from './CallAc
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import { assertNever, type FromWorker, type ToWorker } from './messages.js';
 import { warmUpMediaPath } from './warmUp.js';
+import { WorkerStats } from './WorkerStats.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
 
 export interface MediaWorkerData {
@@ -23,6 +24,7 @@ if (!port) throw new Error('mediaWorker must run in a worker thread');
 const config = workerData as MediaWorkerData;
 
 const actors = new Map<number, CallActor>();
+const stats = new WorkerStats();
 const outBatch = new MediaBatchWriter();
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
@@ -62,13 +64,16 @@ const hooks: CallActorHooks = {
   agentAction: (slot, action) => post({ type: 'agent.action', slot, action }),
   log: (slot, level, msg) => post({ type: 'log', level, slot, msg }),
   now,
+  addedLatency: stats.recordLatencyMs,
 };
 
 function endCall(slot: number, reason: string): void {
   const actor = actors.get(slot);
   if (!actor) return;
   actors.delete(slot);
-  post({ type: 'call.ended', slot, summary: actor.end(reason, now()) });
+  const summary = actor.end(reason, now());
+  stats.callEnded(summary);
+  post({ type: 'call.ended', slot, summary });
 }
 
 function onControl(message: ToWorker): void {
@@ -105,7 +110,9 @@ function onControl(message: ToWorker): void {
         sentAt: message.sentAt,
         calls: actors.size,
         loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+        loopDelayMaxMs: loopDelay.max / 1e6,
         heapUsedBytes: process.memoryUsage().heapUsed,
+        stats: stats.snapshot(actors.values(), now()),
       });
       loopDelay.reset();
       return;

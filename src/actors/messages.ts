@@ -7,6 +7,7 @@
 import type { JitterStats } from '../media/JitterBuffer.js';
 import type { AgentActionResult } from '../agent/AgentAdapter.js';
 import type { AgentConfig, BargeInConfig } from '../agent/agentConfig.js';
+import type { WorkerStatsSnapshot } from './WorkerStats.js';
 
 /** What an agent asks the ControlActor to do for its call. */
 export type AgentAction =
@@ -37,6 +38,27 @@ export interface CallSummary {
   agent: { kind: string; openMs: number | null; turnLatencyMs: number[]; bargeIns: number };
 }
 
+/** One live call's counters so far and recent figures, sent in the worker's periodic snapshot. */
+export interface CallLiveStats {
+  callId: string;
+  codec: string | null;
+  agent: string;
+  durationMs: number;
+  framesIn: number;
+  framesOut: number;
+  /** Caller frames that never arrived in time (jitter buffer). */
+  lost: number;
+  /** Caller frames synthesised in their place. */
+  concealed: number;
+  late: number;
+  malformed: number;
+  mailboxDrops: number;
+  /** RFC 3550 interarrival jitter now, ms (null before the stream starts). */
+  jitterMs: number | null;
+  /** Mean added latency of the frames paced out since the previous snapshot, ms (null: none sent). */
+  latencyMs: number | null;
+}
+
 /** Main thread -> worker. */
 export type ToWorker =
   | {
@@ -59,7 +81,17 @@ export type ToWorker =
 /** Worker -> main thread. */
 export type FromWorker =
   | { type: 'ready'; workerIndex: number }
-  | { type: 'pong'; id: number; sentAt: number; calls: number; loopDelayP99Ms: number; heapUsedBytes: number }
+  | {
+      type: 'pong';
+      id: number;
+      sentAt: number;
+      calls: number;
+      loopDelayP99Ms: number;
+      loopDelayMaxMs: number;
+      heapUsedBytes: number;
+      /** The worker's counters and histograms since it started, and its live calls (metrics and dashboard). */
+      stats: WorkerStatsSnapshot;
+    }
   | { type: 'call.ended'; slot: number; summary: CallSummary }
   /** The actor asks main to close the call's media socket (bad start frame, unsupported codec...). */
   | { type: 'media.close'; slot: number; code: number; reason: string }

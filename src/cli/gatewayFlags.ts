@@ -22,6 +22,7 @@ export const GATEWAY_FLAGS = {
   codec: { type: 'string' },
   'jitter-min-ms': { type: 'string' },
   'jitter-max-ms': { type: 'string' },
+  'log-level': { type: 'string' },
   ...AGENT_FLAGS,
 } as const;
 
@@ -38,6 +39,7 @@ type GatewayFlagValues = AgentFlagValues & {
   codec?: string | undefined;
   'jitter-min-ms'?: string | undefined;
   'jitter-max-ms'?: string | undefined;
+  'log-level'?: string | undefined;
 };
 
 /**
@@ -66,6 +68,8 @@ export function gatewayConfigFromFlags(
     codec: (flags.codec ?? defaults.codec) as GatewayConfig['codec'],
     jitterMinDelayMs: intFlag('--jitter-min-ms', flags['jitter-min-ms'], defaults.jitterMinDelayMs, 0, 1000),
     jitterMaxDelayMs: intFlag('--jitter-max-ms', flags['jitter-max-ms'], defaults.jitterMaxDelayMs, 20, 1000),
+    // Checked with the rest of the config (validateGatewayConfig names the key).
+    logLevel: (flags['log-level'] ?? defaults.logLevel) as GatewayConfig['logLevel'],
     agent: agentConfigFromFlags(flags, { agentKey: files.agentKey ?? '', openclawToken: files.openclawToken ?? '' }),
   };
 }

@@ -42,6 +42,8 @@ export class SignallingClient {
   readonly #headers: Record<string, string>;
   readonly #agent: Agent;
   readonly #request: typeof httpRequest;
+  /** Platform refusals by error code (metrics): TTMA_ERR_CAP_REACHED is a minute cap. Unknown codes count as HTTP_<status>. */
+  readonly refusals: Record<string, number> = {};
 
   constructor(options: SignallingClientOptions) {
     this.#base = new URL(options.platformUrl.replace(/\/+$/, ''));
@@ -104,6 +106,9 @@ export class SignallingClient {
     if (response.status < 200 || response.status >= 300) {
       const err = (parsed as PlatformErrorBody | null)?.error;
       const code = err?.code ?? `HTTP_${response.status}`;
+      // A bounded label: only our own code shapes, never free text from the peer.
+      const label = /^(TTMA_ERR_[A-Z_]{1,40}|HTTP_\d{3})$/.test(code) ? code : `HTTP_${response.status}`;
+      this.refusals[label] = (this.refusals[label] ?? 0) + 1;
       throw new TtmaError(ErrorCodes.PLATFORM, `platform refused ${path}: ${code}: ${err?.message ?? response.text.slice(0, 200)}`, 502);
     }
     return parsed;

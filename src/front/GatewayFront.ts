@@ -11,6 +11,8 @@ import type { WebhookGate } from '../control/WebhookGate.js';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import { HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
+import type { DashboardFeed } from '../control/DashboardFeed.js';
+import { DASHBOARD_CSP, DASHBOARD_EVENTS_PATH, renderDashboard } from './dashboardPage.js';
 import { FrameRateLimiter } from './FrameRateLimiter.js';
 import { readBody } from './readBody.js';
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type WebSocket } from './uws.js';
@@ -23,6 +25,10 @@ const CLOSE_UNSUPPORTED_DATA = 1003;
 const CLOSE_POLICY = 1008;
 const MEDIA_IDLE_TIMEOUT_S = 30;
 const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
+/** Open dashboards at once (each holds one SSE response): a local page for an operator, not a broadcast. */
+const MAX_DASHBOARD_STREAMS = 16;
+/** The browser reconnects after this long when a dashboard stream drops (SSE `retry:`). */
+const DASHBOARD_RETRY_MS = 2_000;
 
 /** Headers a Cloudflare tunnel or its edge adds: never on a local request (FAQ-04). */
 export const TUNNEL_HEADERS = ['cf-connecting-ip', 'cf-ray', 'cf-visitor', 'cf-warp-tag-id', 'cdn-loop', 'x-forwarded-for', 'forwarded'];
@@ -56,6 +62,10 @@ export interface FrontOptions {
   log: Logger;
   /** JSON for GET /debug/status on the local listener. */
   status(): unknown;
+  /** Prometheus text for GET /metrics on the local listener. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** State for GET /dashboard, pushed to open dashboards over SSE. */
+  dashboard: DashboardFeed;
   webhookReadTimeoutMs: number;
   mediaFramesPerSecond: number;
   mediaFrameBurst: number;
@@ -75,6 +85,15 @@ function listen(app: TemplatedApp, host: string, port: number): Promise<us_liste
   });
 }
 
+/** Headers every local page and stream carries: nothing cached, sniffed, framed or referred. */
+function securityHeaders(res: HttpResponse): HttpResponse {
+  return res
+    .writeHeader('cache-control', 'no-store')
+    .writeHeader('x-content-type-options', 'nosniff')
+    .writeHeader('referrer-policy', 'no-referrer')
+    .writeHeader('x-frame-options', 'DENY');
+}
+
 function sendJson(res: HttpResponse, status: string, body: unknown): void {
   res.cork(() => {
     res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
@@ -85,7 +104,14 @@ export class GatewayFront {
   readonly #options: FrontOptions;
   readonly #listenSockets: us_listen_socket[] = [];
   readonly #sockets = new Set<WebSocket<MediaUserData>>();
-  readonly counters = { mediaRefused: {} as Record<string, number>, mediaClosedForAbuse: {} as Record<string, number>, localRefused: 0, notFound: 0 };
+  readonly #dashboards = new Set<HttpResponse>();
+  readonly counters = {
+    mediaRefused: {} as Record<string, number>,
+    mediaClosedForAbuse: {} as Record<string, number>,
+    webhookBodyRefused: {} as Record<string, number>,
+    localRefused: 0,
+    notFound: 0,
+  };
 
   constructor(options: FrontOptions) {
     this.#options = options;
@@ -99,6 +125,7 @@ export class GatewayFront {
     this.#listenSockets.push(tunnelSocket);
     const localSocket = await listen(localApp, host, this.#options.localPort);
     this.#listenSockets.push(localSocket);
+    this.#options.dashboard.on('state', this.#pushDashboard);
     return {
       tunnelPort: uws.us_socket_local_port(tunnelSocket as never),
       localPort: uws.us_socket_local_port(localSocket as never),
@@ -113,6 +140,8 @@ export class GatewayFront {
   /** Close whatever media sockets remain (after calls were hung up). */
   closeAllSockets(): void {
     for (const ws of [...this.#sockets]) ws.end(1001, 'gateway shutting down');
+    this.#options.dashboard.off('state', this.#pushDashboard);
+    for (const res of [...this.#dashboards]) this.#endDashboard(res);
   }
 
   #tunnelApp(): TemplatedApp {
@@ -126,6 +155,7 @@ export class GatewayFront {
       void readBody(res, WEBHOOK_BODY_LIMIT, this.#options.webhookReadTimeoutMs, state).then((result) => {
         if (state.aborted) return;
         if (!result.ok) {
+          this.counters.webhookBodyRefused[result.reason] = (this.counters.webhookBodyRefused[result.reason] ?? 0) + 1;
           log.warn({ reason: result.reason }, 'webhook body refused');
           const status = result.reason === 'too_large' ? '413 Payload Too Large' : '408 Request Timeout';
           res.cork(() => res.writeStatus(status).end(JSON.stringify({ error: { code: ErrorCodes.BODY_TOO_LARGE } }), true));
@@ -234,7 +264,70 @@ export class GatewayFront {
     };
     app.get('/healthz', guard((res) => sendJson(res, '200 OK', { ok: true })));
     app.get('/debug/status', guard((res) => sendJson(res, '200 OK', this.#options.status())));
+    app.get('/metrics', guard((res) => this.#serveMetrics(res)));
+    app.get('/dashboard', guard((res) => this.#serveDashboard(res)));
+    app.get(DASHBOARD_EVENTS_PATH, guard((res) => this.#openDashboardStream(res)));
     app.any('/*', guard((res) => res.writeStatus('404 Not Found').end()));
     return app;
+  }
+
+  #serveMetrics(res: HttpResponse): void {
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    this.#options.metrics().then(
+      ({ contentType, body }) => {
+        if (!state.aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', contentType).writeHeader('cache-control', 'no-store').end(body));
+      },
+      (err: Error) => {
+        this.#options.log.error({ err: err.message }, 'metrics collection failed');
+        if (!state.aborted) sendJson(res, '500 Internal Server Error', { error: { code: ErrorCodes.WORKER, message: 'metrics collection failed' } });
+      },
+    );
+  }
+
+  #serveDashboard(res: HttpResponse): void {
+    const html = renderDashboard(this.#options.dashboard.state());
+    res.cork(() => {
+      securityHeaders(res.writeStatus('200 OK'))
+        .writeHeader('content-type', 'text/html; charset=utf-8')
+        .writeHeader('content-security-policy', DASHBOARD_CSP)
+        .end(html);
+    });
+  }
+
+  #openDashboardStream(res: HttpResponse): void {
+    if (this.#dashboards.size >= MAX_DASHBOARD_STREAMS) {
+      sendJson(res, '503 Service Unavailable', { error: { code: ErrorCodes.OVERLOADED, message: `at most ${MAX_DASHBOARD_STREAMS} dashboards at once` } });
+      return;
+    }
+    res.onAborted(() => {
+      this.#dashboards.delete(res);
+    });
+    const first = JSON.stringify(this.#options.dashboard.state());
+    res.cork(() => {
+      securityHeaders(res.writeStatus('200 OK')).writeHeader('content-type', 'text/event-stream');
+      res.write(`retry: ${DASHBOARD_RETRY_MS}\n\ndata: ${first}\n\n`);
+    });
+    this.#dashboards.add(res);
+  }
+
+  /** One state to every open dashboard. JSON.stringify output has no raw newline, so one `data:` line is one event. */
+  readonly #pushDashboard = (json: string): void => {
+    const event = `data: ${json}\n\n`;
+    for (const res of this.#dashboards) {
+      let ok = true;
+      res.cork(() => {
+        ok = res.write(event);
+      });
+      // A tab that does not read (suspended, stuck): drop it rather than buffer; EventSource reconnects.
+      if (!ok) this.#endDashboard(res);
+    }
+  };
+
+  #endDashboard(res: HttpResponse): void {
+    if (!this.#dashboards.delete(res)) return;
+    res.cork(() => res.end());
   }
 }
