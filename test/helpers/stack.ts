@@ -7,7 +7,7 @@ import nacl from 'tweetnacl';
 import { freePorts } from '../../src/cli/processes.js';
 import { defaultGatewayConfig, type GatewayConfig } from '../../src/config.js';
 import { Gateway } from '../../src/Gateway.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { PlatformServer, type PlatformServerOptions } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 
@@ -21,19 +21,22 @@ export interface Stack {
   ports: { sim: number; platform: number; tunnel: number; local: number };
   publicKeyBase64: string;
   secretKey: Uint8Array;
+  /** The provider API key (sim and platform) and the deployment's agent secret (gateway and platform). */
+  apiKey: string;
+  agentSecret: string;
   stop(): Promise<void>;
 }
 
 export async function startStack(
   overrides: Partial<GatewayConfig> = {},
-  options: { webhookKey?: boolean; signWith?: 'tweetnacl' | 'node'; platform?: Partial<PlatformServerOptions> } = {},
+  options: { webhookKey?: boolean; signWith?: 'tweetnacl' | 'node'; platform?: Partial<PlatformServerOptions>; logger?: Logger } = {},
 ): Promise<Stack> {
   const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
   const keys = nacl.sign.keyPair();
   const publicKeyBase64 = Buffer.from(keys.publicKey).toString('base64');
   const apiKey = randomBytes(24).toString('base64url');
   const agentSecret = randomBytes(32).toString('base64url');
-  const logger = createLogger('test', 'silent');
+  const logger = options.logger ?? createLogger('test', 'silent');
   const sim = new ProviderSimulator({
     apiKey,
     signingSecretKey: keys.secretKey,
@@ -81,6 +84,8 @@ export async function startStack(
     ports: { sim: simPort, platform: platformPort, tunnel: tunnelPort, local: localPort },
     publicKeyBase64,
     secretKey: keys.secretKey,
+    apiKey,
+    agentSecret,
     async stop() {
       await gateway.stop();
       await platform.stop();
