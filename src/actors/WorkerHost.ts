@@ -112,8 +112,8 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     }
   }
 
-  ping(): void {
-    this.send({ type: 'ping', id: ++this.#pingSeq, sentAt: Date.now() });
+  ping(withCalls = false): void {
+    this.send({ type: 'ping', id: ++this.#pingSeq, sentAt: Date.now(), withCalls });
   }
 
   msSinceLastPong(nowMs: number): number {

@@ -112,7 +112,7 @@ function onControl(message: ToWorker): void {
         loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
         loopDelayMaxMs: loopDelay.max / 1e6,
         heapUsedBytes: process.memoryUsage().heapUsed,
-        stats: stats.snapshot(actors.values(), now()),
+        stats: stats.snapshot(actors.values(), now(), message.withCalls),
       });
       loopDelay.reset();
       return;

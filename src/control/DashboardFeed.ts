@@ -106,6 +106,8 @@ export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
       }
     }
     this.#recent.splice(RECENT_EVENTS);
+    // Per-call figures cross from the workers only while someone watches.
+    this.#sources.supervisor.wantCallStats = this.listenerCount('state') > 0;
     if (this.listenerCount('state') > 0) this.emit('state', JSON.stringify(this.state(nowMs)));
   }
 

@@ -125,7 +125,6 @@ export class GatewayFront {
     this.#listenSockets.push(tunnelSocket);
     const localSocket = await listen(localApp, host, this.#options.localPort);
     this.#listenSockets.push(localSocket);
-    this.#options.dashboard.on('state', this.#pushDashboard);
     return {
       tunnelPort: uws.us_socket_local_port(tunnelSocket as never),
       localPort: uws.us_socket_local_port(localSocket as never),
@@ -140,7 +139,6 @@ export class GatewayFront {
   /** Close whatever media sockets remain (after calls were hung up). */
   closeAllSockets(): void {
     for (const ws of [...this.#sockets]) ws.end(1001, 'gateway shutting down');
-    this.#options.dashboard.off('state', this.#pushDashboard);
     for (const res of [...this.#dashboards]) this.#endDashboard(res);
   }
 
@@ -304,6 +302,7 @@ export class GatewayFront {
     }
     res.onAborted(() => {
       this.#dashboards.delete(res);
+      this.#watchDashboard();
     });
     const first = JSON.stringify(this.#options.dashboard.state());
     res.cork(() => {
@@ -311,6 +310,15 @@ export class GatewayFront {
       res.write(`retry: ${DASHBOARD_RETRY_MS}\n\ndata: ${first}\n\n`);
     });
     this.#dashboards.add(res);
+    this.#watchDashboard();
+  }
+
+  /** Listen to the feed only while a dashboard is open (the workers then send per-call figures). */
+  #watchDashboard(): void {
+    const { dashboard } = this.#options;
+    const listening = dashboard.listenerCount('state') > 0;
+    if (this.#dashboards.size > 0 && !listening) dashboard.on('state', this.#pushDashboard);
+    if (this.#dashboards.size === 0 && listening) dashboard.off('state', this.#pushDashboard);
   }
 
   /** One state to every open dashboard. JSON.stringify output has no raw newline, so one `data:` line is one event. */
@@ -328,6 +336,7 @@ export class GatewayFront {
 
   #endDashboard(res: HttpResponse): void {
     if (!this.#dashboards.delete(res)) return;
+    this.#watchDashboard();
     res.cork(() => res.end());
   }
 }

@@ -51,6 +51,10 @@ test('/metrics counts a real call: started, ended by cause, frames, latency and 
   await waitFor('the call to stream', () => stack.gateway.control.snapshot().some((c) => c.callId === call.id && c.state === 'streaming'));
   const during = await scrapeUntil('the live call in the worker gauge', (t) => metricValue(t, 'ttma_calls_live') === 1);
   assert.equal(metricValue(during, 'ttma_calls_started_total', { direction: 'incoming' }), 1);
+  // With no dashboard open, workers send totals only, not per-call figures.
+  const hosts = stack.gateway.supervisor.hosts();
+  await waitFor("a pong counting the call's frames", () => hosts.some((h) => (h.lastStats?.totals.framesIn ?? 0) > 0));
+  assert.ok(hosts.every((h) => h.lastStats?.calls.length === 0), 'no per-call list crossed threads');
 
   const report = await call.done;
   assert.equal(report.endedBy, 'caller', report.endReason);
