@@ -10,7 +10,7 @@ import { CallActor, type CallActorHooks, type CallActorSettings } from './CallAc
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import { assertNever, type FromWorker, type ToWorker } from './messages.js';
 import { warmUpMediaPath } from './warmUp.js';
-import { WorkerStats } from './WorkerStats.js';
+import { LOOP_DELAY_RESOLUTION_MS, WorkerStats } from './WorkerStats.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
 
 export interface MediaWorkerData {
@@ -26,7 +26,7 @@ const config = workerData as MediaWorkerData;
 const actors = new Map<number, CallActor>();
 const stats = new WorkerStats();
 const outBatch = new MediaBatchWriter();
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
 loopDelay.enable();
 
 /** Same clock on every thread: epoch milliseconds with sub-ms resolution. */

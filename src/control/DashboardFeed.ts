@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { CallLiveStats } from '../actors/messages.js';
+import { loopDelayExcessMs } from '../actors/WorkerStats.js';
 import { ErrorCodes } from '../errors.js';
 import type { GatewayMetrics, GatewaySources } from './GatewayMetrics.js';
 
@@ -141,7 +142,7 @@ export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
         index: h.index,
         up: !h.exited,
         calls: h.exited ? 0 : h.calls,
-        loopDelayP99Ms: round2(h.lastLoopDelayP99Ms),
+        loopDelayP99Ms: round2(loopDelayExcessMs(h.lastLoopDelayP99Ms)),
         heapMb: Math.round(h.lastHeapUsedBytes / 1048576),
       })),
       mainLoopDelayP99Ms: round2(this.#metrics.mainLoopDelayMs.p99),

@@ -14,7 +14,14 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'pr
 import type { ControlActor } from '../actors/ControlActor.js';
 import type { Supervisor } from '../actors/Supervisor.js';
 import type { WorkerHost } from '../actors/WorkerHost.js';
-import { ADDED_LATENCY_BUCKETS_S, CALL_JITTER_BUCKETS_S, type FrameTotals, type WorkerStatsSnapshot } from '../actors/WorkerStats.js';
+import {
+  ADDED_LATENCY_BUCKETS_S,
+  CALL_JITTER_BUCKETS_S,
+  LOOP_DELAY_RESOLUTION_MS,
+  loopDelayExcessMs,
+  type FrameTotals,
+  type WorkerStatsSnapshot,
+} from '../actors/WorkerStats.js';
 import type { BucketSnapshot } from '../actors/BucketCounts.js';
 import { ErrorCodes } from '../errors.js';
 import { SummedHistogram } from './SummedHistogram.js';
@@ -53,7 +60,7 @@ export class GatewayMetrics {
   readonly #workerCounters: Array<[keyof FrameTotals, Counter<'worker'>]>;
   readonly #addedLatency = new SummedHistogram('ttma_media_added_latency_seconds', 'Added latency of each frame paced out to the phone: caller frame (or agent audio) in to paced frame out, through jitter buffer, agent hop excluded for remote agents.', ADDED_LATENCY_BUCKETS_S);
   readonly #callJitter = new SummedHistogram('ttma_call_jitter_seconds', "Each ended call's RFC 3550 interarrival jitter estimate of caller audio.", CALL_JITTER_BUCKETS_S);
-  readonly #mainLoop: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  readonly #mainLoop: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   #mainLoopP99 = 0;
   #mainLoopMax = 0;
   #sampler: NodeJS.Timeout | null = null;
@@ -114,15 +121,15 @@ export class GatewayMetrics {
     const self = this;
     new Gauge({
       name: 'ttma_event_loop_delay_seconds',
-      help: 'Event-loop delay per thread over the last second: thread="main" (the uWS front and control) or "media-N"; stat="p99" or "max".',
+      help: 'Event-loop delay per thread over the last second, beyond the 10 ms sampling interval: thread="main" (the uWS front and control) or "media-N"; stat="p99" or "max".',
       labelNames: ['thread', 'stat'],
       registers,
       collect() {
         this.set({ thread: 'main', stat: 'p99' }, self.#mainLoopP99 / 1000);
         this.set({ thread: 'main', stat: 'max' }, self.#mainLoopMax / 1000);
         for (const host of supervisor.hosts()) {
-          this.set({ thread: `media-${host.index}`, stat: 'p99' }, host.lastLoopDelayP99Ms / 1000);
-          this.set({ thread: `media-${host.index}`, stat: 'max' }, host.lastLoopDelayMaxMs / 1000);
+          this.set({ thread: `media-${host.index}`, stat: 'p99' }, loopDelayExcessMs(host.lastLoopDelayP99Ms) / 1000);
+          this.set({ thread: `media-${host.index}`, stat: 'max' }, loopDelayExcessMs(host.lastLoopDelayMaxMs) / 1000);
         }
       },
     });
@@ -142,8 +149,8 @@ export class GatewayMetrics {
   start(): void {
     this.#mainLoop.enable();
     this.#sampler = setInterval(() => {
-      this.#mainLoopP99 = this.#mainLoop.percentile(99) / 1e6;
-      this.#mainLoopMax = this.#mainLoop.max / 1e6;
+      this.#mainLoopP99 = loopDelayExcessMs(this.#mainLoop.percentile(99) / 1e6);
+      this.#mainLoopMax = loopDelayExcessMs(this.#mainLoop.max / 1e6);
       this.#mainLoop.reset();
     }, LOOP_SAMPLE_MS);
     this.#sampler.unref();
@@ -154,7 +161,7 @@ export class GatewayMetrics {
     this.#mainLoop.disable();
   }
 
-  /** The main thread's loop delay over the last sampled second, ms. */
+  /** The main thread's loop delay over the last sampled second (beyond the sampling interval), ms. */
   get mainLoopDelayMs(): { p99: number; max: number } {
     return { p99: this.#mainLoopP99, max: this.#mainLoopMax };
   }
