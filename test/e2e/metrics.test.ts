@@ -54,7 +54,7 @@ test('/metrics counts a real call: started, ended by cause, frames, latency and 
   // With no dashboard open, workers send totals only, not per-call figures.
   const hosts = stack.gateway.supervisor.hosts();
   await waitFor("a pong counting the call's frames", () => hosts.some((h) => (h.lastStats?.totals.framesIn ?? 0) > 0));
-  assert.ok(hosts.every((h) => h.lastStats?.calls.length === 0), 'no per-call list crossed threads');
+  assert.ok(hosts.every((h) => (h.lastStats?.calls.length ?? 0) === 0), 'no per-call list crossed threads');
 
   const report = await call.done;
   assert.equal(report.endedBy, 'caller', report.endReason);
