@@ -62,7 +62,8 @@ before(async () => {
   agent = new WsAgentTestServer(16_000);
   const url = await agent.start();
   stack = await startStack({ agent: { kind: 'ws', url, token: AGENT_TOKEN, bargeIn: { thresholdDbfs: -35, minSpeechMs: 200 } }, logLevel: 'trace' }, { logger });
-  addSecret('webhook signing private key', ...bytesForms(stack.secretKey), ...bytesForms(stack.secretKey.subarray(0, 32)));
+  // The seed in every form; the 64-byte key whole (its hex would contain the public key, which is not secret).
+  addSecret('webhook signing private key', ...bytesForms(stack.secretKey.subarray(0, 32)), ...bytesForms(stack.secretKey).slice(0, 2));
   addSecret('provider API key', stack.apiKey);
   addSecret('agent secret', stack.agentSecret, Buffer.from(stack.agentSecret).toString('base64'));
   addSecret('ws agent token', AGENT_TOKEN);

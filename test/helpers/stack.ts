@@ -10,6 +10,8 @@ import { Gateway } from '../../src/Gateway.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { PlatformServer, type PlatformServerOptions } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
+import type { SimCall } from '../../src/sim/SimCall.js';
+import { byteForms, credentialStrings, suiteLog } from './suiteLogs.js';
 
 export const NUMBER = '+15550100000';
 export const TUNNEL_HOST = 'test-gateway.trycloudflare.com';
@@ -36,7 +38,9 @@ export async function startStack(
   const publicKeyBase64 = Buffer.from(keys.publicKey).toString('base64');
   const apiKey = randomBytes(24).toString('base64url');
   const agentSecret = randomBytes(32).toString('base64url');
-  const logger = options.logger ?? createLogger('test', 'silent');
+  // Under `npm run test:logscan` every stack logs at trace for the secret scan; otherwise silent.
+  const captured = options.logger ? undefined : suiteLog('stack');
+  const logger = options.logger ?? captured?.logger ?? createLogger('test', 'silent');
   const sim = new ProviderSimulator({
     apiKey,
     signingSecretKey: keys.secretKey,
@@ -48,6 +52,15 @@ export async function startStack(
     logger,
   });
   await sim.start();
+  const placed: SimCall[] = [];
+  if (captured) {
+    const place = sim.placeInboundCall.bind(sim);
+    sim.placeInboundCall = (callOptions) => {
+      const call = place(callOptions);
+      placed.push(call);
+      return call;
+    };
+  }
   const platform = new PlatformServer({
     providerBaseUrl: `http://127.0.0.1:${simPort}`,
     providerApiKey: apiKey,
@@ -90,6 +103,14 @@ export async function startStack(
       await gateway.stop();
       await platform.stop();
       await sim.stop();
+      captured?.saveSecrets({
+        // The seed in every form; the 64-byte key whole (its hex would contain the public key, which is not secret).
+        'webhook signing private key': [...byteForms(keys.secretKey.subarray(0, 32)), ...byteForms(keys.secretKey).slice(0, 2)],
+        'provider API key': [apiKey],
+        'agent secret': [agentSecret],
+        'agent credentials': credentialStrings(overrides.agent),
+        'media tokens': placed.map((c) => c.testOnlyStreamToken).filter((t): t is string => t !== undefined),
+      });
     },
   };
 }
