@@ -22,7 +22,6 @@ import {
   type FrameTotals,
   type WorkerStatsSnapshot,
 } from '../actors/WorkerStats.js';
-import type { BucketSnapshot } from '../actors/BucketCounts.js';
 import { ErrorCodes } from '../errors.js';
 import { SummedHistogram } from './SummedHistogram.js';
 
@@ -217,5 +216,3 @@ function mirror(registry: Registry, name: string, help: string, label: string, r
     },
   });
 }
-
-export type { BucketSnapshot };
