@@ -139,6 +139,34 @@ test('the concurrent-call cap is counted as a cap refusal', async () => {
   }
 });
 
+test('a crashed worker: its calls end as worker_failed, it is counted as restarted, and its counters never go back', async () => {
+  const crashy = await startStack();
+  const metricsOf = async () => (await fetch(`http://127.0.0.1:${crashy.ports.local}/metrics`)).text();
+  try {
+    const call = crashy.sim.placeInboundCall({ from: '+15550200106', to: NUMBER, durationMs: 3_000 });
+    await waitFor('the call to stream', () => crashy.gateway.control.snapshot().some((c) => c.callId === call.id && c.state === 'streaming'));
+    const worker = crashy.gateway.control.snapshot().find((c) => c.callId === call.id)!.worker;
+    const host = crashy.gateway.supervisor.host(worker)!;
+    await waitFor('a pong with frames', () => (host.lastStats?.totals.framesIn ?? 0) > 10);
+    const before = await metricsOf();
+    const framesBefore = metricValue(before, 'ttma_media_frames_total', { worker: String(worker), direction: 'in' })!;
+    assert.ok(framesBefore > 10, `frames before the crash ${framesBefore}`);
+    await host.kill();
+    await call.done;
+    await waitFor('the replacement worker', () => crashy.gateway.supervisor.restarts === 1 && !crashy.gateway.supervisor.host(worker)!.exited);
+    const second = await crashy.sim.placeInboundCall({ from: '+15550200107', to: NUMBER, durationMs: 1_000 }).done;
+    assert.equal(second.endedBy, 'caller');
+    await waitFor('the gateway to end the calls', () => crashy.gateway.control.liveCalls === 0);
+    const after = await metricsOf();
+    assert.equal(metricValue(after, 'ttma_worker_restarts_total'), 1);
+    assert.equal(metricValue(after, 'ttma_calls_ended_total', { cause: 'worker_failed' }), 1);
+    assert.equal(metricValue(after, 'ttma_worker_up'), 2);
+    assert.ok(metricValue(after, 'ttma_media_frames_total', { worker: String(worker), direction: 'in' })! >= framesBefore, 'a restart does not take counts back');
+  } finally {
+    await crashy.stop();
+  }
+});
+
 test('/metrics and /dashboard are refused on the tunnel listener and with every tunnel header', async () => {
   const tunnel = `http://127.0.0.1:${stack.ports.tunnel}`;
   for (const path of ['/metrics', '/dashboard', '/dashboard/events', '/metrics?x=1', '/dashboard/']) {
