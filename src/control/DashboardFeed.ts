@@ -9,9 +9,12 @@ import { EventEmitter } from 'node:events';
 import type { CallLiveStats } from '../actors/messages.js';
 import { loopDelayExcessMs } from '../actors/WorkerStats.js';
 import { ErrorCodes } from '../errors.js';
+import type { DeploymentUsage } from '../wire/platformApi.js';
 import type { GatewayMetrics, GatewaySources } from './GatewayMetrics.js';
 
 const TICK_MS = 1_000;
+/** The platform is asked for the deployment's minutes against its caps this often, only while a dashboard is open. */
+const CAPS_REFRESH_MS = 30_000;
 const RECENT_EVENTS = 50;
 /** End causes that are a fault rather than an ordinary end of a call. */
 const FAULT_CAUSES = new Set(['streaming_failed', 'media_closed', 'media_abuse', 'media_refused', 'answer_failed', 'worker_failed']);
@@ -39,8 +42,23 @@ export interface DashboardState {
   mainLoopDelayP99Ms: number;
   recent: Array<{ at: string; what: string; detail: string; count: number }>;
   minutes: { day: string; dayMinutes: number; month: string; monthMinutes: number };
-  /** What the gateway knows about the minute caps: the platform holds and enforces them. */
-  caps: { known: false; note: string; minuteCapRefusals: number; concurrentCallRefusals: number; maxCalls: number };
+  /**
+   * The minute caps: the platform holds and enforces them (FAQ-14); the gateway asks for its
+   * deployment's figures while a dashboard is open. `known` false: not fetched yet or the
+   * platform did not answer (`note` says which).
+   */
+  caps: {
+    known: boolean;
+    note: string;
+    dayCap: number | null;
+    dayUsed: number | null;
+    monthCap: number | null;
+    monthUsed: number | null;
+    asOf: string | null;
+    minuteCapRefusals: number;
+    concurrentCallRefusals: number;
+    maxCalls: number;
+  };
 }
 
 export interface DashboardFeedEvents {
@@ -62,6 +80,9 @@ export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
   readonly #last = new Map<Watched, Map<string, number>>();
   readonly #recent: DashboardState['recent'] = [];
   #timer: NodeJS.Timeout | null = null;
+  #usage: { value: DeploymentUsage; atMs: number } | null = null;
+  #usageError: string | null = null;
+  #usageAskedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(sources: GatewaySources, metrics: GatewayMetrics, maxCalls: number) {
     super();
@@ -107,9 +128,45 @@ export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
       }
     }
     this.#recent.splice(RECENT_EVENTS);
-    // Per-call figures cross from the workers only while someone watches.
-    this.#sources.supervisor.wantCallStats = this.listenerCount('state') > 0;
+    // Per-call figures cross from the workers, and caps are asked of the platform, only while someone watches.
+    const watched = this.listenerCount('state') > 0;
+    this.#sources.supervisor.wantCallStats = watched;
+    if (watched && nowMs - this.#usageAskedAtMs >= CAPS_REFRESH_MS) this.#refreshUsage(nowMs);
     if (this.listenerCount('state') > 0) this.emit('state', JSON.stringify(this.state(nowMs)));
+  }
+
+  #refreshUsage(nowMs: number): void {
+    this.#usageAskedAtMs = nowMs;
+    this.#sources.signalling.usage().then(
+      (value) => {
+        this.#usage = { value, atMs: Date.now() };
+        this.#usageError = null;
+      },
+      (err: Error) => {
+        // The message names the code (e.g. TTMA_ERR_PLATFORM: unreachable); never a credential (not in our messages).
+        this.#usageError = err.message.slice(0, 200);
+      },
+    );
+  }
+
+  #caps(): Pick<DashboardState['caps'], 'known' | 'note' | 'dayCap' | 'dayUsed' | 'monthCap' | 'monthUsed' | 'asOf'> {
+    const u = this.#usage;
+    if (!u) {
+      const note = this.#usageError
+        ? `The platform holds and enforces the minute caps; it did not tell us this deployment's figures: ${this.#usageError}`
+        : "The platform holds and enforces the minute caps; this deployment's figures are asked for while a dashboard is open.";
+      return { known: false, note, dayCap: null, dayUsed: null, monthCap: null, monthUsed: null, asOf: null };
+    }
+    const stale = this.#usageError ? ` (last refresh failed: ${this.#usageError})` : '';
+    return {
+      known: true,
+      note: `Billed minutes (every started minute counts) as the platform meters them${stale}.`,
+      dayCap: u.value.caps.day_minutes,
+      dayUsed: u.value.used.day_minutes,
+      monthCap: u.value.caps.month_minutes,
+      monthUsed: u.value.used.month_minutes,
+      asOf: new Date(u.atMs).toISOString(),
+    };
   }
 
   state(nowMs = Date.now()): DashboardState {
@@ -149,8 +206,7 @@ export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
       recent: this.#recent.slice(),
       minutes: { ...minutes, dayMinutes: round2(minutes.dayMinutes), monthMinutes: round2(minutes.monthMinutes) },
       caps: {
-        known: false,
-        note: 'The minute caps are held and enforced by the platform; this gateway does not know their values, only the calls it carried and the refusals it was given.',
+        ...this.#caps(),
         minuteCapRefusals: signalling.refusals[ErrorCodes.CAP_REACHED] ?? 0,
         concurrentCallRefusals: control.capRefused.concurrent_calls ?? 0,
         maxCalls: this.#maxCalls,

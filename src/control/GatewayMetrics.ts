@@ -23,6 +23,7 @@ import {
   type WorkerStatsSnapshot,
 } from '../actors/WorkerStats.js';
 import { ErrorCodes } from '../errors.js';
+import type { DeploymentUsage } from '../wire/platformApi.js';
 import { SummedHistogram } from './SummedHistogram.js';
 
 /** What the metrics read; the Gateway passes its parts. */
@@ -38,7 +39,7 @@ export interface GatewaySources {
       localRefused: number;
     };
   };
-  signalling: { refusals: Record<string, number> };
+  signalling: { refusals: Record<string, number>; usage(): Promise<DeploymentUsage> };
 }
 
 /** The main thread's loop delay is sampled (and its window restarted) this often. */

@@ -15,6 +15,7 @@ import {
   PLATFORM_PATHS,
   type AnswerCallBody,
   type DialCallBody,
+  type DeploymentUsage,
   type DialCallResult,
   type HangupCallBody,
   type PlatformErrorBody,
@@ -86,14 +87,23 @@ export class SignallingClient {
     return this.#post(PLATFORM_PATHS.dial, body) as Promise<DialCallResult>;
   }
 
+  /** This deployment's minutes against its caps, as the platform meters them. */
+  usage(): Promise<DeploymentUsage> {
+    return this.#call('GET', PLATFORM_PATHS.usage) as Promise<DeploymentUsage>;
+  }
+
   close(): void {
     this.#agent.destroy();
   }
 
-  async #post(path: string, body: unknown): Promise<unknown> {
+  #post(path: string, body: unknown): Promise<unknown> {
+    return this.#call('POST', path, JSON.stringify(body));
+  }
+
+  async #call(method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {
     let response: RawResponse;
     try {
-      response = await this.#send('POST', path, JSON.stringify(body));
+      response = await this.#send(method, path, body);
     } catch (cause) {
       throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable for ${path}: ${(cause as Error).message}`, 502, { cause });
     }

@@ -50,6 +50,10 @@ const SCRIPT = `
     $('day').textContent = s.minutes.day; $('day-min').textContent = text(s.minutes.dayMinutes);
     $('month').textContent = s.minutes.month; $('month-min').textContent = text(s.minutes.monthMinutes);
     $('cap-min').textContent = text(s.caps.minuteCapRefusals); $('cap-calls').textContent = text(s.caps.concurrentCallRefusals);
+    $('cap-day').textContent = text(s.caps.dayUsed) + ' of ' + text(s.caps.dayCap);
+    $('cap-month').textContent = text(s.caps.monthUsed) + ' of ' + text(s.caps.monthCap);
+    $('cap-asof').textContent = s.caps.asOf ? '(as of ' + s.caps.asOf.slice(11, 19) + ' UTC)' : '';
+    $('caps-note').textContent = s.caps.note;
   }
   var events = new EventSource('${DASHBOARD_EVENTS_PATH}');
   events.onopen = function () { $('conn').textContent = 'live'; $('conn').className = 'muted'; };
@@ -113,10 +117,13 @@ ${table('calls', CALL_COLUMNS, rows(s.calls.map(callCells), 'no live calls', CAL
 <h2>Workers</h2>
 <p class="muted">Main thread (front and control) loop delay p99: <span id="main-loop">${escapeHtml(s.mainLoopDelayP99Ms)}</span> ms</p>
 ${table('workers', WORKER_COLUMNS, rows(s.workers.map((w) => [w.index, w.up ? 'yes' : 'NO', w.calls, w.loopDelayP99Ms, w.heapMb]), 'no workers', WORKER_COLUMNS.length))}
-<h2>Minutes</h2>
-<p>Today (<span id="day">${escapeHtml(s.minutes.day)}</span> UTC): <b id="day-min">${escapeHtml(s.minutes.dayMinutes)}</b> min &middot;
-this month (<span id="month">${escapeHtml(s.minutes.month)}</span>): <b id="month-min">${escapeHtml(s.minutes.monthMinutes)}</b> min, carried by this gateway since it started.</p>
-<p class="muted" id="caps-note">Caps: ${escapeHtml(s.caps.note)} Refused by the platform's minute cap: <span id="cap-min">${escapeHtml(s.caps.minuteCapRefusals)}</span>;
+<h2>Minutes and caps</h2>
+<p>Against the caps (platform): today <b id="cap-day">${escapeHtml(s.caps.dayUsed)} of ${escapeHtml(s.caps.dayCap)}</b> min &middot;
+this month <b id="cap-month">${escapeHtml(s.caps.monthUsed)} of ${escapeHtml(s.caps.monthCap)}</b> min <span id="cap-asof" class="muted">${s.caps.asOf ? `(as of ${escapeHtml(s.caps.asOf.slice(11, 19))} UTC)` : ''}</span></p>
+<p class="muted" id="caps-note">${escapeHtml(s.caps.note)}</p>
+<p>Carried by this gateway since it started: today (<span id="day">${escapeHtml(s.minutes.day)}</span> UTC) <b id="day-min">${escapeHtml(s.minutes.dayMinutes)}</b> min &middot;
+this month (<span id="month">${escapeHtml(s.minutes.month)}</span>) <b id="month-min">${escapeHtml(s.minutes.monthMinutes)}</b> min.</p>
+<p class="muted">Calls refused by the platform's minute cap: <span id="cap-min">${escapeHtml(s.caps.minuteCapRefusals)}</span>;
 refused at this gateway's concurrent-call limit (${escapeHtml(s.caps.maxCalls)}): <span id="cap-calls">${escapeHtml(s.caps.concurrentCallRefusals)}</span>.</p>
 <h2>Recent refusals and errors</h2>
 ${table('recent', RECENT_COLUMNS, rows(s.recent.map((r) => [r.at.slice(11, 19), r.what, r.detail, r.count]), 'nothing refused or failed recently', RECENT_COLUMNS.length))}

@@ -87,6 +87,9 @@ test('a simulated call appears on the dashboard with its figures, then disappear
   assert.equal(await page.locator('#live-count').textContent(), '0');
   assert.match((await page.locator('#calls').textContent()) ?? '', /no live calls/);
   await page.waitForFunction(() => Number((globalThis as unknown as Page$).document.getElementById('day-min')?.textContent) > 0, undefined, { timeout: 5_000 });
+  // The caps as the platform meters them (asked for while the page is open): the stack's defaults.
+  assert.match((await page.locator('#cap-day').textContent()) ?? '', /^\d+ of 600$/);
+  assert.match((await page.locator('#cap-month').textContent()) ?? '', /^\d+ of 6000$/);
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-call-ended.png'), fullPage: true });
   assert.deepEqual(problems, [], 'no CSP violation, console error or page error');
   await page.close();

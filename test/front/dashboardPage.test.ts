@@ -57,7 +57,7 @@ test('every value on the page is escaped', () => {
     mainLoopDelayP99Ms: 1,
     recent: [{ at: '2026-11-26T00:00:00.000Z', what: hostile, detail: hostile, count: 1 }],
     minutes: { day: hostile, dayMinutes: 0, month: hostile, monthMinutes: 0 },
-    caps: { known: false, note: hostile, minuteCapRefusals: 0, concurrentCallRefusals: 0, maxCalls: 1 },
+    caps: { known: true, note: hostile, dayCap: 1, dayUsed: 0, monthCap: 2, monthUsed: 0, asOf: hostile, minuteCapRefusals: 0, concurrentCallRefusals: 0, maxCalls: 1 },
   };
   const html = renderDashboard(state);
   assert.ok(!html.includes('<img'), 'no markup from a value');
@@ -67,7 +67,7 @@ test('every value on the page is escaped', () => {
   assert.ok(html.includes(`data-call-id="${escapeHtml(hostile)}"`), 'attribute values escaped too');
 });
 
-test('GET /dashboard/events: an SSE stream of JSON states', async () => {
+test('GET /dashboard/events: an SSE stream of JSON states, with the caps asked of the platform while it is open', async () => {
   const controller = new AbortController();
   const response = await fetch(`http://127.0.0.1:${stack.ports.local}/dashboard/events`, { signal: controller.signal });
   assert.equal(response.status, 200);
@@ -76,9 +76,9 @@ test('GET /dashboard/events: an SSE stream of JSON states', async () => {
   const decoder = new TextDecoder();
   let text = '';
   const states: DashboardState[] = [];
-  const deadline = Date.now() + 5_000;
-  // The first state at once, the next with the feed's next tick (1 s).
-  while (states.length < 2 && Date.now() < deadline) {
+  const deadline = Date.now() + 8_000;
+  // The first state at once (caps not known yet), the next ones each second; the caps arrive with one of them.
+  while (!states.at(-1)?.caps.known && Date.now() < deadline) {
     const { value, done } = await reader.read();
     if (done) break;
     text += decoder.decode(value, { stream: true });
@@ -91,8 +91,12 @@ test('GET /dashboard/events: an SSE stream of JSON states', async () => {
     }
   }
   controller.abort();
-  assert.equal(states.length, 2, 'two states within 5 s');
+  assert.ok(states.length >= 2, `${states.length} states`);
   assert.equal(states[0]!.workers.length, 2);
   assert.equal(states[0]!.caps.known, false);
+  assert.match(states[0]!.caps.note, /asked for while a dashboard is open/);
   assert.ok(Date.parse(states[1]!.at) > Date.parse(states[0]!.at));
+  const caps = states.at(-1)!.caps;
+  assert.equal(caps.known, true, 'the platform told the caps within 8 s');
+  assert.deepEqual([caps.dayCap, caps.monthCap, caps.dayUsed, caps.monthUsed], [600, 6000, 0, 0]);
 });
