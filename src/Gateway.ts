@@ -11,6 +11,8 @@ import { loopLatenessMs } from './actors/loopDelay.js';
 import { Supervisor } from './actors/Supervisor.js';
 import { validateGatewayConfig, type GatewayConfig } from './config.js';
 import { ControlChannel } from './control/ControlChannel.js';
+import { DashboardFeed } from './control/DashboardFeed.js';
+import { GatewayMetrics } from './control/GatewayMetrics.js';
 import { SignallingClient } from './control/SignallingClient.js';
 import { WebhookGate } from './control/WebhookGate.js';
 import { GatewayFront, type FrontPorts } from './front/GatewayFront.js';
@@ -48,6 +50,8 @@ export class Gateway {
   readonly control: ControlActor;
   readonly webhooks: WebhookGate;
   readonly front: GatewayFront;
+  readonly metrics: GatewayMetrics;
+  readonly dashboard: DashboardFeed;
   readonly #signalling: SignallingClient;
   readonly channel: ControlChannel;
   #ports: FrontPorts | null = null;
@@ -55,7 +59,7 @@ export class Gateway {
   readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   #stopping: Promise<void> | null = null;
 
-  constructor(config: GatewayConfig, log: Logger = createLogger('gateway')) {
+  constructor(config: GatewayConfig, log: Logger = createLogger('gateway', config.logLevel)) {
     this.config = validateGatewayConfig(config);
     this.log = log;
     let key = null;
@@ -72,7 +76,10 @@ export class Gateway {
       maxHeapMb: WORKER_MAX_HEAP_MB,
       logger: log,
       onMedia: (_index, slot, frame, atMs) => this.control.onWorkerMedia(slot, frame, atMs),
-      onControl: (index, message) => this.control.onWorkerControl(index, message),
+      onControl: (index, message) => {
+        if (message.type === 'pong') this.metrics.onWorkerPong(this.supervisor.host(index)!);
+        this.control.onWorkerControl(index, message);
+      },
     });
     // The local operator routes (`ttma call`, `ttma calls`) take the deployment's agent secret; compared by digest in constant time.
     const secretDigest = sha256(config.agentSecret);
@@ -90,6 +97,19 @@ export class Gateway {
       ...config.controlChannel,
     });
     this.control = new ControlActor(config, signalling, this.supervisor, log, (callId, ms) => this.channel.reportUsage(callId, ms));
+    // The front is built below; the metrics read it only once started.
+    const gateway = this;
+    const sources = {
+      supervisor: this.supervisor,
+      control: this.control,
+      webhooks: this.webhooks,
+      signalling,
+      get front() {
+        return gateway.front;
+      },
+    };
+    this.metrics = new GatewayMetrics(sources);
+    this.dashboard = new DashboardFeed(sources, this.metrics, config.maxCalls);
     this.front = new GatewayFront({
       host: config.host,
       tunnelPort: config.tunnelPort,
@@ -104,6 +124,8 @@ export class Gateway {
         this.control.resetAddedLatency();
         this.#loopDelay.reset();
       },
+      metrics: () => this.metrics.text(),
+      dashboard: this.dashboard,
       webhookReadTimeoutMs: config.webhookReadTimeoutMs,
       mediaFramesPerSecond: config.mediaFramesPerSecond,
       mediaFrameBurst: config.mediaFrameBurst,
@@ -116,6 +138,8 @@ export class Gateway {
     const [, platformUp] = await Promise.all([this.supervisor.start(prompts), this.#signalling.checkPlatform()]);
     if (!platformUp) this.log.warn({ platformUrl: this.config.platformUrl }, 'platform not reachable at start: calls cannot be answered until it is');
     this.#loopDelay.enable();
+    this.metrics.start();
+    this.dashboard.start();
     this.#ports = await this.front.start();
     // Outbound only: cap notices arrive over it, usage reports leave over it.
     this.channel.start();
@@ -170,6 +194,8 @@ export class Gateway {
     this.#stopping ??= (async () => {
       this.front.closeListeners();
       this.#loopDelay.disable();
+      this.dashboard.stop();
+      this.metrics.stop();
       const { mainLoopDelayMs, workers } = this.status();
       this.log.info({ mainLoopDelayMs, workers }, 'event-loop delay over this run');
       const hungUp = this.control.shutdown();

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { AGENT_KINDS, DEFAULT_BARGE_IN, type AgentConfig, type BargeInConfig } from './agent/agentConfig.js';
 import { ErrorCodes, TtmaError } from './errors.js';
+import { LOG_LEVELS, defaultLogLevel, type LogLevel } from './log.js';
 
 export interface GatewayConfig {
   /** Bind address for both listeners. Loopback only. */
@@ -53,6 +54,8 @@ export interface GatewayConfig {
   mediaFrameBurst: number;
   /** Reconnect tuning of the outbound control connection (tests shorten it); absent: 500 ms doubling to 30 s. */
   controlChannel?: { baseDelayMs?: number; maxDelayMs?: number };
+  /** pino level of the gateway's JSON logs (stderr); default TTMA_LOG_LEVEL or info. */
+  logLevel: LogLevel;
 }
 
 export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -86,6 +89,7 @@ export function defaultGatewayConfig(): GatewayConfig {
     webhookReadTimeoutMs: 10_000,
     mediaFramesPerSecond: 100,
     mediaFrameBurst: 150,
+    logLevel: defaultLogLevel(),
   };
 }
 
@@ -136,6 +140,7 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   }
   if (!(config.mediaFramesPerSecond >= 50 && config.mediaFramesPerSecond <= 10_000)) fail('mediaFramesPerSecond', 'must be 50..10000 (a call sends 50)');
   if (!(config.mediaFrameBurst >= 1 && config.mediaFrameBurst <= 100_000)) fail('mediaFrameBurst', 'must be 1..100000');
+  if (!LOG_LEVELS.includes(config.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got "${String(config.logLevel)}"`);
   if (problems.length > 0) throw new TtmaError(ErrorCodes.CONFIG, problems.join('\n'), 500);
   return config;
 }

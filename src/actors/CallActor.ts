@@ -33,7 +33,7 @@ import { OutboundQueue } from '../media/OutboundQueue.js';
 import { PromptAudio, type PromptPcm } from '../media/PromptAudio.js';
 import { MAX_PENDING_MARKS, PlayoutMarks, isValidMarkName } from './PlayoutMarks.js';
 import { Mailbox } from './Mailbox.js';
-import type { AgentAction, CallSummary, JitterSummary } from './messages.js';
+import type { AgentAction, CallLiveStats, CallSummary, JitterSummary } from './messages.js';
 
 /** WebSocket close codes we use (RFC 6455 section 7.4.1). */
 export const CLOSE_POLICY = 1008;
@@ -87,6 +87,8 @@ export interface CallActorHooks {
   agentAction(slot: number, action: AgentAction): void;
   log(slot: number, level: 'info' | 'warn' | 'error', msg: string): void;
   now(): number;
+  /** Each frame's added latency (ms) as it is paced out: the worker's histogram (metrics). */
+  addedLatency?(ms: number): void;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -144,6 +146,9 @@ export class CallActor {
   #lastOutAt = Number.NEGATIVE_INFINITY;
   #pendingHangup: string | null = null;
   #hangupMarkAt: number | null = null;
+  /** Added latency since the last liveStats() (the dashboard's "now" figure, without sorting). */
+  #recentLatencySum = 0;
+  #recentLatencyCount = 0;
 
   constructor(
     slot: number,
@@ -216,7 +221,13 @@ export class CallActor {
       const inAt = queue.headInAtMs;
       const agentAt = queue.headAgentAtMs;
       const text = queue.shift() as string;
-      if (!Number.isNaN(inAt)) this.#latency.record(nowMs - inAt);
+      if (!Number.isNaN(inAt)) {
+        const added = nowMs - inAt;
+        this.#latency.record(added);
+        this.#recentLatencySum += added;
+        this.#recentLatencyCount++;
+        this.#hooks.addedLatency?.(added);
+      }
       if (recordPaced && !Number.isNaN(agentAt) && pacer instanceof LivePacer) {
         // Held by the spacing rule until nextAllowedMs at most; anything past that was the thread running late.
         recordPaced(Math.min(Math.max(0, pacer.nextAllowedMs - agentAt), nowMs - agentAt));
@@ -257,6 +268,32 @@ export class CallActor {
       durationMs: Math.round(this.#endedAtMs - this.#startedAtMs),
       endReason: this.#endReason,
       agent: { kind: this.#agent.kind, openMs: marks.openMs, turnLatencyMs: marks.turnLatencyMs, bargeIns: this.#bargeIns },
+    };
+  }
+
+  /**
+   * Counters so far and the last second's figures, for the worker's periodic
+   * snapshot (metrics, dashboard). Cheap: no sorting; resets the recent mean.
+   */
+  liveStats(nowMs: number): CallLiveStats {
+    const s = this.#jitter?.stats;
+    const latencyMs = this.#recentLatencyCount === 0 ? null : round2(this.#recentLatencySum / this.#recentLatencyCount);
+    this.#recentLatencySum = 0;
+    this.#recentLatencyCount = 0;
+    return {
+      callId: this.callId,
+      codec: this.#codec?.name ?? null,
+      agent: this.#agent.kind,
+      durationMs: Math.round(nowMs - this.#startedAtMs),
+      framesIn: this.#framesIn,
+      framesOut: this.#framesOut,
+      lost: s?.lost ?? 0,
+      concealed: s?.concealed ?? 0,
+      late: s?.late ?? 0,
+      malformed: this.#malformed,
+      mailboxDrops: this.#mailbox.dropped + this.#outQueue.overflowDrops + this.#clearedFrames,
+      jitterMs: s ? round2(s.jitterMs) : null,
+      latencyMs,
     };
   }
 

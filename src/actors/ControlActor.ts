@@ -18,6 +18,7 @@ import { LatencyHistogram, type LatencyPercentiles } from './LatencyHistogram.js
 import { lateness } from './loopDelay.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
+import { MinutesTally } from '../control/MinutesTally.js';
 
 /** What the front gives us for each accepted media socket. */
 export interface MediaSocket {
@@ -26,6 +27,19 @@ export interface MediaSocket {
 }
 
 type CallState = 'answering' | 'answered' | 'streaming' | 'ending';
+
+/** Why a call ended, as a bounded label for metrics (the free-text reason goes to the log). */
+export type EndCause =
+  | 'hangup'
+  | 'agent'
+  | 'streaming_failed'
+  | 'media_closed'
+  | 'media_abuse'
+  | 'media_refused'
+  | 'answer_failed'
+  | 'worker_failed'
+  | 'minute_cap'
+  | 'shutdown';
 
 interface LiveCall {
   callId: string;
@@ -43,6 +57,8 @@ interface LiveCall {
   /** performance.now() at call.answered; null until then. */
   answeredAt: number | null;
   record: GatewayCallRecord;
+  /** Epoch ms, for the dashboard and the minutes tally. */
+  startedAtMs: number;
   log: Logger;
   orphanTimer: NodeJS.Timeout | null;
 }
@@ -118,6 +134,12 @@ export class ControlActor {
   readonly #jitterHold = new LatencyHistogram();
   readonly #pacerHold = new LatencyHistogram();
   #workerLoopP99 = 0;
+  /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
+  readonly started: Record<string, number> = {};
+  readonly ended: Record<string, number> = {};
+  readonly capRefused: Record<string, number> = {};
+  /** Minutes carried, by UTC day and month (this process only). */
+  readonly minutes = new MinutesTally();
 
   constructor(config: GatewayConfig, signalling: SignallingClient, supervisor: Supervisor, log: Logger, usage: UsageSink | null = null) {
     this.#config = config;
@@ -168,12 +190,12 @@ export class ControlActor {
         return;
       }
       case 'streaming.failed':
-        void this.#endCall(callId, `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`, true);
+        void this.#endCall(callId, `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`, 'streaming_failed', true);
         return;
       case 'call.hangup':
         // Remember the id even if we never saw the call, so a late call.initiated cannot start it.
         this.#remember(callId);
-        void this.#endCall(callId, `hangup: ${String(payload.hangup_cause ?? 'unknown')}`, false);
+        void this.#endCall(callId, `hangup: ${String(payload.hangup_cause ?? 'unknown')}`, 'hangup', false);
         return;
       default:
         return;
@@ -217,7 +239,7 @@ export class ControlActor {
     const call = this.#bySlot.get(slot);
     if (!call) return;
     call.socket = null;
-    void this.#endCall(call.callId, reason, true);
+    void this.#endCall(call.callId, reason, 'media_abuse', true);
   }
 
   onMediaClose(slot: number): void {
@@ -228,7 +250,7 @@ export class ControlActor {
     if (call.state === 'ending' || this.#closing) return;
     // The provider closes the stream just before it reports the hang-up;
     // if no hang-up follows, the call has no audio path: end it ourselves.
-    call.orphanTimer = setTimeout(() => this.#endCall(call.callId, 'media stream closed', true), ORPHAN_GRACE_MS);
+    call.orphanTimer = setTimeout(() => this.#endCall(call.callId, 'media stream closed', 'media_closed', true), ORPHAN_GRACE_MS);
     call.orphanTimer.unref();
   }
 
@@ -273,14 +295,14 @@ export class ControlActor {
       case 'call.ended':
         this.#summaries.push(message.summary);
         if (this.#summaries.length > MAX_SUMMARIES) this.#summaries.shift();
-        this.#log.info({ callId: message.summary.callId, worker: workerIndex, summary: message.summary }, 'call summary');
+        this.#log.info({ callId: message.summary.callId, deployment: this.#config.deploymentId, worker: workerIndex, summary: message.summary }, 'call summary');
         return;
       case 'media.close': {
         const call = this.#bySlot.get(message.slot);
         if (!call) return;
         call.log.warn({ code: message.code, reason: message.reason }, 'worker closed the media stream');
         call.socket?.close(message.code, message.reason);
-        void this.#endCall(call.callId, message.reason, true);
+        void this.#endCall(call.callId, message.reason, 'media_refused', true);
         return;
       }
       case 'agent.action': {
@@ -288,9 +310,13 @@ export class ControlActor {
         if (call) void this.#onAgentAction(call, message.action);
         return;
       }
-      case 'log':
-        this.#log[message.level]({ worker: workerIndex, slot: message.slot }, message.msg);
+      case 'log': {
+        // The call's own logger when the line is about a live call (call id, deployment, worker).
+        const call = message.slot === undefined ? undefined : this.#bySlot.get(message.slot);
+        if (call) call.log[message.level](message.msg);
+        else this.#log[message.level]({ worker: workerIndex, slot: message.slot }, message.msg);
         return;
+      }
       default:
         assertNever(message);
     }
@@ -301,18 +327,20 @@ export class ControlActor {
     this.#closing = true;
     clearInterval(this.#sweep);
     const ids = [...this.#byId.keys()];
-    await Promise.allSettled(ids.map((id) => this.#endCall(id, 'gateway shutting down', true)));
+    await Promise.allSettled(ids.map((id) => this.#endCall(id, 'gateway shutting down', 'shutdown', true)));
   }
 
-  snapshot(): Array<{ callId: string; worker: number; state: string; from: string; to: string; ageMs: number }> {
+  snapshot(): Array<{ callId: string; worker: number; state: string; direction: string; from: string; to: string; ageMs: number; startedAtMs: number }> {
     const now = performance.now();
     return [...this.#byId.values()].map((c) => ({
       callId: c.callId,
       worker: c.workerIndex,
       state: c.state,
+      direction: c.direction,
       from: c.from,
       to: c.to,
       ageMs: Math.round(now - c.startedAt),
+      startedAtMs: c.startedAtMs,
     }));
   }
 
@@ -357,7 +385,7 @@ export class ControlActor {
         this.counters.callsEndedForCap++;
         call.log.warn({ cap: message.cap, endingInMs: message.ending_in_ms, code: ErrorCodes.CAP_REACHED }, `the platform is ending this call: ${message.message}`);
         // The platform hangs up through the provider itself; we end the actor and the media now.
-        void this.#endCall(call.callId, `minute cap reached (${message.cap})`, false);
+        void this.#endCall(call.callId, `minute cap reached (${message.cap})`, 'minute_cap', false);
         return;
       }
       case 'usage.ack':
@@ -400,6 +428,7 @@ export class ControlActor {
     const host = this.#supervisor.pickWorker();
     if (this.#closing || !host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsRefused++;
+      if (!this.#closing && host) this.#count(this.capRefused, 'concurrent_calls');
       throw new TtmaError(ErrorCodes.OVERLOADED, 'gateway full: no outbound call placed', 503);
     }
     const capped = this.#capError();
@@ -431,7 +460,7 @@ export class ControlActor {
       throw new TtmaError(ErrorCodes.PLATFORM, 'the dialled call ended before it was set up');
     }
     const slot = this.#nextSlot++;
-    const log = this.#log.child({ callId, worker: host.index });
+    const log = this.#log.child({ callId, deployment: this.#config.deploymentId, worker: host.index });
     const call: LiveCall = {
       callId,
       mediaId,
@@ -446,6 +475,7 @@ export class ControlActor {
       startedAt: performance.now(),
       answeredAt: null,
       record: newRecord(callId, 'outgoing', from, to),
+      startedAtMs: Date.now(),
       log,
       orphanTimer: null,
     };
@@ -453,7 +483,7 @@ export class ControlActor {
     this.#byMediaId.set(mediaId, call);
     this.#bySlot.set(slot, call);
     host.calls++;
-    this.counters.callsStarted++;
+    this.#callStarted('outgoing');
     host.send({ type: 'call.open', slot, callId, from, to, direction: 'outgoing', agent: this.#config.agent, bargeIn: this.#config.bargeIn });
     log.info('outbound call placed; ringing');
     return { callId, from, to };
@@ -469,7 +499,7 @@ export class ControlActor {
     switch (action.kind) {
       case 'hangup':
         call.log.info({ reason: action.reason }, 'the agent hung up');
-        return this.#endCall(call.callId, `agent: ${action.reason}`, true);
+        return this.#endCall(call.callId, `agent: ${action.reason}`, 'agent', true);
       case 'transfer':
         try {
           await this.#signalling.transfer(call.callId, { to: action.to });
@@ -502,7 +532,7 @@ export class ControlActor {
 
   #onIncoming(callId: string, from: string, to: string): void {
     if (this.#byId.has(callId) || this.#tombstones.has(callId)) return; // duplicate or late: never a second token
-    const log = this.#log.child({ callId });
+    const log = this.#log.child({ callId, deployment: this.#config.deploymentId });
     if (this.#closing) return;
     if (!this.#numbers.has(to)) {
       log.warn({ to }, 'call to a number this gateway does not serve; ignored');
@@ -513,6 +543,7 @@ export class ControlActor {
     if (!host || this.#byId.size >= this.#config.maxCalls || capped) {
       this.counters.callsRefused++;
       if (capped) this.counters.callsRefusedForCap++;
+      if (host && !capped) this.#count(this.capRefused, 'concurrent_calls');
       this.#remember(callId);
       const reason = capped ? `minute cap: ${capped.message}` : 'gateway full';
       log.warn({ live: this.#byId.size, ...(capped ? { code: ErrorCodes.CAP_REACHED } : {}) }, `admission refused: ${reason}`);
@@ -535,13 +566,14 @@ export class ControlActor {
       startedAt: performance.now(),
       answeredAt: null,
       record: newRecord(callId, 'incoming', from, to),
+      startedAtMs: Date.now(),
       log: log.child({ worker: host.index }),
       orphanTimer: null,
     };
     this.#byId.set(callId, call);
     this.#bySlot.set(slot, call);
     host.calls++;
-    this.counters.callsStarted++;
+    this.#callStarted('incoming');
     host.send({ type: 'call.open', slot, callId, from, to, direction: 'incoming', agent: this.#config.agent, bargeIn: this.#config.bargeIn });
     const token = this.#tokens.issue(callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
@@ -549,12 +581,12 @@ export class ControlActor {
       () => call.log.info('answered; waiting for the media stream'),
       (err: Error) => {
         call.log.error({ err: err.message }, 'answer failed');
-        void this.#endCall(callId, 'answer failed', true);
+        void this.#endCall(callId, 'answer failed', 'answer_failed', true);
       },
     );
   }
 
-  async #endCall(callId: string, reason: string, hangUpProvider: boolean): Promise<void> {
+  async #endCall(callId: string, reason: string, cause: EndCause, hangUpProvider: boolean): Promise<void> {
     const call = this.#byId.get(callId);
     this.#tokens.revokeCall(callId); // useless the moment the call ends (FAQ-07)
     if (!call || call.state === 'ending') return;
@@ -573,6 +605,9 @@ export class ControlActor {
       host.send({ type: 'call.end', slot: call.slot, reason });
     }
     this.counters.callsEnded++;
+    this.#count(this.ended, cause);
+    const endedAtMs = Date.now();
+    this.minutes.add(endedAtMs, endedAtMs - call.startedAtMs);
     call.socket?.close(1000, 'call ended');
     call.socket = null;
     const durationMs = call.answeredAt === null ? 0 : Math.round(performance.now() - call.answeredAt);
@@ -580,7 +615,7 @@ export class ControlActor {
     this.#keepRecord(call.record);
     // The platform cross-checks this against the provider's record; it never bills from it (FAQ-14).
     this.#usage?.(callId, durationMs);
-    call.log.info({ reason, durationMs }, 'call ended');
+    call.log.info({ reason, cause, durationMs }, 'call ended');
     if (hangUpProvider) {
       try {
         await this.#signalling.hangup(callId, { reason });
@@ -596,8 +631,17 @@ export class ControlActor {
       this.counters.workerCallsLost++;
       call.socket?.close(1011, 'media worker failed');
       call.socket = null;
-      void this.#endCall(call.callId, 'media worker failed', true);
+      void this.#endCall(call.callId, 'media worker failed', 'worker_failed', true);
     }
+  }
+
+  #callStarted(direction: 'incoming' | 'outgoing'): void {
+    this.counters.callsStarted++;
+    this.#count(this.started, direction);
+  }
+
+  #count(record: Record<string, number>, label: string): void {
+    record[label] = (record[label] ?? 0) + 1;
   }
 
   #remember(callId: string): void {

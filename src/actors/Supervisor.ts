@@ -35,6 +35,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #health: NodeJS.Timeout | null = null;
   #closing = false;
   restarts = 0;
+  /** Ask workers for per-call figures with each health ping (set while a dashboard is open). */
+  wantCallStats = false;
 
   constructor(options: SupervisorOptions) {
     super();
@@ -112,7 +114,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         void host.kill();
         continue;
       }
-      host.ping();
+      host.ping(this.wantCallStats);
     }
   }
 }

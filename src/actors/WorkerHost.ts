@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import type { FromWorker, ToWorker } from './messages.js';
+import type { WorkerStatsSnapshot } from './WorkerStats.js';
 import type { MediaWorkerData } from './mediaWorker.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
 
@@ -42,6 +43,10 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   #lastPongAt = Date.now();
   #pingSeq = 0;
   lastLoopDelayP99Ms = 0;
+  lastLoopDelayMaxMs = 0;
+  lastHeapUsedBytes = 0;
+  /** The worker's latest stats snapshot (null until its first pong). */
+  lastStats: WorkerStatsSnapshot | null = null;
   calls = 0;
 
   constructor(options: WorkerHostOptions) {
@@ -107,8 +112,8 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     }
   }
 
-  ping(): void {
-    this.send({ type: 'ping', id: ++this.#pingSeq, sentAt: Date.now() });
+  ping(withCalls = false): void {
+    this.send({ type: 'ping', id: ++this.#pingSeq, sentAt: Date.now(), withCalls });
   }
 
   msSinceLastPong(nowMs: number): number {
@@ -148,6 +153,9 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     if (message.type === 'pong') {
       this.#lastPongAt = Date.now();
       this.lastLoopDelayP99Ms = message.loopDelayP99Ms;
+      this.lastLoopDelayMaxMs = message.loopDelayMaxMs;
+      this.lastHeapUsedBytes = message.heapUsedBytes;
+      this.lastStats = message.stats;
     }
     this.emit('@control', message);
     this.#options.onControl(message);

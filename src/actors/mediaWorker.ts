@@ -12,6 +12,7 @@ import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import { assertNever, type FromWorker, type ToWorker } from './messages.js';
 import { warmUpMediaPath } from './warmUp.js';
 import { PromptAudio } from '../media/PromptAudio.js';
+import { LOOP_DELAY_RESOLUTION_MS, WorkerStats } from './WorkerStats.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
 
 /** Narrowband and wideband calls, and the realtime agent's 24 kHz. */
@@ -28,8 +29,9 @@ if (!port) throw new Error('mediaWorker must run in a worker thread');
 const config = workerData as MediaWorkerData;
 
 const actors = new Map<number, CallActor>();
+const stats = new WorkerStats();
 const outBatch = new MediaBatchWriter();
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
 loopDelay.enable();
 /** Added latency toward the agent, and the jitter buffer's hold, since the last pong (DESIGN 9). */
 const inbound = new LatencyHistogram();
@@ -77,13 +79,16 @@ const hooks: CallActorHooks = {
   agentAction: (slot, action) => post({ type: 'agent.action', slot, action }),
   log: (slot, level, msg) => post({ type: 'log', level, slot, msg }),
   now,
+  addedLatency: stats.recordLatencyMs,
 };
 
 function endCall(slot: number, reason: string): void {
   const actor = actors.get(slot);
   if (!actor) return;
   actors.delete(slot);
-  post({ type: 'call.ended', slot, summary: actor.end(reason, now()) });
+  const summary = actor.end(reason, now());
+  stats.callEnded(summary);
+  post({ type: 'call.ended', slot, summary });
 }
 
 function onControl(message: ToWorker): void {
@@ -120,10 +125,12 @@ function onControl(message: ToWorker): void {
         sentAt: message.sentAt,
         calls: actors.size,
         loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+        loopDelayMaxMs: loopDelay.max / 1e6,
         heapUsedBytes: process.memoryUsage().heapUsed,
         inbound: inbound.toSparse(),
         hold: hold.toSparse(),
         paced: paced.toSparse(),
+        stats: stats.snapshot(actors.values(), now(), message.withCalls),
       });
       loopDelay.reset();
       inbound.reset();

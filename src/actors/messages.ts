@@ -8,6 +8,7 @@ import type { JitterStats } from '../media/JitterBuffer.js';
 import type { SparseHistogram } from './LatencyHistogram.js';
 import type { AgentActionResult } from '../agent/AgentAdapter.js';
 import type { AgentConfig, BargeInConfig } from '../agent/agentConfig.js';
+import type { WorkerStatsSnapshot } from './WorkerStats.js';
 
 /** What an agent asks the ControlActor to do for its call. */
 export type AgentAction =
@@ -38,6 +39,27 @@ export interface CallSummary {
   agent: { kind: string; openMs: number | null; turnLatencyMs: number[]; bargeIns: number };
 }
 
+/** One live call's counters so far and recent figures, sent in the worker's periodic snapshot. */
+export interface CallLiveStats {
+  callId: string;
+  codec: string | null;
+  agent: string;
+  durationMs: number;
+  framesIn: number;
+  framesOut: number;
+  /** Caller frames that never arrived in time (jitter buffer). */
+  lost: number;
+  /** Caller frames synthesised in their place. */
+  concealed: number;
+  late: number;
+  malformed: number;
+  mailboxDrops: number;
+  /** RFC 3550 interarrival jitter now, ms (null before the stream starts). */
+  jitterMs: number | null;
+  /** Mean added latency of the frames paced out since the previous snapshot, ms (null: none sent). */
+  latencyMs: number | null;
+}
+
 /** Main thread -> worker. */
 export type ToWorker =
   | {
@@ -54,7 +76,8 @@ export type ToWorker =
   | { type: 'call.end'; slot: number; reason: string }
   | { type: 'media.open'; slot: number }
   | { type: 'media.closed'; slot: number }
-  | { type: 'ping'; id: number; sentAt: number }
+  /** `withCalls`: include each live call's figures in the pong (only while a dashboard watches: ~1 ms to encode 500 calls). */
+  | { type: 'ping'; id: number; sentAt: number; withCalls: boolean }
   /** Forget the added-latency samples gathered so far (a bench step starts). */
   | { type: 'latency.reset' }
   | { type: 'shutdown' };
@@ -74,6 +97,9 @@ export type FromWorker =
       hold: SparseHistogram;
       /** How long the live pacer's spacing held frames toward the phone, since the last pong. */
       paced: SparseHistogram;
+      loopDelayMaxMs: number;
+      /** The worker's counters and histograms since it started, and its live calls (metrics and dashboard). */
+      stats: WorkerStatsSnapshot;
     }
   | { type: 'call.ended'; slot: number; summary: CallSummary }
   /** The actor asks main to close the call's media socket (bad start frame, unsupported codec...). */

@@ -34,8 +34,8 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
     process.stdout.write(printableConfig('gateway', loaded.settings, GATEWAY_KEYS, loaded.sourceOf, secrets));
     return 0;
   }
-  // The log level of the file reaches every logger, worker threads included, through the one variable they read.
-  if (loaded.sourceOf('logLevel').startsWith('file')) process.env['TTMA_LOG_LEVEL'] = loaded.settings.logLevel;
+  // A log level from the file or --log-level reaches every logger, worker threads included, through the one variable they read.
+  if (/^(file|flag) /.test(loaded.sourceOf('logLevel'))) process.env['TTMA_LOG_LEVEL'] = loaded.settings.logLevel;
   // The tunnel first, before any secret is read (FAQ-11), with an environment built from nothing.
   let tunnel: ChildProcess | null = null;
   if (flags['spawn-tunnel']) {

@@ -24,5 +24,6 @@ export const GATEWAY_FLAGS = {
   'jitter-max-ms': { type: 'string' },
   'greeting-file': { type: 'string' },
   'hold-file': { type: 'string' },
+  'log-level': { type: 'string' },
   ...AGENT_FLAGS,
 } as const;

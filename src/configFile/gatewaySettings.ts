@@ -103,7 +103,7 @@ export const GATEWAY_KEYS: readonly KeySpec[] = [
   { key: 'bargeIn', type: 'object', default: '{}', meaning: 'when the caller\'s voice interrupts the agent (gateway-side detection)' },
   { key: 'bargeIn.thresholdDbfs', type: 'number', default: '-35', meaning: 'caller level that counts as speech, dBFS (-90 to 0, exclusive)' },
   { key: 'bargeIn.minSpeechMs', type: 'int', default: '200', meaning: 'speech must last this long before it interrupts the agent, ms' },
-  { key: 'logLevel', type: 'string', default: 'info', env: 'TTMA_LOG_LEVEL', meaning: 'log level: fatal, error, warn, info, debug, trace or silent' },
+  { key: 'logLevel', type: 'string', default: 'info', env: 'TTMA_LOG_LEVEL', flag: '--log-level', meaning: 'log level: fatal, error, warn, info, debug, trace or silent' },
   { key: 'agent', type: 'object', default: '{"kind":"echo"}', meaning: 'the agent every call talks to (docs/agents.md)' },
   { key: 'agent.kind', type: 'string', default: 'echo', env: 'TTMA_AGENT', flag: '--agent', meaning: 'echo, realtime, openclaw or ws' },
   { key: 'agent.url', type: 'string', default: 'realtime: wss://api.openai.com/v1/realtime; ws: (required)', env: 'TTMA_AGENT_URL', flag: '--agent-url', meaning: 'the agent\'s WebSocket URL (wss://, or ws:// to loopback)' },
@@ -226,6 +226,7 @@ export function gatewayConfigFromSettings(loaded: LoadedGatewaySettings, secrets
     webhookReadTimeoutMs: s.webhookReadTimeoutMs,
     mediaFramesPerSecond: s.mediaFramesPerSecond,
     mediaFrameBurst: s.mediaFrameBurst,
+    logLevel: s.logLevel,
   };
 }
 

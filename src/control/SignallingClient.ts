@@ -15,6 +15,7 @@ import {
   PLATFORM_PATHS,
   type AnswerCallBody,
   type DialCallBody,
+  type DeploymentUsage,
   type DialCallResult,
   type HangupCallBody,
   type PlatformErrorBody,
@@ -43,6 +44,8 @@ export class SignallingClient {
   readonly #headers: Record<string, string>;
   readonly #agent: Agent;
   readonly #request: typeof httpRequest;
+  /** Platform refusals by error code (metrics): TTMA_ERR_CAP_REACHED is a minute cap. Unknown codes count as HTTP_<status>. */
+  readonly refusals: Record<string, number> = {};
 
   constructor(options: SignallingClientOptions) {
     this.#base = new URL(options.platformUrl.replace(/\/+$/, ''));
@@ -96,14 +99,23 @@ export class SignallingClient {
     return this.#parse(PLATFORM_PATHS.dial, response) as Promise<{ calls: Array<Record<string, unknown>> }>;
   }
 
+  /** This deployment's minutes against its caps, as the platform meters them. */
+  usage(): Promise<DeploymentUsage> {
+    return this.#call('GET', PLATFORM_PATHS.usage) as Promise<DeploymentUsage>;
+  }
+
   close(): void {
     this.#agent.destroy();
   }
 
-  async #post(path: string, body: unknown): Promise<unknown> {
+  #post(path: string, body: unknown): Promise<unknown> {
+    return this.#call('POST', path, JSON.stringify(body));
+  }
+
+  async #call(method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {
     let response: RawResponse;
     try {
-      response = await this.#send('POST', path, JSON.stringify(body));
+      response = await this.#send(method, path, body);
     } catch (cause) {
       throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable for ${path}: ${(cause as Error).message}`, 502, { cause });
     }
@@ -120,6 +132,9 @@ export class SignallingClient {
     if (response.status < 200 || response.status >= 300) {
       const err = (parsed as PlatformErrorBody | null)?.error;
       const code = err?.code ?? `HTTP_${response.status}`;
+      // A bounded label: only our own code shapes, never free text from the peer.
+      const label = /^(TTMA_ERR_[A-Z_]{1,40}|HTTP_\d{3})$/.test(code) ? code : `HTTP_${response.status}`;
+      this.refusals[label] = (this.refusals[label] ?? 0) + 1;
       // Keep the platform's own code when it is one of ours (TTMA_ERR_DIAL_POLICY, TTMA_ERR_CAP_REACHED...), so callers can tell refusals apart.
       const known = KNOWN_CODES.has(code) ? (code as ErrorCode) : ErrorCodes.PLATFORM;
       const status = known === ErrorCodes.PLATFORM ? 502 : response.status;

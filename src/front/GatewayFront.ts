@@ -11,6 +11,8 @@ import type { WebhookGate } from '../control/WebhookGate.js';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import { HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
+import type { DashboardFeed } from '../control/DashboardFeed.js';
+import { DASHBOARD_CSP, DASHBOARD_EVENTS_PATH, renderDashboard } from './dashboardPage.js';
 import { FrameRateLimiter } from './FrameRateLimiter.js';
 import { readBody } from './readBody.js';
 import { localOperatorRoutes } from './localOperatorRoutes.js';
@@ -24,6 +26,10 @@ const CLOSE_UNSUPPORTED_DATA = 1003;
 const CLOSE_POLICY = 1008;
 const MEDIA_IDLE_TIMEOUT_S = 30;
 const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
+/** Open dashboards at once (each holds one SSE response): a local page for an operator, not a broadcast. */
+const MAX_DASHBOARD_STREAMS = 16;
+/** The browser reconnects after this long when a dashboard stream drops (SSE `retry:`). */
+const DASHBOARD_RETRY_MS = 2_000;
 
 /** Headers a Cloudflare tunnel or its edge adds: never on a local request (FAQ-04). */
 export const TUNNEL_HEADERS = ['cf-connecting-ip', 'cf-ray', 'cf-visitor', 'cf-warp-tag-id', 'cdn-loop', 'x-forwarded-for', 'forwarded'];
@@ -62,6 +68,10 @@ export interface FrontOptions {
   /** JSON for GET /debug/latency: added latency per direction since the last POST /debug/latency/reset. */
   latency(): unknown;
   resetLatency(): void;
+  /** Prometheus text for GET /metrics on the local listener. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** State for GET /dashboard, pushed to open dashboards over SSE. */
+  dashboard: DashboardFeed;
   webhookReadTimeoutMs: number;
   mediaFramesPerSecond: number;
   mediaFrameBurst: number;
@@ -79,6 +89,15 @@ function listen(app: TemplatedApp, host: string, port: number): Promise<us_liste
       else reject(new Error(`cannot listen on ${host}:${port}`));
     });
   });
+}
+
+/** Headers every local page and stream carries: nothing cached, sniffed, framed or referred. */
+function securityHeaders(res: HttpResponse): HttpResponse {
+  return res
+    .writeHeader('cache-control', 'no-store')
+    .writeHeader('x-content-type-options', 'nosniff')
+    .writeHeader('referrer-policy', 'no-referrer')
+    .writeHeader('x-frame-options', 'DENY');
 }
 
 function sendJson(res: HttpResponse, status: string, body: unknown): void {
@@ -99,7 +118,14 @@ export class GatewayFront {
   readonly #options: FrontOptions;
   readonly #listenSockets: us_listen_socket[] = [];
   readonly #sockets = new Set<WebSocket<MediaUserData>>();
-  readonly counters = { mediaRefused: {} as Record<string, number>, mediaClosedForAbuse: {} as Record<string, number>, localRefused: 0, notFound: 0 };
+  readonly #dashboards = new Set<HttpResponse>();
+  readonly counters = {
+    mediaRefused: {} as Record<string, number>,
+    mediaClosedForAbuse: {} as Record<string, number>,
+    webhookBodyRefused: {} as Record<string, number>,
+    localRefused: 0,
+    notFound: 0,
+  };
 
   constructor(options: FrontOptions) {
     this.#options = options;
@@ -127,6 +153,7 @@ export class GatewayFront {
   /** Close whatever media sockets remain (after calls were hung up). */
   closeAllSockets(): void {
     for (const ws of [...this.#sockets]) ws.end(1001, 'gateway shutting down');
+    for (const res of [...this.#dashboards]) this.#endDashboard(res);
   }
 
   #tunnelApp(): TemplatedApp {
@@ -140,6 +167,7 @@ export class GatewayFront {
       void readBody(res, WEBHOOK_BODY_LIMIT, this.#options.webhookReadTimeoutMs, state).then((result) => {
         if (state.aborted) return;
         if (!result.ok) {
+          this.counters.webhookBodyRefused[result.reason] = (this.counters.webhookBodyRefused[result.reason] ?? 0) + 1;
           log.warn({ reason: result.reason }, 'webhook body refused');
           const status = result.reason === 'too_large' ? '413 Payload Too Large' : '408 Request Timeout';
           res.cork(() => res.writeStatus(status).end(JSON.stringify({ error: { code: ErrorCodes.BODY_TOO_LARGE } }), true));
@@ -257,7 +285,81 @@ export class GatewayFront {
         sendJson(res, '200 OK', { ok: true });
       }),
     );
+    app.get('/metrics', guard((res) => this.#serveMetrics(res)));
+    app.get('/dashboard', guard((res) => this.#serveDashboard(res)));
+    app.get(DASHBOARD_EVENTS_PATH, guard((res) => this.#openDashboardStream(res)));
     app.any('/*', guard((res) => res.writeStatus('404 Not Found').end()));
     return app;
+  }
+
+  #serveMetrics(res: HttpResponse): void {
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    this.#options.metrics().then(
+      ({ contentType, body }) => {
+        if (!state.aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', contentType).writeHeader('cache-control', 'no-store').end(body));
+      },
+      (err: Error) => {
+        this.#options.log.error({ err: err.message }, 'metrics collection failed');
+        if (!state.aborted) sendJson(res, '500 Internal Server Error', { error: { code: ErrorCodes.WORKER, message: 'metrics collection failed' } });
+      },
+    );
+  }
+
+  #serveDashboard(res: HttpResponse): void {
+    const html = renderDashboard(this.#options.dashboard.state());
+    res.cork(() => {
+      securityHeaders(res.writeStatus('200 OK'))
+        .writeHeader('content-type', 'text/html; charset=utf-8')
+        .writeHeader('content-security-policy', DASHBOARD_CSP)
+        .end(html);
+    });
+  }
+
+  #openDashboardStream(res: HttpResponse): void {
+    if (this.#dashboards.size >= MAX_DASHBOARD_STREAMS) {
+      sendJson(res, '503 Service Unavailable', { error: { code: ErrorCodes.OVERLOADED, message: `at most ${MAX_DASHBOARD_STREAMS} dashboards at once` } });
+      return;
+    }
+    res.onAborted(() => {
+      this.#dashboards.delete(res);
+      this.#watchDashboard();
+    });
+    const first = JSON.stringify(this.#options.dashboard.state());
+    res.cork(() => {
+      securityHeaders(res.writeStatus('200 OK')).writeHeader('content-type', 'text/event-stream');
+      res.write(`retry: ${DASHBOARD_RETRY_MS}\n\ndata: ${first}\n\n`);
+    });
+    this.#dashboards.add(res);
+    this.#watchDashboard();
+  }
+
+  /** Listen to the feed only while a dashboard is open (the workers then send per-call figures). */
+  #watchDashboard(): void {
+    const { dashboard } = this.#options;
+    const listening = dashboard.listenerCount('state') > 0;
+    if (this.#dashboards.size > 0 && !listening) dashboard.on('state', this.#pushDashboard);
+    if (this.#dashboards.size === 0 && listening) dashboard.off('state', this.#pushDashboard);
+  }
+
+  /** One state to every open dashboard. JSON.stringify output has no raw newline, so one `data:` line is one event. */
+  readonly #pushDashboard = (json: string): void => {
+    const event = `data: ${json}\n\n`;
+    for (const res of this.#dashboards) {
+      let ok = true;
+      res.cork(() => {
+        ok = res.write(event);
+      });
+      // A tab that does not read (suspended, stuck): drop it rather than buffer; EventSource reconnects.
+      if (!ok) this.#endDashboard(res);
+    }
+  };
+
+  #endDashboard(res: HttpResponse): void {
+    if (!this.#dashboards.delete(res)) return;
+    this.#watchDashboard();
+    res.cork(() => res.end());
   }
 }

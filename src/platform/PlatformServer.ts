@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError, type ErrorCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { ReplayCache } from '../wire/ReplayCache.js';
-import type { AnswerCallBody, DialCallBody, DialCallResult, PlatformErrorBody } from '../wire/platformApi.js';
+import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, PlatformErrorBody } from '../wire/platformApi.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC, type CallDirection } from '../wire/telnyx.js';
 import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSignature.js';
@@ -347,6 +347,9 @@ export class PlatformServer {
           if (method === 'GET') return await this.#listCalls(req, res, url, ctx);
           if (method !== 'POST') allowMethod(method, 'GET, POST', ctx);
           return await this.#dial(req, res, ctx);
+        case '/v1/signal/usage':
+          allowMethod(method, 'GET', ctx);
+          return await this.#deploymentUsage(req, res, ctx);
         case '/v1/provider/webhooks':
           allowMethod(method, 'POST', ctx);
           return await this.#webhook(req, res, ctx);
@@ -499,6 +502,17 @@ export class PlatformServer {
   async #pushCapState(deploymentId: string): Promise<void> {
     if (this.control.connections(deploymentId) === 0) return;
     this.control.notify(deploymentId, { type: 'cap.state', cap_state: await this.#capState(deploymentId) });
+  }
+
+  /** A deployment's own minutes against its caps, for its gateway's dashboard; nothing about any other deployment. */
+  async #deploymentUsage(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const used = await this.caps.usage(deployment.id);
+    const body: DeploymentUsage = {
+      caps: { day_minutes: deployment.caps.dayMinutes, month_minutes: deployment.caps.monthMinutes },
+      used: { day_minutes: used.day, month_minutes: used.month },
+    };
+    this.#send(req, res, 200, body);
   }
 
   async #ready(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -20,6 +20,8 @@ export const PLATFORM_PATHS = {
   sendDtmf: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/send_dtmf`,
   /** POST, body DialCallBody -> DialCallResult */
   dial: '/v1/signal/calls',
+  /** GET -> DeploymentUsage: this deployment's minutes against its caps (the gateway's dashboard). */
+  usage: '/v1/signal/usage',
 } as const;
 
 export interface AnswerCallBody {
@@ -57,6 +59,12 @@ export interface DialCallBody {
 export interface DialCallResult {
   call_control_id: string;
   call_session_id: string;
+}
+
+/** Billed minutes (every started minute counts) in the current UTC day and month, and the caps. */
+export interface DeploymentUsage {
+  caps: { day_minutes: number; month_minutes: number };
+  used: { day_minutes: number; month_minutes: number };
 }
 
 /** Every refusal: a stable code the gateway logs and the docs explain. */

@@ -7,9 +7,11 @@ import nacl from 'tweetnacl';
 import { freePorts } from '../../src/cli/processes.js';
 import { defaultGatewayConfig, type GatewayConfig } from '../../src/config.js';
 import { Gateway } from '../../src/Gateway.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { PlatformServer, type PlatformServerOptions } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
+import type { SimCall } from '../../src/sim/SimCall.js';
+import { byteForms, credentialStrings, suiteLog } from './suiteLogs.js';
 
 export const NUMBER = '+15550100000';
 export const TUNNEL_HOST = 'test-gateway.trycloudflare.com';
@@ -21,19 +23,24 @@ export interface Stack {
   ports: { sim: number; platform: number; tunnel: number; local: number };
   publicKeyBase64: string;
   secretKey: Uint8Array;
+  /** The provider API key (sim and platform) and the deployment's agent secret (gateway and platform). */
+  apiKey: string;
+  agentSecret: string;
   stop(): Promise<void>;
 }
 
 export async function startStack(
   overrides: Partial<GatewayConfig> = {},
-  options: { webhookKey?: boolean; signWith?: 'tweetnacl' | 'node'; platform?: Partial<PlatformServerOptions> } = {},
+  options: { webhookKey?: boolean; signWith?: 'tweetnacl' | 'node'; platform?: Partial<PlatformServerOptions>; logger?: Logger } = {},
 ): Promise<Stack> {
   const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
   const keys = nacl.sign.keyPair();
   const publicKeyBase64 = Buffer.from(keys.publicKey).toString('base64');
   const apiKey = randomBytes(24).toString('base64url');
   const agentSecret = randomBytes(32).toString('base64url');
-  const logger = createLogger('test', 'silent');
+  // Under `npm run test:logscan` every stack logs at trace for the secret scan; otherwise silent.
+  const captured = options.logger ? undefined : suiteLog('stack');
+  const logger = options.logger ?? captured?.logger ?? createLogger('test', 'silent');
   const sim = new ProviderSimulator({
     apiKey,
     signingSecretKey: keys.secretKey,
@@ -45,6 +52,15 @@ export async function startStack(
     logger,
   });
   await sim.start();
+  const placed: SimCall[] = [];
+  if (captured) {
+    const place = sim.placeInboundCall.bind(sim);
+    sim.placeInboundCall = (callOptions) => {
+      const call = place(callOptions);
+      placed.push(call);
+      return call;
+    };
+  }
   const platform = new PlatformServer({
     providerBaseUrl: `http://127.0.0.1:${simPort}`,
     providerApiKey: apiKey,
@@ -81,10 +97,20 @@ export async function startStack(
     ports: { sim: simPort, platform: platformPort, tunnel: tunnelPort, local: localPort },
     publicKeyBase64,
     secretKey: keys.secretKey,
+    apiKey,
+    agentSecret,
     async stop() {
       await gateway.stop();
       await platform.stop();
       await sim.stop();
+      captured?.saveSecrets({
+        // The seed in every form; the 64-byte key whole (its hex would contain the public key, which is not secret).
+        'webhook signing private key': [...byteForms(keys.secretKey.subarray(0, 32)), ...byteForms(keys.secretKey).slice(0, 2)],
+        'provider API key': [apiKey],
+        'agent secret': [agentSecret],
+        'agent credentials': credentialStrings(overrides.agent),
+        'media tokens': placed.map((c) => c.testOnlyStreamToken).filter((t): t is string => t !== undefined),
+      });
     },
   };
 }
