@@ -7,7 +7,7 @@
  */
 import { BucketCounts, type BucketSnapshot } from './BucketCounts.js';
 import type { CallActor } from './CallActor.js';
-import type { CallLiveStats, CallSummary } from './messages.js';
+import type { CallLiveStats, CallSummary, FrameTotals } from './messages.js';
 
 /** Added latency, frame in to paced frame out, seconds: a 20 ms frame plus the jitter buffer's delay lands around 0.02 to 0.1. */
 export const ADDED_LATENCY_BUCKETS_S = [0.005, 0.01, 0.02, 0.03, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1];
@@ -25,15 +25,7 @@ export function loopDelayExcessMs(recordedMs: number): number {
   return Math.max(0, recordedMs - LOOP_DELAY_RESOLUTION_MS);
 }
 
-export interface FrameTotals {
-  framesIn: number;
-  framesOut: number;
-  lost: number;
-  concealed: number;
-  late: number;
-  malformed: number;
-  mailboxDrops: number;
-}
+export type { FrameTotals };
 
 export interface WorkerStatsSnapshot {
   totals: FrameTotals;

@@ -39,12 +39,8 @@ export interface CallSummary {
   agent: { kind: string; openMs: number | null; turnLatencyMs: number[]; bargeIns: number };
 }
 
-/** One live call's counters so far and recent figures, sent in the worker's periodic snapshot. */
-export interface CallLiveStats {
-  callId: string;
-  codec: string | null;
-  agent: string;
-  durationMs: number;
+/** Frame counters of a call, or summed over a worker's calls. */
+export interface FrameTotals {
   framesIn: number;
   framesOut: number;
   /** Caller frames that never arrived in time (jitter buffer). */
@@ -54,6 +50,14 @@ export interface CallLiveStats {
   late: number;
   malformed: number;
   mailboxDrops: number;
+}
+
+/** One live call's counters so far and recent figures, sent in the worker's periodic snapshot. */
+export interface CallLiveStats extends FrameTotals {
+  callId: string;
+  codec: string | null;
+  agent: string;
+  durationMs: number;
   /** RFC 3550 interarrival jitter now, ms (null before the stream starts). */
   jitterMs: number | null;
   /** Mean added latency of the frames paced out since the previous snapshot, ms (null: none sent). */

@@ -88,17 +88,21 @@ export class ControlChannel {
     if (this.#deadTimer) clearTimeout(this.#deadTimer);
     this.#retryTimer = null;
     this.#deadTimer = null;
+    this.#dropSocket(true);
+  }
+
+  /** Forget the socket and silence it; `graceful`: an open one gets a close frame first. */
+  #dropSocket(graceful: boolean): void {
     const ws = this.#ws;
     this.#ws = null;
-    if (ws) {
-      ws.removeAllListeners();
-      ws.on('error', () => undefined);
-      if (ws.readyState === WebSocket.OPEN) {
-        // A close frame goes out after what is queued (the last usage reports); a platform that never answers it is cut off.
-        ws.close(1001, 'gateway stopping');
-        setTimeout(() => ws.terminate(), 1_000).unref();
-      } else ws.terminate();
-    }
+    if (!ws) return;
+    ws.removeAllListeners();
+    ws.on('error', () => undefined);
+    if (graceful && ws.readyState === WebSocket.OPEN) {
+      // A close frame goes out after what is queued (the last usage reports); a platform that never answers it is cut off.
+      ws.close(1001, 'gateway stopping');
+      setTimeout(() => ws.terminate(), 1_000).unref();
+    } else ws.terminate();
   }
 
   /** The call's duration as the gateway measured it; sent now or as soon as the connection is back. */
@@ -243,13 +247,7 @@ export class ControlChannel {
     if (this.#state === 'stopped' || this.#state === 'waiting') return;
     if (this.#deadTimer) clearTimeout(this.#deadTimer);
     this.#deadTimer = null;
-    const ws = this.#ws;
-    this.#ws = null;
-    if (ws) {
-      ws.removeAllListeners();
-      ws.on('error', () => undefined);
-      ws.terminate();
-    }
+    this.#dropSocket(false);
     this.#failures++;
     this.lastError = reason;
     const delay = this.retryDelayMs(this.#failures);

@@ -26,7 +26,7 @@ import type { CapKind, CapState } from '../wire/controlChannel.js';
 import { CallRegistry, directionOf } from './CallRegistry.js';
 import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
-import { handleOperatorRoute, type OperatorContext } from './operatorApi.js';
+import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
 import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
 import { RateLimiter } from './RateLimiter.js';
@@ -996,24 +996,19 @@ function callEventOf(data: Json): CallEvent | null {
   };
 }
 
+/** What a deployment sees of its own calls: the operator's view (callView) less review fields and the recording's location. */
+const DEPLOYMENT_CALL_FIELDS = [
+  'call_control_id', 'direction', 'from', 'to', 'state', 'started_at', 'answered_at', 'ended_at',
+  'duration_ms', 'billed_minutes', 'cost_usd', 'hangup_cause',
+] as const;
+
 /** A call record as its own deployment may see it: the provider's figures, no review flags, no recording URL. */
 function deploymentCallView(record: ReturnType<CallRegistry['list']>[number]): Record<string, unknown> {
-  const billing = record.billing;
-  return {
-    call_control_id: record.callControlId,
-    direction: record.direction,
-    from: record.from,
-    to: record.to,
-    state: record.state,
-    started_at: record.firstSeenAt,
-    answered_at: record.answeredAt,
-    ended_at: record.endedAt,
-    duration_ms: billing?.durationMs ?? null,
-    billed_minutes: billing?.billedMinutes ?? null,
-    cost_usd: billing ? (billing.costMicroUsd / 1_000_000).toFixed(4) : null,
-    hangup_cause: record.hangupCause,
-    recorded: Boolean(record.recording?.url),
-  };
+  const full = callView(record);
+  const view: Record<string, unknown> = {};
+  for (const field of DEPLOYMENT_CALL_FIELDS) view[field] = full[field];
+  view['recorded'] = Boolean(record.recording?.url);
+  return view;
 }
 
 /** When a cap lifts by itself: the next UTC midnight, or the first of the next UTC month. */

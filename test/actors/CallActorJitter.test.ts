@@ -7,28 +7,36 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_BARGE_IN } from '../../src/agent/agentConfig.js';
 import { EchoAgent } from '../../src/agent/EchoAgent.js';
-import { CallActor } from '../../src/actors/CallActor.js';
+import { CallActor, type CallActorHooks } from '../../src/actors/CallActor.js';
 import { pcmuEncode } from '../../src/media/g711.js';
 
 const encoder = new TextEncoder();
 
-function harness() {
-  let clock = 1_000;
-  const out: string[] = [];
-  const actor = new CallActor(
-    1,
-    { callId: 'jb-call', from: '+15550100001', to: '+15550100000', direction: 'incoming' },
+/** A call actor with the echo agent, the default settings and hooks that fail on a close; `hooks` adds or replaces the rest. */
+function echoActor(slot: number, callId: string, hooks: Partial<CallActorHooks> & Pick<CallActorHooks, 'now'>): CallActor {
+  return new CallActor(
+    slot,
+    { callId, from: '+15550100001', to: '+15550100000', direction: 'incoming' },
     new EchoAgent(),
     {
-      emitMedia: (_slot, text) => out.push(text),
+      emitMedia: () => undefined,
       requestClose: (_slot, code, reason) => assert.fail(`closed ${code} ${reason}`),
       agentAction: () => undefined,
       log: () => undefined,
-      now: () => clock,
+      ...hooks,
     },
     { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200, greeting: null, hold: null },
     DEFAULT_BARGE_IN,
   );
+}
+
+function harness() {
+  let clock = 1_000;
+  const out: string[] = [];
+  const actor = echoActor(1, 'jb-call', {
+    emitMedia: (_slot, text) => out.push(text),
+    now: () => clock,
+  });
   const send = (frame: unknown): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), clock);
   const media = (chunk: number): void => {
     const pcm = new Int16Array(160).fill(chunk * 50);
@@ -98,21 +106,11 @@ test('added latency per direction: caller frame in -> toward the agent less the 
   let clock = 5_000;
   const inbound: Array<[number, number]> = [];
   const out: Array<number | undefined> = [];
-  const actor = new CallActor(
-    2,
-    { callId: 'lat-call', from: '+15550100001', to: '+15550100000', direction: 'incoming' },
-    new EchoAgent(),
-    {
-      emitMedia: (_slot, _text, agentAtMs) => out.push(agentAtMs),
-      recordInbound: (addedMs, holdMs) => inbound.push([addedMs, holdMs]),
-      requestClose: (_slot, code, reason) => assert.fail(`closed ${code} ${reason}`),
-      agentAction: () => undefined,
-      log: () => undefined,
-      now: () => clock,
-    },
-    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200, greeting: null, hold: null },
-    DEFAULT_BARGE_IN,
-  );
+  const actor = echoActor(2, 'lat-call', {
+    emitMedia: (_slot, _text, agentAtMs) => out.push(agentAtMs),
+    recordInbound: (addedMs, holdMs) => inbound.push([addedMs, holdMs]),
+    now: () => clock,
+  });
   await actor.openAgent();
   const send = (frame: unknown, frontAt: number): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), frontAt);
   send({ event: 'start', start: { call_control_id: 'lat-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } }, clock);
@@ -137,21 +135,11 @@ test('the live pacer spreads bunched echoes 5 ms apart, and says how long its sp
   let clock = 9_000;
   const paced: number[] = [];
   const sentAt: number[] = [];
-  const actor = new CallActor(
-    3,
-    { callId: 'pace-call', from: '+15550100001', to: '+15550100000', direction: 'incoming' },
-    new EchoAgent(),
-    {
-      emitMedia: () => sentAt.push(clock),
-      recordPaced: (ms) => paced.push(ms),
-      requestClose: (_slot, code, reason) => assert.fail(`closed ${code} ${reason}`),
-      agentAction: () => undefined,
-      log: () => undefined,
-      now: () => clock,
-    },
-    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200, greeting: null, hold: null },
-    DEFAULT_BARGE_IN,
-  );
+  const actor = echoActor(3, 'pace-call', {
+    emitMedia: () => sentAt.push(clock),
+    recordPaced: (ms) => paced.push(ms),
+    now: () => clock,
+  });
   await actor.openAgent();
   const send = (frame: unknown): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), clock);
   send({ event: 'start', start: { call_control_id: 'pace-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } });
