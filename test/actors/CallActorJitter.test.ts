@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_BARGE_IN } from '../../src/agent/agentConfig.js';
+import type { AgentCall, AgentSink } from '../../src/agent/AgentAdapter.js';
 import { EchoAgent } from '../../src/agent/EchoAgent.js';
 import { CallActor, type CallActorHooks } from '../../src/actors/CallActor.js';
 import { pcmuEncode } from '../../src/media/g711.js';
@@ -153,4 +154,47 @@ test('the live pacer spreads bunched echoes 5 ms apart, and says how long its sp
   }
   assert.deepEqual(sentAt, [9_000, 9_005, 9_010], 'one at once, then one per quarter interval');
   assert.deepEqual(paced, [0, 5, 10], 'the spacing held them 0, 5 and 10 ms');
+});
+
+test('agent marks: a bad name and the 257th mark in flight are refused and logged; the first 256 reach the provider', async () => {
+  const clock = 1_000;
+  const frames: string[] = [];
+  const warnings: string[] = [];
+  let sink: AgentSink | null = null;
+  class MarkingAgent extends EchoAgent {
+    override async open(call: AgentCall, given: AgentSink): Promise<void> {
+      sink = given;
+      return super.open(call, given);
+    }
+  }
+  const actor = new CallActor(
+    4,
+    { callId: 'mark-call', from: '+15550100001', to: '+15550100000', direction: 'incoming' },
+    new MarkingAgent(),
+    {
+      emitMedia: (_slot, text) => frames.push(text),
+      requestClose: (_slot, code, reason) => assert.fail(`closed ${code} ${reason}`),
+      agentAction: () => undefined,
+      log: (_slot, level, msg) => warnings.push(`${level}: ${msg}`),
+      now: () => clock,
+    },
+    { mailboxFrames: 500, jitterMinDelayMs: 20, jitterMaxDelayMs: 200, greeting: null, hold: null },
+    DEFAULT_BARGE_IN,
+  );
+  await actor.openAgent();
+  actor.enqueue(encoder.encode(JSON.stringify({ event: 'start', start: { call_control_id: 'mark-call', media_format: { encoding: 'PCMU', sample_rate: 8000 } } })), clock);
+  actor.drain();
+  sink!.event({ type: 'mark', name: 'bad\u0000name' });
+  // Nothing queued: each mark goes straight to the provider and stays in flight until echoed (never, here).
+  for (let i = 0; i < 300; i++) sink!.event({ type: 'mark', name: `m${i}` });
+  const marks = frames.filter((f) => f.includes('"event":"mark"'));
+  assert.equal(marks.length, 256);
+  assert.equal(marks[0], '{"event":"mark","mark":{"name":"agent:m0"}}');
+  assert.equal(warnings.filter((w) => /1 to 64 printable ASCII/.test(w)).length, 1);
+  assert.equal(warnings.filter((w) => /256 marks already in flight/.test(w)).length, 44);
+  // An echo frees a place.
+  actor.enqueue(encoder.encode(JSON.stringify({ event: 'mark', mark: { name: 'agent:m0' } })), clock);
+  actor.drain();
+  sink!.event({ type: 'mark', name: 'after-echo' });
+  assert.equal(frames.filter((f) => f.includes('"event":"mark"')).length, 257);
 });
