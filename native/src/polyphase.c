@@ -440,53 +440,81 @@ AVX2 static inline __m256d tap_load(const double *const phases[], uint64_t down,
 }
 
 /*
- * With down 2 a tap four further on is in the same phase two samples on, so
- * each of a0..a3 walks two pointers by constant steps: no index arithmetic in
- * the loop, which is then bound by its loads (three a pair of taps).
+ * Taps come in blocks of B = lcm(4, D): tap J + m of a block (J a multiple of
+ * B) is in phase m mod D at J/D + m div D, and goes to a_(m mod 4) as in the
+ * TypeScript, so with D a constant (these are inlined per factor) every load
+ * is a base register plus the block index plus a constant: no index
+ * arithmetic in the loop, which is then bound by its loads. Taps past the
+ * last whole block keep the TypeScript's order through tap_load.
  */
-AVX2 static inline __m256d decimate4_by2_symmetric(const double *c, uint64_t length, const double *const phases[],
-                                                   uint64_t o) {
+AVX2 static inline __attribute__((always_inline)) __m256d decimate4_symmetric(const double *c, uint64_t length,
+                                                                               const double *const phases[],
+                                                                               uint64_t o, const uint64_t down,
+                                                                               const int64_t last_phase) {
+  const uint64_t block = down == 2 ? 4 : 12;
   const uint64_t half = length >> 1;
   const uint64_t last = length - 1;
-  __m256d acc[4] = {(length & 1) ? _mm256_mul_pd(_mm256_broadcast_sd(c + half), tap_load(phases, 2, o, half))
+  /* Tap last - m is in phase (last_phase - m) mod D at last div D + floor((last_phase - m) / D). */
+  const uint64_t last_div = last / down;
+  const uint64_t quads_end = half & ~(uint64_t)3;
+  __m256d acc[4] = {(length & 1) ? _mm256_mul_pd(_mm256_broadcast_sd(c + half), tap_load(phases, down, o, half))
                                  : _mm256_setzero_pd(),
                     _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
-  const double *lo[4] = {0};
-  const double *hi[4] = {0};
-  /* Taps 0..3 and last..last-3 exist only when the loop below runs. */
-  for (uint64_t k = 0; half >= 4 && k < 4; k++) {
-    lo[k] = phases[k & 1] + o + (k >> 1);
-    hi[k] = phases[(last - k) & 1] + o + ((last - k) >> 1);
-  }
-  uint64_t j = 0;
-  for (; j + 3 < half; j += 4) {
-    for (int k = 0; k < 4; k++) {
-      __m256d pair = _mm256_add_pd(_mm256_loadu_pd(lo[k]), _mm256_loadu_pd(hi[k]));
-      acc[k] = _mm256_fmadd_pd(_mm256_broadcast_sd(c + j + k), pair, acc[k]);
-      lo[k] += 2;
-      hi[k] -= 2;
+  uint64_t t = 0;
+  for (uint64_t step = 0; t + block <= quads_end; t += block, step += block / down) {
+#pragma GCC unroll 12
+    for (uint64_t m = 0; m < block; m++) {
+      const double *lo = phases[m % down] + o + m / down + step;
+      const int64_t dm = last_phase - (int64_t)m;
+      const int64_t ph = ((dm % (int64_t)down) + (int64_t)down) % (int64_t)down;
+      const double *hi = phases[ph] + o + last_div + (dm - ph) / (int64_t)down - step;
+      const __m256d pair = _mm256_add_pd(_mm256_loadu_pd(lo), _mm256_loadu_pd(hi));
+      acc[m & 3] = _mm256_fmadd_pd(_mm256_broadcast_sd(c + t + m), pair, acc[m & 3]);
     }
   }
-  for (; j < half; j++) {
-    __m256d pair = _mm256_add_pd(tap_load(phases, 2, o, j), tap_load(phases, 2, o, last - j));
-    acc[0] = _mm256_fmadd_pd(_mm256_broadcast_sd(c + j), pair, acc[0]);
+  for (; t < half; t++) {
+    const __m256d pair = _mm256_add_pd(tap_load(phases, down, o, t), tap_load(phases, down, o, last - t));
+    const uint64_t k = t < quads_end ? (t & 3) : 0;
+    acc[k] = _mm256_fmadd_pd(_mm256_broadcast_sd(c + t), pair, acc[k]);
   }
   return _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), acc[2]), acc[3]);
 }
 
-AVX2 static inline __m256d decimate4_by2(const double *c, uint64_t length, const double *const phases[], uint64_t o) {
+AVX2 static inline __attribute__((always_inline)) __m256d decimate4(const double *c, uint64_t length,
+                                                                     const double *const phases[], uint64_t o,
+                                                                     const uint64_t down) {
+  const uint64_t block = down == 2 ? 4 : 12;
+  const uint64_t quads_end = length & ~(uint64_t)3;
   __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
-  const double *lo[4] = {0};
-  for (uint64_t k = 0; length >= 4 && k < 4; k++) lo[k] = phases[k & 1] + o + (k >> 1);
-  uint64_t j = 0;
-  for (; j + 3 < length; j += 4) {
-    for (int k = 0; k < 4; k++) {
-      acc[k] = _mm256_fmadd_pd(_mm256_broadcast_sd(c + j + k), _mm256_loadu_pd(lo[k]), acc[k]);
-      lo[k] += 2;
+  uint64_t t = 0;
+  for (uint64_t step = 0; t + block <= quads_end; t += block, step += block / down) {
+#pragma GCC unroll 12
+    for (uint64_t m = 0; m < block; m++) {
+      const double *lo = phases[m % down] + o + m / down + step;
+      acc[m & 3] = _mm256_fmadd_pd(_mm256_broadcast_sd(c + t + m), _mm256_loadu_pd(lo), acc[m & 3]);
     }
   }
-  for (; j < length; j++) acc[0] = _mm256_fmadd_pd(_mm256_broadcast_sd(c + j), tap_load(phases, 2, o, j), acc[0]);
+  for (; t < length; t++) {
+    const uint64_t k = t < quads_end ? (t & 3) : 0;
+    acc[k] = _mm256_fmadd_pd(_mm256_broadcast_sd(c + t), tap_load(phases, down, o, t), acc[k]);
+  }
   return _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), acc[2]), acc[3]);
+}
+
+AVX2 static inline __attribute__((always_inline)) void decimate_groups(const double *c, uint64_t length, uint8_t sym,
+                                                                        const double *const phases[],
+                                                                        int16_t *output, int64_t groups,
+                                                                        const uint64_t down) {
+  /* The phase of the last tap as a constant too (one copy each), so the mirrored loads are as cheap. */
+  const uint64_t last_phase = (length - 1) % down;
+  for (int64_t o = 0; o < 4 * groups; o += 4) {
+    __m256d acc;
+    if (!sym) acc = decimate4(c, length, phases, (uint64_t)o, down);
+    else if (last_phase == 0) acc = decimate4_symmetric(c, length, phases, (uint64_t)o, down, 0);
+    else if (last_phase == 1) acc = decimate4_symmetric(c, length, phases, (uint64_t)o, down, 1);
+    else acc = decimate4_symmetric(c, length, phases, (uint64_t)o, down, 2);
+    _mm_storel_epi64((__m128i *)(output + o), round4_to_int16(acc));
+  }
 }
 
 /*
@@ -498,18 +526,18 @@ AVX2 static inline __m256d decimate4_by2(const double *c, uint64_t length, const
  * (tap j in register a_(j mod 4)), its tail and its final order, so the
  * outputs are bit-identical to dot()/dotSymmetric(), and no output pays for a
  * horizontal reduction. 16 to 8 kHz, 121 taps: 4.4-4.9 us a frame with two
- * outputs at a time, 2.2-2.8 us this way (same harness, same run). Only
- * down = 2 so far (see decimate4_by2_symmetric); other factors take the
- * general path. Returns how many outputs it did (a multiple of four); the
- * caller does the rest. `phase_scratch` holds at least span doubles.
+ * outputs at a time, 2.2-2.8 us this way (same harness, same run). Factors 2
+ * (16 to 8, 48 to 24 kHz) and 3 (24 to 8, 48 to 16 kHz); 48 to 8 kHz (6)
+ * takes the general path. Returns how many outputs it did (a multiple of
+ * four); the caller does the rest. `phase_scratch` holds at least span doubles.
  */
-#define DECIMATE_MAX_FACTOR 2
+#define DECIMATE_MAX_FACTOR 3
 AVX2 static int64_t decimate_avx2(const ttma_polyphase *f, const double *x, size_t span, double *phase_scratch,
                                   int16_t *output, int64_t count, int64_t newest) {
   const int64_t down = f->down;
   const int64_t length = f->length[0];
   const int64_t groups = count / 4;
-  if (groups == 0 || length < 2 || down != 2) return 0;
+  if (groups == 0 || length < 2 || (down != 2 && down != 3)) return 0;
   const int64_t base = f->history + newest - f->reach[0];
   /* Output 4 groups - 1 reads up to P_r[4 groups - 1 + (length - 1) div D]. */
   const int64_t per_phase = 4 * groups + (length - 1) / down;
@@ -525,11 +553,9 @@ AVX2 static int64_t decimate_avx2(const ttma_polyphase *f, const double *x, size
   }
   const double *c = f->coefs + f->start[0];
   const uint8_t sym = f->symmetric[0];
-  for (int64_t o = 0; o < 4 * groups; o += 4) {
-    __m256d acc = sym ? decimate4_by2_symmetric(c, (uint64_t)length, phases, (uint64_t)o)
-                      : decimate4_by2(c, (uint64_t)length, phases, (uint64_t)o);
-    _mm_storel_epi64((__m128i *)(output + o), round4_to_int16(acc));
-  }
+  /* One copy per factor, with `down` a constant. */
+  if (down == 2) decimate_groups(c, (uint64_t)length, sym, phases, output, groups, 2);
+  else decimate_groups(c, (uint64_t)length, sym, phases, output, groups, 3);
   return 4 * groups;
 }
 
