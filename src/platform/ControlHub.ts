@@ -33,7 +33,7 @@ export interface ControlHubOptions {
   maxPerDeployment?: number;
   capState(deploymentId: string): Promise<CapState>;
   /** Checks and records a usage report and returns its flags; throws a TtmaError to refuse it. */
-  onUsage(deployment: Deployment, callId: string, durationMs: unknown): string[];
+  onUsage(deployment: Deployment, callId: string, durationMs: unknown): Promise<string[]>;
 }
 
 interface Connection {
@@ -178,14 +178,14 @@ export class ControlHub {
       return;
     }
     this.counters.usageReports++;
-    try {
-      const flags = this.#options.onUsage(deployment, callId, duration);
-      this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: true, flags });
-    } catch (err) {
-      const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
-      this.#log.warn({ deployment: deployment.id, callId, code: refusal.code }, `usage report refused: ${refusal.message}`);
-      this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: false, code: refusal.code, message: refusal.message });
-    }
+    void this.#options.onUsage(deployment, callId, duration).then(
+      (flags) => this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: true, flags }),
+      (err: unknown) => {
+        const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
+        this.#log.warn({ deployment: deployment.id, callId, code: refusal.code }, `usage report refused: ${refusal.message}`);
+        this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: false, code: refusal.code, message: refusal.message });
+      },
+    );
   }
 
   #send(ws: WebSocket, message: PlatformControlMessage): void {

@@ -7,8 +7,9 @@
  * time. Unknown deployment, wrong secret and a missing secret all give the
  * same refusal, so the platform is no oracle for deployment ids.
  *
- * Storage sits behind DeploymentStore (async, so a Redis store can replace
- * the in-memory one without touching callers).
+ * Storage sits behind DeploymentStore: MemoryDeploymentStore here (the
+ * default) or RedisDeploymentStore (src/platform/store) when Redis is
+ * configured; test/platform/deploymentStore.test.ts runs one suite on both.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -66,9 +67,17 @@ export interface DeploymentStore {
   /** Atomic: refuses (TTMA_ERR_CONFLICT) when the id or any number is taken. */
   insert(deployment: Deployment): Promise<void>;
   setDisabled(id: string, disabled: boolean): Promise<boolean>;
-  /** Atomic replace of an existing deployment; refuses (TTMA_ERR_CONFLICT) a number another one owns. */
+  /**
+   * Atomic replace of an existing deployment; refuses (TTMA_ERR_CONFLICT) a number another one owns.
+   * `disabled` is kept as stored: only setDisabled changes it, so a concurrent update cannot undo a disable.
+   */
   replace(deployment: Deployment): Promise<boolean>;
   list(): Promise<Deployment[]>;
+  /** Networked stores: waits (bounded) for the first connection; true when up. */
+  ready?(timeoutMs?: number): Promise<boolean>;
+  /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer. */
+  ping?(): Promise<void>;
+  close?(): Promise<void>;
 }
 
 export class MemoryDeploymentStore implements DeploymentStore {
@@ -116,7 +125,7 @@ export class MemoryDeploymentStore implements DeploymentStore {
     }
     for (const number of current.numbers) this.#byNumber.delete(number);
     for (const number of deployment.numbers) this.#byNumber.set(number, deployment.id);
-    this.#byId.set(deployment.id, cloneDeployment(deployment));
+    this.#byId.set(deployment.id, { ...cloneDeployment(deployment), disabled: current.disabled });
     return true;
   }
 
@@ -336,6 +345,11 @@ export class DeploymentRegistry {
 
   async list(): Promise<Deployment[]> {
     return this.#store.list();
+  }
+
+  /** The store, for the platform's start (wait for it) and stop (close it). */
+  get store(): DeploymentStore {
+    return this.#store;
   }
 }
 
