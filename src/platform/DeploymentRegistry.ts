@@ -218,6 +218,39 @@ export class DeploymentRegistry {
     return { agentSecret };
   }
 
+  /**
+   * Makes the stored deployment match `input` (a `--deployment-file`): registers
+   * it, or, when the id exists already (a restart on a persistent store),
+   * updates its settings and sets the file's secret when it differs.
+   */
+  async ensure(input: RegisterDeploymentInput & { agentSecret: string }): Promise<'created' | 'updated'> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const current = await this.#store.get(input.id);
+      if (!current) {
+        try {
+          await this.register(input);
+          return 'created';
+        } catch (err) {
+          // Another platform process registered it meanwhile: update it instead (once).
+          if (attempt === 0 && err instanceof TtmaError && err.code === ErrorCodes.CONFLICT && (await this.#store.get(input.id))) continue;
+          throw err;
+        }
+      }
+      await this.update(input.id, {
+        numbers: input.numbers,
+        tunnelHost: input.tunnelHost,
+        ...(input.caps !== undefined ? { caps: input.caps } : {}),
+        ...(input.recording !== undefined ? { recording: input.recording } : {}),
+        ...(input.dialPolicy !== undefined ? { dialPolicy: input.dialPolicy } : {}),
+      });
+      if (!timingSafeEqual(sha256(Buffer.from(input.agentSecret, 'utf8')), current.agentSecretSha256)) {
+        await this.rotateSecret(input.id, input.agentSecret);
+      }
+      return 'updated';
+    }
+    throw new TtmaError(ErrorCodes.CONFLICT, `deployment ${input.id} changed while being applied`, 409);
+  }
+
   /** Operator update: validated like a registration; the secret is untouched. */
   async update(id: string, patch: DeploymentPatch): Promise<Deployment> {
     const current = await this.#store.get(id);

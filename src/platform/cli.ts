@@ -11,7 +11,7 @@
  * Every flag overrides a key of the config file (src/configFile/platformSettings.ts,
  * docs/configuration.md): flags > environment > config file > defaults.
  *
- * Minute caps live in Redis when --redis-url (or REDIS_URL) is given, else in
+ * Minute caps, deployments and call records live in Redis when --redis-url (or REDIS_URL) is given, else in
  * the embedded in-process store (single box, `ttma demo`).
  *
  * Secrets come only from files (never argv, which other users can read in
@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { loadPlatformSettings, platformFlagLayer, PLATFORM_KEYS, type LoadedPlatformSettings } from '../configFile/platformSettings.js';
 import { printableConfig } from '../configFile/printConfig.js';
 import { readSecret } from '../configFile/secretFiles.js';
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { RedisInstallTokenStore } from './installTokens/RedisInstallTokenStore.js';
 import { PlatformServer } from './PlatformServer.js';
@@ -85,15 +85,20 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     redisUrl: args.redisUrl ?? null,
     recordingsDir: args.recordingsDir ?? null,
   });
-  log.info({ store: args.redisUrl ? 'redis' : 'embedded', recordings: args.recordingsDir ? 'stored' : 'url only' }, 'cap store and recordings');
+  log.info({ store: args.redisUrl ? 'redis' : 'embedded', recordings: args.recordingsDir ? 'stored' : 'url only' }, 'stores (caps, deployments, call records) and recordings');
   if (deployment) {
+    // With Redis the deployment may be there from the last run: the file's settings and secret are applied to it.
     try {
-      await server.deployments.register(deployment);
+      const outcome = await server.deployments.ensure(deployment);
+      log.info({ deployment: deployment.id, numbers: deployment.numbers.length, outcome }, 'deployment from --deployment-file applied');
     } catch (cause) {
-      const why = cause instanceof Error ? cause.message : String(cause);
-      throw new TtmaError(ErrorCodes.CONFIG, `--deployment-file: ${why}`, 500, { cause });
+      if (!isTtmaError(cause, ErrorCodes.STORE_UNAVAILABLE)) {
+        const why = cause instanceof Error ? cause.message : String(cause);
+        throw new TtmaError(ErrorCodes.CONFIG, `--deployment-file: ${why}`, 500, { cause });
+      }
+      // Starts degraded like the cap store does; the deployment kept in Redis from the last run still serves.
+      log.warn({ deployment: deployment.id, code: ErrorCodes.STORE_UNAVAILABLE }, '--deployment-file not applied: the store is unreachable');
     }
-    log.info({ deployment: deployment.id, numbers: deployment.numbers.length }, 'deployment registered from --deployment-file');
   }
 
   const { port } = await server.start();
