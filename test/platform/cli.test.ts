@@ -128,6 +128,9 @@ describe('ttma platform (cli)', () => {
     await usage(['--port', '70000', '--provider-url', providerUrl, '--provider-api-key-file', 'x'], /--port/);
     await usage(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'missing.key')], /cannot read/, 'TTMA_ERR_CONFIG');
     await usage(['--provider-api-key', PROVIDER_KEY], /provider-api-key/);
+    const base = ['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'provider.key')];
+    await usage([...base, '--call-retention-days', 'soon'], /callRetentionDays: wrong type: expected number, got "soon"; from flag --call-retention-days/, 'TTMA_ERR_CONFIG');
+    await usage([...base, '--call-retention-max', '0'], /callRetentionMax: too small/, 'TTMA_ERR_CONFIG');
     await usage(['--provider-url', providerUrl, PROVIDER_KEY], /positional arguments are not accepted/);
     await assert.rejects(runPlatformCommand([PROVIDER_KEY]), (err: Error) => !err.message.includes(PROVIDER_KEY));
     await writeFile(join(dir, 'bad-deployment.json'), JSON.stringify({ id: 'demo-2', numbers: ['+15551230002'], tunnelHost: 'evil.com', agentSecret: AGENT_SECRET }), { mode: 0o600 });

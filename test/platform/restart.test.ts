@@ -110,6 +110,21 @@ describe('platform restart on the same Redis', { skip }, () => {
     assert.equal(second.provider.commands('hangup').length, 1, 'only the owner reached the provider');
   });
 
+  it('keeps at most callRetention.maxCalls records in Redis, the newest', async () => {
+    const h = await startHarness({ redisUrl: redis.url, callRetention: { maxCalls: 2, days: 1 } });
+    harnesses.push(h);
+    const ids = ['v3:ret-1', 'v3:ret-2', 'v3:ret-3'];
+    for (const id of ids) {
+      await postWebhook(h, envelope('call.initiated', { call_control_id: id, from: CALLER, to: '+15551419000', direction: 'incoming' }));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const history = await call(h.base, 'GET', '/v1/admin/history.json', { headers: adminHeaders() });
+    // The bound is global: the first test's calls in this Redis were trimmed too.
+    assert.equal(history.body.total, 2);
+    assert.deepEqual(history.body.calls.map((c: { call_control_id: string }) => c.call_control_id), ['v3:ret-3', 'v3:ret-2']);
+    assert.equal(await h.platform.calls.get('v3:ret-1'), undefined);
+  });
+
   it('gives a contested number to one deployment when two platforms are asked at once', async () => {
     const [p1, p2] = await Promise.all([open(), open()]);
     const number = '+15551419999';
