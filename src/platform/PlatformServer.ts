@@ -392,10 +392,15 @@ export class PlatformServer {
     await this.#requireOwnership(deployment, callId);
     // Reserve the first minute before the provider is asked anything: at a cap, no call starts.
     await this.#admit(deployment, callId);
-    await this.calls.patch(callId, { reservationId: callId });
     this.#reservationCall.set(callId, callId);
+    // Written while the provider answers (no round trip of its own); if it is lost, settlement
+    // falls back to the call id, which is this reservation's id anyway.
+    const marked = this.calls.patch(callId, { reservationId: callId }).catch((err: unknown) => {
+      this.#log.warn({ callId, code: isTtmaError(err) ? err.code : undefined }, 'reservation id not written to the call record');
+    });
     try {
       await this.#provider.answer(callId, bidirectionalStream(streamUrl, token, codec, clientState));
+      await marked;
     } catch (err) {
       // Stop top-ups; the provider's hang-up (answer timeout) settles the reservation at its figure.
       this.caps.release(callId);

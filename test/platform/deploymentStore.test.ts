@@ -30,6 +30,16 @@ async function code(promise: Promise<unknown>): Promise<string> {
   return 'resolved';
 }
 
+/** Polls `check` (bounded, 2 s) and returns how long it took to hold. */
+async function eventually(check: () => Promise<boolean>): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > 2_000) assert.fail('did not happen within 2 s');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return Date.now() - started;
+}
+
 interface Made {
   /** A store on fresh state, and a second client on the same state (Redis: a second platform process). */
   pair(): Promise<[DeploymentStore, DeploymentStore]>;
@@ -92,21 +102,27 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       await other.register(input(id(), [a.numbers[0]!]));
     });
 
-    it('rotation and disable take effect at once, on every process; an update does not undo a disable', async () => {
+    it('rotation and disable take effect at once on the process that made them, and on every other one as the change arrives; an update does not undo a disable', async () => {
       const [store, twin] = await made.pair();
       const registry = new DeploymentRegistry({ store });
       const other = new DeploymentRegistry({ store: twin });
       const a = input(id());
       const { agentSecret: old } = await registry.register(a);
+      // Both processes have read (and may cache) the deployment.
+      assert.equal((await registry.authenticate(a.id, old)).id, a.id);
       assert.equal((await other.authenticate(a.id, old)).id, a.id);
       const { agentSecret: next } = await registry.rotateSecret(a.id);
-      assert.equal(await code(other.authenticate(a.id, old)), 'TTMA_ERR_AUTH');
+      assert.equal(await code(registry.authenticate(a.id, old)), 'TTMA_ERR_AUTH', 'at once where it was made');
+      const waitedMs = await eventually(async () => (await code(other.authenticate(a.id, old))) === 'TTMA_ERR_AUTH');
+      assert.ok(waitedMs < 200, `the other process refused the old secret after ${waitedMs} ms`);
       assert.equal((await other.authenticate(a.id, next)).id, a.id);
       // An update computed from a copy read before the disable must not re-enable.
       const before = await other.get(a.id);
       assert.equal(await registry.setDisabled(a.id, true), true);
+      assert.equal(await code(registry.authenticate(a.id, next)), 'TTMA_ERR_DEPLOYMENT_DISABLED');
       assert.equal(await twin.replace({ ...before!, caps: { dayMinutes: 7, monthMinutes: 70 } }), true);
       assert.equal(await code(other.authenticate(a.id, next)), 'TTMA_ERR_DEPLOYMENT_DISABLED');
+      await eventually(async () => (await code(registry.authenticate(a.id, next))) === 'TTMA_ERR_DEPLOYMENT_DISABLED');
       assert.equal((await registry.get(a.id))?.caps.dayMinutes, 7);
       assert.equal(await registry.setDisabled('dep-nobody', true), false);
     });
@@ -135,6 +151,8 @@ suite(
         const pair = [new RedisDeploymentStore({ url, prefix }), new RedisDeploymentStore({ url, prefix })] as const;
         opened.push(...pair);
         for (const s of pair) assert.equal(await s.ready(), true);
+        // Each process's cache works only once its change subscription is up.
+        await eventually(async () => pair.every((s) => s.cacheLive));
         return [pair[0], pair[1]];
       },
       close: async () => {
@@ -171,6 +189,28 @@ describe('redis deployment store: layout and failure', { skip }, () => {
       assert.ok(dump.includes(createHash('sha256').update(agentSecret).digest('hex')));
       await raw.hset('lay:{deployments}:dep:acme-1', 'doc', '{"id":"acme-1"}');
       assert.equal(await code(registry.authenticate('acme-1', agentSecret)), 'TTMA_ERR_STORE_UNAVAILABLE');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('serves authentication from its cache only while the change subscription is up', async () => {
+    const store = new RedisDeploymentStore({ url: server.url, prefix: 'cache' });
+    assert.equal(await store.ready(), true);
+    try {
+      await eventually(async () => store.cacheLive);
+      const registry = new DeploymentRegistry({ store });
+      const { agentSecret } = await registry.register({ id: 'cached-1', numbers: ['+15551230011'], tunnelHost: 'cached.trycloudflare.com' });
+      // The registration's own change message comes back to this process too: let it pass, then read into the cache.
+      await new Promise((r) => setTimeout(r, 50));
+      await registry.authenticate('cached-1', agentSecret);
+      // A write that bypasses the store's scripts publishes nothing: the cached copy still answers (no round trip).
+      await raw.hset('cache:{deployments}:dep:cached-1', 'disabled', '1');
+      assert.equal((await registry.authenticate('cached-1', agentSecret)).id, 'cached-1');
+      // Drop the subscriber connection: the cache is emptied and reads go to Redis again.
+      await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await eventually(async () => (await code(registry.authenticate('cached-1', agentSecret))) === 'TTMA_ERR_DEPLOYMENT_DISABLED');
+      await eventually(async () => store.cacheLive);
     } finally {
       await store.close();
     }

@@ -11,8 +11,16 @@
  *   ttma:{deployments}:ids          set of ids
  * "A number belongs to at most one deployment" is decided inside one script
  * per insert/replace, so two concurrent claims cannot both win.
- * Authentication reads the deployment on every request (one round trip), so
- * a rotation or a disable on any platform process takes effect at once.
+ * Authentication runs on every signalling request, so deployments are cached
+ * in process: every write publishes the deployment's id on
+ * `ttma:{deployments}:changed` from inside its script, and each process drops
+ * that id from its cache when the message arrives (the writing process drops
+ * it at once, before writing). The cache is used only while the subscription
+ * is up (a lost subscriber empties it and reads go to Redis), a read that an
+ * invalidation overtook is not cached, and no entry is older than 5 s (the
+ * backstop if a message were ever lost). So a rotation or a disable made on
+ * another platform process takes effect there as soon as Redis delivers the
+ * message (well under a millisecond on a healthy link).
  * While Redis is unreachable, a deployment read before is served from the
  * copy of that last read (so a gateway can still hang up its live calls);
  * everything else fails with TTMA_ERR_STORE_UNAVAILABLE (fail closed).
@@ -24,7 +32,7 @@ import { createRedisClient, quitRedis, redisReady, runRedis } from './redisClien
 
 /**
  * KEYS: deployment hash, ids set, then one key per number.
- * ARGV: id, doc, disabled. Returns {1, 0} stored, {-1, 0} id taken, {-2, i} the i-th number taken.
+ * ARGV: id, doc, disabled, change channel. Returns {1, 0} stored, {-1, 0} id taken, {-2, i} the i-th number taken.
  */
 const INSERT_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
@@ -34,12 +42,13 @@ end
 for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'disabled', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
 return {1, 0}
 `;
 
 /**
  * KEYS: deployment hash, then one key per new number.
- * ARGV: id, doc, number key prefix. The old numbers' keys are derived from the
+ * ARGV: id, doc, number key prefix, change channel. The old numbers' keys are derived from the
  * stored doc (same hash tag, so the same Cluster slot). `disabled` is left as
  * it is: only setDisabled changes it, so an update cannot undo a disable.
  * Returns {1, 0} replaced, {0, 0} unknown id, {-2, i} the i-th number is another's.
@@ -57,17 +66,21 @@ for _, number in ipairs(cjson.decode(old).numbers) do
 end
 for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
 return {1, 0}
 `;
 
-/** KEYS: deployment hash. ARGV: 0|1. Returns 1, or 0 for an unknown id. */
+/** KEYS: deployment hash. ARGV: 0|1, id, change channel. Returns 1, or 0 for an unknown id. */
 const DISABLE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'disabled', ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1
 `;
 
 const LAST_KNOWN_MAX = 10_000;
+/** Backstop: a cached deployment is read again after this long, message or not. */
+const CACHE_MAX_AGE_MS = 5_000;
 
 interface Commands {
   ttmaDepInsert(...args: string[]): Promise<[number, number]>;
@@ -97,11 +110,37 @@ export class RedisDeploymentStore implements DeploymentStore {
   readonly #prefix: string;
   /** Each deployment as last read, for authentication while the store is unreachable (never written from). */
   readonly #lastKnown = new Map<string, Deployment>();
+  /** The read cache (see above): valid only while #subscribed. */
+  readonly #cache = new Map<string, { deployment: Deployment; at: number }>();
+  readonly #subscriber: Redis;
+  readonly #channel: string;
+  #subscribed = false;
+  /** Bumped by every invalidation: a read that started before one is not cached. */
+  #epoch = 0;
   #closed = false;
 
   constructor(options: RedisDeploymentStoreOptions) {
     this.#prefix = `${options.prefix ?? 'ttma'}:{deployments}:`;
+    this.#channel = `${this.#prefix}changed`;
     this.#redis = createRedisClient(options.url, options.commandTimeoutMs);
+    this.#subscriber = createRedisClient(options.url, options.commandTimeoutMs);
+    this.#subscriber.on('message', (_channel: string, id: string) => this.#invalidate(id));
+    this.#subscriber.on('ready', () => {
+      this.#subscriber.subscribe(this.#channel).then(
+        () => {
+          // Anything cached before this subscription could have missed a message.
+          this.#invalidate(null);
+          this.#subscribed = true;
+        },
+        () => undefined,
+      );
+    });
+    for (const event of ['close', 'reconnecting', 'end', 'error']) {
+      this.#subscriber.on(event, () => {
+        this.#subscribed = false;
+        this.#invalidate(null);
+      });
+    }
     this.#redis.defineCommand('ttmaDepInsert', { lua: INSERT_SCRIPT });
     this.#redis.defineCommand('ttmaDepReplace', { lua: REPLACE_SCRIPT });
     this.#redis.defineCommand('ttmaDepDisable', { numberOfKeys: 1, lua: DISABLE_SCRIPT });
@@ -112,6 +151,9 @@ export class RedisDeploymentStore implements DeploymentStore {
   }
 
   async get(id: string): Promise<Deployment | undefined> {
+    const cached = this.#subscribed ? this.#cache.get(id) : undefined;
+    if (cached && Date.now() - cached.at < CACHE_MAX_AGE_MS) return cloneOf(cached.deployment);
+    const epoch = this.#epoch;
     let doc: string | null | undefined;
     let disabled: string | null | undefined;
     try {
@@ -129,7 +171,23 @@ export class RedisDeploymentStore implements DeploymentStore {
     }
     const found = fromStored(doc, disabled === '1');
     this.#remember(found);
+    if (this.#subscribed && epoch === this.#epoch) {
+      this.#cache.set(id, { deployment: cloneOf(found), at: Date.now() });
+      if (this.#cache.size > LAST_KNOWN_MAX) this.#cache.delete(this.#cache.keys().next().value as string);
+    }
     return found;
+  }
+
+  /** True while changes made elsewhere reach this process (for tests and /readyz-style checks). */
+  get cacheLive(): boolean {
+    return this.#subscribed;
+  }
+
+  /** Drops one id (or everything) from the read cache. */
+  #invalidate(id: string | null): void {
+    this.#epoch++;
+    if (id === null) this.#cache.clear();
+    else this.#cache.delete(id);
   }
 
   async findByNumber(e164: string): Promise<Deployment | undefined> {
@@ -140,7 +198,7 @@ export class RedisDeploymentStore implements DeploymentStore {
   async insert(deployment: Deployment): Promise<void> {
     const keys = [this.#depKey(deployment.id), `${this.#prefix}ids`, ...deployment.numbers.map((n) => this.#numKey(n))];
     const [status, index] = await this.#run(() =>
-      this.#commands.ttmaDepInsert(String(keys.length), ...keys, deployment.id, toStored(deployment), deployment.disabled ? '1' : '0'),
+      this.#commands.ttmaDepInsert(String(keys.length), ...keys, deployment.id, toStored(deployment), deployment.disabled ? '1' : '0', this.#channel),
     );
     if (Number(status) === -1) throw new TtmaError(ErrorCodes.CONFLICT, `deployment ${deployment.id} already exists`, 409);
     if (Number(status) === -2) throw numberTaken(deployment.numbers[Number(index) - 1]);
@@ -148,16 +206,20 @@ export class RedisDeploymentStore implements DeploymentStore {
 
   async setDisabled(id: string, disabled: boolean): Promise<boolean> {
     // Forgotten before the write: a changed deployment is never served from an old copy.
-    this.#lastKnown.delete(id);
-    return Number(await this.#run(() => this.#commands.ttmaDepDisable(this.#depKey(id), disabled ? '1' : '0'))) === 1;
+    this.#forget(id);
+    try {
+      return Number(await this.#run(() => this.#commands.ttmaDepDisable(this.#depKey(id), disabled ? '1' : '0', id, this.#channel))) === 1;
+    } finally {
+      this.#forget(id);
+    }
   }
 
   async replace(deployment: Deployment): Promise<boolean> {
-    this.#lastKnown.delete(deployment.id);
+    this.#forget(deployment.id);
     const keys = [this.#depKey(deployment.id), ...deployment.numbers.map((n) => this.#numKey(n))];
     const [status, index] = await this.#run(() =>
-      this.#commands.ttmaDepReplace(String(keys.length), ...keys, deployment.id, toStored(deployment), `${this.#prefix}num:`),
-    );
+      this.#commands.ttmaDepReplace(String(keys.length), ...keys, deployment.id, toStored(deployment), `${this.#prefix}num:`, this.#channel),
+    ).finally(() => this.#forget(deployment.id));
     if (Number(status) === -2) throw numberTaken(deployment.numbers[Number(index) - 1]);
     return Number(status) === 1;
   }
@@ -179,7 +241,14 @@ export class RedisDeploymentStore implements DeploymentStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await quitRedis(this.#redis);
+    this.#subscribed = false;
+    this.#subscriber.removeAllListeners('ready');
+    await Promise.all([quitRedis(this.#redis), quitRedis(this.#subscriber)]);
+  }
+
+  #forget(id: string): void {
+    this.#lastKnown.delete(id);
+    this.#invalidate(id);
   }
 
   #remember(deployment: Deployment): void {
