@@ -729,10 +729,21 @@ export class PlatformServer {
     if (!isObject(data) || typeof eventId !== 'string' || eventId.length === 0 || eventId.length > WEBHOOK_ID_MAX) {
       throw new TtmaError(ErrorCodes.WEBHOOK_MALFORMED, 'webhook has no data.id', 400);
     }
-    if (this.#replay.checkAndRemember(`event:${eventId}`, nowMs)) {
+    const replayKey = `event:${eventId}`;
+    if (this.#replay.checkAndRemember(replayKey, nowMs)) {
       this.#log.info({ eventId }, 'duplicate webhook ignored');
       return this.#send(req, res, 200, { ok: true, duplicate: true });
     }
+    try {
+      await this.#recordWebhook(req, res, ctx, eventId, data);
+    } catch (err) {
+      // Not recorded (the store was away): the provider's retry of this event must not be taken for a replay.
+      this.#replay.forget(replayKey);
+      throw err;
+    }
+  }
+
+  async #recordWebhook(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, eventId: string, data: Json): Promise<void> {
     const event = callEventOf(data);
     if (!event) {
       this.#log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');

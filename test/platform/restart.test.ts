@@ -125,6 +125,34 @@ describe('platform restart on the same Redis', { skip }, () => {
     assert.equal(await h.platform.calls.get('v3:ret-1'), undefined);
   });
 
+  it('refuses provider webhooks with 503 while Redis is away, and takes the same event when the provider retries', async () => {
+    const own = await startRedisServer();
+    const h = await startHarness({ redisUrl: own.url });
+    harnesses.push(h);
+    try {
+      const body = envelope('call.initiated', { call_control_id: 'v3:while-away', from: CALLER, to: '+15551419001', direction: 'incoming' });
+      await own.kill();
+      const refused = await postWebhook(h, body);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
+      // The retry is not mistaken for a replay: still 503 while away...
+      assert.equal((await postWebhook(h, body)).status, 503);
+      // ...and recorded once Redis is back (a fresh, empty server on the same port).
+      const back = await startRedisServer(own.port);
+      try {
+        await waitFor('the platform to reconnect', async () => (await call(h.base, 'GET', '/readyz')).status === 200, 10_000);
+        const accepted = await postWebhook(h, body);
+        assert.deepEqual([accepted.status, accepted.body], [200, { ok: true }]);
+        assert.deepEqual(await h.platform.calls.ownerOf('v3:while-away'), { locked: true, deploymentId: null });
+        assert.equal((await postWebhook(h, body)).body.duplicate, true, 'a real replay is still refused');
+      } finally {
+        await back.stop();
+      }
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('gives a contested number to one deployment when two platforms are asked at once', async () => {
     const [p1, p2] = await Promise.all([open(), open()]);
     const number = '+15551419999';
