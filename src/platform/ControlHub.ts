@@ -102,6 +102,24 @@ export class ControlHub {
     for (const ws of [...sockets]) ws.close(CLOSE_REVOKED, reason.slice(0, 100));
   }
 
+  /**
+   * A deployment changed somewhere (another platform process on the same store): close the
+   * connections whose identity no longer holds: deployment gone or disabled, or secret rotated.
+   */
+  revokeStale(deploymentId: string, current: Deployment | undefined): void {
+    const sockets = this.#byDeployment.get(deploymentId);
+    if (!sockets) return;
+    for (const ws of [...sockets]) {
+      const held = this.#connections.get(ws)?.deployment;
+      // Already closing (this process made the change and revoked it itself).
+      if (!held || ws.readyState !== ws.OPEN) continue;
+      const reason = !current ? 'deployment removed' : current.disabled ? 'deployment disabled' : !current.agentSecretSha256.equals(held.agentSecretSha256) ? 'agent secret rotated' : null;
+      if (!reason) continue;
+      this.#log.info({ audit: true, deployment: deploymentId }, `control connection closed: ${reason} (changed by another platform process)`);
+      ws.close(CLOSE_REVOKED, reason);
+    }
+  }
+
   close(): void {
     this.#closed = true;
     clearInterval(this.#timer);

@@ -73,6 +73,8 @@ export interface DeploymentStore {
    */
   replace(deployment: Deployment): Promise<boolean>;
   list(): Promise<Deployment[]>;
+  /** Shared stores: called with the id of a deployment some process changed (this one included). */
+  onStoredChange?(listener: (id: string) => void): void;
   /** Networked stores: waits (bounded) for the first connection; true when up. */
   ready?(timeoutMs?: number): Promise<boolean>;
   /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer. */

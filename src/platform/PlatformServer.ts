@@ -234,6 +234,12 @@ export class PlatformServer {
       capState: (id) => this.#capState(id),
       onUsage: (deployment, callId, duration) => this.#acceptUsage(deployment, callId, duration),
     });
+    // Changed through another platform process on the same store: re-check this process's connections.
+    this.deployments.store.onStoredChange?.((id) => {
+      if (this.control.connections(id) === 0) return;
+      // A store that cannot answer now tells nothing: the connections stay (fail-closed checks happen per request).
+      void this.deployments.get(id).then((current) => this.control.revokeStale(id, current), () => undefined);
+    });
     this.deployments.onChange((id, change) => {
       if (change === 'secret') this.control.revoke(id, 'agent secret rotated');
       else if (change === 'disabled') this.control.revoke(id, 'deployment disabled');

@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
@@ -153,6 +154,31 @@ describe('platform restart on the same Redis', { skip }, () => {
     }
   });
 
+  it('a rotation or disable through one platform closes the control connections held by another', async () => {
+    const [p1, p2] = await Promise.all([open(), open()]);
+    const D = { id: 'keep-ctl', numbers: ['+15551418888'], tunnelHost: 'keep-ctl.trycloudflare.com' };
+    const created = await call(p1.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: D });
+    assert.equal(created.status, 201);
+    const connect = (secret: string) =>
+      new Promise<{ ws: WebSocket; closed: Promise<number> }>((resolve, reject) => {
+        const ws = new WebSocket(`${p2.base.replace(/^http/, 'ws')}/v1/control`, { headers: agentHeaders(D.id, secret) });
+        const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+        ws.once('message', () => resolve({ ws, closed }));
+        ws.once('error', reject);
+      });
+    const first = await connect(created.body.agentSecret as string);
+    // A change that keeps the identity (caps) leaves the connection open.
+    assert.equal((await call(p1.base, 'PATCH', `/v1/admin/deployments/${D.id}`, { headers: adminHeaders(), body: { caps: { dayMinutes: 5 } } })).status, 200);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(first.ws.readyState, WebSocket.OPEN);
+    const rotated = await call(p1.base, 'POST', `/v1/admin/deployments/${D.id}/rotate-secret`, { headers: adminHeaders(), body: {} });
+    assert.equal(rotated.status, 200);
+    assert.equal(await withinMs(first.closed, 2_000), 4401);
+    const second = await connect(rotated.body.agentSecret as string);
+    assert.equal((await call(p1.base, 'POST', `/v1/admin/deployments/${D.id}/disable`, { headers: adminHeaders(), body: {} })).status, 200);
+    assert.equal(await withinMs(second.closed, 2_000), 4401);
+  });
+
   it('gives a contested number to one deployment when two platforms are asked at once', async () => {
     const [p1, p2] = await Promise.all([open(), open()]);
     const number = '+15551419999';
@@ -174,6 +200,11 @@ describe('platform restart on the same Redis', { skip }, () => {
     }
   });
 });
+
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
 
 function pick(value: unknown, keys: string[]): Record<string, unknown> {
   const source = value as Record<string, unknown>;

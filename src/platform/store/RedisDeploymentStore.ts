@@ -115,6 +115,7 @@ export class RedisDeploymentStore implements DeploymentStore {
   readonly #subscriber: Redis;
   readonly #channel: string;
   #subscribed = false;
+  readonly #listeners = new Set<(id: string) => void>();
   /** Bumped by every invalidation: a read that started before one is not cached. */
   #epoch = 0;
   #closed = false;
@@ -124,7 +125,11 @@ export class RedisDeploymentStore implements DeploymentStore {
     this.#channel = `${this.#prefix}changed`;
     this.#redis = createRedisClient(options.url, options.commandTimeoutMs);
     this.#subscriber = createRedisClient(options.url, options.commandTimeoutMs);
-    this.#subscriber.on('message', (_channel: string, id: string) => this.#invalidate(id));
+    this.#subscriber.on('message', (_channel: string, id: string) => {
+      // The cache first, so a listener that reads the deployment gets it from Redis.
+      this.#invalidate(id);
+      for (const listener of this.#listeners) listener(id);
+    });
     this.#subscriber.on('ready', () => {
       this.#subscriber.subscribe(this.#channel).then(
         () => {
@@ -176,6 +181,11 @@ export class RedisDeploymentStore implements DeploymentStore {
       if (this.#cache.size > LAST_KNOWN_MAX) this.#cache.delete(this.#cache.keys().next().value as string);
     }
     return found;
+  }
+
+  /** Observe changes made by any platform process on this Redis (each write's message). */
+  onStoredChange(listener: (id: string) => void): void {
+    this.#listeners.add(listener);
   }
 
   /** True while changes made elsewhere reach this process (for tests and /readyz-style checks). */
