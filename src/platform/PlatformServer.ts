@@ -210,7 +210,7 @@ export class PlatformServer {
       store,
       logger: this.#log,
       ...(options.capUnitMs !== undefined ? { unitMs: options.capUnitMs } : {}),
-      onCapReached: (deploymentId, reason) => void this.#endForCap(deploymentId, reason),
+      onCapReached: (deploymentId, reason) => this.#background('ending calls at the cap', this.#endForCap(deploymentId, reason)),
     });
     this.ledger = new UsageLedger({
       logger: this.#log,
@@ -243,7 +243,7 @@ export class PlatformServer {
     this.deployments.onChange((id, change) => {
       if (change === 'secret') this.control.revoke(id, 'agent secret rotated');
       else if (change === 'disabled') this.control.revoke(id, 'deployment disabled');
-      else if (change === 'updated') void this.#pushCapState(id);
+      else if (change === 'updated') this.#background('cap state push', this.#pushCapState(id));
     });
     this.#recordings = options.recordingsDir
       ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: [new URL(options.providerBaseUrl).origin] })
@@ -260,6 +260,11 @@ export class PlatformServer {
       sendPage: (req, res, status, html) => this.#write(req, res, status, html, HISTORY_PAGE_HEADERS),
       allow: () => undefined,
     };
+  }
+
+  /** Work started after a response: its failure (e.g. the store went away) is logged, never an unhandled rejection. */
+  #background(what: string, work: Promise<unknown>): void {
+    work.catch((err: unknown) => this.#log.error({ err: isTtmaError(err) ? err.code : err instanceof Error ? err.message : String(err) }, `${what} failed`));
   }
 
   /** Subscribe to cap notices (the control channel to gateways uses this). */
@@ -414,7 +419,7 @@ export class PlatformServer {
     }
     this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');
     this.#send(req, res, 200, { ok: true });
-    if (deployment.recording) void this.#startRecording(deployment, callId);
+    if (deployment.recording) this.#background('recording start', this.#startRecording(deployment, callId));
   }
 
   /** Recording on (the default): record_start once per call; off: never sent (FAQ-02, FAQ-17). */
@@ -489,7 +494,7 @@ export class PlatformServer {
     try {
       await this.caps.admit(deployment.id, reservationId, capLimits(deployment));
     } catch (err) {
-      if (isTtmaError(err, ErrorCodes.CAP_REACHED)) void this.#pushCapState(deployment.id);
+      if (isTtmaError(err, ErrorCodes.CAP_REACHED)) this.#background('cap state push', this.#pushCapState(deployment.id));
       throw err;
     }
   }
@@ -563,7 +568,7 @@ export class PlatformServer {
       for (const listener of this.#capListeners) listener(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId });
       this.control.notify(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId, ending_in_ms: this.#capGoodbyeMs, message });
     }
-    void this.#pushCapState(deploymentId);
+    this.#background('cap state push', this.#pushCapState(deploymentId));
     if (this.#capGoodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#capGoodbyeMs));
     await Promise.all(
       [...callIds].map(async (callId) => {
@@ -659,7 +664,7 @@ export class PlatformServer {
       throw new TtmaError(ErrorCodes.PROVIDER, 'provider returned a call id that is already in use', 502);
     }
     // A call.hangup that raced ahead of this response still settles.
-    if (locked.state === 'ended') void this.#settlement.onHangup(callId);
+    if (locked.state === 'ended') this.#background('settlement', this.#settlement.onHangup(callId));
     this.#log.info({ deployment: deployment.id, callId, mediaId, codec }, 'outbound call placed');
     const result: DialCallResult = { call_control_id: callId, call_session_id: dialled.call_session_id };
     this.#send(req, res, 200, result);
