@@ -5,12 +5,14 @@
  * rate limit, allowlists, one Lua reservation, the provider call), one at a
  * time on keep-alive connections; the figure is the difference of the
  * percentiles. Two platforms run side by side, alternating request by
- * request: the current one (provider requests over node:http keep-alive) and
- * one with the previous fetch/undici provider client. A bare Lua reservation
- * against the same Redis is timed too, for the Redis share of the figure.
+ * request: the current one (deployments and call records in Redis too) and a
+ * baseline: `--baseline memory` (default) keeps deployments and call records
+ * in process, as before they moved to Redis; `--baseline fetch` uses the
+ * previous fetch/undici provider client. A bare Lua reservation against the
+ * same Redis is timed too, for the Redis share of the figure.
  * Starts its own redis-server on a free port.
  *
- *   node dist/bench/platformProxy.js [--requests 2000] [--json]
+ *   node dist/bench/platformProxy.js [--requests 2000] [--baseline memory|fetch] [--json]
  */
 import { Agent, createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,13 +21,17 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../src/log.js';
 import { PlatformServer } from '../src/platform/PlatformServer.js';
+import { MemoryDeploymentStore } from '../src/platform/DeploymentRegistry.js';
+import { MemoryCallStore } from '../src/platform/store/MemoryCallStore.js';
 import { periodOf } from '../src/platform/store/CapStore.js';
 import { RedisCapStore } from '../src/platform/store/RedisCapStore.js';
 import { fetchTransport } from './fetchTransport.js';
 import { HEADER_DEPLOYMENT, PLATFORM_PATHS } from '../src/wire/platformApi.js';
 import { startRedisServer } from '../test/helpers/redisServer.js';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, baseline: { type: 'string', default: 'memory' }, json: { type: 'boolean', default: false } } });
+if (values.baseline !== 'memory' && values.baseline !== 'fetch') throw new Error('--baseline must be memory or fetch');
+const BASELINE = values.baseline === 'fetch' ? 'fetch provider client' : 'records in process';
 const REQUESTS = Number(values.requests);
 const WARMUP = 300;
 const CPU_BLOCK = 500;
@@ -38,15 +44,23 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function post(agent: Agent, port: number, path: string, body: string, headers: Record<string, string>): Promise<number> {
+  return postFor(agent, port, path, body, headers).then((r) => r.status);
+}
+
+/** The status and the body (the dial's call id, for the hang-up rows). */
+function postFor(agent: Agent, port: number, path: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res: IncomingMessage) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('error', reject);
     req.end(body);
   });
 }
+
+const callIdOf = (body: string): string => (JSON.parse(body) as { call_control_id: string }).call_control_id;
 
 async function main(): Promise<void> {
   const redis = await startRedisServer();
@@ -72,7 +86,8 @@ async function main(): Promise<void> {
       logger: createLogger('bench', 'silent'),
       redisUrl: redis.url,
       rateLimit: { ratePerSec: 1e6, burst: 1e6 },
-      ...(old ? { provider: { transport: fetchTransport } } : {}),
+      ...(old && values.baseline === 'fetch' ? { provider: { transport: fetchTransport } } : {}),
+      ...(old && values.baseline === 'memory' ? { deploymentStore: new MemoryDeploymentStore(), callStore: new MemoryCallStore() } : {}),
     });
     // Each platform its own deployment (own Redis keys), so the two never share a counter.
     await platform.deployments.register({
@@ -89,6 +104,8 @@ async function main(): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const body = (i: number) => JSON.stringify({ to: '+15551234567', stream_url: `wss://${TUNNEL}/v1/media/bench-${i}-abcdefgh`, stream_auth_token: 'a'.repeat(43) });
   const rows = { direct: [] as number[], redis: [] as number[], previous: [] as number[], current: [] as number[] };
+  // Hang-ups of the calls just dialled: authentication plus the ownership check on every request.
+  const hangups = { direct: [] as number[], previous: [] as number[], current: [] as number[] };
   // Dial reserves a minute each: stay under the cap by keeping the run short.
   const total = Math.min(REQUESTS, 40_000);
   const limits = { day: 1e9, month: 1e9 };
@@ -101,17 +118,30 @@ async function main(): Promise<void> {
     await store.reserve('bench-redis', `r-${i}`, 1, limits, periodOf(Date.now()));
     const redisMs = performance.now() - t;
     t = performance.now();
-    const b = await post(agent, previous.port, PLATFORM_PATHS.dial, body(i), previous.headers);
+    const b = await postFor(agent, previous.port, PLATFORM_PATHS.dial, body(i), previous.headers);
     const previousMs = performance.now() - t;
     t = performance.now();
-    const c = await post(agent, current.port, PLATFORM_PATHS.dial, body(i), current.headers);
+    const c = await postFor(agent, current.port, PLATFORM_PATHS.dial, body(i), current.headers);
     const currentMs = performance.now() - t;
-    if (a !== 200 || b !== 200 || c !== 200) throw new Error(`unexpected status ${a}/${b}/${c} at request ${i}`);
+    if (a !== 200 || b.status !== 200 || c.status !== 200) throw new Error(`unexpected status ${a}/${b.status}/${c.status} at request ${i}`);
+    t = performance.now();
+    const d = await post(agent, providerPort, `/v2/calls/${encodeURIComponent(callIdOf(c.body))}/actions/hangup`, '{}', { authorization: `Bearer ${KEY}` });
+    const hangDirectMs = performance.now() - t;
+    t = performance.now();
+    const e = await post(agent, previous.port, PLATFORM_PATHS.hangup(callIdOf(b.body)), '{}', previous.headers);
+    const hangPreviousMs = performance.now() - t;
+    t = performance.now();
+    const f = await post(agent, current.port, PLATFORM_PATHS.hangup(callIdOf(c.body)), '{}', current.headers);
+    const hangCurrentMs = performance.now() - t;
+    if (d !== 200 || e !== 200 || f !== 200) throw new Error(`unexpected hang-up status ${d}/${e}/${f} at request ${i}`);
     if (i >= WARMUP) {
       rows.direct.push(directMs);
       rows.redis.push(redisMs);
       rows.previous.push(previousMs);
       rows.current.push(currentMs);
+      hangups.direct.push(hangDirectMs);
+      hangups.previous.push(hangPreviousMs);
+      hangups.current.push(hangCurrentMs);
     }
   }
   // CPU time per request, each path in its own block: what this process (client, platform and
@@ -144,7 +174,7 @@ async function main(): Promise<void> {
   await store.close();
   provider.close();
   await redis.stop();
-  for (const row of Object.values(rows)) row.sort((x, y) => x - y);
+  for (const row of [...Object.values(rows), ...Object.values(hangups)]) row.sort((x, y) => x - y);
   const pct = (row: number[]) => ({ p50: percentile(row, 50), p99: percentile(row, 99) });
   const added = (row: number[]) => ({ p50: percentile(row, 50) - percentile(rows.direct, 50), p99: percentile(row, 99) - percentile(rows.direct, 99) });
   const summary = {
@@ -155,7 +185,9 @@ async function main(): Promise<void> {
     redisReserveMs: pct(rows.redis),
     proxiedMs: pct(rows.current),
     addedMs: added(rows.current),
-    previousFetch: { proxiedMs: pct(rows.previous), addedMs: added(rows.previous) },
+    baseline: BASELINE,
+    previous: { proxiedMs: pct(rows.previous), addedMs: added(rows.previous) },
+    hangup: { directMs: pct(hangups.direct), previousMs: pct(hangups.previous), currentMs: pct(hangups.current) },
     cpuUsPerRequest: cpuUs,
     platformCpuUs: { previous: cpuUs.previous - cpuUs.direct, current: cpuUs.current - cpuUs.direct },
   };
@@ -167,13 +199,16 @@ async function main(): Promise<void> {
       `platform proxy, ${total} dials with Redis caps (${cpus().length} cpus, node ${process.version})\n` +
         line('provider direct', summary.directMs) +
         line('Redis Lua reservation alone', summary.redisReserveMs) +
-        line('through the platform, fetch (before)', summary.previousFetch.proxiedMs) +
-        line('through the platform, node:http (now)', summary.proxiedMs) +
-        line('added by the platform, before', summary.previousFetch.addedMs) +
+        line(`through the platform, ${BASELINE}`, summary.previous.proxiedMs) +
+        line('through the platform, now', summary.proxiedMs) +
+        line(`added by the platform, ${BASELINE}`, summary.previous.addedMs) +
         line('added by the platform, now', summary.addedMs) +
         `  CPU per request in this process (us): direct ${cpuUs.direct.toFixed(0)}, Redis reservation ${cpuUs.redis.toFixed(0)}, ` +
-        `through the platform before ${cpuUs.previous.toFixed(0)}, now ${cpuUs.current.toFixed(0)}; ` +
-        `the platform's own: before ${summary.platformCpuUs.previous.toFixed(0)}, now ${summary.platformCpuUs.current.toFixed(0)}\n`,
+        `through the platform (${BASELINE}) ${cpuUs.previous.toFixed(0)}, now ${cpuUs.current.toFixed(0)}; ` +
+        `the platform's own: ${BASELINE} ${summary.platformCpuUs.previous.toFixed(0)}, now ${summary.platformCpuUs.current.toFixed(0)}\n` +
+        line(`hang-up (ownership check) direct`, summary.hangup.directMs) +
+        line(`hang-up through the platform, ${BASELINE}`, summary.hangup.previousMs) +
+        line('hang-up through the platform, now', summary.hangup.currentMs),
     );
   }
 }

@@ -40,7 +40,19 @@ export interface GatewayStatus {
   workers: Array<{ index: number; calls: number; exited: boolean; loopDelayP99Ms: number }>;
   workerRestarts: number;
   /** The outbound control connection to the platform, and the cap state it last reported. */
-  control: { state: string; lastError: string | null; pendingReports: number; counters: ControlChannel['counters']; cap: ReturnType<ControlActor['capState']> };
+  control: {
+    state: string;
+    /** The platform's hello arrived on the open connection (it checked the deployment id and agent secret). */
+    authenticated: boolean;
+    since: string | null;
+    lastError: string | null;
+    /** The last failure was the platform refusing the gateway's identity. */
+    identityRefused: boolean;
+    failures: number;
+    pendingReports: number;
+    counters: ControlChannel['counters'];
+    cap: ReturnType<ControlActor['capState']>;
+  };
 }
 
 export class Gateway {
@@ -172,7 +184,11 @@ export class Gateway {
       workerRestarts: this.supervisor.restarts,
       control: {
         state: this.channel.state,
+        authenticated: this.channel.authenticated,
+        since: this.channel.since,
         lastError: this.channel.lastError,
+        identityRefused: this.channel.identityRefused,
+        failures: this.channel.failures,
         pendingReports: this.channel.pendingReports,
         counters: this.channel.counters,
         cap: this.control.capState(),

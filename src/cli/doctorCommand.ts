@@ -10,11 +10,14 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import {
   checkConfig,
+  checkControl,
   checkListeners,
   checkPlatform,
   checkSecretFiles,
   checkUser,
   checkWebhookKey,
+  controlSettling,
+  controlStatusOf,
   doctorReport,
   formatDoctorReport,
   listenerPortsProblem,
@@ -86,6 +89,19 @@ export async function probeGateway(bindHost: string, tunnelPort: number, localPo
   return probe;
 }
 
+/** A control connection still settling (dialling, or waiting for the hello) is asked again, a few times within about 2 s. */
+const CONTROL_SETTLE_TRIES = 8;
+const CONTROL_SETTLE_GAP_MS = 250;
+
+export async function settleControl(probe: GatewayProbe, localPort: number, timeoutMs = GATEWAY_PROBE_TIMEOUT_MS): Promise<GatewayProbe> {
+  const url = new URL(`http://${probe.host}:${localPort}/debug/status`);
+  for (let i = 0; i < CONTROL_SETTLE_TRIES && controlSettling(controlStatusOf(probe.localStatus)); i++) {
+    await new Promise((resolve) => setTimeout(resolve, CONTROL_SETTLE_GAP_MS));
+    probe.localStatus = await probeHttp(url, timeoutMs);
+  }
+  return probe;
+}
+
 /** Read a file for the config check only; its findings belong to the webhook-key and secret-files checks. */
 async function readQuietly(path: string | undefined): Promise<string | null> {
   if (!path) return null;
@@ -112,7 +128,9 @@ export async function runDoctorCommand(argv: string[]): Promise<number> {
 
   const healthUrl = platformHealthUrl(config.platformUrl);
   const [gatewayProbe, platformProbe] = await Promise.all([
-    listenerPortsProblem(config.tunnelPort, config.localPort) ? undefined : probeGateway(config.host, config.tunnelPort, config.localPort),
+    listenerPortsProblem(config.tunnelPort, config.localPort)
+      ? undefined
+      : probeGateway(config.host, config.tunnelPort, config.localPort).then((probe) => settleControl(probe, config.localPort)),
     healthUrl ? probeHttp(healthUrl, PLATFORM_PROBE_TIMEOUT_MS) : undefined,
   ]);
 
@@ -123,6 +141,7 @@ export async function runDoctorCommand(argv: string[]): Promise<number> {
     checkListeners({ tunnelPort: config.tunnelPort, localPort: config.localPort, probe: gatewayProbe }),
     checkUser(process.getuid?.()),
     checkPlatform(config.platformUrl, platformProbe),
+    checkControl(config.platformUrl, gatewayProbe),
     // An installed deployment (ttma install): units hardened, secrets owner-only, bundle digests unchanged.
     ...(flags['install-dir'] ? checkInstall(flags['install-dir']).map((c) => ({ ...c, status: c.ok ? ('ok' as const) : ('fail' as const) })) : []),
   ]);

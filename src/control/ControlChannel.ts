@@ -59,6 +59,14 @@ export class ControlChannel {
   readonly counters = { connects: 0, refusals: 0, disconnects: 0, reportsSent: 0, reportsAcked: 0, reportsRefused: 0, reportsDropped: 0 };
   /** The last refusal or failure, for `ttma doctor` and tests (never carries the secret). */
   lastError: string | null = null;
+  /** True once the platform's hello arrived on the current connection (it sends it only after checking our identity). */
+  authenticated = false;
+  /** The last failure was the platform refusing our identity (401/403 at the upgrade, or 4401 revoked). */
+  identityRefused = false;
+  /** When the current state began (ISO), for `ttma doctor`. */
+  since: string | null = null;
+  /** The last socket error of a connection attempt (e.g. ECONNREFUSED), kept for the failure's reason. */
+  #socketError: string | null = null;
 
   constructor(options: ControlChannelOptions) {
     this.#options = options;
@@ -77,13 +85,24 @@ export class ControlChannel {
     return this.#pending.size;
   }
 
+  /** Failed attempts since the last hello. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  #setState(state: ChannelState): void {
+    if (state !== this.#state) this.since = new Date().toISOString();
+    this.#state = state;
+    if (state !== 'open') this.authenticated = false;
+  }
+
   start(): void {
     if (this.#state !== 'stopped') return;
     this.#connect();
   }
 
   stop(): void {
-    this.#state = 'stopped';
+    this.#setState('stopped');
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     if (this.#deadTimer) clearTimeout(this.#deadTimer);
     this.#retryTimer = null;
@@ -125,7 +144,8 @@ export class ControlChannel {
   }
 
   #connect(): void {
-    this.#state = 'connecting';
+    this.#setState('connecting');
+    this.#socketError = null;
     const ws = new WebSocket(this.#url, {
       headers: { authorization: `Bearer ${this.#options.agentSecret}`, [HEADER_DEPLOYMENT]: this.#options.deploymentId },
       maxPayload: CONTROL_MAX_PAYLOAD,
@@ -158,7 +178,7 @@ export class ControlChannel {
     });
     ws.on('open', () => {
       opened = true;
-      this.#state = 'open';
+      this.#setState('open');
       this.counters.connects++;
       this.#armDeadTimer();
     });
@@ -189,12 +209,13 @@ export class ControlChannel {
       if (this.#ws !== ws) return;
       if (opened) this.counters.disconnects++;
       const why = reason.toString('utf8').slice(0, 120);
-      this.#failed(opened ? `closed (${code}${why ? `: ${why}` : ''})` : 'could not connect', code === CLOSE_REVOKED);
+      this.#failed(opened ? `closed (${code}${why ? `: ${why}` : ''})` : `could not connect${this.#socketError ? ` (${this.#socketError})` : ''}`, code === CLOSE_REVOKED);
     });
     ws.on('error', (err: NodeJS.ErrnoException) => {
       if (this.#ws !== ws) return;
       // 'close' follows; remember why for the log.
       this.lastError = err.code ?? err.message.slice(0, 120);
+      this.#socketError = this.lastError;
     });
   }
 
@@ -203,6 +224,8 @@ export class ControlChannel {
       case 'hello':
         this.#failures = 0;
         this.lastError = null;
+        this.authenticated = true;
+        this.identityRefused = false;
         if (Number.isInteger(message.heartbeat_ms) && message.heartbeat_ms >= 10) this.#heartbeatMs = message.heartbeat_ms;
         this.#armDeadTimer();
         this.#log.info({ deployment: message.deployment, capped: message.cap_state.capped }, 'control connection to the platform open');
@@ -250,8 +273,9 @@ export class ControlChannel {
     this.#dropSocket(false);
     this.#failures++;
     this.lastError = reason;
+    this.identityRefused = identityRefused;
     const delay = this.retryDelayMs(this.#failures);
-    this.#state = 'waiting';
+    this.#setState('waiting');
     const fields = { code: identityRefused ? ErrorCodes.AUTH : ErrorCodes.PLATFORM, retryInMs: delay, failures: this.#failures };
     // A refused identity is an operator problem (secret rotated, deployment disabled): say so loudly.
     if (identityRefused) this.#log.error(fields, `control connection ${reason}: check the deployment id and agent secret`);

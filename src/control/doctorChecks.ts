@@ -12,7 +12,7 @@ import { validateGatewayConfig, type GatewayConfig } from '../config.js';
 import { isTtmaError } from '../errors.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 
-export const CHECK_NAMES = ['webhook-key', 'secret-files', 'config', 'listeners', 'user', 'platform'] as const;
+export const CHECK_NAMES = ['webhook-key', 'secret-files', 'config', 'listeners', 'user', 'platform', 'control'] as const;
 /** Added with --install-dir (src/control/installChecks.ts). */
 export const INSTALL_CHECK_NAMES = ['install-units', 'install-secrets', 'install-digests'] as const;
 export type CheckName = (typeof CHECK_NAMES)[number] | (typeof INSTALL_CHECK_NAMES)[number];
@@ -278,6 +278,72 @@ export function checkPlatform(platformUrl: string, probe: HttpProbe | undefined)
     return fail(check, `${url.href} answered ${probe.status}, expected 200: is --platform-url the platform's base URL?`);
   }
   return fail(check, `${url.href} ${described(probe)}: calls cannot be answered until the platform is reachable; check --platform-url, DNS and the network`);
+}
+
+/** The `control` part of a running gateway's GET /debug/status (src/Gateway.ts). */
+export interface ControlStatus {
+  state: string;
+  authenticated?: boolean;
+  since?: string | null;
+  lastError?: string | null;
+  identityRefused?: boolean;
+  failures?: number;
+}
+
+/** The control part of a /debug/status answer, or null when it has none. */
+export function controlStatusOf(probe: HttpProbe | undefined): ControlStatus | null {
+  if (probe?.kind !== 'answered' || probe.status !== 200) return null;
+  try {
+    const control = (JSON.parse(probe.body) as { control?: unknown } | null)?.control as ControlStatus | undefined;
+    return control && typeof control === 'object' && typeof control.state === 'string' ? control : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Still settling (dialling, or open and waiting for the platform's hello): worth asking again shortly. */
+export function controlSettling(control: ControlStatus | null): boolean {
+  return control !== null && (control.state === 'connecting' || (control.state === 'open' && control.authenticated !== true));
+}
+
+/** Short and printable: the gateway's own text, bounded, control characters out. */
+const shown = (text: string | null | undefined): string => (text ?? 'no reason given').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 160);
+
+/**
+ * `control`: the running gateway's outbound control connection to the
+ * platform (docs/control.md) is open and the platform accepted its identity
+ * (its hello arrived). Skipped when no gateway runs; read from the gateway's
+ * GET /debug/status on the local listener.
+ */
+export function checkControl(platformUrl: string, probe: GatewayProbe | undefined): CheckResult {
+  const check = 'control';
+  if (!probe || probe.health.kind !== 'answered' || probe.health.status !== 200) {
+    return skip(check, 'no gateway is running on the local port, so its control connection was not checked: start it and run doctor again');
+  }
+  const control = controlStatusOf(probe.localStatus);
+  if (!control) {
+    return fail(check, `the running gateway's GET /debug/status ${described(probe.localStatus)} without a control field: it does not report its control connection (an older gateway?); upgrade it`);
+  }
+  const since = control.since ? ` since ${control.since}` : '';
+  const failures = control.failures ? ` after ${control.failures} failed attempt(s)` : '';
+  if (control.state === 'open' && control.authenticated === true) {
+    return ok(check, `control connection to ${platformUrl} is open and authenticated${since}`);
+  }
+  if (control.state === 'stopped') return fail(check, 'the gateway\'s control connection is stopped: the gateway is shutting down, or broken; restart it');
+  if (controlSettling(control)) {
+    return fail(check, `the control connection to ${platformUrl} is still being set up (${control.state}${since}): the platform has not confirmed the gateway's identity; run doctor again, and if this stays, check the gateway's log`);
+  }
+  const why = shown(control.lastError);
+  if (control.identityRefused) {
+    const disabled = /DEPLOYMENT_DISABLED|HTTP 403/.test(why);
+    return fail(check, disabled
+      ? `the platform refuses the control connection: the deployment is disabled by the operator (${why})${failures}; ask the platform operator to enable it`
+      : `the platform refuses the control connection: it does not accept the deployment id and agent secret (${why})${failures}; the secret was rotated or the --deployment-id is wrong: put the current secret in --agent-secret-file and restart the gateway`);
+  }
+  if (/could not connect|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|timed out/i.test(why)) {
+    return fail(check, `the control connection is down: the platform at ${platformUrl} is unreachable (${why})${failures}; cap notices and usage reports wait until it is back: check --platform-url, DNS and the network`);
+  }
+  return fail(check, `the control connection to ${platformUrl} is down (${why})${failures}; the gateway retries by itself: check the platform and the gateway's log`);
 }
 
 export interface DoctorReport {

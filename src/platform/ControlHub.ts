@@ -33,7 +33,7 @@ export interface ControlHubOptions {
   maxPerDeployment?: number;
   capState(deploymentId: string): Promise<CapState>;
   /** Checks and records a usage report and returns its flags; throws a TtmaError to refuse it. */
-  onUsage(deployment: Deployment, callId: string, durationMs: unknown): string[];
+  onUsage(deployment: Deployment, callId: string, durationMs: unknown): Promise<string[]>;
 }
 
 interface Connection {
@@ -100,6 +100,24 @@ export class ControlHub {
     if (!sockets) return;
     this.#log.info({ audit: true, deployment: deploymentId, connections: sockets.size }, `control connections closed: ${reason}`);
     for (const ws of [...sockets]) ws.close(CLOSE_REVOKED, reason.slice(0, 100));
+  }
+
+  /**
+   * A deployment changed somewhere (another platform process on the same store): close the
+   * connections whose identity no longer holds: deployment gone or disabled, or secret rotated.
+   */
+  revokeStale(deploymentId: string, current: Deployment | undefined): void {
+    const sockets = this.#byDeployment.get(deploymentId);
+    if (!sockets) return;
+    for (const ws of [...sockets]) {
+      const held = this.#connections.get(ws)?.deployment;
+      // Already closing (this process made the change and revoked it itself).
+      if (!held || ws.readyState !== ws.OPEN) continue;
+      const reason = !current ? 'deployment removed' : current.disabled ? 'deployment disabled' : !current.agentSecretSha256.equals(held.agentSecretSha256) ? 'agent secret rotated' : null;
+      if (!reason) continue;
+      this.#log.info({ audit: true, deployment: deploymentId }, `control connection closed: ${reason} (changed by another platform process)`);
+      ws.close(CLOSE_REVOKED, reason);
+    }
   }
 
   close(): void {
@@ -178,14 +196,14 @@ export class ControlHub {
       return;
     }
     this.counters.usageReports++;
-    try {
-      const flags = this.#options.onUsage(deployment, callId, duration);
-      this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: true, flags });
-    } catch (err) {
-      const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
-      this.#log.warn({ deployment: deployment.id, callId, code: refusal.code }, `usage report refused: ${refusal.message}`);
-      this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: false, code: refusal.code, message: refusal.message });
-    }
+    void this.#options.onUsage(deployment, callId, duration).then(
+      (flags) => this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: true, flags }),
+      (err: unknown) => {
+        const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
+        this.#log.warn({ deployment: deployment.id, callId, code: refusal.code }, `usage report refused: ${refusal.message}`);
+        this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: false, code: refusal.code, message: refusal.message });
+      },
+    );
   }
 
   #send(ws: WebSocket, message: PlatformControlMessage): void {

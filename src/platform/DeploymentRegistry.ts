@@ -7,8 +7,9 @@
  * time. Unknown deployment, wrong secret and a missing secret all give the
  * same refusal, so the platform is no oracle for deployment ids.
  *
- * Storage sits behind DeploymentStore (async, so a Redis store can replace
- * the in-memory one without touching callers).
+ * Storage sits behind DeploymentStore: MemoryDeploymentStore here (the
+ * default) or RedisDeploymentStore (src/platform/store) when Redis is
+ * configured; test/platform/deploymentStore.test.ts runs one suite on both.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -66,9 +67,19 @@ export interface DeploymentStore {
   /** Atomic: refuses (TTMA_ERR_CONFLICT) when the id or any number is taken. */
   insert(deployment: Deployment): Promise<void>;
   setDisabled(id: string, disabled: boolean): Promise<boolean>;
-  /** Atomic replace of an existing deployment; refuses (TTMA_ERR_CONFLICT) a number another one owns. */
+  /**
+   * Atomic replace of an existing deployment; refuses (TTMA_ERR_CONFLICT) a number another one owns.
+   * `disabled` is kept as stored: only setDisabled changes it, so a concurrent update cannot undo a disable.
+   */
   replace(deployment: Deployment): Promise<boolean>;
   list(): Promise<Deployment[]>;
+  /** Shared stores: called with the id of a deployment some process changed (this one included). */
+  onStoredChange?(listener: (id: string) => void): void;
+  /** Networked stores: waits (bounded) for the first connection; true when up. */
+  ready?(timeoutMs?: number): Promise<boolean>;
+  /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer. */
+  ping?(): Promise<void>;
+  close?(): Promise<void>;
 }
 
 export class MemoryDeploymentStore implements DeploymentStore {
@@ -116,7 +127,7 @@ export class MemoryDeploymentStore implements DeploymentStore {
     }
     for (const number of current.numbers) this.#byNumber.delete(number);
     for (const number of deployment.numbers) this.#byNumber.set(number, deployment.id);
-    this.#byId.set(deployment.id, cloneDeployment(deployment));
+    this.#byId.set(deployment.id, { ...cloneDeployment(deployment), disabled: current.disabled });
     return true;
   }
 
@@ -207,6 +218,39 @@ export class DeploymentRegistry {
       dialPolicy: { allowPrefixes: [...(input.dialPolicy?.allowPrefixes ?? ['+'])] },
     });
     return { agentSecret };
+  }
+
+  /**
+   * Makes the stored deployment match `input` (a `--deployment-file`): registers
+   * it, or, when the id exists already (a restart on a persistent store),
+   * updates its settings and sets the file's secret when it differs.
+   */
+  async ensure(input: RegisterDeploymentInput & { agentSecret: string }): Promise<'created' | 'updated'> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const current = await this.#store.get(input.id);
+      if (!current) {
+        try {
+          await this.register(input);
+          return 'created';
+        } catch (err) {
+          // Another platform process registered it meanwhile: update it instead (once).
+          if (attempt === 0 && err instanceof TtmaError && err.code === ErrorCodes.CONFLICT && (await this.#store.get(input.id))) continue;
+          throw err;
+        }
+      }
+      await this.update(input.id, {
+        numbers: input.numbers,
+        tunnelHost: input.tunnelHost,
+        ...(input.caps !== undefined ? { caps: input.caps } : {}),
+        ...(input.recording !== undefined ? { recording: input.recording } : {}),
+        ...(input.dialPolicy !== undefined ? { dialPolicy: input.dialPolicy } : {}),
+      });
+      if (!timingSafeEqual(sha256(Buffer.from(input.agentSecret, 'utf8')), current.agentSecretSha256)) {
+        await this.rotateSecret(input.id, input.agentSecret);
+      }
+      return 'updated';
+    }
+    throw new TtmaError(ErrorCodes.CONFLICT, `deployment ${input.id} changed while being applied`, 409);
   }
 
   /** Operator update: validated like a registration; the secret is untouched. */
@@ -336,6 +380,11 @@ export class DeploymentRegistry {
 
   async list(): Promise<Deployment[]> {
     return this.#store.list();
+  }
+
+  /** The store, for the platform's start (wait for it) and stop (close it). */
+  get store(): DeploymentStore {
+    return this.#store;
   }
 }
 

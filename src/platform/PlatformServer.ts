@@ -23,8 +23,8 @@ import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDestination, ch
 import { CapEnforcer, capError } from './CapEnforcer.js';
 import { ControlHub } from './ControlHub.js';
 import type { CapKind, CapState } from '../wire/controlChannel.js';
-import { CallRegistry, directionOf } from './CallRegistry.js';
-import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
+import { CallRegistry, directionOf, type CallRecord } from './CallRegistry.js';
+import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
@@ -34,6 +34,8 @@ import { RecordingFetcher } from './RecordingFetcher.js';
 import { Settlement } from './Settlement.js';
 import type { CapStore } from './store/CapStore.js';
 import { createCapStore } from './store/createCapStore.js';
+import { BLANK_RECORDING, type CallStore } from './store/CallStore.js';
+import { createCallStore, createDeploymentStore, type CallRetention } from './store/createRecordStores.js';
 import { UsageLedger } from './UsageLedger.js';
 
 export interface PlatformServerOptions {
@@ -58,8 +60,14 @@ export interface PlatformServerOptions {
   now?: () => number;
   /** The cap store; default: Redis when redisUrl is set, else the embedded store. */
   capStore?: CapStore;
-  /** redis://host:port (REDIS_URL / --redis-url). */
+  /** redis://host:port (REDIS_URL / --redis-url): caps, deployments and call records live there. */
   redisUrl?: string | null;
+  /** Deployments; default: Redis when redisUrl is set, else in process. */
+  deploymentStore?: DeploymentStore;
+  /** Call records; default: Redis when redisUrl is set, else in process. */
+  callStore?: CallStore;
+  /** How many call records, for how long (docs/platform-storage.md). */
+  callRetention?: CallRetention;
   /** Length of one cap unit (default a minute); tests shorten it. */
   capUnitMs?: number;
   /** Where recordings are stored; null/absent: the URL is kept, the MP3 is not downloaded. */
@@ -177,10 +185,11 @@ export class PlatformServer {
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {
       throw new TtmaError(ErrorCodes.CONFIG, 'port must be an integer from 0 to 65535');
     }
-    this.deployments = new DeploymentRegistry(
-      options.approvedTunnelDomains ? { approvedTunnelDomains: options.approvedTunnelDomains } : {},
-    );
-    this.calls = new CallRegistry();
+    this.deployments = new DeploymentRegistry({
+      ...(options.approvedTunnelDomains ? { approvedTunnelDomains: options.approvedTunnelDomains } : {}),
+      store: options.deploymentStore ?? createDeploymentStore(options.redisUrl ?? null),
+    });
+    this.calls = new CallRegistry({ store: options.callStore ?? createCallStore(options.redisUrl ?? null, options.callRetention) });
     this.#provider = new ProviderClient({
       baseUrl: options.providerBaseUrl,
       apiKey: options.providerApiKey,
@@ -201,7 +210,7 @@ export class PlatformServer {
       store,
       logger: this.#log,
       ...(options.capUnitMs !== undefined ? { unitMs: options.capUnitMs } : {}),
-      onCapReached: (deploymentId, reason) => void this.#endForCap(deploymentId, reason),
+      onCapReached: (deploymentId, reason) => this.#background('ending calls at the cap', this.#endForCap(deploymentId, reason)),
     });
     this.ledger = new UsageLedger({
       logger: this.#log,
@@ -225,10 +234,16 @@ export class PlatformServer {
       capState: (id) => this.#capState(id),
       onUsage: (deployment, callId, duration) => this.#acceptUsage(deployment, callId, duration),
     });
+    // Changed through another platform process on the same store: re-check this process's connections.
+    this.deployments.store.onStoredChange?.((id) => {
+      if (this.control.connections(id) === 0) return;
+      // A store that cannot answer now tells nothing: the connections stay (fail-closed checks happen per request).
+      void this.deployments.get(id).then((current) => this.control.revokeStale(id, current), () => undefined);
+    });
     this.deployments.onChange((id, change) => {
       if (change === 'secret') this.control.revoke(id, 'agent secret rotated');
       else if (change === 'disabled') this.control.revoke(id, 'deployment disabled');
-      else if (change === 'updated') void this.#pushCapState(id);
+      else if (change === 'updated') this.#background('cap state push', this.#pushCapState(id));
     });
     this.#recordings = options.recordingsDir
       ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: [new URL(options.providerBaseUrl).origin] })
@@ -245,6 +260,11 @@ export class PlatformServer {
       sendPage: (req, res, status, html) => this.#write(req, res, status, html, HISTORY_PAGE_HEADERS),
       allow: () => undefined,
     };
+  }
+
+  /** Work started after a response: its failure (e.g. the store went away) is logged, never an unhandled rejection. */
+  #background(what: string, work: Promise<unknown>): void {
+    work.catch((err: unknown) => this.#log.error({ err: isTtmaError(err) ? err.code : err instanceof Error ? err.message : String(err) }, `${what} failed`));
   }
 
   /** Subscribe to cap notices (the control channel to gateways uses this). */
@@ -283,8 +303,11 @@ export class PlatformServer {
     // A networked store connects in the background: wait for it (bounded) so the first calls are
     // not refused as "store unreachable" while Redis is still connecting; if it stays away the
     // platform starts degraded (fail closed, /readyz says so).
-    if (this.#store.ready && !(await this.#store.ready(STORE_READY_TIMEOUT_MS))) {
-      this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'cap store not reachable at start: new calls are refused until it is');
+    const [caps, deployments, calls] = await Promise.all(
+      [this.#store, this.deployments.store, this.calls.store].map((store) => store.ready?.(STORE_READY_TIMEOUT_MS) ?? true),
+    );
+    if (!caps || !deployments || !calls) {
+      this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE, caps, deployments, calls }, 'store not reachable at start: new calls are refused until it is');
     }
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
@@ -302,7 +325,7 @@ export class PlatformServer {
       server.closeAllConnections();
     }).then(() => {
       this.#provider.close();
-      return this.#store.close();
+      return Promise.all([this.#store.close(), this.deployments.store.close?.(), this.calls.store.close()]).then(() => undefined);
     });
     return this.#stopping;
   }
@@ -380,10 +403,15 @@ export class PlatformServer {
     await this.#requireOwnership(deployment, callId);
     // Reserve the first minute before the provider is asked anything: at a cap, no call starts.
     await this.#admit(deployment, callId);
-    this.calls.patch(callId, { reservationId: callId });
     this.#reservationCall.set(callId, callId);
+    // Written while the provider answers (no round trip of its own); if it is lost, settlement
+    // falls back to the call id, which is this reservation's id anyway.
+    const marked = this.calls.patch(callId, { reservationId: callId }).catch((err: unknown) => {
+      this.#log.warn({ callId, code: isTtmaError(err) ? err.code : undefined }, 'reservation id not written to the call record');
+    });
     try {
       await this.#provider.answer(callId, bidirectionalStream(streamUrl, token, codec, clientState));
+      await marked;
     } catch (err) {
       // Stop top-ups; the provider's hang-up (answer timeout) settles the reservation at its figure.
       this.caps.release(callId);
@@ -391,26 +419,21 @@ export class PlatformServer {
     }
     this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');
     this.#send(req, res, 200, { ok: true });
-    if (deployment.recording) void this.#startRecording(deployment, callId);
+    if (deployment.recording) this.#background('recording start', this.#startRecording(deployment, callId));
   }
 
   /** Recording on (the default): record_start once per call; off: never sent (FAQ-02, FAQ-17). */
   async #startRecording(deployment: Deployment, callId: string): Promise<void> {
     if (!deployment.recording || this.#recordingSent.has(callId)) return;
     this.#recordingSent.add(callId);
-    this.calls.patch(callId, { recording: { started: false, url: null, file: null, sha256: null, bytes: null, error: null } });
+    await this.calls.patchRecording(callId, { ...BLANK_RECORDING });
     try {
       await this.#provider.action(callId, 'record_start', { format: 'mp3', channels: 'single' });
-      this.#patchRecording(callId, { started: true });
+      await this.calls.patchRecording(callId, { started: true });
     } catch (err) {
-      this.#patchRecording(callId, { error: isTtmaError(err) ? err.message : 'record_start failed' });
+      await this.calls.patchRecording(callId, { error: isTtmaError(err) ? err.message : 'record_start failed' });
       this.#log.warn({ deployment: deployment.id, callId }, 'record_start failed: the call continues unrecorded');
     }
-  }
-
-  #patchRecording(callId: string, fields: Partial<NonNullable<ReturnType<CallRegistry['get']>>['recording'] & object>): void {
-    const current = this.calls.get(callId)?.recording ?? { started: false, url: null, file: null, sha256: null, bytes: null, error: null };
-    this.calls.patch(callId, { recording: { ...current, ...fields } });
   }
 
   /** Gateway-initiated record_start/record_stop/streaming_stop, on its own calls only. */
@@ -441,12 +464,7 @@ export class PlatformServer {
     if (!(limit >= 1 && limit <= MAX_LISTED_CALLS)) {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, `limit must be a whole number from 1 to ${MAX_LISTED_CALLS}`, 400);
     }
-    const calls = this.calls
-      .list()
-      .filter((c) => c.locked && c.deploymentId === deployment.id)
-      .sort((a, b) => (a.firstSeenAt < b.firstSeenAt ? 1 : a.firstSeenAt > b.firstSeenAt ? -1 : 0))
-      .slice(0, limit)
-      .map(deploymentCallView);
+    const calls = (await this.calls.list({ deploymentId: deployment.id, limit })).map(deploymentCallView);
     this.#send(req, res, 200, { calls });
   }
 
@@ -454,15 +472,15 @@ export class PlatformServer {
   async #usageReport(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
     const body = await this.#readJson(req);
-    this.#send(req, res, 200, { ok: true, flags: this.#acceptUsage(deployment, callId, body['duration_ms']) });
+    this.#send(req, res, 200, { ok: true, flags: await this.#acceptUsage(deployment, callId, body['duration_ms']) });
   }
 
   /** A usage report by either route: kept for the cross-check, never billed from (FAQ-14). */
-  #acceptUsage(deployment: Deployment, callId: string, duration: unknown): string[] {
+  async #acceptUsage(deployment: Deployment, callId: string, duration: unknown): Promise<string[]> {
     if (typeof duration !== 'number' || !Number.isInteger(duration) || duration < 0 || duration > MAX_REPORTED_MS) {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, `duration_ms must be a whole number from 0 to ${MAX_REPORTED_MS}`, 400);
     }
-    const known = this.calls.ownerOf(callId);
+    const known = await this.calls.ownerOf(callId);
     if (!known) {
       this.ledger.unknownReport(deployment.id, callId, duration);
       throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
@@ -476,7 +494,7 @@ export class PlatformServer {
     try {
       await this.caps.admit(deployment.id, reservationId, capLimits(deployment));
     } catch (err) {
-      if (isTtmaError(err, ErrorCodes.CAP_REACHED)) void this.#pushCapState(deployment.id);
+      if (isTtmaError(err, ErrorCodes.CAP_REACHED)) this.#background('cap state push', this.#pushCapState(deployment.id));
       throw err;
     }
   }
@@ -517,8 +535,15 @@ export class PlatformServer {
 
   async #ready(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const state = await this.caps.probe();
-    const body = { ok: !state.degraded, store: state.kind, degraded: state.degraded, reason: state.reason, since: state.since };
-    this.#send(req, res, state.degraded ? 503 : 200, state.degraded ? { ...body, error: { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' } } : body);
+    // Deployments and call records may sit on their own connection: each must answer too.
+    const records = await Promise.all([
+      this.deployments.store.ping?.().then(() => null, () => 'deployment store unreachable') ?? null,
+      this.calls.store.ping().then(() => null, () => 'call record store unreachable'),
+    ]);
+    const recordsReason = records.find((r) => r !== null) ?? null;
+    const degraded = state.degraded || recordsReason !== null;
+    const body = { ok: !degraded, store: state.kind, degraded, reason: state.reason ?? recordsReason, since: state.since };
+    this.#send(req, res, degraded ? 503 : 200, degraded ? { ...body, error: { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' } } : body);
   }
 
   /** A cap was reached mid-call: tell the gateway, then end the deployment's live calls through the provider. */
@@ -531,8 +556,9 @@ export class PlatformServer {
       if (callId) callIds.add(callId);
     }
     // The call whose top-up failed is already released: find it by the calls still answered.
-    for (const record of this.calls.list()) {
-      if (record.deploymentId === deploymentId && record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
+    const records = await this.calls.list({ deploymentId }).catch(() => [] as CallRecord[]);
+    for (const record of records) {
+      if (record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
     }
     const deployment = await this.deployments.get(deploymentId);
     const message = deployment
@@ -542,7 +568,7 @@ export class PlatformServer {
       for (const listener of this.#capListeners) listener(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId });
       this.control.notify(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId, ending_in_ms: this.#capGoodbyeMs, message });
     }
-    void this.#pushCapState(deploymentId);
+    this.#background('cap state push', this.#pushCapState(deploymentId));
     if (this.#capGoodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#capGoodbyeMs));
     await Promise.all(
       [...callIds].map(async (callId) => {
@@ -629,7 +655,7 @@ export class PlatformServer {
     const callId = dialled.call_control_id;
     ctx.callId = callId;
     this.#reservationCall.set(reservationId, callId);
-    const locked = this.calls.lock(callId, deployment.id, { direction: 'outgoing', from, to });
+    const locked = await this.calls.lock(callId, deployment.id, { direction: 'outgoing', from, to }, { reservationId });
     if (!locked.ok) {
       // The provider handed us an id we already gave to someone else: never
       // re-assign; end the new call rather than let two owners share it.
@@ -637,9 +663,8 @@ export class PlatformServer {
       await this.#provider.hangup(callId).catch(() => undefined);
       throw new TtmaError(ErrorCodes.PROVIDER, 'provider returned a call id that is already in use', 502);
     }
-    this.calls.patch(callId, { reservationId });
     // A call.hangup that raced ahead of this response still settles.
-    if (this.calls.get(callId)?.state === 'ended') void this.#settlement.onHangup(callId);
+    if (locked.state === 'ended') this.#background('settlement', this.#settlement.onHangup(callId));
     this.#log.info({ deployment: deployment.id, callId, mediaId, codec }, 'outbound call placed');
     const result: DialCallResult = { call_control_id: callId, call_session_id: dialled.call_session_id };
     this.#send(req, res, 200, result);
@@ -664,7 +689,7 @@ export class PlatformServer {
    * "no such call", so ids cannot be probed.
    */
   async #requireOwnership(deployment: Deployment, callId: string): Promise<void> {
-    const known = this.calls.ownerOf(callId);
+    const known = await this.calls.ownerOf(callId);
     if (known) {
       if (known.locked && known.deploymentId === deployment.id) return;
       throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
@@ -678,8 +703,8 @@ export class PlatformServer {
     }
     if (call.direction !== 'incoming' || !call.to) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
     const owner = await this.deployments.findByNumber(call.to);
-    const locked = this.calls.lock(callId, owner?.id ?? null, { direction: 'incoming', from: call.from ?? '', to: call.to });
-    if (!locked.ok || locked.record.deploymentId !== deployment.id) {
+    const locked = await this.calls.lock(callId, owner?.id ?? null, { direction: 'incoming', from: call.from ?? '', to: call.to });
+    if (!locked.ok || locked.deploymentId !== deployment.id) {
       throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
     }
   }
@@ -715,10 +740,21 @@ export class PlatformServer {
     if (!isObject(data) || typeof eventId !== 'string' || eventId.length === 0 || eventId.length > WEBHOOK_ID_MAX) {
       throw new TtmaError(ErrorCodes.WEBHOOK_MALFORMED, 'webhook has no data.id', 400);
     }
-    if (this.#replay.checkAndRemember(`event:${eventId}`, nowMs)) {
+    const replayKey = `event:${eventId}`;
+    if (this.#replay.checkAndRemember(replayKey, nowMs)) {
       this.#log.info({ eventId }, 'duplicate webhook ignored');
       return this.#send(req, res, 200, { ok: true, duplicate: true });
     }
+    try {
+      await this.#recordWebhook(req, res, ctx, eventId, data);
+    } catch (err) {
+      // Not recorded (the store was away): the provider's retry of this event must not be taken for a replay.
+      this.#replay.forget(replayKey);
+      throw err;
+    }
+  }
+
+  async #recordWebhook(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, eventId: string, data: Json): Promise<void> {
     const event = callEventOf(data);
     if (!event) {
       this.#log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');
@@ -726,16 +762,16 @@ export class PlatformServer {
     }
     ctx.callId = event.callId;
     const facts = { direction: event.direction, from: event.from, to: event.to };
-    const known = this.calls.ownerOf(event.callId);
+    const known = await this.calls.ownerOf(event.callId);
     if (!known?.locked && event.direction === 'incoming') {
       const owner = await this.deployments.findByNumber(event.to);
-      const locked = this.calls.lock(event.callId, owner?.id ?? null, facts);
+      const locked = await this.calls.lock(event.callId, owner?.id ?? null, facts);
       if (!owner) {
         this.#log.warn({ eventId, callId: event.callId }, 'incoming call to a number no deployment owns: recorded as unowned');
       }
       else if (locked.ok) ctx.deploymentId = owner.id;
     }
-    const record = this.calls.recordEvent(event.callId, facts, {
+    const record = await this.calls.recordEvent(event.callId, facts, {
       event_type: event.eventType,
       occurred_at: event.occurredAt,
       hangup_cause: event.hangupCause,
@@ -773,14 +809,14 @@ export class PlatformServer {
       this.#log.info({ deployment: deployment.id, callId }, 'recording saved by the provider while recording is off: not kept');
       return;
     }
-    this.#patchRecording(callId, { url, started: true });
+    await this.calls.patchRecording(callId, { url, started: true });
     if (!url || !this.#recordings) return;
     try {
       const stored = await this.#recordings.fetch(deployment.id, callId, url);
-      this.#patchRecording(callId, { file: stored.file, sha256: stored.sha256, bytes: stored.bytes, error: null });
+      await this.calls.patchRecording(callId, { file: stored.file, sha256: stored.sha256, bytes: stored.bytes, error: null });
       this.#log.info({ deployment: deployment.id, callId, bytes: stored.bytes, sha256: stored.sha256 }, 'recording stored');
     } catch (err) {
-      this.#patchRecording(callId, { error: isTtmaError(err) ? err.message : 'download failed' });
+      await this.calls.patchRecording(callId, { error: isTtmaError(err) ? err.message : 'download failed' });
       this.#log.warn({ deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'recording not stored');
     }
   }
@@ -1003,7 +1039,7 @@ const DEPLOYMENT_CALL_FIELDS = [
 ] as const;
 
 /** A call record as its own deployment may see it: the provider's figures, no review flags, no recording URL. */
-function deploymentCallView(record: ReturnType<CallRegistry['list']>[number]): Record<string, unknown> {
+function deploymentCallView(record: CallRecord): Record<string, unknown> {
   const full = callView(record);
   const view: Record<string, unknown> = {};
   for (const field of DEPLOYMENT_CALL_FIELDS) view[field] = full[field];

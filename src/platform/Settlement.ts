@@ -41,12 +41,13 @@ export class Settlement {
   /** Settles an ended call; safe to call for every duplicate hang-up event. */
   async onHangup(callControlId: string): Promise<void> {
     if (this.#inFlight.has(callControlId) || this.#done.has(callControlId)) return;
-    const record = this.#o.calls.get(callControlId);
-    if (!record?.locked || !record.deploymentId) return;
-    const deploymentId = record.deploymentId;
-    const reservationId = record.reservationId ?? callControlId;
+    // Taken before the first await, so a duplicate hang-up cannot start a second settlement.
     this.#inFlight.add(callControlId);
     try {
+      const record = await this.#o.calls.get(callControlId);
+      if (!record?.locked || !record.deploymentId) return;
+      const deploymentId = record.deploymentId;
+      const reservationId = record.reservationId ?? callControlId;
       this.#o.caps.release(reservationId);
       const cdr = await this.#finalRecord(callControlId);
       let durationMs: number;
@@ -55,7 +56,7 @@ export class Settlement {
         durationMs = cdr.duration_ms;
         source = 'cdr';
       } else {
-        const latest = this.#o.calls.get(callControlId) ?? record;
+        const latest = (await this.#o.calls.get(callControlId)) ?? record;
         durationMs =
           latest.answeredAt && latest.endedAt ? Math.max(0, Date.parse(latest.endedAt) - Date.parse(latest.answeredAt)) : 0;
         source = 'webhooks';
@@ -64,7 +65,7 @@ export class Settlement {
       const units = this.#o.caps.unitsFor(durationMs);
       const price = this.#o.priceMicroUsdPerMinute ?? DEFAULT_PRICE_MICRO_USD_PER_MINUTE;
       const result = await this.#settle(deploymentId, reservationId, units);
-      this.#o.calls.patch(callControlId, {
+      await this.#o.calls.patch(callControlId, {
         billing: { source, durationMs, billedMinutes: units, costMicroUsd: units * price },
       });
       this.#o.ledger.providerFigure(deploymentId, callControlId, durationMs);

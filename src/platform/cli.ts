@@ -11,7 +11,7 @@
  * Every flag overrides a key of the config file (src/configFile/platformSettings.ts,
  * docs/configuration.md): flags > environment > config file > defaults.
  *
- * Minute caps live in Redis when --redis-url (or REDIS_URL) is given, else in
+ * Minute caps, deployments and call records live in Redis when --redis-url (or REDIS_URL) is given, else in
  * the embedded in-process store (single box, `ttma demo`).
  *
  * Secrets come only from files (never argv, which other users can read in
@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { loadPlatformSettings, platformFlagLayer, PLATFORM_KEYS, type LoadedPlatformSettings } from '../configFile/platformSettings.js';
 import { printableConfig } from '../configFile/printConfig.js';
 import { readSecret } from '../configFile/secretFiles.js';
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { RedisInstallTokenStore } from './installTokens/RedisInstallTokenStore.js';
 import { PlatformServer } from './PlatformServer.js';
@@ -32,7 +32,7 @@ import type { RegisterDeploymentInput } from './DeploymentRegistry.js';
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
-  '[--redis-url redis://HOST:PORT] [--recordings-dir DIR] ' +
+  '[--redis-url redis://HOST:PORT] [--call-retention-days N] [--call-retention-max N] [--recordings-dir DIR] ' +
   '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--config FILE] [--print-config]';
 /** Bundles are read whole into memory and served from there. */
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
@@ -84,16 +84,22 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     ...(args.rateLimit ? { rateLimit: { ratePerSec: args.rateLimit, burst: 2 * args.rateLimit } } : {}),
     redisUrl: args.redisUrl ?? null,
     recordingsDir: args.recordingsDir ?? null,
+    callRetention: { days: args.callRetentionDays, maxCalls: args.callRetentionMax },
   });
-  log.info({ store: args.redisUrl ? 'redis' : 'embedded', recordings: args.recordingsDir ? 'stored' : 'url only' }, 'cap store and recordings');
+  log.info({ store: args.redisUrl ? 'redis' : 'embedded', recordings: args.recordingsDir ? 'stored' : 'url only' }, 'stores (caps, deployments, call records) and recordings');
   if (deployment) {
+    // With Redis the deployment may be there from the last run: the file's settings and secret are applied to it.
     try {
-      await server.deployments.register(deployment);
+      const outcome = await server.deployments.ensure(deployment);
+      log.info({ deployment: deployment.id, numbers: deployment.numbers.length, outcome }, 'deployment from --deployment-file applied');
     } catch (cause) {
-      const why = cause instanceof Error ? cause.message : String(cause);
-      throw new TtmaError(ErrorCodes.CONFIG, `--deployment-file: ${why}`, 500, { cause });
+      if (!isTtmaError(cause, ErrorCodes.STORE_UNAVAILABLE)) {
+        const why = cause instanceof Error ? cause.message : String(cause);
+        throw new TtmaError(ErrorCodes.CONFIG, `--deployment-file: ${why}`, 500, { cause });
+      }
+      // Starts degraded like the cap store does; the deployment kept in Redis from the last run still serves.
+      log.warn({ deployment: deployment.id, code: ErrorCodes.STORE_UNAVAILABLE }, '--deployment-file not applied: the store is unreachable');
     }
-    log.info({ deployment: deployment.id, numbers: deployment.numbers.length }, 'deployment registered from --deployment-file');
   }
 
   const { port } = await server.start();
@@ -124,6 +130,8 @@ interface PlatformArgs {
   rateLimit: number | undefined;
   redisUrl: string | undefined;
   recordingsDir: string | undefined;
+  callRetentionDays: number;
+  callRetentionMax: number;
   gatewayBundle: string | undefined;
   skillBundle: string | undefined;
   publicUrl: string | undefined;
@@ -151,6 +159,8 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
         'rate-limit': { type: 'string' },
         'redis-url': { type: 'string' },
         'recordings-dir': { type: 'string' },
+        'call-retention-days': { type: 'string' },
+        'call-retention-max': { type: 'string' },
         'gateway-bundle': { type: 'string' },
         'skill-bundle': { type: 'string' },
         'public-url': { type: 'string' },
@@ -178,6 +188,9 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
   const converted = {
     ...(portText !== undefined ? { port: Number(portText) } : {}),
     ...(rateText !== undefined ? { rateLimit: Number(rateText) } : {}),
+    // Whole numbers become numbers; anything else goes to the schema as text and is refused there, named.
+    ...wholeNumber('callRetentionDays', values['call-retention-days']),
+    ...wholeNumber('callRetentionMax', values['call-retention-max']),
   };
   // Flags > environment (REDIS_URL, TTMA_*) > config file > defaults; every bad key reported at once.
   const loaded = loadPlatformSettings(platformFlagLayer(values, converted), values.config);
@@ -198,12 +211,18 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     deploymentFile: loaded.secrets.deployment.path ?? undefined,
     redisUrl: s.redisUrl,
     recordingsDir: s.recordingsDir,
+    callRetentionDays: s.callRetentionDays,
+    callRetentionMax: s.callRetentionMax,
     gatewayBundle: s.gatewayBundle,
     skillBundle: s.skillBundle,
     publicUrl: s.publicUrl,
     installRedisUrl: s.installRedisUrl,
   };
   return { args, loaded, printConfig: values['print-config'] === true };
+}
+
+function wholeNumber(key: string, text: string | undefined): Record<string, number> {
+  return text !== undefined && /^\d{1,9}$/.test(text) ? { [key]: Number(text) } : {};
 }
 
 /** --print-config reads every configured secret (so a missing file fails here too) and prints none. */

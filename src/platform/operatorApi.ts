@@ -95,7 +95,8 @@ export async function handleOperatorRoute(
   if (path === '/v1/admin/calls') {
     ctx.allow(method, 'GET');
     ctx.requireAdmin(req);
-    const calls = filterCalls(ctx.calls.list(), url.searchParams, ctx.ledger);
+    // Oldest first, as before: the newest `limit` are the last ones.
+    const calls = filterCalls((await ctx.calls.list()).reverse(), url.searchParams, ctx.ledger);
     ctx.send(req, res, 200, { calls: calls.map((c) => callView(c, ctx.ledger.get(c.callControlId))) });
     return true;
   }
@@ -103,7 +104,7 @@ export async function handleOperatorRoute(
     ctx.allow(method, 'GET');
     ctx.requireAdmin(req);
     const query = parseHistoryQuery(url.searchParams);
-    const { total, calls } = selectHistory(ctx.calls.list(), query);
+    const { total, calls } = selectHistory(await ctx.calls.list(query.deployment !== null ? { deploymentId: query.deployment } : {}), query);
     const views = calls.map((c) => {
       const { timeline: _timeline, ...view } = callView(c, ctx.ledger.get(c.callControlId));
       return view;

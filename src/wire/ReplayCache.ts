@@ -28,6 +28,11 @@ export class ReplayCache {
     return false;
   }
 
+  /** Forgets a key: its event was not processed after all (e.g. the store was away), so a retry must pass. */
+  forget(key: string): void {
+    this.#seen.delete(key);
+  }
+
   has(key: string, nowMs: number): boolean {
     const expiresAt = this.#seen.get(key);
     return expiresAt !== undefined && expiresAt > nowMs;

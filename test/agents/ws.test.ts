@@ -128,7 +128,7 @@ test('ws: the agent places an outbound call through the platform with its own nu
   assert.equal(hello['call'].from, NUMBER, 'placed with the deployment\'s own number');
   await calleeConn.inbox.waitFor((m) => m['type'] === 'start', 'the outbound stream started');
   await calleeConn.audio(RATE, tone(RATE, 300), 100, false);
-  const record = stack.platform.calls.ownerOf(outboundId);
+  const record = (await stack.platform.calls.ownerOf(outboundId));
   assert.equal(record?.deploymentId, 'test', 'the platform locked the outbound call to this deployment');
   await waitFor('the callee to hear the agent', () => (stack.sim.callSummary(outboundId)?.framesReturned ?? 0) > 0);
   stack.sim.liveCall(outboundId)?.hangup(undefined);

@@ -22,6 +22,7 @@ import { defaultGatewayConfig, type GatewayConfig } from '../../src/config.js';
 import {
   CHECK_NAMES,
   checkConfig,
+  checkControl,
   checkListeners,
   checkPlatform,
   checkSecretFiles,
@@ -309,6 +310,37 @@ test('doctor takes exactly the flags of ttma gateway, plus --json and --install-
   assert.deepEqual(Object.keys(DOCTOR_FLAGS).sort(), [...Object.keys(GATEWAY_FLAGS), 'json', 'install-dir'].sort());
 });
 
+// ---------------------------------------------------------------- control
+
+test('control: open and authenticated is ok; each way of being down fails with a plain reason; no gateway is a skip', () => {
+  const url = 'https://platform.example';
+  const running = (control: unknown, status = 200): GatewayProbe => ({
+    host: '127.0.0.1',
+    health: { kind: 'answered', status: 200, body: '{"ok":true}' },
+    localStatus: { kind: 'answered', status, body: JSON.stringify({ webhookKey: 'configured', control }) },
+  });
+  const verdict = (probe: GatewayProbe | undefined) => {
+    const r = checkControl(url, probe);
+    return `${r.status}: ${r.message}`;
+  };
+  assert.match(verdict(running({ state: 'open', authenticated: true, since: '2026-01-01T00:00:00.000Z', failures: 0 })), /^ok: control connection to https:\/\/platform\.example is open and authenticated since 2026-01-01T00:00:00\.000Z$/);
+  assert.match(verdict(running({ state: 'waiting', lastError: 'refused by the platform: TTMA_ERR_AUTH (HTTP 401)', identityRefused: true, failures: 3 })), /^fail: the platform refuses the control connection: it does not accept the deployment id and agent secret .* after 3 failed attempt\(s\); the secret was rotated/);
+  assert.match(verdict(running({ state: 'waiting', lastError: 'closed (4401: agent secret rotated)', identityRefused: true, failures: 1 })), /^fail: the platform refuses the control connection: it does not accept/);
+  assert.match(verdict(running({ state: 'waiting', lastError: 'refused by the platform: TTMA_ERR_DEPLOYMENT_DISABLED (HTTP 403)', identityRefused: true })), /^fail: .*the deployment is disabled by the operator/);
+  assert.match(verdict(running({ state: 'waiting', lastError: 'could not connect (ENOTFOUND)', identityRefused: false, failures: 2 })), /^fail: the control connection is down: the platform at https:\/\/platform\.example is unreachable \(could not connect \(ENOTFOUND\)\)/);
+  assert.match(verdict(running({ state: 'waiting', lastError: 'closed (1006)', identityRefused: false })), /^fail: the control connection to https:\/\/platform\.example is down \(closed \(1006\)\); the gateway retries by itself/);
+  assert.match(verdict(running({ state: 'open', authenticated: false })), /^fail: the control connection .* is still being set up \(open/);
+  assert.match(verdict(running({ state: 'connecting' })), /still being set up \(connecting/);
+  assert.match(verdict(running({ state: 'stopped' })), /^fail: .*stopped/);
+  assert.match(verdict(running(undefined)), /^fail: .*without a control field/);
+  assert.match(verdict(running({ state: 'open', authenticated: true }, 500)), /^fail: .*answered 500 without a control field/);
+  assert.match(verdict(undefined), /^skip: no gateway is running/);
+  assert.match(verdict({ host: '127.0.0.1', health: { kind: 'refused' } }), /^skip: /);
+  // The gateway's text is shown bounded and without control characters (it cannot forge report lines).
+  const forged = verdict(running({ state: 'waiting', lastError: `x\nok   control  all fine${'y'.repeat(400)}`, identityRefused: false }));
+  assert.ok(!forged.includes('\n') && forged.length < 500, forged);
+});
+
 // ---------------------------------------------------------- the command itself
 
 function doctor(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -327,9 +359,11 @@ const DEPLOYMENT = ['--deployment-id', 'doctor', '--public-host', 'doctor-test.t
 
 before(async () => {
   [platformPort] = (await freePorts(1)) as [number];
+  // The gateways' deployment, with the good agent secret: their control connections authenticate.
+  const deployment = file('deployment.json', JSON.stringify({ id: 'doctor', numbers: ['+15550100000'], tunnelHost: 'doctor-test.trycloudflare.com', agentSecret: 's'.repeat(32) }));
   platform = await startTtma('platform', [
     'platform', '--port', String(platformPort), '--provider-url', 'http://127.0.0.1:1',
-    '--provider-api-key-file', file('provider.key', 'p'.repeat(32)),
+    '--provider-api-key-file', file('provider.key', 'p'.repeat(32)), '--deployment-file', deployment,
   ], join(dir, 'platform.log'));
 });
 after(async () => {
@@ -356,8 +390,9 @@ test('ttma doctor --json against a good config and a running gateway: every chec
     assert.deepEqual(report.checks.map((c) => c.check), [...CHECK_NAMES]);
     const statuses = Object.fromEntries(report.checks.map((c) => [c.check, c.status]));
     assert.deepEqual(statuses, {
-      'webhook-key': 'ok', 'secret-files': 'ok', config: 'ok', listeners: 'ok', user: IS_ROOT ? 'fail' : 'ok', platform: 'ok',
+      'webhook-key': 'ok', 'secret-files': 'ok', config: 'ok', listeners: 'ok', user: IS_ROOT ? 'fail' : 'ok', platform: 'ok', control: 'ok',
     }, stdout);
+    assert.match(byName(report).control!.message, new RegExp(`control connection to http://127\\.0\\.0\\.1:${platformPort} is open and authenticated since 20`));
     assert.match(byName(report).listeners!.message, /hides diagnostics \(404\).*serves them \(200\).*refuses tunnel traffic \(403\); webhook key configured/);
     assert.equal(report.ok, !IS_ROOT);
     assert.equal(code, IS_ROOT ? 1 : 0, stderr);
@@ -369,7 +404,7 @@ test('ttma doctor --json against a good config and a running gateway: every chec
     assert.equal(lines.length, CHECK_NAMES.length + 1);
     assert.match(lines[3]!, /^ok {3}listeners {5}running gateway/);
     assert.match(lines[4]!, IS_ROOT ? /^FAIL user {10}running as root/ : /^ok {3}user/);
-    assert.match(lines.at(-1)!, IS_ROOT ? /^doctor: 1 of 6 checks failed \(user\)/ : /^doctor: all 6 checks passed/);
+    assert.match(lines.at(-1)!, IS_ROOT ? /^doctor: 1 of 7 checks failed \(user\)/ : /^doctor: all 7 checks passed/);
   } finally {
     assert.equal(await stopChild(child), 0);
   }
@@ -394,7 +429,33 @@ test('ttma doctor: no webhook key and a world-readable agent secret fail, and th
     assert.match(checks.listeners!.message, /running gateway is failing closed/);
     assert.equal(checks.config!.ok, true, checks.config!.message);
     assert.equal(checks.platform!.ok, true, checks.platform!.message);
+    // The platform is up but does not take this secret: the control check says so, plainly.
+    assert.equal(checks.control!.status, 'fail');
+    assert.match(checks.control!.message, /the platform refuses the control connection: it does not accept the deployment id and agent secret \(refused by the platform: TTMA_ERR_AUTH \(HTTP 401\)\).*put the current secret in --agent-secret-file/);
     assert.ok(!stdout.includes('l'.repeat(16)), 'the secret never reaches the output');
+  } finally {
+    assert.equal(await stopChild(child), 0);
+  }
+});
+
+test('ttma doctor: a gateway whose platform is unreachable fails the control check, saying so', async () => {
+  const [tunnelPort, localPort, nowhere] = (await freePorts(3)) as [number, number, number];
+  const platformUrl = `http://127.0.0.1:${nowhere}`;
+  const child = await startTtma('gateway-orphan', [
+    'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', '1',
+    '--platform-url', platformUrl, ...DEPLOYMENT, '--webhook-public-key-file', goodKey, '--agent-secret-file', goodSecret,
+  ], join(dir, 'gateway-orphan.log'));
+  try {
+    const { code, stdout } = await doctor([
+      '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--platform-url', platformUrl,
+      '--webhook-public-key-file', goodKey, '--agent-secret-file', goodSecret, ...DEPLOYMENT, '--json',
+    ]);
+    assert.equal(code, 1);
+    const checks = byName(JSON.parse(stdout) as DoctorReport);
+    assert.equal(checks.listeners!.ok, true, checks.listeners!.message);
+    assert.equal(checks.platform!.ok, false);
+    assert.equal(checks.control!.status, 'fail');
+    assert.match(checks.control!.message, new RegExp(`the control connection is down: the platform at http://127\\.0\\.0\\.1:${nowhere} is unreachable \\(could not connect \\(ECONNREFUSED\\)\\) after \\d+ failed attempt`));
   } finally {
     assert.equal(await stopChild(child), 0);
   }
@@ -412,6 +473,7 @@ test('ttma doctor --host 0.0.0.0: config fails; with nothing running, listeners 
   assert.match(checks.config!.message, /config host: "0\.0\.0\.0" is not a loopback address/);
   assert.deepEqual({ ok: checks.listeners!.ok, status: checks.listeners!.status }, { ok: true, status: 'skip' });
   assert.match(checks.listeners!.message, /no gateway is running/);
+  assert.deepEqual({ ok: checks.control!.ok, status: checks.control!.status }, { ok: true, status: 'skip' });
   assert.equal(checks['webhook-key']!.ok, true);
 });
 

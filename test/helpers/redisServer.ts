@@ -30,8 +30,9 @@ export function redisUnavailable(): string | undefined {
   return 'redis-server is not installed (apt-get install redis-server)';
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
-  const [port] = (await freePorts(1)) as [number];
+/** `port`: start on this one (e.g. again after `kill`, to test a comeback); default a free one. */
+export async function startRedisServer(port?: number): Promise<RedisServer> {
+  port ??= ((await freePorts(1)) as [number])[0];
   const child = spawn(
     REDIS_BINARY,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'],

@@ -116,9 +116,9 @@ export async function startStack(
 }
 
 /** Wait until `check` is true, polling; fails after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

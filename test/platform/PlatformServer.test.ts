@@ -123,7 +123,7 @@ describe('PlatformServer signalling', () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(h.provider.requests.filter((r) => r.method === 'GET').length, 1);
     assert.equal(h.provider.commands('answer')[0]?.body?.['stream_auth_token'], STREAM_TOKEN);
-    assert.deepEqual(h.platform.calls.ownerOf(id), { locked: true, deploymentId: 'dep-a' });
+    assert.deepEqual((await h.platform.calls.ownerOf(id)), { locked: true, deploymentId: 'dep-a' });
     assert.equal(h.provider.commands('answer')[0]?.body?.['stream_codec'], 'PCMU');
   });
 
@@ -231,8 +231,8 @@ describe('PlatformServer signalling', () => {
     assert.equal(h.provider.commands('answer').length, 0);
     assert.equal(h.provider.commands('hangup').length, 0);
     // The fetched call is now locked to A, the unknown one was never locked.
-    assert.equal(h.platform.calls.ownerOf(fetched)?.deploymentId, 'dep-a');
-    assert.equal(h.platform.calls.ownerOf(unknown), undefined);
+    assert.equal((await h.platform.calls.ownerOf(fetched))?.deploymentId, 'dep-a');
+    assert.equal((await h.platform.calls.ownerOf(unknown)), undefined);
     // A still can.
     const ok = await call(h.base, 'POST', PLATFORM_PATHS.hangup(fetched), { headers: agentHeaders('dep-a', secretA) });
     assert.equal(ok.status, 200);
@@ -303,10 +303,10 @@ describe('PlatformServer signalling', () => {
       stream_bidirectional_codec: 'PCMA',
       timeout_secs: 30,
     });
-    assert.deepEqual(h.platform.calls.ownerOf(id), { locked: true, deploymentId: 'dep-a' });
+    assert.deepEqual((await h.platform.calls.ownerOf(id)), { locked: true, deploymentId: 'dep-a' });
     // A late webhook for it changes nothing about ownership.
     await postWebhook(h, envelope('call.answered', { call_control_id: id, from: A.numbers[0]!, to: '+15557654321', direction: 'outgoing' }));
-    assert.deepEqual(h.platform.calls.ownerOf(id), { locked: true, deploymentId: 'dep-a' });
+    assert.deepEqual((await h.platform.calls.ownerOf(id)), { locked: true, deploymentId: 'dep-a' });
     const stolen = await call(h.base, 'POST', PLATFORM_PATHS.hangup(id), { headers: agentHeaders('dep-b', secretB) });
     assert.equal(stolen.status, 403);
     const mine = await call(h.base, 'POST', PLATFORM_PATHS.hangup(id), { headers: agentHeaders('dep-a', secretA) });
@@ -321,7 +321,7 @@ describe('PlatformServer signalling', () => {
       const body = envelope('call.initiated', { call_control_id: id, from: A.numbers[0]!, to: '+15557654321', direction: 'outgoing' });
       // The provider's webhook lands before its answer to our dial request.
       webhookStatus = (await postWebhook(h, body)).status;
-      assert.deepEqual(h.platform.calls.ownerOf(id), { locked: false, deploymentId: null });
+      assert.deepEqual((await h.platform.calls.ownerOf(id)), { locked: false, deploymentId: null });
       return { status: 200, body: { data: { call_control_id: id, call_session_id: 's' } } };
     };
     const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
@@ -330,7 +330,7 @@ describe('PlatformServer signalling', () => {
     });
     assert.equal(webhookStatus, 200);
     assert.equal(res.status, 200);
-    assert.deepEqual(h.platform.calls.ownerOf('v3:early-webhook'), { locked: true, deploymentId: 'dep-a' });
+    assert.deepEqual((await h.platform.calls.ownerOf('v3:early-webhook')), { locked: true, deploymentId: 'dep-a' });
   });
 
   it('refuses dials with a foreign from, a bad to, or a bad stream URL', async () => {

@@ -65,11 +65,14 @@ describe('call history (operator API): JSON and page over real calls', () => {
     assert.equal(dial.status, 200, JSON.stringify(dial.body));
     Object.assign(ids, { a: a.id, b: b.id, unowned: unowned.id, outbound: dial.body.call_control_id as string });
     await Promise.all([a.done, b.done, unowned.done]);
-    const settled = (id: string) => stack.platform.calls.get(id)?.billing != null;
-    await waitFor('inbound calls settled and recorded', () => [ids.a, ids.b].every((id) => settled(id) && Boolean(stack.platform.calls.get(id)?.recording?.file)), 10_000);
+    const settled = async (id: string) => (await stack.platform.calls.get(id))?.billing != null;
+    await waitFor('inbound calls settled and recorded', async () => {
+      for (const id of [ids.a, ids.b]) if (!(await settled(id)) || !(await stack.platform.calls.get(id))?.recording?.file) return false;
+      return true;
+    }, 10_000);
     await call(base, 'POST', PLATFORM_PATHS.hangup(ids.outbound), { headers: agentHeaders(DIALLER.id, dialler.agentSecret) });
     await waitFor('outbound call ended and settled', () => settled(ids.outbound), 10_000);
-    await waitFor('unowned call ended', () => stack.platform.calls.get(ids.unowned)?.state === 'ended', 10_000);
+    await waitFor('unowned call ended', async () => (await stack.platform.calls.get(ids.unowned))?.state === 'ended', 10_000);
     startedAfter = new Date(Date.now() + 1).toISOString();
   });
   after(async () => {
@@ -99,7 +102,7 @@ describe('call history (operator API): JSON and page over real calls', () => {
     assert.deepEqual(started, [...started].sort().reverse(), 'newest first');
     for (const key of ['a', 'b'] as const) {
       const c = calls.find((x) => x.call_control_id === ids[key])!;
-      const record = stack.platform.calls.get(ids[key])!;
+      const record = (await stack.platform.calls.get(ids[key]))!;
       assert.equal(c.deployment_id, 'test');
       assert.equal(c.direction, 'incoming');
       assert.equal(c.from, key === 'a' ? CALLER_A : CALLER_B);
@@ -190,7 +193,7 @@ describe('call history (operator API): JSON and page over real calls', () => {
     assert.ok(!html.includes(ids.outbound), 'the filter applies to the page');
     assert.ok(html.includes(`<td>${CALLER_B}</td>`));
     assert.ok(html.includes('<td>timeout</td>'));
-    assert.ok(html.includes(stack.platform.calls.get(ids.a)!.recording!.file!));
+    assert.ok(html.includes((await stack.platform.calls.get(ids.a))!.recording!.file!));
     assert.match(html, /<option value="incoming" selected>/);
     assert.match(html, /3 calls, newest first/);
     assert.match(html, /<a href="\/v1\/admin\/history\.json\?direction=incoming">JSON<\/a>/);

@@ -104,10 +104,10 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string): v
       fake.durationMs = Math.round(2.5 * UNIT_MS);
       const facts = { call_control_id: id, from: fake.from, to: fake.to, direction: 'outgoing' as const };
       for (let i = 0; i < 3; i++) assert.equal((await postWebhook(h, envelope('call.hangup', { ...facts, hangup_cause: 'normal_clearing' }))).status, 200);
-      await waitFor('settled', () => h.platform.calls.get(id)?.billing !== null);
+      await waitFor('settled', async () => (await h.platform.calls.get(id))?.billing !== null);
       await new Promise((resolve) => setTimeout(resolve, 3 * UNIT_MS));
       assert.deepEqual(await h.platform.caps.usage(d.id), { day: 3, month: 3 });
-      const billing = h.platform.calls.get(id)?.billing;
+      const billing = (await h.platform.calls.get(id))?.billing;
       assert.deepEqual(billing, { source: 'cdr', durationMs: 500, billedMinutes: 3, costMicroUsd: 30_000 });
       assert.equal(h.platform.caps.liveReservations, 0);
     });

@@ -10,6 +10,7 @@ import nacl from 'tweetnacl';
 import { runPlatformCommand } from '../../src/platform/cli.js';
 import { isTtmaError } from '../../src/errors.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { ADMIN_TOKEN, FakeProvider, PROVIDER_KEY, adminHeaders, agentHeaders, call, envelope, signedHeaders } from './helpers.js';
 
 const CLI_MODULE = fileURLToPath(new URL('../../src/platform/cli.js', import.meta.url));
@@ -127,6 +128,9 @@ describe('ttma platform (cli)', () => {
     await usage(['--port', '70000', '--provider-url', providerUrl, '--provider-api-key-file', 'x'], /--port/);
     await usage(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'missing.key')], /cannot read/, 'TTMA_ERR_CONFIG');
     await usage(['--provider-api-key', PROVIDER_KEY], /provider-api-key/);
+    const base = ['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'provider.key')];
+    await usage([...base, '--call-retention-days', 'soon'], /callRetentionDays: wrong type: expected number, got "soon"; from flag --call-retention-days/, 'TTMA_ERR_CONFIG');
+    await usage([...base, '--call-retention-max', '0'], /callRetentionMax: too small/, 'TTMA_ERR_CONFIG');
     await usage(['--provider-url', providerUrl, PROVIDER_KEY], /positional arguments are not accepted/);
     await assert.rejects(runPlatformCommand([PROVIDER_KEY]), (err: Error) => !err.message.includes(PROVIDER_KEY));
     await writeFile(join(dir, 'bad-deployment.json'), JSON.stringify({ id: 'demo-2', numbers: ['+15551230002'], tunnelHost: 'evil.com', agentSecret: AGENT_SECRET }), { mode: 0o600 });
@@ -135,5 +139,81 @@ describe('ttma platform (cli)', () => {
       /tunnelHost/,
       'TTMA_ERR_CONFIG',
     );
+  });
+});
+
+describe('ttma platform (cli) restarted on the same Redis', { skip: redisUnavailable() }, () => {
+  const provider = new FakeProvider();
+  let providerUrl = '';
+  let dir = '';
+  let redis: RedisServer | undefined;
+  const keyPair = nacl.sign.keyPair();
+
+  before(async () => {
+    providerUrl = await provider.start();
+    redis = await startRedisServer();
+    dir = await mkdtemp(join(tmpdir(), 'ttma-platform-redis-'));
+    await writeFile(join(dir, 'provider.key'), `${PROVIDER_KEY}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'admin.token'), `${ADMIN_TOKEN}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'webhook.pub'), `${Buffer.from(keyPair.publicKey).toString('base64')}\n`);
+  });
+  after(async () => {
+    await provider.stop();
+    await redis?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const writeDeployment = (agentSecret: string, dayMinutes: number) =>
+    writeFile(
+      join(dir, 'deployment.json'),
+      JSON.stringify({ id: 'demo-1', numbers: ['+15551230001'], tunnelHost: 'demo.trycloudflare.com', agentSecret, caps: { dayMinutes, monthMinutes: 1000 } }),
+      { mode: 0o600 },
+    );
+  const run = () =>
+    startCli([
+      '--provider-url', providerUrl,
+      '--provider-api-key-file', join(dir, 'provider.key'),
+      '--webhook-public-key-file', join(dir, 'webhook.pub'),
+      '--admin-token-file', join(dir, 'admin.token'),
+      '--deployment-file', join(dir, 'deployment.json'),
+      '--redis-url', redis!.url,
+    ]);
+  const stop = async (running: Running) => {
+    running.child.kill('SIGTERM');
+    assert.equal(await running.exit, 0, running.stderr());
+  };
+
+  it('keeps deployments and call owners; the deployment file is applied again, its new secret replacing the old', async () => {
+    await writeDeployment(AGENT_SECRET, 10);
+    const first = await run();
+    let base = `http://127.0.0.1:${first.port}`;
+    const created = await call(base, 'POST', '/v1/admin/deployments', {
+      headers: adminHeaders(),
+      body: { id: 'late-1', numbers: ['+15551230077'], tunnelHost: 'late.trycloudflare.com' },
+    });
+    assert.equal(created.status, 201);
+    const lateSecret = created.body.agentSecret as string;
+    const body = envelope('call.initiated', { call_control_id: 'v3:cli-redis-1', from: '+15550000001', to: '+15551230001', direction: 'incoming' });
+    assert.equal((await call(base, 'POST', '/v1/provider/webhooks', { raw: body, headers: signedHeaders(keyPair.secretKey, body) })).status, 200);
+    await stop(first);
+
+    const rotated = `${AGENT_SECRET}-rotated`;
+    await writeDeployment(rotated, 20);
+    const second = await run();
+    base = `http://127.0.0.1:${second.port}`;
+    assert.match(second.stderr(), /"outcome":"updated"/);
+    // The file's new secret and caps apply; the old secret no longer authenticates.
+    const usage = await call(base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders('demo-1', rotated) });
+    assert.equal(usage.status, 200);
+    assert.equal(usage.body.caps.day_minutes, 20);
+    assert.equal((await call(base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders('demo-1', AGENT_SECRET) })).status, 401);
+    // The deployment made through the API in the first run is still there, and the call is still demo-1's.
+    assert.equal((await call(base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders('late-1', lateSecret) })).status, 200);
+    const stolen = await call(base, 'POST', PLATFORM_PATHS.hangup('v3:cli-redis-1'), { headers: agentHeaders('late-1', lateSecret), body: {} });
+    assert.equal(stolen.body.error.code, 'TTMA_ERR_CALL_NOT_OWNED');
+    const history = await call(base, 'GET', '/v1/admin/history.json', { headers: adminHeaders() });
+    assert.deepEqual(history.body.calls.map((c: { call_control_id: string; deployment_id: string }) => [c.call_control_id, c.deployment_id]), [['v3:cli-redis-1', 'demo-1']]);
+    await stop(second);
+    for (const secret of [PROVIDER_KEY, ADMIN_TOKEN, AGENT_SECRET, rotated, lateSecret]) assert.ok(!second.stderr().includes(secret) && !first.stderr().includes(secret));
   });
 });

@@ -84,9 +84,9 @@ function refused(result: Opened | Refused): Refused {
   return result;
 }
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -114,7 +114,7 @@ describe('control connection (platform side)', () => {
     fake.alive = false;
     fake.durationMs = providerMs;
     await postWebhook(h, envelope('call.hangup', { call_control_id: id, from: fake.from, to: fake.to, direction: 'outgoing', hangup_cause: 'normal_clearing' }));
-    await waitFor('settled', () => Boolean(h.platform.calls.get(id)?.billing));
+    await waitFor('settled', async () => Boolean((await h.platform.calls.get(id))?.billing));
     return id;
   }
 
@@ -155,7 +155,7 @@ describe('control connection (platform side)', () => {
     // The first report counts: a "correction" over HTTP or the connection cannot revise it.
     c.ws.send(JSON.stringify({ type: 'usage', call_control_id: tampered, duration_ms: 45_000 }));
     assert.deepEqual(await c.next('usage.ack'), { type: 'usage.ack', call_control_id: tampered, ok: true, flags: ['duration_mismatch'] });
-    assert.deepEqual(h.platform.calls.get(tampered)?.billing, { source: 'cdr', durationMs: 45_100, billedMinutes: 46, costMicroUsd: 460_000 });
+    assert.deepEqual((await h.platform.calls.get(tampered))?.billing, { source: 'cdr', durationMs: 45_100, billedMinutes: 46, costMicroUsd: 460_000 });
     assert.deepEqual(await h.platform.caps.usage(DEP.id), { day: usageBefore.day + 46, month: usageBefore.month + 46 });
     const listed = await call(h.base, 'GET', `/v1/admin/calls?deployment=${DEP.id}&flagged=1`, { headers: adminHeaders() });
     assert.deepEqual(listed.body.calls.map((x: { call_control_id: string }) => x.call_control_id), [tampered]);

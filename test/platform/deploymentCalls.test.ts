@@ -37,7 +37,7 @@ describe('a deployment lists its own calls', () => {
     fake.alive = false;
     fake.durationMs = 61_500;
     await postWebhook(h, envelope('call.hangup', { call_control_id: first, from: fake.from, to: fake.to, direction: 'outgoing', hangup_cause: 'normal_clearing' }));
-    for (let i = 0; i < 200 && !h.platform.calls.get(first)?.billing; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && !(await h.platform.calls.get(first))?.billing; i++) await new Promise((r) => setTimeout(r, 10));
 
     const listed = await call(h.base, 'GET', '/v1/signal/calls?limit=10', { headers: a });
     assert.equal(listed.status, 200);

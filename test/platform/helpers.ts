@@ -3,6 +3,7 @@
  * over node:http), webhook signing with tweetnacl (an implementation
  * independent of the verifier), and a capturing logger.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -43,6 +44,7 @@ export class FakeProvider {
   override: Override | null = null;
   #server: Server | null = null;
   #nextId = 1;
+  readonly #idSpace = randomBytes(4).toString('hex');
 
   async start(): Promise<string> {
     this.#server = createServer((req, res) => {
@@ -87,7 +89,8 @@ export class FakeProvider {
       return { status: 401, body: { errors: [{ code: '10009', title: 'Authentication failed' }] } };
     }
     if (req.method === 'POST' && req.path === '/v2/calls') {
-      const id = `v3:out-${this.#nextId++}`;
+      // Unique across fake providers: platforms sharing one Redis must not see the same call id twice.
+      const id = `v3:out-${this.#idSpace}-${this.#nextId++}`;
       this.calls.set(id, { direction: 'outgoing', from: String(req.body?.['from']), to: String(req.body?.['to']), alive: true });
       return { status: 200, body: { data: { call_control_id: id, call_session_id: `sess-${id}`, call_leg_id: `leg-${id}` } } };
     }

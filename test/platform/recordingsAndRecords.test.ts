@@ -29,8 +29,8 @@ describe('call records and recordings through the simulator', () => {
     const call = stack.sim.placeInboundCall({ from: '+15550300001', to: NUMBER, durationMs: 1_500 });
     const report = await call.done;
     assert.ok(report.framesSent > 0);
-    await waitFor('recording stored', () => Boolean(stack.platform.calls.get(call.id)?.recording?.file), 8_000);
-    const record = stack.platform.calls.get(call.id)!;
+    await waitFor('recording stored', async () => Boolean((await stack.platform.calls.get(call.id))?.recording?.file), 8_000);
+    const record = (await stack.platform.calls.get(call.id))!;
     assert.ok(stack.sim.recordedCallIds().includes(call.id), 'record_start reached the provider');
     const recording = record.recording!;
     assert.match(recording.url ?? '', /^http:\/\/127\.0\.0\.1:\d+\/sim\/recordings\/[0-9a-f]{32}\.mp3$/);
@@ -44,8 +44,8 @@ describe('call records and recordings through the simulator', () => {
     assert.equal(stored[0], 0xff);
     assert.equal(stored[1]! & 0xe0, 0xe0);
 
-    await waitFor('settled', () => stack.platform.calls.get(call.id)?.billing !== null, 8_000);
-    const settled = stack.platform.calls.get(call.id)!;
+    await waitFor('settled', async () => (await stack.platform.calls.get(call.id))?.billing !== null, 8_000);
+    const settled = (await stack.platform.calls.get(call.id))!;
     assert.equal(settled.billing?.source, 'cdr');
     assert.equal(settled.billing?.durationMs, report.cdr.duration_ms);
     assert.equal(settled.billing?.billedMinutes, 1);
@@ -61,9 +61,9 @@ describe('call records and recordings through the simulator', () => {
     const filesBefore = readdirSync(dir, { recursive: true }).length;
     const call = stack.sim.placeInboundCall({ from: '+15550300002', to: NUMBER, durationMs: 1_000 });
     await call.done;
-    await waitFor('settled', () => stack.platform.calls.get(call.id)?.billing !== null, 8_000);
+    await waitFor('settled', async () => (await stack.platform.calls.get(call.id))?.billing !== null, 8_000);
     assert.equal(stack.sim.recordedCallIds().includes(call.id), false);
-    assert.equal(stack.platform.calls.get(call.id)?.recording, null);
+    assert.equal((await stack.platform.calls.get(call.id))?.recording, null);
     assert.equal(readdirSync(dir, { recursive: true }).length, filesBefore);
     await stack.platform.deployments.update('test', { recording: true });
   });

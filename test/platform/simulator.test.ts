@@ -27,10 +27,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 4_000): Promise<T> {
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 4_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -81,8 +81,8 @@ describe('platform with the real provider simulator', () => {
   it('locks an inbound call from signed webhooks, answers it for its owner only, and hangs up idempotently', async () => {
     const simCall = sim.placeInboundCall({ from: CALLER, to: A.numbers[0]!, durationMs: 400 });
     const id = simCall.id;
-    await until('call.initiated at the platform', () => platform.calls.get(id));
-    assert.deepEqual(platform.calls.ownerOf(id), { locked: true, deploymentId: 'sim-a' });
+    await until('call.initiated at the platform', async () => (await platform.calls.get(id)));
+    assert.deepEqual((await platform.calls.ownerOf(id)), { locked: true, deploymentId: 'sim-a' });
 
     const body = (host: string) => ({ stream_url: `wss://${host}/v1/media/${id}`, stream_auth_token: STREAM_TOKEN, codec: 'PCMU' });
     const stolen = await call(base, 'POST', PLATFORM_PATHS.answer(id), { headers: agentHeaders('sim-b', secretB), body: body(B.tunnelHost) });
@@ -92,8 +92,8 @@ describe('platform with the real provider simulator', () => {
     const answered = await call(base, 'POST', PLATFORM_PATHS.answer(id), { headers: agentHeaders('sim-a', secretA), body: body(A.tunnelHost) });
     assert.equal(answered.status, 200, JSON.stringify(answered.body));
     // The tunnel is not mapped in this simulator, so media fails and the call ends: all of it lands in the timeline.
-    const ended = await until('call.hangup at the platform', () => {
-      const record = platform.calls.get(id);
+    const ended = await until('call.hangup at the platform', async () => {
+      const record = (await platform.calls.get(id));
       return record?.state === 'ended' ? record : undefined;
     });
     const events = ended.timeline.map((e) => e.event);
@@ -114,14 +114,14 @@ describe('platform with the real provider simulator', () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const id = res.body.call_control_id as string;
     assert.match(id, /^v3:/);
-    assert.deepEqual(platform.calls.ownerOf(id), { locked: true, deploymentId: 'sim-a' });
-    await until('outbound call.initiated', () => platform.calls.get(id)?.timeline.some((e) => e.event === 'call.initiated'));
-    assert.equal(platform.calls.get(id)?.direction, 'outgoing');
+    assert.deepEqual((await platform.calls.ownerOf(id)), { locked: true, deploymentId: 'sim-a' });
+    await until('outbound call.initiated', async () => (await platform.calls.get(id))?.timeline.some((e) => e.event === 'call.initiated'));
+    assert.equal((await platform.calls.get(id))?.direction, 'outgoing');
     const stolen = await call(base, 'POST', PLATFORM_PATHS.hangup(id), { headers: agentHeaders('sim-b', secretB) });
     assert.equal(stolen.status, 403);
     const mine = await call(base, 'POST', PLATFORM_PATHS.hangup(id), { headers: agentHeaders('sim-a', secretA) });
     assert.equal(mine.status, 200, JSON.stringify(mine.body));
-    await until('outbound call.hangup', () => platform.calls.get(id)?.state === 'ended');
+    await until('outbound call.hangup', async () => (await platform.calls.get(id))?.state === 'ended');
     const listed = await call(base, 'GET', '/v1/admin/calls', { headers: adminHeaders() });
     assert.ok(listed.body.calls.some((c: { call_control_id: string; deployment_id: string }) => c.call_control_id === id && c.deployment_id === 'sim-a'));
   });
@@ -154,7 +154,7 @@ describe('platform with the real provider simulator', () => {
       const body = (host: string) => ({ stream_url: `wss://${host}/v1/media/${encodeURIComponent(id)}`, stream_auth_token: STREAM_TOKEN });
       const stolen = await call(otherBase, 'POST', PLATFORM_PATHS.answer(id), { headers: agentHeaders('sim-b', b), body: body(B.tunnelHost) });
       assert.equal(stolen.status, 403);
-      assert.deepEqual(other.calls.ownerOf(id), { locked: true, deploymentId: 'sim-a' });
+      assert.deepEqual((await other.calls.ownerOf(id)), { locked: true, deploymentId: 'sim-a' });
       const ok = await call(otherBase, 'POST', PLATFORM_PATHS.answer(id), { headers: agentHeaders('sim-a', a), body: body(A.tunnelHost) });
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
     } finally {

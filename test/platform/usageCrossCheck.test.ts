@@ -32,8 +32,8 @@ describe('usage cross-check', () => {
     fake.alive = false;
     fake.durationMs = providerMs;
     await postWebhook(h, envelope('call.hangup', { call_control_id: id, from: fake.from, to: fake.to, direction: 'outgoing', hangup_cause: 'normal_clearing' }));
-    for (let i = 0; i < 200 && !h.platform.calls.get(id)?.billing; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(h.platform.calls.get(id)?.billing, 'settled');
+    for (let i = 0; i < 200 && !(await h.platform.calls.get(id))?.billing; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok((await h.platform.calls.get(id))?.billing, 'settled');
     return id;
   }
 
@@ -59,7 +59,7 @@ describe('usage cross-check', () => {
     const again = await call(h.base, 'POST', `/v1/signal/calls/${encodeURIComponent(tampered)}/usage`, { headers, body: { duration_ms: 90_000 } });
     assert.deepEqual(again.body.flags, ['duration_mismatch']);
 
-    const billing = h.platform.calls.get(tampered)?.billing;
+    const billing = (await h.platform.calls.get(tampered))?.billing;
     assert.deepEqual(billing, { source: 'cdr', durationMs: 90_200, billedMinutes: 91, costMicroUsd: 910_000 });
     assert.deepEqual(await h.platform.caps.usage(DEP.id), { day: usageBefore.day + 91, month: usageBefore.month + 91 });
     const listed = await call(h.base, 'GET', `/v1/admin/calls?deployment=${DEP.id}&flagged=1`, { headers: adminHeaders() });

@@ -25,7 +25,7 @@ describe('provider webhooks to the platform', () => {
     const res = await postWebhook(h, envelope('call.initiated', { call_control_id: id, from: CALLER, to: A.numbers[0]!, direction: 'incoming' }));
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { ok: true });
-    const record = h.platform.calls.get(id);
+    const record = (await h.platform.calls.get(id));
     assert.equal(record?.deploymentId, 'dep-a');
     assert.equal(record?.locked, true);
     assert.deepEqual(record?.timeline.map((e) => e.event), ['call.initiated']);
@@ -40,7 +40,7 @@ describe('provider webhooks to the platform', () => {
       'TELNYX-TIMESTAMP': headers[HEADER_TIMESTAMP]!,
     };
     assert.equal((await postWebhook(h, body, upper)).status, 200);
-    assert.ok(h.platform.calls.get(id));
+    assert.ok((await h.platform.calls.get(id)));
   });
 
   it('refuses bad signatures before parsing, and records nothing', async () => {
@@ -67,7 +67,7 @@ describe('provider webhooks to the platform', () => {
       assert.equal(res.status, 401, JSON.stringify(headers));
       assert.equal(res.body.error.code, 'TTMA_ERR_WEBHOOK_SIGNATURE');
     }
-    assert.equal(h.platform.calls.get(id), undefined);
+    assert.equal((await h.platform.calls.get(id)), undefined);
   });
 
   it('refuses stale and future timestamps outside 300 s', async () => {
@@ -77,7 +77,7 @@ describe('provider webhooks to the platform', () => {
       const res = await postWebhook(h, body, signedHeaders(h.keyPair.secretKey, body, Math.floor(Date.now() / 1000) + skew));
       assert.equal(res.status, 401);
       assert.equal(res.body.error.code, 'TTMA_ERR_WEBHOOK_STALE');
-      assert.equal(h.platform.calls.get(id), undefined);
+      assert.equal((await h.platform.calls.get(id)), undefined);
     }
   });
 
@@ -91,14 +91,14 @@ describe('provider webhooks to the platform', () => {
     assert.deepEqual(replay.body, { ok: true, duplicate: true });
     const retried = await postWebhook(h, body, signedHeaders(h.keyPair.secretKey, body, Math.floor(Date.now() / 1000) - 5));
     assert.deepEqual(retried.body, { ok: true, duplicate: true });
-    assert.equal(h.platform.calls.get(id)?.timeline.length, 1);
+    assert.equal((await h.platform.calls.get(id))?.timeline.length, 1);
   });
 
   it('records a call to a number nobody owns as unowned, and nobody can take it', async () => {
     const id = nextId();
     const res = await postWebhook(h, envelope('call.initiated', { call_control_id: id, from: CALLER, to: '+15550009999', direction: 'incoming' }));
     assert.equal(res.status, 200);
-    assert.deepEqual(h.platform.calls.ownerOf(id), { locked: true, deploymentId: null });
+    assert.deepEqual((await h.platform.calls.ownerOf(id)), { locked: true, deploymentId: null });
     h.provider.calls.set(id, { direction: 'incoming', from: CALLER, to: A.numbers[0]!, alive: true });
     const grab = await call(h.base, 'POST', PLATFORM_PATHS.answer(id), {
       headers: agentHeaders('dep-a', secretA),
@@ -115,7 +115,7 @@ describe('provider webhooks to the platform', () => {
     await postWebhook(h, envelope('call.hangup', { ...facts, hangup_cause: 'normal_clearing', hangup_source: 'caller' }, { occurredAt: at(9_000) }));
     await postWebhook(h, envelope('call.answered', facts, { occurredAt: at(1_000) }));
     await postWebhook(h, envelope('call.initiated', facts, { occurredAt: at(0) }));
-    const record = h.platform.calls.get(id);
+    const record = (await h.platform.calls.get(id));
     assert.deepEqual(record?.timeline.map((e) => e.event), ['call.initiated', 'call.answered', 'call.hangup']);
     assert.equal(record?.state, 'ended');
     assert.equal(record?.hangupCause, 'normal_clearing');
@@ -148,7 +148,7 @@ describe('provider webhooks without a public key', () => {
       const res = await postWebhook(h, body);
       assert.equal(res.status, 503);
       assert.equal(res.body.error.code, 'TTMA_ERR_WEBHOOK_NO_KEY');
-      assert.equal(h.platform.calls.size, 0);
+      assert.deepEqual(await h.platform.calls.list(), []);
       assert.ok(h.lines.some((l) => l.includes('TTMA_ERR_WEBHOOK_NO_KEY') && l.includes('"level":40')));
     } finally {
       await h.close();

@@ -1,17 +1,16 @@
 /**
  * The CapStore contract on Redis through ioredis (REDIS_URL / --redis-url).
  *
- * Fail closed, quickly: no offline queue and a short command timeout, so
- * while Redis is unreachable every call fails at once with
- * TTMA_ERR_STORE_UNAVAILABLE (the platform then refuses new calls and lets
- * live calls continue) instead of queueing behind a dead connection.
- * ioredis keeps reconnecting in the background; `healthy` follows it.
+ * Fail closed, quickly (createRedisClient): while Redis is unreachable every
+ * call fails at once with TTMA_ERR_STORE_UNAVAILABLE (the platform then
+ * refuses new calls and lets live calls continue). `healthy` follows the
+ * connection.
  */
-import { Redis } from 'ioredis';
-import { ErrorCodes, TtmaError } from '../../errors.js';
+import type { Redis } from 'ioredis';
 import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult } from './CapStore.js';
 import { TTL_SECONDS } from './CapStore.js';
 import { RESERVE_SCRIPT, SETTLE_SCRIPT } from './capScripts.js';
+import { createRedisClient, quitRedis, redisReady, runRedis } from './redisClient.js';
 
 export interface RedisCapStoreOptions {
   url: string;
@@ -20,9 +19,6 @@ export interface RedisCapStoreOptions {
   /** Key prefix (default `ttma`), so test runs and tenants can share a server. */
   prefix?: string;
 }
-
-const DEFAULT_COMMAND_TIMEOUT_MS = 500;
-const RECONNECT_MAX_MS = 2_000;
 
 type ScriptReply = [number, number, number, number];
 
@@ -33,26 +29,8 @@ export class RedisCapStore implements CapStore {
   #closed = false;
 
   constructor(options: RedisCapStoreOptions) {
-    let parsed: URL;
-    try {
-      parsed = new URL(options.url);
-    } catch {
-      throw new TtmaError(ErrorCodes.CONFIG, 'redis URL is not a valid URL (expected redis://host:port)');
-    }
-    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-      throw new TtmaError(ErrorCodes.CONFIG, 'redis URL must start with redis:// or rediss://');
-    }
     this.#prefix = options.prefix ?? 'ttma';
-    this.#redis = new Redis(options.url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
-      connectTimeout: 2_000,
-      retryStrategy: (times: number) => Math.min(50 * times, RECONNECT_MAX_MS),
-      lazyConnect: false,
-    });
-    // Errors surface through commands; without a listener ioredis prints them.
-    this.#redis.on('error', () => undefined);
+    this.#redis = createRedisClient(options.url, options.commandTimeoutMs);
     this.#redis.defineCommand('ttmaReserve', { numberOfKeys: 3, lua: RESERVE_SCRIPT });
     this.#redis.defineCommand('ttmaSettle', { numberOfKeys: 3, lua: SETTLE_SCRIPT });
   }
@@ -64,13 +42,7 @@ export class RedisCapStore implements CapStore {
 
   /** Waits (bounded) for the first connection; false when it did not come up. */
   async ready(timeoutMs = 2_000): Promise<boolean> {
-    if (this.healthy) return true;
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (this.healthy) return true;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    return this.healthy;
+    return redisReady(this.#redis, timeoutMs);
   }
 
   async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): Promise<ReserveResult> {
@@ -120,11 +92,7 @@ export class RedisCapStore implements CapStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      await this.#redis.quit();
-    } catch {
-      this.#redis.disconnect();
-    }
+    await quitRedis(this.#redis);
   }
 
   /** One hash tag per deployment: every key of a script lands in one Cluster slot. */
@@ -133,14 +101,8 @@ export class RedisCapStore implements CapStore {
     return { day: `${tag}:day:${period.day}`, month: `${tag}:month:${period.month}`, call: `${tag}:call:${callId}` };
   }
 
-  async #run<T>(command: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'store closed', 503);
-    try {
-      return await command();
-    } catch (cause) {
-      const why = cause instanceof Error ? cause.message : String(cause);
-      throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, `redis unavailable: ${why.slice(0, 160)}`, 503, { cause });
-    }
+  #run<T>(command: () => Promise<T>): Promise<T> {
+    return runRedis(this.#redis, this.#closed, command);
   }
 }
 

@@ -1,0 +1,159 @@
+/**
+ * The embedded call store: the CallStore contract in one process's memory.
+ * Each method runs to completion without awaiting, so on node's one thread a
+ * lock is as atomic as the Redis script. Bounded by a number of calls:
+ * over it, ended calls are forgotten first (oldest first), then the oldest.
+ */
+import {
+  BLANK_RECORDING,
+  DEFAULT_MAX_CALLS,
+  MAX_TIMELINE_ENTRIES,
+  STATE_RANK,
+  newestFirst,
+  stateAfter,
+  type CallBilling,
+  type CallEvent,
+  type CallFacts,
+  type CallListScope,
+  type CallOwner,
+  type CallRecord,
+  type CallRecording,
+  type CallStore,
+  type EventOutcome,
+  type LockOutcome,
+  type TimelineEntry,
+} from './CallStore.js';
+
+export class MemoryCallStore implements CallStore {
+  readonly kind = 'memory' as const;
+  readonly #calls = new Map<string, CallRecord>();
+  readonly #maxCalls: number;
+
+  constructor(options: { maxCalls?: number } = {}) {
+    this.#maxCalls = options.maxCalls ?? DEFAULT_MAX_CALLS;
+  }
+
+  async get(callControlId: string): Promise<CallRecord | undefined> {
+    const record = this.#calls.get(callControlId);
+    return record ? cloneRecord(record) : undefined;
+  }
+
+  async ownerOf(callControlId: string): Promise<CallOwner | undefined> {
+    const record = this.#calls.get(callControlId);
+    return record ? { locked: record.locked, deploymentId: record.deploymentId } : undefined;
+  }
+
+  async lock(callControlId: string, deploymentId: string | null, facts: CallFacts, nowIso: string, reservationId?: string): Promise<LockOutcome> {
+    const record = this.#calls.get(callControlId) ?? this.#create(callControlId, facts, nowIso);
+    if (record.locked && record.deploymentId !== deploymentId) {
+      return { ok: false, deploymentId: record.deploymentId, state: record.state };
+    }
+    record.deploymentId = deploymentId;
+    record.locked = true;
+    if (reservationId !== undefined) record.reservationId = reservationId;
+    return { ok: true, deploymentId, state: record.state };
+  }
+
+  async recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso: string): Promise<EventOutcome> {
+    const record = this.#calls.get(callControlId) ?? this.#create(callControlId, facts, nowIso);
+    insertSorted(record.timeline, { event: event.event_type, occurred_at: event.occurred_at });
+    if (record.timeline.length > MAX_TIMELINE_ENTRIES) record.timeline.splice(1, 1);
+    const next = stateAfter(event.event_type);
+    // The state only moves forward: a late call.initiated never revives a call.
+    if (next && STATE_RANK[next] > STATE_RANK[record.state]) record.state = next;
+    if (event.event_type === 'call.hangup' && event.hangup_cause) record.hangupCause = event.hangup_cause;
+    if (event.event_type === 'call.answered' && (record.answeredAt === null || event.occurred_at < record.answeredAt)) {
+      record.answeredAt = event.occurred_at;
+    }
+    if (event.event_type === 'call.hangup' && record.endedAt === null) record.endedAt = event.occurred_at;
+    return { deploymentId: record.deploymentId, locked: record.locked, state: record.state };
+  }
+
+  async patch(callControlId: string, fields: { reservationId?: string | null; billing?: CallBilling | null }): Promise<boolean> {
+    const record = this.#calls.get(callControlId);
+    if (!record) return false;
+    if (fields.reservationId !== undefined) record.reservationId = fields.reservationId;
+    if (fields.billing !== undefined) record.billing = fields.billing ? { ...fields.billing } : null;
+    return true;
+  }
+
+  async patchRecording(callControlId: string, fields: Partial<CallRecording>): Promise<boolean> {
+    const record = this.#calls.get(callControlId);
+    if (!record) return false;
+    record.recording = { ...(record.recording ?? BLANK_RECORDING), ...fields };
+    return true;
+  }
+
+  async list(scope: CallListScope = {}): Promise<CallRecord[]> {
+    const matches: CallRecord[] = [];
+    for (const record of this.#calls.values()) {
+      if (scope.deploymentId === undefined || (record.locked && record.deploymentId === scope.deploymentId)) matches.push(record);
+    }
+    matches.sort(newestFirst);
+    return matches.slice(0, scope.limit ?? matches.length).map(cloneRecord);
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  get size(): number {
+    return this.#calls.size;
+  }
+
+  #create(callControlId: string, facts: CallFacts, nowIso: string): CallRecord {
+    const record: CallRecord = {
+      callControlId,
+      deploymentId: null,
+      locked: false,
+      direction: facts.direction,
+      from: facts.from,
+      to: facts.to,
+      timeline: [],
+      state: 'initiated',
+      hangupCause: null,
+      firstSeenAt: nowIso,
+      answeredAt: null,
+      endedAt: null,
+      reservationId: null,
+      billing: null,
+      recording: null,
+    };
+    this.#calls.set(callControlId, record);
+    this.#evict();
+    return record;
+  }
+
+  /** Over the bound: forget ended calls first (oldest first), then the oldest. */
+  #evict(): void {
+    if (this.#calls.size <= this.#maxCalls) return;
+    for (const [id, record] of this.#calls) {
+      if (this.#calls.size <= this.#maxCalls) return;
+      if (record.state === 'ended') this.#calls.delete(id);
+    }
+    for (const id of this.#calls.keys()) {
+      if (this.#calls.size <= this.#maxCalls) return;
+      this.#calls.delete(id);
+    }
+  }
+}
+
+function insertSorted(timeline: TimelineEntry[], entry: TimelineEntry): void {
+  const at = Date.parse(entry.occurred_at);
+  let index = timeline.length;
+  while (index > 0) {
+    const previous = timeline[index - 1];
+    if (!previous || !(Date.parse(previous.occurred_at) > at)) break;
+    index -= 1;
+  }
+  timeline.splice(index, 0, entry);
+}
+
+function cloneRecord(record: CallRecord): CallRecord {
+  return {
+    ...record,
+    timeline: record.timeline.map((entry) => ({ ...entry })),
+    billing: record.billing ? { ...record.billing } : null,
+    recording: record.recording ? { ...record.recording } : null,
+  };
+}

@@ -1,0 +1,26 @@
+/** The deployment and call-record stores the platform uses: Redis when a URL is given (REDIS_URL, --redis-url), else in process. */
+import { MemoryDeploymentStore, type DeploymentStore } from '../DeploymentRegistry.js';
+import type { CallStore } from './CallStore.js';
+import { MemoryCallStore } from './MemoryCallStore.js';
+import { RedisCallStore } from './RedisCallStore.js';
+import { RedisDeploymentStore } from './RedisDeploymentStore.js';
+
+export interface CallRetention {
+  /** Newest calls kept (default 50 000). */
+  maxCalls?: number;
+  /** Redis only: a record expires this many days after its last change (default 90). */
+  days?: number;
+}
+
+export function createDeploymentStore(redisUrl: string | undefined | null): DeploymentStore {
+  return redisUrl ? new RedisDeploymentStore({ url: redisUrl }) : new MemoryDeploymentStore();
+}
+
+export function createCallStore(redisUrl: string | undefined | null, retention: CallRetention = {}): CallStore {
+  if (!redisUrl) return new MemoryCallStore(retention.maxCalls !== undefined ? { maxCalls: retention.maxCalls } : {});
+  return new RedisCallStore({
+    url: redisUrl,
+    ...(retention.maxCalls !== undefined ? { maxCalls: retention.maxCalls } : {}),
+    ...(retention.days !== undefined ? { retentionDays: retention.days } : {}),
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * One way to open a Redis connection for the platform's stores (caps,
+ * deployments, call records), so they all fail closed the same way: no
+ * offline queue and a short command timeout, so while Redis is unreachable
+ * every command fails at once with TTMA_ERR_STORE_UNAVAILABLE instead of
+ * queueing behind a dead connection. ioredis reconnects in the background.
+ */
+import { Redis } from 'ioredis';
+import { ErrorCodes, TtmaError } from '../../errors.js';
+
+const DEFAULT_COMMAND_TIMEOUT_MS = 500;
+const RECONNECT_MAX_MS = 2_000;
+const READY_POLL_MS = 20;
+
+export function createRedisClient(url: string, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Redis {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TtmaError(ErrorCodes.CONFIG, 'redis URL is not a valid URL (expected redis://host:port)');
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new TtmaError(ErrorCodes.CONFIG, 'redis URL must start with redis:// or rediss://');
+  }
+  const redis = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 2_000,
+    retryStrategy: (times: number) => Math.min(50 * times, RECONNECT_MAX_MS),
+    lazyConnect: false,
+  });
+  // Errors surface through commands; without a listener ioredis prints them.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** Waits (bounded) for the connection; false when it did not come up. */
+export async function redisReady(redis: Redis, timeoutMs = 2_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (redis.status !== 'ready' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+  }
+  return redis.status === 'ready';
+}
+
+/** Clients that have been connected once: from then on a command never waits for a connection. */
+const connectedOnce = new WeakSet<Redis>();
+/** At start-up only: how long a command waits for the first connection attempt to finish. */
+const FIRST_CONNECT_WAIT_MS = 1_000;
+
+/**
+ * Runs one command; any failure becomes TTMA_ERR_STORE_UNAVAILABLE (503), so
+ * callers fail closed. A command issued while the very first connection is
+ * still being made (a platform registering its deployment as it starts) waits
+ * for that attempt, bounded; a refused attempt or any later outage fails at once.
+ */
+export async function runRedis<T>(redis: Redis, closed: boolean, command: () => Promise<T>): Promise<T> {
+  if (closed) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'store closed', 503);
+  if (!connectedOnce.has(redis)) {
+    const deadline = Date.now() + FIRST_CONNECT_WAIT_MS;
+    while ((redis.status === 'wait' || redis.status === 'connecting' || redis.status === 'connect') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
+    if (redis.status === 'ready') connectedOnce.add(redis);
+  }
+  try {
+    return await command();
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, `redis unavailable: ${why.slice(0, 160)}`, 503, { cause });
+  }
+}
+
+export async function quitRedis(redis: Redis): Promise<void> {
+  try {
+    await redis.quit();
+  } catch {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * One behavioural suite for the call record store, run against the embedded
+ * store and against a real redis-server started for this file: lock-once
+ * (also under concurrent writers, and for Redis from two separate clients
+ * as two platform processes would be), timelines, accounting and recording
+ * fields, listing and the retention bounds.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { CallRegistry } from '../../src/platform/CallRegistry.js';
+import type { CallStore } from '../../src/platform/store/CallStore.js';
+import { MemoryCallStore } from '../../src/platform/store/MemoryCallStore.js';
+import { RedisCallStore } from '../../src/platform/store/RedisCallStore.js';
+import { freePorts } from '../../src/cli/processes.js';
+import { isTtmaError } from '../../src/errors.js';
+import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+
+const inbound = { direction: 'incoming' as const, from: '+15550000001', to: '+15551230001' };
+const outbound = { direction: 'outgoing' as const, from: '+15551230001', to: '+15559990000' };
+
+interface Made {
+  /** A fresh store on empty state. */
+  store(options?: { maxCalls?: number }): CallStore;
+  /** Another client on the same state (Redis: a second connection, as a second platform process). */
+  twin?(store: CallStore): CallStore;
+  close(): Promise<void>;
+}
+
+/** A networked store refuses commands until connected (no offline queue): wait for it. */
+async function ready(store: CallStore): Promise<CallStore> {
+  if (store.ready) assert.equal(await store.ready(), true, 'store connected');
+  return store;
+}
+
+function suite(name: string, make: () => Promise<Made>, skip?: string): void {
+  describe(`call store contract: ${name}`, { skip }, () => {
+    let made: Made;
+    const opened: CallStore[] = [];
+    const open = async (options?: { maxCalls?: number }): Promise<CallRegistry> => {
+      const store = await ready(made.store(options));
+      opened.push(store);
+      return new CallRegistry({ store });
+    };
+    before(async () => (made = await make()));
+    after(async () => {
+      await Promise.all(opened.map((s) => s.close()));
+      await made?.close();
+    });
+    const id = (): string => `v3:${randomUUID()}`;
+
+    it('locks a call at first sight and never re-assigns it', async () => {
+      const calls = await open();
+      const c1 = id();
+      assert.equal((await calls.lock(c1, 'dep-a', inbound)).ok, true);
+      assert.equal((await calls.lock(c1, 'dep-a', inbound)).ok, true);
+      const stolen = await calls.lock(c1, 'dep-b', inbound);
+      assert.deepEqual({ ok: stolen.ok, owner: stolen.deploymentId }, { ok: false, owner: 'dep-a' });
+      assert.deepEqual(await calls.ownerOf(c1), { locked: true, deploymentId: 'dep-a' });
+      assert.equal((await calls.get(c1))?.deploymentId, 'dep-a');
+      // Unowned is a lock too.
+      const c2 = id();
+      await calls.lock(c2, null, inbound);
+      assert.equal((await calls.lock(c2, 'dep-b', inbound)).ok, false);
+      assert.deepEqual(await calls.ownerOf(c2), { locked: true, deploymentId: null });
+      assert.equal(await calls.ownerOf(id()), undefined);
+    });
+
+    it('keeps an outgoing call seen first by webhook unlocked until the dial locks it', async () => {
+      const calls = await open();
+      const o1 = id();
+      const seen = await calls.recordEvent(o1, outbound, { event_type: 'call.initiated', occurred_at: '2025-01-01T00:00:00.000Z' });
+      assert.deepEqual(seen, { deploymentId: null, locked: false, state: 'initiated' });
+      assert.deepEqual(await calls.ownerOf(o1), { locked: false, deploymentId: null });
+      await calls.recordEvent(o1, outbound, { event_type: 'call.hangup', occurred_at: '2025-01-01T00:00:02.000Z' });
+      const locked = await calls.lock(o1, 'dep-a', outbound, { reservationId: 'dial-1' });
+      // The dial learns that the call already ended (so it settles now).
+      assert.deepEqual(locked, { ok: true, deploymentId: 'dep-a', state: 'ended' });
+      const record = await calls.get(o1);
+      assert.equal(record?.timeline.length, 2);
+      assert.equal(record?.reservationId, 'dial-1');
+      assert.equal((await calls.lock(o1, 'dep-b', outbound, { reservationId: 'dial-evil' })).ok, false);
+      assert.equal((await calls.get(o1))?.reservationId, 'dial-1', 'a refused lock changes nothing');
+    });
+
+    it('a later event never changes the owner', async () => {
+      const calls = await open();
+      const c = id();
+      await calls.lock(c, 'dep-a', inbound);
+      const other = { ...inbound, to: '+15557770000', from: '+15551112222' };
+      const after = await calls.recordEvent(c, other, { event_type: 'call.answered', occurred_at: '2025-01-01T00:00:01.000Z' });
+      assert.deepEqual(after, { deploymentId: 'dep-a', locked: true, state: 'answered' });
+      const record = await calls.get(c);
+      assert.deepEqual([record?.deploymentId, record?.to], ['dep-a', inbound.to], 'first facts and owner kept');
+    });
+
+    it('gives one owner to a call claimed by 40 concurrent writers', async () => {
+      const first = await open();
+      const writers = [first, ...(made.twin ? [new CallRegistry({ store: track(await ready(made.twin(first.store))) })] : [])];
+      const c = id();
+      const outcomes = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => writers[i % writers.length]!.lock(c, `dep-${i}`, inbound)),
+      );
+      const winners = outcomes.filter((o) => o.ok);
+      assert.equal(winners.length, 1, 'exactly one lock wins');
+      const owner = winners[0]!.deploymentId;
+      assert.ok(outcomes.every((o) => o.deploymentId === owner), 'every loser is told the winner');
+      for (const w of writers) assert.deepEqual(await w.ownerOf(c), { locked: true, deploymentId: owner });
+      function track(store: CallStore): CallStore {
+        opened.push(store);
+        return store;
+      }
+    });
+
+    it('orders the timeline by occurred_at, keeps arrival order on ties, and only moves the state forward', async () => {
+      const calls = await open();
+      const c = id();
+      await calls.lock(c, 'dep-a', inbound);
+      await calls.recordEvent(c, inbound, { event_type: 'call.hangup', occurred_at: '2025-01-01T00:00:09.000Z', hangup_cause: 'normal_clearing' });
+      await calls.recordEvent(c, inbound, { event_type: 'call.initiated', occurred_at: '2025-01-01T00:00:00.000Z' });
+      await calls.recordEvent(c, inbound, { event_type: 'call.answered', occurred_at: '2025-01-01T00:00:01.000Z' });
+      await calls.recordEvent(c, inbound, { event_type: 'streaming.started', occurred_at: '2025-01-01T00:00:01.000Z' });
+      await calls.recordEvent(c, inbound, { event_type: 'call.answered', occurred_at: '2025-01-01T00:00:00.500Z' });
+      await calls.recordEvent(c, inbound, { event_type: 'call.hangup', occurred_at: '2025-01-01T00:00:10.000Z', hangup_cause: 'timeout' });
+      const record = await calls.get(c);
+      assert.deepEqual(
+        record?.timeline.map((e) => `${e.occurred_at.slice(17)} ${e.event}`),
+        ['00.000Z call.initiated', '00.500Z call.answered', '01.000Z call.answered', '01.000Z streaming.started', '09.000Z call.hangup', '10.000Z call.hangup'],
+      );
+      assert.equal(record?.state, 'ended');
+      assert.equal(record?.answeredAt, '2025-01-01T00:00:00.500Z', 'earliest answer');
+      assert.equal(record?.endedAt, '2025-01-01T00:00:09.000Z', 'first hang-up');
+      assert.equal(record?.hangupCause, 'timeout', 'latest cause');
+    });
+
+    it('patches accounting and merges recording fields; an unknown call is not created', async () => {
+      const calls = await open();
+      const c = id();
+      assert.equal(await calls.patch(c, { reservationId: 'r' }), false);
+      assert.equal(await calls.patchRecording(c, { url: 'x' }), false);
+      assert.equal(await calls.get(c), undefined);
+      await calls.lock(c, 'dep-a', inbound);
+      assert.equal((await calls.get(c))?.recording, null);
+      assert.equal(await calls.patch(c, { reservationId: c, billing: { source: 'cdr', durationMs: 61_000, billedMinutes: 2, costMicroUsd: 20_000 } }), true);
+      // Concurrent partial recording patches keep each other's fields.
+      await Promise.all([
+        calls.patchRecording(c, { started: true }),
+        calls.patchRecording(c, { url: 'https://provider.example/r.mp3' }),
+        calls.patchRecording(c, { sha256: 'ab'.repeat(32), bytes: 1234, file: 'dep-a/x.mp3' }),
+      ]);
+      const record = await calls.get(c);
+      assert.equal(record?.reservationId, c);
+      assert.deepEqual(record?.billing, { source: 'cdr', durationMs: 61_000, billedMinutes: 2, costMicroUsd: 20_000 });
+      assert.deepEqual(record?.recording, { started: true, url: 'https://provider.example/r.mp3', file: 'dep-a/x.mp3', sha256: 'ab'.repeat(32), bytes: 1234, error: null });
+    });
+
+    it("lists newest first, a deployment's own calls only, with a limit", async () => {
+      const calls = await open();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const c = id();
+        ids.push(c);
+        await calls.lock(c, i % 2 === 0 ? 'dep-even' : 'dep-odd', inbound, { nowIso: new Date(Date.UTC(2030, 0, 1, 0, 0, i)).toISOString() });
+      }
+      const unlocked = id();
+      await calls.recordEvent(unlocked, outbound, { event_type: 'call.initiated', occurred_at: '2030-01-01T00:00:09.000Z' }, '2030-01-01T00:00:09.000Z');
+      const all = (await calls.list()).map((r) => r.callControlId);
+      assert.deepEqual(all.slice(0, 6), [unlocked, ...[...ids].reverse()]);
+      assert.deepEqual((await calls.list({ deploymentId: 'dep-even' })).map((r) => r.callControlId), [ids[4], ids[2], ids[0]]);
+      assert.deepEqual((await calls.list({ deploymentId: 'dep-odd', limit: 1 })).map((r) => r.callControlId), [ids[3]]);
+    });
+
+    it('stays bounded: never more than maxCalls, the newest kept', async () => {
+      const calls = await open({ maxCalls: 3 });
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const c = id();
+        ids.push(c);
+        await calls.lock(c, 'dep-a', inbound, { nowIso: new Date(Date.now() + i).toISOString() });
+        await calls.recordEvent(c, inbound, { event_type: 'call.hangup', occurred_at: new Date().toISOString() });
+      }
+      const listed = (await calls.list()).map((r) => r.callControlId);
+      assert.deepEqual(listed, [ids[5], ids[4], ids[3]]);
+      assert.deepEqual((await calls.list({ deploymentId: 'dep-a' })).map((r) => r.callControlId), [ids[5], ids[4], ids[3]]);
+      assert.equal(await calls.get(ids[0]!), undefined);
+    });
+  });
+}
+
+suite('embedded', async () => ({
+  // One process: a "twin" is the same store.
+  store: (options) => new MemoryCallStore(options),
+  twin: (store) => store,
+  close: async () => undefined,
+}));
+
+const skip = redisUnavailable();
+let redis: RedisServer | undefined;
+suite(
+  'redis',
+  async () => {
+    redis = await startRedisServer();
+    const url = redis.url;
+    const prefixes = new WeakMap<CallStore, string>();
+    return {
+      // A prefix per store: each test starts on empty state on the one server.
+      store: (options) => {
+        const prefix = `t${randomUUID().slice(0, 8)}`;
+        const store = new RedisCallStore({ url, prefix, ...options });
+        prefixes.set(store, prefix);
+        return store;
+      },
+      twin: (store) => new RedisCallStore({ url, prefix: prefixes.get(store) ?? 'none' }),
+      close: async () => redis?.stop(),
+    };
+  },
+  skip,
+);
+
+describe('redis call store: layout, retention and failure', { skip }, () => {
+  let server: RedisServer;
+  let raw: Redis;
+  before(async () => {
+    server = await startRedisServer();
+    raw = new Redis(server.url);
+  });
+  after(async () => {
+    raw?.disconnect();
+    await server?.stop();
+  });
+
+  it('keeps every key in the {calls} hash tag with a TTL, and forgets index entries older than the retention', async () => {
+    const store = new RedisCallStore({ url: server.url, prefix: 'lay', retentionDays: 1 });
+    await ready(store);
+    try {
+      const calls = new CallRegistry({ store });
+      const old = 'v3:old';
+      await calls.lock(old, 'dep-a', inbound, { nowIso: new Date(Date.now() - 2 * 86_400_000).toISOString() });
+      await calls.recordEvent(old, inbound, { event_type: 'call.initiated', occurred_at: new Date().toISOString() });
+      await calls.lock('v3:new', 'dep-a', inbound);
+      const keys = (await raw.keys('lay:*')).sort();
+      assert.deepEqual(keys, [
+        'lay:{calls}:call:v3:new', 'lay:{calls}:call:v3:old', 'lay:{calls}:call:v3:old:tl', 'lay:{calls}:dep:dep-a', 'lay:{calls}:index',
+      ]);
+      for (const key of keys.filter((k) => k.includes(':call:'))) {
+        const ttl = await raw.ttl(key);
+        assert.ok(ttl > 86_000 && ttl <= 86_400, `${key} expires within the retention (${ttl} s)`);
+      }
+      // The new call's creation dropped the 2-day-old one from the history.
+      assert.deepEqual((await calls.list()).map((r) => r.callControlId), ['v3:new']);
+      assert.deepEqual((await calls.list({ deploymentId: 'dep-a' })).map((r) => r.callControlId), ['v3:new']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a second process on the same Redis sees the owner and the record (restart at the store level)', async () => {
+    const first = new RedisCallStore({ url: server.url, prefix: 'rst' });
+    await ready(first);
+    await first.lock('v3:kept', 'dep-a', inbound, new Date().toISOString());
+    await first.recordEvent('v3:kept', inbound, { event_type: 'call.hangup', occurred_at: new Date().toISOString(), hangup_cause: 'normal_clearing' }, new Date().toISOString());
+    await first.close();
+    const second = new RedisCallStore({ url: server.url, prefix: 'rst' });
+    await ready(second);
+    try {
+      assert.deepEqual(await second.ownerOf('v3:kept'), { locked: true, deploymentId: 'dep-a' });
+      assert.equal((await second.lock('v3:kept', 'dep-b', inbound, new Date().toISOString())).ok, false);
+      assert.equal((await second.get('v3:kept'))?.hangupCause, 'normal_clearing');
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('fails fast with TTMA_ERR_STORE_UNAVAILABLE without a server', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const store = new RedisCallStore({ url: `redis://127.0.0.1:${port}` });
+    try {
+      const started = Date.now();
+      await assert.rejects(store.lock('v3:x', 'dep-a', inbound, new Date().toISOString()), (err) => isTtmaError(err, 'TTMA_ERR_STORE_UNAVAILABLE'));
+      await assert.rejects(store.ownerOf('v3:x'), (err) => isTtmaError(err, 'TTMA_ERR_STORE_UNAVAILABLE'));
+      await assert.rejects(store.list(), (err) => isTtmaError(err, 'TTMA_ERR_STORE_UNAVAILABLE'));
+      assert.ok(Date.now() - started < 1_500, 'refusal is immediate, not queued');
+    } finally {
+      await store.close();
+    }
+  });
+});

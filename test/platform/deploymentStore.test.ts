@@ -1,0 +1,254 @@
+/**
+ * One behavioural suite for the deployment store, through the registry the
+ * platform uses, run against the embedded store and a real redis-server:
+ * a number belongs to at most one deployment (also when claimed
+ * concurrently from two platform processes), updates move numbers
+ * atomically, rotation and disable take effect at once, and Redis holds
+ * the secret's digest only.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { DeploymentRegistry, MemoryDeploymentStore, type DeploymentStore } from '../../src/platform/DeploymentRegistry.js';
+import { RedisDeploymentStore } from '../../src/platform/store/RedisDeploymentStore.js';
+import { freePorts } from '../../src/cli/processes.js';
+import { isTtmaError } from '../../src/errors.js';
+import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+
+let numberSeq = 0;
+const number = (): string => `+1555${String(2_000_000 + numberSeq++).padStart(7, '0')}`;
+const input = (id: string, numbers = [number()]) => ({ id, numbers, tunnelHost: `${id}.trycloudflare.com` });
+
+async function code(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(isTtmaError(err), `expected a TtmaError, got ${String(err)}`);
+    return err.code;
+  }
+  return 'resolved';
+}
+
+/** Polls `check` (bounded, 2 s) and returns how long it took to hold. */
+async function eventually(check: () => Promise<boolean>): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > 2_000) assert.fail('did not happen within 2 s');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return Date.now() - started;
+}
+
+interface Made {
+  /** A store on fresh state, and a second client on the same state (Redis: a second platform process). */
+  pair(): Promise<[DeploymentStore, DeploymentStore]>;
+  close(): Promise<void>;
+}
+
+function suite(name: string, make: () => Promise<Made>, skip?: string): void {
+  describe(`deployment store contract: ${name}`, { skip }, () => {
+    let made: Made;
+    before(async () => (made = await make()));
+    after(() => made?.close());
+    const id = (): string => `dep-${randomUUID().slice(0, 8)}`;
+
+    it('registers, authenticates by digest, lists, and refuses a taken id or number', async () => {
+      const [store] = await made.pair();
+      const registry = new DeploymentRegistry({ store });
+      const a = input(id());
+      const { agentSecret } = await registry.register(a);
+      assert.deepEqual((await registry.get(a.id))?.agentSecretSha256, createHash('sha256').update(agentSecret).digest());
+      assert.equal((await registry.authenticate(a.id, agentSecret)).id, a.id);
+      assert.equal(await code(registry.authenticate(a.id, `${agentSecret}x`)), 'TTMA_ERR_AUTH');
+      assert.equal((await registry.findByNumber(a.numbers[0]!))?.id, a.id);
+      assert.equal(await code(registry.register({ ...input(a.id) })), 'TTMA_ERR_CONFLICT');
+      const thief = input(id(), [number(), a.numbers[0]!]);
+      assert.equal(await code(registry.register(thief)), 'TTMA_ERR_CONFLICT');
+      // The refused registration left nothing behind, not even its free number.
+      assert.equal(await registry.get(thief.id), undefined);
+      assert.equal(await registry.findByNumber(thief.numbers[0]!), undefined);
+      assert.ok((await registry.list()).some((d) => d.id === a.id));
+    });
+
+    it('gives a number to exactly one of 12 deployments claiming it at once, from two processes', async () => {
+      const stores = await made.pair();
+      const registries = stores.map((store) => new DeploymentRegistry({ store }));
+      const contested = number();
+      const claims = Array.from({ length: 12 }, () => input(id(), [number(), contested]));
+      const results = await Promise.allSettled(claims.map((c, i) => registries[i % 2]!.register(c)));
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [claims[i]!.id] : []));
+      assert.equal(won.length, 1, 'one winner');
+      for (const r of results) if (r.status === 'rejected') assert.ok(isTtmaError(r.reason, 'TTMA_ERR_CONFLICT'));
+      for (const registry of registries) assert.equal((await registry.findByNumber(contested))?.id, won[0]);
+    });
+
+    it('moves numbers on update atomically, and an update cannot take another deployment\'s number', async () => {
+      const [store, twin] = await made.pair();
+      const registry = new DeploymentRegistry({ store });
+      const other = new DeploymentRegistry({ store: twin });
+      const a = input(id());
+      const b = input(id());
+      await registry.register(a);
+      await registry.register(b);
+      const fresh = number();
+      await registry.update(a.id, { numbers: [fresh] });
+      assert.equal(await registry.findByNumber(a.numbers[0]!), undefined, 'the old number is free');
+      assert.equal((await other.findByNumber(fresh))?.id, a.id);
+      assert.equal(await code(other.register(input(id(), [fresh]))), 'TTMA_ERR_CONFLICT');
+      assert.equal(await code(registry.update(b.id, { numbers: [b.numbers[0]!, fresh] })), 'TTMA_ERR_CONFLICT');
+      assert.deepEqual((await registry.get(b.id))?.numbers, b.numbers, 'refused update changed nothing');
+      // The freed number can be claimed by another deployment.
+      await other.register(input(id(), [a.numbers[0]!]));
+    });
+
+    it('rotation and disable take effect at once on the process that made them, and on every other one as the change arrives; an update does not undo a disable', async () => {
+      const [store, twin] = await made.pair();
+      const registry = new DeploymentRegistry({ store });
+      const other = new DeploymentRegistry({ store: twin });
+      const a = input(id());
+      const { agentSecret: old } = await registry.register(a);
+      // Both processes have read (and may cache) the deployment.
+      assert.equal((await registry.authenticate(a.id, old)).id, a.id);
+      assert.equal((await other.authenticate(a.id, old)).id, a.id);
+      const { agentSecret: next } = await registry.rotateSecret(a.id);
+      assert.equal(await code(registry.authenticate(a.id, old)), 'TTMA_ERR_AUTH', 'at once where it was made');
+      const waitedMs = await eventually(async () => (await code(other.authenticate(a.id, old))) === 'TTMA_ERR_AUTH');
+      assert.ok(waitedMs < 200, `the other process refused the old secret after ${waitedMs} ms`);
+      assert.equal((await other.authenticate(a.id, next)).id, a.id);
+      // An update computed from a copy read before the disable must not re-enable.
+      const before = await other.get(a.id);
+      assert.equal(await registry.setDisabled(a.id, true), true);
+      assert.equal(await code(registry.authenticate(a.id, next)), 'TTMA_ERR_DEPLOYMENT_DISABLED');
+      assert.equal(await twin.replace({ ...before!, caps: { dayMinutes: 7, monthMinutes: 70 } }), true);
+      assert.equal(await code(other.authenticate(a.id, next)), 'TTMA_ERR_DEPLOYMENT_DISABLED');
+      await eventually(async () => (await code(registry.authenticate(a.id, next))) === 'TTMA_ERR_DEPLOYMENT_DISABLED');
+      assert.equal((await registry.get(a.id))?.caps.dayMinutes, 7);
+      assert.equal(await registry.setDisabled('dep-nobody', true), false);
+    });
+  });
+}
+
+suite('embedded', async () => ({
+  pair: async () => {
+    const store = new MemoryDeploymentStore();
+    return [store, store];
+  },
+  close: async () => undefined,
+}));
+
+const skip = redisUnavailable();
+let redis: RedisServer | undefined;
+const opened: RedisDeploymentStore[] = [];
+suite(
+  'redis',
+  async () => {
+    redis = await startRedisServer();
+    const url = redis.url;
+    return {
+      pair: async () => {
+        const prefix = `t${randomUUID().slice(0, 8)}`;
+        const pair = [new RedisDeploymentStore({ url, prefix }), new RedisDeploymentStore({ url, prefix })] as const;
+        opened.push(...pair);
+        for (const s of pair) assert.equal(await s.ready(), true);
+        // Each process's cache works only once its change subscription is up.
+        await eventually(async () => pair.every((s) => s.cacheLive));
+        return [pair[0], pair[1]];
+      },
+      close: async () => {
+        await Promise.all(opened.map((s) => s.close()));
+        await redis?.stop();
+      },
+    };
+  },
+  skip,
+);
+
+describe('redis deployment store: layout and failure', { skip }, () => {
+  let server: RedisServer;
+  let raw: Redis;
+  before(async () => {
+    server = await startRedisServer();
+    raw = new Redis(server.url);
+  });
+  after(async () => {
+    raw?.disconnect();
+    await server?.stop();
+  });
+
+  it('holds the digest, never the secret, in {deployments}-tagged keys; a tampered record authenticates nobody', async () => {
+    const store = new RedisDeploymentStore({ url: server.url, prefix: 'lay' });
+    assert.equal(await store.ready(), true);
+    try {
+      const registry = new DeploymentRegistry({ store });
+      const { agentSecret } = await registry.register({ id: 'acme-1', numbers: ['+15551230001'], tunnelHost: 'acme.trycloudflare.com' });
+      const keys = (await raw.keys('lay:*')).sort();
+      assert.deepEqual(keys, ['lay:{deployments}:dep:acme-1', 'lay:{deployments}:ids', 'lay:{deployments}:num:+15551230001']);
+      const dump = JSON.stringify(await raw.hgetall('lay:{deployments}:dep:acme-1'));
+      assert.ok(!dump.includes(agentSecret), 'no raw secret in Redis');
+      assert.ok(dump.includes(createHash('sha256').update(agentSecret).digest('hex')));
+      await raw.hset('lay:{deployments}:dep:acme-1', 'doc', '{"id":"acme-1"}');
+      assert.equal(await code(registry.authenticate('acme-1', agentSecret)), 'TTMA_ERR_STORE_UNAVAILABLE');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('serves authentication from its cache only while the change subscription is up', async () => {
+    const store = new RedisDeploymentStore({ url: server.url, prefix: 'cache' });
+    assert.equal(await store.ready(), true);
+    try {
+      await eventually(async () => store.cacheLive);
+      const registry = new DeploymentRegistry({ store });
+      const { agentSecret } = await registry.register({ id: 'cached-1', numbers: ['+15551230011'], tunnelHost: 'cached.trycloudflare.com' });
+      // The registration's own change message comes back to this process too: let it pass, then read into the cache.
+      await new Promise((r) => setTimeout(r, 50));
+      await registry.authenticate('cached-1', agentSecret);
+      // A write that bypasses the store's scripts publishes nothing: the cached copy still answers (no round trip).
+      await raw.hset('cache:{deployments}:dep:cached-1', 'disabled', '1');
+      assert.equal((await registry.authenticate('cached-1', agentSecret)).id, 'cached-1');
+      // Drop the subscriber connection: the cache is emptied and reads go to Redis again.
+      await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await eventually(async () => (await code(registry.authenticate('cached-1', agentSecret))) === 'TTMA_ERR_DEPLOYMENT_DISABLED');
+      await eventually(async () => store.cacheLive);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('survives a restart; with Redis gone, only deployments read before authenticate, writes fail closed', async () => {
+    const own = await startRedisServer();
+    const first = new RedisDeploymentStore({ url: own.url });
+    assert.equal(await first.ready(), true);
+    const { agentSecret } = await new DeploymentRegistry({ store: first }).register({ id: 'keep-1', numbers: ['+15551230009'], tunnelHost: 'keep.trycloudflare.com' });
+    await new DeploymentRegistry({ store: first }).register({ id: 'keep-2', numbers: ['+15551230008'], tunnelHost: 'keep2.trycloudflare.com', agentSecret: 'k'.repeat(40) });
+    await first.close();
+    const second = new RedisDeploymentStore({ url: own.url });
+    assert.equal(await second.ready(), true);
+    const registry = new DeploymentRegistry({ store: second });
+    try {
+      assert.equal((await registry.authenticate('keep-1', agentSecret)).id, 'keep-1', 'restart keeps the deployment');
+      await own.kill();
+      assert.equal((await registry.authenticate('keep-1', agentSecret)).id, 'keep-1', 'last copy while Redis is away');
+      assert.equal(await code(registry.authenticate('keep-1', 'wrong'.repeat(8))), 'TTMA_ERR_AUTH');
+      assert.equal(await code(registry.authenticate('keep-2', 'k'.repeat(40))), 'TTMA_ERR_STORE_UNAVAILABLE', 'never read here: refused');
+      assert.equal(await code(registry.rotateSecret('keep-1')), 'TTMA_ERR_STORE_UNAVAILABLE');
+      assert.equal(await code(registry.register({ id: 'new-1', numbers: ['+15551230007'], tunnelHost: 'n.trycloudflare.com' })), 'TTMA_ERR_STORE_UNAVAILABLE');
+    } finally {
+      await second.close();
+      await own.stop();
+    }
+  });
+
+  it('fails fast without a server', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const store = new RedisDeploymentStore({ url: `redis://127.0.0.1:${port}` });
+    try {
+      const started = Date.now();
+      assert.equal(await code(new DeploymentRegistry({ store }).authenticate('acme-1', 'x'.repeat(40))), 'TTMA_ERR_STORE_UNAVAILABLE');
+      assert.ok(Date.now() - started < 1_500);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -1,0 +1,212 @@
+/**
+ * A platform restart on the same Redis forgets nothing that matters
+ * (FAQ-13): deployments created through the operator API still
+ * authenticate, the history still lists the calls with their owners and
+ * billed figures, and a call stays locked to its owner; another deployment
+ * is refused with the same code before and after, and a later webhook
+ * cannot move the call. Two platform processes on one Redis cannot give one
+ * number to two deployments, however close together the claims come.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
+
+const A = { id: 'keep-a', numbers: ['+15551410001'], tunnelHost: 'keep-a.trycloudflare.com' };
+const B = { id: 'keep-b', numbers: ['+15551410002'], tunnelHost: 'keep-b.trycloudflare.com' };
+const CALLER = '+15550001111';
+
+const skip = redisUnavailable();
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('platform restart on the same Redis', { skip }, () => {
+  let redis: RedisServer;
+  const harnesses: Harness[] = [];
+  const open = async (): Promise<Harness> => {
+    const h = await startHarness({ redisUrl: redis.url, cdr: { attempts: 3, backoffMs: 20 } });
+    harnesses.push(h);
+    return h;
+  };
+  before(async () => {
+    redis = await startRedisServer();
+  });
+  after(async () => {
+    for (const h of harnesses) await h.close();
+    await redis?.stop();
+  });
+
+  it('keeps deployments, call owners and the history across a restart', async () => {
+    const first = await open();
+    const created = await Promise.all([A, B].map((d) => call(first.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: d })));
+    assert.deepEqual(created.map((r) => r.status), [201, 201]);
+    const secretA = created[0]!.body.agentSecret as string;
+    const secretB = created[1]!.body.agentSecret as string;
+
+    // An inbound call to A, locked by the dialled number from the provider's webhook.
+    const inbound = 'v3:restart-inbound';
+    const inFacts = { call_control_id: inbound, from: CALLER, to: A.numbers[0]!, direction: 'incoming' as const };
+    assert.equal((await postWebhook(first, envelope('call.initiated', inFacts))).status, 200);
+    const stolenBefore = await call(first.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(B.id, secretB), body: {} });
+    assert.equal(stolenBefore.status, 403);
+
+    // An outbound call by B, dialled through the platform, ended and settled from the provider's record.
+    const dial = await call(first.base, 'POST', PLATFORM_PATHS.dial, {
+      headers: agentHeaders(B.id, secretB),
+      body: { to: '+15557654321', stream_url: `wss://${B.tunnelHost}/v1/media/out-restart1`, stream_auth_token: STREAM_TOKEN },
+    });
+    assert.equal(dial.status, 200, JSON.stringify(dial.body));
+    const outbound = dial.body.call_control_id as string;
+    const fake = first.provider.calls.get(outbound)!;
+    fake.alive = false;
+    fake.durationMs = 61_000;
+    const outFacts = { call_control_id: outbound, from: fake.from, to: fake.to, direction: 'outgoing' as const };
+    await postWebhook(first, envelope('call.hangup', { ...outFacts, hangup_cause: 'normal_clearing' }));
+    await waitFor('outbound settled', async () => Boolean((await first.platform.calls.get(outbound))?.billing));
+
+    await first.close();
+    harnesses.splice(harnesses.indexOf(first), 1);
+
+    const second = await open();
+    // Deployments authenticate with the secrets issued by the first process; a wrong one is still refused.
+    assert.equal((await call(second.base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders(A.id, secretA) })).status, 200);
+    assert.equal((await call(second.base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders(B.id, secretB) })).status, 200);
+    assert.equal((await call(second.base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders(A.id, secretB) })).body.error.code, 'TTMA_ERR_AUTH');
+    const listed = await call(second.base, 'GET', '/v1/admin/deployments', { headers: adminHeaders() });
+    assert.deepEqual(listed.body.deployments.map((d: { id: string }) => d.id), [A.id, B.id]);
+
+    // The history lists both calls with their owners and the billed figure.
+    const history = await call(second.base, 'GET', '/v1/admin/history.json', { headers: adminHeaders() });
+    assert.equal(history.status, 200);
+    const byId = new Map(history.body.calls.map((c: { call_control_id: string }) => [c.call_control_id, c]));
+    assert.equal(history.body.total, 2);
+    assert.deepEqual(pick(byId.get(inbound), ['deployment_id', 'direction', 'from', 'to', 'state']), { deployment_id: A.id, direction: 'incoming', from: CALLER, to: A.numbers[0], state: 'initiated' });
+    assert.deepEqual(pick(byId.get(outbound), ['deployment_id', 'direction', 'state', 'hangup_cause', 'billed_minutes', 'cost_usd']), {
+      deployment_id: B.id, direction: 'outgoing', state: 'ended', hangup_cause: 'normal_clearing', billed_minutes: 2, cost_usd: '0.0200',
+    });
+    // B's gateway view (`ttma calls --source platform`) survives too.
+    const own = await call(second.base, 'GET', '/v1/signal/calls?limit=10', { headers: agentHeaders(B.id, secretB) });
+    assert.deepEqual(own.body.calls.map((c: { call_control_id: string }) => c.call_control_id), [outbound]);
+
+    // The call stays A's: B is refused with the same answer as before the restart...
+    const stolenAfter = await call(second.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(B.id, secretB), body: {} });
+    assert.deepEqual([stolenAfter.status, stolenAfter.body], [stolenBefore.status, stolenBefore.body]);
+    assert.equal(stolenAfter.body.error.code, 'TTMA_ERR_CALL_NOT_OWNED');
+    // ...also after a signed event that names B's number as the called party,
+    assert.equal((await postWebhook(second, envelope('call.answered', { ...inFacts, to: B.numbers[0]! }))).status, 200);
+    assert.equal((await second.platform.calls.ownerOf(inbound))?.deploymentId, A.id);
+    assert.equal((await call(second.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(B.id, secretB), body: {} })).status, 403);
+    // ...while A still controls it (the new process's provider knows the live call).
+    second.provider.calls.set(inbound, { direction: 'incoming', from: CALLER, to: A.numbers[0]!, alive: true });
+    const hangup = await call(second.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(A.id, secretA), body: {} });
+    assert.equal(hangup.status, 200, JSON.stringify(hangup.body));
+    assert.equal(second.provider.commands('hangup').length, 1, 'only the owner reached the provider');
+  });
+
+  it('keeps at most callRetention.maxCalls records in Redis, the newest', async () => {
+    const h = await startHarness({ redisUrl: redis.url, callRetention: { maxCalls: 2, days: 1 } });
+    harnesses.push(h);
+    const ids = ['v3:ret-1', 'v3:ret-2', 'v3:ret-3'];
+    for (const id of ids) {
+      await postWebhook(h, envelope('call.initiated', { call_control_id: id, from: CALLER, to: '+15551419000', direction: 'incoming' }));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const history = await call(h.base, 'GET', '/v1/admin/history.json', { headers: adminHeaders() });
+    // The bound is global: the first test's calls in this Redis were trimmed too.
+    assert.equal(history.body.total, 2);
+    assert.deepEqual(history.body.calls.map((c: { call_control_id: string }) => c.call_control_id), ['v3:ret-3', 'v3:ret-2']);
+    assert.equal(await h.platform.calls.get('v3:ret-1'), undefined);
+  });
+
+  it('refuses provider webhooks with 503 while Redis is away, and takes the same event when the provider retries', async () => {
+    const own = await startRedisServer();
+    const h = await startHarness({ redisUrl: own.url });
+    harnesses.push(h);
+    try {
+      const body = envelope('call.initiated', { call_control_id: 'v3:while-away', from: CALLER, to: '+15551419001', direction: 'incoming' });
+      await own.kill();
+      const refused = await postWebhook(h, body);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
+      // The retry is not mistaken for a replay: still 503 while away...
+      assert.equal((await postWebhook(h, body)).status, 503);
+      // ...and recorded once Redis is back (a fresh, empty server on the same port).
+      const back = await startRedisServer(own.port);
+      try {
+        await waitFor('the platform to reconnect', async () => (await call(h.base, 'GET', '/readyz')).status === 200, 10_000);
+        const accepted = await postWebhook(h, body);
+        assert.deepEqual([accepted.status, accepted.body], [200, { ok: true }]);
+        assert.deepEqual(await h.platform.calls.ownerOf('v3:while-away'), { locked: true, deploymentId: null });
+        assert.equal((await postWebhook(h, body)).body.duplicate, true, 'a real replay is still refused');
+      } finally {
+        await back.stop();
+      }
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('a rotation or disable through one platform closes the control connections held by another', async () => {
+    const [p1, p2] = await Promise.all([open(), open()]);
+    const D = { id: 'keep-ctl', numbers: ['+15551418888'], tunnelHost: 'keep-ctl.trycloudflare.com' };
+    const created = await call(p1.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: D });
+    assert.equal(created.status, 201);
+    const connect = (secret: string) =>
+      new Promise<{ ws: WebSocket; closed: Promise<number> }>((resolve, reject) => {
+        const ws = new WebSocket(`${p2.base.replace(/^http/, 'ws')}/v1/control`, { headers: agentHeaders(D.id, secret) });
+        const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+        ws.once('message', () => resolve({ ws, closed }));
+        ws.once('error', reject);
+      });
+    const first = await connect(created.body.agentSecret as string);
+    // A change that keeps the identity (caps) leaves the connection open.
+    assert.equal((await call(p1.base, 'PATCH', `/v1/admin/deployments/${D.id}`, { headers: adminHeaders(), body: { caps: { dayMinutes: 5 } } })).status, 200);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(first.ws.readyState, WebSocket.OPEN);
+    const rotated = await call(p1.base, 'POST', `/v1/admin/deployments/${D.id}/rotate-secret`, { headers: adminHeaders(), body: {} });
+    assert.equal(rotated.status, 200);
+    assert.equal(await withinMs(first.closed, 2_000), 4401);
+    const second = await connect(rotated.body.agentSecret as string);
+    assert.equal((await call(p1.base, 'POST', `/v1/admin/deployments/${D.id}/disable`, { headers: adminHeaders(), body: {} })).status, 200);
+    assert.equal(await withinMs(second.closed, 2_000), 4401);
+  });
+
+  it('gives a contested number to one deployment when two platforms are asked at once', async () => {
+    const [p1, p2] = await Promise.all([open(), open()]);
+    const number = '+15551419999';
+    for (let round = 0; round < 5; round++) {
+      const claims = [p1, p2].map((p, i) =>
+        call(p.base, 'POST', '/v1/admin/deployments', {
+          headers: adminHeaders(),
+          body: { id: `race-${round}-${i}`, numbers: [`+1555142${round}00${i}`, `${number.slice(0, -1)}${round}`], tunnelHost: `race${i}.trycloudflare.com` },
+        }),
+      );
+      const results = await Promise.all(claims);
+      assert.deepEqual(results.map((r) => r.status).sort(), [201, 409], `round ${round}`);
+      assert.equal(results.find((r) => r.status === 409)!.body.error.code, 'TTMA_ERR_CONFLICT');
+      const winner = results.findIndex((r) => r.status === 201);
+      const owner = await p2.platform.deployments.findByNumber(`${number.slice(0, -1)}${round}`);
+      assert.equal(owner?.id, `race-${round}-${winner}`);
+      // The loser left nothing behind.
+      assert.equal(await p1.platform.deployments.get(`race-${round}-${1 - winner}`), undefined);
+    }
+  });
+});
+
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+function pick(value: unknown, keys: string[]): Record<string, unknown> {
+  const source = value as Record<string, unknown>;
+  return Object.fromEntries(keys.map((k) => [k, source?.[k]]));
+}
