@@ -56,8 +56,16 @@ export interface InstallEnvelope {
 
 const tokenError = (message: string): TtmaError => new TtmaError(ErrorCodes.INSTALL_TOKEN, message, 400);
 
+/**
+ * A token is pasted after `--token`: one that began with `-` would read as an
+ * option (node's parseArgs refuses `--token -x...` as ambiguous), so ids are
+ * drawn again until they do not (1 in 64 is; the id is public, its entropy
+ * barely changes). The secret follows the `.`, so its first character is free.
+ */
 export function newInstallToken(): InstallToken {
-  return { id: randomBytes(ID_BYTES).toString('base64url'), secret: randomBytes(SECRET_BYTES) };
+  let id = randomBytes(ID_BYTES).toString('base64url');
+  while (id.startsWith('-')) id = randomBytes(ID_BYTES).toString('base64url');
+  return { id, secret: randomBytes(SECRET_BYTES) };
 }
 
 export function formatInstallToken(token: InstallToken): string {
