@@ -70,6 +70,8 @@ interface Plan {
    * of CPU a call-second against 3.2 warm, and failed steps that passed at 5x the calls).
    */
   targetWarmup: { calls: number; ms: number };
+  /** Measure a failing step once more before stopping (full runs; quick must stay under 2 minutes). */
+  secondWindow: boolean;
   measureMs: number;
   transportArgs: string[];
   /** Self-test: calls = max(this, 2 x the PCMU capacity found). */
@@ -88,6 +90,7 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
     latencyCalls: 100,
     warmupMs: 2_000,
     targetWarmup: { calls: 50, ms: 4_000 },
+    secondWindow: true,
     measureMs: 5_000,
     transportArgs: ['--frames', '100000', '--rounds', '5'],
     selfTestMinCalls: 200,
@@ -98,6 +101,7 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
     latencyCalls: 100,
     warmupMs: 1_000,
     targetWarmup: { calls: 25, ms: 2_000 },
+    secondWindow: false,
     measureMs: 2_000,
     transportArgs: ['--frames', '20000', '--rounds', '3'],
     selfTestMinCalls: 200,
@@ -108,6 +112,7 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
     latencyCalls: 2,
     warmupMs: 200,
     targetWarmup: { calls: 2, ms: 300 },
+    secondWindow: false,
     measureMs: 1_000,
     transportArgs: ['--frames', '2000', '--rounds', '1'],
     selfTestMinCalls: 4,
@@ -295,13 +300,31 @@ async function startChild(
   return child;
 }
 
+/**
+ * A target past its capacity can stall for a minute (the baseline's loop, at 100 Opus calls on a busy
+ * core, once ran 85 s late): the bench's own requests to it and the hang-ups are bounded, so an
+ * overloaded step fails in seconds instead of holding the run.
+ */
+const TARGET_ANSWER_MS = 10_000;
+const HANGUP_BUDGET_MS = 10_000;
+
+class TargetUnresponsive extends Error {}
+
+async function askTarget(url: string, init?: RequestInit): Promise<string> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(TARGET_ANSWER_MS) });
+    return await res.text();
+  } catch (err) {
+    throw new TargetUnresponsive(`target did not answer ${new URL(url).pathname} within ${TARGET_ANSWER_MS / 1000} s (${(err as Error).message})`);
+  }
+}
+
 async function getLatency(target: Target): Promise<LatencyReport> {
-  const res = await fetch(`${target.latencyBase}/debug/latency`);
-  return (await res.json()) as LatencyReport;
+  return JSON.parse(await askTarget(`${target.latencyBase}/debug/latency`)) as LatencyReport;
 }
 
 async function resetLatency(target: Target): Promise<void> {
-  await (await fetch(`${target.latencyBase}/debug/latency/reset`, { method: 'POST' })).text();
+  await askTarget(`${target.latencyBase}/debug/latency/reset`, { method: 'POST' });
 }
 
 /** Brings the generator to `total` calls, SETUP_BATCH at a time; returns how many could not be set up. */
@@ -321,7 +344,7 @@ async function warmUpTarget(kind: Kind, codec: SimCodec, gen: LoadGenerator, con
   progress(`${kind} ${codec}: warming up with ${calls} calls for ${ms / 1000} s (not measured)`);
   const failed = await growTo(gen, control, calls);
   await sleep(ms);
-  await Promise.all(gen.calls.map((call) => control.hangUp(call)));
+  await Promise.race([Promise.all(gen.calls.map((call) => control.hangUp(call))), sleep(HANGUP_BUDGET_MS)]);
   gen.closeAll();
   await sleep(SETTLE_MS);
   return failed;
@@ -391,13 +414,26 @@ async function ramp(kind: Kind, codecKey: 'pcmu' | 'opus', codec: SimCodec, secr
       }
       setupFailures += await growTo(gen, target.control, calls);
       await sleep(plan.warmupMs);
-      let step = await measureStep(target, gen, pid, calls, setupFailures);
+      let step: Step;
+      try {
+        step = await measureStep(target, gen, pid, calls, setupFailures);
+      } catch (err) {
+        if (!(err instanceof TargetUnresponsive)) throw err;
+        progress(`${kind} ${codec} ${calls} calls: -> stop: ${err.message}`);
+        if (stoppedBecause.length === 0) stoppedBecause = [err.message];
+        break;
+      }
       // A failing window is measured once more at the same calls: on this shared VM a single window
       // can fail on a hypervisor stall that the next one does not see. Overload fails both.
-      if (step.failures.length > 0) {
+      if (step.failures.length > 0 && plan.secondWindow) {
         progress(`${kind} ${codec} ${calls} calls: ${describeStep(step)} -> failed once, measuring again`);
         const first = step.failures;
-        step = await measureStep(target, gen, pid, calls, setupFailures);
+        try {
+          step = await measureStep(target, gen, pid, calls, setupFailures);
+        } catch (err) {
+          if (!(err instanceof TargetUnresponsive)) throw err;
+          step.failures = [...step.failures, err.message];
+        }
         step.failedFirstWindow = first;
       }
       const { failures } = step;
@@ -409,7 +445,7 @@ async function ramp(kind: Kind, codecKey: 'pcmu' | 'opus', codec: SimCodec, secr
     }
   } finally {
     progress(`${kind} ${codec}: hanging up ${gen.calls.length} calls`);
-    await Promise.all(gen.calls.map((call) => target.control.hangUp(call)));
+    await Promise.race([Promise.all(gen.calls.map((call) => target.control.hangUp(call))), sleep(HANGUP_BUDGET_MS)]);
     gen.closeAll();
     clock.close();
     await sleep(300);
