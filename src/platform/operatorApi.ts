@@ -171,9 +171,17 @@ export function deploymentView(d: Deployment): Json {
   };
 }
 
+/** Reads per batch: a page of 1 000 calls must not queue past the store's command timeout. */
+const USAGE_BATCH = 250;
+
 /** Each call's usage entry (the owner's), in order; unowned calls have none. */
 async function usageOf(ledger: UsageLedger, calls: CallRecord[]): Promise<(UsageEntry | undefined)[]> {
-  return Promise.all(calls.map((c) => (c.deploymentId ? ledger.get(c.deploymentId, c.callControlId) : undefined)));
+  const out: (UsageEntry | undefined)[] = [];
+  for (let i = 0; i < calls.length; i += USAGE_BATCH) {
+    const batch = calls.slice(i, i + USAGE_BATCH);
+    out.push(...(await Promise.all(batch.map((c) => (c.deploymentId ? ledger.get(c.deploymentId, c.callControlId) : undefined)))));
+  }
+  return out;
 }
 
 async function filterCalls(all: CallRecord[], q: URLSearchParams, ledger: UsageLedger): Promise<[CallRecord, UsageEntry | undefined][]> {
@@ -205,8 +213,15 @@ async function filterCalls(all: CallRecord[], q: URLSearchParams, ledger: UsageL
     const usages = await usageOf(ledger, page);
     return page.map((c, i) => [c, usages[i]]);
   }
-  const usages = await usageOf(ledger, out);
-  return out.map((c, i): [CallRecord, UsageEntry | undefined] => [c, usages[i]]).filter(([, u]) => (u?.flags.length ?? 0) > 0).slice(-limit);
+  // Flagged: read the ledger once (pipelined) rather than one entry per call of the whole history.
+  const flaggedEntries = new Map<string, UsageEntry>();
+  for (const entry of await ledger.list(deployment ?? undefined)) {
+    if (entry.flags.length > 0) flaggedEntries.set(`${entry.deploymentId}|${entry.callControlId}`, entry);
+  }
+  return out
+    .map((c): [CallRecord, UsageEntry | undefined] => [c, c.deploymentId ? flaggedEntries.get(`${c.deploymentId}|${c.callControlId}`) : undefined])
+    .filter(([, u]) => u !== undefined)
+    .slice(-limit);
 }
 
 /** A call record for the dashboard (FAQ-02): metadata, never audio or transcript. */
