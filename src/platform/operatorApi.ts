@@ -118,8 +118,10 @@ export async function handleOperatorRoute(
     ctx.allow(method, 'GET');
     ctx.requireAdmin(req);
     const deployment = url.searchParams.get('deployment') ?? undefined;
-    let entries = await ctx.ledger.list(deployment);
-    if (url.searchParams.get('flagged') === '1') entries = entries.filter((e) => e.flags.length > 0);
+    const flagged = url.searchParams.get('flagged') === '1';
+    // Unfiltered, only the newest page is read; flagged ones are picked from every retained entry.
+    let entries = await ctx.ledger.list(deployment, flagged ? undefined : MAX_LIST);
+    if (flagged) entries = entries.filter((e) => e.flags.length > 0);
     ctx.send(req, res, 200, { usage: entries.slice(-MAX_LIST).map(usageView) });
     return true;
   }
