@@ -35,7 +35,8 @@ import { Settlement } from './Settlement.js';
 import type { CapStore } from './store/CapStore.js';
 import { createCapStore } from './store/createCapStore.js';
 import { BLANK_RECORDING, type CallStore } from './store/CallStore.js';
-import { createCallStore, createDeploymentStore, type CallRetention } from './store/createRecordStores.js';
+import { createCallStore, createDeploymentStore, createUsageStore, type CallRetention } from './store/createRecordStores.js';
+import type { UsageStore } from './store/UsageStore.js';
 import { UsageLedger } from './UsageLedger.js';
 
 export interface PlatformServerOptions {
@@ -66,6 +67,8 @@ export interface PlatformServerOptions {
   deploymentStore?: DeploymentStore;
   /** Call records; default: Redis when redisUrl is set, else in process. */
   callStore?: CallStore;
+  /** The usage cross-check's ledger (default: Redis with redisUrl, else in process). */
+  usageStore?: UsageStore;
   /** How many call records, for how long (docs/platform-storage.md). */
   callRetention?: CallRetention;
   /** Length of one cap unit (default a minute); tests shorten it. */
@@ -213,6 +216,7 @@ export class PlatformServer {
       onCapReached: (deploymentId, reason) => this.#background('ending calls at the cap', this.#endForCap(deploymentId, reason)),
     });
     this.ledger = new UsageLedger({
+      store: options.usageStore ?? createUsageStore(options.redisUrl ?? null, options.callRetention),
       logger: this.#log,
       ...(options.usageReportGraceMs !== undefined ? { reportGraceMs: options.usageReportGraceMs } : {}),
     });
@@ -325,7 +329,7 @@ export class PlatformServer {
       server.closeAllConnections();
     }).then(() => {
       this.#provider.close();
-      return Promise.all([this.#store.close(), this.deployments.store.close?.(), this.calls.store.close()]).then(() => undefined);
+      return Promise.all([this.#store.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close()]).then(() => undefined);
     });
     return this.#stopping;
   }
@@ -482,11 +486,11 @@ export class PlatformServer {
     }
     const known = await this.calls.ownerOf(callId);
     if (!known) {
-      this.ledger.unknownReport(deployment.id, callId, duration);
+      await this.ledger.unknownReport(deployment.id, callId, duration);
       throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
     }
     if (!known.locked || known.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    return this.ledger.gatewayReport(deployment.id, callId, duration).flags;
+    return (await this.ledger.gatewayReport(deployment.id, callId, duration)).flags;
   }
 
   /** Reserve a new call's first unit; a cap refusal also tells the deployment's gateways. */
@@ -539,6 +543,7 @@ export class PlatformServer {
     const records = await Promise.all([
       this.deployments.store.ping?.().then(() => null, () => 'deployment store unreachable') ?? null,
       this.calls.store.ping().then(() => null, () => 'call record store unreachable'),
+      this.ledger.store.ping().then(() => null, () => 'usage ledger store unreachable'),
     ]);
     const recordsReason = records.find((r) => r !== null) ?? null;
     const degraded = state.degraded || recordsReason !== null;

@@ -68,7 +68,10 @@ export class Settlement {
       await this.#o.calls.patch(callControlId, {
         billing: { source, durationMs, billedMinutes: units, costMicroUsd: units * price },
       });
-      this.#o.ledger.providerFigure(deploymentId, callControlId, durationMs);
+      // Billing is done: a ledger that cannot be written now costs the cross-check this call, not the settlement.
+      await this.#o.ledger.providerFigure(deploymentId, callControlId, durationMs).catch((err: unknown) =>
+        this.#o.logger.error({ deployment: deploymentId, callId: callControlId, err: isTtmaError(err) ? err.code : 'error' }, 'usage cross-check could not record the provider figure'),
+      );
       this.#done.add(callControlId);
       // Bounded: the store's settled flag is what guarantees once; this only saves round trips.
       if (this.#done.size > MAX_REMEMBERED) this.#done.delete(this.#done.values().next().value as string);

@@ -8,122 +8,74 @@
  *   it within the grace period
  * - `unknown_to_provider`: the gateway reported a call the provider never
  *   reported to us
+ *
+ * The entries live in a UsageStore (Redis when configured, so they survive a
+ * restart); this front logs each flag once, when the store says it was raised.
  */
 import type { Logger } from '../log.js';
+import type { UsageEntry, UsageFlag, UsageOp, UsageStore } from './store/UsageStore.js';
 
-export type UsageFlag = 'duration_mismatch' | 'unreported' | 'unknown_to_provider';
+export { durationsDisagree, MISMATCH_FLOOR_MS, MISMATCH_FRACTION } from './store/UsageStore.js';
+export type { UsageEntry, UsageFlag } from './store/UsageStore.js';
 
-export interface UsageEntry {
-  callControlId: string;
-  deploymentId: string;
-  providerMs: number | null;
-  gatewayMs: number | null;
-  providerAt: number | null;
-  reportedAt: number | null;
-  flags: UsageFlag[];
-}
-
-/** DESIGN: a difference is flagged above max(2 s, 2 percent). */
-export const MISMATCH_FLOOR_MS = 2_000;
-export const MISMATCH_FRACTION = 0.02;
 const DEFAULT_GRACE_MS = 5 * 60_000;
-const MAX_ENTRIES = 100_000;
-
-export function durationsDisagree(providerMs: number, gatewayMs: number): boolean {
-  return Math.abs(gatewayMs - providerMs) > Math.max(MISMATCH_FLOOR_MS, MISMATCH_FRACTION * providerMs);
-}
 
 export class UsageLedger {
-  readonly #entries = new Map<string, UsageEntry>();
+  readonly store: UsageStore;
   readonly #log: Logger;
   readonly #graceMs: number;
   readonly #now: () => number;
 
-  constructor(options: { logger: Logger; reportGraceMs?: number; now?: () => number }) {
+  constructor(options: { store: UsageStore; logger: Logger; reportGraceMs?: number; now?: () => number }) {
+    this.store = options.store;
     this.#log = options.logger;
     this.#graceMs = options.reportGraceMs ?? DEFAULT_GRACE_MS;
     this.#now = options.now ?? Date.now;
   }
 
   /** The gateway's report; the first one counts (a repeat cannot revise it). */
-  gatewayReport(deploymentId: string, callControlId: string, durationMs: number): UsageEntry {
-    const entry = this.#entry(deploymentId, callControlId);
-    if (entry.gatewayMs === null) {
-      entry.gatewayMs = durationMs;
-      entry.reportedAt = this.#now();
-    }
-    this.#check(entry);
-    return { ...entry, flags: [...entry.flags] };
+  async gatewayReport(deploymentId: string, callControlId: string, durationMs: number): Promise<UsageEntry> {
+    return (await this.#apply(deploymentId, callControlId, { kind: 'gateway', durationMs })) as UsageEntry;
   }
 
   /** A report for a call the provider never told us about. */
-  unknownReport(deploymentId: string, callControlId: string, durationMs: number): void {
-    const entry = this.#entry(deploymentId, callControlId);
-    entry.gatewayMs ??= durationMs;
-    entry.reportedAt ??= this.#now();
-    this.#flag(entry, 'unknown_to_provider');
+  async unknownReport(deploymentId: string, callControlId: string, durationMs: number): Promise<void> {
+    await this.#apply(deploymentId, callControlId, { kind: 'unknown', durationMs });
   }
 
-  /** The provider's figure at settlement. */
-  providerFigure(deploymentId: string, callControlId: string, durationMs: number): void {
-    const entry = this.#entry(deploymentId, callControlId);
-    entry.providerMs = durationMs;
-    entry.providerAt = this.#now();
-    this.#check(entry);
+  /** The provider's figure at settlement (the first one counts). */
+  async providerFigure(deploymentId: string, callControlId: string, durationMs: number): Promise<void> {
+    await this.#apply(deploymentId, callControlId, { kind: 'provider', durationMs });
   }
 
-  get(callControlId: string): UsageEntry | undefined {
-    const entry = this.#entry0(callControlId);
-    if (!entry) return undefined;
-    this.#checkUnreported(entry);
-    return { ...entry, flags: [...entry.flags] };
+  async get(deploymentId: string, callControlId: string): Promise<UsageEntry | undefined> {
+    const entry = await this.store.get(deploymentId, callControlId);
+    return entry && (await this.#checkUnreported(entry));
   }
 
-  list(deploymentId?: string): UsageEntry[] {
+  /** Oldest first; `limit` keeps the newest. */
+  async list(deploymentId?: string, limit?: number): Promise<UsageEntry[]> {
+    const entries = await this.store.list({ ...(deploymentId !== undefined ? { deploymentId } : {}), ...(limit !== undefined ? { limit } : {}) });
     const out: UsageEntry[] = [];
-    for (const entry of this.#entries.values()) {
-      if (deploymentId !== undefined && entry.deploymentId !== deploymentId) continue;
-      this.#checkUnreported(entry);
-      out.push({ ...entry, flags: [...entry.flags] });
-    }
+    for (const entry of entries) out.push(await this.#checkUnreported(entry));
     return out;
   }
 
-  #entry0(callControlId: string): UsageEntry | undefined {
-    for (const entry of this.#entries.values()) if (entry.callControlId === callControlId) return entry;
-    return undefined;
+  /** Raised when read: a write only when the grace has passed and the flag is not there yet. */
+  async #checkUnreported(entry: UsageEntry): Promise<UsageEntry> {
+    if (entry.gatewayMs !== null || entry.providerAt === null || entry.flags.includes('unreported')) return entry;
+    if (this.#now() - entry.providerAt <= this.#graceMs) return entry;
+    return (await this.#apply(entry.deploymentId, entry.callControlId, { kind: 'unreported', graceMs: this.#graceMs })) ?? entry;
   }
 
-  #entry(deploymentId: string, callControlId: string): UsageEntry {
-    const key = `${deploymentId}|${callControlId}`;
-    let entry = this.#entries.get(key);
-    if (!entry) {
-      entry = { callControlId, deploymentId, providerMs: null, gatewayMs: null, providerAt: null, reportedAt: null, flags: [] };
-      this.#entries.set(key, entry);
-      if (this.#entries.size > MAX_ENTRIES) {
-        const oldest = this.#entries.keys().next().value;
-        if (oldest !== undefined) this.#entries.delete(oldest);
-      }
-    }
-    return entry;
+  async #apply(deploymentId: string, callControlId: string, op: UsageOp): Promise<UsageEntry | undefined> {
+    const outcome = await this.store.apply(deploymentId, callControlId, op, this.#now());
+    for (const flag of outcome.added) this.#flagged(flag, outcome.entry);
+    return outcome.entry;
   }
 
-  #check(entry: UsageEntry): void {
-    if (entry.providerMs !== null && entry.gatewayMs !== null) {
-      entry.flags = entry.flags.filter((f) => f !== 'unreported' && f !== 'unknown_to_provider');
-      if (durationsDisagree(entry.providerMs, entry.gatewayMs)) this.#flag(entry, 'duration_mismatch');
-    }
-  }
-
-  #checkUnreported(entry: UsageEntry): void {
-    if (entry.gatewayMs === null && entry.providerAt !== null && this.#now() - entry.providerAt > this.#graceMs) {
-      this.#flag(entry, 'unreported');
-    }
-  }
-
-  #flag(entry: UsageEntry, flag: UsageFlag): void {
-    if (entry.flags.includes(flag)) return;
-    entry.flags.push(flag);
+  #flagged(flag: UsageFlag, entry: UsageEntry | undefined): void {
+    if (!entry) return;
     this.#log.warn(
       { audit: true, flag, deployment: entry.deploymentId, callId: entry.callControlId, providerMs: entry.providerMs, gatewayMs: entry.gatewayMs },
       'usage cross-check flagged a call (billing uses the provider figure)',

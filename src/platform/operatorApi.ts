@@ -96,8 +96,8 @@ export async function handleOperatorRoute(
     ctx.allow(method, 'GET');
     ctx.requireAdmin(req);
     // Oldest first, as before: the newest `limit` are the last ones.
-    const calls = filterCalls((await ctx.calls.list()).reverse(), url.searchParams, ctx.ledger);
-    ctx.send(req, res, 200, { calls: calls.map((c) => callView(c, ctx.ledger.get(c.callControlId))) });
+    const calls = await filterCalls((await ctx.calls.list()).reverse(), url.searchParams, ctx.ledger);
+    ctx.send(req, res, 200, { calls: calls.map(([c, usage]) => callView(c, usage)) });
     return true;
   }
   if (path === '/v1/admin/history' || path === '/v1/admin/history.json') {
@@ -105,8 +105,9 @@ export async function handleOperatorRoute(
     ctx.requireAdmin(req);
     const query = parseHistoryQuery(url.searchParams);
     const { total, calls } = selectHistory(await ctx.calls.list(query.deployment !== null ? { deploymentId: query.deployment } : {}), query);
-    const views = calls.map((c) => {
-      const { timeline: _timeline, ...view } = callView(c, ctx.ledger.get(c.callControlId));
+    const usages = await usageOf(ctx.ledger, calls);
+    const views = calls.map((c, i) => {
+      const { timeline: _timeline, ...view } = callView(c, usages[i]);
       return view;
     });
     if (path.endsWith('.json')) ctx.send(req, res, 200, { filters: queryView(query), total, calls: views });
@@ -117,8 +118,10 @@ export async function handleOperatorRoute(
     ctx.allow(method, 'GET');
     ctx.requireAdmin(req);
     const deployment = url.searchParams.get('deployment') ?? undefined;
-    let entries = ctx.ledger.list(deployment);
-    if (url.searchParams.get('flagged') === '1') entries = entries.filter((e) => e.flags.length > 0);
+    const flagged = url.searchParams.get('flagged') === '1';
+    // Unfiltered, only the newest page is read; flagged ones are picked from every retained entry.
+    let entries = await ctx.ledger.list(deployment, flagged ? undefined : MAX_LIST);
+    if (flagged) entries = entries.filter((e) => e.flags.length > 0);
     ctx.send(req, res, 200, { usage: entries.slice(-MAX_LIST).map(usageView) });
     return true;
   }
@@ -170,7 +173,20 @@ export function deploymentView(d: Deployment): Json {
   };
 }
 
-function filterCalls(all: CallRecord[], q: URLSearchParams, ledger: UsageLedger): CallRecord[] {
+/** Reads per batch: a page of 1 000 calls must not queue past the store's command timeout. */
+const USAGE_BATCH = 250;
+
+/** Each call's usage entry (the owner's), in order; unowned calls have none. */
+async function usageOf(ledger: UsageLedger, calls: CallRecord[]): Promise<(UsageEntry | undefined)[]> {
+  const out: (UsageEntry | undefined)[] = [];
+  for (let i = 0; i < calls.length; i += USAGE_BATCH) {
+    const batch = calls.slice(i, i + USAGE_BATCH);
+    out.push(...(await Promise.all(batch.map((c) => (c.deploymentId ? ledger.get(c.deploymentId, c.callControlId) : undefined)))));
+  }
+  return out;
+}
+
+async function filterCalls(all: CallRecord[], q: URLSearchParams, ledger: UsageLedger): Promise<[CallRecord, UsageEntry | undefined][]> {
   const deployment = q.get('deployment');
   const direction = q.get('direction');
   const number = q.get('number');
@@ -192,10 +208,22 @@ function filterCalls(all: CallRecord[], q: URLSearchParams, ledger: UsageLedger)
       (number === null || c.from === number || c.to === number) &&
       (state === null || c.state === state) &&
       (since === null || c.firstSeenAt >= new Date(since).toISOString()) &&
-      (until === null || c.firstSeenAt < new Date(until).toISOString()) &&
-      (!flagged || (ledger.get(c.callControlId)?.flags.length ?? 0) > 0),
+      (until === null || c.firstSeenAt < new Date(until).toISOString()),
   );
-  return out.slice(-limit);
+  if (!flagged) {
+    const page = out.slice(-limit);
+    const usages = await usageOf(ledger, page);
+    return page.map((c, i) => [c, usages[i]]);
+  }
+  // Flagged: read the ledger once (pipelined) rather than one entry per call of the whole history.
+  const flaggedEntries = new Map<string, UsageEntry>();
+  for (const entry of await ledger.list(deployment ?? undefined)) {
+    if (entry.flags.length > 0) flaggedEntries.set(`${entry.deploymentId}|${entry.callControlId}`, entry);
+  }
+  return out
+    .map((c): [CallRecord, UsageEntry | undefined] => [c, c.deploymentId ? flaggedEntries.get(`${c.deploymentId}|${c.callControlId}`) : undefined])
+    .filter(([, u]) => u !== undefined)
+    .slice(-limit);
 }
 
 /** A call record for the dashboard (FAQ-02): metadata, never audio or transcript. */

@@ -43,11 +43,11 @@ test('a cap reached mid-call: the notice reaches the ControlActor, the live call
   assert.match(cap.capped ? cap.message : '', /daily minute cap reached \(2 of 2 minutes used\)/);
 
   // The gateway's duration went over the connection and agrees with the provider's record.
-  await waitFor('the usage report and settlement', () => {
-    const entry = platform.ledger.get(live.id);
+  await waitFor('the usage report and settlement', async () => {
+    const entry = await platform.ledger.get('test', live.id);
     return entry?.gatewayMs != null && entry.providerMs != null;
   });
-  const entry = platform.ledger.get(live.id)!;
+  const entry = (await platform.ledger.get('test', live.id))!;
   assert.deepEqual(entry.flags, [], `gateway ${entry.gatewayMs} ms vs provider ${entry.providerMs} ms`);
   assert.equal(gateway.channel.counters.reportsAcked, 1);
 

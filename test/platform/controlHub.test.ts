@@ -165,7 +165,7 @@ describe('control connection (platform side)', () => {
     c.ws.send(JSON.stringify({ type: 'usage', call_control_id: 'v3:ghost-ws', duration_ms: 5_000 }));
     const ghost = await c.next('usage.ack');
     assert.deepEqual(ghost, { type: 'usage.ack', call_control_id: 'v3:ghost-ws', ok: false, code: 'TTMA_ERR_CALL_NOT_OWNED', message: 'call not found or not owned by this deployment' });
-    assert.deepEqual(h.platform.ledger.get('v3:ghost-ws')?.flags, ['unknown_to_provider']);
+    assert.deepEqual((await h.platform.ledger.get(DEP.id, 'v3:ghost-ws'))?.flags, ['unknown_to_provider']);
     c.ws.send(JSON.stringify({ type: 'usage', call_control_id: honest, duration_ms: -1 }));
     assert.equal(((await c.next('usage.ack')) as { code: string }).code, 'TTMA_ERR_BAD_REQUEST');
     c.ws.send(JSON.stringify({ type: 'answer', call_control_id: honest }));
@@ -182,7 +182,8 @@ describe('control connection (platform side)', () => {
     await c.next('hello');
     c.ws.send(JSON.stringify({ type: 'usage', call_control_id: mine, duration_ms: 3_000 }));
     assert.equal(((await c.next('usage.ack')) as { code: string }).code, 'TTMA_ERR_CALL_NOT_OWNED');
-    assert.equal(h.platform.ledger.get(mine)?.gatewayMs ?? null, null, 'nothing recorded for the owner');
+    assert.equal((await h.platform.ledger.get(DEP.id, mine))?.gatewayMs ?? null, null, 'nothing recorded for the owner');
+    assert.equal(await h.platform.ledger.get(other.id, mine), undefined, 'nor for the reporter');
     c.ws.close();
   });
 

@@ -5,7 +5,9 @@
  * billed figures, and a call stays locked to its owner; another deployment
  * is refused with the same code before and after, and a later webhook
  * cannot move the call. Two platform processes on one Redis cannot give one
- * number to two deployments, however close together the claims come.
+ * number to two deployments, however close together the claims come. The
+ * usage cross-check compares a report and a settlement on either side of a
+ * restart (FAQ-14), and billing stays on the provider's figure.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -111,6 +113,75 @@ describe('platform restart on the same Redis', { skip }, () => {
     assert.equal(second.provider.commands('hangup').length, 1, 'only the owner reached the provider');
   });
 
+  it('compares a usage report with a settlement across a restart, in either order, and bills a tampered report from the provider figure', async () => {
+    const U = { id: 'keep-u', numbers: ['+15551410003'], tunnelHost: 'keep-u.trycloudflare.com' };
+    const first = await open();
+    const created = await call(first.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: U });
+    assert.equal(created.status, 201);
+    const headers = agentHeaders(U.id, created.body.agentSecret as string);
+    const dial = async (h: Harness, n: number): Promise<string> => {
+      const r = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
+        headers,
+        body: { to: '+15557654321', stream_url: `wss://${U.tunnelHost}/v1/media/usage-restart${n}`, stream_auth_token: STREAM_TOKEN },
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body.call_control_id as string;
+    };
+    const report = (h: Harness, id: string, ms: number) => call(h.base, 'POST', `/v1/signal/calls/${encodeURIComponent(id)}/usage`, { headers, body: { duration_ms: ms } });
+    const hangupEvent = (id: string) => envelope('call.hangup', { call_control_id: id, from: U.numbers[0]!, to: '+15557654321', direction: 'outgoing', hangup_cause: 'normal_clearing' });
+
+    // Reported before the restart, settled after: a tampered report (1 s for a 61 s call).
+    const reportedFirst = await dial(first, 1);
+    assert.deepEqual((await report(first, reportedFirst, 1_000)).body.flags, [], 'nothing to compare yet');
+    // Settled before the restart, reported after: an honest report (30.0 s for 30.5 s).
+    const settledFirst = await dial(first, 2);
+    Object.assign(first.provider.calls.get(settledFirst)!, { alive: false, durationMs: 30_500 });
+    await postWebhook(first, hangupEvent(settledFirst));
+    await waitFor('settled before the restart', async () => Boolean((await first.platform.calls.get(settledFirst))?.billing));
+    await waitFor('the provider figure in the ledger', async () => (await first.platform.ledger.get(U.id, settledFirst))?.providerMs === 30_500);
+    // Settled before the restart, tampered report after (1 s for 45 s).
+    const tamperedLate = await dial(first, 3);
+    Object.assign(first.provider.calls.get(tamperedLate)!, { alive: false, durationMs: 45_000 });
+    await postWebhook(first, hangupEvent(tamperedLate));
+    await waitFor('the third settled', async () => (await first.platform.ledger.get(U.id, tamperedLate))?.providerMs === 45_000);
+
+    await first.close();
+    harnesses.splice(harnesses.indexOf(first), 1);
+    const second = await open();
+
+    const honest = await report(second, settledFirst, 30_000);
+    assert.deepEqual([honest.status, honest.body.flags], [200, []], 'compared with the figure settled before the restart: agrees');
+    assert.deepEqual(pick(await second.platform.ledger.get(U.id, settledFirst), ['providerMs', 'gatewayMs', 'flags']), { providerMs: 30_500, gatewayMs: 30_000, flags: [] });
+    const lie = await report(second, tamperedLate, 1_000);
+    assert.deepEqual([lie.status, lie.body.flags], [200, ['duration_mismatch']], 'compared with the figure settled before the restart: flagged');
+
+    second.provider.calls.set(reportedFirst, { direction: 'outgoing', from: U.numbers[0]!, to: '+15557654321', alive: false, durationMs: 61_000 });
+    await postWebhook(second, hangupEvent(reportedFirst));
+    await waitFor('settled after the restart', async () => Boolean((await second.platform.calls.get(reportedFirst))?.billing));
+    await waitFor('the comparison', async () => (await second.platform.ledger.get(U.id, reportedFirst))?.providerMs === 61_000);
+    // A "correction" after the restart cannot revise the report made before it.
+    const corrected = await report(second, reportedFirst, 61_000);
+    assert.deepEqual([corrected.status, corrected.body.flags], [200, ['duration_mismatch']]);
+
+    // Billing and caps from the provider's figures only: 61 s is 2 minutes, 30.5 s and 45 s 1 each.
+    assert.deepEqual((await second.platform.calls.get(reportedFirst))?.billing, { source: 'cdr', durationMs: 61_000, billedMinutes: 2, costMicroUsd: 20_000 });
+    assert.deepEqual((await second.platform.calls.get(tamperedLate))?.billing, { source: 'cdr', durationMs: 45_000, billedMinutes: 1, costMicroUsd: 10_000 });
+    assert.deepEqual(await second.platform.caps.usage(U.id), { day: 4, month: 4 });
+    const flagged = await call(second.base, 'GET', `/v1/admin/usage?deployment=${U.id}&flagged=1`, { headers: adminHeaders() });
+    assert.deepEqual(flagged.body.usage, [
+      { call_control_id: reportedFirst, deployment_id: U.id, provider_ms: 61_000, gateway_ms: 1_000, flags: ['duration_mismatch'] },
+      { call_control_id: tamperedLate, deployment_id: U.id, provider_ms: 45_000, gateway_ms: 1_000, flags: ['duration_mismatch'] },
+    ]);
+    const all = await call(second.base, 'GET', `/v1/admin/usage?deployment=${U.id}`, { headers: adminHeaders() });
+    assert.deepEqual(all.body.usage.map((u: { call_control_id: string }) => u.call_control_id), [reportedFirst, settledFirst, tamperedLate]);
+    const calls = await call(second.base, 'GET', `/v1/admin/calls?deployment=${U.id}&flagged=1`, { headers: adminHeaders() });
+    assert.deepEqual(
+      calls.body.calls.map((c: { call_control_id: string; gateway_reported_ms: number }) => [c.call_control_id, c.gateway_reported_ms]).sort(),
+      [[reportedFirst, 1_000], [tamperedLate, 1_000]].sort(),
+    );
+    assert.ok(second.lines.some((l) => l.includes('"flag":"duration_mismatch"') && l.includes(reportedFirst)), 'flagged in the log of the process that compared');
+  });
+
   it('keeps at most callRetention.maxCalls records in Redis, the newest', async () => {
     const h = await startHarness({ redisUrl: redis.url, callRetention: { maxCalls: 2, days: 1 } });
     harnesses.push(h);
@@ -124,6 +195,25 @@ describe('platform restart on the same Redis', { skip }, () => {
     assert.equal(history.body.total, 2);
     assert.deepEqual(history.body.calls.map((c: { call_control_id: string }) => c.call_control_id), ['v3:ret-3', 'v3:ret-2']);
     assert.equal(await h.platform.calls.get('v3:ret-1'), undefined);
+  });
+
+  it("refuses a usage report with 503 while Redis is away, even for a call and deployment this process knows", async () => {
+    const own = await startRedisServer();
+    const h = await startHarness({ redisUrl: own.url });
+    harnesses.push(h);
+    const W = { id: 'keep-w', numbers: ['+15551410004'], tunnelHost: 'keep-w.trycloudflare.com' };
+    const headers = agentHeaders(W.id, (await h.platform.deployments.register(W)).agentSecret);
+    const dial = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
+      headers,
+      body: { to: '+15557654321', stream_url: `wss://${W.tunnelHost}/v1/media/usage-away`, stream_auth_token: STREAM_TOKEN },
+    });
+    assert.equal(dial.status, 200, JSON.stringify(dial.body));
+    const id = dial.body.call_control_id as string;
+    await own.kill();
+    // Authentication and ownership are served from this process's caches; the ledger write is not.
+    const refused = await call(h.base, 'POST', `/v1/signal/calls/${encodeURIComponent(id)}/usage`, { headers, body: { duration_ms: 5_000 } });
+    assert.deepEqual([refused.status, refused.body.error?.code], [503, 'TTMA_ERR_STORE_UNAVAILABLE']);
+    assert.equal((await call(h.base, 'GET', '/readyz')).status, 503);
   });
 
   it('refuses provider webhooks with 503 while Redis is away, and takes the same event when the provider retries', async () => {

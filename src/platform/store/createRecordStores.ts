@@ -4,6 +4,9 @@ import type { CallStore } from './CallStore.js';
 import { MemoryCallStore } from './MemoryCallStore.js';
 import { RedisCallStore } from './RedisCallStore.js';
 import { RedisDeploymentStore } from './RedisDeploymentStore.js';
+import { MemoryUsageStore } from './MemoryUsageStore.js';
+import { RedisUsageStore } from './RedisUsageStore.js';
+import type { UsageStore } from './UsageStore.js';
 
 export interface CallRetention {
   /** Newest calls kept (default 50 000). */
@@ -21,6 +24,16 @@ export function createCallStore(redisUrl: string | undefined | null, retention: 
   return new RedisCallStore({
     url: redisUrl,
     ...(retention.maxCalls !== undefined ? { maxCalls: retention.maxCalls } : {}),
+    ...(retention.days !== undefined ? { retentionDays: retention.days } : {}),
+  });
+}
+
+/** The usage cross-check's ledger, retained like the call records. */
+export function createUsageStore(redisUrl: string | undefined | null, retention: CallRetention = {}): UsageStore {
+  if (!redisUrl) return new MemoryUsageStore(retention.maxCalls !== undefined ? { maxEntries: retention.maxCalls } : {});
+  return new RedisUsageStore({
+    url: redisUrl,
+    ...(retention.maxCalls !== undefined ? { maxEntries: retention.maxCalls } : {}),
     ...(retention.days !== undefined ? { retentionDays: retention.days } : {}),
   });
 }
