@@ -37,7 +37,7 @@ import {
   type LockOutcome,
 } from './CallStore.js';
 import { EVENT_SCRIPT, LOCK_SCRIPT, PATCH_SCRIPT } from './callScripts.js';
-import { createRedisClient, quitRedis, redisReady, runRedis } from './redisClient.js';
+import { StoreConnection } from './redisClient.js';
 
 export interface RedisCallStoreOptions {
   url: string;
@@ -68,7 +68,7 @@ export class RedisCallStore implements CallStore {
   readonly #retentionMs: number;
   readonly #ttlSec: number;
   readonly #owners = new Map<string, string | null>();
-  #closed = false;
+  readonly #conn: StoreConnection;
 
   constructor(options: RedisCallStoreOptions) {
     this.#maxCalls = options.maxCalls ?? DEFAULT_MAX_CALLS;
@@ -78,7 +78,8 @@ export class RedisCallStore implements CallStore {
     this.#retentionMs = days * 86_400_000;
     this.#ttlSec = days * 86_400;
     this.#prefix = `${options.prefix ?? 'ttma'}:{calls}:`;
-    this.#redis = createRedisClient(options.url, options.commandTimeoutMs);
+    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
+    this.#redis = this.#conn.redis;
     this.#redis.defineCommand('ttmaCallLock', { numberOfKeys: 4, lua: LOCK_SCRIPT });
     this.#redis.defineCommand('ttmaCallEvent', { numberOfKeys: 3, lua: EVENT_SCRIPT });
     this.#redis.defineCommand('ttmaCallPatch', { numberOfKeys: 2, lua: PATCH_SCRIPT });
@@ -159,18 +160,16 @@ export class RedisCallStore implements CallStore {
     return out;
   }
 
-  async ping(): Promise<void> {
-    await this.#run(() => this.#redis.ping());
+  ping(): Promise<void> {
+    return this.#conn.ping();
   }
 
   ready(timeoutMs?: number): Promise<boolean> {
-    return redisReady(this.#redis, timeoutMs);
+    return this.#conn.ready(timeoutMs);
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await quitRedis(this.#redis);
+    await this.#conn.close();
   }
 
   async #patch(callControlId: string, pairs: string[]): Promise<boolean> {
@@ -216,7 +215,7 @@ export class RedisCallStore implements CallStore {
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {
-    return runRedis(this.#redis, this.#closed, command);
+    return this.#conn.run(command);
   }
 }
 

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult } from './CapStore.js';
 import { TTL_SECONDS } from './CapStore.js';
 import { RESERVE_SCRIPT, SETTLE_SCRIPT } from './capScripts.js';
-import { createRedisClient, quitRedis, redisReady, runRedis } from './redisClient.js';
+import { StoreConnection } from './redisClient.js';
 
 export interface RedisCapStoreOptions {
   url: string;
@@ -26,11 +26,12 @@ export class RedisCapStore implements CapStore {
   readonly kind = 'redis' as const;
   readonly #redis: Redis;
   readonly #prefix: string;
-  #closed = false;
+  readonly #conn: StoreConnection;
 
   constructor(options: RedisCapStoreOptions) {
     this.#prefix = options.prefix ?? 'ttma';
-    this.#redis = createRedisClient(options.url, options.commandTimeoutMs);
+    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
+    this.#redis = this.#conn.redis;
     this.#redis.defineCommand('ttmaReserve', { numberOfKeys: 3, lua: RESERVE_SCRIPT });
     this.#redis.defineCommand('ttmaSettle', { numberOfKeys: 3, lua: SETTLE_SCRIPT });
   }
@@ -41,8 +42,8 @@ export class RedisCapStore implements CapStore {
   }
 
   /** Waits (bounded) for the first connection; false when it did not come up. */
-  async ready(timeoutMs = 2_000): Promise<boolean> {
-    return redisReady(this.#redis, timeoutMs);
+  ready(timeoutMs?: number): Promise<boolean> {
+    return this.#conn.ready(timeoutMs);
   }
 
   async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): Promise<ReserveResult> {
@@ -85,14 +86,12 @@ export class RedisCapStore implements CapStore {
     return { reserved: Number(reserved ?? 0), settled: settled === '1', billed: billed === null || billed === undefined ? null : Number(billed) };
   }
 
-  async ping(): Promise<void> {
-    await this.#run(() => this.#redis.ping());
+  ping(): Promise<void> {
+    return this.#conn.ping();
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await quitRedis(this.#redis);
+    await this.#conn.close();
   }
 
   /** One hash tag per deployment: every key of a script lands in one Cluster slot. */
@@ -102,7 +101,7 @@ export class RedisCapStore implements CapStore {
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {
-    return runRedis(this.#redis, this.#closed, command);
+    return this.#conn.run(command);
   }
 }
 

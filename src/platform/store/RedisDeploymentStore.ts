@@ -28,7 +28,7 @@
 import type { Redis } from 'ioredis';
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import type { Deployment, DeploymentStore } from '../DeploymentRegistry.js';
-import { createRedisClient, quitRedis, redisReady, runRedis } from './redisClient.js';
+import { createRedisClient, quitRedis, StoreConnection } from './redisClient.js';
 
 /**
  * KEYS: deployment hash, ids set, then one key per number.
@@ -118,12 +118,13 @@ export class RedisDeploymentStore implements DeploymentStore {
   readonly #listeners = new Set<(id: string) => void>();
   /** Bumped by every invalidation: a read that started before one is not cached. */
   #epoch = 0;
-  #closed = false;
+  readonly #conn: StoreConnection;
 
   constructor(options: RedisDeploymentStoreOptions) {
     this.#prefix = `${options.prefix ?? 'ttma'}:{deployments}:`;
     this.#channel = `${this.#prefix}changed`;
-    this.#redis = createRedisClient(options.url, options.commandTimeoutMs);
+    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
+    this.#redis = this.#conn.redis;
     this.#subscriber = createRedisClient(options.url, options.commandTimeoutMs);
     this.#subscriber.on('message', (_channel: string, id: string) => {
       // The cache first, so a listener that reads the deployment gets it from Redis.
@@ -240,20 +241,19 @@ export class RedisDeploymentStore implements DeploymentStore {
     return found.filter((d): d is Deployment => d !== undefined);
   }
 
-  async ping(): Promise<void> {
-    await this.#run(() => this.#redis.ping());
+  ping(): Promise<void> {
+    return this.#conn.ping();
   }
 
   ready(timeoutMs?: number): Promise<boolean> {
-    return redisReady(this.#redis, timeoutMs);
+    return this.#conn.ready(timeoutMs);
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#conn.closed) return;
     this.#subscribed = false;
     this.#subscriber.removeAllListeners('ready');
-    await Promise.all([quitRedis(this.#redis), quitRedis(this.#subscriber)]);
+    await Promise.all([this.#conn.close(), quitRedis(this.#subscriber)]);
   }
 
   #forget(id: string): void {
@@ -276,7 +276,7 @@ export class RedisDeploymentStore implements DeploymentStore {
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {
-    return runRedis(this.#redis, this.#closed, command);
+    return this.#conn.run(command);
   }
 }
 

@@ -14,7 +14,7 @@
 import type { Redis } from 'ioredis';
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import { DEFAULT_RETENTION_DAYS } from './CallStore.js';
-import { createRedisClient, quitRedis, redisReady, runRedis } from './redisClient.js';
+import { StoreConnection } from './redisClient.js';
 import { USAGE_APPLY_SCRIPT } from './usageScripts.js';
 import {
   DEFAULT_MAX_USAGE_ENTRIES,
@@ -49,7 +49,7 @@ export class RedisUsageStore implements UsageStore {
   readonly #max: number;
   readonly #retentionMs: number;
   readonly #ttlSec: number;
-  #closed = false;
+  readonly #conn: StoreConnection;
 
   constructor(options: RedisUsageStoreOptions) {
     this.#max = options.maxEntries ?? DEFAULT_MAX_USAGE_ENTRIES;
@@ -59,7 +59,8 @@ export class RedisUsageStore implements UsageStore {
     this.#retentionMs = days * 86_400_000;
     this.#ttlSec = days * 86_400;
     this.#prefix = `${options.prefix ?? 'ttma'}:{usage}:`;
-    this.#redis = createRedisClient(options.url, options.commandTimeoutMs);
+    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
+    this.#redis = this.#conn.redis;
     this.#redis.defineCommand('ttmaUsageApply', { numberOfKeys: 3, lua: USAGE_APPLY_SCRIPT });
   }
 
@@ -103,18 +104,16 @@ export class RedisUsageStore implements UsageStore {
     return out;
   }
 
-  async ping(): Promise<void> {
-    await this.#run(() => this.#redis.ping());
+  ping(): Promise<void> {
+    return this.#conn.ping();
   }
 
   ready(timeoutMs?: number): Promise<boolean> {
-    return redisReady(this.#redis, timeoutMs);
+    return this.#conn.ready(timeoutMs);
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await quitRedis(this.#redis);
+    await this.#conn.close();
   }
 
   #key(deploymentId: string, callControlId: string): string {
@@ -130,7 +129,7 @@ export class RedisUsageStore implements UsageStore {
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {
-    return runRedis(this.#redis, this.#closed, command);
+    return this.#conn.run(command);
   }
 }
 

@@ -79,3 +79,40 @@ export async function quitRedis(redis: Redis): Promise<void> {
     redis.disconnect();
   }
 }
+
+/**
+ * One store's connection: what every Redis-backed store does the same way
+ * (commands that fail closed, ping for /readyz, a bounded wait for the first
+ * connection, an idempotent close), so each store keeps only its own keys
+ * and scripts.
+ */
+export class StoreConnection {
+  readonly redis: Redis;
+  #closed = false;
+
+  constructor(url: string, commandTimeoutMs?: number) {
+    this.redis = createRedisClient(url, commandTimeoutMs);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  run<T>(command: () => Promise<T>): Promise<T> {
+    return runRedis(this.redis, this.#closed, command);
+  }
+
+  async ping(): Promise<void> {
+    await this.run(() => this.redis.ping());
+  }
+
+  ready(timeoutMs?: number): Promise<boolean> {
+    return redisReady(this.redis, timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await quitRedis(this.redis);
+  }
+}
