@@ -9,6 +9,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
+import { after, before } from 'node:test';
+import { Redis } from 'ioredis';
 import { freePorts } from '../../src/cli/processes.js';
 
 export interface RedisServer {
@@ -81,4 +83,31 @@ function pingOnce(port: number): Promise<boolean> {
       if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
     });
   });
+}
+
+/**
+ * A redis-server for the enclosing describe block, with a raw client on it
+ * (for checks of key layout and TTLs); both are gone after the block.
+ */
+export function useRedisServer(): { readonly server: RedisServer; readonly raw: Redis } {
+  let server: RedisServer | undefined;
+  let raw: Redis | undefined;
+  before(async () => {
+    server = await startRedisServer();
+    raw = new Redis(server.url);
+  });
+  after(async () => {
+    raw?.disconnect();
+    await server?.stop();
+  });
+  return {
+    get server(): RedisServer {
+      if (!server) throw new Error('useRedisServer: the server starts in before()');
+      return server;
+    },
+    get raw(): Redis {
+      if (!raw) throw new Error('useRedisServer: the client opens in before()');
+      return raw;
+    },
+  };
 }

@@ -8,14 +8,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { CallRegistry } from '../../src/platform/CallRegistry.js';
 import type { CallStore } from '../../src/platform/store/CallStore.js';
 import { MemoryCallStore } from '../../src/platform/store/MemoryCallStore.js';
 import { RedisCallStore } from '../../src/platform/store/RedisCallStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
-import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
 
 const inbound = { direction: 'incoming' as const, from: '+15550000001', to: '+15551230001' };
 const outbound = { direction: 'outgoing' as const, from: '+15551230001', to: '+15559990000' };
@@ -219,19 +218,10 @@ suite(
 );
 
 describe('redis call store: layout, retention and failure', { skip }, () => {
-  let server: RedisServer;
-  let raw: Redis;
-  before(async () => {
-    server = await startRedisServer();
-    raw = new Redis(server.url);
-  });
-  after(async () => {
-    raw?.disconnect();
-    await server?.stop();
-  });
+  const redisFx = useRedisServer();
 
   it('keeps every key in the {calls} hash tag with a TTL, and forgets index entries older than the retention', async () => {
-    const store = new RedisCallStore({ url: server.url, prefix: 'lay', retentionDays: 1 });
+    const store = new RedisCallStore({ url: redisFx.server.url, prefix: 'lay', retentionDays: 1 });
     await ready(store);
     try {
       const calls = new CallRegistry({ store });
@@ -239,12 +229,12 @@ describe('redis call store: layout, retention and failure', { skip }, () => {
       await calls.lock(old, 'dep-a', inbound, { nowIso: new Date(Date.now() - 2 * 86_400_000).toISOString() });
       await calls.recordEvent(old, inbound, { event_type: 'call.initiated', occurred_at: new Date().toISOString() });
       await calls.lock('v3:new', 'dep-a', inbound);
-      const keys = (await raw.keys('lay:*')).sort();
+      const keys = (await redisFx.raw.keys('lay:*')).sort();
       assert.deepEqual(keys, [
         'lay:{calls}:call:v3:new', 'lay:{calls}:call:v3:old', 'lay:{calls}:call:v3:old:tl', 'lay:{calls}:dep:dep-a', 'lay:{calls}:index',
       ]);
       for (const key of keys.filter((k) => k.includes(':call:'))) {
-        const ttl = await raw.ttl(key);
+        const ttl = await redisFx.raw.ttl(key);
         assert.ok(ttl > 86_000 && ttl <= 86_400, `${key} expires within the retention (${ttl} s)`);
       }
       // The new call's creation dropped the 2-day-old one from the history.
@@ -256,12 +246,12 @@ describe('redis call store: layout, retention and failure', { skip }, () => {
   });
 
   it('a second process on the same Redis sees the owner and the record (restart at the store level)', async () => {
-    const first = new RedisCallStore({ url: server.url, prefix: 'rst' });
+    const first = new RedisCallStore({ url: redisFx.server.url, prefix: 'rst' });
     await ready(first);
     await first.lock('v3:kept', 'dep-a', inbound, new Date().toISOString());
     await first.recordEvent('v3:kept', inbound, { event_type: 'call.hangup', occurred_at: new Date().toISOString(), hangup_cause: 'normal_clearing' }, new Date().toISOString());
     await first.close();
-    const second = new RedisCallStore({ url: server.url, prefix: 'rst' });
+    const second = new RedisCallStore({ url: redisFx.server.url, prefix: 'rst' });
     await ready(second);
     try {
       assert.deepEqual(await second.ownerOf('v3:kept'), { locked: true, deploymentId: 'dep-a' });

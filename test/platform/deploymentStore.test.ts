@@ -9,12 +9,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { DeploymentRegistry, MemoryDeploymentStore, type DeploymentStore } from '../../src/platform/DeploymentRegistry.js';
 import { RedisDeploymentStore } from '../../src/platform/store/RedisDeploymentStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
-import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
 
 let numberSeq = 0;
 const number = (): string => `+1555${String(2_000_000 + numberSeq++).padStart(7, '0')}`;
@@ -165,29 +164,20 @@ suite(
 );
 
 describe('redis deployment store: layout and failure', { skip }, () => {
-  let server: RedisServer;
-  let raw: Redis;
-  before(async () => {
-    server = await startRedisServer();
-    raw = new Redis(server.url);
-  });
-  after(async () => {
-    raw?.disconnect();
-    await server?.stop();
-  });
+  const redisFx = useRedisServer();
 
   it('holds the digest, never the secret, in {deployments}-tagged keys; a tampered record authenticates nobody', async () => {
-    const store = new RedisDeploymentStore({ url: server.url, prefix: 'lay' });
+    const store = new RedisDeploymentStore({ url: redisFx.server.url, prefix: 'lay' });
     assert.equal(await store.ready(), true);
     try {
       const registry = new DeploymentRegistry({ store });
       const { agentSecret } = await registry.register({ id: 'acme-1', numbers: ['+15551230001'], tunnelHost: 'acme.trycloudflare.com' });
-      const keys = (await raw.keys('lay:*')).sort();
+      const keys = (await redisFx.raw.keys('lay:*')).sort();
       assert.deepEqual(keys, ['lay:{deployments}:dep:acme-1', 'lay:{deployments}:ids', 'lay:{deployments}:num:+15551230001']);
-      const dump = JSON.stringify(await raw.hgetall('lay:{deployments}:dep:acme-1'));
+      const dump = JSON.stringify(await redisFx.raw.hgetall('lay:{deployments}:dep:acme-1'));
       assert.ok(!dump.includes(agentSecret), 'no raw secret in Redis');
       assert.ok(dump.includes(createHash('sha256').update(agentSecret).digest('hex')));
-      await raw.hset('lay:{deployments}:dep:acme-1', 'doc', '{"id":"acme-1"}');
+      await redisFx.raw.hset('lay:{deployments}:dep:acme-1', 'doc', '{"id":"acme-1"}');
       assert.equal(await code(registry.authenticate('acme-1', agentSecret)), 'TTMA_ERR_STORE_UNAVAILABLE');
     } finally {
       await store.close();
@@ -195,7 +185,7 @@ describe('redis deployment store: layout and failure', { skip }, () => {
   });
 
   it('serves authentication from its cache only while the change subscription is up', async () => {
-    const store = new RedisDeploymentStore({ url: server.url, prefix: 'cache' });
+    const store = new RedisDeploymentStore({ url: redisFx.server.url, prefix: 'cache' });
     assert.equal(await store.ready(), true);
     try {
       await eventually(async () => store.cacheLive);
@@ -205,10 +195,10 @@ describe('redis deployment store: layout and failure', { skip }, () => {
       await new Promise((r) => setTimeout(r, 50));
       await registry.authenticate('cached-1', agentSecret);
       // A write that bypasses the store's scripts publishes nothing: the cached copy still answers (no round trip).
-      await raw.hset('cache:{deployments}:dep:cached-1', 'disabled', '1');
+      await redisFx.raw.hset('cache:{deployments}:dep:cached-1', 'disabled', '1');
       assert.equal((await registry.authenticate('cached-1', agentSecret)).id, 'cached-1');
       // Drop the subscriber connection: the cache is emptied and reads go to Redis again.
-      await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await redisFx.raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       await eventually(async () => (await code(registry.authenticate('cached-1', agentSecret))) === 'TTMA_ERR_DEPLOYMENT_DISABLED');
       await eventually(async () => store.cacheLive);
     } finally {

@@ -10,7 +10,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
@@ -18,7 +17,7 @@ import { UsageLedger } from '../../src/platform/UsageLedger.js';
 import { MemoryUsageStore } from '../../src/platform/store/MemoryUsageStore.js';
 import { RedisUsageStore } from '../../src/platform/store/RedisUsageStore.js';
 import type { UsageStore } from '../../src/platform/store/UsageStore.js';
-import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
 
 interface Made {
   store(options?: { maxEntries?: number }): UsageStore;
@@ -218,27 +217,18 @@ suite(
 );
 
 describe('redis usage store: layout, retention, restart and failure', { skip }, () => {
-  let server: RedisServer;
-  let raw: Redis;
-  before(async () => {
-    server = await startRedisServer();
-    raw = new Redis(server.url);
-  });
-  after(async () => {
-    raw?.disconnect();
-    await server?.stop();
-  });
+  const redisFx = useRedisServer();
 
   it('keeps every key in the {usage} hash tag, each entry with a TTL, and forgets entries older than the retention', async () => {
-    const store = new RedisUsageStore({ url: server.url, prefix: 'lay', retentionDays: 1 });
+    const store = new RedisUsageStore({ url: redisFx.server.url, prefix: 'lay', retentionDays: 1 });
     await ready(store);
     try {
       const now = Date.now();
       await store.apply('dep-a', 'v3:old', { kind: 'provider', durationMs: 1_000 }, now - 2 * 86_400_000);
       await store.apply('dep-a', 'v3:new', { kind: 'gateway', durationMs: 1_000 }, now);
-      const keys = (await raw.keys('lay:*')).sort();
+      const keys = (await redisFx.raw.keys('lay:*')).sort();
       assert.deepEqual(keys, ['lay:{usage}:dep:dep-a', 'lay:{usage}:index', 'lay:{usage}:u:dep-a|v3:new']);
-      const ttl = await raw.ttl('lay:{usage}:u:dep-a|v3:new');
+      const ttl = await redisFx.raw.ttl('lay:{usage}:u:dep-a|v3:new');
       assert.ok(ttl > 86_000 && ttl <= 86_400, `the entry expires within the retention (${ttl} s)`);
       assert.deepEqual((await store.list()).map((e) => e.callControlId), ['v3:new']);
     } finally {
@@ -247,12 +237,12 @@ describe('redis usage store: layout, retention, restart and failure', { skip }, 
   });
 
   it('a report before a restart is compared with a settlement after it (store level)', async () => {
-    const first = new RedisUsageStore({ url: server.url, prefix: 'rst' });
+    const first = new RedisUsageStore({ url: redisFx.server.url, prefix: 'rst' });
     await ready(first);
     const now = Date.now();
     await first.apply('dep-a', 'v3:kept', { kind: 'gateway', durationMs: 1_000 }, now);
     await first.close();
-    const second = new RedisUsageStore({ url: server.url, prefix: 'rst' });
+    const second = new RedisUsageStore({ url: redisFx.server.url, prefix: 'rst' });
     await ready(second);
     try {
       const settled = await second.apply('dep-a', 'v3:kept', { kind: 'provider', durationMs: 45_000 }, now + 1);
@@ -263,11 +253,11 @@ describe('redis usage store: layout, retention, restart and failure', { skip }, 
   });
 
   it('a damaged flags field shows only known flag names', async () => {
-    const store = new RedisUsageStore({ url: server.url, prefix: 'dmg' });
+    const store = new RedisUsageStore({ url: redisFx.server.url, prefix: 'dmg' });
     await ready(store);
     try {
       await store.apply('dep-a', 'v3:d', { kind: 'gateway', durationMs: 1_000 }, Date.now());
-      await raw.hset('dmg:{usage}:u:dep-a|v3:d', 'flags', 'unreported,<script>');
+      await redisFx.raw.hset('dmg:{usage}:u:dep-a|v3:d', 'flags', 'unreported,<script>');
       assert.deepEqual((await store.get('dep-a', 'v3:d'))?.flags, ['unreported']);
     } finally {
       await store.close();

@@ -23,6 +23,7 @@ import {
   type LockOutcome,
   type TimelineEntry,
 } from './CallStore.js';
+import { checkMaxRecords } from './retention.js';
 
 export class MemoryCallStore implements CallStore {
   readonly kind = 'memory' as const;
@@ -30,7 +31,7 @@ export class MemoryCallStore implements CallStore {
   readonly #maxCalls: number;
 
   constructor(options: { maxCalls?: number } = {}) {
-    this.#maxCalls = options.maxCalls ?? DEFAULT_MAX_CALLS;
+    this.#maxCalls = checkMaxRecords('call retention', 'maxCalls', options.maxCalls ?? DEFAULT_MAX_CALLS);
   }
 
   async get(callControlId: string): Promise<CallRecord | undefined> {

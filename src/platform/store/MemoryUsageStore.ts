@@ -1,5 +1,4 @@
 /** The usage cross-check's records in process (single box, `ttma demo`): lost on restart. */
-import { ErrorCodes, TtmaError } from '../../errors.js';
 import {
   applyUsage,
   blankEntry,
@@ -11,6 +10,7 @@ import {
   type UsageOutcome,
   type UsageStore,
 } from './UsageStore.js';
+import { checkMaxRecords } from './retention.js';
 
 export class MemoryUsageStore implements UsageStore {
   readonly kind = 'memory' as const;
@@ -19,8 +19,7 @@ export class MemoryUsageStore implements UsageStore {
   readonly #max: number;
 
   constructor(options: { maxEntries?: number } = {}) {
-    this.#max = options.maxEntries ?? DEFAULT_MAX_USAGE_ENTRIES;
-    if (!Number.isInteger(this.#max) || this.#max < 1) throw new TtmaError(ErrorCodes.CONFIG, 'usage retention: maxEntries must be a whole number of at least 1');
+    this.#max = checkMaxRecords('usage retention', 'maxEntries', options.maxEntries ?? DEFAULT_MAX_USAGE_ENTRIES);
   }
 
   async apply(deploymentId: string, callControlId: string, op: UsageOp, nowMs: number): Promise<UsageOutcome> {

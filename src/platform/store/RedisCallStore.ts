@@ -21,7 +21,6 @@ import type { CallDirection } from '../../wire/telnyx.js';
 import {
   BLANK_RECORDING,
   DEFAULT_MAX_CALLS,
-  DEFAULT_RETENTION_DAYS,
   MAX_TIMELINE_ENTRIES,
   stateAfter,
   type CallBilling,
@@ -38,6 +37,7 @@ import {
 } from './CallStore.js';
 import { EVENT_SCRIPT, LOCK_SCRIPT, PATCH_SCRIPT } from './callScripts.js';
 import { StoreConnection } from './redisClient.js';
+import { checkRetention } from './retention.js';
 
 export interface RedisCallStoreOptions {
   url: string;
@@ -71,12 +71,10 @@ export class RedisCallStore implements CallStore {
   readonly #conn: StoreConnection;
 
   constructor(options: RedisCallStoreOptions) {
-    this.#maxCalls = options.maxCalls ?? DEFAULT_MAX_CALLS;
-    const days = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
-    if (!Number.isInteger(this.#maxCalls) || this.#maxCalls < 1) throw new TtmaError(ErrorCodes.CONFIG, 'call retention: maxCalls must be a whole number of at least 1');
-    if (!Number.isInteger(days) || days < 1 || days > 3_650) throw new TtmaError(ErrorCodes.CONFIG, 'call retention: days must be a whole number from 1 to 3650');
-    this.#retentionMs = days * 86_400_000;
-    this.#ttlSec = days * 86_400;
+    const retention = checkRetention('call retention', 'maxCalls', options.maxCalls ?? DEFAULT_MAX_CALLS, options.retentionDays);
+    this.#maxCalls = retention.maxRecords;
+    this.#retentionMs = retention.retentionMs;
+    this.#ttlSec = retention.ttlSec;
     this.#prefix = `${options.prefix ?? 'ttma'}:{calls}:`;
     this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
     this.#redis = this.#conn.redis;

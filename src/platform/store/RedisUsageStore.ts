@@ -13,8 +13,8 @@
  */
 import type { Redis } from 'ioredis';
 import { ErrorCodes, TtmaError } from '../../errors.js';
-import { DEFAULT_RETENTION_DAYS } from './CallStore.js';
 import { StoreConnection } from './redisClient.js';
+import { checkRetention } from './retention.js';
 import { USAGE_APPLY_SCRIPT } from './usageScripts.js';
 import {
   DEFAULT_MAX_USAGE_ENTRIES,
@@ -52,12 +52,10 @@ export class RedisUsageStore implements UsageStore {
   readonly #conn: StoreConnection;
 
   constructor(options: RedisUsageStoreOptions) {
-    this.#max = options.maxEntries ?? DEFAULT_MAX_USAGE_ENTRIES;
-    const days = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
-    if (!Number.isInteger(this.#max) || this.#max < 1) throw new TtmaError(ErrorCodes.CONFIG, 'usage retention: maxEntries must be a whole number of at least 1');
-    if (!Number.isInteger(days) || days < 1 || days > 3_650) throw new TtmaError(ErrorCodes.CONFIG, 'usage retention: days must be a whole number from 1 to 3650');
-    this.#retentionMs = days * 86_400_000;
-    this.#ttlSec = days * 86_400;
+    const retention = checkRetention('usage retention', 'maxEntries', options.maxEntries ?? DEFAULT_MAX_USAGE_ENTRIES, options.retentionDays);
+    this.#max = retention.maxRecords;
+    this.#retentionMs = retention.retentionMs;
+    this.#ttlSec = retention.ttlSec;
     this.#prefix = `${options.prefix ?? 'ttma'}:{usage}:`;
     this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
     this.#redis = this.#conn.redis;
