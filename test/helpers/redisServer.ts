@@ -9,6 +9,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import { freePorts } from '../../src/cli/processes.js';
@@ -109,5 +110,25 @@ export function useRedisServer(): { readonly server: RedisServer; readonly raw: 
       if (!raw) throw new Error('useRedisServer: the client opens in before()');
       return raw;
     },
+  };
+}
+
+/**
+ * For a store contract suite on Redis: one redis-server for the file, a fresh
+ * key prefix per store (so each test starts on empty state) and a "twin" on
+ * the same prefix (a second connection, as a second platform process would).
+ */
+export async function prefixedRedisStores<S extends object, O>(make: (url: string, prefix: string, options?: O) => S) {
+  const server = await startRedisServer();
+  const prefixes = new WeakMap<S, string>();
+  return {
+    store: (options?: O): S => {
+      const prefix = `t${randomUUID().slice(0, 8)}`;
+      const store = make(server.url, prefix, options);
+      prefixes.set(store, prefix);
+      return store;
+    },
+    twin: (store: S): S => make(server.url, prefixes.get(store) ?? 'none'),
+    close: (): Promise<void> => server.stop(),
   };
 }

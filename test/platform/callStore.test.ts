@@ -14,7 +14,7 @@ import { MemoryCallStore } from '../../src/platform/store/MemoryCallStore.js';
 import { RedisCallStore } from '../../src/platform/store/RedisCallStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
-import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
 
 const inbound = { direction: 'incoming' as const, from: '+15550000001', to: '+15551230001' };
 const outbound = { direction: 'outgoing' as const, from: '+15551230001', to: '+15559990000' };
@@ -195,27 +195,7 @@ suite('embedded', async () => ({
 }));
 
 const skip = redisUnavailable();
-let redis: RedisServer | undefined;
-suite(
-  'redis',
-  async () => {
-    redis = await startRedisServer();
-    const url = redis.url;
-    const prefixes = new WeakMap<CallStore, string>();
-    return {
-      // A prefix per store: each test starts on empty state on the one server.
-      store: (options) => {
-        const prefix = `t${randomUUID().slice(0, 8)}`;
-        const store = new RedisCallStore({ url, prefix, ...options });
-        prefixes.set(store, prefix);
-        return store;
-      },
-      twin: (store) => new RedisCallStore({ url, prefix: prefixes.get(store) ?? 'none' }),
-      close: async () => redis?.stop(),
-    };
-  },
-  skip,
-);
+suite('redis', () => prefixedRedisStores((url, prefix, options) => new RedisCallStore({ url, prefix, ...options })), skip);
 
 describe('redis call store: layout, retention and failure', { skip }, () => {
   const redisFx = useRedisServer();

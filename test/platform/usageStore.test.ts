@@ -17,7 +17,7 @@ import { UsageLedger } from '../../src/platform/UsageLedger.js';
 import { MemoryUsageStore } from '../../src/platform/store/MemoryUsageStore.js';
 import { RedisUsageStore } from '../../src/platform/store/RedisUsageStore.js';
 import type { UsageStore } from '../../src/platform/store/UsageStore.js';
-import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
 
 interface Made {
   store(options?: { maxEntries?: number }): UsageStore;
@@ -194,27 +194,7 @@ suite('embedded', async () => ({
 }));
 
 const skip = redisUnavailable();
-let redis: RedisServer | undefined;
-suite(
-  'redis',
-  async () => {
-    redis = await startRedisServer();
-    const url = redis.url;
-    const prefixes = new WeakMap<UsageStore, string>();
-    return {
-      // A prefix per store: each test starts on empty state on the one server.
-      store: (options) => {
-        const prefix = `t${randomUUID().slice(0, 8)}`;
-        const store = new RedisUsageStore({ url, prefix, ...options });
-        prefixes.set(store, prefix);
-        return store;
-      },
-      twin: (store) => new RedisUsageStore({ url, prefix: prefixes.get(store) ?? 'none' }),
-      close: async () => redis?.stop(),
-    };
-  },
-  skip,
-);
+suite('redis', () => prefixedRedisStores((url, prefix, options) => new RedisUsageStore({ url, prefix, ...options })), skip);
 
 describe('redis usage store: layout, retention, restart and failure', { skip }, () => {
   const redisFx = useRedisServer();
