@@ -51,6 +51,8 @@ const { values: flags } = parseArgs({
     'self-test-calls': { type: 'string' },
     /** One-off looks at a ramp (profiling): no self-test, no transport bench. */
     'ramps-only': { type: 'boolean', default: false },
+    /** Who owns the media sockets in our gateway (its `--media-sockets`); default: the gateway's default. */
+    'media-sockets': { type: 'string' },
   },
 });
 
@@ -281,6 +283,7 @@ async function startChild(
         '--public-host', TUNNEL_HOST, '--webhook-public-key-file', secrets.publicKeyFile, '--platform-url', platformUrl,
         '--deployment-id', DEPLOYMENT, '--agent-secret-file', secrets.agentSecretFile, '--number', NUMBER,
         '--codec', codec, '--max-calls', '5000',
+        ...(flags['media-sockets'] ? ['--media-sockets', flags['media-sockets']] : []),
       ],
       log,
       { wrap: TARGET_WRAP, nodeArgs: profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : [] },

@@ -86,10 +86,26 @@ export class Gateway {
       call: { mailboxFrames: config.mailboxFrames, jitterMinDelayMs: config.jitterMinDelayMs, jitterMaxDelayMs: config.jitterMaxDelayMs, greeting: null, hold: null },
       tickMs: WORKER_TICK_MS,
       maxHeapMb: WORKER_MAX_HEAP_MB,
+      tunnel:
+        config.mediaSockets === 'worker'
+          ? {
+              host: config.host,
+              port: config.tunnelPort,
+              webhookReadTimeoutMs: config.webhookReadTimeoutMs,
+              mediaFramesPerSecond: config.mediaFramesPerSecond,
+              mediaFrameBurst: config.mediaFrameBurst,
+            }
+          : null,
       logger: log,
       onMedia: (_index, slot, frame, atMs) => this.control.onWorkerMedia(slot, frame, atMs),
       onControl: (index, message) => {
         if (message.type === 'pong') this.metrics.onWorkerPong(this.supervisor.host(index)!);
+        else if (message.type === 'webhook') {
+          // Read by a worker's own listener; verified and acted on here, answered there.
+          const answer = this.front.answerWebhook(message.signature, message.timestamp, Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength));
+          this.supervisor.host(index)?.send({ type: 'webhook.answer', id: message.id, ...answer });
+          return;
+        } else if (message.type === 'front.count') return this.front.count(message.counter, message.key);
         this.control.onWorkerControl(index, message);
       },
     });
@@ -126,6 +142,7 @@ export class Gateway {
       host: config.host,
       tunnelPort: config.tunnelPort,
       localPort: config.localPort,
+      tunnelListener: config.mediaSockets === 'front',
       control: this.control,
       webhooks: this.webhooks,
       log,
@@ -152,10 +169,12 @@ export class Gateway {
     this.#loopDelay.enable();
     this.metrics.start();
     this.dashboard.start();
-    this.#ports = await this.front.start();
+    const ports = await this.front.start();
+    // Worker-owned sockets: the workers listen on the tunnel port, the front only on the local one.
+    this.#ports = this.config.mediaSockets === 'worker' ? { ...ports, tunnelPort: this.supervisor.tunnelPort! } : ports;
     // Outbound only: cap notices arrive over it, usage reports leave over it.
     this.channel.start();
-    this.log.info({ ...this.#ports, workers: this.config.workers, uws: uwsBuild, resampler: resamplerImplementation }, 'gateway listening on loopback');
+    this.log.info({ ...this.#ports, workers: this.config.workers, mediaSockets: this.config.mediaSockets, uws: uwsBuild, resampler: resamplerImplementation }, 'gateway listening on loopback');
     return this.#ports;
   }
 
@@ -209,6 +228,7 @@ export class Gateway {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.front.closeListeners();
+      this.supervisor.closeListeners();
       this.#loopDelay.disable();
       this.dashboard.stop();
       this.metrics.stop();

@@ -18,6 +18,12 @@ export interface GatewayConfig {
   localPort: number;
   /** Media worker threads (default: one per core). */
   workers: number;
+  /**
+   * Who owns the media WebSockets: `front`, the main thread (frames cross to the
+   * workers in batches), or `worker`, each worker's own listener on the shared
+   * tunnel port (no thread hop; a stuck worker then takes the process down, docs/threads.md).
+   */
+  mediaSockets: MediaSocketOwner;
   /** The registered tunnel hostname the provider reaches us at (stream URLs use it). */
   publicHost: string;
   /** Provider webhook public key (base64 of 32 raw bytes), or null: fail closed. */
@@ -58,6 +64,9 @@ export interface GatewayConfig {
   logLevel: LogLevel;
 }
 
+export const MEDIA_SOCKET_OWNERS = ['front', 'worker'] as const;
+export type MediaSocketOwner = (typeof MEDIA_SOCKET_OWNERS)[number];
+
 export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
 const E164 = /^\+[1-9]\d{6,14}$/;
@@ -70,6 +79,7 @@ export function defaultGatewayConfig(): GatewayConfig {
     tunnelPort: 0,
     localPort: 0,
     workers: Math.max(1, availableParallelism()),
+    mediaSockets: 'front',
     publicHost: '',
     webhookPublicKey: null,
     platformUrl: '',
@@ -108,6 +118,7 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
     fail('localPort', 'must differ from tunnelPort: diagnostics never share the tunnel-facing listener (FAQ-04)');
   }
   if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64) fail('workers', 'must be 1..64');
+  if (!MEDIA_SOCKET_OWNERS.includes(config.mediaSockets)) fail('mediaSockets', `must be ${MEDIA_SOCKET_OWNERS.join(' or ')}, got "${config.mediaSockets}"`);
   if (!HOSTNAME.test(config.publicHost)) fail('publicHost', `must be the registered tunnel hostname, got "${config.publicHost}"`);
   let platform: URL | null = null;
   try {

@@ -18,6 +18,7 @@ import { LatencyHistogram, type LatencyPercentiles } from './LatencyHistogram.js
 import { lateness } from './loopDelay.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
+import type { WorkerHost } from './WorkerHost.js';
 import { MinutesTally } from '../control/MinutesTally.js';
 
 /** What the front gives us for each accepted media socket. */
@@ -46,8 +47,9 @@ interface LiveCall {
   /** Outbound: the id in the media path we chose before the provider named the call. */
   mediaId: string | null;
   slot: number;
+  /** The worker carrying the call; UNPLACED until its media socket lands on one (worker-owned sockets). */
   workerIndex: number;
-  direction: string;
+  direction: 'incoming' | 'outgoing';
   from: string;
   to: string;
   state: CallState;
@@ -108,6 +110,9 @@ export interface AddedLatency {
 
 export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
 
+/** A call whose actor has no worker yet: with worker-owned sockets it goes where its socket lands. */
+const UNPLACED = -1;
+
 export class ControlActor {
   readonly #config: GatewayConfig;
   readonly #signalling: SignallingClient;
@@ -152,6 +157,11 @@ export class ControlActor {
     this.#sweep = setInterval(() => this.#tokens.sweep(Date.now()), TOKEN_SWEEP_MS);
     this.#sweep.unref();
     supervisor.on('worker.lost', (index) => this.#onWorkerLost(index));
+  }
+
+  /** Media sockets owned by the workers' own listeners (`mediaSockets: 'worker'`): calls are placed when their socket lands. */
+  get #socketsOnWorkers(): boolean {
+    return this.#config.mediaSockets === 'worker';
   }
 
   get liveCalls(): number {
@@ -202,8 +212,12 @@ export class ControlActor {
     }
   }
 
-  /** Checked at upgrade, before the socket is accepted (FAQ-07). */
-  authorizeMedia(callId: string, token: string | undefined): MediaAuthorization {
+  /**
+   * Checked at upgrade, before the socket is accepted (FAQ-07). With
+   * worker-owned sockets, `workerIndex` is the worker whose listener holds the
+   * upgrade: an unplaced call's actor is opened there, before the verdict.
+   */
+  authorizeMedia(callId: string, token: string | undefined, workerIndex?: number): MediaAuthorization {
     const verdict: TokenVerdict = this.#tokens.consume(callId, token, Date.now());
     const call = this.#byId.get(callId) ?? this.#byMediaId.get(callId);
     if (!verdict.ok) {
@@ -213,6 +227,14 @@ export class ControlActor {
     if (!call || call.state === 'ending' || call.socket) {
       this.counters.mediaRefused++;
       return { ok: false, reason: 'no_live_call' };
+    }
+    if (call.workerIndex === UNPLACED) {
+      const host = workerIndex === undefined ? undefined : this.#supervisor.host(workerIndex);
+      if (!host || host.exited) {
+        this.counters.mediaRefused++;
+        return { ok: false, reason: 'no_worker' };
+      }
+      this.#place(call, host);
     }
     return { ok: true, slot: call.slot };
   }
@@ -290,6 +312,7 @@ export class ControlActor {
         this.#toAgent.merge(message.inbound);
         this.#jitterHold.merge(message.hold);
         this.#pacerHold.merge(message.paced);
+        if (message.toPhone) this.#toPhone.merge(message.toPhone);
         this.#workerLoopP99 = Math.max(this.#workerLoopP99, lateness(message.loopDelayP99Ms));
         return;
       case 'call.ended':
@@ -310,11 +333,30 @@ export class ControlActor {
         if (call) void this.#onAgentAction(call, message.action);
         return;
       }
+      case 'media.authorize': {
+        const verdict = this.authorizeMedia(message.callId, message.token, workerIndex);
+        this.#supervisor.host(workerIndex)?.send({ type: 'media.verdict', id: message.id, verdict });
+        return;
+      }
+      case 'media.opened': {
+        const host = this.#supervisor.host(workerIndex);
+        const slot = message.slot;
+        // The socket lives on the worker; this handle only asks it to close.
+        this.onMediaOpen(slot, { send: () => {}, close: (code, reason) => host?.send({ type: 'media.end', slot, code, reason }) });
+        return;
+      }
+      case 'media.socket.closed':
+        return this.onMediaClose(message.slot);
+      case 'media.abuse':
+        return this.onMediaAbuse(message.slot, message.reason);
+      case 'webhook':
+      case 'front.count':
+        return; // the front's business (Gateway routes them there)
       case 'log': {
         // The call's own logger when the line is about a live call (call id, deployment, worker).
         const call = message.slot === undefined ? undefined : this.#bySlot.get(message.slot);
-        if (call) call.log[message.level](message.msg);
-        else this.#log[message.level]({ worker: workerIndex, slot: message.slot }, message.msg);
+        if (call) call.log[message.level]({ ...message.fields }, message.msg);
+        else this.#log[message.level]({ worker: workerIndex, slot: message.slot, ...message.fields }, message.msg);
         return;
       }
       default:
@@ -460,12 +502,12 @@ export class ControlActor {
       throw new TtmaError(ErrorCodes.PLATFORM, 'the dialled call ended before it was set up');
     }
     const slot = this.#nextSlot++;
-    const log = this.#log.child({ callId, deployment: this.#config.deploymentId, worker: host.index });
+    const log = this.#log.child({ callId, deployment: this.#config.deploymentId });
     const call: LiveCall = {
       callId,
       mediaId,
       slot,
-      workerIndex: host.index,
+      workerIndex: UNPLACED,
       direction: 'outgoing',
       from,
       to,
@@ -482,10 +524,9 @@ export class ControlActor {
     this.#byId.set(callId, call);
     this.#byMediaId.set(mediaId, call);
     this.#bySlot.set(slot, call);
-    host.calls++;
     this.#callStarted('outgoing');
-    host.send({ type: 'call.open', slot, callId, from, to, direction: 'outgoing', agent: this.#config.agent, bargeIn: this.#config.bargeIn });
-    log.info('outbound call placed; ringing');
+    if (!this.#socketsOnWorkers) this.#place(call, host);
+    call.log.info('outbound call placed; ringing');
     return { callId, from, to };
   }
 
@@ -556,7 +597,7 @@ export class ControlActor {
       callId,
       mediaId: null,
       slot,
-      workerIndex: host.index,
+      workerIndex: UNPLACED,
       direction: 'incoming',
       from,
       to,
@@ -567,14 +608,13 @@ export class ControlActor {
       answeredAt: null,
       record: newRecord(callId, 'incoming', from, to),
       startedAtMs: Date.now(),
-      log: log.child({ worker: host.index }),
+      log,
       orphanTimer: null,
     };
     this.#byId.set(callId, call);
     this.#bySlot.set(slot, call);
-    host.calls++;
     this.#callStarted('incoming');
-    host.send({ type: 'call.open', slot, callId, from, to, direction: 'incoming', agent: this.#config.agent, bargeIn: this.#config.bargeIn });
+    if (!this.#socketsOnWorkers) this.#place(call, host);
     const token = this.#tokens.issue(callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
     this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec }).then(
@@ -633,6 +673,15 @@ export class ControlActor {
       call.socket = null;
       void this.#endCall(call.callId, 'media worker failed', 'worker_failed', true);
     }
+  }
+
+  /** Open the call's actor on `host` (at admission, or where its media socket landed with worker-owned sockets). */
+  #place(call: LiveCall, host: WorkerHost): void {
+    call.workerIndex = host.index;
+    call.log = call.log.child({ worker: host.index });
+    host.calls++;
+    const { slot, callId, from, to } = call;
+    host.send({ type: 'call.open', slot, callId, from, to, direction: call.direction, agent: this.#config.agent, bargeIn: this.#config.bargeIn });
   }
 
   #callStarted(direction: 'incoming' | 'outgoing'): void {

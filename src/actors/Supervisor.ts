@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { FromWorker } from './messages.js';
 import { WorkerHost } from './WorkerHost.js';
+import type { WorkerTunnelSettings } from './mediaWorker.js';
 
 const HEALTH_INTERVAL_MS = 1_000;
 const STUCK_AFTER_MS = 5_000;
@@ -17,6 +18,8 @@ export interface SupervisorOptions {
   call: CallActorSettings;
   tickMs: number;
   maxHeapMb: number;
+  /** Worker-owned media sockets: each worker listens here (null: the front owns them). */
+  tunnel: WorkerTunnelSettings | null;
   logger: Logger;
   onMedia(workerIndex: number, slot: number, frame: Uint8Array, atMs: number): void;
   onControl(workerIndex: number, message: FromWorker): void;
@@ -31,6 +34,7 @@ export interface SupervisorEvents {
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #options: SupervisorOptions;
   #call: CallActorSettings;
+  #tunnel: WorkerTunnelSettings | null;
   readonly #hosts: WorkerHost[] = [];
   #health: NodeJS.Timeout | null = null;
   #closing = false;
@@ -42,13 +46,31 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     super();
     this.#options = options;
     this.#call = options.call;
+    this.#tunnel = options.tunnel;
+  }
+
+  /** The tunnel port the workers listen on (worker-owned sockets, after start); null when the front owns the sockets. */
+  get tunnelPort(): number | null {
+    return this.#tunnel ? this.#tunnel.port : null;
+  }
+
+  /** Worker-owned sockets: every worker stops accepting connections. */
+  closeListeners(): void {
+    if (this.#tunnel) for (const host of this.#hosts) host.send({ type: 'listen.close' });
   }
 
   /** Start the workers; `prompts` (decoded greeting and hold audio) go to every worker, restarted ones too. */
   async start(prompts: Pick<CallActorSettings, 'greeting' | 'hold'> = { greeting: null, hold: null }): Promise<void> {
     this.#call = { ...this.#options.call, ...prompts };
+    let first = 0;
+    if (this.#tunnel && this.#tunnel.port === 0) {
+      // Port 0: the first worker picks a free port, the others (and restarts) share it.
+      await this.#spawn(0);
+      this.#tunnel = { ...this.#tunnel, port: this.#hosts[0]!.tunnelPort! };
+      first = 1;
+    }
     const starting: Promise<void>[] = [];
-    for (let i = 0; i < this.#options.workers; i++) starting.push(this.#spawn(i));
+    for (let i = first; i < this.#options.workers; i++) starting.push(this.#spawn(i));
     await Promise.all(starting);
     this.#health = setInterval(() => this.#checkHealth(), HEALTH_INTERVAL_MS);
     this.#health.unref();
@@ -88,6 +110,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       call: this.#call,
       tickMs: this.#options.tickMs,
       maxHeapMb: this.#options.maxHeapMb,
+      tunnel: this.#tunnel,
       onMedia: (slot, frame, atMs) => this.#options.onMedia(index, slot, frame, atMs),
       onControl: (message) => this.#options.onControl(index, message),
     });
@@ -111,6 +134,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (host.exited) continue;
       if (host.msSinceLastPong(now) > STUCK_AFTER_MS) {
         this.#options.logger.error({ worker: host.index }, 'media worker stopped answering health pings; killing it');
+        // This uWS build aborts the process when a thread exits with its sockets open (docs/threads.md).
+        if (this.#tunnel) this.#options.logger.fatal({ worker: host.index }, 'the worker owns media sockets it cannot release while stuck: the gateway process will abort and be restarted by its service manager');
         void host.kill();
         continue;
       }

@@ -9,17 +9,25 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import type { WorkerStatsSnapshot } from './WorkerStats.js';
-import type { MediaWorkerData } from './mediaWorker.js';
+import type { MediaWorkerData, WorkerTunnelSettings } from './mediaWorker.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
 
 const WORKER_ENTRY = new URL('./mediaWorker.js', import.meta.url);
 const READY_TIMEOUT_MS = 10_000;
+/**
+ * A worker with its own listener exits once its last connection has closed; a
+ * connection that never sent a request lasts until uWS's 10 s HTTP idle
+ * timeout. Forcing the thread sooner would abort the process (docs/threads.md).
+ */
+const OWN_SOCKETS_GRACE_MS = 12_000;
 
 export interface WorkerHostOptions {
   index: number;
   /** Per-call media settings for every CallActor on this worker. */
   call: CallActorSettings;
   tickMs: number;
+  /** Worker-owned media sockets: the worker listens on the tunnel port itself (null: the front owns them). */
+  tunnel: WorkerTunnelSettings | null;
   /** Worker heap limit: a leaking worker is stopped and restarted, not the box. */
   maxHeapMb: number;
   /** Each outbound frame, in arrival order; `frame` is valid only during the call; `atMs`: when its audio came from the agent. */
@@ -48,12 +56,14 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   /** The worker's latest stats snapshot (null until its first pong). */
   lastStats: WorkerStatsSnapshot | null = null;
   calls = 0;
+  /** The port the worker's own listener got (worker-owned sockets), once ready. */
+  tunnelPort: number | null = null;
 
   constructor(options: WorkerHostOptions) {
     super();
     this.index = options.index;
     this.#options = options;
-    const workerData: MediaWorkerData = { workerIndex: options.index, call: options.call, tickMs: options.tickMs };
+    const workerData: MediaWorkerData = { workerIndex: options.index, call: options.call, tickMs: options.tickMs, tunnel: options.tunnel };
     this.#worker = new Worker(WORKER_ENTRY, {
       workerData,
       name: `media-${options.index}`,
@@ -84,6 +94,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
       const onReady = (message: FromWorker) => {
         if (message.type !== 'ready') return;
         clearTimeout(timer);
+        this.tunnelPort = message.tunnelPort ?? null;
         this.off('@control', onReady);
         resolve();
       };
@@ -121,7 +132,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   }
 
   /** Ask the worker to end its calls and exit; force it after a grace period. */
-  async close(graceMs = 2_000): Promise<void> {
+  async close(graceMs = this.#options.tunnel ? OWN_SOCKETS_GRACE_MS : 2_000): Promise<void> {
     if (this.#exited) return;
     this.#closing = true;
     const exited = new Promise<void>((resolve) => this.once('exit', () => resolve()));

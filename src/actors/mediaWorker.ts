@@ -14,14 +14,26 @@ import { warmUpMediaPath } from './warmUp.js';
 import { PromptAudio } from '../media/PromptAudio.js';
 import { LOOP_DELAY_RESOLUTION_MS, WorkerStats } from './WorkerStats.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
+import { WorkerTunnel } from '../front/WorkerTunnel.js';
 
 /** Narrowband and wideband calls, and the realtime agent's 24 kHz. */
 const PROMPT_WARM_RATES = [8000, 16000, 24000];
+
+/** Worker-owned media sockets (DESIGN 4, fourth option): this worker listens on the tunnel port itself. */
+export interface WorkerTunnelSettings {
+  host: string;
+  /** 0 for the first worker (a free port); the port it got for the others. */
+  port: number;
+  webhookReadTimeoutMs: number;
+  mediaFramesPerSecond: number;
+  mediaFrameBurst: number;
+}
 
 export interface MediaWorkerData {
   workerIndex: number;
   call: CallActorSettings;
   tickMs: number;
+  tunnel: WorkerTunnelSettings | null;
 }
 
 const port = parentPort;
@@ -38,6 +50,8 @@ const inbound = new LatencyHistogram();
 const hold = new LatencyHistogram();
 /** How long the live pacer's spacing held frames toward the phone (part of the outbound latency). */
 const paced = new LatencyHistogram();
+/** Added latency toward the phone, when this worker sends on the socket itself (otherwise main measures it). */
+const toPhone = new LatencyHistogram();
 
 /** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -65,11 +79,34 @@ function flushSoon(): void {
   });
 }
 
+// Worker-owned sockets: caller frames go straight to the call's actor, its frames straight out.
+const tunnel = config.tunnel
+  ? new WorkerTunnel({
+      post,
+      webhookReadTimeoutMs: config.tunnel.webhookReadTimeoutMs,
+      mediaFramesPerSecond: config.tunnel.mediaFramesPerSecond,
+      mediaFrameBurst: config.tunnel.mediaFrameBurst,
+      onFrame: (slot, frame) => {
+        const actor = actors.get(slot);
+        if (!actor) return;
+        const t = now();
+        // Copied: uWS reuses the message's memory once this handler returns, and a frame may wait for the agent.
+        actor.enqueue(new Uint8Array(frame.slice(0)), t);
+        actor.drain();
+        actor.pump(t);
+      },
+    })
+  : null;
+
 const hooks: CallActorHooks = {
-  emitMedia: (slot, text, agentAtMs) => {
-    outBatch.appendText(slot, text, agentAtMs);
-    flushSoon();
-  },
+  emitMedia: tunnel
+    ? (slot, text, agentAtMs) => {
+        if (tunnel.send(slot, text) && agentAtMs !== undefined && agentAtMs > 0) toPhone.record(now() - agentAtMs);
+      }
+    : (slot, text, agentAtMs) => {
+        outBatch.appendText(slot, text, agentAtMs);
+        flushSoon();
+      },
   recordInbound: (addedMs, holdMs) => {
     inbound.record(addedMs);
     hold.record(holdMs);
@@ -130,22 +167,25 @@ function onControl(message: ToWorker): void {
         inbound: inbound.toSparse(),
         hold: hold.toSparse(),
         paced: paced.toSparse(),
+        ...(tunnel ? { toPhone: toPhone.toSparse() } : {}),
         stats: stats.snapshot(actors.values(), now(), message.withCalls),
       });
-      loopDelay.reset();
-      inbound.reset();
-      hold.reset();
-      paced.reset();
+      resetLatency();
       return;
     case 'latency.reset':
-      inbound.reset();
-      hold.reset();
-      paced.reset();
-      loopDelay.reset();
-      return;
+      return resetLatency();
+    case 'webhook.answer':
+      return tunnel?.answerWebhook(message.id, { status: message.status, json: message.json });
+    case 'media.verdict':
+      return tunnel?.answerMedia(message.id, message.verdict);
+    case 'media.end':
+      return tunnel?.end(message.slot, message.code, message.reason);
+    case 'listen.close':
+      return tunnel?.closeListener();
     case 'shutdown':
       for (const slot of [...actors.keys()]) endCall(slot, 'shutdown');
       flushMedia();
+      tunnel?.closeAll(1001, 'gateway shutting down');
       clearTimeout(clock);
       loopDelay.disable();
       port!.close();
@@ -153,6 +193,14 @@ function onControl(message: ToWorker): void {
     default:
       assertNever(message);
   }
+}
+
+function resetLatency(): void {
+  loopDelay.reset();
+  inbound.reset();
+  hold.reset();
+  paced.reset();
+  toPhone.reset();
 }
 
 function onMediaBatch(batch: ArrayBuffer): void {
@@ -193,4 +241,23 @@ warmUpMediaPath(ECHO_SAMPLE_RATE);
 for (const prompt of [config.call.greeting, config.call.hold]) {
   if (prompt !== null) for (const rate of PROMPT_WARM_RATES) PromptAudio.of(prompt).framesAt(rate);
 }
-post({ type: 'ready', workerIndex: config.workerIndex });
+if (tunnel && config.tunnel) {
+  // A thread that exits with a uWS socket open aborts the process (this uWS build): release them first.
+  process.on('uncaughtException', (err) => {
+    post({ type: 'log', level: 'error', msg: `media worker crashed: ${err.stack ?? err.message}` });
+    tunnel.closeAll(1011, 'media worker failed');
+    clearTimeout(clock);
+    setImmediate(() => process.exit(1));
+  });
+  const { host, port } = config.tunnel;
+  tunnel.listen(host, port).then(
+    (tunnelPort) => post({ type: 'ready', workerIndex: config.workerIndex, tunnelPort }),
+    (err: Error) => {
+      post({ type: 'log', level: 'error', msg: `media worker cannot listen: ${err.message}` });
+      clearTimeout(clock);
+      setImmediate(() => process.exit(1));
+    },
+  );
+} else {
+  post({ type: 'ready', workerIndex: config.workerIndex });
+}

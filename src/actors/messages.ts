@@ -84,11 +84,20 @@ export type ToWorker =
   | { type: 'ping'; id: number; sentAt: number; withCalls: boolean }
   /** Forget the added-latency samples gathered so far (a bench step starts). */
   | { type: 'latency.reset' }
+  /** Worker-owned sockets: the answer to a `webhook` it forwarded. */
+  | { type: 'webhook.answer'; id: number; status: string; json: string }
+  /** Worker-owned sockets: the token check's verdict for an upgrade it holds (a `call.open` precedes an ok). */
+  | { type: 'media.verdict'; id: number; verdict: { ok: true; slot: number } | { ok: false; reason: string } }
+  /** Worker-owned sockets: close this call's media socket. */
+  | { type: 'media.end'; slot: number; code: number; reason: string }
+  /** Worker-owned sockets: stop accepting connections (the gateway is stopping). */
+  | { type: 'listen.close' }
   | { type: 'shutdown' };
 
 /** Worker -> main thread. */
 export type FromWorker =
-  | { type: 'ready'; workerIndex: number }
+  /** `tunnelPort`: the port its own listener got (worker-owned sockets only). */
+  | { type: 'ready'; workerIndex: number; tunnelPort?: number }
   | {
       type: 'pong';
       id: number;
@@ -101,6 +110,8 @@ export type FromWorker =
       hold: SparseHistogram;
       /** How long the live pacer's spacing held frames toward the phone, since the last pong. */
       paced: SparseHistogram;
+      /** Worker-owned sockets: added latency toward the phone, measured where the frame is sent. */
+      toPhone?: SparseHistogram;
       loopDelayMaxMs: number;
       /** The worker's counters and histograms since it started, and its live calls (metrics and dashboard). */
       stats: WorkerStatsSnapshot;
@@ -109,7 +120,16 @@ export type FromWorker =
   /** The actor asks main to close the call's media socket (bad start frame, unsupported codec...). */
   | { type: 'media.close'; slot: number; code: number; reason: string }
   | { type: 'agent.action'; slot: number; action: AgentAction }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; slot?: number };
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; slot?: number; fields?: Record<string, unknown> }
+  // Worker-owned sockets (DESIGN 4, fourth option): the worker's listener asks, main decides.
+  /** A webhook body read whole by the worker's listener; main verifies and acts on it. */
+  | { type: 'webhook'; id: number; signature?: string; timestamp?: string; body: Uint8Array }
+  /** An upgrade held open until main has checked (and consumed) the token. */
+  | { type: 'media.authorize'; id: number; callId: string; token?: string }
+  | { type: 'media.opened'; slot: number }
+  | { type: 'media.socket.closed'; slot: number }
+  | { type: 'media.abuse'; slot: number; reason: string }
+  | { type: 'front.count'; counter: 'mediaRefused' | 'mediaClosedForAbuse' | 'webhookBodyRefused' | 'notFound'; key: string };
 
 export function assertNever(value: never): never {
   throw new Error(`unhandled message: ${JSON.stringify(value)}`);

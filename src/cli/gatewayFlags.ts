@@ -12,6 +12,7 @@ export const GATEWAY_FLAGS = {
   'tunnel-port': { type: 'string' },
   'local-port': { type: 'string' },
   workers: { type: 'string' },
+  'media-sockets': { type: 'string' },
   'public-host': { type: 'string' },
   'webhook-public-key-file': { type: 'string' },
   'platform-url': { type: 'string' },

@@ -5,27 +5,18 @@
  *  - tunnel-facing: only /v1/webhooks/* and /v1/media/*, everything else 404;
  *  - local-only: diagnostics, refusing anything that carries a tunnel header.
  */
-import { performance } from 'node:perf_hooks';
 import type { ControlActor } from '../actors/ControlActor.js';
 import type { WebhookGate } from '../control/WebhookGate.js';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
-import { HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
 import type { DashboardFeed } from '../control/DashboardFeed.js';
 import { DASHBOARD_CSP, DASHBOARD_EVENTS_PATH, renderDashboard } from './dashboardPage.js';
-import { FrameRateLimiter } from './FrameRateLimiter.js';
-import { readBody } from './readBody.js';
 import { localOperatorRoutes } from './localOperatorRoutes.js';
-import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type WebSocket } from './uws.js';
+import { mountTunnelRoutes, sendJson, type FrontCounter, type MediaSocketHandle, type WebhookAnswer } from './tunnelRoutes.js';
+import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js';
 
-export const WEBHOOK_BODY_LIMIT = 64 * 1024;
-/** A media frame is small JSON; a 20 ms L16 48 kHz frame in base64 is under 3 KiB. Larger: uWS closes the socket. */
-export const MEDIA_MAX_PAYLOAD = 16 * 1024;
-/** RFC 6455 close codes: unacceptable data type, policy violation. */
-const CLOSE_UNSUPPORTED_DATA = 1003;
-const CLOSE_POLICY = 1008;
-const MEDIA_IDLE_TIMEOUT_S = 30;
-const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
+export { MEDIA_MAX_PAYLOAD, WEBHOOK_BODY_LIMIT } from './tunnelRoutes.js';
+
 /** Open dashboards at once (each holds one SSE response): a local page for an operator, not a broadcast. */
 const MAX_DASHBOARD_STREAMS = 16;
 /** The browser reconnects after this long when a dashboard stream drops (SSE `retry:`). */
@@ -35,29 +26,13 @@ const DASHBOARD_RETRY_MS = 2_000;
 export const TUNNEL_HEADERS = ['cf-connecting-ip', 'cf-ray', 'cf-visitor', 'cf-warp-tag-id', 'cdn-loop', 'x-forwarded-for', 'forwarded'];
 const TUNNEL_HEADER_SET = new Set(TUNNEL_HEADERS);
 
-const CALL_ID_PATTERN = /^[A-Za-z0-9:_\-.]{1,128}$/;
-
-/** Percent-decode a path segment; malformed escapes give '' (refused), never an exception in a uWS handler. */
-function decodePathSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return '';
-  }
-}
-
-interface MediaUserData {
-  slot: number;
-  callId: string;
-  limiter: FrameRateLimiter;
-  /** Set once the front has closed the socket for abuse: later frames are ignored. */
-  refused: boolean;
-}
 
 export interface FrontOptions {
   host: string;
   tunnelPort: number;
   localPort: number;
+  /** Listen on the tunnel port here (false: the media workers listen on it themselves). */
+  tunnelListener: boolean;
   control: ControlActor;
   webhooks: WebhookGate;
   log: Logger;
@@ -100,12 +75,6 @@ function securityHeaders(res: HttpResponse): HttpResponse {
     .writeHeader('x-frame-options', 'DENY');
 }
 
-function sendJson(res: HttpResponse, status: string, body: unknown): void {
-  res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
-  });
-}
-
 type Guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: HttpRequest) => void;
 type RequestGuard = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => void;
 
@@ -117,7 +86,7 @@ function guardWithRequest(guard: Guard): RequestGuard {
 export class GatewayFront {
   readonly #options: FrontOptions;
   readonly #listenSockets: us_listen_socket[] = [];
-  readonly #sockets = new Set<WebSocket<MediaUserData>>();
+  readonly #sockets = new Set<MediaSocketHandle>();
   readonly #dashboards = new Set<HttpResponse>();
   readonly counters = {
     mediaRefused: {} as Record<string, number>,
@@ -133,16 +102,15 @@ export class GatewayFront {
 
   async start(): Promise<FrontPorts> {
     const { host } = this.#options;
-    const tunnelApp = this.#tunnelApp();
-    const localApp = this.#localApp();
-    const tunnelSocket = await listen(tunnelApp, host, this.#options.tunnelPort);
-    this.#listenSockets.push(tunnelSocket);
-    const localSocket = await listen(localApp, host, this.#options.localPort);
+    let tunnelPort = -1;
+    if (this.#options.tunnelListener) {
+      const tunnelSocket = await listen(this.#tunnelApp(), host, this.#options.tunnelPort);
+      this.#listenSockets.push(tunnelSocket);
+      tunnelPort = uws.us_socket_local_port(tunnelSocket as never);
+    }
+    const localSocket = await listen(this.#localApp(), host, this.#options.localPort);
     this.#listenSockets.push(localSocket);
-    return {
-      tunnelPort: uws.us_socket_local_port(tunnelSocket as never),
-      localPort: uws.us_socket_local_port(localSocket as never),
-    };
+    return { tunnelPort, localPort: uws.us_socket_local_port(localSocket as never) };
   }
 
   /** Stop accepting; open sockets are closed by their calls ending. */
@@ -156,69 +124,21 @@ export class GatewayFront {
     for (const res of [...this.#dashboards]) this.#endDashboard(res);
   }
 
+  /** The tunnel routes on the main thread, media sockets owned here (`mediaSockets: 'front'`). */
   #tunnelApp(): TemplatedApp {
-    const { control, webhooks, log } = this.#options;
+    const { control } = this.#options;
     const app = uws.App();
-    app.post('/v1/webhooks/provider', (res, req) => {
-      // Headers are only readable before the first await.
-      const signature = req.getHeader(HEADER_SIGNATURE) || undefined;
-      const timestamp = req.getHeader(HEADER_TIMESTAMP) || undefined;
-      const state = { aborted: false };
-      void readBody(res, WEBHOOK_BODY_LIMIT, this.#options.webhookReadTimeoutMs, state).then((result) => {
-        if (state.aborted) return;
-        if (!result.ok) {
-          this.counters.webhookBodyRefused[result.reason] = (this.counters.webhookBodyRefused[result.reason] ?? 0) + 1;
-          log.warn({ reason: result.reason }, 'webhook body refused');
-          const status = result.reason === 'too_large' ? '413 Payload Too Large' : '408 Request Timeout';
-          res.cork(() => res.writeStatus(status).end(JSON.stringify({ error: { code: ErrorCodes.BODY_TOO_LARGE } }), true));
-          return;
-        }
-        const outcome = webhooks.check(signature, timestamp, result.body, Date.now());
-        if (outcome.status !== 200) {
-          if (outcome.reason === 'no_key') log.error('webhook refused: no webhook signing key configured (failing closed)');
-          else log.warn({ reason: outcome.reason }, 'webhook refused');
-          sendJson(res, outcome.status === 503 ? '503 Service Unavailable' : outcome.status === 400 ? '400 Bad Request' : '401 Unauthorized', {
-            error: { code: outcome.code, message: outcome.reason },
-          });
-          return;
-        }
-        try {
-          if (!outcome.duplicate) control.onWebhook(outcome.envelope);
-        } catch (err) {
-          // A verified event we could not handle: say so, so the provider retries; never crash the front.
-          log.error({ err: (err as Error).message, event: outcome.duplicate ? undefined : outcome.envelope.data.event_type }, 'webhook handling failed');
-          sendJson(res, '500 Internal Server Error', { error: { code: ErrorCodes.WEBHOOK_MALFORMED, message: 'event could not be handled' } });
-          return;
-        }
-        sendJson(res, '200 OK', { ok: true });
-      });
-    });
-
-    app.ws<MediaUserData>('/v1/media/:callId', {
-      maxPayloadLength: MEDIA_MAX_PAYLOAD,
-      idleTimeout: MEDIA_IDLE_TIMEOUT_S,
-      maxBackpressure: MEDIA_MAX_BACKPRESSURE,
-      compression: uws.DISABLED,
-      upgrade: (res, req, context) => {
-        const callId = decodePathSegment(req.getParameter(0) ?? '');
-        const token = req.getHeader(HEADER_STREAM_TOKEN) || req.getQuery('token') || undefined;
-        const key = req.getHeader('sec-websocket-key');
-        const protocol = req.getHeader('sec-websocket-protocol');
-        const extensions = req.getHeader('sec-websocket-extensions');
-        const verdict = CALL_ID_PATTERN.test(callId) ? control.authorizeMedia(callId, token) : { ok: false as const, reason: 'bad_call_id' };
-        if (!verdict.ok) {
-          this.counters.mediaRefused[verdict.reason] = (this.counters.mediaRefused[verdict.reason] ?? 0) + 1;
-          log.warn({ callId: CALL_ID_PATTERN.test(callId) ? callId : '(invalid)', reason: verdict.reason }, 'media upgrade refused');
-          res.writeStatus('401 Unauthorized').end(JSON.stringify({ error: { code: ErrorCodes.MEDIA_TOKEN, message: verdict.reason } }), true);
-          return;
-        }
-        const limiter = new FrameRateLimiter(this.#options.mediaFramesPerSecond, this.#options.mediaFrameBurst, performance.now());
-        res.upgrade<MediaUserData>({ slot: verdict.slot, callId, limiter, refused: false }, key, protocol, extensions, context);
-      },
-      open: (ws) => {
+    mountTunnelRoutes(app, {
+      log: this.#options.log,
+      webhookReadTimeoutMs: this.#options.webhookReadTimeoutMs,
+      mediaFramesPerSecond: this.#options.mediaFramesPerSecond,
+      mediaFrameBurst: this.#options.mediaFrameBurst,
+      closeConnections: false,
+      webhook: (signature, timestamp, body) => this.answerWebhook(signature, timestamp, body),
+      authorizeMedia: (callId, token) => control.authorizeMedia(callId, token),
+      mediaOpen: (ws) => {
         this.#sockets.add(ws);
-        const { slot } = ws.getUserData();
-        control.onMediaOpen(slot, {
+        control.onMediaOpen(ws.getUserData().slot, {
           send: (frame) => {
             ws.cork(() => ws.send(frame, false));
           },
@@ -227,36 +147,45 @@ export class GatewayFront {
           },
         });
       },
-      message: (ws, message, isBinary) => {
-        const data = ws.getUserData();
-        if (data.refused) return;
-        if (isBinary) return this.#closeForAbuse(ws, CLOSE_UNSUPPORTED_DATA, 'binary', `${ErrorCodes.MEDIA_PROTOCOL}: binary frames are not part of the media protocol`);
-        if (!data.limiter.take(performance.now())) {
-          return this.#closeForAbuse(ws, CLOSE_POLICY, 'flood', `${ErrorCodes.MEDIA_FLOOD}: more media frames than a call sends`);
-        }
-        control.onMediaMessage(data.slot, message);
-      },
-      close: (ws) => {
+      mediaFrame: (slot, message) => control.onMediaMessage(slot, message),
+      mediaClosed: (ws) => {
         this.#sockets.delete(ws);
         control.onMediaClose(ws.getUserData().slot);
       },
-    });
-
-    app.any('/*', (res) => {
-      this.counters.notFound++;
-      res.writeStatus('404 Not Found').end();
+      mediaAbuse: (slot, reason) => control.onMediaAbuse(slot, reason),
+      count: (counter, key) => this.count(counter, key),
     });
     return app;
   }
 
-  /** Close one abusive socket and end its call; no other call is touched. */
-  #closeForAbuse(ws: WebSocket<MediaUserData>, code: number, kind: string, reason: string): void {
-    const data = ws.getUserData();
-    data.refused = true;
-    this.counters.mediaClosedForAbuse[kind] = (this.counters.mediaClosedForAbuse[kind] ?? 0) + 1;
-    this.#options.log.warn({ callId: data.callId, kind }, 'media socket closed for abuse');
-    this.#options.control.onMediaAbuse(data.slot, reason);
-    if (this.#sockets.has(ws)) ws.end(code, reason);
+  /** A webhook whose body arrived whole (on this thread or a media worker's): verify, act, answer. */
+  answerWebhook(signature: string | undefined, timestamp: string | undefined, body: Buffer): WebhookAnswer {
+    const { control, webhooks, log } = this.#options;
+    const outcome = webhooks.check(signature, timestamp, body, Date.now());
+    if (outcome.status !== 200) {
+      if (outcome.reason === 'no_key') log.error('webhook refused: no webhook signing key configured (failing closed)');
+      else log.warn({ reason: outcome.reason }, 'webhook refused');
+      const status = outcome.status === 503 ? '503 Service Unavailable' : outcome.status === 400 ? '400 Bad Request' : '401 Unauthorized';
+      return { status, json: JSON.stringify({ error: { code: outcome.code, message: outcome.reason } }) };
+    }
+    try {
+      if (!outcome.duplicate) control.onWebhook(outcome.envelope);
+    } catch (err) {
+      // A verified event we could not handle: say so, so the provider retries; never crash the front.
+      log.error({ err: (err as Error).message, event: outcome.duplicate ? undefined : outcome.envelope.data.event_type }, 'webhook handling failed');
+      return { status: '500 Internal Server Error', json: JSON.stringify({ error: { code: ErrorCodes.WEBHOOK_MALFORMED, message: 'event could not be handled' } }) };
+    }
+    return { status: '200 OK', json: '{"ok":true}' };
+  }
+
+  /** Count a refusal (also those a media worker's own listener made). */
+  count(counter: FrontCounter, key: string): void {
+    if (counter === 'notFound') {
+      this.counters.notFound++;
+      return;
+    }
+    const table = this.counters[counter];
+    table[key] = (table[key] ?? 0) + 1;
   }
 
   #localApp(): TemplatedApp {

@@ -1,0 +1,147 @@
+/**
+ * A media worker's own tunnel-facing listener (DESIGN 4, fourth option): every
+ * worker listens on the same port (uSockets sets SO_REUSEPORT, so the kernel
+ * spreads connections over the workers), and a call's media socket is owned by
+ * the worker it landed on: its frames reach the call's actor on this thread,
+ * with no hop through the main thread.
+ *
+ * Everything that is a decision stays on the main thread: webhooks are read
+ * here (limits, timeout) and forwarded whole to be verified there; a media
+ * upgrade is held until main has consumed its token and placed the call on
+ * this worker. The routes and their checks are the shared `mountTunnelRoutes`.
+ */
+import type { FromWorker } from '../actors/messages.js';
+import { mountTunnelRoutes, type FrontLog, type MediaSocketHandle, type MediaVerdict, type WebhookAnswer } from './tunnelRoutes.js';
+import { uws, type us_listen_socket } from './uws.js';
+
+/** A pending answer from main that never comes (main is stopping): the request fails rather than hangs. */
+const ANSWER_TIMEOUT_MS = 10_000;
+
+export interface WorkerTunnelOptions {
+  post(message: FromWorker): void;
+  webhookReadTimeoutMs: number;
+  mediaFramesPerSecond: number;
+  mediaFrameBurst: number;
+  /** One inbound text frame for the call in `slot`; `frame` is valid only during the call. */
+  onFrame(slot: number, frame: ArrayBuffer): void;
+}
+
+interface Pending<T> {
+  resolve(value: T): void;
+  timer: NodeJS.Timeout;
+}
+
+export class WorkerTunnel {
+  readonly #options: WorkerTunnelOptions;
+  readonly #sockets = new Map<number, MediaSocketHandle>();
+  readonly #webhooks = new Map<number, Pending<WebhookAnswer>>();
+  readonly #verdicts = new Map<number, Pending<MediaVerdict>>();
+  #nextId = 1;
+  #listen: us_listen_socket | null = null;
+
+  constructor(options: WorkerTunnelOptions) {
+    this.#options = options;
+  }
+
+  /** Listen on host:port (0: a free port, for the first worker); resolves with the port. */
+  listen(host: string, port: number): Promise<number> {
+    const post = this.#options.post;
+    const log: FrontLog = {
+      warn: (fields, msg) => post({ type: 'log', level: 'warn', msg, fields }),
+      error: (fields, msg) => post({ type: 'log', level: 'error', msg, fields }),
+    };
+    const app = uws.App();
+    mountTunnelRoutes(app, {
+      log,
+      webhookReadTimeoutMs: this.#options.webhookReadTimeoutMs,
+      mediaFramesPerSecond: this.#options.mediaFramesPerSecond,
+      mediaFrameBurst: this.#options.mediaFrameBurst,
+      closeConnections: true,
+      webhook: (signature, timestamp, body) =>
+        this.#ask(this.#webhooks, { status: '503 Service Unavailable', json: '{"error":{"code":"TTMA_ERR_WORKER","message":"no answer"}}' }, (id) =>
+          post({ type: 'webhook', id, signature, timestamp, body }),
+        ),
+      authorizeMedia: (callId, token) => this.#ask(this.#verdicts, { ok: false, reason: 'unavailable' }, (id) => post({ type: 'media.authorize', id, callId, token })),
+      mediaOpen: (ws) => {
+        const { slot } = ws.getUserData();
+        this.#sockets.set(slot, ws);
+        post({ type: 'media.opened', slot });
+      },
+      mediaFrame: (slot, message) => this.#options.onFrame(slot, message),
+      mediaClosed: (ws) => {
+        const { slot } = ws.getUserData();
+        if (this.#sockets.get(slot) === ws) this.#sockets.delete(slot);
+        post({ type: 'media.socket.closed', slot });
+      },
+      mediaAbuse: (slot, reason) => post({ type: 'media.abuse', slot, reason }),
+      count: (counter, key) => post({ type: 'front.count', counter, key }),
+    });
+    return new Promise((resolve, reject) => {
+      app.listen(host, port, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen on ${host}:${port}`));
+        this.#listen = socket;
+        resolve(uws.us_socket_local_port(socket as never));
+      });
+    });
+  }
+
+  /** A text frame toward the phone; false when the call has no socket here. */
+  send(slot: number, text: string): boolean {
+    const ws = this.#sockets.get(slot);
+    if (!ws) return false;
+    ws.cork(() => ws.send(text, false));
+    return true;
+  }
+
+  end(slot: number, code: number, reason: string): void {
+    const ws = this.#sockets.get(slot);
+    if (!ws) return;
+    this.#sockets.delete(slot);
+    ws.end(code, reason.slice(0, 120));
+  }
+
+  answerWebhook(id: number, answer: WebhookAnswer): void {
+    this.#settle(this.#webhooks, id, answer);
+  }
+
+  answerMedia(id: number, verdict: MediaVerdict): void {
+    this.#settle(this.#verdicts, id, verdict);
+  }
+
+  /** Stop accepting connections; open sockets stay until their calls end. */
+  closeListener(): void {
+    if (this.#listen) uws.us_listen_socket_close(this.#listen);
+    this.#listen = null;
+  }
+
+  /**
+   * Release every socket: this uWS build aborts the whole process when a
+   * thread exits with a uWS socket open, so the worker calls this before it
+   * exits, on shutdown and on a crash alike.
+   */
+  closeAll(code: number, reason: string): void {
+    this.closeListener();
+    for (const ws of [...this.#sockets.values()]) ws.end(code, reason);
+    this.#sockets.clear();
+  }
+
+  #ask<T>(pending: Map<number, Pending<T>>, fallback: T, send: (id: number) => void): Promise<T> {
+    const id = this.#nextId++;
+    return new Promise<T>((resolve) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        resolve(fallback);
+      }, ANSWER_TIMEOUT_MS);
+      pending.set(id, { resolve, timer });
+      send(id);
+    });
+  }
+
+  #settle<T>(pending: Map<number, Pending<T>>, id: number, value: T): void {
+    const entry = pending.get(id);
+    if (!entry) return;
+    pending.delete(id);
+    clearTimeout(entry.timer);
+    entry.resolve(value);
+  }
+}

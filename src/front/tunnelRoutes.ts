@@ -1,0 +1,190 @@
+/**
+ * The tunnel-facing routes (DESIGN 7, FAQ-03 to FAQ-07): /v1/webhooks/provider,
+ * /v1/media/:callId, and a 404 for everything else. Mounted on the main
+ * thread's app (media sockets owned by the front) or on each media worker's
+ * own app on the shared port (media sockets owned by the workers, DESIGN 4's
+ * fourth option). The checks are the same code either way; only where the
+ * answers come from differs (`TunnelHandlers`).
+ */
+import { performance } from 'node:perf_hooks';
+import { ErrorCodes } from '../errors.js';
+import { HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
+import { FrameRateLimiter } from './FrameRateLimiter.js';
+import { readBody } from './readBody.js';
+import { uws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
+
+export const WEBHOOK_BODY_LIMIT = 64 * 1024;
+/** A media frame is small JSON; a 20 ms L16 48 kHz frame in base64 is under 3 KiB. Larger: uWS closes the socket. */
+export const MEDIA_MAX_PAYLOAD = 16 * 1024;
+/** RFC 6455 close codes: unacceptable data type, policy violation. */
+const CLOSE_UNSUPPORTED_DATA = 1003;
+const CLOSE_POLICY = 1008;
+const MEDIA_IDLE_TIMEOUT_S = 30;
+const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
+
+const CALL_ID_PATTERN = /^[A-Za-z0-9:_\-.]{1,128}$/;
+
+export type MediaVerdict = { ok: true; slot: number } | { ok: false; reason: string };
+
+/** A webhook's answer: status line and JSON body. */
+export interface WebhookAnswer {
+  status: string;
+  json: string;
+}
+
+export interface MediaUserData {
+  slot: number;
+  callId: string;
+  limiter: FrameRateLimiter;
+  /** Set once the socket was closed for abuse: later frames are ignored. */
+  refused: boolean;
+}
+
+export type MediaSocketHandle = WebSocket<MediaUserData>;
+
+/** Counters the front keeps (status, metrics, the security suite): refusals by reason. */
+export type FrontCounter = 'mediaRefused' | 'mediaClosedForAbuse' | 'webhookBodyRefused' | 'notFound';
+
+/** What the routes log through: pino on the main thread, a message to it from a worker. */
+export interface FrontLog {
+  warn(fields: Record<string, unknown>, msg: string): void;
+  error(fields: Record<string, unknown>, msg: string): void;
+}
+
+export interface TunnelHandlers {
+  log: FrontLog;
+  webhookReadTimeoutMs: number;
+  mediaFramesPerSecond: number;
+  mediaFrameBurst: number;
+  /**
+   * Close each HTTP connection after its response (no keep-alive). A worker's
+   * listener does: this uWS build cannot close idle keep-alive connections on
+   * demand, and a worker thread must not exit with one open.
+   */
+  closeConnections: boolean;
+  /** A webhook whose body arrived whole; the answer may come later (another thread). */
+  webhook(signature: string | undefined, timestamp: string | undefined, body: Buffer): WebhookAnswer | Promise<WebhookAnswer>;
+  /** The media token check, before the upgrade is accepted (FAQ-07); may answer later. */
+  authorizeMedia(callId: string, token: string | undefined): MediaVerdict | Promise<MediaVerdict>;
+  mediaOpen(ws: MediaSocketHandle): void;
+  /** One text frame; `message` is valid only during the call. */
+  mediaFrame(slot: number, message: ArrayBuffer): void;
+  mediaClosed(ws: MediaSocketHandle): void;
+  /** The socket was closed for abuse (flood, binary garbage): the call ends. */
+  mediaAbuse(slot: number, reason: string): void;
+  count(counter: FrontCounter, key: string): void;
+}
+
+/** Percent-decode a path segment; malformed escapes give '' (refused), never an exception in a uWS handler. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return '';
+  }
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T>)?.then === 'function';
+}
+
+export function sendJson(res: HttpResponse, status: string, body: unknown): void {
+  res.cork(() => {
+    res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+  });
+}
+
+export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): void {
+  const { log } = handlers;
+  app.post('/v1/webhooks/provider', (res, req) => {
+    // Headers are only readable before the first await.
+    const signature = req.getHeader(HEADER_SIGNATURE) || undefined;
+    const timestamp = req.getHeader(HEADER_TIMESTAMP) || undefined;
+    const state = { aborted: false };
+    void readBody(res, WEBHOOK_BODY_LIMIT, handlers.webhookReadTimeoutMs, state).then(async (result) => {
+      if (state.aborted) return;
+      if (!result.ok) {
+        handlers.count('webhookBodyRefused', result.reason);
+        log.warn({ reason: result.reason }, 'webhook body refused');
+        const status = result.reason === 'too_large' ? '413 Payload Too Large' : '408 Request Timeout';
+        res.cork(() => res.writeStatus(status).end(JSON.stringify({ error: { code: ErrorCodes.BODY_TOO_LARGE } }), true));
+        return;
+      }
+      let answer: WebhookAnswer;
+      try {
+        answer = await handlers.webhook(signature, timestamp, result.body);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'webhook could not be answered');
+        answer = { status: '503 Service Unavailable', json: JSON.stringify({ error: { code: ErrorCodes.WORKER, message: 'webhook not handled' } }) };
+      }
+      if (state.aborted) return;
+      res.cork(() => res.writeStatus(answer.status).writeHeader('content-type', 'application/json').end(answer.json, handlers.closeConnections));
+    });
+  });
+
+  app.ws<MediaUserData>('/v1/media/:callId', {
+    maxPayloadLength: MEDIA_MAX_PAYLOAD,
+    idleTimeout: MEDIA_IDLE_TIMEOUT_S,
+    maxBackpressure: MEDIA_MAX_BACKPRESSURE,
+    compression: uws.DISABLED,
+    upgrade: (res, req, context) => {
+      const callId = decodePathSegment(req.getParameter(0) ?? '');
+      const token = req.getHeader(HEADER_STREAM_TOKEN) || req.getQuery('token') || undefined;
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const settle = (verdict: MediaVerdict): void => {
+        if (!verdict.ok) {
+          handlers.count('mediaRefused', verdict.reason);
+          log.warn({ callId: CALL_ID_PATTERN.test(callId) ? callId : '(invalid)', reason: verdict.reason }, 'media upgrade refused');
+          res.writeStatus('401 Unauthorized').end(JSON.stringify({ error: { code: ErrorCodes.MEDIA_TOKEN, message: verdict.reason } }), true);
+          return;
+        }
+        const limiter = new FrameRateLimiter(handlers.mediaFramesPerSecond, handlers.mediaFrameBurst, performance.now());
+        res.upgrade<MediaUserData>({ slot: verdict.slot, callId, limiter, refused: false }, key, protocol, extensions, context);
+      };
+      if (!CALL_ID_PATTERN.test(callId)) return settle({ ok: false, reason: 'bad_call_id' });
+      const verdict = handlers.authorizeMedia(callId, token);
+      if (!isPromise(verdict)) return settle(verdict);
+      // Answered by another thread: the request may be gone by then.
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      verdict.then(
+        (v) => {
+          if (!aborted) res.cork(() => settle(v));
+        },
+        () => {
+          if (!aborted) res.cork(() => settle({ ok: false, reason: 'unavailable' }));
+        },
+      );
+    },
+    open: (ws) => handlers.mediaOpen(ws),
+    message: (ws, message, isBinary) => {
+      const data = ws.getUserData();
+      if (data.refused) return;
+      if (isBinary) return closeForAbuse(ws, handlers, CLOSE_UNSUPPORTED_DATA, 'binary', `${ErrorCodes.MEDIA_PROTOCOL}: binary frames are not part of the media protocol`);
+      if (!data.limiter.take(performance.now())) {
+        return closeForAbuse(ws, handlers, CLOSE_POLICY, 'flood', `${ErrorCodes.MEDIA_FLOOD}: more media frames than a call sends`);
+      }
+      handlers.mediaFrame(data.slot, message);
+    },
+    close: (ws) => handlers.mediaClosed(ws),
+  });
+
+  app.any('/*', (res) => {
+    handlers.count('notFound', '');
+    res.writeStatus('404 Not Found').end(undefined, handlers.closeConnections);
+  });
+}
+
+/** Close one abusive socket and end its call; no other call is touched. */
+function closeForAbuse(ws: MediaSocketHandle, handlers: TunnelHandlers, code: number, kind: string, reason: string): void {
+  const data = ws.getUserData();
+  data.refused = true;
+  handlers.count('mediaClosedForAbuse', kind);
+  handlers.log.warn({ callId: data.callId, kind }, 'media socket closed for abuse');
+  handlers.mediaAbuse(data.slot, reason);
+  ws.end(code, reason);
+}

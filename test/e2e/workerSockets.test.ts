@@ -1,0 +1,62 @@
+/**
+ * Worker-owned media sockets (`mediaSockets: 'worker'`, DESIGN 4's fourth
+ * option): two media workers listen on the one tunnel port, the kernel
+ * spreads connections over them, webhooks read by a worker are verified on
+ * the main thread, and each call's actor lives where its socket landed.
+ * Real simulator, platform, gateway, worker threads and sockets on loopback.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
+
+let stack: Stack;
+
+before(async () => {
+  stack = await startStack({ mediaSockets: 'worker', workers: 2 });
+});
+
+after(async () => {
+  await stack.stop();
+});
+
+test('calls round-trip whole through both workers\' own listeners', async () => {
+  const calls = Array.from({ length: 16 }, (_, i) =>
+    stack.sim.placeInboundCall({ from: `+1555030${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 2_000, seed: 100 + i }),
+  );
+  const workerOf = new Map<string, number>();
+  await waitFor('every call to stream', () => {
+    for (const c of stack.gateway.control.snapshot()) if (c.state === 'streaming') workerOf.set(c.callId, c.worker);
+    return workerOf.size === calls.length;
+  }, 10_000);
+  const reports = await Promise.all(calls.map((c) => c.done));
+  for (const report of reports) {
+    assert.equal(report.endedBy, 'caller', report.endReason);
+    assert.equal(report.framesReturned, report.framesSent, `call ${report.callId}: every frame came back`);
+    assert.ok(report.echo.correlation >= 0.9, `correlation ${report.echo.correlation}`);
+  }
+  const used = new Set(workerOf.values());
+  // SO_REUSEPORT hashes each connection to a listener: 16 calls all on one of two workers has odds of 2 in 65,536.
+  assert.deepEqual([...used].sort(), [0, 1], `calls by worker: ${JSON.stringify([...workerOf.values()])}`);
+  await waitFor('the gateway to end the calls', () => stack.gateway.control.liveCalls === 0);
+  const latency = stack.gateway.addedLatency();
+  assert.ok(latency.toPhone.count > 0, 'the workers measured the added latency toward the phone');
+  assert.ok(latency.toAgent.count > 0, 'and toward the agent');
+});
+
+test('the workers\' listeners refuse what the front refuses, and count it there', async () => {
+  const base = `http://127.0.0.1:${stack.ports.tunnel}`;
+  assert.equal((await fetch(`${base}/debug/status`)).status, 404, 'diagnostics are not on the tunnel port');
+  const unsigned = await fetch(`${base}/v1/webhooks/provider`, { method: 'POST', body: '{"data":{}}', headers: { 'content-type': 'application/json' } });
+  assert.equal(unsigned.status, 401, 'an unsigned webhook is refused after the main thread checked it');
+  const refusedBefore = stack.gateway.front.counters.mediaRefused['missing'] ?? 0;
+  const status = await new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${stack.ports.tunnel}/v1/media/v3:no-such-call`);
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => reject(new Error('an upgrade without a token was accepted')));
+    ws.on('error', () => {});
+  });
+  assert.equal(status, 401);
+  await waitFor('the refusal to be counted on the main thread', () => (stack.gateway.front.counters.mediaRefused['missing'] ?? 0) === refusedBefore + 1);
+  assert.ok(stack.gateway.front.counters.notFound >= 1, 'the 404 was counted');
+});
