@@ -123,6 +123,11 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     }
   }
 
+  /** Tests only: post a control message the worker cannot decode, which throws on its thread (a crash). */
+  testOnlyPostUndecodable(): void {
+    this.#worker.postMessage({ c: Uint8Array.of(0xc1) });
+  }
+
   ping(withCalls = false): void {
     this.send({ type: 'ping', id: ++this.#pingSeq, sentAt: Date.now(), withCalls });
   }

@@ -245,7 +245,7 @@ if (tunnel && config.tunnel) {
   // A thread that exits with a uWS socket open aborts the process (this uWS build): release them first.
   process.on('uncaughtException', (err) => {
     post({ type: 'log', level: 'error', msg: `media worker crashed: ${err.stack ?? err.message}` });
-    tunnel.closeAll(1011, 'media worker failed');
+    tunnel.closeAll(null);
     clearTimeout(clock);
     setImmediate(() => process.exit(1));
   });

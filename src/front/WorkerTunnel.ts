@@ -117,11 +117,16 @@ export class WorkerTunnel {
   /**
    * Release every socket: this uWS build aborts the whole process when a
    * thread exits with a uWS socket open, so the worker calls this before it
-   * exits, on shutdown and on a crash alike.
+   * exits. On shutdown each socket gets a close frame (`code`, `reason`) and
+   * the thread exits when the last has closed; after a crash (`code` null)
+   * they are cut at once, as the thread exits right after.
    */
-  closeAll(code: number, reason: string): void {
+  closeAll(code: number | null, reason = ''): void {
     this.closeListener();
-    for (const ws of [...this.#sockets.values()]) ws.end(code, reason);
+    for (const ws of [...this.#sockets.values()]) {
+      if (code === null) ws.close();
+      else ws.end(code, reason);
+    }
     this.#sockets.clear();
   }
 

@@ -60,3 +60,41 @@ test('the workers\' listeners refuse what the front refuses, and count it there'
   await waitFor('the refusal to be counted on the main thread', () => (stack.gateway.front.counters.mediaRefused['missing'] ?? 0) === refusedBefore + 1);
   assert.ok(stack.gateway.front.counters.notFound >= 1, 'the 404 was counted');
 });
+
+test('a worker that crashes releases its sockets and ends its own calls; the other worker\'s calls flow on', async () => {
+  const restartsBefore = stack.gateway.supervisor.restarts;
+  const calls = Array.from({ length: 8 }, (_, i) =>
+    stack.sim.placeInboundCall({ from: `+1555040${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 3_000, seed: 200 + i }),
+  );
+  const workerOf = new Map<string, number>();
+  await waitFor('every call to stream', () => {
+    for (const c of stack.gateway.control.snapshot()) if (c.state === 'streaming') workerOf.set(c.callId, c.worker);
+    return workerOf.size === calls.length;
+  }, 10_000);
+  const victimWorker = workerOf.get(calls[0]!.id)!;
+  const onVictim = calls.filter((c) => workerOf.get(c.id) === victimWorker);
+  const onOther = calls.filter((c) => workerOf.get(c.id) !== victimWorker);
+  // 8 calls all on one worker has odds of 1 in 128; the test says so rather than passing vacuously.
+  assert.ok(onOther.length > 0, `all 8 calls landed on worker ${victimWorker}`);
+
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  stack.gateway.supervisor.host(victimWorker)!.testOnlyPostUndecodable();
+
+  for (const report of await Promise.all(onVictim.map((c) => c.done))) {
+    assert.notEqual(report.endedBy, 'caller', `call ${report.callId} on the crashed worker was ended by the gateway side`);
+    assert.ok(report.framesSent < 140, `call ${report.callId} ended early (${report.framesSent} frames)`);
+  }
+  for (const report of await Promise.all(onOther.map((c) => c.done))) {
+    assert.equal(report.endedBy, 'caller', report.endReason);
+    assert.ok(report.framesReturned >= report.framesSent, `call ${report.callId} on the other worker lost no frames (${report.framesReturned} of ${report.framesSent})`);
+  }
+  await waitFor('the worker to be restarted', () => stack.gateway.supervisor.restarts === restartsBefore + 1 && !stack.gateway.supervisor.host(victimWorker)!.exited);
+  // The replacement listens on the same port again: new calls land on either worker and flow.
+  const again = await Promise.all(
+    Array.from({ length: 4 }, (_, i) => stack.sim.placeInboundCall({ from: `+1555050${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 1_000 }).done),
+  );
+  for (const report of again) {
+    assert.equal(report.endedBy, 'caller', report.endReason);
+    assert.equal(report.framesReturned, report.framesSent);
+  }
+});
