@@ -51,12 +51,11 @@ const { values: flags } = parseArgs({
     'self-test-calls': { type: 'string' },
     /** One-off looks at a ramp (profiling): no self-test, no transport bench. */
     'ramps-only': { type: 'boolean', default: false },
-    /** Who owns the media sockets in our gateway (its `--media-sockets`); default: the gateway's default. */
-    'media-sockets': { type: 'string' },
   },
 });
 
-type Kind = 'ours' | 'baseline';
+/** Our gateway as shipped, our gateway with the front owning the media sockets (DESIGN 4's batched hop), the baseline. */
+type Kind = 'ours' | 'ours-front' | 'baseline';
 const CODECS: Array<{ key: 'pcmu' | 'opus'; codec: SimCodec }> = [
   { key: 'pcmu', codec: 'PCMU' },
   { key: 'opus', codec: 'OPUS' },
@@ -260,7 +259,7 @@ async function startTargetOnce(kind: Kind, codec: SimCodec, secrets: Secrets, at
     }
     throw new Error(`${(err as Error).message}${tail ? `; log: ${tail}` : ''}`);
   }
-  return { child, control, latencyBase: `http://127.0.0.1:${kind === 'ours' ? localPort : mediaPort}` };
+  return { child, control, latencyBase: `http://127.0.0.1:${kind === 'baseline' ? mediaPort : localPort}` };
 }
 
 async function startChild(
@@ -273,7 +272,7 @@ async function startChild(
   log: string,
 ): Promise<Child> {
   let child: Child;
-  if (kind === 'ours') {
+  if (kind !== 'baseline') {
     const profile = flags['profile-dir'];
     child = await startNode(
       'gateway',
@@ -283,7 +282,8 @@ async function startChild(
         '--public-host', TUNNEL_HOST, '--webhook-public-key-file', secrets.publicKeyFile, '--platform-url', platformUrl,
         '--deployment-id', DEPLOYMENT, '--agent-secret-file', secrets.agentSecretFile, '--number', NUMBER,
         '--codec', codec, '--max-calls', '5000',
-        ...(flags['media-sockets'] ? ['--media-sockets', flags['media-sockets']] : []),
+        // `ours` is the shipped default (each worker owns its sockets); `ours-front` the front-owned layout, for comparison.
+        '--media-sockets', kind === 'ours-front' ? 'front' : 'worker',
       ],
       log,
       { wrap: TARGET_WRAP, nodeArgs: profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : [] },
@@ -598,10 +598,11 @@ async function main(): Promise<void> {
   try {
     for (const { key, codec } of CODECS) {
       if (only && !only.has(key)) continue;
-      const targets = new Set((flags.targets ?? 'ours,baseline').split(','));
+      const targets = new Set((flags.targets ?? (mode === 'full' ? 'ours,ours-front,baseline' : 'ours,baseline')).split(','));
       const skipped: Ramp = { steps: [], capacity: 0, idleRssKiB: null, stoppedBecause: ['not run'] };
       ramps[key] = {
         ours: targets.has('ours') ? await ramp('ours', key, codec, secrets, bank) : skipped,
+        'ours-front': targets.has('ours-front') ? await ramp('ours-front', key, codec, secrets, bank) : skipped,
         baseline: targets.has('baseline') ? await ramp('baseline', key, codec, secrets, bank) : skipped,
       };
     }
@@ -617,17 +618,22 @@ async function main(): Promise<void> {
     for (const [key, pair] of Object.entries(ramps)) {
       const ours = latencyStep(pair.ours);
       const base = latencyStep(pair.baseline);
-      latency[key] = { ...latencyFigures(ours), baseline: latencyFigures(base) };
+      const front = latencyStep(pair['ours-front']);
+      latency[key] = { ...latencyFigures(ours), oursFront: latencyFigures(front), baseline: latencyFigures(base) };
       capacity[key] = {
         ours: pair.ours.capacity,
+        // The same gateway with the front owning the sockets (null: not run); its steps are under steps.oursFront.
+        oursFront: pair['ours-front'].steps.length > 0 ? pair['ours-front'].capacity : null,
         baseline: pair.baseline.capacity,
         ratio: ratio(pair.ours.capacity, pair.baseline.capacity),
         // CPU cost per call at the latency step, baseline over ours: the capacity ratio a quiet core would show if cost stayed linear.
         costRatio: ours?.cpuMsPerCallSecond && base?.cpuMsPerCallSecond ? ratio(base.cpuMsPerCallSecond, ours.cpuMsPerCallSecond) : null,
         oursStoppedBecause: pair.ours.stoppedBecause,
+        oursFrontStoppedBecause: pair['ours-front'].stoppedBecause,
         baselineStoppedBecause: pair.baseline.stoppedBecause,
         steps: {
           ours: pair.ours.steps.map(stepRow),
+          oursFront: pair['ours-front'].steps.map(stepRow),
           baseline: pair.baseline.steps.map(stepRow),
         },
       };
@@ -635,6 +641,7 @@ async function main(): Promise<void> {
       cost[key] = {
         calls: ours?.calls ?? null,
         ours: ours?.cpuMsPerCallSecond ?? null,
+        oursFront: front?.cpuMsPerCallSecond ?? null,
         baseline: base?.cpuMsPerCallSecond ?? null,
         // 1,000 ms of CPU a second over the cost of one call: calls a core would carry if cost stayed linear.
         oursProjectedCallsPerCore: perCore(ours?.cpuMsPerCallSecond),
@@ -645,6 +652,7 @@ async function main(): Promise<void> {
       rss[key] = {
         calls: ours?.calls ?? null,
         ours: perCall(pair.ours, ours),
+        oursFront: perCall(pair['ours-front'], front),
         baseline: perCall(pair.baseline, base),
         oursIdleKiB: pair.ours.idleRssKiB,
         baselineIdleKiB: pair.baseline.idleRssKiB,
@@ -709,9 +717,16 @@ function stepRow(s: Step) {
 }
 
 function svgSeries(ramps: Record<string, Record<Kind, Ramp>>) {
-  const colors: Record<string, string> = { 'ours pcmu': '#1f77b4', 'baseline pcmu': '#ff7f0e', 'ours opus': '#2ca02c', 'baseline opus': '#d62728' };
+  const colors: Record<string, string> = {
+    'ours pcmu': '#1f77b4',
+    'ours-front pcmu': '#9ecae1',
+    'baseline pcmu': '#ff7f0e',
+    'ours opus': '#2ca02c',
+    'ours-front opus': '#a1d99b',
+    'baseline opus': '#d62728',
+  };
   return Object.entries(ramps).flatMap(([key, pair]) =>
-    (['ours', 'baseline'] as const).map((kind) => ({
+    (['ours', 'ours-front', 'baseline'] as const).filter((kind) => pair[kind].steps.length > 0).map((kind) => ({
       name: `${kind} ${key}`,
       color: colors[`${kind} ${key}`] ?? 'black',
       points: pair[kind].steps.map((s) => ({ calls: s.calls, addedP99Ms: s.addedP99Ms })),

@@ -89,11 +89,10 @@ const tunnel = config.tunnel
       onFrame: (slot, frame) => {
         const actor = actors.get(slot);
         if (!actor) return;
-        const t = now();
         // Copied: uWS reuses the message's memory once this handler returns, and a frame may wait for the agent.
-        actor.enqueue(new Uint8Array(frame.slice(0)), t);
+        actor.enqueue(new Uint8Array(frame.slice(0)), now());
         actor.drain();
-        actor.pump(t);
+        actor.pump(now());
       },
     })
   : null;

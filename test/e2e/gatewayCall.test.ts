@@ -10,7 +10,8 @@ import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 let stack: Stack;
 
 before(async () => {
-  stack = await startStack();
+  // The front owns the media sockets here: killing a worker thread is how its supervision is tested (docs/threads.md).
+  stack = await startStack({ mediaSockets: 'front' });
 });
 
 after(async () => {

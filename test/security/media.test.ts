@@ -65,7 +65,9 @@ async function expectUpgradeRefused(probe: AttackProbe, path: string, headers: R
   ws?.terminate();
   probe.goal(status === 101, 'the media upgrade was accepted');
   assert.equal(status, 401);
-  assert.equal(refusedUpgrades(), refusedBefore + 1, 'counted as a refused upgrade');
+  // A worker's listener counts its refusals through a message to the main thread: counted soon, not at once.
+  await waitFor('the refusal to be counted as a refused upgrade', () => refusedUpgrades() === refusedBefore + 1);
+  assert.equal(refusedUpgrades(), refusedBefore + 1, 'counted once as a refused upgrade');
   s.assertNoEffect(before, probe.name);
   assert.ok(honestStreaming(), 'the honest call is still streaming');
 }
