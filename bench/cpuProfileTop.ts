@@ -3,7 +3,10 @@
  * functions with the most self time. Used for bench/RESULTS.md's profiling
  * notes (`npm run bench -- --profile-dir DIR` profiles the gateway's threads).
  *
- *   node dist/bench/cpuProfileTop.js FILE.cpuprofile [TOP=20]
+ *   node dist/bench/cpuProfileTop.js FILE.cpuprofile [TOP=20] [--by-file]
+ *
+ * `--by-file` sums self time per source file instead of per function (native
+ * and V8 entries keep their own names), to see which part of the system costs what.
  */
 import { readFileSync } from 'node:fs';
 
@@ -17,7 +20,9 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const [file, topArg] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const byFile = args.includes('--by-file');
+const [file, topArg] = args.filter((a) => a !== '--by-file');
 if (!file) {
   process.stderr.write('usage: cpuProfileTop FILE.cpuprofile [TOP]\n');
   process.exit(2);
@@ -30,7 +35,8 @@ profile.samples.forEach((id, i) => {
   const dt = profile.timeDeltas[i] ?? 0;
   totalUs += dt;
   const frame = byId.get(id)?.callFrame;
-  const key = frame ? `${frame.functionName || '(anonymous)'} ${frame.url.split('/').slice(-2).join('/')}:${frame.lineNumber + 1}` : '?';
+  const where = frame ? frame.url.split('/').slice(-2).join('/') : '';
+  const key = !frame ? '?' : byFile && where ? where : `${frame.functionName || '(anonymous)'} ${where}:${frame.lineNumber + 1}`;
   selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
 });
 const busyUs = totalUs - (selfUs.get('(idle) :0') ?? 0);

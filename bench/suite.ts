@@ -36,26 +36,48 @@ import { cpuMs, cpuWithChildrenMs, machineCpu, msPerTick, rssKiB } from './procS
 import { capacityOf, ratio, stepFailures, type StepMeasure } from './ramp.js';
 import { rampSvg } from './svg.js';
 
-const { values: flags } = parseArgs({
-  options: {
-    json: { type: 'boolean', default: false },
-    quick: { type: 'boolean', default: false },
-    tiny: { type: 'boolean', default: false },
-    'no-pin': { type: 'boolean', default: false },
-    'profile-dir': { type: 'string' },
-    'out-dir': { type: 'string' },
-    only: { type: 'string' },
-    targets: { type: 'string' },
-    steps: { type: 'string' },
-    'keep-logs': { type: 'boolean', default: false },
-    'self-test-calls': { type: 'string' },
-    /** One-off looks at a ramp (profiling): no self-test, no transport bench. */
-    'ramps-only': { type: 'boolean', default: false },
-  },
-});
+const USAGE = `usage: npm run -s bench -- [--quick | --tiny] [--json] [--only pcmu,opus] [--targets ours,ours-front,baseline]
+  [--steps N,N,...] [--ramps-only] [--profile-dir DIR] [--out-dir DIR] [--no-pin] [--keep-logs] [--self-test-calls N]
+(docs/bench.md says what each does)`;
+const KINDS = ['ours', 'ours-front', 'baseline'] as const;
+
+function parseFlags() {
+  try {
+    const parsed = parseArgs({ options: FLAG_OPTIONS }).values;
+    if (parsed.help) {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
+    for (const target of (parsed.targets ?? '').split(',').filter(Boolean)) {
+      if (!(KINDS as readonly string[]).includes(target)) throw new Error(`unknown target "${target}" (ours, ours-front or baseline)`);
+    }
+    return parsed;
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+
+const FLAG_OPTIONS = {
+  json: { type: 'boolean', default: false },
+  quick: { type: 'boolean', default: false },
+  tiny: { type: 'boolean', default: false },
+  'no-pin': { type: 'boolean', default: false },
+  'profile-dir': { type: 'string' },
+  'out-dir': { type: 'string' },
+  only: { type: 'string' },
+  targets: { type: 'string' },
+  steps: { type: 'string' },
+  'keep-logs': { type: 'boolean', default: false },
+  'self-test-calls': { type: 'string' },
+  /** One-off looks at a ramp (profiling): no self-test, no transport bench. */
+  'ramps-only': { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const;
+const flags = parseFlags();
 
 /** Our gateway as shipped, our gateway with the front owning the media sockets (DESIGN 4's batched hop), the baseline. */
-type Kind = 'ours' | 'ours-front' | 'baseline';
+type Kind = (typeof KINDS)[number];
 const CODECS: Array<{ key: 'pcmu' | 'opus'; codec: SimCodec }> = [
   { key: 'pcmu', codec: 'PCMU' },
   { key: 'opus', codec: 'OPUS' },

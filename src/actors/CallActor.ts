@@ -193,6 +193,20 @@ export class CallActor {
     this.#mailbox.push({ frame, atMs: nowMs });
   }
 
+  /**
+   * Handle one frame at once when nothing waits before it (the usual case when
+   * this thread owns the socket): no copy, no queue; `frame` is not kept. False:
+   * it must wait (agent warming up, frames queued), so the caller copies it and
+   * calls `enqueue`.
+   */
+  handleNow(frame: Uint8Array, nowMs: number): boolean {
+    if (this.#ended) return true;
+    if (!this.#agentReady || this.#mailbox.size > 0) return false;
+    this.#currentInMs = nowMs;
+    this.#handle(frame);
+    return true;
+  }
+
   /** Handle queued frames, one at a time; frames wait while the agent warms up. */
   drain(): void {
     if (!this.#agentReady) return;

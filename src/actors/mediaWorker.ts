@@ -53,8 +53,9 @@ const paced = new LatencyHistogram();
 /** Added latency toward the phone, when this worker sends on the socket itself (otherwise main measures it). */
 const toPhone = new LatencyHistogram();
 
-/** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
-const now = (): number => performance.timeOrigin + performance.now();
+/** Same clock on every thread: epoch milliseconds with sub-ms resolution (the origin read once: its getter costs 20 ns a call). */
+const timeOrigin = performance.timeOrigin;
+const now = (): number => timeOrigin + performance.now();
 
 function post(message: FromWorker): void {
   // Cloned, not transferred: msgpackr may hand back a view of its own buffer.
@@ -89,9 +90,15 @@ const tunnel = config.tunnel
       onFrame: (slot, frame) => {
         const actor = actors.get(slot);
         if (!actor) return;
-        // Copied: uWS reuses the message's memory once this handler returns, and a frame may wait for the agent.
-        actor.enqueue(new Uint8Array(frame.slice(0)), now());
-        actor.drain();
+        const view = new Uint8Array(frame);
+        if (!actor.handleNow(view, now())) {
+          // It must wait: copied, as uWS reuses the message's memory once this handler returns
+          // (a pooled Buffer: a fresh ArrayBuffer per frame costs about 2 us).
+          const copy = Buffer.allocUnsafe(view.length);
+          copy.set(view);
+          actor.enqueue(copy, now());
+          actor.drain();
+        }
         actor.pump(now());
       },
     })
