@@ -18,18 +18,23 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** User plus system CPU time of `pid` in ms, or null. */
-export function cpuMs(pid: number): number | null {
+/** User and system (kernel) CPU time of `pid` in ms, or null. */
+export function cpuSplitMs(pid: number): { user: number; system: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return ((utime + stime) * 1000) / clockTicks();
+    const tick = 1000 / clockTicks();
+    return { user: Number(fields[11]) * tick, system: Number(fields[12]) * tick };
   } catch {
     return null;
   }
+}
+
+/** User plus system CPU time of `pid` in ms, or null. */
+export function cpuMs(pid: number): number | null {
+  const split = cpuSplitMs(pid);
+  return split ? split.user + split.system : null;
 }
 
 /** CPU time of `pid` and of its children that have exited and been waited for, in ms, or null. */

@@ -32,7 +32,7 @@ import { MediaClock } from '../src/sim/MediaClock.js';
 import { CallControl } from './load/CallControl.js';
 import { LoadGenerator, type WindowStats } from './load/LoadGenerator.js';
 import { PayloadBank } from './load/PayloadBank.js';
-import { cpuMs, cpuWithChildrenMs, machineCpu, msPerTick, rssKiB } from './procStats.js';
+import { cpuMs, cpuSplitMs, cpuWithChildrenMs, machineCpu, msPerTick, rssKiB } from './procStats.js';
 import { capacityOf, ratio, stepFailures, type StepMeasure } from './ramp.js';
 import { rampSvg } from './svg.js';
 
@@ -200,6 +200,8 @@ interface Step extends StepMeasure {
   egressSpacing: WindowStats['egressSpacing'];
   gateway: LatencyReport;
   cpuMsPerCallSecond: number | null;
+  /** Of that CPU, the share spent in the kernel (socket reads and writes, wake-ups), from /proc's stime. */
+  kernelShare: number | null;
   rssKiB: number | null;
   failures: string[];
   /** Why the step's first window failed, when it was measured again (null: it passed the first time). */
@@ -379,11 +381,12 @@ async function warmUpTarget(kind: Kind, codec: SimCodec, gen: LoadGenerator, con
 async function measureStep(target: Target, gen: LoadGenerator, pid: number, calls: number, setupFailures: number): Promise<Step> {
   await resetLatency(target);
   gen.resetWindow(performance.now());
-  const cpu0 = cpuMs(pid);
+  const cpu0 = cpuSplitMs(pid);
   const t0 = performance.now();
   await sleep(plan.measureMs);
   const window = gen.window(performance.now());
-  const cpu1 = cpuMs(pid);
+  const cpu1 = cpuSplitMs(pid);
+  const used = cpu0 && cpu1 ? { user: cpu1.user - cpu0.user, system: cpu1.system - cpu0.system } : null;
   const seconds = (performance.now() - t0) / 1000;
   const rss = rssKiB(pid);
   // Late echoes still count as returned; workers report their samples with their next pong.
@@ -403,7 +406,8 @@ async function measureStep(target: Target, gen: LoadGenerator, pid: number, call
     sendLagMs: window.sendLagMs,
     egressSpacing: window.egressSpacing,
     gateway,
-    cpuMsPerCallSecond: cpu0 !== null && cpu1 !== null ? r3((cpu1 - cpu0) / (calls * seconds)) : null,
+    cpuMsPerCallSecond: used ? r3((used.user + used.system) / (calls * seconds)) : null,
+    kernelShare: used && used.user + used.system > 0 ? r3(used.system / (used.user + used.system)) : null,
     rssKiB: rss,
     failures: stepFailures(measure),
     failedFirstWindow: null,
@@ -667,6 +671,8 @@ async function main(): Promise<void> {
         baseline: base?.cpuMsPerCallSecond ?? null,
         // 1,000 ms of CPU a second over the cost of one call: calls a core would carry if cost stayed linear.
         oursProjectedCallsPerCore: perCore(ours?.cpuMsPerCallSecond),
+        // The kernel's share of each target's CPU at that step: socket I/O that no user-space change removes.
+        kernelShare: { ours: ours?.kernelShare ?? null, oursFront: front?.kernelShare ?? null, baseline: base?.kernelShare ?? null },
         baselineProjectedCallsPerCore: perCore(base?.cpuMsPerCallSecond),
       };
       const perCall = (r: Ramp, s: Step | undefined) =>
@@ -733,6 +739,7 @@ function stepRow(s: Step) {
     roundTripP99Ms: s.roundTripMs.p99,
     sendLagP99Ms: s.sendLagMs.p99,
     cpuMsPerCallSecond: s.cpuMsPerCallSecond,
+    kernelShare: s.kernelShare,
     failures: s.failures,
     failedFirstWindow: s.failedFirstWindow,
   };
