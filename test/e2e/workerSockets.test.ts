@@ -20,15 +20,21 @@ after(async () => {
   await stack.stop();
 });
 
-test('calls round-trip whole through both workers\' own listeners', async () => {
-  const calls = Array.from({ length: 16 }, (_, i) =>
-    stack.sim.placeInboundCall({ from: `+1555030${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 2_000, seed: 100 + i }),
+/** Place `count` calls at once (caller numbers +1555 0{series}0 nnnn) and wait until each streams; returns each call's worker. */
+async function placeStreaming(count: number, series: number, durationMs: number) {
+  const calls = Array.from({ length: count }, (_, i) =>
+    stack.sim.placeInboundCall({ from: `+15550${series}0${String(i).padStart(4, '0')}`, to: NUMBER, durationMs, seed: series * 100 + i }),
   );
   const workerOf = new Map<string, number>();
   await waitFor('every call to stream', () => {
     for (const c of stack.gateway.control.snapshot()) if (c.state === 'streaming') workerOf.set(c.callId, c.worker);
     return workerOf.size === calls.length;
   }, 10_000);
+  return { calls, workerOf };
+}
+
+test('calls round-trip whole through both workers\' own listeners', async () => {
+  const { calls, workerOf } = await placeStreaming(16, 3, 2_000);
   const reports = await Promise.all(calls.map((c) => c.done));
   for (const report of reports) {
     assert.equal(report.endedBy, 'caller', report.endReason);
@@ -63,14 +69,7 @@ test('the workers\' listeners refuse what the front refuses, and count it there'
 
 test('a worker that crashes releases its sockets and ends its own calls; the other worker\'s calls flow on', async () => {
   const restartsBefore = stack.gateway.supervisor.restarts;
-  const calls = Array.from({ length: 8 }, (_, i) =>
-    stack.sim.placeInboundCall({ from: `+1555040${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 3_000, seed: 200 + i }),
-  );
-  const workerOf = new Map<string, number>();
-  await waitFor('every call to stream', () => {
-    for (const c of stack.gateway.control.snapshot()) if (c.state === 'streaming') workerOf.set(c.callId, c.worker);
-    return workerOf.size === calls.length;
-  }, 10_000);
+  const { calls, workerOf } = await placeStreaming(8, 4, 3_000);
   const victimWorker = workerOf.get(calls[0]!.id)!;
   const onVictim = calls.filter((c) => workerOf.get(c.id) === victimWorker);
   const onOther = calls.filter((c) => workerOf.get(c.id) !== victimWorker);
