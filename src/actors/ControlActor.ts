@@ -104,7 +104,7 @@ export interface AddedLatency {
   jitterHold: LatencyPercentiles;
   /** Of toPhone: how long the live pacer's spacing held frames (bunched input spread at most one frame per 5 ms). */
   pacerHold: LatencyPercentiles;
-  /** Highest worker event-loop delay p99 (lateness) reported since the reset (ms). */
+  /** The highest of the workers' event-loop delay p99 (lateness) since the reset, each over the whole window (ms). */
   workerLoopDelayP99Ms: number;
 }
 
@@ -138,7 +138,8 @@ export class ControlActor {
   readonly #toPhone = new LatencyHistogram();
   readonly #jitterHold = new LatencyHistogram();
   readonly #pacerHold = new LatencyHistogram();
-  #workerLoopP99 = 0;
+  /** Each worker's event-loop delay p99 (lateness) since the last reset, as its latest pong says. */
+  readonly #workerLoopP99 = new Map<number, number>();
   /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
   readonly started: Record<string, number> = {};
   readonly ended: Record<string, number> = {};
@@ -291,7 +292,7 @@ export class ControlActor {
       toPhone: this.#toPhone.summary(),
       jitterHold: this.#jitterHold.summary(),
       pacerHold: this.#pacerHold.summary(),
-      workerLoopDelayP99Ms: Math.round(this.#workerLoopP99 * 1000) / 1000,
+      workerLoopDelayP99Ms: Math.round(Math.max(0, ...this.#workerLoopP99.values()) * 1000) / 1000,
     };
   }
 
@@ -300,7 +301,7 @@ export class ControlActor {
     this.#toPhone.reset();
     this.#jitterHold.reset();
     this.#pacerHold.reset();
-    this.#workerLoopP99 = 0;
+    this.#workerLoopP99.clear();
     for (const host of this.#supervisor.hosts()) host.send({ type: 'latency.reset' });
   }
 
@@ -313,7 +314,7 @@ export class ControlActor {
         this.#jitterHold.merge(message.hold);
         this.#pacerHold.merge(message.paced);
         if (message.toPhone) this.#toPhone.merge(message.toPhone);
-        this.#workerLoopP99 = Math.max(this.#workerLoopP99, lateness(message.loopDelayP99Ms));
+        this.#workerLoopP99.set(workerIndex, lateness(message.windowLoopDelayP99Ms));
         return;
       case 'call.ended':
         this.#summaries.push(message.summary);

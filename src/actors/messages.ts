@@ -104,6 +104,8 @@ export type FromWorker =
       sentAt: number;
       calls: number;
       loopDelayP99Ms: number;
+      /** Event-loop delay p99 since the last `latency.reset` (bench windows). */
+      windowLoopDelayP99Ms: number;
       heapUsedBytes: number;
       /** Added-latency samples since the last pong (caller audio toward the agent, and the jitter buffer's hold apart). */
       inbound: SparseHistogram;
