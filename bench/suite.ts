@@ -204,6 +204,8 @@ interface Step extends StepMeasure {
   kernelShare: number | null;
   rssKiB: number | null;
   failures: string[];
+  /** Calls of this target that did not come up so far (warm-up included), by why. */
+  setupFailureReasons: Record<string, number>;
   /** Why the step's first window failed, when it was measured again (null: it passed the first time). */
   failedFirstWindow: string[] | null;
 }
@@ -410,6 +412,7 @@ async function measureStep(target: Target, gen: LoadGenerator, pid: number, call
     kernelShare: used && used.user + used.system > 0 ? r3(used.system / (used.user + used.system)) : null,
     rssKiB: rss,
     failures: stepFailures(measure),
+    setupFailureReasons: { ...target.control.failures },
     failedFirstWindow: null,
   };
 }
@@ -419,7 +422,8 @@ function describeStep(step: Step): string {
   return (
     `added p99 ${step.addedP99Ms} ms (to agent ${gateway.toAgent.p99}, to phone ${gateway.toPhone.p99}), ` +
     `loss ${(step.lossRate * 100).toFixed(3)} %, loop p99 ${step.loopDelayP99Ms} ms (main ${gateway.mainLoopDelayP99Ms}, worker ${gateway.workerLoopDelayP99Ms}), ` +
-    `round trip p99 ${step.roundTripMs.p99} ms, send lag p99 ${step.sendLagMs.p99} ms`
+    `round trip p99 ${step.roundTripMs.p99} ms, send lag p99 ${step.sendLagMs.p99} ms` +
+    (Object.keys(step.setupFailureReasons).length > 0 ? `; calls that did not come up: ${JSON.stringify(step.setupFailureReasons)}` : '')
   );
 }
 
@@ -741,6 +745,7 @@ function stepRow(s: Step) {
     cpuMsPerCallSecond: s.cpuMsPerCallSecond,
     kernelShare: s.kernelShare,
     failures: s.failures,
+    setupFailureReasons: s.setupFailureReasons,
     failedFirstWindow: s.failedFirstWindow,
   };
 }

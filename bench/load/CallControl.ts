@@ -55,6 +55,8 @@ export class CallControl {
   readonly #payloads = new Map<LoadCall, CallPayload>();
   #server: http.Server | null = null;
   hangupsFromGateway = 0;
+  /** Calls that did not come up, by why (the bench prints them: a count alone says nothing). */
+  readonly failures: Record<string, number> = {};
 
   constructor(options: CallControlOptions) {
     this.#options = options;
@@ -101,6 +103,7 @@ export class CallControl {
     const answered = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         this.#pending.delete(callControlId);
+        this.#failed(`no answer within ${timeoutMs / 1000} s`);
         resolve(false);
       }, timeoutMs);
       this.#pending.set(callControlId, {
@@ -136,6 +139,10 @@ export class CallControl {
     }
   }
 
+  #failed(reason: string): void {
+    this.failures[reason] = (this.failures[reason] ?? 0) + 1;
+  }
+
   #emit(payload: CallPayload, event: WebhookEventType, extra: Record<string, string> = {}): Promise<unknown> {
     return this.#webhooks.send(payload.call_control_id, event, { ...payload, ...extra });
   }
@@ -160,7 +167,10 @@ export class CallControl {
     if (match[2] === 'hangup') {
       this.hangupsFromGateway++;
       this.#pending.delete(callId);
-      pending?.resolve(false);
+      if (pending) {
+        this.#failed('hung up by the gateway before its stream opened');
+        pending.resolve(false);
+      }
       return reply(200, { ok: true });
     }
     if (!pending || typeof body.stream_url !== 'string' || typeof body.stream_auth_token !== 'string') {
@@ -171,12 +181,14 @@ export class CallControl {
     const resolved = this.#tunnels.resolveStreamUrl(body.stream_url);
     if ('error' in resolved) {
       this.#options.logger.warn({ error: resolved.error }, 'bench: stream URL not in the tunnel map');
+      this.#failed('stream URL not in the tunnel map');
       pending.resolve(false);
       return;
     }
     void this.#emit({ ...pending.payload, state: 'answered' }, 'call.answered');
     const ok = await pending.call.open({ url: resolved.target, tunnelHost: resolved.tunnelHost, token: body.stream_auth_token });
     if (ok) void this.#emit({ ...pending.payload, state: 'answered' }, 'streaming.started');
+    else this.#failed('media socket refused or failed');
     pending.resolve(ok);
   }
 }
