@@ -431,7 +431,7 @@ export class PlatformServer {
       await marked;
     } catch (err) {
       // Stop top-ups; the provider's hang-up (answer timeout) settles the reservation at its figure.
-      this.caps.release(callId);
+      await this.caps.release(deployment.id, callId);
       throw err;
     }
     this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');
@@ -568,10 +568,10 @@ export class PlatformServer {
 
   /** A cap was reached mid-call: tell the gateway, then end the deployment's live calls through the provider. */
   async #endForCap(deploymentId: string, reason: 'day' | 'month'): Promise<void> {
-    const reservations = this.caps.liveOf(deploymentId);
+    const reservations = await this.caps.liveOf(deploymentId).catch(() => [] as string[]);
     const callIds = new Set<string>();
     for (const reservation of reservations) {
-      this.caps.release(reservation);
+      await this.caps.release(deploymentId, reservation);
       const callId = this.#reservationCall.get(reservation);
       if (callId) callIds.add(callId);
     }
