@@ -27,6 +27,8 @@ export class RedisCapStore implements CapStore {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #conn: StoreConnection;
+  /** Deployments this client has put on the work list (the list is never trimmed, so once is enough). */
+  readonly #listed = new Set<string>();
 
   constructor(options: RedisCapStoreOptions) {
     this.#prefix = options.prefix ?? 'ttma';
@@ -56,9 +58,11 @@ export class RedisCapStore implements CapStore {
         callId, live ? Math.round(live.nextAtMs) : '',
       ),
     );
-    // The deployment goes on the top-up timer's work list, sent with the script (other slot: not inside it).
-    // Not fatal when it alone fails: the admitting process ticks its own deployments anyway.
-    const listed = live ? this.#run(() => this.#redis.sadd(this.#liveDeploymentsKey, deploymentId)).catch(() => 0) : null;
+    // The deployment goes on the top-up timer's work list, once per client, sent with the script (another
+    // slot: not inside it). Not fatal when it alone fails: the admitting process ticks its own deployments anyway.
+    const listed = live && !this.#listed.has(deploymentId)
+      ? this.#run(() => this.#redis.sadd(this.#liveDeploymentsKey, deploymentId)).then(() => this.#listed.add(deploymentId), () => undefined)
+      : null;
     const [reply] = await Promise.all([script, listed]);
     return reserveResult(reply as ScriptReply);
   }
