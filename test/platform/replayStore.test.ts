@@ -29,16 +29,27 @@ async function ready(store: ReplayStore): Promise<ReplayStore> {
 function suite(name: string, make: () => Promise<Made>, skip?: string): void {
   describe(`replay store contract: ${name}`, { skip }, () => {
     let made: Made | undefined;
-    after(() => made?.close());
+    /** Closed after the block even when a test fails before its own close (an open client keeps the process alive). */
+    const opened: ReplayStore[] = [];
+    after(async () => {
+      await Promise.all(opened.map((s) => s.close()));
+      await made?.close();
+    });
+    const track = (store: ReplayStore): ReplayStore => {
+      opened.push(store);
+      return store;
+    };
     const open = async (ttlMs: number): Promise<ReplayStore> => {
       made ??= await make();
-      return ready(made.store(ttlMs));
+      const store = made.store(ttlMs);
+      opened.push(store);
+      return ready(store);
     };
     const id = (): string => `event:${randomUUID()}`;
 
     it('an id is new once, then a duplicate, also for another client; forget lets it in again', async () => {
       const store = await open(60_000);
-      const other = await ready(made!.twin(store));
+      const other = await ready(track(made!.twin(store)));
       const e = id();
       assert.equal(await store.checkAndRemember(e, Date.now()), false);
       assert.equal(await store.checkAndRemember(e, Date.now()), true);
@@ -51,7 +62,7 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
 
     it('of 20 concurrent deliveries of one event from two clients, exactly one is new', async () => {
       const store = await open(60_000);
-      const other = await ready(made!.twin(store));
+      const other = await ready(track(made!.twin(store)));
       const e = id();
       const verdicts = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? other : store).checkAndRemember(e, Date.now())));
       assert.equal(verdicts.filter((seen) => !seen).length, 1);
