@@ -71,7 +71,6 @@ export class CapEnforcer {
     return this.#store.kind;
   }
 
-
   state(): StoreState {
     return {
       kind: this.#store.kind,
