@@ -4,6 +4,9 @@
  * control traffic. The agent secret goes in a header at the upgrade, never in
  * the URL. On any loss the connection is retried with capped exponential
  * backoff and jitter, and usage reports wait (bounded) until it is back.
+ * A report the platform refused only because its store was unreachable
+ * (TTMA_ERR_STORE_UNAVAILABLE) stays waiting and is re-sent with capped
+ * backoff; any other refusal is final.
  */
 import WebSocket from 'ws';
 import { ErrorCodes } from '../errors.js';
@@ -31,6 +34,10 @@ export interface ControlChannelOptions {
   maxDelayMs?: number;
   /** [0, 1) source for the jitter; tests may pin it. */
   random?: () => number;
+  /** First re-send delay of a report refused for an unreachable store (default 1 s); doubles up to reportRetryMaxMs. */
+  reportRetryBaseMs?: number;
+  /** Longest wait between re-sends of such a report (default 60 s). */
+  reportRetryMaxMs?: number;
 }
 
 /** Usage reports kept while disconnected; beyond this the oldest is dropped (and logged). */
@@ -50,13 +57,17 @@ export class ControlChannel {
   readonly #random: () => number;
   /** Reports not yet acknowledged, by call id (a resend after a reconnect is harmless: the first report counts). */
   readonly #pending = new Map<string, number>();
+  /** Reports refused for an unreachable store: refusals so far and the timer of the next re-send. */
+  readonly #retries = new Map<string, { refusals: number; timer: NodeJS.Timeout | null }>();
+  readonly #reportRetryBaseMs: number;
+  readonly #reportRetryMaxMs: number;
   #ws: WebSocket | null = null;
   #state: ChannelState = 'stopped';
   #failures = 0;
   #retryTimer: NodeJS.Timeout | null = null;
   #deadTimer: NodeJS.Timeout | null = null;
   #heartbeatMs = DEFAULT_HEARTBEAT_MS;
-  readonly counters = { connects: 0, refusals: 0, disconnects: 0, reportsSent: 0, reportsAcked: 0, reportsRefused: 0, reportsDropped: 0 };
+  readonly counters = { connects: 0, refusals: 0, disconnects: 0, reportsSent: 0, reportsAcked: 0, reportsRefused: 0, reportsRetried: 0, reportsDropped: 0 };
   /** The last refusal or failure, for `ttma doctor` and tests (never carries the secret). */
   lastError: string | null = null;
   /** True once the platform's hello arrived on the current connection (it sends it only after checking our identity). */
@@ -75,6 +86,8 @@ export class ControlChannel {
     this.#baseDelayMs = options.baseDelayMs ?? 500;
     this.#maxDelayMs = options.maxDelayMs ?? 30_000;
     this.#random = options.random ?? Math.random;
+    this.#reportRetryBaseMs = options.reportRetryBaseMs ?? 1_000;
+    this.#reportRetryMaxMs = options.reportRetryMaxMs ?? 60_000;
   }
 
   get state(): ChannelState {
@@ -107,6 +120,8 @@ export class ControlChannel {
     if (this.#deadTimer) clearTimeout(this.#deadTimer);
     this.#retryTimer = null;
     this.#deadTimer = null;
+    for (const retry of this.#retries.values()) if (retry.timer) clearTimeout(retry.timer);
+    this.#retries.clear();
     this.#dropSocket(true);
   }
 
@@ -129,18 +144,24 @@ export class ControlChannel {
     if (this.#pending.size >= MAX_PENDING_REPORTS && !this.#pending.has(callId)) {
       const oldest = this.#pending.keys().next().value as string;
       this.#pending.delete(oldest);
+      this.#forgetRetry(oldest);
       this.counters.reportsDropped++;
       this.#log.warn({ callId: oldest }, 'usage report dropped: too many waiting for the control connection');
     }
     const duration = Math.max(0, Math.round(durationMs));
+    this.#pending.delete(callId); // re-inserted last: the bound drops the oldest report first
     this.#pending.set(callId, duration);
     if (this.#state === 'open') this.#sendUsage(callId, duration);
   }
 
   /** Delay before retry n (n >= 1): min(max, base * 2^(n-1)), half fixed, half random ("equal jitter"). */
   retryDelayMs(failures: number): number {
-    const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
-    return Math.round(ceiling / 2 + this.#random() * (ceiling / 2));
+    return equalJitter(this.#baseDelayMs, this.#maxDelayMs, failures, this.#random);
+  }
+
+  /** Delay before re-sending a report refused n times (n >= 1) for an unreachable store; same formula, its own bounds. */
+  reportRetryDelayMs(refusals: number): number {
+    return equalJitter(this.#reportRetryBaseMs, this.#reportRetryMaxMs, refusals, this.#random);
   }
 
   #connect(): void {
@@ -229,10 +250,20 @@ export class ControlChannel {
         if (Number.isInteger(message.heartbeat_ms) && message.heartbeat_ms >= 10) this.#heartbeatMs = message.heartbeat_ms;
         this.#armDeadTimer();
         this.#log.info({ deployment: message.deployment, capped: message.cap_state.capped }, 'control connection to the platform open');
+        // Everything waiting goes now, including reports waiting for a re-send (their timers are moot).
+        for (const retry of this.#retries.values()) {
+          if (retry.timer) clearTimeout(retry.timer);
+          retry.timer = null;
+        }
         for (const [callId, duration] of this.#pending) this.#sendUsage(callId, duration);
         break;
       case 'usage.ack':
+        if (!message.ok && message.code === ErrorCodes.STORE_UNAVAILABLE && this.#pending.has(message.call_control_id)) {
+          this.#retryLater(message.call_control_id, message.message);
+          return;
+        }
         this.#pending.delete(message.call_control_id);
+        this.#forgetRetry(message.call_control_id);
         if (message.ok) {
           this.counters.reportsAcked++;
           if (message.flags.length > 0) this.#log.warn({ callId: message.call_control_id, flags: message.flags }, 'the platform flagged this call\'s usage');
@@ -248,6 +279,35 @@ export class ControlChannel {
         break;
     }
     this.#options.onMessage(message);
+  }
+
+  /**
+   * The platform could not record the report (its store was away): keep it and
+   * send it again later, so the call is not flagged `unreported` for a
+   * platform outage. Re-sending is harmless: the platform keeps the first report.
+   */
+  #retryLater(callId: string, why: string): void {
+    const retry = this.#retries.get(callId) ?? { refusals: 0, timer: null };
+    this.#retries.set(callId, retry);
+    retry.refusals++;
+    if (retry.timer) clearTimeout(retry.timer);
+    const delay = this.reportRetryDelayMs(retry.refusals);
+    this.counters.reportsRetried++;
+    this.#log.warn({ callId, code: ErrorCodes.STORE_UNAVAILABLE, retryInMs: delay, refusals: retry.refusals }, `usage report not recorded by the platform (${why}): sending it again later`);
+    retry.timer = setTimeout(() => {
+      retry.timer = null;
+      const duration = this.#pending.get(callId);
+      // Not open now: the next hello sends every waiting report anyway.
+      if (duration !== undefined && this.#state === 'open' && this.authenticated) this.#sendUsage(callId, duration);
+    }, delay);
+    retry.timer.unref();
+  }
+
+  #forgetRetry(callId: string): void {
+    const retry = this.#retries.get(callId);
+    if (!retry) return;
+    if (retry.timer) clearTimeout(retry.timer);
+    this.#retries.delete(callId);
   }
 
   #sendUsage(callId: string, duration: number): void {
@@ -286,4 +346,10 @@ export class ControlChannel {
     }, delay);
     this.#retryTimer.unref();
   }
+}
+
+/** min(max, base * 2^(n-1)), half of it fixed and half random ("equal jitter"). */
+function equalJitter(baseMs: number, maxMs: number, n: number, random: () => number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, n - 1)));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }

@@ -2,7 +2,11 @@
  * Minute caps on live calls (FAQ-14), independent of the gateway.
  *
  * A call reserves one unit when it is admitted (answer or dial) and one more
- * each unit while live, from one shared timer (not a timer per call). When a
+ * each unit while live, from one shared timer (not a timer per call). Which
+ * calls are live and when each is next due is kept in the store (Redis with
+ * REDIS_URL), so after a platform restart, or on another platform process,
+ * the timer finds and tops up calls admitted elsewhere; the store's top-up is
+ * conditional on being due, so two processes never reserve one unit twice. When a
  * top-up is refused because a cap is reached, `onCapReached` ends the
  * deployment's live calls through the provider. When the store is
  * unreachable, new calls are refused (admit throws
@@ -24,15 +28,6 @@ export interface CapEnforcerOptions {
   onCapReached(deploymentId: string, reason: 'day' | 'month'): void;
 }
 
-interface LiveReservation {
-  deploymentId: string;
-  reservationId: string;
-  limits: CapLimits;
-  admittedAtMs: number;
-  units: number;
-  topping: boolean;
-}
-
 export interface StoreState {
   kind: CapStore['kind'];
   degraded: boolean;
@@ -49,9 +44,11 @@ export class CapEnforcer {
   readonly #unitMs: number;
   readonly #now: () => number;
   readonly #onCapReached: CapEnforcerOptions['onCapReached'];
-  /** By reservation id. */
-  readonly #live = new Map<string, LiveReservation>();
+  /** Deployments this process admitted calls for (ticked even if the store's list missed one). */
+  readonly #admittedFor = new Set<string>();
   readonly #timer: NodeJS.Timeout;
+  #ticking = false;
+  #closed = false;
   #degraded: { reason: string; since: string } | null = null;
 
   constructor(options: CapEnforcerOptions) {
@@ -72,10 +69,6 @@ export class CapEnforcer {
 
   get storeKind(): CapStore['kind'] {
     return this.#store.kind;
-  }
-
-  get liveReservations(): number {
-    return this.#live.size;
   }
 
   state(): StoreState {
@@ -106,7 +99,7 @@ export class CapEnforcer {
     const now = this.#now();
     let result: ReserveResult;
     try {
-      result = await this.#store.reserve(deploymentId, reservationId, 1, limits, periodOf(now));
+      result = await this.#store.reserve(deploymentId, reservationId, 1, limits, periodOf(now), { nextAtMs: now + this.#unitMs });
     } catch (err) {
       this.#markDegraded(err);
       throw new TtmaError(
@@ -117,22 +110,29 @@ export class CapEnforcer {
     }
     this.#healthy();
     if (!result.ok) throw capError(result, limits);
-    this.#live.set(reservationId, { deploymentId, reservationId, limits, admittedAtMs: now, units: 1, topping: false });
+    this.#admittedFor.add(deploymentId);
   }
 
-  /** Stops top-ups for the call (hang-up seen); settlement follows separately. */
-  release(reservationId: string): void {
-    this.#live.delete(reservationId);
+  /**
+   * Stops top-ups for the call (hang-up seen); settlement follows separately.
+   * A store that cannot answer now is logged: settlement removes the call from the live set anyway.
+   */
+  async release(deploymentId: string, reservationId: string): Promise<void> {
+    try {
+      await this.#store.release(deploymentId, reservationId);
+    } catch (err) {
+      this.#markDegraded(err);
+      this.#log.warn({ deployment: deploymentId, reservation: reservationId, code: ErrorCodes.STORE_UNAVAILABLE }, 'live call not released (store unreachable): its settlement will');
+    }
   }
 
   /** Live reservation ids of a deployment. */
-  liveOf(deploymentId: string): string[] {
-    return [...this.#live.values()].filter((r) => r.deploymentId === deploymentId).map((r) => r.reservationId);
+  liveOf(deploymentId: string): Promise<string[]> {
+    return this.#store.live(deploymentId);
   }
 
-  /** Settles at the provider's figure (units), exactly once per reservation. */
+  /** Settles at the provider's figure (units), exactly once per reservation; no more top-ups. */
   async settle(deploymentId: string, reservationId: string, billedUnits: number): Promise<SettleResult> {
-    this.#live.delete(reservationId);
     return this.#store.settle(deploymentId, reservationId, billedUnits, periodOf(this.#now()));
   }
 
@@ -146,43 +146,52 @@ export class CapEnforcer {
   }
 
   close(): void {
+    this.#closed = true;
     clearInterval(this.#timer);
-    this.#live.clear();
   }
 
+  /** One pass at a time: the store is asked which live calls are due, on every deployment with live calls. */
   #tick(): void {
-    const now = this.#now();
-    for (const live of this.#live.values()) {
-      if (live.topping || now < live.admittedAtMs + live.units * this.#unitMs) continue;
-      live.topping = true;
-      void this.#topUp(live, now).finally(() => {
-        live.topping = false;
-      });
-    }
+    if (this.#ticking || this.#closed) return;
+    this.#ticking = true;
+    void this.#topUpDue(this.#now()).finally(() => {
+      this.#ticking = false;
+    });
   }
 
-  async #topUp(live: LiveReservation, now: number): Promise<void> {
-    let result: ReserveResult;
+  async #topUpDue(now: number): Promise<void> {
+    let deployments: string[];
     try {
-      result = await this.#store.reserve(live.deploymentId, live.reservationId, 1, live.limits, periodOf(now));
+      deployments = [...new Set([...(await this.#store.liveDeployments()), ...this.#admittedFor])];
     } catch (err) {
-      // Live calls continue while the store is away; the top-up is retried next tick.
+      // Live calls continue while the store is away; their top-ups are made when it is back.
       this.#markDegraded(err);
       return;
     }
+    await Promise.all(deployments.map(async (deploymentId) => {
+      try {
+        const due = await this.#store.due(deploymentId, now);
+        // One unit per call per pass: a call several units behind (the store was away) catches up over the next passes.
+        // At a cap the deployment's live calls are all being ended: the rest of them are not topped up.
+        for (const reservationId of due) if ((await this.#topUp(deploymentId, reservationId, now)) === 'capped') break;
+      } catch (err) {
+        this.#markDegraded(err);
+      }
+    }));
+  }
+
+  async #topUp(deploymentId: string, reservationId: string, now: number): Promise<'capped' | null> {
+    if (this.#closed) return null;
+    const result = await this.#store.topUp(deploymentId, reservationId, now, this.#unitMs, periodOf(now));
     this.#healthy();
-    if (!this.#live.has(live.reservationId)) return;
-    if (result.ok) {
-      live.units += 1;
-      return;
-    }
-    this.#live.delete(live.reservationId);
-    if (result.reason === 'settled') return;
+    // Granted, or not this pass's to make (another process made it, or the call ended meanwhile).
+    if (result.ok || result.reason === 'not_due' || result.reason === 'settled') return null;
     this.#log.warn(
-      { deployment: live.deploymentId, reservation: live.reservationId, cap: result.reason, dayUsed: result.dayUsed, monthUsed: result.monthUsed },
+      { deployment: deploymentId, reservation: reservationId, cap: result.reason, dayUsed: result.dayUsed, monthUsed: result.monthUsed },
       `${result.reason === 'day' ? 'daily' : 'monthly'} minute cap reached during a call: ending the deployment's live calls`,
     );
-    this.#onCapReached(live.deploymentId, result.reason);
+    this.#onCapReached(deploymentId, result.reason);
+    return 'capped';
   }
 
   #markDegraded(err: unknown): void {

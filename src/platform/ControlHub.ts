@@ -20,12 +20,12 @@ import {
 } from '../wire/controlChannel.js';
 import { CALL_ID_PATTERN } from './allowlists.js';
 import type { Deployment, DeploymentRegistry } from './DeploymentRegistry.js';
-import type { RateLimiter } from './RateLimiter.js';
+import type { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
 
 export interface ControlHubOptions {
   deployments: DeploymentRegistry;
   /** The signalling proxy's per-deployment limiter: control messages share its budget. */
-  limiter: RateLimiter;
+  limiter: DeploymentRateLimiter;
   log: Logger;
   /** Ping interval; a connection that misses a whole interval is dropped (default 15 s). */
   heartbeatMs?: number;
@@ -137,7 +137,7 @@ export class ControlHub {
     const claimed = req.headers[HEADER_DEPLOYMENT];
     const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(typeof req.headers.authorization === 'string' ? req.headers.authorization : '');
     const deployment = await this.#options.deployments.authenticate(typeof claimed === 'string' ? claimed : undefined, bearer?.[1]);
-    if (!this.#options.limiter.take(deployment.id)) {
+    if (!(await this.#options.limiter.take(deployment.id))) {
       throw new TtmaError(ErrorCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);
     }
     const capState = await this.#options.capState(deployment.id);
@@ -173,10 +173,17 @@ export class ControlHub {
       return;
     }
     const { deployment } = connection;
-    if (!this.#options.limiter.take(deployment.id)) {
-      this.#send(ws, { type: 'error', code: ErrorCodes.RATE_LIMITED, message: 'rate limit reached for this deployment: slow down and retry' });
-      return;
-    }
+    void this.#options.limiter.take(deployment.id).then((allowed) => {
+      if (!this.#connections.has(ws)) return;
+      if (!allowed) {
+        this.#send(ws, { type: 'error', code: ErrorCodes.RATE_LIMITED, message: 'rate limit reached for this deployment: slow down and retry' });
+        return;
+      }
+      this.#onAllowedMessage(ws, deployment, data);
+    });
+  }
+
+  #onAllowedMessage(ws: WebSocket, deployment: Deployment, data: RawData): void {
     let message: unknown;
     try {
       message = JSON.parse(rawText(data));

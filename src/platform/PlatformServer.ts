@@ -13,7 +13,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError, type ErrorCode } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { ReplayCache } from '../wire/ReplayCache.js';
 import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, PlatformErrorBody } from '../wire/platformApi.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC, type CallDirection } from '../wire/telnyx.js';
@@ -29,7 +28,7 @@ import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
 import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
-import { RateLimiter } from './RateLimiter.js';
+import { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
 import { RecordingFetcher } from './RecordingFetcher.js';
 import { Settlement } from './Settlement.js';
 import type { CapStore } from './store/CapStore.js';
@@ -37,6 +36,9 @@ import { createCapStore } from './store/createCapStore.js';
 import { BLANK_RECORDING, type CallStore } from './store/CallStore.js';
 import { createCallStore, createDeploymentStore, createUsageStore, type CallRetention } from './store/createRecordStores.js';
 import type { UsageStore } from './store/UsageStore.js';
+import { createRateLimitStore, createReplayStore } from './store/createSharedStores.js';
+import type { RateLimitStore } from './store/RateLimitStore.js';
+import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
 
 export interface PlatformServerOptions {
@@ -51,8 +53,12 @@ export interface PlatformServerOptions {
   /** 0 (the default) picks a free port. Always bound to 127.0.0.1. */
   port?: number;
   logger?: Logger;
-  /** Per-deployment token bucket (default 20 requests/s, burst 40). */
+  /** Per-deployment token bucket (default 20 requests/s, burst 40); shared by every process on one Redis. */
   rateLimit?: { ratePerSec: number; burst: number };
+  /** The buckets; default: Redis when redisUrl is set, else in process. */
+  rateLimitStore?: RateLimitStore;
+  /** The webhook replay cache; default: Redis when redisUrl is set, else in process. */
+  replayStore?: ReplayStore;
   /** Time allowed to receive a request body (default 10 s). */
   bodyTimeoutMs?: number;
   /** Provider retry tuning (tests shorten it). */
@@ -157,10 +163,11 @@ export class PlatformServer {
   readonly #adminTokenDigest: Buffer | null;
   readonly #port: number;
   readonly #log: Logger;
-  readonly #limiter: RateLimiter;
+  readonly #limiter: DeploymentRateLimiter;
   readonly #bodyTimeoutMs: number;
   readonly #now: () => number;
-  readonly #replay = new ReplayCache(2 * WEBHOOK_TOLERANCE_SEC * 1000);
+  /** Event ids seen within the signature window (either side of now: twice the tolerance). */
+  readonly #replay: ReplayStore;
   readonly caps: CapEnforcer;
   readonly #store: CapStore;
   readonly ledger: UsageLedger;
@@ -203,7 +210,11 @@ export class PlatformServer {
     this.#adminTokenDigest = options.adminToken ? sha256(options.adminToken) : null;
     this.#port = port;
     this.#log = options.logger ?? createLogger('platform');
-    this.#limiter = new RateLimiter(options.rateLimit ?? {});
+    this.#limiter = new DeploymentRateLimiter({
+      store: options.rateLimitStore ?? createRateLimitStore(options.redisUrl ?? null, options.rateLimit),
+      log: this.#log,
+    });
+    this.#replay = options.replayStore ?? createReplayStore(options.redisUrl ?? null, 2 * WEBHOOK_TOLERANCE_SEC * 1000);
     this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
     this.install = new InstallRoutes(this.deployments, options.webhookPublicKeyBase64, options.install);
@@ -307,11 +318,11 @@ export class PlatformServer {
     // A networked store connects in the background: wait for it (bounded) so the first calls are
     // not refused as "store unreachable" while Redis is still connecting; if it stays away the
     // platform starts degraded (fail closed, /readyz says so).
-    const [caps, deployments, calls] = await Promise.all(
-      [this.#store, this.deployments.store, this.calls.store].map((store) => store.ready?.(STORE_READY_TIMEOUT_MS) ?? true),
+    const [caps, deployments, calls, limits, replay] = await Promise.all(
+      [this.#store, this.deployments.store, this.calls.store, this.#limiter.store, this.#replay].map((store) => store.ready?.(STORE_READY_TIMEOUT_MS) ?? true),
     );
-    if (!caps || !deployments || !calls) {
-      this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE, caps, deployments, calls }, 'store not reachable at start: new calls are refused until it is');
+    if (!caps || !deployments || !calls || !limits || !replay) {
+      this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE, caps, deployments, calls, limits, replay }, 'store not reachable at start: new calls are refused until it is');
     }
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
@@ -329,7 +340,9 @@ export class PlatformServer {
       server.closeAllConnections();
     }).then(() => {
       this.#provider.close();
-      return Promise.all([this.#store.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close()]).then(() => undefined);
+      return Promise.all([
+        this.#store.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close(), this.#limiter.store.close(), this.#replay.close(),
+      ]).then(() => undefined);
     });
     return this.#stopping;
   }
@@ -418,7 +431,7 @@ export class PlatformServer {
       await marked;
     } catch (err) {
       // Stop top-ups; the provider's hang-up (answer timeout) settles the reservation at its figure.
-      this.caps.release(callId);
+      await this.caps.release(deployment.id, callId);
       throw err;
     }
     this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');
@@ -544,6 +557,8 @@ export class PlatformServer {
       this.deployments.store.ping?.().then(() => null, () => 'deployment store unreachable') ?? null,
       this.calls.store.ping().then(() => null, () => 'call record store unreachable'),
       this.ledger.store.ping().then(() => null, () => 'usage ledger store unreachable'),
+      this.#limiter.store.ping().then(() => null, () => 'rate-limit store unreachable (limiting per process)'),
+      this.#replay.ping().then(() => null, () => 'webhook replay store unreachable (webhooks refused)'),
     ]);
     const recordsReason = records.find((r) => r !== null) ?? null;
     const degraded = state.degraded || recordsReason !== null;
@@ -553,10 +568,10 @@ export class PlatformServer {
 
   /** A cap was reached mid-call: tell the gateway, then end the deployment's live calls through the provider. */
   async #endForCap(deploymentId: string, reason: 'day' | 'month'): Promise<void> {
-    const reservations = this.caps.liveOf(deploymentId);
+    const reservations = await this.caps.liveOf(deploymentId).catch(() => [] as string[]);
     const callIds = new Set<string>();
     for (const reservation of reservations) {
-      this.caps.release(reservation);
+      await this.caps.release(deploymentId, reservation);
       const callId = this.#reservationCall.get(reservation);
       if (callId) callIds.add(callId);
     }
@@ -681,7 +696,7 @@ export class PlatformServer {
     const deployment = await this.deployments.authenticate(claimed, bearer?.[1]);
     ctx.deploymentId = deployment.id;
     // After authentication, so nobody can drain another deployment's bucket.
-    if (!this.#limiter.take(deployment.id)) {
+    if (!(await this.#limiter.take(deployment.id))) {
       throw new TtmaError(ErrorCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);
     }
     return deployment;
@@ -746,7 +761,8 @@ export class PlatformServer {
       throw new TtmaError(ErrorCodes.WEBHOOK_MALFORMED, 'webhook has no data.id', 400);
     }
     const replayKey = `event:${eventId}`;
-    if (this.#replay.checkAndRemember(replayKey, nowMs)) {
+    // Unreachable store: TTMA_ERR_STORE_UNAVAILABLE (503), nothing remembered, the provider retries.
+    if (await this.#replay.checkAndRemember(replayKey, nowMs)) {
       this.#log.info({ eventId }, 'duplicate webhook ignored');
       return this.#send(req, res, 200, { ok: true, duplicate: true });
     }
@@ -754,7 +770,9 @@ export class PlatformServer {
       await this.#recordWebhook(req, res, ctx, eventId, data);
     } catch (err) {
       // Not recorded (the store was away): the provider's retry of this event must not be taken for a replay.
-      this.#replay.forget(replayKey);
+      await this.#replay.forget(replayKey).catch(() => {
+        this.#log.warn({ eventId, code: ErrorCodes.STORE_UNAVAILABLE }, 'event id could not be forgotten: a retry within the window will be taken for a replay');
+      });
       throw err;
     }
   }

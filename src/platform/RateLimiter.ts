@@ -34,6 +34,11 @@ export class RateLimiter {
 
   /** Takes one token for key; false when the bucket is empty. */
   take(key: string): boolean {
+    return this.takeUpTo(key, 1) === 1;
+  }
+
+  /** Takes up to `want` whole tokens for key; how many it got (0 when the bucket is empty). */
+  takeUpTo(key: string, want: number): number {
     const now = this.#now();
     const bucket = this.#buckets.get(key) ?? { tokens: this.#burst, updatedMs: now };
     bucket.tokens = Math.min(this.#burst, bucket.tokens + ((now - bucket.updatedMs) / 1000) * this.#rate);
@@ -41,9 +46,16 @@ export class RateLimiter {
     this.#buckets.set(key, bucket);
     this.#takes += 1;
     if (this.#takes % PRUNE_EVERY === 0) this.#prune(now);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    const granted = Math.max(0, Math.min(want, Math.floor(bucket.tokens)));
+    bucket.tokens -= granted;
+    return granted;
+  }
+
+  /** Milliseconds until one token is back (0 when one is there). */
+  retryAfterMs(key: string): number {
+    const bucket = this.#buckets.get(key);
+    if (!bucket || bucket.tokens >= 1) return 0;
+    return Math.ceil(((1 - bucket.tokens) * 1000) / this.#rate);
   }
 
   /** Seconds until one token is back, for Retry-After. */

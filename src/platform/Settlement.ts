@@ -48,7 +48,7 @@ export class Settlement {
       if (!record?.locked || !record.deploymentId) return;
       const deploymentId = record.deploymentId;
       const reservationId = record.reservationId ?? callControlId;
-      this.#o.caps.release(reservationId);
+      await this.#o.caps.release(deploymentId, reservationId);
       const cdr = await this.#finalRecord(callControlId);
       let durationMs: number;
       let source: 'cdr' | 'webhooks';

@@ -131,6 +131,46 @@ describe('ControlChannel against a scripted platform', () => {
     }
   });
 
+  it('a report refused for an unreachable store is re-sent with capped backoff until recorded; any other refusal is final', async () => {
+    const messages: PlatformControlMessage[] = [];
+    const sends = new Map<string, number[]>();
+    onConnect = (ws) => {
+      ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 }));
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data)) as { call_control_id: string };
+        const times = sends.get(m.call_control_id) ?? [];
+        times.push(Date.now());
+        sends.set(m.call_control_id, times);
+        const ack = m.call_control_id === 'v3:other'
+          ? { ok: false, code: 'TTMA_ERR_CALL_NOT_OWNED', message: 'call not found or not owned by this deployment' }
+          : times.length <= 3
+            ? { ok: false, code: 'TTMA_ERR_STORE_UNAVAILABLE', message: 'redis unavailable' }
+            : { ok: true, flags: [] };
+        ws.send(JSON.stringify({ type: 'usage.ack', call_control_id: m.call_control_id, ...ack }));
+      });
+    };
+    // random 0: each delay is exactly half its ceiling.
+    const c = channel(messages, { reportRetryBaseMs: 120, reportRetryMaxMs: 240, random: () => 0 });
+    c.start();
+    try {
+      await waitFor('the connection', () => c.authenticated);
+      c.reportUsage('v3:retried', 1_000);
+      c.reportUsage('v3:other', 1_000);
+      await waitFor('the retried report acknowledged', () => c.counters.reportsAcked === 1, 3_000);
+      const times = sends.get('v3:retried')!;
+      assert.equal(times.length, 4, 'sent once and re-sent three times');
+      // Delays: ceilings 120, 240, 240 (capped), half of each with random 0.
+      const gaps = times.slice(1).map((t, i) => t - times[i]!);
+      for (const [i, expected] of [60, 120, 120].entries()) assert.ok(gaps[i]! >= expected - 5 && gaps[i]! < expected + 250, `gap ${i}: ${gaps[i]} ms, expected ~${expected}`);
+      assert.equal(c.counters.reportsRetried, 3);
+      assert.equal(c.pendingReports, 0);
+      assert.deepEqual([sends.get('v3:other')?.length, c.counters.reportsRefused], [1, 1], 'a final refusal is not re-sent');
+      assert.deepEqual(c.reportRetryDelayMs(10), 120, 'capped at the maximum');
+    } finally {
+      c.stop();
+    }
+  });
+
   it('parsePlatformMessage accepts only the known shapes', () => {
     assert.equal(parsePlatformMessage(null), null);
     assert.equal(parsePlatformMessage({ type: 'usage.ack', call_control_id: 'a', ok: true, flags: [1] }), null);

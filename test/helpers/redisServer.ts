@@ -33,12 +33,19 @@ export function redisUnavailable(): string | undefined {
   return 'redis-server is not installed (apt-get install redis-server)';
 }
 
-/** `port`: start on this one (e.g. again after `kill`, to test a comeback); default a free one. */
-export async function startRedisServer(port?: number): Promise<RedisServer> {
+/**
+ * `port`: start on this one (e.g. again after `kill`, to test a comeback); default a free one.
+ * `dataDir`: keep the data there (append-only file, fsync per write), so a server stopped and
+ * started again on the same port and directory has everything it had (a Redis restart, not a wipe).
+ */
+export async function startRedisServer(port?: number, options: { dataDir?: string } = {}): Promise<RedisServer> {
   port ??= ((await freePorts(1)) as [number])[0];
+  const persistence = options.dataDir
+    ? ['--dir', options.dataDir, '--appendonly', 'yes', '--appendfsync', 'always']
+    : ['--appendonly', 'no'];
   const child = spawn(
     REDIS_BINARY,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'yes', '--loglevel', 'warning'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

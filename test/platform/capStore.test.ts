@@ -16,11 +16,19 @@ const JAN = { day: '2025-01-31', month: '2025-01' };
 const JAN_30 = { day: '2025-01-30', month: '2025-01' };
 const FEB = { day: '2025-02-01', month: '2025-02' };
 
-function suite(name: string, make: () => Promise<{ store: CapStore; close(): Promise<void> }>, skip?: string): void {
+interface Made {
+  store: CapStore;
+  /** Another client on the same state (Redis: a second connection, as a second platform process). */
+  twin: CapStore;
+  close(): Promise<void>;
+}
+
+function suite(name: string, make: () => Promise<Made>, skip?: string): void {
   describe(`cap store contract: ${name}`, { skip }, () => {
     let store: CapStore;
+    let twin: CapStore;
     let close: () => Promise<void>;
-    before(async () => ({ store, close } = await make()));
+    before(async () => ({ store, twin, close } = await make()));
     after(() => close?.());
     const dep = (): string => `dep-${randomUUID().slice(0, 8)}`;
 
@@ -87,6 +95,41 @@ function suite(name: string, make: () => Promise<{ store: CapStore; close(): Pro
       assert.deepEqual(await store.usage(d, JAN), { day: 0, month: 1 });
     });
 
+    it('keeps live calls with their next due time; a top-up is made once when due and moves it one unit on', async () => {
+      const d = dep();
+      const limits = { day: 10, month: 100 };
+      assert.equal((await store.reserve(d, 'live-1', 1, limits, JAN, { nextAtMs: 1_000 })).ok, true);
+      assert.equal((await store.reserve(d, 'not-live', 1, limits, JAN)).ok, true);
+      assert.deepEqual(await twin.live(d), ['live-1'], 'seen by the other client');
+      assert.ok((await twin.liveDeployments()).includes(d));
+      assert.deepEqual(await store.due(d, 999), []);
+      assert.deepEqual(await store.topUp(d, 'live-1', 999, 500, JAN), { ok: false, reason: 'not_due' });
+      assert.deepEqual(await twin.due(d, 1_000), ['live-1']);
+      // Two processes ticking at once: 12 concurrent top-ups of the due unit, one granted.
+      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? twin : store).topUp(d, 'live-1', 1_200, 500, JAN)));
+      assert.equal(results.filter((r) => r.ok).length, 1);
+      assert.ok(results.every((r) => r.ok || r.reason === 'not_due'));
+      assert.deepEqual(await store.due(d, 1_499), [], 'next due one unit after the last due time');
+      assert.deepEqual(await store.due(d, 1_500), ['live-1']);
+      assert.deepEqual(await store.reservation(d, 'live-1'), { reserved: 2, settled: false, billed: null });
+      assert.deepEqual(await store.usage(d, JAN), { day: 3, month: 3 });
+    });
+
+    it('a live call stops being live at a cap, when released, and when settled', async () => {
+      const d = dep();
+      const limits = { day: 3, month: 100 };
+      for (const c of ['a', 'b', 'c']) assert.equal((await store.reserve(d, c, 1, limits, JAN, { nextAtMs: 0 })).ok, true);
+      // At the cap: refused with the reason, and no longer live (its process ends the calls).
+      const capped = await twin.topUp(d, 'a', 10, 100, JAN);
+      assert.deepEqual(capped, { ok: false, reason: 'day', dayUsed: 3, monthUsed: 3 });
+      await store.release(d, 'b');
+      assert.deepEqual(await store.live(d), ['c']);
+      await twin.settle(d, 'c', 1, JAN);
+      assert.deepEqual(await store.live(d), []);
+      assert.deepEqual(await store.topUp(d, 'c', 10, 100, JAN), { ok: false, reason: 'not_due' }, 'settled: never topped up again');
+      assert.deepEqual(await store.reservation(d, 'c'), { reserved: 1, settled: true, billed: 1 });
+    });
+
     it('never grants more than the cap under 200 concurrent reservations', async () => {
       const d = dep();
       const results = await Promise.all(
@@ -101,7 +144,7 @@ function suite(name: string, make: () => Promise<{ store: CapStore; close(): Pro
 
 suite('embedded', async () => {
   const store = new MemoryCapStore();
-  return { store, close: () => store.close() };
+  return { store, twin: store, close: () => store.close() };
 });
 
 const skip = redisUnavailable();
@@ -111,11 +154,15 @@ suite(
   async () => {
     redis = await startRedisServer();
     const store = new RedisCapStore({ url: redis.url, prefix: `t${process.pid}` });
+    const twin = new RedisCapStore({ url: redis.url, prefix: `t${process.pid}` });
     assert.equal(await store.ready(), true);
+    assert.equal(await twin.ready(), true);
     return {
       store,
+      twin,
       close: async () => {
         await store.close();
+        await twin.close();
         await redis?.stop();
       },
     };

@@ -109,7 +109,7 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string): v
       assert.deepEqual(await h.platform.caps.usage(d.id), { day: 3, month: 3 });
       const billing = (await h.platform.calls.get(id))?.billing;
       assert.deepEqual(billing, { source: 'cdr', durationMs: 500, billedMinutes: 3, costMicroUsd: 30_000 });
-      assert.equal(h.platform.caps.liveReservations, 0);
+      assert.deepEqual(await h.platform.caps.liveOf(d.id), [], 'no longer live');
     });
 
     it('gives the minute back when the provider refuses the dial', async () => {
@@ -176,7 +176,8 @@ describe('redis for the cap tests', { skip }, () => {
       // Several units pass without a successful top-up: the live call is not ended.
       await new Promise((resolve) => setTimeout(resolve, 4 * UNIT_MS));
       assert.equal(h.provider.calls.get(liveId)?.alive, true);
-      assert.equal(h.provider.commands('hangup').length, 0);
+      // (Calls left live by the suites before, on this Redis, are this process's to top up and end: not counted.)
+      assert.equal(h.provider.commands('hangup').filter((r) => r.path.includes(encodeURIComponent(liveId))).length, 0);
       // And the live call can still be hung up by its gateway.
       const hangup = await call(h.base, 'POST', PLATFORM_PATHS.hangup(liveId), { headers: d.headers, body: {} });
       assert.equal(hangup.status, 200);

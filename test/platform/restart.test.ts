@@ -13,8 +13,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { RedisCapStore } from '../../src/platform/store/RedisCapStore.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
-import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
+import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, signedHeaders, startHarness, type Harness } from './helpers.js';
 
 const A = { id: 'keep-a', numbers: ['+15551410001'], tunnelHost: 'keep-a.trycloudflare.com' };
 const B = { id: 'keep-b', numbers: ['+15551410002'], tunnelHost: 'keep-b.trycloudflare.com' };
@@ -269,6 +270,71 @@ describe('platform restart on the same Redis', { skip }, () => {
     assert.equal(await withinMs(second.closed, 2_000), 4401);
   });
 
+  it('a call live across a restart keeps being topped up by the new processes, once per unit, and settles exactly once', async () => {
+    const UNIT = 300;
+    const own = await startRedisServer();
+    const opened: Harness[] = [];
+    const start = async () => {
+      const h = await startHarness({ redisUrl: own.url, capUnitMs: UNIT, capGoodbyeMs: 0, cdr: { attempts: 3, backoffMs: 20 } });
+      opened.push(h);
+      return h;
+    };
+    try {
+      const L = { id: 'keep-live', numbers: ['+15551410005'], tunnelHost: 'keep-live.trycloudflare.com', caps: { dayMinutes: 100, monthMinutes: 1000 } };
+      const first = await start();
+      const headers = agentHeaders(L.id, (await first.platform.deployments.register(L)).agentSecret);
+      const admittedAt = Date.now();
+      const dial = await call(first.base, 'POST', PLATFORM_PATHS.dial, {
+        headers,
+        body: { to: '+15557654321', stream_url: `wss://${L.tunnelHost}/v1/media/live-restart`, stream_auth_token: STREAM_TOKEN },
+      });
+      assert.equal(dial.status, 200, JSON.stringify(dial.body));
+      const id = dial.body.call_control_id as string;
+      const reservationId = (await first.platform.calls.get(id))!.reservationId!;
+      // A store client of its own (as an operator's tool would be), outliving the platforms.
+      const probe = new RedisCapStore({ url: own.url });
+      const reserved = async () => (await probe.reservation(L.id, reservationId))?.reserved ?? 0;
+      try {
+        await waitFor('a top-up by the first process', async () => (await reserved()) >= 2);
+        await first.close();
+        const atStop = await reserved();
+        await new Promise((r) => setTimeout(r, 2 * UNIT));
+        assert.equal(await reserved(), atStop, 'nobody tops up while no platform runs');
+        // Two processes from now on: the call is topped up once per unit, not once per process.
+        const [second, third] = [await start(), await start()];
+        await new Promise((r) => setTimeout(r, 6 * UNIT));
+        const elapsedUnits = (Date.now() - admittedAt) / UNIT;
+        const now = await reserved();
+        assert.ok(now > atStop, `topped up after the restart (${atStop} -> ${now})`);
+        // One unit at admission, then one per unit elapsed (a pass may be a quarter unit late); two processes
+        // each topping up would give nearly twice that.
+        assert.ok(now <= Math.floor(elapsedUnits) + 1 && now >= Math.floor(elapsedUnits) - 1, `reserved ${now} after ${elapsedUnits.toFixed(2)} units`);
+        assert.deepEqual(await second.platform.caps.liveOf(L.id), [reservationId]);
+
+        // The provider ends it: 1 s is 4 units. Settled once, by whichever process takes the webhook.
+        for (const h of [second, third]) h.provider.calls.set(id, { direction: 'outgoing', from: L.numbers[0]!, to: '+15557654321', alive: false, durationMs: 1_000 });
+        const hangup = envelope('call.hangup', { call_control_id: id, from: L.numbers[0]!, to: '+15557654321', direction: 'outgoing', hangup_cause: 'normal_clearing' });
+        assert.deepEqual((await postWebhook(second, hangup)).body, { ok: true });
+        // The same event delivered to the other process is a duplicate there too (the replay window is in Redis).
+        const again = await call(third.base, 'POST', '/v1/provider/webhooks', { raw: hangup, headers: signedHeadersFor(third, hangup) });
+        assert.deepEqual(again.body, { ok: true, duplicate: true });
+        await waitFor('settled', async () => (await probe.reservation(L.id, reservationId))?.settled === true);
+        const settledAt = await probe.reservation(L.id, reservationId);
+        assert.equal(settledAt?.billed, 4);
+        assert.deepEqual(await third.platform.caps.liveOf(L.id), [], 'no longer live');
+        assert.deepEqual(await third.platform.caps.usage(L.id), { day: 4, month: 4 }, 'counted at the billed figure, once');
+        await new Promise((r) => setTimeout(r, 3 * UNIT));
+        assert.deepEqual(await probe.reservation(L.id, reservationId), settledAt, 'no top-up after settlement');
+        assert.deepEqual(await third.platform.caps.usage(L.id), { day: 4, month: 4 });
+      } finally {
+        await probe.close();
+      }
+    } finally {
+      for (const h of opened) await h.close();
+      await own.stop();
+    }
+  });
+
   it('gives a contested number to one deployment when two platforms are asked at once', async () => {
     const [p1, p2] = await Promise.all([open(), open()]);
     const number = '+15551419999';
@@ -299,4 +365,8 @@ function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
 function pick(value: unknown, keys: string[]): Record<string, unknown> {
   const source = value as Record<string, unknown>;
   return Object.fromEntries(keys.map((k) => [k, source?.[k]]));
+}
+
+function signedHeadersFor(h: Harness, body: string): Record<string, string> {
+  return signedHeaders(h.keyPair.secretKey, body);
 }

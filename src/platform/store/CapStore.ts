@@ -8,6 +8,13 @@
  * provider's billed units replace what was reserved (unused reservation is
  * given back, a shortfall is charged), and the call can reserve no more.
  *
+ * Which calls are live, and when each next tops up, lives in the store too
+ * (admitted with `reserve(..., live)`, moved on by `topUp`, dropped by
+ * `release` or `settle`), so a platform restart or a second platform process
+ * keeps topping up the calls another admitted, and `topUp` is atomic: of two
+ * processes ticking at once, one reserves the unit and the other is told
+ * `not_due`.
+ *
  * Two implementations keep this contract: MemoryCapStore (in-process, the
  * default for `ttma demo` and single-box use) and RedisCapStore (ioredis, one
  * Lua script per reservation, keys hash-tagged per deployment so a script
@@ -48,12 +55,32 @@ export interface CallReservation {
 
 export type StoreKind = 'memory' | 'redis';
 
+/** A top-up that was not this caller's to make: not live (released, settled elsewhere) or not due yet. */
+export type TopUpResult = ReserveResult | { ok: false; reason: 'not_due' };
+
+
 export interface CapStore {
   readonly kind: StoreKind;
-  /** Atomically reserve `units` for the call, or nothing when a cap would be exceeded. */
-  reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): Promise<ReserveResult>;
   /**
-   * Settle the call at `billedUnits` (the provider's figure), exactly once.
+   * Atomically reserve `units` for the call, or nothing when a cap would be exceeded.
+   * `live`: the call is admitted and live: it tops up at `nextAtMs` against these limits.
+   */
+  reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult>;
+  /**
+   * If the live call's next unit is due at `nowMs`: reserve it against the limits kept at admission
+   * and move its due time one unit on; at a cap (or settled) it is no longer live.
+   */
+  topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod): Promise<TopUpResult>;
+  /** Live calls of the deployment whose next unit is due at `nowMs`. */
+  due(deploymentId: string, nowMs: number): Promise<string[]>;
+  /** Live calls of the deployment. */
+  live(deploymentId: string): Promise<string[]>;
+  /** Deployments that have had live calls (the top-up timer's work list). */
+  liveDeployments(): Promise<string[]>;
+  /** The call is no longer live (no more top-ups); its settlement follows separately. */
+  release(deploymentId: string, callId: string): Promise<void>;
+  /**
+   * Settle the call at `billedUnits` (the provider's figure), exactly once; it is no longer live.
    * `period` is where a call that never reserved is charged.
    */
   settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult>;

@@ -3,7 +3,7 @@
  * Each method runs to completion without awaiting, so on node's one thread
  * it is as atomic as the Redis script.
  */
-import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult } from './CapStore.js';
+import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult, TopUpResult } from './CapStore.js';
 
 interface CallEntry {
   reserved: number;
@@ -11,14 +11,64 @@ interface CallEntry {
   billed: number | null;
   /** Where the call last reserved: its settlement adjusts these counters. */
   period: CapPeriod | null;
+  /** The caps a live call tops up against (kept at admission). */
+  limits: CapLimits | null;
 }
 
 export class MemoryCapStore implements CapStore {
   readonly kind = 'memory' as const;
   readonly #counters = new Map<string, number>();
   readonly #calls = new Map<string, CallEntry>();
+  /** Per deployment: live call -> when its next unit is due (ms). */
+  readonly #live = new Map<string, Map<string, number>>();
 
-  async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): Promise<ReserveResult> {
+  async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult> {
+    const result = this.#reserve(deploymentId, callId, units, limits, period);
+    if (result.ok && live) {
+      this.#call(deploymentId, callId)!.limits = { ...limits };
+      this.#liveOf(deploymentId).set(callId, live.nextAtMs);
+    }
+    return result;
+  }
+
+  async topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod): Promise<TopUpResult> {
+    const live = this.#live.get(deploymentId);
+    const due = live?.get(callId);
+    if (!live || due === undefined || due > nowMs) return { ok: false, reason: 'not_due' };
+    const limits = this.#call(deploymentId, callId)?.limits;
+    if (!limits) {
+      live.delete(callId);
+      return { ok: false, reason: 'settled', dayUsed: 0, monthUsed: 0 };
+    }
+    const result = this.#reserve(deploymentId, callId, 1, limits, period);
+    if (result.ok) live.set(callId, due + unitMs);
+    else live.delete(callId);
+    return result;
+  }
+
+  async due(deploymentId: string, nowMs: number): Promise<string[]> {
+    return [...(this.#live.get(deploymentId) ?? [])].filter(([, at]) => at <= nowMs).map(([id]) => id);
+  }
+
+  async live(deploymentId: string): Promise<string[]> {
+    return [...(this.#live.get(deploymentId)?.keys() ?? [])];
+  }
+
+  async liveDeployments(): Promise<string[]> {
+    return [...this.#live.keys()];
+  }
+
+  async release(deploymentId: string, callId: string): Promise<void> {
+    this.#live.get(deploymentId)?.delete(callId);
+  }
+
+  #liveOf(deploymentId: string): Map<string, number> {
+    const live = this.#live.get(deploymentId) ?? new Map<string, number>();
+    this.#live.set(deploymentId, live);
+    return live;
+  }
+
+  #reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): ReserveResult {
     const call = this.#call(deploymentId, callId);
     const dayKey = `${deploymentId}|d|${period.day}`;
     const monthKey = `${deploymentId}|m|${period.month}`;
@@ -29,7 +79,7 @@ export class MemoryCapStore implements CapStore {
     if (monthUsed + units > limits.month) return { ok: false, reason: 'month', dayUsed, monthUsed };
     this.#counters.set(dayKey, dayUsed + units);
     this.#counters.set(monthKey, monthUsed + units);
-    const entry = call ?? { reserved: 0, settled: false, billed: null, period: null };
+    const entry = call ?? { reserved: 0, settled: false, billed: null, period: null, limits: null };
     entry.reserved += units;
     entry.period = { ...period };
     this.#calls.set(`${deploymentId}|${callId}`, entry);
@@ -37,7 +87,8 @@ export class MemoryCapStore implements CapStore {
   }
 
   async settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult> {
-    const entry = this.#call(deploymentId, callId) ?? { reserved: 0, settled: false, billed: null, period: null };
+    this.#live.get(deploymentId)?.delete(callId);
+    const entry = this.#call(deploymentId, callId) ?? { reserved: 0, settled: false, billed: null, period: null, limits: null };
     if (entry.settled) return { first: false, billed: entry.billed ?? 0, reserved: entry.reserved };
     const charged = entry.period ?? period;
     const delta = billedUnits - entry.reserved;

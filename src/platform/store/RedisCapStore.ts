@@ -7,9 +7,9 @@
  * connection.
  */
 import type { Redis } from 'ioredis';
-import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult } from './CapStore.js';
+import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult, TopUpResult } from './CapStore.js';
 import { TTL_SECONDS } from './CapStore.js';
-import { RESERVE_SCRIPT, SETTLE_SCRIPT } from './capScripts.js';
+import { RESERVE_SCRIPT, SETTLE_SCRIPT, TOP_UP_SCRIPT } from './capScripts.js';
 import { StoreConnection } from './redisClient.js';
 
 export interface RedisCapStoreOptions {
@@ -27,13 +27,16 @@ export class RedisCapStore implements CapStore {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #conn: StoreConnection;
+  /** Deployments this client has put on the work list (the list is never trimmed, so once is enough). */
+  readonly #listed = new Set<string>();
 
   constructor(options: RedisCapStoreOptions) {
     this.#prefix = options.prefix ?? 'ttma';
     this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
     this.#redis = this.#conn.redis;
-    this.#redis.defineCommand('ttmaReserve', { numberOfKeys: 3, lua: RESERVE_SCRIPT });
-    this.#redis.defineCommand('ttmaSettle', { numberOfKeys: 3, lua: SETTLE_SCRIPT });
+    this.#redis.defineCommand('ttmaReserve', { numberOfKeys: 4, lua: RESERVE_SCRIPT });
+    this.#redis.defineCommand('ttmaTopUp', { numberOfKeys: 4, lua: TOP_UP_SCRIPT });
+    this.#redis.defineCommand('ttmaSettle', { numberOfKeys: 4, lua: SETTLE_SCRIPT });
   }
 
   /** True while the connection is up (commands may still time out). */
@@ -46,18 +49,50 @@ export class RedisCapStore implements CapStore {
     return this.#conn.ready(timeoutMs);
   }
 
-  async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): Promise<ReserveResult> {
+  async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult> {
+    const keys = this.#keys(deploymentId, callId, period);
+    const script = this.#run(() =>
+      (this.#redis as unknown as ScriptCommands).ttmaReserve(
+        keys.day, keys.month, keys.call, keys.live,
+        units, limits.day, limits.month, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
+        callId, live ? Math.round(live.nextAtMs) : '',
+      ),
+    );
+    // The deployment goes on the top-up timer's work list, once per client, sent with the script (another
+    // slot: not inside it). Not fatal when it alone fails: the admitting process ticks its own deployments anyway.
+    const listed = live && !this.#listed.has(deploymentId)
+      ? this.#run(() => this.#redis.sadd(this.#liveDeploymentsKey, deploymentId)).then(() => this.#listed.add(deploymentId), () => undefined)
+      : null;
+    const [reply] = await Promise.all([script, listed]);
+    return reserveResult(reply as ScriptReply);
+  }
+
+  async topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod): Promise<TopUpResult> {
     const keys = this.#keys(deploymentId, callId, period);
     const reply = (await this.#run(() =>
-      (this.#redis as unknown as ScriptCommands).ttmaReserve(
-        keys.day, keys.month, keys.call,
-        units, limits.day, limits.month, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
+      (this.#redis as unknown as ScriptCommands).ttmaTopUp(
+        keys.day, keys.month, keys.call, keys.live,
+        Math.round(nowMs), unitMs, callId, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
       ),
     )) as ScriptReply;
-    const [status, dayUsed, monthUsed, callReserved] = reply.map(Number) as ScriptReply;
-    if (status === 1) return { ok: true, dayUsed, monthUsed, callReserved };
-    const reason = status === -1 ? 'day' : status === -2 ? 'month' : 'settled';
-    return { ok: false, reason, dayUsed, monthUsed };
+    if (Number(reply[0]) === -4) return { ok: false, reason: 'not_due' };
+    return reserveResult(reply);
+  }
+
+  async due(deploymentId: string, nowMs: number): Promise<string[]> {
+    return this.#run(() => this.#redis.zrangebyscore(this.#keys(deploymentId, '', NO_PERIOD).live, '-inf', String(Math.round(nowMs))));
+  }
+
+  async live(deploymentId: string): Promise<string[]> {
+    return this.#run(() => this.#redis.zrange(this.#keys(deploymentId, '', NO_PERIOD).live, '0', '-1'));
+  }
+
+  async liveDeployments(): Promise<string[]> {
+    return this.#run(() => this.#redis.smembers(this.#liveDeploymentsKey));
+  }
+
+  async release(deploymentId: string, callId: string): Promise<void> {
+    await this.#run(() => this.#redis.zrem(this.#keys(deploymentId, '', NO_PERIOD).live, callId));
   }
 
   async settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult> {
@@ -67,7 +102,7 @@ export class RedisCapStore implements CapStore {
     const charged = { day: day ?? period.day, month: month ?? period.month };
     const keys = this.#keys(deploymentId, callId, charged);
     const reply = (await this.#run(() =>
-      (this.#redis as unknown as ScriptCommands).ttmaSettle(keys.day, keys.month, keys.call, billedUnits, TTL_SECONDS.call),
+      (this.#redis as unknown as ScriptCommands).ttmaSettle(keys.day, keys.month, keys.call, keys.live, billedUnits, TTL_SECONDS.call, callId),
     )) as number[];
     return { first: Number(reply[0]) === 1, billed: Number(reply[1]), reserved: Number(reply[2]) };
   }
@@ -79,7 +114,7 @@ export class RedisCapStore implements CapStore {
   }
 
   async reservation(deploymentId: string, callId: string): Promise<CallReservation | null> {
-    const key = this.#keys(deploymentId, callId, { day: '', month: '' }).call;
+    const key = this.#keys(deploymentId, callId, NO_PERIOD).call;
     const fields = (await this.#run(() => this.#redis.hmget(key, 'reserved', 'settled', 'billed'))) as (string | null)[];
     const [reserved, settled, billed] = fields;
     if (reserved === null && settled === null) return null;
@@ -95,9 +130,14 @@ export class RedisCapStore implements CapStore {
   }
 
   /** One hash tag per deployment: every key of a script lands in one Cluster slot. */
-  #keys(deploymentId: string, callId: string, period: CapPeriod): { day: string; month: string; call: string } {
+  #keys(deploymentId: string, callId: string, period: CapPeriod): { day: string; month: string; call: string; live: string } {
     const tag = `${this.#prefix}:{dep:${deploymentId}}`;
-    return { day: `${tag}:day:${period.day}`, month: `${tag}:month:${period.month}`, call: `${tag}:call:${callId}` };
+    return { day: `${tag}:day:${period.day}`, month: `${tag}:month:${period.month}`, call: `${tag}:call:${callId}`, live: `${tag}:live` };
+  }
+
+  /** Every deployment that has had a live call: one small set (deployments are few), never trimmed. */
+  get #liveDeploymentsKey(): string {
+    return `${this.#prefix}:{live}:deployments`;
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {
@@ -105,7 +145,17 @@ export class RedisCapStore implements CapStore {
   }
 }
 
+const NO_PERIOD: CapPeriod = { day: '', month: '' };
+
+function reserveResult(reply: ScriptReply): ReserveResult {
+  const [status, dayUsed, monthUsed, callReserved] = reply.map(Number) as ScriptReply;
+  if (status === 1) return { ok: true, dayUsed, monthUsed, callReserved };
+  const reason = status === -1 ? 'day' : status === -2 ? 'month' : 'settled';
+  return { ok: false, reason, dayUsed, monthUsed };
+}
+
 interface ScriptCommands {
+  ttmaTopUp(...args: (string | number)[]): Promise<unknown>;
   ttmaReserve(...args: (string | number)[]): Promise<unknown>;
   ttmaSettle(...args: (string | number)[]): Promise<unknown>;
 }

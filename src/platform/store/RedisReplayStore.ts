@@ -1,0 +1,64 @@
+/**
+ * The ReplayStore contract on Redis: one key per event id, written with
+ * `SET NX PX` (one atomic command, so no script is needed), expiring with the
+ * window. The key is tagged with its own id: a single-key command runs in
+ * whatever Cluster slot that gives. Ids are hashed (SHA-256) so a provider's
+ * id of any shape makes a key of fixed size and alphabet.
+ * Fails closed: while Redis is unreachable every check fails with
+ * TTMA_ERR_STORE_UNAVAILABLE, and the platform refuses the webhook (503) so
+ * the provider retries it later.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { StoreConnection } from './redisClient.js';
+import type { ReplayStore } from './ReplayStore.js';
+
+export interface RedisReplayStoreOptions {
+  url: string;
+  /** How long an id is remembered (the platform passes twice the 300 s signature tolerance). */
+  ttlMs: number;
+  prefix?: string;
+  commandTimeoutMs?: number;
+}
+
+export class RedisReplayStore implements ReplayStore {
+  readonly kind = 'redis' as const;
+  readonly #conn: StoreConnection;
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #ttlMs: number;
+
+  constructor(options: RedisReplayStoreOptions) {
+    this.#prefix = options.prefix ?? 'ttma';
+    this.#ttlMs = options.ttlMs;
+    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
+    this.#redis = this.#conn.redis;
+  }
+
+  /** The key an id is remembered under (exported for the key-layout test). */
+  keyOf(key: string): string {
+    return `${this.#prefix}:{replay:${createHash('sha256').update(key, 'utf8').digest('hex')}}`;
+  }
+
+  /** The window runs on Redis's clock (the key's TTL), not the caller's. */
+  async checkAndRemember(key: string, _nowMs?: number): Promise<boolean> {
+    const set = await this.#conn.run(() => this.#redis.set(this.keyOf(key), '1', 'PX', this.#ttlMs, 'NX'));
+    return set === null;
+  }
+
+  async forget(key: string): Promise<void> {
+    await this.#conn.run(() => this.#redis.del(this.keyOf(key)));
+  }
+
+  ping(): Promise<void> {
+    return this.#conn.ping();
+  }
+
+  ready(timeoutMs?: number): Promise<boolean> {
+    return this.#conn.ready(timeoutMs);
+  }
+
+  close(): Promise<void> {
+    return this.#conn.close();
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * The webhook replay cache (FAQ-05), whatever holds it: a verified event's id
+ * is remembered for the signature window, so a captured event cannot be
+ * re-sent. `checkAndRemember` is atomic: of two deliveries of one event, to
+ * one platform process or two on one Redis, exactly one is new.
+ *
+ * MemoryReplayStore (the default) keeps ids in this process; RedisReplayStore
+ * keeps them in Redis (`SET NX PX`), shared by every process on it.
+ * test/platform/replayStore.test.ts runs one suite against both.
+ */
+import type { StoreKind } from './CapStore.js';
+
+export interface ReplayStore {
+  readonly kind: StoreKind;
+  /** True if the key was seen within the window; otherwise remembers it and returns false. */
+  checkAndRemember(key: string, nowMs: number): Promise<boolean>;
+  /** Forgets a key whose event was not processed after all (the store was away), so the provider's retry passes. */
+  forget(key: string): Promise<void>;
+  ping(): Promise<void>;
+  ready?(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+}

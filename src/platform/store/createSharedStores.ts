@@ -1,0 +1,15 @@
+/** The rate-limit and replay stores the platform uses: Redis when a URL is given (REDIS_URL, --redis-url), else in process. */
+import { MemoryRateLimitStore } from './MemoryRateLimitStore.js';
+import { MemoryReplayStore } from './MemoryReplayStore.js';
+import { DEFAULT_RATE_LIMIT, type RateLimitSettings, type RateLimitStore } from './RateLimitStore.js';
+import { RedisRateLimitStore } from './RedisRateLimitStore.js';
+import { RedisReplayStore } from './RedisReplayStore.js';
+import type { ReplayStore } from './ReplayStore.js';
+
+export function createRateLimitStore(redisUrl: string | undefined | null, settings: RateLimitSettings = DEFAULT_RATE_LIMIT): RateLimitStore {
+  return redisUrl ? new RedisRateLimitStore({ url: redisUrl, settings }) : new MemoryRateLimitStore(settings);
+}
+
+export function createReplayStore(redisUrl: string | undefined | null, ttlMs: number): ReplayStore {
+  return redisUrl ? new RedisReplayStore({ url: redisUrl, ttlMs }) : new MemoryReplayStore(ttlMs);
+}
