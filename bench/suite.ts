@@ -204,7 +204,7 @@ interface Step extends StepMeasure {
   kernelShare: number | null;
   rssKiB: number | null;
   failures: string[];
-  /** Calls of this target that did not come up so far (warm-up included), by why. */
+  /** Calls of this target that did not come up or were cut off so far (warm-up included), by why. */
   setupFailureReasons: Record<string, number>;
   /** Why the step's first window failed, when it was measured again (null: it passed the first time). */
   failedFirstWindow: string[] | null;
@@ -379,6 +379,10 @@ async function warmUpTarget(kind: Kind, codec: SimCodec, gen: LoadGenerator, con
   return failed;
 }
 
+function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).map(([key, n]) => [`${prefix}${key}`, n]));
+}
+
 /** One measured window at the calls already up. */
 async function measureStep(target: Target, gen: LoadGenerator, pid: number, calls: number, setupFailures: number): Promise<Step> {
   await resetLatency(target);
@@ -412,7 +416,7 @@ async function measureStep(target: Target, gen: LoadGenerator, pid: number, call
     kernelShare: used && used.user + used.system > 0 ? r3(used.system / (used.user + used.system)) : null,
     rssKiB: rss,
     failures: stepFailures(measure),
-    setupFailureReasons: { ...target.control.failures },
+    setupFailureReasons: { ...target.control.failures, ...prefixed('closed by the target: ', gen.peerCloses) },
     failedFirstWindow: null,
   };
 }

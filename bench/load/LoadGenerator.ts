@@ -107,9 +107,11 @@ export class LoadCall implements ClockSubscriber {
           gen.logger.warn({ reason }, 'load call: media socket failed');
           this.#opened?.(false);
         },
-        onPeerClosed: () => {
+        onPeerClosed: (code, reason) => {
           this.#failed = true;
           gen.clock.remove(this);
+          const key = `${code}${reason ? ` ${reason}` : ''}`;
+          gen.peerCloses[key] = (gen.peerCloses[key] ?? 0) + 1;
         },
         onMedia: (_pcm, arrivalMs) => this.#onReturned(arrivalMs),
         onMark: () => {},
@@ -260,6 +262,9 @@ export class LoadGenerator {
     }
     return { framesSent: sent, framesReturned: returned, lossRate: sent === 0 ? 0 : 1 - returned / sent };
   }
+
+  /** Media sockets the target closed while the call was live, by close code and reason. */
+  readonly peerCloses: Record<string, number> = {};
 
   closeAll(): void {
     for (const call of this.calls.splice(0)) call.close();

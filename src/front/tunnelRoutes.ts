@@ -170,7 +170,11 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
       }
       handlers.mediaFrame(data.slot, message);
     },
-    close: (ws) => handlers.mediaClosed(ws),
+    close: (ws, code) => {
+      // 1006: no close frame either way (the TCP connection dropped, or uWS cut it: idle, oversize).
+      if (code === 1006) log.warn({ callId: ws.getUserData().callId, code }, 'media socket closed without a close frame');
+      handlers.mediaClosed(ws);
+    },
   });
 
   app.any('/*', (res) => {

@@ -132,7 +132,9 @@ export class MediaStreamClient {
       this.#state = 'open';
       this.#handlers.onOpen();
     });
+    let lastError = '';
     ws.on('error', (err) => {
+      lastError = err.message;
       if (this.#state === 'connecting') this.#failConnect(`media socket connect failed: ${err.message}`);
       else this.#options.logger.debug({ streamId: this.streamId, err: err.message }, 'media socket error');
     });
@@ -141,7 +143,8 @@ export class MediaStreamClient {
       this.#state = 'closed';
       this.#ws = null;
       if (was === 'connecting') this.#failConnect(`media socket closed during upgrade (code ${code})`);
-      else if (was === 'open') this.#handlers.onPeerClosed(code, reason.toString('utf8'));
+      // No close frame (1006): say what the socket reported instead.
+      else if (was === 'open') this.#handlers.onPeerClosed(code, reason.toString('utf8') || (lastError ? `socket error: ${lastError}` : ''));
     });
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
   }
