@@ -36,10 +36,10 @@ import { cpuMs, cpuSplitMs, cpuWithChildrenMs, machineCpu, msPerTick, rssKiB } f
 import { capacityOf, ratio, stepFailures, type StepMeasure } from './ramp.js';
 import { rampSvg } from './svg.js';
 
-const USAGE = `usage: npm run -s bench -- [--quick | --tiny] [--json] [--only pcmu,opus] [--targets ours,ours-front,baseline]
+const USAGE = `usage: npm run -s bench -- [--quick | --tiny] [--json] [--only pcmu,opus] [--targets ours,ours-worker,baseline]
   [--steps N,N,...] [--ramps-only] [--profile-dir DIR] [--out-dir DIR] [--no-pin] [--keep-logs] [--self-test-calls N]
 (docs/bench.md says what each does)`;
-const KINDS = ['ours', 'ours-front', 'baseline'] as const;
+const KINDS = ['ours', 'ours-worker', 'baseline'] as const;
 
 function parseFlags() {
   try {
@@ -49,7 +49,7 @@ function parseFlags() {
       process.exit(0);
     }
     for (const target of (parsed.targets ?? '').split(',').filter(Boolean)) {
-      if (!(KINDS as readonly string[]).includes(target)) throw new Error(`unknown target "${target}" (ours, ours-front or baseline)`);
+      if (!(KINDS as readonly string[]).includes(target)) throw new Error(`unknown target "${target}" (ours, ours-worker or baseline)`);
     }
     return parsed;
   } catch (err) {
@@ -76,7 +76,7 @@ const FLAG_OPTIONS = {
 } as const;
 const flags = parseFlags();
 
-/** Our gateway as shipped, our gateway with the front owning the media sockets (DESIGN 4's batched hop), the baseline. */
+/** Our gateway as shipped (the front owns the media sockets), our gateway with worker-owned sockets (DESIGN 4's fourth option), the baseline. */
 type Kind = (typeof KINDS)[number];
 const CODECS: Array<{ key: 'pcmu' | 'opus'; codec: SimCodec }> = [
   { key: 'pcmu', codec: 'PCMU' },
@@ -308,8 +308,8 @@ async function startChild(
         '--public-host', TUNNEL_HOST, '--webhook-public-key-file', secrets.publicKeyFile, '--platform-url', platformUrl,
         '--deployment-id', DEPLOYMENT, '--agent-secret-file', secrets.agentSecretFile, '--number', NUMBER,
         '--codec', codec, '--max-calls', '5000',
-        // `ours` is the shipped default (each worker owns its sockets); `ours-front` the front-owned layout, for comparison.
-        '--media-sockets', kind === 'ours-front' ? 'front' : 'worker',
+        // `ours` is the shipped default (the front owns the media sockets); `ours-worker` each worker owning its own (opt-in).
+        '--media-sockets', kind === 'ours-worker' ? 'worker' : 'front',
       ],
       log,
       { wrap: TARGET_WRAP, nodeArgs: profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : [] },
@@ -632,11 +632,11 @@ async function main(): Promise<void> {
   try {
     for (const { key, codec } of CODECS) {
       if (only && !only.has(key)) continue;
-      const targets = new Set((flags.targets ?? (mode === 'full' ? 'ours,ours-front,baseline' : 'ours,baseline')).split(','));
+      const targets = new Set((flags.targets ?? (mode === 'full' ? 'ours,ours-worker,baseline' : 'ours,baseline')).split(','));
       const skipped: Ramp = { steps: [], capacity: 0, idleRssKiB: null, stoppedBecause: ['not run'] };
       ramps[key] = {
         ours: targets.has('ours') ? await ramp('ours', key, codec, secrets, bank) : skipped,
-        'ours-front': targets.has('ours-front') ? await ramp('ours-front', key, codec, secrets, bank) : skipped,
+        'ours-worker': targets.has('ours-worker') ? await ramp('ours-worker', key, codec, secrets, bank) : skipped,
         baseline: targets.has('baseline') ? await ramp('baseline', key, codec, secrets, bank) : skipped,
       };
     }
@@ -652,22 +652,22 @@ async function main(): Promise<void> {
     for (const [key, pair] of Object.entries(ramps)) {
       const ours = latencyStep(pair.ours);
       const base = latencyStep(pair.baseline);
-      const front = latencyStep(pair['ours-front']);
-      latency[key] = { ...latencyFigures(ours), oursFront: latencyFigures(front), baseline: latencyFigures(base) };
+      const worker = latencyStep(pair['ours-worker']);
+      latency[key] = { ...latencyFigures(ours), oursWorker: latencyFigures(worker), baseline: latencyFigures(base) };
       capacity[key] = {
         ours: pair.ours.capacity,
-        // The same gateway with the front owning the sockets (null: not run); its steps are under steps.oursFront.
-        oursFront: pair['ours-front'].steps.length > 0 ? pair['ours-front'].capacity : null,
+        // The same gateway with each worker owning its calls' sockets (null: not run); its steps are under steps.oursWorker.
+        oursWorker: pair['ours-worker'].steps.length > 0 ? pair['ours-worker'].capacity : null,
         baseline: pair.baseline.capacity,
         ratio: ratio(pair.ours.capacity, pair.baseline.capacity),
         // CPU cost per call at the latency step, baseline over ours: the capacity ratio a quiet core would show if cost stayed linear.
         costRatio: ours?.cpuMsPerCallSecond && base?.cpuMsPerCallSecond ? ratio(base.cpuMsPerCallSecond, ours.cpuMsPerCallSecond) : null,
         oursStoppedBecause: pair.ours.stoppedBecause,
-        oursFrontStoppedBecause: pair['ours-front'].stoppedBecause,
+        oursWorkerStoppedBecause: pair['ours-worker'].stoppedBecause,
         baselineStoppedBecause: pair.baseline.stoppedBecause,
         steps: {
           ours: pair.ours.steps.map(stepRow),
-          oursFront: pair['ours-front'].steps.map(stepRow),
+          oursWorker: pair['ours-worker'].steps.map(stepRow),
           baseline: pair.baseline.steps.map(stepRow),
         },
       };
@@ -675,12 +675,12 @@ async function main(): Promise<void> {
       cost[key] = {
         calls: ours?.calls ?? null,
         ours: ours?.cpuMsPerCallSecond ?? null,
-        oursFront: front?.cpuMsPerCallSecond ?? null,
+        oursWorker: worker?.cpuMsPerCallSecond ?? null,
         baseline: base?.cpuMsPerCallSecond ?? null,
         // 1,000 ms of CPU a second over the cost of one call: calls a core would carry if cost stayed linear.
         oursProjectedCallsPerCore: perCore(ours?.cpuMsPerCallSecond),
         // The kernel's share of each target's CPU at that step: socket I/O that no user-space change removes.
-        kernelShare: { ours: ours?.kernelShare ?? null, oursFront: front?.kernelShare ?? null, baseline: base?.kernelShare ?? null },
+        kernelShare: { ours: ours?.kernelShare ?? null, oursWorker: worker?.kernelShare ?? null, baseline: base?.kernelShare ?? null },
         baselineProjectedCallsPerCore: perCore(base?.cpuMsPerCallSecond),
       };
       const perCall = (r: Ramp, s: Step | undefined) =>
@@ -688,7 +688,7 @@ async function main(): Promise<void> {
       rss[key] = {
         calls: ours?.calls ?? null,
         ours: perCall(pair.ours, ours),
-        oursFront: perCall(pair['ours-front'], front),
+        oursWorker: perCall(pair['ours-worker'], worker),
         baseline: perCall(pair.baseline, base),
         oursIdleKiB: pair.ours.idleRssKiB,
         baselineIdleKiB: pair.baseline.idleRssKiB,
@@ -757,14 +757,14 @@ function stepRow(s: Step) {
 function svgSeries(ramps: Record<string, Record<Kind, Ramp>>) {
   const colors: Record<string, string> = {
     'ours pcmu': '#1f77b4',
-    'ours-front pcmu': '#9ecae1',
+    'ours-worker pcmu': '#9ecae1',
     'baseline pcmu': '#ff7f0e',
     'ours opus': '#2ca02c',
-    'ours-front opus': '#a1d99b',
+    'ours-worker opus': '#a1d99b',
     'baseline opus': '#d62728',
   };
   return Object.entries(ramps).flatMap(([key, pair]) =>
-    (['ours', 'ours-front', 'baseline'] as const).filter((kind) => pair[kind].steps.length > 0).map((kind) => ({
+    (['ours', 'ours-worker', 'baseline'] as const).filter((kind) => pair[kind].steps.length > 0).map((kind) => ({
       name: `${kind} ${key}`,
       color: colors[`${kind} ${key}`] ?? 'black',
       points: pair[kind].steps.map((s) => ({ calls: s.calls, addedP99Ms: s.addedP99Ms })),

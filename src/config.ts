@@ -79,7 +79,7 @@ export function defaultGatewayConfig(): GatewayConfig {
     tunnelPort: 0,
     localPort: 0,
     workers: Math.max(1, availableParallelism()),
-    mediaSockets: 'worker',
+    mediaSockets: 'front',
     publicHost: '',
     webhookPublicKey: null,
     platformUrl: '',
