@@ -15,7 +15,6 @@
  * A locked owner never changes, so it is cached in process once seen: the
  * signalling proxy's ownership check on a known call costs no round trip.
  */
-import type { Redis } from 'ioredis';
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import type { CallDirection } from '../../wire/telnyx.js';
 import {
@@ -36,7 +35,7 @@ import {
   type LockOutcome,
 } from './CallStore.js';
 import { EVENT_SCRIPT, LOCK_SCRIPT, PATCH_SCRIPT } from './callScripts.js';
-import { StoreConnection } from './redisClient.js';
+import { RedisBackedStore } from './redisClient.js';
 import { checkRetention } from './retention.js';
 
 export interface RedisCallStoreOptions {
@@ -60,31 +59,28 @@ interface Commands {
   ttmaCallPatch(...args: (string | number)[]): Promise<number>;
 }
 
-export class RedisCallStore implements CallStore {
+export class RedisCallStore extends RedisBackedStore implements CallStore {
   readonly kind = 'redis' as const;
-  readonly #redis: Redis;
   readonly #prefix: string;
   readonly #maxCalls: number;
   readonly #retentionMs: number;
   readonly #ttlSec: number;
   readonly #owners = new Map<string, string | null>();
-  readonly #conn: StoreConnection;
 
   constructor(options: RedisCallStoreOptions) {
     const retention = checkRetention('call retention', 'maxCalls', options.maxCalls ?? DEFAULT_MAX_CALLS, options.retentionDays);
+    super(options.url, options.commandTimeoutMs);
     this.#maxCalls = retention.maxRecords;
     this.#retentionMs = retention.retentionMs;
     this.#ttlSec = retention.ttlSec;
     this.#prefix = `${options.prefix ?? 'ttma'}:{calls}:`;
-    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
-    this.#redis = this.#conn.redis;
-    this.#redis.defineCommand('ttmaCallLock', { numberOfKeys: 4, lua: LOCK_SCRIPT });
-    this.#redis.defineCommand('ttmaCallEvent', { numberOfKeys: 3, lua: EVENT_SCRIPT });
-    this.#redis.defineCommand('ttmaCallPatch', { numberOfKeys: 2, lua: PATCH_SCRIPT });
+    this.redis.defineCommand('ttmaCallLock', { numberOfKeys: 4, lua: LOCK_SCRIPT });
+    this.redis.defineCommand('ttmaCallEvent', { numberOfKeys: 3, lua: EVENT_SCRIPT });
+    this.redis.defineCommand('ttmaCallPatch', { numberOfKeys: 2, lua: PATCH_SCRIPT });
   }
 
   get #commands(): Commands {
-    return this.#redis as unknown as Commands;
+    return this.redis as unknown as Commands;
   }
 
   async get(callControlId: string): Promise<CallRecord | undefined> {
@@ -95,7 +91,7 @@ export class RedisCallStore implements CallStore {
   async ownerOf(callControlId: string): Promise<CallOwner | undefined> {
     const cached = this.#owners.get(callControlId);
     if (cached !== undefined) return { locked: true, deploymentId: cached };
-    const [locked, owner] = await this.#run(() => this.#redis.hmget(this.#key(callControlId), 'locked', 'owner'));
+    const [locked, owner] = await this.#run(() => this.redis.hmget(this.#key(callControlId), 'locked', 'owner'));
     if (locked === null || locked === undefined) return undefined;
     if (locked === '1') this.#remember(callControlId, owner ?? null);
     return { locked: locked === '1', deploymentId: owner ?? null };
@@ -150,24 +146,12 @@ export class RedisCallStore implements CallStore {
   async list(scope: CallListScope = {}): Promise<CallRecord[]> {
     const limit = Math.min(scope.limit ?? this.#maxCalls, this.#maxCalls);
     const key = scope.deploymentId === undefined ? this.#index() : this.#depIndex(scope.deploymentId);
-    const ids = await this.#run(() => this.#redis.zrevrange(key, 0, limit - 1));
+    const ids = await this.#run(() => this.redis.zrevrange(key, 0, limit - 1));
     const out: CallRecord[] = [];
     for (let i = 0; i < ids.length; i += LIST_BATCH) {
       for (const record of await this.#fetch(ids.slice(i, i + LIST_BATCH))) if (record) out.push(record);
     }
     return out;
-  }
-
-  ping(): Promise<void> {
-    return this.#conn.ping();
-  }
-
-  ready(timeoutMs?: number): Promise<boolean> {
-    return this.#conn.ready(timeoutMs);
-  }
-
-  async close(): Promise<void> {
-    await this.#conn.close();
   }
 
   async #patch(callControlId: string, pairs: string[]): Promise<boolean> {
@@ -179,7 +163,7 @@ export class RedisCallStore implements CallStore {
   /** One pipeline for a batch: each record's hash and timeline; expired records come back undefined. */
   async #fetch(ids: string[]): Promise<(CallRecord | undefined)[]> {
     if (ids.length === 0) return [];
-    const pipeline = this.#redis.pipeline();
+    const pipeline = this.redis.pipeline();
     for (const id of ids) {
       pipeline.hgetall(this.#key(id));
       pipeline.zrange(`${this.#key(id)}:tl`, '0', '-1');
@@ -213,7 +197,7 @@ export class RedisCallStore implements CallStore {
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {
-    return this.#conn.run(command);
+    return this.conn.run(command);
   }
 }
 

@@ -6,11 +6,10 @@
  * refuses new calls and lets live calls continue). `healthy` follows the
  * connection.
  */
-import type { Redis } from 'ioredis';
 import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult, TopUpResult } from './CapStore.js';
 import { TTL_SECONDS } from './CapStore.js';
 import { RESERVE_SCRIPT, SETTLE_SCRIPT, TOP_UP_SCRIPT } from './capScripts.js';
-import { StoreConnection } from './redisClient.js';
+import { RedisBackedStore } from './redisClient.js';
 
 export interface RedisCapStoreOptions {
   url: string;
@@ -22,37 +21,30 @@ export interface RedisCapStoreOptions {
 
 type ScriptReply = [number, number, number, number];
 
-export class RedisCapStore implements CapStore {
+export class RedisCapStore extends RedisBackedStore implements CapStore {
   readonly kind = 'redis' as const;
-  readonly #redis: Redis;
   readonly #prefix: string;
-  readonly #conn: StoreConnection;
   /** Deployments this client has put on the work list (the list is never trimmed, so once is enough). */
   readonly #listed = new Set<string>();
 
   constructor(options: RedisCapStoreOptions) {
+    super(options.url, options.commandTimeoutMs);
     this.#prefix = options.prefix ?? 'ttma';
-    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
-    this.#redis = this.#conn.redis;
-    this.#redis.defineCommand('ttmaReserve', { numberOfKeys: 4, lua: RESERVE_SCRIPT });
-    this.#redis.defineCommand('ttmaTopUp', { numberOfKeys: 4, lua: TOP_UP_SCRIPT });
-    this.#redis.defineCommand('ttmaSettle', { numberOfKeys: 4, lua: SETTLE_SCRIPT });
+    this.redis.defineCommand('ttmaReserve', { numberOfKeys: 4, lua: RESERVE_SCRIPT });
+    this.redis.defineCommand('ttmaTopUp', { numberOfKeys: 4, lua: TOP_UP_SCRIPT });
+    this.redis.defineCommand('ttmaSettle', { numberOfKeys: 4, lua: SETTLE_SCRIPT });
   }
 
   /** True while the connection is up (commands may still time out). */
   get healthy(): boolean {
-    return this.#redis.status === 'ready';
+    return this.redis.status === 'ready';
   }
 
   /** Waits (bounded) for the first connection; false when it did not come up. */
-  ready(timeoutMs?: number): Promise<boolean> {
-    return this.#conn.ready(timeoutMs);
-  }
-
   async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult> {
     const keys = this.#keys(deploymentId, callId, period);
     const script = this.#run(() =>
-      (this.#redis as unknown as ScriptCommands).ttmaReserve(
+      (this.redis as unknown as ScriptCommands).ttmaReserve(
         keys.day, keys.month, keys.call, keys.live,
         units, limits.day, limits.month, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
         callId, live ? Math.round(live.nextAtMs) : '',
@@ -61,7 +53,7 @@ export class RedisCapStore implements CapStore {
     // The deployment goes on the top-up timer's work list, once per client, sent with the script (another
     // slot: not inside it). Not fatal when it alone fails: the admitting process ticks its own deployments anyway.
     const listed = live && !this.#listed.has(deploymentId)
-      ? this.#run(() => this.#redis.sadd(this.#liveDeploymentsKey, deploymentId)).then(() => this.#listed.add(deploymentId), () => undefined)
+      ? this.#run(() => this.redis.sadd(this.#liveDeploymentsKey, deploymentId)).then(() => this.#listed.add(deploymentId), () => undefined)
       : null;
     const [reply] = await Promise.all([script, listed]);
     return reserveResult(reply as ScriptReply);
@@ -70,7 +62,7 @@ export class RedisCapStore implements CapStore {
   async topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod): Promise<TopUpResult> {
     const keys = this.#keys(deploymentId, callId, period);
     const reply = (await this.#run(() =>
-      (this.#redis as unknown as ScriptCommands).ttmaTopUp(
+      (this.redis as unknown as ScriptCommands).ttmaTopUp(
         keys.day, keys.month, keys.call, keys.live,
         Math.round(nowMs), unitMs, callId, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
       ),
@@ -80,53 +72,45 @@ export class RedisCapStore implements CapStore {
   }
 
   async due(deploymentId: string, nowMs: number): Promise<string[]> {
-    return this.#run(() => this.#redis.zrangebyscore(this.#keys(deploymentId, '', NO_PERIOD).live, '-inf', String(Math.round(nowMs))));
+    return this.#run(() => this.redis.zrangebyscore(this.#keys(deploymentId, '', NO_PERIOD).live, '-inf', String(Math.round(nowMs))));
   }
 
   async live(deploymentId: string): Promise<string[]> {
-    return this.#run(() => this.#redis.zrange(this.#keys(deploymentId, '', NO_PERIOD).live, '0', '-1'));
+    return this.#run(() => this.redis.zrange(this.#keys(deploymentId, '', NO_PERIOD).live, '0', '-1'));
   }
 
   async liveDeployments(): Promise<string[]> {
-    return this.#run(() => this.#redis.smembers(this.#liveDeploymentsKey));
+    return this.#run(() => this.redis.smembers(this.#liveDeploymentsKey));
   }
 
   async release(deploymentId: string, callId: string): Promise<void> {
-    await this.#run(() => this.#redis.zrem(this.#keys(deploymentId, '', NO_PERIOD).live, callId));
+    await this.#run(() => this.redis.zrem(this.#keys(deploymentId, '', NO_PERIOD).live, callId));
   }
 
   async settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult> {
     const callKey = this.#keys(deploymentId, callId, period).call;
     // The counters the call last reserved in; a call that never reserved is charged now.
-    const [day, month] = (await this.#run(() => this.#redis.hmget(callKey, 'day', 'month'))) as [string | null, string | null];
+    const [day, month] = (await this.#run(() => this.redis.hmget(callKey, 'day', 'month'))) as [string | null, string | null];
     const charged = { day: day ?? period.day, month: month ?? period.month };
     const keys = this.#keys(deploymentId, callId, charged);
     const reply = (await this.#run(() =>
-      (this.#redis as unknown as ScriptCommands).ttmaSettle(keys.day, keys.month, keys.call, keys.live, billedUnits, TTL_SECONDS.call, callId),
+      (this.redis as unknown as ScriptCommands).ttmaSettle(keys.day, keys.month, keys.call, keys.live, billedUnits, TTL_SECONDS.call, callId),
     )) as number[];
     return { first: Number(reply[0]) === 1, billed: Number(reply[1]), reserved: Number(reply[2]) };
   }
 
   async usage(deploymentId: string, period: CapPeriod): Promise<{ day: number; month: number }> {
     const keys = this.#keys(deploymentId, '', period);
-    const [day, month] = (await this.#run(() => this.#redis.mget(keys.day, keys.month))) as [string | null, string | null];
+    const [day, month] = (await this.#run(() => this.redis.mget(keys.day, keys.month))) as [string | null, string | null];
     return { day: Number(day ?? 0), month: Number(month ?? 0) };
   }
 
   async reservation(deploymentId: string, callId: string): Promise<CallReservation | null> {
     const key = this.#keys(deploymentId, callId, NO_PERIOD).call;
-    const fields = (await this.#run(() => this.#redis.hmget(key, 'reserved', 'settled', 'billed'))) as (string | null)[];
+    const fields = (await this.#run(() => this.redis.hmget(key, 'reserved', 'settled', 'billed'))) as (string | null)[];
     const [reserved, settled, billed] = fields;
     if (reserved === null && settled === null) return null;
     return { reserved: Number(reserved ?? 0), settled: settled === '1', billed: billed === null || billed === undefined ? null : Number(billed) };
-  }
-
-  ping(): Promise<void> {
-    return this.#conn.ping();
-  }
-
-  async close(): Promise<void> {
-    await this.#conn.close();
   }
 
   /** One hash tag per deployment: every key of a script lands in one Cluster slot. */
@@ -141,7 +125,7 @@ export class RedisCapStore implements CapStore {
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {
-    return this.#conn.run(command);
+    return this.conn.run(command);
   }
 }
 

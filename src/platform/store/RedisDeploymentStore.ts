@@ -28,7 +28,7 @@
 import type { Redis } from 'ioredis';
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import type { Deployment, DeploymentStore } from '../DeploymentRegistry.js';
-import { createRedisClient, quitRedis, StoreConnection } from './redisClient.js';
+import { createRedisClient, quitRedis, RedisBackedStore } from './redisClient.js';
 
 /**
  * KEYS: deployment hash, ids set, then one key per number.
@@ -104,9 +104,8 @@ export interface RedisDeploymentStoreOptions {
   commandTimeoutMs?: number;
 }
 
-export class RedisDeploymentStore implements DeploymentStore {
+export class RedisDeploymentStore extends RedisBackedStore implements DeploymentStore {
   readonly kind = 'redis' as const;
-  readonly #redis: Redis;
   readonly #prefix: string;
   /** Each deployment as last read, for authentication while the store is unreachable (never written from). */
   readonly #lastKnown = new Map<string, Deployment>();
@@ -118,13 +117,11 @@ export class RedisDeploymentStore implements DeploymentStore {
   readonly #listeners = new Set<(id: string) => void>();
   /** Bumped by every invalidation: a read that started before one is not cached. */
   #epoch = 0;
-  readonly #conn: StoreConnection;
 
   constructor(options: RedisDeploymentStoreOptions) {
+    super(options.url, options.commandTimeoutMs);
     this.#prefix = `${options.prefix ?? 'ttma'}:{deployments}:`;
     this.#channel = `${this.#prefix}changed`;
-    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
-    this.#redis = this.#conn.redis;
     this.#subscriber = createRedisClient(options.url, options.commandTimeoutMs);
     this.#subscriber.on('message', (_channel: string, id: string) => {
       // The cache first, so a listener that reads the deployment gets it from Redis.
@@ -147,13 +144,13 @@ export class RedisDeploymentStore implements DeploymentStore {
         this.#invalidate(null);
       });
     }
-    this.#redis.defineCommand('ttmaDepInsert', { lua: INSERT_SCRIPT });
-    this.#redis.defineCommand('ttmaDepReplace', { lua: REPLACE_SCRIPT });
-    this.#redis.defineCommand('ttmaDepDisable', { numberOfKeys: 1, lua: DISABLE_SCRIPT });
+    this.redis.defineCommand('ttmaDepInsert', { lua: INSERT_SCRIPT });
+    this.redis.defineCommand('ttmaDepReplace', { lua: REPLACE_SCRIPT });
+    this.redis.defineCommand('ttmaDepDisable', { numberOfKeys: 1, lua: DISABLE_SCRIPT });
   }
 
   get #commands(): Commands {
-    return this.#redis as unknown as Commands;
+    return this.redis as unknown as Commands;
   }
 
   async get(id: string): Promise<Deployment | undefined> {
@@ -163,7 +160,7 @@ export class RedisDeploymentStore implements DeploymentStore {
     let doc: string | null | undefined;
     let disabled: string | null | undefined;
     try {
-      [doc, disabled] = await this.#run(() => this.#redis.hmget(this.#depKey(id), 'doc', 'disabled'));
+      [doc, disabled] = await this.#run(() => this.redis.hmget(this.#depKey(id), 'doc', 'disabled'));
     } catch (err) {
       // Store away: the copy read when it last answered keeps a live call's hang-up working; new calls
       // are refused anyway (the cap reservation needs the store), and nothing can be changed meanwhile.
@@ -202,7 +199,7 @@ export class RedisDeploymentStore implements DeploymentStore {
   }
 
   async findByNumber(e164: string): Promise<Deployment | undefined> {
-    const id = await this.#run(() => this.#redis.get(this.#numKey(e164)));
+    const id = await this.#run(() => this.redis.get(this.#numKey(e164)));
     return id ? this.get(id) : undefined;
   }
 
@@ -236,24 +233,16 @@ export class RedisDeploymentStore implements DeploymentStore {
   }
 
   async list(): Promise<Deployment[]> {
-    const ids = (await this.#run(() => this.#redis.smembers(`${this.#prefix}ids`))).sort();
+    const ids = (await this.#run(() => this.redis.smembers(`${this.#prefix}ids`))).sort();
     const found = await Promise.all(ids.map((id) => this.get(id)));
     return found.filter((d): d is Deployment => d !== undefined);
   }
 
-  ping(): Promise<void> {
-    return this.#conn.ping();
-  }
-
-  ready(timeoutMs?: number): Promise<boolean> {
-    return this.#conn.ready(timeoutMs);
-  }
-
-  async close(): Promise<void> {
-    if (this.#conn.closed) return;
+  override async close(): Promise<void> {
+    if (this.conn.closed) return;
     this.#subscribed = false;
     this.#subscriber.removeAllListeners('ready');
-    await Promise.all([this.#conn.close(), quitRedis(this.#subscriber)]);
+    await Promise.all([this.conn.close(), quitRedis(this.#subscriber)]);
   }
 
   #forget(id: string): void {
@@ -276,7 +265,7 @@ export class RedisDeploymentStore implements DeploymentStore {
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {
-    return this.#conn.run(command);
+    return this.conn.run(command);
   }
 }
 

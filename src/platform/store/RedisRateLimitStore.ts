@@ -4,8 +4,7 @@
  * (StoreConnection): an unreachable Redis fails each take at once with
  * TTMA_ERR_STORE_UNAVAILABLE.
  */
-import type { Redis } from 'ioredis';
-import { StoreConnection } from './redisClient.js';
+import { RedisBackedStore } from './redisClient.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitSettings, type RateLimitStore, type TakeResult } from './RateLimitStore.js';
 import { TAKE_SCRIPT } from './rateLimitScripts.js';
 
@@ -16,21 +15,18 @@ export interface RedisRateLimitStoreOptions {
   commandTimeoutMs?: number;
 }
 
-export class RedisRateLimitStore implements RateLimitStore {
+export class RedisRateLimitStore extends RedisBackedStore implements RateLimitStore {
   readonly kind = 'redis' as const;
   readonly settings: RateLimitSettings;
-  readonly #conn: StoreConnection;
-  readonly #redis: Redis;
   readonly #prefix: string;
   /** A bucket left alone this long is full again, so its key can go. */
   readonly #ttlMs: number;
 
   constructor(options: RedisRateLimitStoreOptions) {
+    super(options.url, options.commandTimeoutMs);
     this.settings = { ...(options.settings ?? DEFAULT_RATE_LIMIT) };
     this.#prefix = options.prefix ?? 'ttma';
-    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
-    this.#redis = this.#conn.redis;
-    this.#redis.defineCommand('ttmaTakeTokens', { numberOfKeys: 1, lua: TAKE_SCRIPT });
+    this.redis.defineCommand('ttmaTakeTokens', { numberOfKeys: 1, lua: TAKE_SCRIPT });
     this.#ttlMs = Math.ceil((this.settings.burst / this.settings.ratePerSec) * 1000) + 1_000;
   }
 
@@ -40,23 +36,11 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   async take(key: string, want: number): Promise<TakeResult> {
-    const reply = (await this.#conn.run(() =>
-      (this.#redis as unknown as { ttmaTakeTokens(...args: (string | number)[]): Promise<unknown> }).ttmaTakeTokens(
+    const reply = (await this.conn.run(() =>
+      (this.redis as unknown as { ttmaTakeTokens(...args: (string | number)[]): Promise<unknown> }).ttmaTakeTokens(
         this.keyOf(key), this.settings.ratePerSec, this.settings.burst, want, this.#ttlMs,
       ),
     )) as [number, number];
     return { granted: Number(reply[0]), retryAfterMs: Number(reply[1]) };
-  }
-
-  ping(): Promise<void> {
-    return this.#conn.ping();
-  }
-
-  ready(timeoutMs?: number): Promise<boolean> {
-    return this.#conn.ready(timeoutMs);
-  }
-
-  close(): Promise<void> {
-    return this.#conn.close();
   }
 }

@@ -9,8 +9,7 @@
  * the provider retries it later.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { StoreConnection } from './redisClient.js';
+import { RedisBackedStore } from './redisClient.js';
 import type { ReplayStore } from './ReplayStore.js';
 
 export interface RedisReplayStoreOptions {
@@ -21,18 +20,15 @@ export interface RedisReplayStoreOptions {
   commandTimeoutMs?: number;
 }
 
-export class RedisReplayStore implements ReplayStore {
+export class RedisReplayStore extends RedisBackedStore implements ReplayStore {
   readonly kind = 'redis' as const;
-  readonly #conn: StoreConnection;
-  readonly #redis: Redis;
   readonly #prefix: string;
   readonly #ttlMs: number;
 
   constructor(options: RedisReplayStoreOptions) {
+    super(options.url, options.commandTimeoutMs);
     this.#prefix = options.prefix ?? 'ttma';
     this.#ttlMs = options.ttlMs;
-    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
-    this.#redis = this.#conn.redis;
   }
 
   /** The key an id is remembered under (exported for the key-layout test). */
@@ -42,23 +38,11 @@ export class RedisReplayStore implements ReplayStore {
 
   /** The window runs on Redis's clock (the key's TTL), not the caller's. */
   async checkAndRemember(key: string, _nowMs?: number): Promise<boolean> {
-    const set = await this.#conn.run(() => this.#redis.set(this.keyOf(key), '1', 'PX', this.#ttlMs, 'NX'));
+    const set = await this.conn.run(() => this.redis.set(this.keyOf(key), '1', 'PX', this.#ttlMs, 'NX'));
     return set === null;
   }
 
   async forget(key: string): Promise<void> {
-    await this.#conn.run(() => this.#redis.del(this.keyOf(key)));
-  }
-
-  ping(): Promise<void> {
-    return this.#conn.ping();
-  }
-
-  ready(timeoutMs?: number): Promise<boolean> {
-    return this.#conn.ready(timeoutMs);
-  }
-
-  close(): Promise<void> {
-    return this.#conn.close();
+    await this.conn.run(() => this.redis.del(this.keyOf(key)));
   }
 }

@@ -11,9 +11,8 @@
  * Retention like the call records: an entry expires `retentionDays` after
  * its last write, and the index keeps the newest `maxEntries`.
  */
-import type { Redis } from 'ioredis';
 import { ErrorCodes, TtmaError } from '../../errors.js';
-import { StoreConnection } from './redisClient.js';
+import { RedisBackedStore } from './redisClient.js';
 import { checkRetention } from './retention.js';
 import { USAGE_APPLY_SCRIPT } from './usageScripts.js';
 import {
@@ -42,30 +41,27 @@ interface Commands {
   ttmaUsageApply(...args: (string | number)[]): Promise<string[] | number[]>;
 }
 
-export class RedisUsageStore implements UsageStore {
+export class RedisUsageStore extends RedisBackedStore implements UsageStore {
   readonly kind = 'redis' as const;
-  readonly #redis: Redis;
   readonly #prefix: string;
   readonly #max: number;
   readonly #retentionMs: number;
   readonly #ttlSec: number;
-  readonly #conn: StoreConnection;
 
   constructor(options: RedisUsageStoreOptions) {
     const retention = checkRetention('usage retention', 'maxEntries', options.maxEntries ?? DEFAULT_MAX_USAGE_ENTRIES, options.retentionDays);
+    super(options.url, options.commandTimeoutMs);
     this.#max = retention.maxRecords;
     this.#retentionMs = retention.retentionMs;
     this.#ttlSec = retention.ttlSec;
     this.#prefix = `${options.prefix ?? 'ttma'}:{usage}:`;
-    this.#conn = new StoreConnection(options.url, options.commandTimeoutMs);
-    this.#redis = this.#conn.redis;
-    this.#redis.defineCommand('ttmaUsageApply', { numberOfKeys: 3, lua: USAGE_APPLY_SCRIPT });
+    this.redis.defineCommand('ttmaUsageApply', { numberOfKeys: 3, lua: USAGE_APPLY_SCRIPT });
   }
 
   async apply(deploymentId: string, callControlId: string, op: UsageOp, nowMs: number): Promise<UsageOutcome> {
     const value = op.kind === 'unreported' ? op.graceMs : op.durationMs;
     const reply = await this.#run(() =>
-      (this.#redis as unknown as Commands).ttmaUsageApply(
+      (this.redis as unknown as Commands).ttmaUsageApply(
         this.#key(deploymentId, callControlId), this.#index(), this.#depIndex(deploymentId),
         op.kind, deploymentId, callControlId, value, nowMs, this.#ttlSec, this.#max, this.#retentionMs, this.#prefix,
       ),
@@ -79,17 +75,17 @@ export class RedisUsageStore implements UsageStore {
   }
 
   async get(deploymentId: string, callControlId: string): Promise<UsageEntry | undefined> {
-    const hash = await this.#run(() => this.#redis.hgetall(this.#key(deploymentId, callControlId)));
+    const hash = await this.#run(() => this.redis.hgetall(this.#key(deploymentId, callControlId)));
     return toEntry(hash);
   }
 
   async list(scope: UsageListScope = {}): Promise<UsageEntry[]> {
     const limit = Math.min(scope.limit ?? this.#max, this.#max);
     const index = scope.deploymentId === undefined ? this.#index() : this.#depIndex(scope.deploymentId);
-    const members = (await this.#run(() => this.#redis.zrevrange(index, 0, limit - 1))).reverse();
+    const members = (await this.#run(() => this.redis.zrevrange(index, 0, limit - 1))).reverse();
     const out: UsageEntry[] = [];
     for (let i = 0; i < members.length; i += LIST_BATCH) {
-      const pipeline = this.#redis.pipeline();
+      const pipeline = this.redis.pipeline();
       for (const member of members.slice(i, i + LIST_BATCH)) pipeline.hgetall(`${this.#prefix}u:${member}`);
       const replies = await this.#run(() => pipeline.exec());
       if (!replies) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis unavailable: pipeline aborted', 503);
@@ -100,18 +96,6 @@ export class RedisUsageStore implements UsageStore {
       }
     }
     return out;
-  }
-
-  ping(): Promise<void> {
-    return this.#conn.ping();
-  }
-
-  ready(timeoutMs?: number): Promise<boolean> {
-    return this.#conn.ready(timeoutMs);
-  }
-
-  async close(): Promise<void> {
-    await this.#conn.close();
   }
 
   #key(deploymentId: string, callControlId: string): string {
@@ -127,7 +111,7 @@ export class RedisUsageStore implements UsageStore {
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {
-    return this.#conn.run(command);
+    return this.conn.run(command);
   }
 }
 

@@ -116,3 +116,29 @@ export class StoreConnection {
     await quitRedis(this.redis);
   }
 }
+
+/**
+ * What every Redis-backed store shares: one `StoreConnection`, whose
+ * `ping`, `ready` and `close` are the store's (their interfaces require them).
+ */
+export abstract class RedisBackedStore {
+  protected readonly conn: StoreConnection;
+  protected readonly redis: Redis;
+
+  constructor(url: string, commandTimeoutMs?: number) {
+    this.conn = new StoreConnection(url, commandTimeoutMs);
+    this.redis = this.conn.redis;
+  }
+
+  ping(): Promise<void> {
+    return this.conn.ping();
+  }
+
+  ready(timeoutMs?: number): Promise<boolean> {
+    return this.conn.ready(timeoutMs);
+  }
+
+  close(): Promise<void> {
+    return this.conn.close();
+  }
+}
