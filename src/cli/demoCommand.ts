@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
+import { MEDIA_SOCKET_OWNERS } from '../config.js';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { intFlag, parseFlags } from './args.js';
 import { AGENT_FLAGS } from './agentFlags.js';
@@ -87,6 +88,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     calls: { type: 'string' },
     seconds: { type: 'string' },
     workers: { type: 'string' },
+    'media-sockets': { type: 'string' },
     codec: { type: 'string' },
     json: { type: 'boolean' },
     'keep-logs': { type: 'boolean' },
@@ -101,6 +103,11 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
   const calls = intFlag('--calls', flags.calls, 8, 1, 5000);
   const seconds = intFlag('--seconds', flags.seconds, 10, 1, 3600);
   const workers = intFlag('--workers', flags.workers, Math.max(1, availableParallelism()), 1, 64);
+  // Who owns the media sockets (docs/threads.md); the gateway's default when absent.
+  const mediaSockets = flags['media-sockets'];
+  if (mediaSockets !== undefined && !(MEDIA_SOCKET_OWNERS as readonly string[]).includes(mediaSockets)) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma demo: --media-sockets must be ${MEDIA_SOCKET_OWNERS.join(' or ')} (got "${mediaSockets}")`, 2);
+  }
   const codec = (flags.codec ?? 'pcmu').toUpperCase();
   if (!DEMO_CODECS.includes(codec)) {
     throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma demo: --codec must be one of ${DEMO_CODECS.map((c) => c.toLowerCase()).join(', ')} (got "${flags.codec}")`, 2);
@@ -158,6 +165,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     );
     const gateway = await startTtma('gateway', [
       'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', String(workers),
+      ...(mediaSockets === undefined ? [] : ['--media-sockets', mediaSockets]),
       '--public-host', DEMO_TUNNEL_HOST, '--webhook-public-key-file', files.publicKey,
       '--platform-url', `http://127.0.0.1:${platformPort}`, '--deployment-id', DEMO_DEPLOYMENT,
       '--agent-secret-file', files.agentSecret, '--number', DEMO_NUMBER, '--codec', codec, ...agentArgs,

@@ -69,6 +69,19 @@ test('ttma demo --codec: an unknown codec is a usage error', async () => {
   assert.match(refused.stderr, /--codec must be one of pcmu, pcma, l16, g722, opus/);
 });
 
+test('ttma demo --media-sockets worker: real processes, each media worker owning its calls\' sockets', async () => {
+  const { code, stdout, stderr } = await run(['demo', '--calls', '4', '--seconds', '2', '--workers', '2', '--media-sockets', 'worker', '--json']);
+  // Exit 0 includes every process exiting cleanly: a worker thread that exits with a uWS socket open would abort the gateway.
+  assert.equal(code, 0, stderr);
+  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; frames: { lost: number; sent: number }; echo: { minCorrelation: number } };
+  assert.equal(summary.calls.completed, 4);
+  assert.equal(summary.frames.lost, 0);
+  assert.ok(summary.echo.minCorrelation >= 0.9, `minCorrelation ${summary.echo.minCorrelation}`);
+  const refused = await run(['demo', '--media-sockets', 'both']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--media-sockets must be front or worker/);
+});
+
 test('unknown and planned subcommands are refused with exit 2', async () => {
   const unknown = await run(['rm', '-rf', '/']);
   assert.equal(unknown.code, 2);
