@@ -99,12 +99,13 @@ const tunnel = config.tunnel
         const actor = actors.get(slot);
         if (!actor) return;
         const view = new Uint8Array(frame);
-        if (!actor.handleNow(view, now())) {
+        const arrivedAt = now();
+        if (!actor.handleNow(view, arrivedAt)) {
           // It must wait: copied, as uWS reuses the message's memory once this handler returns
           // (a pooled Buffer: a fresh ArrayBuffer per frame costs about 2 us).
           const copy = Buffer.allocUnsafe(view.length);
           copy.set(view);
-          actor.enqueue(copy, now());
+          actor.enqueue(copy, arrivedAt);
           actor.drain();
         }
         actor.pump(now());

@@ -91,7 +91,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
   async ownerOf(callControlId: string): Promise<CallOwner | undefined> {
     const cached = this.#owners.get(callControlId);
     if (cached !== undefined) return { locked: true, deploymentId: cached };
-    const [locked, owner] = await this.#run(() => this.redis.hmget(this.#key(callControlId), 'locked', 'owner'));
+    const [locked, owner] = await this.run(() => this.redis.hmget(this.#key(callControlId), 'locked', 'owner'));
     if (locked === null || locked === undefined) return undefined;
     if (locked === '1') this.#remember(callControlId, owner ?? null);
     return { locked: locked === '1', deploymentId: owner ?? null };
@@ -100,7 +100,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
   async lock(callControlId: string, deploymentId: string | null, facts: CallFacts, nowIso: string, reservationId?: string): Promise<LockOutcome> {
     const key = this.#key(callControlId);
     const owner = deploymentId ?? '';
-    const [ok, lockedTo, state] = await this.#run(() =>
+    const [ok, lockedTo, state] = await this.run(() =>
       this.#commands.ttmaCallLock(
         key, `${key}:tl`, this.#index(), this.#depIndex(owner),
         callControlId, owner, facts.direction, facts.from, facts.to, nowIso, Date.parse(nowIso), this.#ttlSec,
@@ -115,7 +115,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
   async recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso: string): Promise<EventOutcome> {
     const key = this.#key(callControlId);
     const entry = JSON.stringify({ event: event.event_type, occurred_at: event.occurred_at });
-    const [owner, locked, state] = await this.#run(() =>
+    const [owner, locked, state] = await this.run(() =>
       this.#commands.ttmaCallEvent(
         key, `${key}:tl`, this.#index(),
         callControlId, facts.direction, facts.from, facts.to, nowIso, Date.parse(nowIso), this.#ttlSec, this.#maxCalls, this.#retentionMs, this.#prefix,
@@ -146,7 +146,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
   async list(scope: CallListScope = {}): Promise<CallRecord[]> {
     const limit = Math.min(scope.limit ?? this.#maxCalls, this.#maxCalls);
     const key = scope.deploymentId === undefined ? this.#index() : this.#depIndex(scope.deploymentId);
-    const ids = await this.#run(() => this.redis.zrevrange(key, 0, limit - 1));
+    const ids = await this.run(() => this.redis.zrevrange(key, 0, limit - 1));
     const out: CallRecord[] = [];
     for (let i = 0; i < ids.length; i += LIST_BATCH) {
       for (const record of await this.#fetch(ids.slice(i, i + LIST_BATCH))) if (record) out.push(record);
@@ -156,7 +156,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
 
   async #patch(callControlId: string, pairs: string[]): Promise<boolean> {
     const key = this.#key(callControlId);
-    const done = await this.#run(() => this.#commands.ttmaCallPatch(key, `${key}:tl`, this.#ttlSec, ...pairs));
+    const done = await this.run(() => this.#commands.ttmaCallPatch(key, `${key}:tl`, this.#ttlSec, ...pairs));
     return Number(done) === 1;
   }
 
@@ -168,7 +168,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
       pipeline.hgetall(this.#key(id));
       pipeline.zrange(`${this.#key(id)}:tl`, '0', '-1');
     }
-    const replies = await this.#run(() => pipeline.exec());
+    const replies = await this.run(() => pipeline.exec());
     if (!replies) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis unavailable: pipeline aborted', 503);
     return ids.map((id, i) => {
       const [hashErr, hash] = replies[2 * i] ?? [null, null];
@@ -194,10 +194,6 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
 
   #depIndex(deploymentId: string): string {
     return `${this.#prefix}dep:${deploymentId}`;
-  }
-
-  #run<T>(command: () => Promise<T>): Promise<T> {
-    return this.conn.run(command);
   }
 }
 

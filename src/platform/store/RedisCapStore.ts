@@ -43,7 +43,7 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   /** Waits (bounded) for the first connection; false when it did not come up. */
   async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult> {
     const keys = this.#keys(deploymentId, callId, period);
-    const script = this.#run(() =>
+    const script = this.run(() =>
       (this.redis as unknown as ScriptCommands).ttmaReserve(
         keys.day, keys.month, keys.call, keys.live,
         units, limits.day, limits.month, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
@@ -53,7 +53,7 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
     // The deployment goes on the top-up timer's work list, once per client, sent with the script (another
     // slot: not inside it). Not fatal when it alone fails: the admitting process ticks its own deployments anyway.
     const listed = live && !this.#listed.has(deploymentId)
-      ? this.#run(() => this.redis.sadd(this.#liveDeploymentsKey, deploymentId)).then(() => this.#listed.add(deploymentId), () => undefined)
+      ? this.run(() => this.redis.sadd(this.#liveDeploymentsKey, deploymentId)).then(() => this.#listed.add(deploymentId), () => undefined)
       : null;
     const [reply] = await Promise.all([script, listed]);
     return reserveResult(reply as ScriptReply);
@@ -61,7 +61,7 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
 
   async topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod): Promise<TopUpResult> {
     const keys = this.#keys(deploymentId, callId, period);
-    const reply = (await this.#run(() =>
+    const reply = (await this.run(() =>
       (this.redis as unknown as ScriptCommands).ttmaTopUp(
         keys.day, keys.month, keys.call, keys.live,
         Math.round(nowMs), unitMs, callId, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
@@ -72,28 +72,28 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   }
 
   async due(deploymentId: string, nowMs: number): Promise<string[]> {
-    return this.#run(() => this.redis.zrangebyscore(this.#keys(deploymentId, '', NO_PERIOD).live, '-inf', String(Math.round(nowMs))));
+    return this.run(() => this.redis.zrangebyscore(this.#keys(deploymentId, '', NO_PERIOD).live, '-inf', String(Math.round(nowMs))));
   }
 
   async live(deploymentId: string): Promise<string[]> {
-    return this.#run(() => this.redis.zrange(this.#keys(deploymentId, '', NO_PERIOD).live, '0', '-1'));
+    return this.run(() => this.redis.zrange(this.#keys(deploymentId, '', NO_PERIOD).live, '0', '-1'));
   }
 
   async liveDeployments(): Promise<string[]> {
-    return this.#run(() => this.redis.smembers(this.#liveDeploymentsKey));
+    return this.run(() => this.redis.smembers(this.#liveDeploymentsKey));
   }
 
   async release(deploymentId: string, callId: string): Promise<void> {
-    await this.#run(() => this.redis.zrem(this.#keys(deploymentId, '', NO_PERIOD).live, callId));
+    await this.run(() => this.redis.zrem(this.#keys(deploymentId, '', NO_PERIOD).live, callId));
   }
 
   async settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult> {
     const callKey = this.#keys(deploymentId, callId, period).call;
     // The counters the call last reserved in; a call that never reserved is charged now.
-    const [day, month] = (await this.#run(() => this.redis.hmget(callKey, 'day', 'month'))) as [string | null, string | null];
+    const [day, month] = (await this.run(() => this.redis.hmget(callKey, 'day', 'month'))) as [string | null, string | null];
     const charged = { day: day ?? period.day, month: month ?? period.month };
     const keys = this.#keys(deploymentId, callId, charged);
-    const reply = (await this.#run(() =>
+    const reply = (await this.run(() =>
       (this.redis as unknown as ScriptCommands).ttmaSettle(keys.day, keys.month, keys.call, keys.live, billedUnits, TTL_SECONDS.call, callId),
     )) as number[];
     return { first: Number(reply[0]) === 1, billed: Number(reply[1]), reserved: Number(reply[2]) };
@@ -101,13 +101,13 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
 
   async usage(deploymentId: string, period: CapPeriod): Promise<{ day: number; month: number }> {
     const keys = this.#keys(deploymentId, '', period);
-    const [day, month] = (await this.#run(() => this.redis.mget(keys.day, keys.month))) as [string | null, string | null];
+    const [day, month] = (await this.run(() => this.redis.mget(keys.day, keys.month))) as [string | null, string | null];
     return { day: Number(day ?? 0), month: Number(month ?? 0) };
   }
 
   async reservation(deploymentId: string, callId: string): Promise<CallReservation | null> {
     const key = this.#keys(deploymentId, callId, NO_PERIOD).call;
-    const fields = (await this.#run(() => this.redis.hmget(key, 'reserved', 'settled', 'billed'))) as (string | null)[];
+    const fields = (await this.run(() => this.redis.hmget(key, 'reserved', 'settled', 'billed'))) as (string | null)[];
     const [reserved, settled, billed] = fields;
     if (reserved === null && settled === null) return null;
     return { reserved: Number(reserved ?? 0), settled: settled === '1', billed: billed === null || billed === undefined ? null : Number(billed) };
@@ -122,10 +122,6 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   /** Every deployment that has had a live call: one small set (deployments are few), never trimmed. */
   get #liveDeploymentsKey(): string {
     return `${this.#prefix}:{live}:deployments`;
-  }
-
-  #run<T>(command: () => Promise<T>): Promise<T> {
-    return this.conn.run(command);
   }
 }
 

@@ -160,7 +160,7 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
     let doc: string | null | undefined;
     let disabled: string | null | undefined;
     try {
-      [doc, disabled] = await this.#run(() => this.redis.hmget(this.#depKey(id), 'doc', 'disabled'));
+      [doc, disabled] = await this.run(() => this.redis.hmget(this.#depKey(id), 'doc', 'disabled'));
     } catch (err) {
       // Store away: the copy read when it last answered keeps a live call's hang-up working; new calls
       // are refused anyway (the cap reservation needs the store), and nothing can be changed meanwhile.
@@ -199,13 +199,13 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
   }
 
   async findByNumber(e164: string): Promise<Deployment | undefined> {
-    const id = await this.#run(() => this.redis.get(this.#numKey(e164)));
+    const id = await this.run(() => this.redis.get(this.#numKey(e164)));
     return id ? this.get(id) : undefined;
   }
 
   async insert(deployment: Deployment): Promise<void> {
     const keys = [this.#depKey(deployment.id), `${this.#prefix}ids`, ...deployment.numbers.map((n) => this.#numKey(n))];
-    const [status, index] = await this.#run(() =>
+    const [status, index] = await this.run(() =>
       this.#commands.ttmaDepInsert(String(keys.length), ...keys, deployment.id, toStored(deployment), deployment.disabled ? '1' : '0', this.#channel),
     );
     if (Number(status) === -1) throw new TtmaError(ErrorCodes.CONFLICT, `deployment ${deployment.id} already exists`, 409);
@@ -216,7 +216,7 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
     // Forgotten before the write: a changed deployment is never served from an old copy.
     this.#forget(id);
     try {
-      return Number(await this.#run(() => this.#commands.ttmaDepDisable(this.#depKey(id), disabled ? '1' : '0', id, this.#channel))) === 1;
+      return Number(await this.run(() => this.#commands.ttmaDepDisable(this.#depKey(id), disabled ? '1' : '0', id, this.#channel))) === 1;
     } finally {
       this.#forget(id);
     }
@@ -225,7 +225,7 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
   async replace(deployment: Deployment): Promise<boolean> {
     this.#forget(deployment.id);
     const keys = [this.#depKey(deployment.id), ...deployment.numbers.map((n) => this.#numKey(n))];
-    const [status, index] = await this.#run(() =>
+    const [status, index] = await this.run(() =>
       this.#commands.ttmaDepReplace(String(keys.length), ...keys, deployment.id, toStored(deployment), `${this.#prefix}num:`, this.#channel),
     ).finally(() => this.#forget(deployment.id));
     if (Number(status) === -2) throw numberTaken(deployment.numbers[Number(index) - 1]);
@@ -233,7 +233,7 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
   }
 
   async list(): Promise<Deployment[]> {
-    const ids = (await this.#run(() => this.redis.smembers(`${this.#prefix}ids`))).sort();
+    const ids = (await this.run(() => this.redis.smembers(`${this.#prefix}ids`))).sort();
     const found = await Promise.all(ids.map((id) => this.get(id)));
     return found.filter((d): d is Deployment => d !== undefined);
   }
@@ -262,10 +262,6 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
 
   #numKey(e164: string): string {
     return `${this.#prefix}num:${e164}`;
-  }
-
-  #run<T>(command: () => Promise<T>): Promise<T> {
-    return this.conn.run(command);
   }
 }
 

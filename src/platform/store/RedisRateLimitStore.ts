@@ -36,7 +36,7 @@ export class RedisRateLimitStore extends RedisBackedStore implements RateLimitSt
   }
 
   async take(key: string, want: number): Promise<TakeResult> {
-    const reply = (await this.conn.run(() =>
+    const reply = (await this.run(() =>
       (this.redis as unknown as { ttmaTakeTokens(...args: (string | number)[]): Promise<unknown> }).ttmaTakeTokens(
         this.keyOf(key), this.settings.ratePerSec, this.settings.burst, want, this.#ttlMs,
       ),

@@ -38,11 +38,11 @@ export class RedisReplayStore extends RedisBackedStore implements ReplayStore {
 
   /** The window runs on Redis's clock (the key's TTL), not the caller's. */
   async checkAndRemember(key: string, _nowMs?: number): Promise<boolean> {
-    const set = await this.conn.run(() => this.redis.set(this.keyOf(key), '1', 'PX', this.#ttlMs, 'NX'));
+    const set = await this.run(() => this.redis.set(this.keyOf(key), '1', 'PX', this.#ttlMs, 'NX'));
     return set === null;
   }
 
   async forget(key: string): Promise<void> {
-    await this.conn.run(() => this.redis.del(this.keyOf(key)));
+    await this.run(() => this.redis.del(this.keyOf(key)));
   }
 }

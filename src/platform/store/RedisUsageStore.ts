@@ -60,7 +60,7 @@ export class RedisUsageStore extends RedisBackedStore implements UsageStore {
 
   async apply(deploymentId: string, callControlId: string, op: UsageOp, nowMs: number): Promise<UsageOutcome> {
     const value = op.kind === 'unreported' ? op.graceMs : op.durationMs;
-    const reply = await this.#run(() =>
+    const reply = await this.run(() =>
       (this.redis as unknown as Commands).ttmaUsageApply(
         this.#key(deploymentId, callControlId), this.#index(), this.#depIndex(deploymentId),
         op.kind, deploymentId, callControlId, value, nowMs, this.#ttlSec, this.#max, this.#retentionMs, this.#prefix,
@@ -75,19 +75,19 @@ export class RedisUsageStore extends RedisBackedStore implements UsageStore {
   }
 
   async get(deploymentId: string, callControlId: string): Promise<UsageEntry | undefined> {
-    const hash = await this.#run(() => this.redis.hgetall(this.#key(deploymentId, callControlId)));
+    const hash = await this.run(() => this.redis.hgetall(this.#key(deploymentId, callControlId)));
     return toEntry(hash);
   }
 
   async list(scope: UsageListScope = {}): Promise<UsageEntry[]> {
     const limit = Math.min(scope.limit ?? this.#max, this.#max);
     const index = scope.deploymentId === undefined ? this.#index() : this.#depIndex(scope.deploymentId);
-    const members = (await this.#run(() => this.redis.zrevrange(index, 0, limit - 1))).reverse();
+    const members = (await this.run(() => this.redis.zrevrange(index, 0, limit - 1))).reverse();
     const out: UsageEntry[] = [];
     for (let i = 0; i < members.length; i += LIST_BATCH) {
       const pipeline = this.redis.pipeline();
       for (const member of members.slice(i, i + LIST_BATCH)) pipeline.hgetall(`${this.#prefix}u:${member}`);
-      const replies = await this.#run(() => pipeline.exec());
+      const replies = await this.run(() => pipeline.exec());
       if (!replies) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis unavailable: pipeline aborted', 503);
       for (const [err, hash] of replies) {
         if (err) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis unavailable: a read failed', 503);
@@ -108,10 +108,6 @@ export class RedisUsageStore extends RedisBackedStore implements UsageStore {
 
   #depIndex(deploymentId: string): string {
     return `${this.#prefix}dep:${deploymentId}`;
-  }
-
-  #run<T>(command: () => Promise<T>): Promise<T> {
-    return this.conn.run(command);
   }
 }
 

@@ -130,6 +130,11 @@ export abstract class RedisBackedStore {
     this.redis = this.conn.redis;
   }
 
+  /** One command, failing closed (TTMA_ERR_STORE_UNAVAILABLE) when Redis does not answer. */
+  protected run<T>(command: () => Promise<T>): Promise<T> {
+    return this.conn.run(command);
+  }
+
   ping(): Promise<void> {
     return this.conn.ping();
   }
