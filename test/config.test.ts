@@ -34,6 +34,7 @@ test('each bad key is named', () => {
     [{ numbers: [] }, /numbers/],
     [{ numbers: ['5550100000'] }, /numbers/],
     [{ workers: 0 }, /workers/],
+    [{ mediaSockets: 'both' as never }, /mediaSockets/],
     [{ codec: 'G729' as never }, /codec/],
   ];
   for (const [patch, pattern] of cases) {
