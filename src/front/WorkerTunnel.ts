@@ -11,6 +11,7 @@
  * this worker. The routes and their checks are the shared `mountTunnelRoutes`.
  */
 import type { FromWorker } from '../actors/messages.js';
+import { CorkAnchor } from './CorkAnchor.js';
 import { mountTunnelRoutes, type FrontLog, type MediaSocketHandle, type MediaVerdict, type WebhookAnswer } from './tunnelRoutes.js';
 import { uws, type us_listen_socket } from './uws.js';
 
@@ -38,13 +39,16 @@ export class WorkerTunnel {
   readonly #verdicts = new Map<number, Pending<MediaVerdict>>();
   #nextId = 1;
   #listen: us_listen_socket | null = null;
+  readonly #anchor = new CorkAnchor();
+  #anchorMissingLogged = false;
 
   constructor(options: WorkerTunnelOptions) {
     this.#options = options;
   }
 
   /** Listen on host:port (0: a free port, for the first worker); resolves with the port. */
-  listen(host: string, port: number): Promise<number> {
+  async listen(host: string, port: number): Promise<number> {
+    await this.#anchor.open();
     const post = this.#options.post;
     const log: FrontLog = {
       warn: (fields, msg) => post({ type: 'log', level: 'warn', msg, fields }),
@@ -61,6 +65,14 @@ export class WorkerTunnel {
         this.#ask(this.#webhooks, { status: '503 Service Unavailable', json: '{"error":{"code":"TTMA_ERR_WORKER","message":"no answer"}}' }, (id) =>
           post({ type: 'webhook', id, signature, timestamp, body }),
         ),
+      corkForLateUpgrade: (res, complete) => {
+        if (this.#anchor.run(complete)) return;
+        // Not expected (the anchor is a loopback request held for the thread's life): fall back to
+        // the response's own cork, which is right for all but a few percent of upgrades.
+        if (!this.#anchorMissingLogged) log.error({}, 'cork anchor lost: late upgrades use their own cork');
+        this.#anchorMissingLogged = true;
+        res.cork(complete);
+      },
       authorizeMedia: (callId, token) => this.#ask(this.#verdicts, { ok: false, reason: 'unavailable' }, (id) => post({ type: 'media.authorize', id, callId, token })),
       mediaOpen: (ws) => {
         const { slot } = ws.getUserData();
@@ -123,6 +135,7 @@ export class WorkerTunnel {
    */
   closeAll(code: number | null, reason = ''): void {
     this.closeListener();
+    this.#anchor.close();
     for (const ws of [...this.#sockets.values()]) {
       if (code === null) ws.close();
       else ws.end(code, reason);

@@ -70,6 +70,11 @@ export interface TunnelHandlers {
   /** One text frame; `message` is valid only during the call. */
   mediaFrame(slot: number, message: ArrayBuffer): void;
   mediaClosed(ws: MediaSocketHandle): void;
+  /**
+   * Runs the completion of an upgrade held for an asynchronous verdict inside a cork that is
+   * safe for it (CorkAnchor); absent, the response's own cork is used.
+   */
+  corkForLateUpgrade?(res: HttpResponse, complete: () => void): void;
   /** The socket was closed for abuse (flood, binary garbage): the call ends. */
   mediaAbuse(slot: number, reason: string): void;
   count(counter: FrontCounter, key: string): void;
@@ -153,7 +158,11 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
       });
       verdict.then(
         (v) => {
-          if (!aborted) res.cork(() => settle(v));
+          if (aborted) return;
+          // A late upgrade must not run in this response's own cork in this uWS build (it can cut
+          // the new socket, see CorkAnchor); a refusal is a plain HTTP answer and may.
+          if (v.ok && handlers.corkForLateUpgrade) handlers.corkForLateUpgrade(res, () => settle(v));
+          else res.cork(() => settle(v));
         },
         () => {
           if (!aborted) res.cork(() => settle({ ok: false, reason: 'unavailable' }));
@@ -170,9 +179,13 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
       }
       handlers.mediaFrame(data.slot, message);
     },
-    close: (ws, code) => {
-      // 1006: no close frame either way (the TCP connection dropped, or uWS cut it: idle, oversize).
-      if (code === 1006) log.warn({ callId: ws.getUserData().callId, code }, 'media socket closed without a close frame');
+    close: (ws, code, message) => {
+      // 1006: no close frame either way (the TCP connection dropped, or uWS cut it: idle, oversize;
+      // uWS then names its reason in `message`).
+      if (code === 1006) {
+        const reason = Buffer.from(message).toString('utf8').slice(0, 120);
+        log.warn({ callId: ws.getUserData().callId, code, reason }, 'media socket closed without a close frame');
+      }
       handlers.mediaClosed(ws);
     },
   });

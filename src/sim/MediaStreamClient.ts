@@ -127,14 +127,19 @@ export class MediaStreamClient {
       this.#failConnect(`media socket upgrade refused: HTTP ${res.statusCode ?? 0}`);
       ws.terminate();
     });
+    let lastError = '';
     ws.on('open', () => {
+      // ws swallows the TCP socket's own errors (ECONNRESET...) and reports 1006 without a
+      // reason; listening on the socket itself says whether the peer reset or ended it.
+      const socket = (ws as unknown as { _socket?: import('node:net').Socket })._socket;
+      socket?.on('error', (err: NodeJS.ErrnoException) => (lastError ||= `socket error: ${err.code ?? err.message}`));
+      socket?.on('end', () => (lastError ||= 'the peer ended the TCP connection'));
       if (this.#state !== 'connecting') return;
       this.#state = 'open';
       this.#handlers.onOpen();
     });
-    let lastError = '';
     ws.on('error', (err) => {
-      lastError = err.message;
+      lastError = `socket error: ${err.message}`;
       if (this.#state === 'connecting') this.#failConnect(`media socket connect failed: ${err.message}`);
       else this.#options.logger.debug({ streamId: this.streamId, err: err.message }, 'media socket error');
     });
@@ -144,7 +149,7 @@ export class MediaStreamClient {
       this.#ws = null;
       if (was === 'connecting') this.#failConnect(`media socket closed during upgrade (code ${code})`);
       // No close frame (1006): say what the socket reported instead.
-      else if (was === 'open') this.#handlers.onPeerClosed(code, reason.toString('utf8') || (lastError ? `socket error: ${lastError}` : ''));
+      else if (was === 'open') this.#handlers.onPeerClosed(code, reason.toString('utf8') || (code === 1006 ? lastError : ''));
     });
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
   }
