@@ -76,6 +76,7 @@ export async function startStack(
   const gateway = new Gateway(
     {
       ...defaultGatewayConfig(),
+      ...layoutFromEnvironment(),
       tunnelPort,
       localPort,
       workers: 2,
@@ -122,4 +123,15 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * `TTMA_TEST_MEDIA_SOCKETS=worker` runs every stack-based suite with worker-owned media sockets
+ * (CI runs the adversarial suite once per layout); an explicit override still wins.
+ */
+function layoutFromEnvironment(): Partial<GatewayConfig> {
+  const value = process.env.TTMA_TEST_MEDIA_SOCKETS;
+  if (value === undefined || value === '') return {};
+  if (value !== 'front' && value !== 'worker') throw new Error(`TTMA_TEST_MEDIA_SOCKETS must be front or worker, got "${value}"`);
+  return { mediaSockets: value };
 }
