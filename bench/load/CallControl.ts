@@ -6,6 +6,10 @@
  * opens the call's media stream to the stream URL with its one-time token,
  * through the simulator's tunnel map.
  *
+ * It also accepts the gateway's control connection (src/wire/controlChannel.ts):
+ * hello, heartbeat pings and an acknowledgement per usage report, so the gateway
+ * runs connected, as in production, rather than retrying on a 404.
+ *
  * Why a stand-in: the bench measures media, and set-up happens before every
  * measurement window; the real platform's cost per request is measured apart
  * (bench/platformProxy.ts). The gateway under test is the real one, verifying
@@ -14,17 +18,21 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../../src/log.js';
 import { newCallControlId, newUuid } from '../../src/sim/ids.js';
 import { Tunnels } from '../../src/sim/Tunnels.js';
 import { WebhookSender } from '../../src/sim/WebhookSender.js';
 import { WebhookSigner } from '../../src/sim/WebhookSigner.js';
-import type { AnswerCallBody } from '../../src/wire/platformApi.js';
+import { CONTROL_MAX_PAYLOAD, CONTROL_PATH, type PlatformControlMessage } from '../../src/wire/controlChannel.js';
+import { HEADER_DEPLOYMENT, type AnswerCallBody } from '../../src/wire/platformApi.js';
 import type { CallPayload, WebhookEventType } from '../../src/wire/telnyx.js';
 import type { LoadCall, LoadGenerator } from './LoadGenerator.js';
 
 const ANSWER_ROUTE = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup)$/;
 const BODY_LIMIT = 64 * 1024;
+const CONTROL_HEARTBEAT_MS = 10_000;
 
 export interface CallControlOptions {
   /** tweetnacl 64-byte secret key; webhooks are signed with node's crypto (cheap at load). */
@@ -54,7 +62,10 @@ export class CallControl {
   readonly #pending = new Map<string, Pending>();
   readonly #payloads = new Map<LoadCall, CallPayload>();
   #server: http.Server | null = null;
+  readonly #control = new WebSocketServer({ noServer: true, maxPayload: CONTROL_MAX_PAYLOAD, perMessageDeflate: false });
+  #controlPing: NodeJS.Timeout | null = null;
   hangupsFromGateway = 0;
+  usageReports = 0;
   /** Calls that did not come up, by why (the bench prints them: a count alone says nothing). */
   readonly failures: Record<string, number> = {};
 
@@ -75,6 +86,11 @@ export class CallControl {
   async start(): Promise<string> {
     const server = http.createServer((req, res) => void this.#handle(req, res));
     server.keepAliveTimeout = 60_000;
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgradeControl(req, socket, head));
+    this.#controlPing = setInterval(() => {
+      for (const ws of this.#control.clients) ws.ping();
+    }, CONTROL_HEARTBEAT_MS);
+    this.#controlPing.unref();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     this.#server = server;
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -129,6 +145,9 @@ export class CallControl {
   }
 
   async close(): Promise<void> {
+    if (this.#controlPing) clearInterval(this.#controlPing);
+    for (const ws of this.#control.clients) ws.terminate();
+    this.#control.close();
     await this.#webhooks.idle(5_000);
     this.#webhooks.close();
     await this.#signer.close();
@@ -137,6 +156,32 @@ export class CallControl {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  }
+
+  /** The gateway's control connection: same bearer as signalling; hello, then usage acknowledgements. */
+  #upgradeControl(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const refuse = (status: string): void => void socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    if (req.url !== CONTROL_PATH) return refuse('404 Not Found');
+    if (!timingSafeEqual(sha256(bearer), this.#secretHash)) return refuse('401 Unauthorized');
+    this.#control.handleUpgrade(req, socket, head, (ws) => this.#controlOpened(ws, String(req.headers[HEADER_DEPLOYMENT] ?? '')));
+  }
+
+  #controlOpened(ws: WebSocket, deployment: string): void {
+    const send = (message: PlatformControlMessage) => ws.send(JSON.stringify(message));
+    send({ type: 'hello', deployment, cap_state: { capped: false }, heartbeat_ms: CONTROL_HEARTBEAT_MS });
+    ws.on('message', (data) => {
+      let message: { type?: unknown; call_control_id?: unknown };
+      try {
+        message = JSON.parse(data.toString()) as typeof message;
+      } catch {
+        return send({ type: 'error', code: 'BAD_MESSAGE', message: 'not JSON' });
+      }
+      if (message.type !== 'usage' || typeof message.call_control_id !== 'string') return send({ type: 'error', code: 'BAD_MESSAGE', message: 'unknown message' });
+      this.usageReports++;
+      send({ type: 'usage.ack', call_control_id: message.call_control_id, ok: true, flags: [] });
+    });
   }
 
   #failed(reason: string): void {
