@@ -60,6 +60,11 @@ export class CorkAnchor {
     });
   }
 
+  /** The private listener's port (tests), null before open or after close. */
+  get port(): number | null {
+    return this.#listen ? uws.us_socket_local_port(this.#listen as never) : null;
+  }
+
   /** Runs `fn` inside the anchor's cork; false (and `fn` not run) when there is no anchor. */
   run(fn: () => void): boolean {
     const res = this.#res;

@@ -10,12 +10,13 @@ function runChild(mode: 'anchor' | 'uncorked') {
   const out = spawnSync(process.execPath, [CHILD, '--child', mode], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(out.status, 0, `child ${mode} exited ${out.status} (signal ${out.signal}); stderr: ${out.stderr.slice(0, 400)}`);
   const lines = out.stdout.trim().split('\n');
-  return { result: JSON.parse(lines[lines.length - 1]!) as { opened: number; serverCut: number; ranOutsideAnchor: number; clientCloses: Record<string, number> }, stderr: out.stderr };
+  return { result: JSON.parse(lines[lines.length - 1]!) as { opened: number; serverCut: number; ranOutsideAnchor: number; clientCloses: Record<string, number>; strangerStatus: number }, stderr: out.stderr };
 }
 
 test('upgrades completed late inside the cork anchor open, close cleanly, print no warning, and the process exits once the anchor is released', () => {
   const { result, stderr } = runChild('anchor');
   assert.equal(result.ranOutsideAnchor, 0);
+  assert.equal(result.strangerStatus, 404, 'the anchor listener answers only its own path');
   assert.equal(result.opened, 60);
   assert.equal(result.serverCut, 0);
   assert.deepEqual(result.clientCloses, { '1000': 60 });

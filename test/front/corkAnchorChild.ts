@@ -15,6 +15,8 @@ if (process.argv[2] === '--child') await main(process.argv[3] === 'uncorked' ? '
 async function main(mode: 'anchor' | 'uncorked'): Promise<void> {
   const anchor = new CorkAnchor();
   await anchor.open();
+  // Anything but the anchor's own random path is refused.
+  const strangerStatus = (await fetch(`http://127.0.0.1:${anchor.port}/`)).status;
   let opened = 0;
   let serverCut = 0;
   let ranOutsideAnchor = 0;
@@ -59,6 +61,6 @@ async function main(mode: 'anchor' | 'uncorked'): Promise<void> {
   }
   anchor.close();
   uws.us_listen_socket_close(listen as never);
-  process.stdout.write(`${JSON.stringify({ opened, serverCut, ranOutsideAnchor, clientCloses })}\n`);
+  process.stdout.write(`${JSON.stringify({ opened, serverCut, ranOutsideAnchor, clientCloses, strangerStatus })}\n`);
   // No process.exit(): the process must end by itself once the anchor is released.
 }
