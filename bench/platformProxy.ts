@@ -10,10 +10,13 @@
  * in process, as before they moved to Redis; `--baseline fetch` uses the
  * previous fetch/undici provider client. A bare Lua reservation against the
  * same Redis is timed too, for the Redis share of the figure.
- * Starts its own redis-server on a free port.
+ * Starts its own redis-server on a free port. With `--pin` (and taskset), the
+ * redis-server runs on core 1 and this process on core 0, as the media bench
+ * pins its two sides: on a small VM a shared core puts the scheduler in the tail.
  *
- *   node dist/bench/platformProxy.js [--requests 2000] [--baseline memory|fetch] [--json]
+ *   node dist/bench/platformProxy.js [--requests 2000] [--baseline memory|fetch] [--pin] [--json]
  */
+import { execFileSync } from 'node:child_process';
 import { Agent, createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
@@ -29,7 +32,7 @@ import { fetchTransport } from './fetchTransport.js';
 import { HEADER_DEPLOYMENT, PLATFORM_PATHS } from '../src/wire/platformApi.js';
 import { startRedisServer } from '../test/helpers/redisServer.js';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, baseline: { type: 'string', default: 'memory' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, baseline: { type: 'string', default: 'memory' }, json: { type: 'boolean', default: false }, pin: { type: 'boolean', default: false } } });
 if (values.baseline !== 'memory' && values.baseline !== 'fetch') throw new Error('--baseline must be memory or fetch');
 const BASELINE = values.baseline === 'fetch' ? 'fetch provider client' : 'records in process';
 const REQUESTS = Number(values.requests);
@@ -38,6 +41,18 @@ const CPU_BLOCK = 500;
 const KEY = 'KEYbench-provider-key-0123456789';
 const SECRET = 'b'.repeat(40);
 const TUNNEL = 'bench.trycloudflare.com';
+
+/** Redis on core 1, this process on core 0; false when that cannot be done here. */
+function pinApart(redisPid: number): boolean {
+  if (cpus().length < 2) return false;
+  try {
+    execFileSync('taskset', ['-acp', '1', String(redisPid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-acp', '0', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -64,6 +79,7 @@ const callIdOf = (body: string): string => (JSON.parse(body) as { call_control_i
 
 async function main(): Promise<void> {
   const redis = await startRedisServer();
+  const pinned = values.pin && pinApart(redis.pid);
   let n = 0;
   const provider = createServer((req, res) => {
     req.resume();
@@ -181,6 +197,7 @@ async function main(): Promise<void> {
     requests: total,
     cpus: cpus().length,
     node: process.version,
+    pinned,
     directMs: pct(rows.direct),
     redisReserveMs: pct(rows.redis),
     proxiedMs: pct(rows.current),
@@ -196,7 +213,7 @@ async function main(): Promise<void> {
     const f = (x: number) => x.toFixed(3);
     const line = (name: string, p: { p50: number; p99: number }) => `  ${name.padEnd(38)} p50 ${f(p.p50).padStart(7)}  p99 ${f(p.p99).padStart(7)} ms\n`;
     process.stdout.write(
-      `platform proxy, ${total} dials with Redis caps (${cpus().length} cpus, node ${process.version})\n` +
+      `platform proxy, ${total} dials with Redis caps (${cpus().length} cpus, node ${process.version}${pinned ? '; redis-server on core 1, this process on core 0' : ''})\n` +
         line('provider direct', summary.directMs) +
         line('Redis Lua reservation alone', summary.redisReserveMs) +
         line(`through the platform, ${BASELINE}`, summary.previous.proxiedMs) +

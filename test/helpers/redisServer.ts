@@ -17,6 +17,8 @@ import { freePorts } from '../../src/cli/processes.js';
 export interface RedisServer {
   url: string;
   port: number;
+  /** The server's process id (a bench pins it to a core). */
+  pid: number;
   /** Stops the server (SIGTERM, then SIGKILL after 2 s). */
   stop(): Promise<void>;
   /** Kill it abruptly, to test what happens when Redis goes away. */
@@ -62,6 +64,7 @@ export async function startRedisServer(port?: number, options: { dataDir?: strin
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pid: child.pid!,
     stop: () => stopWith('SIGTERM'),
     kill: () => stopWith('SIGKILL'),
   };
