@@ -90,7 +90,11 @@ export class WorkerTunnel {
     });
     return new Promise((resolve, reject) => {
       app.listen(host, port, (socket) => {
-        if (!socket) return reject(new Error(`cannot listen on ${host}:${port}`));
+        if (!socket) {
+          // The thread exits next: it must not hold the anchor's sockets then (see closeAll).
+          this.#anchor.close();
+          return reject(new Error(`cannot listen on ${host}:${port}`));
+        }
         this.#listen = socket;
         resolve(uws.us_socket_local_port(socket as never));
       });
