@@ -91,7 +91,10 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   ready(): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new TtmaError(ErrorCodes.WORKER, `media worker ${this.index} did not start`)), READY_TIMEOUT_MS);
+      // The worker says why it gives up (e.g. it cannot listen) before it exits: the refusal carries it.
+      let lastError = '';
       const onReady = (message: FromWorker) => {
+        if (message.type === 'log' && message.level === 'error') lastError = message.msg;
         if (message.type !== 'ready') return;
         clearTimeout(timer);
         this.tunnelPort = message.tunnelPort ?? null;
@@ -101,7 +104,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
       this.on('@control', onReady);
       this.once('exit', () => {
         clearTimeout(timer);
-        reject(new TtmaError(ErrorCodes.WORKER, `media worker ${this.index} exited while starting`));
+        reject(new TtmaError(ErrorCodes.WORKER, `media worker ${this.index} exited while starting${lastError ? ` (${lastError})` : ''}`));
       });
     });
   }

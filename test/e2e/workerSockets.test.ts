@@ -6,8 +6,14 @@
  * Real simulator, platform, gateway, worker threads and sockets on loopback.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
+import { freePorts } from '../../src/cli/processes.js';
+import { defaultGatewayConfig } from '../../src/config.js';
+import { Gateway } from '../../src/Gateway.js';
+import { createLogger } from '../../src/log.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -95,5 +101,34 @@ test('a worker that crashes releases its sockets and ends its own calls; the oth
   for (const report of again) {
     assert.equal(report.endedBy, 'caller', report.endReason);
     assert.equal(report.framesReturned, report.framesSent);
+  }
+});
+
+test('a tunnel port held by another program: the gateway refuses to start, says why, and stops cleanly', async () => {
+  const [port, localPort] = (await freePorts(2)) as [number, number];
+  // A plain listener without SO_REUSEPORT: the workers cannot share its port.
+  const blocker = createServer().listen(port, '127.0.0.1');
+  await once(blocker, 'listening');
+  const gateway = new Gateway(
+    {
+      ...defaultGatewayConfig(),
+      mediaSockets: 'worker',
+      workers: 1,
+      tunnelPort: port,
+      localPort,
+      publicHost: 'gw.trycloudflare.com',
+      platformUrl: 'http://127.0.0.1:9',
+      deploymentId: 'test',
+      agentSecret: 'a'.repeat(43),
+      numbers: [NUMBER],
+      webhookPublicKey: null,
+    },
+    createLogger('test', 'silent'),
+  );
+  try {
+    await assert.rejects(gateway.start(), new RegExp(`exited while starting \\(media worker cannot listen: cannot listen on 127\\.0\\.0\\.1:${port}\\)`));
+  } finally {
+    await gateway.stop();
+    blocker.close();
   }
 });
