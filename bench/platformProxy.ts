@@ -16,7 +16,6 @@
  *
  *   node dist/bench/platformProxy.js [--requests 2000] [--baseline memory|fetch] [--pin] [--json]
  */
-import { execFileSync } from 'node:child_process';
 import { Agent, createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
@@ -29,6 +28,7 @@ import { MemoryCallStore } from '../src/platform/store/MemoryCallStore.js';
 import { periodOf } from '../src/platform/store/CapStore.js';
 import { RedisCapStore } from '../src/platform/store/RedisCapStore.js';
 import { fetchTransport } from './fetchTransport.js';
+import { pinProcess } from './pin.js';
 import { HEADER_DEPLOYMENT, PLATFORM_PATHS } from '../src/wire/platformApi.js';
 import { startRedisServer } from '../test/helpers/redisServer.js';
 
@@ -44,14 +44,7 @@ const TUNNEL = 'bench.trycloudflare.com';
 
 /** Redis on core 1, this process on core 0; false when that cannot be done here. */
 function pinApart(redisPid: number): boolean {
-  if (cpus().length < 2) return false;
-  try {
-    execFileSync('taskset', ['-acp', '1', String(redisPid)], { stdio: 'ignore' });
-    execFileSync('taskset', ['-acp', '0', String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+  return cpus().length >= 2 && pinProcess(redisPid, 1) && pinProcess(process.pid, 0);
 }
 
 function percentile(sorted: number[], p: number): number {

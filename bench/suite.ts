@@ -32,6 +32,7 @@ import { MediaClock } from '../src/sim/MediaClock.js';
 import { CallControl } from './load/CallControl.js';
 import { LoadGenerator, type WindowStats } from './load/LoadGenerator.js';
 import { PayloadBank } from './load/PayloadBank.js';
+import { hasTaskset, pinProcess } from './pin.js';
 import { cpuMs, cpuSplitMs, cpuWithChildrenMs, machineCpu, msPerTick, rssKiB } from './procStats.js';
 import { capacityOf, ratio, stepFailures, type StepMeasure } from './ramp.js';
 import { rampSvg } from './svg.js';
@@ -171,14 +172,6 @@ const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const pin = !flags['no-pin'] && availableParallelism() >= 2 && hasTaskset();
 /** The gateway (or baseline, or null sink) runs on core 0; this process, the load generator, on core 1. */
@@ -621,7 +614,7 @@ async function main(): Promise<void> {
   const ownCpuAtStart = cpuWithChildrenMs(process.pid);
   process.env.TTMA_LOG_LEVEL = flags['keep-logs'] ? 'info' : 'warn';
   const machineInfo = machine();
-  if (pin) execFileSync('taskset', ['-acp', '1', String(process.pid)], { stdio: 'ignore' });
+  if (pin) pinProcess(process.pid, 1);
   progress(`${mode} run on ${machineInfo.cpuModel} x${machineInfo.cores}; ${pin ? 'target on core 0, load generator on core 1' : 'not pinned'}`);
   const idleLoopDelay = await idleLoopDelayP99Ms();
   progress(`idle event-loop delay p99 of this process: ${idleLoopDelay} ms`);
