@@ -28,6 +28,7 @@ import { PacerSchedule } from '../media/PacerSchedule.js';
 import { SpeechDetector } from '../media/SpeechDetector.js';
 import { createResampler, type CallResampler } from '../media/createResampler.js';
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
+import { newMediaFrameScan, scanMediaFrame, type MediaFrameScan } from '../wire/mediaFrameScan.js';
 import { LatencyStats } from './LatencyStats.js';
 import { OutboundQueue } from '../media/OutboundQueue.js';
 import { PromptAudio, type PromptPcm } from '../media/PromptAudio.js';
@@ -41,6 +42,8 @@ export const CLOSE_UNSUPPORTED = 1003;
 
 /** Largest media payload we accept: 20 ms of L16 at 48 kHz, with room. */
 const MAX_PAYLOAD_BYTES = 4096;
+/** Base64 text longer than this cannot fit MAX_PAYLOAD_BYTES. */
+const MAX_PAYLOAD_CHARS = (MAX_PAYLOAD_BYTES / 3) * 4;
 /** Agent audio queued toward the phone beyond this is dropped oldest-first (5 s). */
 const MAX_OUT_QUEUE_FRAMES = 250;
 const PACER_LEAD_MS = 1;
@@ -105,6 +108,7 @@ export class CallActor {
   readonly #latency = new LatencyStats();
   readonly #startedAtMs: number;
   readonly #payloadScratch = Buffer.allocUnsafe(MAX_PAYLOAD_BYTES);
+  readonly #scan = newMediaFrameScan();
   readonly #settings: CallActorSettings;
   #agentReady = false;
   #codec: PhoneCodec | null = null;
@@ -312,6 +316,8 @@ export class CallActor {
   }
 
   #handle(bytes: Uint8Array): void {
+    // Media frames in place (src/wire/mediaFrameScan.ts); everything else, and any form the scan does not read, through JSON.parse.
+    if (scanMediaFrame(bytes, this.#scan, this.#payloadScratch)) return this.#onScannedMedia(this.#scan);
     let frame: ProviderMediaFrame;
     try {
       frame = JSON.parse(decoder.decode(bytes)) as ProviderMediaFrame;
@@ -385,29 +391,46 @@ export class CallActor {
 
   #onMedia(frame: Extract<ProviderMediaFrame, { event: 'media' }>): void {
     const media = frame.media;
-    if (!this.#codec || !this.#jitter || this.#inputStopped || typeof media?.payload !== 'string') {
+    const payload = media?.payload;
+    if (!this.#mediaWanted(typeof payload === 'string', media?.track, typeof payload === 'string' ? payload.length : 0)) return;
+    this.#acceptPayload(this.#payloadScratch.write(payload as string, 'base64'), readChunk(media!.chunk));
+  }
+
+  /** A media frame read in place, its payload already in the scratch. */
+  #onScannedMedia(scan: MediaFrameScan): void {
+    if (!this.#mediaWanted(true, scan.track === 'absent' ? undefined : scan.track, scan.payloadEnd - scan.payloadStart)) return;
+    this.#acceptPayload(scan.payloadBytes, Number.isNaN(scan.chunk) ? undefined : scan.chunk);
+  }
+
+  /** Whether a media frame is to be played; the malformed ones are counted. */
+  #mediaWanted(hasPayload: boolean, track: unknown, payloadChars: number): boolean {
+    if (!this.#codec || !this.#jitter || this.#inputStopped || !hasPayload) {
       // Media after `stop` breaks the protocol: counted, never played.
       this.#malformed++;
-      return;
+      return false;
     }
-    if (media.track !== undefined && media.track !== 'inbound') return;
-    if (media.payload.length > (MAX_PAYLOAD_BYTES / 3) * 4) {
+    if (track !== undefined && track !== 'inbound') return false;
+    if (payloadChars > MAX_PAYLOAD_CHARS) {
       this.#malformed++;
-      return;
+      return false;
     }
-    const written = this.#payloadScratch.write(media.payload, 'base64');
-    if (written === 0 || (this.#codec.frameBytes !== 0 && written !== this.#codec.frameBytes)) {
+    return true;
+  }
+
+  /** The decoded payload (`written` bytes of the scratch) into the jitter buffer. */
+  #acceptPayload(written: number, chunkValue: number | undefined): void {
+    if (written === 0 || (this.#codec!.frameBytes !== 0 && written !== this.#codec!.frameBytes)) {
       // Frames are 20 ms (DESIGN.md section 5): another size would break the playout clock.
       this.#malformed++;
       return;
     }
     this.#framesIn++;
-    const chunk = readChunk(media.chunk) ?? ++this.#implicitChunk;
+    const chunk = chunkValue ?? ++this.#implicitChunk;
     this.#arrivals[chunk % ARRIVAL_RING] = this.#currentInMs;
     const pushedAt = this.#hooks.now();
     this.#pushedAt[chunk % ARRIVAL_RING] = pushedAt;
     // A copy: the scratch is reused by the next frame, the buffer keeps this one (from the arena: src/media/FrameArena.ts).
-    this.#jitter.push(chunk, this.#currentInMs, frameArena.copyOf(this.#payloadScratch.subarray(0, written)));
+    this.#jitter!.push(chunk, this.#currentInMs, frameArena.copyOf(this.#payloadScratch.subarray(0, written)));
     // Release at once: a burst after a stall (many frames in one drain) must not pile up past the buffer's capacity.
     this.#playDue(pushedAt);
   }
