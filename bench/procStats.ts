@@ -66,13 +66,27 @@ export interface MachineCpu {
 }
 
 export function machineCpu(): MachineCpu | null {
+  return coreCpu(null);
+}
+
+/** One core's counters (the `cpuN` line), or the whole machine's with null; null when unreadable. */
+export function coreCpu(core: number | null): MachineCpu | null {
   try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const label = core === null ? 'cpu' : `cpu${core}`;
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`${label} `));
+    if (!line) return null;
     const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
     return { busy: user! + nice! + system! + irq! + softirq!, idle: idle! + iowait!, steal: steal! };
   } catch {
     return null;
   }
+}
+
+/** Of the time between two readings, the share the hypervisor stole; null when not measurable. */
+export function stealShareBetween(a: MachineCpu | null, b: MachineCpu | null): number | null {
+  if (!a || !b) return null;
+  const total = b.busy + b.idle + b.steal - a.busy - a.idle - a.steal;
+  return total > 0 ? (b.steal - a.steal) / total : null;
 }
 
 /** Milliseconds per jiffy of /proc/stat. */

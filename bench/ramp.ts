@@ -46,3 +46,27 @@ export function capacityOf(steps: StepMeasure[], limits: RampLimits = DESIGN_LIM
 export function ratio(ours: number, baseline: number): number | null {
   return baseline > 0 ? Math.round((ours / baseline) * 100) / 100 : null;
 }
+
+/** A window that lost this share of the target's core to the hypervisor, or more, is disturbed. */
+export const DISTURBED_STEAL_SHARE = 0.05;
+/** Windows measured at most at one failing step, while each of them is disturbed. */
+export const DISTURBED_WINDOWS = 3;
+
+/** Every window's steal share is known and at least DISTURBED_STEAL_SHARE. */
+export function allDisturbed(stealShares: readonly (number | null)[]): boolean {
+  return stealShares.length > 0 && stealShares.every((x) => x !== null && x >= DISTURBED_STEAL_SHARE);
+}
+
+/**
+ * After a failing window: measure again? Always once (a single hypervisor
+ * stall can fail a window); a third time only while every window so far was disturbed.
+ */
+export function wantsAnotherWindow(stealShares: readonly (number | null)[]): boolean {
+  return stealShares.length < 2 || (stealShares.length < DISTURBED_WINDOWS && allDisturbed(stealShares));
+}
+
+/** Added to a ramp's stop reason when every window of the failing step was disturbed. */
+export function disturbedNote(stealShares: readonly (number | null)[]): string {
+  const each = stealShares.map((x) => `${Math.round((x ?? 0) * 1000) / 10} %`).join(', ');
+  return `machine disturbed: hypervisor steal ${each} on the target's core in the ${stealShares.length} windows (the target did not have the core it was measured on)`;
+}

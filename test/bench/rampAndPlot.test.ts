@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { capacityOf, ratio, stepFailures, type StepMeasure } from '../../bench/ramp.js';
+import { allDisturbed, capacityOf, disturbedNote, ratio, stepFailures, wantsAnotherWindow, type StepMeasure } from '../../bench/ramp.js';
 import { rampSvg } from '../../bench/svg.js';
 
 const ok = (calls: number): StepMeasure => ({ calls, lossRate: 0, addedP99Ms: 1, loopDelayP99Ms: 2, failedCalls: 0 });
@@ -25,6 +25,19 @@ test('capacity is the last passing step before the first failure', () => {
   assert.equal(capacityOf([ok(100), ok(300)]), 300);
   assert.equal(ratio(600, 100), 6);
   assert.equal(ratio(600, 0), null);
+});
+
+test('a failing step is measured twice, three times only while every window lost 5 % or more to steal', () => {
+  assert.equal(wantsAnotherWindow([0.01]), true, 'one failing window never decides');
+  assert.equal(wantsAnotherWindow([0.01, 0.3]), false, 'a quiet window failed too: overload');
+  assert.equal(wantsAnotherWindow([0.3, 0.01]), false);
+  assert.equal(wantsAnotherWindow([null, 0.3]), false, 'unknown steal is not blamed on the machine');
+  assert.equal(wantsAnotherWindow([0.3, 0.05]), true);
+  assert.equal(wantsAnotherWindow([0.3, 0.2, 0.4]), false, 'three windows at most');
+  assert.equal(allDisturbed([0.3, 0.2, 0.4]), true);
+  assert.equal(allDisturbed([0.3, 0.049]), false);
+  assert.equal(allDisturbed([]), false);
+  assert.match(disturbedNote([0.312, 0.28]), /steal 31\.2 %, 28 % on the target's core in the 2 windows/);
 });
 
 test('the SVG plot is well-formed XML with one polyline per series and the 5 ms bound', () => {
