@@ -86,6 +86,7 @@ export class Gateway {
       call: { mailboxFrames: config.mailboxFrames, jitterMinDelayMs: config.jitterMinDelayMs, jitterMaxDelayMs: config.jitterMaxDelayMs, greeting: null, hold: null },
       tickMs: WORKER_TICK_MS,
       maxHeapMb: WORKER_MAX_HEAP_MB,
+      maxWorkerLoad: config.maxWorkerLoad,
       tunnel:
         config.mediaSockets === 'worker'
           ? {

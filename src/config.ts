@@ -39,6 +39,8 @@ export interface GatewayConfig {
   bargeIn: BargeInConfig;
   /** Admission limit for concurrent calls. */
   maxCalls: number;
+  /** Measured-load admission: no new call while every media worker was busy more than this share of the last second (1: off). */
+  maxWorkerLoad: number;
   /** Unused media tokens expire after this long (DESIGN 3, step 2). */
   mediaTokenTtlMs: number;
   /** Bounded media mailbox per call: frames kept before the oldest is dropped. */
@@ -65,6 +67,11 @@ export interface GatewayConfig {
 }
 
 export const MEDIA_SOCKET_OWNERS = ['front', 'worker'] as const;
+/**
+ * A worker busy more than this share of a second takes no new call: past it,
+ * a worker that falls behind queues frames rather than dropping them (docs/threads.md).
+ */
+export const DEFAULT_MAX_WORKER_LOAD = 0.9;
 export type MediaSocketOwner = (typeof MEDIA_SOCKET_OWNERS)[number];
 
 export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -89,6 +96,7 @@ export function defaultGatewayConfig(): GatewayConfig {
     agent: { kind: 'echo' },
     bargeIn: { ...DEFAULT_BARGE_IN },
     maxCalls: 2000,
+    maxWorkerLoad: DEFAULT_MAX_WORKER_LOAD,
     mediaTokenTtlMs: 30_000,
     mailboxFrames: 50,
     jitterMinDelayMs: 20,
@@ -137,6 +145,7 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   if (!(config.bargeIn.thresholdDbfs > -90 && config.bargeIn.thresholdDbfs < 0)) fail('bargeIn.thresholdDbfs', 'must be between -90 and 0 dBFS');
   if (!(config.bargeIn.minSpeechMs >= 20 && config.bargeIn.minSpeechMs <= 2000)) fail('bargeIn.minSpeechMs', 'must be 20..2000 ms');
   if (!Number.isInteger(config.maxCalls) || config.maxCalls < 1) fail('maxCalls', 'must be a positive integer');
+  if (!(config.maxWorkerLoad > 0 && config.maxWorkerLoad <= 1)) fail('maxWorkerLoad', 'must be a share of a core above 0 and at most 1 (1 turns measured-load admission off)');
   if (!(config.mediaTokenTtlMs >= 1000 && config.mediaTokenTtlMs <= 300_000)) fail('mediaTokenTtlMs', 'must be 1000..300000');
   if (!Number.isInteger(config.mailboxFrames) || config.mailboxFrames < 2) fail('mailboxFrames', 'must be an integer >= 2');
   if (!Number.isInteger(config.jitterMinDelayMs) || config.jitterMinDelayMs < 0 || config.jitterMinDelayMs > 1000) {

@@ -90,6 +90,8 @@ const TOMBSTONES = 10_000;
 const TOKEN_SWEEP_MS = 5_000;
 const MAX_SUMMARIES = 1_000;
 const MAX_RECORDS = 1_000;
+/** Why a call is refused when every media worker is above its measured-load limit (maxWorkerLoad). */
+const BUSY = 'gateway busy: every media worker is above its load limit';
 
 /** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
 const epochNow = (): number => performance.timeOrigin + performance.now();
@@ -471,8 +473,9 @@ export class ControlActor {
     const host = this.#supervisor.pickWorker();
     if (this.#closing || !host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsRefused++;
-      if (!this.#closing && host) this.#count(this.capRefused, 'concurrent_calls');
-      throw new TtmaError(ErrorCodes.OVERLOADED, 'gateway full: no outbound call placed', 503);
+      const busy = !this.#closing && this.#supervisor.saturated;
+      if (!this.#closing && (host || busy)) this.#count(this.capRefused, busy ? 'worker_load' : 'concurrent_calls');
+      throw new TtmaError(ErrorCodes.OVERLOADED, `${busy ? BUSY : 'gateway full'}: no outbound call placed`, 503);
     }
     const capped = this.#capError();
     if (capped) {
@@ -585,9 +588,10 @@ export class ControlActor {
     if (!host || this.#byId.size >= this.#config.maxCalls || capped) {
       this.counters.callsRefused++;
       if (capped) this.counters.callsRefusedForCap++;
-      if (host && !capped) this.#count(this.capRefused, 'concurrent_calls');
+      const busy = !capped && !host && this.#supervisor.saturated;
+      if ((host || busy) && !capped) this.#count(this.capRefused, busy ? 'worker_load' : 'concurrent_calls');
       this.#remember(callId);
-      const reason = capped ? `minute cap: ${capped.message}` : 'gateway full';
+      const reason = capped ? `minute cap: ${capped.message}` : busy ? BUSY : 'gateway full';
       log.warn({ live: this.#byId.size, ...(capped ? { code: ErrorCodes.CAP_REACHED } : {}) }, `admission refused: ${reason}`);
       this.#keepRecord({ ...newRecord(callId, 'incoming', from, to), state: 'refused', ended_at: new Date().toISOString(), end_reason: reason });
       this.#signalling.hangup(callId, { reason: capped ? 'cap' : 'busy' }).catch((err: Error) => log.error({ err: err.message }, 'hang-up failed'));

@@ -18,11 +18,27 @@ export interface SupervisorOptions {
   call: CallActorSettings;
   tickMs: number;
   maxHeapMb: number;
+  /**
+   * Measured-load admission (DESIGN 4): a worker whose event loop was busy
+   * more than this share of the last health interval takes no new call; 1 turns it off.
+   */
+  maxWorkerLoad: number;
   /** Worker-owned media sockets: each worker listens here (null: the front owns them). */
   tunnel: WorkerTunnelSettings | null;
   logger: Logger;
   onMedia(workerIndex: number, slot: number, frame: Uint8Array, atMs: number): void;
   onControl(workerIndex: number, message: FromWorker): void;
+}
+
+/**
+ * A worker's load once the calls admitted since its last measurement are
+ * streaming: the measured busy share plus each newer call at the measured
+ * cost per call. Calls arrive in bursts (a campaign, a ramp) faster than
+ * load is measured (once a second), so the measurement alone would admit a
+ * whole burst into a worker that is nearly full.
+ */
+export function projectedLoad(measured: number, perCall: number, callsNow: number, callsAtMeasure: number): number {
+  return measured + Math.max(0, callsNow - callsAtMeasure) * perCall;
 }
 
 export interface SupervisorEvents {
@@ -88,14 +104,29 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.#hosts;
   }
 
-  /** The live worker carrying the fewest calls. */
+  /**
+   * The live worker with room (projected load at or under maxWorkerLoad)
+   * carrying the fewest calls; undefined when none has room. With
+   * worker-owned sockets the kernel places the call, so this only says
+   * whether some worker has room.
+   */
   pickWorker(): WorkerHost | undefined {
     let best: WorkerHost | undefined;
     for (const host of this.#hosts) {
-      if (host.exited) continue;
+      if (host.exited || this.#full(host)) continue;
       if (!best || host.calls < best.calls) best = host;
     }
     return best;
+  }
+
+  /** Every live worker is above its load limit (and at least one is live): new calls are refused as busy. */
+  get saturated(): boolean {
+    const live = this.#hosts.filter((host) => !host.exited);
+    return live.length > 0 && live.every((host) => this.#full(host));
+  }
+
+  #full(host: WorkerHost): boolean {
+    return projectedLoad(host.lastBusyShare, host.busySharePerCall, host.calls, host.callsAtLastPong) > this.#options.maxWorkerLoad;
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,10 @@ import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.
 
 const WORKER_ENTRY = new URL('./mediaWorker.js', import.meta.url);
 const READY_TIMEOUT_MS = 10_000;
+/** Per-call cost estimates older than this are forgotten (pongs come once a second). */
+const PER_CALL_WINDOW_MS = 30_000;
+/** Fewer calls than this say more about the worker's fixed overhead than about a call's cost. */
+const PER_CALL_MIN_CALLS = 5;
 /**
  * A worker with its own listener exits once its last connection has closed; a
  * connection that never sent a request lasts until uWS's 10 s HTTP idle
@@ -53,6 +57,18 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   lastLoopDelayP99Ms = 0;
   lastLoopDelayMaxMs = 0;
   lastHeapUsedBytes = 0;
+  /** Share of the last health interval the worker's event loop was busy (0 until its first pong). */
+  lastBusyShare = 0;
+  /** The worker's calls at that pong. */
+  callsAtLastPong = 0;
+  /**
+   * The cost a new call is expected to add: the highest busy share per call
+   * of the pongs of the last PER_CALL_WINDOW_MS that had PER_CALL_MIN_CALLS or
+   * more (kept when none had; 0 until one had). The highest, because a pong
+   * taken while calls were still setting up (no media yet) reads low.
+   */
+  busySharePerCall = 0;
+  readonly #perCallSamples: { atMs: number; share: number }[] = [];
   /** The worker's latest stats snapshot (null until its first pong). */
   lastStats: WorkerStatsSnapshot | null = null;
   calls = 0;
@@ -163,6 +179,14 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     this.#worker.postMessage({ m: buffer }, [buffer]);
   };
 
+  #samplePerCall(busyShare: number, calls: number): void {
+    const nowMs = Date.now();
+    const samples = this.#perCallSamples;
+    while (samples.length > 0 && nowMs - samples[0]!.atMs > PER_CALL_WINDOW_MS) samples.shift();
+    if (calls >= PER_CALL_MIN_CALLS) samples.push({ atMs: nowMs, share: busyShare / calls });
+    if (samples.length > 0) this.busySharePerCall = Math.max(...samples.map((s) => s.share));
+  }
+
   #onMessage(posted: Posted): void {
     if (isMedia(posted)) {
       forEachInBatch(posted.m, this.#options.onMedia);
@@ -174,6 +198,9 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
       this.lastLoopDelayP99Ms = message.loopDelayP99Ms;
       this.lastLoopDelayMaxMs = message.loopDelayMaxMs;
       this.lastHeapUsedBytes = message.heapUsedBytes;
+      this.lastBusyShare = message.busyShare;
+      this.callsAtLastPong = message.calls;
+      this.#samplePerCall(message.busyShare, message.calls);
       this.lastStats = message.stats;
     }
     this.emit('@control', message);

@@ -65,6 +65,16 @@ const toPhone = new LatencyHistogram();
 const timeOrigin = performance.timeOrigin;
 const now = (): number => timeOrigin + performance.now();
 
+/** Event-loop utilization at the last pong: each pong reports the share busy since the one before. */
+let lastUtilization = performance.eventLoopUtilization();
+
+function busyShareSinceLastPong(): number {
+  const current = performance.eventLoopUtilization();
+  const share = performance.eventLoopUtilization(current, lastUtilization).utilization;
+  lastUtilization = current;
+  return Number.isFinite(share) ? share : 0;
+}
+
 function post(message: FromWorker): void {
   // Cloned, not transferred: msgpackr may hand back a view of its own buffer.
   port!.postMessage(encodeControl(message));
@@ -179,6 +189,7 @@ function onControl(message: ToWorker): void {
         loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
         windowLoopDelayP99Ms: windowLoopDelay.percentile(99) / 1e6,
         loopDelayMaxMs: loopDelay.max / 1e6,
+        busyShare: busyShareSinceLastPong(),
         heapUsedBytes: process.memoryUsage().heapUsed,
         inbound: inbound.toSparse(),
         hold: hold.toSparse(),

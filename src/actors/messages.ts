@@ -115,6 +115,8 @@ export type FromWorker =
       /** Worker-owned sockets: added latency toward the phone, measured where the frame is sent. */
       toPhone?: SparseHistogram;
       loopDelayMaxMs: number;
+      /** Share of the time since the last pong that this worker's event loop was busy (0 to 1): admission's measured load. */
+      busyShare: number;
       /** The worker's counters and histograms since it started, and its live calls (metrics and dashboard). */
       stats: WorkerStatsSnapshot;
     }

@@ -8,7 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_BARGE_IN, DEFAULT_CUE_AFTER_MS, OPENCLAW_DEFAULT_URL, type AgentConfig } from '../agent/agentConfig.js';
-import { MEDIA_SOCKET_OWNERS, type GatewayConfig } from '../config.js';
+import { DEFAULT_MAX_WORKER_LOAD, MEDIA_SOCKET_OWNERS, type GatewayConfig } from '../config.js';
 import { intFlag } from '../cli/args.js';
 import { configProblems, envLayer, inlineSecretEnv, parseSettings, refuseInlineSecrets, sourceOf, type KeySpec, type Layers } from './layers.js';
 import { readConfigFile } from './readConfigFile.js';
@@ -54,6 +54,7 @@ export const gatewaySettingsSchema = z.strictObject({
   agentSecretFile: z.string().optional(),
   webhookPublicKeyFile: z.string().optional(),
   maxCalls: int(1, 1_000_000).default(2000),
+  maxWorkerLoad: z.number().gt(0).max(1).default(DEFAULT_MAX_WORKER_LOAD),
   codec: z.preprocess(upper, z.enum(CODECS)).default('PCMU'),
   jitterMinDelayMs: int(0, 1000).default(20),
   jitterMaxDelayMs: int(20, 1000).default(200),
@@ -92,6 +93,7 @@ export const GATEWAY_KEYS: readonly KeySpec[] = [
   { key: 'agentSecretFile', type: 'string', default: 'systemd credential agent-secret', env: 'TTMA_AGENT_SECRET_FILE', flag: '--agent-secret-file', meaning: 'file holding the agent secret that authenticates this gateway to the platform (required)', secret: secret('agentSecret', 'agent-secret', ['agentSecret'], ['TTMA_AGENT_SECRET']) },
   { key: 'webhookPublicKeyFile', type: 'string', default: 'systemd credential webhook-public-key, else none', env: 'TTMA_WEBHOOK_PUBLIC_KEY_FILE', flag: '--webhook-public-key-file', meaning: 'file holding the provider\'s Ed25519 webhook public key (base64); without it every webhook is refused (fail closed, FAQ-05/06)', secret: secret('webhookPublicKey', 'webhook-public-key', ['webhookPublicKey'], ['TTMA_WEBHOOK_PUBLIC_KEY']) },
   { key: 'maxCalls', type: 'int', default: '2000', env: 'TTMA_MAX_CALLS', flag: '--max-calls', meaning: 'admission limit for concurrent calls' },
+  { key: 'maxWorkerLoad', type: 'number', default: String(DEFAULT_MAX_WORKER_LOAD), meaning: 'measured-load admission: no new call while every media worker was busy more than this share of the last second (above 0, at most 1; 1 turns it off)' },
   { key: 'codec', type: 'string', default: 'PCMU', env: 'TTMA_CODEC', flag: '--codec', meaning: 'codec asked for on the bidirectional leg: PCMU, PCMA, G722, L16 or OPUS' },
   { key: 'jitterMinDelayMs', type: 'int', default: '20', flag: '--jitter-min-ms', meaning: 'caller-audio jitter buffer: lowest target delay, ms (0 passes a clean stream through undelayed)' },
   { key: 'jitterMaxDelayMs', type: 'int', default: '200', flag: '--jitter-max-ms', meaning: 'caller-audio jitter buffer: highest target delay, ms (at least 20 and jitterMinDelayMs)' },
@@ -218,6 +220,7 @@ export function gatewayConfigFromSettings(loaded: LoadedGatewaySettings, secrets
     agent: agentFromSettings(loaded, secrets),
     bargeIn: { ...s.bargeIn },
     maxCalls: s.maxCalls,
+    maxWorkerLoad: s.maxWorkerLoad,
     mediaTokenTtlMs: s.mediaTokenTtlMs,
     mailboxFrames: s.mailboxFrames,
     jitterMinDelayMs: s.jitterMinDelayMs,

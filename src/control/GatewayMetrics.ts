@@ -78,8 +78,9 @@ export class GatewayMetrics {
     mirror(this.registry, 'ttma_media_upgrades_refused_total', 'Media WebSocket upgrades refused, by reason (missing/unknown/expired token, wrong call, no live call, bad call id).', 'reason', () => sources.front.counters.mediaRefused);
     mirror(this.registry, 'ttma_media_sockets_closed_total', 'Media sockets closed by the front for abuse, by kind (flood, binary).', 'kind', () => sources.front.counters.mediaClosedForAbuse);
     mirror(this.registry, 'ttma_local_requests_refused_total', 'Requests to the local listener refused because they carried a tunnel header (FAQ-04).', 'reason', () => ({ tunnel_header: sources.front.counters.localRefused }));
-    mirror(this.registry, 'ttma_cap_refusals_total', 'Calls refused by a cap: concurrent_calls (maxCalls, at this gateway) or minutes (TTMA_ERR_CAP_REACHED from the platform, or refused here while the platform says the deployment is capped).', 'cap', () => ({
+    mirror(this.registry, 'ttma_cap_refusals_total', 'Calls refused by a cap: concurrent_calls (maxCalls, at this gateway), worker_load (every media worker above maxWorkerLoad) or minutes (TTMA_ERR_CAP_REACHED from the platform, or refused here while the platform says the deployment is capped).', 'cap', () => ({
       concurrent_calls: control.capRefused.concurrent_calls ?? 0,
+      worker_load: control.capRefused.worker_load ?? 0,
       minutes: (signalling.refusals[ErrorCodes.CAP_REACHED] ?? 0) + control.counters.callsRefusedForCap,
     }));
     mirror(this.registry, 'ttma_platform_refusals_total', 'Signalling requests the platform refused, by error code.', 'code', () => signalling.refusals);

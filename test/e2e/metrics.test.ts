@@ -142,6 +142,29 @@ test('the concurrent-call cap is counted as a cap refusal', async () => {
   }
 });
 
+test('measured-load admission: while every worker is above maxWorkerLoad a call is refused as busy, counted as worker_load', async () => {
+  // A limit any running worker exceeds: its first pongs report the share of each second it was busy.
+  const busy = await startStack({ maxWorkerLoad: 1e-9 });
+  try {
+    const hosts = busy.gateway.supervisor.hosts();
+    await waitFor('every worker to report a load', () => hosts.every((h) => h.lastBusyShare > 1e-9));
+    assert.ok(hosts.every((h) => h.lastBusyShare < 1), `an idle worker's load is a share of its time: ${hosts.map((h) => h.lastBusyShare).join(', ')}`);
+    assert.equal(busy.gateway.supervisor.saturated, true);
+    const refused = await busy.sim.placeInboundCall({ from: '+15550200107', to: NUMBER, durationMs: 1_000 }).done;
+    assert.equal(refused.framesSent, 0, 'the call was refused');
+    const record = busy.gateway.control.recentCalls(5).find((r) => r.from === '+15550200107');
+    assert.equal(record?.state, 'refused');
+    assert.match(record?.end_reason ?? '', /gateway busy: every media worker is above its load limit/);
+    await assert.rejects(busy.gateway.control.dial('+15550200108'), /gateway busy/);
+    const text = await (await fetch(`http://127.0.0.1:${busy.ports.local}/metrics`)).text();
+    assert.equal(metricValue(text, 'ttma_cap_refusals_total', { cap: 'worker_load' }), 2);
+    assert.equal(metricValue(text, 'ttma_cap_refusals_total', { cap: 'concurrent_calls' }), 0);
+    assert.equal(metricValue(text, 'ttma_calls_started_total') ?? 0, 0);
+  } finally {
+    await busy.stop();
+  }
+});
+
 test('a crashed worker: its calls end as worker_failed, it is counted as restarted, and its counters never go back', async () => {
   const crashy = await startStack();
   const metricsOf = async () => (await fetch(`http://127.0.0.1:${crashy.ports.local}/metrics`)).text();
