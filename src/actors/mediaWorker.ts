@@ -270,6 +270,8 @@ warmUpMediaPath(ECHO_SAMPLE_RATE);
 for (const prompt of [config.call.greeting, config.call.hold]) {
   if (prompt !== null) for (const rate of PROMPT_WARM_RATES) PromptAudio.of(prompt).framesAt(rate);
 }
+// The first pong's load counts from here: start-up work is not load that should turn calls away.
+lastUtilization = performance.eventLoopUtilization();
 if (tunnel && config.tunnel) {
   // A thread that exits with a uWS socket open aborts the process (this uWS build): release them first.
   process.on('uncaughtException', (err) => {
