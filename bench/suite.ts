@@ -194,6 +194,8 @@ interface Step extends StepMeasure {
   sendLagMs: LatencyPercentiles;
   egressSpacing: WindowStats['egressSpacing'];
   gateway: LatencyReport;
+  /** Calls the target said it carried after the window (fewer than `calls` when some were refused or cut). */
+  callsCarried: number;
   cpuMsPerCallSecond: number | null;
   /** Of that CPU, the share spent in the kernel (socket reads and writes, wake-ups), from /proc's stime. */
   kernelShare: number | null;
@@ -399,6 +401,8 @@ async function measureStep(target: Target, gen: LoadGenerator, pid: number, call
   // Late echoes still count as returned; workers report their samples with their next pong.
   await sleep(SETTLE_MS);
   const gateway = await getLatency(target);
+  // Cost and memory per call are per call carried: refused calls cost nothing.
+  const carried = gateway.liveCalls > 0 ? Math.min(calls, gateway.liveCalls) : calls;
   const loss = gen.settledLoss();
   const measure: StepMeasure = {
     calls,
@@ -413,7 +417,8 @@ async function measureStep(target: Target, gen: LoadGenerator, pid: number, call
     sendLagMs: window.sendLagMs,
     egressSpacing: window.egressSpacing,
     gateway,
-    cpuMsPerCallSecond: used ? r3((used.user + used.system) / (calls * seconds)) : null,
+    callsCarried: carried,
+    cpuMsPerCallSecond: used ? r3((used.user + used.system) / (carried * seconds)) : null,
     kernelShare: used && used.user + used.system > 0 ? r3(used.system / (used.user + used.system)) : null,
     rssKiB: rss,
     failures: stepFailures(measure),
@@ -698,7 +703,7 @@ async function main(): Promise<void> {
         baselineProjectedCallsPerCore: perCore(base?.cpuMsPerCallSecond),
       };
       const perCall = (r: Ramp, s: Step | undefined) =>
-        s && s.rssKiB !== null && r.idleRssKiB !== null ? Math.round((s.rssKiB - r.idleRssKiB) / s.calls) : null;
+        s && s.rssKiB !== null && r.idleRssKiB !== null ? Math.round((s.rssKiB - r.idleRssKiB) / s.callsCarried) : null;
       rss[key] = {
         calls: ours?.calls ?? null,
         ours: perCall(pair.ours, ours),
@@ -760,6 +765,7 @@ function stepRow(s: Step) {
     loopDelayP99Ms: s.loopDelayP99Ms,
     roundTripP99Ms: s.roundTripMs.p99,
     sendLagP99Ms: s.sendLagMs.p99,
+    callsCarried: s.callsCarried,
     cpuMsPerCallSecond: s.cpuMsPerCallSecond,
     kernelShare: s.kernelShare,
     failures: s.failures,
