@@ -470,10 +470,10 @@ export class ControlActor {
    * provider; the answered call streams to us like an inbound one.
    */
   async dial(to: string, fromNumber?: string): Promise<{ callId: string; from: string; to: string }> {
-    const host = this.#supervisor.pickWorker();
+    const host = this.#supervisor.pickWorker(this.#unplacedCalls());
     if (this.#closing || !host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsRefused++;
-      const busy = !this.#closing && this.#supervisor.saturated;
+      const busy = !this.#closing && this.#supervisor.saturated(this.#unplacedCalls());
       if (!this.#closing && (host || busy)) this.#count(this.capRefused, busy ? 'worker_load' : 'concurrent_calls');
       throw new TtmaError(ErrorCodes.OVERLOADED, `${busy ? BUSY : 'gateway full'}: no outbound call placed`, 503);
     }
@@ -583,12 +583,12 @@ export class ControlActor {
       log.warn({ to }, 'call to a number this gateway does not serve; ignored');
       return;
     }
-    const host = this.#supervisor.pickWorker();
+    const host = this.#supervisor.pickWorker(this.#unplacedCalls());
     const capped = this.#capError();
     if (!host || this.#byId.size >= this.#config.maxCalls || capped) {
       this.counters.callsRefused++;
       if (capped) this.counters.callsRefusedForCap++;
-      const busy = !capped && !host && this.#supervisor.saturated;
+      const busy = !capped && !host && this.#supervisor.saturated(this.#unplacedCalls());
       if ((host || busy) && !capped) this.#count(this.capRefused, busy ? 'worker_load' : 'concurrent_calls');
       this.#remember(callId);
       const reason = capped ? `minute cap: ${capped.message}` : busy ? BUSY : 'gateway full';
@@ -678,6 +678,14 @@ export class ControlActor {
       call.socket = null;
       void this.#endCall(call.callId, 'media worker failed', 'worker_failed', true);
     }
+  }
+
+  /** Worker-owned sockets: admitted calls whose media socket has not landed on a worker yet (0 otherwise). */
+  #unplacedCalls(): number {
+    if (!this.#socketsOnWorkers) return 0;
+    let n = 0;
+    for (const call of this.#byId.values()) if (call.workerIndex === UNPLACED) n++;
+    return n;
   }
 
   /** Open the call's actor on `host` (at admission, or where its media socket landed with worker-owned sockets). */

@@ -8,6 +8,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { FromWorker } from './messages.js';
 import { WorkerHost } from './WorkerHost.js';
+import { allFull, isFull, pickWithRoom } from './loadAdmission.js';
+import { ProcessLoad } from './ProcessLoad.js';
 import type { WorkerTunnelSettings } from './mediaWorker.js';
 
 const HEALTH_INTERVAL_MS = 1_000;
@@ -30,17 +32,6 @@ export interface SupervisorOptions {
   onControl(workerIndex: number, message: FromWorker): void;
 }
 
-/**
- * A worker's load once the calls admitted since its last measurement are
- * streaming: the measured busy share plus each newer call at the measured
- * cost per call. Calls arrive in bursts (a campaign, a ramp) faster than
- * load is measured (once a second), so the measurement alone would admit a
- * whole burst into a worker that is nearly full.
- */
-export function projectedLoad(measured: number, perCall: number, callsNow: number, callsAtMeasure: number): number {
-  return measured + Math.max(0, callsNow - callsAtMeasure) * perCall;
-}
-
 export interface SupervisorEvents {
   /** A worker died unexpectedly; its calls are gone. A replacement is starting. */
   'worker.lost': [workerIndex: number, exitCode: number];
@@ -53,6 +44,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #tunnel: WorkerTunnelSettings | null;
   readonly #hosts: WorkerHost[] = [];
   #health: NodeJS.Timeout | null = null;
+  /** The whole process's CPU share: admission's check on the cores the threads share. */
+  readonly processLoad = new ProcessLoad();
   #closing = false;
   restarts = 0;
   /** Ask workers for per-call figures with each health ping (set while a dashboard is open). */
@@ -88,6 +81,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const starting: Promise<void>[] = [];
     for (let i = first; i < this.#options.workers; i++) starting.push(this.#spawn(i));
     await Promise.all(starting);
+    this.processLoad.reset();
     this.#health = setInterval(() => this.#checkHealth(), HEALTH_INTERVAL_MS);
     this.#health.unref();
   }
@@ -105,28 +99,39 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /**
-   * The live worker with room (projected load at or under maxWorkerLoad)
-   * carrying the fewest calls; undefined when none has room. With
-   * worker-owned sockets the kernel places the call, so this only says
-   * whether some worker has room.
+   * The live worker with room carrying the fewest calls (loadAdmission.ts);
+   * undefined when none has room or the process as a whole is at its limit.
+   * With worker-owned sockets the kernel places the call, so this only says
+   * whether some worker has room, and `unplaced` (admitted calls whose
+   * socket has not landed yet) counts too.
    */
-  pickWorker(): WorkerHost | undefined {
-    let best: WorkerHost | undefined;
-    for (const host of this.#hosts) {
-      if (host.exited || this.#full(host)) continue;
-      if (!best || host.calls < best.calls) best = host;
-    }
-    return best;
+  pickWorker(unplaced = 0): WorkerHost | undefined {
+    if (this.#processFull(unplaced)) return undefined;
+    return pickWithRoom(this.#hosts, this.#options.maxWorkerLoad, unplaced);
   }
 
-  /** Every live worker is above its load limit (and at least one is live): new calls are refused as busy. */
-  get saturated(): boolean {
-    const live = this.#hosts.filter((host) => !host.exited);
-    return live.length > 0 && live.every((host) => this.#full(host));
+  /** Every live worker, or the process as a whole, is above the load limit: new calls are refused as busy. */
+  saturated(unplaced = 0): boolean {
+    if (this.#hosts.every((host) => host.exited)) return false;
+    return this.#processFull(unplaced) || allFull(this.#hosts, this.#options.maxWorkerLoad, unplaced);
   }
 
-  #full(host: WorkerHost): boolean {
-    return projectedLoad(host.lastBusyShare, host.busySharePerCall, host.calls, host.callsAtLastPong) > this.#options.maxWorkerLoad;
+  #placedCalls(): number {
+    let calls = 0;
+    for (const host of this.#hosts) if (!host.exited) calls += host.calls;
+    return calls;
+  }
+
+  #processFull(unplaced: number): boolean {
+    const load = this.processLoad;
+    const view = {
+      exited: false,
+      calls: this.#placedCalls(),
+      lastBusyShare: load.lastBusyShare,
+      busySharePerCall: load.busySharePerCall,
+      callsAtLastPong: load.callsAtLastMeasure,
+    };
+    return isFull(view, this.#options.maxWorkerLoad, unplaced);
   }
 
   async close(): Promise<void> {
@@ -160,6 +165,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #checkHealth(): void {
+    this.processLoad.measure(this.#placedCalls());
     const now = Date.now();
     for (const host of this.#hosts) {
       if (host.exited) continue;

@@ -11,13 +11,10 @@ import type { FromWorker, ToWorker } from './messages.js';
 import type { WorkerStatsSnapshot } from './WorkerStats.js';
 import type { MediaWorkerData, WorkerTunnelSettings } from './mediaWorker.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
+import { PerCallCost } from './loadAdmission.js';
 
 const WORKER_ENTRY = new URL('./mediaWorker.js', import.meta.url);
 const READY_TIMEOUT_MS = 10_000;
-/** Per-call cost estimates older than this are forgotten (pongs come once a second). */
-const PER_CALL_WINDOW_MS = 30_000;
-/** Fewer calls than this say more about the worker's fixed overhead than about a call's cost. */
-const PER_CALL_MIN_CALLS = 5;
 /**
  * A worker with its own listener exits once its last connection has closed; a
  * connection that never sent a request lasts until uWS's 10 s HTTP idle
@@ -61,17 +58,9 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   lastBusyShare = 0;
   /** The worker's calls at that pong. */
   callsAtLastPong = 0;
-  /**
-   * The cost a new call is expected to add: busy share per call at the pong
-   * of the last PER_CALL_WINDOW_MS with the most calls (the latest of those),
-   * at least PER_CALL_MIN_CALLS; kept when none qualifies, 0 until one did.
-   * The most calls, because the worker's fixed costs and call set-up weigh on
-   * a few calls (measured: 10.8 ms of CPU a call-second at 10 PCMU calls, 2.6
-   * at 100): the highest share per call refused 13 of 100 PCMU calls on a
-   * worker a third busy.
-   */
+  /** The cost a new call is expected to add (PerCallCost, from this worker's pongs). */
   busySharePerCall = 0;
-  readonly #perCallSamples: { atMs: number; calls: number; share: number }[] = [];
+  readonly #perCall = new PerCallCost();
   /** The worker's latest stats snapshot (null until its first pong). */
   lastStats: WorkerStatsSnapshot | null = null;
   calls = 0;
@@ -182,16 +171,6 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     this.#worker.postMessage({ m: buffer }, [buffer]);
   };
 
-  #samplePerCall(busyShare: number, calls: number): void {
-    const nowMs = Date.now();
-    const samples = this.#perCallSamples;
-    while (samples.length > 0 && nowMs - samples[0]!.atMs > PER_CALL_WINDOW_MS) samples.shift();
-    if (calls >= PER_CALL_MIN_CALLS) samples.push({ atMs: nowMs, calls, share: busyShare / calls });
-    let most: (typeof samples)[number] | undefined;
-    for (const sample of samples) if (!most || sample.calls >= most.calls) most = sample;
-    if (most) this.busySharePerCall = most.share;
-  }
-
   #onMessage(posted: Posted): void {
     if (isMedia(posted)) {
       forEachInBatch(posted.m, this.#options.onMedia);
@@ -205,7 +184,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
       this.lastHeapUsedBytes = message.heapUsedBytes;
       this.lastBusyShare = message.busyShare;
       this.callsAtLastPong = message.calls;
-      this.#samplePerCall(message.busyShare, message.calls);
+      this.busySharePerCall = this.#perCall.sample(message.busyShare, message.calls);
       this.lastStats = message.stats;
     }
     this.emit('@control', message);

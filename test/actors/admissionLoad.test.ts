@@ -1,11 +1,11 @@
 /**
- * Measured-load admission's projection (src/actors/Supervisor.ts): calls
+ * Measured-load admission's projection (src/actors/loadAdmission.ts): calls
  * admitted since the last measurement count at the measured cost per call.
  * The end-to-end refusal is in test/e2e/metrics.test.ts.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { projectedLoad } from '../../src/actors/Supervisor.js';
+import { allFull, pickWithRoom, projectedLoad, type WorkerLoad } from '../../src/actors/loadAdmission.js';
 
 test('calls admitted since the measurement add their expected share', () => {
   // 60 calls measured at 0.6 of the core: 0.01 a call; 25 more make 0.85.
@@ -23,4 +23,29 @@ test('a burst into a nearly full worker is cut where the projection crosses the 
     admitted++;
   }
   assert.equal(admitted, 21, '0.7 + 20 x 0.01 = 0.9 is at the limit; the 21st admitted call is the one that reaches it');
+});
+
+function worker(calls: number, lastBusyShare: number, busySharePerCall = 0.01, exited = false): WorkerLoad {
+  return { exited, calls, lastBusyShare, busySharePerCall, callsAtLastPong: calls };
+}
+
+test('the least-loaded worker with room takes the call; exited and full workers never do', () => {
+  const a = worker(30, 0.5);
+  const b = worker(20, 0.95);
+  const c = worker(10, 0.1, 0.01, true);
+  const d = worker(25, 0.4);
+  assert.equal(pickWithRoom([a, b, c, d], 0.9), d, 'fewest calls among those with room (b is full, c exited)');
+  assert.equal(pickWithRoom([b, c], 0.9), undefined);
+  assert.equal(allFull([b, c], 0.9), true, 'the one live worker is full');
+  assert.equal(allFull([c], 0.9), false, 'no live worker is not "busy": it is a gateway with no workers');
+  assert.equal(allFull([], 0.9), false);
+});
+
+test('admitted calls whose sockets have not landed are spread over the live workers', () => {
+  // Two workers at 0.5 with 0.01 a call: room for 40 more each, 80 in all.
+  const pair = [worker(50, 0.5), worker(50, 0.5), worker(0, 0, 0, true)];
+  assert.ok(pickWithRoom(pair, 0.9, 80), '80 unplaced: 40 each, exactly at the limit');
+  assert.equal(pickWithRoom(pair, 0.9, 82), undefined, '82 unplaced: 41 each, over it');
+  assert.equal(allFull(pair, 0.9, 82), true);
+  assert.ok(pickWithRoom(pair, 0.9, 0), 'without the unplaced calls both look half busy');
 });

@@ -149,7 +149,7 @@ test('measured-load admission: while every worker is above maxWorkerLoad a call 
     const hosts = busy.gateway.supervisor.hosts();
     await waitFor('every worker to report a load', () => hosts.every((h) => h.lastBusyShare > 1e-9));
     assert.ok(hosts.every((h) => h.lastBusyShare < 1), `an idle worker's load is a share of its time: ${hosts.map((h) => h.lastBusyShare).join(', ')}`);
-    assert.equal(busy.gateway.supervisor.saturated, true);
+    assert.equal(busy.gateway.supervisor.saturated(), true);
     const refused = await busy.sim.placeInboundCall({ from: '+15550200107', to: NUMBER, durationMs: 1_000 }).done;
     assert.equal(refused.framesSent, 0, 'the call was refused');
     const record = busy.gateway.control.recentCalls(5).find((r) => r.from === '+15550200107');
