@@ -103,7 +103,7 @@ export class CallActor {
   readonly #agent: AgentAdapter;
   readonly #hooks: CallActorHooks;
   readonly #bargeInConfig: BargeInConfig;
-  readonly #mailbox: Mailbox<{ frame: Uint8Array; atMs: number }>;
+  readonly #mailbox: Mailbox<{ frame: Uint8Array; atMs: number; stale: boolean }>;
   readonly #pacer: LivePacer | PacerSchedule;
   readonly #latency = new LatencyStats();
   readonly #startedAtMs: number;
@@ -111,6 +111,10 @@ export class CallActor {
   readonly #scan = newMediaFrameScan();
   readonly #settings: CallActorSettings;
   #agentReady = false;
+  /** The frame being handled is stale (see enqueue). */
+  #staleInput = false;
+  /** Caller frames dropped as stale. */
+  #backlogDrops = 0;
   #codec: PhoneCodec | null = null;
   #jitter: JitterBuffer<Uint8Array> | null = null;
   #playout: PayloadPlayout | null = null;
@@ -191,10 +195,14 @@ export class CallActor {
     return this.#ended;
   }
 
-  /** Queue one provider frame (a view valid as long as its batch is referenced). */
-  enqueue(frame: Uint8Array, nowMs: number): void {
+  /**
+   * Queue one provider frame (a view valid as long as its batch is
+   * referenced). `stale`: it reached this thread too long after the front
+   * read it (the worker is behind), so caller audio in it is dropped unplayed.
+   */
+  enqueue(frame: Uint8Array, nowMs: number, stale = false): void {
     if (this.#ended) return;
-    this.#mailbox.push({ frame, atMs: nowMs });
+    this.#mailbox.push({ frame, atMs: nowMs, stale });
   }
 
   /**
@@ -207,6 +215,7 @@ export class CallActor {
     if (this.#ended) return true;
     if (!this.#agentReady || this.#mailbox.size > 0) return false;
     this.#currentInMs = nowMs;
+    this.#staleInput = false;
     this.#handle(frame);
     return true;
   }
@@ -216,6 +225,7 @@ export class CallActor {
     if (!this.#agentReady) return;
     for (let item = this.#mailbox.shift(); item && !this.#ended; item = this.#mailbox.shift()) {
       this.#currentInMs = item.atMs;
+      this.#staleInput = item.stale;
       this.#handle(item.frame);
     }
   }
@@ -279,7 +289,7 @@ export class CallActor {
       framesIn: this.#framesIn,
       framesOut: this.#framesOut,
       malformedFrames: this.#malformed,
-      mailboxDrops: this.#mailbox.dropped + this.#outQueue.overflowDrops + this.#clearedFrames,
+      mailboxDrops: this.#mailbox.dropped + this.#outQueue.overflowDrops + this.#clearedFrames + this.#backlogDrops,
       pacerLate: this.#pacer.late,
       jitter: this.#jitterSummary(),
       workerLatencyMs: this.#latency.summary(),
@@ -309,7 +319,7 @@ export class CallActor {
       concealed: s?.concealed ?? 0,
       late: s?.late ?? 0,
       malformed: this.#malformed,
-      mailboxDrops: this.#mailbox.dropped + this.#outQueue.overflowDrops + this.#clearedFrames,
+      mailboxDrops: this.#mailbox.dropped + this.#outQueue.overflowDrops + this.#clearedFrames + this.#backlogDrops,
       jitterMs: s ? round2(s.jitterMs) : null,
       latencyMs,
     };
@@ -412,6 +422,11 @@ export class CallActor {
     if (track !== undefined && track !== 'inbound') return false;
     if (payloadChars > MAX_PAYLOAD_CHARS) {
       this.#malformed++;
+      return false;
+    }
+    if (this.#staleInput) {
+      // Decoding and playing audio this late would only make the next frames later too: the jitter buffer sees a gap.
+      this.#backlogDrops++;
       return false;
     }
     return true;

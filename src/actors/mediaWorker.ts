@@ -64,6 +64,14 @@ const toPhone = new LatencyHistogram();
 /** Same clock on every thread: epoch milliseconds with sub-ms resolution (the origin read once: its getter costs 20 ns a call). */
 const timeOrigin = performance.timeOrigin;
 const now = (): number => timeOrigin + performance.now();
+/**
+ * Caller audio that reaches this thread more than this long after the front
+ * read it is dropped unplayed: the worker is behind (a queue between the
+ * threads is unbounded), and playing a backlog in full keeps every call on
+ * the worker that late. 400 ms is ITU-T G.114's limit of acceptable one-way
+ * delay; the normal hand-over takes well under a millisecond.
+ */
+const MAX_BACKLOG_MS = 400;
 
 /** Event-loop utilization at the last pong: each pong reports the share busy since the one before. */
 let lastUtilization = performance.eventLoopUtilization();
@@ -239,7 +247,7 @@ function onMediaBatch(batch: ArrayBuffer): void {
     const actor = actors.get(slot);
     if (!actor) return;
     // Latency counts from the front's arrival time (0: a sender that did not stamp it).
-    actor.enqueue(frame, frontAtMs > 0 ? frontAtMs : t);
+    actor.enqueue(frame, frontAtMs > 0 ? frontAtMs : t, frontAtMs > 0 && t - frontAtMs > MAX_BACKLOG_MS);
     touched.add(actor);
   });
   for (const actor of touched) {

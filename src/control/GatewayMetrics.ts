@@ -49,7 +49,7 @@ const WORKER_COUNTERS: Array<[keyof FrameTotals, string, string]> = [
   ['concealed', 'ttma_media_frames_concealed_total', 'Caller frames synthesised in place of lost ones (concealment, silence), by worker.'],
   ['late', 'ttma_media_frames_late_total', 'Caller frames that arrived after their playout time and were discarded, by worker.'],
   ['malformed', 'ttma_media_frames_malformed_total', 'Provider media frames that were not valid protocol (counted, never played), by worker.'],
-  ['mailboxDrops', 'ttma_mailbox_drops_total', 'Frames dropped oldest-first by a full bounded queue (call mailbox or agent-audio queue), by worker.'],
+  ['mailboxDrops', 'ttma_mailbox_drops_total', 'Frames dropped oldest-first by a full bounded queue (call mailbox or agent-audio queue), or as stale by a worker that fell behind, by worker.'],
 ];
 
 export class GatewayMetrics {

@@ -198,3 +198,30 @@ test('agent marks: a bad name and the 257th mark in flight are refused and logge
   sink!.event({ type: 'mark', name: 'after-echo' });
   assert.equal(frames.filter((f) => f.includes('"event":"mark"')).length, 257);
 });
+
+test('caller frames marked stale (the worker fell behind) are dropped unplayed and counted; control frames in the same backlog still act', async () => {
+  let clock = 20_000;
+  const out: string[] = [];
+  const actor = echoActor(4, 'stale-call', { emitMedia: (_slot, text) => out.push(text), now: () => clock });
+  await actor.openAgent();
+  const send = (frame: unknown, stale: boolean): void => actor.enqueue(encoder.encode(JSON.stringify(frame)), clock, stale);
+  send({ event: 'start', start: { call_control_id: 'stale-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } }, true);
+  const payload = Buffer.from(pcmuEncode(new Int16Array(160).fill(1000))).toString('base64');
+  const media = (chunk: number) => ({ event: 'media', media: { track: 'inbound', chunk: String(chunk), payload } });
+  for (let chunk = 1; chunk <= 30; chunk++) send(media(chunk), true);
+  actor.drain();
+  actor.pump(clock);
+  assert.equal(out.length, 0, 'nothing of the backlog reached the agent, so nothing echoed');
+  for (let chunk = 31; chunk <= 33; chunk++) {
+    send(media(chunk), false);
+    actor.drain();
+    actor.pump(clock);
+    clock += 20;
+  }
+  assert.equal(out.length, 3, 'fresh frames after the backlog play at once');
+  const summary = actor.end('test', clock);
+  assert.equal(summary.mailboxDrops, 30);
+  assert.equal(summary.framesIn, 3);
+  assert.equal(summary.malformedFrames, 0, 'a stale frame is not a malformed one');
+  assert.equal(summary.jitter?.lost, 0, 'the first played frame anchors the stream: no gap concealed');
+});
