@@ -8,8 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { FromWorker } from './messages.js';
 import { WorkerHost } from './WorkerHost.js';
-import { allFull, isFull, pickWithRoom } from './loadAdmission.js';
-import { ProcessLoad } from './ProcessLoad.js';
+import { allFull, pickWithRoom } from './loadAdmission.js';
 import type { WorkerTunnelSettings } from './mediaWorker.js';
 
 const HEALTH_INTERVAL_MS = 1_000;
@@ -44,8 +43,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #tunnel: WorkerTunnelSettings | null;
   readonly #hosts: WorkerHost[] = [];
   #health: NodeJS.Timeout | null = null;
-  /** The whole process's CPU share: admission's check on the cores the threads share. */
-  readonly processLoad = new ProcessLoad();
   #closing = false;
   restarts = 0;
   /** Ask workers for per-call figures with each health ping (set while a dashboard is open). */
@@ -81,7 +78,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const starting: Promise<void>[] = [];
     for (let i = first; i < this.#options.workers; i++) starting.push(this.#spawn(i));
     await Promise.all(starting);
-    this.processLoad.reset();
     this.#health = setInterval(() => this.#checkHealth(), HEALTH_INTERVAL_MS);
     this.#health.unref();
   }
@@ -100,38 +96,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /**
    * The live worker with room carrying the fewest calls (loadAdmission.ts);
-   * undefined when none has room or the process as a whole is at its limit.
-   * With worker-owned sockets the kernel places the call, so this only says
-   * whether some worker has room, and `unplaced` (admitted calls whose
-   * socket has not landed yet) counts too.
+   * undefined when none has room. With worker-owned sockets the kernel
+   * places the call, so this only says whether some worker has room, and
+   * `unplaced` (admitted calls whose socket has not landed yet) counts too.
    */
   pickWorker(unplaced = 0): WorkerHost | undefined {
-    if (this.#processFull(unplaced)) return undefined;
     return pickWithRoom(this.#hosts, this.#options.maxWorkerLoad, unplaced);
   }
 
-  /** Every live worker, or the process as a whole, is above the load limit: new calls are refused as busy. */
+  /** Every live worker is above its load limit (and at least one is live): new calls are refused as busy. */
   saturated(unplaced = 0): boolean {
-    if (this.#hosts.every((host) => host.exited)) return false;
-    return this.#processFull(unplaced) || allFull(this.#hosts, this.#options.maxWorkerLoad, unplaced);
-  }
-
-  #placedCalls(): number {
-    let calls = 0;
-    for (const host of this.#hosts) if (!host.exited) calls += host.calls;
-    return calls;
-  }
-
-  #processFull(unplaced: number): boolean {
-    const load = this.processLoad;
-    const view = {
-      exited: false,
-      calls: this.#placedCalls(),
-      lastBusyShare: load.lastBusyShare,
-      busySharePerCall: load.busySharePerCall,
-      callsAtLastPong: load.callsAtLastMeasure,
-    };
-    return isFull(view, this.#options.maxWorkerLoad, unplaced);
+    return allFull(this.#hosts, this.#options.maxWorkerLoad, unplaced);
   }
 
   async close(): Promise<void> {
@@ -165,7 +140,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #checkHealth(): void {
-    this.processLoad.measure(this.#placedCalls());
     const now = Date.now();
     for (const host of this.#hosts) {
       if (host.exited) continue;

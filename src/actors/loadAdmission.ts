@@ -57,8 +57,7 @@ function unplacedShare(workers: readonly WorkerLoad[], unplaced: number): number
   return unplaced / Math.max(1, live);
 }
 
-/** `worker` (or the whole process) with `extraCalls` more calls is projected above maxLoad. */
-export function isFull(worker: WorkerLoad, maxLoad: number, extraCalls: number): boolean {
+function isFull(worker: WorkerLoad, maxLoad: number, extraCalls: number): boolean {
   return projectedLoad(worker.lastBusyShare, worker.busySharePerCall, worker.calls + extraCalls, worker.callsAtLastPong) > maxLoad;
 }
 
