@@ -119,6 +119,15 @@ export class GatewayMetrics {
         for (const host of supervisor.hosts()) this.set({ worker: String(host.index) }, host.lastHeapUsedBytes);
       },
     });
+    new Gauge({
+      name: 'ttma_worker_busy_ratio',
+      help: "Share of the last second a media worker's event loop was busy, at its last health pong: what measured-load admission compares with maxWorkerLoad.",
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        for (const host of supervisor.hosts()) this.set({ worker: String(host.index) }, host.exited ? 0 : host.lastBusyShare);
+      },
+    });
     const self = this;
     new Gauge({
       name: 'ttma_event_loop_delay_seconds',

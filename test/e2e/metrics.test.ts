@@ -87,6 +87,10 @@ test('/metrics counts a real call: started, ended by cause, frames, latency and 
   }
   assert.ok(metricValue(text, 'ttma_call_minutes', { period: 'day' })! > 0.02, 'the call\'s minutes are counted');
   assert.equal(metricValue(text, 'ttma_worker_up'), 2);
+  for (const worker of ['0', '1']) {
+    const busy = metricValue(text, 'ttma_worker_busy_ratio', { worker });
+    assert.ok(busy !== undefined && busy >= 0 && busy < 1, `worker ${worker} busy share ${busy}`);
+  }
   assert.ok((metricValue(text, 'process_resident_memory_bytes') ?? 0) > 0, 'default process metrics');
 });
 
