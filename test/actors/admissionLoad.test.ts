@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allFull, pickWithRoom, projectedLoad, type WorkerLoad } from '../../src/actors/loadAdmission.js';
+import { allFull, PerCallCost, pickWithRoom, projectedLoad, type WorkerLoad } from '../../src/actors/loadAdmission.js';
 
 test('calls admitted since the measurement add their expected share', () => {
   // 60 calls measured at 0.6 of the core: 0.01 a call; 25 more make 0.85.
@@ -48,4 +48,15 @@ test('admitted calls whose sockets have not landed are spread over the live work
   assert.equal(pickWithRoom(pair, 0.9, 82), undefined, '82 unplaced: 41 each, over it');
   assert.equal(allFull(pair, 0.9, 82), true);
   assert.ok(pickWithRoom(pair, 0.9, 0), 'without the unplaced calls both look half busy');
+});
+
+test('the cost per call comes from the measurement with the most calls in the last 30 s, never from fewer than 5', () => {
+  const cost = new PerCallCost();
+  assert.equal(cost.sample(0.3, 3, 0), 0, 'three calls mostly measure fixed costs: no estimate yet');
+  assert.equal(cost.sample(0.4, 10, 1_000), 0.04);
+  assert.equal(cost.sample(0.5, 50, 2_000), 0.01, 'more calls: their share per call wins');
+  assert.equal(cost.sample(0.9, 20, 3_000), 0.01, 'fewer calls, even at a higher share, do not replace it');
+  assert.equal(cost.sample(0.2, 2, 4_000), 0.01, 'a quiet spell keeps the estimate');
+  assert.ok(Math.abs(cost.sample(0.9, 20, 32_500) - 0.045) < 1e-12, 'once the 50-call measurement is older than 30 s the 20-call one stands');
+  assert.equal(cost.estimate, cost.sample(0, 0, 70_000), 'everything forgotten: the last estimate is kept');
 });
