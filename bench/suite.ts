@@ -187,6 +187,8 @@ interface LatencyReport {
   workerLoopDelayP99Ms: number;
   mainLoopDelayP99Ms: number;
   liveCalls: number;
+  /** Calls the gateway refused as busy (measured-load admission) since it started; absent from the baseline. */
+  refusedBusy?: number;
 }
 
 interface Step extends StepMeasure {
@@ -436,7 +438,8 @@ function describeStep(step: Step): string {
     `loss ${(step.lossRate * 100).toFixed(3)} %, loop p99 ${step.loopDelayP99Ms} ms (main ${gateway.mainLoopDelayP99Ms}, worker ${gateway.workerLoopDelayP99Ms}), ` +
     `round trip p99 ${step.roundTripMs.p99} ms, send lag p99 ${step.sendLagMs.p99} ms` +
     (step.stealShares.at(-1) != null ? `, steal ${Math.round(step.stealShares.at(-1)! * 1000) / 10} %` : '') +
-    (Object.keys(step.setupFailureReasons).length > 0 ? `; calls that did not come up: ${JSON.stringify(step.setupFailureReasons)}` : '')
+    (Object.keys(step.setupFailureReasons).length > 0 ? `; calls that did not come up: ${JSON.stringify(step.setupFailureReasons)}` : '') +
+    (gateway.refusedBusy ? ` (refused as busy by measured-load admission since start: ${gateway.refusedBusy})` : '')
   );
 }
 
@@ -766,6 +769,7 @@ function stepRow(s: Step) {
     roundTripP99Ms: s.roundTripMs.p99,
     sendLagP99Ms: s.sendLagMs.p99,
     callsCarried: s.callsCarried,
+    refusedBusy: s.gateway.refusedBusy ?? null,
     cpuMsPerCallSecond: s.cpuMsPerCallSecond,
     kernelShare: s.kernelShare,
     failures: s.failures,

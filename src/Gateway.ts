@@ -216,12 +216,17 @@ export class Gateway {
     };
   }
 
-  /** Added latency per direction and the front's event-loop delay since the last reset (bench/). */
-  addedLatency(): AddedLatency & { mainLoopDelayP99Ms: number; liveCalls: number } {
+  /**
+   * Added latency per direction and the front's event-loop delay since the
+   * last reset, the calls live now and the calls refused as busy by
+   * measured-load admission since start (bench/).
+   */
+  addedLatency(): AddedLatency & { mainLoopDelayP99Ms: number; liveCalls: number; refusedBusy: number } {
     return {
       ...this.control.addedLatency(),
       mainLoopDelayP99Ms: loopLatenessMs(this.#loopDelay, 99),
       liveCalls: this.control.liveCalls,
+      refusedBusy: this.control.capRefused['worker_load'] ?? 0,
     };
   }
 

@@ -56,8 +56,15 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   lastHeapUsedBytes = 0;
   /** Share of the last health interval the worker's event loop was busy (0 until its first pong). */
   lastBusyShare = 0;
-  /** The worker's calls at that pong. */
+  /**
+   * The calls that lastBusyShare fully measured: the fewer of the worker's
+   * calls at that pong and at the one before. A call that landed during the
+   * interval is only partly in the measurement (in a burst, a pong can count
+   * 100 new calls while its share still reads the quiet second before them),
+   * so it is projected, not taken as measured.
+   */
   callsAtLastPong = 0;
+  #callsAtPreviousPong = 0;
   /** The cost a new call is expected to add (PerCallCost, from this worker's pongs). */
   busySharePerCall = 0;
   readonly #perCall = new PerCallCost();
@@ -183,8 +190,9 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
       this.lastLoopDelayMaxMs = message.loopDelayMaxMs;
       this.lastHeapUsedBytes = message.heapUsedBytes;
       this.lastBusyShare = message.busyShare;
-      this.callsAtLastPong = message.calls;
-      this.busySharePerCall = this.#perCall.sample(message.busyShare, message.calls);
+      this.callsAtLastPong = Math.min(this.#callsAtPreviousPong, message.calls);
+      this.#callsAtPreviousPong = message.calls;
+      this.busySharePerCall = this.#perCall.sample(message.busyShare, this.callsAtLastPong);
       this.lastStats = message.stats;
     }
     this.emit('@control', message);
