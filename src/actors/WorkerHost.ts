@@ -11,7 +11,7 @@ import type { FromWorker, ToWorker } from './messages.js';
 import type { WorkerStatsSnapshot } from './WorkerStats.js';
 import type { MediaWorkerData, WorkerTunnelSettings } from './mediaWorker.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
-import { PerCallCost } from './loadAdmission.js';
+import { LoadMeter } from './loadAdmission.js';
 
 const WORKER_ENTRY = new URL('./mediaWorker.js', import.meta.url);
 const READY_TIMEOUT_MS = 10_000;
@@ -54,23 +54,27 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   lastLoopDelayP99Ms = 0;
   lastLoopDelayMaxMs = 0;
   lastHeapUsedBytes = 0;
-  /** Share of the last health interval the worker's event loop was busy (0 until its first pong). */
-  lastBusyShare = 0;
-  /**
-   * The calls that lastBusyShare fully measured: the fewer of the worker's
-   * calls at that pong and at the one before. A call that landed during the
-   * interval is only partly in the measurement (in a burst, a pong can count
-   * 100 new calls while its share still reads the quiet second before them),
-   * so it is projected, not taken as measured.
-   */
-  callsAtLastPong = 0;
-  #callsAtPreviousPong = 0;
-  /** The cost a new call is expected to add (PerCallCost, from this worker's pongs). */
-  busySharePerCall = 0;
-  readonly #perCall = new PerCallCost();
+  /** What measured-load admission reads, from this worker's pongs (loadAdmission.ts). */
+  readonly #load = new LoadMeter();
   /** The worker's latest stats snapshot (null until its first pong). */
   lastStats: WorkerStatsSnapshot | null = null;
   calls = 0;
+
+  /** Share of the last health interval the worker's event loop was busy (0 until its first pong). */
+  get lastBusyShare(): number {
+    return this.#load.lastBusyShare;
+  }
+
+  /** The calls that measurement fully covered (LoadMeter). */
+  get callsAtLastPong(): number {
+    return this.#load.callsMeasured;
+  }
+
+  /** The cost a new call is expected to add. */
+  get busySharePerCall(): number {
+    return this.#load.perCall;
+  }
+
   /** The port the worker's own listener got (worker-owned sockets), once ready. */
   tunnelPort: number | null = null;
 
@@ -189,10 +193,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
       this.lastLoopDelayP99Ms = message.loopDelayP99Ms;
       this.lastLoopDelayMaxMs = message.loopDelayMaxMs;
       this.lastHeapUsedBytes = message.heapUsedBytes;
-      this.lastBusyShare = message.busyShare;
-      this.callsAtLastPong = Math.min(this.#callsAtPreviousPong, message.calls);
-      this.#callsAtPreviousPong = message.calls;
-      this.busySharePerCall = this.#perCall.sample(message.busyShare, this.callsAtLastPong);
+      this.#load.record(message.busyShare, message.calls);
       this.lastStats = message.stats;
     }
     this.emit('@control', message);

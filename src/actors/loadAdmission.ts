@@ -94,3 +94,30 @@ export class PerCallCost {
     return this.#estimate;
   }
 }
+
+/**
+ * A worker's load as its pongs measure it: the busy share of the last
+ * interval, the calls that measurement fully covered, and the cost per call.
+ * Only the calls live through the whole interval count as measured, the
+ * fewer of the calls at this pong and at the one before: a call that landed
+ * during the interval is only partly in the share (in a burst, a pong can
+ * count 100 new calls while its share still reads the quiet second before
+ * them), so it is projected instead, and it does not teach the cost per call.
+ */
+export class LoadMeter {
+  lastBusyShare = 0;
+  callsMeasured = 0;
+  #callsAtPrevious = 0;
+  readonly #perCall = new PerCallCost();
+
+  get perCall(): number {
+    return this.#perCall.estimate;
+  }
+
+  record(busyShare: number, calls: number, nowMs = Date.now()): void {
+    this.lastBusyShare = busyShare;
+    this.callsMeasured = Math.min(this.#callsAtPrevious, calls);
+    this.#callsAtPrevious = calls;
+    this.#perCall.sample(busyShare, this.callsMeasured, nowMs);
+  }
+}

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allFull, PerCallCost, pickWithRoom, projectedLoad, type WorkerLoad } from '../../src/actors/loadAdmission.js';
+import { allFull, LoadMeter, PerCallCost, pickWithRoom, projectedLoad, type WorkerLoad } from '../../src/actors/loadAdmission.js';
 
 test('calls admitted since the measurement add their expected share', () => {
   // 60 calls measured at 0.6 of the core: 0.01 a call; 25 more make 0.85.
@@ -59,4 +59,22 @@ test('the cost per call comes from the measurement with the most calls in the la
   assert.equal(cost.sample(0.2, 2, 4_000), 0.01, 'a quiet spell keeps the estimate');
   assert.ok(Math.abs(cost.sample(0.9, 20, 32_500) - 0.045) < 1e-12, 'once the 50-call measurement is older than 30 s the 20-call one stands');
   assert.equal(cost.estimate, cost.sample(0, 0, 70_000), 'everything forgotten: the last estimate is kept');
+});
+
+test('a pong in the middle of a burst does not count the calls that just landed as measured', () => {
+  const meter = new LoadMeter();
+  meter.record(0.4, 50, 0);
+  meter.record(0.4, 50, 1_000);
+  assert.equal(meter.perCall, 0.008, '50 calls steady: 0.008 each');
+  meter.record(0.05, 0, 10_000);
+  // A burst of 100 lands just before the next pong, whose share still reads the quiet second.
+  meter.record(0.06, 100, 11_000);
+  assert.equal(meter.callsMeasured, 0, 'none of the 100 was live through the interval');
+  assert.equal(meter.perCall, 0.008, 'and the quiet share did not teach a cost of 0.0006 a call');
+  const view: WorkerLoad = { exited: false, calls: 100, lastBusyShare: meter.lastBusyShare, busySharePerCall: meter.perCall, callsAtLastPong: meter.callsMeasured };
+  assert.ok(projectedLoad(view.lastBusyShare, view.busySharePerCall, view.calls, view.callsAtLastPong) > 0.8, 'the 100 are projected at their cost');
+  assert.equal(pickWithRoom([{ ...view, calls: 120 }], 0.9), undefined, '20 more would pass the limit');
+  meter.record(0.85, 100, 12_000);
+  assert.equal(meter.callsMeasured, 100, 'a second later they are measured');
+  assert.equal(meter.perCall, 0.0085);
 });
