@@ -3,7 +3,10 @@
  * while loss stays at or under 0.1 %, the gateway's added latency p99 (the
  * worse direction) at or under 5 ms, and the event-loop delay p99 (the worst
  * thread) at or under 10 ms. Capacity is the largest passing step below the
- * first failing one. Pure: the bench and its test share it.
+ * first failing one; at a step where the gateway's measured-load admission
+ * refused calls (it says it is full) and the calls it carried pass, the
+ * capacity is the calls carried and the ramp ends there. Pure: the bench and
+ * its test share it.
  */
 export interface RampLimits {
   maxLossRate: number;
@@ -20,12 +23,18 @@ export interface StepMeasure {
   loopDelayP99Ms: number;
   /** Calls that could not be set up or whose media socket broke. */
   failedCalls: number;
+  /** Of those, calls the target refused as busy by measured-load admission (ours only). */
+  refusedBusy?: number;
+  /** Calls the target said it carried (fewer than `calls` when some were refused). */
+  callsCarried?: number;
 }
 
 /** Why a step fails; empty when it passes. */
 export function stepFailures(step: StepMeasure, limits: RampLimits = DESIGN_LIMITS): string[] {
   const why: string[] = [];
-  if (step.failedCalls > 0) why.push(`${step.failedCalls} calls failed`);
+  // A call refused as busy is the gateway protecting the calls it carries, not a failure of theirs.
+  const failed = step.failedCalls - (step.refusedBusy ?? 0);
+  if (failed > 0) why.push(`${failed} calls failed`);
   if (!(step.lossRate <= limits.maxLossRate)) why.push(`loss ${(step.lossRate * 100).toFixed(3)} % > ${(limits.maxLossRate * 100).toFixed(1)} %`);
   if (!(step.addedP99Ms <= limits.maxAddedP99Ms)) why.push(`added p99 ${step.addedP99Ms} ms > ${limits.maxAddedP99Ms} ms`);
   if (!(step.loopDelayP99Ms <= limits.maxLoopDelayP99Ms)) why.push(`event-loop delay p99 ${step.loopDelayP99Ms} ms > ${limits.maxLoopDelayP99Ms} ms`);
@@ -37,9 +46,15 @@ export function capacityOf(steps: StepMeasure[], limits: RampLimits = DESIGN_LIM
   let capacity = 0;
   for (const step of steps) {
     if (stepFailures(step, limits).length > 0) break;
+    if (admissionFull(step)) return Math.max(capacity, step.callsCarried ?? step.calls - step.refusedBusy!);
     capacity = step.calls;
   }
   return capacity;
+}
+
+/** The target's admission refused calls at this step: it is full, so the ramp stops here. */
+export function admissionFull(step: StepMeasure): boolean {
+  return (step.refusedBusy ?? 0) > 0;
 }
 
 /** The ratio ours / baseline, 2 decimals; null when the baseline carried nothing. */

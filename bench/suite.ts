@@ -34,7 +34,7 @@ import { LoadGenerator, type WindowStats } from './load/LoadGenerator.js';
 import { PayloadBank } from './load/PayloadBank.js';
 import { hasTaskset, pinProcess } from './pin.js';
 import { coreCpu, cpuMs, cpuSplitMs, cpuWithChildrenMs, machineCpu, msPerTick, rssKiB, stealShareBetween } from './procStats.js';
-import { allDisturbed, capacityOf, disturbedNote, wantsAnotherWindow, ratio, stepFailures, type StepMeasure } from './ramp.js';
+import { admissionFull, allDisturbed, capacityOf, disturbedNote, wantsAnotherWindow, ratio, stepFailures, type StepMeasure } from './ramp.js';
 import { rampSvg } from './svg.js';
 
 const USAGE = `usage: npm run -s bench -- [--quick | --tiny] [--json] [--only pcmu,opus] [--targets ours,ours-worker,baseline]
@@ -412,6 +412,8 @@ async function measureStep(target: Target, gen: LoadGenerator, pid: number, call
     addedP99Ms: Math.max(gateway.toAgent.p99, gateway.toPhone.p99),
     loopDelayP99Ms: Math.max(gateway.mainLoopDelayP99Ms, gateway.workerLoopDelayP99Ms),
     failedCalls: setupFailures + window.failedCalls,
+    ...(gateway.refusedBusy !== undefined ? { refusedBusy: gateway.refusedBusy } : {}),
+    callsCarried: carried,
   };
   return {
     ...measure,
@@ -493,7 +495,8 @@ async function ramp(kind: Kind, codecKey: 'pcmu' | 'opus', codec: SimCodec, secr
         step.stealShares = shares;
         step.disturbed = step.failures.length > 0 && allDisturbed(shares);
       }
-      const { failures } = step;
+      const full = step.failures.length === 0 && admissionFull(step) ? [`admission refused ${step.refusedBusy} calls: full at ${step.callsCarried} calls carried`] : [];
+      const failures = [...step.failures, ...full];
       steps.push(step);
       progress(`${kind} ${codec} ${calls} calls: ${describeStep(step)}${failures.length ? ` -> stop: ${failures.join('; ')}` : ''}`);
       if (failures.length > 0 && stoppedBecause.length === 0) {

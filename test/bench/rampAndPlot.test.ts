@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allDisturbed, capacityOf, disturbedNote, ratio, stepFailures, wantsAnotherWindow, type StepMeasure } from '../../bench/ramp.js';
+import { admissionFull, allDisturbed, capacityOf, disturbedNote, ratio, stepFailures, wantsAnotherWindow, type StepMeasure } from '../../bench/ramp.js';
 import { rampSvg } from '../../bench/svg.js';
 
 const ok = (calls: number): StepMeasure => ({ calls, lossRate: 0, addedP99Ms: 1, loopDelayP99Ms: 2, failedCalls: 0 });
@@ -22,6 +22,17 @@ test('a step fails on each limit of DESIGN.md 9, and only past it', () => {
 test('capacity is the last passing step before the first failure', () => {
   assert.equal(capacityOf([ok(100), ok(200), { ...ok(300), addedP99Ms: 9 }, ok(400)]), 200);
   assert.equal(capacityOf([{ ...ok(100), lossRate: 0.5 }]), 0);
+});
+
+test('calls refused by admission are not failures: the ramp ends at the calls carried', () => {
+  const full = { ...ok(400), failedCalls: 30, refusedBusy: 30, callsCarried: 370 };
+  assert.deepEqual(stepFailures(full), [], 'the 370 carried pass');
+  assert.equal(admissionFull(full), true);
+  assert.equal(admissionFull(ok(300)), false);
+  assert.match(stepFailures({ ...full, failedCalls: 31 }).join(), /^1 calls failed$/, 'a call that failed otherwise still fails the step');
+  assert.equal(capacityOf([ok(100), ok(200), ok(300), full, ok(500)]), 370, 'capacity is what it carried, and nothing after counts');
+  assert.equal(capacityOf([ok(100), ok(200), { ...full, callsCarried: 150 }]), 200, 'never below a step already passed');
+  assert.equal(capacityOf([ok(100), ok(200), { ...full, addedP99Ms: 9 }]), 200, 'refusing does not excuse the carried calls\' latency');
   assert.equal(capacityOf([ok(100), ok(300)]), 300);
   assert.equal(ratio(600, 100), 6);
   assert.equal(ratio(600, 0), null);
