@@ -441,7 +441,7 @@ function describeStep(step: Step): string {
     `round trip p99 ${step.roundTripMs.p99} ms, send lag p99 ${step.sendLagMs.p99} ms` +
     (step.stealShares.at(-1) != null ? `, steal ${Math.round(step.stealShares.at(-1)! * 1000) / 10} %` : '') +
     (Object.keys(step.setupFailureReasons).length > 0 ? `; calls that did not come up: ${JSON.stringify(step.setupFailureReasons)}` : '') +
-    (gateway.refusedBusy ? ` (refused as busy by measured-load admission since start: ${gateway.refusedBusy})` : '')
+    (step.refusedBusy ? ` (refused as busy by measured-load admission since start: ${step.refusedBusy})` : '')
   );
 }
 
@@ -772,7 +772,7 @@ function stepRow(s: Step) {
     roundTripP99Ms: s.roundTripMs.p99,
     sendLagP99Ms: s.sendLagMs.p99,
     callsCarried: s.callsCarried,
-    refusedBusy: s.gateway.refusedBusy ?? null,
+    refusedBusy: s.refusedBusy ?? null,
     cpuMsPerCallSecond: s.cpuMsPerCallSecond,
     kernelShare: s.kernelShare,
     failures: s.failures,

@@ -470,10 +470,11 @@ export class ControlActor {
    * provider; the answered call streams to us like an inbound one.
    */
   async dial(to: string, fromNumber?: string): Promise<{ callId: string; from: string; to: string }> {
-    const host = this.#supervisor.pickWorker(this.#unplacedCalls());
+    const unplaced = this.#unplacedCalls();
+    const host = this.#supervisor.pickWorker(unplaced);
     if (this.#closing || !host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsRefused++;
-      const busy = !this.#closing && this.#supervisor.saturated(this.#unplacedCalls());
+      const busy = !this.#closing && this.#supervisor.saturated(unplaced);
       if (!this.#closing && (host || busy)) this.#count(this.capRefused, busy ? 'worker_load' : 'concurrent_calls');
       throw new TtmaError(ErrorCodes.OVERLOADED, `${busy ? BUSY : 'gateway full'}: no outbound call placed`, 503);
     }
@@ -583,12 +584,13 @@ export class ControlActor {
       log.warn({ to }, 'call to a number this gateway does not serve; ignored');
       return;
     }
-    const host = this.#supervisor.pickWorker(this.#unplacedCalls());
+    const unplaced = this.#unplacedCalls();
+    const host = this.#supervisor.pickWorker(unplaced);
     const capped = this.#capError();
     if (!host || this.#byId.size >= this.#config.maxCalls || capped) {
       this.counters.callsRefused++;
       if (capped) this.counters.callsRefusedForCap++;
-      const busy = !capped && !host && this.#supervisor.saturated(this.#unplacedCalls());
+      const busy = !capped && !host && this.#supervisor.saturated(unplaced);
       if ((host || busy) && !capped) this.#count(this.capRefused, busy ? 'worker_load' : 'concurrent_calls');
       this.#remember(callId);
       const reason = capped ? `minute cap: ${capped.message}` : busy ? BUSY : 'gateway full';

@@ -66,7 +66,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   }
 
   /** The calls that measurement fully covered (LoadMeter). */
-  get callsAtLastPong(): number {
+  get callsMeasured(): number {
     return this.#load.callsMeasured;
   }
 

@@ -13,8 +13,8 @@ export interface WorkerLoad {
   readonly lastBusyShare: number;
   /** Measured busy share per call (0 until measured). */
   readonly busySharePerCall: number;
-  /** Calls it carried when lastBusyShare was measured. */
-  readonly callsAtLastPong: number;
+  /** Calls lastBusyShare fully measured (LoadMeter): calls beyond these are projected. */
+  readonly callsMeasured: number;
 }
 
 /**
@@ -58,7 +58,7 @@ function unplacedShare(workers: readonly WorkerLoad[], unplaced: number): number
 }
 
 function isFull(worker: WorkerLoad, maxLoad: number, extraCalls: number): boolean {
-  return projectedLoad(worker.lastBusyShare, worker.busySharePerCall, worker.calls + extraCalls, worker.callsAtLastPong) > maxLoad;
+  return projectedLoad(worker.lastBusyShare, worker.busySharePerCall, worker.calls + extraCalls, worker.callsMeasured) > maxLoad;
 }
 
 /** Per-call cost estimates older than this are forgotten (measurements come once a second). */

@@ -26,7 +26,7 @@ test('a burst into a nearly full worker is cut where the projection crosses the 
 });
 
 function worker(calls: number, lastBusyShare: number, busySharePerCall = 0.01, exited = false): WorkerLoad {
-  return { exited, calls, lastBusyShare, busySharePerCall, callsAtLastPong: calls };
+  return { exited, calls, lastBusyShare, busySharePerCall, callsMeasured: calls };
 }
 
 test('the least-loaded worker with room takes the call; exited and full workers never do', () => {
@@ -71,8 +71,8 @@ test('a pong in the middle of a burst does not count the calls that just landed 
   meter.record(0.06, 100, 11_000);
   assert.equal(meter.callsMeasured, 0, 'none of the 100 was live through the interval');
   assert.equal(meter.perCall, 0.008, 'and the quiet share did not teach a cost of 0.0006 a call');
-  const view: WorkerLoad = { exited: false, calls: 100, lastBusyShare: meter.lastBusyShare, busySharePerCall: meter.perCall, callsAtLastPong: meter.callsMeasured };
-  assert.ok(projectedLoad(view.lastBusyShare, view.busySharePerCall, view.calls, view.callsAtLastPong) > 0.8, 'the 100 are projected at their cost');
+  const view: WorkerLoad = { exited: false, calls: 100, lastBusyShare: meter.lastBusyShare, busySharePerCall: meter.perCall, callsMeasured: meter.callsMeasured };
+  assert.ok(projectedLoad(view.lastBusyShare, view.busySharePerCall, view.calls, view.callsMeasured) > 0.8, 'the 100 are projected at their cost');
   assert.equal(pickWithRoom([{ ...view, calls: 120 }], 0.9), undefined, '20 more would pass the limit');
   meter.record(0.85, 100, 12_000);
   assert.equal(meter.callsMeasured, 100, 'a second later they are measured');
