@@ -10,37 +10,48 @@
  * in process, as before they moved to Redis; `--baseline fetch` uses the
  * previous fetch/undici provider client. A bare Lua reservation against the
  * same Redis is timed too, for the Redis share of the figure.
+ * The platforms run in a child process of their own (`bench/platformHost.ts`),
+ * as `ttma platform` runs beside its gateways; `--same-process` runs them in
+ * this one, beside the client and the fake provider, as runs before the
+ * ninth session did.
  * Starts its own redis-server on a free port. With `--pin` (and taskset), the
- * redis-server runs on core 1 and this process on core 0, as the media bench
- * pins its two sides: on a small VM a shared core puts the scheduler in the tail.
+ * redis-server runs on core 1 and this process (and the platforms') on core 0,
+ * as the media bench pins its two sides: on a small VM a shared core puts the
+ * scheduler in the tail.
  *
- *   node dist/bench/platformProxy.js [--requests 2000] [--baseline memory|fetch] [--pin] [--json]
+ *   node dist/bench/platformProxy.js [--requests 2000] [--baseline memory|fetch] [--same-process] [--pin] [--json]
  */
 import { Agent, createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../src/log.js';
-import { PlatformServer } from '../src/platform/PlatformServer.js';
-import { MemoryDeploymentStore } from '../src/platform/DeploymentRegistry.js';
-import { MemoryCallStore } from '../src/platform/store/MemoryCallStore.js';
 import { periodOf } from '../src/platform/store/CapStore.js';
 import { RedisCapStore } from '../src/platform/store/RedisCapStore.js';
-import { fetchTransport } from './fetchTransport.js';
 import { pinProcess } from './pin.js';
-import { HEADER_DEPLOYMENT, PLATFORM_PATHS } from '../src/wire/platformApi.js';
+import { PlatformHost } from './platformHostClient.js';
+import { BENCH_PROVIDER_KEY, BENCH_TUNNEL, baselineName, startPlatformTargets, type BaselineKind } from './platformTargets.js';
+import { PLATFORM_PATHS } from '../src/wire/platformApi.js';
 import { startRedisServer } from '../test/helpers/redisServer.js';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, baseline: { type: 'string', default: 'memory' }, json: { type: 'boolean', default: false }, pin: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '2000' },
+    baseline: { type: 'string', default: 'memory' },
+    json: { type: 'boolean', default: false },
+    pin: { type: 'boolean', default: false },
+    'same-process': { type: 'boolean', default: false },
+  },
+});
 if (values.baseline !== 'memory' && values.baseline !== 'fetch') throw new Error('--baseline must be memory or fetch');
-const BASELINE = values.baseline === 'fetch' ? 'fetch provider client' : 'records in process';
+const BASELINE = baselineName(values.baseline);
 const REQUESTS = Number(values.requests);
-const WARMUP = 300;
-const CPU_BLOCK = 500;
-const KEY = 'KEYbench-provider-key-0123456789';
-const SECRET = 'b'.repeat(40);
-const TUNNEL = 'bench.trycloudflare.com';
+if (!Number.isInteger(REQUESTS) || REQUESTS < 1) throw new Error(`--requests must be a positive whole number, not ${values.requests}`);
+// Short runs (the smoke test) shrink the warm-up and the CPU blocks with them.
+const WARMUP = Math.min(300, REQUESTS);
+const CPU_BLOCK = Math.min(500, REQUESTS);
+const KEY = BENCH_PROVIDER_KEY;
+const TUNNEL = BENCH_TUNNEL;
 
 /** Redis on core 1, this process on core 0; false when that cannot be done here. */
 function pinApart(redisPid: number): boolean {
@@ -85,29 +96,14 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
   const providerPort = (provider.address() as AddressInfo).port;
-  const startPlatform = async (old: boolean) => {
-    const platform = new PlatformServer({
-      providerBaseUrl: `http://127.0.0.1:${providerPort}`,
-      providerApiKey: KEY,
-      connectionId: 'bench',
-      webhookPublicKeyBase64: null,
-      adminToken: null,
-      logger: createLogger('bench', 'silent'),
-      redisUrl: redis.url,
-      rateLimit: { ratePerSec: 1e6, burst: 1e6 },
-      ...(old && values.baseline === 'fetch' ? { provider: { transport: fetchTransport } } : {}),
-      ...(old && values.baseline === 'memory' ? { deploymentStore: new MemoryDeploymentStore(), callStore: new MemoryCallStore() } : {}),
-    });
-    // Each platform its own deployment (own Redis keys), so the two never share a counter.
-    await platform.deployments.register({
-      id: old ? 'bench-old' : 'bench-new', numbers: [old ? '+15559990001' : '+15559990000'], tunnelHost: TUNNEL, agentSecret: SECRET,
-      caps: { dayMinutes: 44_640, monthMinutes: 44_640 }, recording: false,
-    });
-    const { port } = await platform.start();
-    return { platform, port, headers: { authorization: `Bearer ${SECRET}`, [HEADER_DEPLOYMENT]: old ? 'bench-old' : 'bench-new' } };
-  };
-  const current = await startPlatform(false);
-  const previous = await startPlatform(true);
+  const spec = { redisUrl: redis.url, providerPort, baseline: values.baseline as BaselineKind };
+  // As deployed, the platform has a process of its own; `--same-process` puts it in this one, as runs before the ninth session did.
+  const host = values['same-process'] ? undefined : await PlatformHost.start(spec);
+  const local = host ? undefined : await startPlatformTargets(spec);
+  const current = (host ?? local)!.current;
+  const previous = (host ?? local)!.previous;
+  if (host && pinned) pinProcess(host.pid, 0);
+  const platformCpuUs = async (): Promise<number> => (host ? host.cpuUs() : 0);
   const store = new RedisCapStore({ url: redis.url, prefix: 'bench' });
   await store.ready();
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -157,10 +153,12 @@ async function main(): Promise<void> {
   // provider alike) spends; the platform's share is a path's figure minus the direct one's.
   // Unlike wall-clock percentiles, it hardly moves with other processes' load.
   const cpuBlock = async (run: (i: number) => Promise<unknown>): Promise<number> => {
+    const hostBefore = await platformCpuUs();
     const before = process.cpuUsage();
     for (let i = 0; i < CPU_BLOCK; i++) await run(i);
     const used = process.cpuUsage(before);
-    return (used.user + used.system) / CPU_BLOCK;
+    const hostUsed = (await platformCpuUs()) - hostBefore;
+    return (used.user + used.system + hostUsed) / CPU_BLOCK;
   };
   const cpuUs = { direct: 0, redis: 0, previous: 0, current: 0 };
   for (let round = 0; round < 2; round++) {
@@ -178,8 +176,7 @@ async function main(): Promise<void> {
     }
   }
   agent.destroy();
-  await current.platform.stop();
-  await previous.platform.stop();
+  await (host ?? local)!.stop();
   await store.close();
   provider.close();
   await redis.stop();
@@ -191,6 +188,7 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     node: process.version,
     pinned,
+    platformProcess: host ? 'own' : 'same',
     directMs: pct(rows.direct),
     redisReserveMs: pct(rows.redis),
     proxiedMs: pct(rows.current),
@@ -206,14 +204,15 @@ async function main(): Promise<void> {
     const f = (x: number) => x.toFixed(3);
     const line = (name: string, p: { p50: number; p99: number }) => `  ${name.padEnd(38)} p50 ${f(p.p50).padStart(7)}  p99 ${f(p.p99).padStart(7)} ms\n`;
     process.stdout.write(
-      `platform proxy, ${total} dials with Redis caps (${cpus().length} cpus, node ${process.version}${pinned ? '; redis-server on core 1, this process on core 0' : ''})\n` +
+      `platform proxy, ${total} dials with Redis caps (${cpus().length} cpus, node ${process.version}; ` +
+          `platforms in ${host ? 'a process of their own' : 'this process'}${pinned ? '; redis-server on core 1, the rest on core 0' : ''})\n` +
         line('provider direct', summary.directMs) +
         line('Redis Lua reservation alone', summary.redisReserveMs) +
         line(`through the platform, ${BASELINE}`, summary.previous.proxiedMs) +
         line('through the platform, now', summary.proxiedMs) +
         line(`added by the platform, ${BASELINE}`, summary.previous.addedMs) +
         line('added by the platform, now', summary.addedMs) +
-        `  CPU per request in this process (us): direct ${cpuUs.direct.toFixed(0)}, Redis reservation ${cpuUs.redis.toFixed(0)}, ` +
+        `  CPU per request, ${host ? 'this process and the platforms\'' : 'this process'} (us): direct ${cpuUs.direct.toFixed(0)}, Redis reservation ${cpuUs.redis.toFixed(0)}, ` +
         `through the platform (${BASELINE}) ${cpuUs.previous.toFixed(0)}, now ${cpuUs.current.toFixed(0)}; ` +
         `the platform's own: ${BASELINE} ${summary.platformCpuUs.previous.toFixed(0)}, now ${summary.platformCpuUs.current.toFixed(0)}\n` +
         line(`hang-up (ownership check) direct`, summary.hangup.directMs) +

@@ -1,0 +1,75 @@
+/**
+ * The two platforms `bench/platformProxy.ts` times side by side: the current
+ * one (deployments and call records in Redis) and a baseline (`memory`: records
+ * kept in process, as before they moved to Redis; `fetch`: the previous
+ * fetch/undici provider client). Started in the bench's own process, or in a
+ * child of their own (`bench/platformHost.ts`), as `ttma platform` runs.
+ */
+import { createLogger } from '../src/log.js';
+import { PlatformServer } from '../src/platform/PlatformServer.js';
+import { MemoryDeploymentStore } from '../src/platform/DeploymentRegistry.js';
+import { MemoryCallStore } from '../src/platform/store/MemoryCallStore.js';
+import { HEADER_DEPLOYMENT } from '../src/wire/platformApi.js';
+import { fetchTransport } from './fetchTransport.js';
+
+export type BaselineKind = 'memory' | 'fetch';
+
+export interface PlatformTargetsSpec {
+  redisUrl: string;
+  providerPort: number;
+  baseline: BaselineKind;
+}
+
+export interface PlatformTarget {
+  port: number;
+  headers: Record<string, string>;
+}
+
+export interface PlatformTargets {
+  current: PlatformTarget;
+  previous: PlatformTarget;
+  stop(): Promise<void>;
+}
+
+export const BENCH_SECRET = 'b'.repeat(40);
+export const BENCH_TUNNEL = 'bench.trycloudflare.com';
+export const BENCH_PROVIDER_KEY = 'KEYbench-provider-key-0123456789';
+
+export function baselineName(kind: BaselineKind): string {
+  return kind === 'fetch' ? 'fetch provider client' : 'records in process';
+}
+
+export async function startPlatformTargets(spec: PlatformTargetsSpec): Promise<PlatformTargets> {
+  const start = async (old: boolean): Promise<{ platform: PlatformServer; target: PlatformTarget }> => {
+    const platform = new PlatformServer({
+      providerBaseUrl: `http://127.0.0.1:${spec.providerPort}`,
+      providerApiKey: BENCH_PROVIDER_KEY,
+      connectionId: 'bench',
+      webhookPublicKeyBase64: null,
+      adminToken: null,
+      logger: createLogger('bench', 'silent'),
+      redisUrl: spec.redisUrl,
+      rateLimit: { ratePerSec: 1e6, burst: 1e6 },
+      ...(old && spec.baseline === 'fetch' ? { provider: { transport: fetchTransport } } : {}),
+      ...(old && spec.baseline === 'memory' ? { deploymentStore: new MemoryDeploymentStore(), callStore: new MemoryCallStore() } : {}),
+    });
+    // Each platform its own deployment (own Redis keys), so the two never share a counter.
+    const id = old ? 'bench-old' : 'bench-new';
+    await platform.deployments.register({
+      id, numbers: [old ? '+15559990001' : '+15559990000'], tunnelHost: BENCH_TUNNEL, agentSecret: BENCH_SECRET,
+      caps: { dayMinutes: 44_640, monthMinutes: 44_640 }, recording: false,
+    });
+    const { port } = await platform.start();
+    return { platform, target: { port, headers: { authorization: `Bearer ${BENCH_SECRET}`, [HEADER_DEPLOYMENT]: id } } };
+  };
+  const current = await start(false);
+  const previous = await start(true);
+  return {
+    current: current.target,
+    previous: previous.target,
+    async stop() {
+      await current.platform.stop();
+      await previous.platform.stop();
+    },
+  };
+}
