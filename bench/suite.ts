@@ -189,6 +189,8 @@ interface LatencyReport {
   liveCalls: number;
   /** Calls the gateway refused as busy (measured-load admission) since it started; absent from the baseline. */
   refusedBusy?: number;
+  /** Each worker's busy share at its last pong (what admission compares with its limit); absent from the baseline. */
+  workerBusyShares?: number[];
 }
 
 interface Step extends StepMeasure {
@@ -439,6 +441,7 @@ function describeStep(step: Step): string {
     `added p99 ${step.addedP99Ms} ms (to agent ${gateway.toAgent.p99}, to phone ${gateway.toPhone.p99}), ` +
     `loss ${(step.lossRate * 100).toFixed(3)} %, loop p99 ${step.loopDelayP99Ms} ms (main ${gateway.mainLoopDelayP99Ms}, worker ${gateway.workerLoopDelayP99Ms}), ` +
     `round trip p99 ${step.roundTripMs.p99} ms, send lag p99 ${step.sendLagMs.p99} ms` +
+    (gateway.workerBusyShares?.length ? `, worker busy ${gateway.workerBusyShares.map((share) => share.toFixed(2)).join('/')}` : '') +
     (step.stealShares.at(-1) != null ? `, steal ${Math.round(step.stealShares.at(-1)! * 1000) / 10} %` : '') +
     (Object.keys(step.setupFailureReasons).length > 0 ? `; calls that did not come up: ${JSON.stringify(step.setupFailureReasons)}` : '') +
     (step.refusedBusy ? ` (refused as busy by measured-load admission since start: ${step.refusedBusy})` : '')
@@ -773,6 +776,7 @@ function stepRow(s: Step) {
     sendLagP99Ms: s.sendLagMs.p99,
     callsCarried: s.callsCarried,
     refusedBusy: s.refusedBusy ?? null,
+    workerBusyShares: s.gateway.workerBusyShares ?? null,
     cpuMsPerCallSecond: s.cpuMsPerCallSecond,
     kernelShare: s.kernelShare,
     failures: s.failures,

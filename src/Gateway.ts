@@ -221,12 +221,14 @@ export class Gateway {
    * last reset, the calls live now and the calls refused as busy by
    * measured-load admission since start (bench/).
    */
-  addedLatency(): AddedLatency & { mainLoopDelayP99Ms: number; liveCalls: number; refusedBusy: number } {
+  addedLatency(): AddedLatency & { mainLoopDelayP99Ms: number; liveCalls: number; refusedBusy: number; workerBusyShares: number[] } {
     return {
       ...this.control.addedLatency(),
       mainLoopDelayP99Ms: loopLatenessMs(this.#loopDelay, 99),
       liveCalls: this.control.liveCalls,
       refusedBusy: this.control.capRefused['worker_load'] ?? 0,
+      // What admission compares with maxWorkerLoad: each live worker's busy share at its last pong.
+      workerBusyShares: this.supervisor.hosts().filter((host) => !host.exited).map((host) => host.lastBusyShare),
     };
   }
 

@@ -57,7 +57,11 @@ function unplacedShare(workers: readonly WorkerLoad[], unplaced: number): number
   return unplaced / Math.max(1, live);
 }
 
+/** A limit of a whole core or more turns admission off (the documented setting 1): a projection can pass 1, a share cannot. */
+export const ADMISSION_OFF_AT = 1;
+
 function isFull(worker: WorkerLoad, maxLoad: number, extraCalls: number): boolean {
+  if (maxLoad >= ADMISSION_OFF_AT) return false;
   return projectedLoad(worker.lastBusyShare, worker.busySharePerCall, worker.calls + extraCalls, worker.callsMeasured) > maxLoad;
 }
 

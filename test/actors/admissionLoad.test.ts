@@ -78,3 +78,10 @@ test('a pong in the middle of a burst does not count the calls that just landed 
   assert.equal(meter.callsMeasured, 100, 'a second later they are measured');
   assert.equal(meter.perCall, 0.0085);
 });
+
+test('a limit of 1 turns admission off, as documented, even where the projection passes a whole core', () => {
+  const flooded = [worker(50, 0.99, 0.02), worker(60, 1, 0.02)];
+  assert.equal(allFull(flooded, 1, 500), false, 'projected 0.99 + 300 x 0.02: still admitted');
+  assert.equal(pickWithRoom(flooded, 1, 500), flooded[0], 'the worker with fewer calls takes it');
+  assert.equal(allFull(flooded, 0.98, 0), true, 'under 1 admission is on: both are past 0.98');
+});
