@@ -65,14 +65,9 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     return this.#load.lastBusyShare;
   }
 
-  /** The calls that measurement fully covered (LoadMeter). */
-  get callsMeasured(): number {
-    return this.#load.callsMeasured;
-  }
-
-  /** The cost a new call is expected to add. */
-  get busySharePerCall(): number {
-    return this.#load.perCall;
+  /** The busy share expected once `calls` calls stream (measured-load admission, LoadMeter). */
+  projectedLoad(calls: number): number {
+    return this.#load.projected(calls);
   }
 
   /** The port the worker's own listener got (worker-owned sockets), once ready. */

@@ -9,20 +9,15 @@ export interface WorkerLoad {
   readonly exited: boolean;
   /** Calls the worker carries now (or has been assigned). */
   readonly calls: number;
-  /** Share of the last health interval its event loop was busy. */
-  readonly lastBusyShare: number;
-  /** Measured busy share per call (0 until measured). */
-  readonly busySharePerCall: number;
-  /** Calls lastBusyShare fully measured (LoadMeter): calls beyond these are projected. */
-  readonly callsMeasured: number;
+  /** The busy share expected once `calls` calls stream (LoadMeter.projected). */
+  projectedLoad(calls: number): number;
 }
 
 /**
- * A worker's load once the calls admitted since its last measurement are
- * streaming: the measured busy share plus each newer call at the measured
- * cost per call. Calls arrive in bursts (a campaign, a ramp) faster than
- * load is measured (once a second), so the measurement alone would admit a
- * whole burst into a worker that is nearly full.
+ * A load measured at `callsAtMeasure` calls, plus each newer call at the
+ * measured cost per call. Calls arrive in bursts (a campaign, a ramp) faster
+ * than load is measured (once a second), so the measurement alone would
+ * admit a whole burst into a worker that is nearly full.
  */
 export function projectedLoad(measured: number, perCall: number, callsNow: number, callsAtMeasure: number): number {
   return measured + Math.max(0, callsNow - callsAtMeasure) * perCall;
@@ -62,22 +57,44 @@ export const ADMISSION_OFF_AT = 1;
 
 function isFull(worker: WorkerLoad, maxLoad: number, extraCalls: number): boolean {
   if (maxLoad >= ADMISSION_OFF_AT) return false;
-  return projectedLoad(worker.lastBusyShare, worker.busySharePerCall, worker.calls + extraCalls, worker.callsMeasured) > maxLoad;
+  return worker.projectedLoad(worker.calls + extraCalls) > maxLoad;
 }
 
 /** Per-call cost estimates older than this are forgotten (measurements come once a second). */
 const PER_CALL_WINDOW_MS = 30_000;
 /** Fewer calls than this say more about fixed overhead than about a call's cost. */
 const PER_CALL_MIN_CALLS = 5;
+/** Samples within this share of the most calls in the window count toward the estimate. */
+const PER_CALL_NEAR_MOST = 0.8;
+/** Two pongs whose call counts differ by at most this many calls, or this share of them, are steady. */
+const STEADY_SLACK_CALLS = 2;
+const STEADY_SLACK_SHARE = 0.02;
 
 /**
- * The cost a new call is expected to add: busy share per call at the
- * measurement of the last PER_CALL_WINDOW_MS with the most calls (the latest
- * of those), at least PER_CALL_MIN_CALLS; kept when none qualifies, 0 until
- * one did. The most calls, because fixed costs and call set-up weigh on a
+ * No burst fell between two pongs: their call counts are within a couple of
+ * calls or 2 % (a busy box always has a few calls starting and ending). A
+ * burst's interval also holds its set-up work (webhooks, answers, stream
+ * starts), so its share says nothing steady about what the calls cost.
+ */
+export function isSteady(callsBefore: number, callsNow: number): boolean {
+  return Math.abs(callsNow - callsBefore) <= Math.max(STEADY_SLACK_CALLS, callsNow * STEADY_SLACK_SHARE);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * The cost a new call is expected to add: the median busy share per call of
+ * the steady measurements of the last PER_CALL_WINDOW_MS with nearly the most
+ * calls (within 80 % of them), at least PER_CALL_MIN_CALLS; kept when none
+ * qualifies, 0 until one did. The most calls, because fixed costs weigh on a
  * few calls (measured: 10.8 ms of CPU a call-second at 10 PCMU calls, 2.6 at
- * 100): the highest share per call refused 13 of 100 PCMU calls on a worker
- * a third busy.
+ * 100); the median, because one worker's share at a constant 224 calls read
+ * anywhere from 0.28 to 0.53 from one second to the next (2026-11-27), and
+ * the latest reading alone swung the estimate by half.
  */
 export class PerCallCost {
   #estimate = 0;
@@ -87,31 +104,38 @@ export class PerCallCost {
     return this.#estimate;
   }
 
-  /** Record a measurement (`busyShare` with `calls` running) and return the new estimate. */
+  /** Record a steady measurement (`busyShare` with `calls` running) and return the new estimate. */
   sample(busyShare: number, calls: number, nowMs = Date.now()): number {
     const samples = this.#samples;
     while (samples.length > 0 && nowMs - samples[0]!.atMs > PER_CALL_WINDOW_MS) samples.shift();
     if (calls >= PER_CALL_MIN_CALLS) samples.push({ atMs: nowMs, calls, share: busyShare / calls });
-    let most: (typeof samples)[number] | undefined;
-    for (const s of samples) if (!most || s.calls >= most.calls) most = s;
-    if (most) this.#estimate = most.share;
+    let most = 0;
+    for (const s of samples) most = Math.max(most, s.calls);
+    const near = samples.filter((s) => s.calls >= most * PER_CALL_NEAR_MOST).map((s) => s.share);
+    if (near.length > 0) this.#estimate = median(near);
     return this.#estimate;
   }
 }
 
 /**
- * A worker's load as its pongs measure it: the busy share of the last
- * interval, the calls that measurement fully covered, and the cost per call.
- * Only the calls live through the whole interval count as measured, the
- * fewer of the calls at this pong and at the one before: a call that landed
- * during the interval is only partly in the share (in a burst, a pong can
- * count 100 new calls while its share still reads the quiet second before
- * them), so it is projected instead, and it does not teach the cost per call.
+ * A worker's load as its pongs measure it, and what it will be once more
+ * calls stream. Two anchors, and the projection is the higher of the two:
+ * - the last steady measurement (isSteady): in a burst, pongs read set-up
+ *   work and calls only partly live (one counted 100 new calls while its
+ *   share still read the quiet second before them), so the burst's calls are
+ *   projected from the load before it at the steady cost per call;
+ * - the latest measurement, whatever it is, so a worker that is in fact
+ *   overloaded (set-up or not) takes no more.
+ * Before, the projection started from the latest measurement and added every
+ * call not live through its whole interval: set-up work and the same calls
+ * counted twice, and a 300-call burst onto a worker that then carried 600
+ * calls at a busy share of 0.73 was cut at 224 (2026-11-27, docs/threads.md).
  */
 export class LoadMeter {
   lastBusyShare = 0;
-  callsMeasured = 0;
-  #callsAtPrevious = 0;
+  #callsAtLast = 0;
+  #steadyBusyShare = 0;
+  #callsAtSteady = 0;
   readonly #perCall = new PerCallCost();
 
   get perCall(): number {
@@ -119,9 +143,22 @@ export class LoadMeter {
   }
 
   record(busyShare: number, calls: number, nowMs = Date.now()): void {
+    if (isSteady(this.#callsAtLast, calls)) {
+      // The fewer of the two counts: a call that ended in the interval was not measured throughout.
+      const measured = Math.min(this.#callsAtLast, calls);
+      this.#steadyBusyShare = busyShare;
+      this.#callsAtSteady = measured;
+      this.#perCall.sample(busyShare, measured, nowMs);
+    }
     this.lastBusyShare = busyShare;
-    this.callsMeasured = Math.min(this.#callsAtPrevious, calls);
-    this.#callsAtPrevious = calls;
-    this.#perCall.sample(busyShare, this.callsMeasured, nowMs);
+    this.#callsAtLast = calls;
+  }
+
+  projected(callsNow: number): number {
+    const perCall = this.perCall;
+    return Math.max(
+      projectedLoad(this.#steadyBusyShare, perCall, callsNow, this.#callsAtSteady),
+      projectedLoad(this.lastBusyShare, perCall, callsNow, this.#callsAtLast),
+    );
   }
 }
