@@ -27,6 +27,19 @@ export interface StepMeasure {
   refusedBusy?: number;
   /** Calls the target said it carried (fewer than `calls` when some were refused). */
   callsCarried?: number;
+  /** How late the load generator sent its frames (p99, ms): its own health at this step. */
+  sendLagP99Ms?: number;
+}
+
+/**
+ * A load generator that sends this late (p99) is itself the bottleneck: its
+ * frames reach the target bunched and fewer than planned, so the step says
+ * nothing about the target. The self-test holds the generator to it too.
+ */
+export const GENERATOR_MAX_SEND_LAG_MS = 5;
+
+export function generatorBehind(step: StepMeasure): boolean {
+  return step.sendLagP99Ms !== undefined && step.sendLagP99Ms > GENERATOR_MAX_SEND_LAG_MS;
 }
 
 /** Why a step fails; empty when it passes. */
@@ -41,11 +54,15 @@ export function stepFailures(step: StepMeasure, limits: RampLimits = DESIGN_LIMI
   return why;
 }
 
-/** Largest passing step before the first failure (0 if the first step fails). */
+/**
+ * Largest passing step before the first failure (0 if the first step fails);
+ * a step where the load generator fell behind ends the ramp without counting,
+ * pass or fail.
+ */
 export function capacityOf(steps: StepMeasure[], limits: RampLimits = DESIGN_LIMITS): number {
   let capacity = 0;
   for (const step of steps) {
-    if (stepFailures(step, limits).length > 0) break;
+    if (generatorBehind(step) || stepFailures(step, limits).length > 0) break;
     if (admissionFull(step)) return Math.max(capacity, step.callsCarried ?? step.calls - step.refusedBusy!);
     capacity = step.calls;
   }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { admissionFull, allDisturbed, capacityOf, disturbedNote, ratio, stepFailures, wantsAnotherWindow, type StepMeasure } from '../../bench/ramp.js';
+import { admissionFull, allDisturbed, capacityOf, disturbedNote, generatorBehind, ratio, stepFailures, wantsAnotherWindow, type StepMeasure } from '../../bench/ramp.js';
 import { rampSvg } from '../../bench/svg.js';
 
 const ok = (calls: number): StepMeasure => ({ calls, lossRate: 0, addedP99Ms: 1, loopDelayP99Ms: 2, failedCalls: 0 });
@@ -36,6 +36,14 @@ test('calls refused by admission are not failures: the ramp ends at the calls ca
   assert.equal(capacityOf([ok(100), ok(300)]), 300);
   assert.equal(ratio(600, 100), 6);
   assert.equal(ratio(600, 0), null);
+});
+
+test('a step where the load generator fell behind ends the ramp and does not count, pass or fail', () => {
+  assert.equal(generatorBehind({ ...ok(800), sendLagP99Ms: 5 }), false, 'the limit itself is kept up');
+  assert.equal(generatorBehind({ ...ok(800), sendLagP99Ms: 13.5 }), true);
+  assert.equal(generatorBehind(ok(800)), false, 'not measured (older runs): not judged');
+  assert.equal(capacityOf([ok(600), ok(700), { ...ok(800), sendLagP99Ms: 13.5 }, ok(900)]), 700, 'a passing step with a lagging generator is not capacity');
+  assert.equal(capacityOf([ok(600), { ...ok(700), addedP99Ms: 9, sendLagP99Ms: 13.5 }]), 600, 'nor is a failing one the target\'s failure: the capacity stays the step before');
 });
 
 test('a failing step is measured twice, three times only while every window lost 5 % or more to steal', () => {
