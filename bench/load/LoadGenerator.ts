@@ -12,6 +12,7 @@
  * (PayloadBank): the generator does no codec work per frame, and does not
  * decode what comes back (it only times it).
  */
+import { performance } from 'node:perf_hooks';
 import { LatencyHistogram, type LatencyPercentiles } from '../../src/actors/LatencyHistogram.js';
 import type { Logger } from '../../src/log.js';
 import type { SimCodec } from '../../src/sim/codecs.js';
@@ -148,7 +149,8 @@ export class LoadCall implements ClockSubscriber {
       stream.sendMedia(payload, FRAME_MS * this.#sent);
       this.#sent++;
       gen.framesSent++;
-      gen.sendLag.record(now - planned);
+      // The time of this very send, not the tick's: frames sent late in a long tick are late too.
+      gen.sendLag.record(performance.now() - planned);
     }
   }
 
