@@ -97,6 +97,8 @@ export class LoadCall implements ClockSubscriber {
       returnCodec: gen.codec,
       logger: gen.logger,
       decodeReturned: false,
+      // The lean client: the generator must outrun the gateway it measures (src/sim/rawMediaSocket.ts).
+      socket: 'raw',
       handlers: {
         onOpen: () => {
           stream.sendStart(this.info);

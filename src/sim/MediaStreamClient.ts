@@ -8,13 +8,14 @@
  * reported, never trusted.
  */
 import { performance } from 'node:perf_hooks';
-import WebSocket from 'ws';
 import type { Logger } from '../log.js';
 import { newMediaFrameScan, scanMediaFrame } from '../wire/mediaFrameScan.js';
 import { HEADER_STREAM_TOKEN } from '../wire/telnyx.js';
 import { codecSampleRate, createSimDecoder, type SimCodec, type SimDecoder } from './codecs.js';
 import { DEFAULTS, TUNNEL_EDGE_IP } from './constants.js';
 import { newRayId, newUuid } from './ids.js';
+import { openWsMediaSocket, type MediaSocket, type MediaSocketHandlers, type MediaSocketKind } from './mediaSocket.js';
+import { openRawMediaSocket } from './rawMediaSocket.js';
 import { tunnelEdgeHeaders } from './Tunnels.js';
 
 export interface StreamStartInfo {
@@ -58,6 +59,8 @@ export interface MediaStreamClientOptions {
    */
   decodeReturned?: boolean;
   handshakeTimeoutMs?: number;
+  /** The WebSocket client under it (src/sim/mediaSocket.ts): `ws` (default) or the bench's leaner `raw`. */
+  socket?: MediaSocketKind;
 }
 
 type StreamState = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
@@ -80,7 +83,7 @@ export class MediaStreamClient {
   readonly returnCodec: SimCodec;
   readonly #options: MediaStreamClientOptions;
   readonly #handlers: MediaStreamHandlers;
-  #ws: WebSocket | null = null;
+  #socket: MediaSocket | null = null;
   #state: StreamState = 'idle';
   #sequence = 0;
   #chunk = 0;
@@ -109,50 +112,38 @@ export class MediaStreamClient {
     const headers: Record<string, string> = {};
     if (tunnelHost && this.#options.tunnelHeaders) Object.assign(headers, tunnelEdgeHeaders(tunnelHost, TUNNEL_EDGE_IP, newRayId()));
     if (token !== undefined) headers[HEADER_STREAM_TOKEN] = token;
-    let ws: WebSocket;
+    const handlers: MediaSocketHandlers = {
+      refused: (status) => {
+        this.#failConnect(`media socket upgrade refused: HTTP ${status}`);
+        this.#socket?.terminate();
+      },
+      open: () => {
+        if (this.#state !== 'connecting') return;
+        this.#state = 'open';
+        this.#handlers.onOpen();
+      },
+      error: (message) => {
+        if (this.#state === 'connecting') this.#failConnect(`media socket connect failed: ${message}`);
+        else this.#options.logger.debug({ streamId: this.streamId, err: message }, 'media socket error');
+      },
+      close: (code, reason) => {
+        const was = this.#state;
+        this.#state = 'closed';
+        this.#socket = null;
+        if (was === 'connecting') this.#failConnect(`media socket closed during upgrade (code ${code})`);
+        else if (was === 'open') this.#handlers.onPeerClosed(code, reason);
+      },
+      message: (data, isBinary) => this.#onMessage(data, isBinary),
+    };
+    const open = this.#options.socket === 'raw' ? openRawMediaSocket : openWsMediaSocket;
     try {
-      ws = new WebSocket(target, {
-        headers,
-        handshakeTimeout: this.#options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
-        perMessageDeflate: false,
-        followRedirects: false,
-        maxPayload: DEFAULTS.maxMediaMessageBytes,
-      });
+      this.#socket = open(
+        { target, headers, handshakeTimeoutMs: this.#options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs, maxPayload: DEFAULTS.maxMediaMessageBytes },
+        handlers,
+      );
     } catch (err) {
       this.#failConnect(`cannot open media socket: ${errorMessage(err)}`);
-      return;
     }
-    this.#ws = ws;
-    ws.on('unexpected-response', (_req, res) => {
-      res.resume();
-      this.#failConnect(`media socket upgrade refused: HTTP ${res.statusCode ?? 0}`);
-      ws.terminate();
-    });
-    let lastError = '';
-    ws.on('open', () => {
-      // ws swallows the TCP socket's own errors (ECONNRESET...) and reports 1006 without a
-      // reason; listening on the socket itself says whether the peer reset or ended it.
-      const socket = (ws as unknown as { _socket?: import('node:net').Socket })._socket;
-      socket?.on('error', (err: NodeJS.ErrnoException) => (lastError ||= `socket error: ${err.code ?? err.message}`));
-      socket?.on('end', () => (lastError ||= 'the peer ended the TCP connection'));
-      if (this.#state !== 'connecting') return;
-      this.#state = 'open';
-      this.#handlers.onOpen();
-    });
-    ws.on('error', (err) => {
-      lastError = `socket error: ${err.message}`;
-      if (this.#state === 'connecting') this.#failConnect(`media socket connect failed: ${err.message}`);
-      else this.#options.logger.debug({ streamId: this.streamId, err: err.message }, 'media socket error');
-    });
-    ws.on('close', (code, reason) => {
-      const was = this.#state;
-      this.#state = 'closed';
-      this.#ws = null;
-      if (was === 'connecting') this.#failConnect(`media socket closed during upgrade (code ${code})`);
-      // No close frame (1006): say what the socket reported instead.
-      else if (was === 'open') this.#handlers.onPeerClosed(code, reason.toString('utf8') || (code === 1006 ? lastError : ''));
-    });
-    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
   }
 
   /** `connected` then `start`, as Telnyx sends them once the socket is open. */
@@ -201,10 +192,10 @@ export class MediaStreamClient {
         stop: { call_control_id: callControlId },
       });
       this.#state = 'closing';
-      this.#ws?.close(1000, 'call ended');
+      this.#socket?.close(1000, 'call ended');
     } else if (this.#state === 'connecting' || this.#state === 'idle') {
       this.#state = 'closed';
-      this.#ws?.terminate();
+      this.#socket?.terminate();
     }
   }
 
@@ -212,8 +203,8 @@ export class MediaStreamClient {
   terminate(): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    this.#ws?.terminate();
-    this.#ws = null;
+    this.#socket?.terminate();
+    this.#socket = null;
   }
 
   #failConnect(reason: string): void {
@@ -227,11 +218,11 @@ export class MediaStreamClient {
   }
 
   #sendText(text: string): void {
-    if (this.#state !== 'open' || !this.#ws) return;
-    this.#ws.send(text);
+    if (this.#state !== 'open' || !this.#socket) return;
+    this.#socket.send(text);
   }
 
-  #onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+  #onMessage(data: Buffer, isBinary: boolean): void {
     if (this.#state !== 'open') return;
     const arrivalMs = performance.now();
     if (isBinary) {
@@ -239,14 +230,14 @@ export class MediaStreamClient {
       return;
     }
     // The frame of every 20 ms, read in place (the gateway's own fast path); anything else is parsed.
-    if (Buffer.isBuffer(data) && scanMediaFrame(data, SCAN, PAYLOAD_SCRATCH)) {
+    if (scanMediaFrame(data, SCAN, PAYLOAD_SCRATCH)) {
       const pcm = this.#options.decodeReturned === false ? NO_PCM : this.#decoder.decode(Buffer.from(PAYLOAD_SCRATCH.subarray(0, SCAN.payloadBytes)));
       this.#handlers.onMedia(pcm, arrivalMs);
       return;
     }
     let frame: unknown;
     try {
-      frame = JSON.parse(rawToString(data));
+      frame = JSON.parse(data.toString('utf8'));
     } catch {
       this.#handlers.onMalformed('message is not JSON');
       return;
@@ -291,12 +282,6 @@ const NO_PCM = new Int16Array(0);
 /** Shared by every stream of this thread: a message is read synchronously, start to end. */
 const SCAN = newMediaFrameScan();
 const PAYLOAD_SCRATCH = new Uint8Array(DEFAULTS.maxMediaMessageBytes);
-
-function rawToString(data: WebSocket.RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
-}
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -18,7 +18,7 @@ function tone(samples: number): Int16Array {
   return pcm;
 }
 
-test('media frames read in place and media frames parsed give the same audio; other events still parse', { timeout: 10_000 }, async () => {
+for (const socket of ['ws', 'raw'] as const) test(`media frames read in place and media frames parsed give the same audio; other events still parse (${socket} client)`, { timeout: 10_000 }, async () => {
   const payload = Buffer.from(createSimEncoder('PCMU').encode(tone(160))).toString('base64');
   const frames = [
     `{"event":"media","media":{"payload":"${payload}"}}`,
@@ -49,6 +49,7 @@ test('media frames read in place and media frames parsed give the same audio; ot
     token: undefined,
     codec: 'PCMU',
     returnCodec: 'PCMU',
+    socket,
     logger: createLogger('test', 'silent'),
     handlers: {
       onOpen: () => {},
