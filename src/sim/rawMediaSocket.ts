@@ -77,8 +77,8 @@ export function encodeClientFrame(opcode: number, payload: Buffer | string): Buf
     frame[i + 2] = frame[i + 2]! ^ m2;
     frame[i + 3] = frame[i + 3]! ^ m3;
   }
-  const masks = [m0, m1, m2, m3];
-  for (let k = 0; i < end; i++, k++) frame[i] = frame[i]! ^ masks[k]!;
+  // The last 1 to 3 bytes: the key's bytes in order, high byte first.
+  for (let shift = 24; i < end; i++, shift -= 8) frame[i] = frame[i]! ^ ((key >>> shift) & 0xff);
   return frame;
 }
 
@@ -168,7 +168,7 @@ export function openRawMediaSocket(options: MediaSocketOptions, handlers: MediaS
   };
 
   const onData = (chunk: Buffer): void => {
-    let data = pending ? Buffer.concat([pending, chunk]) : chunk;
+    const data = pending ? Buffer.concat([pending, chunk]) : chunk;
     pending = null;
     let at = 0;
     while (!closed) {
@@ -197,7 +197,6 @@ export function openRawMediaSocket(options: MediaSocketOptions, handlers: MediaS
       at += head + length;
     }
     if (!closed && at < data.length) pending = Buffer.from(data.subarray(at));
-    data = Buffer.alloc(0);
   };
 
   const url = options.target;
