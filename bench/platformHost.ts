@@ -9,7 +9,7 @@ import { startPlatformTargets, type PlatformTargets, type PlatformTargetsSpec } 
 
 export type HostRequest = { kind: 'start'; spec: PlatformTargetsSpec } | { kind: 'cpu' } | { kind: 'stop' };
 export type HostReply =
-  | { kind: 'started'; current: PlatformTargets['current']; previous: PlatformTargets['previous'] }
+  | { kind: 'started'; current: PlatformTargets['current']; previous: PlatformTargets['previous']; skeleton: PlatformTargets['skeleton'] }
   | { kind: 'cpu'; us: number }
   | { kind: 'stopped' }
   | { kind: 'failed'; message: string };
@@ -31,7 +31,7 @@ process.on('message', (message: HostRequest) => {
     try {
       if (message.kind === 'start') {
         targets = await startPlatformTargets(message.spec);
-        reply({ kind: 'started', current: targets.current, previous: targets.previous });
+        reply({ kind: 'started', current: targets.current, previous: targets.previous, skeleton: targets.skeleton });
       } else if (message.kind === 'cpu') {
         const used = process.cpuUsage();
         reply({ kind: 'cpu', us: used.user + used.system });

@@ -13,6 +13,7 @@ export class PlatformHost {
   readonly #child: ChildProcess;
   current!: PlatformTarget;
   previous!: PlatformTarget;
+  skeleton!: PlatformTarget;
 
   private constructor(child: ChildProcess) {
     this.#child = child;
@@ -28,6 +29,7 @@ export class PlatformHost {
     const started = await host.#ask({ kind: 'start', spec }, 'started');
     host.current = started.current;
     host.previous = started.previous;
+    host.skeleton = started.skeleton;
     return host;
   }
 

@@ -9,7 +9,9 @@
  * baseline: `--baseline memory` (default) keeps deployments and call records
  * in process, as before they moved to Redis; `--baseline fetch` uses the
  * previous fetch/undici provider client. A bare Lua reservation against the
- * same Redis is timed too, for the Redis share of the figure.
+ * same Redis is timed too, for the Redis share of the figure, and so is a
+ * skeleton (bench/platformSkeleton.ts) with the dial's I/O and none of its
+ * checks: the floor the crossings between processes set on this machine.
  * The platforms run in a child process of their own (`bench/platformHost.ts`),
  * as `ttma platform` runs beside its gateways; `--same-process` runs them in
  * this one, beside the client and the fake provider, as runs before the
@@ -102,13 +104,14 @@ async function main(): Promise<void> {
   const local = host ? undefined : await startPlatformTargets(spec);
   const current = (host ?? local)!.current;
   const previous = (host ?? local)!.previous;
+  const skeleton = (host ?? local)!.skeleton;
   if (host && pinned) pinProcess(host.pid, 0);
   const platformCpuUs = async (): Promise<number> => (host ? host.cpuUs() : 0);
   const store = new RedisCapStore({ url: redis.url, prefix: 'bench' });
   await store.ready();
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const body = (i: number) => JSON.stringify({ to: '+15551234567', stream_url: `wss://${TUNNEL}/v1/media/bench-${i}-abcdefgh`, stream_auth_token: 'a'.repeat(43) });
-  const rows = { direct: [] as number[], redis: [] as number[], previous: [] as number[], current: [] as number[] };
+  const rows = { direct: [] as number[], redis: [] as number[], skeleton: [] as number[], previous: [] as number[], current: [] as number[] };
   // Hang-ups of the calls just dialled: authentication plus the ownership check on every request.
   const hangups = { direct: [] as number[], previous: [] as number[], current: [] as number[] };
   // Dial reserves a minute each: stay under the cap by keeping the run short.
@@ -123,12 +126,15 @@ async function main(): Promise<void> {
     await store.reserve('bench-redis', `r-${i}`, 1, limits, periodOf(Date.now()));
     const redisMs = performance.now() - t;
     t = performance.now();
+    const s = await post(agent, skeleton.port, '/v2/calls', body(i), {});
+    const skeletonMs = performance.now() - t;
+    t = performance.now();
     const b = await postFor(agent, previous.port, PLATFORM_PATHS.dial, body(i), previous.headers);
     const previousMs = performance.now() - t;
     t = performance.now();
     const c = await postFor(agent, current.port, PLATFORM_PATHS.dial, body(i), current.headers);
     const currentMs = performance.now() - t;
-    if (a !== 200 || b.status !== 200 || c.status !== 200) throw new Error(`unexpected status ${a}/${b.status}/${c.status} at request ${i}`);
+    if (a !== 200 || s !== 200 || b.status !== 200 || c.status !== 200) throw new Error(`unexpected status ${a}/${s}/${b.status}/${c.status} at request ${i}`);
     t = performance.now();
     const d = await post(agent, providerPort, `/v2/calls/${encodeURIComponent(callIdOf(c.body))}/actions/hangup`, '{}', { authorization: `Bearer ${KEY}` });
     const hangDirectMs = performance.now() - t;
@@ -142,6 +148,7 @@ async function main(): Promise<void> {
     if (i >= WARMUP) {
       rows.direct.push(directMs);
       rows.redis.push(redisMs);
+      rows.skeleton.push(skeletonMs);
       rows.previous.push(previousMs);
       rows.current.push(currentMs);
       hangups.direct.push(hangDirectMs);
@@ -160,15 +167,16 @@ async function main(): Promise<void> {
     const hostUsed = (await platformCpuUs()) - hostBefore;
     return (used.user + used.system + hostUsed) / CPU_BLOCK;
   };
-  const cpuUs = { direct: 0, redis: 0, previous: 0, current: 0 };
+  const cpuUs = { direct: 0, redis: 0, skeleton: 0, previous: 0, current: 0 };
   for (let round = 0; round < 2; round++) {
     // Two rounds, alternating order, keep the lower figure of each (the less disturbed one).
-    const order = round === 0 ? (['direct', 'redis', 'previous', 'current'] as const) : (['current', 'previous', 'redis', 'direct'] as const);
+    const order = round === 0 ? (['direct', 'redis', 'skeleton', 'previous', 'current'] as const) : (['current', 'previous', 'skeleton', 'redis', 'direct'] as const);
     for (const row of order) {
       const us = await cpuBlock((i) => {
         const n = 100_000 + round * CPU_BLOCK + i;
         if (row === 'direct') return post(agent, providerPort, '/v2/calls', body(n), { authorization: `Bearer ${KEY}` });
         if (row === 'redis') return store.reserve('bench-redis', `c-${n}`, 1, limits, periodOf(Date.now()));
+        if (row === 'skeleton') return post(agent, skeleton.port, '/v2/calls', body(n), {});
         const target = row === 'previous' ? previous : current;
         return post(agent, target.port, PLATFORM_PATHS.dial, body(n), target.headers);
       });
@@ -191,13 +199,15 @@ async function main(): Promise<void> {
     platformProcess: host ? 'own' : 'same',
     directMs: pct(rows.direct),
     redisReserveMs: pct(rows.redis),
+    /** The dial's I/O with none of its checks (bench/platformSkeleton.ts): what the crossings alone add. */
+    skeleton: { proxiedMs: pct(rows.skeleton), addedMs: added(rows.skeleton) },
     proxiedMs: pct(rows.current),
     addedMs: added(rows.current),
     baseline: BASELINE,
     previous: { proxiedMs: pct(rows.previous), addedMs: added(rows.previous) },
     hangup: { directMs: pct(hangups.direct), previousMs: pct(hangups.previous), currentMs: pct(hangups.current) },
     cpuUsPerRequest: cpuUs,
-    platformCpuUs: { previous: cpuUs.previous - cpuUs.direct, current: cpuUs.current - cpuUs.direct },
+    platformCpuUs: { skeleton: cpuUs.skeleton - cpuUs.direct, previous: cpuUs.previous - cpuUs.direct, current: cpuUs.current - cpuUs.direct },
   };
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
@@ -208,13 +218,15 @@ async function main(): Promise<void> {
           `platforms in ${host ? 'a process of their own' : 'this process'}${pinned ? '; redis-server on core 1, the rest on core 0' : ''})\n` +
         line('provider direct', summary.directMs) +
         line('Redis Lua reservation alone', summary.redisReserveMs) +
+        line('skeleton (same I/O, no checks)', summary.skeleton.proxiedMs) +
         line(`through the platform, ${BASELINE}`, summary.previous.proxiedMs) +
         line('through the platform, now', summary.proxiedMs) +
+        line('added by the skeleton', summary.skeleton.addedMs) +
         line(`added by the platform, ${BASELINE}`, summary.previous.addedMs) +
         line('added by the platform, now', summary.addedMs) +
         `  CPU per request, ${host ? 'this process and the platforms\'' : 'this process'} (us): direct ${cpuUs.direct.toFixed(0)}, Redis reservation ${cpuUs.redis.toFixed(0)}, ` +
-        `through the platform (${BASELINE}) ${cpuUs.previous.toFixed(0)}, now ${cpuUs.current.toFixed(0)}; ` +
-        `the platform's own: ${BASELINE} ${summary.platformCpuUs.previous.toFixed(0)}, now ${summary.platformCpuUs.current.toFixed(0)}\n` +
+        `skeleton ${cpuUs.skeleton.toFixed(0)}, through the platform (${BASELINE}) ${cpuUs.previous.toFixed(0)}, now ${cpuUs.current.toFixed(0)}; ` +
+        `above direct: skeleton ${summary.platformCpuUs.skeleton.toFixed(0)}, ${BASELINE} ${summary.platformCpuUs.previous.toFixed(0)}, now ${summary.platformCpuUs.current.toFixed(0)}\n` +
         line(`hang-up (ownership check) direct`, summary.hangup.directMs) +
         line(`hang-up through the platform, ${BASELINE}`, summary.hangup.previousMs) +
         line('hang-up through the platform, now', summary.hangup.currentMs),

@@ -1,5 +1,6 @@
 /**
- * The two platforms `bench/platformProxy.ts` times side by side: the current
+ * The two platforms `bench/platformProxy.ts` times side by side (and the
+ * skeleton under them, bench/platformSkeleton.ts): the current
  * one (deployments and call records in Redis) and a baseline (`memory`: records
  * kept in process, as before they moved to Redis; `fetch`: the previous
  * fetch/undici provider client). Started in the bench's own process, or in a
@@ -11,6 +12,7 @@ import { MemoryDeploymentStore } from '../src/platform/DeploymentRegistry.js';
 import { MemoryCallStore } from '../src/platform/store/MemoryCallStore.js';
 import { HEADER_DEPLOYMENT } from '../src/wire/platformApi.js';
 import { fetchTransport } from './fetchTransport.js';
+import { startSkeleton } from './platformSkeleton.js';
 
 export type BaselineKind = 'memory' | 'fetch';
 
@@ -28,6 +30,8 @@ export interface PlatformTarget {
 export interface PlatformTargets {
   current: PlatformTarget;
   previous: PlatformTarget;
+  /** The dial's I/O with none of its checks (bench/platformSkeleton.ts): the floor under both. */
+  skeleton: PlatformTarget;
   stop(): Promise<void>;
 }
 
@@ -64,12 +68,15 @@ export async function startPlatformTargets(spec: PlatformTargetsSpec): Promise<P
   };
   const current = await start(false);
   const previous = await start(true);
+  const skeleton = await startSkeleton(spec.redisUrl, spec.providerPort, BENCH_PROVIDER_KEY);
   return {
     current: current.target,
     previous: previous.target,
+    skeleton: skeleton.target,
     async stop() {
       await current.platform.stop();
       await previous.platform.stop();
+      await skeleton.stop();
     },
   };
 }

@@ -26,11 +26,13 @@ for (const [mode, flags] of [['own', []], ['same', ['--same-process']]] as const
     const summary = JSON.parse(stdout.trim()) as Record<string, any>;
     assert.equal(summary.platformProcess, mode);
     assert.equal(summary.requests, 30);
-    for (const row of [summary.directMs, summary.redisReserveMs, summary.proxiedMs, summary.previous.proxiedMs, summary.hangup.currentMs]) {
+    for (const row of [summary.directMs, summary.redisReserveMs, summary.skeleton.proxiedMs, summary.proxiedMs, summary.previous.proxiedMs, summary.hangup.currentMs]) {
       assert.ok(row.p50 > 0 && row.p50 <= row.p99, JSON.stringify(row));
     }
     // Through the platform takes longer than straight to the provider, and costs more CPU.
     assert.ok(summary.proxiedMs.p50 > summary.directMs.p50);
+    // The skeleton makes the same crossings (two Redis scripts and the provider call), so it is slower than the provider alone.
+    assert.ok(summary.skeleton.proxiedMs.p50 > summary.directMs.p50 + summary.redisReserveMs.p50, JSON.stringify(summary.skeleton));
     assert.ok(summary.cpuUsPerRequest.current > summary.cpuUsPerRequest.direct, JSON.stringify(summary.cpuUsPerRequest));
   });
 }
