@@ -782,6 +782,7 @@ function stepRow(s: Step) {
     roundTripP99Ms: s.roundTripMs.p99,
     sendLagP99Ms: s.sendLagMs.p99,
     callsCarried: s.callsCarried,
+    rssKiB: s.rssKiB,
     refusedBusy: s.refusedBusy ?? null,
     workerBusyShares: s.gateway.workerBusyShares ?? null,
     cpuMsPerCallSecond: s.cpuMsPerCallSecond,

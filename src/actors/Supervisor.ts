@@ -42,6 +42,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #call: CallActorSettings;
   #tunnel: WorkerTunnelSettings | null;
   readonly #hosts: WorkerHost[] = [];
+  /** Stuck workers being released and terminated: not checked again meanwhile. */
+  readonly #killing = new Set<WorkerHost>();
   #health: NodeJS.Timeout | null = null;
   #closing = false;
   restarts = 0;
@@ -139,15 +141,31 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return host.ready();
   }
 
+  /**
+   * This uWS build aborts the process when a thread exits with its sockets
+   * open (docs/threads.md), so a worker that owns media sockets is first made
+   * to release them, stuck or not (releaseStuckWorker.ts).
+   */
+  async #killStuck(host: WorkerHost): Promise<void> {
+    if (this.#tunnel) {
+      if (await host.releaseSockets()) {
+        this.#options.logger.warn({ worker: host.index }, 'the stuck worker released its media sockets (through the inspector); terminating it');
+      } else {
+        this.#options.logger.fatal({ worker: host.index }, 'the stuck worker could not release its media sockets: the gateway process will abort and be restarted by its service manager');
+      }
+    }
+    await host.kill();
+  }
+
   #checkHealth(): void {
     const now = Date.now();
     for (const host of this.#hosts) {
       if (host.exited) continue;
+      if (this.#killing.has(host)) continue;
       if (host.msSinceLastPong(now) > STUCK_AFTER_MS) {
         this.#options.logger.error({ worker: host.index }, 'media worker stopped answering health pings; killing it');
-        // This uWS build aborts the process when a thread exits with its sockets open (docs/threads.md).
-        if (this.#tunnel) this.#options.logger.fatal({ worker: host.index }, 'the worker owns media sockets it cannot release while stuck: the gateway process will abort and be restarted by its service manager');
-        void host.kill();
+        this.#killing.add(host);
+        void this.#killStuck(host).finally(() => this.#killing.delete(host));
         continue;
       }
       host.ping(this.wantCallStats);

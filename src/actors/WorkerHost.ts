@@ -12,9 +12,12 @@ import type { WorkerStatsSnapshot } from './WorkerStats.js';
 import type { MediaWorkerData, WorkerTunnelSettings } from './mediaWorker.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
 import { LoadMeter } from './loadAdmission.js';
+import { releaseStuckWorkerSockets } from './releaseStuckWorker.js';
 
 const WORKER_ENTRY = new URL('./mediaWorker.js', import.meta.url);
 const READY_TIMEOUT_MS = 10_000;
+/** How long a stuck worker gets to release its sockets through the inspector (it answers in well under 1 ms when it can). */
+const RELEASE_TIMEOUT_MS = 2_000;
 /**
  * A worker with its own listener exits once its last connection has closed; a
  * connection that never sent a request lasts until uWS's 10 s HTTP idle
@@ -159,7 +162,8 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     this.#closing = true;
     const exited = new Promise<void>((resolve) => this.once('exit', () => resolve()));
     this.send({ type: 'shutdown' });
-    const timer = setTimeout(() => void this.#worker.terminate(), graceMs);
+    // A worker that does not exit in time may be stuck: its sockets are released first (see releaseSockets).
+    const timer = setTimeout(() => void this.releaseSockets().finally(() => void this.#worker.terminate()), graceMs);
     await exited;
     clearTimeout(timer);
   }
@@ -168,6 +172,17 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   async kill(): Promise<void> {
     if (this.#exited) return;
     await this.#worker.terminate();
+  }
+
+  /**
+   * Worker-owned sockets: have the thread release them even if it is stuck
+   * (through the inspector, releaseStuckWorker.ts), so that kill() does not
+   * abort the process. True when it did; always true when it owns none.
+   */
+  async releaseSockets(timeoutMs = RELEASE_TIMEOUT_MS): Promise<boolean> {
+    if (!this.#options.tunnel) return true;
+    if (this.#exited) return true;
+    return releaseStuckWorkerSockets(this.#worker.threadId, timeoutMs);
   }
 
   readonly #flush = (): void => {

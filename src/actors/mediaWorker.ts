@@ -15,6 +15,7 @@ import { PromptAudio } from '../media/PromptAudio.js';
 import { LOOP_DELAY_RESOLUTION_MS, WorkerStats } from './WorkerStats.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
 import { WorkerTunnel } from '../front/WorkerTunnel.js';
+import { RELEASE_HOOK, RELEASED } from './releaseStuckWorker.js';
 
 /** Narrowband and wideband calls, and the realtime agent's 24 kHz. */
 const PROMPT_WARM_RATES = [8000, 16000, 24000];
@@ -130,6 +131,17 @@ const tunnel = config.tunnel
       },
     })
   : null;
+
+// A stuck worker cannot run this itself: the supervisor calls it through the inspector
+// before terminating the thread, which would otherwise abort the process (releaseStuckWorker.ts).
+if (tunnel) {
+  Object.defineProperty(globalThis, RELEASE_HOOK, {
+    value: () => {
+      tunnel.closeAll(null);
+      return RELEASED;
+    },
+  });
+}
 
 const hooks: CallActorHooks = {
   emitMedia: tunnel

@@ -49,6 +49,7 @@ test('a tiny bench run prints the issue\'s JSON object and writes the plot', { t
         assert.equal(typeof table.baseline, 'number');
       }
       assert.ok(result.costPerCallSecondMs[codec].ours > 0);
+      assert.ok(capacity.steps.ours[0].rssKiB > 0, 'each step row carries its resident set');
     }
     assert.ok(result.transport.results.batched.usPerFrameMedian > 0);
     assert.equal(typeof result.machine.cpuModel, 'string');

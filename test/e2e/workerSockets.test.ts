@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { freePorts } from '../../src/cli/processes.js';
 import { defaultGatewayConfig } from '../../src/config.js';
+import { evaluateInWorker } from '../../src/actors/releaseStuckWorker.js';
 import { Gateway } from '../../src/Gateway.js';
 import { createLogger } from '../../src/log.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
@@ -97,6 +98,40 @@ test('a worker that crashes releases its sockets and ends its own calls; the oth
   // The replacement listens on the same port again: new calls land on either worker and flow.
   const again = await Promise.all(
     Array.from({ length: 4 }, (_, i) => stack.sim.placeInboundCall({ from: `+1555050${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 1_000 }).done),
+  );
+  for (const report of again) {
+    assert.equal(report.endedBy, 'caller', report.endReason);
+    assert.equal(report.framesReturned, report.framesSent);
+  }
+});
+
+/** Sends a worker thread into an endless loop, as a bug would: through the inspector, so the gateway carries no test hook for it. */
+async function spinForever(threadId: number): Promise<void> {
+  assert.equal(await evaluateInWorker(threadId, 'setTimeout(() => { for (;;) {} }, 0), "spinning"', 5_000), 'spinning');
+}
+
+test('a stuck worker releases its sockets before it is killed: the process lives, its calls end, the other worker\'s calls flow on', { timeout: 60_000 }, async () => {
+  const restartsBefore = stack.gateway.supervisor.restarts;
+  const { calls, workerOf } = await placeStreaming(8, 5, 12_000);
+  const victimWorker = workerOf.get(calls[0]!.id)!;
+  const onVictim = calls.filter((c) => workerOf.get(c.id) === victimWorker);
+  const onOther = calls.filter((c) => workerOf.get(c.id) !== victimWorker);
+  assert.ok(onOther.length > 0, `all 8 calls landed on worker ${victimWorker}`);
+
+  await spinForever(stack.gateway.supervisor.host(victimWorker)!.threadId);
+  // The supervisor finds it silent (5 s without a pong), has it release its sockets, and terminates it.
+  // Before, this build of uWS aborted the whole process here (docs/threads.md).
+  for (const report of await Promise.all(onVictim.map((c) => c.done))) {
+    assert.notEqual(report.endedBy, 'caller', `call ${report.callId} on the stuck worker was ended by the gateway side`);
+    assert.ok(report.framesSent < 550, `call ${report.callId} ended early (${report.framesSent} frames)`);
+  }
+  for (const report of await Promise.all(onOther.map((c) => c.done))) {
+    assert.equal(report.endedBy, 'caller', report.endReason);
+    assert.ok(report.framesReturned >= report.framesSent, `call ${report.callId} on the other worker lost no frames (${report.framesReturned} of ${report.framesSent})`);
+  }
+  await waitFor('the worker to be restarted', () => stack.gateway.supervisor.restarts === restartsBefore + 1 && !stack.gateway.supervisor.host(victimWorker)!.exited, 10_000);
+  const again = await Promise.all(
+    Array.from({ length: 4 }, (_, i) => stack.sim.placeInboundCall({ from: `+1555060${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 1_000 }).done),
   );
   for (const report of again) {
     assert.equal(report.endedBy, 'caller', report.endReason);
