@@ -3,7 +3,8 @@
  * shared clock (a timer per call does not scale, DESIGN 4).
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { parentPort, workerData } from 'node:worker_threads';
+import { getHeapStatistics } from 'node:v8';
+import { parentPort, resourceLimits as workerLimits, workerData } from 'node:worker_threads';
 import { createAgent } from '../agent/createAgent.js';
 import { ECHO_SAMPLE_RATE } from '../agent/EchoAgent.js';
 import { CallActor, type CallActorHooks, type CallActorSettings } from './CallActor.js';
@@ -16,6 +17,7 @@ import { LOOP_DELAY_RESOLUTION_MS, WorkerStats } from './WorkerStats.js';
 import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.js';
 import { WorkerTunnel } from '../front/WorkerTunnel.js';
 import { RELEASE_HOOK, RELEASED } from './releaseStuckWorker.js';
+import { heapOverGuard, HEAP_GUARD_EVERY_MS } from './heapGuard.js';
 
 /** Narrowband and wideband calls, and the realtime agent's 24 kHz. */
 const PROMPT_WARM_RATES = [8000, 16000, 24000];
@@ -294,12 +296,21 @@ for (const prompt of [config.call.greeting, config.call.hold]) {
 lastUtilization = performance.eventLoopUtilization();
 if (tunnel && config.tunnel) {
   // A thread that exits with a uWS socket open aborts the process (this uWS build): release them first.
-  process.on('uncaughtException', (err) => {
-    post({ type: 'log', level: 'error', msg: `media worker crashed: ${err.stack ?? err.message}` });
+  const exitReleasingSockets = (why: string): void => {
+    post({ type: 'log', level: 'error', msg: why });
     tunnel.closeAll(null);
     clearTimeout(clock);
     setImmediate(() => process.exit(1));
-  });
+  };
+  process.on('uncaughtException', (err) => exitReleasingSockets(`media worker crashed: ${err.stack ?? err.message}`));
+  // V8 ends a thread at its heap limit without running any JavaScript, sockets open: leave first.
+  const heapGuard = setInterval(() => {
+    const why = heapOverGuard(getHeapStatistics().used_heap_size, workerLimits.maxOldGenerationSizeMb);
+    if (why === null) return;
+    clearInterval(heapGuard);
+    exitReleasingSockets(why);
+  }, HEAP_GUARD_EVERY_MS);
+  heapGuard.unref();
   const { host, port } = config.tunnel;
   tunnel.listen(host, port).then(
     (tunnelPort) => post({ type: 'ready', workerIndex: config.workerIndex, tunnelPort }),
