@@ -37,10 +37,10 @@ import { coreCpu, cpuMs, cpuSplitMs, cpuWithChildrenMs, machineCpu, msPerTick, r
 import { admissionFull, allDisturbed, capacityOf, disturbedNote, GENERATOR_MAX_SEND_LAG_MS, generatorBehind, wantsAnotherWindow, ratio, stepFailures, type StepMeasure } from './ramp.js';
 import { rampSvg } from './svg.js';
 
-const USAGE = `usage: npm run -s bench -- [--quick | --tiny] [--json] [--only pcmu,opus] [--targets ours,ours-worker,baseline]
+const USAGE = `usage: npm run -s bench -- [--quick | --tiny] [--json] [--only pcmu,opus] [--targets ours,ours-front,baseline]
   [--steps N,N,...] [--ramps-only] [--profile-dir DIR] [--out-dir DIR] [--no-pin] [--keep-logs] [--self-test-calls N]
 (docs/bench.md says what each does)`;
-const KINDS = ['ours', 'ours-worker', 'baseline'] as const;
+const KINDS = ['ours', 'ours-front', 'baseline'] as const;
 
 function parseFlags() {
   try {
@@ -50,7 +50,7 @@ function parseFlags() {
       process.exit(0);
     }
     for (const target of (parsed.targets ?? '').split(',').filter(Boolean)) {
-      if (!(KINDS as readonly string[]).includes(target)) throw new Error(`unknown target "${target}" (ours, ours-worker or baseline)`);
+      if (!(KINDS as readonly string[]).includes(target)) throw new Error(`unknown target "${target}" (ours, ours-front or baseline)`);
     }
     return parsed;
   } catch (err) {
@@ -77,7 +77,7 @@ const FLAG_OPTIONS = {
 } as const;
 const flags = parseFlags();
 
-/** Our gateway as shipped (the front owns the media sockets), our gateway with worker-owned sockets (DESIGN 4's fourth option), the baseline. */
+/** Our gateway as shipped (each worker owns its calls' media sockets, DESIGN 4's fourth option), our gateway with the front owning them (opt-in, the default before the tenth session), the baseline. */
 type Kind = (typeof KINDS)[number];
 const CODECS: Array<{ key: 'pcmu' | 'opus'; codec: SimCodec }> = [
   { key: 'pcmu', codec: 'PCMU' },
@@ -313,8 +313,8 @@ async function startChild(
         '--public-host', TUNNEL_HOST, '--webhook-public-key-file', secrets.publicKeyFile, '--platform-url', platformUrl,
         '--deployment-id', DEPLOYMENT, '--agent-secret-file', secrets.agentSecretFile, '--number', NUMBER,
         '--codec', codec, '--max-calls', '5000',
-        // `ours` is the shipped default (the front owns the media sockets); `ours-worker` each worker owning its own (opt-in).
-        '--media-sockets', kind === 'ours-worker' ? 'worker' : 'front',
+        // `ours` is the shipped default (each worker owns its media sockets); `ours-front` the front owning them (opt-in).
+        '--media-sockets', kind === 'ours-front' ? 'front' : 'worker',
       ],
       log,
       { wrap: TARGET_WRAP, nodeArgs: profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : [] },
@@ -667,11 +667,11 @@ async function main(): Promise<void> {
   try {
     for (const { key, codec } of CODECS) {
       if (only && !only.has(key)) continue;
-      const targets = new Set((flags.targets ?? (mode === 'full' ? 'ours,ours-worker,baseline' : 'ours,baseline')).split(','));
+      const targets = new Set((flags.targets ?? (mode === 'full' ? 'ours,ours-front,baseline' : 'ours,baseline')).split(','));
       const skipped: Ramp = { steps: [], capacity: 0, idleRssKiB: null, stoppedBecause: ['not run'] };
       ramps[key] = {
         ours: targets.has('ours') ? await ramp('ours', key, codec, secrets, bank) : skipped,
-        'ours-worker': targets.has('ours-worker') ? await ramp('ours-worker', key, codec, secrets, bank) : skipped,
+        'ours-front': targets.has('ours-front') ? await ramp('ours-front', key, codec, secrets, bank) : skipped,
         baseline: targets.has('baseline') ? await ramp('baseline', key, codec, secrets, bank) : skipped,
       };
     }
@@ -687,22 +687,22 @@ async function main(): Promise<void> {
     for (const [key, pair] of Object.entries(ramps)) {
       const ours = latencyStep(pair.ours);
       const base = latencyStep(pair.baseline);
-      const worker = latencyStep(pair['ours-worker']);
-      latency[key] = { ...latencyFigures(ours), oursWorker: latencyFigures(worker), baseline: latencyFigures(base) };
+      const front = latencyStep(pair['ours-front']);
+      latency[key] = { ...latencyFigures(ours), oursFront: latencyFigures(front), baseline: latencyFigures(base) };
       capacity[key] = {
         ours: pair.ours.capacity,
-        // The same gateway with each worker owning its calls' sockets (null: not run); its steps are under steps.oursWorker.
-        oursWorker: pair['ours-worker'].steps.length > 0 ? pair['ours-worker'].capacity : null,
+        // The same gateway with the front owning the media sockets (null: not run); its steps are under steps.oursFront.
+        oursFront: pair['ours-front'].steps.length > 0 ? pair['ours-front'].capacity : null,
         baseline: pair.baseline.capacity,
         ratio: ratio(pair.ours.capacity, pair.baseline.capacity),
         // CPU cost per call at the latency step, baseline over ours: the capacity ratio a quiet core would show if cost stayed linear.
         costRatio: ours?.cpuMsPerCallSecond && base?.cpuMsPerCallSecond ? ratio(base.cpuMsPerCallSecond, ours.cpuMsPerCallSecond) : null,
         oursStoppedBecause: pair.ours.stoppedBecause,
-        oursWorkerStoppedBecause: pair['ours-worker'].stoppedBecause,
+        oursFrontStoppedBecause: pair['ours-front'].stoppedBecause,
         baselineStoppedBecause: pair.baseline.stoppedBecause,
         steps: {
           ours: pair.ours.steps.map(stepRow),
-          oursWorker: pair['ours-worker'].steps.map(stepRow),
+          oursFront: pair['ours-front'].steps.map(stepRow),
           baseline: pair.baseline.steps.map(stepRow),
         },
       };
@@ -710,12 +710,12 @@ async function main(): Promise<void> {
       cost[key] = {
         calls: ours?.calls ?? null,
         ours: ours?.cpuMsPerCallSecond ?? null,
-        oursWorker: worker?.cpuMsPerCallSecond ?? null,
+        oursFront: front?.cpuMsPerCallSecond ?? null,
         baseline: base?.cpuMsPerCallSecond ?? null,
         // 1,000 ms of CPU a second over the cost of one call: calls a core would carry if cost stayed linear.
         oursProjectedCallsPerCore: perCore(ours?.cpuMsPerCallSecond),
         // The kernel's share of each target's CPU at that step: socket I/O that no user-space change removes.
-        kernelShare: { ours: ours?.kernelShare ?? null, oursWorker: worker?.kernelShare ?? null, baseline: base?.kernelShare ?? null },
+        kernelShare: { ours: ours?.kernelShare ?? null, oursFront: front?.kernelShare ?? null, baseline: base?.kernelShare ?? null },
         baselineProjectedCallsPerCore: perCore(base?.cpuMsPerCallSecond),
       };
       const perCall = (r: Ramp, s: Step | undefined) =>
@@ -723,7 +723,7 @@ async function main(): Promise<void> {
       rss[key] = {
         calls: ours?.calls ?? null,
         ours: perCall(pair.ours, ours),
-        oursWorker: perCall(pair['ours-worker'], worker),
+        oursFront: perCall(pair['ours-front'], front),
         baseline: perCall(pair.baseline, base),
         oursIdleKiB: pair.ours.idleRssKiB,
         baselineIdleKiB: pair.baseline.idleRssKiB,
@@ -798,14 +798,14 @@ function stepRow(s: Step) {
 function svgSeries(ramps: Record<string, Record<Kind, Ramp>>) {
   const colors: Record<string, string> = {
     'ours pcmu': '#1f77b4',
-    'ours-worker pcmu': '#9ecae1',
+    'ours-front pcmu': '#9ecae1',
     'baseline pcmu': '#ff7f0e',
     'ours opus': '#2ca02c',
-    'ours-worker opus': '#a1d99b',
+    'ours-front opus': '#a1d99b',
     'baseline opus': '#d62728',
   };
   return Object.entries(ramps).flatMap(([key, pair]) =>
-    (['ours', 'ours-worker', 'baseline'] as const).filter((kind) => pair[kind].steps.length > 0).map((kind) => ({
+    (['ours', 'ours-front', 'baseline'] as const).filter((kind) => pair[kind].steps.length > 0).map((kind) => ({
       name: `${kind} ${key}`,
       color: colors[`${kind} ${key}`] ?? 'black',
       points: pair[kind].steps.map((s) => ({ calls: s.calls, addedP99Ms: s.addedP99Ms })),

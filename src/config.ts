@@ -19,9 +19,11 @@ export interface GatewayConfig {
   /** Media worker threads (default: one per core). */
   workers: number;
   /**
-   * Who owns the media WebSockets: `front`, the main thread (frames cross to the
-   * workers in batches), or `worker`, each worker's own listener on the shared
-   * tunnel port (no thread hop; a stuck worker then takes the process down, docs/threads.md).
+   * Who owns the media WebSockets: `worker` (the default), each worker's own
+   * listener on the shared tunnel port (no thread hop), or `front`, the main
+   * thread (frames cross to the workers in batches; it also isolates a worker
+   * stuck inside native code, which aborts the process in the worker layout,
+   * docs/threads.md).
    */
   mediaSockets: MediaSocketOwner;
   /** The registered tunnel hostname the provider reaches us at (stream URLs use it). */
@@ -86,7 +88,7 @@ export function defaultGatewayConfig(): GatewayConfig {
     tunnelPort: 0,
     localPort: 0,
     workers: Math.max(1, availableParallelism()),
-    mediaSockets: 'front',
+    mediaSockets: 'worker',
     publicHost: '',
     webhookPublicKey: null,
     platformUrl: '',

@@ -92,34 +92,52 @@ test('the workers\' listeners refuse what the front refuses, and count it there'
   assert.ok(stack.gateway.front.counters.notFound >= 1, 'the 404 was counted');
 });
 
-test('a worker that crashes releases its sockets and ends its own calls; the other worker\'s calls flow on', async () => {
+/**
+ * Both workers carry calls, then `harm` breaks the first call's worker. Its calls must be ended
+ * early by the gateway side, the other worker's must run whole, the worker must be replaced on the
+ * same port, and four new calls (callers +15550{againSeries}nnnn) must flow.
+ */
+async function survivesLosingAWorker(options: { series: number; durationMs: number; maxVictimFrames: number; againSeries: string; restartWithinMs: number; harm: (worker: number) => Promise<void> | void }) {
   const restartsBefore = stack.gateway.supervisor.restarts;
-  const { calls, workerOf } = await placeOnBothWorkers(4, 3_000);
+  const { calls, workerOf } = await placeOnBothWorkers(options.series, options.durationMs);
   const victimWorker = workerOf.get(calls[0]!.id)!;
   const onVictim = calls.filter((c) => workerOf.get(c.id) === victimWorker);
   const onOther = calls.filter((c) => workerOf.get(c.id) !== victimWorker);
   assert.ok(onOther.length > 0, `all ${calls.length} calls landed on worker ${victimWorker}`);
 
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  stack.gateway.supervisor.host(victimWorker)!.testOnlyPostUndecodable();
+  await options.harm(victimWorker);
 
   for (const report of await Promise.all(onVictim.map((c) => c.done))) {
-    assert.notEqual(report.endedBy, 'caller', `call ${report.callId} on the crashed worker was ended by the gateway side`);
-    assert.ok(report.framesSent < 140, `call ${report.callId} ended early (${report.framesSent} frames)`);
+    assert.notEqual(report.endedBy, 'caller', `call ${report.callId} on the lost worker was ended by the gateway side`);
+    assert.ok(report.framesSent < options.maxVictimFrames, `call ${report.callId} ended early (${report.framesSent} frames)`);
   }
   for (const report of await Promise.all(onOther.map((c) => c.done))) {
     assert.equal(report.endedBy, 'caller', report.endReason);
     assert.ok(report.framesReturned >= report.framesSent, `call ${report.callId} on the other worker lost no frames (${report.framesReturned} of ${report.framesSent})`);
   }
-  await waitFor('the worker to be restarted', () => stack.gateway.supervisor.restarts === restartsBefore + 1 && !stack.gateway.supervisor.host(victimWorker)!.exited);
+  await waitFor('the worker to be restarted', () => stack.gateway.supervisor.restarts === restartsBefore + 1 && !stack.gateway.supervisor.host(victimWorker)!.exited, options.restartWithinMs);
   // The replacement listens on the same port again: new calls land on either worker and flow.
   const again = await Promise.all(
-    Array.from({ length: 4 }, (_, i) => stack.sim.placeInboundCall({ from: `+1555090${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 1_000 }).done),
+    Array.from({ length: 4 }, (_, i) => stack.sim.placeInboundCall({ from: `+15550${options.againSeries}${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 1_000 }).done),
   );
   for (const report of again) {
     assert.equal(report.endedBy, 'caller', report.endReason);
     assert.equal(report.framesReturned, report.framesSent);
   }
+}
+
+test('a worker that crashes releases its sockets and ends its own calls; the other worker\'s calls flow on', async () => {
+  await survivesLosingAWorker({
+    series: 4,
+    durationMs: 3_000,
+    maxVictimFrames: 140,
+    againSeries: '90',
+    restartWithinMs: 5_000,
+    harm: async (worker) => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      stack.gateway.supervisor.host(worker)!.testOnlyPostUndecodable();
+    },
+  });
 });
 
 /** Sends a worker thread into an endless loop, as a bug would: through the inspector, so the gateway carries no test hook for it. */
@@ -128,32 +146,16 @@ async function spinForever(threadId: number): Promise<void> {
 }
 
 test('a stuck worker releases its sockets before it is killed: the process lives, its calls end, the other worker\'s calls flow on', { timeout: 60_000 }, async () => {
-  const restartsBefore = stack.gateway.supervisor.restarts;
-  const { calls, workerOf } = await placeOnBothWorkers(20, 12_000);
-  const victimWorker = workerOf.get(calls[0]!.id)!;
-  const onVictim = calls.filter((c) => workerOf.get(c.id) === victimWorker);
-  const onOther = calls.filter((c) => workerOf.get(c.id) !== victimWorker);
-  assert.ok(onOther.length > 0, `all ${calls.length} calls landed on worker ${victimWorker}`);
-
-  await spinForever(stack.gateway.supervisor.host(victimWorker)!.threadId);
   // The supervisor finds it silent (5 s without a pong), has it release its sockets, and terminates it.
   // Before, this build of uWS aborted the whole process here (docs/threads.md).
-  for (const report of await Promise.all(onVictim.map((c) => c.done))) {
-    assert.notEqual(report.endedBy, 'caller', `call ${report.callId} on the stuck worker was ended by the gateway side`);
-    assert.ok(report.framesSent < 550, `call ${report.callId} ended early (${report.framesSent} frames)`);
-  }
-  for (const report of await Promise.all(onOther.map((c) => c.done))) {
-    assert.equal(report.endedBy, 'caller', report.endReason);
-    assert.ok(report.framesReturned >= report.framesSent, `call ${report.callId} on the other worker lost no frames (${report.framesReturned} of ${report.framesSent})`);
-  }
-  await waitFor('the worker to be restarted', () => stack.gateway.supervisor.restarts === restartsBefore + 1 && !stack.gateway.supervisor.host(victimWorker)!.exited, 10_000);
-  const again = await Promise.all(
-    Array.from({ length: 4 }, (_, i) => stack.sim.placeInboundCall({ from: `+1555091${String(i).padStart(4, '0')}`, to: NUMBER, durationMs: 1_000 }).done),
-  );
-  for (const report of again) {
-    assert.equal(report.endedBy, 'caller', report.endReason);
-    assert.equal(report.framesReturned, report.framesSent);
-  }
+  await survivesLosingAWorker({
+    series: 20,
+    durationMs: 12_000,
+    maxVictimFrames: 550,
+    againSeries: '91',
+    restartWithinMs: 10_000,
+    harm: (worker) => spinForever(stack.gateway.supervisor.host(worker)!.threadId),
+  });
 });
 
 test('a tunnel port held by another program: the gateway refuses to start, says why, and stops cleanly', async () => {

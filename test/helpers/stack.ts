@@ -126,7 +126,7 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 }
 
 /**
- * `TTMA_TEST_MEDIA_SOCKETS=worker` runs every stack-based suite with worker-owned media sockets
+ * `TTMA_TEST_MEDIA_SOCKETS=front` runs every stack-based suite with front-owned media sockets
  * (CI runs the adversarial suite once per layout); an explicit override still wins.
  */
 function layoutFromEnvironment(): Partial<GatewayConfig> {
