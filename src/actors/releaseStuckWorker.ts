@@ -17,9 +17,10 @@
  * One session serves the whole process, opened at the first use and kept:
  * node 20 crashes (SIGSEGV in `NodeWorker.enable`) when sessions that
  * enabled the NodeWorker domain are opened and closed repeatedly while
- * workers run (about one run in three of 300 open-evaluate-close rounds on
- * four workers; none in 600 evaluations through one kept session, with
- * workers replaced meanwhile). New workers attach to it by themselves.
+ * workers run (six stand-alone runs of 300 open-evaluate-close rounds on
+ * four busy workers all crashed; three runs of 600 evaluations through one
+ * kept session, with workers replaced meanwhile, did not). New workers
+ * attach to it by themselves.
  */
 import { Session } from 'node:inspector';
 
