@@ -11,11 +11,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { MediaSocketHandlers } from '../../src/sim/mediaSocket.js';
-import { encodeClientFrame, openRawMediaSocket } from '../../src/sim/rawMediaSocket.js';
+import { encodeClientFrame, openRawMediaSocket, parseUpgradeResponse, upgradeRequest } from '../../src/sim/rawMediaSocket.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-type Upgrade = (socket: Socket, key: string) => void;
+type Upgrade = (socket: Socket, key: string, head: string) => void;
 
 /** A server that reads the upgrade request and hands the socket to `onUpgrade`. */
 async function serve(onUpgrade: Upgrade): Promise<{ server: Server; url: URL }> {
@@ -28,7 +28,7 @@ async function serve(onUpgrade: Upgrade): Promise<{ server: Server; url: URL }> 
       if (!head.includes('\r\n\r\n')) return;
       socket.off('data', onData);
       const key = /sec-websocket-key: (\S+)/i.exec(head)?.[1] ?? '';
-      onUpgrade(socket, key);
+      onUpgrade(socket, key, head);
     };
     socket.on('data', onData);
     socket.on('error', () => {});
@@ -214,4 +214,82 @@ test('an upgrade answered with another status, a wrong accept key, or nothing at
   assert.equal(c.seen.opened, false);
   assert.match(c.seen.errors.join(), /no upgrade within 200 ms/);
   silent.server.close();
+});
+
+test('the upgrade request carries the caller\'s headers and the Host, and refuses a header that could split it', () => {
+  const url = new URL('ws://127.0.0.1:8080/v1/media/t?x=1');
+  const request = upgradeRequest(url, { 'x-test': '1' }, 'k');
+  assert.match(request, /^GET \/v1\/media\/t\?x=1 HTTP\/1\.1\r\n/);
+  assert.match(request, /\r\nHost: 127\.0\.0\.1:8080\r\n/);
+  assert.match(request, /\r\nx-test: 1\r\n/);
+  assert.ok(request.endsWith('Sec-WebSocket-Version: 13\r\n\r\n'));
+  assert.doesNotMatch(upgradeRequest(url, { host: 'edge.example' }, 'k'), /Host: 127/, 'a given host (the tunnel\'s) is not doubled');
+  const splitting: Array<Record<string, string>> = [{ 'x-a': 'v\r\nInjected: 1' }, { 'x-a': 'v\n' }, { 'x a': 'v' }, { '': 'v' }, { 'x-a\r\n': 'v' }];
+  for (const headers of splitting) {
+    assert.throws(() => upgradeRequest(url, headers, 'k'), /not a valid HTTP header/);
+  }
+});
+
+test('an upgrade response is parsed strictly', () => {
+  const ok = parseUpgradeResponse('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nX-A: 1\r\nx-a: 2');
+  assert.ok(typeof ok !== 'string');
+  assert.equal(ok.status, 101);
+  assert.equal(ok.headers.get('upgrade'), 'websocket');
+  assert.equal(ok.headers.get('x-a'), '1, 2');
+  for (const head of ['HTTP/2 101', 'HTTP/1.1 10', 'ICY 200 OK', '', 'HTTP/1.1 101 OK\r\nno colon here', 'HTTP/1.1 101 OK\r\n: empty name', 'HTTP/1.1 101 OK\r\nbad name: v']) {
+    assert.equal(typeof parseUpgradeResponse(head), 'string', JSON.stringify(head));
+  }
+});
+
+test('a response split across reads with a frame right behind it opens, and the frame is delivered', { timeout: 10_000 }, async () => {
+  let seenHead = '';
+  const { server, url } = await serve((socket, key, head) => {
+    seenHead = head;
+    const answer = Buffer.concat([
+      Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Accept: ${createHash('sha1').update(key + GUID).digest('base64')}\r\n\r\n`),
+      serverFrame(0x1, Buffer.from('first')),
+    ]);
+    socket.write(answer.subarray(0, 20));
+    setTimeout(() => socket.write(answer.subarray(20)), 20);
+    setTimeout(() => socket.end(), 60);
+  });
+  const { handlers, seen } = watch();
+  openRawMediaSocket(options(url), handlers);
+  await seen.closed;
+  assert.ok(seen.opened);
+  assert.deepEqual(seen.messages.map((m) => m.text), ['first']);
+  assert.match(seenHead, /\r\nx-test: 1\r\n/);
+  server.close();
+});
+
+test('a 101 without the upgrade headers, with endless headers, or with a broken status line fails the connect', { timeout: 10_000 }, async () => {
+  const cases: Array<[string, (socket: Socket, key: string) => void, RegExp]> = [
+    ['no Upgrade', (socket, key) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${createHash('sha1').update(key + GUID).digest('base64')}\r\n\r\n`), /Upgrade: websocket/],
+    ['no Connection', (socket, key) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${createHash('sha1').update(key + GUID).digest('base64')}\r\n\r\n`), /Connection: Upgrade/],
+    ['an extension', (socket, key) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${createHash('sha1').update(key + GUID).digest('base64')}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`), /extension/],
+    ['endless headers', (socket) => socket.write(`HTTP/1.1 101 Switching Protocols\r\n${'X-Pad: y\r\n'.repeat(2000)}`), /over 16384 bytes/],
+    ['a broken status line', (socket) => socket.write('HTTP/1.1 1O1 Nope\r\n\r\n'), /status line/],
+    ['a close before the answer', (socket) => socket.end(), /closed before the upgrade/],
+  ];
+  for (const [name, answer, why] of cases) {
+    const { server, url } = await serve(answer);
+    const { handlers, seen } = watch();
+    openRawMediaSocket(options(url), handlers);
+    const closed = await seen.closed;
+    assert.equal(seen.opened, false, name);
+    assert.equal(closed.code, 1006, name);
+    assert.match(`${seen.errors.join()} ${closed.reason}`, why, name);
+    server.close();
+  }
+});
+
+test('only ws:// is spoken, and a refused connection fails the connect', { timeout: 10_000 }, async () => {
+  assert.throws(() => openRawMediaSocket(options(new URL('wss://127.0.0.1:1/x')), watch().handlers), /ws:\/\/ only/);
+  const { server, url } = await serve(() => {});
+  await new Promise((resolve) => server.close(resolve));
+  const { handlers, seen } = watch();
+  openRawMediaSocket(options(url), handlers);
+  const closed = await seen.closed;
+  assert.equal(seen.opened, false);
+  assert.match(`${seen.errors.join()} ${closed.reason}`, /ECONNREFUSED/);
 });
