@@ -80,7 +80,8 @@ if (!process.env['npm_config_nodedir'] && existsSync(join(prefix, 'include', 'no
   gypArgs.push(`--nodedir=${prefix}`);
 }
 const started = process.hrtime.bigint();
-const result = spawnSync(process.execPath, gypArgs, { stdio: ['ignore', 'inherit', 'inherit'] });
+// The compiler's chatter goes to stderr: `npm run bench -- --json` builds first, and its stdout must be the JSON alone.
+const result = spawnSync(process.execPath, gypArgs, { stdio: ['ignore', process.stderr, 'inherit'] });
 const seconds = (Number(process.hrtime.bigint() - started) / 1e9).toFixed(1);
 if (result.error) finish(false, `could not run node-gyp: ${result.error.message}`);
 if (result.status !== 0) finish(false, `node-gyp failed (exit ${result.status}) after ${seconds} s; a C compiler, make and python3 are needed`);
