@@ -47,8 +47,19 @@ const MAX_PAYLOAD_CHARS = (MAX_PAYLOAD_BYTES / 3) * 4;
 /** Agent audio queued toward the phone beyond this is dropped oldest-first (5 s). */
 const MAX_OUT_QUEUE_FRAMES = 250;
 const PACER_LEAD_MS = 1;
-/** Arrival times remembered by chunk number, for the latency record of frames the jitter buffer plays later. */
-const ARRIVAL_RING = 512;
+/**
+ * Arrival times remembered by chunk number, for the latency record of frames the jitter buffer plays later.
+ * A frame is played while at most the buffer's capacity of later chunks is held (jitterMaxDelayMs of at
+ * most 1 s: 54 frames), so 128 slots never wrap onto a frame still waiting.
+ */
+const ARRIVAL_RING = 128;
+/**
+ * Scratch shared by every call on this thread: each frame's payload is decoded into it and copied
+ * out (or encoded into it and turned into base64) before anything else runs, and per call they were
+ * 4 KiB each of the call's memory (bench/callMemory.ts).
+ */
+const PAYLOAD_SCRATCH = Buffer.allocUnsafe(MAX_PAYLOAD_BYTES);
+const PAYLOAD_OUT = new Uint8Array(MAX_PAYLOAD_BYTES);
 
 /** Per-call media settings, from the gateway config (passed to workers once). */
 export interface CallActorSettings {
@@ -107,7 +118,6 @@ export class CallActor {
   readonly #pacer: LivePacer | PacerSchedule;
   readonly #latency = new LatencyStats();
   readonly #startedAtMs: number;
-  readonly #payloadScratch = Buffer.allocUnsafe(MAX_PAYLOAD_BYTES);
   readonly #scan = newMediaFrameScan();
   readonly #settings: CallActorSettings;
   #agentReady = false;
@@ -327,7 +337,7 @@ export class CallActor {
 
   #handle(bytes: Uint8Array): void {
     // Media frames in place (src/wire/mediaFrameScan.ts); everything else, and any form the scan does not read, through JSON.parse.
-    if (scanMediaFrame(bytes, this.#scan, this.#payloadScratch)) return this.#onScannedMedia(this.#scan);
+    if (scanMediaFrame(bytes, this.#scan, PAYLOAD_SCRATCH)) return this.#onScannedMedia(this.#scan);
     let frame: ProviderMediaFrame;
     try {
       frame = JSON.parse(decoder.decode(bytes)) as ProviderMediaFrame;
@@ -391,7 +401,7 @@ export class CallActor {
     this.#toPhone = createResampler(this.#agent.sampleRate, this.#codec.sampleRate);
     this.#framer = new Framer(samplesPerFrame(this.#codec.sampleRate));
     this.#phoneFrame = new Int16Array(this.#framer.samplesPerFrame);
-    this.#payloadOut = new Uint8Array(this.#codec.frameBytes || MAX_PAYLOAD_BYTES);
+    this.#payloadOut = this.#codec.frameBytes ? PAYLOAD_OUT.subarray(0, this.#codec.frameBytes) : PAYLOAD_OUT;
     this.#queueGreeting();
     if (this.#agent.bargeIn === 'gateway') {
       this.#detector = new SpeechDetector({ sampleRate: this.#codec.sampleRate, ...this.#bargeInConfig });
@@ -403,7 +413,7 @@ export class CallActor {
     const media = frame.media;
     const payload = media?.payload;
     if (!this.#mediaWanted(typeof payload === 'string', media?.track, typeof payload === 'string' ? payload.length : 0)) return;
-    this.#acceptPayload(this.#payloadScratch.write(payload as string, 'base64'), readChunk(media!.chunk));
+    this.#acceptPayload(PAYLOAD_SCRATCH.write(payload as string, 'base64'), readChunk(media!.chunk));
   }
 
   /** A media frame read in place, its payload already in the scratch. */
@@ -445,7 +455,7 @@ export class CallActor {
     const pushedAt = this.#hooks.now();
     this.#pushedAt[chunk % ARRIVAL_RING] = pushedAt;
     // A copy: the scratch is reused by the next frame, the buffer keeps this one (from the arena: src/media/FrameArena.ts).
-    this.#jitter!.push(chunk, this.#currentInMs, frameArena.copyOf(this.#payloadScratch.subarray(0, written)));
+    this.#jitter!.push(chunk, this.#currentInMs, frameArena.copyOf(PAYLOAD_SCRATCH.subarray(0, written)));
     // Release at once: a burst after a stall (many frames in one drain) must not pile up past the buffer's capacity.
     this.#playDue(pushedAt);
   }

@@ -92,7 +92,8 @@ export class OpusCodec {
   readonly #decoder: NativeOpusDecoder | null;
   readonly #encoder: NativeOpusEncoder | null;
   readonly #discord: DiscordOpus | null;
-  readonly #packet = new Uint8Array(OPUS_MAX_PACKET_BYTES);
+  /** Made on the first encode without `out` (the gateway always passes one): 3.7 KiB a call otherwise. */
+  #packet: Uint8Array | null = null;
 
   constructor(options: OpusCodecOptions) {
     const rate = options.sampleRate;
@@ -159,7 +160,7 @@ export class OpusCodec {
       throw new RangeError(`OpusCodec.encode: a frame is ${this.samplesPerFrame} samples (${FRAME_MS} ms at ${this.sampleRate} Hz), got ${pcm.length}`);
     }
     if (this.#native) {
-      const dst = out ?? this.#packet;
+      const dst = out ?? (this.#packet ??= new Uint8Array(OPUS_MAX_PACKET_BYTES));
       const written = this.#native.opusEncode(this.#encoder!, pcm, dst);
       return dst.subarray(0, written);
     }
