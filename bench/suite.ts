@@ -98,6 +98,8 @@ interface Plan {
   secondWindow: boolean;
   measureMs: number;
   transportArgs: string[];
+  /** Call actors built by bench/callMemory.ts for each codec's own-memory figure. */
+  callMemoryCalls: number;
   /** Self-test: calls = max(this, 2 x the PCMU capacity found). */
   selfTestMinCalls: number;
   /** A ramp stops stepping after this long (the whole run must stay under 10 minutes, quick under 2). */
@@ -117,6 +119,7 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
     secondWindow: true,
     measureMs: 5_000,
     transportArgs: ['--frames', '100000', '--rounds', '5'],
+    callMemoryCalls: 200,
     selfTestMinCalls: 200,
     rampBudgetMs: 100_000,
   },
@@ -128,6 +131,7 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
     secondWindow: false,
     measureMs: 2_000,
     transportArgs: ['--frames', '20000', '--rounds', '3'],
+    callMemoryCalls: 200,
     selfTestMinCalls: 200,
     rampBudgetMs: 25_000,
   },
@@ -139,6 +143,7 @@ const PLANS: Record<'full' | 'quick' | 'tiny', Plan> = {
     secondWindow: false,
     measureMs: 1_000,
     transportArgs: ['--frames', '2000', '--rounds', '1'],
+    callMemoryCalls: 10,
     selfTestMinCalls: 4,
     rampBudgetMs: 20_000,
   },
@@ -166,6 +171,7 @@ const TTMA_ENTRY = fileURLToPath(new URL('../src/cli/ttma.js', import.meta.url))
 const BASELINE_ENTRY = fileURLToPath(new URL('./baseline/server.js', import.meta.url));
 const NULL_SINK_ENTRY = fileURLToPath(new URL('./load/nullSink.js', import.meta.url));
 const TRANSPORT_ENTRY = fileURLToPath(new URL('./threadTransport.js', import.meta.url));
+const CALL_MEMORY_ENTRY = fileURLToPath(new URL('./callMemory.js', import.meta.url));
 const OUT_DIR = flags['out-dir'] ?? fileURLToPath(new URL('../../bench/out/', import.meta.url));
 
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -644,6 +650,20 @@ async function transport(): Promise<unknown> {
   return JSON.parse(out) as unknown;
 }
 
+/**
+ * A call's own memory (bench/callMemory.ts: call actors on one thread, no sockets): steadier than
+ * the ramp's whole-process RSS per call, which V8's heap sizing moves by tens of KiB a call.
+ */
+function callOwnMemory(codec: SimCodec): unknown {
+  progress(`a ${codec} call's own memory (${plan.callMemoryCalls} call actors)`);
+  const out = execFileSync(process.execPath, [CALL_MEMORY_ENTRY, '--codec', codec, '--calls', String(plan.callMemoryCalls), '--json'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const { kibPerCall } = JSON.parse(out) as { kibPerCall: unknown };
+  return kibPerCall;
+}
+
 function machine() {
   return {
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -746,6 +766,8 @@ async function main(): Promise<void> {
         baseline: perCall(pair.baseline, base),
         oursIdleKiB: pair.ours.idleRssKiB,
         baselineIdleKiB: pair.baseline.idleRssKiB,
+        // One call's own heap, typed-array stores and RSS, without the socket (null with --ramps-only).
+        oursCallOwn: flags['ramps-only'] ? null : callOwnMemory(key === 'pcmu' ? 'PCMU' : 'OPUS'),
       };
     }
     mkdirSync(OUT_DIR, { recursive: true });

@@ -49,6 +49,8 @@ test('a tiny bench run prints the issue\'s JSON object and writes the plot', { t
         assert.equal(typeof table.baseline, 'number');
       }
       assert.ok(result.costPerCallSecondMs[codec].ours > 0);
+      const own = result.rssPerCallKiB[codec].oursCallOwn;
+      assert.ok(own.heap > 0 && own.outsideHeap > 0 && Number.isFinite(own.rss), `a call's own memory: ${JSON.stringify(own)}`);
       assert.ok(capacity.steps.ours[0].rssKiB > 0, 'each step row carries its resident set');
     }
     assert.ok(result.transport.results.batched.usPerFrameMedian > 0);
