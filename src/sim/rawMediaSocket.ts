@@ -289,6 +289,8 @@ export function openRawMediaSocket(options: MediaSocketOptions, handlers: MediaS
 
   const failHandshake = (reason: string): void => {
     clearTimeout(handshakeTimer);
+    // Reported once: a socket error after the connect already failed is not news.
+    if (closed) return;
     handlers.error(reason);
     finish(ABNORMAL, reason);
   };
