@@ -21,7 +21,11 @@ import { nativeMedia, type NativeMedia, type NativeOpusDecoder, type NativeOpusE
 export const OPUS_RATES: readonly number[] = [16000, 48000];
 /** libopus's recommended maximum packet (3 frames of 1275 bytes, opus_encode docs). */
 export const OPUS_MAX_PACKET_BYTES = 3828;
-/** Narrowband-to-wideband speech: 24 kbit/s at 16 kHz, 32 kbit/s at 48 kHz (RFC 7587 section 3.1.1 ranges). */
+/**
+ * Narrowband-to-wideband speech: 24 kbit/s at 16 kHz, 32 kbit/s at 48 kHz (RFC 7587 section 3.1.1 ranges).
+ * With FEC on at complexity 1, libopus codes 24 kbit/s as mediumband (audio to 6 kHz); 28 kbit/s
+ * stays wideband. Measured and left open in docs/media.md ("coded bandwidth").
+ */
 const DEFAULT_BITRATE: Readonly<Record<number, number>> = { 16000: 24000, 48000: 32000 };
 /** Expected loss the encoder provisions FEC for (OPUS_SET_PACKET_LOSS_PERC). */
 const DEFAULT_EXPECTED_LOSS_PERCENT = 10;
