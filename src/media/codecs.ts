@@ -168,8 +168,11 @@ export function createPhoneCodec(format: PhoneMediaFormat, implementation: 'auto
   if (name === 'OPUS') {
     const opusRate = rate ?? OPUS_DEFAULT_RATE;
     if (!OPUS_RATES.includes(opusRate)) throw unsupported(`media encoding "OPUS" at ${rateText} is not supported`);
-    // A fresh encoder and decoder for this call: the OpusCodec is the PhoneCodec.
-    return new OpusCodec({ sampleRate: opusRate });
+    // A fresh encoder and decoder for this call: the OpusCodec is the PhoneCodec. No FEC in what we
+    // send: the provider plays our audio out itself over a lossless WebSocket, and with FEC on at
+    // 24 kbit/s libopus codes mediumband instead of wideband (docs/media.md, "coded bandwidth").
+    // The caller's FEC is still used when we decode.
+    return new OpusCodec({ sampleRate: opusRate, fec: false });
   }
   if (name === 'G722') {
     if (rate !== undefined && rate !== G722_SAMPLE_RATE) {

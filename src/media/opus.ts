@@ -23,8 +23,8 @@ export const OPUS_RATES: readonly number[] = [16000, 48000];
 export const OPUS_MAX_PACKET_BYTES = 3828;
 /**
  * Narrowband-to-wideband speech: 24 kbit/s at 16 kHz, 32 kbit/s at 48 kHz (RFC 7587 section 3.1.1 ranges).
- * With FEC on at complexity 1, libopus codes 24 kbit/s as mediumband (audio to 6 kHz); 28 kbit/s
- * stays wideband. Measured and left open in docs/media.md ("coded bandwidth").
+ * With FEC on at complexity 1, libopus codes 24 kbit/s as mediumband (audio to 6 kHz), and without
+ * it wideband: the gateway's encoder toward the provider has FEC off (docs/media.md, "coded bandwidth").
  */
 const DEFAULT_BITRATE: Readonly<Record<number, number>> = { 16000: 24000, 48000: 32000 };
 /** Expected loss the encoder provisions FEC for (OPUS_SET_PACKET_LOSS_PERC). */

@@ -167,3 +167,31 @@ test('opus native handles are checked by kind: a resampler filter is not a decod
   assert.throws(() => native.opusDecoder(44100), { name: 'RangeError' });
   assert.ok(native.opusDecode(decoder, new Uint8Array(5000), 0, new Int16Array(320)) < 0, 'an oversize packet is refused, not read');
 });
+
+/** Each packet's audio bandwidth from its TOC byte (RFC 6716 3.1): SILK configs 0-3 NB, 4-7 MB, 8-11 WB; hybrid 12-15; CELT 16-31 by its own table. */
+function tocBandwidth(packet: Uint8Array): string {
+  const config = packet[0]! >> 3;
+  if (config < 4) return 'NB';
+  if (config < 8) return 'MB';
+  if (config < 12) return 'WB';
+  if (config < 14) return 'SWB';
+  if (config < 16) return 'FB';
+  return ['NB', 'WB', 'SWB', 'FB'][(config - 16) >> 2]!;
+}
+
+test('opus: the gateway codes what it sends at 16 kHz as wideband; with FEC on at 24 kbit/s libopus would drop to mediumband', () => {
+  const frames = speech(16000, 300);
+  const count = (codec: OpusCodec) => {
+    const seen: Record<string, number> = {};
+    for (const f of frames) {
+      const band = tocBandwidth(codec.encode(f));
+      seen[band] = (seen[band] ?? 0) + 1;
+    }
+    return seen;
+  };
+  const gateway = count(createPhoneCodec({ encoding: 'OPUS', sample_rate: 16000 }) as OpusCodec);
+  assert.ok((gateway.WB ?? 0) >= 0.95 * frames.length, `the gateway's packets: ${JSON.stringify(gateway)}`);
+  // The control: the same audio with FEC on (OpusCodec's own default) is coded narrower.
+  const withFec = count(new OpusCodec({ sampleRate: 16000, fec: true }));
+  assert.ok((withFec.MB ?? 0) + (withFec.NB ?? 0) >= 0.95 * frames.length, `with FEC: ${JSON.stringify(withFec)}`);
+});
