@@ -22,9 +22,7 @@ import { DEFAULT_BARGE_IN } from '../src/agent/agentConfig.js';
 import { EchoAgent } from '../src/agent/EchoAgent.js';
 import { CallActor } from '../src/actors/CallActor.js';
 import { defaultGatewayConfig } from '../src/config.js';
-import { pcmuEncode } from '../src/media/g711.js';
-import { OpusCodec } from '../src/media/opus.js';
-import { SpeechLikeSignal } from '../src/media/testSignal.js';
+import { PayloadBank } from './load/PayloadBank.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,26 +34,14 @@ const { values } = parseArgs({
 });
 const CALLS = Number(values.calls);
 if (!Number.isInteger(CALLS) || CALLS < 1) throw new Error(`--calls must be a positive whole number, not ${values.calls}`);
-const CODEC = values.codec!.toUpperCase();
-if (CODEC !== 'PCMU' && CODEC !== 'OPUS') throw new Error(`--codec must be PCMU or OPUS, not ${values.codec}`);
+const CODEC_NAME = values.codec!.toUpperCase();
+if (CODEC_NAME !== 'PCMU' && CODEC_NAME !== 'OPUS') throw new Error(`--codec must be PCMU or OPUS, not ${values.codec}`);
+const CODEC: 'PCMU' | 'OPUS' = CODEC_NAME;
 const RATE = CODEC === 'OPUS' ? 16_000 : 8_000;
 const FRAMES = 500;
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-/** Ten seconds of a speech-like signal as the provider would send it, one base64 payload a frame. */
-function payloads(): string[] {
-  const samples = RATE / 50;
-  const signal = new SpeechLikeSignal(RATE);
-  const opus = CODEC === 'OPUS' ? new OpusCodec({ sampleRate: RATE }) : null;
-  const out: string[] = [];
-  for (let i = 0; i < FRAMES; i++) {
-    const pcm = signal.next(samples);
-    out.push(Buffer.from(opus ? opus.encode(pcm) : pcmuEncode(pcm)).toString('base64'));
-  }
-  return out;
-}
 
 function memory() {
   gc();
@@ -98,7 +84,8 @@ async function main(): Promise<void> {
     greeting: null,
     hold: null,
   };
-  const texts = payloads();
+  // The load generator's caller audio (one voice, 10 s): the simulator's own encoders, base64'd once.
+  const texts = new PayloadBank(1, FRAMES / 50).voice(CODEC, 0).payloads;
   const encoder = new TextEncoder();
   let clock = 1_000;
   const hooks = {
