@@ -22,7 +22,7 @@ import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDestination, ch
 import { CapEnforcer, capError } from './CapEnforcer.js';
 import { ControlHub } from './ControlHub.js';
 import type { CapKind, CapState } from '../wire/controlChannel.js';
-import { CallRegistry, directionOf, type CallRecord } from './CallRegistry.js';
+import { CallRegistry, directionOf, type CallRecord, type LockOutcome } from './CallRegistry.js';
 import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
@@ -675,19 +675,41 @@ export class PlatformServer {
     const callId = dialled.call_control_id;
     ctx.callId = callId;
     this.#reservationCall.set(reservationId, callId);
-    const locked = await this.calls.lock(callId, deployment.id, { direction: 'outgoing', from, to }, { reservationId });
+    let locked: LockOutcome;
+    try {
+      locked = await this.calls.lock(callId, deployment.id, { direction: 'outgoing', from, to }, { reservationId });
+    } catch (err) {
+      // The call is placed but nobody can be shown to own it: it must not stay up (fail closed).
+      this.#log.error({ deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'dialled call not locked (store unreachable): ending it');
+      await this.#endUnlockedDial(deployment.id, callId, reservationId);
+      throw err;
+    }
     if (!locked.ok) {
       // The provider handed us an id we already gave to someone else: never
       // re-assign; end the new call rather than let two owners share it.
       this.#log.error({ deployment: deployment.id, callId }, 'dialled call id already locked to another owner');
-      await this.#provider.hangup(callId).catch(() => undefined);
+      await this.#endUnlockedDial(deployment.id, callId, reservationId);
       throw new TtmaError(ErrorCodes.PROVIDER, 'provider returned a call id that is already in use', 502);
     }
-    // A call.hangup that raced ahead of this response still settles.
+    // Events that raced ahead of the lock found the call unlocked and set nothing in motion:
+    // a call.hangup still settles, a call.answered still starts the recording.
     if (locked.state === 'ended') this.#background('settlement', this.#settlement.onHangup(callId));
+    else if (locked.state === 'answered') this.#background('recording start', this.#startRecording(deployment, callId));
     this.#log.info({ deployment: deployment.id, callId, mediaId, codec }, 'outbound call placed');
     const result: DialCallResult = { call_control_id: callId, call_session_id: dialled.call_session_id };
     this.#send(req, res, 200, result);
+  }
+
+  /**
+   * Ends a dialled call that could not be locked. No record carries its
+   * reservation, so no hang-up event would ever settle it: stop its top-ups
+   * here (its first minute stays counted).
+   */
+  async #endUnlockedDial(deploymentId: string, callId: string, reservationId: string): Promise<void> {
+    await this.#provider.hangup(callId).catch((err: unknown) => {
+      this.#log.error({ deployment: deploymentId, callId, code: isTtmaError(err) ? err.code : undefined }, 'unlocked dialled call not hung up');
+    });
+    await this.caps.release(deploymentId, reservationId);
   }
 
   async #authenticate(req: IncomingMessage, ctx: RequestContext): Promise<Deployment> {
