@@ -12,7 +12,10 @@
  * unreachable, new calls are refused (admit throws
  * TTMA_ERR_STORE_UNAVAILABLE) but live calls continue: their top-ups are
  * retried each tick and the enforcer reports itself degraded meanwhile.
- * Settlement happens once per call, from the provider's figure.
+ * Settlement happens once per call, from the provider's figure. A call whose
+ * hang-up event never arrives would top up for ever, so after each granted
+ * top-up `onToppedUp` lets the platform ask the provider whether the call is
+ * still up (only the process that made the top-up asks).
  */
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -26,6 +29,8 @@ export interface CapEnforcerOptions {
   now?: () => number;
   /** A top-up was refused for a cap: end this deployment's live calls. */
   onCapReached(deploymentId: string, reason: 'day' | 'month'): void;
+  /** A live call's top-up was granted by this process (once per unit per call). */
+  onToppedUp?(deploymentId: string, reservationId: string): void;
 }
 
 export interface StoreState {
@@ -44,6 +49,7 @@ export class CapEnforcer {
   readonly #unitMs: number;
   readonly #now: () => number;
   readonly #onCapReached: CapEnforcerOptions['onCapReached'];
+  readonly #onToppedUp: CapEnforcerOptions['onToppedUp'];
   /** Deployments this process admitted calls for (ticked even if the store's list missed one). */
   readonly #admittedFor = new Set<string>();
   readonly #timer: NodeJS.Timeout;
@@ -58,6 +64,7 @@ export class CapEnforcer {
     if (!Number.isInteger(this.#unitMs) || this.#unitMs < 10) throw new TtmaError(ErrorCodes.CONFIG, 'cap unit must be at least 10 ms');
     this.#now = options.now ?? Date.now;
     this.#onCapReached = options.onCapReached;
+    this.#onToppedUp = options.onToppedUp;
     // Tick four times a unit (at most once a second): a top-up is at most a quarter unit late.
     this.#timer = setInterval(() => this.#tick(), Math.min(1_000, Math.max(5, Math.floor(this.#unitMs / 4))));
     this.#timer.unref();
@@ -184,8 +191,12 @@ export class CapEnforcer {
     if (this.#closed) return null;
     const result = await this.#store.topUp(deploymentId, reservationId, now, this.#unitMs, periodOf(now));
     this.#healthy();
-    // Granted, or not this pass's to make (another process made it, or the call ended meanwhile).
-    if (result.ok || result.reason === 'not_due' || result.reason === 'settled') return null;
+    if (result.ok) {
+      this.#onToppedUp?.(deploymentId, reservationId);
+      return null;
+    }
+    // Not this pass's to make (another process made it, or the call ended meanwhile).
+    if (result.reason === 'not_due' || result.reason === 'settled') return null;
     this.#log.warn(
       { deployment: deploymentId, reservation: reservationId, cap: result.reason, dayUsed: result.dayUsed, monthUsed: result.monthUsed },
       `${result.reason === 'day' ? 'daily' : 'monthly'} minute cap reached during a call: ending the deployment's live calls`,

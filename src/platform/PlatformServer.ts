@@ -29,7 +29,9 @@ import { callView, handleOperatorRoute, type OperatorContext } from './operatorA
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
 import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
 import { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
+import { LiveCallAudit } from './LiveCallAudit.js';
 import { RecordingFetcher } from './RecordingFetcher.js';
+import { ReservationCalls } from './ReservationCalls.js';
 import { Settlement } from './Settlement.js';
 import type { CapStore } from './store/CapStore.js';
 import { createCapStore } from './store/createCapStore.js';
@@ -172,11 +174,12 @@ export class PlatformServer {
   readonly #store: CapStore;
   readonly ledger: UsageLedger;
   readonly #settlement: Settlement;
+  readonly #audit: LiveCallAudit;
   readonly #recordings: RecordingFetcher | null;
   readonly #operator: OperatorContext;
   readonly #capGoodbyeMs: number;
-  /** Reservation id -> call id, for ending calls at a cap. */
-  readonly #reservationCall = new Map<string, string>();
+  /** Which call each live reservation is for: to end calls at a cap, and to audit them. */
+  readonly #reservations = new ReservationCalls();
   /** Calls record_start was already sent for. */
   readonly #recordingSent = new Set<string>();
   /** Observers of cap notices (the gateway control channel). */
@@ -225,6 +228,7 @@ export class PlatformServer {
       logger: this.#log,
       ...(options.capUnitMs !== undefined ? { unitMs: options.capUnitMs } : {}),
       onCapReached: (deploymentId, reason) => this.#background('ending calls at the cap', this.#endForCap(deploymentId, reason)),
+      onToppedUp: (deploymentId, reservationId) => void this.#audit.check(deploymentId, reservationId),
     });
     this.ledger = new UsageLedger({
       store: options.usageStore ?? createUsageStore(options.redisUrl ?? null, options.callRetention),
@@ -240,6 +244,13 @@ export class PlatformServer {
       ...(options.priceMicroUsdPerMinute !== undefined ? { priceMicroUsdPerMinute: options.priceMicroUsdPerMinute } : {}),
       ...(options.cdr?.attempts !== undefined ? { cdrAttempts: options.cdr.attempts } : {}),
       ...(options.cdr?.backoffMs !== undefined ? { cdrBackoffMs: options.cdr.backoffMs } : {}),
+    });
+    this.#audit = new LiveCallAudit({
+      provider: this.#provider,
+      calls: this.calls,
+      settlement: this.#settlement,
+      reservations: this.#reservations,
+      logger: this.#log,
     });
     this.control = new ControlHub({
       deployments: this.deployments,
@@ -420,7 +431,7 @@ export class PlatformServer {
     await this.#requireOwnership(deployment, callId);
     // Reserve the first minute before the provider is asked anything: at a cap, no call starts.
     await this.#admit(deployment, callId);
-    this.#reservationCall.set(callId, callId);
+    this.#reservations.set(callId, callId);
     // Written while the provider answers (no round trip of its own); if it is lost, settlement
     // falls back to the call id, which is this reservation's id anyway.
     const marked = this.calls.patch(callId, { reservationId: callId }).catch((err: unknown) => {
@@ -572,7 +583,7 @@ export class PlatformServer {
     const callIds = new Set<string>();
     for (const reservation of reservations) {
       await this.caps.release(deploymentId, reservation);
-      const callId = this.#reservationCall.get(reservation);
+      const callId = this.#reservations.callOf(reservation);
       if (callId) callIds.add(callId);
     }
     // The call whose top-up failed is already released: find it by the calls still answered.
@@ -674,7 +685,7 @@ export class PlatformServer {
     }
     const callId = dialled.call_control_id;
     ctx.callId = callId;
-    this.#reservationCall.set(reservationId, callId);
+    this.#reservations.set(reservationId, callId);
     let locked: LockOutcome;
     try {
       locked = await this.calls.lock(callId, deployment.id, { direction: 'outgoing', from, to }, { reservationId });
@@ -710,6 +721,7 @@ export class PlatformServer {
       this.#log.error({ deployment: deploymentId, callId, code: isTtmaError(err) ? err.code : undefined }, 'unlocked dialled call not hung up');
     });
     await this.caps.release(deploymentId, reservationId);
+    this.#reservations.forgetReservation(reservationId);
   }
 
   async #authenticate(req: IncomingMessage, ctx: RequestContext): Promise<Deployment> {
@@ -834,6 +846,7 @@ export class PlatformServer {
     if (event.eventType === 'call.hangup') {
       await this.#settlement.onHangup(event.callId);
       this.#recordingSent.delete(event.callId);
+      this.#reservations.forgetCall(event.callId);
       return;
     }
     const deployment = await this.deployments.get(deploymentId);

@@ -84,6 +84,33 @@ export class Settlement {
     }
   }
 
+  /**
+   * The provider says the call is over but its call.hangup never reached us.
+   * Only the provider's own record may end it here: its end (time and cause)
+   * goes on the call's timeline as the provider's call.hangup, then the call
+   * settles as usual. Without a final record nothing changes and the call
+   * keeps reserving (fail closed); false then.
+   */
+  async onUnreportedEnd(callControlId: string): Promise<boolean> {
+    if (this.#inFlight.has(callControlId) || this.#done.has(callControlId)) return true;
+    const record = await this.#o.calls.get(callControlId);
+    if (!record?.locked || !record.deploymentId) return false;
+    if (record.state === 'ended') {
+      // Its hang-up was recorded but never settled (the process that saw it stopped first).
+      await this.onHangup(callControlId);
+      return true;
+    }
+    const cdr = await this.#finalRecord(callControlId);
+    if (!cdr?.ended_at) return false;
+    await this.#o.calls.recordEvent(
+      callControlId,
+      { direction: record.direction, from: record.from, to: record.to },
+      { event_type: 'call.hangup', occurred_at: cdr.ended_at, hangup_cause: cdr.hangup_cause ?? undefined },
+    );
+    await this.onHangup(callControlId);
+    return true;
+  }
+
   /** The provider's record once it shows the call ended; null when it never does. */
   async #finalRecord(callControlId: string): Promise<CallDetailRecord | null> {
     const attempts = this.#o.cdrAttempts ?? 5;

@@ -112,6 +112,66 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string): v
       assert.deepEqual(await h.platform.caps.liveOf(d.id), [], 'no longer live');
     });
 
+    it("settles a call whose hang-up event never arrives, from the provider's own record", async () => {
+      const d = await deployment(`cap-lost-${name}`, { dayMinutes: 50, monthMinutes: 100 });
+      const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+      const id = res.body.call_control_id as string;
+      const fake = h.provider.calls.get(id)!;
+      await waitFor('a top-up', async () => (await h.platform.caps.usage(d.id)).day >= 2);
+      // The provider ends the call; its call.hangup webhook is lost for good.
+      fake.alive = false;
+      fake.durationMs = Math.round(1.5 * UNIT_MS);
+      await waitFor('settled without the event', async () => (await h.platform.calls.get(id))?.billing != null);
+      const record = (await h.platform.calls.get(id))!;
+      assert.deepEqual(record.billing, { source: 'cdr', durationMs: 300, billedMinutes: 2, costMicroUsd: 20_000 });
+      assert.equal(record.state, 'ended');
+      assert.equal(record.hangupCause, 'normal_clearing');
+      assert.equal(record.timeline.at(-1)?.event, 'call.hangup');
+      assert.deepEqual(await h.platform.caps.liveOf(d.id), []);
+      const settled = await h.platform.caps.usage(d.id);
+      assert.equal(settled.day, 2, 'billed at the provider figure: the extra top-up went back');
+      await new Promise((resolve) => setTimeout(resolve, 3 * UNIT_MS));
+      assert.deepEqual(await h.platform.caps.usage(d.id), settled, 'no more top-ups');
+      assert.ok(h.lines.some((l) => l.includes('no hang-up event reached the platform') && l.includes(id)));
+      // The event arriving late changes nothing.
+      const facts = { call_control_id: id, from: fake.from, to: fake.to, direction: 'outgoing' as const };
+      assert.equal((await postWebhook(h, envelope('call.hangup', { ...facts, hangup_cause: 'normal_clearing' }))).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 2 * UNIT_MS));
+      assert.deepEqual(await h.platform.caps.usage(d.id), settled);
+    });
+
+    it('keeps a call reserving while the provider does not clearly say it ended (fail closed)', async () => {
+      const d = await deployment(`cap-unsure-${name}`, { dayMinutes: 50, monthMinutes: 100 });
+      const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+      const id = res.body.call_control_id as string;
+      const path = `/v2/calls/${encodeURIComponent(id)}`;
+      const cdrPath = `/v2/call_detail_records?call_control_id=${encodeURIComponent(id)}`;
+      const answers: Array<{ status: number; body: unknown }> = [
+        { status: 500, body: { errors: [{ code: '10007', title: 'unexpected error' }] } },
+        { status: 404, body: { errors: [{ code: '90015', title: 'Call not found' }] } },
+        { status: 200, body: { data: { call_control_id: id } } },
+        // Says ended, but has no final record to bill from yet.
+        { status: 200, body: { data: { call_control_id: id, is_alive: false } } },
+      ];
+      let asked = 0;
+      h.provider.override = (r) => {
+        if (r.method === 'GET' && r.path === path) return answers[Math.min(asked++, answers.length - 1)];
+        if (r.method === 'GET' && r.path === cdrPath) return { status: 200, body: { data: [] } };
+        return undefined;
+      };
+      try {
+        await waitFor('every kind of unclear answer', () => asked >= answers.length + 1, 10_000);
+        const before = (await h.platform.caps.usage(d.id)).day;
+        await waitFor('still topping up', async () => (await h.platform.caps.usage(d.id)).day > before);
+        assert.equal((await h.platform.calls.get(id))?.billing, null);
+        assert.equal((await h.platform.calls.get(id))?.state, 'initiated');
+        assert.ok((await h.platform.caps.liveOf(d.id)).length === 1);
+      } finally {
+        h.provider.override = null;
+      }
+      await call(h.base, 'POST', PLATFORM_PATHS.hangup(id), { headers: d.headers });
+    });
+
     it('gives the minute back when the provider refuses the dial', async () => {
       const d = await deployment(`cap-fail-${name}`, { dayMinutes: 1, monthMinutes: 100 });
       h.provider.override = (r) => (r.path === '/v2/calls' ? { status: 422, body: { errors: [{ code: '10016', title: 'bad number' }] } } : undefined);

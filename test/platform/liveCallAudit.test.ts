@@ -1,0 +1,124 @@
+/**
+ * The live call audit's own rules (the end-to-end cases, with a fake
+ * provider and both stores, are in caps.test.ts): which call a reservation
+ * is for after a restart, how often the records are scanned for it, and
+ * that only a clear `is_alive: false` settles anything.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TtmaError, ErrorCodes } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { CallRegistry } from '../../src/platform/CallRegistry.js';
+import { LiveCallAudit } from '../../src/platform/LiveCallAudit.js';
+import type { ProviderCall } from '../../src/platform/ProviderClient.js';
+import { ReservationCalls } from '../../src/platform/ReservationCalls.js';
+
+const FACTS = { direction: 'outgoing' as const, from: '+15551230001', to: '+15557654321' };
+
+function setup(status: (callId: string) => Promise<Partial<ProviderCall>>) {
+  const calls = new CallRegistry();
+  const reservations = new ReservationCalls();
+  const asked: string[] = [];
+  const settled: string[] = [];
+  let lists = 0;
+  let now = 0;
+  const listing = calls.list.bind(calls);
+  calls.list = (scope) => {
+    lists += 1;
+    return listing(scope);
+  };
+  const audit = new LiveCallAudit({
+    provider: {
+      async getCall(callId: string) {
+        asked.push(callId);
+        return { call_control_id: callId, direction: null, from: null, to: null, is_alive: null, ...(await status(callId)) };
+      },
+    },
+    calls,
+    settlement: {
+      async onUnreportedEnd(callId: string) {
+        settled.push(callId);
+        return true;
+      },
+    },
+    reservations,
+    logger: createLogger('test', 'silent'),
+    scanEveryMs: 1_000,
+    now: () => now,
+  });
+  return { calls, reservations, audit, asked, settled, lists: () => lists, tick: (ms: number) => (now += ms) };
+}
+
+describe('LiveCallAudit', () => {
+  it('settles only on a clear is_alive false', async () => {
+    const answers: Array<() => Promise<Partial<ProviderCall>>> = [
+      async () => ({ is_alive: true }),
+      async () => ({ is_alive: null }),
+      async () => {
+        throw new TtmaError(ErrorCodes.PROVIDER, 'provider unavailable', 502);
+      },
+      async () => ({ is_alive: false }),
+    ];
+    let i = 0;
+    const t = setup(() => answers[i++]!());
+    for (let k = 0; k < answers.length; k++) await t.audit.check('dep-a', 'v3:in-1');
+    assert.deepEqual(t.asked, ['v3:in-1', 'v3:in-1', 'v3:in-1', 'v3:in-1']);
+    assert.deepEqual(t.settled, ['v3:in-1']);
+  });
+
+  it("finds a dial placed before a restart in the records, scanning a deployment at most once an interval", async () => {
+    const t = setup(async () => ({ is_alive: false }));
+    await t.calls.lock('v3:out-1', 'dep-a', FACTS, { reservationId: 'dial-one' });
+    await t.calls.lock('v3:out-2', 'dep-a', FACTS, { reservationId: 'dial-two' });
+    await t.calls.lock('v3:out-3', 'dep-a', FACTS, { reservationId: 'dial-three' });
+    await t.calls.recordEvent('v3:out-3', FACTS, { event_type: 'call.hangup', occurred_at: new Date().toISOString() });
+    await t.audit.check('dep-a', 'dial-one');
+    assert.equal(t.lists(), 1);
+    assert.deepEqual(t.settled, ['v3:out-1']);
+    // The same scan found the other live dial; an ended one is not picked up.
+    assert.equal(t.reservations.callOf('dial-two'), 'v3:out-2');
+    assert.equal(t.reservations.callOf('dial-three'), undefined);
+    await t.audit.check('dep-a', 'dial-two');
+    assert.equal(t.lists(), 1);
+    // Unknown and the interval not over: no scan, no question to the provider.
+    await t.audit.check('dep-a', 'dial-unknown');
+    assert.equal(t.lists(), 1);
+    assert.deepEqual(t.asked, ['v3:out-1', 'v3:out-2']);
+    t.tick(1_000);
+    await t.audit.check('dep-a', 'dial-unknown');
+    assert.equal(t.lists(), 2);
+    assert.deepEqual(t.asked, ['v3:out-1', 'v3:out-2']);
+  });
+
+  it('asks once at a time per call', async () => {
+    let release: () => void = () => undefined;
+    const t = setup(() => new Promise((resolve) => (release = () => resolve({ is_alive: false }))));
+    const first = t.audit.check('dep-a', 'v3:in-9');
+    await t.audit.check('dep-a', 'v3:in-9');
+    release();
+    await first;
+    assert.deepEqual(t.asked, ['v3:in-9']);
+    assert.deepEqual(t.settled, ['v3:in-9']);
+  });
+});
+
+describe('ReservationCalls', () => {
+  it('forgets a call both ways, and never another reservation of the same call', () => {
+    const r = new ReservationCalls();
+    r.set('dial-a', 'v3:x');
+    r.set('dial-b', 'v3:x'); // the provider reused an id: dial-b now owns the reverse entry
+    r.forgetReservation('dial-a');
+    assert.equal(r.callOf('dial-b'), 'v3:x');
+    r.forgetCall('v3:x');
+    assert.equal(r.callOf('dial-b'), undefined);
+    assert.equal(r.size, 0);
+  });
+
+  it('stays bounded', () => {
+    const r = new ReservationCalls();
+    for (let i = 0; i < 100_005; i++) r.set(`dial-${i}`, `v3:${i}`);
+    assert.equal(r.size, 100_000);
+    assert.equal(r.callOf('dial-0'), undefined);
+    assert.equal(r.callOf('dial-100004'), 'v3:100004');
+  });
+});
