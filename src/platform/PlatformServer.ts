@@ -11,18 +11,18 @@
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ErrorCodes, TtmaError, isTtmaError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, PlatformErrorBody } from '../wire/platformApi.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
-import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC, type CallDirection } from '../wire/telnyx.js';
+import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSignature.js';
 import { randomUUID } from 'node:crypto';
-import { CALL_ID_PATTERN, checkAnswerStreamUrl, checkCodec, checkDestination, checkDialStreamUrl, checkDigits, checkStreamToken } from './allowlists.js';
-import { CapEnforcer, capError } from './CapEnforcer.js';
+import { checkAnswerStreamUrl, checkCodec, checkDestination, checkDialStreamUrl, checkDigits, checkStreamToken } from './allowlists.js';
+import { CapActions, capLimits, type CapNotice } from './CapActions.js';
+import { CapEnforcer } from './CapEnforcer.js';
 import { ControlHub } from './ControlHub.js';
-import type { CapKind, CapState } from '../wire/controlChannel.js';
-import { CallRegistry, directionOf, type CallRecord, type LockOutcome } from './CallRegistry.js';
+import { CallRegistry, type CallRecord, type LockOutcome } from './CallRegistry.js';
 import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
@@ -30,18 +30,22 @@ import { InstallRoutes, type InstallRoutesOptions } from './installTokens/instal
 import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
 import { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
 import { LiveCallAudit } from './LiveCallAudit.js';
+import { CallRecordings } from './CallRecordings.js';
 import { RecordingFetcher } from './RecordingFetcher.js';
 import { ReservationCalls } from './ReservationCalls.js';
 import { Settlement } from './Settlement.js';
 import type { CapStore } from './store/CapStore.js';
 import { createCapStore } from './store/createCapStore.js';
-import { BLANK_RECORDING, type CallStore } from './store/CallStore.js';
+import type { CallStore } from './store/CallStore.js';
 import { createCallStore, createDeploymentStore, createUsageStore, type CallRetention } from './store/createRecordStores.js';
 import type { UsageStore } from './store/UsageStore.js';
 import { createRateLimitStore, createReplayStore } from './store/createSharedStores.js';
 import type { RateLimitStore } from './store/RateLimitStore.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
+import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
+import { callEventOf, type CallEvent } from './providerEvents.js';
+import { isObject, parseJsonObject, readBody, readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
 
 export interface PlatformServerOptions {
   providerBaseUrl: string;
@@ -98,22 +102,13 @@ export interface PlatformServerOptions {
 }
 
 const BIND_HOST = '127.0.0.1';
-export const MAX_BODY_BYTES = 64 * 1024;
 const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-/** Telnyx client_state is base64; keep it bounded. */
-const CLIENT_STATE_PATTERN = /^[A-Za-z0-9+/=_-]{1,4096}$/;
-/** Telnyx Call Control ranges for dial's timeout_secs and time_limit_secs. */
-const DIAL_TIMEOUT_SECS = { min: 5, max: 600 } as const;
-const TIME_LIMIT_SECS_MAX = 14_400;
-const TIME_LIMIT_SECS = { min: 30, max: TIME_LIMIT_SECS_MAX } as const;
 const WEBHOOK_ID_MAX = 256;
 const NOT_OWNED = 'call not found or not owned by this deployment';
 
 const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf|usage|record_start|record_stop|streaming_stop)$/;
-/** Longest call a usage report may claim (the provider's time_limit maximum). */
-const MAX_REPORTED_MS = TIME_LIMIT_SECS_MAX * 1000;
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
 const STORE_READY_TIMEOUT_MS = 2_000;
 const MAX_LISTED_CALLS = 100;
@@ -131,26 +126,11 @@ const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.RATE_LIMITED,
 ]);
 
-type Json = Record<string, unknown>;
-
 interface RequestContext {
   deploymentId?: string;
   callId?: string;
   /** The route's method, for the Allow header of a 405. */
   allow?: string;
-}
-
-/** The stream part of an answer or dial: the caller's audio to the gateway and the gateway's back, one codec both ways. */
-function bidirectionalStream(streamUrl: string, token: string, codec: string, clientState: string | undefined) {
-  return {
-    stream_url: streamUrl,
-    stream_auth_token: token,
-    stream_track: 'inbound_track' as const,
-    stream_codec: codec,
-    stream_bidirectional_mode: 'rtp' as const,
-    stream_bidirectional_codec: codec,
-    ...(clientState ? { client_state: clientState } : {}),
-  };
 }
 
 export class PlatformServer {
@@ -175,15 +155,11 @@ export class PlatformServer {
   readonly ledger: UsageLedger;
   readonly #settlement: Settlement;
   readonly #audit: LiveCallAudit;
-  readonly #recordings: RecordingFetcher | null;
+  readonly #recordings: CallRecordings;
   readonly #operator: OperatorContext;
-  readonly #capGoodbyeMs: number;
+  readonly #capActions: CapActions;
   /** Which call each live reservation is for: to end calls at a cap, and to audit them. */
   readonly #reservations = new ReservationCalls();
-  /** Calls record_start was already sent for. */
-  readonly #recordingSent = new Set<string>();
-  /** Observers of cap notices (the gateway control channel). */
-  readonly #capListeners = new Set<(deploymentId: string, notice: CapNotice) => void>();
   #server: Server | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -221,13 +197,12 @@ export class PlatformServer {
     this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
     this.install = new InstallRoutes(this.deployments, options.webhookPublicKeyBase64, options.install);
-    this.#capGoodbyeMs = options.capGoodbyeMs ?? DEFAULT_CAP_GOODBYE_MS;
     const store = (this.#store = options.capStore ?? createCapStore(options.redisUrl ?? null));
     this.caps = new CapEnforcer({
       store,
       logger: this.#log,
       ...(options.capUnitMs !== undefined ? { unitMs: options.capUnitMs } : {}),
-      onCapReached: (deploymentId, reason) => this.#background('ending calls at the cap', this.#endForCap(deploymentId, reason)),
+      onCapReached: (deploymentId, reason) => this.#background('ending calls at the cap', this.#capActions.endCalls(deploymentId, reason)),
       onToppedUp: (deploymentId, reservationId) => void this.#audit.check(deploymentId, reservationId),
     });
     this.ledger = new UsageLedger({
@@ -257,8 +232,18 @@ export class PlatformServer {
       limiter: this.#limiter,
       log: this.#log,
       ...(options.controlHeartbeatMs !== undefined ? { heartbeatMs: options.controlHeartbeatMs } : {}),
-      capState: (id) => this.#capState(id),
+      capState: (id) => this.#capActions.state(id),
       onUsage: (deployment, callId, duration) => this.#acceptUsage(deployment, callId, duration),
+    });
+    this.#capActions = new CapActions({
+      caps: this.caps,
+      calls: this.calls,
+      deployments: this.deployments,
+      control: this.control,
+      provider: this.#provider,
+      reservations: this.#reservations,
+      logger: this.#log,
+      goodbyeMs: options.capGoodbyeMs ?? DEFAULT_CAP_GOODBYE_MS,
     });
     // Changed through another platform process on the same store: re-check this process's connections.
     this.deployments.store.onStoredChange?.((id) => {
@@ -269,11 +254,16 @@ export class PlatformServer {
     this.deployments.onChange((id, change) => {
       if (change === 'secret') this.control.revoke(id, 'agent secret rotated');
       else if (change === 'disabled') this.control.revoke(id, 'deployment disabled');
-      else if (change === 'updated') this.#background('cap state push', this.#pushCapState(id));
+      else if (change === 'updated') this.#background('cap state push', this.#capActions.push(id));
     });
-    this.#recordings = options.recordingsDir
-      ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: [new URL(options.providerBaseUrl).origin] })
-      : null;
+    this.#recordings = new CallRecordings({
+      provider: this.#provider,
+      calls: this.calls,
+      fetcher: options.recordingsDir
+        ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: [new URL(options.providerBaseUrl).origin] })
+        : null,
+      logger: this.#log,
+    });
     this.#operator = {
       deployments: this.deployments,
       calls: this.calls,
@@ -281,9 +271,9 @@ export class PlatformServer {
       ledger: this.ledger,
       log: this.#log,
       requireAdmin: (req) => this.#requireAdmin(req),
-      readJson: (req) => this.#readJson(req),
-      send: (req, res, status, body) => this.#send(req, res, status, body),
-      sendPage: (req, res, status, html) => this.#write(req, res, status, html, HISTORY_PAGE_HEADERS),
+      readJson: (req) => readJsonObject(req, this.#bodyTimeoutMs),
+      send: (req, res, status, body) => sendJson(req, res, status, body),
+      sendPage: (req, res, status, html) => writeResponse(req, res, status, html, HISTORY_PAGE_HEADERS),
       allow: () => undefined,
     };
   }
@@ -295,8 +285,7 @@ export class PlatformServer {
 
   /** Subscribe to cap notices (the control channel to gateways uses this). */
   onCapNotice(listener: (deploymentId: string, notice: CapNotice) => void): () => void {
-    this.#capListeners.add(listener);
-    return () => this.#capListeners.delete(listener);
+    return this.#capActions.onNotice(listener);
   }
 
   async start(): Promise<{ port: number }> {
@@ -390,7 +379,7 @@ export class PlatformServer {
       switch (path) {
         case '/healthz':
           allowMethod(method, 'GET', ctx);
-          return this.#send(req, res, 200, { ok: true });
+          return sendJson(req, res, 200, { ok: true });
         case '/readyz':
           allowMethod(method, 'GET', ctx);
           return await this.#ready(req, res);
@@ -415,15 +404,15 @@ export class PlatformServer {
 
   readonly #installTools = {
     requireAdmin: (req: IncomingMessage) => this.#requireAdmin(req),
-    readJson: (req: IncomingMessage) => this.#readJson(req),
-    send: (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => this.#send(req, res, status, body),
+    readJson: (req: IncomingMessage) => readJsonObject(req, this.#bodyTimeoutMs),
+    send: (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => sendJson(req, res, status, body),
   };
 
   // ---- signalling (gateway -> platform) ----
 
   async #answer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = (await this.#readJson(req)) as Partial<AnswerCallBody>;
+    const body = (await readJsonObject(req, this.#bodyTimeoutMs)) as Partial<AnswerCallBody>;
     const streamUrl = checkAnswerStreamUrl(body.stream_url, deployment.tunnelHost, callId);
     const token = checkStreamToken(body.stream_auth_token);
     const codec = checkCodec(body.codec);
@@ -446,22 +435,8 @@ export class PlatformServer {
       throw err;
     }
     this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');
-    this.#send(req, res, 200, { ok: true });
-    if (deployment.recording) this.#background('recording start', this.#startRecording(deployment, callId));
-  }
-
-  /** Recording on (the default): record_start once per call; off: never sent (FAQ-02, FAQ-17). */
-  async #startRecording(deployment: Deployment, callId: string): Promise<void> {
-    if (!deployment.recording || this.#recordingSent.has(callId)) return;
-    this.#recordingSent.add(callId);
-    await this.calls.patchRecording(callId, { ...BLANK_RECORDING });
-    try {
-      await this.#provider.action(callId, 'record_start', { format: 'mp3', channels: 'single' });
-      await this.calls.patchRecording(callId, { started: true });
-    } catch (err) {
-      await this.calls.patchRecording(callId, { error: isTtmaError(err) ? err.message : 'record_start failed' });
-      this.#log.warn({ deployment: deployment.id, callId }, 'record_start failed: the call continues unrecorded');
-    }
+    sendJson(req, res, 200, { ok: true });
+    if (deployment.recording) this.#background('recording start', this.#recordings.start(deployment, callId));
   }
 
   /** Gateway-initiated record_start/record_stop/streaming_stop, on its own calls only. */
@@ -473,7 +448,7 @@ export class PlatformServer {
     ctx: RequestContext,
   ): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    await this.#readJson(req);
+    await readJsonObject(req, this.#bodyTimeoutMs);
     await this.#requireOwnership(deployment, callId);
     if (action === 'record_start' && !deployment.recording) {
       throw new TtmaError(ErrorCodes.RECORDING, 'recording is off for this deployment: record_start refused', 403);
@@ -481,7 +456,7 @@ export class PlatformServer {
     if (action === 'record_start') await this.#provider.action(callId, 'record_start', { format: 'mp3', channels: 'single' });
     else await this.#provider.action(callId, action);
     this.#log.info({ deployment: deployment.id, callId, action }, 'call action relayed');
-    this.#send(req, res, 200, { ok: true });
+    sendJson(req, res, 200, { ok: true });
   }
 
   /** The deployment's own recent calls, newest first, as the platform recorded them (`ttma calls --source platform`). */
@@ -493,14 +468,14 @@ export class PlatformServer {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, `limit must be a whole number from 1 to ${MAX_LISTED_CALLS}`, 400);
     }
     const calls = (await this.calls.list({ deploymentId: deployment.id, limit })).map(deploymentCallView);
-    this.#send(req, res, 200, { calls });
+    sendJson(req, res, 200, { calls });
   }
 
   /** The gateway's duration report over HTTP (the control connection is the usual way). */
   async #usageReport(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = await this.#readJson(req);
-    this.#send(req, res, 200, { ok: true, flags: await this.#acceptUsage(deployment, callId, body['duration_ms']) });
+    const body = await readJsonObject(req, this.#bodyTimeoutMs);
+    sendJson(req, res, 200, { ok: true, flags: await this.#acceptUsage(deployment, callId, body['duration_ms']) });
   }
 
   /** A usage report by either route: kept for the cross-check, never billed from (FAQ-14). */
@@ -522,32 +497,9 @@ export class PlatformServer {
     try {
       await this.caps.admit(deployment.id, reservationId, capLimits(deployment));
     } catch (err) {
-      if (isTtmaError(err, ErrorCodes.CAP_REACHED)) this.#background('cap state push', this.#pushCapState(deployment.id));
+      if (isTtmaError(err, ErrorCodes.CAP_REACHED)) this.#background('cap state push', this.#capActions.push(deployment.id));
       throw err;
     }
-  }
-
-  /** Whether the deployment's new calls are refused for a cap now. */
-  async #capState(deploymentId: string): Promise<CapState> {
-    const deployment = await this.deployments.get(deploymentId);
-    if (!deployment) return { capped: false };
-    let usage;
-    try {
-      usage = await this.caps.usage(deploymentId);
-    } catch {
-      // Store away: admission refuses anyway (fail closed); say nothing we do not know.
-      return { capped: false };
-    }
-    const cap: CapKind | null =
-      usage.month >= deployment.caps.monthMinutes ? 'month' : usage.day >= deployment.caps.dayMinutes ? 'day' : null;
-    if (!cap) return { capped: false };
-    const limits = capLimits(deployment);
-    return { capped: true, cap, until: capUntil(cap, Date.now()), message: capError({ ok: false, reason: cap, dayUsed: usage.day, monthUsed: usage.month }, limits).message };
-  }
-
-  async #pushCapState(deploymentId: string): Promise<void> {
-    if (this.control.connections(deploymentId) === 0) return;
-    this.control.notify(deploymentId, { type: 'cap.state', cap_state: await this.#capState(deploymentId) });
   }
 
   /** A deployment's own minutes against its caps, for its gateway's dashboard; nothing about any other deployment. */
@@ -558,7 +510,7 @@ export class PlatformServer {
       caps: { day_minutes: deployment.caps.dayMinutes, month_minutes: deployment.caps.monthMinutes },
       used: { day_minutes: used.day, month_minutes: used.month },
     };
-    this.#send(req, res, 200, body);
+    sendJson(req, res, 200, body);
   }
 
   async #ready(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -574,57 +526,21 @@ export class PlatformServer {
     const recordsReason = records.find((r) => r !== null) ?? null;
     const degraded = state.degraded || recordsReason !== null;
     const body = { ok: !degraded, store: state.kind, degraded, reason: state.reason ?? recordsReason, since: state.since };
-    this.#send(req, res, degraded ? 503 : 200, degraded ? { ...body, error: { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' } } : body);
-  }
-
-  /** A cap was reached mid-call: tell the gateway, then end the deployment's live calls through the provider. */
-  async #endForCap(deploymentId: string, reason: 'day' | 'month'): Promise<void> {
-    const reservations = await this.caps.liveOf(deploymentId).catch(() => [] as string[]);
-    const callIds = new Set<string>();
-    for (const reservation of reservations) {
-      await this.caps.release(deploymentId, reservation);
-      const callId = this.#reservations.callOf(reservation);
-      if (callId) callIds.add(callId);
-    }
-    // The call whose top-up failed is already released: find it by the calls still answered.
-    const records = await this.calls.list({ deploymentId }).catch(() => [] as CallRecord[]);
-    for (const record of records) {
-      if (record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
-    }
-    const deployment = await this.deployments.get(deploymentId);
-    const message = deployment
-      ? capError({ ok: false, reason, dayUsed: deployment.caps.dayMinutes, monthUsed: deployment.caps.monthMinutes }, capLimits(deployment)).message
-      : 'minute cap reached';
-    for (const callId of callIds) {
-      for (const listener of this.#capListeners) listener(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId });
-      this.control.notify(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId, ending_in_ms: this.#capGoodbyeMs, message });
-    }
-    this.#background('cap state push', this.#pushCapState(deploymentId));
-    if (this.#capGoodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#capGoodbyeMs));
-    await Promise.all(
-      [...callIds].map(async (callId) => {
-        try {
-          await this.#provider.hangup(callId);
-          this.#log.warn({ audit: true, deployment: deploymentId, callId, cap: reason, code: ErrorCodes.CAP_REACHED }, 'call ended by the platform: minute cap reached');
-        } catch (err) {
-          this.#log.error({ deployment: deploymentId, callId, err: isTtmaError(err) ? err.code : 'error' }, 'could not end a call at the cap');
-        }
-      }),
-    );
+    sendJson(req, res, degraded ? 503 : 200, degraded ? { ...body, error: { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' } } : body);
   }
 
   async #hangup(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    await this.#readJson(req);
+    await readJsonObject(req, this.#bodyTimeoutMs);
     await this.#requireOwnership(deployment, callId);
     const result = await this.#provider.hangup(callId);
     this.#log.info({ deployment: deployment.id, callId, alreadyEnded: result.alreadyEnded }, 'call hung up');
-    this.#send(req, res, 200, { ok: true });
+    sendJson(req, res, 200, { ok: true });
   }
 
   async #transfer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = await this.#readJson(req);
+    const body = await readJsonObject(req, this.#bodyTimeoutMs);
     await this.#requireOwnership(deployment, callId);
     // A transfer dials out too: the deployment's dialling policy applies first, as to dial, then the premium-rate refusal.
     if (typeof body['to'] === 'string') checkDialPolicy(deployment, body['to']);
@@ -632,21 +548,21 @@ export class PlatformServer {
     const from = deployment.numbers[0] ?? '';
     await this.#provider.transfer(callId, to, from);
     this.#log.info({ deployment: deployment.id, callId }, 'call transferred');
-    this.#send(req, res, 200, { ok: true });
+    sendJson(req, res, 200, { ok: true });
   }
 
   async #sendDtmf(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = await this.#readJson(req);
+    const body = await readJsonObject(req, this.#bodyTimeoutMs);
     const digits = checkDigits(body['digits']);
     await this.#requireOwnership(deployment, callId);
     await this.#provider.sendDtmf(callId, digits);
-    this.#send(req, res, 200, { ok: true });
+    sendJson(req, res, 200, { ok: true });
   }
 
   async #dial(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = (await this.#readJson(req)) as Partial<DialCallBody>;
+    const body = (await readJsonObject(req, this.#bodyTimeoutMs)) as Partial<DialCallBody>;
     if (typeof body.to !== 'string' || !E164_PATTERN.test(body.to)) {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
     }
@@ -705,10 +621,10 @@ export class PlatformServer {
     // Events that raced ahead of the lock found the call unlocked and set nothing in motion:
     // a call.hangup still settles, a call.answered still starts the recording.
     if (locked.state === 'ended') this.#background('settlement', this.#settlement.onHangup(callId));
-    else if (locked.state === 'answered') this.#background('recording start', this.#startRecording(deployment, callId));
+    else if (locked.state === 'answered') this.#background('recording start', this.#recordings.start(deployment, callId));
     this.#log.info({ deployment: deployment.id, callId, mediaId, codec }, 'outbound call placed');
     const result: DialCallResult = { call_control_id: callId, call_session_id: dialled.call_session_id };
-    this.#send(req, res, 200, result);
+    sendJson(req, res, 200, result);
   }
 
   /**
@@ -773,7 +689,7 @@ export class PlatformServer {
         503,
       );
     }
-    const rawBody = await this.#readBody(req);
+    const rawBody = await readBody(req, this.#bodyTimeoutMs);
     const nowMs = this.#now();
     const verdict = verifyWebhookSignature({
       publicKey: this.#publicKey,
@@ -798,7 +714,7 @@ export class PlatformServer {
     // Unreachable store: TTMA_ERR_STORE_UNAVAILABLE (503), nothing remembered, the provider retries.
     if (await this.#replay.checkAndRemember(replayKey, nowMs)) {
       this.#log.info({ eventId }, 'duplicate webhook ignored');
-      return this.#send(req, res, 200, { ok: true, duplicate: true });
+      return sendJson(req, res, 200, { ok: true, duplicate: true });
     }
     try {
       await this.#recordWebhook(req, res, ctx, eventId, data);
@@ -815,7 +731,7 @@ export class PlatformServer {
     const event = callEventOf(data);
     if (!event) {
       this.#log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');
-      return this.#send(req, res, 200, { ok: true, ignored: true });
+      return sendJson(req, res, 200, { ok: true, ignored: true });
     }
     ctx.callId = event.callId;
     const facts = { direction: event.direction, from: event.from, to: event.to };
@@ -834,7 +750,7 @@ export class PlatformServer {
       hangup_cause: event.hangupCause,
     });
     this.#log.info({ eventId, callId: event.callId, eventType: event.eventType }, 'webhook recorded');
-    this.#send(req, res, 200, { ok: true });
+    sendJson(req, res, 200, { ok: true });
     void this.#afterEvent(event, record.deploymentId, record.locked, data).catch((err: unknown) =>
       this.#log.error({ callId: event.callId, err: err instanceof Error ? err.message : String(err) }, 'event follow-up failed'),
     );
@@ -845,37 +761,16 @@ export class PlatformServer {
     if (!locked || !deploymentId) return;
     if (event.eventType === 'call.hangup') {
       await this.#settlement.onHangup(event.callId);
-      this.#recordingSent.delete(event.callId);
+      this.#recordings.forget(event.callId);
       this.#reservations.forgetCall(event.callId);
       return;
     }
     const deployment = await this.deployments.get(deploymentId);
     if (!deployment) return;
     if (event.eventType === 'call.answered' && event.direction === 'outgoing') {
-      await this.#startRecording(deployment, event.callId);
+      await this.#recordings.start(deployment, event.callId);
     } else if (event.eventType === 'call.recording.saved') {
-      await this.#saveRecording(deployment, event.callId, data);
-    }
-  }
-
-  async #saveRecording(deployment: Deployment, callId: string, data: Json): Promise<void> {
-    const payload = isObject(data['payload']) ? data['payload'] : {};
-    const urls = isObject(payload['recording_urls']) ? payload['recording_urls'] : {};
-    const url = typeof urls['mp3'] === 'string' ? urls['mp3'].slice(0, 2048) : null;
-    if (!deployment.recording) {
-      // Turned off meanwhile: keep nothing (FAQ-17).
-      this.#log.info({ deployment: deployment.id, callId }, 'recording saved by the provider while recording is off: not kept');
-      return;
-    }
-    await this.calls.patchRecording(callId, { url, started: true });
-    if (!url || !this.#recordings) return;
-    try {
-      const stored = await this.#recordings.fetch(deployment.id, callId, url);
-      await this.calls.patchRecording(callId, { file: stored.file, sha256: stored.sha256, bytes: stored.bytes, error: null });
-      this.#log.info({ deployment: deployment.id, callId, bytes: stored.bytes, sha256: stored.sha256 }, 'recording stored');
-    } catch (err) {
-      await this.calls.patchRecording(callId, { error: isTtmaError(err) ? err.message : 'download failed' });
-      this.#log.warn({ deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'recording not stored');
+      await this.#recordings.saved(deployment, event.callId, data);
     }
   }
 
@@ -893,72 +788,6 @@ export class PlatformServer {
   }
 
   // ---- HTTP plumbing ----
-
-  async #readJson(req: IncomingMessage): Promise<Json> {
-    const raw = await this.#readBody(req);
-    if (raw.length === 0) return {};
-    return parseJsonObject(raw, ErrorCodes.BAD_REQUEST);
-  }
-
-  /** Raw body, at most MAX_BODY_BYTES, within the body timeout. */
-  #readBody(req: IncomingMessage): Promise<Buffer> {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) {
-      return Promise.reject(tooLarge());
-    }
-    return new Promise<Buffer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let total = 0;
-      let settled = false;
-      const finish = (err: TtmaError | null): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        req.off('data', onData);
-        req.off('end', onEnd);
-        req.off('error', onError);
-        req.off('aborted', onError);
-        if (err) {
-          req.pause();
-          reject(err);
-        } else resolve(Buffer.concat(chunks, total));
-      };
-      const onData = (chunk: Buffer): void => {
-        total += chunk.length;
-        if (total > MAX_BODY_BYTES) return finish(tooLarge());
-        chunks.push(chunk);
-      };
-      const onEnd = (): void => finish(null);
-      const onError = (): void => finish(new TtmaError(ErrorCodes.BAD_REQUEST, 'request body aborted', 400));
-      const timer = setTimeout(
-        () => finish(new TtmaError(ErrorCodes.REQUEST_TIMEOUT, 'request body not received in time', 408)),
-        this.#bodyTimeoutMs,
-      );
-      req.on('data', onData);
-      req.on('end', onEnd);
-      req.on('error', onError);
-      req.on('aborted', onError);
-    });
-  }
-
-  #send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    this.#write(req, res, status, JSON.stringify(body), { 'content-type': 'application/json; charset=utf-8', ...headers });
-  }
-
-  /** `headers` carries the content type. */
-  #write(req: IncomingMessage, res: ServerResponse, status: number, payload: string, headers: Record<string, string>): void {
-    if (res.headersSent) return;
-    const base: Record<string, string> = {
-      'content-length': String(Buffer.byteLength(payload)),
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      ...headers,
-    };
-    // A body we did not read must not be parsed as the next request.
-    if (!req.complete) base['connection'] = 'close';
-    res.writeHead(status, base);
-    res.end(payload);
-  }
 
   #refuse(req: IncomingMessage, res: ServerResponse, err: unknown, method: string, path: string, ctx: RequestContext): void {
     let code: string;
@@ -983,7 +812,7 @@ export class PlatformServer {
     const audit = AUDITED_CODES.has(code);
     this.#log[level]({ ...(audit ? { audit: true } : {}), method, path, status, code, deployment: ctx.deploymentId, callId: ctx.callId }, `refused: ${message}`);
     const body: PlatformErrorBody = { error: { code, message } };
-    this.#send(req, res, status, body, headers);
+    sendJson(req, res, status, body, headers);
   }
 }
 
@@ -993,101 +822,11 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-function tooLarge(): TtmaError {
-  return new TtmaError(ErrorCodes.BODY_TOO_LARGE, `request body larger than ${MAX_BODY_BYTES} bytes`, 413);
-}
-
 function allowMethod(method: string, allowed: string, ctx: RequestContext): void {
   ctx.allow = allowed;
   if (method !== allowed) {
     throw new TtmaError(ErrorCodes.METHOD_NOT_ALLOWED, `method not allowed, use ${allowed}`, 405);
   }
-}
-
-function decodeCallId(segment: string): string {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(segment);
-  } catch {
-    decoded = '';
-  }
-  if (!CALL_ID_PATTERN.test(decoded)) {
-    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'call id in the path is malformed', 400);
-  }
-  return decoded;
-}
-
-/** A header given once; repeated or absent gives undefined. */
-function singleHeader(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function parseJsonObject(raw: Buffer, code: ErrorCode): Json {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new TtmaError(code, 'body is not valid JSON', 400);
-  }
-  if (!isObject(parsed)) throw new TtmaError(code, 'body must be a JSON object', 400);
-  return parsed;
-}
-
-function checkClientState(raw: unknown): string | undefined {
-  if (raw === undefined || raw === null) return undefined;
-  if (typeof raw !== 'string' || !CLIENT_STATE_PATTERN.test(raw)) {
-    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'client_state must be base64, at most 4096 characters', 400);
-  }
-  return raw;
-}
-
-function checkIntRange(raw: unknown, name: string, range: { min: number; max: number }): number | undefined {
-  if (raw === undefined || raw === null) return undefined;
-  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < range.min || raw > range.max) {
-    throw new TtmaError(ErrorCodes.BAD_REQUEST, `${name} must be a whole number from ${range.min} to ${range.max}`, 400);
-  }
-  return raw;
-}
-
-interface CallEvent {
-  callId: string;
-  eventType: string;
-  occurredAt: string;
-  direction: CallDirection;
-  from: string;
-  to: string;
-  hangupCause: string | undefined;
-}
-
-/** The call facts of a verified event, or null when it carries none we can use. */
-function callEventOf(data: Json): CallEvent | null {
-  const payload = data['payload'];
-  const eventType = data['event_type'];
-  const occurredAt = data['occurred_at'];
-  if (!isObject(payload) || typeof eventType !== 'string' || eventType.length > 64) return null;
-  if (typeof occurredAt !== 'string' || Number.isNaN(Date.parse(occurredAt))) return null;
-  const callId = payload['call_control_id'];
-  const direction = payload['direction'];
-  const from = payload['from'];
-  const to = payload['to'];
-  if (typeof callId !== 'string' || !CALL_ID_PATTERN.test(callId)) return null;
-  const dir = directionOf(direction);
-  if (!dir || typeof from !== 'string' || typeof to !== 'string') return null;
-  const cause = payload['hangup_cause'];
-  return {
-    callId,
-    eventType,
-    occurredAt,
-    direction: dir,
-    from: from.slice(0, 64),
-    to: to.slice(0, 64),
-    hangupCause: typeof cause === 'string' ? cause.slice(0, 64) : undefined,
-  };
 }
 
 /** What a deployment sees of its own calls: the operator's view (callView) less review fields and the recording's location. */
@@ -1103,24 +842,4 @@ function deploymentCallView(record: CallRecord): Record<string, unknown> {
   for (const field of DEPLOYMENT_CALL_FIELDS) view[field] = full[field];
   view['recorded'] = Boolean(record.recording?.url);
   return view;
-}
-
-/** When a cap lifts by itself: the next UTC midnight, or the first of the next UTC month. */
-function capUntil(cap: CapKind, nowMs: number): string {
-  const now = new Date(nowMs);
-  const until = cap === 'day'
-    ? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)
-    : Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
-  return new Date(until).toISOString();
-}
-
-function capLimits(deployment: Deployment): { day: number; month: number } {
-  return { day: deployment.caps.dayMinutes, month: deployment.caps.monthMinutes };
-}
-
-/** What the platform tells a gateway over its control channel. */
-export interface CapNotice {
-  type: 'cap.reached';
-  cap: 'day' | 'month';
-  call_control_id: string;
 }

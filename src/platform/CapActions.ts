@@ -1,0 +1,128 @@
+/**
+ * What the platform does about minute caps beyond counting them (the
+ * counting is CapEnforcer's): it tells a deployment's gateways whether its
+ * new calls are refused (`cap.state`), and when a live call's top-up is
+ * refused it warns each live call's gateway (`cap.reached`), waits
+ * `goodbyeMs` so the agent can say goodbye, and ends the calls through the
+ * provider itself, whatever the gateway does (FAQ-14).
+ */
+import { ErrorCodes, isTtmaError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CapKind, CapState } from '../wire/controlChannel.js';
+import type { CallRecord, CallRegistry } from './CallRegistry.js';
+import { capError, type CapEnforcer } from './CapEnforcer.js';
+import type { ControlHub } from './ControlHub.js';
+import type { Deployment, DeploymentRegistry } from './DeploymentRegistry.js';
+import type { ProviderClient } from './ProviderClient.js';
+import type { ReservationCalls } from './ReservationCalls.js';
+
+/** What the platform tells a gateway over its control channel. */
+export interface CapNotice {
+  type: 'cap.reached';
+  cap: 'day' | 'month';
+  call_control_id: string;
+}
+
+export interface CapActionsOptions {
+  caps: CapEnforcer;
+  calls: CallRegistry;
+  deployments: DeploymentRegistry;
+  control: ControlHub;
+  provider: Pick<ProviderClient, 'hangup'>;
+  reservations: ReservationCalls;
+  logger: Logger;
+  /** Between the warning and the hang-up. */
+  goodbyeMs: number;
+}
+
+export function capLimits(deployment: Deployment): { day: number; month: number } {
+  return { day: deployment.caps.dayMinutes, month: deployment.caps.monthMinutes };
+}
+
+/** When a cap lifts by itself: the next UTC midnight, or the first of the next UTC month. */
+function capUntil(cap: CapKind, nowMs: number): string {
+  const now = new Date(nowMs);
+  const until = cap === 'day'
+    ? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)
+    : Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  return new Date(until).toISOString();
+}
+
+export class CapActions {
+  readonly #o: CapActionsOptions;
+  readonly #listeners = new Set<(deploymentId: string, notice: CapNotice) => void>();
+
+  constructor(options: CapActionsOptions) {
+    this.#o = options;
+  }
+
+  /** Observers of cap notices (besides the control channel). */
+  onNotice(listener: (deploymentId: string, notice: CapNotice) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Whether the deployment's new calls are refused for a cap now. */
+  async state(deploymentId: string): Promise<CapState> {
+    const deployment = await this.#o.deployments.get(deploymentId);
+    if (!deployment) return { capped: false };
+    let usage;
+    try {
+      usage = await this.#o.caps.usage(deploymentId);
+    } catch {
+      // Store away: admission refuses anyway (fail closed); say nothing we do not know.
+      return { capped: false };
+    }
+    const cap: CapKind | null =
+      usage.month >= deployment.caps.monthMinutes ? 'month' : usage.day >= deployment.caps.dayMinutes ? 'day' : null;
+    if (!cap) return { capped: false };
+    const limits = capLimits(deployment);
+    return { capped: true, cap, until: capUntil(cap, Date.now()), message: capError({ ok: false, reason: cap, dayUsed: usage.day, monthUsed: usage.month }, limits).message };
+  }
+
+  /** Sends the deployment's connected gateways its cap state. */
+  async push(deploymentId: string): Promise<void> {
+    const { control } = this.#o;
+    if (control.connections(deploymentId) === 0) return;
+    control.notify(deploymentId, { type: 'cap.state', cap_state: await this.state(deploymentId) });
+  }
+
+  /** A cap was reached mid-call: tell the gateways, then end the deployment's live calls through the provider. */
+  async endCalls(deploymentId: string, reason: 'day' | 'month'): Promise<void> {
+    const { caps, calls, deployments, control, provider, reservations, logger, goodbyeMs } = this.#o;
+    const live = await caps.liveOf(deploymentId).catch(() => [] as string[]);
+    const callIds = new Set<string>();
+    for (const reservation of live) {
+      await caps.release(deploymentId, reservation);
+      const callId = reservations.callOf(reservation);
+      if (callId) callIds.add(callId);
+    }
+    // The call whose top-up failed is already released: find it by the calls still answered.
+    const records = await calls.list({ deploymentId }).catch(() => [] as CallRecord[]);
+    for (const record of records) {
+      if (record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
+    }
+    const deployment = await deployments.get(deploymentId);
+    const message = deployment
+      ? capError({ ok: false, reason, dayUsed: deployment.caps.dayMinutes, monthUsed: deployment.caps.monthMinutes }, capLimits(deployment)).message
+      : 'minute cap reached';
+    for (const callId of callIds) {
+      for (const listener of this.#listeners) listener(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId });
+      control.notify(deploymentId, { type: 'cap.reached', cap: reason, call_control_id: callId, ending_in_ms: goodbyeMs, message });
+    }
+    this.push(deploymentId).catch((err: unknown) =>
+      logger.error({ deployment: deploymentId, err: isTtmaError(err) ? err.code : err instanceof Error ? err.message : String(err) }, 'cap state push failed'),
+    );
+    if (goodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, goodbyeMs));
+    await Promise.all(
+      [...callIds].map(async (callId) => {
+        try {
+          await provider.hangup(callId);
+          logger.warn({ audit: true, deployment: deploymentId, callId, cap: reason, code: ErrorCodes.CAP_REACHED }, 'call ended by the platform: minute cap reached');
+        } catch (err) {
+          logger.error({ deployment: deploymentId, callId, err: isTtmaError(err) ? err.code : 'error' }, 'could not end a call at the cap');
+        }
+      }),
+    );
+  }
+}

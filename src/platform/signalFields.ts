@@ -1,0 +1,58 @@
+/**
+ * The shapes of a signalling request's own fields (the ones the allowlists in
+ * allowlists.ts do not judge): the call id in the path, client_state, the
+ * dial's timers, and the stream part the provider is sent.
+ */
+import { ErrorCodes, TtmaError } from '../errors.js';
+import { CALL_ID_PATTERN } from './allowlists.js';
+
+/** Telnyx client_state is base64; keep it bounded. */
+const CLIENT_STATE_PATTERN = /^[A-Za-z0-9+/=_-]{1,4096}$/;
+/** Telnyx Call Control ranges for dial's timeout_secs and time_limit_secs. */
+export const DIAL_TIMEOUT_SECS = { min: 5, max: 600 } as const;
+const TIME_LIMIT_SECS_MAX = 14_400;
+export const TIME_LIMIT_SECS = { min: 30, max: TIME_LIMIT_SECS_MAX } as const;
+/** Longest call a usage report may claim (the provider's time_limit maximum). */
+export const MAX_REPORTED_MS = TIME_LIMIT_SECS_MAX * 1000;
+
+export function decodeCallId(segment: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    decoded = '';
+  }
+  if (!CALL_ID_PATTERN.test(decoded)) {
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'call id in the path is malformed', 400);
+  }
+  return decoded;
+}
+
+export function checkClientState(raw: unknown): string | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'string' || !CLIENT_STATE_PATTERN.test(raw)) {
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'client_state must be base64, at most 4096 characters', 400);
+  }
+  return raw;
+}
+
+export function checkIntRange(raw: unknown, name: string, range: { min: number; max: number }): number | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < range.min || raw > range.max) {
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, `${name} must be a whole number from ${range.min} to ${range.max}`, 400);
+  }
+  return raw;
+}
+
+/** The stream part of an answer or dial: the caller's audio to the gateway and the gateway's back, one codec both ways. */
+export function bidirectionalStream(streamUrl: string, token: string, codec: string, clientState: string | undefined) {
+  return {
+    stream_url: streamUrl,
+    stream_auth_token: token,
+    stream_track: 'inbound_track' as const,
+    stream_codec: codec,
+    stream_bidirectional_mode: 'rtp' as const,
+    stream_bidirectional_codec: codec,
+    ...(clientState ? { client_state: clientState } : {}),
+  };
+}
