@@ -271,11 +271,16 @@ export class PlatformServer {
       ledger: this.ledger,
       log: this.#log,
       requireAdmin: (req) => this.#requireAdmin(req),
-      readJson: (req) => readJsonObject(req, this.#bodyTimeoutMs),
+      readJson: (req) => this.#readJson(req),
       send: (req, res, status, body) => sendJson(req, res, status, body),
       sendPage: (req, res, status, html) => writeResponse(req, res, status, html, HISTORY_PAGE_HEADERS),
       allow: () => undefined,
     };
+  }
+
+  /** The request's JSON object, within this server's body limits. */
+  #readJson(req: IncomingMessage): Promise<Json> {
+    return readJsonObject(req, this.#bodyTimeoutMs);
   }
 
   /** Work started after a response: its failure (e.g. the store went away) is logged, never an unhandled rejection. */
@@ -404,7 +409,7 @@ export class PlatformServer {
 
   readonly #installTools = {
     requireAdmin: (req: IncomingMessage) => this.#requireAdmin(req),
-    readJson: (req: IncomingMessage) => readJsonObject(req, this.#bodyTimeoutMs),
+    readJson: (req: IncomingMessage) => this.#readJson(req),
     send: (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => sendJson(req, res, status, body),
   };
 
@@ -412,7 +417,7 @@ export class PlatformServer {
 
   async #answer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = (await readJsonObject(req, this.#bodyTimeoutMs)) as Partial<AnswerCallBody>;
+    const body = (await this.#readJson(req)) as Partial<AnswerCallBody>;
     const streamUrl = checkAnswerStreamUrl(body.stream_url, deployment.tunnelHost, callId);
     const token = checkStreamToken(body.stream_auth_token);
     const codec = checkCodec(body.codec);
@@ -448,7 +453,7 @@ export class PlatformServer {
     ctx: RequestContext,
   ): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    await readJsonObject(req, this.#bodyTimeoutMs);
+    await this.#readJson(req);
     await this.#requireOwnership(deployment, callId);
     if (action === 'record_start' && !deployment.recording) {
       throw new TtmaError(ErrorCodes.RECORDING, 'recording is off for this deployment: record_start refused', 403);
@@ -474,7 +479,7 @@ export class PlatformServer {
   /** The gateway's duration report over HTTP (the control connection is the usual way). */
   async #usageReport(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = await readJsonObject(req, this.#bodyTimeoutMs);
+    const body = await this.#readJson(req);
     sendJson(req, res, 200, { ok: true, flags: await this.#acceptUsage(deployment, callId, body['duration_ms']) });
   }
 
@@ -531,7 +536,7 @@ export class PlatformServer {
 
   async #hangup(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    await readJsonObject(req, this.#bodyTimeoutMs);
+    await this.#readJson(req);
     await this.#requireOwnership(deployment, callId);
     const result = await this.#provider.hangup(callId);
     this.#log.info({ deployment: deployment.id, callId, alreadyEnded: result.alreadyEnded }, 'call hung up');
@@ -540,7 +545,7 @@ export class PlatformServer {
 
   async #transfer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = await readJsonObject(req, this.#bodyTimeoutMs);
+    const body = await this.#readJson(req);
     await this.#requireOwnership(deployment, callId);
     // A transfer dials out too: the deployment's dialling policy applies first, as to dial, then the premium-rate refusal.
     if (typeof body['to'] === 'string') checkDialPolicy(deployment, body['to']);
@@ -553,7 +558,7 @@ export class PlatformServer {
 
   async #sendDtmf(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = await readJsonObject(req, this.#bodyTimeoutMs);
+    const body = await this.#readJson(req);
     const digits = checkDigits(body['digits']);
     await this.#requireOwnership(deployment, callId);
     await this.#provider.sendDtmf(callId, digits);
@@ -562,7 +567,7 @@ export class PlatformServer {
 
   async #dial(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = (await readJsonObject(req, this.#bodyTimeoutMs)) as Partial<DialCallBody>;
+    const body = (await this.#readJson(req)) as Partial<DialCallBody>;
     if (typeof body.to !== 'string' || !E164_PATTERN.test(body.to)) {
       throw new TtmaError(ErrorCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
     }
