@@ -14,6 +14,9 @@ import type { ProviderClient } from './ProviderClient.js';
 import type { RecordingFetcher } from './RecordingFetcher.js';
 import { BLANK_RECORDING } from './store/CallStore.js';
 
+/** Calls remembered as started: a call that ends on another process is never forgotten here. */
+const MAX_STARTED = 100_000;
+
 export interface CallRecordingsOptions {
   provider: Pick<ProviderClient, 'action'>;
   calls: CallRegistry;
@@ -35,6 +38,7 @@ export class CallRecordings {
   async start(deployment: Deployment, callId: string): Promise<void> {
     if (!deployment.recording || this.#started.has(callId)) return;
     this.#started.add(callId);
+    if (this.#started.size > MAX_STARTED) this.#started.delete(this.#started.values().next().value as string);
     const { calls, provider, logger } = this.#o;
     await calls.patchRecording(callId, { ...BLANK_RECORDING });
     try {
