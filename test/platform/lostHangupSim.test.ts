@@ -1,0 +1,138 @@
+/**
+ * A call.hangup webhook lost for good, with the real provider simulator: a
+ * relay between the simulator and the platform passes every signed webhook
+ * through untouched except the hang-up, which it refuses (a 4xx, so the
+ * simulator does not retry). The platform must still find that the call
+ * ended, from the simulator's call status (is_alive false) and its call
+ * detail record, and settle it once at the provider's figure.
+ */
+import assert from 'node:assert/strict';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import nacl from 'tweetnacl';
+import { createLogger } from '../../src/log.js';
+import { PlatformServer } from '../../src/platform/PlatformServer.js';
+import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
+import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { STREAM_TOKEN, agentHeaders, call, capturingLogger } from './helpers.js';
+
+const API_KEY = 'sim-provider-key-for-lost-hangup';
+const A = { id: 'lost-a', numbers: ['+15552220101'], tunnelHost: 'lost-a.trycloudflare.com' };
+const UNIT_MS = 200;
+
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** Forwards webhooks to `target` byte for byte, except the event types in `drop`, which it refuses with 400. */
+function startLossyRelay(target: () => number, drop: ReadonlySet<string>): Promise<{ server: Server; port: number; dropped: string[] }> {
+  const dropped: string[] = [];
+  const server = createServer((req, res) => {
+    void readAll(req).then((body) => {
+      const eventType = String((JSON.parse(body.toString('utf8')) as { data?: { event_type?: unknown } }).data?.event_type);
+      if (drop.has(eventType)) {
+        dropped.push(eventType);
+        res.writeHead(400).end();
+        return;
+      }
+      const forward = request(
+        { host: '127.0.0.1', port: target(), method: 'POST', path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      forward.on('error', () => res.writeHead(502).end());
+      forward.end(body);
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, dropped })),
+  );
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 6_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('a lost call.hangup, with the real provider simulator', () => {
+  let sim: ProviderSimulator;
+  let platform: PlatformServer;
+  let relay: { server: Server; port: number; dropped: string[] };
+  let base = '';
+  let secret = '';
+  const { logger, lines } = capturingLogger();
+
+  before(async () => {
+    let platformPort = 0;
+    relay = await startLossyRelay(() => platformPort, new Set(['call.hangup']));
+    const keys = nacl.sign.keyPair();
+    sim = new ProviderSimulator({
+      apiKey: API_KEY,
+      signingSecretKey: keys.secretKey,
+      webhookUrls: [`http://127.0.0.1:${relay.port}/v1/provider/webhooks`],
+      tunnels: {},
+      answerTimeoutMs: 3_000,
+      ringMs: 100,
+      outboundTalkMs: 3 * UNIT_MS,
+      logger: createLogger('sim', 'silent'),
+    });
+    const { port: simPort } = await sim.start();
+    platform = new PlatformServer({
+      providerBaseUrl: `http://127.0.0.1:${simPort}`,
+      providerApiKey: API_KEY,
+      connectionId: 'sim-connection',
+      webhookPublicKeyBase64: sim.publicKeyBase64,
+      adminToken: null,
+      capUnitMs: UNIT_MS,
+      cdr: { attempts: 3, backoffMs: 20 },
+      logger,
+    });
+    platformPort = (await platform.start()).port;
+    base = `http://127.0.0.1:${platformPort}`;
+    secret = (await platform.deployments.register({ ...A, caps: { dayMinutes: 100, monthMinutes: 1_000 } })).agentSecret;
+  });
+  after(async () => {
+    await platform.stop();
+    await sim.stop();
+    await new Promise<void>((resolve) => relay.server.close(() => resolve()));
+  });
+
+  it('settles the call from the provider status and record, once', async () => {
+    const res = await call(base, 'POST', PLATFORM_PATHS.dial, {
+      headers: agentHeaders(A.id, secret),
+      body: { to: '+15553334444', stream_url: `wss://${A.tunnelHost}/v1/media/lost-00001`, stream_auth_token: STREAM_TOKEN },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const id = res.body.call_control_id as string;
+    const record = await until('the call settled without its hang-up event', async () => {
+      const found = await platform.calls.get(id);
+      return found?.billing ? found : undefined;
+    });
+    assert.ok(relay.dropped.includes('call.hangup'), 'the simulator sent a hang-up and the relay refused it');
+    assert.equal(record.state, 'ended');
+    assert.equal(record.billing?.source, 'cdr');
+    const summary = sim.callSummary(id);
+    assert.ok(summary, 'the simulator knows the call');
+    assert.equal(record.timeline.at(-1)?.event, 'call.hangup');
+    assert.ok(record.hangupCause, 'the cause comes from the provider record');
+    assert.deepEqual(await platform.caps.liveOf(A.id), []);
+    const used = await platform.caps.usage(A.id);
+    assert.equal(used.day, record.billing?.billedMinutes, 'the reservation settled at the billed units');
+    await new Promise((resolve) => setTimeout(resolve, 3 * UNIT_MS));
+    assert.deepEqual(await platform.caps.usage(A.id), used, 'no top-ups after settlement');
+    assert.equal(lines.filter((l) => l.includes('call settled from the provider figure') && l.includes(id)).length, 1);
+  });
+});
