@@ -14,11 +14,11 @@ import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
-import { LatencyHistogram, type LatencyPercentiles } from './LatencyHistogram.js';
-import { lateness } from './loopDelay.js';
+import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 import type { WorkerHost } from './WorkerHost.js';
+import { CapGate } from '../control/CapGate.js';
 import { MinutesTally } from '../control/MinutesTally.js';
 
 /** What the front gives us for each accepted media socket. */
@@ -96,19 +96,7 @@ const BUSY = 'gateway busy: every media worker is above its load limit';
 /** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
 const epochNow = (): number => performance.timeOrigin + performance.now();
 
-/** The gateway's added latency per direction since the last reset (DESIGN 9; read by bench/). */
-export interface AddedLatency {
-  /** Caller frame in at the front to its audio handed to the agent, less the jitter buffer's hold. */
-  toAgent: LatencyPercentiles;
-  /** Agent audio in to its frame sent toward the phone by the front. */
-  toPhone: LatencyPercentiles;
-  /** The jitter buffer's hold, apart. */
-  jitterHold: LatencyPercentiles;
-  /** Of toPhone: how long the live pacer's spacing held frames (bunched input spread at most one frame per 5 ms). */
-  pacerHold: LatencyPercentiles;
-  /** The highest of the workers' event-loop delay p99 (lateness) since the reset, each over the whole window (ms). */
-  workerLoopDelayP99Ms: number;
-}
+export type { AddedLatency } from './AddedLatencyMeter.js';
 
 export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
 
@@ -131,17 +119,12 @@ export class ControlActor {
   readonly #usage: UsageSink | null;
   /** Ended and refused calls, oldest first (live ones are in #byId). */
   readonly #records: GatewayCallRecord[] = [];
-  /** Set by the platform's cap notices: new calls are refused until `untilMs` or the platform lifts it. */
-  #cap: { cap: string; untilMs: number; message: string } | null = null;
+  /** The platform's cap notices: new calls are refused while it says a cap is reached. */
+  readonly #caps: CapGate;
   #nextSlot = 1;
   #closing = false;
   readonly counters = { callsStarted: 0, callsEnded: 0, callsRefused: 0, callsRefusedForCap: 0, callsEndedForCap: 0, workerCallsLost: 0, mediaRefused: 0 };
-  readonly #toAgent = new LatencyHistogram();
-  readonly #toPhone = new LatencyHistogram();
-  readonly #jitterHold = new LatencyHistogram();
-  readonly #pacerHold = new LatencyHistogram();
-  /** Each worker's event-loop delay p99 (lateness) since the last reset, as its latest pong says. */
-  readonly #workerLoopP99 = new Map<number, number>();
+  readonly #latency = new AddedLatencyMeter();
   /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
   readonly started: Record<string, number> = {};
   readonly ended: Record<string, number> = {};
@@ -155,6 +138,7 @@ export class ControlActor {
     this.#signalling = signalling;
     this.#supervisor = supervisor;
     this.#log = log;
+    this.#caps = new CapGate(log);
     this.#tokens = new MediaTokenStore(config.mediaTokenTtlMs);
     this.#numbers = new Set(config.numbers);
     this.#sweep = setInterval(() => this.#tokens.sweep(Date.now()), TOKEN_SWEEP_MS);
@@ -284,26 +268,16 @@ export class ControlActor {
     const socket = this.#bySlot.get(slot)?.socket;
     if (!socket) return;
     socket.send(frame);
-    if (agentAtMs > 0) this.#toPhone.record(epochNow() - agentAtMs);
+    if (agentAtMs > 0) this.#latency.toPhone(epochNow() - agentAtMs);
   }
 
   /** Added latency per direction since the last reset (workers report theirs with each pong, once a second). */
   addedLatency(): AddedLatency {
-    return {
-      toAgent: this.#toAgent.summary(),
-      toPhone: this.#toPhone.summary(),
-      jitterHold: this.#jitterHold.summary(),
-      pacerHold: this.#pacerHold.summary(),
-      workerLoopDelayP99Ms: Math.round(Math.max(0, ...this.#workerLoopP99.values()) * 1000) / 1000,
-    };
+    return this.#latency.summary();
   }
 
   resetAddedLatency(): void {
-    this.#toAgent.reset();
-    this.#toPhone.reset();
-    this.#jitterHold.reset();
-    this.#pacerHold.reset();
-    this.#workerLoopP99.clear();
+    this.#latency.reset();
     for (const host of this.#supervisor.hosts()) host.send({ type: 'latency.reset' });
   }
 
@@ -312,11 +286,7 @@ export class ControlActor {
       case 'ready':
         return;
       case 'pong':
-        this.#toAgent.merge(message.inbound);
-        this.#jitterHold.merge(message.hold);
-        this.#pacerHold.merge(message.paced);
-        if (message.toPhone) this.#toPhone.merge(message.toPhone);
-        this.#workerLoopP99.set(workerIndex, lateness(message.windowLoopDelayP99Ms));
+        this.#latency.merge(workerIndex, message);
         return;
       case 'call.ended':
         this.#summaries.push(message.summary);
@@ -404,13 +374,7 @@ export class ControlActor {
 
   /** Whether new calls are refused for a minute cap (as the platform last said), and why. */
   capState(): CapState {
-    if (this.#cap && Date.now() >= this.#cap.untilMs) {
-      this.#log.info({ cap: this.#cap.cap }, 'minute cap period over: new calls allowed again');
-      this.#cap = null;
-    }
-    return this.#cap
-      ? { capped: true, cap: this.#cap.cap as 'day' | 'month', until: new Date(this.#cap.untilMs).toISOString(), message: this.#cap.message }
-      : { capped: false };
+    return this.#caps.state();
   }
 
   /** A message from the platform over the control connection. */
@@ -418,11 +382,11 @@ export class ControlActor {
     switch (message.type) {
       case 'hello':
       case 'cap.state':
-        this.#setCap(message.cap_state);
+        this.#caps.set(message.cap_state);
         return;
       case 'cap.reached': {
         const call = this.#byId.get(message.call_control_id);
-        if (!this.#cap) this.#cap = { cap: message.cap, untilMs: Date.now() + 60_000, message: message.message };
+        this.#caps.reached(message.cap, message.message);
         if (!call) {
           this.#log.warn({ callId: message.call_control_id, cap: message.cap }, 'cap notice for a call this gateway does not carry');
           return;
@@ -440,23 +404,6 @@ export class ControlActor {
         // A newer platform may say more than we know: ignore it, never fail on it.
         this.#log.info({ type: (message as { type?: unknown }).type }, 'unknown control message ignored');
     }
-  }
-
-  #setCap(state: CapState): void {
-    const was = this.#cap !== null;
-    if (state.capped) {
-      const untilMs = Date.parse(state.until);
-      this.#cap = { cap: state.cap, untilMs: Number.isNaN(untilMs) ? Date.now() + 60_000 : untilMs, message: state.message };
-      if (!was) this.#log.warn({ cap: state.cap, until: state.until, code: ErrorCodes.CAP_REACHED }, `new calls refused: ${state.message}`);
-    } else {
-      this.#cap = null;
-      if (was) this.#log.info('the platform lifted the minute cap: new calls allowed again');
-    }
-  }
-
-  #capError(): TtmaError | null {
-    const state = this.capState();
-    return state.capped ? new TtmaError(ErrorCodes.CAP_REACHED, state.message, 403) : null;
   }
 
   #keepRecord(record: GatewayCallRecord): void {
@@ -478,7 +425,7 @@ export class ControlActor {
       if (!this.#closing && (host || busy)) this.#count(this.capRefused, busy ? 'worker_load' : 'concurrent_calls');
       throw new TtmaError(ErrorCodes.OVERLOADED, `${busy ? BUSY : 'gateway full'}: no outbound call placed`, 503);
     }
-    const capped = this.#capError();
+    const capped = this.#caps.refusal();
     if (capped) {
       this.counters.callsRefusedForCap++;
       throw capped;
@@ -586,7 +533,7 @@ export class ControlActor {
     }
     const unplaced = this.#unplacedCalls();
     const host = this.#supervisor.pickWorker(unplaced);
-    const capped = this.#capError();
+    const capped = this.#caps.refusal();
     if (!host || this.#byId.size >= this.#config.maxCalls || capped) {
       this.counters.callsRefused++;
       if (capped) this.counters.callsRefusedForCap++;
