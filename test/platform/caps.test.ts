@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
-import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
+import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness, waitFor } from './helpers.js';
 
 const UNIT_MS = 200;
 let seq = 0;
@@ -16,15 +16,6 @@ let seq = 0;
 function dialBody(host: string, to = '+15557654321'): Record<string, unknown> {
   seq += 1;
   return { to, stream_url: `wss://${host}/v1/media/media-${process.pid}-${seq}`, stream_auth_token: STREAM_TOKEN };
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 function capSuite(name: string, redisUrl: () => string | null, skip?: string): void {

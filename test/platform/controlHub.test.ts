@@ -12,7 +12,7 @@ import { ControlChannel } from '../../src/control/ControlChannel.js';
 import { createLogger } from '../../src/log.js';
 import { CLOSE_REVOKED, CONTROL_PATH, type PlatformControlMessage } from '../../src/wire/controlChannel.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
+import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, startHarness, type Harness, waitFor } from './helpers.js';
 
 const DEP = { id: 'control-dep', numbers: ['+15557770101'], tunnelHost: 'control.trycloudflare.com', caps: { dayMinutes: 1000, monthMinutes: 10000 } };
 
@@ -82,14 +82,6 @@ function refused(result: Opened | Refused): Refused {
     assert.fail('expected the upgrade to be refused');
   }
   return result;
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('control connection (platform side)', () => {

@@ -22,6 +22,7 @@ import {
   postWebhook,
   startHarness,
   type Harness,
+  waitFor,
 } from './helpers.js';
 
 const A = { id: 'dep-a', numbers: ['+15551230001'], tunnelHost: 'aaa.trycloudflare.com' };
@@ -49,15 +50,6 @@ class GatedCallStore extends MemoryCallStore implements CallStore {
     if (this.#gate) await this.#gate;
     if (this.failLocks) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'store unreachable (test)', 503);
     return super.lock(callControlId, deploymentId, facts, nowIso, reservationId);
-  }
-}
-
-/** Polls until `check` holds; bounded. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

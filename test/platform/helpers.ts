@@ -126,7 +126,7 @@ export class FakeProvider {
   }
 }
 
-function readAll(req: IncomingMessage): Promise<Buffer> {
+export function readAll(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -279,3 +279,23 @@ export async function postWebhook(h: Harness, rawBody: string, headers?: Record<
 
 /** A syntactically valid one-time media token (base64url of 32 bytes). */
 export const STREAM_TOKEN = Buffer.alloc(32, 7).toString('base64url');
+
+/** Polls `check` every 20 ms until it holds; fails the test after `timeoutMs`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 8_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Polls `probe` every 20 ms until it gives a value, and returns it; fails the test after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 8_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -7,7 +7,7 @@
  * detail record, and settle it once at the provider's figure.
  */
 import assert from 'node:assert/strict';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import nacl from 'tweetnacl';
@@ -15,20 +15,11 @@ import { createLogger } from '../../src/log.js';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { STREAM_TOKEN, agentHeaders, call, capturingLogger } from './helpers.js';
+import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until, readAll } from './helpers.js';
 
 const API_KEY = 'sim-provider-key-for-lost-hangup';
 const A = { id: 'lost-a', numbers: ['+15552220101'], tunnelHost: 'lost-a.trycloudflare.com' };
 const UNIT_MS = 200;
-
-function readAll(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 /** Forwards webhooks to `target` byte for byte, except the event types in `drop`, which it refuses with 400. */
 function startLossyRelay(target: () => number, drop: ReadonlySet<string>): Promise<{ server: Server; port: number; dropped: string[] }> {
@@ -55,16 +46,6 @@ function startLossyRelay(target: () => number, drop: ReadonlySet<string>): Promi
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, dropped })),
   );
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 6_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('a lost call.hangup, with the real provider simulator', () => {

@@ -15,21 +15,13 @@ import { WebSocket } from 'ws';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { RedisCapStore } from '../../src/platform/store/RedisCapStore.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
-import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, signedHeaders, startHarness, type Harness } from './helpers.js';
+import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, signedHeaders, startHarness, type Harness, waitFor } from './helpers.js';
 
 const A = { id: 'keep-a', numbers: ['+15551410001'], tunnelHost: 'keep-a.trycloudflare.com' };
 const B = { id: 'keep-b', numbers: ['+15551410002'], tunnelHost: 'keep-b.trycloudflare.com' };
 const CALLER = '+15550001111';
 
 const skip = redisUnavailable();
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('platform restart on the same Redis', { skip }, () => {
   let redis: RedisServer;

@@ -12,7 +12,7 @@ import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { createLogger } from '../../src/log.js';
-import { ADMIN_TOKEN, STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger } from './helpers.js';
+import { ADMIN_TOKEN, STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, until } from './helpers.js';
 
 const API_KEY = 'sim-provider-key-for-platform-tests';
 const A = { id: 'sim-a', numbers: ['+15552220001'], tunnelHost: 'sim-a.trycloudflare.com' };
@@ -25,16 +25,6 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 4_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('platform with the real provider simulator', () => {

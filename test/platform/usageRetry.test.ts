@@ -15,21 +15,13 @@ import { ControlChannel } from '../../src/control/ControlChannel.js';
 import { createLogger } from '../../src/log.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
-import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
+import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness, waitFor } from './helpers.js';
 
 const D = { id: 'retry-dep', numbers: ['+15551430001'], tunnelHost: 'retry.trycloudflare.com' };
 /** Short enough that a lost report would be flagged `unreported` within the test. */
 const GRACE_MS = 400;
 
 const skip = redisUnavailable();
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 8_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('a usage report refused while Redis is down is re-sent and recorded', { skip }, () => {
   let dataDir: string;
