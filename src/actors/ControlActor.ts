@@ -20,6 +20,7 @@ import type { Supervisor } from './Supervisor.js';
 import type { WorkerHost } from './WorkerHost.js';
 import { CapGate } from '../control/CapGate.js';
 import { MinutesTally } from '../control/MinutesTally.js';
+import { RecentCalls, type GatewayCallRecord } from '../control/RecentCalls.js';
 
 /** What the front gives us for each accepted media socket. */
 export interface MediaSocket {
@@ -65,21 +66,6 @@ interface LiveCall {
   orphanTimer: NodeJS.Timeout | null;
 }
 
-/** One call as the gateway saw it (`ttma calls`); times are ISO strings (UTC). */
-export interface GatewayCallRecord {
-  call_control_id: string;
-  direction: 'incoming' | 'outgoing';
-  from: string;
-  to: string;
-  state: 'live' | 'ended' | 'refused';
-  started_at: string;
-  answered_at: string | null;
-  ended_at: string | null;
-  /** Answer to end as the gateway measured it (what it reports to the platform). */
-  duration_ms: number | null;
-  end_reason: string | null;
-}
-
 /** Where the ControlActor sends each call's usage at hang-up (the control connection). */
 export type UsageSink = (callId: string, durationMs: number) => void;
 
@@ -89,7 +75,6 @@ const ORPHAN_GRACE_MS = 5_000;
 const TOMBSTONES = 10_000;
 const TOKEN_SWEEP_MS = 5_000;
 const MAX_SUMMARIES = 1_000;
-const MAX_RECORDS = 1_000;
 /** Why a call is refused when every media worker is above its measured-load limit (maxWorkerLoad). */
 const BUSY = 'gateway busy: every media worker is above its load limit';
 
@@ -97,6 +82,7 @@ const BUSY = 'gateway busy: every media worker is above its load limit';
 const epochNow = (): number => performance.timeOrigin + performance.now();
 
 export type { AddedLatency } from './AddedLatencyMeter.js';
+export type { GatewayCallRecord } from '../control/RecentCalls.js';
 
 export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
 
@@ -117,8 +103,8 @@ export class ControlActor {
   readonly #numbers: Set<string>;
   readonly #sweep: NodeJS.Timeout;
   readonly #usage: UsageSink | null;
-  /** Ended and refused calls, oldest first (live ones are in #byId). */
-  readonly #records: GatewayCallRecord[] = [];
+  /** Ended and refused calls (live ones are in #byId). */
+  readonly #recent = new RecentCalls();
   /** The platform's cap notices: new calls are refused while it says a cap is reached. */
   readonly #caps: CapGate;
   #nextSlot = 1;
@@ -361,11 +347,9 @@ export class ControlActor {
 
   /** The most recent calls, newest first: live ones, then ended and refused ones. */
   recentCalls(limit: number): GatewayCallRecord[] {
-    const live = [...this.#byId.values()].map((c) => ({ ...c.record }));
-    const all = [...live, ...this.#records.map((r) => ({ ...r }))];
-    all.sort((a, b) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0));
-    return all.slice(0, Math.max(0, limit));
+    return this.#recent.recent([...this.#byId.values()].map((c) => c.record), limit);
   }
+
 
   /** The deployment's recent calls as the platform recorded them (the provider's figures), newest first. */
   async platformCalls(limit: number): Promise<Array<Record<string, unknown>>> {
@@ -404,11 +388,6 @@ export class ControlActor {
         // A newer platform may say more than we know: ignore it, never fail on it.
         this.#log.info({ type: (message as { type?: unknown }).type }, 'unknown control message ignored');
     }
-  }
-
-  #keepRecord(record: GatewayCallRecord): void {
-    this.#records.push(record);
-    if (this.#records.length > MAX_RECORDS) this.#records.shift();
   }
 
   /**
@@ -468,7 +447,7 @@ export class ControlActor {
       mediaSeen: false,
       startedAt: performance.now(),
       answeredAt: null,
-      record: newRecord(callId, 'outgoing', from, to),
+      record: RecentCalls.open(callId, 'outgoing', from, to),
       startedAtMs: Date.now(),
       log,
       orphanTimer: null,
@@ -542,7 +521,7 @@ export class ControlActor {
       this.#remember(callId);
       const reason = capped ? `minute cap: ${capped.message}` : busy ? BUSY : 'gateway full';
       log.warn({ live: this.#byId.size, ...(capped ? { code: ErrorCodes.CAP_REACHED } : {}) }, `admission refused: ${reason}`);
-      this.#keepRecord({ ...newRecord(callId, 'incoming', from, to), state: 'refused', ended_at: new Date().toISOString(), end_reason: reason });
+      this.#recent.refused(callId, 'incoming', from, to, reason);
       this.#signalling.hangup(callId, { reason: capped ? 'cap' : 'busy' }).catch((err: Error) => log.error({ err: err.message }, 'hang-up failed'));
       return;
     }
@@ -560,7 +539,7 @@ export class ControlActor {
       mediaSeen: false,
       startedAt: performance.now(),
       answeredAt: null,
-      record: newRecord(callId, 'incoming', from, to),
+      record: RecentCalls.open(callId, 'incoming', from, to),
       startedAtMs: Date.now(),
       log,
       orphanTimer: null,
@@ -605,8 +584,7 @@ export class ControlActor {
     call.socket?.close(1000, 'call ended');
     call.socket = null;
     const durationMs = call.answeredAt === null ? 0 : Math.round(performance.now() - call.answeredAt);
-    Object.assign(call.record, { state: 'ended', ended_at: new Date().toISOString(), duration_ms: durationMs, end_reason: reason.slice(0, 200) });
-    this.#keepRecord(call.record);
+    this.#recent.ended(call.record, durationMs, reason);
     // The platform cross-checks this against the provider's record; it never bills from it (FAQ-14).
     this.#usage?.(callId, durationMs);
     call.log.info({ reason, cause, durationMs }, 'call ended');
@@ -662,8 +640,4 @@ export class ControlActor {
       this.#tombstones.delete(oldest);
     }
   }
-}
-
-function newRecord(callId: string, direction: 'incoming' | 'outgoing', from: string, to: string): GatewayCallRecord {
-  return { call_control_id: callId, direction, from, to, state: 'live', started_at: new Date().toISOString(), answered_at: null, ended_at: null, duration_ms: null, end_reason: null };
 }
