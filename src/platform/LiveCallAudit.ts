@@ -10,7 +10,9 @@
  * (developers.telnyx.com/api-reference/call-information/retrieve-a-call-status),
  * so a check a minute cannot miss it. A clear `is_alive: false` settles the
  * call from the provider's call detail record; anything else (an error, a
- * 404, no field) leaves it reserving: fail closed.
+ * 404, no field) leaves it reserving: fail closed. A provider that fails or
+ * rate-limits (Telnyx answers 429 past its limits) is left alone for a while:
+ * every check is paused, and the calls keep reserving meanwhile.
  */
 import { isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -25,8 +27,10 @@ export interface LiveCallAuditOptions {
   settlement: Pick<Settlement, 'onUnreportedEnd'>;
   reservations: ReservationCalls;
   logger: Logger;
-  /** Minimum time between two scans of one deployment's records for unknown dials (default 60 s). */
+  /** Minimum time between two scans of one deployment's records for unknown dials (default 60 s: the platform passes its cap unit). */
   scanEveryMs?: number;
+  /** How long checks pause after the provider failed to answer one (default 60 s: the platform passes its cap unit). */
+  pauseMs?: number;
   now?: () => number;
 }
 
@@ -37,6 +41,8 @@ export class LiveCallAudit {
   readonly #o: LiveCallAuditOptions;
   readonly #lastScan = new Map<string, number>();
   readonly #checking = new Set<string>();
+  /** No check before this time (the provider failed or refused one). */
+  #pausedUntil = -Infinity;
 
   constructor(options: LiveCallAuditOptions) {
     this.#o = options;
@@ -44,6 +50,7 @@ export class LiveCallAudit {
 
   /** After a granted top-up: is the reservation's call still up? Never throws. */
   async check(deploymentId: string, reservationId: string): Promise<void> {
+    if (this.#clock() < this.#pausedUntil) return;
     const callId = await this.#callOf(deploymentId, reservationId);
     if (!callId || this.#checking.has(callId)) return;
     this.#checking.add(callId);
@@ -52,7 +59,13 @@ export class LiveCallAudit {
       try {
         alive = (await this.#o.provider.getCall(callId)).is_alive;
       } catch (err) {
-        this.#o.logger.debug({ deployment: deploymentId, callId, code: isTtmaError(err) ? err.code : undefined }, 'call status not available: the call keeps reserving');
+        // A 404 is about this call (the provider no longer knows it); anything else is about the provider.
+        if (isTtmaError(err) && err.status === 404) return;
+        const pauseMs = this.#o.pauseMs ?? 60_000;
+        if (this.#clock() >= this.#pausedUntil) {
+          this.#o.logger.warn({ deployment: deploymentId, callId, code: isTtmaError(err) ? err.code : undefined, pauseMs }, 'call status not available from the provider: live call checks paused, calls keep reserving');
+        }
+        this.#pausedUntil = this.#clock() + pauseMs;
         return;
       }
       if (alive !== false) return;
@@ -66,12 +79,16 @@ export class LiveCallAudit {
     }
   }
 
+  #clock(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
   /** An answered call reserves under its own id; a dial under `dial-…`, known here or found in the records. */
   async #callOf(deploymentId: string, reservationId: string): Promise<string | undefined> {
     const known = this.#o.reservations.callOf(reservationId);
     if (known || !reservationId.startsWith('dial-')) return known ?? reservationId;
     // Placed by another process, or before a restart: one scan per deployment per interval finds them all.
-    const now = (this.#o.now ?? Date.now)();
+    const now = this.#clock();
     if (now - (this.#lastScan.get(deploymentId) ?? -Infinity) < (this.#o.scanEveryMs ?? 60_000)) return undefined;
     this.#lastScan.set(deploymentId, now);
     try {

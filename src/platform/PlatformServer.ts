@@ -226,6 +226,9 @@ export class PlatformServer {
       settlement: this.#settlement,
       reservations: this.#reservations,
       logger: this.#log,
+      // Checks come once a unit per call: a pause or a scan of one unit skips one round.
+      pauseMs: this.caps.unitMs,
+      scanEveryMs: this.caps.unitMs,
     });
     this.control = new ControlHub({
       deployments: this.deployments,

@@ -61,9 +61,32 @@ describe('LiveCallAudit', () => {
     ];
     let i = 0;
     const t = setup(() => answers[i++]!());
-    for (let k = 0; k < answers.length; k++) await t.audit.check('dep-a', 'v3:in-1');
+    for (let k = 0; k < answers.length; k++) {
+      await t.audit.check('dep-a', 'v3:in-1');
+      t.tick(60_000); // past the pause a failed answer starts
+    }
     assert.deepEqual(t.asked, ['v3:in-1', 'v3:in-1', 'v3:in-1', 'v3:in-1']);
     assert.deepEqual(t.settled, ['v3:in-1']);
+  });
+
+  it('pauses every check for a while when the provider fails or rate-limits one, but not for a 404', async () => {
+    let answer: () => Promise<Partial<ProviderCall>> = async () => {
+      throw new TtmaError(ErrorCodes.PROVIDER, 'provider get call failed after 3 attempts: HTTP 429 (10011)', 502);
+    };
+    const t = setup(() => answer());
+    await t.audit.check('dep-a', 'v3:in-1');
+    await t.audit.check('dep-a', 'v3:in-2');
+    t.tick(59_999);
+    await t.audit.check('dep-a', 'v3:in-3');
+    assert.deepEqual(t.asked, ['v3:in-1'], 'paused after the failure');
+    t.tick(1);
+    answer = async () => {
+      throw new TtmaError(ErrorCodes.PROVIDER, 'provider get call refused: HTTP 404 (90015)', 404);
+    };
+    await t.audit.check('dep-a', 'v3:in-4');
+    await t.audit.check('dep-a', 'v3:in-5');
+    assert.deepEqual(t.asked, ['v3:in-1', 'v3:in-4', 'v3:in-5'], 'a 404 pauses nothing');
+    assert.deepEqual(t.settled, []);
   });
 
   it("finds a dial placed before a restart in the records, scanning a deployment at most once an interval", async () => {
