@@ -6,8 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { HistoryQuery } from './callHistory.js';
-
-type Json = Record<string, unknown>;
+import type { Json } from './httpExchange.js';
 
 const STYLE = [
   'body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#111}',

@@ -21,8 +21,7 @@ import { parseHistoryQuery, queryView, selectHistory } from './callHistory.js';
 import { renderHistoryPage } from './historyPage.js';
 import { DEPLOYMENT_ID_PATTERN, type Deployment, type DeploymentPatch, type DeploymentRegistry, type RegisterDeploymentInput } from './DeploymentRegistry.js';
 import type { UsageEntry, UsageLedger } from './UsageLedger.js';
-
-type Json = Record<string, unknown>;
+import type { Json } from './httpExchange.js';
 
 export interface OperatorContext {
   deployments: DeploymentRegistry;
