@@ -20,6 +20,7 @@ import {
   type HangupCallBody,
   type PlatformErrorBody,
   type SendDtmfBody,
+  type StreamingStartBody,
   type TransferCallBody,
 } from '../wire/platformApi.js';
 
@@ -70,6 +71,11 @@ export class SignallingClient {
 
   answer(callId: string, body: AnswerCallBody): Promise<unknown> {
     return this.#post(PLATFORM_PATHS.answer(callId), body);
+  }
+
+  /** A new media stream for a live call whose socket was lost. */
+  streamingStart(callId: string, body: StreamingStartBody): Promise<unknown> {
+    return this.#post(PLATFORM_PATHS.streamingStart(callId), body);
   }
 
   hangup(callId: string, body: HangupCallBody = {}): Promise<unknown> {

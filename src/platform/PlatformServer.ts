@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, PlatformErrorBody } from '../wire/platformApi.js';
+import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, PlatformErrorBody, StreamingStartBody } from '../wire/platformApi.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSignature.js';
@@ -108,7 +108,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const WEBHOOK_ID_MAX = 256;
 const NOT_OWNED = 'call not found or not owned by this deployment';
 
-const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf|usage|record_start|record_stop|streaming_stop)$/;
+const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf|usage|streaming_start|record_start|record_stop|streaming_stop)$/;
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
 const STORE_READY_TIMEOUT_MS = 2_000;
 const MAX_LISTED_CALLS = 100;
@@ -380,6 +380,8 @@ export class PlatformServer {
             return await this.#sendDtmf(req, res, callId, ctx);
           case 'usage':
             return await this.#usageReport(req, res, callId, ctx);
+          case 'streaming_start':
+            return await this.#streamingStart(req, res, callId, ctx);
           default:
             return await this.#callAction(req, res, callId, signal[2] as 'record_start' | 'record_stop' | 'streaming_stop', ctx);
         }
@@ -445,6 +447,25 @@ export class PlatformServer {
     this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');
     sendJson(req, res, 200, { ok: true });
     if (deployment.recording) this.#background('recording start', this.#recordings.start(deployment, callId));
+  }
+
+  /**
+   * A new stream for one of the deployment's own live calls (the gateway lost
+   * its media socket): the answer's allowlist (wss:// to exactly the tunnel
+   * host, path /v1/media/<this call id>, a well-formed token, an allowed
+   * codec). Nothing is reserved: the call already holds its reservation.
+   */
+  async #streamingStart(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const body = (await this.#readJson(req)) as Partial<StreamingStartBody>;
+    const streamUrl = checkAnswerStreamUrl(body.stream_url, deployment.tunnelHost, callId);
+    const token = checkStreamToken(body.stream_auth_token);
+    const codec = checkCodec(body.codec);
+    const clientState = checkClientState(body.client_state);
+    await this.#requireOwnership(deployment, callId);
+    await this.#provider.action(callId, 'streaming_start', bidirectionalStream(streamUrl, token, codec, clientState));
+    this.#log.info({ deployment: deployment.id, callId, codec }, 'media stream restarted through the provider');
+    sendJson(req, res, 200, { ok: true });
   }
 
   /** Gateway-initiated record_start/record_stop/streaming_stop, on its own calls only. */

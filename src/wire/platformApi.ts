@@ -18,6 +18,8 @@ export const PLATFORM_PATHS = {
   transfer: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/transfer`,
   /** POST, body SendDtmfBody */
   sendDtmf: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/send_dtmf`,
+  /** POST, body StreamingStartBody: a new media stream for a live call whose stream was lost. */
+  streamingStart: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/streaming_start`,
   /** POST, body DialCallBody -> DialCallResult */
   dial: '/v1/signal/calls',
   /** GET -> DeploymentUsage: this deployment's minutes against its caps (the gateway's dashboard). */
@@ -31,6 +33,13 @@ export interface AnswerCallBody {
   codec?: string;
   client_state?: string;
 }
+
+/**
+ * A new stream for a call the gateway already answered or dialled (its media
+ * socket was lost, for example in a tunnel reconnect): the same checks as an
+ * answer's stream, the URL exactly `wss://<tunnel>/v1/media/<call id>`.
+ */
+export type StreamingStartBody = AnswerCallBody;
 
 export interface HangupCallBody {
   reason?: string;

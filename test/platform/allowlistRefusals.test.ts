@@ -2,7 +2,8 @@
  * Every allowlist refusal (FAQ-13) answers its own error code and leaves an
  * audit line, and nothing reaches the provider: another deployment's call, a
  * foreign tunnel host, a look-alike domain, a wrong scheme, a wrong `from`,
- * the dialling policy, and record_start with recording off.
+ * the dialling policy, and record_start with recording off. A restarted
+ * stream (streaming_start) passes the same checks as an answer's.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -104,6 +105,48 @@ describe('allowlist refusals: codes and audit lines', () => {
     // Inside the policy the same request goes through.
     const ok = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers, body: dial({ to: '+447700900123' }) });
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  });
+
+  it('streaming_start: refused for another deployment\'s call, a foreign or look-alike host, a wrong scheme, another path, a bad token or codec', async () => {
+    const headers = agentHeaders(A.id, secretA);
+    const path = PLATFORM_PATHS.streamingStart(callOfA);
+    await expectRefusal(PLATFORM_PATHS.streamingStart(callOfB), headers, answer(A.tunnelHost, callOfB), 403, 'TTMA_ERR_CALL_NOT_OWNED');
+    await expectRefusal(path, headers, answer(B.tunnelHost, callOfA), 400, 'TTMA_ERR_STREAM_HOST');
+    await expectRefusal(path, headers, answer('gw-a.evil-approved.example', callOfA), 400, 'TTMA_ERR_STREAM_HOST');
+    await expectRefusal(path, headers, answer(`${A.tunnelHost}.evil-approved.example`, callOfA), 400, 'TTMA_ERR_STREAM_HOST');
+    for (const scheme of ['ws', 'https']) {
+      await expectRefusal(path, headers, { stream_url: `${scheme}://${A.tunnelHost}/v1/media/${callOfA}`, stream_auth_token: STREAM_TOKEN }, 400, 'TTMA_ERR_STREAM_SCHEME');
+    }
+    // Another call's path, or a dial's media id: a stream is restarted only under its own call id.
+    await expectRefusal(path, headers, answer(A.tunnelHost, callOfB), 400, 'TTMA_ERR_STREAM_URL');
+    await expectRefusal(path, headers, { stream_url: `wss://${A.tunnelHost}/v1/media/out-12345678`, stream_auth_token: STREAM_TOKEN }, 400, 'TTMA_ERR_STREAM_URL');
+    // Malformed fields and a wrong secret are refused too (plain errors, not allowlist audit lines).
+    const relayed = h.provider.commands('streaming_start').length;
+    for (const [body, hdrs, status, code] of [
+      [{ ...answer(A.tunnelHost, callOfA), stream_auth_token: 'short' }, headers, 400, 'TTMA_ERR_BAD_REQUEST'],
+      [{ ...answer(A.tunnelHost, callOfA), codec: 'GSM' }, headers, 400, 'TTMA_ERR_CODEC_UNSUPPORTED'],
+      [{ stream_url: 42 }, headers, 400, 'TTMA_ERR_STREAM_URL'],
+      [answer(A.tunnelHost, callOfA), agentHeaders(A.id, secretB), 401, 'TTMA_ERR_AUTH'],
+    ] as const) {
+      const res = await call(h.base, 'POST', path, { headers: hdrs, body });
+      assert.equal(res.status, status, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, code);
+    }
+    assert.equal(h.provider.commands('streaming_start').length, relayed, 'nothing reached the provider');
+  });
+
+  it('streaming_start on the own call is relayed with the bidirectional stream fields', async () => {
+    const headers = agentHeaders(A.id, secretA);
+    const before = h.provider.commands('streaming_start').length;
+    const res = await call(h.base, 'POST', PLATFORM_PATHS.streamingStart(callOfA), { headers, body: { ...answer(A.tunnelHost, callOfA), codec: 'PCMA' } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const sent = h.provider.commands('streaming_start').slice(before);
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0]?.body?.['stream_url'], `wss://${A.tunnelHost}/v1/media/${callOfA}`);
+    assert.equal(sent[0]?.body?.['stream_auth_token'], STREAM_TOKEN);
+    assert.equal(sent[0]?.body?.['stream_bidirectional_mode'], 'rtp');
+    assert.equal(sent[0]?.body?.['stream_bidirectional_codec'], 'PCMA');
+    assert.equal(typeof sent[0]?.body?.['command_id'], 'string');
   });
 
   it('record_start with recording off: TTMA_ERR_RECORDING, and answering sends no record_start', async () => {

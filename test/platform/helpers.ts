@@ -94,7 +94,7 @@ export class FakeProvider {
       this.calls.set(id, { direction: 'outgoing', from: String(req.body?.['from']), to: String(req.body?.['to']), alive: true });
       return { status: 200, body: { data: { call_control_id: id, call_session_id: `sess-${id}`, call_leg_id: `leg-${id}` } } };
     }
-    const action = /^\/v2\/calls\/([^/]+)\/actions\/(answer|hangup|record_start|record_stop|streaming_stop)$/.exec(req.path);
+    const action = /^\/v2\/calls\/([^/]+)\/actions\/(answer|hangup|record_start|record_stop|streaming_start|streaming_stop)$/.exec(req.path);
     if (req.method === 'POST' && action) {
       const call = this.calls.get(decodeURIComponent(action[1] ?? ''));
       if (!call) return { status: 404, body: { errors: [{ code: '90015', title: 'Call not found' }] } };
