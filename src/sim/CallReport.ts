@@ -30,6 +30,10 @@ export interface CallSummary {
   sendLagMs: LatencySummary | null;
   marksEchoed: number;
   clearsReceived: number;
+  /** Media streams opened (the answer's or dial's, then any streaming_start). */
+  streamsOpened: number;
+  /** Streams that ended while the call went on (closed by the far end, or dropped by the simulator's dropStream). */
+  streamsLost: number;
   dtmfSent: number;
   /** DTMF digits the gateway sent with the send_dtmf action, in order. */
   dtmfReceived: string;

@@ -154,6 +154,8 @@ export class SimCall implements ClockSubscriber {
   #malformed = 0;
   #marksEchoed = 0;
   #clears = 0;
+  #streamsOpened = 0;
+  #streamsLost = 0;
   #webhooksFailed = 0;
   #recording = false;
   #recordedEver = false;
@@ -350,6 +352,8 @@ export class SimCall implements ClockSubscriber {
       sendLagMs: null,
       marksEchoed: this.#marksEchoed,
       clearsReceived: this.#clears,
+      streamsOpened: this.#streamsOpened,
+      streamsLost: this.#streamsLost,
       dtmfSent: this.#dtmfSent,
       dtmfReceived: this.#dtmfReceived,
       transferredTo: this.#transferredTo,
@@ -484,6 +488,7 @@ export class SimCall implements ClockSubscriber {
     });
     this.#streamT0 = this.#ctx.clock.add(this);
     this.#streamFrames = 0;
+    this.#streamsOpened++;
     if (this.#talkStartAt === null) {
       this.#talkStartAt = this.#streamT0;
       this.#talkEndAt = this.#streamT0 + this.#init.talkMs;
@@ -492,14 +497,32 @@ export class SimCall implements ClockSubscriber {
     this.#log.debug({ streamId: stream.streamId }, 'media stream open');
   }
 
+  /**
+   * The gateway (or the path to it) closed the stream. As with Telnyx, the
+   * stream is a fork of the call, not the call: the call goes on without
+   * media until someone hangs up, and `streaming_start` may open a new stream.
+   */
   #onStreamPeerClosed(stream: MediaStreamClient, code: number, reason: string): void {
     if (this.#stream !== stream) return;
     this.#stream = null;
+    this.#streamsLost++;
     this.#emit('streaming.stopped', { stream_url: this.#streamUrl ?? undefined, stream_id: stream.streamId });
-    if (this.#state !== 'answered') return;
-    const normal = code === 1000 || code === 1001;
-    const why = `media socket closed by the gateway (code ${code}${reason ? `, ${reason}` : ''})`;
-    this.#end(normal ? 'gateway' : 'error', 'normal_clearing', this.direction === 'incoming' ? 'callee' : 'caller', why);
+    this.#log.debug({ code, reason, streamId: stream.streamId }, 'media stream closed by the far end; the call goes on');
+  }
+
+  /**
+   * The network path to the gateway breaks (a tunnel reconnect, say): the
+   * socket is dropped without a close frame, as a lost connection looks to
+   * the far end, and the call goes on without media. False when no stream is open.
+   */
+  dropStream(): boolean {
+    const stream = this.#stream;
+    if (!stream || !stream.isOpen) return false;
+    this.#stream = null;
+    this.#streamsLost++;
+    stream.terminate();
+    this.#emit('streaming.stopped', { stream_url: this.#streamUrl ?? undefined, stream_id: stream.streamId });
+    return true;
   }
 
   #streamFailed(url: string, reason: string): void {
@@ -590,6 +613,8 @@ export class SimCall implements ClockSubscriber {
       sendLagMs: analysis.sendLagMs,
       marksEchoed: this.#marksEchoed,
       clearsReceived: this.#clears,
+      streamsOpened: this.#streamsOpened,
+      streamsLost: this.#streamsLost,
       dtmfSent: this.#dtmfSent,
       dtmfReceived: this.#dtmfReceived,
       transferredTo: this.#transferredTo,

@@ -468,6 +468,54 @@ describe('ProviderSimulator', () => {
     assert.ok(report.framesSent >= 5 && report.framesSent < 35, `frames ${report.framesSent} of a 700 ms call`);
   });
 
+  it('a lost stream is not the call: the call goes on without media, and streaming_start opens a new stream', async () => {
+    const call = sim.placeInboundCall({ from: '+15551230009', to: TO_NO_ANSWER, durationMs: 5000 });
+    await gatewayHooks.waitFor(call.id, 'call.initiated');
+    media.tokens.set('first-stream', 'first-token');
+    media.tokens.set('second-stream', 'second-token');
+    const streamOf = (pathId: string, token: string) => ({ stream_url: `wss://${TUNNEL_HOST}/v1/media/${pathId}`, stream_auth_token: token });
+    assert.equal((await api('POST', actionPath(call.id, 'answer'), streamOf('first-stream', 'first-token'))).status, 200);
+    await gatewayHooks.waitFor(call.id, 'streaming.started');
+    await sleep(200);
+    const first = media.sessions.get('first-stream') as MediaSession;
+    const framesBefore = first.mediaArrivals.length;
+    assert.ok(framesBefore > 3, `frames on the first stream: ${framesBefore}`);
+
+    // The path to the gateway breaks: no close frame reaches the gateway, the call stays up.
+    assert.equal(call.dropStream(), true);
+    assert.equal(call.dropStream(), false, 'nothing left to drop');
+    await first.closed;
+    assert.equal(first.closeCode, 1006, 'an abnormal closure: the connection was lost, not closed');
+    await gatewayHooks.waitFor(call.id, 'streaming.stopped');
+    const framesAtDrop = first.mediaArrivals.length;
+    await sleep(100);
+    assert.equal(call.isAlive, true);
+    assert.equal(first.mediaArrivals.length, framesAtDrop, 'no frames after the drop');
+
+    // The gateway asks for a new stream; frames flow on it.
+    assert.equal((await api('POST', actionPath(call.id, 'streaming_start'), streamOf('second-stream', 'second-token'))).status, 200);
+    for (let i = 0; i < 100 && !media.sessions.get('second-stream')?.mediaArrivals.length; i++) await sleep(10);
+    await sleep(200);
+    const second = media.sessions.get('second-stream') as MediaSession;
+    assert.equal(second.upgradeHeaders['x-telnyx-streaming-auth-token'], 'second-token');
+    assert.equal((second.frames[1] as any).start.call_control_id, call.id);
+    assert.ok(second.mediaArrivals.length > 3, `frames on the second stream: ${second.mediaArrivals.length}`);
+
+    // The gateway closing its end is a stream lost too, not a hang-up.
+    second.socket.close(1000, 'gateway closed its end');
+    await second.closed;
+    for (let i = 0; i < 100 && gatewayHooks.eventsFor(call.id).filter((e) => e === 'streaming.stopped').length < 2; i++) await sleep(10);
+    assert.equal(call.isAlive, true, 'the call goes on');
+    assert.equal((await api('POST', actionPath(call.id, 'hangup'), {})).status, 200);
+    const report = await call.done;
+    assert.equal(report.endedBy, 'gateway');
+    assert.equal(report.streamsOpened, 2);
+    assert.equal(report.streamsLost, 2);
+    assert.deepEqual(platform.eventsFor(call.id), [
+      'call.initiated', 'call.answered', 'streaming.started', 'streaming.stopped', 'streaming.started', 'streaming.stopped', 'call.hangup',
+    ]);
+  });
+
   it('stop() ends live calls with their hang-up webhooks and is idempotent', async () => {
     const call = sim.placeInboundCall({ from: '+15551230007', to: TO_LONG, durationMs: 5000 });
     await gatewayHooks.waitFor(call.id, 'streaming.started');
