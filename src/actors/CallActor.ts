@@ -17,7 +17,7 @@
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent } from '../agent/AgentAdapter.js';
 import type { BargeInConfig } from '../agent/agentConfig.js';
 import { ErrorCodes, isTtmaError } from '../errors.js';
-import { createPhoneCodec, type PhoneCodec } from '../media/codecs.js';
+import { createPhoneCodec, type PhoneCodec, type PhoneMediaFormat } from '../media/codecs.js';
 import { FRAME_MS, samplesPerFrame } from '../media/constants.js';
 import { Framer } from '../media/Framer.js';
 import { frameArena } from '../media/FrameArena.js';
@@ -134,6 +134,10 @@ export class CallActor {
   readonly #pushedAt = new Float64Array(ARRIVAL_RING).fill(NaN);
   /** The provider sent `stop`: no more caller audio, so nothing more to conceal. */
   #inputStopped = false;
+  /** The stream was lost and a new one asked for: the next `start` resumes this call (streamLost). */
+  #awaitingStream = false;
+  /** Streams resumed after a loss. */
+  #streamsResumed = 0;
   /** Chunk counter for frames without a readable `chunk` (arrival order). */
   #implicitChunk = 0;
   #toAgent: CallResampler | null = null;
@@ -381,7 +385,10 @@ export class CallActor {
       this.#hooks.requestClose(this.slot, CLOSE_POLICY, `${ErrorCodes.MEDIA_PROTOCOL}: start frame names another call`);
       return;
     }
-    if (this.#codec) return; // a repeated start changes nothing
+    if (this.#codec) {
+      if (this.#awaitingStream) this.#resumeStream(frame.start.media_format);
+      return; // otherwise a repeated start changes nothing
+    }
     try {
       this.#codec = createPhoneCodec(frame.start.media_format ?? { encoding: '' });
     } catch (err) {
@@ -407,6 +414,45 @@ export class CallActor {
       this.#detector = new SpeechDetector({ sampleRate: this.#codec.sampleRate, ...this.#bargeInConfig });
     }
     this.#agent.callStarted();
+  }
+
+  /**
+   * The media socket was lost without the provider's `stop` (a tunnel
+   * reconnect, say) and the gateway asks the provider for a new stream. The
+   * call, its agent session and its pacer carry on meanwhile (what is paced
+   * out has no socket to go to, as on a broken line). False when there is
+   * nothing to resume: no stream yet, or the provider had stopped it.
+   */
+  streamLost(): boolean {
+    if (!this.#codec || this.#inputStopped || this.#ended) return false;
+    this.#awaitingStream = true;
+    // Marks sent to the lost stream will never be echoed: their audio was paced out, so they count as played.
+    this.#playoutMarks.streamLost();
+    return true;
+  }
+
+  /** The new stream's `start`: the same media format, or the call cannot go on with this codec state. */
+  #resumeStream(format: PhoneMediaFormat | undefined): void {
+    let next: PhoneCodec;
+    try {
+      next = createPhoneCodec(format ?? { encoding: '' });
+    } catch (err) {
+      this.#hooks.requestClose(this.slot, CLOSE_UNSUPPORTED, isTtmaError(err) ? `${err.code}: ${err.message}` : 'unreadable media_format');
+      return;
+    }
+    const current = this.#codec!;
+    if (next.name !== current.name || next.sampleRate !== current.sampleRate) {
+      this.#hooks.requestClose(this.slot, CLOSE_UNSUPPORTED, `${ErrorCodes.CODEC_UNSUPPORTED}: the new stream is ${next.name} at ${next.sampleRate} Hz, the call ${current.name} at ${current.sampleRate} Hz`);
+      return;
+    }
+    this.#awaitingStream = false;
+    this.#streamsResumed++;
+    // A new stream numbers its chunks from 1 again: forget the old one's order and arrival times.
+    this.#jitter!.reset();
+    this.#implicitChunk = 0;
+    this.#arrivals.fill(NaN);
+    this.#pushedAt.fill(NaN);
+    this.#playoutMarks.streamLost();
   }
 
   #onMedia(frame: Extract<ProviderMediaFrame, { event: 'media' }>): void {

@@ -64,13 +64,17 @@ interface LiveCall {
   startedAtMs: number;
   log: Logger;
   orphanTimer: NodeJS.Timeout | null;
+  /** New streams asked for after the media socket was lost (at most MAX_STREAM_RESTARTS). */
+  streamRestarts: number;
 }
 
 /** Where the ControlActor sends each call's usage at hang-up (the control connection). */
 export type UsageSink = (callId: string, durationMs: number) => void;
 
-/** After the media socket closes, wait this long for call.hangup before hanging up ourselves. */
+/** After the media socket closes, wait this long for call.hangup (or a restarted stream) before hanging up ourselves. */
 const ORPHAN_GRACE_MS = 5_000;
+/** A call whose media socket is lost mid-call (no `stop`) gets a new stream this many times at most. */
+const MAX_STREAM_RESTARTS = 3;
 /** Ended call ids remembered so late or duplicated events never revive a call. */
 const TOMBSTONES = 10_000;
 const TOKEN_SWEEP_MS = 5_000;
@@ -109,7 +113,18 @@ export class ControlActor {
   readonly #caps: CapGate;
   #nextSlot = 1;
   #closing = false;
-  readonly counters = { callsStarted: 0, callsEnded: 0, callsRefused: 0, callsRefusedForCap: 0, callsEndedForCap: 0, workerCallsLost: 0, mediaRefused: 0 };
+  readonly counters = {
+    callsStarted: 0,
+    callsEnded: 0,
+    callsRefused: 0,
+    callsRefusedForCap: 0,
+    callsEndedForCap: 0,
+    workerCallsLost: 0,
+    mediaRefused: 0,
+    /** New streams asked for after a media socket was lost mid-call, and how many of those requests failed. */
+    streamRestarts: 0,
+    streamRestartsFailed: 0,
+  };
   readonly #latency = new AddedLatencyMeter();
   /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
   readonly started: Record<string, number> = {};
@@ -139,6 +154,11 @@ export class ControlActor {
 
   get liveCalls(): number {
     return this.#byId.size;
+  }
+
+  /** Whether an unused media token exists for the call (tests check that none outlives its call, FAQ-07). */
+  hasPendingMediaToken(callId: string): boolean {
+    return this.#tokens.hasPendingToken(callId);
   }
 
   /** Recent call summaries from the workers, newest last. */
@@ -201,13 +221,14 @@ export class ControlActor {
       this.counters.mediaRefused++;
       return { ok: false, reason: 'no_live_call' };
     }
-    if (call.workerIndex === UNPLACED) {
+    if (call.workerIndex === UNPLACED || (workerIndex !== undefined && workerIndex !== call.workerIndex)) {
       const host = workerIndex === undefined ? undefined : this.#supervisor.host(workerIndex);
       if (!host || host.exited) {
         this.counters.mediaRefused++;
         return { ok: false, reason: 'no_worker' };
       }
-      this.#place(call, host);
+      if (call.workerIndex !== UNPLACED) this.#moveTo(call, host);
+      else this.#place(call, host);
     }
     return { ok: true, slot: call.slot };
   }
@@ -220,6 +241,12 @@ export class ControlActor {
     }
     call.socket = socket;
     call.mediaSeen = true;
+    if (call.orphanTimer) {
+      // A restarted stream landed in time.
+      clearTimeout(call.orphanTimer);
+      call.orphanTimer = null;
+      call.log.info({ restarts: call.streamRestarts }, 'media stream restarted');
+    }
     this.#supervisor.host(call.workerIndex)?.send({ type: 'media.open', slot });
   }
 
@@ -241,12 +268,39 @@ export class ControlActor {
     const call = this.#bySlot.get(slot);
     if (!call) return;
     call.socket = null;
-    this.#supervisor.host(call.workerIndex)?.send({ type: 'media.closed', slot });
-    if (call.state === 'ending' || this.#closing) return;
-    // The provider closes the stream just before it reports the hang-up;
-    // if no hang-up follows, the call has no audio path: end it ourselves.
+    const live = call.state !== 'ending' && !this.#closing;
+    // The worker's actor knows whether the provider sent `stop` first (the stream ended with the
+    // call) or not (the socket was lost): only then does it answer media.lost and a new stream is asked for.
+    const restream = live && call.streamRestarts < MAX_STREAM_RESTARTS;
+    this.#supervisor.host(call.workerIndex)?.send({ type: 'media.closed', slot, ...(restream ? { restream } : {}) });
+    if (!live) return;
+    // The provider closes the stream just before it reports the hang-up; if no hang-up follows
+    // (and no restarted stream lands), the call has no audio path: end it ourselves.
     call.orphanTimer = setTimeout(() => this.#endCall(call.callId, 'media stream closed', 'media_closed', true), ORPHAN_GRACE_MS);
     call.orphanTimer.unref();
+  }
+
+  /**
+   * The call's media socket was lost mid-call (a tunnel reconnect, say): ask
+   * the provider, through the platform, for a new stream to the same call
+   * with a fresh one-time token (FAQ-07). The orphan timer set at the close
+   * still bounds the wait; a refused request ends the call at once.
+   */
+  async #restartStream(call: LiveCall): Promise<void> {
+    if (call.state === 'ending' || this.#closing || call.socket) return;
+    call.streamRestarts++;
+    this.counters.streamRestarts++;
+    const token = this.#tokens.issue(call.callId, Date.now());
+    const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(call.callId)}`;
+    call.log.warn({ restart: call.streamRestarts }, 'media socket lost mid-call: asking for a new stream');
+    try {
+      await this.#signalling.streamingStart(call.callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec });
+    } catch (err) {
+      this.counters.streamRestartsFailed++;
+      this.#tokens.revokeCall(call.callId);
+      call.log.error({ err: (err as Error).message }, 'new media stream refused');
+      await this.#endCall(call.callId, 'media stream lost and not restarted', 'media_closed', true);
+    }
   }
 
   /** Audio from a worker toward the phone. */
@@ -290,6 +344,11 @@ export class ControlActor {
       case 'agent.action': {
         const call = this.#bySlot.get(message.slot);
         if (call) void this.#onAgentAction(call, message.action);
+        return;
+      }
+      case 'media.lost': {
+        const call = this.#bySlot.get(message.slot);
+        if (call && call.workerIndex === workerIndex) void this.#restartStream(call);
         return;
       }
       case 'media.authorize': {
@@ -451,6 +510,7 @@ export class ControlActor {
       startedAtMs: Date.now(),
       log,
       orphanTimer: null,
+      streamRestarts: 0,
     };
     this.#byId.set(callId, call);
     this.#byMediaId.set(mediaId, call);
@@ -543,6 +603,7 @@ export class ControlActor {
       startedAtMs: Date.now(),
       log,
       orphanTimer: null,
+      streamRestarts: 0,
     };
     this.#byId.set(callId, call);
     this.#bySlot.set(slot, call);
@@ -622,6 +683,24 @@ export class ControlActor {
     host.calls++;
     const { slot, callId, from, to } = call;
     host.send({ type: 'call.open', slot, callId, from, to, direction: call.direction, agent: this.#config.agent, bargeIn: this.#config.bargeIn });
+  }
+
+  /**
+   * Worker-owned sockets: a restarted stream landed on another worker's
+   * listener. The call's actor moves there: the old one ends, a new one opens
+   * (a new agent session, no greeting again), so frames and actor share a thread.
+   */
+  #moveTo(call: LiveCall, host: WorkerHost): void {
+    const from = this.#supervisor.host(call.workerIndex);
+    if (from) {
+      from.calls = Math.max(0, from.calls - 1);
+      from.send({ type: 'call.end', slot: call.slot, reason: 'media stream moved to another worker' });
+    }
+    call.log.warn({ to: host.index }, 'restarted media stream landed on another worker: the call moves there with a new agent session');
+    call.workerIndex = host.index;
+    host.calls++;
+    const { slot, callId, from: caller, to, direction } = call;
+    host.send({ type: 'call.open', slot, callId, from: caller, to, direction, agent: this.#config.agent, bargeIn: this.#config.bargeIn, resumed: true });
   }
 
   #callStarted(direction: 'incoming' | 'outgoing'): void {

@@ -99,6 +99,19 @@ export class PlayoutMarks {
     return true;
   }
 
+  /**
+   * The stream the marks at the provider went to is gone: they will never be
+   * echoed. Their audio was all paced out, so each counts as played, as the
+   * heard point does (a late echo from the old stream is ignored).
+   */
+  streamLost(): void {
+    for (const name of this.#atProvider.splice(0)) {
+      this.#echoesToIgnore.set(name, (this.#echoesToIgnore.get(name) ?? 0) + 1);
+      this.#remember(name);
+      this.#toAgent(name);
+    }
+  }
+
   /** Barge-in: `queueDropped` are the queue's marks (from OutboundQueue.clear), older than the framer's. */
   cleared(queueDropped: readonly string[]): MarksAtClear {
     const dropped = [...queueDropped, ...this.#inFramer.map((m) => m.name)];

@@ -179,7 +179,8 @@ function onControl(message: ToWorker): void {
   switch (message.type) {
     case 'call.open': {
       const call = { callId: message.callId, from: message.from, to: message.to, direction: message.direction };
-      const actor = new CallActor(message.slot, call, createAgent(message.agent, { hold: config.call.hold }), hooks, config.call, message.bargeIn);
+      const settings = message.resumed ? { ...config.call, greeting: null } : config.call;
+      const actor = new CallActor(message.slot, call, createAgent(message.agent, { hold: config.call.hold }), hooks, settings, message.bargeIn);
       actors.set(message.slot, actor);
       actor.openAgent().then(
         () => {
@@ -201,6 +202,10 @@ function onControl(message: ToWorker): void {
     case 'media.open':
       return;
     case 'media.closed':
+      if (message.restream && actors.get(message.slot)?.streamLost()) {
+        post({ type: 'media.lost', slot: message.slot });
+        return;
+      }
       return endCall(message.slot, 'media closed');
     case 'ping':
       post({

@@ -75,11 +75,14 @@ export type ToWorker =
       direction: 'incoming' | 'outgoing';
       agent: AgentConfig;
       bargeIn: BargeInConfig;
+      /** A live call moved here with its new media stream (worker-owned sockets): no greeting again. */
+      resumed?: boolean;
     }
   | { type: 'agent.result'; slot: number; result: AgentActionResult }
   | { type: 'call.end'; slot: number; reason: string }
   | { type: 'media.open'; slot: number }
-  | { type: 'media.closed'; slot: number }
+  /** `restream`: main will ask for a new stream if the actor has one to resume (the worker answers media.lost). */
+  | { type: 'media.closed'; slot: number; restream?: boolean }
   /** `withCalls`: include each live call's figures in the pong (only while a dashboard watches: ~1 ms to encode 500 calls). */
   | { type: 'ping'; id: number; sentAt: number; withCalls: boolean }
   /** Forget the added-latency samples gathered so far (a bench step starts). */
@@ -123,6 +126,8 @@ export type FromWorker =
   | { type: 'call.ended'; slot: number; summary: CallSummary }
   /** The actor asks main to close the call's media socket (bad start frame, unsupported codec...). */
   | { type: 'media.close'; slot: number; code: number; reason: string }
+  /** The call's stream was lost mid-call (no `stop` from the provider): its actor waits for a new one. */
+  | { type: 'media.lost'; slot: number }
   | { type: 'agent.action'; slot: number; action: AgentAction }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; slot?: number; fields?: Record<string, unknown> }
   // Worker-owned sockets (DESIGN 4, fourth option): the worker's listener asks, main decides.

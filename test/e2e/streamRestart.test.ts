@@ -1,0 +1,183 @@
+/**
+ * A media socket lost mid-call (a tunnel reconnect, say) is not the end of
+ * the call: the gateway asks the provider, through the platform, for a new
+ * stream with a fresh one-time token, and the call, its actor and its agent
+ * session carry on. A stream the provider ends itself (`stop`, then the
+ * hang-up) is never restarted; restarts are bounded, and a refused one ends
+ * the call at once. Real simulator (whose `dropStream` breaks the socket
+ * without a close frame), platform, gateway and worker threads on loopback.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { bestLagCorrelation } from '../../src/media/correlation.js';
+import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
+import type { CallReport } from '../../src/sim/CallReport.js';
+import type { SimCall } from '../../src/sim/SimCall.js';
+import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * How well the end of the call echoes: the last 8,000 samples sent against
+ * the last 12,000 returned. A lost stream loses the frames in flight and the
+ * new one starts with a fresh jitter buffer, so the lag before and after the
+ * restart differ and the whole call has no single lag; the audio after it
+ * must still be the caller's, echoed.
+ */
+function tailEcho(report: CallReport): number {
+  const sent = report.sentPcm.subarray(-8_000);
+  const returned = report.returnedPcm.subarray(-12_000);
+  // The returned tail starts 4,000 samples before the sent one, plus the echo's own delay (up to 2,000 here).
+  return bestLagCorrelation(sent, returned, 6_000).correlation;
+}
+
+/** Places a call and waits until its stream carries frames both ways. */
+async function streamingCall(stack: Stack, from: string, durationMs: number): Promise<SimCall> {
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs });
+  await waitFor('the call to stream', () => stack.gateway.control.snapshot().some((c) => c.callId === call.id && c.state === 'streaming'), 5_000);
+  await waitFor('echoed frames', () => call.summary().framesReturned > 10, 5_000);
+  return call;
+}
+
+/** Drops the call's stream and waits for the gateway's new one to carry frames back. */
+async function dropAndResume(call: SimCall, streamsBefore: number): Promise<void> {
+  const returnedAtDrop = call.summary().framesReturned;
+  assert.equal(call.dropStream(), true, 'a stream to drop');
+  await waitFor('a new stream', () => call.summary().streamsOpened === streamsBefore + 1, 5_000);
+  await waitFor('frames echoed on the new stream', () => call.summary().framesReturned > returnedAtDrop + 10, 5_000);
+}
+
+for (const mediaSockets of ['worker', 'front'] as const) {
+  describe(`a lost media stream is restarted (media sockets on the ${mediaSockets === 'worker' ? 'workers' : 'main thread'})`, () => {
+    let stack: Stack;
+    before(async () => {
+      stack = await startStack({ mediaSockets, workers: 1 });
+    });
+    after(() => stack.stop());
+
+    it('the call goes on through a new stream; the echo keeps flowing and the call ends as the caller hangs up', async () => {
+      const counters = stack.gateway.control.counters;
+      const before = { restarts: counters.streamRestarts, failed: counters.streamRestartsFailed, mediaClosed: stack.gateway.control.ended['media_closed'] ?? 0 };
+      const call = await streamingCall(stack, '+15550301001', 3_000);
+      await dropAndResume(call, 1);
+      const report = await call.done;
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.equal(report.streamsOpened, 2);
+      assert.equal(report.streamsLost, 1);
+      // Frames in flight at the drop are lost; the rest came back.
+      assert.ok(report.framesReturned >= report.framesSent - 25, `returned ${report.framesReturned} of ${report.framesSent}`);
+      assert.ok(tailEcho(report) >= 0.9, `echo correlation after the restart ${tailEcho(report)}`);
+      assert.equal(counters.streamRestarts - before.restarts, 1);
+      assert.equal(counters.streamRestartsFailed - before.failed, 0);
+      await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
+      assert.equal(stack.gateway.control.ended['media_closed'] ?? 0, before.mediaClosed, 'not ended for a closed stream');
+    });
+
+    it('a call that ends normally (the provider sends stop, then hangs up) asks for no new stream', async () => {
+      const before = stack.gateway.control.counters.streamRestarts;
+      const calls = await Promise.all([0, 1, 2].map((i) => streamingCall(stack, `+1555030200${i}`, 800)));
+      for (const report of await Promise.all(calls.map((c) => c.done))) {
+        assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+        assert.equal(report.streamsOpened, 1);
+      }
+      await waitFor('the gateway to end the calls', () => stack.gateway.control.liveCalls === 0);
+      await sleep(200);
+      assert.equal(stack.gateway.control.counters.streamRestarts, before);
+    });
+  });
+}
+
+describe('stream restarts are bounded, and a refused one ends the call', () => {
+  let stack: Stack;
+  /** The platform's provider transport refuses streaming_start while set. */
+  let refuseStreamingStart = false;
+  before(async () => {
+    stack = await startStack(
+      { workers: 1 },
+      {
+        platform: {
+          provider: {
+            maxAttempts: 1,
+            transport: (base, max) => {
+              const inner = nodeHttpTransport(base, max);
+              return {
+                request: (method, url, headers, body, timeoutMs) =>
+                  refuseStreamingStart && url.pathname.endsWith('/actions/streaming_start')
+                    ? Promise.resolve({ status: 500, text: '{"errors":[{"code":"10000","title":"Internal error"}]}' })
+                    : inner.request(method, url, headers, body, timeoutMs),
+                close: () => inner.close(),
+              };
+            },
+          },
+        },
+      },
+    );
+  });
+  after(() => stack.stop());
+
+  it('after three restarts, a fourth loss is not restarted and the call ends as an orphan', async () => {
+    const control = stack.gateway.control;
+    const mediaClosed = control.ended['media_closed'] ?? 0;
+    const call = await streamingCall(stack, '+15550303001', 30_000);
+    for (let i = 1; i <= 3; i++) await dropAndResume(call, i);
+    assert.equal(call.dropStream(), true);
+    const report = await call.done;
+    assert.equal(report.endedBy, 'gateway', 'the gateway hung up the call it could no longer carry');
+    assert.equal(report.streamsOpened, 4);
+    assert.equal(report.streamsLost, 4);
+    assert.ok(report.cdr.duration_ms < 15_000, `ended ${report.cdr.duration_ms} ms in, well before the caller would have`);
+    await waitFor('the gateway to end the call', () => control.liveCalls === 0);
+    assert.equal((control.ended['media_closed'] ?? 0) - mediaClosed, 1);
+  });
+
+  it('a new stream the provider refuses ends the call at once, and the token minted for it is revoked', async () => {
+    const control = stack.gateway.control;
+    const failed = control.counters.streamRestartsFailed;
+    const call = await streamingCall(stack, '+15550303002', 30_000);
+    refuseStreamingStart = true;
+    try {
+      const droppedAt = Date.now();
+      assert.equal(call.dropStream(), true);
+      const report = await call.done;
+      assert.equal(report.endedBy, 'gateway');
+      assert.equal(report.streamsOpened, 1);
+      assert.ok(Date.now() - droppedAt < 4_000, 'ended before the orphan grace ran out');
+      assert.equal(control.counters.streamRestartsFailed - failed, 1);
+      assert.equal(control.hasPendingMediaToken(call.id), false, 'no token left for the ended call');
+    } finally {
+      refuseStreamingStart = false;
+    }
+  });
+});
+
+describe('a restarted stream that lands on another worker moves the call there', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ mediaSockets: 'worker', workers: 2 });
+  });
+  after(() => stack.stop());
+
+  it('the call goes on, on the worker that holds its new socket', async () => {
+    const calls: SimCall[] = [];
+    for (let i = 0; i < 10; i++) calls.push(await streamingCall(stack, `+155503040${String(i).padStart(2, '0')}`, 8_000));
+    const workerOf = () => new Map(stack.gateway.control.snapshot().map((c) => [c.callId, c.worker]));
+    const first = workerOf();
+    // The kernel hashes each new connection to one of the two listeners: a round of 10 restarts
+    // all landing where they were has odds of 1 in 1,024; three rounds, 1 in 2^30.
+    let moved: SimCall[] = [];
+    for (let round = 1; round <= 3 && moved.length === 0; round++) {
+      for (const call of calls) await dropAndResume(call, round);
+      const now = workerOf();
+      moved = calls.filter((c) => now.get(c.id) !== first.get(c.id));
+    }
+    assert.ok(moved.length > 0, 'some call moved to the other worker');
+    const reports = await Promise.all(calls.map((c) => c.done));
+    for (const report of reports) {
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.ok(tailEcho(report) >= 0.9, `echo correlation after the restarts ${tailEcho(report)} of ${report.callId}`);
+    }
+    await waitFor('the gateway to end the calls', () => stack.gateway.control.liveCalls === 0);
+    assert.equal(stack.gateway.control.ended['media_closed'] ?? 0, 0);
+    assert.equal(stack.gateway.control.counters.streamRestartsFailed, 0);
+  });
+});
