@@ -225,3 +225,51 @@ test('caller frames marked stale (the worker fell behind) are dropped unplayed a
   assert.equal(summary.malformedFrames, 0, 'a stale frame is not a malformed one');
   assert.equal(summary.jitter?.lost, 0, 'the first played frame anchors the stream: no gap concealed');
 });
+
+test('a lost stream resumes on the next start: chunks numbered from 1 again are played, not dropped as late', async () => {
+  const h = await started();
+  for (let chunk = 1; chunk <= 50; chunk++) {
+    h.media(chunk);
+    h.run(20);
+  }
+  assert.equal(h.actor.streamLost(), true);
+  h.run(200); // no socket: nothing arrives
+  h.send({ event: 'start', start: { call_control_id: 'jb-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } });
+  for (let chunk = 1; chunk <= 20; chunk++) {
+    h.media(chunk);
+    h.run(20);
+  }
+  h.run(200);
+  const summary = h.actor.end('test', h.at());
+  assert.equal(summary.framesIn, 70);
+  assert.equal(summary.jitter?.late, 0, 'the new stream\'s chunks are not late frames of the old one');
+  assert.ok(summary.framesOut >= 70, `every caller frame was echoed (${summary.framesOut} out, concealment included)`);
+});
+
+test('without a lost stream a repeated start changes nothing; a new stream in another format is refused', async () => {
+  const h = await started();
+  h.media(1);
+  h.run(20);
+  h.send({ event: 'start', start: { call_control_id: 'jb-call', media_format: { encoding: 'PCMA', sample_rate: 8000, channels: 1 } } });
+  h.run(20);
+  const closes: Array<{ code: number; reason: string }> = [];
+  const g = harness();
+  const actor = echoActor(2, 'jb-call', { now: g.at, requestClose: (_slot, code, reason) => closes.push({ code, reason }) });
+  await actor.openAgent();
+  const send = (frame: unknown): void => {
+    actor.enqueue(encoder.encode(JSON.stringify(frame)), g.at());
+    actor.drain();
+  };
+  assert.equal(actor.streamLost(), false, 'no stream yet: nothing to resume');
+  send({ event: 'start', start: { call_control_id: 'jb-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } });
+  assert.equal(actor.streamLost(), true);
+  send({ event: 'start', start: { call_control_id: 'jb-call', media_format: { encoding: 'L16', sample_rate: 16000, channels: 1 } } });
+  assert.equal(closes.length, 1);
+  assert.match(closes[0]!.reason, /TTMA_ERR_CODEC_UNSUPPORTED: the new stream is L16 at 16000 Hz, the call PCMU at 8000 Hz/);
+  const stopped = harness();
+  await stopped.actor.openAgent();
+  stopped.send({ event: 'start', start: { call_control_id: 'jb-call', media_format: { encoding: 'PCMU', sample_rate: 8000, channels: 1 } } });
+  stopped.send({ event: 'stop', stop: { call_control_id: 'jb-call' } });
+  stopped.run(20);
+  assert.equal(stopped.actor.streamLost(), false, 'the provider stopped the stream: the call is ending, nothing to resume');
+});

@@ -75,3 +75,18 @@ test('mark names: 1 to 64 printable ASCII characters', () => {
   assert.ok(isValidMarkName('x'.repeat(64)));
   for (const bad of ['', 'x'.repeat(65), 'a\nb', 'caf\u00e9', 42, null, undefined]) assert.equal(isValidMarkName(bad), false, String(bad));
 });
+
+test('a lost stream: its marks at the provider count as played and tell the agent; a late echo from it is ignored', () => {
+  const { marks, queue, toAgent } = setup();
+  marks.add('sent-1', 0, queue);
+  marks.add('sent-2', 0, queue);
+  queue.push('f1', 0);
+  marks.add('queued', 0, queue);
+  marks.streamLost();
+  assert.deepEqual(toAgent, ['sent-1', 'sent-2'], 'their audio was paced out before the stream went');
+  assert.equal(marks.inFlight, 0);
+  assert.equal(queue.pendingMarks, 1, 'a queued mark still waits for its frame, to go to the new stream');
+  marks.echoed(`${AGENT_MARK_PREFIX}sent-1`);
+  assert.deepEqual(toAgent, ['sent-1', 'sent-2'], 'not told twice');
+  assert.deepEqual(marks.cleared([]), { played: ['sent-1', 'sent-2'], dropped: [] }, 'reported as played at the next barge-in');
+});
