@@ -84,6 +84,10 @@ export class GatewayMetrics {
       minutes: (signalling.refusals[ErrorCodes.CAP_REACHED] ?? 0) + control.counters.callsRefusedForCap,
     }));
     mirror(this.registry, 'ttma_platform_refusals_total', 'Signalling requests the platform refused, by error code.', 'code', () => signalling.refusals);
+    mirror(this.registry, 'ttma_media_stream_restarts_total', 'New media streams asked for after a media socket was lost mid-call (asked), and those the platform or provider refused (refused: the call ended).', 'outcome', () => ({
+      asked: control.counters.streamRestarts,
+      refused: control.counters.streamRestartsFailed,
+    }));
     mirror(this.registry, 'ttma_worker_restarts_total', 'Media workers restarted after a crash, a stall or the heap limit.', 'reason', () => ({ lost: supervisor.restarts }));
 
     this.#frames = new Counter({ name: 'ttma_media_frames_total', help: 'Media frames carried, by worker and direction (in: caller audio accepted; out: paced to the phone).', labelNames: ['worker', 'direction'], registers });

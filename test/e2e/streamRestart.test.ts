@@ -13,6 +13,7 @@ import { bestLagCorrelation } from '../../src/media/correlation.js';
 import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
 import type { CallReport } from '../../src/sim/CallReport.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
+import { metricValue } from '../helpers/promText.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -71,6 +72,9 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       assert.equal(counters.streamRestartsFailed - before.failed, 0);
       await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
       assert.equal(stack.gateway.control.ended['media_closed'] ?? 0, before.mediaClosed, 'not ended for a closed stream');
+      const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
+      assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'asked' }), counters.streamRestarts);
+      assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'refused' }), 0);
     });
 
     it('a call that ends normally (the provider sends stop, then hangs up) asks for no new stream', async () => {
