@@ -40,6 +40,8 @@ interface TapAnswer {
 /** A recording pass-through in front of the real platform. */
 class PlatformTap {
   readonly answers = new Map<string, TapAnswer>();
+  /** streaming_start requests (a new stream after a lost one), newest last per call. */
+  readonly restarts = new Map<string, TapAnswer[]>();
   readonly hangups = new Set<string>();
   target: string | null = null;
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 16 });
@@ -52,10 +54,11 @@ class PlatformTap {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const body = Buffer.concat(chunks);
-        const match = /^\/v1\/signal\/calls\/([^/?]+)\/(answer|hangup)$/.exec(req.url ?? '');
+        const match = /^\/v1\/signal\/calls\/([^/?]+)\/(answer|hangup|streaming_start)$/.exec(req.url ?? '');
         const callId = match ? decodeURIComponent(match[1]!) : null;
         if (match && callId !== null && callId.startsWith(HAND_PREFIX)) {
           if (match[2] === 'answer') this.answers.set(callId, JSON.parse(body.toString('utf8')) as TapAnswer);
+          else if (match[2] === 'streaming_start') this.restarts.set(callId, [...(this.restarts.get(callId) ?? []), JSON.parse(body.toString('utf8')) as TapAnswer]);
           else this.hangups.add(callId);
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
           return;

@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import type WebSocket from 'ws';
 import { attack, type AttackProbe } from './attacks.js';
 import { closedWithin, SecurityStack, sleep, waitFor, type HonestCall } from './harness.js';
+import { TUNNEL_HOST } from '../helpers/stack.js';
 
 /** Short, so a held token can be seen to expire (1000 is the config minimum). */
 const TOKEN_TTL_MS = 1_000;
@@ -145,6 +146,44 @@ attack('media: leaked token retried on its own call after being presented elsewh
   await expectUpgradeRefused(probe, a, { [TOKEN_HEADER]: tokenA });
   await cleanup(a);
   await cleanup(b);
+});
+
+/** A hand-driven call whose socket is lost mid-call (no stop, no close frame): resolves once the gateway asked for a new stream. */
+async function loseStream(label: string): Promise<{ callId: string; oldToken: string; newToken: string }> {
+  const callId = s.callId('hd', label);
+  const oldToken = await s.mintToken(callId);
+  const ws = await s.openMedia(callId, oldToken);
+  ws.send(JSON.stringify({ event: 'connected', version: '1.0.0' }));
+  ws.send(s.startFrame(callId));
+  for (let i = 0; i < 5; i++) ws.send(s.mediaFrame(i));
+  // The worker must have read the start frame: only a stream that started is restarted.
+  await sleep(200);
+  ws.terminate();
+  await waitFor(`a new stream asked for ${callId}`, () => (s.tap.restarts.get(callId)?.length ?? 0) > 0);
+  const restart = s.tap.restarts.get(callId)!.at(-1)!;
+  assert.equal(restart.stream_url, `wss://${TUNNEL_HOST}/v1/media/${encodeURIComponent(callId)}`);
+  assert.notEqual(restart.stream_auth_token, oldToken, 'a fresh token for the new stream');
+  return { callId, oldToken, newToken: restart.stream_auth_token };
+}
+
+attack("media: a lost stream's own token replayed while the gateway waits for the new stream", async (probe) => {
+  const { callId, oldToken, newToken } = await loseStream('replayold');
+  await expectUpgradeRefused(probe, encodeURIComponent(callId), { [TOKEN_HEADER]: oldToken });
+  // The provider's new stream, with the token minted for it, still gets in (once).
+  const ws = await s.openMedia(callId, newToken);
+  const again = await s.upgrade(encodeURIComponent(callId), { [TOKEN_HEADER]: newToken });
+  again.ws?.terminate();
+  assert.equal(again.status, 401, 'the new token is one-time too');
+  await cleanup(callId, ws);
+});
+
+attack('media: hijack of a call between streams with a guessed token', async (probe) => {
+  const { callId, newToken } = await loseStream('betweenguess');
+  await expectUpgradeRefused(probe, encodeURIComponent(callId), { [TOKEN_HEADER]: randomBytes(32).toString('base64url') });
+  await cleanup(callId);
+  const late = await s.upgrade(encodeURIComponent(callId), { [TOKEN_HEADER]: newToken });
+  late.ws?.terminate();
+  assert.equal(late.status, 401, 'the new stream\'s token is revoked with the call');
 });
 
 attack('media: token used after the call was hung up', async (probe) => {
