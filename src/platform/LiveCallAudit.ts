@@ -9,8 +9,11 @@
  * for 10 minutes after the call ended
  * (developers.telnyx.com/api-reference/call-information/retrieve-a-call-status),
  * so a check a minute cannot miss it. A clear `is_alive: false` settles the
- * call from the provider's call detail record; anything else (an error, a
- * 404, no field) leaves it reserving: fail closed. A provider that fails or
+ * call from the provider's call detail record. A 404 (the provider no longer
+ * keeps the call's status: it ended over 10 minutes ago, while this platform
+ * was down, say) looks at the call detail record once: a final one settles
+ * the call. Anything else (an error, no field, no final record) leaves it
+ * reserving: fail closed. A provider that fails or
  * rate-limits (Telnyx answers 429 past its limits) is left alone for a while:
  * every check is paused, and the calls keep reserving meanwhile.
  */
@@ -59,8 +62,8 @@ export class LiveCallAudit {
       try {
         alive = (await this.#o.provider.getCall(callId)).is_alive;
       } catch (err) {
-        // A 404 is about this call (the provider no longer knows it); anything else is about the provider.
-        if (isTtmaError(err) && err.status === 404) return;
+        // A 404 is about this call (the provider no longer keeps its status); anything else is about the provider.
+        if (isTtmaError(err) && err.status === 404) return await this.#settleIfRecorded(deploymentId, callId);
         const pauseMs = this.#o.pauseMs ?? 60_000;
         if (this.#clock() >= this.#pausedUntil) {
           this.#o.logger.warn({ deployment: deploymentId, callId, code: isTtmaError(err) ? err.code : undefined, pauseMs }, 'call status not available from the provider: live call checks paused, calls keep reserving');
@@ -76,6 +79,14 @@ export class LiveCallAudit {
       this.#o.logger.error({ deployment: deploymentId, callId, code: isTtmaError(err) ? err.code : undefined }, 'live call audit failed');
     } finally {
       this.#checking.delete(callId);
+    }
+  }
+
+  /** The provider no longer keeps the call's status: its call detail record, looked at once, decides. */
+  async #settleIfRecorded(deploymentId: string, callId: string): Promise<void> {
+    if (await this.#o.settlement.onUnreportedEnd(callId, 1)) {
+      this.#o.logger.warn({ audit: true, deployment: deploymentId, callId }, 'the provider no longer keeps this call\'s status and its call record shows it ended, but no hang-up event reached the platform: settled from the record');
+      this.#o.reservations.forgetCall(callId);
     }
   }
 

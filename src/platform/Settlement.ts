@@ -89,9 +89,10 @@ export class Settlement {
    * Only the provider's own record may end it here: its end (time and cause)
    * goes on the call's timeline as the provider's call.hangup, then the call
    * settles as usual. Without a final record nothing changes and the call
-   * keeps reserving (fail closed); false then.
+   * keeps reserving (fail closed); false then. `cdrAttempts`: how many times
+   * to read the record (default: the settlement's own, with backoff).
    */
-  async onUnreportedEnd(callControlId: string): Promise<boolean> {
+  async onUnreportedEnd(callControlId: string, cdrAttempts?: number): Promise<boolean> {
     if (this.#inFlight.has(callControlId) || this.#done.has(callControlId)) return true;
     const record = await this.#o.calls.get(callControlId);
     if (!record?.locked || !record.deploymentId) return false;
@@ -100,7 +101,7 @@ export class Settlement {
       await this.onHangup(callControlId);
       return true;
     }
-    const cdr = await this.#finalRecord(callControlId);
+    const cdr = await this.#finalRecord(callControlId, cdrAttempts);
     if (!cdr?.ended_at) return false;
     await this.#o.calls.recordEvent(
       callControlId,
@@ -112,8 +113,8 @@ export class Settlement {
   }
 
   /** The provider's record once it shows the call ended; null when it never does. */
-  async #finalRecord(callControlId: string): Promise<CallDetailRecord | null> {
-    const attempts = this.#o.cdrAttempts ?? 5;
+  async #finalRecord(callControlId: string, attemptsWanted?: number): Promise<CallDetailRecord | null> {
+    const attempts = attemptsWanted ?? this.#o.cdrAttempts ?? 5;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
         const cdr = await this.#o.provider.callDetailRecord(callControlId);

@@ -131,6 +131,29 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string): v
       assert.deepEqual(await h.platform.caps.usage(d.id), settled);
     });
 
+    it('settles a call the provider no longer keeps a status for (404), when its call record shows the end', async () => {
+      const d = await deployment(`cap-gone-${name}`, { dayMinutes: 50, monthMinutes: 100 });
+      const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+      const id = res.body.call_control_id as string;
+      const fake = h.provider.calls.get(id)!;
+      await waitFor('a top-up', async () => (await h.platform.caps.usage(d.id)).day >= 2);
+      // Ended long ago (say while the platform was down): the status is gone, the record stays.
+      const path = `/v2/calls/${encodeURIComponent(id)}`;
+      h.provider.override = (r) => (r.method === 'GET' && r.path === path ? { status: 404, body: { errors: [{ code: '90015', title: 'Call not found' }] } } : undefined);
+      try {
+        fake.alive = false;
+        fake.durationMs = Math.round(1.5 * UNIT_MS);
+        await waitFor('settled from the record', async () => (await h.platform.calls.get(id))?.billing != null);
+      } finally {
+        h.provider.override = null;
+      }
+      const record = (await h.platform.calls.get(id))!;
+      assert.deepEqual(record.billing, { source: 'cdr', durationMs: 300, billedMinutes: 2, costMicroUsd: 20_000 });
+      assert.equal(record.state, 'ended');
+      assert.deepEqual(await h.platform.caps.liveOf(d.id), []);
+      assert.ok(h.lines.some((l) => l.includes('no longer keeps this call') && l.includes(id)));
+    });
+
     it('keeps a call reserving while the provider does not clearly say it ended (fail closed)', async () => {
       const d = await deployment(`cap-unsure-${name}`, { dayMinutes: 50, monthMinutes: 100 });
       const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });

@@ -15,11 +15,12 @@ import { ReservationCalls } from '../../src/platform/ReservationCalls.js';
 
 const FACTS = { direction: 'outgoing' as const, from: '+15551230001', to: '+15557654321' };
 
-function setup(status: (callId: string) => Promise<Partial<ProviderCall>>) {
+function setup(status: (callId: string) => Promise<Partial<ProviderCall>>, finalRecord = true) {
   const calls = new CallRegistry();
   const reservations = new ReservationCalls();
   const asked: string[] = [];
   const settled: string[] = [];
+  const recordReads: Array<number | undefined> = [];
   let lists = 0;
   let now = 0;
   const listing = calls.list.bind(calls);
@@ -36,9 +37,10 @@ function setup(status: (callId: string) => Promise<Partial<ProviderCall>>) {
     },
     calls,
     settlement: {
-      async onUnreportedEnd(callId: string) {
-        settled.push(callId);
-        return true;
+      async onUnreportedEnd(callId: string, cdrAttempts?: number) {
+        recordReads.push(cdrAttempts);
+        if (finalRecord) settled.push(callId);
+        return finalRecord;
       },
     },
     reservations,
@@ -46,7 +48,7 @@ function setup(status: (callId: string) => Promise<Partial<ProviderCall>>) {
     scanEveryMs: 1_000,
     now: () => now,
   });
-  return { calls, reservations, audit, asked, settled, lists: () => lists, tick: (ms: number) => (now += ms) };
+  return { calls, reservations, audit, asked, settled, recordReads, lists: () => lists, tick: (ms: number) => (now += ms) };
 }
 
 describe('LiveCallAudit', () => {
@@ -86,6 +88,18 @@ describe('LiveCallAudit', () => {
     await t.audit.check('dep-a', 'v3:in-4');
     await t.audit.check('dep-a', 'v3:in-5');
     assert.deepEqual(t.asked, ['v3:in-1', 'v3:in-4', 'v3:in-5'], 'a 404 pauses nothing');
+    assert.deepEqual(t.settled, ['v3:in-4', 'v3:in-5'], 'a 404 looks at the call record, which here is final');
+    assert.deepEqual(t.recordReads, [1, 1], 'once each');
+  });
+
+  it('a 404 without a final call record settles nothing', async () => {
+    const t = setup(async () => {
+      throw new TtmaError(ErrorCodes.PROVIDER, 'provider get call refused: HTTP 404 (90015)', 404);
+    }, false);
+    await t.audit.check('dep-a', 'v3:in-1');
+    t.tick(60_000);
+    await t.audit.check('dep-a', 'v3:in-1');
+    assert.deepEqual(t.recordReads, [1, 1], 'the record is read at each check');
     assert.deepEqual(t.settled, []);
   });
 
