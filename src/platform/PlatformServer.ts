@@ -420,14 +420,25 @@ export class PlatformServer {
 
   // ---- signalling (gateway -> platform) ----
 
-  async #answer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
+  /**
+   * The stream of an answer or of a restart: authenticated, its fields checked
+   * against the deployment (wss:// to exactly its tunnel host, path
+   * /v1/media/<this call id>, token and codec shapes: FAQ-13), then the
+   * call's ownership; the fields as the provider takes them.
+   */
+  async #ownCallStream(req: IncomingMessage, callId: string, ctx: RequestContext) {
     const deployment = await this.#authenticate(req, ctx);
-    const body = (await this.#readJson(req)) as Partial<AnswerCallBody>;
+    const body = (await this.#readJson(req)) as Partial<AnswerCallBody | StreamingStartBody>;
     const streamUrl = checkAnswerStreamUrl(body.stream_url, deployment.tunnelHost, callId);
     const token = checkStreamToken(body.stream_auth_token);
     const codec = checkCodec(body.codec);
     const clientState = checkClientState(body.client_state);
     await this.#requireOwnership(deployment, callId);
+    return { deployment, codec, stream: bidirectionalStream(streamUrl, token, codec, clientState) };
+  }
+
+  async #answer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
+    const { deployment, codec, stream } = await this.#ownCallStream(req, callId, ctx);
     // Reserve the first minute before the provider is asked anything: at a cap, no call starts.
     await this.#admit(deployment, callId);
     this.#reservations.set(callId, callId);
@@ -437,7 +448,7 @@ export class PlatformServer {
       this.#log.warn({ callId, code: isTtmaError(err) ? err.code : undefined }, 'reservation id not written to the call record');
     });
     try {
-      await this.#provider.answer(callId, bidirectionalStream(streamUrl, token, codec, clientState));
+      await this.#provider.answer(callId, stream);
       await marked;
     } catch (err) {
       // Stop top-ups; the provider's hang-up (answer timeout) settles the reservation at its figure.
@@ -451,19 +462,12 @@ export class PlatformServer {
 
   /**
    * A new stream for one of the deployment's own live calls (the gateway lost
-   * its media socket): the answer's allowlist (wss:// to exactly the tunnel
-   * host, path /v1/media/<this call id>, a well-formed token, an allowed
-   * codec). Nothing is reserved: the call already holds its reservation.
+   * its media socket), checked as an answer's. Nothing is reserved: the call
+   * already holds its reservation.
    */
   async #streamingStart(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const body = (await this.#readJson(req)) as Partial<StreamingStartBody>;
-    const streamUrl = checkAnswerStreamUrl(body.stream_url, deployment.tunnelHost, callId);
-    const token = checkStreamToken(body.stream_auth_token);
-    const codec = checkCodec(body.codec);
-    const clientState = checkClientState(body.client_state);
-    await this.#requireOwnership(deployment, callId);
-    await this.#provider.action(callId, 'streaming_start', bidirectionalStream(streamUrl, token, codec, clientState));
+    const { deployment, codec, stream } = await this.#ownCallStream(req, callId, ctx);
+    await this.#provider.action(callId, 'streaming_start', stream);
     this.#log.info({ deployment: deployment.id, callId, codec }, 'media stream restarted through the provider');
     sendJson(req, res, 200, { ok: true });
   }
