@@ -11,6 +11,11 @@
  * f = floor((n_j - lag) / 160); round trip = arrival_j - planned(f). It is only
  * computed when the returned audio is an echo of the sent audio
  * (correlation >= ECHO_MIN_CORRELATION); otherwise the lag means nothing.
+ *
+ * A call whose media stream was lost and restarted has one segment per
+ * stream: frames in flight at the loss never come back and the new stream's
+ * delay may differ, so no single lag fits the whole call. Each segment is
+ * analysed on its own; the call's correlation is the lowest of them.
  */
 import { GrowableFloat64, GrowableInt16 } from './Growable.js';
 import { SAMPLES_PER_FRAME } from './constants.js';
@@ -21,6 +26,8 @@ export type Correlate = (sent: Int16Array, returned: Int16Array, maxLag: number)
 
 /** Below this the returned audio is not an echo of ours and no round trip is computed. */
 export const ECHO_MIN_CORRELATION = 0.5;
+/** A stream's segment shorter than this (0.5 s) is not analysed on its own. */
+const MIN_SEGMENT_SAMPLES = 25 * SAMPLES_PER_FRAME;
 
 export interface EchoAnalysis {
   echo: { lagSamples: number; correlation: number };
@@ -43,6 +50,8 @@ export class CallRecorder {
   readonly #lateThresholdMs: number;
   #returnedSamples = 0;
   #lateSends = 0;
+  /** Where each media stream after the first began: sent samples, returned samples, sent frames. */
+  readonly #streamStarts: Array<{ sent: number; returned: number; frames: number }> = [];
 
   constructor(maxSamples: number, lateThresholdMs: number) {
     this.#sent = new GrowableInt16(maxSamples);
@@ -78,7 +87,13 @@ export class CallRecorder {
     this.#returned.append(pcm);
   }
 
+  /** A new media stream opened after a lost one: its echo is analysed as a segment of its own. */
+  newStream(): void {
+    this.#streamStarts.push({ sent: this.#sent.length, returned: this.#returnedSamples, frames: this.#planned.length });
+  }
+
   async analyse(maxLagSamples: number, correlate: Correlate): Promise<EchoAnalysis> {
+    if (this.#streamStarts.length > 0) return this.#analyseSegments(maxLagSamples, correlate);
     let sentPcm = this.#sent.toArray();
     let returnedPcm = this.#returned.toArray();
     let echo = { lagSamples: 0, correlation: 0 };
@@ -96,6 +111,60 @@ export class CallRecorder {
         if (f < 0 || f >= framesSent) continue;
         roundTripSamplesMs.push(round3(this.#arrivals.at(j) - this.#planned.at(f)));
       }
+    }
+    return {
+      echo,
+      roundTripMs: summarize(roundTripSamplesMs),
+      roundTripSamplesMs,
+      sendLagMs: summarize(this.#sendLag.view()),
+      sentPcm,
+      returnedPcm,
+    };
+  }
+
+  /**
+   * One analysis per stream. A segment shorter than MIN_SEGMENT_SAMPLES either
+   * way is left out (too little audio to tell an echo from chance); the
+   * reported lag is the first analysed segment's.
+   */
+  async #analyseSegments(maxLagSamples: number, correlate: Correlate): Promise<EchoAnalysis> {
+    const sentPcm = this.#sent.toArray();
+    const returnedPcm = this.#returned.toArray();
+    const starts = [{ sent: 0, returned: 0, frames: 0 }, ...this.#streamStarts];
+    const segments = starts.map((start, k) => {
+      const next = starts[k + 1];
+      return {
+        ...start,
+        sentEnd: next?.sent ?? sentPcm.length,
+        returnedEnd: next?.returned ?? this.#returnedSamples,
+        framesEnd: next?.frames ?? this.#planned.length,
+        lag: 0,
+        correlation: Number.NaN,
+      };
+    });
+    for (const segment of segments) {
+      const sent = sentPcm.slice(segment.sent, segment.sentEnd);
+      const returned = returnedPcm.slice(segment.returned, Math.min(segment.returnedEnd, returnedPcm.length));
+      if (sent.length < MIN_SEGMENT_SAMPLES || returned.length < MIN_SEGMENT_SAMPLES) continue;
+      const best = await correlate(sent, returned, maxLagSamples);
+      segment.lag = best.lagSamples;
+      segment.correlation = best.correlation;
+    }
+    const analysed = segments.filter((s) => !Number.isNaN(s.correlation));
+    const echo =
+      analysed.length === 0
+        ? { lagSamples: 0, correlation: 0 }
+        : { lagSamples: analysed[0]!.lag, correlation: round3(Math.min(...analysed.map((s) => s.correlation))) };
+    const roundTripSamplesMs: number[] = [];
+    let k = 0;
+    for (let j = 0; j < this.#arrivals.length; j++) {
+      const newest = this.#returnedNewest.at(j);
+      while (k + 1 < segments.length && newest >= segments[k + 1]!.returned) k++;
+      const segment = segments[k]!;
+      if (!(segment.correlation >= ECHO_MIN_CORRELATION)) continue;
+      const f = segment.frames + Math.floor((newest - segment.returned - segment.lag) / SAMPLES_PER_FRAME);
+      if (f < segment.frames || f >= segment.framesEnd) continue;
+      roundTripSamplesMs.push(round3(this.#arrivals.at(j) - this.#planned.at(f)));
     }
     return {
       echo,

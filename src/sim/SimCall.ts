@@ -488,6 +488,7 @@ export class SimCall implements ClockSubscriber {
     });
     this.#streamT0 = this.#ctx.clock.add(this);
     this.#streamFrames = 0;
+    if (this.#streamsOpened > 0) this.#recorder.newStream();
     this.#streamsOpened++;
     if (this.#talkStartAt === null) {
       this.#talkStartAt = this.#streamT0;
