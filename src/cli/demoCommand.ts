@@ -2,7 +2,10 @@
  * `ttma demo`: platform, provider simulator and gateway (echo agent) as three
  * processes on loopback with embedded defaults and throwaway keys, then N
  * concurrent simulated inbound calls. Progress goes to stderr; the summary to
- * stdout (a table, or one JSON object with --json).
+ * stdout (a table, or one JSON object with --json). `--drop-streams` breaks
+ * each call's media socket halfway through (the simulator drops it without a
+ * close frame, as a tunnel reconnect would) to show the gateway restarting
+ * the stream: the calls must still complete and echo.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +37,8 @@ interface SimCallSummary {
   roundTripMs: { count: number; p50: number; p99: number; max: number } | null;
   roundTripSamplesMs?: number[];
   cdr?: { ended_at: string | null };
+  streamsOpened?: number;
+  streamsLost?: number;
 }
 
 export interface DemoSummary {
@@ -42,6 +47,8 @@ export interface DemoSummary {
   echo: { minCorrelation: number };
   roundTripMs: { p50: number; p99: number; max: number };
   workers: number;
+  /** With --drop-streams: streams broken by the simulator, and new streams the gateway got for them. */
+  streams?: { dropped: number; restarted: number };
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -92,6 +99,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     codec: { type: 'string' },
     json: { type: 'boolean' },
     'keep-logs': { type: 'boolean' },
+    'drop-streams': { type: 'boolean' },
     ...AGENT_FLAGS,
   });
   // Agent flags go to the gateway as given; it validates them (and reads the secret files).
@@ -188,6 +196,24 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     );
     const wanted = new Set(ids);
     const started = Date.now();
+    let dropped = 0;
+    const drops = flags['drop-streams']
+      ? new Promise<void>((resolve) => {
+          setTimeout(() => {
+            void Promise.all(
+              ids.map((id) =>
+                sim.request('POST', `/sim/calls/${encodeURIComponent(id)}/drop_stream`).then(
+                  () => void dropped++,
+                  (err: Error) => progress(`could not drop the stream of ${id}: ${err.message}`),
+                ),
+              ),
+            ).then(() => {
+              progress(`dropped ${dropped} of ${calls} media streams halfway (no close frame): the gateway should restart each`);
+              resolve();
+            });
+          }, (seconds * 1000) / 2).unref();
+        })
+      : Promise.resolve();
     const deadline = started + seconds * 1000 + END_GRACE_MS;
     let summaries: SimCallSummary[] = [];
     for (;;) {
@@ -201,9 +227,15 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       progress(`${((Date.now() - started) / 1000).toFixed(0)} s | live ${summaries.length - ended} | ended ${ended}/${calls} | frames sent ${sent}, returned ${back}`);
       if (ended === calls || Date.now() > deadline) break;
     }
+    await drops;
     const detailed = await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls?samples=1');
     summaries = detailed.data.filter((c) => wanted.has(c.callId));
     const summary = summarize(calls, summaries, Number(gateway.ready.workers ?? workers));
+    if (flags['drop-streams']) {
+      const restarted = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
+      summary.streams = { dropped, restarted };
+      if (restarted < dropped) failed = true;
+    }
     exitCodes = await stopAll(children);
     const cleanExit = Object.values(exitCodes).every((code) => code === 0);
     if (!cleanExit) failed = true;
@@ -239,6 +271,7 @@ function printTable(s: DemoSummary, exitCodes: Record<string, number | string>):
     ['echo min correlation', s.echo.minCorrelation.toFixed(3)],
     ['round trip p50 / p99 / max (ms)', `${s.roundTripMs.p50} / ${s.roundTripMs.p99} / ${s.roundTripMs.max}`],
     ['media workers', String(s.workers)],
+    ...(s.streams ? [['streams dropped / restarted', `${s.streams.dropped} / ${s.streams.restarted}`] as [string, string]] : []),
     ['clean shutdown (exit codes)', Object.entries(exitCodes).map(([k, v]) => `${k}=${v}`).join(' ')],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

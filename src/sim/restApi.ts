@@ -14,6 +14,8 @@
  *   GET  /v2/call_detail_records                    the provider's own records
  *   POST /sim/calls/inbound                         simulator control: place an inbound call
  *   GET  /sim/calls[?samples=1], /sim/calls/{id}    simulator control: call reports
+ *   POST /sim/calls/{id}/drop_stream                fault injection: the path to the gateway breaks
+ *                                                   (socket dropped, no close frame; the call goes on)
  *   GET  /sim/recordings/{id}.mp3                   a saved recording (no key: the id is the credential)
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -48,6 +50,7 @@ type Action = (typeof ACTIONS)[number];
 const ROUTE_ACTION = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/;
 const ROUTE_CALL = /^\/v2\/calls\/([^/]+)$/;
 const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
+const ROUTE_SIM_DROP = /^\/sim\/calls\/([^/]+)\/drop_stream$/;
 const ROUTE_RECORDING = /^\/sim\/recordings\/([0-9a-f]{32})\.mp3$/;
 
 export function createRestApi(options: RestApiOptions): http.Server {
@@ -125,6 +128,17 @@ export function createRestApi(options: RestApiOptions): http.Server {
       // ?samples=1 adds each ended call's per-frame round trips (for pooled percentiles).
       const withSamples = url.searchParams.get('samples') === '1';
       return { status: 200, body: { data: withSamples ? sim.callSummariesWithSamples() : sim.callSummaries() } };
+    }
+
+    match = ROUTE_SIM_DROP.exec(path);
+    if (match) {
+      requireMethod(method, 'POST');
+      const call = sim.liveCall(decodeId(match[1]));
+      if (!call) throw notFound('call not found or not live');
+      if (!call.dropStream()) {
+        throw new ProviderApiError(422, PROVIDER_CODES.INVALID_CALL_STATE, 'Invalid call state', 'no open media stream to drop');
+      }
+      return { status: 200, body: { data: { result: 'ok' } } };
     }
 
     match = ROUTE_SIM_CALL.exec(path);

@@ -82,6 +82,16 @@ test('ttma demo --media-sockets worker: real processes, each media worker owning
   assert.match(refused.stderr, /--media-sockets must be front or worker/);
 });
 
+test('ttma demo --drop-streams: each call\'s socket is broken halfway, the gateway restarts every stream, and the calls complete', async () => {
+  const { code, stdout, stderr } = await run(['demo', '--calls', '4', '--seconds', '3', '--drop-streams', '--json']);
+  assert.equal(code, 0, stderr);
+  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; echo: { minCorrelation: number }; streams: { dropped: number; restarted: number } };
+  assert.equal(summary.calls.completed, 4);
+  assert.deepEqual(summary.streams, { dropped: 4, restarted: 4 });
+  assert.ok(summary.echo.minCorrelation >= 0.9, `minCorrelation ${summary.echo.minCorrelation} (each stream analysed on its own)`);
+  assert.match(stderr, /dropped 4 of 4 media streams halfway/);
+});
+
 test('unknown and planned subcommands are refused with exit 2', async () => {
   const unknown = await run(['rm', '-rf', '/']);
   assert.equal(unknown.code, 2);

@@ -482,8 +482,13 @@ describe('ProviderSimulator', () => {
     assert.ok(framesBefore > 3, `frames on the first stream: ${framesBefore}`);
 
     // The path to the gateway breaks: no close frame reaches the gateway, the call stays up.
-    assert.equal(call.dropStream(), true);
-    assert.equal(call.dropStream(), false, 'nothing left to drop');
+    // Through the simulator's fault-injection route (what `ttma demo --drop-streams` uses), with its key.
+    const dropPath = `/sim/calls/${encodeURIComponent(call.id)}/drop_stream`;
+    assert.equal((await api('POST', dropPath)).status, 200);
+    assert.equal((await api('POST', dropPath)).status, 422, 'nothing left to drop');
+    assert.equal(call.dropStream(), false);
+    assert.equal((await api('POST', '/sim/calls/v3:no-such-call/drop_stream')).status, 404);
+    assert.equal((await fetch(`${base}${dropPath}`, { method: 'POST' })).status, 401, 'the API key is required');
     await first.closed;
     assert.equal(first.closeCode, 1006, 'an abnormal closure: the connection was lost, not closed');
     await gatewayHooks.waitFor(call.id, 'streaming.stopped');
