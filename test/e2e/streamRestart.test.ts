@@ -57,6 +57,9 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       assert.equal(counters.streamRestartsFailed - before.failed, 0);
       await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
       assert.equal(stack.gateway.control.ended['media_closed'] ?? 0, before.mediaClosed, 'not ended for a closed stream');
+      stack.gateway.dashboard.tick();
+      const recent = stack.gateway.dashboard.state().recent.find((r) => r.what === 'media stream lost mid-call');
+      assert.deepEqual(recent && { detail: recent.detail, count: recent.count }, { detail: 'restarted', count: 1 }, 'the dashboard lists it under recent events');
       const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
       assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'asked' }), counters.streamRestarts);
       assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'refused' }), 0);
