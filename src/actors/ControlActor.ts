@@ -121,8 +121,9 @@ export class ControlActor {
     callsEndedForCap: 0,
     workerCallsLost: 0,
     mediaRefused: 0,
-    /** New streams asked for after a media socket was lost mid-call, and how many of those requests failed. */
+    /** Media sockets lost mid-call for which a new stream was asked; of those, new streams that landed and requests refused. */
     streamRestarts: 0,
+    streamRestartsLanded: 0,
     streamRestartsFailed: 0,
   };
   readonly #latency = new AddedLatencyMeter();
@@ -245,6 +246,7 @@ export class ControlActor {
       // A restarted stream landed in time.
       clearTimeout(call.orphanTimer);
       call.orphanTimer = null;
+      if (call.streamRestarts > 0) this.counters.streamRestartsLanded++;
       call.log.info({ restarts: call.streamRestarts }, 'media stream restarted');
     }
     this.#supervisor.host(call.workerIndex)?.send({ type: 'media.open', slot });

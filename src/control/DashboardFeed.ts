@@ -100,7 +100,7 @@ export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
       { what: 'platform refused a request', read: () => signalling.refusals },
       { what: 'call ended by a fault', read: () => control.ended, ignore: (k) => !FAULT_CAUSES.has(k) },
       { what: 'media worker restarted', read: () => ({ restart: supervisor.restarts }) },
-      { what: 'media stream lost mid-call', read: () => ({ restarted: control.counters.streamRestarts - control.counters.streamRestartsFailed, not_restarted: control.counters.streamRestartsFailed }) },
+      { what: 'media stream lost mid-call', read: () => ({ restarted: control.counters.streamRestartsLanded, refused: control.counters.streamRestartsFailed }) },
     ];
   }
 

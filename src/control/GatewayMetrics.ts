@@ -84,8 +84,11 @@ export class GatewayMetrics {
       minutes: (signalling.refusals[ErrorCodes.CAP_REACHED] ?? 0) + control.counters.callsRefusedForCap,
     }));
     mirror(this.registry, 'ttma_platform_refusals_total', 'Signalling requests the platform refused, by error code.', 'code', () => signalling.refusals);
-    mirror(this.registry, 'ttma_media_stream_restarts_total', 'New media streams asked for after a media socket was lost mid-call (asked), and those the platform or provider refused (refused: the call ended).', 'outcome', () => ({
-      asked: control.counters.streamRestarts,
+    mirror(this.registry, 'ttma_media_streams_lost_total', 'Media sockets lost mid-call (closed without the provider\'s stop) for which the gateway asked for a new stream, by reason (no_stop: the socket closed without the provider\'s stop).', 'reason', () => ({
+      no_stop: control.counters.streamRestarts,
+    }));
+    mirror(this.registry, 'ttma_media_stream_restarts_total', 'Those new streams by outcome: landed (the call carried on) or refused by the platform or provider (the call ended).', 'outcome', () => ({
+      landed: control.counters.streamRestartsLanded,
       refused: control.counters.streamRestartsFailed,
     }));
     mirror(this.registry, 'ttma_worker_restarts_total', 'Media workers restarted after a crash, a stall or the heap limit.', 'reason', () => ({ lost: supervisor.restarts }));

@@ -61,7 +61,9 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       const recent = stack.gateway.dashboard.state().recent.find((r) => r.what === 'media stream lost mid-call');
       assert.deepEqual(recent && { detail: recent.detail, count: recent.count }, { detail: 'restarted', count: 1 }, 'the dashboard lists it under recent events');
       const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
-      assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'asked' }), counters.streamRestarts);
+      assert.equal(metricValue(metrics, 'ttma_media_streams_lost_total'), counters.streamRestarts);
+      assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'landed' }), counters.streamRestartsLanded);
+      assert.equal(counters.streamRestartsLanded, counters.streamRestarts, 'every new stream landed');
       assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'refused' }), 0);
     });
 
