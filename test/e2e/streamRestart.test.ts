@@ -67,6 +67,20 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'refused' }), 0);
     });
 
+    it('an outbound call (its first stream on a media id) gets its new stream under its call id', async () => {
+      const placed = await stack.gateway.control.dial('+15557650099');
+      const call = stack.sim.liveCall(placed.callId);
+      assert.ok(call, 'the simulator has the dialled call');
+      await waitFor('echoed frames', () => call.summary().framesReturned > 10, 5_000);
+      await dropAndResume(call, 1);
+      const report = await call.done;
+      assert.equal(report.direction, 'outgoing');
+      assert.equal(report.endedBy, 'callee', report.endReason ?? '');
+      assert.equal(report.streamsOpened, 2);
+      assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
+      await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
+    });
+
     it('a call that ends normally (the provider sends stop, then hangs up) asks for no new stream', async () => {
       const before = stack.gateway.control.counters.streamRestarts;
       const calls = await Promise.all([0, 1, 2].map((i) => streamingCall(stack, `+1555030200${i}`, 800)));
