@@ -92,45 +92,18 @@ export class CallRecorder {
     this.#streamStarts.push({ sent: this.#sent.length, returned: this.#returnedSamples, frames: this.#planned.length });
   }
 
+  /**
+   * One best-lag correlation per stream (a call that never lost its stream is
+   * one segment, analysed whatever its length). With several, a segment
+   * shorter than MIN_SEGMENT_SAMPLES either way is left out (too little audio
+   * to tell an echo from chance); the call's correlation is the lowest of the
+   * rest and its lag the first one's. Round trips use each segment's own lag.
+   */
   async analyse(maxLagSamples: number, correlate: Correlate): Promise<EchoAnalysis> {
-    if (this.#streamStarts.length > 0) return this.#analyseSegments(maxLagSamples, correlate);
     let sentPcm = this.#sent.toArray();
     let returnedPcm = this.#returned.toArray();
-    let echo = { lagSamples: 0, correlation: 0 };
-    if (sentPcm.length > 0 && returnedPcm.length > 0) {
-      const best = await correlate(sentPcm, returnedPcm, maxLagSamples);
-      echo = { lagSamples: best.lagSamples, correlation: round3(best.correlation) };
-      sentPcm = best.sent;
-      returnedPcm = best.returned;
-    }
-    const roundTripSamplesMs: number[] = [];
-    if (echo.correlation >= ECHO_MIN_CORRELATION) {
-      const framesSent = this.#planned.length;
-      for (let j = 0; j < this.#arrivals.length; j++) {
-        const f = Math.floor((this.#returnedNewest.at(j) - echo.lagSamples) / SAMPLES_PER_FRAME);
-        if (f < 0 || f >= framesSent) continue;
-        roundTripSamplesMs.push(round3(this.#arrivals.at(j) - this.#planned.at(f)));
-      }
-    }
-    return {
-      echo,
-      roundTripMs: summarize(roundTripSamplesMs),
-      roundTripSamplesMs,
-      sendLagMs: summarize(this.#sendLag.view()),
-      sentPcm,
-      returnedPcm,
-    };
-  }
-
-  /**
-   * One analysis per stream. A segment shorter than MIN_SEGMENT_SAMPLES either
-   * way is left out (too little audio to tell an echo from chance); the
-   * reported lag is the first analysed segment's.
-   */
-  async #analyseSegments(maxLagSamples: number, correlate: Correlate): Promise<EchoAnalysis> {
-    const sentPcm = this.#sent.toArray();
-    const returnedPcm = this.#returned.toArray();
     const starts = [{ sent: 0, returned: 0, frames: 0 }, ...this.#streamStarts];
+    const whole = starts.length === 1;
     const segments = starts.map((start, k) => {
       const next = starts[k + 1];
       return {
@@ -143,10 +116,18 @@ export class CallRecorder {
       };
     });
     for (const segment of segments) {
-      const sent = sentPcm.slice(segment.sent, segment.sentEnd);
-      const returned = returnedPcm.slice(segment.returned, Math.min(segment.returnedEnd, returnedPcm.length));
-      if (sent.length < MIN_SEGMENT_SAMPLES || returned.length < MIN_SEGMENT_SAMPLES) continue;
-      const best = await correlate(sent, returned, maxLagSamples);
+      const sentLength = segment.sentEnd - segment.sent;
+      const returnedLength = Math.min(segment.returnedEnd, returnedPcm.length) - segment.returned;
+      const enough = whole ? sentLength > 0 && returnedLength > 0 : sentLength >= MIN_SEGMENT_SAMPLES && returnedLength >= MIN_SEGMENT_SAMPLES;
+      if (!enough) continue;
+      // One stream: the whole recording travels to the analyser and back without a copy.
+      const best = whole
+        ? await correlate(sentPcm, returnedPcm, maxLagSamples)
+        : await correlate(sentPcm.slice(segment.sent, segment.sentEnd), returnedPcm.slice(segment.returned, segment.returned + returnedLength), maxLagSamples);
+      if (whole) {
+        sentPcm = best.sent;
+        returnedPcm = best.returned;
+      }
       segment.lag = best.lagSamples;
       segment.correlation = best.correlation;
     }
@@ -161,7 +142,7 @@ export class CallRecorder {
       const newest = this.#returnedNewest.at(j);
       while (k + 1 < segments.length && newest >= segments[k + 1]!.returned) k++;
       const segment = segments[k]!;
-      if (!(segment.correlation >= ECHO_MIN_CORRELATION)) continue;
+      if (!(round3(segment.correlation) >= ECHO_MIN_CORRELATION)) continue;
       const f = segment.frames + Math.floor((newest - segment.returned - segment.lag) / SAMPLES_PER_FRAME);
       if (f < segment.frames || f >= segment.framesEnd) continue;
       roundTripSamplesMs.push(round3(this.#arrivals.at(j) - this.#planned.at(f)));
