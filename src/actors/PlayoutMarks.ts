@@ -101,12 +101,12 @@ export class PlayoutMarks {
 
   /**
    * The stream the marks at the provider went to is gone: they will never be
-   * echoed. Their audio was all paced out, so each counts as played, as the
-   * heard point does (a late echo from the old stream is ignored).
+   * echoed (the new stream's provider side never saw them). Their audio was
+   * all paced out, so each counts as played, as the heard point does. Nothing
+   * is set aside to ignore: a later mark may reuse a name and must be heard.
    */
   streamLost(): void {
     for (const name of this.#atProvider.splice(0)) {
-      this.#echoesToIgnore.set(name, (this.#echoesToIgnore.get(name) ?? 0) + 1);
       this.#remember(name);
       this.#toAgent(name);
     }

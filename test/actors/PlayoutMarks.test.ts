@@ -76,7 +76,7 @@ test('mark names: 1 to 64 printable ASCII characters', () => {
   for (const bad of ['', 'x'.repeat(65), 'a\nb', 'caf\u00e9', 42, null, undefined]) assert.equal(isValidMarkName(bad), false, String(bad));
 });
 
-test('a lost stream: its marks at the provider count as played and tell the agent; a late echo from it is ignored', () => {
+test('a lost stream: its marks at the provider count as played and tell the agent; a mark reusing a name is heard again', () => {
   const { marks, queue, toAgent } = setup();
   marks.add('sent-1', 0, queue);
   marks.add('sent-2', 0, queue);
@@ -87,6 +87,10 @@ test('a lost stream: its marks at the provider count as played and tell the agen
   assert.equal(marks.inFlight, 0);
   assert.equal(queue.pendingMarks, 1, 'a queued mark still waits for its frame, to go to the new stream');
   marks.echoed(`${AGENT_MARK_PREFIX}sent-1`);
-  assert.deepEqual(toAgent, ['sent-1', 'sent-2'], 'not told twice');
+  assert.deepEqual(toAgent, ['sent-1', 'sent-2'], 'an echo of a mark not at the provider tells nobody');
   assert.deepEqual(marks.cleared([]), { played: ['sent-1', 'sent-2'], dropped: [] }, 'reported as played at the next barge-in');
+  // On the new stream the agent uses a name again: its echo counts.
+  marks.add('sent-1', 0, new OutboundQueue<string>(100));
+  marks.echoed(`${AGENT_MARK_PREFIX}sent-1`);
+  assert.deepEqual(toAgent, ['sent-1', 'sent-2', 'sent-1']);
 });
