@@ -136,8 +136,6 @@ export class CallActor {
   #inputStopped = false;
   /** The stream was lost and a new one asked for: the next `start` resumes this call (streamLost). */
   #awaitingStream = false;
-  /** Streams resumed after a loss. */
-  #streamsResumed = 0;
   /** Chunk counter for frames without a readable `chunk` (arrival order). */
   #implicitChunk = 0;
   #toAgent: CallResampler | null = null;
@@ -446,7 +444,6 @@ export class CallActor {
       return;
     }
     this.#awaitingStream = false;
-    this.#streamsResumed++;
     // A new stream numbers its chunks from 1 again: forget the old one's order and arrival times.
     this.#jitter!.reset();
     this.#implicitChunk = 0;
