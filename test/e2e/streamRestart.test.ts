@@ -8,7 +8,12 @@
  * without a close frame), platform, gateway and worker threads on loopback.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { SpeechLikeSignal } from '../../src/media/testSignal.js';
+import { encodeWav } from '../../src/media/wav.js';
 import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
 import { metricValue } from '../helpers/promText.js';
@@ -187,5 +192,43 @@ describe('a restarted stream that lands on another worker moves the call there',
     await waitFor('the gateway to end the calls', () => stack.gateway.control.liveCalls === 0);
     assert.equal(stack.gateway.control.ended['media_closed'] ?? 0, 0);
     assert.equal(stack.gateway.control.counters.streamRestartsFailed, 0);
+  });
+});
+
+describe('a restarted stream does not greet the caller again', () => {
+  let stack: Stack;
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ttma-restart-greeting-'));
+    const file = join(dir, 'greeting.wav');
+    // 600 ms of speech-like audio: what a caller who says nothing hears of the gateway.
+    await writeFile(file, encodeWav(new SpeechLikeSignal(8000, 3).next(4800), 8000));
+    stack = await startStack({ mediaSockets: 'worker', workers: 2, greetingFile: file });
+  });
+  after(async () => {
+    await stack.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('neither on the same worker nor on the other one', async () => {
+    const calls = Array.from({ length: 6 }, (_, i) => stack.sim.placeInboundCall({ from: `+155503050${i}0`, to: NUMBER, durationMs: 6_000, talk: [] }));
+    await waitFor('the greetings to play', () => calls.every((c) => c.summary().heard.soundMs >= 560), 5_000);
+    const workerOf = () => new Map(stack.gateway.control.snapshot().map((c) => [c.callId, c.worker]));
+    const first = workerOf();
+    let moved = 0;
+    // A restart lands on the other worker with odds of one in two: rounds until some call moved.
+    for (let round = 1; round <= 3 && moved === 0; round++) {
+      for (const call of calls) {
+        assert.equal(call.dropStream(), true);
+        await waitFor('a new stream', () => call.summary().streamsOpened === round + 1, 5_000);
+      }
+      const now = workerOf();
+      moved = calls.filter((c) => now.get(c.id) !== first.get(c.id)).length;
+    }
+    assert.ok(moved > 0, 'some call moved to the other worker');
+    for (const report of await Promise.all(calls.map((c) => c.done))) {
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.ok(report.heard.soundMs >= 560 && report.heard.soundMs < 900, `${report.callId}: heard ${report.heard.soundMs} ms of sound, one greeting`);
+    }
   });
 });
