@@ -75,6 +75,8 @@ export type UsageSink = (callId: string, durationMs: number) => void;
 const ORPHAN_GRACE_MS = 5_000;
 /** A call whose media socket is lost mid-call (no `stop`) gets a new stream this many times at most. */
 const MAX_STREAM_RESTARTS = 3;
+/** A restarted stream that did not connect is asked for again after this, doubled each time. */
+const RESTART_RETRY_BASE_MS = 500;
 /** Ended call ids remembered so late or duplicated events never revive a call. */
 const TOMBSTONES = 10_000;
 const TOKEN_SWEEP_MS = 5_000;
@@ -193,9 +195,13 @@ export class ControlActor {
         if (call && call.state !== 'ending') call.state = 'streaming';
         return;
       }
-      case 'streaming.failed':
-        void this.#endCall(callId, `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`, 'streaming_failed', true);
+      case 'streaming.failed': {
+        const reason = `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`;
+        const call = this.#byId.get(callId);
+        if (call && this.#retryStreamLater(call, reason)) return;
+        void this.#endCall(callId, reason, 'streaming_failed', true);
         return;
+      }
       case 'call.hangup':
         // Remember the id even if we never saw the call, so a late call.initiated cannot start it.
         this.#remember(callId);
@@ -303,6 +309,22 @@ export class ControlActor {
       call.log.error({ err: (err as Error).message }, 'new media stream refused');
       await this.#endCall(call.callId, 'media stream lost and not restarted', 'media_closed', true);
     }
+  }
+
+  /**
+   * The provider could not connect a stream the gateway asked to restart (the
+   * tunnel may still be reconnecting): try again after 0.5, 1, then 2 s, as
+   * long as restarts are left. The orphan timer set when the socket closed
+   * bounds the whole (5 s). False when there is nothing to retry: the call
+   * never had a stream restarted, or no restart is left.
+   */
+  #retryStreamLater(call: LiveCall, reason: string): boolean {
+    if (call.state === 'ending' || this.#closing || call.socket || call.streamRestarts === 0 || call.streamRestarts >= MAX_STREAM_RESTARTS) return false;
+    if (!call.orphanTimer) return false;
+    const delayMs = RESTART_RETRY_BASE_MS * 2 ** (call.streamRestarts - 1);
+    call.log.warn({ reason, retryInMs: delayMs }, 'the new media stream did not connect: trying again');
+    setTimeout(() => void this.#restartStream(call), delayMs).unref();
+    return true;
   }
 
   /** Audio from a worker toward the phone. */

@@ -50,6 +50,14 @@ export interface ProviderSimulatorOptions {
   tailMs?: number;
   /** Seconds of audio kept per call and direction for the echo analysis. */
   recordSeconds?: number;
+  /**
+   * What a media stream that cannot connect does to its call. `hangup`
+   * (default): the call ends after `streaming.failed`. `continue`: the call
+   * goes on without media, as a forked stream's failure may leave it, and
+   * `streaming_start` may try again. Telnyx documents `streaming.failed` but
+   * not which of the two follows, so the gateway is tested against both.
+   */
+  onStreamFailure?: 'hangup' | 'continue';
   /** Add the headers a Cloudflare tunnel edge adds (host, cf-ray, cf-connecting-ip...). Default true. */
   tunnelHeaders?: boolean;
   /** Worker threads signing webhooks (tweetnacl takes ~9 ms a signature). Default 1. */
@@ -308,6 +316,11 @@ export class ProviderSimulator {
     return this.#createCall(init);
   }
 
+  /** A tunnel's connector goes away or comes back (Tunnels.setDown): new media connections to it fail meanwhile. */
+  setTunnelDown(host: string, down: boolean): void {
+    this.#tunnels.setDown(host, down);
+  }
+
   liveCall(id: string): SimCall | undefined {
     return this.#live.get(id);
   }
@@ -357,6 +370,7 @@ export class ProviderSimulator {
       tunnels: this.#tunnels,
       logger: this.#logger,
       tunnelHeaders: this.#options.tunnelHeaders ?? true,
+      onStreamFailure: this.#options.onStreamFailure ?? 'hangup',
       tailMs: this.#options.tailMs ?? DEFAULTS.tailMs,
       recordSamples: Math.round((this.#options.recordSeconds ?? DEFAULTS.recordSeconds) * SAMPLE_RATE),
       lateSendThresholdMs: DEFAULTS.lateSendThresholdMs,

@@ -40,6 +40,7 @@ export interface SimCallContext {
   tunnels: Tunnels;
   logger: Logger;
   tunnelHeaders: boolean;
+  onStreamFailure: 'hangup' | 'continue';
   tailMs: number;
   recordSamples: number;
   lateSendThresholdMs: number;
@@ -529,7 +530,7 @@ export class SimCall implements ClockSubscriber {
   #streamFailed(url: string, reason: string): void {
     this.#log.warn({ reason }, 'media stream failed');
     this.#emit('streaming.failed', { stream_url: url, failure_reason: reason });
-    this.#end('stream_failed', 'unspecified', 'unknown', `streaming failed: ${reason}`);
+    if (this.#ctx.onStreamFailure === 'hangup') this.#end('stream_failed', 'unspecified', 'unknown', `streaming failed: ${reason}`);
   }
 
   /** Our side stops the stream: `stop`, close 1000, `streaming.stopped`. */

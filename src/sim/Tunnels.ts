@@ -24,6 +24,8 @@ export interface ResolvedTarget {
 
 export class Tunnels {
   readonly #bases = new Map<string, URL>();
+  /** Hosts whose connector is gone (cloudflared restarting): new media connections fail. */
+  readonly #down = new Set<string>();
 
   constructor(tunnels: Record<string, string>) {
     for (const [host, base] of Object.entries(tunnels)) {
@@ -54,6 +56,18 @@ export class Tunnels {
     return [...this.#bases.keys()];
   }
 
+  /**
+   * Takes a tunnel's connector away (or brings it back): while down, a new
+   * media connection to the host fails as the edge answers one with no
+   * connector (HTTP 530). Open sockets and webhooks are left as they are.
+   */
+  setDown(host: string, down: boolean): void {
+    const name = host.toLowerCase();
+    if (!this.#bases.has(name)) throw new TtmaError(ErrorCodes.CONFIG, `no tunnel serves host ${host}`);
+    if (down) this.#down.add(name);
+    else this.#down.delete(name);
+  }
+
   /** Maps a `wss://` stream URL to its ws:// origin URL, or explains why it can't. */
   resolveStreamUrl(streamUrl: string): ResolvedTarget | { error: string } {
     let url: URL;
@@ -67,6 +81,7 @@ export class Tunnels {
     }
     const base = this.#bases.get(url.hostname.toLowerCase());
     if (!base) return { error: `no tunnel serves host ${url.hostname} (DNS lookup failed)` };
+    if (this.#down.has(url.hostname.toLowerCase())) return { error: `tunnel ${url.hostname} has no connector (HTTP 530)` };
     return { target: this.#join(base, url, 'ws:'), tunnelHost: url.hostname.toLowerCase() };
   }
 

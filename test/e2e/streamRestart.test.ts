@@ -17,7 +17,7 @@ import { encodeWav } from '../../src/media/wav.js';
 import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
 import { metricValue } from '../helpers/promText.js';
-import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
+import { NUMBER, TUNNEL_HOST, startStack, waitFor, type Stack } from '../helpers/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -231,4 +231,37 @@ describe('a restarted stream does not greet the caller again', () => {
       assert.ok(report.heard.soundMs >= 560 && report.heard.soundMs < 900, `${report.callId}: heard ${report.heard.soundMs} ms of sound, one greeting`);
     }
   });
+});
+
+describe('a new stream that cannot connect yet (the tunnel is reconnecting) is asked for again', () => {
+  for (const onStreamFailure of ['continue', 'hangup'] as const) {
+    it(`the provider ${onStreamFailure === 'continue' ? 'keeps the call after a failed stream: the retry lands once the tunnel is back' : 'ends the call after a failed stream: so does the gateway, as before'}`, async () => {
+      const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure } });
+      try {
+        const call = await streamingCall(stack, '+15550306001', 6_000);
+        // cloudflared restarting: the socket goes and, for a while, no new connection gets through.
+        stack.sim.setTunnelDown(TUNNEL_HOST, true);
+        assert.equal(call.dropStream(), true);
+        await waitFor('the first new stream to fail', () => stack.gateway.control.counters.streamRestarts >= 1, 5_000);
+        await sleep(300);
+        stack.sim.setTunnelDown(TUNNEL_HOST, false);
+        const report = await call.done;
+        const control = stack.gateway.control;
+        if (onStreamFailure === 'continue') {
+          assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+          assert.equal(report.streamsOpened, 2, 'the retry connected');
+          assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
+          assert.equal(control.counters.streamRestarts, 2, 'one failed connect, one retry');
+          assert.equal(control.counters.streamRestartsLanded, 1);
+        } else {
+          assert.equal(report.endedBy, 'stream_failed');
+          assert.equal(report.streamsOpened, 1);
+        }
+        await waitFor('the gateway to end the call', () => control.liveCalls === 0);
+        assert.equal(control.hasPendingMediaToken(call.id), false);
+      } finally {
+        await stack.stop();
+      }
+    });
+  }
 });

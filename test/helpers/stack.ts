@@ -9,7 +9,7 @@ import { defaultGatewayConfig, type GatewayConfig } from '../../src/config.js';
 import { Gateway } from '../../src/Gateway.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { PlatformServer, type PlatformServerOptions } from '../../src/platform/PlatformServer.js';
-import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
+import { ProviderSimulator, type ProviderSimulatorOptions } from '../../src/sim/ProviderSimulator.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
 import { byteForms, credentialStrings, suiteLog } from './suiteLogs.js';
 
@@ -31,7 +31,14 @@ export interface Stack {
 
 export async function startStack(
   overrides: Partial<GatewayConfig> = {},
-  options: { webhookKey?: boolean; signWith?: 'tweetnacl' | 'node'; platform?: Partial<PlatformServerOptions>; logger?: Logger } = {},
+  options: {
+    webhookKey?: boolean;
+    signWith?: 'tweetnacl' | 'node';
+    platform?: Partial<PlatformServerOptions>;
+    logger?: Logger;
+    /** Simulator behaviour to vary (what a failed stream does to its call). */
+    sim?: Pick<ProviderSimulatorOptions, 'onStreamFailure'>;
+  } = {},
 ): Promise<Stack> {
   const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
   const keys = nacl.sign.keyPair();
@@ -50,6 +57,7 @@ export async function startStack(
     answerTimeoutMs: 2_000,
     signWith: options.signWith ?? 'tweetnacl',
     logger,
+    ...options.sim,
   });
   await sim.start();
   const placed: SimCall[] = [];
