@@ -123,7 +123,7 @@ export class ControlActor {
     callsEndedForCap: 0,
     workerCallsLost: 0,
     mediaRefused: 0,
-    /** Media sockets lost mid-call for which a new stream was asked; of those, new streams that landed and requests refused. */
+    /** New streams asked for (lost sockets and retries); of those, streams that landed and requests refused. */
     streamRestarts: 0,
     streamRestartsLanded: 0,
     streamRestartsFailed: 0,
@@ -133,6 +133,8 @@ export class ControlActor {
   readonly started: Record<string, number> = {};
   readonly ended: Record<string, number> = {};
   readonly capRefused: Record<string, number> = {};
+  /** New streams asked for, by why: `lost` (a socket closed without stop), `not_connected` (asked again after streaming.failed). */
+  readonly streamRestartsAsked: Record<string, number> = {};
   /** Minutes carried, by UTC day and month (this process only). */
   readonly minutes = new MinutesTally();
 
@@ -294,10 +296,11 @@ export class ControlActor {
    * with a fresh one-time token (FAQ-07). The orphan timer set at the close
    * still bounds the wait; a refused request ends the call at once.
    */
-  async #restartStream(call: LiveCall): Promise<void> {
+  async #restartStream(call: LiveCall, why: 'lost' | 'not_connected'): Promise<void> {
     if (call.state === 'ending' || this.#closing || call.socket) return;
     call.streamRestarts++;
     this.counters.streamRestarts++;
+    this.#count(this.streamRestartsAsked, why);
     const token = this.#tokens.issue(call.callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(call.callId)}`;
     call.log.warn({ restart: call.streamRestarts }, 'media socket lost mid-call: asking for a new stream');
@@ -312,18 +315,21 @@ export class ControlActor {
   }
 
   /**
-   * The provider could not connect a stream the gateway asked to restart (the
-   * tunnel may still be reconnecting): try again after 0.5, 1, then 2 s, as
-   * long as restarts are left. The orphan timer set when the socket closed
-   * bounds the whole (5 s). False when there is nothing to retry: the call
-   * never had a stream restarted, or no restart is left.
+   * The provider could not connect the call's stream (the tunnel may be
+   * reconnecting): ask again after 0.5 s (1 s once two were asked), as long as
+   * restarts are left. A 5 s deadline bounds the whole: the orphan timer of a
+   * lost socket, or one set here for a stream that never connected. False
+   * when no restart is left.
    */
   #retryStreamLater(call: LiveCall, reason: string): boolean {
-    if (call.state === 'ending' || this.#closing || call.socket || call.streamRestarts === 0 || call.streamRestarts >= MAX_STREAM_RESTARTS) return false;
-    if (!call.orphanTimer) return false;
-    const delayMs = RESTART_RETRY_BASE_MS * 2 ** (call.streamRestarts - 1);
+    if (call.state === 'ending' || this.#closing || call.socket || call.streamRestarts >= MAX_STREAM_RESTARTS) return false;
+    if (!call.orphanTimer) {
+      call.orphanTimer = setTimeout(() => this.#endCall(call.callId, reason, 'streaming_failed', true), ORPHAN_GRACE_MS);
+      call.orphanTimer.unref();
+    }
+    const delayMs = RESTART_RETRY_BASE_MS * 2 ** Math.max(0, call.streamRestarts - 1);
     call.log.warn({ reason, retryInMs: delayMs }, 'the new media stream did not connect: trying again');
-    setTimeout(() => void this.#restartStream(call), delayMs).unref();
+    setTimeout(() => void this.#restartStream(call, 'not_connected'), delayMs).unref();
     return true;
   }
 
@@ -372,7 +378,7 @@ export class ControlActor {
       }
       case 'media.lost': {
         const call = this.#bySlot.get(message.slot);
-        if (call && call.workerIndex === workerIndex) void this.#restartStream(call);
+        if (call && call.workerIndex === workerIndex) void this.#restartStream(call, 'lost');
         return;
       }
       case 'media.authorize': {

@@ -66,7 +66,7 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       const recent = stack.gateway.dashboard.state().recent.find((r) => r.what === 'media stream lost mid-call');
       assert.deepEqual(recent && { detail: recent.detail, count: recent.count }, { detail: 'restarted', count: 1 }, 'the dashboard lists it under recent events');
       const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
-      assert.equal(metricValue(metrics, 'ttma_media_streams_lost_total'), counters.streamRestarts);
+      assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_asked_total', { reason: 'lost' }), counters.streamRestarts);
       assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'landed' }), counters.streamRestartsLanded);
       assert.equal(counters.streamRestartsLanded, counters.streamRestarts, 'every new stream landed');
       assert.equal(metricValue(metrics, 'ttma_media_stream_restarts_total', { outcome: 'refused' }), 0);
@@ -233,7 +233,27 @@ describe('a restarted stream does not greet the caller again', () => {
   });
 });
 
-describe('a new stream that cannot connect yet (the tunnel is reconnecting) is asked for again', () => {
+describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked for again', () => {
+  it('the answer\'s own stream too: a call answered while the tunnel is down gets its stream once it is back', async () => {
+    const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure: 'continue' } });
+    try {
+      stack.sim.setTunnelDown(TUNNEL_HOST, true);
+      const call = stack.sim.placeInboundCall({ from: '+15550306101', to: NUMBER, durationMs: 2_000 });
+      await waitFor('the answer\'s stream to fail', () => stack.gateway.control.snapshot().some((c) => c.callId === call.id && c.state === 'answered'), 5_000);
+      await sleep(200);
+      stack.sim.setTunnelDown(TUNNEL_HOST, false);
+      const report = await call.done;
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.equal(report.streamsOpened, 1, 'the retried stream is the first that connected');
+      assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
+      assert.equal(stack.gateway.control.counters.streamRestartsLanded, 1);
+      await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+
   for (const onStreamFailure of ['continue', 'hangup'] as const) {
     it(`the provider ${onStreamFailure === 'continue' ? 'keeps the call after a failed stream: the retry lands once the tunnel is back' : 'ends the call after a failed stream: so does the gateway, as before'}`, async () => {
       const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure } });
@@ -252,6 +272,7 @@ describe('a new stream that cannot connect yet (the tunnel is reconnecting) is a
           assert.equal(report.streamsOpened, 2, 'the retry connected');
           assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
           assert.equal(control.counters.streamRestarts, 2, 'one failed connect, one retry');
+          assert.deepEqual(control.streamRestartsAsked, { lost: 1, not_connected: 1 });
           assert.equal(control.counters.streamRestartsLanded, 1);
         } else {
           assert.equal(report.endedBy, 'stream_failed');
