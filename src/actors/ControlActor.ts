@@ -299,6 +299,7 @@ export class ControlActor {
   async #restartStream(call: LiveCall, why: 'lost' | 'not_connected'): Promise<void> {
     if (call.state === 'ending' || this.#closing || call.socket) return;
     call.streamRestarts++;
+    call.record.stream_restarts = call.streamRestarts;
     this.counters.streamRestarts++;
     this.#count(this.streamRestartsAsked, why);
     const token = this.#tokens.issue(call.callId, Date.now());

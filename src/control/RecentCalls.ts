@@ -18,6 +18,8 @@ export interface GatewayCallRecord {
   /** Answer to end as the gateway measured it (what it reports to the platform). */
   duration_ms: number | null;
   end_reason: string | null;
+  /** New media streams asked for after the socket was lost or a stream did not connect (docs/control.md). */
+  stream_restarts: number;
 }
 
 const MAX_RECORDS = 1_000;
@@ -30,7 +32,7 @@ export class RecentCalls {
 
   /** The record of a call starting now. */
   static open(callId: string, direction: 'incoming' | 'outgoing', from: string, to: string): GatewayCallRecord {
-    return { call_control_id: callId, direction, from, to, state: 'live', started_at: new Date().toISOString(), answered_at: null, ended_at: null, duration_ms: null, end_reason: null };
+    return { call_control_id: callId, direction, from, to, state: 'live', started_at: new Date().toISOString(), answered_at: null, ended_at: null, duration_ms: null, end_reason: null, stream_restarts: 0 };
   }
 
   /** A call refused at admission. */

@@ -62,6 +62,8 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       assert.equal(counters.streamRestartsFailed - before.failed, 0);
       await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
       assert.equal(stack.gateway.control.ended['media_closed'] ?? 0, before.mediaClosed, 'not ended for a closed stream');
+      const record = stack.gateway.control.recentCalls(10).find((r) => r.call_control_id === call.id);
+      assert.equal(record?.stream_restarts, 1, '`ttma calls` shows the restart');
       stack.gateway.dashboard.tick();
       const recent = stack.gateway.dashboard.state().recent.find((r) => r.what === 'media stream lost mid-call');
       assert.deepEqual(recent && { detail: recent.detail, count: recent.count }, { detail: 'restarted', count: 1 }, 'the dashboard lists it under recent events');
