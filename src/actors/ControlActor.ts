@@ -133,7 +133,7 @@ export class ControlActor {
   readonly started: Record<string, number> = {};
   readonly ended: Record<string, number> = {};
   readonly capRefused: Record<string, number> = {};
-  /** New streams asked for, by why: `lost` (a socket closed without stop), `not_connected` (asked again after streaming.failed). */
+  /** New streams asked for, by why: `lost` (a socket closed without stop), `not_connected` (again after streaming.failed), `paced` (again after the platform's rate limit). */
   readonly streamRestartsAsked: Record<string, number> = {};
   /** Minutes carried, by UTC day and month (this process only). */
   readonly minutes = new MinutesTally();
@@ -296,7 +296,7 @@ export class ControlActor {
    * with a fresh one-time token (FAQ-07). The orphan timer set at the close
    * still bounds the wait; a refused request ends the call at once.
    */
-  async #restartStream(call: LiveCall, why: 'lost' | 'not_connected'): Promise<void> {
+  async #restartStream(call: LiveCall, why: 'lost' | 'not_connected' | 'paced'): Promise<void> {
     if (call.state === 'ending' || this.#closing || call.socket) return;
     call.streamRestarts++;
     call.record.stream_restarts = call.streamRestarts;
@@ -308,11 +308,29 @@ export class ControlActor {
     try {
       await this.#signalling.streamingStart(call.callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec });
     } catch (err) {
-      this.counters.streamRestartsFailed++;
       this.#tokens.revokeCall(call.callId);
+      if (isTtmaError(err, ErrorCodes.RATE_LIMITED) && this.#askAgainWhenPaced(call)) return;
+      this.counters.streamRestartsFailed++;
       call.log.error({ err: (err as Error).message }, 'new media stream refused');
       await this.#endCall(call.callId, 'media stream lost and not restarted', 'media_closed', true);
     }
+  }
+
+  /**
+   * The deployment's rate limit refused the restart: a tunnel that reconnects
+   * loses every live call's socket at once, and their restarts come together.
+   * Not the call's fault, so it costs no restart: ask again after a random
+   * 0.25 to 1.25 s (spread, so the retries do not come together again), as
+   * long as the call's 5 s deadline runs. False when there is no deadline.
+   */
+  #askAgainWhenPaced(call: LiveCall): boolean {
+    if (call.state === 'ending' || this.#closing || !call.orphanTimer) return false;
+    call.streamRestarts--;
+    call.record.stream_restarts = call.streamRestarts;
+    const delayMs = Math.round(250 + Math.random() * 1_000);
+    call.log.warn({ retryInMs: delayMs }, 'the platform paced the new media stream (rate limit): asking again');
+    setTimeout(() => void this.#restartStream(call, 'paced'), delayMs).unref();
+    return true;
   }
 
   /**

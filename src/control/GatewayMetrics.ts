@@ -84,7 +84,7 @@ export class GatewayMetrics {
       minutes: (signalling.refusals[ErrorCodes.CAP_REACHED] ?? 0) + control.counters.callsRefusedForCap,
     }));
     mirror(this.registry, 'ttma_platform_refusals_total', 'Signalling requests the platform refused, by error code.', 'code', () => signalling.refusals);
-    mirror(this.registry, 'ttma_media_stream_restarts_asked_total', 'New media streams the gateway asked for, by reason: lost (the socket closed mid-call without the provider\'s stop), not_connected (asked again after streaming.failed).', 'reason', () => control.streamRestartsAsked);
+    mirror(this.registry, 'ttma_media_stream_restarts_asked_total', 'New media streams the gateway asked for, by reason: lost (the socket closed mid-call without the provider\'s stop), not_connected (asked again after streaming.failed), paced (asked again after the platform\'s rate limit).', 'reason', () => control.streamRestartsAsked);
     mirror(this.registry, 'ttma_media_stream_restarts_total', 'Those new streams by outcome: landed (the call carried on) or refused by the platform or provider (the call ended).', 'outcome', () => ({
       landed: control.counters.streamRestartsLanded,
       refused: control.counters.streamRestartsFailed,

@@ -288,3 +288,32 @@ describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked
     });
   }
 });
+
+describe("a tunnel that drops every call at once: restarts the platform's rate limit paces are asked again", () => {
+  it('six calls lose their sockets together against a bucket of 2 and 4 a second: every stream comes back', async () => {
+    const stack = await startStack({ workers: 1 }, { platform: { rateLimit: { ratePerSec: 4, burst: 2 } } });
+    try {
+      const calls: SimCall[] = [];
+      // Placed one at a time: each answer takes a token too.
+      for (let i = 0; i < 6; i++) {
+        calls.push(await streamingCall(stack, `+155503070${i}0`, 8_000));
+        await sleep(300);
+      }
+      await sleep(600); // the bucket full again
+      for (const call of calls) assert.equal(call.dropStream(), true);
+      await waitFor('every stream back', () => calls.every((c) => c.summary().streamsOpened === 2), 5_000);
+      const control = stack.gateway.control;
+      assert.ok((control.streamRestartsAsked['paced'] ?? 0) > 0, `the platform paced some restarts: ${JSON.stringify(control.streamRestartsAsked)}`);
+      const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
+      assert.ok((metricValue(metrics, 'ttma_platform_refusals_total', { code: 'TTMA_ERR_RATE_LIMITED' }) ?? 0) > 0);
+      for (const report of await Promise.all(calls.map((c) => c.done))) {
+        assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      }
+      assert.equal(control.counters.streamRestartsFailed, 0);
+      assert.equal(control.counters.streamRestartsLanded, 6);
+      assert.ok(control.recentCalls(10).every((r) => r.stream_restarts === 1), 'a paced request costs no restart');
+    } finally {
+      await stack.stop();
+    }
+  });
+});
