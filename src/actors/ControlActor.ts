@@ -286,7 +286,12 @@ export class ControlActor {
     if (!live) return;
     // The provider closes the stream just before it reports the hang-up; if no hang-up follows
     // (and no restarted stream lands), the call has no audio path: end it ourselves.
-    call.orphanTimer = setTimeout(() => this.#endCall(call.callId, 'media stream closed', 'media_closed', true), ORPHAN_GRACE_MS);
+    this.#armOrphanTimer(call, 'media stream closed', 'media_closed');
+  }
+
+  /** A call without a media socket ends after ORPHAN_GRACE_MS unless a stream lands (onMediaOpen clears it) or a hang-up comes. */
+  #armOrphanTimer(call: LiveCall, reason: string, cause: EndCause): void {
+    call.orphanTimer = setTimeout(() => this.#endCall(call.callId, reason, cause, true), ORPHAN_GRACE_MS);
     call.orphanTimer.unref();
   }
 
@@ -304,7 +309,7 @@ export class ControlActor {
     this.#count(this.streamRestartsAsked, why);
     const token = this.#tokens.issue(call.callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(call.callId)}`;
-    call.log.warn({ restart: call.streamRestarts }, 'media socket lost mid-call: asking for a new stream');
+    call.log.warn({ restart: call.streamRestarts, why }, why === 'lost' ? 'media socket lost mid-call: asking for a new stream' : 'asking for a new media stream again');
     try {
       await this.#signalling.streamingStart(call.callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec });
     } catch (err) {
@@ -342,10 +347,7 @@ export class ControlActor {
    */
   #retryStreamLater(call: LiveCall, reason: string): boolean {
     if (call.state === 'ending' || this.#closing || call.socket || call.streamRestarts >= MAX_STREAM_RESTARTS) return false;
-    if (!call.orphanTimer) {
-      call.orphanTimer = setTimeout(() => this.#endCall(call.callId, reason, 'streaming_failed', true), ORPHAN_GRACE_MS);
-      call.orphanTimer.unref();
-    }
+    if (!call.orphanTimer) this.#armOrphanTimer(call, reason, 'streaming_failed');
     const delayMs = RESTART_RETRY_BASE_MS * 2 ** Math.max(0, call.streamRestarts - 1);
     call.log.warn({ reason, retryInMs: delayMs }, 'the new media stream did not connect: trying again');
     setTimeout(() => void this.#restartStream(call, 'not_connected'), delayMs).unref();

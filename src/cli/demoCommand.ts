@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import nacl from 'tweetnacl';
 import { MEDIA_SOCKET_OWNERS } from '../config.js';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -197,23 +198,19 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     const wanted = new Set(ids);
     const started = Date.now();
     let dropped = 0;
-    const drops = flags['drop-streams']
-      ? new Promise<void>((resolve) => {
-          setTimeout(() => {
-            void Promise.all(
-              ids.map((id) =>
-                sim.request('POST', `/sim/calls/${encodeURIComponent(id)}/drop_stream`).then(
-                  () => void dropped++,
-                  (err: Error) => progress(`could not drop the stream of ${id}: ${err.message}`),
-                ),
-              ),
-            ).then(() => {
-              progress(`dropped ${dropped} of ${calls} media streams halfway (no close frame): the gateway should restart each`);
-              resolve();
-            });
-          }, (seconds * 1000) / 2).unref();
-        })
-      : Promise.resolve();
+    const dropAll = async (): Promise<void> => {
+      await sleep((seconds * 1000) / 2, undefined, { ref: false });
+      await Promise.all(
+        ids.map((id) =>
+          sim.request('POST', `/sim/calls/${encodeURIComponent(id)}/drop_stream`).then(
+            () => void dropped++,
+            (err: Error) => progress(`could not drop the stream of ${id}: ${err.message}`),
+          ),
+        ),
+      );
+      progress(`dropped ${dropped} of ${calls} media streams halfway (no close frame): the gateway should restart each`);
+    };
+    const drops = flags['drop-streams'] ? dropAll() : Promise.resolve();
     const deadline = started + seconds * 1000 + END_GRACE_MS;
     let summaries: SimCallSummary[] = [];
     for (;;) {

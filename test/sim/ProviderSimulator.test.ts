@@ -489,6 +489,7 @@ describe('ProviderSimulator', () => {
     assert.equal(call.dropStream(), false);
     assert.equal((await api('POST', '/sim/calls/v3:no-such-call/drop_stream')).status, 404);
     assert.equal((await fetch(`${base}${dropPath}`, { method: 'POST' })).status, 401, 'the API key is required');
+    assert.throws(() => sim.setTunnelDown('no-such-tunnel.example', true), /no tunnel serves host/);
     await first.closed;
     assert.equal(first.closeCode, 1006, 'an abnormal closure: the connection was lost, not closed');
     await gatewayHooks.waitFor(call.id, 'streaming.stopped');
