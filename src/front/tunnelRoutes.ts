@@ -19,7 +19,15 @@ export const MEDIA_MAX_PAYLOAD = 16 * 1024;
 /** RFC 6455 close codes: unacceptable data type, policy violation. */
 const CLOSE_UNSUPPORTED_DATA = 1003;
 const CLOSE_POLICY = 1008;
-const MEDIA_IDLE_TIMEOUT_S = 30;
+/**
+ * A media socket that has read nothing for this long is closed, and the call's
+ * stream restarted (docs/control.md). The provider sends a frame every 20 ms;
+ * one that goes quiet (a call on hold) is pinged by uWS a tick before the
+ * timeout and its pong counts as traffic, so only a dead path (half-open)
+ * reaches it. uWS's smallest value (it refuses under 8); its timers tick every
+ * 4 s, so a dead path is closed 4 to 8 s after its last frame.
+ */
+export const MEDIA_IDLE_TIMEOUT_S = 8;
 const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
 
 const CALL_ID_PATTERN = /^[A-Za-z0-9:_\-.]{1,128}$/;
@@ -130,6 +138,7 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
   app.ws<MediaUserData>('/v1/media/:callId', {
     maxPayloadLength: MEDIA_MAX_PAYLOAD,
     idleTimeout: MEDIA_IDLE_TIMEOUT_S,
+    sendPingsAutomatically: true,
     maxBackpressure: MEDIA_MAX_BACKPRESSURE,
     compression: uws.DISABLED,
     upgrade: (res, req, context) => {

@@ -29,6 +29,7 @@ import { callView, handleOperatorRoute, type OperatorContext } from './operatorA
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
 import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
 import { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
+import { DEFAULT_STREAM_RESTART_BUDGET, StreamRestartBudget } from './StreamRestartBudget.js';
 import { LiveCallAudit } from './LiveCallAudit.js';
 import { CallRecordings } from './CallRecordings.js';
 import { RecordingFetcher } from './RecordingFetcher.js';
@@ -40,7 +41,7 @@ import type { CallStore } from './store/CallStore.js';
 import { createCallStore, createDeploymentStore, createUsageStore, type CallRetention } from './store/createRecordStores.js';
 import type { UsageStore } from './store/UsageStore.js';
 import { createRateLimitStore, createReplayStore } from './store/createSharedStores.js';
-import type { RateLimitStore } from './store/RateLimitStore.js';
+import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
 import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
@@ -63,6 +64,8 @@ export interface PlatformServerOptions {
   rateLimit?: { ratePerSec: number; burst: number };
   /** The buckets; default: Redis when redisUrl is set, else in process. */
   rateLimitStore?: RateLimitStore;
+  /** Each live call's own bucket for new media streams (src/platform/StreamRestartBudget.ts; default 3 at once, 1 per 20 s). */
+  streamRestartBudget?: RateLimitSettings;
   /** The webhook replay cache; default: Redis when redisUrl is set, else in process. */
   replayStore?: ReplayStore;
   /** Time allowed to receive a request body (default 10 s). */
@@ -126,6 +129,9 @@ const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.RATE_LIMITED,
 ]);
 
+/** Which bucket pays for a stream request: the deployment's, or (a restart) the call's own first. */
+type Budget = 'deployment' | 'restart';
+
 interface RequestContext {
   deploymentId?: string;
   callId?: string;
@@ -146,6 +152,7 @@ export class PlatformServer {
   readonly #port: number;
   readonly #log: Logger;
   readonly #limiter: DeploymentRateLimiter;
+  readonly #restartBudget: StreamRestartBudget;
   readonly #bodyTimeoutMs: number;
   readonly #now: () => number;
   /** Event ids seen within the signature window (either side of now: twice the tolerance). */
@@ -191,6 +198,11 @@ export class PlatformServer {
     this.#log = options.logger ?? createLogger('platform');
     this.#limiter = new DeploymentRateLimiter({
       store: options.rateLimitStore ?? createRateLimitStore(options.redisUrl ?? null, options.rateLimit),
+      log: this.#log,
+    });
+    this.#restartBudget = new StreamRestartBudget({
+      calls: this.calls,
+      store: createRateLimitStore(options.redisUrl ?? null, options.streamRestartBudget ?? DEFAULT_STREAM_RESTART_BUDGET, 'ttma:restart'),
       log: this.#log,
     });
     this.#replay = options.replayStore ?? createReplayStore(options.redisUrl ?? null, 2 * WEBHOOK_TOLERANCE_SEC * 1000);
@@ -349,7 +361,7 @@ export class PlatformServer {
     }).then(() => {
       this.#provider.close();
       return Promise.all([
-        this.#store.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close(), this.#limiter.store.close(), this.#replay.close(),
+        this.#store.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close(), this.#limiter.store.close(), this.#restartBudget.store.close(), this.#replay.close(),
       ]).then(() => undefined);
     });
     return this.#stopping;
@@ -426,8 +438,8 @@ export class PlatformServer {
    * /v1/media/<this call id>, token and codec shapes: FAQ-13), then the
    * call's ownership; the fields as the provider takes them.
    */
-  async #ownCallStream(req: IncomingMessage, callId: string, ctx: RequestContext) {
-    const deployment = await this.#authenticate(req, ctx);
+  async #ownCallStream(req: IncomingMessage, callId: string, ctx: RequestContext, budget: Budget = 'deployment') {
+    const deployment = await this.#authenticate(req, ctx, budget === 'restart' ? callId : null);
     const body = (await this.#readJson(req)) as Partial<AnswerCallBody | StreamingStartBody>;
     const streamUrl = checkAnswerStreamUrl(body.stream_url, deployment.tunnelHost, callId);
     const token = checkStreamToken(body.stream_auth_token);
@@ -463,10 +475,12 @@ export class PlatformServer {
   /**
    * A new stream for one of the deployment's own live calls (the gateway lost
    * its media socket), checked as an answer's. Nothing is reserved: the call
-   * already holds its reservation.
+   * already holds its reservation. Paid from the call's own restart budget
+   * while it lasts, so a tunnel reconnect's every-call-at-once burst does not
+   * drain the deployment's bucket.
    */
   async #streamingStart(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const { deployment, codec, stream } = await this.#ownCallStream(req, callId, ctx);
+    const { deployment, codec, stream } = await this.#ownCallStream(req, callId, ctx, 'restart');
     await this.#provider.action(callId, 'streaming_start', stream);
     this.#log.info({ deployment: deployment.id, callId, codec }, 'media stream restarted through the provider');
     sendJson(req, res, 200, { ok: true });
@@ -673,11 +687,13 @@ export class PlatformServer {
     this.#reservations.forgetReservation(reservationId);
   }
 
-  async #authenticate(req: IncomingMessage, ctx: RequestContext): Promise<Deployment> {
+  /** `restartOf`: a call whose own restart budget pays first (StreamRestartBudget). */
+  async #authenticate(req: IncomingMessage, ctx: RequestContext, restartOf: string | null = null): Promise<Deployment> {
     const claimed = singleHeader(req, HEADER_DEPLOYMENT);
     const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(singleHeader(req, 'authorization') ?? '');
     const deployment = await this.deployments.authenticate(claimed, bearer?.[1]);
     ctx.deploymentId = deployment.id;
+    if (restartOf !== null && (await this.#restartBudget.take(deployment.id, restartOf))) return deployment;
     // After authentication, so nobody can drain another deployment's bucket.
     if (!(await this.#limiter.take(deployment.id))) {
       throw new TtmaError(ErrorCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);

@@ -63,7 +63,7 @@ export interface MediaStreamClientOptions {
   socket?: MediaSocketKind;
 }
 
-type StreamState = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
+type StreamState = 'idle' | 'connecting' | 'open' | 'stalled' | 'closing' | 'closed';
 
 /**
  * Decodes base64, or returns null when it is not: node's decoder skips junk
@@ -131,7 +131,8 @@ export class MediaStreamClient {
         this.#state = 'closed';
         this.#socket = null;
         if (was === 'connecting') this.#failConnect(`media socket closed during upgrade (code ${code})`);
-        else if (was === 'open') this.#handlers.onPeerClosed(code, reason);
+        // A stalled socket reads nothing, but a reset from the far end still reaches it.
+        else if (was === 'open' || was === 'stalled') this.#handlers.onPeerClosed(code, reason);
       },
       message: (data, isBinary) => this.#onMessage(data, isBinary),
     };
@@ -193,10 +194,21 @@ export class MediaStreamClient {
       });
       this.#state = 'closing';
       this.#socket?.close(1000, 'call ended');
-    } else if (this.#state === 'connecting' || this.#state === 'idle') {
+    } else if (this.#state === 'connecting' || this.#state === 'idle' || this.#state === 'stalled') {
       this.#state = 'closed';
       this.#socket?.terminate();
     }
+  }
+
+  /**
+   * The path to the gateway goes silent both ways without closing (a
+   * half-open connection): nothing is sent or read from here on, pings go
+   * unanswered, and the gateway's close is never seen. terminate() ends it.
+   */
+  stall(): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'stalled';
+    this.#socket?.stall();
   }
 
   /** Drops the socket at once (simulator shutdown). */

@@ -145,6 +145,8 @@ export class SimCall implements ClockSubscriber {
   #streamToken: string | undefined = undefined;
   #streamT0 = 0;
   #streamFrames = 0;
+  /** Until then the caller's frames are not sent (quietStream). */
+  #quietUntil = 0;
   #mediaCodec: SimCodec;
   #dtmfIndex = 0;
   #dtmfSent = 0;
@@ -238,6 +240,9 @@ export class SimCall implements ClockSubscriber {
 
   startStreaming(stream: StreamRequest, clientState: string | undefined): void {
     this.#assertAnswered('streaming_start');
+    // Telnyx does not say what a second streaming_start does while its socket
+    // is dead but not yet noticed; the simulator takes it as a replacement.
+    if (this.#stream?.state === 'stalled') this.#loseStream(this.#stream);
     if (this.#stream) throw invalidState('a media stream is already active on this call; stop it first');
     if (clientState !== undefined) this.#clientState = clientState;
     this.#openStream(stream);
@@ -378,7 +383,8 @@ export class SimCall implements ClockSubscriber {
       for (;;) {
         const planned = this.#streamT0 + FRAME_MS * this.#streamFrames;
         if (planned > now || planned >= this.#talkEndAt) break;
-        this.#sendFrame(stream, planned, now);
+        if (planned < this.#quietUntil) this.#streamFrames++;
+        else this.#sendFrame(stream, planned, now);
       }
       for (const name of this.#playout.due(now)) this.#echoMark(stream, name);
     }
@@ -520,11 +526,39 @@ export class SimCall implements ClockSubscriber {
   dropStream(): boolean {
     const stream = this.#stream;
     if (!stream || !stream.isOpen) return false;
+    this.#loseStream(stream);
+    return true;
+  }
+
+  /**
+   * The path to the gateway goes silent both ways and stays open (a
+   * half-open connection): no media, no pong, no close seen from either end.
+   * The stream counts as lost when a new one replaces it or the call ends.
+   * False when no stream is open.
+   */
+  stallStream(): boolean {
+    const stream = this.#stream;
+    if (!stream || !stream.isOpen) return false;
+    stream.stall();
+    return true;
+  }
+
+  /**
+   * The caller's side sends no media for `ms` (as a provider may while a
+   * call is on hold), over a stream that stays healthy: pings are answered.
+   * False when no stream is open.
+   */
+  quietStream(ms: number): boolean {
+    if (!this.#stream?.isOpen) return false;
+    this.#quietUntil = performance.now() + ms;
+    return true;
+  }
+
+  #loseStream(stream: MediaStreamClient): void {
     this.#stream = null;
     this.#streamsLost++;
     stream.terminate();
     this.#emit('streaming.stopped', { stream_url: this.#streamUrl ?? undefined, stream_id: stream.streamId });
-    return true;
   }
 
   #streamFailed(url: string, reason: string): void {
@@ -535,6 +569,7 @@ export class SimCall implements ClockSubscriber {
 
   /** Our side stops the stream: `stop`, close 1000, `streaming.stopped`. */
   #closeStream(stream: MediaStreamClient): void {
+    if (stream.state === 'stalled') return this.#loseStream(stream);
     this.#stream = null;
     const wasOpen = stream.isOpen;
     stream.stopAndClose(this.id);

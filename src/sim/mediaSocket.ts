@@ -26,6 +26,12 @@ export interface MediaSocket {
   close(code: number, reason: string): void;
   /** Drops the TCP connection at once. */
   terminate(): void;
+  /**
+   * The path goes silent both ways and stays open (a half-open connection):
+   * nothing more is read, so pings go unanswered and a close is never seen.
+   * The caller sends nothing more either; terminate() still drops it.
+   */
+  stall(): void;
 }
 
 export interface MediaSocketOptions {
@@ -52,10 +58,11 @@ export function openWsMediaSocket(options: MediaSocketOptions, handlers: MediaSo
     handlers.refused(res.statusCode ?? 0);
   });
   let lastError = '';
+  let socket: import('node:net').Socket | undefined;
   ws.on('open', () => {
     // ws swallows the TCP socket's own errors (ECONNRESET...) and reports 1006 without a
     // reason; listening on the socket itself says whether the peer reset or ended it.
-    const socket = (ws as unknown as { _socket?: import('node:net').Socket })._socket;
+    socket = (ws as unknown as { _socket?: import('node:net').Socket })._socket;
     socket?.on('error', (err: NodeJS.ErrnoException) => (lastError ||= `socket error: ${err.code ?? err.message}`));
     socket?.on('end', () => (lastError ||= 'the peer ended the TCP connection'));
     handlers.open();
@@ -70,5 +77,7 @@ export function openWsMediaSocket(options: MediaSocketOptions, handlers: MediaSo
     send: (text) => ws.send(text),
     close: (code, reason) => ws.close(code, reason),
     terminate: () => ws.terminate(),
+    // ws answers pings as it reads them: a socket that reads nothing answers none.
+    stall: () => socket?.pause(),
   };
 }

@@ -341,5 +341,8 @@ export function openRawMediaSocket(options: MediaSocketOptions, handlers: MediaS
       if (closed) return;
       finish(ABNORMAL, lastError || 'terminated');
     },
+    stall() {
+      socket?.pause();
+    },
   };
 }

@@ -16,6 +16,8 @@
  *   GET  /sim/calls[?samples=1], /sim/calls/{id}    simulator control: call reports
  *   POST /sim/calls/{id}/drop_stream                fault injection: the path to the gateway breaks
  *                                                   (socket dropped, no close frame; the call goes on)
+ *   POST /sim/calls/{id}/stall_stream               fault injection: the path goes silent both ways
+ *                                                   and stays open (a half-open connection)
  *   GET  /sim/recordings/{id}.mp3                   a saved recording (no key: the id is the credential)
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -50,7 +52,7 @@ type Action = (typeof ACTIONS)[number];
 const ROUTE_ACTION = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/;
 const ROUTE_CALL = /^\/v2\/calls\/([^/]+)$/;
 const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
-const ROUTE_SIM_DROP = /^\/sim\/calls\/([^/]+)\/drop_stream$/;
+const ROUTE_SIM_FAULT = /^\/sim\/calls\/([^/]+)\/(drop|stall)_stream$/;
 const ROUTE_RECORDING = /^\/sim\/recordings\/([0-9a-f]{32})\.mp3$/;
 
 export function createRestApi(options: RestApiOptions): http.Server {
@@ -130,13 +132,14 @@ export function createRestApi(options: RestApiOptions): http.Server {
       return { status: 200, body: { data: withSamples ? sim.callSummariesWithSamples() : sim.callSummaries() } };
     }
 
-    match = ROUTE_SIM_DROP.exec(path);
+    match = ROUTE_SIM_FAULT.exec(path);
     if (match) {
       requireMethod(method, 'POST');
       const call = sim.liveCall(decodeId(match[1]));
       if (!call) throw notFound('call not found or not live');
-      if (!call.dropStream()) {
-        throw new ProviderApiError(422, PROVIDER_CODES.INVALID_CALL_STATE, 'Invalid call state', 'no open media stream to drop');
+      const fault = match[2] as 'drop' | 'stall';
+      if (!(fault === 'drop' ? call.dropStream() : call.stallStream())) {
+        throw new ProviderApiError(422, PROVIDER_CODES.INVALID_CALL_STATE, 'Invalid call state', `no open media stream to ${fault}`);
       }
       return { status: 200, body: { data: { result: 'ok' } } };
     }

@@ -88,6 +88,32 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
     });
 
+    it('a path gone silent both ways (half-open) is closed by the idle timeout and restarted; a quiet but live stream is kept', async () => {
+      const counters = stack.gateway.control.counters;
+      const before = counters.streamRestarts;
+      const [quiet, stalled] = await Promise.all([streamingCall(stack, '+15550301101', 12_000), streamingCall(stack, '+15550301102', 12_000)]);
+      const stalledAt = performance.now();
+      // 10 s without a frame, past the 8 s timeout: only uWS's pings and their pongs keep it open.
+      assert.equal(quiet.quietStream(10_000), true);
+      assert.equal(stalled.stallStream(), true);
+      await waitFor('the stalled call to get a new stream', () => stalled.summary().streamsOpened === 2, 14_000);
+      const noticedAfterS = (performance.now() - stalledAt) / 1000;
+      // MEDIA_IDLE_TIMEOUT_S is 8 in ticks of 4 s: closed 4 to 8 s after the last frame read.
+      assert.ok(noticedAfterS >= 4 && noticedAfterS < 10, `restarted ${noticedAfterS.toFixed(1)} s after the stall`);
+      const returned = stalled.summary().framesReturned;
+      await waitFor('frames echoed on the new stream', () => stalled.summary().framesReturned > returned + 10, 5_000);
+      const quietReturned = quiet.summary().framesReturned;
+      await waitFor('the quiet call to talk again', () => quiet.summary().framesReturned > quietReturned + 10, 8_000);
+      const [quietReport, stalledReport] = await Promise.all([quiet.done, stalled.done]);
+      assert.equal(quietReport.streamsOpened, 1, 'the quiet stream was never closed');
+      assert.equal(quietReport.endedBy, 'caller', quietReport.endReason ?? '');
+      assert.equal(stalledReport.endedBy, 'caller', stalledReport.endReason ?? '');
+      assert.equal(stalledReport.streamsLost, 1);
+      assert.ok(stalledReport.echo.correlation >= 0.9, `echo correlation ${stalledReport.echo.correlation}`);
+      assert.equal(counters.streamRestarts - before, 1, 'one restart: the stalled call\'s');
+      await waitFor('the gateway to end the calls', () => stack.gateway.control.liveCalls === 0);
+    });
+
     it('a call that ends normally (the provider sends stop, then hangs up) asks for no new stream', async () => {
       const before = stack.gateway.control.counters.streamRestarts;
       const calls = await Promise.all([0, 1, 2].map((i) => streamingCall(stack, `+1555030200${i}`, 800)));
@@ -289,17 +315,39 @@ describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked
   }
 });
 
-describe("a tunnel that drops every call at once: restarts the platform's rate limit paces are asked again", () => {
-  it('six calls lose their sockets together against a bucket of 2 and 4 a second: every stream comes back', async () => {
+describe('a tunnel that drops every call at once', () => {
+  /** Places `n` calls one at a time (each answer takes a token of a small bucket), then lets the bucket fill again. */
+  async function placeSlowly(stack: Stack, n: number, prefix: string): Promise<SimCall[]> {
+    const calls: SimCall[] = [];
+    for (let i = 0; i < n; i++) {
+      calls.push(await streamingCall(stack, `${prefix}${String(i).padStart(2, '0')}`, 8_000));
+      await sleep(300);
+    }
+    await sleep(600);
+    return calls;
+  }
+
+  it("twelve calls against a deployment bucket of 2 and 4 a second: each call's own restart budget pays, nothing is paced", async () => {
     const stack = await startStack({ workers: 1 }, { platform: { rateLimit: { ratePerSec: 4, burst: 2 } } });
     try {
-      const calls: SimCall[] = [];
-      // Placed one at a time: each answer takes a token too.
-      for (let i = 0; i < 6; i++) {
-        calls.push(await streamingCall(stack, `+155503070${i}0`, 8_000));
-        await sleep(300);
-      }
-      await sleep(600); // the bucket full again
+      const calls = await placeSlowly(stack, 12, '+1555030800');
+      for (const call of calls) assert.equal(call.dropStream(), true);
+      await waitFor('every stream back', () => calls.every((c) => c.summary().streamsOpened === 2), 5_000);
+      const control = stack.gateway.control;
+      assert.deepEqual(control.streamRestartsAsked, { lost: 12 }, 'asked once each, none refused for the rate');
+      const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
+      assert.equal(metricValue(metrics, 'ttma_platform_refusals_total', { code: 'TTMA_ERR_RATE_LIMITED' }) ?? 0, 0);
+      for (const report of await Promise.all(calls.map((c) => c.done))) assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.equal(control.counters.streamRestartsLanded, 12);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('with the calls\' own budgets spent (burst 0), six calls against a bucket of 2 and 4 a second: the refused restarts are asked again, every stream comes back', async () => {
+    const stack = await startStack({ workers: 1 }, { platform: { rateLimit: { ratePerSec: 4, burst: 2 }, streamRestartBudget: { ratePerSec: 0.05, burst: 0 } } });
+    try {
+      const calls = await placeSlowly(stack, 6, '+1555030700');
       for (const call of calls) assert.equal(call.dropStream(), true);
       await waitFor('every stream back', () => calls.every((c) => c.summary().streamsOpened === 2), 5_000);
       const control = stack.gateway.control;

@@ -488,6 +488,10 @@ describe('ProviderSimulator', () => {
     assert.equal((await api('POST', dropPath)).status, 422, 'nothing left to drop');
     assert.equal(call.dropStream(), false);
     assert.equal((await api('POST', '/sim/calls/v3:no-such-call/drop_stream')).status, 404);
+    // Its half-open sibling (exercised end to end in test/e2e/streamRestart.test.ts) has nothing to stall either.
+    assert.equal((await api('POST', `/sim/calls/${encodeURIComponent(call.id)}/stall_stream`)).status, 422);
+    assert.equal(call.stallStream(), false);
+    assert.equal((await api('POST', '/sim/calls/v3:no-such-call/stall_stream')).status, 404);
     assert.equal((await fetch(`${base}${dropPath}`, { method: 'POST' })).status, 401, 'the API key is required');
     assert.throws(() => sim.setTunnelDown('no-such-tunnel.example', true), /no tunnel serves host/);
     await first.closed;

@@ -6,8 +6,9 @@ import { RedisRateLimitStore } from './RedisRateLimitStore.js';
 import { RedisReplayStore } from './RedisReplayStore.js';
 import type { ReplayStore } from './ReplayStore.js';
 
-export function createRateLimitStore(redisUrl: string | undefined | null, settings: RateLimitSettings = DEFAULT_RATE_LIMIT): RateLimitStore {
-  return redisUrl ? new RedisRateLimitStore({ url: redisUrl, settings }) : new MemoryRateLimitStore(settings);
+/** `prefix` keeps another family of buckets (a call's restarts) apart from the deployments' in Redis. */
+export function createRateLimitStore(redisUrl: string | undefined | null, settings: RateLimitSettings = DEFAULT_RATE_LIMIT, prefix?: string): RateLimitStore {
+  return redisUrl ? new RedisRateLimitStore({ url: redisUrl, settings, ...(prefix ? { prefix } : {}) }) : new MemoryRateLimitStore(settings);
 }
 
 export function createReplayStore(redisUrl: string | undefined | null, ttlMs: number): ReplayStore {
