@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
+import { DialsInFlight } from './DialsInFlight.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 import type { WorkerHost } from './WorkerHost.js';
@@ -80,6 +81,8 @@ const RESTART_RETRY_BASE_MS = 500;
 /** Ended call ids remembered so late or duplicated events never revive a call. */
 const TOMBSTONES = 10_000;
 const TOKEN_SWEEP_MS = 5_000;
+/** Events about an outbound call that can beat its dial's answer here (call.hangup is kept as a tombstone instead). */
+const HELD_WHILE_DIALLING = new Set(['call.answered', 'streaming.started', 'streaming.failed']);
 const MAX_SUMMARIES = 1_000;
 /** Why a call is refused when every media worker is above its measured-load limit (maxWorkerLoad). */
 const BUSY = 'gateway busy: every media worker is above its load limit';
@@ -103,6 +106,7 @@ export class ControlActor {
   readonly #tokens: MediaTokenStore;
   readonly #byId = new Map<string, LiveCall>();
   readonly #byMediaId = new Map<string, LiveCall>();
+  readonly #dials = new DialsInFlight();
   readonly #bySlot = new Map<number, LiveCall>();
   readonly #tombstones = new Set<string>();
   readonly #summaries: CallSummary[] = [];
@@ -179,6 +183,8 @@ export class ControlActor {
       this.#log.warn({ event: type }, 'webhook without call_control_id ignored');
       return;
     }
+    // About a call a dial in flight may be about to name: kept until it does (DialsInFlight).
+    if (HELD_WHILE_DIALLING.has(type) && !this.#byId.has(callId) && this.#dials.hold(callId, envelope)) return;
     switch (type) {
       case 'call.initiated':
         if (payload.direction === 'incoming') this.#onIncoming(callId, payload.from, payload.to);
@@ -219,7 +225,10 @@ export class ControlActor {
    * worker-owned sockets, `workerIndex` is the worker whose listener holds the
    * upgrade: an unplaced call's actor is opened there, before the verdict.
    */
-  authorizeMedia(callId: string, token: string | undefined, workerIndex?: number): MediaAuthorization {
+  authorizeMedia(callId: string, token: string | undefined, workerIndex?: number): MediaAuthorization | Promise<MediaAuthorization> {
+    // The media id of a dial whose answer has not reached us: decide once it has (DialsInFlight).
+    const dialling = this.#dials.settled(callId);
+    if (dialling) return dialling.then(() => this.authorizeMedia(callId, token, workerIndex));
     const verdict: TokenVerdict = this.#tokens.consume(callId, token, Date.now());
     const call = this.#byId.get(callId) ?? this.#byMediaId.get(callId);
     if (!verdict.ok) {
@@ -403,8 +412,10 @@ export class ControlActor {
         return;
       }
       case 'media.authorize': {
+        const answer = (verdict: MediaAuthorization) => this.#supervisor.host(workerIndex)?.send({ type: 'media.verdict', id: message.id, verdict });
         const verdict = this.authorizeMedia(message.callId, message.token, workerIndex);
-        this.#supervisor.host(workerIndex)?.send({ type: 'media.verdict', id: message.id, verdict });
+        if (verdict instanceof Promise) void verdict.then(answer);
+        else answer(verdict);
         return;
       }
       case 'media.opened': {
@@ -521,6 +532,15 @@ export class ControlActor {
     }
     // Our id for the media path until the provider names the call (letters and digits only).
     const mediaId = `o${randomBytes(12).toString('hex')}`;
+    const settled = this.#dials.begin(mediaId);
+    try {
+      return await this.#placeDial(mediaId, host, to, fromNumber);
+    } finally {
+      settled();
+    }
+  }
+
+  async #placeDial(mediaId: string, host: WorkerHost, to: string, fromNumber: string | undefined): Promise<{ callId: string; from: string; to: string }> {
     const token = this.#tokens.issue(mediaId, Date.now());
     // The platform checks `from` against the deployment's numbers; we only pick the default.
     const from = fromNumber ?? this.#config.numbers[0] ?? '';
@@ -569,6 +589,7 @@ export class ControlActor {
     this.#callStarted('outgoing');
     if (!this.#socketsOnWorkers) this.#place(call, host);
     call.log.info('outbound call placed; ringing');
+    for (const early of this.#dials.take(callId)) this.onWebhook(early);
     return { callId, from, to };
   }
 
