@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
 import { startStack, waitFor, type Stack } from '../helpers/stack.js';
 
@@ -17,8 +18,9 @@ const DIAL_ANSWER_DELAY_MS = 600;
 for (const mediaSockets of ['worker', 'front'] as const) {
   describe(`an outbound call answered before its dial's answer arrives (media sockets on the ${mediaSockets === 'worker' ? 'workers' : 'main thread'})`, () => {
     let stack: Stack;
-    /** Media id paths the provider connected to before the gateway knew the call. */
     let slowDials = 0;
+    /** Set by a test: upgrades forged on the dial's media id while its answer is held back. */
+    let forge: ((mediaPath: string) => void) | null = null;
     before(async () => {
       stack = await startStack(
         { mediaSockets, workers: 1 },
@@ -33,6 +35,7 @@ for (const mediaSockets of ['worker', 'front'] as const) {
                     const response = await inner.request(method, url, headers, body, timeoutMs);
                     if (method === 'POST' && url.pathname === '/v2/calls') {
                       slowDials++;
+                      forge?.(new URL((JSON.parse(body ?? '{}') as { stream_url: string }).stream_url).pathname);
                       await new Promise((resolve) => setTimeout(resolve, DIAL_ANSWER_DELAY_MS));
                     }
                     return response;
@@ -66,6 +69,45 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       assert.equal(stack.gateway.control.counters.mediaRefused, refusedBefore, 'no media upgrade refused');
       assert.equal(stack.gateway.control.counters.streamRestarts, 0);
       await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
+    });
+
+    it('an upgrade forged on the media id of a dial in flight waits too, is refused once the dial settles, and burns nothing', async () => {
+      const forged: Promise<number>[] = [];
+      /** How long each forged upgrade waited for its answer, ms. */
+      const waited: number[] = [];
+      forge = (mediaPath) => {
+        const forgedAt = performance.now();
+        for (const token of ['', 'not-the-token']) {
+          forged.push(
+            new Promise((resolve) => {
+              const ws = new WebSocket(`ws://127.0.0.1:${stack.ports.tunnel}${mediaPath}`, token ? { headers: { 'x-telnyx-streaming-auth-token': token } } : {});
+              ws.once('unexpected-response', (_req, res) => {
+                res.resume();
+                waited.push(performance.now() - forgedAt);
+                resolve(res.statusCode ?? 0);
+              });
+              ws.once('open', () => {
+                ws.terminate();
+                resolve(101);
+              });
+              ws.once('error', () => resolve(0));
+            }),
+          );
+        }
+      };
+      try {
+        const placed = await stack.gateway.control.dial('+15557650124');
+        assert.deepEqual(await Promise.all(forged), [401, 401], 'no token and a wrong token: refused');
+        assert.ok(Math.min(...waited) >= DIAL_ANSWER_DELAY_MS - 100, `refused only once the dial settled (after ${waited.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
+        const call = stack.sim.liveCall(placed.callId);
+        assert.ok(call);
+        await waitFor('echoed frames on the real stream', () => call.summary().framesReturned > 10, 5_000);
+        assert.equal(call.summary().streamsOpened, 1);
+        await call.done;
+        await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
+      } finally {
+        forge = null;
+      }
     });
   });
 }
