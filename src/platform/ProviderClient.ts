@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCodes, TtmaError, redactSecrets } from '../errors.js';
 import { directionOf } from './CallRegistry.js';
-import { nodeHttpTransport, type ProviderTransport } from './providerTransport.js';
+import { nodeHttpTransport, type ProviderTransport, type TransportResponse } from './providerTransport.js';
 import {
   PROVIDER_CODE_CALL_ENDED,
   type AnswerRequest,
@@ -26,6 +26,12 @@ export interface ProviderClientOptions {
   maxAttempts?: number;
   /** Wait before retry n is backoffMs * n (default 100 ms). */
   backoffMs?: number;
+  /**
+   * A 429 or 503 that names its wait (Retry-After, x-ratelimit-reset) is
+   * retried after that wait, up to this (default 1 s: the gateway's own
+   * request gives up at 5 s). A longer one is not waited for.
+   */
+  maxAdvisedWaitMs?: number;
   /** Per-attempt timeout (default 5 s). */
   timeoutMs?: number;
   /** How requests go out (default node:http with keep-alive; the proxy bench passes the old fetch path to compare). */
@@ -66,6 +72,7 @@ export interface CallDetailRecord {
 
 const DEFAULT_MAX_ATTEMPTS = 3;
 const DEFAULT_BACKOFF_MS = 100;
+const DEFAULT_MAX_ADVISED_WAIT_MS = 1_000;
 const DEFAULT_TIMEOUT_MS = 5_000;
 /** Provider answers are small JSON; anything bigger is not one. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -80,6 +87,7 @@ export class ProviderClient {
   readonly #apiKey: string;
   readonly #maxAttempts: number;
   readonly #backoffMs: number;
+  readonly #maxAdvisedWaitMs: number;
   readonly #timeoutMs: number;
   readonly #transport: ProviderTransport;
 
@@ -103,6 +111,7 @@ export class ProviderClient {
     this.#apiKey = options.apiKey;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+    this.#maxAdvisedWaitMs = options.maxAdvisedWaitMs ?? DEFAULT_MAX_ADVISED_WAIT_MS;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#transport = (options.transport ?? nodeHttpTransport)(parsed, MAX_RESPONSE_BYTES);
   }
@@ -210,9 +219,16 @@ export class ProviderClient {
 
   async #send(what: string, method: 'GET' | 'POST', path: string, body: object | undefined): Promise<RawResponse> {
     let lastProblem = '';
+    /** The provider's own rate limit answered last (and how long it asked us to wait). */
+    let limited: { waitMs: number | null } | null = null;
+    let waitMs = 0;
+    let attempts = 0;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
-      if (attempt > 1) await sleep(this.#backoffMs * (attempt - 1));
-      let response: { status: number; text: string };
+      if (attempt > 1) await sleep(waitMs);
+      attempts = attempt;
+      waitMs = this.#backoffMs * attempt;
+      limited = null;
+      let response: TransportResponse;
       try {
         response = await this.#transport.request(
           method,
@@ -232,13 +248,25 @@ export class ProviderClient {
       const parsed = parseJson(response.text);
       if (isRetryable(response.status)) {
         lastProblem = `HTTP ${response.status}${codeSuffix(parsed)}`;
+        const advised = response.retryAfterMs ?? null;
+        if (response.status === 429) limited = { waitMs: advised };
+        if (advised !== null) {
+          // Retrying sooner than the provider asked only spends the budget again; a wait longer
+          // than we may take is not taken: the caller hears "slow down" now instead.
+          if (advised > this.#maxAdvisedWaitMs) break;
+          waitMs = Math.max(waitMs, advised);
+        }
         continue;
       }
       return { status: response.status, body: parsed };
     }
+    if (limited) {
+      const after = limited.waitMs === null ? '' : ` (it asks for ${Math.ceil(limited.waitMs / 1000)} s)`;
+      throw new TtmaError(ErrorCodes.RATE_LIMITED, this.#scrub(`provider ${what}: the provider's rate limit was reached${after}; retry later`), 429);
+    }
     throw new TtmaError(
       ErrorCodes.PROVIDER,
-      this.#scrub(`provider ${what} failed after ${this.#maxAttempts} attempts: ${lastProblem}`),
+      this.#scrub(`provider ${what} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${lastProblem}`),
       502,
     );
   }

@@ -58,6 +58,12 @@ export interface ProviderSimulatorOptions {
    * not which of the two follows, so the gateway is tested against both.
    */
   onStreamFailure?: 'hangup' | 'continue';
+  /**
+   * The API key's request budget: past it, `/v2/` requests are answered 429
+   * (code 10011) with `x-ratelimit-limit`, `-remaining` and `-reset` (seconds),
+   * as Telnyx documents. Default: no limit.
+   */
+  apiRateLimit?: { ratePerSec: number; burst: number };
   /** Add the headers a Cloudflare tunnel edge adds (host, cf-ray, cf-connecting-ip...). Default true. */
   tunnelHeaders?: boolean;
   /** Worker threads signing webhooks (tweetnacl takes ~9 ms a signature). Default 1. */
@@ -207,6 +213,7 @@ export class ProviderSimulator {
       bodyLimitBytes: DEFAULTS.bodyLimitBytes,
       logger: this.#logger,
       sim: this,
+      ...(o.apiRateLimit ? { apiRateLimit: o.apiRateLimit } : {}),
     });
     this.#server = server;
     try {

@@ -23,6 +23,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Logger } from '../log.js';
+import { RateLimiter } from '../platform/RateLimiter.js';
 import { PROVIDER_CODE_CALL_ENDED } from '../wire/telnyx.js';
 import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
@@ -36,11 +37,15 @@ export interface RestApiOptions {
   sim: ProviderSimulator;
   /** Most remembered command_id answers. */
   maxIdempotencyEntries?: number;
+  /** The API key's request budget (ProviderSimulatorOptions.apiRateLimit); none when absent. */
+  apiRateLimit?: { ratePerSec: number; burst: number };
 }
 
 interface ApiResponse {
   status: number;
   body: unknown;
+  /** Extra response headers (the rate limit's). */
+  headers?: Record<string, string>;
   /** Default JSON; a Buffer body with this type is sent as is. */
   contentType?: string;
 }
@@ -59,6 +64,7 @@ export function createRestApi(options: RestApiOptions): http.Server {
   const expectedKeyHash = sha256(options.apiKey);
   const idempotency = new IdempotencyCache(options.maxIdempotencyEntries ?? 10_000);
   const { sim, logger } = options;
+  const apiBudget = options.apiRateLimit ? new RateLimiter(options.apiRateLimit) : null;
 
   async function handle(req: http.IncomingMessage): Promise<ApiResponse> {
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
@@ -72,6 +78,16 @@ export function createRestApi(options: RestApiOptions): http.Server {
       return { status: 200, body: bytes, contentType: 'audio/mpeg' };
     }
     if (!authorized(req.headers.authorization, expectedKeyHash)) throw AUTH_FAILED;
+    // Telnyx rate-limits the API key on most endpoints: past it, 429 code 10011 and the
+    // x-ratelimit-* headers (developers.telnyx.com, "Rate limiting"). One key, one bucket.
+    if (apiBudget && path.startsWith('/v2/') && !apiBudget.take('key')) {
+      const resetSec = Math.max(1, Math.ceil(apiBudget.retryAfterMs('key') / 1000));
+      return {
+        status: 429,
+        body: new ProviderApiError(429, PROVIDER_CODES.TOO_MANY_REQUESTS, 'Too many requests', 'You have exceeded the maximum number of allowed requests.').toBody(),
+        headers: { 'x-ratelimit-limit': String(options.apiRateLimit?.burst), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(resetSec) },
+      };
+    }
 
     if (path === '/v2/calls') {
       requireMethod(method, 'POST');
@@ -206,7 +222,10 @@ export function createRestApi(options: RestApiOptions): http.Server {
 
   const server = http.createServer((req, res) => {
     handle(req).then(
-      (response) => send(res, response.status, response.body, response.contentType),
+      (response) => {
+        for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
+        send(res, response.status, response.body, response.contentType);
+      },
       (err: unknown) => {
         if (err instanceof ProviderApiError) {
           if (err.status === 413) {

@@ -344,6 +344,22 @@ describe('a tunnel that drops every call at once', () => {
     }
   });
 
+  it("twelve calls against the provider's own rate limit (burst 5, 8 a second): the platform waits as the provider's 429 asks or passes the 429 on to be asked again, every stream comes back", async () => {
+    const stack = await startStack({ workers: 1 }, { sim: { apiRateLimit: { ratePerSec: 8, burst: 5 } } });
+    try {
+      const calls = await placeSlowly(stack, 12, '+1555030900');
+      await sleep(700); // the provider's bucket full again
+      for (const call of calls) assert.equal(call.dropStream(), true);
+      await waitFor('every stream back', () => calls.every((c) => c.summary().streamsOpened === 2), 5_000);
+      const control = stack.gateway.control;
+      assert.equal(control.counters.streamRestartsFailed, 0);
+      assert.equal(control.counters.streamRestartsLanded, 12);
+      for (const report of await Promise.all(calls.map((c) => c.done))) assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+    } finally {
+      await stack.stop();
+    }
+  });
+
   it('with the calls\' own budgets spent (burst 0), six calls against a bucket of 2 and 4 a second: the refused restarts are asked again, every stream comes back', async () => {
     const stack = await startStack({ workers: 1 }, { platform: { rateLimit: { ratePerSec: 4, burst: 2 }, streamRestartBudget: { ratePerSec: 0.05, burst: 0 } } });
     try {

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import nacl from 'tweetnacl';
 import { ProviderClient } from '../../src/platform/ProviderClient.js';
+import { retryAfterMsOf } from '../../src/platform/providerTransport.js';
 import { isTtmaError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { FakeProvider, PROVIDER_KEY } from './helpers.js';
 
 describe('ProviderClient', () => {
@@ -109,5 +113,77 @@ describe('ProviderClient', () => {
       assert.ok(!err.message.includes(PROVIDER_KEY));
       return true;
     });
+  });
+});
+
+describe('ProviderClient against the provider\'s own rate limit (the simulator answers 429 code 10011 with x-ratelimit-reset)', () => {
+  let sim: ProviderSimulator;
+  let baseUrl = '';
+  let callId = '';
+  before(async () => {
+    sim = new ProviderSimulator({
+      apiKey: PROVIDER_KEY,
+      signingSecretKey: nacl.sign.keyPair().secretKey,
+      webhookUrls: [],
+      tunnels: {},
+      answerTimeoutMs: 30_000,
+      apiRateLimit: { ratePerSec: 1, burst: 2 },
+      logger: createLogger('sim', 'silent'),
+    });
+    baseUrl = `http://127.0.0.1:${(await sim.start()).port}`;
+    callId = sim.placeInboundCall({ from: '+15550000001', to: '+15551230001', durationMs: 30_000 }).id;
+  });
+  after(() => sim.stop());
+
+  it('waits as long as the provider asks (1 s), not its own 5 ms backoff, and gets through', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 2_100)); // the bucket full
+    const client = new ProviderClient({ baseUrl, apiKey: PROVIDER_KEY, backoffMs: 5, timeoutMs: 2_000 });
+    try {
+      const started = performance.now();
+      for (let i = 0; i < 3; i++) assert.equal((await client.getCall(callId)).call_control_id, callId);
+      const tookMs = performance.now() - started;
+      assert.ok(tookMs >= 900, `the third request waited for the provider's reset: ${tookMs.toFixed(0)} ms`);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('does not wait longer than it may: a reset over maxAdvisedWaitMs is TTMA_ERR_RATE_LIMITED 429 at once, naming the wait', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    const client = new ProviderClient({ baseUrl, apiKey: PROVIDER_KEY, backoffMs: 5, timeoutMs: 2_000, maxAdvisedWaitMs: 500 });
+    try {
+      await client.getCall(callId);
+      await client.getCall(callId);
+      const started = performance.now();
+      await assert.rejects(client.getCall(callId), (err: unknown) => {
+        assert.ok(isTtmaError(err, 'TTMA_ERR_RATE_LIMITED'), String(err));
+        assert.equal(err.status, 429);
+        assert.match(err.message, /rate limit.*asks for 1 s/);
+        assert.ok(!err.message.includes(PROVIDER_KEY));
+        return true;
+      });
+      assert.ok(performance.now() - started < 400, 'no pointless retries');
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('retryAfterMsOf', () => {
+  const now = Date.parse('2026-11-27T12:00:00Z');
+  it('reads Retry-After seconds or an HTTP date, else x-ratelimit-reset; ignores junk; caps at 60 s', () => {
+    assert.equal(retryAfterMsOf({ 'retry-after': '2' }, now), 2_000);
+    assert.equal(retryAfterMsOf({ 'retry-after': '0.5' }, now), 500);
+    assert.equal(retryAfterMsOf({ 'retry-after': 'Fri, 27 Nov 2026 12:00:03 GMT' }, now), 3_000);
+    assert.equal(retryAfterMsOf({ 'retry-after': 'Fri, 27 Nov 2026 11:59:00 GMT' }, now), 0, 'a date in the past: no wait');
+    assert.equal(retryAfterMsOf({ 'x-ratelimit-reset': '1' }, now), 1_000);
+    assert.equal(retryAfterMsOf({ 'retry-after': '1', 'x-ratelimit-reset': '9' }, now), 1_000, 'Retry-After wins');
+    assert.equal(retryAfterMsOf({ 'retry-after': '3600' }, now), 60_000);
+    for (const junk of ['-1', '1e3', 'soon', '', ' ', '12345678901', '0x10', 'NaN', 'Infinity']) {
+      assert.equal(retryAfterMsOf({ 'retry-after': junk }, now), null, JSON.stringify(junk));
+      assert.equal(retryAfterMsOf({ 'x-ratelimit-reset': junk }, now), null, JSON.stringify(junk));
+    }
+    assert.equal(retryAfterMsOf({}, now), null);
+    assert.equal(retryAfterMsOf({ 'retry-after': ['2', '9'] }, now), 2_000);
   });
 });
