@@ -16,6 +16,7 @@ import type { WebhookEnvelope } from '../wire/telnyx.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
+import { StreamRestarts } from './StreamRestarts.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 import type { WorkerHost } from './WorkerHost.js';
@@ -65,19 +66,13 @@ interface LiveCall {
   startedAtMs: number;
   log: Logger;
   orphanTimer: NodeJS.Timeout | null;
-  /** New streams asked for after the media socket was lost (at most MAX_STREAM_RESTARTS). */
+  /** New streams asked for after the media socket was lost (StreamRestarts). */
   streamRestarts: number;
 }
 
 /** Where the ControlActor sends each call's usage at hang-up (the control connection). */
 export type UsageSink = (callId: string, durationMs: number) => void;
 
-/** After the media socket closes, wait this long for call.hangup (or a restarted stream) before hanging up ourselves. */
-const ORPHAN_GRACE_MS = 5_000;
-/** A call whose media socket is lost mid-call (no `stop`) gets a new stream this many times at most. */
-const MAX_STREAM_RESTARTS = 3;
-/** A restarted stream that did not connect is asked for again after this, doubled each time. */
-const RESTART_RETRY_BASE_MS = 500;
 /** Ended call ids remembered so late or duplicated events never revive a call. */
 const TOMBSTONES = 10_000;
 const TOKEN_SWEEP_MS = 5_000;
@@ -107,6 +102,7 @@ export class ControlActor {
   readonly #byId = new Map<string, LiveCall>();
   readonly #byMediaId = new Map<string, LiveCall>();
   readonly #dials = new DialsInFlight();
+  readonly #restarts: StreamRestarts<EndCause>;
   readonly #bySlot = new Map<number, LiveCall>();
   readonly #tombstones = new Set<string>();
   readonly #summaries: CallSummary[] = [];
@@ -154,6 +150,18 @@ export class ControlActor {
     this.#sweep = setInterval(() => this.#tokens.sweep(Date.now()), TOKEN_SWEEP_MS);
     this.#sweep.unref();
     supervisor.on('worker.lost', (index) => this.#onWorkerLost(index));
+    this.#restarts = new StreamRestarts<EndCause>({
+      signalling,
+      tokens: this.#tokens,
+      publicHost: config.publicHost,
+      codec: config.codec,
+      endCall: (callId, reason, cause) => this.#endCall(callId, reason, cause, true),
+      closing: () => this.#closing,
+      mediaClosedCause: 'media_closed',
+      streamingFailedCause: 'streaming_failed',
+      counters: this.counters,
+      asked: this.streamRestartsAsked,
+    });
   }
 
   /** Media sockets owned by the workers' own listeners (`mediaSockets: 'worker'`): calls are placed when their socket lands. */
@@ -206,7 +214,7 @@ export class ControlActor {
       case 'streaming.failed': {
         const reason = `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`;
         const call = this.#byId.get(callId);
-        if (call && this.#retryStreamLater(call, reason)) return;
+        if (call && this.#restarts.retryLater(call, reason)) return;
         void this.#endCall(callId, reason, 'streaming_failed', true);
         return;
       }
@@ -259,13 +267,7 @@ export class ControlActor {
     }
     call.socket = socket;
     call.mediaSeen = true;
-    if (call.orphanTimer) {
-      // A restarted stream landed in time.
-      clearTimeout(call.orphanTimer);
-      call.orphanTimer = null;
-      if (call.streamRestarts > 0) this.counters.streamRestartsLanded++;
-      call.log.info({ restarts: call.streamRestarts }, 'media stream restarted');
-    }
+    this.#restarts.landed(call);
     this.#supervisor.host(call.workerIndex)?.send({ type: 'media.open', slot });
   }
 
@@ -290,77 +292,12 @@ export class ControlActor {
     const live = call.state !== 'ending' && !this.#closing;
     // The worker's actor knows whether the provider sent `stop` first (the stream ended with the
     // call) or not (the socket was lost): only then does it answer media.lost and a new stream is asked for.
-    const restream = live && call.streamRestarts < MAX_STREAM_RESTARTS;
+    const restream = live && this.#restarts.mayRestart(call);
     this.#supervisor.host(call.workerIndex)?.send({ type: 'media.closed', slot, ...(restream ? { restream } : {}) });
     if (!live) return;
     // The provider closes the stream just before it reports the hang-up; if no hang-up follows
     // (and no restarted stream lands), the call has no audio path: end it ourselves.
-    this.#armOrphanTimer(call, 'media stream closed', 'media_closed');
-  }
-
-  /** A call without a media socket ends after ORPHAN_GRACE_MS unless a stream lands (onMediaOpen clears it) or a hang-up comes. */
-  #armOrphanTimer(call: LiveCall, reason: string, cause: EndCause): void {
-    call.orphanTimer = setTimeout(() => this.#endCall(call.callId, reason, cause, true), ORPHAN_GRACE_MS);
-    call.orphanTimer.unref();
-  }
-
-  /**
-   * The call's media socket was lost mid-call (a tunnel reconnect, say): ask
-   * the provider, through the platform, for a new stream to the same call
-   * with a fresh one-time token (FAQ-07). The orphan timer set at the close
-   * still bounds the wait; a refused request ends the call at once.
-   */
-  async #restartStream(call: LiveCall, why: 'lost' | 'not_connected' | 'paced'): Promise<void> {
-    if (call.state === 'ending' || this.#closing || call.socket) return;
-    call.streamRestarts++;
-    call.record.stream_restarts = call.streamRestarts;
-    this.counters.streamRestarts++;
-    this.#count(this.streamRestartsAsked, why);
-    const token = this.#tokens.issue(call.callId, Date.now());
-    const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(call.callId)}`;
-    call.log.warn({ restart: call.streamRestarts, why }, why === 'lost' ? 'media socket lost mid-call: asking for a new stream' : 'asking for a new media stream again');
-    try {
-      await this.#signalling.streamingStart(call.callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec });
-    } catch (err) {
-      this.#tokens.revokeCall(call.callId);
-      if (isTtmaError(err, ErrorCodes.RATE_LIMITED) && this.#askAgainWhenPaced(call)) return;
-      this.counters.streamRestartsFailed++;
-      call.log.error({ err: (err as Error).message }, 'new media stream refused');
-      await this.#endCall(call.callId, 'media stream lost and not restarted', 'media_closed', true);
-    }
-  }
-
-  /**
-   * The deployment's rate limit refused the restart: a tunnel that reconnects
-   * loses every live call's socket at once, and their restarts come together.
-   * Not the call's fault, so it costs no restart: ask again after a random
-   * 0.25 to 1.25 s (spread, so the retries do not come together again), as
-   * long as the call's 5 s deadline runs. False when there is no deadline.
-   */
-  #askAgainWhenPaced(call: LiveCall): boolean {
-    if (call.state === 'ending' || this.#closing || !call.orphanTimer) return false;
-    call.streamRestarts--;
-    call.record.stream_restarts = call.streamRestarts;
-    const delayMs = Math.round(250 + Math.random() * 1_000);
-    call.log.warn({ retryInMs: delayMs }, 'the platform paced the new media stream (rate limit): asking again');
-    setTimeout(() => void this.#restartStream(call, 'paced'), delayMs).unref();
-    return true;
-  }
-
-  /**
-   * The provider could not connect the call's stream (the tunnel may be
-   * reconnecting): ask again after 0.5 s (1 s once two were asked), as long as
-   * restarts are left. A 5 s deadline bounds the whole: the orphan timer of a
-   * lost socket, or one set here for a stream that never connected. False
-   * when no restart is left.
-   */
-  #retryStreamLater(call: LiveCall, reason: string): boolean {
-    if (call.state === 'ending' || this.#closing || call.socket || call.streamRestarts >= MAX_STREAM_RESTARTS) return false;
-    if (!call.orphanTimer) this.#armOrphanTimer(call, reason, 'streaming_failed');
-    const delayMs = RESTART_RETRY_BASE_MS * 2 ** Math.max(0, call.streamRestarts - 1);
-    call.log.warn({ reason, retryInMs: delayMs }, 'the new media stream did not connect: trying again');
-    setTimeout(() => void this.#restartStream(call, 'not_connected'), delayMs).unref();
-    return true;
+    this.#restarts.armOrphanTimer(call, 'media stream closed', 'media_closed');
   }
 
   /** Audio from a worker toward the phone. */
@@ -408,7 +345,7 @@ export class ControlActor {
       }
       case 'media.lost': {
         const call = this.#bySlot.get(message.slot);
-        if (call && call.workerIndex === workerIndex) void this.#restartStream(call, 'lost');
+        if (call && call.workerIndex === workerIndex) void this.#restarts.restart(call, 'lost');
         return;
       }
       case 'media.authorize': {

@@ -17,17 +17,9 @@ import { encodeWav } from '../../src/media/wav.js';
 import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
 import { metricValue } from '../helpers/promText.js';
-import { NUMBER, TUNNEL_HOST, startStack, waitFor, type Stack } from '../helpers/stack.js';
+import { NUMBER, TUNNEL_HOST, startStack, streamingCall, waitFor, type Stack } from '../helpers/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Places a call and waits until its stream carries frames both ways. */
-async function streamingCall(stack: Stack, from: string, durationMs: number): Promise<SimCall> {
-  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs });
-  await waitFor('the call to stream', () => stack.gateway.control.snapshot().some((c) => c.callId === call.id && c.state === 'streaming'), 5_000);
-  await waitFor('echoed frames', () => call.summary().framesReturned > 10, 5_000);
-  return call;
-}
 
 /** Drops the call's stream and waits for the gateway's new one to carry frames back. */
 async function dropAndResume(call: SimCall, streamsBefore: number): Promise<void> {
@@ -313,71 +305,4 @@ describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked
       }
     });
   }
-});
-
-describe('a tunnel that drops every call at once', () => {
-  /** Places `n` calls one at a time (each answer takes a token of a small bucket), then lets the bucket fill again. */
-  async function placeSlowly(stack: Stack, n: number, prefix: string): Promise<SimCall[]> {
-    const calls: SimCall[] = [];
-    for (let i = 0; i < n; i++) {
-      calls.push(await streamingCall(stack, `${prefix}${String(i).padStart(2, '0')}`, 8_000));
-      await sleep(300);
-    }
-    await sleep(600);
-    return calls;
-  }
-
-  it("twelve calls against a deployment bucket of 2 and 4 a second: each call's own restart budget pays, nothing is paced", async () => {
-    const stack = await startStack({ workers: 1 }, { platform: { rateLimit: { ratePerSec: 4, burst: 2 } } });
-    try {
-      const calls = await placeSlowly(stack, 12, '+1555030800');
-      for (const call of calls) assert.equal(call.dropStream(), true);
-      await waitFor('every stream back', () => calls.every((c) => c.summary().streamsOpened === 2), 5_000);
-      const control = stack.gateway.control;
-      assert.deepEqual(control.streamRestartsAsked, { lost: 12 }, 'asked once each, none refused for the rate');
-      const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
-      assert.equal(metricValue(metrics, 'ttma_platform_refusals_total', { code: 'TTMA_ERR_RATE_LIMITED' }) ?? 0, 0);
-      for (const report of await Promise.all(calls.map((c) => c.done))) assert.equal(report.endedBy, 'caller', report.endReason ?? '');
-      assert.equal(control.counters.streamRestartsLanded, 12);
-    } finally {
-      await stack.stop();
-    }
-  });
-
-  it("twelve calls against the provider's own rate limit (burst 5, 8 a second): the platform waits as the provider's 429 asks or passes the 429 on to be asked again, every stream comes back", async () => {
-    const stack = await startStack({ workers: 1 }, { sim: { apiRateLimit: { ratePerSec: 8, burst: 5 } } });
-    try {
-      const calls = await placeSlowly(stack, 12, '+1555030900');
-      await sleep(700); // the provider's bucket full again
-      for (const call of calls) assert.equal(call.dropStream(), true);
-      await waitFor('every stream back', () => calls.every((c) => c.summary().streamsOpened === 2), 5_000);
-      const control = stack.gateway.control;
-      assert.equal(control.counters.streamRestartsFailed, 0);
-      assert.equal(control.counters.streamRestartsLanded, 12);
-      for (const report of await Promise.all(calls.map((c) => c.done))) assert.equal(report.endedBy, 'caller', report.endReason ?? '');
-    } finally {
-      await stack.stop();
-    }
-  });
-
-  it('with the calls\' own budgets spent (burst 0), six calls against a bucket of 2 and 4 a second: the refused restarts are asked again, every stream comes back', async () => {
-    const stack = await startStack({ workers: 1 }, { platform: { rateLimit: { ratePerSec: 4, burst: 2 }, streamRestartBudget: { ratePerSec: 0.05, burst: 0 } } });
-    try {
-      const calls = await placeSlowly(stack, 6, '+1555030700');
-      for (const call of calls) assert.equal(call.dropStream(), true);
-      await waitFor('every stream back', () => calls.every((c) => c.summary().streamsOpened === 2), 5_000);
-      const control = stack.gateway.control;
-      assert.ok((control.streamRestartsAsked['paced'] ?? 0) > 0, `the platform paced some restarts: ${JSON.stringify(control.streamRestartsAsked)}`);
-      const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
-      assert.ok((metricValue(metrics, 'ttma_platform_refusals_total', { code: 'TTMA_ERR_RATE_LIMITED' }) ?? 0) > 0);
-      for (const report of await Promise.all(calls.map((c) => c.done))) {
-        assert.equal(report.endedBy, 'caller', report.endReason ?? '');
-      }
-      assert.equal(control.counters.streamRestartsFailed, 0);
-      assert.equal(control.counters.streamRestartsLanded, 6);
-      assert.ok(control.recentCalls(10).every((r) => r.stream_restarts === 1), 'a paced request costs no restart');
-    } finally {
-      await stack.stop();
-    }
-  });
 });

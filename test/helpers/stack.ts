@@ -143,3 +143,11 @@ function layoutFromEnvironment(): Partial<GatewayConfig> {
   if (value !== 'front' && value !== 'worker') throw new Error(`TTMA_TEST_MEDIA_SOCKETS must be front or worker, got "${value}"`);
   return { mediaSockets: value };
 }
+
+/** Places an inbound call and waits until its stream carries frames both ways. */
+export async function streamingCall(stack: Stack, from: string, durationMs: number): Promise<SimCall> {
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs });
+  await waitFor('the call to stream', () => stack.gateway.control.snapshot().some((c) => c.callId === call.id && c.state === 'streaming'), 5_000);
+  await waitFor('echoed frames', () => call.summary().framesReturned > 10, 5_000);
+  return call;
+}
