@@ -79,6 +79,8 @@ export type MediaSocketOwner = (typeof MEDIA_SOCKET_OWNERS)[number];
 export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
 const E164 = /^\+[1-9]\d{6,14}$/;
+/** The realtime agent's transfer_call tool lists its targets to the model: keep the list short. */
+const MAX_TRANSFER_TARGETS = 20;
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
 const DEPLOYMENT_ID = /^[a-z0-9][a-z0-9-]{2,62}$/;
 
@@ -194,6 +196,8 @@ function validateAgent(agent: AgentConfig, fail: Fail): void {
       checkUrl(fail, 'agent.url', agent.url, ['ws:', 'wss:']);
       if (!agent.model) fail('agent.model', 'is required');
       if (agent.consult) checkUrl(fail, 'agent.openclawUrl', agent.consult.baseUrl, ['http:', 'https:']);
+      if (agent.transferTargets.length > MAX_TRANSFER_TARGETS) fail('agent.transferTargets', `at most ${MAX_TRANSFER_TARGETS} numbers`);
+      for (const n of agent.transferTargets) if (!E164.test(n)) fail('agent.transferTargets', `"${n}" is not E.164 (+ and 7 to 15 digits)`);
       return;
     case 'openclaw':
       checkUrl(fail, 'agent.openclawUrl', agent.chat.baseUrl, ['http:', 'https:']);

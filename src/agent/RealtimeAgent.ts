@@ -2,9 +2,12 @@
  * The `realtime` adapter: the OpenAI-Realtime-compatible WebSocket protocol
  * (hosted or local servers). Server VAD decides turns and barge-in; on
  * barge-in we cancel the response and truncate the agent's item at what the
- * caller actually heard. Two tools: consult_agent (asks the OpenClaw agent,
- * with a "one moment" cue if that takes over 1.5 s) and end_call (hangs up
- * once the farewell has played).
+ * caller actually heard. Tools: consult_agent (asks the OpenClaw agent,
+ * with a "one moment" cue if that takes over 1.5 s), end_call (hangs up
+ * once the farewell has played), and, when the operator allows them,
+ * transfer_call (only to the configured numbers) and send_dtmf. A caller can
+ * talk a model into anything, so the tools' arguments are checked here,
+ * whatever the model was told, and the platform checks them again.
  *
  * Event names: both the GA (`response.output_audio.delta`) and the beta
  * (`response.audio.delta`) forms are accepted.
@@ -50,6 +53,31 @@ export const REALTIME_TOOLS = [
   },
 ] as const;
 
+/** Keys a phone can send: digits, * and #, A to D (RFC 4733 events 0-15). */
+const DTMF_DIGITS = /^[0-9*#A-D]{1,32}$/;
+
+/** The operator's optional tools: transfer only to the numbers allowed, key presses when enabled. */
+export function optionalTools(config: Pick<RealtimeConfig, 'transferTargets' | 'dtmf'>): Record<string, unknown>[] {
+  const tools: Record<string, unknown>[] = [];
+  if (config.transferTargets.length > 0) {
+    tools.push({
+      type: 'function',
+      name: 'transfer_call',
+      description: 'Transfer the caller to a person or team at one of the listed numbers. Tell the caller first, in the same response.',
+      parameters: { type: 'object', properties: { to: { type: 'string', enum: [...config.transferTargets] } }, required: ['to'] },
+    });
+  }
+  if (config.dtmf) {
+    tools.push({
+      type: 'function',
+      name: 'send_dtmf',
+      description: 'Press keys on the phone keypad toward the other party (for example to answer an automated menu).',
+      parameters: { type: 'object', properties: { digits: { type: 'string', description: '0-9, *, #, A-D; up to 32' } }, required: ['digits'] },
+    });
+  }
+  return tools;
+}
+
 export class RealtimeAgent implements AgentAdapter {
   readonly kind = 'realtime';
   readonly audioTiming = 'buffered';
@@ -70,6 +98,8 @@ export class RealtimeAgent implements AgentAdapter {
   #deliveredMs = 0;
   #endRequested: string | null = null;
   readonly #consults = new Set<AbortController>();
+  /** Tool calls waiting for the platform's answer, oldest first, by request. */
+  readonly #awaiting: Record<'transfer' | 'dtmf', string[]> = { transfer: [], dtmf: [] };
 
   /** `hold`: the operator's hold audio, played instead of the built-in cue during a slow consult. */
   constructor(config: RealtimeConfig, hold: PromptPcm | null = null) {
@@ -162,7 +192,13 @@ export class RealtimeAgent implements AgentAdapter {
     this.#deliveredMs = 0;
   }
 
-  actionResult(_result: AgentActionResult): void {}
+  /** The platform's answer to a transfer or key presses the model asked for: the tool's output. */
+  actionResult(result: AgentActionResult): void {
+    if (result.request === 'dial') return;
+    const toolCallId = this.#awaiting[result.request].shift();
+    if (toolCallId === undefined) return;
+    this.#toolOutput(toolCallId, result.ok ? { ok: true } : { error: `refused: ${result.detail}` }, true);
+  }
 
   close(): void {
     if (this.#closed) return;
@@ -174,7 +210,7 @@ export class RealtimeAgent implements AgentAdapter {
 
   #session(): Record<string, unknown> {
     const format = this.#config.format === 'g711_ulaw' ? { type: 'audio/pcmu' } : { type: 'audio/pcm', rate: REALTIME_PCM_RATE };
-    const tools = this.#config.consult ? REALTIME_TOOLS : REALTIME_TOOLS.filter((t) => t.name !== 'consult_agent');
+    const tools = [...(this.#config.consult ? REALTIME_TOOLS : REALTIME_TOOLS.filter((t) => t.name !== 'consult_agent')), ...optionalTools(this.#config)];
     return {
       type: 'realtime',
       model: this.#config.model,
@@ -274,6 +310,26 @@ export class RealtimeAgent implements AgentAdapter {
       case 'consult_agent':
         void this.#consult(callId, typeof args['question'] === 'string' ? args['question'] : '');
         return;
+      case 'transfer_call': {
+        const to = args['to'];
+        if (typeof to !== 'string' || !this.#config.transferTargets.includes(to)) {
+          this.#toolOutput(callId, { error: 'not a number this call may be transferred to' }, true);
+          return;
+        }
+        this.#awaiting.transfer.push(callId);
+        this.#emit({ type: 'transfer.request', to });
+        return;
+      }
+      case 'send_dtmf': {
+        const digits = args['digits'];
+        if (!this.#config.dtmf || typeof digits !== 'string' || !DTMF_DIGITS.test(digits)) {
+          this.#toolOutput(callId, { error: this.#config.dtmf ? 'digits must be 1 to 32 of 0-9 * # A-D' : 'unknown tool' }, true);
+          return;
+        }
+        this.#awaiting.dtmf.push(callId);
+        this.#emit({ type: 'dtmf.send', digits });
+        return;
+      }
       default:
         this.#toolOutput(callId, { error: 'unknown tool' }, true);
     }

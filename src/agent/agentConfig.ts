@@ -41,6 +41,14 @@ export type AgentConfig =
       consult: OpenClawTarget | null;
       /** Play the "one moment" cue when a consult takes longer than this (1500 ms). */
       cueAfterMs: number;
+      /**
+       * E.164 numbers the model may transfer the caller to (the transfer_call
+       * tool, offered only when this is not empty; any other number is refused
+       * before the platform is asked).
+       */
+      transferTargets: string[];
+      /** Offer the send_dtmf tool (key presses toward the far end, e.g. an IVR on an outbound call). */
+      dtmf: boolean;
     }
   | {
       kind: 'openclaw';

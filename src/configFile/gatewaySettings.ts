@@ -28,6 +28,8 @@ const agentSchema = z.strictObject({
   keyFile: z.string().optional(),
   instructions: z.string().max(8_000).default('You are a helpful voice assistant on a phone call. Keep answers short. Use consult_agent for anything about the caller.'),
   cueAfterMs: int(0, 60_000).default(DEFAULT_CUE_AFTER_MS),
+  transferTargets: z.array(z.string()).default([]),
+  dtmf: z.boolean().default(false),
   openclawUrl: z.string().optional(),
   openclawTokenFile: z.string().optional(),
   openclawAgent: z.string().default('main'),
@@ -117,6 +119,8 @@ export const GATEWAY_KEYS: readonly KeySpec[] = [
   { key: 'agent.keyFile', type: 'string', default: 'systemd credential agent-key, else none', env: 'TTMA_AGENT_KEY_FILE', flag: '--agent-key-file', meaning: 'file holding the realtime API key, the ws agent token, or the STT/TTS bearer token (openclaw)', secret: secret('agentKey', 'agent-key', ['agent.key', 'agent.apiKey', 'agent.token'], ['TTMA_AGENT_KEY']) },
   { key: 'agent.instructions', type: 'string', default: '(a short phone-assistant prompt)', meaning: 'realtime: the session instructions' },
   { key: 'agent.cueAfterMs', type: 'int', default: '1500', meaning: 'realtime: play the "one moment" cue when a consult takes longer than this, ms' },
+  { key: 'agent.transferTargets', type: 'list', default: '[] (no transfer tool)', meaning: 'realtime: E.164 numbers the model may transfer the caller to (the transfer_call tool, offered only when set; at most 20; the platform\'s dialling policy applies too)' },
+  { key: 'agent.dtmf', type: 'bool', default: 'false', meaning: 'realtime: offer the send_dtmf tool (key presses toward the far end, e.g. an IVR on an outbound call)' },
   { key: 'agent.openclawUrl', type: 'string', default: OPENCLAW_DEFAULT_URL, env: 'TTMA_OPENCLAW_URL', flag: '--openclaw-url', meaning: 'OpenClaw gateway (openclaw agent; realtime consult_agent when set)' },
   { key: 'agent.openclawTokenFile', type: 'string', default: 'systemd credential openclaw-token, else none', env: 'TTMA_OPENCLAW_TOKEN_FILE', flag: '--openclaw-token-file', meaning: 'file holding the OpenClaw gateway token', secret: secret('openclawToken', 'openclaw-token', ['agent.openclawToken'], ['TTMA_OPENCLAW_TOKEN']) },
   { key: 'agent.openclawAgent', type: 'string', default: 'main', flag: '--openclaw-agent', meaning: 'OpenClaw agent id (model "openclaw/<id>")' },
@@ -261,6 +265,8 @@ function agentFromSettings(loaded: LoadedGatewaySettings, secrets: GatewaySecret
         instructions: a.instructions,
         consult: a.openclawUrl || secrets.openclawToken ? openclaw : null,
         cueAfterMs: a.cueAfterMs,
+        transferTargets: [...a.transferTargets],
+        dtmf: a.dtmf,
       };
     case 'openclaw':
       return {

@@ -16,6 +16,8 @@ const config = {
   instructions: '',
   consult: null,
   cueAfterMs: 1500,
+  transferTargets: [],
+  dtmf: false,
 };
 
 test('a slow consult plays the operator\'s hold audio, converted to the agent\'s rate; without one, the built-in cue', () => {

@@ -8,6 +8,10 @@ import { DEFAULT_BARGE_IN } from '../../src/agent/agentConfig.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 import { OpenClawTestServer, RealtimeTestServer, sleep, tone } from './servers.js';
 
+/** Numbers the operator lets the model transfer to; the premium-rate one the platform refuses regardless. */
+const TRANSFER_TARGET = '+15550300002';
+const PREMIUM_TARGET = '+19005550100';
+
 let stack: Stack;
 let realtime: RealtimeTestServer;
 let openclaw: OpenClawTestServer;
@@ -29,6 +33,8 @@ before(async () => {
       instructions: 'Be brief.',
       consult: { baseUrl: openclawUrl, token: 'oc-gateway-token', agentId: 'main' },
       cueAfterMs: 1500,
+      transferTargets: [TRANSFER_TARGET, PREMIUM_TARGET],
+      dtmf: true,
     },
     bargeIn: DEFAULT_BARGE_IN,
   });
@@ -54,7 +60,9 @@ test('realtime: warm before pickup, session formats and tools, first audio withi
   const update = (await conn.inbox.waitFor((m) => m['type'] === 'session.update', 'session.update')).msg['session'];
   assert.deepEqual(update.audio.input.format, { type: 'audio/pcm', rate: 24000 });
   assert.equal(update.audio.input.turn_detection.type, 'server_vad');
-  assert.deepEqual(update.tools.map((t: { name: string }) => t.name).sort(), ['consult_agent', 'end_call']);
+  assert.deepEqual(update.tools.map((t: { name: string }) => t.name).sort(), ['consult_agent', 'end_call', 'send_dtmf', 'transfer_call']);
+  const transfer = update.tools.find((t: { name: string }) => t.name === 'transfer_call');
+  assert.deepEqual(transfer.parameters.properties.to.enum, [TRANSFER_TARGET, PREMIUM_TARGET], 'the model is told the only numbers it may use');
   // The session was set up on call.initiated, before any caller audio existed.
   assert.equal(conn.appends, 0);
 
@@ -133,4 +141,36 @@ test('realtime: a quick consult_agent plays no cue', async () => {
   const { report, output } = await consult(200);
   assert.deepEqual(JSON.parse(output.output), { answer: 'You have a dentist appointment at 3.' });
   assert.equal(report.heard.soundMs, 0, 'no cue for an answer within 1.5 s');
+});
+
+test('realtime: send_dtmf and transfer_call reach the platform and answer the model; bad digits, an unlisted number and a premium-rate one are refused', async () => {
+  const { call, conn: connecting } = placeCall(10_000);
+  const conn = await connecting;
+  await conn.inbox.waitFor((m) => m['type'] === 'response.create', 'response.create');
+  conn.send({ type: 'response.created', response: { id: 'r5' } });
+  const toolOutput = async (callId: string) => {
+    const found = await conn.inbox.waitFor((m) => m['type'] === 'conversation.item.create' && m['item']?.call_id === callId, `the output of ${callId}`, 5_000);
+    return JSON.parse(found.msg['item'].output) as Record<string, unknown>;
+  };
+  const ask = (callId: string, name: string, args: unknown) =>
+    conn.send({ type: 'response.function_call_arguments.done', response_id: 'r5', item_id: `fc-${callId}`, call_id: callId, name, arguments: JSON.stringify(args) });
+
+  ask('dtmf_ok', 'send_dtmf', { digits: '12#' });
+  assert.deepEqual(await toolOutput('dtmf_ok'), { ok: true });
+  ask('dtmf_bad', 'send_dtmf', { digits: 'call me; rm -rf' });
+  assert.match(String((await toolOutput('dtmf_bad'))['error']), /digits must be/);
+
+  ask('transfer_unlisted', 'transfer_call', { to: '+15550300003' });
+  assert.match(String((await toolOutput('transfer_unlisted'))['error']), /not a number this call may be transferred to/);
+  ask('transfer_premium', 'transfer_call', { to: PREMIUM_TARGET });
+  assert.match(String((await toolOutput('transfer_premium'))['error']), /TTMA_ERR_DESTINATION_REFUSED/, 'the platform refuses it even when listed');
+  assert.equal(stack.sim.liveCall(call.id)?.isAlive, true, 'the call is still up');
+
+  // A transfer that goes through takes the caller away: the call (and the model's session) ends with it.
+  ask('transfer_ok', 'transfer_call', { to: TRANSFER_TARGET });
+  const report = await call.done;
+  assert.equal(report.dtmfReceived, '12#');
+  assert.equal(report.transferredTo, TRANSFER_TARGET);
+  // Each answer from the platform was followed by a response.create, so the model can say what happened.
+  assert.ok(conn.inbox.count('response.create') >= 5, `response.create sent ${conn.inbox.count('response.create')} times`);
 });

@@ -65,6 +65,8 @@ test('realtime: a server error event quoting our API key is redacted', async () 
     instructions: '',
     consult: null,
     cueAfterMs: 1500,
+    transferTargets: [],
+    dtmf: false,
   });
   try {
     await assert.rejects(

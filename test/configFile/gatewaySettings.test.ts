@@ -98,6 +98,24 @@ describe('gateway config file', () => {
     );
   });
 
+  it('realtime transfer targets must be E.164 (at most 20); they and the DTMF tool reach the agent config', () => {
+    const secrets = { agentSecret: AGENT_SECRET, webhookPublicKey: null, agentKey: 'k', openclawToken: '' };
+    const ok = gatewayConfigFromSettings(loadGatewaySettings({ config: write('rt-ok.json', { ...good(), agent: { kind: 'realtime', transferTargets: ['+15550300002'], dtmf: true } }) }, {}), secrets);
+    validateGatewayConfig(ok);
+    assert.deepEqual(ok.agent.kind === 'realtime' && [ok.agent.transferTargets, ok.agent.dtmf], [['+15550300002'], true]);
+    const off = gatewayConfigFromSettings(loadGatewaySettings({ config: write('rt-off.json', { ...good(), agent: { kind: 'realtime' } }) }, {}), secrets);
+    assert.deepEqual(off.agent.kind === 'realtime' && [off.agent.transferTargets, off.agent.dtmf], [[], false], 'no tools unless asked for');
+    const many = Array.from({ length: 21 }, (_, i) => `+1555030${String(i).padStart(4, '0')}`);
+    for (const [targets, pattern] of [
+      [['5550300002'], /agent\.transferTargets: "5550300002" is not E\.164/],
+      [['+1555 030 0002'], /agent\.transferTargets: "\+1555 030 0002" is not E\.164/],
+      [many, /agent\.transferTargets: at most 20 numbers/],
+    ] as const) {
+      const bad = gatewayConfigFromSettings(loadGatewaySettings({ config: write('rt-bad.json', { ...good(), agent: { kind: 'realtime', transferTargets: targets } }) }, {}), secrets);
+      assert.throws(() => validateGatewayConfig(bad), (err) => isTtmaError(err, 'TTMA_ERR_CONFIG') && pattern.test(err.message));
+    }
+  });
+
   it('unknown keys are refused, at the top level and nested, with the keys that exist', () => {
     const message = problemsOf({ config: write('unknown.json', { ...good(), tunelPort: 8080, agent: { kind: 'echo', modle: 'x' } }) });
     assert.match(message, /tunelPort: unknown key \(file .*\); expected one of: host, tunnelPort, localPort/);
