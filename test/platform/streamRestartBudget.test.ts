@@ -5,7 +5,7 @@
  * bucket, a store that throws) says "charge the deployment", never "free".
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { CallRegistry } from '../../src/platform/CallRegistry.js';
 import { StreamRestartBudget } from '../../src/platform/StreamRestartBudget.js';
@@ -13,6 +13,8 @@ import type { CallStore } from '../../src/platform/store/CallStore.js';
 import { MemoryCallStore } from '../../src/platform/store/MemoryCallStore.js';
 import { MemoryRateLimitStore } from '../../src/platform/store/MemoryRateLimitStore.js';
 import { RedisRateLimitStore } from '../../src/platform/store/RedisRateLimitStore.js';
+import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
 
 const log = createLogger('test', 'silent');
 const inbound = { direction: 'incoming' as const, from: '+15550000001', to: '+15550000002' };
@@ -78,5 +80,42 @@ describe('StreamRestartBudget', () => {
       void deployments.close();
       void restarts.close();
     }
+  });
+});
+
+describe('a gateway flooding streaming_start (through the platform, FAQ-13/14)', () => {
+  const A = { id: 'dep-a', numbers: ['+15551110001'], tunnelHost: 'gw-a.approved.example' };
+  const B = { id: 'dep-b', numbers: ['+15552220002'], tunnelHost: 'gw-b.approved.example' };
+  let h: Harness;
+  let secretA = '';
+
+  before(async () => {
+    // A deployment bucket of 2 that practically never refills; each call's own budget of 3.
+    h = await startHarness({ approvedTunnelDomains: ['approved.example'], rateLimit: { ratePerSec: 0.001, burst: 2 }, streamRestartBudget: { ratePerSec: 0.001, burst: 3 } });
+    secretA = (await h.platform.deployments.register(A)).agentSecret;
+    await h.platform.deployments.register(B);
+    const calls = [['v3:a-live', A.numbers[0]!, true], ['v3:a-ringing', A.numbers[0]!, false], ['v3:b-live', B.numbers[0]!, true]] as const;
+    for (const [id, to, answered] of calls) {
+      h.provider.calls.set(id, { direction: 'incoming', from: '+15550009999', to, alive: true });
+      await postWebhook(h, envelope('call.initiated', { call_control_id: id, from: '+15550009999', to, direction: 'incoming' }));
+      if (answered) await postWebhook(h, envelope('call.answered', { call_control_id: id, from: '+15550009999', to, direction: 'incoming' }));
+    }
+  });
+  after(() => h.close());
+
+  const restart = (callId: string) =>
+    call(h.base, 'POST', PLATFORM_PATHS.streamingStart(callId), { headers: agentHeaders(A.id, secretA), body: { stream_url: `wss://${A.tunnelHost}/v1/media/${callId}`, stream_auth_token: STREAM_TOKEN } });
+
+  it("pays 3 from the live call's own budget, then 2 from the deployment's, then refuses 429; other calls never draw on a call's budget", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await restart('v3:a-live')).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    assert.equal(h.provider.commands('streaming_start').length, 5, 'five relayed, no more');
+    const refused = await restart('v3:a-live');
+    assert.equal(refused.body.error.code, 'TTMA_ERR_RATE_LIMITED');
+    // The deployment's bucket is spent: a ringing call of its own and another deployment's live call get nothing free.
+    assert.equal((await restart('v3:a-ringing')).status, 429);
+    assert.equal((await restart('v3:b-live')).status, 429, 'charged to the asking deployment before any ownership check');
+    assert.equal(h.provider.commands('streaming_start').length, 5);
   });
 });
