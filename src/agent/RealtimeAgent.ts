@@ -22,6 +22,7 @@ import type { AgentConfig } from './agentConfig.js';
 import { AgentMarks } from './AgentMarks.js';
 import { chatOnce } from './openAiHttp.js';
 import { base64ToPcm, pcmToBase64 } from './pcm.js';
+import { AGENT_PING_EVERY_MS, watchLiveness } from './socketLiveness.js';
 
 type RealtimeConfig = Extract<AgentConfig, { kind: 'realtime' }>;
 
@@ -101,9 +102,17 @@ export class RealtimeAgent implements AgentAdapter {
   /** Tool calls waiting for the platform's answer, oldest first, by request. */
   readonly #awaiting: Record<'transfer' | 'dtmf', string[]> = { transfer: [], dtmf: [] };
 
-  /** `hold`: the operator's hold audio, played instead of the built-in cue during a slow consult. */
-  constructor(config: RealtimeConfig, hold: PromptPcm | null = null) {
+  readonly #pingEveryMs: number;
+  /** Why the socket was dropped by us, when it was (the hang-up's reason). */
+  #dropped: string | null = null;
+
+  /**
+   * `hold`: the operator's hold audio, played instead of the built-in cue during a slow consult.
+   * `pingEveryMs`: how often the server is pinged; one that answers nothing between two pings is dropped.
+   */
+  constructor(config: RealtimeConfig, hold: PromptPcm | null = null, options: { pingEveryMs?: number } = {}) {
     this.#config = config;
+    this.#pingEveryMs = options.pingEveryMs ?? AGENT_PING_EVERY_MS;
     this.sampleRate = config.format === 'g711_ulaw' ? G711_RATE : REALTIME_PCM_RATE;
     this.holdAudio = hold === null ? cueTone(this.sampleRate) : PromptAudio.of(hold).pcmAt(this.sampleRate);
   }
@@ -139,6 +148,7 @@ export class RealtimeAgent implements AgentAdapter {
             this.#ready = true;
             clearTimeout(timer);
             this.marks.opened();
+            watchLiveness(socket, () => (this.#dropped = 'realtime server stopped answering'), this.#pingEveryMs);
             resolve();
           } else if (msg['type'] === 'error') {
             fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `realtime server refused the session: ${errorText(msg, this.#config.apiKey)}`));
@@ -150,7 +160,7 @@ export class RealtimeAgent implements AgentAdapter {
       socket.on('error', (err) => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `realtime server: ${err.message}`)));
       socket.on('close', () => {
         if (!this.#ready) fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'realtime server closed before session.updated'));
-        else if (!this.#closed) this.#emit({ type: 'hangup.request', reason: 'agent disconnected', afterPlayout: true });
+        else if (!this.#closed) this.#emit({ type: 'hangup.request', reason: this.#dropped ?? 'agent disconnected', afterPlayout: true });
       });
     });
   }

@@ -7,6 +7,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import { AgentMarks } from './AgentMarks.js';
 import { bytesToPcm, pcmToBytes } from './pcm.js';
+import { AGENT_PING_EVERY_MS, watchLiveness } from './socketLiveness.js';
 
 export const WS_PROTOCOL_VERSION = 1;
 /** Rates the gateway offers, preferred first. */
@@ -18,6 +19,8 @@ const MAX_TEXT_FIELD = 4096;
 export interface WsAgentOptions {
   url: string;
   token: string;
+  /** How often the agent socket is pinged; one that answers nothing between two pings is dropped (socketLiveness.ts). */
+  pingEveryMs?: number;
 }
 
 export class WsAgent implements AgentAdapter {
@@ -31,6 +34,8 @@ export class WsAgent implements AgentAdapter {
   #sink: AgentSink | null = null;
   #ready = false;
   #closed = false;
+  /** Why the socket was dropped by us, when it was (the hang-up's reason). */
+  #dropped: string | null = null;
 
   constructor(options: WsAgentOptions) {
     this.#options = options;
@@ -85,6 +90,7 @@ export class WsAgent implements AgentAdapter {
           this.#ready = true;
           clearTimeout(timer);
           this.marks.opened();
+          watchLiveness(socket, () => (this.#dropped = 'agent stopped answering'), this.#options.pingEveryMs ?? AGENT_PING_EVERY_MS);
           resolve();
           return;
         }
@@ -93,7 +99,7 @@ export class WsAgent implements AgentAdapter {
       socket.on('error', (err) => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent: ${err.message}`)));
       socket.on('close', () => {
         if (!this.#ready) fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'ws agent closed before "ready"'));
-        else if (!this.#closed) this.#emit({ type: 'hangup.request', reason: 'agent disconnected', afterPlayout: true });
+        else if (!this.#closed) this.#emit({ type: 'hangup.request', reason: this.#dropped ?? 'agent disconnected', afterPlayout: true });
       });
     });
   }
