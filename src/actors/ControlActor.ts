@@ -66,8 +66,11 @@ interface LiveCall {
   startedAtMs: number;
   log: Logger;
   orphanTimer: NodeJS.Timeout | null;
-  /** New streams asked for after the media socket was lost (StreamRestarts). */
+  /** New streams asked for, losses, and the current loss's requests and deadline (StreamRestarts). */
   streamRestarts: number;
+  streamLosses: number;
+  episodeAttempts: number;
+  episodeDeadline: number;
 }
 
 /** Where the ControlActor sends each call's usage at hang-up (the control connection). */
@@ -519,6 +522,9 @@ export class ControlActor {
       log,
       orphanTimer: null,
       streamRestarts: 0,
+      streamLosses: 0,
+      episodeAttempts: 0,
+      episodeDeadline: 0,
     };
     this.#byId.set(callId, call);
     this.#byMediaId.set(mediaId, call);
@@ -613,6 +619,9 @@ export class ControlActor {
       log,
       orphanTimer: null,
       streamRestarts: 0,
+      streamLosses: 0,
+      episodeAttempts: 0,
+      episodeDeadline: 0,
     };
     this.#byId.set(callId, call);
     this.#bySlot.set(slot, call);

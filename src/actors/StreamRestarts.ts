@@ -5,15 +5,17 @@
  * calls; this owns when and how often a new stream is asked for.
  *
  * - A socket closed without the provider's `stop` is lost: the ControlActor
- *   asks `restart(call, 'lost')` once the call's worker confirms it.
+ *   asks `restart(call, 'lost')` once the call's worker confirms it. That
+ *   starts an episode, which ends when a stream lands or its deadline passes.
  * - Each request mints a fresh one-time token (FAQ-07) and asks the platform
  *   for `streaming_start` to `/v1/media/<call id>`.
  * - The provider's `streaming.failed` (the tunnel not back yet): `retryLater`
- *   asks again after 0.5 s, then 1 s.
+ *   asks again after 0.5 s, 1 s, then every 2 s, until the episode's deadline
+ *   (10 s from the loss). A failed answer stream starts an episode too.
  * - The platform's 429 (a rate limit, every call restarting at once): asked
- *   again after a random 0.25 to 1.25 s, costing no restart.
- * - Bounds: MAX_STREAM_RESTARTS a call, and the 5 s orphan timer from the
- *   loss; a refused request ends the call at once.
+ *   again after a random 0.25 to 1.25 s, costing nothing.
+ * - Bounds: MAX_STREAM_LOSSES episodes a call, each within RESTREAM_DEADLINE_MS;
+ *   a refused request ends the call at once.
  */
 import type { SignallingClient } from '../control/SignallingClient.js';
 import { ErrorCodes, isTtmaError } from '../errors.js';
@@ -21,10 +23,22 @@ import type { Logger } from '../log.js';
 
 /** After the media socket closes, wait this long for call.hangup (or a restarted stream) before hanging up ourselves. */
 export const ORPHAN_GRACE_MS = 5_000;
-/** A call whose media socket is lost mid-call (no `stop`) gets a new stream this many times at most. */
-export const MAX_STREAM_RESTARTS = 3;
-/** A restarted stream that did not connect is asked for again after this, doubled each time. */
-const RESTART_RETRY_BASE_MS = 500;
+/** A call whose media socket is lost mid-call (no `stop`) gets new streams after this many losses at most. */
+export const MAX_STREAM_LOSSES = 3;
+
+export interface RestartTiming {
+  /**
+   * A lost stream's episode ends this long after the loss if no new stream
+   * landed (the call ends). 10 s: a cloudflared restart takes a few seconds,
+   * and a caller would rather wait that than be cut off.
+   */
+  deadlineMs: number;
+  /** A stream that did not connect is asked for again after this, doubled each time up to retryMaxMs. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+export const DEFAULT_RESTART_TIMING: RestartTiming = { deadlineMs: 10_000, retryBaseMs: 500, retryMaxMs: 2_000 };
 
 export type RestartWhy = 'lost' | 'not_connected' | 'paced';
 
@@ -36,8 +50,14 @@ export interface RestartableCall {
   readonly log: Logger;
   readonly record: { stream_restarts: number };
   orphanTimer: NodeJS.Timeout | null;
-  /** New streams asked for after the media socket was lost (at most MAX_STREAM_RESTARTS). */
+  /** New streams asked for, in all (`ttma calls`' stream_restarts). */
   streamRestarts: number;
+  /** Episodes: losses (and failed answer streams) that led to new streams being asked for. */
+  streamLosses: number;
+  /** Requests in the current episode. */
+  episodeAttempts: number;
+  /** performance.now() by which the current episode must have landed a stream. */
+  episodeDeadline: number;
 }
 
 export interface StreamRestartsDeps<Cause extends string> {
@@ -55,23 +75,28 @@ export interface StreamRestartsDeps<Cause extends string> {
   counters: { streamRestarts: number; streamRestartsLanded: number; streamRestartsFailed: number };
   /** New streams asked for, by why (RestartWhy). */
   asked: Record<string, number>;
+  /** Tests shorten it. */
+  timing?: RestartTiming;
 }
 
 export class StreamRestarts<Cause extends string> {
   readonly #deps: StreamRestartsDeps<Cause>;
+  readonly #timing: RestartTiming;
 
   constructor(deps: StreamRestartsDeps<Cause>) {
     this.#deps = deps;
+    this.#timing = deps.timing ?? DEFAULT_RESTART_TIMING;
   }
 
   /** Whether a lost socket of this call may still get a new stream. */
   mayRestart(call: RestartableCall): boolean {
-    return call.streamRestarts < MAX_STREAM_RESTARTS;
+    return call.streamLosses < MAX_STREAM_LOSSES;
   }
 
-  /** A call without a media socket ends after ORPHAN_GRACE_MS unless a stream lands (`landed`) or a hang-up comes. */
-  armOrphanTimer(call: RestartableCall, reason: string, cause: Cause): void {
-    call.orphanTimer = setTimeout(() => void this.#deps.endCall(call.callId, reason, cause), ORPHAN_GRACE_MS);
+  /** A call without a media socket ends after `ms` (ORPHAN_GRACE_MS) unless a stream lands (`landed`) or a hang-up comes. */
+  armOrphanTimer(call: RestartableCall, reason: string, cause: Cause, ms = ORPHAN_GRACE_MS): void {
+    if (call.orphanTimer) clearTimeout(call.orphanTimer);
+    call.orphanTimer = setTimeout(() => void this.#deps.endCall(call.callId, reason, cause), ms);
     call.orphanTimer.unref();
   }
 
@@ -80,17 +105,20 @@ export class StreamRestarts<Cause extends string> {
     if (!call.orphanTimer) return;
     clearTimeout(call.orphanTimer);
     call.orphanTimer = null;
+    call.episodeAttempts = 0;
     if (call.streamRestarts > 0) this.#deps.counters.streamRestartsLanded++;
     call.log.info({ restarts: call.streamRestarts }, 'media stream restarted');
   }
 
   /**
    * Ask the provider, through the platform, for a new stream to the same call
-   * with a fresh one-time token (FAQ-07). The orphan timer set at the loss
-   * still bounds the wait; a refused request ends the call at once.
+   * with a fresh one-time token (FAQ-07). A loss starts an episode whose
+   * deadline bounds the wait; a refused request ends the call at once.
    */
   async restart(call: RestartableCall, why: RestartWhy): Promise<void> {
     if (this.#over(call) || call.socket) return;
+    if (why === 'lost') this.#beginEpisode(call, 'media stream lost and not restarted in time', this.#deps.mediaClosedCause);
+    call.episodeAttempts++;
     call.streamRestarts++;
     call.record.stream_restarts = call.streamRestarts;
     this.#deps.counters.streamRestarts++;
@@ -112,18 +140,32 @@ export class StreamRestarts<Cause extends string> {
 
   /**
    * The provider could not connect the call's stream (the tunnel may be
-   * reconnecting): ask again after 0.5 s (1 s once two were asked), as long as
-   * restarts are left. A 5 s deadline bounds the whole: the orphan timer of a
-   * lost socket, or one set here for a stream that never connected. False
-   * when no restart is left.
+   * reconnecting): ask again after 0.5 s, 1 s, then every 2 s, while the
+   * episode's deadline allows. A stream that never connected (the answer's)
+   * starts an episode here. False when the deadline or the losses are spent.
    */
   retryLater(call: RestartableCall, reason: string): boolean {
-    if (this.#over(call) || call.socket || !this.mayRestart(call)) return false;
-    if (!call.orphanTimer) this.armOrphanTimer(call, reason, this.#deps.streamingFailedCause);
-    const delayMs = RESTART_RETRY_BASE_MS * 2 ** Math.max(0, call.streamRestarts - 1);
+    if (this.#over(call) || call.socket) return false;
+    if (!call.orphanTimer) {
+      // The answer's own stream failed: an episode of its own.
+      if (!this.mayRestart(call)) return false;
+      this.#beginEpisode(call, reason, this.#deps.streamingFailedCause);
+    }
+    const { retryBaseMs, retryMaxMs } = this.#timing;
+    const delayMs = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, call.episodeAttempts - 1));
+    // A request that could not land before the deadline only costs the provider a request.
+    if (performance.now() + delayMs >= call.episodeDeadline) return false;
     call.log.warn({ reason, retryInMs: delayMs }, 'the new media stream did not connect: trying again');
     setTimeout(() => void this.restart(call, 'not_connected'), delayMs).unref();
     return true;
+  }
+
+  /** A loss (or a failed answer stream): counted, and bounded by the deadline from now. */
+  #beginEpisode(call: RestartableCall, reason: string, cause: Cause): void {
+    call.streamLosses++;
+    call.episodeAttempts = 0;
+    call.episodeDeadline = performance.now() + this.#timing.deadlineMs;
+    this.armOrphanTimer(call, reason, cause, this.#timing.deadlineMs);
   }
 
   /**
@@ -131,11 +173,12 @@ export class StreamRestarts<Cause extends string> {
    * live call's socket at once, and their restarts come together. Not the
    * call's fault, so it costs no restart: ask again after a random 0.25 to
    * 1.25 s (spread, so the retries do not come together again), as long as
-   * the call's 5 s deadline runs. False when there is no deadline.
+   * the episode's deadline runs. False when there is no deadline.
    */
   #askAgainWhenPaced(call: RestartableCall): boolean {
     if (this.#over(call) || !call.orphanTimer) return false;
     call.streamRestarts--;
+    call.episodeAttempts--;
     call.record.stream_restarts = call.streamRestarts;
     const delayMs = Math.round(250 + Math.random() * 1_000);
     call.log.warn({ retryInMs: delayMs }, 'the platform paced the new media stream (rate limit): asking again');

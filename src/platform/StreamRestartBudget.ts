@@ -20,8 +20,9 @@ import type { CallRegistry } from './CallRegistry.js';
 import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.js';
 
 /**
- * 3 at once covers a restart and two retries while the tunnel comes back
- * (the gateway asks again after 0.5 and 1 s); one more every 20 s.
+ * 3 at once covers a restart and its first two retries (the gateway asks
+ * again after 0.5 and 1 s, then every 2 s while the tunnel is down: those
+ * fall to the deployment's bucket); one more every 20 s.
  */
 export const DEFAULT_STREAM_RESTART_BUDGET: RateLimitSettings = { ratePerSec: 0.05, burst: 3 };
 

@@ -274,6 +274,56 @@ describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked
   });
 
 
+  it('a tunnel down for 4 s (a cloudflared restart): the gateway keeps asking, every 2 s at most, and the call comes back', async () => {
+    const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure: 'continue' } });
+    try {
+      const call = await streamingCall(stack, '+15550306201', 9_000);
+      stack.sim.setTunnelDown(TUNNEL_HOST, true);
+      assert.equal(call.dropStream(), true);
+      const downAt = performance.now();
+      await sleep(4_000);
+      const askedWhileDown = stack.gateway.control.counters.streamRestarts;
+      stack.sim.setTunnelDown(TUNNEL_HOST, false);
+      await waitFor('the new stream', () => call.summary().streamsOpened === 2, 5_000);
+      const backAfterS = (performance.now() - downAt) / 1000;
+      const report = await call.done;
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
+      // Asked at 0, 0.5, 1.5, 3.5 s while down: 4 or 5 requests, not a flood.
+      assert.ok(askedWhileDown >= 3 && askedWhileDown <= 5, `asked ${askedWhileDown} times while the tunnel was down`);
+      assert.ok(backAfterS < 6.5, `back ${backAfterS.toFixed(1)} s after the tunnel went down (it was down 4 s; retries every 2 s at most)`);
+      const record = stack.gateway.control.recentCalls(10).find((r) => r.call_control_id === call.id);
+      assert.equal(record?.stream_restarts, stack.gateway.control.counters.streamRestarts);
+      await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('a tunnel that stays down: the call ends within 10 s of the loss, with no request after that', async () => {
+    const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure: 'continue' } });
+    try {
+      const call = await streamingCall(stack, '+15550306202', 20_000);
+      stack.sim.setTunnelDown(TUNNEL_HOST, true);
+      assert.equal(call.dropStream(), true);
+      const downAt = performance.now();
+      await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0, 14_000);
+      const endedAfterS = (performance.now() - downAt) / 1000;
+      assert.ok(endedAfterS >= 9 && endedAfterS < 11.5, `ended ${endedAfterS.toFixed(1)} s after the loss`);
+      // The last request that could land in time failed: the call ends then, as a failed stream.
+      assert.equal(stack.gateway.control.ended['streaming_failed'], 1, JSON.stringify(stack.gateway.control.ended));
+      const asked = stack.gateway.control.counters.streamRestarts;
+      assert.ok(asked >= 5 && asked <= 7, `asked ${asked} times in 10 s`);
+      await sleep(2_500);
+      assert.equal(stack.gateway.control.counters.streamRestarts, asked, 'nothing asked after the end');
+      assert.equal(stack.gateway.control.hasPendingMediaToken(call.id), false);
+      const report = await call.done;
+      assert.equal(report.endedBy, 'gateway');
+    } finally {
+      await stack.stop();
+    }
+  });
+
   for (const onStreamFailure of ['continue', 'hangup'] as const) {
     it(`the provider ${onStreamFailure === 'continue' ? 'keeps the call after a failed stream: the retry lands once the tunnel is back' : 'ends the call after a failed stream: so does the gateway, as before'}`, async () => {
       const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure } });
