@@ -64,7 +64,7 @@ export interface PlatformServerOptions {
   rateLimit?: { ratePerSec: number; burst: number };
   /** The buckets; default: Redis when redisUrl is set, else in process. */
   rateLimitStore?: RateLimitStore;
-  /** Each live call's own bucket for new media streams (src/platform/StreamRestartBudget.ts; default 3 at once, 1 per 20 s). */
+  /** Each live call's own bucket for new media streams (src/platform/StreamRestartBudget.ts; default 8 at once, 1 per 10 s). */
   streamRestartBudget?: RateLimitSettings;
   /** The webhook replay cache; default: Redis when redisUrl is set, else in process. */
   replayStore?: ReplayStore;

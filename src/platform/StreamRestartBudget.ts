@@ -20,11 +20,12 @@ import type { CallRegistry } from './CallRegistry.js';
 import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.js';
 
 /**
- * 3 at once covers a restart and its first two retries (the gateway asks
- * again after 0.5 and 1 s, then every 2 s while the tunnel is down: those
- * fall to the deployment's bucket); one more every 20 s.
+ * 8 at once covers a whole lost stream's requests: the gateway asks at the
+ * loss, after 0.5 and 1 s, then every 2 s until 10 s after it (at most 7,
+ * src/actors/StreamRestarts.ts), so a tunnel down for seconds costs the
+ * deployment's bucket nothing. One more every 10 s.
  */
-export const DEFAULT_STREAM_RESTART_BUDGET: RateLimitSettings = { ratePerSec: 0.05, burst: 3 };
+export const DEFAULT_STREAM_RESTART_BUDGET: RateLimitSettings = { ratePerSec: 0.1, burst: 8 };
 
 export class StreamRestartBudget {
   readonly #calls: CallRegistry;

@@ -10,16 +10,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SimCall } from '../../src/sim/SimCall.js';
 import { metricValue } from '../helpers/promText.js';
-import { startStack, streamingCall, waitFor, type Stack } from '../helpers/stack.js';
+import { TUNNEL_HOST, startStack, streamingCall, waitFor, type Stack } from '../helpers/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a tunnel that drops every call at once', () => {
   /** Places `n` calls one at a time (each answer takes a token of a small bucket), then lets the bucket fill again. */
-  async function placeSlowly(stack: Stack, n: number, prefix: string): Promise<SimCall[]> {
+  async function placeSlowly(stack: Stack, n: number, prefix: string, durationMs = 8_000): Promise<SimCall[]> {
     const calls: SimCall[] = [];
     for (let i = 0; i < n; i++) {
-      calls.push(await streamingCall(stack, `${prefix}${String(i).padStart(2, '0')}`, 8_000));
+      calls.push(await streamingCall(stack, `${prefix}${String(i).padStart(2, '0')}`, durationMs));
       await sleep(300);
     }
     await sleep(600);
@@ -54,6 +54,27 @@ describe('a tunnel that drops every call at once', () => {
       assert.equal(control.counters.streamRestartsFailed, 0);
       assert.equal(control.counters.streamRestartsLanded, 12);
       for (const report of await Promise.all(calls.map((c) => c.done))) assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('twelve calls, the tunnel down 3 s (a cloudflared restart), a deployment bucket of 2 and 4 a second: every call comes back, nothing refused for the rate', async () => {
+    const stack = await startStack({ workers: 1 }, { platform: { rateLimit: { ratePerSec: 4, burst: 2 } }, sim: { onStreamFailure: 'continue' } });
+    try {
+      const calls = await placeSlowly(stack, 12, '+1555031000', 16_000);
+      stack.sim.setTunnelDown(TUNNEL_HOST, true);
+      for (const call of calls) assert.equal(call.dropStream(), true);
+      await sleep(3_000);
+      stack.sim.setTunnelDown(TUNNEL_HOST, false);
+      await waitFor('every stream back', () => calls.every((c) => c.summary().streamsOpened === 2), 8_000);
+      const control = stack.gateway.control;
+      // Each call asked at the loss, after 0.5 and 1.5 s, and after 3.5 s: every request from its own budget.
+      assert.equal(control.streamRestartsAsked['paced'] ?? 0, 0, JSON.stringify(control.streamRestartsAsked));
+      const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
+      assert.equal(metricValue(metrics, 'ttma_platform_refusals_total', { code: 'TTMA_ERR_RATE_LIMITED' }) ?? 0, 0);
+      for (const report of await Promise.all(calls.map((c) => c.done))) assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.equal(control.counters.streamRestartsLanded, 12);
     } finally {
       await stack.stop();
     }
