@@ -5,7 +5,9 @@
  * stdout (a table, or one JSON object with --json). `--drop-streams` breaks
  * each call's media socket halfway through (the simulator drops it without a
  * close frame, as a tunnel reconnect would) to show the gateway restarting
- * the stream: the calls must still complete and echo.
+ * the stream: the calls must still complete and echo. `--tunnel-outage MS`
+ * adds a tunnel that stays down that long from the same moment (a cloudflared
+ * restart): new streams fail until it is back, and the gateway keeps asking.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,8 +50,8 @@ export interface DemoSummary {
   echo: { minCorrelation: number };
   roundTripMs: { p50: number; p99: number; max: number };
   workers: number;
-  /** With --drop-streams: streams broken by the simulator, and new streams the gateway got for them. */
-  streams?: { dropped: number; restarted: number };
+  /** With --drop-streams: streams broken by the simulator, and new streams the gateway got for them; the tunnel's outage, ms. */
+  streams?: { dropped: number; restarted: number; outageMs?: number };
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -101,6 +103,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     json: { type: 'boolean' },
     'keep-logs': { type: 'boolean' },
     'drop-streams': { type: 'boolean' },
+    'tunnel-outage': { type: 'string' },
     ...AGENT_FLAGS,
   });
   // Agent flags go to the gateway as given; it validates them (and reads the secret files).
@@ -116,6 +119,11 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
   const mediaSockets = flags['media-sockets'];
   if (mediaSockets !== undefined && !(MEDIA_SOCKET_OWNERS as readonly string[]).includes(mediaSockets)) {
     throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma demo: --media-sockets must be ${MEDIA_SOCKET_OWNERS.join(' or ')} (got "${mediaSockets}")`, 2);
+  }
+  // A tunnel outage only matters to streams that must reconnect: it goes with --drop-streams.
+  const outageMs = flags['tunnel-outage'] === undefined ? 0 : intFlag('--tunnel-outage', flags['tunnel-outage'], 0, 1, 60_000);
+  if (outageMs > 0 && !flags['drop-streams']) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma demo: --tunnel-outage needs --drop-streams (the outage starts when the streams are dropped)', 2);
   }
   const codec = (flags.codec ?? 'pcmu').toUpperCase();
   if (!DEMO_CODECS.includes(codec)) {
@@ -161,6 +169,9 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
         // synthesised once at start. The tests sign with tweetnacl, so signer
         // and verifier stay independent implementations there.
         '--sign-with', 'node', '--audio-source', 'bank',
+        // Telnyx does not say whether a stream that fails to connect ends its call; with an outage
+        // the demo shows the case where the call survives it (the tests cover both).
+        ...(outageMs > 0 ? ['--on-stream-failure', 'continue'] : []),
       ], join(dir, 'sim.log')),
     );
     children.push(
@@ -200,6 +211,8 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     let dropped = 0;
     const dropAll = async (): Promise<void> => {
       await sleep((seconds * 1000) / 2, undefined, { ref: false });
+      const tunnelPath = `/sim/tunnels/${encodeURIComponent(DEMO_TUNNEL_HOST)}`;
+      if (outageMs > 0) await sim.request('POST', `${tunnelPath}/down`);
       await Promise.all(
         ids.map((id) =>
           sim.request('POST', `/sim/calls/${encodeURIComponent(id)}/drop_stream`).then(
@@ -209,6 +222,12 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
         ),
       );
       progress(`dropped ${dropped} of ${calls} media streams halfway (no close frame): the gateway should restart each`);
+      if (outageMs > 0) {
+        progress(`the tunnel is down for ${outageMs} ms (a cloudflared restart): new streams fail until it is back`);
+        await sleep(outageMs, undefined, { ref: false });
+        await sim.request('POST', `${tunnelPath}/up`);
+        progress('the tunnel is back');
+      }
     };
     const drops = flags['drop-streams'] ? dropAll() : Promise.resolve();
     const deadline = started + seconds * 1000 + END_GRACE_MS;
@@ -230,7 +249,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     const summary = summarize(calls, summaries, Number(gateway.ready.workers ?? workers));
     if (flags['drop-streams']) {
       const restarted = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
-      summary.streams = { dropped, restarted };
+      summary.streams = { dropped, restarted, ...(outageMs > 0 ? { outageMs } : {}) };
       if (restarted < dropped) failed = true;
     }
     exitCodes = await stopAll(children);
@@ -268,7 +287,7 @@ function printTable(s: DemoSummary, exitCodes: Record<string, number | string>):
     ['echo min correlation', s.echo.minCorrelation.toFixed(3)],
     ['round trip p50 / p99 / max (ms)', `${s.roundTripMs.p50} / ${s.roundTripMs.p99} / ${s.roundTripMs.max}`],
     ['media workers', String(s.workers)],
-    ...(s.streams ? [['streams dropped / restarted', `${s.streams.dropped} / ${s.streams.restarted}`] as [string, string]] : []),
+    ...(s.streams ? [[`streams dropped / restarted${s.streams.outageMs ? ` (tunnel down ${s.streams.outageMs} ms)` : ''}`, `${s.streams.dropped} / ${s.streams.restarted}`] as [string, string]] : []),
     ['clean shutdown (exit codes)', Object.entries(exitCodes).map(([k, v]) => `${k}=${v}`).join(' ')],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -21,7 +21,8 @@ import { ProviderSimulator } from './ProviderSimulator.js';
 
 export const SIM_USAGE =
   'usage: ttma sim [--port N] [--api-key-file FILE] [--signing-key-file FILE] ' +
-  '[--webhook-url URL ...] [--tunnel HOST=ws://127.0.0.1:PORT ...] [--sign-with tweetnacl|node] [--audio-source live|bank]';
+  '[--webhook-url URL ...] [--tunnel HOST=ws://127.0.0.1:PORT ...] [--sign-with tweetnacl|node] [--audio-source live|bank] ' +
+  '[--on-stream-failure hangup|continue]';
 
 export interface SimCliConfig {
   port: number;
@@ -32,6 +33,8 @@ export interface SimCliConfig {
   tunnels: Record<string, string>;
   signWith: 'tweetnacl' | 'node';
   audioSource: 'live' | 'bank';
+  /** What a media stream that cannot connect does to its call (ProviderSimulatorOptions.onStreamFailure). */
+  onStreamFailure: 'hangup' | 'continue';
 }
 
 /** Parses argv (after `sim`) and reads the key files. Throws TTMA_ERR_CLI_USAGE / TTMA_ERR_CONFIG. */
@@ -44,6 +47,7 @@ export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = proc
     tunnel?: string[] | undefined;
     'sign-with'?: string | undefined;
     'audio-source'?: string | undefined;
+    'on-stream-failure'?: string | undefined;
   };
   try {
     ({ values } = parseArgs({
@@ -58,6 +62,7 @@ export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = proc
         tunnel: { type: 'string', multiple: true },
         'sign-with': { type: 'string' },
         'audio-source': { type: 'string' },
+        'on-stream-failure': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -128,7 +133,12 @@ export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = proc
     throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --audio-source must be live or bank, got "${audioSource}"`, 2);
   }
 
-  return { port, apiKey, signingSecretKey, generatedKey, webhookUrls: values['webhook-url'] ?? [], tunnels, signWith, audioSource };
+  const onStreamFailure = values['on-stream-failure'] ?? 'hangup';
+  if (onStreamFailure !== 'hangup' && onStreamFailure !== 'continue') {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --on-stream-failure must be hangup or continue, got "${onStreamFailure}"`, 2);
+  }
+
+  return { port, apiKey, signingSecretKey, generatedKey, webhookUrls: values['webhook-url'] ?? [], tunnels, signWith, audioSource, onStreamFailure };
 }
 
 /** Runs the simulator until SIGINT/SIGTERM; resolves once it has stopped cleanly. */
@@ -143,6 +153,7 @@ export async function runSimCommand(argv: string[]): Promise<void> {
     port: config.port,
     signWith: config.signWith,
     audioSource: config.audioSource,
+    onStreamFailure: config.onStreamFailure,
     logger,
   });
   const { port } = await sim.start();

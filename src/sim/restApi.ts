@@ -18,6 +18,8 @@
  *                                                   (socket dropped, no close frame; the call goes on)
  *   POST /sim/calls/{id}/stall_stream               fault injection: the path goes silent both ways
  *                                                   and stays open (a half-open connection)
+ *   POST /sim/tunnels/{host}/down, .../up           fault injection: the tunnel's connector goes away
+ *                                                   (new media connections fail) or comes back
  *   GET  /sim/recordings/{id}.mp3                   a saved recording (no key: the id is the credential)
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -58,6 +60,7 @@ const ROUTE_ACTION = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/;
 const ROUTE_CALL = /^\/v2\/calls\/([^/]+)$/;
 const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
 const ROUTE_SIM_FAULT = /^\/sim\/calls\/([^/]+)\/(drop|stall)_stream$/;
+const ROUTE_SIM_TUNNEL = /^\/sim\/tunnels\/([^/]+)\/(down|up)$/;
 const ROUTE_RECORDING = /^\/sim\/recordings\/([0-9a-f]{32})\.mp3$/;
 
 export function createRestApi(options: RestApiOptions): http.Server {
@@ -156,6 +159,17 @@ export function createRestApi(options: RestApiOptions): http.Server {
       const fault = match[2] as 'drop' | 'stall';
       if (!(fault === 'drop' ? call.dropStream() : call.stallStream())) {
         throw new ProviderApiError(422, PROVIDER_CODES.INVALID_CALL_STATE, 'Invalid call state', `no open media stream to ${fault}`);
+      }
+      return { status: 200, body: { data: { result: 'ok' } } };
+    }
+
+    match = ROUTE_SIM_TUNNEL.exec(path);
+    if (match) {
+      requireMethod(method, 'POST');
+      try {
+        sim.setTunnelDown(decodeId(match[1]), match[2] === 'down');
+      } catch {
+        throw notFound('no tunnel serves this host');
       }
       return { status: 200, body: { data: { result: 'ok' } } };
     }

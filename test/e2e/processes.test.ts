@@ -92,6 +92,20 @@ test('ttma demo --drop-streams: each call\'s socket is broken halfway, the gatew
   assert.match(stderr, /dropped 4 of 4 media streams halfway/);
 });
 
+test('ttma demo --tunnel-outage: the tunnel is also down 2 s from the drop (a cloudflared restart); every stream still comes back', async () => {
+  // Dropped at 5 s; asked again at 5.5, 6.5 and 8.5 s: the last lands, 1.5 s before the callers hang up.
+  const { code, stdout, stderr } = await run(['demo', '--calls', '4', '--seconds', '10', '--drop-streams', '--tunnel-outage', '2000', '--json']);
+  assert.equal(code, 0, stderr);
+  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; echo: { minCorrelation: number }; streams: Record<string, number> };
+  assert.equal(summary.calls.completed, 4);
+  assert.deepEqual(summary.streams, { dropped: 4, restarted: 4, outageMs: 2000 });
+  assert.ok(summary.echo.minCorrelation >= 0.9, `minCorrelation ${summary.echo.minCorrelation}`);
+  assert.match(stderr, /the tunnel is down for 2000 ms/);
+  const usage = await run(['demo', '--tunnel-outage', '2000']);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--tunnel-outage needs --drop-streams/);
+});
+
 test('unknown and planned subcommands are refused with exit 2', async () => {
   const unknown = await run(['rm', '-rf', '/']);
   assert.equal(unknown.code, 2);

@@ -494,6 +494,11 @@ describe('ProviderSimulator', () => {
     assert.equal((await api('POST', '/sim/calls/v3:no-such-call/stall_stream')).status, 404);
     assert.equal((await fetch(`${base}${dropPath}`, { method: 'POST' })).status, 401, 'the API key is required');
     assert.throws(() => sim.setTunnelDown('no-such-tunnel.example', true), /no tunnel serves host/);
+    // The same through the fault-injection routes (`ttma demo --tunnel-outage`).
+    assert.equal((await api('POST', '/sim/tunnels/no-such-tunnel.example/down')).status, 404);
+    assert.equal((await api('POST', `/sim/tunnels/${TUNNEL_HOST}/down`)).status, 200);
+    assert.equal((await api('POST', `/sim/tunnels/${TUNNEL_HOST}/up`)).status, 200);
+    assert.equal((await fetch(`${base}/sim/tunnels/${TUNNEL_HOST}/down`, { method: 'POST' })).status, 401, 'the API key is required');
     await first.closed;
     assert.equal(first.closeCode, 1006, 'an abnormal closure: the connection was lost, not closed');
     await gatewayHooks.waitFor(call.id, 'streaming.stopped');

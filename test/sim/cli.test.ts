@@ -53,6 +53,9 @@ describe('ttma sim command line', () => {
     assert.deepEqual(ok.webhookUrls, ['http://127.0.0.1:1/a', 'http://127.0.0.1:2/b']);
     assert.deepEqual(ok.tunnels, { 'gw.example.com': 'ws://127.0.0.1:3' });
     assert.equal(ok.generatedKey, false);
+    assert.equal(ok.onStreamFailure, 'hangup', 'a failed stream ends its call unless asked otherwise');
+    assert.equal((await parseSimArgs(['--api-key-file', keyFile, '--on-stream-failure', 'continue'])).onStreamFailure, 'continue');
+    await assert.rejects(parseSimArgs(['--api-key-file', keyFile, '--on-stream-failure', 'retry']), /--on-stream-failure must be hangup or continue, got "retry"/);
   });
 
   it('prints one ready line, serves the API, and exits 0 on SIGTERM', async () => {
