@@ -5,20 +5,9 @@ import { RealtimeAgent } from '../../src/agent/RealtimeAgent.js';
 import { cueTone } from '../../src/media/cueTone.js';
 import { PromptAudio } from '../../src/media/PromptAudio.js';
 import { SpeechLikeSignal } from '../../src/media/testSignal.js';
+import { realtimeTestConfig } from './servers.js';
 
-const config = {
-  kind: 'realtime' as const,
-  url: 'ws://127.0.0.1:9',
-  model: 'm',
-  voice: 'v',
-  apiKey: 'k',
-  format: 'pcm16' as const,
-  instructions: '',
-  consult: null,
-  cueAfterMs: 1500,
-  transferTargets: [],
-  dtmf: false,
-};
+const config = { ...realtimeTestConfig('ws://127.0.0.1:9'), apiKey: 'k' };
 
 test('a slow consult plays the operator\'s hold audio, converted to the agent\'s rate; without one, the built-in cue', () => {
   const hold = { sampleRate: 16000, pcm: new SpeechLikeSignal(16000, 3).next(16000) };

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { RealtimeAgent } from '../../src/agent/RealtimeAgent.js';
 import { streamChat, synthesize, transcribe } from '../../src/agent/openAiHttp.js';
+import { realtimeTestConfig } from './servers.js';
 
 const TOKEN = 'oc-token-must-not-leak-5c1f';
 const KEY = 'rt-key-must-not-leak-9a7e';
@@ -55,19 +56,7 @@ test('realtime: a server error event quoting our API key is redacted', async () 
     socket.send(JSON.stringify({ type: 'error', error: { message: `bad key: ${req.headers.authorization ?? ''}` } }));
   });
   const port = await listen(server);
-  const agent = new RealtimeAgent({
-    kind: 'realtime',
-    url: `ws://127.0.0.1:${port}/v1/realtime`,
-    model: 'm',
-    voice: 'v',
-    apiKey: KEY,
-    format: 'pcm16',
-    instructions: '',
-    consult: null,
-    cueAfterMs: 1500,
-    transferTargets: [],
-    dtmf: false,
-  });
+  const agent = new RealtimeAgent({ ...realtimeTestConfig(`ws://127.0.0.1:${port}/v1/realtime`), apiKey: KEY });
   try {
     await assert.rejects(
       agent.open({ callId: 'c', from: '+15550100001', to: '+15550100000', direction: 'incoming' }, { audio: () => undefined, event: () => undefined }),

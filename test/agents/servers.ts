@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { AgentConfig } from '../../src/agent/agentConfig.js';
 
 export type Json = Record<string, any>;
 
@@ -20,6 +21,11 @@ export function tone(rate: number, ms: number, hz = 440): Int16Array {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A realtime agent's config for tests that build the adapter themselves: no consult, no tools. */
+export function realtimeTestConfig(url: string): Extract<AgentConfig, { kind: 'realtime' }> {
+  return { kind: 'realtime', url, model: 'm', voice: 'v', apiKey: '', format: 'pcm16', instructions: '', consult: null, cueAfterMs: 1500, transferTargets: [], dtmf: false };
+}
 
 function pcmB64(pcm: Int16Array): string {
   return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64');

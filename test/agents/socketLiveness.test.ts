@@ -13,6 +13,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AgentEvent } from '../../src/agent/AgentAdapter.js';
 import { RealtimeAgent } from '../../src/agent/RealtimeAgent.js';
 import { WsAgent } from '../../src/agent/WsAgent.js';
+import { realtimeTestConfig } from './servers.js';
 
 const PING_EVERY_MS = 150;
 const CALL = { callId: 'v3:liveness', from: '+15550100001', to: '+15550100000', direction: 'incoming' as const };
@@ -48,18 +49,6 @@ function stall(ws: WebSocket): void {
   (ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
 }
 
-const REALTIME = {
-  kind: 'realtime' as const,
-  model: 'm',
-  voice: 'v',
-  apiKey: '',
-  format: 'pcm16' as const,
-  instructions: '',
-  consult: null,
-  cueAfterMs: 1500,
-  transferTargets: [],
-  dtmf: false,
-};
 
 for (const kind of ['realtime', 'ws'] as const) {
   test(`${kind}: a server that stops answering is dropped within two pings and the call is hung up after playout; a quiet one is kept`, async () => {
@@ -67,7 +56,7 @@ for (const kind of ['realtime', 'ws'] as const) {
     const quiet = await agentServer(kind);
     const open = async (url: string) => {
       const events: AgentEvent[] = [];
-      const agent = kind === 'realtime' ? new RealtimeAgent({ ...REALTIME, url }, null, { pingEveryMs: PING_EVERY_MS }) : new WsAgent({ url, token: '', pingEveryMs: PING_EVERY_MS });
+      const agent = kind === 'realtime' ? new RealtimeAgent(realtimeTestConfig(url), null, { pingEveryMs: PING_EVERY_MS }) : new WsAgent({ url, token: '', pingEveryMs: PING_EVERY_MS });
       await agent.open(CALL, { audio: () => undefined, event: (e) => events.push(e) });
       return { agent, events };
     };

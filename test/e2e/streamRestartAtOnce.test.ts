@@ -14,6 +14,14 @@ import { TUNNEL_HOST, startStack, streamingCall, waitFor, type Stack } from '../
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Every call came back: no request refused for the rate, each call ended as its caller hung up, every new stream landed. */
+async function assertEveryCallBack(stack: Stack, calls: SimCall[]): Promise<void> {
+  const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
+  assert.equal(metricValue(metrics, 'ttma_platform_refusals_total', { code: 'TTMA_ERR_RATE_LIMITED' }) ?? 0, 0);
+  for (const report of await Promise.all(calls.map((c) => c.done))) assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+  assert.equal(stack.gateway.control.counters.streamRestartsLanded, calls.length);
+}
+
 describe('a tunnel that drops every call at once', () => {
   /** Places `n` calls one at a time (each answer takes a token of a small bucket), then lets the bucket fill again. */
   async function placeSlowly(stack: Stack, n: number, prefix: string, durationMs = 8_000): Promise<SimCall[]> {
@@ -34,10 +42,7 @@ describe('a tunnel that drops every call at once', () => {
       await waitFor('every stream back', () => calls.every((c) => c.summary().streamsOpened === 2), 5_000);
       const control = stack.gateway.control;
       assert.deepEqual(control.streamRestartsAsked, { lost: 12 }, 'asked once each, none refused for the rate');
-      const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
-      assert.equal(metricValue(metrics, 'ttma_platform_refusals_total', { code: 'TTMA_ERR_RATE_LIMITED' }) ?? 0, 0);
-      for (const report of await Promise.all(calls.map((c) => c.done))) assert.equal(report.endedBy, 'caller', report.endReason ?? '');
-      assert.equal(control.counters.streamRestartsLanded, 12);
+      await assertEveryCallBack(stack, calls);
     } finally {
       await stack.stop();
     }
@@ -71,10 +76,7 @@ describe('a tunnel that drops every call at once', () => {
       const control = stack.gateway.control;
       // Each call asked at the loss, after 0.5 and 1.5 s, and after 3.5 s: every request from its own budget.
       assert.equal(control.streamRestartsAsked['paced'] ?? 0, 0, JSON.stringify(control.streamRestartsAsked));
-      const metrics = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
-      assert.equal(metricValue(metrics, 'ttma_platform_refusals_total', { code: 'TTMA_ERR_RATE_LIMITED' }) ?? 0, 0);
-      for (const report of await Promise.all(calls.map((c) => c.done))) assert.equal(report.endedBy, 'caller', report.endReason ?? '');
-      assert.equal(control.counters.streamRestartsLanded, 12);
+      await assertEveryCallBack(stack, calls);
     } finally {
       await stack.stop();
     }
