@@ -148,7 +148,7 @@ describe('stream restarts are bounded, and a refused one ends the call', () => {
   });
   after(() => stack.stop());
 
-  it('after three restarts, a fourth loss is not restarted and the call ends as an orphan', async () => {
+  it('after three losses restarted, a fourth loss is not restarted and the call ends as an orphan', async () => {
     const control = stack.gateway.control;
     const mediaClosed = control.ended['media_closed'] ?? 0;
     const call = await streamingCall(stack, '+15550303001', 30_000);
