@@ -22,7 +22,7 @@ import type { AgentConfig } from './agentConfig.js';
 import { AgentMarks } from './AgentMarks.js';
 import { chatOnce } from './openAiHttp.js';
 import { base64ToPcm, pcmToBase64 } from './pcm.js';
-import { AGENT_PING_EVERY_MS, watchLiveness } from './socketLiveness.js';
+import { watchLiveness } from './socketLiveness.js';
 
 type RealtimeConfig = Extract<AgentConfig, { kind: 'realtime' }>;
 
@@ -58,7 +58,7 @@ export const REALTIME_TOOLS = [
 const DTMF_DIGITS = /^[0-9*#A-D]{1,32}$/;
 
 /** The operator's optional tools: transfer only to the numbers allowed, key presses when enabled. */
-export function optionalTools(config: Pick<RealtimeConfig, 'transferTargets' | 'dtmf'>): Record<string, unknown>[] {
+function optionalTools(config: Pick<RealtimeConfig, 'transferTargets' | 'dtmf'>): Record<string, unknown>[] {
   const tools: Record<string, unknown>[] = [];
   if (config.transferTargets.length > 0) {
     tools.push({
@@ -102,7 +102,7 @@ export class RealtimeAgent implements AgentAdapter {
   /** Tool calls waiting for the platform's answer, oldest first, by request. */
   readonly #awaiting: Record<'transfer' | 'dtmf', string[]> = { transfer: [], dtmf: [] };
 
-  readonly #pingEveryMs: number;
+  readonly #pingEveryMs: number | undefined;
   /** Why the socket was dropped by us, when it was (the hang-up's reason). */
   #dropped: string | null = null;
 
@@ -112,7 +112,7 @@ export class RealtimeAgent implements AgentAdapter {
    */
   constructor(config: RealtimeConfig, hold: PromptPcm | null = null, options: { pingEveryMs?: number } = {}) {
     this.#config = config;
-    this.#pingEveryMs = options.pingEveryMs ?? AGENT_PING_EVERY_MS;
+    this.#pingEveryMs = options.pingEveryMs;
     this.sampleRate = config.format === 'g711_ulaw' ? G711_RATE : REALTIME_PCM_RATE;
     this.holdAudio = hold === null ? cueTone(this.sampleRate) : PromptAudio.of(hold).pcmAt(this.sampleRate);
   }

@@ -7,7 +7,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import { AgentMarks } from './AgentMarks.js';
 import { bytesToPcm, pcmToBytes } from './pcm.js';
-import { AGENT_PING_EVERY_MS, watchLiveness } from './socketLiveness.js';
+import { watchLiveness } from './socketLiveness.js';
 
 export const WS_PROTOCOL_VERSION = 1;
 /** Rates the gateway offers, preferred first. */
@@ -90,7 +90,7 @@ export class WsAgent implements AgentAdapter {
           this.#ready = true;
           clearTimeout(timer);
           this.marks.opened();
-          watchLiveness(socket, () => (this.#dropped = 'agent stopped answering'), this.#options.pingEveryMs ?? AGENT_PING_EVERY_MS);
+          watchLiveness(socket, () => (this.#dropped = 'agent stopped answering'), this.#options.pingEveryMs);
           resolve();
           return;
         }
