@@ -232,7 +232,7 @@ export class Gateway {
     };
   }
 
-  /** Graceful: stop accepting, hang up live calls, close every socket, stop workers. Idempotent. */
+  /** Graceful: stop accepting, hang up live calls (or hand them over, `onStop`), close every socket, stop workers. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.front.closeListeners();
@@ -242,8 +242,13 @@ export class Gateway {
       this.metrics.stop();
       const { mainLoopDelayMs, workers } = this.status();
       this.log.info({ mainLoopDelayMs, workers }, 'event-loop delay over this run');
-      const hungUp = this.control.shutdown();
-      await Promise.race([hungUp, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
+      if (this.config.onStop === 'handover') {
+        // The calls stay up at the provider; the next process takes them over (ControlActor.adoptLiveCalls).
+        this.control.handOver();
+      } else {
+        const hungUp = this.control.shutdown();
+        await Promise.race([hungUp, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
+      }
       this.front.closeAllSockets();
       await this.supervisor.close();
       // After the calls ended, so their usage reports had the chance to leave.

@@ -26,6 +26,14 @@ export interface GatewayConfig {
    * docs/threads.md).
    */
   mediaSockets: MediaSocketOwner;
+  /**
+   * What stopping the gateway (SIGTERM) does to live calls: `hangup` (the
+   * default) ends them through the platform; `handover` leaves them up at
+   * the provider for the next gateway process, which takes them over with
+   * new media streams (a restart or an upgrade without dropped calls;
+   * docs/control.md, "A gateway restart").
+   */
+  onStop: OnStop;
   /** The registered tunnel hostname the provider reaches us at (stream URLs use it). */
   publicHost: string;
   /** Provider webhook public key (base64 of 32 raw bytes), or null: fail closed. */
@@ -75,6 +83,8 @@ export const MEDIA_SOCKET_OWNERS = ['front', 'worker'] as const;
  */
 export const DEFAULT_MAX_WORKER_LOAD = 0.9;
 export type MediaSocketOwner = (typeof MEDIA_SOCKET_OWNERS)[number];
+export const ON_STOP_MODES = ['hangup', 'handover'] as const;
+export type OnStop = (typeof ON_STOP_MODES)[number];
 
 export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -91,6 +101,7 @@ export function defaultGatewayConfig(): GatewayConfig {
     localPort: 0,
     workers: Math.max(1, availableParallelism()),
     mediaSockets: 'worker',
+    onStop: 'hangup',
     publicHost: '',
     webhookPublicKey: null,
     platformUrl: '',
@@ -131,6 +142,7 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   }
   if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64) fail('workers', 'must be 1..64');
   if (!MEDIA_SOCKET_OWNERS.includes(config.mediaSockets)) fail('mediaSockets', `must be ${MEDIA_SOCKET_OWNERS.join(' or ')}, got "${config.mediaSockets}"`);
+  if (!ON_STOP_MODES.includes(config.onStop)) fail('onStop', `must be ${ON_STOP_MODES.join(' or ')}, got "${config.onStop}"`);
   if (!HOSTNAME.test(config.publicHost)) fail('publicHost', `must be the registered tunnel hostname, got "${config.publicHost}"`);
   let platform: URL | null = null;
   try {

@@ -43,7 +43,8 @@ export type EndCause =
   | 'answer_failed'
   | 'worker_failed'
   | 'minute_cap'
-  | 'shutdown';
+  | 'shutdown'
+  | 'handover';
 
 interface LiveCall {
   callId: string;
@@ -66,6 +67,8 @@ interface LiveCall {
   startedAtMs: number;
   log: Logger;
   orphanTimer: NodeJS.Timeout | null;
+  /** Taken over from an earlier gateway process: its actor opens without the greeting. */
+  resumed: boolean;
   /** New streams asked for, losses, and the current loss's requests and deadline (StreamRestarts). */
   streamRestarts: number;
   streamLosses: number;
@@ -118,6 +121,8 @@ export class ControlActor {
   readonly #caps: CapGate;
   #nextSlot = 1;
   #closing = false;
+  /** Live calls are taken over once per process, at the platform's first hello. */
+  #adoption: Promise<number> | null = null;
   readonly counters = {
     callsStarted: 0,
     callsEnded: 0,
@@ -130,6 +135,9 @@ export class ControlActor {
     streamRestarts: 0,
     streamRestartsLanded: 0,
     streamRestartsFailed: 0,
+    /** Live calls taken over from an earlier gateway process (at the platform's first hello), and those refused for lack of room. */
+    callsAdopted: 0,
+    callsAdoptionRefused: 0,
   };
   readonly #latency = new AddedLatencyMeter();
   /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
@@ -384,6 +392,93 @@ export class ControlActor {
     }
   }
 
+  /**
+   * Take over the deployment's answered calls that this process does not
+   * carry: a gateway that crashed, or stopped with `onStop: handover`, left
+   * them up at the provider without a media stream. Each gets a new stream,
+   * asked for as for a lost socket (StreamRestarts: same deadline, same
+   * one-time tokens), and a new agent session without the greeting. Calls
+   * beyond maxCalls (or without a worker) are hung up. Once per process: the
+   * first call runs it, later calls return its result (the number taken).
+   */
+  adoptLiveCalls(): Promise<number> {
+    this.#adoption ??= this.#adopt().catch((err: unknown) => {
+      this.#log.error({ err: isTtmaError(err) ? err.message : String(err) }, 'live calls not taken over: the platform did not list them');
+      return 0;
+    });
+    return this.#adoption;
+  }
+
+  async #adopt(): Promise<number> {
+    const listed = await this.#signalling.liveCalls();
+    let adopted = 0;
+    for (const view of listed) {
+      const callId = view.call_control_id;
+      if (this.#closing || this.#byId.has(callId) || this.#tombstones.has(callId)) continue;
+      const unplaced = this.#unplacedCalls();
+      const host = this.#supervisor.pickWorker(unplaced);
+      if (!host || this.#byId.size >= this.#config.maxCalls) {
+        this.counters.callsAdoptionRefused++;
+        this.#remember(callId);
+        this.#log.warn({ callId, live: this.#byId.size }, 'live call from an earlier gateway process not taken over: gateway full; hanging up');
+        this.#signalling.hangup(callId, { reason: 'busy' }).catch((err: Error) => this.#log.error({ callId, err: err.message }, 'hang-up failed'));
+        continue;
+      }
+      const answeredAtMs = Date.parse(view.answered_at ?? view.started_at);
+      const sinceAnswerMs = Number.isFinite(answeredAtMs) ? Math.max(0, Date.now() - answeredAtMs) : 0;
+      const call: LiveCall = {
+        callId,
+        mediaId: null,
+        slot: this.#nextSlot++,
+        workerIndex: UNPLACED,
+        direction: view.direction,
+        from: view.from,
+        to: view.to,
+        state: 'answered',
+        socket: null,
+        mediaSeen: false,
+        startedAt: performance.now() - sinceAnswerMs,
+        answeredAt: performance.now() - sinceAnswerMs,
+        record: RecentCalls.open(callId, view.direction, view.from, view.to),
+        startedAtMs: Date.now() - sinceAnswerMs,
+        log: this.#log.child({ callId, deployment: this.#config.deploymentId }),
+        orphanTimer: null,
+        resumed: true,
+        streamRestarts: 0,
+        streamLosses: 0,
+        episodeAttempts: 0,
+        episodeDeadline: 0,
+      };
+      call.record.answered_at = new Date(Date.now() - sinceAnswerMs).toISOString();
+      this.#byId.set(callId, call);
+      this.#bySlot.set(call.slot, call);
+      this.counters.callsAdopted++;
+      adopted++;
+      if (!this.#socketsOnWorkers) this.#place(call, host);
+      call.log.info({ answeredAt: view.answered_at }, 'live call from an earlier gateway process taken over: asking for a new stream');
+      void this.#restarts.restart(call, 'adopted');
+    }
+    if (listed.length > 0) this.#log.info({ listed: listed.length, adopted }, 'live calls from an earlier gateway process taken over');
+    return adopted;
+  }
+
+  /**
+   * `onStop: handover`: leave every live call up at the provider for the
+   * next gateway process, which takes it over (adoptLiveCalls). Media
+   * sockets close with 1001; nothing is hung up and no usage is reported
+   * (the process that ends the call reports its whole duration).
+   */
+  handOver(): void {
+    this.#closing = true;
+    clearInterval(this.#sweep);
+    for (const call of [...this.#byId.values()]) {
+      this.#release(call, 'handed over to the next gateway process', 'handover');
+      call.socket?.close(1001, 'gateway restarting');
+      call.socket = null;
+      call.log.info('call handed over: it stays up for the next gateway process');
+    }
+  }
+
   /** Graceful shutdown: hang up every live call through the platform. */
   async shutdown(): Promise<void> {
     this.#closing = true;
@@ -426,6 +521,9 @@ export class ControlActor {
   onPlatformMessage(message: PlatformControlMessage): void {
     switch (message.type) {
       case 'hello':
+        this.#caps.set(message.cap_state);
+        void this.adoptLiveCalls();
+        return;
       case 'cap.state':
         this.#caps.set(message.cap_state);
         return;
@@ -521,6 +619,7 @@ export class ControlActor {
       startedAtMs: Date.now(),
       log,
       orphanTimer: null,
+      resumed: false,
       streamRestarts: 0,
       streamLosses: 0,
       episodeAttempts: 0,
@@ -618,6 +717,7 @@ export class ControlActor {
       startedAtMs: Date.now(),
       log,
       orphanTimer: null,
+      resumed: false,
       streamRestarts: 0,
       streamLosses: 0,
       episodeAttempts: 0,
@@ -642,22 +742,7 @@ export class ControlActor {
     const call = this.#byId.get(callId);
     this.#tokens.revokeCall(callId); // useless the moment the call ends (FAQ-07)
     if (!call || call.state === 'ending') return;
-    call.state = 'ending';
-    if (call.orphanTimer) clearTimeout(call.orphanTimer);
-    this.#remember(callId);
-    this.#byId.delete(callId);
-    this.#bySlot.delete(call.slot);
-    if (call.mediaId) {
-      this.#byMediaId.delete(call.mediaId);
-      this.#tokens.revokeCall(call.mediaId);
-    }
-    const host = this.#supervisor.host(call.workerIndex);
-    if (host) {
-      host.calls = Math.max(0, host.calls - 1);
-      host.send({ type: 'call.end', slot: call.slot, reason });
-    }
-    this.counters.callsEnded++;
-    this.#count(this.ended, cause);
+    this.#release(call, reason, cause);
     const endedAtMs = Date.now();
     this.minutes.add(endedAtMs, endedAtMs - call.startedAtMs);
     call.socket?.close(1000, 'call ended');
@@ -674,6 +759,28 @@ export class ControlActor {
         call.log.error({ err: (err as Error).message }, 'hang-up through the platform failed');
       }
     }
+  }
+
+  /** The call leaves this process: its tokens, maps, actor and timers go, and it is counted as ended. */
+  #release(call: LiveCall, reason: string, cause: EndCause): void {
+    const callId = call.callId;
+    this.#tokens.revokeCall(callId);
+    call.state = 'ending';
+    if (call.orphanTimer) clearTimeout(call.orphanTimer);
+    this.#remember(callId);
+    this.#byId.delete(callId);
+    this.#bySlot.delete(call.slot);
+    if (call.mediaId) {
+      this.#byMediaId.delete(call.mediaId);
+      this.#tokens.revokeCall(call.mediaId);
+    }
+    const host = this.#supervisor.host(call.workerIndex);
+    if (host) {
+      host.calls = Math.max(0, host.calls - 1);
+      host.send({ type: 'call.end', slot: call.slot, reason });
+    }
+    this.counters.callsEnded++;
+    this.#count(this.ended, cause);
   }
 
   #onWorkerLost(workerIndex: number): void {
@@ -700,7 +807,7 @@ export class ControlActor {
     call.log = call.log.child({ worker: host.index });
     host.calls++;
     const { slot, callId, from, to } = call;
-    host.send({ type: 'call.open', slot, callId, from, to, direction: call.direction, agent: this.#config.agent, bargeIn: this.#config.bargeIn });
+    host.send({ type: 'call.open', slot, callId, from, to, direction: call.direction, agent: this.#config.agent, bargeIn: this.#config.bargeIn, ...(call.resumed ? { resumed: true } : {}) });
   }
 
   /**

@@ -26,6 +26,13 @@ export const ORPHAN_GRACE_MS = 5_000;
 /** A call whose media socket is lost mid-call (no `stop`) gets new streams after this many losses at most. */
 export const MAX_STREAM_LOSSES = 3;
 
+const ASK_MESSAGES: Record<RestartWhy, string> = {
+  lost: 'media socket lost mid-call: asking for a new stream',
+  adopted: 'taken-over call: asking for a stream to this process',
+  not_connected: 'asking for a new media stream again',
+  paced: 'asking for a new media stream again',
+};
+
 export interface RestartTiming {
   /**
    * A lost stream's episode ends this long after the loss if no new stream
@@ -40,7 +47,8 @@ export interface RestartTiming {
 
 export const DEFAULT_RESTART_TIMING: RestartTiming = { deadlineMs: 10_000, retryBaseMs: 500, retryMaxMs: 2_000 };
 
-export type RestartWhy = 'lost' | 'not_connected' | 'paced';
+/** `adopted`: a live call taken over from an earlier gateway process, which has no stream to this one yet (an episode, as a loss). */
+export type RestartWhy = 'lost' | 'adopted' | 'not_connected' | 'paced';
 
 /** What a restart reads and writes of a live call. */
 export interface RestartableCall {
@@ -117,7 +125,7 @@ export class StreamRestarts<Cause extends string> {
    */
   async restart(call: RestartableCall, why: RestartWhy): Promise<void> {
     if (this.#over(call) || call.socket) return;
-    if (why === 'lost') this.#beginEpisode(call, 'media stream lost and not restarted in time', this.#deps.mediaClosedCause);
+    if (why === 'lost' || why === 'adopted') this.#beginEpisode(call, why === 'lost' ? 'media stream lost and not restarted in time' : 'taken-over call got no media stream in time', this.#deps.mediaClosedCause);
     call.episodeAttempts++;
     call.streamRestarts++;
     call.record.stream_restarts = call.streamRestarts;
@@ -126,7 +134,7 @@ export class StreamRestarts<Cause extends string> {
     const { tokens, signalling, publicHost, codec } = this.#deps;
     const token = tokens.issue(call.callId, Date.now());
     const streamUrl = `wss://${publicHost}/v1/media/${encodeURIComponent(call.callId)}`;
-    call.log.warn({ restart: call.streamRestarts, why }, why === 'lost' ? 'media socket lost mid-call: asking for a new stream' : 'asking for a new media stream again');
+    call.log.warn({ restart: call.streamRestarts, why }, ASK_MESSAGES[why]);
     try {
       await signalling.streamingStart(call.callId, { stream_url: streamUrl, stream_auth_token: token, codec });
     } catch (err) {

@@ -13,6 +13,7 @@ export const GATEWAY_FLAGS = {
   'local-port': { type: 'string' },
   workers: { type: 'string' },
   'media-sockets': { type: 'string' },
+  'on-stop': { type: 'string' },
   'public-host': { type: 'string' },
   'webhook-public-key-file': { type: 'string' },
   'platform-url': { type: 'string' },

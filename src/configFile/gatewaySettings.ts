@@ -8,7 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_BARGE_IN, DEFAULT_CUE_AFTER_MS, OPENCLAW_DEFAULT_URL, type AgentConfig } from '../agent/agentConfig.js';
-import { DEFAULT_MAX_WORKER_LOAD, MEDIA_SOCKET_OWNERS, type GatewayConfig } from '../config.js';
+import { DEFAULT_MAX_WORKER_LOAD, MEDIA_SOCKET_OWNERS, ON_STOP_MODES, type GatewayConfig } from '../config.js';
 import { intFlag } from '../cli/args.js';
 import { configProblems, envLayer, inlineSecretEnv, parseSettings, refuseInlineSecrets, sourceOf, type KeySpec, type Layers } from './layers.js';
 import { readConfigFile } from './readConfigFile.js';
@@ -49,6 +49,7 @@ export const gatewaySettingsSchema = z.strictObject({
   localPort: int(0, 65_535).default(8081),
   workers: int(1, 64).optional(),
   mediaSockets: z.enum(MEDIA_SOCKET_OWNERS).default('worker'),
+  onStop: z.enum(ON_STOP_MODES).default('hangup'),
   publicHost: z.string().default(''),
   platformUrl: z.string().default(''),
   deploymentId: z.string().default(''),
@@ -88,6 +89,7 @@ export const GATEWAY_KEYS: readonly KeySpec[] = [
   { key: 'localPort', type: 'int', default: '8081', env: 'TTMA_LOCAL_PORT', flag: '--local-port', meaning: 'local diagnostics listener (/healthz, /debug/status); never reachable through the tunnel, FAQ-04' },
   { key: 'workers', type: 'int', default: 'one per core', env: 'TTMA_WORKERS', flag: '--workers', meaning: 'media worker threads, 1 to 64' },
   { key: 'mediaSockets', type: 'string', default: 'worker', env: 'TTMA_MEDIA_SOCKETS', flag: '--media-sockets', meaning: 'who owns the media WebSockets: worker (every worker listens on the tunnel port, no thread hop; the default) or front (the main thread, frames batched to the workers; isolates a worker stuck in native code, docs/threads.md)' },
+  { key: 'onStop', type: 'string', default: 'hangup', env: 'TTMA_ON_STOP', flag: '--on-stop', meaning: 'what stopping the gateway does to live calls: hangup (end them) or handover (leave them up for the next gateway process, which takes them over with new streams: a restart without dropped calls; docs/control.md)' },
   { key: 'publicHost', type: 'string', default: '(required)', env: 'TTMA_PUBLIC_HOST', flag: '--public-host', meaning: 'the registered tunnel hostname the provider reaches this gateway at (stream URLs use it)' },
   { key: 'platformUrl', type: 'string', default: '(required)', env: 'TTMA_PLATFORM_URL', flag: '--platform-url', meaning: 'the platform: https://, or http:// to a loopback platform only' },
   { key: 'deploymentId', type: 'string', default: '(required)', env: 'TTMA_DEPLOYMENT_ID', flag: '--deployment-id', meaning: 'this deployment\'s id at the platform (a-z 0-9 -, 3 to 63)' },
@@ -233,6 +235,7 @@ export function gatewayConfigFromSettings(loaded: LoadedGatewaySettings, secrets
     holdFile: s.holdFile,
     codec: s.codec,
     mediaSockets: s.mediaSockets,
+    onStop: s.onStop,
     webhookReadTimeoutMs: s.webhookReadTimeoutMs,
     mediaFramesPerSecond: s.mediaFramesPerSecond,
     mediaFrameBurst: s.mediaFrameBurst,

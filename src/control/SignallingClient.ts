@@ -18,11 +18,13 @@ import {
   type DeploymentUsage,
   type DialCallResult,
   type HangupCallBody,
+  type LiveCallView,
   type PlatformErrorBody,
   type SendDtmfBody,
   type StreamingStartBody,
   type TransferCallBody,
 } from '../wire/platformApi.js';
+import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -105,6 +107,17 @@ export class SignallingClient {
     return this.#parse(PLATFORM_PATHS.dial, response) as Promise<{ calls: Array<Record<string, unknown>> }>;
   }
 
+  /**
+   * The deployment's answered calls that have not ended, as the platform
+   * recorded them (a starting gateway takes them over). Entries that are not
+   * well formed are dropped: they come from the network.
+   */
+  async liveCalls(): Promise<LiveCallView[]> {
+    const body = (await this.#call('GET', PLATFORM_PATHS.liveCalls)) as { calls?: unknown };
+    if (!Array.isArray(body?.calls)) throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the live call list without a calls array', 502);
+    return body.calls.filter(isLiveCallView);
+  }
+
   /** This deployment's minutes against its caps, as the platform meters them. */
   usage(): Promise<DeploymentUsage> {
     return this.#call('GET', PLATFORM_PATHS.usage) as Promise<DeploymentUsage>;
@@ -176,4 +189,19 @@ export class SignallingClient {
       req.end(body);
     });
   }
+}
+
+
+function isLiveCallView(value: unknown): value is LiveCallView {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v['call_control_id'] === 'string' &&
+    CALL_ID_PATTERN.test(v['call_control_id']) &&
+    (v['direction'] === 'incoming' || v['direction'] === 'outgoing') &&
+    typeof v['from'] === 'string' &&
+    typeof v['to'] === 'string' &&
+    typeof v['started_at'] === 'string' &&
+    (v['answered_at'] === null || typeof v['answered_at'] === 'string')
+  );
 }

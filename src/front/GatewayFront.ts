@@ -86,6 +86,7 @@ function guardWithRequest(guard: Guard): RequestGuard {
 export class GatewayFront {
   readonly #options: FrontOptions;
   readonly #listenSockets: us_listen_socket[] = [];
+  readonly #apps: TemplatedApp[] = [];
   readonly #sockets = new Set<MediaSocketHandle>();
   readonly #dashboards = new Set<HttpResponse>();
   readonly counters = {
@@ -104,11 +105,15 @@ export class GatewayFront {
     const { host } = this.#options;
     let tunnelPort = -1;
     if (this.#options.tunnelListener) {
-      const tunnelSocket = await listen(this.#tunnelApp(), host, this.#options.tunnelPort);
+      const tunnelApp = this.#tunnelApp();
+      this.#apps.push(tunnelApp);
+      const tunnelSocket = await listen(tunnelApp, host, this.#options.tunnelPort);
       this.#listenSockets.push(tunnelSocket);
       tunnelPort = uws.us_socket_local_port(tunnelSocket as never);
     }
-    const localSocket = await listen(this.#localApp(), host, this.#options.localPort);
+    const localApp = this.#localApp();
+    this.#apps.push(localApp);
+    const localSocket = await listen(localApp, host, this.#options.localPort);
     this.#listenSockets.push(localSocket);
     return { tunnelPort, localPort: uws.us_socket_local_port(localSocket as never) };
   }
@@ -122,6 +127,10 @@ export class GatewayFront {
   closeAllSockets(): void {
     for (const ws of [...this.#sockets]) ws.end(1001, 'gateway shutting down');
     for (const res of [...this.#dashboards]) this.#endDashboard(res);
+    // Keep-alive HTTP connections outlive the listen sockets: a webhook sent on one after the stop
+    // would reach this stopped gateway, not the next one on the same port. uWS's App.close()
+    // (not in its typings) ends every connection of the app.
+    for (const app of this.#apps.splice(0)) (app as TemplatedApp & { close?: () => void }).close?.();
   }
 
   /** The tunnel routes on the main thread, media sockets owned here (`mediaSockets: 'front'`). */

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes } from '../errors.js';
-import { HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
+import { CALL_ID_PATTERN, HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
 import { FrameRateLimiter } from './FrameRateLimiter.js';
 import { readBody } from './readBody.js';
 import { uws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
@@ -30,7 +30,6 @@ const CLOSE_POLICY = 1008;
 export const MEDIA_IDLE_TIMEOUT_S = 8;
 const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
 
-const CALL_ID_PATTERN = /^[A-Za-z0-9:_\-.]{1,128}$/;
 
 export type MediaVerdict = { ok: true; slot: number } | { ok: false; reason: string };
 

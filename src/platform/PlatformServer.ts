@@ -29,6 +29,7 @@ import { callView, handleOperatorRoute, type OperatorContext } from './operatorA
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
 import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
 import { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
+import { RateLimiter } from './RateLimiter.js';
 import { DEFAULT_STREAM_RESTART_BUDGET, StreamRestartBudget } from './StreamRestartBudget.js';
 import { LiveCallAudit } from './LiveCallAudit.js';
 import { CallRecordings } from './CallRecordings.js';
@@ -46,6 +47,7 @@ import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
 import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
 import { callEventOf, type CallEvent } from './providerEvents.js';
+import { liveCallsOf } from './liveCalls.js';
 import { isObject, parseJsonObject, readBody, readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
 
 export interface PlatformServerOptions {
@@ -153,6 +155,12 @@ export class PlatformServer {
   readonly #log: Logger;
   readonly #limiter: DeploymentRateLimiter;
   readonly #restartBudget: StreamRestartBudget;
+  /**
+   * A starting gateway's live-call list is paid from here first (3 at once, one more every
+   * 10 s, per deployment, this process), then from the deployment's bucket: a restart must not
+   * cost the calls it is about to take over their answers.
+   */
+  readonly #liveListBudget = new RateLimiter({ ratePerSec: 0.1, burst: 3 });
   readonly #bodyTimeoutMs: number;
   readonly #now: () => number;
   /** Event ids seen within the signature window (either side of now: twice the tolerance). */
@@ -508,7 +516,15 @@ export class PlatformServer {
 
   /** The deployment's own recent calls, newest first, as the platform recorded them (`ttma calls --source platform`). */
   async #listCalls(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
+    const live = url.searchParams.get('live');
+    const deployment = await this.#authenticate(req, ctx, null, live !== null);
+    if (live !== null) {
+      // A starting gateway takes over its deployment's answered calls (src/platform/liveCalls.ts).
+      if (live !== '1') throw new TtmaError(ErrorCodes.BAD_REQUEST, 'live must be 1', 400);
+      const calls = await liveCallsOf(deployment.id, { caps: this.caps, calls: this.calls, reservations: this.#reservations });
+      this.#log.info({ deployment: deployment.id, live: calls.length }, 'live calls listed for the gateway');
+      return sendJson(req, res, 200, { calls: calls.map(deploymentCallView) });
+    }
     const raw = url.searchParams.get('limit') ?? '10';
     const limit = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
     if (!(limit >= 1 && limit <= MAX_LISTED_CALLS)) {
@@ -688,12 +704,13 @@ export class PlatformServer {
   }
 
   /** `restartOf`: a call whose own restart budget pays first (StreamRestartBudget). */
-  async #authenticate(req: IncomingMessage, ctx: RequestContext, restartOf: string | null = null): Promise<Deployment> {
+  async #authenticate(req: IncomingMessage, ctx: RequestContext, restartOf: string | null = null, liveList = false): Promise<Deployment> {
     const claimed = singleHeader(req, HEADER_DEPLOYMENT);
     const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(singleHeader(req, 'authorization') ?? '');
     const deployment = await this.deployments.authenticate(claimed, bearer?.[1]);
     ctx.deploymentId = deployment.id;
     if (restartOf !== null && (await this.#restartBudget.take(deployment.id, restartOf))) return deployment;
+    if (liveList && this.#liveListBudget.take(deployment.id)) return deployment;
     // After authentication, so nobody can drain another deployment's bucket.
     if (!(await this.#limiter.take(deployment.id))) {
       throw new TtmaError(ErrorCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);

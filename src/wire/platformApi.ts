@@ -22,6 +22,8 @@ export const PLATFORM_PATHS = {
   streamingStart: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/streaming_start`,
   /** POST, body DialCallBody -> DialCallResult */
   dial: '/v1/signal/calls',
+  /** GET -> { calls: LiveCallView[] }: the deployment's answered calls that have not ended (a starting gateway takes them over). */
+  liveCalls: '/v1/signal/calls?live=1',
   /** GET -> DeploymentUsage: this deployment's minutes against its caps (the gateway's dashboard). */
   usage: '/v1/signal/usage',
 } as const;
@@ -77,6 +79,16 @@ export interface DeploymentUsage {
 }
 
 /** Every refusal: a stable code the gateway logs and the docs explain. */
+/** One of the deployment's live calls as the platform recorded it (the provider's times, ISO 8601). */
+export interface LiveCallView {
+  call_control_id: string;
+  direction: 'incoming' | 'outgoing';
+  from: string;
+  to: string;
+  started_at: string;
+  answered_at: string | null;
+}
+
 export interface PlatformErrorBody {
   error: { code: string; message: string };
 }

@@ -13,6 +13,9 @@ export const WEBHOOK_TOLERANCE_SEC = 300;
 
 export type CallDirection = 'incoming' | 'outgoing';
 
+/** A call_control_id as the gateway accepts it in a path or a list (the provider's ids are letters, digits and `:_-.`). */
+export const CALL_ID_PATTERN = /^[A-Za-z0-9:_\-.]{1,128}$/;
+
 export type WebhookEventType =
   | 'call.initiated'
   | 'call.answered'

@@ -26,6 +26,8 @@ export interface Stack {
   /** The provider API key (sim and platform) and the deployment's agent secret (gateway and platform). */
   apiKey: string;
   agentSecret: string;
+  /** Where the stack's parts log (silent unless TTMA_TEST_LOG_DIR is set): for a second gateway started by a test. */
+  logger: Logger;
   stop(): Promise<void>;
 }
 
@@ -108,6 +110,7 @@ export async function startStack(
     secretKey: keys.secretKey,
     apiKey,
     agentSecret,
+    logger,
     async stop() {
       await gateway.stop();
       await platform.stop();

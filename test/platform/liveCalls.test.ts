@@ -1,0 +1,102 @@
+/**
+ * `GET /v1/signal/calls?live=1`: what a starting gateway takes over. Only its
+ * own deployment's answered calls that have not ended, however old (an old
+ * call is found through its live cap reservation, not only among the newest
+ * records); the list has its own small budget before the deployment's rate
+ * limit; bad requests and strangers are refused.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
+
+const A = { id: 'live-a', numbers: ['+15557770301'], tunnelHost: 'live-a.trycloudflare.com' };
+const B = { id: 'live-b', numbers: ['+15557770302'], tunnelHost: 'live-b.trycloudflare.com' };
+
+const ids = (body: { calls: Array<{ call_control_id: string }> }) => body.calls.map((c) => c.call_control_id).sort();
+
+describe('a starting gateway lists its live calls', () => {
+  let h: Harness;
+  let a: Record<string, string>;
+  let b: Record<string, string>;
+  before(async () => {
+    h = await startHarness({ rateLimit: { ratePerSec: 1_000, burst: 1_000 } });
+    a = agentHeaders(A.id, (await h.platform.deployments.register(A)).agentSecret);
+    b = agentHeaders(B.id, (await h.platform.deployments.register(B)).agentSecret);
+  });
+  after(() => h.close());
+
+  async function dial(headers: Record<string, string>, host: string, to: string): Promise<string> {
+    const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers, body: { to, stream_url: `wss://${host}/v1/media/live-${to.slice(-4)}-abcdefgh`, stream_auth_token: STREAM_TOKEN } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.call_control_id as string;
+  }
+
+  async function event(type: string, callId: string, extra: Record<string, unknown> = {}): Promise<void> {
+    const fake = h.provider.calls.get(callId)!;
+    const res = await postWebhook(h, envelope(type, { call_control_id: callId, from: fake.from, to: fake.to, direction: 'outgoing', ...extra }));
+    assert.equal(res.status, 200);
+  }
+
+  it('answered and not ended, its own only', async () => {
+    const live = await dial(a, A.tunnelHost, '+15551240101');
+    const ringing = await dial(a, A.tunnelHost, '+15551240102');
+    const ended = await dial(a, A.tunnelHost, '+15551240103');
+    const others = await dial(b, B.tunnelHost, '+15551240104');
+    for (const id of [live, ended, others]) await event('call.answered', id);
+    h.provider.calls.get(ended)!.alive = false;
+    await event('call.hangup', ended, { hangup_cause: 'normal_clearing' });
+
+    const listed = await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: a });
+    assert.equal(listed.status, 200, JSON.stringify(listed.body));
+    assert.deepEqual(ids(listed.body), [live]);
+    assert.ok(!ids(listed.body).includes(ringing) && !ids(listed.body).includes(others));
+    const view = listed.body.calls[0];
+    assert.equal(view.direction, 'outgoing');
+    assert.equal(view.from, A.numbers[0]);
+    assert.equal(view.state, 'answered');
+    assert.equal(typeof view.answered_at, 'string');
+    assert.equal('deployment_id' in view || 'timeline' in view, false, 'no internal fields');
+    assert.deepEqual(ids((await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: b })).body), [others]);
+  });
+
+  it('an old call behind a thousand newer records is found through its live reservation', async () => {
+    const old = await dial(a, A.tunnelHost, '+15551240201');
+    await event('call.answered', old);
+    for (let i = 0; i < 1_050; i++) {
+      await h.platform.calls.lock(`v3:filler-${i}`, A.id, { direction: 'incoming', from: '+15551249999', to: A.numbers[0]! });
+    }
+    const listed = await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: a });
+    assert.equal(listed.status, 200);
+    assert.ok(ids(listed.body).includes(old), 'the old call is listed');
+    assert.ok(!ids(listed.body).some((id) => id.startsWith('v3:filler-')), 'calls that never answered are not');
+  });
+
+  it('refuses strangers, a wrong secret and a bad value', async () => {
+    assert.equal((await call(h.base, 'GET', PLATFORM_PATHS.liveCalls)).status, 401);
+    assert.equal((await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: agentHeaders(A.id, 'not-the-secret-0123456789abcdef') })).status, 401);
+    const claimed = await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: { ...b, 'x-ttma-deployment': A.id } });
+    assert.equal(claimed.status, 401, 'another deployment\'s secret names nobody');
+    for (const bad of ['0', '2', 'yes', '']) {
+      const refused = await call(h.base, 'GET', `/v1/signal/calls?live=${bad}`, { headers: a });
+      assert.equal(refused.status, 400, `live=${bad}`);
+    }
+  });
+});
+
+describe('the live list has its own budget before the deployment\'s rate limit', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ rateLimit: { ratePerSec: 0.001, burst: 1 } });
+  });
+  after(() => h.close());
+
+  it('three lists are free, the fourth takes the deployment\'s last token, the fifth is paced', async () => {
+    const headers = agentHeaders(A.id, (await h.platform.deployments.register(A)).agentSecret);
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers })).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 429]);
+    const paced = await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers });
+    assert.equal(paced.body.error.code, 'TTMA_ERR_RATE_LIMITED');
+  });
+});
