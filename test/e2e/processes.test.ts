@@ -1,7 +1,8 @@
 /**
- * The real commands as separate processes: `ttma demo --json` end to end, and
- * a gateway stopped with SIGTERM mid-call hangs its live calls up through the
- * platform and exits 0.
+ * The real commands as separate processes: `ttma demo --json` end to end; a
+ * gateway stopped with SIGTERM mid-call hangs its live calls up through the
+ * platform and exits 0; a gateway killed mid-call (or stopped with
+ * `--on-stop handover`) leaves its calls to the next gateway process.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -128,79 +129,121 @@ test('a non-loopback bind address stops the gateway at start with a clear error'
   assert.match(stderr, /TTMA_ERR_CONFIG: config host: "0.0.0.0" is not a loopback address/);
 });
 
-test('SIGTERM mid-call: the gateway hangs its live calls up through the platform and exits 0', async () => {
+/** Simulator, platform and one gateway as separate processes, three inbound calls streaming through them. */
+async function threeStreamingCalls(name: string, seconds: number, gatewayFlags: string[] = []) {
   const keys = nacl.sign.keyPair();
-  const file = (name: string, value: string) => {
-    const path = join(dir, name);
+  const file = (base: string, value: string) => {
+    const path = join(dir, `${name}-${base}`);
     writeFileSync(path, value, { mode: 0o600 });
     return path;
   };
   const apiKey = randomBytes(16).toString('hex');
   const agentSecret = randomBytes(32).toString('base64url');
-  const host = 'sigterm-test.trycloudflare.com';
+  const host = `${name}-test.trycloudflare.com`;
   const number = '+15550100000';
   const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
   const children: Child[] = [];
-  try {
-    children.push(await startTtma('sim', [
-      'sim', '--port', String(simPort), '--api-key-file', file('api', apiKey),
-      '--signing-key-file', file('signing', Buffer.from(keys.secretKey).toString('base64')),
-      '--webhook-url', `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
-      '--webhook-url', `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`,
-      '--tunnel', `${host}=ws://127.0.0.1:${tunnelPort}`,
-    ], join(dir, 'sim.log')));
-    const publicKey = file('public', Buffer.from(keys.publicKey).toString('base64'));
-    children.push(await startTtma('platform', [
-      'platform', '--port', String(platformPort), '--provider-url', `http://127.0.0.1:${simPort}`,
-      '--provider-api-key-file', join(dir, 'api'), '--webhook-public-key-file', publicKey,
-      '--deployment-file', file('deployment.json', JSON.stringify({ id: 'sigterm', numbers: [number], tunnelHost: host, agentSecret })),
-    ], join(dir, 'platform.log')));
-    const gateway = await startTtma('gateway', [
-      'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', '2',
-      '--public-host', host, '--webhook-public-key-file', publicKey, '--platform-url', `http://127.0.0.1:${platformPort}`,
-      '--deployment-id', 'sigterm', '--agent-secret-file', file('agent', agentSecret), '--number', number,
-    ], join(dir, 'gateway.log'));
-    const sim = async (method: string, path: string, body?: unknown) => {
-      const response = await fetch(`http://127.0.0.1:${simPort}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return (await response.json()) as Record<string, unknown>;
-    };
-    const placed = await Promise.all([1, 2, 3].map((i) => sim('POST', '/sim/calls/inbound', { from: `+1555020000${i}`, to: number, seconds: 30 })));
-    const ids = placed.map((p) => p.call_control_id as string);
-    const streaming = async () => {
-      const status = (await (await fetch(`http://127.0.0.1:${localPort}/debug/status`)).json()) as { calls: Array<{ state: string }> };
-      return status.calls.filter((c) => c.state === 'streaming').length;
-    };
+  const logs = { sim: join(dir, `${name}-sim.log`), platform: join(dir, `${name}-platform.log`), gateway: join(dir, `${name}-gateway.log`) };
+  children.push(await startTtma('sim', [
+    'sim', '--port', String(simPort), '--api-key-file', file('api', apiKey),
+    '--signing-key-file', file('signing', Buffer.from(keys.secretKey).toString('base64')),
+    '--webhook-url', `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
+    '--webhook-url', `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`,
+    '--tunnel', `${host}=ws://127.0.0.1:${tunnelPort}`,
+  ], logs.sim));
+  const publicKey = file('public', Buffer.from(keys.publicKey).toString('base64'));
+  children.push(await startTtma('platform', [
+    'platform', '--port', String(platformPort), '--provider-url', `http://127.0.0.1:${simPort}`,
+    '--provider-api-key-file', join(dir, `${name}-api`), '--webhook-public-key-file', publicKey,
+    '--deployment-file', file('deployment.json', JSON.stringify({ id: name, numbers: [number], tunnelHost: host, agentSecret })),
+  ], logs.platform));
+  const gatewayArgs = [
+    'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', '2',
+    '--public-host', host, '--webhook-public-key-file', publicKey, '--platform-url', `http://127.0.0.1:${platformPort}`,
+    '--deployment-id', name, '--agent-secret-file', file('agent', agentSecret), '--number', number, ...gatewayFlags,
+  ];
+  const startGateway = () => startTtma('gateway', gatewayArgs, logs.gateway);
+  const gateway = await startGateway();
+  const sim = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`http://127.0.0.1:${simPort}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return (await response.json()) as Record<string, unknown>;
+  };
+  const placed = await Promise.all([1, 2, 3].map((i) => sim('POST', '/sim/calls/inbound', { from: `+1555020000${i}`, to: number, seconds })));
+  const ids = placed.map((p) => p.call_control_id as string);
+  const streaming = async () => {
+    const status = (await (await fetch(`http://127.0.0.1:${localPort}/debug/status`)).json()) as { calls: Array<{ state: string }> };
+    return status.calls.filter((c) => c.state === 'streaming').length;
+  };
+  const untilStreaming = async (what: string) => {
     const deadline = Date.now() + 10_000;
     while ((await streaming()) < 3) {
-      assert.ok(Date.now() < deadline, 'calls did not start streaming');
+      assert.ok(Date.now() < deadline, what);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const code = await stopChild(gateway, 10_000);
-    assert.equal(code, 0, 'the gateway exits 0 on SIGTERM');
-    const ended = Date.now() + 5_000;
-    let reports: Array<Record<string, unknown>> = [];
+  };
+  await untilStreaming('calls did not start streaming');
+  /** The simulator's reports once every call ended (fails after `ms`). */
+  const reportsWhenEnded = async (ms: number, what: string) => {
+    const deadline = Date.now() + ms;
     for (;;) {
-      reports = await Promise.all(ids.map((id) => sim('GET', `/sim/calls/${id}`)));
-      if (reports.every((r) => r.endedBy)) break;
-      assert.ok(Date.now() < ended, 'calls were left hanging after the gateway stopped');
+      const reports = await Promise.all(ids.map((id) => sim('GET', `/sim/calls/${id}`)));
+      if (reports.every((r) => r.endedBy)) return reports;
+      assert.ok(Date.now() < deadline, what);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  };
+  const secrets = { apiKey, agentSecret, signingKey: Buffer.from(keys.secretKey).toString('base64') };
+  return { children, gateway, startGateway, untilStreaming, reportsWhenEnded, logs, secrets };
+}
+
+test('SIGTERM mid-call: the gateway hangs its live calls up through the platform and exits 0', async () => {
+  const set = await threeStreamingCalls('sigterm', 30);
+  try {
+    const code = await stopChild(set.gateway, 10_000);
+    assert.equal(code, 0, 'the gateway exits 0 on SIGTERM');
+    const reports = await set.reportsWhenEnded(5_000, 'calls were left hanging after the gateway stopped');
     for (const report of reports) {
       assert.equal(report.endedBy, 'gateway', `${String(report.callId)}: ${String(report.endReason)}`);
       assert.ok((report.framesSent as number) < 30 * 50, 'the call ended long before its 30 s');
     }
     // No secret reaches any process's log: the provider key, the agent secret, the signing key.
-    const secrets = { apiKey, agentSecret, signingKey: Buffer.from(keys.secretKey).toString('base64') };
-    for (const name of ['sim.log', 'platform.log', 'gateway.log']) {
-      const log = readFileSync(join(dir, name), 'utf8');
-      assert.ok(log.length > 0, `${name} has lines`);
-      for (const [what, value] of Object.entries(secrets)) assert.ok(!log.includes(value), `${what} leaked into ${name}`);
+    for (const log of Object.values(set.logs)) {
+      const text = readFileSync(log, 'utf8');
+      assert.ok(text.length > 0, `${log} has lines`);
+      for (const [what, value] of Object.entries(set.secrets)) assert.ok(!text.includes(value), `${what} leaked into ${log}`);
     }
   } finally {
-    for (const child of children.reverse()) await stopChild(child);
+    for (const child of set.children.reverse()) await stopChild(child);
   }
 });
+
+// A gateway that crashes (SIGKILL: no hang-up, no goodbye) or stops with --on-stop handover leaves its
+// calls up at the provider; the next gateway process takes them over and each call goes on to its end.
+for (const [how, flags] of [['SIGKILL', []], ['SIGTERM with --on-stop handover', ['--on-stop', 'handover']]] as const) {
+  test(`${how} mid-call, then a new gateway process: every call carries on to its caller's hang-up`, async () => {
+    const set = await threeStreamingCalls(how.startsWith('SIGKILL') ? 'crash' : 'handover', 8, [...flags]);
+    let next: Child | null = null;
+    try {
+      if (how === 'SIGKILL') {
+        set.gateway.process.kill('SIGKILL');
+        assert.equal(await set.gateway.exited, 'SIGKILL');
+      } else {
+        assert.equal(await stopChild(set.gateway, 10_000), 0, 'the gateway exits 0 on SIGTERM');
+      }
+      next = await set.startGateway();
+      await set.untilStreaming('the new gateway process did not take the calls over');
+      const reports = await set.reportsWhenEnded(15_000, 'calls did not end');
+      for (const report of reports) {
+        assert.equal(report.endedBy, 'caller', `${String(report.callId)}: ${String(report.endReason)}`);
+        assert.equal(report.streamsOpened, 2, 'one stream to each gateway process');
+      }
+    } finally {
+      if (next) await stopChild(next);
+      for (const child of set.children.reverse()) await stopChild(child);
+    }
+  });
+}
