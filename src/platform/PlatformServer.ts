@@ -46,7 +46,8 @@ import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.j
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
 import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
-import { callEventOf, type CallEvent } from './providerEvents.js';
+import { callEventOf, streamEventOf, type CallEvent } from './providerEvents.js';
+import { StreamlessCalls } from './StreamlessCalls.js';
 import { liveCallsOf } from './liveCalls.js';
 import { isObject, parseJsonObject, readBody, readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
 
@@ -100,6 +101,8 @@ export interface PlatformServerOptions {
   cdr?: { attempts?: number; backoffMs?: number };
   /** Between telling the gateway a cap is reached and hanging up its calls (default 1 s). */
   capGoodbyeMs?: number;
+  /** An answered call whose media stream stopped and did not start again within this is ended here (default 30 s; StreamlessCalls). */
+  streamlessGraceMs?: number;
   /** Install tokens and the bundles they point at (src/platform/installTokens). */
   install?: InstallRoutesOptions;
   /** Ping interval of the gateways' control connections (default 15 s). */
@@ -175,6 +178,7 @@ export class PlatformServer {
   readonly #capActions: CapActions;
   /** Which call each live reservation is for: to end calls at a cap, and to audit them. */
   readonly #reservations = new ReservationCalls();
+  readonly streamless: StreamlessCalls;
   #server: Server | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -223,7 +227,11 @@ export class PlatformServer {
       logger: this.#log,
       ...(options.capUnitMs !== undefined ? { unitMs: options.capUnitMs } : {}),
       onCapReached: (deploymentId, reason) => this.#background('ending calls at the cap', this.#capActions.endCalls(deploymentId, reason)),
-      onToppedUp: (deploymentId, reservationId) => void this.#audit.check(deploymentId, reservationId),
+      onToppedUp: (deploymentId, reservationId) => {
+        void this.#audit.check(deploymentId, reservationId);
+        const callId = this.#reservations.callOf(reservationId) ?? (reservationId.startsWith('dial-') ? undefined : reservationId);
+        if (callId !== undefined) this.streamless.checkLater(callId);
+      },
     });
     this.ledger = new UsageLedger({
       store: options.usageStore ?? createUsageStore(options.redisUrl ?? null, options.callRetention),
@@ -249,6 +257,13 @@ export class PlatformServer {
       // Checks come once a unit per call: a pause or a scan of one unit skips one round.
       pauseMs: this.caps.unitMs,
       scanEveryMs: this.caps.unitMs,
+    });
+    this.streamless = new StreamlessCalls({
+      calls: this.calls,
+      provider: this.#provider,
+      logger: this.#log,
+      ...(options.streamlessGraceMs !== undefined ? { graceMs: options.streamlessGraceMs } : {}),
+      now: this.#now,
     });
     this.control = new ControlHub({
       deployments: this.deployments,
@@ -361,6 +376,7 @@ export class PlatformServer {
     if (this.#stopping) return this.#stopping;
     const server = this.#server;
     this.caps.close();
+    this.streamless.close();
     this.control.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();
@@ -510,6 +526,7 @@ export class PlatformServer {
     }
     if (action === 'record_start') await this.#provider.action(callId, 'record_start', { format: 'mp3', channels: 'single' });
     else await this.#provider.action(callId, action);
+    if (action === 'streaming_stop') this.streamless.stoppedOnPurpose(callId);
     this.#log.info({ deployment: deployment.id, callId, action }, 'call action relayed');
     sendJson(req, res, 200, { ok: true });
   }
@@ -794,7 +811,7 @@ export class PlatformServer {
   }
 
   async #recordWebhook(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, eventId: string, data: Json): Promise<void> {
-    const event = callEventOf(data);
+    const event = callEventOf(data) ?? (await this.#streamEventOfKnownCall(data));
     if (!event) {
       this.#log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');
       return sendJson(req, res, 200, { ok: true, ignored: true });
@@ -817,12 +834,26 @@ export class PlatformServer {
     });
     this.#log.info({ eventId, callId: event.callId, eventType: event.eventType }, 'webhook recorded');
     sendJson(req, res, 200, { ok: true });
+    this.streamless.onEvent(event.eventType, event.callId, record.locked ? record.deploymentId : null);
     void this.#afterEvent(event, record.deploymentId, record.locked, data).catch((err: unknown) =>
       this.#log.error({ callId: event.callId, err: err instanceof Error ? err.message : String(err) }, 'event follow-up failed'),
     );
   }
 
   /** What a verified event sets in motion: recording of answered outbound calls, settlement, recording download. */
+  /**
+   * Telnyx's `streaming.*` payloads carry the call's ids but not its numbers or direction
+   * (developers.telnyx.com/api-reference/callbacks/call-streaming-failed): for a call we
+   * know, they are taken from its record.
+   */
+  async #streamEventOfKnownCall(data: Json): Promise<CallEvent | null> {
+    const stream = streamEventOf(data);
+    if (!stream) return null;
+    const record = await this.calls.get(stream.callId);
+    if (!record) return null;
+    return { ...stream, direction: record.direction, from: record.from, to: record.to, hangupCause: undefined };
+  }
+
   async #afterEvent(event: CallEvent, deploymentId: string | null, locked: boolean, data: Json): Promise<void> {
     if (!locked || !deploymentId) return;
     if (event.eventType === 'call.hangup') {

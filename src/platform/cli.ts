@@ -32,7 +32,7 @@ import type { RegisterDeploymentInput } from './DeploymentRegistry.js';
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
-  '[--redis-url redis://HOST:PORT] [--call-retention-days N] [--call-retention-max N] [--recordings-dir DIR] ' +
+  '[--redis-url redis://HOST:PORT] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] ' +
   '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--config FILE] [--print-config]';
 /** Bundles are read whole into memory and served from there. */
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
@@ -85,6 +85,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     redisUrl: args.redisUrl ?? null,
     recordingsDir: args.recordingsDir ?? null,
     callRetention: { days: args.callRetentionDays, maxCalls: args.callRetentionMax },
+    streamlessGraceMs: args.streamlessGraceSec * 1000,
   });
   log.info({ store: args.redisUrl ? 'redis' : 'embedded', recordings: args.recordingsDir ? 'stored' : 'url only' }, 'stores (caps, deployments, call records) and recordings');
   if (deployment) {
@@ -132,6 +133,7 @@ interface PlatformArgs {
   recordingsDir: string | undefined;
   callRetentionDays: number;
   callRetentionMax: number;
+  streamlessGraceSec: number;
   gatewayBundle: string | undefined;
   skillBundle: string | undefined;
   publicUrl: string | undefined;
@@ -161,6 +163,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
         'recordings-dir': { type: 'string' },
         'call-retention-days': { type: 'string' },
         'call-retention-max': { type: 'string' },
+        'streamless-grace-sec': { type: 'string' },
         'gateway-bundle': { type: 'string' },
         'skill-bundle': { type: 'string' },
         'public-url': { type: 'string' },
@@ -191,6 +194,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     // Whole numbers become numbers; anything else goes to the schema as text and is refused there, named.
     ...wholeNumber('callRetentionDays', values['call-retention-days']),
     ...wholeNumber('callRetentionMax', values['call-retention-max']),
+    ...wholeNumber('streamlessGraceSec', values['streamless-grace-sec']),
   };
   // Flags > environment (REDIS_URL, TTMA_*) > config file > defaults; every bad key reported at once.
   const loaded = loadPlatformSettings(platformFlagLayer(values, converted), values.config);
@@ -213,6 +217,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     recordingsDir: s.recordingsDir,
     callRetentionDays: s.callRetentionDays,
     callRetentionMax: s.callRetentionMax,
+    streamlessGraceSec: s.streamlessGraceSec,
     gatewayBundle: s.gatewayBundle,
     skillBundle: s.skillBundle,
     publicUrl: s.publicUrl,

@@ -43,3 +43,17 @@ export function callEventOf(data: Json): CallEvent | null {
     hangupCause: typeof cause === 'string' ? cause.slice(0, 64) : undefined,
   };
 }
+
+/** A verified `streaming.*` event's call id, type and time (its payload names no numbers); null otherwise. */
+export function streamEventOf(data: Json): Pick<CallEvent, 'callId' | 'eventType' | 'occurredAt'> | null {
+  const payload = data['payload'];
+  const eventType = data['event_type'];
+  const occurredAt = data['occurred_at'];
+  if (!isObject(payload) || typeof eventType !== 'string' || !STREAM_EVENTS.has(eventType)) return null;
+  if (typeof occurredAt !== 'string' || Number.isNaN(Date.parse(occurredAt))) return null;
+  const callId = payload['call_control_id'];
+  if (typeof callId !== 'string' || !CALL_ID_PATTERN.test(callId)) return null;
+  return { callId, eventType, occurredAt };
+}
+
+const STREAM_EVENTS: ReadonlySet<string> = new Set(['streaming.started', 'streaming.stopped', 'streaming.failed']);
