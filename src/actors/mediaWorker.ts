@@ -178,7 +178,7 @@ function endCall(slot: number, reason: string): void {
 function onControl(message: ToWorker): void {
   switch (message.type) {
     case 'call.open': {
-      const call = { callId: message.callId, from: message.from, to: message.to, direction: message.direction };
+      const call = { callId: message.callId, from: message.from, to: message.to, direction: message.direction, ...(message.resumed ? { resumed: true } : {}) };
       const settings = message.resumed ? { ...config.call, greeting: null } : config.call;
       const actor = new CallActor(message.slot, call, createAgent(message.agent, { hold: config.call.hold }), hooks, settings, message.bargeIn);
       actors.set(message.slot, actor);

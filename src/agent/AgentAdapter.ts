@@ -33,6 +33,12 @@ export interface AgentCall {
   from: string;
   to: string;
   direction: 'incoming' | 'outgoing';
+  /**
+   * A call already under way when this session opens: its stream moved to
+   * another worker, or a new gateway process took it over. The caller was
+   * greeted; the agent does not speak first again.
+   */
+  resumed?: boolean;
 }
 
 export interface AgentSink {

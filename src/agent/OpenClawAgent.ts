@@ -30,6 +30,7 @@ export class OpenClawAgent implements AgentAdapter {
   readonly #detector: SpeechDetector;
   #sink: AgentSink | null = null;
   #sessionKey = '';
+  #resumed = false;
   #closed = false;
   /** Caller audio: a pre-roll ring while quiet, the whole turn while speaking. */
   #turn: Int16Array[] = [];
@@ -52,13 +53,15 @@ export class OpenClawAgent implements AgentAdapter {
     this.#sink = sink;
     const party = call.direction === 'incoming' ? call.from : call.to;
     this.#sessionKey = this.#config.session === 'caller' ? `ttma:${party}` : `ttma:call:${call.callId}`;
+    this.#resumed = call.resumed === true;
     // Connections (and fetch itself) warm before pickup: the first turn is not late.
     await Promise.all([warm(this.#config.chat), warm(this.#config.stt), warm(this.#config.tts)]);
     this.marks.opened();
   }
 
   callStarted(): void {
-    if (this.#config.greeting) {
+    // A call already under way was greeted by the session before this one.
+    if (this.#config.greeting && !this.#resumed) {
       const reply = this.#newReply();
       this.#speak(this.#config.greeting, reply.signal);
       this.#chain = this.#chain.then(() => this.#emit({ type: 'turn.done' }));

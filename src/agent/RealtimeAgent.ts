@@ -166,8 +166,9 @@ export class RealtimeAgent implements AgentAdapter {
   }
 
   callStarted(): void {
-    // The agent speaks first on an answered call.
-    this.#send({ type: 'response.create' });
+    // The agent speaks first on an answered call; a call already under way (a new session after
+    // its stream moved, or a new gateway process) was greeted: the model waits for the caller.
+    if (!this.#call?.resumed) this.#send({ type: 'response.create' });
   }
 
   pushAudio(pcm: Int16Array): void {

@@ -64,7 +64,7 @@ export class WsAgent implements AgentAdapter {
         this.#sendJson({
           type: 'hello',
           version: WS_PROTOCOL_VERSION,
-          call: { id: call.callId, from: call.from, to: call.to, direction: call.direction },
+          call: { id: call.callId, from: call.from, to: call.to, direction: call.direction, ...(call.resumed ? { resumed: true } : {}) },
           sample_rates: WS_SAMPLE_RATES,
         });
       });

@@ -17,6 +17,8 @@ import { Gateway } from '../../src/Gateway.js';
 import { SpeechLikeSignal } from '../../src/media/testSignal.js';
 import { encodeWav } from '../../src/media/wav.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
+import { DEFAULT_BARGE_IN } from '../../src/agent/agentConfig.js';
+import { RealtimeTestServer, WsAgentTestServer, realtimeTestConfig } from '../agents/servers.js';
 import { NUMBER, startStack, streamingCall, waitFor, type Stack } from '../helpers/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -100,6 +102,56 @@ describe('a taken-over call is not greeted again, and a process that is full han
     for (const report of reports.filter((r) => r.endedBy === 'caller')) {
       assert.equal(report.streamsOpened, 2);
       assert.ok(report.heard.soundMs >= 560 && report.heard.soundMs < 900, `${report.callId}: heard ${report.heard.soundMs} ms of sound, one greeting`);
+    }
+  });
+});
+
+describe('the agent of a taken-over call is told the call is under way', () => {
+  it('ws: the new session\'s hello says resumed; realtime: the model does not speak first again', async () => {
+    // Each test server is started as soon as it is made (start() waits for its 'listening').
+    const ws = new WsAgentTestServer(16_000);
+    const wsUrl = await ws.start();
+    const realtime = new RealtimeTestServer();
+    const realtimeUrl = await realtime.start();
+    const wsStack = await startStack({ workers: 1, onStop: 'handover', agent: { kind: 'ws', url: wsUrl, token: '', bargeIn: DEFAULT_BARGE_IN } });
+    const rtStack = await startStack({
+      workers: 1,
+      onStop: 'handover',
+      agent: realtimeTestConfig(realtimeUrl),
+    });
+    const nexts: Gateway[] = [];
+    try {
+      const wsCall = wsStack.sim.placeInboundCall({ from: '+15550403001', to: NUMBER, durationMs: 4_000, talk: [] });
+      const rtCall = rtStack.sim.placeInboundCall({ from: '+15550403002', to: NUMBER, durationMs: 4_000, talk: [] });
+      const first = await ws.connectionFor('+15550403001');
+      assert.equal((await first.inbox.waitFor((m) => m['type'] === 'hello', 'hello')).msg['call'].resumed, undefined);
+      await first.inbox.waitFor((m) => m['type'] === 'start', 'start');
+      const rtFirst = await realtime.connection(0);
+      await rtFirst.inbox.waitFor((m) => m['type'] === 'response.create', 'the greeting response.create');
+      await waitFor('both calls streaming', () => wsCall.summary().framesSent > 10 && rtCall.summary().framesSent > 10, 5_000);
+      for (const stack of [wsStack, rtStack]) {
+        await stack.gateway.stop();
+        const next = new Gateway({ ...stack.gateway.config, onStop: 'hangup' }, stack.logger);
+        nexts.push(next);
+        await next.start();
+      }
+      await waitFor('new streams', () => wsCall.summary().streamsOpened === 2 && rtCall.summary().streamsOpened === 2, 5_000);
+      await waitFor('a second ws session', () => ws.connections.length === 2, 5_000);
+      const hello = (await ws.connections[1]!.inbox.waitFor((m) => m['type'] === 'hello', 'hello')).msg;
+      assert.equal(hello['call'].id, wsCall.id, 'the same call id');
+      assert.equal(hello['call'].resumed, true);
+      await ws.connections[1]!.inbox.waitFor((m) => m['type'] === 'start', 'start: media flows again');
+      const rtSecond = await realtime.connection(1);
+      await rtSecond.inbox.waitFor((m) => m['type'] === 'session.update', 'session.update');
+      await waitFor('caller audio on the new session', () => rtSecond.appends > 5, 5_000);
+      assert.equal(rtSecond.inbox.messages.filter((m) => m.msg['type'] === 'response.create').length, 0, 'no greeting response');
+      await Promise.all([wsCall.done, rtCall.done]);
+    } finally {
+      for (const next of nexts) await next.stop();
+      await wsStack.stop();
+      await rtStack.stop();
+      await ws.stop();
+      await realtime.stop();
     }
   });
 });
