@@ -8,6 +8,8 @@
  * the stream: the calls must still complete and echo. `--tunnel-outage MS`
  * adds a tunnel that stays down that long from the same moment (a cloudflared
  * restart): new streams fail until it is back, and the gateway keeps asking.
+ * `--kill-gateway` kills the gateway process halfway (SIGKILL, as a crash) and
+ * starts a new one, which takes the live calls over: they must still complete.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,6 +54,8 @@ export interface DemoSummary {
   workers: number;
   /** With --drop-streams: streams broken by the simulator, and new streams the gateway got for them; the tunnel's outage, ms. */
   streams?: { dropped: number; restarted: number; outageMs?: number };
+  /** With --kill-gateway: the gateway process killed halfway, how long its successor took to start, and the calls that got a stream to it. */
+  gatewayKilled?: { liveCalls: number; restartMs: number; takenOver: number };
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -104,6 +108,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     'keep-logs': { type: 'boolean' },
     'drop-streams': { type: 'boolean' },
     'tunnel-outage': { type: 'string' },
+    'kill-gateway': { type: 'boolean' },
     ...AGENT_FLAGS,
   });
   // Agent flags go to the gateway as given; it validates them (and reads the secret files).
@@ -124,6 +129,9 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
   const outageMs = flags['tunnel-outage'] === undefined ? 0 : intFlag('--tunnel-outage', flags['tunnel-outage'], 0, 1, 60_000);
   if (outageMs > 0 && !flags['drop-streams']) {
     throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma demo: --tunnel-outage needs --drop-streams (the outage starts when the streams are dropped)', 2);
+  }
+  if (flags['kill-gateway'] && flags['drop-streams']) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma demo: --kill-gateway and --drop-streams each break every call\'s stream halfway: choose one', 2);
   }
   const codec = (flags.codec ?? 'pcmu').toUpperCase();
   if (!DEMO_CODECS.includes(codec)) {
@@ -183,13 +191,14 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
         '--rate-limit', String(Math.max(20, calls)),
       ], join(dir, 'platform.log')),
     );
-    const gateway = await startTtma('gateway', [
+    const gatewayArgs = [
       'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', String(workers),
       ...(mediaSockets === undefined ? [] : ['--media-sockets', mediaSockets]),
       '--public-host', DEMO_TUNNEL_HOST, '--webhook-public-key-file', files.publicKey,
       '--platform-url', `http://127.0.0.1:${platformPort}`, '--deployment-id', DEMO_DEPLOYMENT,
       '--agent-secret-file', files.agentSecret, '--number', DEMO_NUMBER, '--codec', codec, ...agentArgs,
-    ], join(dir, 'gateway.log'));
+    ];
+    let gateway = await startTtma('gateway', gatewayArgs, join(dir, 'gateway.log'));
     children.push(gateway);
 
     const sim = new SimApi(`http://127.0.0.1:${simPort}`, apiKey);
@@ -229,7 +238,21 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
         progress('the tunnel is back');
       }
     };
-    const drops = flags['drop-streams'] ? dropAll() : Promise.resolve();
+    let killed: DemoSummary['gatewayKilled'] | undefined;
+    const killGateway = async (): Promise<void> => {
+      await sleep((seconds * 1000) / 2, undefined, { ref: false });
+      const live = (await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls')).data.filter((c) => wanted.has(c.callId) && !c.endedBy).length;
+      gateway.process.kill('SIGKILL');
+      await gateway.exited;
+      children.splice(children.indexOf(gateway), 1);
+      progress(`killed the gateway process (SIGKILL) with ${live} calls live; starting a new one`);
+      const t0 = Date.now();
+      gateway = await startTtma('gateway', gatewayArgs, join(dir, 'gateway-2.log'));
+      children.push(gateway);
+      killed = { liveCalls: live, restartMs: Date.now() - t0, takenOver: 0 };
+      progress(`the new gateway process started in ${killed.restartMs} ms and takes the calls over`);
+    };
+    const drops = flags['drop-streams'] ? dropAll() : flags['kill-gateway'] ? killGateway() : Promise.resolve();
     const deadline = started + seconds * 1000 + END_GRACE_MS;
     let summaries: SimCallSummary[] = [];
     for (;;) {
@@ -251,6 +274,11 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       const restarted = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
       summary.streams = { dropped, restarted, ...(outageMs > 0 ? { outageMs } : {}) };
       if (restarted < dropped) failed = true;
+    }
+    if (killed) {
+      killed.takenOver = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
+      summary.gatewayKilled = killed;
+      if (killed.takenOver < killed.liveCalls) failed = true;
     }
     exitCodes = await stopAll(children);
     const cleanExit = Object.values(exitCodes).every((code) => code === 0);
@@ -287,6 +315,9 @@ function printTable(s: DemoSummary, exitCodes: Record<string, number | string>):
     ['echo min correlation', s.echo.minCorrelation.toFixed(3)],
     ['round trip p50 / p99 / max (ms)', `${s.roundTripMs.p50} / ${s.roundTripMs.p99} / ${s.roundTripMs.max}`],
     ['media workers', String(s.workers)],
+    ...(s.gatewayKilled
+      ? [[`gateway killed: calls live / taken over (new process in ${s.gatewayKilled.restartMs} ms)`, `${s.gatewayKilled.liveCalls} / ${s.gatewayKilled.takenOver}`] as [string, string]]
+      : []),
     ...(s.streams ? [[`streams dropped / restarted${s.streams.outageMs ? ` (tunnel down ${s.streams.outageMs} ms)` : ''}`, `${s.streams.dropped} / ${s.streams.restarted}`] as [string, string]] : []),
     ['clean shutdown (exit codes)', Object.entries(exitCodes).map(([k, v]) => `${k}=${v}`).join(' ')],
   ];

@@ -107,6 +107,21 @@ test('ttma demo --tunnel-outage: the tunnel is also down 2 s from the drop (a cl
   assert.match(usage.stderr, /--tunnel-outage needs --drop-streams/);
 });
 
+test('ttma demo --kill-gateway: the gateway process is killed halfway, a new one takes every call over, the calls complete', async () => {
+  const { code, stdout, stderr } = await run(['demo', '--calls', '4', '--seconds', '6', '--kill-gateway', '--json']);
+  assert.equal(code, 0, stderr);
+  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; echo: { minCorrelation: number }; gatewayKilled: { liveCalls: number; takenOver: number; restartMs: number } };
+  assert.equal(summary.calls.completed, 4);
+  assert.equal(summary.gatewayKilled.liveCalls, 4);
+  assert.equal(summary.gatewayKilled.takenOver, 4);
+  assert.ok(summary.gatewayKilled.restartMs > 0);
+  assert.ok(summary.echo.minCorrelation >= 0.9, `minCorrelation ${summary.echo.minCorrelation}`);
+  assert.match(stderr, /killed the gateway process \(SIGKILL\) with 4 calls live/);
+  const usage = await run(['demo', '--kill-gateway', '--drop-streams']);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /choose one/);
+});
+
 test('unknown and planned subcommands are refused with exit 2', async () => {
   const unknown = await run(['rm', '-rf', '/']);
   assert.equal(unknown.code, 2);
