@@ -5,14 +5,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { NUMBER, startStack, type Stack } from '../helpers/stack.js';
+import { OpenClawAgent } from '../../src/agent/OpenClawAgent.js';
 import { OpenClawTestServer } from './servers.js';
 
 let stack: Stack;
 let server: OpenClawTestServer;
+let serverUrl = '';
 
 before(async () => {
   server = new OpenClawTestServer();
-  const url = await server.start();
+  const url = (serverUrl = await server.start());
   stack = await startStack({
     agent: {
       kind: 'openclaw',
@@ -85,4 +87,29 @@ test('openclaw: the caller talking over the reply clears it (gateway barge-in) a
   assert.ok(clear.soundMsBefore > 0 && clear.soundMsBefore < 3_000, `cleared after ${clear.soundMsBefore} ms of reply`);
   const stt = server.requests.filter((r) => r.path === '/v1/audio/transcriptions' && r.at > clear.atMs);
   assert.equal(stt.length, 1, 'the interruption became the next turn');
+});
+
+test('openclaw: the greeting is spoken on a new call, not on a call already under way (a new session after a move or a gateway restart)', async () => {
+  const url = serverUrl;
+  for (const resumed of [false, true]) {
+    const agent = new OpenClawAgent({
+      kind: 'openclaw',
+      chat: { baseUrl: url, token: 'oc-gateway-token', agentId: 'main' },
+      stt: { baseUrl: url, token: '', model: 'whisper-1' },
+      tts: { baseUrl: url, token: '', model: 'tts-1', voice: 'alloy' },
+      session: 'call',
+      greeting: 'Hello, this is the assistant.',
+      bargeIn: { thresholdDbfs: -35, minSpeechMs: 200 },
+      turnEndMs: 600,
+    });
+    let audio = 0;
+    await agent.open({ callId: `v3:greeting-${resumed}`, from: '+15550209001', to: NUMBER, direction: 'incoming', ...(resumed ? { resumed } : {}) }, { audio: (pcm) => void (audio += pcm.length), event: () => {} });
+    const speechBefore = server.requests.filter((r) => r.path === '/v1/audio/speech').length;
+    agent.callStarted();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const spoken = server.requests.filter((r) => r.path === '/v1/audio/speech').length - speechBefore;
+    agent.close();
+    assert.equal(spoken, resumed ? 0 : 1, resumed ? 'no greeting on a call under way' : 'the greeting on a new call');
+    assert.equal(audio > 0, !resumed);
+  }
 });
