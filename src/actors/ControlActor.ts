@@ -16,6 +16,7 @@ import type { WebhookEnvelope } from '../wire/telnyx.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
+import { UNPLACED, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
 import { StreamRestarts } from './StreamRestarts.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
@@ -24,13 +25,7 @@ import { CapGate } from '../control/CapGate.js';
 import { MinutesTally } from '../control/MinutesTally.js';
 import { RecentCalls, type GatewayCallRecord } from '../control/RecentCalls.js';
 
-/** What the front gives us for each accepted media socket. */
-export interface MediaSocket {
-  send(frame: Uint8Array): void;
-  close(code: number, reason: string): void;
-}
-
-type CallState = 'answering' | 'answered' | 'streaming' | 'ending';
+export type { MediaSocket } from './LiveCall.js';
 
 /** Why a call ended, as a bounded label for metrics (the free-text reason goes to the log). */
 export type EndCause =
@@ -45,36 +40,6 @@ export type EndCause =
   | 'minute_cap'
   | 'shutdown'
   | 'handover';
-
-interface LiveCall {
-  callId: string;
-  /** Outbound: the id in the media path we chose before the provider named the call. */
-  mediaId: string | null;
-  slot: number;
-  /** The worker carrying the call; UNPLACED until its media socket lands on one (worker-owned sockets). */
-  workerIndex: number;
-  direction: 'incoming' | 'outgoing';
-  from: string;
-  to: string;
-  state: CallState;
-  socket: MediaSocket | null;
-  mediaSeen: boolean;
-  startedAt: number;
-  /** performance.now() at call.answered; null until then. */
-  answeredAt: number | null;
-  record: GatewayCallRecord;
-  /** Epoch ms, for the dashboard and the minutes tally. */
-  startedAtMs: number;
-  log: Logger;
-  orphanTimer: NodeJS.Timeout | null;
-  /** Taken over from an earlier gateway process: its actor opens without the greeting. */
-  resumed: boolean;
-  /** New streams asked for, losses, and the current loss's requests and deadline (StreamRestarts). */
-  streamRestarts: number;
-  streamLosses: number;
-  episodeAttempts: number;
-  episodeDeadline: number;
-}
 
 /** Where the ControlActor sends each call's usage at hang-up (the control connection). */
 export type UsageSink = (callId: string, durationMs: number) => void;
@@ -95,9 +60,6 @@ export type { AddedLatency } from './AddedLatencyMeter.js';
 export type { GatewayCallRecord } from '../control/RecentCalls.js';
 
 export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
-
-/** A call whose actor has no worker yet: with worker-owned sockets it goes where its socket lands. */
-const UNPLACED = -1;
 
 export class ControlActor {
   readonly #config: GatewayConfig;
@@ -426,30 +388,16 @@ export class ControlActor {
       }
       const answeredAtMs = Date.parse(view.answered_at ?? view.started_at);
       const sinceAnswerMs = Number.isFinite(answeredAtMs) ? Math.max(0, Date.now() - answeredAtMs) : 0;
-      const call: LiveCall = {
+      const call = openLiveCall({
         callId,
         mediaId: null,
         slot: this.#nextSlot++,
-        workerIndex: UNPLACED,
         direction: view.direction,
         from: view.from,
         to: view.to,
-        state: 'answered',
-        socket: null,
-        mediaSeen: false,
-        startedAt: performance.now() - sinceAnswerMs,
-        answeredAt: performance.now() - sinceAnswerMs,
-        record: RecentCalls.open(callId, view.direction, view.from, view.to),
-        startedAtMs: Date.now() - sinceAnswerMs,
         log: this.#log.child({ callId, deployment: this.#config.deploymentId }),
-        orphanTimer: null,
-        resumed: true,
-        streamRestarts: 0,
-        streamLosses: 0,
-        episodeAttempts: 0,
-        episodeDeadline: 0,
-      };
-      call.record.answered_at = new Date(Date.now() - sinceAnswerMs).toISOString();
+        answeredMsAgo: sinceAnswerMs,
+      });
       this.#byId.set(callId, call);
       this.#bySlot.set(call.slot, call);
       this.counters.callsAdopted++;
@@ -505,7 +453,6 @@ export class ControlActor {
   recentCalls(limit: number): GatewayCallRecord[] {
     return this.#recent.recent([...this.#byId.values()].map((c) => c.record), limit);
   }
-
 
   /** The deployment's recent calls as the platform recorded them (the provider's figures), newest first. */
   async platformCalls(limit: number): Promise<Array<Record<string, unknown>>> {
@@ -602,29 +549,7 @@ export class ControlActor {
     }
     const slot = this.#nextSlot++;
     const log = this.#log.child({ callId, deployment: this.#config.deploymentId });
-    const call: LiveCall = {
-      callId,
-      mediaId,
-      slot,
-      workerIndex: UNPLACED,
-      direction: 'outgoing',
-      from,
-      to,
-      state: 'answering',
-      socket: null,
-      mediaSeen: false,
-      startedAt: performance.now(),
-      answeredAt: null,
-      record: RecentCalls.open(callId, 'outgoing', from, to),
-      startedAtMs: Date.now(),
-      log,
-      orphanTimer: null,
-      resumed: false,
-      streamRestarts: 0,
-      streamLosses: 0,
-      episodeAttempts: 0,
-      episodeDeadline: 0,
-    };
+    const call = openLiveCall({ callId, mediaId, slot, direction: 'outgoing', from, to, log });
     this.#byId.set(callId, call);
     this.#byMediaId.set(mediaId, call);
     this.#bySlot.set(slot, call);
@@ -700,29 +625,7 @@ export class ControlActor {
       return;
     }
     const slot = this.#nextSlot++;
-    const call: LiveCall = {
-      callId,
-      mediaId: null,
-      slot,
-      workerIndex: UNPLACED,
-      direction: 'incoming',
-      from,
-      to,
-      state: 'answering',
-      socket: null,
-      mediaSeen: false,
-      startedAt: performance.now(),
-      answeredAt: null,
-      record: RecentCalls.open(callId, 'incoming', from, to),
-      startedAtMs: Date.now(),
-      log,
-      orphanTimer: null,
-      resumed: false,
-      streamRestarts: 0,
-      streamLosses: 0,
-      episodeAttempts: 0,
-      episodeDeadline: 0,
-    };
+    const call = openLiveCall({ callId, mediaId: null, slot, direction: 'incoming', from, to, log });
     this.#byId.set(callId, call);
     this.#bySlot.set(slot, call);
     this.#callStarted('incoming');
