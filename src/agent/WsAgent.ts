@@ -1,6 +1,14 @@
 /**
  * The generic `ws` adapter: binary PCM16 frames at a negotiated rate plus JSON
  * events, for any custom agent (protocol: docs/agent-protocols.md).
+ *
+ * A socket lost mid-call (closed with any code but 1000, or dropped for not
+ * answering pings) is connected again, as an agent server that restarts
+ * closes its sockets with 1001 or 1012: after 0.25 s, 1 s, then every 2 s
+ * until 10 s after the loss, each time with `hello` saying `resumed` and the
+ * same sample rate required. The call hangs up (after playout) when that
+ * fails, or at once when the agent closes with 1000, which the protocol
+ * makes its way of hanging up. Caller audio meanwhile is not sent anywhere.
  */
 import WebSocket from 'ws';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -15,12 +23,19 @@ export const WS_SAMPLE_RATES = [16_000, 24_000, 8_000] as const;
 const OPEN_TIMEOUT_MS = 5_000;
 const MAX_MESSAGE_BYTES = 1 << 20;
 const MAX_TEXT_FIELD = 4096;
+/** After a lost socket: reconnect after these delays (the last repeats) until RECONNECT_DEADLINE_MS from the loss. */
+const RECONNECT_DELAYS_MS = [250, 1_000, 2_000] as const;
+const RECONNECT_DEADLINE_MS = 10_000;
+/** The protocol's "hang up" close; anything else is a lost socket. */
+const CLOSE_NORMAL = 1000;
 
 export interface WsAgentOptions {
   url: string;
   token: string;
   /** How often the agent socket is pinged; one that answers nothing between two pings is dropped (socketLiveness.ts). */
   pingEveryMs?: number;
+  /** Tests shorten the reconnect schedule: delays, and the deadline from the loss. */
+  reconnect?: { delaysMs: readonly number[]; deadlineMs: number };
 }
 
 export class WsAgent implements AgentAdapter {
@@ -36,6 +51,10 @@ export class WsAgent implements AgentAdapter {
   #closed = false;
   /** Why the socket was dropped by us, when it was (the hang-up's reason). */
   #dropped: string | null = null;
+  #call: AgentCall | null = null;
+  #started = false;
+  /** Sockets connected again after a loss, over the call. */
+  reconnects = 0;
 
   constructor(options: WsAgentOptions) {
     this.#options = options;
@@ -48,27 +67,45 @@ export class WsAgent implements AgentAdapter {
   open(call: AgentCall, sink: AgentSink): Promise<void> {
     this.marks.opening();
     this.#sink = sink;
+    this.#call = call;
+    return this.#connect(call.resumed === true).then(() => this.marks.opened());
+  }
+
+  /**
+   * One socket, resolved at its `ready`. `again`: a reconnect (hello says
+   * `resumed`, and the agent must keep the rate it chose first).
+   */
+  #connect(again: boolean): Promise<void> {
+    const call = this.#call!;
     const headers: Record<string, string> = {};
     if (this.#options.token) headers['authorization'] = `Bearer ${this.#options.token}`;
     const socket = new WebSocket(this.#options.url, { headers, maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: OPEN_TIMEOUT_MS });
     socket.binaryType = 'nodebuffer';
     this.#socket = socket;
+    this.#ready = false;
     return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      /** Reached `ready`: only such a socket's loss is a lost call socket (a failed attempt is the reconnect loop's business). */
+      let live = false;
       const timer = setTimeout(() => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent sent no "ready" within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
       const fail = (err: Error) => {
         clearTimeout(timer);
-        if (!this.#ready) reject(err);
-        this.close();
+        if (!settled) {
+          settled = true;
+          reject(err);
+        }
+        socket.terminate();
       };
       socket.on('open', () => {
         this.#sendJson({
           type: 'hello',
           version: WS_PROTOCOL_VERSION,
-          call: { id: call.callId, from: call.from, to: call.to, direction: call.direction, ...(call.resumed ? { resumed: true } : {}) },
-          sample_rates: WS_SAMPLE_RATES,
+          call: { id: call.callId, from: call.from, to: call.to, direction: call.direction, ...(again || call.resumed ? { resumed: true } : {}) },
+          sample_rates: again ? [this.#rate] : WS_SAMPLE_RATES,
         });
       });
       socket.on('message', (data: Buffer, isBinary: boolean) => {
+        if (this.#socket !== socket) return;
         if (isBinary) {
           if (!this.#ready) return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, 'ws agent sent audio before "ready"'));
           this.marks.agentAudio();
@@ -83,13 +120,15 @@ export class WsAgent implements AgentAdapter {
         }
         if (!this.#ready) {
           const rate = msg['sample_rate'];
-          if (msg['type'] !== 'ready' || !(WS_SAMPLE_RATES as readonly unknown[]).includes(rate)) {
-            return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `ws agent must answer hello with {"type":"ready","sample_rate":<one of ${WS_SAMPLE_RATES.join(', ')}>}`));
+          const offered: readonly unknown[] = again ? [this.#rate] : WS_SAMPLE_RATES;
+          if (msg['type'] !== 'ready' || !offered.includes(rate)) {
+            return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `ws agent must answer hello with {"type":"ready","sample_rate":<one of ${offered.join(', ')}>}`));
           }
           this.#rate = rate as number;
           this.#ready = true;
+          settled = true;
+          live = true;
           clearTimeout(timer);
-          this.marks.opened();
           watchLiveness(socket, () => (this.#dropped = 'agent stopped answering'), this.#options.pingEveryMs);
           resolve();
           return;
@@ -97,14 +136,47 @@ export class WsAgent implements AgentAdapter {
         this.#onEvent(msg);
       });
       socket.on('error', (err) => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent: ${err.message}`)));
-      socket.on('close', () => {
-        if (!this.#ready) fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'ws agent closed before "ready"'));
-        else if (!this.#closed) this.#emit({ type: 'hangup.request', reason: this.#dropped ?? 'agent disconnected', afterPlayout: true });
+      socket.on('close', (code: number) => {
+        if (!settled) return fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'ws agent closed before "ready"'));
+        if (!live || this.#closed || this.#socket !== socket) return;
+        this.#ready = false;
+        if (code === CLOSE_NORMAL && this.#dropped === null) {
+          this.#emit({ type: 'hangup.request', reason: 'agent disconnected', afterPlayout: true });
+          return;
+        }
+        void this.#reconnect(this.#dropped ?? `agent socket lost (close ${code})`);
       });
     });
   }
 
+  /** Connect again after a lost socket, on the schedule, until the deadline; else hang up after playout. */
+  async #reconnect(why: string): Promise<void> {
+    const { delaysMs, deadlineMs } = this.#options.reconnect ?? { delaysMs: RECONNECT_DELAYS_MS, deadlineMs: RECONNECT_DEADLINE_MS };
+    const deadline = performance.now() + deadlineMs;
+    this.#emit({ type: 'error', message: `${why}: connecting again` });
+    for (let attempt = 0; ; attempt++) {
+      const delay = delaysMs[Math.min(attempt, delaysMs.length - 1)] ?? 1_000;
+      if (performance.now() + delay >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      if (this.#closed) return;
+      this.#dropped = null;
+      try {
+        await this.#connect(true);
+      } catch {
+        if (this.#closed) return;
+        continue;
+      }
+      if (this.#closed) return this.#socket?.close(CLOSE_NORMAL, 'call ended');
+      this.reconnects++;
+      this.#emit({ type: 'error', message: `ws agent connected again after ${attempt + 1} attempt(s)` });
+      if (this.#started) this.#sendJson({ type: 'start' });
+      return;
+    }
+    if (!this.#closed) this.#emit({ type: 'hangup.request', reason: `${why}; not back within ${Math.round(deadlineMs / 1000)} s`, afterPlayout: true });
+  }
+
   callStarted(): void {
+    this.#started = true;
     this.#sendJson({ type: 'start' });
   }
 
