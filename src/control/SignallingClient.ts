@@ -6,6 +6,13 @@
  * front's thread also routes every call's media, and measured here a cold
  * fetch (undici) cost several milliseconds of that thread per answer, so
  * twenty calls arriving together stalled media for 40 to 70 ms.
+ *
+ * A request the platform refused the connection for (ECONNREFUSED: nothing
+ * listens, as while the platform restarts) is sent again after 100 ms,
+ * 200 ms, 400 ms... for up to 5 s. It never reached the platform, so sending
+ * it again cannot do anything twice; a platform restart of a second or two
+ * then costs a ringing caller that long, not the call. Any other failure
+ * (a reset, a timeout: the request may have been acted on) is not retried.
  */
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -30,6 +37,9 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
 const MAX_SOCKETS = 32;
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
+/** A refused connection is tried again after these delays (doubling from the first) while within the window. */
+const REFUSED_FIRST_RETRY_MS = 100;
+const REFUSED_RETRY_WINDOW_MS = 5_000;
 
 export interface SignallingClientOptions {
   platformUrl: string;
@@ -49,6 +59,8 @@ export class SignallingClient {
   readonly #request: typeof httpRequest;
   /** Platform refusals by error code (metrics): TTMA_ERR_CAP_REACHED is a minute cap. Unknown codes count as HTTP_<status>. */
   readonly refusals: Record<string, number> = {};
+  /** Requests sent again because the platform refused the connection (it was restarting). */
+  connectRetries = 0;
 
   constructor(options: SignallingClientOptions) {
     this.#base = new URL(options.platformUrl.replace(/\/+$/, ''));
@@ -132,13 +144,23 @@ export class SignallingClient {
   }
 
   async #call(method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {
-    let response: RawResponse;
-    try {
-      response = await this.#send(method, path, body);
-    } catch (cause) {
-      throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable for ${path}: ${(cause as Error).message}`, 502, { cause });
+    return this.#parse(path, await this.#sendRetryingRefused(method, path, body));
+  }
+
+  async #sendRetryingRefused(method: string, path: string, body?: string): Promise<RawResponse> {
+    const startedAt = performance.now();
+    for (let delayMs = REFUSED_FIRST_RETRY_MS; ; delayMs *= 2) {
+      try {
+        return await this.#send(method, path, body);
+      } catch (cause) {
+        const refused = (cause as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+        if (!refused || performance.now() - startedAt + delayMs > REFUSED_RETRY_WINDOW_MS) {
+          throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable for ${path}: ${(cause as Error).message}`, 502, { cause });
+        }
+        this.connectRetries++;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
     }
-    return this.#parse(path, response);
   }
 
   async #parse(path: string, response: RawResponse): Promise<unknown> {

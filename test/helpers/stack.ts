@@ -28,6 +28,8 @@ export interface Stack {
   agentSecret: string;
   /** Where the stack's parts log (silent unless TTMA_TEST_LOG_DIR is set): for a second gateway started by a test. */
   logger: Logger;
+  /** What the platform was built with: a test restarts it with these (on the same port and store). */
+  platformOptions: PlatformServerOptions;
   stop(): Promise<void>;
 }
 
@@ -71,7 +73,7 @@ export async function startStack(
       return call;
     };
   }
-  const platform = new PlatformServer({
+  const platformOptions: PlatformServerOptions = {
     providerBaseUrl: `http://127.0.0.1:${simPort}`,
     providerApiKey: apiKey,
     connectionId: 'test-connection',
@@ -80,7 +82,8 @@ export async function startStack(
     port: platformPort,
     logger,
     ...options.platform,
-  });
+  };
+  const platform = new PlatformServer(platformOptions);
   await platform.start();
   await platform.deployments.register({ id: 'test', numbers: [NUMBER], tunnelHost: TUNNEL_HOST, agentSecret });
   const gateway = new Gateway(
@@ -111,6 +114,7 @@ export async function startStack(
     apiKey,
     agentSecret,
     logger,
+    platformOptions,
     async stop() {
       await gateway.stop();
       await platform.stop();
