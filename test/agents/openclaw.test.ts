@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { NUMBER, startStack, type Stack } from '../helpers/stack.js';
+import type { AgentConfig } from '../../src/agent/agentConfig.js';
 import { OpenClawAgent } from '../../src/agent/OpenClawAgent.js';
 import { OpenClawTestServer } from './servers.js';
 
@@ -12,21 +13,24 @@ let stack: Stack;
 let server: OpenClawTestServer;
 let serverUrl = '';
 
+/** The adapter's settings against the test server at `url` (session per caller, no greeting). */
+function openclawConfig(url: string): Extract<AgentConfig, { kind: 'openclaw' }> {
+  return {
+    kind: 'openclaw',
+    chat: { baseUrl: url, token: 'oc-gateway-token', agentId: 'main' },
+    stt: { baseUrl: url, token: '', model: 'whisper-1' },
+    tts: { baseUrl: url, token: '', model: 'tts-1', voice: 'alloy' },
+    session: 'caller',
+    greeting: '',
+    bargeIn: { thresholdDbfs: -35, minSpeechMs: 200 },
+    turnEndMs: 600,
+  };
+}
+
 before(async () => {
   server = new OpenClawTestServer();
-  const url = (serverUrl = await server.start());
-  stack = await startStack({
-    agent: {
-      kind: 'openclaw',
-      chat: { baseUrl: url, token: 'oc-gateway-token', agentId: 'main' },
-      stt: { baseUrl: url, token: '', model: 'whisper-1' },
-      tts: { baseUrl: url, token: '', model: 'tts-1', voice: 'alloy' },
-      session: 'caller',
-      greeting: '',
-      bargeIn: { thresholdDbfs: -35, minSpeechMs: 200 },
-      turnEndMs: 600,
-    },
-  });
+  serverUrl = await server.start();
+  stack = await startStack({ agent: openclawConfig(serverUrl) });
 });
 
 after(async () => {
@@ -90,18 +94,8 @@ test('openclaw: the caller talking over the reply clears it (gateway barge-in) a
 });
 
 test('openclaw: the greeting is spoken on a new call, not on a call already under way (a new session after a move or a gateway restart)', async () => {
-  const url = serverUrl;
   for (const resumed of [false, true]) {
-    const agent = new OpenClawAgent({
-      kind: 'openclaw',
-      chat: { baseUrl: url, token: 'oc-gateway-token', agentId: 'main' },
-      stt: { baseUrl: url, token: '', model: 'whisper-1' },
-      tts: { baseUrl: url, token: '', model: 'tts-1', voice: 'alloy' },
-      session: 'call',
-      greeting: 'Hello, this is the assistant.',
-      bargeIn: { thresholdDbfs: -35, minSpeechMs: 200 },
-      turnEndMs: 600,
-    });
+    const agent = new OpenClawAgent({ ...openclawConfig(serverUrl), session: 'call', greeting: 'Hello, this is the assistant.' });
     let audio = 0;
     await agent.open({ callId: `v3:greeting-${resumed}`, from: '+15550209001', to: NUMBER, direction: 'incoming', ...(resumed ? { resumed } : {}) }, { audio: (pcm) => void (audio += pcm.length), event: () => {} });
     const speechBefore = server.requests.filter((r) => r.path === '/v1/audio/speech').length;
