@@ -50,6 +50,9 @@ const TOKEN_SWEEP_MS = 5_000;
 /** Events about an outbound call that can beat its dial's answer here (call.hangup is kept as a tombstone instead). */
 const HELD_WHILE_DIALLING = new Set(['call.answered', 'streaming.started', 'streaming.failed']);
 const MAX_SUMMARIES = 1_000;
+/** Asking the platform for the live calls to take over: attempts, and the wait between two. */
+const ADOPT_ATTEMPTS = 5;
+const ADOPT_RETRY_MS = 2_000;
 /** Why a call is refused when every media worker is above its measured-load limit (maxWorkerLoad). */
 const BUSY = 'gateway busy: every media worker is above its load limit';
 
@@ -361,14 +364,30 @@ export class ControlActor {
    * asked for as for a lost socket (StreamRestarts: same deadline, same
    * one-time tokens), and a new agent session without the greeting. Calls
    * beyond maxCalls (or without a worker) are hung up. Once per process: the
-   * first call runs it, later calls return its result (the number taken).
+   * first call runs it, later calls return its result (the number taken). A
+   * list the platform could not give (its store away, say) is asked for again
+   * every 2 s, 5 times at most: well inside the 30 s after which the platform
+   * ends a call no gateway carries.
    */
   adoptLiveCalls(): Promise<number> {
-    this.#adoption ??= this.#adopt().catch((err: unknown) => {
-      this.#log.error({ err: isTtmaError(err) ? err.message : String(err) }, 'live calls not taken over: the platform did not list them');
-      return 0;
-    });
+    this.#adoption ??= this.#adoptWithRetries();
     return this.#adoption;
+  }
+
+  async #adoptWithRetries(): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#adopt();
+      } catch (err) {
+        const detail = isTtmaError(err) ? err.message : String(err);
+        if (attempt >= ADOPT_ATTEMPTS || this.#closing) {
+          this.#log.error({ err: detail, attempts: attempt }, 'live calls not taken over: the platform did not list them');
+          return 0;
+        }
+        this.#log.warn({ err: detail, attempt }, 'live calls not listed yet: asking the platform again');
+        await new Promise((resolve) => setTimeout(resolve, ADOPT_RETRY_MS).unref());
+      }
+    }
   }
 
   async #adopt(): Promise<number> {

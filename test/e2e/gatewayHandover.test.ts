@@ -19,6 +19,7 @@ import { encodeWav } from '../../src/media/wav.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
 import { DEFAULT_BARGE_IN } from '../../src/agent/agentConfig.js';
 import { RealtimeTestServer, WsAgentTestServer, realtimeTestConfig } from '../agents/servers.js';
+import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { NUMBER, startStack, streamingCall, waitFor, type Stack } from '../helpers/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -152,6 +153,33 @@ describe('the agent of a taken-over call is told the call is under way', () => {
       await rtStack.stop();
       await ws.stop();
       await realtime.stop();
+    }
+  });
+});
+
+describe('a live-call list the platform refuses at first is asked for again', () => {
+  it('the platform paces the list (its budget and the deployment\'s spent): the gateway asks again 2 s later and takes the call over', async () => {
+    const stack = await startStack({ workers: 1, onStop: 'handover' }, { platform: { rateLimit: { ratePerSec: 0.5, burst: 3 } } });
+    let next: Gateway | null = null;
+    try {
+      const call = await streamingCall(stack, '+15550404001', 9_000);
+      await stack.gateway.stop();
+      // Spend the list's own budget and the deployment's bucket.
+      const list = () => fetch(`http://127.0.0.1:${stack.ports.platform}${PLATFORM_PATHS.liveCalls}`, { headers: { authorization: `Bearer ${stack.agentSecret}`, 'x-ttma-deployment': 'test' } });
+      for (let i = 0; i < 10 && (await list()).status !== 429; i++);
+      assert.equal((await list()).status, 429);
+      next = new Gateway({ ...stack.gateway.config, onStop: 'hangup' }, stack.logger);
+      const startedAt = Date.now();
+      await next.start();
+      await waitFor('the call to be taken over', () => next!.control.counters.callsAdopted === 1, 8_000);
+      const tookMs = Date.now() - startedAt;
+      assert.ok(tookMs >= 1_500, `taken over ${tookMs} ms after the start: not at the first ask`);
+      const report = await call.done;
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.equal(report.streamsOpened, 2);
+    } finally {
+      await next?.stop();
+      await stack.stop();
     }
   });
 });
