@@ -11,6 +11,14 @@
  *
  * Event names: both the GA (`response.output_audio.delta`) and the beta
  * (`response.audio.delta`) forms are accepted.
+ *
+ * A session the server ends mid-call (hosted sessions have a length limit:
+ * 30 minutes in the beta, 60 in GA; a local server that restarts) is opened
+ * again on the reconnect schedule (reconnect.ts), and what was said so far
+ * goes into the new session as text items: the agent's own transcripts, and
+ * the caller's when the server transcribes them, the newest 40 within 8,000
+ * characters. The model then waits for the caller. A session that ends while
+ * the model says goodbye (end_call) is not reopened.
  */
 import WebSocket from 'ws';
 import { ErrorCodes, TtmaError, redactSecrets } from '../errors.js';
@@ -22,6 +30,7 @@ import type { AgentConfig } from './agentConfig.js';
 import { AgentMarks } from './AgentMarks.js';
 import { chatOnce } from './openAiHttp.js';
 import { base64ToPcm, pcmToBase64 } from './pcm.js';
+import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
 
 type RealtimeConfig = Extract<AgentConfig, { kind: 'realtime' }>;
@@ -32,6 +41,9 @@ const OPEN_TIMEOUT_MS = 5_000;
 const CONSULT_TIMEOUT_MS = 30_000;
 const MAX_MESSAGE_BYTES = 4 << 20;
 const MAX_ITEMS = 256;
+/** What a reopened session is told of the conversation: the newest turns, within these bounds. */
+const HISTORY_TURNS = 40;
+const HISTORY_CHARS = 8_000;
 
 /** One stretch of agent audio since the last interrupt: an item's, or our cue (no item id). */
 interface Played {
@@ -103,16 +115,24 @@ export class RealtimeAgent implements AgentAdapter {
   readonly #awaiting: Record<'transfer' | 'dtmf', string[]> = { transfer: [], dtmf: [] };
 
   readonly #pingEveryMs: number | undefined;
+  readonly #reconnect: ReconnectSchedule;
   /** Why the socket was dropped by us, when it was (the hang-up's reason). */
   #dropped: string | null = null;
+  /** Final transcripts, oldest first: what a reopened session is told (bounded by HISTORY_TURNS). */
+  readonly #history: Array<{ role: 'user' | 'assistant'; text: string }> = [];
+  /** Sessions opened again after the server ended one, over the call. */
+  reconnects = 0;
+  /** Which session is current: a tool's answer for an earlier one is dropped. */
+  #generation = 0;
 
   /**
    * `hold`: the operator's hold audio, played instead of the built-in cue during a slow consult.
    * `pingEveryMs`: how often the server is pinged; one that answers nothing between two pings is dropped.
    */
-  constructor(config: RealtimeConfig, hold: PromptPcm | null = null, options: { pingEveryMs?: number } = {}) {
+  constructor(config: RealtimeConfig, hold: PromptPcm | null = null, options: { pingEveryMs?: number; reconnect?: ReconnectSchedule } = {}) {
     this.#config = config;
     this.#pingEveryMs = options.pingEveryMs;
+    this.#reconnect = options.reconnect ?? DEFAULT_RECONNECT;
     this.sampleRate = config.format === 'g711_ulaw' ? G711_RATE : REALTIME_PCM_RATE;
     this.holdAudio = hold === null ? cueTone(this.sampleRate) : PromptAudio.of(hold).pcmAt(this.sampleRate);
   }
@@ -121,22 +141,35 @@ export class RealtimeAgent implements AgentAdapter {
     this.marks.opening();
     this.#sink = sink;
     this.#call = call;
+    return this.#connect(false).then(() => this.marks.opened());
+  }
+
+  /** One session, resolved at `session.updated`. `again`: reopened mid-call (the conversation so far goes in first). */
+  #connect(again: boolean): Promise<void> {
     const sep = this.#config.url.includes('?') ? '&' : '?';
     const target = `${this.#config.url}${sep}model=${encodeURIComponent(this.#config.model)}`;
     const headers: Record<string, string> = {};
     if (this.#config.apiKey) headers['authorization'] = `Bearer ${this.#config.apiKey}`;
     const socket = new WebSocket(target, { headers, maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: OPEN_TIMEOUT_MS });
     this.#socket = socket;
+    this.#ready = false;
+    this.#generation++;
     return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      /** Reached session.updated: only such a session's end is one to reopen. */
+      let live = false;
       const timer = setTimeout(() => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `realtime server sent no session.updated within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
       const fail = (err: Error) => {
         clearTimeout(timer);
-        if (!this.#ready) reject(err);
-        this.close();
+        if (!settled) {
+          settled = true;
+          reject(err);
+        }
+        socket.terminate();
       };
       socket.on('open', () => this.#send({ type: 'session.update', session: this.#session() }));
       socket.on('message', (data: Buffer, isBinary: boolean) => {
-        if (isBinary) return;
+        if (isBinary || this.#socket !== socket) return;
         let msg: Record<string, unknown>;
         try {
           msg = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
@@ -146,9 +179,10 @@ export class RealtimeAgent implements AgentAdapter {
         if (!this.#ready) {
           if (msg['type'] === 'session.updated') {
             this.#ready = true;
+            settled = live = true;
             clearTimeout(timer);
-            this.marks.opened();
             watchLiveness(socket, () => (this.#dropped = 'realtime server stopped answering'), this.#pingEveryMs);
+            if (again) this.#tellHistory();
             resolve();
           } else if (msg['type'] === 'error') {
             fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `realtime server refused the session: ${errorText(msg, this.#config.apiKey)}`));
@@ -158,11 +192,66 @@ export class RealtimeAgent implements AgentAdapter {
         this.#onServerEvent(msg);
       });
       socket.on('error', (err) => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `realtime server: ${err.message}`)));
-      socket.on('close', () => {
-        if (!this.#ready) fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'realtime server closed before session.updated'));
-        else if (!this.#closed) this.#emit({ type: 'hangup.request', reason: this.#dropped ?? 'agent disconnected', afterPlayout: true });
+      socket.on('close', (code: number) => {
+        if (!settled) return fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'realtime server closed before session.updated'));
+        if (!live || this.#closed || this.#socket !== socket) return;
+        this.#ready = false;
+        if (this.#endRequested !== null) {
+          // Ended while saying goodbye: what arrived plays, then the call ends.
+          this.#emit({ type: 'hangup.request', reason: this.#endRequested, afterPlayout: true });
+          return;
+        }
+        void this.#reopen(this.#dropped ?? `realtime session ended by the server (close ${code})`);
       });
     });
+  }
+
+  /** Reopen the session on the schedule; else hang up after playout. */
+  async #reopen(why: string): Promise<void> {
+    this.#emit({ type: 'error', message: `${why}: opening the session again` });
+    // The old session's response, items and tool calls mean nothing to the new one.
+    this.#activeResponse = null;
+    this.#played = [];
+    this.#deliveredMs = 0;
+    this.#awaiting.transfer.length = 0;
+    this.#awaiting.dtmf.length = 0;
+    for (const c of this.#consults) c.abort();
+    const outcome = await reconnect(
+      this.#reconnect,
+      () => {
+        this.#dropped = null;
+        return this.#connect(true);
+      },
+      () => this.#closed,
+    );
+    if (this.#closed) {
+      if (outcome.ok) this.#socket?.close(1000, 'call ended');
+      return;
+    }
+    if (!outcome.ok) {
+      this.#emit({ type: 'hangup.request', reason: `${why}; not back within ${Math.round(this.#reconnect.deadlineMs / 1000)} s`, afterPlayout: true });
+      return;
+    }
+    this.reconnects++;
+    this.#emit({ type: 'error', message: `realtime session opened again after ${outcome.attempts} attempt(s), ${this.#history.length} turns carried over` });
+  }
+
+  /** The conversation so far, as text items of the new session (newest turns within HISTORY_CHARS). */
+  #tellHistory(): void {
+    let chars = 0;
+    let from = this.#history.length;
+    while (from > 0 && chars + this.#history[from - 1]!.text.length <= HISTORY_CHARS) chars += this.#history[--from]!.text.length;
+    for (const turn of this.#history.slice(from)) {
+      const content = [{ type: turn.role === 'user' ? 'input_text' : 'output_text', text: turn.text }];
+      this.#send({ type: 'conversation.item.create', item: { type: 'message', role: turn.role, content } });
+    }
+  }
+
+  #remember(role: 'user' | 'assistant', text: string): void {
+    const trimmed = text.trim().slice(0, HISTORY_CHARS);
+    if (trimmed === '') return;
+    this.#history.push({ role, text: trimmed });
+    if (this.#history.length > HISTORY_TURNS) this.#history.shift();
   }
 
   callStarted(): void {
@@ -253,10 +342,16 @@ export class RealtimeAgent implements AgentAdapter {
         return;
       case 'response.output_audio_transcript.done':
       case 'response.audio_transcript.done':
-        if (typeof msg['transcript'] === 'string') this.#emit({ type: 'transcript', role: 'agent', text: msg['transcript'], final: true });
+        if (typeof msg['transcript'] === 'string') {
+          this.#remember('assistant', msg['transcript']);
+          this.#emit({ type: 'transcript', role: 'agent', text: msg['transcript'], final: true });
+        }
         return;
       case 'conversation.item.input_audio_transcription.completed':
-        if (typeof msg['transcript'] === 'string') this.#emit({ type: 'transcript', role: 'caller', text: msg['transcript'], final: true });
+        if (typeof msg['transcript'] === 'string') {
+          this.#remember('user', msg['transcript']);
+          this.#emit({ type: 'transcript', role: 'caller', text: msg['transcript'], final: true });
+        }
         return;
       case 'input_audio_buffer.speech_started':
         return this.#emit({ type: 'speech.started' });
@@ -350,6 +445,7 @@ export class RealtimeAgent implements AgentAdapter {
     const target = this.#config.consult;
     if (!target || !this.#call) return this.#toolOutput(toolCallId, { error: 'no OpenClaw agent configured' }, true);
     const abort = new AbortController();
+    const generation = this.#generation;
     this.#consults.add(abort);
     const deadline = setTimeout(() => abort.abort(), CONSULT_TIMEOUT_MS);
     // Dead air while the agent thinks sounds like a dropped call: a cue after 1.5 s.
@@ -364,7 +460,8 @@ export class RealtimeAgent implements AgentAdapter {
       clearTimeout(deadline);
       this.#consults.delete(abort);
     }
-    if (!this.#closed) this.#toolOutput(toolCallId, output, true);
+    // A session reopened meanwhile never heard of this tool call.
+    if (!this.#closed && generation === this.#generation) this.#toolOutput(toolCallId, output, true);
   }
 
   #toolOutput(callId: string, output: Record<string, unknown>, respond: boolean): void {

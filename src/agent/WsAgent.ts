@@ -15,6 +15,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import { AgentMarks } from './AgentMarks.js';
 import { bytesToPcm, pcmToBytes } from './pcm.js';
+import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
 
 export const WS_PROTOCOL_VERSION = 1;
@@ -23,9 +24,6 @@ export const WS_SAMPLE_RATES = [16_000, 24_000, 8_000] as const;
 const OPEN_TIMEOUT_MS = 5_000;
 const MAX_MESSAGE_BYTES = 1 << 20;
 const MAX_TEXT_FIELD = 4096;
-/** After a lost socket: reconnect after these delays (the last repeats) until RECONNECT_DEADLINE_MS from the loss. */
-const RECONNECT_DELAYS_MS = [250, 1_000, 2_000] as const;
-const RECONNECT_DEADLINE_MS = 10_000;
 /** The protocol's "hang up" close; anything else is a lost socket. */
 const CLOSE_NORMAL = 1000;
 
@@ -35,7 +33,7 @@ export interface WsAgentOptions {
   /** How often the agent socket is pinged; one that answers nothing between two pings is dropped (socketLiveness.ts). */
   pingEveryMs?: number;
   /** Tests shorten the reconnect schedule: delays, and the deadline from the loss. */
-  reconnect?: { delaysMs: readonly number[]; deadlineMs: number };
+  reconnect?: ReconnectSchedule;
 }
 
 export class WsAgent implements AgentAdapter {
@@ -149,30 +147,29 @@ export class WsAgent implements AgentAdapter {
     });
   }
 
-  /** Connect again after a lost socket, on the schedule, until the deadline; else hang up after playout. */
+  /** Connect again after a lost socket, on the schedule; else hang up after playout. */
   async #reconnect(why: string): Promise<void> {
-    const { delaysMs, deadlineMs } = this.#options.reconnect ?? { delaysMs: RECONNECT_DELAYS_MS, deadlineMs: RECONNECT_DEADLINE_MS };
-    const deadline = performance.now() + deadlineMs;
+    const schedule = this.#options.reconnect ?? DEFAULT_RECONNECT;
     this.#emit({ type: 'error', message: `${why}: connecting again` });
-    for (let attempt = 0; ; attempt++) {
-      const delay = delaysMs[Math.min(attempt, delaysMs.length - 1)] ?? 1_000;
-      if (performance.now() + delay >= deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, delay).unref());
-      if (this.#closed) return;
-      this.#dropped = null;
-      try {
-        await this.#connect(true);
-      } catch {
-        if (this.#closed) return;
-        continue;
-      }
-      if (this.#closed) return this.#socket?.close(CLOSE_NORMAL, 'call ended');
-      this.reconnects++;
-      this.#emit({ type: 'error', message: `ws agent connected again after ${attempt + 1} attempt(s)` });
-      if (this.#started) this.#sendJson({ type: 'start' });
+    const outcome = await reconnect(
+      schedule,
+      () => {
+        this.#dropped = null;
+        return this.#connect(true);
+      },
+      () => this.#closed,
+    );
+    if (this.#closed) {
+      if (outcome.ok) this.#socket?.close(CLOSE_NORMAL, 'call ended');
       return;
     }
-    if (!this.#closed) this.#emit({ type: 'hangup.request', reason: `${why}; not back within ${Math.round(deadlineMs / 1000)} s`, afterPlayout: true });
+    if (!outcome.ok) {
+      this.#emit({ type: 'hangup.request', reason: `${why}; not back within ${Math.round(schedule.deadlineMs / 1000)} s`, afterPlayout: true });
+      return;
+    }
+    this.reconnects++;
+    this.#emit({ type: 'error', message: `ws agent connected again after ${outcome.attempts} attempt(s)` });
+    if (this.#started) this.#sendJson({ type: 'start' });
   }
 
   callStarted(): void {

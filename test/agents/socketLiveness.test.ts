@@ -2,8 +2,8 @@
  * An agent server that stops answering (hung, or the path to it half-open)
  * never closes its socket: the call would sit in silence. The realtime and ws
  * adapters ping it and drop a socket that answers nothing between two pings:
- * realtime asks for the hang-up after playout, ws connects again (and hangs
- * up only if that fails: test/agents/wsReconnect.test.ts). A quiet server
+ * both connect again (and hang up after playout only if that fails:
+ * test/agents/wsReconnect.test.ts, test/agents/realtimeReconnect.test.ts). A quiet server
  * that still answers pings is kept. Real `ws` servers on loopback; "stalled" stops reading the
  * TCP socket, so pings go unanswered and nothing is sent.
  */
@@ -52,7 +52,7 @@ function stall(ws: WebSocket): void {
 
 
 for (const kind of ['realtime', 'ws'] as const) {
-  test(`${kind}: a server that stops answering is dropped within two pings (${kind === 'realtime' ? 'the call is hung up after playout' : 'and connected again'}); a quiet one is kept`, async () => {
+  test(`${kind}: a server that stops answering is dropped within two pings and connected again; a quiet one is kept`, async () => {
     const stalled = await agentServer(kind);
     const quiet = await agentServer(kind);
     const open = async (url: string) => {
@@ -67,8 +67,9 @@ for (const kind of ['realtime', 'ws'] as const) {
       const stalledAt = performance.now();
       stall(await stalled.socket);
       await quiet.socket; // connected, sends nothing from here on, but its ws answers pings
-      // realtime hangs up; ws reports the drop and connects again (the server still takes new connections).
-      const dropped = (e: AgentEvent) => (kind === 'realtime' ? e.type === 'hangup.request' : e.type === 'error' && e.message === 'agent stopped answering: connecting again');
+      // The drop is reported and the socket connected again (the server still takes new connections).
+      const dropped = (e: AgentEvent) =>
+        e.type === 'error' && e.message === (kind === 'realtime' ? 'realtime server stopped answering: opening the session again' : 'agent stopped answering: connecting again');
       let droppedAfterMs = -1;
       for (let waited = 0; waited < 20 * PING_EVERY_MS && droppedAfterMs < 0; waited += 10) {
         if (a.events.some(dropped)) droppedAfterMs = performance.now() - stalledAt;
@@ -76,13 +77,9 @@ for (const kind of ['realtime', 'ws'] as const) {
       }
       assert.ok(droppedAfterMs >= 0, 'the stalled server was dropped');
       assert.ok(droppedAfterMs <= 3 * PING_EVERY_MS, `dropped ${droppedAfterMs.toFixed(0)} ms after it stalled (pings every ${PING_EVERY_MS} ms)`);
-      if (kind === 'realtime') {
-        assert.deepEqual(a.events.find((e) => e.type === 'hangup.request'), { type: 'hangup.request', reason: 'realtime server stopped answering', afterPlayout: true });
-      } else {
-        for (let waited = 0; waited < 40 && (a.agent as WsAgent).reconnects === 0; waited++) await sleep(50);
-        assert.equal((a.agent as WsAgent).reconnects, 1, 'connected again');
-        assert.deepEqual(a.events.filter((e) => e.type === 'hangup.request'), [], 'no hang-up');
-      }
+      for (let waited = 0; waited < 40 && a.agent.reconnects === 0; waited++) await sleep(50);
+      assert.equal(a.agent.reconnects, 1, 'connected again');
+      assert.deepEqual(a.events.filter((e) => e.type === 'hangup.request'), [], 'no hang-up');
       await sleep(6 * PING_EVERY_MS);
       assert.deepEqual(b.events.filter((e) => e.type === 'hangup.request'), [], 'a quiet server that answers pings is kept');
     } finally {
