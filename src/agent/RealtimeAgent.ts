@@ -13,7 +13,8 @@
  * (`response.audio.delta`) forms are accepted.
  *
  * A session the server ends mid-call (hosted sessions have a length limit:
- * 30 minutes in the beta, 60 in GA; a local server that restarts) is opened
+ * 60 minutes on OpenAI since GA, developers.openai.com/blog/realtime-api;
+ * 30 on Azure OpenAI; a local server that restarts) is opened
  * again on the reconnect schedule (reconnect.ts), and what was said so far
  * goes into the new session as text items: the agent's own transcripts, and
  * the caller's when the server transcribes them, the newest 40 within 8,000
