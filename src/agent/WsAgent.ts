@@ -66,12 +66,14 @@ export class WsAgent implements AgentAdapter {
     this.marks.opening();
     this.#sink = sink;
     this.#call = call;
-    return this.#connect(call.resumed === true).then(() => this.marks.opened());
+    return this.#connect(false).then(() => this.marks.opened());
   }
 
   /**
-   * One socket, resolved at its `ready`. `again`: a reconnect (hello says
-   * `resumed`, and the agent must keep the rate it chose first).
+   * One socket, resolved at its `ready`. `again`: a reconnect within this
+   * adapter (hello says `resumed`, and the agent must keep the rate it chose
+   * first). A call resumed by a new actor says `resumed` too, but may choose
+   * any rate: nothing was set up at the old one.
    */
   #connect(again: boolean): Promise<void> {
     const call = this.#call!;

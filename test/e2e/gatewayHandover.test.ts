@@ -141,6 +141,7 @@ describe('the agent of a taken-over call is told the call is under way', () => {
       const hello = (await ws.connections[1]!.inbox.waitFor((m) => m['type'] === 'hello', 'hello')).msg;
       assert.equal(hello['call'].id, wsCall.id, 'the same call id');
       assert.equal(hello['call'].resumed, true);
+      assert.deepEqual(hello['sample_rates'], [16000, 24000, 8000], 'a new actor: any rate may be chosen');
       await ws.connections[1]!.inbox.waitFor((m) => m['type'] === 'start', 'start: media flows again');
       const rtSecond = await realtime.connection(1);
       await rtSecond.inbox.waitFor((m) => m['type'] === 'session.update', 'session.update');
