@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
 
 const A = { id: 'live-a', numbers: ['+15557770301'], tunnelHost: 'live-a.trycloudflare.com' };
@@ -15,16 +16,21 @@ const B = { id: 'live-b', numbers: ['+15557770302'], tunnelHost: 'live-b.tryclou
 
 const ids = (body: { calls: Array<{ call_control_id: string }> }) => body.calls.map((c) => c.call_control_id).sort();
 
-describe('a starting gateway lists its live calls', () => {
+for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway lists its live calls (${store} store)`, { skip: store === 'redis' ? redisUnavailable() : undefined }, () => {
   let h: Harness;
   let a: Record<string, string>;
   let b: Record<string, string>;
+  let redis: RedisServer | undefined;
   before(async () => {
-    h = await startHarness({ rateLimit: { ratePerSec: 1_000, burst: 1_000 } });
+    if (store === 'redis') redis = await startRedisServer();
+    h = await startHarness({ rateLimit: { ratePerSec: 1_000, burst: 1_000 }, ...(redis ? { redisUrl: redis.url } : {}) });
     a = agentHeaders(A.id, (await h.platform.deployments.register(A)).agentSecret);
     b = agentHeaders(B.id, (await h.platform.deployments.register(B)).agentSecret);
   });
-  after(() => h.close());
+  after(async () => {
+    await h.close();
+    await redis?.stop();
+  });
 
   async function dial(headers: Record<string, string>, host: string, to: string): Promise<string> {
     const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers, body: { to, stream_url: `wss://${host}/v1/media/live-${to.slice(-4)}-abcdefgh`, stream_auth_token: STREAM_TOKEN } });
