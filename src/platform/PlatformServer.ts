@@ -720,7 +720,7 @@ export class PlatformServer {
     this.#reservations.forgetReservation(reservationId);
   }
 
-  /** `restartOf`: a call whose own restart budget pays first (StreamRestartBudget). */
+  /** `restartOf`: a call whose own restart budget pays first (StreamRestartBudget); `liveList`: the live-call list's own budget pays first. */
   async #authenticate(req: IncomingMessage, ctx: RequestContext, restartOf: string | null = null, liveList = false): Promise<Deployment> {
     const claimed = singleHeader(req, HEADER_DEPLOYMENT);
     const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(singleHeader(req, 'authorization') ?? '');
