@@ -140,7 +140,8 @@ export function checkConfig(config: GatewayConfig): CheckResult {
     const why = isTtmaError(err) ? err.message : errorText(err);
     return fail(check, `${why}; the gateway refuses to start with this configuration`);
   }
-  return ok(check, `binds ${config.host} only; tunnel ${config.tunnelPort}, local ${config.localPort}; public host ${config.publicHost}; deployment ${config.deploymentId}; ${config.numbers.length} number(s)`);
+  const onStop = config.onStop === 'handover' ? 'a stop or restart leaves live calls to the next gateway process (onStop handover)' : 'a stop or restart hangs live calls up (onStop hangup; handover keeps them)';
+  return ok(check, `binds ${config.host} only; tunnel ${config.tunnelPort}, local ${config.localPort}; public host ${config.publicHost}; deployment ${config.deploymentId}; ${config.numbers.length} number(s); ${onStop}`);
 }
 
 /** What the caller saw on a running gateway's listeners. `health` decides whether the rest was asked. */

@@ -428,6 +428,7 @@ test('ttma doctor: no webhook key and a world-readable agent secret fail, and th
     assert.equal(checks.listeners!.ok, false);
     assert.match(checks.listeners!.message, /running gateway is failing closed/);
     assert.equal(checks.config!.ok, true, checks.config!.message);
+    assert.match(checks.config!.message, /a stop or restart hangs live calls up \(onStop hangup; handover keeps them\)/);
     assert.equal(checks.platform!.ok, true, checks.platform!.message);
     // The platform is up but does not take this secret: the control check says so, plainly.
     assert.equal(checks.control!.status, 'fail');
