@@ -168,6 +168,9 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       assert.deepEqual(all.slice(0, 6), [unlocked, ...[...ids].reverse()]);
       assert.deepEqual((await calls.list({ deploymentId: 'dep-even' })).map((r) => r.callControlId), [ids[4], ids[2], ids[0]]);
       assert.deepEqual((await calls.list({ deploymentId: 'dep-odd', limit: 1 })).map((r) => r.callControlId), [ids[3]]);
+      // Pages: newest first from an offset.
+      assert.deepEqual((await calls.list({ deploymentId: 'dep-even', limit: 2, offset: 1 })).map((r) => r.callControlId), [ids[2], ids[0]]);
+      assert.deepEqual((await calls.list({ deploymentId: 'dep-even', limit: 2, offset: 3 })).map((r) => r.callControlId), []);
     });
 
     it('stays bounded: never more than maxCalls, the newest kept', async () => {

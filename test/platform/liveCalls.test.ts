@@ -78,6 +78,23 @@ for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway
     assert.ok(!ids(listed.body).some((id) => id.startsWith('v3:filler-')), 'calls that never answered are not');
   });
 
+  it('a dial placed by another platform process, behind 1,050 newer records, is found by paging its records', async () => {
+    // As another process (or this one before a restart) would have left it: the call locked to
+    // the deployment under a dial reservation this process never saw, the reservation live.
+    const callId = 'v3:other-process-dial';
+    const reservationId = 'dial-other-process-0001';
+    const earlier = new Date(Date.now() - 60_000).toISOString();
+    await h.platform.calls.lock(callId, A.id, { direction: 'outgoing', from: A.numbers[0]!, to: '+15551240301' }, { reservationId, nowIso: earlier });
+    await h.platform.calls.recordEvent(callId, { direction: 'outgoing', from: A.numbers[0]!, to: '+15551240301' }, { event_type: 'call.answered', occurred_at: new Date().toISOString() });
+    await h.platform.caps.admit(A.id, reservationId, { day: 600, month: 6000 });
+    for (let i = 0; i < 1_050; i++) {
+      await h.platform.calls.lock(`v3:newer-${i}`, A.id, { direction: 'incoming', from: '+15551249998', to: A.numbers[0]! });
+    }
+    const listed = await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: a });
+    assert.equal(listed.status, 200);
+    assert.ok(ids(listed.body).includes(callId), 'found on the second page of records');
+  });
+
   it('refuses strangers, a wrong secret and a bad value', async () => {
     assert.equal((await call(h.base, 'GET', PLATFORM_PATHS.liveCalls)).status, 401);
     assert.equal((await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: agentHeaders(A.id, 'not-the-secret-0123456789abcdef') })).status, 401);

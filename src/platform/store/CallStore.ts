@@ -97,6 +97,8 @@ export interface CallListScope {
   /** Only calls locked to this deployment. */
   deploymentId?: string;
   limit?: number;
+  /** Skip this many of the newest first (paging). */
+  offset?: number;
 }
 
 export interface CallStore {

@@ -91,7 +91,8 @@ export class MemoryCallStore implements CallStore {
       if (scope.deploymentId === undefined || (record.locked && record.deploymentId === scope.deploymentId)) matches.push(record);
     }
     matches.sort(newestFirst);
-    return matches.slice(0, scope.limit ?? matches.length).map(cloneRecord);
+    const from = scope.offset ?? 0;
+    return matches.slice(from, from + (scope.limit ?? matches.length)).map(cloneRecord);
   }
 
   async ping(): Promise<void> {}

@@ -145,8 +145,9 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
 
   async list(scope: CallListScope = {}): Promise<CallRecord[]> {
     const limit = Math.min(scope.limit ?? this.#maxCalls, this.#maxCalls);
+    const offset = Math.max(0, scope.offset ?? 0);
     const key = scope.deploymentId === undefined ? this.#index() : this.#depIndex(scope.deploymentId);
-    const ids = await this.run(() => this.redis.zrevrange(key, 0, limit - 1));
+    const ids = await this.run(() => this.redis.zrevrange(key, offset, offset + limit - 1));
     const out: CallRecord[] = [];
     for (let i = 0; i < ids.length; i += LIST_BATCH) {
       for (const record of await this.#fetch(ids.slice(i, i + LIST_BATCH))) if (record) out.push(record);
