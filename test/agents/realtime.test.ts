@@ -174,3 +174,20 @@ test('realtime: send_dtmf and transfer_call reach the platform and answer the mo
   // Each answer from the platform was followed by a response.create, so the model can say what happened.
   assert.ok(conn.inbox.count('response.create') >= 5, `response.create sent ${conn.inbox.count('response.create')} times`);
 });
+
+// Last in the file: the reopened session is one more connection than calls placed.
+test('realtime: a session the server ends mid-call is reopened through the gateway, and the call goes on to its end', async () => {
+  const { call, conn: connecting } = placeCall(4_000);
+  const first = await connecting;
+  await first.inbox.waitFor((m) => m['type'] === 'response.create', 'the greeting response.create');
+  first.send({ type: 'response.output_audio_transcript.done', transcript: 'Hello there.' });
+  await waitFor('caller audio', () => first.appends > 20);
+  first.close(1000, 'session expired');
+  const second = await realtime.connection(calls);
+  await second.inbox.waitFor((m) => m['type'] === 'session.update', 'session.update of the reopened session');
+  await second.inbox.waitFor((m) => m['type'] === 'conversation.item.create', 'the conversation so far');
+  await waitFor('caller audio on the reopened session', () => second.appends > 20, 3_000);
+  const report = await call.done;
+  assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+  assert.equal(second.inbox.count('response.create'), 0, 'the model waits for the caller');
+});

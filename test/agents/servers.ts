@@ -109,6 +109,11 @@ export class RealtimeConn {
 
   appends = 0;
 
+  /** The server ends the session (a hosted session's length limit, a restart). */
+  close(code = 1000, reason = 'session ended'): void {
+    this.#socket.close(code, reason);
+  }
+
   send(msg: Json): number {
     const at = performance.now();
     if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(JSON.stringify(msg));
