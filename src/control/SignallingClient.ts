@@ -122,7 +122,8 @@ export class SignallingClient {
   /**
    * The deployment's answered calls that have not ended, as the platform
    * recorded them (a starting gateway takes them over). Entries that are not
-   * well formed are dropped: they come from the network.
+   * well formed, or not answered (a platform too old for `live=1` lists
+   * recent calls of any state), are dropped: they come from the network.
    */
   async liveCalls(): Promise<LiveCallView[]> {
     const body = (await this.#call('GET', PLATFORM_PATHS.liveCalls)) as { calls?: unknown };
@@ -223,6 +224,7 @@ function isLiveCallView(value: unknown): value is LiveCallView {
     (v['direction'] === 'incoming' || v['direction'] === 'outgoing') &&
     typeof v['from'] === 'string' &&
     typeof v['to'] === 'string' &&
+    v['state'] === 'answered' &&
     typeof v['started_at'] === 'string' &&
     (v['answered_at'] === null || typeof v['answered_at'] === 'string')
   );

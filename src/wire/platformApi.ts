@@ -85,6 +85,8 @@ export interface LiveCallView {
   direction: 'incoming' | 'outgoing';
   from: string;
   to: string;
+  /** Always `answered` from a platform that knows `live=1`; an older one ignores it and lists recent calls of any state. */
+  state: string;
   started_at: string;
   answered_at: string | null;
 }

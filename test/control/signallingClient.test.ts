@@ -1,0 +1,108 @@
+/**
+ * The gateway's signalling client on its own, against plain HTTP servers on
+ * loopback that answer as a platform would (or would not):
+ * - the live-call list keeps only well-formed answered calls (an older
+ *   platform that ignores `live=1` lists recent calls of any state);
+ * - a request whose connection was refused is sent again until the platform
+ *   listens (a restart), within 5 s; a request that reached a server that
+ *   then failed is not sent again.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { SignallingClient } from '../../src/control/SignallingClient.js';
+import { isTtmaError } from '../../src/errors.js';
+import { freePorts } from '../../src/cli/processes.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function listen(handler: Parameters<typeof createServer>[1], port = 0): Promise<Server> {
+  const server = createServer(handler);
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+}
+
+const client = (port: number) => new SignallingClient({ platformUrl: `http://127.0.0.1:${port}`, deploymentId: 'dep-test', agentSecret: 'secret-0123456789abcdef' });
+
+test('the live-call list keeps only well-formed answered calls', async () => {
+  const good = { call_control_id: 'v3:live-1', direction: 'incoming', from: '+15550000001', to: '+15550000002', state: 'answered', started_at: '2030-01-01T00:00:00Z', answered_at: '2030-01-01T00:00:01Z' };
+  const calls = [
+    good,
+    { ...good, call_control_id: 'v3:ended', state: 'ended' },
+    { ...good, call_control_id: 'v3:ringing', state: 'initiated', answered_at: null },
+    { ...good, call_control_id: '../../etc/passwd' },
+    { ...good, call_control_id: 'v3:no-direction', direction: 'sideways' },
+    { ...good, call_control_id: 'v3:no-from', from: 7 },
+    'not an object',
+    null,
+  ];
+  let body: unknown = { calls };
+  const server = await listen((req, res) => {
+    assert.equal(req.url, '/v1/signal/calls?live=1');
+    assert.equal(req.headers['x-ttma-deployment'], 'dep-test');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  });
+  const signalling = client((server.address() as AddressInfo).port);
+  try {
+    assert.deepEqual((await signalling.liveCalls()).map((c) => c.call_control_id), ['v3:live-1']);
+    body = { calls: 'everything' };
+    await assert.rejects(signalling.liveCalls(), (err) => isTtmaError(err, 'TTMA_ERR_PLATFORM') && /without a calls array/.test(err.message));
+  } finally {
+    signalling.close();
+    server.close();
+  }
+});
+
+test('a refused connection is tried again until the platform listens; a request the platform failed is not', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  const signalling = client(port);
+  let hangups = 0;
+  let server: Server | null = null;
+  try {
+    // Nothing listens for 400 ms, as while the platform restarts.
+    const started = performance.now();
+    const pending = signalling.hangup('v3:call-1', { reason: 'agent' });
+    await sleep(400);
+    server = await listen((_req, res) => {
+      hangups++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    }, port);
+    assert.deepEqual(await pending, { ok: true });
+    assert.ok(performance.now() - started >= 400);
+    assert.equal(hangups, 1, 'sent once it could be');
+    assert.ok(signalling.connectRetries >= 2, `retried ${signalling.connectRetries} times`);
+
+    // A server that takes the request and then drops the connection: it may have acted, so no retry.
+    server.close();
+    server.closeAllConnections();
+    server = await listen((req) => {
+      hangups++;
+      req.socket.destroy();
+    }, port);
+    const fresh = client(port);
+    try {
+      await assert.rejects(fresh.hangup('v3:call-2', {}), (err) => isTtmaError(err, 'TTMA_ERR_PLATFORM'));
+      assert.equal(hangups, 2, 'sent once, not again');
+      assert.equal(fresh.connectRetries, 0);
+    } finally {
+      fresh.close();
+    }
+  } finally {
+    signalling.close();
+    server?.close();
+    server?.closeAllConnections();
+  }
+});
+
+test('a platform that stays away fails the request after about 5 s', async () => {
+  const [port] = (await freePorts(1)) as [number];
+  const signalling = client(port);
+  try {
+    const started = performance.now();
+    await assert.rejects(signalling.hangup('v3:call-3', {}), (err) => isTtmaError(err, 'TTMA_ERR_PLATFORM') && /ECONNREFUSED/.test(err.message));
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs >= 3_000 && tookMs < 6_500, `gave up after ${tookMs.toFixed(0)} ms`);
+  } finally {
+    signalling.close();
+  }
+});
