@@ -416,6 +416,7 @@ export class ControlActor {
         to: view.to,
         log: this.#log.child({ callId, deployment: this.#config.deploymentId }),
         answeredMsAgo: sinceAnswerMs,
+        startedAtIso: view.started_at,
       });
       this.#byId.set(callId, call);
       this.#bySlot.set(call.slot, call);

@@ -62,6 +62,8 @@ export interface LiveCallInit {
    * Absent: a new call, answering.
    */
   answeredMsAgo?: number;
+  /** A taken-over call's start as the platform recorded it (ISO 8601). */
+  startedAtIso?: string;
 }
 
 export function openLiveCall(init: LiveCallInit): LiveCall {
@@ -69,7 +71,11 @@ export function openLiveCall(init: LiveCallInit): LiveCall {
   const taken = answeredMsAgo !== undefined;
   const ago = answeredMsAgo ?? 0;
   const record = RecentCalls.open(callId, direction, from, to);
-  if (taken) record.answered_at = new Date(Date.now() - ago).toISOString();
+  if (taken) {
+    record.answered_at = new Date(Date.now() - ago).toISOString();
+    record.started_at = init.startedAtIso ?? record.answered_at;
+    record.taken_over = true;
+  }
   return {
     callId,
     mediaId: init.mediaId,

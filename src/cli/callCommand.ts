@@ -158,6 +158,7 @@ interface CallRow {
   /** Gateway records. */
   end_reason?: string | null;
   stream_restarts?: number;
+  taken_over?: boolean;
   /** Platform records. */
   hangup_cause?: string | null;
 }
@@ -188,7 +189,11 @@ export async function runCallsCommand(argv: string[]): Promise<number> {
   for (const c of calls) {
     const duration = c.duration_ms === null || c.duration_ms === undefined ? '-' : `${(c.duration_ms / 1000).toFixed(1)} s`;
     const arrow = c.direction === 'incoming' ? 'in ' : 'out';
-    const restarts = c.stream_restarts ? `  (media stream restarted ${c.stream_restarts}x)` : '';
+    const restarts = c.taken_over
+      ? '  (taken over from an earlier gateway process)'
+      : c.stream_restarts
+        ? `  (media stream restarted ${c.stream_restarts}x)`
+        : '';
     process.stdout.write(`${clean(c.started_at)}  ${arrow}  ${clean(c.from)} -> ${clean(c.to)}  ${clean(c.state).padEnd(7)}  ${duration.padStart(8)}  ${clean(c.end_reason ?? c.hangup_cause ?? '')}${restarts}\n`);
   }
   return 0;

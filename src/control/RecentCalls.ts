@@ -20,6 +20,8 @@ export interface GatewayCallRecord {
   end_reason: string | null;
   /** New media streams asked for after the socket was lost or a stream did not connect (docs/control.md). */
   stream_restarts: number;
+  /** Taken over from an earlier gateway process (a crash, or onStop handover; docs/control.md). */
+  taken_over: boolean;
 }
 
 const MAX_RECORDS = 1_000;
@@ -32,7 +34,7 @@ export class RecentCalls {
 
   /** The record of a call starting now. */
   static open(callId: string, direction: 'incoming' | 'outgoing', from: string, to: string): GatewayCallRecord {
-    return { call_control_id: callId, direction, from, to, state: 'live', started_at: new Date().toISOString(), answered_at: null, ended_at: null, duration_ms: null, end_reason: null, stream_restarts: 0 };
+    return { call_control_id: callId, direction, from, to, state: 'live', started_at: new Date().toISOString(), answered_at: null, ended_at: null, duration_ms: null, end_reason: null, stream_restarts: 0, taken_over: false };
   }
 
   /** A call refused at admission. */

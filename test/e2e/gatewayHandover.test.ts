@@ -52,6 +52,12 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       await waitFor('new streams', () => calls.every((c) => c.summary().streamsOpened === 2), 5_000);
       await waitFor('frames echoed on the new streams', () => calls.every((c, i) => c.summary().framesReturned > returnedAtStop[i]! + 10), 5_000);
       assert.equal(next.control.counters.streamRestartsLanded, 4);
+      const records = next.control.recentCalls(10);
+      for (const call of calls) {
+        const record = records.find((r) => r.call_control_id === call.id);
+        assert.equal(record?.taken_over, true, '`ttma calls` shows the takeover');
+        assert.ok(record && record.started_at < record.answered_at!, 'the call\'s own start, from the platform');
+      }
       for (const report of await Promise.all(calls.map((c) => c.done))) {
         assert.equal(report.endedBy, 'caller', report.endReason ?? '');
         assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
