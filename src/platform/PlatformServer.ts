@@ -15,8 +15,8 @@ import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, PlatformErrorBody, StreamingStartBody } from '../wire/platformApi.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
-import { HEADER_SIGNATURE, HEADER_TIMESTAMP, WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
-import { parseEd25519PublicKey, verifyWebhookSignature } from '../wire/webhookSignature.js';
+import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
+import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 import { randomUUID } from 'node:crypto';
 import { checkAnswerStreamUrl, checkCodec, checkDestination, checkDialStreamUrl, checkDigits, checkStreamToken } from './allowlists.js';
 import { CapActions, capLimits, type CapNotice } from './CapActions.js';
@@ -46,10 +46,10 @@ import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.j
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
 import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
-import { callEventOf, streamEventOf, type CallEvent } from './providerEvents.js';
 import { StreamlessCalls } from './StreamlessCalls.js';
+import { ProviderWebhooks } from './ProviderWebhooks.js';
 import { liveCallsOf } from './liveCalls.js';
-import { isObject, parseJsonObject, readBody, readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
+import { readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
 
 export interface PlatformServerOptions {
   providerBaseUrl: string;
@@ -113,7 +113,6 @@ const BIND_HOST = '127.0.0.1';
 const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-const WEBHOOK_ID_MAX = 256;
 const NOT_OWNED = 'call not found or not owned by this deployment';
 
 const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf|usage|streaming_start|record_start|record_stop|streaming_stop)$/;
@@ -179,6 +178,7 @@ export class PlatformServer {
   /** Which call each live reservation is for: to end calls at a cap, and to audit them. */
   readonly #reservations = new ReservationCalls();
   readonly streamless: StreamlessCalls;
+  readonly #webhooks: ProviderWebhooks;
   #server: Server | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -301,6 +301,19 @@ export class PlatformServer {
         ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: [new URL(options.providerBaseUrl).origin] })
         : null,
       logger: this.#log,
+    });
+    this.#webhooks = new ProviderWebhooks({
+      publicKey: this.#publicKey,
+      bodyTimeoutMs: this.#bodyTimeoutMs,
+      now: this.#now,
+      replay: this.#replay,
+      calls: this.calls,
+      deployments: this.deployments,
+      streamless: this.streamless,
+      settlement: this.#settlement,
+      recordings: this.#recordings,
+      reservations: this.#reservations,
+      log: this.#log,
     });
     this.#operator = {
       deployments: this.deployments,
@@ -438,7 +451,7 @@ export class PlatformServer {
           return await this.#deploymentUsage(req, res, ctx);
         case '/v1/provider/webhooks':
           allowMethod(method, 'POST', ctx);
-          return await this.#webhook(req, res, ctx);
+          return await this.#webhooks.handle(req, res, ctx);
         default:
           if (await handleOperatorRoute({ ...this.#operator, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
           throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such route', 404);
@@ -759,115 +772,6 @@ export class PlatformServer {
     const locked = await this.calls.lock(callId, owner?.id ?? null, { direction: 'incoming', from: call.from ?? '', to: call.to });
     if (!locked.ok || locked.deploymentId !== deployment.id) {
       throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    }
-  }
-
-  // ---- provider webhooks ----
-
-  async #webhook(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    if (!this.#publicKey) {
-      throw new TtmaError(
-        ErrorCodes.WEBHOOK_NO_KEY,
-        'no webhook signing key configured: provider webhooks are refused (start the platform with --webhook-public-key-file)',
-        503,
-      );
-    }
-    const rawBody = await readBody(req, this.#bodyTimeoutMs);
-    const nowMs = this.#now();
-    const verdict = verifyWebhookSignature({
-      publicKey: this.#publicKey,
-      signatureHeader: singleHeader(req, HEADER_SIGNATURE),
-      timestampHeader: singleHeader(req, HEADER_TIMESTAMP),
-      rawBody,
-      nowSec: Math.floor(nowMs / 1000),
-    });
-    if (!verdict.ok) {
-      if (verdict.reason === 'stale') {
-        throw new TtmaError(ErrorCodes.WEBHOOK_STALE, 'webhook timestamp outside the 300 s window', 401);
-      }
-      throw new TtmaError(ErrorCodes.WEBHOOK_SIGNATURE, `webhook signature refused (${verdict.reason})`, 401);
-    }
-    const envelope = parseJsonObject(rawBody, ErrorCodes.WEBHOOK_MALFORMED);
-    const data = envelope['data'];
-    const eventId = isObject(data) ? data['id'] : undefined;
-    if (!isObject(data) || typeof eventId !== 'string' || eventId.length === 0 || eventId.length > WEBHOOK_ID_MAX) {
-      throw new TtmaError(ErrorCodes.WEBHOOK_MALFORMED, 'webhook has no data.id', 400);
-    }
-    const replayKey = `event:${eventId}`;
-    // Unreachable store: TTMA_ERR_STORE_UNAVAILABLE (503), nothing remembered, the provider retries.
-    if (await this.#replay.checkAndRemember(replayKey, nowMs)) {
-      this.#log.info({ eventId }, 'duplicate webhook ignored');
-      return sendJson(req, res, 200, { ok: true, duplicate: true });
-    }
-    try {
-      await this.#recordWebhook(req, res, ctx, eventId, data);
-    } catch (err) {
-      // Not recorded (the store was away): the provider's retry of this event must not be taken for a replay.
-      await this.#replay.forget(replayKey).catch(() => {
-        this.#log.warn({ eventId, code: ErrorCodes.STORE_UNAVAILABLE }, 'event id could not be forgotten: a retry within the window will be taken for a replay');
-      });
-      throw err;
-    }
-  }
-
-  async #recordWebhook(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, eventId: string, data: Json): Promise<void> {
-    const event = callEventOf(data) ?? (await this.#streamEventOfKnownCall(data));
-    if (!event) {
-      this.#log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');
-      return sendJson(req, res, 200, { ok: true, ignored: true });
-    }
-    ctx.callId = event.callId;
-    const facts = { direction: event.direction, from: event.from, to: event.to };
-    const known = await this.calls.ownerOf(event.callId);
-    if (!known?.locked && event.direction === 'incoming') {
-      const owner = await this.deployments.findByNumber(event.to);
-      const locked = await this.calls.lock(event.callId, owner?.id ?? null, facts);
-      if (!owner) {
-        this.#log.warn({ eventId, callId: event.callId }, 'incoming call to a number no deployment owns: recorded as unowned');
-      }
-      else if (locked.ok) ctx.deploymentId = owner.id;
-    }
-    const record = await this.calls.recordEvent(event.callId, facts, {
-      event_type: event.eventType,
-      occurred_at: event.occurredAt,
-      hangup_cause: event.hangupCause,
-    });
-    this.#log.info({ eventId, callId: event.callId, eventType: event.eventType }, 'webhook recorded');
-    sendJson(req, res, 200, { ok: true });
-    this.streamless.onEvent(event.eventType, event.callId, record.locked ? record.deploymentId : null);
-    void this.#afterEvent(event, record.deploymentId, record.locked, data).catch((err: unknown) =>
-      this.#log.error({ callId: event.callId, err: err instanceof Error ? err.message : String(err) }, 'event follow-up failed'),
-    );
-  }
-
-  /** What a verified event sets in motion: recording of answered outbound calls, settlement, recording download. */
-  /**
-   * Telnyx's `streaming.*` payloads carry the call's ids but not its numbers or direction
-   * (developers.telnyx.com/api-reference/callbacks/call-streaming-failed): for a call we
-   * know, they are taken from its record.
-   */
-  async #streamEventOfKnownCall(data: Json): Promise<CallEvent | null> {
-    const stream = streamEventOf(data);
-    if (!stream) return null;
-    const record = await this.calls.get(stream.callId);
-    if (!record) return null;
-    return { ...stream, direction: record.direction, from: record.from, to: record.to, hangupCause: undefined };
-  }
-
-  async #afterEvent(event: CallEvent, deploymentId: string | null, locked: boolean, data: Json): Promise<void> {
-    if (!locked || !deploymentId) return;
-    if (event.eventType === 'call.hangup') {
-      await this.#settlement.onHangup(event.callId);
-      this.#recordings.forget(event.callId);
-      this.#reservations.forgetCall(event.callId);
-      return;
-    }
-    const deployment = await this.deployments.get(deploymentId);
-    if (!deployment) return;
-    if (event.eventType === 'call.answered' && event.direction === 'outgoing') {
-      await this.#recordings.start(deployment, event.callId);
-    } else if (event.eventType === 'call.recording.saved') {
-      await this.#recordings.saved(deployment, event.callId, data);
     }
   }
 

@@ -1,0 +1,161 @@
+/**
+ * The provider's signed webhooks to the platform (FAQ-05 and FAQ-06 on this
+ * side): verified before parsing (Ed25519 over timestamp|body, 300 s window,
+ * the same code as the gateway's), each event id taken once, then each call's
+ * timeline recorded, an inbound call locked by the number dialled (FAQ-13),
+ * and what the event sets in motion: settlement, recording, the watch for
+ * calls no gateway carries. Nothing unverified is recorded or acted on.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { HEADER_SIGNATURE, HEADER_TIMESTAMP } from '../wire/telnyx.js';
+import { verifyWebhookSignature } from '../wire/webhookSignature.js';
+import type { CallRecordings } from './CallRecordings.js';
+import type { CallRegistry } from './CallRegistry.js';
+import type { DeploymentRegistry } from './DeploymentRegistry.js';
+import { isObject, parseJsonObject, readBody, sendJson, singleHeader, type Json } from './httpExchange.js';
+import { callEventOf, streamEventOf, type CallEvent } from './providerEvents.js';
+import type { ReservationCalls } from './ReservationCalls.js';
+import type { Settlement } from './Settlement.js';
+import type { StreamlessCalls } from './StreamlessCalls.js';
+import type { ReplayStore } from './store/ReplayStore.js';
+
+const WEBHOOK_ID_MAX = 256;
+
+/** What the request's audit line names (filled in as the event is read). */
+export interface WebhookContext {
+  deploymentId?: string;
+  callId?: string;
+}
+
+export interface ProviderWebhooksOptions {
+  /** Null: every webhook is refused with 503 (fail closed, FAQ-05). */
+  publicKey: KeyObject | null;
+  bodyTimeoutMs: number;
+  now: () => number;
+  replay: ReplayStore;
+  calls: CallRegistry;
+  deployments: DeploymentRegistry;
+  streamless: StreamlessCalls;
+  settlement: Settlement;
+  recordings: CallRecordings;
+  reservations: ReservationCalls;
+  log: Logger;
+}
+
+export class ProviderWebhooks {
+  readonly #o: ProviderWebhooksOptions;
+
+  constructor(options: ProviderWebhooksOptions) {
+    this.#o = options;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, ctx: WebhookContext): Promise<void> {
+    if (!this.#o.publicKey) {
+      throw new TtmaError(
+        ErrorCodes.WEBHOOK_NO_KEY,
+        'no webhook signing key configured: provider webhooks are refused (start the platform with --webhook-public-key-file)',
+        503,
+      );
+    }
+    const rawBody = await readBody(req, this.#o.bodyTimeoutMs);
+    const nowMs = this.#o.now();
+    const verdict = verifyWebhookSignature({
+      publicKey: this.#o.publicKey,
+      signatureHeader: singleHeader(req, HEADER_SIGNATURE),
+      timestampHeader: singleHeader(req, HEADER_TIMESTAMP),
+      rawBody,
+      nowSec: Math.floor(nowMs / 1000),
+    });
+    if (!verdict.ok) {
+      if (verdict.reason === 'stale') {
+        throw new TtmaError(ErrorCodes.WEBHOOK_STALE, 'webhook timestamp outside the 300 s window', 401);
+      }
+      throw new TtmaError(ErrorCodes.WEBHOOK_SIGNATURE, `webhook signature refused (${verdict.reason})`, 401);
+    }
+    const envelope = parseJsonObject(rawBody, ErrorCodes.WEBHOOK_MALFORMED);
+    const data = envelope['data'];
+    const eventId = isObject(data) ? data['id'] : undefined;
+    if (!isObject(data) || typeof eventId !== 'string' || eventId.length === 0 || eventId.length > WEBHOOK_ID_MAX) {
+      throw new TtmaError(ErrorCodes.WEBHOOK_MALFORMED, 'webhook has no data.id', 400);
+    }
+    const replayKey = `event:${eventId}`;
+    // Unreachable store: TTMA_ERR_STORE_UNAVAILABLE (503), nothing remembered, the provider retries.
+    if (await this.#o.replay.checkAndRemember(replayKey, nowMs)) {
+      this.#o.log.info({ eventId }, 'duplicate webhook ignored');
+      return sendJson(req, res, 200, { ok: true, duplicate: true });
+    }
+    try {
+      await this.#record(req, res, ctx, eventId, data);
+    } catch (err) {
+      // Not recorded (the store was away): the provider's retry of this event must not be taken for a replay.
+      await this.#o.replay.forget(replayKey).catch(() => {
+        this.#o.log.warn({ eventId, code: ErrorCodes.STORE_UNAVAILABLE }, 'event id could not be forgotten: a retry within the window will be taken for a replay');
+      });
+      throw err;
+    }
+  }
+
+  async #record(req: IncomingMessage, res: ServerResponse, ctx: WebhookContext, eventId: string, data: Json): Promise<void> {
+    const event = callEventOf(data) ?? (await this.#streamEventOfKnownCall(data));
+    if (!event) {
+      this.#o.log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');
+      return sendJson(req, res, 200, { ok: true, ignored: true });
+    }
+    ctx.callId = event.callId;
+    const facts = { direction: event.direction, from: event.from, to: event.to };
+    const known = await this.#o.calls.ownerOf(event.callId);
+    if (!known?.locked && event.direction === 'incoming') {
+      const owner = await this.#o.deployments.findByNumber(event.to);
+      const locked = await this.#o.calls.lock(event.callId, owner?.id ?? null, facts);
+      if (!owner) {
+        this.#o.log.warn({ eventId, callId: event.callId }, 'incoming call to a number no deployment owns: recorded as unowned');
+      }
+      else if (locked.ok) ctx.deploymentId = owner.id;
+    }
+    const record = await this.#o.calls.recordEvent(event.callId, facts, {
+      event_type: event.eventType,
+      occurred_at: event.occurredAt,
+      hangup_cause: event.hangupCause,
+    });
+    this.#o.log.info({ eventId, callId: event.callId, eventType: event.eventType }, 'webhook recorded');
+    sendJson(req, res, 200, { ok: true });
+    this.#o.streamless.onEvent(event.eventType, event.callId, record.locked ? record.deploymentId : null);
+    void this.#afterEvent(event, record.deploymentId, record.locked, data).catch((err: unknown) =>
+      this.#o.log.error({ callId: event.callId, err: err instanceof Error ? err.message : String(err) }, 'event follow-up failed'),
+    );
+  }
+
+  /**
+   * Telnyx's `streaming.*` payloads carry the call's ids but not its numbers or direction
+   * (developers.telnyx.com/api-reference/callbacks/call-streaming-failed): for a call we
+   * know, they are taken from its record.
+   */
+  async #streamEventOfKnownCall(data: Json): Promise<CallEvent | null> {
+    const stream = streamEventOf(data);
+    if (!stream) return null;
+    const record = await this.#o.calls.get(stream.callId);
+    if (!record) return null;
+    return { ...stream, direction: record.direction, from: record.from, to: record.to, hangupCause: undefined };
+  }
+
+  /** What a verified event sets in motion: recording of answered outbound calls, settlement, recording download. */
+  async #afterEvent(event: CallEvent, deploymentId: string | null, locked: boolean, data: Json): Promise<void> {
+    if (!locked || !deploymentId) return;
+    if (event.eventType === 'call.hangup') {
+      await this.#o.settlement.onHangup(event.callId);
+      this.#o.recordings.forget(event.callId);
+      this.#o.reservations.forgetCall(event.callId);
+      return;
+    }
+    const deployment = await this.#o.deployments.get(deploymentId);
+    if (!deployment) return;
+    if (event.eventType === 'call.answered' && event.direction === 'outgoing') {
+      await this.#o.recordings.start(deployment, event.callId);
+    } else if (event.eventType === 'call.recording.saved') {
+      await this.#o.recordings.saved(deployment, event.callId, data);
+    }
+  }
+}
