@@ -35,6 +35,8 @@ import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
+/** The live-call list: up to 10,000 calls of about 250 bytes each (src/platform/liveCalls.ts). */
+const MAX_LIVE_LIST_BYTES = 4 * 1024 * 1024;
 const MAX_SOCKETS = 32;
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
 /** A refused connection is tried again after these delays (doubling from the first) while within the window. */
@@ -126,7 +128,7 @@ export class SignallingClient {
    * recent calls of any state), are dropped: they come from the network.
    */
   async liveCalls(): Promise<LiveCallView[]> {
-    const body = (await this.#call('GET', PLATFORM_PATHS.liveCalls)) as { calls?: unknown };
+    const body = (await this.#call('GET', PLATFORM_PATHS.liveCalls, undefined, MAX_LIVE_LIST_BYTES)) as { calls?: unknown };
     if (!Array.isArray(body?.calls)) throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the live call list without a calls array', 502);
     return body.calls.filter(isLiveCallView);
   }
@@ -144,15 +146,15 @@ export class SignallingClient {
     return this.#call('POST', path, JSON.stringify(body));
   }
 
-  async #call(method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {
-    return this.#parse(path, await this.#sendRetryingRefused(method, path, body));
+  async #call(method: 'GET' | 'POST', path: string, body?: string, maxBytes = MAX_RESPONSE_BYTES): Promise<unknown> {
+    return this.#parse(path, await this.#sendRetryingRefused(method, path, body, maxBytes));
   }
 
-  async #sendRetryingRefused(method: string, path: string, body?: string): Promise<RawResponse> {
+  async #sendRetryingRefused(method: string, path: string, body: string | undefined, maxBytes: number): Promise<RawResponse> {
     const startedAt = performance.now();
     for (let delayMs = REFUSED_FIRST_RETRY_MS; ; delayMs *= 2) {
       try {
-        return await this.#send(method, path, body);
+        return await this.#send(method, path, body, maxBytes);
       } catch (cause) {
         const refused = (cause as NodeJS.ErrnoException).code === 'ECONNREFUSED';
         if (!refused || performance.now() - startedAt + delayMs > REFUSED_RETRY_WINDOW_MS) {
@@ -185,7 +187,7 @@ export class SignallingClient {
     return parsed;
   }
 
-  #send(method: string, path: string, body?: string): Promise<RawResponse> {
+  #send(method: string, path: string, body?: string, maxBytes = MAX_RESPONSE_BYTES): Promise<RawResponse> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = { ...this.#headers };
       if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
@@ -197,7 +199,7 @@ export class SignallingClient {
           let size = 0;
           res.on('data', (chunk: Buffer) => {
             size += chunk.length;
-            if (size > MAX_RESPONSE_BYTES) {
+            if (size > maxBytes) {
               req.destroy(new Error('response too large'));
               return;
             }

@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, PlatformErrorBody, StreamingStartBody } from '../wire/platformApi.js';
+import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, StreamingStartBody } from '../wire/platformApi.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
@@ -553,7 +553,7 @@ export class PlatformServer {
       if (live !== '1') throw new TtmaError(ErrorCodes.BAD_REQUEST, 'live must be 1', 400);
       const calls = await liveCallsOf(deployment.id, { caps: this.caps, calls: this.calls, reservations: this.#reservations });
       this.#log.info({ deployment: deployment.id, live: calls.length }, 'live calls listed for the gateway');
-      return sendJson(req, res, 200, { calls: calls.map(deploymentCallView) });
+      return sendJson(req, res, 200, { calls: calls.map(liveCallView) });
     }
     const raw = url.searchParams.get('limit') ?? '10';
     const limit = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
@@ -835,6 +835,19 @@ const DEPLOYMENT_CALL_FIELDS = [
   'call_control_id', 'direction', 'from', 'to', 'state', 'started_at', 'answered_at', 'ended_at',
   'duration_ms', 'billed_minutes', 'cost_usd', 'hangup_cause',
 ] as const;
+
+/** A live call as a starting gateway needs it to take the call over (LiveCallView): small, as the list can hold thousands. */
+function liveCallView(record: CallRecord): LiveCallView {
+  return {
+    call_control_id: record.callControlId,
+    direction: record.direction,
+    from: record.from,
+    to: record.to,
+    state: record.state,
+    started_at: record.firstSeenAt,
+    answered_at: record.answeredAt,
+  };
+}
 
 /** A call record as its own deployment may see it: the provider's figures, no review flags, no recording URL. */
 function deploymentCallView(record: CallRecord): Record<string, unknown> {

@@ -45,6 +45,12 @@ test('the live-call list keeps only well-formed answered calls', async () => {
   const signalling = client((server.address() as AddressInfo).port);
   try {
     assert.deepEqual((await signalling.liveCalls()).map((c) => c.call_control_id), ['v3:live-1']);
+    // A box's worth of calls (found too big for the usual 64 KiB answer limit at 200 calls).
+    body = { calls: Array.from({ length: 5_000 }, (_, i) => ({ ...good, call_control_id: `v3:live-${i}` })) };
+    assert.equal((await signalling.liveCalls()).length, 5_000);
+    // Bounded still: more than 4 MiB is refused.
+    body = { calls: Array.from({ length: 20_000 }, (_, i) => ({ ...good, call_control_id: `v3:live-${i}`, from: '+1'.padEnd(64, '5') })) };
+    await assert.rejects(signalling.liveCalls(), (err) => isTtmaError(err, 'TTMA_ERR_PLATFORM') && /response too large/.test(err.message));
     body = { calls: 'everything' };
     await assert.rejects(signalling.liveCalls(), (err) => isTtmaError(err, 'TTMA_ERR_PLATFORM') && /without a calls array/.test(err.message));
   } finally {
