@@ -318,7 +318,12 @@ export class RealtimeAgent implements AgentAdapter {
       output_modalities: ['audio'],
       instructions: this.#config.instructions,
       audio: {
-        input: { format, turn_detection: { type: 'server_vad', create_response: true, interrupt_response: true }, transcription: null },
+        input: {
+          format,
+          turn_detection: { type: 'server_vad', create_response: true, interrupt_response: true },
+          // Off unless the operator names a model: it is a second service on the caller's audio.
+          transcription: this.#config.transcriptionModel ? { model: this.#config.transcriptionModel } : null,
+        },
         output: { format, voice: this.#config.voice },
       },
       tools,

@@ -49,6 +49,11 @@ export type AgentConfig =
       transferTargets: string[];
       /** Offer the send_dtmf tool (key presses toward the far end, e.g. an IVR on an outbound call). */
       dtmf: boolean;
+      /**
+       * The server transcribes the caller with this model ('' : not at all).
+       * A reopened session is then told the caller's words too, not only the agent's.
+       */
+      transcriptionModel: string;
     }
   | {
       kind: 'openclaw';

@@ -30,6 +30,7 @@ const agentSchema = z.strictObject({
   cueAfterMs: int(0, 60_000).default(DEFAULT_CUE_AFTER_MS),
   transferTargets: z.array(z.string()).default([]),
   dtmf: z.boolean().default(false),
+  transcriptionModel: z.string().max(100).regex(/^[A-Za-z0-9._:-]*$/, 'letters, digits and . _ : - only').default(''),
   openclawUrl: z.string().optional(),
   openclawTokenFile: z.string().optional(),
   openclawAgent: z.string().default('main'),
@@ -123,6 +124,7 @@ export const GATEWAY_KEYS: readonly KeySpec[] = [
   { key: 'agent.cueAfterMs', type: 'int', default: '1500', meaning: 'realtime: play the "one moment" cue when a consult takes longer than this, ms' },
   { key: 'agent.transferTargets', type: 'list', default: '[] (no transfer tool)', meaning: 'realtime: E.164 numbers the model may transfer the caller to (the transfer_call tool, offered only when set; at most 20; the platform\'s dialling policy applies too)' },
   { key: 'agent.dtmf', type: 'bool', default: 'false', meaning: 'realtime: offer the send_dtmf tool (key presses toward the far end, e.g. an IVR on an outbound call)' },
+  { key: 'agent.transcriptionModel', type: 'string', default: '\'\' (off)', meaning: 'realtime: the server transcribes the caller with this model (e.g. gpt-4o-mini-transcribe); a session reopened mid-call is then told the caller\'s words as well as the agent\'s (docs/agents.md)' },
   { key: 'agent.openclawUrl', type: 'string', default: OPENCLAW_DEFAULT_URL, env: 'TTMA_OPENCLAW_URL', flag: '--openclaw-url', meaning: 'OpenClaw gateway (openclaw agent; realtime consult_agent when set)' },
   { key: 'agent.openclawTokenFile', type: 'string', default: 'systemd credential openclaw-token, else none', env: 'TTMA_OPENCLAW_TOKEN_FILE', flag: '--openclaw-token-file', meaning: 'file holding the OpenClaw gateway token', secret: secret('openclawToken', 'openclaw-token', ['agent.openclawToken'], ['TTMA_OPENCLAW_TOKEN']) },
   { key: 'agent.openclawAgent', type: 'string', default: 'main', flag: '--openclaw-agent', meaning: 'OpenClaw agent id (model "openclaw/<id>")' },
@@ -270,6 +272,7 @@ function agentFromSettings(loaded: LoadedGatewaySettings, secrets: GatewaySecret
         cueAfterMs: a.cueAfterMs,
         transferTargets: [...a.transferTargets],
         dtmf: a.dtmf,
+        transcriptionModel: a.transcriptionModel,
       };
     case 'openclaw':
       return {

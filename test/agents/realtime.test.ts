@@ -35,6 +35,7 @@ before(async () => {
       cueAfterMs: 1500,
       transferTargets: [TRANSFER_TARGET, PREMIUM_TARGET],
       dtmf: true,
+      transcriptionModel: 'gpt-4o-mini-transcribe',
     },
     bargeIn: DEFAULT_BARGE_IN,
   });
@@ -60,6 +61,7 @@ test('realtime: warm before pickup, session formats and tools, first audio withi
   const update = (await conn.inbox.waitFor((m) => m['type'] === 'session.update', 'session.update')).msg['session'];
   assert.deepEqual(update.audio.input.format, { type: 'audio/pcm', rate: 24000 });
   assert.equal(update.audio.input.turn_detection.type, 'server_vad');
+  assert.deepEqual(update.audio.input.transcription, { model: 'gpt-4o-mini-transcribe' }, 'the operator turned caller transcription on');
   assert.deepEqual(update.tools.map((t: { name: string }) => t.name).sort(), ['consult_agent', 'end_call', 'send_dtmf', 'transfer_call']);
   const transfer = update.tools.find((t: { name: string }) => t.name === 'transfer_call');
   assert.deepEqual(transfer.parameters.properties.to.enum, [TRANSFER_TARGET, PREMIUM_TARGET], 'the model is told the only numbers it may use');

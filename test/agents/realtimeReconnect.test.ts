@@ -83,6 +83,8 @@ test('realtime: a session the server ends is opened again with the conversation 
     await until('a second session', () => server.sessions.length === 2 && server.sessions[1]!.messages.filter((m) => m['type'] === 'conversation.item.create').length === 3);
     const second = server.sessions[1]!;
     assert.equal(second.messages[0]!['type'], 'session.update', 'the same settings first');
+    const audio = (second.messages[0]!['session'] as { audio: { input: { transcription: unknown } } }).audio;
+    assert.equal(audio.input.transcription, null, 'no caller transcription unless the operator names a model');
     const items = second.messages.filter((m) => m['type'] === 'conversation.item.create').map((m) => m['item'] as { role: string; content: Array<{ type: string; text: string }> });
     assert.deepEqual(
       items.map((i) => [i.role, i.content[0]!.type, i.content[0]!.text]),

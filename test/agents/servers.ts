@@ -24,7 +24,7 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 /** A realtime agent's config for tests that build the adapter themselves: no consult, no tools. */
 export function realtimeTestConfig(url: string): Extract<AgentConfig, { kind: 'realtime' }> {
-  return { kind: 'realtime', url, model: 'm', voice: 'v', apiKey: '', format: 'pcm16', instructions: '', consult: null, cueAfterMs: 1500, transferTargets: [], dtmf: false };
+  return { kind: 'realtime', url, model: 'm', voice: 'v', apiKey: '', format: 'pcm16', instructions: '', consult: null, cueAfterMs: 1500, transferTargets: [], dtmf: false, transcriptionModel: '' };
 }
 
 function pcmB64(pcm: Int16Array): string {

@@ -116,6 +116,15 @@ describe('gateway config file', () => {
     }
   });
 
+  it('the realtime caller transcription model is off by default, passed through when named, refused when odd', () => {
+    const secrets = { agentSecret: AGENT_SECRET, webhookPublicKey: null, agentKey: 'k', openclawToken: '' };
+    const off = gatewayConfigFromSettings(loadGatewaySettings({ config: write('tr-off.json', { ...good(), agent: { kind: 'realtime' } }) }, {}), secrets);
+    assert.equal(off.agent.kind === 'realtime' && off.agent.transcriptionModel, '');
+    const on = gatewayConfigFromSettings(loadGatewaySettings({ config: write('tr-on.json', { ...good(), agent: { kind: 'realtime', transcriptionModel: 'gpt-4o-mini-transcribe' } }) }, {}), secrets);
+    assert.equal(on.agent.kind === 'realtime' && on.agent.transcriptionModel, 'gpt-4o-mini-transcribe');
+    assert.match(problemsOf({ config: write('tr-bad.json', { ...good(), agent: { kind: 'realtime', transcriptionModel: 'x"; drop' } }) }), /agent\.transcriptionModel: expected regex, got "x\\"; drop"; from file/);
+  });
+
   it('unknown keys are refused, at the top level and nested, with the keys that exist', () => {
     const message = problemsOf({ config: write('unknown.json', { ...good(), tunelPort: 8080, agent: { kind: 'echo', modle: 'x' } }) });
     assert.match(message, /tunelPort: unknown key \(file .*\); expected one of: host, tunnelPort, localPort/);
