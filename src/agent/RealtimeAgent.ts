@@ -321,7 +321,7 @@ export class RealtimeAgent implements AgentAdapter {
         input: {
           format,
           turn_detection: { type: 'server_vad', create_response: true, interrupt_response: true },
-          // Off unless the operator names a model: it is a second service on the caller's audio.
+          // Off unless the operator names a model: a second model runs (and is billed) on the caller's audio.
           transcription: this.#config.transcriptionModel ? { model: this.#config.transcriptionModel } : null,
         },
         output: { format, voice: this.#config.voice },
