@@ -836,24 +836,21 @@ const DEPLOYMENT_CALL_FIELDS = [
   'duration_ms', 'billed_minutes', 'cost_usd', 'hangup_cause',
 ] as const;
 
-/** A live call as a starting gateway needs it to take the call over (LiveCallView): small, as the list can hold thousands. */
+/** What a starting gateway needs to take a live call over (LiveCallView): few fields, as the list can hold thousands. */
+const LIVE_CALL_FIELDS = ['call_control_id', 'direction', 'from', 'to', 'state', 'started_at', 'answered_at'] as const;
+
+function pickFields(record: CallRecord, fields: readonly string[]): Record<string, unknown> {
+  const full = callView(record);
+  const view: Record<string, unknown> = {};
+  for (const field of fields) view[field] = full[field];
+  return view;
+}
+
 function liveCallView(record: CallRecord): LiveCallView {
-  return {
-    call_control_id: record.callControlId,
-    direction: record.direction,
-    from: record.from,
-    to: record.to,
-    state: record.state,
-    started_at: record.firstSeenAt,
-    answered_at: record.answeredAt,
-  };
+  return pickFields(record, LIVE_CALL_FIELDS) as unknown as LiveCallView;
 }
 
 /** A call record as its own deployment may see it: the provider's figures, no review flags, no recording URL. */
 function deploymentCallView(record: CallRecord): Record<string, unknown> {
-  const full = callView(record);
-  const view: Record<string, unknown> = {};
-  for (const field of DEPLOYMENT_CALL_FIELDS) view[field] = full[field];
-  view['recorded'] = Boolean(record.recording?.url);
-  return view;
+  return { ...pickFields(record, DEPLOYMENT_CALL_FIELDS), recorded: Boolean(record.recording?.url) };
 }
