@@ -54,8 +54,12 @@ export interface DemoSummary {
   workers: number;
   /** With --drop-streams: streams broken by the simulator, and new streams the gateway got for them; the tunnel's outage, ms. */
   streams?: { dropped: number; restarted: number; outageMs?: number };
-  /** With --kill-gateway: the gateway process killed halfway, how long its successor took to start, and the calls that got a stream to it. */
-  gatewayKilled?: { liveCalls: number; restartMs: number; takenOver: number };
+  /**
+   * With --kill-gateway: the calls live when the gateway process was killed, how long its
+   * successor took to start, the calls that got a stream to it, and how long a caller had no
+   * stream, on average (the frames a call's length would carry that were never sent).
+   */
+  gatewayKilled?: { liveCalls: number; restartMs: number; takenOver: number; streamGapMsPerCall: number };
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -249,7 +253,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       const t0 = Date.now();
       gateway = await startTtma('gateway', gatewayArgs, join(dir, 'gateway-2.log'));
       children.push(gateway);
-      killed = { liveCalls: live, restartMs: Date.now() - t0, takenOver: 0 };
+      killed = { liveCalls: live, restartMs: Date.now() - t0, takenOver: 0, streamGapMsPerCall: 0 };
       progress(`the new gateway process started in ${killed.restartMs} ms and takes the calls over`);
     };
     const drops = flags['drop-streams'] ? dropAll() : flags['kill-gateway'] ? killGateway() : Promise.resolve();
@@ -277,6 +281,9 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     }
     if (killed) {
       killed.takenOver = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
+      // A simulated caller sends a frame every 20 ms while it has a stream, for the call's length.
+      const unsent = calls * seconds * 50 - summary.frames.sent;
+      killed.streamGapMsPerCall = Math.max(0, Math.round((unsent * 20) / calls));
       summary.gatewayKilled = killed;
       if (killed.takenOver < killed.liveCalls) failed = true;
     }
@@ -316,7 +323,10 @@ function printTable(s: DemoSummary, exitCodes: Record<string, number | string>):
     ['round trip p50 / p99 / max (ms)', `${s.roundTripMs.p50} / ${s.roundTripMs.p99} / ${s.roundTripMs.max}`],
     ['media workers', String(s.workers)],
     ...(s.gatewayKilled
-      ? [[`gateway killed: calls live / taken over (new process in ${s.gatewayKilled.restartMs} ms)`, `${s.gatewayKilled.liveCalls} / ${s.gatewayKilled.takenOver}`] as [string, string]]
+      ? ([
+          ['gateway killed: calls live / taken over', `${s.gatewayKilled.liveCalls} / ${s.gatewayKilled.takenOver}`],
+          ['new gateway up / no stream a call (ms)', `${s.gatewayKilled.restartMs} / ${s.gatewayKilled.streamGapMsPerCall}`],
+        ] as Array<[string, string]>)
       : []),
     ...(s.streams ? [[`streams dropped / restarted${s.streams.outageMs ? ` (tunnel down ${s.streams.outageMs} ms)` : ''}`, `${s.streams.dropped} / ${s.streams.restarted}`] as [string, string]] : []),
     ['clean shutdown (exit codes)', Object.entries(exitCodes).map(([k, v]) => `${k}=${v}`).join(' ')],

@@ -110,11 +110,13 @@ test('ttma demo --tunnel-outage: the tunnel is also down 2 s from the drop (a cl
 test('ttma demo --kill-gateway: the gateway process is killed halfway, a new one takes every call over, the calls complete', async () => {
   const { code, stdout, stderr } = await run(['demo', '--calls', '4', '--seconds', '6', '--kill-gateway', '--json']);
   assert.equal(code, 0, stderr);
-  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; echo: { minCorrelation: number }; gatewayKilled: { liveCalls: number; takenOver: number; restartMs: number } };
+  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; echo: { minCorrelation: number }; gatewayKilled: { liveCalls: number; takenOver: number; restartMs: number; streamGapMsPerCall: number } };
   assert.equal(summary.calls.completed, 4);
   assert.equal(summary.gatewayKilled.liveCalls, 4);
   assert.equal(summary.gatewayKilled.takenOver, 4);
   assert.ok(summary.gatewayKilled.restartMs > 0);
+  // The caller's stream is gone from the kill until the new process's stream lands: more than nothing, well under the 10 s deadline.
+  assert.ok(summary.gatewayKilled.streamGapMsPerCall > 100 && summary.gatewayKilled.streamGapMsPerCall < 5_000, `gap ${summary.gatewayKilled.streamGapMsPerCall} ms`);
   assert.ok(summary.echo.minCorrelation >= 0.9, `minCorrelation ${summary.echo.minCorrelation}`);
   assert.match(stderr, /killed the gateway process \(SIGKILL\) with 4 calls live/);
   const usage = await run(['demo', '--kill-gateway', '--drop-streams']);
