@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import nacl from 'tweetnacl';
 import { freePorts, startTtma, stopChild, type Child } from '../../src/cli/processes.js';
+import { simProcessArgs } from '../helpers/simProcess.js';
 
 const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
 const NUMBER = '+15550100000';
@@ -83,13 +84,8 @@ describe('ttma call / ttma calls against running processes', () => {
     const agentSecret = randomBytes(32).toString('base64url');
     let tunnelPort = 0;
     [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
-    children.push(await startTtma('sim', [
-      'sim', '--port', String(simPort), '--api-key-file', file('api', apiKey),
-      '--signing-key-file', file('signing', Buffer.from(keys.secretKey).toString('base64')),
-      '--webhook-url', `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
-      '--webhook-url', `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`,
-      '--tunnel', `${HOST}=ws://127.0.0.1:${tunnelPort}`,
-    ], join(dir, 'sim.log')));
+    const simFiles = { apiKey: file('api', apiKey), signingKey: file('signing', Buffer.from(keys.secretKey).toString('base64')) };
+    children.push(await startTtma('sim', simProcessArgs({ sim: simPort, platform: platformPort, tunnel: tunnelPort }, simFiles, HOST), join(dir, 'sim.log')));
     const publicKey = file('public', Buffer.from(keys.publicKey).toString('base64'));
     // The dialling policy allows North American numbers only.
     const deployment = { id: 'call-cli', numbers: [NUMBER], tunnelHost: HOST, agentSecret, dialPolicy: { allowPrefixes: ['+1'] } };

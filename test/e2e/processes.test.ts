@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import nacl from 'tweetnacl';
 import { freePorts, startTtma, stopChild, type Child } from '../../src/cli/processes.js';
+import { simProcessArgs } from '../helpers/simProcess.js';
 
 const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'ttma-e2e-'));
@@ -161,13 +162,8 @@ async function threeStreamingCalls(name: string, seconds: number, gatewayFlags: 
   const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
   const children: Child[] = [];
   const logs = { sim: join(dir, `${name}-sim.log`), platform: join(dir, `${name}-platform.log`), gateway: join(dir, `${name}-gateway.log`) };
-  children.push(await startTtma('sim', [
-    'sim', '--port', String(simPort), '--api-key-file', file('api', apiKey),
-    '--signing-key-file', file('signing', Buffer.from(keys.secretKey).toString('base64')),
-    '--webhook-url', `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
-    '--webhook-url', `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`,
-    '--tunnel', `${host}=ws://127.0.0.1:${tunnelPort}`,
-  ], logs.sim));
+  const simFiles = { apiKey: file('api', apiKey), signingKey: file('signing', Buffer.from(keys.secretKey).toString('base64')) };
+  children.push(await startTtma('sim', simProcessArgs({ sim: simPort, platform: platformPort, tunnel: tunnelPort }, simFiles, host), logs.sim));
   const publicKey = file('public', Buffer.from(keys.publicKey).toString('base64'));
   children.push(await startTtma('platform', [
     'platform', '--port', String(platformPort), '--provider-url', `http://127.0.0.1:${simPort}`,

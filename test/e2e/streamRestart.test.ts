@@ -17,7 +17,7 @@ import { encodeWav } from '../../src/media/wav.js';
 import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
 import { metricValue } from '../helpers/promText.js';
-import { NUMBER, TUNNEL_HOST, startStack, streamingCall, waitFor, type Stack } from '../helpers/stack.js';
+import { NUMBER, TUNNEL_HOST, startStack, streamingCall, waitFor, withStack, type Stack } from '../helpers/stack.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -255,8 +255,7 @@ describe('a restarted stream does not greet the caller again', () => {
 
 describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked for again', () => {
   it('the answer\'s own stream too: a call answered while the tunnel is down gets its stream once it is back', async () => {
-    const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure: 'continue' } });
-    try {
+    await withStack({ workers: 1 }, { sim: { onStreamFailure: 'continue' } }, async (stack) => {
       stack.sim.setTunnelDown(TUNNEL_HOST, true);
       const call = stack.sim.placeInboundCall({ from: '+15550306101', to: NUMBER, durationMs: 2_000 });
       await waitFor('the answer\'s stream to fail', () => stack.gateway.control.snapshot().some((c) => c.callId === call.id && c.state === 'answered'), 5_000);
@@ -268,15 +267,11 @@ describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked
       assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
       assert.equal(stack.gateway.control.counters.streamRestartsLanded, 1);
       await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
-    } finally {
-      await stack.stop();
-    }
+    });
   });
 
-
   it('a tunnel down for 4 s (a cloudflared restart): the gateway keeps asking, every 2 s at most, and the call comes back', async () => {
-    const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure: 'continue' } });
-    try {
+    await withStack({ workers: 1 }, { sim: { onStreamFailure: 'continue' } }, async (stack) => {
       const call = await streamingCall(stack, '+15550306201', 9_000);
       stack.sim.setTunnelDown(TUNNEL_HOST, true);
       assert.equal(call.dropStream(), true);
@@ -295,14 +290,11 @@ describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked
       const record = stack.gateway.control.recentCalls(10).find((r) => r.call_control_id === call.id);
       assert.equal(record?.stream_restarts, stack.gateway.control.counters.streamRestarts);
       await waitFor('the gateway to end the call', () => stack.gateway.control.liveCalls === 0);
-    } finally {
-      await stack.stop();
-    }
+    });
   });
 
   it('a tunnel that stays down: the call ends within 10 s of the loss, with no request after that', async () => {
-    const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure: 'continue' } });
-    try {
+    await withStack({ workers: 1 }, { sim: { onStreamFailure: 'continue' } }, async (stack) => {
       const call = await streamingCall(stack, '+15550306202', 20_000);
       stack.sim.setTunnelDown(TUNNEL_HOST, true);
       assert.equal(call.dropStream(), true);
@@ -319,15 +311,12 @@ describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked
       assert.equal(stack.gateway.control.hasPendingMediaToken(call.id), false);
       const report = await call.done;
       assert.equal(report.endedBy, 'gateway');
-    } finally {
-      await stack.stop();
-    }
+    });
   });
 
   for (const onStreamFailure of ['continue', 'hangup'] as const) {
     it(`the provider ${onStreamFailure === 'continue' ? 'keeps the call after a failed stream: the retry lands once the tunnel is back' : 'ends the call after a failed stream: so does the gateway, as before'}`, async () => {
-      const stack = await startStack({ workers: 1 }, { sim: { onStreamFailure } });
-      try {
+      await withStack({ workers: 1 }, { sim: { onStreamFailure } }, async (stack) => {
         const call = await streamingCall(stack, '+15550306001', 6_000);
         // cloudflared restarting: the socket goes and, for a while, no new connection gets through.
         stack.sim.setTunnelDown(TUNNEL_HOST, true);
@@ -350,9 +339,7 @@ describe('a stream that cannot connect yet (the tunnel is reconnecting) is asked
         }
         await waitFor('the gateway to end the call', () => control.liveCalls === 0);
         assert.equal(control.hasPendingMediaToken(call.id), false);
-      } finally {
-        await stack.stop();
-      }
+      });
     });
   }
 });

@@ -12,23 +12,19 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Gateway } from '../../src/Gateway.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { startStack, streamingCall, waitFor, type Stack } from '../helpers/stack.js';
+import { streamingCall, waitFor, withStack, type Stack } from '../helpers/stack.js';
 
 const GRACE_MS = 1_500;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function withStack(run: (stack: Stack) => Promise<void>, capUnitMs?: number): Promise<void> {
-  const stack = await startStack({ workers: 1, onStop: 'handover' }, { platform: { streamlessGraceMs: GRACE_MS, ...(capUnitMs ? { capUnitMs } : {}) } });
-  try {
-    await run(stack);
-  } finally {
-    await stack.stop();
-  }
+/** A gateway that hands its calls over when stopped, and a platform with a short grace. */
+function withGraceStack(run: (stack: Stack) => Promise<void>, capUnitMs?: number): Promise<void> {
+  return withStack({ workers: 1, onStop: 'handover' }, { platform: { streamlessGraceMs: GRACE_MS, ...(capUnitMs ? { capUnitMs } : {}) } }, run);
 }
 
 describe('calls no gateway carries', () => {
   it('a gateway gone for good: the platform ends its calls after the grace', async () => {
-    await withStack(async (stack) => {
+    await withGraceStack(async (stack) => {
       const calls = await Promise.all([1, 2].map((i) => streamingCall(stack, `+155504050${i}0`, 30_000)));
       const stoppedAt = Date.now();
       await stack.gateway.stop();
@@ -42,7 +38,7 @@ describe('calls no gateway carries', () => {
   });
 
   it('a new gateway process within the grace: the calls go on', async () => {
-    await withStack(async (stack) => {
+    await withGraceStack(async (stack) => {
       const call = await streamingCall(stack, '+15550405100', 5_000);
       await stack.gateway.stop();
       await sleep(300);
@@ -60,7 +56,7 @@ describe('calls no gateway carries', () => {
   });
 
   it('a restarted stream, and a stream stopped on purpose, are left alone; the record decides', async () => {
-    await withStack(async (stack) => {
+    await withGraceStack(async (stack) => {
       const restarted = await streamingCall(stack, '+15550405200', 30_000);
       const stopped = await streamingCall(stack, '+15550405300', 30_000);
       assert.equal(restarted.dropStream(), true);
@@ -84,7 +80,7 @@ describe('calls no gateway carries', () => {
   });
 
   it('a loss whose timer is gone is found by the call\'s minute top-up', async () => {
-    await withStack(async (stack) => {
+    await withGraceStack(async (stack) => {
       const call = await streamingCall(stack, '+15550405400', 30_000);
       await stack.gateway.stop();
       // The process that saw the loss forgets it (as a platform restart would).
@@ -99,7 +95,7 @@ describe('calls no gateway carries', () => {
 
 describe('the live-call list a gateway reads at start', () => {
   it('lists no call the platform ended for want of a stream', async () => {
-    await withStack(async (stack) => {
+    await withGraceStack(async (stack) => {
       const call = await streamingCall(stack, '+15550405500', 30_000);
       await stack.gateway.stop();
       await call.done;

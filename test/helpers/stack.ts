@@ -131,6 +131,20 @@ export async function startStack(
   };
 }
 
+/** A stack for one test: started, handed to `run`, stopped whatever `run` does. */
+export async function withStack(
+  overrides: Partial<GatewayConfig>,
+  options: Parameters<typeof startStack>[1],
+  run: (stack: Stack) => Promise<void>,
+): Promise<void> {
+  const stack = await startStack(overrides, options);
+  try {
+    await run(stack);
+  } finally {
+    await stack.stop();
+  }
+}
+
 /** Wait until `check` is true, polling; fails after `timeoutMs`. */
 export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
