@@ -103,6 +103,8 @@ export class ControlActor {
     /** Live calls taken over from an earlier gateway process (at the platform's first hello), and those refused for lack of room. */
     callsAdopted: 0,
     callsAdoptionRefused: 0,
+    /** Inbound calls that rang while no gateway was up, found ringing in the same list and answered. */
+    callsRingingAnswered: 0,
   };
   readonly #latency = new AddedLatencyMeter();
   /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
@@ -367,7 +369,8 @@ export class ControlActor {
    * first call runs it, later calls return its result (the number taken). A
    * list the platform could not give (its store away, say) is asked for again
    * every 2 s, 5 times at most: well inside the 30 s after which the platform
-   * ends a call no gateway carries.
+   * ends a call no gateway carries. Inbound calls the list shows still
+   * ringing (they arrived while no gateway was up) are answered as new calls.
    */
   adoptLiveCalls(): Promise<number> {
     this.#adoption ??= this.#adoptWithRetries();
@@ -393,9 +396,23 @@ export class ControlActor {
   async #adopt(): Promise<number> {
     const listed = await this.#signalling.liveCalls();
     let adopted = 0;
+    let ringingAnswered = 0;
     for (const view of listed) {
       const callId = view.call_control_id;
       if (this.#closing || this.#byId.has(callId) || this.#tombstones.has(callId)) continue;
+      if (view.state !== 'answered') {
+        // Ringing: it arrived while no gateway was up. Answered as if its call.initiated had
+        // come now (the same admission and caps). An answer the previous process sent just
+        // before it stopped has long landed by now (a restart takes about a second), so the
+        // record says answered and the call is taken over above instead.
+        this.#onIncoming(callId, view.from, view.to);
+        if (this.#byId.has(callId)) {
+          this.counters.callsRingingAnswered++;
+          ringingAnswered++;
+          this.#log.info({ callId, startedAt: view.started_at }, 'call that rang while no gateway was up: answering it');
+        }
+        continue;
+      }
       const unplaced = this.#unplacedCalls();
       const host = this.#supervisor.pickWorker(unplaced);
       if (!host || this.#byId.size >= this.#config.maxCalls) {
@@ -426,7 +443,7 @@ export class ControlActor {
       call.log.info({ answeredAt: view.answered_at }, 'live call from an earlier gateway process taken over: asking for a new stream');
       void this.#restarts.restart(call, 'adopted');
     }
-    if (listed.length > 0) this.#log.info({ listed: listed.length, adopted }, 'live calls from an earlier gateway process taken over');
+    if (listed.length > 0) this.#log.info({ listed: listed.length, adopted, ringingAnswered }, 'live calls from an earlier gateway process taken over');
     return adopted;
   }
 

@@ -90,9 +90,10 @@ export class GatewayMetrics {
       landed: control.counters.streamRestartsLanded,
       refused: control.counters.streamRestartsFailed,
     }));
-    mirror(this.registry, 'ttma_calls_taken_over_total', 'Live calls left by an earlier gateway process (a crash, or onStop handover), by outcome: adopted (asked for a new stream to this process) or refused (no room: hung up).', 'outcome', () => ({
+    mirror(this.registry, 'ttma_calls_taken_over_total', 'Live calls left by an earlier gateway process (a crash, or onStop handover), by outcome: adopted (asked for a new stream to this process), refused (no room: hung up), ringing_answered (an inbound call that rang while no gateway was up, answered by this process).', 'outcome', () => ({
       adopted: control.counters.callsAdopted,
       refused: control.counters.callsAdoptionRefused,
+      ringing_answered: control.counters.callsRingingAnswered,
     }));
     mirror(this.registry, 'ttma_worker_restarts_total', 'Media workers restarted after a crash, a stall or the heap limit.', 'reason', () => ({ lost: supervisor.restarts }));
 

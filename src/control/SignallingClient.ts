@@ -20,6 +20,7 @@ import { ErrorCodes, TtmaError, type ErrorCode } from '../errors.js';
 import {
   HEADER_DEPLOYMENT,
   PLATFORM_PATHS,
+  RINGING_LISTED_WITHIN_MS,
   type AnswerCallBody,
   type DialCallBody,
   type DeploymentUsage,
@@ -122,15 +123,17 @@ export class SignallingClient {
   }
 
   /**
-   * The deployment's answered calls that have not ended, as the platform
-   * recorded them (a starting gateway takes them over). Entries that are not
-   * well formed, or not answered (a platform too old for `live=1` lists
-   * recent calls of any state), are dropped: they come from the network.
+   * The deployment's answered calls that have not ended, and its inbound
+   * calls still ringing, as the platform recorded them (a starting gateway
+   * takes them over). Entries that are not well formed, neither answered nor
+   * ringing for under RINGING_LISTED_WITHIN_MS (a platform too old for
+   * `live=1` lists recent calls of any state), are dropped: they come from
+   * the network.
    */
-  async liveCalls(): Promise<LiveCallView[]> {
+  async liveCalls(nowMs = Date.now()): Promise<LiveCallView[]> {
     const body = (await this.#call('GET', PLATFORM_PATHS.liveCalls, undefined, MAX_LIVE_LIST_BYTES)) as { calls?: unknown };
     if (!Array.isArray(body?.calls)) throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the live call list without a calls array', 502);
-    return body.calls.filter(isLiveCallView);
+    return body.calls.filter((entry): entry is LiveCallView => isLiveCallView(entry) && (entry.state === 'answered' || isRinging(entry, nowMs)));
   }
 
   /** This deployment's minutes against its caps, as the platform meters them. */
@@ -217,6 +220,12 @@ export class SignallingClient {
 }
 
 
+/** An inbound call the platform saw begin within the window and not yet answered. */
+function isRinging(view: LiveCallView, nowMs: number): boolean {
+  const since = nowMs - Date.parse(view.started_at);
+  return view.state === 'initiated' && view.direction === 'incoming' && since >= -RINGING_LISTED_WITHIN_MS && since <= RINGING_LISTED_WITHIN_MS;
+}
+
 function isLiveCallView(value: unknown): value is LiveCallView {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
@@ -226,7 +235,7 @@ function isLiveCallView(value: unknown): value is LiveCallView {
     (v['direction'] === 'incoming' || v['direction'] === 'outgoing') &&
     typeof v['from'] === 'string' &&
     typeof v['to'] === 'string' &&
-    v['state'] === 'answered' &&
+    typeof v['state'] === 'string' &&
     typeof v['started_at'] === 'string' &&
     (v['answered_at'] === null || typeof v['answered_at'] === 'string')
   );

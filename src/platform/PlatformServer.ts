@@ -549,7 +549,7 @@ export class PlatformServer {
     const live = url.searchParams.get('live');
     const deployment = await this.#authenticate(req, ctx, null, live !== null);
     if (live !== null) {
-      // A starting gateway takes over its deployment's answered calls (src/platform/liveCalls.ts).
+      // A starting gateway takes over its deployment's answered calls and answers its ringing ones (src/platform/liveCalls.ts).
       if (live !== '1') throw new TtmaError(ErrorCodes.BAD_REQUEST, 'live must be 1', 400);
       const calls = await liveCallsOf(deployment.id, { caps: this.caps, calls: this.calls, reservations: this.#reservations });
       this.#log.info({ deployment: deployment.id, live: calls.length }, 'live calls listed for the gateway');

@@ -2,7 +2,10 @@
  * A deployment's answered calls that have not ended: what a gateway process
  * that starts (after a crash, or a restart with `onStop: handover`) takes
  * over, asking each for a new media stream (docs/control.md, "A gateway
- * restart").
+ * restart"). And its inbound calls still ringing, first seen within the last
+ * RINGING_LISTED_WITHIN_MS: a call that arrived while no gateway was up (the
+ * provider gave up delivering its `call.initiated` to the gateway; the
+ * platform, first in the list, has it) is answered by the next one.
  *
  * Two sources, because neither alone is complete:
  * - the deployment's live cap reservations: every answered call draws on
@@ -20,6 +23,7 @@
 import type { CallRecord, CallRegistry } from './CallRegistry.js';
 import type { CapEnforcer } from './CapEnforcer.js';
 import type { ReservationCalls } from './ReservationCalls.js';
+import { RINGING_LISTED_WITHIN_MS } from '../wire/platformApi.js';
 
 /** Records read per page to find dials' calls and answered calls (newest first). */
 const SCAN_PAGE = 1_000;
@@ -34,8 +38,9 @@ export interface LiveCallSources {
   reservations: Pick<ReservationCalls, 'callOf'>;
 }
 
-export async function liveCallsOf(deploymentId: string, sources: LiveCallSources): Promise<CallRecord[]> {
+export async function liveCallsOf(deploymentId: string, sources: LiveCallSources, nowMs = Date.now()): Promise<CallRecord[]> {
   const { caps, calls, reservations } = sources;
+  const ringingSince = nowMs - RINGING_LISTED_WITHIN_MS;
   const reserved = await caps.liveOf(deploymentId);
   const found = new Map<string, CallRecord>();
   const candidates = new Set<string>();
@@ -46,13 +51,16 @@ export async function liveCallsOf(deploymentId: string, sources: LiveCallSources
     if (callId !== undefined) candidates.add(callId);
     else unnamed.add(reservationId);
   }
-  for (let page = 0; page < MAX_PAGES && (page === 0 || unnamed.size > 0); page++) {
+  // Records come newest first: ringing calls are all on the pages whose oldest record is in the window.
+  let ringingOnNextPage = true;
+  for (let page = 0; page < MAX_PAGES && (ringingOnNextPage || unnamed.size > 0); page++) {
     const records = await calls.list({ deploymentId, limit: SCAN_PAGE, offset: page * SCAN_PAGE });
     for (const record of records) {
-      if (isLiveOf(record, deploymentId)) found.set(record.callControlId, record);
+      if (isLiveOf(record, deploymentId) || isRingingOf(record, deploymentId, ringingSince)) found.set(record.callControlId, record);
       if (record.reservationId !== null && unnamed.delete(record.reservationId)) candidates.add(record.callControlId);
     }
     if (records.length < SCAN_PAGE) break;
+    ringingOnNextPage = firstSeenMs(records[records.length - 1]!) >= ringingSince;
   }
   for (const callId of found.keys()) candidates.delete(callId);
   for (const callId of candidates) {
@@ -60,9 +68,22 @@ export async function liveCallsOf(deploymentId: string, sources: LiveCallSources
     const record = await calls.get(callId);
     if (record && isLiveOf(record, deploymentId)) found.set(callId, record);
   }
-  return [...found.values()].sort((a, b) => (a.answeredAt ?? '').localeCompare(b.answeredAt ?? '')).slice(0, MAX_LIVE_LISTED);
+  // Answered calls first, oldest answer first; then ringing calls, the longest waiting first.
+  return [...found.values()].sort((a, b) => (a.answeredAt ?? '\uffff').localeCompare(b.answeredAt ?? '\uffff') || a.firstSeenAt.localeCompare(b.firstSeenAt)).slice(0, MAX_LIVE_LISTED);
 }
 
 function isLiveOf(record: CallRecord, deploymentId: string): boolean {
   return record.locked && record.deploymentId === deploymentId && record.state === 'answered';
+}
+
+function isRingingOf(record: CallRecord, deploymentId: string, sinceMs: number): boolean {
+  return (
+    record.locked && record.deploymentId === deploymentId && record.state === 'initiated' && record.direction === 'incoming' && firstSeenMs(record) >= sinceMs
+  );
+}
+
+/** An unreadable time reads as long ago: such a record is never taken for a ringing call. */
+function firstSeenMs(record: CallRecord): number {
+  const ms = Date.parse(record.firstSeenAt);
+  return Number.isFinite(ms) ? ms : 0;
 }

@@ -85,6 +85,10 @@ export interface ProviderSimulatorOptions {
   maxLiveCalls?: number;
   maxEndedCalls?: number;
   webhookTimeoutMs?: number;
+  /** Deliveries of one event to one URL, at most (default 3: a failure is retried twice). */
+  webhookAttempts?: number;
+  /** Waits between those attempts; the last repeats (default 100, then 300 ms). */
+  webhookBackoffMs?: readonly number[];
   logger?: Logger;
 }
 
@@ -199,8 +203,10 @@ export class ProviderSimulator {
     }
     warmUpSimCodecs();
     this.#analyzer = new EchoAnalyzer(this.#logger);
-    const sender: { timeoutMs?: number } = {};
+    const sender: { timeoutMs?: number; attempts?: number; backoffMs?: readonly number[] } = {};
     if (o.webhookTimeoutMs !== undefined) sender.timeoutMs = o.webhookTimeoutMs;
+    if (o.webhookAttempts !== undefined) sender.attempts = o.webhookAttempts;
+    if (o.webhookBackoffMs !== undefined) sender.backoffMs = o.webhookBackoffMs;
     this.#webhooks = new WebhookSender({
       destinations: o.webhookUrls.map((url) => ({ url, resolved: this.#tunnels.resolveWebhookUrl(url) })),
       signer: this.#signer,

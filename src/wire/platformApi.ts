@@ -22,7 +22,7 @@ export const PLATFORM_PATHS = {
   streamingStart: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/streaming_start`,
   /** POST, body DialCallBody -> DialCallResult */
   dial: '/v1/signal/calls',
-  /** GET -> { calls: LiveCallView[] }: the deployment's answered calls that have not ended (a starting gateway takes them over). */
+  /** GET -> { calls: LiveCallView[] }: the deployment's answered calls that have not ended, and its inbound calls still ringing (a starting gateway takes them over). */
   liveCalls: '/v1/signal/calls?live=1',
   /** GET -> DeploymentUsage: this deployment's minutes against its caps (the gateway's dashboard). */
   usage: '/v1/signal/usage',
@@ -80,12 +80,25 @@ export interface DeploymentUsage {
 
 /** Every refusal: a stable code the gateway logs and the docs explain. */
 /** One of the deployment's live calls as the platform recorded it (the provider's times, ISO 8601). */
+/**
+ * The live list's ringing inbound calls were first seen at most this long
+ * ago: an older one's caller has given up, or its hang-up event was lost.
+ * Answering such a record is harmless (the provider refuses to answer an
+ * ended call) but wasted. Callers rarely wait two minutes; a gateway restart
+ * takes about one second (docs/control.md).
+ */
+export const RINGING_LISTED_WITHIN_MS = 120_000;
+
 export interface LiveCallView {
   call_control_id: string;
   direction: 'incoming' | 'outgoing';
   from: string;
   to: string;
-  /** Always `answered` from a platform that knows `live=1`; an older one ignores it and lists recent calls of any state. */
+  /**
+   * `answered`, or `initiated` for an inbound call still ringing, from a
+   * platform that knows `live=1`; an older one ignores it and lists recent
+   * calls of any state.
+   */
   state: string;
   started_at: string;
   answered_at: string | null;

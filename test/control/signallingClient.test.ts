@@ -1,8 +1,9 @@
 /**
  * The gateway's signalling client on its own, against plain HTTP servers on
  * loopback that answer as a platform would (or would not):
- * - the live-call list keeps only well-formed answered calls (an older
- *   platform that ignores `live=1` lists recent calls of any state);
+ * - the live-call list keeps only well-formed answered calls and inbound
+ *   calls ringing for under two minutes (an older platform that ignores
+ *   `live=1` lists recent calls of any state);
  * - a request whose connection was refused is sent again until the platform
  *   listens (a restart), within 5 s; a request that reached a server that
  *   then failed is not sent again.
@@ -24,12 +25,15 @@ function listen(handler: Parameters<typeof createServer>[1], port = 0): Promise<
 
 const client = (port: number) => new SignallingClient({ platformUrl: `http://127.0.0.1:${port}`, deploymentId: 'dep-test', agentSecret: 'secret-0123456789abcdef' });
 
-test('the live-call list keeps only well-formed answered calls', async () => {
+test('the live-call list keeps only well-formed answered calls and recently ringing inbound ones', async () => {
   const good = { call_control_id: 'v3:live-1', direction: 'incoming', from: '+15550000001', to: '+15550000002', state: 'answered', started_at: '2030-01-01T00:00:00Z', answered_at: '2030-01-01T00:00:01Z' };
   const calls = [
     good,
     { ...good, call_control_id: 'v3:ended', state: 'ended' },
-    { ...good, call_control_id: 'v3:ringing', state: 'initiated', answered_at: null },
+    { ...good, call_control_id: 'v3:ringing', state: 'initiated', started_at: '2030-01-01T00:01:00Z', answered_at: null },
+    { ...good, call_control_id: 'v3:ringing-3-min', state: 'initiated', started_at: '2029-12-31T23:59:00Z', answered_at: null },
+    { ...good, call_control_id: 'v3:dialling', direction: 'outgoing', state: 'initiated', started_at: '2030-01-01T00:01:00Z', answered_at: null },
+    { ...good, call_control_id: 'v3:ringing-when', state: 'initiated', started_at: 'soon', answered_at: null },
     { ...good, call_control_id: '../../etc/passwd' },
     { ...good, call_control_id: 'v3:no-direction', direction: 'sideways' },
     { ...good, call_control_id: 'v3:no-from', from: 7 },
@@ -44,7 +48,9 @@ test('the live-call list keeps only well-formed answered calls', async () => {
   });
   const signalling = client((server.address() as AddressInfo).port);
   try {
-    assert.deepEqual((await signalling.liveCalls()).map((c) => c.call_control_id), ['v3:live-1']);
+    const now = Date.parse('2030-01-01T00:02:00Z');
+    assert.deepEqual((await signalling.liveCalls(now)).map((c) => c.call_control_id), ['v3:live-1', 'v3:ringing']);
+    assert.deepEqual((await signalling.liveCalls(now + 120_000)).map((c) => c.call_control_id), ['v3:live-1'], 'ringing for 3 minutes by then');
     // A box's worth of calls (found too big for the usual 64 KiB answer limit at 200 calls).
     body = { calls: Array.from({ length: 5_000 }, (_, i) => ({ ...good, call_control_id: `v3:live-${i}` })) };
     assert.equal((await signalling.liveCalls()).length, 5_000);

@@ -190,3 +190,59 @@ describe('a live-call list the platform refuses at first is asked for again', ()
     }
   });
 });
+
+describe('a call that rings while no gateway is up is answered by the next one', () => {
+  it('the platform keeps its call.initiated; the next process finds it ringing in the live list and answers it', async () => {
+    const stack = await startStack({ workers: 1 }, { sim: { answerTimeoutMs: 8_000 } });
+    let next: Gateway | null = null;
+    try {
+      await stack.gateway.stop();
+      const delivered = stack.sim.webhookStats!.delivered;
+      const failed = stack.sim.webhookStats!.failed;
+      const call = stack.sim.placeInboundCall({ from: '+15550405001', to: NUMBER, durationMs: 3_000 });
+      // The platform took the event; the stopped gateway's copy failed every attempt.
+      await waitFor('the gateway\'s copy of call.initiated to fail', () => stack.sim.webhookStats!.failed > failed, 5_000);
+      assert.equal(stack.sim.webhookStats!.delivered, delivered + 1, 'the platform\'s copy');
+      const record = await stack.platform.calls.get(call.id);
+      assert.equal(record?.state, 'initiated');
+      assert.equal(call.state, 'parked', 'ringing at the provider, nobody answering');
+
+      next = new Gateway(stack.gateway.config, stack.logger);
+      await next.start();
+      await waitFor('the ringing call to be answered', () => next!.control.counters.callsRingingAnswered === 1, 5_000);
+      assert.equal(next.control.counters.callsAdopted, 0, 'not an answered call');
+      const report = await call.done;
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.equal(report.streamsOpened, 1);
+      assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
+      const recent = next.control.recentCalls(5).find((r) => r.call_control_id === call.id);
+      assert.equal(recent?.taken_over, false, 'a new call for this process, answered by it');
+      assert.equal(recent?.state, 'ended');
+    } finally {
+      await next?.stop();
+      await stack.stop();
+    }
+  });
+
+  it('a ringing call found both in the list and in a late webhook is answered once', async () => {
+    const stack = await startStack({ workers: 1 }, { sim: { answerTimeoutMs: 8_000, webhookAttempts: 8, webhookBackoffMs: [400] } });
+    let next: Gateway | null = null;
+    try {
+      await stack.gateway.stop();
+      const delivered = stack.sim.webhookStats!.delivered;
+      const call = stack.sim.placeInboundCall({ from: '+15550405002', to: NUMBER, durationMs: 3_000 });
+      await waitFor('the platform\'s record', async () => (await stack.platform.calls.get(call.id))?.state === 'initiated', 5_000);
+      next = new Gateway(stack.gateway.config, stack.logger);
+      await next.start();
+      // The provider's retries reach the new process too (their backoff is 400 ms).
+      await waitFor('the retried call.initiated to reach the new process', () => stack.sim.webhookStats!.delivered >= delivered + 2, 5_000);
+      const report = await call.done;
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.equal(report.streamsOpened, 1, 'one answer, one stream');
+      assert.equal(next.control.counters.mediaRefused, 0);
+    } finally {
+      await next?.stop();
+      await stack.stop();
+    }
+  });
+});

@@ -2,12 +2,14 @@
  * `GET /v1/signal/calls?live=1`: what a starting gateway takes over. Only its
  * own deployment's answered calls that have not ended, however old (an old
  * call is found through its live cap reservation, not only among the newest
- * records); the list has its own small budget before the deployment's rate
- * limit; bad requests and strangers are refused.
+ * records), and its inbound calls ringing for under two minutes (through as
+ * many pages of records as the window covers); the list has its own small
+ * budget before the deployment's rate limit; bad requests and strangers are
+ * refused.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { PLATFORM_PATHS, RINGING_LISTED_WITHIN_MS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
 
@@ -69,13 +71,15 @@ for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway
   it('an old call behind a thousand newer records is found through its live reservation', async () => {
     const old = await dial(a, A.tunnelHost, '+15551240201');
     await event('call.answered', old);
+    // Inbound calls first seen before the ringing window: never answered, their callers long gone.
+    const longAgo = new Date(Date.now() - RINGING_LISTED_WITHIN_MS - 60_000).toISOString();
     for (let i = 0; i < 1_050; i++) {
-      await h.platform.calls.lock(`v3:filler-${i}`, A.id, { direction: 'incoming', from: '+15551249999', to: A.numbers[0]! });
+      await h.platform.calls.lock(`v3:filler-${i}`, A.id, { direction: 'incoming', from: '+15551249999', to: A.numbers[0]! }, { nowIso: longAgo });
     }
     const listed = await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: a });
     assert.equal(listed.status, 200);
     assert.ok(ids(listed.body).includes(old), 'the old call is listed');
-    assert.ok(!ids(listed.body).some((id) => id.startsWith('v3:filler-')), 'calls that never answered are not');
+    assert.ok(!ids(listed.body).some((id) => id.startsWith('v3:filler-')), 'calls that rang before the window are not');
   });
 
   it('a dial placed by another platform process, behind 1,050 newer records, is found by paging its records', async () => {
@@ -87,8 +91,9 @@ for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway
     await h.platform.calls.lock(callId, A.id, { direction: 'outgoing', from: A.numbers[0]!, to: '+15551240301' }, { reservationId, nowIso: earlier });
     await h.platform.calls.recordEvent(callId, { direction: 'outgoing', from: A.numbers[0]!, to: '+15551240301' }, { event_type: 'call.answered', occurred_at: new Date().toISOString() });
     await h.platform.caps.admit(A.id, reservationId, { day: 600, month: 6000 });
+    const longAgo = new Date(Date.now() - RINGING_LISTED_WITHIN_MS - 30_000).toISOString();
     for (let i = 0; i < 1_050; i++) {
-      await h.platform.calls.lock(`v3:newer-${i}`, A.id, { direction: 'incoming', from: '+15551249998', to: A.numbers[0]! });
+      await h.platform.calls.lock(`v3:newer-${i}`, A.id, { direction: 'incoming', from: '+15551249998', to: A.numbers[0]! }, { nowIso: longAgo });
     }
     const listed = await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: a });
     assert.equal(listed.status, 200);
@@ -105,6 +110,66 @@ for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway
       assert.equal(refused.status, 400, `live=${bad}`);
     }
   });
+});
+
+for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway lists its ringing calls (${store} store)`, { skip: store === 'redis' ? redisUnavailable() : undefined }, () => {
+  let h: Harness;
+  let a: Record<string, string>;
+  let b: Record<string, string>;
+  let redis: RedisServer | undefined;
+  before(async () => {
+    if (store === 'redis') redis = await startRedisServer();
+    h = await startHarness({ rateLimit: { ratePerSec: 1_000, burst: 1_000 }, ...(redis ? { redisUrl: redis.url } : {}) });
+    a = agentHeaders(A.id, (await h.platform.deployments.register(A)).agentSecret);
+    b = agentHeaders(B.id, (await h.platform.deployments.register(B)).agentSecret);
+  });
+  after(async () => {
+    await h.close();
+    await redis?.stop();
+  });
+
+  async function dial(headers: Record<string, string>, host: string, to: string): Promise<string> {
+    const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers, body: { to, stream_url: `wss://${host}/v1/media/live-${to.slice(-4)}-abcdefgh`, stream_auth_token: STREAM_TOKEN } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.call_control_id as string;
+  }
+
+  it('inbound calls still ringing within the window, behind a thousand newer ringing ones too', async () => {
+    const inbound = (from: string) => ({ direction: 'incoming' as const, from, to: A.numbers[0]! });
+    const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
+    // Ringing 90 s: listed. Ringing past the window, answered-then-ended, another deployment's,
+    // an outbound dial not answered, an unowned call: not.
+    await h.platform.calls.lock('v3:ringing-90s', A.id, inbound('+15551240401'), { nowIso: ago(90_000) });
+    await h.platform.calls.lock('v3:ringing-stale', A.id, inbound('+15551240402'), { nowIso: ago(RINGING_LISTED_WITHIN_MS + 5_000) });
+    await h.platform.calls.lock('v3:ringing-ended', A.id, inbound('+15551240403'), { nowIso: ago(5_000) });
+    await h.platform.calls.recordEvent('v3:ringing-ended', inbound('+15551240403'), { event_type: 'call.hangup', occurred_at: ago(1_000), hangup_cause: 'originator_cancel' });
+    await h.platform.calls.lock('v3:ringing-b', B.id, { direction: 'incoming', from: '+15551240404', to: B.numbers[0]! }, { nowIso: ago(5_000) });
+    await h.platform.calls.lock('v3:ringing-unowned', null, { direction: 'incoming', from: '+15551240405', to: '+15559999999' }, { nowIso: ago(5_000) });
+    const dialled = await dial(a, A.tunnelHost, '+15551240406');
+    await h.platform.calls.lock('v3:answered-first', A.id, inbound('+15551240407'), { nowIso: ago(30_000) });
+    await h.platform.calls.recordEvent('v3:answered-first', inbound('+15551240407'), { event_type: 'call.answered', occurred_at: ago(29_000) });
+    await h.platform.caps.admit(A.id, 'v3:answered-first', { day: 600, month: 6000 });
+    for (let i = 0; i < 1_020; i++) await h.platform.calls.lock(`v3:ringing-newer-${i}`, A.id, inbound('+15551240409'), { nowIso: ago(60_000 - i) });
+
+    const listed = await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: a });
+    assert.equal(listed.status, 200);
+    const listedIds = ids(listed.body);
+    assert.ok(listedIds.includes('v3:ringing-90s'), 'found on the second page: its page is still inside the window');
+    assert.equal(listedIds.filter((id) => id.startsWith('v3:ringing-newer-')).length, 1_020);
+    for (const id of ['v3:ringing-stale', 'v3:ringing-ended', 'v3:ringing-b', 'v3:ringing-unowned', dialled]) assert.ok(!listedIds.includes(id), id);
+    const view = listed.body.calls.find((c: { call_control_id: string }) => c.call_control_id === 'v3:ringing-90s');
+    assert.equal(view.state, 'initiated');
+    assert.equal(view.answered_at, null);
+    assert.equal(view.direction, 'incoming');
+    // Answered calls come first; ringing ones after, the longest waiting first.
+    const states = listed.body.calls.map((c: { state: string }) => c.state);
+    assert.equal(states.lastIndexOf('answered') < states.indexOf('initiated'), true);
+    assert.equal(listed.body.calls[states.indexOf('initiated')].call_control_id, 'v3:ringing-90s');
+    assert.ok(listedIds.includes('v3:answered-first'));
+    // As B sees it: only its own.
+    assert.deepEqual(ids((await call(h.base, 'GET', PLATFORM_PATHS.liveCalls, { headers: b })).body), ['v3:ringing-b']);
+  });
+
 });
 
 describe('the live list has its own budget before the deployment\'s rate limit', () => {
