@@ -10,6 +10,8 @@
  * restart): new streams fail until it is back, and the gateway keeps asking.
  * `--kill-gateway` kills the gateway process halfway (SIGKILL, as a crash) and
  * starts a new one, which takes the live calls over: they must still complete.
+ * One more call is placed while no gateway is up: it rings until the new
+ * process answers it, and must complete too.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,8 +60,16 @@ export interface DemoSummary {
    * With --kill-gateway: the calls live when the gateway process was killed, how long its
    * successor took to start, the calls that got a stream to it, and how long a caller had no
    * stream, on average (the frames a call's length would carry that were never sent).
+   * `rangWhileDown`: the call placed while no gateway was up, and whether it was answered by the
+   * new process and completed (its caller talked to the end and heard the echo).
    */
-  gatewayKilled?: { liveCalls: number; restartMs: number; takenOver: number; streamGapMsPerCall: number };
+  gatewayKilled?: {
+    liveCalls: number;
+    restartMs: number;
+    takenOver: number;
+    streamGapMsPerCall: number;
+    rangWhileDown: { callId: string; completed: boolean; echoCorrelation: number | null };
+  };
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -101,7 +111,8 @@ class SimApi {
   }
 }
 
-export async function runDemoCommand(argv: string[]): Promise<void> {
+/** The exit code: 0 when every call completed (and every check of the chosen mode passed), else 1. */
+export async function runDemoCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('demo', argv, {
     calls: { type: 'string' },
     seconds: { type: 'string' },
@@ -243,17 +254,27 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       }
     };
     let killed: DemoSummary['gatewayKilled'] | undefined;
+    /** Placed while no gateway is up (--kill-gateway): it rings until the new process answers it. */
+    let rangWhileDown: string | null = null;
     const killGateway = async (): Promise<void> => {
       await sleep((seconds * 1000) / 2, undefined, { ref: false });
       const live = (await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls')).data.filter((c) => wanted.has(c.callId) && !c.endedBy).length;
       gateway.process.kill('SIGKILL');
       await gateway.exited;
       children.splice(children.indexOf(gateway), 1);
-      progress(`killed the gateway process (SIGKILL) with ${live} calls live; starting a new one`);
+      const ringing = await sim.request<{ call_control_id: string }>('POST', '/sim/calls/inbound', {
+        from: '+15550299999',
+        to: DEMO_NUMBER,
+        seconds: Math.max(1, Math.round(seconds / 2)),
+        seed: calls + 1,
+        codec,
+      });
+      rangWhileDown = ringing.call_control_id;
+      progress(`killed the gateway process (SIGKILL) with ${live} calls live, and placed a call while it is down; starting a new one`);
       const t0 = Date.now();
       gateway = await startTtma('gateway', gatewayArgs, join(dir, 'gateway-2.log'));
       children.push(gateway);
-      killed = { liveCalls: live, restartMs: Date.now() - t0, takenOver: 0, streamGapMsPerCall: 0 };
+      killed = { liveCalls: live, restartMs: Date.now() - t0, takenOver: 0, streamGapMsPerCall: 0, rangWhileDown: { callId: rangWhileDown, completed: false, echoCorrelation: null } };
       progress(`the new gateway process started in ${killed.restartMs} ms and takes the calls over`);
     };
     const drops = flags['drop-streams'] ? dropAll() : flags['kill-gateway'] ? killGateway() : Promise.resolve();
@@ -265,14 +286,16 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       summaries = all.data.filter((c) => wanted.has(c.callId));
       // A call counts as ended once its report (with the echo analysis) is final.
       const ended = summaries.filter((c) => c.endedBy && c.echo).length;
+      const ringingEnded = rangWhileDown === null || all.data.some((c) => c.callId === rangWhileDown && c.endedBy && c.echo);
       const sent = summaries.reduce((n, c) => n + c.framesSent, 0);
       const back = summaries.reduce((n, c) => n + c.framesReturned, 0);
       progress(`${((Date.now() - started) / 1000).toFixed(0)} s | live ${summaries.length - ended} | ended ${ended}/${calls} | frames sent ${sent}, returned ${back}`);
-      if (ended === calls || Date.now() > deadline) break;
+      if ((ended === calls && ringingEnded) || Date.now() > deadline) break;
     }
     await drops;
     const detailed = await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls?samples=1');
     summaries = detailed.data.filter((c) => wanted.has(c.callId));
+    const rang = detailed.data.find((c) => c.callId === rangWhileDown);
     const summary = summarize(calls, summaries, Number(gateway.ready.workers ?? workers));
     if (flags['drop-streams']) {
       const restarted = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
@@ -284,8 +307,10 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       // A simulated caller sends a frame every 20 ms while it has a stream, for the call's length.
       const unsent = calls * seconds * 50 - summary.frames.sent;
       killed.streamGapMsPerCall = Math.max(0, Math.round((unsent * 20) / calls));
+      killed.rangWhileDown.completed = rang?.endedBy === 'caller' && rang.framesReturned > 0;
+      killed.rangWhileDown.echoCorrelation = rang?.echo ? Math.round(rang.echo.correlation * 1000) / 1000 : null;
       summary.gatewayKilled = killed;
-      if (killed.takenOver < killed.liveCalls) failed = true;
+      if (killed.takenOver < killed.liveCalls || !killed.rangWhileDown.completed) failed = true;
     }
     exitCodes = await stopAll(children);
     const cleanExit = Object.values(exitCodes).every((code) => code === 0);
@@ -304,7 +329,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     if (!flags['keep-logs'] && !failed) rmSync(dir, { recursive: true, force: true });
     else progress(`logs kept in ${dir}`);
   }
-  if (failed) process.exitCode = 1;
+  return failed ? 1 : 0;
 }
 
 async function stopAll(children: Child[]): Promise<Record<string, number | string>> {
@@ -326,6 +351,7 @@ function printTable(s: DemoSummary, exitCodes: Record<string, number | string>):
       ? ([
           ['gateway killed: calls live / taken over', `${s.gatewayKilled.liveCalls} / ${s.gatewayKilled.takenOver}`],
           ['new gateway up / no stream a call (ms)', `${s.gatewayKilled.restartMs} / ${s.gatewayKilled.streamGapMsPerCall}`],
+          ['call placed while no gateway was up', s.gatewayKilled.rangWhileDown.completed ? `answered by the new one, completed (echo ${s.gatewayKilled.rangWhileDown.echoCorrelation?.toFixed(3) ?? '?'})` : 'NOT completed'],
         ] as Array<[string, string]>)
       : []),
     ...(s.streams ? [[`streams dropped / restarted${s.streams.outageMs ? ` (tunnel down ${s.streams.outageMs} ms)` : ''}`, `${s.streams.dropped} / ${s.streams.restarted}`] as [string, string]] : []),

@@ -38,8 +38,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'demo':
-      await (await import('./demoCommand.js')).runDemoCommand(rest);
-      return 0;
+      return (await import('./demoCommand.js')).runDemoCommand(rest);
     case 'gateway':
       // -1: keeps running until a signal; 0 after --print-config.
       return (await import('./gatewayCommand.js')).runGatewayCommand(rest);

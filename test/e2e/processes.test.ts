@@ -65,6 +65,18 @@ for (const [codec, minCorrelation] of [['pcma', 0.9], ['l16', 0.9], ['g722', 0.9
   });
 }
 
+test('ttma demo exits 1 when its calls fail, and keeps its logs', async () => {
+  // An agent nobody listens on: every call ends without an echo.
+  const { code, stdout, stderr } = await run(['demo', '--calls', '2', '--seconds', '2', '--agent', 'ws', '--agent-url', 'ws://127.0.0.1:9/agent', '--json']);
+  assert.equal(code, 1, stderr);
+  const summary = JSON.parse(stdout.trim()) as { calls: { requested: number; completed: number; failed: number } };
+  assert.deepEqual(summary.calls, { requested: 2, completed: 0, failed: 2 });
+  const kept = /logs kept in (\S+)/.exec(stderr)?.[1];
+  assert.ok(kept, stderr);
+  assert.ok(readFileSync(join(kept, 'gateway.log'), 'utf8').length > 0);
+  rmSync(kept, { recursive: true, force: true });
+});
+
 test('ttma demo --codec: an unknown codec is a usage error', async () => {
   const refused = await run(['demo', '--codec', 'g729']);
   assert.equal(refused.code, 2);
@@ -111,8 +123,15 @@ test('ttma demo --tunnel-outage: the tunnel is also down 2 s from the drop (a cl
 test('ttma demo --kill-gateway: the gateway process is killed halfway, a new one takes every call over, the calls complete', async () => {
   const { code, stdout, stderr } = await run(['demo', '--calls', '4', '--seconds', '6', '--kill-gateway', '--json']);
   assert.equal(code, 0, stderr);
-  const summary = JSON.parse(stdout.trim()) as { calls: { completed: number }; echo: { minCorrelation: number }; gatewayKilled: { liveCalls: number; takenOver: number; restartMs: number; streamGapMsPerCall: number } };
+  const summary = JSON.parse(stdout.trim()) as {
+    calls: { completed: number };
+    echo: { minCorrelation: number };
+    gatewayKilled: { liveCalls: number; takenOver: number; restartMs: number; streamGapMsPerCall: number; rangWhileDown: { completed: boolean; echoCorrelation: number } };
+  };
   assert.equal(summary.calls.completed, 4);
+  // The call placed while no gateway was up rang until the new process answered it.
+  assert.equal(summary.gatewayKilled.rangWhileDown.completed, true);
+  assert.ok(summary.gatewayKilled.rangWhileDown.echoCorrelation >= 0.9, `echo ${summary.gatewayKilled.rangWhileDown.echoCorrelation}`);
   assert.equal(summary.gatewayKilled.liveCalls, 4);
   assert.equal(summary.gatewayKilled.takenOver, 4);
   assert.ok(summary.gatewayKilled.restartMs > 0);
