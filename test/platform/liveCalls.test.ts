@@ -18,27 +18,42 @@ const B = { id: 'live-b', numbers: ['+15557770302'], tunnelHost: 'live-b.tryclou
 
 const ids = (body: { calls: Array<{ call_control_id: string }> }) => body.calls.map((c) => c.call_control_id).sort();
 
-for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway lists its live calls (${store} store)`, { skip: store === 'redis' ? redisUnavailable() : undefined }, () => {
-  let h: Harness;
-  let a: Record<string, string>;
-  let b: Record<string, string>;
+interface TwoDeployments {
+  h: Harness;
+  /** Agent headers of deployments A and B. */
+  a: Record<string, string>;
+  b: Record<string, string>;
+  dial(headers: Record<string, string>, host: string, to: string): Promise<string>;
+}
+
+/** A platform on the given store with deployments A and B registered, for the suite it is called in. */
+function platformWithTwoDeployments(store: 'embedded' | 'redis'): TwoDeployments {
   let redis: RedisServer | undefined;
+  const ctx = {
+    dial: async (headers: Record<string, string>, host: string, to: string) => {
+      const res = await call(ctx.h.base, 'POST', PLATFORM_PATHS.dial, { headers, body: { to, stream_url: `wss://${host}/v1/media/live-${to.slice(-4)}-abcdefgh`, stream_auth_token: STREAM_TOKEN } });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body.call_control_id as string;
+    },
+  } as TwoDeployments;
   before(async () => {
     if (store === 'redis') redis = await startRedisServer();
-    h = await startHarness({ rateLimit: { ratePerSec: 1_000, burst: 1_000 }, ...(redis ? { redisUrl: redis.url } : {}) });
-    a = agentHeaders(A.id, (await h.platform.deployments.register(A)).agentSecret);
-    b = agentHeaders(B.id, (await h.platform.deployments.register(B)).agentSecret);
+    ctx.h = await startHarness({ rateLimit: { ratePerSec: 1_000, burst: 1_000 }, ...(redis ? { redisUrl: redis.url } : {}) });
+    ctx.a = agentHeaders(A.id, (await ctx.h.platform.deployments.register(A)).agentSecret);
+    ctx.b = agentHeaders(B.id, (await ctx.h.platform.deployments.register(B)).agentSecret);
   });
   after(async () => {
-    await h.close();
+    await ctx.h.close();
     await redis?.stop();
   });
+  return ctx;
+}
 
-  async function dial(headers: Record<string, string>, host: string, to: string): Promise<string> {
-    const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers, body: { to, stream_url: `wss://${host}/v1/media/live-${to.slice(-4)}-abcdefgh`, stream_auth_token: STREAM_TOKEN } });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body.call_control_id as string;
-  }
+for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway lists its live calls (${store} store)`, { skip: store === 'redis' ? redisUnavailable() : undefined }, () => {
+  const ctx = platformWithTwoDeployments(store);
+  const { dial } = ctx;
+  let h: Harness, a: Record<string, string>, b: Record<string, string>;
+  before(() => ({ h, a, b } = ctx));
 
   async function event(type: string, callId: string, extra: Record<string, unknown> = {}): Promise<void> {
     const fake = h.provider.calls.get(callId)!;
@@ -113,26 +128,10 @@ for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway
 });
 
 for (const store of ['embedded', 'redis'] as const) describe(`a starting gateway lists its ringing calls (${store} store)`, { skip: store === 'redis' ? redisUnavailable() : undefined }, () => {
-  let h: Harness;
-  let a: Record<string, string>;
-  let b: Record<string, string>;
-  let redis: RedisServer | undefined;
-  before(async () => {
-    if (store === 'redis') redis = await startRedisServer();
-    h = await startHarness({ rateLimit: { ratePerSec: 1_000, burst: 1_000 }, ...(redis ? { redisUrl: redis.url } : {}) });
-    a = agentHeaders(A.id, (await h.platform.deployments.register(A)).agentSecret);
-    b = agentHeaders(B.id, (await h.platform.deployments.register(B)).agentSecret);
-  });
-  after(async () => {
-    await h.close();
-    await redis?.stop();
-  });
-
-  async function dial(headers: Record<string, string>, host: string, to: string): Promise<string> {
-    const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers, body: { to, stream_url: `wss://${host}/v1/media/live-${to.slice(-4)}-abcdefgh`, stream_auth_token: STREAM_TOKEN } });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body.call_control_id as string;
-  }
+  const ctx = platformWithTwoDeployments(store);
+  const { dial } = ctx;
+  let h: Harness, a: Record<string, string>, b: Record<string, string>;
+  before(() => ({ h, a, b } = ctx));
 
   it('inbound calls still ringing within the window, behind a thousand newer ringing ones too', async () => {
     const inbound = (from: string) => ({ direction: 'incoming' as const, from, to: A.numbers[0]! });
