@@ -13,11 +13,13 @@ import type { SignallingClient } from '../control/SignallingClient.js';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
+import type { LiveCallView } from '../wire/platformApi.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
 import { UNPLACED, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
 import { StreamRestarts } from './StreamRestarts.js';
+import { CallTakeover } from './CallTakeover.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 import type { WorkerHost } from './WorkerHost.js';
@@ -50,9 +52,6 @@ const TOKEN_SWEEP_MS = 5_000;
 /** Events about an outbound call that can beat its dial's answer here (call.hangup is kept as a tombstone instead). */
 const HELD_WHILE_DIALLING = new Set(['call.answered', 'streaming.started', 'streaming.failed']);
 const MAX_SUMMARIES = 1_000;
-/** Asking the platform for the live calls to take over: attempts, and the wait between two. */
-const ADOPT_ATTEMPTS = 5;
-const ADOPT_RETRY_MS = 2_000;
 /** Why a call is refused when every media worker is above its measured-load limit (maxWorkerLoad). */
 const BUSY = 'gateway busy: every media worker is above its load limit';
 
@@ -87,7 +86,7 @@ export class ControlActor {
   #nextSlot = 1;
   #closing = false;
   /** Live calls are taken over once per process, at the platform's first hello. */
-  #adoption: Promise<number> | null = null;
+  readonly #takeover: CallTakeover;
   readonly counters = {
     callsStarted: 0,
     callsEnded: 0,
@@ -139,6 +138,14 @@ export class ControlActor {
       streamingFailedCause: 'streaming_failed',
       counters: this.counters,
       asked: this.streamRestartsAsked,
+    });
+    this.#takeover = new CallTakeover({
+      liveCalls: () => signalling.liveCalls(),
+      knows: (callId) => this.#byId.has(callId) || this.#tombstones.has(callId),
+      closing: () => this.#closing,
+      adopt: (view) => this.#adoptAnswered(view),
+      answer: (view) => this.#answerRinging(view),
+      log,
     });
   }
 
@@ -192,7 +199,9 @@ export class ControlActor {
       case 'streaming.failed': {
         const reason = `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`;
         const call = this.#byId.get(callId);
-        if (call && this.#restarts.retryLater(call, reason)) return;
+        // Not ours: perhaps an earlier process's call, answered after this one listed (CallTakeover).
+        if (!call) return this.#takeover.onUnknownStreamFailure(callId);
+        if (this.#restarts.retryLater(call, reason)) return;
         void this.#endCall(callId, reason, 'streaming_failed', true);
         return;
       }
@@ -361,90 +370,69 @@ export class ControlActor {
 
   /**
    * Take over the deployment's answered calls that this process does not
-   * carry: a gateway that crashed, or stopped with `onStop: handover`, left
-   * them up at the provider without a media stream. Each gets a new stream,
-   * asked for as for a lost socket (StreamRestarts: same deadline, same
-   * one-time tokens), and a new agent session without the greeting. Calls
-   * beyond maxCalls (or without a worker) are hung up. Once per process: the
-   * first call runs it, later calls return its result (the number taken). A
-   * list the platform could not give (its store away, say) is asked for again
-   * every 2 s, 5 times at most: well inside the 30 s after which the platform
-   * ends a call no gateway carries. Inbound calls the list shows still
-   * ringing (they arrived while no gateway was up) are answered as new calls.
+   * carry, and answer its inbound calls still ringing (CallTakeover says
+   * when): a gateway that crashed, or stopped with `onStop: handover`, left
+   * them up at the provider without a media stream. Once per process: later
+   * calls return the first one's result (the number taken over).
    */
   adoptLiveCalls(): Promise<number> {
-    this.#adoption ??= this.#adoptWithRetries();
-    return this.#adoption;
+    return this.#takeover.atStart();
   }
 
-  async #adoptWithRetries(): Promise<number> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#adopt();
-      } catch (err) {
-        const detail = isTtmaError(err) ? err.message : String(err);
-        if (attempt >= ADOPT_ATTEMPTS || this.#closing) {
-          this.#log.error({ err: detail, attempts: attempt }, 'live calls not taken over: the platform did not list them');
-          return 0;
-        }
-        this.#log.warn({ err: detail, attempt }, 'live calls not listed yet: asking the platform again');
-        await new Promise((resolve) => setTimeout(resolve, ADOPT_RETRY_MS).unref());
-      }
+  /**
+   * An answered call from the platform's list: it gets a new stream, asked
+   * for as for a lost socket (StreamRestarts: same deadline, same one-time
+   * tokens), and a new actor and agent session without the greeting; its
+   * duration counts from the platform's `answered_at`. Beyond maxCalls (or
+   * without a worker) it is hung up.
+   */
+  #adoptAnswered(view: LiveCallView): boolean {
+    const callId = view.call_control_id;
+    const host = this.#supervisor.pickWorker(this.#unplacedCalls());
+    if (!host || this.#byId.size >= this.#config.maxCalls) {
+      this.counters.callsAdoptionRefused++;
+      this.#remember(callId);
+      this.#log.warn({ callId, live: this.#byId.size }, 'live call from an earlier gateway process not taken over: gateway full; hanging up');
+      this.#signalling.hangup(callId, { reason: 'busy' }).catch((err: Error) => this.#log.error({ callId, err: err.message }, 'hang-up failed'));
+      return false;
     }
+    const answeredAtMs = Date.parse(view.answered_at ?? view.started_at);
+    const sinceAnswerMs = Number.isFinite(answeredAtMs) ? Math.max(0, Date.now() - answeredAtMs) : 0;
+    const call = openLiveCall({
+      callId,
+      mediaId: null,
+      slot: this.#nextSlot++,
+      direction: view.direction,
+      from: view.from,
+      to: view.to,
+      log: this.#log.child({ callId, deployment: this.#config.deploymentId }),
+      answeredMsAgo: sinceAnswerMs,
+      startedAtIso: view.started_at,
+    });
+    this.#byId.set(callId, call);
+    this.#bySlot.set(call.slot, call);
+    this.counters.callsAdopted++;
+    if (!this.#socketsOnWorkers) this.#place(call, host);
+    call.log.info({ answeredAt: view.answered_at }, 'live call from an earlier gateway process taken over: asking for a new stream');
+    void this.#restarts.restart(call, 'adopted');
+    return true;
   }
 
-  async #adopt(): Promise<number> {
-    const listed = await this.#signalling.liveCalls();
-    let adopted = 0;
-    let ringingAnswered = 0;
-    for (const view of listed) {
-      const callId = view.call_control_id;
-      if (this.#closing || this.#byId.has(callId) || this.#tombstones.has(callId)) continue;
-      if (view.state !== 'answered') {
-        // Ringing: it arrived while no gateway was up. Answered as if its call.initiated had
-        // come now (the same admission and caps). An answer the previous process sent just
-        // before it stopped has long landed by now (a restart takes about a second), so the
-        // record says answered and the call is taken over above instead.
-        this.#onIncoming(callId, view.from, view.to);
-        if (this.#byId.has(callId)) {
-          this.counters.callsRingingAnswered++;
-          ringingAnswered++;
-          this.#log.info({ callId, startedAt: view.started_at }, 'call that rang while no gateway was up: answering it');
-        }
-        continue;
-      }
-      const unplaced = this.#unplacedCalls();
-      const host = this.#supervisor.pickWorker(unplaced);
-      if (!host || this.#byId.size >= this.#config.maxCalls) {
-        this.counters.callsAdoptionRefused++;
-        this.#remember(callId);
-        this.#log.warn({ callId, live: this.#byId.size }, 'live call from an earlier gateway process not taken over: gateway full; hanging up');
-        this.#signalling.hangup(callId, { reason: 'busy' }).catch((err: Error) => this.#log.error({ callId, err: err.message }, 'hang-up failed'));
-        continue;
-      }
-      const answeredAtMs = Date.parse(view.answered_at ?? view.started_at);
-      const sinceAnswerMs = Number.isFinite(answeredAtMs) ? Math.max(0, Date.now() - answeredAtMs) : 0;
-      const call = openLiveCall({
-        callId,
-        mediaId: null,
-        slot: this.#nextSlot++,
-        direction: view.direction,
-        from: view.from,
-        to: view.to,
-        log: this.#log.child({ callId, deployment: this.#config.deploymentId }),
-        answeredMsAgo: sinceAnswerMs,
-        startedAtIso: view.started_at,
-      });
-      this.#byId.set(callId, call);
-      this.#bySlot.set(call.slot, call);
-      this.counters.callsAdopted++;
-      adopted++;
-      if (!this.#socketsOnWorkers) this.#place(call, host);
-      call.log.info({ answeredAt: view.answered_at }, 'live call from an earlier gateway process taken over: asking for a new stream');
-      void this.#restarts.restart(call, 'adopted');
-    }
-    if (listed.length > 0) this.#log.info({ listed: listed.length, adopted, ringingAnswered }, 'live calls from an earlier gateway process taken over');
-    return adopted;
+  /**
+   * A ringing inbound call from the list: it arrived while no gateway was up.
+   * Answered as if its call.initiated had come now (the same admission and
+   * caps). An answer the previous process sent just before it stopped has
+   * long landed by now (a restart takes about a second), so its record says
+   * answered and it is taken over instead.
+   */
+  #answerRinging(view: LiveCallView): boolean {
+    const callId = view.call_control_id;
+    if (view.direction !== 'incoming') return false;
+    this.#onIncoming(callId, view.from, view.to);
+    if (!this.#byId.has(callId)) return false;
+    this.counters.callsRingingAnswered++;
+    this.#log.info({ callId, startedAt: view.started_at }, 'call that rang while no gateway was up: answering it');
+    return true;
   }
 
   /**

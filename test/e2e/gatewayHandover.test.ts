@@ -246,3 +246,33 @@ describe('a call that rings while no gateway is up is answered by the next one',
     }
   });
 });
+
+describe('a dial still ringing when its gateway stops is carried by the next one once answered', () => {
+  it('the stream the earlier process asked for is refused here; its streaming.failed makes the new process take the call over', async () => {
+    // `continue`: the call outlives a stream that could not connect (Telnyx does not say which it does).
+    const stack = await startStack({ workers: 1, onStop: 'handover' }, { sim: { ringMs: 1_500, onStreamFailure: 'continue' } });
+    let next: Gateway | null = null;
+    try {
+      const placed = await stack.gateway.control.dial('+15557650201');
+      const call = stack.sim.liveCall(placed.callId)!;
+      assert.equal(call.state, 'ringing');
+      await stack.gateway.stop();
+      next = new Gateway({ ...stack.gateway.config, onStop: 'hangup' }, stack.logger);
+      await next.start();
+      assert.equal(await next.control.adoptLiveCalls(), 0, 'at start the dial still rings: nothing to take over');
+      assert.equal(call.state, 'ringing');
+      await waitFor('the callee to answer and the call to be taken over', () => next!.control.counters.callsAdopted === 1, 6_000);
+      await waitFor('echoed frames on the new stream', () => call.summary().framesReturned > 10, 5_000);
+      const report = await call.done;
+      assert.equal(report.direction, 'outgoing');
+      assert.equal(report.endedBy, 'callee', report.endReason ?? '');
+      assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
+      assert.ok(next.control.counters.mediaRefused >= 1, 'the earlier process\'s stream (its token) was refused here');
+      const record = next.control.recentCalls(5).find((r) => r.call_control_id === call.id);
+      assert.equal(record?.taken_over, true);
+    } finally {
+      await next?.stop();
+      await stack.stop();
+    }
+  });
+});
