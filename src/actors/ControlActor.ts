@@ -17,7 +17,7 @@ import type { LiveCallView } from '../wire/platformApi.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
-import { UNPLACED, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
+import { UNPLACED, noteStartFrame, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
 import { StreamRestarts } from './StreamRestarts.js';
 import { CallTakeover } from './CallTakeover.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
@@ -52,6 +52,8 @@ const TOKEN_SWEEP_MS = 5_000;
 /** Events about an outbound call that can beat its dial's answer here (call.hangup is kept as a tombstone instead). */
 const HELD_WHILE_DIALLING = new Set(['call.answered', 'streaming.started', 'streaming.failed']);
 const MAX_SUMMARIES = 1_000;
+/** Lost media workers a call outlives; the next one ends it. */
+const MAX_WORKER_LOSSES = 1;
 /** Why a call is refused when every media worker is above its measured-load limit (maxWorkerLoad). */
 const BUSY = 'gateway busy: every media worker is above its load limit';
 
@@ -94,6 +96,8 @@ export class ControlActor {
     callsRefusedForCap: 0,
     callsEndedForCap: 0,
     workerCallsLost: 0,
+    /** Calls of a lost media worker that carried on with a new actor (and, with worker-owned sockets, a new stream). */
+    workerCallsMoved: 0,
     mediaRefused: 0,
     /** New streams asked for (lost sockets and retries); of those, streams that landed and requests refused. */
     streamRestarts: 0,
@@ -254,6 +258,8 @@ export class ControlActor {
     }
     call.socket = socket;
     call.mediaSeen = true;
+    call.startFrame = null;
+    call.framesSinceOpen = 0;
     this.#restarts.landed(call);
     this.#supervisor.host(call.workerIndex)?.send({ type: 'media.open', slot });
   }
@@ -261,6 +267,7 @@ export class ControlActor {
   onMediaMessage(slot: number, data: ArrayBuffer): void {
     const call = this.#bySlot.get(slot);
     if (!call) return;
+    noteStartFrame(call, data);
     this.#supervisor.host(call.workerIndex)?.appendMedia(slot, data, epochNow());
   }
 
@@ -711,14 +718,62 @@ export class ControlActor {
     this.#count(this.ended, cause);
   }
 
+  /**
+   * A media worker died (a crash, a stall, its heap limit): its calls' actors
+   * went with it, the calls did not. Each gets a new actor on a live worker,
+   * resumed (no second greeting). With worker-owned sockets the socket died
+   * with the worker, so a new stream is asked for, as for a lost one; with
+   * front-owned sockets the socket stays, and the new actor is told the
+   * stream's `start` before its next frame. A call outlives one lost worker
+   * (MAX_WORKER_LOSSES): if its own audio is what brought the worker down, it
+   * must not take the next one down too.
+   */
   #onWorkerLost(workerIndex: number): void {
+    const moving: LiveCall[] = [];
     for (const call of [...this.#byId.values()]) {
       if (call.workerIndex !== workerIndex) continue;
-      this.counters.workerCallsLost++;
-      call.socket?.close(1011, 'media worker failed');
-      call.socket = null;
-      void this.#endCall(call.callId, 'media worker failed', 'worker_failed', true);
+      call.workerIndex = UNPLACED;
+      if (this.#socketsOnWorkers) call.socket = null; // the lost worker's handle
+      const canMove = this.#socketsOnWorkers ? this.#restarts.mayRestart(call) : true;
+      if (this.#closing || call.state === 'ending' || call.workerLosses >= MAX_WORKER_LOSSES || !canMove) {
+        this.#endLostWorkerCall(call, 'media worker failed');
+        continue;
+      }
+      call.workerLosses++;
+      call.resumed = true;
+      moving.push(call);
     }
+    // The supervisor spawns the replacement right after this event: front-owned calls are placed once it exists.
+    if (moving.length > 0) setImmediate(() => this.#moveOffLostWorker(moving, workerIndex));
+  }
+
+  #moveOffLostWorker(calls: LiveCall[], lostIndex: number): void {
+    for (const call of calls) {
+      if (call.state === 'ending' || call.workerIndex !== UNPLACED) continue;
+      if (this.#socketsOnWorkers) {
+        // Placed where the new stream lands (authorizeMedia).
+        this.counters.workerCallsMoved++;
+        call.log.warn({ worker: lostIndex }, 'media worker lost: the call carries on with a new stream and a new actor');
+        void this.#restarts.restart(call, 'worker_lost');
+        continue;
+      }
+      const host = this.#closing ? undefined : this.#supervisor.pickWorker();
+      if (!host) {
+        this.#endLostWorkerCall(call, 'media worker failed; no worker has room');
+        continue;
+      }
+      this.counters.workerCallsMoved++;
+      this.#place(call, host);
+      if (call.startFrame) host.appendMedia(call.slot, call.startFrame, epochNow());
+      call.log.warn({ worker: lostIndex, to: host.index }, 'media worker lost: the call carries on with a new actor on its socket');
+    }
+  }
+
+  #endLostWorkerCall(call: LiveCall, reason: string): void {
+    this.counters.workerCallsLost++;
+    call.socket?.close(1011, 'media worker failed');
+    call.socket = null;
+    void this.#endCall(call.callId, reason, 'worker_failed', true);
   }
 
   /** Worker-owned sockets: admitted calls whose media socket has not landed on a worker yet (0 otherwise). */

@@ -39,8 +39,17 @@ export interface LiveCall {
   startedAtMs: number;
   log: Logger;
   orphanTimer: NodeJS.Timeout | null;
-  /** Taken over from an earlier gateway process: its actor opens without the greeting. */
+  /** Taken over from an earlier gateway process, or moved off a lost worker: its actor opens without the greeting. */
   resumed: boolean;
+  /** Media workers this call has lost (a crash, a stall, the heap limit) and outlived. */
+  workerLosses: number;
+  /**
+   * Front-owned sockets: the current stream's `start` frame, kept so a new
+   * actor (its worker lost) can be told the stream's format; and the frames
+   * looked at for it since the socket opened (only the first few are).
+   */
+  startFrame: ArrayBuffer | null;
+  framesSinceOpen: number;
   /** New streams asked for, losses, and the current loss's requests and deadline (StreamRestarts). */
   streamRestarts: number;
   streamLosses: number;
@@ -94,9 +103,31 @@ export function openLiveCall(init: LiveCallInit): LiveCall {
     log: init.log,
     orphanTimer: null,
     resumed: taken,
+    workerLosses: 0,
+    startFrame: null,
+    framesSinceOpen: 0,
     streamRestarts: 0,
     streamLosses: 0,
     episodeAttempts: 0,
     episodeDeadline: 0,
   };
+}
+
+/** Frames of a stream looked at for its `start` (the provider sends `connected`, then `start`, first). */
+const START_SEARCH_FRAMES = 4;
+/** A `start` frame is a few hundred bytes; nothing longer is parsed to find one. */
+const START_FRAME_MAX_BYTES = 4_096;
+const utf8 = new TextDecoder();
+
+/** Front-owned sockets: keep the stream's `start` frame (a copy) while it is among the first frames of the socket. */
+export function noteStartFrame(call: LiveCall, data: ArrayBuffer): void {
+  if (call.startFrame !== null || call.framesSinceOpen >= START_SEARCH_FRAMES) return;
+  call.framesSinceOpen++;
+  if (data.byteLength > START_FRAME_MAX_BYTES) return;
+  try {
+    const frame = JSON.parse(utf8.decode(data)) as { event?: unknown };
+    if (frame?.event === 'start') call.startFrame = data.slice(0);
+  } catch {
+    // not JSON: the actor refuses it; nothing to keep
+  }
 }

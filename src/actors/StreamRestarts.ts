@@ -29,6 +29,7 @@ export const MAX_STREAM_LOSSES = 3;
 const ASK_MESSAGES: Record<RestartWhy, string> = {
   lost: 'media socket lost mid-call: asking for a new stream',
   adopted: 'taken-over call: asking for a stream to this process',
+  worker_lost: 'media worker lost with the call\'s socket: asking for a new stream to a live worker',
   not_connected: 'asking for a new media stream again',
   paced: 'asking for a new media stream again',
 };
@@ -47,8 +48,17 @@ export interface RestartTiming {
 
 export const DEFAULT_RESTART_TIMING: RestartTiming = { deadlineMs: 10_000, retryBaseMs: 500, retryMaxMs: 2_000 };
 
-/** `adopted`: a live call taken over from an earlier gateway process, which has no stream to this one yet (an episode, as a loss). */
-export type RestartWhy = 'lost' | 'adopted' | 'not_connected' | 'paced';
+/**
+ * `adopted`: a live call taken over from an earlier gateway process, which has no stream to this one yet;
+ * `worker_lost`: the media worker that owned the call's socket died. Each an episode, as a loss.
+ */
+export type RestartWhy = 'lost' | 'adopted' | 'worker_lost' | 'not_connected' | 'paced';
+
+const EPISODE_REASONS: Partial<Record<RestartWhy, string>> = {
+  lost: 'media stream lost and not restarted in time',
+  adopted: 'taken-over call got no media stream in time',
+  worker_lost: 'call of a lost media worker got no new stream in time',
+};
 
 /** What a restart reads and writes of a live call. */
 export interface RestartableCall {
@@ -125,7 +135,8 @@ export class StreamRestarts<Cause extends string> {
    */
   async restart(call: RestartableCall, why: RestartWhy): Promise<void> {
     if (this.#over(call) || call.socket) return;
-    if (why === 'lost' || why === 'adopted') this.#beginEpisode(call, why === 'lost' ? 'media stream lost and not restarted in time' : 'taken-over call got no media stream in time', this.#deps.mediaClosedCause);
+    const episode = EPISODE_REASONS[why];
+    if (episode !== undefined) this.#beginEpisode(call, episode, this.#deps.mediaClosedCause);
     call.episodeAttempts++;
     call.streamRestarts++;
     call.record.stream_restarts = call.streamRestarts;

@@ -85,7 +85,7 @@ export class GatewayMetrics {
     }));
     mirror(this.registry, 'ttma_platform_refusals_total', 'Signalling requests the platform refused, by error code.', 'code', () => signalling.refusals);
     mirror(this.registry, 'ttma_platform_connect_retries_total', 'Signalling requests sent again because the platform refused the connection (it was restarting); up to 5 s a request.', 'reason', () => ({ connection_refused: signalling.connectRetries }));
-    mirror(this.registry, 'ttma_media_stream_restarts_asked_total', 'New media streams the gateway asked for, by reason: lost (the socket closed mid-call without the provider\'s stop), adopted (a live call taken over from an earlier gateway process), not_connected (asked again after streaming.failed), paced (asked again after the platform\'s rate limit).', 'reason', () => control.streamRestartsAsked);
+    mirror(this.registry, 'ttma_media_stream_restarts_asked_total', 'New media streams the gateway asked for, by reason: lost (the socket closed mid-call without the provider\'s stop), adopted (a live call taken over from an earlier gateway process), worker_lost (the media worker that owned the call\'s socket was lost), not_connected (asked again after streaming.failed), paced (asked again after the platform\'s rate limit).', 'reason', () => control.streamRestartsAsked);
     mirror(this.registry, 'ttma_media_stream_restarts_total', 'Those new streams by outcome: landed (the call carried on) or refused by the platform or provider (the call ended).', 'outcome', () => ({
       landed: control.counters.streamRestartsLanded,
       refused: control.counters.streamRestartsFailed,
@@ -96,6 +96,10 @@ export class GatewayMetrics {
       ringing_answered: control.counters.callsRingingAnswered,
     }));
     mirror(this.registry, 'ttma_worker_restarts_total', 'Media workers restarted after a crash, a stall or the heap limit.', 'reason', () => ({ lost: supervisor.restarts }));
+    mirror(this.registry, 'ttma_worker_lost_calls_total', 'Calls of a media worker that was lost, by outcome: moved (a new actor on a live worker, and with worker-owned sockets a new stream) or ended (a second lost worker for the call, or no worker with room).', 'outcome', () => ({
+      moved: control.counters.workerCallsMoved,
+      ended: control.counters.workerCallsLost,
+    }));
 
     this.#frames = new Counter({ name: 'ttma_media_frames_total', help: 'Media frames carried, by worker and direction (in: caller audio accepted; out: paced to the phone).', labelNames: ['worker', 'direction'], registers });
     this.#workerCounters = WORKER_COUNTERS.map(([key, name, help]) => [key, new Counter({ name, help, labelNames: ['worker'], registers })]);

@@ -14,8 +14,11 @@
  *
  * A call whose media stream was lost and restarted has one segment per
  * stream: frames in flight at the loss never come back and the new stream's
- * delay may differ, so no single lag fits the whole call. Each segment is
- * analysed on its own; the call's correlation is the lowest of them.
+ * delay may differ, so no single lag fits the whole call. A gap of
+ * RETURN_GAP_MS or more in the returned audio (frames the gateway lost with a
+ * media worker, on the same stream) starts a segment too, for the same
+ * reason. Each segment is analysed on its own; the call's correlation is the
+ * lowest of them.
  */
 import { GrowableFloat64, GrowableInt16 } from './Growable.js';
 import { SAMPLES_PER_FRAME } from './constants.js';
@@ -26,6 +29,8 @@ export type Correlate = (sent: Int16Array, returned: Int16Array, maxLag: number)
 
 /** Below this the returned audio is not an echo of ours and no round trip is computed. */
 export const ECHO_MIN_CORRELATION = 0.5;
+/** Returned frames come every 20 ms while an echo flows: five missing in a row means audio went missing. */
+const RETURN_GAP_MS = 100;
 /** A stream's segment shorter than this (0.5 s) is not analysed on its own. */
 const MIN_SEGMENT_SAMPLES = 25 * SAMPLES_PER_FRAME;
 
@@ -81,13 +86,17 @@ export class CallRecorder {
 
   recordReturned(arrivalMs: number, pcm: Int16Array): void {
     if (pcm.length === 0) return;
+    const last = this.#arrivals.length > 0 ? this.#arrivals.at(this.#arrivals.length - 1) : Number.NaN;
+    const segmentStart = this.#streamStarts.at(-1)?.returned ?? 0;
+    // After a gap the lag may differ (as after a new stream), unless the segment has only just begun.
+    if (arrivalMs - last >= RETURN_GAP_MS && this.#returnedSamples > segmentStart) this.newStream();
     this.#returnedSamples += pcm.length;
     this.#arrivals.push(arrivalMs);
     this.#returnedNewest.push(this.#returnedSamples - 1);
     this.#returned.append(pcm);
   }
 
-  /** A new media stream opened after a lost one: its echo is analysed as a segment of its own. */
+  /** A new media stream opened after a lost one (or the returned audio had a gap): its echo is analysed as a segment of its own. */
   newStream(): void {
     this.#streamStarts.push({ sent: this.#sent.length, returned: this.#returnedSamples, frames: this.#planned.length });
   }

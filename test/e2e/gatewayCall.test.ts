@@ -35,7 +35,7 @@ test('one call: real audio makes the round trip through a worker and back', asyn
   assert.equal(summary.malformedFrames, 0);
 });
 
-test('a crashed worker ends its own calls cleanly; a call on the other worker keeps flowing', async () => {
+test('a killed worker\'s call carries on on a live worker; a call on the other worker keeps flowing untouched', async () => {
   const restartsBefore = stack.gateway.supervisor.restarts;
   const victim = stack.sim.placeInboundCall({ from: '+15550200002', to: NUMBER, durationMs: 3_000, seed: 11 });
   await waitFor('the first call to stream', () => stack.gateway.control.snapshot().some((c) => c.callId === victim.id && c.state === 'streaming'));
@@ -48,10 +48,11 @@ test('a crashed worker ends its own calls cleanly; a call on the other worker ke
   await new Promise((resolve) => setTimeout(resolve, 500));
   await stack.gateway.supervisor.host(victimWorker)!.kill();
 
-  const lost = await victim.done;
-  assert.notEqual(lost.endedBy, 'caller', 'the victim call was ended by the gateway side, not left hanging');
-  assert.ok(lost.framesSent < 140, `the victim call ended early (${lost.framesSent} frames)`);
-  assert.ok(lost.cdr.ended_at, 'the provider recorded the end of the call');
+  // The call outlives its worker (test/e2e/workerLoss.test.ts has the details).
+  const moved = await victim.done;
+  assert.equal(moved.endedBy, 'caller', moved.endReason);
+  assert.ok(moved.echo.correlation >= 0.9, `moved call correlation ${moved.echo.correlation}`);
+  assert.equal(stack.gateway.control.counters.workerCallsMoved, 1);
 
   const kept = await survivor.done;
   assert.equal(kept.endedBy, 'caller', kept.endReason);

@@ -169,7 +169,7 @@ test('measured-load admission: while every worker is above maxWorkerLoad a call 
   }
 });
 
-test('a crashed worker: its calls end as worker_failed, it is counted as restarted, and its counters never go back', async () => {
+test('a crashed worker: it is counted as restarted, its call is counted as moved (not ended), and its counters never go back', async () => {
   const crashy = await startStack();
   const metricsOf = async () => (await fetch(`http://127.0.0.1:${crashy.ports.local}/metrics`)).text();
   try {
@@ -182,14 +182,17 @@ test('a crashed worker: its calls end as worker_failed, it is counted as restart
     const framesBefore = metricValue(before, 'ttma_media_frames_total', { worker: String(worker), direction: 'in' })!;
     assert.ok(framesBefore > 10, `frames before the crash ${framesBefore}`);
     host.testOnlyPostUndecodable(); // an exception on its thread: a crash, whichever thread owns the sockets
-    await call.done;
+    const report = await call.done;
+    assert.equal(report.endedBy, 'caller', 'the call outlived its worker');
     await waitFor('the replacement worker', () => crashy.gateway.supervisor.restarts === 1 && !crashy.gateway.supervisor.host(worker)!.exited);
     const second = await crashy.sim.placeInboundCall({ from: '+15550200107', to: NUMBER, durationMs: 1_000 }).done;
     assert.equal(second.endedBy, 'caller');
     await waitFor('the gateway to end the calls', () => crashy.gateway.control.liveCalls === 0);
     const after = await metricsOf();
     assert.equal(metricValue(after, 'ttma_worker_restarts_total'), 1);
-    assert.equal(metricValue(after, 'ttma_calls_ended_total', { cause: 'worker_failed' }), 1);
+    assert.equal(metricValue(after, 'ttma_calls_ended_total', { cause: 'worker_failed' }) ?? 0, 0);
+    assert.equal(metricValue(after, 'ttma_worker_lost_calls_total', { outcome: 'moved' }), 1);
+    assert.equal(metricValue(after, 'ttma_worker_lost_calls_total', { outcome: 'ended' }), 0);
     assert.equal(metricValue(after, 'ttma_worker_up'), 2);
     assert.ok(metricValue(after, 'ttma_media_frames_total', { worker: String(worker), direction: 'in' })! >= framesBefore, 'a restart does not take counts back');
   } finally {

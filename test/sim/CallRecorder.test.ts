@@ -81,3 +81,26 @@ test('a restarted stream that does not echo pulls the call down; a stream too sh
   assert.equal(analysis.echo.correlation, 1);
   assert.equal(analysis.echo.lagSamples, 3 * SAMPLES_PER_FRAME, 'the first stream long enough to judge');
 });
+
+test('a gap of 100 ms in the returned audio on one stream (a lost media worker) starts a segment; a shorter one does not', async () => {
+  const recorder = new CallRecorder(1e6, 10);
+  stream(recorder, 0, 100, 2);
+  // The same stream: 15 frames sent while nothing came back, then echoes with a delay of 4.
+  for (let k = 100; k < 115; k++) recorder.recordSent(k * 20, k * 20, frame(k));
+  for (let k = 115; k < 250; k++) {
+    recorder.recordSent(k * 20, k * 20, frame(k));
+    recorder.recordReturned(k * 20 + 1, frame(k - 4));
+  }
+  const analysis = await recorder.analyse(4000, correlate);
+  assert.ok(analysis.echo.correlation >= 0.98, `both sides of the gap echo: ${analysis.echo.correlation}`);
+  const whole = bestLagCorrelation(analysis.sentPcm, analysis.returnedPcm, 4000);
+  assert.ok(whole.correlation < 0.9, `one lag across the gap: ${whole.correlation}`);
+
+  // Returned frames 80 ms apart for a while (a slow pacer): one segment, one lag.
+  const slow = new CallRecorder(1e6, 10);
+  for (let k = 0; k < 100; k++) {
+    slow.recordSent(k * 20, k * 20, frame(k));
+    slow.recordReturned(k * 20 + (k >= 50 && k < 55 ? 80 : 1), k >= 2 ? frame(k - 2) : SILENCE);
+  }
+  assert.equal((await slow.analyse(4000, correlate)).echo.correlation, 1);
+});
