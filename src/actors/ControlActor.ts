@@ -87,7 +87,7 @@ export class ControlActor {
   readonly #caps: CapGate;
   #nextSlot = 1;
   #closing = false;
-  /** Live calls are taken over once per process, at the platform's first hello. */
+  /** An earlier process's calls: listed at the platform's first hello, and again when a stream fails for a call this process does not know. */
   readonly #takeover: CallTakeover;
   readonly counters = {
     callsStarted: 0,
