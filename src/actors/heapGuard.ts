@@ -3,7 +3,7 @@
  * ends the thread: that ending runs no JavaScript, so the sockets stay open
  * and this uWS build aborts the whole process (docs/threads.md). The worker
  * checks its heap every HEAP_GUARD_EVERY_MS and exits the way a crashing
- * worker does (sockets released, calls hung up, a replacement started) once
+ * worker does (sockets released, its calls moved to a live worker, a replacement started) once
  * it is past HEAP_GUARD_SHARE of its old-generation limit. A leak grows over
  * seconds; one allocation that jumps past the limit between checks is not
  * caught.
