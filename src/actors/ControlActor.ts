@@ -18,7 +18,7 @@ import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
 import { UNPLACED, noteStartFrame, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
-import { StreamRestarts } from './StreamRestarts.js';
+import { DEFAULT_RESTART_TIMING, StreamRestarts } from './StreamRestarts.js';
 import { CallTakeover } from './CallTakeover.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
@@ -748,6 +748,13 @@ export class ControlActor {
   }
 
   #moveOffLostWorker(calls: LiveCall[], lostIndex: number): void {
+    if (this.#socketsOnWorkers && !this.#closing && !this.#supervisor.hosts().some((host) => !host.exited && host.tunnelPort !== null)) {
+      // No worker listens on the tunnel port until the replacement does (the only worker was lost):
+      // a stream asked for now would be refused. Ask once it listens; the deadline runs from now.
+      for (const call of calls) this.#restarts.armOrphanTimer(call, 'no media worker listened again in time', 'worker_failed', DEFAULT_RESTART_TIMING.deadlineMs);
+      this.#supervisor.once('worker.restarted', () => this.#moveOffLostWorker(calls, lostIndex));
+      return;
+    }
     for (const call of calls) {
       if (call.state === 'ending' || call.workerIndex !== UNPLACED) continue;
       if (this.#socketsOnWorkers) {

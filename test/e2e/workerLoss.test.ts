@@ -99,3 +99,21 @@ describe('a call moved off a lost worker is not greeted again', () => {
     });
   }
 });
+
+describe('with one media worker, a call waits for the replacement', () => {
+  it('worker-owned sockets: the new stream lands once the replacement listens, and the call completes', async () => {
+    const stack = await startStack({ mediaSockets: 'worker', workers: 1 });
+    try {
+      const call = stack.sim.placeInboundCall({ from: '+15550504001', to: NUMBER, durationMs: 4_000 });
+      await waitFor('echoed frames', () => call.summary().framesReturned > 10, 5_000);
+      await crashWorkerOf(stack, call);
+      const report = await call.done;
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.equal(report.streamsOpened, 2);
+      assert.ok(report.echo.correlation >= 0.9, `echo correlation ${report.echo.correlation}`);
+      assert.equal(stack.gateway.control.counters.workerCallsMoved, 1);
+    } finally {
+      await stack.stop();
+    }
+  });
+});
