@@ -33,6 +33,8 @@ export interface TakeoverTiming {
 }
 
 export const DEFAULT_TAKEOVER_TIMING: TakeoverTiming = { attempts: 5, retryMs: 2_000, lateBatchMs: 100 };
+/** Unknown calls waiting for a late list, at most (a gateway's maxCalls default is 2,000): more are not looked for. */
+export const MAX_LATE_WAITING = 10_000;
 
 export interface CallTakeoverDeps {
   liveCalls(): Promise<LiveCallView[]>;
@@ -63,8 +65,9 @@ export class CallTakeover {
   /** Unknown calls whose stream failed, waiting for the next late list. */
   readonly #late = new Set<string>();
   #lateRun: Promise<void> | null = null;
-  /** Late calls taken over, in all. */
+  /** Late calls taken over, in all; failures not looked into because too many were waiting. */
   lateAdopted = 0;
+  lateDropped = 0;
 
   constructor(deps: CallTakeoverDeps) {
     this.#deps = deps;
@@ -80,6 +83,10 @@ export class CallTakeover {
   /** `streaming.failed` for a call this process does not know: maybe an earlier process's, answered after this one listed. */
   onUnknownStreamFailure(callId: string): void {
     if (this.#deps.closing() || this.#deps.knows(callId)) return;
+    if (this.#late.size >= MAX_LATE_WAITING) {
+      this.lateDropped++;
+      return;
+    }
     this.#late.add(callId);
     this.#lateRun ??= this.#runLate().finally(() => {
       this.#lateRun = null;

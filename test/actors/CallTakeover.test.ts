@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { CallTakeover, type CallTakeoverDeps } from '../../src/actors/CallTakeover.js';
+import { CallTakeover, MAX_LATE_WAITING, type CallTakeoverDeps } from '../../src/actors/CallTakeover.js';
 import { TtmaError, ErrorCodes } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import type { LiveCallView } from '../../src/wire/platformApi.js';
@@ -97,4 +97,14 @@ test('failures that arrive while a late list is out get a list of their own', as
   await h.takeover.settled();
   assert.deepEqual(h.adopted, ['v3:first', 'v3:second']);
   assert.equal(h.asked(), 3);
+});
+
+test('a flood of failures for unknown calls waits in a bounded set: one list, the rest not looked for', async () => {
+  const h = harness([[], []]);
+  await h.takeover.atStart();
+  for (let i = 0; i < MAX_LATE_WAITING + 500; i++) h.takeover.onUnknownStreamFailure(`v3:unknown-${i}`);
+  assert.equal(h.takeover.lateDropped, 500);
+  await h.takeover.settled();
+  assert.equal(h.asked(), 2, 'one list for the whole burst');
+  assert.deepEqual(h.adopted, []);
 });
