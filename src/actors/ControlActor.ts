@@ -760,7 +760,7 @@ export class ControlActor {
       if (this.#socketsOnWorkers) {
         // Placed where the new stream lands (authorizeMedia).
         this.counters.workerCallsMoved++;
-        call.log.warn({ worker: lostIndex }, 'media worker lost: the call carries on with a new stream and a new actor');
+        call.log.warn({ lostWorker: lostIndex }, 'media worker lost: the call carries on with a new stream and a new actor');
         void this.#restarts.restart(call, 'worker_lost');
         continue;
       }
@@ -772,7 +772,7 @@ export class ControlActor {
       this.counters.workerCallsMoved++;
       this.#place(call, host);
       if (call.startFrame) host.appendMedia(call.slot, call.startFrame, epochNow());
-      call.log.warn({ worker: lostIndex, to: host.index }, 'media worker lost: the call carries on with a new actor on its socket');
+      call.log.warn({ lostWorker: lostIndex, to: host.index }, 'media worker lost: the call carries on with a new actor on its socket');
     }
   }
 
@@ -794,7 +794,7 @@ export class ControlActor {
   /** Open the call's actor on `host` (at admission, or where its media socket landed with worker-owned sockets). */
   #place(call: LiveCall, host: WorkerHost): void {
     call.workerIndex = host.index;
-    call.log = call.log.child({ worker: host.index });
+    call.log = call.baseLog.child({ worker: host.index });
     host.calls++;
     const { slot, callId, from, to } = call;
     host.send({ type: 'call.open', slot, callId, from, to, direction: call.direction, agent: this.#config.agent, bargeIn: this.#config.bargeIn, ...(call.resumed ? { resumed: true } : {}) });
@@ -813,6 +813,7 @@ export class ControlActor {
     }
     call.log.warn({ to: host.index }, 'restarted media stream landed on another worker: the call moves there with a new agent session');
     call.workerIndex = host.index;
+    call.log = call.baseLog.child({ worker: host.index });
     host.calls++;
     const { slot, callId, from: caller, to, direction } = call;
     host.send({ type: 'call.open', slot, callId, from: caller, to, direction, agent: this.#config.agent, bargeIn: this.#config.bargeIn, resumed: true });

@@ -38,6 +38,8 @@ export interface LiveCall {
   /** Epoch ms, for the dashboard and the minutes tally. */
   startedAtMs: number;
   log: Logger;
+  /** The call's logger before any worker was bound to it: a call that moves gets `worker` bound afresh. */
+  readonly baseLog: Logger;
   orphanTimer: NodeJS.Timeout | null;
   /** Taken over from an earlier gateway process, or moved off a lost worker: its actor opens without the greeting. */
   resumed: boolean;
@@ -101,6 +103,7 @@ export function openLiveCall(init: LiveCallInit): LiveCall {
     record,
     startedAtMs: Date.now() - ago,
     log: init.log,
+    baseLog: init.log,
     orphanTimer: null,
     resumed: taken,
     workerLosses: 0,
