@@ -79,14 +79,19 @@ function percentile(sorted: number[], q: number): number {
 
 const round2 = (v: number) => Math.round(v * 100) / 100;
 
+/** The caller talked to the end and audio came back. */
+function completed(call: SimCallSummary | undefined): boolean {
+  return call?.endedBy === 'caller' && call.framesReturned > 0;
+}
+
 export function summarize(requested: number, calls: SimCallSummary[], workers: number): DemoSummary {
-  const completed = calls.filter((c) => c.endedBy === 'caller' && c.framesReturned > 0).length;
+  const completedCalls = calls.filter(completed).length;
   const sent = calls.reduce((n, c) => n + c.framesSent, 0);
   const returned = calls.reduce((n, c) => n + c.framesReturned, 0);
   const lost = calls.reduce((n, c) => n + Math.max(0, c.framesSent - c.framesReturned), 0);
   const samples = calls.flatMap((c) => c.roundTripSamplesMs ?? []).sort((a, b) => a - b);
   return {
-    calls: { requested, completed, failed: requested - completed },
+    calls: { requested, completed: completedCalls, failed: requested - completedCalls },
     frames: { sent, returned, lost },
     // Floored, never rounded up: a proof of audio must not overstate.
     echo: { minCorrelation: calls.length === requested ? Math.floor(Math.min(...calls.map((c) => c.echo?.correlation ?? 0)) * 1000) / 1000 : 0 },
@@ -307,7 +312,7 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
       // A simulated caller sends a frame every 20 ms while it has a stream, for the call's length.
       const unsent = calls * seconds * 50 - summary.frames.sent;
       killed.streamGapMsPerCall = Math.max(0, Math.round((unsent * 20) / calls));
-      killed.rangWhileDown.completed = rang?.endedBy === 'caller' && rang.framesReturned > 0;
+      killed.rangWhileDown.completed = completed(rang);
       killed.rangWhileDown.echoCorrelation = rang?.echo ? Math.round(rang.echo.correlation * 1000) / 1000 : null;
       summary.gatewayKilled = killed;
       if (killed.takenOver < killed.liveCalls || !killed.rangWhileDown.completed) failed = true;
