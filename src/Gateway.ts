@@ -80,7 +80,7 @@ export class Gateway {
     } else {
       log.error('no webhook signing key configured: every webhook will be refused with 503 (fail closed, FAQ-05)');
     }
-    this.webhooks = new WebhookGate(key);
+    this.webhooks = new WebhookGate(key, { startedAtMs: Date.now() });
     this.supervisor = new Supervisor({
       workers: config.workers,
       call: { mailboxFrames: config.mailboxFrames, jitterMinDelayMs: config.jitterMinDelayMs, jitterMaxDelayMs: config.jitterMaxDelayMs, greeting: null, hold: null },

@@ -307,6 +307,8 @@ export class PlatformServer {
       bodyTimeoutMs: this.#bodyTimeoutMs,
       now: this.#now,
       replay: this.#replay,
+      // A replay cache in this process starts empty at each start: refuse what was signed before it.
+      notBeforeMs: this.#replay.kind === 'memory' ? this.#now() : null,
       calls: this.calls,
       deployments: this.deployments,
       streamless: this.streamless,

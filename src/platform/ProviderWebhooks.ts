@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { HEADER_SIGNATURE, HEADER_TIMESTAMP } from '../wire/telnyx.js';
-import { verifyWebhookSignature } from '../wire/webhookSignature.js';
+import { notBeforeSecOf, verifyWebhookSignature } from '../wire/webhookSignature.js';
 import type { CallRecordings } from './CallRecordings.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { DeploymentRegistry } from './DeploymentRegistry.js';
@@ -36,6 +36,8 @@ export interface ProviderWebhooksOptions {
   bodyTimeoutMs: number;
   now: () => number;
   replay: ReplayStore;
+  /** Set when `replay` forgets at a restart (the embedded store): signatures made before then are refused (503). */
+  notBeforeMs: number | null;
   calls: CallRegistry;
   deployments: DeploymentRegistry;
   streamless: StreamlessCalls;
@@ -68,8 +70,13 @@ export class ProviderWebhooks {
       timestampHeader: singleHeader(req, HEADER_TIMESTAMP),
       rawBody,
       nowSec: Math.floor(nowMs / 1000),
+      ...(this.#o.notBeforeMs === null ? {} : { notBeforeSec: notBeforeSecOf(this.#o.notBeforeMs) }),
     });
     if (!verdict.ok) {
+      if (verdict.reason === 'signed_before_start') {
+        // 503: the provider signs its retry afresh, so a genuine delivery held up by clock skew still lands.
+        throw new TtmaError(ErrorCodes.WEBHOOK_REPLAY, 'webhook signed before this platform process started: its replay memory cannot vouch for it', 503);
+      }
       if (verdict.reason === 'stale') {
         throw new TtmaError(ErrorCodes.WEBHOOK_STALE, 'webhook timestamp outside the 300 s window', 401);
       }

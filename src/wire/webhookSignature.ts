@@ -51,7 +51,8 @@ export type WebhookRefusal =
   | 'bad_timestamp'
   | 'stale'
   | 'bad_signature_encoding'
-  | 'bad_signature';
+  | 'bad_signature'
+  | 'signed_before_start';
 
 export type WebhookVerdict =
   | { ok: true; timestampSec: number; signature: Buffer }
@@ -64,6 +65,25 @@ export interface WebhookVerifyInput {
   rawBody: Buffer;
   nowSec: number;
   toleranceSec?: number;
+  /**
+   * Refuse a genuine signature made before this second: set by a receiver whose
+   * replay memory began then (its process start), so an event captured before a
+   * restart cannot be replayed into the new process's empty memory.
+   */
+  notBeforeSec?: number;
+}
+
+/**
+ * How far the provider's clock may run behind ours at a process start. The
+ * provider signs each delivery attempt when it sends it (Telnyx: "when the
+ * webhook was sent"), so no genuine delivery to a new process predates it by
+ * more than clock skew; a retry of one refused for this is signed afresh.
+ */
+export const START_SKEW_ALLOWANCE_SEC = 2;
+
+/** The earliest signature second a receiver whose replay memory began at `startedAtMs` accepts. */
+export function notBeforeSecOf(startedAtMs: number): number {
+  return Math.floor(startedAtMs / 1000) - START_SKEW_ALLOWANCE_SEC;
 }
 
 const TIMESTAMP_PATTERN = /^\d{1,12}$/;
@@ -85,5 +105,8 @@ export function verifyWebhookSignature(input: WebhookVerifyInput): WebhookVerdic
   } catch {
     valid = false;
   }
-  return valid ? { ok: true, timestampSec, signature } : { ok: false, reason: 'bad_signature' };
+  if (!valid) return { ok: false, reason: 'bad_signature' };
+  // After the signature, so only the provider's own signatures learn when this process started.
+  if (input.notBeforeSec !== undefined && timestampSec < input.notBeforeSec) return { ok: false, reason: 'signed_before_start' };
+  return { ok: true, timestampSec, signature };
 }

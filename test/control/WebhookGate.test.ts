@@ -55,3 +55,32 @@ test('bad signature 401, stale 401, malformed JSON (validly signed) 400', () => 
   assert.equal(g.check(...signed('null', now), now).status, 400);
   assert.ok((g.counters.bad_signature ?? 0) >= 1);
 });
+
+test('an event captured before a restart is refused by the next process (503), and the provider\'s fresh retry of it is accepted', () => {
+  const first = Date.now();
+  const old = new WebhookGate(parseEd25519PublicKey(signer.publicKeyBase64), { startedAtMs: first });
+  const body = webhookBody('call.hangup', { call_control_id: 'c-restart' });
+  const captured = signed(body, first);
+  assert.equal(old.check(...captured, first).status, 200);
+  // The next process starts 3 s later with an empty replay cache: the same bytes must not pass.
+  const restartAt = first + 3_000;
+  const next = new WebhookGate(parseEd25519PublicKey(signer.publicKeyBase64), { startedAtMs: restartAt });
+  const replay = next.check(...captured, restartAt + 100);
+  assert.equal(replay.status, 503);
+  assert.ok(replay.status === 503 && replay.code === 'TTMA_ERR_WEBHOOK_REPLAY' && replay.reason === 'signed_before_start');
+  assert.equal(next.counters.signed_before_start, 1);
+  assert.equal(next.counters.accepted, undefined);
+  // What the provider does with a delivery that failed: signs the next attempt when it sends it.
+  const retry = next.check(...signed(body, restartAt + 200), restartAt + 200);
+  assert.equal(retry.status, 200);
+  assert.ok(retry.status === 200 && !retry.duplicate);
+});
+
+test('a signature up to the skew allowance before the start is accepted (provider clock slightly behind)', () => {
+  const startedAtMs = Math.floor(Date.now() / 1000) * 1000;
+  const g = new WebhookGate(parseEd25519PublicKey(signer.publicKeyBase64), { startedAtMs });
+  const body = webhookBody('call.initiated', { call_control_id: 'c-skew' });
+  assert.equal(g.check(...signed(body, startedAtMs - 2_000), startedAtMs + 10).status, 200);
+  const early = webhookBody('call.initiated', { call_control_id: 'c-early' });
+  assert.equal(g.check(...signed(early, startedAtMs - 3_000), startedAtMs + 10).status, 503);
+});

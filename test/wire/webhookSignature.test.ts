@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeStrictBase64, parseEd25519PublicKey, verifyWebhookSignature } from '../../src/wire/webhookSignature.js';
+import { decodeStrictBase64, notBeforeSecOf, parseEd25519PublicKey, START_SKEW_ALLOWANCE_SEC, verifyWebhookSignature } from '../../src/wire/webhookSignature.js';
 import { isTtmaError } from '../../src/errors.js';
 import { createSigner } from '../helpers/signing.js';
 
@@ -50,6 +50,21 @@ test('stale and future timestamps beyond 300 s are refused, inside the window ac
   assert.deepEqual(verify({ timestampHeader: future, signatureHeader: signer.sign(future, body) }), { ok: false, reason: 'stale' });
   const edge = String(now - 300);
   assert.equal(verify({ timestampHeader: edge, signatureHeader: signer.sign(edge, body) }).ok, true);
+});
+
+test('a genuine signature made before the receiver started is refused; from the allowance on it verifies', () => {
+  const started = now + 60;
+  const notBeforeSec = notBeforeSecOf(started * 1000 + 999);
+  assert.equal(notBeforeSec, started - START_SKEW_ALLOWANCE_SEC);
+  const atFloor = String(notBeforeSec);
+  assert.equal(verify({ timestampHeader: atFloor, signatureHeader: signer.sign(atFloor, body), nowSec: started, notBeforeSec }).ok, true);
+  const before = String(notBeforeSec - 1);
+  assert.deepEqual(verify({ timestampHeader: before, signatureHeader: signer.sign(before, body), nowSec: started, notBeforeSec }), { ok: false, reason: 'signed_before_start' });
+  // A forgery is a forgery first: the start time is told only to the provider's own signatures.
+  assert.deepEqual(verify({ timestampHeader: before, signatureHeader: createSigner().sign(before, body), nowSec: started, notBeforeSec }), { ok: false, reason: 'bad_signature' });
+  // Outside the window it is stale, whatever the start.
+  const old = String(started - 301);
+  assert.deepEqual(verify({ timestampHeader: old, signatureHeader: signer.sign(old, body), nowSec: started, notBeforeSec }), { ok: false, reason: 'stale' });
 });
 
 test('malformed timestamps are refused', () => {
