@@ -13,6 +13,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../errors.js';
+import { fromStored, toStored } from './store/deploymentRecord.js';
+import { StateJournal, type JournalTable } from './store/StateJournal.js';
 
 export interface Deployment {
   id: string;
@@ -82,9 +84,24 @@ export interface DeploymentStore {
   close?(): Promise<void>;
 }
 
+/** In process; with a persistent state journal (StateJournal.ts) it outlives the process. */
 export class MemoryDeploymentStore implements DeploymentStore {
-  readonly #byId = new Map<string, Deployment>();
+  readonly #journal: StateJournal;
+  readonly #byId: JournalTable<Deployment>;
   readonly #byNumber = new Map<string, string>();
+
+  constructor(journal: StateJournal = StateJournal.inMemory()) {
+    this.#journal = journal;
+    this.#byId = journal.table<Deployment>('deployments', {
+      encode: (d) => ({ doc: toStored(d), disabled: d.disabled }),
+      decode: (json) => {
+        const stored = json as { doc?: unknown; disabled?: unknown };
+        if (typeof stored?.doc !== 'string' || typeof stored.disabled !== 'boolean') throw new Error('not a stored deployment');
+        return fromStored(stored.doc, stored.disabled);
+      },
+    });
+    for (const deployment of this.#byId.values()) for (const number of deployment.numbers) this.#byNumber.set(number, deployment.id);
+  }
 
   async get(id: string): Promise<Deployment | undefined> {
     const found = this.#byId.get(id);
@@ -107,12 +124,15 @@ export class MemoryDeploymentStore implements DeploymentStore {
     }
     this.#byId.set(deployment.id, cloneDeployment(deployment));
     for (const number of deployment.numbers) this.#byNumber.set(number, deployment.id);
+    await this.#journal.flush();
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<boolean> {
     const found = this.#byId.get(id);
     if (!found) return false;
     found.disabled = disabled;
+    this.#byId.set(id, found);
+    await this.#journal.flush();
     return true;
   }
 
@@ -128,6 +148,7 @@ export class MemoryDeploymentStore implements DeploymentStore {
     for (const number of current.numbers) this.#byNumber.delete(number);
     for (const number of deployment.numbers) this.#byNumber.set(number, deployment.id);
     this.#byId.set(deployment.id, { ...cloneDeployment(deployment), disabled: current.disabled });
+    await this.#journal.flush();
     return true;
   }
 

@@ -38,6 +38,8 @@ import { ReservationCalls } from './ReservationCalls.js';
 import { Settlement } from './Settlement.js';
 import type { CapStore } from './store/CapStore.js';
 import { createCapStore } from './store/createCapStore.js';
+import type { StateJournal } from './store/StateJournal.js';
+import { MemoryInstallTokenStore } from './installTokens/InstallTokenStore.js';
 import type { CallStore } from './store/CallStore.js';
 import { createCallStore, createDeploymentStore, createUsageStore, type CallRetention } from './store/createRecordStores.js';
 import type { UsageStore } from './store/UsageStore.js';
@@ -81,6 +83,12 @@ export interface PlatformServerOptions {
   capStore?: CapStore;
   /** redis://host:port (REDIS_URL / --redis-url): caps, deployments and call records live there. */
   redisUrl?: string | null;
+  /**
+   * Without Redis: where the embedded stores keep their state (StateJournal.open(--state-dir)),
+   * so deployments, minute counters, usage, call records and install tokens outlive the
+   * process. The caller opens it and closes it after stop(). Default: in memory only.
+   */
+  stateJournal?: StateJournal;
   /** Deployments; default: Redis when redisUrl is set, else in process. */
   deploymentStore?: DeploymentStore;
   /** Call records; default: Redis when redisUrl is set, else in process. */
@@ -195,9 +203,9 @@ export class PlatformServer {
     }
     this.deployments = new DeploymentRegistry({
       ...(options.approvedTunnelDomains ? { approvedTunnelDomains: options.approvedTunnelDomains } : {}),
-      store: options.deploymentStore ?? createDeploymentStore(options.redisUrl ?? null),
+      store: options.deploymentStore ?? createDeploymentStore(options.redisUrl ?? null, options.stateJournal),
     });
-    this.calls = new CallRegistry({ store: options.callStore ?? createCallStore(options.redisUrl ?? null, options.callRetention) });
+    this.calls = new CallRegistry({ store: options.callStore ?? createCallStore(options.redisUrl ?? null, options.callRetention, options.stateJournal) });
     this.#provider = new ProviderClient({
       baseUrl: options.providerBaseUrl,
       apiKey: options.providerApiKey,
@@ -220,8 +228,9 @@ export class PlatformServer {
     this.#replay = options.replayStore ?? createReplayStore(options.redisUrl ?? null, 2 * WEBHOOK_TOLERANCE_SEC * 1000);
     this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
-    this.install = new InstallRoutes(this.deployments, options.webhookPublicKeyBase64, options.install);
-    const store = (this.#store = options.capStore ?? createCapStore(options.redisUrl ?? null));
+    const installStore = options.install?.store ?? (options.stateJournal ? new MemoryInstallTokenStore(Date.now, options.stateJournal) : undefined);
+    this.install = new InstallRoutes(this.deployments, options.webhookPublicKeyBase64, { ...options.install, ...(installStore ? { store: installStore } : {}) });
+    const store = (this.#store = options.capStore ?? createCapStore(options.redisUrl ?? null, options.stateJournal));
     this.caps = new CapEnforcer({
       store,
       logger: this.#log,
@@ -234,7 +243,7 @@ export class PlatformServer {
       },
     });
     this.ledger = new UsageLedger({
-      store: options.usageStore ?? createUsageStore(options.redisUrl ?? null, options.callRetention),
+      store: options.usageStore ?? createUsageStore(options.redisUrl ?? null, options.callRetention, options.stateJournal),
       logger: this.#log,
       ...(options.usageReportGraceMs !== undefined ? { reportGraceMs: options.usageReportGraceMs } : {}),
     });

@@ -4,7 +4,7 @@
  *   ttma platform [--port N] --provider-url URL --provider-api-key-file F
  *                 [--webhook-public-key-file F] [--admin-token-file F]
  *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
- *                 [--redis-url redis://HOST:PORT] [--recordings-dir DIR]
+ *                 [--redis-url redis://HOST:PORT | --state-dir DIR] [--recordings-dir DIR]
  *                 [--gateway-bundle F --skill-bundle F] [--public-url URL] [--install-redis-url URL]
  *                 [--config FILE] [--print-config]
  *
@@ -12,7 +12,8 @@
  * docs/configuration.md): flags > environment > config file > defaults.
  *
  * Minute caps, deployments and call records live in Redis when --redis-url (or REDIS_URL) is given, else in
- * the embedded in-process store (single box, `ttma demo`).
+ * the embedded in-process store (single box, `ttma demo`), journaled to --state-dir (or systemd's
+ * $STATE_DIRECTORY) so they outlive the process.
  *
  * Secrets come only from files (never argv, which other users can read in
  * the process list). Prints one JSON ready line to stdout; logs go to stderr.
@@ -24,15 +25,16 @@ import { loadPlatformSettings, platformFlagLayer, PLATFORM_KEYS, type LoadedPlat
 import { printableConfig } from '../configFile/printConfig.js';
 import { readSecret } from '../configFile/secretFiles.js';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { RedisInstallTokenStore } from './installTokens/RedisInstallTokenStore.js';
 import { PlatformServer } from './PlatformServer.js';
+import { StateJournal } from './store/StateJournal.js';
 import type { RegisterDeploymentInput } from './DeploymentRegistry.js';
 
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
-  '[--redis-url redis://HOST:PORT] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] ' +
+  '[--redis-url redis://HOST:PORT | --state-dir DIR] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] ' +
   '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--config FILE] [--print-config]';
 /** Bundles are read whole into memory and served from there. */
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
@@ -72,6 +74,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     ...((args.installRedisUrl ?? args.redisUrl) ? { store: new RedisInstallTokenStore({ url: (args.installRedisUrl ?? args.redisUrl)! }) } : {}),
   };
 
+  const journal = await openStateJournal(args, log);
   const server = new PlatformServer({
     providerBaseUrl: args.providerUrl,
     providerApiKey,
@@ -83,11 +86,13 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     install,
     ...(args.rateLimit ? { rateLimit: { ratePerSec: args.rateLimit, burst: 2 * args.rateLimit } } : {}),
     redisUrl: args.redisUrl ?? null,
+    ...(journal ? { stateJournal: journal } : {}),
     recordingsDir: args.recordingsDir ?? null,
     callRetention: { days: args.callRetentionDays, maxCalls: args.callRetentionMax },
     streamlessGraceMs: args.streamlessGraceSec * 1000,
   });
-  log.info({ store: args.redisUrl ? 'redis' : 'embedded', recordings: args.recordingsDir ? 'stored' : 'url only' }, 'stores (caps, deployments, call records) and recordings');
+  const store = args.redisUrl ? 'redis' : journal ? 'embedded, journaled' : 'embedded, in memory';
+  log.info({ store, ...(journal ? { stateFile: journal.path } : {}), recordings: args.recordingsDir ? 'stored' : 'url only' }, 'stores (caps, deployments, call records) and recordings');
   if (deployment) {
     // With Redis the deployment may be there from the last run: the file's settings and secret are applied to it.
     try {
@@ -116,7 +121,25 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     process.stdout.write(`${JSON.stringify({ event: 'ready', component: 'platform', port })}\n`);
   });
   await install.store?.close();
+  await journal?.close();
   log.info('stopped');
+}
+
+/**
+ * The embedded store's journal when there is no Redis: --state-dir, else the
+ * directory systemd made for the unit (StateDirectory= sets $STATE_DIRECTORY).
+ */
+async function openStateJournal(args: PlatformArgs, log: Logger): Promise<StateJournal | undefined> {
+  if (args.redisUrl) {
+    if (args.stateDir) log.warn({ stateDir: args.stateDir }, '--state-dir ignored: with --redis-url every store is in Redis');
+    return undefined;
+  }
+  const dir = args.stateDir ?? process.env['STATE_DIRECTORY']?.split(':')[0];
+  if (!dir) {
+    log.warn('embedded store in memory only: deployments, minutes used against the caps, call records and install tokens are forgotten when this process stops (give --state-dir or --redis-url)');
+    return undefined;
+  }
+  return StateJournal.open(dir);
 }
 
 interface PlatformArgs {
@@ -130,6 +153,7 @@ interface PlatformArgs {
   /** Signalling requests per second per deployment (burst: twice that). */
   rateLimit: number | undefined;
   redisUrl: string | undefined;
+  stateDir: string | undefined;
   recordingsDir: string | undefined;
   callRetentionDays: number;
   callRetentionMax: number;
@@ -160,6 +184,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
         'deployment-file': { type: 'string' },
         'rate-limit': { type: 'string' },
         'redis-url': { type: 'string' },
+        'state-dir': { type: 'string' },
         'recordings-dir': { type: 'string' },
         'call-retention-days': { type: 'string' },
         'call-retention-max': { type: 'string' },
@@ -214,6 +239,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     connectionId: s.connectionId,
     deploymentFile: loaded.secrets.deployment.path ?? undefined,
     redisUrl: s.redisUrl,
+    stateDir: s.stateDir,
     recordingsDir: s.recordingsDir,
     callRetentionDays: s.callRetentionDays,
     callRetentionMax: s.callRetentionMax,

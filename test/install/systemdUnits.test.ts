@@ -61,6 +61,14 @@ test('gateway unit: ProtectHome read-only with the install dir and workspace wri
   assert.match(text, /# MemoryDenyWriteExecute= stays off: V8/);
 });
 
+test('platform unit: a private state directory, so the embedded store keeps deployments and minutes used across a restart', async () => {
+  const text = await readFile(join(UNIT_DIR, 'ttma-platform.service'), 'utf8');
+  assert.match(text, /^StateDirectory=ttma-platform$/m);
+  assert.match(text, /^StateDirectoryMode=0700$/m);
+  // The CLI takes $STATE_DIRECTORY when no --state-dir or --redis-url is given.
+  assert.ok(!/--state-dir|--redis-url/.test(text));
+});
+
 test('the tunnel unit gets none of the gateway credentials (FAQ-11)', async () => {
   const tunnel = await readFile(join(UNIT_DIR, 'ttma-tunnel.service'), 'utf8');
   assert.match(tunnel, /^DynamicUser=yes$/m);

@@ -12,6 +12,7 @@ import { MemoryInstallTokenStore, type InstallTokenStore } from '../../src/platf
 import { RedisInstallTokenStore } from '../../src/platform/installTokens/RedisInstallTokenStore.js';
 import { openInstallEnvelope, parseInstallToken } from '../../src/wire/installToken.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { stateDirs } from '../helpers/stateDirs.js';
 import { adminHeaders, call } from '../platform/helpers.js';
 import { deploymentInput, mint, redeem, startInstallPlatform } from './helpers.js';
 
@@ -49,13 +50,19 @@ test('minting needs the admin token and valid fields', async () => {
   }
 });
 
-for (const kind of ['embedded', 'redis'] as const) {
+for (const kind of ['embedded', 'embedded, journaled', 'redis'] as const) {
   describe(`install tokens (${kind} store)`, () => {
     let redis: RedisServer | undefined;
     const skip = kind === 'redis' ? redisUnavailable() : undefined;
     const stores: InstallTokenStore[] = [];
-    const newStore = (): InstallTokenStore => {
-      const store = kind === 'redis' ? new RedisInstallTokenStore({ url: redis!.url, prefix: `t${stores.length}:` }) : new MemoryInstallTokenStore();
+    const dirs = stateDirs();
+    const newStore = async (): Promise<InstallTokenStore> => {
+      const store =
+        kind === 'redis'
+          ? new RedisInstallTokenStore({ url: redis!.url, prefix: `t${stores.length}:` })
+          : kind === 'embedded, journaled'
+            ? new MemoryInstallTokenStore(Date.now, await dirs.journal())
+            : new MemoryInstallTokenStore();
       stores.push(store);
       return store;
     };
@@ -64,11 +71,12 @@ for (const kind of ['embedded', 'redis'] as const) {
     });
     after(async () => {
       for (const s of stores) await s.close();
+      await dirs.close();
       await redis?.stop();
     });
 
     test('a token redeems once: the envelope opens, then only audit metadata remains', { skip }, async () => {
-      const store = newStore();
+      const store = (await newStore());
       const h = await startInstallPlatform({ ...BUNDLES, store });
       try {
         const deployment = deploymentInput();
@@ -112,7 +120,7 @@ for (const kind of ['embedded', 'redis'] as const) {
     });
 
     test('re-issuing for an existing deployment: a new token with its registered numbers and host; the old secret stops working', { skip }, async () => {
-      const store = newStore();
+      const store = (await newStore());
       const h = await startInstallPlatform({ ...BUNDLES, store });
       const reissue = (id: string, ref: unknown = 'tunnel-0a1b2c', headers = adminHeaders()) =>
         call(h.base, 'POST', `/v1/admin/deployments/${id}/install-token`, { headers, body: { tunnelCredentialsRef: ref } });
@@ -174,7 +182,7 @@ for (const kind of ['embedded', 'redis'] as const) {
     });
 
     test('twenty concurrent redemptions: exactly one wins', { skip }, async () => {
-      const h = await startInstallPlatform({ ...BUNDLES, store: newStore(), redeemRateLimit: OPEN_RATE });
+      const h = await startInstallPlatform({ ...BUNDLES, store: (await newStore()), redeemRateLimit: OPEN_RATE });
       try {
         const minted = await mint(h);
         const results = await Promise.all(Array.from({ length: 20 }, () => redeem(h, minted.body.token)));
@@ -207,7 +215,7 @@ for (const kind of ['embedded', 'redis'] as const) {
     }
 
     test('a wrong secret for a known id is refused and does not burn the token', { skip }, async () => {
-      const store = newStore();
+      const store = (await newStore());
       const h = await startInstallPlatform({ ...BUNDLES, store });
       try {
         const minted = await mint(h);
@@ -224,7 +232,7 @@ for (const kind of ['embedded', 'redis'] as const) {
     });
 
     test('an expired token is gone: the server-side TTL removes it', { skip }, async () => {
-      const store = newStore();
+      const store = (await newStore());
       const h = await startInstallPlatform({ ...BUNDLES, store, ttlMs: 1000 });
       try {
         const minted = await mint(h);

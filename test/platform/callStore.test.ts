@@ -15,13 +15,14 @@ import { RedisCallStore } from '../../src/platform/store/RedisCallStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
 import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { stateDirs } from '../helpers/stateDirs.js';
 
 const inbound = { direction: 'incoming' as const, from: '+15550000001', to: '+15551230001' };
 const outbound = { direction: 'outgoing' as const, from: '+15551230001', to: '+15559990000' };
 
 interface Made {
   /** A fresh store on empty state. */
-  store(options?: { maxCalls?: number }): CallStore;
+  store(options?: { maxCalls?: number }): CallStore | Promise<CallStore>;
   /** Another client on the same state (Redis: a second connection, as a second platform process). */
   twin?(store: CallStore): CallStore;
   close(): Promise<void>;
@@ -38,7 +39,7 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
     let made: Made;
     const opened: CallStore[] = [];
     const open = async (options?: { maxCalls?: number }): Promise<CallRegistry> => {
-      const store = await ready(made.store(options));
+      const store = await ready(await made.store(options));
       opened.push(store);
       return new CallRegistry({ store });
     };
@@ -196,6 +197,15 @@ suite('embedded', async () => ({
   twin: (store) => store,
   close: async () => undefined,
 }));
+
+suite('embedded, journaled to a state directory', async () => {
+  const dirs = stateDirs();
+  return {
+    store: async (options) => new MemoryCallStore({ ...options, journal: await dirs.journal() }),
+    twin: (store) => store,
+    close: () => dirs.close(),
+  };
+});
 
 const skip = redisUnavailable();
 suite('redis', () => prefixedRedisStores((url, prefix, options) => new RedisCallStore({ url, prefix, ...options })), skip);

@@ -11,6 +11,7 @@ import { RedisCapStore } from '../../src/platform/store/RedisCapStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { stateDirs } from '../helpers/stateDirs.js';
 
 const JAN = { day: '2025-01-31', month: '2025-01' };
 const JAN_30 = { day: '2025-01-30', month: '2025-01' };
@@ -145,6 +146,12 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
 suite('embedded', async () => {
   const store = new MemoryCapStore();
   return { store, twin: store, close: () => store.close() };
+});
+
+suite('embedded, journaled to a state directory', async () => {
+  const dirs = stateDirs();
+  const store = new MemoryCapStore(await dirs.journal());
+  return { store, twin: store, close: () => dirs.close() };
 });
 
 const skip = redisUnavailable();

@@ -24,10 +24,10 @@ interface Running {
   exit: Promise<number | null>;
 }
 
-async function startCli(args: string[]): Promise<Running> {
+async function startCli(args: string[], env: Record<string, string> = {}): Promise<Running> {
   const script = `import { runPlatformCommand } from ${JSON.stringify(CLI_MODULE)};\nawait runPlatformCommand(JSON.parse(process.env.TTMA_TEST_ARGS));`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    env: { ...process.env, TTMA_TEST_ARGS: JSON.stringify(args), TTMA_LOG_LEVEL: 'info' },
+    env: { ...process.env, TTMA_TEST_ARGS: JSON.stringify(args), TTMA_LOG_LEVEL: 'info', ...env },
   });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -215,5 +215,93 @@ describe('ttma platform (cli) restarted on the same Redis', { skip: redisUnavail
     assert.deepEqual(history.body.calls.map((c: { call_control_id: string; deployment_id: string }) => [c.call_control_id, c.deployment_id]), [['v3:cli-redis-1', 'demo-1']]);
     await stop(second);
     for (const secret of [PROVIDER_KEY, ADMIN_TOKEN, AGENT_SECRET, rotated, lateSecret]) assert.ok(!second.stderr().includes(secret) && !first.stderr().includes(secret));
+  });
+});
+
+describe('ttma platform (cli) with --state-dir: killed, then started again', () => {
+  const provider = new FakeProvider();
+  let providerUrl = '';
+  let dir = '';
+  const keyPair = nacl.sign.keyPair();
+
+  before(async () => {
+    providerUrl = await provider.start();
+    dir = await mkdtemp(join(tmpdir(), 'ttma-platform-state-'));
+    await writeFile(join(dir, 'provider.key'), `${PROVIDER_KEY}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'admin.token'), `${ADMIN_TOKEN}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'webhook.pub'), `${Buffer.from(keyPair.publicKey).toString('base64')}\n`);
+    await writeFile(
+      join(dir, 'deployment.json'),
+      JSON.stringify({ id: 'demo-1', numbers: ['+15551230001'], tunnelHost: 'demo.trycloudflare.com', agentSecret: AGENT_SECRET, caps: { dayMinutes: 1, monthMinutes: 1000 } }),
+      { mode: 0o600 },
+    );
+  });
+  after(async () => {
+    await provider.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const run = () =>
+    startCli([
+      '--provider-url', providerUrl,
+      '--provider-api-key-file', join(dir, 'provider.key'),
+      '--webhook-public-key-file', join(dir, 'webhook.pub'),
+      '--admin-token-file', join(dir, 'admin.token'),
+      '--deployment-file', join(dir, 'deployment.json'),
+      '--state-dir', join(dir, 'state'),
+    ]);
+  const dial = (base: string) =>
+    call(base, 'POST', PLATFORM_PATHS.dial, {
+      headers: agentHeaders('demo-1', AGENT_SECRET),
+      body: { to: '+15557654321', stream_url: `wss://demo.trycloudflare.com/v1/media/state-${Date.now()}`, stream_auth_token: 'A'.repeat(43) },
+    });
+
+  it('a second process on the directory is refused; after a SIGKILL the next one has the deployments, the calls and the minutes used', async () => {
+    const first = await run();
+    let base = `http://127.0.0.1:${first.port}`;
+    assert.match(first.stderr(), /"store":"embedded, journaled"/);
+    const created = await call(base, 'POST', '/v1/admin/deployments', {
+      headers: adminHeaders(),
+      body: { id: 'late-1', numbers: ['+15551230077'], tunnelHost: 'late.trycloudflare.com' },
+    });
+    assert.equal(created.status, 201);
+    const lateSecret = created.body.agentSecret as string;
+    const dialled = await dial(base);
+    assert.equal(dialled.status, 200, JSON.stringify(dialled.body));
+    const callId = dialled.body.call_control_id as string;
+    // The day's cap is 1 minute: the call's first unit took it.
+    assert.equal((await dial(base)).body.error.code, 'TTMA_ERR_CAP_REACHED');
+
+    // One process per state directory.
+    await assert.rejects(run(), /in use by another platform process/);
+
+    // A crash: no stop, no flush at exit.
+    first.child.kill('SIGKILL');
+    await first.exit;
+    const second = await run();
+    base = `http://127.0.0.1:${second.port}`;
+    assert.equal((await call(base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders('late-1', lateSecret) })).status, 200, 'a deployment made through the API');
+    const refused = await dial(base);
+    assert.equal(refused.body.error.code, 'TTMA_ERR_CAP_REACHED', 'the minute used before the crash still counts');
+    const history = await call(base, 'GET', '/v1/admin/history.json', { headers: adminHeaders() });
+    assert.deepEqual(history.body.calls.map((c: { call_control_id: string; deployment_id: string }) => [c.call_control_id, c.deployment_id]), [[callId, 'demo-1']]);
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exit, 0, second.stderr());
+    for (const secret of [PROVIDER_KEY, ADMIN_TOKEN, AGENT_SECRET, lateSecret]) assert.ok(!second.stderr().includes(secret) && !first.stderr().includes(secret));
+  });
+
+  it('takes the directory systemd made for the unit ($STATE_DIRECTORY) when no --state-dir is given', async () => {
+    const unitDir = join(dir, 'systemd-state');
+    const running = await startCli(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'provider.key')], { STATE_DIRECTORY: unitDir });
+    assert.ok(running.stderr().includes(JSON.stringify(join(unitDir, 'state.jsonl'))), running.stderr());
+    running.child.kill('SIGTERM');
+    assert.equal(await running.exit, 0);
+  });
+
+  it('without Redis or a state directory, it says at start that everything is forgotten at a stop', async () => {
+    const bare = await startCli(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'provider.key')], { STATE_DIRECTORY: '' });
+    assert.match(bare.stderr(), /embedded store in memory only/);
+    bare.child.kill('SIGTERM');
+    assert.equal(await bare.exit, 0);
   });
 });

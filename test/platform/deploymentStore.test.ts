@@ -14,6 +14,7 @@ import { RedisDeploymentStore } from '../../src/platform/store/RedisDeploymentSt
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
 import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { stateDirs } from '../helpers/stateDirs.js';
 
 let numberSeq = 0;
 const number = (): string => `+1555${String(2_000_000 + numberSeq++).padStart(7, '0')}`;
@@ -135,6 +136,17 @@ suite('embedded', async () => ({
   },
   close: async () => undefined,
 }));
+
+suite('embedded, journaled to a state directory', async () => {
+  const dirs = stateDirs();
+  return {
+    pair: async () => {
+      const store = new MemoryDeploymentStore(await dirs.journal());
+      return [store, store];
+    },
+    close: () => dirs.close(),
+  };
+});
 
 const skip = redisUnavailable();
 let redis: RedisServer | undefined;

@@ -7,13 +7,18 @@
  * cannot move the call. Two platform processes on one Redis cannot give one
  * number to two deployments, however close together the claims come. The
  * usage cross-check compares a report and a settlement on either side of a
- * restart (FAQ-14), and billing stays on the provider's figure.
+ * restart (FAQ-14), and billing stays on the provider's figure. The same
+ * two checks run on the embedded store journaled to a state directory.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { RedisCapStore } from '../../src/platform/store/RedisCapStore.js';
+import { StateJournal } from '../../src/platform/store/StateJournal.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, signedHeaders, startHarness, type Harness, waitFor } from './helpers.js';
 
@@ -31,6 +36,10 @@ describe('platform restart on the same Redis', { skip }, () => {
     harnesses.push(h);
     return h;
   };
+  const retire = async (h: Harness): Promise<void> => {
+    await h.close();
+    harnesses.splice(harnesses.indexOf(h), 1);
+  };
   before(async () => {
     redis = await startRedisServer();
   });
@@ -39,141 +48,7 @@ describe('platform restart on the same Redis', { skip }, () => {
     await redis?.stop();
   });
 
-  it('keeps deployments, call owners and the history across a restart', async () => {
-    const first = await open();
-    const created = await Promise.all([A, B].map((d) => call(first.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: d })));
-    assert.deepEqual(created.map((r) => r.status), [201, 201]);
-    const secretA = created[0]!.body.agentSecret as string;
-    const secretB = created[1]!.body.agentSecret as string;
-
-    // An inbound call to A, locked by the dialled number from the provider's webhook.
-    const inbound = 'v3:restart-inbound';
-    const inFacts = { call_control_id: inbound, from: CALLER, to: A.numbers[0]!, direction: 'incoming' as const };
-    assert.equal((await postWebhook(first, envelope('call.initiated', inFacts))).status, 200);
-    const stolenBefore = await call(first.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(B.id, secretB), body: {} });
-    assert.equal(stolenBefore.status, 403);
-
-    // An outbound call by B, dialled through the platform, ended and settled from the provider's record.
-    const dial = await call(first.base, 'POST', PLATFORM_PATHS.dial, {
-      headers: agentHeaders(B.id, secretB),
-      body: { to: '+15557654321', stream_url: `wss://${B.tunnelHost}/v1/media/out-restart1`, stream_auth_token: STREAM_TOKEN },
-    });
-    assert.equal(dial.status, 200, JSON.stringify(dial.body));
-    const outbound = dial.body.call_control_id as string;
-    const fake = first.provider.calls.get(outbound)!;
-    fake.alive = false;
-    fake.durationMs = 61_000;
-    const outFacts = { call_control_id: outbound, from: fake.from, to: fake.to, direction: 'outgoing' as const };
-    await postWebhook(first, envelope('call.hangup', { ...outFacts, hangup_cause: 'normal_clearing' }));
-    await waitFor('outbound settled', async () => Boolean((await first.platform.calls.get(outbound))?.billing));
-
-    await first.close();
-    harnesses.splice(harnesses.indexOf(first), 1);
-
-    const second = await open();
-    // Deployments authenticate with the secrets issued by the first process; a wrong one is still refused.
-    assert.equal((await call(second.base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders(A.id, secretA) })).status, 200);
-    assert.equal((await call(second.base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders(B.id, secretB) })).status, 200);
-    assert.equal((await call(second.base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders(A.id, secretB) })).body.error.code, 'TTMA_ERR_AUTH');
-    const listed = await call(second.base, 'GET', '/v1/admin/deployments', { headers: adminHeaders() });
-    assert.deepEqual(listed.body.deployments.map((d: { id: string }) => d.id), [A.id, B.id]);
-
-    // The history lists both calls with their owners and the billed figure.
-    const history = await call(second.base, 'GET', '/v1/admin/history.json', { headers: adminHeaders() });
-    assert.equal(history.status, 200);
-    const byId = new Map(history.body.calls.map((c: { call_control_id: string }) => [c.call_control_id, c]));
-    assert.equal(history.body.total, 2);
-    assert.deepEqual(pick(byId.get(inbound), ['deployment_id', 'direction', 'from', 'to', 'state']), { deployment_id: A.id, direction: 'incoming', from: CALLER, to: A.numbers[0], state: 'initiated' });
-    assert.deepEqual(pick(byId.get(outbound), ['deployment_id', 'direction', 'state', 'hangup_cause', 'billed_minutes', 'cost_usd']), {
-      deployment_id: B.id, direction: 'outgoing', state: 'ended', hangup_cause: 'normal_clearing', billed_minutes: 2, cost_usd: '0.0200',
-    });
-    // B's gateway view (`ttma calls --source platform`) survives too.
-    const own = await call(second.base, 'GET', '/v1/signal/calls?limit=10', { headers: agentHeaders(B.id, secretB) });
-    assert.deepEqual(own.body.calls.map((c: { call_control_id: string }) => c.call_control_id), [outbound]);
-
-    // The call stays A's: B is refused with the same answer as before the restart...
-    const stolenAfter = await call(second.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(B.id, secretB), body: {} });
-    assert.deepEqual([stolenAfter.status, stolenAfter.body], [stolenBefore.status, stolenBefore.body]);
-    assert.equal(stolenAfter.body.error.code, 'TTMA_ERR_CALL_NOT_OWNED');
-    // ...also after a signed event that names B's number as the called party,
-    assert.equal((await postWebhook(second, envelope('call.answered', { ...inFacts, to: B.numbers[0]! }))).status, 200);
-    assert.equal((await second.platform.calls.ownerOf(inbound))?.deploymentId, A.id);
-    assert.equal((await call(second.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(B.id, secretB), body: {} })).status, 403);
-    // ...while A still controls it (the new process's provider knows the live call).
-    second.provider.calls.set(inbound, { direction: 'incoming', from: CALLER, to: A.numbers[0]!, alive: true });
-    const hangup = await call(second.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(A.id, secretA), body: {} });
-    assert.equal(hangup.status, 200, JSON.stringify(hangup.body));
-    assert.equal(second.provider.commands('hangup').length, 1, 'only the owner reached the provider');
-  });
-
-  it('compares a usage report with a settlement across a restart, in either order, and bills a tampered report from the provider figure', async () => {
-    const U = { id: 'keep-u', numbers: ['+15551410003'], tunnelHost: 'keep-u.trycloudflare.com' };
-    const first = await open();
-    const created = await call(first.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: U });
-    assert.equal(created.status, 201);
-    const headers = agentHeaders(U.id, created.body.agentSecret as string);
-    const dial = async (h: Harness, n: number): Promise<string> => {
-      const r = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
-        headers,
-        body: { to: '+15557654321', stream_url: `wss://${U.tunnelHost}/v1/media/usage-restart${n}`, stream_auth_token: STREAM_TOKEN },
-      });
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      return r.body.call_control_id as string;
-    };
-    const report = (h: Harness, id: string, ms: number) => call(h.base, 'POST', `/v1/signal/calls/${encodeURIComponent(id)}/usage`, { headers, body: { duration_ms: ms } });
-    const hangupEvent = (id: string) => envelope('call.hangup', { call_control_id: id, from: U.numbers[0]!, to: '+15557654321', direction: 'outgoing', hangup_cause: 'normal_clearing' });
-
-    // Reported before the restart, settled after: a tampered report (1 s for a 61 s call).
-    const reportedFirst = await dial(first, 1);
-    assert.deepEqual((await report(first, reportedFirst, 1_000)).body.flags, [], 'nothing to compare yet');
-    // Settled before the restart, reported after: an honest report (30.0 s for 30.5 s).
-    const settledFirst = await dial(first, 2);
-    Object.assign(first.provider.calls.get(settledFirst)!, { alive: false, durationMs: 30_500 });
-    await postWebhook(first, hangupEvent(settledFirst));
-    await waitFor('settled before the restart', async () => Boolean((await first.platform.calls.get(settledFirst))?.billing));
-    await waitFor('the provider figure in the ledger', async () => (await first.platform.ledger.get(U.id, settledFirst))?.providerMs === 30_500);
-    // Settled before the restart, tampered report after (1 s for 45 s).
-    const tamperedLate = await dial(first, 3);
-    Object.assign(first.provider.calls.get(tamperedLate)!, { alive: false, durationMs: 45_000 });
-    await postWebhook(first, hangupEvent(tamperedLate));
-    await waitFor('the third settled', async () => (await first.platform.ledger.get(U.id, tamperedLate))?.providerMs === 45_000);
-
-    await first.close();
-    harnesses.splice(harnesses.indexOf(first), 1);
-    const second = await open();
-
-    const honest = await report(second, settledFirst, 30_000);
-    assert.deepEqual([honest.status, honest.body.flags], [200, []], 'compared with the figure settled before the restart: agrees');
-    assert.deepEqual(pick(await second.platform.ledger.get(U.id, settledFirst), ['providerMs', 'gatewayMs', 'flags']), { providerMs: 30_500, gatewayMs: 30_000, flags: [] });
-    const lie = await report(second, tamperedLate, 1_000);
-    assert.deepEqual([lie.status, lie.body.flags], [200, ['duration_mismatch']], 'compared with the figure settled before the restart: flagged');
-
-    second.provider.calls.set(reportedFirst, { direction: 'outgoing', from: U.numbers[0]!, to: '+15557654321', alive: false, durationMs: 61_000 });
-    await postWebhook(second, hangupEvent(reportedFirst));
-    await waitFor('settled after the restart', async () => Boolean((await second.platform.calls.get(reportedFirst))?.billing));
-    await waitFor('the comparison', async () => (await second.platform.ledger.get(U.id, reportedFirst))?.providerMs === 61_000);
-    // A "correction" after the restart cannot revise the report made before it.
-    const corrected = await report(second, reportedFirst, 61_000);
-    assert.deepEqual([corrected.status, corrected.body.flags], [200, ['duration_mismatch']]);
-
-    // Billing and caps from the provider's figures only: 61 s is 2 minutes, 30.5 s and 45 s 1 each.
-    assert.deepEqual((await second.platform.calls.get(reportedFirst))?.billing, { source: 'cdr', durationMs: 61_000, billedMinutes: 2, costMicroUsd: 20_000 });
-    assert.deepEqual((await second.platform.calls.get(tamperedLate))?.billing, { source: 'cdr', durationMs: 45_000, billedMinutes: 1, costMicroUsd: 10_000 });
-    assert.deepEqual(await second.platform.caps.usage(U.id), { day: 4, month: 4 });
-    const flagged = await call(second.base, 'GET', `/v1/admin/usage?deployment=${U.id}&flagged=1`, { headers: adminHeaders() });
-    assert.deepEqual(flagged.body.usage, [
-      { call_control_id: reportedFirst, deployment_id: U.id, provider_ms: 61_000, gateway_ms: 1_000, flags: ['duration_mismatch'] },
-      { call_control_id: tamperedLate, deployment_id: U.id, provider_ms: 45_000, gateway_ms: 1_000, flags: ['duration_mismatch'] },
-    ]);
-    const all = await call(second.base, 'GET', `/v1/admin/usage?deployment=${U.id}`, { headers: adminHeaders() });
-    assert.deepEqual(all.body.usage.map((u: { call_control_id: string }) => u.call_control_id), [reportedFirst, settledFirst, tamperedLate]);
-    const calls = await call(second.base, 'GET', `/v1/admin/calls?deployment=${U.id}&flagged=1`, { headers: adminHeaders() });
-    assert.deepEqual(
-      calls.body.calls.map((c: { call_control_id: string; gateway_reported_ms: number }) => [c.call_control_id, c.gateway_reported_ms]).sort(),
-      [[reportedFirst, 1_000], [tamperedLate, 1_000]].sort(),
-    );
-    assert.ok(second.lines.some((l) => l.includes('"flag":"duration_mismatch"') && l.includes(reportedFirst)), 'flagged in the log of the process that compared');
-  });
+  keepsStateAcrossRestart({ open, retire });
 
   it('keeps at most callRetention.maxCalls records in Redis, the newest', async () => {
     const h = await startHarness({ redisUrl: redis.url, callRetention: { maxCalls: 2, days: 1 } });
@@ -347,6 +222,176 @@ describe('platform restart on the same Redis', { skip }, () => {
       assert.equal(await p1.platform.deployments.get(`race-${round}-${1 - winner}`), undefined);
     }
   });
+});
+
+/** A platform process on the backend's store, and its stop (the next `open` is the restart). */
+interface Backend {
+  open(): Promise<Harness>;
+  retire(h: Harness): Promise<void>;
+}
+
+/** What a persistent store keeps across a restart, whichever it is: Redis, or the embedded store's state directory. */
+function keepsStateAcrossRestart(backend: Backend): void {
+  it('keeps deployments, call owners and the history across a restart', async () => {
+    const first = await backend.open();
+    const created = await Promise.all([A, B].map((d) => call(first.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: d })));
+    assert.deepEqual(created.map((r) => r.status), [201, 201]);
+    const secretA = created[0]!.body.agentSecret as string;
+    const secretB = created[1]!.body.agentSecret as string;
+
+    // An inbound call to A, locked by the dialled number from the provider's webhook.
+    const inbound = 'v3:restart-inbound';
+    const inFacts = { call_control_id: inbound, from: CALLER, to: A.numbers[0]!, direction: 'incoming' as const };
+    assert.equal((await postWebhook(first, envelope('call.initiated', inFacts))).status, 200);
+    const stolenBefore = await call(first.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(B.id, secretB), body: {} });
+    assert.equal(stolenBefore.status, 403);
+
+    // An outbound call by B, dialled through the platform, ended and settled from the provider's record.
+    const dial = await call(first.base, 'POST', PLATFORM_PATHS.dial, {
+      headers: agentHeaders(B.id, secretB),
+      body: { to: '+15557654321', stream_url: `wss://${B.tunnelHost}/v1/media/out-restart1`, stream_auth_token: STREAM_TOKEN },
+    });
+    assert.equal(dial.status, 200, JSON.stringify(dial.body));
+    const outbound = dial.body.call_control_id as string;
+    const fake = first.provider.calls.get(outbound)!;
+    fake.alive = false;
+    fake.durationMs = 61_000;
+    const outFacts = { call_control_id: outbound, from: fake.from, to: fake.to, direction: 'outgoing' as const };
+    await postWebhook(first, envelope('call.hangup', { ...outFacts, hangup_cause: 'normal_clearing' }));
+    await waitFor('outbound settled', async () => Boolean((await first.platform.calls.get(outbound))?.billing));
+
+    await backend.retire(first);
+
+    const second = await backend.open();
+    // Deployments authenticate with the secrets issued by the first process; a wrong one is still refused.
+    assert.equal((await call(second.base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders(A.id, secretA) })).status, 200);
+    assert.equal((await call(second.base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders(B.id, secretB) })).status, 200);
+    assert.equal((await call(second.base, 'GET', PLATFORM_PATHS.usage, { headers: agentHeaders(A.id, secretB) })).body.error.code, 'TTMA_ERR_AUTH');
+    const listed = await call(second.base, 'GET', '/v1/admin/deployments', { headers: adminHeaders() });
+    assert.deepEqual(listed.body.deployments.map((d: { id: string }) => d.id), [A.id, B.id]);
+
+    // The history lists both calls with their owners and the billed figure.
+    const history = await call(second.base, 'GET', '/v1/admin/history.json', { headers: adminHeaders() });
+    assert.equal(history.status, 200);
+    const byId = new Map(history.body.calls.map((c: { call_control_id: string }) => [c.call_control_id, c]));
+    assert.equal(history.body.total, 2);
+    assert.deepEqual(pick(byId.get(inbound), ['deployment_id', 'direction', 'from', 'to', 'state']), { deployment_id: A.id, direction: 'incoming', from: CALLER, to: A.numbers[0], state: 'initiated' });
+    assert.deepEqual(pick(byId.get(outbound), ['deployment_id', 'direction', 'state', 'hangup_cause', 'billed_minutes', 'cost_usd']), {
+      deployment_id: B.id, direction: 'outgoing', state: 'ended', hangup_cause: 'normal_clearing', billed_minutes: 2, cost_usd: '0.0200',
+    });
+    // B's gateway view (`ttma calls --source platform`) survives too.
+    const own = await call(second.base, 'GET', '/v1/signal/calls?limit=10', { headers: agentHeaders(B.id, secretB) });
+    assert.deepEqual(own.body.calls.map((c: { call_control_id: string }) => c.call_control_id), [outbound]);
+
+    // The call stays A's: B is refused with the same answer as before the restart...
+    const stolenAfter = await call(second.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(B.id, secretB), body: {} });
+    assert.deepEqual([stolenAfter.status, stolenAfter.body], [stolenBefore.status, stolenBefore.body]);
+    assert.equal(stolenAfter.body.error.code, 'TTMA_ERR_CALL_NOT_OWNED');
+    // ...also after a signed event that names B's number as the called party,
+    assert.equal((await postWebhook(second, envelope('call.answered', { ...inFacts, to: B.numbers[0]! }))).status, 200);
+    assert.equal((await second.platform.calls.ownerOf(inbound))?.deploymentId, A.id);
+    assert.equal((await call(second.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(B.id, secretB), body: {} })).status, 403);
+    // ...while A still controls it (the new process's provider knows the live call).
+    second.provider.calls.set(inbound, { direction: 'incoming', from: CALLER, to: A.numbers[0]!, alive: true });
+    const hangup = await call(second.base, 'POST', PLATFORM_PATHS.hangup(inbound), { headers: agentHeaders(A.id, secretA), body: {} });
+    assert.equal(hangup.status, 200, JSON.stringify(hangup.body));
+    assert.equal(second.provider.commands('hangup').length, 1, 'only the owner reached the provider');
+  });
+
+  it('compares a usage report with a settlement across a restart, in either order, and bills a tampered report from the provider figure', async () => {
+    const U = { id: 'keep-u', numbers: ['+15551410003'], tunnelHost: 'keep-u.trycloudflare.com' };
+    const first = await backend.open();
+    const created = await call(first.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: U });
+    assert.equal(created.status, 201);
+    const headers = agentHeaders(U.id, created.body.agentSecret as string);
+    const dial = async (h: Harness, n: number): Promise<string> => {
+      const r = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
+        headers,
+        body: { to: '+15557654321', stream_url: `wss://${U.tunnelHost}/v1/media/usage-restart${n}`, stream_auth_token: STREAM_TOKEN },
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body.call_control_id as string;
+    };
+    const report = (h: Harness, id: string, ms: number) => call(h.base, 'POST', `/v1/signal/calls/${encodeURIComponent(id)}/usage`, { headers, body: { duration_ms: ms } });
+    const hangupEvent = (id: string) => envelope('call.hangup', { call_control_id: id, from: U.numbers[0]!, to: '+15557654321', direction: 'outgoing', hangup_cause: 'normal_clearing' });
+
+    // Reported before the restart, settled after: a tampered report (1 s for a 61 s call).
+    const reportedFirst = await dial(first, 1);
+    assert.deepEqual((await report(first, reportedFirst, 1_000)).body.flags, [], 'nothing to compare yet');
+    // Settled before the restart, reported after: an honest report (30.0 s for 30.5 s).
+    const settledFirst = await dial(first, 2);
+    Object.assign(first.provider.calls.get(settledFirst)!, { alive: false, durationMs: 30_500 });
+    await postWebhook(first, hangupEvent(settledFirst));
+    await waitFor('settled before the restart', async () => Boolean((await first.platform.calls.get(settledFirst))?.billing));
+    await waitFor('the provider figure in the ledger', async () => (await first.platform.ledger.get(U.id, settledFirst))?.providerMs === 30_500);
+    // Settled before the restart, tampered report after (1 s for 45 s).
+    const tamperedLate = await dial(first, 3);
+    Object.assign(first.provider.calls.get(tamperedLate)!, { alive: false, durationMs: 45_000 });
+    await postWebhook(first, hangupEvent(tamperedLate));
+    await waitFor('the third settled', async () => (await first.platform.ledger.get(U.id, tamperedLate))?.providerMs === 45_000);
+
+    await backend.retire(first);
+    const second = await backend.open();
+
+    const honest = await report(second, settledFirst, 30_000);
+    assert.deepEqual([honest.status, honest.body.flags], [200, []], 'compared with the figure settled before the restart: agrees');
+    assert.deepEqual(pick(await second.platform.ledger.get(U.id, settledFirst), ['providerMs', 'gatewayMs', 'flags']), { providerMs: 30_500, gatewayMs: 30_000, flags: [] });
+    const lie = await report(second, tamperedLate, 1_000);
+    assert.deepEqual([lie.status, lie.body.flags], [200, ['duration_mismatch']], 'compared with the figure settled before the restart: flagged');
+
+    second.provider.calls.set(reportedFirst, { direction: 'outgoing', from: U.numbers[0]!, to: '+15557654321', alive: false, durationMs: 61_000 });
+    await postWebhook(second, hangupEvent(reportedFirst));
+    await waitFor('settled after the restart', async () => Boolean((await second.platform.calls.get(reportedFirst))?.billing));
+    await waitFor('the comparison', async () => (await second.platform.ledger.get(U.id, reportedFirst))?.providerMs === 61_000);
+    // A "correction" after the restart cannot revise the report made before it.
+    const corrected = await report(second, reportedFirst, 61_000);
+    assert.deepEqual([corrected.status, corrected.body.flags], [200, ['duration_mismatch']]);
+
+    // Billing and caps from the provider's figures only: 61 s is 2 minutes, 30.5 s and 45 s 1 each.
+    assert.deepEqual((await second.platform.calls.get(reportedFirst))?.billing, { source: 'cdr', durationMs: 61_000, billedMinutes: 2, costMicroUsd: 20_000 });
+    assert.deepEqual((await second.platform.calls.get(tamperedLate))?.billing, { source: 'cdr', durationMs: 45_000, billedMinutes: 1, costMicroUsd: 10_000 });
+    assert.deepEqual(await second.platform.caps.usage(U.id), { day: 4, month: 4 });
+    const flagged = await call(second.base, 'GET', `/v1/admin/usage?deployment=${U.id}&flagged=1`, { headers: adminHeaders() });
+    assert.deepEqual(flagged.body.usage, [
+      { call_control_id: reportedFirst, deployment_id: U.id, provider_ms: 61_000, gateway_ms: 1_000, flags: ['duration_mismatch'] },
+      { call_control_id: tamperedLate, deployment_id: U.id, provider_ms: 45_000, gateway_ms: 1_000, flags: ['duration_mismatch'] },
+    ]);
+    const all = await call(second.base, 'GET', `/v1/admin/usage?deployment=${U.id}`, { headers: adminHeaders() });
+    assert.deepEqual(all.body.usage.map((u: { call_control_id: string }) => u.call_control_id), [reportedFirst, settledFirst, tamperedLate]);
+    const calls = await call(second.base, 'GET', `/v1/admin/calls?deployment=${U.id}&flagged=1`, { headers: adminHeaders() });
+    assert.deepEqual(
+      calls.body.calls.map((c: { call_control_id: string; gateway_reported_ms: number }) => [c.call_control_id, c.gateway_reported_ms]).sort(),
+      [[reportedFirst, 1_000], [tamperedLate, 1_000]].sort(),
+    );
+    assert.ok(second.lines.some((l) => l.includes('"flag":"duration_mismatch"') && l.includes(reportedFirst)), 'flagged in the log of the process that compared');
+  });
+}
+
+describe('platform restart on the same state directory (embedded store, no Redis)', () => {
+  let dir = '';
+  const harnesses: Harness[] = [];
+  const journals = new Map<Harness, StateJournal>();
+  const open = async (): Promise<Harness> => {
+    const journal = await StateJournal.open(dir);
+    const h = await startHarness({ stateJournal: journal, cdr: { attempts: 3, backoffMs: 20 } });
+    harnesses.push(h);
+    journals.set(h, journal);
+    return h;
+  };
+  const retire = async (h: Harness): Promise<void> => {
+    await h.close();
+    await journals.get(h)?.close();
+    harnesses.splice(harnesses.indexOf(h), 1);
+  };
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ttma-restart-'));
+  });
+  after(async () => {
+    for (const h of [...harnesses]) await retire(h);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  keepsStateAcrossRestart({ open, retire });
 });
 
 function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -18,9 +18,10 @@ import { MemoryUsageStore } from '../../src/platform/store/MemoryUsageStore.js';
 import { RedisUsageStore } from '../../src/platform/store/RedisUsageStore.js';
 import type { UsageStore } from '../../src/platform/store/UsageStore.js';
 import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { stateDirs } from '../helpers/stateDirs.js';
 
 interface Made {
-  store(options?: { maxEntries?: number }): UsageStore;
+  store(options?: { maxEntries?: number }): UsageStore | Promise<UsageStore>;
   /** Another client on the same state (Redis: a second connection, as a second platform process). */
   twin(store: UsageStore): UsageStore;
   close(): Promise<void>;
@@ -53,7 +54,7 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
     let made: Made;
     const opened: UsageStore[] = [];
     const open = async (options?: { maxEntries?: number }): Promise<UsageStore> => {
-      const store = await ready(made.store(options));
+      const store = await ready(await made.store(options));
       opened.push(store);
       return store;
     };
@@ -192,6 +193,15 @@ suite('embedded', async () => ({
   twin: (store) => store,
   close: async () => undefined,
 }));
+
+suite('embedded, journaled to a state directory', async () => {
+  const dirs = stateDirs();
+  return {
+    store: async (options) => new MemoryUsageStore({ ...options, journal: await dirs.journal() }),
+    twin: (store) => store,
+    close: () => dirs.close(),
+  };
+});
 
 const skip = redisUnavailable();
 suite('redis', () => prefixedRedisStores((url, prefix, options) => new RedisUsageStore({ url, prefix, ...options })), skip);

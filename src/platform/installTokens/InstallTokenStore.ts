@@ -9,6 +9,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { InstallEnvelope } from '../../wire/installToken.js';
+import { StateJournal, type JournalTable } from '../store/StateJournal.js';
 
 export interface StoredInstallToken {
   envelope: InstallEnvelope;
@@ -57,14 +58,25 @@ export function digestsEqual(aHex: string, bHex: string): boolean {
   return a.length === 32 && b.length === 32 && timingSafeEqual(a, b);
 }
 
-/** The embedded store: one process, so a synchronous check-and-delete is atomic. */
+/**
+ * The embedded store: one process, so a synchronous check-and-delete is
+ * atomic. With a persistent state journal a token outlives a restart, and a
+ * redeemed one stays deleted: each change is on disk before the answer.
+ */
 export class MemoryInstallTokenStore implements InstallTokenStore {
-  readonly #records = new Map<string, { record: StoredInstallToken; deadline: number }>();
-  readonly #audit: InstallAuditEntry[] = [];
+  readonly #journal: StateJournal;
+  readonly #records: JournalTable<{ record: StoredInstallToken; deadline: number }>;
+  /** Oldest first, keyed by a sequence number that only grows. */
+  readonly #audit: JournalTable<InstallAuditEntry>;
   readonly #now: () => number;
+  #auditSeq = 0;
 
-  constructor(now: () => number = Date.now) {
+  constructor(now: () => number = Date.now, journal: StateJournal = StateJournal.inMemory()) {
     this.#now = now;
+    this.#journal = journal;
+    this.#records = journal.table('install.tokens');
+    this.#audit = journal.table('install.audit');
+    for (const key of this.#audit.keys()) this.#auditSeq = Math.max(this.#auditSeq, Number(key));
   }
 
   async put(record: StoredInstallToken, ttlMs: number): Promise<void> {
@@ -73,6 +85,7 @@ export class MemoryInstallTokenStore implements InstallTokenStore {
     for (const [id, held] of this.#records) if (held.deadline <= now) this.#records.delete(id);
     if (this.#records.has(record.envelope.id)) throw new Error('install token id already stored');
     this.#records.set(record.envelope.id, { record: structuredClone(record), deadline: now + ttlMs });
+    await this.#journal.flush();
   }
 
   async take(id: string, secretSha256: string, nowMs: number): Promise<TakeResult> {
@@ -80,20 +93,24 @@ export class MemoryInstallTokenStore implements InstallTokenStore {
     if (!held) return { kind: 'absent' };
     if (held.deadline <= this.#now() || held.record.envelope.expiresAt <= nowMs) {
       this.#records.delete(id);
+      await this.#journal.flush();
       return { kind: 'absent' };
     }
     if (!digestsEqual(held.record.secretSha256, secretSha256)) return { kind: 'bad-secret' };
     this.#records.delete(id);
+    // Single use holds across a crash: the deletion is on disk before the envelope is handed out.
+    await this.#journal.flush();
     return { kind: 'taken', record: held.record };
   }
 
   async appendAudit(entry: InstallAuditEntry): Promise<void> {
-    this.#audit.unshift({ ...entry });
-    if (this.#audit.length > MAX_AUDIT_ENTRIES) this.#audit.length = MAX_AUDIT_ENTRIES;
+    this.#audit.set(String(++this.#auditSeq), { ...entry });
+    if (this.#audit.size > MAX_AUDIT_ENTRIES) this.#audit.delete(this.#audit.keys().next().value as string);
+    await this.#journal.flush();
   }
 
   async audit(): Promise<InstallAuditEntry[]> {
-    return this.#audit.map((e) => ({ ...e }));
+    return [...this.#audit.values()].reverse().map((e) => ({ ...e }));
   }
 
   async has(id: string): Promise<boolean> {
@@ -102,6 +119,7 @@ export class MemoryInstallTokenStore implements InstallTokenStore {
   }
 
   async close(): Promise<void> {
-    this.#records.clear();
+    // In memory only: forget the envelopes now. A persistent journal keeps them for the next process.
+    if (!this.#journal.persistent) for (const id of [...this.#records.keys()]) this.#records.delete(id);
   }
 }

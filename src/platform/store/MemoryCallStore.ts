@@ -3,6 +3,8 @@
  * Each method runs to completion without awaiting, so on node's one thread a
  * lock is as atomic as the Redis script. Bounded by a number of calls:
  * over it, ended calls are forgotten first (oldest first), then the oldest.
+ * Each change is set again in its journal table and flushed before the
+ * method answers (StateJournal.ts), so a persistent journal keeps the records.
  */
 import {
   BLANK_RECORDING,
@@ -24,14 +26,18 @@ import {
   type TimelineEntry,
 } from './CallStore.js';
 import { checkMaxRecords } from './retention.js';
+import { StateJournal, type JournalTable } from './StateJournal.js';
 
 export class MemoryCallStore implements CallStore {
   readonly kind = 'memory' as const;
-  readonly #calls = new Map<string, CallRecord>();
+  readonly #calls: JournalTable<CallRecord>;
+  readonly #journal: StateJournal;
   readonly #maxCalls: number;
 
-  constructor(options: { maxCalls?: number } = {}) {
+  constructor(options: { maxCalls?: number; journal?: StateJournal } = {}) {
     this.#maxCalls = checkMaxRecords('call retention', 'maxCalls', options.maxCalls ?? DEFAULT_MAX_CALLS);
+    this.#journal = options.journal ?? StateJournal.inMemory();
+    this.#calls = this.#journal.table<CallRecord>('calls');
   }
 
   async get(callControlId: string): Promise<CallRecord | undefined> {
@@ -52,7 +58,10 @@ export class MemoryCallStore implements CallStore {
     record.deploymentId = deploymentId;
     record.locked = true;
     if (reservationId !== undefined) record.reservationId = reservationId;
-    return { ok: true, deploymentId, state: record.state };
+    this.#calls.set(callControlId, record);
+    const outcome: LockOutcome = { ok: true, deploymentId, state: record.state };
+    await this.#journal.flush();
+    return outcome;
   }
 
   async recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso: string): Promise<EventOutcome> {
@@ -67,7 +76,10 @@ export class MemoryCallStore implements CallStore {
       record.answeredAt = event.occurred_at;
     }
     if (event.event_type === 'call.hangup' && record.endedAt === null) record.endedAt = event.occurred_at;
-    return { deploymentId: record.deploymentId, locked: record.locked, state: record.state };
+    this.#calls.set(callControlId, record);
+    const outcome: EventOutcome = { deploymentId: record.deploymentId, locked: record.locked, state: record.state };
+    await this.#journal.flush();
+    return outcome;
   }
 
   async patch(callControlId: string, fields: { reservationId?: string | null; billing?: CallBilling | null }): Promise<boolean> {
@@ -75,6 +87,8 @@ export class MemoryCallStore implements CallStore {
     if (!record) return false;
     if (fields.reservationId !== undefined) record.reservationId = fields.reservationId;
     if (fields.billing !== undefined) record.billing = fields.billing ? { ...fields.billing } : null;
+    this.#calls.set(callControlId, record);
+    await this.#journal.flush();
     return true;
   }
 
@@ -82,6 +96,8 @@ export class MemoryCallStore implements CallStore {
     const record = this.#calls.get(callControlId);
     if (!record) return false;
     record.recording = { ...(record.recording ?? BLANK_RECORDING), ...fields };
+    this.#calls.set(callControlId, record);
+    await this.#journal.flush();
     return true;
   }
 

@@ -1,9 +1,18 @@
 /**
  * The embedded cap store: the CapStore contract in one process's memory.
- * Each method runs to completion without awaiting, so on node's one thread
- * it is as atomic as the Redis script.
+ * Each method changes its state without awaiting, so on node's one thread
+ * it is as atomic as the Redis script; then it waits for the state journal
+ * (StateJournal.ts) to have the change on disk before it answers, so a
+ * restart neither forgets minutes used nor hands out a reservation twice.
  */
 import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult, TopUpResult } from './CapStore.js';
+import { StateJournal, type JournalTable } from './StateJournal.js';
+
+interface LiveEntry {
+  deploymentId: string;
+  callId: string;
+  dueAtMs: number;
+}
 
 interface CallEntry {
   reserved: number;
@@ -17,17 +26,31 @@ interface CallEntry {
 
 export class MemoryCapStore implements CapStore {
   readonly kind = 'memory' as const;
-  readonly #counters = new Map<string, number>();
-  readonly #calls = new Map<string, CallEntry>();
+  readonly #journal: StateJournal;
+  readonly #counters: JournalTable<number>;
+  readonly #calls: JournalTable<CallEntry>;
+  /** `${deploymentId}|${callId}` -> when the live call's next unit is due (ms); #live indexes it by deployment. */
+  readonly #liveDue: JournalTable<LiveEntry>;
   /** Per deployment: live call -> when its next unit is due (ms). */
   readonly #live = new Map<string, Map<string, number>>();
+
+  constructor(journal: StateJournal = StateJournal.inMemory()) {
+    this.#journal = journal;
+    this.#counters = journal.table<number>('caps.counters');
+    this.#calls = journal.table<CallEntry>('caps.calls');
+    this.#liveDue = journal.table<LiveEntry>('caps.live');
+    for (const entry of this.#liveDue.values()) this.#liveOf(entry.deploymentId).set(entry.callId, entry.dueAtMs);
+  }
 
   async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult> {
     const result = this.#reserve(deploymentId, callId, units, limits, period);
     if (result.ok && live) {
-      this.#call(deploymentId, callId)!.limits = { ...limits };
-      this.#liveOf(deploymentId).set(callId, live.nextAtMs);
+      const entry = this.#call(deploymentId, callId)!;
+      entry.limits = { ...limits };
+      this.#calls.set(`${deploymentId}|${callId}`, entry);
+      this.#setLive(deploymentId, callId, live.nextAtMs);
     }
+    await this.#journal.flush();
     return result;
   }
 
@@ -37,12 +60,14 @@ export class MemoryCapStore implements CapStore {
     if (!live || due === undefined || due > nowMs) return { ok: false, reason: 'not_due' };
     const limits = this.#call(deploymentId, callId)?.limits;
     if (!limits) {
-      live.delete(callId);
+      this.#deleteLive(deploymentId, callId);
+      await this.#journal.flush();
       return { ok: false, reason: 'settled', dayUsed: 0, monthUsed: 0 };
     }
     const result = this.#reserve(deploymentId, callId, 1, limits, period);
-    if (result.ok) live.set(callId, due + unitMs);
-    else live.delete(callId);
+    if (result.ok) this.#setLive(deploymentId, callId, due + unitMs);
+    else this.#deleteLive(deploymentId, callId);
+    await this.#journal.flush();
     return result;
   }
 
@@ -59,13 +84,26 @@ export class MemoryCapStore implements CapStore {
   }
 
   async release(deploymentId: string, callId: string): Promise<void> {
-    this.#live.get(deploymentId)?.delete(callId);
+    this.#deleteLive(deploymentId, callId);
+    await this.#journal.flush();
   }
 
   #liveOf(deploymentId: string): Map<string, number> {
     const live = this.#live.get(deploymentId) ?? new Map<string, number>();
     this.#live.set(deploymentId, live);
     return live;
+  }
+
+  #setLive(deploymentId: string, callId: string, dueAtMs: number): void {
+    this.#liveOf(deploymentId).set(callId, dueAtMs);
+    this.#liveDue.set(`${deploymentId}|${callId}`, { deploymentId, callId, dueAtMs });
+  }
+
+  #deleteLive(deploymentId: string, callId: string): void {
+    const live = this.#live.get(deploymentId);
+    if (!live?.delete(callId)) return;
+    if (live.size === 0) this.#live.delete(deploymentId);
+    this.#liveDue.delete(`${deploymentId}|${callId}`);
   }
 
   #reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): ReserveResult {
@@ -87,7 +125,13 @@ export class MemoryCapStore implements CapStore {
   }
 
   async settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult> {
-    this.#live.get(deploymentId)?.delete(callId);
+    const result = this.#settle(deploymentId, callId, billedUnits, period);
+    await this.#journal.flush();
+    return result;
+  }
+
+  #settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): SettleResult {
+    this.#deleteLive(deploymentId, callId);
     const entry = this.#call(deploymentId, callId) ?? { reserved: 0, settled: false, billed: null, period: null, limits: null };
     if (entry.settled) return { first: false, billed: entry.billed ?? 0, reserved: entry.reserved };
     const charged = entry.period ?? period;

@@ -1,4 +1,4 @@
-/** The usage cross-check's records in process (single box, `ttma demo`): lost on restart. */
+/** The usage cross-check's records in process (single box, `ttma demo`); kept across restarts by a persistent state journal. */
 import {
   applyUsage,
   blankEntry,
@@ -11,15 +11,19 @@ import {
   type UsageStore,
 } from './UsageStore.js';
 import { checkMaxRecords } from './retention.js';
+import { StateJournal, type JournalTable } from './StateJournal.js';
 
 export class MemoryUsageStore implements UsageStore {
   readonly kind = 'memory' as const;
   /** Insertion order is age order: the oldest entry goes first when over the bound. */
-  readonly #entries = new Map<string, UsageEntry>();
+  readonly #entries: JournalTable<UsageEntry>;
+  readonly #journal: StateJournal;
   readonly #max: number;
 
-  constructor(options: { maxEntries?: number } = {}) {
+  constructor(options: { maxEntries?: number; journal?: StateJournal } = {}) {
     this.#max = checkMaxRecords('usage retention', 'maxEntries', options.maxEntries ?? DEFAULT_MAX_USAGE_ENTRIES);
+    this.#journal = options.journal ?? StateJournal.inMemory();
+    this.#entries = this.#journal.table<UsageEntry>('usage');
   }
 
   async apply(deploymentId: string, callControlId: string, op: UsageOp, nowMs: number): Promise<UsageOutcome> {
@@ -32,7 +36,10 @@ export class MemoryUsageStore implements UsageStore {
       if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value as string);
     }
     const { compared, added } = applyUsage(entry, op, nowMs);
-    return { entry: copyEntry(entry), compared, added };
+    this.#entries.set(key, entry);
+    const outcome = { entry: copyEntry(entry), compared, added };
+    await this.#journal.flush();
+    return outcome;
   }
 
   async get(deploymentId: string, callControlId: string): Promise<UsageEntry | undefined> {

@@ -7,6 +7,7 @@ import { RedisDeploymentStore } from './RedisDeploymentStore.js';
 import { MemoryUsageStore } from './MemoryUsageStore.js';
 import { RedisUsageStore } from './RedisUsageStore.js';
 import type { UsageStore } from './UsageStore.js';
+import type { StateJournal } from './StateJournal.js';
 
 export interface CallRetention {
   /** Newest calls kept (default 50 000). */
@@ -15,12 +16,12 @@ export interface CallRetention {
   days?: number;
 }
 
-export function createDeploymentStore(redisUrl: string | undefined | null): DeploymentStore {
-  return redisUrl ? new RedisDeploymentStore({ url: redisUrl }) : new MemoryDeploymentStore();
+export function createDeploymentStore(redisUrl: string | undefined | null, journal?: StateJournal): DeploymentStore {
+  return redisUrl ? new RedisDeploymentStore({ url: redisUrl }) : new MemoryDeploymentStore(journal);
 }
 
-export function createCallStore(redisUrl: string | undefined | null, retention: CallRetention = {}): CallStore {
-  if (!redisUrl) return new MemoryCallStore(retention.maxCalls !== undefined ? { maxCalls: retention.maxCalls } : {});
+export function createCallStore(redisUrl: string | undefined | null, retention: CallRetention = {}, journal?: StateJournal): CallStore {
+  if (!redisUrl) return new MemoryCallStore({ ...(retention.maxCalls !== undefined ? { maxCalls: retention.maxCalls } : {}), ...(journal ? { journal } : {}) });
   return new RedisCallStore({
     url: redisUrl,
     ...(retention.maxCalls !== undefined ? { maxCalls: retention.maxCalls } : {}),
@@ -29,8 +30,8 @@ export function createCallStore(redisUrl: string | undefined | null, retention: 
 }
 
 /** The usage cross-check's ledger, retained like the call records. */
-export function createUsageStore(redisUrl: string | undefined | null, retention: CallRetention = {}): UsageStore {
-  if (!redisUrl) return new MemoryUsageStore(retention.maxCalls !== undefined ? { maxEntries: retention.maxCalls } : {});
+export function createUsageStore(redisUrl: string | undefined | null, retention: CallRetention = {}, journal?: StateJournal): UsageStore {
+  if (!redisUrl) return new MemoryUsageStore({ ...(retention.maxCalls !== undefined ? { maxEntries: retention.maxCalls } : {}), ...(journal ? { journal } : {}) });
   return new RedisUsageStore({
     url: redisUrl,
     ...(retention.maxCalls !== undefined ? { maxEntries: retention.maxCalls } : {}),
