@@ -85,7 +85,7 @@ export interface PlatformServerOptions {
   redisUrl?: string | null;
   /**
    * Without Redis: where the embedded stores keep their state (StateJournal.open(--state-dir)),
-   * so deployments, minute counters, usage, call records and install tokens outlive the
+   * so deployments, minute counters, usage, call records and the install audit outlive the
    * process. The caller opens it and closes it after stop(). Default: in memory only.
    */
   stateJournal?: StateJournal;

@@ -136,7 +136,7 @@ async function openStateJournal(args: PlatformArgs, log: Logger): Promise<StateJ
   }
   const dir = args.stateDir ?? process.env['STATE_DIRECTORY']?.split(':')[0];
   if (!dir) {
-    log.warn('embedded store in memory only: deployments, minutes used against the caps, call records and install tokens are forgotten when this process stops (give --state-dir or --redis-url)');
+    log.warn('embedded store in memory only: deployments, minutes used against the caps, call records and the install audit are forgotten when this process stops (give --state-dir or --redis-url)');
     return undefined;
   }
   return StateJournal.open(dir);

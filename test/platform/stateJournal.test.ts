@@ -278,25 +278,26 @@ describe('the embedded stores on a state directory, closed and reopened', () => 
     });
   });
 
-  it('an install token outlives a restart, and once redeemed stays redeemed', async () => {
+  it('install tokens: the audit outlives a restart, the sealed envelope never reaches the disk (FAQ-08)', async () => {
     const dir = await freshDir();
     const secretSha256 = createHash('sha256').update('secret').digest('hex');
-    const envelope = { id: 'tok-1', expiresAt: Date.now() + 60_000 } as never;
+    const sealed = randomBytes(48).toString('base64url');
+    const envelope = { id: 'tok-1', expiresAt: Date.now() + 60_000, ciphertext: sealed } as never;
     await reopen(dir, async (j) => {
       const store = new MemoryInstallTokenStore(Date.now, j);
       await store.put({ envelope, secretSha256, createdAt: Date.now() }, 60_000);
       await store.appendAudit({ tokenId: 'tok-1', deploymentId: 'dep', outcome: 'minted', at: 1, mintedAt: 1, expiresAt: 2, address: null });
-    });
-    await reopen(dir, async (j) => {
-      const store = new MemoryInstallTokenStore(Date.now, j);
-      assert.equal(await store.has('tok-1'), true);
       assert.equal((await store.take('tok-1', secretSha256, Date.now())).kind, 'taken');
       await store.appendAudit({ tokenId: 'tok-1', deploymentId: 'dep', outcome: 'redeemed', at: 2, mintedAt: 1, expiresAt: 2, address: '127.0.0.1' });
+      await store.put({ envelope: { id: 'tok-2', expiresAt: Date.now() + 60_000, ciphertext: sealed } as never, secretSha256, createdAt: Date.now() }, 60_000);
     });
+    const text = await readFile(join(dir, STATE_FILE_NAME), 'utf8');
+    assert.ok(!text.includes(sealed) && !text.includes(secretSha256), 'no envelope and no secret digest in the journal');
     await reopen(dir, async (j) => {
       const store = new MemoryInstallTokenStore(Date.now, j);
-      assert.equal((await store.take('tok-1', secretSha256, Date.now())).kind, 'absent', 'single use across a restart');
       assert.deepEqual((await store.audit()).map((e) => e.outcome), ['redeemed', 'minted']);
+      assert.equal((await store.take('tok-1', secretSha256, Date.now())).kind, 'absent', 'single use across a restart');
+      assert.equal(await store.has('tok-2'), false, 'an unredeemed token is forgotten by a restart: mint a new one');
     });
   });
 });

@@ -60,12 +60,15 @@ export function digestsEqual(aHex: string, bHex: string): boolean {
 
 /**
  * The embedded store: one process, so a synchronous check-and-delete is
- * atomic. With a persistent state journal a token outlives a restart, and a
- * redeemed one stays deleted: each change is on disk before the answer.
+ * atomic. The sealed envelopes stay in memory only, never in the state
+ * journal: an append-only file would keep a redeemed envelope until its next
+ * compaction, and FAQ-08 says it is deleted at redemption. A restart
+ * therefore forgets unredeemed tokens (their installer is told to mint a new
+ * one); the audit metadata is journaled and outlives it.
  */
 export class MemoryInstallTokenStore implements InstallTokenStore {
   readonly #journal: StateJournal;
-  readonly #records: JournalTable<{ record: StoredInstallToken; deadline: number }>;
+  readonly #records = new Map<string, { record: StoredInstallToken; deadline: number }>();
   /** Oldest first, keyed by a sequence number that only grows. */
   readonly #audit: JournalTable<InstallAuditEntry>;
   readonly #now: () => number;
@@ -74,7 +77,6 @@ export class MemoryInstallTokenStore implements InstallTokenStore {
   constructor(now: () => number = Date.now, journal: StateJournal = StateJournal.inMemory()) {
     this.#now = now;
     this.#journal = journal;
-    this.#records = journal.table('install.tokens');
     this.#audit = journal.table('install.audit');
     for (const key of this.#audit.keys()) this.#auditSeq = Math.max(this.#auditSeq, Number(key));
   }
@@ -85,7 +87,6 @@ export class MemoryInstallTokenStore implements InstallTokenStore {
     for (const [id, held] of this.#records) if (held.deadline <= now) this.#records.delete(id);
     if (this.#records.has(record.envelope.id)) throw new Error('install token id already stored');
     this.#records.set(record.envelope.id, { record: structuredClone(record), deadline: now + ttlMs });
-    await this.#journal.flush();
   }
 
   async take(id: string, secretSha256: string, nowMs: number): Promise<TakeResult> {
@@ -93,13 +94,10 @@ export class MemoryInstallTokenStore implements InstallTokenStore {
     if (!held) return { kind: 'absent' };
     if (held.deadline <= this.#now() || held.record.envelope.expiresAt <= nowMs) {
       this.#records.delete(id);
-      await this.#journal.flush();
       return { kind: 'absent' };
     }
     if (!digestsEqual(held.record.secretSha256, secretSha256)) return { kind: 'bad-secret' };
     this.#records.delete(id);
-    // Single use holds across a crash: the deletion is on disk before the envelope is handed out.
-    await this.#journal.flush();
     return { kind: 'taken', record: held.record };
   }
 
@@ -119,7 +117,6 @@ export class MemoryInstallTokenStore implements InstallTokenStore {
   }
 
   async close(): Promise<void> {
-    // In memory only: forget the envelopes now. A persistent journal keeps them for the next process.
-    if (!this.#journal.persistent) for (const id of [...this.#records.keys()]) this.#records.delete(id);
+    this.#records.clear();
   }
 }

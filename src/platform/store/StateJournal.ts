@@ -1,7 +1,7 @@
 /**
  * The embedded store's memory on disk: an append-only journal of JSON lines,
  * so a single-box platform without Redis keeps its deployments, minute
- * counters, live reservations, usage ledger, call records and install tokens
+ * counters, live reservations, usage ledger, call records and install audit
  * across a restart or a crash (FAQ-14: caps must not reset because the
  * process did).
  *
