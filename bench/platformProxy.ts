@@ -8,7 +8,8 @@
  * request: the current one (deployments and call records in Redis too) and a
  * baseline: `--baseline memory` (default) keeps deployments and call records
  * in process, as before they moved to Redis; `--baseline fetch` uses the
- * previous fetch/undici provider client. A bare Lua reservation against the
+ * previous fetch/undici provider client; `--baseline journal` runs it with no
+ * Redis at all, on the embedded store journaled to a state directory. A bare Lua reservation against the
  * same Redis is timed too, for the Redis share of the figure, and so is a
  * skeleton (bench/platformSkeleton.ts) with the dial's I/O and none of its
  * checks: the floor the crossings between processes set on this machine.
@@ -21,7 +22,7 @@
  * as the media bench pins its two sides: on a small VM a shared core puts the
  * scheduler in the tail.
  *
- *   node dist/bench/platformProxy.js [--requests 2000] [--baseline memory|fetch] [--same-process] [--pin] [--json]
+ *   node dist/bench/platformProxy.js [--requests 2000] [--baseline memory|fetch|journal] [--same-process] [--pin] [--json]
  */
 import { Agent, createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,7 +33,7 @@ import { periodOf } from '../src/platform/store/CapStore.js';
 import { RedisCapStore } from '../src/platform/store/RedisCapStore.js';
 import { pinProcess } from './pin.js';
 import { PlatformHost } from './platformHostClient.js';
-import { BENCH_PROVIDER_KEY, BENCH_TUNNEL, baselineName, startPlatformTargets, type BaselineKind } from './platformTargets.js';
+import { BASELINE_KINDS, BENCH_PROVIDER_KEY, BENCH_TUNNEL, baselineName, startPlatformTargets, type BaselineKind } from './platformTargets.js';
 import { PLATFORM_PATHS } from '../src/wire/platformApi.js';
 import { startRedisServer } from '../test/helpers/redisServer.js';
 
@@ -45,8 +46,8 @@ const { values } = parseArgs({
     'same-process': { type: 'boolean', default: false },
   },
 });
-if (values.baseline !== 'memory' && values.baseline !== 'fetch') throw new Error('--baseline must be memory or fetch');
-const BASELINE = baselineName(values.baseline);
+if (!(BASELINE_KINDS as readonly string[]).includes(values.baseline)) throw new Error(`--baseline must be one of ${BASELINE_KINDS.join(', ')}`);
+const BASELINE = baselineName(values.baseline as BaselineKind);
 const REQUESTS = Number(values.requests);
 if (!Number.isInteger(REQUESTS) || REQUESTS < 1) throw new Error(`--requests must be a positive whole number, not ${values.requests}`);
 // Short runs (the smoke test) shrink the warm-up and the CPU blocks with them.

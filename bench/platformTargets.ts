@@ -3,7 +3,8 @@
  * skeleton under them, bench/platformSkeleton.ts): the current
  * one (deployments and call records in Redis) and a baseline (`memory`: records
  * kept in process, as before they moved to Redis; `fetch`: the previous
- * fetch/undici provider client). Started in the bench's own process, or in a
+ * fetch/undici provider client; `journal`: no Redis at all, the embedded
+ * store journaled to a state directory, each change fdatasync'd before the answer). Started in the bench's own process, or in a
  * child of their own (`bench/platformHost.ts`), as `ttma platform` runs.
  */
 import { createLogger } from '../src/log.js';
@@ -11,10 +12,15 @@ import { PlatformServer } from '../src/platform/PlatformServer.js';
 import { MemoryDeploymentStore } from '../src/platform/DeploymentRegistry.js';
 import { MemoryCallStore } from '../src/platform/store/MemoryCallStore.js';
 import { HEADER_DEPLOYMENT } from '../src/wire/platformApi.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StateJournal } from '../src/platform/store/StateJournal.js';
 import { fetchTransport } from './fetchTransport.js';
 import { startSkeleton } from './platformSkeleton.js';
 
-export type BaselineKind = 'memory' | 'fetch';
+export type BaselineKind = 'memory' | 'fetch' | 'journal';
+export const BASELINE_KINDS: readonly BaselineKind[] = ['memory', 'fetch', 'journal'];
 
 export interface PlatformTargetsSpec {
   redisUrl: string;
@@ -40,10 +46,12 @@ export const BENCH_TUNNEL = 'bench.trycloudflare.com';
 export const BENCH_PROVIDER_KEY = 'KEYbench-provider-key-0123456789';
 
 export function baselineName(kind: BaselineKind): string {
-  return kind === 'fetch' ? 'fetch provider client' : 'records in process';
+  return kind === 'fetch' ? 'fetch provider client' : kind === 'journal' ? 'embedded store, journaled (no Redis)' : 'records in process';
 }
 
 export async function startPlatformTargets(spec: PlatformTargetsSpec): Promise<PlatformTargets> {
+  const stateDir = spec.baseline === 'journal' ? await mkdtemp(join(tmpdir(), 'ttma-bench-state-')) : null;
+  const journal = stateDir ? await StateJournal.open(stateDir) : null;
   const start = async (old: boolean): Promise<{ platform: PlatformServer; target: PlatformTarget }> => {
     const platform = new PlatformServer({
       providerBaseUrl: `http://127.0.0.1:${spec.providerPort}`,
@@ -52,7 +60,8 @@ export async function startPlatformTargets(spec: PlatformTargetsSpec): Promise<P
       webhookPublicKeyBase64: null,
       adminToken: null,
       logger: createLogger('bench', 'silent'),
-      redisUrl: spec.redisUrl,
+      redisUrl: old && journal ? null : spec.redisUrl,
+      ...(old && journal ? { stateJournal: journal } : {}),
       rateLimit: { ratePerSec: 1e6, burst: 1e6 },
       ...(old && spec.baseline === 'fetch' ? { provider: { transport: fetchTransport } } : {}),
       ...(old && spec.baseline === 'memory' ? { deploymentStore: new MemoryDeploymentStore(), callStore: new MemoryCallStore() } : {}),
@@ -77,6 +86,8 @@ export async function startPlatformTargets(spec: PlatformTargetsSpec): Promise<P
       await current.platform.stop();
       await previous.platform.stop();
       await skeleton.stop();
+      await journal?.close();
+      if (stateDir) await rm(stateDir, { recursive: true, force: true });
     },
   };
 }
