@@ -18,11 +18,12 @@ import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
 import { UNPLACED, noteStartFrame, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
-import { DEFAULT_RESTART_TIMING, StreamRestarts } from './StreamRestarts.js';
+import { StreamRestarts } from './StreamRestarts.js';
+import { CallPlacement } from './CallPlacement.js';
 import { CallTakeover } from './CallTakeover.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
-import type { WorkerHost } from './WorkerHost.js';
+import { epochNowMs, type WorkerHost } from './WorkerHost.js';
 import { CapGate } from '../control/CapGate.js';
 import { MinutesTally } from '../control/MinutesTally.js';
 import { RecentCalls, type GatewayCallRecord } from '../control/RecentCalls.js';
@@ -53,13 +54,10 @@ const TOKEN_SWEEP_MS = 5_000;
 const HELD_WHILE_DIALLING = new Set(['call.answered', 'streaming.started', 'streaming.failed']);
 const MAX_SUMMARIES = 1_000;
 /** Lost media workers a call outlives; the next one ends it. */
-const MAX_WORKER_LOSSES = 1;
 /** Why a call is refused when every media worker is above its measured-load limit (maxWorkerLoad). */
 const BUSY = 'gateway busy: every media worker is above its load limit';
 
 /** Same clock on every thread: epoch milliseconds with sub-ms resolution. */
-const epochNow = (): number => performance.timeOrigin + performance.now();
-
 export type { AddedLatency } from './AddedLatencyMeter.js';
 export type { GatewayCallRecord } from '../control/RecentCalls.js';
 
@@ -89,6 +87,8 @@ export class ControlActor {
   #closing = false;
   /** An earlier process's calls: listed at the platform's first hello, and again when a stream fails for a call this process does not know. */
   readonly #takeover: CallTakeover;
+  /** Which worker carries each call, and moving calls off a lost one. */
+  readonly #placement: CallPlacement<EndCause>;
   readonly counters = {
     callsStarted: 0,
     callsEnded: 0,
@@ -130,7 +130,6 @@ export class ControlActor {
     this.#numbers = new Set(config.numbers);
     this.#sweep = setInterval(() => this.#tokens.sweep(Date.now()), TOKEN_SWEEP_MS);
     this.#sweep.unref();
-    supervisor.on('worker.lost', (index) => this.#onWorkerLost(index));
     this.#restarts = new StreamRestarts<EndCause>({
       signalling,
       tokens: this.#tokens,
@@ -143,6 +142,17 @@ export class ControlActor {
       counters: this.counters,
       asked: this.streamRestartsAsked,
     });
+    this.#placement = new CallPlacement<EndCause>({
+      config,
+      supervisor,
+      restarts: this.#restarts,
+      calls: () => this.#byId.values(),
+      closing: () => this.#closing,
+      endLost: (call, reason) => this.#endLostWorkerCall(call, reason),
+      workerFailedCause: 'worker_failed',
+      counters: this.counters,
+    });
+    supervisor.on('worker.lost', (index) => this.#placement.onWorkerLost(index));
     this.#takeover = new CallTakeover({
       liveCalls: () => signalling.liveCalls(),
       knows: (callId) => this.#byId.has(callId) || this.#tombstones.has(callId),
@@ -151,11 +161,6 @@ export class ControlActor {
       answer: (view) => this.#answerRinging(view),
       log,
     });
-  }
-
-  /** Media sockets owned by the workers' own listeners (`mediaSockets: 'worker'`): calls are placed when their socket lands. */
-  get #socketsOnWorkers(): boolean {
-    return this.#config.mediaSockets === 'worker';
   }
 
   get liveCalls(): number {
@@ -244,8 +249,7 @@ export class ControlActor {
         this.counters.mediaRefused++;
         return { ok: false, reason: 'no_worker' };
       }
-      if (call.workerIndex !== UNPLACED) this.#moveTo(call, host);
-      else this.#place(call, host);
+      this.#placement.placeWhereLanded(call, host);
     }
     return { ok: true, slot: call.slot };
   }
@@ -268,7 +272,7 @@ export class ControlActor {
     const call = this.#bySlot.get(slot);
     if (!call) return;
     noteStartFrame(call, data);
-    this.#supervisor.host(call.workerIndex)?.appendMedia(slot, data, epochNow());
+    this.#supervisor.host(call.workerIndex)?.appendMedia(slot, data, epochNowMs());
   }
 
   /** The front closed this call's socket for abuse (flood, binary garbage): the call ends. */
@@ -299,7 +303,7 @@ export class ControlActor {
     const socket = this.#bySlot.get(slot)?.socket;
     if (!socket) return;
     socket.send(frame);
-    if (agentAtMs > 0) this.#latency.toPhone(epochNow() - agentAtMs);
+    if (agentAtMs > 0) this.#latency.toPhone(epochNowMs() - agentAtMs);
   }
 
   /** Added latency per direction since the last reset (workers report theirs with each pong, once a second). */
@@ -395,7 +399,7 @@ export class ControlActor {
    */
   #adoptAnswered(view: LiveCallView): boolean {
     const callId = view.call_control_id;
-    const host = this.#supervisor.pickWorker(this.#unplacedCalls());
+    const host = this.#supervisor.pickWorker(this.#placement.unplacedCalls());
     if (!host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsAdoptionRefused++;
       this.#remember(callId);
@@ -419,7 +423,7 @@ export class ControlActor {
     this.#byId.set(callId, call);
     this.#bySlot.set(call.slot, call);
     this.counters.callsAdopted++;
-    if (!this.#socketsOnWorkers) this.#place(call, host);
+    this.#placement.admitted(call, host);
     call.log.info({ answeredAt: view.answered_at }, 'live call from an earlier gateway process taken over: asking for a new stream');
     void this.#restarts.restart(call, 'adopted');
     return true;
@@ -534,7 +538,7 @@ export class ControlActor {
    * provider; the answered call streams to us like an inbound one.
    */
   async dial(to: string, fromNumber?: string): Promise<{ callId: string; from: string; to: string }> {
-    const unplaced = this.#unplacedCalls();
+    const unplaced = this.#placement.unplacedCalls();
     const host = this.#supervisor.pickWorker(unplaced);
     if (this.#closing || !host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsRefused++;
@@ -586,7 +590,7 @@ export class ControlActor {
     this.#byMediaId.set(mediaId, call);
     this.#bySlot.set(slot, call);
     this.#callStarted('outgoing');
-    if (!this.#socketsOnWorkers) this.#place(call, host);
+    this.#placement.admitted(call, host);
     call.log.info('outbound call placed; ringing');
     for (const early of this.#dials.take(callId)) this.onWebhook(early);
     return { callId, from, to };
@@ -641,7 +645,7 @@ export class ControlActor {
       log.warn({ to }, 'call to a number this gateway does not serve; ignored');
       return;
     }
-    const unplaced = this.#unplacedCalls();
+    const unplaced = this.#placement.unplacedCalls();
     const host = this.#supervisor.pickWorker(unplaced);
     const capped = this.#caps.refusal();
     if (!host || this.#byId.size >= this.#config.maxCalls || capped) {
@@ -661,7 +665,7 @@ export class ControlActor {
     this.#byId.set(callId, call);
     this.#bySlot.set(slot, call);
     this.#callStarted('incoming');
-    if (!this.#socketsOnWorkers) this.#place(call, host);
+    this.#placement.admitted(call, host);
     const token = this.#tokens.issue(callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
     this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec }).then(
@@ -718,105 +722,12 @@ export class ControlActor {
     this.#count(this.ended, cause);
   }
 
-  /**
-   * A media worker died (a crash, a stall, its heap limit): its calls' actors
-   * went with it, the calls did not. Each gets a new actor on a live worker,
-   * resumed (no second greeting). With worker-owned sockets the socket died
-   * with the worker, so a new stream is asked for, as for a lost one; with
-   * front-owned sockets the socket stays, and the new actor is told the
-   * stream's `start` before its next frame. A call outlives one lost worker
-   * (MAX_WORKER_LOSSES): if its own audio is what brought the worker down, it
-   * must not take the next one down too.
-   */
-  #onWorkerLost(workerIndex: number): void {
-    const moving: LiveCall[] = [];
-    for (const call of [...this.#byId.values()]) {
-      if (call.workerIndex !== workerIndex) continue;
-      call.workerIndex = UNPLACED;
-      if (this.#socketsOnWorkers) call.socket = null; // the lost worker's handle
-      const canMove = this.#socketsOnWorkers ? this.#restarts.mayRestart(call) : true;
-      if (this.#closing || call.state === 'ending' || call.workerLosses >= MAX_WORKER_LOSSES || !canMove) {
-        this.#endLostWorkerCall(call, 'media worker failed');
-        continue;
-      }
-      call.workerLosses++;
-      call.resumed = true;
-      moving.push(call);
-    }
-    // The supervisor spawns the replacement right after this event: front-owned calls are placed once it exists.
-    if (moving.length > 0) setImmediate(() => this.#moveOffLostWorker(moving, workerIndex));
-  }
-
-  #moveOffLostWorker(calls: LiveCall[], lostIndex: number): void {
-    if (this.#socketsOnWorkers && !this.#closing && !this.#supervisor.hosts().some((host) => !host.exited && host.tunnelPort !== null)) {
-      // No worker listens on the tunnel port until the replacement does (the only worker was lost):
-      // a stream asked for now would be refused. Ask once it listens; the deadline runs from now.
-      for (const call of calls) this.#restarts.armOrphanTimer(call, 'no media worker listened again in time', 'worker_failed', DEFAULT_RESTART_TIMING.deadlineMs);
-      this.#supervisor.once('worker.restarted', () => this.#moveOffLostWorker(calls, lostIndex));
-      return;
-    }
-    for (const call of calls) {
-      if (call.state === 'ending' || call.workerIndex !== UNPLACED) continue;
-      if (this.#socketsOnWorkers) {
-        // Placed where the new stream lands (authorizeMedia).
-        this.counters.workerCallsMoved++;
-        call.log.warn({ lostWorker: lostIndex }, 'media worker lost: the call carries on with a new stream and a new actor');
-        void this.#restarts.restart(call, 'worker_lost');
-        continue;
-      }
-      const host = this.#closing ? undefined : this.#supervisor.pickWorker();
-      if (!host) {
-        this.#endLostWorkerCall(call, 'media worker failed; no worker has room');
-        continue;
-      }
-      this.counters.workerCallsMoved++;
-      this.#place(call, host);
-      if (call.startFrame) host.appendMedia(call.slot, call.startFrame, epochNow());
-      call.log.warn({ lostWorker: lostIndex, to: host.index }, 'media worker lost: the call carries on with a new actor on its socket');
-    }
-  }
-
+  /** A call of a lost worker that cannot move (CallPlacement): its socket closes and it is hung up. */
   #endLostWorkerCall(call: LiveCall, reason: string): void {
     this.counters.workerCallsLost++;
     call.socket?.close(1011, 'media worker failed');
     call.socket = null;
     void this.#endCall(call.callId, reason, 'worker_failed', true);
-  }
-
-  /** Worker-owned sockets: admitted calls whose media socket has not landed on a worker yet (0 otherwise). */
-  #unplacedCalls(): number {
-    if (!this.#socketsOnWorkers) return 0;
-    let n = 0;
-    for (const call of this.#byId.values()) if (call.workerIndex === UNPLACED) n++;
-    return n;
-  }
-
-  /** Open the call's actor on `host` (at admission, or where its media socket landed with worker-owned sockets). */
-  #place(call: LiveCall, host: WorkerHost): void {
-    call.workerIndex = host.index;
-    call.log = call.baseLog.child({ worker: host.index });
-    host.calls++;
-    const { slot, callId, from, to } = call;
-    host.send({ type: 'call.open', slot, callId, from, to, direction: call.direction, agent: this.#config.agent, bargeIn: this.#config.bargeIn, ...(call.resumed ? { resumed: true } : {}) });
-  }
-
-  /**
-   * Worker-owned sockets: a restarted stream landed on another worker's
-   * listener. The call's actor moves there: the old one ends, a new one opens
-   * (a new agent session, no greeting again), so frames and actor share a thread.
-   */
-  #moveTo(call: LiveCall, host: WorkerHost): void {
-    const from = this.#supervisor.host(call.workerIndex);
-    if (from) {
-      from.calls = Math.max(0, from.calls - 1);
-      from.send({ type: 'call.end', slot: call.slot, reason: 'media stream moved to another worker' });
-    }
-    call.log.warn({ to: host.index }, 'restarted media stream landed on another worker: the call moves there with a new agent session');
-    call.workerIndex = host.index;
-    call.log = call.baseLog.child({ worker: host.index });
-    host.calls++;
-    const { slot, callId, from: caller, to, direction } = call;
-    host.send({ type: 'call.open', slot, callId, from: caller, to, direction, agent: this.#config.agent, bargeIn: this.#config.bargeIn, resumed: true });
   }
 
   #callStarted(direction: 'incoming' | 'outgoing'): void {

@@ -4,6 +4,7 @@
  */
 import type { CallActorSettings } from './CallActor.js';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { forEachInBatch, MediaBatchWriter } from './MediaBatch.js';
@@ -43,6 +44,9 @@ export interface WorkerHostEvents {
   exit: [code: number, expected: boolean];
   '@control': [message: FromWorker];
 }
+
+/** Now in epoch ms at sub-ms resolution: the clock of a frame's `atMs` (appendMedia), comparable across threads. */
+export const epochNowMs = (): number => performance.timeOrigin + performance.now();
 
 export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   readonly index: number;

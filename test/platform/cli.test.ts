@@ -49,6 +49,13 @@ async function startCli(args: string[], env: Record<string, string> = {}): Promi
   return { child, port, stdoutLines, stderr: () => stderr, exit };
 }
 
+/** The platform's key files in `dir`: provider.key and admin.token (0600), webhook.pub. */
+async function writeKeyFiles(dir: string, keyPair: nacl.SignKeyPair, adminTokenText = `${ADMIN_TOKEN}\n`): Promise<void> {
+  await writeFile(join(dir, 'provider.key'), `${PROVIDER_KEY}\n`, { mode: 0o600 });
+  await writeFile(join(dir, 'admin.token'), adminTokenText, { mode: 0o600 });
+  await writeFile(join(dir, 'webhook.pub'), `${Buffer.from(keyPair.publicKey).toString('base64')}\n`);
+}
+
 describe('ttma platform (cli)', () => {
   const provider = new FakeProvider();
   let providerUrl = '';
@@ -58,9 +65,7 @@ describe('ttma platform (cli)', () => {
   before(async () => {
     providerUrl = await provider.start();
     dir = await mkdtemp(join(tmpdir(), 'ttma-platform-'));
-    await writeFile(join(dir, 'provider.key'), `${PROVIDER_KEY}\n`, { mode: 0o600 });
-    await writeFile(join(dir, 'admin.token'), `  ${ADMIN_TOKEN}\n`, { mode: 0o600 });
-    await writeFile(join(dir, 'webhook.pub'), `${Buffer.from(keyPair.publicKey).toString('base64')}\n`);
+    await writeKeyFiles(dir, keyPair, `  ${ADMIN_TOKEN}\n`);
     await writeFile(
       join(dir, 'deployment.json'),
       JSON.stringify({ id: 'demo-1', numbers: ['+15551230001'], tunnelHost: 'demo.trycloudflare.com', agentSecret: AGENT_SECRET }),
@@ -153,9 +158,7 @@ describe('ttma platform (cli) restarted on the same Redis', { skip: redisUnavail
     providerUrl = await provider.start();
     redis = await startRedisServer();
     dir = await mkdtemp(join(tmpdir(), 'ttma-platform-redis-'));
-    await writeFile(join(dir, 'provider.key'), `${PROVIDER_KEY}\n`, { mode: 0o600 });
-    await writeFile(join(dir, 'admin.token'), `${ADMIN_TOKEN}\n`, { mode: 0o600 });
-    await writeFile(join(dir, 'webhook.pub'), `${Buffer.from(keyPair.publicKey).toString('base64')}\n`);
+    await writeKeyFiles(dir, keyPair);
   });
   after(async () => {
     await provider.stop();
@@ -227,9 +230,7 @@ describe('ttma platform (cli) with --state-dir: killed, then started again', () 
   before(async () => {
     providerUrl = await provider.start();
     dir = await mkdtemp(join(tmpdir(), 'ttma-platform-state-'));
-    await writeFile(join(dir, 'provider.key'), `${PROVIDER_KEY}\n`, { mode: 0o600 });
-    await writeFile(join(dir, 'admin.token'), `${ADMIN_TOKEN}\n`, { mode: 0o600 });
-    await writeFile(join(dir, 'webhook.pub'), `${Buffer.from(keyPair.publicKey).toString('base64')}\n`);
+    await writeKeyFiles(dir, keyPair);
     await writeFile(
       join(dir, 'deployment.json'),
       JSON.stringify({ id: 'demo-1', numbers: ['+15551230001'], tunnelHost: 'demo.trycloudflare.com', agentSecret: AGENT_SECRET, caps: { dayMinutes: 1, monthMinutes: 1000 } }),
