@@ -155,6 +155,10 @@ export class MemoryDeploymentStore implements DeploymentStore {
   async list(): Promise<Deployment[]> {
     return [...this.#byId.values()].map(cloneDeployment);
   }
+
+  async ping(): Promise<void> {
+    this.#journal.check();
+  }
 }
 
 export const DEFAULT_APPROVED_TUNNEL_DOMAINS: readonly string[] = ['trycloudflare.com', 'cfargotunnel.com'];

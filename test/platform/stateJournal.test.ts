@@ -237,6 +237,40 @@ describe('the embedded stores on a state directory, closed and reopened', () => 
     await reopen(dir, async (j) => assert.deepEqual(await new MemoryCapStore(j).usage('dep', JAN), { day: 5, month: 5 }));
   });
 
+  it('after a failed write the platform reports itself degraded: /readyz 503 with the reason, new deployments refused', async () => {
+    const dir = await freshDir();
+    const here = dirname(fileURLToPath(import.meta.url));
+    const modules = { journal: resolve(here, '../../src/platform/store/StateJournal.js'), server: resolve(here, '../../src/platform/PlatformServer.js'), log: resolve(here, '../../src/log.js') };
+    const child = `
+      process.on('SIGXFSZ', () => {});
+      const { StateJournal } = await import(${JSON.stringify(modules.journal)});
+      const { PlatformServer } = await import(${JSON.stringify(modules.server)});
+      const { createLogger } = await import(${JSON.stringify(modules.log)});
+      const journal = await StateJournal.open(${JSON.stringify(dir)});
+      const platform = new PlatformServer({ providerBaseUrl: 'http://127.0.0.1:9', providerApiKey: 'k'.repeat(32), connectionId: 'c', webhookPublicKeyBase64: null, adminToken: null, logger: createLogger('t', 'silent'), stateJournal: journal });
+      const { port } = await platform.start();
+      const readyz = async () => { const r = await fetch('http://127.0.0.1:' + port + '/readyz'); return { status: r.status, body: await r.json() }; };
+      const before = await readyz();
+      let registered = 0, code = null;
+      for (let i = 0; i < 200 && code === null; i++) {
+        try { await platform.deployments.register({ id: 'dep-' + String(i).padStart(3, '0'), numbers: ['+1555123' + String(i).padStart(4, '0')], tunnelHost: 'd' + i + '.trycloudflare.com' }); registered++; }
+        catch (err) { code = err.code; }
+      }
+      const after = await readyz();
+      await platform.stop();
+      process.stdout.write(JSON.stringify({ before, after, registered, code }));
+    `;
+    const run = spawnSync('bash', ['-c', `ulimit -f 8 && exec "${process.execPath}" --input-type=module -e "$CHILD"`], { env: { ...process.env, CHILD: child }, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const outcome = JSON.parse(run.stdout) as { before: { status: number }; after: { status: number; body: { reason: string; error: { code: string } } }; registered: number; code: string };
+    assert.equal(outcome.before.status, 200);
+    assert.ok(outcome.registered > 5, `${outcome.registered} registered before the limit`);
+    assert.equal(outcome.code, 'TTMA_ERR_STORE_UNAVAILABLE');
+    assert.equal(outcome.after.status, 503);
+    assert.equal(outcome.after.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
+    assert.match(outcome.after.body.reason, /state file could not be written/);
+  });
+
   it('deployments keep their secret digest, numbers and disabled flag', async () => {
     const dir = await freshDir();
     const digest = createHash('sha256').update(randomBytes(32)).digest();

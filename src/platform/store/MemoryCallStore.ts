@@ -111,7 +111,9 @@ export class MemoryCallStore implements CallStore {
     return matches.slice(from, from + (scope.limit ?? matches.length)).map(cloneRecord);
   }
 
-  async ping(): Promise<void> {}
+  async ping(): Promise<void> {
+    this.#journal.check();
+  }
 
   async close(): Promise<void> {}
 

@@ -156,7 +156,9 @@ export class MemoryCapStore implements CapStore {
     return entry ? { reserved: entry.reserved, settled: entry.settled, billed: entry.billed } : null;
   }
 
-  async ping(): Promise<void> {}
+  async ping(): Promise<void> {
+    this.#journal.check();
+  }
 
   async close(): Promise<void> {}
 

@@ -55,7 +55,9 @@ export class MemoryUsageStore implements UsageStore {
     return scope.limit === undefined ? out : out.slice(-scope.limit);
   }
 
-  async ping(): Promise<void> {}
+  async ping(): Promise<void> {
+    this.#journal.check();
+  }
 
   async close(): Promise<void> {}
 }

@@ -187,6 +187,11 @@ export class StateJournal {
     this.#pending.push(JSON.stringify(line));
   }
 
+  /** Throws TTMA_ERR_STORE_UNAVAILABLE once a write failed: a store's `ping`, so /readyz reports it. */
+  check(): void {
+    if (this.#failed) throw this.#unavailable();
+  }
+
   /** Resolves once every change made before the call is on disk; rejects (STORE_UNAVAILABLE) once a write failed. */
   flush(): Promise<void> {
     if (!this.path) return Promise.resolve();
