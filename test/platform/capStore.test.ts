@@ -192,3 +192,33 @@ describe('redis cap store without a server', { skip }, () => {
     }
   });
 });
+
+describe('embedded cap store: drops what Redis would expire (TTL_SECONDS), measured from the periods it is given', () => {
+  const day = (iso: string) => ({ day: iso, month: iso.slice(0, 7) });
+  const limits = { day: 100, month: 1000 };
+
+  it('day counters after 3 days, month counters 62 days after their month, settled calls 62 days after their last reservation; live calls stay', async () => {
+    const store = new MemoryCapStore();
+    const jan10 = day('2026-01-10');
+    await store.reserve('dep-x', 'settled', 2, limits, jan10);
+    await store.settle('dep-x', 'settled', 2, jan10);
+    await store.reserve('dep-x', 'live', 1, limits, jan10, { nextAtMs: 60_000 });
+    // Three days after Jan 10 ends (Jan 14): nothing yet; the next day the day counter goes.
+    await store.reserve('dep-y', 'a', 1, limits, day('2026-01-13'));
+    assert.deepEqual(await store.usage('dep-x', jan10), { day: 3, month: 3 });
+    await store.reserve('dep-y', 'b', 1, limits, day('2026-01-14'));
+    assert.deepEqual(await store.usage('dep-x', jan10), { day: 0, month: 3 });
+    // 62 days after Jan 10 ends: the settled call goes, the live one stays.
+    await store.reserve('dep-y', 'c', 1, limits, day('2026-03-13'));
+    assert.notEqual(await store.reservation('dep-x', 'settled'), null);
+    await store.reserve('dep-y', 'd', 1, limits, day('2026-03-14'));
+    assert.equal(await store.reservation('dep-x', 'settled'), null);
+    assert.deepEqual(await store.reservation('dep-x', 'live'), { reserved: 1, settled: false, billed: null });
+    // 62 days after January ends (April 3): the month counter goes.
+    await store.reserve('dep-y', 'e', 1, limits, day('2026-04-03'));
+    assert.equal((await store.usage('dep-x', jan10)).month, 3);
+    await store.reserve('dep-y', 'f', 1, limits, day('2026-04-04'));
+    assert.equal((await store.usage('dep-x', jan10)).month, 0);
+    assert.deepEqual(await store.live('dep-x'), ['live']);
+  });
+});

@@ -4,8 +4,15 @@
  * it is as atomic as the Redis script; then it waits for the state journal
  * (StateJournal.ts) to have the change on disk before it answers, so a
  * restart neither forgets minutes used nor hands out a reservation twice.
+ *
+ * What Redis expires (TTL_SECONDS) is dropped here when the first reservation
+ * of a new day arrives, measured from that day (the periods callers pass, not
+ * this process's clock): day counters 3 days after their day, month counters
+ * 62 days after their month ended, settled or abandoned calls 62 days after
+ * their last reservation. Live calls are kept. Without this the store grew by
+ * one entry per call for ever, and so did its journal.
  */
-import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult, TopUpResult } from './CapStore.js';
+import { TTL_SECONDS, type CallReservation, type CapLimits, type CapPeriod, type CapStore, type ReserveResult, type SettleResult, type TopUpResult } from './CapStore.js';
 import { StateJournal, type JournalTable } from './StateJournal.js';
 
 interface LiveEntry {
@@ -33,6 +40,8 @@ export class MemoryCapStore implements CapStore {
   readonly #liveDue: JournalTable<LiveEntry>;
   /** Per deployment: live call -> when its next unit is due (ms). */
   readonly #live = new Map<string, Map<string, number>>();
+  /** The latest day a reservation named: expiry is measured from it. */
+  #latestDay = '';
 
   constructor(journal: StateJournal = StateJournal.inMemory()) {
     this.#journal = journal;
@@ -107,6 +116,10 @@ export class MemoryCapStore implements CapStore {
   }
 
   #reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): ReserveResult {
+    if (period.day > this.#latestDay) {
+      this.#latestDay = period.day;
+      this.#expire(Date.parse(period.day));
+    }
     const call = this.#call(deploymentId, callId);
     const dayKey = `${deploymentId}|d|${period.day}`;
     const monthKey = `${deploymentId}|m|${period.month}`;
@@ -140,6 +153,8 @@ export class MemoryCapStore implements CapStore {
     this.#add(`${deploymentId}|m|${charged.month}`, delta);
     entry.settled = true;
     entry.billed = billedUnits;
+    // A call settled without a reservation here still expires, counted from its settlement's day.
+    entry.period ??= { ...charged };
     this.#calls.set(`${deploymentId}|${callId}`, entry);
     return { first: true, billed: billedUnits, reserved: entry.reserved };
   }
@@ -166,7 +181,37 @@ export class MemoryCapStore implements CapStore {
     return this.#calls.get(`${deploymentId}|${callId}`);
   }
 
+  /** Drops what Redis would have expired by the start of `dayStartMs` (see the header). */
+  #expire(dayStartMs: number): void {
+    const dayMs = 86_400_000;
+    for (const key of [...this.#counters.keys()]) {
+      const [, kind, when] = key.split('|');
+      const endMs = kind === 'd' ? Date.parse(when ?? '') + dayMs : nextMonthStartMs(when ?? '');
+      const ttlMs = (kind === 'd' ? TTL_SECONDS.day : TTL_SECONDS.month) * 1000;
+      if (Number.isFinite(endMs) && endMs + ttlMs <= dayStartMs) this.#counters.delete(key);
+    }
+    for (const [key, entry] of [...this.#calls]) {
+      const lastDayMs = entry.period ? Date.parse(entry.period.day) + dayMs : NaN;
+      if (!Number.isFinite(lastDayMs) || lastDayMs + TTL_SECONDS.call * 1000 > dayStartMs) continue;
+      const [deploymentId = '', callId = ''] = splitCallKey(key);
+      if (this.#live.get(deploymentId)?.has(callId)) continue;
+      this.#calls.delete(key);
+    }
+  }
+
   #add(key: string, delta: number): void {
     if (delta !== 0) this.#counters.set(key, Math.max(0, (this.#counters.get(key) ?? 0) + delta));
   }
+}
+
+/** `${deploymentId}|${callId}`: deployment ids have no `|`; a call id may. */
+function splitCallKey(key: string): [string, string] {
+  const bar = key.indexOf('|');
+  return [key.slice(0, bar), key.slice(bar + 1)];
+}
+
+/** The first instant after the month `YYYY-MM` (NaN for anything else). */
+function nextMonthStartMs(month: string): number {
+  const match = /^(\d{4})-(\d{2})$/.exec(month);
+  return match ? Date.UTC(Number(match[1]), Number(match[2]), 1) : NaN;
 }
