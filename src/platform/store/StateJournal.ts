@@ -345,16 +345,18 @@ function parseLine(raw: string): Line | null {
 
 /** Takes the directory's lock, or refuses when a live process other than this one holds it. */
 async function takeLock(path: string): Promise<void> {
-  let holder = NaN;
+  // Created exclusively: of two processes starting together, one gets EEXIST and looks at the holder.
   try {
-    holder = Number((await readFile(path, 'utf8')).trim());
+    await writeFile(path, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
+    return;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
+  const holder = Number((await readFile(path, 'utf8')).trim());
   if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) {
     throw new TtmaError(ErrorCodes.CONFIG, `${dirname(path)} is in use by another platform process (pid ${holder}): one process per state directory`);
   }
-  // No holder, or one that is gone (a crash): ours now.
+  // A holder that is gone (a crash), or an unreadable lock: ours now.
   await writeFile(path, `${process.pid}\n`, { mode: 0o600 });
 }
 
