@@ -56,45 +56,71 @@ async function writeKeyFiles(dir: string, keyPair: nacl.SignKeyPair, adminTokenT
   await writeFile(join(dir, 'webhook.pub'), `${Buffer.from(keyPair.publicKey).toString('base64')}\n`);
 }
 
-describe('ttma platform (cli)', () => {
-  const provider = new FakeProvider();
-  let providerUrl = '';
-  let dir = '';
-  const keyPair = nacl.sign.keyPair();
+interface CliFixture {
+  readonly providerUrl: string;
+  readonly dir: string;
+  readonly keyPair: nacl.SignKeyPair;
+  /** Writes deployment.json: demo-1 on +15551230001 with `fields` added (agentSecret, caps...). */
+  writeDeployment(fields: Record<string, unknown>): Promise<void>;
+  /** The flags every run here passes: provider, its key, the webhook key, the admin token, the deployment file. */
+  args(): string[];
+}
 
+/** For one describe block: a fake provider, and a directory holding the platform's key files (both gone after it). */
+function useCliFixture(prefix: string, adminTokenText?: string): CliFixture {
+  const provider = new FakeProvider();
+  const fixture = { providerUrl: '', dir: '', keyPair: nacl.sign.keyPair() };
   before(async () => {
-    providerUrl = await provider.start();
-    dir = await mkdtemp(join(tmpdir(), 'ttma-platform-'));
-    await writeKeyFiles(dir, keyPair, `  ${ADMIN_TOKEN}\n`);
-    await writeFile(
-      join(dir, 'deployment.json'),
-      JSON.stringify({ id: 'demo-1', numbers: ['+15551230001'], tunnelHost: 'demo.trycloudflare.com', agentSecret: AGENT_SECRET }),
-      { mode: 0o600 },
-    );
-    await writeFile(join(dir, 'loose.key'), PROVIDER_KEY);
-    await chmod(join(dir, 'loose.key'), 0o644);
+    fixture.providerUrl = await provider.start();
+    fixture.dir = await mkdtemp(join(tmpdir(), prefix));
+    await writeKeyFiles(fixture.dir, fixture.keyPair, adminTokenText);
   });
   after(async () => {
     await provider.stop();
-    await rm(dir, { recursive: true, force: true });
+    await rm(fixture.dir, { recursive: true, force: true });
+  });
+  return {
+    get providerUrl() {
+      return fixture.providerUrl;
+    },
+    get dir() {
+      return fixture.dir;
+    },
+    keyPair: fixture.keyPair,
+    writeDeployment: (fields) =>
+      writeFile(
+        join(fixture.dir, 'deployment.json'),
+        JSON.stringify({ id: 'demo-1', numbers: ['+15551230001'], tunnelHost: 'demo.trycloudflare.com', ...fields }),
+        { mode: 0o600 },
+      ),
+    args: () => [
+      '--provider-url', fixture.providerUrl,
+      '--provider-api-key-file', join(fixture.dir, 'provider.key'),
+      '--webhook-public-key-file', join(fixture.dir, 'webhook.pub'),
+      '--admin-token-file', join(fixture.dir, 'admin.token'),
+      '--deployment-file', join(fixture.dir, 'deployment.json'),
+    ],
+  };
+}
+
+describe('ttma platform (cli)', () => {
+  const fx = useCliFixture('ttma-platform-', `  ${ADMIN_TOKEN}\n`);
+
+  before(async () => {
+    await fx.writeDeployment({ agentSecret: AGENT_SECRET });
+    await writeFile(join(fx.dir, 'loose.key'), PROVIDER_KEY);
+    await chmod(join(fx.dir, 'loose.key'), 0o644);
   });
 
   it('starts, prints one ready line, serves, and stops cleanly on SIGTERM', async () => {
-    const run = await startCli([
-      '--provider-url', providerUrl,
-      '--provider-api-key-file', join(dir, 'provider.key'),
-      '--webhook-public-key-file', join(dir, 'webhook.pub'),
-      '--admin-token-file', join(dir, 'admin.token'),
-      '--deployment-file', join(dir, 'deployment.json'),
-      '--connection-id', 'conn-cli',
-    ]);
+    const run = await startCli([...fx.args(), '--connection-id', 'conn-cli']);
     const base = `http://127.0.0.1:${run.port}`;
     assert.deepEqual((await call(base, 'GET', '/healthz')).body, { ok: true });
     // The deployment from the file authenticates (403: authenticated, but the call is not its own).
     const signal = await call(base, 'POST', PLATFORM_PATHS.hangup('v3:none'), { headers: agentHeaders('demo-1', AGENT_SECRET) });
     assert.equal(signal.status, 403);
     const body = envelope('call.initiated', { call_control_id: 'v3:cli-1', from: '+15550000001', to: '+15551230001', direction: 'incoming' });
-    const hook = await call(base, 'POST', '/v1/provider/webhooks', { raw: body, headers: signedHeaders(keyPair.secretKey, body) });
+    const hook = await call(base, 'POST', '/v1/provider/webhooks', { raw: body, headers: signedHeaders(fx.keyPair.secretKey, body) });
     assert.equal(hook.status, 200);
     const calls = await call(base, 'GET', '/v1/admin/calls', { headers: adminHeaders() });
     assert.equal(calls.body.calls[0].deployment_id, 'demo-1');
@@ -105,10 +131,10 @@ describe('ttma platform (cli)', () => {
   });
 
   it('without a webhook key: starts, warns, refuses webhooks with 503; SIGINT exits 0', async () => {
-    const run = await startCli(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'loose.key'), '--port', '0']);
+    const run = await startCli(['--provider-url', fx.providerUrl, '--provider-api-key-file', join(fx.dir, 'loose.key'), '--port', '0']);
     const base = `http://127.0.0.1:${run.port}`;
     const body = envelope('call.initiated', { call_control_id: 'v3:cli-2', from: '+15550000001', to: '+15551230001', direction: 'incoming' });
-    const hook = await call(base, 'POST', '/v1/provider/webhooks', { raw: body, headers: signedHeaders(keyPair.secretKey, body) });
+    const hook = await call(base, 'POST', '/v1/provider/webhooks', { raw: body, headers: signedHeaders(fx.keyPair.secretKey, body) });
     assert.equal(hook.status, 503);
     assert.equal(hook.body.error.code, 'TTMA_ERR_WEBHOOK_NO_KEY');
     assert.match(run.stderr(), /no webhook public key configured/);
@@ -128,19 +154,19 @@ describe('ttma platform (cli)', () => {
       });
     };
     await usage(['--bogus'], /bogus/);
-    await usage(['--provider-url', providerUrl], /--provider-api-key-file is required/);
-    await usage(['--provider-api-key-file', join(dir, 'provider.key')], /--provider-url is required/);
-    await usage(['--port', '70000', '--provider-url', providerUrl, '--provider-api-key-file', 'x'], /--port/);
-    await usage(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'missing.key')], /cannot read/, 'TTMA_ERR_CONFIG');
+    await usage(['--provider-url', fx.providerUrl], /--provider-api-key-file is required/);
+    await usage(['--provider-api-key-file', join(fx.dir, 'provider.key')], /--provider-url is required/);
+    await usage(['--port', '70000', '--provider-url', fx.providerUrl, '--provider-api-key-file', 'x'], /--port/);
+    await usage(['--provider-url', fx.providerUrl, '--provider-api-key-file', join(fx.dir, 'missing.key')], /cannot read/, 'TTMA_ERR_CONFIG');
     await usage(['--provider-api-key', PROVIDER_KEY], /provider-api-key/);
-    const base = ['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'provider.key')];
+    const base = ['--provider-url', fx.providerUrl, '--provider-api-key-file', join(fx.dir, 'provider.key')];
     await usage([...base, '--call-retention-days', 'soon'], /callRetentionDays: wrong type: expected number, got "soon"; from flag --call-retention-days/, 'TTMA_ERR_CONFIG');
     await usage([...base, '--call-retention-max', '0'], /callRetentionMax: too small/, 'TTMA_ERR_CONFIG');
-    await usage(['--provider-url', providerUrl, PROVIDER_KEY], /positional arguments are not accepted/);
+    await usage(['--provider-url', fx.providerUrl, PROVIDER_KEY], /positional arguments are not accepted/);
     await assert.rejects(runPlatformCommand([PROVIDER_KEY]), (err: Error) => !err.message.includes(PROVIDER_KEY));
-    await writeFile(join(dir, 'bad-deployment.json'), JSON.stringify({ id: 'demo-2', numbers: ['+15551230002'], tunnelHost: 'evil.com', agentSecret: AGENT_SECRET }), { mode: 0o600 });
+    await writeFile(join(fx.dir, 'bad-deployment.json'), JSON.stringify({ id: 'demo-2', numbers: ['+15551230002'], tunnelHost: 'evil.com', agentSecret: AGENT_SECRET }), { mode: 0o600 });
     await usage(
-      ['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'provider.key'), '--deployment-file', join(dir, 'bad-deployment.json')],
+      ['--provider-url', fx.providerUrl, '--provider-api-key-file', join(fx.dir, 'provider.key'), '--deployment-file', join(fx.dir, 'bad-deployment.json')],
       /tunnelHost/,
       'TTMA_ERR_CONFIG',
     );
@@ -148,39 +174,18 @@ describe('ttma platform (cli)', () => {
 });
 
 describe('ttma platform (cli) restarted on the same Redis', { skip: redisUnavailable() }, () => {
-  const provider = new FakeProvider();
-  let providerUrl = '';
-  let dir = '';
+  const fx = useCliFixture('ttma-platform-redis-');
   let redis: RedisServer | undefined;
-  const keyPair = nacl.sign.keyPair();
 
   before(async () => {
-    providerUrl = await provider.start();
     redis = await startRedisServer();
-    dir = await mkdtemp(join(tmpdir(), 'ttma-platform-redis-'));
-    await writeKeyFiles(dir, keyPair);
   });
   after(async () => {
-    await provider.stop();
     await redis?.stop();
-    await rm(dir, { recursive: true, force: true });
   });
 
-  const writeDeployment = (agentSecret: string, dayMinutes: number) =>
-    writeFile(
-      join(dir, 'deployment.json'),
-      JSON.stringify({ id: 'demo-1', numbers: ['+15551230001'], tunnelHost: 'demo.trycloudflare.com', agentSecret, caps: { dayMinutes, monthMinutes: 1000 } }),
-      { mode: 0o600 },
-    );
-  const run = () =>
-    startCli([
-      '--provider-url', providerUrl,
-      '--provider-api-key-file', join(dir, 'provider.key'),
-      '--webhook-public-key-file', join(dir, 'webhook.pub'),
-      '--admin-token-file', join(dir, 'admin.token'),
-      '--deployment-file', join(dir, 'deployment.json'),
-      '--redis-url', redis!.url,
-    ]);
+  const writeDeployment = (agentSecret: string, dayMinutes: number) => fx.writeDeployment({ agentSecret, caps: { dayMinutes, monthMinutes: 1000 } });
+  const run = () => startCli([...fx.args(), '--redis-url', redis!.url]);
   const stop = async (running: Running) => {
     running.child.kill('SIGTERM');
     assert.equal(await running.exit, 0, running.stderr());
@@ -197,7 +202,7 @@ describe('ttma platform (cli) restarted on the same Redis', { skip: redisUnavail
     assert.equal(created.status, 201);
     const lateSecret = created.body.agentSecret as string;
     const body = envelope('call.initiated', { call_control_id: 'v3:cli-redis-1', from: '+15550000001', to: '+15551230001', direction: 'incoming' });
-    assert.equal((await call(base, 'POST', '/v1/provider/webhooks', { raw: body, headers: signedHeaders(keyPair.secretKey, body) })).status, 200);
+    assert.equal((await call(base, 'POST', '/v1/provider/webhooks', { raw: body, headers: signedHeaders(fx.keyPair.secretKey, body) })).status, 200);
     await stop(first);
 
     const rotated = `${AGENT_SECRET}-rotated`;
@@ -222,35 +227,11 @@ describe('ttma platform (cli) restarted on the same Redis', { skip: redisUnavail
 });
 
 describe('ttma platform (cli) with --state-dir: killed, then started again', () => {
-  const provider = new FakeProvider();
-  let providerUrl = '';
-  let dir = '';
-  const keyPair = nacl.sign.keyPair();
+  const fx = useCliFixture('ttma-platform-state-');
 
-  before(async () => {
-    providerUrl = await provider.start();
-    dir = await mkdtemp(join(tmpdir(), 'ttma-platform-state-'));
-    await writeKeyFiles(dir, keyPair);
-    await writeFile(
-      join(dir, 'deployment.json'),
-      JSON.stringify({ id: 'demo-1', numbers: ['+15551230001'], tunnelHost: 'demo.trycloudflare.com', agentSecret: AGENT_SECRET, caps: { dayMinutes: 1, monthMinutes: 1000 } }),
-      { mode: 0o600 },
-    );
-  });
-  after(async () => {
-    await provider.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  before(() => fx.writeDeployment({ agentSecret: AGENT_SECRET, caps: { dayMinutes: 1, monthMinutes: 1000 } }));
 
-  const run = () =>
-    startCli([
-      '--provider-url', providerUrl,
-      '--provider-api-key-file', join(dir, 'provider.key'),
-      '--webhook-public-key-file', join(dir, 'webhook.pub'),
-      '--admin-token-file', join(dir, 'admin.token'),
-      '--deployment-file', join(dir, 'deployment.json'),
-      '--state-dir', join(dir, 'state'),
-    ]);
+  const run = () => startCli([...fx.args(), '--state-dir', join(fx.dir, 'state')]);
   const dial = (base: string) =>
     call(base, 'POST', PLATFORM_PATHS.dial, {
       headers: agentHeaders('demo-1', AGENT_SECRET),
@@ -292,15 +273,15 @@ describe('ttma platform (cli) with --state-dir: killed, then started again', () 
   });
 
   it('takes the directory systemd made for the unit ($STATE_DIRECTORY) when no --state-dir is given', async () => {
-    const unitDir = join(dir, 'systemd-state');
-    const running = await startCli(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'provider.key')], { STATE_DIRECTORY: unitDir });
+    const unitDir = join(fx.dir, 'systemd-state');
+    const running = await startCli(['--provider-url', fx.providerUrl, '--provider-api-key-file', join(fx.dir, 'provider.key')], { STATE_DIRECTORY: unitDir });
     assert.ok(running.stderr().includes(JSON.stringify(join(unitDir, 'state.jsonl'))), running.stderr());
     running.child.kill('SIGTERM');
     assert.equal(await running.exit, 0);
   });
 
   it('without Redis or a state directory, it says at start that everything is forgotten at a stop', async () => {
-    const bare = await startCli(['--provider-url', providerUrl, '--provider-api-key-file', join(dir, 'provider.key')], { STATE_DIRECTORY: '' });
+    const bare = await startCli(['--provider-url', fx.providerUrl, '--provider-api-key-file', join(fx.dir, 'provider.key')], { STATE_DIRECTORY: '' });
     assert.match(bare.stderr(), /embedded store in memory only/);
     bare.child.kill('SIGTERM');
     assert.equal(await bare.exit, 0);
