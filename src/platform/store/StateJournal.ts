@@ -152,10 +152,6 @@ export class StateJournal {
     return journal;
   }
 
-  get persistent(): boolean {
-    return this.path !== null;
-  }
-
   /** Lines in the file now (tests and the compaction rule). */
   get lines(): number {
     return this.#lines;
