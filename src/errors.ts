@@ -48,8 +48,10 @@ export const ErrorCodes = {
   DIAL_POLICY: 'TTMA_ERR_DIAL_POLICY',
   /** The deployment is disabled by the operator. */
   DEPLOYMENT_DISABLED: 'TTMA_ERR_DEPLOYMENT_DISABLED',
-  /** A recording download failed its checks (origin, size, SHA-256). */
+  /** A recording download or playback failed its checks (origin, size, SHA-256). */
   RECORDING: 'TTMA_ERR_RECORDING',
+  /** A dashboard form post from another site (Origin, Sec-Fetch-Site). */
+  CROSS_SITE: 'TTMA_ERR_CROSS_SITE',
   /** Install tokens and the installer (FAQ-06, FAQ-08, FAQ-15, FAQ-16, FAQ-18). */
   INSTALL_NO_SIGNING_KEY: 'TTMA_ERR_INSTALL_NO_SIGNING_KEY',
   INSTALL_TOKEN: 'TTMA_ERR_INSTALL_TOKEN',

@@ -14,6 +14,9 @@ import type { ProviderClient } from './ProviderClient.js';
 import type { RecordingFetcher } from './RecordingFetcher.js';
 import { BLANK_RECORDING } from './store/CallStore.js';
 
+/** A provider's leg id as it may be put in a query (Telnyx: a UUID). */
+const LEG_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** Calls remembered as started: a call that ends on another process is never forgotten here. */
 const MAX_STARTED = 100_000;
 
@@ -61,11 +64,13 @@ export class CallRecordings {
     const payload = isObject(data['payload']) ? data['payload'] : {};
     const urls = isObject(payload['recording_urls']) ? payload['recording_urls'] : {};
     const url = typeof urls['mp3'] === 'string' ? urls['mp3'].slice(0, 2048) : null;
+    const leg = payload['call_leg_id'];
+    const legId = typeof leg === 'string' && LEG_ID_PATTERN.test(leg) ? leg : null;
     if (!deployment.recording) {
       logger.info({ deployment: deployment.id, callId }, 'recording saved by the provider while recording is off: not kept');
       return;
     }
-    await calls.patchRecording(callId, { url, started: true });
+    await calls.patchRecording(callId, { url, legId, started: true });
     if (!url || !fetcher) return;
     try {
       const stored = await fetcher.fetch(deployment.id, callId, url);

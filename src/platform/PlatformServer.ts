@@ -25,6 +25,9 @@ import { ControlHub } from './ControlHub.js';
 import { CallRegistry, type CallRecord, type LockOutcome } from './CallRegistry.js';
 import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
+import { DashboardSessions } from './DashboardSessions.js';
+import { handleDashboardRoute, type DashboardContext } from './dashboardRoutes.js';
+import { RecordingPlayback } from './RecordingPlayback.js';
 import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
 import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
@@ -33,7 +36,7 @@ import { RateLimiter } from './RateLimiter.js';
 import { DEFAULT_STREAM_RESTART_BUDGET, StreamRestartBudget } from './StreamRestartBudget.js';
 import { LiveCallAudit } from './LiveCallAudit.js';
 import { CallRecordings } from './CallRecordings.js';
-import { RecordingFetcher } from './RecordingFetcher.js';
+import { checkRecordingOrigins, RecordingFetcher, recordingOriginsFor } from './RecordingFetcher.js';
 import { ReservationCalls } from './ReservationCalls.js';
 import { Settlement } from './Settlement.js';
 import type { CapStore } from './store/CapStore.js';
@@ -101,6 +104,8 @@ export interface PlatformServerOptions {
   capUnitMs?: number;
   /** Where recordings are stored; null/absent: the URL is kept, the MP3 is not downloaded. */
   recordingsDir?: string | null;
+  /** Origins recordings may be fetched from (default: recordingOriginsFor(providerBaseUrl)). */
+  recordingOrigins?: string[];
   /** Price per billed minute in millionths of a dollar (default 10 000). */
   priceMicroUsdPerMinute?: number;
   /** How long after a call ends the gateway has to report it before it is flagged unreported (default 5 min). */
@@ -182,6 +187,7 @@ export class PlatformServer {
   readonly #audit: LiveCallAudit;
   readonly #recordings: CallRecordings;
   readonly #operator: OperatorContext;
+  readonly #dashboard: DashboardContext;
   readonly #capActions: CapActions;
   /** Which call each live reservation is for: to end calls at a cap, and to audit them. */
   readonly #reservations = new ReservationCalls();
@@ -303,14 +309,30 @@ export class PlatformServer {
       else if (change === 'disabled') this.control.revoke(id, 'deployment disabled');
       else if (change === 'updated') this.#background('cap state push', this.#capActions.push(id));
     });
+    // Configured origins are checked; the default follows the provider URL the client already accepted.
+    const recordingOrigins = options.recordingOrigins ? checkRecordingOrigins(options.recordingOrigins) : recordingOriginsFor(options.providerBaseUrl);
     this.#recordings = new CallRecordings({
       provider: this.#provider,
       calls: this.calls,
-      fetcher: options.recordingsDir
-        ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: [new URL(options.providerBaseUrl).origin] })
-        : null,
+      fetcher: options.recordingsDir ? new RecordingFetcher({ dir: options.recordingsDir, allowedOrigins: recordingOrigins }) : null,
       logger: this.#log,
     });
+    this.#dashboard = {
+      sessions: new DashboardSessions({ now: this.#now }),
+      calls: this.calls,
+      playback: new RecordingPlayback({
+        dir: options.recordingsDir ?? null,
+        allowedOrigins: recordingOrigins,
+        freshUrl: (legId) => this.#provider.recordingDownloadUrl(legId),
+        logger: this.#log,
+        now: this.#now,
+      }),
+      log: this.#log,
+      bodyTimeoutMs: this.#bodyTimeoutMs,
+      isAdminToken: (token) => this.#isAdminToken(token),
+      requireViewer: (req) => this.#requireViewer(req),
+      allow: () => undefined,
+    };
     this.#webhooks = new ProviderWebhooks({
       publicKey: this.#publicKey,
       bodyTimeoutMs: this.#bodyTimeoutMs,
@@ -333,6 +355,7 @@ export class PlatformServer {
       ledger: this.ledger,
       log: this.#log,
       requireAdmin: (req) => this.#requireAdmin(req),
+      requireViewer: (req) => this.#requireViewer(req),
       readJson: (req) => this.#readJson(req),
       send: (req, res, status, body) => sendJson(req, res, status, body),
       sendPage: (req, res, status, html) => writeResponse(req, res, status, html, HISTORY_PAGE_HEADERS),
@@ -401,6 +424,7 @@ export class PlatformServer {
     const server = this.#server;
     this.caps.close();
     this.streamless.close();
+    this.#dashboard.sessions.clear();
     this.control.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();
@@ -464,6 +488,7 @@ export class PlatformServer {
           allowMethod(method, 'POST', ctx);
           return await this.#webhooks.handle(req, res, ctx);
         default:
+          if (await handleDashboardRoute({ ...this.#dashboard, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, path)) return;
           if (await handleOperatorRoute({ ...this.#operator, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
           throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such route', 404);
       }
@@ -789,14 +814,24 @@ export class PlatformServer {
   // ---- admin ----
 
   #requireAdmin(req: IncomingMessage): void {
+    const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(singleHeader(req, 'authorization') ?? '');
+    if (!this.#isAdminToken(bearer?.[1] ?? '') || !bearer) {
+      throw new TtmaError(ErrorCodes.AUTH, 'admin authentication failed', 401);
+    }
+  }
+
+  /** Read-only dashboard routes: the admin token, or a signed-in browser's session. */
+  #requireViewer(req: IncomingMessage): void {
+    if (this.#adminTokenDigest && req.headers.authorization === undefined && this.#dashboard.sessions.valid(req)) return;
+    this.#requireAdmin(req);
+  }
+
+  /** Constant time; throws 503 when no admin token is configured (the admin API is off). */
+  #isAdminToken(token: string): boolean {
     if (!this.#adminTokenDigest) {
       throw new TtmaError(ErrorCodes.CONFIG, 'admin API disabled: start the platform with --admin-token-file', 503);
     }
-    const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(singleHeader(req, 'authorization') ?? '');
-    const presented = sha256(bearer?.[1] ?? '');
-    if (!bearer || !timingSafeEqual(presented, this.#adminTokenDigest)) {
-      throw new TtmaError(ErrorCodes.AUTH, 'admin authentication failed', 401);
-    }
+    return timingSafeEqual(sha256(token), this.#adminTokenDigest);
   }
 
   // ---- HTTP plumbing ----

@@ -74,6 +74,8 @@ const DEFAULT_MAX_ATTEMPTS = 3;
 const DEFAULT_BACKOFF_MS = 100;
 const DEFAULT_MAX_ADVISED_WAIT_MS = 1_000;
 const DEFAULT_TIMEOUT_MS = 5_000;
+/** Recordings asked for per leg: a leg has one per record_start, and we send one. */
+const RECORDINGS_PAGE = 20;
 /** Provider answers are small JSON; anything bigger is not one. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
@@ -201,6 +203,35 @@ export class ProviderClient {
             : null,
       hangup_cause: typeof found['hangup_cause'] === 'string' ? found['hangup_cause'] : null,
     };
+  }
+
+  /**
+   * A fresh download URL for the newest completed MP3 recording of a call leg,
+   * or null when the provider has none. Telnyx's recording URLs expire 10
+   * minutes after the call; its List recordings endpoint
+   * (`GET /v2/recordings?filter[call_leg_id]=`, developers.telnyx.com,
+   * "List all call recordings") hands out new ones. The URL it returns is
+   * pre-signed: it is fetched without the API key.
+   */
+  async recordingDownloadUrl(callLegId: string): Promise<string | null> {
+    const query = `filter[call_leg_id]=${encodeURIComponent(callLegId)}&page[size]=${RECORDINGS_PAGE}`;
+    const res = await this.#send('list recordings', 'GET', `/v2/recordings?${query}`, undefined);
+    if (!isSuccess(res.status)) throw this.#failure('list recordings', res);
+    const data = (res.body as { data?: unknown } | null)?.data;
+    if (!Array.isArray(data)) return null;
+    let best: { url: string; at: string } | null = null;
+    for (const item of data as unknown[]) {
+      if (!item || typeof item !== 'object') continue;
+      const r = item as Record<string, unknown>;
+      if (r['call_leg_id'] !== callLegId) continue;
+      if (r['status'] !== undefined && r['status'] !== 'completed') continue;
+      const urls = r['download_urls'];
+      const mp3 = urls && typeof urls === 'object' ? (urls as Record<string, unknown>)['mp3'] : undefined;
+      if (typeof mp3 !== 'string' || mp3.length === 0 || mp3.length > 2048) continue;
+      const at = typeof r['recording_ended_at'] === 'string' ? r['recording_ended_at'] : typeof r['created_at'] === 'string' ? r['created_at'] : '';
+      if (best === null || at > best.at) best = { url: mp3, at };
+    }
+    return best?.url ?? null;
   }
 
   async getCall(callControlId: string): Promise<ProviderCall> {

@@ -99,6 +99,40 @@ export class RecordingFetcher {
   }
 }
 
+/** Telnyx's API host: its recording URLs are pre-signed S3 URLs (`https://s3.amazonaws.com/telnyx-recordings/...`). */
+const TELNYX_API_HOST = 'api.telnyx.com';
+const TELNYX_RECORDING_ORIGIN = 'https://s3.amazonaws.com';
+
+/**
+ * The origins recordings may come from by default: the provider's API
+ * origin (the simulator serves them there), and for Telnyx the S3 origin its
+ * recording URLs point at. Only signed provider events and the provider's own
+ * API name recording URLs, so this is a second check, not the first.
+ */
+export function recordingOriginsFor(providerBaseUrl: string): string[] {
+  const api = new URL(providerBaseUrl);
+  return api.hostname === TELNYX_API_HOST ? [api.origin, TELNYX_RECORDING_ORIGIN] : [api.origin];
+}
+
+/** Each must be a bare origin: https://, or http:// on the loopback (the simulator). */
+export function checkRecordingOrigins(origins: string[]): string[] {
+  if (origins.length === 0) throw new TtmaError(ErrorCodes.CONFIG, 'recordingOrigins must name at least one origin');
+  return origins.map((raw) => {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new TtmaError(ErrorCodes.CONFIG, `recording origin ${JSON.stringify(raw.slice(0, 100))} is not a URL`);
+    }
+    const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+    const bare = url.origin === raw.replace(/\/$/, '') && !url.username && !url.password;
+    if (!bare || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+      throw new TtmaError(ErrorCodes.CONFIG, `recording origin ${JSON.stringify(raw.slice(0, 100))} must be https://host[:port] (http:// only on the loopback), with no path`);
+    }
+    return url.origin;
+  });
+}
+
 export async function sha256OfFile(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);

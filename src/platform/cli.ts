@@ -34,7 +34,7 @@ import type { RegisterDeploymentInput } from './DeploymentRegistry.js';
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
-  '[--redis-url redis://HOST:PORT | --state-dir DIR] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] ' +
+  '[--redis-url redis://HOST:PORT | --state-dir DIR] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] [--recording-origins URL,URL] ' +
   '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--config FILE] [--print-config]';
 /** Bundles are read whole into memory and served from there. */
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
@@ -88,6 +88,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     redisUrl: args.redisUrl ?? null,
     ...(journal ? { stateJournal: journal } : {}),
     recordingsDir: args.recordingsDir ?? null,
+    ...(args.recordingOrigins ? { recordingOrigins: args.recordingOrigins } : {}),
     callRetention: { days: args.callRetentionDays, maxCalls: args.callRetentionMax },
     streamlessGraceMs: args.streamlessGraceSec * 1000,
   });
@@ -155,6 +156,8 @@ interface PlatformArgs {
   redisUrl: string | undefined;
   stateDir: string | undefined;
   recordingsDir: string | undefined;
+  /** Checked by PlatformServer (checkRecordingOrigins). */
+  recordingOrigins: string[] | undefined;
   callRetentionDays: number;
   callRetentionMax: number;
   streamlessGraceSec: number;
@@ -186,6 +189,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
         'redis-url': { type: 'string' },
         'state-dir': { type: 'string' },
         'recordings-dir': { type: 'string' },
+        'recording-origins': { type: 'string' },
         'call-retention-days': { type: 'string' },
         'call-retention-max': { type: 'string' },
         'streamless-grace-sec': { type: 'string' },
@@ -241,6 +245,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     redisUrl: s.redisUrl,
     stateDir: s.stateDir,
     recordingsDir: s.recordingsDir,
+    recordingOrigins: s.recordingOrigins?.split(',').map((o) => o.trim()).filter((o) => o.length > 0),
     callRetentionDays: s.callRetentionDays,
     callRetentionMax: s.callRetentionMax,
     streamlessGraceSec: s.streamlessGraceSec,

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import type { HistoryQuery } from './callHistory.js';
 import type { Json } from './httpExchange.js';
 
-const STYLE = [
+/** The dashboard pages' one stylesheet: the CSP allows it by its hash. */
+export const PAGE_STYLE = [
   'body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#111}',
   'table{border-collapse:collapse;width:100%}',
   'th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}',
@@ -19,12 +20,14 @@ const STYLE = [
   '.muted{color:#666}',
 ].join('');
 
-const STYLE_HASH = createHash('sha256').update(STYLE, 'utf8').digest('base64');
+const STYLE_HASH = createHash('sha256').update(PAGE_STYLE, 'utf8').digest('base64');
 
 /** Nothing may load, run or frame: only the stylesheet above, and the filter form submits to this page. */
 export const HISTORY_PAGE_CSP = [
   "default-src 'none'",
   `style-src 'sha256-${STYLE_HASH}'`,
+  // The recordings' <audio> elements play from this platform (RecordingPlayback), nowhere else.
+  "media-src 'self'",
   "form-action 'self'",
   "base-uri 'none'",
   "frame-ancestors 'none'",
@@ -56,12 +59,20 @@ function time(iso: unknown): string {
   return typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d{3}Z$/, 'Z') : '';
 }
 
-function recording(value: unknown): string {
+/** Where the dashboard plays a call's recording from (dashboardRoutes.ts). */
+export function recordingPlaybackPath(callId: string): string {
+  return `/v1/admin/recordings/${encodeURIComponent(callId)}.mp3`;
+}
+
+function recording(value: unknown, callId: unknown): string {
   if (!value || typeof value !== 'object') return DASH;
   const r = value as { file: string | null; url: string | null; sha256: string | null; bytes: number | null; error: string | null };
-  // A reference shown as text, never a link: nothing on this page navigates anywhere but to itself.
+  // The reference is text, never a link; the player fetches from this platform only (CSP media-src 'self').
   const where = r.file ?? r.url;
   const parts = [where ? escapeHtml(where) : DASH];
+  if (where && typeof callId === 'string') {
+    parts.unshift(`<audio controls preload="none" src="${escapeHtml(recordingPlaybackPath(callId))}"></audio>`);
+  }
   if (r.sha256) parts.push(`<span class="muted">sha256 ${escapeHtml(r.sha256.slice(0, 16))}…, ${escapeHtml(r.bytes)} bytes</span>`);
   if (r.error) parts.push(`<span class="muted">error: ${escapeHtml(r.error)}</span>`);
   return parts.join('<br>');
@@ -94,15 +105,16 @@ export function renderHistoryPage(calls: Json[], total: number, query: HistoryQu
       cell(c['cost_usd'], true),
       cell(c['hangup_cause']),
       cell(c['state']),
-      `<td>${recording(c['recording'])}</td>`,
+      `<td>${recording(c['recording'], c['call_control_id'])}</td>`,
       cell(Array.isArray(c['usage_flags']) ? (c['usage_flags'] as unknown[]).join(', ') : null),
     ].join('')}</tr>`;
   });
   const shown = calls.length === total ? `${total} call${total === 1 ? '' : 's'}` : `${calls.length} of ${total} calls (raise limit to see more)`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>Call history · talk-to-my-agent platform</title><style>${STYLE}</style></head>
+<meta name="referrer" content="no-referrer"><title>Call history · talk-to-my-agent platform</title><style>${PAGE_STYLE}</style></head>
 <body><h1>Call history</h1>
+<form method="post" action="/v1/admin/logout"><button type="submit">sign out</button></form>
 <form method="get" action="">
 ${input('deployment', 'deployment', query.deployment, 'any')}
 ${directionSelect(query.direction)}

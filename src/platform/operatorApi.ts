@@ -10,7 +10,9 @@
  *   GET /v1/admin/calls?deployment=&direction=&number=&since=&until=&state=&flagged=&limit=
  *   GET /v1/admin/usage?deployment=&flagged=1
  *   GET /v1/admin/history(.json)?deployment=&direction=&number=&from=&to=&cause=&limit=
- *       call history as a page (src/platform/historyPage.ts) or JSON
+ *       call history as a page (src/platform/historyPage.ts) or JSON; also to a
+ *       dashboard session (src/platform/dashboardRoutes.ts, which serves sign-in
+ *       and the recordings)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -18,7 +20,7 @@ import type { Logger } from '../log.js';
 import type { CapEnforcer } from './CapEnforcer.js';
 import type { CallRecord, CallRegistry } from './CallRegistry.js';
 import { parseHistoryQuery, queryView, selectHistory } from './callHistory.js';
-import { renderHistoryPage } from './historyPage.js';
+import { recordingPlaybackPath, renderHistoryPage } from './historyPage.js';
 import { DEPLOYMENT_ID_PATTERN, type Deployment, type DeploymentPatch, type DeploymentRegistry, type RegisterDeploymentInput } from './DeploymentRegistry.js';
 import type { UsageEntry, UsageLedger } from './UsageLedger.js';
 import type { Json } from './httpExchange.js';
@@ -30,6 +32,8 @@ export interface OperatorContext {
   ledger: UsageLedger;
   log: Logger;
   requireAdmin(req: IncomingMessage): void;
+  /** The admin token, or a dashboard session (DashboardSessions): for read-only pages only. */
+  requireViewer(req: IncomingMessage): void;
   readJson(req: IncomingMessage): Promise<Json>;
   send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void;
   /** An HTML page, with the page's security headers (CSP). */
@@ -101,7 +105,7 @@ export async function handleOperatorRoute(
   }
   if (path === '/v1/admin/history' || path === '/v1/admin/history.json') {
     ctx.allow(method, 'GET');
-    ctx.requireAdmin(req);
+    ctx.requireViewer(req);
     const query = parseHistoryQuery(url.searchParams);
     const { total, calls } = selectHistory(await ctx.calls.list(query.deployment !== null ? { deploymentId: query.deployment } : {}), query);
     const usages = await usageOf(ctx.ledger, calls);
@@ -245,7 +249,14 @@ export function callView(record: CallRecord, usage?: UsageEntry): Json {
     billing_source: billing?.source ?? null,
     hangup_cause: record.hangupCause,
     recording: record.recording
-      ? { url: record.recording.url, file: record.recording.file, sha256: record.recording.sha256, bytes: record.recording.bytes, error: record.recording.error }
+      ? {
+          url: record.recording.url,
+          file: record.recording.file,
+          sha256: record.recording.sha256,
+          bytes: record.recording.bytes,
+          error: record.recording.error,
+          playback: record.recording.url || record.recording.file ? recordingPlaybackPath(record.callControlId) : null,
+        }
       : null,
     usage_flags: usage?.flags ?? [],
     gateway_reported_ms: usage?.gatewayMs ?? null,

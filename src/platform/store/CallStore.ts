@@ -59,9 +59,14 @@ export interface CallRecording {
   sha256: string | null;
   bytes: number | null;
   error: string | null;
+  /**
+   * The call leg the provider filed the recording under: its URL expires (10
+   * minutes at Telnyx), and the recordings API gives a fresh one by this id.
+   */
+  legId: string | null;
 }
 
-export const BLANK_RECORDING: Readonly<CallRecording> = Object.freeze({ started: false, url: null, file: null, sha256: null, bytes: null, error: null });
+export const BLANK_RECORDING: Readonly<CallRecording> = Object.freeze({ started: false, url: null, file: null, sha256: null, bytes: null, error: null, legId: null });
 
 export interface CallFacts {
   direction: CallDirection;

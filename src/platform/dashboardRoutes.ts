@@ -1,0 +1,130 @@
+/**
+ * The operator's dashboard in a browser (FAQ-17: recordings "played back
+ * through the dashboard"):
+ *
+ *   GET  /v1/admin/login                  sign-in page (a form, no script)
+ *   POST /v1/admin/login                  admin token in, session cookie out (DashboardSessions)
+ *   POST /v1/admin/logout                 ends the session
+ *   GET  /v1/admin/recordings/{call}.mp3  a call's recording (RecordingPlayback), to the
+ *                                         admin token or a session
+ *
+ * Sign-in and sign-out take only same-origin form posts (Origin and
+ * Sec-Fetch-Site checked when the browser sends them), so another site cannot
+ * sign a browser in or out. Each recording played is logged for the audit.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CallRegistry } from './CallRegistry.js';
+import type { DashboardSessions } from './DashboardSessions.js';
+import { escapeHtml, HISTORY_PAGE_HEADERS, PAGE_STYLE } from './historyPage.js';
+import { readBody, writeResponse } from './httpExchange.js';
+import type { RecordingPlayback } from './RecordingPlayback.js';
+import { decodeCallId } from './signalFields.js';
+
+export interface DashboardContext {
+  sessions: DashboardSessions;
+  calls: CallRegistry;
+  playback: RecordingPlayback;
+  log: Logger;
+  bodyTimeoutMs: number;
+  /** True when `token` is the admin token (constant time); throws when the admin API is disabled. */
+  isAdminToken(token: string): boolean;
+  requireViewer(req: IncomingMessage): void;
+  allow(method: string, allowed: string): void;
+}
+
+const ROUTE_RECORDING = /^\/v1\/admin\/recordings\/([^/]+)\.mp3$/;
+const HISTORY = '/v1/admin/history';
+const LOGIN = '/v1/admin/login';
+
+/** True when the path was one of ours (answered or refused). */
+export async function handleDashboardRoute(ctx: DashboardContext, req: IncomingMessage, res: ServerResponse, method: string, path: string): Promise<boolean> {
+  if (path === LOGIN) {
+    ctx.allow(method, method === 'POST' ? 'POST' : 'GET');
+    if (method === 'GET') sendPage(req, res, 200, renderLoginPage(null));
+    else await signIn(ctx, req, res);
+    return true;
+  }
+  if (path === '/v1/admin/logout') {
+    ctx.allow(method, 'POST');
+    requireSameOrigin(req);
+    await readBody(req, ctx.bodyTimeoutMs);
+    const cleared = ctx.sessions.close(req);
+    redirect(req, res, LOGIN, cleared);
+    return true;
+  }
+  const recording = ROUTE_RECORDING.exec(path);
+  if (recording) {
+    ctx.allow(method, 'GET');
+    ctx.requireViewer(req);
+    const callId = decodeCallId(recording[1] ?? '');
+    const record = await ctx.calls.get(callId);
+    if (!record) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such call', 404);
+    const source = await ctx.playback.serve(req, res, callId, record.recording);
+    ctx.log.info({ audit: true, callId, deployment: record.deploymentId, source, range: req.headers.range ?? null }, 'recording played');
+    return true;
+  }
+  return false;
+}
+
+async function signIn(ctx: DashboardContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  requireSameOrigin(req);
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'sign-in takes the form (application/x-www-form-urlencoded)', 415);
+  }
+  const form = new URLSearchParams((await readBody(req, ctx.bodyTimeoutMs)).toString('utf8'));
+  if (!ctx.sessions.mayTry()) {
+    ctx.log.warn({ audit: true }, 'dashboard sign-in refused: too many failures');
+    throw new TtmaError(ErrorCodes.RATE_LIMITED, 'too many failed sign-ins: try again later', 429);
+  }
+  const token = form.getAll('token');
+  if (token.length !== 1 || !ctx.isAdminToken(token[0] ?? '')) {
+    ctx.sessions.failed();
+    ctx.log.warn({ audit: true }, 'dashboard sign-in failed');
+    sendPage(req, res, 401, renderLoginPage('That is not the admin token.'));
+    return;
+  }
+  ctx.log.info({ audit: true }, 'dashboard session opened');
+  redirect(req, res, HISTORY, ctx.sessions.open());
+}
+
+/**
+ * A browser names where a form post came from: it must be this page. A
+ * client that sends neither header (curl) is not a browser another site can
+ * drive, so it may post.
+ */
+function requireSameOrigin(req: IncomingMessage): void {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+    throw new TtmaError(ErrorCodes.CROSS_SITE, 'cross-site form post refused', 403);
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) {
+    throw new TtmaError(ErrorCodes.CROSS_SITE, 'cross-origin form post refused', 403);
+  }
+}
+
+function redirect(req: IncomingMessage, res: ServerResponse, location: string, setCookie: string): void {
+  writeResponse(req, res, 303, '', { location, 'set-cookie': setCookie, 'content-type': 'text/plain; charset=utf-8' });
+}
+
+function sendPage(req: IncomingMessage, res: ServerResponse, status: number, html: string): void {
+  writeResponse(req, res, status, html, HISTORY_PAGE_HEADERS);
+}
+
+function renderLoginPage(error: string | null): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>Sign in · talk-to-my-agent platform</title><style>${PAGE_STYLE}</style></head>
+<body><h1>Sign in</h1>
+${error ? `<p>${escapeHtml(error)}</p>` : ''}
+<form method="post" action="${LOGIN}">
+<label>admin token<input name="token" type="password" autocomplete="current-password" required></label>
+<label>&nbsp;<button type="submit">sign in</button></label>
+</form>
+<p class="muted">The token in the platform's --admin-token-file. The session lasts 8 hours and can only read the call history and play recordings.</p>
+</body></html>
+`;
+}
