@@ -20,7 +20,10 @@
  *                                                   and stays open (a half-open connection)
  *   POST /sim/tunnels/{host}/down, .../up           fault injection: the tunnel's connector goes away
  *                                                   (new media connections fail) or comes back
- *   GET  /sim/recordings/{id}.mp3                   a saved recording (no key: the id is the credential)
+ *   GET  /sim/recordings/{id}.mp3?expires=&signature=
+ *                                                   a saved recording, like a pre-signed S3 URL: no key,
+ *                                                   the signature is the credential; 403 once expired or
+ *                                                   when the signature is missing or wrong, 404 unknown id
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -73,12 +76,11 @@ export function createRestApi(options: RestApiOptions): http.Server {
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    // Recording URLs work like pre-signed storage URLs: the unguessable id is the credential.
+    // Recording URLs work like pre-signed storage URLs: the signature is the credential, not the key.
     const recording = ROUTE_RECORDING.exec(path);
-    if (recording && method === 'GET') {
-      const bytes = sim.recording(recording[1] ?? '');
-      if (!bytes) throw notFound('recording not found');
-      return { status: 200, body: bytes, contentType: 'audio/mpeg' };
+    if (recording) {
+      if (method !== 'GET') return storageError(405, 'MethodNotAllowed', 'use GET', { allow: 'GET' });
+      return serveRecording(sim, recording[1] ?? '', url.searchParams);
     }
     if (!authorized(req.headers.authorization, expectedKeyHash)) throw AUTH_FAILED;
     // Telnyx rate-limits the API key on most endpoints: past it, 429 code 10011 and the
@@ -298,6 +300,26 @@ function send(res: http.ServerResponse, status: number, body: unknown, contentTy
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * A recording at its signed URL, the way S3 answers a pre-signed GET: the
+ * signature before anything else (403 AccessDenied when it is missing,
+ * malformed, wrong or expired), then the object (404 NoSuchKey).
+ */
+function serveRecording(sim: ProviderSimulator, id: string, query: URLSearchParams): ApiResponse {
+  const check = sim.checkRecordingUrl(id, query.get('expires'), query.get('signature'));
+  if (check === 'expired') return storageError(403, 'AccessDenied', 'Request has expired');
+  if (check !== 'ok') return storageError(403, 'AccessDenied', 'The request signature is missing or does not match');
+  const bytes = sim.recording(id);
+  if (!bytes) return storageError(404, 'NoSuchKey', 'The specified key does not exist.');
+  return { status: 200, body: bytes, contentType: 'audio/mpeg' };
+}
+
+/** S3's error body for a storage URL: `<Error><Code>..</Code><Message>..</Message></Error>`. */
+function storageError(status: number, code: string, message: string, headers: Record<string, string> = {}): ApiResponse {
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+  return { status, body: Buffer.from(xml, 'utf8'), contentType: 'application/xml', headers };
 }
 
 function sha256(text: string): Buffer {
