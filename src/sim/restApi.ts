@@ -23,7 +23,8 @@
  *   GET  /sim/recordings/{id}.mp3?expires=&signature=
  *                                                   a saved recording, like a pre-signed S3 URL: no key,
  *                                                   the signature is the credential; 403 once expired or
- *                                                   when the signature is missing or wrong, 404 unknown id
+ *                                                   when the signature is missing or wrong, 404 unknown id;
+ *                                                   single byte ranges (206/416); HEAD too
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -79,8 +80,8 @@ export function createRestApi(options: RestApiOptions): http.Server {
     // Recording URLs work like pre-signed storage URLs: the signature is the credential, not the key.
     const recording = ROUTE_RECORDING.exec(path);
     if (recording) {
-      if (method !== 'GET') return storageError(405, 'MethodNotAllowed', 'use GET', { allow: 'GET' });
-      return serveRecording(sim, recording[1] ?? '', url.searchParams);
+      if (method !== 'GET' && method !== 'HEAD') return storageError(405, 'MethodNotAllowed', 'use GET or HEAD', { allow: 'GET, HEAD' });
+      return serveRecording(sim, recording[1] ?? '', url.searchParams, req.headers.range);
     }
     if (!authorized(req.headers.authorization, expectedKeyHash)) throw AUTH_FAILED;
     // Telnyx rate-limits the API key on most endpoints: past it, 429 code 10011 and the
@@ -240,7 +241,7 @@ export function createRestApi(options: RestApiOptions): http.Server {
     handle(req).then(
       (response) => {
         for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
-        send(res, response.status, response.body, response.contentType);
+        send(res, response.status, response.body, response.contentType, req.method === 'HEAD');
       },
       (err: unknown) => {
         if (err instanceof ProviderApiError) {
@@ -291,10 +292,12 @@ class IdempotencyCache {
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, contentType?: string): void {
+/** A HEAD answer carries the headers (content-length included) and no body. */
+function send(res: http.ServerResponse, status: number, body: unknown, contentType?: string, head = false): void {
   if (contentType && Buffer.isBuffer(body)) {
     res.writeHead(status, { 'content-type': contentType, 'content-length': body.length });
-    res.end(body);
+    if (head) res.end();
+    else res.end(body);
     return;
   }
   const text = JSON.stringify(body);
@@ -305,15 +308,54 @@ function send(res: http.ServerResponse, status: number, body: unknown, contentTy
 /**
  * A recording at its signed URL, the way S3 answers a pre-signed GET: the
  * signature before anything else (403 AccessDenied when it is missing,
- * malformed, wrong or expired), then the object (404 NoSuchKey).
+ * malformed, wrong or expired), then the object (404 NoSuchKey), then one
+ * byte range (RFC 9110 section 14: 206, or 416 when it starts past the end;
+ * a malformed or multi-range header is ignored and the whole file sent).
  */
-function serveRecording(sim: ProviderSimulator, id: string, query: URLSearchParams): ApiResponse {
+function serveRecording(sim: ProviderSimulator, id: string, query: URLSearchParams, range: string | undefined): ApiResponse {
   const check = sim.checkRecordingUrl(id, query.get('expires'), query.get('signature'));
   if (check === 'expired') return storageError(403, 'AccessDenied', 'Request has expired');
   if (check !== 'ok') return storageError(403, 'AccessDenied', 'The request signature is missing or does not match');
   const bytes = sim.recording(id);
   if (!bytes) return storageError(404, 'NoSuchKey', 'The specified key does not exist.');
-  return { status: 200, body: bytes, contentType: 'audio/mpeg' };
+  const total = bytes.length;
+  const headers: Record<string, string> = { 'accept-ranges': 'bytes' };
+  const wanted = range === undefined ? null : parseRange(range, total);
+  if (wanted === 'unsatisfiable') {
+    return storageError(416, 'InvalidRange', 'The requested range is not satisfiable', { ...headers, 'content-range': `bytes */${total}` });
+  }
+  if (wanted === null) return { status: 200, body: bytes, contentType: 'audio/mpeg', headers };
+  const [first, last] = wanted;
+  return {
+    status: 206,
+    body: bytes.subarray(first, last + 1),
+    contentType: 'audio/mpeg',
+    headers: { ...headers, 'content-range': `bytes ${first}-${last}/${total}` },
+  };
+}
+
+/**
+ * One `bytes=` range of a representation of `total` (> 0) bytes, as
+ * inclusive [first, last]; null when the header is to be ignored (not bytes,
+ * malformed, first > last, or several ranges: the whole file is sent, as
+ * RFC 9110 allows and S3 does); 'unsatisfiable' when it starts at or past
+ * the end, or is an empty suffix.
+ */
+function parseRange(header: string, total: number): [number, number] | 'unsatisfiable' | null {
+  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!match) return null;
+  const [, a = '', b = ''] = match;
+  if (a === '' && b === '') return null;
+  if (a === '') {
+    const suffix = Number(b);
+    if (suffix === 0) return 'unsatisfiable';
+    return [Math.max(0, total - suffix), total - 1];
+  }
+  const first = Number(a);
+  const last = b === '' ? Number.POSITIVE_INFINITY : Number(b);
+  if (last < first) return null;
+  if (first >= total) return 'unsatisfiable';
+  return [first, Math.min(last, total - 1)];
 }
 
 /** S3's error body for a storage URL: `<Error><Code>..</Code><Message>..</Message></Error>`. */
