@@ -12,6 +12,9 @@
  *                                                   send_dtmf, transfer
  *   GET  /v2/calls/{id}                             call status
  *   GET  /v2/call_detail_records                    the provider's own records
+ *   GET  /v2/recordings, /v2/recordings/{id}        call recordings (filter[call_leg_id], filter[call_session_id],
+ *                                                   filter[connection_id], page[number], page[size]), newest
+ *                                                   first, each with a freshly signed download URL
  *   POST /sim/calls/inbound                         simulator control: place an inbound call
  *   GET  /sim/calls[?samples=1], /sim/calls/{id}    simulator control: call reports
  *   POST /sim/calls/{id}/drop_stream                fault injection: the path to the gateway breaks
@@ -33,7 +36,7 @@ import { RateLimiter } from '../platform/RateLimiter.js';
 import { PROVIDER_CODE_CALL_ENDED } from '../wire/telnyx.js';
 import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
-import type { ProviderSimulator } from './ProviderSimulator.js';
+import type { ProviderSimulator, SimRecording } from './ProviderSimulator.js';
 import { asBody, e164, invalidParam, parseCommand, parseDigits, parseDial, parseInbound, parseStreamCommand, type StreamParams } from './requests.js';
 
 export interface RestApiOptions {
@@ -56,6 +59,10 @@ interface ApiResponse {
   contentType?: string;
 }
 
+/** `GET /v2/recordings` page size: Telnyx's default and bounds. */
+const PAGE_SIZE_DEFAULT = 20;
+const PAGE_SIZE_MAX = 250;
+
 const AUTH_FAILED = new ProviderApiError(401, PROVIDER_CODES.AUTH_FAILED, 'Authentication failed');
 const ACTIONS = ['answer', 'hangup', 'streaming_start', 'streaming_stop', 'record_start', 'record_stop', 'send_dtmf', 'transfer'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -66,6 +73,7 @@ const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
 const ROUTE_SIM_FAULT = /^\/sim\/calls\/([^/]+)\/(drop|stall)_stream$/;
 const ROUTE_SIM_TUNNEL = /^\/sim\/tunnels\/([^/]+)\/(down|up)$/;
 const ROUTE_RECORDING = /^\/sim\/recordings\/([0-9a-f]{32})\.mp3$/;
+const ROUTE_V2_RECORDING = /^\/v2\/recordings\/([^/]+)$/;
 
 export function createRestApi(options: RestApiOptions): http.Server {
   const expectedKeyHash = sha256(options.apiKey);
@@ -138,6 +146,37 @@ export function createRestApi(options: RestApiOptions): http.Server {
       const only = url.searchParams.get('call_control_id');
       const records = sim.callDetailRecords().filter((r) => only === null || r.call_control_id === only);
       return { status: 200, body: { data: records } };
+    }
+
+    if (path === '/v2/recordings') {
+      requireMethod(method, 'GET');
+      const q = url.searchParams;
+      const pageNumber = pageParam(q, 'page[number]', 1, Number.MAX_SAFE_INTEGER);
+      const pageSize = pageParam(q, 'page[size]', PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX);
+      const filter: { callLegId?: string; callSessionId?: string; connectionId?: string } = {};
+      const leg = q.get('filter[call_leg_id]');
+      const session = q.get('filter[call_session_id]');
+      const connection = q.get('filter[connection_id]');
+      if (leg !== null) filter.callLegId = leg;
+      if (session !== null) filter.callSessionId = session;
+      if (connection !== null) filter.connectionId = connection;
+      const all = sim.recordings(filter);
+      const start = (pageNumber - 1) * pageSize;
+      return {
+        status: 200,
+        body: {
+          data: all.slice(start, start + pageSize).map((r) => recordingObject(sim, r)),
+          meta: { page_number: pageNumber, page_size: pageSize, total_pages: Math.ceil(all.length / pageSize), total_results: all.length },
+        },
+      };
+    }
+
+    match = ROUTE_V2_RECORDING.exec(path);
+    if (match) {
+      requireMethod(method, 'GET');
+      const found = sim.recordingInfo(decodeId(match[1]));
+      if (!found) throw notFound('recording not found');
+      return { status: 200, body: { data: recordingObject(sim, found) } };
     }
 
     if (path === '/sim/calls/inbound') {
@@ -362,6 +401,37 @@ function parseRange(header: string, total: number): [number, number] | 'unsatisf
 function storageError(status: number, code: string, message: string, headers: Record<string, string> = {}): ApiResponse {
   const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
   return { status, body: Buffer.from(xml, 'utf8'), contentType: 'application/xml', headers };
+}
+
+/** A recording as Telnyx's call recordings API shows it, with a download URL signed now. */
+function recordingObject(sim: ProviderSimulator, r: SimRecording): Record<string, unknown> {
+  return {
+    record_type: 'recording',
+    id: r.id,
+    call_control_id: r.callControlId,
+    call_leg_id: r.callLegId,
+    call_session_id: r.callSessionId,
+    connection_id: r.connectionId,
+    conference_id: null,
+    channels: 'single',
+    created_at: r.createdAt,
+    updated_at: r.createdAt,
+    recording_started_at: r.startedAt,
+    recording_ended_at: r.endedAt,
+    duration_millis: r.durationMs,
+    source: 'call',
+    status: 'completed',
+    download_urls: { [r.format]: sim.recordingUrl(r.id) },
+  };
+}
+
+/** `page[number]` / `page[size]`: a decimal integer from 1 to max, or the default when absent. */
+function pageParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null) return fallback;
+  const value = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!(value >= 1 && value <= max)) throw invalidParam(name, `must be an integer from 1 to ${max}`);
+  return value;
 }
 
 function sha256(text: string): Buffer {
