@@ -21,9 +21,10 @@ import { GatedFrameSource, LiveFrameSource, SignalBank, type FrameSource, type T
 import { MediaClock, type MediaClockStats } from './MediaClock.js';
 import { mp3Silence } from './Mp3Silence.js';
 import { ProviderApiError } from './ProviderApiError.js';
+import { RecordingUrlSigner, type RecordingUrlCheck } from './RecordingUrls.js';
 import { MAX_CALL_SECONDS, parseDtmf, type DialParams, type InboundParams } from './requests.js';
 import { createRestApi } from './restApi.js';
-import { SimCall, type CallInfo, type DtmfEvent, type SimCallContext } from './SimCall.js';
+import { SimCall, type CallInfo, type DtmfEvent, type SavedRecordingInit, type SimCallContext } from './SimCall.js';
 import { Tunnels } from './Tunnels.js';
 import { publicKeyFromSecretKey, WebhookSigner } from './WebhookSigner.js';
 import { WebhookSender, type WebhookStats } from './WebhookSender.js';
@@ -64,6 +65,13 @@ export interface ProviderSimulatorOptions {
    * as Telnyx documents. Default: no limit.
    */
   apiRateLimit?: { ratePerSec: number; burst: number };
+  /**
+   * How long a recording URL stays valid: the one in `call.recording.saved`
+   * from the call's end (Telnyx: "valid for 10 minutes after the call has
+   * ended"), the ones `GET /v2/recordings` hands out from the request.
+   * Rounded up to the second. Default 600 000 (10 minutes).
+   */
+  recordingUrlTtlMs?: number;
   /** Add the headers a Cloudflare tunnel edge adds (host, cf-ray, cf-connecting-ip...). Default true. */
   tunnelHeaders?: boolean;
   /** Worker threads signing webhooks (tweetnacl takes ~9 ms a signature). Default 1. */
@@ -111,12 +119,39 @@ interface EndedRecord {
   roundTripSamplesMs: Float32Array;
 }
 
+/** A saved recording: its bytes and what the recordings API says about it. */
+export interface SimRecording {
+  /** 32 hex characters. */
+  id: string;
+  bytes: Buffer;
+  /** The format record_start asked for (the key of the saved event's `recording_urls`). */
+  format: 'mp3' | 'wav';
+  callControlId: string;
+  callLegId: string;
+  callSessionId: string;
+  connectionId: string;
+  /** ISO 8601: when it was saved (the call's end). */
+  createdAt: string;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+}
+
+/** `GET /v2/recordings` filters; absent ones match everything. */
+export interface RecordingFilter {
+  callLegId?: string;
+  callSessionId?: string;
+  connectionId?: string;
+}
+
 /** A summary with the call's per-frame round trips, for pooling percentiles across calls. */
 export type CallSummaryWithSamples = CallSummary & { roundTripSamplesMs: number[] };
 
 const E164_PATTERN = /^\+[1-9]\d{1,14}$/;
 /** Recordings kept in memory (each a few hundred KB at most in tests). */
 const MAX_RECORDINGS = 1_000;
+/** Telnyx: recording URLs "are valid for 10 minutes after the call has ended". */
+const DEFAULT_RECORDING_URL_TTL_MS = 600_000;
 /** Signal bank size (audioSource 'bank'): 16 voices x 20 s, ~10 MB with the encoded frames. */
 const BANK_VOICES = 16;
 const BANK_SECONDS = 20;
@@ -128,7 +163,10 @@ export class ProviderSimulator {
   readonly #publicKey: Uint8Array;
   readonly #live = new Map<string, SimCall>();
   readonly #ended = new Map<string, EndedRecord>();
-  readonly #recordings = new Map<string, Buffer>();
+  /** Oldest first (insertion order), at most MAX_RECORDINGS. */
+  readonly #recordings = new Map<string, SimRecording>();
+  readonly #recordingUrls = new RecordingUrlSigner();
+  readonly #recordingUrlTtlMs: number;
   readonly #recordedCalls = new Set<string>();
   #clock: MediaClock | null = null;
   #signer: WebhookSigner | null = null;
@@ -160,6 +198,11 @@ export class ProviderSimulator {
     } catch (err) {
       throw new TtmaError(ErrorCodes.CONFIG, (err as Error).message);
     }
+    const ttl = options.recordingUrlTtlMs ?? DEFAULT_RECORDING_URL_TTL_MS;
+    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
+      throw new TtmaError(ErrorCodes.CONFIG, `recordingUrlTtlMs must be a positive number of milliseconds, got ${String(ttl)}`);
+    }
+    this.#recordingUrlTtlMs = ttl;
     this.#options = options;
     this.#logger = options.logger ?? createLogger('sim');
     this.#tunnels = new Tunnels(options.tunnels);
@@ -392,7 +435,7 @@ export class ProviderSimulator {
       handshakeTimeoutMs: DEFAULTS.handshakeTimeoutMs,
       correlate: (sent, returned, maxLag) => analyzer.analyse(sent, returned, maxLag),
       onEnded: (call, report) => this.#onEnded(call, report),
-      saveRecording: (call, durationMs) => this.#saveRecording(call, durationMs),
+      saveRecording: (call, recording) => this.#saveRecording(call, recording),
     };
     const call = new SimCall(ctx, init);
     this.#live.set(call.id, call);
@@ -416,9 +459,41 @@ export class ProviderSimulator {
     }
   }
 
-  /** A finished recording's bytes by id (served unauthenticated at its unguessable URL). */
+  /** A finished recording's bytes by id (served at its signed URL, see recordingUrl). */
   recording(id: string): Buffer | undefined {
+    return this.#recordings.get(id)?.bytes;
+  }
+
+  /** A finished recording with its call's ids and times, by id. */
+  recordingInfo(id: string): SimRecording | undefined {
     return this.#recordings.get(id);
+  }
+
+  /** The recordings kept (at most 1 000, the oldest forgotten first) that match the filter, newest first. */
+  recordings(filter: RecordingFilter = {}): SimRecording[] {
+    const out: SimRecording[] = [];
+    for (const r of this.#recordings.values()) {
+      if (filter.callLegId !== undefined && r.callLegId !== filter.callLegId) continue;
+      if (filter.callSessionId !== undefined && r.callSessionId !== filter.callSessionId) continue;
+      if (filter.connectionId !== undefined && r.connectionId !== filter.connectionId) continue;
+      out.push(r);
+    }
+    return out.reverse();
+  }
+
+  /**
+   * A signed download URL for a recording id, valid `ttlMs` from now (default
+   * the recordingUrlTtlMs option), rounded up to the second:
+   * `<baseUrl>/sim/recordings/<id>.mp3?expires=<unix s>&signature=<hex>`.
+   * Any id is signed; whether it exists is checked when the URL is fetched.
+   */
+  recordingUrl(id: string, ttlMs: number = this.#recordingUrlTtlMs): string {
+    return `${this.baseUrl}/sim/recordings/${id}.mp3?${this.#recordingUrls.query(id, Date.now() + ttlMs)}`;
+  }
+
+  /** Checks a recording URL's `expires` and `signature` query values for this id. */
+  checkRecordingUrl(id: string, expires: string | null, signature: string | null): RecordingUrlCheck {
+    return this.#recordingUrls.check(id, expires, signature);
   }
 
   /** Ids of calls record_start was sent for (tests check it is never sent when recording is off). */
@@ -427,16 +502,28 @@ export class ProviderSimulator {
     return [...new Set([...this.#recordedCalls, ...live])];
   }
 
-  #saveRecording(call: SimCall, durationMs: number): { id: string; url: string } {
+  #saveRecording(call: SimCall, recording: SavedRecordingInit): { id: string; url: string } {
     const id = randomBytes(16).toString('hex');
-    this.#recordings.set(id, mp3Silence(durationMs));
+    this.#recordings.set(id, {
+      id,
+      bytes: mp3Silence(recording.durationMs),
+      format: recording.format,
+      callControlId: call.id,
+      callLegId: call.legId,
+      callSessionId: call.sessionId,
+      connectionId: call.connectionId,
+      createdAt: new Date().toISOString(),
+      startedAt: recording.startedAt.toISOString(),
+      endedAt: recording.endedAt.toISOString(),
+      durationMs: Math.max(0, Math.round(recording.durationMs)),
+    });
     this.#recordedCalls.add(call.id);
     while (this.#recordings.size > MAX_RECORDINGS) {
       const oldest = this.#recordings.keys().next().value;
       if (oldest === undefined) break;
       this.#recordings.delete(oldest);
     }
-    return { id, url: `${this.baseUrl}/sim/recordings/${id}.mp3` };
+    return { id, url: this.recordingUrl(id) };
   }
 
   #connectionId(): string {

@@ -51,8 +51,16 @@ export interface SimCallContext {
   correlate: Correlate;
   /** Called once the call has ended and its report is ready. */
   onEnded(call: SimCall, report: CallReport): void;
-  /** Stores a finished recording; returns the URL it is downloadable from (like a pre-signed URL). */
-  saveRecording(call: SimCall, durationMs: number): { id: string; url: string };
+  /** Stores a finished recording; returns its id and a URL it is downloadable from for a while (a pre-signed URL). */
+  saveRecording(call: SimCall, recording: SavedRecordingInit): { id: string; url: string };
+}
+
+/** What a call tells the simulator about its recording when it ends. */
+export interface SavedRecordingInit {
+  durationMs: number;
+  format: 'mp3' | 'wav';
+  startedAt: Date;
+  endedAt: Date;
 }
 
 export interface StreamRequest {
@@ -616,7 +624,12 @@ export class SimCall implements ClockSubscriber {
     if (this.#recordedEver) {
       if (this.#recording) this.#recordedMs += this.#endedAtMs - this.#recordingStartedMs;
       this.#recording = false;
-      const saved = this.#ctx.saveRecording(this, this.#recordedMs);
+      const saved = this.#ctx.saveRecording(this, {
+        durationMs: this.#recordedMs,
+        format: this.#recordingFormat,
+        startedAt: this.#recordingStartedAt ?? this.#endedAt,
+        endedAt: this.#endedAt,
+      });
       const urls = { [this.#recordingFormat]: saved.url };
       this.#emit('call.recording.saved', {
         recording_id: saved.id,

@@ -12,6 +12,9 @@
  *                                                   send_dtmf, transfer
  *   GET  /v2/calls/{id}                             call status
  *   GET  /v2/call_detail_records                    the provider's own records
+ *   GET  /v2/recordings, /v2/recordings/{id}        call recordings (filter[call_leg_id], filter[call_session_id],
+ *                                                   filter[connection_id], page[number], page[size]), newest
+ *                                                   first, each with a freshly signed download URL
  *   POST /sim/calls/inbound                         simulator control: place an inbound call
  *   GET  /sim/calls[?samples=1], /sim/calls/{id}    simulator control: call reports
  *   POST /sim/calls/{id}/drop_stream                fault injection: the path to the gateway breaks
@@ -20,7 +23,11 @@
  *                                                   and stays open (a half-open connection)
  *   POST /sim/tunnels/{host}/down, .../up           fault injection: the tunnel's connector goes away
  *                                                   (new media connections fail) or comes back
- *   GET  /sim/recordings/{id}.mp3                   a saved recording (no key: the id is the credential)
+ *   GET  /sim/recordings/{id}.mp3?expires=&signature=
+ *                                                   a saved recording, like a pre-signed S3 URL: no key,
+ *                                                   the signature is the credential; 403 once expired or
+ *                                                   when the signature is missing or wrong, 404 unknown id;
+ *                                                   single byte ranges (206/416); HEAD too
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -29,7 +36,7 @@ import { RateLimiter } from '../platform/RateLimiter.js';
 import { PROVIDER_CODE_CALL_ENDED } from '../wire/telnyx.js';
 import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
-import type { ProviderSimulator } from './ProviderSimulator.js';
+import type { ProviderSimulator, SimRecording } from './ProviderSimulator.js';
 import { asBody, e164, invalidParam, parseCommand, parseDigits, parseDial, parseInbound, parseStreamCommand, type StreamParams } from './requests.js';
 
 export interface RestApiOptions {
@@ -52,6 +59,10 @@ interface ApiResponse {
   contentType?: string;
 }
 
+/** `GET /v2/recordings` page size: Telnyx's default and bounds. */
+const PAGE_SIZE_DEFAULT = 20;
+const PAGE_SIZE_MAX = 250;
+
 const AUTH_FAILED = new ProviderApiError(401, PROVIDER_CODES.AUTH_FAILED, 'Authentication failed');
 const ACTIONS = ['answer', 'hangup', 'streaming_start', 'streaming_stop', 'record_start', 'record_stop', 'send_dtmf', 'transfer'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -62,6 +73,7 @@ const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
 const ROUTE_SIM_FAULT = /^\/sim\/calls\/([^/]+)\/(drop|stall)_stream$/;
 const ROUTE_SIM_TUNNEL = /^\/sim\/tunnels\/([^/]+)\/(down|up)$/;
 const ROUTE_RECORDING = /^\/sim\/recordings\/([0-9a-f]{32})\.mp3$/;
+const ROUTE_V2_RECORDING = /^\/v2\/recordings\/([^/]+)$/;
 
 export function createRestApi(options: RestApiOptions): http.Server {
   const expectedKeyHash = sha256(options.apiKey);
@@ -73,12 +85,11 @@ export function createRestApi(options: RestApiOptions): http.Server {
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    // Recording URLs work like pre-signed storage URLs: the unguessable id is the credential.
+    // Recording URLs work like pre-signed storage URLs: the signature is the credential, not the key.
     const recording = ROUTE_RECORDING.exec(path);
-    if (recording && method === 'GET') {
-      const bytes = sim.recording(recording[1] ?? '');
-      if (!bytes) throw notFound('recording not found');
-      return { status: 200, body: bytes, contentType: 'audio/mpeg' };
+    if (recording) {
+      if (method !== 'GET' && method !== 'HEAD') return storageError(405, 'MethodNotAllowed', 'use GET or HEAD', { allow: 'GET, HEAD' });
+      return serveRecording(sim, recording[1] ?? '', url.searchParams, req.headers.range);
     }
     if (!authorized(req.headers.authorization, expectedKeyHash)) throw AUTH_FAILED;
     // Telnyx rate-limits the API key on most endpoints: past it, 429 code 10011 and the
@@ -135,6 +146,37 @@ export function createRestApi(options: RestApiOptions): http.Server {
       const only = url.searchParams.get('call_control_id');
       const records = sim.callDetailRecords().filter((r) => only === null || r.call_control_id === only);
       return { status: 200, body: { data: records } };
+    }
+
+    if (path === '/v2/recordings') {
+      requireMethod(method, 'GET');
+      const q = url.searchParams;
+      const pageNumber = pageParam(q, 'page[number]', 1, Number.MAX_SAFE_INTEGER);
+      const pageSize = pageParam(q, 'page[size]', PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX);
+      const filter: { callLegId?: string; callSessionId?: string; connectionId?: string } = {};
+      const leg = q.get('filter[call_leg_id]');
+      const session = q.get('filter[call_session_id]');
+      const connection = q.get('filter[connection_id]');
+      if (leg !== null) filter.callLegId = leg;
+      if (session !== null) filter.callSessionId = session;
+      if (connection !== null) filter.connectionId = connection;
+      const all = sim.recordings(filter);
+      const start = (pageNumber - 1) * pageSize;
+      return {
+        status: 200,
+        body: {
+          data: all.slice(start, start + pageSize).map((r) => recordingObject(sim, r)),
+          meta: { page_number: pageNumber, page_size: pageSize, total_pages: Math.ceil(all.length / pageSize), total_results: all.length },
+        },
+      };
+    }
+
+    match = ROUTE_V2_RECORDING.exec(path);
+    if (match) {
+      requireMethod(method, 'GET');
+      const found = sim.recordingInfo(decodeId(match[1]));
+      if (!found) throw notFound('recording not found');
+      return { status: 200, body: { data: recordingObject(sim, found) } };
     }
 
     if (path === '/sim/calls/inbound') {
@@ -238,7 +280,7 @@ export function createRestApi(options: RestApiOptions): http.Server {
     handle(req).then(
       (response) => {
         for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
-        send(res, response.status, response.body, response.contentType);
+        send(res, response.status, response.body, response.contentType, req.method === 'HEAD');
       },
       (err: unknown) => {
         if (err instanceof ProviderApiError) {
@@ -289,15 +331,107 @@ class IdempotencyCache {
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, contentType?: string): void {
+/** A HEAD answer carries the headers (content-length included) and no body. */
+function send(res: http.ServerResponse, status: number, body: unknown, contentType?: string, head = false): void {
   if (contentType && Buffer.isBuffer(body)) {
     res.writeHead(status, { 'content-type': contentType, 'content-length': body.length });
-    res.end(body);
+    if (head) res.end();
+    else res.end(body);
     return;
   }
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * A recording at its signed URL, the way S3 answers a pre-signed GET: the
+ * signature before anything else (403 AccessDenied when it is missing,
+ * malformed, wrong or expired), then the object (404 NoSuchKey), then one
+ * byte range (RFC 9110 section 14: 206, or 416 when it starts past the end;
+ * a malformed or multi-range header is ignored and the whole file sent).
+ */
+function serveRecording(sim: ProviderSimulator, id: string, query: URLSearchParams, range: string | undefined): ApiResponse {
+  const check = sim.checkRecordingUrl(id, query.get('expires'), query.get('signature'));
+  if (check === 'expired') return storageError(403, 'AccessDenied', 'Request has expired');
+  if (check !== 'ok') return storageError(403, 'AccessDenied', 'The request signature is missing or does not match');
+  const bytes = sim.recording(id);
+  if (!bytes) return storageError(404, 'NoSuchKey', 'The specified key does not exist.');
+  const total = bytes.length;
+  const headers: Record<string, string> = { 'accept-ranges': 'bytes' };
+  const wanted = range === undefined ? null : parseRange(range, total);
+  if (wanted === 'unsatisfiable') {
+    return storageError(416, 'InvalidRange', 'The requested range is not satisfiable', { ...headers, 'content-range': `bytes */${total}` });
+  }
+  if (wanted === null) return { status: 200, body: bytes, contentType: 'audio/mpeg', headers };
+  const [first, last] = wanted;
+  return {
+    status: 206,
+    body: bytes.subarray(first, last + 1),
+    contentType: 'audio/mpeg',
+    headers: { ...headers, 'content-range': `bytes ${first}-${last}/${total}` },
+  };
+}
+
+/**
+ * One `bytes=` range of a representation of `total` (> 0) bytes, as
+ * inclusive [first, last]; null when the header is to be ignored (not bytes,
+ * malformed, first > last, or several ranges: the whole file is sent, as
+ * RFC 9110 allows and S3 does); 'unsatisfiable' when it starts at or past
+ * the end, or is an empty suffix.
+ */
+function parseRange(header: string, total: number): [number, number] | 'unsatisfiable' | null {
+  const match = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!match) return null;
+  const [, a = '', b = ''] = match;
+  if (a === '' && b === '') return null;
+  if (a === '') {
+    const suffix = Number(b);
+    if (suffix === 0) return 'unsatisfiable';
+    return [Math.max(0, total - suffix), total - 1];
+  }
+  const first = Number(a);
+  const last = b === '' ? Number.POSITIVE_INFINITY : Number(b);
+  if (last < first) return null;
+  if (first >= total) return 'unsatisfiable';
+  return [first, Math.min(last, total - 1)];
+}
+
+/** S3's error body for a storage URL: `<Error><Code>..</Code><Message>..</Message></Error>`. */
+function storageError(status: number, code: string, message: string, headers: Record<string, string> = {}): ApiResponse {
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+  return { status, body: Buffer.from(xml, 'utf8'), contentType: 'application/xml', headers };
+}
+
+/** A recording as Telnyx's call recordings API shows it, with a download URL signed now. */
+function recordingObject(sim: ProviderSimulator, r: SimRecording): Record<string, unknown> {
+  return {
+    record_type: 'recording',
+    id: r.id,
+    call_control_id: r.callControlId,
+    call_leg_id: r.callLegId,
+    call_session_id: r.callSessionId,
+    connection_id: r.connectionId,
+    conference_id: null,
+    channels: 'single',
+    created_at: r.createdAt,
+    updated_at: r.createdAt,
+    recording_started_at: r.startedAt,
+    recording_ended_at: r.endedAt,
+    duration_millis: r.durationMs,
+    source: 'call',
+    status: 'completed',
+    download_urls: { [r.format]: sim.recordingUrl(r.id) },
+  };
+}
+
+/** `page[number]` / `page[size]`: a decimal integer from 1 to max, or the default when absent. */
+function pageParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null) return fallback;
+  const value = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!(value >= 1 && value <= max)) throw invalidParam(name, `must be an integer from 1 to ${max}`);
+  return value;
 }
 
 function sha256(text: string): Buffer {

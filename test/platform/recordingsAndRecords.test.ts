@@ -33,8 +33,9 @@ describe('call records and recordings through the simulator', () => {
     const record = (await stack.platform.calls.get(call.id))!;
     assert.ok(stack.sim.recordedCallIds().includes(call.id), 'record_start reached the provider');
     const recording = record.recording!;
-    assert.match(recording.url ?? '', /^http:\/\/127\.0\.0\.1:\d+\/sim\/recordings\/[0-9a-f]{32}\.mp3$/);
-    const id = /recordings\/([0-9a-f]{32})\.mp3$/.exec(recording.url!)![1]!;
+    // A signed URL that expires, like Telnyx's pre-signed storage URLs.
+    assert.match(recording.url ?? '', /^http:\/\/127\.0\.0\.1:\d+\/sim\/recordings\/[0-9a-f]{32}\.mp3\?expires=\d+&signature=[0-9a-f]{64}$/);
+    const id = /recordings\/([0-9a-f]{32})\.mp3\?/.exec(recording.url!)![1]!;
     const original = stack.sim.recording(id)!;
     const stored = readFileSync(join(dir, recording.file!));
     assert.deepEqual(stored, original);
