@@ -18,7 +18,7 @@ import type { Logger } from '../log.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { DashboardSessions } from './DashboardSessions.js';
 import { escapeHtml, HISTORY_PAGE_HEADERS, PAGE_STYLE } from './historyPage.js';
-import { readBody, writeResponse } from './httpExchange.js';
+import { readBody, sendJson, writeResponse } from './httpExchange.js';
 import type { RecordingPlayback } from './RecordingPlayback.js';
 import { decodeCallId } from './signalFields.js';
 
@@ -62,7 +62,7 @@ export async function handleDashboardRoute(ctx: DashboardContext, req: IncomingM
     const record = await ctx.calls.get(callId);
     if (!record) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such call', 404);
     const source = await ctx.playback.serve(req, res, callId, record.recording);
-    ctx.log.info({ audit: true, callId, deployment: record.deploymentId, source, range: req.headers.range ?? null }, 'recording played');
+    ctx.log.info({ audit: true, callId, deployment: record.deploymentId, source, range: req.headers.range?.slice(0, 64) ?? null }, 'recording played');
     return true;
   }
   return false;
@@ -76,8 +76,10 @@ async function signIn(ctx: DashboardContext, req: IncomingMessage, res: ServerRe
   }
   const form = new URLSearchParams((await readBody(req, ctx.bodyTimeoutMs)).toString('utf8'));
   if (!ctx.sessions.mayTry()) {
-    ctx.log.warn({ audit: true }, 'dashboard sign-in refused: too many failures');
-    throw new TtmaError(ErrorCodes.RATE_LIMITED, 'too many failed sign-ins: try again later', 429);
+    ctx.log.warn({ audit: true, code: ErrorCodes.RATE_LIMITED }, 'dashboard sign-in refused: too many failures');
+    const body = { error: { code: ErrorCodes.RATE_LIMITED, message: 'too many failed sign-ins: try again later' } };
+    sendJson(req, res, 429, body, { 'retry-after': String(ctx.sessions.retryAfterSec()) });
+    return;
   }
   const token = form.getAll('token');
   if (token.length !== 1 || !ctx.isAdminToken(token[0] ?? '')) {
@@ -117,7 +119,7 @@ function sendPage(req: IncomingMessage, res: ServerResponse, status: number, htm
 function renderLoginPage(error: string | null): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>Sign in · talk-to-my-agent platform</title><style>${PAGE_STYLE}</style></head>
+<meta name="referrer" content="same-origin"><title>Sign in · talk-to-my-agent platform</title><style>${PAGE_STYLE}</style></head>
 <body><h1>Sign in</h1>
 ${error ? `<p>${escapeHtml(error)}</p>` : ''}
 <form method="post" action="${LOGIN}">

@@ -37,7 +37,9 @@ export const HISTORY_PAGE_HEADERS: Record<string, string> = {
   'content-type': 'text/html; charset=utf-8',
   'content-security-policy': HISTORY_PAGE_CSP,
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // Same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on the sign-in and
+  // sign-out forms, which the cross-site check must refuse. Nothing on these pages leads elsewhere.
+  'referrer-policy': 'same-origin',
 };
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
@@ -112,7 +114,7 @@ export function renderHistoryPage(calls: Json[], total: number, query: HistoryQu
   const shown = calls.length === total ? `${total} call${total === 1 ? '' : 's'}` : `${calls.length} of ${total} calls (raise limit to see more)`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>Call history · talk-to-my-agent platform</title><style>${PAGE_STYLE}</style></head>
+<meta name="referrer" content="same-origin"><title>Call history · talk-to-my-agent platform</title><style>${PAGE_STYLE}</style></head>
 <body><h1>Call history</h1>
 <form method="post" action="/v1/admin/logout"><button type="submit">sign out</button></form>
 <form method="get" action="">

@@ -146,13 +146,21 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       // Concurrent partial recording patches keep each other's fields.
       await Promise.all([
         calls.patchRecording(c, { started: true }),
-        calls.patchRecording(c, { url: 'https://provider.example/r.mp3' }),
+        calls.patchRecording(c, { url: 'https://provider.example/r.mp3', legId: '428c31b6-7af4-4bcb-b7f5-5013ef9657c1' }),
         calls.patchRecording(c, { sha256: 'ab'.repeat(32), bytes: 1234, file: 'dep-a/x.mp3' }),
       ]);
       const record = await calls.get(c);
       assert.equal(record?.reservationId, c);
       assert.deepEqual(record?.billing, { source: 'cdr', durationMs: 61_000, billedMinutes: 2, costMicroUsd: 20_000 });
-      assert.deepEqual(record?.recording, { started: true, url: 'https://provider.example/r.mp3', file: 'dep-a/x.mp3', sha256: 'ab'.repeat(32), bytes: 1234, error: null });
+      assert.deepEqual(record?.recording, {
+        started: true,
+        url: 'https://provider.example/r.mp3',
+        file: 'dep-a/x.mp3',
+        sha256: 'ab'.repeat(32),
+        bytes: 1234,
+        error: null,
+        legId: '428c31b6-7af4-4bcb-b7f5-5013ef9657c1',
+      });
     });
 
     it("lists newest first, a deployment's own calls only, with a limit", async () => {

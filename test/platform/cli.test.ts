@@ -162,6 +162,8 @@ describe('ttma platform (cli)', () => {
     const base = ['--provider-url', fx.providerUrl, '--provider-api-key-file', join(fx.dir, 'provider.key')];
     await usage([...base, '--call-retention-days', 'soon'], /callRetentionDays: wrong type: expected number, got "soon"; from flag --call-retention-days/, 'TTMA_ERR_CONFIG');
     await usage([...base, '--call-retention-max', '0'], /callRetentionMax: too small/, 'TTMA_ERR_CONFIG');
+    await usage([...base, '--recording-origins', 'https://s3.amazonaws.com,http://storage.example'], /http:\/\/ only on the loopback/, 'TTMA_ERR_CONFIG');
+    await usage([...base, '--recording-origins', 'https://s3.amazonaws.com/telnyx-recordings'], /no path/, 'TTMA_ERR_CONFIG');
     await usage(['--provider-url', fx.providerUrl, PROVIDER_KEY], /positional arguments are not accepted/);
     await assert.rejects(runPlatformCommand([PROVIDER_KEY]), (err: Error) => !err.message.includes(PROVIDER_KEY));
     await writeFile(join(fx.dir, 'bad-deployment.json'), JSON.stringify({ id: 'demo-2', numbers: ['+15551230002'], tunnelHost: 'evil.com', agentSecret: AGENT_SECRET }), { mode: 0o600 });

@@ -1,0 +1,65 @@
+/**
+ * Helpers for the dashboard's tests: raw HTTP on the loopback (every header
+ * ours, none added), sign-in, and a recorded call. Declares no test.
+ */
+import assert from 'node:assert/strict';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import { NUMBER, waitFor, type Stack } from '../helpers/stack.js';
+
+export const ADMIN_TOKEN = 'dashboard-admin-token-0123456789abcdef';
+
+export interface RawAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  text: string;
+}
+
+/** One request with exactly these headers (node:http adds only host and, with a body, content-length). */
+export function httpRequest(port: number, method: string, path: string, headers: Record<string, string | string[]> = {}, body?: string): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const all = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: all, text: all.toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Signs in as a browser would (a same-origin form post); the Cookie header to send back. */
+export async function signIn(port: number, token = ADMIN_TOKEN): Promise<string> {
+  const answer = await httpRequest(
+    port,
+    'POST',
+    '/v1/admin/login',
+    { 'content-type': 'application/x-www-form-urlencoded', origin: `http://127.0.0.1:${port}`, 'sec-fetch-site': 'same-origin' },
+    new URLSearchParams({ token }).toString(),
+  );
+  assert.equal(answer.status, 303, answer.text);
+  assert.equal(answer.headers.location, '/v1/admin/history');
+  const setCookie = answer.headers['set-cookie']?.[0] ?? '';
+  assert.match(setCookie, /^ttma_dashboard=[A-Za-z0-9_-]{43}; Path=\/v1\/admin\/; Max-Age=28800; HttpOnly; SameSite=Strict$/);
+  return setCookie.split(';')[0]!;
+}
+
+/** A recorded call, ended, its recording saved by the provider (and stored, when asked). */
+export async function recordedCall(stack: Stack, from: string, options: { stored: boolean }): Promise<string> {
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 1_500 });
+  await call.done;
+  await waitFor(
+    options.stored ? 'recording stored' : 'recording saved',
+    async () => {
+      const recording = (await stack.platform.calls.get(call.id))?.recording;
+      return Boolean(options.stored ? recording?.file : recording?.url);
+    },
+    8_000,
+  );
+  return call.id;
+}
