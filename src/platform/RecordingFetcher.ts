@@ -48,15 +48,7 @@ export class RecordingFetcher {
   }
 
   async fetch(deploymentId: string, callControlId: string, rawUrl: string): Promise<StoredRecording> {
-    let url: URL;
-    try {
-      url = new URL(rawUrl);
-    } catch {
-      throw refuse('recording URL is not a URL');
-    }
-    if (!this.#origins.has(url.origin) || url.username || url.password) {
-      throw refuse("recording URL is not on the provider's origin: not downloaded");
-    }
+    const url = recordingUrlOn(rawUrl, this.#origins, 'downloaded');
     const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(this.#timeoutMs) }).catch((err: Error) => {
       throw refuse(`recording download failed (${err.name})`);
     });
@@ -97,6 +89,18 @@ export class RecordingFetcher {
     }
     return { file: join(deploymentId.replace(SAFE_NAME, '_'), name), sha256, bytes };
   }
+}
+
+/** The URL when it is on one of `origins` with no credentials; otherwise TTMA_ERR_RECORDING (502). */
+export function recordingUrlOn(rawUrl: string, origins: ReadonlySet<string>, what: 'downloaded' | 'fetched'): URL {
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw refuse('recording URL is not a URL');
+  }
+  if (!origins.has(url.origin) || url.username || url.password) throw refuse(`recording URL is not on the provider's origin: not ${what}`);
+  return url;
 }
 
 /** Telnyx's API host: its recording URLs are pre-signed S3 URLs (`https://s3.amazonaws.com/telnyx-recordings/...`). */

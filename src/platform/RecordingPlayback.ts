@@ -24,6 +24,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { recordingUrlOn } from './RecordingFetcher.js';
 import { contentRange, forwardableRange, parseByteRange, parseContentRange } from './httpRange.js';
 import type { CallRecording } from './store/CallStore.js';
 
@@ -167,15 +168,7 @@ export class RecordingPlayback {
   }
 
   async #fetch(rawUrl: string, range: string | null): Promise<Response> {
-    let url: URL;
-    try {
-      url = new URL(rawUrl);
-    } catch {
-      throw unavailable('recording URL is not a URL');
-    }
-    if (!this.#origins.has(url.origin) || url.username || url.password) {
-      throw unavailable("recording URL is not on the provider's origin: not fetched");
-    }
+    const url = recordingUrlOn(rawUrl, this.#origins, 'fetched');
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.#o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     try {
