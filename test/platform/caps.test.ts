@@ -2,12 +2,15 @@
  * Minute caps through the platform's HTTP API, against the embedded store
  * and a real redis-server: refusal at the cap with a clear error, top-ups
  * while live, live calls ended through the provider at the cap, settlement
- * exactly once from the provider's record, and fail-closed without Redis.
+ * exactly once from the provider's record, and fail-closed without Redis; the
+ * embedded store runs the suite twice, in memory and journaled to a state directory.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { stateDirs } from '../helpers/stateDirs.js';
+import type { StateJournal } from '../../src/platform/store/StateJournal.js';
 import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness, waitFor } from './helpers.js';
 
 const UNIT_MS = 200;
@@ -18,12 +21,14 @@ function dialBody(host: string, to = '+15557654321'): Record<string, unknown> {
   return { to, stream_url: `wss://${host}/v1/media/media-${process.pid}-${seq}`, stream_auth_token: STREAM_TOKEN };
 }
 
-function capSuite(name: string, redisUrl: () => string | null, skip?: string): void {
+/** `store`: a Redis URL, or null for the embedded store; `journal` journals the embedded store to a state directory. */
+function capSuite(name: string, redisUrl: () => string | null, skip?: string, journal?: () => Promise<StateJournal>): void {
   describe(`minute caps through the platform (${name} store)`, { skip }, () => {
     let h: Harness;
     before(async () => {
       h = await startHarness({
         redisUrl: redisUrl(),
+        ...(journal ? { stateJournal: await journal() } : {}),
         capUnitMs: UNIT_MS,
         capGoodbyeMs: 0,
         rateLimit: { ratePerSec: 1_000, burst: 1_000 },
@@ -203,6 +208,10 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string): v
 }
 
 capSuite('embedded', () => null);
+
+const dirs = stateDirs();
+after(() => dirs.close());
+capSuite('journaled', () => null, undefined, () => dirs.journal());
 
 const skip = redisUnavailable();
 let redis: RedisServer | undefined;
