@@ -128,6 +128,8 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const NOT_OWNED = 'call not found or not owned by this deployment';
 
+/** A deployment's own call's recording (FAQ-17: "review calls from your dashboard"). */
+const ROUTE_SIGNAL_RECORDING = /^\/v1\/signal\/calls\/([^/]+)\/recording\.mp3$/;
 const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf|usage|streaming_start|record_start|record_stop|streaming_stop)$/;
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
 const STORE_READY_TIMEOUT_MS = 2_000;
@@ -448,6 +450,13 @@ export class PlatformServer {
       path = url.pathname;
       const tools = { ...this.#installTools, allow: (m: string, a: string) => allowMethod(m, a, ctx) };
       if (await this.install.handle(method, path, req, res, tools)) return;
+      const ownRecording = ROUTE_SIGNAL_RECORDING.exec(path);
+      if (ownRecording) {
+        allowMethod(method, 'GET', ctx);
+        const callId = decodeCallId(ownRecording[1] ?? '');
+        ctx.callId = callId;
+        return await this.#ownRecording(req, res, callId, ctx);
+      }
       const signal = ROUTE_SIGNAL_CALL.exec(path);
       if (signal) {
         allowMethod(method, 'POST', ctx);
@@ -581,6 +590,20 @@ export class PlatformServer {
   }
 
   /** The deployment's own recent calls, newest first, as the platform recorded them (`ttma calls --source platform`). */
+  /**
+   * A recording of one of the deployment's own calls, as the dashboard plays
+   * it (RecordingPlayback: stored copy checked, or the provider's, renewed).
+   * Another deployment's call, an unowned one and no such call get the same
+   * answer, so ids cannot be probed (FAQ-13).
+   */
+  async #ownRecording(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const record = await this.calls.get(callId);
+    if (!record || !record.locked || record.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
+    const source = await this.#dashboard.playback.serve(req, res, callId, record.recording);
+    this.#log.info({ audit: true, deployment: deployment.id, callId, source, range: req.headers.range?.slice(0, 64) ?? null }, 'recording played to its deployment');
+  }
+
   async #listCalls(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RequestContext): Promise<void> {
     const live = url.searchParams.get('live');
     const deployment = await this.#authenticate(req, ctx, null, live !== null);

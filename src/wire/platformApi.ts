@@ -20,6 +20,8 @@ export const PLATFORM_PATHS = {
   sendDtmf: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/send_dtmf`,
   /** POST, body StreamingStartBody: a new media stream for a live call whose stream was lost. */
   streamingStart: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/streaming_start`,
+  /** GET -> audio/mpeg (a single byte range may be asked for): the recording of one of the deployment's own calls. */
+  recording: (callId: string) => `/v1/signal/calls/${encodeURIComponent(callId)}/recording.mp3`,
   /** POST, body DialCallBody -> DialCallResult */
   dial: '/v1/signal/calls',
   /** GET -> { calls: LiveCallView[] }: the deployment's answered calls that have not ended, and its inbound calls still ringing (a starting gateway takes them over). */

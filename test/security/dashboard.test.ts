@@ -181,6 +181,24 @@ attack('dashboard: a recording URL off the provider origin is never fetched', as
   }
 });
 
+attack("signal API: a deployment asks for another deployment's recording", async (probe) => {
+  const otherSecret = randomBytes(32).toString('base64url');
+  await stack.platform.deployments.register({ id: 'other', numbers: ['+15550100099'], tunnelHost: 'other-gateway.trycloudflare.com', agentSecret: otherSecret });
+  const headers = (id: string, secret: string) => ({ authorization: `Bearer ${secret}`, 'x-ttma-deployment': id });
+  const signalPath = `/v1/signal/calls/${encodeURIComponent(callId)}/recording.mp3`;
+  const foreign = await httpRequest(port, 'GET', signalPath, headers('other', otherSecret));
+  const forged = await httpRequest(port, 'GET', signalPath, headers('test', otherSecret));
+  const unknown = await httpRequest(port, 'GET', '/v1/signal/calls/v3%3Ano-such-call/recording.mp3', headers('other', otherSecret));
+  probe.goal(played(foreign.status) || played(forged.status), `other deployment ${foreign.status}, wrong secret ${forged.status}`);
+  assert.equal(foreign.status, 403);
+  assert.equal(JSON.parse(foreign.text).error.code, 'TTMA_ERR_CALL_NOT_OWNED');
+  assert.equal(foreign.text, unknown.text, "another deployment's call and no such call answer alike");
+  assert.equal(forged.status, 401);
+  const own = await httpRequest(port, 'GET', signalPath, headers('test', stack.agentSecret));
+  assert.equal(own.status, 200, 'the owner plays it');
+  assert.deepEqual(own.body, original);
+});
+
 // Last: it locks sign-in for the rest of the window.
 attack('dashboard: guessing the admin token at the sign-in form', async (probe) => {
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
