@@ -495,6 +495,11 @@ export class ControlActor {
     return (await this.#signalling.listCalls(limit)).calls;
   }
 
+  /** One of this deployment's call recordings, from the platform (`ttma calls --recording`). */
+  platformRecording(callId: string): Promise<Buffer> {
+    return this.#signalling.recording(callId);
+  }
+
   /** Whether new calls are refused for a minute cap (as the platform last said), and why. */
   capState(): CapState {
     return this.#caps.state();

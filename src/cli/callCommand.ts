@@ -10,6 +10,8 @@
  * $TTMA_AGENT_SECRET_FILE, else <install dir>/credentials/agent-secret
  * (install dir: --install-dir, $TTMA_INSTALL_DIR, ~/.local/share/ttma).
  */
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +25,9 @@ const DEFAULT_LOCAL_PORT = 8081;
 const CALL_TIMEOUT_MS = 15_000;
 const LIST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 1024 * 1024;
+/** A recording comes whole through the gateway (SignallingClient's bound). */
+const MAX_RECORDING_BYTES = 64 * 1024 * 1024;
+const RECORDING_TIMEOUT_MS = 60_000;
 
 const COMMON = {
   'local-port': { type: 'string' },
@@ -62,10 +67,13 @@ function target(values: Common): { port: number; secret: string } {
 interface LocalAnswer {
   status: number;
   body: Record<string, unknown>;
+  /** The answer's bytes as received (a recording is not JSON). */
+  bytes: Buffer;
+  contentType: string;
 }
 
 /** One request to the gateway's local listener on 127.0.0.1 (no keep-alive, bounded in time and size). */
-function local(port: number, secret: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<LocalAnswer> {
+function local(port: number, secret: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, maxBytes = MAX_RESPONSE_BYTES): Promise<LocalAnswer> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
@@ -86,17 +94,19 @@ function local(port: number, secret: string, method: 'GET' | 'POST', path: strin
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('answer too large'));
+          if (size > maxBytes) req.destroy(new Error('answer too large'));
           else chunks.push(chunk);
         });
         res.on('end', () => {
+          const bytes = Buffer.concat(chunks);
+          const contentType = String(res.headers['content-type'] ?? '');
           let parsed: unknown = null;
           try {
-            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            parsed = contentType.startsWith('application/json') ? JSON.parse(bytes.toString('utf8')) : null;
           } catch {
             parsed = null;
           }
-          resolve({ status: res.statusCode ?? 0, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {} });
+          resolve({ status: res.statusCode ?? 0, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}, bytes, contentType });
         });
         res.on('error', reject);
       },
@@ -165,7 +175,8 @@ interface CallRow {
 
 /** `ttma calls [--recent N] [--source gateway|platform] [--json]`: recent calls, newest first. */
 export async function runCallsCommand(argv: string[]): Promise<number> {
-  const { values } = parse('calls', argv, { ...COMMON, recent: { type: 'string' }, source: { type: 'string' } }, 0);
+  const { values } = parse('calls', argv, { ...COMMON, recent: { type: 'string' }, source: { type: 'string' }, recording: { type: 'string' }, out: { type: 'string' } }, 0);
+  if (values.recording !== undefined || values.out !== undefined) return saveRecording(values);
   const recent = intFlag('--recent', values.recent, 10, 1, 100);
   const source = values.source ?? 'gateway';
   if (source !== 'gateway' && source !== 'platform') throw usage('calls', '--source must be gateway or platform');
@@ -196,5 +207,34 @@ export async function runCallsCommand(argv: string[]): Promise<number> {
         : '';
     process.stdout.write(`${clean(c.started_at)}  ${arrow}  ${clean(c.from)} -> ${clean(c.to)}  ${clean(c.state).padEnd(7)}  ${duration.padStart(8)}  ${clean(c.end_reason ?? c.hangup_cause ?? '')}${restarts}\n`);
   }
+  return 0;
+}
+
+/**
+ * `ttma calls --recording <call id> --out <file.mp3>`: one of this
+ * deployment's recordings, through the gateway and the platform (which plays
+ * a deployment only its own calls). The file is created new (never
+ * overwritten) and readable by this user only; prints one JSON line.
+ */
+async function saveRecording(values: Common & { recording?: string | undefined; out?: string | undefined; json?: boolean | undefined }): Promise<number> {
+  const callId = values.recording;
+  if (callId === undefined || values.out === undefined) throw usage('calls', '--recording <call id> and --out <file> go together');
+  if (!/^[A-Za-z0-9:_\-.]{1,128}$/.test(callId)) throw usage('calls', '--recording takes a call id (letters, digits, ":_-.", at most 128)');
+  const { port, secret } = target(values);
+  const answer = await local(port, secret, 'GET', `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`, undefined, RECORDING_TIMEOUT_MS, MAX_RECORDING_BYTES);
+  if (answer.status !== 200 || !answer.contentType.startsWith('audio/mpeg')) {
+    const error = refusal(answer);
+    process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
+    process.stderr.write(`ttma calls: recording refused: ${error.code}: ${error.message}\n`);
+    return 1;
+  }
+  try {
+    writeFileSync(values.out, answer.bytes, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TtmaError(ErrorCodes.CONFIG, `--out ${values.out}: ${code === 'EEXIST' ? 'already exists (not overwritten)' : (code ?? 'cannot be written')}`, 1);
+  }
+  const sha256 = createHash('sha256').update(answer.bytes).digest('hex');
+  process.stdout.write(`${JSON.stringify({ ok: true, call_control_id: callId, file: values.out, bytes: answer.bytes.length, sha256 })}\n`);
   return 0;
 }

@@ -24,7 +24,8 @@ commands:
              [--agent-secret-file F | --install-dir D]; prints one JSON line
   calls      recent calls, newest first, as the running gateway saw them or (--source platform)
              as the platform recorded them (billed duration, cost, hang-up cause)
-             [--recent N (10, at most 100)] [--source gateway|platform] [--json] [--local-port P] [--agent-secret-file F]
+             [--recent N (10, at most 100)] [--source gateway|platform] [--json] [--local-port P] [--agent-secret-file F];
+             --recording <call id> --out <file.mp3> saves one of the deployment's recordings (a new file, 0600)
   sim        run the phone-provider simulator
   version    print the version
   help       this text`;

@@ -36,6 +36,8 @@ import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
+/** A recording relayed whole to `ttma calls --recording` (a 2-hour MP3 at 32 kb/s is about 29 MB). */
+const MAX_RECORDING_BYTES = 64 * 1024 * 1024;
 /** The live-call list: up to 10,000 calls of about 250 bytes each (src/platform/liveCalls.ts). */
 const MAX_LIVE_LIST_BYTES = 4 * 1024 * 1024;
 const MAX_SOCKETS = 32;
@@ -53,6 +55,8 @@ export interface SignallingClientOptions {
 interface RawResponse {
   status: number;
   text: string;
+  /** The same bytes, for an answer that is not text (a recording). */
+  bytes: Buffer;
 }
 
 export class SignallingClient {
@@ -120,6 +124,20 @@ export class SignallingClient {
       throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable: ${(cause as Error).message}`, 502, { cause });
     }
     return this.#parse(PLATFORM_PATHS.dial, response) as Promise<{ calls: Array<Record<string, unknown>> }>;
+  }
+
+  /** The MP3 of one of the deployment's own calls, as the platform plays it (its refusal, typed, otherwise). */
+  async recording(callId: string): Promise<Buffer> {
+    const path = PLATFORM_PATHS.recording(callId);
+    let response: RawResponse;
+    try {
+      response = await this.#send('GET', path, undefined, MAX_RECORDING_BYTES);
+    } catch (cause) {
+      throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable: ${(cause as Error).message}`, 502, { cause });
+    }
+    if (response.status === 200) return response.bytes;
+    await this.#parse(path, response.status >= 300 ? response : { ...response, status: 502 });
+    throw new TtmaError(ErrorCodes.PLATFORM, `platform answered ${path} with HTTP ${response.status}`, 502);
   }
 
   /**
@@ -208,7 +226,10 @@ export class SignallingClient {
             }
             chunks.push(chunk);
           });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('end', () => {
+            const bytes = Buffer.concat(chunks);
+            resolve({ status: res.statusCode ?? 0, text: bytes.toString('utf8'), bytes });
+          });
           res.on('error', reject);
         },
       );

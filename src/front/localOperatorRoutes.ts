@@ -8,10 +8,13 @@
  *   POST /v1/local/calls {"to":"+1...","from"?:"+1..."} -> {"ok":true,"call_control_id","from","to"}
  *   GET  /v1/local/calls?recent=N[&source=gateway|platform] -> {"source","calls":[...]}
  *        gateway: GatewayCallRecord (live, ended, refused); platform: the platform's records of this deployment's calls
+ *   GET  /v1/local/calls/{id}/recording.mp3 -> audio/mpeg: one of this deployment's recordings, from the platform
+ *        (which plays it only to its owner: FAQ-13, FAQ-17)
  * Refusals: {"error":{"code","message"}} with the platform's code when it refused.
  */
 import type { ControlActor } from '../actors/ControlActor.js';
 import { ErrorCodes, isTtmaError } from '../errors.js';
+import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 import type { Logger } from '../log.js';
 import { readBody } from './readBody.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
@@ -60,6 +63,37 @@ function bearerOf(req: HttpRequest): string | undefined {
 
 export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Options): void {
   const { control, log } = options;
+
+  app.get('/v1/local/calls/:id/recording.mp3', route((res, req) => {
+    if (!options.isOperator(bearerOf(req))) {
+      log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recording request refused: wrong or missing agent secret');
+      return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+    }
+    let callId = '';
+    try {
+      callId = decodeURIComponent(req.getParameter(0) ?? '');
+    } catch {
+      callId = '';
+    }
+    if (!CALL_ID_PATTERN.test(callId)) return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'call id in the path is malformed');
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    control.platformRecording(callId).then(
+      (mp3) => {
+        if (state.aborted) return;
+        res.cork(() => {
+          res.writeStatus('200 OK').writeHeader('content-type', 'audio/mpeg').writeHeader('cache-control', 'no-store').end(mp3);
+        });
+      },
+      (err: unknown) => {
+        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
+        log.warn({ code, callId }, 'recording from the platform refused');
+        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'recording not available');
+      },
+    );
+  }));
 
   app.post('/v1/local/calls', route((res, req) => {
     const authorized = options.isOperator(bearerOf(req));

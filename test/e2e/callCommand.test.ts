@@ -9,8 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,6 +151,27 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.equal(billed.billed_minutes, 1);
     assert.equal(billed.cost_usd, '0.0100');
     assert.equal(billed.hangup_cause, 'normal_clearing');
+
+    // Recorded (on by default): the deployment saves it through the gateway, byte for byte what the platform plays.
+    assert.equal(billed.recorded, true);
+    const out = join(dir, 'call.mp3');
+    const saved = await eventually('the saved recording', async () => {
+      const run = await ttma(['calls', '--recording', id, '--out', out, ...flags]);
+      return run.code === 0 ? jsonLine(run) : null;
+    });
+    const played = Buffer.from(await (await fetch(`http://127.0.0.1:${platformPort}/v1/admin/recordings/${encodeURIComponent(id)}.mp3`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).arrayBuffer());
+    const file = readFileSync(out);
+    assert.deepEqual(file, played);
+    assert.equal(saved.bytes, file.length);
+    assert.equal(saved.sha256, createHash('sha256').update(file).digest('hex'));
+    assert.equal(statSync(out).mode & 0o777, 0o600);
+    const again = await ttma(['calls', '--recording', id, '--out', out, ...flags]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already exists/);
+    const stranger = await ttma(['calls', '--recording', 'v3:not-this-deployments-call', '--out', join(dir, 'x.mp3'), ...flags]);
+    assert.equal(stranger.code, 1);
+    assert.equal(jsonLine(stranger).error.code, 'TTMA_ERR_CALL_NOT_OWNED');
+    assert.equal(existsSync(join(dir, 'x.mp3')), false);
 
     const ended = jsonLine(await ttma(['calls', '--json', ...flags])).calls as Array<Record<string, any>>;
     const mine = ended.find((c) => c.call_control_id === id)!;
