@@ -10,7 +10,7 @@
  * riding on the cookie can change nothing. Sign-in failures are counted, and
  * past MAX_FAILURES in a window sign-in is refused until the window ends.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 export const SESSION_COOKIE = 'ttma_dashboard';
@@ -124,8 +124,3 @@ export function sessionToken(req: IncomingMessage): string | null {
   return found;
 }
 
-/** Constant-time comparison of two secrets' SHA-256 digests. */
-export function sameSecret(presented: string, expectedDigest: Buffer): boolean {
-  const actual = createHash('sha256').update(presented, 'utf8').digest();
-  return timingSafeEqual(actual, expectedDigest);
-}

@@ -589,7 +589,6 @@ export class PlatformServer {
     sendJson(req, res, 200, { ok: true });
   }
 
-  /** The deployment's own recent calls, newest first, as the platform recorded them (`ttma calls --source platform`). */
   /**
    * A recording of one of the deployment's own calls, as the dashboard plays
    * it (RecordingPlayback: stored copy checked, or the provider's, renewed).
@@ -604,6 +603,7 @@ export class PlatformServer {
     this.#log.info({ audit: true, deployment: deployment.id, callId, source, range: req.headers.range?.slice(0, 64) ?? null }, 'recording played to its deployment');
   }
 
+  /** The deployment's own recent calls, newest first, as the platform recorded them (`ttma calls --source platform`). */
   async #listCalls(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RequestContext): Promise<void> {
     const live = url.searchParams.get('live');
     const deployment = await this.#authenticate(req, ctx, null, live !== null);
