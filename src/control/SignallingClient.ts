@@ -133,7 +133,9 @@ export class SignallingClient {
     try {
       response = await this.#send('GET', path, undefined, MAX_RECORDING_BYTES);
     } catch (cause) {
-      throw new TtmaError(ErrorCodes.PLATFORM, `platform unreachable: ${(cause as Error).message}`, 502, { cause });
+      const message = (cause as Error).message;
+      const why = message === 'response too large' ? `larger than ${MAX_RECORDING_BYTES} bytes, which the gateway does not relay` : `platform unreachable: ${message}`;
+      throw new TtmaError(ErrorCodes.PLATFORM, `recording not fetched: ${why}`, 502, { cause });
     }
     if (response.status === 200) return response.bytes;
     await this.#parse(path, response.status >= 300 ? response : { ...response, status: 502 });
