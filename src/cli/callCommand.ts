@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request, type IncomingMessage } from 'node:http';
 import { ErrorCodes, TtmaError } from '../errors.js';
+import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 import { intFlag, readSecretFile } from './args.js';
 
 const E164 = /^\+[1-9]\d{6,14}$/;
@@ -219,7 +220,7 @@ export async function runCallsCommand(argv: string[]): Promise<number> {
 async function saveRecording(values: Common & { recording?: string | undefined; out?: string | undefined; json?: boolean | undefined }): Promise<number> {
   const callId = values.recording;
   if (callId === undefined || values.out === undefined) throw usage('calls', '--recording <call id> and --out <file> go together');
-  if (!/^[A-Za-z0-9:_\-.]{1,128}$/.test(callId)) throw usage('calls', '--recording takes a call id (letters, digits, ":_-.", at most 128)');
+  if (!CALL_ID_PATTERN.test(callId)) throw usage('calls', '--recording takes a call id (letters, digits, ":_-.", at most 128)');
   const { port, secret } = target(values);
   const answer = await local(port, secret, 'GET', `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`, undefined, RECORDING_TIMEOUT_MS, MAX_RECORDING_BYTES);
   if (answer.status !== 200 || !answer.contentType.startsWith('audio/mpeg')) {

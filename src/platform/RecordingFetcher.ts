@@ -6,8 +6,7 @@
  * stored recording is known complete and intact.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
 
@@ -137,9 +136,26 @@ export function checkRecordingOrigins(origins: string[]): string[] {
   });
 }
 
+/** SHA-256 (hex) of a file: the stored copy checked after download and before playback. */
 export async function sha256OfFile(path: string): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    return await sha256OfHandle(handle);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** SHA-256 (hex) of an open file from its first byte, read by position (the handle's offset is untouched). */
+export async function sha256OfHandle(handle: FileHandle): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const buffer = Buffer.allocUnsafe(256 * 1024);
+  for (let position = 0; ; ) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
   return hash.digest('hex');
 }
 

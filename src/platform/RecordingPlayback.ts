@@ -15,7 +15,6 @@
  * that fails before the first byte is a typed error (the caller answers it
  * as JSON); a failure after it ends the response short.
  */
-import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -24,7 +23,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { recordingUrlOn } from './RecordingFetcher.js';
+import { recordingUrlOn, sha256OfHandle } from './RecordingFetcher.js';
 import { contentRange, forwardableRange, parseByteRange, parseContentRange } from './httpRange.js';
 import type { CallRecording } from './store/CallStore.js';
 
@@ -112,7 +111,7 @@ export class RecordingPlayback {
       if (!stat.isFile() || stat.size !== recording.bytes) throw integrity('stored recording changed size on disk: not played');
       const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
       if (!this.#verified.has(key)) {
-        if ((await sha256Of(handle)) !== recording.sha256) throw integrity('stored recording does not match its SHA-256: not played');
+        if ((await sha256OfHandle(handle)) !== recording.sha256) throw integrity('stored recording does not match its SHA-256: not played');
         remember(this.#verified, key);
       }
       const range = parseByteRange(rangeHeader, stat.size);
@@ -238,18 +237,6 @@ function singleRangeHeader(req: IncomingMessage): string | undefined {
 function unsatisfiable(res: ServerResponse, size: number | null): void {
   res.writeHead(416, { ...AUDIO_HEADERS, 'content-length': '0', ...(size === null ? {} : { 'content-range': `bytes */${size}` }) });
   res.end();
-}
-
-async function sha256Of(handle: FileHandle): Promise<string> {
-  const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(256 * 1024);
-  for (let position = 0; ; ) {
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-    if (bytesRead === 0) break;
-    hash.update(buffer.subarray(0, bytesRead));
-    position += bytesRead;
-  }
-  return hash.digest('hex');
 }
 
 function remember(set: Set<string>, key: string): void {
