@@ -219,6 +219,17 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.equal((await ttma(['calls', '--recent', '0', ...flags])).code, 2);
     assert.equal((await ttma(['calls', '--recent', '101', ...flags])).code, 2);
     assert.equal((await ttma(['calls', '--source', 'elsewhere', ...flags])).code, 2);
+    // A recording wants a well-formed call id and a file, together; a wrong secret is refused by the gateway.
+    const alone = await ttma(['calls', '--recording', 'v3:abc', ...flags]);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /--recording <call id> and --out <file> go together/);
+    const hostile = await ttma(['calls', '--recording', '../../etc/passwd', '--out', join(dir, 'h.mp3'), ...flags]);
+    assert.equal(hostile.code, 2);
+    assert.match(hostile.stderr, /--recording takes a call id/);
+    const wrongRecording = await ttma(['calls', '--recording', 'v3:abc', '--out', join(dir, 'w.mp3'), '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
+    assert.equal(wrongRecording.code, 1);
+    assert.equal(jsonLine(wrongRecording).error.code, 'TTMA_ERR_AUTH');
+    assert.equal(existsSync(join(dir, 'w.mp3')), false);
     const [unused] = (await freePorts(1)) as [number];
     const none = await ttma(['call', '+15551230006', '--local-port', String(unused), '--agent-secret-file', secretFile]);
     assert.equal(none.code, 1);
