@@ -13,7 +13,7 @@ import type { SignallingClient } from '../control/SignallingClient.js';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
-import type { LiveCallView } from '../wire/platformApi.js';
+import type { LiveCallView, RecordingSetting, RecordingSettingResult } from '../wire/platformApi.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
@@ -498,6 +498,11 @@ export class ControlActor {
   /** One of this deployment's call recordings, from the platform (`ttma calls --recording`). */
   platformRecording(callId: string): Promise<Buffer> {
     return this.#signalling.recording(callId);
+  }
+
+  /** This deployment's recording switch at the platform (`ttma recording`): read it, or turn it on or off. */
+  platformRecordingSetting(on?: boolean): Promise<RecordingSetting | RecordingSettingResult> {
+    return on === undefined ? this.#signalling.recordingSetting() : this.#signalling.switchRecording(on);
   }
 
   /** Whether new calls are refused for a minute cap (as the platform last said), and why. */

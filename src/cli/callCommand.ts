@@ -239,3 +239,35 @@ async function saveRecording(values: Common & { recording?: string | undefined; 
   process.stdout.write(`${JSON.stringify({ ok: true, call_control_id: callId, file: values.out, bytes: answer.bytes.length, sha256 })}\n`);
   return 0;
 }
+
+/**
+ * `ttma recording [on|off] [--json]`: whether the platform records this
+ * deployment's calls, or turn it on or off (FAQ-02, FAQ-17: "you can turn
+ * recording off at any time"). Off also stops the recording of calls in
+ * progress, and the platform deletes what the provider saved of them.
+ */
+export async function runRecordingCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('recording', argv, COMMON, 1);
+  const wanted = positionals[0];
+  if (wanted !== undefined && wanted !== 'on' && wanted !== 'off') throw usage('recording', `"${clean(wanted)}" is not on or off`);
+  const { port, secret } = target(values);
+  const answer =
+    wanted === undefined
+      ? await local(port, secret, 'GET', '/v1/local/recording', undefined, CALL_TIMEOUT_MS)
+      : await local(port, secret, 'POST', '/v1/local/recording', { recording: wanted === 'on' }, CALL_TIMEOUT_MS);
+  const on = answer.body['recording'];
+  if (answer.status !== 200 || typeof on !== 'boolean') {
+    const error = refusal(answer);
+    if (values.json) process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
+    process.stderr.write(`ttma recording: refused: ${error.code}: ${error.message}\n`);
+    return 1;
+  }
+  const stopped = typeof answer.body['stopped'] === 'number' ? answer.body['stopped'] : null;
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ ok: true, recording: on, ...(stopped !== null ? { stopped } : {}) })}\n`);
+    return 0;
+  }
+  const live = stopped ? `; stopped on ${stopped} call${stopped === 1 ? '' : 's'} in progress` : '';
+  process.stdout.write(`recording is ${on ? 'on: new calls are recorded' : 'off: calls are not recorded, and nothing the provider saves is kept'}${live}\n`);
+  return 0;
+}

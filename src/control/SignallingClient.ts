@@ -18,6 +18,8 @@ import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ErrorCodes, TtmaError, type ErrorCode } from '../errors.js';
 import {
+  type RecordingSetting,
+  type RecordingSettingResult,
   HEADER_DEPLOYMENT,
   PLATFORM_PATHS,
   RINGING_LISTED_WITHIN_MS,
@@ -161,6 +163,21 @@ export class SignallingClient {
     return this.#call('GET', PLATFORM_PATHS.usage) as Promise<DeploymentUsage>;
   }
 
+  /** Whether the platform records this deployment's calls (its own switch, FAQ-17). */
+  async recordingSetting(): Promise<RecordingSetting> {
+    return checkRecordingSetting(await this.#call('GET', PLATFORM_PATHS.recordingSetting));
+  }
+
+  /** Turns this deployment's recording on or off; off also stops it on live calls (the platform says how many). */
+  async switchRecording(on: boolean): Promise<RecordingSettingResult> {
+    const answer = checkRecordingSetting(await this.#post(PLATFORM_PATHS.recordingSetting, { recording: on } satisfies RecordingSetting));
+    const stopped = (answer as Partial<RecordingSettingResult>).stopped;
+    if (answer.recording !== on || typeof stopped !== 'number' || !Number.isInteger(stopped) || stopped < 0) {
+      throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the recording switch with something else', 502);
+    }
+    return { recording: answer.recording, stopped };
+  }
+
   close(): void {
     this.#agent.destroy();
   }
@@ -262,4 +279,12 @@ function isLiveCallView(value: unknown): value is LiveCallView {
     typeof v['started_at'] === 'string' &&
     (v['answered_at'] === null || typeof v['answered_at'] === 'string')
   );
+}
+
+/** The platform's answer comes from the network: its shape is checked before it is believed. */
+function checkRecordingSetting(body: unknown): RecordingSetting {
+  if (!body || typeof body !== 'object' || typeof (body as { recording?: unknown }).recording !== 'boolean') {
+    throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the recording setting without a recording flag', 502);
+  }
+  return body as RecordingSetting;
 }

@@ -10,6 +10,9 @@
  *        gateway: GatewayCallRecord (live, ended, refused); platform: the platform's records of this deployment's calls
  *   GET  /v1/local/calls/{id}/recording.mp3 -> audio/mpeg: one of this deployment's recordings, from the platform
  *        (which plays it only to its owner: FAQ-13, FAQ-17)
+ *   GET  /v1/local/recording -> {"recording":true|false}: whether the platform records this deployment's calls
+ *   POST /v1/local/recording {"recording":false} -> {"recording":false,"stopped":N}: turns it off (or on); off also
+ *        stops the recording of live calls (FAQ-02, FAQ-17: "you can turn recording off at any time")
  * Refusals: {"error":{"code","message"}} with the platform's code when it refused.
  */
 import type { ControlActor } from '../actors/ControlActor.js';
@@ -93,6 +96,56 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
         if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'recording not available');
       },
     );
+  }));
+
+  const relayRecordingSetting = (res: HttpResponse, state: { aborted: boolean }, on?: boolean): void => {
+    control.platformRecordingSetting(on).then(
+      (setting) => {
+        if (on !== undefined) log.info({ audit: true, recording: on }, 'operator switched recording');
+        if (!state.aborted) send(res, 200, setting);
+      },
+      (err: unknown) => {
+        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
+        log.warn({ code }, 'recording setting at the platform failed');
+        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'recording setting failed');
+      },
+    );
+  };
+
+  app.get('/v1/local/recording', route((res, req) => {
+    if (!options.isOperator(bearerOf(req))) {
+      log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recording setting refused: wrong or missing agent secret');
+      return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+    }
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    relayRecordingSetting(res, state);
+  }));
+
+  app.post('/v1/local/recording', route((res, req) => {
+    const authorized = options.isOperator(bearerOf(req));
+    const state = { aborted: false };
+    void readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then((result) => {
+      if (state.aborted) return;
+      if (!authorized) {
+        log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recording switch refused: wrong or missing agent secret');
+        return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+      }
+      if (!result.ok) return refuse(res, result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
+      let body: unknown;
+      try {
+        body = JSON.parse(result.body.toString('utf8'));
+      } catch {
+        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
+      }
+      const on = (body as { recording?: unknown } | null)?.recording;
+      if (typeof on !== 'boolean' || Object.keys(body as object).length !== 1) {
+        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'the body is {"recording": true|false}');
+      }
+      relayRecordingSetting(res, state, on);
+    });
   }));
 
   app.post('/v1/local/calls', route((res, req) => {

@@ -3,11 +3,14 @@
  * platform sends record_start once per call when it is answered, keeps the
  * URL of the provider's call.recording.saved and downloads the MP3 into the
  * storage directory, SHA-256 checked (RecordingFetcher). Off: record_start
- * is never sent, and a recording the provider saves anyway is not kept.
+ * is never sent. Turned off during a call: record_stop goes to each of the
+ * deployment's live calls being recorded. A recording the provider saves
+ * while recording is off is not kept here, and is deleted at the provider
+ * too ("when it's off, no audio is kept").
  */
 import { isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CallRegistry } from './CallRegistry.js';
+import type { CallRecord, CallRegistry } from './CallRegistry.js';
 import type { Deployment } from './DeploymentRegistry.js';
 import { isObject, type Json } from './httpExchange.js';
 import type { ProviderClient } from './ProviderClient.js';
@@ -17,11 +20,14 @@ import { BLANK_RECORDING } from './store/CallStore.js';
 /** A provider's leg id as it may be put in a query (Telnyx: a UUID). */
 const LEG_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
+const TURNED_OFF = 'recording turned off during the call';
+const OFF_WHEN_SAVED = 'recorded by the provider while recording was off';
+
 /** Calls remembered as started: a call that ends on another process is never forgotten here. */
 const MAX_STARTED = 100_000;
 
 export interface CallRecordingsOptions {
-  provider: Pick<ProviderClient, 'action'>;
+  provider: Pick<ProviderClient, 'action' | 'deleteRecordings'>;
   calls: CallRegistry;
   /** null: no storage directory, so URLs are kept and nothing is downloaded. */
   fetcher: RecordingFetcher | null;
@@ -53,6 +59,47 @@ export class CallRecordings {
     }
   }
 
+  /**
+   * Recording was turned off: record_stop to each of the deployment's live
+   * calls still being recorded (`live`, from liveCallsOf). Each is marked
+   * discarded first, so a second switch does not stop it again; the
+   * provider's saved copy is deleted when its event arrives (saved()).
+   * Returns how many calls were stopped.
+   */
+  async stopLive(deployment: Deployment, live: readonly CallRecord[]): Promise<number> {
+    const { calls, provider, logger } = this.#o;
+    let stopped = 0;
+    for (const record of live) {
+      const rec = record.recording;
+      if (!rec?.started || rec.url !== null || rec.discarded) continue;
+      const callId = record.callControlId;
+      await calls.patchRecording(callId, { discarded: TURNED_OFF });
+      try {
+        await provider.action(callId, 'record_stop');
+        stopped += 1;
+        logger.info({ audit: true, deployment: deployment.id, callId }, 'recording turned off: record_stop sent');
+      } catch (err) {
+        // The call may have just ended; its saved recording is deleted all the same when it arrives.
+        logger.warn({ deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'record_stop failed');
+      }
+    }
+    return stopped;
+  }
+
+  /** A recording saved while recording is off: marked discarded, and deleted at the provider. */
+  async #discard(deployment: Deployment, callId: string, ids: string[], legId: string | null): Promise<void> {
+    const { calls, provider, logger } = this.#o;
+    const before = (await calls.get(callId))?.recording;
+    await calls.patchRecording(callId, { discarded: before?.discarded ?? (before?.started ? TURNED_OFF : OFF_WHEN_SAVED), url: null });
+    try {
+      const deleted = await provider.deleteRecordings(ids, legId);
+      logger.info({ audit: true, deployment: deployment.id, callId, deleted: deleted.length }, 'recording saved while recording is off: not kept, deleted at the provider');
+    } catch (err) {
+      await calls.patchRecording(callId, { error: `not deleted at the provider: ${isTtmaError(err) ? err.message : 'delete failed'}` });
+      logger.warn({ audit: true, deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'recording saved while recording is off: not kept, but deleting it at the provider failed');
+    }
+  }
+
   /** The call ended: a later record_start would be for nothing. */
   forget(callId: string): void {
     this.#started.delete(callId);
@@ -67,7 +114,8 @@ export class CallRecordings {
     const leg = payload['call_leg_id'];
     const legId = typeof leg === 'string' && LEG_ID_PATTERN.test(leg) ? leg : null;
     if (!deployment.recording) {
-      logger.info({ deployment: deployment.id, callId }, 'recording saved by the provider while recording is off: not kept');
+      const id = payload['recording_id'];
+      await this.#discard(deployment, callId, typeof id === 'string' ? [id] : [], legId);
       return;
     }
     await calls.patchRecording(callId, { url, legId, started: true });

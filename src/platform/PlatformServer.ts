@@ -13,8 +13,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, StreamingStartBody } from '../wire/platformApi.js';
-import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
+import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, RecordingSetting, RecordingSettingResult, StreamingStartBody } from '../wire/platformApi.js';
+import { HEADER_DEPLOYMENT, PLATFORM_PATHS } from '../wire/platformApi.js';
 import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 import { randomUUID } from 'node:crypto';
@@ -50,7 +50,7 @@ import { createRateLimitStore, createReplayStore } from './store/createSharedSto
 import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
-import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
+import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId, parseRecordingSwitch } from './signalFields.js';
 import { StreamlessCalls } from './StreamlessCalls.js';
 import { ProviderWebhooks } from './ProviderWebhooks.js';
 import { liveCallsOf } from './liveCalls.js';
@@ -188,6 +188,8 @@ export class PlatformServer {
   readonly #settlement: Settlement;
   readonly #audit: LiveCallAudit;
   readonly #recordings: CallRecordings;
+  /** A deployment's pass stopping live recordings, while it runs (#stopLiveRecordings). */
+  readonly #recordingStops = new Map<string, Promise<number>>();
   readonly #operator: OperatorContext;
   readonly #dashboard: DashboardContext;
   readonly #capActions: CapActions;
@@ -309,7 +311,10 @@ export class PlatformServer {
     this.deployments.onChange((id, change) => {
       if (change === 'secret') this.control.revoke(id, 'agent secret rotated');
       else if (change === 'disabled') this.control.revoke(id, 'deployment disabled');
-      else if (change === 'updated') this.#background('cap state push', this.#capActions.push(id));
+      else if (change === 'updated') {
+        this.#background('cap state push', this.#capActions.push(id));
+        this.#background('recording switch', this.#stopLiveRecordings(id));
+      }
     });
     // Configured origins are checked; the default follows the provider URL the client already accepted.
     const recordingOrigins = options.recordingOrigins ? checkRecordingOrigins(options.recordingOrigins) : recordingOriginsFor(options.providerBaseUrl);
@@ -490,6 +495,10 @@ export class PlatformServer {
           if (method === 'GET') return await this.#listCalls(req, res, url, ctx);
           if (method !== 'POST') allowMethod(method, 'GET, POST', ctx);
           return await this.#dial(req, res, ctx);
+        case PLATFORM_PATHS.recordingSetting:
+          if (method === 'GET') return await this.#recordingSetting(req, res, ctx);
+          if (method !== 'POST') allowMethod(method, 'GET, POST', ctx);
+          return await this.#switchRecording(req, res, ctx);
         case '/v1/signal/usage':
           allowMethod(method, 'GET', ctx);
           return await this.#deploymentUsage(req, res, ctx);
@@ -663,6 +672,46 @@ export class PlatformServer {
       used: { day_minutes: used.day, month_minutes: used.month },
     };
     sendJson(req, res, 200, body);
+  }
+
+  /** The deployment's own recording switch (FAQ-02, FAQ-17). */
+  async #recordingSetting(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const body: RecordingSetting = { recording: deployment.recording };
+    sendJson(req, res, 200, body);
+  }
+
+  /**
+   * The deployment turns its own recording on or off ("you can turn recording
+   * off at any time"). Off also stops the recording of its live calls, and
+   * what the provider saves of them is deleted there (CallRecordings).
+   */
+  async #switchRecording(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const body = await this.#readJson(req);
+    const on = parseRecordingSwitch(body);
+    if (deployment.recording !== on) await this.deployments.update(deployment.id, { recording: on });
+    this.#log.info({ audit: true, deployment: deployment.id, recording: on }, 'recording switched by the deployment');
+    const stopped = on ? 0 : await this.#stopLiveRecordings(deployment.id);
+    const result: RecordingSettingResult = { recording: on, stopped };
+    sendJson(req, res, 200, result);
+  }
+
+  /**
+   * When the deployment's recording is off, stops it on its live calls. One
+   * pass at a time per deployment: the switch and the change listener share it.
+   */
+  #stopLiveRecordings(deploymentId: string): Promise<number> {
+    const running = this.#recordingStops.get(deploymentId);
+    if (running) return running;
+    const pass = (async () => {
+      const deployment = await this.deployments.get(deploymentId);
+      if (!deployment || deployment.recording) return 0;
+      const live = await liveCallsOf(deployment.id, { caps: this.caps, calls: this.calls, reservations: this.#reservations });
+      return this.#recordings.stopLive(deployment, live);
+    })().finally(() => this.#recordingStops.delete(deploymentId));
+    this.#recordingStops.set(deploymentId, pass);
+    return pass;
   }
 
   async #ready(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -76,6 +76,8 @@ const DEFAULT_MAX_ADVISED_WAIT_MS = 1_000;
 const DEFAULT_TIMEOUT_MS = 5_000;
 /** Recordings asked for per leg: a leg has one per record_start, and we send one. */
 const RECORDINGS_PAGE = 20;
+/** A provider's recording id as it may be put in a path (Telnyx: a UUID). */
+const RECORDING_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Provider answers are small JSON; anything bigger is not one. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
@@ -234,6 +236,34 @@ export class ProviderClient {
     return best?.url ?? null;
   }
 
+  /**
+   * Deletes recordings at the provider, for good (`DELETE /v2/recordings/{id}`,
+   * developers.telnyx.com, "Delete a call recording"): the given ids, and every
+   * recording filed under the call leg. One that is already gone (404) counts
+   * as deleted. Returns the ids deleted. Used when recording is off, so that a
+   * recording the provider saved anyway is not kept there either (FAQ-02).
+   */
+  async deleteRecordings(ids: readonly string[], callLegId: string | null): Promise<string[]> {
+    const all = new Set(ids.filter((id) => RECORDING_ID_PATTERN.test(id)));
+    if (callLegId !== null) {
+      const query = `filter[call_leg_id]=${encodeURIComponent(callLegId)}&page[size]=${RECORDINGS_PAGE}`;
+      const res = await this.#send('list recordings', 'GET', `/v2/recordings?${query}`, undefined);
+      if (!isSuccess(res.status)) throw this.#failure('list recordings', res);
+      const data = (res.body as { data?: unknown } | null)?.data;
+      for (const item of Array.isArray(data) ? (data as unknown[]) : []) {
+        const r = item && typeof item === 'object' ? (item as Record<string, unknown>) : {};
+        if (r['call_leg_id'] === callLegId && typeof r['id'] === 'string' && RECORDING_ID_PATTERN.test(r['id'])) all.add(r['id']);
+      }
+    }
+    const deleted: string[] = [];
+    for (const id of all) {
+      const res = await this.#send('delete recording', 'DELETE', `/v2/recordings/${encodeURIComponent(id)}`, undefined);
+      if (!isSuccess(res.status) && res.status !== 404) throw this.#failure('delete recording', res);
+      deleted.push(id);
+    }
+    return deleted;
+  }
+
   async getCall(callControlId: string): Promise<ProviderCall> {
     const res = await this.#send('get call', 'GET', callPath(callControlId), undefined);
     if (!isSuccess(res.status)) throw this.#failure('get call', res);
@@ -248,7 +278,7 @@ export class ProviderClient {
     };
   }
 
-  async #send(what: string, method: 'GET' | 'POST', path: string, body: object | undefined): Promise<RawResponse> {
+  async #send(what: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: object | undefined): Promise<RawResponse> {
     let lastProblem = '';
     /** The provider's own rate limit answered last (and how long it asked us to wait). */
     let limited: { waitMs: number | null } | null = null;

@@ -68,7 +68,7 @@ export function recordingPlaybackPath(callId: string): string {
 
 function recording(value: unknown, callId: unknown): string {
   if (!value || typeof value !== 'object') return DASH;
-  const r = value as { file: string | null; url: string | null; sha256: string | null; bytes: number | null; error: string | null };
+  const r = value as { file: string | null; url: string | null; sha256: string | null; bytes: number | null; error: string | null; discarded?: string | null };
   // The reference is text, never a link; the player fetches from this platform only (CSP media-src 'self').
   const where = r.file ?? r.url;
   const parts = [where ? escapeHtml(where) : DASH];
@@ -76,6 +76,7 @@ function recording(value: unknown, callId: unknown): string {
     parts.unshift(`<audio controls preload="none" src="${escapeHtml(recordingPlaybackPath(callId))}"></audio>`);
   }
   if (r.sha256) parts.push(`<span class="muted">sha256 ${escapeHtml(r.sha256.slice(0, 16))}…, ${escapeHtml(r.bytes)} bytes</span>`);
+  if (r.discarded) parts.push(`<span class="muted">not kept: ${escapeHtml(r.discarded)}</span>`);
   if (r.error) parts.push(`<span class="muted">error: ${escapeHtml(r.error)}</span>`);
   return parts.join('<br>');
 }

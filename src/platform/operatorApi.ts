@@ -255,6 +255,7 @@ export function callView(record: CallRecord, usage?: UsageEntry): Json {
           sha256: record.recording.sha256,
           bytes: record.recording.bytes,
           error: record.recording.error,
+          discarded: record.recording.discarded ?? null,
           playback: record.recording.url || record.recording.file ? recordingPlaybackPath(record.callControlId) : null,
         }
       : null,

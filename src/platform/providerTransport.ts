@@ -43,7 +43,7 @@ export function retryAfterMsOf(headers: Record<string, string | string[] | undef
 }
 
 export interface ProviderTransport {
-  request(method: 'GET' | 'POST', url: URL, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<TransportResponse>;
+  request(method: 'GET' | 'POST' | 'DELETE', url: URL, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<TransportResponse>;
   close(): void;
 }
 

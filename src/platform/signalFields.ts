@@ -56,3 +56,12 @@ export function bidirectionalStream(streamUrl: string, token: string, codec: str
     ...(clientState ? { client_state: clientState } : {}),
   };
 }
+
+/** The body of a recording switch: exactly `{"recording": true|false}`. */
+export function parseRecordingSwitch(body: Record<string, unknown>): boolean {
+  const keys = Object.keys(body);
+  const extra = keys.find((key) => key !== 'recording');
+  if (extra !== undefined) throw new TtmaError(ErrorCodes.BAD_REQUEST, `unknown field "${extra.slice(0, 40)}": the body is {"recording": true|false}`, 400);
+  if (typeof body['recording'] !== 'boolean') throw new TtmaError(ErrorCodes.BAD_REQUEST, 'recording must be true or false', 400);
+  return body['recording'];
+}

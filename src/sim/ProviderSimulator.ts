@@ -168,6 +168,8 @@ export class ProviderSimulator {
   readonly #recordingUrls = new RecordingUrlSigner();
   readonly #recordingUrlTtlMs: number;
   readonly #recordedCalls = new Set<string>();
+  /** Recordings deleted through the API (tests check a recording made while recording was off is gone). */
+  readonly #deletedRecordings: string[] = [];
   #clock: MediaClock | null = null;
   #signer: WebhookSigner | null = null;
   #analyzer: EchoAnalyzer | null = null;
@@ -467,6 +469,19 @@ export class ProviderSimulator {
   /** A finished recording with its call's ids and times, by id. */
   recordingInfo(id: string): SimRecording | undefined {
     return this.#recordings.get(id);
+  }
+
+  /** Deletes a recording for good (`DELETE /v2/recordings/{id}`); false when there was none. */
+  deleteRecording(id: string): boolean {
+    const deleted = this.#recordings.delete(id);
+    if (deleted) this.#deletedRecordings.push(id);
+    if (this.#deletedRecordings.length > MAX_RECORDINGS) this.#deletedRecordings.shift();
+    return deleted;
+  }
+
+  /** Ids of the recordings deleted through the API, oldest first. */
+  deletedRecordingIds(): string[] {
+    return [...this.#deletedRecordings];
   }
 
   /** The recordings kept (at most 1 000, the oldest forgotten first) that match the filter, newest first. */

@@ -301,6 +301,11 @@ export class SimCall implements ClockSubscriber {
     this.#recordedMs += performance.now() - this.#recordingStartedMs;
   }
 
+  /** Whether the call is being recorded now (record_start accepted, no record_stop since). */
+  get recordingNow(): boolean {
+    return this.#recording;
+  }
+
   /** Whether record_start was ever accepted on this call. */
   get recordedEver(): boolean {
     return this.#recordedEver;

@@ -15,6 +15,7 @@
  *   GET  /v2/recordings, /v2/recordings/{id}        call recordings (filter[call_leg_id], filter[call_session_id],
  *                                                   filter[connection_id], page[number], page[size]), newest
  *                                                   first, each with a freshly signed download URL
+ *   DELETE /v2/recordings/{id}                      deletes a recording for good (its URLs then answer 404)
  *   POST /sim/calls/inbound                         simulator control: place an inbound call
  *   GET  /sim/calls[?samples=1], /sim/calls/{id}    simulator control: call reports
  *   POST /sim/calls/{id}/drop_stream                fault injection: the path to the gateway breaks
@@ -173,10 +174,13 @@ export function createRestApi(options: RestApiOptions): http.Server {
 
     match = ROUTE_V2_RECORDING.exec(path);
     if (match) {
-      requireMethod(method, 'GET');
+      if (method !== 'DELETE') requireMethod(method, 'GET');
       const found = sim.recordingInfo(decodeId(match[1]));
       if (!found) throw notFound('recording not found');
-      return { status: 200, body: { data: recordingObject(sim, found) } };
+      const body = { data: recordingObject(sim, found) };
+      // Telnyx answers a deletion with the recording as it was.
+      if (method === 'DELETE') sim.deleteRecording(found.id);
+      return { status: 200, body };
     }
 
     if (path === '/sim/calls/inbound') {

@@ -28,7 +28,21 @@ export const PLATFORM_PATHS = {
   liveCalls: '/v1/signal/calls?live=1',
   /** GET -> DeploymentUsage: this deployment's minutes against its caps (the gateway's dashboard). */
   usage: '/v1/signal/usage',
+  /**
+   * GET -> RecordingSetting; POST, body RecordingSetting -> RecordingSettingResult: the
+   * deployment's own recording switch (FAQ-02, FAQ-17: "you can turn recording off at any time").
+   */
+  recordingSetting: '/v1/signal/recording',
 } as const;
+
+export interface RecordingSetting {
+  recording: boolean;
+}
+
+export interface RecordingSettingResult extends RecordingSetting {
+  /** Live calls whose recording was stopped because recording was turned off (0 when turned on). */
+  stopped: number;
+}
 
 export interface AnswerCallBody {
   stream_url: string;

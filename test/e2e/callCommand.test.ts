@@ -239,4 +239,24 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.equal(fromInstallDir.code, 2);
     assert.match(fromInstallDir.stderr, /missing-install\/credentials\/agent-secret: cannot read secret/);
   });
+
+  it('ttma recording reads and flips the deployment\'s recording switch at the platform', async () => {
+    assert.deepEqual(jsonLine(await ttma(['recording', '--json', ...flags])), { ok: true, recording: true });
+    const off = await ttma(['recording', 'off', ...flags]);
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stdout, /^recording is off: calls are not recorded, and nothing the provider saves is kept\n$/);
+    const status = (await admin('/v1/admin/deployments/call-cli')) as { recording?: boolean };
+    assert.equal(status.recording, false, JSON.stringify(status));
+    assert.deepEqual(jsonLine(await ttma(['recording', '--json', ...flags])), { ok: true, recording: false });
+    assert.deepEqual(jsonLine(await ttma(['recording', 'on', '--json', ...flags])), { ok: true, recording: true, stopped: 0 });
+    // Only on or off; a wrong secret is refused by the gateway and changes nothing.
+    const maybe = await ttma(['recording', 'maybe', ...flags]);
+    assert.equal(maybe.code, 2);
+    assert.match(maybe.stderr, /"maybe" is not on or off/);
+    assert.equal((await ttma(['recording', 'off', 'now', ...flags])).code, 2);
+    const wrong = await ttma(['recording', 'off', '--json', '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
+    assert.equal(wrong.code, 1);
+    assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_AUTH');
+    assert.deepEqual(jsonLine(await ttma(['recording', '--json', ...flags])), { ok: true, recording: true });
+  });
 });

@@ -148,6 +148,7 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
         calls.patchRecording(c, { started: true }),
         calls.patchRecording(c, { url: 'https://provider.example/r.mp3', legId: '428c31b6-7af4-4bcb-b7f5-5013ef9657c1' }),
         calls.patchRecording(c, { sha256: 'ab'.repeat(32), bytes: 1234, file: 'dep-a/x.mp3' }),
+        calls.patchRecording(c, { discarded: 'recording turned off during the call' }),
       ]);
       const record = await calls.get(c);
       assert.equal(record?.reservationId, c);
@@ -160,6 +161,7 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
         bytes: 1234,
         error: null,
         legId: '428c31b6-7af4-4bcb-b7f5-5013ef9657c1',
+        discarded: 'recording turned off during the call',
       });
     });
 

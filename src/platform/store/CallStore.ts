@@ -64,9 +64,17 @@ export interface CallRecording {
    * minutes at Telnyx), and the recordings API gives a fresh one by this id.
    */
   legId: string | null;
+  /**
+   * Why the call's audio is not kept although recording started: recording
+   * was turned off during the call (record_stop sent, the provider's copy
+   * deleted once saved). Null while the recording is kept.
+   */
+  discarded: string | null;
 }
 
-export const BLANK_RECORDING: Readonly<CallRecording> = Object.freeze({ started: false, url: null, file: null, sha256: null, bytes: null, error: null, legId: null });
+export const BLANK_RECORDING: Readonly<CallRecording> = Object.freeze({
+  started: false, url: null, file: null, sha256: null, bytes: null, error: null, legId: null, discarded: null,
+});
 
 export interface CallFacts {
   direction: CallDirection;

@@ -51,7 +51,7 @@ export interface RedisCallStoreOptions {
 const OWNER_CACHE_MAX = 100_000;
 /** Records fetched per pipeline when listing. */
 const LIST_BATCH = 500;
-const RECORDING_FIELDS = ['started', 'url', 'file', 'sha256', 'bytes', 'error', 'legId'] as const;
+const RECORDING_FIELDS = ['started', 'url', 'file', 'sha256', 'bytes', 'error', 'legId', 'discarded'] as const;
 
 interface Commands {
   ttmaCallLock(...args: (string | number)[]): Promise<[number, string, string]>;
