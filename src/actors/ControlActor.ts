@@ -505,6 +505,11 @@ export class ControlActor {
     return on === undefined ? this.#signalling.recordingSetting() : this.#signalling.switchRecording(on);
   }
 
+  /** A one-time sign-in link to this deployment's dashboard on the platform (`ttma dashboard`). */
+  platformDashboardLink(): Promise<{ url: string; expires_at: string }> {
+    return this.#signalling.dashboardLink();
+  }
+
   /** Whether new calls are refused for a minute cap (as the platform last said), and why. */
   capState(): CapState {
     return this.#caps.state();

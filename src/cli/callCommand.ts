@@ -154,8 +154,8 @@ export async function runCallCommand(argv: string[]): Promise<number> {
 }
 
 /** Fields reach the terminal: no control characters (escape sequences), bounded. */
-function clean(value: unknown): string {
-  return String(value).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 120);
+function clean(value: unknown, max = 120): string {
+  return String(value).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, max);
 }
 
 interface CallRow {
@@ -269,5 +269,31 @@ export async function runRecordingCommand(argv: string[]): Promise<number> {
   }
   const live = stopped ? `; stopped on ${stopped} call${stopped === 1 ? '' : 's'} in progress` : '';
   process.stdout.write(`recording is ${on ? 'on: new calls are recorded' : 'off: calls are not recorded, and nothing the provider saves is kept'}${live}\n`);
+  return 0;
+}
+
+/**
+ * `ttma dashboard [--json]`: a one-time sign-in link to this deployment's
+ * dashboard on the platform (its calls, recordings, minutes against its
+ * caps, and its recording switch). The link works once, for a minute; the
+ * agent secret itself never goes into a browser.
+ */
+export async function runDashboardCommand(argv: string[]): Promise<number> {
+  const { values } = parse('dashboard', argv, COMMON, 0);
+  const { port, secret } = target(values);
+  const answer = await local(port, secret, 'POST', '/v1/local/dashboard-link', {}, CALL_TIMEOUT_MS);
+  const url = answer.body['url'];
+  const expires = answer.body['expires_at'];
+  if (answer.status !== 200 || typeof url !== 'string' || typeof expires !== 'string') {
+    const error = refusal(answer);
+    if (values.json) process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
+    process.stderr.write(`ttma dashboard: refused: ${error.code}: ${error.message}\n`);
+    return 1;
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ ok: true, url, expires_at: expires })}\n`);
+    return 0;
+  }
+  process.stdout.write(`Open this link in a browser before ${clean(expires)} (it works once):\n${clean(url, 2048)}\n`);
   return 0;
 }

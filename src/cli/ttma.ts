@@ -26,6 +26,8 @@ commands:
              as the platform recorded them (billed duration, cost, hang-up cause)
              [--recent N (10, at most 100)] [--source gateway|platform] [--json] [--local-port P] [--agent-secret-file F];
              --recording <call id> --out <file.mp3> saves one of the deployment's recordings (a new file, 0600)
+  dashboard  a one-time sign-in link (one minute) to this deployment's dashboard on the platform:
+             calls, recordings, minutes against caps, recording switch [--json] [--local-port P] [--agent-secret-file F]
   recording  whether the platform records this deployment's calls; on|off turns it on or off
              (off also stops it on calls in progress) [on|off] [--json] [--local-port P] [--agent-secret-file F]
   sim        run the phone-provider simulator
@@ -53,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./callCommand.js')).runCallCommand(rest);
     case 'calls':
       return (await import('./callCommand.js')).runCallsCommand(rest);
+    case 'dashboard':
+      return (await import('./callCommand.js')).runDashboardCommand(rest);
     case 'recording':
       return (await import('./callCommand.js')).runRecordingCommand(rest);
     case 'platform':

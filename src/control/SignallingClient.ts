@@ -24,6 +24,7 @@ import {
   PLATFORM_PATHS,
   RINGING_LISTED_WITHIN_MS,
   type AnswerCallBody,
+  type DashboardLink,
   type DialCallBody,
   type DeploymentUsage,
   type DialCallResult,
@@ -178,6 +179,21 @@ export class SignallingClient {
     return { recording: answer.recording, stopped };
   }
 
+  /**
+   * A one-time sign-in link to this deployment's dashboard on the platform
+   * (`ttma dashboard`): the platform's path joined to the URL this gateway
+   * reaches it at. Works once, for a minute.
+   */
+  async dashboardLink(): Promise<{ url: string; expires_at: string }> {
+    const body = (await this.#post(PLATFORM_PATHS.dashboardLink, {})) as Partial<DashboardLink> | null;
+    const path = body?.path;
+    const expires = body?.expires_at;
+    if (typeof path !== 'string' || !DASHBOARD_LINK_PATH.test(path) || typeof expires !== 'string' || Number.isNaN(Date.parse(expires))) {
+      throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the dashboard link request with something else', 502);
+    }
+    return { url: new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base).toString(), expires_at: expires };
+  }
+
   close(): void {
     this.#agent.destroy();
   }
@@ -280,6 +296,9 @@ function isLiveCallView(value: unknown): value is LiveCallView {
     (v['answered_at'] === null || typeof v['answered_at'] === 'string')
   );
 }
+
+/** The only link the gateway passes on: the platform's sign-in page with a code, nothing else (no other host, no script). */
+const DASHBOARD_LINK_PATH = /^\/v1\/dashboard\/login\?code=[A-Za-z0-9_-]{43}$/;
 
 /** The platform's answer comes from the network: its shape is checked before it is believed. */
 function checkRecordingSetting(body: unknown): RecordingSetting {

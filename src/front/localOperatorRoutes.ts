@@ -13,6 +13,8 @@
  *   GET  /v1/local/recording -> {"recording":true|false}: whether the platform records this deployment's calls
  *   POST /v1/local/recording {"recording":false} -> {"recording":false,"stopped":N}: turns it off (or on); off also
  *        stops the recording of live calls (FAQ-02, FAQ-17: "you can turn recording off at any time")
+ *   POST /v1/local/dashboard-link -> {"url","expires_at"}: a one-time sign-in link to the deployment's own
+ *        dashboard on the platform (its calls, recordings, minutes and recording switch)
  * Refusals: {"error":{"code","message"}} with the platform's code when it refused.
  */
 import type { ControlActor } from '../actors/ControlActor.js';
@@ -145,6 +147,29 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
         return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'the body is {"recording": true|false}');
       }
       relayRecordingSetting(res, state, on);
+    });
+  }));
+
+  app.post('/v1/local/dashboard-link', route((res, req) => {
+    const authorized = options.isOperator(bearerOf(req));
+    const state = { aborted: false };
+    void readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then(async (result) => {
+      if (state.aborted) return;
+      if (!authorized) {
+        log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local dashboard link refused: wrong or missing agent secret');
+        return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+      }
+      if (!result.ok) return refuse(res, result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
+      try {
+        const link = await control.platformDashboardLink();
+        // The link itself is a credential for a minute: it is not logged.
+        log.info({ audit: true, expires_at: link.expires_at }, 'operator asked for a dashboard sign-in link');
+        if (!state.aborted) send(res, 200, link);
+      } catch (err) {
+        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
+        log.warn({ code }, 'dashboard link from the platform failed');
+        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'dashboard link failed');
+      }
     });
   }));
 

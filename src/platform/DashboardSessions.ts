@@ -1,14 +1,17 @@
 /**
- * Browser sessions for the operator's dashboard (the call history page and
- * its recordings, FAQ-17). A browser cannot send the admin token as a bearer
- * header with an `<audio>` request, so the operator signs in once with it and
- * gets a session cookie: 32 random bytes, HttpOnly, SameSite=Strict, scoped to
- * /v1/admin/, kept here only as its SHA-256, for 8 hours at most.
+ * Browser sessions for the dashboards (the call history page and its
+ * recordings, FAQ-17). A browser cannot send a bearer header with an
+ * `<audio>` request, so it signs in once and gets a session cookie: 32
+ * random bytes, HttpOnly, SameSite=Strict, scoped to one path, kept here only
+ * as its SHA-256, for 8 hours at most. Two instances: the operator's
+ * (`ttma_dashboard`, /v1/admin/, signed in with the admin token) and the
+ * deployments' (`ttma_customer`, /v1/dashboard/, signed in with a one-time
+ * link, DashboardLinks); each session names its subject (the deployment).
  *
- * A session only lets a browser READ (the page and recordings): every route
- * that changes anything still wants the bearer token, so a cross-site request
- * riding on the cookie can change nothing. Sign-in failures are counted, and
- * past MAX_FAILURES in a window sign-in is refused until the window ends.
+ * The operator's session only lets a browser READ: every admin route that
+ * changes anything still wants the bearer token. Sign-in failures are
+ * counted, and past MAX_FAILURES in a window sign-in is refused until the
+ * window ends.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -16,7 +19,7 @@ import type { IncomingMessage } from 'node:http';
 export const SESSION_COOKIE = 'ttma_dashboard';
 export const SESSION_PATH = '/v1/admin/';
 export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
-/** Sessions kept at once; the oldest goes first. */
+/** Sessions kept at once by default; the oldest goes first. */
 const MAX_SESSIONS = 64;
 /** Failed sign-ins allowed per window, all callers together (the listener is local). */
 export const MAX_FAILURES = 10;
@@ -25,47 +28,84 @@ export const FAILURE_WINDOW_MS = 60_000;
 export interface DashboardSessionsOptions {
   now?: () => number;
   ttlMs?: number;
+  /** The cookie's name and path (default: the operator's, ttma_dashboard on /v1/admin/). */
+  cookieName?: string;
+  path?: string;
+  /** Sessions kept at once (default 64), and per subject (default: no bound but that). */
+  maxSessions?: number;
+  maxPerSubject?: number;
+}
+
+interface Session {
+  expires: number;
+  subject: string;
 }
 
 export class DashboardSessions {
   readonly #now: () => number;
   readonly #ttlMs: number;
-  /** SHA-256 (hex) of a session token -> when it expires (ms). */
-  readonly #sessions = new Map<string, number>();
+  readonly #name: string;
+  readonly #path: string;
+  readonly #max: number;
+  readonly #maxPerSubject: number;
+  /** SHA-256 (hex) of a session token -> its session, oldest first. */
+  readonly #sessions = new Map<string, Session>();
   #failures: { windowStart: number; count: number } = { windowStart: 0, count: 0 };
 
   constructor(options: DashboardSessionsOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#ttlMs = options.ttlMs ?? SESSION_TTL_MS;
+    this.#name = options.cookieName ?? SESSION_COOKIE;
+    this.#path = options.path ?? SESSION_PATH;
+    this.#max = options.maxSessions ?? MAX_SESSIONS;
+    this.#maxPerSubject = options.maxPerSubject ?? this.#max;
   }
 
-  /** A new session: the Set-Cookie value to send (the token itself is not kept). */
-  open(): string {
+  /** A new session for `subject`: the Set-Cookie value to send (the token itself is not kept). */
+  open(subject = ''): string {
     const token = randomBytes(32).toString('base64url');
-    this.#sessions.set(digest(token), this.#now() + this.#ttlMs);
-    while (this.#sessions.size > MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value as string);
-    return cookie(token, Math.floor(this.#ttlMs / 1000));
+    const mine = [...this.#sessions].filter(([, s]) => s.subject === subject);
+    for (const [key] of mine.slice(0, Math.max(0, mine.length - this.#maxPerSubject + 1))) this.#sessions.delete(key);
+    this.#sessions.set(digest(token), { expires: this.#now() + this.#ttlMs, subject });
+    while (this.#sessions.size > this.#max) this.#sessions.delete(this.#sessions.keys().next().value as string);
+    return this.#cookie(token, Math.floor(this.#ttlMs / 1000));
+  }
+
+  /** The subject of the request's session when it carries exactly one live session cookie; null otherwise. */
+  subjectOf(req: IncomingMessage): string | null {
+    const token = sessionToken(req, this.#name);
+    if (token === null) return null;
+    const key = digest(token);
+    const session = this.#sessions.get(key);
+    if (session === undefined) return null;
+    if (session.expires <= this.#now()) {
+      this.#sessions.delete(key);
+      return null;
+    }
+    return session.subject;
   }
 
   /** True when the request carries exactly one live session cookie. */
   valid(req: IncomingMessage): boolean {
-    const token = sessionToken(req);
-    if (token === null) return false;
-    const key = digest(token);
-    const expires = this.#sessions.get(key);
-    if (expires === undefined) return false;
-    if (expires <= this.#now()) {
-      this.#sessions.delete(key);
-      return false;
-    }
-    return true;
+    return this.subjectOf(req) !== null;
   }
 
   /** Ends the request's session, if any; the Set-Cookie value that clears it. */
   close(req: IncomingMessage): string {
-    const token = sessionToken(req);
+    const token = sessionToken(req, this.#name);
     if (token !== null) this.#sessions.delete(digest(token));
-    return cookie('', 0);
+    return this.#cookie('', 0);
+  }
+
+  /** Every session of one subject ends (its secret was rotated, it was disabled). */
+  revoke(subject: string): number {
+    let ended = 0;
+    for (const [key, session] of this.#sessions) {
+      if (session.subject !== subject) continue;
+      this.#sessions.delete(key);
+      ended += 1;
+    }
+    return ended;
   }
 
   /** Every session ends (the admin token changed hands, or the platform stops). */
@@ -75,6 +115,11 @@ export class DashboardSessions {
 
   get size(): number {
     return this.#sessions.size;
+  }
+
+  #cookie(value: string, maxAgeSec: number): string {
+    // Not `Secure`: the platform serves plain HTTP on 127.0.0.1 (reached through an SSH forward or a TLS front).
+    return `${this.#name}=${value}; Path=${this.#path}; Max-Age=${maxAgeSec}; HttpOnly; SameSite=Strict`;
   }
 
   /** False while sign-in is locked out by too many failures in the window. */
@@ -103,19 +148,14 @@ function digest(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-function cookie(value: string, maxAgeSec: number): string {
-  // Not `Secure`: the platform serves plain HTTP on 127.0.0.1 (reached through an SSH forward).
-  return `${SESSION_COOKIE}=${value}; Path=${SESSION_PATH}; Max-Age=${maxAgeSec}; HttpOnly; SameSite=Strict`;
-}
-
 /** The session cookie's value when the request has exactly one well-formed one; null otherwise. */
-export function sessionToken(req: IncomingMessage): string | null {
+export function sessionToken(req: IncomingMessage, name = SESSION_COOKIE): string | null {
   const header = req.headers.cookie;
   if (typeof header !== 'string' || header.length > 8192) return null;
   let found: string | null = null;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq < 0 || part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
     // Two cookies of our name (one planted by a sibling path or host): trust neither.
     if (found !== null) return null;
     found = part.slice(eq + 1).trim();

@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import type { AnswerCallBody, DeploymentUsage, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, RecordingSetting, RecordingSettingResult, StreamingStartBody } from '../wire/platformApi.js';
+import type { AnswerCallBody, DashboardLink, DeploymentUsage, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, RecordingSetting, RecordingSettingResult, StreamingStartBody } from '../wire/platformApi.js';
 import { HEADER_DEPLOYMENT, PLATFORM_PATHS } from '../wire/platformApi.js';
 import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
@@ -27,6 +27,9 @@ import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment, typ
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { DashboardSessions } from './DashboardSessions.js';
 import { handleDashboardRoute, type DashboardContext } from './dashboardRoutes.js';
+import { CUSTOMER_COOKIE, handleCustomerRoute, type CustomerDashboardContext } from './customerDashboard.js';
+import { CUSTOMER_BASE, CUSTOMER_LOGIN } from './customerPage.js';
+import { DashboardLinks } from './DashboardLinks.js';
 import { RecordingPlayback } from './RecordingPlayback.js';
 import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
@@ -54,7 +57,7 @@ import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStrea
 import { StreamlessCalls } from './StreamlessCalls.js';
 import { ProviderWebhooks } from './ProviderWebhooks.js';
 import { liveCallsOf } from './liveCalls.js';
-import { readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
+import { readBody, readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
 
 export interface PlatformServerOptions {
   providerBaseUrl: string;
@@ -192,6 +195,8 @@ export class PlatformServer {
   readonly #recordingStops = new Map<string, Promise<number>>();
   readonly #operator: OperatorContext;
   readonly #dashboard: DashboardContext;
+  /** A deployment's own dashboard: its sessions and one-time sign-in links (customerDashboard.ts). */
+  readonly #customer: CustomerDashboardContext;
   readonly #capActions: CapActions;
   /** Which call each live reservation is for: to end calls at a cap, and to audit them. */
   readonly #reservations = new ReservationCalls();
@@ -309,8 +314,12 @@ export class PlatformServer {
       void this.deployments.get(id).then((current) => this.control.revokeStale(id, current), () => undefined);
     });
     this.deployments.onChange((id, change) => {
-      if (change === 'secret') this.control.revoke(id, 'agent secret rotated');
-      else if (change === 'disabled') this.control.revoke(id, 'deployment disabled');
+      if (change === 'secret' || change === 'disabled') {
+        this.control.revoke(id, change === 'secret' ? 'agent secret rotated' : 'deployment disabled');
+        // Whoever held the old secret may have signed in with it: the deployment's dashboard sessions and links end too.
+        this.#customer.sessions.revoke(id);
+        this.#customer.links.revoke(id);
+      }
       else if (change === 'updated') {
         this.#background('cap state push', this.#capActions.push(id));
         this.#background('recording switch', this.#stopLiveRecordings(id));
@@ -338,6 +347,18 @@ export class PlatformServer {
       bodyTimeoutMs: this.#bodyTimeoutMs,
       isAdminToken: (token) => this.#isAdminToken(token),
       requireViewer: (req) => this.#requireViewer(req),
+      allow: () => undefined,
+    };
+    this.#customer = {
+      sessions: new DashboardSessions({ now: this.#now, cookieName: CUSTOMER_COOKIE, path: CUSTOMER_BASE, maxSessions: 10_000, maxPerSubject: 4 }),
+      links: new DashboardLinks({ now: this.#now }),
+      deployments: this.deployments,
+      calls: this.calls,
+      usage: (id) => this.caps.usage(id),
+      playback: this.#dashboard.playback,
+      switchRecording: (id, on) => this.#applyRecordingSwitch(id, on),
+      log: this.#log,
+      bodyTimeoutMs: this.#bodyTimeoutMs,
       allow: () => undefined,
     };
     this.#webhooks = new ProviderWebhooks({
@@ -432,6 +453,7 @@ export class PlatformServer {
     this.caps.close();
     this.streamless.close();
     this.#dashboard.sessions.clear();
+    this.#customer.sessions.clear();
     this.control.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();
@@ -505,7 +527,11 @@ export class PlatformServer {
         case '/v1/provider/webhooks':
           allowMethod(method, 'POST', ctx);
           return await this.#webhooks.handle(req, res, ctx);
+        case PLATFORM_PATHS.dashboardLink:
+          allowMethod(method, 'POST', ctx);
+          return await this.#dashboardLink(req, res, ctx);
         default:
+          if (await handleCustomerRoute({ ...this.#customer, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
           if (await handleDashboardRoute({ ...this.#dashboard, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, path)) return;
           if (await handleOperatorRoute({ ...this.#operator, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
           throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such route', 404);
@@ -688,13 +714,29 @@ export class PlatformServer {
    */
   async #switchRecording(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
-    const body = await this.#readJson(req);
-    const on = parseRecordingSwitch(body);
-    if (deployment.recording !== on) await this.deployments.update(deployment.id, { recording: on });
-    this.#log.info({ audit: true, deployment: deployment.id, recording: on }, 'recording switched by the deployment');
-    const stopped = on ? 0 : await this.#stopLiveRecordings(deployment.id);
+    const on = parseRecordingSwitch(await this.#readJson(req));
+    const stopped = await this.#applyRecordingSwitch(deployment.id, on);
+    this.#log.info({ audit: true, deployment: deployment.id, recording: on, stopped }, 'recording switched by the deployment');
     const result: RecordingSettingResult = { recording: on, stopped };
     sendJson(req, res, 200, result);
+  }
+
+  /** Sets the deployment's recording flag; off also stops its live recordings (how many, returned). */
+  async #applyRecordingSwitch(deploymentId: string, on: boolean): Promise<number> {
+    const deployment = await this.deployments.get(deploymentId);
+    if (!deployment) throw new TtmaError(ErrorCodes.NOT_FOUND, `no deployment ${deploymentId}`, 404);
+    if (deployment.recording !== on) await this.deployments.update(deploymentId, { recording: on });
+    return on ? 0 : this.#stopLiveRecordings(deploymentId);
+  }
+
+  /** A one-time sign-in link to the deployment's own dashboard (DashboardLinks). */
+  async #dashboardLink(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    await readBody(req, this.#bodyTimeoutMs);
+    const { code, expiresAtMs } = this.#customer.links.issue(deployment.id);
+    this.#log.info({ audit: true, deployment: deployment.id }, 'dashboard sign-in link issued');
+    const body: DashboardLink = { path: `${CUSTOMER_LOGIN}?code=${code}`, expires_at: new Date(expiresAtMs).toISOString() };
+    sendJson(req, res, 200, body);
   }
 
   /**

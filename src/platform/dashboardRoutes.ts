@@ -17,8 +17,9 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { DashboardSessions } from './DashboardSessions.js';
-import { escapeHtml, HISTORY_PAGE_HEADERS, PAGE_STYLE } from './historyPage.js';
-import { readBody, sendJson, writeResponse } from './httpExchange.js';
+import { oneField, readForm, redirect, requireSameOrigin, sendPage } from './browserForms.js';
+import { escapeHtml, PAGE_STYLE } from './historyPage.js';
+import { readBody, sendJson } from './httpExchange.js';
 import type { RecordingPlayback } from './RecordingPlayback.js';
 import { decodeCallId } from './signalFields.js';
 
@@ -69,20 +70,15 @@ export async function handleDashboardRoute(ctx: DashboardContext, req: IncomingM
 }
 
 async function signIn(ctx: DashboardContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  requireSameOrigin(req);
-  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/x-www-form-urlencoded') {
-    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'sign-in takes the form (application/x-www-form-urlencoded)', 415);
-  }
-  const form = new URLSearchParams((await readBody(req, ctx.bodyTimeoutMs)).toString('utf8'));
+  const form = await readForm(req, ctx.bodyTimeoutMs, 'sign-in');
   if (!ctx.sessions.mayTry()) {
     ctx.log.warn({ audit: true, code: ErrorCodes.RATE_LIMITED }, 'dashboard sign-in refused: too many failures');
     const body = { error: { code: ErrorCodes.RATE_LIMITED, message: 'too many failed sign-ins: try again later' } };
     sendJson(req, res, 429, body, { 'retry-after': String(ctx.sessions.retryAfterSec()) });
     return;
   }
-  const token = form.getAll('token');
-  if (token.length !== 1 || !ctx.isAdminToken(token[0] ?? '')) {
+  const token = oneField(form, 'token');
+  if (token === null || !ctx.isAdminToken(token)) {
     ctx.sessions.failed();
     ctx.log.warn({ audit: true }, 'dashboard sign-in failed');
     sendPage(req, res, 401, renderLoginPage('That is not the admin token.'));
@@ -90,30 +86,6 @@ async function signIn(ctx: DashboardContext, req: IncomingMessage, res: ServerRe
   }
   ctx.log.info({ audit: true }, 'dashboard session opened');
   redirect(req, res, HISTORY, ctx.sessions.open());
-}
-
-/**
- * A browser names where a form post came from: it must be this page. A
- * client that sends neither header (curl) is not a browser another site can
- * drive, so it may post.
- */
-function requireSameOrigin(req: IncomingMessage): void {
-  const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
-    throw new TtmaError(ErrorCodes.CROSS_SITE, 'cross-site form post refused', 403);
-  }
-  const origin = req.headers.origin;
-  if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) {
-    throw new TtmaError(ErrorCodes.CROSS_SITE, 'cross-origin form post refused', 403);
-  }
-}
-
-function redirect(req: IncomingMessage, res: ServerResponse, location: string, setCookie: string): void {
-  writeResponse(req, res, 303, '', { location, 'set-cookie': setCookie, 'content-type': 'text/plain; charset=utf-8' });
-}
-
-function sendPage(req: IncomingMessage, res: ServerResponse, status: number, html: string): void {
-  writeResponse(req, res, status, html, HISTORY_PAGE_HEADERS);
 }
 
 function renderLoginPage(error: string | null): string {

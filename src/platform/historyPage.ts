@@ -50,14 +50,14 @@ export function escapeHtml(value: unknown): string {
   return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
 }
 
-const DASH = '<span class="muted">—</span>';
+export const DASH = '<span class="muted">—</span>';
 
-function cell(value: unknown, numeric = false): string {
+export function cell(value: unknown, numeric = false): string {
   const shown = value === null || value === undefined || value === '' ? DASH : escapeHtml(value);
   return numeric ? `<td class="num">${shown}</td>` : `<td>${shown}</td>`;
 }
 
-function time(iso: unknown): string {
+export function time(iso: unknown): string {
   return typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d{3}Z$/, 'Z') : '';
 }
 
@@ -81,11 +81,11 @@ function recording(value: unknown, callId: unknown): string {
   return parts.join('<br>');
 }
 
-function input(name: string, label: string, value: string | number | null, placeholder: string): string {
+export function input(name: string, label: string, value: string | number | null, placeholder: string): string {
   return `<label>${escapeHtml(label)}<input name="${escapeHtml(name)}" value="${escapeHtml(value ?? '')}" placeholder="${escapeHtml(placeholder)}"></label>`;
 }
 
-function directionSelect(value: string | null): string {
+export function directionSelect(value: string | null): string {
   const option = (v: string, text: string) => `<option value="${v}"${value === v || (v === '' && value === null) ? ' selected' : ''}>${text}</option>`;
   return `<label>direction<select name="direction">${option('', 'any')}${option('incoming', 'incoming')}${option('outgoing', 'outgoing')}</select></label>`;
 }

@@ -33,7 +33,15 @@ export const PLATFORM_PATHS = {
    * deployment's own recording switch (FAQ-02, FAQ-17: "you can turn recording off at any time").
    */
   recordingSetting: '/v1/signal/recording',
+  /** POST -> DashboardLink: a one-time sign-in link to the deployment's own dashboard (`ttma dashboard`). */
+  dashboardLink: '/v1/signal/dashboard-link',
 } as const;
+
+export interface DashboardLink {
+  /** Path and query on the platform's origin; works once, until expires_at. */
+  path: string;
+  expires_at: string;
+}
 
 export interface RecordingSetting {
   recording: boolean;

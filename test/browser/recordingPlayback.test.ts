@@ -3,7 +3,10 @@
  * the platform's dashboard with the admin token, find a recorded call in the
  * history, and play its recording: the <audio> element loads the MP3 from
  * the platform under the page's CSP, knows its length, and seeks with a byte
- * range (206). Screenshot in test-artifacts/ (gitignored).
+ * range (206). And a deployment's own dashboard: open the one-time link
+ * `ttma dashboard` hands out, press its button, play the deployment's
+ * recording, and turn recording off and on again with the page's switch.
+ * Screenshots in test-artifacts/ (gitignored).
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +16,7 @@ import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { chromiumUnavailable, launchChromium } from '../helpers/chromium.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { ADMIN_TOKEN, recordedCall } from '../platform/dashboardHelpers.js';
+import { ADMIN_TOKEN, dashboardLinkCode, recordedCall } from '../platform/dashboardHelpers.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const skip = chromiumUnavailable();
@@ -93,6 +96,49 @@ test('sign in, find the recorded call in the history, play and seek its recordin
 
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, 'platform-history-recording.png'), fullPage: true });
+  assert.deepEqual(problems, [], 'no CSP violation, console error or page error');
+  await page.close();
+});
+
+test("a deployment's dashboard: open the sign-in link, play its recording, switch recording off and on", { skip }, async () => {
+  const callId = await recordedCall(stack!, '+15550600002', { stored: true });
+  const page = await browser!.newPage({ viewport: { width: 1600, height: 900 } });
+  const problems: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' || message.type() === 'warning') problems.push(`console ${message.type()}: ${message.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  const base = `http://127.0.0.1:${stack!.ports.platform}`;
+  // What `ttma dashboard` prints: the platform's sign-in page with a one-time code.
+  await page.goto(`${base}/v1/dashboard/login?code=${await dashboardLinkCode(stack!)}`);
+  await Promise.all([page.waitForURL(`${base}/v1/dashboard/`), page.click('button[type="submit"]')]);
+  assert.match((await page.locator('h1').textContent()) ?? '', /Your calls/);
+  assert.match((await page.locator('body').textContent()) ?? '', /Recording is on\./);
+
+  const selector = `audio[src="/v1/dashboard/recordings/${encodeURIComponent(callId)}.mp3"]`;
+  assert.equal(await page.locator(selector).count(), 1, 'a player for the recorded call');
+  await page.evaluate((sel) => {
+    const audio = (globalThis as unknown as Page$).document.querySelector(sel)!;
+    audio.preload = 'auto';
+    audio.load();
+  }, selector);
+  await page.waitForFunction((sel) => ((globalThis as unknown as Page$).document.querySelector(sel)?.readyState ?? 0) >= 1, selector, { timeout: 15_000 });
+  const loaded = await page.evaluate((sel) => {
+    const audio = (globalThis as unknown as Page$).document.querySelector(sel)!;
+    return { duration: audio.duration, error: audio.error?.code ?? null };
+  }, selector);
+  assert.equal(loaded.error, null);
+  assert.ok(loaded.duration > 0.5 && loaded.duration < 3, `duration ${loaded.duration} s`);
+
+  // The switch: a same-origin form post from the page (the cross-site checks let the real browser through).
+  await Promise.all([page.waitForURL(`${base}/v1/dashboard/?done=off`), page.click('button:has-text("turn recording off")')]);
+  assert.match((await page.locator('body').textContent()) ?? '', /Recording is now off\./);
+  assert.equal((await stack!.platform.deployments.get('test'))?.recording, false);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'deployment-dashboard.png'), fullPage: true });
+  await Promise.all([page.waitForURL(`${base}/v1/dashboard/?done=on`), page.click('button:has-text("turn recording on")')]);
+  assert.equal((await stack!.platform.deployments.get('test'))?.recording, true);
+  await Promise.all([page.waitForURL(`${base}/v1/dashboard/login`), page.click('button:has-text("sign out")')]);
   assert.deepEqual(problems, [], 'no CSP violation, console error or page error');
   await page.close();
 });

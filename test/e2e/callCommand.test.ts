@@ -240,6 +240,40 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.match(fromInstallDir.stderr, /missing-install\/credentials\/agent-secret: cannot read secret/);
   });
 
+  it('ttma dashboard hands out a one-time link that signs a browser into the deployment\'s own dashboard', async () => {
+    const run = await ttma(['dashboard', '--json', ...flags]);
+    assert.equal(run.code, 0, run.stderr);
+    const line = jsonLine(run);
+    assert.equal(line.ok, true);
+    const url = new URL(line.url as string);
+    assert.equal(url.origin, `http://127.0.0.1:${platformPort}`, 'the platform, as this gateway reaches it');
+    assert.equal(url.pathname, '/v1/dashboard/login');
+    assert.match(url.searchParams.get('code') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    const expiresIn = Date.parse(line.expires_at as string) - Date.now();
+    assert.ok(expiresIn > 30_000 && expiresIn <= 60_000, `expires in ${expiresIn} ms`);
+    assert.equal((await fetch(url)).status, 200);
+    const signIn = await fetch(new URL('/v1/dashboard/login', url), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin },
+      body: new URLSearchParams({ code: url.searchParams.get('code')! }).toString(),
+    });
+    assert.equal(signIn.status, 303);
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const page = await fetch(new URL('/v1/dashboard/', url), { headers: { cookie } });
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /Deployment <strong>call-cli<\/strong>/);
+    assert.match(html, /\+15551230001/, 'the call placed above is listed');
+    // Human output: the link on its own line; a wrong secret gets no link.
+    const human = await ttma(['dashboard', ...flags]);
+    assert.match(human.stdout, /^Open this link in a browser before \S+ \(it works once\):\nhttp:\/\/127\.0\.0\.1:\d+\/v1\/dashboard\/login\?code=[A-Za-z0-9_-]{43}\n$/);
+    const wrong = await ttma(['dashboard', '--json', '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
+    assert.equal(wrong.code, 1);
+    assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_AUTH');
+    assert.equal((await ttma(['dashboard', 'now', ...flags])).code, 2);
+  });
+
   it('ttma recording reads and flips the deployment\'s recording switch at the platform', async () => {
     assert.deepEqual(jsonLine(await ttma(['recording', '--json', ...flags])), { ok: true, recording: true });
     const off = await ttma(['recording', 'off', ...flags]);

@@ -63,3 +63,32 @@ export async function recordedCall(stack: Stack, from: string, options: { stored
   );
   return call.id;
 }
+
+/** A one-time dashboard link for the stack's deployment, asked for with its agent secret: the link's code. */
+export async function dashboardLinkCode(stack: Stack, deploymentId = 'test', secret = stack.agentSecret): Promise<string> {
+  const answer = await httpRequest(stack.ports.platform, 'POST', '/v1/signal/dashboard-link', {
+    authorization: `Bearer ${secret}`,
+    'x-ttma-deployment': deploymentId,
+    'content-type': 'application/json',
+  }, '{}');
+  assert.equal(answer.status, 200, answer.text);
+  const body = JSON.parse(answer.text) as { path: string; expires_at: string };
+  const code = /^\/v1\/dashboard\/login\?code=([A-Za-z0-9_-]{43})$/.exec(body.path)?.[1];
+  assert.ok(code, body.path);
+  return code;
+}
+
+/** Redeems a link's code as a browser would (a same-origin form post): the raw answer. */
+export function postCustomerSignIn(port: number, code: string, headers: Record<string, string> = { origin: `http://127.0.0.1:${port}`, 'sec-fetch-site': 'same-origin' }): Promise<RawAnswer> {
+  return httpRequest(port, 'POST', '/v1/dashboard/login', { 'content-type': 'application/x-www-form-urlencoded', ...headers }, new URLSearchParams({ code }).toString());
+}
+
+/** A deployment's dashboard session from a fresh link: the Cookie header to send back. */
+export async function customerSignIn(stack: Stack, deploymentId = 'test', secret = stack.agentSecret): Promise<string> {
+  const answer = await postCustomerSignIn(stack.ports.platform, await dashboardLinkCode(stack, deploymentId, secret));
+  assert.equal(answer.status, 303, answer.text);
+  assert.equal(answer.headers.location, '/v1/dashboard/');
+  const setCookie = answer.headers['set-cookie']?.[0] ?? '';
+  assert.match(setCookie, /^ttma_customer=[A-Za-z0-9_-]{43}; Path=\/v1\/dashboard\/; Max-Age=28800; HttpOnly; SameSite=Strict$/);
+  return setCookie.split(';')[0]!;
+}

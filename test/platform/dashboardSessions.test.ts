@@ -67,4 +67,21 @@ describe('DashboardSessions', () => {
     now += 1;
     assert.equal(sessions.mayTry(), true);
   });
+
+  it("a deployment's sessions: their own cookie and path, a subject, a bound per subject, revoked together", () => {
+    const sessions = new DashboardSessions({ cookieName: 'ttma_customer', path: '/v1/dashboard/', maxPerSubject: 2 });
+    const setCookie = sessions.open('dep-a');
+    assert.match(setCookie, /^ttma_customer=[A-Za-z0-9_-]{43}; Path=\/v1\/dashboard\/; Max-Age=28800; HttpOnly; SameSite=Strict$/);
+    const token = /^ttma_customer=([A-Za-z0-9_-]{43});/.exec(setCookie)![1]!;
+    assert.equal(sessions.subjectOf(request(`ttma_customer=${token}`)), 'dep-a');
+    assert.equal(sessions.subjectOf(request(`${SESSION_COOKIE}=${token}`)), null, "the operator's cookie name does not carry it");
+    const b = /^ttma_customer=([A-Za-z0-9_-]{43});/.exec(sessions.open('dep-b'))![1]!;
+    sessions.open('dep-a');
+    sessions.open('dep-a');
+    assert.equal(sessions.subjectOf(request(`ttma_customer=${token}`)), null, "dep-a's oldest went when it opened a third");
+    assert.equal(sessions.subjectOf(request(`ttma_customer=${b}`)), 'dep-b', "and dep-b's stayed");
+    assert.equal(sessions.revoke('dep-a'), 2);
+    assert.equal(sessions.size, 1);
+    assert.equal(sessions.subjectOf(request(`ttma_customer=${b}`)), 'dep-b');
+  });
 });

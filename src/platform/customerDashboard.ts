@@ -1,0 +1,151 @@
+/**
+ * A deployment's own dashboard in a browser (FAQ-02: "review conversations
+ * from your dashboard"; FAQ-17: recordings "played back through the
+ * dashboard", "you can disable recording at any time"):
+ *
+ *   GET  /v1/dashboard/login?code=C          the page a sign-in link opens: one button
+ *   POST /v1/dashboard/login                  the link's one-time code in (DashboardLinks), session cookie out
+ *   GET  /v1/dashboard/?direction=&number=&from=&to=&cause=&limit=
+ *                                             its numbers, minutes against caps, recording switch, calls
+ *   POST /v1/dashboard/recording              recording=on|off (the deployment's own switch)
+ *   GET  /v1/dashboard/recordings/{call}.mp3  one of ITS recordings (another's answers as no such call)
+ *   POST /v1/dashboard/logout                 ends the session
+ *
+ * The session cookie (`ttma_customer`, /v1/dashboard/) names one deployment,
+ * and everything here is that deployment's only: the routes take no
+ * deployment id from the request. Posts take same-origin forms only; a
+ * session ends when its deployment's secret is rotated or it is disabled.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, TtmaError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { oneField, readForm, redirect, sendPage } from './browserForms.js';
+import type { CallRegistry } from './CallRegistry.js';
+import { HISTORY_MAX_LIMIT, parseHistoryQuery, selectHistory } from './callHistory.js';
+import { CUSTOMER_BASE, CUSTOMER_LOGIN, CUSTOMER_LOGOUT, CUSTOMER_RECORDING_SWITCH, renderCustomerLoginPage, renderCustomerPage } from './customerPage.js';
+import type { DashboardLinks } from './DashboardLinks.js';
+import { LINK_CODE_PATTERN } from './DashboardLinks.js';
+import type { DashboardSessions } from './DashboardSessions.js';
+import type { Deployment } from './DeploymentRegistry.js';
+import type { RecordingPlayback } from './RecordingPlayback.js';
+import { decodeCallId } from './signalFields.js';
+
+export const CUSTOMER_COOKIE = 'ttma_customer';
+
+export interface CustomerDashboardContext {
+  sessions: DashboardSessions;
+  links: DashboardLinks;
+  deployments: { get(id: string): Promise<Deployment | undefined> };
+  calls: CallRegistry;
+  usage(deploymentId: string): Promise<{ day: number; month: number }>;
+  playback: RecordingPlayback;
+  /** The deployment's recording switch, as its signalling API flips it: how many live recordings were stopped. */
+  switchRecording(deploymentId: string, on: boolean): Promise<number>;
+  log: Logger;
+  bodyTimeoutMs: number;
+  allow(method: string, allowed: string): void;
+}
+
+const ROUTE_RECORDING = /^\/v1\/dashboard\/recordings\/([^/]+)\.mp3$/;
+/** What the page says after the switch (?done=), never text from the request. */
+const NOTICES: Record<string, string> = {
+  off: 'Recording is now off.',
+  on: 'Recording is now on.',
+};
+
+/** True when the path was one of ours (answered or refused). */
+export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: IncomingMessage, res: ServerResponse, method: string, url: URL): Promise<boolean> {
+  const path = url.pathname;
+  if (path === CUSTOMER_LOGIN) {
+    ctx.allow(method, method === 'POST' ? 'POST' : 'GET');
+    if (method === 'GET') {
+      // No code: where sign-out lands. A code that is not one: a link cut short when it was copied.
+      const code = url.searchParams.get('code');
+      const usable = code !== null && LINK_CODE_PATTERN.test(code) ? code : null;
+      const broken = code !== null && usable === null;
+      sendPage(req, res, broken ? 400 : 200, renderCustomerLoginPage(usable, broken ? 'This sign-in link is not complete.' : null));
+    } else await signIn(ctx, req, res);
+    return true;
+  }
+  if (path === CUSTOMER_LOGOUT) {
+    ctx.allow(method, 'POST');
+    await readForm(req, ctx.bodyTimeoutMs, 'sign-out');
+    redirect(req, res, CUSTOMER_LOGIN, ctx.sessions.close(req));
+    return true;
+  }
+  if (path === CUSTOMER_BASE) {
+    ctx.allow(method, 'GET');
+    const deployment = await sessionOf(ctx, req);
+    if (!deployment) {
+      sendPage(req, res, 401, renderCustomerLoginPage(null, 'You are not signed in, or the session ended.'));
+      return true;
+    }
+    const params = new URLSearchParams(url.searchParams);
+    const done = params.get('done');
+    params.delete('done');
+    if (params.has('deployment')) throw new TtmaError(ErrorCodes.BAD_REQUEST, 'this dashboard shows your own deployment only', 400);
+    const query = parseHistoryQuery(params);
+    const own = await ctx.calls.list({ deploymentId: deployment.id, limit: HISTORY_MAX_LIMIT });
+    const { total, calls } = selectHistory(own, query);
+    const used = await ctx.usage(deployment.id);
+    sendPage(req, res, 200, renderCustomerPage({ deployment, used, calls, total, query, notice: (done !== null && NOTICES[done]) || null }));
+    return true;
+  }
+  if (path === CUSTOMER_RECORDING_SWITCH) {
+    ctx.allow(method, 'POST');
+    const form = await readForm(req, ctx.bodyTimeoutMs, 'the recording switch');
+    const deployment = await requireSession(ctx, req);
+    const wanted = oneField(form, 'recording');
+    if (wanted !== 'on' && wanted !== 'off') throw new TtmaError(ErrorCodes.BAD_REQUEST, 'recording must be on or off', 400);
+    const stopped = await ctx.switchRecording(deployment.id, wanted === 'on');
+    ctx.log.info({ audit: true, deployment: deployment.id, recording: wanted === 'on', stopped }, 'recording switched from the dashboard');
+    redirect(req, res, `${CUSTOMER_BASE}?done=${wanted}`);
+    return true;
+  }
+  const recording = ROUTE_RECORDING.exec(path);
+  if (recording) {
+    ctx.allow(method, 'GET');
+    const deployment = await requireSession(ctx, req);
+    const callId = decodeCallId(recording[1] ?? '');
+    const record = await ctx.calls.get(callId);
+    // Another deployment's call answers exactly as no call at all: ids cannot be probed.
+    if (!record || !record.locked || record.deploymentId !== deployment.id || record.recording?.discarded) {
+      throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such call', 404);
+    }
+    const source = await ctx.playback.serve(req, res, callId, record.recording);
+    ctx.log.info({ audit: true, callId, deployment: deployment.id, source, range: req.headers.range?.slice(0, 64) ?? null }, 'recording played from the dashboard');
+    return true;
+  }
+  if (path.startsWith(CUSTOMER_BASE)) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such route', 404);
+  return false;
+}
+
+async function signIn(ctx: CustomerDashboardContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const form = await readForm(req, ctx.bodyTimeoutMs, 'sign-in');
+  const code = oneField(form, 'code');
+  const deploymentId = code === null ? null : ctx.links.redeem(code);
+  const deployment = deploymentId === null ? undefined : await ctx.deployments.get(deploymentId);
+  if (!deployment || deployment.disabled) {
+    ctx.log.warn({ audit: true, deployment: deploymentId ?? undefined }, 'dashboard sign-in link refused');
+    sendPage(req, res, 401, renderCustomerLoginPage(null, 'This sign-in link is unknown, used or expired. Run `ttma dashboard` again for a new one.'));
+    return;
+  }
+  ctx.log.info({ audit: true, deployment: deployment.id }, 'dashboard session opened for a deployment');
+  redirect(req, res, CUSTOMER_BASE, ctx.sessions.open(deployment.id));
+}
+
+/** The session's deployment, still there and enabled; null without one (a stale session is ended). */
+async function sessionOf(ctx: CustomerDashboardContext, req: IncomingMessage): Promise<Deployment | null> {
+  const id = ctx.sessions.subjectOf(req);
+  if (id === null) return null;
+  const deployment = await ctx.deployments.get(id);
+  if (deployment && !deployment.disabled) return deployment;
+  ctx.sessions.close(req);
+  return null;
+}
+
+async function requireSession(ctx: CustomerDashboardContext, req: IncomingMessage): Promise<Deployment> {
+  const deployment = await sessionOf(ctx, req);
+  if (!deployment) throw new TtmaError(ErrorCodes.AUTH, 'not signed in: open a link from `ttma dashboard`', 401);
+  return deployment;
+}

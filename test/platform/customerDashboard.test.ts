@@ -1,0 +1,127 @@
+/**
+ * A deployment's own dashboard (FAQ-02 "review conversations from your
+ * dashboard", FAQ-17 recordings played back there and recording switched
+ * off there), with the real simulator, gateway and platform: a one-time link
+ * asked for with the agent secret signs a browser in; the page shows the
+ * deployment's calls, minutes and recording switch, and nothing of another
+ * deployment; its recordings play; the switch works; sign-out ends it.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { customerSignIn, dashboardLinkCode, httpRequest, postCustomerSignIn, recordedCall } from './dashboardHelpers.js';
+
+describe("a deployment's own dashboard", () => {
+  let stack: Stack;
+  let dir: string;
+  let port: number;
+  let callId: string;
+  let otherCallId: string;
+  const same = () => ({ origin: `http://127.0.0.1:${port}`, 'sec-fetch-site': 'same-origin', 'content-type': 'application/x-www-form-urlencoded' });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ttma-customer-dashboard-'));
+    stack = await startStack({}, { signWith: 'node', platform: { recordingsDir: dir, cdr: { attempts: 5, backoffMs: 50 } } });
+    port = stack.ports.platform;
+    callId = await recordedCall(stack, '+15550800001', { stored: true });
+    // Another deployment with a recorded call of its own (its record made as the webhooks would).
+    await stack.platform.deployments.register({ id: 'other', numbers: ['+15550100077'], tunnelHost: 'other.trycloudflare.com' });
+    otherCallId = 'v3:other-deployments-call-0001';
+    await stack.platform.calls.lock(otherCallId, 'other', { direction: 'incoming', from: '+15550800099', to: '+15550100077' });
+    await stack.platform.calls.patchRecording(otherCallId, { ...(await stack.platform.calls.get(callId))!.recording!, file: null });
+  });
+  after(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a link opens a page that only offers to sign in; posting it signs in, once', async () => {
+    const code = await dashboardLinkCode(stack);
+    const page = await httpRequest(port, 'GET', `/v1/dashboard/login?code=${code}`);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers['set-cookie'], undefined, 'a GET (a prefetch, a link preview) signs nobody in');
+    assert.match(page.text, new RegExp(`<input type="hidden" name="code" value="${code}">`));
+    assert.match(String(page.headers['content-security-policy']), /default-src 'none'/);
+    const signedIn = await postCustomerSignIn(port, code);
+    assert.equal(signedIn.status, 303);
+    const again = await postCustomerSignIn(port, code);
+    assert.equal(again.status, 401);
+    assert.match(again.text, /unknown, used or expired/);
+    assert.equal(again.headers['set-cookie'], undefined);
+    const incomplete = await httpRequest(port, 'GET', '/v1/dashboard/login?code=short');
+    assert.equal(incomplete.status, 400);
+    assert.doesNotMatch(incomplete.text, /name="code"/);
+  });
+
+  it('shows its calls, minutes and recording switch, and plays its recordings; nothing of another deployment', async () => {
+    const cookie = await customerSignIn(stack);
+    const page = await httpRequest(port, 'GET', '/v1/dashboard/', { cookie });
+    assert.equal(page.status, 200, page.text);
+    assert.match(String(page.headers['content-security-policy']), /media-src 'self'/);
+    assert.ok(page.text.includes(callId), 'its call is listed');
+    assert.ok(page.text.includes('+15550800001'));
+    assert.ok(page.text.includes(`<audio controls preload="none" src="/v1/dashboard/recordings/${encodeURIComponent(callId)}.mp3">`));
+    assert.match(page.text, /Minutes today \(UTC\): <strong>1<\/strong> of 600; this month: <strong>1<\/strong> of 6000/);
+    assert.match(page.text, /Recording is <strong>on<\/strong>/);
+    assert.ok(!page.text.includes(otherCallId) && !page.text.includes('+15550800099'), "another deployment's call is not shown");
+    // No review flags, no recording location: what the deployment's own API shows.
+    assert.doesNotMatch(page.text, /sim\/recordings|usage flags|\.mp3\?expires/);
+
+    const stored = readFileSync(join(dir, (await stack.platform.calls.get(callId))!.recording!.file!));
+    const mp3 = await httpRequest(port, 'GET', `/v1/dashboard/recordings/${encodeURIComponent(callId)}.mp3`, { cookie });
+    assert.equal(mp3.status, 200);
+    assert.equal(mp3.headers['content-type'], 'audio/mpeg');
+    assert.deepEqual(mp3.body, stored);
+    const part = await httpRequest(port, 'GET', `/v1/dashboard/recordings/${encodeURIComponent(callId)}.mp3`, { cookie, range: 'bytes=10-19' });
+    assert.equal(part.status, 206);
+    assert.deepEqual(part.body, stored.subarray(10, 20));
+    const theirs = await httpRequest(port, 'GET', `/v1/dashboard/recordings/${encodeURIComponent(otherCallId)}.mp3`, { cookie });
+    assert.equal(theirs.status, 404);
+    const nothing = await httpRequest(port, 'GET', '/v1/dashboard/recordings/v3%3Ano-such-call.mp3', { cookie });
+    assert.equal(nothing.status, 404);
+    assert.equal(JSON.parse(theirs.text).error.message, JSON.parse(nothing.text).error.message, 'the same answer as no call at all');
+
+    // Filters apply to its own calls; another deployment cannot be asked for.
+    const outgoing = await httpRequest(port, 'GET', '/v1/dashboard/?direction=outgoing', { cookie });
+    assert.match(outgoing.text, /no calls match/);
+    const asOther = await httpRequest(port, 'GET', '/v1/dashboard/?deployment=other', { cookie });
+    assert.equal(asOther.status, 400);
+  });
+
+  it('the recording switch turns recording off and on from the page', async () => {
+    const cookie = await customerSignIn(stack);
+    const off = await httpRequest(port, 'POST', '/v1/dashboard/recording', { cookie, ...same() }, 'recording=off');
+    assert.equal(off.status, 303, off.text);
+    assert.equal(off.headers.location, '/v1/dashboard/?done=off');
+    assert.equal((await stack.platform.deployments.get('test'))?.recording, false);
+    const page = await httpRequest(port, 'GET', '/v1/dashboard/?done=off', { cookie });
+    assert.match(page.text, /Recording is now off\./);
+    assert.match(page.text, /Recording is <strong>off<\/strong>/);
+    assert.match(page.text, /<input type="hidden" name="recording" value="on">/);
+    const odd = await httpRequest(port, 'GET', '/v1/dashboard/?done=%3Cscript%3E', { cookie });
+    assert.doesNotMatch(odd.text, /<script>|&lt;script/, 'the notice is never text from the request');
+    for (const body of ['recording=maybe', '', 'recording=on&recording=off']) {
+      const bad = await httpRequest(port, 'POST', '/v1/dashboard/recording', { cookie, ...same() }, body);
+      assert.equal(bad.status, 400, body);
+    }
+    const on = await httpRequest(port, 'POST', '/v1/dashboard/recording', { cookie, ...same() }, 'recording=on');
+    assert.equal(on.status, 303);
+    assert.equal((await stack.platform.deployments.get('test'))?.recording, true);
+  });
+
+  it('sign-out ends the session; without one the page says how to sign in', async () => {
+    const cookie = await customerSignIn(stack);
+    const out = await httpRequest(port, 'POST', '/v1/dashboard/logout', { cookie, ...same() }, '');
+    assert.equal(out.status, 303);
+    assert.match(String(out.headers['set-cookie']), /^ttma_customer=; Path=\/v1\/dashboard\/; Max-Age=0;/);
+    const page = await httpRequest(port, 'GET', '/v1/dashboard/', { cookie });
+    assert.equal(page.status, 401);
+    assert.match(page.text, /ttma dashboard/);
+    const mp3 = await httpRequest(port, 'GET', `/v1/dashboard/recordings/${encodeURIComponent(callId)}.mp3`, { cookie });
+    assert.equal(mp3.status, 401);
+    assert.equal((await httpRequest(port, 'GET', '/v1/dashboard/elsewhere', { cookie })).status, 404);
+  });
+});
