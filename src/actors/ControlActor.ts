@@ -505,6 +505,11 @@ export class ControlActor {
     return on === undefined ? this.#signalling.recordingSetting() : this.#signalling.switchRecording(on);
   }
 
+  /** Deletes one of this deployment's recordings at the platform and the provider (`ttma calls --delete-recording`). */
+  platformDeleteRecording(callId: string): Promise<Record<string, unknown>> {
+    return this.#signalling.deleteRecording(callId);
+  }
+
   /** A one-time sign-in link to this deployment's dashboard on the platform (`ttma dashboard`). */
   platformDashboardLink(): Promise<{ url: string; expires_at: string }> {
     return this.#signalling.dashboardLink();

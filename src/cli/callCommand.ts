@@ -74,7 +74,7 @@ interface LocalAnswer {
 }
 
 /** One request to the gateway's local listener on 127.0.0.1 (no keep-alive, bounded in time and size). */
-function local(port: number, secret: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, maxBytes = MAX_RESPONSE_BYTES): Promise<LocalAnswer> {
+function local(port: number, secret: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, timeoutMs: number, maxBytes = MAX_RESPONSE_BYTES): Promise<LocalAnswer> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
@@ -176,7 +176,16 @@ interface CallRow {
 
 /** `ttma calls [--recent N] [--source gateway|platform] [--json]`: recent calls, newest first. */
 export async function runCallsCommand(argv: string[]): Promise<number> {
-  const { values } = parse('calls', argv, { ...COMMON, recent: { type: 'string' }, source: { type: 'string' }, recording: { type: 'string' }, out: { type: 'string' } }, 0);
+  const { values } = parse(
+    'calls',
+    argv,
+    { ...COMMON, recent: { type: 'string' }, source: { type: 'string' }, recording: { type: 'string' }, out: { type: 'string' }, 'delete-recording': { type: 'string' } },
+    0,
+  );
+  if (values['delete-recording'] !== undefined) {
+    if (values.recording !== undefined || values.out !== undefined) throw usage('calls', '--delete-recording goes alone, without --recording or --out');
+    return deleteRecording(values, values['delete-recording']);
+  }
   if (values.recording !== undefined || values.out !== undefined) return saveRecording(values);
   const recent = intFlag('--recent', values.recent, 10, 1, 100);
   const source = values.source ?? 'gateway';
@@ -237,6 +246,25 @@ async function saveRecording(values: Common & { recording?: string | undefined; 
   }
   const sha256 = createHash('sha256').update(answer.bytes).digest('hex');
   process.stdout.write(`${JSON.stringify({ ok: true, call_control_id: callId, file: values.out, bytes: answer.bytes.length, sha256 })}\n`);
+  return 0;
+}
+
+/**
+ * `ttma calls --delete-recording <call id>`: deletes one of this
+ * deployment's recordings for good, at the platform (its stored copy) and
+ * at the provider; prints one JSON line saying what was deleted.
+ */
+async function deleteRecording(values: Common, callId: string): Promise<number> {
+  if (!CALL_ID_PATTERN.test(callId)) throw usage('calls', '--delete-recording takes a call id (letters, digits, ":_-.", at most 128)');
+  const { port, secret } = target(values);
+  const answer = await local(port, secret, 'DELETE', `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`, undefined, CALL_TIMEOUT_MS);
+  if (answer.status !== 200) {
+    const error = refusal(answer);
+    process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
+    process.stderr.write(`ttma calls: recording not deleted: ${error.code}: ${error.message}\n`);
+    return 1;
+  }
+  process.stdout.write(`${JSON.stringify({ ok: true, ...answer.body })}\n`);
   return 0;
 }
 

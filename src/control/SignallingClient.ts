@@ -164,6 +164,15 @@ export class SignallingClient {
     return this.#call('GET', PLATFORM_PATHS.usage) as Promise<DeploymentUsage>;
   }
 
+  /** Deletes one of the deployment's recordings, at the platform and the provider (what was deleted). */
+  async deleteRecording(callId: string): Promise<Record<string, unknown>> {
+    const body = await this.#call('DELETE', PLATFORM_PATHS.recording(callId));
+    if (!body || typeof body !== 'object' || (body as { call_control_id?: unknown }).call_control_id !== callId) {
+      throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the recording deletion with something else', 502);
+    }
+    return body as Record<string, unknown>;
+  }
+
   /** Whether the platform records this deployment's calls (its own switch, FAQ-17). */
   async recordingSetting(): Promise<RecordingSetting> {
     return checkRecordingSetting(await this.#call('GET', PLATFORM_PATHS.recordingSetting));
@@ -202,7 +211,7 @@ export class SignallingClient {
     return this.#call('POST', path, JSON.stringify(body));
   }
 
-  async #call(method: 'GET' | 'POST', path: string, body?: string, maxBytes = MAX_RESPONSE_BYTES): Promise<unknown> {
+  async #call(method: 'GET' | 'POST' | 'DELETE', path: string, body?: string, maxBytes = MAX_RESPONSE_BYTES): Promise<unknown> {
     return this.#parse(path, await this.#sendRetryingRefused(method, path, body, maxBytes));
   }
 

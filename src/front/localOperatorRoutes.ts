@@ -10,6 +10,8 @@
  *        gateway: GatewayCallRecord (live, ended, refused); platform: the platform's records of this deployment's calls
  *   GET  /v1/local/calls/{id}/recording.mp3 -> audio/mpeg: one of this deployment's recordings, from the platform
  *        (which plays it only to its owner: FAQ-13, FAQ-17)
+ *   DELETE /v1/local/calls/{id}/recording.mp3 -> what was deleted: one of this deployment's recordings, at the
+ *        platform and at the provider
  *   GET  /v1/local/recording -> {"recording":true|false}: whether the platform records this deployment's calls
  *   POST /v1/local/recording {"recording":false} -> {"recording":false,"stopped":N}: turns it off (or on); off also
  *        stops the recording of live calls (FAQ-02, FAQ-17: "you can turn recording off at any time")
@@ -69,10 +71,12 @@ function bearerOf(req: HttpRequest): string | undefined {
 export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Options): void {
   const { control, log } = options;
 
-  app.get('/v1/local/calls/:id/recording.mp3', route((res, req) => {
+  /** The call id of a recording route, or null after refusing the request (wrong secret, malformed id). */
+  const recordingCall = (res: HttpResponse, req: HttpRequest): string | null => {
     if (!options.isOperator(bearerOf(req))) {
       log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recording request refused: wrong or missing agent secret');
-      return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+      refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+      return null;
     }
     let callId = '';
     try {
@@ -80,7 +84,34 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     } catch {
       callId = '';
     }
-    if (!CALL_ID_PATTERN.test(callId)) return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'call id in the path is malformed');
+    if (CALL_ID_PATTERN.test(callId)) return callId;
+    refuse(res, 400, ErrorCodes.BAD_REQUEST, 'call id in the path is malformed');
+    return null;
+  };
+
+  app.del('/v1/local/calls/:id/recording.mp3', route((res, req) => {
+    const callId = recordingCall(res, req);
+    if (callId === null) return;
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    control.platformDeleteRecording(callId).then(
+      (removed) => {
+        log.info({ audit: true, callId }, 'operator deleted a recording');
+        if (!state.aborted) send(res, 200, removed);
+      },
+      (err: unknown) => {
+        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
+        log.warn({ code, callId }, 'recording deletion at the platform refused');
+        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'recording not deleted');
+      },
+    );
+  }));
+
+  app.get('/v1/local/calls/:id/recording.mp3', route((res, req) => {
+    const callId = recordingCall(res, req);
+    if (callId === null) return;
     const state = { aborted: false };
     res.onAborted(() => {
       state.aborted = true;

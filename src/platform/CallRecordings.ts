@@ -8,7 +8,7 @@
  * while recording is off is not kept here, and is deleted at the provider
  * too ("when it's off, no audio is kept").
  */
-import { isTtmaError } from '../errors.js';
+import { ErrorCodes, isTtmaError, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallRecord, CallRegistry } from './CallRegistry.js';
 import type { Deployment } from './DeploymentRegistry.js';
@@ -19,6 +19,24 @@ import { BLANK_RECORDING } from './store/CallStore.js';
 
 /** A provider's leg id as it may be put in a query (Telnyx: a UUID). */
 const LEG_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** What deleting a recording did (the answer of every delete route). */
+export interface RemovedRecording {
+  call_control_id: string;
+  stored_file_deleted: boolean;
+  provider_recordings_deleted: number;
+  /** Set when there was nothing left to delete: why it was already gone. */
+  already: string | null;
+}
+
+/**
+ * A recording id in the simulator's download URL (`/sim/recordings/<32 hex>.mp3`). Telnyx's
+ * pre-signed URLs name none we rely on: its copies are found by the call leg.
+ */
+function recordingIdsIn(url: string | null): string[] {
+  const id = url ? /\/recordings\/([0-9a-f]{32})\.mp3(?:\?|$)/.exec(url)?.[1] : undefined;
+  return id ? [id] : [];
+}
 
 const TURNED_OFF = 'recording turned off during the call';
 const OFF_WHEN_SAVED = 'recorded by the provider while recording was off';
@@ -98,6 +116,32 @@ export class CallRecordings {
       await calls.patchRecording(callId, { error: `not deleted at the provider: ${isTtmaError(err) ? err.message : 'delete failed'}` });
       logger.warn({ audit: true, deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'recording saved while recording is off: not kept, but deleting it at the provider failed');
     }
+  }
+
+  /**
+   * Deletes a call's recording for good, asked for by its deployment or the
+   * operator: the provider's copies first (so a failure there changes
+   * nothing here and can be retried), then the stored file, then the record
+   * says it was deleted. A call still being recorded is refused: its
+   * recording does not exist yet (turning recording off stops it).
+   */
+  async remove(record: CallRecord, by: 'deployment' | 'operator'): Promise<RemovedRecording> {
+    const { calls, provider, fetcher, logger } = this.#o;
+    const rec = record.recording;
+    const callId = record.callControlId;
+    if (!rec || (!rec.url && !rec.file && !rec.legId && !rec.started)) throw new TtmaError(ErrorCodes.NOT_FOUND, 'this call has no recording', 404);
+    if (rec.discarded && !rec.url && !rec.file) return { call_control_id: callId, stored_file_deleted: false, provider_recordings_deleted: 0, already: rec.discarded };
+    if (record.state !== 'ended' && !rec.url) {
+      throw new TtmaError(ErrorCodes.CONFLICT, 'the call is still being recorded: turn recording off to stop it, or delete the recording after the call', 409);
+    }
+    if (rec.file && !fetcher) {
+      throw new TtmaError(ErrorCodes.CONFIG, 'the stored copy is in a recordings directory this platform was not started with (--recordings-dir)', 503);
+    }
+    const deleted = await provider.deleteRecordings(recordingIdsIn(rec.url), rec.legId);
+    const storedFileDeleted = rec.file && fetcher ? await fetcher.remove(rec.file) : false;
+    await calls.patchRecording(callId, { url: null, file: null, sha256: null, bytes: null, error: null, discarded: `deleted by the ${by}` });
+    logger.info({ audit: true, deployment: record.deploymentId, callId, by, provider: deleted.length, stored: storedFileDeleted }, 'recording deleted');
+    return { call_control_id: callId, stored_file_deleted: storedFileDeleted, provider_recordings_deleted: deleted.length, already: null };
   }
 
   /** The call ended: a later record_start would be for nothing. */

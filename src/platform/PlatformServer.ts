@@ -347,6 +347,8 @@ export class PlatformServer {
       bodyTimeoutMs: this.#bodyTimeoutMs,
       isAdminToken: (token) => this.#isAdminToken(token),
       requireViewer: (req) => this.#requireViewer(req),
+      requireAdmin: (req) => this.#requireAdmin(req),
+      deleteRecording: (record) => this.#recordings.remove(record, 'operator'),
       allow: () => undefined,
     };
     this.#customer = {
@@ -357,6 +359,7 @@ export class PlatformServer {
       usage: (id) => this.caps.usage(id),
       playback: this.#dashboard.playback,
       switchRecording: (id, on) => this.#applyRecordingSwitch(id, on),
+      deleteRecording: (record) => this.#recordings.remove(record, 'deployment'),
       log: this.#log,
       bodyTimeoutMs: this.#bodyTimeoutMs,
       allow: () => undefined,
@@ -479,9 +482,10 @@ export class PlatformServer {
       if (await this.install.handle(method, path, req, res, tools)) return;
       const ownRecording = ROUTE_SIGNAL_RECORDING.exec(path);
       if (ownRecording) {
-        allowMethod(method, 'GET', ctx);
+        if (method !== 'DELETE') allowMethod(method, 'GET', ctx);
         const callId = decodeCallId(ownRecording[1] ?? '');
         ctx.callId = callId;
+        if (method === 'DELETE') return await this.#deleteOwnRecording(req, res, callId, ctx);
         return await this.#ownRecording(req, res, callId, ctx);
       }
       const signal = ROUTE_SIGNAL_CALL.exec(path);
@@ -630,6 +634,14 @@ export class PlatformServer {
    * Another deployment's call, an unowned one and no such call get the same
    * answer, so ids cannot be probed (FAQ-13).
    */
+  /** The deployment deletes one of its own recordings, here and at the provider (CallRecordings.remove). */
+  async #deleteOwnRecording(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    const record = await this.calls.get(callId);
+    if (!record || !record.locked || record.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
+    sendJson(req, res, 200, await this.#recordings.remove(record, 'deployment'));
+  }
+
   async #ownRecording(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
     const record = await this.calls.get(callId);

@@ -6,8 +6,8 @@
  * stored recording is known complete and intact.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
 
 export interface RecordingFetcherOptions {
@@ -44,6 +44,24 @@ export class RecordingFetcher {
 
   get dir(): string {
     return this.#dir;
+  }
+
+  /**
+   * Deletes a stored recording (a path relative to the directory, as the
+   * call record holds it); false when it was already gone. A path that
+   * would leave the directory is refused, never followed.
+   */
+  async remove(file: string): Promise<boolean> {
+    const root = resolve(this.#dir);
+    const path = resolve(root, file);
+    if (!path.startsWith(`${root}${sep}`) || !path.endsWith('.mp3')) throw refuse('stored recording path is outside the recordings directory');
+    try {
+      await unlink(path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw refuse(`stored recording not deleted (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
   }
 
   async fetch(deploymentId: string, callControlId: string, rawUrl: string): Promise<StoredRecording> {

@@ -9,6 +9,7 @@
  *                                             its numbers, minutes against caps, recording switch, calls
  *   POST /v1/dashboard/recording              recording=on|off (the deployment's own switch)
  *   GET  /v1/dashboard/recordings/{call}.mp3  one of ITS recordings (another's answers as no such call)
+ *   POST /v1/dashboard/recordings/{call}/delete  deletes it, here and at the provider
  *   POST /v1/dashboard/logout                 ends the session
  *
  * The session cookie (`ttma_customer`, /v1/dashboard/) names one deployment,
@@ -20,7 +21,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { oneField, readForm, redirect, sendPage } from './browserForms.js';
-import type { CallRegistry } from './CallRegistry.js';
+import type { CallRecord, CallRegistry } from './CallRegistry.js';
+import type { RemovedRecording } from './CallRecordings.js';
 import { HISTORY_MAX_LIMIT, parseHistoryQuery, selectHistory } from './callHistory.js';
 import { CUSTOMER_BASE, CUSTOMER_LOGIN, CUSTOMER_LOGOUT, CUSTOMER_RECORDING_SWITCH, renderCustomerLoginPage, renderCustomerPage } from './customerPage.js';
 import type { DashboardLinks } from './DashboardLinks.js';
@@ -41,16 +43,20 @@ export interface CustomerDashboardContext {
   playback: RecordingPlayback;
   /** The deployment's recording switch, as its signalling API flips it: how many live recordings were stopped. */
   switchRecording(deploymentId: string, on: boolean): Promise<number>;
+  /** Deletes a call's recording, here and at the provider (CallRecordings.remove). */
+  deleteRecording(record: CallRecord): Promise<RemovedRecording>;
   log: Logger;
   bodyTimeoutMs: number;
   allow(method: string, allowed: string): void;
 }
 
 const ROUTE_RECORDING = /^\/v1\/dashboard\/recordings\/([^/]+)\.mp3$/;
+const ROUTE_DELETE = /^\/v1\/dashboard\/recordings\/([^/]+)\/delete$/;
 /** What the page says after the switch (?done=), never text from the request. */
 const NOTICES: Record<string, string> = {
   off: 'Recording is now off.',
   on: 'Recording is now on.',
+  deleted: 'The recording was deleted, here and at the phone provider.',
 };
 
 /** True when the path was one of ours (answered or refused). */
@@ -102,16 +108,24 @@ export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: In
     redirect(req, res, `${CUSTOMER_BASE}?done=${wanted}`);
     return true;
   }
+  const deletion = ROUTE_DELETE.exec(path);
+  if (deletion) {
+    ctx.allow(method, 'POST');
+    await readForm(req, ctx.bodyTimeoutMs, 'deleting a recording');
+    const deployment = await requireSession(ctx, req);
+    const record = await ownRecord(ctx, deployment, decodeCallId(deletion[1] ?? ''));
+    const removed = await ctx.deleteRecording(record);
+    ctx.log.info({ audit: true, deployment: deployment.id, callId: record.callControlId, ...removed }, 'recording deleted from the dashboard');
+    redirect(req, res, `${CUSTOMER_BASE}?done=deleted`);
+    return true;
+  }
   const recording = ROUTE_RECORDING.exec(path);
   if (recording) {
     ctx.allow(method, 'GET');
     const deployment = await requireSession(ctx, req);
     const callId = decodeCallId(recording[1] ?? '');
-    const record = await ctx.calls.get(callId);
-    // Another deployment's call answers exactly as no call at all: ids cannot be probed.
-    if (!record || !record.locked || record.deploymentId !== deployment.id || record.recording?.discarded) {
-      throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such call', 404);
-    }
+    const record = await ownRecord(ctx, deployment, callId);
+    if (record.recording?.discarded) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such call', 404);
     const source = await ctx.playback.serve(req, res, callId, record.recording);
     ctx.log.info({ audit: true, callId, deployment: deployment.id, source, range: req.headers.range?.slice(0, 64) ?? null }, 'recording played from the dashboard');
     return true;
@@ -132,6 +146,13 @@ async function signIn(ctx: CustomerDashboardContext, req: IncomingMessage, res: 
   }
   ctx.log.info({ audit: true, deployment: deployment.id }, 'dashboard session opened for a deployment');
   redirect(req, res, CUSTOMER_BASE, ctx.sessions.open(deployment.id));
+}
+
+/** The deployment's own call; another deployment's answers exactly as no call at all, so ids cannot be probed. */
+async function ownRecord(ctx: CustomerDashboardContext, deployment: Deployment, callId: string): Promise<CallRecord> {
+  const record = await ctx.calls.get(callId);
+  if (!record || !record.locked || record.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such call', 404);
+  return record;
 }
 
 /** The session's deployment, still there and enabled; null without one (a stale session is ended). */

@@ -31,7 +31,11 @@ function recordingCell(record: CallRecord): string {
   const r = record.recording;
   if (!r) return `<td>${DASH}</td>`;
   if (r.discarded) return `<td><span class="muted">not kept: ${escapeHtml(r.discarded)}</span></td>`;
-  if (r.url || r.file) return `<td><audio controls preload="none" src="${escapeHtml(customerRecordingPath(record.callControlId))}"></audio></td>`;
+  if (r.url || r.file) {
+    const id = encodeURIComponent(record.callControlId);
+    return `<td><audio controls preload="none" src="${escapeHtml(customerRecordingPath(record.callControlId))}"></audio>
+<form method="post" action="/v1/dashboard/recordings/${escapeHtml(id)}/delete"><button type="submit">delete recording</button></form></td>`;
+  }
   if (r.error) return `<td><span class="muted">not available: ${escapeHtml(r.error)}</span></td>`;
   return `<td><span class="muted">${record.state === 'ended' ? 'waiting for the provider' : 'recording'}</span></td>`;
 }

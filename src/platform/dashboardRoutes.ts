@@ -7,6 +7,8 @@
  *   POST /v1/admin/logout                 ends the session
  *   GET  /v1/admin/recordings/{call}.mp3  a call's recording (RecordingPlayback), to the
  *                                         admin token or a session
+ *   DELETE /v1/admin/recordings/{call}.mp3  deletes it, here and at the provider (admin token only:
+ *                                         a session only reads)
  *
  * Sign-in and sign-out take only same-origin form posts (Origin and
  * Sec-Fetch-Site checked when the browser sends them), so another site cannot
@@ -15,7 +17,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CallRegistry } from './CallRegistry.js';
+import type { CallRecord, CallRegistry } from './CallRegistry.js';
+import type { RemovedRecording } from './CallRecordings.js';
 import type { DashboardSessions } from './DashboardSessions.js';
 import { oneField, readForm, redirect, requireSameOrigin, sendPage } from './browserForms.js';
 import { escapeHtml, PAGE_STYLE } from './historyPage.js';
@@ -32,6 +35,8 @@ export interface DashboardContext {
   /** True when `token` is the admin token (constant time); throws when the admin API is disabled. */
   isAdminToken(token: string): boolean;
   requireViewer(req: IncomingMessage): void;
+  requireAdmin(req: IncomingMessage): void;
+  deleteRecording(record: CallRecord): Promise<RemovedRecording>;
   allow(method: string, allowed: string): void;
 }
 
@@ -57,11 +62,16 @@ export async function handleDashboardRoute(ctx: DashboardContext, req: IncomingM
   }
   const recording = ROUTE_RECORDING.exec(path);
   if (recording) {
-    ctx.allow(method, 'GET');
-    ctx.requireViewer(req);
+    if (method !== 'DELETE') ctx.allow(method, 'GET');
+    if (method === 'DELETE') ctx.requireAdmin(req);
+    else ctx.requireViewer(req);
     const callId = decodeCallId(recording[1] ?? '');
     const record = await ctx.calls.get(callId);
     if (!record) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such call', 404);
+    if (method === 'DELETE') {
+      sendJson(req, res, 200, await ctx.deleteRecording(record));
+      return true;
+    }
     const source = await ctx.playback.serve(req, res, callId, record.recording);
     ctx.log.info({ audit: true, callId, deployment: record.deploymentId, source, range: req.headers.range?.slice(0, 64) ?? null }, 'recording played');
     return true;

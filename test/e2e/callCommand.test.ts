@@ -274,6 +274,24 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.equal((await ttma(['dashboard', 'now', ...flags])).code, 2);
   });
 
+  it('ttma calls --delete-recording deletes one of its recordings at the platform and the provider', async () => {
+    const listed = jsonLine(await ttma(['calls', '--source', 'platform', '--json', ...flags]));
+    const recorded = (listed.calls as Array<Record<string, any>>).find((c) => c.recorded === true);
+    assert.ok(recorded, 'the call placed above was recorded');
+    const id = recorded.call_control_id as string;
+    const run = await ttma(['calls', '--delete-recording', id, ...flags]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(jsonLine(run), { ok: true, call_control_id: id, stored_file_deleted: false, provider_recordings_deleted: 1, already: null });
+    const recordings = await sim('/v2/recordings');
+    assert.equal((recordings.data as Array<Record<string, unknown>>).some((r) => r['call_control_id'] === id), false, 'gone at the provider');
+    const fetchAfter = await ttma(['calls', '--recording', id, '--out', join(dir, 'deleted.mp3'), ...flags]);
+    assert.equal(fetchAfter.code, 1);
+    assert.equal(existsSync(join(dir, 'deleted.mp3')), false);
+    const hostile = await ttma(['calls', '--delete-recording', '../x', ...flags]);
+    assert.equal(hostile.code, 2);
+    assert.equal((await ttma(['calls', '--delete-recording', id, '--out', join(dir, 'x.mp3'), ...flags])).code, 2);
+  });
+
   it('ttma recording reads and flips the deployment\'s recording switch at the platform', async () => {
     assert.deepEqual(jsonLine(await ttma(['recording', '--json', ...flags])), { ok: true, recording: true });
     const off = await ttma(['recording', 'off', ...flags]);

@@ -7,7 +7,7 @@
  * deployment; its recordings play; the switch works; sign-out ends it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -110,6 +110,28 @@ describe("a deployment's own dashboard", () => {
     const on = await httpRequest(port, 'POST', '/v1/dashboard/recording', { cookie, ...same() }, 'recording=on');
     assert.equal(on.status, 303);
     assert.equal((await stack.platform.deployments.get('test'))?.recording, true);
+  });
+
+  it("deletes one of its recordings from the page, here and at the provider; another deployment's cannot be", async () => {
+    const cookie = await customerSignIn(stack);
+    const target = await recordedCall(stack, '+15550800002', { stored: true });
+    const file = join(dir, (await stack.platform.calls.get(target))!.recording!.file!);
+    const page = await httpRequest(port, 'GET', '/v1/dashboard/', { cookie });
+    const action = `/v1/dashboard/recordings/${encodeURIComponent(target)}/delete`;
+    assert.ok(page.text.includes(`<form method="post" action="${action}">`), 'a delete button on its row');
+    const theirs = await httpRequest(port, 'POST', `/v1/dashboard/recordings/${encodeURIComponent(otherCallId)}/delete`, { cookie, ...same() }, '');
+    assert.equal(theirs.status, 404);
+    assert.ok((await stack.platform.calls.get(otherCallId))!.recording!.url, "the other deployment's recording is untouched");
+    const deleted = await httpRequest(port, 'POST', action, { cookie, ...same() }, '');
+    assert.equal(deleted.status, 303, deleted.text);
+    assert.equal(deleted.headers.location, '/v1/dashboard/?done=deleted');
+    assert.equal(existsSync(file), false);
+    assert.equal(stack.sim.recordings().some((r) => r.callControlId === target), false, 'the provider copy is gone');
+    const after = await httpRequest(port, 'GET', '/v1/dashboard/?done=deleted', { cookie });
+    assert.match(after.text, /The recording was deleted, here and at the phone provider\./);
+    assert.match(after.text, /not kept: deleted by the deployment/);
+    assert.ok(!after.text.includes(`src="/v1/dashboard/recordings/${encodeURIComponent(target)}.mp3"`), 'no player for it');
+    assert.equal((await httpRequest(port, 'GET', `/v1/dashboard/recordings/${encodeURIComponent(target)}.mp3`, { cookie })).status, 404);
   });
 
   it('sign-out ends the session; without one the page says how to sign in', async () => {

@@ -173,3 +173,23 @@ attack('customer dashboard: a sign-in link opened by GET alone (a prefetch, a ch
   probe.goal(preview.headers['set-cookie'] !== undefined, 'a GET set a session cookie');
   assert.ok(signedIn(await postCustomerSignIn(port, code)), 'the preview did not spend the code either');
 });
+
+attack("customer dashboard: deleting another deployment's recording, or one cross-site", async (probe) => {
+  const cookie = await customerSignIn(stack);
+  const theirs = await httpRequest(port, 'POST', `/v1/dashboard/recordings/${encodeURIComponent(OTHER_CALL)}/delete`, { cookie, ...form() }, '');
+  probe.goal((await stack.platform.calls.get(OTHER_CALL))!.recording!.url === null, "another deployment's recording was deleted");
+  assert.equal(theirs.status, 404);
+  const crossSite = await httpRequest(port, 'POST', `/v1/dashboard/recordings/${encodeURIComponent(callId)}/delete`, { cookie, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'content-type': 'application/x-www-form-urlencoded' }, '');
+  probe.goal((await stack.platform.calls.get(callId))!.recording!.url === null, 'deleted by a cross-site post');
+  assert.equal(crossSite.status, 403);
+  const viaSignal = await httpRequest(port, 'DELETE', `/v1/signal/calls/${encodeURIComponent(OTHER_CALL)}/recording.mp3`, { authorization: `Bearer ${stack.agentSecret}`, 'x-ttma-deployment': 'test' });
+  probe.goal((await stack.platform.calls.get(OTHER_CALL))!.recording!.url === null, 'deleted through the signalling API');
+  assert.equal(viaSignal.status, 403);
+});
+
+attack("dashboard: the operator's read-only session used to delete a recording", async (probe) => {
+  const cookie = await signIn(port);
+  const answer = await httpRequest(port, 'DELETE', mp3Path(callId).replace('/v1/dashboard/', '/v1/admin/'), { cookie, ...origin() });
+  probe.goal((await stack.platform.calls.get(callId))!.recording!.url === null, `deleted (answered ${answer.status})`);
+  assert.equal(answer.status, 401);
+});

@@ -1,0 +1,132 @@
+/**
+ * Deleting a call's recording for good (FAQ-02: "no audio is kept" once the
+ * customer wants none; FAQ-17), with the real simulator, gateway and
+ * platform: the deployment deletes its own (the stored MP3 and the
+ * provider's copy go, the record says so, nothing plays), the operator any;
+ * another deployment's is refused and untouched; a recording still being
+ * made is refused; a provider that fails to delete changes nothing here.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ErrorCodes, TtmaError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { CallRecordings } from '../../src/platform/CallRecordings.js';
+import { CallRegistry } from '../../src/platform/CallRegistry.js';
+import { RecordingFetcher } from '../../src/platform/RecordingFetcher.js';
+import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
+import { ADMIN_TOKEN, recordedCall } from './dashboardHelpers.js';
+import { agentHeaders, call } from './helpers.js';
+
+describe('deleting a recording', () => {
+  let stack: Stack;
+  let dir: string;
+  let base: string;
+  let headers: Record<string, string>;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ttma-recording-delete-'));
+    stack = await startStack({}, { signWith: 'node', platform: { adminToken: ADMIN_TOKEN, recordingsDir: dir, cdr: { attempts: 5, backoffMs: 50 } } });
+    base = `http://127.0.0.1:${stack.ports.platform}`;
+    headers = agentHeaders('test', stack.agentSecret);
+  });
+  after(async () => {
+    await stack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const providerKeeps = (callId: string) => stack.sim.recordings().some((r) => r.callControlId === callId);
+
+  it('the deployment deletes its own: the stored MP3 and the provider copy go, and nothing plays', async () => {
+    const callId = await recordedCall(stack, '+15550710001', { stored: true });
+    const stored = join(dir, (await stack.platform.calls.get(callId))!.recording!.file!);
+    assert.ok(existsSync(stored) && providerKeeps(callId));
+    // Through the gateway's local listener (what `ttma calls --delete-recording` asks).
+    const local = `http://127.0.0.1:${stack.ports.local}`;
+    const res = await call(local, 'DELETE', `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`, { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body, { call_control_id: callId, stored_file_deleted: true, provider_recordings_deleted: 1, already: null });
+    assert.equal(existsSync(stored), false);
+    assert.equal(providerKeeps(callId), false);
+    const recording = (await stack.platform.calls.get(callId))!.recording!;
+    assert.deepEqual({ url: recording.url, file: recording.file, sha256: recording.sha256, discarded: recording.discarded }, { url: null, file: null, sha256: null, discarded: 'deleted by the deployment' });
+    assert.equal((await call(base, 'GET', PLATFORM_PATHS.recording(callId), { headers })).status, 404);
+    const admin = await call(base, 'GET', `/v1/admin/recordings/${encodeURIComponent(callId)}.mp3`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(admin.status, 404);
+    // Again: nothing left, and it says why.
+    const again = await call(base, 'DELETE', PLATFORM_PATHS.recording(callId), { headers });
+    assert.deepEqual(again.body, { call_control_id: callId, stored_file_deleted: false, provider_recordings_deleted: 0, already: 'deleted by the deployment' });
+  });
+
+  it("the operator deletes any with the admin token; another deployment's delete is refused and changes nothing", async () => {
+    const callId = await recordedCall(stack, '+15550710002', { stored: true });
+    const stored = join(dir, (await stack.platform.calls.get(callId))!.recording!.file!);
+    const otherSecret = (await stack.platform.deployments.register({ id: 'other', numbers: ['+15550100066'], tunnelHost: 'other.trycloudflare.com' })).agentSecret;
+    const foreign = await call(base, 'DELETE', PLATFORM_PATHS.recording(callId), { headers: agentHeaders('other', otherSecret) });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.body.error.code, ErrorCodes.CALL_NOT_OWNED);
+    assert.equal((await call(base, 'DELETE', PLATFORM_PATHS.recording(callId), { headers: agentHeaders('test', 'wrong') })).status, 401);
+    assert.ok(existsSync(stored) && providerKeeps(callId), 'untouched');
+
+    const res = await call(base, 'DELETE', `/v1/admin/recordings/${encodeURIComponent(callId)}.mp3`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.provider_recordings_deleted, 1);
+    assert.equal(existsSync(stored), false);
+    assert.equal(providerKeeps(callId), false);
+    assert.equal((await stack.platform.calls.get(callId))!.recording!.discarded, 'deleted by the operator');
+  });
+
+  it('a recording still being made is refused (409): it does not exist yet', async () => {
+    const live = stack.sim.placeInboundCall({ from: '+15550710003', to: NUMBER, durationMs: 2_000 });
+    await waitFor('record_start', async () => Boolean((await stack.platform.calls.get(live.id))?.recording?.started), 5_000);
+    const res = await call(base, 'DELETE', PLATFORM_PATHS.recording(live.id), { headers });
+    assert.equal(res.status, 409);
+    assert.equal(res.body.error.code, ErrorCodes.CONFLICT);
+    assert.match(res.body.error.message, /still being recorded/);
+    await live.done;
+    const none = stack.sim.placeInboundCall({ from: '+15550710004', to: NUMBER, durationMs: 500 });
+    await none.done;
+    await stack.platform.deployments.update('test', { recording: false });
+    const unrecorded = stack.sim.placeInboundCall({ from: '+15550710005', to: NUMBER, durationMs: 500 });
+    await unrecorded.done;
+    await waitFor('settled', async () => (await stack.platform.calls.get(unrecorded.id))?.billing != null, 8_000);
+    const nothing = await call(base, 'DELETE', PLATFORM_PATHS.recording(unrecorded.id), { headers });
+    assert.equal(nothing.status, 404);
+    assert.match(nothing.body.error.message, /no recording/);
+    await stack.platform.deployments.update('test', { recording: true });
+  });
+});
+
+describe('deleting a recording when the provider fails', () => {
+  it('changes nothing here: the stored file and the record stay, and the error names the provider', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ttma-recording-delete-fail-'));
+    try {
+      const calls = new CallRegistry();
+      const fetcher = new RecordingFetcher({ dir, allowedOrigins: ['http://127.0.0.1'] });
+      const failing = {
+        action: async () => undefined,
+        deleteRecordings: async (): Promise<string[]> => {
+          throw new TtmaError(ErrorCodes.PROVIDER, 'provider delete recording failed after 3 attempts: HTTP 503', 502);
+        },
+      };
+      const recordings = new CallRecordings({ provider: failing, calls, fetcher, logger: createLogger('test', 'silent') });
+      await calls.lock('v3:c1', 'dep', { direction: 'incoming', from: '+15550000001', to: '+15550000002' });
+      mkdirSync(join(dir, 'dep'));
+      writeFileSync(join(dir, 'dep', 'v3_c1.mp3'), 'mp3');
+      await calls.patchRecording('v3:c1', { started: true, url: 'https://provider.example/r.mp3', file: 'dep/v3_c1.mp3', legId: 'leg-1' });
+      const record = (await calls.get('v3:c1'))!;
+      await assert.rejects(recordings.remove(record, 'deployment'), /HTTP 503/);
+      assert.ok(existsSync(join(dir, 'dep', 'v3_c1.mp3')));
+      const after = (await calls.get('v3:c1'))!.recording!;
+      assert.equal(after.file, 'dep/v3_c1.mp3');
+      assert.equal(after.discarded, null);
+      // A stored path that would leave the directory is refused, never followed.
+      await assert.rejects(fetcher.remove('../outside.mp3'), /outside the recordings directory/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
