@@ -123,7 +123,9 @@ export class CallRecordings {
    * operator: the provider's copies first (so a failure there changes
    * nothing here and can be retried), then the stored file, then the record
    * says it was deleted. A call still being recorded is refused: its
-   * recording does not exist yet (turning recording off stops it).
+   * recording does not exist yet (turning recording off stops it). A call
+   * that ended before the provider saved its recording is marked, and the
+   * recording is deleted at the provider when it arrives (saved()).
    */
   async remove(record: CallRecord, by: 'deployment' | 'operator'): Promise<RemovedRecording> {
     const { calls, provider, fetcher, logger } = this.#o;
@@ -149,7 +151,12 @@ export class CallRecordings {
     this.#started.delete(callId);
   }
 
-  /** The provider's call.recording.saved: keep its URL and store the file, unless recording was turned off meanwhile. */
+  /**
+   * The provider's call.recording.saved: keep its URL and store the file,
+   * unless recording was turned off meanwhile or the call's recording was
+   * discarded (stopped by the switch, deleted before it was saved): then it
+   * is deleted at the provider.
+   */
   async saved(deployment: Deployment, callId: string, data: Json): Promise<void> {
     const { calls, fetcher, logger } = this.#o;
     const payload = isObject(data['payload']) ? data['payload'] : {};
@@ -157,7 +164,8 @@ export class CallRecordings {
     const url = typeof urls['mp3'] === 'string' ? urls['mp3'].slice(0, 2048) : null;
     const leg = payload['call_leg_id'];
     const legId = typeof leg === 'string' && LEG_ID_PATTERN.test(leg) ? leg : null;
-    if (!deployment.recording) {
+    // Off now, or this call's recording was stopped or deleted before the provider saved it.
+    if (!deployment.recording || (await calls.get(callId))?.recording?.discarded) {
       const id = payload['recording_id'];
       await this.#discard(deployment, callId, typeof id === 'string' ? [id] : [], legId);
       return;

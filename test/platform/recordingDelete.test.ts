@@ -130,3 +130,35 @@ describe('deleting a recording when the provider fails', () => {
     }
   });
 });
+
+describe('deleting a recording the provider has not saved yet', () => {
+  it('marks it, and deletes it at the provider when the saved event arrives, even with recording on', async () => {
+    const calls = new CallRegistry();
+    const asked: Array<{ ids: readonly string[]; leg: string | null }> = [];
+    const provider = {
+      action: async () => undefined,
+      deleteRecordings: async (ids: readonly string[], leg: string | null): Promise<string[]> => {
+        asked.push({ ids, leg });
+        return [...ids];
+      },
+    };
+    const recordings = new CallRecordings({ provider, calls, fetcher: null, logger: createLogger('test', 'silent') });
+    const facts = { direction: 'incoming' as const, from: '+15550000001', to: '+15550000002' };
+    await calls.lock('v3:c2', 'dep', facts);
+    await calls.recordEvent('v3:c2', facts, { event_type: 'call.hangup', occurred_at: new Date().toISOString(), hangup_cause: 'normal_clearing' });
+    await calls.patchRecording('v3:c2', { started: true });
+    const ended = (await calls.get('v3:c2'))!;
+    assert.equal(ended.state, 'ended');
+    const removed = await recordings.remove(ended, 'deployment');
+    assert.equal(removed.provider_recordings_deleted, 0, 'nothing at the provider yet');
+    assert.equal((await calls.get('v3:c2'))!.recording!.discarded, 'deleted by the deployment');
+    // The provider's event arrives afterwards; the deployment still records calls.
+    const deployment = { id: 'dep', recording: true } as never;
+    await recordings.saved(deployment, 'v3:c2', { payload: { recording_id: 'rec-1', call_leg_id: 'leg-2', recording_urls: { mp3: 'https://provider.example/r.mp3' } } });
+    assert.deepEqual(asked.at(-1), { ids: ['rec-1'], leg: 'leg-2' });
+    const after = (await calls.get('v3:c2'))!.recording!;
+    assert.equal(after.url, null, 'the URL is not kept');
+    assert.equal(after.discarded, 'deleted by the deployment');
+  });
+});
+
