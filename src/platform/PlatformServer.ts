@@ -27,7 +27,7 @@ import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment, typ
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { DashboardSessions } from './DashboardSessions.js';
 import { handleDashboardRoute, type DashboardContext } from './dashboardRoutes.js';
-import { CUSTOMER_COOKIE, handleCustomerRoute, type CustomerDashboardContext } from './customerDashboard.js';
+import { CUSTOMER_COOKIE, DASHBOARD_RATE, handleCustomerRoute, type CustomerDashboardContext } from './customerDashboard.js';
 import { CUSTOMER_BASE, CUSTOMER_LOGIN } from './customerPage.js';
 import { DashboardLinks } from './DashboardLinks.js';
 import { RecordingPlayback } from './RecordingPlayback.js';
@@ -360,6 +360,7 @@ export class PlatformServer {
       playback: this.#dashboard.playback,
       switchRecording: (id, on) => this.#applyRecordingSwitch(id, on),
       deleteRecording: (record) => this.#recordings.remove(record, 'deployment'),
+      limiter: new RateLimiter(DASHBOARD_RATE),
       log: this.#log,
       bodyTimeoutMs: this.#bodyTimeoutMs,
       allow: () => undefined,

@@ -29,6 +29,7 @@ import type { DashboardLinks } from './DashboardLinks.js';
 import { LINK_CODE_PATTERN } from './DashboardLinks.js';
 import type { DashboardSessions } from './DashboardSessions.js';
 import type { Deployment } from './DeploymentRegistry.js';
+import type { RateLimiter } from './RateLimiter.js';
 import type { RecordingPlayback } from './RecordingPlayback.js';
 import { decodeCallId } from './signalFields.js';
 
@@ -45,10 +46,15 @@ export interface CustomerDashboardContext {
   switchRecording(deploymentId: string, on: boolean): Promise<number>;
   /** Deletes a call's recording, here and at the provider (CallRecordings.remove). */
   deleteRecording(record: CallRecord): Promise<RemovedRecording>;
+  /** Requests of a deployment's signed-in browsers (its own bucket: a busy page never slows its gateway's calls). */
+  limiter: RateLimiter;
   log: Logger;
   bodyTimeoutMs: number;
   allow(method: string, allowed: string): void;
 }
+
+/** What one deployment's dashboard sessions may ask together: 10 a second, bursts of 60 (a page and its players). */
+export const DASHBOARD_RATE = { ratePerSec: 10, burst: 60 };
 
 const ROUTE_RECORDING = /^\/v1\/dashboard\/recordings\/([^/]+)\.mp3$/;
 const ROUTE_DELETE = /^\/v1\/dashboard\/recordings\/([^/]+)\/delete$/;
@@ -160,9 +166,12 @@ async function sessionOf(ctx: CustomerDashboardContext, req: IncomingMessage): P
   const id = ctx.sessions.subjectOf(req);
   if (id === null) return null;
   const deployment = await ctx.deployments.get(id);
-  if (deployment && !deployment.disabled) return deployment;
-  ctx.sessions.close(req);
-  return null;
+  if (!deployment || deployment.disabled) {
+    ctx.sessions.close(req);
+    return null;
+  }
+  if (!ctx.limiter.take(deployment.id)) throw new TtmaError(ErrorCodes.RATE_LIMITED, 'too many dashboard requests: slow down and retry', 429);
+  return deployment;
 }
 
 async function requireSession(ctx: CustomerDashboardContext, req: IncomingMessage): Promise<Deployment> {

@@ -193,3 +193,15 @@ attack("dashboard: the operator's read-only session used to delete a recording",
   probe.goal((await stack.platform.calls.get(callId))!.recording!.url === null, `deleted (answered ${answer.status})`);
   assert.equal(answer.status, 401);
 });
+
+attack("customer dashboard: a signed-in browser hammering the page starves its gateway's signalling", async (probe) => {
+  const cookie = await customerSignIn(stack);
+  const statuses: number[] = [];
+  // Bounded: the bucket holds 60; 90 back to back must meet its end.
+  for (let i = 0; i < 90; i++) statuses.push((await httpRequest(port, 'GET', mp3Path(callId), { cookie, range: 'bytes=0-0' })).status);
+  const limited = statuses.filter((s) => s === 429).length;
+  assert.ok(limited > 0, `no 429 in ${statuses.length} requests`);
+  const usage = await httpRequest(port, 'GET', '/v1/signal/usage', { authorization: `Bearer ${stack.agentSecret}`, 'x-ttma-deployment': 'test' });
+  probe.goal(usage.status === 429, 'the gateway was rate-limited by the dashboard traffic');
+  assert.equal(usage.status, 200);
+});
