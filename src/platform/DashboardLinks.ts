@@ -4,71 +4,46 @@
  * its agent secret (`ttma dashboard`); the platform hands back a code of 32
  * random bytes that works once, within LINK_TTL_MS, and only for that
  * deployment. The long-lived agent secret never goes into a browser; the
- * code is kept here only as its SHA-256, so a memory dump of the platform
- * does not sign anyone in.
+ * code is kept only as its SHA-256 (DashboardStore: in process, or in Redis
+ * so any platform process redeems it), so a dump of the store signs no one in.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { DashboardStore } from './store/DashboardStore.js';
+import { MemoryDashboardStore } from './store/MemoryDashboardStore.js';
 
 export const LINK_TTL_MS = 60_000;
 /** Codes a deployment may have waiting at once; asking again drops its oldest. */
 export const MAX_LINKS_PER_DEPLOYMENT = 4;
-/** Codes kept in all: past this the oldest goes (each deployment's requests are rate-limited too). */
-const MAX_LINKS = 10_000;
 /** The code's shape in a URL: 32 bytes, base64url. */
 export const LINK_CODE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
-
-interface Waiting {
-  deploymentId: string;
-  expires: number;
-}
+const FAMILY = 'link';
 
 export class DashboardLinks {
+  readonly #store: DashboardStore;
   readonly #now: () => number;
-  /** SHA-256 (hex) of a code -> whom it signs in, oldest first. */
-  readonly #codes = new Map<string, Waiting>();
 
-  constructor(options: { now?: () => number } = {}) {
+  constructor(options: { store?: DashboardStore; now?: () => number } = {}) {
     this.#now = options.now ?? Date.now;
+    this.#store = options.store ?? new MemoryDashboardStore({ now: this.#now });
   }
 
   /** A new code for the deployment, and when it stops working (ms since the epoch). */
-  issue(deploymentId: string): { code: string; expiresAtMs: number } {
-    this.#sweep();
-    const mine = [...this.#codes].filter(([, w]) => w.deploymentId === deploymentId);
-    for (const [key] of mine.slice(0, Math.max(0, mine.length - MAX_LINKS_PER_DEPLOYMENT + 1))) this.#codes.delete(key);
+  async issue(deploymentId: string): Promise<{ code: string; expiresAtMs: number }> {
     const code = randomBytes(32).toString('base64url');
     const expiresAtMs = this.#now() + LINK_TTL_MS;
-    this.#codes.set(digest(code), { deploymentId, expires: expiresAtMs });
-    while (this.#codes.size > MAX_LINKS) this.#codes.delete(this.#codes.keys().next().value as string);
+    await this.#store.put(FAMILY, digest(code), deploymentId, LINK_TTL_MS, MAX_LINKS_PER_DEPLOYMENT);
     return { code, expiresAtMs };
   }
 
   /** The deployment a code signs in, once: the code is spent whatever the answer. Null when unknown, spent or expired. */
-  redeem(code: string): string | null {
-    if (!LINK_CODE_PATTERN.test(code)) return null;
-    const key = digest(code);
-    const waiting = this.#codes.get(key);
-    if (waiting === undefined) return null;
-    this.#codes.delete(key);
-    return waiting.expires > this.#now() ? waiting.deploymentId : null;
+  redeem(code: string): Promise<string | null> {
+    if (!LINK_CODE_PATTERN.test(code)) return Promise.resolve(null);
+    return this.#store.take(FAMILY, digest(code));
   }
 
   /** The deployment's waiting codes stop working (its secret was rotated, it was disabled). */
-  revoke(deploymentId: string): void {
-    for (const [key, waiting] of this.#codes) if (waiting.deploymentId === deploymentId) this.#codes.delete(key);
-  }
-
-  get size(): number {
-    return this.#codes.size;
-  }
-
-  #sweep(): void {
-    const now = this.#now();
-    // Oldest first: stop at the first one still alive (all were issued with the same TTL).
-    for (const [key, waiting] of this.#codes) {
-      if (waiting.expires > now) break;
-      this.#codes.delete(key);
-    }
+  async revoke(deploymentId: string): Promise<void> {
+    await this.#store.revoke(FAMILY, deploymentId);
   }
 }
 

@@ -2,8 +2,9 @@
  * Browser sessions for the dashboards (the call history page and its
  * recordings, FAQ-17). A browser cannot send a bearer header with an
  * `<audio>` request, so it signs in once and gets a session cookie: 32
- * random bytes, HttpOnly, SameSite=Strict, scoped to one path, kept here only
- * as its SHA-256, for 8 hours at most. Two instances: the operator's
+ * random bytes, HttpOnly, SameSite=Strict, scoped to one path, kept only as
+ * its SHA-256 (in process, or in Redis where the platform's processes share
+ * it: DashboardStore), for 8 hours at most. Two instances: the operator's
  * (`ttma_dashboard`, /v1/admin/, signed in with the admin token) and the
  * deployments' (`ttma_customer`, /v1/dashboard/, signed in with a one-time
  * link, DashboardLinks); each session names its subject (the deployment).
@@ -15,106 +16,76 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { DashboardStore } from './store/DashboardStore.js';
+import { MemoryDashboardStore } from './store/MemoryDashboardStore.js';
 
 export const SESSION_COOKIE = 'ttma_dashboard';
 export const SESSION_PATH = '/v1/admin/';
 export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
-/** Sessions kept at once by default; the oldest goes first. */
+/** The operator's sessions kept at once; the oldest goes first. */
 const MAX_SESSIONS = 64;
 /** Failed sign-ins allowed per window, all callers together (the listener is local). */
 export const MAX_FAILURES = 10;
 export const FAILURE_WINDOW_MS = 60_000;
 
 export interface DashboardSessionsOptions {
+  /** Where sessions live (default: in this process); Redis shares them between platform processes. */
+  store?: DashboardStore;
   now?: () => number;
   ttlMs?: number;
   /** The cookie's name and path (default: the operator's, ttma_dashboard on /v1/admin/). */
   cookieName?: string;
   path?: string;
-  /** Sessions kept at once (default 64), and per subject (default: no bound but that). */
-  maxSessions?: number;
+  /** Sessions one subject keeps at once (default 64); past it its oldest ends. */
   maxPerSubject?: number;
 }
 
-interface Session {
-  expires: number;
-  subject: string;
-}
-
 export class DashboardSessions {
+  readonly #store: DashboardStore;
   readonly #now: () => number;
   readonly #ttlMs: number;
   readonly #name: string;
   readonly #path: string;
-  readonly #max: number;
   readonly #maxPerSubject: number;
-  /** SHA-256 (hex) of a session token -> its session, oldest first. */
-  readonly #sessions = new Map<string, Session>();
   #failures: { windowStart: number; count: number } = { windowStart: 0, count: 0 };
 
   constructor(options: DashboardSessionsOptions = {}) {
     this.#now = options.now ?? Date.now;
+    this.#store = options.store ?? new MemoryDashboardStore({ now: this.#now });
     this.#ttlMs = options.ttlMs ?? SESSION_TTL_MS;
     this.#name = options.cookieName ?? SESSION_COOKIE;
     this.#path = options.path ?? SESSION_PATH;
-    this.#max = options.maxSessions ?? MAX_SESSIONS;
-    this.#maxPerSubject = options.maxPerSubject ?? this.#max;
+    this.#maxPerSubject = options.maxPerSubject ?? MAX_SESSIONS;
   }
 
   /** A new session for `subject`: the Set-Cookie value to send (the token itself is not kept). */
-  open(subject = ''): string {
+  async open(subject = ''): Promise<string> {
     const token = randomBytes(32).toString('base64url');
-    const mine = [...this.#sessions].filter(([, s]) => s.subject === subject);
-    for (const [key] of mine.slice(0, Math.max(0, mine.length - this.#maxPerSubject + 1))) this.#sessions.delete(key);
-    this.#sessions.set(digest(token), { expires: this.#now() + this.#ttlMs, subject });
-    while (this.#sessions.size > this.#max) this.#sessions.delete(this.#sessions.keys().next().value as string);
+    await this.#store.put(this.#name, digest(token), subject, this.#ttlMs, this.#maxPerSubject);
     return this.#cookie(token, Math.floor(this.#ttlMs / 1000));
   }
 
   /** The subject of the request's session when it carries exactly one live session cookie; null otherwise. */
-  subjectOf(req: IncomingMessage): string | null {
+  async subjectOf(req: IncomingMessage): Promise<string | null> {
     const token = sessionToken(req, this.#name);
-    if (token === null) return null;
-    const key = digest(token);
-    const session = this.#sessions.get(key);
-    if (session === undefined) return null;
-    if (session.expires <= this.#now()) {
-      this.#sessions.delete(key);
-      return null;
-    }
-    return session.subject;
+    return token === null ? null : this.#store.get(this.#name, digest(token));
   }
 
   /** True when the request carries exactly one live session cookie. */
-  valid(req: IncomingMessage): boolean {
-    return this.subjectOf(req) !== null;
+  async valid(req: IncomingMessage): Promise<boolean> {
+    return (await this.subjectOf(req)) !== null;
   }
 
   /** Ends the request's session, if any; the Set-Cookie value that clears it. */
-  close(req: IncomingMessage): string {
+  async close(req: IncomingMessage): Promise<string> {
     const token = sessionToken(req, this.#name);
-    if (token !== null) this.#sessions.delete(digest(token));
+    if (token !== null) await this.#store.delete(this.#name, digest(token));
     return this.#cookie('', 0);
   }
 
   /** Every session of one subject ends (its secret was rotated, it was disabled). */
-  revoke(subject: string): number {
-    let ended = 0;
-    for (const [key, session] of this.#sessions) {
-      if (session.subject !== subject) continue;
-      this.#sessions.delete(key);
-      ended += 1;
-    }
-    return ended;
-  }
-
-  /** Every session ends (the admin token changed hands, or the platform stops). */
-  clear(): void {
-    this.#sessions.clear();
-  }
-
-  get size(): number {
-    return this.#sessions.size;
+  revoke(subject: string): Promise<number> {
+    return this.#store.revoke(this.#name, subject);
   }
 
   #cookie(value: string, maxAgeSec: number): string {

@@ -49,7 +49,8 @@ import { MemoryInstallTokenStore } from './installTokens/InstallTokenStore.js';
 import type { CallStore } from './store/CallStore.js';
 import { createCallStore, createDeploymentStore, createUsageStore, type CallRetention } from './store/createRecordStores.js';
 import type { UsageStore } from './store/UsageStore.js';
-import { createRateLimitStore, createReplayStore } from './store/createSharedStores.js';
+import { createDashboardStore, createRateLimitStore, createReplayStore } from './store/createSharedStores.js';
+import type { DashboardStore } from './store/DashboardStore.js';
 import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
@@ -79,6 +80,8 @@ export interface PlatformServerOptions {
   streamRestartBudget?: RateLimitSettings;
   /** The webhook replay cache; default: Redis when redisUrl is set, else in process. */
   replayStore?: ReplayStore;
+  /** Dashboard sessions and sign-in links; default: Redis when redisUrl is set (shared by processes), else in process. */
+  dashboardStore?: DashboardStore;
   /** Time allowed to receive a request body (default 10 s). */
   bodyTimeoutMs?: number;
   /** Provider retry tuning (tests shorten it). */
@@ -185,6 +188,7 @@ export class PlatformServer {
   readonly #now: () => number;
   /** Event ids seen within the signature window (either side of now: twice the tolerance). */
   readonly #replay: ReplayStore;
+  readonly #dashboardStore: DashboardStore;
   readonly caps: CapEnforcer;
   readonly #store: CapStore;
   readonly ledger: UsageLedger;
@@ -243,6 +247,7 @@ export class PlatformServer {
     this.#replay = options.replayStore ?? createReplayStore(options.redisUrl ?? null, 2 * WEBHOOK_TOLERANCE_SEC * 1000);
     this.#bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
     this.#now = options.now ?? Date.now;
+    this.#dashboardStore = options.dashboardStore ?? createDashboardStore(options.redisUrl ?? null, this.#now);
     const installStore = options.install?.store ?? (options.stateJournal ? new MemoryInstallTokenStore(Date.now, options.stateJournal) : undefined);
     this.install = new InstallRoutes(this.deployments, options.webhookPublicKeyBase64, { ...options.install, ...(installStore ? { store: installStore } : {}) });
     const store = (this.#store = options.capStore ?? createCapStore(options.redisUrl ?? null, options.stateJournal));
@@ -317,8 +322,7 @@ export class PlatformServer {
       if (change === 'secret' || change === 'disabled') {
         this.control.revoke(id, change === 'secret' ? 'agent secret rotated' : 'deployment disabled');
         // Whoever held the old secret may have signed in with it: the deployment's dashboard sessions and links end too.
-        this.#customer.sessions.revoke(id);
-        this.#customer.links.revoke(id);
+        this.#background('dashboard sessions revoked', Promise.all([this.#customer.sessions.revoke(id), this.#customer.links.revoke(id)]));
       }
       else if (change === 'updated') {
         this.#background('cap state push', this.#capActions.push(id));
@@ -334,7 +338,7 @@ export class PlatformServer {
       logger: this.#log,
     });
     this.#dashboard = {
-      sessions: new DashboardSessions({ now: this.#now }),
+      sessions: new DashboardSessions({ store: this.#dashboardStore, now: this.#now }),
       calls: this.calls,
       playback: new RecordingPlayback({
         dir: options.recordingsDir ?? null,
@@ -352,8 +356,8 @@ export class PlatformServer {
       allow: () => undefined,
     };
     this.#customer = {
-      sessions: new DashboardSessions({ now: this.#now, cookieName: CUSTOMER_COOKIE, path: CUSTOMER_BASE, maxSessions: 10_000, maxPerSubject: 4 }),
-      links: new DashboardLinks({ now: this.#now }),
+      sessions: new DashboardSessions({ store: this.#dashboardStore, now: this.#now, cookieName: CUSTOMER_COOKIE, path: CUSTOMER_BASE, maxPerSubject: 4 }),
+      links: new DashboardLinks({ store: this.#dashboardStore, now: this.#now }),
       deployments: this.deployments,
       calls: this.calls,
       usage: (id) => this.caps.usage(id),
@@ -456,8 +460,6 @@ export class PlatformServer {
     const server = this.#server;
     this.caps.close();
     this.streamless.close();
-    this.#dashboard.sessions.clear();
-    this.#customer.sessions.clear();
     this.control.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();
@@ -466,7 +468,7 @@ export class PlatformServer {
     }).then(() => {
       this.#provider.close();
       return Promise.all([
-        this.#store.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close(), this.#limiter.store.close(), this.#restartBudget.store.close(), this.#replay.close(),
+        this.#store.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close(), this.#limiter.store.close(), this.#restartBudget.store.close(), this.#replay.close(), this.#dashboardStore.close(),
       ]).then(() => undefined);
     });
     return this.#stopping;
@@ -746,7 +748,7 @@ export class PlatformServer {
   async #dashboardLink(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
     await readBody(req, this.#bodyTimeoutMs);
-    const { code, expiresAtMs } = this.#customer.links.issue(deployment.id);
+    const { code, expiresAtMs } = await this.#customer.links.issue(deployment.id);
     this.#log.info({ audit: true, deployment: deployment.id }, 'dashboard sign-in link issued');
     const body: DashboardLink = { path: `${CUSTOMER_LOGIN}?code=${code}`, expires_at: new Date(expiresAtMs).toISOString() };
     sendJson(req, res, 200, body);
@@ -948,8 +950,8 @@ export class PlatformServer {
   }
 
   /** Read-only dashboard routes: the admin token, or a signed-in browser's session. */
-  #requireViewer(req: IncomingMessage): void {
-    if (this.#adminTokenDigest && req.headers.authorization === undefined && this.#dashboard.sessions.valid(req)) return;
+  async #requireViewer(req: IncomingMessage): Promise<void> {
+    if (this.#adminTokenDigest && req.headers.authorization === undefined && (await this.#dashboard.sessions.valid(req))) return;
     this.#requireAdmin(req);
   }
 

@@ -82,7 +82,7 @@ export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: In
   if (path === CUSTOMER_LOGOUT) {
     ctx.allow(method, 'POST');
     await readForm(req, ctx.bodyTimeoutMs, 'sign-out');
-    redirect(req, res, CUSTOMER_LOGIN, ctx.sessions.close(req));
+    redirect(req, res, CUSTOMER_LOGIN, await ctx.sessions.close(req));
     return true;
   }
   if (path === CUSTOMER_BASE) {
@@ -143,7 +143,7 @@ export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: In
 async function signIn(ctx: CustomerDashboardContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const form = await readForm(req, ctx.bodyTimeoutMs, 'sign-in');
   const code = oneField(form, 'code');
-  const deploymentId = code === null ? null : ctx.links.redeem(code);
+  const deploymentId = code === null ? null : await ctx.links.redeem(code);
   const deployment = deploymentId === null ? undefined : await ctx.deployments.get(deploymentId);
   if (!deployment || deployment.disabled) {
     ctx.log.warn({ audit: true, deployment: deploymentId ?? undefined }, 'dashboard sign-in link refused');
@@ -151,7 +151,7 @@ async function signIn(ctx: CustomerDashboardContext, req: IncomingMessage, res: 
     return;
   }
   ctx.log.info({ audit: true, deployment: deployment.id }, 'dashboard session opened for a deployment');
-  redirect(req, res, CUSTOMER_BASE, ctx.sessions.open(deployment.id));
+  redirect(req, res, CUSTOMER_BASE, await ctx.sessions.open(deployment.id));
 }
 
 /** The deployment's own call; another deployment's answers exactly as no call at all, so ids cannot be probed. */
@@ -163,11 +163,11 @@ async function ownRecord(ctx: CustomerDashboardContext, deployment: Deployment, 
 
 /** The session's deployment, still there and enabled; null without one (a stale session is ended). */
 async function sessionOf(ctx: CustomerDashboardContext, req: IncomingMessage): Promise<Deployment | null> {
-  const id = ctx.sessions.subjectOf(req);
+  const id = await ctx.sessions.subjectOf(req);
   if (id === null) return null;
   const deployment = await ctx.deployments.get(id);
   if (!deployment || deployment.disabled) {
-    ctx.sessions.close(req);
+    await ctx.sessions.close(req);
     return null;
   }
   if (!ctx.limiter.take(deployment.id)) throw new TtmaError(ErrorCodes.RATE_LIMITED, 'too many dashboard requests: slow down and retry', 429);

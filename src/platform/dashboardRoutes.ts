@@ -34,7 +34,7 @@ export interface DashboardContext {
   bodyTimeoutMs: number;
   /** True when `token` is the admin token (constant time); throws when the admin API is disabled. */
   isAdminToken(token: string): boolean;
-  requireViewer(req: IncomingMessage): void;
+  requireViewer(req: IncomingMessage): Promise<void>;
   requireAdmin(req: IncomingMessage): void;
   deleteRecording(record: CallRecord): Promise<RemovedRecording>;
   allow(method: string, allowed: string): void;
@@ -56,7 +56,7 @@ export async function handleDashboardRoute(ctx: DashboardContext, req: IncomingM
     ctx.allow(method, 'POST');
     requireSameOrigin(req);
     await readBody(req, ctx.bodyTimeoutMs);
-    const cleared = ctx.sessions.close(req);
+    const cleared = await ctx.sessions.close(req);
     redirect(req, res, LOGIN, cleared);
     return true;
   }
@@ -64,7 +64,7 @@ export async function handleDashboardRoute(ctx: DashboardContext, req: IncomingM
   if (recording) {
     if (method !== 'DELETE') ctx.allow(method, 'GET');
     if (method === 'DELETE') ctx.requireAdmin(req);
-    else ctx.requireViewer(req);
+    else await ctx.requireViewer(req);
     const callId = decodeCallId(recording[1] ?? '');
     const record = await ctx.calls.get(callId);
     if (!record) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such call', 404);
@@ -95,7 +95,7 @@ async function signIn(ctx: DashboardContext, req: IncomingMessage, res: ServerRe
     return;
   }
   ctx.log.info({ audit: true }, 'dashboard session opened');
-  redirect(req, res, HISTORY, ctx.sessions.open());
+  redirect(req, res, HISTORY, await ctx.sessions.open());
 }
 
 function renderLoginPage(error: string | null): string {

@@ -33,7 +33,7 @@ export interface OperatorContext {
   log: Logger;
   requireAdmin(req: IncomingMessage): void;
   /** The admin token, or a dashboard session (DashboardSessions): for read-only pages only. */
-  requireViewer(req: IncomingMessage): void;
+  requireViewer(req: IncomingMessage): Promise<void>;
   readJson(req: IncomingMessage): Promise<Json>;
   send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void;
   /** An HTML page, with the page's security headers (CSP). */
@@ -105,7 +105,7 @@ export async function handleOperatorRoute(
   }
   if (path === '/v1/admin/history' || path === '/v1/admin/history.json') {
     ctx.allow(method, 'GET');
-    ctx.requireViewer(req);
+    await ctx.requireViewer(req);
     const query = parseHistoryQuery(url.searchParams);
     const { total, calls } = selectHistory(await ctx.calls.list(query.deployment !== null ? { deploymentId: query.deployment } : {}), query);
     const usages = await usageOf(ctx.ledger, calls);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
+import { MemoryDashboardStore } from '../../src/platform/store/MemoryDashboardStore.js';
 import { DashboardSessions, FAILURE_WINDOW_MS, MAX_FAILURES, SESSION_COOKIE, SESSION_TTL_MS, sessionToken } from '../../src/platform/DashboardSessions.js';
 
 function request(cookie?: string): IncomingMessage {
@@ -13,47 +14,49 @@ function tokenOf(setCookie: string): string {
 }
 
 describe('DashboardSessions', () => {
-  it('opens an HttpOnly, SameSite=Strict session scoped to /v1/admin/ that expires after 8 hours', () => {
+  it('opens an HttpOnly, SameSite=Strict session scoped to /v1/admin/ that expires after 8 hours', async () => {
     let now = 1_000_000;
     const sessions = new DashboardSessions({ now: () => now });
-    const setCookie = sessions.open();
+    const setCookie = await sessions.open();
     assert.match(setCookie, /; Path=\/v1\/admin\/; Max-Age=28800; HttpOnly; SameSite=Strict$/);
     const cookie = `${SESSION_COOKIE}=${tokenOf(setCookie)}`;
-    assert.equal(sessions.valid(request(cookie)), true);
-    assert.equal(sessions.valid(request(`other=1; ${cookie}; x=y`)), true);
+    assert.equal(await sessions.valid(request(cookie)), true);
+    assert.equal(await sessions.valid(request(`other=1; ${cookie}; x=y`)), true);
     now += SESSION_TTL_MS - 1;
-    assert.equal(sessions.valid(request(cookie)), true);
+    assert.equal(await sessions.valid(request(cookie)), true);
     now += 1;
-    assert.equal(sessions.valid(request(cookie)), false);
-    assert.equal(sessions.size, 0, 'an expired session is dropped');
+    assert.equal(await sessions.valid(request(cookie)), false);
   });
 
-  it('refuses a guessed token, a doubled cookie, a malformed one, and a closed session', () => {
+  it('refuses a guessed token, a doubled cookie, a malformed one, and a closed session', async () => {
     const sessions = new DashboardSessions();
-    const token = tokenOf(sessions.open());
+    const token = tokenOf(await sessions.open());
     const guessed = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
-    assert.equal(sessions.valid(request(`${SESSION_COOKIE}=${guessed}`)), false);
-    assert.equal(sessions.valid(request(`${SESSION_COOKIE}=${token}; ${SESSION_COOKIE}=${token}`)), false, 'two cookies of our name: neither trusted');
-    assert.equal(sessions.valid(request(`${SESSION_COOKIE}=${token}x`)), false);
-    assert.equal(sessions.valid(request(`${SESSION_COOKIE}="${token}"`)), false);
-    assert.equal(sessions.valid(request()), false);
+    assert.equal(await sessions.valid(request(`${SESSION_COOKIE}=${guessed}`)), false);
+    assert.equal(await sessions.valid(request(`${SESSION_COOKIE}=${token}; ${SESSION_COOKIE}=${token}`)), false, 'two cookies of our name: neither trusted');
+    assert.equal(await sessions.valid(request(`${SESSION_COOKIE}=${token}x`)), false);
+    assert.equal(await sessions.valid(request(`${SESSION_COOKIE}="${token}"`)), false);
+    assert.equal(await sessions.valid(request()), false);
     assert.equal(sessionToken(request(`${SESSION_COOKIE}=${'a'.repeat(43)}; ${'x'.repeat(9000)}`)), null, 'an oversized header is not parsed');
-    const cleared = sessions.close(request(`${SESSION_COOKIE}=${token}`));
+    const cleared = await sessions.close(request(`${SESSION_COOKIE}=${token}`));
     assert.match(cleared, /^ttma_dashboard=; Path=\/v1\/admin\/; Max-Age=0;/);
-    assert.equal(sessions.valid(request(`${SESSION_COOKIE}=${token}`)), false);
+    assert.equal(await sessions.valid(request(`${SESSION_COOKIE}=${token}`)), false);
   });
 
-  it('keeps at most 64 sessions, dropping the oldest, and clear() ends them all', () => {
-    const sessions = new DashboardSessions();
-    const first = tokenOf(sessions.open());
-    for (let i = 0; i < 64; i++) sessions.open();
-    assert.equal(sessions.size, 64);
-    assert.equal(sessions.valid(request(`${SESSION_COOKIE}=${first}`)), false);
-    sessions.clear();
-    assert.equal(sessions.size, 0);
+  it("keeps at most 64 operator sessions, dropping the oldest, and the store's close ends them all", async () => {
+    const store = new MemoryDashboardStore();
+    const sessions = new DashboardSessions({ store });
+    const first = tokenOf(await sessions.open());
+    const second = tokenOf(await sessions.open());
+    for (let i = 0; i < 63; i++) await sessions.open();
+    assert.equal(store.size(SESSION_COOKIE), 64);
+    assert.equal(await sessions.valid(request(`${SESSION_COOKIE}=${first}`)), false);
+    assert.equal(await sessions.valid(request(`${SESSION_COOKIE}=${second}`)), true);
+    await store.close();
+    assert.equal(await sessions.valid(request(`${SESSION_COOKIE}=${second}`)), false);
   });
 
-  it(`locks sign-in after ${MAX_FAILURES} failures until the window ends`, () => {
+  it(`locks sign-in after ${MAX_FAILURES} failures until the window ends`, async () => {
     let now = 5_000_000;
     const sessions = new DashboardSessions({ now: () => now });
     for (let i = 0; i < MAX_FAILURES; i++) {
@@ -68,20 +71,19 @@ describe('DashboardSessions', () => {
     assert.equal(sessions.mayTry(), true);
   });
 
-  it("a deployment's sessions: their own cookie and path, a subject, a bound per subject, revoked together", () => {
+  it("a deployment's sessions: their own cookie and path, a subject, a bound per subject, revoked together", async () => {
     const sessions = new DashboardSessions({ cookieName: 'ttma_customer', path: '/v1/dashboard/', maxPerSubject: 2 });
-    const setCookie = sessions.open('dep-a');
+    const setCookie = await sessions.open('dep-a');
     assert.match(setCookie, /^ttma_customer=[A-Za-z0-9_-]{43}; Path=\/v1\/dashboard\/; Max-Age=28800; HttpOnly; SameSite=Strict$/);
     const token = /^ttma_customer=([A-Za-z0-9_-]{43});/.exec(setCookie)![1]!;
-    assert.equal(sessions.subjectOf(request(`ttma_customer=${token}`)), 'dep-a');
-    assert.equal(sessions.subjectOf(request(`${SESSION_COOKIE}=${token}`)), null, "the operator's cookie name does not carry it");
-    const b = /^ttma_customer=([A-Za-z0-9_-]{43});/.exec(sessions.open('dep-b'))![1]!;
-    sessions.open('dep-a');
-    sessions.open('dep-a');
-    assert.equal(sessions.subjectOf(request(`ttma_customer=${token}`)), null, "dep-a's oldest went when it opened a third");
-    assert.equal(sessions.subjectOf(request(`ttma_customer=${b}`)), 'dep-b', "and dep-b's stayed");
-    assert.equal(sessions.revoke('dep-a'), 2);
-    assert.equal(sessions.size, 1);
-    assert.equal(sessions.subjectOf(request(`ttma_customer=${b}`)), 'dep-b');
+    assert.equal(await sessions.subjectOf(request(`ttma_customer=${token}`)), 'dep-a');
+    assert.equal(await sessions.subjectOf(request(`${SESSION_COOKIE}=${token}`)), null, "the operator's cookie name does not carry it");
+    const b = /^ttma_customer=([A-Za-z0-9_-]{43});/.exec(await sessions.open('dep-b'))![1]!;
+    await sessions.open('dep-a');
+    await sessions.open('dep-a');
+    assert.equal(await sessions.subjectOf(request(`ttma_customer=${token}`)), null, "dep-a's oldest went when it opened a third");
+    assert.equal(await sessions.subjectOf(request(`ttma_customer=${b}`)), 'dep-b', "and dep-b's stayed");
+    assert.equal(await sessions.revoke('dep-a'), 2);
+    assert.equal(await sessions.subjectOf(request(`ttma_customer=${b}`)), 'dep-b');
   });
 });

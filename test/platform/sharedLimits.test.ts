@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
-import { agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
+import { ADMIN_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, until, type Harness } from './helpers.js';
 
 const D = { id: 'shared-dep', numbers: ['+15551440001'], tunnelHost: 'shared.trycloudflare.com' };
 /** A budget that does not refill within the test. */
@@ -66,6 +66,33 @@ describe('two platform processes on one Redis', { skip }, () => {
     assert.deepEqual([first.status, first.body], [200, { ok: true }]);
     const replayedOnP2 = await postWebhook(p2!, body);
     assert.deepEqual([replayedOnP2.status, replayedOnP2.body], [200, { ok: true, duplicate: true }]);
+  });
+
+  it("share dashboard sign-in: a link issued by one is redeemed at the other, and a rotated secret ends the session on both", async () => {
+    const [p1, p2] = await Promise.all([0, 1].map(() => startHarness({ redisUrl: redis.url })));
+    harnesses.push(p1!, p2!);
+    const dep = { ...D, id: 'shared-dash', numbers: ['+15551440002'] };
+    const secret = (await p1!.platform.deployments.register(dep)).agentSecret;
+    const link = await call(p1!.base, 'POST', PLATFORM_PATHS.dashboardLink, { headers: agentHeaders(dep.id, secret), body: {} });
+    assert.equal(link.status, 200);
+    const code = new URLSearchParams((link.body.path as string).split('?')[1]).get('code')!;
+    const form = (base: string) => ({ 'content-type': 'application/x-www-form-urlencoded', origin: base.replace(/\/$/, '') });
+    const signIn = await fetch(`${p2!.base}/v1/dashboard/login`, { method: 'POST', redirect: 'manual', headers: form(p2!.base), body: `code=${code}` });
+    assert.equal(signIn.status, 303, 'redeemed at the other process');
+    const again = await fetch(`${p1!.base}/v1/dashboard/login`, { method: 'POST', redirect: 'manual', headers: form(p1!.base), body: `code=${code}` });
+    assert.equal(again.status, 401, 'and only once, wherever');
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0]!;
+    for (const p of [p1!, p2!]) assert.equal((await fetch(`${p.base}/v1/dashboard/`, { headers: { cookie } })).status, 200);
+    // The operator's session is shared the same way.
+    const operator = await fetch(`${p1!.base}/v1/admin/login`, { method: 'POST', redirect: 'manual', headers: form(p1!.base), body: `token=${ADMIN_TOKEN}` });
+    const operatorCookie = (operator.headers.get('set-cookie') ?? '').split(';')[0]!;
+    assert.equal((await fetch(`${p2!.base}/v1/admin/history.json`, { headers: { cookie: operatorCookie } })).status, 200);
+
+    await p1!.platform.deployments.rotateSecret(dep.id);
+    await until('the session ended on both processes', async () => {
+      const statuses = await Promise.all([p1!, p2!].map(async (p) => (await fetch(`${p.base}/v1/dashboard/`, { headers: { cookie } })).status));
+      return statuses.every((s) => s === 401) ? true : undefined;
+    });
   });
 
   it('with the embedded stores (no Redis) each process has its own budget and replay cache', async () => {

@@ -1,7 +1,10 @@
-/** The rate-limit and replay stores the platform uses: Redis when a URL is given (REDIS_URL, --redis-url), else in process. */
+/** The rate-limit, replay and dashboard stores the platform uses: Redis when a URL is given (REDIS_URL, --redis-url), else in process. */
+import type { DashboardStore } from './DashboardStore.js';
+import { MemoryDashboardStore } from './MemoryDashboardStore.js';
 import { MemoryRateLimitStore } from './MemoryRateLimitStore.js';
 import { MemoryReplayStore } from './MemoryReplayStore.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitSettings, type RateLimitStore } from './RateLimitStore.js';
+import { RedisDashboardStore } from './RedisDashboardStore.js';
 import { RedisRateLimitStore } from './RedisRateLimitStore.js';
 import { RedisReplayStore } from './RedisReplayStore.js';
 import type { ReplayStore } from './ReplayStore.js';
@@ -13,4 +16,8 @@ export function createRateLimitStore(redisUrl: string | undefined | null, settin
 
 export function createReplayStore(redisUrl: string | undefined | null, ttlMs: number): ReplayStore {
   return redisUrl ? new RedisReplayStore({ url: redisUrl, ttlMs }) : new MemoryReplayStore(ttlMs);
+}
+
+export function createDashboardStore(redisUrl: string | undefined | null, now: () => number = Date.now): DashboardStore {
+  return redisUrl ? new RedisDashboardStore({ url: redisUrl, now }) : new MemoryDashboardStore({ now });
 }
