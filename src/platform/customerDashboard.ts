@@ -18,13 +18,21 @@
  * session ends when its deployment's secret is rotated or it is disabled.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, isTtmaError, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { oneField, readForm, redirect, sendPage } from './browserForms.js';
 import type { CallRecord, CallRegistry } from './CallRegistry.js';
 import type { RemovedRecording } from './CallRecordings.js';
 import { HISTORY_MAX_LIMIT, parseHistoryQuery, selectHistory } from './callHistory.js';
-import { CUSTOMER_BASE, CUSTOMER_LOGIN, CUSTOMER_LOGOUT, CUSTOMER_RECORDING_SWITCH, renderCustomerLoginPage, renderCustomerPage } from './customerPage.js';
+import {
+  CUSTOMER_BASE,
+  CUSTOMER_LOGIN,
+  CUSTOMER_LOGOUT,
+  CUSTOMER_RECORDING_SWITCH,
+  renderCustomerLoginPage,
+  renderCustomerNoticePage,
+  renderCustomerPage,
+} from './customerPage.js';
 import type { DashboardLinks } from './DashboardLinks.js';
 import { LINK_CODE_PATTERN } from './DashboardLinks.js';
 import type { DashboardSessions } from './DashboardSessions.js';
@@ -109,7 +117,8 @@ export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: In
     const deployment = await requireSession(ctx, req);
     const wanted = oneField(form, 'recording');
     if (wanted !== 'on' && wanted !== 'off') throw new TtmaError(ErrorCodes.BAD_REQUEST, 'recording must be on or off', 400);
-    const stopped = await ctx.switchRecording(deployment.id, wanted === 'on');
+    const stopped = await pageOnFailure(ctx, req, res, () => ctx.switchRecording(deployment.id, wanted === 'on'));
+    if (stopped === FAILED) return true;
     ctx.log.info({ audit: true, deployment: deployment.id, recording: wanted === 'on', stopped }, 'recording switched from the dashboard');
     redirect(req, res, `${CUSTOMER_BASE}?done=${wanted}`);
     return true;
@@ -120,7 +129,8 @@ export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: In
     await readForm(req, ctx.bodyTimeoutMs, 'deleting a recording');
     const deployment = await requireSession(ctx, req);
     const record = await ownRecord(ctx, deployment, decodeCallId(deletion[1] ?? ''));
-    const removed = await ctx.deleteRecording(record);
+    const removed = await pageOnFailure(ctx, req, res, () => ctx.deleteRecording(record));
+    if (removed === FAILED) return true;
     ctx.log.info({ audit: true, deployment: deployment.id, callId: record.callControlId, ...removed }, 'recording deleted from the dashboard');
     redirect(req, res, `${CUSTOMER_BASE}?done=deleted`);
     return true;
@@ -152,6 +162,24 @@ async function signIn(ctx: CustomerDashboardContext, req: IncomingMessage, res: 
   }
   ctx.log.info({ audit: true, deployment: deployment.id }, 'dashboard session opened for a deployment');
   redirect(req, res, CUSTOMER_BASE, await ctx.sessions.open(deployment.id));
+}
+
+const FAILED = Symbol('failed');
+
+/**
+ * An action a person pressed a button for: when it fails (the provider is
+ * down, the call is still being recorded), a page that says so and leads
+ * back, rather than a JSON body in the browser.
+ */
+async function pageOnFailure<T>(ctx: CustomerDashboardContext, req: IncomingMessage, res: ServerResponse, action: () => Promise<T>): Promise<T | typeof FAILED> {
+  try {
+    return await action();
+  } catch (err) {
+    if (!isTtmaError(err)) throw err;
+    ctx.log.warn({ code: err.code, status: err.status }, `dashboard action failed: ${err.message}`);
+    sendPage(req, res, err.status, renderCustomerNoticePage(err.message));
+    return FAILED;
+  }
 }
 
 /** The deployment's own call; another deployment's answers exactly as no call at all, so ids cannot be probed. */

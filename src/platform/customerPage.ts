@@ -122,3 +122,13 @@ ${form}
 </body></html>
 `;
 }
+
+/** What a failed action says, with the way back. */
+export function renderCustomerNoticePage(message: string): string {
+  return `${head('Not done')}
+<body><h1>Not done</h1>
+<p>${escapeHtml(message)}</p>
+<p><a href="${CUSTOMER_BASE}">Back to your calls</a></p>
+</body></html>
+`;
+}

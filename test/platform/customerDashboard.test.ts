@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 import { customerSignIn, dashboardLinkCode, httpRequest, postCustomerSignIn, recordedCall } from './dashboardHelpers.js';
 
 describe("a deployment's own dashboard", () => {
@@ -132,6 +132,18 @@ describe("a deployment's own dashboard", () => {
     assert.match(after.text, /not kept: deleted by the deployment/);
     assert.ok(!after.text.includes(`src="/v1/dashboard/recordings/${encodeURIComponent(target)}.mp3"`), 'no player for it');
     assert.equal((await httpRequest(port, 'GET', `/v1/dashboard/recordings/${encodeURIComponent(target)}.mp3`, { cookie })).status, 404);
+  });
+
+  it('an action that cannot be done answers with a page that says why and leads back', async () => {
+    const cookie = await customerSignIn(stack);
+    const live = stack.sim.placeInboundCall({ from: '+15550800003', to: NUMBER, durationMs: 1_500 });
+    await waitFor('record_start', async () => Boolean((await stack.platform.calls.get(live.id))?.recording?.started), 5_000);
+    const answer = await httpRequest(port, 'POST', `/v1/dashboard/recordings/${encodeURIComponent(live.id)}/delete`, { cookie, ...same() }, '');
+    assert.equal(answer.status, 409);
+    assert.match(String(answer.headers['content-type']), /^text\/html/);
+    assert.match(answer.text, /the call is still being recorded/);
+    assert.match(answer.text, /<a href="\/v1\/dashboard\/">Back to your calls<\/a>/);
+    await live.done;
   });
 
   it('sign-out ends the session; without one the page says how to sign in', async () => {
