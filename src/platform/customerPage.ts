@@ -9,7 +9,7 @@
 import type { CallRecord } from './CallRegistry.js';
 import type { HistoryQuery } from './callHistory.js';
 import type { Deployment } from './DeploymentRegistry.js';
-import { cell, DASH, directionSelect, escapeHtml, input, PAGE_STYLE, time } from './historyPage.js';
+import { cell, DASH, escapeHtml, filterForm, PAGE_STYLE, time } from './historyPage.js';
 
 export const CUSTOMER_BASE = '/v1/dashboard/';
 export const CUSTOMER_LOGIN = '/v1/dashboard/login';
@@ -88,15 +88,7 @@ ${d.notice ? `<p><strong>${escapeHtml(d.notice)}</strong></p>` : ''}
       : 'Calls are not recorded; a recording the provider saves anyway is deleted there and not kept.'
   } Turning it off also stops the recording of calls in progress.</p>
 ${switchForm}
-<form method="get" action="">
-${directionSelect(query.direction)}
-${input('number', 'number (either party)', query.number, '+15550100000')}
-${input('from', 'started from (UTC)', query.from, '2026-11-26T00:00:00Z')}
-${input('to', 'started before (UTC)', query.to, '2026-11-27T00:00:00Z')}
-${input('cause', 'hang-up cause', query.cause, 'normal_clearing')}
-${input('limit', 'limit', query.limit, '200')}
-<label>&nbsp;<button type="submit">filter</button></label>
-</form>
+${filterForm(query, false)}
 <p>${escapeHtml(shown)}, newest first. Times are UTC; duration and cost are the provider's billed figures once the call is settled.</p>
 <table><thead><tr><th>started</th><th>call id</th><th>direction</th><th>from</th><th>to</th><th>answered</th><th>ended</th><th>duration s</th><th>billed min</th><th>cost USD</th><th>cause</th><th>state</th><th>recording</th></tr></thead>
 <tbody>

@@ -81,13 +81,26 @@ function recording(value: unknown, callId: unknown): string {
   return parts.join('<br>');
 }
 
-export function input(name: string, label: string, value: string | number | null, placeholder: string): string {
+function input(name: string, label: string, value: string | number | null, placeholder: string): string {
   return `<label>${escapeHtml(label)}<input name="${escapeHtml(name)}" value="${escapeHtml(value ?? '')}" placeholder="${escapeHtml(placeholder)}"></label>`;
 }
 
-export function directionSelect(value: string | null): string {
+function directionSelect(value: string | null): string {
   const option = (v: string, text: string) => `<option value="${v}"${value === v || (v === '' && value === null) ? ' selected' : ''}>${text}</option>`;
   return `<label>direction<select name="direction">${option('', 'any')}${option('incoming', 'incoming')}${option('outgoing', 'outgoing')}</select></label>`;
+}
+
+/** The filters of a call list, back to the same page (the deployment's dashboard has no deployment filter). */
+export function filterForm(query: HistoryQuery, byDeployment: boolean): string {
+  return `<form method="get" action="">
+${byDeployment ? `${input('deployment', 'deployment', query.deployment, 'any')}\n` : ''}${directionSelect(query.direction)}
+${input('number', 'number (either party)', query.number, '+15550100000')}
+${input('from', 'started from (UTC)', query.from, '2026-11-26T00:00:00Z')}
+${input('to', 'started before (UTC)', query.to, '2026-11-27T00:00:00Z')}
+${input('cause', 'hang-up cause', query.cause, 'normal_clearing')}
+${input('limit', 'limit', query.limit, '200')}
+<label>&nbsp;<button type="submit">filter</button></label>
+</form>`;
 }
 
 /** The page for call views (operatorApi.callView) matching `query`. */
@@ -118,16 +131,7 @@ export function renderHistoryPage(calls: Json[], total: number, query: HistoryQu
 <meta name="referrer" content="same-origin"><title>Call history · talk-to-my-agent platform</title><style>${PAGE_STYLE}</style></head>
 <body><h1>Call history</h1>
 <form method="post" action="/v1/admin/logout"><button type="submit">sign out</button></form>
-<form method="get" action="">
-${input('deployment', 'deployment', query.deployment, 'any')}
-${directionSelect(query.direction)}
-${input('number', 'number (either party)', query.number, '+15550100000')}
-${input('from', 'started from (UTC)', query.from, '2026-11-26T00:00:00Z')}
-${input('to', 'started before (UTC)', query.to, '2026-11-27T00:00:00Z')}
-${input('cause', 'hang-up cause', query.cause, 'normal_clearing')}
-${input('limit', 'limit', query.limit, '200')}
-<label>&nbsp;<button type="submit">filter</button></label>
-</form>
+${filterForm(query, true)}
 <p>${escapeHtml(shown)}, newest first. Times are UTC; duration and cost are the provider's billed figures once the call is settled. <a href="${escapeHtml(jsonHref)}">JSON</a></p>
 <table><thead><tr><th>started</th><th>call id</th><th>deployment</th><th>direction</th><th>from</th><th>to</th><th>answered</th><th>ended</th><th>duration s</th><th>billed min</th><th>cost USD</th><th>cause</th><th>state</th><th>recording</th><th>usage flags</th></tr></thead>
 <tbody>

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { chromiumUnavailable, launchChromium } from '../helpers/chromium.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { ADMIN_TOKEN, dashboardLinkCode, recordedCall } from '../platform/dashboardHelpers.js';
@@ -31,6 +31,20 @@ interface AudioElement {
   load(): void;
 }
 type Page$ = { document: { querySelector(selector: string): AudioElement | null } };
+
+/** preload="none" on the page: asks the player to load, as pressing play would; its length and error once it has. */
+async function loadAudio(page: Page, selector: string): Promise<{ duration: number; error: number | null }> {
+  await page.evaluate((sel) => {
+    const audio = (globalThis as unknown as Page$).document.querySelector(sel)!;
+    audio.preload = 'auto';
+    audio.load();
+  }, selector);
+  await page.waitForFunction((sel) => ((globalThis as unknown as Page$).document.querySelector(sel)?.readyState ?? 0) >= 1, selector, { timeout: 15_000 });
+  return page.evaluate((sel) => {
+    const audio = (globalThis as unknown as Page$).document.querySelector(sel)!;
+    return { duration: audio.duration, error: audio.error?.code ?? null };
+  }, selector);
+}
 
 let stack: Stack | undefined;
 let browser: Browser | undefined;
@@ -72,17 +86,7 @@ test('sign in, find the recorded call in the history, play and seek its recordin
 
   const selector = `audio[src="/v1/admin/recordings/${encodeURIComponent(callId)}.mp3"]`;
   assert.equal(await page.locator(selector).count(), 1, 'a player for the recorded call');
-  // preload="none" on the page: ask the element to load, as pressing play would.
-  await page.evaluate((sel) => {
-    const audio = (globalThis as unknown as Page$).document.querySelector(sel)!;
-    audio.preload = 'auto';
-    audio.load();
-  }, selector);
-  await page.waitForFunction((sel) => ((globalThis as unknown as Page$).document.querySelector(sel)?.readyState ?? 0) >= 1, selector, { timeout: 15_000 });
-  const loaded = await page.evaluate((sel) => {
-    const audio = (globalThis as unknown as Page$).document.querySelector(sel)!;
-    return { duration: audio.duration, error: audio.error?.code ?? null };
-  }, selector);
+  const loaded = await loadAudio(page, selector);
   assert.equal(loaded.error, null);
   // The simulated call lasted 1.5 s, recorded from its answer: the MP3 is about that long.
   assert.ok(loaded.duration > 0.5 && loaded.duration < 3, `duration ${loaded.duration} s`);
@@ -117,16 +121,7 @@ test("a deployment's dashboard: open the sign-in link, play its recording, switc
 
   const selector = `audio[src="/v1/dashboard/recordings/${encodeURIComponent(callId)}.mp3"]`;
   assert.equal(await page.locator(selector).count(), 1, 'a player for the recorded call');
-  await page.evaluate((sel) => {
-    const audio = (globalThis as unknown as Page$).document.querySelector(sel)!;
-    audio.preload = 'auto';
-    audio.load();
-  }, selector);
-  await page.waitForFunction((sel) => ((globalThis as unknown as Page$).document.querySelector(sel)?.readyState ?? 0) >= 1, selector, { timeout: 15_000 });
-  const loaded = await page.evaluate((sel) => {
-    const audio = (globalThis as unknown as Page$).document.querySelector(sel)!;
-    return { duration: audio.duration, error: audio.error?.code ?? null };
-  }, selector);
+  const loaded = await loadAudio(page, selector);
   assert.equal(loaded.error, null);
   assert.ok(loaded.duration > 0.5 && loaded.duration < 3, `duration ${loaded.duration} s`);
 

@@ -23,6 +23,7 @@ export class RedisDashboardStore extends RedisBackedStore implements DashboardSt
   readonly kind = 'redis' as const;
   readonly #prefix: string;
   readonly #now: () => number;
+  #sequence = 0;
 
   constructor(options: RedisDashboardStoreOptions) {
     super(options.url, options.commandTimeoutMs);
@@ -43,11 +44,14 @@ export class RedisDashboardStore extends RedisBackedStore implements DashboardSt
   async put(family: string, digest: string, subject: string, ttlMs: number, maxPerSubject: number): Promise<void> {
     const index = this.indexKey(family, subject);
     const now = this.#now();
+    // Entries put within one millisecond must still order oldest first: a fraction counts them.
+    this.#sequence = (this.#sequence + 1) % 1000;
+    const score = now + ttlMs + this.#sequence / 1000;
     const members = await this.run(async () => {
       const results = await this.redis
         .pipeline()
         .set(this.entryKey(family, digest), subject, 'PX', ttlMs)
-        .zadd(index, now + ttlMs, digest)
+        .zadd(index, score, digest)
         .zremrangebyscore(index, '-inf', now)
         .pexpire(index, ttlMs)
         .zrange(index, '0', '-1')
