@@ -631,12 +631,6 @@ export class PlatformServer {
     sendJson(req, res, 200, { ok: true });
   }
 
-  /**
-   * A recording of one of the deployment's own calls, as the dashboard plays
-   * it (RecordingPlayback: stored copy checked, or the provider's, renewed).
-   * Another deployment's call, an unowned one and no such call get the same
-   * answer, so ids cannot be probed (FAQ-13).
-   */
   /** The deployment deletes one of its own recordings, here and at the provider (CallRecordings.remove). */
   async #deleteOwnRecording(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
@@ -645,6 +639,12 @@ export class PlatformServer {
     sendJson(req, res, 200, await this.#recordings.remove(record, 'deployment'));
   }
 
+  /**
+   * A recording of one of the deployment's own calls, as the dashboard plays
+   * it (RecordingPlayback: stored copy checked, or the provider's, renewed).
+   * Another deployment's call, an unowned one and no such call get the same
+   * answer, so ids cannot be probed (FAQ-13).
+   */
   async #ownRecording(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
     const record = await this.calls.get(callId);
