@@ -64,6 +64,15 @@ function refuse(res: HttpResponse, status: number, code: string, message: string
   send(res, status, { error: { code, message } });
 }
 
+function platformCode(err: unknown): string {
+  return isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
+}
+
+/** A failure at the platform as a local route answers it: the platform's own code and status when it is one of ours, else 502. */
+function refusePlatform(res: HttpResponse, err: unknown, fallback: string): void {
+  refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, platformCode(err), isTtmaError(err) ? err.message : fallback);
+}
+
 function bearerOf(req: HttpRequest): string | undefined {
   return /^Bearer ([\x21-\x7e]+)$/i.exec(req.getHeader('authorization'))?.[1];
 }
@@ -102,9 +111,8 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
         if (!state.aborted) send(res, 200, removed);
       },
       (err: unknown) => {
-        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
-        log.warn({ code, callId }, 'recording deletion at the platform refused');
-        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'recording not deleted');
+        log.warn({ code: platformCode(err), callId }, 'recording deletion at the platform refused');
+        if (!state.aborted) refusePlatform(res, err, 'recording not deleted');
       },
     );
   }));
@@ -124,9 +132,8 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
         });
       },
       (err: unknown) => {
-        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
-        log.warn({ code, callId }, 'recording from the platform refused');
-        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'recording not available');
+        log.warn({ code: platformCode(err), callId }, 'recording from the platform refused');
+        if (!state.aborted) refusePlatform(res, err, 'recording not available');
       },
     );
   }));
@@ -138,9 +145,8 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
         if (!state.aborted) send(res, 200, setting);
       },
       (err: unknown) => {
-        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
-        log.warn({ code }, 'recording setting at the platform failed');
-        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'recording setting failed');
+        log.warn({ code: platformCode(err) }, 'recording setting at the platform failed');
+        if (!state.aborted) refusePlatform(res, err, 'recording setting failed');
       },
     );
   };
@@ -197,9 +203,8 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
         log.info({ audit: true, expires_at: link.expires_at }, 'operator asked for a dashboard sign-in link');
         if (!state.aborted) send(res, 200, link);
       } catch (err) {
-        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
-        log.warn({ code }, 'dashboard link from the platform failed');
-        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'dashboard link failed');
+        log.warn({ code: platformCode(err) }, 'dashboard link from the platform failed');
+        if (!state.aborted) refusePlatform(res, err, 'dashboard link failed');
       }
     });
   }));
@@ -265,9 +270,8 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
         if (!state.aborted) send(res, 200, { source, calls });
       },
       (err: unknown) => {
-        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
-        log.warn({ code }, 'platform call list failed');
-        if (!state.aborted) refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, code, isTtmaError(err) ? err.message : 'platform call list failed');
+        log.warn({ code: platformCode(err) }, 'platform call list failed');
+        if (!state.aborted) refusePlatform(res, err, 'platform call list failed');
       },
     );
   }));
