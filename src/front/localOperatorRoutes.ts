@@ -80,6 +80,26 @@ function bearerOf(req: HttpRequest): string | undefined {
 export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Options): void {
   const { control, log } = options;
 
+  /**
+   * A POST of the operator's: the agent secret checked (before the body is
+   * read, refused after it, so an unauthorised client learns nothing sooner),
+   * the body read within its bounds, then `handle`.
+   */
+  const operatorPost = (what: string, handle: (res: HttpResponse, body: Buffer, state: { aborted: boolean }) => void | Promise<void>) =>
+    route((res, req) => {
+      const authorized = options.isOperator(bearerOf(req));
+      const state = { aborted: false };
+      void readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then(async (result) => {
+        if (state.aborted) return;
+        if (!authorized) {
+          log.warn({ audit: true, code: ErrorCodes.AUTH }, `local ${what} refused: wrong or missing agent secret`);
+          return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+        }
+        if (!result.ok) return refuse(res, result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
+        await handle(res, result.body, state);
+      });
+    });
+
   /** The call id of a recording route, or null after refusing the request (wrong secret, malformed id). */
   const recordingCall = (res: HttpResponse, req: HttpRequest): string | null => {
     if (!options.isOperator(bearerOf(req))) {
@@ -163,87 +183,57 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     relayRecordingSetting(res, state);
   }));
 
-  app.post('/v1/local/recording', route((res, req) => {
-    const authorized = options.isOperator(bearerOf(req));
-    const state = { aborted: false };
-    void readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then((result) => {
-      if (state.aborted) return;
-      if (!authorized) {
-        log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recording switch refused: wrong or missing agent secret');
-        return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
-      }
-      if (!result.ok) return refuse(res, result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
-      let body: unknown;
-      try {
-        body = JSON.parse(result.body.toString('utf8'));
-      } catch {
-        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
-      }
-      const on = (body as { recording?: unknown } | null)?.recording;
-      if (typeof on !== 'boolean' || Object.keys(body as object).length !== 1) {
-        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'the body is {"recording": true|false}');
-      }
-      relayRecordingSetting(res, state, on);
-    });
+  app.post('/v1/local/recording', operatorPost('recording switch', (res, raw, state) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
+    }
+    const on = (body as { recording?: unknown } | null)?.recording;
+    if (typeof on !== 'boolean' || Object.keys(body as object).length !== 1) {
+      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'the body is {"recording": true|false}');
+    }
+    relayRecordingSetting(res, state, on);
   }));
 
-  app.post('/v1/local/dashboard-link', route((res, req) => {
-    const authorized = options.isOperator(bearerOf(req));
-    const state = { aborted: false };
-    void readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then(async (result) => {
-      if (state.aborted) return;
-      if (!authorized) {
-        log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local dashboard link refused: wrong or missing agent secret');
-        return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
-      }
-      if (!result.ok) return refuse(res, result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
-      try {
-        const link = await control.platformDashboardLink();
-        // The link itself is a credential for a minute: it is not logged.
-        log.info({ audit: true, expires_at: link.expires_at }, 'operator asked for a dashboard sign-in link');
-        if (!state.aborted) send(res, 200, link);
-      } catch (err) {
-        log.warn({ code: platformCode(err) }, 'dashboard link from the platform failed');
-        if (!state.aborted) refusePlatform(res, err, 'dashboard link failed');
-      }
-    });
+  app.post('/v1/local/dashboard-link', operatorPost('dashboard link', async (res, _raw, state) => {
+    try {
+      const link = await control.platformDashboardLink();
+      // The link itself is a credential for a minute: it is not logged.
+      log.info({ audit: true, expires_at: link.expires_at }, 'operator asked for a dashboard sign-in link');
+      if (!state.aborted) send(res, 200, link);
+    } catch (err) {
+      log.warn({ code: platformCode(err) }, 'dashboard link from the platform failed');
+      if (!state.aborted) refusePlatform(res, err, 'dashboard link failed');
+    }
   }));
 
-  app.post('/v1/local/calls', route((res, req) => {
-    const authorized = options.isOperator(bearerOf(req));
-    const state = { aborted: false };
-    void readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then(async (result) => {
-      if (state.aborted) return;
-      if (!authorized) {
-        log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local call request refused: wrong or missing agent secret');
-        return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
-      }
-      if (!result.ok) return refuse(res, result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
-      let body: { to?: unknown; from?: unknown };
-      try {
-        body = JSON.parse(result.body.toString('utf8')) as { to?: unknown; from?: unknown };
-      } catch {
-        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
-      }
-      const { to, from } = body ?? {};
-      if (typeof to !== 'string' || !E164.test(to)) {
-        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'to must be one E.164 number: "+" then 7 to 15 digits');
-      }
-      if (from !== undefined && (typeof from !== 'string' || !E164.test(from))) {
-        return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'from must be one E.164 number: "+" then 7 to 15 digits');
-      }
-      try {
-        const placed = await control.dial(to, from);
-        log.info({ callId: placed.callId, to: placed.to, from: placed.from }, 'operator placed an outbound call');
-        if (!state.aborted) send(res, 200, { ok: true, call_control_id: placed.callId, from: placed.from, to: placed.to });
-      } catch (err) {
-        const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
-        const status = isTtmaError(err) && STATUS[err.status] ? err.status : 502;
-        const message = isTtmaError(err) ? err.message : 'the call could not be placed';
-        log.warn({ code, to }, `operator call refused: ${message}`);
-        if (!state.aborted) refuse(res, status, code, message);
-      }
-    });
+  app.post('/v1/local/calls', operatorPost('call request', async (res, raw, state) => {
+    let body: { to?: unknown; from?: unknown };
+    try {
+      body = JSON.parse(raw.toString('utf8')) as { to?: unknown; from?: unknown };
+    } catch {
+      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
+    }
+    const { to, from } = body ?? {};
+    if (typeof to !== 'string' || !E164.test(to)) {
+      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'to must be one E.164 number: "+" then 7 to 15 digits');
+    }
+    if (from !== undefined && (typeof from !== 'string' || !E164.test(from))) {
+      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'from must be one E.164 number: "+" then 7 to 15 digits');
+    }
+    try {
+      const placed = await control.dial(to, from);
+      log.info({ callId: placed.callId, to: placed.to, from: placed.from }, 'operator placed an outbound call');
+      if (!state.aborted) send(res, 200, { ok: true, call_control_id: placed.callId, from: placed.from, to: placed.to });
+    } catch (err) {
+      const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
+      const status = isTtmaError(err) && STATUS[err.status] ? err.status : 502;
+      const message = isTtmaError(err) ? err.message : 'the call could not be placed';
+      log.warn({ code, to }, `operator call refused: ${message}`);
+      if (!state.aborted) refuse(res, status, code, message);
+    }
   }));
 
   app.get('/v1/local/calls', route((res, req) => {
