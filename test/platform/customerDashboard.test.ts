@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 import { customerSignIn, dashboardLinkCode, httpRequest, postCustomerSignIn, recordedCall } from './dashboardHelpers.js';
+import { capturingLogger } from './helpers.js';
 
 describe("a deployment's own dashboard", () => {
   let stack: Stack;
@@ -20,11 +21,12 @@ describe("a deployment's own dashboard", () => {
   let port: number;
   let callId: string;
   let otherCallId: string;
+  const logged = capturingLogger();
   const same = () => ({ origin: `http://127.0.0.1:${port}`, 'sec-fetch-site': 'same-origin', 'content-type': 'application/x-www-form-urlencoded' });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ttma-customer-dashboard-'));
-    stack = await startStack({}, { signWith: 'node', platform: { recordingsDir: dir, cdr: { attempts: 5, backoffMs: 50 } } });
+    stack = await startStack({}, { signWith: 'node', logger: logged.logger, platform: { recordingsDir: dir, cdr: { attempts: 5, backoffMs: 50 } } });
     port = stack.ports.platform;
     callId = await recordedCall(stack, '+15550800001', { stored: true });
     // Another deployment with a recorded call of its own (its record made as the webhooks would).
@@ -157,5 +159,29 @@ describe("a deployment's own dashboard", () => {
     const mp3 = await httpRequest(port, 'GET', `/v1/dashboard/recordings/${encodeURIComponent(callId)}.mp3`, { cookie });
     assert.equal(mp3.status, 401);
     assert.equal((await httpRequest(port, 'GET', '/v1/dashboard/elsewhere', { cookie })).status, 404);
+  });
+
+  it('no sign-in code, session cookie or agent secret in any log line of the gateway or the platform', async () => {
+    const secrets: string[] = [stack.agentSecret];
+    // A link through the gateway, as `ttma dashboard` asks for it, and one straight from the platform.
+    const viaGateway = await httpRequest(stack.ports.local, 'POST', '/v1/local/dashboard-link', { authorization: `Bearer ${stack.agentSecret}`, 'content-type': 'application/json' }, '{}');
+    assert.equal(viaGateway.status, 200, viaGateway.text);
+    const gatewayCode = /code=([A-Za-z0-9_-]{43})/.exec(viaGateway.text)?.[1];
+    assert.ok(gatewayCode, viaGateway.text);
+    secrets.push(gatewayCode);
+    const used = await postCustomerSignIn(port, gatewayCode);
+    assert.equal(used.status, 303);
+    secrets.push(String(used.headers['set-cookie']).split(';')[0]!.split('=')[1]!);
+    const unused = await dashboardLinkCode(stack);
+    secrets.push(unused);
+    // A refused sign-in with a code that looks right logs the refusal, not the code.
+    const guessed = unused.slice(0, 42) + (unused.endsWith('A') ? 'B' : 'A');
+    assert.equal((await postCustomerSignIn(port, guessed)).status, 401);
+    secrets.push(guessed);
+    await httpRequest(port, 'GET', '/v1/dashboard/', { cookie: `ttma_customer=${secrets[2]}` });
+    const all = logged.lines.join('');
+    assert.match(all, /dashboard session opened for a deployment/, 'the sign-ins were logged');
+    assert.match(all, /dashboard sign-in link refused/);
+    for (const secret of secrets) assert.ok(secret.length >= 32 && !all.includes(secret), `a credential was logged: ${secret.slice(0, 6)}…`);
   });
 });
