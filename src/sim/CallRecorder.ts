@@ -18,7 +18,13 @@
  * RETURN_GAP_MS or more in the returned audio (frames the gateway lost with a
  * media worker, on the same stream) starts a segment too, for the same
  * reason. Each segment is analysed on its own; the call's correlation is the
- * lowest of them.
+ * lowest of them. A gap while the simulator itself stood still (its sends
+ * stopped as long, as when its own event loop is starved) is not one: the
+ * gateway's audio waited in the socket, nothing was lost and the lag is the
+ * same, and a segment cut there would start its sent side after the burst of
+ * frames owed since (seen in the security suite on a loaded machine: a
+ * perfect echo analysed at 0.157 because the burst put the lag past the
+ * search range).
  */
 import { GrowableFloat64, GrowableInt16 } from './Growable.js';
 import { SAMPLES_PER_FRAME } from './constants.js';
@@ -55,6 +61,9 @@ export class CallRecorder {
   readonly #lateThresholdMs: number;
   #returnedSamples = 0;
   #lateSends = 0;
+  /** When the last frame actually left, and the longest pause between sends since the last returned frame. */
+  #lastSentAtMs = Number.NaN;
+  #longestSendPauseMs = 0;
   /** Where each media stream after the first began: sent samples, returned samples, sent frames. */
   readonly #streamStarts: Array<{ sent: number; returned: number; frames: number }> = [];
 
@@ -81,6 +90,9 @@ export class CallRecorder {
     const lag = actualMs - plannedMs;
     this.#sendLag.push(lag);
     if (lag >= this.#lateThresholdMs) this.#lateSends++;
+    const pause = actualMs - this.#lastSentAtMs;
+    if (pause > this.#longestSendPauseMs) this.#longestSendPauseMs = pause;
+    this.#lastSentAtMs = actualMs;
     this.#sent.append(pcm);
   }
 
@@ -88,8 +100,12 @@ export class CallRecorder {
     if (pcm.length === 0) return;
     const last = this.#arrivals.length > 0 ? this.#arrivals.at(this.#arrivals.length - 1) : Number.NaN;
     const segmentStart = this.#streamStarts.at(-1)?.returned ?? 0;
+    const gap = arrivalMs - last;
+    // The simulator's own stall: it neither sent nor read for most of the gap.
+    const ownStall = Math.max(this.#longestSendPauseMs, arrivalMs - this.#lastSentAtMs) >= gap / 2;
+    this.#longestSendPauseMs = 0;
     // After a gap the lag may differ (as after a new stream), unless the segment has only just begun.
-    if (arrivalMs - last >= RETURN_GAP_MS && this.#returnedSamples > segmentStart) this.newStream();
+    if (gap >= RETURN_GAP_MS && !ownStall && this.#returnedSamples > segmentStart) this.newStream();
     this.#returnedSamples += pcm.length;
     this.#arrivals.push(arrivalMs);
     this.#returnedNewest.push(this.#returnedSamples - 1);

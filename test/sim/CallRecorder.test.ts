@@ -104,3 +104,19 @@ test('a gap of 100 ms in the returned audio on one stream (a lost media worker) 
   }
   assert.equal((await slow.analyse(4000, correlate)).echo.correlation, 1);
 });
+
+test("a gap while the simulator itself stood still (its sends stopped too) is no segment: the lag is the same", async () => {
+  const recorder = new CallRecorder(1e6, 10);
+  stream(recorder, 0, 100, 2);
+  // Starved for 490 ms: the 25 frames owed go in one burst, then the echoes queued in the socket are read.
+  for (let k = 100; k < 125; k++) recorder.recordSent(k * 20, 2490, frame(k));
+  for (let k = 98; k < 123; k++) recorder.recordReturned(2490.5 + (k - 98) * 0.1, frame(k));
+  for (let k = 125; k < 250; k++) {
+    recorder.recordSent(k * 20, k * 20, frame(k));
+    recorder.recordReturned(k * 20 + 1, frame(k - 2));
+  }
+  const analysis = await recorder.analyse(4000, correlate);
+  assert.equal(analysis.echo.correlation, 1, 'one stream, one lag: the echo is whole');
+  assert.equal(analysis.echo.lagSamples, 2 * SAMPLES_PER_FRAME);
+  assert.ok(analysis.sendLagMs.max >= 490, 'the stall shows where it belongs: in the send lag');
+});
