@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { AgentActionResult } from '../agent/AgentAdapter.js';
 import type { GatewayConfig } from '../config.js';
 import { MediaTokenStore, type TokenVerdict } from '../control/MediaTokenStore.js';
-import type { SignallingClient } from '../control/SignallingClient.js';
+import type { RecordingDownload, SignallingClient } from '../control/SignallingClient.js';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
@@ -496,8 +496,8 @@ export class ControlActor {
   }
 
   /** One of this deployment's call recordings, from the platform (`ttma calls --recording`). */
-  platformRecording(callId: string): Promise<Buffer> {
-    return this.#signalling.recording(callId);
+  platformRecording(callId: string): Promise<RecordingDownload> {
+    return this.#signalling.openRecording(callId);
   }
 
   /** This deployment's recording switch at the platform (`ttma recording`): read it, or turn it on or off. */

@@ -11,7 +11,8 @@
  * (install dir: --install-dir, $TTMA_INSTALL_DIR, ~/.local/share/ttma).
  */
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,9 +27,8 @@ const DEFAULT_LOCAL_PORT = 8081;
 const CALL_TIMEOUT_MS = 15_000;
 const LIST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 1024 * 1024;
-/** A recording comes whole through the gateway (SignallingClient's bound). */
-const MAX_RECORDING_BYTES = 64 * 1024 * 1024;
-const RECORDING_TIMEOUT_MS = 60_000;
+/** A recording streams through the gateway; it fails when no byte comes for this long. */
+const RECORDING_IDLE_MS = 30_000;
 
 const COMMON = {
   'local-port': { type: 'string' },
@@ -68,13 +68,11 @@ function target(values: Common): { port: number; secret: string } {
 interface LocalAnswer {
   status: number;
   body: Record<string, unknown>;
-  /** The answer's bytes as received (a recording is not JSON). */
-  bytes: Buffer;
   contentType: string;
 }
 
 /** One request to the gateway's local listener on 127.0.0.1 (no keep-alive, bounded in time and size). */
-function local(port: number, secret: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, timeoutMs: number, maxBytes = MAX_RESPONSE_BYTES): Promise<LocalAnswer> {
+function local(port: number, secret: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, timeoutMs: number): Promise<LocalAnswer> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
@@ -91,37 +89,47 @@ function local(port: number, secret: string, method: 'GET' | 'POST' | 'DELETE', 
         },
       },
       (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBytes) req.destroy(new Error('answer too large'));
-          else chunks.push(chunk);
-        });
-        res.on('end', () => {
-          const bytes = Buffer.concat(chunks);
-          const contentType = String(res.headers['content-type'] ?? '');
-          let parsed: unknown = null;
-          try {
-            parsed = contentType.startsWith('application/json') ? JSON.parse(bytes.toString('utf8')) : null;
-          } catch {
-            parsed = null;
-          }
-          resolve({ status: res.statusCode ?? 0, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}, bytes, contentType });
-        });
-        res.on('error', reject);
+        readLocalAnswer(res, MAX_RESPONSE_BYTES).then(resolve, reject);
       },
     );
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on('close', () => clearTimeout(timer));
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      reject(
-        err.code === 'ECONNREFUSED'
-          ? new TtmaError(ErrorCodes.CONFIG, `no gateway answering on 127.0.0.1:${port} (is the gateway running? use --local-port)`, 1)
-          : new TtmaError(ErrorCodes.PLATFORM, `gateway request failed: ${err.code ?? err.message}`, 1),
-      );
-    });
+    req.on('error', (err: NodeJS.ErrnoException) => reject(requestError(port, err)));
     req.end(text);
+  });
+}
+
+function requestError(port: number, err: NodeJS.ErrnoException): TtmaError {
+  return err.code === 'ECONNREFUSED'
+    ? new TtmaError(ErrorCodes.CONFIG, `no gateway answering on 127.0.0.1:${port} (is the gateway running? use --local-port)`, 1)
+    : new TtmaError(ErrorCodes.PLATFORM, `gateway request failed: ${err.code ?? err.message}`, 1);
+}
+
+/** A (JSON) answer of the gateway's, whole, at most `maxBytes`. */
+function readLocalAnswer(res: IncomingMessage, maxBytes: number): Promise<LocalAnswer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) res.destroy(new Error('answer too large'));
+      else chunks.push(chunk);
+    });
+    res.on('end', () => {
+      const bytes = Buffer.concat(chunks);
+      const contentType = String(res.headers['content-type'] ?? '');
+      let parsed: unknown = null;
+      try {
+        parsed = contentType.startsWith('application/json') ? JSON.parse(bytes.toString('utf8')) : null;
+      } catch {
+        parsed = null;
+      }
+      resolve({ status: res.statusCode ?? 0, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}, contentType });
+    });
+    res.on('error', (err: NodeJS.ErrnoException) => reject(new TtmaError(ErrorCodes.PLATFORM, `gateway request failed: ${err.code ?? err.message}`, 1)));
+    res.on('close', () => {
+      if (!res.complete) reject(new TtmaError(ErrorCodes.PLATFORM, 'gateway answer cut short', 1));
+    });
   });
 }
 
@@ -231,22 +239,74 @@ async function saveRecording(values: Common & { recording?: string | undefined; 
   if (callId === undefined || values.out === undefined) throw usage('calls', '--recording <call id> and --out <file> go together');
   if (!CALL_ID_PATTERN.test(callId)) throw usage('calls', '--recording takes a call id (letters, digits, ":_-.", at most 128)');
   const { port, secret } = target(values);
-  const answer = await local(port, secret, 'GET', `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`, undefined, RECORDING_TIMEOUT_MS, MAX_RECORDING_BYTES);
-  if (answer.status !== 200 || !answer.contentType.startsWith('audio/mpeg')) {
-    const error = refusal(answer);
+  const saved = await downloadRecording(port, secret, callId, values.out);
+  if ('refused' in saved) {
+    const error = refusal(saved.refused);
     process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
     process.stderr.write(`ttma calls: recording refused: ${error.code}: ${error.message}\n`);
     return 1;
   }
-  try {
-    writeFileSync(values.out, answer.bytes, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new TtmaError(ErrorCodes.CONFIG, `--out ${values.out}: ${code === 'EEXIST' ? 'already exists (not overwritten)' : (code ?? 'cannot be written')}`, 1);
-  }
-  const sha256 = createHash('sha256').update(answer.bytes).digest('hex');
-  process.stdout.write(`${JSON.stringify({ ok: true, call_control_id: callId, file: values.out, bytes: answer.bytes.length, sha256 })}\n`);
+  process.stdout.write(`${JSON.stringify({ ok: true, call_control_id: callId, file: values.out, bytes: saved.bytes, sha256: saved.sha256 })}\n`);
   return 0;
+}
+
+/**
+ * Streams a recording from the gateway into `out`, created new (never
+ * overwritten) and readable by this user only, hashing as it goes. A
+ * download that fails part way (the gateway or platform gone, fewer bytes
+ * than declared, no data for RECORDING_IDLE_MS) leaves no file behind.
+ */
+function downloadRecording(port: number, secret: string, callId: string, out: string): Promise<{ bytes: number; sha256: string } | { refused: LocalAnswer }> {
+  const path = `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`;
+  return new Promise((resolve, reject) => {
+    let created = false;
+    const fail = (err: TtmaError): void => {
+      if (created) rmSync(out, { force: true });
+      reject(err);
+    };
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', agent: false, timeout: RECORDING_IDLE_MS, headers: { authorization: `Bearer ${secret}`, connection: 'close' } }, (res) => {
+      const contentType = String(res.headers['content-type'] ?? '');
+      if (res.statusCode !== 200 || !contentType.startsWith('audio/mpeg')) {
+        readLocalAnswer(res, MAX_RESPONSE_BYTES).then((refused) => resolve({ refused }), reject);
+        return;
+      }
+      const declared = /^\d{1,15}$/.test(res.headers['content-length'] ?? '') ? Number(res.headers['content-length']) : null;
+      let file;
+      try {
+        file = createWriteStream(out, { flags: 'wx', mode: 0o600 });
+      } catch (err) {
+        res.destroy();
+        return fail(outError(out, err));
+      }
+      file.once('open', () => {
+        created = true;
+      });
+      const hash = createHash('sha256');
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        hash.update(chunk);
+      });
+      pipeline(res, file).then(
+        () => {
+          if (declared !== null && bytes !== declared) return fail(new TtmaError(ErrorCodes.PLATFORM, `recording cut short: ${bytes} of ${declared} bytes; nothing saved`, 1));
+          resolve({ bytes, sha256: hash.digest('hex') });
+        },
+        (err: NodeJS.ErrnoException) => {
+          // createWriteStream opens lazily: an existing file (EEXIST) shows up here, and is not removed (`created` is unset).
+          fail(err.syscall !== undefined && err.path === out ? outError(out, err) : new TtmaError(ErrorCodes.PLATFORM, `recording cut short after ${bytes} bytes (${err.code ?? err.message}); nothing saved`, 1));
+        },
+      );
+    });
+    req.on('timeout', () => req.destroy(new Error(`no data for ${RECORDING_IDLE_MS} ms`)));
+    req.on('error', (err: NodeJS.ErrnoException) => fail(requestError(port, err)));
+    req.end();
+  });
+}
+
+function outError(out: string, err: unknown): TtmaError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new TtmaError(ErrorCodes.CONFIG, `--out ${out}: ${code === 'EEXIST' ? 'already exists (not overwritten)' : (code ?? 'cannot be written')}`, 1);
 }
 
 /**

@@ -39,8 +39,6 @@ import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
-/** A recording relayed whole to `ttma calls --recording` (a 2-hour MP3 at 32 kb/s is about 29 MB). */
-const MAX_RECORDING_BYTES = 64 * 1024 * 1024;
 /** The live-call list: up to 10,000 calls of about 250 bytes each (src/platform/liveCalls.ts). */
 const MAX_LIVE_LIST_BYTES = 4 * 1024 * 1024;
 const MAX_SOCKETS = 32;
@@ -55,11 +53,20 @@ export interface SignallingClientOptions {
   agentSecret: string;
 }
 
+/** A recording may be paused by a slow reader (backpressure), but not for longer than this. */
+const RECORDING_IDLE_MS = 30_000;
+
+/** A recording on its way from the platform. */
+export interface RecordingDownload {
+  /** The MP3's bytes as they arrive; destroying it ends the download. */
+  body: IncomingMessage;
+  /** Its length, when the platform declared one. */
+  bytes: number | null;
+}
+
 interface RawResponse {
   status: number;
   text: string;
-  /** The same bytes, for an answer that is not text (a recording). */
-  bytes: Buffer;
 }
 
 export class SignallingClient {
@@ -129,20 +136,36 @@ export class SignallingClient {
     return this.#parse(PLATFORM_PATHS.dial, response) as Promise<{ calls: Array<Record<string, unknown>> }>;
   }
 
-  /** The MP3 of one of the deployment's own calls, as the platform plays it (its refusal, typed, otherwise). */
-  async recording(callId: string): Promise<Buffer> {
+  /**
+   * The MP3 of one of the deployment's own calls, as the platform plays it,
+   * as a stream (the gateway relays it a chunk at a time: a recording is
+   * tens of megabytes beside live calls); its refusal, typed, otherwise.
+   */
+  async openRecording(callId: string): Promise<RecordingDownload> {
     const path = PLATFORM_PATHS.recording(callId);
-    let response: RawResponse;
+    let res: IncomingMessage;
     try {
-      response = await this.#send('GET', path, undefined, MAX_RECORDING_BYTES);
+      res = await this.#open('GET', path, undefined, RECORDING_IDLE_MS);
     } catch (cause) {
-      const message = (cause as Error).message;
-      const why = message === 'response too large' ? `larger than ${MAX_RECORDING_BYTES} bytes, which the gateway does not relay` : `platform unreachable: ${message}`;
-      throw new TtmaError(ErrorCodes.PLATFORM, `recording not fetched: ${why}`, 502, { cause });
+      throw new TtmaError(ErrorCodes.PLATFORM, `recording not fetched: platform unreachable: ${(cause as Error).message}`, 502, { cause });
     }
-    if (response.status === 200) return response.bytes;
-    await this.#parse(path, response.status >= 300 ? response : { ...response, status: 502 });
-    throw new TtmaError(ErrorCodes.PLATFORM, `platform answered ${path} with HTTP ${response.status}`, 502);
+    const status = res.statusCode ?? 0;
+    if (status !== 200) {
+      let response: RawResponse;
+      try {
+        response = await readAnswer(res, MAX_RESPONSE_BYTES);
+      } catch (cause) {
+        throw new TtmaError(ErrorCodes.PLATFORM, `recording not fetched: ${(cause as Error).message}`, 502, { cause });
+      }
+      await this.#parse(path, status >= 300 ? response : { ...response, status: 502 });
+      throw new TtmaError(ErrorCodes.PLATFORM, `platform answered ${path} with HTTP ${status}`, 502);
+    }
+    if (!String(res.headers['content-type'] ?? '').startsWith('audio/mpeg')) {
+      res.destroy();
+      throw new TtmaError(ErrorCodes.PLATFORM, `platform answered ${path} with something other than audio/mpeg`, 502);
+    }
+    const declared = res.headers['content-length'];
+    return { body: res, bytes: declared !== undefined && /^\d{1,15}$/.test(declared) ? Number(declared) : null };
   }
 
   /**
@@ -252,32 +275,18 @@ export class SignallingClient {
     return parsed;
   }
 
-  #send(method: string, path: string, body?: string, maxBytes = MAX_RESPONSE_BYTES): Promise<RawResponse> {
+  async #send(method: string, path: string, body?: string, maxBytes = MAX_RESPONSE_BYTES): Promise<RawResponse> {
+    return readAnswer(await this.#open(method, path, body, REQUEST_TIMEOUT_MS), maxBytes);
+  }
+
+  /** One request; resolves with the answer's head, its body still to read (an idle socket for `idleMs` ends it). */
+  #open(method: string, path: string, body: string | undefined, idleMs: number): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = { ...this.#headers };
       if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
-      const req = this.#request(
-        new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base),
-        { method, headers, agent: this.#agent, timeout: REQUEST_TIMEOUT_MS },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxBytes) {
-              req.destroy(new Error('response too large'));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () => {
-            const bytes = Buffer.concat(chunks);
-            resolve({ status: res.statusCode ?? 0, text: bytes.toString('utf8'), bytes });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+      const req = this.#request(new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base), { method, headers, agent: this.#agent, timeout: idleMs }, resolve);
+      // After the head, a timeout or reset reaches the body's reader as an error of the answer.
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${idleMs} ms`)));
       req.on('error', reject);
       req.end(body);
     });
@@ -315,4 +324,27 @@ function checkRecordingSetting(body: unknown): RecordingSetting {
     throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the recording setting without a recording flag', 502);
   }
   return body as RecordingSetting;
+}
+
+/** An answer's body, whole, at most `maxBytes` (a body cut short by a reset or timeout rejects). */
+function readAnswer(res: IncomingMessage, maxBytes: number): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        res.destroy(new Error('response too large'));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => {
+      resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+    });
+    res.on('error', reject);
+    res.on('close', () => {
+      if (!res.complete) reject(new Error('answer cut short'));
+    });
+  });
 }

@@ -8,7 +8,7 @@
  *   POST /v1/local/calls {"to":"+1...","from"?:"+1..."} -> {"ok":true,"call_control_id","from","to"}
  *   GET  /v1/local/calls?recent=N[&source=gateway|platform] -> {"source","calls":[...]}
  *        gateway: GatewayCallRecord (live, ended, refused); platform: the platform's records of this deployment's calls
- *   GET  /v1/local/calls/{id}/recording.mp3 -> audio/mpeg: one of this deployment's recordings, from the platform
+ *   GET  /v1/local/calls/{id}/recording.mp3 -> audio/mpeg: one of this deployment's recordings, streamed from the platform
  *        (which plays it only to its owner: FAQ-13, FAQ-17)
  *   DELETE /v1/local/calls/{id}/recording.mp3 -> what was deleted: one of this deployment's recordings, at the
  *        platform and at the provider
@@ -24,6 +24,7 @@ import { ErrorCodes, isTtmaError } from '../errors.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 import type { Logger } from '../log.js';
 import { readBody } from './readBody.js';
+import { streamToResponse } from './streamToResponse.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 const BODY_LIMIT = 4 * 1024;
@@ -141,14 +142,27 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     const callId = recordingCall(res, req);
     if (callId === null) return;
     const state = { aborted: false };
+    let abortRelay: (() => void) | null = null;
     res.onAborted(() => {
       state.aborted = true;
+      abortRelay?.();
     });
     control.platformRecording(callId).then(
-      (mp3) => {
-        if (state.aborted) return;
-        res.cork(() => {
-          res.writeStatus('200 OK').writeHeader('content-type', 'audio/mpeg').writeHeader('cache-control', 'no-store').end(mp3);
+      (download) => {
+        if (state.aborted) {
+          download.body.destroy();
+          return;
+        }
+        // A chunk at a time, paced by the client: the gateway never holds the whole file.
+        abortRelay = streamToResponse(res, download.body, {
+          status: '200 OK',
+          headers: { 'content-type': 'audio/mpeg', 'cache-control': 'no-store' },
+          totalBytes: download.bytes,
+          state,
+          done: (outcome, bytes, reason) => {
+            if (outcome === 'sent') log.info({ audit: true, callId, bytes }, 'operator fetched a recording');
+            else log.warn({ callId, bytes, outcome, reason }, 'recording relay ended early');
+          },
         });
       },
       (err: unknown) => {
@@ -157,6 +171,7 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
       },
     );
   }));
+
 
   const relayRecordingSetting = (res: HttpResponse, state: { aborted: boolean }, on?: boolean): void => {
     control.platformRecordingSetting(on).then(
