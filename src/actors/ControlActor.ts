@@ -13,7 +13,7 @@ import type { RecordingDownload, SignallingClient } from '../control/SignallingC
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookEnvelope } from '../wire/telnyx.js';
-import type { LiveCallView, RecordingSetting, RecordingSettingResult } from '../wire/platformApi.js';
+import type { LiveCallView, RecordingSetting, RecordingSettingResult, RecordingsDeleted } from '../wire/platformApi.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
@@ -508,6 +508,11 @@ export class ControlActor {
   /** Deletes one of this deployment's recordings at the platform and the provider (`ttma calls --delete-recording`). */
   platformDeleteRecording(callId: string): Promise<Record<string, unknown>> {
     return this.#signalling.deleteRecording(callId);
+  }
+
+  /** One pass of deleting every recording the platform keeps for this deployment (`ttma recording --delete-existing`). */
+  platformDeleteKeptRecordings(): Promise<RecordingsDeleted> {
+    return this.#signalling.deleteKeptRecordings();
   }
 
   /** A one-time sign-in link to this deployment's dashboard on the platform (`ttma dashboard`). */

@@ -329,13 +329,16 @@ async function deleteRecording(values: Common, callId: string): Promise<number> 
 }
 
 /**
- * `ttma recording [on|off] [--json]`: whether the platform records this
- * deployment's calls, or turn it on or off (FAQ-02, FAQ-17: "you can turn
- * recording off at any time"). Off also stops the recording of calls in
- * progress, and the platform deletes what the provider saved of them.
+ * `ttma recording [on|off] [--delete-existing] [--json]`: whether the
+ * platform records this deployment's calls, or turn it on or off (FAQ-02,
+ * FAQ-17: "you can turn recording off at any time"). Off also stops the
+ * recording of calls in progress, and the platform deletes what the provider
+ * saved of them. `--delete-existing` then deletes every recording kept so
+ * far, at the platform and the provider, a pass at a time with progress on
+ * stderr (with off: "no audio is kept on our servers" from then on).
  */
 export async function runRecordingCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('recording', argv, COMMON, 1);
+  const { values, positionals } = parse('recording', argv, { ...COMMON, 'delete-existing': { type: 'boolean' } }, 1);
   const wanted = positionals[0];
   if (wanted !== undefined && wanted !== 'on' && wanted !== 'off') throw usage('recording', `"${clean(wanted)}" is not on or off`);
   const { port, secret } = target(values);
@@ -351,13 +354,57 @@ export async function runRecordingCommand(argv: string[]): Promise<number> {
     return 1;
   }
   const stopped = typeof answer.body['stopped'] === 'number' ? answer.body['stopped'] : null;
+  const removed = values['delete-existing'] ? await deleteKeptRecordings(port, secret) : null;
+  const ok = removed === null || (removed.error === undefined && removed.failed === 0);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ ok: true, recording: on, ...(stopped !== null ? { stopped } : {}) })}\n`);
-    return 0;
+    process.stdout.write(`${JSON.stringify({ ok, recording: on, ...(stopped !== null ? { stopped } : {}), ...(removed !== null ? { recordings_deleted: removed } : {}) })}\n`);
+    return ok ? 0 : 1;
   }
   const live = stopped ? `; stopped on ${stopped} call${stopped === 1 ? '' : 's'} in progress` : '';
   process.stdout.write(`recording is ${on ? 'on: new calls are recorded' : 'off: calls are not recorded, and nothing the provider saves is kept'}${live}\n`);
-  return 0;
+  if (removed !== null) {
+    const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+    process.stdout.write(`${plural(removed.deleted, 'recording')} deleted, here and at the phone provider\n`);
+    if (removed.failed > 0) process.stdout.write(`${plural(removed.failed, 'recording')} could not be deleted (the platform logged why); run this again to retry\n`);
+    if (removed.recording_now > 0 && on) process.stdout.write(`${plural(removed.recording_now, 'call')} being recorded now: their recordings are kept unless recording is turned off\n`);
+    if (removed.error !== undefined) process.stderr.write(`ttma recording: deleting stopped: ${removed.error.code}: ${removed.error.message}\n`);
+  }
+  return ok ? 0 : 1;
+}
+
+interface KeptRecordingsDeleted {
+  deleted: number;
+  failed: number;
+  recording_now: number;
+  /** Why the passes stopped before the platform had nothing left (a refusal, the gateway gone). */
+  error?: { code: string; message: string };
+}
+
+/** Bounds the passes: the platform keeps at most 50,000 calls, 50 deleted a pass. */
+const MAX_DELETE_PASSES = 2_000;
+
+/** Passes of DELETE /v1/local/recordings until the platform has no more to delete, or a pass deletes none. */
+async function deleteKeptRecordings(port: number, secret: string): Promise<KeptRecordingsDeleted> {
+  const total: KeptRecordingsDeleted = { deleted: 0, failed: 0, recording_now: 0 };
+  for (let pass = 1; pass <= MAX_DELETE_PASSES; pass++) {
+    let answer: LocalAnswer;
+    try {
+      answer = await local(port, secret, 'DELETE', '/v1/local/recordings', undefined, CALL_TIMEOUT_MS * 4);
+    } catch (err) {
+      return { ...total, error: { code: (err as TtmaError).code ?? ErrorCodes.PLATFORM, message: (err as Error).message } };
+    }
+    const { deleted, failed, more, recording_now: recordingNow } = answer.body;
+    if (answer.status !== 200 || typeof deleted !== 'number' || typeof failed !== 'number' || typeof more !== 'boolean' || typeof recordingNow !== 'number') {
+      return { ...total, error: refusal(answer) };
+    }
+    total.deleted += deleted;
+    // Failures are retried by every pass: the last pass's count is the number left.
+    total.failed = failed;
+    total.recording_now = recordingNow;
+    process.stderr.write(`ttma recording: ${total.deleted} recording${total.deleted === 1 ? '' : 's'} deleted${more ? ', more to go' : ''}\n`);
+    if (!more || deleted === 0) return total;
+  }
+  return { ...total, error: { code: ErrorCodes.PLATFORM, message: `still more after ${MAX_DELETE_PASSES} passes` } };
 }
 
 /**

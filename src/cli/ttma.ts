@@ -30,7 +30,8 @@ commands:
   dashboard  a one-time sign-in link (one minute) to this deployment's dashboard on the platform:
              calls, recordings, minutes against caps, recording switch [--json] [--local-port P] [--agent-secret-file F]
   recording  whether the platform records this deployment's calls; on|off turns it on or off
-             (off also stops it on calls in progress) [on|off] [--json] [--local-port P] [--agent-secret-file F]
+             (off also stops it on calls in progress) [on|off] [--json] [--local-port P] [--agent-secret-file F];
+             --delete-existing also deletes every recording kept so far, at the platform and the phone provider
   sim        run the phone-provider simulator
   version    print the version
   help       this text`;

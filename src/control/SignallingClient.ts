@@ -20,6 +20,7 @@ import { ErrorCodes, TtmaError, type ErrorCode } from '../errors.js';
 import {
   type RecordingSetting,
   type RecordingSettingResult,
+  type RecordingsDeleted,
   HEADER_DEPLOYMENT,
   PLATFORM_PATHS,
   RINGING_LISTED_WITHIN_MS,
@@ -194,6 +195,16 @@ export class SignallingClient {
       throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the recording deletion with something else', 502);
     }
     return body as Record<string, unknown>;
+  }
+
+  /** One pass of deleting every recording the platform keeps for this deployment (asked again while `more`). */
+  async deleteKeptRecordings(): Promise<RecordingsDeleted> {
+    const body = (await this.#call('DELETE', PLATFORM_PATHS.recordings)) as Partial<Record<keyof RecordingsDeleted, unknown>> | null;
+    const count = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+    if (!body || typeof body !== 'object' || !count(body.deleted) || !count(body.failed) || !count(body.recording_now) || typeof body.more !== 'boolean') {
+      throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the deletion of recordings with something else', 502);
+    }
+    return { deleted: body.deleted, failed: body.failed, more: body.more, recording_now: body.recording_now };
   }
 
   /** Whether the platform records this deployment's calls (its own switch, FAQ-17). */

@@ -12,6 +12,8 @@
  *        (which plays it only to its owner: FAQ-13, FAQ-17)
  *   DELETE /v1/local/calls/{id}/recording.mp3 -> what was deleted: one of this deployment's recordings, at the
  *        platform and at the provider
+ *   DELETE /v1/local/recordings -> {"deleted","failed","more","recording_now"}: one pass of deleting every recording
+ *        the platform keeps for this deployment, here and at the provider (`ttma recording --delete-existing` repeats it)
  *   GET  /v1/local/recording -> {"recording":true|false}: whether the platform records this deployment's calls
  *   POST /v1/local/recording {"recording":false} -> {"recording":false,"stopped":N}: turns it off (or on); off also
  *        stops the recording of live calls (FAQ-02, FAQ-17: "you can turn recording off at any time")
@@ -134,6 +136,27 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
       (err: unknown) => {
         log.warn({ code: platformCode(err), callId }, 'recording deletion at the platform refused');
         if (!state.aborted) refusePlatform(res, err, 'recording not deleted');
+      },
+    );
+  }));
+
+  app.del('/v1/local/recordings', route((res, req) => {
+    if (!options.isOperator(bearerOf(req))) {
+      log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recordings deletion refused: wrong or missing agent secret');
+      return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
+    }
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    control.platformDeleteKeptRecordings().then(
+      (pass) => {
+        log.info({ audit: true, ...pass }, 'operator deleted recordings (one pass)');
+        if (!state.aborted) send(res, 200, pass);
+      },
+      (err: unknown) => {
+        log.warn({ code: platformCode(err) }, 'recordings deletion at the platform refused');
+        if (!state.aborted) refusePlatform(res, err, 'recordings not deleted');
       },
     );
   }));

@@ -16,6 +16,7 @@ import { isObject, type Json } from './httpExchange.js';
 import type { ProviderClient } from './ProviderClient.js';
 import type { RecordingFetcher } from './RecordingFetcher.js';
 import { BLANK_RECORDING } from './store/CallStore.js';
+import type { RecordingsDeleted } from '../wire/platformApi.js';
 
 /** A provider's leg id as it may be put in a query (Telnyx: a UUID). */
 const LEG_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -41,6 +42,8 @@ function recordingIdsIn(url: string | null): string[] {
 const TURNED_OFF = 'recording turned off during the call';
 const OFF_WHEN_SAVED = 'recorded by the provider while recording was off';
 
+/** Call records read at a time by a delete-all pass. */
+const LIST_PAGE = 500;
 /** Calls remembered as started: a call that ends on another process is never forgotten here. */
 const MAX_STARTED = 100_000;
 
@@ -144,6 +147,47 @@ export class CallRecordings {
     await calls.patchRecording(callId, { url: null, file: null, sha256: null, bytes: null, error: null, discarded: `deleted by the ${by}` });
     logger.info({ audit: true, deployment: record.deploymentId, callId, by, provider: deleted.length, stored: storedFileDeleted }, 'recording deleted');
     return { call_control_id: callId, stored_file_deleted: storedFileDeleted, provider_recordings_deleted: deleted.length, already: null };
+  }
+
+  /**
+   * One pass over the deployment's calls, newest first: deletes each
+   * recording still kept (a URL, a stored copy, or one the provider has yet
+   * to announce for an ended call), at most `max` of them; a failure is
+   * counted and left for the next pass. Calls being recorded are counted,
+   * not touched (remove() refuses them).
+   */
+  async removeKept(deploymentId: string, by: 'deployment' | 'operator', max: number): Promise<RecordingsDeleted> {
+    const { calls, logger } = this.#o;
+    const result: RecordingsDeleted = { deleted: 0, failed: 0, more: false, recording_now: 0 };
+    // Ordered by first sighting, which a patch does not change: a call arriving meanwhile shifts a page by one (seen twice, never skipped).
+    for (let offset = 0; ; offset += LIST_PAGE) {
+      const page = await calls.list({ deploymentId, limit: LIST_PAGE, offset });
+      for (const record of page) {
+        const rec = record.recording;
+        if (!rec || rec.discarded) continue;
+        const ended = record.state === 'ended';
+        if (!rec.url && !rec.file && !(rec.started && ended)) {
+          if (rec.started) result.recording_now += 1;
+          continue;
+        }
+        if (!ended && !rec.url) {
+          result.recording_now += 1;
+          continue;
+        }
+        if (result.deleted + result.failed >= max) {
+          result.more = true;
+          continue;
+        }
+        try {
+          await this.remove(record, by);
+          result.deleted += 1;
+        } catch (err) {
+          result.failed += 1;
+          logger.warn({ deployment: deploymentId, callId: record.callControlId, code: isTtmaError(err) ? err.code : undefined }, 'recording not deleted in a delete-all pass');
+        }
+      }
+      if (page.length < LIST_PAGE) return result;
+    }
   }
 
   /** The call ended: a later record_start would be for nothing. */

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { AnswerCallBody, DashboardLink, DeploymentUsage, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, RecordingSetting, RecordingSettingResult, StreamingStartBody } from '../wire/platformApi.js';
-import { HEADER_DEPLOYMENT, PLATFORM_PATHS } from '../wire/platformApi.js';
+import { HEADER_DEPLOYMENT, PLATFORM_PATHS, RECORDINGS_DELETED_PER_PASS } from '../wire/platformApi.js';
 import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 import { randomUUID } from 'node:crypto';
@@ -364,6 +364,7 @@ export class PlatformServer {
       playback: this.#dashboard.playback,
       switchRecording: (id, on) => this.#applyRecordingSwitch(id, on),
       deleteRecording: (record) => this.#recordings.remove(record, 'deployment'),
+      deleteKeptRecordings: (id) => this.#recordings.removeKept(id, 'deployment', RECORDINGS_DELETED_PER_PASS),
       limiter: new RateLimiter(DASHBOARD_RATE),
       log: this.#log,
       bodyTimeoutMs: this.#bodyTimeoutMs,
@@ -537,6 +538,9 @@ export class PlatformServer {
         case PLATFORM_PATHS.dashboardLink:
           allowMethod(method, 'POST', ctx);
           return await this.#dashboardLink(req, res, ctx);
+        case PLATFORM_PATHS.recordings:
+          allowMethod(method, 'DELETE', ctx);
+          return await this.#deleteOwnRecordings(req, res, ctx);
         default:
           if (await handleCustomerRoute({ ...this.#customer, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
           if (await handleDashboardRoute({ ...this.#dashboard, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, path)) return;
@@ -637,6 +641,15 @@ export class PlatformServer {
     const record = await this.calls.get(callId);
     if (!record || !record.locked || record.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
     sendJson(req, res, 200, await this.#recordings.remove(record, 'deployment'));
+  }
+
+  /** One pass of "delete every recording kept" for the deployment (`ttma recording --delete-existing`). */
+  async #deleteOwnRecordings(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    const deployment = await this.#authenticate(req, ctx);
+    await readBody(req, this.#bodyTimeoutMs);
+    const result = await this.#recordings.removeKept(deployment.id, 'deployment', RECORDINGS_DELETED_PER_PASS);
+    this.#log.info({ audit: true, deployment: deployment.id, ...result }, 'recordings deleted by the deployment (one pass)');
+    sendJson(req, res, 200, result);
   }
 
   /**

@@ -10,6 +10,7 @@
  *   POST /v1/dashboard/recording              recording=on|off (the deployment's own switch)
  *   GET  /v1/dashboard/recordings/{call}.mp3  one of ITS recordings (another's answers as no such call)
  *   POST /v1/dashboard/recordings/{call}/delete  deletes it, here and at the provider
+ *   POST /v1/dashboard/recordings/delete-all  confirm=yes: deletes every recording it keeps, here and at the provider
  *   POST /v1/dashboard/logout                 ends the session
  *
  * The session cookie (`ttma_customer`, /v1/dashboard/) names one deployment,
@@ -26,6 +27,7 @@ import type { RemovedRecording } from './CallRecordings.js';
 import { HISTORY_MAX_LIMIT, parseHistoryQuery, selectHistory } from './callHistory.js';
 import {
   CUSTOMER_BASE,
+  CUSTOMER_DELETE_ALL,
   CUSTOMER_LOGIN,
   CUSTOMER_LOGOUT,
   CUSTOMER_RECORDING_SWITCH,
@@ -40,6 +42,7 @@ import type { Deployment } from './DeploymentRegistry.js';
 import type { RateLimiter } from './RateLimiter.js';
 import type { RecordingPlayback } from './RecordingPlayback.js';
 import { decodeCallId } from './signalFields.js';
+import type { RecordingsDeleted } from '../wire/platformApi.js';
 
 export const CUSTOMER_COOKIE = 'ttma_customer';
 
@@ -54,6 +57,8 @@ export interface CustomerDashboardContext {
   switchRecording(deploymentId: string, on: boolean): Promise<number>;
   /** Deletes a call's recording, here and at the provider (CallRecordings.remove). */
   deleteRecording(record: CallRecord): Promise<RemovedRecording>;
+  /** One pass of deleting every recording the deployment keeps (CallRecordings.removeKept). */
+  deleteKeptRecordings(deploymentId: string): Promise<RecordingsDeleted>;
   /** Requests of a deployment's signed-in browsers (its own bucket: a busy page never slows its gateway's calls). */
   limiter: RateLimiter;
   log: Logger;
@@ -71,7 +76,26 @@ const NOTICES: Record<string, string> = {
   off: 'Recording is now off.',
   on: 'Recording is now on.',
   deleted: 'The recording was deleted, here and at the phone provider.',
+  'deleted-all': 'Every recording kept was deleted, here and at the phone provider.',
+  'deleted-some': 'Not every recording could be deleted this time (the provider failed, or there were too many for one go): press the button again.',
 };
+
+/** How long one press of "delete all recordings" keeps deleting before the page answers (passes of RECORDINGS_DELETED_PER_PASS). */
+const DELETE_ALL_BUDGET_MS = 15_000;
+
+/** Passes until nothing is left, a pass deletes none, or the budget is spent. */
+async function deleteKeptWithin(ctx: CustomerDashboardContext, deploymentId: string, budgetMs: number): Promise<RecordingsDeleted> {
+  const until = Date.now() + budgetMs;
+  const totals: RecordingsDeleted = { deleted: 0, failed: 0, more: false, recording_now: 0 };
+  for (;;) {
+    const pass = await ctx.deleteKeptRecordings(deploymentId);
+    totals.deleted += pass.deleted;
+    totals.failed = pass.failed;
+    totals.more = pass.more;
+    totals.recording_now = pass.recording_now;
+    if (!pass.more || pass.deleted === 0 || Date.now() >= until) return totals;
+  }
+}
 
 /** True when the path was one of ours (answered or refused). */
 export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: IncomingMessage, res: ServerResponse, method: string, url: URL): Promise<boolean> {
@@ -121,6 +145,18 @@ export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: In
     if (stopped === FAILED) return true;
     ctx.log.info({ audit: true, deployment: deployment.id, recording: wanted === 'on', stopped }, 'recording switched from the dashboard');
     redirect(req, res, `${CUSTOMER_BASE}?done=${wanted}`);
+    return true;
+  }
+  if (path === CUSTOMER_DELETE_ALL) {
+    ctx.allow(method, 'POST');
+    const form = await readForm(req, ctx.bodyTimeoutMs, 'deleting all recordings');
+    const deployment = await requireSession(ctx, req);
+    // Irreversible: the box must be ticked (the page marks it required; a post without it is refused here too).
+    if (oneField(form, 'confirm') !== 'yes') throw new TtmaError(ErrorCodes.BAD_REQUEST, 'tick the box to confirm deleting every recording', 400);
+    const totals = await pageOnFailure(ctx, req, res, () => deleteKeptWithin(ctx, deployment.id, DELETE_ALL_BUDGET_MS));
+    if (totals === FAILED) return true;
+    ctx.log.info({ audit: true, deployment: deployment.id, ...totals }, 'recordings deleted from the dashboard (all kept)');
+    redirect(req, res, `${CUSTOMER_BASE}?done=${totals.more || totals.failed > 0 ? 'deleted-some' : 'deleted-all'}`);
     return true;
   }
   const deletion = ROUTE_DELETE.exec(path);

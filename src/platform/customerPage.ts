@@ -15,6 +15,7 @@ export const CUSTOMER_BASE = '/v1/dashboard/';
 export const CUSTOMER_LOGIN = '/v1/dashboard/login';
 export const CUSTOMER_LOGOUT = '/v1/dashboard/logout';
 export const CUSTOMER_RECORDING_SWITCH = '/v1/dashboard/recording';
+export const CUSTOMER_DELETE_ALL = '/v1/dashboard/recordings/delete-all';
 
 /** Where a deployment's dashboard plays one of its recordings. */
 export function customerRecordingPath(callId: string): string {
@@ -75,6 +76,10 @@ export function renderCustomerPage(d: CustomerPageData): string {
   const switchForm = `<form method="post" action="${CUSTOMER_RECORDING_SWITCH}">
 <input type="hidden" name="recording" value="${on ? 'off' : 'on'}">
 <label>&nbsp;<button type="submit">turn recording ${on ? 'off' : 'on'}</button></label>
+</form>
+<form method="post" action="${CUSTOMER_DELETE_ALL}">
+<label><input type="checkbox" name="confirm" value="yes" required> delete every recording kept so far, here and at the phone provider (this cannot be undone)</label>
+<label>&nbsp;<button type="submit">delete all recordings</button></label>
 </form>`;
   return `${head(`Your calls · ${deployment.id}`)}
 <body><h1>Your calls</h1>

@@ -35,7 +35,27 @@ export const PLATFORM_PATHS = {
   recordingSetting: '/v1/signal/recording',
   /** POST -> DashboardLink: a one-time sign-in link to the deployment's own dashboard (`ttma dashboard`). */
   dashboardLink: '/v1/signal/dashboard-link',
+  /**
+   * DELETE -> RecordingsDeleted: one pass over the deployment's kept recordings, deleting at most
+   * RECORDINGS_DELETED_PER_PASS here and at the provider; asked again while `more` (FAQ-02: "when
+   * it's off, no audio is kept").
+   */
+  recordings: '/v1/signal/recordings',
 } as const;
+
+/** Recordings one DELETE of PLATFORM_PATHS.recordings deletes at most: each is a provider request, and the answer must come in seconds. */
+export const RECORDINGS_DELETED_PER_PASS = 50;
+
+export interface RecordingsDeleted {
+  /** Recordings deleted by this pass, at the platform (its stored copy) and the provider. */
+  deleted: number;
+  /** Recordings this pass could not delete (the provider or the storage failed): still kept, tried again by the next pass. */
+  failed: number;
+  /** More kept recordings than this pass deletes: ask again. */
+  more: boolean;
+  /** Calls being recorded right now: their recordings exist once they end (turn recording off to stop them). */
+  recording_now: number;
+}
 
 export interface DashboardLink {
   /** Path and query on the platform's origin; works once, until expires_at. */

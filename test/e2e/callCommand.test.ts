@@ -311,4 +311,31 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_AUTH');
     assert.deepEqual(jsonLine(await ttma(['recording', '--json', ...flags])), { ok: true, recording: true });
   });
+
+  it('ttma recording off --delete-existing turns recording off and deletes every recording kept, with progress', async () => {
+    const recordedNow = async () => {
+      const listed = jsonLine(await ttma(['calls', '--source', 'platform', '--recent', '100', '--json', ...flags]));
+      return (listed.calls as Array<Record<string, unknown>>).filter((c) => c.recorded === true).map((c) => String(c.call_control_id));
+    };
+    // A call of its own (the earlier ones' recordings were deleted above), recorded by default.
+    const placed = jsonLine(await ttma(['call', '+15551230009', ...flags]));
+    const kept = await eventually('the new call recorded', async () => {
+      const ids = await recordedNow();
+      return ids.includes(String(placed.call_control_id)) ? ids : null;
+    });
+    const run = await ttma(['recording', 'off', '--delete-existing', ...flags]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^recording is off: calls are not recorded, and nothing the provider saves is kept\n\d+ recordings? deleted, here and at the phone provider\n$/);
+    assert.match(run.stderr, /^ttma recording: \d+ recordings? deleted\n$/, 'progress on stderr');
+    assert.ok(Number(/(\d+) recording/.exec(run.stdout)?.[1]) >= kept.length);
+    assert.deepEqual(await recordedNow(), []);
+    const fetched = await ttma(['calls', '--recording', kept[0]!, '--out', join(dir, 'after-delete-all.mp3'), ...flags]);
+    assert.equal(fetched.code, 1);
+    assert.equal(existsSync(join(dir, 'after-delete-all.mp3')), false);
+    // Again, as JSON: nothing left, recording stays off.
+    assert.deepEqual(jsonLine(await ttma(['recording', '--delete-existing', '--json', ...flags])), {
+      ok: true, recording: false, recordings_deleted: { deleted: 0, failed: 0, recording_now: 0 },
+    });
+    assert.deepEqual(jsonLine(await ttma(['recording', 'on', '--json', ...flags])), { ok: true, recording: true, stopped: 0 });
+  });
 });

@@ -161,6 +161,34 @@ describe("a deployment's own dashboard", () => {
     assert.equal((await httpRequest(port, 'GET', '/v1/dashboard/elsewhere', { cookie })).status, 404);
   });
 
+  it("deletes every recording it keeps from the page once the box is ticked; another deployment's stays", async () => {
+    const cookie = await customerSignIn(stack);
+    const target = await recordedCall(stack, '+15550800004', { stored: true });
+    const file = join(dir, (await stack.platform.calls.get(target))!.recording!.file!);
+    const page = await httpRequest(port, 'GET', '/v1/dashboard/', { cookie });
+    assert.ok(page.text.includes('<form method="post" action="/v1/dashboard/recordings/delete-all">'));
+    assert.match(page.text, /<input type="checkbox" name="confirm" value="yes" required>/);
+    // Unticked (a form without the box, or a forged post): refused, nothing deleted.
+    for (const body of ['', 'confirm=no', 'confirm=yes&confirm=yes']) {
+      const refused = await httpRequest(port, 'POST', '/v1/dashboard/recordings/delete-all', { cookie, ...same() }, body);
+      assert.equal(refused.status, 400, body);
+    }
+    assert.ok(existsSync(file));
+    const crossSite = await httpRequest(port, 'POST', '/v1/dashboard/recordings/delete-all', { cookie, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'content-type': 'application/x-www-form-urlencoded' }, 'confirm=yes');
+    assert.equal(crossSite.status, 403);
+    assert.ok(existsSync(file), 'a cross-site post deletes nothing');
+    const done = await httpRequest(port, 'POST', '/v1/dashboard/recordings/delete-all', { cookie, ...same() }, 'confirm=yes');
+    assert.equal(done.status, 303, done.text);
+    assert.equal(done.headers.location, '/v1/dashboard/?done=deleted-all');
+    assert.equal(existsSync(file), false);
+    assert.equal(stack.sim.recordings().some((r) => r.callControlId === target || r.callControlId === callId), false, 'the provider copies are gone');
+    for (const id of [target, callId]) assert.equal((await stack.platform.calls.get(id))!.recording!.url, null, id);
+    assert.ok((await stack.platform.calls.get(otherCallId))!.recording!.url, "the other deployment's recording is untouched");
+    const after = await httpRequest(port, 'GET', '/v1/dashboard/?done=deleted-all', { cookie });
+    assert.match(after.text, /Every recording kept was deleted, here and at the phone provider\./);
+    assert.doesNotMatch(after.text, /<audio /, 'no player left');
+  });
+
   it('no sign-in code, session cookie or agent secret in any log line of the gateway or the platform', async () => {
     const secrets: string[] = [stack.agentSecret];
     // A link through the gateway, as `ttma dashboard` asks for it, and one straight from the platform.

@@ -162,3 +162,81 @@ describe('deleting a recording the provider has not saved yet', () => {
   });
 });
 
+
+describe('deleting every recording a deployment keeps, a pass at a time', () => {
+  it("passes of at most N: each deletes the newest kept, counts calls being recorded, retries a failure, never touches another deployment's", async () => {
+    const calls = new CallRegistry();
+    const deletedLegs: string[] = [];
+    let failLeg: string | null = 'leg-5';
+    const provider = {
+      action: async () => undefined,
+      deleteRecordings: async (_ids: readonly string[], leg: string | null): Promise<string[]> => {
+        if (leg === failLeg) throw new TtmaError(ErrorCodes.PROVIDER, 'provider delete recording failed: HTTP 503', 502);
+        deletedLegs.push(leg ?? '');
+        return [`rec-${leg}`];
+      },
+    };
+    const recordings = new CallRecordings({ provider, calls, fetcher: null, logger: createLogger('test', 'silent') });
+    const facts = { direction: 'incoming' as const, from: '+15550000001', to: '+15550000002' };
+    const ended = async (id: string, deployment: string, recording: Parameters<CallRegistry['patchRecording']>[1]) => {
+      await calls.lock(id, deployment, facts);
+      await calls.recordEvent(id, facts, { event_type: 'call.hangup', occurred_at: new Date().toISOString(), hangup_cause: 'normal_clearing' });
+      await calls.patchRecording(id, recording);
+    };
+    // Seven kept (one the provider has yet to announce), one already deleted, one never recorded, one of another deployment.
+    for (let k = 1; k <= 6; k++) await ended(`v3:kept-${k}`, 'dep', { started: true, url: `https://provider.example/${k}.mp3`, legId: `leg-${k}` });
+    await ended('v3:pending', 'dep', { started: true, legId: 'leg-pending' });
+    await ended('v3:gone', 'dep', { started: true, legId: 'leg-gone', discarded: 'deleted by the deployment' });
+    await ended('v3:unrecorded', 'dep', {});
+    await ended('v3:theirs', 'other', { started: true, url: 'https://provider.example/theirs.mp3', legId: 'leg-theirs' });
+    // And a call being recorded now.
+    await calls.lock('v3:live', 'dep', facts);
+    await calls.patchRecording('v3:live', { started: true, legId: 'leg-live' });
+
+    const first = await recordings.removeKept('dep', 'deployment', 3);
+    assert.deepEqual(first, { deleted: 3, failed: 0, more: true, recording_now: 1 });
+    const second = await recordings.removeKept('dep', 'deployment', 3);
+    assert.equal(second.more, true, 'the failing one takes a slot of the pass');
+    assert.equal(second.failed, 1);
+    assert.equal(second.deleted, 2);
+    failLeg = null;
+    const third = await recordings.removeKept('dep', 'deployment', 3);
+    assert.deepEqual(third, { deleted: 2, failed: 0, more: false, recording_now: 1 });
+    assert.deepEqual(await recordings.removeKept('dep', 'deployment', 3), { deleted: 0, failed: 0, more: false, recording_now: 1 });
+    assert.deepEqual(deletedLegs.sort(), ['leg-1', 'leg-2', 'leg-3', 'leg-4', 'leg-5', 'leg-6', 'leg-pending']);
+    for (const id of ['v3:kept-1', 'v3:kept-5', 'v3:pending']) {
+      const rec = (await calls.get(id))!.recording!;
+      assert.deepEqual({ url: rec.url, discarded: rec.discarded }, { url: null, discarded: 'deleted by the deployment' }, id);
+    }
+    assert.equal((await calls.get('v3:theirs'))!.recording!.url, 'https://provider.example/theirs.mp3', "another deployment's is untouched");
+    assert.equal((await calls.get('v3:live'))!.recording!.discarded, null, 'a recording in progress is left to the switch');
+  });
+
+  it('through the gateway (`ttma recording --delete-existing`): every stored copy and provider copy goes, in one pass', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ttma-recordings-delete-all-'));
+    const stack = await startStack({}, { signWith: 'node', platform: { recordingsDir: dir, cdr: { attempts: 5, backoffMs: 50 } } });
+    try {
+      const ids = [await recordedCall(stack, '+15550720001', { stored: true }), await recordedCall(stack, '+15550720002', { stored: true })];
+      const files = await Promise.all(ids.map(async (id) => join(dir, (await stack.platform.calls.get(id))!.recording!.file!)));
+      assert.ok(files.every((f) => existsSync(f)));
+      const local = `http://127.0.0.1:${stack.ports.local}`;
+      const refused = await call(local, 'DELETE', '/v1/local/recordings', { headers: { authorization: 'Bearer wrong' } });
+      assert.equal(refused.status, 401);
+      assert.ok(files.every((f) => existsSync(f)), 'a wrong secret deletes nothing');
+      const res = await call(local, 'DELETE', '/v1/local/recordings', { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body, { deleted: 2, failed: 0, more: false, recording_now: 0 });
+      assert.ok(files.every((f) => !existsSync(f)), 'stored copies gone');
+      assert.equal(stack.sim.recordings().filter((r) => ids.includes(r.callControlId)).length, 0, 'provider copies gone');
+      const again = await call(local, 'DELETE', '/v1/local/recordings', { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+      assert.deepEqual(again.body, { deleted: 0, failed: 0, more: false, recording_now: 0 });
+      // The platform route itself takes only DELETE, and only with the deployment's secret.
+      const base = `http://127.0.0.1:${stack.ports.platform}`;
+      assert.equal((await call(base, 'GET', PLATFORM_PATHS.recordings, { headers: agentHeaders('test', stack.agentSecret) })).status, 405);
+      assert.equal((await call(base, 'DELETE', PLATFORM_PATHS.recordings, { headers: agentHeaders('test', 'wrong') })).status, 401);
+    } finally {
+      await stack.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

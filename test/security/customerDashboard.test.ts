@@ -187,6 +187,28 @@ attack("customer dashboard: deleting another deployment's recording, or one cros
   assert.equal(viaSignal.status, 403);
 });
 
+attack('customer dashboard: "delete all recordings" cross-site, unticked, without a session, or with a wrong secret', async (probe) => {
+  const kept = async () => (await stack.platform.calls.get(callId))!.recording!.url !== null && (await stack.platform.calls.get(OTHER_CALL))!.recording!.url !== null;
+  const cookie = await customerSignIn(stack);
+  const path = '/v1/dashboard/recordings/delete-all';
+  const crossSite = await httpRequest(port, 'POST', path, { cookie, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'content-type': 'application/x-www-form-urlencoded' }, 'confirm=yes');
+  probe.goal(!(await kept()), 'deleted by a cross-site post');
+  assert.equal(crossSite.status, 403);
+  const unticked = await httpRequest(port, 'POST', path, { cookie, ...form() }, 'confirm=on');
+  probe.goal(!(await kept()), 'deleted without the box ticked');
+  assert.equal(unticked.status, 400);
+  const noSession = await httpRequest(port, 'POST', path, { ...form() }, 'confirm=yes');
+  probe.goal(!(await kept()), 'deleted without a session');
+  assert.equal(noSession.status, 401);
+  const forged = await httpRequest(port, 'POST', path, { cookie: `ttma_customer=${randomBytes(32).toString('base64url')}`, ...form() }, 'confirm=yes');
+  probe.goal(!(await kept()), 'deleted with a forged session');
+  assert.equal(forged.status, 401);
+  // The signalling route, with another deployment's secret under this one's id.
+  const wrongSecret = await httpRequest(port, 'DELETE', '/v1/signal/recordings', { authorization: `Bearer ${otherSecret}`, 'x-ttma-deployment': 'test' });
+  probe.goal(!(await kept()), 'deleted through the signalling API with the wrong secret');
+  assert.equal(wrongSecret.status, 401);
+});
+
 attack("dashboard: the operator's read-only session used to delete a recording", async (probe) => {
   const cookie = await signIn(port);
   const answer = await httpRequest(port, 'DELETE', mp3Path(callId).replace('/v1/dashboard/', '/v1/admin/'), { cookie, ...origin() });
