@@ -133,6 +133,17 @@ test("a deployment's dashboard: open the sign-in link, play its recording, switc
   await page.screenshot({ path: join(ARTIFACTS, 'deployment-dashboard.png'), fullPage: true });
   await Promise.all([page.waitForURL(`${base}/v1/dashboard/?done=on`), page.click('button:has-text("turn recording on")')]);
   assert.equal((await stack!.platform.deployments.get('test'))?.recording, true);
+
+  // "Delete all recordings": the browser itself holds the form back until the box is ticked.
+  await page.click('button:has-text("delete all recordings")');
+  await page.waitForTimeout(300);
+  assert.equal(page.url(), `${base}/v1/dashboard/?done=on`, 'no post without the box ticked');
+  assert.ok((await stack!.platform.calls.get(callId))!.recording!.url, 'nothing deleted yet');
+  await page.check('input[name="confirm"]');
+  await Promise.all([page.waitForURL(`${base}/v1/dashboard/?done=deleted-all`), page.click('button:has-text("delete all recordings")')]);
+  assert.match((await page.locator('body').textContent()) ?? '', /Every recording kept was deleted/);
+  assert.equal(await page.locator(selector).count(), 0, 'no player left');
+  assert.equal((await stack!.platform.calls.get(callId))!.recording!.url, null);
   await Promise.all([page.waitForURL(`${base}/v1/dashboard/login`), page.click('button:has-text("sign out")')]);
   assert.deepEqual(problems, [], 'no CSP violation, console error or page error');
   await page.close();
