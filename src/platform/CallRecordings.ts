@@ -42,6 +42,12 @@ function recordingIdsIn(url: string | null): string[] {
 const TURNED_OFF = 'recording turned off during the call';
 const OFF_WHEN_SAVED = 'recorded by the provider while recording was off';
 
+/**
+ * A delete-all pass stops starting deletions after this long (and says there
+ * is more): each is a provider request, and the pass answers the gateway,
+ * whose requests give up after 5 s without an answer.
+ */
+const PASS_BUDGET_MS = 3_000;
 /** Call records read at a time by a delete-all pass. */
 const LIST_PAGE = 500;
 /** Calls remembered as started: a call that ends on another process is never forgotten here. */
@@ -152,13 +158,15 @@ export class CallRecordings {
   /**
    * One pass over the deployment's calls, newest first: deletes each
    * recording still kept (a URL, a stored copy, or one the provider has yet
-   * to announce for an ended call), at most `max` of them; a failure is
+   * to announce for an ended call), at most `max` of them and none started
+   * after `budgetMs`; a failure is
    * counted and left for the next pass. Calls being recorded are counted,
    * not touched (remove() refuses them).
    */
-  async removeKept(deploymentId: string, by: 'deployment' | 'operator', max: number): Promise<RecordingsDeleted> {
+  async removeKept(deploymentId: string, by: 'deployment' | 'operator', max: number, budgetMs = PASS_BUDGET_MS): Promise<RecordingsDeleted> {
     const { calls, logger } = this.#o;
     const result: RecordingsDeleted = { deleted: 0, failed: 0, more: false, recording_now: 0 };
+    const until = performance.now() + budgetMs;
     // Ordered by first sighting, which a patch does not change: a call arriving meanwhile shifts a page by one (seen twice, never skipped).
     for (let offset = 0; ; offset += LIST_PAGE) {
       const page = await calls.list({ deploymentId, limit: LIST_PAGE, offset });
@@ -174,7 +182,7 @@ export class CallRecordings {
           result.recording_now += 1;
           continue;
         }
-        if (result.deleted + result.failed >= max) {
+        if (result.deleted + result.failed >= max || performance.now() >= until) {
           result.more = true;
           continue;
         }

@@ -212,6 +212,29 @@ describe('deleting every recording a deployment keeps, a pass at a time', () => 
     assert.equal((await calls.get('v3:live'))!.recording!.discarded, null, 'a recording in progress is left to the switch');
   });
 
+  it('a pass stops starting deletions when its time is up, and says there is more (a slow provider)', async () => {
+    const calls = new CallRegistry();
+    const provider = {
+      action: async () => undefined,
+      deleteRecordings: async (): Promise<string[]> => {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        return ['rec'];
+      },
+    };
+    const recordings = new CallRecordings({ provider, calls, fetcher: null, logger: createLogger('test', 'silent') });
+    const facts = { direction: 'incoming' as const, from: '+15550000001', to: '+15550000002' };
+    for (let k = 1; k <= 5; k++) {
+      await calls.lock(`v3:slow-${k}`, 'dep', facts);
+      await calls.recordEvent(`v3:slow-${k}`, facts, { event_type: 'call.hangup', occurred_at: new Date().toISOString(), hangup_cause: 'normal_clearing' });
+      await calls.patchRecording(`v3:slow-${k}`, { started: true, url: `https://provider.example/${k}.mp3`, legId: `leg-${k}` });
+    }
+    const pass = await recordings.removeKept('dep', 'deployment', 50, 100);
+    assert.ok(pass.deleted >= 1 && pass.deleted <= 3, `deleted ${pass.deleted} in a 100 ms budget at 60 ms each`);
+    assert.equal(pass.more, true);
+    const rest = await recordings.removeKept('dep', 'deployment', 50);
+    assert.deepEqual(rest, { deleted: 5 - pass.deleted, failed: 0, more: false, recording_now: 0 });
+  });
+
   it('through the gateway (`ttma recording --delete-existing`): every stored copy and provider copy goes, in one pass', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ttma-recordings-delete-all-'));
     const stack = await startStack({}, { signWith: 'node', platform: { recordingsDir: dir, cdr: { attempts: 5, backoffMs: 50 } } });
