@@ -121,23 +121,28 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     return null;
   };
 
-  app.del('/v1/local/calls/:id/recording.mp3', route((res, req) => {
-    const callId = recordingCall(res, req);
-    if (callId === null) return;
+  /** Answers with the platform's result (200, logged for audit) or its refusal, unless the client went away first. */
+  const answerFromPlatform = <T>(res: HttpResponse, pending: () => Promise<T>, fields: Record<string, unknown>, done: string, refused: string) => {
     const state = { aborted: false };
     res.onAborted(() => {
       state.aborted = true;
     });
-    control.platformDeleteRecording(callId).then(
-      (removed) => {
-        log.info({ audit: true, callId }, 'operator deleted a recording');
-        if (!state.aborted) send(res, 200, removed);
+    pending().then(
+      (result) => {
+        log.info({ audit: true, ...fields, ...(result as object) }, done);
+        if (!state.aborted) send(res, 200, result);
       },
       (err: unknown) => {
-        log.warn({ code: platformCode(err), callId }, 'recording deletion at the platform refused');
-        if (!state.aborted) refusePlatform(res, err, 'recording not deleted');
+        log.warn({ code: platformCode(err), ...fields }, `${refused} at the platform`);
+        if (!state.aborted) refusePlatform(res, err, refused);
       },
     );
+  };
+
+  app.del('/v1/local/calls/:id/recording.mp3', route((res, req) => {
+    const callId = recordingCall(res, req);
+    if (callId === null) return;
+    answerFromPlatform(res, () => control.platformDeleteRecording(callId), { callId }, 'operator deleted a recording', 'recording not deleted');
   }));
 
   app.del('/v1/local/recordings', route((res, req) => {
@@ -145,20 +150,7 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
       log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recordings deletion refused: wrong or missing agent secret');
       return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
     }
-    const state = { aborted: false };
-    res.onAborted(() => {
-      state.aborted = true;
-    });
-    control.platformDeleteKeptRecordings().then(
-      (pass) => {
-        log.info({ audit: true, ...pass }, 'operator deleted recordings (one pass)');
-        if (!state.aborted) send(res, 200, pass);
-      },
-      (err: unknown) => {
-        log.warn({ code: platformCode(err) }, 'recordings deletion at the platform refused');
-        if (!state.aborted) refusePlatform(res, err, 'recordings not deleted');
-      },
-    );
+    answerFromPlatform(res, () => control.platformDeleteKeptRecordings(), {}, 'operator deleted recordings (one pass)', 'recordings not deleted');
   }));
 
   app.get('/v1/local/calls/:id/recording.mp3', route((res, req) => {
