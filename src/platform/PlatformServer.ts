@@ -396,6 +396,7 @@ export class PlatformServer {
       readJson: (req) => this.#readJson(req),
       send: (req, res, status, body) => sendJson(req, res, status, body),
       sendPage: (req, res, status, html) => writeResponse(req, res, status, html, HISTORY_PAGE_HEADERS),
+      deleteKeptRecordings: (id) => this.#recordings.removeKept(id, 'operator', RECORDINGS_DELETED_PER_PASS),
       allow: () => undefined,
     };
   }

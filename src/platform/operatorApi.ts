@@ -7,6 +7,8 @@
  *   GET|POST /v1/admin/deployments
  *   GET|PATCH /v1/admin/deployments/{id}
  *   POST /v1/admin/deployments/{id}/rotate-secret | disable | enable
+ *   POST /v1/admin/deployments/{id}/delete-recordings -> RecordingsDeleted: one pass of deleting
+ *        every recording kept for the deployment (here and at the provider); repeat while `more`
  *   GET /v1/admin/calls?deployment=&direction=&number=&since=&until=&state=&flagged=&limit=
  *   GET /v1/admin/usage?deployment=&flagged=1
  *   GET /v1/admin/history(.json)?deployment=&direction=&number=&from=&to=&cause=&limit=
@@ -24,6 +26,7 @@ import { recordingPlaybackPath, renderHistoryPage } from './historyPage.js';
 import { DEPLOYMENT_ID_PATTERN, type Deployment, type DeploymentPatch, type DeploymentRegistry, type RegisterDeploymentInput } from './DeploymentRegistry.js';
 import type { UsageEntry, UsageLedger } from './UsageLedger.js';
 import type { Json } from './httpExchange.js';
+import type { RecordingsDeleted } from '../wire/platformApi.js';
 
 export interface OperatorContext {
   deployments: DeploymentRegistry;
@@ -38,11 +41,13 @@ export interface OperatorContext {
   send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void;
   /** An HTML page, with the page's security headers (CSP). */
   sendPage(req: IncomingMessage, res: ServerResponse, status: number, html: string): void;
+  /** One pass of deleting every recording a deployment keeps (CallRecordings.removeKept, by the operator). */
+  deleteKeptRecordings(deploymentId: string): Promise<RecordingsDeleted>;
   /** Sets the Allow header of a 405. */
   allow(method: string, allowed: string): void;
 }
 
-const ROUTE_DEPLOYMENT = /^\/v1\/admin\/deployments\/([^/]+)(?:\/(rotate-secret|disable|enable))?$/;
+const ROUTE_DEPLOYMENT = /^\/v1\/admin\/deployments\/([^/]+)(?:\/(rotate-secret|disable|enable|delete-recordings))?$/;
 const MAX_LIST = 1_000;
 
 /** True when the path is an operator route (handled or refused); false: not ours. */
@@ -78,6 +83,12 @@ export async function handleOperatorRoute(
       const { agentSecret } = await ctx.deployments.rotateSecret(id, supplied === undefined ? undefined : (supplied as string));
       ctx.log.info({ audit: true, deployment: id }, 'agent secret rotated: the previous one no longer authenticates');
       ctx.send(req, res, 200, { id, agentSecret });
+    } else if (action === 'delete-recordings') {
+      await ctx.readJson(req);
+      requireFound(await ctx.deployments.get(id));
+      const pass = await ctx.deleteKeptRecordings(id);
+      ctx.log.info({ audit: true, deployment: id, ...pass }, 'recordings deleted by the operator (one pass)');
+      ctx.send(req, res, 200, pass);
     } else if (action === 'disable' || action === 'enable') {
       await ctx.readJson(req);
       if (!(await ctx.deployments.setDisabled(id, action === 'disable'))) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such deployment', 404);

@@ -268,4 +268,32 @@ describe('deleting every recording a deployment keeps, a pass at a time', () => 
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("the operator deletes a deployment's kept recordings with the admin token, and only that deployment's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ttma-recordings-delete-all-admin-'));
+    const stack = await startStack({}, { signWith: 'node', platform: { adminToken: ADMIN_TOKEN, recordingsDir: dir, cdr: { attempts: 5, backoffMs: 50 } } });
+    try {
+      const id = await recordedCall(stack, '+15550730001', { stored: true });
+      const file = join(dir, (await stack.platform.calls.get(id))!.recording!.file!);
+      await stack.platform.deployments.register({ id: 'other', numbers: ['+15550100055'], tunnelHost: 'other.trycloudflare.com' });
+      await stack.platform.calls.lock('v3:other-kept', 'other', { direction: 'incoming', from: '+15550730099', to: '+15550100055' });
+      await stack.platform.calls.patchRecording('v3:other-kept', { started: true, url: 'https://provider.example/other.mp3', legId: 'leg-other' });
+      const base = `http://127.0.0.1:${stack.ports.platform}`;
+      const path = '/v1/admin/deployments/test/delete-recordings';
+      const json = { 'content-type': 'application/json' };
+      assert.equal((await call(base, 'POST', path, { headers: { ...json, authorization: 'Bearer not-the-admin-token' }, body: {} })).status, 401);
+      assert.equal((await call(base, 'POST', path, { headers: { ...json, authorization: `Bearer ${stack.agentSecret}` }, body: {} })).status, 401, 'an agent secret is not the admin token');
+      assert.ok(existsSync(file), 'refused requests delete nothing');
+      assert.equal((await call(base, 'POST', '/v1/admin/deployments/nobody/delete-recordings', { headers: { ...json, authorization: `Bearer ${ADMIN_TOKEN}` }, body: {} })).status, 404);
+      const res = await call(base, 'POST', path, { headers: { ...json, authorization: `Bearer ${ADMIN_TOKEN}` }, body: {} });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body, { deleted: 1, failed: 0, more: false, recording_now: 0 });
+      assert.equal(existsSync(file), false);
+      assert.equal((await stack.platform.calls.get(id))!.recording!.discarded, 'deleted by the operator');
+      assert.equal((await stack.platform.calls.get('v3:other-kept'))!.recording!.url, 'https://provider.example/other.mp3', "another deployment's is untouched");
+    } finally {
+      await stack.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
