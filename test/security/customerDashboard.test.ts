@@ -216,6 +216,13 @@ attack("dashboard: the operator's read-only session used to delete a recording",
   assert.equal(answer.status, 401);
 });
 
+attack("dashboard: the operator's read-only session used to delete a deployment's recordings", async (probe) => {
+  const cookie = await signIn(port);
+  const answer = await httpRequest(port, 'POST', '/v1/admin/deployments/test/delete-recordings', { cookie, ...origin(), 'content-type': 'application/json' }, '{}');
+  probe.goal((await stack.platform.calls.get(callId))!.recording!.url === null, `deleted (answered ${answer.status})`);
+  assert.equal(answer.status, 401);
+});
+
 attack("customer dashboard: a signed-in browser hammering the page starves its gateway's signalling", async (probe) => {
   const cookie = await customerSignIn(stack);
   const statuses: number[] = [];
