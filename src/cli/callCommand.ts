@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { request, type IncomingMessage } from 'node:http';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
+import { readAnswerBody } from '../wire/readAnswerBody.js';
 import { intFlag, readSecretFile } from './args.js';
 
 const E164 = /^\+[1-9]\d{6,14}$/;
@@ -106,31 +107,21 @@ function requestError(port: number, err: NodeJS.ErrnoException): TtmaError {
 }
 
 /** A (JSON) answer of the gateway's, whole, at most `maxBytes`. */
-function readLocalAnswer(res: IncomingMessage, maxBytes: number): Promise<LocalAnswer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) res.destroy(new Error('answer too large'));
-      else chunks.push(chunk);
-    });
-    res.on('end', () => {
-      const bytes = Buffer.concat(chunks);
-      const contentType = String(res.headers['content-type'] ?? '');
-      let parsed: unknown = null;
-      try {
-        parsed = contentType.startsWith('application/json') ? JSON.parse(bytes.toString('utf8')) : null;
-      } catch {
-        parsed = null;
-      }
-      resolve({ status: res.statusCode ?? 0, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}, contentType });
-    });
-    res.on('error', (err: NodeJS.ErrnoException) => reject(new TtmaError(ErrorCodes.PLATFORM, `gateway request failed: ${err.code ?? err.message}`, 1)));
-    res.on('close', () => {
-      if (!res.complete) reject(new TtmaError(ErrorCodes.PLATFORM, 'gateway answer cut short', 1));
-    });
-  });
+async function readLocalAnswer(res: IncomingMessage, maxBytes: number): Promise<LocalAnswer> {
+  let bytes: Buffer;
+  try {
+    bytes = await readAnswerBody(res, maxBytes);
+  } catch (err) {
+    throw new TtmaError(ErrorCodes.PLATFORM, `gateway request failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 1);
+  }
+  const contentType = String(res.headers['content-type'] ?? '');
+  let parsed: unknown = null;
+  try {
+    parsed = contentType.startsWith('application/json') ? JSON.parse(bytes.toString('utf8')) : null;
+  } catch {
+    parsed = null;
+  }
+  return { status: res.statusCode ?? 0, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}, contentType };
 }
 
 function refusal(answer: LocalAnswer): { code: string; message: string } {

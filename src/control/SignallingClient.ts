@@ -37,6 +37,7 @@ import {
   type TransferCallBody,
 } from '../wire/platformApi.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
+import { readAnswerBody } from '../wire/readAnswerBody.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -337,25 +338,7 @@ function checkRecordingSetting(body: unknown): RecordingSetting {
   return body as RecordingSetting;
 }
 
-/** An answer's body, whole, at most `maxBytes` (a body cut short by a reset or timeout rejects). */
-function readAnswer(res: IncomingMessage, maxBytes: number): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        res.destroy(new Error('response too large'));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    res.on('end', () => {
-      resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
-    });
-    res.on('error', reject);
-    res.on('close', () => {
-      if (!res.complete) reject(new Error('answer cut short'));
-    });
-  });
+/** An answer's body as text, at most `maxBytes`. */
+async function readAnswer(res: IncomingMessage, maxBytes: number): Promise<RawResponse> {
+  return { status: res.statusCode ?? 0, text: (await readAnswerBody(res, maxBytes)).toString('utf8') };
 }
