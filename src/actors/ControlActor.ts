@@ -511,8 +511,8 @@ export class ControlActor {
   }
 
   /** One pass of deleting every recording the platform keeps for this deployment (`ttma recording --delete-existing`). */
-  platformDeleteKeptRecordings(): Promise<RecordingsDeleted> {
-    return this.#signalling.deleteKeptRecordings();
+  platformDeleteKeptRecordings(from = 0): Promise<RecordingsDeleted> {
+    return this.#signalling.deleteKeptRecordings(from);
   }
 
   /** A one-time sign-in link to this deployment's dashboard on the platform (`ttma dashboard`). */

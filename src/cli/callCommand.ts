@@ -374,26 +374,35 @@ interface KeptRecordingsDeleted {
 /** Bounds the passes: the platform keeps at most 50,000 calls, 50 deleted a pass. */
 const MAX_DELETE_PASSES = 2_000;
 
-/** Passes of DELETE /v1/local/recordings until the platform has no more to delete, or a pass deletes none. */
+/**
+ * Passes of DELETE /v1/local/recordings, each from where the last stopped,
+ * until the platform has no more: each recording is tried once, so a run of
+ * failures cannot hide the recordings after them, and `failed` is the total.
+ */
 async function deleteKeptRecordings(port: number, secret: string): Promise<KeptRecordingsDeleted> {
   const total: KeptRecordingsDeleted = { deleted: 0, failed: 0, recording_now: 0 };
+  let from = 0;
   for (let pass = 1; pass <= MAX_DELETE_PASSES; pass++) {
     let answer: LocalAnswer;
     try {
-      answer = await local(port, secret, 'DELETE', '/v1/local/recordings', undefined, CALL_TIMEOUT_MS * 4);
+      answer = await local(port, secret, 'DELETE', from === 0 ? '/v1/local/recordings' : `/v1/local/recordings?from=${from}`, undefined, CALL_TIMEOUT_MS * 4);
     } catch (err) {
       return { ...total, error: { code: (err as TtmaError).code ?? ErrorCodes.PLATFORM, message: (err as Error).message } };
     }
-    const { deleted, failed, more, recording_now: recordingNow } = answer.body;
+    const { deleted, failed, more, recording_now: recordingNow, next_from: next } = answer.body;
     if (answer.status !== 200 || typeof deleted !== 'number' || typeof failed !== 'number' || typeof more !== 'boolean' || typeof recordingNow !== 'number') {
       return { ...total, error: refusal(answer) };
     }
     total.deleted += deleted;
-    // Failures are retried by every pass: the last pass's count is the number left.
-    total.failed = failed;
+    // From 0 again (a platform without next_from), a pass retries the earlier failures: its count replaces theirs.
+    total.failed = from === 0 ? failed : total.failed + failed;
     total.recording_now = recordingNow;
-    process.stderr.write(`ttma recording: ${total.deleted} recording${total.deleted === 1 ? '' : 's'} deleted${more ? ', more to go' : ''}\n`);
-    if (!more || deleted === 0) return total;
+    const failing = total.failed > 0 ? `, ${total.failed} failed` : '';
+    process.stderr.write(`ttma recording: ${total.deleted} recording${total.deleted === 1 ? '' : 's'} deleted${failing}${more ? ', more to go' : ''}\n`);
+    if (!more) return total;
+    // A gateway or platform from before next_from: passes from 0 again, which only move on while they delete.
+    if (typeof next === 'number' && Number.isInteger(next) && next > from) from = next;
+    else if (deleted === 0) return { ...total, error: { code: ErrorCodes.PLATFORM, message: 'a pass deleted none and the platform did not say where to go on: more are kept' } };
   }
   return { ...total, error: { code: ErrorCodes.PLATFORM, message: `still more after ${MAX_DELETE_PASSES} passes` } };
 }

@@ -198,14 +198,18 @@ export class SignallingClient {
     return body as Record<string, unknown>;
   }
 
-  /** One pass of deleting every recording the platform keeps for this deployment (asked again while `more`). */
-  async deleteKeptRecordings(): Promise<RecordingsDeleted> {
-    const body = (await this.#call('DELETE', PLATFORM_PATHS.recordings)) as Partial<Record<keyof RecordingsDeleted, unknown>> | null;
+  /** One pass of deleting every recording the platform keeps for this deployment, from listing position `from` (asked again from `next_from` while `more`). */
+  async deleteKeptRecordings(from = 0): Promise<RecordingsDeleted> {
+    const path = from === 0 ? PLATFORM_PATHS.recordings : `${PLATFORM_PATHS.recordings}?from=${from}`;
+    const body = (await this.#call('DELETE', path)) as Partial<Record<keyof RecordingsDeleted, unknown>> | null;
     const count = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
     if (!body || typeof body !== 'object' || !count(body.deleted) || !count(body.failed) || !count(body.recording_now) || typeof body.more !== 'boolean') {
       throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the deletion of recordings with something else', 502);
     }
-    return { deleted: body.deleted, failed: body.failed, more: body.more, recording_now: body.recording_now };
+    const pass: RecordingsDeleted = { deleted: body.deleted, failed: body.failed, more: body.more, recording_now: body.recording_now };
+    // Only a position past this pass's start moves a run of passes forward (a platform without it: from 0 again).
+    if (body.more && count(body.next_from) && body.next_from > from) pass.next_from = body.next_from;
+    return pass;
   }
 
   /** Whether the platform records this deployment's calls (its own switch, FAQ-17). */

@@ -12,8 +12,9 @@
  *        (which plays it only to its owner: FAQ-13, FAQ-17)
  *   DELETE /v1/local/calls/{id}/recording.mp3 -> what was deleted: one of this deployment's recordings, at the
  *        platform and at the provider
- *   DELETE /v1/local/recordings -> {"deleted","failed","more","recording_now"}: one pass of deleting every recording
- *        the platform keeps for this deployment, here and at the provider (`ttma recording --delete-existing` repeats it)
+ *   DELETE /v1/local/recordings[?from=N] -> {"deleted","failed","more","recording_now","next_from"}: one pass of deleting
+ *        every recording the platform keeps for this deployment, here and at the provider (`ttma recording
+ *        --delete-existing` repeats it from each answer's next_from)
  *   GET  /v1/local/recording -> {"recording":true|false}: whether the platform records this deployment's calls
  *   POST /v1/local/recording {"recording":false} -> {"recording":false,"stopped":N}: turns it off (or on); off also
  *        stops the recording of live calls (FAQ-02, FAQ-17: "you can turn recording off at any time")
@@ -24,6 +25,7 @@
 import type { ControlActor } from '../actors/ControlActor.js';
 import { ErrorCodes, isTtmaError } from '../errors.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
+import { RECORDINGS_FROM_MAX, recordingsFromOf } from '../wire/platformApi.js';
 import type { Logger } from '../log.js';
 import { readBody } from './readBody.js';
 import { streamToResponse } from './streamToResponse.js';
@@ -150,7 +152,9 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
       log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recordings deletion refused: wrong or missing agent secret');
       return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
     }
-    answerFromPlatform(res, () => control.platformDeleteKeptRecordings(), {}, 'operator deleted recordings (one pass)', 'recordings not deleted');
+    const from = recordingsFromOf(new URLSearchParams(req.getQuery() ?? '').get('from'));
+    if (from === null) return refuse(res, 400, ErrorCodes.BAD_REQUEST, `from must be a whole number from 0 to ${RECORDINGS_FROM_MAX}`);
+    answerFromPlatform(res, () => control.platformDeleteKeptRecordings(from), { from }, 'operator deleted recordings (one pass)', 'recordings not deleted');
   }));
 
   app.get('/v1/local/calls/:id/recording.mp3', route((res, req) => {

@@ -159,18 +159,22 @@ export class CallRecordings {
    * One pass over the deployment's calls, newest first: deletes each
    * recording still kept (a URL, a stored copy, or one the provider has yet
    * to announce for an ended call), at most `max` of them and none started
-   * after `budgetMs`; a failure is
-   * counted and left for the next pass. Calls being recorded are counted,
-   * not touched (remove() refuses them).
+   * after `budgetMs`. A failure is counted and left kept. `from` is where an
+   * earlier pass stopped (its `next_from`): the records before it were tried
+   * already, so a run of passes tries each once and failures at the front
+   * never hide the rest; a pass from 0 retries them. Calls being recorded are
+   * counted over the whole list, not touched (remove() refuses them).
    */
-  async removeKept(deploymentId: string, by: 'deployment' | 'operator', max: number, budgetMs = PASS_BUDGET_MS): Promise<RecordingsDeleted> {
+  async removeKept(deploymentId: string, by: 'deployment' | 'operator', max: number, options: { from?: number; budgetMs?: number } = {}): Promise<RecordingsDeleted> {
     const { calls, logger } = this.#o;
+    const from = options.from ?? 0;
     const result: RecordingsDeleted = { deleted: 0, failed: 0, more: false, recording_now: 0 };
-    const until = performance.now() + budgetMs;
-    // Ordered by first sighting, which a patch does not change: a call arriving meanwhile shifts a page by one (seen twice, never skipped).
+    const until = performance.now() + (options.budgetMs ?? PASS_BUDGET_MS);
+    // Positions in the listing, newest first: a deletion keeps the record (marked discarded), so they hold
+    // between passes; a call arriving meanwhile (or a record expiring) moves a record by one the safe way (tried twice, never skipped).
     for (let offset = 0; ; offset += LIST_PAGE) {
       const page = await calls.list({ deploymentId, limit: LIST_PAGE, offset });
-      for (const record of page) {
+      for (const [index, record] of page.entries()) {
         const rec = record.recording;
         if (!rec || rec.discarded) continue;
         const ended = record.state === 'ended';
@@ -182,7 +186,10 @@ export class CallRecordings {
           result.recording_now += 1;
           continue;
         }
+        const position = offset + index;
+        if (position < from) continue;
         if (result.deleted + result.failed >= max || performance.now() >= until) {
+          if (!result.more) result.next_from = position;
           result.more = true;
           continue;
         }

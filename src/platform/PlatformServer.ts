@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { AnswerCallBody, DashboardLink, DeploymentUsage, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, RecordingSetting, RecordingSettingResult, StreamingStartBody } from '../wire/platformApi.js';
-import { HEADER_DEPLOYMENT, PLATFORM_PATHS, RECORDINGS_DELETED_PER_PASS } from '../wire/platformApi.js';
+import { HEADER_DEPLOYMENT, PLATFORM_PATHS, RECORDINGS_DELETED_PER_PASS, RECORDINGS_FROM_MAX, recordingsFromOf } from '../wire/platformApi.js';
 import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 import { randomUUID } from 'node:crypto';
@@ -108,6 +108,8 @@ export interface PlatformServerOptions {
   callRetention?: CallRetention;
   /** Length of one cap unit (default a minute); tests shorten it. */
   capUnitMs?: number;
+  /** Recordings one pass of "delete every recording kept" deletes at most (RECORDINGS_DELETED_PER_PASS; smaller in tests). */
+  recordingsDeletedPerPass?: number;
   /** Where recordings are stored; null/absent: the URL is kept, the MP3 is not downloaded. */
   recordingsDir?: string | null;
   /** Origins recordings may be fetched from (default: recordingOriginsFor(providerBaseUrl)). */
@@ -195,6 +197,7 @@ export class PlatformServer {
   readonly #settlement: Settlement;
   readonly #audit: LiveCallAudit;
   readonly #recordings: CallRecordings;
+  readonly #deletedPerPass: number;
   /** A deployment's pass stopping live recordings, while it runs (#stopLiveRecordings). */
   readonly #recordingStops = new Map<string, Promise<number>>();
   readonly #operator: OperatorContext;
@@ -331,6 +334,10 @@ export class PlatformServer {
     });
     // Configured origins are checked; the default follows the provider URL the client already accepted.
     const recordingOrigins = options.recordingOrigins ? checkRecordingOrigins(options.recordingOrigins) : recordingOriginsFor(options.providerBaseUrl);
+    this.#deletedPerPass = options.recordingsDeletedPerPass ?? RECORDINGS_DELETED_PER_PASS;
+    if (!Number.isInteger(this.#deletedPerPass) || this.#deletedPerPass < 1 || this.#deletedPerPass > RECORDINGS_DELETED_PER_PASS) {
+      throw new TtmaError(ErrorCodes.CONFIG, `recordingsDeletedPerPass must be a whole number from 1 to ${RECORDINGS_DELETED_PER_PASS}`);
+    }
     this.#recordings = new CallRecordings({
       provider: this.#provider,
       calls: this.calls,
@@ -364,7 +371,7 @@ export class PlatformServer {
       playback: this.#dashboard.playback,
       switchRecording: (id, on) => this.#applyRecordingSwitch(id, on),
       deleteRecording: (record) => this.#recordings.remove(record, 'deployment'),
-      deleteKeptRecordings: (id) => this.#recordings.removeKept(id, 'deployment', RECORDINGS_DELETED_PER_PASS),
+      deleteKeptRecordings: (id, from) => this.#recordings.removeKept(id, 'deployment', this.#deletedPerPass, { from }),
       limiter: new RateLimiter(DASHBOARD_RATE),
       log: this.#log,
       bodyTimeoutMs: this.#bodyTimeoutMs,
@@ -396,7 +403,7 @@ export class PlatformServer {
       readJson: (req) => this.#readJson(req),
       send: (req, res, status, body) => sendJson(req, res, status, body),
       sendPage: (req, res, status, html) => writeResponse(req, res, status, html, HISTORY_PAGE_HEADERS),
-      deleteKeptRecordings: (id) => this.#recordings.removeKept(id, 'operator', RECORDINGS_DELETED_PER_PASS),
+      deleteKeptRecordings: (id, from) => this.#recordings.removeKept(id, 'operator', this.#deletedPerPass, { from }),
       allow: () => undefined,
     };
   }
@@ -541,7 +548,7 @@ export class PlatformServer {
           return await this.#dashboardLink(req, res, ctx);
         case PLATFORM_PATHS.recordings:
           allowMethod(method, 'DELETE', ctx);
-          return await this.#deleteOwnRecordings(req, res, ctx);
+          return await this.#deleteOwnRecordings(req, res, url, ctx);
         default:
           if (await handleCustomerRoute({ ...this.#customer, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
           if (await handleDashboardRoute({ ...this.#dashboard, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, path)) return;
@@ -645,11 +652,13 @@ export class PlatformServer {
   }
 
   /** One pass of "delete every recording kept" for the deployment (`ttma recording --delete-existing`). */
-  async #deleteOwnRecordings(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  async #deleteOwnRecordings(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RequestContext): Promise<void> {
     const deployment = await this.#authenticate(req, ctx);
     await readBody(req, this.#bodyTimeoutMs);
-    const result = await this.#recordings.removeKept(deployment.id, 'deployment', RECORDINGS_DELETED_PER_PASS);
-    this.#log.info({ audit: true, deployment: deployment.id, ...result }, 'recordings deleted by the deployment (one pass)');
+    const from = recordingsFromOf(url.searchParams.get('from'));
+    if (from === null) throw new TtmaError(ErrorCodes.BAD_REQUEST, `from must be a whole number from 0 to ${RECORDINGS_FROM_MAX}`, 400);
+    const result = await this.#recordings.removeKept(deployment.id, 'deployment', this.#deletedPerPass, { from });
+    this.#log.info({ audit: true, deployment: deployment.id, from, ...result }, 'recordings deleted by the deployment (one pass)');
     sendJson(req, res, 200, result);
   }
 

@@ -58,7 +58,7 @@ export interface CustomerDashboardContext {
   /** Deletes a call's recording, here and at the provider (CallRecordings.remove). */
   deleteRecording(record: CallRecord): Promise<RemovedRecording>;
   /** One pass of deleting every recording the deployment keeps (CallRecordings.removeKept). */
-  deleteKeptRecordings(deploymentId: string): Promise<RecordingsDeleted>;
+  deleteKeptRecordings(deploymentId: string, from: number): Promise<RecordingsDeleted>;
   /** Requests of a deployment's signed-in browsers (its own bucket: a busy page never slows its gateway's calls). */
   limiter: RateLimiter;
   log: Logger;
@@ -83,17 +83,20 @@ const NOTICES: Record<string, string> = {
 /** How long one press of "delete all recordings" keeps deleting before the page answers (passes of RECORDINGS_DELETED_PER_PASS). */
 const DELETE_ALL_BUDGET_MS = 15_000;
 
-/** Passes until nothing is left, a pass deletes none, or the budget is spent. */
-async function deleteKeptWithin(ctx: CustomerDashboardContext, deploymentId: string, budgetMs: number): Promise<RecordingsDeleted> {
+/** Passes, each from where the last stopped (so each recording is tried once), until nothing is left or the budget is spent. */
+export async function deleteKeptWithin(ctx: CustomerDashboardContext, deploymentId: string, budgetMs: number): Promise<RecordingsDeleted> {
   const until = Date.now() + budgetMs;
   const totals: RecordingsDeleted = { deleted: 0, failed: 0, more: false, recording_now: 0 };
-  for (;;) {
-    const pass = await ctx.deleteKeptRecordings(deploymentId);
+  for (let from = 0; ; ) {
+    const pass = await ctx.deleteKeptRecordings(deploymentId, from);
     totals.deleted += pass.deleted;
-    totals.failed = pass.failed;
+    totals.failed += pass.failed;
     totals.more = pass.more;
     totals.recording_now = pass.recording_now;
-    if (!pass.more || pass.deleted === 0 || Date.now() >= until) return totals;
+    // A pass that stops without saying where (or not past where it began) cannot be followed.
+    const next = pass.next_from;
+    if (!pass.more || next === undefined || next <= from || Date.now() >= until) return totals;
+    from = next;
   }
 }
 

@@ -7,8 +7,9 @@
  *   GET|POST /v1/admin/deployments
  *   GET|PATCH /v1/admin/deployments/{id}
  *   POST /v1/admin/deployments/{id}/rotate-secret | disable | enable
- *   POST /v1/admin/deployments/{id}/delete-recordings -> RecordingsDeleted: one pass of deleting
- *        every recording kept for the deployment (here and at the provider); repeat while `more`
+ *   POST /v1/admin/deployments/{id}/delete-recordings[?from=N] -> RecordingsDeleted: one pass of
+ *        deleting every recording kept for the deployment (here and at the provider); repeat
+ *        with `from` set to the answer's `next_from` while `more`
  *   GET /v1/admin/calls?deployment=&direction=&number=&since=&until=&state=&flagged=&limit=
  *   GET /v1/admin/usage?deployment=&flagged=1
  *   GET /v1/admin/history(.json)?deployment=&direction=&number=&from=&to=&cause=&limit=
@@ -26,7 +27,7 @@ import { recordingPlaybackPath, renderHistoryPage } from './historyPage.js';
 import { DEPLOYMENT_ID_PATTERN, type Deployment, type DeploymentPatch, type DeploymentRegistry, type RegisterDeploymentInput } from './DeploymentRegistry.js';
 import type { UsageEntry, UsageLedger } from './UsageLedger.js';
 import type { Json } from './httpExchange.js';
-import type { RecordingsDeleted } from '../wire/platformApi.js';
+import { RECORDINGS_FROM_MAX, recordingsFromOf, type RecordingsDeleted } from '../wire/platformApi.js';
 
 export interface OperatorContext {
   deployments: DeploymentRegistry;
@@ -42,7 +43,7 @@ export interface OperatorContext {
   /** An HTML page, with the page's security headers (CSP). */
   sendPage(req: IncomingMessage, res: ServerResponse, status: number, html: string): void;
   /** One pass of deleting every recording a deployment keeps (CallRecordings.removeKept, by the operator). */
-  deleteKeptRecordings(deploymentId: string): Promise<RecordingsDeleted>;
+  deleteKeptRecordings(deploymentId: string, from: number): Promise<RecordingsDeleted>;
   /** Sets the Allow header of a 405. */
   allow(method: string, allowed: string): void;
 }
@@ -85,9 +86,11 @@ export async function handleOperatorRoute(
       ctx.send(req, res, 200, { id, agentSecret });
     } else if (action === 'delete-recordings') {
       await ctx.readJson(req);
+      const from = recordingsFromOf(url.searchParams.get('from'));
+      if (from === null) throw new TtmaError(ErrorCodes.BAD_REQUEST, `from must be a whole number from 0 to ${RECORDINGS_FROM_MAX}`, 400);
       requireFound(await ctx.deployments.get(id));
-      const pass = await ctx.deleteKeptRecordings(id);
-      ctx.log.info({ audit: true, deployment: id, ...pass }, 'recordings deleted by the operator (one pass)');
+      const pass = await ctx.deleteKeptRecordings(id, from);
+      ctx.log.info({ audit: true, deployment: id, from, ...pass }, 'recordings deleted by the operator (one pass)');
       ctx.send(req, res, 200, pass);
     } else if (action === 'disable' || action === 'enable') {
       await ctx.readJson(req);

@@ -170,6 +170,8 @@ export class ProviderSimulator {
   readonly #recordedCalls = new Set<string>();
   /** Recordings deleted through the API (tests check a recording made while recording was off is gone). */
   readonly #deletedRecordings: string[] = [];
+  /** Calls whose recordings the API refuses to delete (setRecordingDeletesFailing): a provider outage for one call's media. */
+  readonly #undeletable = new Set<string>();
   #clock: MediaClock | null = null;
   #signer: WebhookSigner | null = null;
   #analyzer: EchoAnalyzer | null = null;
@@ -477,6 +479,17 @@ export class ProviderSimulator {
     if (deleted) this.#deletedRecordings.push(id);
     if (this.#deletedRecordings.length > MAX_RECORDINGS) this.#deletedRecordings.shift();
     return deleted;
+  }
+
+  /** Whether `DELETE /v2/recordings/{id}` fails (503) for this call's recordings: a provider that cannot delete, for tests. */
+  setRecordingDeletesFailing(callControlId: string, failing: boolean): void {
+    if (failing) this.#undeletable.add(callControlId);
+    else this.#undeletable.delete(callControlId);
+  }
+
+  /** True when deleting this recording is to fail (setRecordingDeletesFailing). */
+  recordingDeleteFails(recording: SimRecording): boolean {
+    return this.#undeletable.has(recording.callControlId);
   }
 
   /** Ids of the recordings deleted through the API, oldest first. */

@@ -177,6 +177,9 @@ export function createRestApi(options: RestApiOptions): http.Server {
       if (method !== 'DELETE') requireMethod(method, 'GET');
       const found = sim.recordingInfo(decodeId(match[1]));
       if (!found) throw notFound('recording not found');
+      if (method === 'DELETE' && sim.recordingDeleteFails(found)) {
+        throw new ProviderApiError(503, PROVIDER_CODES.UNEXPECTED, 'Service unavailable', 'the recording could not be deleted now; try again later');
+      }
       const body = { data: recordingObject(sim, found) };
       // Telnyx answers a deletion with the recording as it was.
       if (method === 'DELETE') sim.deleteRecording(found.id);

@@ -36,23 +36,39 @@ export const PLATFORM_PATHS = {
   /** POST -> DashboardLink: a one-time sign-in link to the deployment's own dashboard (`ttma dashboard`). */
   dashboardLink: '/v1/signal/dashboard-link',
   /**
-   * DELETE -> RecordingsDeleted: one pass over the deployment's kept recordings, deleting at most
-   * RECORDINGS_DELETED_PER_PASS here and at the provider; asked again while `more` (FAQ-02: "when
-   * it's off, no audio is kept").
+   * DELETE [?from=N] -> RecordingsDeleted: one pass over the deployment's kept recordings,
+   * deleting at most RECORDINGS_DELETED_PER_PASS here and at the provider; asked again with
+   * `from` set to the answer's `next_from` while `more` (FAQ-02: "when it's off, no audio is kept").
    */
   recordings: '/v1/signal/recordings',
 } as const;
 
 /** Recordings one DELETE of PLATFORM_PATHS.recordings deletes at most: each is a provider request, and the answer must come in seconds. */
 export const RECORDINGS_DELETED_PER_PASS = 50;
+/** The largest `from` a pass takes: past any listing the platform keeps (its call records are bounded well below). */
+export const RECORDINGS_FROM_MAX = 10_000_000;
+
+/** A pass's `from` as written in a query (absent: 0); null when it is not a whole number from 0 to RECORDINGS_FROM_MAX. */
+export function recordingsFromOf(raw: string | null): number | null {
+  if (raw === null) return 0;
+  if (!/^\d{1,8}$/.test(raw)) return null;
+  const from = Number(raw);
+  return from <= RECORDINGS_FROM_MAX ? from : null;
+}
 
 export interface RecordingsDeleted {
   /** Recordings deleted by this pass, at the platform (its stored copy) and the provider. */
   deleted: number;
   /** Recordings this pass could not delete (the provider or the storage failed): still kept, tried again by the next pass. */
   failed: number;
-  /** More kept recordings than this pass deletes: ask again. */
+  /** More kept recordings than this pass deletes: ask again, from `next_from`. */
   more: boolean;
+  /**
+   * With `more`: the listing position of the first recording this pass did not try. Passing it as
+   * the next pass's `from` moves past this pass's failures, so a run of passes tries each recording
+   * once; a pass from 0 tries the failures again.
+   */
+  next_from?: number;
   /** Calls being recorded right now: their recordings exist once they end (turn recording off to stop them). */
   recording_now: number;
 }

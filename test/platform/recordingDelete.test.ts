@@ -7,19 +7,31 @@
  * made is refused; a provider that fails to delete changes nothing here.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCodes, TtmaError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { CallRecordings } from '../../src/platform/CallRecordings.js';
 import { CallRegistry } from '../../src/platform/CallRegistry.js';
 import { RecordingFetcher } from '../../src/platform/RecordingFetcher.js';
-import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { PLATFORM_PATHS, type RecordingsDeleted } from '../../src/wire/platformApi.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 import { ADMIN_TOKEN, recordedCall } from './dashboardHelpers.js';
 import { agentHeaders, call } from './helpers.js';
+
+const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
+
+function runTtma(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [TTMA, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
 
 describe('deleting a recording', () => {
   let stack: Stack;
@@ -218,6 +230,57 @@ describe('deleting every recording a deployment keeps, a pass at a time', () => 
     assert.equal((await calls.get('v3:live'))!.recording!.discarded, null, 'a recording in progress is left to the switch');
   });
 
+  it('passes from each next_from try every recording once: failures at the front never hide the ones after them', async () => {
+    const calls = new CallRegistry();
+    const attempts = new Map<string, number>();
+    const provider = {
+      action: async () => undefined,
+      deleteRecordings: async (_ids: readonly string[], leg: string | null): Promise<string[]> => {
+        attempts.set(leg ?? '', (attempts.get(leg ?? '') ?? 0) + 1);
+        if (leg?.startsWith('leg-fail')) throw new TtmaError(ErrorCodes.PROVIDER, 'provider delete recording failed: HTTP 503', 502);
+        return [`rec-${leg}`];
+      },
+    };
+    const recordings = new CallRecordings({ provider, calls, fetcher: null, logger: createLogger('test', 'silent') });
+    const facts = { direction: 'incoming' as const, from: '+15550000001', to: '+15550000002' };
+    const ended = async (id: string, legId: string) => {
+      await calls.lock(id, 'dep', facts);
+      await calls.recordEvent(id, facts, { event_type: 'call.hangup', occurred_at: new Date().toISOString(), hangup_cause: 'normal_clearing' });
+      await calls.patchRecording(id, { started: true, url: `https://provider.example/${legId}.mp3`, legId });
+    };
+    // Oldest first: a call being recorded, four the provider deletes, then (newest, so first in every pass) five it will not.
+    await calls.lock('v3:live', 'dep', facts);
+    await calls.patchRecording('v3:live', { started: true, legId: 'leg-live' });
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 3));
+    await tick();
+    for (let k = 1; k <= 4; k++) await ended(`v3:ok-${k}`, `leg-ok-${k}`);
+    await tick();
+    for (let k = 1; k <= 5; k++) await ended(`v3:fail-${k}`, `leg-fail-${k}`);
+
+    // From the start, three a pass: the first pass meets only failures.
+    const first = await recordings.removeKept('dep', 'deployment', 3);
+    assert.deepEqual(first, { deleted: 0, failed: 3, more: true, recording_now: 1, next_from: 3 });
+    const passes: RecordingsDeleted[] = [first];
+    for (let from = first.next_from!; passes.at(-1)!.more && passes.length < 10; ) {
+      const pass = await recordings.removeKept('dep', 'deployment', 3, { from });
+      assert.equal(pass.recording_now, 1, 'calls being recorded are counted over the whole list, whatever the start');
+      if (pass.more) {
+        assert.ok(pass.next_from! > from, `next_from ${pass.next_from} moves past ${from}`);
+        from = pass.next_from!;
+      } else assert.equal(pass.next_from, undefined);
+      passes.push(pass);
+    }
+    assert.equal(passes.length, 3);
+    const sum = (key: 'deleted' | 'failed') => passes.reduce((n, p) => n + p[key], 0);
+    assert.deepEqual({ deleted: sum('deleted'), failed: sum('failed') }, { deleted: 4, failed: 5 });
+    assert.deepEqual([...attempts.values()], Array.from({ length: 9 }, () => 1), 'each recording tried once in the run');
+    for (let k = 1; k <= 4; k++) assert.equal((await calls.get(`v3:ok-${k}`))!.recording!.discarded, 'deleted by the deployment');
+    for (let k = 1; k <= 5; k++) assert.equal((await calls.get(`v3:fail-${k}`))!.recording!.url, `https://provider.example/leg-fail-${k}.mp3`, 'a failure stays kept');
+    // A new run from the start tries the failures again; a start past the end tries nothing.
+    assert.deepEqual(await recordings.removeKept('dep', 'deployment', 3), { deleted: 0, failed: 3, more: true, recording_now: 1, next_from: 3 });
+    assert.deepEqual(await recordings.removeKept('dep', 'deployment', 3, { from: 1_000 }), { deleted: 0, failed: 0, more: false, recording_now: 1 });
+  });
+
   it('a pass stops starting deletions when its time is up, and says there is more (a slow provider)', async () => {
     const calls = new CallRegistry();
     const provider = {
@@ -234,7 +297,7 @@ describe('deleting every recording a deployment keeps, a pass at a time', () => 
       await calls.recordEvent(`v3:slow-${k}`, facts, { event_type: 'call.hangup', occurred_at: new Date().toISOString(), hangup_cause: 'normal_clearing' });
       await calls.patchRecording(`v3:slow-${k}`, { started: true, url: `https://provider.example/${k}.mp3`, legId: `leg-${k}` });
     }
-    const pass = await recordings.removeKept('dep', 'deployment', 50, 100);
+    const pass = await recordings.removeKept('dep', 'deployment', 50, { budgetMs: 100 });
     assert.ok(pass.deleted >= 1 && pass.deleted <= 3, `deleted ${pass.deleted} in a 100 ms budget at 60 ms each`);
     assert.equal(pass.more, true);
     const rest = await recordings.removeKept('dep', 'deployment', 50);
@@ -259,10 +322,54 @@ describe('deleting every recording a deployment keeps, a pass at a time', () => 
       assert.equal(stack.sim.recordings().filter((r) => ids.includes(r.callControlId)).length, 0, 'provider copies gone');
       const again = await call(local, 'DELETE', '/v1/local/recordings', { headers: { authorization: `Bearer ${stack.agentSecret}` } });
       assert.deepEqual(again.body, { deleted: 0, failed: 0, more: false, recording_now: 0 });
+      // A start where an earlier pass stopped: only a whole number in range, refused before the platform is asked.
+      for (const from of ['-1', '1.5', 'abc', '', '99999999', '1e3', '0x10']) {
+        const bad = await call(local, 'DELETE', `/v1/local/recordings?from=${encodeURIComponent(from)}`, { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+        assert.equal(bad.status, 400, `from=${from}: ${JSON.stringify(bad.body)}`);
+        assert.equal((bad.body as { error?: { code?: string } }).error?.code, 'TTMA_ERR_BAD_REQUEST');
+        const direct = await call(`http://127.0.0.1:${stack.ports.platform}`, 'DELETE', `${PLATFORM_PATHS.recordings}?from=${encodeURIComponent(from)}`, { headers: agentHeaders('test', stack.agentSecret) });
+        assert.equal(direct.status, 400, `platform, from=${from}`);
+      }
+      const later = await call(local, 'DELETE', '/v1/local/recordings?from=7', { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+      assert.deepEqual(later.body, { deleted: 0, failed: 0, more: false, recording_now: 0 });
       // The platform route itself takes only DELETE, and only with the deployment's secret.
       const base = `http://127.0.0.1:${stack.ports.platform}`;
       assert.equal((await call(base, 'GET', PLATFORM_PATHS.recordings, { headers: agentHeaders('test', stack.agentSecret) })).status, 405);
       assert.equal((await call(base, 'DELETE', PLATFORM_PATHS.recordings, { headers: agentHeaders('test', 'wrong') })).status, 401);
+    } finally {
+      await stack.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('`ttma recording --delete-existing` goes on past a recording the provider will not delete, and says so (exit 1)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ttma-recordings-delete-all-cli-'));
+    // One a pass, so the passes are many and the failing recording (the newest) heads the first.
+    const stack = await startStack({}, { signWith: 'node', platform: { recordingsDeletedPerPass: 1, provider: { maxAttempts: 2, backoffMs: 10 }, cdr: { attempts: 5, backoffMs: 50 } } });
+    try {
+      const kept = [await recordedCall(stack, '+15550740001', { stored: false }), await recordedCall(stack, '+15550740002', { stored: false })];
+      const stuck = stack.sim.placeInboundCall({ from: '+15550740003', to: NUMBER, durationMs: 1_500 });
+      stack.sim.setRecordingDeletesFailing(stuck.id, true);
+      await stuck.done;
+      await waitFor('the third recording saved', async () => Boolean((await stack.platform.calls.get(stuck.id))?.recording?.url), 8_000);
+      const secretFile = join(dir, 'agent-secret');
+      writeFileSync(secretFile, stack.agentSecret, { mode: 0o600 });
+      const run = await runTtma(['recording', '--delete-existing', '--json', '--local-port', String(stack.ports.local), '--agent-secret-file', secretFile]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.deepEqual(JSON.parse(run.stdout), { ok: false, recording: true, recordings_deleted: { deleted: 2, failed: 1, recording_now: 0 } });
+      assert.deepEqual(run.stderr.trim().split('\n'), [
+        'ttma recording: 0 recordings deleted, 1 failed, more to go',
+        'ttma recording: 1 recording deleted, 1 failed, more to go',
+        'ttma recording: 2 recordings deleted, 1 failed',
+      ]);
+      assert.equal(stack.sim.recordings().filter((r) => kept.includes(r.callControlId)).length, 0, 'the two behind the failure are gone at the provider');
+      assert.equal(stack.sim.recordings().filter((r) => r.callControlId === stuck.id).length, 1, 'the failing one is kept');
+      // The provider recovers: the next run deletes it.
+      stack.sim.setRecordingDeletesFailing(stuck.id, false);
+      const retry = await runTtma(['recording', '--delete-existing', '--local-port', String(stack.ports.local), '--agent-secret-file', secretFile]);
+      assert.equal(retry.code, 0, retry.stderr);
+      assert.match(retry.stdout, /^recording is on: new calls are recorded\n1 recording deleted, here and at the phone provider\n$/);
+      assert.equal(stack.sim.recordings().length, 0);
     } finally {
       await stack.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -285,6 +392,11 @@ describe('deleting every recording a deployment keeps, a pass at a time', () => 
       assert.equal((await call(base, 'POST', path, { headers: { ...json, authorization: `Bearer ${stack.agentSecret}` }, body: {} })).status, 401, 'an agent secret is not the admin token');
       assert.ok(existsSync(file), 'refused requests delete nothing');
       assert.equal((await call(base, 'POST', '/v1/admin/deployments/nobody/delete-recordings', { headers: { ...json, authorization: `Bearer ${ADMIN_TOKEN}` }, body: {} })).status, 404);
+      for (const from of ['-3', 'x', '100000000']) {
+        const bad = await call(base, 'POST', `${path}?from=${from}`, { headers: { ...json, authorization: `Bearer ${ADMIN_TOKEN}` }, body: {} });
+        assert.equal(bad.status, 400, `from=${from}`);
+      }
+      assert.ok(existsSync(file), 'a bad start deletes nothing');
       const res = await call(base, 'POST', path, { headers: { ...json, authorization: `Bearer ${ADMIN_TOKEN}` }, body: {} });
       assert.equal(res.status, 200, JSON.stringify(res.body));
       assert.deepEqual(res.body, { deleted: 1, failed: 0, more: false, recording_now: 0 });
