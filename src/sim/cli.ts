@@ -1,11 +1,14 @@
 /**
  * `ttma sim [--port N] [--api-key-file F] [--signing-key-file F]
  *           [--webhook-url URL ...] [--tunnel host=ws://127.0.0.1:PORT ...]
- *           [--sign-with tweetnacl|node] [--audio-source live|bank]`
+ *           [--sign-with tweetnacl|node] [--audio-source live|bank]
+ *           [--on-stream-failure hangup|continue] [--recording-url-ttl SECONDS]`
  *
  * --sign-with node signs webhooks with node's crypto (about 50 us a signature
  * instead of tweetnacl's 9 ms) and --audio-source bank plays pre-synthesised
  * speech: both keep the simulator's own CPU out of load measurements.
+ * --recording-url-ttl sets how long a recording's pre-signed download URL
+ * works (default 600 s, as Telnyx's): short, to see a platform renew one.
  *
  * Prints one ready line to stdout, logs to stderr, stops cleanly on
  * SIGINT/SIGTERM. The API key comes from --api-key-file or TTMA_SIM_API_KEY;
@@ -22,7 +25,10 @@ import { ProviderSimulator } from './ProviderSimulator.js';
 export const SIM_USAGE =
   'usage: ttma sim [--port N] [--api-key-file FILE] [--signing-key-file FILE] ' +
   '[--webhook-url URL ...] [--tunnel HOST=ws://127.0.0.1:PORT ...] [--sign-with tweetnacl|node] [--audio-source live|bank] ' +
-  '[--on-stream-failure hangup|continue]';
+  '[--on-stream-failure hangup|continue] [--recording-url-ttl SECONDS]';
+
+/** The longest --recording-url-ttl: a week (pre-signed storage URLs go no further). */
+const MAX_RECORDING_URL_TTL_S = 604_800;
 
 export interface SimCliConfig {
   port: number;
@@ -35,6 +41,8 @@ export interface SimCliConfig {
   audioSource: 'live' | 'bank';
   /** What a media stream that cannot connect does to its call (ProviderSimulatorOptions.onStreamFailure). */
   onStreamFailure: 'hangup' | 'continue';
+  /** How long a recording's download URL works (ProviderSimulatorOptions.recordingUrlTtlMs); undefined: the simulator's default. */
+  recordingUrlTtlMs: number | undefined;
 }
 
 /** Parses argv (after `sim`) and reads the key files. Throws TTMA_ERR_CLI_USAGE / TTMA_ERR_CONFIG. */
@@ -48,6 +56,7 @@ export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = proc
     'sign-with'?: string | undefined;
     'audio-source'?: string | undefined;
     'on-stream-failure'?: string | undefined;
+    'recording-url-ttl'?: string | undefined;
   };
   try {
     ({ values } = parseArgs({
@@ -63,6 +72,7 @@ export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = proc
         'sign-with': { type: 'string' },
         'audio-source': { type: 'string' },
         'on-stream-failure': { type: 'string' },
+        'recording-url-ttl': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -138,7 +148,16 @@ export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = proc
     throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --on-stream-failure must be hangup or continue, got "${onStreamFailure}"`, 2);
   }
 
-  return { port, apiKey, signingSecretKey, generatedKey, webhookUrls: values['webhook-url'] ?? [], tunnels, signWith, audioSource, onStreamFailure };
+  let recordingUrlTtlMs: number | undefined;
+  const ttl = values['recording-url-ttl'];
+  if (ttl !== undefined) {
+    if (!/^\d{1,6}$/.test(ttl) || Number(ttl) < 1 || Number(ttl) > MAX_RECORDING_URL_TTL_S) {
+      throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --recording-url-ttl must be a whole number of seconds from 1 to ${MAX_RECORDING_URL_TTL_S}, got "${ttl}"`, 2);
+    }
+    recordingUrlTtlMs = Number(ttl) * 1000;
+  }
+
+  return { port, apiKey, signingSecretKey, generatedKey, webhookUrls: values['webhook-url'] ?? [], tunnels, signWith, audioSource, onStreamFailure, recordingUrlTtlMs };
 }
 
 /** Runs the simulator until SIGINT/SIGTERM; resolves once it has stopped cleanly. */
@@ -154,6 +173,7 @@ export async function runSimCommand(argv: string[]): Promise<void> {
     signWith: config.signWith,
     audioSource: config.audioSource,
     onStreamFailure: config.onStreamFailure,
+    ...(config.recordingUrlTtlMs !== undefined ? { recordingUrlTtlMs: config.recordingUrlTtlMs } : {}),
     logger,
   });
   const { port } = await sim.start();

@@ -56,6 +56,11 @@ describe('ttma sim command line', () => {
     assert.equal(ok.onStreamFailure, 'hangup', 'a failed stream ends its call unless asked otherwise');
     assert.equal((await parseSimArgs(['--api-key-file', keyFile, '--on-stream-failure', 'continue'])).onStreamFailure, 'continue');
     await assert.rejects(parseSimArgs(['--api-key-file', keyFile, '--on-stream-failure', 'retry']), /--on-stream-failure must be hangup or continue, got "retry"/);
+    assert.equal((await parseSimArgs(['--api-key-file', keyFile])).recordingUrlTtlMs, undefined);
+    assert.equal((await parseSimArgs(['--api-key-file', keyFile, '--recording-url-ttl', '30'])).recordingUrlTtlMs, 30_000);
+    for (const bad of ['0', '-5', '1.5', '10m', '', '604801', '9999999']) {
+      await assert.rejects(parseSimArgs(['--api-key-file', keyFile, `--recording-url-ttl=${bad}`]), /--recording-url-ttl must be a whole number of seconds from 1 to 604800/, bad);
+    }
   });
 
   it('prints one ready line, serves the API, and exits 0 on SIGTERM', async () => {
