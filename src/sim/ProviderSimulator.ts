@@ -20,6 +20,7 @@ import { EchoAnalyzer } from './EchoAnalyzer.js';
 import { GatedFrameSource, LiveFrameSource, SignalBank, type FrameSource, type TalkWindow } from './FrameSource.js';
 import { MediaClock, type MediaClockStats } from './MediaClock.js';
 import { mp3Silence } from './Mp3Silence.js';
+import { wavSilence } from './WavSilence.js';
 import { ProviderApiError } from './ProviderApiError.js';
 import { RecordingUrlSigner, type RecordingUrlCheck } from './RecordingUrls.js';
 import { MAX_CALL_SECONDS, parseDtmf, type DialParams, type InboundParams } from './requests.js';
@@ -512,11 +513,13 @@ export class ProviderSimulator {
   /**
    * A signed download URL for a recording id, valid `ttlMs` from now (default
    * the recordingUrlTtlMs option), rounded up to the second:
-   * `<baseUrl>/sim/recordings/<id>.mp3?expires=<unix s>&signature=<hex>`.
-   * Any id is signed; whether it exists is checked when the URL is fetched.
+   * `<baseUrl>/sim/recordings/<id>.<mp3|wav>?expires=<unix s>&signature=<hex>`, the extension
+   * the recording's format (mp3 for an id not kept). Any id is signed; whether it exists is
+   * checked when the URL is fetched.
    */
   recordingUrl(id: string, ttlMs: number = this.#recordingUrlTtlMs): string {
-    return `${this.baseUrl}/sim/recordings/${id}.mp3?${this.#recordingUrls.query(id, Date.now() + ttlMs)}`;
+    const format = this.#recordings.get(id)?.format ?? 'mp3';
+    return `${this.baseUrl}/sim/recordings/${id}.${format}?${this.#recordingUrls.query(id, Date.now() + ttlMs)}`;
   }
 
   /** Checks a recording URL's `expires` and `signature` query values for this id. */
@@ -534,7 +537,7 @@ export class ProviderSimulator {
     const id = randomBytes(16).toString('hex');
     this.#recordings.set(id, {
       id,
-      bytes: mp3Silence(recording.durationMs),
+      bytes: recording.format === 'wav' ? wavSilence(recording.durationMs) : mp3Silence(recording.durationMs),
       format: recording.format,
       callControlId: call.id,
       callLegId: call.legId,

@@ -24,7 +24,7 @@
  *                                                   and stays open (a half-open connection)
  *   POST /sim/tunnels/{host}/down, .../up           fault injection: the tunnel's connector goes away
  *                                                   (new media connections fail) or comes back
- *   GET  /sim/recordings/{id}.mp3?expires=&signature=
+ *   GET  /sim/recordings/{id}.mp3|.wav?expires=&signature=
  *                                                   a saved recording, like a pre-signed S3 URL: no key,
  *                                                   the signature is the credential; 403 once expired or
  *                                                   when the signature is missing or wrong, 404 unknown id;
@@ -73,7 +73,8 @@ const ROUTE_CALL = /^\/v2\/calls\/([^/]+)$/;
 const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
 const ROUTE_SIM_FAULT = /^\/sim\/calls\/([^/]+)\/(drop|stall)_stream$/;
 const ROUTE_SIM_TUNNEL = /^\/sim\/tunnels\/([^/]+)\/(down|up)$/;
-const ROUTE_RECORDING = /^\/sim\/recordings\/([0-9a-f]{32})\.mp3$/;
+const ROUTE_RECORDING = /^\/sim\/recordings\/([0-9a-f]{32})\.(mp3|wav)$/;
+const RECORDING_TYPES = { mp3: 'audio/mpeg', wav: 'audio/wav' } as const;
 const ROUTE_V2_RECORDING = /^\/v2\/recordings\/([^/]+)$/;
 
 export function createRestApi(options: RestApiOptions): http.Server {
@@ -90,7 +91,7 @@ export function createRestApi(options: RestApiOptions): http.Server {
     const recording = ROUTE_RECORDING.exec(path);
     if (recording) {
       if (method !== 'GET' && method !== 'HEAD') return storageError(405, 'MethodNotAllowed', 'use GET or HEAD', { allow: 'GET, HEAD' });
-      return serveRecording(sim, recording[1] ?? '', url.searchParams, req.headers.range);
+      return serveRecording(sim, recording[1] ?? '', recording[2] === 'wav' ? 'wav' : 'mp3', url.searchParams, req.headers.range);
     }
     if (!authorized(req.headers.authorization, expectedKeyHash)) throw AUTH_FAILED;
     // Telnyx rate-limits the API key on most endpoints: past it, 429 code 10011 and the
@@ -358,24 +359,26 @@ function send(res: http.ServerResponse, status: number, body: unknown, contentTy
  * byte range (RFC 9110 section 14: 206, or 416 when it starts past the end;
  * a malformed or multi-range header is ignored and the whole file sent).
  */
-function serveRecording(sim: ProviderSimulator, id: string, query: URLSearchParams, range: string | undefined): ApiResponse {
+function serveRecording(sim: ProviderSimulator, id: string, format: 'mp3' | 'wav', query: URLSearchParams, range: string | undefined): ApiResponse {
   const check = sim.checkRecordingUrl(id, query.get('expires'), query.get('signature'));
   if (check === 'expired') return storageError(403, 'AccessDenied', 'Request has expired');
   if (check !== 'ok') return storageError(403, 'AccessDenied', 'The request signature is missing or does not match');
-  const bytes = sim.recording(id);
+  // The key is the id with its format's extension: the other extension names no object.
+  const bytes = sim.recordingInfo(id)?.format === format ? sim.recording(id) : undefined;
   if (!bytes) return storageError(404, 'NoSuchKey', 'The specified key does not exist.');
+  const contentType = RECORDING_TYPES[format];
   const total = bytes.length;
   const headers: Record<string, string> = { 'accept-ranges': 'bytes' };
   const wanted = range === undefined ? null : parseRange(range, total);
   if (wanted === 'unsatisfiable') {
     return storageError(416, 'InvalidRange', 'The requested range is not satisfiable', { ...headers, 'content-range': `bytes */${total}` });
   }
-  if (wanted === null) return { status: 200, body: bytes, contentType: 'audio/mpeg', headers };
+  if (wanted === null) return { status: 200, body: bytes, contentType, headers };
   const [first, last] = wanted;
   return {
     status: 206,
     body: bytes.subarray(first, last + 1),
-    contentType: 'audio/mpeg',
+    contentType,
     headers: { ...headers, 'content-range': `bytes ${first}-${last}/${total}` },
   };
 }

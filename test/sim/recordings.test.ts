@@ -47,11 +47,11 @@ describe('simulator recordings', () => {
   }
 
   /** An inbound call answered without media, recorded for `recordMs`, hung up; its saved event. */
-  async function recordCall(target: ProviderSimulator, from: string, recordMs: number): Promise<Recorded> {
+  async function recordCall(target: ProviderSimulator, from: string, recordMs: number, format: 'mp3' | 'wav' = 'mp3'): Promise<Recorded> {
     const call = target.placeInboundCall({ from, to: '+15557660001', durationMs: 10_000 });
     const action = (name: string): string => `/v2/calls/${encodeURIComponent(call.id)}/actions/${name}`;
     assert.equal((await api(target, 'POST', action('answer'), {})).status, 200);
-    assert.equal((await api(target, 'POST', action('record_start'), { format: 'mp3', channels: 'single' })).status, 200);
+    assert.equal((await api(target, 'POST', action('record_start'), { format, channels: 'single' })).status, 200);
     await sleep(recordMs);
     assert.equal((await api(target, 'POST', action('hangup'), {})).status, 200);
     const saved = (await hooks.waitFor(call.id, 'call.recording.saved')).envelope.data.payload as Record<string, any>;
@@ -60,7 +60,7 @@ describe('simulator recordings', () => {
       legId: call.legId,
       sessionId: call.sessionId,
       recordingId: saved.recording_id,
-      url: saved.recording_urls.mp3,
+      url: saved.recording_urls[format],
       payload: saved,
     };
   }
@@ -121,6 +121,37 @@ describe('simulator recordings', () => {
     assert.equal(bytes.length % 144, 0);
     assert.ok(bytes.length >= 144 * 5, `${bytes.length} bytes for 250 ms`);
     assert.equal(bytes[144], 0xff, 'the second frame starts with a sync too');
+  });
+
+  it('record_start with format wav: a real WAV (8 kHz, 16-bit mono) at a .wav URL; the .mp3 key of the same id is no object', async () => {
+    const wav = await recordCall(sim, '+15557660103', 300, 'wav');
+    assert.deepEqual(Object.keys(wav.payload.recording_urls), ['wav']);
+    assert.equal(wav.payload.format, 'wav');
+    const signed = /^http:\/\/127\.0\.0\.1:\d+\/sim\/recordings\/([0-9a-f]{32})\.wav\?expires=\d+&signature=[0-9a-f]{64}$/.exec(wav.url);
+    assert.ok(signed, wav.url);
+    const res = await fetch(wav.url);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'audio/wav');
+    const bytes = Buffer.from(await res.arrayBuffer());
+    assert.deepEqual(bytes, sim.recording(wav.recordingId));
+    assert.equal(bytes.toString('ascii', 0, 4), 'RIFF');
+    assert.equal(bytes.readUInt32LE(4), bytes.length - 8);
+    assert.equal(bytes.toString('ascii', 8, 16), 'WAVEfmt ');
+    assert.deepEqual([bytes.readUInt16LE(20), bytes.readUInt16LE(22), bytes.readUInt32LE(24), bytes.readUInt16LE(34)], [1, 1, 8000, 16]);
+    assert.equal(bytes.toString('ascii', 36, 40), 'data');
+    const seconds = bytes.readUInt32LE(40) / 16_000;
+    const recordedMs = Date.parse(wav.payload.recording_ended_at) - Date.parse(wav.payload.recording_started_at);
+    assert.ok(Math.abs(seconds * 1000 - recordedMs) <= 50, `${seconds} s of audio for ${recordedMs} ms recorded`);
+    // The same id and signature under the other extension: S3 would find no such key.
+    const other = await fetch(wav.url.replace('.wav?', '.mp3?'));
+    assert.equal(other.status, 404);
+    assert.match(await other.text(), /<Code>NoSuchKey<\/Code>/);
+    // The recordings API hands out a .wav URL for it too.
+    const found = await api(sim, 'GET', `/v2/recordings/${wav.recordingId}`);
+    assert.deepEqual(Object.keys(found.body.data.download_urls), ['wav']);
+    assert.match(found.body.data.download_urls.wav, /\.wav\?/);
+    // An MP3 recording is not served as WAV either.
+    assert.equal((await fetch(sim.recordingUrl(first.recordingId).replace('.mp3?', '.wav?'))).status, 404);
   });
 
   it('the saved URL answers 403 once expired, while the recordings API hands out a fresh URL that works', async () => {
