@@ -13,8 +13,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import type { AnswerCallBody, DashboardLink, DeploymentUsage, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, RecordingSetting, RecordingSettingResult, StreamingStartBody } from '../wire/platformApi.js';
-import { HEADER_DEPLOYMENT, PLATFORM_PATHS, RECORDINGS_DELETED_PER_PASS, RECORDINGS_FROM_MAX, recordingsFromOf } from '../wire/platformApi.js';
+import type { AnswerCallBody, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, StreamingStartBody } from '../wire/platformApi.js';
+import { HEADER_DEPLOYMENT, RECORDINGS_DELETED_PER_PASS } from '../wire/platformApi.js';
 import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 import { randomUUID } from 'node:crypto';
@@ -28,7 +28,7 @@ import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { DashboardSessions } from './DashboardSessions.js';
 import { handleDashboardRoute, type DashboardContext } from './dashboardRoutes.js';
 import { CUSTOMER_COOKIE, DASHBOARD_RATE, handleCustomerRoute, type CustomerDashboardContext } from './customerDashboard.js';
-import { CUSTOMER_BASE, CUSTOMER_LOGIN } from './customerPage.js';
+import { CUSTOMER_BASE } from './customerPage.js';
 import { DashboardLinks } from './DashboardLinks.js';
 import { RecordingPlayback } from './RecordingPlayback.js';
 import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
@@ -54,11 +54,12 @@ import type { DashboardStore } from './store/DashboardStore.js';
 import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
-import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId, parseRecordingSwitch } from './signalFields.js';
+import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
 import { StreamlessCalls } from './StreamlessCalls.js';
 import { ProviderWebhooks } from './ProviderWebhooks.js';
 import { liveCallsOf } from './liveCalls.js';
-import { readBody, readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
+import { handleSelfServiceRoute, NOT_OWNED, type SelfServiceContext, type SelfServiceRequest } from './selfServiceRoutes.js';
+import { readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
 
 export interface PlatformServerOptions {
   providerBaseUrl: string;
@@ -134,10 +135,8 @@ const BIND_HOST = '127.0.0.1';
 const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-const NOT_OWNED = 'call not found or not owned by this deployment';
 
-/** A deployment's own call's recording (FAQ-17: "review calls from your dashboard"). */
-const ROUTE_SIGNAL_RECORDING = /^\/v1\/signal\/calls\/([^/]+)\/recording\.mp3$/;
+/** The gateway's requests about one call (the deployment's own recordings: selfServiceRoutes.ts). */
 const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf|usage|streaming_start|record_start|record_stop|streaming_stop)$/;
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
 const STORE_READY_TIMEOUT_MS = 2_000;
@@ -204,6 +203,7 @@ export class PlatformServer {
   readonly #dashboard: DashboardContext;
   /** A deployment's own dashboard: its sessions and one-time sign-in links (customerDashboard.ts). */
   readonly #customer: CustomerDashboardContext;
+  readonly #selfService: SelfServiceContext;
   readonly #capActions: CapActions;
   /** Which call each live reservation is for: to end calls at a cap, and to audit them. */
   readonly #reservations = new ReservationCalls();
@@ -377,6 +377,17 @@ export class PlatformServer {
       bodyTimeoutMs: this.#bodyTimeoutMs,
       allow: () => undefined,
     };
+    this.#selfService = {
+      calls: this.calls,
+      caps: this.caps,
+      recordings: this.#recordings,
+      playback: this.#dashboard.playback,
+      links: this.#customer.links,
+      switchRecording: (id, on) => this.#applyRecordingSwitch(id, on),
+      deletedPerPass: this.#deletedPerPass,
+      bodyTimeoutMs: this.#bodyTimeoutMs,
+      log: this.#log,
+    };
     this.#webhooks = new ProviderWebhooks({
       publicKey: this.#publicKey,
       bodyTimeoutMs: this.#bodyTimeoutMs,
@@ -492,14 +503,6 @@ export class PlatformServer {
       path = url.pathname;
       const tools = { ...this.#installTools, allow: (m: string, a: string) => allowMethod(m, a, ctx) };
       if (await this.install.handle(method, path, req, res, tools)) return;
-      const ownRecording = ROUTE_SIGNAL_RECORDING.exec(path);
-      if (ownRecording) {
-        if (method !== 'DELETE') allowMethod(method, 'GET', ctx);
-        const callId = decodeCallId(ownRecording[1] ?? '');
-        ctx.callId = callId;
-        if (method === 'DELETE') return await this.#deleteOwnRecording(req, res, callId, ctx);
-        return await this.#ownRecording(req, res, callId, ctx);
-      }
       const signal = ROUTE_SIGNAL_CALL.exec(path);
       if (signal) {
         allowMethod(method, 'POST', ctx);
@@ -533,23 +536,11 @@ export class PlatformServer {
           if (method === 'GET') return await this.#listCalls(req, res, url, ctx);
           if (method !== 'POST') allowMethod(method, 'GET, POST', ctx);
           return await this.#dial(req, res, ctx);
-        case PLATFORM_PATHS.recordingSetting:
-          if (method === 'GET') return await this.#recordingSetting(req, res, ctx);
-          if (method !== 'POST') allowMethod(method, 'GET, POST', ctx);
-          return await this.#switchRecording(req, res, ctx);
-        case '/v1/signal/usage':
-          allowMethod(method, 'GET', ctx);
-          return await this.#deploymentUsage(req, res, ctx);
         case '/v1/provider/webhooks':
           allowMethod(method, 'POST', ctx);
           return await this.#webhooks.handle(req, res, ctx);
-        case PLATFORM_PATHS.dashboardLink:
-          allowMethod(method, 'POST', ctx);
-          return await this.#dashboardLink(req, res, ctx);
-        case PLATFORM_PATHS.recordings:
-          allowMethod(method, 'DELETE', ctx);
-          return await this.#deleteOwnRecordings(req, res, url, ctx);
         default:
+          if (await handleSelfServiceRoute(this.#selfService, this.#selfServiceRequest(ctx), req, res, method, url)) return;
           if (await handleCustomerRoute({ ...this.#customer, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
           if (await handleDashboardRoute({ ...this.#dashboard, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, path)) return;
           if (await handleOperatorRoute({ ...this.#operator, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
@@ -558,6 +549,17 @@ export class PlatformServer {
     } catch (err) {
       this.#refuse(req, res, err, method, path, ctx);
     }
+  }
+
+  /** The per-request half of the self-service routes: this request's authentication and record. */
+  #selfServiceRequest(ctx: RequestContext): SelfServiceRequest {
+    return {
+      authenticate: (req) => this.#authenticate(req, ctx),
+      allow: (m, a) => allowMethod(m, a, ctx),
+      noteCall: (callId) => {
+        ctx.callId = callId;
+      },
+    };
   }
 
   readonly #installTools = {
@@ -643,39 +645,6 @@ export class PlatformServer {
     sendJson(req, res, 200, { ok: true });
   }
 
-  /** The deployment deletes one of its own recordings, here and at the provider (CallRecordings.remove). */
-  async #deleteOwnRecording(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const record = await this.calls.get(callId);
-    if (!record || !record.locked || record.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    sendJson(req, res, 200, await this.#recordings.remove(record, 'deployment'));
-  }
-
-  /** One pass of "delete every recording kept" for the deployment (`ttma recording --delete-existing`). */
-  async #deleteOwnRecordings(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    await readBody(req, this.#bodyTimeoutMs);
-    const from = recordingsFromOf(url.searchParams.get('from'));
-    if (from === null) throw new TtmaError(ErrorCodes.BAD_REQUEST, `from must be a whole number from 0 to ${RECORDINGS_FROM_MAX}`, 400);
-    const result = await this.#recordings.removeKept(deployment.id, 'deployment', this.#deletedPerPass, { from });
-    this.#log.info({ audit: true, deployment: deployment.id, from, ...result }, 'recordings deleted by the deployment (one pass)');
-    sendJson(req, res, 200, result);
-  }
-
-  /**
-   * A recording of one of the deployment's own calls, as the dashboard plays
-   * it (RecordingPlayback: stored copy checked, or the provider's, renewed).
-   * Another deployment's call, an unowned one and no such call get the same
-   * answer, so ids cannot be probed (FAQ-13).
-   */
-  async #ownRecording(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const record = await this.calls.get(callId);
-    if (!record || !record.locked || record.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    const source = await this.#dashboard.playback.serve(req, res, callId, record.recording);
-    this.#log.info({ audit: true, deployment: deployment.id, callId, source, range: req.headers.range?.slice(0, 64) ?? null }, 'recording played to its deployment');
-  }
-
   /** The deployment's own recent calls, newest first, as the platform recorded them (`ttma calls --source platform`). */
   async #listCalls(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RequestContext): Promise<void> {
     const live = url.searchParams.get('live');
@@ -727,54 +696,12 @@ export class PlatformServer {
     }
   }
 
-  /** A deployment's own minutes against its caps, for its gateway's dashboard; nothing about any other deployment. */
-  async #deploymentUsage(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const used = await this.caps.usage(deployment.id);
-    const body: DeploymentUsage = {
-      caps: { day_minutes: deployment.caps.dayMinutes, month_minutes: deployment.caps.monthMinutes },
-      used: { day_minutes: used.day, month_minutes: used.month },
-    };
-    sendJson(req, res, 200, body);
-  }
-
-  /** The deployment's own recording switch (FAQ-02, FAQ-17). */
-  async #recordingSetting(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const body: RecordingSetting = { recording: deployment.recording };
-    sendJson(req, res, 200, body);
-  }
-
-  /**
-   * The deployment turns its own recording on or off ("you can turn recording
-   * off at any time"). Off also stops the recording of its live calls, and
-   * what the provider saves of them is deleted there (CallRecordings).
-   */
-  async #switchRecording(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const on = parseRecordingSwitch(await this.#readJson(req));
-    const stopped = await this.#applyRecordingSwitch(deployment.id, on);
-    this.#log.info({ audit: true, deployment: deployment.id, recording: on, stopped }, 'recording switched by the deployment');
-    const result: RecordingSettingResult = { recording: on, stopped };
-    sendJson(req, res, 200, result);
-  }
-
   /** Sets the deployment's recording flag; off also stops its live recordings (how many, returned). */
   async #applyRecordingSwitch(deploymentId: string, on: boolean): Promise<number> {
     const deployment = await this.deployments.get(deploymentId);
     if (!deployment) throw new TtmaError(ErrorCodes.NOT_FOUND, `no deployment ${deploymentId}`, 404);
     if (deployment.recording !== on) await this.deployments.update(deploymentId, { recording: on });
     return on ? 0 : this.#stopLiveRecordings(deploymentId);
-  }
-
-  /** A one-time sign-in link to the deployment's own dashboard (DashboardLinks). */
-  async #dashboardLink(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    await readBody(req, this.#bodyTimeoutMs);
-    const { code, expiresAtMs } = await this.#customer.links.issue(deployment.id);
-    this.#log.info({ audit: true, deployment: deployment.id }, 'dashboard sign-in link issued');
-    const body: DashboardLink = { path: `${CUSTOMER_LOGIN}?code=${code}`, expires_at: new Date(expiresAtMs).toISOString() };
-    sendJson(req, res, 200, body);
   }
 
   /**
