@@ -17,7 +17,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request, type IncomingMessage } from 'node:http';
-import { ErrorCodes, TtmaError } from '../errors.js';
+import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 import { readAnswerBody } from '../wire/readAnswerBody.js';
 import { intFlag, readSecretFile } from './args.js';
@@ -124,6 +124,27 @@ async function readLocalAnswer(res: IncomingMessage, maxBytes: number): Promise<
   return { status: res.statusCode ?? 0, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}, contentType };
 }
 
+/**
+ * Runs a command whose stdout is one JSON line (always, or with --json): an
+ * error thrown once the arguments are good (no gateway answering, a secret
+ * file that cannot be read, a timeout) is that line too, `{"ok":false,
+ * "error"}`, before ttma reports it on stderr. Usage errors (exit 2) are for
+ * the person typing and stay on stderr.
+ */
+async function answeringJson(json: boolean, work: () => Promise<number>): Promise<number> {
+  try {
+    return await work();
+  } catch (err) {
+    if (json && isTtmaError(err) && err.status !== 2) process.stdout.write(`${JSON.stringify({ ok: false, error: { code: err.code, message: err.message } })}\n`);
+    throw err;
+  }
+}
+
+/** Whether argv names one of these flags (`--name` or `--name=value`); parseArgs checks the rest. */
+function hasFlag(argv: string[], ...names: string[]): boolean {
+  return argv.some((arg) => names.some((name) => arg === `--${name}` || arg.startsWith(`--${name}=`)));
+}
+
 function refusal(answer: LocalAnswer): { code: string; message: string } {
   const error = answer.body['error'] as { code?: unknown; message?: unknown } | undefined;
   return {
@@ -133,7 +154,11 @@ function refusal(answer: LocalAnswer): { code: string; message: string } {
 }
 
 /** `ttma call <number> | --to <number> [--from <number>]`: prints one JSON line; exit 0 placed, 1 refused, 2 usage. */
-export async function runCallCommand(argv: string[]): Promise<number> {
+export function runCallCommand(argv: string[]): Promise<number> {
+  return answeringJson(true, () => callCommand(argv));
+}
+
+async function callCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse('call', argv, { ...COMMON, to: { type: 'string' }, from: { type: 'string' } }, 1);
   const to = values.to ?? positionals[0];
   if (values.to !== undefined && positionals[0] !== undefined) throw usage('call', 'give the number once: either as an argument or with --to');
@@ -174,7 +199,12 @@ interface CallRow {
 }
 
 /** `ttma calls [--recent N] [--source gateway|platform] [--json]`: recent calls, newest first. */
-export async function runCallsCommand(argv: string[]): Promise<number> {
+export function runCallsCommand(argv: string[]): Promise<number> {
+  // Saving or deleting a recording prints one JSON line whatever the flags.
+  return answeringJson(hasFlag(argv, 'json', 'recording', 'out', 'delete-recording'), () => callsCommand(argv));
+}
+
+async function callsCommand(argv: string[]): Promise<number> {
   const { values } = parse(
     'calls',
     argv,
@@ -328,7 +358,11 @@ async function deleteRecording(values: Common, callId: string): Promise<number> 
  * far, at the platform and the provider, a pass at a time with progress on
  * stderr (with off: "no audio is kept on our servers" from then on).
  */
-export async function runRecordingCommand(argv: string[]): Promise<number> {
+export function runRecordingCommand(argv: string[]): Promise<number> {
+  return answeringJson(hasFlag(argv, 'json'), () => recordingCommand(argv));
+}
+
+async function recordingCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse('recording', argv, { ...COMMON, 'delete-existing': { type: 'boolean' } }, 1);
   const wanted = positionals[0];
   if (wanted !== undefined && wanted !== 'on' && wanted !== 'off') throw usage('recording', `"${clean(wanted)}" is not on or off`);
@@ -413,7 +447,11 @@ async function deleteKeptRecordings(port: number, secret: string): Promise<KeptR
  * caps, and its recording switch). The link works once, for a minute; the
  * agent secret itself never goes into a browser.
  */
-export async function runDashboardCommand(argv: string[]): Promise<number> {
+export function runDashboardCommand(argv: string[]): Promise<number> {
+  return answeringJson(hasFlag(argv, 'json'), () => dashboardCommand(argv));
+}
+
+async function dashboardCommand(argv: string[]): Promise<number> {
   const { values } = parse('dashboard', argv, COMMON, 0);
   const { port, secret } = target(values);
   const answer = await local(port, secret, 'POST', '/v1/local/dashboard-link', {}, CALL_TIMEOUT_MS);

@@ -234,6 +234,17 @@ describe('ttma call / ttma calls against running processes', () => {
     const none = await ttma(['call', '+15551230006', '--local-port', String(unused), '--agent-secret-file', secretFile]);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no gateway answering on 127\.0\.0\.1:\d+/);
+    // Its stdout is one JSON line, gateway or not; so is that of every command asked for --json.
+    assert.deepEqual(jsonLine(none), { ok: false, error: { code: 'TTMA_ERR_CONFIG', message: `no gateway answering on 127.0.0.1:${unused} (is the gateway running? use --local-port)` } });
+    const nowhere = ['--local-port', String(unused), '--agent-secret-file', secretFile];
+    for (const args of [['recording', '--json'], ['recording', 'off', '--delete-existing', '--json'], ['dashboard', '--json'], ['calls', '--json'], ['calls', '--recording', 'v3:abc', '--out', join(dir, 'nowhere.mp3')], ['calls', '--delete-recording', 'v3:abc']]) {
+      const run = await ttma([...args, ...nowhere]);
+      assert.equal(run.code, 1, args.join(' '));
+      assert.equal(jsonLine(run).error.code, 'TTMA_ERR_CONFIG', args.join(' '));
+    }
+    assert.equal(existsSync(join(dir, 'nowhere.mp3')), false);
+    const plain = await ttma(['calls', ...nowhere]);
+    assert.deepEqual({ code: plain.code, stdout: plain.stdout }, { code: 1, stdout: '' }, 'a listing for people keeps its error on stderr');
     // The default secret location is under the install directory.
     const fromInstallDir = await ttma(['calls', '--json', '--local-port', String(localPort)], { TTMA_INSTALL_DIR: join(dir, 'missing-install') });
     assert.equal(fromInstallDir.code, 2);
