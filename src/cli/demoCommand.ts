@@ -13,21 +13,16 @@
  * One more call is placed while no gateway is up: it rings until the new
  * process answers it, and must complete too.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import nacl from 'tweetnacl';
 import { MEDIA_SOCKET_OWNERS } from '../config.js';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { intFlag, parseFlags } from './args.js';
 import { AGENT_FLAGS } from './agentFlags.js';
-import { freePorts, startTtma, stopChild, type Child } from './processes.js';
-
-const DEMO_NUMBER = '+15550100000';
-const DEMO_DEPLOYMENT = 'demo';
-const DEMO_TUNNEL_HOST = 'demo-gateway.trycloudflare.com';
+import { DEMO_NUMBER, DEMO_TUNNEL_HOST, startDemoStack, stopDemoStack } from './demoStack.js';
+import { startTtma, type Child } from './processes.js';
 /** Phone-side codecs the demo runs end to end (the simulator speaks each of them). */
 const DEMO_CODECS = ['PCMU', 'PCMA', 'L16', 'G722', 'OPUS'];
 const PROGRESS_EVERY_MS = 1_000;
@@ -100,22 +95,6 @@ export function summarize(requested: number, calls: SimCallSummary[], workers: n
   };
 }
 
-class SimApi {
-  constructor(readonly base: string, readonly apiKey: string) {}
-
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await fetch(this.base + path, {
-      method,
-      headers: { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`simulator ${method} ${path}: HTTP ${response.status} ${text.slice(0, 200)}`);
-    return JSON.parse(text) as T;
-  }
-}
-
 /** The exit code: 0 when every call completed (and every check of the chosen mode passed), else 1. */
 export async function runDemoCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('demo', argv, {
@@ -162,66 +141,28 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     progress(`agent ${flags.agent}: calls talk to it; the echo figures below then measure only what came back`);
   }
 
-  // Throwaway secrets, files readable by this user only.
+  // Throwaway secrets and the logs.
   const dir = mkdtempSync(join(tmpdir(), 'ttma-demo-'));
-  const secret = (name: string, value: string) => {
-    const path = join(dir, name);
-    writeFileSync(path, `${value}\n`, { mode: 0o600 });
-    return path;
-  };
-  const keys = nacl.sign.keyPair();
-  const apiKey = randomBytes(24).toString('base64url');
-  const agentSecret = randomBytes(32).toString('base64url');
-  const files = {
-    apiKey: secret('provider-api-key', apiKey),
-    signingKey: secret('sim-signing-key', Buffer.from(keys.secretKey).toString('base64')),
-    publicKey: secret('webhook-public-key', Buffer.from(keys.publicKey).toString('base64')),
-    agentSecret: secret('agent-secret', agentSecret),
-    adminToken: secret('admin-token', randomBytes(24).toString('base64url')),
-    deployment: secret('deployment.json', JSON.stringify({ id: DEMO_DEPLOYMENT, numbers: [DEMO_NUMBER], tunnelHost: DEMO_TUNNEL_HOST, agentSecret })),
-  };
-  const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
-  const children: Child[] = [];
+  let children: Child[] = [];
   let exitCodes: Record<string, number | string> = {};
   let failed = false;
   try {
     progress(`starting simulator, platform and gateway (${workers} media workers); logs in ${dir}`);
-    children.push(
-      await startTtma('sim', [
-        'sim', '--port', String(simPort), '--api-key-file', files.apiKey, '--signing-key-file', files.signingKey,
-        '--webhook-url', `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
-        '--webhook-url', `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`,
-        '--tunnel', `${DEMO_TUNNEL_HOST}=ws://127.0.0.1:${tunnelPort}`,
-        // Keep the simulator's own CPU out of the measurement: node's Ed25519
-        // (about 50 us a signature; tweetnacl takes about 9 ms) and speech
-        // synthesised once at start. The tests sign with tweetnacl, so signer
-        // and verifier stay independent implementations there.
-        '--sign-with', 'node', '--audio-source', 'bank',
-        // Telnyx does not say whether a stream that fails to connect ends its call; with an outage
-        // the demo shows the case where the call survives it (the tests cover both).
-        ...(outageMs > 0 ? ['--on-stream-failure', 'continue'] : []),
-      ], join(dir, 'sim.log')),
-    );
-    children.push(
-      await startTtma('platform', [
-        'platform', '--port', String(platformPort), '--provider-url', `http://127.0.0.1:${simPort}`,
-        '--provider-api-key-file', files.apiKey, '--webhook-public-key-file', files.publicKey,
-        '--admin-token-file', files.adminToken, '--deployment-file', files.deployment,
-        // Every call is answered at once: let the burst of answers through.
-        '--rate-limit', String(Math.max(20, calls)),
-      ], join(dir, 'platform.log')),
-    );
-    const gatewayArgs = [
-      'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', String(workers),
-      ...(mediaSockets === undefined ? [] : ['--media-sockets', mediaSockets]),
-      '--public-host', DEMO_TUNNEL_HOST, '--webhook-public-key-file', files.publicKey,
-      '--platform-url', `http://127.0.0.1:${platformPort}`, '--deployment-id', DEMO_DEPLOYMENT,
-      '--agent-secret-file', files.agentSecret, '--number', DEMO_NUMBER, '--codec', codec, ...agentArgs,
-    ];
-    let gateway = await startTtma('gateway', gatewayArgs, join(dir, 'gateway.log'));
-    children.push(gateway);
-
-    const sim = new SimApi(`http://127.0.0.1:${simPort}`, apiKey);
+    const stack = await startDemoStack({
+      dir,
+      workers,
+      codec,
+      mediaSockets,
+      agentArgs,
+      // Every call is answered at once: let the burst of answers through.
+      rateLimit: Math.max(20, calls),
+      // Telnyx does not say whether a stream that fails to connect ends its call; with an outage
+      // the demo shows the case where the call survives it (the tests cover both).
+      simArgs: outageMs > 0 ? ['--on-stream-failure', 'continue'] : [],
+    });
+    children = stack.children;
+    const { sim, gatewayArgs } = stack;
+    let gateway = children.at(-1)!;
     progress(`placing ${calls} concurrent inbound ${codec} calls of ${seconds} s`);
     const ids = await Promise.all(
       Array.from({ length: calls }, async (_, i) => {
@@ -317,7 +258,7 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
       summary.gatewayKilled = killed;
       if (killed.takenOver < killed.liveCalls || !killed.rangWhileDown.completed) failed = true;
     }
-    exitCodes = await stopAll(children);
+    exitCodes = await stopDemoStack(children);
     const cleanExit = Object.values(exitCodes).every((code) => code === 0);
     if (!cleanExit) failed = true;
     if (summary.calls.failed > 0) failed = true;
@@ -328,21 +269,13 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     }
   } catch (err) {
     failed = true;
-    await stopAll(children);
+    await stopDemoStack(children);
     throw err;
   } finally {
     if (!flags['keep-logs'] && !failed) rmSync(dir, { recursive: true, force: true });
     else progress(`logs kept in ${dir}`);
   }
   return failed ? 1 : 0;
-}
-
-async function stopAll(children: Child[]): Promise<Record<string, number | string>> {
-  const codes: Record<string, number | string> = {};
-  // Gateway first, so it can hang up its calls through a live platform.
-  for (const child of [...children].reverse()) codes[child.name] = await stopChild(child);
-  children.length = 0;
-  return codes;
 }
 
 function printTable(s: DemoSummary, exitCodes: Record<string, number | string>): void {
