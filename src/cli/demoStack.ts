@@ -46,6 +46,8 @@ export interface DemoStackOptions {
   rateLimit: number;
   /** More simulator flags (`--on-stream-failure continue`). */
   simArgs?: string[];
+  /** Node options for the gateway's process (the soak bench opens its inspector on loopback). */
+  gatewayNodeArgs?: string[];
 }
 
 export interface DemoStack {
@@ -108,7 +110,7 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
         '--rate-limit', String(options.rateLimit),
       ], join(dir, 'platform.log')),
     );
-    children.push(await startTtma('gateway', gatewayArgs, join(dir, 'gateway.log')));
+    children.push(await startTtma('gateway', gatewayArgs, join(dir, 'gateway.log'), undefined, options.gatewayNodeArgs ?? []));
   } catch (err) {
     await stopDemoStack(children);
     throw err;

@@ -19,8 +19,8 @@ export interface Child {
   exited: Promise<number | string>;
 }
 
-export async function startTtma(name: string, args: string[], logFile: string, readyTimeoutMs = 20_000): Promise<Child> {
-  return startNode(name, TTMA_ENTRY, args, logFile, { readyTimeoutMs });
+export async function startTtma(name: string, args: string[], logFile: string, readyTimeoutMs = 20_000, nodeArgs: string[] = []): Promise<Child> {
+  return startNode(name, TTMA_ENTRY, args, logFile, { readyTimeoutMs, nodeArgs });
 }
 
 export interface StartNodeOptions {
