@@ -16,7 +16,7 @@
  * window's lowest is reported. When the load stops the gateway must drain to
  * no live call.
  *
- *   node dist/bench/soak.js [--minutes 20] [--calls 100] [--call-seconds 10] [--workers 1] [--codec pcmu] [--quick] [--json]
+ *   node dist/bench/soak.js [--minutes 20 | --seconds N] [--calls 100] [--call-seconds 10] [--workers 1] [--codec pcmu] [--quick] [--json]
  *
  * Exit 1 when a call failed, a call was left live after the load, a process
  * did not stop cleanly, or (past the warm-up) live heap grew by more than
@@ -35,6 +35,7 @@ import { rssKiB } from './procStats.js';
 const { values } = parseArgs({
   options: {
     minutes: { type: 'string' },
+    seconds: { type: 'string' },
     calls: { type: 'string' },
     'call-seconds': { type: 'string' },
     workers: { type: 'string', default: '1' },
@@ -53,11 +54,15 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, ma
 }
 
 const QUICK = values.quick;
-const MINUTES = positiveInt('minutes', values.minutes, QUICK ? 1 : 20, 24 * 60);
+if (values.minutes !== undefined && values.seconds !== undefined) throw new Error('--minutes or --seconds, not both');
+/** How long the load runs, ms (`--seconds`: shorter than a minute, for the shape test). */
+const DURATION_MS = values.seconds !== undefined ? positiveInt('seconds', values.seconds, 60, 86_400) * 1000 : positiveInt('minutes', values.minutes, QUICK ? 1 : 20, 24 * 60) * 60_000;
 const CALLS = positiveInt('calls', values.calls, QUICK ? 20 : 100, 2000);
 const CALL_SECONDS = positiveInt('call-seconds', values['call-seconds'], QUICK ? 3 : 10, 3600);
 const WORKERS = positiveInt('workers', values.workers, 1, 64);
 const CODEC = values.codec.toUpperCase();
+/** Minutes the run reserves at the platform: each call one per started minute (a cap unit). */
+const MINUTES_RESERVED = Math.ceil(CALL_SECONDS / 60) * Math.ceil((CALLS * (DURATION_MS / 1000)) / CALL_SECONDS);
 /** The live heap is measured at the end of each window (a full collection on every thread). */
 const WINDOW_MS = QUICK ? 5_000 : 30_000;
 /**
@@ -71,6 +76,8 @@ const WARMUP_MS = 630_000;
 const WARMUP_CALLS = 1_100;
 /** Live heap rising faster than this a call is reported as a leak (a call's own state is some 60 KiB while it lives). */
 const LEAK_BYTES_PER_CALL = 512;
+/** The largest minute cap a deployment takes (a 31-day month of one call). */
+const MAX_CAP_MINUTES = 44_640;
 /** The simulator is asked about each live call this often. */
 const POLL_MS = 500;
 
@@ -172,8 +179,14 @@ async function oneCall(sim: SimApi): Promise<void> {
 }
 
 async function main(): Promise<number> {
+  if (MINUTES_RESERVED > MAX_CAP_MINUTES) {
+    throw new Error(
+      `this run would reserve about ${MINUTES_RESERVED} minutes at the platform, past the largest daily cap (${MAX_CAP_MINUTES}): ` +
+        'run for less time, or with fewer or longer calls (each call reserves a minute per started minute)',
+    );
+  }
   const dir = mkdtempSync(join(tmpdir(), 'ttma-soak-'));
-  progress(`${CALLS} concurrent ${CODEC} calls of ${CALL_SECONDS} s for ${MINUTES} min, ${WORKERS} media worker(s); logs in ${dir}`);
+  progress(`${CALLS} concurrent ${CODEC} calls of ${CALL_SECONDS} s for ${DURATION_MS / 60_000} min, ${WORKERS} media worker(s); logs in ${dir}`);
   // Each call asks the platform a few times (answer, its stream), CALLS / CALL_SECONDS calls a second.
   const [inspectPort] = (await freePorts(1)) as [number];
   const stack = await startDemoStack({
@@ -182,6 +195,8 @@ async function main(): Promise<number> {
     codec: CODEC,
     rateLimit: Math.max(50, Math.ceil((CALLS / CALL_SECONDS) * 8)),
     gatewayNodeArgs: [`--inspect=127.0.0.1:${inspectPort}`],
+    // A call reserves a minute: 100 calls of 10 s are 600 minutes a minute, the default daily cap in one.
+    caps: { dayMinutes: MAX_CAP_MINUTES, monthMinutes: MAX_CAP_MINUTES },
   });
   let ok = false;
   let heap: InspectorHeap | null = null;
@@ -208,7 +223,7 @@ async function main(): Promise<number> {
     };
 
     const started = Date.now();
-    const deadline = started + MINUTES * 60_000;
+    const deadline = started + DURATION_MS;
     const slots = Promise.all(Array.from({ length: CALLS }, (_, i) => callSlot(stack.sim, i, deadline)));
     let slotsDone = false;
     const markDone = () => {
@@ -279,7 +294,7 @@ async function main(): Promise<number> {
     ok = counts.failed === 0 && after.live === 0 && !heapLeak && (leakChecked || QUICK);
     const summary = {
       ok,
-      minutes: MINUTES,
+      minutes: DURATION_MS / 60_000,
       concurrentCalls: CALLS,
       callSeconds: CALL_SECONDS,
       codec: CODEC,

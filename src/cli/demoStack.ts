@@ -48,6 +48,8 @@ export interface DemoStackOptions {
   simArgs?: string[];
   /** Node options for the gateway's process (the soak bench opens its inspector on loopback). */
   gatewayNodeArgs?: string[];
+  /** The deployment's minute caps; the platform's defaults (600 a day) when absent. A soak carries more. */
+  caps?: { dayMinutes: number; monthMinutes: number };
 }
 
 export interface DemoStack {
@@ -76,7 +78,7 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
     publicKey: secret('webhook-public-key', Buffer.from(keys.publicKey).toString('base64')),
     agentSecret: secret('agent-secret', agentSecret),
     adminToken: secret('admin-token', randomBytes(24).toString('base64url')),
-    deployment: secret('deployment.json', JSON.stringify({ id: DEMO_DEPLOYMENT, numbers: [DEMO_NUMBER], tunnelHost: DEMO_TUNNEL_HOST, agentSecret })),
+    deployment: secret('deployment.json', JSON.stringify({ id: DEMO_DEPLOYMENT, numbers: [DEMO_NUMBER], tunnelHost: DEMO_TUNNEL_HOST, agentSecret, ...(options.caps ? { caps: options.caps } : {}) })),
   };
   const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
   const children: Child[] = [];
