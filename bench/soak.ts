@@ -94,6 +94,8 @@ interface Window {
   /** Live heap after a full collection, main thread and the media workers together. */
   mainHeap: number;
   workerHeap: number;
+  /** The platform's live heap: it keeps each call's record by design (the embedded store, up to 50,000). */
+  platformHeap: number;
   /** The window's lowest resident memory. */
   gatewayRss: number;
   platformRss: number | null;
@@ -188,26 +190,31 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'ttma-soak-'));
   progress(`${CALLS} concurrent ${CODEC} calls of ${CALL_SECONDS} s for ${DURATION_MS / 60_000} min, ${WORKERS} media worker(s); logs in ${dir}`);
   // Each call asks the platform a few times (answer, its stream), CALLS / CALL_SECONDS calls a second.
-  const [inspectPort] = (await freePorts(1)) as [number];
+  const [inspectPort, platformInspectPort] = (await freePorts(2)) as [number, number];
   const stack = await startDemoStack({
     dir,
     workers: WORKERS,
     codec: CODEC,
     rateLimit: Math.max(50, Math.ceil((CALLS / CALL_SECONDS) * 8)),
     gatewayNodeArgs: [`--inspect=127.0.0.1:${inspectPort}`],
+    platformNodeArgs: [`--inspect=127.0.0.1:${platformInspectPort}`],
     // A call reserves a minute: 100 calls of 10 s are 600 minutes a minute, the default daily cap in one.
     caps: { dayMinutes: MAX_CAP_MINUTES, monthMinutes: MAX_CAP_MINUTES },
   });
   let ok = false;
   let heap: InspectorHeap | null = null;
+  let platformHeap: InspectorHeap | null = null;
   try {
     heap = await InspectorHeap.connect(inspectPort);
+    platformHeap = await InspectorHeap.connect(platformInspectPort);
     const inspector = heap;
+    const platformInspector = platformHeap;
     const liveHeap = async () => {
       const measured = await inspector.measure();
       return { main: measured.main, workers: Object.values(measured.workers).reduce((a, b) => a + b, 0), workerCount: Object.keys(measured.workers).length };
     };
     const baseline = await liveHeap();
+    const platformBaseline = (await platformInspector.measure()).main;
     progress(`live heap before any call: main ${MiB(baseline.main)} MiB, ${baseline.workerCount} worker(s) ${MiB(baseline.workers)} MiB`);
     if (baseline.workerCount !== WORKERS) throw new Error(`the inspector reached ${baseline.workerCount} media workers, not ${WORKERS}`);
     const platformPid = stack.children.find((c) => c.name === 'platform')?.process.pid ?? null;
@@ -245,6 +252,7 @@ async function main(): Promise<number> {
           atMs: Date.now() - started,
           mainHeap: live.main,
           workerHeap: live.workers,
+          platformHeap: (await platformInspector.measure()).main,
           gatewayRss: floor((s) => s.gatewayRss),
           platformRss: platformPid === null ? null : floor((s) => s.platformRss ?? NaN),
         };
@@ -252,7 +260,7 @@ async function main(): Promise<number> {
         const last = current.at(-1)!;
         progress(
           `${Math.round((Date.now() - started) / 1000)} s | live ${last.live} | completed ${counts.completed}, failed ${counts.failed} | ` +
-            `live heap: main ${MiB(w.mainHeap)} MiB, workers ${MiB(w.workerHeap)} MiB | lowest RSS: gateway ${MiB(w.gatewayRss)} MiB` +
+            `gateway live heap: main ${MiB(w.mainHeap)} MiB, workers ${MiB(w.workerHeap)} MiB; platform ${MiB(w.platformHeap)} MiB | lowest RSS: gateway ${MiB(w.gatewayRss)} MiB` +
             (w.platformRss === null ? '' : `, platform RSS ${MiB(w.platformRss)} MiB`),
         );
         current = [];
@@ -288,7 +296,8 @@ async function main(): Promise<number> {
       workerHeap: trend((w) => w.workerHeap),
       rss: trend((w) => w.gatewayRss),
     };
-    const platform = { rss: trend((w) => w.platformRss) };
+    // Not a leak test: the platform keeps every call's record (up to callRetentionMax); this is what one costs.
+    const platform = { baselineHeapMiB: MiB(platformBaseline), liveHeap: trend((w) => w.platformHeap), rss: trend((w) => w.platformRss) };
     const heapLeak = leakChecked && [gateway.mainHeap.bytesPerCall, gateway.workerHeap.bytesPerCall].some((b) => b !== null && b > LEAK_BYTES_PER_CALL);
     // A full run must be long enough to say; --quick is a smoke run of the machinery.
     ok = counts.failed === 0 && after.live === 0 && !heapLeak && (leakChecked || QUICK);
@@ -322,6 +331,7 @@ async function main(): Promise<number> {
     }
   } finally {
     heap?.close();
+    platformHeap?.close();
     const codes = await stopDemoStack(stack.children);
     if (Object.values(codes).some((c) => c !== 0)) {
       ok = false;

@@ -46,8 +46,9 @@ export interface DemoStackOptions {
   rateLimit: number;
   /** More simulator flags (`--on-stream-failure continue`). */
   simArgs?: string[];
-  /** Node options for the gateway's process (the soak bench opens its inspector on loopback). */
+  /** Node options for the gateway's and the platform's processes (the soak bench opens their inspectors on loopback). */
   gatewayNodeArgs?: string[];
+  platformNodeArgs?: string[];
   /** The deployment's minute caps; the platform's defaults (600 a day) when absent. A soak carries more. */
   caps?: { dayMinutes: number; monthMinutes: number };
 }
@@ -110,7 +111,7 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
         '--provider-api-key-file', files.apiKey, '--webhook-public-key-file', files.publicKey,
         '--admin-token-file', files.adminToken, '--deployment-file', files.deployment,
         '--rate-limit', String(options.rateLimit),
-      ], join(dir, 'platform.log')),
+      ], join(dir, 'platform.log'), undefined, options.platformNodeArgs ?? []),
     );
     children.push(await startTtma('gateway', gatewayArgs, join(dir, 'gateway.log'), undefined, options.gatewayNodeArgs ?? []));
   } catch (err) {
