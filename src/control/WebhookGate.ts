@@ -2,21 +2,26 @@
  * The gateway's door for provider webhooks (FAQ-05, FAQ-06): signature and
  * timestamp verified before any JSON parsing, then shape-checked, then the
  * replay cache (event id and signature digest) so a captured event cannot be
- * re-sent. The cache lives in this process, so a signature made before the
+ * re-sent, each identity kept until its signature is stale (its signed
+ * timestamp plus the tolerance): at a steady rate that is half as many as
+ * keeping each for the whole window from its arrival. A cache full of
+ * identities still within their window refuses the new event with 503 (the
+ * provider retries it) rather than forget one (ReplayCache): fail closed.
+ * The cache lives in this process, so a signature made before the
  * process started is refused too (503, as the provider retries a 5xx with a
  * fresh signature): a restart does not reopen the window. No key: every
  * webhook is refused with 503 (fail closed).
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
-import { ReplayCache } from '../wire/ReplayCache.js';
+import { ReplayCache, ReplayCacheFullError } from '../wire/ReplayCache.js';
 import { WEBHOOK_TOLERANCE_SEC, type WebhookEnvelope } from '../wire/telnyx.js';
 import { notBeforeSecOf, verifyWebhookSignature, type WebhookRefusal } from '../wire/webhookSignature.js';
 
 export type WebhookOutcome =
   | { status: 200; duplicate: false; envelope: WebhookEnvelope }
   | { status: 200; duplicate: true }
-  | { status: 400 | 401 | 503; code: ErrorCode; reason: WebhookRefusal | 'malformed' };
+  | { status: 400 | 401 | 503; code: ErrorCode; reason: WebhookRefusal | 'malformed' | 'replay_full' };
 
 const REFUSAL: Record<WebhookRefusal, { status: 401 | 503; code: ErrorCode }> = {
   no_key: { status: 503, code: ErrorCodes.WEBHOOK_NO_KEY },
@@ -31,11 +36,22 @@ const REFUSAL: Record<WebhookRefusal, { status: 401 | 503; code: ErrorCode }> = 
 export interface WebhookGateOptions {
   /** When this process's replay memory began (the gateway's start); omitted only by tests that check one delivery at a fixed time. */
   startedAtMs?: number;
+  /** The replay cache's bound (DEFAULT_REPLAY_ENTRIES; tests fill a small one). */
+  replayEntries?: number;
 }
+
+/**
+ * Two identities a webhook (its event id and its signature), each kept about 300 s: room for some
+ * 330 verified webhooks a second, about 55 new calls a second at six webhooks a call; some 45 MB of
+ * heap when full.
+ */
+export const DEFAULT_REPLAY_ENTRIES = 200_000;
 
 export class WebhookGate {
   readonly #publicKey: KeyObject | null;
-  readonly #replay = new ReplayCache(2 * WEBHOOK_TOLERANCE_SEC * 1000);
+  // An identity is needed until its signed timestamp plus the tolerance, and a timestamp may be up to
+  // the tolerance ahead of our clock: so never more than twice the tolerance (and a second) from now.
+  readonly #replay: ReplayCache;
   readonly #notBeforeSec: number | undefined;
   /** When this gate's replay memory began, if it refuses what was signed before (a test models the gate with it). */
   readonly startedAtMs: number | undefined;
@@ -43,6 +59,7 @@ export class WebhookGate {
 
   constructor(publicKey: KeyObject | null, options: WebhookGateOptions = {}) {
     this.#publicKey = publicKey;
+    this.#replay = new ReplayCache((2 * WEBHOOK_TOLERANCE_SEC + 2) * 1000, options.replayEntries ?? DEFAULT_REPLAY_ENTRIES);
     this.startedAtMs = options.startedAtMs;
     this.#notBeforeSec = options.startedAtMs === undefined ? undefined : notBeforeSecOf(options.startedAtMs);
   }
@@ -79,9 +96,14 @@ export class WebhookGate {
       return { status: 400, code: ErrorCodes.WEBHOOK_MALFORMED, reason: 'malformed' };
     }
     const sigKey = `sig:${createHash('sha256').update(verdict.signature).digest('hex')}`;
-    const seenSig = this.#replay.checkAndRemember(sigKey, nowMs);
-    const seenId = this.#replay.checkAndRemember(`id:${data.id}`, nowMs);
-    if (seenSig || seenId) return { status: 200, duplicate: true };
+    // Past this the signature is stale: the verifier refuses it before the cache is asked.
+    const staleAtMs = (verdict.timestampSec + WEBHOOK_TOLERANCE_SEC + 2) * 1000;
+    try {
+      if (this.#replay.check([sigKey, `id:${data.id}`], nowMs, staleAtMs)) return { status: 200, duplicate: true };
+    } catch (err) {
+      if (!(err instanceof ReplayCacheFullError)) throw err;
+      return { status: 503, code: ErrorCodes.WEBHOOK_REPLAY, reason: 'replay_full' };
+    }
     return { status: 200, duplicate: false, envelope };
   }
 }

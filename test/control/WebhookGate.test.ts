@@ -84,3 +84,41 @@ test('a signature up to the skew allowance before the start is accepted (provide
   const early = webhookBody('call.initiated', { call_control_id: 'c-early' });
   assert.equal(g.check(...signed(early, startedAtMs - 3_000), startedAtMs + 10).status, 503);
 });
+
+test('an identity is kept until its signature is stale, whichever way its timestamp leans: a replay inside the window is always a duplicate', () => {
+  const g = gate();
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  // Signed 300 s ahead of our clock (the most the tolerance lets in): fresh until 600 s from now.
+  const body = webhookBody('call.initiated', { call_control_id: 'ahead' });
+  const headers = signer.headers(body, now / 1000 + 300);
+  const args = [headers['telnyx-signature-ed25519'], headers['telnyx-timestamp'], Buffer.from(body)] as const;
+  assert.equal(g.check(...args, now).status, 200);
+  for (const later of [now + 299_000, now + 599_000, now + 600_999]) {
+    assert.deepEqual(g.check(...args, later), { status: 200, duplicate: true }, `replayed ${(later - now) / 1000} s later`);
+  }
+  assert.equal(g.check(...args, now + 601_000).status, 401, 'then it is stale');
+  // Signed now: its identities go after 300 s, when the signature is stale anyway.
+  const plain = signed(webhookBody('call.initiated', { call_control_id: 'now' }), now);
+  assert.equal(g.check(...plain, now).status, 200);
+  assert.deepEqual(g.check(...plain, now + 300_999), { status: 200, duplicate: true });
+  assert.equal(g.check(...plain, now + 301_000).status, 401);
+});
+
+test('a replay cache full of identities still inside their window refuses a new event with 503 and forgets none (fail closed)', () => {
+  // Room for two events (two identities each).
+  const g = new WebhookGate(parseEd25519PublicKey(signer.publicKeyBase64), { replayEntries: 4 });
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  const events = [1, 2, 3].map((k) => signed(webhookBody('call.initiated', { call_control_id: `c${k}` }), now));
+  assert.equal(g.check(...events[0]!, now).status, 200);
+  assert.equal(g.check(...events[1]!, now + 1_000).status, 200);
+  const refused = g.check(...events[2]!, now + 2_000);
+  assert.deepEqual(refused, { status: 503, code: 'TTMA_ERR_WEBHOOK_REPLAY', reason: 'replay_full' });
+  assert.equal(g.counters.replay_full, 1);
+  // Nothing was forgotten to make room: both earlier events are still duplicates.
+  assert.deepEqual(g.check(...events[0]!, now + 3_000), { status: 200, duplicate: true });
+  assert.deepEqual(g.check(...events[1]!, now + 3_000), { status: 200, duplicate: true });
+  // Once the first has gone stale its room is free: the refused event, retried by the provider with a fresh signature, goes in.
+  const retryAt = now + 303_000;
+  const retried = signed(webhookBody('call.initiated', { call_control_id: 'c3' }), retryAt);
+  assert.equal(g.check(...retried, retryAt).status, 200);
+});

@@ -120,3 +120,16 @@ describe('redis replay store: layout and failure', { skip }, () => {
     }
   });
 });
+
+describe('the embedded replay store, full', () => {
+  it('refuses a new event id with 503 (the provider retries) and forgets none of the ids it holds', async () => {
+    const store = new MemoryReplayStore(60_000, 2);
+    assert.equal(await store.checkAndRemember('event:a', 0), false);
+    assert.equal(await store.checkAndRemember('event:b', 1), false);
+    await assert.rejects(store.checkAndRemember('event:c', 2), (err: unknown) => isTtmaError(err) && err.code === 'TTMA_ERR_STORE_UNAVAILABLE' && err.status === 503);
+    assert.equal(await store.checkAndRemember('event:a', 3), true, 'still a duplicate');
+    assert.equal(await store.checkAndRemember('event:b', 3), true);
+    // Room again once the first has expired.
+    assert.equal(await store.checkAndRemember('event:c', 60_001), false);
+  });
+});

@@ -1,5 +1,6 @@
 /** The embedded replay store: the shared ReplayCache (src/wire) behind the ReplayStore contract. */
-import { ReplayCache } from '../../wire/ReplayCache.js';
+import { ErrorCodes, TtmaError } from '../../errors.js';
+import { ReplayCache, ReplayCacheFullError } from '../../wire/ReplayCache.js';
 import type { ReplayStore } from './ReplayStore.js';
 
 export class MemoryReplayStore implements ReplayStore {
@@ -10,8 +11,14 @@ export class MemoryReplayStore implements ReplayStore {
     this.#cache = new ReplayCache(ttlMs, maxEntries);
   }
 
+  /** Full of event ids still within their window: refused as a store that cannot answer (503, the provider retries). */
   async checkAndRemember(key: string, nowMs: number): Promise<boolean> {
-    return this.#cache.checkAndRemember(key, nowMs);
+    try {
+      return this.#cache.checkAndRemember(key, nowMs);
+    } catch (err) {
+      if (err instanceof ReplayCacheFullError) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, err.message, 503);
+      throw err;
+    }
   }
 
   async forget(key: string): Promise<void> {
