@@ -67,12 +67,12 @@ const MINUTES_RESERVED = Math.ceil(CALL_SECONDS / 60) * Math.ceil((CALLS * (DURA
 const WINDOW_MS = QUICK ? 5_000 : 30_000;
 /**
  * Left out of the slope: what the gateway keeps by design until a bound is
- * reached. The webhook replay cache keeps each event id and signature for
- * twice the 300 s tolerance (WebhookGate), the recent-calls list the last
- * 1,000 calls (RecentCalls). A run shorter than this plus three windows
- * (`--quick`) reports the trend without a verdict.
+ * reached. The webhook replay cache keeps each event id and signature until
+ * its signature is stale, about the 300 s tolerance (WebhookGate), the
+ * recent-calls list the last 1,000 calls (RecentCalls). A run shorter than
+ * this plus three windows (`--quick`) reports the trend without a verdict.
  */
-const WARMUP_MS = 630_000;
+const WARMUP_MS = 330_000;
 const WARMUP_CALLS = 1_100;
 /** Live heap rising faster than this a call is reported as a leak (a call's own state is some 60 KiB while it lives). */
 const LEAK_BYTES_PER_CALL = 512;
