@@ -50,7 +50,7 @@ export const DEFAULT_REPLAY_ENTRIES = 200_000;
 export class WebhookGate {
   readonly #publicKey: KeyObject | null;
   // An identity is needed until its signed timestamp plus the tolerance, and a timestamp may be up to
-  // the tolerance ahead of our clock: so never more than twice the tolerance (and a second) from now.
+  // the tolerance ahead of our clock: so never more than twice the tolerance (and two seconds) from now.
   readonly #replay: ReplayCache;
   readonly #notBeforeSec: number | undefined;
   /** When this gate's replay memory began, if it refuses what was signed before (a test models the gate with it). */
