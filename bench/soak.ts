@@ -11,7 +11,8 @@
  * there. A leak is live heap that rises with the calls carried: the slope of
  * the live heaps against calls completed, after a warm-up (bounded caches
  * such as the recent-calls list fill during it), is the figure, in bytes kept
- * per call. Every second the gateway's /metrics (resident memory, live
+ * per call (Theil-Sen, so that a one-off step does not read as a leak; the
+ * least-squares slope is reported beside it). Every second the gateway's /metrics (resident memory, live
  * calls) and the platform's resident memory (/proc) are read too; each
  * window's lowest is reported. When the load stops the gateway must drain to
  * no live call.
@@ -115,6 +116,26 @@ function readMetrics(text: string): Record<string, number> {
     out[name] = (out[name] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return out;
+}
+
+/**
+ * Theil-Sen slope of y against x: the median of the slopes between every two points. A one-off
+ * step (a hash table doubling its backing store once it holds more) moves it far less than it
+ * moves a least-squares line, while a steady leak moves both. Null with fewer than three points.
+ */
+function robustSlope(points: Array<[number, number]>): number | null {
+  if (points.length < 3) return null;
+  const slopes: number[] = [];
+  for (let i = 0; i < points.length; i++) {
+    for (let j = i + 1; j < points.length; j++) {
+      const dx = points[j]![0] - points[i]![0];
+      if (dx !== 0) slopes.push((points[j]![1] - points[i]![1]) / dx);
+    }
+  }
+  if (slopes.length === 0) return null;
+  slopes.sort((a, b) => a - b);
+  const mid = slopes.length >> 1;
+  return slopes.length % 2 === 1 ? slopes[mid]! : (slopes[mid - 1]! + slopes[mid]!) / 2;
 }
 
 /** Least-squares slope of y against x; null with fewer than three points or no spread in x. */
@@ -281,11 +302,14 @@ async function main(): Promise<number> {
     const trended = leakChecked ? measured : windows.slice(1);
     const trend = (pick: (w: Window) => number | null) => {
       const points = trended.filter((w) => pick(w) !== null).map((w) => [w.completed, pick(w)!] as [number, number]);
-      const perCall = slope(points);
+      const perCall = robustSlope(points);
+      const line = slope(points);
       return {
         firstMiB: points.length > 0 ? MiB(points[0]![1]) : null,
         lastMiB: points.length > 0 ? MiB(points.at(-1)![1]) : null,
+        /** The verdict's figure (Theil-Sen). */
         bytesPerCall: perCall === null ? null : Math.round(perCall),
+        leastSquaresBytesPerCall: line === null ? null : Math.round(line),
       };
     };
     const drained = await liveHeap();
