@@ -30,7 +30,7 @@ import { SummedHistogram } from './SummedHistogram.js';
 export interface GatewaySources {
   supervisor: Supervisor;
   control: ControlActor;
-  webhooks: { counters: Record<string, number> };
+  webhooks: { counters: Record<string, number>; replayEntries: { held: number; max: number } };
   front: {
     counters: {
       mediaRefused: Record<string, number>;
@@ -114,6 +114,17 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         for (const host of supervisor.hosts()) this.set({ worker: String(host.index) }, host.exited ? 0 : host.calls);
+      },
+    });
+    new Gauge({
+      name: 'ttma_webhook_replay_entries',
+      help: 'Webhook identities (event id, signature digest) the replay cache holds until their signatures are stale (held), and its bound (max): past it a new event is refused with 503 (replay_full).',
+      labelNames: ['stat'],
+      registers,
+      collect() {
+        const { held, max } = webhooks.replayEntries;
+        this.set({ stat: 'held' }, held);
+        this.set({ stat: 'max' }, max);
       },
     });
     new Gauge({

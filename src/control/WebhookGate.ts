@@ -64,6 +64,11 @@ export class WebhookGate {
     this.#notBeforeSec = options.startedAtMs === undefined ? undefined : notBeforeSecOf(options.startedAtMs);
   }
 
+  /** Identities the replay cache holds now, and how many it can (a new event past that is refused, `replay_full`). */
+  get replayEntries(): { held: number; max: number } {
+    return { held: this.#replay.size, max: this.#replay.maxEntries };
+  }
+
   get hasKey(): boolean {
     return this.#publicKey !== null;
   }

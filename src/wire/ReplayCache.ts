@@ -69,6 +69,10 @@ export class ReplayCache {
     return this.#seen.size;
   }
 
+  get maxEntries(): number {
+    return this.#maxEntries;
+  }
+
   #expire(nowMs: number): void {
     for (const [key, expiresAt] of this.#seen) {
       if (expiresAt > nowMs) break;

@@ -80,7 +80,11 @@ test('/metrics counts a real call: started, ended by cause, frames, latency and 
   assert.equal(metricValue(text, 'ttma_call_jitter_seconds_count'), 1);
   assert.ok(Math.abs(metricValue(text, 'ttma_call_jitter_seconds_sum')! - summary.jitter!.jitterMs / 1000) < 1e-6);
   // Webhooks of the call were verified and counted; loop delay is reported for every thread.
-  assert.ok(metricValue(text, 'ttma_webhook_verifications_total', { outcome: 'accepted' })! >= 3);
+  const accepted = metricValue(text, 'ttma_webhook_verifications_total', { outcome: 'accepted' })!;
+  assert.ok(accepted >= 3);
+  // Two identities (event id, signature digest) an accepted webhook, all still inside their window.
+  assert.equal(metricValue(text, 'ttma_webhook_replay_entries', { stat: 'held' }), 2 * accepted);
+  assert.equal(metricValue(text, 'ttma_webhook_replay_entries', { stat: 'max' }), 200_000);
   for (const thread of ['main', 'media-0', 'media-1']) {
     const p99 = metricValue(text, 'ttma_event_loop_delay_seconds', { thread, stat: 'p99' });
     assert.ok(p99 !== undefined && p99 >= 0 && p99 < 5, `${thread} loop delay ${p99}`);
