@@ -30,6 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { DEMO_NUMBER, startDemoStack, stopDemoStack, type SimApi } from '../src/cli/demoStack.js';
 import { freePorts } from '../src/cli/processes.js';
+import { MAX_CAP_MINUTES } from '../src/platform/DeploymentRegistry.js';
 import { InspectorHeap } from './inspectorHeap.js';
 import { rssKiB } from './procStats.js';
 
@@ -77,8 +78,6 @@ const WARMUP_MS = 330_000;
 const WARMUP_CALLS = 1_100;
 /** Live heap rising faster than this a call is reported as a leak (a call's own state is some 60 KiB while it lives). */
 const LEAK_BYTES_PER_CALL = 512;
-/** The largest minute cap a deployment takes (a 31-day month of one call). */
-const MAX_CAP_MINUTES = 44_640;
 /** The simulator is asked about each live call this often. */
 const POLL_MS = 500;
 

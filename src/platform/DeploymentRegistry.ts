@@ -175,7 +175,7 @@ const AGENT_SECRET_BYTES = 32;
 const MAX_NUMBERS_PER_DEPLOYMENT = 100;
 export const DEFAULT_CAPS: Readonly<DeploymentCaps> = { dayMinutes: 600, monthMinutes: 6_000 };
 /** A month has at most 44 640 minutes; anything above is a typo. */
-const MAX_CAP_MINUTES = 44_640;
+export const MAX_CAP_MINUTES = 44_640;
 const DIAL_PREFIX_PATTERN = /^\+\d{0,14}$/;
 const MAX_DIAL_PREFIXES = 64;
 
