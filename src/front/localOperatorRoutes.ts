@@ -25,7 +25,7 @@
 import type { ControlActor } from '../actors/ControlActor.js';
 import { ErrorCodes, isTtmaError } from '../errors.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
-import { RECORDINGS_FROM_MAX, recordingsFromOf } from '../wire/platformApi.js';
+import { RECORDINGS_FROM_REFUSAL, recordingsFromOf } from '../wire/platformApi.js';
 import type { Logger } from '../log.js';
 import { readBody } from './readBody.js';
 import { streamToResponse } from './streamToResponse.js';
@@ -153,7 +153,7 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
       return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
     }
     const from = recordingsFromOf(new URLSearchParams(req.getQuery() ?? '').get('from'));
-    if (from === null) return refuse(res, 400, ErrorCodes.BAD_REQUEST, `from must be a whole number from 0 to ${RECORDINGS_FROM_MAX}`);
+    if (from === null) return refuse(res, 400, ErrorCodes.BAD_REQUEST, RECORDINGS_FROM_REFUSAL);
     answerFromPlatform(res, () => control.platformDeleteKeptRecordings(from), { from }, 'operator deleted recordings (one pass)', 'recordings not deleted');
   }));
 

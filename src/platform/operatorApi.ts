@@ -27,7 +27,7 @@ import { recordingPlaybackPath, renderHistoryPage } from './historyPage.js';
 import { DEPLOYMENT_ID_PATTERN, type Deployment, type DeploymentPatch, type DeploymentRegistry, type RegisterDeploymentInput } from './DeploymentRegistry.js';
 import type { UsageEntry, UsageLedger } from './UsageLedger.js';
 import type { Json } from './httpExchange.js';
-import { RECORDINGS_FROM_MAX, recordingsFromOf, type RecordingsDeleted } from '../wire/platformApi.js';
+import { RECORDINGS_FROM_REFUSAL, recordingsFromOf, type RecordingsDeleted } from '../wire/platformApi.js';
 
 export interface OperatorContext {
   deployments: DeploymentRegistry;
@@ -87,7 +87,7 @@ export async function handleOperatorRoute(
     } else if (action === 'delete-recordings') {
       await ctx.readJson(req);
       const from = recordingsFromOf(url.searchParams.get('from'));
-      if (from === null) throw new TtmaError(ErrorCodes.BAD_REQUEST, `from must be a whole number from 0 to ${RECORDINGS_FROM_MAX}`, 400);
+      if (from === null) throw new TtmaError(ErrorCodes.BAD_REQUEST, RECORDINGS_FROM_REFUSAL, 400);
       requireFound(await ctx.deployments.get(id));
       const pass = await ctx.deleteKeptRecordings(id, from);
       ctx.log.info({ audit: true, deployment: id, from, ...pass }, 'recordings deleted by the operator (one pass)');

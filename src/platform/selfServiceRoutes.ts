@@ -18,7 +18,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   PLATFORM_PATHS,
-  RECORDINGS_FROM_MAX,
+  RECORDINGS_FROM_REFUSAL,
   recordingsFromOf,
   type DashboardLink,
   type DeploymentUsage,
@@ -133,7 +133,7 @@ async function recordingSwitch(ctx: SelfServiceContext, deployment: Deployment, 
 async function deleteKept(ctx: SelfServiceContext, deployment: Deployment, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   await readBody(req, ctx.bodyTimeoutMs);
   const from = recordingsFromOf(url.searchParams.get('from'));
-  if (from === null) throw new TtmaError(ErrorCodes.BAD_REQUEST, `from must be a whole number from 0 to ${RECORDINGS_FROM_MAX}`, 400);
+  if (from === null) throw new TtmaError(ErrorCodes.BAD_REQUEST, RECORDINGS_FROM_REFUSAL, 400);
   const result = await ctx.recordings.removeKept(deployment.id, 'deployment', ctx.deletedPerPass, { from });
   ctx.log.info({ audit: true, deployment: deployment.id, from, ...result }, 'recordings deleted by the deployment (one pass)');
   sendJson(req, res, 200, result);

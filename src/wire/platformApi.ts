@@ -47,6 +47,8 @@ export const PLATFORM_PATHS = {
 export const RECORDINGS_DELETED_PER_PASS = 50;
 /** The largest `from` a pass takes: past any listing the platform keeps (its call records are bounded well below). */
 export const RECORDINGS_FROM_MAX = 10_000_000;
+/** The refusal (400) for a `from` that recordingsFromOf rejects, the same on every route that takes one. */
+export const RECORDINGS_FROM_REFUSAL = `from must be a whole number from 0 to ${RECORDINGS_FROM_MAX}`;
 
 /** A pass's `from` as written in a query (absent: 0); null when it is not a whole number from 0 to RECORDINGS_FROM_MAX. */
 export function recordingsFromOf(raw: string | null): number | null {

@@ -7,6 +7,12 @@
  * MemoryReplayStore (the default) keeps ids in this process; RedisReplayStore
  * keeps them in Redis (`SET NX PX`), shared by every process on it.
  * test/platform/replayStore.test.ts runs one suite against both.
+ *
+ * Unlike the gateway's cache, which lets an identity go once its signed
+ * timestamp is stale, the platform keeps an event id for the whole TTL from
+ * arrival: the id is also how a provider's retry (signed afresh, so its own
+ * signature is fresh) is told from a new event, and an event applied twice
+ * would be a second settlement of the same minutes.
  */
 import type { StoreKind } from './CapStore.js';
 
