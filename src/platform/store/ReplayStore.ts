@@ -11,8 +11,8 @@
  * Unlike the gateway's cache, which lets an identity go once its signed
  * timestamp is stale, the platform keeps an event id for the whole TTL from
  * arrival: the id is also how a provider's retry (signed afresh, so its own
- * signature is fresh) is told from a new event, and an event applied twice
- * would be a second settlement of the same minutes.
+ * signature is fresh) is told from a new event, so it has to outlast the
+ * provider's retries, not just one signature.
  */
 import type { StoreKind } from './CapStore.js';
 
