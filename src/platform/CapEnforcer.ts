@@ -223,6 +223,9 @@ export function capError(result: Extract<ReserveResult, { ok: false }>, limits: 
   if (result.reason === 'settled') {
     return new TtmaError(ErrorCodes.CALL_NOT_OWNED, 'this call has already ended and been settled', 409);
   }
+  if (result.reason === 'admitted') {
+    return new TtmaError(ErrorCodes.CONFLICT, 'this call was already answered once (or its answer was refused): a call is answered once', 409);
+  }
   const which = result.reason === 'day' ? 'daily' : 'monthly';
   const cap = result.reason === 'day' ? limits.day : limits.month;
   const used = result.reason === 'day' ? result.dayUsed : result.monthUsed;

@@ -33,7 +33,7 @@ import { DashboardLinks } from './DashboardLinks.js';
 import { RecordingPlayback } from './RecordingPlayback.js';
 import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
-import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
+import { ProviderClient, ProviderRefusedError, type ProviderClientOptions } from './ProviderClient.js';
 import { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
 import { RateLimiter } from './RateLimiter.js';
 import { DEFAULT_STREAM_RESTART_BUDGET, StreamRestartBudget } from './StreamRestartBudget.js';
@@ -589,7 +589,12 @@ export class PlatformServer {
 
   async #answer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
     const { deployment, codec, stream } = await this.#ownCallStream(req, callId, ctx);
+    // A dialled call is answered by the callee, and reserves under its dial's own id.
+    if ((await this.calls.get(callId))?.direction === 'outgoing') {
+      throw new TtmaError(ErrorCodes.CONFLICT, 'this call was dialled by the deployment: answer is for incoming calls', 409);
+    }
     // Reserve the first minute before the provider is asked anything: at a cap, no call starts.
+    // Once per call (a second answer is refused here, before it could touch the first's reservation).
     await this.#admit(deployment, callId);
     this.#reservations.set(callId, callId);
     // Written while the provider answers (no round trip of its own); if it is lost, settlement
@@ -601,8 +606,14 @@ export class PlatformServer {
       await this.#provider.answer(callId, stream);
       await marked;
     } catch (err) {
-      // Stop top-ups; the provider's hang-up (answer timeout) settles the reservation at its figure.
-      await this.caps.release(deployment.id, callId);
+      if (err instanceof ProviderRefusedError) {
+        // Not answered: stop top-ups; the provider's hang-up (answer timeout) settles the reservation at its figure.
+        await this.caps.release(deployment.id, callId);
+      } else {
+        // Perhaps answered (a timeout, 5xx): the reservation stays live, so the call's minutes are still
+        // reserved and capped, until its hang-up or the live-call audit settles it.
+        this.#log.warn({ deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'answer outcome unknown: the call stays reserved until it ends');
+      }
       throw err;
     }
     this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');

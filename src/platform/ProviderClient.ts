@@ -332,18 +332,27 @@ export class ProviderClient {
     );
   }
 
-  #failure(what: string, res: RawResponse): TtmaError {
-    const status = res.status === 404 ? 404 : 502;
-    return new TtmaError(
-      ErrorCodes.PROVIDER,
-      this.#scrub(`provider ${what} refused: HTTP ${res.status}${codeSuffix(res.body)}`),
-      status,
-    );
+  #failure(what: string, res: RawResponse): ProviderRefusedError {
+    return new ProviderRefusedError(this.#scrub(`provider ${what} refused: HTTP ${res.status}${codeSuffix(res.body)}`), res.status);
   }
 
   /** Belt and braces: our messages never include the key, but make sure. */
   #scrub(text: string): string {
     return redactSecrets(text, [this.#apiKey]);
+  }
+}
+
+/**
+ * The provider answered, and not with success (nor a status worth retrying):
+ * the command was not carried out. Unlike a timeout or a run of 5xx, where it
+ * may have been.
+ */
+export class ProviderRefusedError extends TtmaError {
+  readonly providerStatus: number;
+
+  constructor(message: string, providerStatus: number) {
+    super(ErrorCodes.PROVIDER, message, providerStatus === 404 ? 404 : 502);
+    this.providerStatus = providerStatus;
   }
 }
 

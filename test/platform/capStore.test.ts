@@ -10,7 +10,8 @@ import { MemoryCapStore } from '../../src/platform/store/MemoryCapStore.js';
 import { RedisCapStore } from '../../src/platform/store/RedisCapStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
-import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { SETTLE_SCRIPT } from '../../src/platform/store/capScripts.js';
 import { stateDirs } from '../helpers/stateDirs.js';
 
 const JAN = { day: '2025-01-31', month: '2025-01' };
@@ -85,6 +86,45 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       // A call that never reserved (the store was away at answer) is charged in the given period.
       await store.settle(d, 'never', 2, JAN);
       assert.deepEqual(await store.usage(d, JAN), { day: 6, month: 6 });
+    });
+
+    it('admits a live call once: a second admission is refused and changes nothing', async () => {
+      const d = dep();
+      const limits = { day: 10, month: 100 };
+      assert.equal((await store.reserve(d, 'once', 1, limits, JAN, { nextAtMs: 1_000 })).ok, true);
+      const again = await twin.reserve(d, 'once', 1, limits, JAN, { nextAtMs: 9_000 });
+      assert.deepEqual(again, { ok: false, reason: 'admitted', dayUsed: 1, monthUsed: 1 });
+      assert.deepEqual(await store.live(d), ['once'], 'still live');
+      assert.deepEqual(await store.due(d, 1_000), ['once'], 'its due time unmoved');
+      assert.deepEqual(await store.reservation(d, 'once'), { reserved: 1, settled: false, billed: null });
+      // Two admissions at once: one is granted.
+      const both = await Promise.all([store, twin].map((s) => s.reserve(d, 'race', 1, limits, JAN, { nextAtMs: 1_000 })));
+      assert.deepEqual(both.map((r) => r.ok).sort(), [false, true]);
+      assert.deepEqual(await store.usage(d, JAN), { day: 2, month: 2 });
+      // A released call is not admitted afresh either.
+      await store.release(d, 'once');
+      assert.equal(!(await store.reserve(d, 'once', 1, limits, JAN, { nextAtMs: 1_000 })).ok, true);
+    });
+
+    it('settles a call across midnight and a month end into each period: unused units back to the earliest first', async () => {
+      const d = dep();
+      const limits = { day: 100, month: 100 };
+      // A dial that rang 3 units on Jan 31 and talked 2 on Feb 1: billed 2.
+      await store.reserve(d, 'span', 1, limits, JAN, { nextAtMs: 0 });
+      for (let i = 0; i < 2; i++) await store.reserve(d, 'span', 1, limits, JAN);
+      for (let i = 0; i < 2; i++) await store.reserve(d, 'span', 1, limits, FEB);
+      // Another call on Feb 1, which the settlement must not eat into.
+      await store.reserve(d, 'other', 4, limits, FEB);
+      assert.deepEqual(await twin.settle(d, 'span', 2, FEB), { first: true, billed: 2, reserved: 5 });
+      assert.deepEqual(await store.usage(d, JAN), { day: 0, month: 0 });
+      assert.deepEqual(await store.usage(d, FEB), { day: 6, month: 6 });
+      // A shortfall goes to the latest period the call reserved in.
+      await store.reserve(d, 'short', 1, limits, JAN_30);
+      await store.reserve(d, 'short', 1, limits, JAN);
+      await store.settle(d, 'short', 4, FEB);
+      assert.deepEqual(await store.usage(d, JAN_30), { day: 1, month: 4 });
+      assert.deepEqual(await store.usage(d, JAN), { day: 3, month: 4 });
+      assert.deepEqual(await store.usage(d, FEB), { day: 6, month: 6 });
     });
 
     it('settles into the period of the last reservation', async () => {
@@ -176,6 +216,36 @@ suite(
   },
   skip,
 );
+
+describe('redis cap store: settling calls it reserved for before counts were kept per period, and a raced settlement', { skip }, () => {
+  const redis = useRedisServer();
+  const prefix = 'legacy';
+  const tag = `${prefix}:{dep:d1}`;
+
+  it('a call hash with no per-period counts settles into its last period, as before', async () => {
+    const store = new RedisCapStore({ url: redis.server.url, prefix });
+    try {
+      await redis.raw.hset(`${tag}:call:old`, { reserved: '3', day: JAN.day, month: JAN.month });
+      await redis.raw.set(`${tag}:day:${JAN.day}`, '5');
+      await redis.raw.set(`${tag}:month:${JAN.month}`, '5');
+      assert.deepEqual(await store.settle('d1', 'old', 1, FEB), { first: true, billed: 1, reserved: 3 });
+      assert.deepEqual(await store.usage('d1', JAN), { day: 3, month: 3 });
+      assert.deepEqual(await store.usage('d1', FEB), { day: 0, month: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the script refuses (-9, nothing changed) a settlement that does not list a period the call reserved in', async () => {
+    await redis.raw.hset(`${tag}:call:raced`, { reserved: '2', [`d:${JAN_30.day}`]: '1', [`d:${JAN.day}`]: '1', [`m:${JAN.month}`]: '2' });
+    const reply = await redis.raw.eval(
+      SETTLE_SCRIPT, 4, `${tag}:call:raced`, `${tag}:live`, `${tag}:day:${JAN.day}`, `${tag}:month:${JAN.month}`,
+      1, 60, 'raced', 1, 1, 60, 60, JAN.day, JAN.month,
+    );
+    assert.deepEqual(reply, [-9, 0, 0]);
+    assert.equal(await redis.raw.hget(`${tag}:call:raced`, 'settled'), null);
+  });
+});
 
 describe('redis cap store without a server', { skip }, () => {
   it('fails fast with TTMA_ERR_STORE_UNAVAILABLE instead of queueing', async () => {

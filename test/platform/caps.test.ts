@@ -89,6 +89,69 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string, jo
       }
     });
 
+    /** An inbound call ringing at the provider, announced to the platform by its signed call.initiated. */
+    async function ringing(d: { id: string; host: string }, number: string): Promise<{ id: string; body: Record<string, unknown> }> {
+      const id = `v3:in-${d.id}-${seq++}`;
+      h.provider.calls.set(id, { direction: 'incoming', from: '+15559990000', to: number, alive: true });
+      assert.equal((await postWebhook(h, envelope('call.initiated', { call_control_id: id, from: '+15559990000', to: number, direction: 'incoming' }))).status, 200);
+      return { id, body: { stream_url: `wss://${d.host}/v1/media/${encodeURIComponent(id)}`, stream_auth_token: STREAM_TOKEN } };
+    }
+
+    it('answers a call once: a second answer is refused (409) before the provider is asked, and the call stays capped', async () => {
+      const number = `+1555${String(100_0000 + seq++).slice(-7)}`;
+      const id = `cap-once-${name}`;
+      const { agentSecret } = await h.platform.deployments.register({ id, numbers: [number], tunnelHost: `${id}.trycloudflare.com`, caps: { dayMinutes: 3, monthMinutes: 100 } });
+      const d = { id, host: `${id}.trycloudflare.com`, headers: agentHeaders(id, agentSecret) };
+      const c = await ringing(d, number);
+      const path = PLATFORM_PATHS.answer(c.id);
+      assert.equal((await call(h.base, 'POST', path, { headers: d.headers, body: c.body })).status, 200);
+      const answersBefore = h.provider.commands('answer').length;
+      const again = await call(h.base, 'POST', path, { headers: d.headers, body: c.body });
+      assert.equal(again.status, 409, JSON.stringify(again.body));
+      assert.equal(again.body.error.code, 'TTMA_ERR_CONFLICT');
+      assert.equal(h.provider.commands('answer').length, answersBefore, 'the provider never heard of the second answer');
+      assert.deepEqual(await h.platform.caps.liveOf(d.id), [c.id], 'still live, still topping up');
+      // It tops up to the cap (3 units) and is then ended by the platform itself.
+      await waitFor('the capped call hung up by the platform', () => h.provider.commands('hangup').some((r) => r.path.includes(encodeURIComponent(c.id))));
+      assert.deepEqual(await h.platform.caps.usage(d.id), { day: 3, month: 3 });
+    });
+
+    it('refuses to answer a call the deployment dialled (409): its dial reservation is untouched', async () => {
+      const d = await deployment(`cap-dialled-${name}`, { dayMinutes: 50, monthMinutes: 100 });
+      const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+      const id = res.body.call_control_id as string;
+      const reservationId = (await h.platform.calls.get(id))?.reservationId;
+      const answer = await call(h.base, 'POST', PLATFORM_PATHS.answer(id), {
+        headers: d.headers,
+        body: { stream_url: `wss://${d.host}/v1/media/${encodeURIComponent(id)}`, stream_auth_token: STREAM_TOKEN },
+      });
+      assert.equal(answer.status, 409, JSON.stringify(answer.body));
+      assert.equal((await h.platform.calls.get(id))?.reservationId, reservationId);
+      assert.deepEqual(await h.platform.caps.liveOf(d.id), [reservationId]);
+      assert.deepEqual(await h.platform.caps.usage(d.id), { day: 1, month: 1 });
+    });
+
+    it("keeps the reservation live when the provider's answer outcome is unknown (5xx), and releases it when the provider refuses", async () => {
+      const number = `+1555${String(100_0000 + seq++).slice(-7)}`;
+      const id = `cap-unknown-${name}`;
+      const { agentSecret } = await h.platform.deployments.register({ id, numbers: [number], tunnelHost: `${id}.trycloudflare.com`, caps: { dayMinutes: 50, monthMinutes: 100 } });
+      const d = { id, host: `${id}.trycloudflare.com`, headers: agentHeaders(id, agentSecret) };
+      const unknown = await ringing(d, number);
+      const refused = await ringing(d, number);
+      h.provider.override = (r) => {
+        if (r.path.includes(`${encodeURIComponent(unknown.id)}/actions/answer`)) return { status: 503, body: { errors: [{ code: '10007', title: 'unavailable' }] } };
+        if (r.path.includes(`${encodeURIComponent(refused.id)}/actions/answer`)) return { status: 422, body: { errors: [{ code: '90015', title: 'invalid call state' }] } };
+        return undefined;
+      };
+      try {
+        assert.equal((await call(h.base, 'POST', PLATFORM_PATHS.answer(unknown.id), { headers: d.headers, body: unknown.body })).status, 502);
+        assert.equal((await call(h.base, 'POST', PLATFORM_PATHS.answer(refused.id), { headers: d.headers, body: refused.body })).status, 502);
+      } finally {
+        h.provider.override = null;
+      }
+      assert.deepEqual(await h.platform.caps.liveOf(d.id), [unknown.id], 'perhaps answered: still reserving; refused: released');
+    });
+
     it("settles exactly once at hang-up, at the provider's billed minutes", async () => {
       const d = await deployment(`cap-settle-${name}`, { dayMinutes: 50, monthMinutes: 100 });
       const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });

@@ -37,8 +37,13 @@ export interface CapPeriod {
 
 export type ReserveResult =
   | { ok: true; dayUsed: number; monthUsed: number; callReserved: number }
-  /** `day`/`month`: that cap would be exceeded; `settled`: the call already ended. */
-  | { ok: false; reason: 'day' | 'month' | 'settled'; dayUsed: number; monthUsed: number };
+  /**
+   * `day`/`month`: that cap would be exceeded; `settled`: the call already ended. `admitted`: a
+   * live admission of a call that already reserved (a call is admitted once: a second answer
+   * would otherwise start a second reservation, and its failure drop the first).
+   */
+  | { ok: false; reason: 'day' | 'month' | 'settled'; dayUsed: number; monthUsed: number }
+  | { ok: false; reason: 'admitted'; dayUsed: number; monthUsed: number };
 
 export interface SettleResult {
   /** True the one time the call is settled; repeats change nothing. */
@@ -56,7 +61,7 @@ export interface CallReservation {
 export type StoreKind = 'memory' | 'redis';
 
 /** A top-up that was not this caller's to make: not live (released, settled elsewhere) or not due yet. */
-export type TopUpResult = ReserveResult | { ok: false; reason: 'not_due' };
+export type TopUpResult = Exclude<ReserveResult, { reason: 'admitted' }> | { ok: false; reason: 'not_due' };
 
 
 export interface CapStore {
@@ -81,6 +86,7 @@ export interface CapStore {
   release(deploymentId: string, callId: string): Promise<void>;
   /**
    * Settle the call at `billedUnits` (the provider's figure), exactly once; it is no longer live.
+   * The difference from what it reserved goes to the periods it reserved in (settleAdjustments);
    * `period` is where a call that never reserved is charged.
    */
   settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult>;
@@ -103,6 +109,32 @@ export function periodOf(nowMs: number): CapPeriod {
   const fromMs = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate());
   cachedPeriod = { fromMs, untilMs: fromMs + 86_400_000, period: Object.freeze({ day: iso.slice(0, 10), month: iso.slice(0, 7) }) };
   return cachedPeriod.period;
+}
+
+/**
+ * How a settlement changes one kind of counter (days, or months): `held` is
+ * what the call reserved in each period, oldest first (never empty: a call
+ * that reserved nothing holds 0 in the period it is charged in). Unused units
+ * go back to the earliest periods first: what a call reserves and does not
+ * use is its ringing before the answer, at its start. A shortfall is charged
+ * to the latest. So a call across midnight or a month's end leaves each
+ * period with what it used there. (SETTLE_SCRIPT applies the same rule in
+ * Redis.)
+ */
+export function settleAdjustments(held: ReadonlyArray<readonly [period: string, units: number]>, billedUnits: number): Array<[period: string, change: number]> {
+  const reserved = held.reduce((sum, [, units]) => sum + units, 0);
+  const delta = billedUnits - reserved;
+  if (delta === 0 || held.length === 0) return [];
+  if (delta > 0) return [[held[held.length - 1]![0], delta]];
+  const changes: Array<[string, number]> = [];
+  let refund = -delta;
+  for (const [period, units] of held) {
+    const take = Math.min(refund, units);
+    if (take > 0) changes.push([period, -take]);
+    refund -= take;
+    if (refund === 0) break;
+  }
+  return changes;
 }
 
 /** Counters outlive their period long enough for the dashboard, then expire. */

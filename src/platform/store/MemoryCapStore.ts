@@ -12,7 +12,7 @@
  * their last reservation. Live calls are kept. Without this the store grew by
  * one entry per call for ever, and so did its journal.
  */
-import { TTL_SECONDS, type CallReservation, type CapLimits, type CapPeriod, type CapStore, type ReserveResult, type SettleResult, type TopUpResult } from './CapStore.js';
+import { TTL_SECONDS, settleAdjustments, type CallReservation, type CapLimits, type CapPeriod, type CapStore, type ReserveResult, type SettleResult, type TopUpResult } from './CapStore.js';
 import { StateJournal, type JournalTable } from './StateJournal.js';
 
 interface LiveEntry {
@@ -25,8 +25,11 @@ interface CallEntry {
   reserved: number;
   settled: boolean;
   billed: number | null;
-  /** Where the call last reserved: its settlement adjusts these counters. */
+  /** Where the call last reserved (its expiry counts from it). */
   period: CapPeriod | null;
+  /** Units reserved in each UTC day and month: its settlement adjusts these counters (absent in entries journaled before). */
+  byDay?: Record<string, number>;
+  byMonth?: Record<string, number>;
   /** The caps a live call tops up against (kept at admission). */
   limits: CapLimits | null;
 }
@@ -52,7 +55,7 @@ export class MemoryCapStore implements CapStore {
   }
 
   async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult> {
-    const result = this.#reserve(deploymentId, callId, units, limits, period);
+    const result = this.#reserve(deploymentId, callId, units, limits, period, live !== undefined);
     if (result.ok && live) {
       const entry = this.#call(deploymentId, callId)!;
       entry.limits = { ...limits };
@@ -115,7 +118,10 @@ export class MemoryCapStore implements CapStore {
     this.#liveDue.delete(`${deploymentId}|${callId}`);
   }
 
-  #reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod): ReserveResult {
+  #reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, admission: true): ReserveResult;
+  #reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, admission?: false): Exclude<ReserveResult, { reason: 'admitted' }>;
+  #reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, admission?: boolean): ReserveResult;
+  #reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, admission = false): ReserveResult {
     if (period.day > this.#latestDay) {
       this.#latestDay = period.day;
       this.#expire(Date.parse(period.day));
@@ -126,6 +132,7 @@ export class MemoryCapStore implements CapStore {
     const dayUsed = this.#counters.get(dayKey) ?? 0;
     const monthUsed = this.#counters.get(monthKey) ?? 0;
     if (call?.settled) return { ok: false, reason: 'settled', dayUsed, monthUsed };
+    if (admission && call) return { ok: false, reason: 'admitted', dayUsed, monthUsed };
     if (dayUsed + units > limits.day) return { ok: false, reason: 'day', dayUsed, monthUsed };
     if (monthUsed + units > limits.month) return { ok: false, reason: 'month', dayUsed, monthUsed };
     this.#counters.set(dayKey, dayUsed + units);
@@ -133,6 +140,8 @@ export class MemoryCapStore implements CapStore {
     const entry = call ?? { reserved: 0, settled: false, billed: null, period: null, limits: null };
     entry.reserved += units;
     entry.period = { ...period };
+    entry.byDay = { ...entry.byDay, [period.day]: (entry.byDay?.[period.day] ?? 0) + units };
+    entry.byMonth = { ...entry.byMonth, [period.month]: (entry.byMonth?.[period.month] ?? 0) + units };
     this.#calls.set(`${deploymentId}|${callId}`, entry);
     return { ok: true, dayUsed: dayUsed + units, monthUsed: monthUsed + units, callReserved: entry.reserved };
   }
@@ -148,9 +157,8 @@ export class MemoryCapStore implements CapStore {
     const entry = this.#call(deploymentId, callId) ?? { reserved: 0, settled: false, billed: null, period: null, limits: null };
     if (entry.settled) return { first: false, billed: entry.billed ?? 0, reserved: entry.reserved };
     const charged = entry.period ?? period;
-    const delta = billedUnits - entry.reserved;
-    this.#add(`${deploymentId}|d|${charged.day}`, delta);
-    this.#add(`${deploymentId}|m|${charged.month}`, delta);
+    for (const [day, change] of settleAdjustments(heldIn(entry.byDay, entry.reserved, charged.day), billedUnits)) this.#add(`${deploymentId}|d|${day}`, change);
+    for (const [month, change] of settleAdjustments(heldIn(entry.byMonth, entry.reserved, charged.month), billedUnits)) this.#add(`${deploymentId}|m|${month}`, change);
     entry.settled = true;
     entry.billed = billedUnits;
     // A call settled without a reservation here still expires, counted from its settlement's day.
@@ -202,6 +210,20 @@ export class MemoryCapStore implements CapStore {
   #add(key: string, delta: number): void {
     if (delta !== 0) this.#counters.set(key, Math.max(0, (this.#counters.get(key) ?? 0) + delta));
   }
+}
+
+/**
+ * What a call reserved per period, oldest first, for settleAdjustments. Units
+ * reserved before counts were kept per period (an older journal) came first:
+ * the earliest period holds them, or the call's last period when it has no
+ * counts at all.
+ */
+function heldIn(counts: Record<string, number> | undefined, reserved: number, lastPeriod: string): Array<[string, number]> {
+  const held = Object.entries(counts ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const accounted = held.reduce((sum, [, units]) => sum + units, 0);
+  if (held.length === 0) return [[lastPeriod, reserved]];
+  held[0]![1] += Math.max(0, reserved - accounted);
+  return held;
 }
 
 /** `${deploymentId}|${callId}`: deployment ids have no `|`; a call id may. */

@@ -9,6 +9,7 @@
 import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult, TopUpResult } from './CapStore.js';
 import { TTL_SECONDS } from './CapStore.js';
 import { RESERVE_SCRIPT, SETTLE_SCRIPT, TOP_UP_SCRIPT } from './capScripts.js';
+import { ErrorCodes, TtmaError } from '../../errors.js';
 import { RedisBackedStore } from './redisClient.js';
 
 export interface RedisCapStoreOptions {
@@ -32,7 +33,8 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
     this.#prefix = options.prefix ?? 'ttma';
     this.redis.defineCommand('ttmaReserve', { numberOfKeys: 4, lua: RESERVE_SCRIPT });
     this.redis.defineCommand('ttmaTopUp', { numberOfKeys: 4, lua: TOP_UP_SCRIPT });
-    this.redis.defineCommand('ttmaSettle', { numberOfKeys: 4, lua: SETTLE_SCRIPT });
+    // Its key count varies (the periods a call reserved in): the first argument gives it.
+    this.redis.defineCommand('ttmaSettle', { lua: SETTLE_SCRIPT });
   }
 
   /** True while the connection is up (commands may still time out). */
@@ -68,7 +70,7 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
       ),
     )) as ScriptReply;
     if (Number(reply[0]) === -4) return { ok: false, reason: 'not_due' };
-    return reserveResult(reply);
+    return topUpResult(reply);
   }
 
   async due(deploymentId: string, nowMs: number): Promise<string[]> {
@@ -89,14 +91,22 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
 
   async settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult> {
     const callKey = this.#keys(deploymentId, callId, period).call;
-    // The counters the call last reserved in; a call that never reserved is charged now.
-    const [day, month] = (await this.run(() => this.redis.hmget(callKey, 'day', 'month'))) as [string | null, string | null];
-    const charged = { day: day ?? period.day, month: month ?? period.month };
-    const keys = this.#keys(deploymentId, callId, charged);
-    const reply = (await this.run(() =>
-      (this.redis as unknown as ScriptCommands).ttmaSettle(keys.day, keys.month, keys.call, keys.live, billedUnits, TTL_SECONDS.call, callId),
-    )) as number[];
-    return { first: Number(reply[0]) === 1, billed: Number(reply[1]), reserved: Number(reply[2]) };
+    // A top-up between reading the call's periods and the script names a period not passed: read again.
+    for (let attempt = 0; attempt < SETTLE_ATTEMPTS; attempt++) {
+      const fields = (await this.run(() => this.redis.hgetall(callKey))) as Record<string, string>;
+      const { days, months } = reservedPeriods(fields, period);
+      const tag = this.#keys(deploymentId, '', NO_PERIOD);
+      const keys = [callKey, tag.live, ...days.map((d) => this.#keys(deploymentId, '', { day: d, month: '' }).day), ...months.map((m) => this.#keys(deploymentId, '', { day: '', month: m }).month)];
+      const reply = (await this.run(() =>
+        (this.redis as unknown as ScriptCommands).ttmaSettle(
+          keys.length, ...keys,
+          billedUnits, TTL_SECONDS.call, callId, days.length, months.length, TTL_SECONDS.day, TTL_SECONDS.month, ...days, ...months,
+        ),
+      )) as number[];
+      if (Number(reply[0]) === -9) continue;
+      return { first: Number(reply[0]) === 1, billed: Number(reply[1]), reserved: Number(reply[2]) };
+    }
+    throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, `call ${callId} not settled: it kept reserving while being settled`, 503);
   }
 
   async usage(deploymentId: string, period: CapPeriod): Promise<{ day: number; month: number }> {
@@ -126,8 +136,29 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
 }
 
 const NO_PERIOD: CapPeriod = { day: '', month: '' };
+/** A settlement raced by a top-up reads the call again; a top-up a unit is the most there can be. */
+const SETTLE_ATTEMPTS = 3;
+
+/**
+ * The days and months a call's hash says it reserved in, oldest first; a hash
+ * written before counts were kept per period names only its last period, and
+ * a call that never reserved is charged in `current`.
+ */
+function reservedPeriods(fields: Record<string, string>, current: CapPeriod): { days: string[]; months: string[] } {
+  const days = Object.keys(fields).filter((f) => f.startsWith('d:')).map((f) => f.slice(2)).sort();
+  const months = Object.keys(fields).filter((f) => f.startsWith('m:')).map((f) => f.slice(2)).sort();
+  if (days.length > 0 && months.length > 0) return { days, months };
+  return { days: [fields['day'] ?? current.day], months: [fields['month'] ?? current.month] };
+}
 
 function reserveResult(reply: ScriptReply): ReserveResult {
+  const [status, dayUsed, monthUsed] = reply.map(Number) as ScriptReply;
+  if (status === -5) return { ok: false, reason: 'admitted', dayUsed, monthUsed };
+  return topUpResult(reply);
+}
+
+/** A top-up's reply (the script never answers -5 to one). */
+function topUpResult(reply: ScriptReply): Exclude<ReserveResult, { reason: 'admitted' }> {
   const [status, dayUsed, monthUsed, callReserved] = reply.map(Number) as ScriptReply;
   if (status === 1) return { ok: true, dayUsed, monthUsed, callReserved };
   const reason = status === -1 ? 'day' : status === -2 ? 'month' : 'settled';

@@ -11,14 +11,20 @@
  * ARGV: units, day cap, month cap, day TTL, month TTL, call TTL, day, month,
  * call id, next due ms ('' = not a live admission).
  * Returns {status, dayUsed, monthUsed, callReserved}; status 1 granted,
- * -1 day cap, -2 month cap, -3 call already settled. A live admission also
- * keeps the caps in the call hash (`lday`, `lmonth`) for its top-ups.
+ * -1 day cap, -2 month cap, -3 call already settled, -5 a live admission of
+ * a call that already reserved (a second answer: admitted once, or a call
+ * could reserve afresh while its first reservation was dropped). A live
+ * admission also keeps the caps in the call hash (`lday`, `lmonth`) for its
+ * top-ups. Every reservation counts its units under its own day and month in
+ * the call hash (`d:<day>`, `m:<month>`), so settlement gives back to the
+ * periods that were charged.
  */
 export const RESERVE_SCRIPT = `
 local units = tonumber(ARGV[1])
 local day = tonumber(redis.call('GET', KEYS[1]) or '0')
 local month = tonumber(redis.call('GET', KEYS[2]) or '0')
 if redis.call('HGET', KEYS[3], 'settled') == '1' then return {-3, day, month, 0} end
+if ARGV[10] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return {-5, day, month, 0} end
 if day + units > tonumber(ARGV[2]) then return {-1, day, month, 0} end
 if month + units > tonumber(ARGV[3]) then return {-2, day, month, 0} end
 day = redis.call('INCRBY', KEYS[1], units)
@@ -26,6 +32,8 @@ month = redis.call('INCRBY', KEYS[2], units)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 local reserved = redis.call('HINCRBY', KEYS[3], 'reserved', units)
+redis.call('HINCRBY', KEYS[3], 'd:' .. ARGV[7], units)
+redis.call('HINCRBY', KEYS[3], 'm:' .. ARGV[8], units)
 redis.call('HSET', KEYS[3], 'day', ARGV[7], 'month', ARGV[8])
 if ARGV[10] ~= '' then
   redis.call('HSET', KEYS[3], 'lday', ARGV[2], 'lmonth', ARGV[3])
@@ -62,6 +70,8 @@ month = redis.call('INCRBY', KEYS[2], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 local reserved = redis.call('HINCRBY', KEYS[3], 'reserved', 1)
+redis.call('HINCRBY', KEYS[3], 'd:' .. ARGV[7], 1)
+redis.call('HINCRBY', KEYS[3], 'm:' .. ARGV[8], 1)
 redis.call('HSET', KEYS[3], 'day', ARGV[7], 'month', ARGV[8])
 redis.call('EXPIRE', KEYS[3], ARGV[6])
 redis.call('ZADD', KEYS[4], tonumber(due) + tonumber(ARGV[2]), ARGV[3])
@@ -69,26 +79,69 @@ return {1, day, month, reserved}
 `;
 
 /**
- * KEYS: day counter, month counter (of the call's last reservation, or the
- * current period when it never reserved), call hash, live set.
- * ARGV: billed units, call TTL, call id.
+ * Settles a call once, into the periods it reserved in (a call spanning
+ * midnight or a month's end reserved in two): unused units are given back
+ * earliest period first (what a call reserves and does not use is its
+ * ringing before the answer, at its start), a shortfall is charged to its
+ * latest period (cap.settleAdjustments is the same rule, for the embedded
+ * store).
+ * KEYS: call hash, live set, then the day counters and the month counters
+ * named in ARGV, each list oldest first.
+ * ARGV: billed units, call TTL, call id, number of days, number of months,
+ * day TTL, month TTL (for a counter the settlement creates), the days, the
+ * months. The caller lists the periods the hash names (or,
+ * for a call that never reserved, the current period); a period the hash
+ * names that is not listed (a top-up landed since the caller read it)
+ * returns {-9}: read again and retry.
  * Returns {first, billed, reserved}: first 1 the one time it settles.
  */
 export const SETTLE_SCRIPT = `
-redis.call('ZREM', KEYS[4], ARGV[3])
-if redis.call('HGET', KEYS[3], 'settled') == '1' then
-  return {0, tonumber(redis.call('HGET', KEYS[3], 'billed') or '0'), tonumber(redis.call('HGET', KEYS[3], 'reserved') or '0')}
+redis.call('ZREM', KEYS[2], ARGV[3])
+if redis.call('HGET', KEYS[1], 'settled') == '1' then
+  return {0, tonumber(redis.call('HGET', KEYS[1], 'billed') or '0'), tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')}
+end
+local nd = tonumber(ARGV[4])
+local nm = tonumber(ARGV[5])
+local listed = {}
+for i = 1, nd do listed['d:' .. ARGV[7 + i]] = true end
+for i = 1, nm do listed['m:' .. ARGV[7 + nd + i]] = true end
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local kind = string.sub(f, 1, 2)
+  if (kind == 'd:' or kind == 'm:') and not listed[f] then return {-9, 0, 0} end
 end
 local billed = tonumber(ARGV[1])
-local reserved = tonumber(redis.call('HGET', KEYS[3], 'reserved') or '0')
+local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
 local delta = billed - reserved
-if delta ~= 0 then
-  for i = 1, 2 do
-    local after = redis.call('INCRBY', KEYS[i], delta)
-    if after < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end
+local function adjust(firstKey, firstName, count, prefix, ttl)
+  if count == 0 or delta == 0 then return end
+  if delta > 0 then
+    local key = KEYS[firstKey + count - 1]
+    redis.call('INCRBY', key, delta)
+    if redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, ttl) end
+    return
+  end
+  local held = {}
+  local accounted = 0
+  for i = 1, count do
+    held[i] = tonumber(redis.call('HGET', KEYS[1], prefix .. ARGV[firstName + i - 1]) or '0')
+    accounted = accounted + held[i]
+  end
+  -- Units reserved before counts were kept per period came first: the earliest period holds them.
+  held[1] = held[1] + math.max(0, reserved - accounted)
+  local refund = -delta
+  for i = 1, count do
+    if refund == 0 then break end
+    local take = math.min(refund, held[i])
+    if take > 0 then
+      local after = redis.call('INCRBY', KEYS[firstKey + i - 1], -take)
+      if after < 0 then redis.call('SET', KEYS[firstKey + i - 1], 0, 'KEEPTTL') end
+      refund = refund - take
+    end
   end
 end
-redis.call('HSET', KEYS[3], 'settled', '1', 'billed', billed, 'reserved', reserved)
-redis.call('EXPIRE', KEYS[3], ARGV[2])
+adjust(3, 8, nd, 'd:', ARGV[6])
+adjust(3 + nd, 8 + nd, nm, 'm:', ARGV[7])
+redis.call('HSET', KEYS[1], 'settled', '1', 'billed', billed, 'reserved', reserved)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return {1, billed, reserved}
 `;
