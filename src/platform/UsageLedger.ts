@@ -10,13 +10,14 @@
  *   reported to us
  *
  * The entries live in a UsageStore (Redis when configured, so they survive a
- * restart); this front logs each flag once, when the store says it was raised.
+ * restart), kept per deployment, the unknown ones apart (UsageStore.ts); this
+ * front logs each flag once, when the store says it was raised.
  */
 import type { Logger } from '../log.js';
-import type { UsageEntry, UsageFlag, UsageOp, UsageStore } from './store/UsageStore.js';
+import type { UnknownReportCount, UsageEntry, UsageFlag, UsageOp, UsageStore } from './store/UsageStore.js';
 
 export { durationsDisagree, MISMATCH_FLOOR_MS, MISMATCH_FRACTION } from './store/UsageStore.js';
-export type { UsageEntry, UsageFlag } from './store/UsageStore.js';
+export type { UnknownReportCount, UsageEntry, UsageFlag } from './store/UsageStore.js';
 
 const DEFAULT_GRACE_MS = 5 * 60_000;
 
@@ -59,6 +60,11 @@ export class UsageLedger {
     const out: UsageEntry[] = [];
     for (const entry of entries) out.push(await this.#checkUnreported(entry));
     return out;
+  }
+
+  /** How many reports of calls the provider never saw each deployment made (only the newest are kept as entries). */
+  unknownReportCounts(deploymentId?: string): Promise<UnknownReportCount[]> {
+    return this.store.unknownReportCounts(deploymentId);
   }
 
   /** Raised when read: a write only when the grace has passed and the flag is not there yet. */

@@ -11,7 +11,8 @@
  *        deleting every recording kept for the deployment (here and at the provider); repeat
  *        with `from` set to the answer's `next_from` while `more`
  *   GET /v1/admin/calls?deployment=&direction=&number=&since=&until=&state=&flagged=&limit=
- *   GET /v1/admin/usage?deployment=&flagged=1
+ *   GET /v1/admin/usage?deployment=&flagged=1 -> usage (entries), unknown_reports (per deployment:
+ *       reports of calls the provider never saw, more than the entries kept)
  *   GET /v1/admin/history(.json)?deployment=&direction=&number=&from=&to=&cause=&limit=
  *       call history as a page (src/platform/historyPage.ts) or JSON; also to a
  *       dashboard session (src/platform/dashboardRoutes.ts, which serves sign-in
@@ -139,7 +140,8 @@ export async function handleOperatorRoute(
     // Unfiltered, only the newest page is read; flagged ones are picked from every retained entry.
     let entries = await ctx.ledger.list(deployment, flagged ? undefined : MAX_LIST);
     if (flagged) entries = entries.filter((e) => e.flags.length > 0);
-    ctx.send(req, res, 200, { usage: entries.slice(-MAX_LIST).map(usageView) });
+    const unknown = (await ctx.ledger.unknownReportCounts(deployment)).map((c) => ({ deployment_id: c.deploymentId, reports: c.reports }));
+    ctx.send(req, res, 200, { usage: entries.slice(-MAX_LIST).map(usageView), unknown_reports: unknown });
     return true;
   }
   return false;

@@ -301,14 +301,20 @@ describe('the embedded stores on a state directory, closed and reopened', () => 
       const usage = new MemoryUsageStore({ journal: j });
       await usage.apply('dep', 'v3:a', { kind: 'provider', durationMs: 61_000 }, 1_000);
       await usage.apply('dep', 'v3:a', { kind: 'gateway', durationMs: 1_000 }, 2_000);
+      await usage.apply('dep', 'v3:ghost', { kind: 'unknown', durationMs: 1_000 }, 3_000);
     });
     await reopen(dir, async (j) => {
       const record = await new MemoryCallStore({ journal: j }).get('v3:a');
       assert.equal(record?.deploymentId, 'dep');
       assert.equal(record?.state, 'answered');
       assert.equal(record?.billing?.billedMinutes, 2);
-      const entry = await new MemoryUsageStore({ journal: j }).get('dep', 'v3:a');
+      const usage = new MemoryUsageStore({ journal: j, maxUnknownPerDeployment: 1 });
+      const entry = await usage.get('dep', 'v3:a');
       assert.deepEqual([entry?.providerMs, entry?.gatewayMs, entry?.flags], [61_000, 1_000, ['duration_mismatch']]);
+      // Which entries came from unknown reports, and how many there were, are kept too.
+      await usage.apply('dep', 'v3:ghost2', { kind: 'unknown', durationMs: 1_000 }, 4_000);
+      assert.deepEqual((await usage.list()).map((e) => e.callControlId), ['v3:a', 'v3:ghost2']);
+      assert.deepEqual(await usage.unknownReportCounts(), [{ deploymentId: 'dep', reports: 2 }]);
     });
   });
 

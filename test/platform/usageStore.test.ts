@@ -5,7 +5,9 @@
  * (report then settlement, settlement then report), first figures count,
  * unknown and unreported calls, one comparison and one flag decision when a
  * report and a settlement race (for Redis from two connections, as two
- * platform processes), listing and the retention bound.
+ * platform processes), listing, and the retention bound: per deployment, the
+ * entries of unknown reports apart, so neither another deployment nor made-up
+ * ids evict a real call's entry.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -16,12 +18,12 @@ import { createLogger } from '../../src/log.js';
 import { UsageLedger } from '../../src/platform/UsageLedger.js';
 import { MemoryUsageStore } from '../../src/platform/store/MemoryUsageStore.js';
 import { RedisUsageStore } from '../../src/platform/store/RedisUsageStore.js';
-import type { UsageStore } from '../../src/platform/store/UsageStore.js';
+import type { UsageEntry, UsageRetention, UsageStore } from '../../src/platform/store/UsageStore.js';
 import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
 import { stateDirs } from '../helpers/stateDirs.js';
 
 interface Made {
-  store(options?: { maxEntries?: number }): UsageStore | Promise<UsageStore>;
+  store(options?: UsageRetention): UsageStore | Promise<UsageStore>;
   /** Another client on the same state (Redis: a second connection, as a second platform process). */
   twin(store: UsageStore): UsageStore;
   close(): Promise<void>;
@@ -44,6 +46,10 @@ function ledgerOn(store: UsageStore, clock: { now: number }, logged: Flagged[], 
   return new UsageLedger({ store, logger, reportGraceMs: graceMs, now: () => clock.now });
 }
 
+function pick(entry: UsageEntry | undefined): { p: number | null; g: number | null; flags: string[] } | undefined {
+  return entry && { p: entry.providerMs, g: entry.gatewayMs, flags: entry.flags };
+}
+
 async function ready(store: UsageStore): Promise<UsageStore> {
   if (store instanceof RedisUsageStore) assert.equal(await store.ready(), true, 'store connected');
   return store;
@@ -53,7 +59,7 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
   describe(`usage store contract: ${name}`, { skip }, () => {
     let made: Made;
     const opened: UsageStore[] = [];
-    const open = async (options?: { maxEntries?: number }): Promise<UsageStore> => {
+    const open = async (options?: UsageRetention): Promise<UsageStore> => {
       const store = await ready(await made.store(options));
       opened.push(store);
       return store;
@@ -170,9 +176,9 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       for (const c of more) assert.deepEqual((await there.get('dep-r', c))?.flags, ['duration_mismatch']);
     });
 
-    it("lists oldest first, a deployment's own entries, the newest `limit`, and stays bounded", async () => {
+    it("lists oldest first, a deployment's own entries, the newest `limit`, and keeps each deployment's newest", async () => {
       const clock = { now: Date.now() };
-      const ledger = ledgerOn(await open({ maxEntries: 4 }), clock, []);
+      const ledger = ledgerOn(await open({ maxEntries: 2 }), clock, []);
       const ids: string[] = [];
       for (let i = 0; i < 6; i++) {
         const c = id();
@@ -183,7 +189,74 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       assert.deepEqual((await ledger.list()).map((e) => e.callControlId), ids.slice(2));
       assert.deepEqual((await ledger.list('dep-even')).map((e) => e.callControlId), [ids[2], ids[4]]);
       assert.deepEqual((await ledger.list(undefined, 2)).map((e) => e.callControlId), ids.slice(4));
-      assert.equal(await ledger.get('dep-even', ids[0]!), undefined, 'the oldest went');
+      assert.equal(await ledger.get('dep-even', ids[0]!), undefined, "dep-even's oldest went");
+      // Unknown reports' entries list in their place among the real ones.
+      clock.now += 1;
+      await ledger.unknownReport('dep-even', 'v3:ghost', 1);
+      const last = id();
+      clock.now += 1;
+      await ledger.providerFigure('dep-even', last, 1_000);
+      assert.deepEqual((await ledger.list()).map((e) => e.callControlId), [...ids.slice(3), 'v3:ghost', last]);
+      assert.deepEqual((await ledger.list('dep-even')).map((e) => e.callControlId), [ids[4], 'v3:ghost', last]);
+      assert.deepEqual((await ledger.list('dep-even', 2)).map((e) => e.callControlId), ['v3:ghost', last]);
+    });
+
+    it("neither another deployment's writes nor made-up call ids evict a real call's entry; unknown reports are counted past the ids kept", async () => {
+      const clock = { now: Date.now() };
+      const logged: Flagged[] = [];
+      const ledger = ledgerOn(await open({ maxEntries: 3, maxUnknownPerDeployment: 2 }), clock, logged, 1_000);
+      const victim = id();
+      const own = id();
+      const pending = id();
+      await ledger.gatewayReport('dep-a', victim, 1_000);
+      await ledger.providerFigure('dep-a', victim, 45_000);
+      await ledger.gatewayReport('dep-b', own, 1_000);
+      await ledger.providerFigure('dep-b', own, 45_000);
+      await ledger.providerFigure('dep-b', pending, 30_000);
+      const ghosts: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        clock.now += 1;
+        ghosts.push(`v3:ghost-${i}`);
+        await ledger.unknownReport('dep-b', ghosts[i]!, 1);
+      }
+      assert.deepEqual((await ledger.get('dep-a', victim))?.flags, ['duration_mismatch'], "another deployment's entry stays");
+      assert.deepEqual((await ledger.get('dep-b', own))?.flags, ['duration_mismatch'], 'its own real entry stays');
+      clock.now += 1_001;
+      assert.deepEqual((await ledger.get('dep-b', pending))?.flags, ['unreported'], 'a pending provider figure stays, so the missing report is flagged');
+      const kept = (await ledger.list('dep-b')).filter((e) => e.flags.includes('unknown_to_provider')).map((e) => e.callControlId);
+      assert.deepEqual(kept, ghosts.slice(-2), 'the newest unknown ids, at most maxUnknownPerDeployment');
+      assert.deepEqual(await ledger.unknownReportCounts(), [{ deploymentId: 'dep-b', reports: 10 }]);
+      assert.deepEqual(await ledger.unknownReportCounts('dep-a'), []);
+      // A deployment's own real calls evict only its own oldest.
+      const newer: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        clock.now += 1;
+        newer.push(id());
+        await ledger.providerFigure('dep-b', newer[i]!, 1_000);
+      }
+      assert.deepEqual((await ledger.list('dep-b')).map((e) => e.callControlId), [...ghosts.slice(-2), ...newer]);
+      assert.deepEqual((await ledger.get('dep-a', victim))?.flags, ['duration_mismatch']);
+    });
+
+    it('an unknown entry joins the real calls at a known report or the provider figure; an unknown report of a real call is not counted', async () => {
+      const clock = { now: Date.now() };
+      const ledger = ledgerOn(await open({ maxEntries: 5, maxUnknownPerDeployment: 1 }), clock, []);
+      await ledger.unknownReport('dep-b', 'v3:late', 1_000);
+      await ledger.providerFigure('dep-b', 'v3:late', 45_000);
+      clock.now += 1;
+      await ledger.unknownReport('dep-b', 'v3:owned', 2_000);
+      await ledger.gatewayReport('dep-b', 'v3:owned', 9_000);
+      for (let i = 0; i < 3; i++) {
+        clock.now += 1;
+        await ledger.unknownReport('dep-b', `v3:ghost-${i}`, 1);
+      }
+      assert.deepEqual(pick(await ledger.get('dep-b', 'v3:late')), { p: 45_000, g: 1_000, flags: ['duration_mismatch'] });
+      assert.deepEqual(pick(await ledger.get('dep-b', 'v3:owned')), { p: null, g: 2_000, flags: ['unknown_to_provider'] }, 'the first report counts');
+      assert.equal(await ledger.get('dep-b', 'v3:ghost-1'), undefined);
+      await ledger.unknownReport('dep-b', 'v3:late', 5);
+      assert.deepEqual(await ledger.unknownReportCounts('dep-b'), [{ deploymentId: 'dep-b', reports: 5 }]);
+      // Joined as the newest: listed after what was written before it.
+      assert.deepEqual((await ledger.list('dep-b')).map((e) => e.callControlId), ['v3:late', 'v3:owned', 'v3:ghost-2']);
     });
   });
 }
@@ -216,11 +289,14 @@ describe('redis usage store: layout, retention, restart and failure', { skip }, 
       const now = Date.now();
       await store.apply('dep-a', 'v3:old', { kind: 'provider', durationMs: 1_000 }, now - 2 * 86_400_000);
       await store.apply('dep-a', 'v3:new', { kind: 'gateway', durationMs: 1_000 }, now);
+      await store.apply('dep-a', 'v3:ghost', { kind: 'unknown', durationMs: 1_000 }, now + 1);
       const keys = (await redisFx.raw.keys('lay:*')).sort();
-      assert.deepEqual(keys, ['lay:{usage}:dep:dep-a', 'lay:{usage}:index', 'lay:{usage}:u:dep-a|v3:new']);
-      const ttl = await redisFx.raw.ttl('lay:{usage}:u:dep-a|v3:new');
-      assert.ok(ttl > 86_000 && ttl <= 86_400, `the entry expires within the retention (${ttl} s)`);
-      assert.deepEqual((await store.list()).map((e) => e.callControlId), ['v3:new']);
+      assert.deepEqual(keys, ['lay:{usage}:dep:dep-a', 'lay:{usage}:index', 'lay:{usage}:kcount', 'lay:{usage}:kdep:dep-a', 'lay:{usage}:u:dep-a|v3:ghost', 'lay:{usage}:u:dep-a|v3:new']);
+      for (const entry of ['lay:{usage}:u:dep-a|v3:new', 'lay:{usage}:u:dep-a|v3:ghost']) {
+        const ttl = await redisFx.raw.ttl(entry);
+        assert.ok(ttl > 86_000 && ttl <= 86_400, `the entry expires within the retention (${ttl} s)`);
+      }
+      assert.deepEqual((await store.list()).map((e) => e.callControlId), ['v3:new', 'v3:ghost']);
     } finally {
       await store.close();
     }

@@ -7,29 +7,34 @@
  * Keys (prefix `ttma`, all in the `{usage}` hash tag, see usageScripts.ts):
  *   ttma:{usage}:u:<deployment>|<call id>  hash, the entry
  *   ttma:{usage}:index                     sorted set of `<deployment>|<call id>` by first write (ms)
- *   ttma:{usage}:dep:<deployment>          sorted set, that deployment's entries
- * Retention like the call records: an entry expires `retentionDays` after
- * its last write, and the index keeps the newest `maxEntries`.
+ *   ttma:{usage}:dep:<deployment>          sorted set, that deployment's real calls' entries
+ *   ttma:{usage}:kdep:<deployment>         sorted set, its entries written only by unknown reports
+ *   ttma:{usage}:kcount                    hash, deployment -> unknown reports made
+ * Retention: an entry expires `retentionDays` after its last write; each
+ * deployment keeps its newest `maxEntries` real calls' entries and, apart,
+ * its newest `maxUnknownPerDeployment` unknown ones (UsageStore.ts).
  */
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import { RedisBackedStore } from './redisClient.js';
-import { checkRetention } from './retention.js';
+import { checkMaxRecords, checkRetention } from './retention.js';
 import { USAGE_APPLY_SCRIPT } from './usageScripts.js';
 import {
+  DEFAULT_MAX_UNKNOWN_PER_DEPLOYMENT,
   DEFAULT_MAX_USAGE_ENTRIES,
+  type UnknownReportCount,
   type UsageEntry,
   type UsageFlag,
   type UsageListScope,
   type UsageOp,
   type UsageOutcome,
+  type UsageRetention,
   type UsageStore,
 } from './UsageStore.js';
 
-export interface RedisUsageStoreOptions {
+export interface RedisUsageStoreOptions extends UsageRetention {
   url: string;
   /** Key prefix (default `ttma`). */
   prefix?: string;
-  maxEntries?: number;
   retentionDays?: number;
   commandTimeoutMs?: number;
 }
@@ -45,25 +50,28 @@ export class RedisUsageStore extends RedisBackedStore implements UsageStore {
   readonly kind = 'redis' as const;
   readonly #prefix: string;
   readonly #max: number;
+  readonly #maxUnknown: number;
   readonly #retentionMs: number;
   readonly #ttlSec: number;
 
   constructor(options: RedisUsageStoreOptions) {
     const retention = checkRetention('usage retention', 'maxEntries', options.maxEntries ?? DEFAULT_MAX_USAGE_ENTRIES, options.retentionDays);
+    const maxUnknown = checkMaxRecords('usage retention', 'maxUnknownPerDeployment', options.maxUnknownPerDeployment ?? DEFAULT_MAX_UNKNOWN_PER_DEPLOYMENT);
     super(options.url, options.commandTimeoutMs);
     this.#max = retention.maxRecords;
+    this.#maxUnknown = maxUnknown;
     this.#retentionMs = retention.retentionMs;
     this.#ttlSec = retention.ttlSec;
     this.#prefix = `${options.prefix ?? 'ttma'}:{usage}:`;
-    this.redis.defineCommand('ttmaUsageApply', { numberOfKeys: 3, lua: USAGE_APPLY_SCRIPT });
+    this.redis.defineCommand('ttmaUsageApply', { numberOfKeys: 5, lua: USAGE_APPLY_SCRIPT });
   }
 
   async apply(deploymentId: string, callControlId: string, op: UsageOp, nowMs: number): Promise<UsageOutcome> {
     const value = op.kind === 'unreported' ? op.graceMs : op.durationMs;
     const reply = await this.run(() =>
       (this.redis as unknown as Commands).ttmaUsageApply(
-        this.#key(deploymentId, callControlId), this.#index(), this.#depIndex(deploymentId),
-        op.kind, deploymentId, callControlId, value, nowMs, this.#ttlSec, this.#max, this.#retentionMs, this.#prefix,
+        this.#key(deploymentId, callControlId), this.#index(), this.#depIndex(deploymentId), this.#unknownIndex(deploymentId), this.#unknownCounts(),
+        op.kind, deploymentId, callControlId, value, nowMs, this.#ttlSec, this.#max, this.#retentionMs, this.#prefix, this.#maxUnknown,
       ),
     );
     const [compared, added, exists, p, g, pAt, rAt, flags] = reply.map(String);
@@ -80,9 +88,7 @@ export class RedisUsageStore extends RedisBackedStore implements UsageStore {
   }
 
   async list(scope: UsageListScope = {}): Promise<UsageEntry[]> {
-    const limit = Math.min(scope.limit ?? this.#max, this.#max);
-    const index = scope.deploymentId === undefined ? this.#index() : this.#depIndex(scope.deploymentId);
-    const members = (await this.run(() => this.redis.zrevrange(index, 0, limit - 1))).reverse();
+    const members = scope.deploymentId === undefined ? await this.#newest(this.#index(), scope.limit) : await this.#deploymentMembers(scope.deploymentId, scope.limit);
     const out: UsageEntry[] = [];
     for (let i = 0; i < members.length; i += LIST_BATCH) {
       const pipeline = this.redis.pipeline();
@@ -98,6 +104,36 @@ export class RedisUsageStore extends RedisBackedStore implements UsageStore {
     return out;
   }
 
+  async unknownReportCounts(deploymentId?: string): Promise<UnknownReportCount[]> {
+    const counts =
+      deploymentId === undefined
+        ? await this.run(() => this.redis.hgetall(this.#unknownCounts()))
+        : { [deploymentId]: (await this.run(() => this.redis.hget(this.#unknownCounts(), deploymentId))) ?? undefined };
+    const out: UnknownReportCount[] = [];
+    for (const [id, text] of Object.entries(counts)) {
+      if (text === undefined) continue;
+      const reports = num(text);
+      if (reports !== null) out.push({ deploymentId: id, reports });
+    }
+    return out.sort((a, b) => (a.deploymentId < b.deploymentId ? -1 : a.deploymentId > b.deploymentId ? 1 : 0));
+  }
+
+  /** The index's newest `limit` members (all without one), oldest first. */
+  async #newest(index: string, limit: number | undefined): Promise<string[]> {
+    return (await this.run(() => this.redis.zrevrange(index, 0, (limit ?? 0) - 1))).reverse();
+  }
+
+  /** A deployment's entries of both kinds, in the history index's order (score, then member, as one sorted set). */
+  async #deploymentMembers(deploymentId: string, limit: number | undefined): Promise<string[]> {
+    const read = (index: string) => this.run(() => this.redis.zrevrange(index, 0, (limit ?? 0) - 1, 'WITHSCORES'));
+    const [real, unknown] = await Promise.all([read(this.#depIndex(deploymentId)), read(this.#unknownIndex(deploymentId))]);
+    const scored: [string, number][] = [];
+    for (const flat of [real, unknown]) for (let i = 0; i + 1 < flat.length; i += 2) scored.push([flat[i]!, Number(flat[i + 1])]);
+    scored.sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0));
+    const members = scored.map(([member]) => member);
+    return limit === undefined ? members : members.slice(-limit);
+  }
+
   #key(deploymentId: string, callControlId: string): string {
     return `${this.#prefix}u:${deploymentId}|${callControlId}`;
   }
@@ -108,6 +144,14 @@ export class RedisUsageStore extends RedisBackedStore implements UsageStore {
 
   #depIndex(deploymentId: string): string {
     return `${this.#prefix}dep:${deploymentId}`;
+  }
+
+  #unknownIndex(deploymentId: string): string {
+    return `${this.#prefix}kdep:${deploymentId}`;
+  }
+
+  #unknownCounts(): string {
+    return `${this.#prefix}kcount`;
   }
 }
 

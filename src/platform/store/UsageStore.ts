@@ -9,7 +9,16 @@
  *   `unreported` / `unknown_to_provider` and decides `duration_mismatch`,
  *   so a report and a settlement racing (even from two platform processes)
  *   compare exactly once;
- * - every write answers the flags it newly raised, so each flag is logged once.
+ * - every write answers the flags it newly raised, so each flag is logged once;
+ * - retention is per deployment and per kind, so no deployment's writes evict
+ *   another's entries, and reports of ids the provider never saw (anyone can
+ *   make them up) never evict entries of real calls: an entry written by the
+ *   gateway's report of a call the platform knows, or by the provider's
+ *   figure, counts against the deployment's `maxEntries`; one written only by
+ *   `unknown` reports against its `maxUnknownPerDeployment`, and it joins the
+ *   real calls (newest, as if written now) at its first `gateway` or
+ *   `provider` write. Each deployment's `unknown` reports of no real entry are
+ *   also counted, past the ids kept.
  */
 export type UsageFlag = 'duration_mismatch' | 'unreported' | 'unknown_to_provider';
 
@@ -48,12 +57,20 @@ export interface UsageListScope {
   limit?: number;
 }
 
+/** How many reports a deployment made of calls the provider never saw (those kept are the newest). */
+export interface UnknownReportCount {
+  deploymentId: string;
+  reports: number;
+}
+
 export interface UsageStore {
   readonly kind: 'memory' | 'redis';
   apply(deploymentId: string, callControlId: string, op: UsageOp, nowMs: number): Promise<UsageOutcome>;
   get(deploymentId: string, callControlId: string): Promise<UsageEntry | undefined>;
-  /** Oldest first (the newest `limit` are the last ones). */
+  /** Oldest first (the newest `limit` are the last ones), entries of both kinds. */
   list(scope?: UsageListScope): Promise<UsageEntry[]>;
+  /** Per deployment with any, by deployment id. */
+  unknownReportCounts(deploymentId?: string): Promise<UnknownReportCount[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -61,7 +78,17 @@ export interface UsageStore {
 /** DESIGN: a difference is flagged above max(2 s, 2 percent). */
 export const MISMATCH_FLOOR_MS = 2_000;
 export const MISMATCH_FRACTION = 0.02;
+/** Real calls' entries kept per deployment (newest first). */
 export const DEFAULT_MAX_USAGE_ENTRIES = 50_000;
+/** Entries of unknown reports kept per deployment: enough ids to look into, never a flood. */
+export const DEFAULT_MAX_UNKNOWN_PER_DEPLOYMENT = 100;
+
+export interface UsageRetention {
+  /** Real calls' entries kept per deployment. */
+  maxEntries?: number;
+  /** Entries of unknown reports kept per deployment. */
+  maxUnknownPerDeployment?: number;
+}
 
 export function durationsDisagree(providerMs: number, gatewayMs: number): boolean {
   return Math.abs(gatewayMs - providerMs) > Math.max(MISMATCH_FLOOR_MS, MISMATCH_FRACTION * providerMs);

@@ -29,7 +29,7 @@ export function createCallStore(redisUrl: string | undefined | null, retention: 
   });
 }
 
-/** The usage cross-check's ledger, retained like the call records. */
+/** The usage cross-check's ledger: `maxCalls` real calls' entries per deployment (UsageStore.ts), the call records' days. */
 export function createUsageStore(redisUrl: string | undefined | null, retention: CallRetention = {}, journal?: StateJournal): UsageStore {
   if (!redisUrl) return new MemoryUsageStore({ ...(retention.maxCalls !== undefined ? { maxEntries: retention.maxCalls } : {}), ...(journal ? { journal } : {}) });
   return new RedisUsageStore({
