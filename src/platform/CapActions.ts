@@ -89,19 +89,8 @@ export class CapActions {
 
   /** A cap was reached mid-call: tell the gateways, then end the deployment's live calls through the provider. */
   async endCalls(deploymentId: string, reason: 'day' | 'month'): Promise<void> {
-    const { caps, calls, deployments, control, provider, reservations, logger, goodbyeMs } = this.#o;
-    const live = await caps.liveOf(deploymentId).catch(() => [] as string[]);
-    const callIds = new Set<string>();
-    for (const reservation of live) {
-      await caps.release(deploymentId, reservation);
-      const callId = reservations.callOf(reservation);
-      if (callId) callIds.add(callId);
-    }
-    // The call whose top-up failed is already released: find it by the calls still answered.
-    const records = await calls.list({ deploymentId }).catch(() => [] as CallRecord[]);
-    for (const record of records) {
-      if (record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
-    }
+    const { deployments, control, logger, goodbyeMs } = this.#o;
+    const callIds = await this.#liveCalls(deploymentId, true);
     const deployment = await deployments.get(deploymentId);
     const message = deployment
       ? capError({ ok: false, reason, dayUsed: deployment.caps.dayMinutes, monthUsed: deployment.caps.monthMinutes }, capLimits(deployment)).message
@@ -114,13 +103,59 @@ export class CapActions {
       logger.error({ deployment: deploymentId, err: isTtmaError(err) ? err.code : err instanceof Error ? err.message : String(err) }, 'cap state push failed'),
     );
     if (goodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, goodbyeMs));
+    await this.#hangUp(deploymentId, callIds, { cap: reason, code: ErrorCodes.CAP_REACHED }, 'call ended by the platform: minute cap reached');
+  }
+
+  /**
+   * The operator changed the deployment: where a cap is now below the minutes already used
+   * (lowered to stop a runaway), its live calls end now rather than at their next top-up.
+   * A cap merely reached is left to the top-ups (the minute under way is paid for).
+   */
+  async endIfOver(deploymentId: string): Promise<void> {
+    const deployment = await this.#o.deployments.get(deploymentId);
+    if (!deployment) return;
+    const usage = await this.#o.caps.usage(deploymentId);
+    const over = usage.month > deployment.caps.monthMinutes ? 'month' : usage.day > deployment.caps.dayMinutes ? 'day' : null;
+    if (over !== null && (await this.#o.caps.liveOf(deploymentId)).length > 0) await this.endCalls(deploymentId, over);
+  }
+
+  /**
+   * The operator disabled the deployment (a suspected compromise): its live calls end through the
+   * provider now. Their reservations stay live until the hang-ups settle them, so a call the
+   * provider would not end is still capped and audited.
+   */
+  async endDisabled(deploymentId: string): Promise<void> {
+    const callIds = await this.#liveCalls(deploymentId, false);
+    await this.#hangUp(deploymentId, callIds, { code: ErrorCodes.DEPLOYMENT_DISABLED }, 'call ended by the platform: deployment disabled');
+  }
+
+  /** The calls the deployment's live reservations and its answered records name; `release`: stop those reservations' top-ups. */
+  async #liveCalls(deploymentId: string, release: boolean): Promise<Set<string>> {
+    const { caps, calls, reservations } = this.#o;
+    const live = await caps.liveOf(deploymentId).catch(() => [] as string[]);
+    const callIds = new Set<string>();
+    for (const reservation of live) {
+      if (release) await caps.release(deploymentId, reservation);
+      const callId = reservations.callOf(reservation);
+      if (callId) callIds.add(callId);
+    }
+    // A call whose top-up failed is already released: find it by the calls still answered.
+    const records = await calls.list({ deploymentId }).catch(() => [] as CallRecord[]);
+    for (const record of records) {
+      if (record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
+    }
+    return callIds;
+  }
+
+  async #hangUp(deploymentId: string, callIds: Set<string>, fields: Record<string, string>, message: string): Promise<void> {
+    const { provider, logger } = this.#o;
     await Promise.all(
       [...callIds].map(async (callId) => {
         try {
           await provider.hangup(callId);
-          logger.warn({ audit: true, deployment: deploymentId, callId, cap: reason, code: ErrorCodes.CAP_REACHED }, 'call ended by the platform: minute cap reached');
+          logger.warn({ audit: true, deployment: deploymentId, callId, ...fields }, message);
         } catch (err) {
-          logger.error({ deployment: deploymentId, callId, err: isTtmaError(err) ? err.code : 'error' }, 'could not end a call at the cap');
+          logger.error({ deployment: deploymentId, callId, err: isTtmaError(err) ? err.code : 'error' }, `could not end a call: ${message}`);
         }
       }),
     );

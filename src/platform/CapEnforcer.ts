@@ -31,6 +31,11 @@ export interface CapEnforcerOptions {
   onCapReached(deploymentId: string, reason: 'day' | 'month'): void;
   /** A live call's top-up was granted by this process (once per unit per call). */
   onToppedUp?(deploymentId: string, reservationId: string): void;
+  /**
+   * The deployment's caps now, for its live calls' top-ups: an operator who lowers a cap stops
+   * live calls at it too, not only new ones. null (or a failure): the caps each call was admitted with.
+   */
+  limitsOf?(deploymentId: string): Promise<CapLimits | null>;
 }
 
 export interface StoreState {
@@ -50,6 +55,7 @@ export class CapEnforcer {
   readonly #now: () => number;
   readonly #onCapReached: CapEnforcerOptions['onCapReached'];
   readonly #onToppedUp: CapEnforcerOptions['onToppedUp'];
+  readonly #limitsOf: CapEnforcerOptions['limitsOf'];
   /** Deployments this process admitted calls for (ticked even if the store's list missed one). */
   readonly #admittedFor = new Set<string>();
   readonly #timer: NodeJS.Timeout;
@@ -65,6 +71,7 @@ export class CapEnforcer {
     this.#now = options.now ?? Date.now;
     this.#onCapReached = options.onCapReached;
     this.#onToppedUp = options.onToppedUp;
+    this.#limitsOf = options.limitsOf;
     // Tick four times a unit (at most once a second): a top-up is at most a quarter unit late.
     this.#timer = setInterval(() => this.#tick(), Math.min(1_000, Math.max(5, Math.floor(this.#unitMs / 4))));
     this.#timer.unref();
@@ -178,18 +185,30 @@ export class CapEnforcer {
     await Promise.all(deployments.map(async (deploymentId) => {
       try {
         const due = await this.#store.due(deploymentId, now);
+        if (due.length === 0) return;
+        const limits = await this.#currentLimits(deploymentId);
         // One unit per call per pass: a call several units behind (the store was away) catches up over the next passes.
         // At a cap the deployment's live calls are all being ended: the rest of them are not topped up.
-        for (const reservationId of due) if ((await this.#topUp(deploymentId, reservationId, now)) === 'capped') break;
+        for (const reservationId of due) if ((await this.#topUp(deploymentId, reservationId, now, limits)) === 'capped') break;
       } catch (err) {
         this.#markDegraded(err);
       }
     }));
   }
 
-  async #topUp(deploymentId: string, reservationId: string, now: number): Promise<'capped' | null> {
+  /** The deployment's caps now; undefined when they cannot be read (its calls keep the caps they were admitted with). */
+  async #currentLimits(deploymentId: string): Promise<CapLimits | undefined> {
+    if (!this.#limitsOf) return undefined;
+    try {
+      return (await this.#limitsOf(deploymentId)) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #topUp(deploymentId: string, reservationId: string, now: number, limits: CapLimits | undefined): Promise<'capped' | null> {
     if (this.#closed) return null;
-    const result = await this.#store.topUp(deploymentId, reservationId, now, this.#unitMs, periodOf(now));
+    const result = await this.#store.topUp(deploymentId, reservationId, now, this.#unitMs, periodOf(now), limits);
     this.#healthy();
     if (result.ok) {
       this.#onToppedUp?.(deploymentId, reservationId);

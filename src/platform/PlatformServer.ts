@@ -259,6 +259,10 @@ export class PlatformServer {
       logger: this.#log,
       ...(options.capUnitMs !== undefined ? { unitMs: options.capUnitMs } : {}),
       onCapReached: (deploymentId, reason) => this.#background('ending calls at the cap', this.#capActions.endCalls(deploymentId, reason)),
+      limitsOf: async (deploymentId) => {
+        const deployment = await this.deployments.get(deploymentId);
+        return deployment ? capLimits(deployment) : null;
+      },
       onToppedUp: (deploymentId, reservationId) => {
         void this.#audit.check(deploymentId, reservationId);
         const callId = this.#reservations.callOf(reservationId) ?? (reservationId.startsWith('dial-') ? undefined : reservationId);
@@ -326,10 +330,12 @@ export class PlatformServer {
         this.control.revoke(id, change === 'secret' ? 'agent secret rotated' : 'deployment disabled');
         // Whoever held the old secret may have signed in with it: the deployment's dashboard sessions and links end too.
         this.#background('dashboard sessions revoked', Promise.all([this.#customer.sessions.revoke(id), this.#customer.links.revoke(id)]));
+        if (change === 'disabled') this.#background('ending a disabled deployment\'s calls', this.#capActions.endDisabled(id));
       }
       else if (change === 'updated') {
         this.#background('cap state push', this.#capActions.push(id));
         this.#background('recording switch', this.#stopLiveRecordings(id));
+        this.#background('ending calls over a lowered cap', this.#capActions.endIfOver(id));
       }
     });
     // Configured origins are checked; the default follows the provider URL the client already accepted.

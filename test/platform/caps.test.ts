@@ -11,7 +11,7 @@ import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { stateDirs } from '../helpers/stateDirs.js';
 import type { StateJournal } from '../../src/platform/store/StateJournal.js';
-import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, startHarness, type Harness, waitFor } from './helpers.js';
+import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, startHarness, type Harness, waitFor } from './helpers.js';
 
 const UNIT_MS = 200;
 let seq = 0;
@@ -150,6 +150,23 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string, jo
         h.provider.override = null;
       }
       assert.deepEqual(await h.platform.caps.liveOf(d.id), [unknown.id], 'perhaps answered: still reserving; refused: released');
+    });
+
+    it('an operator who lowers a cap to the minutes used stops live calls at it on their next top-up, not at the old cap', async () => {
+      const d = await deployment(`cap-lowered-${name}`, { dayMinutes: 50, monthMinutes: 100 });
+      const id = (await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) })).body.call_control_id as string;
+      // 1 minute used, the cap lowered to 2: the call tops up to 2 and is ended there (at 50 it would take 10 s).
+      assert.equal((await call(h.base, 'PATCH', `/v1/admin/deployments/${d.id}`, { headers: adminHeaders(), body: { caps: { dayMinutes: 2, monthMinutes: 100 } } })).status, 200);
+      await waitFor('the call ended at the lowered cap', () => h.provider.commands('hangup').some((r) => r.path.includes(encodeURIComponent(id))));
+      assert.deepEqual(await h.platform.caps.usage(d.id), { day: 2, month: 2 });
+    });
+
+    it('disabling a deployment ends its live calls through the provider', async () => {
+      const d = await deployment(`cap-disabled-${name}`, { dayMinutes: 50, monthMinutes: 100 });
+      const id = (await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) })).body.call_control_id as string;
+      assert.equal((await call(h.base, 'POST', `/v1/admin/deployments/${d.id}/disable`, { headers: adminHeaders(), body: {} })).status, 200);
+      await waitFor('the disabled deployment\'s call hung up', () => h.provider.commands('hangup').some((r) => r.path.includes(encodeURIComponent(id))));
+      assert.ok(h.lines.some((l) => l.includes('TTMA_ERR_DEPLOYMENT_DISABLED') && l.includes(id)), 'logged for audit');
     });
 
     it("settles exactly once at hang-up, at the provider's billed minutes", async () => {
@@ -331,5 +348,30 @@ describe('redis for the cap tests', { skip }, () => {
       assert.equal(hangup.status, 200);
       assert.ok(h.lines.some((l) => l.includes('degraded')));
     });
+  });
+});
+
+describe('a cap lowered below the minutes already used', () => {
+  it('ends the live calls at once, not at their next top-up (a unit is a minute here: none comes during the test)', async () => {
+    const h = await startHarness({ capUnitMs: 60_000, capGoodbyeMs: 0, rateLimit: { ratePerSec: 1_000, burst: 1_000 } });
+    try {
+      const id = 'cap-lowered-now';
+      const host = `${id}.trycloudflare.com`;
+      const { agentSecret } = await h.platform.deployments.register({ id, numbers: ['+15550007777'], tunnelHost: host, caps: { dayMinutes: 50, monthMinutes: 100 } });
+      const headers = agentHeaders(id, agentSecret);
+      const ids: string[] = [];
+      for (let i = 0; i < 2; i++) ids.push((await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers, body: dialBody(host) })).body.call_control_id as string);
+      const hungUp = () => ids.filter((c) => h.provider.commands('hangup').some((r) => r.path.includes(encodeURIComponent(c))));
+      // A change that leaves the caps above the minutes used ends nothing.
+      assert.equal((await call(h.base, 'PATCH', `/v1/admin/deployments/${id}`, { headers: adminHeaders(), body: { caps: { dayMinutes: 2, monthMinutes: 100 } } })).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(hungUp(), []);
+      // 2 minutes used, the cap lowered to 1: both calls end now.
+      assert.equal((await call(h.base, 'PATCH', `/v1/admin/deployments/${id}`, { headers: adminHeaders(), body: { caps: { dayMinutes: 1, monthMinutes: 100 } } })).status, 200);
+      await waitFor('both calls over the lowered cap hung up', () => hungUp().length === 2);
+      assert.ok(h.lines.some((l) => l.includes('TTMA_ERR_CAP_REACHED') && l.includes(ids[0]!)), 'logged for audit');
+    } finally {
+      await h.close();
+    }
   });
 });

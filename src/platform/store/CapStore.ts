@@ -72,10 +72,11 @@ export interface CapStore {
    */
   reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult>;
   /**
-   * If the live call's next unit is due at `nowMs`: reserve it against the limits kept at admission
-   * and move its due time one unit on; at a cap (or settled) it is no longer live.
+   * If the live call's next unit is due at `nowMs`: reserve it against `limits` (the deployment's
+   * caps now, which then replace the kept ones) or else the limits kept at admission, and move its
+   * due time one unit on; at a cap (or settled) it is no longer live.
    */
-  topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod): Promise<TopUpResult>;
+  topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod, limits?: CapLimits): Promise<TopUpResult>;
   /** Live calls of the deployment whose next unit is due at `nowMs`. */
   due(deploymentId: string, nowMs: number): Promise<string[]>;
   /** Live calls of the deployment. */

@@ -66,16 +66,21 @@ export class MemoryCapStore implements CapStore {
     return result;
   }
 
-  async topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod): Promise<TopUpResult> {
+  async topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod, current?: CapLimits): Promise<TopUpResult> {
     const live = this.#live.get(deploymentId);
     const due = live?.get(callId);
     if (!live || due === undefined || due > nowMs) return { ok: false, reason: 'not_due' };
-    const limits = this.#call(deploymentId, callId)?.limits;
-    if (!limits) {
+    const entry = this.#call(deploymentId, callId);
+    if (!entry?.limits) {
       this.#deleteLive(deploymentId, callId);
       await this.#journal.flush();
       return { ok: false, reason: 'settled', dayUsed: 0, monthUsed: 0 };
     }
+    if (current) {
+      entry.limits = { ...current };
+      this.#calls.set(`${deploymentId}|${callId}`, entry);
+    }
+    const limits = entry.limits;
     const result = this.#reserve(deploymentId, callId, 1, limits, period);
     if (result.ok) this.#setLive(deploymentId, callId, due + unitMs);
     else this.#deleteLive(deploymentId, callId);

@@ -61,12 +61,13 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
     return reserveResult(reply as ScriptReply);
   }
 
-  async topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod): Promise<TopUpResult> {
+  async topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod, limits?: CapLimits): Promise<TopUpResult> {
     const keys = this.#keys(deploymentId, callId, period);
     const reply = (await this.run(() =>
       (this.redis as unknown as ScriptCommands).ttmaTopUp(
         keys.day, keys.month, keys.call, keys.live,
         Math.round(nowMs), unitMs, callId, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
+        limits?.day ?? '', limits?.month ?? '',
       ),
     )) as ScriptReply;
     if (Number(reply[0]) === -4) return { ok: false, reason: 'not_due' };

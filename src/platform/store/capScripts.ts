@@ -48,7 +48,10 @@ return {1, day, month, reserved}
  * A live call's top-up, only if it is due: two processes ticking at once
  * cannot both reserve the same unit (the second finds the due time moved).
  * KEYS: day counter, month counter, call hash, live set.
- * ARGV: now ms, unit ms, call id, day TTL, month TTL, call TTL, day, month.
+ * ARGV: now ms, unit ms, call id, day TTL, month TTL, call TTL, day, month,
+ * the deployment's day cap and month cap now ('' '': the caps it was
+ * admitted with; given, they replace them, so an operator who lowers a cap
+ * stops live calls too).
  * Returns {status, dayUsed, monthUsed, callReserved}: 1 granted, -1 day cap,
  * -2 month cap (no longer live), -3 settled (no longer live), -4 not due or not live.
  */
@@ -57,6 +60,11 @@ local due = redis.call('ZSCORE', KEYS[4], ARGV[3])
 if not due or tonumber(due) > tonumber(ARGV[1]) then return {-4, 0, 0, 0} end
 local dayCap = tonumber(redis.call('HGET', KEYS[3], 'lday') or '')
 local monthCap = tonumber(redis.call('HGET', KEYS[3], 'lmonth') or '')
+if dayCap and monthCap and ARGV[9] ~= '' then
+  dayCap = tonumber(ARGV[9])
+  monthCap = tonumber(ARGV[10])
+  redis.call('HSET', KEYS[3], 'lday', ARGV[9], 'lmonth', ARGV[10])
+end
 local day = tonumber(redis.call('GET', KEYS[1]) or '0')
 local month = tonumber(redis.call('GET', KEYS[2]) or '0')
 if redis.call('HGET', KEYS[3], 'settled') == '1' or not dayCap or not monthCap then
