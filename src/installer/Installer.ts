@@ -21,6 +21,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import { openInstallEnvelope, parseInstallToken } from '../wire/installToken.js';
 import { GATEWAY_LIMITS, SKILL_LIMITS, scanArchive, type ScannedArchive } from './archiveScan.js';
 import { downloadVerified } from './download.js';
+import { redeem } from './redeem.js';
 import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
 import { PATTERNS, checkInstallPayload, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
 import { GATEWAY_ENTRY, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
@@ -50,40 +51,8 @@ export interface InstallResult {
   written: string[];
 }
 
-const REDEEM_TIMEOUT_MS = 30_000;
-const MAX_REDEEM_BYTES = 64 * 1024;
-
 function targetError(what: string): TtmaError {
   return new TtmaError(ErrorCodes.INSTALL_TARGET, `${what}; nothing was written`, 2);
-}
-
-/** POST the token; the envelope or a refusal that says why. */
-async function redeem(platformUrl: string, token: string): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(`${platformUrl}/v1/install/redeem`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token }),
-      redirect: 'error',
-      signal: AbortSignal.timeout(REDEEM_TIMEOUT_MS),
-    });
-  } catch (cause) {
-    throw new TtmaError(ErrorCodes.INSTALL_DOWNLOAD, `cannot reach the platform at ${platformUrl} (${(cause as Error).message}); nothing was written`, 2, { cause });
-  }
-  const text = await res.text();
-  if (text.length > MAX_REDEEM_BYTES) throw new TtmaError(ErrorCodes.INSTALL_TOKEN, 'the platform answer is too large; nothing was written', 2);
-  let body: { envelope?: unknown; error?: { code?: unknown; message?: unknown } } = {};
-  try {
-    body = JSON.parse(text) as typeof body;
-  } catch {
-    // handled below
-  }
-  if (res.status !== 200 || !body.envelope) {
-    const said = typeof body.error?.message === 'string' ? body.error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 300) : `status ${res.status}`;
-    throw new TtmaError(ErrorCodes.INSTALL_TOKEN, `the platform refused the token: ${said}; nothing was written`, 2);
-  }
-  return body.envelope;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -110,7 +79,7 @@ interface Checked {
 /** Everything before the first write. */
 async function checkEverything(o: InstallOptions, now: () => number): Promise<Checked> {
   const token = parseInstallToken(o.token);
-  const envelope = await redeem(o.platformUrl, o.token);
+  const envelope = await redeem(o.platformUrl, o.token, () => undefined);
   const payload = checkInstallPayload(openInstallEnvelope(envelope, token, now()));
   token.secret.fill(0);
   const gatewayGz = await downloadVerified('gateway bundle', payload.gatewayBundle.url, payload.gatewayBundle.sha256, GATEWAY_LIMITS.maxTarBytes);
