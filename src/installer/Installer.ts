@@ -2,13 +2,16 @@
  * `ttma install`: redeem a one-time token, check everything, then write
  * (FAQ-08, FAQ-15, FAQ-16, FAQ-18).
  *
- * Order: every check comes before the first write. The token is parsed, the
- * target paths checked, the envelope redeemed and opened, every payload
+ * Order: every check comes before the first write. The target paths are
+ * checked first (targets.ts), so a problem on this machine leaves the
+ * one-time token unused; then the token is parsed, the envelope redeemed
+ * and opened, every payload
  * field matched against its allowlist, both bundles downloaded and
  * SHA-256-verified, both archives scanned whole, SKILL.md read. Only then is
  * anything written: into staging directories inside the install directory
  * and the workspace, renamed into place at the end; on any failure all of
- * it is removed again.
+ * it is removed again, and the error says whether the token is spent
+ * (failure.ts).
  *
  * Writes only under the install directory and the workspace; spawns no
  * program; creates no users, keys, firewall rules, cron jobs, services or
@@ -16,15 +19,18 @@
  * operator to copy, with the commands printed).
  */
 import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { openInstallEnvelope, parseInstallToken } from '../wire/installToken.js';
 import { GATEWAY_LIMITS, SKILL_LIMITS, scanArchive, type ScannedArchive } from './archiveScan.js';
 import { downloadVerified } from './download.js';
+import { redeem } from './redeem.js';
 import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
+import { installFailure, type TokenState } from './failure.js';
 import { PATTERNS, checkInstallPayload, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
 import { GATEWAY_ENTRY, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
 import { readSkillManifest, type SkillManifest } from './skillManifest.js';
+import { checkSkillTarget, checkTargets, prepareTargets } from './targets.js';
 
 export interface InstallOptions {
   token: string;
@@ -50,48 +56,8 @@ export interface InstallResult {
   written: string[];
 }
 
-const REDEEM_TIMEOUT_MS = 30_000;
-const MAX_REDEEM_BYTES = 64 * 1024;
-
 function targetError(what: string): TtmaError {
   return new TtmaError(ErrorCodes.INSTALL_TARGET, `${what}; nothing was written`, 2);
-}
-
-/** POST the token; the envelope or a refusal that says why. */
-async function redeem(platformUrl: string, token: string): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(`${platformUrl}/v1/install/redeem`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token }),
-      redirect: 'error',
-      signal: AbortSignal.timeout(REDEEM_TIMEOUT_MS),
-    });
-  } catch (cause) {
-    throw new TtmaError(ErrorCodes.INSTALL_DOWNLOAD, `cannot reach the platform at ${platformUrl} (${(cause as Error).message}); nothing was written`, 2, { cause });
-  }
-  const text = await res.text();
-  if (text.length > MAX_REDEEM_BYTES) throw new TtmaError(ErrorCodes.INSTALL_TOKEN, 'the platform answer is too large; nothing was written', 2);
-  let body: { envelope?: unknown; error?: { code?: unknown; message?: unknown } } = {};
-  try {
-    body = JSON.parse(text) as typeof body;
-  } catch {
-    // handled below
-  }
-  if (res.status !== 200 || !body.envelope) {
-    const said = typeof body.error?.message === 'string' ? body.error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 300) : `status ${res.status}`;
-    throw new TtmaError(ErrorCodes.INSTALL_TOKEN, `the platform refused the token: ${said}; nothing was written`, 2);
-  }
-  return body.envelope;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(() => true, () => false);
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  return lstat(path).then((s) => s.isDirectory(), () => false);
 }
 
 async function walk(root: string, out: string[]): Promise<void> {
@@ -107,12 +73,18 @@ interface Checked {
   manifest: SkillManifest;
 }
 
-/** Everything before the first write. */
-async function checkEverything(o: InstallOptions, now: () => number): Promise<Checked> {
+/** Everything before the first write, from the redemption on; `state` follows the token. */
+async function checkEverything(o: InstallOptions, now: () => number, state: TokenState): Promise<Checked> {
   const token = parseInstallToken(o.token);
-  const envelope = await redeem(o.platformUrl, o.token);
-  const payload = checkInstallPayload(openInstallEnvelope(envelope, token, now()));
-  token.secret.fill(0);
+  let payload: InstallPayload;
+  try {
+    state.phase = 'sent';
+    const envelope = await redeem(o.platformUrl, o.token, () => { state.phase = 'spent'; });
+    payload = checkInstallPayload(openInstallEnvelope(envelope, token, now()));
+  } finally {
+    token.secret.fill(0);
+  }
+  state.deploymentId = payload.deploymentId;
   const gatewayGz = await downloadVerified('gateway bundle', payload.gatewayBundle.url, payload.gatewayBundle.sha256, GATEWAY_LIMITS.maxTarBytes);
   const skillGz = await downloadVerified('skill bundle', payload.skillBundle.url, payload.skillBundle.sha256, SKILL_LIMITS.maxTarBytes);
   const gateway = await scanArchive(gatewayGz, GATEWAY_LIMITS, 'gateway bundle');
@@ -143,6 +115,17 @@ async function readEntryText(archive: ScannedArchive, path: string): Promise<str
 }
 
 export async function runInstall(o: InstallOptions): Promise<InstallResult> {
+  const state: TokenState = { phase: 'unused' };
+  const leftovers: string[] = [];
+  try {
+    return await install(o, state, leftovers);
+  } catch (err) {
+    throw installFailure(err, state, leftovers);
+  }
+}
+
+/** `leftovers` receives what a failed install could not remove again. */
+async function install(o: InstallOptions, state: TokenState, leftovers: string[]): Promise<InstallResult> {
   const now = o.now ?? Date.now;
   // Command-line values first: they go into paths and unit files.
   const dir = checkPath('--dir', o.dir);
@@ -153,26 +136,20 @@ export async function runInstall(o: InstallOptions): Promise<InstallResult> {
   const nodePath = checkPath('--node', o.nodePath);
   const cloudflaredPath = checkPath('--cloudflared', o.cloudflaredPath);
   if (dir === workspace) throw targetError('--dir and --workspace must differ');
-  if (!(await isDirectory(dirname(dir)))) throw targetError(`--dir ${dir}: its parent ${dirname(dir)} does not exist (the installer creates only the install directory itself)`);
-  if (!(await isDirectory(workspace))) {
-    throw targetError(`--workspace ${workspace} does not exist or is not a directory: is OpenClaw installed for this user? Pass its workspace with --workspace`);
-  }
-  if ((await exists(dir)) && (await readdir(dir)).length > 0) {
-    throw targetError(`--dir ${dir} is not empty: install into a new or empty directory (an existing install is never overwritten)`);
-  }
+  // Local problems are found while the one-time token is still unused.
+  const plan = await checkTargets(dir, workspace);
 
-  const checked = await checkEverything({ ...o, platformUrl }, now);
-  const skillDir = join(workspace, 'skills', checked.manifest.name);
-  if (await exists(skillDir)) throw targetError(`${skillDir} already exists: remove it first, or install into another --workspace`);
+  const checked = await checkEverything({ ...o, platformUrl }, now, state);
+  const skillDir = join(plan.skills, checked.manifest.name);
+  await checkSkillTarget(skillDir);
 
   const units: UnitInputs = { payload: checked.payload, dir, workspace, user, nodePath, cloudflaredPath, tunnelPort: o.tunnelPort, localPort: o.localPort };
   const placed: string[] = [];
-  // Directories this run creates (their parents exist), removed again on failure.
-  const createdRoots: string[] = [];
-  for (const path of [dir, join(workspace, 'skills')]) if (!(await exists(path))) createdRoots.push(path);
+  // Directories this run made: pushed only after their own mkdir succeeded, removed again on failure.
+  const created: string[] = [];
   let staging: string | null = null;
   try {
-    for (const path of createdRoots) await mkdir(path, { mode: path === dir ? 0o700 : 0o755 });
+    await prepareTargets(plan, created);
     // The skill: staged beside its target, renamed into place.
     await extractInto(checked.skill, skillDir, 'skill bundle');
     placed.push(skillDir);
@@ -200,15 +177,26 @@ export async function runInstall(o: InstallOptions): Promise<InstallResult> {
     staging = null;
     await chmod(dir, 0o700);
   } catch (err) {
-    if (staging) await rm(staging, { recursive: true, force: true });
-    for (const path of placed.reverse()) await rm(path, { recursive: true, force: true });
-    for (const root of createdRoots) await rm(root, { recursive: true, force: true });
+    leftovers.push(...(await removeAll([...(staging ? [staging] : []), ...placed.reverse(), ...created.reverse()])));
     throw err;
   }
   const written: string[] = [];
   for (const path of placed) await walk(path, written);
-  written.push(...createdRoots);
+  written.push(...created);
   return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort() };
+}
+
+/** Best effort: every path is tried; the ones still there afterwards are returned. */
+async function removeAll(paths: string[]): Promise<string[]> {
+  const left: string[] = [];
+  for (const path of paths) {
+    try {
+      await rm(path, { recursive: true, force: true });
+    } catch {
+      left.push(path);
+    }
+  }
+  return left;
 }
 
 /** install.json: what was installed and the digests `ttma doctor` re-checks. No secret. */

@@ -3,6 +3,12 @@
  * the templates in systemd/ by plain string replacement. Every value put in
  * has passed an allowlist pattern (no spaces, quotes, "%" specifiers or
  * newlines), so nothing can add a directive or split an argument.
+ *
+ * The template paths are replaced in one pass over the template, and the
+ * ExecStart=/User=/Group= lines are set after it: a value already put in is
+ * never searched again, so an install dir, workspace or binary path that
+ * happens to contain a template path (/opt/ttma-node, /opt/example-tunnel)
+ * comes out as given.
  */
 import { readFile } from 'node:fs/promises';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -13,6 +19,7 @@ const TEMPLATE_DIR = new URL('../../../systemd/', import.meta.url);
 const TEMPLATE_INSTALL_DIR = '/opt/ttma';
 const TEMPLATE_WORKSPACE = '/home/openclaw/.openclaw/workspace';
 const TEMPLATE_TUNNEL = 'example-tunnel';
+const TEMPLATE_CLOUDFLARED = '/usr/bin/cloudflared';
 /** Inside the gateway bundle: the CLI the unit starts. */
 export const GATEWAY_ENTRY = 'dist/src/cli/ttma.js';
 
@@ -27,6 +34,13 @@ export interface UnitInputs {
   localPort: number;
 }
 
+/** Every key replaced where it stands as a whole path (no path character follows), in one pass. */
+function substitute(text: string, values: ReadonlyMap<string, string>): string {
+  const keys = [...values.keys()].sort((a, b) => b.length - a.length).map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
+  const pattern = new RegExp(`(?:${keys.join('|')})(?![A-Za-z0-9._@+-])`, 'g');
+  return text.replace(pattern, (key) => values.get(key)!);
+}
+
 function replaceLine(text: string, prefix: string, line: string): string {
   const lines = text.split('\n');
   const at = lines.findIndex((l) => l.startsWith(prefix));
@@ -36,7 +50,8 @@ function replaceLine(text: string, prefix: string, line: string): string {
 }
 
 export async function renderGatewayUnit(u: UnitInputs): Promise<string> {
-  let text = await readFile(new URL('ttma-gateway.service', TEMPLATE_DIR), 'utf8');
+  const template = await readFile(new URL('ttma-gateway.service', TEMPLATE_DIR), 'utf8');
+  let text = substitute(template, new Map([[TEMPLATE_WORKSPACE, u.workspace], [TEMPLATE_INSTALL_DIR, u.dir]]));
   const args = [
     u.nodePath, `${u.dir}/gateway/${GATEWAY_ENTRY}`, 'gateway',
     '--tunnel-port', String(u.tunnelPort), '--local-port', String(u.localPort),
@@ -47,16 +62,12 @@ export async function renderGatewayUnit(u: UnitInputs): Promise<string> {
   ];
   text = replaceLine(text, 'ExecStart=', `ExecStart=${args.join(' ')}`);
   text = replaceLine(text, 'User=', `User=${u.user}`);
-  text = replaceLine(text, 'Group=', `Group=${u.user}`);
-  return text.replaceAll(TEMPLATE_WORKSPACE, u.workspace).replaceAll(TEMPLATE_INSTALL_DIR, u.dir);
+  return replaceLine(text, 'Group=', `Group=${u.user}`);
 }
 
 export async function renderTunnelUnit(u: UnitInputs): Promise<string> {
   const text = await readFile(new URL('ttma-tunnel.service', TEMPLATE_DIR), 'utf8');
-  return text
-    .replaceAll('/usr/bin/cloudflared', u.cloudflaredPath)
-    .replaceAll(TEMPLATE_TUNNEL, u.payload.tunnelCredentialsRef)
-    .replaceAll(TEMPLATE_INSTALL_DIR, u.dir);
+  return substitute(text, new Map([[TEMPLATE_CLOUDFLARED, u.cloudflaredPath], [TEMPLATE_TUNNEL, u.payload.tunnelCredentialsRef], [TEMPLATE_INSTALL_DIR, u.dir]]));
 }
 
 /** cloudflared's config: the tunnel name and the ingress that admits only the two public path families. */

@@ -1,4 +1,8 @@
-/** Helpers for the install suite: a platform with install tokens, and minting over its admin API. */
+/** Helpers for the install suite: a platform with install tokens, minting over its admin API, a gateway bundle. */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create } from 'tar';
 import { adminHeaders, call, startHarness, type Harness } from '../platform/helpers.js';
 import type { InstallRoutesOptions } from '../../src/platform/installTokens/installRoutes.js';
 import type { PlatformServerOptions } from '../../src/platform/PlatformServer.js';
@@ -21,4 +25,16 @@ export async function mint(h: Harness, deployment = deploymentInput(), tunnelCre
 
 export async function redeem(h: Harness, token: string) {
   return call(h.base, 'POST', '/v1/install/redeem', { body: { token } });
+}
+
+/** A minimal gateway bundle: the CLI entry and a package.json, gzipped tar. */
+export async function makeGatewayBundle(): Promise<Buffer> {
+  const src = await mkdtemp(join(tmpdir(), 'ttma-gwsrc-'));
+  await mkdir(join(src, 'dist/src/cli'), { recursive: true });
+  await writeFile(join(src, 'dist/src/cli/ttma.js'), 'console.log("ttma");\n');
+  await writeFile(join(src, 'package.json'), '{"name":"talk-to-my-agent","version":"0.1.0"}\n');
+  const chunks: Buffer[] = [];
+  for await (const c of create({ gzip: true, cwd: src, portable: true }, ['dist', 'package.json'])) chunks.push(Buffer.from(c as Buffer));
+  await rm(src, { recursive: true });
+  return Buffer.concat(chunks);
 }

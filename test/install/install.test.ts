@@ -7,21 +7,20 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { create } from 'tar';
 import { ErrorCodes, isTtmaError, type ErrorCode } from '../../src/errors.js';
 import { runInstall, type InstallOptions } from '../../src/installer/Installer.js';
 import { MemoryInstallTokenStore } from '../../src/platform/installTokens/InstallTokenStore.js';
 import { formatInstallToken, newInstallToken, sealInstallPayload, secretDigestHex } from '../../src/wire/installToken.js';
 import { packSkill } from '../../scripts/packSkill.js';
 import type { Harness } from '../platform/helpers.js';
-import { deploymentInput, mint, startInstallPlatform } from './helpers.js';
+import { deploymentInput, makeGatewayBundle, mint, startInstallPlatform } from './helpers.js';
 import { maliciousArchives } from './maliciousArchives.js';
 
 const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
@@ -33,19 +32,9 @@ let gatewayBundle: Buffer;
 let skill: { bytes: Buffer; sha256: string };
 let bundleHost: Server;
 let bundleBase: string;
-const hosted = new Map<string, Buffer>();
+/** Bundles by path; a function plays a misbehaving host (or another process acting meanwhile). */
+const hosted = new Map<string, Buffer | ((res: ServerResponse) => void)>();
 let scratch: string;
-
-async function makeGatewayBundle(): Promise<Buffer> {
-  const src = await mkdtemp(join(tmpdir(), 'ttma-gwsrc-'));
-  await mkdir(join(src, 'dist/src/cli'), { recursive: true });
-  await writeFile(join(src, 'dist/src/cli/ttma.js'), 'console.log("ttma");\n');
-  await writeFile(join(src, 'package.json'), '{"name":"talk-to-my-agent","version":"0.1.0"}\n');
-  const chunks: Buffer[] = [];
-  for await (const c of create({ gzip: true, cwd: src, portable: true }, ['dist', 'package.json'])) chunks.push(Buffer.from(c as Buffer));
-  await rm(src, { recursive: true });
-  return Buffer.concat(chunks);
-}
 
 before(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'ttma-install-'));
@@ -55,6 +44,7 @@ before(async () => {
   h = await startInstallPlatform({ store, gatewayBundle, skillBundle: skill.bytes, redeemRateLimit: { ratePerSec: 1000, burst: 1000 } });
   bundleHost = createServer((req, res) => {
     const body = hosted.get(req.url ?? '');
+    if (typeof body === 'function') return body(res);
     res.writeHead(body ? 200 : 404, { 'content-length': String(body?.length ?? 0) });
     res.end(body);
   });
@@ -72,7 +62,7 @@ let seq = 0;
 /** A fresh root holding an existing workspace; the install dir does not exist yet. */
 async function targets() {
   const root = join(scratch, `t${++seq}`);
-  await mkdir(join(root, 'ws'), { recursive: true });
+  await mkdir(join(root, 'ws'), { recursive: true, mode: 0o755 });
   return { root, dir: join(root, 'install'), workspace: join(root, 'ws') };
 }
 
@@ -168,7 +158,7 @@ test('a full install from a freshly minted token writes only the expected paths'
 test('the ttma CLI installs with the default workspace under HOME and prints every path', async () => {
   const t = await targets();
   const home = join(t.root, 'home');
-  await mkdir(join(home, '.openclaw', 'workspace'), { recursive: true });
+  await mkdir(join(home, '.openclaw', 'workspace'), { recursive: true, mode: 0o755 });
   const minted = await mint(h);
   const child = spawn(process.execPath, [TTMA, 'install', '--token', minted.body.token, '--platform-url', h.base, '--dir', t.dir, '--user', 'openclaw', '--json'], {
     env: { PATH: process.env['PATH'] ?? '', HOME: home },
@@ -293,6 +283,65 @@ for (const [name, [archive, why]] of Object.entries(maliciousArchives())) {
     await refusedWithNothingWritten(token, ErrorCodes.INSTALL_ARCHIVE, why);
   });
 }
+
+/** The platform's skill bundle, served by `act` first: it runs while the installer is downloading, after redemption. */
+function skillServedAfter(act: () => Promise<void>): string {
+  const path = `/bundle-${++seq}.tar.gz`;
+  hosted.set(path, (res) => {
+    void act().then(() => res.writeHead(200, { 'content-length': String(skill.bytes.length) }).end(skill.bytes));
+  });
+  return `${bundleBase}${path}`;
+}
+
+test('a failure after redemption says the token is used up and how to get a new one; a reset download is a TtmaError', async () => {
+  const path = `/bundle-${++seq}.tar.gz`;
+  hosted.set(path, (res) => {
+    res.writeHead(200, { 'content-length': String(skill.bytes.length) });
+    res.write(skill.bytes.subarray(0, 100));
+    setTimeout(() => res.socket?.destroy(), 20);
+  });
+  const token = await forgedToken({ skillBundle: { url: `${bundleBase}${path}`, sha256: skill.sha256 } });
+  await refusedWithNothingWritten(
+    token,
+    ErrorCodes.INSTALL_DOWNLOAD,
+    /^skill bundle: the answer from \S+ broke off after 100 bytes \(terminated: other side closed\); nothing was written; the install token is used up \(it works once\): ask the platform operator for a new one for deployment dep-forged$/,
+  );
+});
+
+test('a directory another process makes after the checks is never removed by the cleanup; the install refuses', async () => {
+  // The reviewer's suspicion: cleanup removed what lstat had found absent, even if mkdir then met another's directory.
+  const t = await targets();
+  const other = join(t.workspace, 'skills', 'other-skill');
+  const url = skillServedAfter(async () => {
+    await mkdir(other, { recursive: true });
+    await writeFile(join(other, 'SKILL.md'), 'theirs');
+  });
+  await assert.rejects(runInstall(options(await forgedToken({ skillBundle: { url, sha256: skill.sha256 } }), t)), (err: unknown) => {
+    assert.ok(isTtmaError(err, ErrorCodes.INSTALL_TARGET), String(err));
+    assert.match((err as Error).message, /^the skills directory \S+\/ws\/skills appeared while installing \(another process made it\); it was left as it is; nothing was written; the install token is used up/);
+    return true;
+  });
+  assert.equal(await readFile(join(other, 'SKILL.md'), 'utf8'), 'theirs');
+  assert.deepEqual(await tree(t.root), [t.workspace, join(t.workspace, 'skills'), other, join(other, 'SKILL.md')], 'our own install dir was removed again');
+});
+
+test('a parent that is replaced by a symlink during the download is refused before the first write', async () => {
+  const t = await targets();
+  const elsewhere = join(t.root, 'elsewhere');
+  await mkdir(join(t.root, 'parent'), { mode: 0o755 });
+  await mkdir(elsewhere, { mode: 0o755 });
+  const url = skillServedAfter(async () => {
+    await rm(join(t.root, 'parent'), { recursive: true });
+    await symlink(elsewhere, join(t.root, 'parent'));
+  });
+  await assert.rejects(runInstall(options(await forgedToken({ skillBundle: { url, sha256: skill.sha256 } }), t, { dir: join(t.root, 'parent', 'install') })), (err: unknown) => {
+    assert.ok(isTtmaError(err, ErrorCodes.INSTALL_TARGET), String(err));
+    assert.match((err as Error).message, /its parent \S+\/parent goes through a symbolic link .*; the install token is used up/);
+    return true;
+  });
+  assert.deepEqual(await readdir(elsewhere), []);
+  assert.deepEqual(await readdir(t.workspace), []);
+});
 
 test('doctor checks of an installed deployment: all ok, then each tampering is named', async () => {
   const { checkInstall } = await import('../../src/control/installChecks.js');

@@ -105,3 +105,36 @@ test('systemd-analyze verify prints nothing for the units (and for the units ren
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('rendering replaces each template path once: values that contain a template path come out as given', async () => {
+  // Each value below starts with, or contains, a path or name of the templates (/opt/ttma,
+  // example-tunnel); a second replacement pass would rewrite the values already put in.
+  const inputs: UnitInputs = {
+    payload: {
+      deploymentId: 'dep-x', platformUrl: 'https://p.example.com', publicHost: 'gw.example.com', numbers: ['+15550100000'],
+      webhookPublicKey: Buffer.alloc(32).toString('base64'), agentSecret: 'x'.repeat(43), tunnelCredentialsRef: 'tunnel-1',
+      gatewayBundle: { url: 'https://p.example.com/g', sha256: '0'.repeat(64) }, skillBundle: { url: 'https://p.example.com/s', sha256: '0'.repeat(64) },
+      gatewayVersion: '0.1.0', expiresAt: 0,
+    },
+    dir: '/srv/gw', workspace: '/opt/ttma-openclaw/workspace', user: 'openclaw',
+    nodePath: '/opt/ttma-node/bin/node', cloudflaredPath: '/opt/example-tunnel/cloudflared', tunnelPort: 8080, localPort: 8081,
+  };
+  const directives = (text: string) => text.split('\n').filter((l) => /^(ExecStart|ReadWritePaths|WorkingDirectory|LoadCredential)=/.test(l));
+  assert.deepEqual(directives(await renderGatewayUnit(inputs)), [
+    'WorkingDirectory=/srv/gw',
+    'LoadCredential=agent-secret:/srv/gw/credentials/agent-secret',
+    'LoadCredential=webhook-public-key:/srv/gw/credentials/webhook-public-key',
+    'ExecStart=/opt/ttma-node/bin/node /srv/gw/gateway/dist/src/cli/ttma.js gateway --tunnel-port 8080 --local-port 8081 --public-host gw.example.com'
+      + ' --platform-url https://p.example.com --deployment-id dep-x --number +15550100000 --agent-secret-file %d/agent-secret --webhook-public-key-file %d/webhook-public-key',
+    'ReadWritePaths=/srv/gw /opt/ttma-openclaw/workspace',
+  ]);
+  assert.deepEqual(directives(await renderTunnelUnit(inputs)), [
+    'LoadCredential=tunnel-config:/srv/gw/cloudflared/config.yml',
+    'LoadCredential=tunnel-credentials:/srv/gw/cloudflared/credentials.json',
+    'ExecStart=/opt/example-tunnel/cloudflared tunnel --no-autoupdate --config %d/tunnel-config --credentials-file %d/tunnel-credentials run tunnel-1',
+  ]);
+  // And values that extend a template path: each replaced as a whole.
+  const nested = await renderGatewayUnit({ ...inputs, dir: '/opt/ttma/gw2', workspace: '/home/openclaw/.openclaw/workspace-2' });
+  assert.match(nested, /^ReadWritePaths=\/opt\/ttma\/gw2 \/home\/openclaw\/\.openclaw\/workspace-2$/m);
+  assert.match(nested, /^WorkingDirectory=\/opt\/ttma\/gw2$/m);
+});
