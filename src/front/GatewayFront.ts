@@ -180,11 +180,14 @@ export class GatewayFront {
       const status = outcome.status === 503 ? '503 Service Unavailable' : outcome.status === 400 ? '400 Bad Request' : '401 Unauthorized';
       return { status, json: JSON.stringify({ error: { code: outcome.code, message: outcome.reason } }) };
     }
+    if (outcome.duplicate) return { status: '200 OK', json: '{"ok":true}' };
     try {
-      if (!outcome.duplicate) control.onWebhook(outcome.envelope);
+      control.onWebhook(outcome.envelope);
     } catch (err) {
       // A verified event we could not handle: say so, so the provider retries; never crash the front.
-      log.error({ err: (err as Error).message, event: outcome.duplicate ? undefined : outcome.envelope.data.event_type }, 'webhook handling failed');
+      // Both layouts come here (worker-owned sockets forward the body to main): one place forgets.
+      webhooks.forget(outcome);
+      log.error({ err: err instanceof Error ? err.message : 'non-error thrown', event: outcome.envelope.data.event_type }, 'webhook handling failed');
       return { status: '500 Internal Server Error', json: JSON.stringify({ error: { code: ErrorCodes.WEBHOOK_MALFORMED, message: 'event could not be handled' } }) };
     }
     return { status: '200 OK', json: '{"ok":true}' };
