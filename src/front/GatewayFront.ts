@@ -9,6 +9,7 @@
 import type { ControlActor } from '../actors/ControlActor.js';
 import type { WebhookGate } from '../control/WebhookGate.js';
 import { ErrorCodes } from '../errors.js';
+import { closeReason } from '../wire/closeReason.js';
 import type { Logger } from '../log.js';
 import type { DashboardFeed } from '../control/DashboardFeed.js';
 import { DASHBOARD_CSP, DASHBOARD_EVENTS_PATH, renderDashboard } from './dashboardPage.js';
@@ -155,7 +156,7 @@ export class GatewayFront {
             ws.cork(() => ws.send(frame, false));
           },
           close: (code, reason) => {
-            if (this.#sockets.has(ws)) ws.end(code, reason.slice(0, 120));
+            if (this.#sockets.has(ws)) ws.end(code, closeReason(reason));
           },
         });
       },
