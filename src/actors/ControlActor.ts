@@ -27,6 +27,7 @@ import { epochNowMs, type WorkerHost } from './WorkerHost.js';
 import { CapGate } from '../control/CapGate.js';
 import { MinutesTally } from '../control/MinutesTally.js';
 import { RecentCalls, type GatewayCallRecord } from '../control/RecentCalls.js';
+import { payloadText } from '../wire/payloadText.js';
 
 export type { MediaSocket } from './LiveCall.js';
 
@@ -189,7 +190,8 @@ export class ControlActor {
     if (HELD_WHILE_DIALLING.has(type) && !this.#byId.has(callId) && this.#dials.hold(callId, envelope)) return;
     switch (type) {
       case 'call.initiated':
-        if (payload.direction === 'incoming') this.#onIncoming(callId, payload.from, payload.to);
+        // A number that is not a string is none: `to` then matches no served number.
+        if (payload.direction === 'incoming') this.#onIncoming(callId, payloadText(payload.from, ''), payloadText(payload.to, ''));
         return;
       case 'call.answered': {
         const call = this.#byId.get(callId);
@@ -206,7 +208,7 @@ export class ControlActor {
         return;
       }
       case 'streaming.failed': {
-        const reason = `streaming failed: ${String(payload.failure_reason ?? 'unknown')}`;
+        const reason = `streaming failed: ${payloadText(payload.failure_reason, 'unknown')}`;
         const call = this.#byId.get(callId);
         // Not ours: perhaps an earlier process's call, answered after this one listed (CallTakeover).
         if (!call) return this.#takeover.onUnknownStreamFailure(callId);
@@ -217,7 +219,7 @@ export class ControlActor {
       case 'call.hangup':
         // Remember the id even if we never saw the call, so a late call.initiated cannot start it.
         this.#remember(callId);
-        void this.#endCall(callId, `hangup: ${String(payload.hangup_cause ?? 'unknown')}`, 'hangup', false);
+        void this.#endCall(callId, `hangup: ${payloadText(payload.hangup_cause, 'unknown')}`, 'hangup', false);
         return;
       default:
         return;

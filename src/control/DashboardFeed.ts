@@ -95,7 +95,7 @@ export class DashboardFeed extends EventEmitter<DashboardFeedEvents> {
       { what: 'webhook body refused', read: () => sources.front.counters.webhookBodyRefused },
       { what: 'media upgrade refused', read: () => sources.front.counters.mediaRefused },
       { what: 'media socket closed for abuse', read: () => sources.front.counters.mediaClosedForAbuse },
-      { what: 'diagnostics request with a tunnel header refused', read: () => ({ tunnel_header: sources.front.counters.localRefused }) },
+      { what: 'diagnostics request from outside this machine refused', read: () => sources.front.counters.localRefused },
       { what: 'call refused: concurrent-call cap', read: () => control.capRefused },
       { what: 'platform refused a request', read: () => signalling.refusals },
       { what: 'call ended by a fault', read: () => control.ended, ignore: (k) => !FAULT_CAUSES.has(k) },

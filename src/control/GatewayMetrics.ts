@@ -36,7 +36,7 @@ export interface GatewaySources {
       mediaRefused: Record<string, number>;
       mediaClosedForAbuse: Record<string, number>;
       webhookBodyRefused: Record<string, number>;
-      localRefused: number;
+      localRefused: Record<string, number>;
     };
   };
   signalling: { refusals: Record<string, number>; connectRetries: number; usage(): Promise<DeploymentUsage> };
@@ -77,7 +77,7 @@ export class GatewayMetrics {
     mirror(this.registry, 'ttma_webhook_bodies_refused_total', 'Webhook bodies refused before verification (too_large, timeout).', 'reason', () => sources.front.counters.webhookBodyRefused);
     mirror(this.registry, 'ttma_media_upgrades_refused_total', 'Media WebSocket upgrades refused, by reason (missing/unknown/expired token, wrong call, no live call, bad call id).', 'reason', () => sources.front.counters.mediaRefused);
     mirror(this.registry, 'ttma_media_sockets_closed_total', 'Media sockets closed by the front for abuse, by kind (flood, binary).', 'kind', () => sources.front.counters.mediaClosedForAbuse);
-    mirror(this.registry, 'ttma_local_requests_refused_total', 'Requests to the local listener refused because they carried a tunnel header (FAQ-04).', 'reason', () => ({ tunnel_header: sources.front.counters.localRefused }));
+    mirror(this.registry, 'ttma_local_requests_refused_total', 'Requests to the local listener refused as not local (FAQ-04): a tunnel header, a foreign Host (DNS rebinding) or another site\'s Origin.', 'reason', () => sources.front.counters.localRefused);
     mirror(this.registry, 'ttma_cap_refusals_total', 'Calls refused by a cap: concurrent_calls (maxCalls, at this gateway), worker_load (every media worker above maxWorkerLoad) or minutes (TTMA_ERR_CAP_REACHED from the platform, or refused here while the platform says the deployment is capped).', 'cap', () => ({
       concurrent_calls: control.capRefused.concurrent_calls ?? 0,
       worker_load: control.capRefused.worker_load ?? 0,

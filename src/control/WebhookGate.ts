@@ -19,7 +19,8 @@ import { WEBHOOK_TOLERANCE_SEC, type WebhookEnvelope } from '../wire/telnyx.js';
 import { notBeforeSecOf, verifyWebhookSignature, type WebhookRefusal } from '../wire/webhookSignature.js';
 
 export type WebhookOutcome =
-  | { status: 200; duplicate: false; envelope: WebhookEnvelope }
+  /** `identities`: what the replay cache now holds for it (`forget` them when handling fails). */
+  | { status: 200; duplicate: false; envelope: WebhookEnvelope; identities: readonly string[] }
   | { status: 200; duplicate: true }
   | { status: 400 | 401 | 503; code: ErrorCode; reason: WebhookRefusal | 'malformed' | 'replay_full' };
 
@@ -100,15 +101,25 @@ export class WebhookGate {
     if (!data || typeof data.id !== 'string' || typeof data.event_type !== 'string' || !data.payload || typeof data.payload !== 'object') {
       return { status: 400, code: ErrorCodes.WEBHOOK_MALFORMED, reason: 'malformed' };
     }
-    const sigKey = `sig:${createHash('sha256').update(verdict.signature).digest('hex')}`;
+    const identities = [`sig:${createHash('sha256').update(verdict.signature).digest('hex')}`, `id:${data.id}`];
     // Past this the signature is stale: the verifier refuses it before the cache is asked.
     const staleAtMs = (verdict.timestampSec + WEBHOOK_TOLERANCE_SEC + 2) * 1000;
     try {
-      if (this.#replay.check([sigKey, `id:${data.id}`], nowMs, staleAtMs)) return { status: 200, duplicate: true };
+      if (this.#replay.check(identities, nowMs, staleAtMs)) return { status: 200, duplicate: true };
     } catch (err) {
       if (!(err instanceof ReplayCacheFullError)) throw err;
       return { status: 503, code: ErrorCodes.WEBHOOK_REPLAY, reason: 'replay_full' };
     }
-    return { status: 200, duplicate: false, envelope };
+    return { status: 200, duplicate: false, envelope, identities };
+  }
+
+  /**
+   * An accepted event that could not be handled (answered 500): forget its identities, so the
+   * provider's retry is handled rather than taken for a duplicate and dropped. A replay of the
+   * captured delivery then passes once too, which is what the retry does anyway.
+   */
+  forget(outcome: { identities: readonly string[] }): void {
+    for (const key of outcome.identities) this.#replay.forget(key);
+    this.counters['handling_failed'] = (this.counters['handling_failed'] ?? 0) + 1;
   }
 }

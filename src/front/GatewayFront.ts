@@ -3,15 +3,18 @@
  * WebhookGate and the ControlActor, media sockets (authenticated at upgrade)
  * to the call's worker. Two listeners on loopback (DESIGN 7, FAQ-03/04):
  *  - tunnel-facing: only /v1/webhooks/* and /v1/media/*, everything else 404;
- *  - local-only: diagnostics, refusing anything that carries a tunnel header.
+ *  - local-only: diagnostics, refusing what is not from this machine's own
+ *    clients (localRequest.ts: tunnel headers, a foreign Host, another site).
  */
 import type { ControlActor } from '../actors/ControlActor.js';
 import type { WebhookGate } from '../control/WebhookGate.js';
 import { ErrorCodes } from '../errors.js';
+import { closeReason } from '../wire/closeReason.js';
 import type { Logger } from '../log.js';
 import type { DashboardFeed } from '../control/DashboardFeed.js';
 import { DASHBOARD_CSP, DASHBOARD_EVENTS_PATH, renderDashboard } from './dashboardPage.js';
 import { localOperatorRoutes } from './localOperatorRoutes.js';
+import { localHostsFor, localRequestRefusal, type LocalRefusalReason } from './localRequest.js';
 import { mountTunnelRoutes, sendJson, type FrontCounter, type MediaSocketHandle, type WebhookAnswer } from './tunnelRoutes.js';
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js';
 
@@ -22,10 +25,7 @@ const MAX_DASHBOARD_STREAMS = 16;
 /** The browser reconnects after this long when a dashboard stream drops (SSE `retry:`). */
 const DASHBOARD_RETRY_MS = 2_000;
 
-/** Headers a Cloudflare tunnel or its edge adds: never on a local request (FAQ-04). */
-export const TUNNEL_HEADERS = ['cf-connecting-ip', 'cf-ray', 'cf-visitor', 'cf-warp-tag-id', 'cdn-loop', 'x-forwarded-for', 'forwarded'];
-const TUNNEL_HEADER_SET = new Set(TUNNEL_HEADERS);
-
+export { TUNNEL_HEADERS } from './localRequest.js';
 
 export interface FrontOptions {
   host: string;
@@ -78,7 +78,7 @@ function securityHeaders(res: HttpResponse): HttpResponse {
 type Guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: HttpRequest) => void;
 type RequestGuard = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => void;
 
-/** The tunnel-header guard, handing the request on (its headers are readable until the first await). */
+/** The local-request guard, handing the request on (its headers are readable until the first await). */
 function guardWithRequest(guard: Guard): RequestGuard {
   return (handler) => (res, req) => guard((r) => handler(r, req))(res, req);
 }
@@ -89,11 +89,13 @@ export class GatewayFront {
   readonly #apps: TemplatedApp[] = [];
   readonly #sockets = new Set<MediaSocketHandle>();
   readonly #dashboards = new Set<HttpResponse>();
+  /** Host values the local listener answers (known once it listens; until then nothing passes). */
+  #localHosts: ReadonlySet<string> = new Set();
   readonly counters = {
     mediaRefused: {} as Record<string, number>,
     mediaClosedForAbuse: {} as Record<string, number>,
     webhookBodyRefused: {} as Record<string, number>,
-    localRefused: 0,
+    localRefused: { tunnel_header: 0, foreign_host: 0, cross_site: 0 } as Record<LocalRefusalReason, number>,
     notFound: 0,
   };
 
@@ -115,7 +117,9 @@ export class GatewayFront {
     this.#apps.push(localApp);
     const localSocket = await listen(localApp, host, this.#options.localPort);
     this.#listenSockets.push(localSocket);
-    return { tunnelPort, localPort: uws.us_socket_local_port(localSocket as never) };
+    const localPort = uws.us_socket_local_port(localSocket as never);
+    this.#localHosts = localHostsFor(localPort);
+    return { tunnelPort, localPort };
   }
 
   /** Stop accepting; open sockets are closed by their calls ending. */
@@ -152,7 +156,7 @@ export class GatewayFront {
             ws.cork(() => ws.send(frame, false));
           },
           close: (code, reason) => {
-            if (this.#sockets.has(ws)) ws.end(code, reason.slice(0, 120));
+            if (this.#sockets.has(ws)) ws.end(code, closeReason(reason));
           },
         });
       },
@@ -177,11 +181,14 @@ export class GatewayFront {
       const status = outcome.status === 503 ? '503 Service Unavailable' : outcome.status === 400 ? '400 Bad Request' : '401 Unauthorized';
       return { status, json: JSON.stringify({ error: { code: outcome.code, message: outcome.reason } }) };
     }
+    if (outcome.duplicate) return { status: '200 OK', json: '{"ok":true}' };
     try {
-      if (!outcome.duplicate) control.onWebhook(outcome.envelope);
+      control.onWebhook(outcome.envelope);
     } catch (err) {
       // A verified event we could not handle: say so, so the provider retries; never crash the front.
-      log.error({ err: (err as Error).message, event: outcome.duplicate ? undefined : outcome.envelope.data.event_type }, 'webhook handling failed');
+      // Both layouts come here (worker-owned sockets forward the body to main): one place forgets.
+      webhooks.forget(outcome);
+      log.error({ err: err instanceof Error ? err.message : 'non-error thrown', event: outcome.envelope.data.event_type }, 'webhook handling failed');
       return { status: '500 Internal Server Error', json: JSON.stringify({ error: { code: ErrorCodes.WEBHOOK_MALFORMED, message: 'event could not be handled' } }) };
     }
     return { status: '200 OK', json: '{"ok":true}' };
@@ -199,15 +206,12 @@ export class GatewayFront {
 
   #localApp(): TemplatedApp {
     const app = uws.App();
+    // Every route, the bearer-token ones and the 404 too: what is not local learns nothing here, not even which paths exist.
     const guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: HttpRequest) => {
-      // Presence, not value: an empty `cf-connecting-ip:` is still a tunnel header.
-      let fromTunnel = false;
-      req.forEach((key) => {
-        if (TUNNEL_HEADER_SET.has(key)) fromTunnel = true;
-      });
-      if (fromTunnel) {
-        this.counters.localRefused++;
-        res.writeStatus('403 Forbidden').end(JSON.stringify({ error: { code: ErrorCodes.LOCAL_ONLY, message: 'diagnostics are local only' } }));
+      const refusal = localRequestRefusal(req, this.#localHosts);
+      if (refusal) {
+        this.counters.localRefused[refusal.reason]++;
+        res.writeStatus('403 Forbidden').end(JSON.stringify({ error: { code: refusal.code, message: refusal.message } }));
         return;
       }
       handler(res);

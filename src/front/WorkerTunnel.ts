@@ -11,6 +11,7 @@
  * this worker. The routes and their checks are the shared `mountTunnelRoutes`.
  */
 import type { FromWorker } from '../actors/messages.js';
+import { closeReason } from '../wire/closeReason.js';
 import { CorkAnchor } from './CorkAnchor.js';
 import { mountTunnelRoutes, type FrontLog, type MediaSocketHandle, type MediaVerdict, type WebhookAnswer } from './tunnelRoutes.js';
 import { uws, type us_listen_socket } from './uws.js';
@@ -113,7 +114,7 @@ export class WorkerTunnel {
     const ws = this.#sockets.get(slot);
     if (!ws) return;
     this.#sockets.delete(slot);
-    ws.end(code, reason.slice(0, 120));
+    ws.end(code, closeReason(reason));
   }
 
   answerWebhook(id: number, answer: WebhookAnswer): void {
@@ -142,7 +143,7 @@ export class WorkerTunnel {
     this.#anchor.close();
     for (const ws of [...this.#sockets.values()]) {
       if (code === null) ws.close();
-      else ws.end(code, reason);
+      else ws.end(code, closeReason(reason));
     }
     this.#sockets.clear();
   }

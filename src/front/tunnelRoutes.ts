@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes } from '../errors.js';
+import { closeReason } from '../wire/closeReason.js';
 import { CALL_ID_PATTERN, HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
 import { FrameRateLimiter } from './FrameRateLimiter.js';
 import { readBody } from './readBody.js';
@@ -211,5 +212,5 @@ function closeForAbuse(ws: MediaSocketHandle, handlers: TunnelHandlers, code: nu
   handlers.count('mediaClosedForAbuse', kind);
   handlers.log.warn({ callId: data.callId, kind }, 'media socket closed for abuse');
   handlers.mediaAbuse(data.slot, reason);
-  ws.end(code, reason);
+  ws.end(code, closeReason(reason));
 }

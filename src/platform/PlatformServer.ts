@@ -223,6 +223,8 @@ export class PlatformServer {
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {
       throw new TtmaError(ErrorCodes.CONFIG, 'port must be an integer from 0 to 65535');
     }
+    // Before any store is made: a key no signature should pass under (TTMA_ERR_CONFIG) stops the start with nothing to undo.
+    this.#publicKey = options.webhookPublicKeyBase64 ? parseEd25519PublicKey(options.webhookPublicKeyBase64) : null;
     this.deployments = new DeploymentRegistry({
       ...(options.approvedTunnelDomains ? { approvedTunnelDomains: options.approvedTunnelDomains } : {}),
       store: options.deploymentStore ?? createDeploymentStore(options.redisUrl ?? null, options.stateJournal),
@@ -234,7 +236,6 @@ export class PlatformServer {
       ...options.provider,
     });
     this.#connectionId = options.connectionId;
-    this.#publicKey = options.webhookPublicKeyBase64 ? parseEd25519PublicKey(options.webhookPublicKeyBase64) : null;
     this.#adminTokenDigest = options.adminToken ? sha256(options.adminToken) : null;
     this.#port = port;
     this.#log = options.logger ?? createLogger('platform');

@@ -19,6 +19,7 @@
  */
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { closeReason } from '../wire/closeReason.js';
 import type { MediaSocket, MediaSocketHandlers, MediaSocketOptions } from './mediaSocket.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -140,7 +141,7 @@ export function encodeClientFrame(opcode: number, payload: Buffer | string): Buf
 }
 
 function closePayload(code: number, reason: string): Buffer {
-  const text = Buffer.from(reason.slice(0, 120), 'utf8');
+  const text = Buffer.from(closeReason(reason), 'utf8');
   const payload = Buffer.allocUnsafe(2 + text.length);
   payload.writeUInt16BE(code, 0);
   text.copy(payload, 2);

@@ -11,6 +11,7 @@
  */
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../errors.js';
+import { ed25519PublicKeyProblem, type Ed25519KeyProblem } from './ed25519Point.js';
 import { WEBHOOK_TOLERANCE_SEC } from './telnyx.js';
 
 const ED25519_PUBLIC_KEY_BYTES = 32;
@@ -29,7 +30,18 @@ export function decodeStrictBase64(text: string, expectedBytes: number): Buffer 
   return bytes;
 }
 
-/** Parse the provider's public key (base64 of the raw 32 bytes). Throws TTMA_ERR_CONFIG. */
+const KEY_PROBLEM: Record<Ed25519KeyProblem, string> = {
+  non_canonical: 'is not the canonical encoding of an Ed25519 point',
+  not_on_curve: 'is not a point on the Ed25519 curve',
+  // Under such a key a signature made without any private key verifies (FAQ-05): never run with one.
+  small_order: 'is a small-order (degenerate) Ed25519 point: signatures could be forged under it',
+};
+
+/**
+ * Parse the provider's public key (base64 of the raw 32 bytes). Throws TTMA_ERR_CONFIG, also for
+ * bytes OpenSSL would take but that are no real key (ed25519Point.ts): the gateway and the
+ * platform then refuse to start rather than verify against a key anyone can sign for.
+ */
 export function parseEd25519PublicKey(base64: string): KeyObject {
   const raw = decodeStrictBase64(base64, ED25519_PUBLIC_KEY_BYTES);
   if (!raw) {
@@ -38,6 +50,8 @@ export function parseEd25519PublicKey(base64: string): KeyObject {
       'webhook public key must be base64 of exactly 32 bytes (the raw Ed25519 public key)',
     );
   }
+  const problem = ed25519PublicKeyProblem(raw);
+  if (problem) throw new TtmaError(ErrorCodes.CONFIG, `webhook public key ${KEY_PROBLEM[problem]}; use the provider's Ed25519 public key`);
   try {
     return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
   } catch (cause) {

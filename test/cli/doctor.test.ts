@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import nacl from 'tweetnacl';
 import { GATEWAY_FLAGS } from '../../src/cli/gatewayFlags.js';
 import { DOCTOR_FLAGS, probeGateway, probeHttp } from '../../src/cli/doctorCommand.js';
 import { freePorts, startTtma, stopChild, type Child } from '../../src/cli/processes.js';
@@ -50,7 +51,8 @@ function file(name: string, content: string, mode = 0o600): string {
   return path;
 }
 
-const PUBLIC_KEY = Buffer.alloc(32, 7).toString('base64');
+// A real key: 32 arbitrary bytes are seldom a curve point, and small-order points are refused too.
+const PUBLIC_KEY = Buffer.from(nacl.sign.keyPair().publicKey).toString('base64');
 const goodKey = file('public.key', `${PUBLIC_KEY}\n`, 0o644);
 const goodSecret = file('agent.secret', 's'.repeat(32), 0o600);
 
@@ -69,6 +71,8 @@ test('webhook-key: no file, a missing file and bad keys fail, saying webhooks fa
     [file('junk.key', 'not a key at all!'), /exactly 32 bytes/],
     [file('empty.key', ''), /exactly 32 bytes/],
     [file('pem.key', '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n'), /exactly 32 bytes/],
+    // The identity point: OpenSSL takes it, and one fixed signature verifies every body under it.
+    [file('identity.key', 'AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='), /small-order/],
   ];
   for (const [path, message] of cases) {
     const result = checkWebhookKey(path);

@@ -122,3 +122,18 @@ test('a replay cache full of identities still inside their window refuses a new 
   const retried = signed(webhookBody('call.initiated', { call_control_id: 'c3' }), retryAt);
   assert.equal(g.check(...retried, retryAt).status, 200);
 });
+
+test('forget: an accepted event whose handling failed passes again, re-signed or as first sent, once', () => {
+  const g = gate();
+  const now = Date.now();
+  const body = webhookBody('call.hangup', { call_control_id: 'c1' }, 'failed-once');
+  const first = g.check(...signed(body, now), now);
+  assert.ok(first.status === 200 && !first.duplicate);
+  g.forget(first);
+  assert.equal(g.counters['handling_failed'], 1);
+  const retry = g.check(...signed(body, now + 2_000), now + 2_000);
+  assert.ok(retry.status === 200 && !retry.duplicate, 'the provider\'s re-signed retry is handled');
+  // Remembered again: neither the retry nor the first delivery passes a third time.
+  assert.deepEqual(g.check(...signed(body, now + 2_000), now + 3_000), { status: 200, duplicate: true });
+  assert.deepEqual(g.check(...signed(body, now), now + 3_000), { status: 200, duplicate: true });
+});

@@ -235,6 +235,16 @@ attack('media: start frame naming another call', async (probe) => {
   assert.ok(s.tap.hangups.has(callId), 'the gateway hung the call up through the platform');
 });
 
+attack('media: start frame with a long non-ASCII encoding (a close reason past 123 bytes of UTF-8)', async (probe) => {
+  const callId = s.callId('hd', 'utf8reason');
+  const token = await s.mintToken(callId);
+  const ws = await s.openMedia(callId, token);
+  ws.send(JSON.stringify({ event: 'connected', version: '1.0.0' }));
+  ws.send(s.startFrame(callId, 'é'.repeat(60)));
+  // The refusal names its code whole: not a reason cut mid-character, which the peer reads as 1006.
+  await expectClosedByGateway(probe, callId, ws, [1003], /^TTMA_ERR_CODEC_UNSUPPORTED: media encoding "é+/);
+});
+
 attack('media: start frame naming the live honest call (stream redirect)', async (probe) => {
   const callId = s.callId('hd', 'starthonest');
   const token = await s.mintToken(callId);
