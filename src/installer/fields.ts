@@ -9,6 +9,7 @@
  */
 import { isAbsolute, normalize } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
+import { ed25519PublicKeyProblem } from '../wire/ed25519Point.js';
 
 export const PATTERNS = {
   deploymentId: /^[a-z0-9][a-z0-9-]{2,62}$/,
@@ -110,6 +111,14 @@ function checkBundle(field: string, value: unknown): BundleField {
   };
 }
 
+/** Base64 of 32 bytes that are a usable Ed25519 key: the gateway would refuse to start on any other (FAQ-05, FAQ-06). */
+function checkWebhookKey(value: unknown): string {
+  const key = checkString('webhookPublicKey', value, PATTERNS.ed25519Base64, 'must be base64 of a 32-byte Ed25519 key');
+  const problem = ed25519PublicKeyProblem(Buffer.from(key, 'base64'));
+  if (problem) throw fieldError('webhookPublicKey', `is not a usable Ed25519 public key (${problem.replace('_', ' ')})`, value);
+  return key;
+}
+
 /** Checks every field of a decrypted payload against its pattern; unknown fields are refused too. */
 export function checkInstallPayload(raw: Record<string, unknown>): InstallPayload {
   const unknown = Object.keys(raw).filter((k) => !PAYLOAD_KEYS.includes(k));
@@ -126,7 +135,7 @@ export function checkInstallPayload(raw: Record<string, unknown>): InstallPayloa
     platformUrl: checkUrl('platformUrl', raw['platformUrl']),
     publicHost: checkString('publicHost', raw['publicHost'], PATTERNS.hostname, 'must be a lowercase DNS hostname'),
     numbers: numbers.map((n, i) => checkString(`numbers[${i}]`, n, PATTERNS.e164, 'must be E.164 ("+" then 7 to 15 digits)')),
-    webhookPublicKey: checkString('webhookPublicKey', raw['webhookPublicKey'], PATTERNS.ed25519Base64, 'must be base64 of a 32-byte Ed25519 key'),
+    webhookPublicKey: checkWebhookKey(raw['webhookPublicKey']),
     agentSecret: checkString('agentSecret', raw['agentSecret'], PATTERNS.agentSecret, 'must be 43 base64url characters'),
     tunnelCredentialsRef: checkString('tunnelCredentialsRef', raw['tunnelCredentialsRef'], PATTERNS.tunnelRef, 'must be a tunnel name or UUID (A-Z, a-z, 0-9, "-")'),
     gatewayBundle: checkBundle('gatewayBundle', raw['gatewayBundle']),

@@ -259,6 +259,14 @@ for (const [field, change] of Object.entries(FIELDS)) {
   });
 }
 
+test('a token whose webhook key is no usable Ed25519 key (small order, off the curve) is refused by name, nothing written', async () => {
+  // The identity point (one signature verifies every message under it), and y = 2, which is on no point of the curve.
+  const identity = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)]).toString('base64');
+  const offCurve = Buffer.concat([Buffer.from([2]), Buffer.alloc(31)]).toString('base64');
+  await refusedWithNothingWritten(await forgedToken({ webhookPublicKey: identity }), ErrorCodes.INSTALL_FIELD, /^refused field webhookPublicKey: is not a usable Ed25519 public key \(small order\)/);
+  await refusedWithNothingWritten(await forgedToken({ webhookPublicKey: offCurve }), ErrorCodes.INSTALL_FIELD, /^refused field webhookPublicKey: is not a usable Ed25519 public key/);
+});
+
 test('command-line paths carrying ; $() backticks newline ../ are refused by name, nothing written', async () => {
   for (const flag of ['dir', 'workspace'] as const) {
     for (const value of Object.values(HOSTILE)) {
