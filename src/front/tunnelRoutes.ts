@@ -11,10 +11,17 @@ import { ErrorCodes } from '../errors.js';
 import { closeReason } from '../wire/closeReason.js';
 import { CALL_ID_PATTERN, HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
 import { FrameRateLimiter } from './FrameRateLimiter.js';
+import { BodyBudget } from './BodyBudget.js';
 import { readBody } from './readBody.js';
 import { uws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 
 export const WEBHOOK_BODY_LIMIT = 64 * 1024;
+/**
+ * What webhook bodies still arriving may hold at once, per thread: 256 bodies at the limit. The
+ * provider's events are a kilobyte or two and arrive whole, so only bodies held open on purpose
+ * come near it.
+ */
+export const WEBHOOK_BODIES_IN_FLIGHT_BYTES = 256 * WEBHOOK_BODY_LIMIT;
 /** A media frame is small JSON; a 20 ms L16 48 kHz frame in base64 is under 3 KiB. Larger: uWS closes the socket. */
 export const MEDIA_MAX_PAYLOAD = 16 * 1024;
 /** RFC 6455 close codes: unacceptable data type, policy violation. */
@@ -107,22 +114,31 @@ export function sendJson(res: HttpResponse, status: string, body: unknown): void
   });
 }
 
+/** How a webhook body that was not read whole is answered (`aborted`: never, the client is gone). */
+const BODY_REFUSALS: Record<'too_large' | 'timeout' | 'busy', [status: string, code: string]> = {
+  too_large: ['413 Payload Too Large', ErrorCodes.BODY_TOO_LARGE],
+  timeout: ['408 Request Timeout', ErrorCodes.REQUEST_TIMEOUT],
+  busy: ['503 Service Unavailable', ErrorCodes.OVERLOADED],
+};
+
 export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): void {
   const { log } = handlers;
+  const webhookBodies = new BodyBudget(WEBHOOK_BODIES_IN_FLIGHT_BYTES);
   app.post('/v1/webhooks/provider', (res, req) => {
     // Headers are only readable before the first await.
     const signature = req.getHeader(HEADER_SIGNATURE) || undefined;
     const timestamp = req.getHeader(HEADER_TIMESTAMP) || undefined;
     const state = { aborted: false };
-    void readBody(res, WEBHOOK_BODY_LIMIT, handlers.webhookReadTimeoutMs, state).then(async (result) => {
+    void readBody(res, WEBHOOK_BODY_LIMIT, handlers.webhookReadTimeoutMs, state, webhookBodies).then(async (result) => {
       if (state.aborted) return;
-      if (!result.ok) {
+      if (!result.ok && result.reason !== 'aborted') {
         handlers.count('webhookBodyRefused', result.reason);
         log.warn({ reason: result.reason }, 'webhook body refused');
-        const status = result.reason === 'too_large' ? '413 Payload Too Large' : '408 Request Timeout';
-        res.cork(() => res.writeStatus(status).end(JSON.stringify({ error: { code: ErrorCodes.BODY_TOO_LARGE } }), true));
+        const [status, code] = BODY_REFUSALS[result.reason];
+        res.cork(() => res.writeStatus(status).end(JSON.stringify({ error: { code } }), true));
         return;
       }
+      if (!result.ok) return;
       let answer: WebhookAnswer;
       try {
         answer = await handlers.webhook(signature, timestamp, result.body);
