@@ -7,23 +7,27 @@
  * the deployment's own allowlists before the provider is asked anything; the
  * provider key stays inside ProviderClient. Every refusal is answered
  * `{"error":{"code","message"}}` with its status, and logged without secrets.
+ *
+ * The routes live in their own modules (the gateway's calls:
+ * signallingRoutes.ts; what a deployment asks about itself:
+ * selfServiceRoutes.ts; webhooks: ProviderWebhooks.ts; the dashboards and
+ * operatorApi.ts); this server builds their parts, authenticates and rate
+ * limits the gateways, and answers every refusal.
  */
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import type { AnswerCallBody, DialCallBody, DialCallResult, LiveCallView, PlatformErrorBody, StreamingStartBody } from '../wire/platformApi.js';
+import type { PlatformErrorBody } from '../wire/platformApi.js';
 import { HEADER_DEPLOYMENT, RECORDINGS_DELETED_PER_PASS } from '../wire/platformApi.js';
 import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
-import { randomUUID } from 'node:crypto';
-import { checkAnswerStreamUrl, checkCodec, checkDestination, checkDialStreamUrl, checkDigits, checkStreamToken } from './allowlists.js';
 import { CapActions, capLimits, type CapNotice } from './CapActions.js';
 import { CapEnforcer } from './CapEnforcer.js';
 import { ControlHub } from './ControlHub.js';
-import { CallRegistry, type CallRecord, type LockOutcome } from './CallRegistry.js';
-import { checkDialPolicy, DeploymentRegistry, E164_PATTERN, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
+import { CallRegistry } from './CallRegistry.js';
+import { DeploymentRegistry, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { DashboardSessions } from './DashboardSessions.js';
 import { handleDashboardRoute, type DashboardContext } from './dashboardRoutes.js';
@@ -31,9 +35,9 @@ import { CUSTOMER_COOKIE, DASHBOARD_RATE, handleCustomerRoute, type CustomerDash
 import { CUSTOMER_BASE } from './customerPage.js';
 import { DashboardLinks } from './DashboardLinks.js';
 import { RecordingPlayback } from './RecordingPlayback.js';
-import { callView, handleOperatorRoute, type OperatorContext } from './operatorApi.js';
+import { handleOperatorRoute, type OperatorContext } from './operatorApi.js';
 import { InstallRoutes, type InstallRoutesOptions } from './installTokens/installRoutes.js';
-import { ProviderClient, ProviderRefusedError, type ProviderClientOptions } from './ProviderClient.js';
+import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js';
 import { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
 import { RateLimiter } from './RateLimiter.js';
 import { DEFAULT_STREAM_RESTART_BUDGET, StreamRestartBudget } from './StreamRestartBudget.js';
@@ -54,11 +58,11 @@ import type { DashboardStore } from './store/DashboardStore.js';
 import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
-import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
 import { StreamlessCalls } from './StreamlessCalls.js';
 import { ProviderWebhooks } from './ProviderWebhooks.js';
 import { liveCallsOf } from './liveCalls.js';
-import { handleSelfServiceRoute, NOT_OWNED, type SelfServiceContext, type SelfServiceRequest } from './selfServiceRoutes.js';
+import { handleSelfServiceRoute, type SelfServiceContext } from './selfServiceRoutes.js';
+import { acceptUsage, handleSignallingRoute, type SignallingContext, type SignallingRequest } from './signallingRoutes.js';
 import { readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
 
 export interface PlatformServerOptions {
@@ -136,11 +140,8 @@ const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-/** The gateway's requests about one call (the deployment's own recordings: selfServiceRoutes.ts). */
-const ROUTE_SIGNAL_CALL = /^\/v1\/signal\/calls\/([^/]+)\/(answer|hangup|transfer|send_dtmf|usage|streaming_start|record_start|record_stop|streaming_stop)$/;
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
 const STORE_READY_TIMEOUT_MS = 2_000;
-const MAX_LISTED_CALLS = 100;
 const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.AUTH,
   ErrorCodes.DEPLOYMENT_DISABLED,
@@ -154,9 +155,6 @@ const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.RECORDING,
   ErrorCodes.RATE_LIMITED,
 ]);
-
-/** Which bucket pays for a stream request: the deployment's, or (a restart) the call's own first. */
-type Budget = 'deployment' | 'restart';
 
 interface RequestContext {
   deploymentId?: string;
@@ -204,6 +202,8 @@ export class PlatformServer {
   /** A deployment's own dashboard: its sessions and one-time sign-in links (customerDashboard.ts). */
   readonly #customer: CustomerDashboardContext;
   readonly #selfService: SelfServiceContext;
+  /** The gateway's requests about its calls: answer, dial, relayed actions, usage reports (signallingRoutes.ts). */
+  readonly #signalling: SignallingContext;
   readonly #capActions: CapActions;
   /** Which call each live reservation is for: to end calls at a cap, and to audit them. */
   readonly #reservations = new ReservationCalls();
@@ -308,7 +308,7 @@ export class PlatformServer {
       log: this.#log,
       ...(options.controlHeartbeatMs !== undefined ? { heartbeatMs: options.controlHeartbeatMs } : {}),
       capState: (id) => this.#capActions.state(id),
-      onUsage: (deployment, callId, duration) => this.#acceptUsage(deployment, callId, duration),
+      onUsage: (deployment, callId, duration) => acceptUsage(this.#signalling, deployment, callId, duration),
     });
     this.#capActions = new CapActions({
       caps: this.caps,
@@ -392,6 +392,22 @@ export class PlatformServer {
       links: this.#customer.links,
       switchRecording: (id, on) => this.#applyRecordingSwitch(id, on),
       deletedPerPass: this.#deletedPerPass,
+      bodyTimeoutMs: this.#bodyTimeoutMs,
+      log: this.#log,
+    };
+    this.#signalling = {
+      calls: this.calls,
+      deployments: this.deployments,
+      provider: this.#provider,
+      connectionId: this.#connectionId,
+      caps: this.caps,
+      capActions: this.#capActions,
+      reservations: this.#reservations,
+      ledger: this.ledger,
+      settlement: this.#settlement,
+      recordings: this.#recordings,
+      streamless: this.streamless,
+      background: (what, work) => this.#background(what, work),
       bodyTimeoutMs: this.#bodyTimeoutMs,
       log: this.#log,
     };
@@ -510,28 +526,8 @@ export class PlatformServer {
       path = url.pathname;
       const tools = { ...this.#installTools, allow: (m: string, a: string) => allowMethod(m, a, ctx) };
       if (await this.install.handle(method, path, req, res, tools)) return;
-      const signal = ROUTE_SIGNAL_CALL.exec(path);
-      if (signal) {
-        allowMethod(method, 'POST', ctx);
-        const callId = decodeCallId(signal[1] ?? '');
-        ctx.callId = callId;
-        switch (signal[2]) {
-          case 'answer':
-            return await this.#answer(req, res, callId, ctx);
-          case 'hangup':
-            return await this.#hangup(req, res, callId, ctx);
-          case 'transfer':
-            return await this.#transfer(req, res, callId, ctx);
-          case 'send_dtmf':
-            return await this.#sendDtmf(req, res, callId, ctx);
-          case 'usage':
-            return await this.#usageReport(req, res, callId, ctx);
-          case 'streaming_start':
-            return await this.#streamingStart(req, res, callId, ctx);
-          default:
-            return await this.#callAction(req, res, callId, signal[2] as 'record_start' | 'record_stop' | 'streaming_stop', ctx);
-        }
-      }
+      const gateway = this.#gatewayRequest(ctx);
+      if (await handleSignallingRoute(this.#signalling, gateway, req, res, method, url)) return;
       switch (path) {
         case '/healthz':
           allowMethod(method, 'GET', ctx);
@@ -539,15 +535,11 @@ export class PlatformServer {
         case '/readyz':
           allowMethod(method, 'GET', ctx);
           return await this.#ready(req, res);
-        case '/v1/signal/calls':
-          if (method === 'GET') return await this.#listCalls(req, res, url, ctx);
-          if (method !== 'POST') allowMethod(method, 'GET, POST', ctx);
-          return await this.#dial(req, res, ctx);
         case '/v1/provider/webhooks':
           allowMethod(method, 'POST', ctx);
           return await this.#webhooks.handle(req, res, ctx);
         default:
-          if (await handleSelfServiceRoute(this.#selfService, this.#selfServiceRequest(ctx), req, res, method, url)) return;
+          if (await handleSelfServiceRoute(this.#selfService, gateway, req, res, method, url)) return;
           if (await handleCustomerRoute({ ...this.#customer, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
           if (await handleDashboardRoute({ ...this.#dashboard, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, path)) return;
           if (await handleOperatorRoute({ ...this.#operator, allow: (m, a) => allowMethod(m, a, ctx) }, req, res, method, url)) return;
@@ -558,15 +550,30 @@ export class PlatformServer {
     }
   }
 
-  /** The per-request half of the self-service routes: this request's authentication and record. */
-  #selfServiceRequest(ctx: RequestContext): SelfServiceRequest {
+  /** The per-request half of the gateway's routes (signalling and self-service): this request's authentication and record. */
+  #gatewayRequest(ctx: RequestContext): SignallingRequest {
     return {
-      authenticate: (req) => this.#authenticate(req, ctx),
+      authenticate: (req, restartOf = null, liveList = false) => this.#authenticate(req, ctx, restartOf, liveList),
       allow: (m, a) => allowMethod(m, a, ctx),
       noteCall: (callId) => {
         ctx.callId = callId;
       },
     };
+  }
+
+  /** `restartOf`: a call whose own restart budget pays first (StreamRestartBudget); `liveList`: the live-call list's own budget pays first. */
+  async #authenticate(req: IncomingMessage, ctx: RequestContext, restartOf: string | null = null, liveList = false): Promise<Deployment> {
+    const claimed = singleHeader(req, HEADER_DEPLOYMENT);
+    const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(singleHeader(req, 'authorization') ?? '');
+    const deployment = await this.deployments.authenticate(claimed, bearer?.[1]);
+    ctx.deploymentId = deployment.id;
+    if (restartOf !== null && (await this.#restartBudget.take(deployment.id, restartOf))) return deployment;
+    if (liveList && this.#liveListBudget.take(deployment.id)) return deployment;
+    // After authentication, so nobody can drain another deployment's bucket.
+    if (!(await this.#limiter.take(deployment.id))) {
+      throw new TtmaError(ErrorCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);
+    }
+    return deployment;
   }
 
   readonly #installTools = {
@@ -575,144 +582,7 @@ export class PlatformServer {
     send: (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => sendJson(req, res, status, body),
   };
 
-  // ---- signalling (gateway -> platform) ----
-
-  /**
-   * The stream of an answer or of a restart: authenticated, its fields checked
-   * against the deployment (wss:// to exactly its tunnel host, path
-   * /v1/media/<this call id>, token and codec shapes: FAQ-13), then the
-   * call's ownership; the fields as the provider takes them.
-   */
-  async #ownCallStream(req: IncomingMessage, callId: string, ctx: RequestContext, budget: Budget = 'deployment') {
-    const deployment = await this.#authenticate(req, ctx, budget === 'restart' ? callId : null);
-    const body = (await this.#readJson(req)) as Partial<AnswerCallBody | StreamingStartBody>;
-    const streamUrl = checkAnswerStreamUrl(body.stream_url, deployment.tunnelHost, callId);
-    const token = checkStreamToken(body.stream_auth_token);
-    const codec = checkCodec(body.codec);
-    const clientState = checkClientState(body.client_state);
-    await this.#requireOwnership(deployment, callId);
-    return { deployment, codec, stream: bidirectionalStream(streamUrl, token, codec, clientState) };
-  }
-
-  async #answer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const { deployment, codec, stream } = await this.#ownCallStream(req, callId, ctx);
-    // A dialled call is answered by the callee, and reserves under its dial's own id.
-    if ((await this.calls.get(callId))?.direction === 'outgoing') {
-      throw new TtmaError(ErrorCodes.CONFLICT, 'this call was dialled by the deployment: answer is for incoming calls', 409);
-    }
-    // Reserve the first minute before the provider is asked anything: at a cap, no call starts.
-    // Once per call (a second answer is refused here, before it could touch the first's reservation).
-    await this.#admit(deployment, callId);
-    this.#reservations.set(callId, callId);
-    // Written while the provider answers (no round trip of its own); if it is lost, settlement
-    // falls back to the call id, which is this reservation's id anyway.
-    const marked = this.calls.patch(callId, { reservationId: callId }).catch((err: unknown) => {
-      this.#log.warn({ callId, code: isTtmaError(err) ? err.code : undefined }, 'reservation id not written to the call record');
-    });
-    try {
-      await this.#provider.answer(callId, stream);
-      await marked;
-    } catch (err) {
-      if (err instanceof ProviderRefusedError) {
-        // Not answered: stop top-ups; the provider's hang-up (answer timeout) settles the reservation at its figure.
-        await this.caps.release(deployment.id, callId);
-      } else {
-        // Perhaps answered (a timeout, 5xx): the reservation stays live, so the call's minutes are still
-        // reserved and capped, until its hang-up or the live-call audit settles it.
-        this.#log.warn({ deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'answer outcome unknown: the call stays reserved until it ends');
-      }
-      throw err;
-    }
-    this.#log.info({ deployment: deployment.id, callId, codec }, 'call answered through the provider');
-    sendJson(req, res, 200, { ok: true });
-    if (deployment.recording) this.#background('recording start', this.#recordings.start(deployment, callId));
-  }
-
-  /**
-   * A new stream for one of the deployment's own live calls (the gateway lost
-   * its media socket), checked as an answer's. Nothing is reserved: the call
-   * already holds its reservation. Paid from the call's own restart budget
-   * while it lasts, so a tunnel reconnect's every-call-at-once burst does not
-   * drain the deployment's bucket.
-   */
-  async #streamingStart(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const { deployment, codec, stream } = await this.#ownCallStream(req, callId, ctx, 'restart');
-    await this.#provider.action(callId, 'streaming_start', stream);
-    this.#log.info({ deployment: deployment.id, callId, codec }, 'media stream restarted through the provider');
-    sendJson(req, res, 200, { ok: true });
-  }
-
-  /** Gateway-initiated record_start/record_stop/streaming_stop, on its own calls only. */
-  async #callAction(
-    req: IncomingMessage,
-    res: ServerResponse,
-    callId: string,
-    action: 'record_start' | 'record_stop' | 'streaming_stop',
-    ctx: RequestContext,
-  ): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    await this.#readJson(req);
-    await this.#requireOwnership(deployment, callId);
-    if (action === 'record_start' && !deployment.recording) {
-      throw new TtmaError(ErrorCodes.RECORDING, 'recording is off for this deployment: record_start refused', 403);
-    }
-    if (action === 'record_start') await this.#provider.action(callId, 'record_start', { format: 'mp3', channels: 'single' });
-    else await this.#provider.action(callId, action);
-    if (action === 'streaming_stop') this.streamless.stoppedOnPurpose(callId);
-    this.#log.info({ deployment: deployment.id, callId, action }, 'call action relayed');
-    sendJson(req, res, 200, { ok: true });
-  }
-
-  /** The deployment's own recent calls, newest first, as the platform recorded them (`ttma calls --source platform`). */
-  async #listCalls(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RequestContext): Promise<void> {
-    const live = url.searchParams.get('live');
-    const deployment = await this.#authenticate(req, ctx, null, live !== null);
-    if (live !== null) {
-      // A starting gateway takes over its deployment's answered calls and answers its ringing ones (src/platform/liveCalls.ts).
-      if (live !== '1') throw new TtmaError(ErrorCodes.BAD_REQUEST, 'live must be 1', 400);
-      const calls = await liveCallsOf(deployment.id, { caps: this.caps, calls: this.calls, reservations: this.#reservations });
-      this.#log.info({ deployment: deployment.id, live: calls.length }, 'live calls listed for the gateway');
-      return sendJson(req, res, 200, { calls: calls.map(liveCallView) });
-    }
-    const raw = url.searchParams.get('limit') ?? '10';
-    const limit = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
-    if (!(limit >= 1 && limit <= MAX_LISTED_CALLS)) {
-      throw new TtmaError(ErrorCodes.BAD_REQUEST, `limit must be a whole number from 1 to ${MAX_LISTED_CALLS}`, 400);
-    }
-    const calls = (await this.calls.list({ deploymentId: deployment.id, limit })).map(deploymentCallView);
-    sendJson(req, res, 200, { calls });
-  }
-
-  /** The gateway's duration report over HTTP (the control connection is the usual way). */
-  async #usageReport(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const body = await this.#readJson(req);
-    sendJson(req, res, 200, { ok: true, flags: await this.#acceptUsage(deployment, callId, body['duration_ms']) });
-  }
-
-  /** A usage report by either route: kept for the cross-check, never billed from (FAQ-14). */
-  async #acceptUsage(deployment: Deployment, callId: string, duration: unknown): Promise<string[]> {
-    if (typeof duration !== 'number' || !Number.isInteger(duration) || duration < 0 || duration > MAX_REPORTED_MS) {
-      throw new TtmaError(ErrorCodes.BAD_REQUEST, `duration_ms must be a whole number from 0 to ${MAX_REPORTED_MS}`, 400);
-    }
-    const known = await this.calls.ownerOf(callId);
-    if (!known) {
-      await this.ledger.unknownReport(deployment.id, callId, duration);
-      throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    }
-    if (!known.locked || known.deploymentId !== deployment.id) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    return (await this.ledger.gatewayReport(deployment.id, callId, duration)).flags;
-  }
-
-  /** Reserve a new call's first unit; a cap refusal also tells the deployment's gateways. */
-  async #admit(deployment: Deployment, reservationId: string): Promise<void> {
-    try {
-      await this.caps.admit(deployment.id, reservationId, capLimits(deployment));
-    } catch (err) {
-      if (isTtmaError(err, ErrorCodes.CAP_REACHED)) this.#background('cap state push', this.#capActions.push(deployment.id));
-      throw err;
-    }
-  }
+  // ---- recording switch, readiness ----
 
   /** Sets the deployment's recording flag; off also stops its live recordings (how many, returned). */
   async #applyRecordingSwitch(deploymentId: string, on: boolean): Promise<number> {
@@ -753,159 +623,6 @@ export class PlatformServer {
     const degraded = state.degraded || recordsReason !== null;
     const body = { ok: !degraded, store: state.kind, degraded, reason: state.reason ?? recordsReason, since: state.since };
     sendJson(req, res, degraded ? 503 : 200, degraded ? { ...body, error: { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' } } : body);
-  }
-
-  async #hangup(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    await this.#readJson(req);
-    await this.#requireOwnership(deployment, callId);
-    const result = await this.#provider.hangup(callId);
-    this.#log.info({ deployment: deployment.id, callId, alreadyEnded: result.alreadyEnded }, 'call hung up');
-    sendJson(req, res, 200, { ok: true });
-  }
-
-  async #transfer(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const body = await this.#readJson(req);
-    await this.#requireOwnership(deployment, callId);
-    // A transfer dials out too: the deployment's dialling policy applies first, as to dial, then the premium-rate refusal.
-    if (typeof body['to'] === 'string') checkDialPolicy(deployment, body['to']);
-    const to = checkDestination(body['to']);
-    const from = deployment.numbers[0] ?? '';
-    await this.#provider.transfer(callId, to, from);
-    this.#log.info({ deployment: deployment.id, callId }, 'call transferred');
-    sendJson(req, res, 200, { ok: true });
-  }
-
-  async #sendDtmf(req: IncomingMessage, res: ServerResponse, callId: string, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const body = await this.#readJson(req);
-    const digits = checkDigits(body['digits']);
-    await this.#requireOwnership(deployment, callId);
-    await this.#provider.sendDtmf(callId, digits);
-    sendJson(req, res, 200, { ok: true });
-  }
-
-  async #dial(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    const deployment = await this.#authenticate(req, ctx);
-    const body = (await this.#readJson(req)) as Partial<DialCallBody>;
-    if (typeof body.to !== 'string' || !E164_PATTERN.test(body.to)) {
-      throw new TtmaError(ErrorCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
-    }
-    checkDialPolicy(deployment, body.to);
-    checkDestination(body.to);
-    const from = body.from ?? deployment.numbers[0];
-    if (typeof from !== 'string' || !deployment.numbers.includes(from)) {
-      throw new TtmaError(ErrorCodes.NUMBER_NOT_OWNED, "from must be one of this deployment's numbers", 403);
-    }
-    const { streamUrl, mediaId } = checkDialStreamUrl(body.stream_url, deployment.tunnelHost);
-    const token = checkStreamToken(body.stream_auth_token);
-    const codec = checkCodec(body.codec);
-    const clientState = checkClientState(body.client_state);
-    const timeoutSecs = checkIntRange(body.timeout_secs, 'timeout_secs', DIAL_TIMEOUT_SECS);
-    const timeLimitSecs = checkIntRange(body.time_limit_secs, 'time_limit_secs', TIME_LIMIT_SECS);
-    const to = body.to;
-    // The reservation is keyed by the dial's command_id: the call id exists only after the provider answers.
-    const commandId = randomUUID();
-    const reservationId = `dial-${commandId}`;
-    await this.#admit(deployment, reservationId);
-    let dialled;
-    try {
-      dialled = await this.#provider.dial({
-      command_id: commandId,
-      connection_id: this.#connectionId,
-      from,
-      to,
-      ...bidirectionalStream(streamUrl, token, codec, clientState),
-      ...(timeoutSecs !== undefined ? { timeout_secs: timeoutSecs } : {}),
-      ...(timeLimitSecs !== undefined ? { time_limit_secs: timeLimitSecs } : {}),
-      });
-    } catch (err) {
-      // No call was placed: the reserved minute goes back.
-      await this.caps.settle(deployment.id, reservationId, 0).catch(() => undefined);
-      throw err;
-    }
-    const callId = dialled.call_control_id;
-    ctx.callId = callId;
-    this.#reservations.set(reservationId, callId);
-    let locked: LockOutcome;
-    try {
-      locked = await this.calls.lock(callId, deployment.id, { direction: 'outgoing', from, to }, { reservationId });
-    } catch (err) {
-      // The call is placed but nobody can be shown to own it: it must not stay up (fail closed).
-      this.#log.error({ deployment: deployment.id, callId, code: isTtmaError(err) ? err.code : undefined }, 'dialled call not locked (store unreachable): ending it');
-      await this.#endUnlockedDial(deployment.id, callId, reservationId);
-      throw err;
-    }
-    if (!locked.ok) {
-      // The provider handed us an id we already gave to someone else: never
-      // re-assign; end the new call rather than let two owners share it.
-      this.#log.error({ deployment: deployment.id, callId }, 'dialled call id already locked to another owner');
-      await this.#endUnlockedDial(deployment.id, callId, reservationId);
-      throw new TtmaError(ErrorCodes.PROVIDER, 'provider returned a call id that is already in use', 502);
-    }
-    // Events that raced ahead of the lock found the call unlocked and set nothing in motion:
-    // a call.hangup still settles, a call.answered still starts the recording.
-    if (locked.state === 'ended') this.#background('settlement', this.#settlement.onHangup(callId));
-    else if (locked.state === 'answered') this.#background('recording start', this.#recordings.start(deployment, callId));
-    this.#log.info({ deployment: deployment.id, callId, mediaId, codec }, 'outbound call placed');
-    const result: DialCallResult = { call_control_id: callId, call_session_id: dialled.call_session_id };
-    sendJson(req, res, 200, result);
-  }
-
-  /**
-   * Ends a dialled call that could not be locked. No record carries its
-   * reservation, so no hang-up event would ever settle it: stop its top-ups
-   * here (its first minute stays counted).
-   */
-  async #endUnlockedDial(deploymentId: string, callId: string, reservationId: string): Promise<void> {
-    await this.#provider.hangup(callId).catch((err: unknown) => {
-      this.#log.error({ deployment: deploymentId, callId, code: isTtmaError(err) ? err.code : undefined }, 'unlocked dialled call not hung up');
-    });
-    await this.caps.release(deploymentId, reservationId);
-    this.#reservations.forgetReservation(reservationId);
-  }
-
-  /** `restartOf`: a call whose own restart budget pays first (StreamRestartBudget); `liveList`: the live-call list's own budget pays first. */
-  async #authenticate(req: IncomingMessage, ctx: RequestContext, restartOf: string | null = null, liveList = false): Promise<Deployment> {
-    const claimed = singleHeader(req, HEADER_DEPLOYMENT);
-    const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(singleHeader(req, 'authorization') ?? '');
-    const deployment = await this.deployments.authenticate(claimed, bearer?.[1]);
-    ctx.deploymentId = deployment.id;
-    if (restartOf !== null && (await this.#restartBudget.take(deployment.id, restartOf))) return deployment;
-    if (liveList && this.#liveListBudget.take(deployment.id)) return deployment;
-    // After authentication, so nobody can drain another deployment's bucket.
-    if (!(await this.#limiter.take(deployment.id))) {
-      throw new TtmaError(ErrorCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);
-    }
-    return deployment;
-  }
-
-  /**
-   * The call must be locked to this deployment: known from a webhook or our
-   * own dial, or (not yet known) fetched from the provider and locked by the
-   * dialled number, incoming calls only. One answer for "someone else's" and
-   * "no such call", so ids cannot be probed.
-   */
-  async #requireOwnership(deployment: Deployment, callId: string): Promise<void> {
-    const known = await this.calls.ownerOf(callId);
-    if (known) {
-      if (known.locked && known.deploymentId === deployment.id) return;
-      throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    }
-    let call;
-    try {
-      call = await this.#provider.getCall(callId);
-    } catch (err) {
-      if (isTtmaError(err) && err.status === 404) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-      throw err;
-    }
-    if (call.direction !== 'incoming' || !call.to) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    const owner = await this.deployments.findByNumber(call.to);
-    const locked = await this.calls.lock(callId, owner?.id ?? null, { direction: 'incoming', from: call.from ?? '', to: call.to });
-    if (!locked.ok || locked.deploymentId !== deployment.id) {
-      throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-    }
   }
 
   // ---- admin ----
@@ -971,29 +688,4 @@ function allowMethod(method: string, allowed: string, ctx: RequestContext): void
   if (method !== allowed) {
     throw new TtmaError(ErrorCodes.METHOD_NOT_ALLOWED, `method not allowed, use ${allowed}`, 405);
   }
-}
-
-/** What a deployment sees of its own calls: the operator's view (callView) less review fields and the recording's location. */
-const DEPLOYMENT_CALL_FIELDS = [
-  'call_control_id', 'direction', 'from', 'to', 'state', 'started_at', 'answered_at', 'ended_at',
-  'duration_ms', 'billed_minutes', 'cost_usd', 'hangup_cause',
-] as const;
-
-/** What a starting gateway needs to take a live call over (LiveCallView): few fields, as the list can hold thousands. */
-const LIVE_CALL_FIELDS = ['call_control_id', 'direction', 'from', 'to', 'state', 'started_at', 'answered_at'] as const;
-
-function pickFields(record: CallRecord, fields: readonly string[]): Record<string, unknown> {
-  const full = callView(record);
-  const view: Record<string, unknown> = {};
-  for (const field of fields) view[field] = full[field];
-  return view;
-}
-
-function liveCallView(record: CallRecord): LiveCallView {
-  return pickFields(record, LIVE_CALL_FIELDS) as unknown as LiveCallView;
-}
-
-/** A call record as its own deployment may see it: the provider's figures, no review flags, no recording URL. */
-function deploymentCallView(record: CallRecord): Record<string, unknown> {
-  return { ...pickFields(record, DEPLOYMENT_CALL_FIELDS), recorded: Boolean(record.recording?.url) };
 }
