@@ -33,7 +33,14 @@ export interface CapActionsOptions {
   logger: Logger;
   /** Between the warning and the hang-up. */
   goodbyeMs: number;
+  /**
+   * Waits before trying again a hang-up the provider failed (its own client has retried already):
+   * a call at a cap has no reservation left to be audited by, so this is its only way to end.
+   */
+  hangupRetryMs?: readonly number[];
 }
+
+const HANGUP_RETRY_MS: readonly number[] = [1_000, 5_000, 30_000];
 
 export function capLimits(deployment: Deployment): { day: number; month: number } {
   return { day: deployment.caps.dayMinutes, month: deployment.caps.monthMinutes };
@@ -147,15 +154,28 @@ export class CapActions {
     return callIds;
   }
 
+  /** Hangs each call up; one the provider fails is tried again after each of `hangupRetryMs`, unless it has ended meanwhile. */
   async #hangUp(deploymentId: string, callIds: Set<string>, fields: Record<string, string>, message: string): Promise<void> {
-    const { provider, logger } = this.#o;
+    const { provider, calls, logger } = this.#o;
+    const waits = this.#o.hangupRetryMs ?? HANGUP_RETRY_MS;
     await Promise.all(
       [...callIds].map(async (callId) => {
-        try {
-          await provider.hangup(callId);
-          logger.warn({ audit: true, deployment: deploymentId, callId, ...fields }, message);
-        } catch (err) {
-          logger.error({ deployment: deploymentId, callId, err: isTtmaError(err) ? err.code : 'error' }, `could not end a call: ${message}`);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await provider.hangup(callId);
+            logger.warn({ audit: true, deployment: deploymentId, callId, ...fields }, message);
+            return;
+          } catch (err) {
+            const wait = waits[attempt];
+            logger.error(
+              { deployment: deploymentId, callId, err: isTtmaError(err) ? err.code : 'error', retryInMs: wait ?? null },
+              wait === undefined ? `could not end a call, giving up: ${message}` : `could not end a call, trying again: ${message}`,
+            );
+            if (wait === undefined) return;
+            await new Promise((resolve) => setTimeout(resolve, wait));
+            const record = await calls.get(callId).catch(() => undefined);
+            if (record?.state === 'ended') return;
+          }
         }
       }),
     );

@@ -127,6 +127,8 @@ export interface PlatformServerOptions {
   cdr?: { attempts?: number; backoffMs?: number };
   /** Between telling the gateway a cap is reached and hanging up its calls (default 1 s). */
   capGoodbyeMs?: number;
+  /** Waits before trying again a hang-up at a cap (or of a disabled deployment) the provider failed (default 1, 5, 30 s). */
+  capHangupRetryMs?: readonly number[];
   /** An answered call whose media stream stopped and did not start again within this is ended here (default 30 s; StreamlessCalls). */
   streamlessGraceMs?: number;
   /** Install tokens and the bundles they point at (src/platform/installTokens). */
@@ -319,6 +321,7 @@ export class PlatformServer {
       reservations: this.#reservations,
       logger: this.#log,
       goodbyeMs: options.capGoodbyeMs ?? DEFAULT_CAP_GOODBYE_MS,
+      ...(options.capHangupRetryMs ? { hangupRetryMs: options.capHangupRetryMs } : {}),
     });
     // Changed through another platform process on the same store: re-check this process's connections.
     this.deployments.store.onStoredChange?.((id) => {

@@ -375,3 +375,31 @@ describe('a cap lowered below the minutes already used', () => {
     }
   });
 });
+
+describe('a hang-up at the cap the provider fails', () => {
+  it('is tried again until the call ends: at the cap it has no reservation left to be audited by', async () => {
+    const h = await startHarness({
+      capUnitMs: UNIT_MS,
+      capGoodbyeMs: 0,
+      capHangupRetryMs: [50, 50, 50],
+      rateLimit: { ratePerSec: 1_000, burst: 1_000 },
+      provider: { backoffMs: 5, timeoutMs: 2_000, maxAttempts: 1 },
+    });
+    try {
+      const id = 'cap-hangup-retry';
+      const host = `${id}.trycloudflare.com`;
+      const { agentSecret } = await h.platform.deployments.register({ id, numbers: ['+15550008888'], tunnelHost: host, caps: { dayMinutes: 1, monthMinutes: 100 } });
+      const dialled = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: agentHeaders(id, agentSecret), body: dialBody(host) });
+      const callId = dialled.body.call_control_id as string;
+      // The provider fails the first two hang-ups of this call.
+      let failures = 0;
+      h.provider.override = (r) => (r.path.includes(`${encodeURIComponent(callId)}/actions/hangup`) && failures++ < 2 ? { status: 500, body: { errors: [{ code: '10001' }] } } : undefined);
+      await waitFor('the call ended at the cap despite two failed hang-ups', () => h.provider.calls.get(callId)?.alive === false);
+      assert.equal(h.provider.commands('hangup').filter((r) => r.path.includes(encodeURIComponent(callId))).length, 3);
+      assert.ok(h.lines.some((l) => l.includes('could not end a call, trying again') && l.includes(callId)));
+    } finally {
+      h.provider.override = null;
+      await h.close();
+    }
+  });
+});
