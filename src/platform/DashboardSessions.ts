@@ -9,6 +9,15 @@
  * deployments' (`ttma_customer`, /v1/dashboard/, signed in with a one-time
  * link, DashboardLinks); each session names its subject (the deployment).
  *
+ * Each session is also tagged with what it was opened under (the operator's:
+ * a digest of the admin token, `tag`; a deployment's: of its agent secret's
+ * digest, customerDashboard.ts), checked on every request: a replaced admin
+ * token or a rotated secret ends every session opened before, whatever became
+ * of the revocation that also runs then (a sign-in in flight at the rotation,
+ * a store that failed the revoke). The cookie is `Secure` when the request
+ * came through a public name (the platform is reached from outside only over
+ * TLS: a reverse proxy or tunnel), not when it came to a loopback address.
+ *
  * The operator's session only lets a browser READ: every admin route that
  * changes anything still wants the bearer token. Sign-in failures are
  * counted, and past MAX_FAILURES in a window sign-in is refused until the
@@ -16,7 +25,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { DashboardStore } from './store/DashboardStore.js';
+import { servedOverTls } from './browserForms.js';
+import type { DashboardStore, TaggedEntry } from './store/DashboardStore.js';
 import { MemoryDashboardStore } from './store/MemoryDashboardStore.js';
 
 export const SESSION_COOKIE = 'ttma_dashboard';
@@ -38,6 +48,13 @@ export interface DashboardSessionsOptions {
   path?: string;
   /** Sessions one subject keeps at once (default 64); past it its oldest ends. */
   maxPerSubject?: number;
+  /** What every session is opened under and must still match (the operator's: a digest of the admin token). */
+  tag?: string;
+}
+
+/** A tag for a secret's digest: 32 hex digits of its own digest (what the store holds says nothing usable about the secret). */
+export function sessionTag(secretDigest: Buffer): string {
+  return createHash('sha256').update('ttma-session-tag\n').update(secretDigest).digest('hex').slice(0, 32);
 }
 
 export class DashboardSessions {
@@ -47,6 +64,7 @@ export class DashboardSessions {
   readonly #name: string;
   readonly #path: string;
   readonly #maxPerSubject: number;
+  readonly #tag: string;
   #failures: { windowStart: number; count: number } = { windowStart: 0, count: 0 };
 
   constructor(options: DashboardSessionsOptions = {}) {
@@ -56,31 +74,42 @@ export class DashboardSessions {
     this.#name = options.cookieName ?? SESSION_COOKIE;
     this.#path = options.path ?? SESSION_PATH;
     this.#maxPerSubject = options.maxPerSubject ?? MAX_SESSIONS;
+    this.#tag = options.tag ?? '';
   }
 
-  /** A new session for `subject`: the Set-Cookie value to send (the token itself is not kept). */
-  async open(subject = ''): Promise<string> {
+  /**
+   * A new session for `subject`, tagged `tag` (default: this instance's), for the browser that sent
+   * `req`: the Set-Cookie value to send (the token itself is not kept).
+   */
+  async open(req: IncomingMessage | null, subject = '', tag = this.#tag): Promise<string> {
     const token = randomBytes(32).toString('base64url');
-    await this.#store.put(this.#name, digest(token), subject, this.#ttlMs, this.#maxPerSubject);
-    return this.#cookie(token, Math.floor(this.#ttlMs / 1000));
+    await this.#store.put(this.#name, digest(token), subject, this.#ttlMs, this.#maxPerSubject, tag);
+    return this.#cookie(token, Math.floor(this.#ttlMs / 1000), req !== null && servedOverTls(req));
   }
 
-  /** The subject of the request's session when it carries exactly one live session cookie; null otherwise. */
+  /** The subject and tag of the request's session when it carries exactly one live session cookie; null otherwise. */
+  async entryOf(req: IncomingMessage): Promise<TaggedEntry | null> {
+    const token = sessionToken(req, this.#name);
+    return token === null ? null : this.#store.getTagged(this.#name, digest(token));
+  }
+
+  /** The subject of the request's session (whatever its tag); null without one. */
   async subjectOf(req: IncomingMessage): Promise<string | null> {
-    const token = sessionToken(req, this.#name);
-    return token === null ? null : this.#store.get(this.#name, digest(token));
+    return (await this.entryOf(req))?.subject ?? null;
   }
 
-  /** True when the request carries exactly one live session cookie. */
+  /** True when the request carries exactly one live session cookie, opened under this instance's tag. */
   async valid(req: IncomingMessage): Promise<boolean> {
-    return (await this.subjectOf(req)) !== null;
+    return (await this.entryOf(req))?.tag === this.#tag;
   }
 
-  /** Ends the request's session, if any; the Set-Cookie value that clears it. */
+  /**
+   * Ends the request's session: every well-formed cookie of our name it carries (with a second one
+   * planted beside it, the real one still ends); the Set-Cookie value that clears it.
+   */
   async close(req: IncomingMessage): Promise<string> {
-    const token = sessionToken(req, this.#name);
-    if (token !== null) await this.#store.delete(this.#name, digest(token));
-    return this.#cookie('', 0);
+    for (const token of sessionTokens(req, this.#name)) await this.#store.delete(this.#name, digest(token));
+    return this.#cookie('', 0, servedOverTls(req));
   }
 
   /** Every session of one subject ends (its secret was rotated, it was disabled). */
@@ -88,9 +117,9 @@ export class DashboardSessions {
     return this.#store.revoke(this.#name, subject);
   }
 
-  #cookie(value: string, maxAgeSec: number): string {
-    // Not `Secure`: the platform serves plain HTTP on 127.0.0.1 (reached through an SSH forward or a TLS front).
-    return `${this.#name}=${value}; Path=${this.#path}; Max-Age=${maxAgeSec}; HttpOnly; SameSite=Strict`;
+  #cookie(value: string, maxAgeSec: number, secure: boolean): string {
+    // Secure only through a public name: on 127.0.0.1 (an SSH forward) the platform is plain HTTP.
+    return `${this.#name}=${value}; Path=${this.#path}; Max-Age=${maxAgeSec}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
   }
 
   /** False while sign-in is locked out by too many failures in the window. */
@@ -121,17 +150,29 @@ function digest(token: string): string {
 
 /** The session cookie's value when the request has exactly one well-formed one; null otherwise. */
 export function sessionToken(req: IncomingMessage, name = SESSION_COOKIE): string | null {
+  const values = cookieValues(req, name);
+  // Two cookies of our name (one planted by a sibling path or host): trust neither.
+  if (values === null || values.length !== 1) return null;
+  return TOKEN_PATTERN.test(values[0]!) ? values[0]! : null;
+}
+
+/** Every well-formed value of the session cookie in the request (to end them all at sign-out). */
+function sessionTokens(req: IncomingMessage, name: string): string[] {
+  return (cookieValues(req, name) ?? []).filter((value) => TOKEN_PATTERN.test(value));
+}
+
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/** The values of every cookie called `name` in the request; null for a header too long to read. */
+function cookieValues(req: IncomingMessage, name: string): string[] | null {
   const header = req.headers.cookie;
+  if (header === undefined) return [];
   if (typeof header !== 'string' || header.length > 8192) return null;
-  let found: string | null = null;
+  const values: string[] = [];
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    // Two cookies of our name (one planted by a sibling path or host): trust neither.
-    if (found !== null) return null;
-    found = part.slice(eq + 1).trim();
+    if (eq >= 0 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
   }
-  if (found === null || !/^[A-Za-z0-9_-]{43}$/.test(found)) return null;
-  return found;
+  return values;
 }
 

@@ -29,7 +29,7 @@ import { ControlHub } from './ControlHub.js';
 import { CallRegistry } from './CallRegistry.js';
 import { DeploymentRegistry, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
-import { DashboardSessions } from './DashboardSessions.js';
+import { DashboardSessions, sessionTag } from './DashboardSessions.js';
 import { handleDashboardRoute, type DashboardContext } from './dashboardRoutes.js';
 import { CUSTOMER_COOKIE, DASHBOARD_RATE, handleCustomerRoute, type CustomerDashboardContext } from './customerDashboard.js';
 import { CUSTOMER_BASE } from './customerPage.js';
@@ -355,7 +355,8 @@ export class PlatformServer {
       logger: this.#log,
     });
     this.#dashboard = {
-      sessions: new DashboardSessions({ store: this.#dashboardStore, now: this.#now }),
+      // Tagged with the admin token: sessions opened under a token since replaced end (they may outlive a restart in Redis).
+      sessions: new DashboardSessions({ store: this.#dashboardStore, now: this.#now, ...(this.#adminTokenDigest ? { tag: sessionTag(this.#adminTokenDigest) } : {}) }),
       calls: this.calls,
       playback: new RecordingPlayback({
         dir: options.recordingsDir ?? null,

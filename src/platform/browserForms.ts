@@ -20,9 +20,24 @@ export function requireSameOrigin(req: IncomingMessage): void {
     throw new TtmaError(ErrorCodes.CROSS_SITE, 'cross-site form post refused', 403);
   }
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) {
+  // The page's own origin: https through the public name (a TLS front), http on the loopback.
+  const host = req.headers.host ?? '';
+  if (origin !== undefined && origin !== `https://${host}` && origin !== `http://${host}`) {
     throw new TtmaError(ErrorCodes.CROSS_SITE, 'cross-origin form post refused', 403);
   }
+}
+
+const LOOPBACK_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
+
+/**
+ * True when the browser reached us through a public name. The platform listens on 127.0.0.1 and
+ * is reached from outside only through a TLS front (a reverse proxy or a tunnel: the gateway
+ * takes a platform URL that is not https only on the loopback), so such a page is https and its
+ * session cookie may be `Secure`; on a loopback address (an SSH forward) it is plain HTTP.
+ */
+export function servedOverTls(req: IncomingMessage): boolean {
+  const host = req.headers.host;
+  return typeof host === 'string' && host !== '' && !LOOPBACK_HOST.test(host);
 }
 
 /** A same-origin form post's fields (application/x-www-form-urlencoded only). */

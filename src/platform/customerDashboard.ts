@@ -37,7 +37,7 @@ import {
 } from './customerPage.js';
 import type { DashboardLinks } from './DashboardLinks.js';
 import { LINK_CODE_PATTERN } from './DashboardLinks.js';
-import type { DashboardSessions } from './DashboardSessions.js';
+import { sessionTag, type DashboardSessions } from './DashboardSessions.js';
 import type { Deployment } from './DeploymentRegistry.js';
 import type { RateLimiter } from './RateLimiter.js';
 import type { RecordingPlayback } from './RecordingPlayback.js';
@@ -200,7 +200,7 @@ async function signIn(ctx: CustomerDashboardContext, req: IncomingMessage, res: 
     return;
   }
   ctx.log.info({ audit: true, deployment: deployment.id }, 'dashboard session opened for a deployment');
-  redirect(req, res, CUSTOMER_BASE, await ctx.sessions.open(deployment.id));
+  redirect(req, res, CUSTOMER_BASE, await ctx.sessions.open(req, deployment.id, sessionTag(deployment.agentSecretSha256)));
 }
 
 const FAILED = Symbol('failed');
@@ -228,12 +228,16 @@ async function ownRecord(ctx: CustomerDashboardContext, deployment: Deployment, 
   return record;
 }
 
-/** The session's deployment, still there and enabled; null without one (a stale session is ended). */
+/**
+ * The session's deployment, still there, enabled, and with the agent secret the session was opened
+ * under (a rotation ends it here even if its revocation was missed); null without one (a stale
+ * session is ended).
+ */
 async function sessionOf(ctx: CustomerDashboardContext, req: IncomingMessage): Promise<Deployment | null> {
-  const id = await ctx.sessions.subjectOf(req);
-  if (id === null) return null;
-  const deployment = await ctx.deployments.get(id);
-  if (!deployment || deployment.disabled) {
+  const entry = await ctx.sessions.entryOf(req);
+  if (entry === null) return null;
+  const deployment = await ctx.deployments.get(entry.subject);
+  if (!deployment || deployment.disabled || entry.tag !== sessionTag(deployment.agentSecretSha256)) {
     await ctx.sessions.close(req);
     return null;
   }

@@ -95,7 +95,7 @@ async function signIn(ctx: DashboardContext, req: IncomingMessage, res: ServerRe
     return;
   }
   ctx.log.info({ audit: true }, 'dashboard session opened');
-  redirect(req, res, HISTORY, await ctx.sessions.open());
+  redirect(req, res, HISTORY, await ctx.sessions.open(req));
 }
 
 function renderLoginPage(error: string | null): string {

@@ -40,6 +40,23 @@ describe("a deployment's own dashboard", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('works on its public https name (a TLS front): sign-in and the switch are same-origin there, and the cookie is Secure', async () => {
+    const publicName = { host: 'platform.example.com', origin: 'https://platform.example.com', 'sec-fetch-site': 'same-origin' };
+    const answer = await postCustomerSignIn(port, await dashboardLinkCode(stack), publicName);
+    assert.equal(answer.status, 303, answer.text);
+    const setCookie = answer.headers['set-cookie']?.[0] ?? '';
+    assert.match(setCookie, /; HttpOnly; SameSite=Strict; Secure$/);
+    const cookie = setCookie.split(';')[0]!;
+    const off = await httpRequest(port, 'POST', '/v1/dashboard/recording', { ...publicName, cookie, 'content-type': 'application/x-www-form-urlencoded' }, 'recording=off');
+    assert.equal(off.status, 303, off.text);
+    assert.equal((await stack.platform.deployments.get('test'))?.recording, false);
+    const on = await httpRequest(port, 'POST', '/v1/dashboard/recording', { ...publicName, cookie, 'content-type': 'application/x-www-form-urlencoded' }, 'recording=on');
+    assert.equal(on.status, 303, on.text);
+    // Another site's page on https is still another origin.
+    const evil = await postCustomerSignIn(port, await dashboardLinkCode(stack), { host: 'platform.example.com', origin: 'https://evil.example' });
+    assert.equal(evil.status, 403);
+  });
+
   it('a link opens a page that only offers to sign in; posting it signs in, once', async () => {
     const code = await dashboardLinkCode(stack);
     const page = await httpRequest(port, 'GET', `/v1/dashboard/login?code=${code}`);

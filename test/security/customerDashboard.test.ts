@@ -7,7 +7,7 @@
  * is disabled.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +127,21 @@ attack('customer dashboard: a session kept after the agent secret was rotated', 
     // Back to the stack's secret, for the gateway and the attacks after this one.
     await stack.platform.deployments.rotateSecret('test', stack.agentSecret);
     assert.notEqual(rotated.agentSecret, stack.agentSecret);
+  }
+});
+
+attack('customer dashboard: a session kept after a rotation whose revocation never ran here (a sign-in in flight, a store that failed the revoke)', async (probe) => {
+  const cookie = await customerSignIn(stack);
+  assert.equal((await httpRequest(port, 'GET', mp3Path(callId), { cookie })).status, 200, 'it worked before');
+  // The secret changed in the store without this process's revocation running.
+  const before = (await stack.platform.deployments.get('test'))!;
+  await stack.platform.deployments.store.replace({ ...before, agentSecretSha256: createHash('sha256').update(randomBytes(32)).digest() });
+  try {
+    const answer = await httpRequest(port, 'GET', mp3Path(callId), { cookie });
+    probe.goal(answer.status === 200, `session answered ${answer.status}`);
+    assert.equal(answer.status, 401);
+  } finally {
+    await stack.platform.deployments.store.replace(before);
   }
 });
 

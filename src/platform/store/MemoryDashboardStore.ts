@@ -1,8 +1,9 @@
 /** The DashboardStore contract in process (the embedded store): bounded, oldest first out. */
-import type { DashboardStore } from './DashboardStore.js';
+import type { DashboardStore, TaggedEntry } from './DashboardStore.js';
 
 interface Entry {
   subject: string;
+  tag: string;
   expires: number;
 }
 
@@ -19,28 +20,32 @@ export class MemoryDashboardStore implements DashboardStore {
     this.#now = options.now ?? Date.now;
   }
 
-  async put(family: string, digest: string, subject: string, ttlMs: number, maxPerSubject: number): Promise<void> {
+  async put(family: string, digest: string, subject: string, ttlMs: number, maxPerSubject: number, tag = ''): Promise<void> {
     const entries = this.#family(family);
     const now = this.#now();
     for (const [key, entry] of entries) if (entry.expires <= now) entries.delete(key);
     const mine = [...entries].filter(([, e]) => e.subject === subject);
     for (const [key] of mine.slice(0, Math.max(0, mine.length - maxPerSubject + 1))) entries.delete(key);
-    entries.set(digest, { subject, expires: now + ttlMs });
+    entries.set(digest, { subject, tag, expires: now + ttlMs });
     while (entries.size > MAX_ENTRIES) entries.delete(entries.keys().next().value as string);
   }
 
   async get(family: string, digest: string): Promise<string | null> {
+    return this.#live(family, digest)?.subject ?? null;
+  }
+
+  async getTagged(family: string, digest: string): Promise<TaggedEntry | null> {
     return this.#live(family, digest);
   }
 
   async take(family: string, digest: string): Promise<string | null> {
     // Read and delete in one synchronous step: no other take runs in between.
-    const subject = this.#live(family, digest);
+    const entry = this.#live(family, digest);
     this.#family(family).delete(digest);
-    return subject;
+    return entry?.subject ?? null;
   }
 
-  #live(family: string, digest: string): string | null {
+  #live(family: string, digest: string): TaggedEntry | null {
     const entries = this.#family(family);
     const entry = entries.get(digest);
     if (entry === undefined) return null;
@@ -48,7 +53,7 @@ export class MemoryDashboardStore implements DashboardStore {
       entries.delete(digest);
       return null;
     }
-    return entry.subject;
+    return { subject: entry.subject, tag: entry.tag };
   }
 
   async delete(family: string, digest: string): Promise<void> {

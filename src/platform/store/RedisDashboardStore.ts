@@ -9,7 +9,7 @@
  * at once cannot both get it. Fails closed (TTMA_ERR_STORE_UNAVAILABLE).
  */
 import { createHash } from 'node:crypto';
-import type { DashboardStore } from './DashboardStore.js';
+import { decodeEntry, encodeEntry, type DashboardStore, type TaggedEntry } from './DashboardStore.js';
 import { RedisBackedStore } from './redisClient.js';
 
 export interface RedisDashboardStoreOptions {
@@ -41,7 +41,7 @@ export class RedisDashboardStore extends RedisBackedStore implements DashboardSt
     return `${this.#prefix}:dash:${family}:s:${createHash('sha256').update(subject, 'utf8').digest('hex')}`;
   }
 
-  async put(family: string, digest: string, subject: string, ttlMs: number, maxPerSubject: number): Promise<void> {
+  async put(family: string, digest: string, subject: string, ttlMs: number, maxPerSubject: number, tag = ''): Promise<void> {
     const index = this.indexKey(family, subject);
     const now = this.#now();
     // Entries put within one millisecond must still order oldest first: a fraction counts them.
@@ -50,7 +50,7 @@ export class RedisDashboardStore extends RedisBackedStore implements DashboardSt
     const members = await this.run(async () => {
       const results = await this.redis
         .pipeline()
-        .set(this.entryKey(family, digest), subject, 'PX', ttlMs)
+        .set(this.entryKey(family, digest), encodeEntry(subject, tag), 'PX', ttlMs)
         .zadd(index, score, digest)
         .zremrangebyscore(index, '-inf', now)
         .pexpire(index, ttlMs)
@@ -64,13 +64,20 @@ export class RedisDashboardStore extends RedisBackedStore implements DashboardSt
     if (victims.length > 0) await this.#remove(family, index, victims);
   }
 
-  get(family: string, digest: string): Promise<string | null> {
-    return this.run(() => this.redis.get(this.entryKey(family, digest)));
+  async get(family: string, digest: string): Promise<string | null> {
+    return (await this.getTagged(family, digest))?.subject ?? null;
+  }
+
+  async getTagged(family: string, digest: string): Promise<TaggedEntry | null> {
+    const value = await this.run(() => this.redis.get(this.entryKey(family, digest)));
+    return value === null ? null : decodeEntry(value);
   }
 
   async take(family: string, digest: string): Promise<string | null> {
-    const subject = await this.run(() => this.redis.getdel(this.entryKey(family, digest)));
-    if (subject !== null) await this.run(() => this.redis.zrem(this.indexKey(family, subject), digest));
+    const value = await this.run(() => this.redis.getdel(this.entryKey(family, digest)));
+    if (value === null) return null;
+    const { subject } = decodeEntry(value);
+    await this.run(() => this.redis.zrem(this.indexKey(family, subject), digest));
     return subject;
   }
 
