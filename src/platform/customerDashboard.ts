@@ -135,7 +135,7 @@ export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: In
     const own = await ctx.calls.list({ deploymentId: deployment.id, limit: HISTORY_MAX_LIMIT });
     const { total, calls } = selectHistory(own, query);
     const used = await ctx.usage(deployment.id);
-    sendPage(req, res, 200, renderCustomerPage({ deployment, used, calls, total, query, notice: (done !== null && NOTICES[done]) || null }));
+    sendPage(req, res, 200, renderCustomerPage({ deployment, used, calls, total, query, notice: (done !== null && Object.hasOwn(NOTICES, done) && NOTICES[done]) || null }));
     return true;
   }
   if (path === CUSTOMER_RECORDING_SWITCH) {

@@ -57,6 +57,15 @@ describe("a deployment's own dashboard", () => {
     assert.equal(evil.status, 403);
   });
 
+  it("a notice is shown only for the page's own notice names (?done=__proto__ shows none)", async () => {
+    const cookie = await customerSignIn(stack);
+    for (const done of ['__proto__', 'constructor', 'toString']) {
+      const page = await httpRequest(port, 'GET', `/v1/dashboard/?done=${done}`, { cookie });
+      assert.equal(page.status, 200);
+      assert.doesNotMatch(page.text, /\[object Object\]|function |native code/, done);
+    }
+  });
+
   it('a link opens a page that only offers to sign in; posting it signs in, once', async () => {
     const code = await dashboardLinkCode(stack);
     const page = await httpRequest(port, 'GET', `/v1/dashboard/login?code=${code}`);
