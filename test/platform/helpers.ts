@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import nacl from 'tweetnacl';
 import { PlatformServer, type PlatformServerOptions } from '../../src/platform/PlatformServer.js';
-import { HEADER_DEPLOYMENT } from '../../src/wire/platformApi.js';
+import { HEADER_DEPLOYMENT, PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { HEADER_SIGNATURE, HEADER_TIMESTAMP } from '../../src/wire/telnyx.js';
 
 export const PROVIDER_KEY = 'KEYprovider-secret-do-not-leak-0123456789';
@@ -298,4 +298,22 @@ export async function until<T>(what: string, probe: () => T | undefined | false 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * A call the deployment dials that the provider then ends, saying it lasted `providerMs` (its
+ * call detail record): the signed call.hangup is delivered; the caller waits for what it checks.
+ */
+export async function dialledAndEnded(h: Harness, headers: Record<string, string>, tunnelHost: string, providerMs: number, to = '+15557654321'): Promise<string> {
+  const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
+    headers,
+    body: { to, stream_url: `wss://${tunnelHost}/v1/media/ended-${randomBytes(6).toString('hex')}`, stream_auth_token: STREAM_TOKEN },
+  });
+  if (res.status !== 200) throw new Error(`dial answered ${res.status}: ${JSON.stringify(res.body)}`);
+  const id = res.body.call_control_id as string;
+  const fake = h.provider.calls.get(id)!;
+  fake.alive = false;
+  fake.durationMs = providerMs;
+  await postWebhook(h, envelope('call.hangup', { call_control_id: id, from: fake.from, to: fake.to, direction: 'outgoing', hangup_cause: 'normal_clearing' }));
+  return id;
 }

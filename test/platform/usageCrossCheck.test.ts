@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { durationsDisagree } from '../../src/platform/UsageLedger.js';
-import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, startHarness, type Harness } from './helpers.js';
+import { adminHeaders, agentHeaders, call, dialledAndEnded, startHarness, type Harness } from './helpers.js';
 
 const DEP = { id: 'usage-dep', numbers: ['+15557770001'], tunnelHost: 'usage.trycloudflare.com', caps: { dayMinutes: 1000, monthMinutes: 10000 } };
 const UNIT_MS = 1_000;
@@ -22,16 +21,7 @@ describe('usage cross-check', () => {
   after(() => h.close());
 
   async function endedCall(providerMs: number): Promise<string> {
-    const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
-      headers,
-      body: { to: '+15551234567', stream_url: `wss://${DEP.tunnelHost}/v1/media/usage-${Date.now()}`, stream_auth_token: STREAM_TOKEN },
-    });
-    assert.equal(res.status, 200);
-    const id = res.body.call_control_id as string;
-    const fake = h.provider.calls.get(id)!;
-    fake.alive = false;
-    fake.durationMs = providerMs;
-    await postWebhook(h, envelope('call.hangup', { call_control_id: id, from: fake.from, to: fake.to, direction: 'outgoing', hangup_cause: 'normal_clearing' }));
+    const id = await dialledAndEnded(h, headers, DEP.tunnelHost, providerMs, '+15551234567');
     for (let i = 0; i < 200 && !(await h.platform.calls.get(id))?.billing; i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok((await h.platform.calls.get(id))?.billing, 'settled');
     return id;

@@ -9,9 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MAX_UNKNOWN_PER_DEPLOYMENT } from '../../src/platform/store/UsageStore.js';
-import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
-import { STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, postWebhook, startHarness, waitFor, type Harness } from './helpers.js';
+import { adminHeaders, agentHeaders, call, dialledAndEnded, startHarness, waitFor, type Harness } from './helpers.js';
 
 const A = { id: 'victim-a', numbers: ['+15550003333'], tunnelHost: 'a.trycloudflare.com' };
 const B = { id: 'spammer-b', numbers: ['+15550004444'], tunnelHost: 'b.trycloudflare.com' };
@@ -47,16 +46,7 @@ function suite(name: string, redis: () => Promise<RedisServer | undefined>, skip
     });
 
     async function settled(d: typeof A, providerMs: number): Promise<string> {
-      const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
-        headers: headers[d.id]!,
-        body: { to: '+15557654321', stream_url: `wss://${d.tunnelHost}/v1/media/iso-${Date.now()}`, stream_auth_token: STREAM_TOKEN },
-      });
-      assert.equal(res.status, 200);
-      const id = res.body.call_control_id as string;
-      const fake = h.provider.calls.get(id)!;
-      fake.alive = false;
-      fake.durationMs = providerMs;
-      await postWebhook(h, envelope('call.hangup', { call_control_id: id, from: fake.from, to: fake.to, direction: 'outgoing', hangup_cause: 'normal_clearing' }));
+      const id = await dialledAndEnded(h, headers[d.id]!, d.tunnelHost, providerMs);
       await waitFor('the provider figure in the ledger', async () => (await h.platform.ledger.get(d.id, id))?.providerMs === providerMs);
       return id;
     }
