@@ -233,6 +233,12 @@ export class CallRecordings {
     if (!url || !fetcher) return;
     try {
       const stored = await fetcher.fetch(deployment.id, callId, url);
+      // Deleted (or switched off) while it downloaded: the copy just made goes too, never onto the record.
+      if ((await calls.get(callId))?.recording?.discarded) {
+        await fetcher.remove(stored.file);
+        logger.info({ audit: true, deployment: deployment.id, callId }, 'recording deleted while it was being stored: the stored copy removed');
+        return;
+      }
       await calls.patchRecording(callId, { file: stored.file, sha256: stored.sha256, bytes: stored.bytes, error: null });
       logger.info({ deployment: deployment.id, callId, bytes: stored.bytes, sha256: stored.sha256 }, 'recording stored');
     } catch (err) {

@@ -106,7 +106,8 @@ export class ProviderWebhooks {
   }
 
   async #record(req: IncomingMessage, res: ServerResponse, ctx: WebhookContext, eventId: string, data: Json): Promise<void> {
-    const event = callEventOf(data) ?? (await this.#streamEventOfKnownCall(data));
+    const nowMs = this.#o.now();
+    const event = callEventOf(data, nowMs) ?? (await this.#streamEventOfKnownCall(data, nowMs));
     if (!event) {
       this.#o.log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');
       return sendJson(req, res, 200, { ok: true, ignored: true });
@@ -126,6 +127,7 @@ export class ProviderWebhooks {
       event_type: event.eventType,
       occurred_at: event.occurredAt,
       hangup_cause: event.hangupCause,
+      ...(event.streamId !== undefined ? { stream_id: event.streamId } : {}),
     });
     this.#o.log.info({ eventId, callId: event.callId, eventType: event.eventType }, 'webhook recorded');
     sendJson(req, res, 200, { ok: true });
@@ -140,8 +142,8 @@ export class ProviderWebhooks {
    * (developers.telnyx.com/api-reference/callbacks/call-streaming-failed): for a call we
    * know, they are taken from its record.
    */
-  async #streamEventOfKnownCall(data: Json): Promise<CallEvent | null> {
-    const stream = streamEventOf(data);
+  async #streamEventOfKnownCall(data: Json, nowMs: number): Promise<CallEvent | null> {
+    const stream = streamEventOf(data, nowMs);
     if (!stream) return null;
     const record = await this.#o.calls.get(stream.callId);
     if (!record) return null;

@@ -1,11 +1,14 @@
 /**
  * Downloads a call's recording from the provider into the storage
  * directory (FAQ-02): only from the provider's own origins, at most
- * `maxBytes`, written to a temporary file while hashing, then renamed, then
- * read back and checked against the SHA-256 of the bytes received, so a
- * stored recording is known complete and intact.
+ * `maxBytes`, written to a temporary file of its own while hashing, read back
+ * and checked against the SHA-256 of the bytes received, then renamed into
+ * place, so a stored recording is known complete and intact. Downloads for
+ * the same call run one after the other (two `recording.saved` events for one
+ * call, the gateway's record_start and the platform's, once shared one
+ * temporary file and spoilt each other).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -34,6 +37,8 @@ export class RecordingFetcher {
   readonly #origins: Set<string>;
   readonly #maxBytes: number;
   readonly #timeoutMs: number;
+  /** The download under way per stored file: the next one for that file waits for it. */
+  readonly #inFlight = new Map<string, Promise<unknown>>();
 
   constructor(options: RecordingFetcherOptions) {
     this.#dir = options.dir;
@@ -66,6 +71,18 @@ export class RecordingFetcher {
 
   async fetch(deploymentId: string, callControlId: string, rawUrl: string): Promise<StoredRecording> {
     const url = recordingUrlOn(rawUrl, this.#origins, 'downloaded');
+    const key = `${deploymentId}\n${callControlId}`;
+    const before = this.#inFlight.get(key) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(() => this.#download(deploymentId, callControlId, url));
+    this.#inFlight.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.#inFlight.get(key) === mine) this.#inFlight.delete(key);
+    }
+  }
+
+  async #download(deploymentId: string, callControlId: string, url: URL): Promise<StoredRecording> {
     const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(this.#timeoutMs) }).catch((err: Error) => {
       throw refuse(`recording download failed (${err.name})`);
     });
@@ -79,7 +96,7 @@ export class RecordingFetcher {
     await mkdir(folder, { recursive: true, mode: 0o700 });
     const name = `${callControlId.replace(SAFE_NAME, '_')}.mp3`;
     const finalPath = join(folder, name);
-    const partPath = `${finalPath}.part`;
+    const partPath = `${finalPath}.${randomBytes(6).toString('hex')}.part`;
     const hash = createHash('sha256');
     let bytes = 0;
     const file = await open(partPath, 'w', 0o600);
@@ -98,12 +115,15 @@ export class RecordingFetcher {
     }
     await file.close();
     const sha256 = hash.digest('hex');
-    await rename(partPath, finalPath);
-    const onDisk = await sha256OfFile(finalPath);
-    if (onDisk !== sha256) {
-      await rm(finalPath, { force: true });
+    // Checked before it takes the stored name, so a bad copy never replaces a good one.
+    if ((await sha256OfFile(partPath)) !== sha256) {
+      await rm(partPath, { force: true });
       throw refuse('stored recording does not match the SHA-256 of the bytes received');
     }
+    await rename(partPath, finalPath).catch(async (err: NodeJS.ErrnoException) => {
+      await rm(partPath, { force: true });
+      throw refuse(`stored recording not put in place (${err.code ?? 'error'})`);
+    });
     return { file: join(deploymentId.replace(SAFE_NAME, '_'), name), sha256, bytes };
   }
 }

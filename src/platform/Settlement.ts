@@ -7,8 +7,9 @@
 import { isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CapEnforcer } from './CapEnforcer.js';
-import type { CallRegistry } from './CallRegistry.js';
+import type { CallRecord, CallRegistry } from './CallRegistry.js';
 import type { CallDetailRecord, ProviderClient } from './ProviderClient.js';
+import { occurredAtOf } from './providerEvents.js';
 import type { UsageLedger } from './UsageLedger.js';
 
 export interface SettlementOptions {
@@ -57,8 +58,7 @@ export class Settlement {
         source = 'cdr';
       } else {
         const latest = (await this.#o.calls.get(callControlId)) ?? record;
-        durationMs =
-          latest.answeredAt && latest.endedAt ? Math.max(0, Date.parse(latest.endedAt) - Date.parse(latest.answeredAt)) : 0;
+        durationMs = timelineDurationMs(latest, Date.now());
         source = 'webhooks';
         this.#o.logger.warn({ callId: callControlId }, 'no final call detail record from the provider: billed from its webhooks');
       }
@@ -106,7 +106,7 @@ export class Settlement {
     await this.#o.calls.recordEvent(
       callControlId,
       { direction: record.direction, from: record.from, to: record.to },
-      { event_type: 'call.hangup', occurred_at: cdr.ended_at, hangup_cause: cdr.hangup_cause ?? undefined },
+      { event_type: 'call.hangup', occurred_at: occurredAtOf(cdr.ended_at, Date.now()) ?? new Date().toISOString(), hangup_cause: cdr.hangup_cause ?? undefined },
     );
     await this.onHangup(callControlId);
     return true;
@@ -149,4 +149,17 @@ export class Settlement {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A call's duration from its webhooks (answer to hang-up), when the provider's record never came:
+ * never longer than the platform has known the call (by its own clock, from when it first saw
+ * it), whatever times the events carry.
+ */
+export function timelineDurationMs(record: Pick<CallRecord, 'answeredAt' | 'endedAt' | 'firstSeenAt'>, nowMs: number): number {
+  if (!record.answeredAt || !record.endedAt) return 0;
+  const fromEvents = Date.parse(record.endedAt) - Date.parse(record.answeredAt);
+  const known = nowMs - Date.parse(record.firstSeenAt);
+  if (!Number.isFinite(fromEvents) || fromEvents <= 0) return 0;
+  return Number.isFinite(known) ? Math.min(fromEvents, Math.max(0, known)) : fromEvents;
 }

@@ -12,8 +12,12 @@
  * Decided from the call record, not from this process's memory: the timer
  * of the process that saw the loss only says when to look; the record's
  * timeline (shared by every platform process through the store) says whether
- * a stream started since. A stream the gateway stopped on purpose
- * (`streaming_stop` through this process) is left alone. After a platform
+ * a stream is still up: streams are told apart by the provider's `stream_id`,
+ * so an old stream's stop reported after its replacement started does not
+ * count. A stream the gateway stopped on purpose (`streaming_stop`) is left
+ * alone: that goes on the timeline too (`streaming.stop_requested`, the
+ * platform's clock), so another process, or this one after a restart, knows
+ * it. After a platform
  * restart the timers are gone; the calls' minute top-ups look again
  * (`checkLater` from each top-up), so a streamless call is ended within a
  * minute of the grace at worst.
@@ -24,11 +28,11 @@ import type { CallRecord, CallRegistry } from './CallRegistry.js';
 import type { ProviderClient } from './ProviderClient.js';
 
 export const DEFAULT_STREAMLESS_GRACE_MS = 30_000;
-/** Calls whose stream a gateway stopped on purpose, remembered (oldest forgotten first). */
-const MAX_ON_PURPOSE = 10_000;
+/** The timeline entry of a stream a gateway stopped on purpose through the platform. */
+export const STOP_REQUESTED = 'streaming.stop_requested';
 
 export interface StreamlessCallsOptions {
-  calls: Pick<CallRegistry, 'get'>;
+  calls: Pick<CallRegistry, 'get' | 'recordEvent'>;
   provider: Pick<ProviderClient, 'hangup'>;
   logger: Logger;
   graceMs?: number;
@@ -39,7 +43,6 @@ export class StreamlessCalls {
   readonly #o: StreamlessCallsOptions;
   readonly #graceMs: number;
   readonly #timers = new Map<string, NodeJS.Timeout>();
-  readonly #onPurpose = new Set<string>();
   /** Calls this process ended for want of a stream. */
   ended = 0;
 
@@ -53,26 +56,34 @@ export class StreamlessCalls {
     switch (eventType) {
       case 'streaming.stopped':
       case 'streaming.failed':
-        if (deploymentId !== null && !this.#onPurpose.has(callId)) this.#arm(callId, this.#graceMs);
-        return;
-      case 'streaming.started':
-        this.#disarm(callId);
-        this.#onPurpose.delete(callId);
+        // The record decides when the timer fires (another stream may be up, or the stop was asked for).
+        if (deploymentId !== null) this.#arm(callId, this.#graceMs);
         return;
       case 'call.hangup':
         this.#disarm(callId);
-        this.#onPurpose.delete(callId);
         return;
       default:
         return;
     }
   }
 
-  /** A gateway stopped the call's stream itself (`streaming_stop`): its call is not streamless. */
-  stoppedOnPurpose(callId: string): void {
+  /**
+   * A gateway stopped the call's stream itself (`streaming_stop`): its call is not streamless
+   * until a stream starts again. Written to the call's timeline, where every process looks.
+   */
+  async stoppedOnPurpose(callId: string): Promise<void> {
     this.#disarm(callId);
-    this.#onPurpose.add(callId);
-    if (this.#onPurpose.size > MAX_ON_PURPOSE) this.#onPurpose.delete(this.#onPurpose.values().next().value as string);
+    try {
+      const record = await this.#o.calls.get(callId);
+      if (!record) return;
+      await this.#o.calls.recordEvent(callId, { direction: record.direction, from: record.from, to: record.to }, {
+        event_type: STOP_REQUESTED,
+        occurred_at: new Date(this.#clock()).toISOString(),
+      });
+    } catch (err) {
+      // The stop happened; only its mark is missing: the call may be ended as streamless after the grace.
+      this.#o.logger.error({ callId, code: isTtmaError(err) ? err.code : undefined }, 'stream stopped on purpose, but not marked so on the call record');
+    }
   }
 
   /** Look at the call from its record now (a minute top-up: covers losses whose timer another process, or a restart, lost). */
@@ -86,7 +97,6 @@ export class StreamlessCalls {
    */
   async check(callId: string): Promise<boolean> {
     this.#disarm(callId);
-    if (this.#onPurpose.has(callId)) return false;
     let record: CallRecord | undefined;
     try {
       record = await this.#o.calls.get(callId);
@@ -96,8 +106,8 @@ export class StreamlessCalls {
       return false;
     }
     if (!record || record.state !== 'answered' || !record.locked || record.deploymentId === null) return false;
-    const last = lastStreamEvent(record);
-    if (!last || last.event === 'streaming.started') return false;
+    const last = streamLoss(record);
+    if (!last) return false;
     const lostAtMs = Date.parse(last.occurred_at);
     const waitedMs = this.#clock() - lostAtMs;
     if (Number.isFinite(lostAtMs) && waitedMs < this.#graceMs) {
@@ -144,11 +154,30 @@ export class StreamlessCalls {
   }
 }
 
-/** The call's latest stream event (the timeline is sorted by occurred_at). */
-function lastStreamEvent(record: CallRecord): { event: string; occurred_at: string } | undefined {
-  for (let i = record.timeline.length - 1; i >= 0; i--) {
-    const entry = record.timeline[i]!;
-    if (entry.event.startsWith('streaming.')) return entry;
+/** A stream the provider did not name (older payloads): a stop without a name ends every stream. */
+const UNNAMED = '';
+
+/**
+ * When the call lost its last stream: the stop or failure after which none is up, from its
+ * timeline (sorted by occurred_at). Undefined while a stream is up, when a gateway asked for the
+ * stop, or when it never streamed.
+ */
+export function streamLoss(record: Pick<CallRecord, 'timeline'>): { event: string; occurred_at: string } | undefined {
+  const up = new Set<string>();
+  let loss: { event: string; occurred_at: string } | undefined;
+  let onPurpose = false;
+  for (const entry of record.timeline) {
+    if (entry.event === 'streaming.started') {
+      up.add(entry.stream_id ?? UNNAMED);
+      onPurpose = false;
+    } else if (entry.event === 'streaming.stopped' || entry.event === 'streaming.failed') {
+      // Unnamed, or naming a stream never seen start: it ends what is up unnamed (fail toward ending).
+      if (entry.stream_id === undefined) up.clear();
+      else if (!up.delete(entry.stream_id)) up.delete(UNNAMED);
+      loss = entry;
+    } else if (entry.event === STOP_REQUESTED) {
+      onPurpose = true;
+    }
   }
-  return undefined;
+  return up.size === 0 && !onPurpose ? loss : undefined;
 }

@@ -215,7 +215,7 @@ async function callAction(
   }
   if (action === 'record_start') await ctx.provider.action(callId, 'record_start', { format: 'mp3', channels: 'single' });
   else await ctx.provider.action(callId, action);
-  if (action === 'streaming_stop') ctx.streamless.stoppedOnPurpose(callId);
+  if (action === 'streaming_stop') await ctx.streamless.stoppedOnPurpose(callId);
   ctx.log.info({ deployment: deployment.id, callId, action }, 'call action relayed');
   sendJson(req, res, 200, { ok: true });
 }

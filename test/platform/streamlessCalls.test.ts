@@ -8,15 +8,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { STOP_REQUESTED, StreamlessCalls } from '../../src/platform/StreamlessCalls.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { STREAM_TOKEN, agentHeaders, call, envelope, postWebhook, signedHeaders, startHarness, type Harness } from './helpers.js';
+import { STREAM_TOKEN, agentHeaders, call, capturingLogger, envelope, postWebhook, signedHeaders, startHarness, type Harness } from './helpers.js';
 
 const A = { id: 'streamless-a', numbers: ['+15557770401'], tunnelHost: 'streamless-a.trycloudflare.com' };
 const GRACE_MS = 400;
 let counter = 0;
 
-/** A Telnyx streaming.* event: call ids, stream id and URL, no numbers, no direction. */
-function streamEvent(type: string, callId: string, occurredAt = new Date().toISOString()): string {
+/** A Telnyx streaming.* event: call ids, stream id and URL, no numbers, no direction (one stream per call unless named). */
+function streamEvent(type: string, callId: string, occurredAt = new Date().toISOString(), streamId = `stream-${callId}`): string {
   counter++;
   return JSON.stringify({
     data: {
@@ -30,7 +31,7 @@ function streamEvent(type: string, callId: string, occurredAt = new Date().toISO
         call_session_id: `sess-${callId}`,
         connection_id: 'conn-test-1',
         client_state: null,
-        stream_id: `stream-${counter}`,
+        stream_id: streamId,
         stream_url: `wss://${A.tunnelHost}/v1/media/${callId}`,
         ...(type === 'streaming.failed' ? { failure_reason: 'connection_failed' } : {}),
       },
@@ -101,5 +102,38 @@ describe('calls no gateway carries, from Telnyx-shaped stream events', () => {
     assert.equal(forged.status, 401);
     await sleep(GRACE_MS + 300);
     assert.equal(hangups(id), 0, 'a forged stop ends nothing');
+  });
+
+  it('a stream replaced by a new one: the old stream\'s stop, reported after the new one started, ends nothing', async () => {
+    const id = await answeredCall('+15551250105');
+    const t = Date.now();
+    await postWebhook(h, streamEvent('streaming.started', id, new Date(t).toISOString(), 's1'));
+    await postWebhook(h, streamEvent('streaming.started', id, new Date(t + 100).toISOString(), 's2'));
+    await postWebhook(h, streamEvent('streaming.stopped', id, new Date(t + 200).toISOString(), 's1'));
+    await sleep(GRACE_MS + 300);
+    assert.equal(hangups(id), 0, 's2 carries the call');
+    // Then the new stream stops too, and nothing replaces it: ended after the grace.
+    await postWebhook(h, streamEvent('streaming.stopped', id, new Date().toISOString(), 's2'));
+    await sleep(GRACE_MS + 300);
+    assert.equal(hangups(id), 1);
+  });
+
+  it('a stream the gateway stopped on purpose is left alone by any process, a restarted one included', async () => {
+    const id = await answeredCall('+15551250106');
+    await postWebhook(h, streamEvent('streaming.started', id));
+    const stop = await call(h.base, 'POST', `/v1/signal/calls/${encodeURIComponent(id)}/streaming_stop`, { headers: a, body: {} });
+    assert.equal(stop.status, 200, JSON.stringify(stop.body));
+    await postWebhook(h, streamEvent('streaming.stopped', id));
+    assert.ok((await h.platform.calls.get(id))!.timeline.some((e) => e.event === STOP_REQUESTED), 'marked on the record');
+    // Another process's watcher (or this one after a restart) knows only the record.
+    const elsewhere = new StreamlessCalls({ calls: h.platform.calls, provider: { hangup: async () => ({ alreadyEnded: false }) }, logger: capturingLogger().logger, graceMs: 0 });
+    assert.equal(await elsewhere.check(id), false);
+    await sleep(GRACE_MS + 300);
+    assert.equal(hangups(id), 0);
+    // A stream started again, then lost: no longer on purpose.
+    await postWebhook(h, streamEvent('streaming.started', id));
+    await postWebhook(h, streamEvent('streaming.stopped', id));
+    await sleep(GRACE_MS + 300);
+    assert.equal(hangups(id), 1);
   });
 });

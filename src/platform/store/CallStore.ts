@@ -15,6 +15,8 @@ export type CallState = 'initiated' | 'answered' | 'ended';
 export interface TimelineEntry {
   event: string;
   occurred_at: string;
+  /** The stream a `streaming.*` entry is about, when the provider names it. */
+  stream_id?: string;
 }
 
 export interface CallRecord {
@@ -103,6 +105,12 @@ export interface CallEvent {
   event_type: string;
   occurred_at: string;
   hangup_cause?: string | undefined;
+  stream_id?: string;
+}
+
+/** The timeline entry an event makes. */
+export function timelineEntryOf(event: CallEvent): TimelineEntry {
+  return { event: event.event_type, occurred_at: event.occurred_at, ...(event.stream_id !== undefined ? { stream_id: event.stream_id } : {}) };
 }
 
 /** Which records to list, newest first (by first sight). */

@@ -13,6 +13,7 @@ import {
   STATE_RANK,
   newestFirst,
   stateAfter,
+  timelineEntryOf,
   type CallBilling,
   type CallEvent,
   type CallFacts,
@@ -66,7 +67,7 @@ export class MemoryCallStore implements CallStore {
 
   async recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso: string): Promise<EventOutcome> {
     const record = this.#calls.get(callControlId) ?? this.#create(callControlId, facts, nowIso);
-    insertSorted(record.timeline, { event: event.event_type, occurred_at: event.occurred_at });
+    insertSorted(record.timeline, timelineEntryOf(event));
     if (record.timeline.length > MAX_TIMELINE_ENTRIES) record.timeline.splice(1, 1);
     const next = stateAfter(event.event_type);
     // The state only moves forward: a late call.initiated never revives a call.

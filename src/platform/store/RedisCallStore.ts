@@ -22,6 +22,7 @@ import {
   DEFAULT_MAX_CALLS,
   MAX_TIMELINE_ENTRIES,
   stateAfter,
+  timelineEntryOf,
   type CallBilling,
   type CallEvent,
   type CallFacts,
@@ -33,6 +34,7 @@ import {
   type CallStore,
   type EventOutcome,
   type LockOutcome,
+  type TimelineEntry,
 } from './CallStore.js';
 import { EVENT_SCRIPT, LOCK_SCRIPT, PATCH_SCRIPT } from './callScripts.js';
 import { RedisBackedStore } from './redisClient.js';
@@ -114,7 +116,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
 
   async recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso: string): Promise<EventOutcome> {
     const key = this.#key(callControlId);
-    const entry = JSON.stringify({ event: event.event_type, occurred_at: event.occurred_at });
+    const entry = JSON.stringify(timelineEntryOf(event));
     const [owner, locked, state] = await this.run(() =>
       this.#commands.ttmaCallEvent(
         key, `${key}:tl`, this.#index(),
@@ -216,7 +218,7 @@ function toRecord(id: string, hash: Record<string, string> | null, timeline: str
     from: hash['from'] ?? '',
     to: hash['to'] ?? '',
     // Each member is a 12-digit arrival number, "|", then the entry as JSON.
-    timeline: (timeline ?? []).map((member) => JSON.parse(member.slice(13)) as { event: string; occurred_at: string }),
+    timeline: (timeline ?? []).map((member) => JSON.parse(member.slice(13)) as TimelineEntry),
     state: (hash['state'] ?? 'initiated') as CallState,
     hangupCause: hash['hangupCause'] ?? null,
     firstSeenAt: hash['firstSeenAt'] ?? '',
