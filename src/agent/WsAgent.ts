@@ -14,6 +14,7 @@ import WebSocket from 'ws';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import { AgentMarks } from './AgentMarks.js';
+import { parseJsonObject } from './agentJson.js';
 import { bytesToPcm, pcmToBytes } from './pcm.js';
 import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
@@ -112,12 +113,8 @@ export class WsAgent implements AgentAdapter {
           this.#sink?.audio(bytesToPcm(data));
           return;
         }
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-        } catch {
-          return this.#emit({ type: 'error', message: 'ws agent sent invalid JSON' });
-        }
+        const msg = parseJsonObject(data.toString('utf8'));
+        if (msg === null) return this.#emit({ type: 'error', message: 'ws agent sent a text message that is not a JSON object' });
         if (!this.#ready) {
           const rate = msg['sample_rate'];
           const offered: readonly unknown[] = again ? [this.#rate] : WS_SAMPLE_RATES;
