@@ -17,6 +17,7 @@ import type { LiveCallView, RecordingSetting, RecordingSettingResult, Recordings
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
+import { DIAL_RING_MAX_MS, NO_MEDIA_MS, NoMediaDeadline } from './NoMediaDeadline.js';
 import { UNPLACED, noteStartFrame, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
 import { StreamRestarts } from './StreamRestarts.js';
 import { CallPlacement } from './CallPlacement.js';
@@ -40,6 +41,7 @@ export type EndCause =
   | 'media_abuse'
   | 'media_refused'
   | 'answer_failed'
+  | 'no_media'
   | 'worker_failed'
   | 'minute_cap'
   | 'shutdown'
@@ -90,6 +92,8 @@ export class ControlActor {
   readonly #takeover: CallTakeover;
   /** Which worker carries each call, and moving calls off a lost one. */
   readonly #placement: CallPlacement<EndCause>;
+  /** Calls that never got a media socket end after a deadline, in case their call.hangup was lost. */
+  readonly #noMedia: NoMediaDeadline;
   readonly counters = {
     callsStarted: 0,
     callsEnded: 0,
@@ -131,6 +135,10 @@ export class ControlActor {
     this.#numbers = new Set(config.numbers);
     this.#sweep = setInterval(() => this.#tokens.sweep(Date.now()), TOKEN_SWEEP_MS);
     this.#sweep.unref();
+    this.#noMedia = new NoMediaDeadline(config.callTimers?.noMediaMs ?? NO_MEDIA_MS, (call) => {
+      call.log.warn({ waitedMs: this.#noMedia.ms }, 'no media stream ever reached this call (its hang-up may have been lost): ending it');
+      void this.#endCall(call.callId, 'no media stream', 'no_media', true);
+    });
     this.#restarts = new StreamRestarts<EndCause>({
       signalling,
       tokens: this.#tokens,
@@ -200,6 +208,8 @@ export class ControlActor {
           call.record.answered_at = new Date().toISOString();
         }
         if (call && call.state === 'answering') call.state = 'answered';
+        // The stream comes with the answer: from now it has the usual wait to land.
+        if (call) this.#noMedia.arm(call);
         return;
       }
       case 'streaming.started': {
@@ -264,6 +274,7 @@ export class ControlActor {
     }
     call.socket = socket;
     call.mediaSeen = true;
+    this.#noMedia.clear(call);
     call.startFrame = null;
     call.framesSinceOpen = 0;
     this.#restarts.landed(call);
@@ -618,6 +629,7 @@ export class ControlActor {
     this.#bySlot.set(slot, call);
     this.#callStarted('outgoing');
     this.#placement.admitted(call, host);
+    this.#noMedia.arm(call, DIAL_RING_MAX_MS);
     call.log.info('outbound call placed; ringing');
     for (const early of this.#dials.take(callId)) this.onWebhook(early);
     return { callId, from, to };
@@ -693,6 +705,7 @@ export class ControlActor {
     this.#bySlot.set(slot, call);
     this.#callStarted('incoming');
     this.#placement.admitted(call, host);
+    this.#noMedia.arm(call);
     const token = this.#tokens.issue(callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
     this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec }).then(
@@ -733,6 +746,7 @@ export class ControlActor {
     this.#tokens.revokeCall(callId);
     call.state = 'ending';
     if (call.orphanTimer) clearTimeout(call.orphanTimer);
+    this.#noMedia.clear(call);
     this.#remember(callId);
     this.#byId.delete(callId);
     this.#bySlot.delete(call.slot);

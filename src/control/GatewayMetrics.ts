@@ -72,7 +72,7 @@ export class GatewayMetrics {
     const { control, supervisor, webhooks, signalling } = sources;
 
     mirror(this.registry, 'ttma_calls_started_total', 'Calls admitted to a worker, by direction.', 'direction', () => control.started);
-    mirror(this.registry, 'ttma_calls_ended_total', 'Calls ended, by cause (hangup, agent, streaming_failed, media_closed, media_abuse, media_refused, answer_failed, worker_failed, minute_cap, shutdown, handover).', 'cause', () => control.ended);
+    mirror(this.registry, 'ttma_calls_ended_total', 'Calls ended, by cause (hangup, agent, streaming_failed, media_closed, media_abuse, media_refused, answer_failed, no_media, worker_failed, minute_cap, shutdown, handover).', 'cause', () => control.ended);
     mirror(this.registry, 'ttma_webhook_verifications_total', 'Provider webhooks by verification outcome (accepted, duplicate, or the refusal reason).', 'outcome', () => webhooks.counters);
     mirror(this.registry, 'ttma_webhook_bodies_refused_total', 'Webhook bodies refused before verification (too_large, timeout, busy: past what bodies being read may hold at once).', 'reason', () => sources.front.counters.webhookBodyRefused);
     mirror(this.registry, 'ttma_media_upgrades_refused_total', 'Media WebSocket upgrades refused, by reason (missing/unknown/expired token, wrong call, no live call, bad call id).', 'reason', () => sources.front.counters.mediaRefused);
