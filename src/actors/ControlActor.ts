@@ -343,7 +343,8 @@ export class ControlActor {
         return;
       case 'media.close': {
         const call = this.#bySlot.get(message.slot);
-        if (!call) return;
+        // From the worker the call left (its stream landed on another): about the old actor, not the call.
+        if (!call || call.workerIndex !== workerIndex) return;
         call.log.warn({ code: message.code, reason: message.reason }, 'worker closed the media stream');
         call.socket?.close(message.code, message.reason);
         void this.#endCall(call.callId, message.reason, 'media_refused', true);

@@ -1,13 +1,14 @@
 /**
- * How a call ends when a signal it waits for never comes: a media stream
- * that never lands (its call.hangup webhook lost too). Real simulator,
+ * How a call ends when a signal it waits for never comes (a media stream
+ * that never lands, its call.hangup webhook lost too), and that a stale
+ * signal does not end it (`media.close` from a worker the call left). Real simulator,
  * platform and gateway (real workers) on loopback; the platform's provider
  * transport is wrapped to take the stream out of the answer.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { nodeHttpTransport, type ProviderTransport } from '../../src/platform/providerTransport.js';
-import { NUMBER, waitFor, withStack } from '../helpers/stack.js';
+import { NUMBER, streamingCall, waitFor, withStack } from '../helpers/stack.js';
 
 /** The platform's provider transport, with `edit` applied to each request first (it may answer instead). */
 function wrappedTransport(edit: (method: string, url: URL, body: string | undefined) => { body: string | undefined } | { answer: { status: number; text: string } }) {
@@ -44,6 +45,24 @@ describe('call lifecycle: signals that never come', () => {
       assert.ok(tookMs < 5_000, `ended ${tookMs} ms after the call arrived, not at the caller's 20 s`);
       await waitFor('the gateway to count it', () => stack.gateway.control.ended['no_media'] === 1);
       assert.equal(stack.gateway.control.liveCalls, 0);
+    });
+  });
+
+  it('media.close from a worker that does not carry the call (the one it left) does not end it', async () => {
+    await withStack({ workers: 2 }, {}, async (stack) => {
+      const call = await streamingCall(stack, '+15550406002', 3_000);
+      const worker = stack.gateway.control.snapshot().find((c) => c.callId === call.id)!.worker;
+      // The first call of a gateway has slot 1; its old worker's actor reports its agent failed.
+      stack.gateway.control.onWorkerControl(1 - worker, { type: 'media.close', slot: 1, code: 1011, reason: 'agent unavailable' });
+      const report = await call.done;
+      assert.equal(report.endedBy, 'caller', report.endReason ?? '');
+      assert.equal(stack.gateway.control.ended['media_refused'] ?? 0, 0);
+      // From the worker that carries it, the same message does end a call.
+      const next = await streamingCall(stack, '+15550406003', 10_000);
+      const carrier = stack.gateway.control.snapshot().find((c) => c.callId === next.id)!.worker;
+      stack.gateway.control.onWorkerControl(carrier, { type: 'media.close', slot: 2, code: 1011, reason: 'agent unavailable' });
+      assert.equal((await next.done).endedBy, 'gateway');
+      assert.equal(stack.gateway.control.ended['media_refused'], 1);
     });
   });
 });
