@@ -17,6 +17,7 @@ import type { LiveCallView, RecordingSetting, RecordingSettingResult, Recordings
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
+import { HANGUP_RETRY_MS, hangUpRetrying } from './hangUpRetrying.js';
 import { DIAL_RING_MAX_MS, NO_MEDIA_MS, NoMediaDeadline } from './NoMediaDeadline.js';
 import { UNPLACED, noteStartFrame, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
 import { StreamRestarts } from './StreamRestarts.js';
@@ -88,6 +89,8 @@ export class ControlActor {
   readonly #caps: CapGate;
   #nextSlot = 1;
   #closing = false;
+  /** performance.now() after which no hang-up is tried again: the end of the shutdown's grace (Infinity until then). */
+  #retryDeadline = Number.POSITIVE_INFINITY;
   /** An earlier process's calls: listed at the platform's first hello, and again when a stream fails for a call this process does not know. */
   readonly #takeover: CallTakeover;
   /** Which worker carries each call, and moving calls off a lost one. */
@@ -113,6 +116,9 @@ export class ControlActor {
     callsAdoptionRefused: 0,
     /** Inbound calls that rang while no gateway was up, found ringing in the same list and answered. */
     callsRingingAnswered: 0,
+    /** Hang-ups through the platform tried again after a failure that may pass; and those that never went through. */
+    hangupRetries: 0,
+    hangupsFailed: 0,
   };
   readonly #latency = new AddedLatencyMeter();
   /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
@@ -418,7 +424,7 @@ export class ControlActor {
       this.counters.callsAdoptionRefused++;
       this.#remember(callId);
       this.#log.warn({ callId, live: this.#byId.size }, 'live call from an earlier gateway process not taken over: gateway full; hanging up');
-      this.#signalling.hangup(callId, { reason: 'busy' }).catch((err: Error) => this.#log.error({ callId, err: err.message }, 'hang-up failed'));
+      void this.#hangUp(callId, 'busy', this.#log.child({ callId }));
       return false;
     }
     const answeredAtMs = Date.parse(view.answered_at ?? view.started_at);
@@ -468,6 +474,7 @@ export class ControlActor {
    */
   handOver(): void {
     this.#closing = true;
+    this.#retryDeadline = performance.now();
     clearInterval(this.#sweep);
     for (const call of [...this.#byId.values()]) {
       this.#release(call, 'handed over to the next gateway process', 'handover');
@@ -477,9 +484,10 @@ export class ControlActor {
     }
   }
 
-  /** Graceful shutdown: hang up every live call through the platform. */
-  async shutdown(): Promise<void> {
+  /** Graceful shutdown: hang up every live call through the platform; hang-ups are tried again only within `graceMs`. */
+  async shutdown(graceMs = 5_000): Promise<void> {
     this.#closing = true;
+    this.#retryDeadline = Math.min(this.#retryDeadline, performance.now() + graceMs);
     clearInterval(this.#sweep);
     const ids = [...this.#byId.keys()];
     await Promise.allSettled(ids.map((id) => this.#endCall(id, 'gateway shutting down', 'shutdown', true)));
@@ -697,7 +705,7 @@ export class ControlActor {
       const reason = capped ? `minute cap: ${capped.message}` : busy ? BUSY : 'gateway full';
       log.warn({ live: this.#byId.size, ...(capped ? { code: ErrorCodes.CAP_REACHED } : {}) }, `admission refused: ${reason}`);
       this.#recent.refused(callId, 'incoming', from, to, reason);
-      this.#signalling.hangup(callId, { reason: capped ? 'cap' : 'busy' }).catch((err: Error) => log.error({ err: err.message }, 'hang-up failed'));
+      void this.#hangUp(callId, capped ? 'cap' : 'busy', log);
       return;
     }
     const slot = this.#nextSlot++;
@@ -732,12 +740,23 @@ export class ControlActor {
     // The platform cross-checks this against the provider's record; it never bills from it (FAQ-14).
     this.#usage?.(callId, durationMs);
     call.log.info({ reason, cause, durationMs }, 'call ended');
-    if (hangUpProvider) {
-      try {
-        await this.#signalling.hangup(callId, { reason });
-      } catch (err) {
-        call.log.error({ err: (err as Error).message }, 'hang-up through the platform failed');
-      }
+    if (hangUpProvider) await this.#hangUp(callId, reason, call.log);
+  }
+
+  /** Hang up through the platform, trying again while the failure may pass (hangUpRetrying.ts); never throws. */
+  async #hangUp(callId: string, reason: string, log: Logger): Promise<void> {
+    try {
+      await hangUpRetrying(() => this.#signalling.hangup(callId, { reason }), {
+        waits: this.#config.callTimers?.hangupRetryMs ?? HANGUP_RETRY_MS,
+        deadline: () => this.#retryDeadline,
+        retrying: (err, waitMs) => {
+          this.counters.hangupRetries++;
+          log.warn({ err: (err as Error).message, retryInMs: waitMs }, 'hang-up through the platform failed: trying again');
+        },
+      });
+    } catch (err) {
+      this.counters.hangupsFailed++;
+      log.error({ err: (err as Error).message }, 'hang-up through the platform failed');
     }
   }
 

@@ -1,9 +1,10 @@
 /**
  * How a call ends when a signal it waits for never comes (a media stream
- * that never lands, its call.hangup webhook lost too), and that a stale
- * signal does not end it (`media.close` from a worker the call left). Real simulator,
- * platform and gateway (real workers) on loopback; the platform's provider
- * transport is wrapped to take the stream out of the answer.
+ * that never lands, its call.hangup webhook lost too) or a request fails (a
+ * hang-up the provider fails), and that a stale signal does not end it
+ * (`media.close` from a worker the call left). Real simulator, platform and
+ * gateway (real workers) on loopback; the platform's provider transport is
+ * wrapped to take the stream out of the answer, or to fail hang-ups.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -64,5 +65,31 @@ describe('call lifecycle: signals that never come', () => {
       assert.equal((await next.done).endedBy, 'gateway');
       assert.equal(stack.gateway.control.ended['media_refused'], 1);
     });
+  });
+
+  it('a hang-up the provider fails (5xx) is tried again until it goes through', async () => {
+    let failHangups = 2;
+    const transport = wrappedTransport((method, url, body) => {
+      if (method === 'POST' && url.pathname.endsWith('/actions/hangup') && failHangups > 0) {
+        failHangups--;
+        return { answer: { status: 500, text: '{"errors":[{"code":"10007","title":"Unexpected error"}]}' } };
+      }
+      return streamless(method, url, body);
+    });
+    await withStack(
+      { workers: 1, callTimers: { noMediaMs: 500, hangupRetryMs: [200, 400, 800] } },
+      { platform: { provider: { transport, maxAttempts: 1 } } },
+      async (stack) => {
+        const startedAt = Date.now();
+        const call = stack.sim.placeInboundCall({ from: '+15550406004', to: NUMBER, durationMs: 8_000 });
+        const report = await call.done;
+        const tookMs = Date.now() - startedAt;
+        assert.equal(report.endedBy, 'gateway', report.endReason ?? '');
+        assert.ok(tookMs < 4_000, `hung up ${tookMs} ms after the call arrived, not at the caller's 8 s`);
+        assert.equal(failHangups, 0);
+        assert.equal(stack.gateway.control.counters.hangupRetries, 2);
+        assert.equal(stack.gateway.control.counters.hangupsFailed, 0);
+      },
+    );
   });
 });
