@@ -15,7 +15,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import { AgentMarks } from './AgentMarks.js';
 import { parseJsonObject } from './agentJson.js';
-import { bytesToPcm, pcmToBytes } from './pcm.js';
+import { PcmStream, pcmToBytes } from './pcm.js';
 import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
 
@@ -52,6 +52,8 @@ export class WsAgent implements AgentAdapter {
   #dropped: string | null = null;
   #call: AgentCall | null = null;
   #started = false;
+  /** The agent's audio: "any chunk size" includes an odd number of bytes. */
+  readonly #fromAgent = new PcmStream();
   /** Sockets connected again after a loss, over the call. */
   reconnects = 0;
 
@@ -84,6 +86,7 @@ export class WsAgent implements AgentAdapter {
     socket.binaryType = 'nodebuffer';
     this.#socket = socket;
     this.#ready = false;
+    this.#fromAgent.reset();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       /** Reached `ready`: only such a socket's loss is a lost call socket (a failed attempt is the reconnect loop's business). */
@@ -110,7 +113,8 @@ export class WsAgent implements AgentAdapter {
         if (isBinary) {
           if (!this.#ready) return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, 'ws agent sent audio before "ready"'));
           this.marks.agentAudio();
-          this.#sink?.audio(bytesToPcm(data));
+          const pcm = this.#fromAgent.push(data);
+          if (pcm.length > 0) this.#sink?.audio(pcm);
           return;
         }
         const msg = parseJsonObject(data.toString('utf8'));

@@ -8,7 +8,7 @@
 import { ErrorCodes, redactSecrets, TtmaError } from '../errors.js';
 import type { HttpEndpoint, OpenClawTarget } from './agentConfig.js';
 import { parseJsonObject } from './agentJson.js';
-import { bytesToPcm, wavFile } from './pcm.js';
+import { PcmStream, wavFile } from './pcm.js';
 
 /** OpenAI's `pcm` speech format: PCM16 little-endian, 24 kHz, mono. */
 export const TTS_PCM_RATE = 24_000;
@@ -112,19 +112,9 @@ export async function synthesize(
     body: JSON.stringify({ model: endpoint.model, voice: endpoint.voice, input: text, response_format: 'pcm' }),
   });
   if (!res.ok || !res.body) throw await refused('text to speech', res, endpoint);
-  let carry: Uint8Array | null = null;
+  const stream = new PcmStream();
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    let bytes: Uint8Array = chunk;
-    if (carry) {
-      bytes = new Uint8Array(carry.length + chunk.length);
-      bytes.set(carry);
-      bytes.set(chunk, carry.length);
-      carry = null;
-    }
-    if (bytes.length & 1) {
-      carry = bytes.slice(bytes.length - 1);
-      bytes = bytes.subarray(0, bytes.length - 1);
-    }
-    if (bytes.length > 0) onAudio(bytesToPcm(bytes));
+    const pcm = stream.push(chunk);
+    if (pcm.length > 0) onAudio(pcm);
   }
 }
