@@ -27,6 +27,12 @@ const MAX_MESSAGE_BYTES = 1 << 20;
 const MAX_TEXT_FIELD = 4096;
 /** The protocol's "hang up" close; anything else is a lost socket. */
 const CLOSE_NORMAL = 1000;
+/**
+ * Caller audio waiting to be sent beyond this (about 16 s at 16 kHz, once the
+ * kernel's buffers are full) is dropped: an agent that keeps talking but has
+ * stopped reading passes the liveness check, and must not grow our memory.
+ */
+export const MAX_CALLER_BACKLOG_BYTES = 512 * 1024;
 
 export interface WsAgentOptions {
   url: string;
@@ -56,6 +62,10 @@ export class WsAgent implements AgentAdapter {
   readonly #fromAgent = new PcmStream();
   /** Sockets connected again after a loss, over the call. */
   reconnects = 0;
+  /** Caller frames dropped because the agent was not reading them (MAX_CALLER_BACKLOG_BYTES), over the call. */
+  callerFramesDropped = 0;
+  /** Frames dropped in the current stretch of not reading (0: reading). */
+  #backlogDrops = 0;
 
   constructor(options: WsAgentOptions) {
     this.#options = options;
@@ -181,7 +191,18 @@ export class WsAgent implements AgentAdapter {
   }
 
   pushAudio(pcm: Int16Array): void {
-    if (this.#ready && this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(pcmToBytes(pcm), { binary: true });
+    const socket = this.#socket;
+    if (!this.#ready || socket?.readyState !== WebSocket.OPEN) return;
+    if (socket.bufferedAmount > MAX_CALLER_BACKLOG_BYTES) {
+      this.callerFramesDropped++;
+      if (this.#backlogDrops++ === 0) this.#emit({ type: 'error', message: 'ws agent is not reading: caller audio dropped until it does' });
+      return;
+    }
+    if (this.#backlogDrops > 0) {
+      this.#emit({ type: 'error', message: `ws agent reading again: ${this.#backlogDrops} caller frames were dropped` });
+      this.#backlogDrops = 0;
+    }
+    socket.send(pcmToBytes(pcm), { binary: true });
   }
 
   pushDtmf(digit: string): void {
