@@ -89,6 +89,8 @@ export class ControlActor {
   readonly #caps: CapGate;
   #nextSlot = 1;
   #closing = false;
+  /** shutdown() began: it hung up the calls it knew; a dial answered after that is hung up by the dial itself. */
+  #shuttingDown = false;
   /** performance.now() after which no hang-up is tried again: the end of the shutdown's grace (Infinity until then). */
   #retryDeadline = Number.POSITIVE_INFINITY;
   /** An earlier process's calls: listed at the platform's first hello, and again when a stream fails for a call this process does not know. */
@@ -487,10 +489,12 @@ export class ControlActor {
   /** Graceful shutdown: hang up every live call through the platform; hang-ups are tried again only within `graceMs`. */
   async shutdown(graceMs = 5_000): Promise<void> {
     this.#closing = true;
+    this.#shuttingDown = true;
     this.#retryDeadline = Math.min(this.#retryDeadline, performance.now() + graceMs);
     clearInterval(this.#sweep);
     const ids = [...this.#byId.keys()];
-    await Promise.allSettled(ids.map((id) => this.#endCall(id, 'gateway shutting down', 'shutdown', true)));
+    // Dials in flight too: one answered now is hung up by #placeDial, before the signalling client closes.
+    await Promise.allSettled([...ids.map((id) => this.#endCall(id, 'gateway shutting down', 'shutdown', true)), this.#dials.idle()]);
   }
 
   snapshot(): Array<{ callId: string; worker: number; state: string; direction: string; from: string; to: string; ageMs: number; startedAtMs: number }> {
@@ -626,6 +630,13 @@ export class ControlActor {
       throw err;
     }
     const callId = result.call_control_id;
+    if (this.#shuttingDown) {
+      // shutdown() listed the calls to hang up while this dial was in flight: nothing else would end this one.
+      this.#tokens.revokeCall(mediaId);
+      this.#remember(callId);
+      await this.#hangUp(callId, 'gateway shutting down', this.#log.child({ callId, deployment: this.#config.deploymentId }));
+      throw new TtmaError(ErrorCodes.OVERLOADED, 'the gateway is stopping: the dialled call was hung up', 503);
+    }
     if (this.#tombstones.has(callId) || this.#byId.has(callId)) {
       this.#tokens.revokeCall(mediaId);
       throw new TtmaError(ErrorCodes.PLATFORM, 'the dialled call ended before it was set up');

@@ -34,7 +34,7 @@ function streamless(method: string, url: URL, body: string | undefined): { body:
   return { body: JSON.stringify(fields) };
 }
 
-describe('call lifecycle: signals that never come', () => {
+describe('call lifecycle', () => {
   it('a call whose media never lands is ended and hung up after the no-media deadline (its call.hangup would come only at the caller\'s hang-up)', async () => {
     await withStack({ workers: 1, callTimers: { noMediaMs: 800 } }, { platform: { provider: { transport: wrappedTransport(streamless) } } }, async (stack) => {
       const startedAt = Date.now();
@@ -91,5 +91,38 @@ describe('call lifecycle: signals that never come', () => {
         assert.equal(stack.gateway.control.counters.hangupsFailed, 0);
       },
     );
+  });
+
+  it('a dial whose answer comes back after shutdown began is hung up, not left up at the provider', async () => {
+    let dialledId: string | null = null;
+    let onDialled: (() => void) | null = null;
+    const dialled = new Promise<void>((resolve) => (onDialled = resolve));
+    const transport = (base: URL, max: number): ProviderTransport => {
+      const inner = nodeHttpTransport(base, max);
+      return {
+        request: async (method, url, headers, body, timeoutMs) => {
+          const response = await inner.request(method, url, headers, body, timeoutMs);
+          if (method === 'POST' && url.pathname === '/v2/calls') {
+            dialledId = (JSON.parse(response.text) as { data: { call_control_id: string } }).data.call_control_id;
+            onDialled!();
+            await new Promise((resolve) => setTimeout(resolve, 500)); // the dial's answer is late: shutdown begins meanwhile
+          }
+          return response;
+        },
+        close: () => inner.close(),
+      };
+    };
+    // A stream that cannot connect (the gateway is stopping) leaves the call up: only a hang-up ends it before the callee's 5 s.
+    await withStack({ workers: 1, mediaSockets: 'front' }, { platform: { provider: { transport } }, sim: { ringMs: 20, onStreamFailure: 'continue' } }, async (stack) => {
+      const placing = stack.gateway.control.dial('+15557650777');
+      await dialled;
+      const call = stack.sim.liveCall(dialledId!);
+      assert.ok(call, 'the simulator has the dialled call');
+      const stopping = stack.gateway.stop();
+      await assert.rejects(placing, /gateway is stopping/);
+      const report = await call.done;
+      assert.equal(report.endedBy, 'gateway', report.endReason ?? '');
+      await stopping;
+    });
   });
 });
