@@ -246,7 +246,7 @@ export class Gateway {
         // The calls stay up at the provider; the next process takes them over (ControlActor.adoptLiveCalls).
         this.control.handOver();
       } else {
-        const hungUp = this.control.shutdown();
+        const hungUp = this.control.shutdown(SHUTDOWN_GRACE_MS);
         await Promise.race([hungUp, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
       }
       this.front.closeAllSockets();

@@ -72,6 +72,8 @@ export interface GatewayConfig {
   mediaFrameBurst: number;
   /** Reconnect tuning of the outbound control connection (tests shorten it); absent: 500 ms doubling to 30 s. */
   controlChannel?: { baseDelayMs?: number; maxDelayMs?: number };
+  /** Call-lifecycle timers (tests shorten them): the no-media deadline (src/actors/NoMediaDeadline.ts), the waits between hang-up attempts (src/actors/hangUpRetrying.ts). */
+  callTimers?: { noMediaMs?: number; hangupRetryMs?: readonly number[] };
   /** pino level of the gateway's JSON logs (stderr); default TTMA_LOG_LEVEL or info. */
   logLevel: LogLevel;
 }

@@ -30,7 +30,7 @@ import { createResampler, type CallResampler } from '../media/createResampler.js
 import type { ProviderMediaFrame } from '../wire/telnyx.js';
 import { newMediaFrameScan, scanMediaFrame, type MediaFrameScan } from '../wire/mediaFrameScan.js';
 import { LatencyStats } from './LatencyStats.js';
-import { OutboundQueue } from '../media/OutboundQueue.js';
+import { OutboundQueue, type QueueWeight } from '../media/OutboundQueue.js';
 import { PromptAudio, type PromptPcm } from '../media/PromptAudio.js';
 import { MAX_PENDING_MARKS, PlayoutMarks, isValidMarkName } from './PlayoutMarks.js';
 import { Mailbox } from './Mailbox.js';
@@ -44,8 +44,18 @@ export const CLOSE_UNSUPPORTED = 1003;
 const MAX_PAYLOAD_BYTES = 4096;
 /** Base64 text longer than this cannot fit MAX_PAYLOAD_BYTES. */
 const MAX_PAYLOAD_CHARS = (MAX_PAYLOAD_BYTES / 3) * 4;
-/** Agent audio queued toward the phone beyond this is dropped oldest-first (5 s). */
-const MAX_OUT_QUEUE_FRAMES = 250;
+/**
+ * Agent audio queued toward the phone beyond these is dropped oldest-first.
+ * A live-timed agent's queue is lag (5 s). A buffered agent sends speech as
+ * fast as it makes it, so its queue is speech not yet due: 120 s of it, and at
+ * most 2 MiB of frame text (about 2.4 MB of heap: 120 s of PCMU, G.722 or
+ * Opus, 47 s of L16 at 16 kHz), which only a call whose agent is that far
+ * ahead holds. The greeting counts against neither (OutboundQueue.pushReserved).
+ */
+export const LIVE_OUT_QUEUE_FRAMES = 250;
+export const BUFFERED_OUT_QUEUE_FRAMES = 6_000;
+export const BUFFERED_OUT_QUEUE_CHARS = 2 * 1024 * 1024;
+const FRAME_TEXT: QueueWeight<string> = { max: BUFFERED_OUT_QUEUE_CHARS, of: (frame) => frame.length };
 const PACER_LEAD_MS = 1;
 /**
  * Arrival times remembered by chunk number, for the latency record of frames the jitter buffer plays later.
@@ -149,7 +159,7 @@ export class CallActor {
   #payloadOut = new Uint8Array(0);
   #detector: SpeechDetector | null = null;
   /** Provider frames toward the phone, with the agent's marks; per frame, when the audio behind it reached us (caller frame for echo, agent chunk otherwise). */
-  readonly #outQueue = new OutboundQueue<string>(MAX_OUT_QUEUE_FRAMES);
+  readonly #outQueue: OutboundQueue<string>;
   readonly #playoutMarks: PlayoutMarks;
   #clearedFrames = 0;
   #framesIn = 0;
@@ -189,6 +199,7 @@ export class CallActor {
       (name) => this.#agent.markPlayed(name),
     );
     this.#settings = settings;
+    this.#outQueue = agent.audioTiming === 'live' ? new OutboundQueue(LIVE_OUT_QUEUE_FRAMES) : new OutboundQueue(BUFFERED_OUT_QUEUE_FRAMES, FRAME_TEXT);
     this.#mailbox = new Mailbox(settings.mailboxFrames);
     this.#startedAtMs = hooks.now();
     this.#pacer = agent.audioTiming === 'live' ? new LivePacer(FRAME_MS, PACER_LEAD_MS) : new PacerSchedule(FRAME_MS, PACER_LEAD_MS);
@@ -565,13 +576,17 @@ export class CallActor {
     if (this.#agent.audioTiming === 'buffered') this.pump(this.#hooks.now());
   }
 
-  /** `inAt`: when the audio behind it reached us (NaN: not timed, a greeting); `agentAt`: when it came from the agent. */
+  /** `inAt`: when the audio behind it reached us; `agentAt`: when it came from the agent. */
   #queueFrame(frame: Int16Array, inAt: number, agentAt: number): void {
+    // A full queue drops its oldest frame (counted in overflowDrops): marks behind it pass.
+    this.#playoutMarks.sent(this.#outQueue.push(this.#encodeFrame(frame), inAt, agentAt));
+  }
+
+  #encodeFrame(frame: Int16Array): string {
     // The payload bytes are turned into a string at once, so one buffer serves every frame (stateless codecs fill it; Opus returns its own).
     const encoded = this.#codec!.encode(frame, this.#payloadOut);
     const payload = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
-    // A full queue drops its oldest frame (counted in overflowDrops): marks behind it pass.
-    this.#playoutMarks.sent(this.#outQueue.push(`{"event":"media","media":{"payload":"${payload}"}}`, inAt, agentAt));
+    return `{"event":"media","media":{"payload":"${payload}"}}`;
   }
 
   /** The end of a turn: a last partial frame goes out padded with silence rather than waiting for more audio. */
@@ -588,12 +603,14 @@ export class CallActor {
    * call's own encoder (the frames at this rate are shared by every call on
    * the worker). It is the agent's audio as far as barge-in is concerned: the
    * caller can talk over it. Its frames carry no arrival time, so the latency
-   * record (gateway time per frame) does not count the greeting's length.
+   * record (gateway time per frame) does not count the greeting's length. They
+   * are outside the queue's bounds: however long, neither the greeting nor the
+   * agent's first words behind it are cut for room.
    */
   #queueGreeting(): void {
     const greeting = this.#settings.greeting;
     if (greeting === null) return;
-    for (const frame of PromptAudio.of(greeting).framesAt(this.#codec!.sampleRate)) this.#queueFrame(frame, Number.NaN, Number.NaN);
+    for (const frame of PromptAudio.of(greeting).framesAt(this.#codec!.sampleRate)) this.#outQueue.pushReserved(this.#encodeFrame(frame));
   }
 
   /** Every whole frame the framer holds, encoded into the queue; marks inside a frame follow it. */

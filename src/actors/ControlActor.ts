@@ -17,6 +17,8 @@ import type { LiveCallView, RecordingSetting, RecordingSettingResult, Recordings
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
 import { DialsInFlight } from './DialsInFlight.js';
+import { HANGUP_RETRY_MS, hangUpRetrying } from './hangUpRetrying.js';
+import { DIAL_RING_MAX_MS, NO_MEDIA_MS, NoMediaDeadline } from './NoMediaDeadline.js';
 import { UNPLACED, noteStartFrame, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
 import { StreamRestarts } from './StreamRestarts.js';
 import { CallPlacement } from './CallPlacement.js';
@@ -40,6 +42,7 @@ export type EndCause =
   | 'media_abuse'
   | 'media_refused'
   | 'answer_failed'
+  | 'no_media'
   | 'worker_failed'
   | 'minute_cap'
   | 'shutdown'
@@ -86,10 +89,16 @@ export class ControlActor {
   readonly #caps: CapGate;
   #nextSlot = 1;
   #closing = false;
+  /** shutdown() began: it hung up the calls it knew; a dial answered after that is hung up by the dial itself. */
+  #shuttingDown = false;
+  /** performance.now() after which no hang-up is tried again: the end of the shutdown's grace (Infinity until then). */
+  #retryDeadline = Number.POSITIVE_INFINITY;
   /** An earlier process's calls: listed at the platform's first hello, and again when a stream fails for a call this process does not know. */
   readonly #takeover: CallTakeover;
   /** Which worker carries each call, and moving calls off a lost one. */
   readonly #placement: CallPlacement<EndCause>;
+  /** Calls that never got a media socket end after a deadline, in case their call.hangup was lost. */
+  readonly #noMedia: NoMediaDeadline;
   readonly counters = {
     callsStarted: 0,
     callsEnded: 0,
@@ -109,6 +118,9 @@ export class ControlActor {
     callsAdoptionRefused: 0,
     /** Inbound calls that rang while no gateway was up, found ringing in the same list and answered. */
     callsRingingAnswered: 0,
+    /** Hang-ups through the platform tried again after a failure that may pass; and those that never went through. */
+    hangupRetries: 0,
+    hangupsFailed: 0,
   };
   readonly #latency = new AddedLatencyMeter();
   /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
@@ -131,6 +143,10 @@ export class ControlActor {
     this.#numbers = new Set(config.numbers);
     this.#sweep = setInterval(() => this.#tokens.sweep(Date.now()), TOKEN_SWEEP_MS);
     this.#sweep.unref();
+    this.#noMedia = new NoMediaDeadline(config.callTimers?.noMediaMs ?? NO_MEDIA_MS, (call) => {
+      call.log.warn({ waitedMs: this.#noMedia.ms }, 'no media stream ever reached this call (its hang-up may have been lost): ending it');
+      void this.#endCall(call.callId, 'no media stream', 'no_media', true);
+    });
     this.#restarts = new StreamRestarts<EndCause>({
       signalling,
       tokens: this.#tokens,
@@ -200,6 +216,8 @@ export class ControlActor {
           call.record.answered_at = new Date().toISOString();
         }
         if (call && call.state === 'answering') call.state = 'answered';
+        // The stream comes with the answer: from now it has the usual wait to land.
+        if (call) this.#noMedia.arm(call);
         return;
       }
       case 'streaming.started': {
@@ -264,6 +282,7 @@ export class ControlActor {
     }
     call.socket = socket;
     call.mediaSeen = true;
+    this.#noMedia.clear(call);
     call.startFrame = null;
     call.framesSinceOpen = 0;
     this.#restarts.landed(call);
@@ -332,7 +351,8 @@ export class ControlActor {
         return;
       case 'media.close': {
         const call = this.#bySlot.get(message.slot);
-        if (!call) return;
+        // From the worker the call left (its stream landed on another): about the old actor, not the call.
+        if (!call || call.workerIndex !== workerIndex) return;
         call.log.warn({ code: message.code, reason: message.reason }, 'worker closed the media stream');
         call.socket?.close(message.code, message.reason);
         void this.#endCall(call.callId, message.reason, 'media_refused', true);
@@ -406,7 +426,7 @@ export class ControlActor {
       this.counters.callsAdoptionRefused++;
       this.#remember(callId);
       this.#log.warn({ callId, live: this.#byId.size }, 'live call from an earlier gateway process not taken over: gateway full; hanging up');
-      this.#signalling.hangup(callId, { reason: 'busy' }).catch((err: Error) => this.#log.error({ callId, err: err.message }, 'hang-up failed'));
+      void this.#hangUp(callId, 'busy', this.#log.child({ callId }));
       return false;
     }
     const answeredAtMs = Date.parse(view.answered_at ?? view.started_at);
@@ -456,6 +476,7 @@ export class ControlActor {
    */
   handOver(): void {
     this.#closing = true;
+    this.#retryDeadline = performance.now();
     clearInterval(this.#sweep);
     for (const call of [...this.#byId.values()]) {
       this.#release(call, 'handed over to the next gateway process', 'handover');
@@ -465,12 +486,15 @@ export class ControlActor {
     }
   }
 
-  /** Graceful shutdown: hang up every live call through the platform. */
-  async shutdown(): Promise<void> {
+  /** Graceful shutdown: hang up every live call through the platform; hang-ups are tried again only within `graceMs`. */
+  async shutdown(graceMs = 5_000): Promise<void> {
     this.#closing = true;
+    this.#shuttingDown = true;
+    this.#retryDeadline = Math.min(this.#retryDeadline, performance.now() + graceMs);
     clearInterval(this.#sweep);
     const ids = [...this.#byId.keys()];
-    await Promise.allSettled(ids.map((id) => this.#endCall(id, 'gateway shutting down', 'shutdown', true)));
+    // Dials in flight too: one answered now is hung up by #placeDial, before the signalling client closes.
+    await Promise.allSettled([...ids.map((id) => this.#endCall(id, 'gateway shutting down', 'shutdown', true)), this.#dials.idle()]);
   }
 
   snapshot(): Array<{ callId: string; worker: number; state: string; direction: string; from: string; to: string; ageMs: number; startedAtMs: number }> {
@@ -606,6 +630,13 @@ export class ControlActor {
       throw err;
     }
     const callId = result.call_control_id;
+    if (this.#shuttingDown) {
+      // shutdown() listed the calls to hang up while this dial was in flight: nothing else would end this one.
+      this.#tokens.revokeCall(mediaId);
+      this.#remember(callId);
+      await this.#hangUp(callId, 'gateway shutting down', this.#log.child({ callId, deployment: this.#config.deploymentId }));
+      throw new TtmaError(ErrorCodes.OVERLOADED, 'the gateway is stopping: the dialled call was hung up', 503);
+    }
     if (this.#tombstones.has(callId) || this.#byId.has(callId)) {
       this.#tokens.revokeCall(mediaId);
       throw new TtmaError(ErrorCodes.PLATFORM, 'the dialled call ended before it was set up');
@@ -618,6 +649,7 @@ export class ControlActor {
     this.#bySlot.set(slot, call);
     this.#callStarted('outgoing');
     this.#placement.admitted(call, host);
+    this.#noMedia.arm(call, DIAL_RING_MAX_MS);
     call.log.info('outbound call placed; ringing');
     for (const early of this.#dials.take(callId)) this.onWebhook(early);
     return { callId, from, to };
@@ -684,7 +716,7 @@ export class ControlActor {
       const reason = capped ? `minute cap: ${capped.message}` : busy ? BUSY : 'gateway full';
       log.warn({ live: this.#byId.size, ...(capped ? { code: ErrorCodes.CAP_REACHED } : {}) }, `admission refused: ${reason}`);
       this.#recent.refused(callId, 'incoming', from, to, reason);
-      this.#signalling.hangup(callId, { reason: capped ? 'cap' : 'busy' }).catch((err: Error) => log.error({ err: err.message }, 'hang-up failed'));
+      void this.#hangUp(callId, capped ? 'cap' : 'busy', log);
       return;
     }
     const slot = this.#nextSlot++;
@@ -693,6 +725,7 @@ export class ControlActor {
     this.#bySlot.set(slot, call);
     this.#callStarted('incoming');
     this.#placement.admitted(call, host);
+    this.#noMedia.arm(call);
     const token = this.#tokens.issue(callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
     this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec }).then(
@@ -718,12 +751,23 @@ export class ControlActor {
     // The platform cross-checks this against the provider's record; it never bills from it (FAQ-14).
     this.#usage?.(callId, durationMs);
     call.log.info({ reason, cause, durationMs }, 'call ended');
-    if (hangUpProvider) {
-      try {
-        await this.#signalling.hangup(callId, { reason });
-      } catch (err) {
-        call.log.error({ err: (err as Error).message }, 'hang-up through the platform failed');
-      }
+    if (hangUpProvider) await this.#hangUp(callId, reason, call.log);
+  }
+
+  /** Hang up through the platform, trying again while the failure may pass (hangUpRetrying.ts); never throws. */
+  async #hangUp(callId: string, reason: string, log: Logger): Promise<void> {
+    try {
+      await hangUpRetrying(() => this.#signalling.hangup(callId, { reason }), {
+        waits: this.#config.callTimers?.hangupRetryMs ?? HANGUP_RETRY_MS,
+        deadline: () => this.#retryDeadline,
+        retrying: (err, waitMs) => {
+          this.counters.hangupRetries++;
+          log.warn({ err: (err as Error).message, retryInMs: waitMs }, 'hang-up through the platform failed: trying again');
+        },
+      });
+    } catch (err) {
+      this.counters.hangupsFailed++;
+      log.error({ err: (err as Error).message }, 'hang-up through the platform failed');
     }
   }
 
@@ -733,6 +777,7 @@ export class ControlActor {
     this.#tokens.revokeCall(callId);
     call.state = 'ending';
     if (call.orphanTimer) clearTimeout(call.orphanTimer);
+    this.#noMedia.clear(call);
     this.#remember(callId);
     this.#byId.delete(callId);
     this.#bySlot.delete(call.slot);

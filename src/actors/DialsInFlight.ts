@@ -45,6 +45,11 @@ export class DialsInFlight {
     return this.#pending.get(pathId);
   }
 
+  /** Settles once every dial in flight now has (shutdown waits for them: a dial answered meanwhile is hung up by its own path). */
+  idle(): Promise<void> {
+    return Promise.all([...this.#pending.values()]).then(() => undefined);
+  }
+
   /** Holds an event about an unknown call while a dial is in flight; false: not held (no dial, or full). */
   hold(callId: string, envelope: WebhookEnvelope): boolean {
     if (this.#pending.size === 0) return false;

@@ -189,6 +189,8 @@ function onControl(message: ToWorker): void {
           flushMedia();
         },
         (err: Error) => {
+          // An actor ended meanwhile (its call moved, or ended) closed its agent, which fails the open: nothing to close.
+          if (actors.get(message.slot) !== actor) return;
           post({ type: 'log', level: 'error', slot: message.slot, msg: `agent failed to open: ${err.message}` });
           post({ type: 'media.close', slot: message.slot, code: 1011, reason: 'agent unavailable' });
         },

@@ -29,6 +29,7 @@ import { pcmuDecode, pcmuEncode } from '../media/g711.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import type { AgentConfig } from './agentConfig.js';
 import { AgentMarks } from './AgentMarks.js';
+import { parseJsonObject } from './agentJson.js';
 import { chatOnce } from './openAiHttp.js';
 import { base64ToPcm, pcmToBase64 } from './pcm.js';
 import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
@@ -171,12 +172,8 @@ export class RealtimeAgent implements AgentAdapter {
       socket.on('open', () => this.#send({ type: 'session.update', session: this.#session() }));
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         if (isBinary || this.#socket !== socket) return;
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-        } catch {
-          return this.#emit({ type: 'error', message: 'realtime server sent invalid JSON' });
-        }
+        const msg = parseJsonObject(data.toString('utf8'));
+        if (msg === null) return this.#emit({ type: 'error', message: 'realtime server sent a message that is not a JSON object' });
         if (!this.#ready) {
           if (msg['type'] === 'session.updated') {
             this.#ready = true;
@@ -408,12 +405,8 @@ export class RealtimeAgent implements AgentAdapter {
 
   #onToolCall(msg: Record<string, unknown>): void {
     const callId = typeof msg['call_id'] === 'string' ? msg['call_id'] : '';
-    let args: Record<string, unknown> = {};
-    try {
-      args = JSON.parse(typeof msg['arguments'] === 'string' ? msg['arguments'] : '{}') as Record<string, unknown>;
-    } catch {
-      args = {};
-    }
+    // The model writes the arguments: `null` or `[]` are as unreadable as broken JSON.
+    const args = (typeof msg['arguments'] === 'string' ? parseJsonObject(msg['arguments']) : null) ?? {};
     switch (msg['name']) {
       case 'end_call':
         this.#endRequested = typeof args['reason'] === 'string' ? args['reason'].slice(0, 200) : 'agent ended the call';

@@ -14,7 +14,8 @@ import WebSocket from 'ws';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import { AgentMarks } from './AgentMarks.js';
-import { bytesToPcm, pcmToBytes } from './pcm.js';
+import { parseJsonObject } from './agentJson.js';
+import { PcmStream, pcmToBytes } from './pcm.js';
 import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
 
@@ -26,6 +27,12 @@ const MAX_MESSAGE_BYTES = 1 << 20;
 const MAX_TEXT_FIELD = 4096;
 /** The protocol's "hang up" close; anything else is a lost socket. */
 const CLOSE_NORMAL = 1000;
+/**
+ * Caller audio waiting to be sent beyond this (about 16 s at 16 kHz, once the
+ * kernel's buffers are full) is dropped: an agent that keeps talking but has
+ * stopped reading passes the liveness check, and must not grow our memory.
+ */
+export const MAX_CALLER_BACKLOG_BYTES = 512 * 1024;
 
 export interface WsAgentOptions {
   url: string;
@@ -51,8 +58,14 @@ export class WsAgent implements AgentAdapter {
   #dropped: string | null = null;
   #call: AgentCall | null = null;
   #started = false;
+  /** The agent's audio: "any chunk size" includes an odd number of bytes. */
+  readonly #fromAgent = new PcmStream();
   /** Sockets connected again after a loss, over the call. */
   reconnects = 0;
+  /** Caller frames dropped because the agent was not reading them (MAX_CALLER_BACKLOG_BYTES), over the call. */
+  callerFramesDropped = 0;
+  /** Frames dropped in the current stretch of not reading (0: reading). */
+  #backlogDrops = 0;
 
   constructor(options: WsAgentOptions) {
     this.#options = options;
@@ -83,6 +96,7 @@ export class WsAgent implements AgentAdapter {
     socket.binaryType = 'nodebuffer';
     this.#socket = socket;
     this.#ready = false;
+    this.#fromAgent.reset();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       /** Reached `ready`: only such a socket's loss is a lost call socket (a failed attempt is the reconnect loop's business). */
@@ -109,15 +123,12 @@ export class WsAgent implements AgentAdapter {
         if (isBinary) {
           if (!this.#ready) return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, 'ws agent sent audio before "ready"'));
           this.marks.agentAudio();
-          this.#sink?.audio(bytesToPcm(data));
+          const pcm = this.#fromAgent.push(data);
+          if (pcm.length > 0) this.#sink?.audio(pcm);
           return;
         }
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-        } catch {
-          return this.#emit({ type: 'error', message: 'ws agent sent invalid JSON' });
-        }
+        const msg = parseJsonObject(data.toString('utf8'));
+        if (msg === null) return this.#emit({ type: 'error', message: 'ws agent sent a text message that is not a JSON object' });
         if (!this.#ready) {
           const rate = msg['sample_rate'];
           const offered: readonly unknown[] = again ? [this.#rate] : WS_SAMPLE_RATES;
@@ -180,7 +191,18 @@ export class WsAgent implements AgentAdapter {
   }
 
   pushAudio(pcm: Int16Array): void {
-    if (this.#ready && this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(pcmToBytes(pcm), { binary: true });
+    const socket = this.#socket;
+    if (!this.#ready || socket?.readyState !== WebSocket.OPEN) return;
+    if (socket.bufferedAmount > MAX_CALLER_BACKLOG_BYTES) {
+      this.callerFramesDropped++;
+      if (this.#backlogDrops++ === 0) this.#emit({ type: 'error', message: 'ws agent is not reading: caller audio dropped until it does' });
+      return;
+    }
+    if (this.#backlogDrops > 0) {
+      this.#emit({ type: 'error', message: `ws agent reading again: ${this.#backlogDrops} caller frames were dropped` });
+      this.#backlogDrops = 0;
+    }
+    socket.send(pcmToBytes(pcm), { binary: true });
   }
 
   pushDtmf(digit: string): void {

@@ -7,7 +7,8 @@
  */
 import { ErrorCodes, redactSecrets, TtmaError } from '../errors.js';
 import type { HttpEndpoint, OpenClawTarget } from './agentConfig.js';
-import { bytesToPcm, wavFile } from './pcm.js';
+import { parseJsonObject } from './agentJson.js';
+import { PcmStream, wavFile } from './pcm.js';
 
 /** OpenAI's `pcm` speech format: PCM16 little-endian, 24 kHz, mono. */
 export const TTS_PCM_RATE = 24_000;
@@ -69,12 +70,9 @@ export async function* streamChat(target: OpenClawTarget, sessionKey: string, te
       if (!line.startsWith('data:')) continue;
       const data = line.slice(5).trim();
       if (data === '[DONE]') return;
-      let parsed: { choices?: Array<{ delta?: { content?: unknown } }> };
-      try {
-        parsed = JSON.parse(data) as typeof parsed;
-      } catch {
-        continue;
-      }
+      // A line that is not a JSON object (broken, or `null`) is skipped like a comment.
+      const parsed = parseJsonObject(data) as { choices?: Array<{ delta?: { content?: unknown } } | null> } | null;
+      if (parsed === null) continue;
       const content = parsed.choices?.[0]?.delta?.content;
       if (typeof content === 'string' && content) yield content;
     }
@@ -96,8 +94,8 @@ export async function transcribe(endpoint: HttpEndpoint & { model: string }, pcm
   form.append('file', new Blob([wavFile(pcm, rate)], { type: 'audio/wav' }), 'turn.wav');
   const res = await fetch(url(endpoint, '/v1/audio/transcriptions'), { method: 'POST', signal, headers: headers(endpoint), body: form });
   if (!res.ok) throw await refused('speech to text', res, endpoint);
-  const body = (await res.json()) as { text?: unknown };
-  return typeof body.text === 'string' ? body.text.trim() : '';
+  const body = (await res.json()) as { text?: unknown } | null;
+  return typeof body?.text === 'string' ? body.text.trim() : '';
 }
 
 /** POST /v1/audio/speech (format pcm: 24 kHz PCM16); audio chunks are handed on as they stream in. */
@@ -114,19 +112,9 @@ export async function synthesize(
     body: JSON.stringify({ model: endpoint.model, voice: endpoint.voice, input: text, response_format: 'pcm' }),
   });
   if (!res.ok || !res.body) throw await refused('text to speech', res, endpoint);
-  let carry: Uint8Array | null = null;
+  const stream = new PcmStream();
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    let bytes: Uint8Array = chunk;
-    if (carry) {
-      bytes = new Uint8Array(carry.length + chunk.length);
-      bytes.set(carry);
-      bytes.set(chunk, carry.length);
-      carry = null;
-    }
-    if (bytes.length & 1) {
-      carry = bytes.slice(bytes.length - 1);
-      bytes = bytes.subarray(0, bytes.length - 1);
-    }
-    if (bytes.length > 0) onAudio(bytesToPcm(bytes));
+    const pcm = stream.push(chunk);
+    if (pcm.length > 0) onAudio(pcm);
   }
 }

@@ -17,6 +17,32 @@ export function bytesToPcm(bytes: Uint8Array): Int16Array {
   return out;
 }
 
+/**
+ * PCM16 from a byte stream cut anywhere (an agent's binary messages, a TTS
+ * response's chunks): a chunk that ends mid-sample keeps its odd byte for the
+ * next, so the samples after it stay aligned instead of turning to noise.
+ */
+export class PcmStream {
+  #carry: number | null = null;
+
+  push(bytes: Uint8Array): Int16Array {
+    let data = bytes;
+    if (this.#carry !== null) {
+      data = new Uint8Array(bytes.length + 1);
+      data[0] = this.#carry;
+      data.set(bytes, 1);
+      this.#carry = null;
+    }
+    if (data.length & 1) this.#carry = data[data.length - 1]!;
+    return bytesToPcm(data);
+  }
+
+  /** A new stream (a new socket): nothing carried over. */
+  reset(): void {
+    this.#carry = null;
+  }
+}
+
 export function base64ToPcm(b64: string): Int16Array {
   return bytesToPcm(Buffer.from(b64, 'base64'));
 }

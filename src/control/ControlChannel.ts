@@ -5,8 +5,10 @@
  * the URL. On any loss the connection is retried with capped exponential
  * backoff and jitter, and usage reports wait (bounded) until it is back.
  * A report the platform refused only because its store was unreachable
- * (TTMA_ERR_STORE_UNAVAILABLE) stays waiting and is re-sent with capped
- * backoff; any other refusal is final.
+ * (TTMA_ERR_STORE_UNAVAILABLE) or its rate limit was reached
+ * (TTMA_ERR_RATE_LIMITED) stays waiting and is re-sent with capped backoff;
+ * any other refusal is final. The reports waiting at a (re)connection go out
+ * a few at a time, not all at once past the platform's burst.
  */
 import WebSocket from 'ws';
 import { ErrorCodes } from '../errors.js';
@@ -38,7 +40,14 @@ export interface ControlChannelOptions {
   reportRetryBaseMs?: number;
   /** Longest wait between re-sends of such a report (default 60 s). */
   reportRetryMaxMs?: number;
+  /** Reports waiting at the platform's hello go out this many at a time (default 10)... */
+  flushBatch?: number;
+  /** ...this far apart (default 1 s: half the platform's default rate, leaving room for live calls' signalling). */
+  flushEveryMs?: number;
 }
+
+/** Refusals that say "not now": the report is kept and sent again later. */
+const RETRYABLE = new Set<string>([ErrorCodes.STORE_UNAVAILABLE, ErrorCodes.RATE_LIMITED]);
 
 /** Usage reports kept while disconnected; beyond this the oldest is dropped (and logged). */
 const MAX_PENDING_REPORTS = 1_000;
@@ -61,6 +70,11 @@ export class ControlChannel {
   readonly #retries = new Map<string, { refusals: number; timer: NodeJS.Timeout | null }>();
   readonly #reportRetryBaseMs: number;
   readonly #reportRetryMaxMs: number;
+  readonly #flushBatch: number;
+  readonly #flushEveryMs: number;
+  /** Reports still to send after a hello, oldest first, and the timer of the next batch. */
+  #flushing: string[] = [];
+  #flushTimer: NodeJS.Timeout | null = null;
   #ws: WebSocket | null = null;
   #state: ChannelState = 'stopped';
   #failures = 0;
@@ -88,6 +102,8 @@ export class ControlChannel {
     this.#random = options.random ?? Math.random;
     this.#reportRetryBaseMs = options.reportRetryBaseMs ?? 1_000;
     this.#reportRetryMaxMs = options.reportRetryMaxMs ?? 60_000;
+    this.#flushBatch = Math.max(1, options.flushBatch ?? 10);
+    this.#flushEveryMs = options.flushEveryMs ?? 1_000;
   }
 
   get state(): ChannelState {
@@ -122,6 +138,7 @@ export class ControlChannel {
     this.#deadTimer = null;
     for (const retry of this.#retries.values()) if (retry.timer) clearTimeout(retry.timer);
     this.#retries.clear();
+    this.#stopFlush();
     this.#dropSocket(true);
   }
 
@@ -255,11 +272,13 @@ export class ControlChannel {
           if (retry.timer) clearTimeout(retry.timer);
           retry.timer = null;
         }
-        for (const [callId, duration] of this.#pending) this.#sendUsage(callId, duration);
+        this.#stopFlush();
+        this.#flushing = [...this.#pending.keys()];
+        this.#flushStep();
         break;
       case 'usage.ack':
-        if (!message.ok && message.code === ErrorCodes.STORE_UNAVAILABLE && this.#pending.has(message.call_control_id)) {
-          this.#retryLater(message.call_control_id, message.message);
+        if (!message.ok && RETRYABLE.has(message.code) && this.#pending.has(message.call_control_id)) {
+          this.#retryLater(message.call_control_id, message.code, message.message);
           return;
         }
         this.#pending.delete(message.call_control_id);
@@ -273,6 +292,11 @@ export class ControlChannel {
         }
         return;
       case 'error':
+        // A usage report refused for the rate limit (a platform that names it): kept, sent again later.
+        if (message.call_control_id !== undefined && RETRYABLE.has(message.code) && this.#pending.has(message.call_control_id)) {
+          this.#retryLater(message.call_control_id, message.code, message.message);
+          return;
+        }
         this.#log.warn({ code: message.code }, `control message refused: ${message.message}`);
         break;
       default:
@@ -281,19 +305,44 @@ export class ControlChannel {
     this.#options.onMessage(message);
   }
 
+  /** The next batch of reports waiting since the hello (those acknowledged meanwhile are skipped). */
+  #flushStep(): void {
+    this.#flushTimer = null;
+    let sent = 0;
+    while (sent < this.#flushBatch && this.#flushing.length > 0) {
+      const callId = this.#flushing.shift()!;
+      const duration = this.#pending.get(callId);
+      if (duration === undefined || this.#retries.get(callId)?.timer) continue;
+      this.#sendUsage(callId, duration);
+      sent++;
+    }
+    if (this.#flushing.length === 0) return;
+    this.#flushTimer = setTimeout(() => {
+      if (this.#state === 'open' && this.authenticated) this.#flushStep();
+    }, this.#flushEveryMs);
+    this.#flushTimer.unref();
+  }
+
+  #stopFlush(): void {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    this.#flushing = [];
+  }
+
   /**
-   * The platform could not record the report (its store was away): keep it and
-   * send it again later, so the call is not flagged `unreported` for a
-   * platform outage. Re-sending is harmless: the platform keeps the first report.
+   * The platform could not take the report now (its store was away, or its
+   * rate limit reached): keep it and send it again later, so the call is not
+   * flagged `unreported` for a platform outage or a burst. Re-sending is
+   * harmless: the platform keeps the first report.
    */
-  #retryLater(callId: string, why: string): void {
+  #retryLater(callId: string, code: string, why: string): void {
     const retry = this.#retries.get(callId) ?? { refusals: 0, timer: null };
     this.#retries.set(callId, retry);
     retry.refusals++;
     if (retry.timer) clearTimeout(retry.timer);
     const delay = this.reportRetryDelayMs(retry.refusals);
     this.counters.reportsRetried++;
-    this.#log.warn({ callId, code: ErrorCodes.STORE_UNAVAILABLE, retryInMs: delay, refusals: retry.refusals }, `usage report not recorded by the platform (${why}): sending it again later`);
+    this.#log.warn({ callId, code, retryInMs: delay, refusals: retry.refusals }, `usage report not recorded by the platform (${why}): sending it again later`);
     retry.timer = setTimeout(() => {
       retry.timer = null;
       const duration = this.#pending.get(callId);
@@ -330,6 +379,7 @@ export class ControlChannel {
     if (this.#state === 'stopped' || this.#state === 'waiting') return;
     if (this.#deadTimer) clearTimeout(this.#deadTimer);
     this.#deadTimer = null;
+    this.#stopFlush();
     this.#dropSocket(false);
     this.#failures++;
     this.lastError = reason;

@@ -17,7 +17,7 @@ const TICK_MS = 1_000;
 const CAPS_REFRESH_MS = 30_000;
 const RECENT_EVENTS = 50;
 /** End causes that are a fault rather than an ordinary end of a call. */
-const FAULT_CAUSES = new Set(['streaming_failed', 'media_closed', 'media_abuse', 'media_refused', 'answer_failed', 'worker_failed']);
+const FAULT_CAUSES = new Set(['streaming_failed', 'media_closed', 'media_abuse', 'media_refused', 'answer_failed', 'no_media', 'worker_failed']);
 
 export interface DashboardCall {
   callId: string;

@@ -72,7 +72,7 @@ export class GatewayMetrics {
     const { control, supervisor, webhooks, signalling } = sources;
 
     mirror(this.registry, 'ttma_calls_started_total', 'Calls admitted to a worker, by direction.', 'direction', () => control.started);
-    mirror(this.registry, 'ttma_calls_ended_total', 'Calls ended, by cause (hangup, agent, streaming_failed, media_closed, media_abuse, media_refused, answer_failed, worker_failed, minute_cap, shutdown, handover).', 'cause', () => control.ended);
+    mirror(this.registry, 'ttma_calls_ended_total', 'Calls ended, by cause (hangup, agent, streaming_failed, media_closed, media_abuse, media_refused, answer_failed, no_media, worker_failed, minute_cap, shutdown, handover).', 'cause', () => control.ended);
     mirror(this.registry, 'ttma_webhook_verifications_total', 'Provider webhooks by verification outcome (accepted, duplicate, or the refusal reason).', 'outcome', () => webhooks.counters);
     mirror(this.registry, 'ttma_webhook_bodies_refused_total', 'Webhook bodies refused before verification (too_large, timeout, busy: past what bodies being read may hold at once).', 'reason', () => sources.front.counters.webhookBodyRefused);
     mirror(this.registry, 'ttma_media_upgrades_refused_total', 'Media WebSocket upgrades refused, by reason (missing/unknown/expired token, wrong call, no live call, bad call id).', 'reason', () => sources.front.counters.mediaRefused);
@@ -84,6 +84,10 @@ export class GatewayMetrics {
       minutes: (signalling.refusals[ErrorCodes.CAP_REACHED] ?? 0) + control.counters.callsRefusedForCap,
     }));
     mirror(this.registry, 'ttma_platform_refusals_total', 'Signalling requests the platform refused, by error code.', 'code', () => signalling.refusals);
+    mirror(this.registry, 'ttma_hangup_retries_total', 'Hang-ups through the platform by outcome: retried (sent again after a failure that may pass: no answer, 5xx, rate limit; after 1, 5 and 30 s) or failed (never went through: refused, or the retries spent).', 'outcome', () => ({
+      retried: control.counters.hangupRetries,
+      failed: control.counters.hangupsFailed,
+    }));
     mirror(this.registry, 'ttma_platform_connect_retries_total', 'Signalling requests sent again because the platform refused the connection (it was restarting); up to 5 s a request.', 'reason', () => ({ connection_refused: signalling.connectRetries }));
     mirror(this.registry, 'ttma_media_stream_restarts_asked_total', 'New media streams the gateway asked for, by reason: lost (the socket closed mid-call without the provider\'s stop), adopted (a live call taken over from an earlier gateway process), worker_lost (the media worker that owned the call\'s socket was lost), not_connected (asked again after streaming.failed), paced (asked again after the platform\'s rate limit).', 'reason', () => control.streamRestartsAsked);
     mirror(this.registry, 'ttma_media_stream_restarts_total', 'Those new streams by outcome: landed (the call carried on) or refused by the platform or provider (the call ended).', 'outcome', () => ({

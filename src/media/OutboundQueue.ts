@@ -8,6 +8,13 @@
  * Frames sit in a ring (no per-frame allocation, O(1) at both ends); marks
  * are rare and sit in a small array, each tagged with the count of frames
  * pushed before it.
+ *
+ * Bounds: a number of frames, and optionally a total weight (the frames'
+ * text length: a 20 ms frame is 150 to 2,600 characters by codec). A full
+ * queue drops its oldest frame. Frames pushed with `pushReserved` (the
+ * greeting, queued first) count against neither bound and are never dropped
+ * for room: the bounds are for the agent's audio behind them. The ring
+ * shrinks back once it empties, so a long reply's peak is not kept.
  */
 
 export interface ClearedOutput {
@@ -18,12 +25,21 @@ export interface ClearedOutput {
 }
 
 const INITIAL_CAPACITY = 16;
+/** An empty ring larger than this is given back (a 120 s reply grows it to 8,192 slots, 192 KiB). */
+const SHRINK_ABOVE = 512;
 /** Shared empty result: the common case allocates nothing. */
 const NO_MARKS: readonly string[] = Object.freeze([]);
 
+/** A second bound: frames' total weight (e.g. text length), each frame's from `of`. */
+export interface QueueWeight<T> {
+  max: number;
+  of(frame: T): number;
+}
+
 export class OutboundQueue<T> {
-  /** At most this many frames wait; pushing more drops the oldest (counted). */
+  /** At most this many frames wait (besides reserved ones); pushing more drops the oldest (counted). */
   readonly maxFrames: number;
+  readonly #weight: QueueWeight<T> | null;
   #items: (T | undefined)[];
   #inAt: Float64Array;
   #agentAt: Float64Array;
@@ -34,18 +50,29 @@ export class OutboundQueue<T> {
   #taken = 0;
   readonly #marks: { name: string; after: number }[] = [];
   #overflowDrops = 0;
+  /** Reserved frames still queued: always the oldest ones. */
+  #reserved = 0;
+  /** Weight of everything queued, and of the reserved frames among it. */
+  #total = 0;
+  #reservedTotal = 0;
 
-  constructor(maxFrames: number) {
+  constructor(maxFrames: number, weight?: QueueWeight<T>) {
     if (!Number.isInteger(maxFrames) || maxFrames < 1) throw new RangeError(`OutboundQueue: maxFrames must be a positive integer, got ${maxFrames}`);
+    if (weight && !(weight.max > 0)) throw new RangeError(`OutboundQueue: the weight bound must be positive, got ${weight.max}`);
     this.maxFrames = maxFrames;
-    const capacity = Math.min(INITIAL_CAPACITY, maxFrames);
-    this.#items = new Array<T | undefined>(capacity).fill(undefined);
-    this.#inAt = new Float64Array(capacity);
-    this.#agentAt = new Float64Array(capacity);
+    this.#weight = weight ?? null;
+    this.#items = [];
+    this.#inAt = this.#agentAt = new Float64Array(0);
+    this.#resize(Math.min(INITIAL_CAPACITY, maxFrames));
   }
 
   get length(): number {
     return this.#size;
+  }
+
+  /** Slots in the ring: grows with the queue, back to a few once it empties. */
+  get capacity(): number {
+    return this.#items.length;
   }
 
   /** Marks waiting for their audio to be sent. */
@@ -65,20 +92,50 @@ export class OutboundQueue<T> {
    * because a full queue dropped its oldest frame.
    */
   push(frame: T, inAtMs: number, agentAtMs = Number.NaN): readonly string[] {
+    const w = this.#weight?.of(frame) ?? 0;
     let passed: readonly string[] = NO_MARKS;
-    if (this.#size === this.maxFrames) {
+    while (this.#size > this.#reserved && this.#full(w)) {
+      if (this.#reserved > 0) {
+        // The oldest frames are the greeting, which is not cut for room: this frame is the one dropped.
+        this.#overflowDrops++;
+        return passed;
+      }
       this.#takeHead();
       this.#overflowDrops++;
-      passed = this.#passedMarks();
+      passed = passed.length === 0 ? this.#passedMarks() : [...passed, ...this.#passedMarks()];
     }
-    if (this.#size === this.#items.length) this.#grow();
+    this.#append(frame, inAtMs, agentAtMs, w);
+    return passed;
+  }
+
+  /**
+   * Queue a frame outside the bounds, never dropped for room (only by `clear`):
+   * for the greeting, so however long it is, the agent's audio keeps its whole
+   * bound behind it. Only while everything queued is reserved too.
+   */
+  pushReserved(frame: T): void {
+    if (this.#size !== this.#reserved) throw new RangeError('OutboundQueue: reserved frames go before any other');
+    const w = this.#weight?.of(frame) ?? 0;
+    this.#append(frame, Number.NaN, Number.NaN, w);
+    this.#reserved++;
+    this.#reservedTotal += w;
+  }
+
+  /** Whether one more frame of weight `w` would pass a bound, not counting reserved frames. */
+  #full(w: number): boolean {
+    if (this.#size - this.#reserved >= this.maxFrames) return true;
+    return this.#weight !== null && this.#total - this.#reservedTotal + w > this.#weight.max;
+  }
+
+  #append(frame: T, inAtMs: number, agentAtMs: number, w: number): void {
+    if (this.#size === this.#items.length) this.#resize(this.#items.length * 2);
     const at = (this.#head + this.#size) % this.#items.length;
     this.#items[at] = frame;
     this.#inAt[at] = inAtMs;
     this.#agentAt[at] = agentAtMs;
     this.#size++;
     this.#pushed++;
-    return passed;
+    this.#total += w;
   }
 
   /** A mark after every frame pushed so far. Returns [name] at once when nothing is queued (it has passed). */
@@ -116,6 +173,9 @@ export class OutboundQueue<T> {
     this.#head = 0;
     this.#size = 0;
     this.#taken = this.#pushed;
+    this.#reserved = 0;
+    this.#total = this.#reservedTotal = 0;
+    if (this.#items.length > SHRINK_ABOVE) this.#resize(INITIAL_CAPACITY);
     const marks = this.#marks.map((m) => m.name);
     this.#marks.length = 0;
     return { frames, marks };
@@ -127,6 +187,13 @@ export class OutboundQueue<T> {
     this.#head = (this.#head + 1) % this.#items.length;
     this.#size--;
     this.#taken++;
+    if (this.#weight !== null) {
+      const w = this.#weight.of(frame);
+      this.#total -= w;
+      if (this.#reserved > 0) this.#reservedTotal -= w;
+    }
+    if (this.#reserved > 0) this.#reserved--;
+    if (this.#size === 0 && this.#items.length > SHRINK_ABOVE) this.#resize(INITIAL_CAPACITY);
     return frame;
   }
 
@@ -138,8 +205,8 @@ export class OutboundQueue<T> {
     return marks.splice(0, n).map((m) => m.name);
   }
 
-  #grow(): void {
-    const capacity = Math.min(this.maxFrames, this.#items.length * 2);
+  /** A new ring of `capacity` slots (at least the frames queued), oldest at 0. */
+  #resize(capacity: number): void {
     const items = new Array<T | undefined>(capacity).fill(undefined);
     const inAt = new Float64Array(capacity);
     const agentAt = new Float64Array(capacity);

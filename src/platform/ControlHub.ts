@@ -176,7 +176,9 @@ export class ControlHub {
     void this.#options.limiter.take(deployment.id).then((allowed) => {
       if (!this.#connections.has(ws)) return;
       if (!allowed) {
-        this.#send(ws, { type: 'error', code: ErrorCodes.RATE_LIMITED, message: 'rate limit reached for this deployment: slow down and retry' });
+        // A refused usage report is named, so the gateway sends it again later rather than at its next reconnect.
+        const callId = usageCallId(data);
+        this.#send(ws, { type: 'error', code: ErrorCodes.RATE_LIMITED, message: 'rate limit reached for this deployment: slow down and retry', ...(callId ? { call_control_id: callId } : {}) });
         return;
       }
       this.#onAllowedMessage(ws, deployment, data);
@@ -243,6 +245,20 @@ export class ControlHub {
       ws.ping();
     }
   }
+}
+
+/** The call id of a well-formed usage report, else null. */
+function usageCallId(data: RawData): string | null {
+  let message: unknown;
+  try {
+    message = JSON.parse(rawText(data));
+  } catch {
+    return null;
+  }
+  if (typeof message !== 'object' || message === null) return null;
+  const fields = message as Record<string, unknown>;
+  const callId = fields['call_control_id'];
+  return fields['type'] === 'usage' && typeof callId === 'string' && CALL_ID_PATTERN.test(callId) ? callId : null;
 }
 
 function rawText(data: RawData): string {

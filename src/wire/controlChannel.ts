@@ -32,8 +32,11 @@ export type PlatformControlMessage =
   /** Answer to a usage report. */
   | { type: 'usage.ack'; call_control_id: string; ok: true; flags: string[] }
   | { type: 'usage.ack'; call_control_id: string; ok: false; code: string; message: string }
-  /** A message the platform could not take (malformed, rate limited). */
-  | { type: 'error'; code: string; message: string };
+  /**
+   * A message the platform could not take (malformed, rate limited). `call_control_id`: the usage
+   * report it refuses for the rate limit, to be sent again later (a field older gateways ignore).
+   */
+  | { type: 'error'; code: string; message: string; call_control_id?: string };
 
 /** Gateway -> platform. */
 export type GatewayControlMessage =
@@ -65,7 +68,7 @@ export function parsePlatformMessage(value: unknown): PlatformControlMessage | n
       if (m['ok'] === true) return Array.isArray(m['flags']) && m['flags'].every((f) => typeof f === 'string') ? (m as PlatformControlMessage) : null;
       return m['ok'] === false && str('code') && str('message') ? (m as PlatformControlMessage) : null;
     case 'error':
-      return str('code') && str('message') ? (m as PlatformControlMessage) : null;
+      return str('code') && str('message') && (m['call_control_id'] === undefined || str('call_control_id')) ? (m as PlatformControlMessage) : null;
     default:
       return null;
   }

@@ -91,6 +91,19 @@ test('ws: DTMF both ways, and the agent hangs up after its last words have playe
   assert.ok(report.heard.soundMs >= 580, `heard ${report.heard.soundMs} of 600 ms before the hang-up`);
 });
 
+test('ws: a 7 s reply sent at once (faster than real time) is heard whole, from its start', async () => {
+  const from = '+15550201006';
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 12_000, talk: [] });
+  const conn = await agent.connectionFor(from);
+  await conn.inbox.waitFor((m) => m['type'] === 'start', 'start');
+  await conn.audio(RATE, tone(RATE, 7_000), 100, false);
+  conn.send({ type: 'hangup', reason: 'said it all' });
+  const report = await call.done;
+  assert.equal(report.endedBy, 'gateway', report.endReason);
+  // Before: the queue toward the phone kept 5 s and dropped the oldest, so the caller heard the last 5 s.
+  assert.ok(report.heard.soundMs >= 6_900, `heard ${report.heard.soundMs} of 7,000 ms`);
+});
+
 test('ws: transfer to an allowed number goes through the platform; a premium-rate number is refused and the call goes on', async () => {
   const from = '+15550201003';
   const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 8_000, talk: [] });

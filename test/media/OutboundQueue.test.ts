@@ -80,3 +80,49 @@ test('ring wrap-around keeps order and marks through many pushes and shifts', ()
   assert.equal(q.overflowDrops, 0);
   assert.ok(expect > 400 && passed.length >= 39, `${expect} frames, ${passed.length} marks went through`);
 });
+
+test('a weight bound (text length) drops the oldest until the new frame fits; a single frame always fits', () => {
+  const q = new OutboundQueue<string>(100, { max: 10, of: (f) => f.length });
+  q.push('aaaa', 0);
+  q.mark('after-a');
+  q.push('bbbb', 0);
+  assert.deepEqual(q.push('cccc', 0), ['after-a'], 'the first went for room; its mark passed');
+  assert.equal(q.overflowDrops, 1);
+  q.push('dddddddddddd', 0);
+  assert.equal(q.length, 1, 'a frame over the bound on its own replaces everything');
+  assert.equal(q.shift(), 'dddddddddddd');
+  q.push('eeeee', 0);
+  q.push('fffff', 0);
+  assert.equal(q.length, 2, 'the weight of frames taken is given back');
+});
+
+test('reserved frames (a greeting) count against no bound, are never dropped for room, and go first', () => {
+  const q = new OutboundQueue<string>(3, { max: 100, of: (f) => f.length });
+  for (let i = 0; i < 10; i++) q.pushReserved(`g${i}`.padEnd(50, '.'));
+  for (let i = 0; i < 3; i++) q.push(`a${i}`, i);
+  assert.equal(q.overflowDrops, 0, 'ten reserved frames and three agent frames fit a bound of 3');
+  q.push('a3', 3);
+  assert.equal(q.overflowDrops, 1, 'full behind the greeting: the new frame is the one dropped');
+  assert.throws(() => q.pushReserved('late'), RangeError);
+  const out: string[] = [];
+  for (let f = q.shift(); f !== undefined; f = q.shift()) out.push(f.slice(0, 2));
+  assert.deepEqual(out, ['g0', 'g1', 'g2', 'g3', 'g4', 'g5', 'g6', 'g7', 'g8', 'g9', 'a0', 'a1', 'a2']);
+  // With the greeting gone the bounds are the agent's alone again.
+  for (let i = 0; i < 4; i++) q.push(`b${i}`, i);
+  assert.equal(q.length, 3);
+  assert.equal(q.shift(), 'b1');
+  q.clear();
+  q.pushReserved('g');
+  assert.equal(q.length, 1, 'after a clear reserved frames may go first again');
+});
+
+test('a ring grown by a long reply is given back once it empties', () => {
+  const q = new OutboundQueue<number>(10_000);
+  for (let i = 0; i < 8_000; i++) q.push(i, i);
+  assert.ok(q.capacity >= 8_000);
+  while (q.shift() !== undefined);
+  assert.ok(q.capacity <= 16, `${q.capacity} slots kept after the queue emptied`);
+  for (let i = 0; i < 8_000; i++) q.push(i, i);
+  assert.equal(q.clear().frames, 8_000);
+  assert.ok(q.capacity <= 16, `${q.capacity} slots kept after a clear`);
+});
