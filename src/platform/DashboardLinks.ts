@@ -6,9 +6,12 @@
  * deployment. The long-lived agent secret never goes into a browser; the
  * code is kept only as its SHA-256 (DashboardStore: in process, or in Redis
  * so any platform process redeems it), so a dump of the store signs no one in.
+ * A code is tagged with the agent secret it was asked for with (a digest of
+ * its digest): one asked for before a rotation signs no one in after it, even
+ * where the revocation at the rotation was missed.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { DashboardStore } from './store/DashboardStore.js';
+import type { DashboardStore, TaggedEntry } from './store/DashboardStore.js';
 import { MemoryDashboardStore } from './store/MemoryDashboardStore.js';
 
 export const LINK_TTL_MS = 60_000;
@@ -28,17 +31,17 @@ export class DashboardLinks {
   }
 
   /** A new code for the deployment, and when it stops working (ms since the epoch). */
-  async issue(deploymentId: string): Promise<{ code: string; expiresAtMs: number }> {
+  async issue(deploymentId: string, tag = ''): Promise<{ code: string; expiresAtMs: number }> {
     const code = randomBytes(32).toString('base64url');
     const expiresAtMs = this.#now() + LINK_TTL_MS;
-    await this.#store.put(FAMILY, digest(code), deploymentId, LINK_TTL_MS, MAX_LINKS_PER_DEPLOYMENT);
+    await this.#store.put(FAMILY, digest(code), deploymentId, LINK_TTL_MS, MAX_LINKS_PER_DEPLOYMENT, tag);
     return { code, expiresAtMs };
   }
 
-  /** The deployment a code signs in, once: the code is spent whatever the answer. Null when unknown, spent or expired. */
-  redeem(code: string): Promise<string | null> {
+  /** The deployment a code signs in, and its tag, once: the code is spent whatever the answer. Null when unknown, spent or expired. */
+  redeem(code: string): Promise<TaggedEntry | null> {
     if (!LINK_CODE_PATTERN.test(code)) return Promise.resolve(null);
-    return this.#store.take(FAMILY, digest(code));
+    return this.#store.takeTagged(FAMILY, digest(code));
   }
 
   /** The deployment's waiting codes stop working (its secret was rotated, it was disabled). */

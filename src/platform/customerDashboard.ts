@@ -192,9 +192,11 @@ export async function handleCustomerRoute(ctx: CustomerDashboardContext, req: In
 async function signIn(ctx: CustomerDashboardContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const form = await readForm(req, ctx.bodyTimeoutMs, 'sign-in');
   const code = oneField(form, 'code');
-  const deploymentId = code === null ? null : await ctx.links.redeem(code);
+  const link = code === null ? null : await ctx.links.redeem(code);
+  const deploymentId = link?.subject ?? null;
   const deployment = deploymentId === null ? undefined : await ctx.deployments.get(deploymentId);
-  if (!deployment || deployment.disabled) {
+  // A code asked for with a secret since rotated signs no one in (its revocation may have been missed).
+  if (!deployment || deployment.disabled || link?.tag !== sessionTag(deployment.agentSecretSha256)) {
     ctx.log.warn({ audit: true, deployment: deploymentId ?? undefined }, 'dashboard sign-in link refused');
     sendPage(req, res, 401, renderCustomerLoginPage(null, 'This sign-in link is unknown, used or expired. Run `ttma dashboard` again for a new one.'));
     return;

@@ -30,6 +30,7 @@ import type { CallRegistry } from './CallRegistry.js';
 import type { CapEnforcer } from './CapEnforcer.js';
 import { CUSTOMER_LOGIN } from './customerPage.js';
 import type { DashboardLinks } from './DashboardLinks.js';
+import { sessionTag } from './DashboardSessions.js';
 import type { Deployment } from './DeploymentRegistry.js';
 import { readBody, readJsonObject, sendJson } from './httpExchange.js';
 import type { RecordingPlayback } from './RecordingPlayback.js';
@@ -142,7 +143,7 @@ async function deleteKept(ctx: SelfServiceContext, deployment: Deployment, req: 
 /** A one-time sign-in link to the deployment's own dashboard. */
 async function dashboardLink(ctx: SelfServiceContext, deployment: Deployment, req: IncomingMessage, res: ServerResponse): Promise<void> {
   await readBody(req, ctx.bodyTimeoutMs);
-  const { code, expiresAtMs } = await ctx.links.issue(deployment.id);
+  const { code, expiresAtMs } = await ctx.links.issue(deployment.id, sessionTag(deployment.agentSecretSha256));
   ctx.log.info({ audit: true, deployment: deployment.id }, 'dashboard sign-in link issued');
   const body: DashboardLink = { path: `${CUSTOMER_LOGIN}?code=${code}`, expires_at: new Date(expiresAtMs).toISOString() };
   sendJson(req, res, 200, body);

@@ -10,15 +10,15 @@ describe('DashboardLinks', () => {
     const first = await links.issue('dep-a');
     assert.match(first.code, /^[A-Za-z0-9_-]{43}$/);
     assert.equal(first.expiresAtMs, now + LINK_TTL_MS);
-    assert.equal(await links.redeem(first.code), 'dep-a');
-    assert.equal(await links.redeem(first.code), null, 'spent');
+    assert.equal(((await links.redeem(first.code))?.subject ?? null), 'dep-a');
+    assert.equal(((await links.redeem(first.code))?.subject ?? null), null, 'spent');
     const late = await links.issue('dep-a');
     now += LINK_TTL_MS - 1;
     const justInTime = await links.issue('dep-b');
     now += 1;
-    assert.equal(await links.redeem(late.code), null, 'expired exactly at the minute');
-    assert.equal(await links.redeem(late.code), null);
-    assert.equal(await links.redeem(justInTime.code), 'dep-b');
+    assert.equal(((await links.redeem(late.code))?.subject ?? null), null, 'expired exactly at the minute');
+    assert.equal(((await links.redeem(late.code))?.subject ?? null), null);
+    assert.equal(((await links.redeem(justInTime.code))?.subject ?? null), 'dep-b');
   });
 
   it('refuses guessed, altered and malformed codes without spending the real one', async () => {
@@ -26,9 +26,9 @@ describe('DashboardLinks', () => {
     const { code } = await links.issue('dep-a');
     const altered = `${code.slice(0, -1)}${code.endsWith('A') ? 'B' : 'A'}`;
     for (const bad of [altered, `${code}x`, code.slice(1), '', ' '.repeat(43), `${code.slice(0, 42)}=`, code.toUpperCase() === code ? 'a'.repeat(43) : code.toUpperCase()]) {
-      assert.equal(await links.redeem(bad), null, JSON.stringify(bad));
+      assert.equal(((await links.redeem(bad))?.subject ?? null), null, JSON.stringify(bad));
     }
-    assert.equal(await links.redeem(code), 'dep-a');
+    assert.equal(((await links.redeem(code))?.subject ?? null), 'dep-a');
   });
 
   it(`keeps at most ${MAX_LINKS_PER_DEPLOYMENT} waiting codes per deployment, dropping its oldest, never another's`, async () => {
@@ -36,10 +36,10 @@ describe('DashboardLinks', () => {
     const other = await links.issue('dep-b');
     const codes: string[] = [];
     for (let i = 0; i < MAX_LINKS_PER_DEPLOYMENT + 2; i++) codes.push((await links.issue('dep-a')).code);
-    assert.equal(await links.redeem(codes[0]!), null);
-    assert.equal(await links.redeem(codes[1]!), null);
-    assert.equal(await links.redeem(codes.at(-1)!), 'dep-a');
-    assert.equal(await links.redeem(other.code), 'dep-b', "a deployment asking many times does not push out another's link");
+    assert.equal(((await links.redeem(codes[0]!))?.subject ?? null), null);
+    assert.equal(((await links.redeem(codes[1]!))?.subject ?? null), null);
+    assert.equal(((await links.redeem(codes.at(-1)!))?.subject ?? null), 'dep-a');
+    assert.equal(((await links.redeem(other.code))?.subject ?? null), 'dep-b', "a deployment asking many times does not push out another's link");
   });
 
   it('revoke ends the waiting codes of one deployment only; expired ones stay expired', async () => {
@@ -48,8 +48,8 @@ describe('DashboardLinks', () => {
     const a = await links.issue('dep-a');
     const b = await links.issue('dep-b');
     await links.revoke('dep-a');
-    assert.equal(await links.redeem(a.code), null);
+    assert.equal(((await links.redeem(a.code))?.subject ?? null), null);
     now += LINK_TTL_MS;
-    assert.equal(await links.redeem(b.code), null);
+    assert.equal(((await links.redeem(b.code))?.subject ?? null), null);
   });
 });

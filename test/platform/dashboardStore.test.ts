@@ -123,7 +123,7 @@ describe('redis dashboard store: layout, links across processes, failure', { ski
         const value = (await redisFx.raw.type(key)) === 'string' ? await redisFx.raw.get(key) : (await redisFx.raw.zrange(key, '0', '-1')).join(',');
         assert.ok(!String(value).includes(code), `${key} holds the code`);
       }
-      assert.equal(await redeeming.redeem(code), 'dep-x');
+      assert.deepEqual(await redeeming.redeem(code), { subject: 'dep-x', tag: '' });
       assert.equal(await issuing.redeem(code), null);
     } finally {
       await store.close();

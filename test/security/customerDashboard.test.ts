@@ -145,6 +145,19 @@ attack('customer dashboard: a session kept after a rotation whose revocation nev
   }
 });
 
+attack('customer dashboard: a sign-in link asked for before a rotation whose revocation never ran here', async (probe) => {
+  const waiting = await dashboardLinkCode(stack);
+  const before = (await stack.platform.deployments.get('test'))!;
+  await stack.platform.deployments.store.replace({ ...before, agentSecretSha256: createHash('sha256').update(randomBytes(32)).digest() });
+  try {
+    const link = await postCustomerSignIn(port, waiting);
+    probe.goal(signedIn(link), `the old link answered ${link.status}`);
+    assert.equal(link.status, 401);
+  } finally {
+    await stack.platform.deployments.store.replace(before);
+  }
+});
+
 attack('customer dashboard: a session of a deployment that was disabled', async (probe) => {
   const cookie = await customerSignIn(stack, 'other', otherSecret);
   await stack.platform.deployments.setDisabled('other', true);

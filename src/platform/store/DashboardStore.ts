@@ -38,6 +38,8 @@ export interface DashboardStore {
   getTagged(family: string, digest: string): Promise<TaggedEntry | null>;
   /** The subject of a live entry, which is removed in the same step (a one-time link): at most one caller gets it. */
   take(family: string, digest: string): Promise<string | null>;
+  /** take(), with the entry's tag. */
+  takeTagged(family: string, digest: string): Promise<TaggedEntry | null>;
   delete(family: string, digest: string): Promise<void>;
   /** Removes every entry of one subject; how many there were. */
   revoke(family: string, subject: string): Promise<number>;

@@ -39,10 +39,14 @@ export class MemoryDashboardStore implements DashboardStore {
   }
 
   async take(family: string, digest: string): Promise<string | null> {
+    return (await this.takeTagged(family, digest))?.subject ?? null;
+  }
+
+  async takeTagged(family: string, digest: string): Promise<TaggedEntry | null> {
     // Read and delete in one synchronous step: no other take runs in between.
     const entry = this.#live(family, digest);
     this.#family(family).delete(digest);
-    return entry?.subject ?? null;
+    return entry;
   }
 
   #live(family: string, digest: string): TaggedEntry | null {

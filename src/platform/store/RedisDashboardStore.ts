@@ -74,11 +74,15 @@ export class RedisDashboardStore extends RedisBackedStore implements DashboardSt
   }
 
   async take(family: string, digest: string): Promise<string | null> {
+    return (await this.takeTagged(family, digest))?.subject ?? null;
+  }
+
+  async takeTagged(family: string, digest: string): Promise<TaggedEntry | null> {
     const value = await this.run(() => this.redis.getdel(this.entryKey(family, digest)));
     if (value === null) return null;
-    const { subject } = decodeEntry(value);
-    await this.run(() => this.redis.zrem(this.indexKey(family, subject), digest));
-    return subject;
+    const entry = decodeEntry(value);
+    await this.run(() => this.redis.zrem(this.indexKey(family, entry.subject), digest));
+    return entry;
   }
 
   async delete(family: string, digest: string): Promise<void> {
