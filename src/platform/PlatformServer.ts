@@ -676,10 +676,14 @@ export class PlatformServer {
     // Allowlist, identity and cap refusals are security events: marked for the audit trail.
     const audit = AUDITED_CODES.has(code);
     this.#log[level]({ ...(audit ? { audit: true } : {}), method, path, status, code, deployment: ctx.deploymentId, callId: ctx.callId }, `refused: ${message}`);
-    const body: PlatformErrorBody = { error: { code, message } };
+    // The store's own words (a Redis host and port, a script error) are for the log, not for the caller.
+    const answered = code === ErrorCodes.STORE_UNAVAILABLE && message.startsWith('redis unavailable') ? STORE_UNAVAILABLE_ANSWER : message;
+    const body: PlatformErrorBody = { error: { code, message: answered } };
     sendJson(req, res, status, body, headers);
   }
 }
+
+const STORE_UNAVAILABLE_ANSWER = "the platform's store cannot answer right now: retry later";
 
 // ---- helpers ----
 

@@ -338,6 +338,11 @@ describe('redis for the cap tests', { skip }, () => {
       assert.equal(ready.body.degraded, true);
       assert.equal(ready.body.store, 'redis');
       assert.equal(ready.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
+      // A gateway's read of its calls fails closed too, in the platform's words, not Redis's (no host or port).
+      const listed = await call(h.base, 'GET', `${PLATFORM_PATHS.dial}?limit=5`, { headers: d.headers });
+      assert.equal(listed.status, 503);
+      assert.equal(listed.body.error.message, "the platform's store cannot answer right now: retry later");
+      assert.ok(h.lines.some((l) => l.includes('redis unavailable')), 'the store\'s own words are in the log');
       // Several units pass without a successful top-up: the live call is not ended.
       await new Promise((resolve) => setTimeout(resolve, 4 * UNIT_MS));
       assert.equal(h.provider.calls.get(liveId)?.alive, true);
