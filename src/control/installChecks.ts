@@ -17,7 +17,7 @@ export interface InstallCheck {
 
 /** Directives a unit must keep; losing one is a failure (FAQ-10). */
 export const REQUIRED_GATEWAY_DIRECTIVES = [
-  'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=read-only', 'PrivateTmp=yes', 'PrivateDevices=yes',
+  'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=tmpfs', 'PrivateTmp=yes', 'PrivateDevices=yes',
   'ProtectKernelTunables=yes', 'ProtectKernelModules=yes', 'ProtectControlGroups=yes', 'RestrictNamespaces=yes',
   'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK', 'LockPersonality=yes', 'RestrictRealtime=yes', 'RestrictSUIDSGID=yes',
   'SystemCallFilter=@system-service', 'SystemCallErrorNumber=EPERM', 'SystemCallArchitectures=native',

@@ -147,7 +147,8 @@ test('a full install from a freshly minted token writes only the expected paths'
   // The units name this install, and carry the credentials by LoadCredential only.
   const unit = await readFile(join(t.dir, 'systemd/ttma-gateway.service'), 'utf8');
   assert.match(unit, new RegExp(`^LoadCredential=agent-secret:${t.dir}/credentials/agent-secret$`, 'm'));
-  assert.match(unit, new RegExp(`^ReadWritePaths=${t.dir} ${t.workspace}$`, 'm'));
+  assert.match(unit, new RegExp(`^BindReadOnlyPaths=${t.dir}/gateway$`, 'm'));
+  assert.ok(!/^(ReadWritePaths|BindPaths)=/m.test(unit), 'the gateway gets nothing writable');
   assert.match(unit, new RegExp(`--deployment-id ${deployment.id} --number \\${deployment.numbers[0]} `));
   assert.ok(!unit.includes(agentSecret));
   const ingress = await readFile(join(t.dir, 'cloudflared/config.yml'), 'utf8');
