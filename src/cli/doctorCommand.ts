@@ -136,7 +136,13 @@ export async function runDoctorCommand(argv: string[]): Promise<number> {
 
   const report = doctorReport([
     checkWebhookKey(webhookPublicKeyFile),
-    checkSecretFiles({ agentSecretFile, webhookPublicKeyFile }),
+    checkSecretFiles({
+      agentSecretFile,
+      webhookPublicKeyFile,
+      agentKeyFile: loaded.secrets.agentKey.path ?? undefined,
+      openclawTokenFile: loaded.secrets.openclawToken.path ?? undefined,
+      credentialsDirectory: process.env['CREDENTIALS_DIRECTORY'],
+    }),
     checkConfig(config),
     checkListeners({ tunnelPort: config.tunnelPort, localPort: config.localPort, probe: gatewayProbe }),
     checkUser(process.getuid?.()),

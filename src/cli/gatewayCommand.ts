@@ -4,6 +4,7 @@ import { validateGatewayConfig, type GatewayConfig } from '../config.js';
 import { gatewayConfigFromSettings, GATEWAY_KEYS, loadGatewaySettings, type LoadedGatewaySettings } from '../configFile/gatewaySettings.js';
 import { configError } from '../configFile/readConfigFile.js';
 import { printableConfig } from '../configFile/printConfig.js';
+import { refuseSharedSecretFile } from '../configFile/secretFileMode.js';
 import { readSecret } from '../configFile/secretFiles.js';
 import { Gateway } from '../Gateway.js';
 import { createLogger } from '../log.js';
@@ -73,6 +74,8 @@ function readSecretsAndBuild(loaded: LoadedGatewaySettings) {
   if (!s.agentSecret.path) {
     throw configError('agentSecretFile: not configured; the gateway needs its agent secret: set agentSecretFile in the config file, --agent-secret-file, TTMA_AGENT_SECRET_FILE, or pass the systemd credential "agent-secret"');
   }
+  // Secrets must be owner-only (the webhook key is public); systemd's credentials are fine as systemd makes them.
+  for (const x of [s.agentSecret, s.agentKey, s.openclawToken]) if (x.path) refuseSharedSecretFile(x.key, x.path, x.origin, process.env);
   const read = (x: (typeof s)[keyof typeof s]) => (x.path ? readSecret(x.key, x) : null);
   const values = { agentSecret: read(s.agentSecret), webhookPublicKey: read(s.webhookPublicKey), agentKey: read(s.agentKey), openclawToken: read(s.openclawToken) };
   const config = gatewayConfigFromSettings(loaded, {

@@ -9,6 +9,7 @@
  */
 import { lstatSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { validateGatewayConfig, type GatewayConfig } from '../config.js';
+import { inCredentialsDirectory, octalMode, sharedModeProblem } from '../configFile/secretFileMode.js';
 import { isTtmaError } from '../errors.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 
@@ -33,8 +34,6 @@ export type HttpProbe =
   | { kind: 'timeout'; ms: number }
   | { kind: 'error'; message: string };
 
-/** Group or others may read or write: a secret file must be owner-only. */
-const GROUP_OTHER_ANY = 0o077;
 /** Group or others may write: anyone who can write the public key can pick the key webhooks are checked with. */
 const GROUP_OTHER_WRITE = 0o022;
 
@@ -42,7 +41,7 @@ const ok = (check: CheckName, message: string): CheckResult => ({ check, ok: tru
 const fail = (check: CheckName, message: string): CheckResult => ({ check, ok: false, status: 'fail', message });
 const skip = (check: CheckName, message: string): CheckResult => ({ check, ok: true, status: 'skip', message });
 
-const octal = (mode: number): string => `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+const octal = octalMode;
 const errorText = (err: unknown): string => (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
 
 /** `webhook-key`: the provider's Ed25519 public key is given, readable, and parses (FAQ-05, FAQ-06). */
@@ -70,24 +69,39 @@ export interface SecretFileInputs {
   agentSecretFile: string | undefined;
   /** Public, so it may be readable by all; but nobody else may write it. */
   webhookPublicKeyFile: string | undefined;
+  /** The agent's API key or token (--agent-key-file), when one is configured. */
+  agentKeyFile?: string | undefined;
+  /** The OpenClaw gateway token (--openclaw-token-file), when one is configured. */
+  openclawTokenFile?: string | undefined;
+  /** $CREDENTIALS_DIRECTORY: files systemd put there are fine as systemd made them. */
+  credentialsDirectory?: string | undefined;
 }
 
 /**
- * `secret-files`: the agent secret is a regular owner-only file (not a
- * symlink, which could be pointed elsewhere), readable and not empty; the
- * public key file is not writable by group or others.
+ * `secret-files`: every secret the gateway would read (the agent secret,
+ * and the agent key and OpenClaw token when configured) is a regular
+ * owner-only file (not a symlink, which could be pointed elsewhere),
+ * readable and not empty; the public key file is not writable by group or
+ * others. The gateway refuses to start on a secret that is not owner-only.
  */
 export function checkSecretFiles(files: SecretFileInputs): CheckResult {
   const check = 'secret-files';
   const problems: string[] = [];
   const fine: string[] = [];
-  const secret = files.agentSecretFile;
-  if (!secret) {
-    problems.push('no --agent-secret-file given: the gateway will not start without its agent secret; pass the file the installer wrote (mode 0600)');
-  } else {
-    const problem = secretFileProblem(secret);
-    if (problem) problems.push(`--agent-secret-file ${problem}`);
-    else fine.push(`--agent-secret-file ${secret} is owner-only`);
+  const env = { CREDENTIALS_DIRECTORY: files.credentialsDirectory };
+  const secrets: Array<[string, string | undefined, string]> = [
+    ['--agent-secret-file', files.agentSecretFile, 'the agent secret'],
+    ['--agent-key-file', files.agentKeyFile, 'the agent API key'],
+    ['--openclaw-token-file', files.openclawTokenFile, 'the OpenClaw token'],
+  ];
+  for (const [flag, path, what] of secrets) {
+    if (!path) {
+      if (flag === '--agent-secret-file') problems.push('no --agent-secret-file given: the gateway will not start without its agent secret; pass the file the installer wrote (mode 0600)');
+      continue;
+    }
+    const problem = secretFileProblem(path, what, env);
+    if (problem) problems.push(`${flag} ${problem}`);
+    else fine.push(`${flag} ${path} is owner-only`);
   }
   const key = files.webhookPublicKeyFile;
   if (key) {
@@ -107,19 +121,20 @@ export function checkSecretFiles(files: SecretFileInputs): CheckResult {
 }
 
 /** What is wrong with a secret file at `path`, or null. Starts with the path. */
-function secretFileProblem(path: string): string | null {
+function secretFileProblem(path: string, what: string, env: NodeJS.ProcessEnv): string | null {
   let stats: Stats;
   try {
     stats = lstatSync(path);
   } catch (err) {
-    return `${path}: cannot find it (${errorText(err)}): the gateway will not start; pass the file the installer wrote`;
+    return `${path}: cannot find it (${errorText(err)}): the gateway will not start; pass the file holding ${what}`;
   }
   if (stats.isSymbolicLink()) {
     return `${path} is a symlink: a link can be re-pointed at another file; pass the real file (a regular file, mode 0600) instead`;
   }
-  if (!stats.isFile()) return `${path} is not a regular file: pass the file holding the agent secret`;
-  if ((stats.mode & GROUP_OTHER_ANY) !== 0) {
-    return `${path} is readable or writable by group or others (mode ${octal(stats.mode)}): other users on this machine can take the agent secret; run: chmod 600 ${path}, and ask for a new secret if others may have read it`;
+  if (!stats.isFile()) return `${path} is not a regular file: pass the file holding ${what}`;
+  const shared = inCredentialsDirectory(path, env) ? null : sharedModeProblem(stats.mode);
+  if (shared) {
+    return `${path} is ${shared}: other users on this machine can take ${what}, and the gateway refuses to start with it; run: chmod 600 ${path}, and replace the secret if others may have read it`;
   }
   let text: string;
   try {
@@ -127,7 +142,7 @@ function secretFileProblem(path: string): string | null {
   } catch (err) {
     return `${path}: cannot read it (${errorText(err)}): run doctor as the gateway's service user, and make that user the file's owner`;
   }
-  if (text.trim() === '') return `${path} is empty: put the agent secret in it`;
+  if (text.trim() === '') return `${path} is empty: put ${what} in it`;
   return null;
 }
 

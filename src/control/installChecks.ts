@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sharedModeProblem } from '../configFile/secretFileMode.js';
 import { systemctlShow, type ShowProperties, type Systemctl } from './systemctlShow.js';
 import { effectiveSettings, readUnitFiles, readUnitWithDropIns, type ReadUnit } from './unitFile.js';
 import { gatewayUnitProblems, tunnelUnitProblems } from './unitHardening.js';
@@ -122,7 +123,7 @@ export function checkInstallSecrets(dir: string): InstallCheck {
     try {
       const s = lstatSync(path);
       if (!s.isFile()) problems.push(`${path} is not a regular file (a symlink can be re-pointed): replace it with the file itself`);
-      else if ((s.mode & 0o077) !== 0) problems.push(`${path} is readable or writable by others (mode 0${(s.mode & 0o777).toString(8)}): run chmod 600 ${path}`);
+      else if (sharedModeProblem(s.mode)) problems.push(`${path} is ${sharedModeProblem(s.mode)}: run chmod 600 ${path}`);
     } catch {
       problems.push(`${path} is missing: run ttma install again with a new token`);
     }

@@ -117,6 +117,31 @@ test('secret-files: group/world access, symlinks, missing, non-regular and empty
   }
 });
 
+test('secret-files: the agent key and the OpenClaw token are held to the same rule as the agent secret', () => {
+  const good = { agentSecretFile: goodSecret, webhookPublicKeyFile: goodKey };
+  const fine = checkSecretFiles({ ...good, agentKeyFile: file('agent.key', 'k'.repeat(32), 0o600), openclawTokenFile: file('oc.token', 't'.repeat(32), 0o400) });
+  assert.equal(fine.ok, true, fine.message);
+  assert.match(fine.message, /--agent-key-file \S+agent\.key is owner-only; --openclaw-token-file \S+oc\.token is owner-only/);
+  const cases: Array<[Partial<Parameters<typeof checkSecretFiles>[0]>, RegExp]> = [
+    [{ agentKeyFile: file('world.key', 'k'.repeat(32), 0o644) }, /--agent-key-file \S+world\.key is readable or writable by group or others \(mode 0644\): other users on this machine can take the agent API key, and the gateway refuses to start with it; run: chmod 600/],
+    [{ agentKeyFile: file('group.key', 'k'.repeat(32), 0o640) }, /--agent-key-file \S+group\.key .*mode 0640/],
+    [{ openclawTokenFile: file('world.token', 't'.repeat(32), 0o604) }, /--openclaw-token-file \S+world\.token .*mode 0604.*the OpenClaw token/],
+    [{ openclawTokenFile: join(dir, 'missing.token') }, /--openclaw-token-file \S+missing\.token: cannot find it/],
+    [{ agentKeyFile: file('empty.key', '\n', 0o600) }, /--agent-key-file \S+empty\.key is empty: put the agent API key in it/],
+  ];
+  for (const [patch, message] of cases) {
+    const result = checkSecretFiles({ ...good, ...patch });
+    assert.equal(result.ok, false, message.source);
+    assert.match(result.message, message);
+    assert.ok(!/k{16}|t{16}/.test(result.message), 'no secret in a message');
+  }
+  // systemd's credentials directory: files there are as systemd makes them (0440 with an ACL on a user manager).
+  mkdirSync(join(dir, 'creds'), { mode: 0o700 });
+  const credential = file('creds/agent-key', 'k'.repeat(32), 0o440);
+  assert.equal(checkSecretFiles({ ...good, agentKeyFile: credential, credentialsDirectory: join(dir, 'creds') }).ok, true);
+  assert.equal(checkSecretFiles({ ...good, agentKeyFile: credential }).ok, false);
+});
+
 test('secret-files: the public key may be world-readable but not writable by group or others', () => {
   for (const mode of [0o644, 0o444, 0o600]) {
     assert.equal(checkSecretFiles({ agentSecretFile: goodSecret, webhookPublicKeyFile: file(`pub-${mode}.key`, PUBLIC_KEY, mode) }).ok, true);
@@ -417,7 +442,8 @@ test('ttma doctor --json against a good config and a running gateway: every chec
 test('ttma doctor: no webhook key and a world-readable agent secret fail, and the running keyless gateway is failing closed', async () => {
   const [tunnelPort, localPort] = (await freePorts(2)) as [number, number];
   const leaky = file('leaky.secret', 'l'.repeat(32), 0o644);
-  const child = await gateway('gateway-keyless', tunnelPort, localPort, ['--agent-secret-file', leaky]);
+  // The gateway itself refuses a world-readable secret, so it runs from an owner-only copy; doctor is given the leaky one.
+  const child = await gateway('gateway-keyless', tunnelPort, localPort, ['--agent-secret-file', file('leaky-copy.secret', 'l'.repeat(32), 0o600)]);
   try {
     const { code, stdout } = await doctor([
       '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--platform-url', `http://127.0.0.1:${platformPort}`,
@@ -480,6 +506,21 @@ test('ttma doctor --host 0.0.0.0: config fails; with nothing running, listeners 
   assert.match(checks.listeners!.message, /no gateway is running/);
   assert.deepEqual({ ok: checks.control!.ok, status: checks.control!.status }, { ok: true, status: 'skip' });
   assert.equal(checks['webhook-key']!.ok, true);
+});
+
+test('ttma doctor: the agent key and OpenClaw token files the gateway would read are checked too', async () => {
+  const [tunnelPort, localPort] = (await freePorts(2)) as [number, number];
+  const { code, stdout } = await doctor([
+    '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--platform-url', `http://127.0.0.1:${platformPort}`,
+    '--webhook-public-key-file', goodKey, '--agent-secret-file', goodSecret, ...DEPLOYMENT,
+    '--agent', 'realtime', '--agent-key-file', file('cmd-world.key', 'k'.repeat(32), 0o644),
+    '--openclaw-token-file', file('cmd-group.token', 't'.repeat(32), 0o640), '--json',
+  ]);
+  assert.equal(code, 1);
+  const checks = byName(JSON.parse(stdout) as DoctorReport);
+  assert.equal(checks['secret-files']!.ok, false);
+  assert.match(checks['secret-files']!.message, /^--agent-key-file \S+cmd-world\.key is readable or writable by group or others \(mode 0644\)/);
+  assert.match(checks['secret-files']!.message, /--openclaw-token-file \S+cmd-group\.token is readable or writable by group or others \(mode 0640\)/);
 });
 
 test('ttma doctor: usage errors exit 2; doctor is listed in help', async () => {
