@@ -26,6 +26,7 @@ import {
   type HttpProbe,
 } from '../control/doctorChecks.js';
 import { checkInstall } from '../control/installChecks.js';
+import { gatewayServiceUser } from '../control/serviceUser.js';
 import { parseFlags } from './args.js';
 import { gatewayConfigFromSettings, loadGatewaySettings } from '../configFile/gatewaySettings.js';
 import { GATEWAY_FLAGS } from './gatewayFlags.js';
@@ -145,7 +146,8 @@ export async function runDoctorCommand(argv: string[]): Promise<number> {
     }),
     checkConfig(config),
     checkListeners({ tunnelPort: config.tunnelPort, localPort: config.localPort, probe: gatewayProbe }),
-    checkUser(process.getuid?.()),
+    // The installed service's user when systemd can say (systemctl show), else doctor's own.
+    checkUser(process.getuid?.(), gatewayServiceUser()),
     checkPlatform(config.platformUrl, platformProbe),
     checkControl(config.platformUrl, gatewayProbe),
     // An installed deployment (ttma install): units hardened, secrets owner-only, bundle digests unchanged.

@@ -10,6 +10,7 @@ import { Gateway } from '../Gateway.js';
 import { createLogger } from '../log.js';
 import { onShutdownSignal, parseFlags, printReady } from './args.js';
 import { GATEWAY_FLAGS } from './gatewayFlags.js';
+import { refuseRootUnderSystemd } from './rootGuard.js';
 import { spawnTunnel } from './tunnelChild.js';
 import { cloudflaredIngress } from './tunnelIngress.js';
 
@@ -26,6 +27,8 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('gateway', argv, { ...GATEWAY_FLAGS, ...TUNNEL_FLAGS, 'print-config': { type: 'boolean' } });
   // Flags > environment > config file > defaults; every bad key reported at once. No secret is read yet.
   const loaded = loadGatewaySettings(flags);
+  // Before anything else runs or is read: never root under systemd, and a loud word elsewhere (FAQ-10).
+  refuseRootUnderSystemd(createLogger('gateway', loaded.settings.logLevel));
   if (loaded.ignoredSecretEnv.length > 0) {
     createLogger('gateway').warn({ ignored: loaded.ignoredSecretEnv }, 'secret values in the environment are ignored: secrets are read only from files (the *File keys) or systemd credentials');
   }

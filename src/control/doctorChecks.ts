@@ -12,6 +12,7 @@ import { validateGatewayConfig, type GatewayConfig } from '../config.js';
 import { inCredentialsDirectory, octalMode, sharedModeProblem } from '../configFile/secretFileMode.js';
 import { isTtmaError } from '../errors.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
+import type { ServiceUser } from './serviceUser.js';
 
 export const CHECK_NAMES = ['webhook-key', 'secret-files', 'config', 'listeners', 'user', 'platform', 'control'] as const;
 /** Added with --install-dir (src/control/installChecks.ts). */
@@ -259,9 +260,28 @@ export function checkListeners(input: ListenerInputs): CheckResult {
   return ok(check, `running gateway: tunnel ${tunnelPort} hides diagnostics (404), local ${localPort} serves them (200) and refuses tunnel traffic (403); webhook key configured`);
 }
 
-/** `user`: not root (FAQ-10). `uid` is `process.getuid?.()`: undefined where there are no POSIX ids. */
-export function checkUser(uid: number | undefined): CheckResult {
+/**
+ * `user`: not root (FAQ-10). When systemd knows the installed gateway
+ * service (`service`), that is judged: the uids of its running process, or
+ * its User= when it is not running. Otherwise `uid`, doctor's own
+ * (`process.getuid?.()`: undefined where there are no POSIX ids).
+ */
+export function checkUser(uid: number | undefined, service?: ServiceUser | null): CheckResult {
   const check = 'user';
+  const self = uid === 0 ? '; doctor itself runs as root, so its file checks do not prove the service user can read the files: run it as that user' : '';
+  if (service) {
+    const named = service.user === '' ? 'no User= (root)' : `User=${service.user}`;
+    if (service.mainPid && service.uids) {
+      if (service.uids.includes(0)) {
+        return fail(check, `the running ${service.unit} (pid ${service.mainPid}, ${named}) runs as root (uids ${service.uids.join(' ')}): set User= to the OpenClaw service user, never root (FAQ-10), and restart it; under systemd the gateway now refuses to start as root`);
+      }
+      return ok(check, `the running ${service.unit} (pid ${service.mainPid}, ${named}) runs as uid ${service.uids[0]}, not root${self}`);
+    }
+    if (service.user === '' || service.user === 'root' || /^0+$/.test(service.user)) {
+      return fail(check, `${service.unit} is not running, and would run as root (${named}): set User= to the OpenClaw service user (FAQ-10)`);
+    }
+    return ok(check, `${service.unit} is not running; it runs as ${named}, not root${self}`);
+  }
   if (uid === undefined) return ok(check, 'no POSIX user ids on this platform; nothing to check');
   if (uid === 0) {
     return fail(check, 'running as root (uid 0): run the gateway as its own service user, never root (FAQ-10), and run doctor as that user');

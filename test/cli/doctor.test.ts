@@ -7,7 +7,7 @@
  * and the command is expected to fail exactly that check when run as root.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
@@ -290,6 +290,52 @@ test('user: root fails (FAQ-10), any other uid is ok, no POSIX ids is ok', () =>
   assert.deepEqual({ ok: checkUser(1000).ok, status: checkUser(1000).status }, { ok: true, status: 'ok' });
   assert.equal(checkUser(65534).ok, true);
   assert.equal(checkUser(undefined).ok, true);
+});
+
+test('user: when systemd knows the installed service, its running process (or its User=) is judged, not doctor\'s uid', () => {
+  const service = (user: string, mainPid: number, uids: number[] | null) => ({ unit: 'ttma-gateway.service', user, mainPid, uids });
+  const rootProcess = checkUser(1000, service('alice', 4242, [0, 0, 0, 0]));
+  assert.equal(rootProcess.ok, false);
+  assert.match(rootProcess.message, /the running ttma-gateway\.service \(pid 4242, User=alice\) runs as root \(uids 0 0 0 0\).*FAQ-10/);
+  const asAlice = checkUser(0, service('alice', 4242, [1000, 1000, 1000, 1000]));
+  assert.equal(asAlice.ok, true);
+  assert.match(asAlice.message, /runs as uid 1000, not root; doctor itself runs as root/);
+  assert.match(checkUser(1000, service('', 0, null)).message, /is not running, and would run as root \(no User= \(root\)\)/);
+  assert.equal(checkUser(1000, service('0', 0, null)).ok, false);
+  assert.equal(checkUser(1000, service('alice', 0, null)).ok, true);
+  // Without systemd's answer: doctor's own uid, as before.
+  assert.equal(checkUser(0, null).ok, false);
+});
+
+/** A stand-in for systemctl on PATH that reports ttma-gateway.service as loaded, with this User= and MainPID. */
+function fakeSystemctl(user: string, pid: number): string {
+  const bin = join(dir, `fake-systemctl-${pid}`);
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\nprintf 'LoadState=loaded\\nUser=${user}\\nMainPID=${pid}\\n'\n`);
+  chmodSync(join(bin, 'systemctl'), 0o755);
+  return bin;
+}
+
+test('ttma doctor: the user check reads the gateway service\'s running process through systemctl show', { skip: IS_ROOT ? undefined : 'starting a process as another user needs root' }, async () => {
+  const sleeper = (uid?: number) => spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore', ...(uid === undefined ? {} : { uid, gid: uid }) });
+  const asRoot = sleeper();
+  const asNobody = sleeper(65534);
+  try {
+    const run = (bin: string) => new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile(process.execPath, [TTMA, 'doctor', '--agent-secret-file', goodSecret, '--json'], { timeout: 10_000, env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` } }, (err, stdout) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout });
+      });
+    });
+    const root = byName(JSON.parse((await run(fakeSystemctl('alice', asRoot.pid!))).stdout) as DoctorReport).user!;
+    assert.equal(root.status, 'fail');
+    assert.match(root.message, new RegExp(`the running ttma-gateway\\.service \\(pid ${asRoot.pid}, User=alice\\) runs as root`));
+    const nobody = byName(JSON.parse((await run(fakeSystemctl('nobody', asNobody.pid!))).stdout) as DoctorReport).user!;
+    assert.equal(nobody.status, 'ok', nobody.message);
+    assert.match(nobody.message, new RegExp(`\\(pid ${asNobody.pid}, User=nobody\\) runs as uid 65534, not root; doctor itself runs as root`));
+  } finally {
+    asRoot.kill();
+    asNobody.kill();
+  }
 });
 
 // ------------------------------------------------------------------- platform
