@@ -9,18 +9,11 @@ import { readSecret } from '../configFile/secretFiles.js';
 import { Gateway } from '../Gateway.js';
 import { createLogger } from '../log.js';
 import { onShutdownSignal, parseFlags, printReady } from './args.js';
-import { GATEWAY_FLAGS } from './gatewayFlags.js';
+import { GATEWAY_FLAGS, TUNNEL_FLAGS } from './gatewayFlags.js';
 import { refuseRootUnderSystemd } from './rootGuard.js';
 import { spawnTunnel } from './tunnelChild.js';
+import { describeTunnelExposure, tunnelExposure } from './tunnelExposure.js';
 import { cloudflaredIngress } from './tunnelIngress.js';
-
-/** Single-unit mode (src/cli/tunnelChild.ts): the gateway starts cloudflared itself. Flags only. */
-const TUNNEL_FLAGS = {
-  'spawn-tunnel': { type: 'string' },
-  'tunnel-config': { type: 'string' },
-  'tunnel-credentials-file': { type: 'string' },
-  'tunnel-name': { type: 'string' },
-} as const;
 
 /** Resolves with -1 while the gateway runs (until a signal), 0 after --print-config. */
 export async function runGatewayCommand(argv: string[]): Promise<number> {
@@ -60,6 +53,12 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
   } catch (err) {
     tunnel?.kill('SIGTERM');
     throw err;
+  }
+  if (tunnel) {
+    // Same user, so the scrubbed environment is not the whole story (FAQ-11): say what the tunnel can read.
+    const s = loaded.secrets;
+    const exposure = tunnelExposure([s.agentSecret.path, s.webhookPublicKey.path, s.agentKey.path, s.openclawToken.path], process.env);
+    createLogger('gateway', loaded.settings.logLevel).warn({ tunnelPid: tunnel.pid, readableByTunnel: exposure.files }, describeTunnelExposure(exposure, process.pid));
   }
   onShutdownSignal(async () => {
     tunnel?.kill('SIGTERM');

@@ -17,12 +17,15 @@ import type { ServiceUser } from './serviceUser.js';
 export const CHECK_NAMES = ['webhook-key', 'secret-files', 'config', 'listeners', 'user', 'platform', 'control'] as const;
 /** Added with --install-dir (src/control/installChecks.ts). */
 export const INSTALL_CHECK_NAMES = ['install-units', 'install-secrets', 'install-digests'] as const;
-export type CheckName = (typeof CHECK_NAMES)[number] | (typeof INSTALL_CHECK_NAMES)[number];
-export type CheckStatus = 'ok' | 'fail' | 'skip';
+/** Added with --spawn-tunnel (single-unit mode). */
+export const TUNNEL_CHECK_NAME = 'tunnel';
+export type CheckName = (typeof CHECK_NAMES)[number] | (typeof INSTALL_CHECK_NAMES)[number] | typeof TUNNEL_CHECK_NAME;
+/** `warn`: nothing is broken, but a promise holds only partly in this setup (counted as ok). */
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
 export interface CheckResult {
   check: CheckName;
-  /** False only for a failure: a skipped check is ok. */
+  /** False only for a failure: a skipped check or a warning is ok. */
   ok: boolean;
   status: CheckStatus;
   message: string;
@@ -41,6 +44,7 @@ const GROUP_OTHER_WRITE = 0o022;
 const ok = (check: CheckName, message: string): CheckResult => ({ check, ok: true, status: 'ok', message });
 const fail = (check: CheckName, message: string): CheckResult => ({ check, ok: false, status: 'fail', message });
 const skip = (check: CheckName, message: string): CheckResult => ({ check, ok: true, status: 'skip', message });
+const warn = (check: CheckName, message: string): CheckResult => ({ check, ok: true, status: 'warn', message });
 
 const octal = octalMode;
 const errorText = (err: unknown): string => (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
@@ -382,6 +386,15 @@ export function checkControl(platformUrl: string, probe: GatewayProbe | undefine
   return fail(check, `the control connection to ${platformUrl} is down (${why})${failures}; the gateway retries by itself: check the platform and the gateway's log`);
 }
 
+/**
+ * `tunnel` (only with --spawn-tunnel): in single-unit mode cloudflared runs
+ * as the gateway's user, so FAQ-11 does not hold; `exposure` says what it
+ * can read (src/cli/tunnelExposure.ts). A warning: the mode is allowed.
+ */
+export function checkTunnel(exposure: string): CheckResult {
+  return warn(TUNNEL_CHECK_NAME, exposure);
+}
+
 export interface DoctorReport {
   ok: boolean;
   checks: CheckResult[];
@@ -391,7 +404,7 @@ export function doctorReport(checks: CheckResult[]): DoctorReport {
   return { ok: checks.every((c) => c.ok), checks };
 }
 
-const STATUS_LABEL: Record<CheckStatus, string> = { ok: 'ok  ', fail: 'FAIL', skip: 'skip' };
+const STATUS_LABEL: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
 const NAME_WIDTH = Math.max(...CHECK_NAMES.map((n) => n.length));
 
 /** One line per check, then a summary a person can act on. */
@@ -399,9 +412,11 @@ export function formatDoctorReport(report: DoctorReport): string {
   const lines = report.checks.map((c) => `${STATUS_LABEL[c.status]} ${c.check.padEnd(NAME_WIDTH)}  ${c.message}`);
   const failed = report.checks.filter((c) => !c.ok).map((c) => c.check);
   const skipped = report.checks.filter((c) => c.status === 'skip').length;
+  const warned = report.checks.filter((c) => c.status === 'warn').length;
+  const notes = [...(skipped ? [`${skipped} skipped`] : []), ...(warned ? [`${warned} warning${warned > 1 ? 's' : ''}: read the WARN line`] : [])];
   lines.push(
     failed.length === 0
-      ? `doctor: all ${report.checks.length} checks passed${skipped ? ` (${skipped} skipped)` : ''}`
+      ? `doctor: all ${report.checks.length} checks passed${notes.length ? ` (${notes.join(', ')})` : ''}`
       : `doctor: ${failed.length} of ${report.checks.length} checks failed (${failed.join(', ')}); fix each FAIL above (docs/doctor.md explains them) and run doctor again`,
   );
   return `${lines.join('\n')}\n`;

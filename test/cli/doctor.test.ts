@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import nacl from 'tweetnacl';
-import { GATEWAY_FLAGS } from '../../src/cli/gatewayFlags.js';
+import { GATEWAY_FLAGS, TUNNEL_FLAGS } from '../../src/cli/gatewayFlags.js';
 import { DOCTOR_FLAGS, probeGateway, probeHttp } from '../../src/cli/doctorCommand.js';
 import { freePorts, startTtma, stopChild, type Child } from '../../src/cli/processes.js';
 import { defaultGatewayConfig, type GatewayConfig } from '../../src/config.js';
@@ -27,6 +27,7 @@ import {
   checkListeners,
   checkPlatform,
   checkSecretFiles,
+  checkTunnel,
   checkUser,
   checkWebhookKey,
   doctorReport,
@@ -381,8 +382,19 @@ test('report: ok only when no check failed (a skip is ok); one line per check, t
   assert.match(lines[3]!, /1 of 3 checks failed \(user\)/);
 });
 
-test('doctor takes exactly the flags of ttma gateway, plus --json and --install-dir', () => {
-  assert.deepEqual(Object.keys(DOCTOR_FLAGS).sort(), [...Object.keys(GATEWAY_FLAGS), 'json', 'install-dir'].sort());
+test('doctor takes exactly the flags of ttma gateway (its tunnel flags included), plus --json and --install-dir', () => {
+  assert.deepEqual(Object.keys(DOCTOR_FLAGS).sort(), [...Object.keys(GATEWAY_FLAGS), ...Object.keys(TUNNEL_FLAGS), 'json', 'install-dir'].sort());
+});
+
+test('report: a warning is ok, shown as WARN and counted in the summary', () => {
+  const report = doctorReport([
+    { check: 'config', ok: true, status: 'ok', message: 'fine' },
+    checkTunnel('single-unit mode (--spawn-tunnel): cloudflared runs as …'),
+  ]);
+  assert.equal(report.ok, true);
+  const lines = formatDoctorReport(report).trimEnd().split('\n');
+  assert.match(lines[1]!, /^WARN tunnel {8}single-unit mode/);
+  assert.equal(lines[2], 'doctor: all 2 checks passed (1 warning: read the WARN line)');
 });
 
 // ---------------------------------------------------------------- control
@@ -567,6 +579,23 @@ test('ttma doctor: the agent key and OpenClaw token files the gateway would read
   assert.equal(checks['secret-files']!.ok, false);
   assert.match(checks['secret-files']!.message, /^--agent-key-file \S+cmd-world\.key is readable or writable by group or others \(mode 0644\)/);
   assert.match(checks['secret-files']!.message, /--openclaw-token-file \S+cmd-group\.token is readable or writable by group or others \(mode 0640\)/);
+});
+
+test('ttma doctor --spawn-tunnel (single-unit mode): the same command line as the gateway; a tunnel warning says what cloudflared can read', async () => {
+  const [tunnelPort, localPort] = (await freePorts(2)) as [number, number];
+  const base = [
+    '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--platform-url', `http://127.0.0.1:${platformPort}`,
+    '--webhook-public-key-file', goodKey, '--agent-secret-file', goodSecret, ...DEPLOYMENT, '--json',
+  ];
+  const tunnel = ['--spawn-tunnel', '/usr/bin/cloudflared', '--tunnel-config', join(dir, 'config.yml'), '--tunnel-credentials-file', join(dir, 'creds.json'), '--tunnel-name', 'tunnel-1'];
+  const { stdout } = await doctor([...base, ...tunnel]);
+  const report = JSON.parse(stdout) as DoctorReport;
+  const check = byName(report).tunnel!;
+  assert.deepEqual({ ok: check.ok, status: check.status }, { ok: true, status: 'warn' });
+  assert.match(check.message, new RegExp(`cloudflared runs as the gateway's own user, so it can read the files ${goodSecret}, ${goodKey}, the gateway's /proc/<pid>/environ and cmdline`));
+  assert.match(check.message, /FAQ-11 .*holds only in the installed two-unit layout/);
+  // Without the tunnel flags there is no such line.
+  assert.equal(byName(JSON.parse((await doctor(base)).stdout) as DoctorReport).tunnel, undefined);
 });
 
 test('ttma doctor: usage errors exit 2; doctor is listed in help', async () => {
