@@ -279,6 +279,15 @@ test('command-line paths carrying ; $() backticks newline ../ are refused by nam
   await refusedWithNothingWritten(await forgedToken({}), ErrorCodes.INSTALL_TARGET, /never runs as root/, { user: 'root' });
 });
 
+test('--tunnel-port equal to --local-port is refused before the token is redeemed: nothing written, the token still works', async () => {
+  const minted = await mint(h);
+  await refusedWithNothingWritten(minted.body.token, ErrorCodes.INSTALL_FIELD, /^refused field --local-port: must differ from --tunnel-port \(both 8080\): the gateway refuses to start .*FAQ-04.*; nothing was written; the install token was not used: fix this and run the same command again$/, { tunnelPort: 8080, localPort: 8080 });
+  await refusedWithNothingWritten(minted.body.token, ErrorCodes.INSTALL_FIELD, /^refused field --tunnel-port: must be a port from 1 to 65535/, { tunnelPort: 0 });
+  // Unspent: the same token installs once the ports differ.
+  const result = await runInstall(options(minted.body.token, await targets(), { tunnelPort: 9080, localPort: 9081 }));
+  assert.match(await readFile(join(result.dir, 'systemd/ttma-gateway.service'), 'utf8'), / --tunnel-port 9080 --local-port 9081 /);
+});
+
 test('a bundle digest mismatch is refused before anything is unpacked, nothing written', async () => {
   const token = await forgedToken({ skillBundle: { url: `${h.base}/v1/bundles/skill.tar.gz`, sha256: sha256(Buffer.from('another bundle')) } });
   await refusedWithNothingWritten(token, ErrorCodes.INSTALL_DIGEST, /^skill bundle: SHA-256 mismatch/);
