@@ -71,7 +71,7 @@ function shownProblems(unit: string, shown: ShowProperties, kind: 'gateway' | 't
   if (kind === 'gateway') {
     want('User', (v) => v !== '' && v !== 'root' && !/^0+$/.test(v), 'a non-root user (FAQ-10)');
     want('ReadWritePaths', (v) => v === '', 'no writable paths');
-    want('ProtectHome', (v) => ['tmpfs', 'yes', 'read-only'].includes(v), 'tmpfs');
+    want('ProtectHome', (v) => ['tmpfs', 'yes'].includes(v), 'tmpfs');
   } else {
     want('DynamicUser', (v) => v === 'yes', 'DynamicUser=yes (FAQ-11)');
     want('ProtectHome', (v) => ['tmpfs', 'yes'].includes(v), 'yes');

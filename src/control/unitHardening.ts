@@ -81,7 +81,8 @@ function hardeningProblems(unit: string, s: UnitSettings, protectHome: string[])
   // "+" and "!" run a command with full privileges, i.e. as root, whatever User= says.
   for (const key of EXEC_KEYS) {
     for (const command of s.get(key)?.values ?? []) {
-      if (/^[@\-:]*[+!]/.test(command)) problems.push(`${unit}: ${key}=${command.slice(0, 60)}${where(s, key)} runs with full privileges (the "+"/"!" prefix): never root (FAQ-10)`);
+      // Only the program is shown: the arguments could carry anything.
+      if (/^[@\-:]*[+!]/.test(command)) problems.push(`${unit}: ${key}=${command.split(/\s+/)[0]!.slice(0, 80)}${where(s, key)} runs with full privileges (the "+"/"!" prefix): never root (FAQ-10)`);
     }
   }
   if (truthy(last(s, 'PermissionsStartOnly') ?? 'no')) problems.push(`${unit}: PermissionsStartOnly=yes${where(s, 'PermissionsStartOnly')} runs the start and stop commands as root: remove it`);
@@ -95,7 +96,8 @@ function hardeningProblems(unit: string, s: UnitSettings, protectHome: string[])
 /** The gateway unit: the OpenClaw user (never root), secrets by LoadCredential only, and nothing writable (it writes no file). */
 export function gatewayUnitProblems(s: UnitSettings): string[] {
   const unit = 'ttma-gateway.service';
-  const problems = hardeningProblems(unit, s, ['tmpfs', 'yes', 'read-only']);
+  // read-only would let a compromised gateway read the whole home (keys, OpenClaw's own config).
+  const problems = hardeningProblems(unit, s, ['tmpfs', 'yes']);
   const user = last(s, 'User') ?? '';
   if (user === '' || isRoot(user)) problems.push(`${unit}: User=${user}${where(s, 'User')} runs it as root (an empty or missing User= is root): name the OpenClaw service user (FAQ-10)`);
   const group = last(s, 'Group') ?? '';

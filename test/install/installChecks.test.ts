@@ -67,6 +67,8 @@ test('the reviewer\'s weakened gateway unit fails, each directive named, and the
     [['NoNewPrivileges=no'], /NoNewPrivileges=no .*weakens it/],
     [['ProtectSystem=no'], /ProtectSystem=no .*weakens it/],
     [['ProtectHome=no'], /ProtectHome=no /],
+    [['ProtectHome=read-only'], /ProtectHome=read-only .*ships as ProtectHome=tmpfs or yes/],
+    [['ExecStartPre=+/bin/sh -c "cat /secret-canary"'], /ExecStartPre=\+\/bin\/sh \(/],
     [['PrivateTmp=false'], /PrivateTmp=false /],
     [['AmbientCapabilities=CAP_SYS_ADMIN'], /AmbientCapabilities=CAP_SYS_ADMIN .*grants capabilities/],
     [['CapabilityBoundingSet=CAP_SYS_ADMIN'], /CapabilityBoundingSet=CAP_SYS_ADMIN .*leaves capabilities/],
