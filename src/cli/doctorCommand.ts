@@ -14,6 +14,7 @@ import {
   checkListeners,
   checkPlatform,
   checkSecretFiles,
+  checkTunnel,
   checkUser,
   checkWebhookKey,
   controlSettling,
@@ -26,9 +27,11 @@ import {
   type HttpProbe,
 } from '../control/doctorChecks.js';
 import { checkInstall } from '../control/installChecks.js';
+import { gatewayServiceUser } from '../control/serviceUser.js';
 import { parseFlags } from './args.js';
 import { gatewayConfigFromSettings, loadGatewaySettings } from '../configFile/gatewaySettings.js';
-import { GATEWAY_FLAGS } from './gatewayFlags.js';
+import { GATEWAY_FLAGS, TUNNEL_FLAGS } from './gatewayFlags.js';
+import { describeTunnelExposure, tunnelExposure } from './tunnelExposure.js';
 
 /** A running gateway's local listener answers at once; one second is generous. */
 const GATEWAY_PROBE_TIMEOUT_MS = 1_000;
@@ -39,8 +42,8 @@ const MAX_PROBE_BODY_BYTES = 4 * 1024 * 1024;
 /** Where to reach the gateway's listeners for its (loopback) bind address. */
 const PROBE_HOSTS: Record<string, string> = { '::1': '[::1]' };
 
-/** The flags of `ttma gateway` (one shared list), plus --json. */
-export const DOCTOR_FLAGS = { ...GATEWAY_FLAGS, json: { type: 'boolean' }, 'install-dir': { type: 'string' } } as const;
+/** The flags of `ttma gateway` (one shared list, and its single-unit tunnel flags), plus --json and --install-dir. */
+export const DOCTOR_FLAGS = { ...GATEWAY_FLAGS, ...TUNNEL_FLAGS, json: { type: 'boolean' }, 'install-dir': { type: 'string' } } as const;
 
 /** One GET with an overall deadline, no keep-alive, no redirects followed, no credentials. */
 export function probeHttp(url: URL, timeoutMs: number, headers: Record<string, string> = {}): Promise<HttpProbe> {
@@ -136,12 +139,21 @@ export async function runDoctorCommand(argv: string[]): Promise<number> {
 
   const report = doctorReport([
     checkWebhookKey(webhookPublicKeyFile),
-    checkSecretFiles({ agentSecretFile, webhookPublicKeyFile }),
+    checkSecretFiles({
+      agentSecretFile,
+      webhookPublicKeyFile,
+      agentKeyFile: loaded.secrets.agentKey.path ?? undefined,
+      openclawTokenFile: loaded.secrets.openclawToken.path ?? undefined,
+      credentialsDirectory: process.env['CREDENTIALS_DIRECTORY'],
+    }),
     checkConfig(config),
     checkListeners({ tunnelPort: config.tunnelPort, localPort: config.localPort, probe: gatewayProbe }),
-    checkUser(process.getuid?.()),
+    // The installed service's user when systemd can say (systemctl show), else doctor's own.
+    checkUser(process.getuid?.(), gatewayServiceUser()),
     checkPlatform(config.platformUrl, platformProbe),
     checkControl(config.platformUrl, gatewayProbe),
+    // Single-unit mode: cloudflared shares the gateway's user, so FAQ-11 does not hold (a warning).
+    ...(flags['spawn-tunnel'] ? [checkTunnel(describeTunnelExposure({ ...tunnelExposure([agentSecretFile, webhookPublicKeyFile, loaded.secrets.agentKey.path, loaded.secrets.openclawToken.path], process.env), uid: undefined }))] : []),
     // An installed deployment (ttma install): units hardened, secrets owner-only, bundle digests unchanged.
     ...(flags['install-dir'] ? checkInstall(flags['install-dir']).map((c) => ({ ...c, status: c.ok ? ('ok' as const) : ('fail' as const) })) : []),
   ]);

@@ -4,27 +4,24 @@ import { validateGatewayConfig, type GatewayConfig } from '../config.js';
 import { gatewayConfigFromSettings, GATEWAY_KEYS, loadGatewaySettings, type LoadedGatewaySettings } from '../configFile/gatewaySettings.js';
 import { configError } from '../configFile/readConfigFile.js';
 import { printableConfig } from '../configFile/printConfig.js';
+import { refuseSharedSecretFile } from '../configFile/secretFileMode.js';
 import { readSecret } from '../configFile/secretFiles.js';
 import { Gateway } from '../Gateway.js';
 import { createLogger } from '../log.js';
 import { onShutdownSignal, parseFlags, printReady } from './args.js';
-import { GATEWAY_FLAGS } from './gatewayFlags.js';
+import { GATEWAY_FLAGS, TUNNEL_FLAGS } from './gatewayFlags.js';
+import { refuseRootUnderSystemd } from './rootGuard.js';
 import { spawnTunnel } from './tunnelChild.js';
+import { describeTunnelExposure, tunnelExposure } from './tunnelExposure.js';
 import { cloudflaredIngress } from './tunnelIngress.js';
-
-/** Single-unit mode (src/cli/tunnelChild.ts): the gateway starts cloudflared itself. Flags only. */
-const TUNNEL_FLAGS = {
-  'spawn-tunnel': { type: 'string' },
-  'tunnel-config': { type: 'string' },
-  'tunnel-credentials-file': { type: 'string' },
-  'tunnel-name': { type: 'string' },
-} as const;
 
 /** Resolves with -1 while the gateway runs (until a signal), 0 after --print-config. */
 export async function runGatewayCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('gateway', argv, { ...GATEWAY_FLAGS, ...TUNNEL_FLAGS, 'print-config': { type: 'boolean' } });
   // Flags > environment > config file > defaults; every bad key reported at once. No secret is read yet.
   const loaded = loadGatewaySettings(flags);
+  // Before anything else runs or is read: never root under systemd, and a loud word elsewhere (FAQ-10).
+  refuseRootUnderSystemd(createLogger('gateway', loaded.settings.logLevel));
   if (loaded.ignoredSecretEnv.length > 0) {
     createLogger('gateway').warn({ ignored: loaded.ignoredSecretEnv }, 'secret values in the environment are ignored: secrets are read only from files (the *File keys) or systemd credentials');
   }
@@ -57,6 +54,12 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
     tunnel?.kill('SIGTERM');
     throw err;
   }
+  if (tunnel) {
+    // Same user, so the scrubbed environment is not the whole story (FAQ-11): say what the tunnel can read.
+    const s = loaded.secrets;
+    const exposure = tunnelExposure([s.agentSecret.path, s.webhookPublicKey.path, s.agentKey.path, s.openclawToken.path], process.env);
+    createLogger('gateway', loaded.settings.logLevel).warn({ tunnelPid: tunnel.pid, readableByTunnel: exposure.files }, describeTunnelExposure(exposure, process.pid));
+  }
   onShutdownSignal(async () => {
     tunnel?.kill('SIGTERM');
     await gateway.stop();
@@ -73,6 +76,8 @@ function readSecretsAndBuild(loaded: LoadedGatewaySettings) {
   if (!s.agentSecret.path) {
     throw configError('agentSecretFile: not configured; the gateway needs its agent secret: set agentSecretFile in the config file, --agent-secret-file, TTMA_AGENT_SECRET_FILE, or pass the systemd credential "agent-secret"');
   }
+  // Secrets must be owner-only (the webhook key is public); systemd's credentials are fine as systemd makes them.
+  for (const x of [s.agentSecret, s.agentKey, s.openclawToken]) if (x.path) refuseSharedSecretFile(x.key, x.path, x.origin, process.env);
   const read = (x: (typeof s)[keyof typeof s]) => (x.path ? readSecret(x.key, x) : null);
   const values = { agentSecret: read(s.agentSecret), webhookPublicKey: read(s.webhookPublicKey), agentKey: read(s.agentKey), openclawToken: read(s.openclawToken) };
   const config = gatewayConfigFromSettings(loaded, {

@@ -29,3 +29,15 @@ export const GATEWAY_FLAGS = {
   'log-level': { type: 'string' },
   ...AGENT_FLAGS,
 } as const;
+
+/**
+ * Single-unit mode (src/cli/tunnelChild.ts): the gateway starts cloudflared
+ * itself. Flags only; doctor takes them too, to say what the tunnel can
+ * read in this mode (src/cli/tunnelExposure.ts).
+ */
+export const TUNNEL_FLAGS = {
+  'spawn-tunnel': { type: 'string' },
+  'tunnel-config': { type: 'string' },
+  'tunnel-credentials-file': { type: 'string' },
+  'tunnel-name': { type: 'string' },
+} as const;

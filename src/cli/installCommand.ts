@@ -1,7 +1,13 @@
 /**
- * `ttma install --token <token> [--dir <install dir>] [--workspace <dir>]
- *   [--platform-url URL] [--user NAME] [--node PATH] [--cloudflared PATH]
- *   [--tunnel-port N] [--local-port N] [--json]`
+ * `ttma install --token-file <file> | --token - | --token <token>
+ *   [--dir <install dir>] [--workspace <dir>] [--platform-url URL]
+ *   [--user NAME] [--node PATH] [--cloudflared PATH] [--tunnel-port N]
+ *   [--local-port N] [--json]`
+ *
+ * The token is best given by --token-file (owner-only) or --token - (one
+ * line on standard input): --token <token> shows it to other local users
+ * while the install runs, and leaves it in the shell's history
+ * (tokenSource.ts).
  *
  * Redeems a one-time install token and installs the gateway bundle, its
  * credentials, the cloudflared config and the systemd units under --dir
@@ -16,9 +22,11 @@ import { join } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { runInstall } from '../installer/Installer.js';
 import { intFlag, parseFlags } from './args.js';
+import { tokenFrom } from './tokenSource.js';
 
 const FLAGS = {
   token: { type: 'string' },
+  'token-file': { type: 'string' },
   dir: { type: 'string' },
   workspace: { type: 'string' },
   'platform-url': { type: 'string' },
@@ -32,12 +40,12 @@ const FLAGS = {
 
 export async function runInstallCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('install', argv, FLAGS);
-  if (!flags.token) throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma install: --token <token> is required (mint one on the platform; it is valid for 15 minutes, once)', 2);
   const platformUrl = flags['platform-url'] ?? process.env['TTMA_PLATFORM_URL'];
   if (!platformUrl) throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma install: pass --platform-url (or set TTMA_PLATFORM_URL) to say where the token is redeemed', 2);
+  const token = await tokenFrom(flags);
   const home = homedir();
   const result = await runInstall({
-    token: flags.token,
+    token,
     platformUrl,
     dir: flags.dir ?? join(home, '.local', 'share', 'ttma'),
     workspace: flags.workspace ?? join(home, '.openclaw', 'workspace'),

@@ -18,7 +18,8 @@ commands:
   platform   run the control plane (signalling proxy, identity, allowlists)
              [--config FILE] [--print-config] and flags (docs/configuration.md)
   install    redeem a one-time install token and install the gateway and skill
-             --token T --platform-url URL [--dir D] [--workspace W] [--user U] [--json]
+             --token-file F | --token - (stdin) | --token T --platform-url URL
+             [--dir D] [--workspace W] [--user U] [--tunnel-port N] [--local-port N] [--json]
   call       place an outbound call through the running gateway and the platform
              <+E.164> | --to <+E.164> [--from <+E.164>] [--local-port P (8081)]
              [--agent-secret-file F | --install-dir D]; prints one JSON line

@@ -9,18 +9,23 @@
  */
 import { lstatSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { validateGatewayConfig, type GatewayConfig } from '../config.js';
+import { inCredentialsDirectory, octalMode, sharedModeProblem } from '../configFile/secretFileMode.js';
 import { isTtmaError } from '../errors.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
+import type { ServiceUser } from './serviceUser.js';
 
 export const CHECK_NAMES = ['webhook-key', 'secret-files', 'config', 'listeners', 'user', 'platform', 'control'] as const;
 /** Added with --install-dir (src/control/installChecks.ts). */
 export const INSTALL_CHECK_NAMES = ['install-units', 'install-secrets', 'install-digests'] as const;
-export type CheckName = (typeof CHECK_NAMES)[number] | (typeof INSTALL_CHECK_NAMES)[number];
-export type CheckStatus = 'ok' | 'fail' | 'skip';
+/** Added with --spawn-tunnel (single-unit mode). */
+export const TUNNEL_CHECK_NAME = 'tunnel';
+export type CheckName = (typeof CHECK_NAMES)[number] | (typeof INSTALL_CHECK_NAMES)[number] | typeof TUNNEL_CHECK_NAME;
+/** `warn`: nothing is broken, but a promise holds only partly in this setup (counted as ok). */
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
 export interface CheckResult {
   check: CheckName;
-  /** False only for a failure: a skipped check is ok. */
+  /** False only for a failure: a skipped check or a warning is ok. */
   ok: boolean;
   status: CheckStatus;
   message: string;
@@ -33,16 +38,15 @@ export type HttpProbe =
   | { kind: 'timeout'; ms: number }
   | { kind: 'error'; message: string };
 
-/** Group or others may read or write: a secret file must be owner-only. */
-const GROUP_OTHER_ANY = 0o077;
 /** Group or others may write: anyone who can write the public key can pick the key webhooks are checked with. */
 const GROUP_OTHER_WRITE = 0o022;
 
 const ok = (check: CheckName, message: string): CheckResult => ({ check, ok: true, status: 'ok', message });
 const fail = (check: CheckName, message: string): CheckResult => ({ check, ok: false, status: 'fail', message });
 const skip = (check: CheckName, message: string): CheckResult => ({ check, ok: true, status: 'skip', message });
+const warn = (check: CheckName, message: string): CheckResult => ({ check, ok: true, status: 'warn', message });
 
-const octal = (mode: number): string => `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+const octal = octalMode;
 const errorText = (err: unknown): string => (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
 
 /** `webhook-key`: the provider's Ed25519 public key is given, readable, and parses (FAQ-05, FAQ-06). */
@@ -70,24 +74,39 @@ export interface SecretFileInputs {
   agentSecretFile: string | undefined;
   /** Public, so it may be readable by all; but nobody else may write it. */
   webhookPublicKeyFile: string | undefined;
+  /** The agent's API key or token (--agent-key-file), when one is configured. */
+  agentKeyFile?: string | undefined;
+  /** The OpenClaw gateway token (--openclaw-token-file), when one is configured. */
+  openclawTokenFile?: string | undefined;
+  /** $CREDENTIALS_DIRECTORY: files systemd put there are fine as systemd made them. */
+  credentialsDirectory?: string | undefined;
 }
 
 /**
- * `secret-files`: the agent secret is a regular owner-only file (not a
- * symlink, which could be pointed elsewhere), readable and not empty; the
- * public key file is not writable by group or others.
+ * `secret-files`: every secret the gateway would read (the agent secret,
+ * and the agent key and OpenClaw token when configured) is a regular
+ * owner-only file (not a symlink, which could be pointed elsewhere),
+ * readable and not empty; the public key file is not writable by group or
+ * others. The gateway refuses to start on a secret that is not owner-only.
  */
 export function checkSecretFiles(files: SecretFileInputs): CheckResult {
   const check = 'secret-files';
   const problems: string[] = [];
   const fine: string[] = [];
-  const secret = files.agentSecretFile;
-  if (!secret) {
-    problems.push('no --agent-secret-file given: the gateway will not start without its agent secret; pass the file the installer wrote (mode 0600)');
-  } else {
-    const problem = secretFileProblem(secret);
-    if (problem) problems.push(`--agent-secret-file ${problem}`);
-    else fine.push(`--agent-secret-file ${secret} is owner-only`);
+  const env = { CREDENTIALS_DIRECTORY: files.credentialsDirectory };
+  const secrets: Array<[string, string | undefined, string]> = [
+    ['--agent-secret-file', files.agentSecretFile, 'the agent secret'],
+    ['--agent-key-file', files.agentKeyFile, 'the agent API key'],
+    ['--openclaw-token-file', files.openclawTokenFile, 'the OpenClaw token'],
+  ];
+  for (const [flag, path, what] of secrets) {
+    if (!path) {
+      if (flag === '--agent-secret-file') problems.push('no --agent-secret-file given: the gateway will not start without its agent secret; pass the file the installer wrote (mode 0600)');
+      continue;
+    }
+    const problem = secretFileProblem(path, what, env);
+    if (problem) problems.push(`${flag} ${problem}`);
+    else fine.push(`${flag} ${path} is owner-only`);
   }
   const key = files.webhookPublicKeyFile;
   if (key) {
@@ -107,19 +126,20 @@ export function checkSecretFiles(files: SecretFileInputs): CheckResult {
 }
 
 /** What is wrong with a secret file at `path`, or null. Starts with the path. */
-function secretFileProblem(path: string): string | null {
+function secretFileProblem(path: string, what: string, env: NodeJS.ProcessEnv): string | null {
   let stats: Stats;
   try {
     stats = lstatSync(path);
   } catch (err) {
-    return `${path}: cannot find it (${errorText(err)}): the gateway will not start; pass the file the installer wrote`;
+    return `${path}: cannot find it (${errorText(err)}): the gateway will not start; pass the file holding ${what}`;
   }
   if (stats.isSymbolicLink()) {
     return `${path} is a symlink: a link can be re-pointed at another file; pass the real file (a regular file, mode 0600) instead`;
   }
-  if (!stats.isFile()) return `${path} is not a regular file: pass the file holding the agent secret`;
-  if ((stats.mode & GROUP_OTHER_ANY) !== 0) {
-    return `${path} is readable or writable by group or others (mode ${octal(stats.mode)}): other users on this machine can take the agent secret; run: chmod 600 ${path}, and ask for a new secret if others may have read it`;
+  if (!stats.isFile()) return `${path} is not a regular file: pass the file holding ${what}`;
+  const shared = inCredentialsDirectory(path, env) ? null : sharedModeProblem(stats.mode);
+  if (shared) {
+    return `${path} is ${shared}: other users on this machine can take ${what}, and the gateway refuses to start with it; run: chmod 600 ${path}, and replace the secret if others may have read it`;
   }
   let text: string;
   try {
@@ -127,7 +147,7 @@ function secretFileProblem(path: string): string | null {
   } catch (err) {
     return `${path}: cannot read it (${errorText(err)}): run doctor as the gateway's service user, and make that user the file's owner`;
   }
-  if (text.trim() === '') return `${path} is empty: put the agent secret in it`;
+  if (text.trim() === '') return `${path} is empty: put ${what} in it`;
   return null;
 }
 
@@ -244,9 +264,28 @@ export function checkListeners(input: ListenerInputs): CheckResult {
   return ok(check, `running gateway: tunnel ${tunnelPort} hides diagnostics (404), local ${localPort} serves them (200) and refuses tunnel traffic (403); webhook key configured`);
 }
 
-/** `user`: not root (FAQ-10). `uid` is `process.getuid?.()`: undefined where there are no POSIX ids. */
-export function checkUser(uid: number | undefined): CheckResult {
+/**
+ * `user`: not root (FAQ-10). When systemd knows the installed gateway
+ * service (`service`), that is judged: the uids of its running process, or
+ * its User= when it is not running. Otherwise `uid`, doctor's own
+ * (`process.getuid?.()`: undefined where there are no POSIX ids).
+ */
+export function checkUser(uid: number | undefined, service?: ServiceUser | null): CheckResult {
   const check = 'user';
+  const self = uid === 0 ? '; doctor itself runs as root, so its file checks do not prove the service user can read the files: run it as that user' : '';
+  if (service) {
+    const named = service.user === '' ? 'no User= (root)' : `User=${service.user}`;
+    if (service.mainPid && service.uids) {
+      if (service.uids.includes(0)) {
+        return fail(check, `the running ${service.unit} (pid ${service.mainPid}, ${named}) runs as root (uids ${service.uids.join(' ')}): set User= to the OpenClaw service user, never root (FAQ-10), and restart it; under systemd the gateway now refuses to start as root`);
+      }
+      return ok(check, `the running ${service.unit} (pid ${service.mainPid}, ${named}) runs as uid ${service.uids[0]}, not root${self}`);
+    }
+    if (service.user === '' || service.user === 'root' || /^0+$/.test(service.user)) {
+      return fail(check, `${service.unit} is not running, and would run as root (${named}): set User= to the OpenClaw service user (FAQ-10)`);
+    }
+    return ok(check, `${service.unit} is not running; it runs as ${named}, not root${self}`);
+  }
   if (uid === undefined) return ok(check, 'no POSIX user ids on this platform; nothing to check');
   if (uid === 0) {
     return fail(check, 'running as root (uid 0): run the gateway as its own service user, never root (FAQ-10), and run doctor as that user');
@@ -347,6 +386,15 @@ export function checkControl(platformUrl: string, probe: GatewayProbe | undefine
   return fail(check, `the control connection to ${platformUrl} is down (${why})${failures}; the gateway retries by itself: check the platform and the gateway's log`);
 }
 
+/**
+ * `tunnel` (only with --spawn-tunnel): in single-unit mode cloudflared runs
+ * as the gateway's user, so FAQ-11 does not hold; `exposure` says what it
+ * can read (src/cli/tunnelExposure.ts). A warning: the mode is allowed.
+ */
+export function checkTunnel(exposure: string): CheckResult {
+  return warn(TUNNEL_CHECK_NAME, exposure);
+}
+
 export interface DoctorReport {
   ok: boolean;
   checks: CheckResult[];
@@ -356,7 +404,7 @@ export function doctorReport(checks: CheckResult[]): DoctorReport {
   return { ok: checks.every((c) => c.ok), checks };
 }
 
-const STATUS_LABEL: Record<CheckStatus, string> = { ok: 'ok  ', fail: 'FAIL', skip: 'skip' };
+const STATUS_LABEL: Record<CheckStatus, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
 const NAME_WIDTH = Math.max(...CHECK_NAMES.map((n) => n.length));
 
 /** One line per check, then a summary a person can act on. */
@@ -364,9 +412,11 @@ export function formatDoctorReport(report: DoctorReport): string {
   const lines = report.checks.map((c) => `${STATUS_LABEL[c.status]} ${c.check.padEnd(NAME_WIDTH)}  ${c.message}`);
   const failed = report.checks.filter((c) => !c.ok).map((c) => c.check);
   const skipped = report.checks.filter((c) => c.status === 'skip').length;
+  const warned = report.checks.filter((c) => c.status === 'warn').length;
+  const notes = [...(skipped ? [`${skipped} skipped`] : []), ...(warned ? [`${warned} warning${warned > 1 ? 's' : ''}: read the WARN line`] : [])];
   lines.push(
     failed.length === 0
-      ? `doctor: all ${report.checks.length} checks passed${skipped ? ` (${skipped} skipped)` : ''}`
+      ? `doctor: all ${report.checks.length} checks passed${notes.length ? ` (${notes.join(', ')})` : ''}`
       : `doctor: ${failed.length} of ${report.checks.length} checks failed (${failed.join(', ')}); fix each FAIL above (docs/doctor.md explains them) and run doctor again`,
   );
   return `${lines.join('\n')}\n`;

@@ -1,28 +1,24 @@
 /**
  * `ttma doctor --install-dir DIR`: checks an installed deployment (written by
- * `ttma install`): the unit files are present and keep their hardening, the
- * secrets are owner-only regular files, and every installed bundle file
- * still has the SHA-256 recorded at install time. Pure functions of the
- * directory they are given; each message says what to do.
+ * `ttma install`): the unit files are present and keep their hardening as
+ * systemd reads them (unitFile.ts, unitHardening.ts; drop-ins under the
+ * system unit directories and `systemctl show` count too), the secrets are
+ * owner-only regular files, and every installed bundle file still has the
+ * SHA-256 recorded at install time. Each message says what to do.
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sharedModeProblem } from '../configFile/secretFileMode.js';
+import { systemctlShow, type ShowProperties, type Systemctl } from './systemctlShow.js';
+import { effectiveSettings, readUnitFiles, readUnitWithDropIns, type ReadUnit } from './unitFile.js';
+import { gatewayUnitProblems, tunnelUnitProblems } from './unitHardening.js';
 
 export interface InstallCheck {
   check: 'install-units' | 'install-secrets' | 'install-digests';
   ok: boolean;
   message: string;
 }
-
-/** Directives a unit must keep; losing one is a failure (FAQ-10). */
-export const REQUIRED_GATEWAY_DIRECTIVES = [
-  'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=read-only', 'PrivateTmp=yes', 'PrivateDevices=yes',
-  'ProtectKernelTunables=yes', 'ProtectKernelModules=yes', 'ProtectControlGroups=yes', 'RestrictNamespaces=yes',
-  'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK', 'LockPersonality=yes', 'RestrictRealtime=yes', 'RestrictSUIDSGID=yes',
-  'SystemCallFilter=@system-service', 'SystemCallErrorNumber=EPERM', 'SystemCallArchitectures=native',
-  'CapabilityBoundingSet=', 'LimitCORE=0', 'UMask=0077',
-];
 
 const read = (path: string): string | null => {
   try {
@@ -32,22 +28,91 @@ const read = (path: string): string | null => {
   }
 };
 
-export function checkInstallUnits(dir: string): InstallCheck {
-  const check = 'install-units';
-  const problems: string[] = [];
-  const gateway = read(join(dir, 'systemd', 'ttma-gateway.service'));
-  const tunnel = read(join(dir, 'systemd', 'ttma-tunnel.service'));
-  if (gateway === null) problems.push(`${dir}/systemd/ttma-gateway.service is missing: run ttma install again`);
-  else {
-    const lines = gateway.split('\n');
-    const missing = REQUIRED_GATEWAY_DIRECTIVES.filter((d) => !lines.includes(d));
-    if (missing.length) problems.push(`ttma-gateway.service lost its hardening (${missing.join(', ')}): restore it from the install`);
-    if (/^User=root$/m.test(gateway) || !/^User=\S+$/m.test(gateway)) problems.push('ttma-gateway.service must name a non-root User= (FAQ-10)');
-    if (/^(Environment|EnvironmentFile|PassEnvironment)=/m.test(gateway)) problems.push('ttma-gateway.service passes an environment: secrets go through LoadCredential= only');
+/** Where an administrator installs units and drop-ins; /etc wins over /run. */
+export const SYSTEM_UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system'];
+
+export interface UnitCheckOptions {
+  systemDirs?: readonly string[];
+  /** `systemctl show`; null when it cannot tell (not installed, no systemd). */
+  systemctl?: Systemctl;
+}
+
+/** The values `systemctl show` reports that are checked when systemd has the unit loaded. */
+const SHOWN = ['FragmentPath', 'DropInPaths', 'User', 'Group', 'DynamicUser', 'NoNewPrivileges', 'ProtectSystem', 'ProtectHome', 'PrivateTmp', 'CapabilityBoundingSet', 'AmbientCapabilities', 'ReadWritePaths', 'LimitCORE'];
+
+/**
+ * Every reading of `unit` that matters: the copy in the install dir with any
+ * drop-ins an administrator added, and the installed unit systemd runs (the
+ * files `systemctl show` names, or else the first copy in `systemDirs`).
+ */
+function unitReadings(dir: string, unit: string, o: Required<UnitCheckOptions>, shown: ShowProperties | null): ReadUnit[] | null {
+  const own = readUnitWithDropIns(join(dir, 'systemd', unit), o.systemDirs);
+  if (!own) return null;
+  const readings = [own];
+  const fragment = shown?.get('FragmentPath');
+  if (fragment) {
+    const installed = readUnitFiles([fragment, ...(shown?.get('DropInPaths') ?? '').split(/\s+/).filter(Boolean)]);
+    if (installed) readings.push(installed);
+  } else {
+    const copy = o.systemDirs.map((d) => join(d, unit)).find((p) => read(p) !== null);
+    const installed = copy ? readUnitWithDropIns(copy, o.systemDirs) : null;
+    if (installed) readings.push(installed);
   }
-  if (tunnel === null) problems.push(`${dir}/systemd/ttma-tunnel.service is missing: run ttma install again`);
-  else if (/agent-secret|webhook-public-key/.test(tunnel)) problems.push('ttma-tunnel.service loads a gateway credential: the tunnel must never get one (FAQ-11)');
-  return problems.length ? { check, ok: false, message: problems.join('; ') } : { check, ok: true, message: 'unit files present and hardened; secrets by LoadCredential=' };
+  return readings;
+}
+
+/** The effective values systemd reports, for the few settings whose shown form is plain. */
+function shownProblems(unit: string, shown: ShowProperties, kind: 'gateway' | 'tunnel'): string[] {
+  const problems: string[] = [];
+  const want = (key: string, ok: (v: string) => boolean, text: string) => {
+    const value = shown.get(key);
+    if (value !== undefined && !ok(value)) problems.push(`${unit}: systemd runs it with ${key}=${value} (systemctl show), not ${text}`);
+  };
+  if (kind === 'gateway') {
+    want('User', (v) => v !== '' && v !== 'root' && !/^0+$/.test(v), 'a non-root user (FAQ-10)');
+    want('ReadWritePaths', (v) => v === '', 'no writable paths');
+    want('ProtectHome', (v) => ['tmpfs', 'yes'].includes(v), 'tmpfs');
+  } else {
+    want('DynamicUser', (v) => v === 'yes', 'DynamicUser=yes (FAQ-11)');
+    want('ProtectHome', (v) => ['tmpfs', 'yes'].includes(v), 'yes');
+  }
+  want('NoNewPrivileges', (v) => v === 'yes', 'yes');
+  want('ProtectSystem', (v) => v === 'strict', 'strict');
+  want('PrivateTmp', (v) => v === 'yes', 'yes');
+  want('CapabilityBoundingSet', (v) => v === '', 'an empty set');
+  want('AmbientCapabilities', (v) => v === '', 'an empty set');
+  want('LimitCORE', (v) => v === '0', '0');
+  return problems;
+}
+
+const credentialSources = (r: ReadUnit): string[] =>
+  effectiveSettings(r.assignments).get('LoadCredential')?.values.map((v) => v.slice(v.indexOf(':') + 1)) ?? [];
+
+/**
+ * `install-units`: both units as systemd reads them (last assignment wins,
+ * drop-ins included) keep their hardening, run the gateway as a non-root
+ * user with nothing writable, and give the tunnel its own user and none of
+ * the gateway's secrets.
+ */
+export function checkInstallUnits(dir: string, options: UnitCheckOptions = {}): InstallCheck {
+  const check = 'install-units';
+  const o = { systemDirs: options.systemDirs ?? SYSTEM_UNIT_DIRS, systemctl: options.systemctl ?? systemctlShow };
+  const problems: string[] = [];
+  const gatewayShown = o.systemctl('ttma-gateway.service', SHOWN);
+  const tunnelShown = o.systemctl('ttma-tunnel.service', SHOWN);
+  const gateway = unitReadings(dir, 'ttma-gateway.service', o, gatewayShown);
+  const tunnel = unitReadings(dir, 'ttma-tunnel.service', o, tunnelShown);
+  if (!gateway) problems.push(`${dir}/systemd/ttma-gateway.service is missing: run ttma install again`);
+  for (const r of gateway ?? []) problems.push(...gatewayUnitProblems(effectiveSettings(r.assignments)));
+  if (gatewayShown) problems.push(...shownProblems('ttma-gateway.service', gatewayShown, 'gateway'));
+  if (!tunnel) problems.push(`${dir}/systemd/ttma-tunnel.service is missing: run ttma install again`);
+  const context = { credentialsDir: join(dir, 'credentials'), gatewaySources: (gateway ?? []).flatMap(credentialSources) };
+  for (const r of tunnel ?? []) problems.push(...tunnelUnitProblems(effectiveSettings(r.assignments), context));
+  if (tunnelShown) problems.push(...shownProblems('ttma-tunnel.service', tunnelShown, 'tunnel'));
+  const unique = [...new Set(problems)];
+  if (unique.length) return { check, ok: false, message: `${unique.join('; ')}; restore the units from the install (and remove the drop-ins that change them)` };
+  const files = [...(gateway ?? []), ...(tunnel ?? [])].flatMap((r) => r.files);
+  return { check, ok: true, message: `units hardened as shipped after every line and drop-in (${files.length} file(s) read${gatewayShown || tunnelShown ? ', and systemctl show agrees' : ''}); secrets by LoadCredential=, none for the tunnel` };
 }
 
 export function checkInstallSecrets(dir: string): InstallCheck {
@@ -58,7 +123,7 @@ export function checkInstallSecrets(dir: string): InstallCheck {
     try {
       const s = lstatSync(path);
       if (!s.isFile()) problems.push(`${path} is not a regular file (a symlink can be re-pointed): replace it with the file itself`);
-      else if ((s.mode & 0o077) !== 0) problems.push(`${path} is readable or writable by others (mode 0${(s.mode & 0o777).toString(8)}): run chmod 600 ${path}`);
+      else if (sharedModeProblem(s.mode)) problems.push(`${path} is ${sharedModeProblem(s.mode)}: run chmod 600 ${path}`);
     } catch {
       problems.push(`${path} is missing: run ttma install again with a new token`);
     }
@@ -100,6 +165,6 @@ export function checkInstallDigests(dir: string): InstallCheck {
   return { check, ok: true, message: `all ${count} installed bundle files match their SHA-256` };
 }
 
-export function checkInstall(dir: string): InstallCheck[] {
-  return [checkInstallUnits(dir), checkInstallSecrets(dir), checkInstallDigests(dir)];
+export function checkInstall(dir: string, options: UnitCheckOptions = {}): InstallCheck[] {
+  return [checkInstallUnits(dir, options), checkInstallSecrets(dir), checkInstallDigests(dir)];
 }

@@ -27,7 +27,7 @@ import { downloadVerified } from './download.js';
 import { redeem } from './redeem.js';
 import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
 import { installFailure, type TokenState } from './failure.js';
-import { PATTERNS, checkInstallPayload, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
+import { PATTERNS, checkInstallPayload, checkListenerPorts, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
 import { GATEWAY_ENTRY, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
 import { readSkillManifest, type SkillManifest } from './skillManifest.js';
 import { checkSkillTarget, checkTargets, prepareTargets } from './targets.js';
@@ -135,6 +135,7 @@ async function install(o: InstallOptions, state: TokenState, leftovers: string[]
   if (user === 'root') throw targetError('--user root: the gateway never runs as root (FAQ-10); name the OpenClaw service user');
   const nodePath = checkPath('--node', o.nodePath);
   const cloudflaredPath = checkPath('--cloudflared', o.cloudflaredPath);
+  const ports = checkListenerPorts(o.tunnelPort, o.localPort);
   if (dir === workspace) throw targetError('--dir and --workspace must differ');
   // Local problems are found while the one-time token is still unused.
   const plan = await checkTargets(dir, workspace);
@@ -143,7 +144,7 @@ async function install(o: InstallOptions, state: TokenState, leftovers: string[]
   const skillDir = join(plan.skills, checked.manifest.name);
   await checkSkillTarget(skillDir);
 
-  const units: UnitInputs = { payload: checked.payload, dir, workspace, user, nodePath, cloudflaredPath, tunnelPort: o.tunnelPort, localPort: o.localPort };
+  const units: UnitInputs = { payload: checked.payload, dir, workspace, user, nodePath, cloudflaredPath, ...ports };
   const placed: string[] = [];
   // Directories this run made: pushed only after their own mkdir succeeded, removed again on failure.
   const created: string[] = [];

@@ -144,3 +144,19 @@ export function checkInstallPayload(raw: Record<string, unknown>): InstallPayloa
     expiresAt,
   };
 }
+
+/**
+ * --tunnel-port and --local-port as the gateway unit will use them: each a
+ * port, and different, since the gateway refuses to start with one listener
+ * for both (diagnostics never share the tunnel-facing one, FAQ-04). Checked
+ * with the other command-line values, before the one-time token is spent.
+ */
+export function checkListenerPorts(tunnelPort: unknown, localPort: unknown): { tunnelPort: number; localPort: number } {
+  for (const [field, value] of [['--tunnel-port', tunnelPort], ['--local-port', localPort]] as const) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65_535) throw fieldError(field, 'must be a port from 1 to 65535', value);
+  }
+  if (tunnelPort === localPort) {
+    throw fieldError('--local-port', `must differ from --tunnel-port (both ${String(tunnelPort)}): the gateway refuses to start with its diagnostics on the tunnel-facing listener (FAQ-04)`, localPort);
+  }
+  return { tunnelPort: tunnelPort as number, localPort: localPort as number };
+}

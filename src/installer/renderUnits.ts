@@ -17,7 +17,8 @@ import type { InstallPayload } from './fields.js';
 
 const TEMPLATE_DIR = new URL('../../../systemd/', import.meta.url);
 const TEMPLATE_INSTALL_DIR = '/opt/ttma';
-const TEMPLATE_WORKSPACE = '/home/openclaw/.openclaw/workspace';
+/** Hidden by ProtectHome=tmpfs: a node installed there (nvm) is mapped in, read-only. */
+const HOME_ROOTS = ['/home/', '/root/', '/run/user/'];
 const TEMPLATE_TUNNEL = 'example-tunnel';
 const TEMPLATE_CLOUDFLARED = '/usr/bin/cloudflared';
 /** Inside the gateway bundle: the CLI the unit starts. */
@@ -51,7 +52,7 @@ function replaceLine(text: string, prefix: string, line: string): string {
 
 export async function renderGatewayUnit(u: UnitInputs): Promise<string> {
   const template = await readFile(new URL('ttma-gateway.service', TEMPLATE_DIR), 'utf8');
-  let text = substitute(template, new Map([[TEMPLATE_WORKSPACE, u.workspace], [TEMPLATE_INSTALL_DIR, u.dir]]));
+  let text = substitute(template, new Map([[TEMPLATE_INSTALL_DIR, u.dir]]));
   const args = [
     u.nodePath, `${u.dir}/gateway/${GATEWAY_ENTRY}`, 'gateway',
     '--tunnel-port', String(u.tunnelPort), '--local-port', String(u.localPort),
@@ -61,6 +62,8 @@ export async function renderGatewayUnit(u: UnitInputs): Promise<string> {
     '--agent-secret-file', '%d/agent-secret', '--webhook-public-key-file', '%d/webhook-public-key',
   ];
   text = replaceLine(text, 'ExecStart=', `ExecStart=${args.join(' ')}`);
+  const readOnly = [`${u.dir}/gateway`, ...(HOME_ROOTS.some((r) => u.nodePath.startsWith(r)) ? [u.nodePath] : [])];
+  text = replaceLine(text, 'BindReadOnlyPaths=', `BindReadOnlyPaths=${readOnly.join(' ')}`);
   text = replaceLine(text, 'User=', `User=${u.user}`);
   return replaceLine(text, 'Group=', `Group=${u.user}`);
 }

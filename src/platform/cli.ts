@@ -23,6 +23,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadPlatformSettings, platformFlagLayer, PLATFORM_KEYS, type LoadedPlatformSettings } from '../configFile/platformSettings.js';
 import { printableConfig } from '../configFile/printConfig.js';
+import { secretFileModeProblem } from '../configFile/secretFileMode.js';
 import { readSecret } from '../configFile/secretFiles.js';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -306,12 +307,9 @@ async function readSecretFile(
 ): Promise<string> {
   const text = (await readSmallFile(path, flag)).trim();
   if (text.length === 0) throw new TtmaError(ErrorCodes.CONFIG, `${flag}: ${path} is empty`);
-  if (secret) {
-    const { mode } = await stat(path);
-    if ((mode & 0o077) !== 0) {
-      log.warn({ file: path, flag }, 'secret file is readable by group or others: chmod 600 it');
-    }
-  }
+  // The rule the gateway refuses to start on (secretFileMode.ts); the platform only warns.
+  const problem = secret ? secretFileModeProblem(path, process.env) : null;
+  if (problem) log.warn({ file: path, flag }, `secret file is ${problem}: chmod 600 it`);
   return text;
 }
 

@@ -7,7 +7,7 @@
  * and the command is expected to fail exactly that check when run as root.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import nacl from 'tweetnacl';
-import { GATEWAY_FLAGS } from '../../src/cli/gatewayFlags.js';
+import { GATEWAY_FLAGS, TUNNEL_FLAGS } from '../../src/cli/gatewayFlags.js';
 import { DOCTOR_FLAGS, probeGateway, probeHttp } from '../../src/cli/doctorCommand.js';
 import { freePorts, startTtma, stopChild, type Child } from '../../src/cli/processes.js';
 import { defaultGatewayConfig, type GatewayConfig } from '../../src/config.js';
@@ -27,6 +27,7 @@ import {
   checkListeners,
   checkPlatform,
   checkSecretFiles,
+  checkTunnel,
   checkUser,
   checkWebhookKey,
   doctorReport,
@@ -115,6 +116,31 @@ test('secret-files: group/world access, symlinks, missing, non-regular and empty
     assert.match(result.message, message, String(path));
     assert.ok(!result.message.includes('s'.repeat(16)), 'the secret itself is never in a message');
   }
+});
+
+test('secret-files: the agent key and the OpenClaw token are held to the same rule as the agent secret', () => {
+  const good = { agentSecretFile: goodSecret, webhookPublicKeyFile: goodKey };
+  const fine = checkSecretFiles({ ...good, agentKeyFile: file('agent.key', 'k'.repeat(32), 0o600), openclawTokenFile: file('oc.token', 't'.repeat(32), 0o400) });
+  assert.equal(fine.ok, true, fine.message);
+  assert.match(fine.message, /--agent-key-file \S+agent\.key is owner-only; --openclaw-token-file \S+oc\.token is owner-only/);
+  const cases: Array<[Partial<Parameters<typeof checkSecretFiles>[0]>, RegExp]> = [
+    [{ agentKeyFile: file('world.key', 'k'.repeat(32), 0o644) }, /--agent-key-file \S+world\.key is readable or writable by group or others \(mode 0644\): other users on this machine can take the agent API key, and the gateway refuses to start with it; run: chmod 600/],
+    [{ agentKeyFile: file('group.key', 'k'.repeat(32), 0o640) }, /--agent-key-file \S+group\.key .*mode 0640/],
+    [{ openclawTokenFile: file('world.token', 't'.repeat(32), 0o604) }, /--openclaw-token-file \S+world\.token .*mode 0604.*the OpenClaw token/],
+    [{ openclawTokenFile: join(dir, 'missing.token') }, /--openclaw-token-file \S+missing\.token: cannot find it/],
+    [{ agentKeyFile: file('empty.key', '\n', 0o600) }, /--agent-key-file \S+empty\.key is empty: put the agent API key in it/],
+  ];
+  for (const [patch, message] of cases) {
+    const result = checkSecretFiles({ ...good, ...patch });
+    assert.equal(result.ok, false, message.source);
+    assert.match(result.message, message);
+    assert.ok(!/k{16}|t{16}/.test(result.message), 'no secret in a message');
+  }
+  // systemd's credentials directory: files there are as systemd makes them (0440 with an ACL on a user manager).
+  mkdirSync(join(dir, 'creds'), { mode: 0o700 });
+  const credential = file('creds/agent-key', 'k'.repeat(32), 0o440);
+  assert.equal(checkSecretFiles({ ...good, agentKeyFile: credential, credentialsDirectory: join(dir, 'creds') }).ok, true);
+  assert.equal(checkSecretFiles({ ...good, agentKeyFile: credential }).ok, false);
 });
 
 test('secret-files: the public key may be world-readable but not writable by group or others', () => {
@@ -267,6 +293,52 @@ test('user: root fails (FAQ-10), any other uid is ok, no POSIX ids is ok', () =>
   assert.equal(checkUser(undefined).ok, true);
 });
 
+test('user: when systemd knows the installed service, its running process (or its User=) is judged, not doctor\'s uid', () => {
+  const service = (user: string, mainPid: number, uids: number[] | null) => ({ unit: 'ttma-gateway.service', user, mainPid, uids });
+  const rootProcess = checkUser(1000, service('alice', 4242, [0, 0, 0, 0]));
+  assert.equal(rootProcess.ok, false);
+  assert.match(rootProcess.message, /the running ttma-gateway\.service \(pid 4242, User=alice\) runs as root \(uids 0 0 0 0\).*FAQ-10/);
+  const asAlice = checkUser(0, service('alice', 4242, [1000, 1000, 1000, 1000]));
+  assert.equal(asAlice.ok, true);
+  assert.match(asAlice.message, /runs as uid 1000, not root; doctor itself runs as root/);
+  assert.match(checkUser(1000, service('', 0, null)).message, /is not running, and would run as root \(no User= \(root\)\)/);
+  assert.equal(checkUser(1000, service('0', 0, null)).ok, false);
+  assert.equal(checkUser(1000, service('alice', 0, null)).ok, true);
+  // Without systemd's answer: doctor's own uid, as before.
+  assert.equal(checkUser(0, null).ok, false);
+});
+
+/** A stand-in for systemctl on PATH that reports ttma-gateway.service as loaded, with this User= and MainPID. */
+function fakeSystemctl(user: string, pid: number): string {
+  const bin = join(dir, `fake-systemctl-${pid}`);
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\nprintf 'LoadState=loaded\\nUser=${user}\\nMainPID=${pid}\\n'\n`);
+  chmodSync(join(bin, 'systemctl'), 0o755);
+  return bin;
+}
+
+test('ttma doctor: the user check reads the gateway service\'s running process through systemctl show', { skip: IS_ROOT ? undefined : 'starting a process as another user needs root' }, async () => {
+  const sleeper = (uid?: number) => spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore', ...(uid === undefined ? {} : { uid, gid: uid }) });
+  const asRoot = sleeper();
+  const asNobody = sleeper(65534);
+  try {
+    const run = (bin: string) => new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile(process.execPath, [TTMA, 'doctor', '--agent-secret-file', goodSecret, '--json'], { timeout: 10_000, env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` } }, (err, stdout) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout });
+      });
+    });
+    const root = byName(JSON.parse((await run(fakeSystemctl('alice', asRoot.pid!))).stdout) as DoctorReport).user!;
+    assert.equal(root.status, 'fail');
+    assert.match(root.message, new RegExp(`the running ttma-gateway\\.service \\(pid ${asRoot.pid}, User=alice\\) runs as root`));
+    const nobody = byName(JSON.parse((await run(fakeSystemctl('nobody', asNobody.pid!))).stdout) as DoctorReport).user!;
+    assert.equal(nobody.status, 'ok', nobody.message);
+    assert.match(nobody.message, new RegExp(`\\(pid ${asNobody.pid}, User=nobody\\) runs as uid 65534, not root; doctor itself runs as root`));
+  } finally {
+    asRoot.kill();
+    asNobody.kill();
+  }
+});
+
 // ------------------------------------------------------------------- platform
 
 test('platform: 200 is ok; anything else, or no usable URL, fails', () => {
@@ -310,8 +382,19 @@ test('report: ok only when no check failed (a skip is ok); one line per check, t
   assert.match(lines[3]!, /1 of 3 checks failed \(user\)/);
 });
 
-test('doctor takes exactly the flags of ttma gateway, plus --json and --install-dir', () => {
-  assert.deepEqual(Object.keys(DOCTOR_FLAGS).sort(), [...Object.keys(GATEWAY_FLAGS), 'json', 'install-dir'].sort());
+test('doctor takes exactly the flags of ttma gateway (its tunnel flags included), plus --json and --install-dir', () => {
+  assert.deepEqual(Object.keys(DOCTOR_FLAGS).sort(), [...Object.keys(GATEWAY_FLAGS), ...Object.keys(TUNNEL_FLAGS), 'json', 'install-dir'].sort());
+});
+
+test('report: a warning is ok, shown as WARN and counted in the summary', () => {
+  const report = doctorReport([
+    { check: 'config', ok: true, status: 'ok', message: 'fine' },
+    checkTunnel('single-unit mode (--spawn-tunnel): cloudflared runs as …'),
+  ]);
+  assert.equal(report.ok, true);
+  const lines = formatDoctorReport(report).trimEnd().split('\n');
+  assert.match(lines[1]!, /^WARN tunnel {8}single-unit mode/);
+  assert.equal(lines[2], 'doctor: all 2 checks passed (1 warning: read the WARN line)');
 });
 
 // ---------------------------------------------------------------- control
@@ -417,7 +500,8 @@ test('ttma doctor --json against a good config and a running gateway: every chec
 test('ttma doctor: no webhook key and a world-readable agent secret fail, and the running keyless gateway is failing closed', async () => {
   const [tunnelPort, localPort] = (await freePorts(2)) as [number, number];
   const leaky = file('leaky.secret', 'l'.repeat(32), 0o644);
-  const child = await gateway('gateway-keyless', tunnelPort, localPort, ['--agent-secret-file', leaky]);
+  // The gateway itself refuses a world-readable secret, so it runs from an owner-only copy; doctor is given the leaky one.
+  const child = await gateway('gateway-keyless', tunnelPort, localPort, ['--agent-secret-file', file('leaky-copy.secret', 'l'.repeat(32), 0o600)]);
   try {
     const { code, stdout } = await doctor([
       '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--platform-url', `http://127.0.0.1:${platformPort}`,
@@ -480,6 +564,38 @@ test('ttma doctor --host 0.0.0.0: config fails; with nothing running, listeners 
   assert.match(checks.listeners!.message, /no gateway is running/);
   assert.deepEqual({ ok: checks.control!.ok, status: checks.control!.status }, { ok: true, status: 'skip' });
   assert.equal(checks['webhook-key']!.ok, true);
+});
+
+test('ttma doctor: the agent key and OpenClaw token files the gateway would read are checked too', async () => {
+  const [tunnelPort, localPort] = (await freePorts(2)) as [number, number];
+  const { code, stdout } = await doctor([
+    '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--platform-url', `http://127.0.0.1:${platformPort}`,
+    '--webhook-public-key-file', goodKey, '--agent-secret-file', goodSecret, ...DEPLOYMENT,
+    '--agent', 'realtime', '--agent-key-file', file('cmd-world.key', 'k'.repeat(32), 0o644),
+    '--openclaw-token-file', file('cmd-group.token', 't'.repeat(32), 0o640), '--json',
+  ]);
+  assert.equal(code, 1);
+  const checks = byName(JSON.parse(stdout) as DoctorReport);
+  assert.equal(checks['secret-files']!.ok, false);
+  assert.match(checks['secret-files']!.message, /^--agent-key-file \S+cmd-world\.key is readable or writable by group or others \(mode 0644\)/);
+  assert.match(checks['secret-files']!.message, /--openclaw-token-file \S+cmd-group\.token is readable or writable by group or others \(mode 0640\)/);
+});
+
+test('ttma doctor --spawn-tunnel (single-unit mode): the same command line as the gateway; a tunnel warning says what cloudflared can read', async () => {
+  const [tunnelPort, localPort] = (await freePorts(2)) as [number, number];
+  const base = [
+    '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--platform-url', `http://127.0.0.1:${platformPort}`,
+    '--webhook-public-key-file', goodKey, '--agent-secret-file', goodSecret, ...DEPLOYMENT, '--json',
+  ];
+  const tunnel = ['--spawn-tunnel', '/usr/bin/cloudflared', '--tunnel-config', join(dir, 'config.yml'), '--tunnel-credentials-file', join(dir, 'creds.json'), '--tunnel-name', 'tunnel-1'];
+  const { stdout } = await doctor([...base, ...tunnel]);
+  const report = JSON.parse(stdout) as DoctorReport;
+  const check = byName(report).tunnel!;
+  assert.deepEqual({ ok: check.ok, status: check.status }, { ok: true, status: 'warn' });
+  assert.match(check.message, new RegExp(`cloudflared runs as the gateway's own user, so it can read the files ${goodSecret}, ${goodKey}, the gateway's /proc/<pid>/environ and cmdline`));
+  assert.match(check.message, /FAQ-11 .*holds only in the installed two-unit layout/);
+  // Without the tunnel flags there is no such line.
+  assert.equal(byName(JSON.parse((await doctor(base)).stdout) as DoctorReport).tunnel, undefined);
 });
 
 test('ttma doctor: usage errors exit 2; doctor is listed in help', async () => {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -147,7 +147,8 @@ test('a full install from a freshly minted token writes only the expected paths'
   // The units name this install, and carry the credentials by LoadCredential only.
   const unit = await readFile(join(t.dir, 'systemd/ttma-gateway.service'), 'utf8');
   assert.match(unit, new RegExp(`^LoadCredential=agent-secret:${t.dir}/credentials/agent-secret$`, 'm'));
-  assert.match(unit, new RegExp(`^ReadWritePaths=${t.dir} ${t.workspace}$`, 'm'));
+  assert.match(unit, new RegExp(`^BindReadOnlyPaths=${t.dir}/gateway$`, 'm'));
+  assert.ok(!/^(ReadWritePaths|BindPaths)=/m.test(unit), 'the gateway gets nothing writable');
   assert.match(unit, new RegExp(`--deployment-id ${deployment.id} --number \\${deployment.numbers[0]} `));
   assert.ok(!unit.includes(agentSecret));
   const ingress = await readFile(join(t.dir, 'cloudflared/config.yml'), 'utf8');
@@ -173,6 +174,68 @@ test('the ttma CLI installs with the default workspace under HOME and prints eve
   const report = JSON.parse(out);
   assert.equal(report.skillDir, join(home, '.openclaw/workspace/skills/talk-to-my-agent'));
   assert.ok(report.written.includes(join(t.dir, 'install.json')));
+});
+
+/** `ttma install` as a child process; `stdin` is written to its standard input and closed. */
+async function installCli(args: string[], stdin?: string, onSpawn?: (pid: number) => Promise<void>) {
+  const child = spawn(process.execPath, [TTMA, 'install', '--platform-url', h.base, '--user', 'openclaw', '--json', ...args], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: scratch },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => { out += c; });
+  child.stderr.on('data', (c: Buffer) => { err += c; });
+  if (onSpawn) await onSpawn(child.pid!);
+  if (stdin === undefined) child.stdin.end();
+  else child.stdin.end(stdin);
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  return { code, out, err };
+}
+
+test('--token-file (owner-only) and --token - (one line of standard input) install, and the token never reaches the command line', async () => {
+  const viaFile = await targets();
+  const minted = await mint(h);
+  const tokenFile = join(viaFile.root, 'token');
+  await writeFile(tokenFile, `${minted.body.token}\n`, { mode: 0o600 });
+  const run = await installCli(['--token-file', tokenFile, '--dir', viaFile.dir, '--workspace', viaFile.workspace], undefined, async (pid) => {
+    // What other local users see while it runs.
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    assert.ok(!cmdline.includes(minted.body.token), 'the token is not on the command line');
+  });
+  assert.equal(run.code, 0, run.err);
+  assert.ok(JSON.parse(run.out).written.includes(join(viaFile.dir, 'install.json')));
+
+  const viaStdin = await targets();
+  const again = await mint(h);
+  // One line is read; what follows it is not the token.
+  const piped = await installCli(['--token', '-', '--dir', viaStdin.dir, '--workspace', viaStdin.workspace], `${again.body.token}\nanything after\n`);
+  assert.equal(piped.code, 0, piped.err);
+  assert.equal(JSON.parse(piped.out).dir, viaStdin.dir);
+});
+
+test('--token-file readable by group or others is refused before redemption (the token stays unused); one way of giving the token only', async () => {
+  const t = await targets();
+  const minted = await mint(h);
+  const tokenFile = join(t.root, 'token');
+  await writeFile(tokenFile, minted.body.token);
+  await chmod(tokenFile, 0o644);
+  const loose = await installCli(['--token-file', tokenFile, '--dir', t.dir, '--workspace', t.workspace]);
+  assert.equal(loose.code, 2);
+  assert.match(loose.err, new RegExp(`TTMA_ERR_INSTALL_TOKEN: --token-file ${tokenFile} is readable or writable by group or others \\(mode 0644\\): anyone who can read it can redeem the token before you; run chmod 600 ${tokenFile}`));
+  assert.ok(!loose.err.includes(minted.body.token), 'the token is never printed');
+  assert.deepEqual(await tree(t.root), [tokenFile, t.workspace], 'nothing written');
+  const both = await installCli(['--token-file', tokenFile, '--token', '-', '--dir', t.dir, '--workspace', t.workspace]);
+  assert.equal(both.code, 2);
+  assert.match(both.err, /TTMA_ERR_CLI_USAGE: ttma install: pass the token one way/);
+  const empty = await installCli(['--token', '-', '--dir', t.dir, '--workspace', t.workspace], '\n');
+  assert.match(empty.err, /--token -: standard input held no token/);
+  const none = await installCli(['--dir', t.dir, '--workspace', t.workspace]);
+  assert.match(none.err, /a token is required: --token-file <file> \(owner-only\), --token - .*--token <token> \(visible to other local users/);
+  // Still unused: once the file is owner-only, the same token installs.
+  await chmod(tokenFile, 0o600);
+  const fixed = await installCli(['--token-file', tokenFile, '--dir', t.dir, '--workspace', t.workspace]);
+  assert.equal(fixed.code, 0, fixed.err);
 });
 
 test('a reused token is refused, nothing written', async () => {
@@ -278,6 +341,15 @@ test('command-line paths carrying ; $() backticks newline ../ are refused by nam
   await refusedWithNothingWritten(await forgedToken({}), ErrorCodes.INSTALL_TARGET, /never runs as root/, { user: 'root' });
 });
 
+test('--tunnel-port equal to --local-port is refused before the token is redeemed: nothing written, the token still works', async () => {
+  const minted = await mint(h);
+  await refusedWithNothingWritten(minted.body.token, ErrorCodes.INSTALL_FIELD, /^refused field --local-port: must differ from --tunnel-port \(both 8080\): the gateway refuses to start .*FAQ-04.*; nothing was written; the install token was not used: fix this and run the same command again$/, { tunnelPort: 8080, localPort: 8080 });
+  await refusedWithNothingWritten(minted.body.token, ErrorCodes.INSTALL_FIELD, /^refused field --tunnel-port: must be a port from 1 to 65535/, { tunnelPort: 0 });
+  // Unspent: the same token installs once the ports differ.
+  const result = await runInstall(options(minted.body.token, await targets(), { tunnelPort: 9080, localPort: 9081 }));
+  assert.match(await readFile(join(result.dir, 'systemd/ttma-gateway.service'), 'utf8'), / --tunnel-port 9080 --local-port 9081 /);
+});
+
 test('a bundle digest mismatch is refused before anything is unpacked, nothing written', async () => {
   const token = await forgedToken({ skillBundle: { url: `${h.base}/v1/bundles/skill.tar.gz`, sha256: sha256(Buffer.from('another bundle')) } });
   await refusedWithNothingWritten(token, ErrorCodes.INSTALL_DIGEST, /^skill bundle: SHA-256 mismatch/);
@@ -353,7 +425,7 @@ test('a parent that is replaced by a symlink during the download is refused befo
 
 test('doctor checks of an installed deployment: all ok, then each tampering is named', async () => {
   const { checkInstall } = await import('../../src/control/installChecks.js');
-  const { chmod, appendFile } = await import('node:fs/promises');
+  const { appendFile } = await import('node:fs/promises');
   const t = await targets();
   const minted = await mint(h);
   const result = await runInstall(options(minted.body.token, t));

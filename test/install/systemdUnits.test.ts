@@ -44,6 +44,8 @@ for (const unit of ['ttma-gateway.service', 'ttma-tunnel.service', 'ttma-platfor
     assert.ok(!/^(Environment|EnvironmentFile|PassEnvironment)=/m.test(text), 'no secret through the environment');
     assert.ok(!/^User=root$/m.test(text));
     assert.ok(/^LoadCredential=/m.test(text));
+    // None of the three writes outside its private /tmp (the platform: its StateDirectory=).
+    assert.ok(!/^(ReadWritePaths|ReadWriteDirectories|BindPaths)=/m.test(text), `${unit} makes paths writable`);
   });
 
   test(`${unit}: systemd-analyze exposure <= ${MAX_EXPOSURE}`, { skip }, () => {
@@ -52,11 +54,12 @@ for (const unit of ['ttma-gateway.service', 'ttma-tunnel.service', 'ttma-platfor
   });
 }
 
-test('gateway unit: ProtectHome read-only with the install dir and workspace writable; MemoryDenyWriteExecute off with its reason', async () => {
+test('gateway unit: nothing writable (it writes no file); homes an empty tmpfs with only its code bound read-only; MemoryDenyWriteExecute off with its reason', async () => {
   const text = await readFile(join(UNIT_DIR, 'ttma-gateway.service'), 'utf8');
   assert.match(text, /^User=openclaw$/m);
-  assert.match(text, /^ProtectHome=read-only$/m);
-  assert.match(text, /^ReadWritePaths=\/opt\/ttma \/home\/openclaw\/\.openclaw\/workspace$/m);
+  assert.match(text, /^ProtectHome=tmpfs$/m);
+  assert.match(text, /^BindReadOnlyPaths=\/opt\/ttma\/gateway$/m);
+  assert.match(text, /^WorkingDirectory=\/opt\/ttma\/gateway$/m);
   assert.ok(!/^MemoryDenyWriteExecute=/m.test(text));
   assert.match(text, /# MemoryDenyWriteExecute= stays off: V8/);
 });
@@ -119,14 +122,14 @@ test('rendering replaces each template path once: values that contain a template
     dir: '/srv/gw', workspace: '/opt/ttma-openclaw/workspace', user: 'openclaw',
     nodePath: '/opt/ttma-node/bin/node', cloudflaredPath: '/opt/example-tunnel/cloudflared', tunnelPort: 8080, localPort: 8081,
   };
-  const directives = (text: string) => text.split('\n').filter((l) => /^(ExecStart|ReadWritePaths|WorkingDirectory|LoadCredential)=/.test(l));
+  const directives = (text: string) => text.split('\n').filter((l) => /^(ExecStart|ReadWritePaths|BindReadOnlyPaths|WorkingDirectory|LoadCredential)=/.test(l));
   assert.deepEqual(directives(await renderGatewayUnit(inputs)), [
-    'WorkingDirectory=/srv/gw',
+    'WorkingDirectory=/srv/gw/gateway',
     'LoadCredential=agent-secret:/srv/gw/credentials/agent-secret',
     'LoadCredential=webhook-public-key:/srv/gw/credentials/webhook-public-key',
     'ExecStart=/opt/ttma-node/bin/node /srv/gw/gateway/dist/src/cli/ttma.js gateway --tunnel-port 8080 --local-port 8081 --public-host gw.example.com'
       + ' --platform-url https://p.example.com --deployment-id dep-x --number +15550100000 --agent-secret-file %d/agent-secret --webhook-public-key-file %d/webhook-public-key',
-    'ReadWritePaths=/srv/gw /opt/ttma-openclaw/workspace',
+    'BindReadOnlyPaths=/srv/gw/gateway',
   ]);
   assert.deepEqual(directives(await renderTunnelUnit(inputs)), [
     'LoadCredential=tunnel-config:/srv/gw/cloudflared/config.yml',
@@ -135,6 +138,26 @@ test('rendering replaces each template path once: values that contain a template
   ]);
   // And values that extend a template path: each replaced as a whole.
   const nested = await renderGatewayUnit({ ...inputs, dir: '/opt/ttma/gw2', workspace: '/home/openclaw/.openclaw/workspace-2' });
-  assert.match(nested, /^ReadWritePaths=\/opt\/ttma\/gw2 \/home\/openclaw\/\.openclaw\/workspace-2$/m);
-  assert.match(nested, /^WorkingDirectory=\/opt\/ttma\/gw2$/m);
+  assert.match(nested, /^BindReadOnlyPaths=\/opt\/ttma\/gw2\/gateway$/m);
+  assert.match(nested, /^WorkingDirectory=\/opt\/ttma\/gw2\/gateway$/m);
+  assert.ok(!nested.includes('workspace-2'), 'the workspace is not mapped into the gateway at all');
+});
+
+test('rendered gateway unit: nothing writable; a node under a home directory (nvm) is bound in read-only, one elsewhere is not', async () => {
+  const inputs: UnitInputs = {
+    payload: {
+      deploymentId: 'dep-x', platformUrl: 'https://p.example.com', publicHost: 'gw.example.com', numbers: ['+15550100000'],
+      webhookPublicKey: Buffer.alloc(32).toString('base64'), agentSecret: 'x'.repeat(43), tunnelCredentialsRef: 'tunnel-1',
+      gatewayBundle: { url: 'https://p.example.com/g', sha256: '0'.repeat(64) }, skillBundle: { url: 'https://p.example.com/s', sha256: '0'.repeat(64) },
+      gatewayVersion: '0.1.0', expiresAt: 0,
+    },
+    dir: '/home/alice/.local/share/ttma', workspace: '/home/alice/.openclaw/workspace', user: 'alice',
+    nodePath: '/home/alice/.nvm/versions/node/v20.18.0/bin/node', cloudflaredPath: '/usr/bin/cloudflared', tunnelPort: 8080, localPort: 8081,
+  };
+  const unit = await renderGatewayUnit(inputs);
+  assert.ok(!/^(ReadWritePaths|ReadWriteDirectories|BindPaths)=/m.test(unit), 'no writable path');
+  assert.match(unit, /^ProtectHome=tmpfs$/m);
+  assert.match(unit, /^BindReadOnlyPaths=\/home\/alice\/\.local\/share\/ttma\/gateway \/home\/alice\/\.nvm\/versions\/node\/v20\.18\.0\/bin\/node$/m);
+  const systemNode = await renderGatewayUnit({ ...inputs, nodePath: '/usr/bin/node' });
+  assert.match(systemNode, /^BindReadOnlyPaths=\/home\/alice\/\.local\/share\/ttma\/gateway$/m);
 });

@@ -20,9 +20,11 @@ const skip = process.platform === 'linux' ? undefined : '/proc is Linux only';
 
 test('the tunnel child holds no secret: its environment is exactly the fixed one', { skip }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ttma-tunnel-'));
-  // A stand-in for cloudflared: a real program that stays up and ignores its arguments.
+  // A stand-in for cloudflared: a real program that stays up and ignores its arguments. It also
+  // tries to read the agent secret's file, as a curious tunnel could: same user, so it can.
   const fake = join(dir, 'cloudflared');
-  await writeFile(fake, `#!${process.execPath}\nsetInterval(() => {}, 1000);\n`);
+  const stolen = join(dir, 'stolen');
+  await writeFile(fake, `#!${process.execPath}\nconst fs = require('node:fs');\ntry { fs.writeFileSync(${JSON.stringify(stolen)}, fs.readFileSync(${JSON.stringify(join(dir, 'agent-secret'))})); } catch {}\nsetInterval(() => {}, 1000);\n`);
   await chmod(fake, 0o755);
   await writeFile(join(dir, 'agent-secret'), AGENT_SECRET, { mode: 0o600 });
   await writeFile(join(dir, 'config.yml'), 'tunnel: t\n');
@@ -62,6 +64,19 @@ test('the tunnel child holds no secret: its environment is exactly the fixed one
     }
     // The gateway's own environment did carry the canary: the scrub is what kept it out.
     assert.ok((await readFile(`/proc/${gateway.pid}/environ`, 'utf8')).includes(ENV_CANARY));
+
+    // What the scrub does not do, said at start (FAQ-11 holds only with two units): the tunnel can read the secret files.
+    const warning = stderr.split('\n').find((l) => l.includes('single-unit mode (--spawn-tunnel)'));
+    assert.ok(warning, stderr);
+    const line = JSON.parse(warning) as { level: number; msg: string; tunnelPid: number; readableByTunnel: string[] };
+    assert.equal(line.level, 40, 'a warning');
+    assert.equal(line.tunnelPid, ready.tunnelPid);
+    assert.deepEqual(line.readableByTunnel, [join(dir, 'agent-secret')]);
+    assert.match(line.msg, new RegExp(`cloudflared runs as the gateway's own user \\(uid ${process.getuid?.()}\\), so it can read the files ${join(dir, 'agent-secret')}, /proc/${gateway.pid}/environ and cmdline`));
+    assert.match(line.msg, /FAQ-11 .* holds only in the installed two-unit layout \(ttma-tunnel\.service with DynamicUser=yes\)/);
+    assert.ok(!warning.includes(AGENT_SECRET), 'the warning names files, not their content');
+    // And it is true: the stand-in read the secret's file.
+    assert.equal(await readFile(stolen, 'utf8'), AGENT_SECRET);
   } finally {
     gateway.kill('SIGTERM');
     await new Promise((r) => (gateway.exitCode !== null ? r(null) : gateway.once('exit', r)));

@@ -138,7 +138,7 @@ describe('ttma platform (cli)', () => {
     assert.equal(hook.status, 503);
     assert.equal(hook.body.error.code, 'TTMA_ERR_WEBHOOK_NO_KEY');
     assert.match(run.stderr(), /no webhook public key configured/);
-    assert.match(run.stderr(), /readable by group or others/);
+    assert.match(run.stderr(), /secret file is readable or writable by group or others \(mode 0644\): chmod 600 it/);
     run.child.kill('SIGINT');
     assert.equal(await run.exit, 0);
     assert.ok(!run.stderr().includes(PROVIDER_KEY));

@@ -1,0 +1,27 @@
+/**
+ * FAQ-10: the gateway never runs as root. Under systemd ($INVOCATION_ID is
+ * set for every process a unit starts) uid 0 means a unit that lost its
+ * User= (or a drop-in that changed it): refuse to start. Elsewhere (a
+ * container, CI, a developer's shell, where tests run as root) start, with
+ * a warning that says what is wrong.
+ */
+import type { Logger } from '../log.js';
+import { configError } from '../configFile/readConfigFile.js';
+
+export type RootVerdict = 'ok' | 'warn' | 'refuse';
+
+export function rootVerdict(uid: number | undefined, env: NodeJS.ProcessEnv): RootVerdict {
+  if (uid !== 0) return 'ok';
+  return env['INVOCATION_ID'] ? 'refuse' : 'warn';
+}
+
+/** Throws TTMA_ERR_CONFIG under systemd as root; logs a warning as root elsewhere. */
+export function refuseRootUnderSystemd(log: Logger, uid = process.getuid?.(), env: NodeJS.ProcessEnv = process.env): void {
+  const verdict = rootVerdict(uid, env);
+  if (verdict === 'refuse') {
+    throw configError('running as root (uid 0) under systemd: the unit must name the OpenClaw service user in User= (FAQ-10); the gateway never runs as root. Check User= in ttma-gateway.service and its drop-ins (ttma doctor --install-dir <dir>)');
+  }
+  if (verdict === 'warn') {
+    log.warn({ uid: 0 }, 'RUNNING AS ROOT (uid 0): the gateway must run as its own unprivileged service user, never root (FAQ-10); a compromised gateway would own this machine. Run it as that user (sudo -u <user> ttma gateway ...); under systemd it refuses to start as root');
+  }
+}
