@@ -32,7 +32,9 @@ interface Run { code: number | null; stdout: string; stderr: string }
 /** Runs ttma until it exits, or until its ready line (then stops it). */
 function ttma(args: string[], env: NodeJS.ProcessEnv, uid?: number): Promise<Run & { ready: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TTMA, ...args], {
+    // As systemd starts a unit: $SYSTEMD_EXEC_PID is the started process's own pid (sh's, kept by exec).
+    const asUnit = env['INVOCATION_ID'] !== undefined;
+    const child = spawn(asUnit ? '/bin/sh' : process.execPath, asUnit ? ['-c', 'SYSTEMD_EXEC_PID=$$ exec "$0" "$@"', process.execPath, TTMA, ...args] : [TTMA, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env['PATH'] ?? '', TTMA_LOG_LEVEL: 'info', ...env },
       ...(uid === undefined ? {} : { uid, gid: uid }),
@@ -67,11 +69,15 @@ async function gatewayArgs(): Promise<string[]> {
   ];
 }
 
-test('the verdict: uid 0 under systemd refuses, uid 0 elsewhere warns, any other uid is fine', () => {
-  assert.equal(rootVerdict(0, { INVOCATION_ID: '0f3c' }), 'refuse');
-  assert.equal(rootVerdict(0, {}), 'warn');
-  assert.equal(rootVerdict(1000, { INVOCATION_ID: '0f3c' }), 'ok');
-  assert.equal(rootVerdict(undefined, { INVOCATION_ID: '0f3c' }), 'ok');
+test('the verdict: uid 0 started by a unit refuses, uid 0 elsewhere warns (an inherited unit environment too), any other uid is fine', () => {
+  const unit = { INVOCATION_ID: '0f3c', SYSTEMD_EXEC_PID: '4242' };
+  assert.equal(rootVerdict(0, unit, 4242, 1), 'refuse');
+  assert.equal(rootVerdict(0, unit, 5151, 4242), 'warn', 'a child of the unit (a CI runner service running the tests) inherits its environment');
+  assert.equal(rootVerdict(0, { INVOCATION_ID: '0f3c' }, 4242, 1), 'refuse', 'older systemd: the parent is systemd');
+  assert.equal(rootVerdict(0, { INVOCATION_ID: '0f3c' }, 4242, 300), 'warn');
+  assert.equal(rootVerdict(0, {}, 4242, 1), 'warn');
+  assert.equal(rootVerdict(1000, unit, 4242, 1), 'ok');
+  assert.equal(rootVerdict(undefined, unit, 4242, 1), 'ok');
 });
 
 test('as root under systemd the gateway refuses to start, before the tunnel or any secret', { skip }, async () => {
