@@ -6,7 +6,6 @@
  * systemd units (shipped and rendered by the installer) still load.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePorts, startTtma, stopChild } from '../../src/cli/processes.js';
 import { renderGatewayUnit } from '../../src/installer/renderUnits.js';
+import { runTtma, type TtmaRun } from '../helpers/runTtma.js';
 
-const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
 const UNIT_DIR = fileURLToPath(new URL('../../../systemd/', import.meta.url));
 const AGENT_SECRET = 'gw-agent-secret-canary-0123456789abcdefABCDEF';
 const CRED_AGENT_SECRET = 'credential-agent-secret-canary-9876543210zyx';
@@ -27,32 +26,13 @@ const ADMIN_TOKEN = 'admin-token-canary-0123456789abcdef';
 const REDIS_PASSWORD = 'redis-password-canary-24680';
 const ALL_SECRETS = [AGENT_SECRET, CRED_AGENT_SECRET, AGENT_KEY, ENV_SECRET, PROVIDER_KEY, ADMIN_TOKEN, REDIS_PASSWORD];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** One bounded run of the CLI; no shell. */
-function ttma(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TTMA, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ttma ${args[0]} did not exit within 15 s; stderr: ${stderr}`));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function ttma(args: string[], env: NodeJS.ProcessEnv = {}): Promise<TtmaRun> {
+  return runTtma(args, { env });
 }
 
-function assertNoSecret(run: Run): void {
+function assertNoSecret(run: TtmaRun): void {
   for (const secret of ALL_SECRETS) {
     assert.ok(!run.stdout.includes(secret), `stdout carries a secret (${secret.slice(0, 8)}…)`);
     assert.ok(!run.stderr.includes(secret), `stderr carries a secret (${secret.slice(0, 8)}…)`);

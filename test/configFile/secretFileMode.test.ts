@@ -6,16 +6,14 @@
  * systemd makes them. The real CLI, real files with exact modes.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../src/cli/processes.js';
 import { secretFileModeProblem, sharedModeProblem } from '../../src/configFile/secretFileMode.js';
+import { runTtma, type TtmaRun } from '../helpers/runTtma.js';
 
-const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
 const SECRET = 'owner-only-secret-canary-0123456789abcdef';
 const dir = mkdtempSync(join(tmpdir(), 'ttma-secretmode-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,22 +26,8 @@ function file(name: string, content: string, mode: number): string {
   return path;
 }
 
-function ttma(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TTMA, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ttma did not exit within 15 s; stderr: ${stderr}`));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function ttma(args: string[], env: NodeJS.ProcessEnv = {}): Promise<TtmaRun> {
+  return runTtma(args, { env });
 }
 
 const BASE = ['gateway', '--public-host', 'gw.trycloudflare.com', '--platform-url', 'http://127.0.0.1:1', '--deployment-id', 'dep-modes', '--number', '+15550100000', '--workers', '1'];

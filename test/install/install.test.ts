@@ -5,7 +5,6 @@
  * each attack of the check list is refused with nothing written anywhere.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
@@ -22,8 +21,8 @@ import { packSkill } from '../../scripts/packSkill.js';
 import type { Harness } from '../platform/helpers.js';
 import { deploymentInput, makeGatewayBundle, mint, startInstallPlatform } from './helpers.js';
 import { maliciousArchives } from './maliciousArchives.js';
+import { runTtma } from '../helpers/runTtma.js';
 
-const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let h: Harness;
@@ -161,15 +160,7 @@ test('the ttma CLI installs with the default workspace under HOME and prints eve
   const home = join(t.root, 'home');
   await mkdir(join(home, '.openclaw', 'workspace'), { recursive: true, mode: 0o755 });
   const minted = await mint(h);
-  const child = spawn(process.execPath, [TTMA, 'install', '--token', minted.body.token, '--platform-url', h.base, '--dir', t.dir, '--user', 'openclaw', '--json'], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: home },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => { out += c; });
-  child.stderr.on('data', (c: Buffer) => { err += c; });
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  const { code, stdout: out, stderr: err } = await runTtma(['install', '--token', minted.body.token, '--platform-url', h.base, '--dir', t.dir, '--user', 'openclaw', '--json'], { env: { HOME: home }, timeoutMs: 60_000 });
   assert.equal(code, 0, err);
   const report = JSON.parse(out);
   assert.equal(report.skillDir, join(home, '.openclaw/workspace/skills/talk-to-my-agent'));
@@ -178,19 +169,13 @@ test('the ttma CLI installs with the default workspace under HOME and prints eve
 
 /** `ttma install` as a child process; `stdin` is written to its standard input and closed. */
 async function installCli(args: string[], stdin?: string, onSpawn?: (pid: number) => Promise<void>) {
-  const child = spawn(process.execPath, [TTMA, 'install', '--platform-url', h.base, '--user', 'openclaw', '--json', ...args], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: scratch },
-    stdio: ['pipe', 'pipe', 'pipe'],
+  const run = await runTtma(['install', '--platform-url', h.base, '--user', 'openclaw', '--json', ...args], {
+    env: { HOME: scratch },
+    timeoutMs: 60_000,
+    ...(stdin === undefined ? {} : { stdin }),
+    ...(onSpawn ? { onSpawn } : {}),
   });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => { out += c; });
-  child.stderr.on('data', (c: Buffer) => { err += c; });
-  if (onSpawn) await onSpawn(child.pid!);
-  if (stdin === undefined) child.stdin.end();
-  else child.stdin.end(stdin);
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
-  return { code, out, err };
+  return { code: run.code, out: run.stdout, err: run.stderr };
 }
 
 test('--token-file (owner-only) and --token - (one line of standard input) install, and the token never reaches the command line', async () => {

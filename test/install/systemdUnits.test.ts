@@ -109,16 +109,19 @@ test('systemd-analyze verify prints nothing for the units (and for the units ren
   }
 });
 
+/** A token's payload for rendering (its key and secret are never checked here). */
+const PAYLOAD: UnitInputs['payload'] = {
+  deploymentId: 'dep-x', platformUrl: 'https://p.example.com', publicHost: 'gw.example.com', numbers: ['+15550100000'],
+  webhookPublicKey: Buffer.alloc(32).toString('base64'), agentSecret: 'x'.repeat(43), tunnelCredentialsRef: 'tunnel-1',
+  gatewayBundle: { url: 'https://p.example.com/g', sha256: '0'.repeat(64) }, skillBundle: { url: 'https://p.example.com/s', sha256: '0'.repeat(64) },
+  gatewayVersion: '0.1.0', expiresAt: 0,
+};
+
 test('rendering replaces each template path once: values that contain a template path come out as given', async () => {
   // Each value below starts with, or contains, a path or name of the templates (/opt/ttma,
   // example-tunnel); a second replacement pass would rewrite the values already put in.
   const inputs: UnitInputs = {
-    payload: {
-      deploymentId: 'dep-x', platformUrl: 'https://p.example.com', publicHost: 'gw.example.com', numbers: ['+15550100000'],
-      webhookPublicKey: Buffer.alloc(32).toString('base64'), agentSecret: 'x'.repeat(43), tunnelCredentialsRef: 'tunnel-1',
-      gatewayBundle: { url: 'https://p.example.com/g', sha256: '0'.repeat(64) }, skillBundle: { url: 'https://p.example.com/s', sha256: '0'.repeat(64) },
-      gatewayVersion: '0.1.0', expiresAt: 0,
-    },
+    payload: PAYLOAD,
     dir: '/srv/gw', workspace: '/opt/ttma-openclaw/workspace', user: 'openclaw',
     nodePath: '/opt/ttma-node/bin/node', cloudflaredPath: '/opt/example-tunnel/cloudflared', tunnelPort: 8080, localPort: 8081,
   };
@@ -145,12 +148,7 @@ test('rendering replaces each template path once: values that contain a template
 
 test('rendered gateway unit: nothing writable; a node under a home directory (nvm) is bound in read-only, one elsewhere is not', async () => {
   const inputs: UnitInputs = {
-    payload: {
-      deploymentId: 'dep-x', platformUrl: 'https://p.example.com', publicHost: 'gw.example.com', numbers: ['+15550100000'],
-      webhookPublicKey: Buffer.alloc(32).toString('base64'), agentSecret: 'x'.repeat(43), tunnelCredentialsRef: 'tunnel-1',
-      gatewayBundle: { url: 'https://p.example.com/g', sha256: '0'.repeat(64) }, skillBundle: { url: 'https://p.example.com/s', sha256: '0'.repeat(64) },
-      gatewayVersion: '0.1.0', expiresAt: 0,
-    },
+    payload: PAYLOAD,
     dir: '/home/alice/.local/share/ttma', workspace: '/home/alice/.openclaw/workspace', user: 'alice',
     nodePath: '/home/alice/.nvm/versions/node/v20.18.0/bin/node', cloudflaredPath: '/usr/bin/cloudflared', tunnelPort: 8080, localPort: 8081,
   };

@@ -6,19 +6,17 @@
  * directories are real ones in a temporary root.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ErrorCodes, isTtmaError } from '../../src/errors.js';
 import { runInstall, type InstallOptions } from '../../src/installer/Installer.js';
 import { packSkill } from '../../scripts/packSkill.js';
 import type { Harness } from '../platform/helpers.js';
 import { makeGatewayBundle, mint, redeem, startInstallPlatform } from './helpers.js';
+import { runTtma } from '../helpers/runTtma.js';
 
-const TTMA = fileURLToPath(new URL('../../src/cli/ttma.js', import.meta.url));
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
 const rootOnly = asRoot ? false : 'needs root to give a directory to another user';
@@ -205,14 +203,11 @@ test('an install directory whose parent this user cannot write: the CLI says so 
   if (asRoot) await chown(t.workspace, NOBODY, NOBODY);
   else await chmod(parent, 0o555);
   const token = (await mint(h)).body.token as string;
-  const child = spawn(process.execPath, [TTMA, 'install', '--token', token, '--platform-url', h.base, '--dir', join(parent, 'ttma'), '--workspace', t.workspace, '--user', 'openclaw'], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: t.root },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}),
+  const { code, stderr: err } = await runTtma(['install', '--token', token, '--platform-url', h.base, '--dir', join(parent, 'ttma'), '--workspace', t.workspace, '--user', 'openclaw'], {
+    env: { HOME: t.root },
+    timeoutMs: 60_000,
+    ...(asRoot ? { uid: NOBODY } : {}),
   });
-  let err = '';
-  child.stderr.on('data', (c: Buffer) => { err += c; });
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
   assert.equal(code, 2, err);
   assert.equal(
     err,
