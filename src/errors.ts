@@ -77,6 +77,20 @@ export class TtmaError extends Error {
   }
 }
 
+/**
+ * A store that cannot answer. `message` keeps the store's own words (a Redis
+ * host and port, a script error) for the log and the readiness report; a
+ * caller is answered `publicMessage`, which names no part of the store.
+ */
+export class StoreUnavailableError extends TtmaError {
+  readonly publicMessage = "the platform's store cannot answer right now: retry later";
+
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.STORE_UNAVAILABLE, detail, 503, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 export function isTtmaError(err: unknown, code?: ErrorCode): err is TtmaError {
   return err instanceof TtmaError && (code === undefined || err.code === code);
 }

@@ -17,7 +17,7 @@
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
+import { ErrorCodes, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { PlatformErrorBody } from '../wire/platformApi.js';
 import { HEADER_DEPLOYMENT, RECORDINGS_DELETED_PER_PASS } from '../wire/platformApi.js';
@@ -676,14 +676,11 @@ export class PlatformServer {
     // Allowlist, identity and cap refusals are security events: marked for the audit trail.
     const audit = AUDITED_CODES.has(code);
     this.#log[level]({ ...(audit ? { audit: true } : {}), method, path, status, code, deployment: ctx.deploymentId, callId: ctx.callId }, `refused: ${message}`);
-    // The store's own words (a Redis host and port, a script error) are for the log, not for the caller.
-    const answered = code === ErrorCodes.STORE_UNAVAILABLE && message.startsWith('redis unavailable') ? STORE_UNAVAILABLE_ANSWER : message;
+    const answered = err instanceof StoreUnavailableError ? err.publicMessage : message;
     const body: PlatformErrorBody = { error: { code, message: answered } };
     sendJson(req, res, status, body, headers);
   }
 }
-
-const STORE_UNAVAILABLE_ANSWER = "the platform's store cannot answer right now: retry later";
 
 // ---- helpers ----
 

@@ -251,24 +251,29 @@ describe('the embedded stores on a state directory, closed and reopened', () => 
       const { port } = await platform.start();
       const readyz = async () => { const r = await fetch('http://127.0.0.1:' + port + '/readyz'); return { status: r.status, body: await r.json() }; };
       const before = await readyz();
-      let registered = 0, code = null;
+      let registered = 0, code = null, answered = null, detail = null;
       for (let i = 0; i < 200 && code === null; i++) {
         try { await platform.deployments.register({ id: 'dep-' + String(i).padStart(3, '0'), numbers: ['+1555123' + String(i).padStart(4, '0')], tunnelHost: 'd' + i + '.trycloudflare.com' }); registered++; }
-        catch (err) { code = err.code; }
+        catch (err) { code = err.code; answered = err.publicMessage; detail = err.message; }
       }
       const after = await readyz();
       await platform.stop();
-      process.stdout.write(JSON.stringify({ before, after, registered, code }));
+      process.stdout.write(JSON.stringify({ before, after, registered, code, answered, detail }));
     `;
     const run = spawnSync('bash', ['-c', `ulimit -f 8 && exec "${process.execPath}" --input-type=module -e "$CHILD"`], { env: { ...process.env, CHILD: child }, encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
-    const outcome = JSON.parse(run.stdout) as { before: { status: number }; after: { status: number; body: { reason: string; error: { code: string } } }; registered: number; code: string };
+    const outcome = JSON.parse(run.stdout) as {
+      before: { status: number }; after: { status: number; body: { reason: string; error: { code: string } } }; registered: number; code: string; answered: string; detail: string;
+    };
     assert.equal(outcome.before.status, 200);
     assert.ok(outcome.registered > 5, `${outcome.registered} registered before the limit`);
     assert.equal(outcome.code, 'TTMA_ERR_STORE_UNAVAILABLE');
     assert.equal(outcome.after.status, 503);
     assert.equal(outcome.after.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
     assert.match(outcome.after.body.reason, /state file could not be written/);
+    // A caller is answered in the platform's words: the file system's (a path, an errno) stay in the log.
+    assert.match(outcome.detail, /state file could not be written/);
+    assert.equal(outcome.answered, "the platform's store cannot answer right now: retry later");
   });
 
   it('deployments keep their secret digest, numbers and disabled flag', async () => {

@@ -15,7 +15,7 @@
  * A locked owner never changes, so it is cached in process once seen: the
  * signalling proxy's ownership check on a known call costs no round trip.
  */
-import { ErrorCodes, TtmaError } from '../../errors.js';
+import { StoreUnavailableError } from '../../errors.js';
 import type { CallDirection } from '../../wire/telnyx.js';
 import {
   BLANK_RECORDING,
@@ -172,11 +172,11 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
       pipeline.zrange(`${this.#key(id)}:tl`, '0', '-1');
     }
     const replies = await this.run(() => pipeline.exec());
-    if (!replies) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis unavailable: pipeline aborted', 503);
+    if (!replies) throw new StoreUnavailableError('redis unavailable: pipeline aborted');
     return ids.map((id, i) => {
       const [hashErr, hash] = replies[2 * i] ?? [null, null];
       const [tlErr, timeline] = replies[2 * i + 1] ?? [null, null];
-      if (hashErr || tlErr) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis unavailable: a read failed', 503);
+      if (hashErr || tlErr) throw new StoreUnavailableError('redis unavailable: a read failed');
       return toRecord(id, hash as Record<string, string>, timeline as string[]);
     });
   }

@@ -14,7 +14,7 @@
  * deployment keeps its newest `maxEntries` real calls' entries and, apart,
  * its newest `maxUnknownPerDeployment` unknown ones (UsageStore.ts).
  */
-import { ErrorCodes, TtmaError } from '../../errors.js';
+import { ErrorCodes, StoreUnavailableError, TtmaError } from '../../errors.js';
 import { RedisBackedStore } from './redisClient.js';
 import { checkMaxRecords, checkRetention } from './retention.js';
 import { USAGE_APPLY_SCRIPT } from './usageScripts.js';
@@ -94,9 +94,9 @@ export class RedisUsageStore extends RedisBackedStore implements UsageStore {
       const pipeline = this.redis.pipeline();
       for (const member of members.slice(i, i + LIST_BATCH)) pipeline.hgetall(`${this.#prefix}u:${member}`);
       const replies = await this.run(() => pipeline.exec());
-      if (!replies) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis unavailable: pipeline aborted', 503);
+      if (!replies) throw new StoreUnavailableError('redis unavailable: pipeline aborted');
       for (const [err, hash] of replies) {
-        if (err) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis unavailable: a read failed', 503);
+        if (err) throw new StoreUnavailableError('redis unavailable: a read failed');
         const entry = toEntry(hash as Record<string, string>);
         if (entry) out.push(entry); // expired meanwhile: skipped
       }

@@ -29,7 +29,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ErrorCodes, TtmaError } from '../../errors.js';
+import { ErrorCodes, StoreUnavailableError, TtmaError } from '../../errors.js';
 
 /** How values of one table become JSON and back (the default: as they are). */
 export interface TableCodec<T> {
@@ -241,11 +241,9 @@ export class StateJournal {
     }
   }
 
-  #unavailable(): TtmaError {
-    return new TtmaError(
-      ErrorCodes.STORE_UNAVAILABLE,
+  #unavailable(): StoreUnavailableError {
+    return new StoreUnavailableError(
       `the embedded store's state file could not be written (${this.#failed?.message}): new calls are refused until the platform is restarted`,
-      503,
     );
   }
 

@@ -6,7 +6,7 @@
  * queueing behind a dead connection. ioredis reconnects in the background.
  */
 import { Redis } from 'ioredis';
-import { ErrorCodes, TtmaError } from '../../errors.js';
+import { ErrorCodes, StoreUnavailableError, TtmaError } from '../../errors.js';
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 500;
 const RECONNECT_MAX_MS = 2_000;
@@ -68,7 +68,7 @@ export async function runRedis<T>(redis: Redis, closed: boolean, command: () => 
     return await command();
   } catch (cause) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, `redis unavailable: ${why.slice(0, 160)}`, 503, { cause });
+    throw new StoreUnavailableError(`redis unavailable: ${why.slice(0, 160)}`, { cause });
   }
 }
 
