@@ -77,6 +77,8 @@ export class RecordingPlayback {
     if (!recording || (!recording.file && !recording.url && !recording.legId)) {
       throw new TtmaError(ErrorCodes.NOT_FOUND, 'no recording for this call', 404);
     }
+    // Deleted or turned off: the leg id alone must not bring it back from the provider.
+    if (recording.discarded) throw new TtmaError(ErrorCodes.NOT_FOUND, `no recording for this call: ${recording.discarded}`, 404);
     const range = singleRangeHeader(req);
     if (recording.file && this.#o.dir) {
       const handle = await this.#openStored(recording.file);

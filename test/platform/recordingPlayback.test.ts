@@ -133,6 +133,19 @@ describe('recordings through the dashboard, the provider copy', () => {
     assert.deepEqual(part.body, fresh.body.subarray(100, 200));
   });
 
+  it('a recording marked deleted is not fetched again from the provider through its leg id', async () => {
+    const port = stack.ports.platform;
+    const callId = await recordedCall(stack, '+15550400013', { stored: false });
+    const cookie = await signIn(port);
+    const path = `/v1/admin/recordings/${callId}.mp3`;
+    assert.equal((await httpRequest(port, 'GET', path, { cookie })).status, 200);
+    // As a deletion whose provider side failed leaves it: no link, no file, the leg id kept.
+    await stack.platform.calls.patchRecording(callId, { url: null, discarded: 'deleted by the operator' });
+    const gone = await httpRequest(port, 'GET', path, { cookie });
+    assert.equal(gone.status, 404, gone.text);
+    assert.match(gone.text, /deleted by the operator/);
+  });
+
   it("the provider client's recordings lookup: the leg's newest MP3, null for a leg without one, and a bad key never echoed", async () => {
     const callId = await recordedCall(stack, '+15550400012', { stored: false });
     const { legId } = (await stack.platform.calls.get(callId))!.recording!;
