@@ -46,10 +46,11 @@ export class MediaTokenStore {
    * has leaked, so it must not work anywhere.
    */
   consume(callId: string, presented: string | undefined, nowMs: number): TokenVerdict {
+    // Looked up before the sweep: an expired token is reported as expired, not as unknown (a guess).
+    const hash = presented ? digest(presented) : null;
+    const entry = hash === null ? undefined : this.#byHash.get(hash);
     this.sweep(nowMs);
-    if (!presented) return { ok: false, reason: 'missing' };
-    const hash = digest(presented);
-    const entry = this.#byHash.get(hash);
+    if (hash === null) return { ok: false, reason: 'missing' };
     if (!entry) return { ok: false, reason: 'unknown' };
     this.#delete(hash, entry.callId);
     if (entry.expiresAtMs <= nowMs) return { ok: false, reason: 'expired' };

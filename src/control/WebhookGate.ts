@@ -67,6 +67,8 @@ export class WebhookGate {
 
   /** Identities the replay cache holds now, and how many it can (a new event past that is refused, `replay_full`). */
   get replayEntries(): { held: number; max: number } {
+    // Stale identities leave when read too: a quiet period after a peak shows, and frees, what they held.
+    this.#replay.expire(Date.now());
     return { held: this.#replay.size, max: this.#replay.maxEntries };
   }
 

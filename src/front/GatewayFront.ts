@@ -11,6 +11,7 @@ import type { WebhookGate } from '../control/WebhookGate.js';
 import { ErrorCodes } from '../errors.js';
 import { closeReason } from '../wire/closeReason.js';
 import type { Logger } from '../log.js';
+import { RefusalLog } from '../RefusalLog.js';
 import type { DashboardFeed } from '../control/DashboardFeed.js';
 import { DASHBOARD_CSP, DASHBOARD_EVENTS_PATH, renderDashboard } from './dashboardPage.js';
 import { localOperatorRoutes } from './localOperatorRoutes.js';
@@ -85,6 +86,8 @@ function guardWithRequest(guard: Guard): RequestGuard {
 
 export class GatewayFront {
   readonly #options: FrontOptions;
+  /** Webhook refusals are anyone's to repeat: their lines are bounded per reason. */
+  readonly #refusals: RefusalLog;
   readonly #listenSockets: us_listen_socket[] = [];
   readonly #apps: TemplatedApp[] = [];
   readonly #sockets = new Set<MediaSocketHandle>();
@@ -101,6 +104,7 @@ export class GatewayFront {
 
   constructor(options: FrontOptions) {
     this.#options = options;
+    this.#refusals = new RefusalLog(options.log);
   }
 
   async start(): Promise<FrontPorts> {
@@ -125,6 +129,7 @@ export class GatewayFront {
   /** Stop accepting; open sockets are closed by their calls ending. */
   closeListeners(): void {
     for (const socket of this.#listenSockets.splice(0)) uws.us_listen_socket_close(socket);
+    this.#refusals.close();
   }
 
   /** Close whatever media sockets remain (after calls were hung up). */
@@ -176,8 +181,8 @@ export class GatewayFront {
     const { control, webhooks, log } = this.#options;
     const outcome = webhooks.check(signature, timestamp, body, Date.now());
     if (outcome.status !== 200) {
-      if (outcome.reason === 'no_key') log.error('webhook refused: no webhook signing key configured (failing closed)');
-      else log.warn({ reason: outcome.reason }, 'webhook refused');
+      if (outcome.reason === 'no_key') this.#refusals.write('no_key', 'error', {}, 'webhook refused: no webhook signing key configured (failing closed)');
+      else this.#refusals.write(outcome.reason, 'warn', { reason: outcome.reason }, 'webhook refused', { reason: outcome.reason });
       const status = outcome.status === 503 ? '503 Service Unavailable' : outcome.status === 400 ? '400 Bad Request' : '401 Unauthorized';
       return { status, json: JSON.stringify({ error: { code: outcome.code, message: outcome.reason } }) };
     }

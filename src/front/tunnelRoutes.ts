@@ -14,6 +14,7 @@ import { FrameRateLimiter } from './FrameRateLimiter.js';
 import { BodyBudget } from './BodyBudget.js';
 import { readBody } from './readBody.js';
 import { uws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
+import { RefusalLog } from '../RefusalLog.js';
 
 export const WEBHOOK_BODY_LIMIT = 64 * 1024;
 /**
@@ -123,6 +124,8 @@ const BODY_REFUSALS: Record<'too_large' | 'timeout' | 'busy', [status: string, c
 
 export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): void {
   const { log } = handlers;
+  // Anyone who reaches the tunnel can be refused at will: lines per reason are bounded.
+  const refusals = new RefusalLog(log);
   const webhookBodies = new BodyBudget(WEBHOOK_BODIES_IN_FLIGHT_BYTES);
   app.post('/v1/webhooks/provider', (res, req) => {
     // Headers are only readable before the first await.
@@ -133,7 +136,7 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
       if (state.aborted) return;
       if (!result.ok && result.reason !== 'aborted') {
         handlers.count('webhookBodyRefused', result.reason);
-        log.warn({ reason: result.reason }, 'webhook body refused');
+        refusals.write(`body ${result.reason}`, 'warn', { reason: result.reason }, 'webhook body refused');
         const [status, code] = BODY_REFUSALS[result.reason];
         res.cork(() => res.writeStatus(status).end(JSON.stringify({ error: { code } }), true));
         return;
@@ -166,7 +169,7 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
       const settle = (verdict: MediaVerdict): void => {
         if (!verdict.ok) {
           handlers.count('mediaRefused', verdict.reason);
-          log.warn({ callId: CALL_ID_PATTERN.test(callId) ? callId : '(invalid)', reason: verdict.reason }, 'media upgrade refused');
+          refusals.write(`media ${verdict.reason}`, 'warn', { callId: CALL_ID_PATTERN.test(callId) ? callId : '(invalid)', reason: verdict.reason }, 'media upgrade refused', { reason: verdict.reason });
           res.writeStatus('401 Unauthorized').end(JSON.stringify({ error: { code: ErrorCodes.MEDIA_TOKEN, message: verdict.reason } }), true);
           return;
         }

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { RefusalLog } from '../RefusalLog.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import {
   CLOSE_REVOKED,
@@ -50,6 +51,7 @@ const CLOSE_REPLACED = 4409;
 export class ControlHub {
   readonly #options: ControlHubOptions;
   readonly #log: Logger;
+  readonly #refusals: RefusalLog;
   readonly #wss: WebSocketServer;
   readonly #byDeployment = new Map<string, Set<WebSocket>>();
   readonly #connections = new Map<WebSocket, Connection>();
@@ -61,6 +63,7 @@ export class ControlHub {
   constructor(options: ControlHubOptions) {
     this.#options = options;
     this.#log = options.log;
+    this.#refusals = new RefusalLog(options.log);
     this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: CONTROL_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
     this.#timer = setInterval(() => this.#heartbeat(), this.#heartbeatMs);
@@ -79,7 +82,8 @@ export class ControlHub {
       this.counters.refused++;
       const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
       const audit = refusal.code === ErrorCodes.AUTH || refusal.code === ErrorCodes.DEPLOYMENT_DISABLED || refusal.code === ErrorCodes.RATE_LIMITED;
-      this.#log.warn({ ...(audit ? { audit: true } : {}), path: CONTROL_PATH, status: refusal.status, code: refusal.code }, `control connection refused: ${refusal.message}`);
+      const fields = { ...(audit ? { audit: true } : {}), path: CONTROL_PATH, status: refusal.status, code: refusal.code };
+      this.#refusals.write(`${refusal.status} ${refusal.code}`, 'warn', fields, `control connection refused: ${refusal.message}`, fields);
       refuseUpgrade(socket, refusal);
     });
   }
@@ -123,6 +127,7 @@ export class ControlHub {
   close(): void {
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#refusals.close();
     for (const ws of [...this.#connections.keys()]) ws.terminate();
     this.#wss.close();
   }

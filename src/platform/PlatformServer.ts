@@ -17,6 +17,7 @@
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { RefusalLog } from '../RefusalLog.js';
 import { ErrorCodes, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { PlatformErrorBody } from '../wire/platformApi.js';
@@ -177,6 +178,7 @@ export class PlatformServer {
   readonly #adminTokenDigest: Buffer | null;
   readonly #port: number;
   readonly #log: Logger;
+  readonly #refusals: RefusalLog;
   readonly #limiter: DeploymentRateLimiter;
   readonly #restartBudget: StreamRestartBudget;
   /**
@@ -241,6 +243,7 @@ export class PlatformServer {
     this.#adminTokenDigest = options.adminToken ? sha256(options.adminToken) : null;
     this.#port = port;
     this.#log = options.logger ?? createLogger('platform');
+    this.#refusals = new RefusalLog(this.#log, { maxKinds: 256 });
     this.#limiter = new DeploymentRateLimiter({
       store: options.rateLimitStore ?? createRateLimitStore(options.redisUrl ?? null, options.rateLimit),
       log: this.#log,
@@ -366,6 +369,7 @@ export class PlatformServer {
         now: this.#now,
       }),
       log: this.#log,
+      refusals: this.#refusals,
       bodyTimeoutMs: this.#bodyTimeoutMs,
       isAdminToken: (token) => this.#isAdminToken(token),
       requireViewer: (req) => this.#requireViewer(req),
@@ -385,6 +389,7 @@ export class PlatformServer {
       deleteKeptRecordings: (id, from) => this.#recordings.removeKept(id, 'deployment', this.#deletedPerPass, { from }),
       limiter: new RateLimiter(DASHBOARD_RATE),
       log: this.#log,
+      refusals: this.#refusals,
       bodyTimeoutMs: this.#bodyTimeoutMs,
       allow: () => undefined,
     };
@@ -514,6 +519,7 @@ export class PlatformServer {
       server.closeAllConnections();
     }).then(() => {
       this.#provider.close();
+      this.#refusals.close();
       return Promise.all([
         this.#store.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close(), this.#limiter.store.close(), this.#restartBudget.store.close(), this.#replay.close(), this.#dashboardStore.close(),
       ]).then(() => undefined);
@@ -675,12 +681,17 @@ export class PlatformServer {
     const level = status >= 500 ? 'error' : 'warn';
     // Allowlist, identity and cap refusals are security events: marked for the audit trail.
     const audit = AUDITED_CODES.has(code);
-    this.#log[level]({ ...(audit ? { audit: true } : {}), method, path, status, code, deployment: ctx.deploymentId, callId: ctx.callId }, `refused: ${message}`);
+    // Bounded per kind (a refusal is anyone's to repeat): the path is cut, a flood is summarised.
+    const fields = { ...(audit ? { audit: true } : {}), method: method.slice(0, 16), path: path.slice(0, LOGGED_PATH_CHARS), status, code, deployment: ctx.deploymentId, callId: ctx.callId };
+    this.#refusals.write(`${status} ${code} ${ctx.deploymentId ?? '-'}`, level, fields, `refused: ${message}`, { ...(audit ? { audit: true } : {}), status, code, deployment: ctx.deploymentId });
     const answered = err instanceof StoreUnavailableError ? err.publicMessage : message;
     const body: PlatformErrorBody = { error: { code, message: answered } };
     sendJson(req, res, status, body, headers);
   }
 }
+
+/** How much of a refused request's path its log line keeps (a path may be 16 KB). */
+const LOGGED_PATH_CHARS = 200;
 
 // ---- helpers ----
 

@@ -43,6 +43,7 @@ import type { RateLimiter } from './RateLimiter.js';
 import type { RecordingPlayback } from './RecordingPlayback.js';
 import { decodeCallId } from './signalFields.js';
 import type { RecordingsDeleted } from '../wire/platformApi.js';
+import type { RefusalLog } from '../RefusalLog.js';
 
 export const CUSTOMER_COOKIE = 'ttma_customer';
 
@@ -62,6 +63,8 @@ export interface CustomerDashboardContext {
   /** Requests of a deployment's signed-in browsers (its own bucket: a busy page never slows its gateway's calls). */
   limiter: RateLimiter;
   log: Logger;
+  /** Sign-in failures are anyone's to repeat: bounded lines. */
+  refusals: RefusalLog;
   bodyTimeoutMs: number;
   allow(method: string, allowed: string): void;
 }
@@ -197,7 +200,7 @@ async function signIn(ctx: CustomerDashboardContext, req: IncomingMessage, res: 
   const deployment = deploymentId === null ? undefined : await ctx.deployments.get(deploymentId);
   // A code asked for with a secret since rotated signs no one in (its revocation may have been missed).
   if (!deployment || deployment.disabled || link?.tag !== sessionTag(deployment.agentSecretSha256)) {
-    ctx.log.warn({ audit: true, deployment: deploymentId ?? undefined }, 'dashboard sign-in link refused');
+    ctx.refusals.write('customer sign-in', 'warn', { audit: true, deployment: deploymentId ?? undefined }, 'dashboard sign-in link refused', { audit: true });
     sendPage(req, res, 401, renderCustomerLoginPage(null, 'This sign-in link is unknown, used or expired. Run `ttma dashboard` again for a new one.'));
     return;
   }

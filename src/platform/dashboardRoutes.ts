@@ -25,12 +25,15 @@ import { escapeHtml, PAGE_STYLE } from './historyPage.js';
 import { readBody, sendJson } from './httpExchange.js';
 import type { RecordingPlayback } from './RecordingPlayback.js';
 import { decodeCallId } from './signalFields.js';
+import type { RefusalLog } from '../RefusalLog.js';
 
 export interface DashboardContext {
   sessions: DashboardSessions;
   calls: CallRegistry;
   playback: RecordingPlayback;
   log: Logger;
+  /** Sign-in failures are anyone's to repeat: bounded lines. */
+  refusals: RefusalLog;
   bodyTimeoutMs: number;
   /** True when `token` is the admin token (constant time); throws when the admin API is disabled. */
   isAdminToken(token: string): boolean;
@@ -82,7 +85,7 @@ export async function handleDashboardRoute(ctx: DashboardContext, req: IncomingM
 async function signIn(ctx: DashboardContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const form = await readForm(req, ctx.bodyTimeoutMs, 'sign-in');
   if (!ctx.sessions.mayTry()) {
-    ctx.log.warn({ audit: true, code: ErrorCodes.RATE_LIMITED }, 'dashboard sign-in refused: too many failures');
+    ctx.refusals.write('dashboard sign-in rate', 'warn', { audit: true, code: ErrorCodes.RATE_LIMITED }, 'dashboard sign-in refused: too many failures', { audit: true });
     const body = { error: { code: ErrorCodes.RATE_LIMITED, message: 'too many failed sign-ins: try again later' } };
     sendJson(req, res, 429, body, { 'retry-after': String(ctx.sessions.retryAfterSec()) });
     return;
@@ -90,7 +93,7 @@ async function signIn(ctx: DashboardContext, req: IncomingMessage, res: ServerRe
   const token = oneField(form, 'token');
   if (token === null || !ctx.isAdminToken(token)) {
     ctx.sessions.failed();
-    ctx.log.warn({ audit: true }, 'dashboard sign-in failed');
+    ctx.refusals.write('dashboard sign-in', 'warn', { audit: true }, 'dashboard sign-in failed', { audit: true });
     sendPage(req, res, 401, renderLoginPage('That is not the admin token.'));
     return;
   }

@@ -73,6 +73,11 @@ export class ReplayCache {
     return this.#maxEntries;
   }
 
+  /** Drops identities past their window (check() does it too, as it goes). */
+  expire(nowMs: number): void {
+    this.#expire(nowMs);
+  }
+
   #expire(nowMs: number): void {
     for (const [key, expiresAt] of this.#seen) {
       if (expiresAt > nowMs) break;

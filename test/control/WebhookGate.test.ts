@@ -137,3 +137,13 @@ test('forget: an accepted event whose handling failed passes again, re-signed or
   assert.deepEqual(g.check(...signed(body, now + 2_000), now + 3_000), { status: 200, duplicate: true });
   assert.deepEqual(g.check(...signed(body, now), now + 3_000), { status: 200, duplicate: true });
 });
+
+test('the replay gauge drops identities past their window when read, with no webhook since (a quiet period after a peak)', () => {
+  const g = gate();
+  const past = Date.now() - 700_000;
+  for (let k = 0; k < 5; k++) assert.equal(g.check(...signed(webhookBody('call.initiated', { call_control_id: `q${k}` }), past), past).status, 200);
+  const recent = Date.now();
+  assert.equal(g.check(...signed(webhookBody('call.initiated', { call_control_id: 'r1' }), recent), recent).status, 200);
+  // The five old events' identities (two each) are stale by now; the recent one's are not.
+  assert.deepEqual(g.replayEntries, { held: 2, max: g.replayEntries.max });
+});
