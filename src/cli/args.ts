@@ -27,8 +27,9 @@ export function readSecretFile(flag: string, path: string | undefined): string {
 
 export function intFlag(flag: string, value: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
+  // Decimal digits only: Number() would take "" as 0 (an unset $PORT becoming a random port), "0x1F90", "1e3" and " 8080 ".
+  const n = /^-?\d{1,16}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new TtmaError(ErrorCodes.CLI_USAGE, `${flag} must be an integer from ${min} to ${max}, got "${value}"`, 2);
   }
   return n;

@@ -59,10 +59,16 @@ function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(command
   return parsed;
 }
 
+/** An environment variable, with an empty one counted as unset (docs/configuration.md). */
+function envValue(name: string): string | undefined {
+  return process.env[name] || undefined;
+}
+
 function target(values: Common): { port: number; secret: string } {
-  const port = intFlag('--local-port', values['local-port'] ?? process.env['TTMA_LOCAL_PORT'], DEFAULT_LOCAL_PORT, 1, 65_535);
-  const installDir = values['install-dir'] ?? process.env['TTMA_INSTALL_DIR'] ?? join(homedir(), '.local', 'share', 'ttma');
-  const secretFile = values['agent-secret-file'] ?? process.env['TTMA_AGENT_SECRET_FILE'] ?? join(installDir, 'credentials', 'agent-secret');
+  const fromEnv = values['local-port'] === undefined ? envValue('TTMA_LOCAL_PORT') : undefined;
+  const port = intFlag(fromEnv === undefined ? '--local-port' : 'TTMA_LOCAL_PORT', values['local-port'] ?? fromEnv, DEFAULT_LOCAL_PORT, 1, 65_535);
+  const installDir = values['install-dir'] ?? envValue('TTMA_INSTALL_DIR') ?? join(homedir(), '.local', 'share', 'ttma');
+  const secretFile = values['agent-secret-file'] ?? envValue('TTMA_AGENT_SECRET_FILE') ?? join(installDir, 'credentials', 'agent-secret');
   return { port, secret: readSecretFile('--agent-secret-file', secretFile) };
 }
 

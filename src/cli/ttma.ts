@@ -11,6 +11,9 @@ const USAGE = `usage: ttma <command> [flags]
 commands:
   demo       run platform, simulator, gateway and echo agent locally and place calls
              [--calls N (8)] [--seconds S (10)] [--workers W] [--codec pcmu|pcma|l16|g722|opus] [--json]
+             [--media-sockets worker|front] [--keep-logs] [--agent echo|ws|openclaw|realtime and --agent-* flags]
+             [--drop-streams] [--tunnel-outage S] [--kill-gateway]: see a stream, a tunnel or the gateway lost
+             mid-call and the calls kept (docs/control.md)
   gateway    run the voice gateway on 127.0.0.1
              [--config FILE] [--print-config] and flags (docs/configuration.md)
   doctor     check a gateway configuration and the running gateway (same flags as gateway)
@@ -34,6 +37,8 @@ commands:
              (off also stops it on calls in progress) [on|off] [--json] [--local-port P] [--agent-secret-file F];
              --delete-existing also deletes every recording kept so far, at the platform and the phone provider
   sim        run the phone-provider simulator
+             [--port P] [--api-key-file F] [--signing-key-file F] [--webhook-url URL]... [--tunnel HOST=ORIGIN]...
+             [--sign-with tweetnacl|node] [--audio-source live|bank] [--on-stream-failure hangup|continue] [--recording-url-ttl S]
   version    print the version
   help       this text`;
 
@@ -42,8 +47,26 @@ function version(): string {
   return pkg.version;
 }
 
+/** The lines of USAGE about one command, or null when it has none. */
+export function usageOf(command: string): string | null {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((line) => line.startsWith(`  ${command} `));
+  if (start < 0) return null;
+  let end = start + 1;
+  while (end < lines.length && /^ {13}/.test(lines[end]!)) end++;
+  return `usage: ttma ${command} [flags]\n\n${lines.slice(start, end).join('\n')}\n\nAll commands: ttma help. Configuration keys and flags: docs/configuration.md.`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `ttma <command> --help`: that command's part of the usage, exit 0 (its flags parser would refuse the flag).
+  if (command && (rest.includes('--help') || rest.includes('-h'))) {
+    const usage = usageOf(command);
+    if (usage) {
+      process.stdout.write(`${usage}\n`);
+      return 0;
+    }
+  }
   switch (command) {
     case 'demo':
       return (await import('./demoCommand.js')).runDemoCommand(rest);

@@ -245,6 +245,16 @@ export function gatewayConfigFromSettings(loaded: LoadedGatewaySettings, secrets
   };
 }
 
+const REALTIME_HOSTED_URL = 'wss://api.openai.com/v1/realtime';
+
+function hostedRealtime(url: string): boolean {
+  try {
+    return new URL(url).hostname.toLowerCase() === 'api.openai.com';
+  } catch {
+    return false;
+  }
+}
+
 function agentFromSettings(loaded: LoadedGatewaySettings, secrets: GatewaySecretValues): AgentConfig {
   const a = loaded.settings.agent;
   const need = (key: 'url' | 'sttUrl' | 'ttsUrl', flag: string): string => {
@@ -259,10 +269,16 @@ function agentFromSettings(loaded: LoadedGatewaySettings, secrets: GatewaySecret
       return { kind: 'echo' };
     case 'ws':
       return { kind: 'ws', url: need('url', '--agent-url'), token: secrets.agentKey, bargeIn };
-    case 'realtime':
+    case 'realtime': {
+      const url = a.url ?? REALTIME_HOSTED_URL;
+      // The hosted API refuses a session without a key: every call would fail as its agent opens.
+      // (A configured file counts: doctor checks settings without reading the key.)
+      if (!secrets.agentKey && !loaded.secrets.agentKey.path && hostedRealtime(url)) {
+        throw configProblems(loaded.layers.filePath, [`agent.keyFile: is required for ${url} (config key agent.keyFile, --agent-key-file FILE or the systemd credential agent-key); from ${loaded.sourceOf('agent.kind')}`]);
+      }
       return {
         kind: 'realtime',
-        url: a.url ?? 'wss://api.openai.com/v1/realtime',
+        url,
         model: a.model,
         voice: a.voice,
         apiKey: secrets.agentKey,
@@ -274,6 +290,7 @@ function agentFromSettings(loaded: LoadedGatewaySettings, secrets: GatewaySecret
         dtmf: a.dtmf,
         transcriptionModel: a.transcriptionModel,
       };
+    }
     case 'openclaw':
       return {
         kind: 'openclaw',

@@ -43,8 +43,18 @@ export function secretFileModeProblem(path: string, env: NodeJS.ProcessEnv): str
  * will not start with a secret other users of the machine can read.
  */
 export function refuseSharedSecretFile(key: string, path: string, origin: string, env: NodeJS.ProcessEnv): void {
+  // A directory (say) has a mode too: name what is really wrong before advising chmod.
+  if (isNotRegularFile(path)) throw configError(`${key} ${path} (${origin}) is not a regular file: point it at the file holding the secret`);
   const problem = secretFileModeProblem(path, env);
   if (problem) {
     throw configError(`${key} ${path} (${origin}) is ${problem}: other users on this machine can read the secret; run chmod 600 ${path} (and chown it to the gateway's user), and replace the secret if others may have read it`);
+  }
+}
+
+function isNotRegularFile(path: string): boolean {
+  try {
+    return !statSync(path).isFile();
+  } catch {
+    return false;
   }
 }

@@ -116,6 +116,16 @@ describe('gateway config file', () => {
     }
   });
 
+  it('the hosted realtime API without a key is refused at start (every call would fail); a local server may go without', () => {
+    const keyless = { agentSecret: AGENT_SECRET, webhookPublicKey: null, agentKey: '', openclawToken: '' };
+    assert.throws(
+      () => gatewayConfigFromSettings(loadGatewaySettings({ config: write('rt-nokey.json', { ...good(), agent: { kind: 'realtime' } }) }, {}), keyless),
+      (err) => isTtmaError(err, 'TTMA_ERR_CONFIG') && /agent\.keyFile: is required for wss:\/\/api\.openai\.com\/v1\/realtime/.test(err.message),
+    );
+    const local = gatewayConfigFromSettings(loadGatewaySettings({ config: write('rt-local.json', { ...good(), agent: { kind: 'realtime', url: 'ws://127.0.0.1:9400/v1/realtime' } }) }, {}), keyless);
+    validateGatewayConfig(local);
+  });
+
   it('the realtime caller transcription model is off by default, passed through when named, refused when odd', () => {
     const secrets = { agentSecret: AGENT_SECRET, webhookPublicKey: null, agentKey: 'k', openclawToken: '' };
     const off = gatewayConfigFromSettings(loadGatewaySettings({ config: write('tr-off.json', { ...good(), agent: { kind: 'realtime' } }) }, {}), secrets);

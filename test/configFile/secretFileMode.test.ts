@@ -70,6 +70,10 @@ test('ttma gateway refuses to start on a secret file readable by group or others
   assert.match(fromFile.stderr, /agentSecretFile \S+world\.secret \(file \S+\) is readable or writable by group or others \(mode 0644\)/);
   const ok = await ttma([...BASE, ...ports, '--agent-secret-file', goodSecret, '--webhook-public-key-file', join(dir, 'webhook.pub'), '--print-config']);
   assert.equal(ok.code, 0, ok.stderr);
+  // A directory is named for what it is, not given chmod advice for its 0755.
+  const directory = await ttma([...BASE, ...ports, '--agent-secret-file', dir, '--print-config']);
+  assert.equal(directory.code, 2);
+  assert.match(directory.stderr, /agentSecretFile \S+ \(flag --agent-secret-file\) is not a regular file: point it at the file holding the secret/);
 });
 
 test('ttma gateway takes systemd credentials as systemd makes them (0440 through an ACL on a user manager)', async () => {
