@@ -42,6 +42,12 @@ export async function startNode(name: string, entry: string, args: string[], log
   });
   const log = createWriteStream(logFile);
   child.stderr!.pipe(log);
+  // Its last words, for a child that exits before it is ready: the reason is there, not in its exit code.
+  let lastWords = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    const lines = chunk.toString('utf8').split('\n').filter((line) => line.trim() !== '');
+    if (lines.length > 0) lastWords = lines[lines.length - 1]!.slice(0, 2_000);
+  });
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let buffered = '';
@@ -68,10 +74,23 @@ export async function startNode(name: string, entry: string, args: string[], log
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new TtmaError(ErrorCodes.CONFIG, `${name} exited (${code}) before it was ready (log: ${logFile})`));
+      const why = lastWordsOf(lastWords);
+      reject(new TtmaError(ErrorCodes.CONFIG, `${name} exited (${code}) before it was ready${why ? `: ${why}` : ''} (log: ${logFile})`));
     });
   });
   return { name, process: child, ready, exited };
+}
+
+/** A log line's message (pino JSON) or the line itself (`ttma: CODE: ...`), cut to 300 characters. */
+function lastWordsOf(line: string): string {
+  let text = line.trim().replace(/^-\s+/, '');
+  try {
+    const parsed = JSON.parse(text) as { msg?: unknown };
+    if (typeof parsed.msg === 'string') text = parsed.msg;
+  } catch {
+    // a plain line
+  }
+  return text.length > 300 ? `${text.slice(0, 300)}...` : text;
 }
 
 /** SIGTERM, then SIGKILL after the grace period. Resolves with the exit code. */

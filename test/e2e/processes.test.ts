@@ -77,6 +77,14 @@ test('ttma demo exits 1 when its calls fail, and keeps its logs', async () => {
   rmSync(kept, { recursive: true, force: true });
 });
 
+test('ttma demo: a gateway that cannot start says why, not only its exit code', async () => {
+  const { code, stderr } = await run(['demo', '--calls', '1', '--seconds', '1', '--agent', 'ws']);
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /gateway exited \(2\) before it was ready: agent\.url: is required for agent\.kind "ws"/);
+  const kept = /logs kept in (\S+)/.exec(stderr)?.[1];
+  if (kept) rmSync(kept, { recursive: true, force: true });
+});
+
 test('ttma demo --codec: an unknown codec is a usage error', async () => {
   const refused = await run(['demo', '--codec', 'g729']);
   assert.equal(refused.code, 2);
