@@ -31,6 +31,7 @@ import type { ProviderMediaFrame } from '../wire/telnyx.js';
 import { newMediaFrameScan, scanMediaFrame, type MediaFrameScan } from '../wire/mediaFrameScan.js';
 import { LatencyStats } from './LatencyStats.js';
 import { OutboundQueue, type QueueWeight } from '../media/OutboundQueue.js';
+import type { SharedQueueBudget } from '../media/SharedQueueBudget.js';
 import { PromptAudio, type PromptPcm } from '../media/PromptAudio.js';
 import { MAX_PENDING_MARKS, PlayoutMarks, isValidMarkName } from './PlayoutMarks.js';
 import { Mailbox } from './Mailbox.js';
@@ -51,11 +52,16 @@ const MAX_PAYLOAD_CHARS = (MAX_PAYLOAD_BYTES / 3) * 4;
  * most 2 MiB of frame text (about 2.4 MB of heap: 120 s of PCMU, G.722 or
  * Opus, 47 s of L16 at 16 kHz), which only a call whose agent is that far
  * ahead holds. The greeting counts against neither (OutboundQueue.pushReserved).
+ * These add up past a worker's heap, so every call's queue also shares the
+ * worker's bound on queued agent audio (agentAudioBudget.ts), past which the
+ * calls holding more than their fair share drop their oldest frames.
  */
 export const LIVE_OUT_QUEUE_FRAMES = 250;
 export const BUFFERED_OUT_QUEUE_FRAMES = 6_000;
 export const BUFFERED_OUT_QUEUE_CHARS = 2 * 1024 * 1024;
 const FRAME_TEXT: QueueWeight<string> = { max: BUFFERED_OUT_QUEUE_CHARS, of: (frame) => frame.length };
+/** A live-timed queue is bounded by frames alone; its text is weighed only for the worker's shared bound. */
+const LIVE_FRAME_TEXT: QueueWeight<string> = { max: Number.POSITIVE_INFINITY, of: (frame) => frame.length };
 const PACER_LEAD_MS = 1;
 /**
  * Arrival times remembered by chunk number, for the latency record of frames the jitter buffer plays later.
@@ -179,6 +185,10 @@ export class CallActor {
   /** Added latency since the last liveStats() (the dashboard's "now" figure, without sorting). */
   #recentLatencySum = 0;
   #recentLatencyCount = 0;
+  /** The worker's bound on queued agent audio, shared by its calls (null: this queue's own bounds only). */
+  readonly #budget: SharedQueueBudget | null;
+  /** This call has been told (logged) that it lost audio to that bound: once a call. */
+  #budgetDropLogged = false;
 
   constructor(
     slot: number,
@@ -187,6 +197,7 @@ export class CallActor {
     hooks: CallActorHooks,
     settings: CallActorSettings,
     bargeIn: BargeInConfig,
+    budget: SharedQueueBudget | null = null,
   ) {
     this.slot = slot;
     this.callId = call.callId;
@@ -199,7 +210,12 @@ export class CallActor {
       (name) => this.#agent.markPlayed(name),
     );
     this.#settings = settings;
-    this.#outQueue = agent.audioTiming === 'live' ? new OutboundQueue(LIVE_OUT_QUEUE_FRAMES) : new OutboundQueue(BUFFERED_OUT_QUEUE_FRAMES, FRAME_TEXT);
+    this.#budget = budget;
+    const shared = budget ?? undefined;
+    this.#outQueue =
+      agent.audioTiming === 'live'
+        ? new OutboundQueue(LIVE_OUT_QUEUE_FRAMES, shared && LIVE_FRAME_TEXT, shared)
+        : new OutboundQueue(BUFFERED_OUT_QUEUE_FRAMES, FRAME_TEXT, shared);
     this.#mailbox = new Mailbox(settings.mailboxFrames);
     this.#startedAtMs = hooks.now();
     this.#pacer = agent.audioTiming === 'live' ? new LivePacer(FRAME_MS, PACER_LEAD_MS) : new PacerSchedule(FRAME_MS, PACER_LEAD_MS);
@@ -261,6 +277,7 @@ export class CallActor {
     if (this.#ended) return;
     if (this.#jitter && this.#agentReady && !this.#inputStopped) this.#playDue(nowMs);
     if (this.#ended) return;
+    if (this.#budget !== null && this.#budget.over) this.#shedForBudget();
     if (this.#outQueue.length === 0) return this.#maybeHangUp(nowMs);
     const pacer = this.#pacer;
     const queue = this.#outQueue;
@@ -302,6 +319,8 @@ export class CallActor {
       this.#ended = true;
       this.#agent.close();
       this.#mailbox.clear();
+      // Its queued audio will never play: give it back to the worker's bound now.
+      this.#outQueue.clear();
       this.#endReason = reason;
       this.#endedAtMs = nowMs;
     }
@@ -580,6 +599,26 @@ export class CallActor {
   #queueFrame(frame: Int16Array, inAt: number, agentAt: number): void {
     // A full queue drops its oldest frame (counted in overflowDrops): marks behind it pass.
     this.#playoutMarks.sent(this.#outQueue.push(this.#encodeFrame(frame), inAt, agentAt));
+    if (!this.#budgetDropLogged && this.#outQueue.budgetDrops > 0) this.#logBudgetDrop();
+  }
+
+  /** The worker's queued agent audio is past its bound: this call drops what it holds past its fair share. */
+  #shedForBudget(): void {
+    this.#playoutMarks.sent(this.#outQueue.shed());
+    if (!this.#budgetDropLogged && this.#outQueue.budgetDrops > 0) this.#logBudgetDrop();
+  }
+
+  #logBudgetDrop(): void {
+    this.#budgetDropLogged = true;
+    const budget = this.#budget!;
+    const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+    this.#hooks.log(
+      this.slot,
+      'warn',
+      `agent audio dropped, oldest first: this worker's calls reached their bound of ${mib(budget.maxBytes)} MiB of queued agent audio ` +
+        `(${budget.holders} calls hold ${mib(budget.heldBytes)} MiB) and this call held more than its fair share (${mib(this.#outQueue.chargedBytes)} MiB left); ` +
+        'logged once a call, counted in ttma_agent_audio_budget_drops_total',
+    );
   }
 
   #encodeFrame(frame: Int16Array): string {

@@ -7,6 +7,7 @@
  */
 import { BucketCounts, type BucketSnapshot } from './BucketCounts.js';
 import type { CallActor } from './CallActor.js';
+import type { SharedQueueBudget } from '../media/SharedQueueBudget.js';
 import type { CallLiveStats, CallSummary, FrameTotals } from './messages.js';
 
 /** Added latency, frame in to paced frame out, seconds: a 20 ms frame plus the jitter buffer's delay lands around 0.02 to 0.1. */
@@ -27,11 +28,19 @@ export function loopDelayExcessMs(recordedMs: number): number {
 
 export type { FrameTotals };
 
+/** The worker's bound on queued agent audio (agentAudioBudget.ts): what it holds now, and frames it dropped so far. */
+export interface AgentAudioSnapshot {
+  heldBytes: number;
+  maxBytes: number;
+  drops: number;
+}
+
 export interface WorkerStatsSnapshot {
   totals: FrameTotals;
   addedLatency: BucketSnapshot;
   callJitter: BucketSnapshot;
   calls: CallLiveStats[];
+  agentAudio: AgentAudioSnapshot;
 }
 
 export function zeroTotals(): FrameTotals {
@@ -42,6 +51,11 @@ export class WorkerStats {
   readonly #ended: FrameTotals = zeroTotals();
   readonly addedLatency = new BucketCounts(ADDED_LATENCY_BUCKETS_S);
   readonly callJitter = new BucketCounts(CALL_JITTER_BUCKETS_S);
+  readonly #agentAudio: SharedQueueBudget | null;
+
+  constructor(agentAudio: SharedQueueBudget | null = null) {
+    this.#agentAudio = agentAudio;
+  }
 
   /** Hook for CallActor: one frame's added latency, ms. */
   readonly recordLatencyMs = (ms: number): void => this.addedLatency.record(ms / 1000);
@@ -76,6 +90,8 @@ export class WorkerStats {
       totals.malformed += live.malformed;
       totals.mailboxDrops += live.mailboxDrops;
     }
-    return { totals, addedLatency: this.addedLatency.snapshot(), callJitter: this.callJitter.snapshot(), calls };
+    const budget = this.#agentAudio;
+    const agentAudio = { heldBytes: budget?.heldBytes ?? 0, maxBytes: budget?.maxBytes ?? 0, drops: budget?.drops ?? 0 };
+    return { totals, addedLatency: this.addedLatency.snapshot(), callJitter: this.callJitter.snapshot(), calls, agentAudio };
   }
 }

@@ -18,6 +18,7 @@ import { decodeControl, encodeControl, isMedia, type Posted } from './wireCodec.
 import { WorkerTunnel } from '../front/WorkerTunnel.js';
 import { RELEASE_HOOK, RELEASED } from './releaseStuckWorker.js';
 import { heapOverGuard, HEAP_GUARD_EVERY_MS } from './heapGuard.js';
+import { agentAudioBudgetFor } from './agentAudioBudget.js';
 
 /** Narrowband and wideband calls, and the realtime agent's 24 kHz. */
 const PROMPT_WARM_RATES = [8000, 16000, 24000];
@@ -44,7 +45,9 @@ if (!port) throw new Error('mediaWorker must run in a worker thread');
 const config = workerData as MediaWorkerData;
 
 const actors = new Map<number, CallActor>();
-const stats = new WorkerStats();
+/** Agent audio queued toward the phone, all calls together: a share of this thread's heap limit (agentAudioBudget.ts). */
+const agentAudio = agentAudioBudgetFor(workerLimits.maxOldGenerationSizeMb);
+const stats = new WorkerStats(agentAudio);
 const outBatch = new MediaBatchWriter();
 /** Event-loop delay since the last pong (metrics, dashboard: a figure per second). */
 const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
@@ -180,7 +183,7 @@ function onControl(message: ToWorker): void {
     case 'call.open': {
       const call = { callId: message.callId, from: message.from, to: message.to, direction: message.direction, ...(message.resumed ? { resumed: true } : {}) };
       const settings = message.resumed ? { ...config.call, greeting: null } : config.call;
-      const actor = new CallActor(message.slot, call, createAgent(message.agent, { hold: config.call.hold }), hooks, settings, message.bargeIn);
+      const actor = new CallActor(message.slot, call, createAgent(message.agent, { hold: config.call.hold }), hooks, settings, message.bargeIn, agentAudio);
       actors.set(message.slot, actor);
       actor.openAgent().then(
         () => {

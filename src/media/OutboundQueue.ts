@@ -15,7 +15,13 @@
  * greeting, queued first) count against neither bound and are never dropped
  * for room: the bounds are for the agent's audio behind them. The ring
  * shrinks back once it empties, so a long reply's peak is not kept.
+ *
+ * A third bound may be shared with other queues (SharedQueueBudget: every
+ * call on a worker). Past it, a queue over its fair share drops its own
+ * oldest frames to push (`push`) or on its owner's next turn (`shed`), and
+ * counts them in `budgetDrops` too. Reserved frames are outside it as well.
  */
+import type { SharedQueueBudget } from './SharedQueueBudget.js';
 
 export interface ClearedOutput {
   /** Frames dropped unsent. */
@@ -40,6 +46,10 @@ export class OutboundQueue<T> {
   /** At most this many frames wait (besides reserved ones); pushing more drops the oldest (counted). */
   readonly maxFrames: number;
   readonly #weight: QueueWeight<T> | null;
+  readonly #budget: SharedQueueBudget | null;
+  /** Bytes charged to the shared budget for the frames queued (reserved ones are not). */
+  #charged = 0;
+  #budgetDrops = 0;
   #items: (T | undefined)[];
   #inAt: Float64Array;
   #agentAt: Float64Array;
@@ -56,11 +66,14 @@ export class OutboundQueue<T> {
   #total = 0;
   #reservedTotal = 0;
 
-  constructor(maxFrames: number, weight?: QueueWeight<T>) {
+  /** `budget`: a bound shared with other queues, charged each frame's weight plus its per-frame bytes (needs `weight`). */
+  constructor(maxFrames: number, weight?: QueueWeight<T>, budget?: SharedQueueBudget) {
     if (!Number.isInteger(maxFrames) || maxFrames < 1) throw new RangeError(`OutboundQueue: maxFrames must be a positive integer, got ${maxFrames}`);
     if (weight && !(weight.max > 0)) throw new RangeError(`OutboundQueue: the weight bound must be positive, got ${weight.max}`);
+    if (budget && !weight) throw new RangeError('OutboundQueue: a shared budget needs a weight for each frame');
     this.maxFrames = maxFrames;
     this.#weight = weight ?? null;
+    this.#budget = budget ?? null;
     this.#items = [];
     this.#inAt = this.#agentAt = new Float64Array(0);
     this.#resize(Math.min(INITIAL_CAPACITY, maxFrames));
@@ -85,6 +98,16 @@ export class OutboundQueue<T> {
     return this.#overflowDrops;
   }
 
+  /** Of those, the frames dropped because the shared budget was past its bound. */
+  get budgetDrops(): number {
+    return this.#budgetDrops;
+  }
+
+  /** Bytes this queue holds against the shared budget. */
+  get chargedBytes(): number {
+    return this.#charged;
+  }
+
   /**
    * Queue a frame. `inAtMs` is when its audio entered the gateway (for latency),
    * `agentAtMs` when it came from the agent (for the outbound direction's
@@ -93,8 +116,13 @@ export class OutboundQueue<T> {
    */
   push(frame: T, inAtMs: number, agentAtMs = Number.NaN): readonly string[] {
     const w = this.#weight?.of(frame) ?? 0;
+    const budget = this.#budget;
+    const charge = budget === null ? 0 : w + budget.perFrameBytes;
     let passed: readonly string[] = NO_MARKS;
-    while (this.#size > this.#reserved && this.#full(w)) {
+    while (this.#size > this.#reserved) {
+      const full = this.#full(w);
+      if (!full && (budget === null || budget.admits(this.#charged, charge))) break;
+      if (!full) this.#countBudgetDrop();
       if (this.#reserved > 0) {
         // The oldest frames are the greeting, which is not cut for room: this frame is the one dropped.
         this.#overflowDrops++;
@@ -105,7 +133,37 @@ export class OutboundQueue<T> {
       passed = passed.length === 0 ? this.#passedMarks() : [...passed, ...this.#passedMarks()];
     }
     this.#append(frame, inAtMs, agentAtMs, w);
+    if (budget !== null) {
+      budget.take(this.#charged, charge);
+      this.#charged += charge;
+    }
     return passed;
+  }
+
+  /**
+   * The shared budget is past its bound and this queue holds more than its
+   * fair share: drop its oldest frames until either is no longer so (counted
+   * in both drop counters). Returns the marks that passed. Reserved frames
+   * ahead (the greeting) are not cut: the queue sheds once they have gone.
+   */
+  shed(): readonly string[] {
+    const budget = this.#budget;
+    if (budget === null || !budget.over || this.#reserved > 0) return NO_MARKS;
+    let dropped = 0;
+    while (this.#size > 0 && budget.excess(this.#charged) > 0) {
+      this.#takeHead();
+      dropped++;
+    }
+    if (dropped === 0) return NO_MARKS;
+    this.#overflowDrops += dropped;
+    this.#budgetDrops += dropped;
+    budget.dropped(dropped);
+    return this.#passedMarks();
+  }
+
+  #countBudgetDrop(): void {
+    this.#budgetDrops++;
+    this.#budget!.dropped(1);
   }
 
   /**
@@ -175,6 +233,10 @@ export class OutboundQueue<T> {
     this.#taken = this.#pushed;
     this.#reserved = 0;
     this.#total = this.#reservedTotal = 0;
+    if (this.#budget !== null) {
+      this.#budget.give(0, this.#charged);
+      this.#charged = 0;
+    }
     if (this.#items.length > SHRINK_ABOVE) this.#resize(INITIAL_CAPACITY);
     const marks = this.#marks.map((m) => m.name);
     this.#marks.length = 0;
@@ -191,6 +253,11 @@ export class OutboundQueue<T> {
       const w = this.#weight.of(frame);
       this.#total -= w;
       if (this.#reserved > 0) this.#reservedTotal -= w;
+      else if (this.#budget !== null) {
+        const charge = w + this.#budget.perFrameBytes;
+        this.#charged -= charge;
+        this.#budget.give(this.#charged, charge);
+      }
     }
     if (this.#reserved > 0) this.#reserved--;
     if (this.#size === 0 && this.#items.length > SHRINK_ABOVE) this.#resize(INITIAL_CAPACITY);

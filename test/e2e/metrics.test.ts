@@ -72,6 +72,8 @@ test('/metrics counts a real call: started, ended by cause, frames, latency and 
   assert.equal(metricValue(text, 'ttma_media_frames_lost_total'), summary.jitter!.lost);
   assert.equal(metricValue(text, 'ttma_media_frames_concealed_total'), summary.jitter!.concealed);
   assert.equal(metricValue(text, 'ttma_mailbox_drops_total'), summary.mailboxDrops);
+  // A lone echo call never reaches the worker's bound on queued agent audio; the series exists from the first pong.
+  assert.equal(metricValue(text, 'ttma_agent_audio_budget_drops_total', { worker: '0' }), 0);
   // Every frame paced out has an added latency; the histogram holds exactly the call's records.
   assert.equal(metricValue(text, 'ttma_media_added_latency_seconds_count'), summary.workerLatencyMs.count);
   assert.equal(metricValue(text, 'ttma_media_added_latency_seconds_bucket', { le: '+Inf' }), summary.workerLatencyMs.count);
