@@ -113,6 +113,8 @@ export interface CallActorHooks {
   recordPaced?(paceHoldMs: number): void;
   /** Ask the main thread to close this call's media socket. */
   requestClose(slot: number, code: number, reason: string): void;
+  /** A stream's `start` named it (the provider's `stream_id`), for the main thread. */
+  streamStarted?(slot: number, streamId: string): void;
   /** The agent asks for something only the ControlActor can do (hang up, transfer, dial, DTMF). */
   agentAction(slot: number, action: AgentAction): void;
   log(slot: number, level: 'info' | 'warn' | 'error', msg: string): void;
@@ -413,6 +415,7 @@ export class CallActor {
       this.#hooks.requestClose(this.slot, CLOSE_POLICY, `${ErrorCodes.MEDIA_PROTOCOL}: start frame names another call`);
       return;
     }
+    if (typeof frame.stream_id === 'string') this.#hooks.streamStarted?.(this.slot, frame.stream_id);
     if (this.#codec) {
       if (this.#awaitingStream) this.#resumeStream(frame.start.media_format);
       return; // otherwise a repeated start changes nothing

@@ -21,6 +21,7 @@ import { HANGUP_RETRY_MS, hangUpRetrying } from './hangUpRetrying.js';
 import { DIAL_RING_MAX_MS, NO_MEDIA_MS, NoMediaDeadline } from './NoMediaDeadline.js';
 import { UNPLACED, noteStartFrame, openLiveCall, type LiveCall, type MediaSocket } from './LiveCall.js';
 import { StreamRestarts } from './StreamRestarts.js';
+import { occurredAtMsOf, streamIdOf } from './StreamIds.js';
 import { CallPlacement } from './CallPlacement.js';
 import { CallTakeover } from './CallTakeover.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
@@ -223,6 +224,7 @@ export class ControlActor {
       case 'streaming.started': {
         const call = this.#byId.get(callId);
         if (call && call.state !== 'ending') call.state = 'streaming';
+        call?.streams.reportedStarted(streamIdOf(payload.stream_id), occurredAtMsOf(envelope.data.occurred_at));
         return;
       }
       case 'streaming.failed': {
@@ -230,7 +232,15 @@ export class ControlActor {
         const call = this.#byId.get(callId);
         // Not ours: perhaps an earlier process's call, answered after this one listed (CallTakeover).
         if (!call) return this.#takeover.onUnknownStreamFailure(callId);
-        if (this.#restarts.retryLater(call, reason)) return;
+        // Late or out of order (DESIGN 3a): a failure of a stream already replaced, or of another than
+        // the live one, neither ends the call nor asks again (StreamIds).
+        const streamId = streamIdOf(payload.stream_id);
+        const about = call.streams.failure(streamId, occurredAtMsOf(envelope.data.occurred_at), call.socket !== null);
+        if (about === 'other') {
+          call.log.info({ streamId, live: call.socket !== null }, 'streaming.failed about another stream than the call\'s: ignored');
+          return;
+        }
+        if (about === 'requested' && this.#restarts.retryLater(call, reason)) return;
         void this.#endCall(callId, reason, 'streaming_failed', true);
         return;
       }
@@ -281,6 +291,7 @@ export class ControlActor {
       return;
     }
     call.socket = socket;
+    call.streams.opened();
     call.mediaSeen = true;
     this.#noMedia.clear(call);
     call.startFrame = null;
@@ -384,6 +395,12 @@ export class ControlActor {
       }
       case 'media.socket.closed':
         return this.onMediaClose(message.slot);
+      case 'media.started': {
+        // From the worker the call left (its stream landed on another): about the old socket.
+        const call = this.#bySlot.get(message.slot);
+        if (call && call.workerIndex === workerIndex && call.socket) call.streams.landed(message.streamId);
+        return;
+      }
       case 'media.abuse':
         return this.onMediaAbuse(message.slot, message.reason);
       case 'webhook':

@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import { RecentCalls, type GatewayCallRecord } from '../control/RecentCalls.js';
+import { StreamIds } from './StreamIds.js';
 
 /** What the front gives us for each accepted media socket. */
 export interface MediaSocket {
@@ -57,6 +58,10 @@ export interface LiveCall {
   streamLosses: number;
   episodeAttempts: number;
   episodeDeadline: number;
+  /** A request asked again after `streaming.failed` is due (StreamRestarts.retryLater). */
+  retryPending: boolean;
+  /** The provider's ids of the call's streams: which one a `streaming.failed` is about. */
+  readonly streams: StreamIds;
 }
 
 export interface LiveCallInit {
@@ -113,6 +118,8 @@ export function openLiveCall(init: LiveCallInit): LiveCall {
     streamLosses: 0,
     episodeAttempts: 0,
     episodeDeadline: 0,
+    retryPending: false,
+    streams: new StreamIds(),
   };
 }
 

@@ -8,10 +8,15 @@
  *   asks `restart(call, 'lost')` once the call's worker confirms it. That
  *   starts an episode, which ends when a stream lands or its deadline passes.
  * - Each request mints a fresh one-time token (FAQ-07) and asks the platform
- *   for `streaming_start` to `/v1/media/<call id>`.
+ *   for `streaming_start` to `/v1/media/<call id>`. An unused token of an
+ *   earlier request stays valid beside it until a stream lands (its stream
+ *   may still be connecting); a refused request's own token is revoked.
  * - The provider's `streaming.failed` (the tunnel not back yet): `retryLater`
  *   asks again after 0.5 s, 1 s, then every 2 s, until the episode's deadline
- *   (10 s from the loss). A failed answer stream starts an episode too.
+ *   (10 s from the loss). A failed answer stream starts an episode too. The
+ *   ControlActor calls it only for a failure that may be about the stream
+ *   asked for (StreamIds); as it may still be about another stream, the
+ *   earlier request's token staying valid matters there.
  * - The platform's 429 (a rate limit, every call restarting at once): asked
  *   again after a random 0.25 to 1.25 s, costing nothing.
  * - Bounds: MAX_STREAM_LOSSES episodes a call, each within RESTREAM_DEADLINE_MS;
@@ -76,11 +81,13 @@ export interface RestartableCall {
   episodeAttempts: number;
   /** performance.now() by which the current episode must have landed a stream. */
   episodeDeadline: number;
+  /** A request asked again is due: another failure meanwhile adds none. */
+  retryPending: boolean;
 }
 
 export interface StreamRestartsDeps<Cause extends string> {
   signalling: Pick<SignallingClient, 'streamingStart'>;
-  tokens: { issue(callId: string, nowMs: number): string; revokeCall(callId: string): void };
+  tokens: { issueAnother(callId: string, nowMs: number): string; revoke(callId: string, token: string): void };
   publicHost: string;
   codec: string;
   /** Ends the call (and hangs it up at the provider). */
@@ -143,13 +150,15 @@ export class StreamRestarts<Cause extends string> {
     this.#deps.counters.streamRestarts++;
     this.#deps.asked[why] = (this.#deps.asked[why] ?? 0) + 1;
     const { tokens, signalling, publicHost, codec } = this.#deps;
-    const token = tokens.issue(call.callId, Date.now());
+    // Beside any unused one: an earlier request's stream may still be connecting with it (a stream
+    // that lands revokes the rest, MediaTokenStore).
+    const token = tokens.issueAnother(call.callId, Date.now());
     const streamUrl = `wss://${publicHost}/v1/media/${encodeURIComponent(call.callId)}`;
     call.log.warn({ restart: call.streamRestarts, why }, ASK_MESSAGES[why]);
     try {
       await signalling.streamingStart(call.callId, { stream_url: streamUrl, stream_auth_token: token, codec });
     } catch (err) {
-      tokens.revokeCall(call.callId);
+      tokens.revoke(call.callId, token);
       if (isTtmaError(err, ErrorCodes.RATE_LIMITED) && this.#askAgainWhenPaced(call)) return;
       this.#deps.counters.streamRestartsFailed++;
       call.log.error({ err: (err as Error).message }, 'new media stream refused');
@@ -165,6 +174,8 @@ export class StreamRestarts<Cause extends string> {
    */
   retryLater(call: RestartableCall, reason: string): boolean {
     if (this.#over(call) || call.socket) return false;
+    // One request asked again at a time: it answers every failure reported meanwhile.
+    if (call.retryPending) return true;
     if (!call.orphanTimer) {
       // The answer's own stream failed: an episode of its own.
       if (!this.mayRestart(call)) return false;
@@ -175,7 +186,11 @@ export class StreamRestarts<Cause extends string> {
     // A request that could not land before the deadline only costs the provider a request.
     if (performance.now() + delayMs >= call.episodeDeadline) return false;
     call.log.warn({ reason, retryInMs: delayMs }, 'the new media stream did not connect: trying again');
-    setTimeout(() => void this.restart(call, 'not_connected'), delayMs).unref();
+    call.retryPending = true;
+    setTimeout(() => {
+      call.retryPending = false;
+      void this.restart(call, 'not_connected');
+    }, delayMs).unref();
     return true;
   }
 

@@ -163,6 +163,7 @@ const hooks: CallActorHooks = {
   },
   recordPaced: (holdMs) => paced.record(holdMs),
   requestClose: (slot, code, reason) => post({ type: 'media.close', slot, code, reason }),
+  streamStarted: (slot, streamId) => post({ type: 'media.started', slot, streamId }),
   agentAction: (slot, action) => post({ type: 'agent.action', slot, action }),
   log: (slot, level, msg) => post({ type: 'log', level, slot, msg }),
   now,

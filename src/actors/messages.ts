@@ -128,6 +128,8 @@ export type FromWorker =
   | { type: 'media.close'; slot: number; code: number; reason: string }
   /** The call's stream was lost mid-call (no `stop` from the provider): its actor waits for a new one. */
   | { type: 'media.lost'; slot: number }
+  /** The stream's `start` frame named it (the provider's `stream_id`): main tells its events apart by it. */
+  | { type: 'media.started'; slot: number; streamId: string }
   | { type: 'agent.action'; slot: number; action: AgentAction }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; slot?: number; fields?: Record<string, unknown> }
   // Worker-owned sockets (DESIGN 4, fourth option): the worker's listener asks, main decides.

@@ -207,6 +207,17 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
       }
       handlers.mediaFrame(data.slot, message);
     },
+    // uWS answers each ping with a pong itself (before this runs): uncounted, a ping flood made the
+    // gateway write a pong per ping without limit. Pings take from the frame bucket too; a provider
+    // pings seldom if at all (RFC 6455 5.5.2). Pongs need no handler: uWS reads them natively and
+    // answers nothing, and a handler would cost a call into JavaScript per pong.
+    ping: (ws) => {
+      const data = ws.getUserData();
+      if (data.refused) return;
+      if (!data.limiter.take(performance.now())) {
+        closeForAbuse(ws, handlers, CLOSE_POLICY, 'flood', `${ErrorCodes.MEDIA_FLOOD}: more pings than a call sends`);
+      }
+    },
     close: (ws, code, message) => {
       // 1006: no close frame either way (the TCP connection dropped, or uWS cut it: idle, oversize;
       // uWS then names its reason in `message`).

@@ -17,7 +17,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function setup(answer: () => Promise<void> = async () => undefined, timing = TIMING) {
   const asked: number[] = [];
   const ended: Array<{ reason: string; cause: string; atMs: number }> = [];
-  const tokens = { issued: 0, revoked: 0 };
+  const tokens = { issued: 0, revoked: 0, revokedTokens: [] as string[] };
   const counters = { streamRestarts: 0, streamRestartsLanded: 0, streamRestartsFailed: 0 };
   const askedBy: Record<string, number> = {};
   const t0 = performance.now();
@@ -32,6 +32,7 @@ function setup(answer: () => Promise<void> = async () => undefined, timing = TIM
     streamLosses: 0,
     episodeAttempts: 0,
     episodeDeadline: 0,
+    retryPending: false,
   };
   const restarts = new StreamRestarts<'media_closed' | 'streaming_failed'>({
     signalling: {
@@ -40,7 +41,13 @@ function setup(answer: () => Promise<void> = async () => undefined, timing = TIM
         await answer();
       },
     },
-    tokens: { issue: () => `token-${++tokens.issued}`, revokeCall: () => void tokens.revoked++ },
+    tokens: {
+      issueAnother: () => `token-${++tokens.issued}`,
+      revoke: (_callId, token) => {
+        tokens.revoked++;
+        tokens.revokedTokens.push(token);
+      },
+    },
     publicHost: 'gw.example.com',
     codec: 'PCMU',
     endCall: async (_id, reason, cause) => {
@@ -120,7 +127,7 @@ describe('StreamRestarts', () => {
     assert.equal(paced.asked.length, 2);
     assert.equal(paced.call.streamRestarts, 1, 'the paced request was not counted');
     assert.deepEqual(paced.askedBy, { lost: 1, paced: 1 });
-    assert.equal(paced.tokens.revoked, 1);
+    assert.deepEqual(paced.tokens.revokedTokens, ['token-1'], 'only the refused request\'s token');
     if (paced.call.orphanTimer) clearTimeout(paced.call.orphanTimer);
 
     answers = [new TtmaError(ErrorCodes.CALL_NOT_OWNED, 'no', 403)];
@@ -132,5 +139,18 @@ describe('StreamRestarts', () => {
     assert.deepEqual(refused.ended.map((e) => e.cause), ['media_closed']);
     assert.equal(refused.counters.streamRestartsFailed, 1);
     assert.equal(refused.tokens.revoked, 1);
+  });
+
+  it('failures reported while a request asked again is due add none: one request answers them all', async () => {
+    const t = setup();
+    await t.restarts.restart(t.call, 'lost');
+    for (let i = 0; i < 3; i++) assert.equal(t.restarts.retryLater(t.call, 'streaming failed'), true);
+    await sleep(TIMING.retryBaseMs + 30);
+    assert.deepEqual(t.askedBy, { lost: 1, not_connected: 1 });
+    // Due no more: the next failure is answered by the next request, backed off.
+    assert.equal(t.restarts.retryLater(t.call, 'streaming failed'), true);
+    await sleep(2 * TIMING.retryBaseMs + 30);
+    assert.deepEqual(t.askedBy, { lost: 1, not_connected: 2 });
+    if (t.call.orphanTimer) clearTimeout(t.call.orphanTimer);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MediaTokenStore } from '../../src/control/MediaTokenStore.js';
+import { MAX_TOKENS_PER_CALL, MediaTokenStore } from '../../src/control/MediaTokenStore.js';
 
 test('a token works once, for its own call only', () => {
   const store = new MediaTokenStore(30_000);
@@ -54,4 +54,36 @@ test('sweep drops expired entries', () => {
   assert.equal(store.size, 1);
   assert.equal(store.hasPendingToken('a'), false);
   assert.equal(store.hasPendingToken('b'), true);
+});
+
+test('issuing another keeps the unused ones; the first redeemed revokes the rest', () => {
+  const store = new MediaTokenStore(30_000);
+  const first = store.issueAnother('call-a', 0);
+  const second = store.issueAnother('call-a', 0);
+  const third = store.issueAnother('call-a', 0);
+  store.issue('call-b', 0);
+  assert.equal(store.size, 4);
+  assert.deepEqual(store.consume('call-a', first, 1), { ok: true }, 'the earlier request\'s token still opens the call');
+  assert.deepEqual(store.consume('call-a', second, 2), { ok: false, reason: 'unknown' });
+  assert.deepEqual(store.consume('call-a', third, 2), { ok: false, reason: 'unknown' });
+  assert.equal(store.hasPendingToken('call-a'), false);
+  assert.equal(store.hasPendingToken('call-b'), true, 'another call\'s token is untouched');
+});
+
+test('revoking one token leaves the call\'s others; a call holds a bounded number', () => {
+  const store = new MediaTokenStore(30_000);
+  const kept = store.issueAnother('call-a', 0);
+  const refused = store.issueAnother('call-a', 0);
+  store.revoke('call-b', refused); // not that call's: nothing
+  store.revoke('call-a', refused);
+  assert.equal(store.consume('call-a', refused, 1).ok, false);
+  assert.equal(store.consume('call-a', kept, 1).ok, true);
+  const many = Array.from({ length: MAX_TOKENS_PER_CALL + 2 }, () => store.issueAnother('call-c', 0));
+  assert.equal(store.size, MAX_TOKENS_PER_CALL);
+  assert.equal(store.consume('call-c', many[0], 1).ok, false, 'the oldest went');
+  assert.equal(store.consume('call-c', many.at(-1), 1).ok, true);
+  store.issueAnother('call-d', 0);
+  store.issueAnother('call-d', 0);
+  store.revokeCall('call-d');
+  assert.equal(store.size, 0);
 });

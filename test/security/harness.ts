@@ -277,11 +277,11 @@ export class SecurityStack {
     return ws!;
   }
 
-  startFrame(callId: string, encoding = 'PCMU', sampleRate = 8000): string {
+  startFrame(callId: string, encoding = 'PCMU', sampleRate = 8000, streamId = 'sec-stream'): string {
     return JSON.stringify({
       event: 'start',
       sequence_number: '1',
-      stream_id: 'sec-stream',
+      stream_id: streamId,
       start: { call_control_id: callId, call_session_id: 'session', from: '+15550207777', to: NUMBER, media_format: { encoding, sample_rate: sampleRate, channels: 1 } },
     });
   }

@@ -13,7 +13,7 @@ import { createPrivateKey, sign as cryptoSign } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import nacl from 'tweetnacl';
-import { MediaTokenStore } from '../../src/control/MediaTokenStore.js';
+import { MAX_TOKENS_PER_CALL, MediaTokenStore } from '../../src/control/MediaTokenStore.js';
 import { WebhookGate } from '../../src/control/WebhookGate.js';
 import { parseEd25519PublicKey } from '../../src/wire/webhookSignature.js';
 import { attack, type AttackProbe } from './attacks.js';
@@ -140,6 +140,8 @@ attack('property: any single-character change to the signature header is refused
 
 type TokenOp =
   | { op: 'issue'; call: number }
+  /** A new stream asked for again: the earlier request's token stays valid beside it. */
+  | { op: 'another'; call: number }
   | { op: 'present'; token: number; own: boolean; call: number }
   | { op: 'revoke'; call: number }
   | { op: 'advance'; ms: number };
@@ -151,6 +153,7 @@ attack('property: media tokens are one-time, bound to their call, revocable and 
   // the interesting cases (a second redemption, a redemption after expiry) must be common.
   const op: fc.Arbitrary<TokenOp> = fc.oneof(
     { weight: 3, arbitrary: fc.record({ op: fc.constant('issue' as const), call: fc.nat({ max: 2 }) }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('another' as const), call: fc.nat({ max: 2 }) }) },
     {
       weight: 6,
       arbitrary: fc.record({ op: fc.constant('present' as const), token: fc.nat({ max: 5 }), own: fc.nat({ max: 3 }).map((n) => n > 0), call: fc.nat({ max: 2 }) }),
@@ -171,6 +174,10 @@ attack('property: media tokens are one-time, bound to their call, revocable and 
         } else if (step.op === 'issue') {
           for (const t of tokens) if (t.call === step.call) t.live = false; // re-issue replaces
           tokens.push({ value: store.issue(CALLS[step.call]!, now), call: step.call, issuedAt: now, live: true, redeemed: 0 });
+        } else if (step.op === 'another') {
+          const held = tokens.filter((t) => t.call === step.call && t.live);
+          if (held.length >= MAX_TOKENS_PER_CALL) held[0]!.live = false; // the oldest goes
+          tokens.push({ value: store.issueAnother(CALLS[step.call]!, now), call: step.call, issuedAt: now, live: true, redeemed: 0 });
         } else if (step.op === 'revoke') {
           store.revokeCall(CALLS[step.call]!);
           for (const t of tokens) if (t.call === step.call) t.live = false;
@@ -186,6 +193,7 @@ attack('property: media tokens are one-time, bound to their call, revocable and 
             if (verdict.ok) {
               t.redeemed++;
               redeemed++;
+              for (const other of tokens) if (other.call === call) other.live = false; // one stream landed: the rest go
             }
             assert.ok(t.redeemed <= 1, 'redeemed twice');
           }
