@@ -12,6 +12,7 @@ import type { AgentConfig } from './agentConfig.js';
 import { AgentMarks } from './AgentMarks.js';
 import { streamChat, synthesize, transcribe, TTS_PCM_RATE, warm } from './openAiHttp.js';
 import { SentenceSplitter } from './SentenceSplitter.js';
+import { openClawSessionKey } from './sessionKey.js';
 
 type OpenClawConfig = Extract<AgentConfig, { kind: 'openclaw' }>;
 
@@ -51,8 +52,7 @@ export class OpenClawAgent implements AgentAdapter {
   async open(call: AgentCall, sink: AgentSink): Promise<void> {
     this.marks.opening();
     this.#sink = sink;
-    const party = call.direction === 'incoming' ? call.from : call.to;
-    this.#sessionKey = this.#config.session === 'caller' ? `ttma:${party}` : `ttma:call:${call.callId}`;
+    this.#sessionKey = openClawSessionKey(call, this.#config.session);
     this.#resumed = call.resumed === true;
     // Connections (and fetch itself) warm before pickup: the first turn is not late.
     await Promise.all([warm(this.#config.chat), warm(this.#config.stt), warm(this.#config.tts)]);
