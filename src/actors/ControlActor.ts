@@ -16,6 +16,8 @@ import type { WebhookEnvelope } from '../wire/telnyx.js';
 import type { LiveCallView, RecordingSetting, RecordingSettingResult, RecordingsDeleted } from '../wire/platformApi.js';
 import type { CapState, PlatformControlMessage } from '../wire/controlChannel.js';
 import { AddedLatencyMeter, type AddedLatency } from './AddedLatencyMeter.js';
+import { AgentRequestBudget, AgentRequestRefused } from './AgentRequestBudget.js';
+import { ANSWER_RETRY_WINDOW_MS, answerRetrying } from './answerRetrying.js';
 import { DialsInFlight } from './DialsInFlight.js';
 import { HANGUP_RETRY_MS, hangUpRetrying } from './hangUpRetrying.js';
 import { DIAL_RING_MAX_MS, NO_MEDIA_MS, NoMediaDeadline } from './NoMediaDeadline.js';
@@ -122,8 +124,12 @@ export class ControlActor {
     /** Hang-ups through the platform tried again after a failure that may pass; and those that never went through. */
     hangupRetries: 0,
     hangupsFailed: 0,
+    /** Answers sent again after the platform's rate limit refused them (answerRetrying.ts). */
+    answerRetries: 0,
   };
   readonly #latency = new AddedLatencyMeter();
+  /** Agents' transfer, dial and DTMF requests: bounded per call and per gateway (its `refused` feeds metrics). */
+  readonly agentRequests = new AgentRequestBudget();
   /** By label, for metrics: calls started by direction, ended by cause, refused by the concurrent-call cap. */
   readonly started: Record<string, number> = {};
   readonly ended: Record<string, number> = {};
@@ -676,16 +682,20 @@ export class ControlActor {
     const reply = (result: AgentActionResult) => this.#supervisor.host(call.workerIndex)?.send({ type: 'agent.result', slot: call.slot, result });
     const failed = (request: AgentActionResult['request'], err: unknown) => {
       const detail = isTtmaError(err) ? err.message : String(err);
-      call.log.warn({ request, err: detail }, 'agent request refused');
+      // A flood is logged at its first refusal and every 100th, not once a message.
+      if (!(err instanceof AgentRequestRefused) || err.onCall % 100 === 1) call.log.warn({ request, err: detail, ...(err instanceof AgentRequestRefused ? { refusedOnCall: err.onCall } : {}) }, 'agent request refused');
       reply({ request, ok: false, detail });
     };
+    if (action.kind === 'hangup') {
+      call.log.info({ reason: action.reason }, 'the agent hung up');
+      return this.#endCall(call.callId, `agent: ${action.reason}`, 'agent', true);
+    }
+    // Bounded per call and per gateway, so an agent cannot spend the deployment's signalling budget (AgentRequestBudget).
+    const send = <T>(run: () => Promise<T>) => this.agentRequests.run(call, action.kind, run);
     switch (action.kind) {
-      case 'hangup':
-        call.log.info({ reason: action.reason }, 'the agent hung up');
-        return this.#endCall(call.callId, `agent: ${action.reason}`, 'agent', true);
       case 'transfer':
         try {
-          await this.#signalling.transfer(call.callId, { to: action.to });
+          await send(() => this.#signalling.transfer(call.callId, { to: action.to }));
           call.log.info('call transferred by the agent');
           reply({ request: 'transfer', ok: true, detail: '' });
         } catch (err) {
@@ -694,7 +704,7 @@ export class ControlActor {
         return;
       case 'dial':
         try {
-          const placed = await this.dial(action.to);
+          const placed = await send(() => this.dial(action.to));
           reply({ request: 'dial', ok: true, detail: placed.callId });
         } catch (err) {
           failed('dial', err);
@@ -702,7 +712,7 @@ export class ControlActor {
         return;
       case 'dtmf':
         try {
-          await this.#signalling.sendDtmf(call.callId, { digits: action.digits });
+          await send(() => this.#signalling.sendDtmf(call.callId, { digits: action.digits }));
           reply({ request: 'dtmf', ok: true, detail: '' });
         } catch (err) {
           failed('dtmf', err);
@@ -743,9 +753,18 @@ export class ControlActor {
     this.#callStarted('incoming');
     this.#placement.admitted(call, host);
     this.#noMedia.arm(call);
-    const token = this.#tokens.issue(callId, Date.now());
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
-    this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: token, codec: this.#config.codec }).then(
+    // Refused for the rate limit: sent again after the platform's Retry-After while the caller rings (answerRetrying.ts),
+    // each time with a fresh token (it replaces the unused one), so a short token life still covers the stream.
+    const answer = () => this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: this.#tokens.issue(callId, Date.now()), codec: this.#config.codec });
+    answerRetrying(answer, {
+      deadline: performance.now() + ANSWER_RETRY_WINDOW_MS,
+      live: () => call.state !== 'ending' && !this.#closing,
+      retrying: (err, waitMs) => {
+        this.counters.answerRetries++;
+        call.log.warn({ err: (err as Error).message, retryInMs: waitMs }, 'answer refused for the rate limit: trying again');
+      },
+    }).then(
       () => call.log.info('answered; waiting for the media stream'),
       (err: Error) => {
         call.log.error({ err: err.message }, 'answer failed');

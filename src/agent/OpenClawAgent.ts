@@ -10,8 +10,9 @@ import { SpeechDetector } from '../media/SpeechDetector.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import type { AgentConfig } from './agentConfig.js';
 import { AgentMarks } from './AgentMarks.js';
-import { streamChat, synthesize, transcribe, TTS_PCM_RATE, warm } from './openAiHttp.js';
+import { AGENT_HTTP_DEADLINES, streamChat, synthesize, transcribe, TTS_PCM_RATE, warm, type AgentHttpDeadlines } from './openAiHttp.js';
 import { SentenceSplitter } from './SentenceSplitter.js';
+import { openClawSessionKey } from './sessionKey.js';
 
 type OpenClawConfig = Extract<AgentConfig, { kind: 'openclaw' }>;
 
@@ -37,9 +38,14 @@ export class OpenClawAgent implements AgentAdapter {
   #turnSamples = 0;
   #reply: AbortController | null = null;
   #chain: Promise<void> = Promise.resolve();
+  /** Aborted by close(): the warm-up's requests end with the call. */
+  readonly #life = new AbortController();
+  /** Each request's deadline (openAiHttp.ts; tests shorten them). */
+  readonly #deadlines: AgentHttpDeadlines;
 
-  constructor(config: OpenClawConfig) {
+  constructor(config: OpenClawConfig, options: { deadlines?: Partial<AgentHttpDeadlines> } = {}) {
     this.#config = config;
+    this.#deadlines = { ...AGENT_HTTP_DEADLINES, ...options.deadlines };
     this.#detector = new SpeechDetector({
       sampleRate: this.sampleRate,
       thresholdDbfs: config.bargeIn.thresholdDbfs,
@@ -51,11 +57,13 @@ export class OpenClawAgent implements AgentAdapter {
   async open(call: AgentCall, sink: AgentSink): Promise<void> {
     this.marks.opening();
     this.#sink = sink;
-    const party = call.direction === 'incoming' ? call.from : call.to;
-    this.#sessionKey = this.#config.session === 'caller' ? `ttma:${party}` : `ttma:call:${call.callId}`;
+    this.#sessionKey = openClawSessionKey(call, this.#config.session);
     this.#resumed = call.resumed === true;
-    // Connections (and fetch itself) warm before pickup: the first turn is not late.
-    await Promise.all([warm(this.#config.chat), warm(this.#config.stt), warm(this.#config.tts)]);
+    // Connections (and fetch itself) warm before pickup: the first turn is not late. Each within
+    // 5 s, as the ws and realtime adapters' open; a hung endpoint fails the open, and close() ends it.
+    const ms = this.#deadlines.warmMs;
+    const signal = this.#life.signal;
+    await Promise.all([warm(this.#config.chat, signal, ms), warm(this.#config.stt, signal, ms), warm(this.#config.tts, signal, ms)]);
     this.marks.opened();
   }
 
@@ -94,6 +102,7 @@ export class OpenClawAgent implements AgentAdapter {
   }
 
   pushDtmf(digit: string): void {
+    if (this.#closed) return;
     // A key press becomes a short text turn.
     void this.#answerText(`[caller pressed ${digit}]`);
   }
@@ -114,6 +123,7 @@ export class OpenClawAgent implements AgentAdapter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#life.abort();
     this.#reply?.abort();
     this.#sink = null;
   }
@@ -122,7 +132,7 @@ export class OpenClawAgent implements AgentAdapter {
     const reply = this.#newReply();
     let text: string;
     try {
-      text = await transcribe(this.#config.stt, audio, this.sampleRate, reply.signal);
+      text = await transcribe(this.#config.stt, audio, this.sampleRate, reply.signal, this.#deadlines.sttMs);
     } catch (err) {
       if (!reply.signal.aborted) this.#emit({ type: 'error', message: (err as Error).message });
       return;
@@ -140,7 +150,7 @@ export class OpenClawAgent implements AgentAdapter {
     const splitter = new SentenceSplitter();
     let whole = '';
     try {
-      for await (const delta of streamChat(this.#config.chat, this.#sessionKey, text, reply.signal)) {
+      for await (const delta of streamChat(this.#config.chat, this.#sessionKey, text, reply.signal, this.#deadlines.chatIdleMs)) {
         whole += delta;
         this.#emit({ type: 'transcript', role: 'agent', text: delta, final: false });
         for (const sentence of splitter.push(delta)) this.#speak(sentence, reply.signal);
@@ -174,7 +184,7 @@ export class OpenClawAgent implements AgentAdapter {
       if (slot.live) this.#deliver(pcm);
       else slot.chunks.push(pcm);
     };
-    const done = synthesize(this.#config.tts, sentence, signal, forward).catch((err: Error) => {
+    const done = synthesize(this.#config.tts, sentence, signal, forward, this.#deadlines.ttsIdleMs).catch((err: Error) => {
       if (!signal.aborted) this.#emit({ type: 'error', message: err.message });
     });
     const previous = this.#chain;

@@ -34,6 +34,7 @@ import { chatOnce } from './openAiHttp.js';
 import { base64ToPcm, pcmToBase64 } from './pcm.js';
 import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
+import { openClawSessionKey } from './sessionKey.js';
 
 type RealtimeConfig = Extract<AgentConfig, { kind: 'realtime' }>;
 
@@ -451,7 +452,7 @@ export class RealtimeAgent implements AgentAdapter {
     const cue = setTimeout(() => this.#deliver(this.holdAudio, null), this.#config.cueAfterMs);
     let output: Record<string, unknown>;
     try {
-      output = { answer: await chatOnce(target, `ttma:${this.#call.from}`, question, abort.signal) };
+      output = { answer: await chatOnce(target, openClawSessionKey(this.#call), question, abort.signal) };
     } catch (err) {
       output = { error: `the agent could not be reached (${(err as Error).message})` };
     } finally {

@@ -133,7 +133,7 @@ export const GATEWAY_KEYS: readonly KeySpec[] = [
   { key: 'agent.ttsUrl', type: 'string', default: '(required for openclaw)', flag: '--tts-url', meaning: 'openclaw: text-to-speech service base URL' },
   { key: 'agent.ttsModel', type: 'string', default: 'tts-1', flag: '--tts-model', meaning: 'openclaw: text-to-speech model' },
   { key: 'agent.ttsVoice', type: 'string', default: 'alloy', flag: '--tts-voice', meaning: 'openclaw: text-to-speech voice' },
-  { key: 'agent.session', type: 'string', default: 'caller', meaning: 'openclaw: one session per caller number, or per call' },
+  { key: 'agent.session', type: 'string', default: 'caller', meaning: 'openclaw: one session per far party\'s number (the caller, or the callee on outbound calls; a withheld number gets one per call), or per call' },
   { key: 'agent.greeting', type: 'string', default: '(none)', meaning: 'openclaw: spoken when the call starts' },
   { key: 'agent.turnEndMs', type: 'int', default: '600', meaning: 'openclaw: quiet that ends a caller turn, ms' },
 ];

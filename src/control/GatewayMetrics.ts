@@ -89,6 +89,8 @@ export class GatewayMetrics {
       retried: control.counters.hangupRetries,
       failed: control.counters.hangupsFailed,
     }));
+    mirror(this.registry, 'ttma_answer_retries_total', "Inbound calls' answers sent again after the platform refused them for the deployment's rate limit (after its Retry-After, within 8 s of the call's arrival).", 'reason', () => ({ rate_limited: control.counters.answerRetries }));
+    mirror(this.registry, 'ttma_agent_requests_refused_total', "Agents' transfer, dial and DTMF requests refused by the gateway before reaching the platform, by the bound they passed: call (one in flight per kind with 4 waiting, burst 5 and 2 a second per call) or gateway (burst 20 and 10 a second for all calls' agents together).", 'by', () => control.agentRequests.refused);
     mirror(this.registry, 'ttma_platform_connect_retries_total', 'Signalling requests sent again because the platform refused the connection (it was restarting); up to 5 s a request.', 'reason', () => ({ connection_refused: signalling.connectRetries }));
     mirror(this.registry, 'ttma_media_stream_restarts_asked_total', 'New media streams the gateway asked for, by reason: lost (the socket closed mid-call without the provider\'s stop), adopted (a live call taken over from an earlier gateway process), worker_lost (the media worker that owned the call\'s socket was lost), not_connected (asked again after streaming.failed), paced (asked again after the platform\'s rate limit).', 'reason', () => control.streamRestartsAsked);
     mirror(this.registry, 'ttma_media_stream_restarts_total', 'Those new streams by outcome: landed (the call carried on) or refused by the platform or provider (the call ended).', 'outcome', () => ({

@@ -38,6 +38,7 @@ import {
 } from '../wire/platformApi.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 import { readAnswerBody } from '../wire/readAnswerBody.js';
+import { retryAfterMsOf } from '../wire/retryAfter.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -69,6 +70,19 @@ export interface RecordingDownload {
 interface RawResponse {
   status: number;
   text: string;
+  /** The platform's Retry-After on a 429 or 503, in ms; null when it named none. */
+  retryAfterMs?: number | null;
+}
+
+/** A request the platform answered with a refusal: its code and status, and the wait it asked for (Retry-After). */
+export class PlatformRefusal extends TtmaError {
+  readonly retryAfterMs: number | null;
+
+  constructor(code: ErrorCode, message: string, status: number, retryAfterMs: number | null) {
+    super(code, message, status);
+    this.name = 'PlatformRefusal';
+    this.retryAfterMs = retryAfterMs;
+  }
 }
 
 export class SignallingClient {
@@ -286,7 +300,7 @@ export class SignallingClient {
       // Keep the platform's own code when it is one of ours (TTMA_ERR_DIAL_POLICY, TTMA_ERR_CAP_REACHED...), so callers can tell refusals apart.
       const known = KNOWN_CODES.has(code) ? (code as ErrorCode) : ErrorCodes.PLATFORM;
       const status = known === ErrorCodes.PLATFORM ? 502 : response.status;
-      throw new TtmaError(known, `platform refused ${path}: ${code}: ${(err?.message ?? response.text).slice(0, 300)}`, status);
+      throw new PlatformRefusal(known, `platform refused ${path}: ${code}: ${(err?.message ?? response.text).slice(0, 300)}`, status, response.retryAfterMs ?? null);
     }
     return parsed;
   }
@@ -344,5 +358,7 @@ function checkRecordingSetting(body: unknown): RecordingSetting {
 
 /** An answer's body as text, at most `maxBytes`. */
 async function readAnswer(res: IncomingMessage, maxBytes: number): Promise<RawResponse> {
-  return { status: res.statusCode ?? 0, text: (await readAnswerBody(res, maxBytes)).toString('utf8') };
+  const status = res.statusCode ?? 0;
+  const retryAfterMs = status === 429 || status === 503 ? retryAfterMsOf(res.headers) : null;
+  return { status, text: (await readAnswerBody(res, maxBytes)).toString('utf8'), retryAfterMs };
 }
