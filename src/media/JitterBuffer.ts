@@ -22,7 +22,7 @@
  * the target: the smallest whole number of frames that at least
  * (1 - maxLateLossRate) of the frames needed, clamped to [minDelay, maxDelay].
  *
- * Adaptation rule:
+ * Adaptation rule (clocked; eager mode below):
  * - Grow at once: when the due frame is missing and headroom < target, a
  *   concealment frame is played in front of it instead of in its place
  *   (headroom + one frame); the frame still plays if it comes. So the delay
@@ -43,14 +43,20 @@
  * Eager release (`eager: true`, the call path's mode): the consumer is an
  * agent, not a sound card, so there is no output clock to keep. A frame that
  * is next in sequence and here is released at once, even before its playout
- * time; the playout clock then only decides how long a missing frame is
- * waited for before it is concealed. Shrinking moves that clock back a frame
- * instead of skipping audio (nothing is dropped). With steady input the
- * buffer adds no delay at all, and after jitter it waits for a gap only as
- * long as the target says. A gap is only known to be one when a later frame
- * has arrived: with nothing newer held, the stream is paused, not lossy, and
- * concealment starts only after `stallMs` (default: never), so a caller's
- * stream that ends, or stalls, is not padded with synthetic audio.
+ * time; the playout clock only decides how long a missing frame is waited
+ * for before it is concealed. That clock is kept as the headroom itself, over
+ * the lowest recent transit: when that transit rises (a slow sender's clock
+ * drifting, a slower route) the clock moves with it, so the drift is never
+ * owed to the next gap; when it falls (an early frame, a fast sender) the
+ * clock stays, so an early frame never shortens the wait for the one it
+ * overtook. The delay changes without audio: it grows to the target at once
+ * (no frame inserted), shrinks a frame after the hold above (no frame
+ * skipped), and never passes maxDelay. The only synthetic audio is a lost
+ * frame's own concealment. With steady input the buffer adds no delay at all.
+ * A gap is only known to be one when a later frame has arrived: with nothing
+ * newer held, the stream is paused, not lossy, and concealment starts only
+ * after `stallMs` (default: never), so a caller's stream that ends, or
+ * stalls, is not padded with synthetic audio.
  *
  * Memory: frames are accepted up to `capacityFrames` = ceil(maxDelay/frameMs)
  * + 4 ahead of the playout point. A frame further ahead restarts the stream
@@ -192,6 +198,8 @@ export class JitterBuffer<F = Int16Array> {
   #playedInStream = 0;
   /** Frames played since the delay last changed or a frame came late. */
   #clean = 0;
+  /** Eager mode's playout clock: a missing frame is due at its nominal time + lowest recent transit + this. */
+  #eagerHeadroomMs = 0;
 
   // Delay estimation.
   #jitterMs = 0;
@@ -331,9 +339,22 @@ export class JitterBuffer<F = Int16Array> {
     const frameMs = this.frameMs;
     let slot = this.#slot(seq);
     let present = this.#isBuffered(slot, seq);
-    if (nowMs < this.#nextDueMs && !(this.eager && present)) return undefined;
+    if (this.eager) {
+      if (!present) {
+        const due = seq * frameMs + this.#minTransit + this.#eagerHeadroomMs;
+        if (nowMs < due + this.graceMs) return undefined;
+        if (this.#buffered === 0 && nowMs < due + this.stallMs) return undefined;
+      }
+      const excess = this.#eagerHeadroomMs - this.#targetMs;
+      if (excess >= frameMs && this.#clean >= Math.max(SHRINK_MIN_HOLD_MS, SHRINK_HOLD_MS / Math.floor(excess / frameMs)) / frameMs) {
+        // No output clock to keep: wait a frame less for the next gap, drop nothing.
+        this.#eagerHeadroomMs -= frameMs;
+        this.#clean = 0;
+      }
+      return this.#release(seq, slot, present);
+    }
+    if (nowMs < this.#nextDueMs) return undefined;
     if (!present && nowMs < this.#nextDueMs + this.graceMs) return undefined;
-    if (!present && this.eager && this.#buffered === 0 && nowMs < this.#nextDueMs + this.stallMs) return undefined;
 
     const excess = this.#headroomMs() - this.#targetMs;
     if (!present && excess < 0) {
@@ -345,13 +366,7 @@ export class JitterBuffer<F = Int16Array> {
     if (excess >= frameMs) {
       const hold = Math.max(SHRINK_MIN_HOLD_MS, SHRINK_HOLD_MS / Math.floor(excess / frameMs)) / frameMs;
       const nextSlot = this.#slot(seq + 1);
-      if (this.eager) {
-        // No output clock to keep: wait a frame less for the next gap, drop nothing.
-        if (this.#clean >= hold) {
-          this.#nextDueMs -= frameMs;
-          this.#clean = 0;
-        }
-      } else if (this.#clean >= hold && this.#isBuffered(nextSlot, seq + 1)) {
+      if (this.#clean >= hold && this.#isBuffered(nextSlot, seq + 1)) {
         const skip = !present || this.#clean >= FORCED_SKIP_HOLDS * hold || this.#concealer.quiet?.(this.#slotPcm[slot]!) === true;
         if (skip) {
           this.#skip(slot, seq, present);
@@ -361,9 +376,13 @@ export class JitterBuffer<F = Int16Array> {
         }
       }
     }
+    return this.#release(seq, slot, present);
+  }
 
+  /** Plays `seq`: the held frame, or its concealment. */
+  #release(seq: number, slot: number, present: boolean): JitterFrame {
     this.#nextSeq = seq + 1;
-    this.#nextDueMs += frameMs;
+    this.#nextDueMs += this.frameMs;
     this.#playedInStream++;
     this.#clean++;
     if (present) {
@@ -424,6 +443,7 @@ export class JitterBuffer<F = Int16Array> {
     this.#store(this.#slot(seq), seq, pcm);
     this.#observe(seq, arrivalMs);
     this.#nextDueMs = arrivalMs + this.#targetMs;
+    this.#eagerHeadroomMs = this.#targetMs;
   }
 
   /** A frame too far ahead or behind: a new stream. Keeps the delay histogram (the network is the same). */
@@ -504,7 +524,11 @@ export class JitterBuffer<F = Int16Array> {
 
     const blocks = this.#blockMins;
     if (transit < blocks[this.#block]!) blocks[this.#block] = transit;
-    if (transit < this.#minTransit) this.#minTransit = transit;
+    if (transit < this.#minTransit) {
+      // Eager: the clock stays where it was, so the headroom over the new low grows by as much (a rise, below, moves the clock along).
+      if (this.#minTransit !== Infinity) this.#eagerHeadroomMs += this.#minTransit - transit;
+      this.#minTransit = transit;
+    }
     if (++this.#inBlock >= this.#blockFrames) {
       this.#inBlock = 0;
       this.#block = (this.#block + 1) % MIN_TRANSIT_BLOCKS;
@@ -533,10 +557,20 @@ export class JitterBuffer<F = Int16Array> {
       }
     }
     this.#targetMs = Math.min(this.maxDelayMs, Math.max(this.minDelayMs, frames * this.frameMs));
+    if (this.eager) {
+      // Grow at once, with no frame inserted: no output clock needs one. Never past maxDelay.
+      if (this.#eagerHeadroomMs < this.#targetMs) {
+        this.#eagerHeadroomMs = this.#targetMs;
+        this.#clean = 0;
+      } else if (this.#eagerHeadroomMs > this.maxDelayMs) {
+        this.#eagerHeadroomMs = this.maxDelayMs;
+      }
+    }
   }
 
   /** Playout time minus nominal send time, over the lowest recent transit. */
   #headroomMs(): number {
+    if (this.eager) return this.#eagerHeadroomMs;
     return this.#nextDueMs - (this.#nextSeq ?? 0) * this.frameMs - this.#minTransit;
   }
 
