@@ -22,7 +22,7 @@
  * the target: the smallest whole number of frames that at least
  * (1 - maxLateLossRate) of the frames needed, clamped to [minDelay, maxDelay].
  *
- * Adaptation rule:
+ * Adaptation rule (clocked; eager mode below):
  * - Grow at once: when the due frame is missing and headroom < target, a
  *   concealment frame is played in front of it instead of in its place
  *   (headroom + one frame); the frame still plays if it comes. So the delay
@@ -43,21 +43,31 @@
  * Eager release (`eager: true`, the call path's mode): the consumer is an
  * agent, not a sound card, so there is no output clock to keep. A frame that
  * is next in sequence and here is released at once, even before its playout
- * time; the playout clock then only decides how long a missing frame is
- * waited for before it is concealed. Shrinking moves that clock back a frame
- * instead of skipping audio (nothing is dropped). With steady input the
- * buffer adds no delay at all, and after jitter it waits for a gap only as
- * long as the target says. A gap is only known to be one when a later frame
- * has arrived: with nothing newer held, the stream is paused, not lossy, and
- * concealment starts only after `stallMs` (default: never), so a caller's
- * stream that ends, or stalls, is not padded with synthetic audio.
+ * time; the playout clock only decides how long a missing frame is waited
+ * for before it is concealed. That clock is kept as the headroom itself, over
+ * the lowest recent transit: when that transit rises (a slow sender's clock
+ * drifting, a slower route) the clock moves with it, so the drift is never
+ * owed to the next gap; when it falls (an early frame, a fast sender) the
+ * clock stays, so an early frame never shortens the wait for the one it
+ * overtook. The delay changes without audio: it grows to the target at once
+ * (no frame inserted), shrinks a frame after the hold above (no frame
+ * skipped), and never passes maxDelay. The only synthetic audio is a lost
+ * frame's own concealment. With steady input the buffer adds no delay at all.
+ * A gap is only known to be one when a later frame has arrived: with nothing
+ * newer held, the stream is paused, not lossy, and concealment starts only
+ * after `stallMs` (default: never), so a caller's stream that ends, or
+ * stalls, is not padded with synthetic audio.
  *
  * Memory: frames are accepted up to `capacityFrames` = ceil(maxDelay/frameMs)
- * + 4 ahead of the playout point. A frame further ahead restarts the stream
- * (the provider restarted its counter, or a reconnect): what is buffered is
- * dropped and the new frame anchors a new playout clock. So is a frame further
- * behind than the remembered history while nothing is buffered (a counter that
- * went back). The delay histogram and the counters survive a restart.
+ * + 4 ahead of the playout point. A frame that far ahead, or that far behind
+ * and not a late arrival of a concealed frame, does not belong to the stream:
+ * one such frame alone (a stale copy, a garbled counter) is discarded and
+ * counted (`dropped` ahead, `late` or `duplicates` behind). When the next
+ * frame is out of the stream too and within `capacityFrames` of it, the
+ * counter has moved (a provider restart or reconnect, or a counter that went
+ * back): the stream restarts on the first of the two, what is buffered is
+ * dropped, and both frames play. The delay histogram and the counters survive
+ * a restart.
  */
 import { FRAME_MS } from './constants.js';
 import { Concealer, type FrameConcealer } from './Concealer.js';
@@ -96,6 +106,13 @@ const FORCED_SKIP_HOLDS = 3;
 const QUANTILE_SLACK = 1e-9;
 /** A concealment leads into a received frame at most this many frames on (beyond 60 ms the concealer is silent anyway). */
 const LOOKAHEAD_FRAMES = 4;
+
+/** How a frame outside the stream is counted while it waits for a second one to confirm a restart. */
+const OUTSIDE_NONE = 0;
+const OUTSIDE_AHEAD = 1; // counted dropped
+const OUTSIDE_LATE = 2;
+const OUTSIDE_COPY = 3; // counted a duplicate
+type Outside = typeof OUTSIDE_NONE | typeof OUTSIDE_AHEAD | typeof OUTSIDE_LATE | typeof OUTSIDE_COPY;
 
 const BUFFERED = 1;
 /** Received and gone (played, skipped, or arrived late): a copy is a duplicate. */
@@ -152,9 +169,9 @@ export interface JitterStats {
   received: number;
   /** Frames returned by pop, of every kind. */
   played: number;
-  /** Received frames never played: skipped to shrink the delay, or dropped by a restart. */
+  /** Received frames never played: skipped to shrink the delay, dropped by a restart, or alone far ahead of the stream. */
   dropped: number;
-  /** Stream restarts (a frame too far ahead or behind). */
+  /** Stream restarts (two consecutive frames far ahead of or behind the stream, near each other). */
   resets: number;
   /** Frames held now. */
   buffered: number;
@@ -188,10 +205,20 @@ export class JitterBuffer<F = Int16Array> {
   // Playout clock of the current stream.
   #nextSeq: number | undefined = undefined;
   #nextDueMs = 0;
+  /** The stream's first frame: a frame just before it is a late one, not a stray. */
+  #firstSeq = 0;
   #highestSeq = 0;
   #playedInStream = 0;
   /** Frames played since the delay last changed or a frame came late. */
   #clean = 0;
+  /** Eager mode's playout clock: a missing frame is due at its nominal time + lowest recent transit + this. */
+  #eagerHeadroomMs = 0;
+
+  // A frame outside the stream, kept (and counted as `#candidateKind` says) until the next push confirms a restart or not.
+  #candidateKind: Outside = OUTSIDE_NONE;
+  #candidateSeq = 0;
+  #candidateArrivalMs = 0;
+  #candidatePcm: F | undefined = undefined;
 
   // Delay estimation.
   #jitterMs = 0;
@@ -268,16 +295,31 @@ export class JitterBuffer<F = Int16Array> {
       throw new RangeError(`JitterBuffer.push: frame holds ${pcm.length} samples, expected ${this.samplesPerFrame}`);
     }
     this.#received++;
-    const next = this.#nextSeq;
-    if (next === undefined) {
+    if (this.#nextSeq === undefined) {
       this.#anchor(seq, arrivalMs, pcm);
       return;
     }
-    const ahead = seq - next;
-    if (ahead >= this.capacityFrames) {
-      this.#restart(seq, arrivalMs, pcm);
+    const outside = this.#outside(seq);
+    if (this.#candidateKind !== OUTSIDE_NONE) {
+      // Two consecutive frames outside the stream and near each other: the counter moved. Anything else: the first was a stray.
+      const candidate = this.#candidateSeq;
+      if (outside !== OUTSIDE_NONE && seq !== candidate && Math.abs(seq - candidate) < this.capacityFrames) {
+        this.#restartOnCandidate();
+        this.#place(seq, arrivalMs, pcm);
+        return;
+      }
+      this.#forgetCandidate();
+    }
+    if (outside !== OUTSIDE_NONE) {
+      this.#hold(outside, seq, arrivalMs, pcm);
       return;
     }
+    this.#place(seq, arrivalMs, pcm);
+  }
+
+  /** A frame of the current stream: buffered, or a late frame, or a duplicate. */
+  #place(seq: number, arrivalMs: number, pcm: F): void {
+    const ahead = seq - this.#nextSeq!;
     if (ahead >= 0) {
       const slot = this.#slot(seq);
       if (this.#slotSeq[slot] === seq && this.#slotState[slot] === BUFFERED) {
@@ -293,13 +335,9 @@ export class JitterBuffer<F = Int16Array> {
       // Nothing played yet: an earlier frame overtaken by a later one still opens the stream, on the same clock.
       this.#nextDueMs += ahead * this.frameMs;
       this.#nextSeq = seq;
+      this.#firstSeq = seq;
       this.#store(this.#slot(seq), seq, pcm);
       this.#observe(seq, arrivalMs);
-      return;
-    }
-    if (-ahead > this.#historyFrames) {
-      if (this.#buffered === 0) this.#restart(seq, arrivalMs, pcm);
-      else this.#late++;
       return;
     }
     const slot = this.#slot(seq);
@@ -331,9 +369,22 @@ export class JitterBuffer<F = Int16Array> {
     const frameMs = this.frameMs;
     let slot = this.#slot(seq);
     let present = this.#isBuffered(slot, seq);
-    if (nowMs < this.#nextDueMs && !(this.eager && present)) return undefined;
+    if (this.eager) {
+      if (!present) {
+        const due = seq * frameMs + this.#minTransit + this.#eagerHeadroomMs;
+        if (nowMs < due + this.graceMs) return undefined;
+        if (this.#buffered === 0 && nowMs < due + this.stallMs) return undefined;
+      }
+      const excess = this.#eagerHeadroomMs - this.#targetMs;
+      if (excess >= frameMs && this.#clean >= Math.max(SHRINK_MIN_HOLD_MS, SHRINK_HOLD_MS / Math.floor(excess / frameMs)) / frameMs) {
+        // No output clock to keep: wait a frame less for the next gap, drop nothing.
+        this.#eagerHeadroomMs -= frameMs;
+        this.#clean = 0;
+      }
+      return this.#release(seq, slot, present);
+    }
+    if (nowMs < this.#nextDueMs) return undefined;
     if (!present && nowMs < this.#nextDueMs + this.graceMs) return undefined;
-    if (!present && this.eager && this.#buffered === 0 && nowMs < this.#nextDueMs + this.stallMs) return undefined;
 
     const excess = this.#headroomMs() - this.#targetMs;
     if (!present && excess < 0) {
@@ -345,13 +396,7 @@ export class JitterBuffer<F = Int16Array> {
     if (excess >= frameMs) {
       const hold = Math.max(SHRINK_MIN_HOLD_MS, SHRINK_HOLD_MS / Math.floor(excess / frameMs)) / frameMs;
       const nextSlot = this.#slot(seq + 1);
-      if (this.eager) {
-        // No output clock to keep: wait a frame less for the next gap, drop nothing.
-        if (this.#clean >= hold) {
-          this.#nextDueMs -= frameMs;
-          this.#clean = 0;
-        }
-      } else if (this.#clean >= hold && this.#isBuffered(nextSlot, seq + 1)) {
+      if (this.#clean >= hold && this.#isBuffered(nextSlot, seq + 1)) {
         const skip = !present || this.#clean >= FORCED_SKIP_HOLDS * hold || this.#concealer.quiet?.(this.#slotPcm[slot]!) === true;
         if (skip) {
           this.#skip(slot, seq, present);
@@ -361,9 +406,13 @@ export class JitterBuffer<F = Int16Array> {
         }
       }
     }
+    return this.#release(seq, slot, present);
+  }
 
+  /** Plays `seq`: the held frame, or its concealment. */
+  #release(seq: number, slot: number, present: boolean): JitterFrame {
     this.#nextSeq = seq + 1;
-    this.#nextDueMs += frameMs;
+    this.#nextDueMs += this.frameMs;
     this.#playedInStream++;
     this.#clean++;
     if (present) {
@@ -418,24 +467,71 @@ export class JitterBuffer<F = Int16Array> {
 
   #anchor(seq: number, arrivalMs: number, pcm: F): void {
     this.#nextSeq = seq;
+    this.#firstSeq = seq;
     this.#highestSeq = seq;
     this.#playedInStream = 0;
     this.#clean = 0;
     this.#store(this.#slot(seq), seq, pcm);
     this.#observe(seq, arrivalMs);
     this.#nextDueMs = arrivalMs + this.#targetMs;
+    this.#eagerHeadroomMs = this.#targetMs;
   }
 
-  /** A frame too far ahead or behind: a new stream. Keeps the delay histogram (the network is the same). */
-  #restart(seq: number, arrivalMs: number, pcm: F): void {
+  /**
+   * Whether `seq` is outside the current stream, and how it is counted if it
+   * stays alone: `capacityFrames` or more ahead of the playout point, or as
+   * far behind and neither the late arrival of a frame that was concealed nor
+   * one from just before the stream's first frame.
+   */
+  #outside(seq: number): Outside {
+    const ahead = seq - this.#nextSeq!;
+    if (ahead >= this.capacityFrames) return OUTSIDE_AHEAD;
+    if (-ahead < this.capacityFrames) return OUTSIDE_NONE;
+    const slot = this.#slot(seq);
+    if (this.#slotSeq[slot] !== seq) {
+      // Past the history its slot may belong to a frame held now: never placed.
+      const beforeFirst = this.#firstSeq - seq;
+      return beforeFirst > 0 && beforeFirst < this.capacityFrames && -ahead <= this.#historyFrames ? OUTSIDE_NONE : OUTSIDE_LATE;
+    }
+    return this.#slotState[slot] === MISSING ? OUTSIDE_NONE : OUTSIDE_COPY;
+  }
+
+  /** Keeps a frame outside the stream until the next push, counted as discarded meanwhile (so every push is counted once). */
+  #hold(kind: Outside, seq: number, arrivalMs: number, pcm: F): void {
+    this.#count(kind, 1);
+    this.#candidateKind = kind;
+    this.#candidateSeq = seq;
+    this.#candidateArrivalMs = arrivalMs;
+    this.#candidatePcm = pcm;
+  }
+
+  #forgetCandidate(): void {
+    this.#candidateKind = OUTSIDE_NONE;
+    this.#candidatePcm = undefined;
+  }
+
+  #count(kind: Outside, n: number): void {
+    if (kind === OUTSIDE_AHEAD) this.#dropped += n;
+    else if (kind === OUTSIDE_LATE) this.#late += n;
+    else if (kind === OUTSIDE_COPY) this.#duplicates += n;
+  }
+
+  /** The counter moved: a new stream from the held frame, which is no longer counted as discarded. Keeps the delay histogram (the network is the same). */
+  #restartOnCandidate(): void {
+    const kind = this.#candidateKind;
+    const pcm = this.#candidatePcm as F;
+    this.#count(kind, -1);
     this.#dropped += this.#buffered;
     this.#resets++;
+    const seq = this.#candidateSeq;
+    const arrivalMs = this.#candidateArrivalMs;
     this.#clearStream();
     this.#concealer.splice?.();
     this.#anchor(seq, arrivalMs, pcm);
   }
 
   #clearStream(): void {
+    this.#forgetCandidate();
     this.#slotSeq.fill(NaN);
     this.#slotState.fill(0);
     this.#slotPcm.fill(undefined);
@@ -504,7 +600,11 @@ export class JitterBuffer<F = Int16Array> {
 
     const blocks = this.#blockMins;
     if (transit < blocks[this.#block]!) blocks[this.#block] = transit;
-    if (transit < this.#minTransit) this.#minTransit = transit;
+    if (transit < this.#minTransit) {
+      // Eager: the clock stays where it was, so the headroom over the new low grows by as much (a rise, below, moves the clock along).
+      if (this.#minTransit !== Infinity) this.#eagerHeadroomMs += this.#minTransit - transit;
+      this.#minTransit = transit;
+    }
     if (++this.#inBlock >= this.#blockFrames) {
       this.#inBlock = 0;
       this.#block = (this.#block + 1) % MIN_TRANSIT_BLOCKS;
@@ -533,10 +633,20 @@ export class JitterBuffer<F = Int16Array> {
       }
     }
     this.#targetMs = Math.min(this.maxDelayMs, Math.max(this.minDelayMs, frames * this.frameMs));
+    if (this.eager) {
+      // Grow at once, with no frame inserted: no output clock needs one. Never past maxDelay.
+      if (this.#eagerHeadroomMs < this.#targetMs) {
+        this.#eagerHeadroomMs = this.#targetMs;
+        this.#clean = 0;
+      } else if (this.#eagerHeadroomMs > this.maxDelayMs) {
+        this.#eagerHeadroomMs = this.maxDelayMs;
+      }
+    }
   }
 
   /** Playout time minus nominal send time, over the lowest recent transit. */
   #headroomMs(): number {
+    if (this.eager) return this.#eagerHeadroomMs;
     return this.#nextDueMs - (this.#nextSeq ?? 0) * this.frameMs - this.#minTransit;
   }
 

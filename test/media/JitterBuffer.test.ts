@@ -360,7 +360,7 @@ test('a long loss fades to silence, and audio comes back when frames do', () => 
   assert.equal(back.seq, 20);
 });
 
-test('bounded memory: a frame far in the future restarts the stream instead of growing the buffer', () => {
+test('bounded memory: frames far in the future restart the stream (once two agree) instead of growing the buffer', () => {
   const jb = new JitterBuffer({ samplesPerFrame: N, maxDelayMs: 200 });
   assert.equal(jb.capacityFrames, 14);
   jb.push(0, 0, frameOf(0));
@@ -368,21 +368,31 @@ test('bounded memory: a frame far in the future restarts the stream instead of g
   assert.equal(jb.stats.buffered, 14);
   jb.push(jb.capacityFrames, 2, frameOf(1)); // next + capacity: too far ahead
   let s = jb.stats;
+  assert.deepEqual([s.resets, s.buffered, s.dropped], [0, 14, 1], 'alone, it is held aside and counted dropped');
+  jb.push(jb.capacityFrames + 1, 3, frameOf(1)); // a second one next to it: the counter moved
+  s = jb.stats;
   assert.equal(s.resets, 1);
-  assert.equal(s.buffered, 1);
-  assert.equal(s.dropped, 14);
-  assert.equal(jb.pop(2)?.seq, 14, 'the new stream plays at once (floor 0)');
-  // A provider restart far ahead, and one whose counter went back to 1: each becomes a new stream.
+  assert.equal(s.buffered, 2, 'both frames of the new stream are kept');
+  assert.equal(s.dropped, 14, 'the old stream is dropped; the first new frame no longer counts');
+  assert.equal(jb.pop(3)?.seq, 14, 'the new stream plays at once (floor 0)');
+  assert.equal(jb.pop(22)?.seq, 15, 'and on, one frame later');
+  // A provider restart far ahead: a new stream.
   jb.push(1_000_000, 50, frameOf(2));
-  assert.equal(jb.pop(50)?.seq, 1_000_000);
-  for (let seq = 1_000_001; seq < 1_000_300; seq += 20) jb.push(seq, 60, frameOf(0));
+  jb.push(1_000_001, 70, frameOf(2));
+  assert.equal(jb.pop(70)?.seq, 1_000_000);
+  assert.equal(jb.pop(70)?.seq, 1_000_001);
+  // Frames each far from the last: every one a stray, none buffered.
+  for (let seq = 1_000_020; seq < 1_000_300; seq += 20) jb.push(seq, 80, frameOf(0));
   s = jb.stats;
   assert.ok(s.buffered <= jb.capacityFrames);
-  for (let t = 60; t < 2000; t += 20) while (jb.pop(t) !== undefined);
+  assert.equal(s.resets, 2);
+  for (let t = 80; t < 2000; t += 20) while (jb.pop(t) !== undefined);
+  // A counter that went back to 1: a new stream once the second frame agrees.
   jb.push(1, 2000, frameOf(3));
-  assert.equal(jb.stats.buffered, 1, 'a counter that went back restarts once nothing is buffered');
-  assert.equal(jb.pop(2000)?.seq, 1);
-  assert.ok(jb.stats.resets >= 4);
+  jb.push(2, 2020, frameOf(3));
+  assert.equal(jb.stats.buffered, 2);
+  assert.equal(jb.pop(2020)?.seq, 1);
+  assert.equal(jb.stats.resets, 3);
 });
 
 test('the delay shrinks after the jitter goes: one frame at a time, never below the target', (t) => {
@@ -477,6 +487,21 @@ test('eager: a gap with a later frame held is concealed at its time plus grace, 
   assert.equal(jb.stats.lost, 1);
 });
 
+test('eager: two frames trading places in a paced stream cost nothing at the 20 ms floor (the early one does not shorten the wait)', () => {
+  // Arrival order 1 2 4 3 5 ..., one every 20 ms: 4 comes 20 ms early, 3 20 ms late.
+  const jb = new JitterBuffer({ samplesPerFrame: N, minDelayMs: 20, maxDelayMs: 200, eager: true });
+  const order = [1, 2, 4, 3, 5, 6, 7, 8, 10, 9, 11, 12];
+  const kinds: string[] = [];
+  let t = 1000;
+  for (const seq of order) {
+    jb.push(seq, t, frameOf(seq));
+    for (let tick = t; tick < t + 20; tick += 5) for (let f = jb.pop(tick); f; f = jb.pop(tick)) kinds.push(`${f.seq}:${f.kind}`);
+    t += 20;
+  }
+  assert.deepEqual(kinds, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((seq) => `${seq}:audio`));
+  assert.deepEqual([jb.stats.late, jb.stats.lost, jb.stats.concealed], [0, 0, 0]);
+});
+
 test('eager: a stream that pauses is not padded at once; after stallMs it is concealed and fades to silence', () => {
   const jb = new JitterBuffer({ samplesPerFrame: N, eager: true, stallMs: 300 });
   const speech = new SpeechLikeSignal(8000, 4);
@@ -494,7 +519,7 @@ test('eager: a stream that pauses is not padded at once; after stallMs it is con
   assert.equal(kinds.at(-1), 'silence', 'a long loss ends in silence');
 });
 
-test('eager: shrinking the delay moves the clock back and drops no audio', () => {
+test('eager: after jitter goes the wait for a gap follows the target down, and no audio is dropped', () => {
   const jb = new JitterBuffer({ samplesPerFrame: N, eager: true, maxDelayMs: 200 });
   const rand = prng(11);
   let played = 0;
@@ -510,6 +535,6 @@ test('eager: shrinking the delay moves the clock back and drops no audio', () =>
   for (let f = jb.pop(600 * 20 + 1000); f && jb.stats.buffered > 0; f = jb.pop(600 * 20 + 1000)) if (f.kind === 'audio') played++;
   assert.equal(jb.stats.dropped, 0, 'eager mode never skips a received frame');
   assert.equal(played + jb.stats.late, received);
-  // The clock was moved back to within a frame of the target (the histogram remembers the jitter for tens of seconds).
+  // The wait is the target (the histogram remembers the jitter for tens of seconds).
   assert.ok(jb.stats.delayMs < jb.stats.targetDelayMs + 20, `delay ${jb.stats.delayMs} ms, target ${jb.stats.targetDelayMs} ms`);
 });
