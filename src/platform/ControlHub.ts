@@ -273,9 +273,12 @@ export class ControlHub {
     }
   }
 
-  /** An `error` answer, rationed per connection (ReplyRation): a flood of refused frames is not answered frame by frame. */
+  /**
+   * An `error` answer, rationed per connection (ReplyRation) unless it names a usage report: a flood
+   * of refused frames is not answered frame by frame.
+   */
   #refuse(ws: WebSocket, connection: Connection, reply: Extract<PlatformControlMessage, { type: 'error' }>): void {
-    if (!connection.replies.take(reply.message, reply.call_control_id !== undefined)) {
+    if (reply.call_control_id === undefined && !connection.replies.take(reply.message)) {
       this.counters.unansweredRefusals++;
       return;
     }
