@@ -20,6 +20,7 @@ import {
   type PlatformControlMessage,
 } from '../wire/controlChannel.js';
 import { CALL_ID_PATTERN } from './allowlists.js';
+import { ReplyRation } from './ReplyRation.js';
 import type { Deployment, DeploymentRegistry } from './DeploymentRegistry.js';
 import type { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
 
@@ -39,14 +40,34 @@ export interface ControlHubOptions {
 
 interface Connection {
   deployment: Deployment;
+  /** Set by a pong only: a peer that sends but never reads what we send is not alive. */
   alive: boolean;
+  /** Frames taken but not yet answered (limiter, usage store): past a bound, the socket is not read. */
+  inFlight: number;
+  replies: ReplyRation;
+}
+
+/** An authenticated upgrade not yet registered: a revocation landing meanwhile marks it. */
+interface PendingUpgrade {
+  deployment: Deployment;
+  revoked: string | null;
 }
 
 const DEFAULT_HEARTBEAT_MS = 15_000;
 const DEFAULT_MAX_PER_DEPLOYMENT = 4;
+/**
+ * What may wait to be sent to one connection (ws `bufferedAmount`: past the
+ * kernel's socket buffer). An honest gateway reads its few small messages at
+ * once; a peer that does not read is cut here rather than growing the
+ * platform's heap for every tenant.
+ */
+const MAX_QUEUED_BYTES = 1024 * 1024;
+/** Frames of one connection being processed at once; past it the socket is paused (TCP backpressure). */
+const MAX_IN_FLIGHT = 32;
 const CLOSE_UNSUPPORTED = 1003;
 const CLOSE_POLICY = 1008;
 const CLOSE_REPLACED = 4409;
+const RATE_LIMITED_REPLY = 'rate limit reached for this deployment: slow down and retry';
 
 export class ControlHub {
   readonly #options: ControlHubOptions;
@@ -55,9 +76,11 @@ export class ControlHub {
   readonly #wss: WebSocketServer;
   readonly #byDeployment = new Map<string, Set<WebSocket>>();
   readonly #connections = new Map<WebSocket, Connection>();
+  readonly #pending = new Map<string, Set<PendingUpgrade>>();
   readonly #heartbeatMs: number;
   readonly #timer: NodeJS.Timeout;
-  readonly counters = { accepted: 0, refused: 0, noticesSent: 0, usageReports: 0 };
+  /** `unansweredRefusals`: refused frames not answered (ReplyRation); `queueOverflows`: connections cut for not reading. */
+  readonly counters = { accepted: 0, refused: 0, noticesSent: 0, usageReports: 0, unansweredRefusals: 0, queueOverflows: 0 };
   #closed = false;
 
   constructor(options: ControlHubOptions) {
@@ -73,6 +96,11 @@ export class ControlHub {
   /** Open connections, of one deployment or in all. */
   connections(deploymentId?: string): number {
     return deploymentId === undefined ? this.#connections.size : (this.#byDeployment.get(deploymentId)?.size ?? 0);
+  }
+
+  /** True while the deployment has an open connection or an authenticated upgrade not yet registered. */
+  watches(deploymentId: string): boolean {
+    return this.#byDeployment.has(deploymentId) || this.#pending.has(deploymentId);
   }
 
   /** The node:http server's 'upgrade' event. */
@@ -93,17 +121,19 @@ export class ControlHub {
     const sockets = this.#byDeployment.get(deploymentId);
     if (!sockets) return 0;
     const text = JSON.stringify(message);
-    for (const ws of sockets) ws.send(text);
-    this.counters.noticesSent += sockets.size;
-    return sockets.size;
+    let sent = 0;
+    for (const ws of [...sockets]) if (this.#sendText(ws, text)) sent++;
+    this.counters.noticesSent += sent;
+    return sent;
   }
 
   /** The deployment's identity changed (secret rotated, disabled): its connections end now. */
   revoke(deploymentId: string, reason: string): void {
+    for (const pending of this.#pending.get(deploymentId) ?? []) pending.revoked = reason;
     const sockets = this.#byDeployment.get(deploymentId);
     if (!sockets) return;
     this.#log.info({ audit: true, deployment: deploymentId, connections: sockets.size }, `control connections closed: ${reason}`);
-    for (const ws of [...sockets]) ws.close(CLOSE_REVOKED, reason.slice(0, 100));
+    for (const ws of [...sockets]) this.#cut(ws, CLOSE_REVOKED, reason.slice(0, 100));
   }
 
   /**
@@ -111,16 +141,16 @@ export class ControlHub {
    * connections whose identity no longer holds: deployment gone or disabled, or secret rotated.
    */
   revokeStale(deploymentId: string, current: Deployment | undefined): void {
+    for (const pending of this.#pending.get(deploymentId) ?? []) pending.revoked ??= staleReason(pending.deployment, current);
     const sockets = this.#byDeployment.get(deploymentId);
     if (!sockets) return;
     for (const ws of [...sockets]) {
       const held = this.#connections.get(ws)?.deployment;
-      // Already closing (this process made the change and revoked it itself).
-      if (!held || ws.readyState !== ws.OPEN) continue;
-      const reason = !current ? 'deployment removed' : current.disabled ? 'deployment disabled' : !current.agentSecretSha256.equals(held.agentSecretSha256) ? 'agent secret rotated' : null;
+      if (!held) continue;
+      const reason = staleReason(held, current);
       if (!reason) continue;
       this.#log.info({ audit: true, deployment: deploymentId }, `control connection closed: ${reason} (changed by another platform process)`);
-      ws.close(CLOSE_REVOKED, reason);
+      this.#cut(ws, CLOSE_REVOKED, reason);
     }
   }
 
@@ -143,11 +173,31 @@ export class ControlHub {
     const bearer = /^Bearer ([\x21-\x7e]+)$/i.exec(typeof req.headers.authorization === 'string' ? req.headers.authorization : '');
     const deployment = await this.#options.deployments.authenticate(typeof claimed === 'string' ? claimed : undefined, bearer?.[1]);
     if (!(await this.#options.limiter.take(deployment.id))) {
-      throw new TtmaError(ErrorCodes.RATE_LIMITED, 'rate limit reached for this deployment: slow down and retry', 429);
+      throw new TtmaError(ErrorCodes.RATE_LIMITED, RATE_LIMITED_REPLY, 429);
     }
     const capState = await this.#options.capState(deployment.id);
-    if (socket.destroyed || this.#closed) return;
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, deployment, capState));
+    // The identity was checked some store round trips ago: a rotation or disable since then found
+    // no connection to close. Read it again, and stay visible to revoke/revokeStale while reading
+    // (their change may land after this read was sent) until the socket is registered.
+    const pending: PendingUpgrade = { deployment, revoked: null };
+    this.#track(pending);
+    try {
+      const current = await this.#options.deployments.get(deployment.id);
+      const reason = staleReason(deployment, current) ?? pending.revoked;
+      if (reason) {
+        throw reason === 'deployment disabled'
+          ? new TtmaError(ErrorCodes.DEPLOYMENT_DISABLED, `deployment ${deployment.id} is disabled by the operator`, 403)
+          : new TtmaError(ErrorCodes.AUTH, `authentication failed: ${reason} during the upgrade`, 401);
+      }
+      if (socket.destroyed || this.#closed) return;
+      // ws completes a valid upgrade synchronously: the socket is registered before `pending` is dropped.
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        if (pending.revoked) ws.close(CLOSE_REVOKED, pending.revoked);
+        else this.#accept(ws, deployment, capState);
+      });
+    } finally {
+      this.#untrack(pending);
+    }
   }
 
   #accept(ws: WebSocket, deployment: Deployment, capState: CapState): void {
@@ -155,11 +205,10 @@ export class ControlHub {
     const sockets = this.#byDeployment.get(deployment.id) ?? new Set<WebSocket>();
     this.#byDeployment.set(deployment.id, sockets);
     sockets.add(ws);
-    this.#connections.set(ws, { deployment, alive: true });
+    this.#connections.set(ws, { deployment, alive: true, inFlight: 0, replies: new ReplyRation() });
     if (sockets.size > (this.#options.maxPerDeployment ?? DEFAULT_MAX_PER_DEPLOYMENT)) {
       const oldest = sockets.values().next().value as WebSocket;
-      oldest.close(CLOSE_REPLACED, 'replaced by a newer control connection');
-      this.#forget(oldest);
+      this.#cut(oldest, CLOSE_REPLACED, 'replaced by a newer control connection');
     }
     ws.on('pong', () => this.#markAlive(ws));
     ws.on('message', (data, isBinary) => this.#onMessage(ws, data, isBinary));
@@ -171,57 +220,110 @@ export class ControlHub {
 
   #onMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {
     const connection = this.#connections.get(ws);
-    if (!connection) return;
-    connection.alive = true;
+    // Forgotten (revoked, replaced, cut) or closing: nothing it sends is taken as the deployment's any more.
+    if (!connection || ws.readyState !== ws.OPEN) return;
     if (isBinary) {
-      ws.close(CLOSE_UNSUPPORTED, 'control messages are JSON text');
+      this.#cut(ws, CLOSE_UNSUPPORTED, 'control messages are JSON text');
       return;
     }
-    const { deployment } = connection;
-    void this.#options.limiter.take(deployment.id).then((allowed) => {
-      if (!this.#connections.has(ws)) return;
-      if (!allowed) {
-        // A refused usage report is named, so the gateway sends it again later rather than at its next reconnect.
-        const callId = usageCallId(data);
-        this.#send(ws, { type: 'error', code: ErrorCodes.RATE_LIMITED, message: 'rate limit reached for this deployment: slow down and retry', ...(callId ? { call_control_id: callId } : {}) });
-        return;
-      }
-      this.#onAllowedMessage(ws, deployment, data);
+    connection.inFlight++;
+    if (connection.inFlight >= MAX_IN_FLIGHT && !ws.isPaused) ws.pause();
+    void this.#handle(ws, connection, data).finally(() => {
+      connection.inFlight--;
+      if (ws.isPaused && connection.inFlight < MAX_IN_FLIGHT / 2 && this.#connections.get(ws) === connection) ws.resume();
     });
   }
 
-  #onAllowedMessage(ws: WebSocket, deployment: Deployment, data: RawData): void {
+  async #handle(ws: WebSocket, connection: Connection, data: RawData): Promise<void> {
+    const { deployment } = connection;
+    const allowed = await this.#options.limiter.take(deployment.id);
+    if (this.#connections.get(ws) !== connection) return;
+    if (!allowed) {
+      // A refused usage report is named, so the gateway sends it again later rather than at its next reconnect.
+      const callId = usageCallId(data);
+      this.#refuse(ws, connection, { type: 'error', code: ErrorCodes.RATE_LIMITED, message: RATE_LIMITED_REPLY, ...(callId ? { call_control_id: callId } : {}) });
+      return;
+    }
     let message: unknown;
     try {
       message = JSON.parse(rawText(data));
     } catch {
-      ws.close(CLOSE_POLICY, 'control message is not JSON');
+      this.#cut(ws, CLOSE_POLICY, 'control message is not JSON');
       return;
     }
     const fields = typeof message === 'object' && message !== null ? (message as Record<string, unknown>) : {};
     if (fields['type'] !== 'usage') {
-      this.#send(ws, { type: 'error', code: ErrorCodes.BAD_REQUEST, message: 'unknown control message type' });
+      this.#refuse(ws, connection, { type: 'error', code: ErrorCodes.BAD_REQUEST, message: 'unknown control message type' });
       return;
     }
     const callId = fields['call_control_id'];
     const duration = fields['duration_ms'];
     if (typeof callId !== 'string' || !CALL_ID_PATTERN.test(callId)) {
-      this.#send(ws, { type: 'error', code: ErrorCodes.BAD_REQUEST, message: 'usage needs a well-formed call_control_id' });
+      this.#refuse(ws, connection, { type: 'error', code: ErrorCodes.BAD_REQUEST, message: 'usage needs a well-formed call_control_id' });
       return;
     }
     this.counters.usageReports++;
-    void this.#options.onUsage(deployment, callId, duration).then(
-      (flags) => this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: true, flags }),
-      (err: unknown) => {
-        const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
-        this.#log.warn({ deployment: deployment.id, callId, code: refusal.code }, `usage report refused: ${refusal.message}`);
-        this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: false, code: refusal.code, message: refusal.message });
-      },
-    );
+    try {
+      const flags = await this.#options.onUsage(deployment, callId, duration);
+      this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: true, flags });
+    } catch (err: unknown) {
+      const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
+      this.#log.warn({ deployment: deployment.id, callId, code: refusal.code }, `usage report refused: ${refusal.message}`);
+      this.#send(ws, { type: 'usage.ack', call_control_id: callId, ok: false, code: refusal.code, message: refusal.message });
+    }
   }
 
-  #send(ws: WebSocket, message: PlatformControlMessage): void {
-    ws.send(JSON.stringify(message));
+  /**
+   * An `error` answer, rationed per connection (ReplyRation) unless it names a usage report: a flood
+   * of refused frames is not answered frame by frame.
+   */
+  #refuse(ws: WebSocket, connection: Connection, reply: Extract<PlatformControlMessage, { type: 'error' }>): void {
+    if (reply.call_control_id === undefined && !connection.replies.take(reply.message)) {
+      this.counters.unansweredRefusals++;
+      return;
+    }
+    this.#send(ws, reply);
+  }
+
+  #send(ws: WebSocket, message: PlatformControlMessage): boolean {
+    return this.#sendText(ws, JSON.stringify(message));
+  }
+
+  /** Sends unless the connection is closing or has more than MAX_QUEUED_BYTES waiting: then it is cut. */
+  #sendText(ws: WebSocket, text: string): boolean {
+    if (ws.readyState !== ws.OPEN) return false;
+    if (ws.bufferedAmount + Buffer.byteLength(text) > MAX_QUEUED_BYTES) {
+      const deployment = this.#connections.get(ws)?.deployment.id ?? null;
+      this.counters.queueOverflows++;
+      const fields = { audit: true, deployment, queuedBytes: ws.bufferedAmount, limitBytes: MAX_QUEUED_BYTES };
+      this.#refusals.write('control queue full', 'warn', fields, 'control connection cut: the gateway does not read what the platform sends', { audit: true });
+      this.#cut(ws, CLOSE_POLICY, 'not reading: too much queued for this control connection');
+      // Nothing more goes into a queue nobody drains (the close frame above waits behind it anyway).
+      ws.terminate();
+      return false;
+    }
+    ws.send(text);
+    return true;
+  }
+
+  /** Forgets the connection at once (its frames are ignored from now), then closes it. */
+  #cut(ws: WebSocket, code: number, reason: string): void {
+    this.#forget(ws);
+    ws.close(code, reason);
+  }
+
+  #track(pending: PendingUpgrade): void {
+    const id = pending.deployment.id;
+    const set = this.#pending.get(id) ?? new Set<PendingUpgrade>();
+    this.#pending.set(id, set);
+    set.add(pending);
+  }
+
+  #untrack(pending: PendingUpgrade): void {
+    const id = pending.deployment.id;
+    const set = this.#pending.get(id);
+    set?.delete(pending);
+    if (set?.size === 0) this.#pending.delete(id);
   }
 
   #markAlive(ws: WebSocket): void {
@@ -250,6 +352,13 @@ export class ControlHub {
       ws.ping();
     }
   }
+}
+
+/** Why a connection authenticated as `held` no longer speaks for the deployment, or null. */
+function staleReason(held: Deployment, current: Deployment | undefined): string | null {
+  if (!current) return 'deployment removed';
+  if (current.disabled) return 'deployment disabled';
+  return current.agentSecretSha256.equals(held.agentSecretSha256) ? null : 'agent secret rotated';
 }
 
 /** The call id of a well-formed usage report, else null. */

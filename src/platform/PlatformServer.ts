@@ -328,7 +328,8 @@ export class PlatformServer {
     });
     // Changed through another platform process on the same store: re-check this process's connections.
     this.deployments.store.onStoredChange?.((id) => {
-      if (this.control.connections(id) === 0) return;
+      // Pending upgrades too: one authenticated before the change would otherwise be registered after it.
+      if (!this.control.watches(id)) return;
       // A store that cannot answer now tells nothing: the connections stay (fail-closed checks happen per request).
       void this.deployments.get(id).then((current) => this.control.revokeStale(id, current), () => undefined);
     });

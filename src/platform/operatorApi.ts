@@ -73,12 +73,12 @@ export async function handleOperatorRoute(
   }
   const match = ROUTE_DEPLOYMENT.exec(path);
   if (match) {
-    const id = decodeURIComponent(match[1] ?? '');
     const action = match[2];
     if (action) ctx.allow(method, 'POST');
     else ctx.allow(method, method === 'PATCH' ? 'PATCH' : 'GET');
+    // Authenticated before the path is even decoded: nothing of it is looked at for an anonymous caller.
     ctx.requireAdmin(req);
-    if (!DEPLOYMENT_ID_PATTERN.test(id)) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such deployment', 404);
+    const id = decodeDeploymentId(match[1] ?? '');
     if (action === 'rotate-secret') {
       const body = await ctx.readJson(req);
       const supplied = body['agentSecret'];
@@ -172,6 +172,18 @@ function patchOf(body: Json): DeploymentPatch {
     }
   }
   return body as DeploymentPatch;
+}
+
+/** The deployment id in the path; a malformed %-escape or a shape no id has is no such deployment (404), never a URIError. */
+function decodeDeploymentId(segment: string): string {
+  let id = '';
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    id = '';
+  }
+  if (!DEPLOYMENT_ID_PATTERN.test(id)) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such deployment', 404);
+  return id;
 }
 
 function requireFound(d: Deployment | undefined): Deployment {

@@ -28,6 +28,18 @@ describe('operator API', () => {
     }
   });
 
+  it('a malformed %-escape in a deployment path: 401 without the token, 404 with it, never a 500 or an error line', async () => {
+    const paths = ['/v1/admin/deployments/%E0%A4%A', '/v1/admin/deployments/%', '/v1/admin/deployments/%E0%A4%A/disable'];
+    for (const path of paths) {
+      const method = path.endsWith('/disable') ? 'POST' : 'GET';
+      const anonymous = await call(h.base, method, path, method === 'POST' ? { body: {} } : {});
+      assert.deepEqual([anonymous.status, anonymous.body.error.code], [401, 'TTMA_ERR_AUTH'], path);
+      const admin = await call(h.base, method, path, { headers: adminHeaders(), ...(method === 'POST' ? { body: {} } : {}) });
+      assert.deepEqual([admin.status, admin.body.error.code], [404, 'TTMA_ERR_NOT_FOUND'], path);
+    }
+    assert.ok(!h.lines.some((l) => l.includes('URIError') || l.includes('"level":50')), 'no error-level line, no stack');
+  });
+
   let secret = '';
   it('creates a deployment with defaults, returning the secret once and storing only its SHA-256', async () => {
     const res = await call(h.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: NEW });
