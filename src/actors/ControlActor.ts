@@ -223,6 +223,8 @@ export class ControlActor {
           call.record.answered_at = new Date().toISOString();
         }
         if (call && call.state === 'answering') call.state = 'answered';
+        // A dial's token outlasted the ringing; from the answer it has the usual TTL.
+        if (call) this.#tokens.answered(callId, Date.now());
         // The stream comes with the answer: from now it has the usual wait to land.
         if (call) this.#noMedia.arm(call);
         return;
@@ -636,7 +638,9 @@ export class ControlActor {
   }
 
   async #placeDial(mediaId: string, host: WorkerHost, to: string, fromNumber: string | undefined): Promise<{ callId: string; from: string; to: string }> {
-    const token = this.#tokens.issue(mediaId, Date.now());
+    // The stream opens only when the callee answers: the token outlasts the longest ring (the dial asks
+    // no timeout_secs, so the provider's maximum bounds it; https://developers.telnyx.com/api/call-control/dial-call).
+    const token = this.#tokens.issue(mediaId, Date.now(), DIAL_RING_MAX_MS);
     // The platform checks `from` against the deployment's numbers; we only pick the default.
     const from = fromNumber ?? this.#config.numbers[0] ?? '';
     let result;
@@ -664,6 +668,8 @@ export class ControlActor {
       this.#tokens.revokeCall(mediaId);
       throw new TtmaError(ErrorCodes.PLATFORM, 'the dialled call ended before it was set up');
     }
+    // One set with the call's later tokens (new streams, under the call id): the first redeemed revokes the rest.
+    this.#tokens.fileUnder(mediaId, callId);
     const slot = this.#nextSlot++;
     const log = this.#log.child({ callId, deployment: this.#config.deploymentId });
     const call = openLiveCall({ callId, mediaId, slot, direction: 'outgoing', from, to, log });

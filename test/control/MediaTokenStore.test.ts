@@ -87,3 +87,50 @@ test('revoking one token leaves the call\'s others; a call holds a bounded numbe
   store.revokeCall('call-d');
   assert.equal(store.size, 0);
 });
+
+test('a dial\'s token, filed under its call once named, is one set with the call\'s: either redeemed revokes the other', () => {
+  const store = new MediaTokenStore(30_000);
+  const dial = store.issue('o-media', 0);
+  store.fileUnder('o-media', 'call-a');
+  assert.equal(store.hasPendingToken('o-media'), false);
+  const again = store.issueAnother('call-a', 1);
+  assert.deepEqual(store.consume('call-a', again, 2), { ok: true });
+  assert.deepEqual(store.consume('o-media', dial, 3), { ok: false, reason: 'unknown' }, 'the call id\'s token landing revoked the dial\'s');
+
+  const dial2 = store.issue('o-media2', 0);
+  store.fileUnder('o-media2', 'call-b');
+  const again2 = store.issueAnother('call-b', 1);
+  assert.deepEqual(store.consume('o-media2', dial2, 2), { ok: true }, 'the dial\'s token still opens its own path');
+  assert.deepEqual(store.consume('call-b', again2, 3), { ok: false, reason: 'unknown' }, 'the dial\'s token landing revoked the call id\'s');
+  assert.equal(store.size, 0);
+});
+
+test('a filed dial token opens only its media id\'s path, and goes when the call ends', () => {
+  const store = new MediaTokenStore(30_000);
+  const crossed = store.issue('o-media', 0);
+  store.fileUnder('o-media', 'call-a');
+  assert.deepEqual(store.consume('call-a', crossed, 1), { ok: false, reason: 'wrong_call' }, 'not on the call id\'s path');
+  assert.deepEqual(store.consume('o-media', crossed, 2), { ok: false, reason: 'unknown' }, 'and burnt');
+  const ended = store.issue('o-media2', 0);
+  store.fileUnder('o-media2', 'call-b');
+  store.issueAnother('call-b', 1);
+  store.revokeCall('call-b');
+  assert.deepEqual(store.consume('o-media2', ended, 2), { ok: false, reason: 'unknown' });
+  assert.equal(store.size, 0);
+});
+
+test('a dial\'s token outlasts the ringing, then has the TTL from the answer', () => {
+  const store = new MediaTokenStore(1_000);
+  const rang = store.issue('o-media', 0, 600_000);
+  store.fileUnder('o-media', 'call-a');
+  store.sweep(500_000);
+  store.answered('call-a', 500_000);
+  assert.deepEqual(store.consume('o-media', rang, 500_900), { ok: true }, 'answered after 500 s of ringing: the stream lands');
+  const unused = store.issue('o-media2', 0, 600_000);
+  store.fileUnder('o-media2', 'call-b');
+  store.answered('call-b', 10_000);
+  assert.deepEqual(store.consume('o-media2', unused, 11_000), { ok: false, reason: 'expired' }, 'a TTL after the answer it is spent');
+  const inbound = store.issue('call-c', 0);
+  store.answered('call-c', 900);
+  assert.deepEqual(store.consume('call-c', inbound, 1_000), { ok: false, reason: 'expired' }, 'an answer never lengthens a token');
+});
