@@ -55,6 +55,7 @@ export async function runInstallCommand(argv: string[]): Promise<number> {
     tunnelPort: intFlag('--tunnel-port', flags['tunnel-port'], 8080, 1, 65535),
     localPort: intFlag('--local-port', flags['local-port'], 8081, 1, 65535),
   });
+  for (const warning of result.warnings) process.stderr.write(`ttma: warning: ${warning}\n`);
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
     return 0;

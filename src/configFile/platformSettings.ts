@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { envLayer, inlineSecretEnv, parseSettings, refuseInlineSecrets, sourceOf, type KeySpec, type Layers } from './layers.js';
 import { readConfigFile } from './readConfigFile.js';
 import { resolveSecretPath, type ResolvedSecret } from './secretFiles.js';
+import { installUrlProblem } from '../wire/installUrl.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -29,8 +30,16 @@ export const platformSettingsSchema = z.strictObject({
   streamlessGraceSec: z.number().int().min(15).max(3_600).default(30),
   gatewayBundle: z.string().optional(),
   skillBundle: z.string().optional(),
-  publicUrl: z.string().optional(),
+  // The installer's own rule (src/wire/installUrl.ts): a URL it would refuse is refused here, before any token carries it.
+  publicUrl: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = installUrlProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (installers refuse any other after spending the token)`, input: value });
+    })
+    .optional(),
   installRedisUrl: z.string().optional(),
+  clientAddressHeader: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name (letters, digits, "-")').optional(),
   logLevel: z.enum(LOG_LEVELS).default('info'),
 });
 
@@ -56,8 +65,9 @@ export const PLATFORM_KEYS: readonly KeySpec[] = [
   { key: 'streamlessGraceSec', type: 'int', default: '30', env: 'TTMA_STREAMLESS_GRACE_SEC', flag: '--streamless-grace-sec', meaning: 'an answered call whose media stream stopped and did not start again within this many seconds (15 to 3600) is ended by the platform: no gateway carries it (a gateway that crashed for good); longer than a gateway restart, docs/platform.md' },
   { key: 'gatewayBundle', type: 'string', default: 'none', flag: '--gateway-bundle', meaning: 'gateway .tar.gz served to installers (with skillBundle)' },
   { key: 'skillBundle', type: 'string', default: 'none', flag: '--skill-bundle', meaning: 'skill .tar.gz served to installers (with gatewayBundle)' },
-  { key: 'publicUrl', type: 'string', default: 'http://127.0.0.1:<port>', env: 'TTMA_PUBLIC_URL', flag: '--public-url', meaning: 'the URL installers reach this platform at (written into install tokens)' },
+  { key: 'publicUrl', type: 'string', default: 'http://127.0.0.1:<port>', env: 'TTMA_PUBLIC_URL', flag: '--public-url', meaning: 'the URL installers reach this platform at (written into install tokens); checked at start with the installer\'s rule: https with a lowercase host and a plain path (plain http only to a loopback host), no query, fragment or percent escapes. With the loopback default, minting warns: an installer on another machine cannot reach it' },
   { key: 'installRedisUrl', type: 'string', default: 'redisUrl', flag: '--install-redis-url', meaning: 'a separate Redis for install tokens' },
+  { key: 'clientAddressHeader', type: 'string', default: 'none (the socket address)', env: 'TTMA_CLIENT_ADDRESS_HEADER', flag: '--client-address-header', meaning: 'the request header in which the tunnel or reverse proxy on this machine passes the client address (cf-connecting-ip for cloudflared; x-forwarded-for for nginx, right-most entry), trusted only from a loopback peer; install-token redemption keys its rate limit and audit address on it. Without it every installer behind the proxy shares one rate-limit bucket' },
   { key: 'logLevel', type: 'string', default: 'info', env: 'TTMA_LOG_LEVEL', meaning: 'log level: fatal, error, warn, info, debug, trace or silent' },
 ];
 

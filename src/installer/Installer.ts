@@ -29,6 +29,7 @@ import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
 import { installFailure, type TokenState } from './failure.js';
 import { PATTERNS, checkInstallPayload, checkListenerPorts, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
 import { GATEWAY_ENTRY, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
+import { clockWarnings } from './clockSkew.js';
 import { readSkillManifest, type SkillManifest } from './skillManifest.js';
 import { checkSkillTarget, checkTargets, prepareTargets } from './targets.js';
 
@@ -54,6 +55,8 @@ export interface InstallResult {
   skill: SkillManifest;
   /** Every file and directory written, absolute, sorted. */
   written: string[];
+  /** Worth fixing, did not stop the install (a clock far from the platform's). */
+  warnings: string[];
 }
 
 function targetError(what: string): TtmaError {
@@ -73,14 +76,20 @@ interface Checked {
   manifest: SkillManifest;
 }
 
-/** Everything before the first write, from the redemption on; `state` follows the token. */
-async function checkEverything(o: InstallOptions, now: () => number, state: TokenState): Promise<Checked> {
+/** Everything before the first write, from the redemption on; `state` follows the token; `warnings` collects what the user should know. */
+async function checkEverything(o: InstallOptions, now: () => number, state: TokenState, warnings: string[]): Promise<Checked> {
   const token = parseInstallToken(o.token);
   let payload: InstallPayload;
   try {
     state.phase = 'sent';
-    const envelope = await redeem(o.platformUrl, o.token, () => { state.phase = 'spent'; });
-    payload = checkInstallPayload(openInstallEnvelope(envelope, token, now()));
+    const redeemed = await redeem(o.platformUrl, o.token, {
+      onSpent: () => { state.phase = 'spent'; },
+      onMaybeSpent: () => { state.phase = 'maybe-spent'; },
+      onNotSent: () => { state.phase = 'unused'; },
+    });
+    // No expiry check by this machine's clock: the platform just redeemed the token, which is the check that counts.
+    payload = checkInstallPayload(openInstallEnvelope(redeemed.envelope, token, null));
+    warnings.push(...clockWarnings(now(), redeemed.platformDateMs, payload.expiresAt));
   } finally {
     token.secret.fill(0);
   }
@@ -140,7 +149,8 @@ async function install(o: InstallOptions, state: TokenState, leftovers: string[]
   // Local problems are found while the one-time token is still unused.
   const plan = await checkTargets(dir, workspace);
 
-  const checked = await checkEverything({ ...o, platformUrl }, now, state);
+  const warnings: string[] = [];
+  const checked = await checkEverything({ ...o, platformUrl }, now, state, warnings);
   const skillDir = join(plan.skills, checked.manifest.name);
   await checkSkillTarget(skillDir);
 
@@ -184,7 +194,7 @@ async function install(o: InstallOptions, state: TokenState, leftovers: string[]
   const written: string[] = [];
   for (const path of placed) await walk(path, written);
   written.push(...created);
-  return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort() };
+  return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort(), warnings };
 }
 
 /** Best effort: every path is tried; the ones still there afterwards are returned. */

@@ -6,8 +6,11 @@
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 
 export interface TokenState {
-  /** unused: not sent yet; sent: sent, not taken (refused, or no answer); spent: the platform answered 200. */
-  phase: 'unused' | 'sent' | 'spent';
+  /**
+   * unused: not sent yet; sent: sent and refused, not taken; maybe-spent: a
+   * 5xx or no answer, so the platform may have taken it; spent: it answered 200.
+   */
+  phase: 'unused' | 'sent' | 'maybe-spent' | 'spent';
   /** Once the payload is opened and checked. */
   deploymentId?: string;
 }
@@ -32,6 +35,11 @@ export function installFailure(err: unknown, token: TokenState, leftovers: strin
     notes.push(`the cleanup could not remove (remove by hand): ${leftovers.join(', ')}`);
   }
   if (token.phase === 'unused') notes.push('the install token was not used: fix this and run the same command again');
+  if (token.phase === 'maybe-spent') {
+    notes.push(
+      'the install token may be used up: the platform failed or did not answer after receiving it, and may have taken it; run the same command again once the platform is healthy, and if it says the token is unknown or used, ask the platform operator for a new one',
+    );
+  }
   if (token.phase === 'spent') {
     const which = token.deploymentId ? ` for deployment ${token.deploymentId}` : '';
     notes.push(`the install token is used up (it works once): ask the platform operator for a new one${which}`);

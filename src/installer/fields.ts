@@ -10,6 +10,7 @@
 import { isAbsolute, normalize } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { ed25519PublicKeyProblem } from '../wire/ed25519Point.js';
+import { INSTALL_URL_PATTERN, installUrlProblem } from '../wire/installUrl.js';
 
 export const PATTERNS = {
   deploymentId: /^[a-z0-9][a-z0-9-]{2,62}$/,
@@ -24,8 +25,8 @@ export const PATTERNS = {
   sha256Hex: /^[0-9a-f]{64}$/,
   /** Semantic Versioning 2.0.0, without build metadata. */
   semver: /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})(-[0-9A-Za-z-]{1,32}(\.[0-9A-Za-z-]{1,32}){0,4})?$/,
-  /** An http(s) URL: scheme, lowercase host, optional port, a plain path; no query, fragment, user info or percent escapes. */
-  url: /^https?:\/\/[a-z0-9.-]{1,253}(:\d{1,5})?(\/[A-Za-z0-9._~-]+)*\/?$/,
+  /** An http(s) URL: scheme, lowercase host, optional port, a plain path (src/wire/installUrl.ts, shared with the platform). */
+  url: INSTALL_URL_PATTERN,
   /** An absolute local path of plain characters (no spaces, %, quotes, or shell metacharacters). */
   path: /^\/[A-Za-z0-9._@+-]+(\/[A-Za-z0-9._@+-]+)*$/,
   /** A skill name: one directory under skills/. */
@@ -35,8 +36,6 @@ export const PATTERNS = {
   /** A POSIX user name for User= (the useradd default pattern). */
   userName: /^[a-z_][a-z0-9_-]{0,31}$/,
 } as const;
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** A short, printable, escaped excerpt for messages: control characters are shown as \\xNN. */
 export function excerpt(value: unknown): string {
@@ -54,15 +53,11 @@ export function checkString(field: string, value: unknown, pattern: RegExp, rule
   return value;
 }
 
-/** https anywhere; plain http only to a loopback host (tests, a platform on the same machine). */
+/** https anywhere; plain http only to a loopback host (tests, a platform on the same machine). The platform checks --public-url with the same rule. */
 export function checkUrl(field: string, value: unknown): string {
-  const text = checkString(field, value, PATTERNS.url, 'must be an http(s) URL with a plain path');
-  const url = new URL(text);
-  if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) throw fieldError(field, 'plain http is allowed only to a loopback host; use https', value);
-  // On the raw text: URL parsing would already have resolved a "..".
-  if (text.includes('..') || text.split('/').slice(3).includes('.')) throw fieldError(field, 'must not contain ".." or "." path segments', value);
-  if (url.port !== '' && (Number(url.port) < 1 || Number(url.port) > 65_535)) throw fieldError(field, 'port out of range', value);
-  return text.replace(/\/+$/, '');
+  const problem = installUrlProblem(value);
+  if (problem) throw fieldError(field, problem, value);
+  return (value as string).replace(/\/+$/, '');
 }
 
 /** An absolute, already normalized path of plain characters. */

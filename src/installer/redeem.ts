@@ -3,18 +3,37 @@
  * envelope or a refusal that says why (FAQ-08). The answer is read as it
  * arrives and cut off at 64 KiB, so a hostile or broken platform can make
  * the installer neither hold an endless answer nor wait past the timeout.
+ *
+ * A 5xx answer or no answer at all leaves the token's fate open: the
+ * platform's store may have taken it and lost the reply (it never replays
+ * the take, src/platform/installTokens/RedisInstallTokenStore.ts). The
+ * refusal says so, through `onMaybeSpent`.
  */
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { failureReason, readBounded } from './download.js';
 
 const REDEEM_TIMEOUT_MS = 30_000;
 const MAX_REDEEM_BYTES = 64 * 1024;
+/** Errors that mean the request never reached the platform. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-/**
- * The envelope, or a TtmaError. `onSpent` is called as soon as the platform
- * answers 200: it has taken the token then, even if the answer breaks off.
- */
-export async function redeem(platformUrl: string, token: string, onSpent: () => void): Promise<unknown> {
+export interface Redeemed {
+  envelope: unknown;
+  /** The platform's clock, from the answer's Date header (RFC 9110 section 6.6.1); null without one. */
+  platformDateMs: number | null;
+}
+
+export interface RedeemHooks {
+  /** The platform answered 200: it has taken the token, even if the answer breaks off. */
+  onSpent(): void;
+  /** A 5xx or no answer after the request may have arrived: the token may or may not be spent. */
+  onMaybeSpent(): void;
+  /** The request never reached the platform (refused connection, unknown host): the token is unused. */
+  onNotSent(): void;
+}
+
+/** The envelope and the platform's Date, or a TtmaError. */
+export async function redeem(platformUrl: string, token: string, hooks: RedeemHooks): Promise<Redeemed> {
   const url = `${platformUrl}/v1/install/redeem`;
   let res: Response;
   try {
@@ -26,9 +45,12 @@ export async function redeem(platformUrl: string, token: string, onSpent: () => 
       signal: AbortSignal.timeout(REDEEM_TIMEOUT_MS),
     });
   } catch (cause) {
+    if (NOT_SENT.has(errnoOf(cause) ?? '')) hooks.onNotSent();
+    else hooks.onMaybeSpent();
     throw new TtmaError(ErrorCodes.INSTALL_DOWNLOAD, `cannot reach the platform at ${platformUrl} (${failureReason(cause, REDEEM_TIMEOUT_MS)}); nothing was written`, 2, { cause });
   }
-  if (res.status === 200) onSpent();
+  if (res.status === 200) hooks.onSpent();
+  if (res.status >= 500) hooks.onMaybeSpent();
   const text = (await readBounded(res, "the platform's answer to the token", url, MAX_REDEEM_BYTES, REDEEM_TIMEOUT_MS)).toString('utf8');
   let body: { envelope?: unknown; error?: { code?: unknown; message?: unknown } } = {};
   try {
@@ -38,7 +60,15 @@ export async function redeem(platformUrl: string, token: string, onSpent: () => 
   }
   if (res.status !== 200 || !body?.envelope) {
     const said = typeof body?.error?.message === 'string' ? body.error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 300) : `status ${res.status}`;
-    throw new TtmaError(ErrorCodes.INSTALL_TOKEN, `the platform refused the token: ${said}; nothing was written`, 2);
+    const verb = res.status >= 500 ? `could not redeem the token (HTTP ${res.status})` : 'refused the token';
+    throw new TtmaError(ErrorCodes.INSTALL_TOKEN, `the platform ${verb}: ${said}; nothing was written`, 2);
   }
-  return body.envelope;
+  const date = Date.parse(res.headers.get('date') ?? '');
+  return { envelope: body.envelope, platformDateMs: Number.isNaN(date) ? null : date };
+}
+
+/** The system error code under fetch's TypeError (its `cause`), if any. */
+function errnoOf(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: unknown } })?.cause;
+  return typeof cause?.code === 'string' ? cause.code : undefined;
 }

@@ -258,7 +258,7 @@ export class PlatformServer {
     this.#now = options.now ?? Date.now;
     this.#dashboardStore = options.dashboardStore ?? createDashboardStore(options.redisUrl ?? null, this.#now);
     const installStore = options.install?.store ?? (options.stateJournal ? new MemoryInstallTokenStore(Date.now, options.stateJournal) : undefined);
-    this.install = new InstallRoutes(this.deployments, options.webhookPublicKeyBase64, { ...options.install, ...(installStore ? { store: installStore } : {}) });
+    this.install = new InstallRoutes(this.deployments, options.webhookPublicKeyBase64, { logger: this.#log, ...options.install, ...(installStore ? { store: installStore } : {}) });
     const store = (this.#store = options.capStore ?? createCapStore(options.redisUrl ?? null, options.stateJournal));
     this.caps = new CapEnforcer({
       store,
@@ -448,6 +448,7 @@ export class PlatformServer {
       send: (req, res, status, body) => sendJson(req, res, status, body),
       sendPage: (req, res, status, html) => writeResponse(req, res, status, html, HISTORY_PAGE_HEADERS),
       deleteKeptRecordings: (id, from) => this.#recordings.removeKept(id, 'operator', this.#deletedPerPass, { from }),
+      revokeInstallTokens: (id, reason) => this.install.service.revokeOutstanding(id, reason),
       allow: () => undefined,
     };
   }

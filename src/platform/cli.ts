@@ -6,6 +6,7 @@
  *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
  *                 [--redis-url redis://HOST:PORT | --state-dir DIR] [--recordings-dir DIR]
  *                 [--gateway-bundle F --skill-bundle F] [--public-url URL] [--install-redis-url URL]
+ *                 [--client-address-header NAME]
  *                 [--config FILE] [--print-config]
  *
  * Every flag overrides a key of the config file (src/configFile/platformSettings.ts,
@@ -36,7 +37,7 @@ const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
   '[--redis-url redis://HOST:PORT | --state-dir DIR] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] [--recording-origins URL,URL] ' +
-  '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--config FILE] [--print-config]';
+  '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--client-address-header NAME] [--config FILE] [--print-config]';
 /** Bundles are read whole into memory and served from there. */
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
 /** Secret and config files are small; a huge one is a mistake. */
@@ -71,6 +72,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     gatewayBundle: await readBundle(args.gatewayBundle, '--gateway-bundle'),
     skillBundle: await readBundle(args.skillBundle, '--skill-bundle'),
     ...(args.publicUrl ? { publicUrl: args.publicUrl } : {}),
+    ...(args.clientAddressHeader ? { clientAddressHeader: args.clientAddressHeader } : {}),
     // Install tokens live in the same Redis as the caps unless told otherwise.
     ...((args.installRedisUrl ?? args.redisUrl) ? { store: new RedisInstallTokenStore({ url: (args.installRedisUrl ?? args.redisUrl)! }) } : {}),
   };
@@ -166,6 +168,7 @@ interface PlatformArgs {
   skillBundle: string | undefined;
   publicUrl: string | undefined;
   installRedisUrl: string | undefined;
+  clientAddressHeader: string | undefined;
 }
 
 /** Usage errors carry status 2: src/cli/ttma.ts exits with 2 for them. */
@@ -198,6 +201,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
         'skill-bundle': { type: 'string' },
         'public-url': { type: 'string' },
         'install-redis-url': { type: 'string' },
+        'client-address-header': { type: 'string' },
       },
     }));
   } catch (cause) {
@@ -254,6 +258,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     skillBundle: s.skillBundle,
     publicUrl: s.publicUrl,
     installRedisUrl: s.installRedisUrl,
+    clientAddressHeader: s.clientAddressHeader,
   };
   return { args, loaded, printConfig: values['print-config'] === true };
 }

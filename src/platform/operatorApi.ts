@@ -2,7 +2,9 @@
  * The local operator API (its own admin credential, never the agent secret):
  * deployments (create, read, update, rotate the secret, disable, enable),
  * call records with filters, and the usage cross-check. The raw agent secret
- * is returned only by create and rotate, and never stored (FAQ-09).
+ * is returned only by create and rotate, and never stored (FAQ-09). Rotate
+ * and disable revoke the deployment's outstanding install tokens: they carry
+ * the secret being replaced, or would re-arm a disabled deployment.
  *
  *   GET|POST /v1/admin/deployments
  *   GET|PATCH /v1/admin/deployments/{id}
@@ -45,6 +47,8 @@ export interface OperatorContext {
   sendPage(req: IncomingMessage, res: ServerResponse, status: number, html: string): void;
   /** One pass of deleting every recording a deployment keeps (CallRecordings.removeKept, by the operator). */
   deleteKeptRecordings(deploymentId: string, from: number): Promise<RecordingsDeleted>;
+  /** Revokes the deployment's outstanding install tokens (audited `revoked`); the ids revoked. */
+  revokeInstallTokens(deploymentId: string, reason: 'secret-rotated' | 'disabled'): Promise<string[]>;
   /** Sets the Allow header of a 405. */
   allow(method: string, allowed: string): void;
 }
@@ -84,7 +88,8 @@ export async function handleOperatorRoute(
       const supplied = body['agentSecret'];
       const { agentSecret } = await ctx.deployments.rotateSecret(id, supplied === undefined ? undefined : (supplied as string));
       ctx.log.info({ audit: true, deployment: id }, 'agent secret rotated: the previous one no longer authenticates');
-      ctx.send(req, res, 200, { id, agentSecret });
+      const revoked = await ctx.revokeInstallTokens(id, 'secret-rotated');
+      ctx.send(req, res, 200, { id, agentSecret, revokedInstallTokens: revoked });
     } else if (action === 'delete-recordings') {
       await ctx.readJson(req);
       const from = recordingsFromOf(url.searchParams.get('from'));
@@ -97,7 +102,9 @@ export async function handleOperatorRoute(
       await ctx.readJson(req);
       if (!(await ctx.deployments.setDisabled(id, action === 'disable'))) throw new TtmaError(ErrorCodes.NOT_FOUND, 'no such deployment', 404);
       ctx.log.info({ audit: true, deployment: id }, `deployment ${action}d`);
-      ctx.send(req, res, 200, deploymentView(requireFound(await ctx.deployments.get(id))));
+      // Enabling again must not bring back a token minted before the disable.
+      const revoked = action === 'disable' ? await ctx.revokeInstallTokens(id, 'disabled') : [];
+      ctx.send(req, res, 200, { ...(deploymentView(requireFound(await ctx.deployments.get(id))) as object), ...(action === 'disable' ? { revokedInstallTokens: revoked } : {}) });
     } else if (method === 'PATCH') {
       const patch = patchOf(await ctx.readJson(req));
       const updated = await ctx.deployments.update(id, patch);

@@ -139,10 +139,13 @@ function b64Field(envelope: Record<string, unknown>, name: string, bytes: number
 /**
  * Opens an envelope with the token's secret. Refuses (TTMA_ERR_INSTALL_TOKEN)
  * a malformed envelope, another token's envelope, a wrong secret, any changed
- * byte or clear-text field, a short tag, and an expired payload. Returns the
- * parsed payload; its fields are the caller's to validate.
+ * byte or clear-text field, a short tag, and (when `nowMs` is given) an
+ * expired payload. The installer passes null: the platform's redemption is
+ * the expiry check that counts, and refusing afterwards by this machine's
+ * clock would only burn the token. Returns the parsed payload; its fields
+ * are the caller's to validate.
  */
-export function openInstallEnvelope(raw: unknown, token: InstallToken, nowMs: number): Record<string, unknown> {
+export function openInstallEnvelope(raw: unknown, token: InstallToken, nowMs: number | null): Record<string, unknown> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw tokenError('install envelope: not an object');
   const envelope = raw as Record<string, unknown>;
   const { v, id, deploymentId, expiresAt } = envelope;
@@ -188,7 +191,7 @@ export function openInstallEnvelope(raw: unknown, token: InstallToken, nowMs: nu
   if (inner['deploymentId'] !== deploymentId || inner['expiresAt'] !== expiresAt) {
     throw tokenError('install envelope: the payload disagrees with its envelope (deployment or expiry)');
   }
-  if (nowMs >= expiresAt) {
+  if (nowMs !== null && nowMs >= expiresAt) {
     throw tokenError(`install token expired at ${new Date(expiresAt).toISOString()}: install tokens live 15 minutes; mint a new one`);
   }
   return inner;

@@ -36,3 +36,11 @@ test('the token note follows the phase: unused, sent (no note: the platform said
   assert.match(installFailure(refusal, { phase: 'spent' }).message, /; the install token is used up \(it works once\): ask the platform operator for a new one$/);
   assert.match(installFailure(new Error('boom'), { phase: 'sent' }, ['/a/b']).message, /^install failed \(boom\); the cleanup could not remove \(remove by hand\): \/a\/b$/);
 });
+
+test('maybe-spent (a 5xx or no answer after sending): the note says the token may be used up and what to do', () => {
+  const refusal = new TtmaError(ErrorCodes.INSTALL_TOKEN, 'the platform could not redeem the token (HTTP 503): store down; nothing was written', 2);
+  assert.equal(
+    installFailure(refusal, { phase: 'maybe-spent' }).message,
+    'the platform could not redeem the token (HTTP 503): store down; nothing was written; the install token may be used up: the platform failed or did not answer after receiving it, and may have taken it; run the same command again once the platform is healthy, and if it says the token is unknown or used, ask the platform operator for a new one',
+  );
+});

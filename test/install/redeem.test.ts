@@ -82,3 +82,26 @@ test('a refusal still says what the platform said', async () => {
   answer = (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('null');
   await refused(ErrorCodes.INSTALL_TOKEN, /^the platform refused the token: status 200/);
 });
+
+test('a 5xx answer or a connection cut before any answer: the token may be used up, and the message says so', async () => {
+  answer = (_req, res) => void res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"message":"the store cannot answer"}}');
+  await refused(ErrorCodes.INSTALL_TOKEN, /^the platform could not redeem the token \(HTTP 503\): the store cannot answer; nothing was written; the install token may be used up: .*ask the platform operator for a new one$/);
+  answer = (req) => void req.socket.destroy();
+  await refused(ErrorCodes.INSTALL_DOWNLOAD, /^cannot reach the platform at .*; the install token may be used up: /);
+});
+
+test('a platform that refuses the connection never saw the token: the message says it is unused', async () => {
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
+  const root = join(scratch, `t${++seq}`);
+  await mkdir(join(root, 'ws'), { recursive: true, mode: 0o755 });
+  await assert.rejects(
+    runInstall({
+      token: formatInstallToken(newInstallToken()), platformUrl: `http://127.0.0.1:${port}`, dir: join(root, 'install'), workspace: join(root, 'ws'),
+      user: 'openclaw', nodePath: process.execPath, cloudflaredPath: '/usr/bin/cloudflared', tunnelPort: 8080, localPort: 8081,
+    }),
+    (err: unknown) => isTtmaError(err, ErrorCodes.INSTALL_DOWNLOAD) && /ECONNREFUSED.*; the install token was not used: fix this and run the same command again$/.test((err as Error).message),
+  );
+});

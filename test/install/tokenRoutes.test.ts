@@ -10,10 +10,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes } from '../../src/errors.js';
 import { MemoryInstallTokenStore, type InstallTokenStore } from '../../src/platform/installTokens/InstallTokenStore.js';
 import { RedisInstallTokenStore } from '../../src/platform/installTokens/RedisInstallTokenStore.js';
+import { RedisDeploymentStore } from '../../src/platform/store/RedisDeploymentStore.js';
 import { openInstallEnvelope, parseInstallToken } from '../../src/wire/installToken.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { stateDirs } from '../helpers/stateDirs.js';
-import { adminHeaders, call } from '../platform/helpers.js';
+import { adminHeaders, call, type Harness } from '../platform/helpers.js';
 import { deploymentInput, mint, redeem, startInstallPlatform } from './helpers.js';
 
 const OPEN_RATE = { ratePerSec: 1000, burst: 1000 };
@@ -182,7 +183,7 @@ for (const kind of ['embedded', 'embedded, journaled', 'redis'] as const) {
     });
 
     test('twenty concurrent redemptions: exactly one wins', { skip }, async () => {
-      const h = await startInstallPlatform({ ...BUNDLES, store: (await newStore()), redeemRateLimit: OPEN_RATE });
+      const h = await startInstallPlatform({ ...BUNDLES, store: (await newStore()), redeemRateLimit: OPEN_RATE, redeemRateLimitPerToken: OPEN_RATE });
       try {
         const minted = await mint(h);
         const results = await Promise.all(Array.from({ length: 20 }, () => redeem(h, minted.body.token)));
@@ -197,8 +198,14 @@ for (const kind of ['embedded', 'embedded, journaled', 'redis'] as const) {
     if (kind === 'redis') {
       test('two platforms on one Redis, redeeming the same token at once: exactly one wins', { skip }, async () => {
         const prefix = `shared${Date.now()}:`;
-        const a = await startInstallPlatform({ ...BUNDLES, store: new RedisInstallTokenStore({ url: redis!.url, prefix }), redeemRateLimit: OPEN_RATE });
-        const b = await startInstallPlatform({ ...BUNDLES, store: new RedisInstallTokenStore({ url: redis!.url, prefix }), redeemRateLimit: OPEN_RATE });
+        // Both processes share the deployments too, as two platforms on one --redis-url do: redemption checks the deployment.
+        const platform = (): Promise<Harness> =>
+          startInstallPlatform(
+            { ...BUNDLES, store: new RedisInstallTokenStore({ url: redis!.url, prefix }), redeemRateLimit: OPEN_RATE, redeemRateLimitPerToken: OPEN_RATE },
+            { deploymentStore: new RedisDeploymentStore({ url: redis!.url, prefix: `${prefix}dep` }) },
+          );
+        const a = await platform();
+        const b = await platform();
         try {
           for (let round = 0; round < 5; round++) {
             const minted = await mint(a);

@@ -10,9 +10,18 @@
  *
  * Redeem is one atomic take-and-delete; afterwards only audit metadata
  * remains (token id, deployment, times, address, outcome).
+ *
+ * No token may install a secret the platform no longer accepts: a reissue,
+ * a secret rotation and a disable revoke the deployment's outstanding tokens
+ * (the store's per-deployment index), and a redemption is refused anyway
+ * when the deployment's secret is no longer the one sealed in the token, or
+ * the deployment is disabled (a revocation lost in a race or to an outage):
+ * revocation.ts.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { isLoopbackUrl } from '../../wire/installUrl.js';
 import {
   INSTALL_TOKEN_TTL_MS,
   formatInstallToken,
@@ -23,7 +32,9 @@ import {
   type InstallEnvelope,
 } from '../../wire/installToken.js';
 import type { DeploymentRegistry } from '../DeploymentRegistry.js';
-import type { InstallAuditEntry, InstallTokenStore } from './InstallTokenStore.js';
+import { auditEntry, type InstallAuditEntry, type InstallTokenStore, type RevokeReason, type StoredInstallToken } from './InstallTokenStore.js';
+import { RefusalAudit } from './refusalAudit.js';
+import { TokenRevocation, type RevokeResult } from './revocation.js';
 
 /** A bundle the platform serves: where the installer fetches it and the digest it must have. */
 export interface BundleRef {
@@ -43,6 +54,8 @@ export interface MintResult {
   tokenId: string;
   deploymentId: string;
   expiresAt: number;
+  /** Set when the token names a platform URL only this machine can reach. */
+  warning?: string;
 }
 
 export interface InstallTokenServiceOptions {
@@ -55,11 +68,16 @@ export interface InstallTokenServiceOptions {
   gatewayVersion: string;
   ttlMs?: number;
   now?: () => number;
+  logger?: Logger;
+  /** Unknown-id refusals audited one by one per minute (default 20; the rest are summarised). */
+  unknownRefusalsListed?: number;
 }
 
 export const TUNNEL_REF_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const AGENT_SECRET_BYTES = 32;
 const GONE = 'install token unknown, already used, or expired: mint a new one (tokens are single use and live 15 minutes)';
+const loopbackWarning = (url: string): string =>
+  `this token names the platform at ${url}, on this machine (the default without --public-url): an installer on another machine cannot reach it; for one, start the platform with --public-url https://<its public name>`;
 
 /** A token and its sealed payload, before it is stored. */
 interface SealedToken {
@@ -68,6 +86,7 @@ interface SealedToken {
   mintedAt: number;
   expiresAt: number;
   secretSha256: string;
+  agentSecretSha256: string;
 }
 
 export class InstallTokenService {
@@ -75,6 +94,8 @@ export class InstallTokenService {
   readonly #options: InstallTokenServiceOptions;
   readonly #ttlMs: number;
   readonly #now: () => number;
+  readonly #refusals: RefusalAudit;
+  readonly #revocation: TokenRevocation;
 
   constructor(options: InstallTokenServiceOptions) {
     this.store = options.store;
@@ -84,6 +105,17 @@ export class InstallTokenService {
       throw new TtmaError(ErrorCodes.CONFIG, 'install token TTL must be 1 s to 15 min');
     }
     this.#now = options.now ?? Date.now;
+    this.#refusals = new RefusalAudit({
+      append: (entry) => this.store.appendAudit(entry),
+      now: this.#now,
+      ...(options.unknownRefusalsListed !== undefined ? { perWindow: options.unknownRefusalsListed } : {}),
+    });
+    this.#revocation = new TokenRevocation({
+      store: this.store,
+      deployments: options.deployments,
+      now: this.#now,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
   }
 
   /** A new deployment and the token that installs its gateway. */
@@ -96,7 +128,7 @@ export class InstallTokenService {
     const sealed = this.#seal(input.deployment, agentSecret, input.tunnelCredentialsRef);
     // Register only once sealing worked; a taken id or number refuses here with nothing stored.
     await this.#options.deployments.register(registration);
-    await this.store.put({ envelope: sealed.envelope, secretSha256: sealed.secretSha256, createdAt: sealed.mintedAt }, this.#ttlMs);
+    await this.store.put(this.#record(sealed), this.#ttlMs);
     return this.#minted(sealed, input.deployment.id, 'minted');
   }
 
@@ -106,7 +138,9 @@ export class InstallTokenService {
    * takes effect when the token is minted (the old gateway's secret stops
    * working at once, as with a rotation). The token is stored before the
    * secret rotates; if the rotation fails the token is taken back, so no
-   * token ever carries a secret the platform does not hold.
+   * token ever carries a secret the platform does not hold. Once the secret
+   * has rotated, the deployment's earlier tokens are revoked (they carry the
+   * old secret).
    */
   async reissue(deploymentId: string, tunnelCredentialsRef: string): Promise<MintResult> {
     this.#checkReady();
@@ -117,15 +151,33 @@ export class InstallTokenService {
     }
     const agentSecret = randomBytes(AGENT_SECRET_BYTES).toString('base64url');
     const sealed = this.#seal({ id: deployment.id, numbers: [...deployment.numbers], tunnelHost: deployment.tunnelHost }, agentSecret, tunnelCredentialsRef);
-    await this.store.put({ envelope: sealed.envelope, secretSha256: sealed.secretSha256, createdAt: sealed.mintedAt }, this.#ttlMs);
+    await this.store.put(this.#record(sealed), this.#ttlMs);
     try {
       await this.#options.deployments.rotateSecret(deployment.id, agentSecret);
     } catch (err) {
-      await this.store.take(sealed.token.id, sealed.secretSha256, this.#now()).catch(() => undefined);
+      await this.store.revoke(sealed.token.id).catch(() => undefined);
       sealed.token.secret.fill(0);
       throw err;
     }
-    return this.#minted(sealed, deployment.id, 'reissued');
+    const result = await this.#minted(sealed, deployment.id, 'reissued');
+    await this.revokeOutstanding(deployment.id, 'reissued', sealed.token.id);
+    return result;
+  }
+
+  /** Revokes every outstanding token of the deployment but `keepId` (never throws: revocation.ts). */
+  revokeOutstanding(deploymentId: string, reason: RevokeReason, keepId?: string): Promise<string[]> {
+    return this.#revocation.revokeOutstanding(deploymentId, reason, keepId);
+  }
+
+  /** The operator revokes one outstanding token (404 when none is stored under the id). */
+  revoke(tokenId: string): Promise<RevokeResult> {
+    return this.#revocation.revoke(tokenId);
+  }
+
+  /** The audit, newest first, with any pending summary of unknown-id refusals written first. */
+  async audit(): Promise<InstallAuditEntry[]> {
+    await this.#refusals.flush();
+    return this.store.audit();
   }
 
   /** Minting needs the webhook key (FAQ-06) and both bundles. */
@@ -166,13 +218,24 @@ export class InstallTokenService {
       expiresAt,
     };
     const envelope = sealInstallPayload(token, deployment.id, expiresAt, payload);
-    return { token, envelope, mintedAt, expiresAt, secretSha256: secretDigestHex(token.secret) };
+    // Hashed as the deployment record hashes it (DeploymentRegistry), so redemption can compare.
+    const agentSecretSha256 = createHash('sha256').update(agentSecret, 'utf8').digest('hex');
+    return { token, envelope, mintedAt, expiresAt, secretSha256: secretDigestHex(token.secret), agentSecretSha256 };
+  }
+
+  #record(sealed: SealedToken): StoredInstallToken {
+    return { envelope: sealed.envelope, secretSha256: sealed.secretSha256, createdAt: sealed.mintedAt, agentSecretSha256: sealed.agentSecretSha256 };
   }
 
   async #minted(sealed: SealedToken, deploymentId: string, outcome: 'minted' | 'reissued'): Promise<MintResult> {
     await this.store.appendAudit(this.#entry(sealed.token.id, deploymentId, outcome, sealed.mintedAt, sealed.expiresAt, null));
-    const result = { token: formatInstallToken(sealed.token), tokenId: sealed.token.id, deploymentId, expiresAt: sealed.expiresAt };
+    const result: MintResult = { token: formatInstallToken(sealed.token), tokenId: sealed.token.id, deploymentId, expiresAt: sealed.expiresAt };
     sealed.token.secret.fill(0);
+    const platformUrl = this.#options.platformUrl();
+    if (isLoopbackUrl(platformUrl)) {
+      result.warning = loopbackWarning(platformUrl);
+      this.#options.logger?.warn({ deployment: deploymentId, tokenId: result.tokenId }, result.warning);
+    }
     return result;
   }
 
@@ -182,12 +245,17 @@ export class InstallTokenService {
     const now = this.#now();
     const taken = await this.store.take(token.id, secretDigestHex(token.secret), now);
     token.secret.fill(0);
+    if (taken.kind === 'bad-secret') {
+      // A known id: bounded by the per-token rate limit (installRoutes.ts), so listed one by one.
+      await this.store.appendAudit(this.#entry(token.id, null, 'bad-secret', null, null, address));
+      throw new TtmaError(ErrorCodes.INSTALL_TOKEN, GONE, 410);
+    }
     if (taken.kind !== 'taken') {
-      const outcome = taken.kind === 'bad-secret' ? 'bad-secret' : 'unknown-used-or-expired';
-      await this.store.appendAudit(this.#entry(token.id, null, outcome, null, null, address));
+      await this.#refusals.unknown(this.#entry(token.id, null, 'unknown-used-or-expired', null, null, address));
       throw new TtmaError(ErrorCodes.INSTALL_TOKEN, GONE, 410);
     }
     const { envelope, createdAt } = taken.record;
+    await this.#revocation.refuseStale(taken.record, address);
     await this.store.appendAudit(this.#entry(token.id, envelope.deploymentId, 'redeemed', createdAt, envelope.expiresAt, address));
     return envelope;
   }
@@ -200,6 +268,6 @@ export class InstallTokenService {
     expiresAt: number | null,
     address: string | null,
   ): InstallAuditEntry {
-    return { tokenId, deploymentId, outcome, at: this.#now(), mintedAt, expiresAt, address };
+    return auditEntry(this.#now(), tokenId, deploymentId, outcome, { mintedAt, expiresAt }, address);
   }
 }

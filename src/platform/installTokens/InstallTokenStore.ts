@@ -6,6 +6,10 @@
  * `take` is the whole security of single use: it returns the record and
  * deletes it in one atomic step, and only when the presented secret's digest
  * matches, so a caller who knows only the (public) id cannot burn a token.
+ *
+ * Each store also knows a deployment's outstanding tokens, so a reissue, a
+ * secret rotation, a disable or the operator can revoke them: a token must
+ * never install a secret the platform no longer accepts.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { InstallEnvelope } from '../../wire/installToken.js';
@@ -16,6 +20,12 @@ export interface StoredInstallToken {
   /** SHA-256 of the token secret, hex. The secret itself is never stored. */
   secretSha256: string;
   createdAt: number;
+  /**
+   * SHA-256 (hex) of the agent secret the sealed payload carries, as the
+   * deployment record keeps it: a redemption after the secret changed is
+   * refused even if a revocation was missed (a race, another process).
+   */
+  agentSecretSha256?: string;
 }
 
 export type TakeResult =
@@ -23,7 +33,10 @@ export type TakeResult =
   | { kind: 'absent' }
   | { kind: 'bad-secret' };
 
-export type InstallAuditOutcome = 'minted' | 'reissued' | 'redeemed' | 'bad-secret' | 'unknown-used-or-expired';
+export type InstallAuditOutcome = 'minted' | 'reissued' | 'redeemed' | 'revoked' | 'bad-secret' | 'unknown-used-or-expired';
+
+/** Why a token was revoked. */
+export type RevokeReason = 'reissued' | 'secret-rotated' | 'disabled' | 'operator' | 'stale-secret' | 'deployment-disabled' | 'deployment-gone';
 
 /** Metadata only: never the envelope, never a secret. */
 export interface InstallAuditEntry {
@@ -35,6 +48,14 @@ export interface InstallAuditEntry {
   expiresAt: number | null;
   /** The redeeming client's address (null for mint). */
   address: string | null;
+  /** Only on `revoked`. */
+  reason?: RevokeReason;
+  /**
+   * Only on a summary (tokenId `*`): this many refusals of unknown ids were
+   * not listed one by one, between `since` and `at`.
+   */
+  count?: number;
+  since?: number;
 }
 
 export interface InstallTokenStore {
@@ -42,6 +63,10 @@ export interface InstallTokenStore {
   put(record: StoredInstallToken, ttlMs: number): Promise<void>;
   /** Atomic take-and-delete, only when secretSha256 matches; an expired record is absent. */
   take(id: string, secretSha256: string, nowMs: number): Promise<TakeResult>;
+  /** Deletes one outstanding token; its record, or null when none is stored under the id. */
+  revoke(id: string): Promise<StoredInstallToken | null>;
+  /** Deletes every outstanding token of the deployment except `keepId`, in one atomic step; the deleted records. */
+  revokeDeployment(deploymentId: string, keepId?: string): Promise<StoredInstallToken[]>;
   appendAudit(entry: InstallAuditEntry): Promise<void>;
   /** Newest first, at most MAX_AUDIT_ENTRIES. */
   audit(): Promise<InstallAuditEntry[]>;
@@ -51,6 +76,19 @@ export interface InstallTokenStore {
 }
 
 export const MAX_AUDIT_ENTRIES = 10_000;
+
+/** One audit entry; `reason` only for `revoked`. */
+export function auditEntry(
+  at: number,
+  tokenId: string,
+  deploymentId: string | null,
+  outcome: InstallAuditOutcome,
+  times: { mintedAt: number | null; expiresAt: number | null },
+  address: string | null,
+  reason?: RevokeReason,
+): InstallAuditEntry {
+  return { tokenId, deploymentId, outcome, at, mintedAt: times.mintedAt, expiresAt: times.expiresAt, address, ...(reason ? { reason } : {}) };
+}
 
 export function digestsEqual(aHex: string, bHex: string): boolean {
   const a = Buffer.from(aHex, 'hex');
@@ -84,7 +122,7 @@ export class MemoryInstallTokenStore implements InstallTokenStore {
   async put(record: StoredInstallToken, ttlMs: number): Promise<void> {
     if (!(ttlMs > 0)) throw new RangeError('install token TTL must be positive');
     const now = this.#now();
-    for (const [id, held] of this.#records) if (held.deadline <= now) this.#records.delete(id);
+    this.#sweep();
     if (this.#records.has(record.envelope.id)) throw new Error('install token id already stored');
     this.#records.set(record.envelope.id, { record: structuredClone(record), deadline: now + ttlMs });
   }
@@ -99,6 +137,32 @@ export class MemoryInstallTokenStore implements InstallTokenStore {
     if (!digestsEqual(held.record.secretSha256, secretSha256)) return { kind: 'bad-secret' };
     this.#records.delete(id);
     return { kind: 'taken', record: held.record };
+  }
+
+  async revoke(id: string): Promise<StoredInstallToken | null> {
+    this.#sweep();
+    const held = this.#records.get(id);
+    if (!held) return null;
+    this.#records.delete(id);
+    return held.record;
+  }
+
+  /** The records map is this store's index: one synchronous pass over it is atomic in one process. */
+  async revokeDeployment(deploymentId: string, keepId?: string): Promise<StoredInstallToken[]> {
+    this.#sweep();
+    const out: StoredInstallToken[] = [];
+    for (const [id, held] of this.#records) {
+      if (held.record.envelope.deploymentId !== deploymentId || id === keepId) continue;
+      this.#records.delete(id);
+      out.push(held.record);
+    }
+    return out;
+  }
+
+  /** Forgets records past their deadline. */
+  #sweep(): void {
+    const now = this.#now();
+    for (const [id, held] of this.#records) if (held.deadline <= now) this.#records.delete(id);
   }
 
   async appendAudit(entry: InstallAuditEntry): Promise<void> {

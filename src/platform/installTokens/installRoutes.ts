@@ -6,6 +6,7 @@
  *   POST /v1/admin/deployments/{id}/install-token
  *                                         admin: a new token for an existing deployment, rotating its secret (201)
  *   GET  /v1/admin/install-tokens/audit   admin: audit metadata, newest first
+ *   DELETE /v1/admin/install-tokens/{id}  admin: revoke one outstanding token (200; 404 when none)
  *   POST /v1/install/redeem               {"token"}: the envelope, once (410 after)
  *   GET  /v1/bundles/gateway.tar.gz       the bundles, digest in x-ttma-sha256
  *   GET  /v1/bundles/skill.tar.gz
@@ -13,23 +14,30 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TtmaError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { installUrlProblem } from '../../wire/installUrl.js';
 import type { DeploymentRegistry } from '../DeploymentRegistry.js';
-import { RateLimiter } from '../RateLimiter.js';
 import { InstallTokenService, type BundleRef } from './InstallTokenService.js';
 import { MemoryInstallTokenStore, type InstallTokenStore } from './InstallTokenStore.js';
+import { RedeemLimits, type RedeemRate } from './redeemLimits.js';
 
 export interface InstallRoutesOptions {
   /** Default: the embedded store. */
   store?: InstallTokenStore;
   gatewayBundle?: Buffer | null;
   skillBundle?: Buffer | null;
-  /** Base URL put in payloads and bundle URLs; default http://127.0.0.1:<port>. */
+  /** Base URL put in payloads and bundle URLs; default http://127.0.0.1:<port>. Must pass the installer's URL rule. */
   publicUrl?: string;
   gatewayVersion?: string;
   ttlMs?: number;
   now?: () => number;
   /** Redemption attempts per client address (default a burst of 10, then one every 2 s). */
-  redeemRateLimit?: { ratePerSec: number; burst: number };
+  redeemRateLimit?: RedeemRate;
+  /** Redemption attempts per presented token id (default a burst of 10, then one every 5 s). */
+  redeemRateLimitPerToken?: RedeemRate;
+  /** The header a proxy on this machine puts the client address in (e.g. cf-connecting-ip); default none: the socket address. */
+  clientAddressHeader?: string | null;
+  logger?: Logger;
 }
 
 /** What the server lends the routes: its admin check, body reader and JSON sender. */
@@ -45,15 +53,16 @@ interface ServedBundle {
   sha256: string;
 }
 
-const REDEEM_RATE = { ratePerSec: 0.5, burst: 10 };
 const BUNDLE_ROUTE = /^\/v1\/bundles\/(gateway|skill)\.tar\.gz$/;
 /** Deployment ids as DeploymentRegistry accepts them; anything else is not this route. */
 const REISSUE_ROUTE = /^\/v1\/admin\/deployments\/([a-z0-9][a-z0-9-]{2,62})\/install-token$/;
+/** Any last segment but `audit`; the service refuses an id of the wrong shape with 404. */
+const TOKEN_ROUTE = /^\/v1\/admin\/install-tokens\/(?!audit$)([^/]+)$/;
 
 export class InstallRoutes {
   readonly service: InstallTokenService;
   readonly #bundles = new Map<'gateway' | 'skill', ServedBundle>();
-  readonly #limiter: RateLimiter;
+  readonly #limits: RedeemLimits;
   #baseUrl: string;
 
   constructor(deployments: DeploymentRegistry, webhookPublicKeyBase64: string | null, options: InstallRoutesOptions = {}) {
@@ -61,7 +70,15 @@ export class InstallRoutes {
       const bytes = options[`${name}Bundle`];
       if (bytes) this.#bundles.set(name, { bytes, sha256: createHash('sha256').update(bytes).digest('hex') });
     }
-    this.#limiter = new RateLimiter(options.redeemRateLimit ?? REDEEM_RATE);
+    this.#limits = new RedeemLimits({
+      ...(options.redeemRateLimit ? { perAddress: options.redeemRateLimit } : {}),
+      ...(options.redeemRateLimitPerToken ? { perToken: options.redeemRateLimitPerToken } : {}),
+      clientAddressHeader: options.clientAddressHeader ?? null,
+    });
+    if (options.publicUrl !== undefined) {
+      const problem = installUrlProblem(options.publicUrl);
+      if (problem) throw new TtmaError(ErrorCodes.CONFIG, `--public-url ${JSON.stringify(options.publicUrl.slice(0, 80))}: ${problem} (the installer refuses any other, after spending the token)`);
+    }
     this.#baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
     this.service = new InstallTokenService({
       store: options.store ?? new MemoryInstallTokenStore(),
@@ -72,6 +89,7 @@ export class InstallRoutes {
       gatewayVersion: options.gatewayVersion ?? '0.1.0',
       ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
       ...(options.now ? { now: options.now } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
     });
   }
 
@@ -110,6 +128,14 @@ export class InstallRoutes {
       tools.send(req, res, 201, await this.service.reissue(reissue[1]!, body['tunnelCredentialsRef'] as string));
       return true;
     }
+    const revoke = TOKEN_ROUTE.exec(path);
+    if (revoke) {
+      tools.allow(method, 'DELETE');
+      tools.requireAdmin(req);
+      // Ids are base64url: nothing to decode, and a malformed escape is just an unknown id.
+      tools.send(req, res, 200, { revoked: await this.service.revoke(revoke[1]!) });
+      return true;
+    }
     switch (path) {
       case '/v1/admin/install-tokens': {
         tools.allow(method, 'POST');
@@ -130,15 +156,14 @@ export class InstallRoutes {
       case '/v1/admin/install-tokens/audit':
         tools.allow(method, 'GET');
         tools.requireAdmin(req);
-        tools.send(req, res, 200, { entries: await this.service.store.audit() });
+        tools.send(req, res, 200, { entries: await this.service.audit() });
         return true;
       case '/v1/install/redeem': {
         tools.allow(method, 'POST');
-        const address = req.socket.remoteAddress ?? null;
-        if (!this.#limiter.take(address ?? '')) {
-          throw new TtmaError(ErrorCodes.RATE_LIMITED, 'too many redemption attempts from this address: wait and retry', 429);
-        }
+        const address = this.#limits.clientAddress(req);
+        this.#limits.admitAddress(address);
         const body = await tools.readJson(req);
+        this.#limits.admitToken(body['token']);
         const envelope = await this.service.redeem(body['token'], address);
         tools.send(req, res, 200, { envelope });
         return true;

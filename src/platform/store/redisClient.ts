@@ -25,6 +25,10 @@ export function createRedisClient(url: string, commandTimeoutMs = DEFAULT_COMMAN
   const redis = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
+    // A command whose reply was lost with the connection may have run: never send it again
+    // (a script that deletes what it read would find its own deletion). maxRetriesPerRequest 0
+    // already fails it; this says so without relying on that.
+    autoResendUnfulfilledCommands: false,
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2_000,
     retryStrategy: (times: number) => Math.min(50 * times, RECONNECT_MAX_MS),
