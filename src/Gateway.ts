@@ -3,7 +3,6 @@
  * ControlActor -> uWebSockets.js front. Start order puts the workers first so
  * no call is accepted before it can be carried; stop order is the reverse.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { loadCallPrompts } from './audio/callPrompts.js';
 import { ControlActor, type AddedLatency } from './actors/ControlActor.js';
@@ -16,6 +15,7 @@ import { GatewayMetrics } from './control/GatewayMetrics.js';
 import { SignallingClient } from './control/SignallingClient.js';
 import { WebhookGate } from './control/WebhookGate.js';
 import { GatewayFront, type FrontPorts } from './front/GatewayFront.js';
+import { LocalOperatorAuth } from './front/LocalOperatorAuth.js';
 import { uwsBuild } from './front/uws.js';
 import { resamplerImplementation } from './media/createResampler.js';
 import { createLogger, type Logger } from './log.js';
@@ -110,8 +110,8 @@ export class Gateway {
         this.control.onWorkerControl(index, message);
       },
     });
-    // The local operator routes (`ttma call`, `ttma calls`) take the deployment's agent secret; compared by digest in constant time.
-    const secretDigest = sha256(config.agentSecret);
+    // The local operator routes (`ttma call`, `ttma calls`): a challenge-response over keys derived from the agent secret.
+    const localAuth = new LocalOperatorAuth(config.agentSecret);
     const signalling = (this.#signalling = new SignallingClient({
       platformUrl: config.platformUrl,
       deploymentId: config.deploymentId,
@@ -148,7 +148,7 @@ export class Gateway {
       webhooks: this.webhooks,
       log,
       status: () => this.status(),
-      isOperator: (bearer) => bearer !== undefined && timingSafeEqual(sha256(bearer), secretDigest),
+      localAuth,
       latency: () => this.addedLatency(),
       resetLatency: () => {
         this.control.resetAddedLatency();
@@ -258,8 +258,4 @@ export class Gateway {
     })();
     return this.#stopping;
   }
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }

@@ -33,6 +33,10 @@ export const ErrorCodes = {
   NUMBER_NOT_OWNED: 'TTMA_ERR_NUMBER_NOT_OWNED',
   REQUEST_TIMEOUT: 'TTMA_ERR_REQUEST_TIMEOUT',
   LOCAL_ONLY: 'TTMA_ERR_LOCAL_ONLY',
+  /** The local operator API's nonce is unknown, expired or already used (docs/control.md). */
+  LOCAL_NONCE: 'TTMA_ERR_LOCAL_NONCE',
+  /** What answered on the local port did not prove it holds the agent secret: not this deployment's gateway. */
+  LOCAL_UNVERIFIED: 'TTMA_ERR_LOCAL_UNVERIFIED',
   AGENT_CONNECT: 'TTMA_ERR_AGENT_CONNECT',
   AGENT_PROTOCOL: 'TTMA_ERR_AGENT_PROTOCOL',
   DESTINATION_REFUSED: 'TTMA_ERR_DESTINATION_REFUSED',

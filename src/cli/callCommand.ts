@@ -9,6 +9,9 @@
  * value or the environment): --agent-secret-file, else
  * $TTMA_AGENT_SECRET_FILE, else <install dir>/credentials/agent-secret
  * (install dir: --install-dir, $TTMA_INSTALL_DIR, ~/.local/share/ttma).
+ * The secret itself never goes to the listener: requests and answers are
+ * signed over a nonce with keys derived from it (localClient.ts), and an
+ * answer that is not is refused (TTMA_ERR_LOCAL_UNVERIFIED).
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
@@ -16,11 +19,10 @@ import { pipeline } from 'node:stream/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { request, type IncomingMessage } from 'node:http';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
-import { readAnswerBody } from '../wire/readAnswerBody.js';
 import { intFlag, readSecretFile } from './args.js';
+import { localJson, localTarget, readSignedAnswer, signedRequest, type LocalAnswer, type LocalTarget } from './localClient.js';
 
 const E164 = /^\+[1-9]\d{6,14}$/;
 const DEFAULT_LOCAL_PORT = 8081;
@@ -64,70 +66,17 @@ function envValue(name: string): string | undefined {
   return process.env[name] || undefined;
 }
 
-function target(values: Common): { port: number; secret: string } {
+function target(values: Common): LocalTarget {
   const fromEnv = values['local-port'] === undefined ? envValue('TTMA_LOCAL_PORT') : undefined;
   const port = intFlag(fromEnv === undefined ? '--local-port' : 'TTMA_LOCAL_PORT', values['local-port'] ?? fromEnv, DEFAULT_LOCAL_PORT, 1, 65_535);
   const installDir = values['install-dir'] ?? envValue('TTMA_INSTALL_DIR') ?? join(homedir(), '.local', 'share', 'ttma');
   const secretFile = values['agent-secret-file'] ?? envValue('TTMA_AGENT_SECRET_FILE') ?? join(installDir, 'credentials', 'agent-secret');
-  return { port, secret: readSecretFile('--agent-secret-file', secretFile) };
+  return localTarget(port, readSecretFile('--agent-secret-file', secretFile));
 }
 
-interface LocalAnswer {
-  status: number;
-  body: Record<string, unknown>;
-  contentType: string;
-}
-
-/** One request to the gateway's local listener on 127.0.0.1 (no keep-alive, bounded in time and size). */
-function local(port: number, secret: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, timeoutMs: number): Promise<LocalAnswer> {
-  return new Promise((resolve, reject) => {
-    const text = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method,
-        agent: false,
-        headers: {
-          authorization: `Bearer ${secret}`,
-          connection: 'close',
-          ...(text !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {}),
-        },
-      },
-      (res: IncomingMessage) => {
-        readLocalAnswer(res, MAX_RESPONSE_BYTES).then(resolve, reject);
-      },
-    );
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    req.on('close', () => clearTimeout(timer));
-    req.on('error', (err: NodeJS.ErrnoException) => reject(requestError(port, err)));
-    req.end(text);
-  });
-}
-
-function requestError(port: number, err: NodeJS.ErrnoException): TtmaError {
-  return err.code === 'ECONNREFUSED'
-    ? new TtmaError(ErrorCodes.CONFIG, `no gateway answering on 127.0.0.1:${port} (is the gateway running? use --local-port)`, 1)
-    : new TtmaError(ErrorCodes.PLATFORM, `gateway request failed: ${err.code ?? err.message}`, 1);
-}
-
-/** A (JSON) answer of the gateway's, whole, at most `maxBytes`. */
-async function readLocalAnswer(res: IncomingMessage, maxBytes: number): Promise<LocalAnswer> {
-  let bytes: Buffer;
-  try {
-    bytes = await readAnswerBody(res, maxBytes);
-  } catch (err) {
-    throw new TtmaError(ErrorCodes.PLATFORM, `gateway request failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 1);
-  }
-  const contentType = String(res.headers['content-type'] ?? '');
-  let parsed: unknown = null;
-  try {
-    parsed = contentType.startsWith('application/json') ? JSON.parse(bytes.toString('utf8')) : null;
-  } catch {
-    parsed = null;
-  }
-  return { status: res.statusCode ?? 0, body: typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {}, contentType };
+/** One JSON request to the gateway's local listener, its answer verified (localClient.ts). */
+function local(t: LocalTarget, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, timeoutMs: number): Promise<LocalAnswer> {
+  return localJson(t, method, path, body, timeoutMs, MAX_RESPONSE_BYTES);
 }
 
 /**
@@ -171,8 +120,8 @@ async function callCommand(argv: string[]): Promise<number> {
   if (to === undefined) throw usage('call', 'which number? ttma call +15551234567');
   if (!E164.test(to)) throw usage('call', `${JSON.stringify(to.slice(0, 40))} is not one E.164 number ("+" then 7 to 15 digits, nothing else)`);
   if (values.from !== undefined && !E164.test(values.from)) throw usage('call', '--from must be one E.164 number');
-  const { port, secret } = target(values);
-  const answer = await local(port, secret, 'POST', '/v1/local/calls', { to, ...(values.from !== undefined ? { from: values.from } : {}) }, CALL_TIMEOUT_MS);
+  const t = target(values);
+  const answer = await local(t, 'POST', '/v1/local/calls', { to, ...(values.from !== undefined ? { from: values.from } : {}) }, CALL_TIMEOUT_MS);
   if (answer.status === 200) {
     process.stdout.write(`${JSON.stringify({ ok: true, call_control_id: answer.body['call_control_id'], from: answer.body['from'], to: answer.body['to'] })}\n`);
     return 0;
@@ -225,8 +174,8 @@ async function callsCommand(argv: string[]): Promise<number> {
   const recent = intFlag('--recent', values.recent, 10, 1, 100);
   const source = values.source ?? 'gateway';
   if (source !== 'gateway' && source !== 'platform') throw usage('calls', '--source must be gateway or platform');
-  const { port, secret } = target(values);
-  const answer = await local(port, secret, 'GET', `/v1/local/calls?recent=${recent}&source=${source}`, undefined, LIST_TIMEOUT_MS);
+  const t = target(values);
+  const answer = await local(t, 'GET', `/v1/local/calls?recent=${recent}&source=${source}`, undefined, LIST_TIMEOUT_MS);
   if (answer.status !== 200 || !Array.isArray(answer.body['calls'])) {
     const error = refusal(answer);
     if (values.json) process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
@@ -265,8 +214,8 @@ async function saveRecording(values: Common & { recording?: string | undefined; 
   const callId = values.recording;
   if (callId === undefined || values.out === undefined) throw usage('calls', '--recording <call id> and --out <file> go together');
   if (!CALL_ID_PATTERN.test(callId)) throw usage('calls', '--recording takes a call id (letters, digits, ":_-.", at most 128)');
-  const { port, secret } = target(values);
-  const saved = await downloadRecording(port, secret, callId, values.out);
+  const t = target(values);
+  const saved = await downloadRecording(t, callId, values.out);
   if ('refused' in saved) {
     const error = refusal(saved.refused);
     process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
@@ -283,51 +232,47 @@ async function saveRecording(values: Common & { recording?: string | undefined; 
  * download that fails part way (the gateway or platform gone, fewer bytes
  * than declared, no data for RECORDING_IDLE_MS) leaves no file behind.
  */
-function downloadRecording(port: number, secret: string, callId: string, out: string): Promise<{ bytes: number; sha256: string } | { refused: LocalAnswer }> {
+async function downloadRecording(t: LocalTarget, callId: string, out: string): Promise<{ bytes: number; sha256: string } | { refused: LocalAnswer }> {
   const path = `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`;
+  const answer = await signedRequest(t, 'GET', path, undefined, { idleMs: RECORDING_IDLE_MS });
+  const { res } = answer;
+  const contentType = String(res.headers['content-type'] ?? '');
+  if (res.statusCode !== 200 || !contentType.startsWith('audio/mpeg')) return { refused: await readSignedAnswer(answer, MAX_RESPONSE_BYTES) };
+  const declared = /^\d{1,15}$/.test(res.headers['content-length'] ?? '') ? Number(res.headers['content-length']) : null;
+  // Its signature covers the type and declared length (the bytes follow the headers): checked before any file exists.
+  answer.verify({ contentType, length: declared });
   return new Promise((resolve, reject) => {
     let created = false;
     const fail = (err: TtmaError): void => {
       if (created) rmSync(out, { force: true });
       reject(err);
     };
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET', agent: false, timeout: RECORDING_IDLE_MS, headers: { authorization: `Bearer ${secret}`, connection: 'close' } }, (res) => {
-      const contentType = String(res.headers['content-type'] ?? '');
-      if (res.statusCode !== 200 || !contentType.startsWith('audio/mpeg')) {
-        readLocalAnswer(res, MAX_RESPONSE_BYTES).then((refused) => resolve({ refused }), reject);
-        return;
-      }
-      const declared = /^\d{1,15}$/.test(res.headers['content-length'] ?? '') ? Number(res.headers['content-length']) : null;
-      let file;
-      try {
-        file = createWriteStream(out, { flags: 'wx', mode: 0o600 });
-      } catch (err) {
-        res.destroy();
-        return fail(outError(out, err));
-      }
-      file.once('open', () => {
-        created = true;
-      });
-      const hash = createHash('sha256');
-      let bytes = 0;
-      res.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        hash.update(chunk);
-      });
-      pipeline(res, file).then(
-        () => {
-          if (declared !== null && bytes !== declared) return fail(new TtmaError(ErrorCodes.PLATFORM, `recording cut short: ${bytes} of ${declared} bytes; nothing saved`, 1));
-          resolve({ bytes, sha256: hash.digest('hex') });
-        },
-        (err: NodeJS.ErrnoException) => {
-          // createWriteStream opens lazily: an existing file (EEXIST) shows up here, and is not removed (`created` is unset).
-          fail(err.syscall !== undefined && err.path === out ? outError(out, err) : new TtmaError(ErrorCodes.PLATFORM, `recording cut short after ${bytes} bytes (${err.code ?? err.message}); nothing saved`, 1));
-        },
-      );
+    let file;
+    try {
+      file = createWriteStream(out, { flags: 'wx', mode: 0o600 });
+    } catch (err) {
+      res.destroy();
+      return fail(outError(out, err));
+    }
+    file.once('open', () => {
+      created = true;
     });
-    req.on('timeout', () => req.destroy(new Error(`no data for ${RECORDING_IDLE_MS} ms`)));
-    req.on('error', (err: NodeJS.ErrnoException) => fail(requestError(port, err)));
-    req.end();
+    const hash = createHash('sha256');
+    let bytes = 0;
+    res.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      hash.update(chunk);
+    });
+    pipeline(res, file).then(
+      () => {
+        if (declared !== null && bytes !== declared) return fail(new TtmaError(ErrorCodes.PLATFORM, `recording cut short: ${bytes} of ${declared} bytes; nothing saved`, 1));
+        resolve({ bytes, sha256: hash.digest('hex') });
+      },
+      (err: NodeJS.ErrnoException) => {
+        // createWriteStream opens lazily: an existing file (EEXIST) shows up here, and is not removed (`created` is unset).
+        fail(err.syscall !== undefined && err.path === out ? outError(out, err) : new TtmaError(ErrorCodes.PLATFORM, `recording cut short after ${bytes} bytes (${err.code ?? err.message}); nothing saved`, 1));
+      },
+    );
   });
 }
 
@@ -343,8 +288,8 @@ function outError(out: string, err: unknown): TtmaError {
  */
 async function deleteRecording(values: Common, callId: string): Promise<number> {
   if (!CALL_ID_PATTERN.test(callId)) throw usage('calls', '--delete-recording takes a call id (letters, digits, ":_-.", at most 128)');
-  const { port, secret } = target(values);
-  const answer = await local(port, secret, 'DELETE', `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`, undefined, CALL_TIMEOUT_MS);
+  const t = target(values);
+  const answer = await local(t, 'DELETE', `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`, undefined, CALL_TIMEOUT_MS);
   if (answer.status !== 200) {
     const error = refusal(answer);
     process.stdout.write(`${JSON.stringify({ ok: false, error })}\n`);
@@ -372,11 +317,11 @@ async function recordingCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse('recording', argv, { ...COMMON, 'delete-existing': { type: 'boolean' } }, 1);
   const wanted = positionals[0];
   if (wanted !== undefined && wanted !== 'on' && wanted !== 'off') throw usage('recording', `"${clean(wanted)}" is not on or off`);
-  const { port, secret } = target(values);
+  const t = target(values);
   const answer =
     wanted === undefined
-      ? await local(port, secret, 'GET', '/v1/local/recording', undefined, CALL_TIMEOUT_MS)
-      : await local(port, secret, 'POST', '/v1/local/recording', { recording: wanted === 'on' }, CALL_TIMEOUT_MS);
+      ? await local(t, 'GET', '/v1/local/recording', undefined, CALL_TIMEOUT_MS)
+      : await local(t, 'POST', '/v1/local/recording', { recording: wanted === 'on' }, CALL_TIMEOUT_MS);
   const on = answer.body['recording'];
   if (answer.status !== 200 || typeof on !== 'boolean') {
     const error = refusal(answer);
@@ -385,7 +330,7 @@ async function recordingCommand(argv: string[]): Promise<number> {
     return 1;
   }
   const stopped = typeof answer.body['stopped'] === 'number' ? answer.body['stopped'] : null;
-  const removed = values['delete-existing'] ? await deleteKeptRecordings(port, secret) : null;
+  const removed = values['delete-existing'] ? await deleteKeptRecordings(t) : null;
   const ok = removed === null || (removed.error === undefined && removed.failed === 0);
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ ok, recording: on, ...(stopped !== null ? { stopped } : {}), ...(removed !== null ? { recordings_deleted: removed } : {}) })}\n`);
@@ -419,13 +364,13 @@ const MAX_DELETE_PASSES = 2_000;
  * until the platform has no more: each recording is tried once, so a run of
  * failures cannot hide the recordings after them, and `failed` is the total.
  */
-async function deleteKeptRecordings(port: number, secret: string): Promise<KeptRecordingsDeleted> {
+async function deleteKeptRecordings(t: LocalTarget): Promise<KeptRecordingsDeleted> {
   const total: KeptRecordingsDeleted = { deleted: 0, failed: 0, recording_now: 0 };
   let from = 0;
   for (let pass = 1; pass <= MAX_DELETE_PASSES; pass++) {
     let answer: LocalAnswer;
     try {
-      answer = await local(port, secret, 'DELETE', from === 0 ? '/v1/local/recordings' : `/v1/local/recordings?from=${from}`, undefined, CALL_TIMEOUT_MS * 4);
+      answer = await local(t, 'DELETE', from === 0 ? '/v1/local/recordings' : `/v1/local/recordings?from=${from}`, undefined, CALL_TIMEOUT_MS * 4);
     } catch (err) {
       return { ...total, error: { code: (err as TtmaError).code ?? ErrorCodes.PLATFORM, message: (err as Error).message } };
     }
@@ -459,8 +404,8 @@ export function runDashboardCommand(argv: string[]): Promise<number> {
 
 async function dashboardCommand(argv: string[]): Promise<number> {
   const { values } = parse('dashboard', argv, COMMON, 0);
-  const { port, secret } = target(values);
-  const answer = await local(port, secret, 'POST', '/v1/local/dashboard-link', {}, CALL_TIMEOUT_MS);
+  const t = target(values);
+  const answer = await local(t, 'POST', '/v1/local/dashboard-link', {}, CALL_TIMEOUT_MS);
   const url = answer.body['url'];
   const expires = answer.body['expires_at'];
   if (answer.status !== 200 || typeof url !== 'string' || typeof expires !== 'string') {

@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import { RefusalLog } from '../RefusalLog.js';
 import type { DashboardFeed } from '../control/DashboardFeed.js';
 import { DASHBOARD_CSP, DASHBOARD_EVENTS_PATH, renderDashboard } from './dashboardPage.js';
+import type { LocalOperatorAuth } from './LocalOperatorAuth.js';
 import { localOperatorRoutes } from './localOperatorRoutes.js';
 import { localHostsFor, localRequestRefusal, type LocalRefusalReason } from './localRequest.js';
 import { mountTunnelRoutes, sendJson, type FrontCounter, type MediaSocketHandle, type WebhookAnswer } from './tunnelRoutes.js';
@@ -39,8 +40,8 @@ export interface FrontOptions {
   log: Logger;
   /** JSON for GET /debug/status on the local listener. */
   status(): unknown;
-  /** Constant-time check of the bearer on the local operator routes (`ttma call`, `ttma calls`). */
-  isOperator(bearer: string | undefined): boolean;
+  /** The local operator routes' challenge-response (`ttma call`, `ttma calls`): the agent secret never crosses the port. */
+  localAuth: LocalOperatorAuth;
   /** JSON for GET /debug/latency: added latency per direction since the last POST /debug/latency/reset. */
   latency(): unknown;
   resetLatency(): void;
@@ -94,6 +95,8 @@ export class GatewayFront {
   readonly #dashboards = new Set<HttpResponse>();
   /** Host values the local listener answers (known once it listens; until then nothing passes). */
   #localHosts: ReadonlySet<string> = new Set();
+  /** The local listener's port (0 until it listens): the operator routes' MACs name it. */
+  #localPort = 0;
   readonly counters = {
     mediaRefused: {} as Record<string, number>,
     mediaClosedForAbuse: {} as Record<string, number>,
@@ -122,6 +125,7 @@ export class GatewayFront {
     const localSocket = await listen(localApp, host, this.#options.localPort);
     this.#listenSockets.push(localSocket);
     const localPort = uws.us_socket_local_port(localSocket as never);
+    this.#localPort = localPort;
     this.#localHosts = localHostsFor(localPort);
     return { tunnelPort, localPort };
   }
@@ -211,7 +215,7 @@ export class GatewayFront {
 
   #localApp(): TemplatedApp {
     const app = uws.App();
-    // Every route, the bearer-token ones and the 404 too: what is not local learns nothing here, not even which paths exist.
+    // Every route, the operator ones and the 404 too: what is not local learns nothing here, not even which paths exist.
     const guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: HttpRequest) => {
       const refusal = localRequestRefusal(req, this.#localHosts);
       if (refusal) {
@@ -223,7 +227,7 @@ export class GatewayFront {
     };
     app.get('/healthz', guard((res) => sendJson(res, '200 OK', { ok: true })));
     app.get('/debug/status', guard((res) => sendJson(res, '200 OK', this.#options.status())));
-    localOperatorRoutes(app, guardWithRequest(guard), this.#options);
+    localOperatorRoutes(app, guardWithRequest(guard), { ...this.#options, localPort: () => this.#localPort });
     app.get('/debug/latency', guard((res) => sendJson(res, '200 OK', this.#options.latency())));
     app.post(
       '/debug/latency/reset',

@@ -1,11 +1,16 @@
 /**
  * The local listener's operator routes behind `ttma call` and `ttma calls`
- * (loopback only, tunnel headers refused by the caller's guard, and the
- * deployment's agent secret as a bearer). They only route: the ControlActor
+ * (loopback only, tunnel headers refused by the caller's guard, and each
+ * request signed with a key derived from the deployment's agent secret over
+ * a one-time nonce, each answer signed back: src/wire/localAuth.ts; the
+ * secret itself is never sent, so a process squatting the port while the
+ * gateway is down learns nothing from `ttma`). They only route: the ControlActor
  * places the call through the platform's signalling proxy, so the platform's
  * allowlists, dialling policy and caps decide, exactly as for an agent's call.
  *
  *   POST /v1/local/calls {"to":"+1...","from"?:"+1..."} -> {"ok":true,"call_control_id","from","to"}
+ *   GET  /v1/local/nonce?challenge=<43 chars> -> {"nonce","proof","expires_in_ms"}: a one-time nonce for one request
+ *        (no authentication: the proof over the client's challenge shows this listener holds the secret)
  *   GET  /v1/local/calls?recent=N[&source=gateway|platform] -> {"source","calls":[...]}
  *        gateway: GatewayCallRecord (live, ended, refused); platform: the platform's records of this deployment's calls
  *   GET  /v1/local/calls/{id}/recording.mp3 -> audio/mpeg: one of this deployment's recordings, streamed from the platform
@@ -25,8 +30,11 @@
 import type { ControlActor } from '../actors/ControlActor.js';
 import { ErrorCodes, isTtmaError } from '../errors.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
+import { LOCAL_NONCE_PATH } from '../wire/localAuth.js';
 import { RECORDINGS_FROM_REFUSAL, recordingsFromOf } from '../wire/platformApi.js';
 import type { Logger } from '../log.js';
+import type { LocalOperatorAuth } from './LocalOperatorAuth.js';
+import { LocalReply, platformCode } from './localReply.js';
 import { readBody } from './readBody.js';
 import { streamToResponse } from './streamToResponse.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
@@ -35,131 +43,121 @@ const BODY_LIMIT = 4 * 1024;
 const BODY_TIMEOUT_MS = 5_000;
 const E164 = /^\+[1-9]\d{6,14}$/;
 export const MAX_RECENT = 100;
-
-const STATUS: Record<number, string> = {
-  400: '400 Bad Request',
-  401: '401 Unauthorized',
-  403: '403 Forbidden',
-  404: '404 Not Found',
-  409: '409 Conflict',
-  413: '413 Payload Too Large',
-  429: '429 Too Many Requests',
-  502: '502 Bad Gateway',
-  503: '503 Service Unavailable',
-};
+const NO_BODY = Buffer.alloc(0);
 
 interface Options {
   control: ControlActor;
   log: Logger;
-  isOperator(bearer: string | undefined): boolean;
+  /** Checks each request's signature and spends its nonce; signs the answers. */
+  localAuth: LocalOperatorAuth;
+  /** The port this listener is on: every MAC names it, so one relayed from another port does not match. */
+  localPort(): number;
 }
 
 type Route = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => void;
 
-function send(res: HttpResponse, status: number, body: unknown): void {
-  res.cork(() => {
-    res.writeStatus(STATUS[status] ?? (status === 200 ? '200 OK' : '500 Internal Server Error'))
-      .writeHeader('content-type', 'application/json')
-      .writeHeader('cache-control', 'no-store')
-      .end(JSON.stringify(body));
-  });
-}
-
-function refuse(res: HttpResponse, status: number, code: string, message: string): void {
-  send(res, status, { error: { code, message } });
-}
-
-function platformCode(err: unknown): string {
-  return isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
-}
-
-/** A failure at the platform as a local route answers it: the platform's own code and status when it is one of ours, else 502. */
-function refusePlatform(res: HttpResponse, err: unknown, fallback: string): void {
-  refuse(res, isTtmaError(err) && STATUS[err.status] ? err.status : 502, platformCode(err), isTtmaError(err) ? err.message : fallback);
-}
-
-function bearerOf(req: HttpRequest): string | undefined {
-  return /^Bearer ([\x21-\x7e]+)$/i.exec(req.getHeader('authorization'))?.[1];
+/** What an operator route is handed once its request verified. */
+interface Verified {
+  reply: LocalReply;
+  body: Buffer;
+  query: URLSearchParams;
+  /** The route's `:id`, still percent-encoded. */
+  param: string | undefined;
+  /** Set once the client went away (POSTs: by readBody; other routes set their own onAborted). */
+  state: { aborted: boolean };
 }
 
 export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Options): void {
-  const { control, log } = options;
+  const { control, log, localAuth } = options;
 
   /**
-   * A POST of the operator's: the agent secret checked (before the body is
-   * read, refused after it, so an unauthorised client learns nothing sooner),
-   * the body read within its bounds, then `handle`.
+   * An operator route: the request's headers taken while uWS still holds
+   * them, the body read (POST only, within its bounds), then the signature
+   * checked over method, path with query and body, and its nonce spent,
+   * before `handle` runs. Every answer is signed for the nonce when it is
+   * one this process issued (a refusal too, so `ttma` can show it).
    */
-  const operatorPost = (what: string, handle: (res: HttpResponse, body: Buffer, state: { aborted: boolean }) => void | Promise<void>) =>
+  const operator = (method: 'GET' | 'POST' | 'DELETE', what: string, handle: (verified: Verified) => void | Promise<void>) =>
     route((res, req) => {
-      const authorized = options.isOperator(bearerOf(req));
+      const authorization = req.getHeader('authorization');
+      const query = req.getQuery();
+      const pathWithQuery = query === undefined ? req.getUrl() : `${req.getUrl()}?${query}`;
+      const param = req.getParameter(0);
       const state = { aborted: false };
+      const port = options.localPort();
+      const reply = (nonce: string | null) => new LocalReply(res, nonce === null ? null : (status, body) => localAuth.sign(nonce, port, status, body));
+      const run = (body: Buffer): void | Promise<void> => {
+        const verdict = localAuth.verify(authorization, port, method, pathWithQuery, body);
+        if (!verdict.ok) {
+          log.warn({ audit: true, code: verdict.code }, `local ${what} refused: ${verdict.message}`);
+          return reply(verdict.nonce).refuse(verdict.status, verdict.code, verdict.message);
+        }
+        return handle({ reply: reply(verdict.nonce), body, query: new URLSearchParams(query ?? ''), param, state });
+      };
+      if (method !== 'POST') return void run(NO_BODY);
       void readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then(async (result) => {
         if (state.aborted) return;
-        if (!authorized) {
-          log.warn({ audit: true, code: ErrorCodes.AUTH }, `local ${what} refused: wrong or missing agent secret`);
-          return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
-        }
-        if (!result.ok) return refuse(res, result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
-        await handle(res, result.body, state);
+        if (!result.ok) return reply(localAuth.issuedNonce(authorization)).refuse(result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
+        await run(result.body);
       });
     });
 
-  /** The call id of a recording route, or null after refusing the request (wrong secret, malformed id). */
-  const recordingCall = (res: HttpResponse, req: HttpRequest): string | null => {
-    if (!options.isOperator(bearerOf(req))) {
-      log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recording request refused: wrong or missing agent secret');
-      refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
-      return null;
-    }
+  /** The call id of a recording route, or null after refusing a malformed one. */
+  const recordingCall = ({ reply, param }: Verified): string | null => {
     let callId = '';
     try {
-      callId = decodeURIComponent(req.getParameter(0) ?? '');
+      callId = decodeURIComponent(param ?? '');
     } catch {
       callId = '';
     }
     if (CALL_ID_PATTERN.test(callId)) return callId;
-    refuse(res, 400, ErrorCodes.BAD_REQUEST, 'call id in the path is malformed');
+    reply.refuse(400, ErrorCodes.BAD_REQUEST, 'call id in the path is malformed');
     return null;
   };
 
+  // A nonce for one request: no authentication (the caller proves itself with the request that spends it).
+  app.get(LOCAL_NONCE_PATH, route((res, req) => {
+    const issued = localAuth.issue(new URLSearchParams(req.getQuery() ?? '').get('challenge') ?? '', options.localPort());
+    const reply = new LocalReply(res, null);
+    if (issued === null) return reply.refuse(400, ErrorCodes.BAD_REQUEST, 'challenge must be 32 random bytes, base64url (43 characters)');
+    reply.send(200, issued);
+  }));
+
   /** Answers with the platform's result (200, logged for audit) or its refusal, unless the client went away first. */
-  const answerFromPlatform = <T>(res: HttpResponse, pending: () => Promise<T>, fields: Record<string, unknown>, done: string, refused: string) => {
+  const answerFromPlatform = <T>(reply: LocalReply, pending: () => Promise<T>, fields: Record<string, unknown>, done: string, refused: string) => {
     const state = { aborted: false };
-    res.onAborted(() => {
+    reply.res.onAborted(() => {
       state.aborted = true;
     });
     pending().then(
       (result) => {
         log.info({ audit: true, ...fields, ...(result as object) }, done);
-        if (!state.aborted) send(res, 200, result);
+        if (!state.aborted) reply.send(200, result);
       },
       (err: unknown) => {
         log.warn({ code: platformCode(err), ...fields }, `${refused} at the platform`);
-        if (!state.aborted) refusePlatform(res, err, refused);
+        if (!state.aborted) reply.refusePlatform(err, refused);
       },
     );
   };
 
-  app.del('/v1/local/calls/:id/recording.mp3', route((res, req) => {
-    const callId = recordingCall(res, req);
+  app.del('/v1/local/calls/:id/recording.mp3', operator('DELETE', 'recording deletion', (verified) => {
+    const callId = recordingCall(verified);
     if (callId === null) return;
-    answerFromPlatform(res, () => control.platformDeleteRecording(callId), { callId }, 'operator deleted a recording', 'recording not deleted');
+    answerFromPlatform(verified.reply, () => control.platformDeleteRecording(callId), { callId }, 'operator deleted a recording', 'recording not deleted');
   }));
 
-  app.del('/v1/local/recordings', route((res, req) => {
-    if (!options.isOperator(bearerOf(req))) {
-      log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recordings deletion refused: wrong or missing agent secret');
-      return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
-    }
-    const from = recordingsFromOf(new URLSearchParams(req.getQuery() ?? '').get('from'));
-    if (from === null) return refuse(res, 400, ErrorCodes.BAD_REQUEST, RECORDINGS_FROM_REFUSAL);
-    answerFromPlatform(res, () => control.platformDeleteKeptRecordings(from), { from }, 'operator deleted recordings (one pass)', 'recordings not deleted');
+  app.del('/v1/local/recordings', operator('DELETE', 'recordings deletion', ({ reply, query }) => {
+    const from = recordingsFromOf(query.get('from'));
+    if (from === null) return reply.refuse(400, ErrorCodes.BAD_REQUEST, RECORDINGS_FROM_REFUSAL);
+    answerFromPlatform(reply, () => control.platformDeleteKeptRecordings(from), { from }, 'operator deleted recordings (one pass)', 'recordings not deleted');
   }));
 
-  app.get('/v1/local/calls/:id/recording.mp3', route((res, req) => {
-    const callId = recordingCall(res, req);
+  app.get('/v1/local/calls/:id/recording.mp3', operator('GET', 'recording request', (verified) => {
+    const callId = recordingCall(verified);
     if (callId === null) return;
+    const { reply } = verified;
+    const res = reply.res;
     const state = { aborted: false };
     let abortRelay: (() => void) | null = null;
     res.onAborted(() => {
@@ -175,7 +173,7 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
         // A chunk at a time, paced by the client: the gateway never holds the whole file.
         abortRelay = streamToResponse(res, download.body, {
           status: '200 OK',
-          headers: { 'content-type': 'audio/mpeg', 'cache-control': 'no-store' },
+          headers: reply.streamHeaders('audio/mpeg', download.bytes),
           totalBytes: download.bytes,
           state,
           done: (outcome, bytes, reason) => {
@@ -186,116 +184,101 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
       },
       (err: unknown) => {
         log.warn({ code: platformCode(err), callId }, 'recording from the platform refused');
-        if (!state.aborted) refusePlatform(res, err, 'recording not available');
+        if (!state.aborted) reply.refusePlatform(err, 'recording not available');
       },
     );
   }));
 
-
-  const relayRecordingSetting = (res: HttpResponse, state: { aborted: boolean }, on?: boolean): void => {
+  const relayRecordingSetting = (reply: LocalReply, state: { aborted: boolean }, on?: boolean): void => {
     control.platformRecordingSetting(on).then(
       (setting) => {
         if (on !== undefined) log.info({ audit: true, recording: on }, 'operator switched recording');
-        if (!state.aborted) send(res, 200, setting);
+        if (!state.aborted) reply.send(200, setting);
       },
       (err: unknown) => {
         log.warn({ code: platformCode(err) }, 'recording setting at the platform failed');
-        if (!state.aborted) refusePlatform(res, err, 'recording setting failed');
+        if (!state.aborted) reply.refusePlatform(err, 'recording setting failed');
       },
     );
   };
 
-  app.get('/v1/local/recording', route((res, req) => {
-    if (!options.isOperator(bearerOf(req))) {
-      log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local recording setting refused: wrong or missing agent secret');
-      return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
-    }
-    const state = { aborted: false };
-    res.onAborted(() => {
+  app.get('/v1/local/recording', operator('GET', 'recording setting', ({ reply, state }) => {
+    reply.res.onAborted(() => {
       state.aborted = true;
     });
-    relayRecordingSetting(res, state);
+    relayRecordingSetting(reply, state);
   }));
 
-  app.post('/v1/local/recording', operatorPost('recording switch', (res, raw, state) => {
+  app.post('/v1/local/recording', operator('POST', 'recording switch', ({ reply, body: raw, state }) => {
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));
     } catch {
-      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
+      return reply.refuse(400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
     }
     const on = (body as { recording?: unknown } | null)?.recording;
     if (typeof on !== 'boolean' || Object.keys(body as object).length !== 1) {
-      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'the body is {"recording": true|false}');
+      return reply.refuse(400, ErrorCodes.BAD_REQUEST, 'the body is {"recording": true|false}');
     }
-    relayRecordingSetting(res, state, on);
+    relayRecordingSetting(reply, state, on);
   }));
 
-  app.post('/v1/local/dashboard-link', operatorPost('dashboard link', async (res, _raw, state) => {
+  app.post('/v1/local/dashboard-link', operator('POST', 'dashboard link', async ({ reply, state }) => {
     try {
       const link = await control.platformDashboardLink();
       // The link itself is a credential for a minute: it is not logged.
       log.info({ audit: true, expires_at: link.expires_at }, 'operator asked for a dashboard sign-in link');
-      if (!state.aborted) send(res, 200, link);
+      if (!state.aborted) reply.send(200, link);
     } catch (err) {
       log.warn({ code: platformCode(err) }, 'dashboard link from the platform failed');
-      if (!state.aborted) refusePlatform(res, err, 'dashboard link failed');
+      if (!state.aborted) reply.refusePlatform(err, 'dashboard link failed');
     }
   }));
 
-  app.post('/v1/local/calls', operatorPost('call request', async (res, raw, state) => {
+  app.post('/v1/local/calls', operator('POST', 'call request', async ({ reply, body: raw, state }) => {
     let body: { to?: unknown; from?: unknown };
     try {
       body = JSON.parse(raw.toString('utf8')) as { to?: unknown; from?: unknown };
     } catch {
-      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
+      return reply.refuse(400, ErrorCodes.BAD_REQUEST, 'body is not JSON');
     }
     const { to, from } = body ?? {};
     if (typeof to !== 'string' || !E164.test(to)) {
-      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'to must be one E.164 number: "+" then 7 to 15 digits');
+      return reply.refuse(400, ErrorCodes.BAD_REQUEST, 'to must be one E.164 number: "+" then 7 to 15 digits');
     }
     if (from !== undefined && (typeof from !== 'string' || !E164.test(from))) {
-      return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'from must be one E.164 number: "+" then 7 to 15 digits');
+      return reply.refuse(400, ErrorCodes.BAD_REQUEST, 'from must be one E.164 number: "+" then 7 to 15 digits');
     }
     try {
       const placed = await control.dial(to, from);
       log.info({ callId: placed.callId, to: placed.to, from: placed.from }, 'operator placed an outbound call');
-      if (!state.aborted) send(res, 200, { ok: true, call_control_id: placed.callId, from: placed.from, to: placed.to });
+      if (!state.aborted) reply.send(200, { ok: true, call_control_id: placed.callId, from: placed.from, to: placed.to });
     } catch (err) {
-      const code = isTtmaError(err) ? err.code : ErrorCodes.PLATFORM;
-      const status = isTtmaError(err) && STATUS[err.status] ? err.status : 502;
-      const message = isTtmaError(err) ? err.message : 'the call could not be placed';
-      log.warn({ code, to }, `operator call refused: ${message}`);
-      if (!state.aborted) refuse(res, status, code, message);
+      log.warn({ code: platformCode(err), to }, `operator call refused: ${isTtmaError(err) ? err.message : 'the call could not be placed'}`);
+      if (!state.aborted) reply.refusePlatform(err, 'the call could not be placed');
     }
   }));
 
-  app.get('/v1/local/calls', route((res, req) => {
-    if (!options.isOperator(bearerOf(req))) {
-      log.warn({ audit: true, code: ErrorCodes.AUTH }, 'local call list refused: wrong or missing agent secret');
-      return refuse(res, 401, ErrorCodes.AUTH, 'authentication failed: present the deployment agent secret as a bearer');
-    }
-    const query = new URLSearchParams(req.getQuery() ?? '');
+  app.get('/v1/local/calls', operator('GET', 'call list', ({ reply, query, state }) => {
     const raw = query.get('recent') ?? '10';
     const recent = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
     if (!(recent >= 1 && recent <= MAX_RECENT)) {
-      return refuse(res, 400, ErrorCodes.BAD_REQUEST, `recent must be a whole number from 1 to ${MAX_RECENT}`);
+      return reply.refuse(400, ErrorCodes.BAD_REQUEST, `recent must be a whole number from 1 to ${MAX_RECENT}`);
     }
     const source = query.get('source') ?? 'gateway';
-    if (source === 'gateway') return send(res, 200, { source, calls: control.recentCalls(recent) });
-    if (source !== 'platform') return refuse(res, 400, ErrorCodes.BAD_REQUEST, 'source must be gateway or platform');
+    if (source === 'gateway') return reply.send(200, { source, calls: control.recentCalls(recent) });
+    if (source !== 'platform') return reply.refuse(400, ErrorCodes.BAD_REQUEST, 'source must be gateway or platform');
     // The platform's records: billed duration, cost and hang-up cause from the provider.
-    const state = { aborted: false };
-    res.onAborted(() => {
+    reply.res.onAborted(() => {
       state.aborted = true;
     });
     control.platformCalls(recent).then(
       (calls) => {
-        if (!state.aborted) send(res, 200, { source, calls });
+        if (!state.aborted) reply.send(200, { source, calls });
       },
       (err: unknown) => {
         log.warn({ code: platformCode(err) }, 'platform call list failed');
-        if (!state.aborted) refusePlatform(res, err, 'platform call list failed');
+        if (!state.aborted) reply.refusePlatform(err, 'platform call list failed');
       },
     );
   }));

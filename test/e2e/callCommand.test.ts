@@ -206,7 +206,7 @@ describe('ttma call / ttma calls against running processes', () => {
   it('refuses a wrong secret, malformed numbers, and says when no gateway is running', async () => {
     const wrong = await ttma(['call', '+15551230003', '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
     assert.equal(wrong.code, 1);
-    assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_AUTH');
+    assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_LOCAL_UNVERIFIED');
     const wrongList = await ttma(['calls', '--json', '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
     assert.equal(wrongList.code, 1);
     for (const bad of ['5551234567', '+1555; rm -rf /', '+1555$(id)', '+15551234567\n+15551234568', '+0123456789']) {
@@ -219,7 +219,7 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.equal((await ttma(['calls', '--recent', '0', ...flags])).code, 2);
     assert.equal((await ttma(['calls', '--recent', '101', ...flags])).code, 2);
     assert.equal((await ttma(['calls', '--source', 'elsewhere', ...flags])).code, 2);
-    // A recording wants a well-formed call id and a file, together; a wrong secret is refused by the gateway.
+    // A recording wants a well-formed call id and a file, together; with a wrong secret ttma cannot verify the gateway and sends nothing.
     const alone = await ttma(['calls', '--recording', 'v3:abc', ...flags]);
     assert.equal(alone.code, 2);
     assert.match(alone.stderr, /--recording <call id> and --out <file> go together/);
@@ -228,7 +228,7 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.match(hostile.stderr, /--recording takes a call id/);
     const wrongRecording = await ttma(['calls', '--recording', 'v3:abc', '--out', join(dir, 'w.mp3'), '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
     assert.equal(wrongRecording.code, 1);
-    assert.equal(jsonLine(wrongRecording).error.code, 'TTMA_ERR_AUTH');
+    assert.equal(jsonLine(wrongRecording).error.code, 'TTMA_ERR_LOCAL_UNVERIFIED');
     assert.equal(existsSync(join(dir, 'w.mp3')), false);
     const [unused] = (await freePorts(1)) as [number];
     const none = await ttma(['call', '+15551230006', '--local-port', String(unused), '--agent-secret-file', secretFile]);
@@ -276,12 +276,12 @@ describe('ttma call / ttma calls against running processes', () => {
     const html = await page.text();
     assert.match(html, /Deployment <strong>call-cli<\/strong>/);
     assert.match(html, /\+15551230001/, 'the call placed above is listed');
-    // Human output: the link on its own line; a wrong secret gets no link.
+    // Human output: the link on its own line; a wrong secret gets no link (ttma cannot verify the gateway with it).
     const human = await ttma(['dashboard', ...flags]);
     assert.match(human.stdout, /^Open this link in a browser before \S+ \(it works once\):\nhttp:\/\/127\.0\.0\.1:\d+\/v1\/dashboard\/login\?code=[A-Za-z0-9_-]{43}\n$/);
     const wrong = await ttma(['dashboard', '--json', '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
     assert.equal(wrong.code, 1);
-    assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_AUTH');
+    assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_LOCAL_UNVERIFIED');
     assert.equal((await ttma(['dashboard', 'now', ...flags])).code, 2);
   });
 
@@ -312,14 +312,14 @@ describe('ttma call / ttma calls against running processes', () => {
     assert.equal(status.recording, false, JSON.stringify(status));
     assert.deepEqual(jsonLine(await ttma(['recording', '--json', ...flags])), { ok: true, recording: false });
     assert.deepEqual(jsonLine(await ttma(['recording', 'on', '--json', ...flags])), { ok: true, recording: true, stopped: 0 });
-    // Only on or off; a wrong secret is refused by the gateway and changes nothing.
+    // Only on or off; with a wrong secret ttma cannot verify the gateway, sends nothing, and nothing changes.
     const maybe = await ttma(['recording', 'maybe', ...flags]);
     assert.equal(maybe.code, 2);
     assert.match(maybe.stderr, /"maybe" is not on or off/);
     assert.equal((await ttma(['recording', 'off', 'now', ...flags])).code, 2);
     const wrong = await ttma(['recording', 'off', '--json', '--local-port', String(localPort), '--agent-secret-file', join(dir, 'admin')]);
     assert.equal(wrong.code, 1);
-    assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_AUTH');
+    assert.equal(jsonLine(wrong).error.code, 'TTMA_ERR_LOCAL_UNVERIFIED');
     assert.deepEqual(jsonLine(await ttma(['recording', '--json', ...flags])), { ok: true, recording: true });
   });
 

@@ -16,6 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { LocalOperatorAuth } from '../../src/front/LocalOperatorAuth.js';
+import { LOCAL_MAC_HEADER, LOCAL_NONCE_PATH, parseAuthorization } from '../../src/wire/localAuth.js';
+import { localAuthorization } from '../helpers/localAuth.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { recordedCall } from '../platform/dashboardHelpers.js';
 
@@ -87,8 +90,10 @@ describe('ttma calls --recording streams through the gateway', { timeout: 120_00
       return download;
     };
     try {
+      const path = `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`;
+      const authorization = await localAuthorization(stack.ports.local, stack.agentSecret, 'GET', path);
       const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port: stack.ports.local, path: `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`, headers: { authorization: `Bearer ${stack.agentSecret}` }, agent: false }, resolve).on('error', reject);
+        http.get({ host: '127.0.0.1', port: stack.ports.local, path, headers: { authorization }, agent: false }, resolve).on('error', reject);
       });
       assert.equal(res.statusCode, 200);
       assert.equal(res.headers['content-length'], String(BIG));
@@ -130,14 +135,25 @@ describe('ttma calls --recording streams through the gateway', { timeout: 120_00
 
   it('a download cut part way leaves no file and says how far it got', async () => {
     // Stands in for a gateway whose platform connection broke mid-recording: 1 MiB declared, 256 KiB sent, then a reset.
-    const cutter = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': String(1024 * 1024) });
+    // It holds the agent secret (its nonce and its signed headers are a gateway's), so ttma takes its answer.
+    const auth = new LocalOperatorAuth(stack.agentSecret);
+    let port = 0;
+    const cutter = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname === LOCAL_NONCE_PATH) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(auth.issue(url.searchParams.get('challenge') ?? '', port)));
+        return;
+      }
+      const nonce = parseAuthorization(String(req.headers.authorization))!.nonce;
+      const length = 1024 * 1024;
+      res.writeHead(200, { 'content-type': 'audio/mpeg', 'content-length': String(length), [LOCAL_MAC_HEADER]: auth.sign(nonce, port, 200, { contentType: 'audio/mpeg', length }) });
       res.write(Buffer.alloc(256 * 1024, 1), () => setTimeout(() => res.socket?.destroy(), 20));
     });
     await new Promise<void>((resolve) => cutter.listen(0, '127.0.0.1', resolve));
     try {
       const out = join(dir, 'cut.mp3');
-      const port = (cutter.address() as AddressInfo).port;
+      port = (cutter.address() as AddressInfo).port;
       const run = await ttma(['calls', '--recording', callId, '--out', out, '--local-port', String(port), '--agent-secret-file', secretFile]);
       assert.equal(run.code, 1, run.stdout);
       assert.match(run.stderr, /recording cut short after 262144 bytes .*nothing saved/);

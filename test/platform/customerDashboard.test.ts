@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { localAuthorization } from '../helpers/localAuth.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 import { customerSignIn, dashboardLinkCode, httpRequest, postCustomerSignIn, recordedCall } from './dashboardHelpers.js';
 import { capturingLogger } from './helpers.js';
@@ -218,7 +219,8 @@ describe("a deployment's own dashboard", () => {
   it('no sign-in code, session cookie or agent secret in any log line of the gateway or the platform', async () => {
     const secrets: string[] = [stack.agentSecret];
     // A link through the gateway, as `ttma dashboard` asks for it, and one straight from the platform.
-    const viaGateway = await httpRequest(stack.ports.local, 'POST', '/v1/local/dashboard-link', { authorization: `Bearer ${stack.agentSecret}`, 'content-type': 'application/json' }, '{}');
+    const authorization = await localAuthorization(stack.ports.local, stack.agentSecret, 'POST', '/v1/local/dashboard-link', Buffer.from('{}'));
+    const viaGateway = await httpRequest(stack.ports.local, 'POST', '/v1/local/dashboard-link', { authorization, 'content-type': 'application/json' }, '{}');
     assert.equal(viaGateway.status, 200, viaGateway.text);
     const gatewayCode = /code=([A-Za-z0-9_-]{43})/.exec(viaGateway.text)?.[1];
     assert.ok(gatewayCode, viaGateway.text);

@@ -19,6 +19,7 @@ import { CallRecordings } from '../../src/platform/CallRecordings.js';
 import { CallRegistry } from '../../src/platform/CallRegistry.js';
 import { RecordingFetcher } from '../../src/platform/RecordingFetcher.js';
 import { PLATFORM_PATHS, type RecordingsDeleted } from '../../src/wire/platformApi.js';
+import { localAuthorization } from '../helpers/localAuth.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 import { ADMIN_TOKEN, recordedCall } from './dashboardHelpers.js';
 import { agentHeaders, call } from './helpers.js';
@@ -58,7 +59,8 @@ describe('deleting a recording', () => {
     assert.ok(existsSync(stored) && providerKeeps(callId));
     // Through the gateway's local listener (what `ttma calls --delete-recording` asks).
     const local = `http://127.0.0.1:${stack.ports.local}`;
-    const res = await call(local, 'DELETE', `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`, { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+    const path = `/v1/local/calls/${encodeURIComponent(callId)}/recording.mp3`;
+    const res = await call(local, 'DELETE', path, { headers: { authorization: await localAuthorization(stack.ports.local, stack.agentSecret, 'DELETE', path) } });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body, { call_control_id: callId, stored_file_deleted: true, provider_recordings_deleted: 1, already: null });
     assert.equal(existsSync(stored), false);
@@ -315,22 +317,23 @@ describe('deleting every recording a deployment keeps, a pass at a time', () => 
       const refused = await call(local, 'DELETE', '/v1/local/recordings', { headers: { authorization: 'Bearer wrong' } });
       assert.equal(refused.status, 401);
       assert.ok(files.every((f) => existsSync(f)), 'a wrong secret deletes nothing');
-      const res = await call(local, 'DELETE', '/v1/local/recordings', { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+      const res = await call(local, 'DELETE', '/v1/local/recordings', { headers: { authorization: await localAuthorization(stack.ports.local, stack.agentSecret, 'DELETE', '/v1/local/recordings') } });
       assert.equal(res.status, 200, JSON.stringify(res.body));
       assert.deepEqual(res.body, { deleted: 2, failed: 0, more: false, recording_now: 0 });
       assert.ok(files.every((f) => !existsSync(f)), 'stored copies gone');
       assert.equal(stack.sim.recordings().filter((r) => ids.includes(r.callControlId)).length, 0, 'provider copies gone');
-      const again = await call(local, 'DELETE', '/v1/local/recordings', { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+      const again = await call(local, 'DELETE', '/v1/local/recordings', { headers: { authorization: await localAuthorization(stack.ports.local, stack.agentSecret, 'DELETE', '/v1/local/recordings') } });
       assert.deepEqual(again.body, { deleted: 0, failed: 0, more: false, recording_now: 0 });
       // A start where an earlier pass stopped: only a whole number in range, refused before the platform is asked.
       for (const from of ['-1', '1.5', 'abc', '', '99999999', '1e3', '0x10']) {
-        const bad = await call(local, 'DELETE', `/v1/local/recordings?from=${encodeURIComponent(from)}`, { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+        const path = `/v1/local/recordings?from=${encodeURIComponent(from)}`;
+        const bad = await call(local, 'DELETE', path, { headers: { authorization: await localAuthorization(stack.ports.local, stack.agentSecret, 'DELETE', path) } });
         assert.equal(bad.status, 400, `from=${from}: ${JSON.stringify(bad.body)}`);
         assert.equal((bad.body as { error?: { code?: string } }).error?.code, 'TTMA_ERR_BAD_REQUEST');
         const direct = await call(`http://127.0.0.1:${stack.ports.platform}`, 'DELETE', `${PLATFORM_PATHS.recordings}?from=${encodeURIComponent(from)}`, { headers: agentHeaders('test', stack.agentSecret) });
         assert.equal(direct.status, 400, `platform, from=${from}`);
       }
-      const later = await call(local, 'DELETE', '/v1/local/recordings?from=7', { headers: { authorization: `Bearer ${stack.agentSecret}` } });
+      const later = await call(local, 'DELETE', '/v1/local/recordings?from=7', { headers: { authorization: await localAuthorization(stack.ports.local, stack.agentSecret, 'DELETE', '/v1/local/recordings?from=7') } });
       assert.deepEqual(later.body, { deleted: 0, failed: 0, more: false, recording_now: 0 });
       // The platform route itself takes only DELETE, and only with the deployment's secret.
       const base = `http://127.0.0.1:${stack.ports.platform}`;

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCodes } from '../../src/errors.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { localAuthorization } from '../helpers/localAuth.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 import { agentHeaders, call } from './helpers.js';
 
@@ -54,9 +55,11 @@ describe('the recording switch', () => {
 
     // Through the gateway's local listener (what `ttma recording off` asks), which relays to the platform.
     const local = `http://127.0.0.1:${stack.ports.local}`;
-    const bearer = { authorization: `Bearer ${stack.agentSecret}` };
-    assert.deepEqual((await call(local, 'GET', '/v1/local/recording', { headers: bearer })).body, { recording: true });
-    const off = await call(local, 'POST', '/v1/local/recording', { headers: bearer, body: { recording: false } });
+    const signed = async (method: string, body?: unknown) => ({
+      authorization: await localAuthorization(stack.ports.local, stack.agentSecret, method, '/v1/local/recording', body === undefined ? undefined : Buffer.from(JSON.stringify(body))),
+    });
+    assert.deepEqual((await call(local, 'GET', '/v1/local/recording', { headers: await signed('GET') })).body, { recording: true });
+    const off = await call(local, 'POST', '/v1/local/recording', { headers: await signed('POST', { recording: false }), body: { recording: false } });
     assert.equal(off.status, 200, JSON.stringify(off.body));
     assert.deepEqual(off.body, { recording: false, stopped: 1 });
     assert.equal(live.recordingNow, false, 'record_stop reached the provider');

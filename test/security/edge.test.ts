@@ -12,6 +12,7 @@ import { defaultGatewayConfig, validateGatewayConfig, type GatewayConfig } from 
 import { isTtmaError } from '../../src/errors.js';
 import { Gateway } from '../../src/Gateway.js';
 import { createLogger } from '../../src/log.js';
+import { localAuthorization } from '../helpers/localAuth.js';
 import { TUNNEL_HOST } from '../helpers/stack.js';
 import { attack, type AttackProbe } from './attacks.js';
 import { NUMBER, rawHttp, SecurityStack, type HonestCall } from './harness.js';
@@ -100,7 +101,7 @@ attack('diagnostics: /debug/status through the tunnel via the webhook path prefi
   await expectNotServed(probe, await get(tunnel('/v1/webhooks/..%2F..%2Fdebug%2Fstatus')), 404);
 });
 
-/** Every local route a web page could want: live calls, figures, the dashboard and its stream, a reset. */
+/** Every local route a web page could want: live calls, figures, the dashboard and its stream, a reset, a nonce. */
 const LOCAL_ROUTES: Array<{ method: 'GET' | 'POST'; path: string }> = [
   { method: 'GET', path: '/debug/status' },
   { method: 'GET', path: '/debug/latency' },
@@ -109,6 +110,8 @@ const LOCAL_ROUTES: Array<{ method: 'GET' | 'POST'; path: string }> = [
   { method: 'GET', path: '/dashboard' },
   { method: 'GET', path: '/dashboard/events' },
   { method: 'GET', path: '/healthz' },
+  // The operator routes' nonce (a proof over the page's own challenge would be no use to it, but it is not served either).
+  { method: 'GET', path: `/v1/local/nonce?challenge=${'A'.repeat(43)}` },
 ];
 
 /**
@@ -200,9 +203,11 @@ for (const [name, headers] of CROSS_SITE) {
   }
 }
 
-attack('operator routes: POST /v1/local/calls with the bearer, from a rebound page', async (probe) => {
+attack('operator routes: POST /v1/local/calls, signed with the agent secret, from a rebound page', async (probe) => {
   const before = s.effects();
-  const response = await fromBrowser('POST', '/v1/local/calls', { host: `evil.example:${s.localPort}`, authorization: `Bearer ${s.stack.agentSecret}`, 'content-type': 'application/json' });
+  // A valid signature (were the page to hold one): the Host alone refuses it.
+  const authorization = await localAuthorization(s.localPort, s.stack.agentSecret, 'POST', '/v1/local/calls');
+  const response = await fromBrowser('POST', '/v1/local/calls', { host: `evil.example:${s.localPort}`, authorization, 'content-type': 'application/json' });
   probe.goal(response.status >= 200 && response.status < 300, `served with ${response.status}`);
   assert.equal(response.status, 403);
   s.assertNoEffect(before, 'rebound operator request');
