@@ -122,7 +122,13 @@ export class Gateway {
       deploymentId: config.deploymentId,
       agentSecret: config.agentSecret,
       log,
-      onMessage: (message) => this.control.onPlatformMessage(message),
+      onMessage: (message) => {
+        if (message.type === 'provider.event') {
+          this.front.answerRelayedWebhook(message.signature, message.timestamp, Buffer.from(message.body_base64, 'base64'));
+        } else {
+          this.control.onPlatformMessage(message);
+        }
+      },
       ...config.controlChannel,
     });
     this.control = new ControlActor(config, signalling, this.supervisor, log, (callId, ms) => this.channel.reportUsage(callId, ms));

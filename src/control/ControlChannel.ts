@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import {
   CLOSE_REVOKED,
-  CONTROL_MAX_PAYLOAD,
+  CONTROL_MAX_PAYLOAD_TO_GATEWAY,
   controlUrl,
   parsePlatformMessage,
   type GatewayControlMessage,
@@ -186,7 +186,7 @@ export class ControlChannel {
     this.#socketError = null;
     const ws = new WebSocket(this.#url, {
       headers: { authorization: `Bearer ${this.#options.agentSecret}`, [HEADER_DEPLOYMENT]: this.#options.deploymentId },
-      maxPayload: CONTROL_MAX_PAYLOAD,
+      maxPayload: CONTROL_MAX_PAYLOAD_TO_GATEWAY,
       perMessageDeflate: false,
       handshakeTimeout: CONNECT_TIMEOUT_MS,
       followRedirects: false,

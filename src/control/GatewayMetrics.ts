@@ -37,6 +37,7 @@ export interface GatewaySources {
       mediaClosedForAbuse: Record<string, number>;
       webhookBodyRefused: Record<string, number>;
       localRefused: Record<string, number>;
+      webhooksRelayed: Record<string, number>;
     };
   };
   signalling: { refusals: Record<string, number>; connectRetries: number; usage(): Promise<DeploymentUsage> };
@@ -75,6 +76,7 @@ export class GatewayMetrics {
     mirror(this.registry, 'ttma_calls_started_total', 'Calls admitted to a worker, by direction.', 'direction', () => control.started);
     mirror(this.registry, 'ttma_calls_ended_total', 'Calls ended, by cause (hangup, agent, streaming_failed, media_closed, media_abuse, media_refused, answer_failed, no_media, worker_failed, minute_cap, shutdown, handover).', 'cause', () => control.ended);
     mirror(this.registry, 'ttma_webhook_verifications_total', 'Provider webhooks by verification outcome (accepted, duplicate, or the refusal reason).', 'outcome', () => webhooks.counters);
+    mirror(this.registry, 'ttma_webhooks_relayed_total', 'Provider webhooks the platform relayed over the control connection, by the HTTP status they were answered with (200 accepted or duplicate, 401 refused, 503 no key or replay cache full).', 'status', () => sources.front.counters.webhooksRelayed);
     mirror(this.registry, 'ttma_webhook_bodies_refused_total', 'Webhook bodies refused before verification (too_large, timeout, busy: past what bodies being read may hold at once).', 'reason', () => sources.front.counters.webhookBodyRefused);
     mirror(this.registry, 'ttma_media_upgrades_refused_total', 'Media WebSocket upgrades refused, by reason (missing/unknown/expired token, wrong call, no live call, bad call id, check unavailable).', 'reason', () => sources.front.counters.mediaRefused);
     mirror(this.registry, 'ttma_media_sockets_closed_total', 'Media sockets closed by the front for abuse, by kind (flood, binary).', 'kind', () => sources.front.counters.mediaClosedForAbuse);

@@ -102,6 +102,8 @@ export class GatewayFront {
     mediaClosedForAbuse: {} as Record<string, number>,
     webhookBodyRefused: {} as Record<string, number>,
     localRefused: { tunnel_header: 0, foreign_host: 0, cross_site: 0 } as Record<LocalRefusalReason, number>,
+    /** Provider webhooks relayed by the platform over the control connection, by the status they were answered with. */
+    webhooksRelayed: {} as Record<string, number>,
     notFound: 0,
   };
 
@@ -178,6 +180,18 @@ export class GatewayFront {
       count: (counter, key) => this.count(counter, key),
     });
     return app;
+  }
+
+  /**
+   * A provider webhook the platform relayed over the control connection: verified and handled
+   * exactly as one sent to the tunnel (same signature check, same replay cache: an event that
+   * also came straight from the provider is a duplicate). Nobody waits for the answer; it is counted.
+   */
+  answerRelayedWebhook(signature: string, timestamp: string, body: Buffer): WebhookAnswer {
+    const answer = this.answerWebhook(signature, timestamp, body);
+    const status = answer.status.slice(0, 3);
+    this.counters.webhooksRelayed[status] = (this.counters.webhooksRelayed[status] ?? 0) + 1;
+    return answer;
   }
 
   /** A webhook whose body arrived whole (on this thread or a media worker's): verify, act, answer. */

@@ -11,6 +11,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { RefusalLog } from '../RefusalLog.js';
+import { RelayBacklog, type RelayBacklogOptions } from './RelayBacklog.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import {
   CLOSE_REVOKED,
@@ -36,6 +37,8 @@ export interface ControlHubOptions {
   capState(deploymentId: string): Promise<CapState>;
   /** Checks and records a usage report and returns its flags; throws a TtmaError to refuse it. */
   onUsage(deployment: Deployment, callId: string, durationMs: unknown): Promise<string[]>;
+  /** Bounds of the webhooks held for a deployment with no connection open (RelayBacklog's defaults). */
+  relayBacklog?: RelayBacklogOptions;
 }
 
 interface Connection {
@@ -80,13 +83,16 @@ export class ControlHub {
   readonly #heartbeatMs: number;
   readonly #timer: NodeJS.Timeout;
   /** `unansweredRefusals`: refused frames not answered (ReplyRation); `queueOverflows`: connections cut for not reading. */
-  readonly counters = { accepted: 0, refused: 0, noticesSent: 0, usageReports: 0, unansweredRefusals: 0, queueOverflows: 0 };
+  readonly counters = { accepted: 0, refused: 0, noticesSent: 0, usageReports: 0, unansweredRefusals: 0, queueOverflows: 0, webhooksRelayed: 0, webhooksHeld: 0 };
+  /** Relayed webhooks waiting for a deployment with no connection open here. */
+  readonly backlog: RelayBacklog;
   #closed = false;
 
   constructor(options: ControlHubOptions) {
     this.#options = options;
     this.#log = options.log;
     this.#refusals = new RefusalLog(options.log);
+    this.backlog = new RelayBacklog(options.relayBacklog);
     this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: CONTROL_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
     this.#timer = setInterval(() => this.#heartbeat(), this.#heartbeatMs);
@@ -124,6 +130,19 @@ export class ControlHub {
     let sent = 0;
     for (const ws of [...sockets]) if (this.#sendText(ws, text)) sent++;
     this.counters.noticesSent += sent;
+    return sent;
+  }
+
+  /**
+   * A verified provider webhook for the deployment's gateway, relayed byte for byte with the
+   * provider's signature headers (the provider sends each event to one URL, this platform's).
+   * No connection open here: held for the next one (RelayBacklog). Returns how many got it now.
+   */
+  relayWebhook(deploymentId: string, signature: string, timestamp: string, body: Buffer): number {
+    const message: PlatformControlMessage = { type: 'provider.event', signature, timestamp, body_base64: body.toString('base64') };
+    const sent = this.#closed ? 0 : this.notify(deploymentId, message);
+    this.counters.webhooksRelayed += sent;
+    if (sent === 0 && !this.#closed && this.backlog.hold(deploymentId, JSON.stringify(message), Date.now())) this.counters.webhooksHeld++;
     return sent;
   }
 
@@ -216,6 +235,8 @@ export class ControlHub {
     ws.on('error', () => ws.terminate());
     this.#log.info({ deployment: deployment.id, connections: sockets.size }, 'gateway control connection open');
     this.#send(ws, { type: 'hello', deployment: deployment.id, cap_state: capState, heartbeat_ms: this.#heartbeatMs });
+    // Webhooks that came while no connection was open, oldest first (the gateway's replay cache drops any it has).
+    for (const text of this.backlog.take(deployment.id, Date.now())) if (this.#sendText(ws, text)) this.counters.webhooksRelayed++;
   }
 
   #onMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {

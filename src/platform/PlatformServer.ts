@@ -435,6 +435,8 @@ export class PlatformServer {
       recordings: this.#recordings,
       reservations: this.#reservations,
       log: this.#log,
+      // Each event reaches the platform only (one URL per provider connection): passed on to its gateway.
+      relay: (deploymentId, signed) => void this.control.relayWebhook(deploymentId, signed.signature, signed.timestamp, signed.body),
     });
     this.#operator = {
       deployments: this.deployments,

@@ -45,6 +45,18 @@ export interface ProviderWebhooksOptions {
   recordings: CallRecordings;
   reservations: ReservationCalls;
   log: Logger;
+  /**
+   * Passes a verified, recorded event on to its deployment's gateway, with the provider's own
+   * signature headers (ControlHub.relayWebhook): the provider sends each event to one URL.
+   */
+  relay?: (deploymentId: string, signed: SignedBody) => void;
+}
+
+/** A webhook as the provider signed it: what a gateway needs to verify it again. */
+export interface SignedBody {
+  signature: string;
+  timestamp: string;
+  body: Buffer;
 }
 
 export class ProviderWebhooks {
@@ -64,10 +76,12 @@ export class ProviderWebhooks {
     }
     const rawBody = await readBody(req, this.#o.bodyTimeoutMs);
     const nowMs = this.#o.now();
+    const signatureHeader = singleHeader(req, HEADER_SIGNATURE);
+    const timestampHeader = singleHeader(req, HEADER_TIMESTAMP);
     const verdict = verifyWebhookSignature({
       publicKey: this.#o.publicKey,
-      signatureHeader: singleHeader(req, HEADER_SIGNATURE),
-      timestampHeader: singleHeader(req, HEADER_TIMESTAMP),
+      signatureHeader,
+      timestampHeader,
       rawBody,
       nowSec: Math.floor(nowMs / 1000),
       ...(this.#o.notBeforeMs === null ? {} : { notBeforeSec: notBeforeSecOf(this.#o.notBeforeMs) }),
@@ -95,7 +109,8 @@ export class ProviderWebhooks {
       return sendJson(req, res, 200, { ok: true, duplicate: true });
     }
     try {
-      await this.#record(req, res, ctx, eventId, data);
+      // Verified, so both headers are there.
+      await this.#record(req, res, ctx, eventId, data, { signature: signatureHeader ?? '', timestamp: timestampHeader ?? '', body: rawBody });
     } catch (err) {
       // Not recorded (the store was away): the provider's retry of this event must not be taken for a replay.
       await this.#o.replay.forget(replayKey).catch(() => {
@@ -105,7 +120,7 @@ export class ProviderWebhooks {
     }
   }
 
-  async #record(req: IncomingMessage, res: ServerResponse, ctx: WebhookContext, eventId: string, data: Json): Promise<void> {
+  async #record(req: IncomingMessage, res: ServerResponse, ctx: WebhookContext, eventId: string, data: Json, signed: SignedBody): Promise<void> {
     const nowMs = this.#o.now();
     const event = callEventOf(data, nowMs) ?? (await this.#streamEventOfKnownCall(data, nowMs));
     if (!event) {
@@ -131,6 +146,7 @@ export class ProviderWebhooks {
     });
     this.#o.log.info({ eventId, callId: event.callId, eventType: event.eventType }, 'webhook recorded');
     sendJson(req, res, 200, { ok: true });
+    if (record.locked && record.deploymentId) this.#o.relay?.(record.deploymentId, signed);
     this.#o.streamless.onEvent(event.eventType, event.callId, record.locked ? record.deploymentId : null);
     void this.#afterEvent(event, record.deploymentId, record.locked, data).catch((err: unknown) =>
       this.#o.log.error({ callId: event.callId, err: err instanceof Error ? err.message : String(err) }, 'event follow-up failed'),

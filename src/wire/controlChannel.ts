@@ -13,6 +13,14 @@
 export const CONTROL_PATH = '/v1/control';
 /** Larger frames close the connection (1009). */
 export const CONTROL_MAX_PAYLOAD = 16 * 1024;
+/**
+ * What a gateway reads from the platform: a relayed webhook (a body of at most
+ * WEBHOOK_BODY_LIMIT, 64 KiB, as base64) with room for its envelope.
+ */
+export const CONTROL_MAX_PAYLOAD_TO_GATEWAY = 96 * 1024;
+/** Longest signature and timestamp header values relayed (base64 of 64 bytes is 88; Unix seconds are 10). */
+const RELAYED_HEADER_MAX = 256;
+const RELAYED_BODY_B64_MAX = Math.ceil((64 * 1024) / 3) * 4;
 /** Close codes in the private range: the platform revoked the identity (secret rotated, deployment disabled). */
 export const CLOSE_REVOKED = 4401;
 
@@ -36,7 +44,14 @@ export type PlatformControlMessage =
    * A message the platform could not take (malformed, rate limited). `call_control_id`: the usage
    * report it refuses for the rate limit, to be sent again later (a field older gateways ignore).
    */
-  | { type: 'error'; code: string; message: string; call_control_id?: string };
+  | { type: 'error'; code: string; message: string; call_control_id?: string }
+  /**
+   * A provider webhook the platform received and verified, relayed byte for byte with the
+   * provider's own signature headers: the gateway verifies it again, against the provider's key,
+   * exactly as one sent to its tunnel (the provider sends each event to one URL per connection,
+   * the platform's). The platform cannot make one up: it does not hold the provider's signing key.
+   */
+  | { type: 'provider.event'; signature: string; timestamp: string; body_base64: string };
 
 /** Gateway -> platform. */
 export type GatewayControlMessage =
@@ -69,9 +84,17 @@ export function parsePlatformMessage(value: unknown): PlatformControlMessage | n
       return m['ok'] === false && str('code') && str('message') ? (m as PlatformControlMessage) : null;
     case 'error':
       return str('code') && str('message') && (m['call_control_id'] === undefined || str('call_control_id')) ? (m as PlatformControlMessage) : null;
+    case 'provider.event':
+      return boundedString(m['signature'], RELAYED_HEADER_MAX) && boundedString(m['timestamp'], RELAYED_HEADER_MAX) && boundedString(m['body_base64'], RELAYED_BODY_B64_MAX)
+        ? (m as PlatformControlMessage)
+        : null;
     default:
       return null;
   }
+}
+
+function boundedString(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= max;
 }
 
 function isCapKind(value: unknown): value is CapKind {

@@ -40,6 +40,12 @@ export async function startStack(
     signWith?: 'tweetnacl' | 'node';
     platform?: Partial<PlatformServerOptions>;
     logger?: Logger;
+    /**
+     * Where the simulator sends its webhooks: the platform and the gateway's tunnel (default, as
+     * when each has its own URL), or the platform alone, which relays them to the gateway over
+     * its control connection (a real provider connection has one webhook URL).
+     */
+    webhooksTo?: 'both' | 'platform';
     /** Simulator behaviour to vary (what a failed stream does to its call). */
     sim?: Pick<ProviderSimulatorOptions, 'onStreamFailure' | 'ringMs' | 'apiRateLimit' | 'answerTimeoutMs' | 'webhookAttempts' | 'webhookBackoffMs' | 'recordingUrlTtlMs'>;
   } = {},
@@ -56,7 +62,10 @@ export async function startStack(
     apiKey,
     signingSecretKey: keys.secretKey,
     port: simPort,
-    webhookUrls: [`http://127.0.0.1:${platformPort}/v1/provider/webhooks`, `http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`],
+    webhookUrls: [
+      `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
+      ...(options.webhooksTo === 'platform' ? [] : [`http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`]),
+    ],
     tunnels: { [TUNNEL_HOST]: `ws://127.0.0.1:${tunnelPort}` },
     answerTimeoutMs: 2_000,
     signWith: options.signWith ?? 'tweetnacl',
