@@ -99,6 +99,17 @@ export type GatewayMediaFrame =
   | { event: 'mark'; mark: { name: string } }
   | { event: 'clear' };
 
+/**
+ * `stream_bidirectional_sampling_rate`: the rate the provider takes the return
+ * leg's RTP payloads to be at. Telnyx documents these values and a default of
+ * 8000 when the field is absent ("Bidirectional Stream Sampling Rate",
+ * developers.telnyx.com/api-reference/call-commands/streaming-start; the dial
+ * and answer commands take the same field).
+ */
+export const BIDIRECTIONAL_SAMPLING_RATES = [8000, 16000, 22050, 24000, 48000] as const;
+export type BidirectionalSamplingRate = (typeof BIDIRECTIONAL_SAMPLING_RATES)[number];
+export const DEFAULT_BIDIRECTIONAL_SAMPLING_RATE: BidirectionalSamplingRate = 8000;
+
 /** Body of `POST /v2/calls` (dial). */
 export interface DialRequest {
   connection_id: string;
@@ -109,6 +120,7 @@ export interface DialRequest {
   stream_codec?: string;
   stream_bidirectional_mode?: 'rtp' | 'mp3';
   stream_bidirectional_codec?: string;
+  stream_bidirectional_sampling_rate?: BidirectionalSamplingRate;
   stream_auth_token?: string;
   client_state?: string;
   command_id?: string;
@@ -123,6 +135,7 @@ export interface AnswerRequest {
   stream_codec?: string;
   stream_bidirectional_mode?: 'rtp' | 'mp3';
   stream_bidirectional_codec?: string;
+  stream_bidirectional_sampling_rate?: BidirectionalSamplingRate;
   stream_auth_token?: string;
   client_state?: string;
   command_id?: string;
