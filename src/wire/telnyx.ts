@@ -149,7 +149,11 @@ export interface ProviderErrorBody {
 /** The provider's "call has already ended" error code. */
 export const PROVIDER_CODE_CALL_ENDED = '90018';
 
-/** A call detail record as the simulator's records endpoint serves it. */
+/**
+ * The simulator's own record of a call (its call reports carry it). Its REST
+ * API serves it reshaped as Telnyx's detail record, once the call has ended
+ * (`GET /v2/detail_records`, src/sim/detailRecords.ts).
+ */
 export interface CallDetailRecord {
   call_control_id: string;
   call_session_id: string;

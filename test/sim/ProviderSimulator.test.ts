@@ -187,16 +187,41 @@ describe('ProviderSimulator', () => {
     assert.equal(report.roundTripSamplesMs.length, report.roundTripMs.count);
     assert.equal(report.sentPcm.length, report.framesSent * 160);
 
-    // Records: the provider's own CDR, GET call, the simulator summary.
-    const cdrs = await api('GET', `/v2/call_detail_records?call_control_id=${encodeURIComponent(id)}`);
+    // Records: the provider's detail record (Telnyx's Detail Records search), GET call, the simulator summary.
+    const cdrs = await api('GET', `/v2/detail_records?filter[record_type]=call-control&filter[telnyx_call_control_id]=${encodeURIComponent(id)}`);
     assert.equal(cdrs.status, 200);
-    const cdr = cdrs.body.data[0] as CallDetailRecord;
-    assert.deepEqual(cdr, report.cdr);
-    assert.ok(cdr.answered_at && cdr.ended_at);
-    assert.ok(cdr.duration_ms >= 1000 && cdr.duration_ms < 2000, `duration ${cdr.duration_ms} ms`);
-    assert.equal(cdr.duration_secs, Math.ceil(cdr.duration_ms / 1000));
-    assert.equal(cdr.direction, 'incoming');
-    assert.equal(cdr.hangup_source, 'caller');
+    assert.equal(cdrs.body.data.length, 1);
+    assert.deepEqual(cdrs.body.meta, { total_pages: 1, total_results: 1, page_number: 1, page_size: 20 });
+    const cdr = cdrs.body.data[0];
+    const internal: CallDetailRecord = report.cdr;
+    assert.ok(internal.answered_at && internal.ended_at);
+    assert.ok(internal.duration_ms >= 1000 && internal.duration_ms < 2000, `duration ${internal.duration_ms} ms`);
+    assert.equal(internal.hangup_source, 'caller');
+    // The documented fields and types: whole seconds, times to the second, inbound/outbound, cli/cld.
+    assert.deepEqual(cdr, {
+      record_type: 'call_control_detail_record',
+      id: id.replace(/^v3:/, ''),
+      telnyx_call_control_id: id,
+      telnyx_session_id: internal.call_session_id,
+      connection_id: internal.connection_id,
+      direction: 'inbound',
+      cli: '+15551230001',
+      cld: TO_ECHO,
+      started_at: internal.started_at.replace(/\.\d+Z$/, 'Z'),
+      finished_at: internal.ended_at.replace(/\.\d+Z$/, 'Z'),
+      call_sec: Math.round(internal.duration_ms / 1000),
+      billed_sec: 60,
+    });
+    assert.match(cdr.finished_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    // filter[record_type] is required; other types have no call records; the search pages at most 50.
+    assert.equal((await api('GET', '/v2/detail_records')).status, 422);
+    assert.equal((await api('GET', '/v2/detail_records?filter[record_type]=calls')).body.errors[0].code, '10032');
+    assert.deepEqual((await api('GET', `/v2/detail_records?filter[record_type]=messaging&filter[telnyx_call_control_id]=${encodeURIComponent(id)}`)).body.data, []);
+    assert.equal((await api('GET', '/v2/detail_records?filter[record_type]=call-control&page[size]=51')).status, 422);
+    assert.equal((await api('GET', '/v2/detail_records?filter[record_type]=call-control&filter[cld][contains]=555')).status, 422);
+    assert.deepEqual((await api('GET', `/v2/detail_records?filter[record_type]=call-control&filter[cli]=%2B15551230001`)).body.data.map((r: any) => r.telnyx_call_control_id), [id]);
+    // The invented path is gone (Telnyx has no such route).
+    assert.equal((await api('GET', `/v2/call_detail_records?call_control_id=${encodeURIComponent(id)}`)).status, 404);
     const status = await api('GET', `/v2/calls/${encodeURIComponent(id)}`);
     assert.equal(status.body.data.is_alive, false);
     assert.equal(status.body.data.state, 'hangup');
@@ -436,7 +461,7 @@ describe('ProviderSimulator', () => {
   });
 
   it('REST refusals: 401, 404, 422 (bad number, invalid state, 90018), 400, 413', async () => {
-    const noAuth = await api('GET', '/v2/call_detail_records', undefined, null);
+    const noAuth = await api('GET', '/v2/detail_records?filter[record_type]=call-control', undefined, null);
     assert.equal(noAuth.status, 401);
     assert.deepEqual(noAuth.body, { errors: [{ code: '10009', title: 'Authentication failed' }] });
     const wrongKey = await api('POST', '/v2/calls', { connection_id: 'c', from: '+15550001000', to: '+15550002000' }, 'wrong-key');
