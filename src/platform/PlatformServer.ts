@@ -124,8 +124,8 @@ export interface PlatformServerOptions {
   priceMicroUsdPerMinute?: number;
   /** How long after a call ends the gateway has to report it before it is flagged unreported (default 5 min). */
   usageReportGraceMs?: number;
-  /** Call detail record polling after a hang-up. */
-  cdr?: { attempts?: number; backoffMs?: number };
+  /** Looking for the provider's call record after a hang-up (Settlement: a window of minutes by default; tests shorten it). */
+  cdr?: { attempts?: number; backoffMs?: number; maxWaiting?: number };
   /** Between telling the gateway a cap is reached and hanging up its calls (default 1 s). */
   capGoodbyeMs?: number;
   /** Waits before trying again a hang-up at a cap (or of a disabled deployment) the provider failed (default 1, 5, 30 s). */
@@ -289,6 +289,7 @@ export class PlatformServer {
       ...(options.priceMicroUsdPerMinute !== undefined ? { priceMicroUsdPerMinute: options.priceMicroUsdPerMinute } : {}),
       ...(options.cdr?.attempts !== undefined ? { cdrAttempts: options.cdr.attempts } : {}),
       ...(options.cdr?.backoffMs !== undefined ? { cdrBackoffMs: options.cdr.backoffMs } : {}),
+      ...(options.cdr?.maxWaiting !== undefined ? { cdrMaxWaiting: options.cdr.maxWaiting } : {}),
     });
     this.#audit = new LiveCallAudit({
       provider: this.#provider,
@@ -517,6 +518,7 @@ export class PlatformServer {
     this.caps.close();
     this.streamless.close();
     this.control.close();
+    this.#settlement.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();
       server.close(() => resolve());

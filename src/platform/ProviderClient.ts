@@ -57,16 +57,30 @@ export type HangupResult = { alreadyEnded: boolean };
 
 export type CallAction = 'record_start' | 'record_stop' | 'streaming_start' | 'streaming_stop';
 
-/** What the platform reads of the provider's call detail record. */
+/**
+ * What the platform reads of the provider's record of a call leg: Telnyx's
+ * Detail Records search with `filter[record_type]=call-control`
+ * (developers.telnyx.com/api-reference/detail-records/search-detail-records).
+ * The fields are those its records carry (the documented example,
+ * developers.telnyx.com/development/webrtc/troubleshooting/detail-records):
+ * `telnyx_call_control_id`, `call_sec` and `billed_sec` (numbers of seconds),
+ * `started_at` and `finished_at` (ISO 8601), `direction` (inbound/outbound),
+ * `cli` (from), `cld` (to). A record only exists once the call is over, and
+ * may take minutes to appear.
+ */
 export interface CallDetailRecord {
   call_control_id: string;
   direction: CallDirection | null;
   from: string | null;
   to: string | null;
-  answered_at: string | null;
+  started_at: string | null;
+  /** `finished_at`: when the call ended; null when the record has none (not final). */
   ended_at: string | null;
-  /** Answer to end; null when the record has no duration (still live). */
+  /** `call_sec` (the time talked: answer to end) in milliseconds; null when the record has none. */
   duration_ms: number | null;
+  /** `billed_sec`: what the provider charges for, rounded up to its billing increments. */
+  billed_sec: number | null;
+  /** Not in the documented record; read if a provider adds it. */
   hangup_cause: string | null;
 }
 
@@ -78,6 +92,8 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 const RECORDINGS_PAGE = 20;
 /** A provider's recording id as it may be put in a path (Telnyx: a UUID). */
 const RECORDING_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Records asked for per call leg: a call_control_id names one leg, so one record; a few more for safety. */
+const DETAIL_RECORDS_PAGE = 5;
 /** Provider answers are small JSON; anything bigger is not one. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
@@ -177,33 +193,35 @@ export class ProviderClient {
     if (!isSuccess(res.status)) throw this.#failure(action, res);
   }
 
-  /** The provider's own record of a call, or null when it has none (yet). */
+  /**
+   * The provider's own record of a call leg, or null when it has none (yet):
+   * `GET /v2/detail_records?filter[record_type]=call-control&filter[telnyx_call_control_id]=`
+   * (Detail Records search: filter[record_type] is required, any other record
+   * attribute may be filtered on as filter[<attribute>]; page[size] 1 to 50).
+   */
   async callDetailRecord(callControlId: string): Promise<CallDetailRecord | null> {
-    const res = await this.#send('call detail record', 'GET', `/v2/call_detail_records?call_control_id=${encodeURIComponent(callControlId)}`, undefined);
-    if (!isSuccess(res.status)) throw this.#failure('call detail record', res);
+    const query =
+      `filter[record_type]=call-control&filter[telnyx_call_control_id]=${encodeURIComponent(callControlId)}` +
+      `&page[number]=1&page[size]=${DETAIL_RECORDS_PAGE}`;
+    const res = await this.#send('detail records', 'GET', `/v2/detail_records?${query}`, undefined);
+    if (!isSuccess(res.status)) throw this.#failure('detail records', res);
     const data = (res.body as { data?: unknown } | null)?.data;
     if (!Array.isArray(data)) return null;
-    const found = data.find((r: unknown) => (r as { call_control_id?: unknown } | null)?.call_control_id === callControlId) as
+    const found = (data as unknown[]).find((r) => r !== null && typeof r === 'object' && (r as Record<string, unknown>)['telnyx_call_control_id'] === callControlId) as
       | Record<string, unknown>
       | undefined;
     if (!found) return null;
-    const durationMs = found['duration_ms'];
-    const durationSecs = found['duration_secs'];
+    const callSec = secondsOf(found['call_sec']);
     return {
       call_control_id: callControlId,
       direction: directionOf(found['direction']),
-      from: typeof found['from'] === 'string' ? found['from'] : null,
-      to: typeof found['to'] === 'string' ? found['to'] : null,
-      answered_at: typeof found['answered_at'] === 'string' ? found['answered_at'] : null,
-      ended_at: typeof found['ended_at'] === 'string' ? found['ended_at'] : null,
-      // Prefer milliseconds; a provider that bills whole seconds only gives those.
-      duration_ms:
-        typeof durationMs === 'number' && durationMs >= 0
-          ? Math.round(durationMs)
-          : typeof durationSecs === 'number' && durationSecs >= 0
-            ? Math.round(durationSecs * 1000)
-            : null,
-      hangup_cause: typeof found['hangup_cause'] === 'string' ? found['hangup_cause'] : null,
+      from: stringField(found, 'cli'),
+      to: stringField(found, 'cld'),
+      started_at: stringField(found, 'started_at'),
+      ended_at: stringField(found, 'finished_at'),
+      duration_ms: callSec === null ? null : Math.round(callSec * 1000),
+      billed_sec: secondsOf(found['billed_sec']),
+      hangup_cause: stringField(found, 'hangup_cause'),
     };
   }
 
@@ -406,6 +424,12 @@ function dataOf(body: unknown): Record<string, unknown> | null {
 function stringField(data: Record<string, unknown> | null, key: string): string | null {
   const value = data?.[key];
   return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
+/** A count of seconds: a number, or its digits as a string (JSON APIs send either); null otherwise. */
+function secondsOf(value: unknown): number | null {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+  return Number.isFinite(n) && n >= 0 ? n : null;
 }
 
 function describe(err: unknown): string {

@@ -3,7 +3,17 @@
  * detail record, settle the cap reservation once at the provider's billed
  * minutes, put the figure on the call record and hand it to the usage
  * cross-check. The gateway's own report never enters billing (FAQ-14).
+ *
+ * The provider's record is not there when the call ends: Telnyx files it
+ * with its detail records (ProviderClient.callDetailRecord), which can take
+ * minutes. So the record is looked for over a window of minutes (the
+ * attempts and their growing waits), and only when the window is over is the
+ * call billed from its webhooks. The call's reservation stays held meanwhile
+ * (top-ups stopped: it holds what it reserved, at least what it will be
+ * billed; fail closed). What waits is bounded: past `cdrMaxWaiting` calls
+ * already waiting, a call gets one look and then its webhooks' figure.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CapEnforcer } from './CapEnforcer.js';
@@ -20,12 +30,29 @@ export interface SettlementOptions {
   logger: Logger;
   /** Price per billed minute in millionths of a dollar (default 10 000: $0.01). */
   priceMicroUsdPerMinute?: number;
-  /** Attempts to read a final call detail record (default 5), backoff (default 200 ms x attempt). */
+  /**
+   * Looks for the provider's record of an ended call (default 15); before look n
+   * the wait is cdrBackoffMs x (n - 1) (default 4 s): the window is
+   * cdrBackoffMs x attempts x (attempts - 1) / 2 (7 minutes by default).
+   */
   cdrAttempts?: number;
   cdrBackoffMs?: number;
+  /** Calls waiting for their record at once, at most (default 10 000); past it a call gets one look. */
+  cdrMaxWaiting?: number;
 }
 
 export const DEFAULT_PRICE_MICRO_USD_PER_MINUTE = 10_000;
+export const DEFAULT_CDR_ATTEMPTS = 15;
+export const DEFAULT_CDR_BACKOFF_MS = 4_000;
+export const DEFAULT_CDR_MAX_WAITING = 10_000;
+
+/** How long the record is looked for: the sum of the waits between looks. */
+export function cdrWindowMs(attempts: number, backoffMs: number): number {
+  return (backoffMs * attempts * (attempts - 1)) / 2;
+}
+
+/** settlement stopped (the platform is stopping): nothing is billed, the reservation stays held. */
+const CLOSED = Symbol('closed');
 const STORE_RETRIES = 20;
 const MAX_REMEMBERED = 50_000;
 const STORE_RETRY_MS = 500;
@@ -34,9 +61,19 @@ export class Settlement {
   readonly #o: SettlementOptions;
   readonly #inFlight = new Set<string>();
   readonly #done = new Set<string>();
+  /** Cancels every wait for a record when the platform stops. */
+  readonly #stop = new AbortController();
+  /** Calls whose record is being waited for now (bounded by cdrMaxWaiting). */
+  #waiting = 0;
 
   constructor(options: SettlementOptions) {
     this.#o = options;
+  }
+
+  /** Stops the waits for records: calls still waiting are left unsettled (their reservations held, fail closed). */
+  close(): void {
+    if (this.#waiting > 0) this.#o.logger.warn({ waiting: this.#waiting }, 'stopping: calls still waiting for their provider record are left unsettled');
+    this.#stop.abort();
   }
 
   /** Settles an ended call; safe to call for every duplicate hang-up event. */
@@ -51,6 +88,7 @@ export class Settlement {
       const reservationId = record.reservationId ?? callControlId;
       await this.#o.caps.release(deploymentId, reservationId);
       const cdr = await this.#finalRecord(callControlId);
+      if (cdr === CLOSED) return;
       let durationMs: number;
       let source: 'cdr' | 'webhooks';
       if (cdr && cdr.duration_ms !== null) {
@@ -76,7 +114,7 @@ export class Settlement {
       // Bounded: the store's settled flag is what guarantees once; this only saves round trips.
       if (this.#done.size > MAX_REMEMBERED) this.#done.delete(this.#done.values().next().value as string);
       this.#o.logger.info(
-        { deployment: deploymentId, callId: callControlId, durationMs, billedMinutes: units, reserved: result?.reserved, source, first: result?.first },
+        { deployment: deploymentId, callId: callControlId, durationMs, billedMinutes: units, providerBilledSec: cdr?.billed_sec ?? null, reserved: result?.reserved, source, first: result?.first },
         'call settled from the provider figure',
       );
     } finally {
@@ -102,29 +140,49 @@ export class Settlement {
       return true;
     }
     const cdr = await this.#finalRecord(callControlId, cdrAttempts);
-    if (!cdr?.ended_at) return false;
+    if (cdr === CLOSED || !cdr?.ended_at) return false;
     await this.#o.calls.recordEvent(
       callControlId,
       { direction: record.direction, from: record.from, to: record.to },
-      { event_type: 'call.hangup', occurred_at: occurredAtOf(cdr.ended_at, Date.now()) ?? new Date().toISOString(), hangup_cause: cdr.hangup_cause ?? undefined },
+      { event_type: 'call.hangup', occurred_at: recordedEndOf(cdr.ended_at, record.timeline.at(-1)?.occurred_at), hangup_cause: cdr.hangup_cause ?? undefined },
     );
     await this.onHangup(callControlId);
     return true;
   }
 
-  /** The provider's record once it shows the call ended; null when it never does. */
-  async #finalRecord(callControlId: string, attemptsWanted?: number): Promise<CallDetailRecord | null> {
-    const attempts = attemptsWanted ?? this.#o.cdrAttempts ?? 5;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      try {
-        const cdr = await this.#o.provider.callDetailRecord(callControlId);
-        if (cdr?.ended_at) return cdr;
-      } catch (err) {
-        this.#o.logger.warn({ callId: callControlId, err: isTtmaError(err) ? err.message : 'error' }, 'call detail record not available');
-      }
-      if (attempt < attempts) await sleep((this.#o.cdrBackoffMs ?? 200) * attempt);
+  /** The provider's record once it shows the call ended; null when it never does within the window. */
+  async #finalRecord(callControlId: string, attemptsWanted?: number): Promise<CallDetailRecord | null | typeof CLOSED> {
+    const wanted = attemptsWanted ?? this.#o.cdrAttempts ?? DEFAULT_CDR_ATTEMPTS;
+    const backoffMs = this.#o.cdrBackoffMs ?? DEFAULT_CDR_BACKOFF_MS;
+    const maxWaiting = this.#o.cdrMaxWaiting ?? DEFAULT_CDR_MAX_WAITING;
+    let attempts = wanted;
+    if (wanted > 1 && this.#waiting >= maxWaiting) {
+      attempts = 1;
+      this.#o.logger.warn({ callId: callControlId, waiting: this.#waiting }, 'too many calls waiting for their provider record: this one gets one look');
     }
-    return null;
+    if (attempts > 1) this.#waiting++;
+    try {
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        if (this.#stop.signal.aborted) return CLOSED;
+        try {
+          const cdr = await this.#o.provider.callDetailRecord(callControlId);
+          if (cdr?.ended_at) return cdr;
+        } catch (err) {
+          this.#o.logger.warn({ callId: callControlId, err: isTtmaError(err) ? err.message : 'error' }, 'call detail record not available');
+        }
+        if (attempt < attempts) {
+          try {
+            // Unref'd: a wait of minutes never keeps a process alive; close() ends it at once.
+            await delay(backoffMs * attempt, undefined, { signal: this.#stop.signal, ref: false });
+          } catch {
+            return CLOSED;
+          }
+        }
+      }
+      return null;
+    } finally {
+      if (attempts > 1) this.#waiting--;
+    }
   }
 
   /** Settlement must not be lost while the store is away: retried for a while, then logged for the operator. */
@@ -145,6 +203,21 @@ export class Settlement {
     }
     return null;
   }
+}
+
+/** The record's `finished_at` is to the second (ProviderClient.CallDetailRecord). */
+const RECORD_PRECISION_MS = 1_000;
+
+/**
+ * The end of a call from its record, for its timeline. The record gives it to
+ * the second: the call ended within that second and not before an event the
+ * provider reported in it (a stream failing as the call ends), so the hang-up
+ * goes after such an event rather than before it.
+ */
+function recordedEndOf(finishedAt: string, lastOnTimeline: string | undefined): string {
+  const end = occurredAtOf(finishedAt, Date.now()) ?? new Date().toISOString();
+  if (lastOnTimeline === undefined || lastOnTimeline <= end) return end;
+  return Date.parse(lastOnTimeline) - Date.parse(end) < RECORD_PRECISION_MS ? lastOnTimeline : end;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,7 +1,10 @@
 /**
  * Usage cross-check (FAQ-14): what the gateway says each call lasted, next
- * to what the provider's own record says. Billing and caps always use the
- * provider's figure; this ledger only flags disagreements for review:
+ * to what the provider's own record says (its detail record's `call_sec`,
+ * whole seconds: the 2 s floor below covers the rounding; the webhooks'
+ * figure when no record came within the settlement's window). Billing and
+ * caps always use the provider's figure; this ledger only flags
+ * disagreements for review:
  *
  * - `duration_mismatch`: |gateway - provider| > max(2 s, 2 % of provider)
  * - `unreported`: the provider ended the call and the gateway never reported

@@ -4,7 +4,8 @@
  * dial's timers, and the stream part the provider is sent.
  */
 import { ErrorCodes, TtmaError } from '../errors.js';
-import { CALL_ID_PATTERN } from './allowlists.js';
+import type { BidirectionalSamplingRate } from '../wire/telnyx.js';
+import { CALL_ID_PATTERN, type AllowedCodec } from './allowlists.js';
 
 /** Telnyx client_state is base64; keep it bounded. */
 const CLIENT_STATE_PATTERN = /^[A-Za-z0-9+/=_-]{1,4096}$/;
@@ -44,8 +45,24 @@ export function checkIntRange(raw: unknown, name: string, range: { min: number; 
   return raw;
 }
 
+/**
+ * The rate the gateway's audio back is at, for `stream_bidirectional_sampling_rate`.
+ * The gateway encodes its return leg at the start frame's rate (src/media/codecs.ts):
+ * 8 kHz for G.711, 16 kHz for the wideband codecs (what the provider is asked to
+ * stream them at). Telnyx assumes 8000 when the field is absent
+ * (developers.telnyx.com/api-reference/call-commands/streaming-start), so a 16 kHz
+ * L16 leg sent without it plays at half speed.
+ */
+export const RETURN_SAMPLING_RATE: Readonly<Record<AllowedCodec, BidirectionalSamplingRate>> = {
+  PCMU: 8000,
+  PCMA: 8000,
+  G722: 16000,
+  L16: 16000,
+  OPUS: 16000,
+};
+
 /** The stream part of an answer or dial: the caller's audio to the gateway and the gateway's back, one codec both ways. */
-export function bidirectionalStream(streamUrl: string, token: string, codec: string, clientState: string | undefined) {
+export function bidirectionalStream(streamUrl: string, token: string, codec: AllowedCodec, clientState: string | undefined) {
   return {
     stream_url: streamUrl,
     stream_auth_token: token,
@@ -53,6 +70,7 @@ export function bidirectionalStream(streamUrl: string, token: string, codec: str
     stream_codec: codec,
     stream_bidirectional_mode: 'rtp' as const,
     stream_bidirectional_codec: codec,
+    stream_bidirectional_sampling_rate: RETURN_SAMPLING_RATE[codec],
     ...(clientState ? { client_state: clientState } : {}),
   };
 }

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import { newMediaFrameScan, scanMediaFrame } from '../wire/mediaFrameScan.js';
 import { HEADER_STREAM_TOKEN } from '../wire/telnyx.js';
 import { codecSampleRate, createSimDecoder, type SimCodec, type SimDecoder } from './codecs.js';
+import { rateFitsCodec } from './returnLeg.js';
 import { DEFAULTS, TUNNEL_EDGE_IP } from './constants.js';
 import { newRayId, newUuid } from './ids.js';
 import { openWsMediaSocket, type MediaSocket, type MediaSocketHandlers, type MediaSocketKind } from './mediaSocket.js';
@@ -50,6 +51,12 @@ export interface MediaStreamClientOptions {
   codec: SimCodec;
   /** Encoding of what the gateway sends back. */
   returnCodec: SimCodec;
+  /**
+   * The rate that audio was declared at (stream_bidirectional_sampling_rate, or
+   * its default 8000: src/sim/returnLeg.ts). Default: the codec's own rate, for a
+   * client that talks to the gateway directly rather than through Call Control.
+   */
+  returnSampleRate?: number;
   handlers: MediaStreamHandlers;
   logger: Logger;
   /**
@@ -94,7 +101,12 @@ export class MediaStreamClient {
     this.#handlers = options.handlers;
     this.codec = options.codec;
     this.returnCodec = options.returnCodec;
-    this.#decoder = createSimDecoder(options.returnCodec);
+    const returnRate = options.returnSampleRate ?? codecSampleRate(options.returnCodec);
+    if (!rateFitsCodec(options.returnCodec, returnRate)) {
+      // Only when the request named neither codec (the call's own was used): flagged, decoded at the codec's own rate.
+      options.logger.warn({ codec: options.returnCodec, sampleRate: returnRate }, 'return leg declared at a rate its codec cannot be played at');
+    }
+    this.#decoder = createSimDecoder(options.returnCodec, returnRate);
   }
 
   get isOpen(): boolean {

@@ -73,6 +73,12 @@ export interface ProviderSimulatorOptions {
    * Rounded up to the second. Default 600 000 (10 minutes).
    */
   recordingUrlTtlMs?: number;
+  /**
+   * How long after a call ends its detail record appears (`GET /v2/detail_records`):
+   * Telnyx files records some time after the call, minutes at times, and the
+   * platform must wait for them. Default 0 (at once).
+   */
+  detailRecordDelayMs?: number;
   /** Add the headers a Cloudflare tunnel edge adds (host, cf-ray, cf-connecting-ip...). Default true. */
   tunnelHeaders?: boolean;
   /** Worker threads signing webhooks (tweetnacl takes ~9 ms a signature). Default 1. */
@@ -410,10 +416,12 @@ export class ProviderSimulator {
     ];
   }
 
-  /** The provider's own records, oldest first (live calls have `ended_at: null`). */
-  callDetailRecords(): CallDetailRecord[] {
-    const records = [...[...this.#ended.values()].map((r) => r.cdr), ...[...this.#live.values()].map((c) => c.cdr())];
-    return records.sort((a, b) => a.started_at.localeCompare(b.started_at));
+  /** The ended calls whose record is filed by `nowMs` (detailRecordDelayMs after their end); src/sim/detailRecords.ts serves them. */
+  filedCallRecords(nowMs: number = Date.now()): CallDetailRecord[] {
+    const delayMs = this.#options.detailRecordDelayMs ?? 0;
+    return [...this.#ended.values()]
+      .map((r) => r.cdr)
+      .filter((cdr) => cdr.ended_at !== null && Date.parse(cdr.ended_at) + delayMs <= nowMs);
   }
 
   #createCall(init: ConstructorParameters<typeof SimCall>[1]): SimCall {

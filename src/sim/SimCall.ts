@@ -70,6 +70,8 @@ export interface StreamRequest {
   codec: SimCodec | undefined;
   /** Codec the gateway sends back in; unset: the stream codec. */
   returnCodec: SimCodec | undefined;
+  /** stream_bidirectional_sampling_rate, or its documented default (src/sim/returnLeg.ts). */
+  returnSampleRate: number;
 }
 
 export interface DtmfEvent {
@@ -456,6 +458,7 @@ export class SimCall implements ClockSubscriber {
       token: request.token,
       codec,
       returnCodec: request.returnCodec ?? codec,
+      returnSampleRate: request.returnSampleRate,
       logger: this.#log,
       handshakeTimeoutMs: this.#ctx.handshakeTimeoutMs,
       handlers: {

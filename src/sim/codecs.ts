@@ -60,7 +60,19 @@ export function createSimEncoder(codec: SimCodec): SimEncoder {
   return { encode: (pcm) => encoder.encode(up.process(pcm)) };
 }
 
-export function createSimDecoder(codec: SimCodec): SimDecoder {
+/**
+ * `returnRate` is the rate the return leg was declared at (src/sim/returnLeg.ts):
+ * it says how fast L16 samples play, so L16 is decoded at it (a 16 kHz frame
+ * taken as 8 kHz lasts twice as long, as the phone would hear it). G.711 and
+ * G.722 have one audio rate each, and Opus decodes at any rate: those ignore it
+ * (what a narrower Opus rate takes away is above the simulator's 4 kHz anyway).
+ */
+export function createSimDecoder(codec: SimCodec, returnRate: number = codecSampleRate(codec)): SimDecoder {
+  if (codec === 'L16') {
+    if (returnRate === SAMPLE_RATE) return { decode: (bytes) => l16Decode(bytes) };
+    const down = new Resampler(returnRate, SAMPLE_RATE);
+    return { decode: (bytes) => down.process(l16Decode(bytes)) };
+  }
   if (!isStatefulSimCodec(codec)) {
     // Reused output (this runs 50 times a second per call): callers copy what they keep.
     let buffer = new Int16Array(SAMPLE_RATE);
@@ -77,7 +89,6 @@ export function createSimDecoder(codec: SimCodec): SimDecoder {
     const opus = new OpusCodec({ sampleRate: WIDEBAND_RATE });
     return { decode: (bytes) => down.process(opus.decode(bytes)) };
   }
-  if (codec === 'L16') return { decode: (bytes) => down.process(l16Decode(bytes)) };
   const decoder = new G722Decoder();
   return { decode: (bytes) => down.process(decoder.decode(bytes)) };
 }

@@ -21,6 +21,8 @@ export const PROVIDER_CODES = {
   BAD_REQUEST: '10015',
   NOT_E164: '10016',
   INVALID_JSON: '10023',
+  /** "Invalid enumerated value" (developers.telnyx.com, Call Control 422 examples). */
+  INVALID_ENUM: '10032',
   /** "Call has already ended" (PROVIDER_CODE_CALL_ENDED in src/wire/telnyx.ts). */
   CALL_ENDED: '90018',
   /** The action is not valid in the call's current state (simulator's code). */

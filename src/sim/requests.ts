@@ -2,9 +2,11 @@
  * Validation of Call Control request bodies at the edge (once): inner code
  * gets typed values. Refusals are 422 with Telnyx-style codes.
  */
+import { BIDIRECTIONAL_SAMPLING_RATES, DEFAULT_BIDIRECTIONAL_SAMPLING_RATE } from '../wire/telnyx.js';
 import { isSimCodec, type SimCodec } from './codecs.js';
 import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
+import { rateFitsCodec, ratesFor } from './returnLeg.js';
 import type { DtmfEvent, StreamRequest } from './SimCall.js';
 
 /** E.164: a plus, then up to 15 digits, the first not zero (ITU-T E.164). */
@@ -103,6 +105,31 @@ function bidirectionalCodec(body: Body): SimCodec | undefined {
   throw invalidParam('stream_bidirectional_codec', `the simulator decodes PCMU, PCMA, G722, L16 and OPUS only, not ${JSON.stringify(value)}`);
 }
 
+/** `stream_bidirectional_sampling_rate`: one of the documented values (src/sim/returnLeg.ts). */
+function bidirectionalRate(body: Body): number | undefined {
+  const value = body['stream_bidirectional_sampling_rate'];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !(BIDIRECTIONAL_SAMPLING_RATES as readonly number[]).includes(value)) {
+    throw invalidParam('stream_bidirectional_sampling_rate', `must be one of ${BIDIRECTIONAL_SAMPLING_RATES.join(', ')}`, PROVIDER_CODES.INVALID_ENUM);
+  }
+  return value;
+}
+
+/**
+ * The return leg's codec and rate. A declared rate the codec cannot be played at
+ * is refused when the request names the codec (src/sim/returnLeg.ts says why);
+ * without a rate, the documented default applies.
+ */
+function returnLeg(body: Body, streamCodecAsked: SimCodec | undefined): { codec: SimCodec | undefined; rate: number } {
+  const codec = bidirectionalCodec(body);
+  const declared = bidirectionalRate(body);
+  const known = codec ?? streamCodecAsked;
+  if (declared !== undefined && known !== undefined && !rateFitsCodec(known, declared)) {
+    throw invalidParam('stream_bidirectional_sampling_rate', `${declared} does not fit ${known} (it takes ${ratesFor(known).join(', ')})`);
+  }
+  return { codec, rate: declared ?? DEFAULT_BIDIRECTIONAL_SAMPLING_RATE };
+}
+
 function streamRequest(body: Body, required: boolean): StreamRequest | undefined {
   const url = optionalString(body, 'stream_url', 2000);
   if (url === undefined) {
@@ -124,11 +151,14 @@ function streamRequest(body: Body, required: boolean): StreamRequest | undefined
   if (track !== undefined && !['inbound_track', 'outbound_track', 'both_tracks'].includes(track)) {
     throw invalidParam('stream_track', 'must be inbound_track, outbound_track or both_tracks');
   }
+  const codec = streamCodec(body, 'stream_codec');
+  const back = returnLeg(body, codec);
   return {
     url,
     token: optionalString(body, 'stream_auth_token'),
-    codec: streamCodec(body, 'stream_codec'),
-    returnCodec: bidirectionalCodec(body),
+    codec,
+    returnCodec: back.codec,
+    returnSampleRate: back.rate,
   };
 }
 

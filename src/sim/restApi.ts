@@ -11,7 +11,8 @@
  *                                                   streaming_stop, record_start, record_stop,
  *                                                   send_dtmf, transfer
  *   GET  /v2/calls/{id}                             call status
- *   GET  /v2/call_detail_records                    the provider's own records
+ *   GET  /v2/detail_records                         the provider's records of ended calls (Detail Records search,
+ *                                                   filter[record_type]=call-control: src/sim/detailRecords.ts)
  *   GET  /v2/recordings, /v2/recordings/{id}        call recordings (filter[call_leg_id], filter[call_session_id],
  *                                                   filter[connection_id], page[number], page[size]), newest
  *                                                   first, each with a freshly signed download URL
@@ -38,6 +39,7 @@ import { PROVIDER_CODE_CALL_ENDED } from '../wire/telnyx.js';
 import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
 import type { ProviderSimulator, SimRecording } from './ProviderSimulator.js';
+import { searchDetailRecords } from './detailRecords.js';
 import { asBody, e164, invalidParam, parseCommand, parseDigits, parseDial, parseInbound, parseStreamCommand, type StreamParams } from './requests.js';
 
 export interface RestApiOptions {
@@ -143,11 +145,9 @@ export function createRestApi(options: RestApiOptions): http.Server {
       return { status: 200, body: { data: info } };
     }
 
-    if (path === '/v2/call_detail_records') {
+    if (path === '/v2/detail_records') {
       requireMethod(method, 'GET');
-      const only = url.searchParams.get('call_control_id');
-      const records = sim.callDetailRecords().filter((r) => only === null || r.call_control_id === only);
-      return { status: 200, body: { data: records } };
+      return { status: 200, body: searchDetailRecords(sim.filedCallRecords(), url.searchParams) };
     }
 
     if (path === '/v2/recordings') {

@@ -99,6 +99,17 @@ export type GatewayMediaFrame =
   | { event: 'mark'; mark: { name: string } }
   | { event: 'clear' };
 
+/**
+ * `stream_bidirectional_sampling_rate`: the rate the provider takes the return
+ * leg's RTP payloads to be at. Telnyx documents these values and a default of
+ * 8000 when the field is absent ("Bidirectional Stream Sampling Rate",
+ * developers.telnyx.com/api-reference/call-commands/streaming-start; the dial
+ * and answer commands take the same field).
+ */
+export const BIDIRECTIONAL_SAMPLING_RATES = [8000, 16000, 22050, 24000, 48000] as const;
+export type BidirectionalSamplingRate = (typeof BIDIRECTIONAL_SAMPLING_RATES)[number];
+export const DEFAULT_BIDIRECTIONAL_SAMPLING_RATE: BidirectionalSamplingRate = 8000;
+
 /** Body of `POST /v2/calls` (dial). */
 export interface DialRequest {
   connection_id: string;
@@ -109,6 +120,7 @@ export interface DialRequest {
   stream_codec?: string;
   stream_bidirectional_mode?: 'rtp' | 'mp3';
   stream_bidirectional_codec?: string;
+  stream_bidirectional_sampling_rate?: BidirectionalSamplingRate;
   stream_auth_token?: string;
   client_state?: string;
   command_id?: string;
@@ -123,6 +135,7 @@ export interface AnswerRequest {
   stream_codec?: string;
   stream_bidirectional_mode?: 'rtp' | 'mp3';
   stream_bidirectional_codec?: string;
+  stream_bidirectional_sampling_rate?: BidirectionalSamplingRate;
   stream_auth_token?: string;
   client_state?: string;
   command_id?: string;
@@ -136,7 +149,11 @@ export interface ProviderErrorBody {
 /** The provider's "call has already ended" error code. */
 export const PROVIDER_CODE_CALL_ENDED = '90018';
 
-/** A call detail record as the simulator's records endpoint serves it. */
+/**
+ * The simulator's own record of a call (its call reports carry it). Its REST
+ * API serves it reshaped as Telnyx's detail record, once the call has ended
+ * (`GET /v2/detail_records`, src/sim/detailRecords.ts).
+ */
 export interface CallDetailRecord {
   call_control_id: string;
   call_session_id: string;

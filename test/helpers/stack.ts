@@ -47,7 +47,7 @@ export async function startStack(
      */
     webhooksTo?: 'both' | 'platform';
     /** Simulator behaviour to vary (what a failed stream does to its call). */
-    sim?: Pick<ProviderSimulatorOptions, 'onStreamFailure' | 'ringMs' | 'apiRateLimit' | 'answerTimeoutMs' | 'webhookAttempts' | 'webhookBackoffMs' | 'recordingUrlTtlMs'>;
+    sim?: Pick<ProviderSimulatorOptions, 'onStreamFailure' | 'ringMs' | 'apiRateLimit' | 'answerTimeoutMs' | 'webhookAttempts' | 'webhookBackoffMs' | 'recordingUrlTtlMs' | 'detailRecordDelayMs'>;
   } = {},
 ): Promise<Stack> {
   const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];

@@ -110,6 +110,8 @@ describe('PlatformServer signalling', () => {
       stream_codec: 'L16',
       stream_bidirectional_mode: 'rtp',
       stream_bidirectional_codec: 'L16',
+      // The gateway's L16 is 16 kHz; Telnyx would take it as 8 kHz without this.
+      stream_bidirectional_sampling_rate: 16000,
       client_state: 'aGVsbG8=',
     });
   });
@@ -301,6 +303,7 @@ describe('PlatformServer signalling', () => {
       stream_codec: 'PCMA',
       stream_bidirectional_mode: 'rtp',
       stream_bidirectional_codec: 'PCMA',
+      stream_bidirectional_sampling_rate: 8000,
       timeout_secs: 30,
     });
     assert.deepEqual((await h.platform.calls.ownerOf(id)), { locked: true, deploymentId: 'dep-a' });

@@ -95,6 +95,56 @@ describe('ProviderClient', () => {
     assert.equal((await client.getCall('x')).direction, 'outgoing');
   });
 
+  it("reads a call's record from Telnyx's Detail Records search, in its documented shape", async () => {
+    // The documented example's fields (developers.telnyx.com/development/webrtc/troubleshooting/detail-records),
+    // as a call-control record: seconds as numbers, times to the second, inbound/outbound, cli/cld.
+    const record = {
+      record_type: 'call_control_detail_record',
+      id: '4b679aae-b7e7-11ef-9fe0-02420aef3920',
+      telnyx_call_control_id: 'v3:abc',
+      telnyx_session_id: '4b679edc-b7e7-11ef-adfb-02420aef3920',
+      telnyx_leg_id: '4b679aae-b7e7-11ef-9fe0-02420aef3920',
+      connection_id: '2519141575053804765',
+      direction: 'outbound',
+      cli: '+15127376291',
+      cld: '+18008648331',
+      started_at: '2024-12-11T17:42:30Z',
+      finished_at: '2024-12-11T17:43:24Z',
+      call_sec: 50,
+      billed_sec: 60,
+      cost: '0.002',
+      rate: '0.002',
+      currency: 'USD',
+    };
+    const other = { ...record, telnyx_call_control_id: 'v3:another', call_sec: 999 };
+    provider.override = () => ({ status: 200, body: { data: [other, record], meta: { total_pages: 1, total_results: 2, page_number: 1, page_size: 5 } } });
+    assert.deepEqual(await client.callDetailRecord('v3:abc'), {
+      call_control_id: 'v3:abc',
+      direction: 'outgoing',
+      from: '+15127376291',
+      to: '+18008648331',
+      started_at: '2024-12-11T17:42:30Z',
+      ended_at: '2024-12-11T17:43:24Z',
+      duration_ms: 50_000,
+      billed_sec: 60,
+      hangup_cause: null,
+    });
+    const [req] = provider.requests;
+    assert.equal(req?.method, 'GET');
+    const [path, query] = (req?.path ?? '').split('?');
+    assert.equal(path, '/v2/detail_records');
+    const params = new URLSearchParams(query);
+    assert.equal(params.get('filter[record_type]'), 'call-control');
+    assert.equal(params.get('filter[telnyx_call_control_id]'), 'v3:abc');
+    const size = Number(params.get('page[size]'));
+    assert.ok(size >= 1 && size <= 50, 'a documented page size');
+    // Numbers sent as strings are read too; no record (yet) is null, not an error.
+    provider.override = () => ({ status: 200, body: { data: [{ ...record, call_sec: '12', billed_sec: '60' }] } });
+    assert.equal((await client.callDetailRecord('v3:abc'))?.duration_ms, 12_000);
+    provider.override = () => ({ status: 200, body: { data: [], meta: { total_pages: 0, total_results: 0, page_number: 1, page_size: 5 } } });
+    assert.equal(await client.callDetailRecord('v3:abc'), null);
+  });
+
   it('refuses a bad configuration without echoing the key', () => {
     assert.throws(() => new ProviderClient({ baseUrl: 'ftp://x', apiKey: PROVIDER_KEY }), /http/);
     assert.throws(() => new ProviderClient({ baseUrl: 'http://u:p@x', apiKey: PROVIDER_KEY }), /credentials/);

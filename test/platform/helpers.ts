@@ -29,7 +29,11 @@ export interface FakeCall {
   from: string;
   to: string;
   alive: boolean;
-  /** What the provider's call detail record says (set by tests; the default is 0 ms). */
+  /**
+   * What the provider's detail record says the call lasted (set by tests; the default is 0 ms).
+   * Served as `call_sec`: whole seconds at Telnyx; tests with cap units of a fraction of a second
+   * set fractions, which the platform reads the same way.
+   */
   durationMs?: number;
 }
 
@@ -102,18 +106,28 @@ export class FakeProvider {
       if (action[2] === 'hangup') call.alive = false;
       return { status: 200, body: { data: { result: 'ok' } } };
     }
-    const cdr = /^\/v2\/call_detail_records\?call_control_id=([^&]+)$/.exec(req.path);
-    if (req.method === 'GET' && cdr) {
-      const id = decodeURIComponent(cdr[1] ?? '');
-      const found = this.calls.get(id);
-      if (!found) return { status: 200, body: { data: [] } };
-      const ended = found.alive ? null : new Date().toISOString();
-      return {
-        status: 200,
-        body: {
-          data: [{ call_control_id: id, direction: found.direction, from: found.from, to: found.to, answered_at: null, ended_at: ended, duration_ms: found.durationMs ?? 0, hangup_cause: 'normal_clearing' }],
-        },
+    // Telnyx's Detail Records search (developers.telnyx.com/api-reference/detail-records/search-detail-records):
+    // a call-control record exists once the call has ended.
+    const search = req.method === 'GET' && req.path.startsWith('/v2/detail_records?') ? new URLSearchParams(req.path.slice(req.path.indexOf('?') + 1)) : null;
+    if (search) {
+      if (search.get('filter[record_type]') === null) return { status: 422, body: { errors: [{ code: '10004', title: 'Missing required parameter' }] } };
+      const id = search.get('filter[telnyx_call_control_id]');
+      const found = id === null || search.get('filter[record_type]') !== 'call-control' ? undefined : this.calls.get(id);
+      if (!found || found.alive) return { status: 200, body: { data: [], meta: { total_pages: 0, total_results: 0, page_number: 1, page_size: 20 } } };
+      const now = new Date();
+      const callSec = (found.durationMs ?? 0) / 1000;
+      const record = {
+        record_type: 'call_control_detail_record',
+        telnyx_call_control_id: id,
+        direction: found.direction === 'incoming' ? 'inbound' : 'outbound',
+        cli: found.from,
+        cld: found.to,
+        started_at: new Date(now.getTime() - 1_000 - callSec * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+        finished_at: now.toISOString().replace(/\.\d+Z$/, 'Z'),
+        call_sec: callSec,
+        billed_sec: Math.ceil(callSec / 60) * 60,
       };
+      return { status: 200, body: { data: [record], meta: { total_pages: 1, total_results: 1, page_number: 1, page_size: 20 } } };
     }
     const get = /^\/v2\/calls\/([^/]+)$/.exec(req.path);
     if (req.method === 'GET' && get) {

@@ -187,16 +187,41 @@ describe('ProviderSimulator', () => {
     assert.equal(report.roundTripSamplesMs.length, report.roundTripMs.count);
     assert.equal(report.sentPcm.length, report.framesSent * 160);
 
-    // Records: the provider's own CDR, GET call, the simulator summary.
-    const cdrs = await api('GET', `/v2/call_detail_records?call_control_id=${encodeURIComponent(id)}`);
+    // Records: the provider's detail record (Telnyx's Detail Records search), GET call, the simulator summary.
+    const cdrs = await api('GET', `/v2/detail_records?filter[record_type]=call-control&filter[telnyx_call_control_id]=${encodeURIComponent(id)}`);
     assert.equal(cdrs.status, 200);
-    const cdr = cdrs.body.data[0] as CallDetailRecord;
-    assert.deepEqual(cdr, report.cdr);
-    assert.ok(cdr.answered_at && cdr.ended_at);
-    assert.ok(cdr.duration_ms >= 1000 && cdr.duration_ms < 2000, `duration ${cdr.duration_ms} ms`);
-    assert.equal(cdr.duration_secs, Math.ceil(cdr.duration_ms / 1000));
-    assert.equal(cdr.direction, 'incoming');
-    assert.equal(cdr.hangup_source, 'caller');
+    assert.equal(cdrs.body.data.length, 1);
+    assert.deepEqual(cdrs.body.meta, { total_pages: 1, total_results: 1, page_number: 1, page_size: 20 });
+    const cdr = cdrs.body.data[0];
+    const internal: CallDetailRecord = report.cdr;
+    assert.ok(internal.answered_at && internal.ended_at);
+    assert.ok(internal.duration_ms >= 1000 && internal.duration_ms < 2000, `duration ${internal.duration_ms} ms`);
+    assert.equal(internal.hangup_source, 'caller');
+    // The documented fields and types: whole seconds, times to the second, inbound/outbound, cli/cld.
+    assert.deepEqual(cdr, {
+      record_type: 'call_control_detail_record',
+      id: id.replace(/^v3:/, ''),
+      telnyx_call_control_id: id,
+      telnyx_session_id: internal.call_session_id,
+      connection_id: internal.connection_id,
+      direction: 'inbound',
+      cli: '+15551230001',
+      cld: TO_ECHO,
+      started_at: internal.started_at.replace(/\.\d+Z$/, 'Z'),
+      finished_at: internal.ended_at.replace(/\.\d+Z$/, 'Z'),
+      call_sec: Math.round(internal.duration_ms / 1000),
+      billed_sec: 60,
+    });
+    assert.match(cdr.finished_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    // filter[record_type] is required; other types have no call records; the search pages at most 50.
+    assert.equal((await api('GET', '/v2/detail_records')).status, 422);
+    assert.equal((await api('GET', '/v2/detail_records?filter[record_type]=calls')).body.errors[0].code, '10032');
+    assert.deepEqual((await api('GET', `/v2/detail_records?filter[record_type]=messaging&filter[telnyx_call_control_id]=${encodeURIComponent(id)}`)).body.data, []);
+    assert.equal((await api('GET', '/v2/detail_records?filter[record_type]=call-control&page[size]=51')).status, 422);
+    assert.equal((await api('GET', '/v2/detail_records?filter[record_type]=call-control&filter[cld][contains]=555')).status, 422);
+    assert.deepEqual((await api('GET', `/v2/detail_records?filter[record_type]=call-control&filter[cli]=%2B15551230001`)).body.data.map((r: any) => r.telnyx_call_control_id), [id]);
+    // The invented path is gone (Telnyx has no such route).
+    assert.equal((await api('GET', `/v2/call_detail_records?call_control_id=${encodeURIComponent(id)}`)).status, 404);
     const status = await api('GET', `/v2/calls/${encodeURIComponent(id)}`);
     assert.equal(status.body.data.is_alive, false);
     assert.equal(status.body.data.state, 'hangup');
@@ -382,8 +407,61 @@ describe('ProviderSimulator', () => {
     assert.ok(check.correlation > 0.99, `G.722 echo correlation ${check.correlation}`);
   });
 
+  it('return leg rate: documented values only, a pair that cannot be played refused, L16 decoded at the declared rate', async () => {
+    const dial = (pathId: string, extra: Record<string, unknown>) => ({
+      connection_id: 'conn-1',
+      from: '+15550001000',
+      to: '+15550002000',
+      stream_url: `wss://${TUNNEL_HOST}/v1/media/${pathId}`,
+      stream_auth_token: `token-${pathId}`,
+      stream_bidirectional_mode: 'rtp',
+      ...extra,
+    });
+    // Telnyx's documented values (developers.telnyx.com/api-reference/call-commands/streaming-start).
+    const odd = await api('POST', '/v2/calls', dial('rate-odd', { stream_bidirectional_codec: 'L16', stream_bidirectional_sampling_rate: 12345 }));
+    assert.equal(odd.status, 422);
+    assert.equal(odd.body.errors[0].code, '10032');
+    const asText = await api('POST', '/v2/calls', dial('rate-text', { stream_bidirectional_codec: 'L16', stream_bidirectional_sampling_rate: '16000' }));
+    assert.equal(asText.status, 422);
+    // G.711 is 8 kHz only; Opus has no 22050; either codec named directly or through stream_codec.
+    for (const extra of [
+      { stream_bidirectional_codec: 'PCMU', stream_bidirectional_sampling_rate: 16000 },
+      { stream_codec: 'PCMA', stream_bidirectional_sampling_rate: 48000 },
+      { stream_bidirectional_codec: 'OPUS', stream_bidirectional_sampling_rate: 22050 },
+      { stream_bidirectional_codec: 'G722', stream_bidirectional_sampling_rate: 24000 },
+    ]) {
+      const refused = await api('POST', '/v2/calls', dial('rate-mismatch', extra));
+      assert.equal(refused.status, 422, JSON.stringify(extra));
+      assert.match(refused.body.errors[0].detail, /^stream_bidirectional_sampling_rate: \d+ does not fit/);
+    }
+
+    // The double echoes the gateway-side bytes: 20 ms of L16 at 16 kHz (640 bytes) each.
+    const echoAt = async (pathId: string, rate: number | undefined) => {
+      media.tokens.set(pathId, `token-${pathId}`);
+      const extra = { stream_codec: 'L16', stream_bidirectional_codec: 'L16', ...(rate === undefined ? {} : { stream_bidirectional_sampling_rate: rate }) };
+      const placed = await api('POST', '/v2/calls', dial(pathId, extra));
+      assert.equal(placed.status, 200, JSON.stringify(placed.body));
+      const id: string = placed.body.data.call_control_id;
+      const call = sim.liveCall(id);
+      assert.ok(call);
+      await gatewayHooks.waitFor(id, 'streaming.started');
+      await sleep(600);
+      assert.equal((await api('POST', actionPath(id, 'hangup'), {})).status, 200);
+      return call.done;
+    };
+    const declared = await echoAt('rate-16k', 16000);
+    assert.ok(declared.framesReturned > 10);
+    assert.ok(declared.echo.correlation > 0.9, `L16 declared at 16000: echo correlation ${declared.echo.correlation}`);
+    assert.ok(Math.abs(declared.returnedPcm.length - declared.sentPcm.length) <= 2 * 160, `${declared.returnedPcm.length} samples back for ${declared.sentPcm.length} sent`);
+    // No rate: Telnyx's default 8000, so the same 16 kHz frames last twice as long (the voice at half speed).
+    const undeclared = await echoAt('rate-default', undefined);
+    assert.ok(undeclared.framesReturned > 10);
+    assert.ok(undeclared.returnedPcm.length >= 1.8 * undeclared.sentPcm.length, `${undeclared.returnedPcm.length} samples back for ${undeclared.sentPcm.length} sent`);
+    assert.ok(undeclared.echo.correlation < 0.5, `echo correlation ${undeclared.echo.correlation}`);
+  });
+
   it('REST refusals: 401, 404, 422 (bad number, invalid state, 90018), 400, 413', async () => {
-    const noAuth = await api('GET', '/v2/call_detail_records', undefined, null);
+    const noAuth = await api('GET', '/v2/detail_records?filter[record_type]=call-control', undefined, null);
     assert.equal(noAuth.status, 401);
     assert.deepEqual(noAuth.body, { errors: [{ code: '10009', title: 'Authentication failed' }] });
     const wrongKey = await api('POST', '/v2/calls', { connection_id: 'c', from: '+15550001000', to: '+15550002000' }, 'wrong-key');

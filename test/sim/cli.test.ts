@@ -94,12 +94,11 @@ describe('ttma sim command line', () => {
     assert.equal(ready.publicKey, Buffer.from(keyPair.publicKey).toString('base64'));
     assert.ok(ready.port > 0);
 
-    const refused = await fetch(`http://127.0.0.1:${ready.port}/v2/call_detail_records`);
+    const records = `http://127.0.0.1:${ready.port}/v2/detail_records?filter[record_type]=call-control`;
+    const refused = await fetch(records);
     assert.equal(refused.status, 401);
-    const ok = await fetch(`http://127.0.0.1:${ready.port}/v2/call_detail_records`, {
-      headers: { authorization: 'Bearer cli-test-key-0123456789' },
-    });
-    assert.deepEqual(await ok.json(), { data: [] });
+    const ok = await fetch(records, { headers: { authorization: 'Bearer cli-test-key-0123456789' } });
+    assert.deepEqual(await ok.json(), { data: [], meta: { total_pages: 0, total_results: 0, page_number: 1, page_size: 20 } });
 
     const stoppedAt = performance.now();
     child.kill('SIGTERM');
