@@ -60,13 +60,19 @@ import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.j
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
 import { StreamlessCalls } from './StreamlessCalls.js';
-import { ProviderWebhooks } from './ProviderWebhooks.js';
+import { ProviderWebhooks, type SignedBody } from './ProviderWebhooks.js';
 import { liveCallsOf } from './liveCalls.js';
 import { handleSelfServiceRoute, type SelfServiceContext } from './selfServiceRoutes.js';
 import { acceptUsage, handleSignallingRoute, type SignallingContext, type SignallingRequest } from './signallingRoutes.js';
 import { readJsonObject, sendJson, singleHeader, writeResponse, type Json } from './httpExchange.js';
 
 export interface PlatformServerOptions {
+  /**
+   * Relay each verified provider event of a deployment's call to its gateway over the control
+   * connection (default true: a real provider connection sends to one URL, this platform's).
+   * Tests whose simulator also posts to the gateway's tunnel turn it off to count each event once.
+   */
+  relayWebhooks?: boolean;
   providerBaseUrl: string;
   providerApiKey: string;
   connectionId: string;
@@ -437,7 +443,7 @@ export class PlatformServer {
       reservations: this.#reservations,
       log: this.#log,
       // Each event reaches the platform only (one URL per provider connection): passed on to its gateway.
-      relay: (deploymentId, signed) => void this.control.relayWebhook(deploymentId, signed.signature, signed.timestamp, signed.body),
+      ...(options.relayWebhooks === false ? {} : { relay: (deploymentId: string, signed: SignedBody) => void this.control.relayWebhook(deploymentId, signed.signature, signed.timestamp, signed.body) }),
     });
     this.#operator = {
       deployments: this.deployments,

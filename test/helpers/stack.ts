@@ -90,6 +90,8 @@ export async function startStack(
     adminToken: null,
     port: platformPort,
     logger,
+    // The simulator's second URL stands in for the relay unless it sends to the platform alone.
+    relayWebhooks: options.webhooksTo === 'platform',
     ...options.platform,
   };
   const platform = new PlatformServer(platformOptions);

@@ -234,7 +234,7 @@ export class InstallTokenService {
     const platformUrl = this.#options.platformUrl();
     if (isLoopbackUrl(platformUrl)) {
       result.warning = loopbackWarning(platformUrl);
-      this.#options.logger?.warn({ deployment: deploymentId, tokenId: result.tokenId }, result.warning);
+      this.#options.logger?.warn({ deployment: deploymentId }, result.warning);
     }
     return result;
   }
