@@ -19,6 +19,8 @@ export const ErrorCodes = {
   AUDIO_FILE: 'TTMA_ERR_AUDIO_FILE',
   AUTH: 'TTMA_ERR_AUTH',
   CALL_NOT_OWNED: 'TTMA_ERR_CALL_NOT_OWNED',
+  /** The call is up at the provider but its call.initiated has not reached the platform yet (503: ask again shortly). */
+  CALL_PENDING: 'TTMA_ERR_CALL_PENDING',
   STREAM_URL: 'TTMA_ERR_STREAM_URL',
   PROVIDER: 'TTMA_ERR_PROVIDER',
   PLATFORM: 'TTMA_ERR_PLATFORM',

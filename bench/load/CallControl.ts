@@ -25,6 +25,7 @@ import { newCallControlId, newUuid } from '../../src/sim/ids.js';
 import { Tunnels } from '../../src/sim/Tunnels.js';
 import { WebhookSender } from '../../src/sim/WebhookSender.js';
 import { WebhookSigner } from '../../src/sim/WebhookSigner.js';
+import { webhookFacts } from '../../src/sim/webhookFacts.js';
 import { CONTROL_MAX_PAYLOAD, CONTROL_PATH, type PlatformControlMessage } from '../../src/wire/controlChannel.js';
 import { HEADER_DEPLOYMENT, type AnswerCallBody } from '../../src/wire/platformApi.js';
 import type { CallPayload, WebhookEventType } from '../../src/wire/telnyx.js';
@@ -102,19 +103,21 @@ export class CallControl {
    */
   place(gen: LoadGenerator, index: number, timeoutMs = 15_000): Promise<boolean> {
     const callControlId = newCallControlId();
+    const from = `+1555${String(index).padStart(7, '0')}`;
+    const to = this.#options.number;
     const payload: CallPayload = {
       call_control_id: callControlId,
       call_leg_id: newUuid(),
       call_session_id: newUuid(),
       connection_id: 'bench-connection',
       client_state: null,
-      from: `+1555${String(index).padStart(7, '0')}`,
-      to: this.#options.number,
+      from,
+      to,
       direction: 'incoming',
       state: 'parked',
       start_time: new Date().toISOString(),
     };
-    const call = gen.createCall({ callControlId, callSessionId: payload.call_session_id, from: payload.from, to: payload.to, clientState: null });
+    const call = gen.createCall({ callControlId, callSessionId: payload.call_session_id, from, to, clientState: null });
     this.#payloads.set(call, payload);
     const answered = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
@@ -188,8 +191,10 @@ export class CallControl {
     this.failures[reason] = (this.failures[reason] ?? 0) + 1;
   }
 
+  /** Each event names the call's facts as the provider's does (webhookFacts: the direction on call.initiated only). */
   #emit(payload: CallPayload, event: WebhookEventType, extra: Record<string, string> = {}): Promise<unknown> {
-    return this.#webhooks.send(payload.call_control_id, event, { ...payload, ...extra });
+    const { direction = 'incoming', from = '', to = '', state = '', start_time: startTime = '', ...ids } = payload;
+    return this.#webhooks.send(payload.call_control_id, event, { ...ids, ...webhookFacts(event, { direction, from, to, state, startTime }), ...extra });
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -13,10 +13,15 @@
  * it again cannot do anything twice; a platform restart of a second or two
  * then costs a ringing caller that long, not the call. Any other failure
  * (a reset, a timeout: the request may have been acted on) is not retried.
+ *
+ * An answer the platform refused with 503 `TTMA_ERR_CALL_PENDING` is asked
+ * again, for up to 8 s: the provider sent `call.initiated` to this gateway
+ * and to the platform at once, and the platform's copy had not landed (it
+ * waits for it a while itself). Nothing was done, so asking again is safe.
  */
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { ErrorCodes, TtmaError, type ErrorCode } from '../errors.js';
+import { ErrorCodes, TtmaError, isTtmaError, type ErrorCode } from '../errors.js';
 import {
   type RecordingSetting,
   type RecordingSettingResult,
@@ -49,6 +54,9 @@ const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
 /** A refused connection is tried again after these delays (doubling from the first) while within the window. */
 const REFUSED_FIRST_RETRY_MS = 100;
 const REFUSED_RETRY_WINDOW_MS = 5_000;
+/** An answer refused as pending is asked again this long after, while within the window (well inside the media token's 30 s). */
+const PENDING_RETRY_MS = 250;
+const PENDING_RETRY_WINDOW_MS = 8_000;
 
 export interface SignallingClientOptions {
   platformUrl: string;
@@ -94,6 +102,8 @@ export class SignallingClient {
   readonly refusals: Record<string, number> = {};
   /** Requests sent again because the platform refused the connection (it was restarting). */
   connectRetries = 0;
+  /** Answers asked again because the platform had not yet had the call's call.initiated. */
+  pendingRetries = 0;
 
   constructor(options: SignallingClientOptions) {
     this.#base = new URL(options.platformUrl.replace(/\/+$/, ''));
@@ -116,8 +126,18 @@ export class SignallingClient {
     }
   }
 
-  answer(callId: string, body: AnswerCallBody): Promise<unknown> {
-    return this.#post(PLATFORM_PATHS.answer(callId), body);
+  /** Asked again while the platform answers that the call's call.initiated has not reached it yet. */
+  async answer(callId: string, body: AnswerCallBody): Promise<unknown> {
+    const startedAt = performance.now();
+    for (;;) {
+      try {
+        return await this.#post(PLATFORM_PATHS.answer(callId), body);
+      } catch (err) {
+        if (!isTtmaError(err, ErrorCodes.CALL_PENDING) || performance.now() - startedAt + PENDING_RETRY_MS > PENDING_RETRY_WINDOW_MS) throw err;
+        this.pendingRetries++;
+        await new Promise((resolve) => setTimeout(resolve, PENDING_RETRY_MS));
+      }
+    }
   }
 
   /** A new media stream for a live call whose socket was lost. */

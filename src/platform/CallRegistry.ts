@@ -47,8 +47,13 @@ export function directionOf(value: unknown): CallDirection | null {
   return null;
 }
 
+/** How often a wait for a record looks at the store (a record another process wrote wakes no one here). */
+const ARRIVAL_POLL_MS = 50;
+
 export class CallRegistry {
   readonly store: CallStore;
+  /** Waits for a call's record, woken when this process writes one. */
+  readonly #arrivals = new Map<string, Set<() => void>>();
 
   constructor(options: { store?: CallStore; maxCalls?: number } = {}) {
     this.store = options.store ?? new MemoryCallStore(options.maxCalls !== undefined ? { maxCalls: options.maxCalls } : {});
@@ -68,13 +73,34 @@ export class CallRegistry {
    * locked. Re-locking to the same owner is a no-op success; to another owner
    * it fails and changes nothing.
    */
-  lock(callControlId: string, deploymentId: string | null, facts: CallFacts, options: { nowIso?: string; reservationId?: string } = {}): Promise<LockOutcome> {
-    return this.store.lock(callControlId, deploymentId, facts, options.nowIso ?? new Date().toISOString(), options.reservationId);
+  async lock(callControlId: string, deploymentId: string | null, facts: CallFacts, options: { nowIso?: string; reservationId?: string } = {}): Promise<LockOutcome> {
+    const outcome = await this.store.lock(callControlId, deploymentId, facts, options.nowIso ?? new Date().toISOString(), options.reservationId);
+    this.#wake(callControlId);
+    return outcome;
   }
 
   /** Records an event without deciding the owner (creates an unlocked record when unknown). */
-  recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso = new Date().toISOString()): Promise<EventOutcome> {
-    return this.store.recordEvent(callControlId, facts, event, nowIso);
+  async recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso = new Date().toISOString()): Promise<EventOutcome> {
+    const outcome = await this.store.recordEvent(callControlId, facts, event, nowIso);
+    this.#wake(callControlId);
+    return outcome;
+  }
+
+  /**
+   * The call's record, waiting up to `timeoutMs` for it to appear: the
+   * provider tells the gateway and the platform of a call at the same time,
+   * and delivers its events in no set order, so a request or an event about a
+   * call can come before the platform has recorded its `call.initiated`.
+   * Undefined when it has not appeared by then.
+   */
+  async waitForRecord(callControlId: string, timeoutMs: number): Promise<CallRecord | undefined> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const record = await this.store.get(callControlId);
+      const leftMs = deadline - performance.now();
+      if (record || leftMs <= 0) return record;
+      await this.#written(callControlId, Math.min(ARRIVAL_POLL_MS, leftMs));
+    }
   }
 
   /** Newest first; `deploymentId` narrows to the calls locked to it. */
@@ -90,5 +116,27 @@ export class CallRegistry {
   /** Merges recording fields (started, url, file...) of a known call. */
   patchRecording(callControlId: string, fields: Partial<CallRecording>): Promise<boolean> {
     return this.store.patchRecording(callControlId, fields);
+  }
+
+  /** Resolves when this process next writes the call's record, or after `ms`. */
+  #written(callControlId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let waiters = this.#arrivals.get(callControlId);
+      if (!waiters) this.#arrivals.set(callControlId, (waiters = new Set()));
+      const set = waiters;
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.#arrivals.get(callControlId) === set) this.#arrivals.delete(callControlId);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+    });
+  }
+
+  #wake(callControlId: string): void {
+    const waiters = this.#arrivals.get(callControlId);
+    if (waiters) for (const done of [...waiters]) done();
   }
 }

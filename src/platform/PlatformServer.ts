@@ -142,7 +142,15 @@ export interface PlatformServerOptions {
   install?: InstallRoutesOptions;
   /** Ping interval of the gateways' control connections (default 15 s). */
   controlHeartbeatMs?: number;
+  /**
+   * How long what comes about a call before its call.initiated has landed waits for it: a
+   * gateway's request (default SIGNAL_CALL_WAIT_MS) and a later webhook (WEBHOOK_CALL_WAIT_MS).
+   */
+  callWaitMs?: { signalling?: number; webhook?: number };
 }
+
+/** Inside the gateway's 5 s request timeout, with room for the provider's answer after it. */
+export const SIGNAL_CALL_WAIT_MS = 2_500;
 
 const BIND_HOST = '127.0.0.1';
 const DEFAULT_BODY_TIMEOUT_MS = 10_000;
@@ -414,7 +422,7 @@ export class PlatformServer {
     };
     this.#signalling = {
       calls: this.calls,
-      deployments: this.deployments,
+      callWaitMs: options.callWaitMs?.signalling ?? SIGNAL_CALL_WAIT_MS,
       provider: this.#provider,
       connectionId: this.#connectionId,
       caps: this.caps,
@@ -444,6 +452,7 @@ export class PlatformServer {
       log: this.#log,
       // Each event reaches the platform only (one URL per provider connection): passed on to its gateway.
       ...(options.relayWebhooks === false ? {} : { relay: (deploymentId: string, signed: SignedBody) => void this.control.relayWebhook(deploymentId, signed.signature, signed.timestamp, signed.body) }),
+      ...(options.callWaitMs?.webhook !== undefined ? { callWaitMs: options.callWaitMs.webhook } : {}),
     });
     this.#operator = {
       deployments: this.deployments,

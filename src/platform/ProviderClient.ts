@@ -44,12 +44,15 @@ export interface DialResult {
   call_leg_id: string | null;
 }
 
-/** What the platform needs of `GET /v2/calls/{id}`; fields a provider omits stay null. */
+/**
+ * What the platform reads of `GET /v2/calls/{id}` (a field the provider omits stays null).
+ * Telnyx's "Retrieve a call status" has ids, `is_alive`,
+ * `call_duration`, `client_state` and times, but no direction or numbers
+ * (developers.telnyx.com/api-reference/call-information/retrieve-a-call-status),
+ * so it can never tie a call to a deployment.
+ */
 export interface ProviderCall {
   call_control_id: string;
-  direction: CallDirection | null;
-  from: string | null;
-  to: string | null;
   is_alive: boolean | null;
 }
 
@@ -289,9 +292,6 @@ export class ProviderClient {
     const isAlive = data?.['is_alive'];
     return {
       call_control_id: stringField(data, 'call_control_id') ?? callControlId,
-      direction: directionOf(data?.['direction']),
-      from: stringField(data, 'from'),
-      to: stringField(data, 'to'),
       is_alive: typeof isAlive === 'boolean' ? isAlive : null,
     };
   }

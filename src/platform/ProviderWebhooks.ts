@@ -16,7 +16,7 @@ import type { CallRecordings } from './CallRecordings.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { DeploymentRegistry } from './DeploymentRegistry.js';
 import { isObject, parseJsonObject, readBody, sendJson, singleHeader, type Json } from './httpExchange.js';
-import { callEventOf, streamEventOf, type CallEvent } from './providerEvents.js';
+import { CALL_INITIATED, callEventOf, type CallEvent, type ProviderEvent } from './providerEvents.js';
 import type { ReservationCalls } from './ReservationCalls.js';
 import type { Settlement } from './Settlement.js';
 import type { StreamlessCalls } from './StreamlessCalls.js';
@@ -46,6 +46,12 @@ export interface ProviderWebhooksOptions {
   reservations: ReservationCalls;
   log: Logger;
   /**
+   * How long an event about a call the platform has not recorded waits for
+   * the call's `call.initiated` (or the platform's own dial) to land first
+   * (default WEBHOOK_CALL_WAIT_MS).
+   */
+  callWaitMs?: number;
+  /**
    * Passes a verified, recorded event on to its deployment's gateway, with the provider's own
    * signature headers (ControlHub.relayWebhook): the provider sends each event to one URL.
    */
@@ -58,6 +64,13 @@ export interface SignedBody {
   timestamp: string;
   body: Buffer;
 }
+
+/**
+ * Long enough for an event that overtook its call's `call.initiated` (both in
+ * flight at once), short of the provider's patience with a webhook: a
+ * delivery answered late is sent again, and the retry is then a duplicate.
+ */
+export const WEBHOOK_CALL_WAIT_MS = 1_500;
 
 export class ProviderWebhooks {
   readonly #o: ProviderWebhooksOptions;
@@ -121,10 +134,18 @@ export class ProviderWebhooks {
   }
 
   async #record(req: IncomingMessage, res: ServerResponse, ctx: WebhookContext, eventId: string, data: Json, signed: SignedBody): Promise<void> {
-    const nowMs = this.#o.now();
-    const event = callEventOf(data, nowMs) ?? (await this.#streamEventOfKnownCall(data, nowMs));
-    if (!event) {
+    const read = callEventOf(data, this.#o.now());
+    if (!read) {
       this.#o.log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');
+      return sendJson(req, res, 200, { ok: true, ignored: true });
+    }
+    const event = await this.#withFacts(read);
+    if (!event) {
+      // Acknowledged (200), as before: a retry would find the platform no wiser. No gateway can have
+      // answered a call the platform never recorded, and a dialled call is recorded when its dial
+      // returns, so nothing of it is reserved here or waits to be settled.
+      const why = read.eventType === CALL_INITIATED ? 'verified call.initiated without direction and numbers ignored' : 'verified webhook about a call the platform never saw begin: ignored';
+      this.#o.log.warn({ eventId, callId: read.callId, eventType: read.eventType }, why);
       return sendJson(req, res, 200, { ok: true, ignored: true });
     }
     ctx.callId = event.callId;
@@ -154,16 +175,22 @@ export class ProviderWebhooks {
   }
 
   /**
-   * Telnyx's `streaming.*` payloads carry the call's ids but not its numbers or direction
-   * (developers.telnyx.com/api-reference/callbacks/call-streaming-failed): for a call we
-   * know, they are taken from its record.
+   * The event with its call's direction and numbers. A `call.initiated` must
+   * name them (it is how the platform learns of an incoming call, and locks it
+   * by the number dialled). Every later event takes them from the call's
+   * record: Telnyx sends no direction after `call.initiated`, and no numbers
+   * on `streaming.*` or `call.recording.saved` (providerEvents.ts). An event
+   * that overtook its call's `call.initiated` waits for it a little; one for a
+   * call still unknown uses the facts its payload names, if it names them all.
    */
-  async #streamEventOfKnownCall(data: Json, nowMs: number): Promise<CallEvent | null> {
-    const stream = streamEventOf(data, nowMs);
-    if (!stream) return null;
-    const record = await this.#o.calls.get(stream.callId);
-    if (!record) return null;
-    return { ...stream, direction: record.direction, from: record.from, to: record.to, hangupCause: undefined };
+  async #withFacts(read: ProviderEvent): Promise<CallEvent | null> {
+    const { carried, ...event } = read;
+    if (read.eventType === CALL_INITIATED) return carried ? { ...event, ...carried } : null;
+    const record = carried
+      ? await this.#o.calls.get(read.callId)
+      : await this.#o.calls.waitForRecord(read.callId, this.#o.callWaitMs ?? WEBHOOK_CALL_WAIT_MS);
+    if (record) return { ...event, direction: record.direction, from: record.from, to: record.to };
+    return carried ? { ...event, ...carried } : null;
   }
 
   /** What a verified event sets in motion: recording of answered outbound calls, settlement, recording download. */

@@ -1,24 +1,43 @@
 /**
- * What the platform takes from a verified provider event: the call's id,
- * direction and numbers, the event's type and time, and a hang-up's cause,
- * each bounded. An event without them is acknowledged and ignored.
+ * What the platform takes from a verified provider event: the call's id, the
+ * event's type and time, a hang-up's cause and a stream's id, each bounded;
+ * and the call's direction and numbers when the payload names them. An event
+ * without an id, a type or a time it can use is acknowledged and ignored.
+ *
+ * Telnyx names the direction on `call.initiated` only: `call.answered`,
+ * `call.hangup` and `call.dtmf.received` carry `from`/`to` but no direction,
+ * and `streaming.*` and `call.recording.saved` carry neither
+ * (developers.telnyx.com/api-reference/callbacks/call-initiated,
+ * .../call-hangup, .../call-recording-saved, .../call-streaming-failed).
+ * So a call's facts come from its `call.initiated` (or the platform's own
+ * dial), and its later events take them from its record (ProviderWebhooks).
  */
 import type { CallDirection } from '../wire/telnyx.js';
 import { CALL_ID_PATTERN } from './allowlists.js';
-import { directionOf } from './CallRegistry.js';
+import { directionOf, type CallFacts } from './CallRegistry.js';
 import { isObject, type Json } from './httpExchange.js';
 
-export interface CallEvent {
+/** The event that introduces a call, and the one that must name its direction and numbers. */
+export const CALL_INITIATED = 'call.initiated';
+
+/** A verified event as read: the facts only when its payload names all three. */
+export interface ProviderEvent {
   callId: string;
   eventType: string;
   /** ISO 8601 UTC with milliseconds (normalised: records compare these as text), never after the event was received. */
   occurredAt: string;
-  direction: CallDirection;
-  from: string;
-  to: string;
   hangupCause: string | undefined;
   /** A `streaming.*` event's stream (a call can have an old stream stop after its new one started). */
   streamId?: string | undefined;
+  /** Direction and numbers as the payload names them; null when it does not name all three. */
+  carried: CallFacts | null;
+}
+
+/** A verified event with the call's facts (from its payload or its record). */
+export interface CallEvent extends Omit<ProviderEvent, 'carried'> {
+  direction: CallDirection;
+  from: string;
+  to: string;
 }
 
 /** The provider's form: `2018-02-02T22:25:27.521992Z`, or with an offset; nothing looser (V8's Date.parse takes "1"). */
@@ -42,43 +61,32 @@ function streamIdOf(payload: Record<string, unknown>): string | undefined {
   return typeof id === 'string' && id.length > 0 && id.length <= 128 ? id : undefined;
 }
 
-/** The call facts of a verified event, or null when it carries none we can use. */
-export function callEventOf(data: Json, nowMs: number): CallEvent | null {
+function carriedFactsOf(payload: Record<string, unknown>): CallFacts | null {
+  const direction = directionOf(payload['direction']);
+  const from = payload['from'];
+  const to = payload['to'];
+  if (!direction || typeof from !== 'string' || typeof to !== 'string') return null;
+  return { direction, from: from.slice(0, 64), to: to.slice(0, 64) };
+}
+
+/** The call event of a verified webhook, or null when it carries no call id, type or time we can use. */
+export function callEventOf(data: Json, nowMs: number): ProviderEvent | null {
   const payload = data['payload'];
   const eventType = data['event_type'];
   const occurredAt = occurredAtOf(data['occurred_at'], nowMs);
   if (!isObject(payload) || typeof eventType !== 'string' || eventType.length > 64) return null;
   if (occurredAt === null) return null;
   const callId = payload['call_control_id'];
-  const direction = payload['direction'];
-  const from = payload['from'];
-  const to = payload['to'];
   if (typeof callId !== 'string' || !CALL_ID_PATTERN.test(callId)) return null;
-  const dir = directionOf(direction);
-  if (!dir || typeof from !== 'string' || typeof to !== 'string') return null;
   const cause = payload['hangup_cause'];
   return {
     callId,
     eventType,
     occurredAt,
-    direction: dir,
-    from: from.slice(0, 64),
-    to: to.slice(0, 64),
     hangupCause: typeof cause === 'string' ? cause.slice(0, 64) : undefined,
     streamId: STREAM_EVENTS.has(eventType) ? streamIdOf(payload) : undefined,
+    carried: carriedFactsOf(payload),
   };
-}
-
-/** A verified `streaming.*` event's call id, type, time and stream (its payload names no numbers); null otherwise. */
-export function streamEventOf(data: Json, nowMs: number): Pick<CallEvent, 'callId' | 'eventType' | 'occurredAt' | 'streamId'> | null {
-  const payload = data['payload'];
-  const eventType = data['event_type'];
-  const occurredAt = occurredAtOf(data['occurred_at'], nowMs);
-  if (!isObject(payload) || typeof eventType !== 'string' || !STREAM_EVENTS.has(eventType)) return null;
-  if (occurredAt === null) return null;
-  const callId = payload['call_control_id'];
-  if (typeof callId !== 'string' || !CALL_ID_PATTERN.test(callId)) return null;
-  return { callId, eventType, occurredAt, streamId: streamIdOf(payload) };
 }
 
 const STREAM_EVENTS: ReadonlySet<string> = new Set(['streaming.started', 'streaming.stopped', 'streaming.failed']);

@@ -27,8 +27,9 @@ import { checkAnswerStreamUrl, checkCodec, checkDestination, checkDialStreamUrl,
 import { capLimits, type CapActions } from './CapActions.js';
 import type { CapEnforcer } from './CapEnforcer.js';
 import type { CallRecord, CallRegistry, LockOutcome } from './CallRegistry.js';
+import type { CallOwner } from './store/CallStore.js';
 import type { CallRecordings } from './CallRecordings.js';
-import { checkDialPolicy, E164_PATTERN, type Deployment, type DeploymentRegistry } from './DeploymentRegistry.js';
+import { checkDialPolicy, E164_PATTERN, type Deployment } from './DeploymentRegistry.js';
 import { readJsonObject, sendJson } from './httpExchange.js';
 import { liveCallsOf } from './liveCalls.js';
 import { callView } from './operatorApi.js';
@@ -48,9 +49,9 @@ const MAX_LISTED_CALLS = 100;
 type Budget = 'deployment' | 'restart';
 
 export interface SignallingContext {
-  calls: Pick<CallRegistry, 'ownerOf' | 'get' | 'patch' | 'lock' | 'list'>;
-  /** Finds who owns a number, for an incoming call not yet known (requireOwnership). */
-  deployments: Pick<DeploymentRegistry, 'findByNumber'>;
+  calls: Pick<CallRegistry, 'ownerOf' | 'get' | 'patch' | 'lock' | 'list' | 'waitForRecord'>;
+  /** How long a request about a call the provider has but the platform has not recorded waits for its call.initiated (requireOwnership). */
+  callWaitMs: number;
   provider: Pick<ProviderClient, 'answer' | 'action' | 'hangup' | 'transfer' | 'sendDtmf' | 'dial' | 'getCall'>;
   /** The provider's connection dialled calls are placed on. */
   connectionId: string;
@@ -369,30 +370,42 @@ async function endUnlockedDial(ctx: SignallingContext, deploymentId: string, cal
 }
 
 /**
- * The call must be locked to this deployment: known from a webhook or our
- * own dial, or (not yet known) fetched from the provider and locked by the
- * dialled number, incoming calls only. One answer for "someone else's" and
- * "no such call", so ids cannot be probed.
+ * The call must be locked to this deployment: by its verified `call.initiated`
+ * (an incoming call, by the number dialled) or by our own dial. One answer for
+ * "someone else's" and "no such call", so ids cannot be probed (FAQ-13).
  */
 async function requireOwnership(ctx: SignallingContext, deployment: Deployment, callId: string): Promise<void> {
-  const known = await ctx.calls.ownerOf(callId);
-  if (known) {
-    if (known.locked && known.deploymentId === deployment.id) return;
-    throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-  }
-  let call;
+  const known = (await ctx.calls.ownerOf(callId)) ?? (await ownerOnceInitiated(ctx, deployment, callId));
+  if (known.locked && known.deploymentId === deployment.id) return;
+  throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
+}
+
+/**
+ * The owner of a call the platform has no record of yet. The provider sends
+ * `call.initiated` to the gateway and the platform at once, so the gateway's
+ * answer can come first. Nothing but that webhook ties an incoming call to a
+ * number: Telnyx's "Retrieve a call status" names no direction, from or to
+ * (call_control_id, call_leg_id, call_session_id, is_alive, call_duration,
+ * client_state, start_time, end_time:
+ * developers.telnyx.com/api-reference/call-information/retrieve-a-call-status).
+ * So: no such call at the provider (404), or one that has ended, is refused
+ * as another's; a live one waits a little for its verified `call.initiated`;
+ * still none, 503 `TTMA_ERR_CALL_PENDING`, which the gateway asks again.
+ * Never answered without it (fail closed).
+ */
+async function ownerOnceInitiated(ctx: SignallingContext, deployment: Deployment, callId: string): Promise<CallOwner> {
+  let alive: boolean | null;
   try {
-    call = await ctx.provider.getCall(callId);
+    alive = (await ctx.provider.getCall(callId)).is_alive;
   } catch (err) {
     if (isTtmaError(err) && err.status === 404) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
     throw err;
   }
-  if (call.direction !== 'incoming' || !call.to) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-  const owner = await ctx.deployments.findByNumber(call.to);
-  const locked = await ctx.calls.lock(callId, owner?.id ?? null, { direction: 'incoming', from: call.from ?? '', to: call.to });
-  if (!locked.ok || locked.deploymentId !== deployment.id) {
-    throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
-  }
+  if (alive === false) throw new TtmaError(ErrorCodes.CALL_NOT_OWNED, NOT_OWNED, 403);
+  const record = await ctx.calls.waitForRecord(callId, ctx.callWaitMs);
+  if (record) return { locked: record.locked, deploymentId: record.deploymentId };
+  ctx.log.warn({ deployment: deployment.id, callId, waitedMs: ctx.callWaitMs }, "a request about a call whose call.initiated has not reached the platform: refused for now (503)");
+  throw new TtmaError(ErrorCodes.CALL_PENDING, "the provider's call.initiated for this call has not reached the platform yet: ask again shortly", 503);
 }
 
 /** What a deployment sees of its own calls: the operator's view (callView) less review fields and the recording's location. */

@@ -36,6 +36,12 @@ export interface ProviderSimulatorOptions {
   signingSecretKey: Uint8Array;
   /** Each event is POSTed to each URL in order: the platform's first, then the gateway's. */
   webhookUrls: string[];
+  /**
+   * By URL (as in webhookUrls): each event reaches that URL this much later than the others,
+   * which do not wait for it (a provider whose delivery to one receiver lags: the other hears of
+   * a call first). Default: none.
+   */
+  webhookDelayMs?: Record<string, number>;
   /** Public tunnel hostname -> local origin, e.g. `{ 'gw.example.com': 'ws://127.0.0.1:1234' }`. */
   tunnels: Record<string, string>;
   connectionId?: string;
@@ -262,7 +268,7 @@ export class ProviderSimulator {
     if (o.webhookAttempts !== undefined) sender.attempts = o.webhookAttempts;
     if (o.webhookBackoffMs !== undefined) sender.backoffMs = o.webhookBackoffMs;
     this.#webhooks = new WebhookSender({
-      destinations: o.webhookUrls.map((url) => ({ url, resolved: this.#tunnels.resolveWebhookUrl(url) })),
+      destinations: o.webhookUrls.map((url) => ({ url, resolved: this.#tunnels.resolveWebhookUrl(url), delayMs: o.webhookDelayMs?.[url] ?? 0 })),
       signer: this.#signer,
       logger: this.#logger,
       tunnelHeaders: o.tunnelHeaders ?? true,

@@ -33,6 +33,7 @@ import { Playout } from './Playout.js';
 import { ProviderApiError } from './ProviderApiError.js';
 import type { Tunnels } from './Tunnels.js';
 import type { WebhookSender } from './WebhookSender.js';
+import { webhookFacts } from './webhookFacts.js';
 
 export interface SimCallContext {
   clock: MediaClock;
@@ -105,17 +106,22 @@ export interface SimCallInit {
 
 type CallState = 'parked' | 'ringing' | 'answered' | 'ended';
 
+/**
+ * GET /v2/calls/{id} as Telnyx's "Retrieve a call status" answers it: ids,
+ * is_alive, duration, client_state and times; no direction, numbers or state
+ * (developers.telnyx.com/api-reference/call-information/retrieve-a-call-status).
+ */
 export interface CallInfo {
   record_type: 'call';
   call_control_id: string;
   call_leg_id: string;
   call_session_id: string;
   is_alive: boolean;
-  direction: CallDirection;
-  from: string;
-  to: string;
-  state: string;
+  /** Whole seconds since the call started (to its end once ended). */
+  call_duration: number;
+  client_state: string | null;
   start_time: string;
+  end_time?: string;
 }
 
 export class SimCall implements ClockSubscriber {
@@ -321,17 +327,17 @@ export class SimCall implements ClockSubscriber {
   // ---- Views ----
 
   info(): CallInfo {
+    const endMs = this.#endedAt?.getTime() ?? Date.now();
     return {
       record_type: 'call',
       call_control_id: this.id,
       call_leg_id: this.legId,
       call_session_id: this.sessionId,
       is_alive: this.isAlive,
-      direction: this.direction,
-      from: this.from,
-      to: this.to,
-      state: this.#wireState(),
+      call_duration: Math.max(0, Math.floor((endMs - this.#startedAt.getTime()) / 1000)),
+      client_state: this.#clientState,
       start_time: this.#startedAt.toISOString(),
+      ...(this.#endedAt ? { end_time: this.#endedAt.toISOString() } : {}),
     };
   }
 
@@ -695,11 +701,7 @@ export class SimCall implements ClockSubscriber {
       call_session_id: this.sessionId,
       connection_id: this.connectionId,
       client_state: this.#clientState,
-      from: this.from,
-      to: this.to,
-      direction: this.direction,
-      state: this.#wireState(),
-      start_time: this.#startedAt.toISOString(),
+      ...webhookFacts(event, { direction: this.direction, from: this.from, to: this.to, state: this.#wireState(), startTime: this.#startedAt.toISOString() }),
     };
     for (const [key, value] of Object.entries(extra)) if (value !== undefined) payload[key] = value;
     void this.#ctx.webhooks.send(this.id, event, payload).then((sent) => {

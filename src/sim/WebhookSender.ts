@@ -3,7 +3,10 @@
  *
  * Each event is POSTed to every configured URL in order (the platform's first,
  * then the gateway's). Events of one call go through one queue, so a call's
- * events arrive in order. A delivery is retried on a network error, a timeout
+ * events arrive in order. A destination with a delay gets each event that
+ * late, beside the others rather than before them (a provider reaching one
+ * receiver late: another hears of a call first); the call's next event still
+ * waits for it. A delivery is retried on a network error, a timeout
  * or a 5xx, up to `attempts` times with a short backoff and `meta.attempt`
  * counting up; a 4xx is final. Each attempt is signed afresh:
  * `telnyx-signature-ed25519` = base64 Ed25519 over UTF-8 `${timestamp}|${rawBody}`,
@@ -27,6 +30,8 @@ export interface WebhookDestination {
   /** The URL as configured (what `meta.delivered_to` says). */
   url: string;
   resolved: ResolvedTarget;
+  /** Each event reaches this destination this long after the others (tests of a receiver that hears late). */
+  delayMs?: number;
 }
 
 export interface WebhookSenderOptions {
@@ -138,9 +143,13 @@ export class WebhookSender {
 
   async #deliverAll(data: WebhookEnvelope['data']): Promise<SentEvent> {
     const outcomes: DeliveryOutcome[] = [];
+    const late: Array<Promise<DeliveryOutcome>> = [];
     for (const destination of this.#destinations) {
-      outcomes.push(await this.#deliver(data, destination));
+      const delayMs = destination.delayMs ?? 0;
+      if (delayMs > 0) late.push(sleep(delayMs).then(() => this.#deliver(data, destination)));
+      else outcomes.push(await this.#deliver(data, destination));
     }
+    outcomes.push(...(await Promise.all(late)));
     return { envelope: data, outcomes };
   }
 

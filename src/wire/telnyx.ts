@@ -26,15 +26,22 @@ export type WebhookEventType =
   | 'streaming.failed'
   | 'call.recording.saved';
 
+/**
+ * A webhook's payload. Not every event names the call's facts: `direction` is
+ * on `call.initiated` only; `from`/`to` also on `call.answered`, `call.hangup`
+ * and `call.dtmf.received`; `streaming.*` and `call.recording.saved` carry
+ * neither (developers.telnyx.com/api-reference/callbacks/call-initiated,
+ * .../call-hangup, .../call-recording-saved, .../call-streaming-started).
+ */
 export interface CallPayload {
   call_control_id: string;
   call_leg_id: string;
   call_session_id: string;
   connection_id: string;
   client_state?: string | null;
-  from: string;
-  to: string;
-  direction: CallDirection;
+  from?: string;
+  to?: string;
+  direction?: CallDirection;
   state?: string;
   start_time?: string;
   end_time?: string;

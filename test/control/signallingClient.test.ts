@@ -6,10 +6,12 @@
  *   `live=1` lists recent calls of any state);
  * - a request whose connection was refused is sent again until the platform
  *   listens (a restart), within 5 s; a request that reached a server that
- *   then failed is not sent again.
+ *   then failed is not sent again;
+ * - an answer the platform holds as pending (the call's call.initiated not
+ *   yet there) is asked again, for up to 8 s.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { SignallingClient } from '../../src/control/SignallingClient.js';
@@ -116,5 +118,38 @@ test('a platform that stays away fails the request after about 5 s', async () =>
     assert.ok(tookMs >= 3_000 && tookMs < 6_500, `gave up after ${tookMs.toFixed(0)} ms`);
   } finally {
     signalling.close();
+  }
+});
+
+test("an answer refused as pending (503 TTMA_ERR_CALL_PENDING: the call's call.initiated had not reached the platform) is asked again; other refusals are not", async () => {
+  const pending = (res: ServerResponse) =>
+    res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'TTMA_ERR_CALL_PENDING', message: 'not yet' } }));
+  let answers = 0;
+  let refuseFor = 2;
+  const server = await listen((req, res) => {
+    req.resume();
+    const url = decodeURIComponent(req.url ?? '');
+    if (url.endsWith('/answer')) answers++;
+    if (url.includes('v3:gone')) return void res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'TTMA_ERR_CALL_NOT_OWNED', message: 'no' } }));
+    if (url.includes('v3:never')) return pending(res);
+    if (refuseFor-- > 0) return pending(res);
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+  });
+  const signalling = client((server.address() as AddressInfo).port);
+  const body = { stream_url: 'wss://x.trycloudflare.com/v1/media/v3:a', stream_auth_token: 'a'.repeat(43) };
+  try {
+    assert.deepEqual(await signalling.answer('v3:a', body), { ok: true });
+    assert.equal(answers, 3, 'two pending answers, then the one that went through');
+    assert.equal(signalling.pendingRetries, 2);
+    await assert.rejects(signalling.answer('v3:gone', body), (err) => isTtmaError(err, 'TTMA_ERR_CALL_NOT_OWNED'));
+    assert.equal(answers, 4, 'a refusal is final');
+    // Bounded: a call whose call.initiated never reaches the platform fails the answer after about 8 s.
+    const started = performance.now();
+    await assert.rejects(signalling.answer('v3:never', body), (err) => isTtmaError(err, 'TTMA_ERR_CALL_PENDING') && err.status === 503);
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs >= 7_000 && tookMs < 9_000, `gave up after ${tookMs.toFixed(0)} ms`);
+  } finally {
+    signalling.close();
+    server.close();
   }
 });

@@ -6,6 +6,13 @@
  * restart goes on (media never passes the platform) and ends as its caller
  * hangs up, settled by the new process. Real simulator, gateway, Redis and
  * two platform processes' worth of PlatformServer, one after the other.
+ *
+ * The ringing call is answered only once its signed call.initiated reaches
+ * the new process: the provider's call status names no number, so nothing
+ * else can tie the call to the deployment (docs/platform.md, "A call's
+ * facts"). The simulator here retries a delivery that found no one
+ * listening for 1.5 s, on its own for the platform (the gateway's copy is
+ * not held back by it), as a provider with a retry delay set would.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -25,7 +32,10 @@ describe('a platform restart', { skip: redisUnavailable() }, () => {
   });
 
   it('a call ringing while the platform is down is answered when it is back; a live call goes on', async () => {
-    const stack: Stack = await startStack({ workers: 1 }, { platform: { redisUrl: redis.url } });
+    const stack: Stack = await startStack(
+      { workers: 1 },
+      { platform: { redisUrl: redis.url }, sim: { webhookAttempts: 7, webhookBackoffMs: [250] }, platformWebhookDelayMs: 1 },
+    );
     let next: PlatformServer | null = null;
     try {
       const live = await streamingCall(stack, '+15550406001', 5_000);

@@ -47,7 +47,9 @@ export async function startStack(
      */
     webhooksTo?: 'both' | 'platform';
     /** Simulator behaviour to vary (what a failed stream does to its call). */
-    sim?: Pick<ProviderSimulatorOptions, 'onStreamFailure' | 'ringMs' | 'apiRateLimit' | 'answerTimeoutMs' | 'webhookAttempts' | 'webhookBackoffMs' | 'recordingUrlTtlMs' | 'detailRecordDelayMs'>;
+    sim?: Pick<ProviderSimulatorOptions, 'onStreamFailure' | 'ringMs' | 'apiRateLimit' | 'answerTimeoutMs' | 'webhookAttempts' | 'webhookBackoffMs' | 'recordingUrlTtlMs' | 'detailRecordDelayMs' | 'outboundTalkMs'>;
+    /** Each webhook reaches the platform this much later than the gateway (the simulator's webhookDelayMs). */
+    platformWebhookDelayMs?: number;
   } = {},
 ): Promise<Stack> {
   const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
@@ -66,6 +68,7 @@ export async function startStack(
       `http://127.0.0.1:${platformPort}/v1/provider/webhooks`,
       ...(options.webhooksTo === 'platform' ? [] : [`http://127.0.0.1:${tunnelPort}/v1/webhooks/provider`]),
     ],
+    ...(options.platformWebhookDelayMs ? { webhookDelayMs: { [`http://127.0.0.1:${platformPort}/v1/provider/webhooks`]: options.platformWebhookDelayMs } } : {}),
     tunnels: { [TUNNEL_HOST]: `ws://127.0.0.1:${tunnelPort}` },
     answerTimeoutMs: 2_000,
     signWith: options.signWith ?? 'tweetnacl',

@@ -27,7 +27,8 @@ describe('PlatformServer signalling', () => {
 
   before(async () => {
     // These tests fire many requests in a burst; the limiter has its own test below.
-    h = await startHarness({ rateLimit: { ratePerSec: 1_000, burst: 1_000 } });
+    // A request about a call whose call.initiated has not landed waits 600 ms for it (2.5 s in service).
+    h = await startHarness({ rateLimit: { ratePerSec: 1_000, burst: 1_000 }, callWaitMs: { signalling: 600 } });
     secretA = (await h.platform.deployments.register(A)).agentSecret;
     secretB = (await h.platform.deployments.register(B)).agentSecret;
   });
@@ -116,17 +117,37 @@ describe('PlatformServer signalling', () => {
     });
   });
 
-  it('answers a call not yet announced by fetching it and locking it by its number', async () => {
+  it("an answer that overtakes the call's call.initiated waits for it, then answers (the status endpoint names no number)", async () => {
     const id = await inboundCall(A.numbers[0]!, false);
+    const answering = call(h.base, 'POST', PLATFORM_PATHS.answer(id), {
+      headers: agentHeaders('dep-a', secretA),
+      body: answerBody(A.tunnelHost, encodeURIComponent(id)),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(h.provider.commands('answer').length, 0, 'not answered before the call.initiated');
+    assert.equal((await postWebhook(h, envelope('call.initiated', { call_control_id: id, from: '+15550000001', to: A.numbers[0]!, direction: 'incoming' }))).status, 200);
+    const res = await answering;
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(h.provider.commands('answer')[0]?.body?.['stream_auth_token'], STREAM_TOKEN);
+    assert.deepEqual((await h.platform.calls.ownerOf(id)), { locked: true, deploymentId: 'dep-a' });
+  });
+
+  it("an answer for a call whose call.initiated never lands: 503 TTMA_ERR_CALL_PENDING, nothing locked, nothing answered", async () => {
+    const id = await inboundCall(A.numbers[0]!, false);
+    const startedAt = Date.now();
     const res = await call(h.base, 'POST', PLATFORM_PATHS.answer(id), {
       headers: agentHeaders('dep-a', secretA),
       body: answerBody(A.tunnelHost, encodeURIComponent(id)),
     });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.equal(h.provider.requests.filter((r) => r.method === 'GET').length, 1);
-    assert.equal(h.provider.commands('answer')[0]?.body?.['stream_auth_token'], STREAM_TOKEN);
-    assert.deepEqual((await h.platform.calls.ownerOf(id)), { locked: true, deploymentId: 'dep-a' });
-    assert.equal(h.provider.commands('answer')[0]?.body?.['stream_codec'], 'PCMU');
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'TTMA_ERR_CALL_PENDING');
+    assert.ok(Date.now() - startedAt >= 550, 'it waited for the webhook first');
+    assert.equal(h.provider.commands('answer').length, 0);
+    assert.equal(await h.platform.calls.ownerOf(id), undefined);
+    // A hang-up too (the gateway's hang-up retries ask again).
+    const hangup = await call(h.base, 'POST', PLATFORM_PATHS.hangup(id), { headers: agentHeaders('dep-a', secretA), body: {} });
+    assert.equal(hangup.status, 503);
+    assert.equal(h.provider.commands('hangup').length, 0);
   });
 
   it("refuses stream URLs that are not exactly the deployment's tunnel and this call's media path", async () => {
@@ -213,10 +234,15 @@ describe('PlatformServer signalling', () => {
 
   it("does not let deployment B answer or hang up deployment A's calls", async () => {
     const announced = await inboundCall(A.numbers[0]!, true);
-    const fetched = await inboundCall(A.numbers[1]!, false);
     const unknown = 'v3:never-existed';
+    // Ringing at the provider, its call.initiated not yet at the platform: held, then refused as another's once it lands.
+    const pending = await inboundCall(A.numbers[1]!, false);
+    const early = await call(h.base, 'POST', PLATFORM_PATHS.answer(pending), { headers: agentHeaders('dep-b', secretB), body: answerBody(B.tunnelHost, pending) });
+    assert.equal(early.status, 503, JSON.stringify(early.body));
+    assert.equal(await h.platform.calls.ownerOf(pending), undefined, 'nothing locked by a request');
+    await postWebhook(h, envelope('call.initiated', { call_control_id: pending, from: '+15550000001', to: A.numbers[1]!, direction: 'incoming' }));
     const refusals = [];
-    for (const id of [announced, fetched, unknown]) {
+    for (const id of [announced, pending, unknown]) {
       // B even points the media at its own tunnel, which is allowed for B: ownership still refuses.
       const answer = await call(h.base, 'POST', PLATFORM_PATHS.answer(id), {
         headers: agentHeaders('dep-b', secretB),
@@ -232,22 +258,23 @@ describe('PlatformServer signalling', () => {
     for (const r of refusals) assert.deepEqual(r, refusals[0]);
     assert.equal(h.provider.commands('answer').length, 0);
     assert.equal(h.provider.commands('hangup').length, 0);
-    // The fetched call is now locked to A, the unknown one was never locked.
-    assert.equal((await h.platform.calls.ownerOf(fetched))?.deploymentId, 'dep-a');
+    // The pending call is locked to A by its webhook, the unknown one was never locked.
+    assert.equal((await h.platform.calls.ownerOf(pending))?.deploymentId, 'dep-a');
     assert.equal((await h.platform.calls.ownerOf(unknown)), undefined);
     // A still can.
-    const ok = await call(h.base, 'POST', PLATFORM_PATHS.hangup(fetched), { headers: agentHeaders('dep-a', secretA) });
+    const ok = await call(h.base, 'POST', PLATFORM_PATHS.hangup(pending), { headers: agentHeaders('dep-a', secretA) });
     assert.equal(ok.status, 200);
   });
 
   it('refuses to answer an outgoing call it did not dial, even to the number a deployment owns', async () => {
     const id = 'v3:foreign-out';
     h.provider.calls.set(id, { direction: 'outgoing', from: '+15550000001', to: A.numbers[0]!, alive: true });
-    const res = await call(h.base, 'POST', PLATFORM_PATHS.answer(id), {
-      headers: agentHeaders('dep-a', secretA),
-      body: answerBody(A.tunnelHost, id),
-    });
+    const answer = () => call(h.base, 'POST', PLATFORM_PATHS.answer(id), { headers: agentHeaders('dep-a', secretA), body: answerBody(A.tunnelHost, id) });
+    assert.equal((await answer()).status, 503, 'no call.initiated yet');
+    await postWebhook(h, envelope('call.initiated', { call_control_id: id, from: '+15550000001', to: A.numbers[0]!, direction: 'outgoing' }));
+    const res = await answer();
     assert.equal(res.status, 403);
+    assert.equal(res.body.error.code, 'TTMA_ERR_CALL_NOT_OWNED');
     assert.equal(h.provider.commands('answer').length, 0);
   });
 

@@ -82,17 +82,11 @@ describe('ProviderClient', () => {
     await assert.rejects(client.hangup('gone'), /code 90020/);
   });
 
-  it('reads a call with getCall, normalising direction', async () => {
+  it("reads a call's status with getCall: is_alive, as Telnyx's \"Retrieve a call status\" names it (no direction or numbers)", async () => {
     provider.calls.set('in1', { direction: 'incoming', from: '+15550000001', to: '+15551230001', alive: true });
-    assert.deepEqual(await client.getCall('in1'), {
-      call_control_id: 'in1',
-      direction: 'incoming',
-      from: '+15550000001',
-      to: '+15551230001',
-      is_alive: true,
-    });
-    provider.override = () => ({ status: 200, body: { data: { call_control_id: 'x', direction: 'outbound' } } });
-    assert.equal((await client.getCall('x')).direction, 'outgoing');
+    assert.deepEqual(await client.getCall('in1'), { call_control_id: 'in1', is_alive: true });
+    provider.override = () => ({ status: 200, body: { data: { call_control_id: 'x', call_duration: 3 } } });
+    assert.deepEqual(await client.getCall('x'), { call_control_id: 'x', is_alive: null });
   });
 
   it("reads a call's record from Telnyx's Detail Records search, in its documented shape", async () => {

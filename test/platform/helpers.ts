@@ -134,7 +134,12 @@ export class FakeProvider {
       const id = decodeURIComponent(get[1] ?? '');
       const call = this.calls.get(id);
       if (!call) return { status: 404, body: { errors: [{ code: '90015', title: 'Call not found' }] } };
-      return { status: 200, body: { data: { call_control_id: id, is_alive: call.alive, ...call } } };
+      // Telnyx's "Retrieve a call status": ids, is_alive, duration, times; no direction or numbers
+      // (developers.telnyx.com/api-reference/call-information/retrieve-a-call-status).
+      return {
+        status: 200,
+        body: { data: { record_type: 'call', call_control_id: id, call_leg_id: `leg-${id}`, call_session_id: `sess-${id}`, is_alive: call.alive, call_duration: Math.round((call.durationMs ?? 0) / 1000), client_state: null } },
+      };
     }
     return { status: 404, body: { errors: [{ code: '10404', title: 'Not found' }] } };
   }
@@ -264,6 +269,24 @@ export function envelope(
         state: 'parked',
         ...payload,
       },
+    },
+    meta: { attempt: 1, delivered_to: 'platform' },
+  });
+}
+
+/**
+ * An event as Telnyx sends it: only the fields given (no direction unless a call.initiated names it,
+ * no numbers on streaming.* or call.recording.saved: developers.telnyx.com/api-reference/callbacks/).
+ */
+export function telnyxEvent(eventType: string, payload: { call_control_id: string; [k: string]: unknown }, options: { occurredAt?: string } = {}): string {
+  eventCounter += 1;
+  return JSON.stringify({
+    data: {
+      record_type: 'event',
+      event_type: eventType,
+      id: `evt-${process.pid}-${eventCounter}`,
+      occurred_at: options.occurredAt ?? new Date().toISOString(),
+      payload: { call_leg_id: `leg-${payload.call_control_id}`, call_session_id: `sess-${payload.call_control_id}`, connection_id: CONNECTION_ID, client_state: null, ...payload },
     },
     meta: { attempt: 1, delivered_to: 'platform' },
   });

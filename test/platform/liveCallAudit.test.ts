@@ -32,7 +32,7 @@ function setup(status: (callId: string) => Promise<Partial<ProviderCall>>, final
     provider: {
       async getCall(callId: string) {
         asked.push(callId);
-        return { call_control_id: callId, direction: null, from: null, to: null, is_alive: null, ...(await status(callId)) };
+        return { call_control_id: callId, is_alive: null, ...(await status(callId)) };
       },
     },
     calls,

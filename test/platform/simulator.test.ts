@@ -116,8 +116,8 @@ describe('platform with the real provider simulator', () => {
     assert.ok(listed.body.calls.some((c: { call_control_id: string; deployment_id: string }) => c.call_control_id === id && c.deployment_id === 'sim-a'));
   });
 
-  it('answers a call the platform has not heard of yet by asking the simulator', async () => {
-    // A simulator whose webhooks go nowhere the platform listens: the platform learns of the call only through getCall.
+  it("never answers a call whose call.initiated it has not had: the simulator's call status names no number (503, nothing locked)", async () => {
+    // A simulator whose webhooks go nowhere the platform listens: the platform only has the provider's call status.
     const silentSim = new ProviderSimulator({
       apiKey: API_KEY,
       signingSecretKey: nacl.sign.keyPair().secretKey,
@@ -134,6 +134,7 @@ describe('platform with the real provider simulator', () => {
       webhookPublicKeyBase64: silentSim.publicKeyBase64,
       adminToken: null,
       logger: createLogger('platform', 'silent'),
+      callWaitMs: { signalling: 300 },
     });
     const { port: otherPort } = await other.start();
     try {
@@ -142,11 +143,13 @@ describe('platform with the real provider simulator', () => {
       const id = silentSim.placeInboundCall({ from: CALLER, to: A.numbers[0]!, durationMs: 300 }).id;
       const otherBase = `http://127.0.0.1:${otherPort}`;
       const body = (host: string) => ({ stream_url: `wss://${host}/v1/media/${encodeURIComponent(id)}`, stream_auth_token: STREAM_TOKEN });
-      const stolen = await call(otherBase, 'POST', PLATFORM_PATHS.answer(id), { headers: agentHeaders('sim-b', b), body: body(B.tunnelHost) });
-      assert.equal(stolen.status, 403);
-      assert.deepEqual((await other.calls.ownerOf(id)), { locked: true, deploymentId: 'sim-a' });
-      const ok = await call(otherBase, 'POST', PLATFORM_PATHS.answer(id), { headers: agentHeaders('sim-a', a), body: body(A.tunnelHost) });
-      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      for (const [deployment, secret, host] of [['sim-a', a, A.tunnelHost], ['sim-b', b, B.tunnelHost]] as const) {
+        const res = await call(otherBase, 'POST', PLATFORM_PATHS.answer(id), { headers: agentHeaders(deployment, secret), body: body(host) });
+        assert.equal(res.status, 503, `${deployment}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.error.code, 'TTMA_ERR_CALL_PENDING');
+      }
+      assert.equal(await other.calls.ownerOf(id), undefined);
+      assert.equal(silentSim.liveCall(id)?.state, 'parked', 'never answered');
     } finally {
       await other.stop();
       await silentSim.stop();

@@ -101,6 +101,9 @@ describe('simulator recordings', () => {
     for (const key of ['recording_urls', 'public_recording_urls']) {
       assert.match(first.payload[key].mp3, SIGNED_URL, key);
     }
+    // As Telnyx's: the call's ids, no direction and no numbers (developers.telnyx.com/api-reference/callbacks/call-recording-saved).
+    for (const absent of ['direction', 'from', 'to']) assert.equal(absent in first.payload, false, absent);
+    assert.equal(typeof first.payload.call_control_id, 'string');
     const [, id, expires] = SIGNED_URL.exec(first.url)!;
     assert.equal(id, first.recordingId);
     // Valid TTL_MS from the call's end, rounded up to the second.
