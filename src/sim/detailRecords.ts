@@ -21,7 +21,7 @@
 import type { CallDetailRecord } from '../wire/telnyx.js';
 import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
-import { invalidParam } from './requests.js';
+import { invalidParam, pageParam } from './requests.js';
 
 export interface CallControlDetailRecord {
   record_type: 'call_control_detail_record';
@@ -74,13 +74,6 @@ export function detailRecordOf(cdr: CallDetailRecord): CallControlDetailRecord |
   };
 }
 
-function pageParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
-  const raw = query.get(name);
-  if (raw === null) return fallback;
-  const value = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
-  if (!(value >= 1 && value <= max)) throw invalidParam(name, `must be an integer from 1 to ${max}`);
-  return value;
-}
 
 /** One page of the search; `records` are the ended calls whose record is filed. */
 export function searchDetailRecords(records: readonly CallDetailRecord[], query: URLSearchParams) {

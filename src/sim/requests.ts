@@ -246,3 +246,12 @@ export function parseDigits(value: unknown): string {
   }
   return digits;
 }
+
+/** `page[number]` / `page[size]`: a decimal integer from 1 to max, or the default when absent. */
+export function pageParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null) return fallback;
+  const value = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!(value >= 1 && value <= max)) throw invalidParam(name, `must be an integer from 1 to ${max}`);
+  return value;
+}

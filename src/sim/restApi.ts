@@ -40,7 +40,7 @@ import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
 import type { ProviderSimulator, SimRecording } from './ProviderSimulator.js';
 import { searchDetailRecords } from './detailRecords.js';
-import { asBody, e164, invalidParam, parseCommand, parseDigits, parseDial, parseInbound, parseStreamCommand, type StreamParams } from './requests.js';
+import { asBody, e164, invalidParam, pageParam, parseCommand, parseDigits, parseDial, parseInbound, parseStreamCommand, type StreamParams } from './requests.js';
 
 export interface RestApiOptions {
   apiKey: string;
@@ -435,14 +435,6 @@ function recordingObject(sim: ProviderSimulator, r: SimRecording): Record<string
   };
 }
 
-/** `page[number]` / `page[size]`: a decimal integer from 1 to max, or the default when absent. */
-function pageParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
-  const raw = query.get(name);
-  if (raw === null) return fallback;
-  const value = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
-  if (!(value >= 1 && value <= max)) throw invalidParam(name, `must be an integer from 1 to ${max}`);
-  return value;
-}
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();

@@ -3,20 +3,10 @@ import assert from 'node:assert/strict';
 import { JitterBuffer, type JitterFrame, type JitterBufferOptions } from '../../src/media/JitterBuffer.js';
 import type { FrameConcealer } from '../../src/media/Concealer.js';
 import { SpeechLikeSignal } from '../../src/media/testSignal.js';
+import { prng } from '../helpers/prng.js';
 
 const N = 160; // 20 ms at 8 kHz
 
-/** mulberry32: a seeded PRNG so every run sees the same network. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function frameOf(value: number): Int16Array {
   return new Int16Array(N).fill(value);
