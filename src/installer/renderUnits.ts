@@ -5,7 +5,7 @@
  * newlines), so nothing can add a directive or split an argument.
  *
  * The template paths are replaced in one pass over the template, and the
- * ExecStart=/User=/Group= lines are set after it: a value already put in is
+ * ExecStart=/User= lines are set after it: a value already put in is
  * never searched again, so an install dir, workspace or binary path that
  * happens to contain a template path (/opt/ttma-node, /opt/example-tunnel)
  * comes out as given.
@@ -64,8 +64,10 @@ export async function renderGatewayUnit(u: UnitInputs): Promise<string> {
   text = replaceLine(text, 'ExecStart=', `ExecStart=${args.join(' ')}`);
   const readOnly = [`${u.dir}/gateway`, ...(HOME_ROOTS.some((r) => u.nodePath.startsWith(r)) ? [u.nodePath] : [])];
   text = replaceLine(text, 'BindReadOnlyPaths=', `BindReadOnlyPaths=${readOnly.join(' ')}`);
-  text = replaceLine(text, 'User=', `User=${u.user}`);
-  return replaceLine(text, 'Group=', `Group=${u.user}`);
+  // No Group=: systemd uses the user's primary group, which need not share the user's name
+  // ("If no group is set, the default group of the user is used",
+  // https://www.freedesktop.org/software/systemd/man/latest/systemd.exec.html#User=).
+  return replaceLine(text, 'User=', `User=${u.user}`);
 }
 
 export async function renderTunnelUnit(u: UnitInputs): Promise<string> {
