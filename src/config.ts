@@ -128,6 +128,11 @@ export function defaultGatewayConfig(): GatewayConfig {
   };
 }
 
+/** Where a gateway setting is given (docs/configuration.md): the flag, the config file's key, the environment variable. */
+function whereToSet(flag: string, key: string, env: string): string {
+  return `pass ${flag} (or ${key} in the config file, or ${env})`;
+}
+
 /** Validate a full config; throws TTMA_ERR_CONFIG with one line per bad key, so a person fixes them all at once. */
 export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   const problems: string[] = [];
@@ -145,19 +150,28 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64) fail('workers', 'must be 1..64');
   if (!MEDIA_SOCKET_OWNERS.includes(config.mediaSockets)) fail('mediaSockets', `must be ${MEDIA_SOCKET_OWNERS.join(' or ')}, got "${config.mediaSockets}"`);
   if (!ON_STOP_MODES.includes(config.onStop)) fail('onStop', `must be ${ON_STOP_MODES.join(' or ')}, got "${config.onStop}"`);
-  if (!HOSTNAME.test(config.publicHost)) fail('publicHost', `must be the registered tunnel hostname, got "${config.publicHost}"`);
+  // A required setting left out says where to give it: `got ""` told a new operator nothing.
+  if (config.publicHost === '') fail('publicHost', `not set: ${whereToSet('--public-host <host>', 'publicHost', 'TTMA_PUBLIC_HOST')}; the registered tunnel hostname`);
+  else if (!HOSTNAME.test(config.publicHost)) fail('publicHost', `must be the registered tunnel hostname, got "${config.publicHost}"`);
   let platform: URL | null = null;
-  try {
-    platform = new URL(config.platformUrl);
-  } catch {
-    fail('platformUrl', `not a URL: "${config.platformUrl}"`);
+  if (config.platformUrl === '') {
+    fail('platformUrl', `not set: ${whereToSet('--platform-url <url>', 'platformUrl', 'TTMA_PLATFORM_URL')}; https://, or http:// to a loopback platform`);
+  } else {
+    try {
+      platform = new URL(config.platformUrl);
+    } catch {
+      fail('platformUrl', `not a URL: "${config.platformUrl}"`);
+    }
   }
   if (platform && platform.protocol !== 'https:' && !(platform.protocol === 'http:' && LOOPBACK_HOSTS.has(platform.hostname.replace(/^\[|\]$/g, '')))) {
     fail('platformUrl', 'must be https:// (plain http only to a loopback platform)');
   }
-  if (!DEPLOYMENT_ID.test(config.deploymentId)) fail('deploymentId', `invalid deployment id "${config.deploymentId}"`);
+  if (config.deploymentId === '') fail('deploymentId', `not set: ${whereToSet('--deployment-id <id>', 'deploymentId', 'TTMA_DEPLOYMENT_ID')}; this deployment's id at the platform`);
+  else if (!DEPLOYMENT_ID.test(config.deploymentId)) fail('deploymentId', `invalid deployment id "${config.deploymentId}"`);
   if (config.agentSecret.length < 16) fail('agentSecret', 'missing or too short (read it from a file)');
-  if (config.numbers.length === 0) fail('numbers', 'at least one E.164 number is required');
+  if (config.numbers.length === 0) {
+    fail('numbers', `at least one E.164 number is required: ${whereToSet('--number +E164 (once per number)', 'numbers', 'TTMA_NUMBERS, comma-separated')}`);
+  }
   for (const n of config.numbers) if (!E164.test(n)) fail('numbers', `"${n}" is not E.164 (+ and 7 to 15 digits)`);
   validateAgent(config.agent, fail);
   if (!(config.bargeIn.thresholdDbfs > -90 && config.bargeIn.thresholdDbfs < 0)) fail('bargeIn.thresholdDbfs', 'must be between -90 and 0 dBFS');

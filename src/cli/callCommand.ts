@@ -14,7 +14,7 @@
  * answer that is not is refused (TTMA_ERR_LOCAL_UNVERIFIED).
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -69,9 +69,33 @@ function envValue(name: string): string | undefined {
 function target(values: Common): LocalTarget {
   const fromEnv = values['local-port'] === undefined ? envValue('TTMA_LOCAL_PORT') : undefined;
   const port = intFlag(fromEnv === undefined ? '--local-port' : 'TTMA_LOCAL_PORT', values['local-port'] ?? fromEnv, DEFAULT_LOCAL_PORT, 1, 65_535);
-  const installDir = values['install-dir'] ?? envValue('TTMA_INSTALL_DIR') ?? join(homedir(), '.local', 'share', 'ttma');
-  const secretFile = values['agent-secret-file'] ?? envValue('TTMA_AGENT_SECRET_FILE') ?? join(installDir, 'credentials', 'agent-secret');
-  return localTarget(port, readSecretFile('--agent-secret-file', secretFile));
+  return localTarget(port, readAgentSecret(values));
+}
+
+/**
+ * The agent secret, from the first of --agent-secret-file, $TTMA_AGENT_SECRET_FILE and the install
+ * dir's credentials. A failure names where the path came from: a user who gave no flag was told
+ * "--agent-secret-file ~/.local/share/ttma/...: ENOENT" and not how to point at their install.
+ */
+function readAgentSecret(values: Common): string {
+  const flagFile = values['agent-secret-file'];
+  if (flagFile !== undefined) return readSecretFile('--agent-secret-file', flagFile);
+  const envFile = envValue('TTMA_AGENT_SECRET_FILE');
+  if (envFile !== undefined) return readSecretFile('TTMA_AGENT_SECRET_FILE', envFile);
+  const dirFlag = values['install-dir'];
+  const dirEnv = dirFlag === undefined ? envValue('TTMA_INSTALL_DIR') : undefined;
+  const installDir = dirFlag ?? dirEnv ?? join(homedir(), '.local', 'share', 'ttma');
+  const from = dirFlag !== undefined ? '--install-dir' : dirEnv !== undefined ? 'TTMA_INSTALL_DIR' : "the installer's default install dir";
+  const file = join(installDir, 'credentials', 'agent-secret');
+  if (!existsSync(file)) {
+    throw new TtmaError(
+      ErrorCodes.CONFIG,
+      `no agent secret at ${file} (${from} ${installDir}): pass --install-dir D, the --dir that ttma install used, ` +
+        'or --agent-secret-file F, the file the gateway reads its agent secret from',
+      2,
+    );
+  }
+  return readSecretFile(`agent secret file (${from} ${installDir})`, file);
 }
 
 /** One JSON request to the gateway's local listener, its answer verified (localClient.ts). */

@@ -147,7 +147,7 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
   let exitCodes: Record<string, number | string> = {};
   let failed = false;
   try {
-    progress(`starting simulator, platform and gateway (${workers} media workers); logs in ${dir}`);
+    progress(`starting simulator, platform and gateway (${workers} media workers); logs in ${dir} (kept if the demo fails, or with --keep-logs)`);
     const stack = await startDemoStack({
       dir,
       workers,

@@ -13,9 +13,11 @@
  * credentials, the cloudflared config and the systemd units under --dir
  * (default ~/.local/share/ttma), and the skill under
  * <workspace>/skills/<name>/ (default ~/.openclaw/workspace). The platform
- * URL comes from --platform-url or TTMA_PLATFORM_URL. Prints every path
- * written, then the commands an administrator runs to enable the units: the
- * installer itself changes no system configuration (FAQ-18).
+ * URL comes from --platform-url or TTMA_PLATFORM_URL. Prints the paths
+ * written (the gateway bundle's as one line; --json lists each), the commands
+ * an administrator runs to enable the units (the installer itself changes no
+ * system configuration, FAQ-18) and the `ttma doctor` command that checks the
+ * result with the gateway's own settings.
  */
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -60,15 +62,19 @@ export async function runInstallCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
     return 0;
   }
+  // The gateway bundle is hundreds of files: one line for it keeps the next steps on screen (--json lists every path).
+  const bundleDir = `${result.dir}/gateway`;
+  const bundleFiles = result.written.filter((p) => p.startsWith(`${bundleDir}/`)).length;
   const lines = [
     `installed deployment ${result.deploymentId} into ${result.dir}; skill ${result.skill.name} ${result.skill.version} into ${result.skillDir}`,
     'written:',
-    ...result.written.map((p) => `  ${p}`),
+    ...result.written.filter((p) => !p.startsWith(`${bundleDir}/`)).map((p) => (p === bundleDir ? `  ${p}/ (the gateway bundle: ${bundleFiles} files and directories; --json lists them)` : `  ${p}`)),
     'to run it under systemd (as an administrator; the installer changes no system configuration):',
     `  place the tunnel credentials at ${result.dir}/cloudflared/credentials.json`,
     `  sudo cp ${result.dir}/systemd/ttma-gateway.service ${result.dir}/systemd/ttma-tunnel.service /etc/systemd/system/`,
     '  sudo systemctl daemon-reload && sudo systemctl enable --now ttma-gateway.service ttma-tunnel.service',
-    `then check it: ttma doctor --install-dir ${result.dir}`,
+    `then check it, as ${result.user} and with the gateway's own settings (those of its unit's ExecStart=):`,
+    `  ttma ${result.doctorArgs.join(' ')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

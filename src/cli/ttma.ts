@@ -28,13 +28,13 @@ commands:
              [--agent-secret-file F | --install-dir D]; prints one JSON line
   calls      recent calls, newest first, as the running gateway saw them or (--source platform)
              as the platform recorded them (billed duration, cost, hang-up cause)
-             [--recent N (10, at most 100)] [--source gateway|platform] [--json] [--local-port P] [--agent-secret-file F];
+             [--recent N (10, at most 100)] [--source gateway|platform] [--json] [--local-port P] [--agent-secret-file F | --install-dir D];
              --recording <call id> --out <file.mp3> saves one of the deployment's recordings (a new file, 0600);
              --delete-recording <call id> deletes one for good, at the platform and the phone provider
   dashboard  a one-time sign-in link (one minute) to this deployment's dashboard on the platform:
-             calls, recordings, minutes against caps, recording switch [--json] [--local-port P] [--agent-secret-file F]
+             calls, recordings, minutes against caps, recording switch [--json] [--local-port P] [--agent-secret-file F | --install-dir D]
   recording  whether the platform records this deployment's calls; on|off turns it on or off
-             (off also stops it on calls in progress) [on|off] [--json] [--local-port P] [--agent-secret-file F];
+             (off also stops it on calls in progress) [on|off] [--json] [--local-port P] [--agent-secret-file F | --install-dir D];
              --delete-existing also deletes every recording kept so far, at the platform and the phone provider
   sim        run the phone-provider simulator
              [--port P] [--api-key-file F] [--signing-key-file F] [--webhook-url URL]... [--tunnel HOST=ORIGIN]...

@@ -28,7 +28,7 @@ import { redeem } from './redeem.js';
 import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
 import { installFailure, type TokenState } from './failure.js';
 import { PATTERNS, checkInstallPayload, checkListenerPorts, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
-import { GATEWAY_ENTRY, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
+import { GATEWAY_ENTRY, gatewaySettingFlags, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
 import { clockWarnings } from './clockSkew.js';
 import { readSkillManifest, type SkillManifest } from './skillManifest.js';
 import { checkSkillTarget, checkTargets, prepareTargets } from './targets.js';
@@ -57,6 +57,10 @@ export interface InstallResult {
   written: string[];
   /** Worth fixing, did not stop the install (a clock far from the platform's). */
   warnings: string[];
+  /** The unit's service user, who runs `doctorArgs`. */
+  user: string;
+  /** `ttma doctor` with the installed gateway's own settings (its unit's flags, secrets from `<dir>/credentials`). */
+  doctorArgs: string[];
 }
 
 function targetError(what: string): TtmaError {
@@ -194,7 +198,9 @@ async function install(o: InstallOptions, state: TokenState, leftovers: string[]
   const written: string[] = [];
   for (const path of placed) await walk(path, written);
   written.push(...created);
-  return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort(), warnings };
+  // Without the gateway's flags doctor checks the defaults and fails four checks on a good install.
+  const doctorArgs = ['doctor', '--install-dir', dir, ...gatewaySettingFlags(units, join(dir, 'credentials'))];
+  return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort(), warnings, user, doctorArgs };
 }
 
 /** Best effort: every path is tried; the ones still there afterwards are returned. */

@@ -45,6 +45,16 @@ export async function redeem(platformUrl: string, token: string, hooks: RedeemHo
       signal: AbortSignal.timeout(REDEEM_TIMEOUT_MS),
     });
   } catch (cause) {
+    if (isBlockedPort(cause)) {
+      // fetch never connects to these ports (https://fetch.spec.whatwg.org/#port-blocking), so the token was not sent.
+      hooks.onNotSent();
+      throw new TtmaError(
+        ErrorCodes.INSTALL_DOWNLOAD,
+        `cannot reach the platform at ${platformUrl}: its port is one that fetch refuses to connect to (the Fetch standard's blocked ports, such as 1, 6000 or 10080); run the platform on another port; nothing was written`,
+        2,
+        { cause },
+      );
+    }
     if (NOT_SENT.has(errnoOf(cause) ?? '')) hooks.onNotSent();
     else hooks.onMaybeSpent();
     throw new TtmaError(ErrorCodes.INSTALL_DOWNLOAD, `cannot reach the platform at ${platformUrl} (${failureReason(cause, REDEEM_TIMEOUT_MS)}); nothing was written`, 2, { cause });
@@ -65,6 +75,11 @@ export async function redeem(platformUrl: string, token: string, hooks: RedeemHo
   }
   const date = Date.parse(res.headers.get('date') ?? '');
   return { envelope: body.envelope, platformDateMs: Number.isNaN(date) ? null : date };
+}
+
+/** undici's refusal of a blocked port: a `cause` with the message "bad port" and no code. */
+function isBlockedPort(err: unknown): boolean {
+  return (err as { cause?: { message?: unknown } })?.cause?.message === 'bad port';
 }
 
 /** The system error code under fetch's TypeError (its `cause`), if any. */

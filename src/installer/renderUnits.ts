@@ -5,7 +5,7 @@
  * newlines), so nothing can add a directive or split an argument.
  *
  * The template paths are replaced in one pass over the template, and the
- * ExecStart=/User=/Group= lines are set after it: a value already put in is
+ * ExecStart=/User= lines are set after it: a value already put in is
  * never searched again, so an install dir, workspace or binary path that
  * happens to contain a template path (/opt/ttma-node, /opt/example-tunnel)
  * comes out as given.
@@ -50,22 +50,32 @@ function replaceLine(text: string, prefix: string, line: string): string {
   return lines.join('\n');
 }
 
-export async function renderGatewayUnit(u: UnitInputs): Promise<string> {
-  const template = await readFile(new URL('ttma-gateway.service', TEMPLATE_DIR), 'utf8');
-  let text = substitute(template, new Map([[TEMPLATE_INSTALL_DIR, u.dir]]));
-  const args = [
-    u.nodePath, `${u.dir}/gateway/${GATEWAY_ENTRY}`, 'gateway',
+/**
+ * The gateway's settings as flags, its secrets read from `secretDir`: the unit's
+ * `%d` (systemd's credentials directory), or `<dir>/credentials` for a
+ * `ttma doctor` run by hand with the same settings.
+ */
+export function gatewaySettingFlags(u: UnitInputs, secretDir: string): string[] {
+  return [
     '--tunnel-port', String(u.tunnelPort), '--local-port', String(u.localPort),
     '--public-host', u.payload.publicHost, '--platform-url', u.payload.platformUrl,
     '--deployment-id', u.payload.deploymentId,
     ...u.payload.numbers.flatMap((n) => ['--number', n]),
-    '--agent-secret-file', '%d/agent-secret', '--webhook-public-key-file', '%d/webhook-public-key',
+    '--agent-secret-file', `${secretDir}/agent-secret`, '--webhook-public-key-file', `${secretDir}/webhook-public-key`,
   ];
+}
+
+export async function renderGatewayUnit(u: UnitInputs): Promise<string> {
+  const template = await readFile(new URL('ttma-gateway.service', TEMPLATE_DIR), 'utf8');
+  let text = substitute(template, new Map([[TEMPLATE_INSTALL_DIR, u.dir]]));
+  const args = [u.nodePath, `${u.dir}/gateway/${GATEWAY_ENTRY}`, 'gateway', ...gatewaySettingFlags(u, '%d')];
   text = replaceLine(text, 'ExecStart=', `ExecStart=${args.join(' ')}`);
   const readOnly = [`${u.dir}/gateway`, ...(HOME_ROOTS.some((r) => u.nodePath.startsWith(r)) ? [u.nodePath] : [])];
   text = replaceLine(text, 'BindReadOnlyPaths=', `BindReadOnlyPaths=${readOnly.join(' ')}`);
-  text = replaceLine(text, 'User=', `User=${u.user}`);
-  return replaceLine(text, 'Group=', `Group=${u.user}`);
+  // No Group=: systemd uses the user's primary group, which need not share the user's name
+  // ("If no group is set, the default group of the user is used",
+  // https://www.freedesktop.org/software/systemd/man/latest/systemd.exec.html#User=).
+  return replaceLine(text, 'User=', `User=${u.user}`);
 }
 
 export async function renderTunnelUnit(u: UnitInputs): Promise<string> {

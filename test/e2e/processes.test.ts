@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,10 @@ test('ttma demo --json: every call completes with its audio echoed back', async 
   assert.ok(summary.roundTripMs.p50 > 0 && summary.roundTripMs.p99 >= summary.roundTripMs.p50 && summary.roundTripMs.max >= summary.roundTripMs.p99);
   assert.ok(summary.workers >= 1);
   assert.match(stderr, /demo: .*ended 4\/4/, 'progress is shown while it runs');
+  // The logs directory it names is removed after a clean run, and the line says so (a user went looking for it).
+  const logs = /logs in (\S+) \(kept if the demo fails, or with --keep-logs\)/.exec(stderr);
+  assert.ok(logs, stderr);
+  assert.equal(existsSync(logs[1]!), false, `${logs[1]} removed`);
 });
 
 // Each phone codec end to end through real processes. Opus's echo correlates less: it is coded

@@ -167,6 +167,26 @@ test('the ttma CLI installs with the default workspace under HOME and prints eve
   assert.ok(report.written.includes(join(t.dir, 'install.json')));
 });
 
+test('the CLI\'s next steps: the gateway bundle as one line, and a doctor command carrying the gateway\'s own settings that passes its checks', async () => {
+  const t = await targets();
+  const minted = await mint(h);
+  const { code, stdout: out, stderr: err } = await runTtma(['install', '--token', minted.body.token, '--platform-url', h.base, '--dir', t.dir, '--workspace', t.workspace, '--user', 'openclaw'], { env: { HOME: scratch }, timeoutMs: 60_000 });
+  assert.equal(code, 0, err);
+  assert.ok(!out.includes(`${t.dir}/gateway/dist/src/cli/ttma.js`), 'the bundle\'s files are not listed one by one');
+  assert.match(out, new RegExp(`^  ${t.dir}/gateway/ \\(the gateway bundle: \\d+ files and directories; --json lists them\\)$`, 'm'));
+  const line = out.split('\n').find((l) => l.startsWith('  ttma doctor '));
+  assert.ok(line, out);
+  // The printed command, run as printed: before, it named only --install-dir, and doctor then
+  // checked the defaults (no key, no secret, no platform) and failed four checks of a good install.
+  const args = line.trim().split(' ').slice(1);
+  assert.deepEqual(args.slice(0, 3), ['doctor', '--install-dir', t.dir]);
+  const doctor = await runTtma([...args, '--json'], { timeoutMs: 30_000 });
+  const checks = Object.fromEntries((JSON.parse(doctor.stdout) as { checks: { check: string; status: string }[] }).checks.map((c) => [c.check, c.status]));
+  for (const name of ['webhook-key', 'secret-files', 'config', 'platform', 'install-units', 'install-secrets', 'install-digests']) {
+    assert.equal(checks[name], 'ok', `${name}: ${doctor.stdout}`);
+  }
+});
+
 /** `ttma install` as a child process; `stdin` is written to its standard input and closed. */
 async function installCli(args: string[], stdin?: string, onSpawn?: (pid: number) => Promise<void>) {
   const run = await runTtma(['install', '--platform-url', h.base, '--user', 'openclaw', '--json', ...args], {

@@ -105,3 +105,18 @@ test('a platform that refuses the connection never saw the token: the message sa
     (err: unknown) => isTtmaError(err, ErrorCodes.INSTALL_DOWNLOAD) && /ECONNREFUSED.*; the install token was not used: fix this and run the same command again$/.test((err as Error).message),
   );
 });
+
+test('a platform URL on a port fetch never connects to (6000, the Fetch standard\'s blocked ports): the token was not sent, and the message says to use another port', async () => {
+  const root = join(scratch, `t${++seq}`);
+  await mkdir(join(root, 'ws'), { recursive: true, mode: 0o755 });
+  await assert.rejects(
+    runInstall({
+      token: formatInstallToken(newInstallToken()), platformUrl: 'http://127.0.0.1:6000', dir: join(root, 'install'), workspace: join(root, 'ws'),
+      user: 'openclaw', nodePath: process.execPath, cloudflaredPath: '/usr/bin/cloudflared', tunnelPort: 8080, localPort: 8081,
+    }),
+    // Before: "fetch failed: bad port ... the install token may be used up", for a token that never left this machine.
+    (err: unknown) => isTtmaError(err, ErrorCodes.INSTALL_DOWNLOAD)
+      && /refuses to connect to .*run the platform on another port; nothing was written; the install token was not used: fix this and run the same command again$/.test((err as Error).message),
+  );
+  assert.deepEqual(await readdir(join(root, 'ws')), []);
+});

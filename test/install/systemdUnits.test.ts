@@ -159,3 +159,19 @@ test('rendered gateway unit: nothing writable; a node under a home directory (nv
   const systemNode = await renderGatewayUnit({ ...inputs, nodePath: '/usr/bin/node' });
   assert.match(systemNode, /^BindReadOnlyPaths=\/home\/alice\/\.local\/share\/ttma\/gateway$/m);
 });
+
+test('rendered gateway unit: User= is the service user and no Group= is set, so systemd takes that user\'s own primary group', async () => {
+  // Debian's nobody belongs to nogroup; a unit saying Group=nobody would not start
+  // there ("Failed to determine group credentials"), nor for any user whose primary group has another name.
+  const inputs: UnitInputs = {
+    payload: PAYLOAD,
+    dir: '/srv/gw', workspace: '/srv/ws', user: 'nobody',
+    nodePath: '/usr/bin/node', cloudflaredPath: '/usr/bin/cloudflared', tunnelPort: 8080, localPort: 8081,
+  };
+  const unit = await renderGatewayUnit(inputs);
+  assert.match(unit, /^User=nobody$/m);
+  assert.deepEqual(unit.split('\n').filter((l) => l.startsWith('Group=')), [], 'no Group= line');
+  // The shipped template has none either, so a copy installed by hand behaves the same.
+  const template = await readFile(new URL('../../../systemd/ttma-gateway.service', import.meta.url), 'utf8');
+  assert.deepEqual(template.split('\n').filter((l) => l.startsWith('Group=')), []);
+});
