@@ -28,11 +28,26 @@ const read = (path: string): string | null => {
   }
 };
 
-/** Where an administrator installs units and drop-ins; /etc wins over /run. */
-export const SYSTEM_UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system'];
+/**
+ * The system manager's unit search path, highest priority first
+ * (https://www.freedesktop.org/software/systemd/man/latest/systemd.unit.html,
+ * "System Unit Search Path"): units and drop-ins are read from all of them,
+ * so a package's drop-in under /usr/lib or a runtime one under /run counts,
+ * and one of the same name under /etc masks it. /lib/systemd/system is the
+ * package directory of a system whose /usr is not merged (systemd lists it
+ * before /usr/lib there; merged, they are one directory).
+ */
+export const SYSTEM_UNIT_DIRS = [
+  '/etc/systemd/system.control', '/run/systemd/system.control', '/run/systemd/transient', '/run/systemd/generator.early',
+  '/etc/systemd/system', '/etc/systemd/system.attached', '/run/systemd/system', '/run/systemd/system.attached', '/run/systemd/generator',
+  '/usr/local/lib/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system', '/run/systemd/generator.late',
+];
 
 export interface UnitCheckOptions {
+  /** The directories themselves (default: SYSTEM_UNIT_DIRS under `root`). */
   systemDirs?: readonly string[];
+  /** Where SYSTEM_UNIT_DIRS are looked up (default `/`), as `systemctl --root`: tests point it at a directory of their own. */
+  root?: string;
   /** `systemctl show`; null when it cannot tell (not installed, no systemd). */
   systemctl?: Systemctl;
 }
@@ -45,7 +60,7 @@ const SHOWN = ['FragmentPath', 'DropInPaths', 'User', 'Group', 'DynamicUser', 'N
  * drop-ins an administrator added, and the installed unit systemd runs (the
  * files `systemctl show` names, or else the first copy in `systemDirs`).
  */
-function unitReadings(dir: string, unit: string, o: Required<UnitCheckOptions>, shown: ShowProperties | null): ReadUnit[] | null {
+function unitReadings(dir: string, unit: string, o: Required<Omit<UnitCheckOptions, 'root'>>, shown: ShowProperties | null): ReadUnit[] | null {
   const own = readUnitWithDropIns(join(dir, 'systemd', unit), o.systemDirs);
   if (!own) return null;
   const readings = [own];
@@ -96,7 +111,7 @@ const credentialSources = (r: ReadUnit): string[] =>
  */
 export function checkInstallUnits(dir: string, options: UnitCheckOptions = {}): InstallCheck {
   const check = 'install-units';
-  const o = { systemDirs: options.systemDirs ?? SYSTEM_UNIT_DIRS, systemctl: options.systemctl ?? systemctlShow };
+  const o = { systemDirs: options.systemDirs ?? SYSTEM_UNIT_DIRS.map((d) => join(options.root ?? '/', d)), systemctl: options.systemctl ?? systemctlShow };
   const problems: string[] = [];
   const gatewayShown = o.systemctl('ttma-gateway.service', SHOWN);
   const tunnelShown = o.systemctl('ttma-tunnel.service', SHOWN);

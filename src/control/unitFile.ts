@@ -82,18 +82,22 @@ export function effectiveSettings(assignments: readonly Assignment[]): UnitSetti
 }
 
 /**
- * The drop-in directories systemd reads for `unit` (`ttma-gateway.service`):
- * the type-wide `service.d`, then each dash prefix (`ttma-.service.d`), then
- * the unit's own, in every directory given.
+ * The drop-in directories systemd reads for `unit` (`ttma-gateway.service`),
+ * highest priority first: in each root, the unit's own `<unit>.d` then its
+ * dash prefixes, longest first (`ttma-.service.d`); after every root, the
+ * type-wide `service.d` in each. A drop-in of a name already found earlier
+ * is masked (systemd's unit_file_find_dropin_paths and conf_files_list: a
+ * file in /etc masks one of the same name in /run, which masks /usr/lib;
+ * https://www.freedesktop.org/software/systemd/man/latest/systemd.unit.html,
+ * "Description" on drop-ins).
  */
-function dropInDirNames(unit: string): string[] {
+export function dropInDirs(unit: string, roots: readonly string[]): string[] {
   const dot = unit.lastIndexOf('.');
   const [stem, type] = [unit.slice(0, dot), unit.slice(dot + 1)];
-  const names = [`${type}.d`];
+  const own = [`${unit}.d`];
   const parts = stem.split('-');
-  for (let n = 1; n < parts.length; n++) names.push(`${parts.slice(0, n).join('-')}-.${type}.d`);
-  names.push(`${unit}.d`);
-  return names;
+  for (let n = parts.length - 1; n >= 1; n--) own.push(`${parts.slice(0, n).join('-')}-.${type}.d`);
+  return [...roots.flatMap((root) => own.map((d) => join(root, d))), ...roots.map((root) => join(root, `${type}.d`))];
 }
 
 const listConf = (dir: string): string[] => {
@@ -112,9 +116,10 @@ export interface ReadUnit {
 
 /**
  * The unit file at `path` and its drop-ins: from `<path>.d/` beside it and
- * from `systemDirs` (e.g. /etc/systemd/system, /run/systemd/system; the
- * first listed wins a name clash, as /etc wins over /run). All drop-ins are
- * applied in the order of their file names, as systemd does.
+ * from `systemDirs` (systemd's unit search path, highest priority first:
+ * installChecks.ts SYSTEM_UNIT_DIRS). Of drop-ins sharing a file name only
+ * the one found first counts; the rest apply in the order of their file
+ * names, whichever directory they are in, as systemd does.
  */
 export function readUnitWithDropIns(path: string, systemDirs: readonly string[]): ReadUnit | null {
   let text: string;
@@ -126,10 +131,8 @@ export function readUnitWithDropIns(path: string, systemDirs: readonly string[])
   const unit = basename(path);
   const byName = new Map<string, string>();
   // Highest priority first: a name already taken is not replaced.
-  for (const root of [...new Set([dirname(path), ...systemDirs])]) {
-    for (const dirName of dropInDirNames(unit)) {
-      for (const name of listConf(join(root, dirName))) if (!byName.has(name)) byName.set(name, join(root, dirName, name));
-    }
+  for (const dir of dropInDirs(unit, [...new Set([dirname(path), ...systemDirs])])) {
+    for (const name of listConf(dir)) if (!byName.has(name)) byName.set(name, join(dir, name));
   }
   const dropIns = [...byName.keys()].sort().map((name) => byName.get(name)!);
   const assignments = parseUnitText(text, path);

@@ -214,3 +214,49 @@ test('systemd\'s own view: the files systemctl names are read, and its effective
     assert.ok(effective.message.includes(text), `${text} in ${effective.message}`);
   }
 });
+
+test("drop-ins along systemd's whole search path count (under a root): /usr/lib and /run weaken; the same name in /run or /etc masks them", async () => {
+  const put = (root: string, dir: string, unit: string, name: string, text: string) => {
+    mkdirSync(join(root, dir, `${unit}.d`), { recursive: true });
+    writeFileSync(join(root, dir, `${unit}.d`, name), text);
+  };
+  const rooted = async () => {
+    const i = await install();
+    const root = join(i.dir, '..', 'root');
+    mkdirSync(root);
+    return { ...i, root, checkRooted: () => i.check({ systemDirs: undefined, root }) };
+  };
+  const i = await rooted();
+  assert.equal(i.checkRooted().ok, true, i.checkRooted().message);
+  // A package's drop-in (the installed unit's own copy is in the install dir and, here, nowhere else).
+  put(i.root, 'usr/lib/systemd/system', 'ttma-gateway.service', '50-vendor.conf', '[Service]\nUser=root\nNoNewPrivileges=no\nProtectSystem=no\n');
+  let result = i.checkRooted();
+  assert.equal(result.ok, false);
+  assert.match(result.message, /User=root \(\S+\/root\/usr\/lib\/systemd\/system\/ttma-gateway\.service\.d\/50-vendor\.conf:2\) runs it as root/);
+  assert.match(result.message, /NoNewPrivileges=no \(\S+50-vendor\.conf:3\)/);
+  assert.match(result.message, /ProtectSystem=no \(\S+50-vendor\.conf:4\)/);
+  // A runtime one of the same name masks it (and is read in its place).
+  put(i.root, 'run/systemd/system', 'ttma-gateway.service', '50-vendor.conf', '[Service]\nProtectSystem=full\n');
+  result = i.checkRooted();
+  assert.match(result.message, /ProtectSystem=full \(\S+\/root\/run\/systemd\/system\/ttma-gateway\.service\.d\/50-vendor\.conf:2\)/);
+  assert.doesNotMatch(result.message, /User=root|NoNewPrivileges=no/);
+  // /etc masks both: an empty file (or a link to /dev/null) is how an administrator switches one off.
+  put(i.root, 'etc/systemd/system', 'ttma-gateway.service', '50-vendor.conf', '');
+  assert.equal(i.checkRooted().ok, true, i.checkRooted().message);
+
+  // Every other directory of the search path is read too, for both units.
+  for (const dir of ['usr/local/lib/systemd/system', 'lib/systemd/system', 'run/systemd/system.control', 'run/systemd/generator.late', 'run/systemd/transient']) {
+    const j = await rooted();
+    put(j.root, dir, 'ttma-tunnel.service', 'x.conf', '[Service]\nDynamicUser=no\n');
+    assert.match(j.checkRooted().message, new RegExp(`ttma-tunnel\\.service: DynamicUser=no \\(\\S+/root/${dir.replace(/\./g, '\\.')}/ttma-tunnel\\.service\\.d/x\\.conf:2\\)`), dir);
+  }
+
+  // The type-wide service.d applies to every service, after all of a unit's own drop-ins: a unit's own
+  // drop-in of the same name, in any directory, masks it for that unit only.
+  const k = await rooted();
+  put(k.root, 'etc/systemd/system', 'service', '60-all.conf', '[Service]\nNoNewPrivileges=no\n');
+  put(k.root, 'usr/lib/systemd/system', 'ttma-gateway.service', '60-all.conf', '[Service]\n');
+  result = k.checkRooted();
+  assert.match(result.message, /ttma-tunnel\.service: NoNewPrivileges=no \(\S+\/etc\/systemd\/system\/service\.d\/60-all\.conf:2\)/);
+  assert.doesNotMatch(result.message, /ttma-gateway\.service: NoNewPrivileges/);
+});

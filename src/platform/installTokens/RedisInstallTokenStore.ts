@@ -6,18 +6,25 @@
  * command, so two concurrent redemptions cannot both get the envelope and a
  * revocation cannot miss a token being stored.
  *
+ * Keys (prefix `ttma:install:` by default): the token and its deployment's
+ * index share the hash tag `{dep:<id>}` and every script is given all the
+ * keys it touches, so the scripts run on Redis Cluster too
+ * (installTokenScripts.ts). A redemption knows only the token id, so a small
+ * locator key, written before the token with the same TTL, maps the id to its
+ * deployment; it is a key of its own (any slot), read by a plain GET before
+ * the script and deleted after the token is taken or revoked.
+ *
  * The connection is the platform's shared one (src/platform/store/redisClient.ts):
  * no offline queue, no resend of a command whose reply was lost (a resent
  * take would find its own deletion and answer "absent", a resent SET NX would
  * find its own key), a short command timeout. A lost reply therefore fails as
  * TTMA_ERR_STORE_UNAVAILABLE (503) and is never replayed; the installer says
  * the token may be spent (src/installer/redeem.ts).
- *
- * The scripts reach the index and token keys they derive from the record or
- * the index (not all passed in KEYS): fine on a single Redis, not on Cluster.
  */
+import { ErrorCodes, TtmaError } from '../../errors.js';
 import type { InstallEnvelope } from '../../wire/installToken.js';
 import { RedisBackedStore } from '../store/redisClient.js';
+import { PUT_SCRIPT, REVOKE_DEPLOYMENT_SCRIPT, REVOKE_SCRIPT, TAKE_SCRIPT } from './installTokenScripts.js';
 import {
   MAX_AUDIT_ENTRIES,
   type InstallAuditEntry,
@@ -26,51 +33,8 @@ import {
   type TakeResult,
 } from './InstallTokenStore.js';
 
-/** 0: the id was taken; 1: stored and indexed. The index lives as long as its newest token. */
-const PUT_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local ttl = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-redis.call('SADD', KEYS[2], ARGV[3])
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-return 1
-`;
-
-/** 0: absent; 1: wrong secret (kept); otherwise the record, already deleted and unindexed. */
-const TAKE_SCRIPT = `
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local r = cjson.decode(v)
-if r.secretSha256 ~= ARGV[1] then return 1 end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', ARGV[2] .. r.envelope.deploymentId, ARGV[3])
-return v
-`;
-
-/** The record, deleted and unindexed; nil when absent. */
-const REVOKE_SCRIPT = `
-local v = redis.call('GET', KEYS[1])
-if not v then return false end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', ARGV[1] .. cjson.decode(v).envelope.deploymentId, ARGV[2])
-return v
-`;
-
-/** Every indexed token but ARGV[2], deleted; the records that were still stored. */
-const REVOKE_DEPLOYMENT_SCRIPT = `
-local out = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if id ~= ARGV[2] then
-    redis.call('SREM', KEYS[1], id)
-    local v = redis.call('GET', ARGV[1] .. id)
-    if v then
-      redis.call('DEL', ARGV[1] .. id)
-      out[#out + 1] = v
-    end
-  end
-end
-return out
-`;
+/** Rounds of a deployment's revocation while tokens keep being stored for it (each round revokes what it read). */
+const REVOKE_DEPLOYMENT_ROUNDS = 10;
 
 export interface RedisInstallTokenStoreOptions {
   url: string;
@@ -88,27 +52,59 @@ export class RedisInstallTokenStore extends RedisBackedStore implements InstallT
     this.#prefix = options.prefix ?? 'ttma:install:';
   }
 
-  #key(id: string): string {
-    return `${this.#prefix}token:${id}`;
+  /** One hash tag per deployment: a token and its index land in one Cluster slot. */
+  #tokenKey(deploymentId: string, id: string): string {
+    return `${this.#prefix}{dep:${deploymentId}}:token:${id}`;
   }
 
-  get #indexPrefix(): string {
-    return `${this.#prefix}deployment:`;
+  #indexKey(deploymentId: string): string {
+    return `${this.#prefix}{dep:${deploymentId}}:tokens`;
+  }
+
+  /** The token id's deployment (a redemption presents only the id). */
+  #locatorKey(id: string): string {
+    return `${this.#prefix}tokendep:${id}`;
+  }
+
+  async #deploymentOf(id: string): Promise<string | null> {
+    return this.run(() => this.redis.get(this.#locatorKey(id)));
+  }
+
+  /**
+   * Once its token is gone the locator only leads nowhere, and it expires
+   * with the token anyway: a failure here must not fail the take or
+   * revocation that already ran.
+   */
+  async #forget(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    // One DEL per key: the locators are in different slots.
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.del(this.#locatorKey(id));
+    await this.run(() => pipeline.exec()).catch(() => undefined);
   }
 
   async put(record: StoredInstallToken, ttlMs: number): Promise<void> {
     if (!(ttlMs > 0)) throw new RangeError('install token TTL must be positive');
     const { id, deploymentId } = record.envelope;
+    const ttl = String(Math.ceil(ttlMs));
+    // The locator first: once the token is stored, its id always leads to it.
+    const located = await this.run(() => this.redis.set(this.#locatorKey(id), deploymentId, 'PX', ttl, 'NX'));
+    if (located !== 'OK') throw new Error('install token id already stored');
     const stored = await this.run(() =>
-      this.redis.eval(PUT_SCRIPT, 2, this.#key(id), this.#indexPrefix + deploymentId, JSON.stringify(record), String(Math.ceil(ttlMs)), id),
+      this.redis.eval(PUT_SCRIPT, 2, this.#tokenKey(deploymentId, id), this.#indexKey(deploymentId), JSON.stringify(record), ttl, id),
     );
     if (stored !== 1) throw new Error('install token id already stored');
   }
 
   async take(id: string, secretSha256: string, nowMs: number): Promise<TakeResult> {
-    const result = (await this.run(() => this.redis.eval(TAKE_SCRIPT, 1, this.#key(id), secretSha256, this.#indexPrefix, id))) as number | string;
+    const deploymentId = await this.#deploymentOf(id);
+    if (deploymentId === null) return { kind: 'absent' };
+    const result = (await this.run(() =>
+      this.redis.eval(TAKE_SCRIPT, 2, this.#tokenKey(deploymentId, id), this.#indexKey(deploymentId), secretSha256, id),
+    )) as number | string;
     if (result === 0) return { kind: 'absent' };
     if (result === 1) return { kind: 'bad-secret' };
+    await this.#forget([id]);
     const record = JSON.parse(String(result)) as StoredInstallToken;
     // PX is authoritative; a record past its own expiry (clock skew) is still refused.
     if ((record.envelope as InstallEnvelope).expiresAt <= nowMs) return { kind: 'absent' };
@@ -116,15 +112,38 @@ export class RedisInstallTokenStore extends RedisBackedStore implements InstallT
   }
 
   async revoke(id: string): Promise<StoredInstallToken | null> {
-    const result = (await this.run(() => this.redis.eval(REVOKE_SCRIPT, 1, this.#key(id), this.#indexPrefix, id))) as string | null;
-    return result === null ? null : (JSON.parse(result) as StoredInstallToken);
+    const deploymentId = await this.#deploymentOf(id);
+    if (deploymentId === null) return null;
+    const result = (await this.run(() =>
+      this.redis.eval(REVOKE_SCRIPT, 2, this.#tokenKey(deploymentId, id), this.#indexKey(deploymentId), id),
+    )) as string | null;
+    if (result === null) return null;
+    await this.#forget([id]);
+    return JSON.parse(result) as StoredInstallToken;
   }
 
+  /**
+   * The script must be named every token key it deletes, so the index is read
+   * first; a token stored between that read and the script is left indexed and
+   * reported, and the next round revokes it. When this returns, one script saw
+   * no outstanding token but `keepId` (as the single-script version did).
+   */
   async revokeDeployment(deploymentId: string, keepId = ''): Promise<StoredInstallToken[]> {
-    const result = (await this.run(() =>
-      this.redis.eval(REVOKE_DEPLOYMENT_SCRIPT, 1, this.#indexPrefix + deploymentId, this.#key(''), keepId),
-    )) as string[];
-    return result.map((s) => JSON.parse(s) as StoredInstallToken);
+    const index = this.#indexKey(deploymentId);
+    const revoked: StoredInstallToken[] = [];
+    for (let round = 0; round < REVOKE_DEPLOYMENT_ROUNDS; round++) {
+      const ids = (await this.run(() => this.redis.smembers(index))).filter((id) => id !== keepId);
+      if (ids.length === 0) return revoked;
+      const keys = ids.map((id) => this.#tokenKey(deploymentId, id));
+      const [left, ...records] = (await this.run(() =>
+        this.redis.eval(REVOKE_DEPLOYMENT_SCRIPT, 1 + keys.length, index, ...keys, keepId, ...ids),
+      )) as [number, ...string[]];
+      const parsed = records.map((s) => JSON.parse(s) as StoredInstallToken);
+      revoked.push(...parsed);
+      await this.#forget(parsed.map((r) => r.envelope.id));
+      if (Number(left) === 0) return revoked;
+    }
+    throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, `install tokens of ${deploymentId} not all revoked: tokens kept being stored while revoking`, 503);
   }
 
   async appendAudit(entry: InstallAuditEntry): Promise<void> {
@@ -138,7 +157,9 @@ export class RedisInstallTokenStore extends RedisBackedStore implements InstallT
   }
 
   async has(id: string): Promise<boolean> {
-    return (await this.run(() => this.redis.exists(this.#key(id)))) === 1;
+    const deploymentId = await this.#deploymentOf(id);
+    if (deploymentId === null) return false;
+    return (await this.run(() => this.redis.exists(this.#tokenKey(deploymentId, id)))) === 1;
   }
 
   /** Raw access for tests that prove what Redis holds (never used by the platform). */
