@@ -66,6 +66,8 @@ export const ErrorCodes = {
   INSTALL_DIGEST: 'TTMA_ERR_INSTALL_DIGEST',
   INSTALL_ARCHIVE: 'TTMA_ERR_INSTALL_ARCHIVE',
   INSTALL_TARGET: 'TTMA_ERR_INSTALL_TARGET',
+  /** A gateway bundle built for another platform, CPU, Node ABI or an older glibc than this machine's. */
+  INSTALL_PLATFORM: 'TTMA_ERR_INSTALL_PLATFORM',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

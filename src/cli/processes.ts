@@ -29,6 +29,10 @@ export interface StartNodeOptions {
   wrap?: string[];
   /** Extra node options before the entry, e.g. `['--cpu-prof']`. */
   nodeArgs?: string[];
+  /** Its working directory (default this process's). */
+  cwd?: string;
+  /** Its whole environment (default this process's); TTMA_LOG_LEVEL is added unless given. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Start a node entry script that prints a JSON `{"event":"ready"}` line on stdout when it is ready. */
@@ -38,7 +42,8 @@ export async function startNode(name: string, entry: string, args: string[], log
   const argv = [...wrap.slice(1), process.execPath, ...(options.nodeArgs ?? []), entry, ...args];
   const child = spawn(wrap[0] ?? process.execPath, wrap.length > 0 ? argv : argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TTMA_LOG_LEVEL: process.env.TTMA_LOG_LEVEL ?? 'info' },
+    env: { ...(options.env ?? process.env), TTMA_LOG_LEVEL: options.env?.['TTMA_LOG_LEVEL'] ?? process.env.TTMA_LOG_LEVEL ?? 'info' },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   const log = createWriteStream(logFile);
   child.stderr!.pipe(log);

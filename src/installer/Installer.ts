@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { openInstallEnvelope, parseInstallToken } from '../wire/installToken.js';
 import { GATEWAY_LIMITS, SKILL_LIMITS, scanArchive, type ScannedArchive } from './archiveScan.js';
+import { BUNDLE_MANIFEST_PATH, checkGatewayBundle, currentTarget, type GatewayBundleManifest } from './bundleManifest.js';
 import { downloadVerified } from './download.js';
 import { redeem } from './redeem.js';
 import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
@@ -76,6 +77,8 @@ async function walk(root: string, out: string[]): Promise<void> {
 interface Checked {
   payload: InstallPayload;
   gateway: ScannedArchive;
+  /** The gateway bundle's own manifest: what it was built from and for. */
+  bundle: GatewayBundleManifest;
   skill: ScannedArchive;
   manifest: SkillManifest;
 }
@@ -105,10 +108,13 @@ async function checkEverything(o: InstallOptions, now: () => number, state: Toke
   if (!gateway.entries.some((e) => e.path === GATEWAY_ENTRY && e.type === 'file')) {
     throw new TtmaError(ErrorCodes.INSTALL_ARCHIVE, `refused gateway bundle: it has no ${GATEWAY_ENTRY}; nothing was written`, 2);
   }
+  // Built for this platform, CPU, Node ABI and glibc, and exactly the files its manifest lists (fails closed without one).
+  const hasManifest = gateway.entries.some((e) => e.path === BUNDLE_MANIFEST_PATH && e.type === 'file');
+  const bundle = checkGatewayBundle(gateway, hasManifest ? await readEntryText(gateway, BUNDLE_MANIFEST_PATH) : null, currentTarget());
   const skillMd = skill.entries.find((e) => e.path === 'SKILL.md' && e.type === 'file');
   if (!skillMd) throw new TtmaError(ErrorCodes.INSTALL_ARCHIVE, 'refused skill bundle: no SKILL.md at its root; nothing was written', 2);
   const manifest = readSkillManifest(await readEntryText(skill, 'SKILL.md'));
-  return { payload, gateway, skill, manifest };
+  return { payload, gateway, bundle, skill, manifest };
 }
 
 /** A file's text straight from the scanned tar bytes (no disk). */
@@ -230,7 +236,14 @@ function installRecord(c: Checked, where: { dir: string; workspace: string; skil
     installedAt: new Date(where.installedAt).toISOString(),
     user: where.user,
     workspace: where.workspace,
-    gatewayBundle: { url: c.payload.gatewayBundle.url, sha256: c.payload.gatewayBundle.sha256, files: files(c.gateway) },
+    gatewayBundle: {
+      url: c.payload.gatewayBundle.url,
+      sha256: c.payload.gatewayBundle.sha256,
+      version: c.bundle.version,
+      commit: c.bundle.commit,
+      target: c.bundle.target,
+      files: files(c.gateway),
+    },
     skillBundle: { url: c.payload.skillBundle.url, sha256: c.payload.skillBundle.sha256, name: c.manifest.name, version: c.manifest.version, dir: where.skillDir, files: files(c.skill) },
   };
 }

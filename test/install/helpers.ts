@@ -1,8 +1,8 @@
 /** Helpers for the install suite: a platform with install tokens, minting over its admin API, a gateway bundle. */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { create } from 'tar';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { tarFiles, type TarFile } from '../../scripts/tarWriter.js';
+import { BUNDLE_MANIFEST_FORMAT, BUNDLE_MANIFEST_PATH, currentTarget, type BundleTarget, type GatewayBundleManifest } from '../../src/installer/bundleManifest.js';
 import { adminHeaders, call, startHarness, type Harness } from '../platform/helpers.js';
 import type { InstallRoutesOptions } from '../../src/platform/installTokens/installRoutes.js';
 import type { PlatformServerOptions } from '../../src/platform/PlatformServer.js';
@@ -27,14 +27,30 @@ export async function redeem(h: Harness, token: string) {
   return call(h.base, 'POST', '/v1/install/redeem', { body: { token } });
 }
 
-/** A minimal gateway bundle: the CLI entry and a package.json, gzipped tar. */
-export async function makeGatewayBundle(): Promise<Buffer> {
-  const src = await mkdtemp(join(tmpdir(), 'ttma-gwsrc-'));
-  await mkdir(join(src, 'dist/src/cli'), { recursive: true });
-  await writeFile(join(src, 'dist/src/cli/ttma.js'), 'console.log("ttma");\n');
-  await writeFile(join(src, 'package.json'), '{"name":"talk-to-my-agent","version":"0.1.0"}\n');
-  const chunks: Buffer[] = [];
-  for await (const c of create({ gzip: true, cwd: src, portable: true }, ['dist', 'package.json'])) chunks.push(Buffer.from(c as Buffer));
-  await rm(src, { recursive: true });
-  return Buffer.concat(chunks);
+export interface GatewayBundleOptions {
+  /** The manifest's target, over this machine's (a bundle built for another machine). */
+  target?: Partial<BundleTarget>;
+  /** Leave the manifest out (a plain tar of the checkout, as before there was a bundle script). */
+  manifest?: false;
+  /** Files in the archive beyond the two the manifest lists. */
+  unlisted?: TarFile[];
+}
+
+/** A minimal gateway bundle: the CLI entry, a package.json and a manifest for this machine, gzipped tar. */
+export async function makeGatewayBundle(options: GatewayBundleOptions = {}): Promise<Buffer> {
+  const files: TarFile[] = [
+    { path: 'dist/src/cli/ttma.js', content: Buffer.from('console.log("ttma");\n'), executable: false },
+    { path: 'package.json', content: Buffer.from('{"name":"talk-to-my-agent","version":"0.1.0"}\n'), executable: false },
+  ];
+  const manifest: GatewayBundleManifest = {
+    format: BUNDLE_MANIFEST_FORMAT,
+    name: 'talk-to-my-agent',
+    version: '0.1.0',
+    commit: null,
+    dirty: false,
+    target: { ...currentTarget(), ...options.target },
+    files: files.map((f) => ({ path: f.path, size: f.content.length, sha256: createHash('sha256').update(f.content).digest('hex') })),
+  };
+  const manifestFile = { path: BUNDLE_MANIFEST_PATH, content: Buffer.from(JSON.stringify(manifest)), executable: false };
+  return gzipSync(tarFiles([...(options.manifest === false ? [] : [manifestFile]), ...files, ...(options.unlisted ?? [])], new Date(0)));
 }

@@ -124,7 +124,7 @@ test('a full install from a freshly minted token writes only the expected paths'
     'install',
     'install/cloudflared', 'install/cloudflared/config.yml',
     'install/credentials', 'install/credentials/agent-secret', 'install/credentials/webhook-public-key',
-    'install/gateway', 'install/gateway/dist', 'install/gateway/dist/src', 'install/gateway/dist/src/cli', 'install/gateway/dist/src/cli/ttma.js', 'install/gateway/package.json',
+    'install/gateway', 'install/gateway/dist', 'install/gateway/dist/src', 'install/gateway/dist/src/cli', 'install/gateway/dist/src/cli/ttma.js', 'install/gateway/package.json', 'install/gateway/ttma-bundle.json',
     'install/install.json',
     'install/systemd', 'install/systemd/ttma-gateway.service', 'install/systemd/ttma-tunnel.service',
     'ws/skills', 'ws/skills/talk-to-my-agent', 'ws/skills/talk-to-my-agent/SKILL.md',
