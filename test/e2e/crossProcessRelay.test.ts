@@ -22,11 +22,11 @@ describe('two platform processes on one Redis: webhooks reach A, the gateway is 
   let redis: RedisServer | undefined;
   let stack: Stack | undefined;
 
-  async function twoPlatforms(platform: Partial<PlatformServerOptions> = {}): Promise<Stack> {
+  async function twoPlatforms(platform: Partial<PlatformServerOptions> = {}, webhooksTo: 'platform' | 'both' = 'platform'): Promise<Stack> {
     redis = await startRedisServer();
     stack = await startStack(
       { controlChannel: { baseDelayMs: 50, maxDelayMs: 500 } },
-      { webhooksTo: 'platform', gatewayOnSecondPlatform: true, platform: { redisUrl: redis.url, rateLimit: { ratePerSec: 1_000, burst: 1_000 }, ...platform } },
+      { webhooksTo, gatewayOnSecondPlatform: true, platform: { redisUrl: redis.url, rateLimit: { ratePerSec: 1_000, burst: 1_000 }, ...platform } },
     );
     await waitFor('the control connection on B', () => stack!.gatewayPlatform.control.connections('test') === 1);
     assert.equal(stack.platform.control.connections('test'), 0, 'A holds no connection of the deployment');
@@ -73,7 +73,8 @@ describe('two platform processes on one Redis: webhooks reach A, the gateway is 
   });
 
   it("a cap reached at A's top-up reaches the gateway on B before the provider hang-up; an operator's cap change through A too", async () => {
-    const { sim, platform: a, gatewayPlatform: b, gateway } = await twoPlatforms({ capUnitMs: 400, capGoodbyeMs: 600, cdr: { attempts: 5, backoffMs: 50 } });
+    // The simulator's second URL (the gateway's tunnel) carries the call's events here, so this case tests the cap notices alone.
+    const { sim, platform: a, gatewayPlatform: b, gateway } = await twoPlatforms({ capUnitMs: 400, capGoodbyeMs: 600, cdr: { attempts: 5, backoffMs: 50 } }, 'both');
     // Only A tops up (B's timer stopped; B still admits): the refusal, and so the notice, is A's.
     b.caps.close();
     await a.deployments.update('test', { caps: { dayMinutes: 2, monthMinutes: 100 } });
