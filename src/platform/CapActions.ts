@@ -87,10 +87,11 @@ export class CapActions {
     return { capped: true, cap, until: capUntil(cap, Date.now()), message: capError({ ok: false, reason: cap, dayUsed: usage.day, monthUsed: usage.month }, limits).message };
   }
 
-  /** Sends the deployment's connected gateways its cap state. */
+  /** Sends the deployment's connected gateways its cap state (through the control bus to those connected elsewhere). */
   async push(deploymentId: string): Promise<void> {
     const { control } = this.#o;
-    if (control.connections(deploymentId) === 0) return;
+    // One process and no connection here: nobody to tell, so no store reads.
+    if (!control.reaches(deploymentId)) return;
     control.notify(deploymentId, { type: 'cap.state', cap_state: await this.state(deploymentId) });
   }
 

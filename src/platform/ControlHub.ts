@@ -4,6 +4,11 @@
  * deployment's agent secret (the registry's constant-time check), pushes cap
  * notices to a deployment's connections, and takes the gateway's usage
  * reports. The gateway dials out; nothing here ever connects to a gateway.
+ *
+ * With several platform processes on one Redis, a gateway's connection lands on one of them: what
+ * is pushed to a deployment's gateways (relayed events, cap notices) is also published on the
+ * control bus (bus/ControlBus.ts), and what another process published is delivered here to the
+ * connections this process holds.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -12,6 +17,8 @@ import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { RefusalLog } from '../RefusalLog.js';
 import { RelayBacklog, type RelayBacklogOptions } from './RelayBacklog.js';
+import { MemoryControlBus, type ControlBus } from './bus/ControlBus.js';
+import type { BusControlMessage } from './bus/busMessage.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import {
   CLOSE_REVOKED,
@@ -39,6 +46,8 @@ export interface ControlHubOptions {
   onUsage(deployment: Deployment, callId: string, durationMs: unknown): Promise<string[]>;
   /** Bounds of the webhooks held for a deployment with no connection open (RelayBacklog's defaults). */
   relayBacklog?: RelayBacklogOptions;
+  /** Other platform processes on the same Redis (default: none, one process). The caller closes it. */
+  bus?: ControlBus;
 }
 
 interface Connection {
@@ -71,6 +80,8 @@ const CLOSE_UNSUPPORTED = 1003;
 const CLOSE_POLICY = 1008;
 const CLOSE_REPLACED = 4409;
 const RATE_LIMITED_REPLY = 'rate limit reached for this deployment: slow down and retry';
+/** How a relayed event's JSON text starts (its `type` is written first), to count it apart from cap notices. */
+const RELAYED_EVENT_PREFIX = '{"type":"provider.event"';
 
 export class ControlHub {
   readonly #options: ControlHubOptions;
@@ -82,10 +93,15 @@ export class ControlHub {
   readonly #pending = new Map<string, Set<PendingUpgrade>>();
   readonly #heartbeatMs: number;
   readonly #timer: NodeJS.Timeout;
-  /** `unansweredRefusals`: refused frames not answered (ReplyRation); `queueOverflows`: connections cut for not reading. */
-  readonly counters = { accepted: 0, refused: 0, noticesSent: 0, usageReports: 0, unansweredRefusals: 0, queueOverflows: 0, webhooksRelayed: 0, webhooksHeld: 0 };
+  /**
+   * `unansweredRefusals`: refused frames not answered (ReplyRation); `queueOverflows`: connections cut for not reading;
+   * `busDelivered`: sends of messages another process published; `busHeld`: such messages held for an upgrade under way.
+   */
+  readonly counters = { accepted: 0, refused: 0, noticesSent: 0, usageReports: 0, unansweredRefusals: 0, queueOverflows: 0, webhooksRelayed: 0, webhooksHeld: 0, busDelivered: 0, busHeld: 0 };
   /** Relayed webhooks waiting for a deployment with no connection open here. */
   readonly backlog: RelayBacklog;
+  /** What this process pushes goes to the others too; theirs arrives here. */
+  readonly bus: ControlBus;
   #closed = false;
 
   constructor(options: ControlHubOptions) {
@@ -93,6 +109,8 @@ export class ControlHub {
     this.#log = options.log;
     this.#refusals = new RefusalLog(options.log);
     this.backlog = new RelayBacklog(options.relayBacklog);
+    this.bus = options.bus ?? new MemoryControlBus();
+    this.bus.onMessage((deploymentId, message) => this.#fromBus(deploymentId, message));
     this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: CONTROL_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
     this.#timer = setInterval(() => this.#heartbeat(), this.#heartbeatMs);
@@ -122,11 +140,25 @@ export class ControlHub {
     });
   }
 
-  /** Sends to every connection of the deployment; returns how many got it. */
-  notify(deploymentId: string, message: PlatformControlMessage): number {
+  /** True when a notice for the deployment may reach a gateway: one connected here, or maybe to another process. */
+  reaches(deploymentId: string): boolean {
+    return this.bus.shared || this.watches(deploymentId);
+  }
+
+  /**
+   * Sends to every connection of the deployment held here, and publishes it for the connections other
+   * platform processes hold; returns how many got it here.
+   */
+  notify(deploymentId: string, message: BusControlMessage): number {
+    if (this.#closed) return 0;
+    const sent = this.#sendAll(deploymentId, JSON.stringify(message));
+    this.bus.publish(deploymentId, message);
+    return sent;
+  }
+
+  #sendAll(deploymentId: string, text: string): number {
     const sockets = this.#byDeployment.get(deploymentId);
     if (!sockets) return 0;
-    const text = JSON.stringify(message);
     let sent = 0;
     for (const ws of [...sockets]) if (this.#sendText(ws, text)) sent++;
     this.counters.noticesSent += sent;
@@ -134,12 +166,33 @@ export class ControlHub {
   }
 
   /**
+   * Published by another process: delivered to the connections held here. The publishing process
+   * holds a relayed event that found no connection there in its own backlog; a copy is held here only
+   * for an upgrade under way (it goes right after that connection's hello). A deployment with neither
+   * here is not ours to hold for: every process would otherwise keep a copy of every event.
+   */
+  #fromBus(deploymentId: string, message: BusControlMessage): void {
+    if (this.#closed) return;
+    const text = JSON.stringify(message);
+    if (this.#byDeployment.has(deploymentId)) {
+      const sent = this.#sendAll(deploymentId, text);
+      this.counters.busDelivered += sent;
+      if (message.type === 'provider.event') this.counters.webhooksRelayed += sent;
+    } else if (this.#pending.has(deploymentId) && this.backlog.hold(deploymentId, text, Date.now())) {
+      this.counters.busHeld++;
+    }
+  }
+
+  /**
    * A verified provider webhook for the deployment's gateway, relayed byte for byte with the
    * provider's signature headers (the provider sends each event to one URL, this platform's).
-   * No connection open here: held for the next one (RelayBacklog). Returns how many got it now.
+   * Published for the connections of other processes too (notify). No connection open here: held
+   * for the next one (RelayBacklog), since this process cannot know whether another delivered it; a
+   * copy sent twice is harmless, the gateway's replay cache drops it by event id. Returns how many
+   * got it here now.
    */
   relayWebhook(deploymentId: string, signature: string, timestamp: string, body: Buffer): number {
-    const message: PlatformControlMessage = { type: 'provider.event', signature, timestamp, body_base64: body.toString('base64') };
+    const message: BusControlMessage = { type: 'provider.event', signature, timestamp, body_base64: body.toString('base64') };
     const sent = this.#closed ? 0 : this.notify(deploymentId, message);
     this.counters.webhooksRelayed += sent;
     if (sent === 0 && !this.#closed && this.backlog.hold(deploymentId, JSON.stringify(message), Date.now())) this.counters.webhooksHeld++;
@@ -236,7 +289,10 @@ export class ControlHub {
     this.#log.info({ deployment: deployment.id, connections: sockets.size }, 'gateway control connection open');
     this.#send(ws, { type: 'hello', deployment: deployment.id, cap_state: capState, heartbeat_ms: this.#heartbeatMs });
     // Webhooks that came while no connection was open, oldest first (the gateway's replay cache drops any it has).
-    for (const text of this.backlog.take(deployment.id, Date.now())) if (this.#sendText(ws, text)) this.counters.webhooksRelayed++;
+    // (A cap notice another process published during the upgrade waits there too.)
+    for (const text of this.backlog.take(deployment.id, Date.now())) {
+      if (this.#sendText(ws, text) && text.startsWith(RELAYED_EVENT_PREFIX)) this.counters.webhooksRelayed++;
+    }
   }
 
   #onMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {

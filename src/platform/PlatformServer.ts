@@ -27,6 +27,8 @@ import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 import { CapActions, capLimits, type CapNotice } from './CapActions.js';
 import { CapEnforcer } from './CapEnforcer.js';
 import { ControlHub } from './ControlHub.js';
+import type { ControlBus } from './bus/ControlBus.js';
+import { createControlBus } from './bus/createControlBus.js';
 import { CallRegistry } from './CallRegistry.js';
 import { DeploymentRegistry, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
@@ -142,6 +144,11 @@ export interface PlatformServerOptions {
   install?: InstallRoutesOptions;
   /** Ping interval of the gateways' control connections (default 15 s). */
   controlHeartbeatMs?: number;
+  /**
+   * Delivery of relayed events and cap notices to gateways connected to other platform processes
+   * (src/platform/bus); default: Redis pub/sub when redisUrl is set, else none (one process).
+   */
+  controlBus?: ControlBus;
   /**
    * How long what comes about a call before its call.initiated has landed waits for it: a
    * gateway's request (default SIGNAL_CALL_WAIT_MS) and a later webhook (WEBHOOK_CALL_WAIT_MS).
@@ -328,6 +335,7 @@ export class PlatformServer {
       log: this.#log,
       ...(options.controlHeartbeatMs !== undefined ? { heartbeatMs: options.controlHeartbeatMs } : {}),
       capState: (id) => this.#capActions.state(id),
+      bus: options.controlBus ?? createControlBus(options.redisUrl ?? null, this.#log),
       onUsage: (deployment, callId, duration) => acceptUsage(this.#signalling, deployment, callId, duration),
     });
     this.#capActions = new CapActions({
@@ -516,11 +524,16 @@ export class PlatformServer {
     // A networked store connects in the background: wait for it (bounded) so the first calls are
     // not refused as "store unreachable" while Redis is still connecting; if it stays away the
     // platform starts degraded (fail closed, /readyz says so).
+    const busReady = this.control.bus.ready?.(STORE_READY_TIMEOUT_MS) ?? Promise.resolve(true);
     const [caps, deployments, calls, limits, replay] = await Promise.all(
       [this.#store, this.deployments.store, this.calls.store, this.#limiter.store, this.#replay].map((store) => store.ready?.(STORE_READY_TIMEOUT_MS) ?? true),
     );
     if (!caps || !deployments || !calls || !limits || !replay) {
       this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE, caps, deployments, calls, limits, replay }, 'store not reachable at start: new calls are refused until it is');
+    }
+    // Waited for alongside the stores: an unreachable Redis costs the start one bounded wait, not two.
+    if (!(await busReady)) {
+      this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'control bus not connected at start: gateways connected to other platform processes miss what this one relays until it is');
     }
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
@@ -542,7 +555,7 @@ export class PlatformServer {
       this.#provider.close();
       this.#refusals.close();
       return Promise.all([
-        this.#store.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close(), this.#limiter.store.close(), this.#restartBudget.store.close(), this.#replay.close(), this.#dashboardStore.close(),
+        this.#store.close(), this.control.bus.close(), this.deployments.store.close?.(), this.calls.store.close(), this.ledger.store.close(), this.#limiter.store.close(), this.#restartBudget.store.close(), this.#replay.close(), this.#dashboardStore.close(),
       ]).then(() => undefined);
     });
     return this.#stopping;

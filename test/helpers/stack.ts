@@ -18,7 +18,10 @@ export const TUNNEL_HOST = 'test-gateway.trycloudflare.com';
 
 export interface Stack {
   sim: ProviderSimulator;
+  /** The platform the simulator sends its webhooks to (and the gateway's, unless `gatewayOnSecondPlatform`). */
   platform: PlatformServer;
+  /** The platform the gateway talks to: `platform`, or the second process. */
+  gatewayPlatform: PlatformServer;
   gateway: Gateway;
   ports: { sim: number; platform: number; tunnel: number; local: number };
   publicKeyBase64: string;
@@ -50,9 +53,15 @@ export async function startStack(
     sim?: Pick<ProviderSimulatorOptions, 'onStreamFailure' | 'ringMs' | 'apiRateLimit' | 'answerTimeoutMs' | 'webhookAttempts' | 'webhookBackoffMs' | 'recordingUrlTtlMs' | 'detailRecordDelayMs' | 'outboundTalkMs'>;
     /** Each webhook reaches the platform this much later than the gateway (the simulator's webhookDelayMs). */
     platformWebhookDelayMs?: number;
+    /**
+     * A second platform process with the same options (give `platform.redisUrl`: they share one store),
+     * which the gateway talks to (signalling and control connection); the simulator still sends its
+     * webhooks to the first only.
+     */
+    gatewayOnSecondPlatform?: boolean;
   } = {},
 ): Promise<Stack> {
-  const [simPort, platformPort, tunnelPort, localPort] = (await freePorts(4)) as [number, number, number, number];
+  const [simPort, platformPort, tunnelPort, localPort, secondPort] = (await freePorts(5)) as [number, number, number, number, number];
   const keys = nacl.sign.keyPair();
   const publicKeyBase64 = Buffer.from(keys.publicKey).toString('base64');
   const apiKey = randomBytes(24).toString('base64url');
@@ -100,6 +109,12 @@ export async function startStack(
   const platform = new PlatformServer(platformOptions);
   await platform.start();
   await platform.deployments.register({ id: 'test', numbers: [NUMBER], tunnelHost: TUNNEL_HOST, agentSecret });
+  let gatewayPlatform = platform;
+  if (options.gatewayOnSecondPlatform) {
+    gatewayPlatform = new PlatformServer({ ...platformOptions, port: secondPort });
+    await gatewayPlatform.start();
+  }
+  const gatewayPlatformPort = options.gatewayOnSecondPlatform ? secondPort : platformPort;
   const gateway = new Gateway(
     {
       ...defaultGatewayConfig(),
@@ -109,7 +124,7 @@ export async function startStack(
       workers: 2,
       publicHost: TUNNEL_HOST,
       webhookPublicKey: options.webhookKey === false ? null : publicKeyBase64,
-      platformUrl: `http://127.0.0.1:${platformPort}`,
+      platformUrl: `http://127.0.0.1:${gatewayPlatformPort}`,
       deploymentId: 'test',
       agentSecret,
       numbers: [NUMBER],
@@ -121,6 +136,7 @@ export async function startStack(
   return {
     sim,
     platform,
+    gatewayPlatform,
     gateway,
     ports: { sim: simPort, platform: platformPort, tunnel: tunnelPort, local: localPort },
     publicKeyBase64,
@@ -131,6 +147,7 @@ export async function startStack(
     platformOptions,
     async stop() {
       await gateway.stop();
+      if (gatewayPlatform !== platform) await gatewayPlatform.stop();
       await platform.stop();
       await sim.stop();
       captured?.saveSecrets({
