@@ -23,6 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { guardedRoutes } from './httpRoutes.js';
 import { uws, type HttpResponse, type us_listen_socket } from './uws.js';
 
 export class CorkAnchor {
@@ -36,7 +37,9 @@ export class CorkAnchor {
     const path = `/${randomBytes(16).toString('hex')}`;
     const app = uws.App();
     return new Promise((resolve, reject) => {
-      app.get(path, (res) => {
+      // Nothing here is expected to throw; should it, the request is answered 500 and open() fails.
+      const routes = guardedRoutes(app, (err) => reject(new Error(`cork anchor: ${err instanceof Error ? err.message : String(err)}`)));
+      routes.get(path, (res) => {
         if (this.#res || this.#closed) {
           res.writeStatus('409 Conflict').end(undefined, true);
           return;
@@ -47,7 +50,7 @@ export class CorkAnchor {
         this.#res = res;
         resolve();
       });
-      app.any('/*', (res) => void res.writeStatus('404 Not Found').end(undefined, true));
+      routes.any('/*', (res) => void res.writeStatus('404 Not Found').end(undefined, true));
       app.listen('127.0.0.1', 0, (listen) => {
         if (!listen) return reject(new Error('cork anchor: cannot listen on loopback'));
         this.#listen = listen;

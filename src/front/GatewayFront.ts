@@ -15,6 +15,7 @@ import { RefusalLog } from '../RefusalLog.js';
 import type { DashboardFeed } from '../control/DashboardFeed.js';
 import { DASHBOARD_CSP, DASHBOARD_EVENTS_PATH, renderDashboard } from './dashboardPage.js';
 import type { LocalOperatorAuth } from './LocalOperatorAuth.js';
+import { guardedRoutes } from './httpRoutes.js';
 import { localOperatorRoutes } from './localOperatorRoutes.js';
 import { localHostsFor, localRequestRefusal, type LocalRefusalReason } from './localRequest.js';
 import { mountTunnelRoutes, sendJson, type FrontCounter, type MediaSocketHandle, type WebhookAnswer } from './tunnelRoutes.js';
@@ -77,8 +78,8 @@ function securityHeaders(res: HttpResponse): HttpResponse {
     .writeHeader('x-frame-options', 'DENY');
 }
 
-type Guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: HttpRequest) => void;
-type RequestGuard = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => void;
+type Guard = (handler: (res: HttpResponse) => void | Promise<void>) => (res: HttpResponse, req: HttpRequest) => void | Promise<void>;
+type RequestGuard = (handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) => (res: HttpResponse, req: HttpRequest) => void | Promise<void>;
 
 /** The local-request guard, handing the request on (its headers are readable until the first await). */
 function guardWithRequest(guard: Guard): RequestGuard {
@@ -229,40 +230,42 @@ export class GatewayFront {
 
   #localApp(): TemplatedApp {
     const app = uws.App();
+    const { log } = this.#options;
+    const routes = guardedRoutes(app, (err) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'local route handler failed (answered 500, or cut if its answer had begun)'));
     // Every route, the operator ones and the 404 too: what is not local learns nothing here, not even which paths exist.
-    const guard = (handler: (res: HttpResponse) => void) => (res: HttpResponse, req: HttpRequest) => {
+    const guard: Guard = (handler) => (res, req) => {
       const refusal = localRequestRefusal(req, this.#localHosts);
       if (refusal) {
         this.counters.localRefused[refusal.reason]++;
         res.writeStatus('403 Forbidden').end(JSON.stringify({ error: { code: refusal.code, message: refusal.message } }));
         return;
       }
-      handler(res);
+      return handler(res);
     };
-    app.get('/healthz', guard((res) => sendJson(res, '200 OK', { ok: true })));
-    app.get('/debug/status', guard((res) => sendJson(res, '200 OK', this.#options.status())));
-    localOperatorRoutes(app, guardWithRequest(guard), { ...this.#options, localPort: () => this.#localPort });
-    app.get('/debug/latency', guard((res) => sendJson(res, '200 OK', this.#options.latency())));
-    app.post(
+    routes.get('/healthz', guard((res) => sendJson(res, '200 OK', { ok: true })));
+    routes.get('/debug/status', guard((res) => sendJson(res, '200 OK', this.#options.status())));
+    localOperatorRoutes(routes, guardWithRequest(guard), { ...this.#options, localPort: () => this.#localPort });
+    routes.get('/debug/latency', guard((res) => sendJson(res, '200 OK', this.#options.latency())));
+    routes.post(
       '/debug/latency/reset',
       guard((res) => {
         this.#options.resetLatency();
         sendJson(res, '200 OK', { ok: true });
       }),
     );
-    app.get('/metrics', guard((res) => this.#serveMetrics(res)));
-    app.get('/dashboard', guard((res) => this.#serveDashboard(res)));
-    app.get(DASHBOARD_EVENTS_PATH, guard((res) => this.#openDashboardStream(res)));
-    app.any('/*', guard((res) => res.writeStatus('404 Not Found').end()));
+    routes.get('/metrics', guard((res) => this.#serveMetrics(res)));
+    routes.get('/dashboard', guard((res) => this.#serveDashboard(res)));
+    routes.get(DASHBOARD_EVENTS_PATH, guard((res) => this.#openDashboardStream(res)));
+    routes.any('/*', guard((res) => void res.writeStatus('404 Not Found').end()));
     return app;
   }
 
-  #serveMetrics(res: HttpResponse): void {
+  #serveMetrics(res: HttpResponse): Promise<void> {
     const state = { aborted: false };
     res.onAborted(() => {
       state.aborted = true;
     });
-    this.#options.metrics().then(
+    return this.#options.metrics().then(
       ({ contentType, body }) => {
         if (!state.aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', contentType).writeHeader('cache-control', 'no-store').end(body));
       },

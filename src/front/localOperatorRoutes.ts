@@ -37,7 +37,8 @@ import type { LocalOperatorAuth } from './LocalOperatorAuth.js';
 import { LocalReply, platformCode } from './localReply.js';
 import { readBody } from './readBody.js';
 import { streamToResponse } from './streamToResponse.js';
-import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
+import type { GuardedRoutes } from './httpRoutes.js';
+import type { HttpRequest, HttpResponse } from './uws.js';
 
 const BODY_LIMIT = 4 * 1024;
 const BODY_TIMEOUT_MS = 5_000;
@@ -54,7 +55,8 @@ interface Options {
   localPort(): number;
 }
 
-type Route = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => void;
+type Handler = (res: HttpResponse, req: HttpRequest) => void | Promise<void>;
+type Route = (handler: Handler) => Handler;
 
 /** What an operator route is handed once its request verified. */
 interface Verified {
@@ -67,7 +69,7 @@ interface Verified {
   state: { aborted: boolean };
 }
 
-export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Options): void {
+export function localOperatorRoutes(routes: GuardedRoutes, route: Route, options: Options): void {
   const { control, log, localAuth } = options;
 
   /**
@@ -94,8 +96,8 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
         }
         return handle({ reply: reply(verdict.nonce), body, query: new URLSearchParams(query ?? ''), param, state });
       };
-      if (method !== 'POST') return void run(NO_BODY);
-      void readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then(async (result) => {
+      if (method !== 'POST') return run(NO_BODY);
+      return readBody(res, BODY_LIMIT, BODY_TIMEOUT_MS, state).then(async (result) => {
         if (state.aborted) return;
         if (!result.ok) return reply(localAuth.issuedNonce(authorization)).refuse(result.reason === 'too_large' ? 413 : 400, ErrorCodes.BAD_REQUEST, `request body ${result.reason}`);
         await run(result.body);
@@ -116,7 +118,7 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
   };
 
   // A nonce for one request: no authentication (the caller proves itself with the request that spends it).
-  app.get(LOCAL_NONCE_PATH, route((res, req) => {
+  routes.get(LOCAL_NONCE_PATH, route((res, req) => {
     const issued = localAuth.issue(new URLSearchParams(req.getQuery() ?? '').get('challenge') ?? '', options.localPort());
     const reply = new LocalReply(res, null);
     if (issued === null) return reply.refuse(400, ErrorCodes.BAD_REQUEST, 'challenge must be 32 random bytes, base64url (43 characters)');
@@ -124,12 +126,12 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
   }));
 
   /** Answers with the platform's result (200, logged for audit) or its refusal, unless the client went away first. */
-  const answerFromPlatform = <T>(reply: LocalReply, pending: () => Promise<T>, fields: Record<string, unknown>, done: string, refused: string) => {
+  const answerFromPlatform = <T>(reply: LocalReply, pending: () => Promise<T>, fields: Record<string, unknown>, done: string, refused: string): Promise<void> => {
     const state = { aborted: false };
     reply.res.onAborted(() => {
       state.aborted = true;
     });
-    pending().then(
+    return pending().then(
       (result) => {
         log.info({ audit: true, ...fields, ...(result as object) }, done);
         if (!state.aborted) reply.send(200, result);
@@ -141,19 +143,19 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     );
   };
 
-  app.del('/v1/local/calls/:id/recording.mp3', operator('DELETE', 'recording deletion', (verified) => {
+  routes.del('/v1/local/calls/:id/recording.mp3', operator('DELETE', 'recording deletion', (verified) => {
     const callId = recordingCall(verified);
     if (callId === null) return;
-    answerFromPlatform(verified.reply, () => control.platformDeleteRecording(callId), { callId }, 'operator deleted a recording', 'recording not deleted');
+    return answerFromPlatform(verified.reply, () => control.platformDeleteRecording(callId), { callId }, 'operator deleted a recording', 'recording not deleted');
   }));
 
-  app.del('/v1/local/recordings', operator('DELETE', 'recordings deletion', ({ reply, query }) => {
+  routes.del('/v1/local/recordings', operator('DELETE', 'recordings deletion', ({ reply, query }) => {
     const from = recordingsFromOf(query.get('from'));
     if (from === null) return reply.refuse(400, ErrorCodes.BAD_REQUEST, RECORDINGS_FROM_REFUSAL);
-    answerFromPlatform(reply, () => control.platformDeleteKeptRecordings(from), { from }, 'operator deleted recordings (one pass)', 'recordings not deleted');
+    return answerFromPlatform(reply, () => control.platformDeleteKeptRecordings(from), { from }, 'operator deleted recordings (one pass)', 'recordings not deleted');
   }));
 
-  app.get('/v1/local/calls/:id/recording.mp3', operator('GET', 'recording request', (verified) => {
+  routes.get('/v1/local/calls/:id/recording.mp3', operator('GET', 'recording request', (verified) => {
     const callId = recordingCall(verified);
     if (callId === null) return;
     const { reply } = verified;
@@ -164,7 +166,7 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
       state.aborted = true;
       abortRelay?.();
     });
-    control.platformRecording(callId).then(
+    return control.platformRecording(callId).then(
       (download) => {
         if (state.aborted) {
           download.body.destroy();
@@ -189,8 +191,8 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     );
   }));
 
-  const relayRecordingSetting = (reply: LocalReply, state: { aborted: boolean }, on?: boolean): void => {
-    control.platformRecordingSetting(on).then(
+  const relayRecordingSetting = (reply: LocalReply, state: { aborted: boolean }, on?: boolean): Promise<void> => {
+    return control.platformRecordingSetting(on).then(
       (setting) => {
         if (on !== undefined) log.info({ audit: true, recording: on }, 'operator switched recording');
         if (!state.aborted) reply.send(200, setting);
@@ -202,14 +204,14 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     );
   };
 
-  app.get('/v1/local/recording', operator('GET', 'recording setting', ({ reply, state }) => {
+  routes.get('/v1/local/recording', operator('GET', 'recording setting', ({ reply, state }) => {
     reply.res.onAborted(() => {
       state.aborted = true;
     });
-    relayRecordingSetting(reply, state);
+    return relayRecordingSetting(reply, state);
   }));
 
-  app.post('/v1/local/recording', operator('POST', 'recording switch', ({ reply, body: raw, state }) => {
+  routes.post('/v1/local/recording', operator('POST', 'recording switch', ({ reply, body: raw, state }) => {
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));
@@ -220,10 +222,10 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     if (typeof on !== 'boolean' || Object.keys(body as object).length !== 1) {
       return reply.refuse(400, ErrorCodes.BAD_REQUEST, 'the body is {"recording": true|false}');
     }
-    relayRecordingSetting(reply, state, on);
+    return relayRecordingSetting(reply, state, on);
   }));
 
-  app.post('/v1/local/dashboard-link', operator('POST', 'dashboard link', async ({ reply, state }) => {
+  routes.post('/v1/local/dashboard-link', operator('POST', 'dashboard link', async ({ reply, state }) => {
     try {
       const link = await control.platformDashboardLink();
       // The link itself is a credential for a minute: it is not logged.
@@ -235,7 +237,7 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     }
   }));
 
-  app.post('/v1/local/calls', operator('POST', 'call request', async ({ reply, body: raw, state }) => {
+  routes.post('/v1/local/calls', operator('POST', 'call request', async ({ reply, body: raw, state }) => {
     let body: { to?: unknown; from?: unknown };
     try {
       body = JSON.parse(raw.toString('utf8')) as { to?: unknown; from?: unknown };
@@ -259,7 +261,7 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     }
   }));
 
-  app.get('/v1/local/calls', operator('GET', 'call list', ({ reply, query, state }) => {
+  routes.get('/v1/local/calls', operator('GET', 'call list', ({ reply, query, state }) => {
     const raw = query.get('recent') ?? '10';
     const recent = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
     if (!(recent >= 1 && recent <= MAX_RECENT)) {
@@ -272,7 +274,7 @@ export function localOperatorRoutes(app: TemplatedApp, route: Route, options: Op
     reply.res.onAborted(() => {
       state.aborted = true;
     });
-    control.platformCalls(recent).then(
+    return control.platformCalls(recent).then(
       (calls) => {
         if (!state.aborted) reply.send(200, { source, calls });
       },

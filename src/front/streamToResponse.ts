@@ -103,9 +103,9 @@ export function streamToResponse(res: HttpResponse, source: Readable, options: R
     }
   };
   // uWS can let a drain pass without calling onWritable (seen here about once in three runs of the
-  // 48 MiB relay test, both before and after this session's changes: the relay then waited for
-  // ever). While a chunk waits, it is offered again every WATCH_MS from the write offset uWS
-  // reports, exactly as onWritable would.
+  // 48 MiB relay test: the relay then waited for ever). The cause is not found (what was ruled
+  // out: docs/decisions.md, twenty-fourth session), so this stays as a safety net: while a chunk
+  // waits, it is offered again every WATCH_MS from the write offset uWS reports, as onWritable would.
   const watchPending = (): void => {
     if (watch) return;
     watch = setInterval(() => {

@@ -12,6 +12,7 @@ import { closeReason } from '../wire/closeReason.js';
 import { CALL_ID_PATTERN, HEADER_SIGNATURE, HEADER_STREAM_TOKEN, HEADER_TIMESTAMP } from '../wire/telnyx.js';
 import { FrameRateLimiter } from './FrameRateLimiter.js';
 import { BodyBudget } from './BodyBudget.js';
+import { guardedRoutes } from './httpRoutes.js';
 import { readBody } from './readBody.js';
 import { uws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 import { RefusalLog } from '../RefusalLog.js';
@@ -127,12 +128,13 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
   // Anyone who reaches the tunnel can be refused at will: lines per reason are bounded.
   const refusals = new RefusalLog(log);
   const webhookBodies = new BodyBudget(WEBHOOK_BODIES_IN_FLIGHT_BYTES);
-  app.post('/v1/webhooks/provider', (res, req) => {
+  const routes = guardedRoutes(app, (err) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'tunnel route handler failed (answered 500, or cut if its answer had begun)'));
+  routes.post('/v1/webhooks/provider', (res, req) => {
     // Headers are only readable before the first await.
     const signature = req.getHeader(HEADER_SIGNATURE) || undefined;
     const timestamp = req.getHeader(HEADER_TIMESTAMP) || undefined;
     const state = { aborted: false };
-    void readBody(res, WEBHOOK_BODY_LIMIT, handlers.webhookReadTimeoutMs, state, webhookBodies).then(async (result) => {
+    return readBody(res, WEBHOOK_BODY_LIMIT, handlers.webhookReadTimeoutMs, state, webhookBodies).then(async (result) => {
       if (state.aborted) return;
       if (!result.ok && result.reason !== 'aborted') {
         handlers.count('webhookBodyRefused', result.reason);
@@ -154,7 +156,7 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
     });
   });
 
-  app.ws<MediaUserData>('/v1/media/:callId', {
+  routes.ws<MediaUserData>('/v1/media/:callId', {
     maxPayloadLength: MEDIA_MAX_PAYLOAD,
     idleTimeout: MEDIA_IDLE_TIMEOUT_S,
     sendPingsAutomatically: true,
@@ -184,7 +186,7 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
       res.onAborted(() => {
         aborted = true;
       });
-      verdict.then(
+      return verdict.then(
         (v) => {
           if (aborted) return;
           // A late upgrade must not run in this response's own cork in this uWS build (it can cut
@@ -229,7 +231,7 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
     },
   });
 
-  app.any('/*', (res) => {
+  routes.any('/*', (res) => {
     handlers.count('notFound', '');
     res.writeStatus('404 Not Found').end(undefined, handlers.closeConnections);
   });

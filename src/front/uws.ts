@@ -26,4 +26,4 @@ function load(): { uws: typeof UWS; build: string } {
 const loaded = load();
 export const uws: typeof UWS = loaded.uws;
 export const uwsBuild: string = loaded.build;
-export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
+export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, WebSocketBehavior, us_listen_socket } from 'uWebSockets.js';
