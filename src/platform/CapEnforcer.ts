@@ -65,6 +65,8 @@ export class CapEnforcer {
   #ticking = false;
   #closed = false;
   #degraded: { reason: string; since: string } | null = null;
+  /** Set once the store says it lost its data: new calls are refused until this process restarts. */
+  #dataLost: { reason: string; since: string } | null = null;
 
   constructor(options: CapEnforcerOptions) {
     this.#store = options.store;
@@ -90,11 +92,12 @@ export class CapEnforcer {
   }
 
   state(): StoreState {
+    const why = this.#dataLost ?? this.#degraded;
     return {
       kind: this.#store.kind,
-      degraded: this.#degraded !== null,
-      reason: this.#degraded?.reason ?? null,
-      since: this.#degraded?.since ?? null,
+      degraded: why !== null,
+      reason: why?.reason ?? null,
+      since: why?.since ?? null,
     };
   }
 
@@ -102,6 +105,7 @@ export class CapEnforcer {
   async probe(): Promise<StoreState> {
     try {
       await this.#store.ping();
+      await this.#checkDataKept();
       this.#healthy();
     } catch (err) {
       this.#markDegraded(err);
@@ -118,6 +122,9 @@ export class CapEnforcer {
    * otherwise it would stay live with no call to end it, topping up to the cap.
    */
   async admit(deploymentId: string, reservationId: string, limits: CapLimits, options: { withdrawIfUnanswered?: boolean } = {}): Promise<void> {
+    if (this.#dataLost) {
+      throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'the platform cannot check minute caps: its store lost the minutes used (restart the platform to start counting again): new calls are refused', 503);
+    }
     const now = this.#now();
     let result: ReserveResult;
     try {
@@ -208,6 +215,7 @@ export class CapEnforcer {
   async #topUpDue(now: number): Promise<void> {
     let deployments: string[];
     try {
+      await this.#checkDataKept();
       deployments = [...new Set([...(await this.#store.liveDeployments()), ...this.#admittedFor])];
     } catch (err) {
       // Live calls continue while the store is away; their top-ups are made when it is back.
@@ -254,6 +262,18 @@ export class CapEnforcer {
     );
     this.#onCapReached(deploymentId, result.reason);
     return 'capped';
+  }
+
+  /**
+   * A store that lost its data (Redis restarted empty) would grant every deployment its caps
+   * afresh: from then on this process refuses new calls. Live calls continue; their top-ups
+   * were lost with the data. A restart of the process accepts the store as it is (the
+   * operator's decision: restore Redis from its backup first if there is one).
+   */
+  async #checkDataKept(): Promise<void> {
+    if (this.#dataLost || !this.#store.dataKept || (await this.#store.dataKept())) return;
+    this.#dataLost = { reason: 'the store lost its data (minutes used, live calls): new calls refused until the platform restarts', since: new Date(this.#now()).toISOString() };
+    this.#log.error({ code: ErrorCodes.STORE_UNAVAILABLE }, 'the store lost its data (Redis restarted without it, or was flushed): the minutes used are unknown, so new calls are refused until this platform process restarts; live calls continue');
   }
 
   #markDegraded(err: unknown): void {
