@@ -94,10 +94,16 @@ export class TtmaError extends Error {
  */
 export class StoreUnavailableError extends TtmaError {
   readonly publicMessage = "the platform's store cannot answer right now: retry later";
+  /**
+   * False only when the command certainly never reached the store (no connection to send it on).
+   * A command that timed out may still run when a hung server resumes: true.
+   */
+  readonly mayHaveApplied: boolean;
 
-  constructor(detail: string, options?: { cause?: unknown }) {
-    super(ErrorCodes.STORE_UNAVAILABLE, detail, 503, options);
+  constructor(detail: string, options?: { cause?: unknown; mayHaveApplied?: boolean }) {
+    super(ErrorCodes.STORE_UNAVAILABLE, detail, 503, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'StoreUnavailableError';
+    this.mayHaveApplied = options?.mayHaveApplied ?? true;
   }
 }
 

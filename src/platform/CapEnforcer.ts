@@ -17,8 +17,9 @@
  * top-up `onToppedUp` lets the platform ask the provider whether the call is
  * still up (only the process that made the top-up asks).
  */
-import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
+import { ErrorCodes, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { StoreRetries } from './StoreRetries.js';
 import { periodOf, type CapLimits, type CapStore, type ReserveResult, type SettleResult } from './store/CapStore.js';
 
 export interface CapEnforcerOptions {
@@ -59,9 +60,13 @@ export class CapEnforcer {
   /** Deployments this process admitted calls for (ticked even if the store's list missed one). */
   readonly #admittedFor = new Set<string>();
   readonly #timer: NodeJS.Timeout;
+  /** Give-backs and releases the store did not answer: retried until they land. */
+  readonly #retries: StoreRetries;
   #ticking = false;
   #closed = false;
   #degraded: { reason: string; since: string } | null = null;
+  /** Set once the store says it lost its data: new calls are refused until this process restarts. */
+  #dataLost: { reason: string; since: string } | null = null;
 
   constructor(options: CapEnforcerOptions) {
     this.#store = options.store;
@@ -72,6 +77,7 @@ export class CapEnforcer {
     this.#onCapReached = options.onCapReached;
     this.#onToppedUp = options.onToppedUp;
     this.#limitsOf = options.limitsOf;
+    this.#retries = new StoreRetries({ logger: this.#log });
     // Tick four times a unit (at most once a second): a top-up is at most a quarter unit late.
     this.#timer = setInterval(() => this.#tick(), Math.min(1_000, Math.max(5, Math.floor(this.#unitMs / 4))));
     this.#timer.unref();
@@ -86,11 +92,12 @@ export class CapEnforcer {
   }
 
   state(): StoreState {
+    const why = this.#dataLost ?? this.#degraded;
     return {
       kind: this.#store.kind,
-      degraded: this.#degraded !== null,
-      reason: this.#degraded?.reason ?? null,
-      since: this.#degraded?.since ?? null,
+      degraded: why !== null,
+      reason: why?.reason ?? null,
+      since: why?.since ?? null,
     };
   }
 
@@ -98,6 +105,7 @@ export class CapEnforcer {
   async probe(): Promise<StoreState> {
     try {
       await this.#store.ping();
+      await this.#checkDataKept();
       this.#healthy();
     } catch (err) {
       this.#markDegraded(err);
@@ -108,14 +116,23 @@ export class CapEnforcer {
   /**
    * Reserves the first unit of a new call or refuses it: TTMA_ERR_CAP_REACHED
    * (403) at a cap, TTMA_ERR_STORE_UNAVAILABLE (503) without a store.
+   * `withdrawIfUnanswered`: the reservation id is this admission's alone (a
+   * dial's), so when the store does not answer, the reservation, which may
+   * still be made when a hung Redis resumes, is given back (`withdraw`):
+   * otherwise it would stay live with no call to end it, topping up to the cap.
    */
-  async admit(deploymentId: string, reservationId: string, limits: CapLimits): Promise<void> {
+  async admit(deploymentId: string, reservationId: string, limits: CapLimits, options: { withdrawIfUnanswered?: boolean } = {}): Promise<void> {
+    if (this.#dataLost) {
+      throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'the platform cannot check minute caps: its store lost the minutes used (restart the platform to start counting again): new calls are refused', 503);
+    }
     const now = this.#now();
     let result: ReserveResult;
     try {
       result = await this.#store.reserve(deploymentId, reservationId, 1, limits, periodOf(now), { nextAtMs: now + this.#unitMs });
     } catch (err) {
       this.#markDegraded(err);
+      const unsent = err instanceof StoreUnavailableError && !err.mayHaveApplied;
+      if (options.withdrawIfUnanswered && !unsent) void this.withdraw(deploymentId, reservationId);
       throw new TtmaError(
         ErrorCodes.STORE_UNAVAILABLE,
         'the platform cannot check minute caps right now (store unreachable): new calls are refused, retry later',
@@ -136,7 +153,28 @@ export class CapEnforcer {
       await this.#store.release(deploymentId, reservationId);
     } catch (err) {
       this.#markDegraded(err);
-      this.#log.warn({ deployment: deploymentId, reservation: reservationId, code: ErrorCodes.STORE_UNAVAILABLE }, 'live call not released (store unreachable): its settlement will');
+      // A dial that could not be locked has no settlement to come: keep trying (removing it twice is harmless).
+      this.#log.warn({ deployment: deploymentId, reservation: reservationId, code: ErrorCodes.STORE_UNAVAILABLE }, 'live call not released (store unreachable): retried in the background');
+      this.#retries.schedule('live call release', { deployment: deploymentId, reservation: reservationId }, () => this.#store.release(deploymentId, reservationId));
+    }
+  }
+
+  /**
+   * Gives back every unit of a reservation no call will carry (a dial the
+   * provider never placed, an admission whose reply was lost) by settling it
+   * at 0 units, and stops its top-ups. Retried in the background until the
+   * store answers. The settled flag it leaves refuses the reservation should
+   * the lost admission run after it (RESERVE_SCRIPT's -3), so the order does
+   * not matter. Never throws.
+   */
+  async withdraw(deploymentId: string, reservationId: string): Promise<void> {
+    const giveBack = (): Promise<SettleResult> => this.#store.settle(deploymentId, reservationId, 0, periodOf(this.#now()));
+    try {
+      await giveBack();
+    } catch (err) {
+      this.#markDegraded(err);
+      this.#log.warn({ deployment: deploymentId, reservation: reservationId, code: ErrorCodes.STORE_UNAVAILABLE }, 'reservation not given back (store unreachable): retried in the background');
+      this.#retries.schedule('reservation give-back', { deployment: deploymentId, reservation: reservationId }, giveBack);
     }
   }
 
@@ -162,6 +200,7 @@ export class CapEnforcer {
   close(): void {
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#retries.close();
   }
 
   /** One pass at a time: the store is asked which live calls are due, on every deployment with live calls. */
@@ -176,6 +215,7 @@ export class CapEnforcer {
   async #topUpDue(now: number): Promise<void> {
     let deployments: string[];
     try {
+      await this.#checkDataKept();
       deployments = [...new Set([...(await this.#store.liveDeployments()), ...this.#admittedFor])];
     } catch (err) {
       // Live calls continue while the store is away; their top-ups are made when it is back.
@@ -222,6 +262,18 @@ export class CapEnforcer {
     );
     this.#onCapReached(deploymentId, result.reason);
     return 'capped';
+  }
+
+  /**
+   * A store that lost its data (Redis restarted empty) would grant every deployment its caps
+   * afresh: from then on this process refuses new calls. Live calls continue; their top-ups
+   * were lost with the data. A restart of the process accepts the store as it is (the
+   * operator's decision: restore Redis from its backup first if there is one).
+   */
+  async #checkDataKept(): Promise<void> {
+    if (this.#dataLost || !this.#store.dataKept || (await this.#store.dataKept())) return;
+    this.#dataLost = { reason: 'the store lost its data (minutes used, live calls): new calls refused until the platform restarts', since: new Date(this.#now()).toISOString() };
+    this.#log.error({ code: ErrorCodes.STORE_UNAVAILABLE }, 'the store lost its data (Redis restarted without it, or was flushed): the minutes used are unknown, so new calls are refused until this platform process restarts; live calls continue');
   }
 
   #markDegraded(err: unknown): void {

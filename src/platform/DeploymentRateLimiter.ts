@@ -64,17 +64,14 @@ export class DeploymentRateLimiter {
 
   /** Takes one token of the deployment's budget; false when it is spent. */
   async take(key: string): Promise<boolean> {
-    const now = performance.now();
-    const held = this.#leases.get(key);
-    if (held && held.expiresAt > now && held.tokens >= 1) {
-      held.tokens -= 1;
-      if (held.tokens < this.#lease / 2 && !held.refilling) this.#refill(key, held);
-      return true;
-    }
+    if (this.#spend(key)) return true;
     try {
       const { granted, retryAfterMs } = await this.#store.take(key, this.#lease);
       this.#healthy();
       if (granted === 0) {
+        // Requests that missed the lease together each took one: the bucket went to the others'
+        // leases (their replies came first), so this one is paid from them, not refused.
+        if (this.#spend(key)) return true;
         this.#retryAfterMs.set(key, retryAfterMs);
         return false;
       }
@@ -84,6 +81,15 @@ export class DeploymentRateLimiter {
       this.#markDegraded(err);
       return this.#fallback.take(key);
     }
+  }
+
+  /** One token from this process's lease for the key, if it holds one. */
+  #spend(key: string): boolean {
+    const held = this.#leases.get(key);
+    if (!held || held.expiresAt <= performance.now() || held.tokens < 1) return false;
+    held.tokens -= 1;
+    if (held.tokens < this.#lease / 2 && !held.refilling) this.#refill(key, held);
+    return true;
   }
 
   /** Seconds until the deployment may try again, for Retry-After (at least 1). */

@@ -55,7 +55,7 @@ export interface SignallingContext {
   provider: Pick<ProviderClient, 'answer' | 'action' | 'hangup' | 'transfer' | 'sendDtmf' | 'dial' | 'getCall'>;
   /** The provider's connection dialled calls are placed on. */
   connectionId: string;
-  caps: Pick<CapEnforcer, 'admit' | 'settle' | 'release' | 'liveOf'>;
+  caps: Pick<CapEnforcer, 'admit' | 'release' | 'withdraw' | 'liveOf'>;
   /** Tells the deployment's gateways when a new call is refused at a cap. */
   capActions: Pick<CapActions, 'push'>;
   reservations: Pick<ReservationCalls, 'set' | 'callOf' | 'forgetReservation'>;
@@ -249,9 +249,9 @@ async function usageReport(ctx: SignallingContext, request: SignallingRequest, r
 }
 
 /** Reserve a new call's first unit; a cap refusal also tells the deployment's gateways. */
-async function admit(ctx: SignallingContext, deployment: Deployment, reservationId: string): Promise<void> {
+async function admit(ctx: SignallingContext, deployment: Deployment, reservationId: string, options: { withdrawIfUnanswered?: boolean } = {}): Promise<void> {
   try {
-    await ctx.caps.admit(deployment.id, reservationId, capLimits(deployment));
+    await ctx.caps.admit(deployment.id, reservationId, capLimits(deployment), options);
   } catch (err) {
     if (isTtmaError(err, ErrorCodes.CAP_REACHED)) ctx.background('cap state push', ctx.capActions.push(deployment.id));
     throw err;
@@ -311,7 +311,8 @@ async function dial(ctx: SignallingContext, request: SignallingRequest, req: Inc
   // The reservation is keyed by the dial's command_id: the call id exists only after the provider answers.
   const commandId = randomUUID();
   const reservationId = `dial-${commandId}`;
-  await admit(ctx, deployment, reservationId);
+  // The reservation id is this dial's alone: a reservation the store did not confirm is given back.
+  await admit(ctx, deployment, reservationId, { withdrawIfUnanswered: true });
   let dialled;
   try {
     dialled = await ctx.provider.dial({
@@ -324,8 +325,8 @@ async function dial(ctx: SignallingContext, request: SignallingRequest, req: Inc
       ...(timeLimitSecs !== undefined ? { time_limit_secs: timeLimitSecs } : {}),
     });
   } catch (err) {
-    // No call was placed: the reserved minute goes back.
-    await ctx.caps.settle(deployment.id, reservationId, 0).catch(() => undefined);
+    // No call was placed: the reserved minute goes back (retried should the store not answer).
+    await ctx.caps.withdraw(deployment.id, reservationId);
     throw err;
   }
   const callId = dialled.call_control_id;

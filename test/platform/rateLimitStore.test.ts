@@ -139,6 +139,22 @@ describe('redis rate limits: layout, leases across processes, failure', { skip }
     }
   });
 
+  it('requests arriving together are granted up to the budget: none refused while the process holds leased tokens', async () => {
+    const settings = { ratePerSec: 0.001, burst: 40 };
+    const store = await ready(new RedisRateLimitStore({ url: redisFx.server.url, prefix: 'burst', settings }));
+    const limiter = new DeploymentRateLimiter({ store, log: silent });
+    try {
+      // 20 at once each miss the (empty) lease and ask Redis for 5: 8 asks empty the bucket, and the
+      // other 12 must be paid from the tokens those 8 leased, not refused with a 429.
+      const together = await Promise.all(Array.from({ length: 20 }, () => limiter.take('dep-burst')));
+      assert.equal(together.filter(Boolean).length, 20);
+      const more = await Promise.all(Array.from({ length: 40 }, () => limiter.take('dep-burst')));
+      assert.equal(more.filter(Boolean).length, 20, 'the rest of the 40-token budget, and no more');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('without a server: a take fails at once, and the limiter falls back to a per-process bucket and reports it', async () => {
     const [port] = (await freePorts(1)) as [number];
     const store = new RedisRateLimitStore({ url: `redis://127.0.0.1:${port}`, settings: { ratePerSec: 0.001, burst: 3 } });

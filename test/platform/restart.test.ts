@@ -85,7 +85,9 @@ describe('platform restart on the same Redis', { skip }, () => {
   });
 
   it('refuses provider webhooks with 503 while Redis is away, and takes the same event when the provider retries', async () => {
-    const own = await startRedisServer();
+    // Kept on disk: a Redis back without its data is a wipe, which the platform reports (redisDataLoss.test.ts).
+    const dataDir = await mkdtemp(join(tmpdir(), 'ttma-redis-'));
+    const own = await startRedisServer(undefined, { dataDir });
     const h = await startHarness({ redisUrl: own.url });
     harnesses.push(h);
     try {
@@ -96,8 +98,8 @@ describe('platform restart on the same Redis', { skip }, () => {
       assert.equal(refused.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
       // The retry is not mistaken for a replay: still 503 while away...
       assert.equal((await postWebhook(h, body)).status, 503);
-      // ...and recorded once Redis is back (a fresh, empty server on the same port).
-      const back = await startRedisServer(own.port);
+      // ...and recorded once Redis is back (started again on the same port and data).
+      const back = await startRedisServer(own.port, { dataDir });
       try {
         await waitFor('the platform to reconnect', async () => (await call(h.base, 'GET', '/readyz')).status === 200, 10_000);
         const accepted = await postWebhook(h, body);
@@ -109,6 +111,7 @@ describe('platform restart on the same Redis', { skip }, () => {
       }
     } finally {
       await own.stop();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 

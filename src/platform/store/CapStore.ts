@@ -95,6 +95,13 @@ export interface CapStore {
   reservation(deploymentId: string, callId: string): Promise<CallReservation | null>;
   /** Resolves when the store answers; rejects (TTMA_ERR_STORE_UNAVAILABLE) when it does not. */
   ping(): Promise<void>;
+  /**
+   * A networked store only: false once it has lost what it held since this client first
+   * asked (Redis restarted without its data, FLUSHALL, a failover to an empty replica), so
+   * its counters no longer hold the minutes used; it stays false for this client. Rejects
+   * (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer.
+   */
+  dataKept?(): Promise<boolean>;
   /** Waits (bounded) for a networked store's first connection; true when it is up. */
   ready?(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;

@@ -8,7 +8,8 @@
  */
 import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, SettleResult, TopUpResult } from './CapStore.js';
 import { TTL_SECONDS } from './CapStore.js';
-import { RESERVE_SCRIPT, SETTLE_SCRIPT, TOP_UP_SCRIPT } from './capScripts.js';
+import { EPOCH_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, TOP_UP_SCRIPT } from './capScripts.js';
+import { randomBytes } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import { RedisBackedStore } from './redisClient.js';
 
@@ -27,6 +28,9 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   readonly #prefix: string;
   /** Deployments this client has put on the work list (the list is never trimmed, so once is enough). */
   readonly #listed = new Set<string>();
+  /** The marker this client found (or wrote) in Redis; null until it first asked. */
+  #epoch: string | null = null;
+  #lost = false;
 
   constructor(options: RedisCapStoreOptions) {
     super(options.url, options.commandTimeoutMs);
@@ -35,6 +39,24 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
     this.redis.defineCommand('ttmaTopUp', { numberOfKeys: 4, lua: TOP_UP_SCRIPT });
     // Its key count varies (the periods a call reserved in): the first argument gives it.
     this.redis.defineCommand('ttmaSettle', { lua: SETTLE_SCRIPT });
+    this.redis.defineCommand('ttmaEpoch', { numberOfKeys: 1, lua: EPOCH_SCRIPT });
+  }
+
+  /**
+   * One marker key, written once and never expiring: gone (or replaced) means Redis lost its
+   * data after this client saw it. A new Redis and a wiped one look alike to a process that
+   * starts on it, so only a running process can tell (docs/platform-storage.md).
+   */
+  async dataKept(): Promise<boolean> {
+    if (this.#lost) return false;
+    const fresh = randomBytes(12).toString('base64url');
+    const found = String(await this.run(() => (this.redis as unknown as ScriptCommands).ttmaEpoch(`${this.#prefix}:{meta}:epoch`, this.#epoch ?? '', fresh)));
+    if (found === '') {
+      this.#lost = true;
+      return false;
+    }
+    this.#epoch = found;
+    return true;
   }
 
   /** True while the connection is up (commands may still time out). */
@@ -167,6 +189,7 @@ function topUpResult(reply: ScriptReply): Exclude<ReserveResult, { reason: 'admi
 }
 
 interface ScriptCommands {
+  ttmaEpoch(...args: (string | number)[]): Promise<unknown>;
   ttmaTopUp(...args: (string | number)[]): Promise<unknown>;
   ttmaReserve(...args: (string | number)[]): Promise<unknown>;
   ttmaSettle(...args: (string | number)[]): Promise<unknown>;

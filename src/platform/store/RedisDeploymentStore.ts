@@ -197,9 +197,11 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
 
   async insert(deployment: Deployment): Promise<void> {
     const keys = [this.#depKey(deployment.id), `${this.#prefix}ids`, ...deployment.numbers.map((n) => this.#numKey(n))];
+    // An id can be inserted again only once Redis lost the first (a wipe): its cached copy must not outlive it.
+    this.#forget(deployment.id);
     const [status, index] = await this.run(() =>
       this.#commands.ttmaDepInsert(String(keys.length), ...keys, deployment.id, toStored(deployment), deployment.disabled ? '1' : '0', this.#channel),
-    );
+    ).finally(() => this.#forget(deployment.id));
     if (Number(status) === -1) throw new TtmaError(ErrorCodes.CONFLICT, `deployment ${deployment.id} already exists`, 409);
     if (Number(status) === -2) throw numberTaken(deployment.numbers[Number(index) - 1]);
   }

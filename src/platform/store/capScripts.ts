@@ -153,3 +153,22 @@ redis.call('HSET', KEYS[1], 'settled', '1', 'billed', billed, 'reserved', reserv
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return {1, billed, reserved}
 `;
+
+/**
+ * The marker that tells a running platform its Redis lost its data.
+ * KEYS: the marker. ARGV: the value this client saw ('' the first time), a fresh value.
+ * The first time it is written if absent (no TTL) and its value returned; after that the
+ * value is returned while it is the one seen, '' when it is gone or another one.
+ */
+export const EPOCH_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if not v then
+    redis.call('SET', KEYS[1], ARGV[2])
+    return ARGV[2]
+  end
+  return v
+end
+if v == ARGV[1] then return v end
+return ''
+`;

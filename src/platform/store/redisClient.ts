@@ -4,6 +4,9 @@
  * offline queue and a short command timeout, so while Redis is unreachable
  * every command fails at once with TTMA_ERR_STORE_UNAVAILABLE instead of
  * queueing behind a dead connection. ioredis reconnects in the background.
+ * A command that times out on a live connection (Redis hung, SIGSTOP, a long
+ * fork) is still in the socket and runs when Redis resumes: a write whose
+ * reply was lost must be treated as perhaps applied (StoreUnavailableError.mayHaveApplied).
  */
 import { Redis } from 'ioredis';
 import { ErrorCodes, StoreUnavailableError, TtmaError } from '../../errors.js';
@@ -68,11 +71,14 @@ export async function runRedis<T>(redis: Redis, closed: boolean, command: () => 
     }
     if (redis.status === 'ready') connectedOnce.add(redis);
   }
+  // Without an offline queue a command issued while the connection is not ready is refused unsent;
+  // one written to a ready connection may run even if its reply never comes (a hung server resumes).
+  const sent = redis.status === 'ready';
   try {
     return await command();
   } catch (cause) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    throw new StoreUnavailableError(`redis unavailable: ${why.slice(0, 160)}`, { cause });
+    throw new StoreUnavailableError(`redis unavailable: ${why.slice(0, 160)}`, { cause, mayHaveApplied: sent });
   }
 }
 

@@ -1,0 +1,104 @@
+/**
+ * Redis that comes back without its data (FLUSHALL here; a restart without
+ * persistence, a failover to an empty replica do the same) under a running
+ * platform: the minute counters are gone, so admitting calls would grant
+ * every deployment its caps afresh. The platform must notice (its marker key
+ * is gone), refuse new calls and say so on /readyz until it is restarted; a
+ * Redis restarted *with* its data (append-only file) must not be taken for a
+ * wipe. Real redis-servers, real platforms.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
+import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { STREAM_TOKEN, agentHeaders, call, startHarness, type Harness, waitFor } from './helpers.js';
+
+const UNIT_MS = 200;
+
+const skip = redisUnavailable();
+
+describe('Redis losing its data under a running platform', { skip }, () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  });
+
+  /** A few of the cap timer's passes (four a unit): time for the platform to look at its marker. */
+  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 3 * UNIT_MS));
+
+  let seq = 0;
+  function dial(h: Harness, headers: Record<string, string>, tunnelHost: string) {
+    seq += 1;
+    return call(h.base, 'POST', PLATFORM_PATHS.dial, {
+      headers,
+      body: { to: '+15557654321', stream_url: `wss://${tunnelHost}/v1/media/loss-${String(seq).padStart(6, '0')}`, stream_auth_token: STREAM_TOKEN },
+    });
+  }
+
+  async function platformOn(redis: RedisServer): Promise<Harness> {
+    const h = await startHarness({ redisUrl: redis.url, capUnitMs: UNIT_MS });
+    cleanup.push(() => h.close());
+    return h;
+  }
+
+  it('flushed: new calls are refused (no fresh minutes) and /readyz says why, until the platform restarts', async () => {
+    const redis = await startRedisServer();
+    cleanup.push(() => redis.stop());
+    const raw = new Redis(redis.url);
+    cleanup.push(async () => raw.disconnect());
+    const h = await platformOn(redis);
+    const D = { id: 'loss-dep', numbers: ['+15551520001'], tunnelHost: 'loss.trycloudflare.com', caps: { dayMinutes: 3, monthMinutes: 100 } };
+    let headers = agentHeaders(D.id, (await h.platform.deployments.register(D)).agentSecret);
+    assert.equal((await dial(h, headers, D.tunnelHost)).status, 200);
+    await settle();
+
+    await raw.flushall();
+    await settle();
+    // The operator re-creates the deployment: its minutes used would start again at 0.
+    headers = agentHeaders(D.id, (await h.platform.deployments.register(D)).agentSecret);
+    const refused = await dial(h, headers, D.tunnelHost);
+    assert.equal(refused.status, 503, `a call admitted on counters Redis lost: ${JSON.stringify(refused.body)}`);
+    assert.equal(refused.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
+    assert.equal(h.provider.calls.size, 1, 'nothing dialled after the loss');
+    const ready = await call(h.base, 'GET', '/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(String(ready.body.reason), /lost its data/);
+    // Still refused later: the marker written again by this process's next check must not clear it.
+    await new Promise((resolve) => setTimeout(resolve, 4 * UNIT_MS));
+    assert.equal((await dial(h, headers, D.tunnelHost)).status, 503);
+
+    // A restarted platform accepts the empty Redis as a fresh start (the operator's call).
+    const restarted = await platformOn(redis);
+    const placed = await dial(restarted, headers, D.tunnelHost);
+    assert.equal(placed.status, 200, JSON.stringify(placed.body));
+    assert.equal((await call(restarted.base, 'GET', '/readyz')).status, 200);
+  });
+
+  it('restarted with its data (append-only file): not taken for a wipe', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ttma-redis-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    let redis = await startRedisServer(undefined, { dataDir });
+    const port = redis.port;
+    cleanup.push(() => redis.stop());
+    const h = await platformOn(redis);
+    const D = { id: 'kept-dep', numbers: ['+15551520002'], tunnelHost: 'kept.trycloudflare.com', caps: { dayMinutes: 10, monthMinutes: 100 } };
+    const headers = agentHeaders(D.id, (await h.platform.deployments.register(D)).agentSecret);
+    assert.equal((await dial(h, headers, D.tunnelHost)).status, 200);
+    await settle();
+    const before = (await call(h.base, 'GET', PLATFORM_PATHS.usage, { headers })).body.used.day_minutes as number;
+    assert.ok(before >= 1);
+
+    await redis.kill();
+    redis = await startRedisServer(port, { dataDir });
+    await waitFor('the platform back on its Redis', async () => (await call(h.base, 'GET', '/readyz')).status === 200, 10_000);
+    const placed = await dial(h, headers, D.tunnelHost);
+    assert.equal(placed.status, 200, JSON.stringify(placed.body));
+    // The minutes used before the restart are still counted (the first call keeps topping up too).
+    const after = (await call(h.base, 'GET', PLATFORM_PATHS.usage, { headers })).body.used.day_minutes as number;
+    assert.ok(after >= before + 1, `${before} minutes before the restart, ${after} after`);
+  });
+});
