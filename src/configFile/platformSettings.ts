@@ -9,6 +9,7 @@ import { envLayer, inlineSecretEnv, parseSettings, refuseInlineSecrets, sourceOf
 import { readConfigFile } from './readConfigFile.js';
 import { resolveSecretPath, type ResolvedSecret } from './secretFiles.js';
 import { installUrlProblem } from '../wire/installUrl.js';
+import { DEFAULT_APPROVED_TUNNEL_DOMAINS, tunnelDomainProblem } from '../platform/tunnelDomains.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -39,6 +40,16 @@ export const platformSettingsSchema = z.strictObject({
     })
     .optional(),
   installRedisUrl: z.string().optional(),
+  approvedTunnelDomains: z
+    .array(
+      z.string().superRefine((value, ctx) => {
+        const problem = tunnelDomainProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+      }),
+    )
+    .min(1)
+    .max(64)
+    .default([...DEFAULT_APPROVED_TUNNEL_DOMAINS]),
   clientAddressHeader: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name (letters, digits, "-")').optional(),
   logLevel: z.enum(LOG_LEVELS).default('info'),
 });
@@ -67,6 +78,7 @@ export const PLATFORM_KEYS: readonly KeySpec[] = [
   { key: 'skillBundle', type: 'string', default: 'none', flag: '--skill-bundle', meaning: 'skill .tar.gz served to installers (with gatewayBundle)' },
   { key: 'publicUrl', type: 'string', default: 'http://127.0.0.1:<port>', env: 'TTMA_PUBLIC_URL', flag: '--public-url', meaning: 'the URL installers reach this platform at (written into install tokens); checked at start with the installer\'s rule: https with a lowercase host and a plain path (plain http only to a loopback host), no query, fragment or percent escapes. With the loopback default, minting warns: an installer on another machine cannot reach it' },
   { key: 'installRedisUrl', type: 'string', default: 'redisUrl', flag: '--install-redis-url', meaning: 'a separate Redis for install tokens' },
+  { key: 'approvedTunnelDomains', type: 'list', default: DEFAULT_APPROVED_TUNNEL_DOMAINS.join(', '), env: 'TTMA_APPROVED_TUNNEL_DOMAINS', flag: '--approved-tunnel-domains', meaning: 'the domains a deployment\'s tunnel host must lie strictly below, by whole labels (a named tunnel on your own zone: add that zone); comma-separated in the flag and the variable. Each a lowercase DNS name of at least two labels, no wildcard or scheme, not a public suffix such as co.uk. Registration and the stream_url allowlist use this one list' },
   { key: 'clientAddressHeader', type: 'string', default: 'none (the socket address)', env: 'TTMA_CLIENT_ADDRESS_HEADER', flag: '--client-address-header', meaning: 'the request header in which the tunnel or reverse proxy on this machine passes the client address (cf-connecting-ip for cloudflared; x-forwarded-for for nginx, right-most entry), trusted only from a loopback peer; install-token redemption keys its rate limit and audit address on it. Without it every installer behind the proxy shares one rate-limit bucket' },
   { key: 'logLevel', type: 'string', default: 'info', env: 'TTMA_LOG_LEVEL', meaning: 'log level: fatal, error, warn, info, debug, trace or silent' },
 ];
