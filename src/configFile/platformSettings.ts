@@ -9,12 +9,23 @@ import { envLayer, inlineSecretEnv, parseSettings, refuseInlineSecrets, sourceOf
 import { readConfigFile } from './readConfigFile.js';
 import { resolveSecretPath, type ResolvedSecret } from './secretFiles.js';
 import { installUrlProblem } from '../wire/installUrl.js';
+import { fetchBlockedPortProblem, fetchBlockedUrlProblem } from '../wire/fetchBlockedPorts.js';
 import { DEFAULT_APPROVED_TUNNEL_DOMAINS, tunnelDomainProblem } from '../platform/tunnelDomains.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const platformSettingsSchema = z.strictObject({
-  port: z.number().int().min(0).max(65_535).default(0),
+  // Installers, gateways and doctor reach the platform with fetch, which never connects to these ports.
+  port: z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .superRefine((value, ctx) => {
+      const problem = fetchBlockedPortProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: `${problem}: gateways, doctor and installers could not reach the platform; choose another`, input: value });
+    })
+    .default(0),
   providerUrl: z.string().optional(),
   providerApiKeyFile: z.string().optional(),
   webhookPublicKeyFile: z.string().optional(),
@@ -37,6 +48,8 @@ export const platformSettingsSchema = z.strictObject({
     .superRefine((value, ctx) => {
       const problem = installUrlProblem(value);
       if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (installers refuse any other after spending the token)`, input: value });
+      const blocked = problem ? null : fetchBlockedUrlProblem(value);
+      if (blocked) ctx.addIssue({ code: 'custom', message: `${blocked}: installers could not reach it`, input: value });
     })
     .optional(),
   installRedisUrl: z.string().optional(),
