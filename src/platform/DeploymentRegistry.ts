@@ -16,6 +16,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import { fromStored, toStored } from './store/deploymentRecord.js';
 import { StateJournal, type JournalTable } from './store/StateJournal.js';
 import { DEFAULT_APPROVED_TUNNEL_DOMAINS, isBelowDomains, tunnelDomainProblem } from './tunnelDomains.js';
+import { countryCallingCode } from '../wire/countryCallingCodes.js';
 
 export { DEFAULT_APPROVED_TUNNEL_DOMAINS } from './tunnelDomains.js';
 
@@ -234,7 +235,7 @@ export class DeploymentRegistry {
       disabled: false,
       caps: { ...DEFAULT_CAPS, ...input.caps },
       recording: input.recording ?? true,
-      dialPolicy: { allowPrefixes: [...(input.dialPolicy?.allowPrefixes ?? ['+'])] },
+      dialPolicy: { allowPrefixes: [...(input.dialPolicy?.allowPrefixes ?? defaultDialPrefixes(input.numbers))] },
     });
     return { agentSecret };
   }
@@ -418,6 +419,16 @@ function cloneDeployment(d: Deployment): Deployment {
     caps: { ...d.caps },
     dialPolicy: { allowPrefixes: [...d.dialPolicy.allowPrefixes] },
   };
+}
+
+/**
+ * A new deployment's dialling policy when none is given: the country calling codes of its own
+ * numbers (+1 555 ... and +44 20 ... give ["+1", "+44"]), not the whole world: toll fraud is
+ * the classic telephony loss. A number under no assigned code (a spare one) stands for its
+ * first three digits. Set at registration only: a stored policy is never recomputed.
+ */
+export function defaultDialPrefixes(numbers: readonly string[]): string[] {
+  return [...new Set(numbers.map((n) => countryCallingCode(n) ?? n.slice(0, 4)))];
 }
 
 /** The dialling policy: a destination must start with an allowed prefix and not be the deployment's own number. */
