@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { AGENT_KINDS, DEFAULT_BARGE_IN, type AgentConfig, type BargeInConfig } from './agent/agentConfig.js';
 import { ErrorCodes, TtmaError } from './errors.js';
 import { LOG_LEVELS, defaultLogLevel, type LogLevel } from './log.js';
+import { fetchBlockedUrlProblem } from './wire/fetchBlockedPorts.js';
 
 export interface GatewayConfig {
   /** Bind address for both listeners. Loopback only. */
@@ -166,6 +167,9 @@ export function validateGatewayConfig(config: GatewayConfig): GatewayConfig {
   if (platform && platform.protocol !== 'https:' && !(platform.protocol === 'http:' && LOOPBACK_HOSTS.has(platform.hostname.replace(/^\[|\]$/g, '')))) {
     fail('platformUrl', 'must be https:// (plain http only to a loopback platform)');
   }
+  // Else every signalling request fails with undici's bare "bad port".
+  const blocked = platform ? fetchBlockedUrlProblem(config.platformUrl) : null;
+  if (blocked) fail('platformUrl', `${blocked}: the gateway could not reach the platform; run the platform on another port`);
   if (config.deploymentId === '') fail('deploymentId', `not set: ${whereToSet('--deployment-id <id>', 'deploymentId', 'TTMA_DEPLOYMENT_ID')}; this deployment's id at the platform`);
   else if (!DEPLOYMENT_ID.test(config.deploymentId)) fail('deploymentId', `invalid deployment id "${config.deploymentId}"`);
   if (config.agentSecret.length < 16) fail('agentSecret', 'missing or too short (read it from a file)');

@@ -73,9 +73,7 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
 /** Reads the secret files the settings name and builds the runtime config. */
 function readSecretsAndBuild(loaded: LoadedGatewaySettings) {
   const s = loaded.secrets;
-  if (!s.agentSecret.path) {
-    throw configError('agentSecretFile: not configured; the gateway needs its agent secret: set agentSecretFile in the config file, --agent-secret-file, TTMA_AGENT_SECRET_FILE, or pass the systemd credential "agent-secret"');
-  }
+  if (!s.agentSecret.path) throw missingAgentSecret(loaded);
   // Secrets must be owner-only (the webhook key is public); systemd's credentials are fine as systemd makes them.
   for (const x of [s.agentSecret, s.agentKey, s.openclawToken]) if (x.path) refuseSharedSecretFile(x.key, x.path, x.origin, process.env);
   const read = (x: (typeof s)[keyof typeof s]) => (x.path ? readSecret(x.key, x) : null);
@@ -89,4 +87,23 @@ function readSecretsAndBuild(loaded: LoadedGatewaySettings) {
   });
   const secrets = Object.fromEntries(Object.entries(s).map(([name, r]) => [name, { ...r, value: values[name as keyof typeof values] }]));
   return { config, secrets };
+}
+
+const NO_AGENT_SECRET =
+  'agentSecretFile: not configured; the gateway needs its agent secret: set agentSecretFile in the config file, --agent-secret-file, TTMA_AGENT_SECRET_FILE, or pass the systemd credential "agent-secret"';
+
+/**
+ * No agent secret file: the error also lists every other setting that is missing or wrong
+ * (checked without any secret), so one run names them all, not one per run.
+ */
+function missingAgentSecret(loaded: LoadedGatewaySettings): Error {
+  const others: string[] = [];
+  try {
+    validateGatewayConfig(gatewayConfigFromSettings(loaded, { webhookPublicKey: null, agentSecret: '', agentKey: '', openclawToken: '' }));
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    // The secret's own line says less than NO_AGENT_SECRET does.
+    others.push(...text.split('\n').filter((line) => line.length > 0 && !line.startsWith('config agentSecret:')));
+  }
+  return configError([NO_AGENT_SECRET, ...others].join('\n'));
 }

@@ -38,7 +38,8 @@ commands:
              --delete-existing also deletes every recording kept so far, at the platform and the phone provider
   sim        run the phone-provider simulator
              [--port P] [--api-key-file F] [--signing-key-file F] [--webhook-url URL]... [--tunnel HOST=ORIGIN]...
-             [--sign-with tweetnacl|node] [--audio-source live|bank] [--on-stream-failure hangup|continue] [--recording-url-ttl S]
+             [--sign-with tweetnacl|node] [--audio-source live|bank] [--on-stream-failure hangup|continue] [--recording-url-ttl S];
+             --write-signing-key F writes a new signing key (F, 0600) and its public key (F.pub) for the other flag and exits
   version    print the version
   help       this text`;
 

@@ -9,11 +9,23 @@ import { envLayer, inlineSecretEnv, parseSettings, refuseInlineSecrets, sourceOf
 import { readConfigFile } from './readConfigFile.js';
 import { resolveSecretPath, type ResolvedSecret } from './secretFiles.js';
 import { installUrlProblem } from '../wire/installUrl.js';
+import { fetchBlockedPortProblem, fetchBlockedUrlProblem } from '../wire/fetchBlockedPorts.js';
+import { DEFAULT_APPROVED_TUNNEL_DOMAINS, tunnelDomainProblem } from '../platform/tunnelDomains.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const platformSettingsSchema = z.strictObject({
-  port: z.number().int().min(0).max(65_535).default(0),
+  // Installers, gateways and doctor reach the platform with fetch, which never connects to these ports.
+  port: z
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .superRefine((value, ctx) => {
+      const problem = fetchBlockedPortProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: `${problem}: gateways, doctor and installers could not reach the platform; choose another`, input: value });
+    })
+    .default(0),
   providerUrl: z.string().optional(),
   providerApiKeyFile: z.string().optional(),
   webhookPublicKeyFile: z.string().optional(),
@@ -36,9 +48,21 @@ export const platformSettingsSchema = z.strictObject({
     .superRefine((value, ctx) => {
       const problem = installUrlProblem(value);
       if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (installers refuse any other after spending the token)`, input: value });
+      const blocked = problem ? null : fetchBlockedUrlProblem(value);
+      if (blocked) ctx.addIssue({ code: 'custom', message: `${blocked}: installers could not reach it`, input: value });
     })
     .optional(),
   installRedisUrl: z.string().optional(),
+  approvedTunnelDomains: z
+    .array(
+      z.string().superRefine((value, ctx) => {
+        const problem = tunnelDomainProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+      }),
+    )
+    .min(1)
+    .max(64)
+    .default([...DEFAULT_APPROVED_TUNNEL_DOMAINS]),
   clientAddressHeader: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name (letters, digits, "-")').optional(),
   logLevel: z.enum(LOG_LEVELS).default('info'),
 });
@@ -67,6 +91,7 @@ export const PLATFORM_KEYS: readonly KeySpec[] = [
   { key: 'skillBundle', type: 'string', default: 'none', flag: '--skill-bundle', meaning: 'skill .tar.gz served to installers (with gatewayBundle)' },
   { key: 'publicUrl', type: 'string', default: 'http://127.0.0.1:<port>', env: 'TTMA_PUBLIC_URL', flag: '--public-url', meaning: 'the URL installers reach this platform at (written into install tokens); checked at start with the installer\'s rule: https with a lowercase host and a plain path (plain http only to a loopback host), no query, fragment or percent escapes. With the loopback default, minting warns: an installer on another machine cannot reach it' },
   { key: 'installRedisUrl', type: 'string', default: 'redisUrl', flag: '--install-redis-url', meaning: 'a separate Redis for install tokens' },
+  { key: 'approvedTunnelDomains', type: 'list', default: DEFAULT_APPROVED_TUNNEL_DOMAINS.join(', '), env: 'TTMA_APPROVED_TUNNEL_DOMAINS', flag: '--approved-tunnel-domains', meaning: 'the domains a deployment\'s tunnel host must lie strictly below, by whole labels (a named tunnel on your own zone: add that zone); comma-separated in the flag and the variable. Each a lowercase DNS name of at least two labels, no wildcard or scheme, not a public suffix such as co.uk. Registration and the stream_url allowlist use this one list' },
   { key: 'clientAddressHeader', type: 'string', default: 'none (the socket address)', env: 'TTMA_CLIENT_ADDRESS_HEADER', flag: '--client-address-header', meaning: 'the request header in which the tunnel or reverse proxy on this machine passes the client address (cf-connecting-ip for cloudflared; x-forwarded-for for nginx, right-most entry), trusted only from a loopback peer; install-token redemption keys its rate limit and audit address on it. Without it every installer behind the proxy shares one rate-limit bucket' },
   { key: 'logLevel', type: 'string', default: 'info', env: 'TTMA_LOG_LEVEL', meaning: 'log level: fatal, error, warn, info, debug, trace or silent' },
 ];

@@ -10,6 +10,7 @@
  * refusal says so, through `onMaybeSpent`.
  */
 import { ErrorCodes, TtmaError } from '../errors.js';
+import { fetchBlockedUrlProblem } from '../wire/fetchBlockedPorts.js';
 import { failureReason, readBounded } from './download.js';
 
 const REDEEM_TIMEOUT_MS = 30_000;
@@ -35,6 +36,12 @@ export interface RedeemHooks {
 /** The envelope and the platform's Date, or a TtmaError. */
 export async function redeem(platformUrl: string, token: string, hooks: RedeemHooks): Promise<Redeemed> {
   const url = `${platformUrl}/v1/install/redeem`;
+  // fetch never connects to these ports (https://fetch.spec.whatwg.org/#port-blocking): say so before trying, the token unsent.
+  const blocked = fetchBlockedUrlProblem(platformUrl);
+  if (blocked) {
+    hooks.onNotSent();
+    throw blockedPortError(platformUrl, blocked);
+  }
   let res: Response;
   try {
     res = await fetch(url, {
@@ -46,14 +53,9 @@ export async function redeem(platformUrl: string, token: string, hooks: RedeemHo
     });
   } catch (cause) {
     if (isBlockedPort(cause)) {
-      // fetch never connects to these ports (https://fetch.spec.whatwg.org/#port-blocking), so the token was not sent.
+      // A port undici blocks that our list lacks (a newer list): the token was not sent either.
       hooks.onNotSent();
-      throw new TtmaError(
-        ErrorCodes.INSTALL_DOWNLOAD,
-        `cannot reach the platform at ${platformUrl}: its port is one that fetch refuses to connect to (the Fetch standard's blocked ports, such as 1, 6000 or 10080); run the platform on another port; nothing was written`,
-        2,
-        { cause },
-      );
+      throw blockedPortError(platformUrl, 'its port is one that fetch refuses to connect to', cause);
     }
     if (NOT_SENT.has(errnoOf(cause) ?? '')) hooks.onNotSent();
     else hooks.onMaybeSpent();
@@ -75,6 +77,15 @@ export async function redeem(platformUrl: string, token: string, hooks: RedeemHo
   }
   const date = Date.parse(res.headers.get('date') ?? '');
   return { envelope: body.envelope, platformDateMs: Number.isNaN(date) ? null : date };
+}
+
+function blockedPortError(platformUrl: string, problem: string, cause?: unknown): TtmaError {
+  return new TtmaError(
+    ErrorCodes.INSTALL_DOWNLOAD,
+    `cannot reach the platform at ${platformUrl}: ${problem}; run the platform on another port; nothing was written`,
+    2,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** undici's refusal of a blocked port: a `cause` with the message "bad port" and no code. */

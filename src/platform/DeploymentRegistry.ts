@@ -15,6 +15,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { fromStored, toStored } from './store/deploymentRecord.js';
 import { StateJournal, type JournalTable } from './store/StateJournal.js';
+import { DEFAULT_APPROVED_TUNNEL_DOMAINS, isBelowDomains, tunnelDomainProblem } from './tunnelDomains.js';
+import { countryCallingCode } from '../wire/countryCallingCodes.js';
+
+export { DEFAULT_APPROVED_TUNNEL_DOMAINS } from './tunnelDomains.js';
 
 export interface Deployment {
   id: string;
@@ -161,14 +165,9 @@ export class MemoryDeploymentStore implements DeploymentStore {
   }
 }
 
-export const DEFAULT_APPROVED_TUNNEL_DOMAINS: readonly string[] = ['trycloudflare.com', 'cfargotunnel.com'];
-
 export const DEPLOYMENT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,62}$/;
 /** ITU-T E.164: a country code that does not start with 0, at most 15 digits. */
 export const E164_PATTERN = /^\+[1-9]\d{6,14}$/;
-/** One DNS label (RFC 1035 as relaxed by RFC 1123), lowercase only. */
-const DNS_LABEL_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const DNS_NAME_MAX = 253;
 /** A supplied agent secret: printable ASCII, long enough to be a secret. */
 const AGENT_SECRET_PATTERN = /^[\x21-\x7e]{32,512}$/;
 const AGENT_SECRET_BYTES = 32;
@@ -203,14 +202,10 @@ export class DeploymentRegistry {
       throw new TtmaError(ErrorCodes.CONFIG, 'approvedTunnelDomains must list at least one domain');
     }
     for (const domain of domains) {
-      if (!isDnsName(domain) || !domain.includes('.')) {
-        throw new TtmaError(
-          ErrorCodes.CONFIG,
-          `approved tunnel domain "${domain}" is not a lowercase DNS name with at least two labels`,
-        );
-      }
+      const problem = tunnelDomainProblem(domain);
+      if (problem) throw new TtmaError(ErrorCodes.CONFIG, `approved tunnel domain ${JSON.stringify(domain.slice(0, 80))} refused: ${problem}`);
     }
-    this.#approvedDomains = [...domains];
+    this.#approvedDomains = [...new Set(domains)];
   }
 
   /** Observe updates, secret rotations and disable/enable. */
@@ -240,7 +235,7 @@ export class DeploymentRegistry {
       disabled: false,
       caps: { ...DEFAULT_CAPS, ...input.caps },
       recording: input.recording ?? true,
-      dialPolicy: { allowPrefixes: [...(input.dialPolicy?.allowPrefixes ?? ['+'])] },
+      dialPolicy: { allowPrefixes: [...(input.dialPolicy?.allowPrefixes ?? defaultDialPrefixes(input.numbers))] },
     });
     return { agentSecret };
   }
@@ -365,8 +360,7 @@ export class DeploymentRegistry {
    * and `trycloudflare.com` itself no.
    */
   isApprovedTunnelHost(host: string): boolean {
-    if (!isDnsName(host)) return false;
-    return this.#approvedDomains.some((domain) => host.endsWith(`.${domain}`));
+    return isBelowDomains(host, this.#approvedDomains);
   }
 
   /** Constant-time check of the presented secret; one refusal for every failure. */
@@ -413,11 +407,6 @@ export class DeploymentRegistry {
   }
 }
 
-function isDnsName(host: string): boolean {
-  if (host.length === 0 || host.length > DNS_NAME_MAX) return false;
-  return host.split('.').every((label) => DNS_LABEL_PATTERN.test(label));
-}
-
 function sha256(bytes: Buffer): Buffer {
   return createHash('sha256').update(bytes).digest();
 }
@@ -430,6 +419,16 @@ function cloneDeployment(d: Deployment): Deployment {
     caps: { ...d.caps },
     dialPolicy: { allowPrefixes: [...d.dialPolicy.allowPrefixes] },
   };
+}
+
+/**
+ * A new deployment's dialling policy when none is given: the country calling codes of its own
+ * numbers (+1 555 ... and +44 20 ... give ["+1", "+44"]), not the whole world: toll fraud is
+ * the classic telephony loss. A number under no assigned code (a spare one) stands for its
+ * first three digits. Set at registration only: a stored policy is never recomputed.
+ */
+export function defaultDialPrefixes(numbers: readonly string[]): string[] {
+  return [...new Set(numbers.map((n) => countryCallingCode(n) ?? n.slice(0, 4)))];
 }
 
 /** The dialling policy: a destination must start with an allowed prefix and not be the deployment's own number. */

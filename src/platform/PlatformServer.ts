@@ -433,6 +433,7 @@ export class PlatformServer {
       callWaitMs: options.callWaitMs?.signalling ?? SIGNAL_CALL_WAIT_MS,
       provider: this.#provider,
       connectionId: this.#connectionId,
+      approvedTunnelHost: (host) => this.deployments.isApprovedTunnelHost(host),
       caps: this.caps,
       capActions: this.#capActions,
       reservations: this.#reservations,

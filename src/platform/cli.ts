@@ -6,7 +6,7 @@
  *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
  *                 [--redis-url redis://HOST:PORT | --state-dir DIR] [--recordings-dir DIR]
  *                 [--gateway-bundle F --skill-bundle F] [--public-url URL] [--install-redis-url URL]
- *                 [--client-address-header NAME]
+ *                 [--client-address-header NAME] [--approved-tunnel-domains DOMAIN,DOMAIN]
  *                 [--config FILE] [--print-config]
  *
  * Every flag overrides a key of the config file (src/configFile/platformSettings.ts,
@@ -37,7 +37,7 @@ const USAGE =
   'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
   '[--redis-url redis://HOST:PORT | --state-dir DIR] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] [--recording-origins URL,URL] ' +
-  '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--client-address-header NAME] [--config FILE] [--print-config]';
+  '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--client-address-header NAME] [--approved-tunnel-domains DOMAIN,DOMAIN] [--config FILE] [--print-config]';
 /** Bundles are read whole into memory and served from there. */
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
 /** Secret and config files are small; a huge one is a mistake. */
@@ -91,6 +91,7 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     redisUrl: args.redisUrl ?? null,
     ...(journal ? { stateJournal: journal } : {}),
     recordingsDir: args.recordingsDir ?? null,
+    approvedTunnelDomains: args.approvedTunnelDomains,
     ...(args.recordingOrigins ? { recordingOrigins: args.recordingOrigins } : {}),
     callRetention: { days: args.callRetentionDays, maxCalls: args.callRetentionMax },
     streamlessGraceMs: args.streamlessGraceSec * 1000,
@@ -169,6 +170,7 @@ interface PlatformArgs {
   publicUrl: string | undefined;
   installRedisUrl: string | undefined;
   clientAddressHeader: string | undefined;
+  approvedTunnelDomains: string[];
 }
 
 /** Usage errors carry status 2: src/cli/ttma.ts exits with 2 for them. */
@@ -202,6 +204,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
         'public-url': { type: 'string' },
         'install-redis-url': { type: 'string' },
         'client-address-header': { type: 'string' },
+        'approved-tunnel-domains': { type: 'string' },
       },
     }));
   } catch (cause) {
@@ -229,6 +232,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     ...wholeNumber('callRetentionDays', values['call-retention-days']),
     ...wholeNumber('callRetentionMax', values['call-retention-max']),
     ...wholeNumber('streamlessGraceSec', values['streamless-grace-sec']),
+    ...commaList('approvedTunnelDomains', values['approved-tunnel-domains']),
   };
   // Flags > environment (REDIS_URL, TTMA_*) > config file > defaults; every bad key reported at once.
   const loaded = loadPlatformSettings(platformFlagLayer(values, converted), values.config);
@@ -259,12 +263,18 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     publicUrl: s.publicUrl,
     installRedisUrl: s.installRedisUrl,
     clientAddressHeader: s.clientAddressHeader,
+    approvedTunnelDomains: s.approvedTunnelDomains,
   };
   return { args, loaded, printConfig: values['print-config'] === true };
 }
 
 function wholeNumber(key: string, text: string | undefined): Record<string, number> {
   return text !== undefined && /^\d{1,9}$/.test(text) ? { [key]: Number(text) } : {};
+}
+
+/** A comma-separated flag as the list the schema checks entry by entry. */
+function commaList(key: string, text: string | undefined): Record<string, string[]> {
+  return text !== undefined ? { [key]: text.split(',').map((s) => s.trim()).filter((s) => s.length > 0) } : {};
 }
 
 /** --print-config reads every configured secret (so a missing file fails here too) and prints none. */

@@ -2,7 +2,8 @@
  * The local operator API (its own admin credential, never the agent secret):
  * deployments (create, read, update, rotate the secret, disable, enable),
  * call records with filters, and the usage cross-check. The raw agent secret
- * is returned only by create and rotate, and never stored (FAQ-09). Rotate
+ * is returned only by create and rotate when the platform made it, and never
+ * stored (FAQ-09); one the operator supplied is never echoed. Rotate
  * and disable revoke the deployment's outstanding install tokens: they carry
  * the secret being replaced, or would re-arm a disabled deployment.
  *
@@ -89,7 +90,7 @@ export async function handleOperatorRoute(
       const { agentSecret } = await ctx.deployments.rotateSecret(id, supplied === undefined ? undefined : (supplied as string));
       ctx.log.info({ audit: true, deployment: id }, 'agent secret rotated: the previous one no longer authenticates');
       const revoked = await ctx.revokeInstallTokens(id, 'secret-rotated');
-      ctx.send(req, res, 200, { id, agentSecret, revokedInstallTokens: revoked });
+      ctx.send(req, res, 200, { id, ...secretAnswer(agentSecret, supplied !== undefined), revokedInstallTokens: revoked });
     } else if (action === 'delete-recordings') {
       await ctx.readJson(req);
       const from = recordingsFromOf(url.searchParams.get('from'));
@@ -168,7 +169,15 @@ async function create(ctx: OperatorContext, req: IncomingMessage, res: ServerRes
   const { agentSecret } = await ctx.deployments.register(input);
   ctx.log.info({ audit: true, deployment: input.id, numbers: input.numbers.length }, 'deployment registered');
   const stored = requireFound(await ctx.deployments.get(input.id));
-  ctx.send(req, res, 201, { ...deploymentView(stored), agentSecret });
+  ctx.send(req, res, 201, { ...deploymentView(stored), ...secretAnswer(agentSecret, input.agentSecret !== undefined) });
+}
+
+/**
+ * A secret the platform generated is returned, once: the only copy. One the operator supplied is
+ * not: they hold it, and an echo lands in terminal history and logs; the answer only says it is set.
+ */
+function secretAnswer(agentSecret: string, supplied: boolean): { agentSecret: string } | { agentSecretSet: true } {
+  return supplied ? { agentSecretSet: true } : { agentSecret };
 }
 
 function patchOf(body: Json): DeploymentPatch {

@@ -55,6 +55,8 @@ export interface SignallingContext {
   provider: Pick<ProviderClient, 'answer' | 'action' | 'hangup' | 'transfer' | 'sendDtmf' | 'dial' | 'getCall'>;
   /** The provider's connection dialled calls are placed on. */
   connectionId: string;
+  /** The approved tunnel domains' check (DeploymentRegistry.isApprovedTunnelHost): the list registration used. */
+  approvedTunnelHost(host: string): boolean;
   caps: Pick<CapEnforcer, 'admit' | 'release' | 'withdraw' | 'liveOf'>;
   /** Tells the deployment's gateways when a new call is refused at a cap. */
   capActions: Pick<CapActions, 'push'>;
@@ -143,7 +145,7 @@ export async function acceptUsage(ctx: Pick<SignallingContext, 'calls' | 'ledger
 async function ownCallStream(ctx: SignallingContext, request: SignallingRequest, req: IncomingMessage, callId: string, budget: Budget = 'deployment') {
   const deployment = await request.authenticate(req, budget === 'restart' ? callId : null);
   const body = (await readJsonObject(req, ctx.bodyTimeoutMs)) as Partial<AnswerCallBody | StreamingStartBody>;
-  const streamUrl = checkAnswerStreamUrl(body.stream_url, deployment.tunnelHost, callId);
+  const streamUrl = checkAnswerStreamUrl(body.stream_url, mediaHost(ctx, deployment), callId);
   const token = checkStreamToken(body.stream_auth_token);
   const codec = checkCodec(body.codec);
   const clientState = checkClientState(body.client_state);
@@ -289,6 +291,17 @@ async function sendDtmf(ctx: SignallingContext, request: SignallingRequest, req:
   sendJson(req, res, 200, { ok: true });
 }
 
+/**
+ * The host a stream URL must name: the registered tunnel host, while it is still below the
+ * approved tunnel domains (a list narrowed since registration stops it at once).
+ */
+function mediaHost(ctx: SignallingContext, deployment: Deployment): string {
+  if (!ctx.approvedTunnelHost(deployment.tunnelHost)) {
+    throw new TtmaError(ErrorCodes.STREAM_HOST, "stream_url refused: the deployment's registered tunnel host is no longer below an approved tunnel domain", 400);
+  }
+  return deployment.tunnelHost;
+}
+
 async function dial(ctx: SignallingContext, request: SignallingRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const deployment = await request.authenticate(req);
   const body = (await readJsonObject(req, ctx.bodyTimeoutMs)) as Partial<DialCallBody>;
@@ -301,7 +314,7 @@ async function dial(ctx: SignallingContext, request: SignallingRequest, req: Inc
   if (typeof from !== 'string' || !deployment.numbers.includes(from)) {
     throw new TtmaError(ErrorCodes.NUMBER_NOT_OWNED, "from must be one of this deployment's numbers", 403);
   }
-  const { streamUrl, mediaId } = checkDialStreamUrl(body.stream_url, deployment.tunnelHost);
+  const { streamUrl, mediaId } = checkDialStreamUrl(body.stream_url, mediaHost(ctx, deployment));
   const token = checkStreamToken(body.stream_auth_token);
   const codec = checkCodec(body.codec);
   const clientState = checkClientState(body.client_state);

@@ -3,6 +3,7 @@
  *           [--webhook-url URL ...] [--tunnel host=ws://127.0.0.1:PORT ...]
  *           [--sign-with tweetnacl|node] [--audio-source live|bank]
  *           [--on-stream-failure hangup|continue] [--recording-url-ttl SECONDS]`
+ * `ttma sim --write-signing-key FILE`
  *
  * --sign-with node signs webhooks with node's crypto (about 50 us a signature
  * instead of tweetnacl's 9 ms) and --audio-source bank plays pre-synthesised
@@ -13,7 +14,9 @@
  * Prints one ready line to stdout, logs to stderr, stops cleanly on
  * SIGINT/SIGTERM. The API key comes from --api-key-file or TTMA_SIM_API_KEY;
  * without --signing-key-file a fresh key pair is generated (its public key is
- * in the ready line).
+ * in the ready line). `--write-signing-key FILE` writes a new key pair for
+ * --signing-key-file (FILE, 0600) and the platform's and gateway's
+ * --webhook-public-key-file (FILE.pub), refusing to overwrite, and exits.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -21,11 +24,13 @@ import nacl from 'tweetnacl';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { ProviderSimulator } from './ProviderSimulator.js';
+import { parseSigningKey, writeSigningKeyFiles } from './signingKeyFile.js';
 
 export const SIM_USAGE =
   'usage: ttma sim [--port N] [--api-key-file FILE] [--signing-key-file FILE] ' +
   '[--webhook-url URL ...] [--tunnel HOST=ws://127.0.0.1:PORT ...] [--sign-with tweetnacl|node] [--audio-source live|bank] ' +
-  '[--on-stream-failure hangup|continue] [--recording-url-ttl SECONDS]';
+  '[--on-stream-failure hangup|continue] [--recording-url-ttl SECONDS]\n' +
+  '       ttma sim --write-signing-key FILE   (writes a new key pair: FILE, 0600, and FILE.pub; never overwrites)';
 
 /** The longest --recording-url-ttl: a week (pre-signed storage URLs go no further). */
 const MAX_RECORDING_URL_TTL_S = 604_800;
@@ -107,19 +112,7 @@ export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = proc
   let generatedKey = false;
   const signingFile = values['signing-key-file'];
   if (signingFile !== undefined) {
-    const text = (await readTextFile(signingFile, '--signing-key-file')).trim();
-    const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : Buffer.alloc(0);
-    if (bytes.length !== nacl.sign.secretKeyLength) {
-      throw new TtmaError(
-        ErrorCodes.CONFIG,
-        `ttma sim: ${signingFile} must hold base64 of the 64-byte tweetnacl Ed25519 secret key (got ${bytes.length} bytes)`,
-      );
-    }
-    signingSecretKey = new Uint8Array(bytes);
-    const derived = nacl.sign.keyPair.fromSeed(signingSecretKey.subarray(0, 32)).publicKey;
-    if (!Buffer.from(derived).equals(Buffer.from(signingSecretKey.subarray(32)))) {
-      throw new TtmaError(ErrorCodes.CONFIG, `ttma sim: ${signingFile} is not a valid secret key (its public half does not match its seed)`);
-    }
+    signingSecretKey = parseSigningKey(await readTextFile(signingFile, '--signing-key-file'), signingFile);
   } else {
     signingSecretKey = nacl.sign.keyPair().secretKey;
     generatedKey = true;
@@ -160,8 +153,12 @@ export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = proc
   return { port, apiKey, signingSecretKey, generatedKey, webhookUrls: values['webhook-url'] ?? [], tunnels, signWith, audioSource, onStreamFailure, recordingUrlTtlMs };
 }
 
-/** Runs the simulator until SIGINT/SIGTERM; resolves once it has stopped cleanly. */
+/** Runs the simulator until SIGINT/SIGTERM; resolves once it has stopped cleanly. With --write-signing-key, writes the key files and returns. */
 export async function runSimCommand(argv: string[]): Promise<void> {
+  if (argv.some((a) => a === '--write-signing-key' || a.startsWith('--write-signing-key='))) {
+    await writeSigningKeyCommand(argv);
+    return;
+  }
   const config = await parseSimArgs(argv);
   const logger = createLogger('sim');
   const sim = new ProviderSimulator({
@@ -194,6 +191,19 @@ export async function runSimCommand(argv: string[]): Promise<void> {
     process.on('SIGTERM', onSignal);
   });
   process.exitCode = 0;
+}
+
+/** `ttma sim --write-signing-key FILE`: alone, since it starts no simulator. Prints one JSON line. */
+async function writeSigningKeyCommand(argv: string[]): Promise<void> {
+  let file: string | undefined;
+  try {
+    ({ values: { 'write-signing-key': file } } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: { 'write-signing-key': { type: 'string' } } }));
+  } catch (err) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --write-signing-key FILE takes no other flag (${(err as Error).message})\n${SIM_USAGE}`, 2, { cause: err });
+  }
+  if (!file) throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --write-signing-key needs a file name\n${SIM_USAGE}`, 2);
+  const written = await writeSigningKeyFiles(file);
+  process.stdout.write(`${JSON.stringify({ event: 'signing-key-written', file: written.file, publicKeyFile: written.publicKeyFile, publicKey: written.publicKeyBase64 })}\n`);
 }
 
 async function readTextFile(path: string, flag: string): Promise<string> {

@@ -35,6 +35,15 @@ test('ttma gateway with only its agent secret: every missing required setting is
   assert.ok(!run.stderr.includes('got ""'), run.stderr);
 });
 
+test('ttma gateway with no settings at all: the missing agent secret and every other missing setting in one error, exit 2', async () => {
+  const run = await runTtma(['gateway', '--tunnel-port', '0', '--local-port', '0'], { env: { HOME: dir } });
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(run.stderr, /agentSecretFile: not configured.*--agent-secret-file, TTMA_AGENT_SECRET_FILE, or pass the systemd credential "agent-secret"/);
+  // Before, only the agent secret was named; the other four came on the next run.
+  for (const line of EXPECTED) assert.ok(run.stderr.includes(line), `${line}\nin: ${run.stderr}`);
+  assert.ok(!run.stderr.includes('config agentSecret:'), run.stderr);
+});
+
 test('ttma doctor names the same flags in its config check', async () => {
   const run = await runTtma(['doctor', '--agent-secret-file', secretFile, '--json'], { env: { HOME: dir } });
   assert.equal(run.code, 1, run.stderr);

@@ -65,7 +65,7 @@ async function gatewayArgs(): Promise<string[]> {
   const [tunnelPort, localPort] = (await freePorts(2)) as [number, number];
   return [
     'gateway', '--tunnel-port', String(tunnelPort), '--local-port', String(localPort), '--workers', '1', '--public-host', 'gw.trycloudflare.com',
-    '--platform-url', 'http://127.0.0.1:1', '--deployment-id', 'dep-root', '--number', '+15550100000', '--agent-secret-file', secret,
+    '--platform-url', 'http://127.0.0.1:2', '--deployment-id', 'dep-root', '--number', '+15550100000', '--agent-secret-file', secret,
   ];
 }
 

@@ -155,7 +155,7 @@ describe('--print-config (the real CLI)', () => {
   });
 
   it('ttma doctor --config checks the same file: secret-files and config come from it', async () => {
-    const path = file('doctor.json', JSON.stringify({ ...gatewayFile(), webhookPublicKeyFile: join(dir, 'webhook.pub'), tunnelPort: 0, localPort: 0, platformUrl: 'http://127.0.0.1:9' }));
+    const path = file('doctor.json', JSON.stringify({ ...gatewayFile(), webhookPublicKeyFile: join(dir, 'webhook.pub'), tunnelPort: 0, localPort: 0, platformUrl: 'http://127.0.0.1:2' }));
     const run = await ttma(['doctor', '--config', path, '--json']);
     assertNoSecret(run);
     const report = JSON.parse(run.stdout) as { checks: Array<{ check: string; ok: boolean; message: string }> };

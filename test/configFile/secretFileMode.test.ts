@@ -30,7 +30,7 @@ function ttma(args: string[], env: NodeJS.ProcessEnv = {}): Promise<TtmaRun> {
   return runTtma(args, { env });
 }
 
-const BASE = ['gateway', '--public-host', 'gw.trycloudflare.com', '--platform-url', 'http://127.0.0.1:1', '--deployment-id', 'dep-modes', '--number', '+15550100000', '--workers', '1'];
+const BASE = ['gateway', '--public-host', 'gw.trycloudflare.com', '--platform-url', 'http://127.0.0.1:2', '--deployment-id', 'dep-modes', '--number', '+15550100000', '--workers', '1'];
 const goodSecret = file('agent.secret', SECRET, 0o600);
 
 test('the shared rule: owner-only passes, any group or other bit fails and says the mode', () => {

@@ -49,7 +49,7 @@ test('a greeting file that cannot be used stops the gateway at start, naming the
       {
         ...defaultGatewayConfig(),
         workers: 1,
-        platformUrl: 'http://127.0.0.1:9',
+        platformUrl: 'http://127.0.0.1:2',
         publicHost: 'test-gateway.trycloudflare.com',
         deploymentId: 'test',
         agentSecret: 'a'.repeat(43),

@@ -171,7 +171,7 @@ test('a non-loopback bind address stops the gateway at start with a clear error'
   const secret = join(dir, 'secret');
   writeFileSync(secret, 'x'.repeat(32), { mode: 0o600 });
   const { code, stderr } = await run([
-    'gateway', '--host', '0.0.0.0', '--public-host', 'gw.trycloudflare.com', '--platform-url', 'http://127.0.0.1:1',
+    'gateway', '--host', '0.0.0.0', '--public-host', 'gw.trycloudflare.com', '--platform-url', 'http://127.0.0.1:2',
     '--deployment-id', 'demo', '--agent-secret-file', secret, '--number', '+15550100000',
   ]);
   assert.equal(code, 1);

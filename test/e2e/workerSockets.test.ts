@@ -171,7 +171,7 @@ test('a tunnel port held by another program: the gateway refuses to start, says 
       tunnelPort: port,
       localPort,
       publicHost: 'gw.trycloudflare.com',
-      platformUrl: 'http://127.0.0.1:9',
+      platformUrl: 'http://127.0.0.1:2',
       deploymentId: 'test',
       agentSecret: 'a'.repeat(43),
       numbers: [NUMBER],

@@ -31,7 +31,7 @@ test('the tunnel child holds no secret: its environment is exactly the fixed one
   await writeFile(join(dir, 'credentials.json'), '{}');
   const gateway = spawn(process.execPath, [
     TTMA, 'gateway', '--tunnel-port', '0', '--local-port', '0', '--workers', '1', '--public-host', 'gw.trycloudflare.com',
-    '--platform-url', 'http://127.0.0.1:1', '--deployment-id', 'dep-tunnel', '--number', '+15550100000',
+    '--platform-url', 'http://127.0.0.1:2', '--deployment-id', 'dep-tunnel', '--number', '+15550100000',
     '--agent-secret-file', join(dir, 'agent-secret'),
     '--spawn-tunnel', fake, '--tunnel-config', join(dir, 'config.yml'), '--tunnel-credentials-file', join(dir, 'credentials.json'), '--tunnel-name', 'tunnel-1',
   ], {

@@ -98,6 +98,12 @@ describe('DeploymentRegistry', () => {
     assert.equal(custom.isApprovedTunnelHost('a.eviltunnels.example.net'), false);
     assert.throws(() => new DeploymentRegistry({ approvedTunnelDomains: [] }), /at least one/);
     assert.throws(() => new DeploymentRegistry({ approvedTunnelDomains: ['com'] }), /two labels/);
+    for (const bad of ['co.uk', 'com.au', '*.example.com', 'https://example.com', 'example.com.', 'example.com:443', 'Example.com', '']) {
+      assert.throws(() => new DeploymentRegistry({ approvedTunnelDomains: [bad] }), /refused/, bad);
+    }
+    const zone = new DeploymentRegistry({ approvedTunnelDomains: ['tunnels.example.co.uk'] });
+    assert.equal(zone.isApprovedTunnelHost('gw.tunnels.example.co.uk'), true);
+    assert.equal(zone.isApprovedTunnelHost('gw.evil-tunnels.example.co.uk'), false);
   });
 
   it('refuses a second deployment with the same id or a number already owned', async () => {

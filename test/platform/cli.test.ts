@@ -11,7 +11,7 @@ import { runPlatformCommand } from '../../src/platform/cli.js';
 import { isTtmaError } from '../../src/errors.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
-import { ADMIN_TOKEN, FakeProvider, PROVIDER_KEY, adminHeaders, agentHeaders, call, envelope, signedHeaders } from './helpers.js';
+import { ADMIN_TOKEN, FakeProvider, PROVIDER_KEY, STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, signedHeaders } from './helpers.js';
 
 const CLI_MODULE = fileURLToPath(new URL('../../src/platform/cli.js', import.meta.url));
 const AGENT_SECRET = 'demo-agent-secret-0123456789-abcdefghij';
@@ -172,6 +172,67 @@ describe('ttma platform (cli)', () => {
       /tunnelHost/,
       'TTMA_ERR_CONFIG',
     );
+  });
+});
+
+describe('ttma platform (cli) with its own approved tunnel domains', () => {
+  const fx = useCliFixture('ttma-platform-domains-');
+  /** The fixture's flags without its deployment file (a trycloudflare.com host). */
+  const baseArgs = () => fx.args().slice(0, -2);
+
+  it('--approved-tunnel-domains: a named tunnel on the operator\'s zone registers; look-alikes and the replaced defaults are refused', async () => {
+    const run = await startCli([...baseArgs(), '--approved-tunnel-domains', 'example.com, tunnels.example.net']);
+    try {
+      const base = `http://127.0.0.1:${run.port}`;
+      let next = 1000;
+      const register = (id: string, tunnelHost: string) =>
+        call(base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: { id, numbers: [`+1555010${next++}`], tunnelHost } });
+      const created = await register('walk-one', 'gw-walk.example.com');
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal((await register('walk-two', 'gw.b.tunnels.example.net')).status, 201);
+      for (const tunnelHost of ['gw.evil-example.com', 'gw.notexample.com', 'example.com', 'gw.example.com.evil.org', 'a.trycloudflare.com', 'gw.eviltunnels.example.net']) {
+        const refused = await register('walk-evil', tunnelHost);
+        assert.equal(refused.status, 400, tunnelHost);
+        assert.match(refused.body.error.message, /under one of: example\.com, tunnels\.example\.net$/);
+      }
+      // The stream_url allowlist: only the registered host, never a look-alike of the zone.
+      const headers = agentHeaders('walk-one', created.body.agentSecret as string);
+      for (const host of ['gw-walk.evil-example.com', 'gw-walk.example.com.evil.org', 'other.example.com']) {
+        const answer = await call(base, 'POST', PLATFORM_PATHS.answer('v3:walk-1'), { headers, body: { stream_url: `wss://${host}/v1/media/v3:walk-1`, stream_auth_token: STREAM_TOKEN } });
+        assert.equal(answer.status, 400, host);
+        assert.equal(answer.body.error.code, 'TTMA_ERR_STREAM_HOST', host);
+      }
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.exit;
+    }
+  });
+
+  it('TTMA_APPROVED_TUNNEL_DOMAINS sets it too; a single label, a public suffix, a wildcard or a scheme is refused at start, named', async () => {
+    const run = await startCli(baseArgs(), { TTMA_APPROVED_TUNNEL_DOMAINS: 'tunnels.example.net' });
+    try {
+      const base = `http://127.0.0.1:${run.port}`;
+      const body = { id: 'env-one', numbers: ['+15550109999'], tunnelHost: 'gw.tunnels.example.net' };
+      assert.equal((await call(base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body })).status, 201);
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.exit;
+    }
+    for (const [value, why] of [
+      ['com', /approvedTunnelDomains\[0\]: a single label/],
+      ['example.com,co.uk', /approvedTunnelDomains\[1\]: a public suffix/],
+      ['*.example.com', /approvedTunnelDomains\[0\]: not a lowercase DNS name/],
+      ['https://example.com', /approvedTunnelDomains\[0\]: not a lowercase DNS name/],
+      ['Example.com', /approvedTunnelDomains\[0\]: not a lowercase DNS name/],
+    ] as const) {
+      await assert.rejects(runPlatformCommand([...baseArgs(), '--approved-tunnel-domains', value]), (err: unknown) => {
+        assert.ok(isTtmaError(err), String(err));
+        assert.equal(err.code, 'TTMA_ERR_CONFIG');
+        assert.match(err.message, why);
+        assert.match(err.message, /from flag --approved-tunnel-domains/);
+        return true;
+      }, value);
+    }
   });
 });
 

@@ -101,6 +101,27 @@ describe('operator API', () => {
     secret = fresh;
   });
 
+  it('a supplied secret is set, never echoed (rotate and create); a generated one is returned once', async () => {
+    const supplied = `supplied-${'k'.repeat(40)}`;
+    const rotated = await call(h.base, 'POST', `/v1/admin/deployments/${NEW.id}/rotate-secret`, { headers: adminHeaders(), body: { agentSecret: supplied } });
+    assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+    assert.equal(JSON.stringify(rotated.body).includes(supplied), false, JSON.stringify(rotated.body));
+    assert.equal(rotated.body.agentSecretSet, true);
+    assert.equal(rotated.body.agentSecret, undefined);
+    assert.equal((await h.platform.deployments.authenticate(NEW.id, supplied)).id, NEW.id, 'the supplied secret is the one set');
+    const other = { id: 'dep-supplied', numbers: ['+15550107777'], tunnelHost: 'sup.trycloudflare.com', agentSecret: `created-${'c'.repeat(40)}` };
+    const created = await call(h.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: other });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(JSON.stringify(created.body).includes(other.agentSecret), false);
+    assert.equal(created.body.agentSecretSet, true);
+    assert.ok(!h.lines.some((l) => l.includes(supplied) || l.includes(other.agentSecret)), 'nor logged');
+    // Back to a generated one: returned, this once.
+    const generated = await call(h.base, 'POST', `/v1/admin/deployments/${NEW.id}/rotate-secret`, { headers: adminHeaders(), body: {} });
+    assert.match(generated.body.agentSecret, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(generated.body.agentSecretSet, undefined);
+    secret = generated.body.agentSecret as string;
+  });
+
   it('disables (refused with TTMA_ERR_DEPLOYMENT_DISABLED) and enables', async () => {
     assert.equal((await call(h.base, 'POST', `/v1/admin/deployments/${NEW.id}/disable`, { headers: adminHeaders(), body: {} })).status, 200);
     const refused = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: agentHeaders(NEW.id, secret), body: dial() });

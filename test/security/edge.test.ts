@@ -220,7 +220,7 @@ function validConfig(host: string): GatewayConfig {
     workers: 1,
     publicHost: TUNNEL_HOST,
     webhookPublicKey: s.stack.publicKeyBase64,
-    platformUrl: 'http://127.0.0.1:9',
+    platformUrl: 'http://127.0.0.1:2',
     deploymentId: 'test',
     agentSecret: 'x'.repeat(32),
     numbers: [NUMBER],

@@ -24,7 +24,7 @@ function gatewayConfig(webhookPublicKey: string): GatewayConfig {
     workers: 1,
     publicHost: TUNNEL_HOST,
     webhookPublicKey,
-    platformUrl: 'http://127.0.0.1:9',
+    platformUrl: 'http://127.0.0.1:2',
     deploymentId: 'test',
     agentSecret: 'x'.repeat(32),
     numbers: [NUMBER],

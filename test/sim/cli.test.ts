@@ -1,7 +1,7 @@
 /** `ttma sim`: argument refusals, and a real child process: ready line, REST up, clean exit on SIGTERM. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import nacl from 'tweetnacl';
 import { isTtmaError } from '../../src/errors.js';
 import { parseSimArgs } from '../../src/sim/cli.js';
+import { runTtma } from '../helpers/runTtma.js';
 
 const CLI_MODULE = fileURLToPath(new URL('../../src/sim/cli.js', import.meta.url));
 
@@ -61,6 +62,39 @@ describe('ttma sim command line', () => {
     for (const bad of ['0', '-5', '1.5', '10m', '', '604801', '9999999']) {
       await assert.rejects(parseSimArgs(['--api-key-file', keyFile, `--recording-url-ttl=${bad}`]), /--recording-url-ttl must be a whole number of seconds from 1 to 604800/, bad);
     }
+  });
+
+  it('ttma sim --write-signing-key FILE: a key pair the simulator then signs with (FILE 0600, FILE.pub), never overwriting', async () => {
+    const file = join(dir, 'kept-signing-key');
+    const run = await runTtma(['sim', '--write-signing-key', file], { env: { HOME: dir } });
+    assert.equal(run.code, 0, run.stderr);
+    const line = JSON.parse(run.stdout) as { event: string; file: string; publicKeyFile: string; publicKey: string };
+    assert.deepEqual({ event: line.event, file: line.file, publicKeyFile: line.publicKeyFile }, { event: 'signing-key-written', file, publicKeyFile: `${file}.pub` });
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    assert.equal((await stat(`${file}.pub`)).mode & 0o777, 0o644);
+    const publicKey = (await readFile(`${file}.pub`, 'utf8')).trim();
+    assert.equal(publicKey, line.publicKey);
+    assert.equal(Buffer.from(publicKey, 'base64').length, 32);
+    // The simulator reads it back as its --signing-key-file, the same key pair.
+    const secretKey = (await parseSimArgs(['--api-key-file', keyFile, '--signing-key-file', file])).signingSecretKey;
+    assert.equal(Buffer.from(nacl.sign.keyPair.fromSecretKey(secretKey).publicKey).toString('base64'), publicKey);
+    assert.ok(!run.stdout.includes(Buffer.from(secretKey).toString('base64')), 'the secret key is not printed');
+    // A second run would replace a key in use: refused, both files unchanged.
+    const before = await readFile(file, 'utf8');
+    const again = await runTtma(['sim', '--write-signing-key', file], { env: { HOME: dir } });
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /exists already/);
+    assert.equal(await readFile(file, 'utf8'), before);
+    assert.equal((await readFile(`${file}.pub`, 'utf8')).trim(), publicKey);
+    // Only the public file there: refused too, and no half-written pair is left.
+    const lonely = join(dir, 'lonely');
+    await writeFile(`${lonely}.pub`, 'x\n');
+    assert.notEqual((await runTtma(['sim', '--write-signing-key', lonely], { env: { HOME: dir } })).code, 0);
+    await assert.rejects(stat(lonely), { code: 'ENOENT' });
+    // It starts no simulator: another flag with it is a usage error.
+    const mixed = await runTtma(['sim', '--write-signing-key', join(dir, 'mixed'), '--port', '0'], { env: { HOME: dir } });
+    assert.equal(mixed.code, 2, mixed.stderr);
+    assert.match(mixed.stderr, /takes no other flag/);
   });
 
   it('prints one ready line, serves the API, and exits 0 on SIGTERM', async () => {
