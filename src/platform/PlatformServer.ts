@@ -48,7 +48,8 @@ import { LiveCallAudit } from './LiveCallAudit.js';
 import { CallRecordings } from './CallRecordings.js';
 import { checkRecordingOrigins, RecordingFetcher, recordingOriginsFor } from './RecordingFetcher.js';
 import { ReservationCalls } from './ReservationCalls.js';
-import { Settlement } from './Settlement.js';
+import { cdrWindowMs, DEFAULT_CDR_ATTEMPTS, DEFAULT_CDR_BACKOFF_MS, Settlement } from './Settlement.js';
+import { SettlementSweep } from './SettlementSweep.js';
 import type { CapStore } from './store/CapStore.js';
 import { createCapStore } from './store/createCapStore.js';
 import type { StateJournal } from './store/StateJournal.js';
@@ -134,6 +135,11 @@ export interface PlatformServerOptions {
   usageReportGraceMs?: number;
   /** Looking for the provider's call record after a hang-up (Settlement: a window of minutes by default; tests shorten it). */
   cdr?: { attempts?: number; backoffMs?: number; maxWaiting?: number };
+  /**
+   * Resuming the settlements a stop cut short (SettlementSweep): between passes (default 60 s),
+   * before trying again one the store did not answer (default 5 s). Tests shorten them.
+   */
+  settlementSweep?: { intervalMs?: number; retryMs?: number };
   /** Between telling the gateway a cap is reached and hanging up its calls (default 1 s). */
   capGoodbyeMs?: number;
   /** Waits before trying again a hang-up at a cap (or of a disabled deployment) the provider failed (default 1, 5, 30 s). */
@@ -166,6 +172,8 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
 const STORE_READY_TIMEOUT_MS = 2_000;
+/** Past its record's window, a settlement still in the index is one nobody runs: this much later. */
+const SETTLEMENT_STALE_MARGIN_MS = 60_000;
 const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.AUTH,
   ErrorCodes.DEPLOYMENT_DISABLED,
@@ -217,6 +225,7 @@ export class PlatformServer {
   readonly #store: CapStore;
   readonly ledger: UsageLedger;
   readonly #settlement: Settlement;
+  readonly #settlementSweep: SettlementSweep;
   readonly #audit: LiveCallAudit;
   readonly #recordings: CallRecordings;
   readonly #deletedPerPass: number;
@@ -311,6 +320,14 @@ export class PlatformServer {
       ...(options.cdr?.attempts !== undefined ? { cdrAttempts: options.cdr.attempts } : {}),
       ...(options.cdr?.backoffMs !== undefined ? { cdrBackoffMs: options.cdr.backoffMs } : {}),
       ...(options.cdr?.maxWaiting !== undefined ? { cdrMaxWaiting: options.cdr.maxWaiting } : {}),
+    });
+    this.#settlementSweep = new SettlementSweep({
+      store: this.calls.store,
+      settlement: this.#settlement,
+      logger: this.#log,
+      staleAfterMs: cdrWindowMs(options.cdr?.attempts ?? DEFAULT_CDR_ATTEMPTS, options.cdr?.backoffMs ?? DEFAULT_CDR_BACKOFF_MS) + SETTLEMENT_STALE_MARGIN_MS,
+      ...(options.settlementSweep?.intervalMs !== undefined ? { intervalMs: options.settlementSweep.intervalMs } : {}),
+      ...(options.settlementSweep?.retryMs !== undefined ? { retryMs: options.settlementSweep.retryMs } : {}),
     });
     this.#audit = new LiveCallAudit({
       provider: this.#provider,
@@ -536,6 +553,8 @@ export class PlatformServer {
     if (!(await busReady)) {
       this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'control bus not connected at start: gateways connected to other platform processes miss what this one relays until it is');
     }
+    // Calls that ended before a stop and were never billed: resumed in the background (retried while the store is away).
+    this.#settlementSweep.start();
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
   }
@@ -547,6 +566,7 @@ export class PlatformServer {
     this.caps.close();
     this.streamless.close();
     this.control.close();
+    this.#settlementSweep.close();
     this.#settlement.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();

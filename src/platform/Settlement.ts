@@ -12,11 +12,21 @@
  * (top-ups stopped: it holds what it reserved, at least what it will be
  * billed; fail closed). What waits is bounded: past `cdrMaxWaiting` calls
  * already waiting, a call gets one look and then its webhooks' figure.
+ *
+ * A platform that stops (a deploy, a crash) ends its waits, but the ended
+ * calls not billed yet stay on the call store's unsettled index, and the
+ * next start hands them back here (`resume`, from SettlementSweep): the
+ * window then counts from the call's end, not from the resumption, and a
+ * call past it gets one look before its webhooks' figure. Exactly once
+ * across processes and restarts is the cap store's: its settle applies a
+ * reservation's figure the first time only (`first`); a later settler writes
+ * the record only when the first one stopped before it did.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CapEnforcer } from './CapEnforcer.js';
+import type { SettleResult } from './store/CapStore.js';
 import type { CallRecord, CallRegistry } from './CallRegistry.js';
 import type { CallDetailRecord, ProviderClient } from './ProviderClient.js';
 import { occurredAtOf } from './providerEvents.js';
@@ -51,7 +61,7 @@ export function cdrWindowMs(attempts: number, backoffMs: number): number {
   return (backoffMs * attempts * (attempts - 1)) / 2;
 }
 
-/** settlement stopped (the platform is stopping): nothing is billed, the reservation stays held. */
+/** Settlement stopped (the platform is stopping): nothing is billed; the call stays on the unsettled index for the next start. */
 const CLOSED = Symbol('closed');
 const STORE_RETRIES = 20;
 const MAX_REMEMBERED = 50_000;
@@ -70,24 +80,55 @@ export class Settlement {
     this.#o = options;
   }
 
-  /** Stops the waits for records: calls still waiting are left unsettled (their reservations held, fail closed). */
+  /**
+   * Stops the waits for records: calls still waiting stay unsettled here (their reservations
+   * held, fail closed) and on the store's unsettled index, which the next start resumes.
+   */
   close(): void {
-    if (this.#waiting > 0) this.#o.logger.warn({ waiting: this.#waiting }, 'stopping: calls still waiting for their provider record are left unsettled');
+    if (this.#waiting > 0) this.#o.logger.warn({ waiting: this.#waiting }, 'stopping: calls still waiting for their provider record are left unsettled until the next start resumes them');
     this.#stop.abort();
   }
 
+  /** True while this process is settling the call (a resumption of it would only wait twice). */
+  settling(callControlId: string): boolean {
+    return this.#inFlight.has(callControlId) || this.#done.has(callControlId);
+  }
+
   /** Settles an ended call; safe to call for every duplicate hang-up event. */
-  async onHangup(callControlId: string): Promise<void> {
+  onHangup(callControlId: string): Promise<void> {
+    return this.#run(callControlId, null);
+  }
+
+  /**
+   * Settles an ended call whose settlement an earlier process (or this one, before a restart)
+   * did not finish. The look for the record goes on where it would be now: its window counts
+   * from the call's end (`sinceMs`, when the store learned it, if the record has no end time).
+   */
+  resume(callControlId: string, sinceMs: number): Promise<void> {
+    return this.#run(callControlId, sinceMs);
+  }
+
+  async #run(callControlId: string, resumedSinceMs: number | null): Promise<void> {
     if (this.#inFlight.has(callControlId) || this.#done.has(callControlId)) return;
     // Taken before the first await, so a duplicate hang-up cannot start a second settlement.
     this.#inFlight.add(callControlId);
     try {
       const record = await this.#o.calls.get(callControlId);
-      if (!record?.locked || !record.deploymentId) return;
+      if (!record?.locked || !record.deploymentId) {
+        // Nothing to settle: off the index, so no later start looks at it again.
+        if (resumedSinceMs !== null) await this.#o.calls.store.dropUnsettled(callControlId);
+        return;
+      }
+      if (record.billing) {
+        // Settled already (by another process, or before a restart): a repeat hang-up changes nothing.
+        this.#remember(callControlId);
+        return;
+      }
       const deploymentId = record.deploymentId;
       const reservationId = record.reservationId ?? callControlId;
       await this.#o.caps.release(deploymentId, reservationId);
-      const cdr = await this.#finalRecord(callControlId);
+      const elapsedMs = resumedSinceMs === null ? 0 : Math.max(0, Date.now() - (Date.parse(record.endedAt ?? '') || resumedSinceMs));
+      const cdr = await this.#finalRecord(callControlId, undefined, elapsedMs);
       if (cdr === CLOSED) return;
       let durationMs: number;
       let source: 'cdr' | 'webhooks';
@@ -100,9 +141,17 @@ export class Settlement {
         source = 'webhooks';
         this.#o.logger.warn({ callId: callControlId }, 'no final call detail record from the provider: billed from its webhooks');
       }
-      const units = this.#o.caps.unitsFor(durationMs);
       const price = this.#o.priceMicroUsdPerMinute ?? DEFAULT_PRICE_MICRO_USD_PER_MINUTE;
-      const result = await this.#settle(deploymentId, reservationId, units);
+      const result = await this.#settle(deploymentId, reservationId, this.#o.caps.unitsFor(durationMs));
+      // Not written: the call stays on the unsettled index, and a later sweep (or start) settles it.
+      if (result === null) return;
+      if (!result.first && (await this.#o.calls.get(callControlId))?.billing) {
+        // Another settler got there first and wrote its figure: that one stands.
+        this.#remember(callControlId);
+        return;
+      }
+      // The figure the reservation was settled at (ours, or the first settler's if it stopped before writing the record).
+      const units = result.billed;
       await this.#o.calls.patch(callControlId, {
         billing: { source, durationMs, billedMinutes: units, costMicroUsd: units * price },
       });
@@ -110,11 +159,12 @@ export class Settlement {
       await this.#o.ledger.providerFigure(deploymentId, callControlId, durationMs).catch((err: unknown) =>
         this.#o.logger.error({ deployment: deploymentId, callId: callControlId, err: isTtmaError(err) ? err.code : 'error' }, 'usage cross-check could not record the provider figure'),
       );
-      this.#done.add(callControlId);
-      // Bounded: the store's settled flag is what guarantees once; this only saves round trips.
-      if (this.#done.size > MAX_REMEMBERED) this.#done.delete(this.#done.values().next().value as string);
+      this.#remember(callControlId);
       this.#o.logger.info(
-        { deployment: deploymentId, callId: callControlId, durationMs, billedMinutes: units, providerBilledSec: cdr?.billed_sec ?? null, reserved: result?.reserved, source, first: result?.first },
+        {
+          deployment: deploymentId, callId: callControlId, durationMs, billedMinutes: units, providerBilledSec: cdr?.billed_sec ?? null,
+          reserved: result.reserved, source, first: result.first, resumed: resumedSinceMs !== null,
+        },
         'call settled from the provider figure',
       );
     } finally {
@@ -150,19 +200,40 @@ export class Settlement {
     return true;
   }
 
-  /** The provider's record once it shows the call ended; null when it never does within the window. */
-  async #finalRecord(callControlId: string, attemptsWanted?: number): Promise<CallDetailRecord | null | typeof CLOSED> {
+  /** Bounded: the store's settled flag is what guarantees once; this only saves round trips. */
+  #remember(callControlId: string): void {
+    this.#done.add(callControlId);
+    if (this.#done.size > MAX_REMEMBERED) this.#done.delete(this.#done.values().next().value as string);
+  }
+
+  /**
+   * The provider's record once it shows the call ended; null when it never does within the
+   * window. `elapsedMs`: how much of the window is already over (a resumed settlement): one
+   * look now, then the looks still ahead in the window, at their times.
+   */
+  async #finalRecord(callControlId: string, attemptsWanted?: number, elapsedMs = 0): Promise<CallDetailRecord | null | typeof CLOSED> {
     const wanted = attemptsWanted ?? this.#o.cdrAttempts ?? DEFAULT_CDR_ATTEMPTS;
     const backoffMs = this.#o.cdrBackoffMs ?? DEFAULT_CDR_BACKOFF_MS;
     const maxWaiting = this.#o.cdrMaxWaiting ?? DEFAULT_CDR_MAX_WAITING;
-    let attempts = wanted;
-    if (wanted > 1 && this.#waiting >= maxWaiting) {
-      attempts = 1;
+    let looks = lookTimes(wanted, backoffMs, elapsedMs);
+    if (looks.length > 1 && this.#waiting >= maxWaiting) {
+      looks = [0];
       this.#o.logger.warn({ callId: callControlId, waiting: this.#waiting }, 'too many calls waiting for their provider record: this one gets one look');
     }
-    if (attempts > 1) this.#waiting++;
+    const waits = looks.length > 1;
+    if (waits) this.#waiting++;
     try {
-      for (let attempt = 1; attempt <= attempts; attempt++) {
+      let at = 0;
+      for (const lookAt of looks) {
+        if (lookAt > at) {
+          try {
+            // Unref'd: a wait of minutes never keeps a process alive; close() ends it at once.
+            await delay(lookAt - at, undefined, { signal: this.#stop.signal, ref: false });
+          } catch {
+            return CLOSED;
+          }
+          at = lookAt;
+        }
         if (this.#stop.signal.aborted) return CLOSED;
         try {
           const cdr = await this.#o.provider.callDetailRecord(callControlId);
@@ -170,23 +241,15 @@ export class Settlement {
         } catch (err) {
           this.#o.logger.warn({ callId: callControlId, err: isTtmaError(err) ? err.message : 'error' }, 'call detail record not available');
         }
-        if (attempt < attempts) {
-          try {
-            // Unref'd: a wait of minutes never keeps a process alive; close() ends it at once.
-            await delay(backoffMs * attempt, undefined, { signal: this.#stop.signal, ref: false });
-          } catch {
-            return CLOSED;
-          }
-        }
       }
       return null;
     } finally {
-      if (attempts > 1) this.#waiting--;
+      if (waits) this.#waiting--;
     }
   }
 
-  /** Settlement must not be lost while the store is away: retried for a while, then logged for the operator. */
-  async #settle(deploymentId: string, reservationId: string, units: number): Promise<{ first: boolean; reserved: number } | null> {
+  /** Settlement must not be lost while the store is away: retried for a while, then left to a later sweep (logged). */
+  async #settle(deploymentId: string, reservationId: string, units: number): Promise<SettleResult | null> {
     for (let attempt = 1; attempt <= STORE_RETRIES; attempt++) {
       try {
         return await this.#o.caps.settle(deploymentId, reservationId, units);
@@ -194,7 +257,7 @@ export class Settlement {
         if (attempt === STORE_RETRIES) {
           this.#o.logger.error(
             { deployment: deploymentId, reservation: reservationId, units, err: isTtmaError(err) ? err.code : 'error' },
-            'settlement could not be written to the store: apply it by hand',
+            'settlement could not be written to the store: the call stays unsettled, a later sweep or start settles it',
           );
           return null;
         }
@@ -203,6 +266,20 @@ export class Settlement {
     }
     return null;
   }
+}
+
+/**
+ * When to look for the record, in ms from now, `elapsedMs` into the window: look n of `attempts`
+ * is at backoffMs x n(n-1)/2 after the call's end (0, 1, 3, 6... backoffs), so from the start
+ * that is the usual schedule; resumed, one look now, then those still ahead.
+ */
+export function lookTimes(attempts: number, backoffMs: number, elapsedMs = 0): number[] {
+  const looks = [0];
+  for (let n = 2; n <= attempts; n++) {
+    const at = (backoffMs * n * (n - 1)) / 2;
+    if (at > elapsedMs) looks.push(at - elapsedMs);
+  }
+  return looks;
 }
 
 /** The record's `finished_at` is to the second (ProviderClient.CallDetailRecord). */

@@ -7,6 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CallRegistry } from '../../src/platform/CallRegistry.js';
 import type { CallStore } from '../../src/platform/store/CallStore.js';
@@ -15,6 +18,7 @@ import { RedisCallStore } from '../../src/platform/store/RedisCallStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
 import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { StateJournal } from '../../src/platform/store/StateJournal.js';
 import { stateDirs } from '../helpers/stateDirs.js';
 
 const inbound = { direction: 'incoming' as const, from: '+15550000001', to: '+15551230001' };
@@ -184,6 +188,37 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       assert.deepEqual((await calls.list({ deploymentId: 'dep-even', limit: 2, offset: 3 })).map((r) => r.callControlId), []);
     });
 
+    it('indexes the ended calls of a deployment until billing is written on them (what a start resumes)', async () => {
+      const calls = await open();
+      const at = (s: number) => new Date(Date.UTC(2030, 0, 1, 0, 0, s)).toISOString();
+      const hangup = (c: string, facts: typeof inbound | typeof outbound, s: number) => calls.recordEvent(c, facts, { event_type: 'call.hangup', occurred_at: at(s) }, at(s));
+      const [owned, unowned, dialled, live, later] = [id(), id(), id(), id(), id()];
+      await calls.lock(owned, 'dep-a', inbound);
+      await hangup(owned, inbound, 1);
+      await hangup(owned, inbound, 9);
+      await calls.lock(unowned, null, inbound);
+      await hangup(unowned, inbound, 2);
+      // An outgoing call's hang-up before its dial locked it: indexed when it is locked.
+      await hangup(dialled, outbound, 3);
+      assert.deepEqual(await calls.store.unsettled(10), [{ callControlId: owned, sinceMs: Date.parse(at(1)) }], 'owned and ended only, at its first hang-up');
+      await calls.lock(dialled, 'dep-a', outbound, { nowIso: at(4), reservationId: 'dial-x' });
+      await calls.lock(live, 'dep-a', inbound);
+      await calls.recordEvent(live, inbound, { event_type: 'call.answered', occurred_at: at(5) }, at(5));
+      await calls.lock(later, 'dep-b', inbound);
+      await hangup(later, inbound, 6);
+      const ids = async (limit: number, fromMs?: number) => (await calls.store.unsettled(limit, fromMs)).map((u) => u.callControlId);
+      assert.deepEqual(await ids(10), [owned, dialled, later], 'oldest first');
+      assert.deepEqual(await ids(2), [owned, dialled]);
+      assert.deepEqual(await ids(10, Date.parse(at(4))), [dialled, later], 'from a time on, inclusive');
+      await calls.patch(owned, { reservationId: owned });
+      assert.deepEqual(await ids(10), [owned, dialled, later], 'only billing settles it');
+      await calls.patch(owned, { billing: { source: 'cdr', durationMs: 1_000, billedMinutes: 1, costMicroUsd: 10_000 } });
+      await calls.store.dropUnsettled(later);
+      assert.deepEqual(await ids(10), [dialled]);
+      await hangup(owned, inbound, 12);
+      assert.deepEqual(await ids(10), [dialled], 'a late hang-up does not put a settled call back');
+    });
+
     it('stays bounded: never more than maxCalls, the newest kept', async () => {
       const calls = await open({ maxCalls: 3 });
       const ids: string[] = [];
@@ -217,6 +252,30 @@ suite('embedded, journaled to a state directory', async () => {
   };
 });
 
+it('the embedded store finds its unsettled calls again when its state directory is opened again', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ttma-unsettled-'));
+  try {
+    const journal = await StateJournal.open(dir);
+    const first = new MemoryCallStore({ journal });
+    const now = new Date().toISOString();
+    await first.lock('v3:waiting', 'dep-a', inbound, now);
+    await first.recordEvent('v3:waiting', inbound, { event_type: 'call.hangup', occurred_at: now }, now);
+    await first.lock('v3:billed', 'dep-a', inbound, now);
+    await first.recordEvent('v3:billed', inbound, { event_type: 'call.hangup', occurred_at: now }, now);
+    await first.patch('v3:billed', { billing: { source: 'cdr', durationMs: 1_000, billedMinutes: 1, costMicroUsd: 10_000 } });
+    await journal.close();
+    const reopened = await StateJournal.open(dir);
+    try {
+      // Rebuilt from the records (the index itself is not journaled), at the call's end.
+      assert.deepEqual(await new MemoryCallStore({ journal: reopened }).unsettled(10), [{ callControlId: 'v3:waiting', sinceMs: Date.parse(now) }]);
+    } finally {
+      await reopened.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 const skip = redisUnavailable();
 suite('redis', () => prefixedRedisStores((url, prefix, options) => new RedisCallStore({ url, prefix, ...options })), skip);
 
@@ -243,6 +302,9 @@ describe('redis call store: layout, retention and failure', { skip }, () => {
       // The new call's creation dropped the 2-day-old one from the history.
       assert.deepEqual((await calls.list()).map((r) => r.callControlId), ['v3:new']);
       assert.deepEqual((await calls.list({ deploymentId: 'dep-a' })).map((r) => r.callControlId), ['v3:new']);
+      // The unsettled index shares the tag (its scripts change it with the record, in one slot).
+      await calls.recordEvent('v3:new', inbound, { event_type: 'call.hangup', occurred_at: new Date().toISOString() });
+      assert.deepEqual(await redisFx.raw.zrange('lay:{calls}:unsettled', '0', '-1'), ['v3:new']);
     } finally {
       await store.close();
     }

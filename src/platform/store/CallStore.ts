@@ -113,6 +113,17 @@ export function timelineEntryOf(event: CallEvent): TimelineEntry {
   return { event: event.event_type, occurred_at: event.occurred_at, ...(event.stream_id !== undefined ? { stream_id: event.stream_id } : {}) };
 }
 
+/**
+ * An ended call of a deployment whose settlement has not been written yet
+ * (no billing on its record): the index a platform start resumes from, so a
+ * settlement cut short by a stop is not lost (Settlement.ts, SettlementSweep.ts).
+ */
+export interface UnsettledCall {
+  callControlId: string;
+  /** When the store learned the call ended (its hang-up recorded, or its owner locked after it), ms. */
+  sinceMs: number;
+}
+
 /** Which records to list, newest first (by first sight). */
 export interface CallListScope {
   /** Only calls locked to this deployment. */
@@ -141,6 +152,15 @@ export interface CallStore {
   /** Merges recording fields of a known call, field by field (concurrent patches do not lose each other's fields). */
   patchRecording(callControlId: string, fields: Partial<CallRecording>): Promise<boolean>;
   list(scope?: CallListScope): Promise<CallRecord[]>;
+  /**
+   * Ended calls of a deployment not settled yet, oldest first (by `sinceMs`, then id): at most
+   * `limit`, from `fromMs` on (inclusive). A call joins when its hang-up is recorded while it is
+   * locked to a deployment (or it is locked to one after its hang-up) and leaves when billing is
+   * patched onto its record, or by `dropUnsettled`; evicting the record drops it too.
+   */
+  unsettled(limit: number, fromMs?: number): Promise<UnsettledCall[]>;
+  /** Takes a call off the unsettled index (nothing to settle: its record is gone, or it has no owner). */
+  dropUnsettled(callControlId: string): Promise<void>;
   /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer. */
   ping(): Promise<void>;
   ready?(timeoutMs?: number): Promise<boolean>;

@@ -5,6 +5,8 @@
  * over it, ended calls are forgotten first (oldest first), then the oldest.
  * Each change is set again in its journal table and flushed before the
  * method answers (StateJournal.ts), so a persistent journal keeps the records.
+ * The unsettled index is not journaled: it follows from the records, so it
+ * is rebuilt from them when the store opens (one pass over memory, no I/O).
  */
 import {
   BLANK_RECORDING,
@@ -25,6 +27,7 @@ import {
   type EventOutcome,
   type LockOutcome,
   type TimelineEntry,
+  type UnsettledCall,
 } from './CallStore.js';
 import { checkMaxRecords } from './retention.js';
 import { StateJournal, type JournalTable } from './StateJournal.js';
@@ -34,11 +37,16 @@ export class MemoryCallStore implements CallStore {
   readonly #calls: JournalTable<CallRecord>;
   readonly #journal: StateJournal;
   readonly #maxCalls: number;
+  /** Ended, owned calls not billed yet: id to when the store learned it (ms). */
+  readonly #unsettled = new Map<string, number>();
 
   constructor(options: { maxCalls?: number; journal?: StateJournal } = {}) {
     this.#maxCalls = checkMaxRecords('call retention', 'maxCalls', options.maxCalls ?? DEFAULT_MAX_CALLS);
     this.#journal = options.journal ?? StateJournal.inMemory();
     this.#calls = this.#journal.table<CallRecord>('calls');
+    for (const [id, record] of this.#calls) {
+      if (awaitsSettlement(record)) this.#unsettled.set(id, Date.parse(record.endedAt ?? '') || Date.parse(record.firstSeenAt) || 0);
+    }
   }
 
   async get(callControlId: string): Promise<CallRecord | undefined> {
@@ -60,6 +68,7 @@ export class MemoryCallStore implements CallStore {
     record.locked = true;
     if (reservationId !== undefined) record.reservationId = reservationId;
     this.#calls.set(callControlId, record);
+    this.#markUnsettled(record, nowIso);
     const outcome: LockOutcome = { ok: true, deploymentId, state: record.state };
     await this.#journal.flush();
     return outcome;
@@ -78,6 +87,7 @@ export class MemoryCallStore implements CallStore {
     }
     if (event.event_type === 'call.hangup' && record.endedAt === null) record.endedAt = event.occurred_at;
     this.#calls.set(callControlId, record);
+    this.#markUnsettled(record, nowIso);
     const outcome: EventOutcome = { deploymentId: record.deploymentId, locked: record.locked, state: record.state };
     await this.#journal.flush();
     return outcome;
@@ -88,6 +98,7 @@ export class MemoryCallStore implements CallStore {
     if (!record) return false;
     if (fields.reservationId !== undefined) record.reservationId = fields.reservationId;
     if (fields.billing !== undefined) record.billing = fields.billing ? { ...fields.billing } : null;
+    if (record.billing) this.#unsettled.delete(callControlId);
     this.#calls.set(callControlId, record);
     await this.#journal.flush();
     return true;
@@ -110,6 +121,17 @@ export class MemoryCallStore implements CallStore {
     matches.sort(newestFirst);
     const from = scope.offset ?? 0;
     return matches.slice(from, from + (scope.limit ?? matches.length)).map(cloneRecord);
+  }
+
+  async unsettled(limit: number, fromMs = 0): Promise<UnsettledCall[]> {
+    const out: UnsettledCall[] = [];
+    for (const [callControlId, sinceMs] of this.#unsettled) if (sinceMs >= fromMs) out.push({ callControlId, sinceMs });
+    out.sort((a, b) => a.sinceMs - b.sinceMs || (a.callControlId < b.callControlId ? -1 : a.callControlId > b.callControlId ? 1 : 0));
+    return out.slice(0, Math.max(0, limit));
+  }
+
+  async dropUnsettled(callControlId: string): Promise<void> {
+    this.#unsettled.delete(callControlId);
   }
 
   async ping(): Promise<void> {
@@ -145,18 +167,33 @@ export class MemoryCallStore implements CallStore {
     return record;
   }
 
+  /** Kept at its first time, as Redis's ZADD NX. */
+  #markUnsettled(record: CallRecord, nowIso: string): void {
+    if (awaitsSettlement(record) && !this.#unsettled.has(record.callControlId)) this.#unsettled.set(record.callControlId, Date.parse(nowIso) || Date.now());
+  }
+
   /** Over the bound: forget ended calls first (oldest first), then the oldest. */
   #evict(): void {
     if (this.#calls.size <= this.#maxCalls) return;
     for (const [id, record] of this.#calls) {
       if (this.#calls.size <= this.#maxCalls) return;
-      if (record.state === 'ended') this.#calls.delete(id);
+      if (record.state === 'ended') this.#forget(id);
     }
     for (const id of this.#calls.keys()) {
       if (this.#calls.size <= this.#maxCalls) return;
-      this.#calls.delete(id);
+      this.#forget(id);
     }
   }
+
+  #forget(id: string): void {
+    this.#calls.delete(id);
+    this.#unsettled.delete(id);
+  }
+}
+
+/** Ended, owned by a deployment, and no settlement written on it yet. */
+function awaitsSettlement(record: CallRecord): boolean {
+  return record.state === 'ended' && record.locked && record.deploymentId !== null && record.billing === null;
 }
 
 function insertSorted(timeline: TimelineEntry[], entry: TimelineEntry): void {

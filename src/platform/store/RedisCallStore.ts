@@ -8,6 +8,7 @@
  *   ttma:{calls}:call:<id>:tl    sorted set, the timeline (score occurred_at ms)
  *   ttma:{calls}:index           sorted set of ids by first sight (ms): the history
  *   ttma:{calls}:dep:<deployment> sorted set of that deployment's ids
+ *   ttma:{calls}:unsettled       sorted set of ended, owned calls not billed yet (ms): what a start resumes
  * Retention: every record expires `retentionDays` after its last change, and
  * the index keeps the newest `maxCalls` (older records are deleted with their
  * index entry), so Redis does not grow without bound.
@@ -35,6 +36,7 @@ import {
   type EventOutcome,
   type LockOutcome,
   type TimelineEntry,
+  type UnsettledCall,
 } from './CallStore.js';
 import { EVENT_SCRIPT, LOCK_SCRIPT, PATCH_SCRIPT } from './callScripts.js';
 import { RedisBackedStore } from './redisClient.js';
@@ -76,9 +78,9 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     this.#retentionMs = retention.retentionMs;
     this.#ttlSec = retention.ttlSec;
     this.#prefix = `${options.prefix ?? 'ttma'}:{calls}:`;
-    this.redis.defineCommand('ttmaCallLock', { numberOfKeys: 4, lua: LOCK_SCRIPT });
-    this.redis.defineCommand('ttmaCallEvent', { numberOfKeys: 3, lua: EVENT_SCRIPT });
-    this.redis.defineCommand('ttmaCallPatch', { numberOfKeys: 2, lua: PATCH_SCRIPT });
+    this.redis.defineCommand('ttmaCallLock', { numberOfKeys: 5, lua: LOCK_SCRIPT });
+    this.redis.defineCommand('ttmaCallEvent', { numberOfKeys: 4, lua: EVENT_SCRIPT });
+    this.redis.defineCommand('ttmaCallPatch', { numberOfKeys: 3, lua: PATCH_SCRIPT });
   }
 
   get #commands(): Commands {
@@ -104,7 +106,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     const owner = deploymentId ?? '';
     const [ok, lockedTo, state] = await this.run(() =>
       this.#commands.ttmaCallLock(
-        key, `${key}:tl`, this.#index(), this.#depIndex(owner),
+        key, `${key}:tl`, this.#index(), this.#depIndex(owner), this.#unsettled(),
         callControlId, owner, facts.direction, facts.from, facts.to, nowIso, Date.parse(nowIso), this.#ttlSec,
         reservationId ?? '', this.#maxCalls, this.#retentionMs, this.#prefix,
       ),
@@ -119,7 +121,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     const entry = JSON.stringify(timelineEntryOf(event));
     const [owner, locked, state] = await this.run(() =>
       this.#commands.ttmaCallEvent(
-        key, `${key}:tl`, this.#index(),
+        key, `${key}:tl`, this.#index(), this.#unsettled(),
         callControlId, facts.direction, facts.from, facts.to, nowIso, Date.parse(nowIso), this.#ttlSec, this.#maxCalls, this.#retentionMs, this.#prefix,
         event.event_type, event.occurred_at, Date.parse(event.occurred_at), entry, event.hangup_cause ?? '',
         stateAfter(event.event_type) ?? '', MAX_TIMELINE_ENTRIES,
@@ -157,9 +159,21 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     return out;
   }
 
+  async unsettled(limit: number, fromMs = 0): Promise<UnsettledCall[]> {
+    // Equal scores come in id order (a sorted set's own order): the contract's "then id".
+    const flat = await this.run(() => this.redis.zrangebyscore(this.#unsettled(), Math.max(0, Math.floor(fromMs)), '+inf', 'WITHSCORES', 'LIMIT', 0, limit));
+    const out: UnsettledCall[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ callControlId: flat[i]!, sinceMs: Number(flat[i + 1]) });
+    return out;
+  }
+
+  async dropUnsettled(callControlId: string): Promise<void> {
+    await this.run(() => this.redis.zrem(this.#unsettled(), callControlId));
+  }
+
   async #patch(callControlId: string, pairs: string[]): Promise<boolean> {
     const key = this.#key(callControlId);
-    const done = await this.run(() => this.#commands.ttmaCallPatch(key, `${key}:tl`, this.#ttlSec, ...pairs));
+    const done = await this.run(() => this.#commands.ttmaCallPatch(key, `${key}:tl`, this.#unsettled(), this.#ttlSec, callControlId, ...pairs));
     return Number(done) === 1;
   }
 
@@ -193,6 +207,10 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
 
   #index(): string {
     return `${this.#prefix}index`;
+  }
+
+  #unsettled(): string {
+    return `${this.#prefix}unsettled`;
   }
 
   #depIndex(deploymentId: string): string {

@@ -10,7 +10,24 @@
  * from, to, state, firstSeenAt, answeredAt, endedAt, hangupCause, seq,
  * reservationId, billing (JSON), rec (1 when recording is on) and rec.<field>
  * (JSON each). Absent means null.
+ *
+ * The unsettled index (`unsettled`, a sorted set of ids scored by when the
+ * store learned the call ended, ms) holds the ended calls of a deployment
+ * whose billing is not written yet: a call joins when its hang-up is
+ * recorded while it has an owner (EVENT) or it gets an owner after its
+ * hang-up (LOCK), and leaves when billing is patched on (PATCH) or its
+ * record is evicted (CREATE). It is what a platform start resumes.
  */
+
+/** Puts an owned, ended, unbilled call on the unsettled index (kept at its first time: NX). */
+const MARK_UNSETTLED = `
+local function markUnsettled(rec, unsettled, id, nowMs)
+  if redis.call('HGET', rec, 'state') == 'ended' and redis.call('HGET', rec, 'locked') == '1'
+    and redis.call('HEXISTS', rec, 'owner') == 1 and redis.call('HEXISTS', rec, 'billing') == 0 then
+    redis.call('ZADD', unsettled, 'NX', nowMs, id)
+  end
+end
+`;
 
 /**
  * Shared by LOCK and EVENT: create the record when absent, index it (history
@@ -31,6 +48,7 @@ local function create(rec, index, argv_id, direction, from, to, nowIso, nowMs, m
       local old = prefix .. 'call:' .. gone[i]
       local owner = redis.call('HGET', old, 'owner')
       if owner then redis.call('ZREM', prefix .. 'dep:' .. owner, gone[i]) end
+      redis.call('ZREM', prefix .. 'unsettled', gone[i])
       redis.call('DEL', old, old .. ':tl')
     end
   end
@@ -38,12 +56,12 @@ end
 `;
 
 /**
- * KEYS: record, timeline, history index, deployment's index (for the new owner; any key when none).
+ * KEYS: record, timeline, history index, deployment's index (for the new owner; any key when none), unsettled index.
  * ARGV: id, owner ('' = unowned), direction, from, to, nowIso, nowMs, ttl s,
  *       reservationId ('' = none), maxCalls, retention ms, key prefix.
  * Returns {ok, owner, state}: ok 1 locked now or already to this owner, 0 locked to another.
  */
-export const LOCK_SCRIPT = `${CREATE}
+export const LOCK_SCRIPT = `${CREATE}${MARK_UNSETTLED}
 local locked = redis.call('HGET', KEYS[1], 'locked')
 if locked == '1' then
   local owner = redis.call('HGET', KEYS[1], 'owner') or ''
@@ -65,19 +83,21 @@ if ARGV[2] ~= '' then
   if over > 0 then redis.call('ZPOPMIN', KEYS[4], over) end
 end
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'reservationId', ARGV[9]) end
+-- Its hang-up came before its owner (an outgoing call's webhook before the dial's answer).
+markUnsettled(KEYS[1], KEYS[5], ARGV[1], tonumber(ARGV[7]))
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 return {1, ARGV[2], redis.call('HGET', KEYS[1], 'state')}
 `;
 
 /**
- * KEYS: record, timeline, history index.
+ * KEYS: record, timeline, history index, unsettled index.
  * ARGV: id, direction, from, to, nowIso, nowMs, ttl s, maxCalls, retention ms, prefix,
  *       event type, occurred_at, occurred ms, entry JSON, hangup cause ('' none),
  *       next state ('' none), max timeline entries.
  * Returns {owner, locked, state}.
  */
-export const EVENT_SCRIPT = `${CREATE}
+export const EVENT_SCRIPT = `${CREATE}${MARK_UNSETTLED}
 local rank = { initiated = 0, answered = 1, ended = 2 }
 if redis.call('EXISTS', KEYS[1]) == 0 then
   create(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10])
@@ -94,6 +114,7 @@ end
 if ARGV[11] == 'call.hangup' then
   if ARGV[15] ~= '' then redis.call('HSET', KEYS[1], 'hangupCause', ARGV[15]) end
   if redis.call('HEXISTS', KEYS[1], 'endedAt') == 0 then redis.call('HSET', KEYS[1], 'endedAt', ARGV[12]) end
+  markUnsettled(KEYS[1], KEYS[4], ARGV[1], tonumber(ARGV[6]))
 end
 if ARGV[11] == 'call.answered' then
   local answered = redis.call('HGET', KEYS[1], 'answeredAt')
@@ -105,13 +126,15 @@ return {redis.call('HGET', KEYS[1], 'owner') or '', redis.call('HGET', KEYS[1], 
 `;
 
 /**
- * KEYS: record, timeline. ARGV: ttl s, then field/value pairs ('' value: delete the field).
+ * KEYS: record, timeline, unsettled index. ARGV: ttl s, id, then field/value pairs ('' value:
+ * delete the field). Billing written takes the call off the unsettled index.
  * Returns 1, or 0 when the record does not exist (nothing is created).
  */
 export const PATCH_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  if ARGV[i] == 'billing' and ARGV[i + 1] ~= '' then redis.call('ZREM', KEYS[3], ARGV[2]) end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
