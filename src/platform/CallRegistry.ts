@@ -68,6 +68,11 @@ export class CallRegistry {
     return this.store.ownerOf(callControlId);
   }
 
+  /** The call a dial's reservation was locked with; null when none was. */
+  callOfReservation(reservationId: string): Promise<string | null> {
+    return this.store.callOfReservation(reservationId);
+  }
+
   /**
    * Locks the call to `deploymentId` (null = unowned) unless it is already
    * locked. Re-locking to the same owner is a no-op success; to another owner

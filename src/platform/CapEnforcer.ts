@@ -20,7 +20,7 @@
 import { ErrorCodes, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { StoreRetries } from './StoreRetries.js';
-import { periodOf, type CapLimits, type CapStore, type ReserveResult, type SettleResult } from './store/CapStore.js';
+import { periodOf, type CallReservation, type CapLimits, type CapStore, type ReserveResult, type SettleResult } from './store/CapStore.js';
 
 export interface CapEnforcerOptions {
   store: CapStore;
@@ -176,6 +176,11 @@ export class CapEnforcer {
       this.#log.warn({ deployment: deploymentId, reservation: reservationId, code: ErrorCodes.STORE_UNAVAILABLE }, 'reservation not given back (store unreachable): retried in the background');
       this.#retries.schedule('reservation give-back', { deployment: deploymentId, reservation: reservationId }, giveBack);
     }
+  }
+
+  /** What a reservation holds (null: unknown to the store). */
+  reservation(deploymentId: string, reservationId: string): Promise<CallReservation | null> {
+    return this.#store.reservation(deploymentId, reservationId);
   }
 
   /** Live reservation ids of a deployment. */

@@ -16,9 +16,19 @@
  * reserving: fail closed. A provider that fails or
  * rate-limits (Telnyx answers 429 past its limits) is left alone for a while:
  * every check is paused, and the calls keep reserving meanwhile.
+ *
+ * A dial reserves before the provider names its call and locks the call
+ * after (signallingRoutes.ts); a process killed in between (SIGKILL, power)
+ * leaves a live reservation no call carries, and no hang-up will ever settle
+ * it: it topped up every unit until the deployment's cap, which then ended
+ * its real calls. Once such a reservation is older than `orphanGraceMs`
+ * (longer than any dial can take) and the call store knows no call locked
+ * with it, it is given back (settled at 0: once, whichever process sees it;
+ * the settled flag also stops its top-ups).
  */
 import { isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { CapEnforcer } from './CapEnforcer.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { ProviderClient } from './ProviderClient.js';
 import type { ReservationCalls } from './ReservationCalls.js';
@@ -29,6 +39,14 @@ export interface LiveCallAuditOptions {
   calls: CallRegistry;
   settlement: Pick<Settlement, 'onUnreportedEnd'>;
   reservations: ReservationCalls;
+  /** For dial reservations no call carries: what one holds, and the give-back. */
+  caps: Pick<CapEnforcer, 'reservation' | 'withdraw' | 'unitMs'>;
+  /**
+   * A dial reservation with no call locked with it is given back once it is this old (default
+   * 2 min: a dial is three provider attempts of at most 5 s each, then the lock). Its age is
+   * told from its units: a live reservation tops up one unit a unit after its admission.
+   */
+  orphanGraceMs?: number;
   logger: Logger;
   /** Minimum time between two scans of one deployment's records for unknown dials (default 60 s: the platform passes its cap unit). */
   scanEveryMs?: number;
@@ -39,6 +57,7 @@ export interface LiveCallAuditOptions {
 
 /** Records read when looking for a dial this process did not place (newest first). */
 const SCAN_LIMIT = 1_000;
+export const DEFAULT_ORPHAN_GRACE_MS = 120_000;
 
 export class LiveCallAudit {
   readonly #o: LiveCallAuditOptions;
@@ -55,7 +74,8 @@ export class LiveCallAudit {
   async check(deploymentId: string, reservationId: string): Promise<void> {
     if (this.#clock() < this.#pausedUntil) return;
     const callId = await this.#callOf(deploymentId, reservationId);
-    if (!callId || this.#checking.has(callId)) return;
+    if (!callId) return await this.#giveBackIfOrphan(deploymentId, reservationId);
+    if (this.#checking.has(callId)) return;
     this.#checking.add(callId);
     try {
       let alive: boolean | null;
@@ -94,11 +114,54 @@ export class LiveCallAudit {
     return (this.#o.now ?? Date.now)();
   }
 
+  /**
+   * A dial reservation no call is known to carry: given back once it is older than the grace and
+   * neither the store's reservation entry nor a scan of the records (dials locked before the entry
+   * existed) names a call. Never throws; a store that does not answer decides nothing.
+   */
+  async #giveBackIfOrphan(deploymentId: string, reservationId: string): Promise<void> {
+    if (!reservationId.startsWith('dial-') || this.#checking.has(reservationId)) return;
+    this.#checking.add(reservationId);
+    try {
+      const held = await this.#o.caps.reservation(deploymentId, reservationId);
+      const graceMs = this.#o.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS;
+      // Admitted with one unit, one more each unit after: at least (reserved - 1) units old.
+      if (!held || held.settled || (held.reserved - 1) * this.#o.caps.unitMs < graceMs) return;
+      const callId = await this.#o.calls.callOfReservation(reservationId);
+      if (callId !== null) {
+        this.#o.reservations.set(reservationId, callId);
+        return;
+      }
+      // Dials locked before reservation entries were written are found only by the scan: not decided before one ran here.
+      if (!this.#lastScan.has(deploymentId)) return;
+      this.#o.logger.warn(
+        { audit: true, deployment: deploymentId, reservation: reservationId, reserved: held.reserved },
+        'a dial reservation no call carries (the process placing the dial stopped before locking its call): given back',
+      );
+      await this.#o.caps.withdraw(deploymentId, reservationId);
+      this.#o.reservations.forgetReservation(reservationId);
+    } catch (err) {
+      this.#o.logger.error({ deployment: deploymentId, reservation: reservationId, code: isTtmaError(err) ? err.code : undefined }, 'orphan reservation check failed');
+    } finally {
+      this.#checking.delete(reservationId);
+    }
+  }
+
   /** An answered call reserves under its own id; a dial under `dial-…`, known here or found in the records. */
   async #callOf(deploymentId: string, reservationId: string): Promise<string | undefined> {
     const known = this.#o.reservations.callOf(reservationId);
     if (known || !reservationId.startsWith('dial-')) return known ?? reservationId;
-    // Placed by another process, or before a restart: one scan per deployment per interval finds them all.
+    // Placed by another process, or before a restart: the store's reservation entry names its call.
+    try {
+      const locked = await this.#o.calls.callOfReservation(reservationId);
+      if (locked !== null) {
+        this.#o.reservations.set(reservationId, locked);
+        return locked;
+      }
+    } catch {
+      return undefined;
+    }
+    // Locked before reservation entries were written: one scan per deployment per interval finds them all.
     const now = this.#clock();
     if (now - (this.#lastScan.get(deploymentId) ?? -Infinity) < (this.#o.scanEveryMs ?? 60_000)) return undefined;
     this.#lastScan.set(deploymentId, now);

@@ -146,6 +146,8 @@ export interface PlatformServerOptions {
   capHangupRetryMs?: readonly number[];
   /** An answered call whose media stream stopped and did not start again within this is ended here (default 30 s; StreamlessCalls). */
   streamlessGraceMs?: number;
+  /** A dial reservation no call was locked with (its process died mid-dial) is given back once this old (default 2 min; LiveCallAudit). */
+  orphanReservationGraceMs?: number;
   /** Install tokens and the bundles they point at (src/platform/installTokens). */
   install?: InstallRoutesOptions;
   /** Ping interval of the gateways' control connections (default 15 s). */
@@ -334,6 +336,8 @@ export class PlatformServer {
       calls: this.calls,
       settlement: this.#settlement,
       reservations: this.#reservations,
+      caps: this.caps,
+      ...(options.orphanReservationGraceMs !== undefined ? { orphanGraceMs: options.orphanReservationGraceMs } : {}),
       logger: this.#log,
       // Checks come once a unit per call: a pause or a scan of one unit skips one round.
       pauseMs: this.caps.unitMs,

@@ -86,6 +86,10 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       assert.equal(record?.reservationId, 'dial-1');
       assert.equal((await calls.lock(o1, 'dep-b', outbound, { reservationId: 'dial-evil' })).ok, false);
       assert.equal((await calls.get(o1))?.reservationId, 'dial-1', 'a refused lock changes nothing');
+      // The reservation names its call (LiveCallAudit's look for reservations no call carries).
+      assert.equal(await calls.callOfReservation('dial-1'), o1);
+      assert.equal(await calls.callOfReservation('dial-evil'), null);
+      assert.equal(await calls.callOfReservation(`dial-${randomUUID()}`), null);
     });
 
     it('a later event never changes the owner', async () => {

@@ -17,6 +17,9 @@ const FACTS = { direction: 'outgoing' as const, from: '+15551230001', to: '+1555
 
 function setup(status: (callId: string) => Promise<Partial<ProviderCall>>, finalRecord = true) {
   const calls = new CallRegistry();
+  /** What the cap store holds per reservation (units, settled), and the give-backs asked for. */
+  const held = new Map<string, { reserved: number; settled: boolean }>();
+  const withdrawn: string[] = [];
   const reservations = new ReservationCalls();
   const asked: string[] = [];
   const settled: string[] = [];
@@ -44,11 +47,22 @@ function setup(status: (callId: string) => Promise<Partial<ProviderCall>>, final
       },
     },
     reservations,
+    caps: {
+      unitMs: 60_000,
+      async reservation(_deploymentId: string, reservationId: string) {
+        const h = held.get(reservationId);
+        return h ? { ...h, billed: null } : null;
+      },
+      async withdraw(_deploymentId: string, reservationId: string) {
+        withdrawn.push(reservationId);
+        held.set(reservationId, { reserved: held.get(reservationId)?.reserved ?? 0, settled: true });
+      },
+    },
     logger: createLogger('test', 'silent'),
     scanEveryMs: 1_000,
     now: () => now,
   });
-  return { calls, reservations, audit, asked, settled, recordReads, lists: () => lists, tick: (ms: number) => (now += ms) };
+  return { calls, reservations, audit, asked, settled, recordReads, held, withdrawn, lists: () => lists, tick: (ms: number) => (now += ms) };
 }
 
 describe('LiveCallAudit', () => {
@@ -105,6 +119,8 @@ describe('LiveCallAudit', () => {
 
   it("finds a dial placed before a restart in the records, scanning a deployment at most once an interval", async () => {
     const t = setup(async () => ({ is_alive: false }));
+    // Locked before the store kept reservation entries: only the records name these dials' calls.
+    t.calls.callOfReservation = async () => null;
     await t.calls.lock('v3:out-1', 'dep-a', FACTS, { reservationId: 'dial-one' });
     await t.calls.lock('v3:out-2', 'dep-a', FACTS, { reservationId: 'dial-two' });
     await t.calls.lock('v3:out-3', 'dep-a', FACTS, { reservationId: 'dial-three' });
@@ -136,6 +152,34 @@ describe('LiveCallAudit', () => {
     await first;
     assert.deepEqual(t.asked, ['v3:in-9']);
     assert.deepEqual(t.settled, ['v3:in-9']);
+  });
+
+  it('gives back, once, a dial reservation no call was locked with, once it is past the grace (2 min)', async () => {
+    const t = setup(async () => ({ is_alive: true }));
+    // Admitted, then topped up once: a unit old. The dial may still be on its way to the lock.
+    t.held.set('dial-dead', { reserved: 2, settled: false });
+    await t.audit.check('dep-a', 'dial-dead');
+    assert.deepEqual(t.withdrawn, []);
+    t.held.set('dial-dead', { reserved: 3, settled: false });
+    t.tick(1_000);
+    await t.audit.check('dep-a', 'dial-dead');
+    assert.deepEqual(t.withdrawn, ['dial-dead']);
+    // Settled now: nothing more, whichever process looks.
+    await t.audit.check('dep-a', 'dial-dead');
+    assert.deepEqual(t.withdrawn, ['dial-dead']);
+    assert.deepEqual(t.asked, [], 'no call to ask the provider about');
+  });
+
+  it('never gives back a dial reservation a call was locked with (by another process), nor an answered call\'s', async () => {
+    const t = setup(async () => ({ is_alive: true }));
+    await t.calls.lock('v3:out-7', 'dep-a', FACTS, { reservationId: 'dial-7' });
+    t.held.set('dial-7', { reserved: 30, settled: false });
+    t.held.set('v3:in-5', { reserved: 30, settled: false });
+    await t.audit.check('dep-a', 'dial-7');
+    await t.audit.check('dep-a', 'v3:in-5');
+    assert.deepEqual(t.withdrawn, []);
+    assert.deepEqual(t.asked, ['v3:out-7', 'v3:in-5']);
+    assert.equal(t.reservations.callOf('dial-7'), 'v3:out-7');
   });
 });
 

@@ -145,6 +145,12 @@ export interface CallStore {
    * is set with a successful lock (the dial's cap reservation).
    */
   lock(callControlId: string, deploymentId: string | null, facts: CallFacts, nowIso: string, reservationId?: string): Promise<LockOutcome>;
+  /**
+   * The call a dial's reservation was locked with (`lock`'s `reservationId`); null when no
+   * call was (the process placing the dial stopped before the lock: LiveCallAudit gives such
+   * a reservation back).
+   */
+  callOfReservation(reservationId: string): Promise<string | null>;
   /** Records an event without deciding the owner (creates an unlocked record when unknown). */
   recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso: string): Promise<EventOutcome>;
   /** Accounting fields of a known call; false when unknown. */

@@ -74,6 +74,12 @@ export class MemoryCallStore implements CallStore {
     return outcome;
   }
 
+  /** A walk over the records: asked only for a dial reservation no call of this process is known to carry. */
+  async callOfReservation(reservationId: string): Promise<string | null> {
+    for (const record of this.#calls.values()) if (record.locked && record.reservationId === reservationId) return record.callControlId;
+    return null;
+  }
+
   async recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso: string): Promise<EventOutcome> {
     const record = this.#calls.get(callControlId) ?? this.#create(callControlId, facts, nowIso);
     insertSorted(record.timeline, timelineEntryOf(event));

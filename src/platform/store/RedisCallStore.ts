@@ -78,7 +78,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     this.#retentionMs = retention.retentionMs;
     this.#ttlSec = retention.ttlSec;
     this.#prefix = `${options.prefix ?? 'ttma'}:{calls}:`;
-    this.redis.defineCommand('ttmaCallLock', { numberOfKeys: 5, lua: LOCK_SCRIPT });
+    this.redis.defineCommand('ttmaCallLock', { numberOfKeys: 6, lua: LOCK_SCRIPT });
     this.redis.defineCommand('ttmaCallEvent', { numberOfKeys: 4, lua: EVENT_SCRIPT });
     this.redis.defineCommand('ttmaCallPatch', { numberOfKeys: 3, lua: PATCH_SCRIPT });
   }
@@ -106,7 +106,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     const owner = deploymentId ?? '';
     const [ok, lockedTo, state] = await this.run(() =>
       this.#commands.ttmaCallLock(
-        key, `${key}:tl`, this.#index(), this.#depIndex(owner), this.#unsettled(),
+        key, `${key}:tl`, this.#index(), this.#depIndex(owner), this.#unsettled(), this.#reservationKey(reservationId ?? ''),
         callControlId, owner, facts.direction, facts.from, facts.to, nowIso, Date.parse(nowIso), this.#ttlSec,
         reservationId ?? '', this.#maxCalls, this.#retentionMs, this.#prefix,
       ),
@@ -114,6 +114,10 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     const current = lockedTo === '' ? null : lockedTo;
     this.#remember(callControlId, current);
     return { ok: Number(ok) === 1, deploymentId: current, state: state as CallState };
+  }
+
+  async callOfReservation(reservationId: string): Promise<string | null> {
+    return this.run(() => this.redis.get(this.#reservationKey(reservationId)));
   }
 
   async recordEvent(callControlId: string, facts: CallFacts, event: CallEvent, nowIso: string): Promise<EventOutcome> {
@@ -215,6 +219,11 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
 
   #depIndex(deploymentId: string): string {
     return `${this.#prefix}dep:${deploymentId}`;
+  }
+
+  /** Same hash tag as the record: the lock script writes it in the same step. */
+  #reservationKey(reservationId: string): string {
+    return `${this.#prefix}res:${reservationId}`;
   }
 }
 

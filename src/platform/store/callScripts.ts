@@ -56,7 +56,9 @@ end
 `;
 
 /**
- * KEYS: record, timeline, history index, deployment's index (for the new owner; any key when none), unsettled index.
+ * KEYS: record, timeline, history index, deployment's index (for the new owner; any key when none),
+ * unsettled index, the reservation's entry (`res:<reservationId>`: the call it was locked with, for
+ * LiveCallAudit's look for reservations no call carries; unused when there is no reservation id).
  * ARGV: id, owner ('' = unowned), direction, from, to, nowIso, nowMs, ttl s,
  *       reservationId ('' = none), maxCalls, retention ms, key prefix.
  * Returns {ok, owner, state}: ok 1 locked now or already to this owner, 0 locked to another.
@@ -67,7 +69,10 @@ if locked == '1' then
   local owner = redis.call('HGET', KEYS[1], 'owner') or ''
   local state = redis.call('HGET', KEYS[1], 'state')
   if owner ~= ARGV[2] then return {0, owner, state} end
-  if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'reservationId', ARGV[9]) end
+  if ARGV[9] ~= '' then
+    redis.call('HSET', KEYS[1], 'reservationId', ARGV[9])
+    redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[8])
+  end
   return {1, owner, state}
 end
 if not locked then
@@ -82,7 +87,10 @@ if ARGV[2] ~= '' then
   local over = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[10])
   if over > 0 then redis.call('ZPOPMIN', KEYS[4], over) end
 end
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'reservationId', ARGV[9]) end
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'reservationId', ARGV[9])
+  redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[8])
+end
 -- Its hang-up came before its owner (an outgoing call's webhook before the dial's answer).
 markUnsettled(KEYS[1], KEYS[5], ARGV[1], tonumber(ARGV[7]))
 redis.call('EXPIRE', KEYS[1], ARGV[8])
