@@ -4,6 +4,8 @@
  * signalling requests that answer or end calls through the platform.
  * It does no DSP: media bytes are routed to the call's worker untouched.
  */
+import type { MediaRefusalReason } from '../front/mediaRefusals.js';
+import type { EndCause } from './endCauses.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AgentActionResult } from '../agent/AgentAdapter.js';
@@ -36,20 +38,7 @@ import { payloadText } from '../wire/payloadText.js';
 
 export type { MediaSocket } from './LiveCall.js';
 
-/** Why a call ended, as a bounded label for metrics (the free-text reason goes to the log). */
-export type EndCause =
-  | 'hangup'
-  | 'agent'
-  | 'streaming_failed'
-  | 'media_closed'
-  | 'media_abuse'
-  | 'media_refused'
-  | 'answer_failed'
-  | 'no_media'
-  | 'worker_failed'
-  | 'minute_cap'
-  | 'shutdown'
-  | 'handover';
+export type { EndCause } from './endCauses.js';
 
 /** Where the ControlActor sends each call's usage at hang-up (the control connection). */
 export type UsageSink = (callId: string, durationMs: number) => void;
@@ -68,7 +57,7 @@ const BUSY = 'gateway busy: every media worker is above its load limit';
 export type { AddedLatency } from './AddedLatencyMeter.js';
 export type { GatewayCallRecord } from '../control/RecentCalls.js';
 
-export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
+export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: MediaRefusalReason };
 
 export class ControlActor {
   readonly #config: GatewayConfig;
