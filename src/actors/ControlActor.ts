@@ -289,6 +289,8 @@ export class ControlActor {
     }
     call.socket = socket;
     call.streams.opened();
+    // The call's first stream: one line with its worker (a later one logs 'media stream restarted').
+    if (!call.mediaSeen && call.streamRestarts === 0) call.log.info('media stream connected');
     call.mediaSeen = true;
     this.#noMedia.clear(call);
     call.startFrame = null;
@@ -439,8 +441,9 @@ export class ControlActor {
     if (!host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsAdoptionRefused++;
       this.#remember(callId);
-      this.#log.warn({ callId, live: this.#byId.size }, 'live call from an earlier gateway process not taken over: gateway full; hanging up');
-      void this.#hangUp(callId, 'busy', this.#log.child({ callId }));
+      const log = this.#log.child({ callId, deployment: this.#config.deploymentId });
+      log.warn({ live: this.#byId.size }, `live call from an earlier gateway process not taken over: ${host ? 'gateway full' : 'no media worker has room'}; hanging up`);
+      void this.#hangUp(callId, 'busy', log);
       return false;
     }
     const answeredAtMs = Date.parse(view.answered_at ?? view.started_at);
@@ -478,7 +481,7 @@ export class ControlActor {
     this.#onIncoming(callId, view.from, view.to);
     if (!this.#byId.has(callId)) return false;
     this.counters.callsRingingAnswered++;
-    this.#log.info({ callId, startedAt: view.started_at }, 'call that rang while no gateway was up: answering it');
+    this.#byId.get(callId)!.log.info({ startedAt: view.started_at }, 'call that rang while no gateway was up: answering it');
     return true;
   }
 
