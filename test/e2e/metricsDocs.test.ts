@@ -131,7 +131,7 @@ test('every reason the code can put on a bounded label is documented', async () 
   assert.deepEqual(END_CAUSES.filter((c) => !causes.includes(c)), [], 'end causes missing from the docs');
 });
 
-test('ttma_worker_up reads 0 from a worker\'s loss until its replacement has started, then 1', async () => {
+test('ttma_worker_up reads 0 from a worker\'s loss until its replacement has started, then 1; its counters do not drop', async () => {
   const { supervisor, metrics } = stack.gateway;
   const up = async (): Promise<number | undefined> => {
     const gauge = metrics.registry.getSingleMetric('ttma_worker_up')!;
@@ -139,6 +139,9 @@ test('ttma_worker_up reads 0 from a worker\'s loss until its replacement has sta
     return values.find((v) => v.labels['worker'] === '0')?.value;
   };
   assert.equal(await up(), 1);
+  const scrape = async () => (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
+  const framesBefore = metricValue(await scrape(), 'ttma_media_frames_total')!;
+  assert.ok(framesBefore > 0, 'the first test\'s call was counted');
   // Read right after the supervisor put the replacement in place (it spawns it in the same turn as the loss).
   const duringRestart = new Promise<number | undefined>((resolve) => {
     supervisor.once('worker.lost', () => queueMicrotask(() => resolve(up())));
@@ -148,7 +151,10 @@ test('ttma_worker_up reads 0 from a worker\'s loss until its replacement has sta
   assert.equal(await duringRestart, 0, 'a worker that is still starting is not up');
   await restarted;
   assert.equal(await up(), 1);
-  const text = await (await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`)).text();
+  const text = await scrape();
   assert.equal(metricValue(text, 'ttma_worker_up'), 2);
+  // The replacement's own totals start at 0 and are added to the worker's series: nothing drops (rate() sees no reset).
+  const framesAfter = metricValue(text, 'ttma_media_frames_total')!;
+  assert.ok(framesAfter >= framesBefore, `frames counted ${framesBefore}, then ${framesAfter} after the restart`);
   assert.equal(metricValue(text, 'ttma_worker_restarts_total', { reason: 'lost' }), 1);
 });
