@@ -4,6 +4,8 @@
  * signalling requests that answer or end calls through the platform.
  * It does no DSP: media bytes are routed to the call's worker untouched.
  */
+import type { MediaRefusalReason } from '../front/mediaRefusals.js';
+import type { EndCause } from './endCauses.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AgentActionResult } from '../agent/AgentAdapter.js';
@@ -36,20 +38,7 @@ import { payloadText } from '../wire/payloadText.js';
 
 export type { MediaSocket } from './LiveCall.js';
 
-/** Why a call ended, as a bounded label for metrics (the free-text reason goes to the log). */
-export type EndCause =
-  | 'hangup'
-  | 'agent'
-  | 'streaming_failed'
-  | 'media_closed'
-  | 'media_abuse'
-  | 'media_refused'
-  | 'answer_failed'
-  | 'no_media'
-  | 'worker_failed'
-  | 'minute_cap'
-  | 'shutdown'
-  | 'handover';
+export type { EndCause } from './endCauses.js';
 
 /** Where the ControlActor sends each call's usage at hang-up (the control connection). */
 export type UsageSink = (callId: string, durationMs: number) => void;
@@ -68,7 +57,7 @@ const BUSY = 'gateway busy: every media worker is above its load limit';
 export type { AddedLatency } from './AddedLatencyMeter.js';
 export type { GatewayCallRecord } from '../control/RecentCalls.js';
 
-export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: string };
+export type MediaAuthorization = { ok: true; slot: number } | { ok: false; reason: MediaRefusalReason };
 
 export class ControlActor {
   readonly #config: GatewayConfig;
@@ -300,6 +289,8 @@ export class ControlActor {
     }
     call.socket = socket;
     call.streams.opened();
+    // The call's first stream: one line with its worker (a later one logs 'media stream restarted').
+    if (!call.mediaSeen && call.streamRestarts === 0) call.log.info('media stream connected');
     call.mediaSeen = true;
     this.#noMedia.clear(call);
     call.startFrame = null;
@@ -450,8 +441,9 @@ export class ControlActor {
     if (!host || this.#byId.size >= this.#config.maxCalls) {
       this.counters.callsAdoptionRefused++;
       this.#remember(callId);
-      this.#log.warn({ callId, live: this.#byId.size }, 'live call from an earlier gateway process not taken over: gateway full; hanging up');
-      void this.#hangUp(callId, 'busy', this.#log.child({ callId }));
+      const log = this.#log.child({ callId, deployment: this.#config.deploymentId });
+      log.warn({ live: this.#byId.size }, `live call from an earlier gateway process not taken over: ${host ? 'gateway full' : 'no media worker has room'}; hanging up`);
+      void this.#hangUp(callId, 'busy', log);
       return false;
     }
     const answeredAtMs = Date.parse(view.answered_at ?? view.started_at);
@@ -489,7 +481,7 @@ export class ControlActor {
     this.#onIncoming(callId, view.from, view.to);
     if (!this.#byId.has(callId)) return false;
     this.counters.callsRingingAnswered++;
-    this.#log.info({ callId, startedAt: view.started_at }, 'call that rang while no gateway was up: answering it');
+    this.#byId.get(callId)!.log.info({ startedAt: view.started_at }, 'call that rang while no gateway was up: answering it');
     return true;
   }
 

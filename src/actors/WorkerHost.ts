@@ -56,6 +56,8 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   #flushScheduled = false;
   #closing = false;
   #exited = false;
+  /** The worker said ready (its listener and prompts are set up): a restarting worker is not up before it. */
+  #started = false;
   #lastPongAt = Date.now();
   #pingSeq = 0;
   lastLoopDelayP99Ms = 0;
@@ -102,6 +104,11 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
 
   get exited(): boolean {
     return this.#exited;
+  }
+
+  /** Started and not exited: what `ttma_worker_up` reports (a replacement is not up while it starts, nor if it never does). */
+  get up(): boolean {
+    return this.#started && !this.#exited;
   }
 
   get threadId(): number {
@@ -202,6 +209,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
       return;
     }
     const message = decodeControl<FromWorker>(posted);
+    if (message.type === 'ready') this.#started = true;
     if (message.type === 'pong') {
       this.#lastPongAt = Date.now();
       this.lastLoopDelayP99Ms = message.loopDelayP99Ms;

@@ -4,6 +4,7 @@
  * Control messages are never dropped; media frames travel apart, in
  * MediaBatch buffers.
  */
+import type { MediaRefusalReason } from '../front/mediaRefusals.js';
 import type { JitterStats } from '../media/JitterBuffer.js';
 import type { SparseHistogram } from './LatencyHistogram.js';
 import type { AgentActionResult } from '../agent/AgentAdapter.js';
@@ -90,7 +91,7 @@ export type ToWorker =
   /** Worker-owned sockets: the answer to a `webhook` it forwarded. */
   | { type: 'webhook.answer'; id: number; status: string; json: string }
   /** Worker-owned sockets: the token check's verdict for an upgrade it holds (a `call.open` precedes an ok). */
-  | { type: 'media.verdict'; id: number; verdict: { ok: true; slot: number } | { ok: false; reason: string } }
+  | { type: 'media.verdict'; id: number; verdict: { ok: true; slot: number } | { ok: false; reason: MediaRefusalReason } }
   /** Worker-owned sockets: close this call's media socket. */
   | { type: 'media.end'; slot: number; code: number; reason: string }
   /** Worker-owned sockets: stop accepting connections (the gateway is stopping). */

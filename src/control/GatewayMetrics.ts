@@ -144,11 +144,11 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'ttma_worker_up',
-      help: '1 while the media worker runs, 0 while it is down (restarting).',
+      help: '1 while the media worker runs; 0 from its loss until its replacement has started (and for good if that never starts).',
       labelNames: ['worker'],
       registers,
       collect() {
-        for (const host of supervisor.hosts()) this.set({ worker: String(host.index) }, host.exited ? 0 : 1);
+        for (const host of supervisor.hosts()) this.set({ worker: String(host.index) }, host.up ? 1 : 0);
       },
     });
     new Gauge({

@@ -16,6 +16,7 @@
  * answer). Once it does, the dial's token is filed under the call id (`fileUnder`),
  * so the call's tokens stay one set, whatever path each opens.
  */
+import type { MediaRefusalReason } from '../front/mediaRefusals.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const TOKEN_BYTES = 32;
@@ -25,7 +26,7 @@ const TOKEN_BYTES = 32;
  */
 export const MAX_TOKENS_PER_CALL = 8;
 
-export type TokenRefusal = 'missing' | 'unknown' | 'expired' | 'wrong_call';
+export type TokenRefusal = Extract<MediaRefusalReason, 'missing' | 'unknown' | 'expired' | 'wrong_call'>;
 
 export type TokenVerdict = { ok: true } | { ok: false; reason: TokenRefusal };
 

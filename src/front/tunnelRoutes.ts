@@ -6,6 +6,7 @@
  * fourth option). The checks are the same code either way; only where the
  * answers come from differs (`TunnelHandlers`).
  */
+import type { MediaRefusalReason } from './mediaRefusals.js';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes } from '../errors.js';
 import { closeReason } from '../wire/closeReason.js';
@@ -41,7 +42,7 @@ export const MEDIA_IDLE_TIMEOUT_S = 8;
 const MEDIA_MAX_BACKPRESSURE = 256 * 1024;
 
 
-export type MediaVerdict = { ok: true; slot: number } | { ok: false; reason: string };
+export type MediaVerdict = { ok: true; slot: number } | { ok: false; reason: MediaRefusalReason };
 
 /** A webhook's answer: status line and JSON body. */
 export interface WebhookAnswer {
