@@ -19,6 +19,7 @@ import { WorkerTunnel } from '../front/WorkerTunnel.js';
 import { RELEASE_HOOK, RELEASED } from './releaseStuckWorker.js';
 import { heapOverGuard, HEAP_GUARD_EVERY_MS } from './heapGuard.js';
 import { agentAudioBudgetFor } from './agentAudioBudget.js';
+import { TtmaError } from '../errors.js';
 
 /** Narrowband and wideband calls, and the realtime agent's 24 kHz. */
 const PROMPT_WARM_RATES = [8000, 16000, 24000];
@@ -195,7 +196,9 @@ function onControl(message: ToWorker): void {
         (err: Error) => {
           // An actor ended meanwhile (its call moved, or ended) closed its agent, which fails the open: nothing to close.
           if (actors.get(message.slot) !== actor) return;
-          post({ type: 'log', level: 'error', slot: message.slot, msg: `agent failed to open: ${err.message}` });
+          // The code (TTMA_ERR_AGENT_PROTOCOL / _CONNECT) is what docs/agent-protocols.md tells an agent's author to look for.
+          const code = err instanceof TtmaError ? ` (${err.code})` : '';
+          post({ type: 'log', level: 'error', slot: message.slot, msg: `agent failed to open${code}: ${err.message}` });
           post({ type: 'media.close', slot: message.slot, code: 1011, reason: 'agent unavailable' });
         },
       );

@@ -28,6 +28,15 @@ const MAX_TEXT_FIELD = 4096;
 /** The protocol's "hang up" close; anything else is a lost socket. */
 const CLOSE_NORMAL = 1000;
 /**
+ * A handshake the agent got wrong is closed with 1002 (protocol error, RFC 6455 section 7.4.1)
+ * and a reason, so the agent's own logs say why the call went away; the socket is cut if the
+ * agent does not finish the close within this long.
+ */
+const CLOSE_PROTOCOL_ERROR = 1002;
+const CLOSE_GRACE_MS = 1_000;
+/** RFC 6455 section 5.5: a control frame's payload is at most 125 bytes, 2 of them the code. */
+const MAX_CLOSE_REASON_BYTES = 123;
+/**
  * Caller audio waiting to be sent beyond this (about 16 s at 16 kHz, once the
  * kernel's buffers are full) is dropped: an agent that keeps talking but has
  * stopped reading passes the liveness check, and must not grow our memory.
@@ -101,12 +110,21 @@ export class WsAgent implements AgentAdapter {
       let settled = false;
       /** Reached `ready`: only such a socket's loss is a lost call socket (a failed attempt is the reconnect loop's business). */
       let live = false;
-      const timer = setTimeout(() => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent sent no "ready" within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
-      const fail = (err: Error) => {
+      const timer = setTimeout(
+        () => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent sent no "ready" within ${OPEN_TIMEOUT_MS} ms`), `no "ready" within ${OPEN_TIMEOUT_MS} ms`),
+        OPEN_TIMEOUT_MS,
+      );
+      /** `closeReason`: the agent broke the handshake; tell it why (1002) rather than cut the socket. */
+      const fail = (err: Error, closeReason?: string) => {
         clearTimeout(timer);
         if (!settled) {
           settled = true;
           reject(err);
+        }
+        if (closeReason !== undefined && socket.readyState === WebSocket.OPEN) {
+          socket.close(CLOSE_PROTOCOL_ERROR, closeReasonText(closeReason));
+          setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
+          return;
         }
         socket.terminate();
       };
@@ -121,7 +139,7 @@ export class WsAgent implements AgentAdapter {
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         if (this.#socket !== socket) return;
         if (isBinary) {
-          if (!this.#ready) return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, 'ws agent sent audio before "ready"'));
+          if (!this.#ready) return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, 'ws agent sent audio before "ready"'), 'audio before "ready"');
           this.marks.agentAudio();
           const pcm = this.#fromAgent.push(data);
           if (pcm.length > 0) this.#sink?.audio(pcm);
@@ -133,7 +151,10 @@ export class WsAgent implements AgentAdapter {
           const rate = msg['sample_rate'];
           const offered: readonly unknown[] = again ? [this.#rate] : WS_SAMPLE_RATES;
           if (msg['type'] !== 'ready' || !offered.includes(rate)) {
-            return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `ws agent must answer hello with {"type":"ready","sample_rate":<one of ${offered.join(', ')}>}`));
+            const expected = `{"type":"ready","sample_rate":<one of ${offered.join(', ')}>}`;
+            // Only these two fields of what came are named (a message's other text may be a transcript).
+            const got = JSON.stringify({ type: msg['type'], sample_rate: rate }).slice(0, 120);
+            return fail(new TtmaError(ErrorCodes.AGENT_PROTOCOL, `ws agent must answer hello with ${expected}, got ${got}`), `expected ${expected}`);
           }
           this.#rate = rate as number;
           this.#ready = true;
@@ -146,7 +167,11 @@ export class WsAgent implements AgentAdapter {
         }
         this.#onEvent(msg);
       });
-      socket.on('error', (err) => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent: ${err.message}`)));
+      socket.on('error', (err: Error & { code?: string }) => {
+        // On a live socket this is why it is lost (the close that follows says 1006): name it in the reconnect's log line.
+        if (live && this.#socket === socket && this.#dropped === null) this.#dropped = `agent socket failed: ${describeSocketError(err)}`;
+        fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent: ${err.message}`));
+      });
       socket.on('close', (code: number) => {
         if (!settled) return fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'ws agent closed before "ready"'));
         if (!live || this.#closed || this.#socket !== socket) return;
@@ -252,8 +277,11 @@ export class WsAgent implements AgentAdapter {
       case 'mark':
         // Checked by the call actor (name syntax, how many in flight), which owns the marks.
         return this.#emit({ type: 'mark', name: typeof msg['name'] === 'string' ? msg['name'].slice(0, MAX_TEXT_FIELD) : '' });
-      default:
-        return this.#emit({ type: 'error', message: `ws agent sent an unknown event type` });
+      default: {
+        const type = msg['type'];
+        const named = typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : `(${type === undefined ? 'no type' : `a ${typeof type}`})`;
+        return this.#emit({ type: 'error', message: `ws agent sent an unknown event type ${named}: ignored` });
+      }
     }
   }
 
@@ -264,4 +292,15 @@ export class WsAgent implements AgentAdapter {
   #sendJson(message: unknown): void {
     if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
   }
+}
+
+/** A close frame's reason, cut to its byte limit (the text is ASCII here, so bytes are characters). */
+function closeReasonText(reason: string): string {
+  return Buffer.from(reason, 'utf8').subarray(0, MAX_CLOSE_REASON_BYTES).toString('utf8');
+}
+
+/** The ws library's errors on a live socket, in the protocol's words (its codes: ws/lib/receiver.js). */
+function describeSocketError(err: Error & { code?: string }): string {
+  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return `a message over ${MAX_MESSAGE_BYTES / (1 << 20)} MiB (closed with 1009)`;
+  return err.message;
 }

@@ -273,9 +273,15 @@ async function transfer(ctx: SignallingContext, request: SignallingRequest, req:
   const deployment = await request.authenticate(req);
   const body = await readJsonObject(req, ctx.bodyTimeoutMs);
   await requireOwnership(ctx, deployment, callId);
-  // A transfer dials out too: the deployment's dialling policy applies first, as to dial, then the premium-rate refusal.
-  if (typeof body['to'] === 'string') checkDialPolicy(deployment, body['to']);
-  const to = checkDestination(body['to']);
+  // A transfer dials out too, checked as dial is: a malformed `to` is a bad request (not a policy refusal,
+  // which named the wrong fault to an agent that sent "" or a national number), then the deployment's
+  // dialling policy, then the premium-rate refusal.
+  const to = body['to'];
+  if (typeof to !== 'string' || !E164_PATTERN.test(to)) {
+    throw new TtmaError(ErrorCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
+  }
+  checkDialPolicy(deployment, to);
+  checkDestination(to);
   const from = deployment.numbers[0] ?? '';
   await ctx.provider.transfer(callId, to, from);
   ctx.log.info({ deployment: deployment.id, callId }, 'call transferred');

@@ -107,6 +107,20 @@ describe('allowlist refusals: codes and audit lines', () => {
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
   });
 
+  it('transfer: a malformed `to` is TTMA_ERR_BAD_REQUEST, as for dial, before the dialling policy', async () => {
+    const headers = agentHeaders(A.id, secretA);
+    const relayed = h.provider.commands('transfer').length;
+    // A national number, an empty string (what a ws agent's missing `to` becomes), a number, none.
+    for (const body of [{ to: '5551234567' }, { to: '' }, { to: 15551234567 }, {}]) {
+      const res = await call(h.base, 'POST', PLATFORM_PATHS.transfer(callOfA), { headers, body });
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'TTMA_ERR_BAD_REQUEST', JSON.stringify(body));
+    }
+    // A well-formed number outside the policy is still the policy's refusal.
+    await expectRefusal(PLATFORM_PATHS.transfer(callOfA), headers, { to: '+33612345678' }, 403, 'TTMA_ERR_DIAL_POLICY');
+    assert.equal(h.provider.commands('transfer').length, relayed, 'nothing reached the provider');
+  });
+
   it('streaming_start: refused for another deployment\'s call, a foreign or look-alike host, a wrong scheme, another path, a bad token or codec', async () => {
     const headers = agentHeaders(A.id, secretA);
     const path = PLATFORM_PATHS.streamingStart(callOfA);
