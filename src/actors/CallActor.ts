@@ -35,6 +35,7 @@ import type { SharedQueueBudget } from '../media/SharedQueueBudget.js';
 import { PromptAudio, type PromptPcm } from '../media/PromptAudio.js';
 import { MAX_PENDING_MARKS, PlayoutMarks, isValidMarkName } from './PlayoutMarks.js';
 import { Mailbox } from './Mailbox.js';
+import type { RequestId } from '../agent/requestId.js';
 import type { AgentAction, CallLiveStats, CallSummary, JitterSummary } from './messages.js';
 
 /** WebSocket close codes we use (RFC 6455 section 7.4.1). */
@@ -692,11 +693,11 @@ export class CallActor {
         this.#pendingHangup = event.reason;
         return this.#maybeHangUp(this.#hooks.now());
       case 'transfer.request':
-        return this.#hooks.agentAction(this.slot, { kind: 'transfer', to: event.to });
+        return this.#hooks.agentAction(this.slot, { kind: 'transfer', to: event.to, ...withId(event.id) });
       case 'dial.request':
-        return this.#hooks.agentAction(this.slot, { kind: 'dial', to: event.to });
+        return this.#hooks.agentAction(this.slot, { kind: 'dial', to: event.to, ...withId(event.id) });
       case 'dtmf.send':
-        return this.#hooks.agentAction(this.slot, { kind: 'dtmf', digits: event.digits });
+        return this.#hooks.agentAction(this.slot, { kind: 'dtmf', digits: event.digits, ...withId(event.id) });
       case 'mark':
         return this.#onAgentMark(event.name);
       case 'error':
@@ -744,6 +745,11 @@ function readChunk(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
   if (typeof value !== 'string' || value.length === 0 || value.length > 15 || !/^\d+$/.test(value)) return undefined;
   return Number(value);
+}
+
+/** An absent id stays absent (no `id: undefined` key through the worker's messages). */
+function withId(id: RequestId | undefined): { id?: RequestId } {
+  return id === undefined ? {} : { id };
 }
 
 function round2(x: number): number {

@@ -677,7 +677,9 @@ export class ControlActor {
   }
 
   async #onAgentAction(call: LiveCall, action: AgentAction): Promise<void> {
-    const reply = (result: AgentActionResult) => this.#supervisor.host(call.workerIndex)?.send({ type: 'agent.result', slot: call.slot, result });
+    // The agent's request id goes back with the answer, so it can match answers that overtake each other.
+    const id = action.kind === 'hangup' || action.id === undefined ? {} : { id: action.id };
+    const reply = (result: AgentActionResult) => this.#supervisor.host(call.workerIndex)?.send({ type: 'agent.result', slot: call.slot, result: { ...result, ...id } });
     const failed = (request: AgentActionResult['request'], err: unknown) => {
       const detail = isTtmaError(err) ? err.message : String(err);
       // A flood is logged at its first refusal and every 100th, not once a message.

@@ -8,15 +8,16 @@ import type { MediaRefusalReason } from '../front/mediaRefusals.js';
 import type { JitterStats } from '../media/JitterBuffer.js';
 import type { SparseHistogram } from './LatencyHistogram.js';
 import type { AgentActionResult } from '../agent/AgentAdapter.js';
+import type { RequestId } from '../agent/requestId.js';
 import type { AgentConfig, BargeInConfig } from '../agent/agentConfig.js';
 import type { WorkerStatsSnapshot } from './WorkerStats.js';
 
 /** What an agent asks the ControlActor to do for its call. */
 export type AgentAction =
   | { kind: 'hangup'; reason: string }
-  | { kind: 'transfer'; to: string }
-  | { kind: 'dial'; to: string }
-  | { kind: 'dtmf'; digits: string };
+  | { kind: 'transfer'; to: string; id?: RequestId }
+  | { kind: 'dial'; to: string; id?: RequestId }
+  | { kind: 'dtmf'; digits: string; id?: RequestId };
 
 /** The caller -> agent jitter buffer of one call, at its end (JitterStats' fields, plus FEC recoveries). */
 export type JitterSummary = Pick<JitterStats, 'jitterMs' | 'targetDelayMs' | 'delayMs' | 'late' | 'lost' | 'concealed' | 'duplicates' | 'resets'> & {

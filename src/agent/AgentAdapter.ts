@@ -11,6 +11,7 @@
  * Audio on this side is PCM16 mono at `sampleRate` (known once open() resolved).
  */
 import type { AgentMarks } from './AgentMarks.js';
+import type { RequestId } from './requestId.js';
 
 export type AgentEvent =
   /** The agent's own VAD heard the caller start speaking: barge-in. */
@@ -21,9 +22,10 @@ export type AgentEvent =
   | { type: 'turn.done' }
   /** Hang up; with afterPlayout, once what is queued has been played to the caller. */
   | { type: 'hangup.request'; reason: string; afterPlayout: boolean }
-  | { type: 'transfer.request'; to: string }
-  | { type: 'dial.request'; to: string }
-  | { type: 'dtmf.send'; digits: string }
+  /** `id`: the agent's own request id, echoed in the result (ws protocol). */
+  | { type: 'transfer.request'; to: string; id?: RequestId }
+  | { type: 'dial.request'; to: string; id?: RequestId }
+  | { type: 'dtmf.send'; digits: string; id?: RequestId }
   /** Tell me when the caller has heard everything I sent before this (markPlayed), or that it was dropped (interrupt). */
   | { type: 'mark'; name: string }
   | { type: 'error'; message: string };
@@ -53,6 +55,8 @@ export interface AgentActionResult {
   ok: boolean;
   /** Error code on refusal (TTMA_ERR_DESTINATION_REFUSED...), new call id on a dial. */
   detail: string;
+  /** The request's `id`, when the agent gave one. */
+  id?: RequestId;
 }
 
 /**

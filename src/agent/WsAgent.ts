@@ -15,6 +15,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
 import { AgentMarks } from './AgentMarks.js';
 import { parseJsonObject } from './agentJson.js';
+import { readRequestId, REQUEST_ID_RULE } from './requestId.js';
 import { PcmStream, pcmToBytes } from './pcm.js';
 import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
@@ -243,7 +244,7 @@ export class WsAgent implements AgentAdapter {
   }
 
   actionResult(result: AgentActionResult): void {
-    this.#sendJson({ type: 'result', request: result.request, ok: result.ok, detail: result.detail });
+    this.#sendJson({ type: 'result', request: result.request, ok: result.ok, detail: result.detail, ...(result.id === undefined ? {} : { id: result.id }) });
   }
 
   close(): void {
@@ -269,11 +270,16 @@ export class WsAgent implements AgentAdapter {
       case 'hangup':
         return this.#emit({ type: 'hangup.request', reason: text('reason') || 'agent hung up', afterPlayout: true });
       case 'transfer':
-        return this.#emit({ type: 'transfer.request', to: text('to') });
       case 'dial':
-        return this.#emit({ type: 'dial.request', to: text('to') });
-      case 'dtmf':
-        return this.#emit({ type: 'dtmf.send', digits: text('digits') });
+      case 'dtmf': {
+        const request = msg['type'];
+        const id = readRequestId(msg['id']);
+        // A bad id cannot be echoed; the refusal still comes as this request's one result.
+        if (id === null) return this.actionResult({ request, ok: false, detail: `${ErrorCodes.BAD_REQUEST}: ${REQUEST_ID_RULE}` });
+        const withId = id === undefined ? {} : { id };
+        if (request === 'dtmf') return this.#emit({ type: 'dtmf.send', digits: text('digits'), ...withId });
+        return this.#emit({ type: request === 'dial' ? 'dial.request' : 'transfer.request', to: text('to'), ...withId });
+      }
       case 'mark':
         // Checked by the call actor (name syntax, how many in flight), which owns the marks.
         return this.#emit({ type: 'mark', name: typeof msg['name'] === 'string' ? msg['name'].slice(0, MAX_TEXT_FIELD) : '' });
