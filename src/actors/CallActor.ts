@@ -35,6 +35,7 @@ import type { SharedQueueBudget } from '../media/SharedQueueBudget.js';
 import { PromptAudio, type PromptPcm } from '../media/PromptAudio.js';
 import { MAX_PENDING_MARKS, PlayoutMarks, isValidMarkName } from './PlayoutMarks.js';
 import { Mailbox } from './Mailbox.js';
+import { RefusalLog } from '../RefusalLog.js';
 import type { RequestId } from '../agent/requestId.js';
 import type { AgentAction, CallLiveStats, CallSummary, JitterSummary } from './messages.js';
 
@@ -193,6 +194,9 @@ export class CallActor {
   /** This call has been told (logged) that it lost audio to that bound: once a call. */
   #budgetDropLogged = false;
 
+  /** The agent's refused and ignored messages, bounded. */
+  readonly #agentLog: RefusalLog;
+
   constructor(
     slot: number,
     call: AgentCall,
@@ -206,6 +210,11 @@ export class CallActor {
     this.callId = call.callId;
     this.#call = call;
     this.#agent = agent;
+    // An agent in a loop sending what is refused gets 10 lines a second per call, then a count (RefusalLog).
+    this.#agentLog = new RefusalLog(
+      { warn: (_fields, msg) => hooks.log(slot, 'warn', msg), error: (_fields, msg) => hooks.log(slot, 'error', msg) },
+      { burst: AGENT_LOG_LINES_PER_SECOND, windowMs: 1_000 },
+    );
     this.#hooks = hooks;
     this.#bargeInConfig = bargeIn;
     this.#playoutMarks = new PlayoutMarks(
@@ -321,6 +330,7 @@ export class CallActor {
     if (!this.#ended) {
       this.#ended = true;
       this.#agent.close();
+      this.#agentLog.close();
       this.#mailbox.clear();
       // Its queued audio will never play: give it back to the worker's bound now.
       this.#outQueue.clear();
@@ -667,14 +677,18 @@ export class CallActor {
   }
 
   /** The agent's mark: after all audio it sent so far. */
-  #onAgentMark(name: string): void {
-    if (!isValidMarkName(name)) {
-      return this.#hooks.log(this.slot, 'warn', 'agent mark refused: a name is 1 to 64 printable ASCII characters');
-    }
+  #onAgentMark(name: string, id: RequestId | undefined): void {
+    if (!isValidMarkName(name)) return this.#refuseAgent(ErrorCodes.BAD_REQUEST, 'mark refused: a name is 1 to 64 printable ASCII characters', id);
     if (this.#playoutMarks.inFlight + this.#outQueue.pendingMarks >= MAX_PENDING_MARKS) {
-      return this.#hooks.log(this.slot, 'warn', `agent mark refused: ${MAX_PENDING_MARKS} marks already in flight`);
+      return this.#refuseAgent(ErrorCodes.RATE_LIMITED, `mark refused: ${MAX_PENDING_MARKS} marks already in flight`, id);
     }
     this.#playoutMarks.add(name, this.#framer?.buffered ?? 0, this.#outQueue);
+  }
+
+  /** The agent is told (a ws agent's `error` message) and the log says so, both bounded. */
+  #refuseAgent(code: string, message: string, id: RequestId | undefined): void {
+    this.#agent.refused?.(code, message, id);
+    this.#agentLog.write('agent', 'warn', {}, `agent ${message} (${code})`);
   }
 
   #onAgentEvent(event: AgentEvent): void {
@@ -699,9 +713,9 @@ export class CallActor {
       case 'dtmf.send':
         return this.#hooks.agentAction(this.slot, { kind: 'dtmf', digits: event.digits, ...withId(event.id) });
       case 'mark':
-        return this.#onAgentMark(event.name);
+        return this.#onAgentMark(event.name, event.id);
       case 'error':
-        return this.#hooks.log(this.slot, 'warn', `agent: ${event.message}`);
+        return this.#agentLog.write('agent', 'warn', {}, `agent: ${event.message}`);
     }
   }
 
@@ -746,6 +760,8 @@ function readChunk(value: unknown): number | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > 15 || !/^\d+$/.test(value)) return undefined;
   return Number(value);
 }
+
+const AGENT_LOG_LINES_PER_SECOND = 10;
 
 /** An absent id stays absent (no `id: undefined` key through the worker's messages). */
 function withId(id: RequestId | undefined): { id?: RequestId } {

@@ -27,7 +27,7 @@ export type AgentEvent =
   | { type: 'dial.request'; to: string; id?: RequestId }
   | { type: 'dtmf.send'; digits: string; id?: RequestId }
   /** Tell me when the caller has heard everything I sent before this (markPlayed), or that it was dropped (interrupt). */
-  | { type: 'mark'; name: string }
+  | { type: 'mark'; name: string; id?: RequestId }
   | { type: 'error'; message: string };
 
 export interface AgentCall {
@@ -92,5 +92,7 @@ export interface AgentAdapter {
   /** The caller has heard everything the agent sent before this mark. */
   markPlayed(name: string): void;
   actionResult(result: AgentActionResult): void;
+  /** Tell the agent something it sent was refused (a `ws` agent gets an `error` message; others have no such message). */
+  refused?(code: string, message: string, id?: RequestId): void;
   close(): void;
 }

@@ -13,9 +13,10 @@
 import WebSocket from 'ws';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { AgentActionResult, AgentAdapter, AgentCall, AgentEvent, AgentSink } from './AgentAdapter.js';
+import { AgentErrorBudget } from './AgentErrorBudget.js';
 import { AgentMarks } from './AgentMarks.js';
 import { parseJsonObject } from './agentJson.js';
-import { readRequestId, REQUEST_ID_RULE } from './requestId.js';
+import { readRequestId, REQUEST_ID_RULE, type RequestId } from './requestId.js';
 import { PcmStream, pcmToBytes } from './pcm.js';
 import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
@@ -26,6 +27,9 @@ export const WS_SAMPLE_RATES = [16_000, 24_000, 8_000] as const;
 const OPEN_TIMEOUT_MS = 5_000;
 const MAX_MESSAGE_BYTES = 1 << 20;
 const MAX_TEXT_FIELD = 4096;
+/** A hang-up reason goes into the call's end reason and log line: a sentence, not a transcript. */
+export const MAX_HANGUP_REASON = 256;
+const TRANSCRIPT_ROLES: readonly unknown[] = ['caller', 'agent'];
 /** The protocol's "hang up" close; anything else is a lost socket. */
 const CLOSE_NORMAL = 1000;
 /**
@@ -76,6 +80,8 @@ export class WsAgent implements AgentAdapter {
   callerFramesDropped = 0;
   /** Frames dropped in the current stretch of not reading (0: reading). */
   #backlogDrops = 0;
+  /** `error` messages to the agent, at most 10 a second (AgentErrorBudget). */
+  readonly #errors = new AgentErrorBudget((message) => this.#sendJson(message));
 
   constructor(options: WsAgentOptions) {
     this.#options = options;
@@ -147,7 +153,7 @@ export class WsAgent implements AgentAdapter {
           return;
         }
         const msg = parseJsonObject(data.toString('utf8'));
-        if (msg === null) return this.#emit({ type: 'error', message: 'ws agent sent a text message that is not a JSON object' });
+        if (msg === null) return this.#refuse(ErrorCodes.AGENT_PROTOCOL, 'a text message that is not a JSON object: ignored');
         if (!this.#ready) {
           const rate = msg['sample_rate'];
           const offered: readonly unknown[] = again ? [this.#rate] : WS_SAMPLE_RATES;
@@ -247,9 +253,14 @@ export class WsAgent implements AgentAdapter {
     this.#sendJson({ type: 'result', request: result.request, ok: result.ok, detail: result.detail, ...(result.id === undefined ? {} : { id: result.id }) });
   }
 
+  refused(code: string, message: string, id?: RequestId): void {
+    this.#errors.error(code, message, id);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#errors.close();
     this.#sendJson({ type: 'stop' });
     this.#socket?.close(1000, 'call ended');
     this.#sink = null;
@@ -263,12 +274,22 @@ export class WsAgent implements AgentAdapter {
       case 'speech_stopped':
         this.marks.callerTurnEnded();
         return this.#emit({ type: 'speech.stopped' });
-      case 'transcript':
-        return this.#emit({ type: 'transcript', role: msg['role'] === 'caller' ? 'caller' : 'agent', text: text('text'), final: msg['final'] === true });
+      case 'transcript': {
+        // Before, any role but "caller" counted as the agent's words; a typo must not put the caller's words in the agent's mouth.
+        const role = msg['role'];
+        if (!TRANSCRIPT_ROLES.includes(role)) return this.#refuse(ErrorCodes.BAD_REQUEST, 'a transcript whose role is not "caller" or "agent": ignored');
+        if (typeof msg['text'] !== 'string') return this.#refuse(ErrorCodes.BAD_REQUEST, 'a transcript whose text is not a string: ignored');
+        return this.#emit({ type: 'transcript', role: role as 'caller' | 'agent', text: text('text'), final: msg['final'] === true });
+      }
       case 'turn_done':
         return this.#emit({ type: 'turn.done' });
-      case 'hangup':
-        return this.#emit({ type: 'hangup.request', reason: text('reason') || 'agent hung up', afterPlayout: true });
+      case 'hangup': {
+        const reason = msg['reason'];
+        const valid = reason === undefined || (typeof reason === 'string' && reason.length <= MAX_HANGUP_REASON);
+        // The hang-up itself still happens: the agent meant to end the call; only its reason is not taken.
+        if (!valid) this.#refuse(ErrorCodes.BAD_REQUEST, `a hangup whose reason is not a string of at most ${MAX_HANGUP_REASON} characters: hanging up without it`);
+        return this.#emit({ type: 'hangup.request', reason: (valid && typeof reason === 'string' && reason) || 'agent hung up', afterPlayout: true });
+      }
       case 'transfer':
       case 'dial':
       case 'dtmf': {
@@ -280,15 +301,24 @@ export class WsAgent implements AgentAdapter {
         if (request === 'dtmf') return this.#emit({ type: 'dtmf.send', digits: text('digits'), ...withId });
         return this.#emit({ type: request === 'dial' ? 'dial.request' : 'transfer.request', to: text('to'), ...withId });
       }
-      case 'mark':
-        // Checked by the call actor (name syntax, how many in flight), which owns the marks.
-        return this.#emit({ type: 'mark', name: typeof msg['name'] === 'string' ? msg['name'].slice(0, MAX_TEXT_FIELD) : '' });
+      case 'mark': {
+        const id = readRequestId(msg['id']);
+        if (id === null) return this.#refuse(ErrorCodes.BAD_REQUEST, `a mark with a bad id (${REQUEST_ID_RULE}): refused`);
+        // Checked by the call actor (name syntax, how many in flight), which owns the marks; it calls refused() with the id.
+        return this.#emit({ type: 'mark', name: typeof msg['name'] === 'string' ? msg['name'].slice(0, MAX_TEXT_FIELD) : '', ...(id === undefined ? {} : { id }) });
+      }
       default: {
         const type = msg['type'];
         const named = typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : `(${type === undefined ? 'no type' : `a ${typeof type}`})`;
-        return this.#emit({ type: 'error', message: `ws agent sent an unknown event type ${named}: ignored` });
+        return this.#refuse(ErrorCodes.AGENT_PROTOCOL, `an unknown event type ${named}: ignored`, readRequestId(msg['id']) ?? undefined);
       }
     }
+  }
+
+  /** Something the agent sent is refused or ignored: tell the agent (bounded) and the gateway's log. */
+  #refuse(code: string, message: string, id?: RequestId): void {
+    this.#errors.error(code, message, id);
+    this.#emit({ type: 'error', message: `ws agent sent ${message}` });
   }
 
   #emit(event: AgentEvent): void {

@@ -3,21 +3,34 @@
  * from the docs alone, docs/decisions.md, twenty-fourth session):
  * - an optional `id` on a request comes back in its `result`, refusals by the
  *   bounds included (they overtake earlier requests still in flight);
+ * - what it sent that was refused or ignored (a bad mark, an unknown type, a
+ *   transcript role that does not exist, a hangup reason that is not a string)
+ *   comes back as an `error` message, at most 10 a second and then a count,
+ *   and the gateway's warn lines about them are bounded the same way;
  * Real simulator, platform and gateway on loopback, a real `ws` agent server.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
+import { createLogger } from '../../src/log.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
-import { WsAgentTestServer, type Json } from './servers.js';
+import { sleep, WsAgentTestServer, type Json } from './servers.js';
 
 const RATE = 16_000;
 let stack: Stack;
 let agent: WsAgentTestServer;
+const lines: Array<{ msg?: string }> = [];
+const sink = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as { msg?: string });
+    done();
+  },
+});
 
 before(async () => {
   agent = new WsAgentTestServer(RATE);
   const url = await agent.start();
-  stack = await startStack({ workers: 1, agent: { kind: 'ws', url, token: '', bargeIn: { thresholdDbfs: -35, minSpeechMs: 200 } } });
+  stack = await startStack({ workers: 1, agent: { kind: 'ws', url, token: '', bargeIn: { thresholdDbfs: -35, minSpeechMs: 200 } } }, { logger: createLogger('test', 'info', sink) });
 });
 
 after(async () => {
@@ -54,4 +67,42 @@ test('13 dtmf at once with ids: every result carries its request id, the 8 refus
   assert.deepEqual(late.find((r) => String(r['detail']).startsWith('TTMA_ERR_BAD_REQUEST')), { type: 'result', request: 'dtmf', ok: false, detail: 'TTMA_ERR_BAD_REQUEST: an id is a string of 1 to 64 printable ASCII characters or a safe integer' });
   conn.send({ type: 'hangup', reason: 'done' });
   await call.done;
+});
+
+const errors = (messages: Array<{ msg: Json }>) => messages.filter((m) => m.msg['type'] === 'error').map((m) => m.msg);
+
+test('refused and ignored messages come back as `error` (with the id), 10 a second then a count; the log is bounded alike', async () => {
+  const from = '+15550208002';
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 8_000, talk: [] });
+  const conn = await agent.connectionFor(from);
+  await conn.inbox.waitFor((m) => m['type'] === 'start', 'start');
+  conn.send({ type: 'mark', name: '', id: 'm0' });
+  conn.send({ type: 'nope', id: 7 });
+  conn.send({ type: 'transcript', role: 'bot', text: 'hello', final: true });
+  await waitFor('3 errors', () => errors(conn.inbox.messages).length === 3, 3_000);
+  assert.deepEqual(errors(conn.inbox.messages), [
+    { type: 'error', code: 'TTMA_ERR_BAD_REQUEST', message: 'mark refused: a name is 1 to 64 printable ASCII characters', id: 'm0' },
+    { type: 'error', code: 'TTMA_ERR_AGENT_PROTOCOL', message: 'an unknown event type "nope": ignored', id: 7 },
+    { type: 'error', code: 'TTMA_ERR_BAD_REQUEST', message: 'a transcript whose role is not "caller" or "agent": ignored' },
+  ]);
+  await sleep(1_100); // a new second
+  const logged = () => lines.filter((l) => l.msg?.includes('ws agent sent an unknown event type')).length;
+  const loggedBefore = logged();
+  for (let i = 0; i < 300; i++) conn.send({ type: 'nope' });
+  await waitFor('the summary', () => errors(conn.inbox.messages).some((e) => e['suppressed'] !== undefined), 3_000);
+  const flood = errors(conn.inbox.messages).slice(3);
+  assert.equal(flood.length, 11, JSON.stringify(flood));
+  assert.deepEqual(flood[10], { type: 'error', code: 'TTMA_ERR_RATE_LIMITED', message: '290 more errors in the last second were not sent one by one', suppressed: 290 });
+  await waitFor('the log summary', () => lines.some((l) => /more like this/.test(l.msg ?? '')), 3_000);
+  assert.ok(logged() - loggedBefore <= 11, `${logged() - loggedBefore} log lines for 300 ignored messages`);
+  await sleep(1_100);
+  conn.send({ type: 'hangup', reason: 123 });
+  await waitFor('the hangup error', () => errors(conn.inbox.messages).length === 15, 3_000);
+  assert.deepEqual(errors(conn.inbox.messages)[14], {
+    type: 'error',
+    code: 'TTMA_ERR_BAD_REQUEST',
+    message: 'a hangup whose reason is not a string of at most 256 characters: hanging up without it',
+  });
+  const report = await call.done;
+  assert.equal(report.endedBy, 'gateway', report.endReason);
 });
