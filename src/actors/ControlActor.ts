@@ -28,6 +28,7 @@ import { StreamRestarts } from './StreamRestarts.js';
 import { occurredAtMsOf, streamIdOf } from './StreamIds.js';
 import { CallPlacement } from './CallPlacement.js';
 import { CallTakeover } from './CallTakeover.js';
+import { agentResultDetail } from './agentResultDetail.js';
 import { assertNever, type AgentAction, type CallSummary, type FromWorker } from './messages.js';
 import type { Supervisor } from './Supervisor.js';
 import { epochNowMs, type WorkerHost } from './WorkerHost.js';
@@ -681,9 +682,11 @@ export class ControlActor {
     const id = action.kind === 'hangup' || action.id === undefined ? {} : { id: action.id };
     const reply = (result: AgentActionResult) => this.#supervisor.host(call.workerIndex)?.send({ type: 'agent.result', slot: call.slot, result: { ...result, ...id } });
     const failed = (request: AgentActionResult['request'], err: unknown) => {
-      const detail = isTtmaError(err) ? err.message : String(err);
+      // The log keeps the whole message; the agent gets the code and the platform's public message (agentResultDetail).
+      const logged = isTtmaError(err) ? err.message : String(err);
+      const detail = agentResultDetail(err);
       // A flood is logged at its first refusal and every 100th, not once a message.
-      if (!(err instanceof AgentRequestRefused) || err.onCall % 100 === 1) call.log.warn({ request, err: detail, ...(err instanceof AgentRequestRefused ? { refusedOnCall: err.onCall } : {}) }, 'agent request refused');
+      if (!(err instanceof AgentRequestRefused) || err.onCall % 100 === 1) call.log.warn({ request, err: logged, ...(err instanceof AgentRequestRefused ? { refusedOnCall: err.onCall } : {}) }, 'agent request refused');
       reply({ request, ok: false, detail });
     };
     if (action.kind === 'hangup') {

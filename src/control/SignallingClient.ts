@@ -85,11 +85,17 @@ interface RawResponse {
 /** A request the platform answered with a refusal: its code and status, and the wait it asked for (Retry-After). */
 export class PlatformRefusal extends TtmaError {
   readonly retryAfterMs: number | null;
+  /**
+   * The platform's own error message (its `error.message`), without our request path (which names the
+   * call id): what may be passed on to an agent. "" when the answer was not one of the platform's errors.
+   */
+  readonly publicMessage: string;
 
-  constructor(code: ErrorCode, message: string, status: number, retryAfterMs: number | null) {
+  constructor(code: ErrorCode, message: string, status: number, retryAfterMs: number | null, publicMessage = '') {
     super(code, message, status);
     this.name = 'PlatformRefusal';
     this.retryAfterMs = retryAfterMs;
+    this.publicMessage = publicMessage;
   }
 }
 
@@ -320,7 +326,8 @@ export class SignallingClient {
       // Keep the platform's own code when it is one of ours (TTMA_ERR_DIAL_POLICY, TTMA_ERR_CAP_REACHED...), so callers can tell refusals apart.
       const known = KNOWN_CODES.has(code) ? (code as ErrorCode) : ErrorCodes.PLATFORM;
       const status = known === ErrorCodes.PLATFORM ? 502 : response.status;
-      throw new PlatformRefusal(known, `platform refused ${path}: ${code}: ${(err?.message ?? response.text).slice(0, 300)}`, status, response.retryAfterMs ?? null);
+      const publicMessage = known !== ErrorCodes.PLATFORM && typeof err?.message === 'string' ? err.message.slice(0, 300) : '';
+      throw new PlatformRefusal(known, `platform refused ${path}: ${code}: ${(err?.message ?? response.text).slice(0, 300)}`, status, response.retryAfterMs ?? null, publicMessage);
     }
     return parsed;
   }

@@ -106,3 +106,20 @@ test('refused and ignored messages come back as `error` (with the id), 10 a seco
   const report = await call.done;
   assert.equal(report.endedBy, 'gateway', report.endReason);
 });
+
+test("a refused transfer's detail is the code and the platform's message: no request path, no call id", async () => {
+  const from = '+15550208003';
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 5_000, talk: [] });
+  const conn = await agent.connectionFor(from);
+  const hello = (await conn.inbox.waitFor((m) => m['type'] === 'hello', 'hello')).msg;
+  await conn.inbox.waitFor((m) => m['type'] === 'start', 'start');
+  conn.send({ type: 'transfer', to: '+19005550100', id: 't1' });
+  const refused = (await conn.inbox.waitFor((m) => m['type'] === 'result' && m['id'] === 't1', 'the refusal')).msg;
+  assert.equal(refused['ok'], false);
+  const detail = String(refused['detail']);
+  assert.match(detail, /^TTMA_ERR_DESTINATION_REFUSED: \S/);
+  const callId = String(hello['call'].id);
+  for (const leak of ['/v1/', 'platform refused', callId, encodeURIComponent(callId)]) assert.ok(!detail.includes(leak), `detail names ${leak}: ${detail}`);
+  conn.send({ type: 'hangup', reason: 'done' });
+  await call.done;
+});
