@@ -185,6 +185,12 @@ export class CallActor {
   #bargeIns = 0;
   #lastOutAt = Number.NEGATIVE_INFINITY;
   #pendingHangup: string | null = null;
+  /**
+   * The agent asked to hang up: its audio from then on is dropped and counted. The hang-up waits for
+   * what was sent before it (docs/agent-protocols.md), not for audio that keeps coming after it.
+   */
+  #hangupAsked = false;
+  #samplesAfterHangup = 0;
   #hangupMarkAt: number | null = null;
   /** Added latency since the last liveStats() (the dashboard's "now" figure, without sorting). */
   #recentLatencySum = 0;
@@ -331,6 +337,10 @@ export class CallActor {
       this.#ended = true;
       this.#agent.close();
       this.#agentLog.close();
+      if (this.#samplesAfterHangup > 0) {
+        const ms = Math.round((this.#samplesAfterHangup * 1000) / this.#agent.sampleRate);
+        this.#hooks.log(this.slot, 'info', `agent audio sent after its hangup was dropped: ${ms} ms`);
+      }
       this.#mailbox.clear();
       // Its queued audio will never play: give it back to the worker's bound now.
       this.#outQueue.clear();
@@ -599,6 +609,11 @@ export class CallActor {
 
   #onAgentAudio(pcm: Int16Array): void {
     if (this.#ended || !this.#toPhone || !this.#framer || !this.#codec) return;
+    if (this.#hangupAsked) {
+      if (this.#samplesAfterHangup === 0) this.#refuseAgent(ErrorCodes.BAD_REQUEST, 'audio after hangup: dropped (the hang-up plays what came before it)', undefined);
+      this.#samplesAfterHangup += pcm.length;
+      return;
+    }
     // Resampled into a scratch the framer copies from, and framed into one reused frame: no allocation per frame.
     const needed = this.#toPhone.outputLength(pcm.length);
     if (this.#toPhoneScratch.length < needed) this.#toPhoneScratch = new Int16Array(needed);
@@ -702,6 +717,7 @@ export class CallActor {
       case 'turn.done':
         return this.#flushTail();
       case 'hangup.request':
+        this.#hangupAsked = true;
         this.#flushTail();
         if (!event.afterPlayout) return this.#hooks.agentAction(this.slot, { kind: 'hangup', reason: event.reason });
         this.#pendingHangup = event.reason;

@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
-import { sleep, WsAgentTestServer, type Json } from './servers.js';
+import { sleep, tone, WsAgentTestServer, type Json } from './servers.js';
 
 const RATE = 16_000;
 let stack: Stack;
@@ -122,4 +122,21 @@ test("a refused transfer's detail is the code and the platform's message: no req
   for (const leak of ['/v1/', 'platform refused', callId, encodeURIComponent(callId)]) assert.ok(!detail.includes(leak), `detail names ${leak}: ${detail}`);
   conn.send({ type: 'hangup', reason: 'done' });
   await call.done;
+});
+
+test('hangup plays what was sent before it; audio sent after it is dropped, and the agent is told once', async () => {
+  const from = '+15550208004';
+  const call = stack.sim.placeInboundCall({ from, to: NUMBER, durationMs: 8_000, talk: [] });
+  const conn = await agent.connectionFor(from);
+  await conn.inbox.waitFor((m) => m['type'] === 'start', 'start');
+  await conn.audio(RATE, tone(RATE, 500), 100, false);
+  conn.send({ type: 'hangup', reason: 'bye' });
+  await conn.audio(RATE, tone(RATE, 500), 100, false);
+  const report = await call.done;
+  assert.equal(report.endedBy, 'gateway', report.endReason);
+  // Before: 500 + 500 ms were heard.
+  assert.ok(report.heard.soundMs >= 480 && report.heard.soundMs <= 620, `heard ${report.heard.soundMs} ms`);
+  const told = errors(conn.inbox.messages).filter((e) => /audio after hangup/.test(String(e['message'])));
+  assert.equal(told.length, 1, JSON.stringify(told));
+  await waitFor('the drop logged', () => lines.some((l) => /agent audio sent after its hangup was dropped: 500 ms/.test(l.msg ?? '')), 3_000);
 });
