@@ -191,7 +191,8 @@ test('agent marks: a bad name and the 257th mark in flight are refused and logge
   assert.equal(marks.length, 256);
   assert.equal(marks[0], '{"event":"mark","mark":{"name":"agent:m0"}}');
   assert.equal(warnings.filter((w) => /1 to 64 printable ASCII/.test(w)).length, 1);
-  assert.equal(warnings.filter((w) => /256 marks already in flight/.test(w)).length, 44);
+  // The agent's refusals are logged at most 10 lines a second per call (the bad name took one); the rest are counted.
+  assert.equal(warnings.filter((w) => /256 marks already in flight/.test(w)).length, 9);
   // An echo frees a place.
   actor.enqueue(encoder.encode(JSON.stringify({ event: 'mark', mark: { name: 'agent:m0' } })), clock);
   actor.drain();
