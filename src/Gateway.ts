@@ -16,6 +16,7 @@ import { SignallingClient } from './control/SignallingClient.js';
 import { WebhookGate } from './control/WebhookGate.js';
 import { GatewayFront, type FrontPorts } from './front/GatewayFront.js';
 import { LocalOperatorAuth } from './front/LocalOperatorAuth.js';
+import { readiness, type Readiness } from './front/readiness.js';
 import { uwsBuild } from './front/uws.js';
 import { resamplerImplementation } from './media/createResampler.js';
 import { createLogger, type Logger } from './log.js';
@@ -142,6 +143,7 @@ export class Gateway {
       get front() {
         return gateway.front;
       },
+      platformConnected: () => this.#platformConnected(),
     };
     this.metrics = new GatewayMetrics(sources);
     this.dashboard = new DashboardFeed(sources, this.metrics, config.maxCalls);
@@ -154,6 +156,7 @@ export class Gateway {
       webhooks: this.webhooks,
       log,
       status: () => this.status(),
+      readiness: () => this.readiness(),
       localAuth,
       latency: () => this.addedLatency(),
       resetLatency: () => {
@@ -222,6 +225,20 @@ export class Gateway {
     };
   }
 
+  /** GET /readyz: platform connected, a media worker up, not draining (src/front/readiness.ts). */
+  readiness(): Readiness {
+    return readiness({
+      platformConnected: this.#platformConnected(),
+      workersUp: this.supervisor.hosts().filter((host) => host.up).length,
+      draining: this.#stopping !== null,
+    });
+  }
+
+  /** The control connection is open and the platform's hello arrived on it (sent only after it checked our identity). */
+  #platformConnected(): boolean {
+    return this.channel.state === 'open' && this.channel.authenticated;
+  }
+
   /**
    * Added latency per direction and the front's event-loop delay since the
    * last reset, the calls live now and the calls refused as busy by
@@ -241,7 +258,8 @@ export class Gateway {
   /** Graceful: stop accepting, hang up live calls (or hand them over, `onStop`), close every socket, stop workers. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      this.front.closeListeners();
+      // The local listener stays open until the calls are gone: /readyz answers 503 "draining" meanwhile.
+      this.front.closeListeners({ keepLocal: true });
       this.supervisor.closeListeners();
       this.#loopDelay.disable();
       this.dashboard.stop();
@@ -255,6 +273,7 @@ export class Gateway {
         const hungUp = this.control.shutdown(SHUTDOWN_GRACE_MS);
         await Promise.race([hungUp, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
       }
+      this.front.closeListeners();
       this.front.closeAllSockets();
       await this.supervisor.close();
       // After the calls ended, so their usage reports had the chance to leave.

@@ -21,6 +21,8 @@ export const ErrorCodes = {
   CALL_NOT_OWNED: 'TTMA_ERR_CALL_NOT_OWNED',
   /** The call is up at the provider but its call.initiated has not reached the platform yet (503: ask again shortly). */
   CALL_PENDING: 'TTMA_ERR_CALL_PENDING',
+  /** The caller hung up before the command landed (the provider's 422 code 90018 "Call has already ended"): 409, an outcome, not a failure. */
+  CALL_ENDED: 'TTMA_ERR_CALL_ENDED',
   STREAM_URL: 'TTMA_ERR_STREAM_URL',
   PROVIDER: 'TTMA_ERR_PROVIDER',
   PLATFORM: 'TTMA_ERR_PLATFORM',

@@ -770,6 +770,12 @@ export class ControlActor {
     }).then(
       () => call.log.info('answered; waiting for the media stream'),
       (err: Error) => {
+        if (isTtmaError(err, ErrorCodes.CALL_ENDED)) {
+          // The caller hung up while the answer was in flight (the platform's 409): an ordinary hang-up, nothing to hang up.
+          call.log.info({ code: err.code }, 'caller hung up before the answer landed');
+          void this.#endCall(callId, 'hangup: caller hung up before the answer landed', 'hangup', false);
+          return;
+        }
         call.log.error({ err: err.message }, 'answer failed');
         void this.#endCall(callId, 'answer failed', 'answer_failed', true);
       },

@@ -6,7 +6,12 @@
 
 /** What admission reads from a worker (WorkerHost satisfies it). */
 export interface WorkerLoad {
-  readonly exited: boolean;
+  /**
+   * Said ready and not exited (WorkerHost.up). Not `!exited`: a replacement
+   * that is still starting, or never finishes, has no listener nor prompts yet
+   * and must not be given calls.
+   */
+  readonly up: boolean;
   /** Calls the worker carries now (or has been assigned). */
   readonly calls: number;
   /** The busy share expected once `calls` calls stream (LoadMeter.projected). */
@@ -34,7 +39,7 @@ export function pickWithRoom<T extends WorkerLoad>(workers: readonly T[], maxLoa
   const extra = unplacedShare(workers, unplaced);
   let best: T | undefined;
   for (const worker of workers) {
-    if (worker.exited || isFull(worker, maxLoad, extra)) continue;
+    if (!worker.up || isFull(worker, maxLoad, extra)) continue;
     if (!best || worker.calls < best.calls) best = worker;
   }
   return best;
@@ -43,12 +48,12 @@ export function pickWithRoom<T extends WorkerLoad>(workers: readonly T[], maxLoa
 /** Every live worker is above maxLoad, and at least one is live: a new call is refused as busy. */
 export function allFull(workers: readonly WorkerLoad[], maxLoad: number, unplaced = 0): boolean {
   const extra = unplacedShare(workers, unplaced);
-  const live = workers.filter((worker) => !worker.exited);
+  const live = workers.filter((worker) => worker.up);
   return live.length > 0 && live.every((worker) => isFull(worker, maxLoad, extra));
 }
 
 function unplacedShare(workers: readonly WorkerLoad[], unplaced: number): number {
-  const live = workers.reduce((n, worker) => n + (worker.exited ? 0 : 1), 0);
+  const live = workers.reduce((n, worker) => n + (worker.up ? 1 : 0), 0);
   return unplaced / Math.max(1, live);
 }
 

@@ -41,6 +41,8 @@ export interface GatewaySources {
     };
   };
   signalling: { refusals: Record<string, number>; connectRetries: number; usage(): Promise<DeploymentUsage> };
+  /** The control connection is open and authenticated (the platform's hello arrived). */
+  platformConnected(): boolean;
 }
 
 /** The main thread's loop delay is sampled (and its window restarted) this often. */
@@ -140,6 +142,14 @@ export class GatewayMetrics {
         const { held, max } = webhooks.replayEntries;
         this.set({ stat: 'held' }, held);
         this.set({ stat: 'max' }, max);
+      },
+    });
+    new Gauge({
+      name: 'ttma_platform_connected',
+      help: '1 while the control connection to the platform is open and authenticated; 0 while the gateway is cut off (no call can be answered).',
+      registers,
+      collect() {
+        this.set(sources.platformConnected() ? 1 : 0);
       },
     });
     new Gauge({

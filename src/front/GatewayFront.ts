@@ -17,6 +17,7 @@ import { DASHBOARD_CSP, DASHBOARD_EVENTS_PATH, renderDashboard } from './dashboa
 import type { LocalOperatorAuth } from './LocalOperatorAuth.js';
 import { guardedRoutes } from './httpRoutes.js';
 import { localOperatorRoutes } from './localOperatorRoutes.js';
+import type { Readiness } from './readiness.js';
 import { localHostsFor, localRequestRefusal, type LocalRefusalReason } from './localRequest.js';
 import { mountTunnelRoutes, sendJson, type FrontCounter, type MediaSocketHandle, type WebhookAnswer } from './tunnelRoutes.js';
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js';
@@ -41,6 +42,8 @@ export interface FrontOptions {
   log: Logger;
   /** JSON for GET /debug/status on the local listener. */
   status(): unknown;
+  /** GET /readyz: 200 when ready, else 503 naming each reason (readiness.ts). */
+  readiness(): Readiness;
   /** The local operator routes' challenge-response (`ttma call`, `ttma calls`): the agent secret never crosses the port. */
   localAuth: LocalOperatorAuth;
   /** JSON for GET /debug/latency: added latency per direction since the last POST /debug/latency/reset. */
@@ -91,6 +94,8 @@ export class GatewayFront {
   /** Webhook refusals are anyone's to repeat: their lines are bounded per reason. */
   readonly #refusals: RefusalLog;
   readonly #listenSockets: us_listen_socket[] = [];
+  /** Kept apart so that a drain can close the tunnel side first and still answer /readyz. */
+  #localListenSocket: us_listen_socket | null = null;
   readonly #apps: TemplatedApp[] = [];
   readonly #sockets = new Set<MediaSocketHandle>();
   readonly #dashboards = new Set<HttpResponse>();
@@ -126,16 +131,22 @@ export class GatewayFront {
     const localApp = this.#localApp();
     this.#apps.push(localApp);
     const localSocket = await listen(localApp, host, this.#options.localPort);
-    this.#listenSockets.push(localSocket);
+    this.#localListenSocket = localSocket;
     const localPort = uws.us_socket_local_port(localSocket as never);
     this.#localPort = localPort;
     this.#localHosts = localHostsFor(localPort);
     return { tunnelPort, localPort };
   }
 
-  /** Stop accepting; open sockets are closed by their calls ending. */
-  closeListeners(): void {
+  /**
+   * Stop accepting; open sockets are closed by their calls ending. `keepLocal`:
+   * the local listener stays (a drain closes it once its calls are gone).
+   */
+  closeListeners(options: { keepLocal?: boolean } = {}): void {
     for (const socket of this.#listenSockets.splice(0)) uws.us_listen_socket_close(socket);
+    if (options.keepLocal) return;
+    if (this.#localListenSocket) uws.us_listen_socket_close(this.#localListenSocket);
+    this.#localListenSocket = null;
     this.#refusals.close();
   }
 
@@ -242,7 +253,15 @@ export class GatewayFront {
       }
       return handler(res);
     };
+    // Liveness: the process answers. Readiness (can it take a call now) is /readyz.
     routes.get('/healthz', guard((res) => sendJson(res, '200 OK', { ok: true })));
+    routes.get(
+      '/readyz',
+      guard((res) => {
+        const { ready, reasons } = this.#options.readiness();
+        sendJson(res, ready ? '200 OK' : '503 Service Unavailable', { ready, reasons });
+      }),
+    );
     routes.get('/debug/status', guard((res) => sendJson(res, '200 OK', this.#options.status())));
     localOperatorRoutes(routes, guardWithRequest(guard), { ...this.#options, localPort: () => this.#localPort });
     routes.get('/debug/latency', guard((res) => sendJson(res, '200 OK', this.#options.latency())));

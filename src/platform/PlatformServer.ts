@@ -742,7 +742,9 @@ export class PlatformServer {
     const audit = AUDITED_CODES.has(code);
     // Bounded per kind (a refusal is anyone's to repeat): the path is cut, a flood is summarised.
     const fields = { ...(audit ? { audit: true } : {}), method: method.slice(0, 16), path: path.slice(0, LOGGED_PATH_CHARS), status, code, deployment: ctx.deploymentId, callId: ctx.callId };
-    this.#refusals.write(`${status} ${code} ${ctx.deploymentId ?? '-'}`, level, fields, `refused: ${message}`, { ...(audit ? { audit: true } : {}), status, code, deployment: ctx.deploymentId });
+    // The caller hung up first (a race any busy day has): an outcome, at info; one per call of an authenticated gateway.
+    if (code === ErrorCodes.CALL_ENDED) this.#log.info(fields, `call already ended: ${message}`);
+    else this.#refusals.write(`${status} ${code} ${ctx.deploymentId ?? '-'}`, level, fields, `refused: ${message}`, { ...(audit ? { audit: true } : {}), status, code, deployment: ctx.deploymentId });
     const answered = err instanceof StoreUnavailableError ? err.publicMessage : message;
     const body: PlatformErrorBody = { error: { code, message: answered } };
     sendJson(req, res, status, body, headers);

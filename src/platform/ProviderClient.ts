@@ -9,7 +9,7 @@
  * provider's error code, and scrubbed of the key anyway.
  */
 import { randomUUID } from 'node:crypto';
-import { ErrorCodes, TtmaError, redactSecrets } from '../errors.js';
+import { ErrorCodes, TtmaError, redactSecrets, type ErrorCode } from '../errors.js';
 import { directionOf } from './CallRegistry.js';
 import { nodeHttpTransport, type ProviderTransport, type TransportResponse } from './providerTransport.js';
 import {
@@ -150,7 +150,14 @@ export class ProviderClient {
       ...request,
       command_id: commandId,
     });
-    if (!isSuccess(res.status)) throw this.#failure('answer', res);
+    if (isSuccess(res.status)) return;
+    // The caller hung up while the answer was in flight: the provider says 422 code 90018
+    // ("Call has already ended", https://developers.telnyx.com/development/api-fundamentals/api-errors).
+    // A normal race, not a fault.
+    if (res.status === 422 && providerCodes(res.body).includes(PROVIDER_CODE_CALL_ENDED)) {
+      throw new CallEndedError(this.#scrub(`provider answer: the call has already ended (HTTP ${res.status}${codeSuffix(res.body)})`));
+    }
+    throw this.#failure('answer', res);
   }
 
   /** A hang-up of a call that already ended (422, code 90018) counts as success. */
@@ -368,9 +375,20 @@ export class ProviderClient {
 export class ProviderRefusedError extends TtmaError {
   readonly providerStatus: number;
 
-  constructor(message: string, providerStatus: number) {
-    super(ErrorCodes.PROVIDER, message, providerStatus === 404 ? 404 : 502);
+  constructor(message: string, providerStatus: number, code: ErrorCode = ErrorCodes.PROVIDER, status = providerStatus === 404 ? 404 : 502) {
+    super(code, message, status);
     this.providerStatus = providerStatus;
+  }
+}
+
+/**
+ * The provider refused a command because the call is over (422 code 90018):
+ * the caller hung up first. Answered 409 TTMA_ERR_CALL_ENDED, logged at info;
+ * the call ends through its own hang-up webhook.
+ */
+export class CallEndedError extends ProviderRefusedError {
+  constructor(message: string) {
+    super(message, 422, ErrorCodes.CALL_ENDED, 409);
   }
 }
 

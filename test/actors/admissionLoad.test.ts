@@ -27,7 +27,7 @@ test('a burst into a nearly full worker is cut where the projection crosses the 
 
 /** A worker measured at `busyShare` with its current calls, costing `perCall` a call more. */
 function worker(calls: number, busyShare: number, perCall = 0.01, exited = false): WorkerLoad {
-  return { exited, calls, projectedLoad: (callsNow) => projectedLoad(busyShare, perCall, callsNow, calls) };
+  return { up: !exited, calls, projectedLoad: (callsNow) => projectedLoad(busyShare, perCall, callsNow, calls) };
 }
 
 test('the least-loaded worker with room takes the call; exited and full workers never do', () => {
@@ -40,6 +40,15 @@ test('the least-loaded worker with room takes the call; exited and full workers 
   assert.equal(allFull([b, c], 0.9), true, 'the one live worker is full');
   assert.equal(allFull([c], 0.9), false, 'no live worker is not "busy": it is a gateway with no workers');
   assert.equal(allFull([], 0.9), false);
+});
+
+test('a worker that has not said ready (a replacement still starting, or one that never does) takes no call', () => {
+  const starting: WorkerLoad = { up: false, calls: 0, projectedLoad: () => 0 };
+  // The old check read only `exited`: this stub has no `exited`, so it was taken as live.
+  const busy = worker(30, 0.5);
+  assert.equal(pickWithRoom([starting, busy], 0.9), busy, 'the busier but started worker, not the idle starting one');
+  assert.equal(pickWithRoom([starting], 0.9), undefined);
+  assert.equal(allFull([starting], 0.9), false, 'no started worker: not "busy"');
 });
 
 test('admitted calls whose sockets have not landed are spread over the live workers', () => {
@@ -93,7 +102,7 @@ test('a burst is projected from the steady load before it, not from the set-up i
   meter.record(0.341, 150, 6_000);
   meter.record(0.51, 224, 7_000);
   assert.ok(Math.abs(meter.perCall - 0.119 / 50) < 1e-9, `the cost per call is the warm-up's steady median, not set-up: ${meter.perCall}`);
-  const view: WorkerLoad = { exited: false, calls: 224, projectedLoad: (calls) => meter.projected(calls) };
+  const view: WorkerLoad = { up: true, calls: 224, projectedLoad: (calls) => meter.projected(calls) };
   assert.ok(view.projectedLoad(300) < 0.9, `the whole burst fits: ${view.projectedLoad(300)}`);
   assert.equal(pickWithRoom([view], 0.9, 76), view, 'the 76 calls still unplaced are admitted');
   // The same pongs, but the worker really is nearly full: the latest reading stops the burst.
@@ -105,7 +114,7 @@ test('an Opus burst beyond the core is cut near where the steady cost says the c
   const meter = new LoadMeter();
   meter.record(0.35, 50, 0);
   meter.record(0.35, 50, 1_000);
-  const view: WorkerLoad = { exited: false, calls: 50, projectedLoad: (calls) => meter.projected(calls) };
+  const view: WorkerLoad = { up: true, calls: 50, projectedLoad: (calls) => meter.projected(calls) };
   let admitted = 50;
   while (pickWithRoom([view], 0.9, admitted + 1 - 50)) admitted++;
   assert.equal(admitted, 128, '0.35 + 78 x 0.007 = 0.896: 128 of 150 admitted before the first pong sees them');
@@ -122,7 +131,7 @@ test('a pong in the middle of a burst does not count the calls that just landed 
   meter.record(0.06, 100, 12_000);
   assert.equal(meter.perCall, 0.008, 'the quiet share did not teach a cost of 0.0006 a call');
   assert.ok(meter.projected(100) > 0.8, 'the 100 are projected at their cost from the steady load before them');
-  const view: WorkerLoad = { exited: false, calls: 120, projectedLoad: (calls) => meter.projected(calls) };
+  const view: WorkerLoad = { up: true, calls: 120, projectedLoad: (calls) => meter.projected(calls) };
   assert.equal(pickWithRoom([view], 0.9), undefined, '20 more would pass the limit');
   meter.record(0.85, 100, 13_000);
   assert.equal(meter.perCall, 0.0085, 'a second later they are measured, and only calls near the most count');

@@ -141,7 +141,7 @@ test('malformed, oversized and hostile media paths are refused without harming t
 test('the tunnel listener serves only webhooks and media; diagnostics are local only', async () => {
   const tunnel = `http://127.0.0.1:${stack.ports.tunnel}`;
   const local = `http://127.0.0.1:${stack.ports.local}`;
-  for (const path of ['/debug/status', '/healthz', '/metrics', '/', '/v1/other']) {
+  for (const path of ['/debug/status', '/healthz', '/readyz', '/metrics', '/', '/v1/other']) {
     assert.equal((await fetch(tunnel + path)).status, 404, path);
   }
   assert.equal((await fetch(`${tunnel}/v1/webhooks/provider`)).status, 404, 'GET on the webhook path');

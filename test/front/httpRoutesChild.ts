@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     status: () => {
       throw new Error('a status source that throws');
     },
+    readiness: () => ({ ready: true, reasons: [] }),
     localAuth: new LocalOperatorAuth(SECRET),
     latency: () => ({}),
     resetLatency: () => {},

@@ -110,6 +110,7 @@ const LOCAL_ROUTES: Array<{ method: 'GET' | 'POST'; path: string }> = [
   { method: 'GET', path: '/dashboard' },
   { method: 'GET', path: '/dashboard/events' },
   { method: 'GET', path: '/healthz' },
+  { method: 'GET', path: '/readyz' },
   // The operator routes' nonce (a proof over the page's own challenge would be no use to it, but it is not served either).
   { method: 'GET', path: `/v1/local/nonce?challenge=${'A'.repeat(43)}` },
 ];
