@@ -132,7 +132,7 @@ export class CallPlacement<Cause extends string> {
         void c.restarts.restart(call, 'worker_lost');
         continue;
       }
-      const host = c.closing() ? undefined : c.supervisor.pickWorker();
+      const host = c.closing() ? undefined : c.supervisor.pickWorkerForMove();
       if (!host) {
         c.endLost(call, 'media worker failed; no worker has room');
         continue;

@@ -12,6 +12,8 @@ export interface WorkerLoad {
    * and must not be given calls.
    */
   readonly up: boolean;
+  /** The worker's thread ended (WorkerHost.exited); a worker without it is taken as running. */
+  readonly exited?: boolean;
   /** Calls the worker carries now (or has been assigned). */
   readonly calls: number;
   /** The busy share expected once `calls` calls stream (LoadMeter.projected). */
@@ -33,13 +35,16 @@ export function projectedLoad(measured: number, perCall: number, callsNow: numbe
  * the fewest calls; undefined when none has room. `unplaced` counts calls
  * admitted but not yet on any worker (worker-owned sockets: the kernel
  * places them when their socket lands); they are spread evenly over the live
- * workers, so a burst is projected before its sockets arrive.
+ * workers, so a burst is projected before its sockets arrive. `starting`
+ * also accepts a worker still starting (a lost worker's replacement): see
+ * Supervisor.pickWorkerForMove.
  */
-export function pickWithRoom<T extends WorkerLoad>(workers: readonly T[], maxLoad: number, unplaced = 0): T | undefined {
+export function pickWithRoom<T extends WorkerLoad>(workers: readonly T[], maxLoad: number, unplaced = 0, starting = false): T | undefined {
   const extra = unplacedShare(workers, unplaced);
   let best: T | undefined;
   for (const worker of workers) {
-    if (!worker.up || isFull(worker, maxLoad, extra)) continue;
+    const usable = starting ? worker.exited !== true : worker.up;
+    if (!usable || isFull(worker, maxLoad, extra)) continue;
     if (!best || worker.calls < best.calls) best = worker;
   }
   return best;
