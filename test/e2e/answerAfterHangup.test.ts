@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
-import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
+import { hookedProviderTransport } from '../helpers/providerHooks.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
 import { NUMBER, startStack, waitFor } from '../helpers/stack.js';
 
@@ -38,19 +38,13 @@ describe('a caller gone before the answer lands', () => {
         sim: { answerTimeoutMs: 300 },
         platform: {
           provider: {
-            transport: (base, max) => {
-              const inner = nodeHttpTransport(base, max);
-              return {
-                request: async (method, url, headers, body, timeoutMs) => {
-                  if (url.pathname.endsWith('/actions/answer')) {
-                    answersHeld++;
-                    await waitFor('the caller to hang up', () => placed?.state === 'ended', 5_000);
-                  }
-                  return inner.request(method, url, headers, body, timeoutMs);
-                },
-                close: () => inner.close(),
-              };
-            },
+            transport: hookedProviderTransport({
+              before: async (_method, url) => {
+                if (!url.pathname.endsWith('/actions/answer')) return;
+                answersHeld++;
+                await waitFor('the caller to hang up', () => placed?.state === 'ended', 5_000);
+              },
+            }),
           },
         },
       },

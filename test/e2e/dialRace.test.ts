@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
+import { hookedProviderTransport } from '../helpers/providerHooks.js';
 import { startStack, waitFor, type Stack } from '../helpers/stack.js';
 
 /** How long the dial's answer is held back; the simulated callee answers after 20 ms of ringing. */
@@ -28,21 +28,14 @@ for (const mediaSockets of ['worker', 'front'] as const) {
           sim: { ringMs: 20 },
           platform: {
             provider: {
-              transport: (base, max) => {
-                const inner = nodeHttpTransport(base, max);
-                return {
-                  request: async (method, url, headers, body, timeoutMs) => {
-                    const response = await inner.request(method, url, headers, body, timeoutMs);
-                    if (method === 'POST' && url.pathname === '/v2/calls') {
-                      slowDials++;
-                      forge?.(new URL((JSON.parse(body ?? '{}') as { stream_url: string }).stream_url).pathname);
-                      await new Promise((resolve) => setTimeout(resolve, DIAL_ANSWER_DELAY_MS));
-                    }
-                    return response;
-                  },
-                  close: () => inner.close(),
-                };
-              },
+              transport: hookedProviderTransport({
+                after: async (method, url, body) => {
+                  if (method !== 'POST' || url.pathname !== '/v2/calls') return;
+                  slowDials++;
+                  forge?.(new URL((JSON.parse(body ?? '{}') as { stream_url: string }).stream_url).pathname);
+                  await new Promise((resolve) => setTimeout(resolve, DIAL_ANSWER_DELAY_MS));
+                },
+              }),
             },
           },
         },

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nodeHttpTransport } from '../../src/platform/providerTransport.js';
+import { hookedProviderTransport } from '../helpers/providerHooks.js';
 import { metricValue } from '../helpers/promText.js';
 import { startStack, streamingCall, waitFor, type Stack } from '../helpers/stack.js';
 
@@ -54,16 +54,11 @@ describe('gateway readiness', () => {
       {
         platform: {
           provider: {
-            transport: (base, max) => {
-              const inner = nodeHttpTransport(base, max);
-              return {
-                request: async (method, url, headers, body, timeoutMs) => {
-                  if (holdHangups && url.pathname.endsWith('/actions/hangup')) await new Promise((resolve) => setTimeout(resolve, HANGUP_DELAY_MS));
-                  return inner.request(method, url, headers, body, timeoutMs);
-                },
-                close: () => inner.close(),
-              };
-            },
+            transport: hookedProviderTransport({
+              before: async (_method, url) => {
+                if (holdHangups && url.pathname.endsWith('/actions/hangup')) await new Promise((resolve) => setTimeout(resolve, HANGUP_DELAY_MS));
+              },
+            }),
           },
         },
       },
