@@ -5,6 +5,8 @@
  * Order: every check comes before the first write. The target paths are
  * checked first (targets.ts), so a problem on this machine leaves the
  * one-time token unused; then the token is parsed, the envelope redeemed
+ * (with this machine's target, so a gateway bundle built for another is
+ * refused by the platform before it takes the token)
  * and opened, every payload
  * field matched against its allowlist, both bundles downloaded and
  * SHA-256-verified, both archives scanned whole, SKILL.md read. Only then is
@@ -25,6 +27,7 @@ import { openInstallEnvelope, parseInstallToken } from '../wire/installToken.js'
 import { GATEWAY_LIMITS, SKILL_LIMITS, scanArchive, type ScannedArchive } from './archiveScan.js';
 import { BUNDLE_MANIFEST_PATH, checkGatewayBundle, currentTarget, type GatewayBundleManifest } from './bundleManifest.js';
 import { downloadVerified } from './download.js';
+import { readEntryText } from './readEntry.js';
 import { redeem } from './redeem.js';
 import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
 import { installFailure, type TokenState } from './failure.js';
@@ -93,6 +96,7 @@ async function checkEverything(o: InstallOptions, now: () => number, state: Toke
       onSpent: () => { state.phase = 'spent'; },
       onMaybeSpent: () => { state.phase = 'maybe-spent'; },
       onNotSent: () => { state.phase = 'unused'; },
+      onKept: () => { state.phase = 'kept'; },
     });
     // No expiry check by this machine's clock: the platform just redeemed the token, which is the check that counts.
     payload = checkInstallPayload(openInstallEnvelope(redeemed.envelope, token, null));
@@ -115,22 +119,6 @@ async function checkEverything(o: InstallOptions, now: () => number, state: Toke
   if (!skillMd) throw new TtmaError(ErrorCodes.INSTALL_ARCHIVE, 'refused skill bundle: no SKILL.md at its root; nothing was written', 2);
   const manifest = readSkillManifest(await readEntryText(skill, 'SKILL.md'));
   return { payload, gateway, bundle, skill, manifest };
-}
-
-/** A file's text straight from the scanned tar bytes (no disk). */
-async function readEntryText(archive: ScannedArchive, path: string): Promise<string> {
-  const { Parser } = await import('tar');
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const parser = new Parser({ strict: true, brotli: false, zstd: false });
-    parser.on('entry', (entry) => {
-      if (entry.path.replace(/^\.\//, '') !== path) return void entry.resume();
-      entry.on('data', (c: Buffer) => { text += c.toString('utf8'); });
-    });
-    parser.on('error', reject);
-    parser.on('end', () => resolve(text));
-    parser.end(archive.tar);
-  });
 }
 
 export async function runInstall(o: InstallOptions): Promise<InstallResult> {

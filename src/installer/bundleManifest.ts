@@ -9,33 +9,22 @@
  * another machine, and one without a manifest (a bundle not built by the
  * script has no dependencies and cannot run by itself): fail closed.
  *
- * Node's ABI number is `process.versions.modules`
- * (https://nodejs.org/api/process.html#processversions); the glibc version
- * comes from the diagnostic report's header
- * (https://nodejs.org/api/report.html, `glibcVersionRuntime`).
+ * The target and the rule for whether it fits this machine live in
+ * src/wire/bundleTarget.ts: the platform applies the same rule before it
+ * spends the token, this check stays as the last word after the download.
  */
 import { z } from 'zod';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { excerpt, PATTERNS } from './fields.js';
 import type { ScannedArchive } from './archiveScan.js';
+import { bundleTargetSchema, describeTarget, targetMismatch, type BundleTarget } from '../wire/bundleTarget.js';
+
+export { currentTarget, describeTarget, targetMismatch, type BundleTarget } from '../wire/bundleTarget.js';
 
 /** Where the manifest sits in the bundle. */
 export const BUNDLE_MANIFEST_PATH = 'ttma-bundle.json';
 export const BUNDLE_MANIFEST_FORMAT = 'ttma-gateway-bundle/1';
 
-/** What a bundle's native code needs of the machine that runs it. */
-export interface BundleTarget {
-  platform: string;
-  arch: string;
-  /** `process.versions.modules`: the ABI native addons are built against. */
-  nodeAbi: string;
-  nodeMajor: number;
-  /** glibc's runtime version (e.g. "2.36"), or null on a libc without one (musl). */
-  glibc: string | null;
-}
-
-const TARGET_WORD = /^[a-z0-9_]{1,32}$/;
-const GLIBC_VERSION = /^\d{1,3}\.\d{1,3}$/;
 /** The bundle's own file paths: what archiveScan accepts, kept plain for messages. */
 const BUNDLE_PATH = /^[^\0]{1,255}$/;
 
@@ -47,13 +36,7 @@ const manifestSchema = z.strictObject({
   commit: z.string().regex(/^[0-9a-f]{40}$/).nullable(),
   /** The checkout had uncommitted changes to tracked files when it was built. */
   dirty: z.boolean(),
-  target: z.strictObject({
-    platform: z.string().regex(TARGET_WORD),
-    arch: z.string().regex(TARGET_WORD),
-    nodeAbi: z.string().regex(/^\d{1,4}$/),
-    nodeMajor: z.number().int().min(1).max(999),
-    glibc: z.string().regex(GLIBC_VERSION).nullable(),
-  }),
+  target: bundleTargetSchema,
   files: z.array(z.strictObject({
     path: z.string().regex(BUNDLE_PATH),
     size: z.number().int().min(0),
@@ -62,23 +45,6 @@ const manifestSchema = z.strictObject({
 });
 
 export type GatewayBundleManifest = z.infer<typeof manifestSchema>;
-
-/** This machine, as a bundle's native code sees it. */
-export function currentTarget(): BundleTarget {
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: unknown } } | undefined)?.header;
-  const glibc = typeof header?.glibcVersionRuntime === 'string' && GLIBC_VERSION.test(header.glibcVersionRuntime) ? header.glibcVersionRuntime : null;
-  return {
-    platform: process.platform,
-    arch: process.arch,
-    nodeAbi: process.versions.modules,
-    nodeMajor: Number(process.versions.node.split('.')[0]),
-    glibc,
-  };
-}
-
-export function describeTarget(t: BundleTarget): string {
-  return `${t.platform}-${t.arch}, Node ${t.nodeMajor} (ABI ${t.nodeAbi})${t.glibc ? `, glibc ${t.glibc}` : ''}`;
-}
 
 function archiveRefusal(what: string): TtmaError {
   return new TtmaError(ErrorCodes.INSTALL_ARCHIVE, `refused gateway bundle: ${what}; nothing was written`, 2);
@@ -98,24 +64,6 @@ export function parseBundleManifest(text: string): GatewayBundleManifest {
     throw archiveRefusal(`${BUNDLE_MANIFEST_PATH} is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
   }
   return parsed.data;
-}
-
-function glibcOlder(have: string, need: string): boolean {
-  const [hMajor, hMinor] = have.split('.').map(Number) as [number, number];
-  const [nMajor, nMinor] = need.split('.').map(Number) as [number, number];
-  return hMajor !== nMajor ? hMajor < nMajor : hMinor < nMinor;
-}
-
-/** Why a bundle built for `built` cannot run on `machine`, or null. */
-export function targetMismatch(built: BundleTarget, machine: BundleTarget): string | null {
-  if (built.platform !== machine.platform || built.arch !== machine.arch || built.nodeAbi !== machine.nodeAbi) {
-    return 'its native code (the media addon, uWebSockets.js, Opus) would not load';
-  }
-  if (built.glibc !== null && machine.glibc === null) return 'it needs glibc and this machine has none (musl?)';
-  if (built.glibc !== null && machine.glibc !== null && glibcOlder(machine.glibc, built.glibc)) {
-    return `it needs glibc ${built.glibc} or newer`;
-  }
-  return null;
 }
 
 /**

@@ -7,10 +7,12 @@ import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 
 export interface TokenState {
   /**
-   * unused: not sent yet; sent: sent and refused, not taken; maybe-spent: a
-   * 5xx or no answer, so the platform may have taken it; spent: it answered 200.
+   * unused: not sent yet; sent: sent and refused, not taken; kept: refused
+   * for this machine before the platform looked at it (it works on another);
+   * maybe-spent: a 5xx or no answer, so the platform may have taken it;
+   * spent: it answered 200.
    */
-  phase: 'unused' | 'sent' | 'maybe-spent' | 'spent';
+  phase: 'unused' | 'sent' | 'kept' | 'maybe-spent' | 'spent';
   /** Once the payload is opened and checked. */
   deploymentId?: string;
 }
@@ -35,6 +37,7 @@ export function installFailure(err: unknown, token: TokenState, leftovers: strin
     notes.push(`the cleanup could not remove (remove by hand): ${leftovers.join(', ')}`);
   }
   if (token.phase === 'unused') notes.push('the install token was not used: fix this and run the same command again');
+  if (token.phase === 'kept') notes.push('the install token was not used');
   if (token.phase === 'maybe-spent') {
     notes.push(
       'the install token may be used up: the platform failed or did not answer after receiving it, and may have taken it; run the same command again once the platform is healthy, and if it says the token is unknown or used, ask the platform operator for a new one',

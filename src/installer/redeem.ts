@@ -8,13 +8,20 @@
  * platform's store may have taken it and lost the reply (it never replays
  * the take, src/platform/installTokens/RedisInstallTokenStore.ts). The
  * refusal says so, through `onMaybeSpent`.
+ *
+ * The request carries this machine's target (src/wire/bundleTarget.ts): the
+ * platform refuses it with 409 TTMA_ERR_INSTALL_PLATFORM, before taking the
+ * token, when the gateway bundle it serves is built for another machine.
  */
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { fetchBlockedUrlProblem } from '../wire/fetchBlockedPorts.js';
+import { currentTarget, type BundleTarget } from '../wire/bundleTarget.js';
 import { failureReason, readBounded } from './download.js';
 
 const REDEEM_TIMEOUT_MS = 30_000;
 const MAX_REDEEM_BYTES = 64 * 1024;
+/** How much of the platform's refusal is shown: room for a target mismatch naming both machines. */
+const MAX_SAID_CHARS = 600;
 /** Errors that mean the request never reached the platform. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
@@ -31,10 +38,12 @@ export interface RedeemHooks {
   onMaybeSpent(): void;
   /** The request never reached the platform (refused connection, unknown host): the token is unused. */
   onNotSent(): void;
+  /** The platform refused this machine before taking the token (a bundle built for another): it still works elsewhere. */
+  onKept(): void;
 }
 
 /** The envelope and the platform's Date, or a TtmaError. */
-export async function redeem(platformUrl: string, token: string, hooks: RedeemHooks): Promise<Redeemed> {
+export async function redeem(platformUrl: string, token: string, hooks: RedeemHooks, target: BundleTarget = currentTarget()): Promise<Redeemed> {
   const url = `${platformUrl}/v1/install/redeem`;
   // fetch never connects to these ports (https://fetch.spec.whatwg.org/#port-blocking): say so before trying, the token unsent.
   const blocked = fetchBlockedUrlProblem(platformUrl);
@@ -47,7 +56,7 @@ export async function redeem(platformUrl: string, token: string, hooks: RedeemHo
     res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token }),
+      body: JSON.stringify({ token, target }),
       redirect: 'error',
       signal: AbortSignal.timeout(REDEEM_TIMEOUT_MS),
     });
@@ -71,7 +80,11 @@ export async function redeem(platformUrl: string, token: string, hooks: RedeemHo
     // handled below
   }
   if (res.status !== 200 || !body?.envelope) {
-    const said = typeof body?.error?.message === 'string' ? body.error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 300) : `status ${res.status}`;
+    const said = typeof body?.error?.message === 'string' ? body.error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_SAID_CHARS) : `status ${res.status}`;
+    if (res.status === 409 && body?.error?.code === ErrorCodes.INSTALL_PLATFORM) {
+      hooks.onKept();
+      throw new TtmaError(ErrorCodes.INSTALL_PLATFORM, `the platform refused this machine before redeeming the token: ${said}; nothing was written`, 2);
+    }
     const verb = res.status >= 500 ? `could not redeem the token (HTTP ${res.status})` : 'refused the token';
     throw new TtmaError(ErrorCodes.INSTALL_TOKEN, `the platform ${verb}: ${said}; nothing was written`, 2);
   }

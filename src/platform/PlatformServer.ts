@@ -543,6 +543,7 @@ export class PlatformServer {
     });
     const port = (server.address() as AddressInfo).port;
     this.install.listening(port);
+    await this.install.ready();
     // A networked store connects in the background: wait for it (bounded) so the first calls are
     // not refused as "store unreachable" while Redis is still connecting; if it stays away the
     // platform starts degraded (fail closed, /readyz says so).

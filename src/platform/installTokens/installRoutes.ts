@@ -7,7 +7,8 @@
  *                                         admin: a new token for an existing deployment, rotating its secret (201)
  *   GET  /v1/admin/install-tokens/audit   admin: audit metadata, newest first
  *   DELETE /v1/admin/install-tokens/{id}  admin: revoke one outstanding token (200; 404 when none)
- *   POST /v1/install/redeem               {"token"}: the envelope, once (410 after)
+ *   POST /v1/install/redeem               {"token", "target"?}: the envelope, once (410 after); 409 when
+ *                                         the gateway bundle is built for another machine than "target" (token unused)
  *   GET  /v1/bundles/gateway.tar.gz       the bundles, digest in x-ttma-sha256
  *   GET  /v1/bundles/skill.tar.gz
  */
@@ -20,6 +21,8 @@ import type { DeploymentRegistry } from '../DeploymentRegistry.js';
 import { InstallTokenService, type BundleRef } from './InstallTokenService.js';
 import { MemoryInstallTokenStore, type InstallTokenStore } from './InstallTokenStore.js';
 import { RedeemLimits, type RedeemRate } from './redeemLimits.js';
+import { parseInstallerTarget, readServedTarget, refuseMismatch, type ServedTarget } from './bundleTarget.js';
+import { describeTarget } from '../../wire/bundleTarget.js';
 
 export interface InstallRoutesOptions {
   /** Default: the embedded store. */
@@ -63,6 +66,9 @@ export class InstallRoutes {
   readonly service: InstallTokenService;
   readonly #bundles = new Map<'gateway' | 'skill', ServedBundle>();
   readonly #limits: RedeemLimits;
+  /** What the gateway bundle is built for, read from its manifest as the bundle is set; null without a bundle. */
+  readonly #servedTarget: Promise<ServedTarget | null>;
+  readonly #logger: Logger | undefined;
   #baseUrl: string;
 
   constructor(deployments: DeploymentRegistry, webhookPublicKeyBase64: string | null, options: InstallRoutesOptions = {}) {
@@ -70,6 +76,10 @@ export class InstallRoutes {
       const bytes = options[`${name}Bundle`];
       if (bytes) this.#bundles.set(name, { bytes, sha256: createHash('sha256').update(bytes).digest('hex') });
     }
+    const gateway = this.#bundles.get('gateway');
+    // Never rejects: an unreadable bundle is a problem to report, not a crash.
+    this.#servedTarget = gateway ? readServedTarget(gateway.bytes) : Promise.resolve(null);
+    this.#logger = options.logger;
     this.#limits = new RedeemLimits({
       ...(options.redeemRateLimit ? { perAddress: options.redeemRateLimit } : {}),
       ...(options.redeemRateLimitPerToken ? { perToken: options.redeemRateLimitPerToken } : {}),
@@ -91,6 +101,20 @@ export class InstallRoutes {
       ...(options.now ? { now: options.now } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     });
+  }
+
+  /** At start: the gateway bundle's target is known, or the log says clearly why not. */
+  async ready(): Promise<void> {
+    const served = await this.#servedTarget;
+    if (served === null) return;
+    if ('target' in served) {
+      this.#logger?.info({ target: describeTarget(served.target) }, 'gateway bundle: installers on another machine are refused before their token is spent');
+      return;
+    }
+    this.#logger?.warn(
+      { code: ErrorCodes.INSTALL_ARCHIVE },
+      `--gateway-bundle has no readable manifest (${served.problem}): the platform cannot tell which machines it runs on, so it cannot refuse a mismatched installer before spending its token, and every installer refuses such a bundle after the download; build the bundle with npm run pack:gateway`,
+    );
   }
 
   /** Called once the port is known, unless a public URL was given. */
@@ -163,6 +187,9 @@ export class InstallRoutes {
         const address = this.#limits.clientAddress(req);
         this.#limits.admitAddress(address);
         const body = await tools.readJson(req);
+        // The installer's machine against the bundle, before the token is looked at or counted
+        // (redeemLimits.ts): a refusal neither spends the token nor tells anything about it.
+        refuseMismatch(await this.#servedTarget, parseInstallerTarget(body['target']));
         this.#limits.admitToken(body['token']);
         const envelope = await this.service.redeem(body['token'], address);
         tools.send(req, res, 200, { envelope });
