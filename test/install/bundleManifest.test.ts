@@ -4,6 +4,8 @@
  * glibc, one without a manifest (a plain tar of the checkout, which cannot
  * run by itself), and one whose files are not the ones its manifest lists
  * are refused through a real platform and a real install, nothing written.
+ * A bundle built for another machine is refused by the platform before it
+ * takes the token, so the token still redeems from a matching machine.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -15,6 +17,7 @@ import { currentTarget, targetMismatch, type BundleTarget } from '../../src/inst
 import { runInstall } from '../../src/installer/Installer.js';
 import { packSkill } from '../../scripts/packSkill.js';
 import { runTtma } from '../helpers/runTtma.js';
+import { call } from '../platform/helpers.js';
 import { makeGatewayBundle, mint, startInstallPlatform, type GatewayBundleOptions } from './helpers.js';
 
 let scratch: string;
@@ -37,7 +40,14 @@ async function setUp(options: GatewayBundleOptions) {
   return { h, token: minted.body.token as string, root, dir: join(root, 'install'), workspace: join(root, 'ws') };
 }
 
-async function refused(options: GatewayBundleOptions, code: ErrorCode, why: RegExp): Promise<void> {
+/** The token still redeems, from an installer on the machine the bundle is built for. */
+async function stillRedeems(s: Awaited<ReturnType<typeof setUp>>, options: GatewayBundleOptions): Promise<void> {
+  const res = await call(s.h.base, 'POST', '/v1/install/redeem', { body: { token: s.token, target: { ...currentTarget(), ...options.target } } });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+}
+
+/** `token`: whether the refusal comes before redemption (the platform's check) or after the download (the installer's). */
+async function refused(options: GatewayBundleOptions, code: ErrorCode, why: RegExp, token: 'kept' | 'spent'): Promise<void> {
   const s = await setUp(options);
   try {
     await assert.rejects(
@@ -45,12 +55,13 @@ async function refused(options: GatewayBundleOptions, code: ErrorCode, why: RegE
       (err: unknown) => {
         assert.ok(isTtmaError(err, code), `${String(err)} (expected ${code})`);
         assert.match((err as Error).message, why);
-        assert.match((err as Error).message, /the install token is used up/);
+        assert.match((err as Error).message, token === 'kept' ? /the install token was not used$/ : /the install token is used up/);
         return true;
       },
     );
     assert.deepEqual(await readdir(s.root), ['ws'], 'no install dir');
     assert.deepEqual(await readdir(s.workspace), [], 'no skill');
+    if (token === 'kept') await stillRedeems(s, options);
   } finally {
     await s.h.close();
   }
@@ -58,36 +69,37 @@ async function refused(options: GatewayBundleOptions, code: ErrorCode, why: RegE
 
 const otherArch = currentTarget().arch === 'arm64' ? 'x64' : 'arm64';
 
-test('a bundle built for another CPU is refused by the CLI with TTMA_ERR_INSTALL_PLATFORM naming both, nothing written', async () => {
+test('a bundle built for another CPU is refused by the CLI with TTMA_ERR_INSTALL_PLATFORM naming both before redemption, nothing written, the token still works', async () => {
   const s = await setUp({ target: { arch: otherArch } });
   try {
     const run = await runTtma(['install', '--token', s.token, '--platform-url', s.h.base, '--dir', s.dir, '--workspace', s.workspace, '--user', 'openclaw'], { env: { HOME: scratch }, timeoutMs: 60_000 });
     assert.equal(run.code, 2, run.stderr);
     const here = currentTarget();
-    assert.match(run.stderr, new RegExp(`^ttma: TTMA_ERR_INSTALL_PLATFORM: refused gateway bundle: it was built for ${here.platform}-${otherArch}, Node ${here.nodeMajor} \\(ABI ${here.nodeAbi}\\).* and this machine is ${here.platform}-${here.arch}, `, 'm'));
-    assert.match(run.stderr, /its native code .* would not load; ask the platform operator for a bundle built for this machine/);
+    assert.match(run.stderr, new RegExp(`^ttma: TTMA_ERR_INSTALL_PLATFORM: the platform refused this machine before redeeming the token: the gateway bundle this platform serves is built for ${here.platform}-${otherArch}, Node ${here.nodeMajor} \\(ABI ${here.nodeAbi}\\).* and this machine is ${here.platform}-${here.arch}, `, 'm'));
+    assert.match(run.stderr, /its native code .* would not load; run the install on a machine like the bundle's \(this token still works there\), or have the platform operator build the bundle on a machine like this one \(npm run pack:gateway\), serve it and mint a new token; nothing was written; the install token was not used$/m);
     assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
     assert.deepEqual(await readdir(s.root), ['ws']);
     assert.deepEqual(await readdir(s.workspace), []);
+    await stillRedeems(s, { target: { arch: otherArch } });
   } finally {
     await s.h.close();
   }
 });
 
 test('a bundle built for another Node ABI is refused, nothing written', async () => {
-  await refused({ target: { nodeAbi: '127', nodeMajor: 22 } }, ErrorCodes.INSTALL_PLATFORM, /built for .*Node 22 \(ABI 127\)/);
+  await refused({ target: { nodeAbi: '127', nodeMajor: 22 } }, ErrorCodes.INSTALL_PLATFORM, /built for .*Node 22 \(ABI 127\)/, 'kept');
 });
 
 test('a bundle built for another platform is refused, nothing written', async () => {
-  await refused({ target: { platform: 'darwin', glibc: null } }, ErrorCodes.INSTALL_PLATFORM, /built for darwin-/);
+  await refused({ target: { platform: 'darwin', glibc: null } }, ErrorCodes.INSTALL_PLATFORM, /built for darwin-/, 'kept');
 });
 
 test('a bundle without ttma-bundle.json (a plain tar of the checkout) is refused, nothing written', async () => {
-  await refused({ manifest: false }, ErrorCodes.INSTALL_ARCHIVE, /has no ttma-bundle\.json, so it is not a release bundle \(build one with npm run pack:gateway\)/);
+  await refused({ manifest: false }, ErrorCodes.INSTALL_ARCHIVE, /has no ttma-bundle\.json, so it is not a release bundle \(build one with npm run pack:gateway\)/, 'spent');
 });
 
 test('a file the manifest does not list is refused, nothing written', async () => {
-  await refused({ unlisted: [{ path: 'dist/src/extra.js', content: Buffer.from('1'), executable: false }] }, ErrorCodes.INSTALL_ARCHIVE, /"dist\/src\/extra\.js" is not listed in ttma-bundle\.json/);
+  await refused({ unlisted: [{ path: 'dist/src/extra.js', content: Buffer.from('1'), executable: false }] }, ErrorCodes.INSTALL_ARCHIVE, /"dist\/src\/extra\.js" is not listed in ttma-bundle\.json/, 'spent');
 });
 
 test('a bundle needing a newer glibc, or glibc on a machine without it, does not fit; an older one does', () => {

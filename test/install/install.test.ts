@@ -371,6 +371,15 @@ test('a bundle digest mismatch is refused before anything is unpacked, nothing w
   await refusedWithNothingWritten(token, ErrorCodes.INSTALL_DIGEST, /^skill bundle: SHA-256 mismatch/);
 });
 
+test('a gateway bundle that changed between redemption and download to one built for another CPU is still refused by the installer itself (the platform checked the bundle it serves), nothing written', async () => {
+  const otherArch = process.arch === 'arm64' ? 'x64' : 'arm64';
+  const other = await makeGatewayBundle({ target: { arch: otherArch } });
+  const path = `/bundle-${++seq}.tar.gz`;
+  hosted.set(path, other);
+  const token = await forgedToken({ gatewayBundle: { url: `${bundleBase}${path}`, sha256: sha256(other) } });
+  await refusedWithNothingWritten(token, ErrorCodes.INSTALL_PLATFORM, new RegExp(`^refused gateway bundle: it was built for ${process.platform}-${otherArch}, .*; the install token is used up`));
+});
+
 for (const [name, [archive, why]] of Object.entries(maliciousArchives())) {
   test(`a skill bundle with ${name} is refused whole through a full install, nothing written`, async () => {
     const path = `/bundle-${++seq}.tar.gz`;
