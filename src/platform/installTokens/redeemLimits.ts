@@ -14,7 +14,12 @@
  * socket address is used, as before.
  *
  * A second limit per presented token id bounds attempts on one token however
- * many addresses they come from.
+ * many addresses they come from. A request refused for its `target` (a
+ * malformed one, or a machine the gateway bundle is not built for:
+ * bundleTarget.ts) is refused before that count: its answer does not depend
+ * on the token, so it tells nothing about one, and counting it would let
+ * retries from the wrong machine lock the token out for the right one. The
+ * per-address limit, taken before the body is read, still bounds them.
  */
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
