@@ -108,7 +108,10 @@ export class UnownedDials {
     // Locked (by its dial, here or on a peer), over, or forgotten: nothing to end.
     if (!record || record.locked || record.direction !== 'outgoing' || record.state === 'ended') return;
     const key = `unowned-dial-hangup:${callId}`;
-    if (await this.#o.claims.checkAndRemember(key, this.#o.now())) return;
+    if (await this.#o.claims.checkAndRemember(key, this.#o.now())) {
+      this.#o.log.debug({ callId }, 'an outgoing call no deployment owns is being hung up by another platform process');
+      return;
+    }
     const unlockedMs = this.#o.now() - Date.parse(record.firstSeenAt);
     let outcome: UnownedDialOutcome;
     try {
