@@ -126,8 +126,9 @@ export class UnownedDials {
     }
     this.#o.onOutcome?.(outcome);
     if (outcome === 'failed') return;
+    // `from` is the number dialled from (a deployment's own: whose dial died); the callee's is not logged.
     this.#o.log.warn(
-      { audit: true, callId, from: record.from, to: record.to, state: record.state, unlockedMs, graceMs: this.#o.graceMs, alreadyEnded: outcome === 'already_ended' },
+      { audit: true, callId, from: record.from, state: record.state, unlockedMs, graceMs: this.#o.graceMs, alreadyEnded: outcome === 'already_ended' },
       'hung up an outgoing call no deployment owns: still unlocked after the dial deadline (the process dialling it stopped before locking it, or the platform never placed it)',
     );
   }
