@@ -45,6 +45,7 @@ import { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
 import { RateLimiter } from './RateLimiter.js';
 import { DEFAULT_STREAM_RESTART_BUDGET, StreamRestartBudget } from './StreamRestartBudget.js';
 import { LiveCallAudit } from './LiveCallAudit.js';
+import { LOCK_MARGIN_MS, UnownedDials } from './UnownedDials.js';
 import { CallRecordings } from './CallRecordings.js';
 import { checkRecordingOrigins, RecordingFetcher, recordingOriginsFor } from './RecordingFetcher.js';
 import { ReservationCalls } from './ReservationCalls.js';
@@ -63,6 +64,7 @@ import type { RateLimitSettings, RateLimitStore } from './store/RateLimitStore.j
 import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
 import { StreamlessCalls } from './StreamlessCalls.js';
+import { PlatformMetrics } from './PlatformMetrics.js';
 import { ProviderWebhooks, type SignedBody } from './ProviderWebhooks.js';
 import { liveCallsOf } from './liveCalls.js';
 import { handleSelfServiceRoute, type SelfServiceContext } from './selfServiceRoutes.js';
@@ -245,6 +247,10 @@ export class PlatformServer {
   readonly #reservations = new ReservationCalls();
   readonly streamless: StreamlessCalls;
   readonly #webhooks: ProviderWebhooks;
+  /** `GET /metrics` (admin token). */
+  readonly metrics = new PlatformMetrics();
+  /** Outgoing calls still unlocked after the dial deadline: hung up (a dial whose process died before its lock). */
+  readonly #unownedDials: UnownedDials;
   #server: Server | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -466,6 +472,16 @@ export class PlatformServer {
       bodyTimeoutMs: this.#bodyTimeoutMs,
       log: this.#log,
     };
+    this.#unownedDials = new UnownedDials({
+      calls: this.calls,
+      provider: this.#provider,
+      claims: this.#replay,
+      // Past the longest a dial (on any process with these settings) can wait for the provider, then lock.
+      graceMs: this.#provider.commandDeadlineMs + LOCK_MARGIN_MS,
+      now: this.#now,
+      log: this.#log,
+      onOutcome: (outcome) => this.metrics.unownedDial(outcome),
+    });
     this.#webhooks = new ProviderWebhooks({
       publicKey: this.#publicKey,
       bodyTimeoutMs: this.#bodyTimeoutMs,
@@ -483,6 +499,7 @@ export class PlatformServer {
       // Each event reaches the platform only (one URL per provider connection): passed on to its gateway.
       ...(options.relayWebhooks === false ? {} : { relay: (deploymentId: string, signed: SignedBody) => void this.control.relayWebhook(deploymentId, signed.signature, signed.timestamp, signed.body) }),
       ...(options.callWaitMs?.webhook !== undefined ? { callWaitMs: options.callWaitMs.webhook } : {}),
+      unownedDials: this.#unownedDials,
     });
     this.#operator = {
       deployments: this.deployments,
@@ -573,11 +590,13 @@ export class PlatformServer {
     this.control.close();
     this.#settlementSweep.close();
     this.#settlement.close();
+    const unownedChecks = this.#unownedDials.close();
     this.#stopping = new Promise<void>((resolve) => {
       if (!server) return resolve();
       server.close(() => resolve());
       server.closeAllConnections();
-    }).then(() => {
+    }).then(async () => {
+      await unownedChecks;
       this.#provider.close();
       this.#refusals.close();
       return Promise.all([
@@ -605,6 +624,12 @@ export class PlatformServer {
         case '/readyz':
           allowMethod(method, 'GET', ctx);
           return await this.#ready(req, res);
+        case '/metrics': {
+          allowMethod(method, 'GET', ctx);
+          this.#requireAdmin(req);
+          const { contentType, body } = await this.metrics.text();
+          return writeResponse(req, res, 200, body, { 'content-type': contentType });
+        }
         case '/v1/provider/webhooks':
           allowMethod(method, 'POST', ctx);
           return await this.#webhooks.handle(req, res, ctx);

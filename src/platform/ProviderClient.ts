@@ -139,6 +139,18 @@ export class ProviderClient {
     this.#transport = (options.transport ?? nodeHttpTransport)(parsed, MAX_RESPONSE_BYTES);
   }
 
+  /**
+   * The longest one command can take, its retries included: every attempt to
+   * its timeout, and each wait between two (its backoff, or a wait the
+   * provider advised, at most `maxAdvisedWaitMs`). A dial still unanswered
+   * after this has failed on the process that sent it (UnownedDials).
+   */
+  get commandDeadlineMs(): number {
+    let waits = 0;
+    for (let retry = 1; retry < this.#maxAttempts; retry += 1) waits += Math.max(this.#backoffMs * retry, this.#maxAdvisedWaitMs);
+    return this.#maxAttempts * this.#timeoutMs + waits;
+  }
+
   /** Closes idle keep-alive connections. */
   close(): void {
     this.#transport.close();

@@ -20,6 +20,7 @@ import { CALL_INITIATED, callEventOf, type CallEvent, type ProviderEvent } from 
 import type { ReservationCalls } from './ReservationCalls.js';
 import type { Settlement } from './Settlement.js';
 import type { StreamlessCalls } from './StreamlessCalls.js';
+import type { UnownedDials } from './UnownedDials.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 
 const WEBHOOK_ID_MAX = 256;
@@ -56,6 +57,8 @@ export interface ProviderWebhooksOptions {
    * signature headers (ControlHub.relayWebhook): the provider sends each event to one URL.
    */
   relay?: (deploymentId: string, signed: SignedBody) => void;
+  /** Outgoing calls no deployment owns: each event of one still unlocked is watched, and the call hung up after the grace. */
+  unownedDials?: Pick<UnownedDials, 'watch'>;
 }
 
 /** A webhook as the provider signed it: what a gateway needs to verify it again. */
@@ -168,6 +171,8 @@ export class ProviderWebhooks {
     this.#o.log.info({ eventId, callId: event.callId, eventType: event.eventType }, 'webhook recorded');
     sendJson(req, res, 200, { ok: true });
     if (record.locked && record.deploymentId) this.#o.relay?.(record.deploymentId, signed);
+    // A dial's events can come before its lock; one never locked is a call nobody owns (UnownedDials).
+    else if (!record.locked && event.direction === 'outgoing' && record.state !== 'ended') this.#o.unownedDials?.watch(event.callId);
     this.#o.streamless.onEvent(event.eventType, event.callId, record.locked ? record.deploymentId : null);
     void this.#afterEvent(event, record.deploymentId, record.locked, data).catch((err: unknown) =>
       this.#o.log.error({ callId: event.callId, err: err instanceof Error ? err.message : String(err) }, 'event follow-up failed'),

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { MEDIA_REFUSAL_REASONS } from '../../src/front/mediaRefusals.js';
 import { END_CAUSES } from '../../src/actors/endCauses.js';
+import { UNOWNED_DIAL_OUTCOMES } from '../../src/platform/UnownedDials.js';
 import { metricValue } from '../helpers/promText.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 
@@ -26,11 +27,14 @@ interface DocumentedMetric {
 
 const DOC = new URL('../../../docs/operations-metrics.md', import.meta.url);
 
-/** The table under "## Metrics": `| \`name\` | type | labels | meaning |`. */
-async function documentedMetrics(): Promise<Map<string, DocumentedMetric>> {
+/** The table under `heading` (the gateway's "## Metrics", or "## Platform metrics"): `| \`name\` | type | labels | meaning |`. */
+async function documentedMetrics(heading = '## Metrics'): Promise<Map<string, DocumentedMetric>> {
   const text = await readFile(DOC, 'utf8');
   const rows = new Map<string, DocumentedMetric>();
+  let section = '';
   for (const line of text.split('\n')) {
+    if (line.startsWith('## ')) section = line.trim();
+    if (section !== heading) continue;
     const cells = /^\| `(ttma_[a-z0-9_]+)` \| ([a-z]+) \| ?([^|]*?) ?\| (.*) \|$/.exec(line);
     if (!cells) continue;
     const [, name, type, labelCell, meaning] = cells as unknown as [string, string, string, string, string];
@@ -82,27 +86,8 @@ function documentedValue(documented: string[], value: string): boolean {
   return documented.some((d) => d === value || (d.endsWith('-N') && new RegExp(`^${d.slice(0, -1)}\\d+$`).test(value)));
 }
 
-let stack: Stack;
-
-before(async () => {
-  stack = await startStack();
-});
-
-after(async () => {
-  await stack.stop();
-});
-
-test('docs/operations-metrics.md and /metrics agree: names, types, label names and listed label values', async () => {
-  // A real call first, so per-worker series, both histograms and the ended-call counters have samples.
-  const call = stack.sim.placeInboundCall({ from: '+15550200101', to: NUMBER, durationMs: 1_500 });
-  await call.done;
-  await waitFor('the call to end at the gateway', () => stack.gateway.control.liveCalls === 0);
-  await waitFor("a pong with the call's frames", () => stack.gateway.supervisor.hosts().some((h) => (h.lastStats?.totals.framesIn ?? 0) > 0));
-  const response = await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`);
-  const exposed = exposedMetrics(await response.text());
-  const documented = await documentedMetrics();
-  assert.ok(documented.size >= 30, `the table was read (${documented.size} rows)`);
-
+/** What differs between a documented table and a scrape. */
+function differences(documented: Map<string, DocumentedMetric>, exposed: Map<string, Exposed>): string[] {
   const problems: string[] = [];
   for (const [name, doc] of documented) {
     const seen = exposed.get(name);
@@ -120,7 +105,43 @@ test('docs/operations-metrics.md and /metrics agree: names, types, label names a
     }
   }
   for (const name of exposed.keys()) if (!documented.has(name)) problems.push(`${name}: exposed, not documented`);
-  assert.deepEqual(problems, []);
+  return problems;
+}
+
+const PLATFORM_ADMIN_TOKEN = 'metrics-docs-admin-token-0123456789';
+let stack: Stack;
+
+before(async () => {
+  stack = await startStack({}, { platform: { adminToken: PLATFORM_ADMIN_TOKEN } });
+});
+
+after(async () => {
+  await stack.stop();
+});
+
+test('docs/operations-metrics.md and /metrics agree: names, types, label names and listed label values', async () => {
+  // A real call first, so per-worker series, both histograms and the ended-call counters have samples.
+  const call = stack.sim.placeInboundCall({ from: '+15550200101', to: NUMBER, durationMs: 1_500 });
+  await call.done;
+  await waitFor('the call to end at the gateway', () => stack.gateway.control.liveCalls === 0);
+  await waitFor("a pong with the call's frames", () => stack.gateway.supervisor.hosts().some((h) => (h.lastStats?.totals.framesIn ?? 0) > 0));
+  const response = await fetch(`http://127.0.0.1:${stack.ports.local}/metrics`);
+  const exposed = exposedMetrics(await response.text());
+  const documented = await documentedMetrics();
+  assert.ok(documented.size >= 30, `the table was read (${documented.size} rows)`);
+  assert.deepEqual(differences(documented, exposed), []);
+});
+
+test('the platform: its "Platform metrics" table and its /metrics (admin token) agree', async () => {
+  const platformMetrics = `http://127.0.0.1:${stack.ports.platform}/metrics`;
+  assert.equal((await fetch(platformMetrics)).status, 401, 'the admin token is required');
+  const response = await fetch(platformMetrics, { headers: { authorization: `Bearer ${PLATFORM_ADMIN_TOKEN}` } });
+  assert.equal(response.status, 200);
+  const documented = await documentedMetrics('## Platform metrics');
+  assert.ok(documented.size >= 1, 'the platform table was read');
+  assert.deepEqual(differences(documented, exposedMetrics(await response.text())), []);
+  const outcomes = documented.get('ttma_unowned_dials_total')!.values.get('outcome');
+  assert.deepEqual(UNOWNED_DIAL_OUTCOMES.filter((o) => !outcomes?.includes(o)), [], 'unowned dial outcomes missing from the docs');
 });
 
 test('every reason the code can put on a bounded label is documented', async () => {

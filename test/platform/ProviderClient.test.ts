@@ -66,6 +66,20 @@ describe('ProviderClient', () => {
     assert.equal(provider.requests.length, 3);
   });
 
+  it('names the longest a command can take (UnownedDials waits past it): a dial the provider never answers gives up within it', async () => {
+    // Defaults: 3 attempts of 5 s, and before each retry its backoff or an advised wait of up to 1 s.
+    assert.equal(new ProviderClient({ baseUrl, apiKey: PROVIDER_KEY }).commandDeadlineMs, 3 * 5_000 + 1_000 + 1_000);
+    const slow = new ProviderClient({ baseUrl, apiKey: PROVIDER_KEY, backoffMs: 5, timeoutMs: 150, maxAdvisedWaitMs: 100 });
+    assert.equal(slow.commandDeadlineMs, 3 * 150 + 100 + 100);
+    provider.override = () => new Promise((resolve) => setTimeout(() => resolve(undefined), 1_000));
+    const started = performance.now();
+    await assert.rejects(slow.dial({ connection_id: 'c', from: '+15551230001', to: '+15559990000' }), (err: unknown) => isTtmaError(err, 'TTMA_ERR_PROVIDER'));
+    const tookMs = performance.now() - started;
+    assert.equal(provider.requests.length, 3);
+    assert.ok(tookMs <= slow.commandDeadlineMs, `gave up after ${Math.round(tookMs)} ms, deadline ${slow.commandDeadlineMs} ms`);
+    slow.close();
+  });
+
   it('does not retry a 4xx and names the provider code', async () => {
     await assert.rejects(client.answer('missing', {}), (err: unknown) => {
       assert.ok(isTtmaError(err, 'TTMA_ERR_PROVIDER'));
