@@ -111,6 +111,7 @@ export class ControlHub {
     this.backlog = new RelayBacklog(options.relayBacklog);
     this.bus = options.bus ?? new MemoryControlBus();
     this.bus.onMessage((deploymentId, message) => this.#fromBus(deploymentId, message));
+    this.bus.onSubscribed?.(() => this.#resendCapStates());
     this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: CONTROL_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
     this.#timer = setInterval(() => this.#heartbeat(), this.#heartbeatMs);
@@ -125,6 +126,11 @@ export class ControlHub {
   /** True while the deployment has an open connection or an authenticated upgrade not yet registered. */
   watches(deploymentId: string): boolean {
     return this.#byDeployment.has(deploymentId) || this.#pending.has(deploymentId);
+  }
+
+  /** Deployments with an open connection or an authenticated upgrade under way here. */
+  watchedDeployments(): string[] {
+    return [...new Set([...this.#byDeployment.keys(), ...this.#pending.keys()])];
   }
 
   /** The node:http server's 'upgrade' event. */
@@ -180,6 +186,22 @@ export class ControlHub {
       if (message.type === 'provider.event') this.counters.webhooksRelayed += sent;
     } else if (this.#pending.has(deploymentId) && this.backlog.hold(deploymentId, text, Date.now())) {
       this.counters.busHeld++;
+    }
+  }
+
+  /**
+   * The bus was subscribed again: a cap state another process published meanwhile is lost, and a
+   * gateway told "capped" would refuse every new call until the cap's period ends. Each deployment
+   * connected here is sent its state as read now (here only: every process does the same).
+   */
+  #resendCapStates(): void {
+    for (const deploymentId of [...this.#byDeployment.keys()]) {
+      this.#options.capState(deploymentId).then(
+        (capState) => {
+          if (!this.#closed) this.#sendAll(deploymentId, JSON.stringify({ type: 'cap.state', cap_state: capState }));
+        },
+        () => undefined,
+      );
     }
   }
 

@@ -371,11 +371,16 @@ export class PlatformServer {
       ...(options.capHangupRetryMs ? { hangupRetryMs: options.capHangupRetryMs } : {}),
     });
     // Changed through another platform process on the same store: re-check this process's connections.
-    this.deployments.store.onStoredChange?.((id) => {
+    const recheck = (id: string): void => {
       // Pending upgrades too: one authenticated before the change would otherwise be registered after it.
       if (!this.control.watches(id)) return;
       // A store that cannot answer now tells nothing: the connections stay (fail-closed checks happen per request).
       void this.deployments.get(id).then((current) => this.control.revokeStale(id, current), () => undefined);
+    };
+    this.deployments.store.onStoredChange?.(recheck);
+    // Change messages published while the subscription was down are lost (pub/sub): every deployment held here is re-checked.
+    this.deployments.store.onChangesMayBeMissed?.(() => {
+      for (const id of this.control.watchedDeployments()) recheck(id);
     });
     this.deployments.onChange((id, change) => {
       if (change === 'secret' || change === 'disabled') {

@@ -107,6 +107,7 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
   readonly #channel: string;
   #subscribed = false;
   readonly #listeners = new Set<(id: string) => void>();
+  readonly #resubscribed = new Set<() => void>();
   /** Bumped by every invalidation: a read that started before one is not cached. */
   #epoch = 0;
 
@@ -126,6 +127,8 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
           // Anything cached before this subscription could have missed a message.
           this.#invalidate(null);
           this.#subscribed = true;
+          // So could whoever acts on the messages (a rotation made while this was down closes nothing otherwise).
+          for (const listener of this.#resubscribed) listener();
         },
         () => undefined,
       );
@@ -176,6 +179,11 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
   /** Observe changes made by any platform process on this Redis (each write's message). */
   onStoredChange(listener: (id: string) => void): void {
     this.#listeners.add(listener);
+  }
+
+  /** Called each time the change subscription is made (again): messages published before it may be lost. */
+  onChangesMayBeMissed(listener: () => void): void {
+    this.#resubscribed.add(listener);
   }
 
   /** True while changes made elsewhere reach this process (for tests and /readyz-style checks). */
