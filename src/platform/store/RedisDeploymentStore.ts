@@ -22,8 +22,10 @@
  * another platform process takes effect there as soon as Redis delivers the
  * message (well under a millisecond on a healthy link).
  * While Redis is unreachable, a deployment read before is served from the
- * copy of that last read (so a gateway can still hang up its live calls);
- * everything else fails with TTMA_ERR_STORE_UNAVAILABLE (fail closed).
+ * copy of that last read (so a gateway can still hang up its live calls),
+ * unless a change message for it came since (the copy may be of a rotated
+ * secret or a deployment since disabled); everything else fails with
+ * TTMA_ERR_STORE_UNAVAILABLE (fail closed).
  */
 import type { Redis } from 'ioredis';
 import { ErrorCodes, TtmaError } from '../../errors.js';
@@ -117,8 +119,9 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
     this.#channel = `${this.#prefix}changed`;
     this.#subscriber = createRedisClient(options.url, options.commandTimeoutMs);
     this.#subscriber.on('message', (_channel: string, id: string) => {
-      // The cache first, so a listener that reads the deployment gets it from Redis.
-      this.#invalidate(id);
+      // The cache first, so a listener that reads the deployment gets it from Redis; the copy for
+      // an outage too: it may hold a secret since rotated or a deployment since disabled.
+      this.#forget(id);
       for (const listener of this.#listeners) listener(id);
     });
     this.#subscriber.on('ready', () => {
