@@ -562,10 +562,21 @@ export class PlatformServer {
     if (!(await busReady)) {
       this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'control bus not connected at start: gateways connected to other platform processes miss what this one relays until it is');
     }
+    if (caps) this.#background('redis eviction check', this.#warnIfEvicting());
     // Calls that ended before a stop and were never billed: resumed in the background (retried while the store is away).
     this.#settlementSweep.start();
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
+  }
+
+  /** A Redis that may evict keys loses minutes used without the data-loss marker noticing: said at start. */
+  async #warnIfEvicting(): Promise<void> {
+    const risk = await this.#store.evictionRisk?.().catch(() => null);
+    if (!risk) return;
+    this.#log.error(
+      { code: ErrorCodes.CONFIG, ...risk },
+      'Redis may evict keys when full (maxmemory with a policy other than noeviction): minute counters, live reservations and webhook replay marks can vanish, granting minutes afresh; set maxmemory-policy noeviction (docs/platform-storage.md)',
+    );
   }
 
   /** Idempotent. */
