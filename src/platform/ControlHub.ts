@@ -42,6 +42,8 @@ export interface ControlHubOptions {
   /** Connections kept per deployment; the oldest goes when a newer one arrives (default 4). */
   maxPerDeployment?: number;
   capState(deploymentId: string): Promise<CapState>;
+  /** The cap state when it can be read now, else null (a re-send says nothing then); default: capState. */
+  knownCapState?(deploymentId: string): Promise<CapState | null>;
   /** Checks and records a usage report and returns its flags; throws a TtmaError to refuse it. */
   onUsage(deployment: Deployment, callId: string, durationMs: unknown): Promise<string[]>;
   /** Bounds of the webhooks held for a deployment with no connection open (RelayBacklog's defaults). */
@@ -195,10 +197,11 @@ export class ControlHub {
    * connected here is sent its state as read now (here only: every process does the same).
    */
   #resendCapStates(): void {
+    const read = this.#options.knownCapState ?? this.#options.capState;
     for (const deploymentId of [...this.#byDeployment.keys()]) {
-      this.#options.capState(deploymentId).then(
+      read(deploymentId).then(
         (capState) => {
-          if (!this.#closed) this.#sendAll(deploymentId, JSON.stringify({ type: 'cap.state', cap_state: capState }));
+          if (capState && !this.#closed) this.#sendAll(deploymentId, JSON.stringify({ type: 'cap.state', cap_state: capState }));
         },
         () => undefined,
       );

@@ -356,6 +356,7 @@ export class PlatformServer {
       log: this.#log,
       ...(options.controlHeartbeatMs !== undefined ? { heartbeatMs: options.controlHeartbeatMs } : {}),
       capState: (id) => this.#capActions.state(id),
+      knownCapState: (id) => this.#capActions.knownState(id),
       bus: options.controlBus ?? createControlBus(options.redisUrl ?? null, this.#log),
       onUsage: (deployment, callId, duration) => acceptUsage(this.#signalling, deployment, callId, duration),
     });
