@@ -71,14 +71,19 @@ export class CapActions {
 
   /** Whether the deployment's new calls are refused for a cap now. */
   async state(deploymentId: string): Promise<CapState> {
+    // Store away: admission refuses anyway (fail closed); say nothing we do not know.
+    return (await this.knownState(deploymentId)) ?? { capped: false };
+  }
+
+  /** The state, or null when the minutes used cannot be read now. */
+  async knownState(deploymentId: string): Promise<CapState | null> {
     const deployment = await this.#o.deployments.get(deploymentId);
     if (!deployment) return { capped: false };
     let usage;
     try {
       usage = await this.#o.caps.usage(deploymentId);
     } catch {
-      // Store away: admission refuses anyway (fail closed); say nothing we do not know.
-      return { capped: false };
+      return null;
     }
     const cap: CapKind | null =
       usage.month >= deployment.caps.monthMinutes ? 'month' : usage.day >= deployment.caps.dayMinutes ? 'day' : null;

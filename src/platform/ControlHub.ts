@@ -42,6 +42,8 @@ export interface ControlHubOptions {
   /** Connections kept per deployment; the oldest goes when a newer one arrives (default 4). */
   maxPerDeployment?: number;
   capState(deploymentId: string): Promise<CapState>;
+  /** The cap state when it can be read now, else null (a re-send says nothing then); default: capState. */
+  knownCapState?(deploymentId: string): Promise<CapState | null>;
   /** Checks and records a usage report and returns its flags; throws a TtmaError to refuse it. */
   onUsage(deployment: Deployment, callId: string, durationMs: unknown): Promise<string[]>;
   /** Bounds of the webhooks held for a deployment with no connection open (RelayBacklog's defaults). */
@@ -111,6 +113,7 @@ export class ControlHub {
     this.backlog = new RelayBacklog(options.relayBacklog);
     this.bus = options.bus ?? new MemoryControlBus();
     this.bus.onMessage((deploymentId, message) => this.#fromBus(deploymentId, message));
+    this.bus.onSubscribed?.(() => this.#resendCapStates());
     this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: CONTROL_MAX_PAYLOAD, perMessageDeflate: false, clientTracking: false });
     this.#timer = setInterval(() => this.#heartbeat(), this.#heartbeatMs);
@@ -125,6 +128,11 @@ export class ControlHub {
   /** True while the deployment has an open connection or an authenticated upgrade not yet registered. */
   watches(deploymentId: string): boolean {
     return this.#byDeployment.has(deploymentId) || this.#pending.has(deploymentId);
+  }
+
+  /** Deployments with an open connection or an authenticated upgrade under way here. */
+  watchedDeployments(): string[] {
+    return [...new Set([...this.#byDeployment.keys(), ...this.#pending.keys()])];
   }
 
   /** The node:http server's 'upgrade' event. */
@@ -180,6 +188,23 @@ export class ControlHub {
       if (message.type === 'provider.event') this.counters.webhooksRelayed += sent;
     } else if (this.#pending.has(deploymentId) && this.backlog.hold(deploymentId, text, Date.now())) {
       this.counters.busHeld++;
+    }
+  }
+
+  /**
+   * The bus was subscribed again: a cap state another process published meanwhile is lost, and a
+   * gateway told "capped" would refuse every new call until the cap's period ends. Each deployment
+   * connected here is sent its state as read now (here only: every process does the same).
+   */
+  #resendCapStates(): void {
+    const read = this.#options.knownCapState ?? this.#options.capState;
+    for (const deploymentId of [...this.#byDeployment.keys()]) {
+      read(deploymentId).then(
+        (capState) => {
+          if (capState && !this.#closed) this.#sendAll(deploymentId, JSON.stringify({ type: 'cap.state', cap_state: capState }));
+        },
+        () => undefined,
+      );
     }
   }
 

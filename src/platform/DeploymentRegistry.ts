@@ -81,6 +81,12 @@ export interface DeploymentStore {
   list(): Promise<Deployment[]>;
   /** Shared stores: called with the id of a deployment some process changed (this one included). */
   onStoredChange?(listener: (id: string) => void): void;
+  /**
+   * Shared stores: called each time change messages flow again (the subscription made or made
+   * again). Pub/sub is at most once: what was published while it was down never comes, so any
+   * deployment may have changed meanwhile.
+   */
+  onChangesMayBeMissed?(listener: () => void): void;
   /** Networked stores: waits (bounded) for the first connection; true when up. */
   ready?(timeoutMs?: number): Promise<boolean>;
   /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer. */

@@ -362,6 +362,7 @@ export class PlatformServer {
       log: this.#log,
       ...(options.controlHeartbeatMs !== undefined ? { heartbeatMs: options.controlHeartbeatMs } : {}),
       capState: (id) => this.#capActions.state(id),
+      knownCapState: (id) => this.#capActions.knownState(id),
       bus: options.controlBus ?? createControlBus(options.redisUrl ?? null, this.#log),
       onUsage: (deployment, callId, duration) => acceptUsage(this.#signalling, deployment, callId, duration),
     });
@@ -377,11 +378,16 @@ export class PlatformServer {
       ...(options.capHangupRetryMs ? { hangupRetryMs: options.capHangupRetryMs } : {}),
     });
     // Changed through another platform process on the same store: re-check this process's connections.
-    this.deployments.store.onStoredChange?.((id) => {
+    const recheck = (id: string): void => {
       // Pending upgrades too: one authenticated before the change would otherwise be registered after it.
       if (!this.control.watches(id)) return;
       // A store that cannot answer now tells nothing: the connections stay (fail-closed checks happen per request).
       void this.deployments.get(id).then((current) => this.control.revokeStale(id, current), () => undefined);
+    };
+    this.deployments.store.onStoredChange?.(recheck);
+    // Change messages published while the subscription was down are lost (pub/sub): every deployment held here is re-checked.
+    this.deployments.store.onChangesMayBeMissed?.(() => {
+      for (const id of this.control.watchedDeployments()) recheck(id);
     });
     this.deployments.onChange((id, change) => {
       if (change === 'secret' || change === 'disabled') {
@@ -575,10 +581,21 @@ export class PlatformServer {
     if (!(await busReady)) {
       this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'control bus not connected at start: gateways connected to other platform processes miss what this one relays until it is');
     }
+    if (caps) this.#background('redis eviction check', this.#warnIfEvicting());
     // Calls that ended before a stop and were never billed: resumed in the background (retried while the store is away).
     this.#settlementSweep.start();
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
+  }
+
+  /** A Redis that may evict keys loses minutes used without the data-loss marker noticing: said at start. */
+  async #warnIfEvicting(): Promise<void> {
+    const risk = await this.#store.evictionRisk?.().catch(() => null);
+    if (!risk) return;
+    this.#log.error(
+      { code: ErrorCodes.CONFIG, ...risk },
+      'Redis may evict keys when full (maxmemory with a policy other than noeviction): minute counters, live reservations and webhook replay marks can vanish, granting minutes afresh; set maxmemory-policy noeviction (docs/platform-storage.md)',
+    );
   }
 
   /** Idempotent. */

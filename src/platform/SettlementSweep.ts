@@ -109,9 +109,10 @@ export class SettlementSweep {
     const cutoff = all ? Infinity : (this.#o.now ?? Date.now)() - this.#o.staleAfterMs;
     const seen = new Set<string>();
     let fromMs = 0;
+    let limit = pageSize;
     let started = 0;
     while (started < max && !this.#stop.signal.aborted) {
-      const page = await this.#o.store.unsettled(pageSize, fromMs);
+      const page = await this.#o.store.unsettled(limit, fromMs);
       let fresh = 0;
       let startedHere = 0;
       let pastCutoff = false;
@@ -133,9 +134,11 @@ export class SettlementSweep {
       }
       started += startedHere;
       const last = page.at(-1);
-      if (pastCutoff || page.length < pageSize || !last) break;
-      // From the last time read (ids of that time already seen are skipped); past it when a whole page was of that time.
-      fromMs = fresh === 0 ? last.sinceMs + 1 : last.sinceMs;
+      if (pastCutoff || page.length < limit || !last) break;
+      // From the last time read (ids of that time already seen are skipped). A page all seen is a time
+      // more calls share than a page holds: read it again, larger, rather than skip the rest of them.
+      fromMs = last.sinceMs;
+      limit = fresh === 0 ? limit * 2 : pageSize;
       if (startedHere > 0) {
         try {
           await delay(this.#o.pageGapMs ?? DEFAULT_PAGE_GAP_MS, undefined, { signal: this.#stop.signal, ref: false });

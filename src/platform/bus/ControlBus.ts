@@ -32,6 +32,11 @@ export interface ControlBus {
   /** Fire and forget: never throws, never waits (local delivery does not depend on it). */
   publish(deploymentId: string, message: BusControlMessage): void;
   onMessage(listener: BusListener): void;
+  /**
+   * Called each time the subscription is made (again): what other processes published while it
+   * was down is lost, so a listener re-sends what it can know itself (the cap state). Absent: never.
+   */
+  onSubscribed?(listener: () => void): void;
   /** Waits (bounded) until messages flow both ways; absent: always ready. */
   ready?(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;

@@ -38,6 +38,7 @@ export class RedisControlBus implements ControlBus {
   readonly #publisher: StoreConnection;
   readonly #subscriber: Redis;
   readonly #listeners = new Set<BusListener>();
+  readonly #subscribedListeners = new Set<() => void>();
   #subscribed = false;
   #publishFailing = false;
   #dropLogged = false;
@@ -53,6 +54,7 @@ export class RedisControlBus implements ControlBus {
       this.#subscriber.subscribe(this.channel).then(
         () => {
           this.#subscribed = true;
+          for (const listener of this.#subscribedListeners) listener();
         },
         () => undefined,
       );
@@ -94,6 +96,10 @@ export class RedisControlBus implements ControlBus {
 
   onMessage(listener: BusListener): void {
     this.#listeners.add(listener);
+  }
+
+  onSubscribed(listener: () => void): void {
+    this.#subscribedListeners.add(listener);
   }
 
   /** Waits (bounded) until this process can publish and is subscribed. */

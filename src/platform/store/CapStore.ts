@@ -21,6 +21,7 @@
  * touches one Redis Cluster slot). test/platform/capStore.test.ts runs one
  * behavioural suite against both.
  */
+import type { EvictionRisk } from './redisEviction.js';
 
 export interface CapLimits {
   /** Units per UTC day. */
@@ -102,6 +103,8 @@ export interface CapStore {
    * (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer.
    */
   dataKept?(): Promise<boolean>;
+  /** A networked store only: how it may evict keys on its own (redisEviction.ts), null when it never does. */
+  evictionRisk?(): Promise<EvictionRisk | null>;
   /** Waits (bounded) for a networked store's first connection; true when it is up. */
   ready?(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;

@@ -12,6 +12,7 @@ import { EPOCH_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, TOP_UP_SCRIPT } from './ca
 import { randomBytes } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import { RedisBackedStore } from './redisClient.js';
+import { evictionRiskOf, type EvictionRisk } from './redisEviction.js';
 
 export interface RedisCapStoreOptions {
   url: string;
@@ -57,6 +58,10 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
     }
     this.#epoch = found;
     return true;
+  }
+
+  async evictionRisk(): Promise<EvictionRisk | null> {
+    return evictionRiskOf(await this.run(() => this.redis.info('memory')));
   }
 
   /** True while the connection is up (commands may still time out). */

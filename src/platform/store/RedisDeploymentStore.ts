@@ -22,8 +22,10 @@
  * another platform process takes effect there as soon as Redis delivers the
  * message (well under a millisecond on a healthy link).
  * While Redis is unreachable, a deployment read before is served from the
- * copy of that last read (so a gateway can still hang up its live calls);
- * everything else fails with TTMA_ERR_STORE_UNAVAILABLE (fail closed).
+ * copy of that last read (so a gateway can still hang up its live calls),
+ * unless a change message for it came since (the copy may be of a rotated
+ * secret or a deployment since disabled); everything else fails with
+ * TTMA_ERR_STORE_UNAVAILABLE (fail closed).
  */
 import type { Redis } from 'ioredis';
 import { ErrorCodes, TtmaError } from '../../errors.js';
@@ -107,6 +109,7 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
   readonly #channel: string;
   #subscribed = false;
   readonly #listeners = new Set<(id: string) => void>();
+  readonly #resubscribed = new Set<() => void>();
   /** Bumped by every invalidation: a read that started before one is not cached. */
   #epoch = 0;
 
@@ -116,8 +119,9 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
     this.#channel = `${this.#prefix}changed`;
     this.#subscriber = createRedisClient(options.url, options.commandTimeoutMs);
     this.#subscriber.on('message', (_channel: string, id: string) => {
-      // The cache first, so a listener that reads the deployment gets it from Redis.
-      this.#invalidate(id);
+      // The cache first, so a listener that reads the deployment gets it from Redis; the copy for
+      // an outage too: it may hold a secret since rotated or a deployment since disabled.
+      this.#forget(id);
       for (const listener of this.#listeners) listener(id);
     });
     this.#subscriber.on('ready', () => {
@@ -126,6 +130,8 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
           // Anything cached before this subscription could have missed a message.
           this.#invalidate(null);
           this.#subscribed = true;
+          // So could whoever acts on the messages (a rotation made while this was down closes nothing otherwise).
+          for (const listener of this.#resubscribed) listener();
         },
         () => undefined,
       );
@@ -176,6 +182,11 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
   /** Observe changes made by any platform process on this Redis (each write's message). */
   onStoredChange(listener: (id: string) => void): void {
     this.#listeners.add(listener);
+  }
+
+  /** Called each time the change subscription is made (again): messages published before it may be lost. */
+  onChangesMayBeMissed(listener: () => void): void {
+    this.#resubscribed.add(listener);
   }
 
   /** True while changes made elsewhere reach this process (for tests and /readyz-style checks). */
