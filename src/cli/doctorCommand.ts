@@ -123,8 +123,10 @@ async function readQuietly(path: string | undefined): Promise<string | null> {
 export async function runDoctorCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('doctor', argv, DOCTOR_FLAGS);
   // An offline image or chroot, as `systemctl --root`: checked before anything else runs.
-  const root = dirFlag('doctor', '--root', flags.root);
-  if (root && !flags['install-dir']) throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma doctor --root goes with --install-dir: it says where that check looks up systemd\'s unit directories', 2);
+  const rootFlag = dirFlag('doctor', '--root', flags.root);
+  if (rootFlag && !flags['install-dir']) throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma doctor --root goes with --install-dir: it says where that check looks up systemd\'s unit directories', 2);
+  // `--root /` is this system, as systemd takes it (empty_or_root in lookup_paths_init).
+  const root = rootFlag === '/' ? undefined : rootFlag;
   // Same settings as `ttma gateway` loads (flags, environment, --config); a bad value is an error there too.
   const loaded = loadGatewaySettings(flags);
   const agentSecretFile = loaded.secrets.agentSecret.path ?? undefined;
