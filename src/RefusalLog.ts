@@ -10,6 +10,8 @@
  * and when the window ends one line per kind says how many were not written.
  * The counts of every refusal stay in the metrics.
  */
+import { WindowedBurst } from './WindowedBurst.js';
+
 /** Where lines go: pino, or a media worker's relay of lines to the main thread. */
 export interface RefusalLines {
   warn(fields: Record<string, unknown>, msg: string): void;
@@ -27,32 +29,33 @@ export interface RefusalLogOptions {
 
 type Level = 'warn' | 'error';
 
-interface Kind {
-  written: number;
-  suppressed: number;
+/** What a kind's summary line is written with: from its first refusal of the window. */
+interface Summary {
   level: Level;
   what: string;
   fields: Record<string, unknown>;
 }
 
-const OVERFLOW_KIND = '(other)';
-
 export class RefusalLog {
   readonly #log: RefusalLines;
-  readonly #burst: number;
-  readonly #windowMs: number;
-  readonly #maxKinds: number;
-  readonly #now: () => number;
-  #kinds = new Map<string, Kind>();
-  #windowStart = -Infinity;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #burst: WindowedBurst<Summary>;
 
   constructor(log: RefusalLines, options: RefusalLogOptions = {}) {
     this.#log = log;
-    this.#burst = options.burst ?? 10;
-    this.#windowMs = options.windowMs ?? 10_000;
-    this.#maxKinds = options.maxKinds ?? 64;
-    this.#now = options.now ?? Date.now;
+    this.#burst = new WindowedBurst<Summary>({
+      burst: options.burst ?? 10,
+      windowMs: options.windowMs ?? 10_000,
+      maxKeys: options.maxKinds ?? 64,
+      overflowKey: '(other)',
+      ...(options.now ? { now: options.now } : {}),
+      summarize: ({ key, held, detail, elapsedMs }) => {
+        const seconds = Math.max(1, Math.round(elapsedMs / 1000));
+        this.#log[detail.level](
+          { ...detail.fields, kind: key, suppressed: held, windowS: seconds },
+          `${detail.what}: ${held} more like this in the last ${seconds} s, counted but not logged one by one`,
+        );
+      },
+    });
   }
 
   /**
@@ -61,57 +64,16 @@ export class RefusalLog {
    * `summaryFields` (bounded, non-identifying: a code, an audit mark) go on that line.
    */
   write(kind: string, level: Level, fields: Record<string, unknown>, what: string, summaryFields: Record<string, unknown> = {}): void {
-    const now = this.#now();
-    if (now - this.#windowStart >= this.#windowMs) this.flush(now);
-    let entry = this.#kinds.get(kind);
-    if (!entry) {
-      const key = this.#kinds.size < this.#maxKinds ? kind : OVERFLOW_KIND;
-      entry = this.#kinds.get(key);
-      if (!entry) {
-        entry = { written: 0, suppressed: 0, level, what, fields: summaryFields };
-        this.#kinds.set(key, entry);
-      }
-    }
-    if (entry.written < this.#burst) {
-      entry.written++;
-      this.#log[level](fields, what);
-      return;
-    }
-    entry.suppressed++;
-    this.#armTimer();
+    if (this.#burst.admit(kind, { level, what, fields: summaryFields })) this.#log[level](fields, what);
   }
 
   /** Writes the summary of the window that is ending and starts a new one at `now`. */
-  flush(now = this.#now()): void {
-    for (const [kind, entry] of this.#kinds) {
-      if (entry.suppressed === 0) continue;
-      const seconds = Math.max(1, Math.round((now - this.#windowStart) / 1000));
-      this.#log[entry.level](
-        { ...entry.fields, kind, suppressed: entry.suppressed, windowS: seconds },
-        `${entry.what}: ${entry.suppressed} more like this in the last ${seconds} s, counted but not logged one by one`,
-      );
-    }
-    this.#kinds = new Map();
-    this.#windowStart = now;
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
+  flush(now?: number): void {
+    this.#burst.flush(now);
   }
 
   /** Writes what is pending; for shutdown. */
   close(): void {
-    this.flush();
-  }
-
-  // A quiet period after a flood still gets its summary line.
-  #armTimer(): void {
-    if (this.#timer) return;
-    const due = Math.max(0, this.#windowStart + this.#windowMs - this.#now());
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.flush();
-    }, due);
-    this.#timer.unref();
+    this.#burst.flush();
   }
 }

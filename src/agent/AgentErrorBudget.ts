@@ -7,6 +7,7 @@
  * at the end of the second says how many were not sent.
  */
 import { ErrorCodes } from '../errors.js';
+import { WindowedBurst } from '../WindowedBurst.js';
 import type { RequestId } from './requestId.js';
 
 export interface AgentErrorMessage {
@@ -20,50 +21,30 @@ export interface AgentErrorMessage {
 
 export const AGENT_ERRORS_PER_SECOND = 10;
 const WINDOW_MS = 1_000;
+// One budget for all of a call's errors: a single key.
+const ALL = 'error';
 
 export class AgentErrorBudget {
   readonly #send: (message: AgentErrorMessage) => void;
-  readonly #perSecond: number;
-  readonly #now: () => number;
-  #windowStart = -Infinity;
-  #sent = 0;
-  #suppressed = 0;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #burst: WindowedBurst<undefined>;
 
   constructor(send: (message: AgentErrorMessage) => void, perSecond = AGENT_ERRORS_PER_SECOND, now: () => number = Date.now) {
     this.#send = send;
-    this.#perSecond = perSecond;
-    this.#now = now;
+    this.#burst = new WindowedBurst<undefined>({
+      burst: perSecond,
+      windowMs: WINDOW_MS,
+      now,
+      // The summary goes down the same socket, so it is one of the next second's errors.
+      summaryUsesBurst: true,
+      summarize: ({ held }) => this.#send({ type: 'error', code: ErrorCodes.RATE_LIMITED, message: `${held} more errors in the last second were not sent one by one`, suppressed: held }),
+    });
   }
 
   error(code: string, message: string, id?: RequestId): void {
-    const now = this.#now();
-    if (now - this.#windowStart >= WINDOW_MS) this.#flush(now);
-    if (this.#sent < this.#perSecond) {
-      this.#sent++;
-      this.#send({ type: 'error', code, message, ...(id === undefined ? {} : { id }) });
-      return;
-    }
-    this.#suppressed++;
-    // A flood that stops still gets its summary at the end of its second.
-    this.#timer ??= setTimeout(() => {
-      this.#timer = null;
-      this.#flush(this.#now());
-    }, Math.max(0, this.#windowStart + WINDOW_MS - now)).unref();
+    if (this.#burst.admit(ALL, undefined)) this.#send({ type: 'error', code, message, ...(id === undefined ? {} : { id }) });
   }
 
   close(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-  }
-
-  #flush(now: number): void {
-    const suppressed = this.#suppressed;
-    this.#windowStart = now;
-    this.#sent = 0;
-    this.#suppressed = 0;
-    if (suppressed === 0) return;
-    this.#sent = 1;
-    this.#send({ type: 'error', code: ErrorCodes.RATE_LIMITED, message: `${suppressed} more errors in the last second were not sent one by one`, suppressed });
+    this.#burst.stop();
   }
 }

@@ -2,7 +2,8 @@
  * Small helpers for the fixed subcommands: strict flag parsing with messages a
  * person can act on, and secrets read only from files.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ErrorCodes, TtmaError } from '../errors.js';
 
@@ -33,6 +34,21 @@ export function intFlag(flag: string, value: string | undefined, fallback: numbe
     throw new TtmaError(ErrorCodes.CLI_USAGE, `${flag} must be an integer from ${min} to ${max}, got "${value}"`, 2);
   }
   return n;
+}
+
+/** A flag naming an existing directory, made absolute; anything else is a usage error naming the flag. */
+export function dirFlag(command: string, flag: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const refuse = (why: string) => new TtmaError(ErrorCodes.CLI_USAGE, `ttma ${command} ${flag} "${value}": ${why}`, 2);
+  if (value === '') throw refuse('an empty path');
+  let isDir: boolean;
+  try {
+    isDir = statSync(value).isDirectory();
+  } catch (err) {
+    throw refuse(`cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!isDir) throw refuse('not a directory');
+  return resolve(value);
 }
 
 /** Print the one machine-readable line a parent process waits for. */

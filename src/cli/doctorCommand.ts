@@ -28,7 +28,8 @@ import {
 } from '../control/doctorChecks.js';
 import { checkInstall } from '../control/installChecks.js';
 import { gatewayServiceUser } from '../control/serviceUser.js';
-import { parseFlags } from './args.js';
+import { dirFlag, parseFlags } from './args.js';
+import { ErrorCodes, TtmaError } from '../errors.js';
 import { gatewayConfigFromSettings, loadGatewaySettings } from '../configFile/gatewaySettings.js';
 import { GATEWAY_FLAGS, TUNNEL_FLAGS } from './gatewayFlags.js';
 import { describeTunnelExposure, tunnelExposure } from './tunnelExposure.js';
@@ -42,8 +43,11 @@ const MAX_PROBE_BODY_BYTES = 4 * 1024 * 1024;
 /** Where to reach the gateway's listeners for its (loopback) bind address. */
 const PROBE_HOSTS: Record<string, string> = { '::1': '[::1]' };
 
-/** The flags of `ttma gateway` (one shared list, and its single-unit tunnel flags), plus --json and --install-dir. */
-export const DOCTOR_FLAGS = { ...GATEWAY_FLAGS, ...TUNNEL_FLAGS, json: { type: 'boolean' }, 'install-dir': { type: 'string' } } as const;
+/**
+ * The flags of `ttma gateway` (one shared list, and its single-unit tunnel flags), plus --json,
+ * --install-dir and --root (where --install-dir's unit check looks up systemd's directories).
+ */
+export const DOCTOR_FLAGS = { ...GATEWAY_FLAGS, ...TUNNEL_FLAGS, json: { type: 'boolean' }, 'install-dir': { type: 'string' }, root: { type: 'string' } } as const;
 
 /** One GET with an overall deadline, no keep-alive, no redirects followed, no credentials. */
 export function probeHttp(url: URL, timeoutMs: number, headers: Record<string, string> = {}): Promise<HttpProbe> {
@@ -118,6 +122,11 @@ async function readQuietly(path: string | undefined): Promise<string | null> {
 /** Runs every check and prints the report. Resolves with the exit code. */
 export async function runDoctorCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('doctor', argv, DOCTOR_FLAGS);
+  // An offline image or chroot, as `systemctl --root`: checked before anything else runs.
+  const rootFlag = dirFlag('doctor', '--root', flags.root);
+  if (rootFlag && !flags['install-dir']) throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma doctor --root goes with --install-dir: it says where that check looks up systemd\'s unit directories', 2);
+  // `--root /` is this system, as systemd takes it (empty_or_root in lookup_paths_init).
+  const root = rootFlag === '/' ? undefined : rootFlag;
   // Same settings as `ttma gateway` loads (flags, environment, --config); a bad value is an error there too.
   const loaded = loadGatewaySettings(flags);
   const agentSecretFile = loaded.secrets.agentSecret.path ?? undefined;
@@ -148,14 +157,15 @@ export async function runDoctorCommand(argv: string[]): Promise<number> {
     }),
     checkConfig(config),
     checkListeners({ tunnelPort: config.tunnelPort, localPort: config.localPort, probe: gatewayProbe }),
-    // The installed service's user when systemd can say (systemctl show), else doctor's own.
-    checkUser(process.getuid?.(), gatewayServiceUser()),
+    // The installed service's user when systemd can say (systemctl show), else doctor's own; with
+    // --root the running systemd is another system's, so it is not asked.
+    checkUser(process.getuid?.(), root ? null : gatewayServiceUser()),
     checkPlatform(config.platformUrl, platformProbe),
     checkControl(config.platformUrl, gatewayProbe),
     // Single-unit mode: cloudflared shares the gateway's user, so FAQ-11 does not hold (a warning).
     ...(flags['spawn-tunnel'] ? [checkTunnel(describeTunnelExposure({ ...tunnelExposure([agentSecretFile, webhookPublicKeyFile, loaded.secrets.agentKey.path, loaded.secrets.openclawToken.path], process.env), uid: undefined }))] : []),
     // An installed deployment (ttma install): units hardened, secrets owner-only, bundle digests unchanged.
-    ...(flags['install-dir'] ? checkInstall(flags['install-dir']).map((c) => ({ ...c, status: c.ok ? ('ok' as const) : ('fail' as const) })) : []),
+    ...(flags['install-dir'] ? checkInstall(flags['install-dir'], root ? { root } : {}).map((c) => ({ ...c, status: c.ok ? ('ok' as const) : ('fail' as const) })) : []),
   ]);
   process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatDoctorReport(report));
   return report.ok ? 0 : 1;

@@ -18,6 +18,9 @@ commands:
              [--config FILE] [--print-config] and flags (docs/configuration.md)
   doctor     check a gateway configuration and the running gateway (same flags as gateway)
              [--json]; exits 1 if any check fails
+             [--install-dir D]: also the installed units (as systemd reads them, $SYSTEMD_UNIT_PATH
+             included), secrets and bundle digests; [--root DIR] with it: an offline image or chroot,
+             every systemd directory looked up under DIR (as systemctl --root); docs/doctor.md
   platform   run the control plane (signalling proxy, identity, allowlists)
              [--config FILE] [--print-config] and flags (docs/configuration.md)
   install    redeem a one-time install token and install the gateway and skill

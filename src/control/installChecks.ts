@@ -8,11 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { sharedModeProblem } from '../configFile/secretFileMode.js';
 import { systemctlShow, type ShowProperties, type Systemctl } from './systemctlShow.js';
 import { effectiveSettings, readUnitFiles, readUnitWithDropIns, type ReadUnit } from './unitFile.js';
 import { gatewayUnitProblems, tunnelUnitProblems } from './unitHardening.js';
+import { systemUnitSearchPath } from './unitSearchPath.js';
 
 export interface InstallCheck {
   check: 'install-units' | 'install-secrets' | 'install-digests';
@@ -28,26 +29,17 @@ const read = (path: string): string | null => {
   }
 };
 
-/**
- * The system manager's unit search path, highest priority first
- * (https://www.freedesktop.org/software/systemd/man/latest/systemd.unit.html,
- * "System Unit Search Path"): units and drop-ins are read from all of them,
- * so a package's drop-in under /usr/lib or a runtime one under /run counts,
- * and one of the same name under /etc masks it. /lib/systemd/system is the
- * package directory of a system whose /usr is not merged (systemd lists it
- * before /usr/lib there; merged, they are one directory).
- */
-export const SYSTEM_UNIT_DIRS = [
-  '/etc/systemd/system.control', '/run/systemd/system.control', '/run/systemd/transient', '/run/systemd/generator.early',
-  '/etc/systemd/system', '/etc/systemd/system.attached', '/run/systemd/system', '/run/systemd/system.attached', '/run/systemd/generator',
-  '/usr/local/lib/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system', '/run/systemd/generator.late',
-];
-
 export interface UnitCheckOptions {
-  /** The directories themselves (default: SYSTEM_UNIT_DIRS under `root`). */
+  /** The directories themselves (default: systemd's search path under `root`, unitSearchPath.ts). */
   systemDirs?: readonly string[];
-  /** Where SYSTEM_UNIT_DIRS are looked up (default `/`), as `systemctl --root`: tests point it at a directory of their own. */
+  /**
+   * Where the search path is looked up (default `/`), as `systemctl --root`:
+   * an offline image or chroot (`ttma doctor --root`), or a test's own directory.
+   * The running systemd is then not asked: it runs another system's units.
+   */
   root?: string;
+  /** Where `$SYSTEMD_UNIT_PATH` is read (default: this process's environment). */
+  env?: NodeJS.ProcessEnv;
   /** `systemctl show`; null when it cannot tell (not installed, no systemd). */
   systemctl?: Systemctl;
 }
@@ -60,7 +52,7 @@ const SHOWN = ['FragmentPath', 'DropInPaths', 'User', 'Group', 'DynamicUser', 'N
  * drop-ins an administrator added, and the installed unit systemd runs (the
  * files `systemctl show` names, or else the first copy in `systemDirs`).
  */
-function unitReadings(dir: string, unit: string, o: Required<Omit<UnitCheckOptions, 'root'>>, shown: ShowProperties | null): ReadUnit[] | null {
+function unitReadings(dir: string, unit: string, o: { systemDirs: readonly string[] }, shown: ShowProperties | null): ReadUnit[] | null {
   const own = readUnitWithDropIns(join(dir, 'systemd', unit), o.systemDirs);
   if (!own) return null;
   const readings = [own];
@@ -100,6 +92,13 @@ function shownProblems(unit: string, shown: ShowProperties, kind: 'gateway' | 't
   return problems;
 }
 
+/** An install dir inside `root` is named in that system's units by its path there. */
+function inImage(path: string, root: string | undefined): string {
+  if (!root) return path;
+  const rel = relative(resolve(root), resolve(path));
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel)) ? `/${rel}` : path;
+}
+
 const credentialSources = (r: ReadUnit): string[] =>
   effectiveSettings(r.assignments).get('LoadCredential')?.values.map((v) => v.slice(v.indexOf(':') + 1)) ?? [];
 
@@ -111,7 +110,10 @@ const credentialSources = (r: ReadUnit): string[] =>
  */
 export function checkInstallUnits(dir: string, options: UnitCheckOptions = {}): InstallCheck {
   const check = 'install-units';
-  const o = { systemDirs: options.systemDirs ?? SYSTEM_UNIT_DIRS.map((d) => join(options.root ?? '/', d)), systemctl: options.systemctl ?? systemctlShow };
+  const o = {
+    systemDirs: options.systemDirs ?? systemUnitSearchPath({ ...(options.root ? { root: options.root } : {}), ...(options.env ? { env: options.env } : {}) }),
+    systemctl: options.systemctl ?? (options.root ? () => null : systemctlShow),
+  };
   const problems: string[] = [];
   const gatewayShown = o.systemctl('ttma-gateway.service', SHOWN);
   const tunnelShown = o.systemctl('ttma-tunnel.service', SHOWN);
@@ -121,7 +123,7 @@ export function checkInstallUnits(dir: string, options: UnitCheckOptions = {}): 
   for (const r of gateway ?? []) problems.push(...gatewayUnitProblems(effectiveSettings(r.assignments)));
   if (gatewayShown) problems.push(...shownProblems('ttma-gateway.service', gatewayShown, 'gateway'));
   if (!tunnel) problems.push(`${dir}/systemd/ttma-tunnel.service is missing: run ttma install again`);
-  const context = { credentialsDir: join(dir, 'credentials'), gatewaySources: (gateway ?? []).flatMap(credentialSources) };
+  const context = { credentialsDir: inImage(join(dir, 'credentials'), options.root), gatewaySources: (gateway ?? []).flatMap(credentialSources) };
   for (const r of tunnel ?? []) problems.push(...tunnelUnitProblems(effectiveSettings(r.assignments), context));
   if (tunnelShown) problems.push(...shownProblems('ttma-tunnel.service', tunnelShown, 'tunnel'));
   const unique = [...new Set(problems)];

@@ -117,7 +117,7 @@ export interface ReadUnit {
 /**
  * The unit file at `path` and its drop-ins: from `<path>.d/` beside it and
  * from `systemDirs` (systemd's unit search path, highest priority first:
- * installChecks.ts SYSTEM_UNIT_DIRS). Of drop-ins sharing a file name only
+ * unitSearchPath.ts). Of drop-ins sharing a file name only
  * the one found first counts; the rest apply in the order of their file
  * names, whichever directory they are in, as systemd does.
  */

@@ -382,8 +382,8 @@ test('report: ok only when no check failed (a skip is ok); one line per check, t
   assert.match(lines[3]!, /1 of 3 checks failed \(user\)/);
 });
 
-test('doctor takes exactly the flags of ttma gateway (its tunnel flags included), plus --json and --install-dir', () => {
-  assert.deepEqual(Object.keys(DOCTOR_FLAGS).sort(), [...Object.keys(GATEWAY_FLAGS), ...Object.keys(TUNNEL_FLAGS), 'json', 'install-dir'].sort());
+test('doctor takes exactly the flags of ttma gateway (its tunnel flags included), plus --json, --install-dir and --root', () => {
+  assert.deepEqual(Object.keys(DOCTOR_FLAGS).sort(), [...Object.keys(GATEWAY_FLAGS), ...Object.keys(TUNNEL_FLAGS), 'json', 'install-dir', 'root'].sort());
 });
 
 test('report: a warning is ok, shown as WARN and counted in the summary', () => {
