@@ -11,7 +11,8 @@
  * call. Why these numbers: a server restarting once costs one loss, usually of
  * a socket that had been up long; a server that comes back half-started (or a
  * load balancer that still routes to a draining replica) may cost one more
- * quick one; a hosted session's length limit (30 or 60 minutes) is never
+ * quick one; a hosted session's length limit (60 minutes on OpenAI,
+ * developers.openai.com/blog/realtime-api; 30 on Azure OpenAI) is never
  * quick. A third quick loss in a row with no socket holding 10 s between is
  * the agent itself. Each quick loss also starts the schedule one step further
  * (0.25 s, then 1 s before the first attempt), so the budget is not spent as
@@ -61,7 +62,7 @@ export class AgentReconnects {
   }
 }
 
-/** The ws library's errors on a live socket, in the protocol's words (its codes: ws/lib/receiver.js). */
+/** The ws library's errors on a live socket, in the protocol's words (its codes: ws/lib/receiver.js; 1009: RFC 6455 section 7.4.1). */
 export function describeSocketError(err: Error & { code?: string }, maxMessageBytes: number): string {
   if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return `a message over ${maxMessageBytes / (1 << 20)} MiB (closed with 1009)`;
   return err.message;
