@@ -43,7 +43,7 @@ for (let i = 0; i < callCount; i++) {
 }
 
 function pong(withCalls: boolean): FromWorker {
-  const stats = { totals: zeroTotals(), addedLatency: latency.snapshot(), callJitter: new BucketCounts(CALL_JITTER_BUCKETS_S).snapshot(), calls: withCalls ? calls : [], agentAudio: { heldBytes: 0, maxBytes: 0, drops: 0 } };
+  const stats = { totals: zeroTotals(), addedLatency: latency.snapshot(), callJitter: new BucketCounts(CALL_JITTER_BUCKETS_S).snapshot(), calls: withCalls ? calls : [], agentAudio: { heldBytes: 0, maxBytes: 0, drops: 0 }, agentReconnectsStopped: 0 };
   const empty = new LatencyHistogram().toSparse();
   return { type: 'pong', id: 1, sentAt: Date.now(), calls: callCount, loopDelayP99Ms: 10, windowLoopDelayP99Ms: 10, loopDelayMaxMs: 12, busyShare: 0.5, heapUsedBytes: 1, inbound: empty, hold: empty, paced: empty, stats };
 }

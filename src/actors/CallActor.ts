@@ -119,8 +119,10 @@ export interface CallActorHooks {
   streamStarted?(slot: number, streamId: string): void;
   /** The agent asks for something only the ControlActor can do (hang up, transfer, dial, DTMF). */
   agentAction(slot: number, action: AgentAction): void;
-  log(slot: number, level: 'info' | 'warn' | 'error', msg: string): void;
+  log(slot: number, level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
   now(): number;
+  /** The agent's reconnects were stopped for a call (agentReconnects.ts): the worker's counter (metrics). */
+  agentReconnectsStopped?(): void;
   /** Each frame's added latency (ms) as it is paced out: the worker's histogram (metrics). */
   addedLatency?(ms: number): void;
 }
@@ -732,6 +734,15 @@ export class CallActor {
         return this.#onAgentMark(event.name, event.id);
       case 'error':
         return this.#agentLog.write('agent', 'warn', {}, `agent: ${event.message}`);
+      case 'reconnect.stopped':
+        // Once a call, outside the agent's bounded lines: the one line that says why the call is about to end.
+        this.#hooks.agentReconnectsStopped?.();
+        return this.#hooks.log(
+          this.slot,
+          'warn',
+          `stopped connecting to the agent again: ${event.why}; hanging up after playout (counted in ttma_agent_reconnects_stopped_total)`,
+          { agentLosses: event.losses },
+        );
     }
   }
 

@@ -41,6 +41,8 @@ export interface WorkerStatsSnapshot {
   callJitter: BucketSnapshot;
   calls: CallLiveStats[];
   agentAudio: AgentAudioSnapshot;
+  /** Calls whose agent reconnects were stopped (it broke its socket soon after each connection: agentReconnects.ts). */
+  agentReconnectsStopped: number;
 }
 
 export function zeroTotals(): FrameTotals {
@@ -52,6 +54,8 @@ export class WorkerStats {
   readonly addedLatency = new BucketCounts(ADDED_LATENCY_BUCKETS_S);
   readonly callJitter = new BucketCounts(CALL_JITTER_BUCKETS_S);
   readonly #agentAudio: SharedQueueBudget | null;
+  /** Since the worker started: calls whose agent reconnects were stopped. */
+  agentReconnectsStopped = 0;
 
   constructor(agentAudio: SharedQueueBudget | null = null) {
     this.#agentAudio = agentAudio;
@@ -92,6 +96,13 @@ export class WorkerStats {
     }
     const budget = this.#agentAudio;
     const agentAudio = { heldBytes: budget?.heldBytes ?? 0, maxBytes: budget?.maxBytes ?? 0, drops: budget?.drops ?? 0 };
-    return { totals, addedLatency: this.addedLatency.snapshot(), callJitter: this.callJitter.snapshot(), calls, agentAudio };
+    return {
+      totals,
+      addedLatency: this.addedLatency.snapshot(),
+      callJitter: this.callJitter.snapshot(),
+      calls,
+      agentAudio,
+      agentReconnectsStopped: this.agentReconnectsStopped,
+    };
   }
 }

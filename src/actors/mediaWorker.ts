@@ -166,8 +166,11 @@ const hooks: CallActorHooks = {
   requestClose: (slot, code, reason) => post({ type: 'media.close', slot, code, reason }),
   streamStarted: (slot, streamId) => post({ type: 'media.started', slot, streamId }),
   agentAction: (slot, action) => post({ type: 'agent.action', slot, action }),
-  log: (slot, level, msg) => post({ type: 'log', level, slot, msg }),
+  log: (slot, level, msg, fields) => post({ type: 'log', level, slot, msg, ...(fields ? { fields } : {}) }),
   now,
+  agentReconnectsStopped: () => {
+    stats.agentReconnectsStopped++;
+  },
   addedLatency: stats.recordLatencyMs,
 };
 

@@ -28,7 +28,12 @@ export type AgentEvent =
   | { type: 'dtmf.send'; digits: string; id?: RequestId }
   /** Tell me when the caller has heard everything I sent before this (markPlayed), or that it was dropped (interrupt). */
   | { type: 'mark'; name: string; id?: RequestId }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /**
+   * The agent kept breaking its socket soon after each connection: no more reconnects this call
+   * (agentReconnects.ts). A hang-up after playout follows; this is for the log and the metrics.
+   */
+  | { type: 'reconnect.stopped'; losses: number; why: string };
 
 export interface AgentCall {
   callId: string;

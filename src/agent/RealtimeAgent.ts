@@ -19,7 +19,9 @@
  * goes into the new session as text items: the agent's own transcripts, and
  * the caller's when the server transcribes them, the newest 40 within 8,000
  * characters. The model then waits for the caller. A session that ends while
- * the model says goodbye (end_call) is not reopened.
+ * the model says goodbye (end_call) is not reopened, and a server that ends
+ * every session soon after opening it is not reopened forever
+ * (agentReconnects.ts bounds it per call).
  */
 import WebSocket from 'ws';
 import { ErrorCodes, TtmaError, redactSecrets } from '../errors.js';
@@ -32,7 +34,8 @@ import { AgentMarks } from './AgentMarks.js';
 import { parseJsonObject } from './agentJson.js';
 import { chatOnce } from './openAiHttp.js';
 import { base64ToPcm, pcmToBase64 } from './pcm.js';
-import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
+import { AgentReconnects, describeSocketError } from './agentReconnects.js';
+import { reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
 import { openClawSessionKey } from './sessionKey.js';
 
@@ -118,7 +121,8 @@ export class RealtimeAgent implements AgentAdapter {
   readonly #awaiting: Record<'transfer' | 'dtmf', string[]> = { transfer: [], dtmf: [] };
 
   readonly #pingEveryMs: number | undefined;
-  readonly #reconnect: ReconnectSchedule;
+  /** When to open the session again, and when to stop across losses. */
+  readonly #reconnects: AgentReconnects;
   /** Why the socket was dropped by us, when it was (the hang-up's reason). */
   #dropped: string | null = null;
   /** Final transcripts, oldest first: what a reopened session is told (bounded by HISTORY_TURNS). */
@@ -135,7 +139,7 @@ export class RealtimeAgent implements AgentAdapter {
   constructor(config: RealtimeConfig, hold: PromptPcm | null = null, options: { pingEveryMs?: number; reconnect?: ReconnectSchedule } = {}) {
     this.#config = config;
     this.#pingEveryMs = options.pingEveryMs;
-    this.#reconnect = options.reconnect ?? DEFAULT_RECONNECT;
+    this.#reconnects = new AgentReconnects(options.reconnect);
     this.sampleRate = config.format === 'g711_ulaw' ? G711_RATE : REALTIME_PCM_RATE;
     this.holdAudio = hold === null ? cueTone(this.sampleRate) : PromptAudio.of(hold).pcmAt(this.sampleRate);
   }
@@ -181,6 +185,7 @@ export class RealtimeAgent implements AgentAdapter {
             settled = live = true;
             clearTimeout(timer);
             watchLiveness(socket, () => (this.#dropped = 'realtime server stopped answering'), this.#pingEveryMs);
+            this.#reconnects.live();
             if (again) this.#tellHistory();
             resolve();
           } else if (msg['type'] === 'error') {
@@ -190,7 +195,11 @@ export class RealtimeAgent implements AgentAdapter {
         }
         this.#onServerEvent(msg);
       });
-      socket.on('error', (err) => fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `realtime server: ${err.message}`)));
+      socket.on('error', (err: Error & { code?: string }) => {
+        // On a live session this is why it ended (the close that follows says 1006): name it in the log and the hang-up.
+        if (live && this.#socket === socket && this.#dropped === null) this.#dropped = `realtime socket failed: ${describeSocketError(err, MAX_MESSAGE_BYTES)}`;
+        fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `realtime server: ${err.message}`));
+      });
       socket.on('close', (code: number) => {
         if (!settled) return fail(new TtmaError(ErrorCodes.AGENT_CONNECT, 'realtime server closed before session.updated'));
         if (!live || this.#closed || this.#socket !== socket) return;
@@ -207,6 +216,13 @@ export class RealtimeAgent implements AgentAdapter {
 
   /** Reopen the session on the schedule; else hang up after playout. */
   async #reopen(why: string): Promise<void> {
+    const verdict = this.#reconnects.lost(why);
+    if (!verdict.reconnect) {
+      for (const c of this.#consults) c.abort();
+      this.#emit({ type: 'reconnect.stopped', losses: verdict.losses, why: verdict.why });
+      this.#emit({ type: 'hangup.request', reason: verdict.why, afterPlayout: true });
+      return;
+    }
     this.#emit({ type: 'error', message: `${why}: opening the session again` });
     // The old session's response, items and tool calls mean nothing to the new one.
     this.#activeResponse = null;
@@ -216,19 +232,20 @@ export class RealtimeAgent implements AgentAdapter {
     this.#awaiting.dtmf.length = 0;
     for (const c of this.#consults) c.abort();
     const outcome = await reconnect(
-      this.#reconnect,
+      this.#reconnects.schedule,
       () => {
         this.#dropped = null;
         return this.#connect(true);
       },
       () => this.#closed,
+      verdict.fromStep,
     );
     if (this.#closed) {
       if (outcome.ok) this.#socket?.close(1000, 'call ended');
       return;
     }
     if (!outcome.ok) {
-      this.#emit({ type: 'hangup.request', reason: `${why}; not back within ${Math.round(this.#reconnect.deadlineMs / 1000)} s`, afterPlayout: true });
+      this.#emit({ type: 'hangup.request', reason: `${why}; not back within ${Math.round(this.#reconnects.schedule.deadlineMs / 1000)} s`, afterPlayout: true });
       return;
     }
     this.reconnects++;

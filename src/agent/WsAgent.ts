@@ -9,6 +9,8 @@
  * same sample rate required. The call hangs up (after playout) when that
  * fails, or at once when the agent closes with 1000, which the protocol
  * makes its way of hanging up. Caller audio meanwhile is not sent anywhere.
+ * An agent that breaks every socket soon after connecting is not connected
+ * again forever: agentReconnects.ts bounds it per call.
  */
 import WebSocket from 'ws';
 import { ErrorCodes, TtmaError } from '../errors.js';
@@ -18,7 +20,8 @@ import { AgentMarks } from './AgentMarks.js';
 import { parseJsonObject } from './agentJson.js';
 import { readRequestId, REQUEST_ID_RULE, type RequestId } from './requestId.js';
 import { PcmStream, pcmToBytes } from './pcm.js';
-import { DEFAULT_RECONNECT, reconnect, type ReconnectSchedule } from './reconnect.js';
+import { AgentReconnects, describeSocketError } from './agentReconnects.js';
+import { reconnect, type ReconnectSchedule } from './reconnect.js';
 import { watchLiveness } from './socketLiveness.js';
 
 export const WS_PROTOCOL_VERSION = 1;
@@ -53,7 +56,7 @@ export interface WsAgentOptions {
   token: string;
   /** How often the agent socket is pinged; one that answers nothing between two pings is dropped (socketLiveness.ts). */
   pingEveryMs?: number;
-  /** Tests shorten the reconnect schedule: delays, and the deadline from the loss. */
+  /** Tests shorten the reconnect schedule: delays, the deadline from the loss, and the budget of quick losses. */
   reconnect?: ReconnectSchedule;
 }
 
@@ -82,9 +85,12 @@ export class WsAgent implements AgentAdapter {
   #backlogDrops = 0;
   /** `error` messages to the agent, at most 10 a second (AgentErrorBudget). */
   readonly #errors = new AgentErrorBudget((message) => this.#sendJson(message));
+  /** When to connect again, and when to stop across losses. */
+  readonly #reconnects: AgentReconnects;
 
   constructor(options: WsAgentOptions) {
     this.#options = options;
+    this.#reconnects = new AgentReconnects(options.reconnect);
   }
 
   get sampleRate(): number {
@@ -169,6 +175,7 @@ export class WsAgent implements AgentAdapter {
           live = true;
           clearTimeout(timer);
           watchLiveness(socket, () => (this.#dropped = 'agent stopped answering'), this.#options.pingEveryMs);
+          this.#reconnects.live();
           resolve();
           return;
         }
@@ -176,7 +183,7 @@ export class WsAgent implements AgentAdapter {
       });
       socket.on('error', (err: Error & { code?: string }) => {
         // On a live socket this is why it is lost (the close that follows says 1006): name it in the reconnect's log line.
-        if (live && this.#socket === socket && this.#dropped === null) this.#dropped = `agent socket failed: ${describeSocketError(err)}`;
+        if (live && this.#socket === socket && this.#dropped === null) this.#dropped = `agent socket failed: ${describeSocketError(err, MAX_MESSAGE_BYTES)}`;
         fail(new TtmaError(ErrorCodes.AGENT_CONNECT, `ws agent: ${err.message}`));
       });
       socket.on('close', (code: number) => {
@@ -194,7 +201,13 @@ export class WsAgent implements AgentAdapter {
 
   /** Connect again after a lost socket, on the schedule; else hang up after playout. */
   async #reconnect(why: string): Promise<void> {
-    const schedule = this.#options.reconnect ?? DEFAULT_RECONNECT;
+    const schedule = this.#reconnects.schedule;
+    const verdict = this.#reconnects.lost(why);
+    if (!verdict.reconnect) {
+      this.#emit({ type: 'reconnect.stopped', losses: verdict.losses, why: verdict.why });
+      this.#emit({ type: 'hangup.request', reason: verdict.why, afterPlayout: true });
+      return;
+    }
     this.#emit({ type: 'error', message: `${why}: connecting again` });
     const outcome = await reconnect(
       schedule,
@@ -203,6 +216,7 @@ export class WsAgent implements AgentAdapter {
         return this.#connect(true);
       },
       () => this.#closed,
+      verdict.fromStep,
     );
     if (this.#closed) {
       if (outcome.ok) this.#socket?.close(CLOSE_NORMAL, 'call ended');
@@ -333,10 +347,4 @@ export class WsAgent implements AgentAdapter {
 /** A close frame's reason, cut to its byte limit (the text is ASCII here, so bytes are characters). */
 function closeReasonText(reason: string): string {
   return Buffer.from(reason, 'utf8').subarray(0, MAX_CLOSE_REASON_BYTES).toString('utf8');
-}
-
-/** The ws library's errors on a live socket, in the protocol's words (its codes: ws/lib/receiver.js). */
-function describeSocketError(err: Error & { code?: string }): string {
-  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return `a message over ${MAX_MESSAGE_BYTES / (1 << 20)} MiB (closed with 1009)`;
-  return err.message;
 }

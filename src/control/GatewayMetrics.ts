@@ -62,6 +62,7 @@ export class GatewayMetrics {
   readonly #frames: Counter<'worker' | 'direction'>;
   readonly #workerCounters: Array<[keyof FrameTotals, Counter<'worker'>]>;
   readonly #agentAudioDrops: Counter<'worker'>;
+  readonly #agentReconnectsStopped: Counter<'worker'>;
   readonly #addedLatency = new SummedHistogram('ttma_media_added_latency_seconds', 'Added latency of each frame paced out to the phone: caller frame (or agent audio) in to paced frame out, through jitter buffer, agent hop excluded for remote agents.', ADDED_LATENCY_BUCKETS_S);
   readonly #callJitter = new SummedHistogram('ttma_call_jitter_seconds', "Each ended call's RFC 3550 interarrival jitter estimate of caller audio.", CALL_JITTER_BUCKETS_S);
   readonly #mainLoop: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
@@ -117,6 +118,12 @@ export class GatewayMetrics {
     this.#agentAudioDrops = new Counter({
       name: 'ttma_agent_audio_budget_drops_total',
       help: "Agent audio frames dropped, oldest first, because a media worker's calls together reached its bound on queued agent audio (a quarter of its heap limit): only calls holding more than their fair share lose them. Also in ttma_mailbox_drops_total. By worker.",
+      labelNames: ['worker'],
+      registers,
+    });
+    this.#agentReconnectsStopped = new Counter({
+      name: 'ttma_agent_reconnects_stopped_total',
+      help: 'Calls whose agent socket the gateway stopped connecting again: it was lost 3 times in a row, each within 10 s of connecting (an agent that breaks every connection); the call hung up after playout. By worker.',
       labelNames: ['worker'],
       registers,
     });
@@ -246,6 +253,7 @@ export class GatewayMetrics {
     incBy(this.#frames, { worker, direction: 'out' }, grew('framesOut'));
     for (const [key, counter] of this.#workerCounters) incBy(counter, { worker }, grew(key));
     incBy(this.#agentAudioDrops, { worker }, Math.max(0, next.agentAudio.drops - (prev?.agentAudio.drops ?? 0)));
+    incBy(this.#agentReconnectsStopped, { worker }, Math.max(0, next.agentReconnectsStopped - (prev?.agentReconnectsStopped ?? 0)));
     this.#addedLatency.add(prev?.addedLatency ?? null, next.addedLatency);
     this.#callJitter.add(prev?.callJitter ?? null, next.callJitter);
   }
