@@ -80,6 +80,27 @@ test('a ready checkout packs: its sources, the addon, the units and the producti
   assert.equal((await packGateway(await checkout())).sha256, packed.sha256);
 });
 
+test('a dependency built from source at npm ci: its addon is packed, node-gyp\'s build leftovers (which name the checkout\'s path and the builder\'s tools) are not, so checkouts in two places pack the same bytes', async () => {
+  /** What `node-gyp rebuild` leaves in a package's build directory, with the paths it writes. */
+  const built = async (root: string): Promise<string> => {
+    const put = async (path: string, text: string) => {
+      await mkdir(dirname(join(root, path)), { recursive: true });
+      await writeFile(join(root, path), text);
+    };
+    await put('node_modules/dep/build/config.gypi', `{ "variables": { "nodedir": "${root}/.cache/node-gyp", "python": "${root}/.pyenv/bin/python3" } }\n`);
+    await put('node_modules/dep/build/Makefile', `srcdir := ${root}/node_modules/dep\n`);
+    await put('node_modules/dep/build/dep.target.mk', 'TOOLSET := target\n');
+    await put('node_modules/dep/build/Release/.deps/Release/dep.node.d', `cmd_Release/dep.node := g++ -o ${root}/node_modules/dep/build/Release/dep.node\n`);
+    await put('node_modules/dep/build/Release/obj.target/dep/src/dep.o', 'object');
+    await put('node_modules/dep/build/Release/dep.node', 'addon of dep');
+    return root;
+  };
+  const packed = await packGateway(await built(await checkout()));
+  const paths = packed.manifest.files.map((f) => f.path).filter((p) => p.startsWith('node_modules/dep/build/'));
+  assert.deepEqual(paths, ['node_modules/dep/build/Release/dep.node']);
+  assert.equal((await packGateway(await built(await checkout()))).sha256, packed.sha256);
+});
+
 test('not built yet: the script says to run npm run build first', async () => {
   const root = await checkout();
   await rm(join(root, 'dist'), { recursive: true });
