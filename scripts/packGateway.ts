@@ -18,6 +18,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,10 +34,15 @@ const FIXED_MTIME = new Date('2025-01-01T00:00:00Z');
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** HEAD's commit and whether tracked files differ from it; null outside a git checkout. */
+/**
+ * HEAD's commit and whether tracked files differ from it; null unless `root` is
+ * itself the top of a git checkout: git looks upwards, so a checkout without
+ * .git inside another repository (a home kept in git) would name that one's.
+ */
 function gitState(root: string): { commit: string | null; dirty: boolean } {
   try {
     const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (realpathSync(git('rev-parse', '--show-toplevel')) !== realpathSync(root)) return { commit: null, dirty: false };
     return { commit: git('rev-parse', 'HEAD'), dirty: git('status', '--porcelain', '--untracked-files=no') !== '' };
   } catch {
     return { commit: null, dirty: false };

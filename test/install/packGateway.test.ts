@@ -4,6 +4,7 @@
  * real build is packed once, in gatewayBundle.test.ts).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -99,6 +100,22 @@ test('a dependency built from source at npm ci: its addon is packed, node-gyp\'s
   const paths = packed.manifest.files.map((f) => f.path).filter((p) => p.startsWith('node_modules/dep/build/'));
   assert.deepEqual(paths, ['node_modules/dep/build/Release/dep.node']);
   assert.equal((await packGateway(await built(await checkout()))).sha256, packed.sha256);
+});
+
+test('a checkout that is no git repository but sits inside one (a source tarball unpacked under a home kept in git) names no commit, not the enclosing repository\'s', async () => {
+  const root = await checkout();
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: scratch, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' }).trim();
+  git('init', '-q');
+  await writeFile(join(scratch, 'dotfile'), 'x');
+  git('add', 'dotfile');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-q', '-m', 'enclosing');
+  try {
+    const packed = await packGateway(root);
+    assert.equal(packed.manifest.commit, null, `named the enclosing repository's commit ${git('rev-parse', 'HEAD')}`);
+    assert.equal(packed.manifest.dirty, false);
+  } finally {
+    await rm(join(scratch, '.git'), { recursive: true, force: true });
+  }
 });
 
 test('not built yet: the script says to run npm run build first', async () => {
