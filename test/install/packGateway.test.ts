@@ -118,6 +118,15 @@ test('a checkout that is no git repository but sits inside one (a source tarball
   }
 });
 
+test('a git checkout git cannot read (another user\'s: "dubious ownership"; here a broken .git) packs with no commit and says so, not silently', async () => {
+  const root = await checkout();
+  await writeFile(join(root, '.git'), 'gitdir: /nonexistent/ttma-pack-test\n');
+  const lines: string[] = [];
+  const packed = await packGateway(root, (line) => lines.push(line));
+  assert.equal(packed.manifest.commit, null);
+  assert.ok(lines.some((l) => /^WARNING: .* is a git checkout that git could not read \(.+\); ttma-bundle\.json names no commit$/.test(l)), lines.join('\n'));
+});
+
 test('not built yet: the script says to run npm run build first', async () => {
   const root = await checkout();
   await rm(join(root, 'dist'), { recursive: true });
