@@ -12,13 +12,17 @@
  *   flag), copied from node_modules, without each package's nested
  *   node_modules (those are lock entries of their own). uWebSockets.js ships
  *   a binary per platform and Node ABI, loaded by the name
- *   uws_<platform>_<arch>_<abi>.node: only this machine's is kept.
+ *   uws_<platform>_<arch>_<abi>.node: only this machine's is kept. A
+ *   package built from source at `npm ci` keeps its addon (`*.node`) but not
+ *   the rest of node-gyp's build directory (config.gypi, Makefiles, object
+ *   files, .deps): nothing loads them, and they name the checkout's path and
+ *   the builder's tools, so two checkouts of one commit would differ.
  *
  * Nothing is fetched: what is not in the checkout is an error that says
  * which command builds it.
  */
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import type { BundleTarget } from '../src/installer/bundleManifest.js';
 import type { TarFile } from './tarWriter.js';
 
@@ -121,6 +125,17 @@ async function productionPackages(root: string): Promise<string[]> {
   return dirs;
 }
 
+/**
+ * node-gyp's build directory is the one its configure step writes
+ * config.gypi into (https://github.com/nodejs/node-gyp/blob/main/lib/configure.js);
+ * node-pre-gyp's build-tmp-* directories are made the same way. Only the
+ * addon in it loads.
+ */
+function buildLeftovers(files: string[]): Set<string> {
+  const buildDirs = files.filter((f) => basename(f) === 'config.gypi').map((f) => `${dirname(f)}${sep}`);
+  return new Set(files.filter((f) => !f.endsWith('.node') && buildDirs.some((d) => f.startsWith(d))));
+}
+
 /** A uWebSockets.js binary for another platform or Node ABI: never loaded here. */
 function foreignUwsBinary(rel: string, target: BundleTarget): boolean {
   const match = UWS_BINARY.exec(rel.slice(rel.lastIndexOf('/') + 1));
@@ -132,6 +147,7 @@ async function dependencies(root: string, target: BundleTarget, progress: (line:
   progress(`${dirs.length} production packages from package-lock.json`);
   const files: TarFile[] = [];
   let skipped = 0;
+  let leftovers = 0;
   for (const dir of dirs) {
     const skip = (rel: string, isDir: boolean): boolean => {
       if (isDir) return rel === 'node_modules' || rel.endsWith('/node_modules');
@@ -139,9 +155,12 @@ async function dependencies(root: string, target: BundleTarget, progress: (line:
       skipped += 1;
       return true;
     };
-    for (const full of await walk(join(root, dir), skip)) files.push(await fileOf(root, full));
+    const found = await walk(join(root, dir), skip);
+    const left = buildLeftovers(found);
+    leftovers += left.size;
+    for (const full of found) if (!left.has(full)) files.push(await fileOf(root, full));
   }
-  progress(`${files.length} dependency files; left out ${skipped} uWebSockets.js binaries for other platforms or Node versions`);
+  progress(`${files.length} dependency files; left out ${skipped} uWebSockets.js binaries for other platforms or Node versions and ${leftovers} node-gyp build files`);
   return files;
 }
 

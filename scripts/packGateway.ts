@@ -18,6 +18,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,13 +34,21 @@ const FIXED_MTIME = new Date('2025-01-01T00:00:00Z');
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** HEAD's commit and whether tracked files differ from it; null outside a git checkout. */
-function gitState(root: string): { commit: string | null; dirty: boolean } {
+/**
+ * HEAD's commit and whether tracked files differ from it; null unless `root` is
+ * itself the top of a git checkout: git looks upwards, so a checkout without
+ * .git inside another repository (a home kept in git) would name that one's.
+ */
+function gitState(root: string): { commit: string | null; dirty: boolean; unreadable?: string } {
   try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    if (realpathSync(git('rev-parse', '--show-toplevel')) !== realpathSync(root)) return { commit: null, dirty: false };
     return { commit: git('rev-parse', 'HEAD'), dirty: git('status', '--porcelain', '--untracked-files=no') !== '' };
-  } catch {
-    return { commit: null, dirty: false };
+  } catch (err) {
+    // A checkout git refuses (owned by another user: "dubious ownership") or cannot read: said, not silently "no commit".
+    if (!existsSync(join(root, '.git'))) return { commit: null, dirty: false };
+    const said = String((err as { stderr?: unknown }).stderr ?? (err as Error).message).trim().split('\n')[0] ?? '';
+    return { commit: null, dirty: false, unreadable: said || String(err) };
   }
 }
 
@@ -56,7 +65,8 @@ export async function packGateway(
   target: BundleTarget = currentTarget(),
 ): Promise<PackedGateway> {
   const { files, name, version } = await gatewayFiles(root, target, progress);
-  const { commit, dirty } = gitState(root);
+  const { commit, dirty, unreadable } = gitState(root);
+  if (unreadable !== undefined) progress(`WARNING: ${root} is a git checkout that git could not read (${unreadable}); ${BUNDLE_MANIFEST_PATH} names no commit`);
   const manifest: GatewayBundleManifest = {
     format: BUNDLE_MANIFEST_FORMAT,
     name,

@@ -225,11 +225,12 @@ export class Gateway {
     };
   }
 
-  /** GET /readyz: platform connected, a media worker up, not draining (src/front/readiness.ts). */
+  /** GET /readyz: platform connected, a media worker up, a webhook key, not draining (src/front/readiness.ts). */
   readiness(): Readiness {
     return readiness({
       platformConnected: this.#platformConnected(),
       workersUp: this.supervisor.hosts().filter((host) => host.up).length,
+      webhookKey: this.webhooks.hasKey,
       draining: this.#stopping !== null,
     });
   }

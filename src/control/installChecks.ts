@@ -3,12 +3,13 @@
  * `ttma install`): the unit files are present and keep their hardening as
  * systemd reads them (unitFile.ts, unitHardening.ts; drop-ins under the
  * system unit directories and `systemctl show` count too), the secrets are
- * owner-only regular files, and every installed bundle file still has the
- * SHA-256 recorded at install time. Each message says what to do.
+ * owner-only regular files, every installed bundle file still has the
+ * SHA-256 recorded at install time, and the gateway holds no file besides
+ * them. Each message says what to do.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { sharedModeProblem } from '../configFile/secretFileMode.js';
 import { systemctlShow, type ShowProperties, type Systemctl } from './systemctlShow.js';
 import { effectiveSettings, readUnitFiles, readUnitWithDropIns, type ReadUnit } from './unitFile.js';
@@ -148,6 +149,34 @@ export function checkInstallSecrets(dir: string): InstallCheck {
   return problems.length ? { check, ok: false, message: problems.join('; ') } : { check, ok: true, message: 'credentials are owner-only regular files' };
 }
 
+/**
+ * What lies under `root` that the record does not list as a file, symlinks
+ * and special files included: a digest covers only what it lists, and Node
+ * resolves a bare import through every node_modules above the importer
+ * (https://nodejs.org/api/modules.html#loading-from-node_modules-folders),
+ * so a package dropped in gateway/dist/node_modules shadows the bundle's own
+ * copy with every listed file intact.
+ */
+function unlisted(root: string, files: Record<string, string>): string[] {
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return; // gone: its files are reported as changed
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      const stats = lstatSync(path);
+      if (stats.isDirectory()) walk(path);
+      else if (!stats.isFile() || !Object.hasOwn(files, relative(root, path).split(sep).join('/'))) found.push(path);
+    }
+  };
+  walk(root);
+  return found;
+}
+
 export function checkInstallDigests(dir: string): InstallCheck {
   const check = 'install-digests';
   const text = read(join(dir, 'install.json'));
@@ -176,9 +205,12 @@ export function checkInstallDigests(dir: string): InstallCheck {
   compare(join(dir, 'gateway'), record.gatewayBundle?.files);
   if (record.skillBundle?.dir) compare(record.skillBundle.dir, record.skillBundle.files);
   if (count === 0) return { check, ok: false, message: `${dir}/install.json records no bundle files` };
-  if (changed.length) {
-    return { check, ok: false, message: `${changed.length} installed file(s) changed since install (${changed.slice(0, 5).join(', ')}): reinstall from a new token` };
-  }
+  // The skill directory is the user's workspace, where OpenClaw or the user may keep files of their own; the gateway's is only ours.
+  const added = unlisted(join(dir, 'gateway'), record.gatewayBundle?.files ?? {});
+  const problems: string[] = [];
+  if (changed.length) problems.push(`${changed.length} installed file(s) changed since install (${changed.slice(0, 5).join(', ')})`);
+  if (added.length) problems.push(`${added.length} file(s) in the gateway that the install did not put there (${added.slice(0, 5).join(', ')}), which the gateway may load`);
+  if (problems.length) return { check, ok: false, message: `${problems.join('; ')}: reinstall from a new token` };
   return { check, ok: true, message: `all ${count} installed bundle files match their SHA-256` };
 }
 

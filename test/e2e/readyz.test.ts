@@ -1,7 +1,8 @@
 /**
  * GET /readyz on the gateway's local listener and `ttma_platform_connected`:
  * ready with the platform connected and the workers up; 503 naming each
- * reason while a drain hangs up the calls, or once the platform is gone.
+ * reason while a drain hangs up the calls, once the platform is gone, or
+ * while the gateway has no webhook signing key.
  * /healthz stays 200 throughout (liveness). Real simulator, platform and
  * gateway on loopback; the platform's provider transport holds back a
  * drain's hang-ups so the drain lasts long enough to be asked about.
@@ -41,6 +42,17 @@ describe('gateway readiness', () => {
       await waitFor('the gateway to notice the platform is gone', async () => (await readyz(stack)).status === 503, 5_000);
       assert.deepEqual(await readyz(stack), { status: 503, body: { ready: false, reasons: ['platform unreachable'] } });
       assert.equal(await connectedGauge(stack), 0);
+      assert.equal(await healthz(stack), 200, 'liveness is unchanged');
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('503 "no webhook signing key" for a gateway started without one: it refuses every webhook, so no call can start', async () => {
+    const stack = await startStack({ workers: 1 }, { webhookKey: false });
+    try {
+      await waitFor('the control connection', () => stack.gateway.channel.authenticated, 5_000);
+      assert.deepEqual(await readyz(stack), { status: 503, body: { ready: false, reasons: ['no webhook signing key'] } });
       assert.equal(await healthz(stack), 200, 'liveness is unchanged');
     } finally {
       await stack.stop();

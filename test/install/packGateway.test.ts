@@ -4,6 +4,7 @@
  * real build is packed once, in gatewayBundle.test.ts).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -78,6 +79,52 @@ test('a ready checkout packs: its sources, the addon, the units and the producti
   // Another checkout with the same content (not a git checkout: no commit) gives the same bytes.
   assert.equal(packed.manifest.commit, null);
   assert.equal((await packGateway(await checkout())).sha256, packed.sha256);
+});
+
+test('a dependency built from source at npm ci: its addon is packed, node-gyp\'s build leftovers (which name the checkout\'s path and the builder\'s tools) are not, so checkouts in two places pack the same bytes', async () => {
+  /** What `node-gyp rebuild` leaves in a package's build directory, with the paths it writes. */
+  const built = async (root: string): Promise<string> => {
+    const put = async (path: string, text: string) => {
+      await mkdir(dirname(join(root, path)), { recursive: true });
+      await writeFile(join(root, path), text);
+    };
+    await put('node_modules/dep/build/config.gypi', `{ "variables": { "nodedir": "${root}/.cache/node-gyp", "python": "${root}/.pyenv/bin/python3" } }\n`);
+    await put('node_modules/dep/build/Makefile', `srcdir := ${root}/node_modules/dep\n`);
+    await put('node_modules/dep/build/dep.target.mk', 'TOOLSET := target\n');
+    await put('node_modules/dep/build/Release/.deps/Release/dep.node.d', `cmd_Release/dep.node := g++ -o ${root}/node_modules/dep/build/Release/dep.node\n`);
+    await put('node_modules/dep/build/Release/obj.target/dep/src/dep.o', 'object');
+    await put('node_modules/dep/build/Release/dep.node', 'addon of dep');
+    return root;
+  };
+  const packed = await packGateway(await built(await checkout()));
+  const paths = packed.manifest.files.map((f) => f.path).filter((p) => p.startsWith('node_modules/dep/build/'));
+  assert.deepEqual(paths, ['node_modules/dep/build/Release/dep.node']);
+  assert.equal((await packGateway(await built(await checkout()))).sha256, packed.sha256);
+});
+
+test('a checkout that is no git repository but sits inside one (a source tarball unpacked under a home kept in git) names no commit, not the enclosing repository\'s', async () => {
+  const root = await checkout();
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: scratch, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' }).trim();
+  git('init', '-q');
+  await writeFile(join(scratch, 'dotfile'), 'x');
+  git('add', 'dotfile');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-q', '-m', 'enclosing');
+  try {
+    const packed = await packGateway(root);
+    assert.equal(packed.manifest.commit, null, `named the enclosing repository's commit ${git('rev-parse', 'HEAD')}`);
+    assert.equal(packed.manifest.dirty, false);
+  } finally {
+    await rm(join(scratch, '.git'), { recursive: true, force: true });
+  }
+});
+
+test('a git checkout git cannot read (another user\'s: "dubious ownership"; here a broken .git) packs with no commit and says so, not silently', async () => {
+  const root = await checkout();
+  await writeFile(join(root, '.git'), 'gitdir: /nonexistent/ttma-pack-test\n');
+  const lines: string[] = [];
+  const packed = await packGateway(root, (line) => lines.push(line));
+  assert.equal(packed.manifest.commit, null);
+  assert.ok(lines.some((l) => /^WARNING: .* is a git checkout that git could not read \(.+\); ttma-bundle\.json names no commit$/.test(l)), lines.join('\n'));
 });
 
 test('not built yet: the script says to run npm run build first', async () => {
