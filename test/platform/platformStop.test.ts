@@ -4,13 +4,16 @@
  * 'upgrade' event is no longer one `closeAllConnections()` destroys: a control
  * upgrade still being checked when the platform stops, or a refused upgrade
  * whose client never closes its side, used to hold stop() forever (a CI run
- * hung on one). Real platform on loopback, real `ws` and raw TCP clients.
+ * hung on one). Real platform on loopback, real `ws` and raw TCP clients, and
+ * the real gateway reconnecting to a platform restarted on the same port.
  */
 import assert from 'node:assert/strict';
 import { createConnection, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
+import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { CONTROL_PATH } from '../../src/wire/controlChannel.js';
+import { NUMBER, TUNNEL_HOST, startStack } from '../helpers/stack.js';
 import { agentHeaders, startHarness, waitFor } from './helpers.js';
 
 const DEP = { id: 'stop-dep', numbers: ['+15557770901'], tunnelHost: 'stop.trycloudflare.com' };
@@ -76,6 +79,38 @@ describe('platform stop is bounded', () => {
       assert.ok(!h.lines.some((l) => l.includes('still open after the stop grace')), 'not left for the grace');
     } finally {
       await h.close();
+    }
+  });
+
+  it('a platform restarted on the same port stops while the real gateway\'s reconnect is in its identity check', { timeout: 30_000 }, async () => {
+    const stack = await startStack({ workers: 1 });
+    let next: PlatformServer | undefined;
+    try {
+      await waitFor('the gateway connected', () => stack.platform.control.connections('test') === 1, 5_000);
+      await stack.platform.stop();
+      // The next process on the same port (as settlementResume.test.ts restarts it), its identity check held.
+      next = new PlatformServer(stack.platformOptions);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inCheck = new Promise<void>((resolve) => (entered = resolve));
+      const registry = next.deployments;
+      const authenticate = registry.authenticate.bind(registry);
+      registry.authenticate = async (id, presented) => {
+        entered();
+        await gate;
+        return authenticate(id, presented);
+      };
+      await next.start();
+      await next.deployments.register({ id: 'test', numbers: [NUMBER], tunnelHost: TUNNEL_HOST, agentSecret: stack.agentSecret });
+      await withinMs(inCheck, 10_000, 'the gateway reconnecting');
+      const stopped = next.stop();
+      release();
+      // Past the ControlChannel's own 5 s handshake timeout: giving up left the platform's end half open.
+      await withinMs(stopped, BOUND_MS, 'stop() during the gateway\'s reconnect');
+    } finally {
+      await next?.stop();
+      await stack.stop();
     }
   });
 
