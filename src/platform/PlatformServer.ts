@@ -583,7 +583,7 @@ export class PlatformServer {
     this.#settlement.close();
     const closed = server
       ? closeWithin(server, this.#sockets, STOP_GRACE_MS, (open) => {
-          this.#log.warn({ sockets: open, graceMs: STOP_GRACE_MS }, 'platform stop: connections still open after the stop grace destroyed');
+          this.#log.warn({ sockets: open, graceMs: STOP_GRACE_MS }, 'platform stop: sockets still open after the stop grace, destroyed');
         })
       : Promise.resolve();
     this.#stopping = closed.then(() => {

@@ -79,8 +79,8 @@ let killAtExit = false;
 
 /**
  * A server a failed test never stopped must not keep the test file's process
- * alive (the runner waits for it to exit: a CI run hung on such a wait), nor
- * outlive it: not holding the event loop, and killed at exit.
+ * alive (the runner waits for it to exit, and no test timeout covers that
+ * wait), nor outlive it: not holding the event loop, and killed at exit.
  */
 function forgettable(child: ChildProcess): void {
   if (!killAtExit) process.once('exit', killRunning);
