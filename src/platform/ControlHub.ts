@@ -93,6 +93,8 @@ export class ControlHub {
   readonly #byDeployment = new Map<string, Set<WebSocket>>();
   readonly #connections = new Map<WebSocket, Connection>();
   readonly #pending = new Map<string, Set<PendingUpgrade>>();
+  /** Sockets of upgrades not yet handed to ws nor refused: close() destroys them (see handleUpgrade). */
+  readonly #upgrading = new Set<Duplex>();
   readonly #heartbeatMs: number;
   readonly #timer: NodeJS.Timeout;
   /**
@@ -138,6 +140,10 @@ export class ControlHub {
   /** The node:http server's 'upgrade' event. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // Until ws or a refusal owns it, nothing else would end this socket: node's http server is
+    // allowHalfOpen (a client that gives up only half-closes it), closeAllConnections() skips
+    // upgrades, and server.close() waits for every socket. One left open held a stop forever.
+    this.#upgrading.add(socket);
     void this.#upgrade(req, socket, head).catch((err: unknown) => {
       this.counters.refused++;
       const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
@@ -145,7 +151,7 @@ export class ControlHub {
       const fields = { ...(audit ? { audit: true } : {}), path: CONTROL_PATH, status: refusal.status, code: refusal.code };
       this.#refusals.write(`${refusal.status} ${refusal.code}`, 'warn', fields, `control connection refused: ${refusal.message}`, fields);
       refuseUpgrade(socket, refusal);
-    });
+    }).finally(() => this.#upgrading.delete(socket));
   }
 
   /** True when a notice for the deployment may reach a gateway: one connected here, or maybe to another process. */
@@ -256,6 +262,9 @@ export class ControlHub {
     clearInterval(this.#timer);
     this.#refusals.close();
     for (const ws of [...this.#connections.keys()]) ws.terminate();
+    // Upgrades still being checked (store round trips): cut now, never registered by a stopping hub.
+    for (const socket of this.#upgrading) socket.destroy();
+    this.#upgrading.clear();
     this.#wss.close();
   }
 
@@ -286,7 +295,11 @@ export class ControlHub {
           ? new TtmaError(ErrorCodes.DEPLOYMENT_DISABLED, `deployment ${deployment.id} is disabled by the operator`, 403)
           : new TtmaError(ErrorCodes.AUTH, `authentication failed: ${reason} during the upgrade`, 401);
       }
-      if (socket.destroyed || this.#closed) return;
+      if (socket.destroyed || this.#closed) {
+        // Not left for the peer to close: server.close() (the platform's stop) waits for this socket.
+        socket.destroy();
+        return;
+      }
       // ws completes a valid upgrade synchronously: the socket is registered before `pending` is dropped.
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
         if (pending.revoked) ws.close(CLOSE_REVOKED, pending.revoked);

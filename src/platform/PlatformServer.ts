@@ -16,7 +16,7 @@
  */
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { RefusalLog } from '../RefusalLog.js';
 import { ErrorCodes, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -27,6 +27,7 @@ import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 import { CapActions, capLimits, type CapNotice } from './CapActions.js';
 import { CapEnforcer } from './CapEnforcer.js';
 import { ControlHub } from './ControlHub.js';
+import { closeWithin, trackSockets } from './boundedServerClose.js';
 import type { ControlBus } from './bus/ControlBus.js';
 import { createControlBus } from './bus/createControlBus.js';
 import { CallRegistry } from './CallRegistry.js';
@@ -176,6 +177,12 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 const DEFAULT_CAP_GOODBYE_MS = 1_000;
 const STORE_READY_TIMEOUT_MS = 2_000;
+/**
+ * At a stop, what is still open this long after the HTTP connections were ended (an upgrade
+ * socket, a peer that never closes its side) is destroyed: a stop must not wait on a peer.
+ * Long enough for a refusal already written to reach its client.
+ */
+const STOP_GRACE_MS = 1_000;
 /** Past its record's window, a settlement still in the index is one nobody runs: this much later. */
 const SETTLEMENT_STALE_MARGIN_MS = 60_000;
 const AUDITED_CODES: ReadonlySet<string> = new Set([
@@ -253,6 +260,7 @@ export class PlatformServer {
   readonly #unownedDials: UnownedDials;
   #server: Server | null = null;
   #stopping: Promise<void> | null = null;
+  #sockets: ReadonlySet<Socket> = new Set();
 
   constructor(options: PlatformServerOptions) {
     if (!options.connectionId || !/^[\x21-\x7e]{1,128}$/.test(options.connectionId)) {
@@ -551,6 +559,7 @@ export class PlatformServer {
       { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
       (req, res) => void this.#handle(req, res),
     );
+    this.#sockets = trackSockets(server);
     server.on('upgrade', (req, socket, head) => this.control.handleUpgrade(req, socket, head));
     server.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -608,11 +617,12 @@ export class PlatformServer {
     this.#settlementSweep.close();
     this.#settlement.close();
     const unownedChecks = this.#unownedDials.close();
-    this.#stopping = new Promise<void>((resolve) => {
-      if (!server) return resolve();
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }).then(async () => {
+    const closed = server
+      ? closeWithin(server, this.#sockets, STOP_GRACE_MS, (open) => {
+          this.#log.warn({ sockets: open, graceMs: STOP_GRACE_MS }, 'platform stop: sockets still open after the stop grace, destroyed');
+        })
+      : Promise.resolve();
+    this.#stopping = closed.then(async () => {
       await unownedChecks;
       this.#provider.close();
       this.#refusals.close();

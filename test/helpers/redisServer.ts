@@ -8,7 +8,7 @@
  * for `test.skip`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
@@ -54,8 +54,11 @@ export async function startRedisServer(port?: number, options: { dataDir?: strin
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await waitForPing(port, child, () => stderr);
+  forgettable(child);
   const stopWith = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
+    // Held again while it is being stopped: its exit is what this waits for.
+    child.ref();
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
     await exited;
@@ -68,6 +71,29 @@ export async function startRedisServer(port?: number, options: { dataDir?: strin
     stop: () => stopWith('SIGTERM'),
     kill: () => stopWith('SIGKILL'),
   };
+}
+
+/** Servers still running in this process: killed when it exits. */
+const running = new Set<ChildProcess>();
+let killAtExit = false;
+
+/**
+ * A server a failed test never stopped must not keep the test file's process
+ * alive (the runner waits for it to exit, and no test timeout covers that
+ * wait), nor outlive it: not holding the event loop, and killed at exit.
+ */
+function forgettable(child: ChildProcess): void {
+  if (!killAtExit) process.once('exit', killRunning);
+  killAtExit = true;
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.unref();
+  (child.stderr as Socket | null)?.unref();
+}
+
+function killRunning(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
 }
 
 /** Bounded: 100 attempts 50 ms apart. Speaks RESP directly, no client library. */

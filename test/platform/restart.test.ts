@@ -67,21 +67,26 @@ describe('platform restart on the same Redis', { skip }, () => {
 
   it("refuses a usage report with 503 while Redis is away, even for a call and deployment this process knows", async () => {
     const own = await startRedisServer();
-    const h = await startHarness({ redisUrl: own.url });
-    harnesses.push(h);
-    const W = { id: 'keep-w', numbers: ['+15551410004'], tunnelHost: 'keep-w.trycloudflare.com' };
-    const headers = agentHeaders(W.id, (await h.platform.deployments.register(W)).agentSecret);
-    const dial = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
-      headers,
-      body: { to: '+15557654321', stream_url: `wss://${W.tunnelHost}/v1/media/usage-away`, stream_auth_token: STREAM_TOKEN },
-    });
-    assert.equal(dial.status, 200, JSON.stringify(dial.body));
-    const id = dial.body.call_control_id as string;
-    await own.kill();
-    // Authentication and ownership are served from this process's caches; the ledger write is not.
-    const refused = await call(h.base, 'POST', `/v1/signal/calls/${encodeURIComponent(id)}/usage`, { headers, body: { duration_ms: 5_000 } });
-    assert.deepEqual([refused.status, refused.body.error?.code], [503, 'TTMA_ERR_STORE_UNAVAILABLE']);
-    assert.equal((await call(h.base, 'GET', '/readyz')).status, 503);
+    try {
+      const h = await startHarness({ redisUrl: own.url });
+      harnesses.push(h);
+      const W = { id: 'keep-w', numbers: ['+15551410004'], tunnelHost: 'keep-w.trycloudflare.com' };
+      const headers = agentHeaders(W.id, (await h.platform.deployments.register(W)).agentSecret);
+      const dial = await call(h.base, 'POST', PLATFORM_PATHS.dial, {
+        headers,
+        body: { to: '+15557654321', stream_url: `wss://${W.tunnelHost}/v1/media/usage-away`, stream_auth_token: STREAM_TOKEN },
+      });
+      assert.equal(dial.status, 200, JSON.stringify(dial.body));
+      const id = dial.body.call_control_id as string;
+      await own.kill();
+      // Authentication and ownership are served from this process's caches; the ledger write is not.
+      const refused = await call(h.base, 'POST', `/v1/signal/calls/${encodeURIComponent(id)}/usage`, { headers, body: { duration_ms: 5_000 } });
+      assert.deepEqual([refused.status, refused.body.error?.code], [503, 'TTMA_ERR_STORE_UNAVAILABLE']);
+      assert.equal((await call(h.base, 'GET', '/readyz')).status, 503);
+    } finally {
+      // A failure before the kill must not leave the server running (the file's process would wait for it).
+      await own.stop();
+    }
   });
 
   it('refuses provider webhooks with 503 while Redis is away, and takes the same event when the provider retries', async () => {

@@ -204,26 +204,33 @@ describe('settlements resumed after a restart, on the embedded store (state dire
       assert.equal((await reservationIn(id))?.settled, false, 'still held after the stop');
 
       journal = await StateJournal.open(dir);
+      // Stopped whatever the checks do: a platform left listening keeps the file's process alive.
       const second = await journaled(stack, journal);
-      // The log line comes last (after the record and the usage cross-check).
-      await waitFor('settled by the new process', () => settlements([second], id).logged > 0, 8_000);
-      assert.deepEqual((await second.platform.calls.get(id))?.billing, { source: 'cdr', durationMs, billedMinutes: billedUnits, costMicroUsd: billedUnits * 10_000 });
-      assert.deepEqual(await second.platform.caps.liveOf(DEPLOYMENT), []);
-      assert.deepEqual(await second.platform.caps.usage(DEPLOYMENT), { day: billedUnits, month: billedUnits });
-      assert.equal((await second.platform.ledger.get(DEPLOYMENT, id))?.providerMs, durationMs);
-      assert.deepEqual(settlements([second], id), { logged: 1, first: 1 });
-      await second.platform.stop();
+      try {
+        // The log line comes last (after the record and the usage cross-check).
+        await waitFor('settled by the new process', () => settlements([second], id).logged > 0, 8_000);
+        assert.deepEqual((await second.platform.calls.get(id))?.billing, { source: 'cdr', durationMs, billedMinutes: billedUnits, costMicroUsd: billedUnits * 10_000 });
+        assert.deepEqual(await second.platform.caps.liveOf(DEPLOYMENT), []);
+        assert.deepEqual(await second.platform.caps.usage(DEPLOYMENT), { day: billedUnits, month: billedUnits });
+        assert.equal((await second.platform.ledger.get(DEPLOYMENT, id))?.providerMs, durationMs);
+        assert.deepEqual(settlements([second], id), { logged: 1, first: 1 });
+      } finally {
+        await second.platform.stop();
+      }
       await journal.close();
       assert.deepEqual(pickReservation(await reservationIn(id)), { settled: true, billed: billedUnits });
 
       journal = await StateJournal.open(dir);
       const third = await journaled(stack, journal);
-      await waitFor('the start pass', () => third.lines.some((l) => l.includes('unsettled calls resumed')), 5_000);
-      await sleep(300);
-      assert.deepEqual(settlements([third], id), { logged: 0, first: 0 }, 'nothing settled again');
-      assert.deepEqual(await third.platform.calls.store.unsettled(10), []);
-      assert.deepEqual(await third.platform.caps.usage(DEPLOYMENT), { day: billedUnits, month: billedUnits });
-      await third.platform.stop();
+      try {
+        await waitFor('the start pass', () => third.lines.some((l) => l.includes('unsettled calls resumed')), 5_000);
+        await sleep(300);
+        assert.deepEqual(settlements([third], id), { logged: 0, first: 0 }, 'nothing settled again');
+        assert.deepEqual(await third.platform.calls.store.unsettled(10), []);
+        assert.deepEqual(await third.platform.caps.usage(DEPLOYMENT), { day: billedUnits, month: billedUnits });
+      } finally {
+        await third.platform.stop();
+      }
     } finally {
       await stack.stop();
       await journal.close();
