@@ -9,14 +9,14 @@
  * shortened (a quick loss: within 300 ms of going live).
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { AgentAdapter, AgentEvent } from '../../src/agent/AgentAdapter.js';
 import { AgentReconnects, MAX_QUICK_LOSSES, QUICK_LOSS_MS } from '../../src/agent/agentReconnects.js';
 import { RealtimeAgent } from '../../src/agent/RealtimeAgent.js';
 import { WsAgent } from '../../src/agent/WsAgent.js';
 import { realtimeTestConfig } from './servers.js';
+import { loopbackWss } from '../helpers/loopbackWss.js';
 
 const CALL = { callId: 'v3:agent-reconnects', from: '+15550100001', to: '+15550100000', direction: 'incoming' as const };
 const RECONNECT = { delaysMs: [50, 200, 400], deadlineMs: 1_500, quickLossMs: 300 };
@@ -28,7 +28,8 @@ type Breaks = (index: number) => { close: number } | 'oversize' | 'keep';
 
 /** A ws or realtime server that answers the handshake, then breaks each connection as told; it records when each connected. */
 class BreakingServer {
-  readonly #wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  readonly #server = loopbackWss();
+  readonly #wss = this.#server.wss;
   readonly connectedAt: number[] = [];
   readonly sockets: WebSocket[] = [];
 
@@ -48,14 +49,12 @@ class BreakingServer {
     });
   }
 
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.#wss.once('listening', () => resolve()));
-    return `ws://127.0.0.1:${(this.#wss.address() as AddressInfo).port}`;
+  start(): Promise<string> {
+    return this.#server.start();
   }
 
-  async stop(): Promise<void> {
-    for (const client of this.#wss.clients) client.terminate();
-    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.#server.stop();
   }
 }
 

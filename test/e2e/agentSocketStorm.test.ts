@@ -9,13 +9,13 @@
  * gateway (a real worker) on loopback, and a real `ws` agent server.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { MAX_QUICK_LOSSES } from '../../src/agent/agentReconnects.js';
 import { createLogger } from '../../src/log.js';
 import { metricValue } from '../helpers/promText.js';
 import { NUMBER, startStack, waitFor } from '../helpers/stack.js';
+import { loopbackWss } from '../helpers/loopbackWss.js';
 
 type Mode = 'oversize' | 'closeAfterReady' | 'restartOnce';
 
@@ -32,7 +32,8 @@ interface Line {
  * or closes its first socket with 1012 (service restart) 1.5 s into the call and comes back.
  */
 class BreakingAgent {
-  readonly #wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  readonly #server = loopbackWss();
+  readonly #wss = this.#server.wss;
   readonly connectedAt: number[] = [];
   /** Caller audio bytes echoed on each connection. */
   readonly echoed: number[] = [];
@@ -62,14 +63,12 @@ class BreakingAgent {
     });
   }
 
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.#wss.once('listening', () => resolve()));
-    return `ws://127.0.0.1:${(this.#wss.address() as AddressInfo).port}`;
+  start(): Promise<string> {
+    return this.#server.start();
   }
 
-  async stop(): Promise<void> {
-    for (const client of this.#wss.clients) client.terminate();
-    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.#server.stop();
   }
 }
 
