@@ -16,7 +16,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import { fromStored, toStored } from './store/deploymentRecord.js';
 import { StateJournal, type JournalTable } from './store/StateJournal.js';
 import { DEFAULT_APPROVED_TUNNEL_DOMAINS, isBelowDomains, tunnelDomainProblem } from './tunnelDomains.js';
-import { countryCallingCode } from '../wire/countryCallingCodes.js';
+import { dialPrefixRefusal, ownCountryPrefixes } from '../wire/dialPrefixes.js';
 
 export { DEFAULT_APPROVED_TUNNEL_DOMAINS } from './tunnelDomains.js';
 
@@ -430,19 +430,25 @@ function cloneDeployment(d: Deployment): Deployment {
 /**
  * A new deployment's dialling policy when none is given: the country calling codes of its own
  * numbers (+1 555 ... and +44 20 ... give ["+1", "+44"]), not the whole world: toll fraud is
- * the classic telephony loss. A number under no assigned code (a spare one) stands for its
- * first three digits. Set at registration only: a stored policy is never recomputed.
+ * the classic telephony loss. A number in a place sharing a code stands for that place's own
+ * prefixes (+1 876 ... gives ["+1658", "+1876"], Jamaica; src/wire/sharedCodeAreas.ts), a
+ * number under no assigned code (a spare one) for its first three digits. Set at registration
+ * only: a stored policy is never recomputed.
  */
 export function defaultDialPrefixes(numbers: readonly string[]): string[] {
-  return [...new Set(numbers.map((n) => countryCallingCode(n) ?? n.slice(0, 4)))];
+  return [...new Set(numbers.flatMap((n) => ownCountryPrefixes(n)))];
 }
 
-/** The dialling policy: a destination must start with an allowed prefix and not be the deployment's own number. */
+/**
+ * The dialling policy: a destination must be allowed by a prefix (a shared code's "+1" reaches
+ * the US and Canada only, src/wire/dialPrefixes.ts) and not be the deployment's own number.
+ */
 export function checkDialPolicy(deployment: Deployment, to: string): void {
   if (deployment.numbers.includes(to)) {
     throw new TtmaError(ErrorCodes.DIAL_POLICY, "destination refused by the dialling policy: a deployment may not dial its own number", 403);
   }
-  if (!deployment.dialPolicy.allowPrefixes.some((prefix) => to.startsWith(prefix))) {
-    throw new TtmaError(ErrorCodes.DIAL_POLICY, "destination refused by the dialling policy: outside the deployment's allowed prefixes", 403);
+  const refusal = dialPrefixRefusal(deployment.dialPolicy.allowPrefixes, to);
+  if (refusal !== null) {
+    throw new TtmaError(ErrorCodes.DIAL_POLICY, `destination refused by the dialling policy: ${refusal}`, 403);
   }
 }

@@ -100,7 +100,8 @@ export function checkCodec(raw: unknown): AllowedCodec {
 /**
  * Destinations an agent may dial or transfer to (FAQ-13): E.164, and not a
  * premium-rate range (+1 900, +1 976, UK +44 9), where one runaway call
- * costs real money. A minimal policy until per-deployment dialling policy lands.
+ * costs real money. A floor under every deployment's dialling policy, `+`
+ * and a named `+1900` included: no agent has a reason to call them.
  */
 export const DENIED_DESTINATION_PREFIXES = ['+1900', '+1976', '+449'] as const;
 const DESTINATION_PATTERN = /^\+[1-9]\d{6,14}$/;

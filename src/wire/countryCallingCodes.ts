@@ -6,7 +6,8 @@
  *
  * The codes form a prefix code (none is the start of another), so a number
  * has at most one. Used for a new deployment's default dialling policy
- * (src/platform/DeploymentRegistry.ts): its own numbers' country codes.
+ * (src/platform/DeploymentRegistry.ts): its own numbers' country codes. "+1"
+ * and "+7" are shared by several countries: src/wire/sharedCodeAreas.ts.
  */
 
 /** Zones 1 and 7 are a single code each; the rest are listed by their digits after "+". */
