@@ -104,13 +104,20 @@ export function checkCodec(raw: unknown): AllowedCodec {
  * and a named `+1900` included: no agent has a reason to call them.
  */
 export const DENIED_DESTINATION_PREFIXES = ['+1900', '+1976', '+449'] as const;
+/**
+ * NANP's other pay-per-call range is not an area code but an exchange: 976
+ * after any area code (+1 NPA 976 XXXX), billed to the caller by the local
+ * carrier (NANPA reserves 976 as a central office code for information
+ * services in every NPA). A prefix list cannot say "any NPA", so a pattern.
+ */
+const NANP_PAY_PER_CALL_EXCHANGE = /^\+1[2-9]\d{2}976\d{4}$/;
 const DESTINATION_PATTERN = /^\+[1-9]\d{6,14}$/;
 
 export function checkDestination(raw: unknown): string {
   if (typeof raw !== 'string' || !DESTINATION_PATTERN.test(raw)) {
     throw new TtmaError(ErrorCodes.BAD_REQUEST, 'to must be an E.164 number ("+" then 7 to 15 digits)', 400);
   }
-  if (DENIED_DESTINATION_PREFIXES.some((p) => raw.startsWith(p))) {
+  if (DENIED_DESTINATION_PREFIXES.some((p) => raw.startsWith(p)) || NANP_PAY_PER_CALL_EXCHANGE.test(raw)) {
     throw new TtmaError(ErrorCodes.DESTINATION_REFUSED, 'destination refused by the dialling policy (premium-rate range)', 403);
   }
   return raw;
