@@ -17,7 +17,7 @@
  * top-up `onToppedUp` lets the platform ask the provider whether the call is
  * still up (only the process that made the top-up asks).
  */
-import { ErrorCodes, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
+import { ErrorCodes, StoreDataLostError, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { StoreRetries } from './StoreRetries.js';
 import { periodOf, type CallReservation, type CapLimits, type CapStore, type ReserveResult, type SettleResult } from './store/CapStore.js';
@@ -122,14 +122,17 @@ export class CapEnforcer {
    * otherwise it would stay live with no call to end it, topping up to the cap.
    */
   async admit(deploymentId: string, reservationId: string, limits: CapLimits, options: { withdrawIfUnanswered?: boolean } = {}): Promise<void> {
-    if (this.#dataLost) {
-      throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'the platform cannot check minute caps: its store lost the minutes used (restart the platform to start counting again): new calls are refused', 503);
-    }
+    if (this.#dataLost) throw dataLostRefusal();
     const now = this.#now();
     let result: ReserveResult;
     try {
       result = await this.#store.reserve(deploymentId, reservationId, 1, limits, periodOf(now), { nextAtMs: now + this.#unitMs });
     } catch (err) {
+      if (err instanceof StoreDataLostError) {
+        // Seen by the reservation itself (a FLUSHALL since the timer last looked): refused from now on.
+        await this.#checkDataKept().catch(() => undefined);
+        throw dataLostRefusal();
+      }
       this.#markDegraded(err);
       const unsent = err instanceof StoreUnavailableError && !err.mayHaveApplied;
       if (options.withdrawIfUnanswered && !unsent) void this.withdraw(deploymentId, reservationId);
@@ -293,6 +296,10 @@ export class CapEnforcer {
     this.#log.info({ since: this.#degraded.since }, 'store reachable again: no longer degraded');
     this.#degraded = null;
   }
+}
+
+function dataLostRefusal(): TtmaError {
+  return new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'the platform cannot check minute caps: its store lost the minutes used (restart the platform to start counting again): new calls are refused', 503);
 }
 
 export function capError(result: Extract<ReserveResult, { ok: false }>, limits: CapLimits): TtmaError {

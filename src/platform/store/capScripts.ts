@@ -7,10 +7,17 @@
 
 /**
  * KEYS: day counter, month counter, call hash, the deployment's live set
- * (sorted set: call -> when its next unit is due, ms).
+ * (sorted set: call -> when its next unit is due, ms), the deployment's copy
+ * of the data-loss marker.
  * ARGV: units, day cap, month cap, day TTL, month TTL, call TTL, day, month,
- * call id, next due ms ('' = not a live admission).
+ * call id, next due ms ('' = not a live admission), the marker value
+ * (`{meta}:epoch`) the client checked.
  * Returns {status, dayUsed, monthUsed, callReserved}; status 1 granted,
+ * -6 the deployment's marker copy is not the client's (gone with a FLUSHALL,
+ * or never written): it is written now and nothing is reserved; the client
+ * checks the `{meta}` marker and tries again (the marker lives in another
+ * Cluster slot, so this copy in the deployment's slot is what the script can
+ * check: a wipe after that check removes the copy too),
  * -1 day cap, -2 month cap, -3 call already settled, -5 a live admission of
  * a call that already reserved (a second answer: admitted once, or a call
  * could reserve afresh while its first reservation was dropped). A live
@@ -20,6 +27,10 @@
  * periods that were charged.
  */
 export const RESERVE_SCRIPT = `
+if redis.call('GET', KEYS[5]) ~= ARGV[11] then
+  redis.call('SET', KEYS[5], ARGV[11])
+  return {-6, 0, 0, 0}
+end
 local units = tonumber(ARGV[1])
 local day = tonumber(redis.call('GET', KEYS[1]) or '0')
 local month = tonumber(redis.call('GET', KEYS[2]) or '0')
