@@ -8,7 +8,9 @@
  * the timer finds and tops up calls admitted elsewhere; the store's top-up is
  * conditional on being due, so two processes never reserve one unit twice. When a
  * top-up is refused because a cap is reached, `onCapReached` ends the
- * deployment's live calls through the provider. When the store is
+ * deployment's live calls through the provider; the refused call stays live
+ * (due again a unit later) until its hang-up is done, so a process killed while
+ * ending it leaves it to the next refusal, on any process. When the store is
  * unreachable, new calls are refused (admit throws
  * TTMA_ERR_STORE_UNAVAILABLE) but live calls continue: their top-ups are
  * retried each tick and the enforcer reports itself degraded meanwhile.
@@ -28,8 +30,8 @@ export interface CapEnforcerOptions {
   /** One accounting unit in ms (default 60 000: a minute). Tests shorten it. */
   unitMs?: number;
   now?: () => number;
-  /** A top-up was refused for a cap: end this deployment's live calls. */
-  onCapReached(deploymentId: string, reason: 'day' | 'month'): void;
+  /** A top-up (of `reservationId`) was refused for a cap: end this deployment's live calls. */
+  onCapReached(deploymentId: string, reason: 'day' | 'month', reservationId: string): void;
   /** A live call's top-up was granted by this process (once per unit per call). */
   onToppedUp?(deploymentId: string, reservationId: string): void;
   /**
@@ -181,6 +183,18 @@ export class CapEnforcer {
     }
   }
 
+  /**
+   * A call being ended at a cap: its next top-up (a refusal that ends it again, on whichever
+   * process) comes a unit from now, not while this process is ending it. Best effort.
+   */
+  async postpone(deploymentId: string, reservationId: string): Promise<void> {
+    try {
+      await this.#store.postpone(deploymentId, reservationId, this.#now() + this.#unitMs);
+    } catch (err) {
+      this.#markDegraded(err);
+    }
+  }
+
   /** What a reservation holds (null: unknown to the store). */
   reservation(deploymentId: string, reservationId: string): Promise<CallReservation | null> {
     return this.#store.reservation(deploymentId, reservationId);
@@ -268,7 +282,7 @@ export class CapEnforcer {
       { deployment: deploymentId, reservation: reservationId, cap: result.reason, dayUsed: result.dayUsed, monthUsed: result.monthUsed },
       `${result.reason === 'day' ? 'daily' : 'monthly'} minute cap reached during a call: ending the deployment's live calls`,
     );
-    this.#onCapReached(deploymentId, result.reason);
+    this.#onCapReached(deploymentId, result.reason, reservationId);
     return 'capped';
   }
 

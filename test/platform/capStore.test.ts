@@ -156,14 +156,24 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       assert.deepEqual(await store.usage(d, JAN), { day: 3, month: 3 });
     });
 
-    it('a live call stops being live at a cap, when released, and when settled', async () => {
+    it('a live call stays live at a cap (looked at again a unit on, nothing reserved) until released or settled', async () => {
       const d = dep();
       const limits = { day: 3, month: 100 };
       for (const c of ['a', 'b', 'c']) assert.equal((await store.reserve(d, c, 1, limits, JAN, { nextAtMs: 0 })).ok, true);
-      // At the cap: refused with the reason, and no longer live (its process ends the calls).
+      // At the cap: refused with the reason, and still live: its process ends the calls and releases
+      // each once hung up; should it die first, the next look (any process's) ends them.
       const capped = await twin.topUp(d, 'a', 10, 100, JAN);
       assert.deepEqual(capped, { ok: false, reason: 'day', dayUsed: 3, monthUsed: 3 });
+      assert.deepEqual(await store.due(d, 109), ['b', 'c'], 'not due again before a unit after the refusal');
+      assert.deepEqual((await store.due(d, 110)).sort(), ['a', 'b', 'c']);
+      assert.deepEqual(await store.topUp(d, 'a', 110, 100, JAN), { ok: false, reason: 'day', dayUsed: 3, monthUsed: 3 }, 'refused again, nothing reserved');
+      assert.deepEqual(await store.reservation(d, 'a'), { reserved: 1, settled: false, billed: null });
+      // Being ended: its next look waits (postpone); a call no longer live is not made live by it.
+      await store.postpone(d, 'b', 500);
+      assert.deepEqual((await twin.due(d, 499)).sort(), ['a', 'c']);
+      await store.release(d, 'a');
       await store.release(d, 'b');
+      await store.postpone(d, 'b', 600);
       assert.deepEqual(await store.live(d), ['c']);
       await twin.settle(d, 'c', 1, JAN);
       assert.deepEqual(await store.live(d), []);

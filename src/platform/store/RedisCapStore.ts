@@ -138,6 +138,11 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
     await this.run(() => this.redis.zrem(this.#keys(deploymentId, '', NO_PERIOD).live, callId));
   }
 
+  async postpone(deploymentId: string, callId: string, dueAtMs: number): Promise<void> {
+    // XX: only a member already there (released or settled meanwhile: left so).
+    await this.run(() => this.redis.zadd(this.#keys(deploymentId, '', NO_PERIOD).live, 'XX', Math.round(dueAtMs), callId));
+  }
+
   async settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult> {
     const callKey = this.#keys(deploymentId, callId, period).call;
     // A top-up between reading the call's periods and the script names a period not passed: read again.

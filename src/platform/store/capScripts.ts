@@ -64,7 +64,10 @@ return {1, day, month, reserved}
  * admitted with; given, they replace them, so an operator who lowers a cap
  * stops live calls too).
  * Returns {status, dayUsed, monthUsed, callReserved}: 1 granted, -1 day cap,
- * -2 month cap (no longer live), -3 settled (no longer live), -4 not due or not live.
+ * -2 month cap (still live, nothing reserved, looked at again one unit after
+ * now: the process told ends the calls and releases each once hung up; if it
+ * dies first, the next look, by any process, ends them), -3 settled (no longer
+ * live), -4 not due or not live.
  */
 export const TOP_UP_SCRIPT = `
 local due = redis.call('ZSCORE', KEYS[4], ARGV[3])
@@ -82,8 +85,9 @@ if redis.call('HGET', KEYS[3], 'settled') == '1' or not dayCap or not monthCap t
   redis.call('ZREM', KEYS[4], ARGV[3])
   return {-3, day, month, 0}
 end
-if day + 1 > dayCap then redis.call('ZREM', KEYS[4], ARGV[3]) return {-1, day, month, 0} end
-if month + 1 > monthCap then redis.call('ZREM', KEYS[4], ARGV[3]) return {-2, day, month, 0} end
+local later = tonumber(ARGV[1]) + tonumber(ARGV[2])
+if day + 1 > dayCap then redis.call('ZADD', KEYS[4], later, ARGV[3]) return {-1, day, month, 0} end
+if month + 1 > monthCap then redis.call('ZADD', KEYS[4], later, ARGV[3]) return {-2, day, month, 0} end
 day = redis.call('INCRBY', KEYS[1], 1)
 month = redis.call('INCRBY', KEYS[2], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
