@@ -109,6 +109,17 @@ export class StoreUnavailableError extends TtmaError {
   }
 }
 
+/**
+ * A networked store that lost what it held (Redis flushed, or back empty): its counters no longer
+ * hold the minutes used, so nothing may be reserved on them.
+ */
+export class StoreDataLostError extends TtmaError {
+  constructor(detail: string) {
+    super(ErrorCodes.STORE_UNAVAILABLE, detail, 503);
+    this.name = 'StoreDataLostError';
+  }
+}
+
 export function isTtmaError(err: unknown, code?: ErrorCode): err is TtmaError {
   return err instanceof TtmaError && (code === undefined || err.code === code);
 }

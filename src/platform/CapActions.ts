@@ -4,7 +4,10 @@
  * new calls are refused (`cap.state`), and when a live call's top-up is
  * refused it warns each live call's gateway (`cap.reached`), waits
  * `goodbyeMs` so the agent can say goodbye, and ends the calls through the
- * provider itself, whatever the gateway does (FAQ-14).
+ * provider itself, whatever the gateway does (FAQ-14). Each call's reservation
+ * stays live until its hang-up is done (then released): a process killed in
+ * between leaves them live, and the next refused top-up, on any process or
+ * after a restart, ends them.
  */
 import { ErrorCodes, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -34,8 +37,8 @@ export interface CapActionsOptions {
   /** Between the warning and the hang-up. */
   goodbyeMs: number;
   /**
-   * Waits before trying again a hang-up the provider failed (its own client has retried already):
-   * a call at a cap has no reservation left to be audited by, so this is its only way to end.
+   * Waits before trying again a hang-up the provider failed (its own client has retried already),
+   * before the call's next refused top-up (a unit later) would try again.
    */
   hangupRetryMs?: readonly number[];
 }
@@ -58,6 +61,8 @@ function capUntil(cap: CapKind, nowMs: number): string {
 export class CapActions {
   readonly #o: CapActionsOptions;
   readonly #listeners = new Set<(deploymentId: string, notice: CapNotice) => void>();
+  /** Deployments whose calls this process is ending at a cap: the other calls' refusals meanwhile are this ending's. */
+  readonly #ending = new Set<string>();
 
   constructor(options: CapActionsOptions) {
     this.#o = options;
@@ -102,8 +107,19 @@ export class CapActions {
 
   /** A cap was reached mid-call: tell the gateways, then end the deployment's live calls through the provider. */
   async endCalls(deploymentId: string, reason: 'day' | 'month'): Promise<void> {
-    const { deployments, control, logger, goodbyeMs } = this.#o;
-    const callIds = await this.#liveCalls(deploymentId, true);
+    if (this.#ending.has(deploymentId)) return;
+    this.#ending.add(deploymentId);
+    try {
+      await this.#endCalls(deploymentId, reason);
+    } finally {
+      this.#ending.delete(deploymentId);
+    }
+  }
+
+  async #endCalls(deploymentId: string, reason: 'day' | 'month'): Promise<void> {
+    const { deployments, control, logger, goodbyeMs, caps } = this.#o;
+    const calls = await this.#liveCalls(deploymentId, true);
+    const callIds = new Set(calls.keys());
     const deployment = await deployments.get(deploymentId);
     const message = deployment
       ? capError({ ok: false, reason, dayUsed: deployment.caps.dayMinutes, monthUsed: deployment.caps.monthMinutes }, capLimits(deployment)).message
@@ -116,7 +132,12 @@ export class CapActions {
       logger.error({ deployment: deploymentId, err: isTtmaError(err) ? err.code : err instanceof Error ? err.message : String(err) }, 'cap state push failed'),
     );
     if (goodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, goodbyeMs));
-    await this.#hangUp(deploymentId, callIds, { cap: reason, code: ErrorCodes.CAP_REACHED }, 'call ended by the platform: minute cap reached');
+    // Released once hung up (its settlement follows): until then it stays live, for whoever looks next if this process dies.
+    const release = (callId: string): Promise<void> => {
+      const reservation = calls.get(callId);
+      return reservation ? caps.release(deploymentId, reservation) : Promise.resolve();
+    };
+    await this.#hangUp(deploymentId, callIds, { cap: reason, code: ErrorCodes.CAP_REACHED }, 'call ended by the platform: minute cap reached', release);
   }
 
   /**
@@ -138,30 +159,36 @@ export class CapActions {
    * provider would not end is still capped and audited.
    */
   async endDisabled(deploymentId: string): Promise<void> {
-    const callIds = await this.#liveCalls(deploymentId, false);
+    const callIds = new Set((await this.#liveCalls(deploymentId, false)).keys());
     await this.#hangUp(deploymentId, callIds, { code: ErrorCodes.DEPLOYMENT_DISABLED }, 'call ended by the platform: deployment disabled');
   }
 
-  /** The calls the deployment's live reservations and its answered records name; `release`: stop those reservations' top-ups. */
-  async #liveCalls(deploymentId: string, release: boolean): Promise<Set<string>> {
+  /**
+   * The calls the deployment's live reservations and its answered records name, each with its
+   * reservation; `postpone`: those reservations' next top-ups wait a unit (they are being ended).
+   */
+  async #liveCalls(deploymentId: string, postpone: boolean): Promise<Map<string, string>> {
     const { caps, calls, reservations } = this.#o;
     const live = await caps.liveOf(deploymentId).catch(() => [] as string[]);
-    const callIds = new Set<string>();
+    const found = new Map<string, string>();
     for (const reservation of live) {
-      if (release) await caps.release(deploymentId, reservation);
+      if (postpone) await caps.postpone(deploymentId, reservation);
       const callId = reservations.callOf(reservation);
-      if (callId) callIds.add(callId);
+      if (callId) found.set(callId, reservation);
     }
-    // A call whose top-up failed is already released: find it by the calls still answered.
+    // Reservations this process does not know (placed elsewhere, before a restart): the records name their calls.
     const records = await calls.list({ deploymentId }).catch(() => [] as CallRecord[]);
     for (const record of records) {
-      if (record.state !== 'ended' && record.reservationId) callIds.add(record.callControlId);
+      if (record.state !== 'ended' && record.reservationId && !found.has(record.callControlId)) found.set(record.callControlId, record.reservationId);
     }
-    return callIds;
+    return found;
   }
 
-  /** Hangs each call up; one the provider fails is tried again after each of `hangupRetryMs`, unless it has ended meanwhile. */
-  async #hangUp(deploymentId: string, callIds: Set<string>, fields: Record<string, string>, message: string): Promise<void> {
+  /**
+   * Hangs each call up; one the provider fails is tried again after each of `hangupRetryMs`, unless
+   * it has ended meanwhile. `hungUp` follows each hang-up the provider took.
+   */
+  async #hangUp(deploymentId: string, callIds: Set<string>, fields: Record<string, string>, message: string, hungUp?: (callId: string) => Promise<void>): Promise<void> {
     const { provider, calls, logger } = this.#o;
     const waits = this.#o.hangupRetryMs ?? HANGUP_RETRY_MS;
     await Promise.all(
@@ -170,6 +197,7 @@ export class CapActions {
           try {
             await provider.hangup(callId);
             logger.warn({ audit: true, deployment: deploymentId, callId, ...fields }, message);
+            await hungUp?.(callId);
             return;
           } catch (err) {
             const wait = waits[attempt];

@@ -8,7 +8,9 @@
  * the timer finds and tops up calls admitted elsewhere; the store's top-up is
  * conditional on being due, so two processes never reserve one unit twice. When a
  * top-up is refused because a cap is reached, `onCapReached` ends the
- * deployment's live calls through the provider. When the store is
+ * deployment's live calls through the provider; the refused call stays live
+ * (due again a unit later) until its hang-up is done, so a process killed while
+ * ending it leaves it to the next refusal, on any process. When the store is
  * unreachable, new calls are refused (admit throws
  * TTMA_ERR_STORE_UNAVAILABLE) but live calls continue: their top-ups are
  * retried each tick and the enforcer reports itself degraded meanwhile.
@@ -17,7 +19,7 @@
  * top-up `onToppedUp` lets the platform ask the provider whether the call is
  * still up (only the process that made the top-up asks).
  */
-import { ErrorCodes, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
+import { ErrorCodes, StoreDataLostError, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { StoreRetries } from './StoreRetries.js';
 import { periodOf, type CallReservation, type CapLimits, type CapStore, type ReserveResult, type SettleResult } from './store/CapStore.js';
@@ -28,8 +30,8 @@ export interface CapEnforcerOptions {
   /** One accounting unit in ms (default 60 000: a minute). Tests shorten it. */
   unitMs?: number;
   now?: () => number;
-  /** A top-up was refused for a cap: end this deployment's live calls. */
-  onCapReached(deploymentId: string, reason: 'day' | 'month'): void;
+  /** A top-up (of `reservationId`) was refused for a cap: end this deployment's live calls. */
+  onCapReached(deploymentId: string, reason: 'day' | 'month', reservationId: string): void;
   /** A live call's top-up was granted by this process (once per unit per call). */
   onToppedUp?(deploymentId: string, reservationId: string): void;
   /**
@@ -122,14 +124,17 @@ export class CapEnforcer {
    * otherwise it would stay live with no call to end it, topping up to the cap.
    */
   async admit(deploymentId: string, reservationId: string, limits: CapLimits, options: { withdrawIfUnanswered?: boolean } = {}): Promise<void> {
-    if (this.#dataLost) {
-      throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'the platform cannot check minute caps: its store lost the minutes used (restart the platform to start counting again): new calls are refused', 503);
-    }
+    if (this.#dataLost) throw dataLostRefusal();
     const now = this.#now();
     let result: ReserveResult;
     try {
       result = await this.#store.reserve(deploymentId, reservationId, 1, limits, periodOf(now), { nextAtMs: now + this.#unitMs });
     } catch (err) {
+      if (err instanceof StoreDataLostError) {
+        // Seen by the reservation itself (a FLUSHALL since the timer last looked): refused from now on.
+        await this.#checkDataKept().catch(() => undefined);
+        throw dataLostRefusal();
+      }
       this.#markDegraded(err);
       const unsent = err instanceof StoreUnavailableError && !err.mayHaveApplied;
       if (options.withdrawIfUnanswered && !unsent) void this.withdraw(deploymentId, reservationId);
@@ -175,6 +180,18 @@ export class CapEnforcer {
       this.#markDegraded(err);
       this.#log.warn({ deployment: deploymentId, reservation: reservationId, code: ErrorCodes.STORE_UNAVAILABLE }, 'reservation not given back (store unreachable): retried in the background');
       this.#retries.schedule('reservation give-back', { deployment: deploymentId, reservation: reservationId }, giveBack);
+    }
+  }
+
+  /**
+   * A call being ended at a cap: its next top-up (a refusal that ends it again, on whichever
+   * process) comes a unit from now, not while this process is ending it. Best effort.
+   */
+  async postpone(deploymentId: string, reservationId: string): Promise<void> {
+    try {
+      await this.#store.postpone(deploymentId, reservationId, this.#now() + this.#unitMs);
+    } catch (err) {
+      this.#markDegraded(err);
     }
   }
 
@@ -265,7 +282,7 @@ export class CapEnforcer {
       { deployment: deploymentId, reservation: reservationId, cap: result.reason, dayUsed: result.dayUsed, monthUsed: result.monthUsed },
       `${result.reason === 'day' ? 'daily' : 'monthly'} minute cap reached during a call: ending the deployment's live calls`,
     );
-    this.#onCapReached(deploymentId, result.reason);
+    this.#onCapReached(deploymentId, result.reason, reservationId);
     return 'capped';
   }
 
@@ -293,6 +310,10 @@ export class CapEnforcer {
     this.#log.info({ since: this.#degraded.since }, 'store reachable again: no longer degraded');
     this.#degraded = null;
   }
+}
+
+function dataLostRefusal(): TtmaError {
+  return new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'the platform cannot check minute caps: its store lost the minutes used (restart the platform to start counting again): new calls are refused', 503);
 }
 
 export function capError(result: Extract<ReserveResult, { ok: false }>, limits: CapLimits): TtmaError {

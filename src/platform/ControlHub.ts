@@ -106,6 +106,16 @@ export class ControlHub {
   readonly backlog: RelayBacklog;
   /** What this process pushes goes to the others too; theirs arrives here. */
   readonly bus: ControlBus;
+  /**
+   * Deployments whose connections here were last told "capped" (a `hello`, `cap.state` or
+   * `cap.reached`, from here or the bus): their state is read and sent again each heartbeat until
+   * it says not capped. Notices from two processes (or two reads in flight in one) can arrive out
+   * of order, a "capped" read before the operator raised the cap landing after the raise's
+   * "not capped"; the gateway would keep refusing calls until the cap's period ended.
+   */
+  readonly #toldCapped = new Set<string>();
+  /** Re-reads in flight: a slow store is not asked again for the same deployment meanwhile. */
+  readonly #rereading = new Set<string>();
   #closed = false;
 
   constructor(options: ControlHubOptions) {
@@ -165,6 +175,7 @@ export class ControlHub {
    */
   notify(deploymentId: string, message: BusControlMessage): number {
     if (this.#closed) return 0;
+    this.#noteCapNotice(deploymentId, message);
     const sent = this.#sendAll(deploymentId, JSON.stringify(message));
     this.bus.publish(deploymentId, message);
     return sent;
@@ -189,6 +200,7 @@ export class ControlHub {
     if (this.#closed) return;
     const text = JSON.stringify(message);
     if (this.#byDeployment.has(deploymentId)) {
+      this.#noteCapNotice(deploymentId, message);
       const sent = this.#sendAll(deploymentId, text);
       this.counters.busDelivered += sent;
       if (message.type === 'provider.event') this.counters.webhooksRelayed += sent;
@@ -207,10 +219,47 @@ export class ControlHub {
     for (const deploymentId of [...this.#byDeployment.keys()]) {
       read(deploymentId).then(
         (capState) => {
-          if (capState && !this.#closed) this.#sendAll(deploymentId, JSON.stringify({ type: 'cap.state', cap_state: capState }));
+          if (!capState || this.#closed) return;
+          const message: BusControlMessage = { type: 'cap.state', cap_state: capState };
+          this.#noteCapNotice(deploymentId, message);
+          this.#sendAll(deploymentId, JSON.stringify(message));
         },
         () => undefined,
       );
+    }
+  }
+
+  /** Keeps #toldCapped: what the deployment's connections here were last told. */
+  #noteCapNotice(deploymentId: string, message: BusControlMessage | PlatformControlMessage): void {
+    const capped = message.type === 'cap.reached' ? true : message.type === 'cap.state' || message.type === 'hello' ? message.cap_state.capped : null;
+    if (capped === true) this.#toldCapped.add(deploymentId);
+    // A `hello` speaks for one connection only: the others may still hold an older "capped".
+    else if (capped === false && message.type === 'cap.state') this.#toldCapped.delete(deploymentId);
+  }
+
+  /**
+   * Each heartbeat: the deployments told "capped" here are sent their state as read now, so a
+   * stale "capped" lasts a heartbeat at most. Only those: a stale "not capped" costs nothing, the
+   * platform refuses the call anyway and sends the state then. A store that cannot answer says nothing.
+   */
+  #resendToCapped(): void {
+    const read = this.#options.knownCapState ?? this.#options.capState;
+    for (const deploymentId of [...this.#toldCapped]) {
+      if (!this.#byDeployment.has(deploymentId)) {
+        this.#toldCapped.delete(deploymentId);
+        continue;
+      }
+      if (this.#rereading.has(deploymentId)) continue;
+      this.#rereading.add(deploymentId);
+      read(deploymentId).then(
+        (capState) => {
+          if (!capState || this.#closed) return;
+          const message: BusControlMessage = { type: 'cap.state', cap_state: capState };
+          this.#noteCapNotice(deploymentId, message);
+          this.#sendAll(deploymentId, JSON.stringify(message));
+        },
+        () => undefined,
+      ).finally(() => this.#rereading.delete(deploymentId));
     }
   }
 
@@ -325,7 +374,9 @@ export class ControlHub {
     ws.on('close', () => this.#forget(ws));
     ws.on('error', () => ws.terminate());
     this.#log.info({ deployment: deployment.id, connections: sockets.size }, 'gateway control connection open');
-    this.#send(ws, { type: 'hello', deployment: deployment.id, cap_state: capState, heartbeat_ms: this.#heartbeatMs });
+    const hello: PlatformControlMessage = { type: 'hello', deployment: deployment.id, cap_state: capState, heartbeat_ms: this.#heartbeatMs };
+    this.#noteCapNotice(deployment.id, hello);
+    this.#send(ws, hello);
     // Webhooks that came while no connection was open, oldest first (the gateway's replay cache drops any it has).
     // (A cap notice another process published during the upgrade waits there too.)
     for (const text of this.backlog.take(deployment.id, Date.now())) {
@@ -457,6 +508,7 @@ export class ControlHub {
   }
 
   #heartbeat(): void {
+    this.#resendToCapped();
     for (const [ws, connection] of this.#connections) {
       if (!connection.alive) {
         ws.terminate();

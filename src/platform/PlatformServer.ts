@@ -310,7 +310,11 @@ export class PlatformServer {
       store,
       logger: this.#log,
       ...(options.capUnitMs !== undefined ? { unitMs: options.capUnitMs } : {}),
-      onCapReached: (deploymentId, reason) => this.#background('ending calls at the cap', this.#capActions.endCalls(deploymentId, reason)),
+      onCapReached: (deploymentId, reason, reservationId) => {
+        this.#background('ending calls at the cap', this.#capActions.endCalls(deploymentId, reason));
+        // Live until its hang-up is done: one the provider already ended, its hang-up event lost, is settled from its record.
+        void this.#audit.check(deploymentId, reservationId);
+      },
       limitsOf: async (deploymentId) => {
         const deployment = await this.deployments.get(deploymentId);
         return deployment ? capLimits(deployment) : null;

@@ -9,7 +9,7 @@ import type { CapStore } from '../../src/platform/store/CapStore.js';
 import { MemoryCapStore } from '../../src/platform/store/MemoryCapStore.js';
 import { RedisCapStore } from '../../src/platform/store/RedisCapStore.js';
 import { freePorts } from '../../src/cli/processes.js';
-import { isTtmaError } from '../../src/errors.js';
+import { StoreDataLostError, isTtmaError } from '../../src/errors.js';
 import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { SETTLE_SCRIPT } from '../../src/platform/store/capScripts.js';
 import { stateDirs } from '../helpers/stateDirs.js';
@@ -156,14 +156,24 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       assert.deepEqual(await store.usage(d, JAN), { day: 3, month: 3 });
     });
 
-    it('a live call stops being live at a cap, when released, and when settled', async () => {
+    it('a live call stays live at a cap (looked at again a unit on, nothing reserved) until released or settled', async () => {
       const d = dep();
       const limits = { day: 3, month: 100 };
       for (const c of ['a', 'b', 'c']) assert.equal((await store.reserve(d, c, 1, limits, JAN, { nextAtMs: 0 })).ok, true);
-      // At the cap: refused with the reason, and no longer live (its process ends the calls).
+      // At the cap: refused with the reason, and still live: its process ends the calls and releases
+      // each once hung up; should it die first, the next look (any process's) ends them.
       const capped = await twin.topUp(d, 'a', 10, 100, JAN);
       assert.deepEqual(capped, { ok: false, reason: 'day', dayUsed: 3, monthUsed: 3 });
+      assert.deepEqual(await store.due(d, 109), ['b', 'c'], 'not due again before a unit after the refusal');
+      assert.deepEqual((await store.due(d, 110)).sort(), ['a', 'b', 'c']);
+      assert.deepEqual(await store.topUp(d, 'a', 110, 100, JAN), { ok: false, reason: 'day', dayUsed: 3, monthUsed: 3 }, 'refused again, nothing reserved');
+      assert.deepEqual(await store.reservation(d, 'a'), { reserved: 1, settled: false, billed: null });
+      // Being ended: its next look waits (postpone); a call no longer live is not made live by it.
+      await store.postpone(d, 'b', 500);
+      assert.deepEqual((await twin.due(d, 499)).sort(), ['a', 'c']);
+      await store.release(d, 'a');
       await store.release(d, 'b');
+      await store.postpone(d, 'b', 600);
       assert.deepEqual(await store.live(d), ['c']);
       await twin.settle(d, 'c', 1, JAN);
       assert.deepEqual(await store.live(d), []);
@@ -244,6 +254,54 @@ describe('redis cap store: settling calls it reserved for before counts were kep
     );
     assert.deepEqual(reply, [-9, 0, 0]);
     assert.equal(await redis.raw.hget(`${tag}:call:raced`, 'settled'), null);
+  });
+});
+
+describe('redis cap store: reservations once Redis lost its data (FLUSHALL)', { skip }, () => {
+  const redis = useRedisServer();
+  const limits = { day: 10, month: 100 };
+
+  /** Commands clients send from now on (MONITOR; a script's own commands left out), until the returned stop. */
+  async function watchCommands(): Promise<() => Promise<string[]>> {
+    const monitor = await redis.raw.monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.startsWith('lua')) seen.push(String(args[0]).toLowerCase());
+    });
+    return async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      monitor.disconnect();
+      return seen;
+    };
+  }
+
+  it('refuses the next reservation itself (not a second later at the timer\'s look), reserving nothing; a client started on the wiped Redis accepts it', async () => {
+    const store = new RedisCapStore({ url: redis.server.url, prefix: 'wipe' });
+    const restarted = new RedisCapStore({ url: redis.server.url, prefix: 'wipe' });
+    try {
+      assert.equal((await store.reserve('d1', 'a', 1, limits, JAN, { nextAtMs: 0 })).ok, true);
+      // Once the deployment's marker copy is written, a reservation is one script: no extra round trip.
+      const stop = await watchCommands();
+      assert.equal((await store.reserve('d1', 'b', 1, limits, JAN)).ok, true);
+      const sent = await stop();
+      assert.equal(sent.length, 1, `one command per reservation: ${sent.join(', ')}`);
+      assert.match(sent[0]!, /^eval/);
+
+      await redis.raw.flushall();
+      for (const d of ['d1', 'd2']) {
+        await assert.rejects(store.reserve(d, 'c', 1, limits, JAN, { nextAtMs: 0 }), (err) => err instanceof StoreDataLostError && isTtmaError(err, 'TTMA_ERR_STORE_UNAVAILABLE'));
+      }
+      assert.deepEqual(await store.usage('d1', JAN), { day: 0, month: 0 }, 'no fresh minutes');
+      assert.equal(await store.dataKept(), false);
+      // A restarted platform takes the empty Redis as a fresh start; the lost client's attempts do not disturb it.
+      assert.equal((await restarted.reserve('d1', 'c', 1, limits, JAN, { nextAtMs: 0 })).ok, true);
+      await assert.rejects(store.reserve('d1', 'd', 1, limits, JAN), (err) => err instanceof StoreDataLostError);
+      assert.equal((await restarted.reserve('d1', 'e', 1, limits, JAN)).ok, true);
+      assert.deepEqual(await restarted.usage('d1', JAN), { day: 2, month: 2 });
+    } finally {
+      await store.close();
+      await restarted.close();
+    }
   });
 });
 

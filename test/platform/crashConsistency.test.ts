@@ -14,44 +14,20 @@
  * docs/platform-storage.md "Crash consistency".
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import nacl from 'tweetnacl';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { platformProcess } from './platformProcess.js';
 import { ADMIN_TOKEN, CONNECTION_ID, FakeProvider, PROVIDER_KEY, STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, waitFor } from './helpers.js';
 
 const skip = redisUnavailable();
-const SERVER_MODULE = fileURLToPath(new URL('../../src/platform/PlatformServer.js', import.meta.url));
 const UNIT_MS = 100;
 /** Five units: far longer than a dial takes here (the provider answers on loopback). */
 const ORPHAN_GRACE_MS = 500;
 const D = { id: 'crash-dep', numbers: ['+15551610001'], tunnelHost: 'crash-dep.trycloudflare.com', caps: { dayMinutes: 40, monthMinutes: 40 } };
-
-/** A platform in a process of its own, on `redisUrl`; resolves with its port once it listens. */
-async function platformProcess(options: Record<string, unknown>): Promise<{ child: ChildProcess; port: number; exited: Promise<unknown> }> {
-  const script = `import { PlatformServer } from ${JSON.stringify(SERVER_MODULE)};
-const p = new PlatformServer(JSON.parse(process.env.TTMA_TEST_OPTIONS));
-const { port } = await p.start();
-process.stdout.write(JSON.stringify({ port }) + '\\n');`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    env: { ...process.env, TTMA_TEST_OPTIONS: JSON.stringify(options), TTMA_LOG_LEVEL: 'silent' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('platform process not listening')), 10_000);
-    createInterface({ input: child.stdout! }).once('line', (line) => {
-      clearTimeout(timer);
-      resolve((JSON.parse(line) as { port: number }).port);
-    });
-  });
-  return { child, port, exited };
-}
 
 describe('crash consistency: a platform process killed mid-dial', { skip }, () => {
   const redisFx = useRedisServer();

@@ -78,6 +78,28 @@ describe('Redis losing its data under a running platform', { skip }, () => {
     assert.equal((await call(restarted.base, 'GET', '/readyz')).status, 200);
   });
 
+  it('flushed: a call admitted right after, before the cap timer looks at the marker, is refused too', async () => {
+    const redis = await startRedisServer();
+    cleanup.push(() => redis.stop());
+    const raw = new Redis(redis.url);
+    cleanup.push(async () => raw.disconnect());
+    // A unit of a minute: the timer looks at the marker once a second, so the call below comes before it does.
+    const h = await startHarness({ redisUrl: redis.url, capUnitMs: 60_000 });
+    cleanup.push(() => h.close());
+    const D = { id: 'loss-window-dep', numbers: ['+15551520003'], tunnelHost: 'loss-window.trycloudflare.com', caps: { dayMinutes: 1, monthMinutes: 100 } };
+    const headers = agentHeaders(D.id, (await h.platform.deployments.register(D)).agentSecret);
+    assert.equal((await dial(h, headers, D.tunnelHost)).status, 200);
+    assert.equal((await dial(h, headers, D.tunnelHost)).status, 403, 'at the cap');
+
+    await raw.flushall();
+    // The deployment still authenticates from the platform's cache; its counters are gone.
+    const refused = await dial(h, headers, D.tunnelHost);
+    assert.equal(refused.status, 503, `a call admitted on counters Redis lost: ${JSON.stringify(refused.body)}`);
+    assert.match(String(refused.body.error.message), /lost the minutes used/);
+    assert.equal(h.provider.calls.size, 1, 'nothing dialled after the loss');
+    assert.equal((await call(h.base, 'GET', '/readyz')).status, 503, 'and /readyz says so at once');
+  });
+
   it('restarted with its data (append-only file): not taken for a wipe', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'ttma-redis-'));
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));

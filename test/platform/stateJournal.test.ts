@@ -213,6 +213,14 @@ describe('the embedded stores on a state directory, closed and reopened', () => 
       // The live call's top-up runs against the limits it was admitted with.
       const topUp = await caps.topUp('dep', 'c1', 60_000, 60_000, JAN);
       assert.equal(!topUp.ok && topUp.reason, 'day');
+      // Still live until its hang-up is done, looked at again a unit on: a process killed while ending it leaves it for the next.
+      assert.deepEqual(await caps.due('dep', 119_999), []);
+    });
+    await reopen(dir, async (j) => {
+      const caps = new MemoryCapStore(j);
+      assert.deepEqual(await caps.due('dep', 120_000), ['c1'], 'kept across a restart');
+      // Hung up: released.
+      await caps.release('dep', 'c1');
       assert.deepEqual(await caps.live('dep'), []);
     });
     await reopen(dir, async (j) => assert.deepEqual(await new MemoryCapStore(j).liveDeployments(), []));

@@ -75,7 +75,9 @@ export interface CapStore {
   /**
    * If the live call's next unit is due at `nowMs`: reserve it against `limits` (the deployment's
    * caps now, which then replace the kept ones) or else the limits kept at admission, and move its
-   * due time one unit on; at a cap (or settled) it is no longer live.
+   * due time one unit on. At a cap nothing is reserved and the call stays live, due again one unit
+   * after `nowMs`: it is released once its hang-up is done, so a process that dies while ending it
+   * leaves it for the next look (any process's). Settled: no longer live.
    */
   topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod, limits?: CapLimits): Promise<TopUpResult>;
   /** Live calls of the deployment whose next unit is due at `nowMs`. */
@@ -86,6 +88,8 @@ export interface CapStore {
   liveDeployments(): Promise<string[]>;
   /** The call is no longer live (no more top-ups); its settlement follows separately. */
   release(deploymentId: string, callId: string): Promise<void>;
+  /** A live call is next due at `dueAtMs` (a call being ended at a cap: not looked at meanwhile); one not live stays so. */
+  postpone(deploymentId: string, callId: string, dueAtMs: number): Promise<void>;
   /**
    * Settle the call at `billedUnits` (the provider's figure), exactly once; it is no longer live.
    * The difference from what it reserved goes to the periods it reserved in (settleAdjustments);

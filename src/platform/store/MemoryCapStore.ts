@@ -83,7 +83,9 @@ export class MemoryCapStore implements CapStore {
     const limits = entry.limits;
     const result = this.#reserve(deploymentId, callId, 1, limits, period);
     if (result.ok) this.#setLive(deploymentId, callId, due + unitMs);
-    else this.#deleteLive(deploymentId, callId);
+    // At a cap it stays live, looked at again a unit on (CapStore.topUp); settled: no longer live.
+    else if (result.reason === 'settled') this.#deleteLive(deploymentId, callId);
+    else this.#setLive(deploymentId, callId, nowMs + unitMs);
     await this.#journal.flush();
     return result;
   }
@@ -102,6 +104,12 @@ export class MemoryCapStore implements CapStore {
 
   async release(deploymentId: string, callId: string): Promise<void> {
     this.#deleteLive(deploymentId, callId);
+    await this.#journal.flush();
+  }
+
+  async postpone(deploymentId: string, callId: string, dueAtMs: number): Promise<void> {
+    if (!this.#live.get(deploymentId)?.has(callId)) return;
+    this.#setLive(deploymentId, callId, dueAtMs);
     await this.#journal.flush();
   }
 

@@ -10,7 +10,7 @@ import type { CallReservation, CapLimits, CapPeriod, CapStore, ReserveResult, Se
 import { TTL_SECONDS } from './CapStore.js';
 import { EPOCH_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, TOP_UP_SCRIPT } from './capScripts.js';
 import { randomBytes } from 'node:crypto';
-import { ErrorCodes, TtmaError } from '../../errors.js';
+import { ErrorCodes, StoreDataLostError, TtmaError } from '../../errors.js';
 import { RedisBackedStore } from './redisClient.js';
 import { evictionRiskOf, type EvictionRisk } from './redisEviction.js';
 
@@ -36,7 +36,7 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   constructor(options: RedisCapStoreOptions) {
     super(options.url, options.commandTimeoutMs);
     this.#prefix = options.prefix ?? 'ttma';
-    this.redis.defineCommand('ttmaReserve', { numberOfKeys: 4, lua: RESERVE_SCRIPT });
+    this.redis.defineCommand('ttmaReserve', { numberOfKeys: 5, lua: RESERVE_SCRIPT });
     this.redis.defineCommand('ttmaTopUp', { numberOfKeys: 4, lua: TOP_UP_SCRIPT });
     // Its key count varies (the periods a call reserved in): the first argument gives it.
     this.redis.defineCommand('ttmaSettle', { lua: SETTLE_SCRIPT });
@@ -70,13 +70,21 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   }
 
   /** Waits (bounded) for the first connection; false when it did not come up. */
+  /**
+   * Throws StoreDataLostError when Redis lost its data since this client first looked: the script
+   * checks the deployment's copy of the marker, so a FLUSHALL is seen by the next reservation, not
+   * only by the cap timer's next look (up to a second later). A copy that is not this client's
+   * (the deployment's first reservation since the marker was written, or wiped) costs one look at
+   * the marker itself and the script again.
+   */
   async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult> {
     const keys = this.#keys(deploymentId, callId, period);
-    const script = this.run(() =>
+    let epoch = this.#epoch !== null && !this.#lost ? this.#epoch : await this.#checkedEpoch();
+    const script = (marker: string): Promise<unknown> => this.run(() =>
       (this.redis as unknown as ScriptCommands).ttmaReserve(
-        keys.day, keys.month, keys.call, keys.live,
+        keys.day, keys.month, keys.call, keys.live, keys.epoch,
         units, limits.day, limits.month, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
-        callId, live ? Math.round(live.nextAtMs) : '',
+        callId, live ? Math.round(live.nextAtMs) : '', marker,
       ),
     );
     // The deployment goes on the top-up timer's work list, once per client, sent with the script (another
@@ -84,8 +92,21 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
     const listed = live && !this.#listed.has(deploymentId)
       ? this.run(() => this.redis.sadd(this.#liveDeploymentsKey, deploymentId)).then(() => this.#listed.add(deploymentId), () => undefined)
       : null;
-    const [reply] = await Promise.all([script, listed]);
-    return reserveResult(reply as ScriptReply);
+    let [reply] = (await Promise.all([script(epoch), listed])) as [ScriptReply, unknown];
+    for (let attempt = 1; Number(reply[0]) === MARKER_NOT_OURS; attempt++) {
+      if (attempt === MARKER_ATTEMPTS) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'the data-loss marker kept changing: reservation not made', 503);
+      epoch = await this.#checkedEpoch();
+      reply = (await script(epoch)) as ScriptReply;
+    }
+    return reserveResult(reply);
+  }
+
+  /** The marker as this client checked it just now; StoreDataLostError when it is gone or another. */
+  async #checkedEpoch(): Promise<string> {
+    if (!(await this.dataKept()) || this.#epoch === null) {
+      throw new StoreDataLostError('the store lost its data (Redis flushed, or back without it): no minutes reserved');
+    }
+    return this.#epoch;
   }
 
   async topUp(deploymentId: string, callId: string, nowMs: number, unitMs: number, period: CapPeriod, limits?: CapLimits): Promise<TopUpResult> {
@@ -115,6 +136,11 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
 
   async release(deploymentId: string, callId: string): Promise<void> {
     await this.run(() => this.redis.zrem(this.#keys(deploymentId, '', NO_PERIOD).live, callId));
+  }
+
+  async postpone(deploymentId: string, callId: string, dueAtMs: number): Promise<void> {
+    // XX: only a member already there (released or settled meanwhile: left so).
+    await this.run(() => this.redis.zadd(this.#keys(deploymentId, '', NO_PERIOD).live, 'XX', Math.round(dueAtMs), callId));
   }
 
   async settle(deploymentId: string, callId: string, billedUnits: number, period: CapPeriod): Promise<SettleResult> {
@@ -152,9 +178,10 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   }
 
   /** One hash tag per deployment: every key of a script lands in one Cluster slot. */
-  #keys(deploymentId: string, callId: string, period: CapPeriod): { day: string; month: string; call: string; live: string } {
+  #keys(deploymentId: string, callId: string, period: CapPeriod): { day: string; month: string; call: string; live: string; epoch: string } {
     const tag = `${this.#prefix}:{dep:${deploymentId}}`;
-    return { day: `${tag}:day:${period.day}`, month: `${tag}:month:${period.month}`, call: `${tag}:call:${callId}`, live: `${tag}:live` };
+    // `epoch`: the deployment's copy of the data-loss marker (RESERVE_SCRIPT), in its slot.
+    return { day: `${tag}:day:${period.day}`, month: `${tag}:month:${period.month}`, call: `${tag}:call:${callId}`, live: `${tag}:live`, epoch: `${tag}:epoch` };
   }
 
   /** Every deployment that has had a live call: one small set (deployments are few), never trimmed. */
@@ -164,6 +191,10 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
 }
 
 const NO_PERIOD: CapPeriod = { day: '', month: '' };
+/** RESERVE_SCRIPT's answer when the deployment's marker copy is not this client's. */
+const MARKER_NOT_OURS = -6;
+/** The copy written, the marker checked, the script again: a third miss means the marker keeps changing. */
+const MARKER_ATTEMPTS = 3;
 /** A settlement raced by a top-up reads the call again; a top-up a unit is the most there can be. */
 const SETTLE_ATTEMPTS = 3;
 

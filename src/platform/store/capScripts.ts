@@ -7,10 +7,17 @@
 
 /**
  * KEYS: day counter, month counter, call hash, the deployment's live set
- * (sorted set: call -> when its next unit is due, ms).
+ * (sorted set: call -> when its next unit is due, ms), the deployment's copy
+ * of the data-loss marker.
  * ARGV: units, day cap, month cap, day TTL, month TTL, call TTL, day, month,
- * call id, next due ms ('' = not a live admission).
+ * call id, next due ms ('' = not a live admission), the marker value
+ * (`{meta}:epoch`) the client checked.
  * Returns {status, dayUsed, monthUsed, callReserved}; status 1 granted,
+ * -6 the deployment's marker copy is not the client's (gone with a FLUSHALL,
+ * or never written): it is written now and nothing is reserved; the client
+ * checks the `{meta}` marker and tries again (the marker lives in another
+ * Cluster slot, so this copy in the deployment's slot is what the script can
+ * check: a wipe after that check removes the copy too),
  * -1 day cap, -2 month cap, -3 call already settled, -5 a live admission of
  * a call that already reserved (a second answer: admitted once, or a call
  * could reserve afresh while its first reservation was dropped). A live
@@ -20,6 +27,10 @@
  * periods that were charged.
  */
 export const RESERVE_SCRIPT = `
+if redis.call('GET', KEYS[5]) ~= ARGV[11] then
+  redis.call('SET', KEYS[5], ARGV[11])
+  return {-6, 0, 0, 0}
+end
 local units = tonumber(ARGV[1])
 local day = tonumber(redis.call('GET', KEYS[1]) or '0')
 local month = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -53,7 +64,10 @@ return {1, day, month, reserved}
  * admitted with; given, they replace them, so an operator who lowers a cap
  * stops live calls too).
  * Returns {status, dayUsed, monthUsed, callReserved}: 1 granted, -1 day cap,
- * -2 month cap (no longer live), -3 settled (no longer live), -4 not due or not live.
+ * -2 month cap (still live, nothing reserved, looked at again one unit after
+ * now: the process told ends the calls and releases each once hung up; if it
+ * dies first, the next look, by any process, ends them), -3 settled (no longer
+ * live), -4 not due or not live.
  */
 export const TOP_UP_SCRIPT = `
 local due = redis.call('ZSCORE', KEYS[4], ARGV[3])
@@ -71,8 +85,9 @@ if redis.call('HGET', KEYS[3], 'settled') == '1' or not dayCap or not monthCap t
   redis.call('ZREM', KEYS[4], ARGV[3])
   return {-3, day, month, 0}
 end
-if day + 1 > dayCap then redis.call('ZREM', KEYS[4], ARGV[3]) return {-1, day, month, 0} end
-if month + 1 > monthCap then redis.call('ZREM', KEYS[4], ARGV[3]) return {-2, day, month, 0} end
+local later = tonumber(ARGV[1]) + tonumber(ARGV[2])
+if day + 1 > dayCap then redis.call('ZADD', KEYS[4], later, ARGV[3]) return {-1, day, month, 0} end
+if month + 1 > monthCap then redis.call('ZADD', KEYS[4], later, ARGV[3]) return {-2, day, month, 0} end
 day = redis.call('INCRBY', KEYS[1], 1)
 month = redis.call('INCRBY', KEYS[2], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])

@@ -1,0 +1,29 @@
+/**
+ * A platform in a process of its own (for tests that SIGKILL one): started with `options` as
+ * PlatformServer's JSON options; resolves with its port once it listens.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const SERVER_MODULE = fileURLToPath(new URL('../../src/platform/PlatformServer.js', import.meta.url));
+
+export async function platformProcess(options: Record<string, unknown>): Promise<{ child: ChildProcess; port: number; exited: Promise<unknown> }> {
+  const script = `import { PlatformServer } from ${JSON.stringify(SERVER_MODULE)};
+const p = new PlatformServer(JSON.parse(process.env.TTMA_TEST_OPTIONS));
+const { port } = await p.start();
+process.stdout.write(JSON.stringify({ port }) + '\\n');`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, TTMA_TEST_OPTIONS: JSON.stringify(options), TTMA_LOG_LEVEL: 'silent' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('platform process not listening')), 10_000);
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve((JSON.parse(line) as { port: number }).port);
+    });
+  });
+  return { child, port, exited };
+}
