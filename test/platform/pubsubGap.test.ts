@@ -44,7 +44,10 @@ describe('a platform process whose Redis subscriptions were down while another c
 
   /** Cuts every subscriber (A's and B's) and keeps them out while `during` runs; they reconnect after. */
   async function withSubscribersDown(during: () => Promise<void>): Promise<void> {
-    const subscribers = String(await raw.call('CLIENT', 'LIST', 'TYPE', 'pubsub')).split('\n').filter((l) => l.trim() !== '').length;
+    const count = async () => String(await raw.call('CLIENT', 'LIST', 'TYPE', 'pubsub')).split('\n').filter((l) => l.trim() !== '').length;
+    // B's subscribers may still be coming back from the previous test's cut (reconnect backoff).
+    await waitFor('every subscriber connected', async () => (await count()) >= 4, 8_000).catch(() => undefined);
+    const subscribers = await count();
     assert.ok(subscribers >= 4, `each process subscribes twice (deployment changes, control bus): ${subscribers}`);
     const connected = Number(/connected_clients:(\d+)/.exec(await raw.info('clients'))?.[1]);
     // In one transaction, so no subscriber gets back in between: no new connection while these are out.
