@@ -1,6 +1,8 @@
 /**
  * A platform in a process of its own (for tests that SIGKILL one): started with `options` as
- * PlatformServer's JSON options; resolves with its port once it listens.
+ * PlatformServer's JSON options; resolves with its port once it listens. `child.prelude` is
+ * module code run first (imports, hooks: it sees `options`), and `child.options` the expression
+ * the server is built with (default `options`), for a process that must die at a chosen step.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -8,9 +10,14 @@ import { fileURLToPath } from 'node:url';
 
 const SERVER_MODULE = fileURLToPath(new URL('../../src/platform/PlatformServer.js', import.meta.url));
 
-export async function platformProcess(options: Record<string, unknown>): Promise<{ child: ChildProcess; port: number; exited: Promise<unknown> }> {
+export async function platformProcess(
+  options: Record<string, unknown>,
+  custom: { prelude?: string; options?: string } = {},
+): Promise<{ child: ChildProcess; port: number; exited: Promise<unknown> }> {
   const script = `import { PlatformServer } from ${JSON.stringify(SERVER_MODULE)};
-const p = new PlatformServer(JSON.parse(process.env.TTMA_TEST_OPTIONS));
+const options = JSON.parse(process.env.TTMA_TEST_OPTIONS);
+${custom.prelude ?? ''}
+const p = new PlatformServer(${custom.options ?? 'options'});
 const { port } = await p.start();
 process.stdout.write(JSON.stringify({ port }) + '\\n');`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {

@@ -13,10 +13,8 @@
  * webhooks come before its answer must not be hung up.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import nacl from 'tweetnacl';
@@ -29,9 +27,9 @@ import { hookedProviderTransport } from '../helpers/providerHooks.js';
 import { metricValue } from '../helpers/promText.js';
 import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
 import { ADMIN_TOKEN, STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, readAll, until, waitFor } from './helpers.js';
+import { platformProcess } from './platformProcess.js';
 
 const skip = redisUnavailable();
-const SERVER_MODULE = fileURLToPath(new URL('../../src/platform/PlatformServer.js', import.meta.url));
 const HOOKS_MODULE = fileURLToPath(new URL('../helpers/providerHooks.js', import.meta.url));
 const API_KEY = 'sim-provider-key-for-unowned-dials';
 const UNIT_MS = 100;
@@ -62,28 +60,13 @@ function startRoundRobin(targets: () => number[]): Promise<{ server: Server; por
 }
 
 /** A platform in a process of its own whose provider transport kills it (SIGKILL) once the provider has answered a dial. */
-async function dyingDialler(options: Record<string, unknown>): Promise<{ child: ChildProcess; port: number; exited: Promise<unknown> }> {
-  const script = `import { PlatformServer } from ${JSON.stringify(SERVER_MODULE)};
-import { hookedProviderTransport } from ${JSON.stringify(HOOKS_MODULE)};
-const options = JSON.parse(process.env.TTMA_TEST_OPTIONS);
+function dyingDialler(options: Record<string, unknown>): ReturnType<typeof platformProcess> {
+  return platformProcess(options, {
+    prelude: `import { hookedProviderTransport } from ${JSON.stringify(HOOKS_MODULE)};
 // The provider placed the call and answered; the process dies before the call is locked.
-const after = (method, url) => { if (method === 'POST' && url.pathname === '/v2/calls') process.kill(process.pid, 'SIGKILL'); };
-const p = new PlatformServer({ ...options, provider: { ...options.provider, transport: hookedProviderTransport({ after }) } });
-const { port } = await p.start();
-process.stdout.write(JSON.stringify({ port }) + '\\n');`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    env: { ...process.env, TTMA_TEST_OPTIONS: JSON.stringify(options), TTMA_LOG_LEVEL: 'silent' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+const after = (method, url) => { if (method === 'POST' && url.pathname === '/v2/calls') process.kill(process.pid, 'SIGKILL'); };`,
+    options: '{ ...options, provider: { ...options.provider, transport: hookedProviderTransport({ after }) } }',
   });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('platform process not listening')), 10_000);
-    createInterface({ input: child.stdout! }).once('line', (line) => {
-      clearTimeout(timer);
-      resolve((JSON.parse(line) as { port: number }).port);
-    });
-  });
-  return { child, port, exited };
 }
 
 describe('an outgoing call no deployment owns (its dial died before the lock)', { skip }, () => {
