@@ -192,11 +192,14 @@ export function readTar(tar: Buffer): TarEntry[] {
     const pax = pending?.pax;
     if (pax?.has('path') && pending?.longPath !== undefined) fail(at, 'both a pax path and a GNU long name');
     if (pax?.has('linkpath') && pending?.longLink !== undefined) fail(at, 'both a pax linkpath and a GNU long link name');
-    const magic = header.toString('latin1', 257, 265);
-    const name = text(header, 0, 100, at, 'name');
-    // Only POSIX ustar has the prefix field; old GNU headers keep times there.
-    const prefix = magic === 'ustar\x0000' ? text(header, 345, 155, at, 'prefix') : '';
-    const path = pax?.get('path') ?? pending?.longPath ?? (prefix ? `${prefix}/${name}` : name);
+    // The header's own fields only when nothing overrides them: a writer may cut a name it also put in a pax record mid-character.
+    const headerPath = (): string => {
+      const name = text(header, 0, 100, at, 'name');
+      // Only POSIX ustar has the prefix field; old GNU headers keep times there.
+      const prefix = header.toString('latin1', 257, 265) === 'ustar\x0000' ? text(header, 345, 155, at, 'prefix') : '';
+      return prefix ? `${prefix}/${name}` : name;
+    };
+    const path = pax?.get('path') ?? pending?.longPath ?? headerPath();
     const linkpath = pax?.get('linkpath') ?? pending?.longLink ?? text(header, 157, 100, at, 'linkname');
     const entrySize = pax?.has('size') ? Number(pax.get('size')) : size;
     // Old archivers marked a directory as a regular file with a trailing "/".

@@ -19,6 +19,8 @@ export interface CraftEntry {
   paxRecords?: Record<string, string>;
   /** The extended header's body as given, records or not. */
   rawPax?: string;
+  /** The header's own name field when the path is in a pax or GNU long name header (default "placeholder"). */
+  headerName?: Buffer;
   /** Make that extended header a global one ('g'), for every entry after it. */
   paxGlobal?: boolean;
   /** A GNU long link name ('K' entry) before this entry. */
@@ -51,9 +53,9 @@ interface HeaderTweaks {
   badChecksum?: boolean;
 }
 
-function header(path: string, type: string, size: number, mode: number, linkpath: string, tweaks: HeaderTweaks = {}): Buffer {
+function header(path: string | Buffer, type: string, size: number, mode: number, linkpath: string, tweaks: HeaderTweaks = {}): Buffer {
   const h = Buffer.alloc(BLOCK);
-  const name = Buffer.from(path, 'utf8');
+  const name = Buffer.from(path);
   if (name.length > 100) throw new Error(`path too long for a plain header: ${path}`);
   name.copy(h, 0);
   h.write(octal(mode, 8), 100, 'ascii');
@@ -107,7 +109,7 @@ export function craftTar(entries: CraftEntry[], options: CraftOptions = {}): Buf
       const pax = Buffer.from(e.rawPax ?? records.join(''), 'utf8');
       parts.push(header('PaxHeader/x', e.paxGlobal ? 'g' : 'x', pax.length, 0o644, ''), padded(pax));
     }
-    parts.push(header(e.pax || e.gnuLongName ? 'placeholder' : e.path, type, hasData ? body.length : 0, mode, e.linkpath ?? '', tweaks));
+    parts.push(header(e.pax || e.gnuLongName ? e.headerName ?? 'placeholder' : e.path, type, hasData ? body.length : 0, mode, e.linkpath ?? '', tweaks));
     if (hasData && body.length > 0) parts.push(padded(body));
   }
   const end = options.end ?? 2;
