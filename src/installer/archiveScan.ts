@@ -8,14 +8,17 @@
  * decompression-ratio limit.
  *
  * Decompression is ours (zlib with maxOutputLength), so a gzip bomb stops at
- * the limit instead of filling memory; the `tar` parser then reads the plain
- * tar bytes, and extractArchive.ts unpacks exactly those same bytes.
+ * the limit instead of filling memory; tarReader.ts then reads the plain tar
+ * bytes once, refusing what two tar readers could read two ways (no end
+ * marker, a bad checksum or size field, pax records another reader would
+ * honour), and extractArchive.ts writes exactly the contents hashed here: no
+ * second parse between the check and the write.
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { Parser, type ReadEntry } from 'tar';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { excerpt } from './fields.js';
+import { readTar, TarFormatError, type TarEntry } from './tarReader.js';
 
 export interface ArchiveLimits {
   maxEntries: number;
@@ -59,9 +62,11 @@ export interface ScannedEntry {
 }
 
 export interface ScannedArchive {
-  /** The decompressed tar stream: extraction reads exactly these bytes. */
+  /** The decompressed tar stream. */
   tar: Buffer;
   entries: ScannedEntry[];
+  /** Each file's content by its normalized path: views into `tar`, what the scan hashed and extraction writes. */
+  bodies: ReadonlyMap<string, Buffer>;
   compressedBytes: number;
 }
 
@@ -128,61 +133,71 @@ export async function scanArchive(gz: Buffer, limits: ArchiveLimits, label: stri
   if (startsWith(tar, GZIP_MAGIC) || startsWith(tar, ZSTD_MAGIC)) throw archiveError(label, 'compressed twice (nested compression is refused)');
   const entries: ScannedEntry[] = [];
   const byKey = new Map<string, ScannedEntry>();
+  const bodies = new Map<string, Buffer>();
   let problem: string | null = null;
   let count = 0;
 
-  const refuse = (entry: ReadEntry, what: string): void => {
+  const refuse = (entry: TarEntry, what: string): void => {
     problem ??= `entry ${excerpt(entry.path)}: ${what}`;
   };
 
-  await new Promise<void>((resolve, reject) => {
-    const parser = new Parser({ strict: true, brotli: false, zstd: false });
-    parser.on('entry', (entry: ReadEntry) => {
-      count += 1;
-      if (problem) return void entry.resume();
-      if (count > limits.maxEntries) {
-        problem = `more than ${limits.maxEntries} entries`;
-        return void entry.resume();
-      }
-      if (!PLAIN_TYPES.has(entry.type)) {
-        refuse(entry, `a ${entry.type} entry, not a plain file or directory${entry.linkpath ? ` (points at ${excerpt(entry.linkpath)})` : ''}`);
-        return void entry.resume();
-      }
-      const isDir = entry.type === 'Directory';
-      const mode = entry.mode ?? 0o644;
-      if ((mode & 0o7000) !== 0) {
-        refuse(entry, 'setuid, setgid or sticky mode bits');
-        return void entry.resume();
-      }
-      const checked = pathProblem(entry.path, isDir, limits.maxDepth);
-      if ('problem' in checked) {
-        refuse(entry, checked.problem);
-        return void entry.resume();
-      }
-      if (checked.path === '') return void entry.resume(); // "./" itself
-      const size = entry.size ?? 0;
-      if (!isDir && size > limits.maxFileBytes) {
-        refuse(entry, `file larger than ${limits.maxFileBytes} bytes`);
-        return void entry.resume();
-      }
-      const scanned: ScannedEntry = { path: checked.path, type: isDir ? 'dir' : 'file', size: isDir ? 0 : size, sha256: null, executable: (mode & 0o100) !== 0 };
-      const key = collisionKey(checked.path);
-      const earlier = byKey.get(key);
-      if (earlier) {
-        refuse(entry, earlier.path === checked.path ? 'appears twice' : `collides with ${excerpt(earlier.path)} after Unicode normalization and case folding`);
-        return void entry.resume();
-      }
-      byKey.set(key, scanned);
-      entries.push(scanned);
-      if (isDir) return void entry.resume();
-      const hash = createHash('sha256');
-      entry.on('data', (chunk: Buffer) => hash.update(chunk));
-      entry.on('end', () => { scanned.sha256 = hash.digest('hex'); });
-    });
-    parser.on('error', (err: Error) => reject(archiveError(label, `not a valid tar archive (${err.message})`)));
-    parser.on('end', () => resolve());
-    parser.end(tar);
-  });
+  let parsed: TarEntry[];
+  try {
+    parsed = readTar(tar);
+  } catch (err) {
+    if (err instanceof TarFormatError) throw archiveError(label, `not a valid tar archive (${err.message})`);
+    throw err;
+  }
+  for (const entry of parsed) {
+    count += 1;
+    if (problem) break;
+    if (count > limits.maxEntries) {
+      problem = `more than ${limits.maxEntries} entries`;
+      break;
+    }
+    if (!PLAIN_TYPES.has(entry.type)) {
+      refuse(entry, `a ${entry.type} entry, not a plain file or directory${entry.linkpath ? ` (points at ${excerpt(entry.linkpath)})` : ''}`);
+      continue;
+    }
+    // A link target on a file or directory means nothing to us, but a reader that honours it writes a link (pax linkpath, GNU 'K').
+    if (entry.linkpath !== '') {
+      refuse(entry, `a ${entry.type} entry with a link target ${excerpt(entry.linkpath)} (a pax linkpath or long link name on a plain entry)`);
+      continue;
+    }
+    const isDir = entry.type === 'Directory';
+    const mode = entry.mode;
+    if ((mode & 0o7000) !== 0) {
+      refuse(entry, 'setuid, setgid or sticky mode bits');
+      continue;
+    }
+    const checked = pathProblem(entry.path, isDir, limits.maxDepth);
+    if ('problem' in checked) {
+      refuse(entry, checked.problem);
+      continue;
+    }
+    if (checked.path === '') continue; // "./" itself
+    const size = entry.size;
+    if (!isDir && size > limits.maxFileBytes) {
+      refuse(entry, `file larger than ${limits.maxFileBytes} bytes`);
+      continue;
+    }
+    const scanned: ScannedEntry = {
+      path: checked.path,
+      type: isDir ? 'dir' : 'file',
+      size: isDir ? 0 : size,
+      sha256: isDir ? null : createHash('sha256').update(entry.body).digest('hex'),
+      executable: (mode & 0o100) !== 0,
+    };
+    const key = collisionKey(checked.path);
+    const earlier = byKey.get(key);
+    if (earlier) {
+      refuse(entry, earlier.path === checked.path ? 'appears twice' : `collides with ${excerpt(earlier.path)} after Unicode normalization and case folding`);
+      continue;
+    }
+    byKey.set(key, scanned);
+    entries.push(scanned);
+    if (!isDir) bodies.set(checked.path, entry.body);
+  }
   if (problem) throw archiveError(label, problem);
   if (entries.length === 0) throw archiveError(label, 'the archive is empty');
   // A file may not also be a directory on another entry's path (a/b as a file and a/b/c).
@@ -195,5 +210,5 @@ export async function scanArchive(gz: Buffer, limits: ArchiveLimits, label: stri
       }
     }
   }
-  return { tar, entries, compressedBytes: gz.length };
+  return { tar, entries, bodies, compressedBytes: gz.length };
 }

@@ -1,13 +1,13 @@
 /**
- * Unpacks a scanned archive into a fresh staging directory (mode 0700, a
+ * Writes a scanned archive into a fresh staging directory (mode 0700, a
  * sibling of the target so rename is atomic), checks that what landed on
  * disk is exactly what the scan approved (no symlink, no extra entry, same
  * sizes), fixes modes, and only then renames it into place. On any failure
  * the staging directory is removed and the target is untouched.
  */
-import { lstat, mkdtemp, readdir, rename, rm, chmod } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, mkdtemp, open, readdir, rename, rm, chmod } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { Unpack } from 'tar';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { collisionKey, type ScannedArchive, type ScannedEntry } from './archiveScan.js';
 
@@ -19,30 +19,33 @@ function extractError(label: string, what: string, cause?: unknown): TtmaError {
   return new TtmaError(ErrorCodes.INSTALL_ARCHIVE, `refused ${label}: ${what}; nothing was written`, 2, { cause });
 }
 
-/** Unpacks into `staging` (which must exist and be empty). Only approved entries pass the filter. */
+/**
+ * Writes the scanned entries into `staging` (which must exist and be empty):
+ * the contents the scan hashed, by the paths it approved, nothing read from
+ * a tar header again. Exclusive creates that follow no symlink; modes are set
+ * by verifyTree.
+ */
 export async function unpackScanned(archive: ScannedArchive, staging: string, label: string): Promise<void> {
-  const approved = new Map(archive.entries.map((e) => [e.path, e]));
-  const plain = (p: string): string => p.replace(/^\.\//, '').replace(/\/$/, '');
-  await new Promise<void>((resolve, reject) => {
-    const unpack = new Unpack({
-      cwd: staging,
-      strict: true,
-      preservePaths: false,
-      preserveOwner: false,
-      noMtime: true,
-      brotli: false,
-      zstd: false,
-      processUmask: 0o077,
-      filter: (path, entry) => {
-        const type = (entry as { type?: string }).type;
-        const ok = approved.get(plain(path));
-        return ok !== undefined && (type === 'Directory' ? ok.type === 'dir' : ok.type === 'file');
-      },
-    });
-    unpack.on('error', (err: Error) => reject(extractError(label, `extraction failed (${err.message})`, err)));
-    unpack.on('close', () => resolve());
-    unpack.end(archive.tar);
-  });
+  try {
+    for (const entry of archive.entries) {
+      const target = join(staging, ...entry.path.split('/'));
+      if (entry.type === 'dir') {
+        await mkdir(target, { recursive: true, mode: 0o700 });
+        continue;
+      }
+      const body = archive.bodies.get(entry.path);
+      if (!body) throw new Error(`no content for ${JSON.stringify(entry.path)}`);
+      await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+      const file = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        await file.writeFile(body);
+      } finally {
+        await file.close();
+      }
+    }
+  } catch (err) {
+    throw extractError(label, `extraction failed (${(err as Error).message})`, err);
+  }
   await verifyTree(staging, archive.entries, label);
 }
 

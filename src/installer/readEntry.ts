@@ -1,17 +1,7 @@
-/** A file's text straight from a scanned archive's tar bytes (no disk): the installer's and the platform's way of reading a bundle's manifest. */
+/** A file's text from a scanned archive (no disk, no second parse): the installer's and the platform's way of reading a bundle's manifest. */
 import type { ScannedArchive } from './archiveScan.js';
 
+/** The file's content as the scan read and hashed it; '' when the archive has no such file. */
 export async function readEntryText(archive: ScannedArchive, path: string): Promise<string> {
-  const { Parser } = await import('tar');
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const parser = new Parser({ strict: true, brotli: false, zstd: false });
-    parser.on('entry', (entry) => {
-      if (entry.path.replace(/^\.\//, '') !== path) return void entry.resume();
-      entry.on('data', (c: Buffer) => { text += c.toString('utf8'); });
-    });
-    parser.on('error', reject);
-    parser.on('end', () => resolve(text));
-    parser.end(archive.tar);
-  });
+  return archive.bodies.get(path)?.toString('utf8') ?? '';
 }

@@ -15,6 +15,31 @@ export interface CraftEntry {
   mode?: number;
   /** Put the path in a pax extended header (for long or non-ASCII names). */
   pax?: boolean;
+  /** More pax records for this entry, in its own extended header (with `pax`, after the path). */
+  paxRecords?: Record<string, string>;
+  /** The extended header's body as given, records or not. */
+  rawPax?: string;
+  /** The header's own name field when the path is in a pax or GNU long name header (default "placeholder"). */
+  headerName?: Buffer;
+  /** Make that extended header a global one ('g'), for every entry after it. */
+  paxGlobal?: boolean;
+  /** A GNU long link name ('K' entry) before this entry. */
+  gnuLongLink?: string;
+  /** Put the path in a GNU long name ('L' entry) before this entry. */
+  gnuLongName?: boolean;
+  /** The header's size field, as given (12 bytes), instead of the octal length. */
+  sizeField?: Buffer | string;
+  /** Store a checksum one off the right one. */
+  badChecksum?: boolean;
+  /** Write the body and its size whatever the type (a directory carrying data). */
+  withData?: boolean;
+}
+
+export interface CraftOptions {
+  /** The end-of-archive marker: two zero blocks (the default), one, or none. */
+  end?: 2 | 1 | 0;
+  /** Bytes after the end marker. */
+  after?: Buffer;
 }
 
 const BLOCK = 512;
@@ -23,15 +48,21 @@ function octal(value: number, width: number): string {
   return `${value.toString(8).padStart(width - 1, '0')}\0`;
 }
 
-function header(path: string, type: string, size: number, mode: number, linkpath: string): Buffer {
+interface HeaderTweaks {
+  sizeField?: Buffer | string;
+  badChecksum?: boolean;
+}
+
+function header(path: string | Buffer, type: string, size: number, mode: number, linkpath: string, tweaks: HeaderTweaks = {}): Buffer {
   const h = Buffer.alloc(BLOCK);
-  const name = Buffer.from(path, 'utf8');
+  const name = Buffer.from(path);
   if (name.length > 100) throw new Error(`path too long for a plain header: ${path}`);
   name.copy(h, 0);
   h.write(octal(mode, 8), 100, 'ascii');
   h.write(octal(1000, 8), 108, 'ascii');
   h.write(octal(1000, 8), 116, 'ascii');
-  h.write(octal(size, 12), 124, 'ascii');
+  if (tweaks.sizeField === undefined) h.write(octal(size, 12), 124, 'ascii');
+  else Buffer.from(tweaks.sizeField).copy(h, 124, 0, 12);
   h.write(octal(1_700_000_000, 12), 136, 'ascii');
   h.write('        ', 148, 'ascii');
   h.write(type, 156, 'ascii');
@@ -40,6 +71,7 @@ function header(path: string, type: string, size: number, mode: number, linkpath
   h.write('00', 263, 'ascii');
   let sum = 0;
   for (const byte of h) sum += byte;
+  if (tweaks.badChecksum) sum += 1;
   h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
   return h;
 }
@@ -56,25 +88,35 @@ function paxRecord(key: string, value: string): string {
   return `${length}${text}`;
 }
 
-export function craftTar(entries: CraftEntry[]): Buffer {
+export function craftTar(entries: CraftEntry[], options: CraftOptions = {}): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const type = e.type ?? (e.path.endsWith('/') ? '5' : '0');
     const body = Buffer.from(e.body ?? '');
     const mode = e.mode ?? (type === '5' ? 0o755 : 0o644);
-    if (e.pax) {
-      const pax = Buffer.from(paxRecord('path', e.path), 'utf8');
-      parts.push(header('PaxHeader/x', 'x', pax.length, 0o644, ''), padded(pax));
-      parts.push(header('placeholder', type, body.length, mode, e.linkpath ?? ''));
-    } else {
-      parts.push(header(e.path, type, type === '0' ? body.length : 0, mode, e.linkpath ?? ''));
+    const hasData = type === '0' || e.withData === true;
+    const tweaks = { sizeField: e.sizeField, badChecksum: e.badChecksum };
+    if (e.gnuLongLink !== undefined) {
+      const name = Buffer.from(`${e.gnuLongLink}\0`, 'utf8');
+      parts.push(header('././@LongLink', 'K', name.length, 0o644, ''), padded(name));
     }
-    if (type === '0' && body.length > 0) parts.push(padded(body));
+    if (e.gnuLongName) {
+      const name = Buffer.from(`${e.path}\0`, 'utf8');
+      parts.push(header('././@LongLink', 'L', name.length, 0o644, ''), padded(name));
+    }
+    const records = [...(e.pax ? [paxRecord('path', e.path)] : []), ...Object.entries(e.paxRecords ?? {}).map(([k, v]) => paxRecord(k, v))];
+    if (records.length > 0 || e.rawPax !== undefined) {
+      const pax = Buffer.from(e.rawPax ?? records.join(''), 'utf8');
+      parts.push(header('PaxHeader/x', e.paxGlobal ? 'g' : 'x', pax.length, 0o644, ''), padded(pax));
+    }
+    parts.push(header(e.pax || e.gnuLongName ? e.headerName ?? 'placeholder' : e.path, type, hasData ? body.length : 0, mode, e.linkpath ?? '', tweaks));
+    if (hasData && body.length > 0) parts.push(padded(body));
   }
-  parts.push(Buffer.alloc(2 * BLOCK));
+  const end = options.end ?? 2;
+  parts.push(Buffer.alloc(end * BLOCK), options.after ?? Buffer.alloc(0));
   return Buffer.concat(parts);
 }
 
-export function craftTarGz(entries: CraftEntry[]): Buffer {
-  return gzipSync(craftTar(entries), { level: 9 });
+export function craftTarGz(entries: CraftEntry[], options: CraftOptions = {}): Buffer {
+  return gzipSync(craftTar(entries, options), { level: 9 });
 }

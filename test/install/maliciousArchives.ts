@@ -50,6 +50,24 @@ export function maliciousArchives(): Record<string, [Buffer, RegExp]> {
     'gzip bomb': [gzipSync(craftTar([{ path: 'SKILL.md', body: SKILL_MD }, { path: 'zeros.bin', body: Buffer.alloc(1024 * 1024 - 4096) }, ...Array.from({ length: 7 }, (_, i) => ({ path: `z${i}.bin`, body: Buffer.alloc(1024 * 1024 - 4096) }))]), { level: 9 }), /gzip bomb/],
     'nested gzip': [gzipSync(craftTarGz([{ path: 'SKILL.md', body: SKILL_MD }])), /compressed twice/],
     'not gzip': [craftTar([{ path: 'SKILL.md', body: SKILL_MD }]), /not a gzip file/],
+    // Framing two tar readers could read two ways (tarReader.ts), and link targets on plain entries.
+    'pax linkpath on a plain file': [withSkill({ path: 'notes.md', body: 'x', paxRecords: { linkpath: '/etc/passwd' } }), /"notes\.md": a File entry with a link target "\/etc\/passwd"/],
+    'pax linkpath inside the archive on a plain file': [withSkill({ path: 'notes.md', body: 'x', paxRecords: { linkpath: 'SKILL.md' } }), /"notes\.md": a File entry with a link target "SKILL\.md"/],
+    'GNU long link name on a plain file': [withSkill({ path: 'notes.md', body: 'x', gnuLongLink: '../../etc/shadow' }), /"notes\.md": a File entry with a link target/],
+    'no end-of-archive marker': [craftTarGz([{ path: 'SKILL.md', body: SKILL_MD }], { end: 0 }), /not a valid tar archive \(no end-of-archive marker \(two zero blocks\) after byte 1024: the archive is truncated\)/],
+    'one zero block where the end marker needs two': [craftTarGz([{ path: 'SKILL.md', body: SKILL_MD }], { end: 1 }), /only one zero block at byte 1024/],
+    'data after the end-of-archive marker': [craftTarGz([{ path: 'SKILL.md', body: SKILL_MD }], { after: craftTar([{ path: 'hidden.md', body: 'x' }]) }), /data after the end-of-archive marker at byte 1024/],
+    'size field that is not octal': [withSkill({ path: 'notes.md', body: 'x', sizeField: '0000000001x\0' }), /the size field is not an octal number/],
+    'size field with a digit 9': [withSkill({ path: 'notes.md', body: 'x', sizeField: '00000000019\0' }), /the size field is not an octal number/],
+    'size field in negative base-256': [withSkill({ path: 'notes.md', body: 'x', sizeField: Buffer.alloc(12, 0xff) }), /the size field is not an octal number/],
+    'header checksum mismatch': [withSkill({ path: 'notes.md', body: 'x', badChecksum: true }), /header checksum mismatch/],
+    'malformed pax record': [withSkill({ path: 'notes.md', body: 'x', rawPax: '30 path=evil.md\n' }), /a pax record whose length does not match its text/],
+    'GNU sparse pax record': [withSkill({ path: 'notes.md', body: 'x', paxRecords: { 'GNU.sparse.size': '1048576' } }), /the pax record "GNU\.sparse\.size", which other tar readers honour/],
+    'global pax header naming a path': [withSkill({ path: 'notes.md', body: 'x', paxRecords: { path: 'other.md' }, paxGlobal: true }), /a global pax header setting path for every entry/],
+    'directory carrying data (a file hidden in its body)': [
+      withSkill({ path: 'd/', type: '5', withData: true, body: craftTar([{ path: 'smuggled.md', body: 'x' }], { end: 0 }) }),
+      /a Directory entry carrying 1024 bytes of data/,
+    ],
     'truncated archive': [gzipSync(craftTar([{ path: 'SKILL.md', body: SKILL_MD }]).subarray(0, 700)), /not a valid tar archive|TAR_/],
   };
 }
