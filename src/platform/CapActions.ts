@@ -36,6 +36,8 @@ export interface CapActionsOptions {
   logger: Logger;
   /** Between the warning and the hang-up. */
   goodbyeMs: number;
+  /** Each hang-up the provider took, before the reservation is released (HungUpCalls: settled even if its hang-up event is lost). */
+  onHungUp?: (deploymentId: string, callId: string) => Promise<void>;
   /**
    * Waits before trying again a hang-up the provider failed (its own client has retried already),
    * before the call's next refused top-up (a unit later) would try again.
@@ -186,9 +188,9 @@ export class CapActions {
 
   /**
    * Hangs each call up; one the provider fails is tried again after each of `hangupRetryMs`, unless
-   * it has ended meanwhile. `hungUp` follows each hang-up the provider took.
+   * it has ended meanwhile. `release` follows each hang-up the provider took, after `onHungUp`.
    */
-  async #hangUp(deploymentId: string, callIds: Set<string>, fields: Record<string, string>, message: string, hungUp?: (callId: string) => Promise<void>): Promise<void> {
+  async #hangUp(deploymentId: string, callIds: Set<string>, fields: Record<string, string>, message: string, release?: (callId: string) => Promise<void>): Promise<void> {
     const { provider, calls, logger } = this.#o;
     const waits = this.#o.hangupRetryMs ?? HANGUP_RETRY_MS;
     await Promise.all(
@@ -197,7 +199,9 @@ export class CapActions {
           try {
             await provider.hangup(callId);
             logger.warn({ audit: true, deployment: deploymentId, callId, ...fields }, message);
-            await hungUp?.(callId);
+            // Marked for settlement first: a process killed between the two leaves it live or marked, never neither.
+            await this.#o.onHungUp?.(deploymentId, callId);
+            await release?.(callId);
             return;
           } catch (err) {
             const wait = waits[attempt];

@@ -75,7 +75,16 @@ export class LiveCallAudit {
     if (this.#clock() < this.#pausedUntil) return;
     const callId = await this.#callOf(deploymentId, reservationId);
     if (!callId) return await this.#giveBackIfOrphan(deploymentId, reservationId);
-    if (this.#checking.has(callId)) return;
+    await this.checkCall(deploymentId, callId);
+  }
+
+  /**
+   * Is the call still up at the provider? Settled here when it is not (from its record):
+   * 'ended' then; 'alive' when the provider says it is up; 'unknown' otherwise (checks paused,
+   * another check of it under way, no final record yet, an error). Never throws.
+   */
+  async checkCall(deploymentId: string, callId: string): Promise<'ended' | 'alive' | 'unknown'> {
+    if (this.#clock() < this.#pausedUntil || this.#checking.has(callId)) return 'unknown';
     this.#checking.add(callId);
     try {
       let alive: boolean | null;
@@ -83,31 +92,37 @@ export class LiveCallAudit {
         alive = (await this.#o.provider.getCall(callId)).is_alive;
       } catch (err) {
         // A 404 is about this call (the provider no longer keeps its status); anything else is about the provider.
-        if (isTtmaError(err) && err.status === 404) return await this.#settleIfRecorded(deploymentId, callId);
+        if (isTtmaError(err) && err.status === 404) return (await this.#settleIfRecorded(deploymentId, callId)) ? 'ended' : 'unknown';
         const pauseMs = this.#o.pauseMs ?? 60_000;
         if (this.#clock() >= this.#pausedUntil) {
           this.#o.logger.warn({ deployment: deploymentId, callId, code: isTtmaError(err) ? err.code : undefined, pauseMs }, 'call status not available from the provider: live call checks paused, calls keep reserving');
         }
         this.#pausedUntil = this.#clock() + pauseMs;
-        return;
+        return 'unknown';
       }
-      if (alive !== false) return;
+      if (alive === true) return 'alive';
+      if (alive !== false) return 'unknown';
       this.#o.logger.warn({ audit: true, deployment: deploymentId, callId }, 'the provider says the call ended, but no hang-up event reached the platform: settling from its call record');
-      if (await this.#o.settlement.onUnreportedEnd(callId)) this.#o.reservations.forgetCall(callId);
-      else this.#o.logger.warn({ deployment: deploymentId, callId }, 'no final call record yet: the call keeps reserving until there is one');
+      if (await this.#o.settlement.onUnreportedEnd(callId)) {
+        this.#o.reservations.forgetCall(callId);
+        return 'ended';
+      }
+      this.#o.logger.warn({ deployment: deploymentId, callId }, 'no final call record yet: the call keeps reserving until there is one');
+      return 'unknown';
     } catch (err) {
       this.#o.logger.error({ deployment: deploymentId, callId, code: isTtmaError(err) ? err.code : undefined }, 'live call audit failed');
+      return 'unknown';
     } finally {
       this.#checking.delete(callId);
     }
   }
 
   /** The provider no longer keeps the call's status: its call detail record, looked at once, decides. */
-  async #settleIfRecorded(deploymentId: string, callId: string): Promise<void> {
-    if (await this.#o.settlement.onUnreportedEnd(callId, 1)) {
-      this.#o.logger.warn({ audit: true, deployment: deploymentId, callId }, 'the provider no longer keeps this call\'s status and its call record shows it ended, but no hang-up event reached the platform: settled from the record');
-      this.#o.reservations.forgetCall(callId);
-    }
+  async #settleIfRecorded(deploymentId: string, callId: string): Promise<boolean> {
+    if (!(await this.#o.settlement.onUnreportedEnd(callId, 1))) return false;
+    this.#o.logger.warn({ audit: true, deployment: deploymentId, callId }, 'the provider no longer keeps this call\'s status and its call record shows it ended, but no hang-up event reached the platform: settled from the record');
+    this.#o.reservations.forgetCall(callId);
+    return true;
   }
 
   #clock(): number {

@@ -45,6 +45,7 @@ import { ProviderClient, type ProviderClientOptions } from './ProviderClient.js'
 import { DeploymentRateLimiter } from './DeploymentRateLimiter.js';
 import { RateLimiter } from './RateLimiter.js';
 import { DEFAULT_STREAM_RESTART_BUDGET, StreamRestartBudget } from './StreamRestartBudget.js';
+import { HungUpCalls } from './HungUpCalls.js';
 import { LiveCallAudit } from './LiveCallAudit.js';
 import { LOCK_MARGIN_MS, UnownedDials } from './UnownedDials.js';
 import { CallRecordings } from './CallRecordings.js';
@@ -145,6 +146,11 @@ export interface PlatformServerOptions {
   settlementSweep?: { intervalMs?: number; retryMs?: number };
   /** Between telling the gateway a cap is reached and hanging up its calls (default 1 s). */
   capGoodbyeMs?: number;
+  /**
+   * A call the platform hung up (a cap, a disabled deployment) whose hang-up event has not come is
+   * checked with the provider this long after (default 60 s), `attempts` times at most (default 3; HungUpCalls).
+   */
+  hungUpCheck?: { afterMs?: number; attempts?: number };
   /** Waits before trying again a hang-up at a cap (or of a disabled deployment) the provider failed (default 1, 5, 30 s). */
   capHangupRetryMs?: readonly number[];
   /** An answered call whose media stream stopped and did not start again within this is ended here (default 30 s; StreamlessCalls). */
@@ -238,6 +244,7 @@ export class PlatformServer {
   readonly #settlement: Settlement;
   readonly #settlementSweep: SettlementSweep;
   readonly #audit: LiveCallAudit;
+  readonly #hungUpCalls: HungUpCalls;
   readonly #recordings: CallRecordings;
   readonly #deletedPerPass: number;
   /** A deployment's pass stopping live recordings, while it runs (#stopLiveRecordings). */
@@ -378,7 +385,15 @@ export class PlatformServer {
       bus: options.controlBus ?? createControlBus(options.redisUrl ?? null, this.#log),
       onUsage: (deployment, callId, duration) => acceptUsage(this.#signalling, deployment, callId, duration),
     });
+    this.#hungUpCalls = new HungUpCalls({
+      calls: this.calls,
+      audit: this.#audit,
+      logger: this.#log,
+      ...(options.hungUpCheck?.afterMs !== undefined ? { checkAfterMs: options.hungUpCheck.afterMs } : {}),
+      ...(options.hungUpCheck?.attempts !== undefined ? { attempts: options.hungUpCheck.attempts } : {}),
+    });
     this.#capActions = new CapActions({
+      onHungUp: (deploymentId, callId) => this.#hungUpCalls.hungUp(deploymentId, callId),
       caps: this.caps,
       calls: this.calls,
       deployments: this.deployments,
@@ -619,6 +634,7 @@ export class PlatformServer {
     this.streamless.close();
     this.control.close();
     this.#settlementSweep.close();
+    this.#hungUpCalls.close();
     this.#settlement.close();
     const unownedChecks = this.#unownedDials.close();
     const closed = server

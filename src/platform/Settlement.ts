@@ -21,6 +21,11 @@
  * across processes and restarts is the cap store's: its settle applies a
  * reservation's figure the first time only (`first`); a later settler writes
  * the record only when the first one stopped before it did.
+ *
+ * A call the platform hung up itself (a cap, a disabled deployment) is on
+ * that index from its hang-up (CallStore.markHungUp), before any hang-up
+ * event: if the event never comes, a resumed settlement finds the call not
+ * ended, and only the provider's final record ends it (as onUnreportedEnd).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { isTtmaError } from '../errors.js';
@@ -130,6 +135,14 @@ export class Settlement {
       const elapsedMs = resumedSinceMs === null ? 0 : Math.max(0, Date.now() - (Date.parse(record.endedAt ?? '') || resumedSinceMs));
       const cdr = await this.#finalRecord(callControlId, undefined, elapsedMs);
       if (cdr === CLOSED) return;
+      if (record.state !== 'ended') {
+        // Hung up by the platform (CallStore.markHungUp), its hang-up event not here: only the provider's record ends it.
+        if (!cdr?.ended_at) {
+          this.#o.logger.warn({ deployment: deploymentId, callId: callControlId }, 'a call the platform hung up has no hang-up event and no final call record yet: left unsettled for a later sweep');
+          return;
+        }
+        await this.#recordEnd(callControlId, record, cdr.ended_at, cdr.hangup_cause);
+      }
       let durationMs: number;
       let source: 'cdr' | 'webhooks';
       if (cdr && cdr.duration_ms !== null) {
@@ -191,13 +204,18 @@ export class Settlement {
     }
     const cdr = await this.#finalRecord(callControlId, cdrAttempts);
     if (cdr === CLOSED || !cdr?.ended_at) return false;
+    await this.#recordEnd(callControlId, record, cdr.ended_at, cdr.hangup_cause);
+    await this.onHangup(callControlId);
+    return true;
+  }
+
+  /** The end the provider's record shows goes on the call's timeline as the provider's call.hangup. */
+  async #recordEnd(callControlId: string, record: CallRecord, endedAt: string, cause: string | null | undefined): Promise<void> {
     await this.#o.calls.recordEvent(
       callControlId,
       { direction: record.direction, from: record.from, to: record.to },
-      { event_type: 'call.hangup', occurred_at: recordedEndOf(cdr.ended_at, record.timeline.at(-1)?.occurred_at), hangup_cause: cdr.hangup_cause ?? undefined },
+      { event_type: 'call.hangup', occurred_at: recordedEndOf(endedAt, record.timeline.at(-1)?.occurred_at), hangup_cause: cause ?? undefined },
     );
-    await this.onHangup(callControlId);
-    return true;
   }
 
   /** Bounded: the store's settled flag is what guarantees once; this only saves round trips. */

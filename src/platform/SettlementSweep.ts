@@ -3,8 +3,8 @@
  * call's minutes must not stay held, nor go unbilled, because a deploy or a
  * crash came in the minutes its provider record takes). The call store keeps
  * an index of the ended calls of a deployment not billed yet
- * (CallStore.unsettled: written when the hang-up is recorded, cleared when
- * billing is); this reads it and hands each call to Settlement.resume, which
+ * (CallStore.unsettled: written when the hang-up is recorded, or when the
+ * platform hangs the call up itself, cleared when billing is); this reads it and hands each call to Settlement.resume, which
  * goes on with the record's window from the call's end.
  *
  * When: once at start, in the background (the start never waits for it), and

@@ -223,6 +223,26 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       assert.deepEqual(await ids(10), [dialled], 'a late hang-up does not put a settled call back');
     });
 
+    it('indexes a call the platform hung up, ended or not, until billing is written on it', async () => {
+      const calls = await open();
+      const at = (s: number) => new Date(Date.UTC(2030, 0, 2, 0, 0, s)).toISOString();
+      const [hungUp, unowned, unknown, billed] = [id(), id(), id(), id()];
+      await calls.lock(hungUp, 'dep-a', outbound, { nowIso: at(0), reservationId: 'dial-h' });
+      await calls.lock(unowned, null, inbound);
+      await calls.lock(billed, 'dep-a', inbound);
+      await calls.patch(billed, { billing: { source: 'cdr', durationMs: 1_000, billedMinutes: 1, costMicroUsd: 10_000 } });
+      for (const c of [hungUp, unowned, unknown, billed]) await calls.store.markHungUp(c, at(1));
+      await calls.store.markHungUp(hungUp, at(2));
+      assert.deepEqual(await calls.store.unsettled(10), [{ callControlId: hungUp, sinceMs: Date.parse(at(1)) }], 'owned and unbilled only, at its first mark');
+      assert.equal((await calls.get(hungUp))?.state, 'initiated', 'the mark ends nothing');
+      await calls.recordEvent(hungUp, outbound, { event_type: 'call.hangup', occurred_at: at(3) }, at(3));
+      assert.deepEqual(await calls.store.unsettled(10), [{ callControlId: hungUp, sinceMs: Date.parse(at(1)) }], 'its hang-up event keeps the first time');
+      await calls.patch(hungUp, { billing: { source: 'cdr', durationMs: 1_000, billedMinutes: 1, costMicroUsd: 10_000 } });
+      assert.deepEqual(await calls.store.unsettled(10), []);
+      await calls.store.markHungUp(hungUp, at(4));
+      assert.deepEqual(await calls.store.unsettled(10), [], 'a settled call is not put back');
+    });
+
     it('stays bounded: never more than maxCalls, the newest kept', async () => {
       const calls = await open({ maxCalls: 3 });
       const ids: string[] = [];

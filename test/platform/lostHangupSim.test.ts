@@ -7,51 +7,23 @@
  * detail record, and settle it once at the provider's figure.
  */
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import nacl from 'tweetnacl';
 import { createLogger } from '../../src/log.js';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until, readAll } from './helpers.js';
+import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until } from './helpers.js';
+import { startLossyRelay, type LossyRelay } from './lossyRelay.js';
 
 const API_KEY = 'sim-provider-key-for-lost-hangup';
 const A = { id: 'lost-a', numbers: ['+15552220101'], tunnelHost: 'lost-a.trycloudflare.com' };
 const UNIT_MS = 200;
 
-/** Forwards webhooks to `target` byte for byte, except the event types in `drop`, which it refuses with 400. */
-function startLossyRelay(target: () => number, drop: ReadonlySet<string>): Promise<{ server: Server; port: number; dropped: string[] }> {
-  const dropped: string[] = [];
-  const server = createServer((req, res) => {
-    void readAll(req).then((body) => {
-      const eventType = String((JSON.parse(body.toString('utf8')) as { data?: { event_type?: unknown } }).data?.event_type);
-      if (drop.has(eventType)) {
-        dropped.push(eventType);
-        res.writeHead(400).end();
-        return;
-      }
-      const forward = request(
-        { host: '127.0.0.1', port: target(), method: 'POST', path: req.url, headers: req.headers },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      forward.on('error', () => res.writeHead(502).end());
-      forward.end(body);
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, dropped })),
-  );
-}
-
 describe('a lost call.hangup, with the real provider simulator', () => {
   let sim: ProviderSimulator;
   let platform: PlatformServer;
-  let relay: { server: Server; port: number; dropped: string[] };
+  let relay: LossyRelay;
   let base = '';
   let secret = '';
   const { logger, lines } = capturingLogger();
@@ -88,7 +60,7 @@ describe('a lost call.hangup, with the real provider simulator', () => {
   after(async () => {
     await platform.stop();
     await sim.stop();
-    await new Promise<void>((resolve) => relay.server.close(() => resolve()));
+    await relay.close();
   });
 
   it('settles the call from the provider status and record, once', async () => {

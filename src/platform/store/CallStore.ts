@@ -161,10 +161,17 @@ export interface CallStore {
   /**
    * Ended calls of a deployment not settled yet, oldest first (by `sinceMs`, then id): at most
    * `limit`, from `fromMs` on (inclusive). A call joins when its hang-up is recorded while it is
-   * locked to a deployment (or it is locked to one after its hang-up) and leaves when billing is
+   * locked to a deployment (or it is locked to one after its hang-up, or `markHungUp`) and leaves when billing is
    * patched onto its record, or by `dropUnsettled`; evicting the record drops it too.
    */
   unsettled(limit: number, fromMs?: number): Promise<UnsettledCall[]>;
+  /**
+   * The platform hung the call up itself (a cap, a disabled deployment): it joins the unsettled
+   * index now, ended or not, so a call whose hang-up event never comes is still settled, by this
+   * process or the next (Settlement then ends it from the provider's record). Only an owned, unbilled
+   * call joins; kept at its first time.
+   */
+  markHungUp(callControlId: string, nowIso: string): Promise<void>;
   /** Takes a call off the unsettled index (nothing to settle: its record is gone, or it has no owner). */
   dropUnsettled(callControlId: string): Promise<void>;
   /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer. */

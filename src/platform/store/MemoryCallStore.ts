@@ -136,6 +136,13 @@ export class MemoryCallStore implements CallStore {
     return out.slice(0, Math.max(0, limit));
   }
 
+  /** Not journaled (the index follows from the records): a restart forgets it; one process has no other to hand it to. */
+  async markHungUp(callControlId: string, nowIso: string): Promise<void> {
+    const record = this.#calls.get(callControlId);
+    if (!record?.locked || record.deploymentId === null || record.billing !== null || this.#unsettled.has(callControlId)) return;
+    this.#unsettled.set(callControlId, Date.parse(nowIso) || Date.now());
+  }
+
   async dropUnsettled(callControlId: string): Promise<void> {
     this.#unsettled.delete(callControlId);
   }

@@ -8,7 +8,7 @@
  *   ttma:{calls}:call:<id>:tl    sorted set, the timeline (score occurred_at ms)
  *   ttma:{calls}:index           sorted set of ids by first sight (ms): the history
  *   ttma:{calls}:dep:<deployment> sorted set of that deployment's ids
- *   ttma:{calls}:unsettled       sorted set of ended, owned calls not billed yet (ms): what a start resumes
+ *   ttma:{calls}:unsettled       sorted set of ended (or hung up by the platform), owned calls not billed yet (ms): what a start resumes
  * Retention: every record expires `retentionDays` after its last change, and
  * the index keeps the newest `maxCalls` (older records are deleted with their
  * index entry), so Redis does not grow without bound.
@@ -38,7 +38,7 @@ import {
   type TimelineEntry,
   type UnsettledCall,
 } from './CallStore.js';
-import { EVENT_SCRIPT, LOCK_SCRIPT, PATCH_SCRIPT } from './callScripts.js';
+import { EVENT_SCRIPT, HUNG_UP_SCRIPT, LOCK_SCRIPT, PATCH_SCRIPT } from './callScripts.js';
 import { RedisBackedStore } from './redisClient.js';
 import { checkRetention } from './retention.js';
 
@@ -61,6 +61,7 @@ interface Commands {
   ttmaCallLock(...args: (string | number)[]): Promise<[number, string, string]>;
   ttmaCallEvent(...args: (string | number)[]): Promise<[string, string, string]>;
   ttmaCallPatch(...args: (string | number)[]): Promise<number>;
+  ttmaCallHungUp(...args: (string | number)[]): Promise<number>;
 }
 
 export class RedisCallStore extends RedisBackedStore implements CallStore {
@@ -81,6 +82,7 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     this.redis.defineCommand('ttmaCallLock', { numberOfKeys: 6, lua: LOCK_SCRIPT });
     this.redis.defineCommand('ttmaCallEvent', { numberOfKeys: 4, lua: EVENT_SCRIPT });
     this.redis.defineCommand('ttmaCallPatch', { numberOfKeys: 3, lua: PATCH_SCRIPT });
+    this.redis.defineCommand('ttmaCallHungUp', { numberOfKeys: 2, lua: HUNG_UP_SCRIPT });
   }
 
   get #commands(): Commands {
@@ -169,6 +171,10 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     const out: UnsettledCall[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ callControlId: flat[i]!, sinceMs: Number(flat[i + 1]) });
     return out;
+  }
+
+  async markHungUp(callControlId: string, nowIso: string): Promise<void> {
+    await this.run(() => this.#commands.ttmaCallHungUp(this.#key(callControlId), this.#unsettled(), callControlId, Date.parse(nowIso) || Date.now()));
   }
 
   async dropUnsettled(callControlId: string): Promise<void> {

@@ -15,7 +15,8 @@
  * store learned the call ended, ms) holds the ended calls of a deployment
  * whose billing is not written yet: a call joins when its hang-up is
  * recorded while it has an owner (EVENT) or it gets an owner after its
- * hang-up (LOCK), and leaves when billing is patched on (PATCH) or its
+ * hang-up (LOCK), or the platform hung it up itself (HUNG_UP, ended or
+ * not: its hang-up event may never come), and leaves when billing is patched on (PATCH) or its
  * record is evicted (CREATE). It is what a platform start resumes.
  */
 
@@ -146,5 +147,17 @@ for i = 3, #ARGV, 2 do
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: record, unsettled index. ARGV: id, now ms. The platform hung the call up: on the unsettled
+ * index whatever its state, if it is owned and not billed (NX: kept at its first time).
+ */
+export const HUNG_UP_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'locked') == '1' and redis.call('HEXISTS', KEYS[1], 'owner') == 1
+  and redis.call('HEXISTS', KEYS[1], 'billing') == 0 then
+  redis.call('ZADD', KEYS[2], 'NX', tonumber(ARGV[2]), ARGV[1])
+end
 return 1
 `;
