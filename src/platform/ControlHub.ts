@@ -215,18 +215,21 @@ export class ControlHub {
    * connected here is sent its state as read now (here only: every process does the same).
    */
   #resendCapStates(): void {
+    for (const deploymentId of [...this.#byDeployment.keys()]) void this.#sendCapStateNow(deploymentId);
+  }
+
+  /** The deployment's cap state as read now, to its connections here; a store that cannot answer says nothing. */
+  #sendCapStateNow(deploymentId: string): Promise<void> {
     const read = this.#options.knownCapState ?? this.#options.capState;
-    for (const deploymentId of [...this.#byDeployment.keys()]) {
-      read(deploymentId).then(
-        (capState) => {
-          if (!capState || this.#closed) return;
-          const message: BusControlMessage = { type: 'cap.state', cap_state: capState };
-          this.#noteCapNotice(deploymentId, message);
-          this.#sendAll(deploymentId, JSON.stringify(message));
-        },
-        () => undefined,
-      );
-    }
+    return read(deploymentId).then(
+      (capState) => {
+        if (!capState || this.#closed) return;
+        const message: BusControlMessage = { type: 'cap.state', cap_state: capState };
+        this.#noteCapNotice(deploymentId, message);
+        this.#sendAll(deploymentId, JSON.stringify(message));
+      },
+      () => undefined,
+    );
   }
 
   /** Keeps #toldCapped: what the deployment's connections here were last told. */
@@ -243,7 +246,6 @@ export class ControlHub {
    * platform refuses the call anyway and sends the state then. A store that cannot answer says nothing.
    */
   #resendToCapped(): void {
-    const read = this.#options.knownCapState ?? this.#options.capState;
     for (const deploymentId of [...this.#toldCapped]) {
       if (!this.#byDeployment.has(deploymentId)) {
         this.#toldCapped.delete(deploymentId);
@@ -251,15 +253,7 @@ export class ControlHub {
       }
       if (this.#rereading.has(deploymentId)) continue;
       this.#rereading.add(deploymentId);
-      read(deploymentId).then(
-        (capState) => {
-          if (!capState || this.#closed) return;
-          const message: BusControlMessage = { type: 'cap.state', cap_state: capState };
-          this.#noteCapNotice(deploymentId, message);
-          this.#sendAll(deploymentId, JSON.stringify(message));
-        },
-        () => undefined,
-      ).finally(() => this.#rereading.delete(deploymentId));
+      void this.#sendCapStateNow(deploymentId).finally(() => this.#rereading.delete(deploymentId));
     }
   }
 
