@@ -10,40 +10,31 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import nacl from 'tweetnacl';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { redisUnavailable } from '../helpers/redisServer.js';
 import { openControl, opened } from './controlClient.js';
-import { platformProcess } from './platformProcess.js';
-import { ADMIN_TOKEN, CONNECTION_ID, FakeProvider, PROVIDER_KEY, STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, envelope, signedHeaders, waitFor } from './helpers.js';
+import { platformProcess, useCrashFixture } from './platformProcess.js';
+import { STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, envelope, signedHeaders, waitFor } from './helpers.js';
 
 const skip = redisUnavailable();
 const UNIT_MS = 1_000;
 const D = { id: 'cap-crash-dep', numbers: ['+15551620001'], tunnelHost: 'cap-crash-dep.trycloudflare.com', caps: { dayMinutes: 2, monthMinutes: 100 } };
 
 describe('a platform killed while ending calls at a cap', { skip }, () => {
-  const redisFx = useRedisServer();
-  const provider = new FakeProvider();
-  const keyPair = nacl.sign.keyPair();
+  const fx = useCrashFixture();
+  const { redisFx, provider, keyPair } = fx;
   const { logger, lines } = capturingLogger();
-  let providerUrl = '';
   let restarted: PlatformServer | undefined;
-  const common = (): Record<string, unknown> => ({
-    providerBaseUrl: providerUrl,
-    providerApiKey: PROVIDER_KEY,
-    connectionId: CONNECTION_ID,
-    webhookPublicKeyBase64: Buffer.from(keyPair.publicKey).toString('base64'),
-    adminToken: ADMIN_TOKEN,
-    redisUrl: redisFx.server.url,
-    capUnitMs: UNIT_MS,
-    // No stream ever connects here: the streamless-call check must not be what ends the calls.
-    streamlessGraceMs: 600_000,
-    provider: { backoffMs: 5, timeoutMs: 2_000, maxAttempts: 1 },
-  });
+  const common = (): Record<string, unknown> =>
+    fx.options({
+      capUnitMs: UNIT_MS,
+      // No stream ever connects here: the streamless-call check must not be what ends the calls.
+      streamlessGraceMs: 600_000,
+    });
 
   before(async () => {
-    providerUrl = await provider.start();
+    await fx.startProvider();
   });
   after(async () => {
     await restarted?.stop();

@@ -16,12 +16,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import nacl from 'tweetnacl';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
-import { platformProcess } from './platformProcess.js';
-import { ADMIN_TOKEN, CONNECTION_ID, FakeProvider, PROVIDER_KEY, STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, waitFor } from './helpers.js';
+import { redisUnavailable } from '../helpers/redisServer.js';
+import { platformProcess, useCrashFixture } from './platformProcess.js';
+import { STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, waitFor } from './helpers.js';
 
 const skip = redisUnavailable();
 const UNIT_MS = 100;
@@ -30,28 +29,20 @@ const ORPHAN_GRACE_MS = 500;
 const D = { id: 'crash-dep', numbers: ['+15551610001'], tunnelHost: 'crash-dep.trycloudflare.com', caps: { dayMinutes: 40, monthMinutes: 40 } };
 
 describe('crash consistency: a platform process killed mid-dial', { skip }, () => {
-  const redisFx = useRedisServer();
-  const provider = new FakeProvider();
-  const keyPair = nacl.sign.keyPair();
+  const fx = useCrashFixture();
+  const { redisFx, provider } = fx;
   const { logger, lines } = capturingLogger();
-  let providerUrl = '';
   let survivor: PlatformServer;
   let base = '';
   let agentSecret = '';
-  const common = (): Record<string, unknown> => ({
-    providerBaseUrl: providerUrl,
-    providerApiKey: PROVIDER_KEY,
-    connectionId: CONNECTION_ID,
-    webhookPublicKeyBase64: Buffer.from(keyPair.publicKey).toString('base64'),
-    adminToken: ADMIN_TOKEN,
-    redisUrl: redisFx.server.url,
-    capUnitMs: UNIT_MS,
-    orphanReservationGraceMs: ORPHAN_GRACE_MS,
-    provider: { backoffMs: 5, timeoutMs: 2_000, maxAttempts: 1 },
-  });
+  const common = (): Record<string, unknown> =>
+    fx.options({
+      capUnitMs: UNIT_MS,
+      orphanReservationGraceMs: ORPHAN_GRACE_MS,
+    });
 
   before(async () => {
-    providerUrl = await provider.start();
+    await fx.startProvider();
     survivor = new PlatformServer({ ...common(), logger } as ConstructorParameters<typeof PlatformServer>[0]);
     base = `http://127.0.0.1:${(await survivor.start()).port}`;
     const created = await call(base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: D });

@@ -10,41 +10,32 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import nacl from 'tweetnacl';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
-import { platformProcess } from './platformProcess.js';
-import { ADMIN_TOKEN, CONNECTION_ID, FakeProvider, PROVIDER_KEY, STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, envelope, signedHeaders, waitFor } from './helpers.js';
+import { redisUnavailable } from '../helpers/redisServer.js';
+import { platformProcess, useCrashFixture } from './platformProcess.js';
+import { STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, envelope, signedHeaders, waitFor } from './helpers.js';
 
 const skip = redisUnavailable();
 const UNIT_MS = 500;
 const D = { id: 'hung-up-crash', numbers: ['+15551630001'], tunnelHost: 'hung-up-crash.trycloudflare.com', caps: { dayMinutes: 2, monthMinutes: 100 } };
 
 describe('a platform killed right after hanging a call up, its call.hangup lost', { skip }, () => {
-  const redisFx = useRedisServer();
-  const provider = new FakeProvider();
-  const keyPair = nacl.sign.keyPair();
+  const fx = useCrashFixture();
+  const { redisFx, provider, keyPair } = fx;
   const { logger, lines } = capturingLogger();
-  let providerUrl = '';
   let restarted: PlatformServer | undefined;
-  const common = (): Record<string, unknown> => ({
-    providerBaseUrl: providerUrl,
-    providerApiKey: PROVIDER_KEY,
-    connectionId: CONNECTION_ID,
-    webhookPublicKeyBase64: Buffer.from(keyPair.publicKey).toString('base64'),
-    adminToken: ADMIN_TOKEN,
-    redisUrl: redisFx.server.url,
-    capUnitMs: UNIT_MS,
-    capGoodbyeMs: 0,
-    // No stream ever connects here: the streamless-call check must not be what ends the call.
-    streamlessGraceMs: 600_000,
-    cdr: { attempts: 3, backoffMs: 20 },
-    provider: { backoffMs: 5, timeoutMs: 2_000, maxAttempts: 1 },
-  });
+  const common = (): Record<string, unknown> =>
+    fx.options({
+      capUnitMs: UNIT_MS,
+      capGoodbyeMs: 0,
+      // No stream ever connects here: the streamless-call check must not be what ends the call.
+      streamlessGraceMs: 600_000,
+      cdr: { attempts: 3, backoffMs: 20 },
+    });
 
   before(async () => {
-    providerUrl = await provider.start();
+    await fx.startProvider();
   });
   after(async () => {
     await restarted?.stop();

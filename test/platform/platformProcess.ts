@@ -7,6 +7,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import nacl from 'tweetnacl';
+import { useRedisServer } from '../helpers/redisServer.js';
+import { ADMIN_TOKEN, CONNECTION_ID, FakeProvider, PROVIDER_KEY } from './helpers.js';
 
 const SERVER_MODULE = fileURLToPath(new URL('../../src/platform/PlatformServer.js', import.meta.url));
 
@@ -33,4 +36,40 @@ process.stdout.write(JSON.stringify({ port }) + '\\n');`;
     });
   });
   return { child, port, exited };
+}
+
+/**
+ * What the crash tests share: a redis-server for the block, the fake provider (the test starts
+ * it, `startProvider()`, and stops it after its platforms), a webhook key pair, and the options a
+ * platform on them takes, `extra` on top.
+ */
+export function useCrashFixture(): {
+  readonly redisFx: ReturnType<typeof useRedisServer>;
+  readonly provider: FakeProvider;
+  readonly keyPair: nacl.SignKeyPair;
+  startProvider(): Promise<void>;
+  options(extra?: Record<string, unknown>): Record<string, unknown>;
+} {
+  const redisFx = useRedisServer();
+  const provider = new FakeProvider();
+  const keyPair = nacl.sign.keyPair();
+  let providerUrl = '';
+  return {
+    redisFx,
+    provider,
+    keyPair,
+    async startProvider() {
+      providerUrl = await provider.start();
+    },
+    options: (extra = {}) => ({
+      providerBaseUrl: providerUrl,
+      providerApiKey: PROVIDER_KEY,
+      connectionId: CONNECTION_ID,
+      webhookPublicKeyBase64: Buffer.from(keyPair.publicKey).toString('base64'),
+      adminToken: ADMIN_TOKEN,
+      redisUrl: redisFx.server.url,
+      provider: { backoffMs: 5, timeoutMs: 2_000, maxAttempts: 1 },
+      ...extra,
+    }),
+  };
 }
