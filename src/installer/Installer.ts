@@ -34,7 +34,8 @@ import { installFailure, type TokenState } from './failure.js';
 import { PATTERNS, checkInstallPayload, checkListenerPorts, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
 import { GATEWAY_ENTRY, gatewaySettingFlags, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
 import { clockWarnings } from './clockSkew.js';
-import { readSkillManifest, type SkillManifest } from './skillManifest.js';
+import { type SkillManifest } from './skillManifest.js';
+import { checkSkillBundle } from './skillBundle.js';
 import { checkSkillTarget, checkTargets, prepareTargets } from './targets.js';
 
 export interface InstallOptions {
@@ -108,16 +109,13 @@ async function checkEverything(o: InstallOptions, now: () => number, state: Toke
   const gatewayGz = await downloadVerified('gateway bundle', payload.gatewayBundle.url, payload.gatewayBundle.sha256, GATEWAY_LIMITS.maxTarBytes);
   const skillGz = await downloadVerified('skill bundle', payload.skillBundle.url, payload.skillBundle.sha256, SKILL_LIMITS.maxTarBytes);
   const gateway = await scanArchive(gatewayGz, GATEWAY_LIMITS, 'gateway bundle');
-  const skill = await scanArchive(skillGz, SKILL_LIMITS, 'skill bundle');
   if (!gateway.entries.some((e) => e.path === GATEWAY_ENTRY && e.type === 'file')) {
     throw new TtmaError(ErrorCodes.INSTALL_ARCHIVE, `refused gateway bundle: it has no ${GATEWAY_ENTRY}; nothing was written`, 2);
   }
   // Built for this platform, CPU, Node ABI and glibc, and exactly the files its manifest lists (fails closed without one).
   const hasManifest = gateway.entries.some((e) => e.path === BUNDLE_MANIFEST_PATH && e.type === 'file');
   const bundle = checkGatewayBundle(gateway, hasManifest ? await readEntryText(gateway, BUNDLE_MANIFEST_PATH) : null, currentTarget());
-  const skillMd = skill.entries.find((e) => e.path === 'SKILL.md' && e.type === 'file');
-  if (!skillMd) throw new TtmaError(ErrorCodes.INSTALL_ARCHIVE, 'refused skill bundle: no SKILL.md at its root; nothing was written', 2);
-  const manifest = readSkillManifest(await readEntryText(skill, 'SKILL.md'));
+  const { archive: skill, manifest } = await checkSkillBundle(skillGz);
   return { payload, gateway, bundle, skill, manifest };
 }
 

@@ -16,7 +16,7 @@ import { createLogger } from '../../src/log.js';
 import { HEADER_DEPLOYMENT } from '../../src/wire/platformApi.js';
 import { WsAgentTestServer } from '../agents/servers.js';
 import { createSigner, webhookBody } from '../helpers/signing.js';
-import { mint, redeem, startInstallPlatform } from '../install/helpers.js';
+import { installBundles, mint, redeem, startInstallPlatform } from '../install/helpers.js';
 import { ADMIN_TOKEN } from '../platform/helpers.js';
 import { NUMBER, startStack, waitFor, type Stack } from '../helpers/stack.js';
 import nacl from 'tweetnacl';
@@ -162,7 +162,7 @@ test('a full call and attacks on every secret leave none in the logs', async () 
 });
 
 test('install tokens: minted, redeemed, replayed; neither the token nor the admin token is logged', async () => {
-  const h = await startInstallPlatform({ gatewayBundle: Buffer.from('gateway bundle'), skillBundle: Buffer.from('skill bundle') });
+  const h = await startInstallPlatform(await installBundles());
   try {
     const minted = await mint(h);
     assert.equal(minted.status, 201, JSON.stringify(minted.body));

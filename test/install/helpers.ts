@@ -54,3 +54,14 @@ export async function makeGatewayBundle(options: GatewayBundleOptions = {}): Pro
   const manifestFile = { path: BUNDLE_MANIFEST_PATH, content: Buffer.from(JSON.stringify(manifest)), executable: false };
   return gzipSync(tarFiles([...(options.manifest === false ? [] : [manifestFile]), ...files, ...(options.unlisted ?? [])], new Date(0)));
 }
+
+/** A minimal skill bundle every installer accepts: a SKILL.md with the frontmatter skillManifest.ts reads, gzipped tar. */
+export function makeSkillBundle(name = 'ttma-test-skill'): Buffer {
+  const md = `---\nname: ${name}\ndescription: "a test skill"\nversion: 1.0.0\nmetadata:\n  openclaw:\n    requires:\n      bins:\n        - ttma\n---\n# ${name}\n`;
+  return gzipSync(tarFiles([{ path: 'SKILL.md', content: Buffer.from(md), executable: false }], new Date(0)));
+}
+
+/** Both bundles, real enough that the platform mints for them (it runs the installer's checks at start). */
+export async function installBundles(): Promise<{ gatewayBundle: Buffer; skillBundle: Buffer }> {
+  return { gatewayBundle: await makeGatewayBundle(), skillBundle: makeSkillBundle() };
+}

@@ -13,9 +13,10 @@ import { openInstallEnvelope, parseInstallToken } from '../../src/wire/installTo
 import { installUrlProblem } from '../../src/wire/installUrl.js';
 import { runTtma } from '../helpers/runTtma.js';
 import type { Harness } from '../platform/helpers.js';
-import { mint, redeem, startInstallPlatform } from './helpers.js';
+import { mint, redeem, startInstallPlatform, installBundles } from './helpers.js';
 
-const BUNDLES = { gatewayBundle: Buffer.from('gateway bundle bytes'), skillBundle: Buffer.from('skill bundle bytes') };
+/** Real bundles: the platform mints only for bundles an installer would accept. */
+const BUNDLES = await installBundles();
 /** Each one the installer refuses: plain http to a remote host, an upper-case host, a query, a percent escape, a dot segment. */
 const REFUSED = ['http://platform.example.com', 'https://Platform.example.com', 'https://platform.example.com/ttma?x=1', 'https://platform.example.com/a%20b', 'https://platform.example.com/a/../b'];
 

@@ -13,9 +13,10 @@ import { after, before, describe, test } from 'node:test';
 import { ErrorCodes, isTtmaError } from '../../src/errors.js';
 import { RedeemLimits } from '../../src/platform/installTokens/redeemLimits.js';
 import { adminHeaders, call, type Harness } from '../platform/helpers.js';
-import { mint, startInstallPlatform } from './helpers.js';
+import { mint, startInstallPlatform, installBundles } from './helpers.js';
 
-const BUNDLES = { gatewayBundle: Buffer.from('gateway bundle bytes'), skillBundle: Buffer.from('skill bundle bytes') };
+/** Real bundles: the platform mints only for bundles an installer would accept. */
+const BUNDLES = await installBundles();
 const OPEN_RATE = { ratePerSec: 1000, burst: 1000 };
 const junk = (i: number) => `${'A'.repeat(15)}${'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[i % 26]}.${Buffer.alloc(32, i).toString('base64url')}`;
 

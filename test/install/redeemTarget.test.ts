@@ -12,13 +12,13 @@ import { after, before, test } from 'node:test';
 import { ErrorCodes } from '../../src/errors.js';
 import { currentTarget, describeTarget, type BundleTarget } from '../../src/wire/bundleTarget.js';
 import { call, type Harness } from '../platform/helpers.js';
-import { makeGatewayBundle, mint, startInstallPlatform } from './helpers.js';
+import { makeGatewayBundle, makeSkillBundle, mint, startInstallPlatform } from './helpers.js';
 
 const here = currentTarget();
 const otherArch = here.arch === 'arm64' ? 'x64' : 'arm64';
 /** What the served bundle is built for: this machine but another CPU. */
 const built: BundleTarget = { ...here, arch: otherArch };
-const SKILL = Buffer.from('skill bundle bytes');
+const SKILL = makeSkillBundle();
 
 let h: Harness;
 

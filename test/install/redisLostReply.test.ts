@@ -19,7 +19,7 @@ import { runInstall } from '../../src/installer/Installer.js';
 import { RedisInstallTokenStore } from '../../src/platform/installTokens/RedisInstallTokenStore.js';
 import { newInstallToken, sealInstallPayload, secretDigestHex } from '../../src/wire/installToken.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
-import { mint, startInstallPlatform } from './helpers.js';
+import { installBundles, mint, startInstallPlatform } from './helpers.js';
 
 /** Forwards everything; once armed, the next command with one of the names runs at Redis but its reply is dropped and the connection cut. */
 async function startCuttingProxy(redisPort: number) {
@@ -133,7 +133,7 @@ describe('a lost Redis reply is never replayed', () => {
 
   test('the installer, told 503 at redemption, says the token may be used up', { skip }, async () => {
     const store = new RedisInstallTokenStore({ url: proxy.url, prefix: 'lost3:' });
-    const h = await startInstallPlatform({ gatewayBundle: Buffer.from('g'), skillBundle: Buffer.from('s'), store });
+    const h = await startInstallPlatform({ ...(await installBundles()), store });
     const root = await mkdtemp(join(tmpdir(), 'ttma-lost-'));
     try {
       await mkdir(join(root, 'ws'), { mode: 0o755 });

@@ -15,9 +15,10 @@ import { RedisInstallTokenStore } from '../../src/platform/installTokens/RedisIn
 import { openInstallEnvelope, parseInstallToken } from '../../src/wire/installToken.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { adminHeaders, call, type Harness } from '../platform/helpers.js';
-import { deploymentInput, mint, redeem, startInstallPlatform } from './helpers.js';
+import { deploymentInput, mint, redeem, startInstallPlatform, installBundles } from './helpers.js';
 
-const BUNDLES = { gatewayBundle: Buffer.from('gateway bundle bytes'), skillBundle: Buffer.from('skill bundle bytes') };
+/** Real bundles: the platform mints only for bundles an installer would accept. */
+const BUNDLES = await installBundles();
 const OPEN_RATE = { ratePerSec: 1000, burst: 1000 };
 const REF = 'tunnel-0a1b2c';
 

@@ -15,10 +15,11 @@ import { openInstallEnvelope, parseInstallToken } from '../../src/wire/installTo
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
 import { stateDirs } from '../helpers/stateDirs.js';
 import { adminHeaders, call, type Harness } from '../platform/helpers.js';
-import { deploymentInput, mint, redeem, startInstallPlatform } from './helpers.js';
+import { deploymentInput, mint, redeem, startInstallPlatform, installBundles } from './helpers.js';
 
 const OPEN_RATE = { ratePerSec: 1000, burst: 1000 };
-const BUNDLES = { gatewayBundle: Buffer.from('gateway bundle bytes'), skillBundle: Buffer.from('skill bundle bytes') };
+/** Real bundles: the platform mints only for bundles an installer would accept. */
+const BUNDLES = await installBundles();
 
 test('minting is refused with a clear error while no webhook signing key is configured', async () => {
   const h = await startInstallPlatform(BUNDLES, { webhookPublicKeyBase64: null });

@@ -65,6 +65,8 @@ export interface InstallTokenServiceOptions {
   /** The platform's base URL as gateways reach it (read at mint time). */
   platformUrl: () => string;
   bundles: () => { gateway: BundleRef | null; skill: BundleRef | null };
+  /** Why a served bundle would be refused by every installer (bundleChecks.ts), or null; checked before each mint. */
+  bundleRefusal?: () => Promise<string | null>;
   gatewayVersion: string;
   ttlMs?: number;
   now?: () => number;
@@ -120,7 +122,7 @@ export class InstallTokenService {
 
   /** A new deployment and the token that installs its gateway. */
   async mint(input: MintInput): Promise<MintResult> {
-    this.#checkReady();
+    await this.#checkReady();
     const agentSecret = randomBytes(AGENT_SECRET_BYTES).toString('base64url');
     const registration = { ...input.deployment, agentSecret };
     const problem = this.#options.deployments.validate(registration);
@@ -143,7 +145,7 @@ export class InstallTokenService {
    * old secret).
    */
   async reissue(deploymentId: string, tunnelCredentialsRef: string): Promise<MintResult> {
-    this.#checkReady();
+    await this.#checkReady();
     const deployment = typeof deploymentId === 'string' ? await this.#options.deployments.get(deploymentId) : undefined;
     if (!deployment) throw new TtmaError(ErrorCodes.NOT_FOUND, `no deployment ${String(deploymentId)}`, 404);
     if (deployment.disabled) {
@@ -180,8 +182,8 @@ export class InstallTokenService {
     return this.store.audit();
   }
 
-  /** Minting needs the webhook key (FAQ-06) and both bundles. */
-  #checkReady(): void {
+  /** Minting needs the webhook key (FAQ-06) and both bundles, each one an installer would accept. */
+  async #checkReady(): Promise<void> {
     if (!this.#options.webhookPublicKeyBase64) {
       throw new TtmaError(
         ErrorCodes.INSTALL_NO_SIGNING_KEY,
@@ -193,6 +195,8 @@ export class InstallTokenService {
     if (!gateway || !skill) {
       throw new TtmaError(ErrorCodes.CONFIG, 'refusing to mint an install token: no bundles to install; start the platform with --gateway-bundle and --skill-bundle', 503);
     }
+    const refusal = await this.#options.bundleRefusal?.();
+    if (refusal) throw new TtmaError(ErrorCodes.CONFIG, refusal, 503);
   }
 
   #seal(deployment: MintInput['deployment'], agentSecret: string, tunnelCredentialsRef: unknown): SealedToken {

@@ -23,6 +23,7 @@ import { MemoryInstallTokenStore, type InstallTokenStore } from './InstallTokenS
 import { RedeemLimits, type RedeemRate } from './redeemLimits.js';
 import { parseInstallerTarget, readServedTarget, refuseMismatch, type ServedTarget } from './bundleTarget.js';
 import { describeTarget } from '../../wire/bundleTarget.js';
+import { refusedBundleMessage, skillBundleProblem } from './bundleChecks.js';
 
 export interface InstallRoutesOptions {
   /** Default: the embedded store. */
@@ -68,6 +69,8 @@ export class InstallRoutes {
   readonly #limits: RedeemLimits;
   /** What the gateway bundle is built for, read from its manifest as the bundle is set; null without a bundle. */
   readonly #servedTarget: Promise<ServedTarget | null>;
+  /** Why every installer would refuse a served bundle (the mint refusal's text), or null; read once, as the bundles are set. */
+  readonly #refusal: Promise<string | null>;
   readonly #logger: Logger | undefined;
   #baseUrl: string;
 
@@ -79,6 +82,11 @@ export class InstallRoutes {
     const gateway = this.#bundles.get('gateway');
     // Never rejects: an unreadable bundle is a problem to report, not a crash.
     this.#servedTarget = gateway ? readServedTarget(gateway.bytes) : Promise.resolve(null);
+    const skill = this.#bundles.get('skill');
+    // Never rejects either: skillBundleProblem turns the installer's refusal into text.
+    this.#refusal = skill
+      ? skillBundleProblem(skill.bytes).then((p) => (p ? refusedBundleMessage('--skill-bundle', p, 'node dist/scripts/packSkill.js') : null))
+      : Promise.resolve(null);
     this.#logger = options.logger;
     this.#limits = new RedeemLimits({
       ...(options.redeemRateLimit ? { perAddress: options.redeemRateLimit } : {}),
@@ -96,6 +104,7 @@ export class InstallRoutes {
       webhookPublicKeyBase64,
       platformUrl: () => this.#baseUrl,
       bundles: () => ({ gateway: this.#ref('gateway'), skill: this.#ref('skill') }),
+      bundleRefusal: () => this.#refusal,
       gatewayVersion: options.gatewayVersion ?? '0.1.0',
       ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
       ...(options.now ? { now: options.now } : {}),
@@ -103,8 +112,10 @@ export class InstallRoutes {
     });
   }
 
-  /** At start: the gateway bundle's target is known, or the log says clearly why not. */
+  /** At start: the log says clearly when no token can be minted for the bundles, and what the gateway bundle's target is or why it is unknown. */
   async ready(): Promise<void> {
+    const refusal = await this.#refusal;
+    if (refusal) this.#logger?.error({ code: ErrorCodes.CONFIG }, refusal);
     const served = await this.#servedTarget;
     if (served === null) return;
     if ('target' in served) {

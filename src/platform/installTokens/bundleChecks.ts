@@ -1,0 +1,27 @@
+/**
+ * At start, the platform runs the installer's own checks over the bundles it
+ * serves (the same functions, src/installer/skillBundle.ts), because the
+ * installer runs them only after its one-time token is redeemed: a bundle
+ * every installer refuses would cost each operator a token to find out.
+ * A refusal here stops minting (InstallTokenService), not the platform:
+ * calls and the rest of the control plane do not depend on the bundles.
+ */
+import { isTtmaError } from '../../errors.js';
+import { checkSkillBundle } from '../../installer/skillBundle.js';
+
+/** Why every installer would refuse the bundle, in the installer's words; null when it would not. */
+export async function skillBundleProblem(gz: Buffer): Promise<string | null> {
+  try {
+    await checkSkillBundle(gz);
+    return null;
+  } catch (err) {
+    if (!isTtmaError(err)) return String(err);
+    // The installer's words, without its "nothing was written" tail (nothing is being written here).
+    return err.message.replace(/; (the whole archive was refused and )?nothing was written$/, '');
+  }
+}
+
+/** The mint refusal's text for a bundle that would be refused. */
+export function refusedBundleMessage(flag: '--skill-bundle' | '--gateway-bundle', problem: string, rebuild: string): string {
+  return `refusing to mint an install token: ${flag} would be refused by every installer: ${problem}; rebuild it with ${rebuild} and restart the platform`;
+}
