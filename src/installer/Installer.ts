@@ -24,18 +24,18 @@ import { chmod, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { openInstallEnvelope, parseInstallToken } from '../wire/installToken.js';
-import { GATEWAY_LIMITS, SKILL_LIMITS, scanArchive, type ScannedArchive } from './archiveScan.js';
-import { BUNDLE_MANIFEST_PATH, checkGatewayBundle, currentTarget, type GatewayBundleManifest } from './bundleManifest.js';
+import { GATEWAY_LIMITS, SKILL_LIMITS, type ScannedArchive } from './archiveScan.js';
+import { currentTarget, type GatewayBundleManifest } from './bundleManifest.js';
 import { downloadVerified } from './download.js';
-import { readEntryText } from './readEntry.js';
 import { redeem } from './redeem.js';
 import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
 import { installFailure, type TokenState } from './failure.js';
 import { PATTERNS, checkInstallPayload, checkListenerPorts, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
-import { GATEWAY_ENTRY, gatewaySettingFlags, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
+import { gatewaySettingFlags, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
 import { clockWarnings } from './clockSkew.js';
 import { type SkillManifest } from './skillManifest.js';
 import { checkSkillBundle } from './skillBundle.js';
+import { checkGatewayBundleBytes } from './gatewayBundle.js';
 import { checkSkillTarget, checkTargets, prepareTargets } from './targets.js';
 
 export interface InstallOptions {
@@ -108,13 +108,7 @@ async function checkEverything(o: InstallOptions, now: () => number, state: Toke
   state.deploymentId = payload.deploymentId;
   const gatewayGz = await downloadVerified('gateway bundle', payload.gatewayBundle.url, payload.gatewayBundle.sha256, GATEWAY_LIMITS.maxTarBytes);
   const skillGz = await downloadVerified('skill bundle', payload.skillBundle.url, payload.skillBundle.sha256, SKILL_LIMITS.maxTarBytes);
-  const gateway = await scanArchive(gatewayGz, GATEWAY_LIMITS, 'gateway bundle');
-  if (!gateway.entries.some((e) => e.path === GATEWAY_ENTRY && e.type === 'file')) {
-    throw new TtmaError(ErrorCodes.INSTALL_ARCHIVE, `refused gateway bundle: it has no ${GATEWAY_ENTRY}; nothing was written`, 2);
-  }
-  // Built for this platform, CPU, Node ABI and glibc, and exactly the files its manifest lists (fails closed without one).
-  const hasManifest = gateway.entries.some((e) => e.path === BUNDLE_MANIFEST_PATH && e.type === 'file');
-  const bundle = checkGatewayBundle(gateway, hasManifest ? await readEntryText(gateway, BUNDLE_MANIFEST_PATH) : null, currentTarget());
+  const { archive: gateway, bundle } = await checkGatewayBundleBytes(gatewayGz, currentTarget());
   const { archive: skill, manifest } = await checkSkillBundle(skillGz);
   return { payload, gateway, bundle, skill, manifest };
 }

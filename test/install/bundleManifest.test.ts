@@ -94,12 +94,26 @@ test('a bundle built for another platform is refused, nothing written', async ()
   await refused({ target: { platform: 'darwin', glibc: null } }, ErrorCodes.INSTALL_PLATFORM, /built for darwin-/, 'kept');
 });
 
-test('a bundle without ttma-bundle.json (a plain tar of the checkout) is refused, nothing written', async () => {
-  await refused({ manifest: false }, ErrorCodes.INSTALL_ARCHIVE, /has no ttma-bundle\.json, so it is not a release bundle \(build one with npm run pack:gateway\)/, 'spent');
+/** A bundle every installer refuses, whatever its machine: the platform, running the installer's checks at start, mints no token for it. */
+async function noToken(options: GatewayBundleOptions, why: RegExp): Promise<void> {
+  const h = await startInstallPlatform({ gatewayBundle: await makeGatewayBundle(options), skillBundle: skill });
+  try {
+    const minted = await mint(h);
+    assert.equal(minted.status, 503, JSON.stringify(minted.body));
+    assert.equal(minted.body.error.code, ErrorCodes.CONFIG);
+    assert.match(minted.body.error.message, /^refusing to mint an install token: --gateway-bundle would be refused by every installer: refused gateway bundle: /);
+    assert.match(minted.body.error.message, why);
+  } finally {
+    await h.close();
+  }
+}
+
+test('a bundle without ttma-bundle.json (a plain tar of the checkout): no token is minted for it', async () => {
+  await noToken({ manifest: false }, /has no ttma-bundle\.json, so it is not a release bundle \(build one with npm run pack:gateway\)/);
 });
 
-test('a file the manifest does not list is refused, nothing written', async () => {
-  await refused({ unlisted: [{ path: 'dist/src/extra.js', content: Buffer.from('1'), executable: false }] }, ErrorCodes.INSTALL_ARCHIVE, /"dist\/src\/extra\.js" is not listed in ttma-bundle\.json/, 'spent');
+test('a file the manifest does not list: no token is minted for it', async () => {
+  await noToken({ unlisted: [{ path: 'dist/src/extra.js', content: Buffer.from('1'), executable: false }] }, /"dist\/src\/extra\.js" is not listed in ttma-bundle\.json/);
 });
 
 test('a bundle needing a newer glibc, or glibc on a machine without it, does not fit; an older one does', () => {

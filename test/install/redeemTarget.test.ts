@@ -115,7 +115,7 @@ test('an installer from before the check (no target) still redeems: the platform
   assert.equal((await redeemAs(token)).status, 200);
 });
 
-test('a platform whose gateway bundle has no readable manifest says so at start, and redeems without a check', async () => {
+test('a platform whose gateway bundle has no readable manifest says so at start, and mints no token (every installer would refuse the bundle)', async () => {
   for (const gatewayBundle of [await makeGatewayBundle({ manifest: false }), Buffer.from('not a tarball')]) {
     const p = await startInstallPlatform({ gatewayBundle, skillBundle: SKILL });
     try {
@@ -124,8 +124,8 @@ test('a platform whose gateway bundle has no readable manifest says so at start,
       assert.match(warning, /cannot refuse a mismatched installer before spending its token/);
       assert.match(warning, /npm run pack:gateway/);
       const minted = await mint(p);
-      const res = await call(p.base, 'POST', '/v1/install/redeem', { body: { token: minted.body.token, target: here } });
-      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(minted.status, 503, JSON.stringify(minted.body));
+      assert.match(minted.body.error.message, /--gateway-bundle would be refused by every installer: refused gateway bundle: .*rebuild it with npm run pack:gateway/);
     } finally {
       await p.close();
     }

@@ -2,13 +2,13 @@
  * A platform serving a skill bundle the installer would refuse mints no
  * token for it (503 TTMA_ERR_CONFIG, in the installer's own words) and says
  * so at start; before, the refusal came from the installer, after the token
- * was redeemed. A good bundle mints and installs.
+ * was redeemed. The same for the gateway bundle. A good bundle mints and installs.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { ErrorCodes } from '../../src/errors.js';
 import { runInstall } from '../../src/installer/Installer.js';
@@ -67,6 +67,31 @@ for (const [name, [skillBundle, why]] of Object.entries(refusedBundles)) {
     }
   });
 }
+
+test('a hostile or truncated gateway bundle: the platform says so at start and mints no token, naming the gateway bundle first', async () => {
+  const good = await makeGatewayBundle();
+  const cases: [Buffer, RegExp][] = [
+    [craftTarGz([{ path: 'dist/src/cli/ttma.js', body: 'x' }, { path: 'lib', type: '2', linkpath: '/usr/lib' }]), /entry "lib": a SymbolicLink entry/],
+    [gzipSync(gunzipSync(good).subarray(0, 700)), /not a valid tar archive/],
+  ];
+  for (const [bundle, why] of cases) {
+    // A bad skill bundle too: the gateway's refusal is the one named.
+    const h = await startInstallPlatform({ gatewayBundle: bundle, skillBundle: Buffer.from('skill bundle bytes') });
+    try {
+      const line = h.lines.find((l) => l.includes('--gateway-bundle would be refused by every installer'));
+      assert.ok(line, h.lines.join(''));
+      assert.match((JSON.parse(line) as { msg: string }).msg, why);
+      const res = await mint(h);
+      assert.equal(res.status, 503, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, ErrorCodes.CONFIG);
+      assert.match(res.body.error.message, /^refusing to mint an install token: --gateway-bundle would be refused by every installer: refused gateway bundle: /);
+      assert.match(res.body.error.message, why);
+      assert.match(res.body.error.message, /rebuild it with npm run pack:gateway/);
+    } finally {
+      await h.close();
+    }
+  }
+});
 
 test('a reissue is refused the same way (it would hand out the same bundle)', async () => {
   const h = await startInstallPlatform({ gatewayBundle, skillBundle: Buffer.from('skill bundle bytes') });

@@ -7,12 +7,26 @@
  * calls and the rest of the control plane do not depend on the bundles.
  */
 import { isTtmaError } from '../../errors.js';
+import { checkGatewayBundleBytes } from '../../installer/gatewayBundle.js';
 import { checkSkillBundle } from '../../installer/skillBundle.js';
 
-/** Why every installer would refuse the bundle, in the installer's words; null when it would not. */
-export async function skillBundleProblem(gz: Buffer): Promise<string | null> {
+/** Why every installer would refuse the skill bundle, in the installer's words; null when it would not. */
+export function skillBundleProblem(gz: Buffer): Promise<string | null> {
+  return problem(() => checkSkillBundle(gz));
+}
+
+/**
+ * The same for the gateway bundle, on any machine: which machine installs is
+ * known only at redemption (bundleTarget.ts refuses a mismatch then, before
+ * the token is spent).
+ */
+export function gatewayBundleProblem(gz: Buffer): Promise<string | null> {
+  return problem(() => checkGatewayBundleBytes(gz, null));
+}
+
+async function problem(check: () => Promise<unknown>): Promise<string | null> {
   try {
-    await checkSkillBundle(gz);
+    await check();
     return null;
   } catch (err) {
     if (!isTtmaError(err)) return String(err);

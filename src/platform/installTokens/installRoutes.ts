@@ -23,7 +23,7 @@ import { MemoryInstallTokenStore, type InstallTokenStore } from './InstallTokenS
 import { RedeemLimits, type RedeemRate } from './redeemLimits.js';
 import { parseInstallerTarget, readServedTarget, refuseMismatch, type ServedTarget } from './bundleTarget.js';
 import { describeTarget } from '../../wire/bundleTarget.js';
-import { refusedBundleMessage, skillBundleProblem } from './bundleChecks.js';
+import { gatewayBundleProblem, refusedBundleMessage, skillBundleProblem } from './bundleChecks.js';
 
 export interface InstallRoutesOptions {
   /** Default: the embedded store. */
@@ -82,11 +82,8 @@ export class InstallRoutes {
     const gateway = this.#bundles.get('gateway');
     // Never rejects: an unreadable bundle is a problem to report, not a crash.
     this.#servedTarget = gateway ? readServedTarget(gateway.bytes) : Promise.resolve(null);
-    const skill = this.#bundles.get('skill');
-    // Never rejects either: skillBundleProblem turns the installer's refusal into text.
-    this.#refusal = skill
-      ? skillBundleProblem(skill.bytes).then((p) => (p ? refusedBundleMessage('--skill-bundle', p, 'node dist/scripts/packSkill.js') : null))
-      : Promise.resolve(null);
+    // Never rejects either: bundleChecks.ts turns the installer's refusal into text; the gateway's is named first.
+    this.#refusal = this.#installerRefusal();
     this.#logger = options.logger;
     this.#limits = new RedeemLimits({
       ...(options.redeemRateLimit ? { perAddress: options.redeemRateLimit } : {}),
@@ -126,6 +123,15 @@ export class InstallRoutes {
       { code: ErrorCodes.INSTALL_ARCHIVE },
       `--gateway-bundle has no readable manifest (${served.problem}): the platform cannot tell which machines it runs on, so it cannot refuse a mismatched installer before spending its token, and every installer refuses such a bundle after the download; build the bundle with npm run pack:gateway`,
     );
+  }
+
+  async #installerRefusal(): Promise<string | null> {
+    const gateway = this.#bundles.get('gateway');
+    const skill = this.#bundles.get('skill');
+    const gatewayProblem = gateway ? await gatewayBundleProblem(gateway.bytes) : null;
+    if (gatewayProblem) return refusedBundleMessage('--gateway-bundle', gatewayProblem, 'npm run pack:gateway');
+    const skillProblem = skill ? await skillBundleProblem(skill.bytes) : null;
+    return skillProblem ? refusedBundleMessage('--skill-bundle', skillProblem, 'node dist/scripts/packSkill.js') : null;
   }
 
   /** Called once the port is known, unless a public URL was given. */
