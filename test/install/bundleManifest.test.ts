@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { ErrorCodes, isTtmaError, type ErrorCode } from '../../src/errors.js';
 import { currentTarget, targetMismatch, type BundleTarget } from '../../src/installer/bundleManifest.js';
 import { runInstall } from '../../src/installer/Installer.js';
+import { checkGatewayBundleBytes } from '../../src/installer/gatewayBundle.js';
 import { packSkill } from '../../scripts/packSkill.js';
 import { runTtma } from '../helpers/runTtma.js';
 import { call } from '../platform/helpers.js';
@@ -96,7 +97,14 @@ test('a bundle built for another platform is refused, nothing written', async ()
 
 /** A bundle every installer refuses, whatever its machine: the platform, running the installer's checks at start, mints no token for it. */
 async function noToken(options: GatewayBundleOptions, why: RegExp): Promise<void> {
-  const h = await startInstallPlatform({ gatewayBundle: await makeGatewayBundle(options), skillBundle: skill });
+  const bytes = await makeGatewayBundle(options);
+  // The installer's own check (what runInstall calls after the download) refuses it with the same reason.
+  await assert.rejects(checkGatewayBundleBytes(bytes, currentTarget()), (err: unknown) => {
+    assert.ok(isTtmaError(err, ErrorCodes.INSTALL_ARCHIVE), String(err));
+    assert.match((err as Error).message, why);
+    return true;
+  });
+  const h = await startInstallPlatform({ gatewayBundle: bytes, skillBundle: skill });
   try {
     const minted = await mint(h);
     assert.equal(minted.status, 503, JSON.stringify(minted.body));
