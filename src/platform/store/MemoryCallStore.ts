@@ -163,6 +163,17 @@ export class MemoryCallStore implements CallStore {
     if (journaled) await this.#journal.flush();
   }
 
+  /** One walk over memory (no I/O): the records are kept in first-sight order, but a clock step could break it. */
+  async firstSeenBetween(fromMs: number, toMs: number, limit: number): Promise<CallRecord[]> {
+    const out: CallRecord[] = [];
+    for (const record of this.#calls.values()) {
+      const seenMs = Date.parse(record.firstSeenAt);
+      if (seenMs >= fromMs && seenMs <= toMs) out.push(record);
+    }
+    out.sort((a, b) => Date.parse(a.firstSeenAt) - Date.parse(b.firstSeenAt));
+    return out.slice(0, Math.max(0, limit)).map(cloneRecord);
+  }
+
   async ping(): Promise<void> {
     this.#journal.check();
   }
