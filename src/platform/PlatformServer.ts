@@ -151,6 +151,8 @@ export interface PlatformServerOptions {
    * checked with the provider this long after (default 60 s), `attempts` times at most (default 3; HungUpCalls).
    */
   hungUpCheck?: { afterMs?: number; attempts?: number };
+  /** Between two passes looking for outgoing calls nobody owns whose watch died with its process (default 60 s; UnownedDials). */
+  unownedDialSweepMs?: number;
   /** Waits before trying again a hang-up at a cap (or of a disabled deployment) the provider failed (default 1, 5, 30 s). */
   capHangupRetryMs?: readonly number[];
   /** An answered call whose media stream stopped and did not start again within this is ended here (default 30 s; StreamlessCalls). */
@@ -514,6 +516,7 @@ export class PlatformServer {
       now: this.#now,
       log: this.#log,
       onOutcome: (outcome) => this.metrics.unownedDial(outcome),
+      ...(options.unownedDialSweepMs !== undefined ? { sweepMs: options.unownedDialSweepMs } : {}),
     });
     this.#webhooks = new ProviderWebhooks({
       publicKey: this.#publicKey,
@@ -612,6 +615,8 @@ export class PlatformServer {
     if (caps) this.#background('redis eviction check', this.#warnIfEvicting());
     // Calls that ended before a stop and were never billed: resumed in the background (retried while the store is away).
     this.#settlementSweep.start();
+    // Unowned dials whose watch died with another process (UnownedDials: a pass a minute over the history index).
+    this.#unownedDials.start();
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
   }

@@ -22,6 +22,18 @@
  * or another on the same store (all are assumed to run with the same
  * provider settings).
  *
+ * Crash-safe: a watch lives in the process that took the event, and dies
+ * with it (an answered orphan may send no other event for as long as it
+ * talks). So every process also runs a periodic pass (`sweepMs`, default a
+ * minute, as SettlementSweep's) over the call store's history index by first
+ * sight (CallStore.firstSeenBetween: Redis ZRANGEBYSCORE on the index every
+ * record is on already, no new key and nothing on a call's path), from where
+ * its last pass stopped to now minus the grace, at most `sweepMax` records a
+ * pass (the rest next pass); each record outgoing, unlocked and not ended
+ * goes through the same check (claim, hang-up) as a watch's. The first pass
+ * of a process looks back `sweepLookbackMs` (default an hour). A record first
+ * seen is past the grace from its first event, as a watch counts.
+ *
  * Once: the claim is a key in the webhook replay store (Redis `SET NX` when
  * the platform runs on Redis, shared by every process), held for its window
  * (10 minutes); a hang-up that did not go through gives the claim back, so a
@@ -49,7 +61,7 @@ export const LOCK_MARGIN_MS = 2_000;
 const DEFAULT_MAX_WATCHED = 10_000;
 
 export interface UnownedDialsOptions {
-  calls: Pick<CallRegistry, 'get'>;
+  calls: Pick<CallRegistry, 'get' | 'store'>;
   provider: Pick<ProviderClient, 'hangup'>;
   /** Who hangs a call up, once across processes (the webhook replay store). */
   claims: Pick<ReplayStore, 'checkAndRemember' | 'forget'>;
@@ -60,13 +72,26 @@ export interface UnownedDialsOptions {
   maxWatched?: number;
   /** Counted per outcome (PlatformMetrics). */
   onOutcome?: (outcome: UnownedDialOutcome) => void;
+  /** Between two passes over the records (default 60 s). */
+  sweepMs?: number;
+  /** How far back the first pass of a process reads (default an hour). */
+  sweepLookbackMs?: number;
+  /** Records read a pass at most (default 1 000). */
+  sweepMax?: number;
 }
+
+const DEFAULT_SWEEP_MS = 60_000;
+const DEFAULT_SWEEP_LOOKBACK_MS = 3_600_000;
+const DEFAULT_SWEEP_MAX = 1_000;
 
 export class UnownedDials {
   readonly #o: UnownedDialsOptions;
   readonly #watched = new Map<string, NodeJS.Timeout>();
   readonly #checks = new Set<Promise<void>>();
   #closed = false;
+  #sweepTimer: NodeJS.Timeout | null = null;
+  /** First-sight time (ms) the passes have read up to; null before the first. */
+  #sweptToMs: number | null = null;
 
   constructor(options: UnownedDialsOptions) {
     this.#o = options;
@@ -95,9 +120,58 @@ export class UnownedDials {
     this.#watched.set(callId, timer);
   }
 
+  /** The periodic passes: the first one `sweepMs` from now (a start's dials in flight elsewhere get their grace). */
+  start(): void {
+    this.#scheduleSweep();
+  }
+
+  /**
+   * One pass: the records first seen since the last pass and past the grace, outgoing, unlocked and
+   * not ended, each checked as a watch's. Resolves with how many were checked; rejects when the store does not answer.
+   */
+  async sweep(): Promise<number> {
+    const max = this.#o.sweepMax ?? DEFAULT_SWEEP_MAX;
+    const toMs = this.#o.now() - this.#o.graceMs;
+    const fromMs = this.#sweptToMs ?? toMs - (this.#o.sweepLookbackMs ?? DEFAULT_SWEEP_LOOKBACK_MS);
+    if (toMs < fromMs) return 0;
+    const records = await this.#o.calls.store.firstSeenBetween(fromMs, toMs, max);
+    // A full page goes on from its last record next time (read again, inclusive: a check is idempotent).
+    const lastMs = Date.parse(records.at(-1)?.firstSeenAt ?? '');
+    this.#sweptToMs = records.length < max || !Number.isFinite(lastMs) ? toMs : Math.max(lastMs, fromMs + 1);
+    let checked = 0;
+    for (const record of records) {
+      if (this.#closed) break;
+      if (record.locked || record.direction !== 'outgoing' || record.state === 'ended' || this.#watched.has(record.callControlId)) continue;
+      checked += 1;
+      await this.#check(record.callControlId).catch((err: unknown) => {
+        this.#o.log.error({ callId: record.callControlId, code: isTtmaError(err) ? err.code : undefined }, 'unowned dial check failed');
+      });
+    }
+    return checked;
+  }
+
+  #scheduleSweep(): void {
+    if (this.#closed) return;
+    this.#sweepTimer = setTimeout(() => {
+      const pass = this.sweep().then(
+        () => undefined,
+        (err: unknown) => this.#o.log.warn({ code: isTtmaError(err) ? err.code : undefined }, 'unowned dials pass failed: tried again at the next'),
+      );
+      this.#checks.add(pass);
+      void pass.finally(() => {
+        this.#checks.delete(pass);
+        this.#scheduleSweep();
+      });
+    }, this.#o.sweepMs ?? DEFAULT_SWEEP_MS);
+    // A platform stopping is not held up by its next pass.
+    this.#sweepTimer.unref();
+  }
+
   /** Stops the timers; waits for the checks already running. */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#sweepTimer) clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = null;
     for (const timer of this.#watched.values()) clearTimeout(timer);
     this.#watched.clear();
     await Promise.all([...this.#checks]);

@@ -243,6 +243,22 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       assert.deepEqual(await calls.store.unsettled(10), [], 'a settled call is not put back');
     });
 
+    it('reads the records first seen in a time range, oldest first, at most a limit (the unowned-dials pass)', async () => {
+      const calls = await open();
+      const at = (s: number) => new Date(Date.UTC(2030, 0, 3, 0, 0, s)).toISOString();
+      const [before, dialled, unlocked, inboundCall, after] = [id(), id(), id(), id(), id()];
+      await calls.recordEvent(before, outbound, { event_type: 'call.initiated', occurred_at: at(0) }, at(0));
+      await calls.lock(dialled, 'dep-a', outbound, { nowIso: at(2) });
+      await calls.recordEvent(unlocked, outbound, { event_type: 'call.answered', occurred_at: at(3) }, at(3));
+      await calls.recordEvent(inboundCall, inbound, { event_type: 'call.initiated', occurred_at: at(4) }, at(4));
+      await calls.recordEvent(after, outbound, { event_type: 'call.initiated', occurred_at: at(9) }, at(9));
+      const range = async (from: number, to: number, limit: number) =>
+        (await calls.store.firstSeenBetween(Date.parse(at(from)), Date.parse(at(to)), limit)).map((r) => [r.callControlId, r.locked, r.state]);
+      assert.deepEqual(await range(2, 4, 10), [[dialled, true, 'initiated'], [unlocked, false, 'answered'], [inboundCall, false, 'initiated']]);
+      assert.deepEqual(await range(2, 4, 2), [[dialled, true, 'initiated'], [unlocked, false, 'answered']]);
+      assert.deepEqual(await range(5, 8, 10), []);
+    });
+
     it('stays bounded: never more than maxCalls, the newest kept', async () => {
       const calls = await open({ maxCalls: 3 });
       const ids: string[] = [];
@@ -287,11 +303,21 @@ it('the embedded store finds its unsettled calls again when its state directory 
     await first.lock('v3:billed', 'dep-a', inbound, now);
     await first.recordEvent('v3:billed', inbound, { event_type: 'call.hangup', occurred_at: now }, now);
     await first.patch('v3:billed', { billing: { source: 'cdr', durationMs: 1_000, billedMinutes: 1, costMicroUsd: 10_000 } });
+    // Hung up by the platform, no hang-up on the record: only the journaled mark shows it.
+    const markedAt = new Date(Date.parse(now) - 5_000).toISOString();
+    await first.lock('v3:hung-up', 'dep-a', outbound, markedAt);
+    await first.markHungUp('v3:hung-up', markedAt);
+    await first.lock('v3:hung-up-billed', 'dep-a', outbound, markedAt);
+    await first.markHungUp('v3:hung-up-billed', markedAt);
+    await first.patch('v3:hung-up-billed', { billing: { source: 'cdr', durationMs: 1_000, billedMinutes: 1, costMicroUsd: 10_000 } });
     await journal.close();
     const reopened = await StateJournal.open(dir);
     try {
-      // Rebuilt from the records (the index itself is not journaled), at the call's end.
-      assert.deepEqual(await new MemoryCallStore({ journal: reopened }).unsettled(10), [{ callControlId: 'v3:waiting', sinceMs: Date.parse(now) }]);
+      // Rebuilt from the records (at the call's end) and the marks (at the mark's time).
+      assert.deepEqual(await new MemoryCallStore({ journal: reopened }).unsettled(10), [
+        { callControlId: 'v3:hung-up', sinceMs: Date.parse(markedAt) },
+        { callControlId: 'v3:waiting', sinceMs: Date.parse(now) },
+      ]);
     } finally {
       await reopened.close();
     }

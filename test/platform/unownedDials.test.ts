@@ -10,7 +10,9 @@
  * is past, once (one hang-up request over both processes, one warn line, one
  * count in /metrics, the other process finding the call claimed while the
  * hang-up is in flight), and nothing billed to anyone. And a live dial whose
- * webhooks come before its answer must not be hung up.
+ * webhooks come before its answer must not be hung up. And when the process
+ * that took the call's webhooks (and so holds its watch) is killed too, another
+ * process's periodic pass over the call records hangs it up, once.
  */
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
@@ -86,9 +88,11 @@ describe('an outgoing call no deployment owns (its dial died before the lock)', 
   let recordedBeforeAnswer: boolean | null = null;
   let secret = '';
   let common: () => Record<string, unknown> = () => ({});
+  /** Every webhook goes to this port alone when set (a process that then dies). */
+  let onlyTo: number | null = null;
 
   before(async () => {
-    relay = await startRoundRobin(() => ports);
+    relay = await startRoundRobin(() => (onlyTo !== null ? [onlyTo] : ports));
     const keys = nacl.sign.keyPair();
     sim = new ProviderSimulator({
       apiKey: API_KEY,
@@ -113,6 +117,8 @@ describe('an outgoing call no deployment owns (its dial died before the lock)', 
       orphanReservationGraceMs: 5 * UNIT_MS,
       relayWebhooks: false,
       provider: PROVIDER,
+      // The passes over the records are the last test's: the others are about the watches.
+      unownedDialSweepMs: 600_000,
     });
     for (let i = 0; i < 2; i += 1) {
       const { logger, lines } = capturingLogger();
@@ -225,5 +231,46 @@ describe('an outgoing call no deployment owns (its dial died before the lock)', 
     const hungUp = await call(`http://127.0.0.1:${ports[0]}`, 'POST', PLATFORM_PATHS.hangup(id), { headers: agentHeaders(D.id, secret), body: {} });
     assert.equal(hungUp.status, 200);
     await waitFor('the call ended', () => sim.hasEnded(id));
+  });
+
+  it('the process holding the watch is killed too: another process\'s pass over the records hangs the call up, once', async () => {
+    const sweepMs = 300;
+    const { logger, lines } = capturingLogger();
+    const survivor = new PlatformServer({ ...common(), unownedDialSweepMs: sweepMs, logger } as PlatformServerOptions);
+    await survivor.start();
+    // The watcher takes every webhook of the call (so only it watches it), then dies before the grace.
+    const watcher = await platformProcess(common());
+    onlyTo = watcher.port;
+    try {
+      const dialler = await dyingDialler(common());
+      const dial = call(`http://127.0.0.1:${dialler.port}`, 'POST', PLATFORM_PATHS.dial, {
+        headers: agentHeaders(D.id, secret),
+        body: { to: '+15557654323', stream_url: `wss://${D.tunnelHost}/v1/media/unowned-0003`, stream_auth_token: STREAM_TOKEN },
+      });
+      await assert.rejects(dial, 'the dial is cut off with its process');
+      await dialler.exited;
+      const id = sim.callSummaries().filter((s) => s.direction === 'outgoing' && s.endedBy === null).at(-1)?.callId ?? '';
+      assert.ok(id, 'the provider placed the call before the process died');
+      await waitFor('the watcher recorded the answer, unlocked', async () => {
+        const record = await survivor.calls.get(id);
+        return record?.state === 'answered' && !record.locked;
+      }, GRACE_MS / 2);
+      const seenAt = Date.now();
+      watcher.child.kill('SIGKILL');
+      await watcher.exited;
+      // No other event comes to anyone (the call talks on; the relay still points at the dead process).
+      await waitFor('the orphan hung up by the surviving process', () => sim.hasEnded(id), GRACE_MS + 5 * sweepMs + 5_000);
+      assert.ok(Date.now() - seenAt < GRACE_MS + 5 * sweepMs + 5_000);
+      assert.equal(sim.callSummary(id)?.endedBy, 'gateway', 'ended by the hang-up action');
+      assert.equal(lines.filter((l) => l.includes(id) && l.includes('webhook recorded')).length, 0, 'the survivor took none of its events');
+      await sleep(5 * sweepMs);
+      const warned = lines.filter((l) => l.includes(id) && l.includes('no deployment owns') && l.includes('"level":40'));
+      assert.equal(warned.length, 1, warned.join('\n'));
+      assert.equal((await survivor.calls.get(id))?.billing, null, 'nobody billed');
+    } finally {
+      onlyTo = null;
+      watcher.child.kill('SIGKILL');
+      await survivor.stop();
+    }
   });
 });

@@ -174,6 +174,12 @@ export interface CallStore {
   markHungUp(callControlId: string, nowIso: string): Promise<void>;
   /** Takes a call off the unsettled index (nothing to settle: its record is gone, or it has no owner). */
   dropUnsettled(callControlId: string): Promise<void>;
+  /**
+   * Records first seen from `fromMs` to `toMs` (inclusive), oldest first, at most `limit`: the
+   * history read by time (Redis: the `index` sorted set; embedded: a walk over memory). Read by the
+   * unowned-dials pass only, never on a call's path.
+   */
+  firstSeenBetween(fromMs: number, toMs: number, limit: number): Promise<CallRecord[]>;
   /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer. */
   ping(): Promise<void>;
   ready?(timeoutMs?: number): Promise<boolean>;

@@ -5,8 +5,12 @@
  * over it, ended calls are forgotten first (oldest first), then the oldest.
  * Each change is set again in its journal table and flushed before the
  * method answers (StateJournal.ts), so a persistent journal keeps the records.
- * The unsettled index is not journaled: it follows from the records, so it
- * is rebuilt from them when the store opens (one pass over memory, no I/O).
+ * The unsettled index mostly follows from the records, so it is rebuilt from
+ * them when the store opens (one pass over memory, no I/O). The one entry no
+ * record shows, a call the platform hung up whose call.hangup has not come
+ * (markHungUp), is journaled in its own small table (id to the mark's time),
+ * dropped once the call is billed, dropped from the index or forgotten, so a
+ * restart still finds the call to settle.
  */
 import {
   BLANK_RECORDING,
@@ -39,13 +43,21 @@ export class MemoryCallStore implements CallStore {
   readonly #maxCalls: number;
   /** Ended, owned calls not billed yet: id to when the store learned it (ms). */
   readonly #unsettled = new Map<string, number>();
+  /** The marks of markHungUp: id to when (ms); a key only while its call awaits settlement. */
+  readonly #hungUp: JournalTable<number>;
 
   constructor(options: { maxCalls?: number; journal?: StateJournal } = {}) {
     this.#maxCalls = checkMaxRecords('call retention', 'maxCalls', options.maxCalls ?? DEFAULT_MAX_CALLS);
     this.#journal = options.journal ?? StateJournal.inMemory();
     this.#calls = this.#journal.table<CallRecord>('calls');
+    this.#hungUp = this.#journal.table<number>('calls.hungUp');
+    // A mark comes before the call's end (or it would not have been made): its time is the entry's, as ZADD NX keeps it.
+    for (const [id, sinceMs] of [...this.#hungUp]) {
+      if (markable(this.#calls.get(id))) this.#unsettled.set(id, sinceMs);
+      else this.#hungUp.delete(id);
+    }
     for (const [id, record] of this.#calls) {
-      if (awaitsSettlement(record)) this.#unsettled.set(id, Date.parse(record.endedAt ?? '') || Date.parse(record.firstSeenAt) || 0);
+      if (awaitsSettlement(record) && !this.#unsettled.has(id)) this.#unsettled.set(id, Date.parse(record.endedAt ?? '') || Date.parse(record.firstSeenAt) || 0);
     }
   }
 
@@ -104,7 +116,7 @@ export class MemoryCallStore implements CallStore {
     if (!record) return false;
     if (fields.reservationId !== undefined) record.reservationId = fields.reservationId;
     if (fields.billing !== undefined) record.billing = fields.billing ? { ...fields.billing } : null;
-    if (record.billing) this.#unsettled.delete(callControlId);
+    if (record.billing) this.#dropMark(callControlId);
     this.#calls.set(callControlId, record);
     await this.#journal.flush();
     return true;
@@ -136,15 +148,30 @@ export class MemoryCallStore implements CallStore {
     return out.slice(0, Math.max(0, limit));
   }
 
-  /** Not journaled (the index follows from the records): a restart forgets it; one process has no other to hand it to. */
+  /** Journaled (no record shows it until the hang-up comes), and on disk before it answers: the reservation is released after. */
   async markHungUp(callControlId: string, nowIso: string): Promise<void> {
-    const record = this.#calls.get(callControlId);
-    if (!record?.locked || record.deploymentId === null || record.billing !== null || this.#unsettled.has(callControlId)) return;
-    this.#unsettled.set(callControlId, Date.parse(nowIso) || Date.now());
+    if (!markable(this.#calls.get(callControlId)) || this.#unsettled.has(callControlId)) return;
+    const sinceMs = Date.parse(nowIso) || Date.now();
+    this.#unsettled.set(callControlId, sinceMs);
+    this.#hungUp.set(callControlId, sinceMs);
+    await this.#journal.flush();
   }
 
   async dropUnsettled(callControlId: string): Promise<void> {
-    this.#unsettled.delete(callControlId);
+    const journaled = this.#hungUp.has(callControlId);
+    this.#dropMark(callControlId);
+    if (journaled) await this.#journal.flush();
+  }
+
+  /** One walk over memory (no I/O): the records are kept in first-sight order, but a clock step could break it. */
+  async firstSeenBetween(fromMs: number, toMs: number, limit: number): Promise<CallRecord[]> {
+    const out: CallRecord[] = [];
+    for (const record of this.#calls.values()) {
+      const seenMs = Date.parse(record.firstSeenAt);
+      if (seenMs >= fromMs && seenMs <= toMs) out.push(record);
+    }
+    out.sort((a, b) => Date.parse(a.firstSeenAt) - Date.parse(b.firstSeenAt));
+    return out.slice(0, Math.max(0, limit)).map(cloneRecord);
   }
 
   async ping(): Promise<void> {
@@ -200,8 +227,19 @@ export class MemoryCallStore implements CallStore {
 
   #forget(id: string): void {
     this.#calls.delete(id);
-    this.#unsettled.delete(id);
+    this.#dropMark(id);
   }
+
+  /** Off the index, and its journaled mark with it (a line only if there was one). */
+  #dropMark(id: string): void {
+    this.#unsettled.delete(id);
+    this.#hungUp.delete(id);
+  }
+}
+
+/** What markHungUp marks: a call owned by a deployment, not billed yet (ended or not). */
+function markable(record: CallRecord | undefined): boolean {
+  return record !== undefined && record.locked && record.deploymentId !== null && record.billing === null;
 }
 
 /** Ended, owned by a deployment, and no settlement written on it yet. */

@@ -177,6 +177,15 @@ export class RedisCallStore extends RedisBackedStore implements CallStore {
     await this.run(() => this.#commands.ttmaCallHungUp(this.#key(callControlId), this.#unsettled(), callControlId, Date.parse(nowIso) || Date.now()));
   }
 
+  async firstSeenBetween(fromMs: number, toMs: number, limit: number): Promise<CallRecord[]> {
+    const ids = await this.run(() => this.redis.zrangebyscore(this.#index(), Math.floor(fromMs), Math.floor(toMs), 'LIMIT', 0, Math.max(0, limit)));
+    const out: CallRecord[] = [];
+    for (let i = 0; i < ids.length; i += LIST_BATCH) {
+      for (const record of await this.#fetch(ids.slice(i, i + LIST_BATCH))) if (record) out.push(record);
+    }
+    return out;
+  }
+
   async dropUnsettled(callControlId: string): Promise<void> {
     await this.run(() => this.redis.zrem(this.#unsettled(), callControlId));
   }
