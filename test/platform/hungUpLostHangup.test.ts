@@ -9,16 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AddressInfo } from 'node:net';
-import nacl from 'tweetnacl';
-import { WebSocketServer } from 'ws';
-import { createLogger } from '../../src/log.js';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
 import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until } from './helpers.js';
-import { startLossyRelay, type LossyRelay } from './lossyRelay.js';
+import { simBehindLossyRelay, type LossyRelay } from './lossyRelay.js';
 
 const skip = redisUnavailable();
 const API_KEY = 'sim-provider-key-for-hung-up-calls';
@@ -41,25 +37,7 @@ describe('a call the platform hung up, its call.hangup lost for good', { skip },
 
   async function stack(unitMs: number): Promise<Stack> {
     const { logger, lines } = capturingLogger();
-    let platformPort = 0;
-    const relay = await startLossyRelay(() => platformPort, new Set(['call.hangup']));
-    // The gateway's media endpoint, as far as the simulator needs one: it takes the stream and holds it.
-    const media = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise((resolve) => media.once('listening', resolve));
-    const mediaUrl = `ws://127.0.0.1:${(media.address() as AddressInfo).port}`;
-    const keys = nacl.sign.keyPair();
-    const sim = new ProviderSimulator({
-      apiKey: API_KEY,
-      signingSecretKey: keys.secretKey,
-      webhookUrls: [`http://127.0.0.1:${relay.port}/v1/provider/webhooks`],
-      tunnels: { [CAP.tunnelHost]: mediaUrl, [OFF.tunnelHost]: mediaUrl },
-      answerTimeoutMs: 3_000,
-      ringMs: 100,
-      // The callee never hangs up within the test: only the platform ends the call.
-      outboundTalkMs: 600_000,
-      logger: createLogger('sim', 'silent'),
-    });
-    const { port: simPort } = await sim.start();
+    const { sim, simPort, relay, platformPort, stop: stopSim } = await simBehindLossyRelay(API_KEY, [CAP.tunnelHost, OFF.tunnelHost]);
     const platform = new PlatformServer({
       providerBaseUrl: `http://127.0.0.1:${simPort}`,
       providerApiKey: API_KEY,
@@ -73,16 +51,14 @@ describe('a call the platform hung up, its call.hangup lost for good', { skip },
       hungUpCheck: { afterMs: CHECK_AFTER_MS },
       logger,
     });
-    platformPort = (await platform.start()).port;
+    const { port } = await platform.start();
+    platformPort(port);
     return {
       sim, platform, relay, lines,
-      base: `http://127.0.0.1:${platformPort}`,
+      base: `http://127.0.0.1:${port}`,
       stop: async () => {
         await platform.stop();
-        await sim.stop();
-        await relay.close();
-        for (const ws of media.clients) ws.terminate();
-        await new Promise((resolve) => media.close(resolve));
+        await stopSim();
       },
     };
   }

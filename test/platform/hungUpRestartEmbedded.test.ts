@@ -8,20 +8,15 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import nacl from 'tweetnacl';
-import { WebSocketServer } from 'ws';
-import { createLogger } from '../../src/log.js';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { MemoryCallStore } from '../../src/platform/store/MemoryCallStore.js';
 import { StateJournal } from '../../src/platform/store/StateJournal.js';
-import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until } from './helpers.js';
-import { startLossyRelay } from './lossyRelay.js';
+import { simBehindLossyRelay } from './lossyRelay.js';
 
 const API_KEY = 'sim-provider-key-for-hung-up-restart';
 const DEP = { id: 'hung-up-restart', numbers: ['+15552220203'], tunnelHost: 'hung-up-restart.trycloudflare.com' };
@@ -29,24 +24,8 @@ const SETTLED = 'call settled from the provider figure';
 
 it('embedded store: a call hung up at a cap, its hang-up lost, is settled once by the next start on the same state directory', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ttma-hungup-restart-'));
+  const { sim, simPort, relay, platformPort: forwardTo, stop: stopSim } = await simBehindLossyRelay(API_KEY, [DEP.tunnelHost]);
   let platformPort = 0;
-  const relay = await startLossyRelay(() => platformPort, new Set(['call.hangup']));
-  const media = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise((resolve) => media.once('listening', resolve));
-  const mediaUrl = `ws://127.0.0.1:${(media.address() as AddressInfo).port}`;
-  const keys = nacl.sign.keyPair();
-  const sim = new ProviderSimulator({
-    apiKey: API_KEY,
-    signingSecretKey: keys.secretKey,
-    webhookUrls: [`http://127.0.0.1:${relay.port}/v1/provider/webhooks`],
-    tunnels: { [DEP.tunnelHost]: mediaUrl },
-    answerTimeoutMs: 3_000,
-    ringMs: 100,
-    // The callee never hangs up within the test: only the platform ends the call.
-    outboundTalkMs: 600_000,
-    logger: createLogger('sim', 'silent'),
-  });
-  const { port: simPort } = await sim.start();
   const start = async (journal: StateJournal): Promise<{ platform: PlatformServer; lines: string[] }> => {
     const { logger, lines } = capturingLogger();
     const platform = new PlatformServer({
@@ -64,6 +43,7 @@ it('embedded store: a call hung up at a cap, its hang-up lost, is settled once b
       logger,
     });
     platformPort = (await platform.start()).port;
+    forwardTo(platformPort);
     return { platform, lines };
   };
 
@@ -121,10 +101,7 @@ it('embedded store: a call hung up at a cap, its hang-up lost, is settled once b
     assert.deepEqual(await new MemoryCallStore({ journal }).unsettled(10), []);
   } finally {
     await journal.close();
-    await sim.stop();
-    await relay.close();
-    for (const ws of media.clients) ws.terminate();
-    await new Promise((resolve) => media.close(resolve));
+    await stopSim();
     await rm(dir, { recursive: true, force: true });
   }
 });

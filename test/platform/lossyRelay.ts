@@ -5,6 +5,10 @@
  */
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import nacl from 'tweetnacl';
+import { WebSocketServer } from 'ws';
+import { createLogger } from '../../src/log.js';
+import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { readAll } from './helpers.js';
 
 export interface DroppedWebhook {
@@ -62,4 +66,47 @@ export function startLossyRelay(target: () => number, drop: ReadonlySet<string>)
       }),
     ),
   );
+}
+
+/**
+ * The simulator with its webhooks through a relay that drops `drop` (call.hangup by default),
+ * and a media endpoint for `tunnelHosts` that takes each stream and holds it (as far as the
+ * simulator needs a gateway). The callee never hangs up within a test: only the platform ends a
+ * call. `platformPort` says where the relay forwards (the platform starts after the simulator).
+ */
+export async function simBehindLossyRelay(
+  apiKey: string,
+  tunnelHosts: string[],
+  drop: ReadonlySet<string> = new Set(['call.hangup']),
+): Promise<{ sim: ProviderSimulator; simPort: number; relay: LossyRelay; platformPort(port: number): void; stop(): Promise<void> }> {
+  let platformPort = 0;
+  const relay = await startLossyRelay(() => platformPort, drop);
+  const media = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => media.once('listening', resolve));
+  const mediaUrl = `ws://127.0.0.1:${(media.address() as AddressInfo).port}`;
+  const sim = new ProviderSimulator({
+    apiKey,
+    signingSecretKey: nacl.sign.keyPair().secretKey,
+    webhookUrls: [`http://127.0.0.1:${relay.port}/v1/provider/webhooks`],
+    tunnels: Object.fromEntries(tunnelHosts.map((host) => [host, mediaUrl])),
+    answerTimeoutMs: 3_000,
+    ringMs: 100,
+    outboundTalkMs: 600_000,
+    logger: createLogger('sim', 'silent'),
+  });
+  const { port: simPort } = await sim.start();
+  return {
+    sim,
+    simPort,
+    relay,
+    platformPort: (port) => {
+      platformPort = port;
+    },
+    async stop() {
+      await sim.stop();
+      await relay.close();
+      for (const ws of media.clients) ws.terminate();
+      await new Promise((resolve) => media.close(resolve));
+    },
+  };
 }
