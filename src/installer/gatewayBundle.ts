@@ -21,7 +21,11 @@ export interface CheckedGatewayBundle {
  * at redemption, bundleTarget.ts), so the manifest is checked against its own target.
  */
 export async function checkGatewayBundleBytes(gz: Buffer, machine: BundleTarget | null): Promise<CheckedGatewayBundle> {
-  const archive = await scanArchive(gz, GATEWAY_LIMITS, 'gateway bundle');
+  return checkGatewayArchive(await scanArchive(gz, GATEWAY_LIMITS, 'gateway bundle'), machine);
+}
+
+/** The same checks on an archive already scanned, so the platform scans its bundle once at start. */
+export async function checkGatewayArchive(archive: ScannedArchive, machine: BundleTarget | null): Promise<CheckedGatewayBundle> {
   if (!archive.entries.some((e) => e.path === GATEWAY_ENTRY && e.type === 'file')) {
     throw new TtmaError(ErrorCodes.INSTALL_ARCHIVE, `refused gateway bundle: it has no ${GATEWAY_ENTRY}; nothing was written`, 2);
   }

@@ -11,27 +11,30 @@
  * manifest cannot be checked here (the installer refuses it after the
  * download anyway): the platform says so at start.
  */
-import { ErrorCodes, TtmaError, isTtmaError } from '../../errors.js';
-import { GATEWAY_LIMITS, scanArchive } from '../../installer/archiveScan.js';
+import { ErrorCodes, TtmaError } from '../../errors.js';
 import { BUNDLE_MANIFEST_PATH, parseBundleManifest } from '../../installer/bundleManifest.js';
 import { readEntryText } from '../../installer/readEntry.js';
 import { bundleTargetSchema, describeTarget, targetMismatch, type BundleTarget } from '../../wire/bundleTarget.js';
+import { installerWords, type ScannedGatewayBundle } from './bundleChecks.js';
 
 /** What the served gateway bundle's manifest says it is built for, or why it says nothing. */
 export type ServedTarget = { target: BundleTarget } | { problem: string };
 
-export async function readServedTarget(gz: Buffer): Promise<ServedTarget> {
+export async function readServedTarget(scanned: ScannedGatewayBundle): Promise<ServedTarget> {
+  if ('problem' in scanned) return { problem: withoutPrefix(scanned.problem) };
+  const { archive } = scanned;
   try {
-    const archive = await scanArchive(gz, GATEWAY_LIMITS, 'gateway bundle');
     if (!archive.entries.some((e) => e.path === BUNDLE_MANIFEST_PATH && e.type === 'file')) {
       return { problem: `it has no ${BUNDLE_MANIFEST_PATH}, so it is not a release bundle (build one with npm run pack:gateway)` };
     }
     return { target: parseBundleManifest(await readEntryText(archive, BUNDLE_MANIFEST_PATH)).target };
   } catch (err) {
-    // The installer's words, without its "nothing was written" tail (nothing is being written here).
-    const said = isTtmaError(err) ? err.message : String(err);
-    return { problem: said.replace(/^refused gateway bundle: /, '').replace(/; (the whole archive was refused and )?nothing was written$/, '') };
+    return { problem: withoutPrefix(installerWords(err)) };
   }
+}
+
+function withoutPrefix(problem: string): string {
+  return problem.replace(/^refused gateway bundle: /, '');
 }
 
 /**

@@ -23,7 +23,7 @@ import { MemoryInstallTokenStore, type InstallTokenStore } from './InstallTokenS
 import { RedeemLimits, type RedeemRate } from './redeemLimits.js';
 import { parseInstallerTarget, readServedTarget, refuseMismatch, type ServedTarget } from './bundleTarget.js';
 import { describeTarget } from '../../wire/bundleTarget.js';
-import { gatewayBundleProblem, refusedBundleMessage, skillBundleProblem } from './bundleChecks.js';
+import { gatewayBundleProblem, refusedBundleMessage, scanGatewayBundle, skillBundleProblem, type ScannedGatewayBundle } from './bundleChecks.js';
 
 export interface InstallRoutesOptions {
   /** Default: the embedded store. */
@@ -80,10 +80,11 @@ export class InstallRoutes {
       if (bytes) this.#bundles.set(name, { bytes, sha256: createHash('sha256').update(bytes).digest('hex') });
     }
     const gateway = this.#bundles.get('gateway');
-    // Never rejects: an unreadable bundle is a problem to report, not a crash.
-    this.#servedTarget = gateway ? readServedTarget(gateway.bytes) : Promise.resolve(null);
+    // Scanned once for both uses. Never rejects: an unreadable bundle is a problem to report, not a crash.
+    const scanned = gateway ? scanGatewayBundle(gateway.bytes) : null;
+    this.#servedTarget = scanned ? scanned.then(readServedTarget) : Promise.resolve(null);
     // Never rejects either: bundleChecks.ts turns the installer's refusal into text; the gateway's is named first.
-    this.#refusal = this.#installerRefusal();
+    this.#refusal = this.#installerRefusal(scanned);
     this.#logger = options.logger;
     this.#limits = new RedeemLimits({
       ...(options.redeemRateLimit ? { perAddress: options.redeemRateLimit } : {}),
@@ -125,10 +126,9 @@ export class InstallRoutes {
     );
   }
 
-  async #installerRefusal(): Promise<string | null> {
-    const gateway = this.#bundles.get('gateway');
+  async #installerRefusal(scannedGateway: Promise<ScannedGatewayBundle> | null): Promise<string | null> {
     const skill = this.#bundles.get('skill');
-    const gatewayProblem = gateway ? await gatewayBundleProblem(gateway.bytes) : null;
+    const gatewayProblem = scannedGateway ? await gatewayBundleProblem(await scannedGateway) : null;
     if (gatewayProblem) return refusedBundleMessage('--gateway-bundle', gatewayProblem, 'npm run pack:gateway');
     const skillProblem = skill ? await skillBundleProblem(skill.bytes) : null;
     return skillProblem ? refusedBundleMessage('--skill-bundle', skillProblem, 'node dist/scripts/packSkill.js') : null;
