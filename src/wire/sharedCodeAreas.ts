@@ -28,8 +28,8 @@
  * leadingDigits, or its fixedLine/mobile nationalNumberPattern where it has none, and the main
  * country's pattern leaving the range out); "libphonenumber XX" below means that territory's
  * entry in resources/PhoneNumberMetadata.xml. Only ranges a territory has to itself are listed:
- * Åland, Svalbard, the Vatican, Christmas Island, Cocos, Western Sahara and Mayotte's mobiles
- * share the main country's mobile ranges, so "+358" etc. still reach those mobiles.
+ * the mobiles of Åland, Svalbard, the Vatican, Christmas Island, Cocos and Western Sahara are in
+ * the main country's mobile ranges, so "+358" etc. still reach those mobiles.
  *
  * Considered and left out:
  * - +590 Saint Barthélemy (BL) and Saint Martin (MF) vs Guadeloupe (GP): libphonenumber BL and
@@ -111,7 +111,8 @@ export const SHARED_CODE_AREAS: readonly SharedCodeArea[] = [
   // https://interfax.com/newsroom/top-stories/66660/). No ISO code, but rated by its own prefix.
   { name: 'Abkhazia', apart: 'numbered in the +7 plan but rated apart from Russia', prefixes: ['+7840', '+7940'] },
   // The Crown Dependencies: the islands' area codes (libphonenumber JE, GG, IM fixedLine) and
-  // the mobile blocks Ofcom gave their operators (their mobile patterns; GB's leaves them out).
+  // the mobile blocks Ofcom gave their operators (their mobile patterns; GB's leaves them out,
+  // but for 7924, which its broad 79 range also covers: listed as the Isle of Man's, fail closed).
   { name: 'Jersey', apart: CROWN_DEPENDENCY, prefixes: ['+441534', '+447509', '+4477003', '+4477007', '+4477008', '+447797', '+447829', '+447937'] },
   { name: 'Guernsey', apart: CROWN_DEPENDENCY, prefixes: ['+441481', '+447781', '+447839', '+4479111', '+4479117'] },
   { name: 'the Isle of Man', apart: CROWN_DEPENDENCY, prefixes: ['+441624', '+4474576', '+447524', '+447624', '+447924'] },

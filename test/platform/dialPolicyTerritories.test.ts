@@ -15,9 +15,9 @@ import { after, before, describe, it } from 'node:test';
 import { defaultDialPrefixes } from '../../src/platform/DeploymentRegistry.js';
 import { countryCallingCode } from '../../src/wire/countryCallingCodes.js';
 import { dialPrefixRefusal } from '../../src/wire/dialPrefixes.js';
-import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { SHARED_CODE_AREAS } from '../../src/wire/sharedCodeAreas.js';
-import { STREAM_TOKEN, adminHeaders, agentHeaders, call, startHarness, type Harness } from './helpers.js';
+import { adminHeaders, call } from './helpers.js';
+import { startDialPolicyHarness, type DialPolicyHarness, type DialTarget } from './dialPolicyHarness.js';
 
 interface Area {
   name: string;
@@ -126,40 +126,13 @@ describe('the territories through the platform: dial refused with the reason, no
   const ANY = { id: 'terr-any', numbers: ['+15550100402'], tunnelHost: 'anyterr.trycloudflare.com', dialPolicy: { allowPrefixes: ['+'] } };
   const UK = { id: 'terr-uk', numbers: ['+442071234500'], tunnelHost: 'ukterr.trycloudflare.com' };
   const JE = { id: 'terr-je', numbers: ['+441534456700'], tunnelHost: 'je.trycloudflare.com' };
-  let h: Harness;
-  const secrets = new Map<string, string>();
+  let p: DialPolicyHarness;
   before(async () => {
-    h = await startHarness({ rateLimit: { ratePerSec: 10_000, burst: 10_000 } });
-    for (const d of [PARENTS, OWN, ANY, UK, JE]) {
-      const created = await call(h.base, 'POST', '/v1/admin/deployments', { headers: adminHeaders(), body: d });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      secrets.set(d.id, created.body.agentSecret as string);
-    }
+    p = await startDialPolicyHarness([PARENTS, OWN, ANY, UK, JE], 'terr');
   });
-  after(() => h.close());
-
-  let seq = 0;
-  const dial = (d: { id: string; tunnelHost: string }, to: string) =>
-    call(h.base, 'POST', PLATFORM_PATHS.dial, {
-      headers: agentHeaders(d.id, secrets.get(d.id)!),
-      body: { to, stream_url: `wss://${d.tunnelHost}/v1/media/terr-${Date.now()}-${++seq}`, stream_auth_token: STREAM_TOKEN },
-    });
-  const posts = () => h.provider.requests.filter((r) => r.method === 'POST').length;
-
-  async function allowed(d: { id: string; tunnelHost: string }, to: string): Promise<void> {
-    const res = await dial(d, to);
-    assert.equal(res.status, 200, `${d.id} -> ${to}: ${JSON.stringify(res.body)}`);
-  }
-
-  async function refused(d: { id: string; tunnelHost: string }, to: string, message: string | RegExp, code = 'TTMA_ERR_DIAL_POLICY'): Promise<void> {
-    const before = posts();
-    const res = await dial(d, to);
-    assert.equal(res.status, 403, `${d.id} -> ${to}: ${JSON.stringify(res.body)}`);
-    assert.equal(res.body.error.code, code, `${d.id} -> ${to}`);
-    if (typeof message === 'string') assert.equal(res.body.error.message, message, `${d.id} -> ${to}`);
-    else assert.match(res.body.error.message, message, `${d.id} -> ${to}`);
-    assert.equal(posts(), before, `${d.id} -> ${to}: nothing reached the provider`);
-  }
+  after(() => p.h.close());
+  const allowed = (d: DialTarget, to: string) => p.allowed(d, to);
+  const refused = (d: DialTarget, to: string, reason: string | RegExp, code?: string) => p.refused(d, to, reason, code);
 
   it('a policy of the country codes: every area refused with its reason; the numbers next to them dialled', async () => {
     for (const { area, prefix, to } of cases) await refused(PARENTS, to, `destination refused by the dialling policy: ${reason(area, prefix)}`);
@@ -177,12 +150,12 @@ describe('the territories through the platform: dial refused with the reason, no
   });
 
   it('a UK deployment\'s default "+44" (stored as such, as before) no longer reaches Jersey; a Jersey deployment dials Jersey, not the UK', async () => {
-    const stored = await call(h.base, 'GET', `/v1/admin/deployments/${UK.id}`, { headers: adminHeaders() });
+    const stored = await call(p.h.base, 'GET', `/v1/admin/deployments/${UK.id}`, { headers: adminHeaders() });
     assert.deepEqual(stored.body.dialPolicy, { allowPrefixes: ['+44'] });
     await allowed(UK, '+442071234567');
     await refused(UK, '+441534456789', /^destination refused by the dialling policy: \+441534 is Jersey, a Crown Dependency in the \+44 plan, not the UK: add \+441534 to the dial policy to allow it$/);
     await refused(UK, '+447624123456', /\+447624 is the Isle of Man/);
-    const je = await call(h.base, 'GET', `/v1/admin/deployments/${JE.id}`, { headers: adminHeaders() });
+    const je = await call(p.h.base, 'GET', `/v1/admin/deployments/${JE.id}`, { headers: adminHeaders() });
     assert.deepEqual(je.body.dialPolicy, { allowPrefixes: AREAS[1]!.prefixes });
     await allowed(JE, '+441534456789');
     await allowed(JE, '+447797712345');
