@@ -3,8 +3,8 @@
  * (the platform enforces it: src/platform/DeploymentRegistry.ts checkDialPolicy). A prefix
  * reaches the numbers that start with it, except that a country code shared with smaller
  * places (src/wire/sharedCodeAreas.ts) reaches only the larger country: "+1" is the US and
- * Canada, not Jamaica; "+1876" or "+" reaches Jamaica. Fail closed: a stored "+1" that used
- * to reach the Caribbean no longer does.
+ * Canada, not Jamaica; "+1876" or "+" reaches Jamaica; "+44" is the UK, not Jersey ("+441534").
+ * Fail closed: a stored "+1" that used to reach the Caribbean, or a "+44" Jersey, no longer does.
  */
 import { countryCallingCode } from './countryCallingCodes.js';
 import { sharedCodeArea } from './sharedCodeAreas.js';
