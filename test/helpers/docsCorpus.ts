@@ -46,16 +46,18 @@ export function userDoc(path: string): TextFile {
 
 const sources = new Map<string, TextFile[]>();
 
-/** Every .ts file under `dir` (relative to the repository), sorted. */
-export function sourceFiles(dir: string): TextFile[] {
-  let files = sources.get(dir);
+/** Every file under `dir` (relative to the repository) whose name ends in one of `endings`, sorted. */
+export function sourceFiles(dir: string, endings: readonly string[] = ['.ts']): TextFile[] {
+  const key = `${dir} ${endings.join(' ')}`;
+  let files = sources.get(key);
   if (!files) {
+    const wanted = (name: string) => endings.some((end) => name.endsWith(end));
     const walk = (abs: string): string[] =>
-      readdirSync(abs, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(abs, e.name)) : e.name.endsWith('.ts') ? [join(abs, e.name)] : []));
+      readdirSync(abs, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(abs, e.name)) : wanted(e.name) ? [join(abs, e.name)] : []));
     files = walk(join(ROOT, dir))
       .sort()
       .map((abs) => read(relative(ROOT, abs)));
-    sources.set(dir, files);
+    sources.set(key, files);
   }
   return files;
 }
