@@ -7,12 +7,12 @@ export const USAGE = `usage: ttma <command> [flags]
 commands:
   demo       run platform, simulator, gateway and echo agent locally and place calls
              [--calls N (8)] [--seconds S (10)] [--workers W] [--codec pcmu|pcma|l16|g722|opus] [--json]
-             [--media-sockets worker|front] [--keep-logs] [--agent echo|ws|openclaw|realtime and --agent-* flags]
+             [--media-sockets worker|front] [--keep-logs] [--agent echo|ws|openclaw|realtime and the gateway's agent flags, docs/configuration.md]
              [--drop-streams] [--tunnel-outage MS] [--kill-gateway]: see a stream, a tunnel or the gateway lost
              mid-call and the calls kept (docs/control.md)
   gateway    run the voice gateway on 127.0.0.1
              [--config FILE] [--print-config] and flags (docs/configuration.md)
-  doctor     check a gateway configuration and the running gateway (same flags as gateway)
+  doctor     check a gateway configuration and the running gateway (the gateway's flags, docs/configuration.md)
              [--json]; exits 1 if any check fails
              [--install-dir D]: also the installed units (as systemd reads them, $SYSTEMD_UNIT_PATH
              included), secrets and bundle digests; [--root DIR] with it: an offline image or chroot,
