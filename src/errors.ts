@@ -29,7 +29,6 @@ export const ErrorCodes = {
   WORKER: 'TTMA_ERR_WORKER',
   /** A gateway HTTP handler threw or its promise rejected (a bug): answered 500, the process lives (src/front/httpRoutes.ts). */
   INTERNAL: 'TTMA_ERR_INTERNAL',
-  CHANNEL_CLOSED: 'TTMA_ERR_CHANNEL_CLOSED',
   OVERLOADED: 'TTMA_ERR_OVERLOADED',
   RATE_LIMITED: 'TTMA_ERR_RATE_LIMITED',
   BAD_REQUEST: 'TTMA_ERR_BAD_REQUEST',

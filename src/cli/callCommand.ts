@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 import { intFlag, readSecretFile } from './args.js';
+import { CALL_FLAGS, CALLS_FLAGS, DASHBOARD_FLAGS, RECORDING_FLAGS } from './commandFlags.js';
 import { localJson, localTarget, readSignedAnswer, signedRequest, type LocalAnswer, type LocalTarget } from './localClient.js';
 
 const E164 = /^\+[1-9]\d{6,14}$/;
@@ -32,13 +33,6 @@ const LIST_TIMEOUT_MS = 5_000;
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 /** A recording streams through the gateway; it fails when no byte comes for this long. */
 const RECORDING_IDLE_MS = 30_000;
-
-const COMMON = {
-  'local-port': { type: 'string' },
-  'agent-secret-file': { type: 'string' },
-  'install-dir': { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
 
 interface Common {
   'local-port'?: string | undefined;
@@ -138,7 +132,7 @@ export function runCallCommand(argv: string[]): Promise<number> {
 }
 
 async function callCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('call', argv, { ...COMMON, to: { type: 'string' }, from: { type: 'string' } }, 1);
+  const { values, positionals } = parse('call', argv, CALL_FLAGS, 1);
   const to = values.to ?? positionals[0];
   if (values.to !== undefined && positionals[0] !== undefined) throw usage('call', 'give the number once: either as an argument or with --to');
   if (to === undefined) throw usage('call', 'which number? ttma call +15551234567');
@@ -184,12 +178,7 @@ export function runCallsCommand(argv: string[]): Promise<number> {
 }
 
 async function callsCommand(argv: string[]): Promise<number> {
-  const { values } = parse(
-    'calls',
-    argv,
-    { ...COMMON, recent: { type: 'string' }, source: { type: 'string' }, recording: { type: 'string' }, out: { type: 'string' }, 'delete-recording': { type: 'string' } },
-    0,
-  );
+  const { values } = parse('calls', argv, CALLS_FLAGS, 0);
   if (values['delete-recording'] !== undefined) {
     if (values.recording !== undefined || values.out !== undefined) throw usage('calls', '--delete-recording goes alone, without --recording or --out');
     return deleteRecording(values, values['delete-recording']);
@@ -338,7 +327,7 @@ export function runRecordingCommand(argv: string[]): Promise<number> {
 }
 
 async function recordingCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('recording', argv, { ...COMMON, 'delete-existing': { type: 'boolean' } }, 1);
+  const { values, positionals } = parse('recording', argv, RECORDING_FLAGS, 1);
   const wanted = positionals[0];
   if (wanted !== undefined && wanted !== 'on' && wanted !== 'off') throw usage('recording', `"${clean(wanted)}" is not on or off`);
   const t = target(values);
@@ -427,7 +416,7 @@ export function runDashboardCommand(argv: string[]): Promise<number> {
 }
 
 async function dashboardCommand(argv: string[]): Promise<number> {
-  const { values } = parse('dashboard', argv, COMMON, 0);
+  const { values } = parse('dashboard', argv, DASHBOARD_FLAGS, 0);
   const t = target(values);
   const answer = await local(t, 'POST', '/v1/local/dashboard-link', {}, CALL_TIMEOUT_MS);
   const url = answer.body['url'];

@@ -21,6 +21,7 @@ import { MEDIA_SOCKET_OWNERS } from '../config.js';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { intFlag, parseFlags } from './args.js';
 import { AGENT_FLAGS } from './agentFlags.js';
+import { DEMO_FLAGS } from './commandFlags.js';
 import { DEMO_NUMBER, DEMO_TUNNEL_HOST, startDemoStack, stopDemoStack } from './demoStack.js';
 import { startTtma, type Child } from './processes.js';
 /** Phone-side codecs the demo runs end to end (the simulator speaks each of them). */
@@ -97,19 +98,7 @@ export function summarize(requested: number, calls: SimCallSummary[], workers: n
 
 /** The exit code: 0 when every call completed (and every check of the chosen mode passed), else 1. */
 export async function runDemoCommand(argv: string[]): Promise<number> {
-  const flags = parseFlags('demo', argv, {
-    calls: { type: 'string' },
-    seconds: { type: 'string' },
-    workers: { type: 'string' },
-    'media-sockets': { type: 'string' },
-    codec: { type: 'string' },
-    json: { type: 'boolean' },
-    'keep-logs': { type: 'boolean' },
-    'drop-streams': { type: 'boolean' },
-    'tunnel-outage': { type: 'string' },
-    'kill-gateway': { type: 'boolean' },
-    ...AGENT_FLAGS,
-  });
+  const flags = parseFlags('demo', argv, DEMO_FLAGS);
   // Agent flags go to the gateway as given; it validates them (and reads the secret files).
   const agentArgs = Object.keys(AGENT_FLAGS).flatMap((name) => {
     const value = (flags as Record<string, unknown>)[name];

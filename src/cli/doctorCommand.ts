@@ -31,7 +31,7 @@ import { gatewayServiceUser } from '../control/serviceUser.js';
 import { dirFlag, parseFlags } from './args.js';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { gatewayConfigFromSettings, loadGatewaySettings } from '../configFile/gatewaySettings.js';
-import { GATEWAY_FLAGS, TUNNEL_FLAGS } from './gatewayFlags.js';
+import { DOCTOR_FLAGS } from './commandFlags.js';
 import { describeTunnelExposure, tunnelExposure } from './tunnelExposure.js';
 
 /** A running gateway's local listener answers at once; one second is generous. */
@@ -47,7 +47,7 @@ const PROBE_HOSTS: Record<string, string> = { '::1': '[::1]' };
  * The flags of `ttma gateway` (one shared list, and its single-unit tunnel flags), plus --json,
  * --install-dir and --root (where --install-dir's unit check looks up systemd's directories).
  */
-export const DOCTOR_FLAGS = { ...GATEWAY_FLAGS, ...TUNNEL_FLAGS, json: { type: 'boolean' }, 'install-dir': { type: 'string' }, root: { type: 'string' } } as const;
+export { DOCTOR_FLAGS };
 
 /** One GET with an overall deadline, no keep-alive, no redirects followed, no credentials. */
 export function probeHttp(url: URL, timeoutMs: number, headers: Record<string, string> = {}): Promise<HttpProbe> {

@@ -9,7 +9,7 @@ import { readSecret } from '../configFile/secretFiles.js';
 import { Gateway } from '../Gateway.js';
 import { createLogger } from '../log.js';
 import { onShutdownSignal, parseFlags, printReady } from './args.js';
-import { GATEWAY_FLAGS, TUNNEL_FLAGS } from './gatewayFlags.js';
+import { GATEWAY_COMMAND_FLAGS } from './commandFlags.js';
 import { refuseRootUnderSystemd } from './rootGuard.js';
 import { spawnTunnel } from './tunnelChild.js';
 import { describeTunnelExposure, tunnelExposure } from './tunnelExposure.js';
@@ -17,7 +17,7 @@ import { cloudflaredIngress } from './tunnelIngress.js';
 
 /** Resolves with -1 while the gateway runs (until a signal), 0 after --print-config. */
 export async function runGatewayCommand(argv: string[]): Promise<number> {
-  const flags = parseFlags('gateway', argv, { ...GATEWAY_FLAGS, ...TUNNEL_FLAGS, 'print-config': { type: 'boolean' } });
+  const flags = parseFlags('gateway', argv, GATEWAY_COMMAND_FLAGS);
   // Flags > environment > config file > defaults; every bad key reported at once. No secret is read yet.
   const loaded = loadGatewaySettings(flags);
   // Before anything else runs or is read: never root under systemd, and a loud word elsewhere (FAQ-10).

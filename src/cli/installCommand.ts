@@ -24,24 +24,12 @@ import { join } from 'node:path';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { runInstall } from '../installer/Installer.js';
 import { intFlag, parseFlags } from './args.js';
+import { INSTALL_FLAGS } from './commandFlags.js';
 import { tokenFrom } from './tokenSource.js';
 
-const FLAGS = {
-  token: { type: 'string' },
-  'token-file': { type: 'string' },
-  dir: { type: 'string' },
-  workspace: { type: 'string' },
-  'platform-url': { type: 'string' },
-  user: { type: 'string' },
-  node: { type: 'string' },
-  cloudflared: { type: 'string' },
-  'tunnel-port': { type: 'string' },
-  'local-port': { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
 
 export async function runInstallCommand(argv: string[]): Promise<number> {
-  const flags = parseFlags('install', argv, FLAGS);
+  const flags = parseFlags('install', argv, INSTALL_FLAGS);
   const platformUrl = flags['platform-url'] ?? process.env['TTMA_PLATFORM_URL'];
   if (!platformUrl) throw new TtmaError(ErrorCodes.CLI_USAGE, 'ttma install: pass --platform-url (or set TTMA_PLATFORM_URL) to say where the token is redeemed', 2);
   const token = await tokenFrom(flags);

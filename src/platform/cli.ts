@@ -24,6 +24,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadPlatformSettings, platformFlagLayer, PLATFORM_KEYS, type LoadedPlatformSettings } from '../configFile/platformSettings.js';
 import { printableConfig } from '../configFile/printConfig.js';
+import { PLATFORM_FLAGS } from '../cli/commandFlags.js';
 import { secretFileModeProblem } from '../configFile/secretFileMode.js';
 import { readSecret } from '../configFile/secretFiles.js';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
@@ -181,31 +182,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
       args: argv,
       strict: true,
       allowPositionals: false,
-      options: {
-        config: { type: 'string' },
-        'print-config': { type: 'boolean' },
-        port: { type: 'string' },
-        'provider-url': { type: 'string' },
-        'provider-api-key-file': { type: 'string' },
-        'webhook-public-key-file': { type: 'string' },
-        'admin-token-file': { type: 'string' },
-        'connection-id': { type: 'string' },
-        'deployment-file': { type: 'string' },
-        'rate-limit': { type: 'string' },
-        'redis-url': { type: 'string' },
-        'state-dir': { type: 'string' },
-        'recordings-dir': { type: 'string' },
-        'recording-origins': { type: 'string' },
-        'call-retention-days': { type: 'string' },
-        'call-retention-max': { type: 'string' },
-        'streamless-grace-sec': { type: 'string' },
-        'gateway-bundle': { type: 'string' },
-        'skill-bundle': { type: 'string' },
-        'public-url': { type: 'string' },
-        'install-redis-url': { type: 'string' },
-        'client-address-header': { type: 'string' },
-        'approved-tunnel-domains': { type: 'string' },
-      },
+      options: PLATFORM_FLAGS,
     }));
   } catch (cause) {
     // A stray positional may be a secret pasted on the command line: do not echo it.

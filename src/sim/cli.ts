@@ -21,6 +21,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import nacl from 'tweetnacl';
+import { SIM_FLAGS, SIM_WRITE_KEY_FLAGS } from '../cli/commandFlags.js';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { ProviderSimulator } from './ProviderSimulator.js';
@@ -68,17 +69,7 @@ export async function parseSimArgs(argv: string[], env: NodeJS.ProcessEnv = proc
       args: argv,
       strict: true,
       allowPositionals: false,
-      options: {
-        port: { type: 'string' },
-        'api-key-file': { type: 'string' },
-        'signing-key-file': { type: 'string' },
-        'webhook-url': { type: 'string', multiple: true },
-        tunnel: { type: 'string', multiple: true },
-        'sign-with': { type: 'string' },
-        'audio-source': { type: 'string' },
-        'on-stream-failure': { type: 'string' },
-        'recording-url-ttl': { type: 'string' },
-      },
+      options: SIM_FLAGS,
     }));
   } catch (err) {
     // node's message names the offending flag ("Unknown option '--foo'").
@@ -197,7 +188,7 @@ export async function runSimCommand(argv: string[]): Promise<void> {
 async function writeSigningKeyCommand(argv: string[]): Promise<void> {
   let file: string | undefined;
   try {
-    ({ values: { 'write-signing-key': file } } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: { 'write-signing-key': { type: 'string' } } }));
+    ({ values: { 'write-signing-key': file } } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: SIM_WRITE_KEY_FLAGS }));
   } catch (err) {
     throw new TtmaError(ErrorCodes.CLI_USAGE, `ttma sim: --write-signing-key FILE takes no other flag (${(err as Error).message})\n${SIM_USAGE}`, 2, { cause: err });
   }
