@@ -31,7 +31,7 @@ import { redeem } from './redeem.js';
 import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
 import { installFailure, type TokenState } from './failure.js';
 import { PATTERNS, checkInstallPayload, checkListenerPorts, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
-import { gatewaySettingFlags, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
+import { gatewaySettingFlags, installedTtma, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
 import { clockWarnings } from './clockSkew.js';
 import { type SkillManifest } from './skillManifest.js';
 import { checkSkillBundle } from './skillBundle.js';
@@ -66,6 +66,11 @@ export interface InstallResult {
   user: string;
   /** `ttma doctor` with the installed gateway's own settings (its unit's flags, secrets from `<dir>/credentials`). */
   doctorArgs: string[];
+  /**
+   * The installed copy's `ttma`, as its unit runs it (node, then the entry): nothing puts a `ttma`
+   * on the PATH, so a printed `ttma doctor` was "command not found" for an operator.
+   */
+  ttmaCommand: string[];
 }
 
 function targetError(what: string): TtmaError {
@@ -186,7 +191,7 @@ async function install(o: InstallOptions, state: TokenState, leftovers: string[]
   written.push(...created);
   // Without the gateway's flags doctor checks the defaults and fails four checks on a good install.
   const doctorArgs = ['doctor', '--install-dir', dir, ...gatewaySettingFlags(units, join(dir, 'credentials'))];
-  return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort(), warnings, user, doctorArgs };
+  return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort(), warnings, user, doctorArgs, ttmaCommand: installedTtma(units) };
 }
 
 /** Best effort: every path is tried; the ones still there afterwards are returned. */
