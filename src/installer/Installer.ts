@@ -172,7 +172,7 @@ async function install(o: InstallOptions, state: TokenState, leftovers: string[]
     await mkdir(join(staging, 'systemd'), { mode: 0o755 });
     await writeFile(join(staging, 'systemd', 'ttma-gateway.service'), await renderGatewayUnit(units), { mode: 0o644 });
     await writeFile(join(staging, 'systemd', 'ttma-tunnel.service'), await renderTunnelUnit(units), { mode: 0o644 });
-    const record = installRecord(checked, { dir, workspace, skillDir, user, installedAt: now() });
+    const record = installRecord(checked, { dir, workspace, skillDir, user, installedAt: now(), ...ports });
     await writeFile(join(staging, 'install.json'), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     // install.json last: its presence marks a complete install.
     for (const name of ['gateway', 'credentials', 'cloudflared', 'systemd', 'install.json']) {
@@ -208,7 +208,7 @@ async function removeAll(paths: string[]): Promise<string[]> {
 }
 
 /** install.json: what was installed and the digests `ttma doctor` re-checks. No secret. */
-function installRecord(c: Checked, where: { dir: string; workspace: string; skillDir: string; user: string; installedAt: number }) {
+function installRecord(c: Checked, where: { dir: string; workspace: string; skillDir: string; user: string; installedAt: number; tunnelPort: number; localPort: number }) {
   const files = (a: ScannedArchive) => Object.fromEntries(a.entries.filter((e) => e.type === 'file').map((e) => [e.path, e.sha256]));
   return {
     version: 1,
@@ -221,6 +221,9 @@ function installRecord(c: Checked, where: { dir: string; workspace: string; skil
     installedAt: new Date(where.installedAt).toISOString(),
     user: where.user,
     workspace: where.workspace,
+    // The unit's ports: `ttma call --install-dir` (and the skill's ttma) find the gateway on localPort.
+    tunnelPort: where.tunnelPort,
+    localPort: where.localPort,
     gatewayBundle: {
       url: c.payload.gatewayBundle.url,
       sha256: c.payload.gatewayBundle.sha256,

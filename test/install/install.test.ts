@@ -372,6 +372,9 @@ test('--tunnel-port equal to --local-port is refused before the token is redeeme
   // Unspent: the same token installs once the ports differ.
   const result = await runInstall(options(minted.body.token, await targets(), { tunnelPort: 9080, localPort: 9081 }));
   assert.match(await readFile(join(result.dir, 'systemd/ttma-gateway.service'), 'utf8'), / --tunnel-port 9080 --local-port 9081 /);
+  // Recorded too: `ttma call --install-dir` (and the skill's ttma) look for the gateway on this port.
+  const record = JSON.parse(await readFile(join(result.dir, 'install.json'), 'utf8')) as { tunnelPort: number; localPort: number };
+  assert.deepEqual({ tunnelPort: record.tunnelPort, localPort: record.localPort }, { tunnelPort: 9080, localPort: 9081 });
 });
 
 test('a bundle digest mismatch is refused before anything is unpacked, nothing written', async () => {
