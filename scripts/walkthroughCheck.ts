@@ -211,18 +211,21 @@ async function main(): Promise<number> {
       process.stdout.write(`walkthrough: ${name}: ok in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     }
   } finally {
+    const stopAt = Date.now();
     await stopGroup(shell);
+    process.stdout.write(`walkthrough: every process the blocks started is stopped (${((Date.now() - stopAt) / 1000).toFixed(1)} s)\n`);
     rmSync(blockDir, { recursive: true, force: true });
   }
-  const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
   const scratch = cwd.startsWith(SCRATCH_PREFIX) ? cwd : null;
   if (failed) {
+    const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
     if (scratch) process.stdout.write(`walkthrough: the files of the run are in ${scratch}\n`);
     process.stdout.write(`walkthrough: failed at block ${failed.index} (${page} line ${failed.line}) after ${seconds} s\n`);
     return 1;
   }
   if (scratch && !values.keep) rmSync(scratch, { recursive: true, force: true });
   else if (scratch) process.stdout.write(`walkthrough: the files of the run are in ${scratch}\n`);
+  const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
   process.stdout.write(`walkthrough: all ${blocks.filter((b) => b.skip === null).length} blocks ran as written (${blocks.filter((b) => b.skip !== null).length} skipped) in ${seconds} s\n`);
   return 0;
 }
