@@ -9,6 +9,8 @@
  * value or the environment): --agent-secret-file, else
  * $TTMA_AGENT_SECRET_FILE, else <install dir>/credentials/agent-secret
  * (install dir: --install-dir, $TTMA_INSTALL_DIR, ~/.local/share/ttma).
+ * The gateway's local port: --local-port, $TTMA_LOCAL_PORT, the one the
+ * install's unit uses (its install.json), else 8081 (installDir.ts).
  * The secret itself never goes to the listener: requests and answers are
  * signed over a nonce with keys derived from it (localClient.ts), and an
  * answer that is not is refused (TTMA_ERR_LOCAL_UNVERIFIED).
@@ -16,13 +18,13 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ErrorCodes, TtmaError, isTtmaError } from '../errors.js';
 import { CALL_ID_PATTERN } from '../wire/telnyx.js';
 import { intFlag, readSecretFile } from './args.js';
 import { CALL_FLAGS, CALLS_FLAGS, DASHBOARD_FLAGS, RECORDING_FLAGS } from './commandFlags.js';
+import { envValue, installDir, installedLocalPort } from './installDir.js';
 import { localJson, localTarget, readSignedAnswer, signedRequest, type LocalAnswer, type LocalTarget } from './localClient.js';
 
 const E164 = /^\+[1-9]\d{6,14}$/;
@@ -55,14 +57,13 @@ function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(command
   return parsed;
 }
 
-/** An environment variable, with an empty one counted as unset (docs/configuration.md). */
-function envValue(name: string): string | undefined {
-  return process.env[name] || undefined;
-}
-
+/** The gateway's local port: --local-port, else $TTMA_LOCAL_PORT, else the install's, else 8081. */
 function target(values: Common): LocalTarget {
   const fromEnv = values['local-port'] === undefined ? envValue('TTMA_LOCAL_PORT') : undefined;
-  const port = intFlag(fromEnv === undefined ? '--local-port' : 'TTMA_LOCAL_PORT', values['local-port'] ?? fromEnv, DEFAULT_LOCAL_PORT, 1, 65_535);
+  const given = values['local-port'] ?? fromEnv;
+  const port = given === undefined
+    ? (installedLocalPort(values) ?? DEFAULT_LOCAL_PORT)
+    : intFlag(fromEnv === undefined ? '--local-port' : 'TTMA_LOCAL_PORT', given, DEFAULT_LOCAL_PORT, 1, 65_535);
   return localTarget(port, readAgentSecret(values));
 }
 
@@ -76,20 +77,17 @@ function readAgentSecret(values: Common): string {
   if (flagFile !== undefined) return readSecretFile('--agent-secret-file', flagFile);
   const envFile = envValue('TTMA_AGENT_SECRET_FILE');
   if (envFile !== undefined) return readSecretFile('TTMA_AGENT_SECRET_FILE', envFile);
-  const dirFlag = values['install-dir'];
-  const dirEnv = dirFlag === undefined ? envValue('TTMA_INSTALL_DIR') : undefined;
-  const installDir = dirFlag ?? dirEnv ?? join(homedir(), '.local', 'share', 'ttma');
-  const from = dirFlag !== undefined ? '--install-dir' : dirEnv !== undefined ? 'TTMA_INSTALL_DIR' : "the installer's default install dir";
-  const file = join(installDir, 'credentials', 'agent-secret');
+  const { dir, from } = installDir(values);
+  const file = join(dir, 'credentials', 'agent-secret');
   if (!existsSync(file)) {
     throw new TtmaError(
       ErrorCodes.CONFIG,
-      `no agent secret at ${file} (${from} ${installDir}): pass --install-dir D, the --dir that ttma install used, ` +
+      `no agent secret at ${file} (${from} ${dir}): pass --install-dir D, the --dir that ttma install used, ` +
         'or --agent-secret-file F, the file the gateway reads its agent secret from',
       2,
     );
   }
-  return readSecretFile(`agent secret file (${from} ${installDir})`, file);
+  return readSecretFile(`agent secret file (${from} ${dir})`, file);
 }
 
 /** One JSON request to the gateway's local listener, its answer verified (localClient.ts). */

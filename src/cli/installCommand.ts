@@ -16,8 +16,9 @@
  * URL comes from --platform-url or TTMA_PLATFORM_URL. Prints the paths
  * written (the gateway bundle's as one line; --json lists each), the commands
  * an administrator runs to enable the units (the installer itself changes no
- * system configuration, FAQ-18) and the `ttma doctor` command that checks the
- * result with the gateway's own settings.
+ * system configuration, FAQ-18), the doctor command that checks the result
+ * with the gateway's own settings (run by the installed copy: nothing puts a
+ * `ttma` on the PATH), and how to give the skill the `ttma` it runs.
  */
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +63,11 @@ export async function runInstallCommand(argv: string[]): Promise<number> {
     `  sudo cp ${result.dir}/systemd/ttma-gateway.service ${result.dir}/systemd/ttma-tunnel.service /etc/systemd/system/`,
     '  sudo systemctl daemon-reload && sudo systemctl enable --now ttma-gateway.service ttma-tunnel.service',
     `then check it, as ${result.user} and with the gateway's own settings (those of its unit's ExecStart=):`,
-    `  ttma ${result.doctorArgs.join(' ')}`,
+    `  ${[...result.ttmaCommand, ...result.doctorArgs].join(' ')}`,
+    // The skill's SKILL.md requires a `ttma` binary; the installer writes nothing outside --dir and --workspace.
+    `the skill runs \`ttma\` as ${result.user}: put one on that user's PATH, such as an executable script holding`,
+    `  #!/bin/sh`,
+    `  exec ${result.ttmaCommand.join(' ')} "$@"`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

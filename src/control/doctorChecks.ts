@@ -409,7 +409,9 @@ const NAME_WIDTH = Math.max(...CHECK_NAMES.map((n) => n.length));
 
 /** One line per check, then a summary a person can act on. */
 export function formatDoctorReport(report: DoctorReport): string {
-  const lines = report.checks.map((c) => `${STATUS_LABEL[c.status]} ${c.check.padEnd(NAME_WIDTH)}  ${c.message}`);
+  // At least the basic checks' width; wider for the install-* ones, which used to push their message out of the column.
+  const width = Math.max(NAME_WIDTH, ...report.checks.map((c) => c.check.length));
+  const lines = report.checks.map((c) => `${STATUS_LABEL[c.status]} ${c.check.padEnd(width)}  ${c.message}`);
   const failed = report.checks.filter((c) => !c.ok).map((c) => c.check);
   const skipped = report.checks.filter((c) => c.status === 'skip').length;
   const warned = report.checks.filter((c) => c.status === 'warn').length;

@@ -31,7 +31,7 @@ import { redeem } from './redeem.js';
 import { extractInto, stagingBeside, unpackScanned } from './extractArchive.js';
 import { installFailure, type TokenState } from './failure.js';
 import { PATTERNS, checkInstallPayload, checkListenerPorts, checkPath, checkString, checkUrl, type InstallPayload } from './fields.js';
-import { gatewaySettingFlags, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
+import { gatewaySettingFlags, installedTtma, renderCloudflaredConfig, renderGatewayUnit, renderTunnelUnit, type UnitInputs } from './renderUnits.js';
 import { clockWarnings } from './clockSkew.js';
 import { type SkillManifest } from './skillManifest.js';
 import { checkSkillBundle } from './skillBundle.js';
@@ -66,6 +66,11 @@ export interface InstallResult {
   user: string;
   /** `ttma doctor` with the installed gateway's own settings (its unit's flags, secrets from `<dir>/credentials`). */
   doctorArgs: string[];
+  /**
+   * The installed copy's `ttma`, as its unit runs it (node, then the entry): nothing puts a `ttma`
+   * on the PATH, so a printed `ttma doctor` was "command not found" for an operator.
+   */
+  ttmaCommand: string[];
 }
 
 function targetError(what: string): TtmaError {
@@ -167,7 +172,7 @@ async function install(o: InstallOptions, state: TokenState, leftovers: string[]
     await mkdir(join(staging, 'systemd'), { mode: 0o755 });
     await writeFile(join(staging, 'systemd', 'ttma-gateway.service'), await renderGatewayUnit(units), { mode: 0o644 });
     await writeFile(join(staging, 'systemd', 'ttma-tunnel.service'), await renderTunnelUnit(units), { mode: 0o644 });
-    const record = installRecord(checked, { dir, workspace, skillDir, user, installedAt: now() });
+    const record = installRecord(checked, { dir, workspace, skillDir, user, installedAt: now(), ...ports });
     await writeFile(join(staging, 'install.json'), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     // install.json last: its presence marks a complete install.
     for (const name of ['gateway', 'credentials', 'cloudflared', 'systemd', 'install.json']) {
@@ -186,7 +191,7 @@ async function install(o: InstallOptions, state: TokenState, leftovers: string[]
   written.push(...created);
   // Without the gateway's flags doctor checks the defaults and fails four checks on a good install.
   const doctorArgs = ['doctor', '--install-dir', dir, ...gatewaySettingFlags(units, join(dir, 'credentials'))];
-  return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort(), warnings, user, doctorArgs };
+  return { deploymentId: checked.payload.deploymentId, dir, skillDir, skill: checked.manifest, written: [...new Set(written)].sort(), warnings, user, doctorArgs, ttmaCommand: installedTtma(units) };
 }
 
 /** Best effort: every path is tried; the ones still there afterwards are returned. */
@@ -203,7 +208,7 @@ async function removeAll(paths: string[]): Promise<string[]> {
 }
 
 /** install.json: what was installed and the digests `ttma doctor` re-checks. No secret. */
-function installRecord(c: Checked, where: { dir: string; workspace: string; skillDir: string; user: string; installedAt: number }) {
+function installRecord(c: Checked, where: { dir: string; workspace: string; skillDir: string; user: string; installedAt: number; tunnelPort: number; localPort: number }) {
   const files = (a: ScannedArchive) => Object.fromEntries(a.entries.filter((e) => e.type === 'file').map((e) => [e.path, e.sha256]));
   return {
     version: 1,
@@ -216,6 +221,9 @@ function installRecord(c: Checked, where: { dir: string; workspace: string; skil
     installedAt: new Date(where.installedAt).toISOString(),
     user: where.user,
     workspace: where.workspace,
+    // The unit's ports: `ttma call --install-dir` (and the skill's ttma) find the gateway on localPort.
+    tunnelPort: where.tunnelPort,
+    localPort: where.localPort,
     gatewayBundle: {
       url: c.payload.gatewayBundle.url,
       sha256: c.payload.gatewayBundle.sha256,

@@ -65,10 +65,15 @@ export function gatewaySettingFlags(u: UnitInputs, secretDir: string): string[] 
   ];
 }
 
+/** The installed copy's `ttma` as the unit runs it: node, then the bundle's entry. */
+export function installedTtma(u: Pick<UnitInputs, 'nodePath' | 'dir'>): string[] {
+  return [u.nodePath, `${u.dir}/gateway/${GATEWAY_ENTRY}`];
+}
+
 export async function renderGatewayUnit(u: UnitInputs): Promise<string> {
   const template = await readFile(new URL('ttma-gateway.service', TEMPLATE_DIR), 'utf8');
   let text = substitute(template, new Map([[TEMPLATE_INSTALL_DIR, u.dir]]));
-  const args = [u.nodePath, `${u.dir}/gateway/${GATEWAY_ENTRY}`, 'gateway', ...gatewaySettingFlags(u, '%d')];
+  const args = [...installedTtma(u), 'gateway', ...gatewaySettingFlags(u, '%d')];
   text = replaceLine(text, 'ExecStart=', `ExecStart=${args.join(' ')}`);
   const readOnly = [`${u.dir}/gateway`, ...(HOME_ROOTS.some((r) => u.nodePath.startsWith(r)) ? [u.nodePath] : [])];
   text = replaceLine(text, 'BindReadOnlyPaths=', `BindReadOnlyPaths=${readOnly.join(' ')}`);

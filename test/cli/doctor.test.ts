@@ -380,6 +380,10 @@ test('report: ok only when no check failed (a skip is ok); one line per check, t
   const lines = formatDoctorReport(failing).trimEnd().split('\n');
   assert.deepEqual(lines.slice(0, 3), ['ok   webhook-key   fine', 'skip listeners     not running', 'FAIL user          root']);
   assert.match(lines[3]!, /1 of 3 checks failed \(user\)/);
+  // With --install-dir's longer names every message still starts in one column.
+  const wideChecks: CheckResult[] = [...checks, { check: 'install-digests', ok: true, status: 'ok', message: 'all match' }];
+  const wide = formatDoctorReport(doctorReport(wideChecks)).split('\n');
+  assert.deepEqual(wideChecks.map((c, i) => wide[i]!.indexOf(c.message)), [22, 22, 22]);
 });
 
 test('doctor takes exactly the flags of ttma gateway (its tunnel flags included), plus --json, --install-dir and --root', () => {

@@ -167,18 +167,26 @@ test('the ttma CLI installs with the default workspace under HOME and prints eve
   assert.ok(report.written.includes(join(t.dir, 'install.json')));
 });
 
-test('the CLI\'s next steps: the gateway bundle as one line, and a doctor command carrying the gateway\'s own settings that passes its checks', async () => {
+test('the CLI\'s next steps: the gateway bundle as one line, a doctor command run by the installed copy with the gateway\'s own settings that passes its checks, and the skill\'s ttma', async () => {
   const t = await targets();
   const minted = await mint(h);
   const { code, stdout: out, stderr: err } = await runTtma(['install', '--token', minted.body.token, '--platform-url', h.base, '--dir', t.dir, '--workspace', t.workspace, '--user', 'openclaw'], { env: { HOME: scratch }, timeoutMs: 60_000 });
   assert.equal(code, 0, err);
-  assert.ok(!out.includes(`${t.dir}/gateway/dist/src/cli/ttma.js`), 'the bundle\'s files are not listed one by one');
+  assert.ok(!out.split('\n').includes(`  ${t.dir}/gateway/dist/src/cli/ttma.js`), 'the bundle\'s files are not listed one by one');
   assert.match(out, new RegExp(`^  ${t.dir}/gateway/ \\(the gateway bundle: \\d+ files and directories; --json lists them\\)$`, 'm'));
-  const line = out.split('\n').find((l) => l.startsWith('  ttma doctor '));
+  // The installed copy, as the unit runs it: a printed `ttma doctor` was "command not found", since
+  // nothing puts a ttma on the PATH (twenty-sixth session's walkthrough).
+  const installed = `${process.execPath} ${t.dir}/gateway/dist/src/cli/ttma.js`;
+  const line = out.split('\n').find((l) => l.startsWith(`  ${installed} doctor `));
   assert.ok(line, out);
-  // The printed command, run as printed: before, it named only --install-dir, and doctor then
-  // checked the defaults (no key, no secret, no platform) and failed four checks of a good install.
-  const args = line.trim().split(' ').slice(1);
+  assert.ok(!out.includes('  ttma doctor '), out);
+  // The skill requires a ttma binary: the output says what to put on the user's PATH.
+  assert.match(out, /^the skill runs `ttma` as openclaw: put one on that user's PATH/m);
+  assert.ok(out.includes(`\n  #!/bin/sh\n  exec ${installed} "$@"\n`), out);
+  // The printed command, run as printed (its arguments, by this checkout's ttma: the test bundle's
+  // entry is a stub): before, it named only --install-dir, and doctor then checked the defaults
+  // (no key, no secret, no platform) and failed four checks of a good install.
+  const args = line.slice(`  ${installed} `.length).split(' ');
   assert.deepEqual(args.slice(0, 3), ['doctor', '--install-dir', t.dir]);
   const doctor = await runTtma([...args, '--json'], { timeoutMs: 30_000 });
   const checks = Object.fromEntries((JSON.parse(doctor.stdout) as { checks: { check: string; status: string }[] }).checks.map((c) => [c.check, c.status]));
@@ -364,6 +372,9 @@ test('--tunnel-port equal to --local-port is refused before the token is redeeme
   // Unspent: the same token installs once the ports differ.
   const result = await runInstall(options(minted.body.token, await targets(), { tunnelPort: 9080, localPort: 9081 }));
   assert.match(await readFile(join(result.dir, 'systemd/ttma-gateway.service'), 'utf8'), / --tunnel-port 9080 --local-port 9081 /);
+  // Recorded too: `ttma call --install-dir` (and the skill's ttma) look for the gateway on this port.
+  const record = JSON.parse(await readFile(join(result.dir, 'install.json'), 'utf8')) as { tunnelPort: number; localPort: number };
+  assert.deepEqual({ tunnelPort: record.tunnelPort, localPort: record.localPort }, { tunnelPort: 9080, localPort: 9081 });
 });
 
 test('a bundle digest mismatch is refused before anything is unpacked, nothing written', async () => {
