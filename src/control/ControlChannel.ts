@@ -13,6 +13,7 @@
 import WebSocket from 'ws';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
+import { RefusalLog } from '../RefusalLog.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import {
   CLOSE_REVOKED,
@@ -54,6 +55,12 @@ const MAX_PENDING_REPORTS = 1_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 /** Until the platform's hello names its interval. */
 const DEFAULT_HEARTBEAT_MS = 15_000;
+/**
+ * The longest ping interval taken from a hello. The dead timer (2.5 intervals) must fit a Node
+ * timer: past 2^31-1 ms Node fires it after 1 ms, and a hello naming such an interval dropped
+ * every connection at once. Nor is a connection silent for longer any use for cap notices.
+ */
+export const MAX_HEARTBEAT_MS = 10 * 60_000;
 
 export type ChannelState = 'connecting' | 'open' | 'waiting' | 'stopped';
 
@@ -92,6 +99,11 @@ export class ControlChannel {
   since: string | null = null;
   /** The last socket error of a connection attempt (e.g. ECONNREFUSED), kept for the failure's reason. */
   #socketError: string | null = null;
+  /**
+   * Lines the platform can cause once per frame (a frame we do not understand, a report to send
+   * again): the first few of each kind per window, then one count, whatever the platform sends.
+   */
+  readonly #frameLines: RefusalLog;
 
   constructor(options: ControlChannelOptions) {
     this.#options = options;
@@ -104,6 +116,7 @@ export class ControlChannel {
     this.#reportRetryMaxMs = options.reportRetryMaxMs ?? 60_000;
     this.#flushBatch = Math.max(1, options.flushBatch ?? 10);
     this.#flushEveryMs = options.flushEveryMs ?? 1_000;
+    this.#frameLines = new RefusalLog(options.log);
   }
 
   get state(): ChannelState {
@@ -140,6 +153,7 @@ export class ControlChannel {
     this.#retries.clear();
     this.#stopFlush();
     this.#dropSocket(true);
+    this.#frameLines.close();
   }
 
   /** Forget the socket and silence it; `graceful`: an open one gets a close frame first. */
@@ -228,12 +242,15 @@ export class ControlChannel {
       try {
         parsed = JSON.parse(String(data));
       } catch {
-        this.#log.warn('control message from the platform is not JSON; ignored');
+        this.#frameLines.write('not_json', 'warn', {}, 'control message from the platform is not JSON; ignored');
         return;
       }
       const message = parsePlatformMessage(parsed);
       if (!message) {
-        this.#log.warn({ type: typeof (parsed as { type?: unknown } | null)?.type === 'string' ? String((parsed as { type: string }).type).slice(0, 40) : null }, 'control message not understood; ignored');
+        const rawType = (parsed as { type?: unknown } | null)?.type;
+        const type = typeof rawType === 'string' ? rawType.slice(0, 40) : null;
+        // A newer platform may send a type we do not know, as often as it likes.
+        this.#frameLines.write(`not_understood:${type ?? ''}`, 'warn', { type }, 'control message not understood; ignored', { type });
         return;
       }
       try {
@@ -264,7 +281,7 @@ export class ControlChannel {
         this.lastError = null;
         this.authenticated = true;
         this.identityRefused = false;
-        if (Number.isInteger(message.heartbeat_ms) && message.heartbeat_ms >= 10) this.#heartbeatMs = message.heartbeat_ms;
+        if (Number.isInteger(message.heartbeat_ms) && message.heartbeat_ms >= 10) this.#heartbeatMs = Math.min(message.heartbeat_ms, MAX_HEARTBEAT_MS);
         this.#armDeadTimer();
         this.#log.info({ deployment: message.deployment, capped: message.cap_state.capped }, 'control connection to the platform open');
         // Everything waiting goes now, including reports waiting for a re-send (their timers are moot).
@@ -342,7 +359,8 @@ export class ControlChannel {
     if (retry.timer) clearTimeout(retry.timer);
     const delay = this.reportRetryDelayMs(retry.refusals);
     this.counters.reportsRetried++;
-    this.#log.warn({ callId, code, retryInMs: delay, refusals: retry.refusals }, `usage report not recorded by the platform (${why}): sending it again later`);
+    // One line per report and refusal: a platform outage with a thousand reports waiting is bounded.
+    this.#frameLines.write(`retry:${code}`, 'warn', { callId, code, retryInMs: delay, refusals: retry.refusals }, `usage report not recorded by the platform (${why}): sending it again later`, { code });
     retry.timer = setTimeout(() => {
       retry.timer = null;
       const duration = this.#pending.get(callId);

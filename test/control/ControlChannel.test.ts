@@ -171,6 +171,47 @@ describe('ControlChannel against a scripted platform', () => {
     }
   });
 
+  it('a hello naming a ping interval past what a timer holds keeps the connection (it was dropped within a millisecond, again and again)', async () => {
+    const messages: PlatformControlMessage[] = [];
+    // 1e12 ms: 2.5 of it overflows Node's timer, which then fires after 1 ms.
+    onConnect = (ws) => ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 1e12 }));
+    const c = channel(messages);
+    c.start();
+    try {
+      await waitFor('the hello', () => c.authenticated);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(c.counters.connects, 1, 'one connection, kept');
+      assert.equal(c.counters.disconnects, 0);
+      assert.equal(c.state, 'open');
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('frames the platform may send without end (not JSON, a type we do not know) cost a bounded number of log lines', async () => {
+    const messages: PlatformControlMessage[] = [];
+    const lines: Array<{ msg: string; kind?: string; suppressed?: number }> = [];
+    const log = createLogger('test', 'warn', { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    onConnect = (ws) => {
+      ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 }));
+      for (let k = 0; k < 200; k++) ws.send(k % 2 === 0 ? 'not json' : JSON.stringify({ type: 'stats.v2', k }));
+      ws.send(JSON.stringify({ type: 'cap.state', cap_state: { capped: false } }));
+    };
+    const c = channel(messages, { log });
+    c.start();
+    try {
+      await waitFor('the frame after the flood', () => messages.some((m) => m.type === 'cap.state'));
+      c.stop(); // writes the window's summaries
+      const perFrame = lines.filter((l) => /not JSON; ignored$|not understood; ignored$/.test(l.msg));
+      assert.ok(perFrame.length <= 20, `${perFrame.length} lines for 200 frames`);
+      const summaries = lines.filter((l) => typeof l.suppressed === 'number');
+      assert.equal(summaries.reduce((sum, l) => sum + l.suppressed!, 0) + perFrame.length, 200, 'every frame is in a line or a count');
+      assert.equal(c.state, 'stopped');
+    } finally {
+      c.stop();
+    }
+  });
+
   it('parsePlatformMessage accepts only the known shapes', () => {
     assert.equal(parsePlatformMessage(null), null);
     assert.equal(parsePlatformMessage({ type: 'usage.ack', call_control_id: 'a', ok: true, flags: [1] }), null);
