@@ -294,7 +294,9 @@ export class ControlChannel {
         this.#flushStep();
         break;
       case 'usage.ack':
-        if (!message.ok && RETRYABLE.has(message.code) && this.#pending.has(message.call_control_id)) {
+        // A second answer to a report sent twice (once more after a reconnect), or a late one: the first settled it.
+        if (!this.#pending.has(message.call_control_id)) return;
+        if (!message.ok && RETRYABLE.has(message.code)) {
           this.#retryLater(message.call_control_id, message.code, message.message);
           return;
         }

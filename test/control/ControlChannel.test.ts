@@ -212,6 +212,40 @@ describe('ControlChannel against a scripted platform', () => {
     }
   });
 
+  it('a report answered twice, or refused after it was recorded, counts and logs once', async () => {
+    const messages: PlatformControlMessage[] = [];
+    const lines: Array<{ msg: string }> = [];
+    const log = createLogger('test', 'warn', { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    onConnect = (ws) => {
+      ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 }));
+      ws.on('message', (data) => {
+        const { call_control_id } = JSON.parse(String(data)) as { call_control_id: string };
+        const ok = { type: 'usage.ack', call_control_id, ok: true, flags: ['duration_mismatch'] };
+        // Duplicated, then a late refusal of the same report (out of order).
+        ws.send(JSON.stringify(ok));
+        ws.send(JSON.stringify(ok));
+        ws.send(JSON.stringify({ type: 'usage.ack', call_control_id, ok: false, code: 'TTMA_ERR_STORE_UNAVAILABLE', message: 'redis unavailable' }));
+        ws.send(JSON.stringify({ type: 'usage.ack', call_control_id, ok: false, code: 'TTMA_ERR_CALL_NOT_OWNED', message: 'not owned' }));
+        ws.send(JSON.stringify({ type: 'cap.state', cap_state: { capped: false } }));
+      });
+    };
+    const c = channel(messages, { log });
+    c.start();
+    try {
+      await waitFor('the connection', () => c.authenticated);
+      c.reportUsage('v3:twice', 2_000);
+      await waitFor('the answers', () => messages.some((m) => m.type === 'cap.state'));
+      assert.deepEqual(
+        [c.counters.reportsSent, c.counters.reportsAcked, c.counters.reportsRefused, c.counters.reportsRetried, c.pendingReports],
+        [1, 1, 0, 0, 0],
+        'one report sent, acknowledged once, neither refused nor sent again',
+      );
+      assert.equal(lines.filter((l) => /flagged|refused|again later/.test(l.msg)).length, 1, lines.map((l) => l.msg).join(' | '));
+    } finally {
+      c.stop();
+    }
+  });
+
   it('parsePlatformMessage accepts only the known shapes', () => {
     assert.equal(parsePlatformMessage(null), null);
     assert.equal(parsePlatformMessage({ type: 'usage.ack', call_control_id: 'a', ok: true, flags: [1] }), null);
