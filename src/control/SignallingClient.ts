@@ -163,8 +163,18 @@ export class SignallingClient {
     return this.#post(PLATFORM_PATHS.sendDtmf(callId), body);
   }
 
-  dial(body: DialCallBody): Promise<DialCallResult> {
-    return this.#post(PLATFORM_PATHS.dial, body) as Promise<DialCallResult>;
+  /**
+   * The dialled call's id, as the platform names it. An answer without one (a proxy's 200 page, a
+   * broken platform) is a failure: the dial's media token is then revoked by the caller, where an
+   * id of `undefined` had been taken for the call.
+   */
+  async dial(body: DialCallBody): Promise<DialCallResult> {
+    const answer = (await this.#post(PLATFORM_PATHS.dial, body)) as Partial<Record<keyof DialCallResult, unknown>> | null;
+    const callId = answer?.call_control_id;
+    if (typeof callId !== 'string' || !CALL_ID_PATTERN.test(callId)) {
+      throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the dial without a well-formed call id', 502);
+    }
+    return answer as DialCallResult;
   }
 
   /** The deployment's recent calls as the platform recorded them, newest first. */

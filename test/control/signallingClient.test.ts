@@ -153,3 +153,32 @@ test("an answer refused as pending (503 TTMA_ERR_CALL_PENDING: the call's call.i
     server.close();
   }
 });
+
+test('a dial answered 2xx without a well-formed call id (a proxy\'s page, a broken platform) fails; it had resolved with no call id', async () => {
+  const answers: Array<[string, string]> = [
+    ['text/html', '<html>OK</html>'],
+    ['application/json', '{}'],
+    ['application/json', '{"call_control_id":7}'],
+    ['application/json', '{"call_control_id":"../../x"}'],
+    ['application/json', 'null'],
+  ];
+  let next = 0;
+  const server = await listen((req, res) => {
+    req.resume();
+    const good = next >= answers.length;
+    const [type, body] = good ? ['application/json', '{"call_control_id":"v3:dialled-1","call_session_id":"s-1"}'] : answers[next]!;
+    next++;
+    res.writeHead(good ? 200 : 201, { 'content-type': type }).end(body);
+  });
+  const signalling = client((server.address() as AddressInfo).port);
+  const dial = { to: '+15550000002', from: '+15550000001', stream_url: 'wss://gw.example/v1/media/o1', stream_auth_token: 't'.repeat(43), codec: 'PCMU' as const };
+  try {
+    for (const [, body] of answers) {
+      await assert.rejects(signalling.dial(dial), (err) => isTtmaError(err, 'TTMA_ERR_PLATFORM'), `answered ${body}`);
+    }
+    assert.equal((await signalling.dial(dial)).call_control_id, 'v3:dialled-1');
+  } finally {
+    signalling.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
