@@ -45,6 +45,8 @@ export interface ControlChannelOptions {
   flushBatch?: number;
   /** ...this far apart (default 1 s: half the platform's default rate, leaving room for live calls' signalling). */
   flushEveryMs?: number;
+  /** A connection that held this long after its hello starts the backoff afresh when lost (default 10 s). */
+  heldAfterMs?: number;
 }
 
 /** Refusals that say "not now": the report is kept and sent again later. */
@@ -53,6 +55,13 @@ const RETRYABLE = new Set<string>([ErrorCodes.STORE_UNAVAILABLE, ErrorCodes.RATE
 /** Usage reports kept while disconnected; beyond this the oldest is dropped (and logged). */
 const MAX_PENDING_REPORTS = 1_000;
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A connection lost sooner than this after its hello counts as a failed attempt: the backoff goes
+ * on growing. Reset at the hello itself, a platform or middlebox that drops each connection right
+ * after it (a proxy that cuts WebSockets, a platform that fails on the first report) was dialled
+ * again every 0.25 to 0.5 s for as long as it went on.
+ */
+const HELD_AFTER_MS = 10_000;
 /** Until the platform's hello names its interval. */
 const DEFAULT_HEARTBEAT_MS = 15_000;
 /**
@@ -85,6 +94,9 @@ export class ControlChannel {
   #ws: WebSocket | null = null;
   #state: ChannelState = 'stopped';
   #failures = 0;
+  /** When the current connection's hello arrived (monotonic), until it is lost. */
+  #helloAtMs: number | null = null;
+  readonly #heldAfterMs: number;
   #retryTimer: NodeJS.Timeout | null = null;
   #deadTimer: NodeJS.Timeout | null = null;
   #heartbeatMs = DEFAULT_HEARTBEAT_MS;
@@ -116,6 +128,7 @@ export class ControlChannel {
     this.#reportRetryMaxMs = options.reportRetryMaxMs ?? 60_000;
     this.#flushBatch = Math.max(1, options.flushBatch ?? 10);
     this.#flushEveryMs = options.flushEveryMs ?? 1_000;
+    this.#heldAfterMs = options.heldAfterMs ?? HELD_AFTER_MS;
     this.#frameLines = new RefusalLog(options.log);
   }
 
@@ -127,9 +140,13 @@ export class ControlChannel {
     return this.#pending.size;
   }
 
-  /** Failed attempts since the last hello. */
+  /** Failed attempts since the last connection that held (heldAfterMs past its hello). */
   get failures(): number {
-    return this.#failures;
+    return this.#held() ? 0 : this.#failures;
+  }
+
+  #held(): boolean {
+    return this.#helloAtMs !== null && performance.now() - this.#helloAtMs >= this.#heldAfterMs;
   }
 
   #setState(state: ChannelState): void {
@@ -145,6 +162,7 @@ export class ControlChannel {
 
   stop(): void {
     this.#setState('stopped');
+    this.#helloAtMs = null;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     if (this.#deadTimer) clearTimeout(this.#deadTimer);
     this.#retryTimer = null;
@@ -277,7 +295,8 @@ export class ControlChannel {
   #onMessage(message: PlatformControlMessage): void {
     switch (message.type) {
       case 'hello':
-        this.#failures = 0;
+        // The backoff starts afresh only once this connection has held (#failed).
+        this.#helloAtMs ??= performance.now();
         this.lastError = null;
         this.authenticated = true;
         this.identityRefused = false;
@@ -401,6 +420,8 @@ export class ControlChannel {
     this.#deadTimer = null;
     this.#stopFlush();
     this.#dropSocket(false);
+    if (this.#held()) this.#failures = 0;
+    this.#helloAtMs = null;
     this.#failures++;
     this.lastError = reason;
     this.identityRefused = identityRefused;

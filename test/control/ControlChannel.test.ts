@@ -246,6 +246,39 @@ describe('ControlChannel against a scripted platform', () => {
     }
   });
 
+  it('a connection dropped right after its hello, again and again, is dialled with a growing backoff; one that held starts it afresh', async () => {
+    const messages: PlatformControlMessage[] = [];
+    const hello = JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 });
+    // A middlebox that cuts each WebSocket after its first frame.
+    onConnect = (ws) => ws.send(hello, () => ws.terminate());
+    const flapping = channel(messages, { maxDelayMs: 400, heldAfterMs: 150 });
+    flapping.start();
+    try {
+      await new Promise((r) => setTimeout(r, 1_000));
+      // Reset at each hello, every wait was 10 to 20 ms: some 40 connections a second.
+      assert.ok(flapping.counters.connects <= 12, `${flapping.counters.connects} connections in 1 s`);
+      assert.ok(flapping.failures >= 4, `backoff at ${flapping.failures} failures`);
+    } finally {
+      flapping.stop();
+    }
+    // Held past heldAfterMs each time: every loss is a first failure again.
+    const seen: number[] = [];
+    let held: ControlChannel | null = null;
+    onConnect = (ws) => {
+      seen.push(held?.failures ?? -1);
+      ws.send(hello);
+      setTimeout(() => ws.terminate(), 250);
+    };
+    held = channel(messages, { maxDelayMs: 400, heldAfterMs: 150 });
+    held.start();
+    try {
+      await waitFor('four connections', () => seen.length >= 4, 5_000);
+      assert.deepEqual(seen.slice(1, 4), [1, 1, 1], 'each loss of a connection that held is the first failure');
+    } finally {
+      held.stop();
+    }
+  });
+
   it('parsePlatformMessage accepts only the known shapes', () => {
     assert.equal(parsePlatformMessage(null), null);
     assert.equal(parsePlatformMessage({ type: 'usage.ack', call_control_id: 'a', ok: true, flags: [1] }), null);
