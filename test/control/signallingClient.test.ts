@@ -182,3 +182,34 @@ test('a dial answered 2xx without a well-formed call id (a proxy\'s page, a brok
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('an answer trickled a byte at a time (never idle for the 5 s timeout) is cut at the request deadline; it held its socket until the platform stopped', async () => {
+  const trickles = new Set<NodeJS.Timeout>();
+  const server = await listen((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"ok":true}');
+    let sent = 0;
+    // Padding a JSON answer may carry, a byte each 100 ms for 3 s, then the end.
+    const timer = setInterval(() => {
+      if (++sent < 30 && !res.destroyed) return void res.write(' ');
+      clearInterval(timer);
+      trickles.delete(timer);
+      res.end();
+    }, 100);
+    trickles.add(timer);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const signalling = new SignallingClient({ platformUrl: `http://127.0.0.1:${port}`, deploymentId: 'dep-test', agentSecret: 'secret-0123456789abcdef', requestDeadlineMs: 600 });
+  try {
+    const startedAt = performance.now();
+    await assert.rejects(signalling.hangup('v3:trickled'), (err) => isTtmaError(err, 'TTMA_ERR_PLATFORM'));
+    const tookMs = performance.now() - startedAt;
+    assert.ok(tookMs < 2_000, `failed after ${Math.round(tookMs)} ms`);
+  } finally {
+    signalling.close();
+    for (const timer of trickles) clearInterval(timer);
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
