@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ControlChannel } from '../../src/control/ControlChannel.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { parsePlatformMessage, type PlatformControlMessage } from '../../src/wire/controlChannel.js';
 
 const SECRET = 's'.repeat(43);
@@ -22,6 +22,12 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): P
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A warn-level logger whose lines a test reads back. */
+function capturedLog(): { log: Logger; lines: Array<{ msg: string; suppressed?: number }> } {
+  const lines: Array<{ msg: string; suppressed?: number }> = [];
+  return { log: createLogger('test', 'warn', { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) }), lines };
 }
 
 describe('ControlChannel against a scripted platform', () => {
@@ -190,8 +196,7 @@ describe('ControlChannel against a scripted platform', () => {
 
   it('frames the platform may send without end (not JSON, a type we do not know) cost a bounded number of log lines', async () => {
     const messages: PlatformControlMessage[] = [];
-    const lines: Array<{ msg: string; kind?: string; suppressed?: number }> = [];
-    const log = createLogger('test', 'warn', { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    const { log, lines } = capturedLog();
     onConnect = (ws) => {
       ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 }));
       for (let k = 0; k < 200; k++) ws.send(k % 2 === 0 ? 'not json' : JSON.stringify({ type: 'stats.v2', k }));
@@ -214,8 +219,7 @@ describe('ControlChannel against a scripted platform', () => {
 
   it('a report answered twice, or refused after it was recorded, counts and logs once', async () => {
     const messages: PlatformControlMessage[] = [];
-    const lines: Array<{ msg: string }> = [];
-    const log = createLogger('test', 'warn', { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    const { log, lines } = capturedLog();
     onConnect = (ws) => {
       ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 }));
       ws.on('message', (data) => {
