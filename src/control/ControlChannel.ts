@@ -335,7 +335,8 @@ export class ControlChannel {
           this.#retryLater(message.call_control_id, message.code, message.message);
           return;
         }
-        this.#log.warn({ code: message.code }, `control message refused: ${message.message}`);
+        // An answer to what we sent, or not: a broken platform may send them unasked, without end.
+        this.#frameLines.write(`error:${message.code.slice(0, 64)}`, 'warn', { code: message.code }, `control message refused: ${message.message.slice(0, 300)}`, { code: message.code });
         break;
       default:
         break;
