@@ -13,6 +13,7 @@
 import WebSocket from 'ws';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
+import { RefusalLog } from '../RefusalLog.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
 import {
   CLOSE_REVOKED,
@@ -44,6 +45,8 @@ export interface ControlChannelOptions {
   flushBatch?: number;
   /** ...this far apart (default 1 s: half the platform's default rate, leaving room for live calls' signalling). */
   flushEveryMs?: number;
+  /** A connection that held this long after its hello starts the backoff afresh when lost (default 10 s). */
+  heldAfterMs?: number;
 }
 
 /** Refusals that say "not now": the report is kept and sent again later. */
@@ -52,8 +55,21 @@ const RETRYABLE = new Set<string>([ErrorCodes.STORE_UNAVAILABLE, ErrorCodes.RATE
 /** Usage reports kept while disconnected; beyond this the oldest is dropped (and logged). */
 const MAX_PENDING_REPORTS = 1_000;
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A connection lost sooner than this after its hello counts as a failed attempt: the backoff goes
+ * on growing. Reset at the hello itself, a platform or middlebox that drops each connection right
+ * after it (a proxy that cuts WebSockets, a platform that fails on the first report) was dialled
+ * again every 0.25 to 0.5 s for as long as it went on.
+ */
+const HELD_AFTER_MS = 10_000;
 /** Until the platform's hello names its interval. */
 const DEFAULT_HEARTBEAT_MS = 15_000;
+/**
+ * The longest ping interval taken from a hello. The dead timer (2.5 intervals) must fit a Node
+ * timer: past 2^31-1 ms Node fires it after 1 ms, and a hello naming such an interval dropped
+ * every connection at once. Nor is a connection silent for longer any use for cap notices.
+ */
+export const MAX_HEARTBEAT_MS = 10 * 60_000;
 
 export type ChannelState = 'connecting' | 'open' | 'waiting' | 'stopped';
 
@@ -78,6 +94,9 @@ export class ControlChannel {
   #ws: WebSocket | null = null;
   #state: ChannelState = 'stopped';
   #failures = 0;
+  /** When the current connection's hello arrived (monotonic), until it is lost. */
+  #helloAtMs: number | null = null;
+  readonly #heldAfterMs: number;
   #retryTimer: NodeJS.Timeout | null = null;
   #deadTimer: NodeJS.Timeout | null = null;
   #heartbeatMs = DEFAULT_HEARTBEAT_MS;
@@ -92,6 +111,11 @@ export class ControlChannel {
   since: string | null = null;
   /** The last socket error of a connection attempt (e.g. ECONNREFUSED), kept for the failure's reason. */
   #socketError: string | null = null;
+  /**
+   * Lines the platform can cause once per frame (a frame we do not understand, a report to send
+   * again): the first few of each kind per window, then one count, whatever the platform sends.
+   */
+  readonly #frameLines: RefusalLog;
 
   constructor(options: ControlChannelOptions) {
     this.#options = options;
@@ -104,6 +128,8 @@ export class ControlChannel {
     this.#reportRetryMaxMs = options.reportRetryMaxMs ?? 60_000;
     this.#flushBatch = Math.max(1, options.flushBatch ?? 10);
     this.#flushEveryMs = options.flushEveryMs ?? 1_000;
+    this.#heldAfterMs = options.heldAfterMs ?? HELD_AFTER_MS;
+    this.#frameLines = new RefusalLog(options.log);
   }
 
   get state(): ChannelState {
@@ -114,9 +140,13 @@ export class ControlChannel {
     return this.#pending.size;
   }
 
-  /** Failed attempts since the last hello. */
+  /** Failed attempts since the last connection that held (heldAfterMs past its hello). */
   get failures(): number {
-    return this.#failures;
+    return this.#held() ? 0 : this.#failures;
+  }
+
+  #held(): boolean {
+    return this.#helloAtMs !== null && performance.now() - this.#helloAtMs >= this.#heldAfterMs;
   }
 
   #setState(state: ChannelState): void {
@@ -132,6 +162,7 @@ export class ControlChannel {
 
   stop(): void {
     this.#setState('stopped');
+    this.#helloAtMs = null;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     if (this.#deadTimer) clearTimeout(this.#deadTimer);
     this.#retryTimer = null;
@@ -140,6 +171,7 @@ export class ControlChannel {
     this.#retries.clear();
     this.#stopFlush();
     this.#dropSocket(true);
+    this.#frameLines.close();
   }
 
   /** Forget the socket and silence it; `graceful`: an open one gets a close frame first. */
@@ -228,12 +260,15 @@ export class ControlChannel {
       try {
         parsed = JSON.parse(String(data));
       } catch {
-        this.#log.warn('control message from the platform is not JSON; ignored');
+        this.#frameLines.write('not_json', 'warn', {}, 'control message from the platform is not JSON; ignored');
         return;
       }
       const message = parsePlatformMessage(parsed);
       if (!message) {
-        this.#log.warn({ type: typeof (parsed as { type?: unknown } | null)?.type === 'string' ? String((parsed as { type: string }).type).slice(0, 40) : null }, 'control message not understood; ignored');
+        const rawType = (parsed as { type?: unknown } | null)?.type;
+        const type = typeof rawType === 'string' ? rawType.slice(0, 40) : null;
+        // A newer platform may send a type we do not know, as often as it likes.
+        this.#frameLines.write(`not_understood:${type ?? ''}`, 'warn', { type }, 'control message not understood; ignored', { type });
         return;
       }
       try {
@@ -260,11 +295,12 @@ export class ControlChannel {
   #onMessage(message: PlatformControlMessage): void {
     switch (message.type) {
       case 'hello':
-        this.#failures = 0;
+        // The backoff starts afresh only once this connection has held (#failed).
+        this.#helloAtMs ??= performance.now();
         this.lastError = null;
         this.authenticated = true;
         this.identityRefused = false;
-        if (Number.isInteger(message.heartbeat_ms) && message.heartbeat_ms >= 10) this.#heartbeatMs = message.heartbeat_ms;
+        if (Number.isInteger(message.heartbeat_ms) && message.heartbeat_ms >= 10) this.#heartbeatMs = Math.min(message.heartbeat_ms, MAX_HEARTBEAT_MS);
         this.#armDeadTimer();
         this.#log.info({ deployment: message.deployment, capped: message.cap_state.capped }, 'control connection to the platform open');
         // Everything waiting goes now, including reports waiting for a re-send (their timers are moot).
@@ -277,7 +313,9 @@ export class ControlChannel {
         this.#flushStep();
         break;
       case 'usage.ack':
-        if (!message.ok && RETRYABLE.has(message.code) && this.#pending.has(message.call_control_id)) {
+        // A second answer to a report sent twice (once more after a reconnect), or a late one: the first settled it.
+        if (!this.#pending.has(message.call_control_id)) return;
+        if (!message.ok && RETRYABLE.has(message.code)) {
           this.#retryLater(message.call_control_id, message.code, message.message);
           return;
         }
@@ -297,7 +335,8 @@ export class ControlChannel {
           this.#retryLater(message.call_control_id, message.code, message.message);
           return;
         }
-        this.#log.warn({ code: message.code }, `control message refused: ${message.message}`);
+        // An answer to what we sent, or not: a broken platform may send them unasked, without end.
+        this.#frameLines.write(`error:${message.code.slice(0, 64)}`, 'warn', { code: message.code }, `control message refused: ${message.message.slice(0, 300)}`, { code: message.code });
         break;
       default:
         break;
@@ -342,7 +381,8 @@ export class ControlChannel {
     if (retry.timer) clearTimeout(retry.timer);
     const delay = this.reportRetryDelayMs(retry.refusals);
     this.counters.reportsRetried++;
-    this.#log.warn({ callId, code, retryInMs: delay, refusals: retry.refusals }, `usage report not recorded by the platform (${why}): sending it again later`);
+    // One line per report and refusal: a platform outage with a thousand reports waiting is bounded.
+    this.#frameLines.write(`retry:${code}`, 'warn', { callId, code, retryInMs: delay, refusals: retry.refusals }, `usage report not recorded by the platform (${why}): sending it again later`, { code });
     retry.timer = setTimeout(() => {
       retry.timer = null;
       const duration = this.#pending.get(callId);
@@ -381,6 +421,8 @@ export class ControlChannel {
     this.#deadTimer = null;
     this.#stopFlush();
     this.#dropSocket(false);
+    if (this.#held()) this.#failures = 0;
+    this.#helloAtMs = null;
     this.#failures++;
     this.lastError = reason;
     this.identityRefused = identityRefused;

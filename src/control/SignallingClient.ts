@@ -46,6 +46,12 @@ import { readAnswerBody } from '../wire/readAnswerBody.js';
 import { retryAfterMsOf } from '../wire/retryAfter.js';
 
 const REQUEST_TIMEOUT_MS = 5_000;
+/**
+ * The whole of a request and its answer (not a recording's). REQUEST_TIMEOUT_MS is an idle bound:
+ * an answer trickled a byte every few seconds (a stuck proxy, a broken platform) passed it for
+ * hours, and 32 such requests held every socket, so no call could be answered or hung up.
+ */
+const REQUEST_DEADLINE_MS = 15_000;
 const MAX_RESPONSE_BYTES = 64 * 1024;
 /** The live-call list: up to 10,000 calls of about 250 bytes each (src/platform/liveCalls.ts). */
 const MAX_LIVE_LIST_BYTES = 4 * 1024 * 1024;
@@ -62,6 +68,8 @@ export interface SignallingClientOptions {
   platformUrl: string;
   deploymentId: string;
   agentSecret: string;
+  /** REQUEST_DEADLINE_MS unless given (tests shorten it). */
+  requestDeadlineMs?: number;
 }
 
 /** A recording may be paused by a slow reader (backpressure), but not for longer than this. */
@@ -104,6 +112,7 @@ export class SignallingClient {
   readonly #headers: Record<string, string>;
   readonly #agent: Agent;
   readonly #request: typeof httpRequest;
+  readonly #deadlineMs: number;
   /** Platform refusals by error code (metrics): TTMA_ERR_CAP_REACHED is a minute cap. Unknown codes count as HTTP_<status>. */
   readonly refusals: Record<string, number> = {};
   /** Requests sent again because the platform refused the connection (it was restarting). */
@@ -116,6 +125,7 @@ export class SignallingClient {
     const https = this.#base.protocol === 'https:';
     this.#agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS }) : new Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
     this.#request = https ? httpsRequest : httpRequest;
+    this.#deadlineMs = options.requestDeadlineMs ?? REQUEST_DEADLINE_MS;
     this.#headers = {
       authorization: `Bearer ${options.agentSecret}`,
       [HEADER_DEPLOYMENT]: options.deploymentId,
@@ -163,8 +173,18 @@ export class SignallingClient {
     return this.#post(PLATFORM_PATHS.sendDtmf(callId), body);
   }
 
-  dial(body: DialCallBody): Promise<DialCallResult> {
-    return this.#post(PLATFORM_PATHS.dial, body) as Promise<DialCallResult>;
+  /**
+   * The dialled call's id, as the platform names it. An answer without one (a proxy's 200 page, a
+   * broken platform) is a failure: the dial's media token is then revoked by the caller, where an
+   * id of `undefined` had been taken for the call.
+   */
+  async dial(body: DialCallBody): Promise<DialCallResult> {
+    const answer = (await this.#post(PLATFORM_PATHS.dial, body)) as Partial<Record<keyof DialCallResult, unknown>> | null;
+    const callId = answer?.call_control_id;
+    if (typeof callId !== 'string' || !CALL_ID_PATTERN.test(callId)) {
+      throw new TtmaError(ErrorCodes.PLATFORM, 'platform answered the dial without a well-formed call id', 502);
+    }
+    return answer as DialCallResult;
   }
 
   /** The deployment's recent calls as the platform recorded them, newest first. */
@@ -333,15 +353,18 @@ export class SignallingClient {
   }
 
   async #send(method: string, path: string, body?: string, maxBytes = MAX_RESPONSE_BYTES): Promise<RawResponse> {
-    return readAnswer(await this.#open(method, path, body, REQUEST_TIMEOUT_MS), maxBytes);
+    // Aborting ends the request, or the answer's body if it came (read as cut short): never acted on twice.
+    const deadline = AbortSignal.timeout(this.#deadlineMs);
+    return readAnswer(await this.#open(method, path, body, REQUEST_TIMEOUT_MS, deadline), maxBytes);
   }
 
-  /** One request; resolves with the answer's head, its body still to read (an idle socket for `idleMs` ends it). */
-  #open(method: string, path: string, body: string | undefined, idleMs: number): Promise<IncomingMessage> {
+  /** One request; resolves with the answer's head, its body still to read (an idle socket for `idleMs` ends it, as does `signal`). */
+  #open(method: string, path: string, body: string | undefined, idleMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = { ...this.#headers };
       if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
-      const req = this.#request(new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base), { method, headers, agent: this.#agent, timeout: idleMs }, resolve);
+      const options = { method, headers, agent: this.#agent, timeout: idleMs, ...(signal ? { signal } : {}) };
+      const req = this.#request(new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base), options, resolve);
       // After the head, a timeout or reset reaches the body's reader as an error of the answer.
       req.on('timeout', () => req.destroy(new Error(`no answer within ${idleMs} ms`)));
       req.on('error', reject);

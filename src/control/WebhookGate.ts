@@ -9,13 +9,17 @@
  * provider retries it) rather than forget one (ReplayCache): fail closed.
  * The cache lives in this process, so a signature made before the
  * process started is refused too (503, as the provider retries a 5xx with a
- * fresh signature): a restart does not reopen the window. No key: every
- * webhook is refused with 503 (fail closed).
+ * fresh signature): a restart does not reopen the window. The start is kept
+ * in the frame of the wall clock as it is now (WallClockStep): a clock stepped
+ * after the start moves it along, so neither a box that booted behind reopens
+ * the window nor one that booted ahead refuses every genuine event until its
+ * clock catches up. No key: every webhook is refused with 503 (fail closed).
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 import { ReplayCache, ReplayCacheFullError } from '../wire/ReplayCache.js';
 import { WEBHOOK_TOLERANCE_SEC, type WebhookEnvelope } from '../wire/telnyx.js';
+import { WallClockStep } from '../wire/wallClockStep.js';
 import { notBeforeSecOf, verifyWebhookSignature, type WebhookRefusal } from '../wire/webhookSignature.js';
 
 export type WebhookOutcome =
@@ -39,6 +43,8 @@ export interface WebhookGateOptions {
   startedAtMs?: number;
   /** The replay cache's bound (DEFAULT_REPLAY_ENTRIES; tests fill a small one). */
   replayEntries?: number;
+  /** Wall clock minus monotonic clock now (wallMinusMonotonicMs); tests step it to model a clock set after the start. */
+  clockOffsetMs?: () => number;
 }
 
 /**
@@ -53,7 +59,8 @@ export class WebhookGate {
   // An identity is needed until its signed timestamp plus the tolerance, and a timestamp may be up to
   // the tolerance ahead of our clock: so never more than twice the tolerance (and two seconds) from now.
   readonly #replay: ReplayCache;
-  readonly #notBeforeSec: number | undefined;
+  /** Set with startedAtMs: how far the wall clock was stepped since, to keep the start in today's frame. */
+  readonly #clockStep: WallClockStep | undefined;
   /** When this gate's replay memory began, if it refuses what was signed before (a test models the gate with it). */
   readonly startedAtMs: number | undefined;
   readonly counters: Record<string, number> = {};
@@ -62,7 +69,13 @@ export class WebhookGate {
     this.#publicKey = publicKey;
     this.#replay = new ReplayCache((2 * WEBHOOK_TOLERANCE_SEC + 2) * 1000, options.replayEntries ?? DEFAULT_REPLAY_ENTRIES);
     this.startedAtMs = options.startedAtMs;
-    this.#notBeforeSec = options.startedAtMs === undefined ? undefined : notBeforeSecOf(options.startedAtMs);
+    this.#clockStep = options.startedAtMs === undefined ? undefined : new WallClockStep(options.clockOffsetMs);
+  }
+
+  /** The earliest signature second accepted now: the start, in the wall clock's frame of now. */
+  #notBeforeSec(): number | undefined {
+    if (this.startedAtMs === undefined || !this.#clockStep) return undefined;
+    return notBeforeSecOf(this.startedAtMs + this.#clockStep.sinceStart());
   }
 
   /** Identities the replay cache holds now, and how many it can (a new event past that is refused, `replay_full`). */
@@ -84,13 +97,14 @@ export class WebhookGate {
   }
 
   #check(signatureHeader: string | undefined, timestampHeader: string | undefined, rawBody: Buffer, nowMs: number): WebhookOutcome {
+    const notBeforeSec = this.#notBeforeSec();
     const verdict = verifyWebhookSignature({
       publicKey: this.#publicKey,
       signatureHeader,
       timestampHeader,
       rawBody,
       nowSec: Math.floor(nowMs / 1000),
-      ...(this.#notBeforeSec === undefined ? {} : { notBeforeSec: this.#notBeforeSec }),
+      ...(notBeforeSec === undefined ? {} : { notBeforeSec }),
     });
     if (!verdict.ok) return { ...REFUSAL[verdict.reason], reason: verdict.reason };
     let envelope: WebhookEnvelope;

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ControlChannel } from '../../src/control/ControlChannel.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { parsePlatformMessage, type PlatformControlMessage } from '../../src/wire/controlChannel.js';
 
 const SECRET = 's'.repeat(43);
@@ -22,6 +22,12 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): P
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A warn-level logger whose lines a test reads back. */
+function capturedLog(): { log: Logger; lines: Array<{ msg: string; suppressed?: number }> } {
+  const lines: Array<{ msg: string; suppressed?: number }> = [];
+  return { log: createLogger('test', 'warn', { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) }), lines };
 }
 
 describe('ControlChannel against a scripted platform', () => {
@@ -168,6 +174,112 @@ describe('ControlChannel against a scripted platform', () => {
       assert.deepEqual(c.reportRetryDelayMs(10), 120, 'capped at the maximum');
     } finally {
       c.stop();
+    }
+  });
+
+  it('a hello naming a ping interval past what a timer holds keeps the connection (it was dropped within a millisecond, again and again)', async () => {
+    const messages: PlatformControlMessage[] = [];
+    // 1e12 ms: 2.5 of it overflows Node's timer, which then fires after 1 ms.
+    onConnect = (ws) => ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 1e12 }));
+    const c = channel(messages);
+    c.start();
+    try {
+      await waitFor('the hello', () => c.authenticated);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(c.counters.connects, 1, 'one connection, kept');
+      assert.equal(c.counters.disconnects, 0);
+      assert.equal(c.state, 'open');
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('frames the platform may send without end (not JSON, a type we do not know, an error nobody asked for) cost a bounded number of log lines', async () => {
+    const messages: PlatformControlMessage[] = [];
+    const { log, lines } = capturedLog();
+    onConnect = (ws) => {
+      ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 }));
+      for (let k = 0; k < 300; k++) ws.send([() => 'not json', () => JSON.stringify({ type: 'stats.v2', k }), () => JSON.stringify({ type: 'error', code: 'TTMA_ERR_BAD_REQUEST', message: 'unasked' })][k % 3]!());
+      ws.send(JSON.stringify({ type: 'cap.state', cap_state: { capped: false } }));
+    };
+    const c = channel(messages, { log });
+    c.start();
+    try {
+      await waitFor('the frame after the flood', () => messages.some((m) => m.type === 'cap.state'));
+      c.stop(); // writes the window's summaries
+      const perFrame = lines.filter((l) => /not JSON; ignored$|not understood; ignored$|refused: unasked$/.test(l.msg));
+      assert.ok(perFrame.length <= 30, `${perFrame.length} lines for 300 frames`);
+      const summaries = lines.filter((l) => typeof l.suppressed === 'number');
+      assert.equal(summaries.reduce((sum, l) => sum + l.suppressed!, 0) + perFrame.length, 300, 'every frame is in a line or a count');
+      assert.equal(c.state, 'stopped');
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('a report answered twice, or refused after it was recorded, counts and logs once', async () => {
+    const messages: PlatformControlMessage[] = [];
+    const { log, lines } = capturedLog();
+    onConnect = (ws) => {
+      ws.send(JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 }));
+      ws.on('message', (data) => {
+        const { call_control_id } = JSON.parse(String(data)) as { call_control_id: string };
+        const ok = { type: 'usage.ack', call_control_id, ok: true, flags: ['duration_mismatch'] };
+        // Duplicated, then a late refusal of the same report (out of order).
+        ws.send(JSON.stringify(ok));
+        ws.send(JSON.stringify(ok));
+        ws.send(JSON.stringify({ type: 'usage.ack', call_control_id, ok: false, code: 'TTMA_ERR_STORE_UNAVAILABLE', message: 'redis unavailable' }));
+        ws.send(JSON.stringify({ type: 'usage.ack', call_control_id, ok: false, code: 'TTMA_ERR_CALL_NOT_OWNED', message: 'not owned' }));
+        ws.send(JSON.stringify({ type: 'cap.state', cap_state: { capped: false } }));
+      });
+    };
+    const c = channel(messages, { log });
+    c.start();
+    try {
+      await waitFor('the connection', () => c.authenticated);
+      c.reportUsage('v3:twice', 2_000);
+      await waitFor('the answers', () => messages.some((m) => m.type === 'cap.state'));
+      assert.deepEqual(
+        [c.counters.reportsSent, c.counters.reportsAcked, c.counters.reportsRefused, c.counters.reportsRetried, c.pendingReports],
+        [1, 1, 0, 0, 0],
+        'one report sent, acknowledged once, neither refused nor sent again',
+      );
+      assert.equal(lines.filter((l) => /flagged|refused|again later/.test(l.msg)).length, 1, lines.map((l) => l.msg).join(' | '));
+    } finally {
+      c.stop();
+    }
+  });
+
+  it('a connection dropped right after its hello, again and again, is dialled with a growing backoff; one that held starts it afresh', async () => {
+    const messages: PlatformControlMessage[] = [];
+    const hello = JSON.stringify({ type: 'hello', deployment: 'dep-1', cap_state: { capped: false }, heartbeat_ms: 15_000 });
+    // A middlebox that cuts each WebSocket after its first frame.
+    onConnect = (ws) => ws.send(hello, () => ws.terminate());
+    const flapping = channel(messages, { maxDelayMs: 400, heldAfterMs: 150 });
+    flapping.start();
+    try {
+      await new Promise((r) => setTimeout(r, 1_000));
+      // Reset at each hello, every wait was 10 to 20 ms: some 40 connections a second.
+      assert.ok(flapping.counters.connects <= 12, `${flapping.counters.connects} connections in 1 s`);
+      assert.ok(flapping.failures >= 4, `backoff at ${flapping.failures} failures`);
+    } finally {
+      flapping.stop();
+    }
+    // Held past heldAfterMs each time: every loss is a first failure again.
+    const seen: number[] = [];
+    let held: ControlChannel | null = null;
+    onConnect = (ws) => {
+      seen.push(held?.failures ?? -1);
+      ws.send(hello);
+      setTimeout(() => ws.terminate(), 250);
+    };
+    held = channel(messages, { maxDelayMs: 400, heldAfterMs: 150 });
+    held.start();
+    try {
+      await waitFor('four connections', () => seen.length >= 4, 5_000);
+      assert.deepEqual(seen.slice(1, 4), [1, 1, 1], 'each loss of a connection that held is the first failure');
+    } finally {
+      held.stop();
     }
   });
 

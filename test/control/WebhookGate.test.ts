@@ -147,3 +147,43 @@ test('the replay gauge drops identities past their window when read, with no web
   // The five old events' identities (two each) are stale by now; the recent one's are not.
   assert.deepEqual(g.replayEntries, { held: 2, max: g.replayEntries.max });
 });
+
+/**
+ * The wall clock stepped after the start (NTP's step at boot, `date -s`, a VM restored from a
+ * snapshot): the start is kept in the frame of the clock as it is now. The provider's clock is
+ * right throughout (`real`); the gateway's read `real - 600 s` at its start, then was stepped.
+ */
+test('a box that started with its clock behind and was stepped forward still refuses an event captured before its start', () => {
+  const real = Math.floor(Date.now() / 1000) * 1000;
+  let offset = 0;
+  // The process started 10 s ago (real time) while its clock said 600 s less.
+  const g = new WebhookGate(parseEd25519PublicKey(signer.publicKeyBase64), { startedAtMs: real - 10_000 - 600_000, clockOffsetMs: () => offset });
+  offset += 600_000; // chrony's makestep
+  const captured = signed(webhookBody('call.initiated', { call_control_id: 'c-before-start' }), real - 15_000);
+  const replay = g.check(...captured, real);
+  assert.equal(replay.status, 503, 'signed 5 s before the process started: a capture replayed into its empty replay cache');
+  assert.ok(replay.status === 503 && replay.reason === 'signed_before_start');
+  // What the provider sends now passes.
+  assert.equal(g.check(...signed(webhookBody('call.initiated', { call_control_id: 'c-now' }), real), real).status, 200);
+});
+
+test('a box that started with its clock ahead and was stepped back takes genuine events at once, not once its clock catches up', () => {
+  const real = Math.floor(Date.now() / 1000) * 1000;
+  let offset = 0;
+  // Started 10 s ago (real time) with the clock 120 s ahead: its start reads real + 110 s.
+  const g = new WebhookGate(parseEd25519PublicKey(signer.publicKeyBase64), { startedAtMs: real - 10_000 + 120_000, clockOffsetMs: () => offset });
+  offset -= 120_000;
+  const genuine = g.check(...signed(webhookBody('call.initiated', { call_control_id: 'c-genuine' }), real), real);
+  assert.equal(genuine.status, 200, 'a delivery signed now was refused as signed before the start');
+  // Still a floor: what was signed before the real start is refused.
+  const captured = g.check(...signed(webhookBody('call.initiated', { call_control_id: 'c-old' }), real - 15_000), real);
+  assert.equal(captured.status, 503);
+});
+
+test('a difference under a second between the two clocks\' readings is no step', () => {
+  const startedAtMs = Math.floor(Date.now() / 1000) * 1000;
+  let offset = 0;
+  const g = new WebhookGate(parseEd25519PublicKey(signer.publicKeyBase64), { startedAtMs, clockOffsetMs: () => offset });
+  offset += 999;
+  assert.equal(g.check(...signed(webhookBody('call.initiated', { call_control_id: 'c-jitter' }), startedAtMs - 2_000), startedAtMs + 10).status, 200);
+});

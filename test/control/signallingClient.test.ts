@@ -153,3 +153,63 @@ test("an answer refused as pending (503 TTMA_ERR_CALL_PENDING: the call's call.i
     server.close();
   }
 });
+
+test('a dial answered 2xx without a well-formed call id (a proxy\'s page, a broken platform) fails; it had resolved with no call id', async () => {
+  const answers: Array<[string, string]> = [
+    ['text/html', '<html>OK</html>'],
+    ['application/json', '{}'],
+    ['application/json', '{"call_control_id":7}'],
+    ['application/json', '{"call_control_id":"../../x"}'],
+    ['application/json', 'null'],
+  ];
+  let next = 0;
+  const server = await listen((req, res) => {
+    req.resume();
+    const good = next >= answers.length;
+    const [type, body] = good ? ['application/json', '{"call_control_id":"v3:dialled-1","call_session_id":"s-1"}'] : answers[next]!;
+    next++;
+    res.writeHead(good ? 200 : 201, { 'content-type': type }).end(body);
+  });
+  const signalling = client((server.address() as AddressInfo).port);
+  const dial = { to: '+15550000002', from: '+15550000001', stream_url: 'wss://gw.example/v1/media/o1', stream_auth_token: 't'.repeat(43), codec: 'PCMU' as const };
+  try {
+    for (const [, body] of answers) {
+      await assert.rejects(signalling.dial(dial), (err) => isTtmaError(err, 'TTMA_ERR_PLATFORM'), `answered ${body}`);
+    }
+    assert.equal((await signalling.dial(dial)).call_control_id, 'v3:dialled-1');
+  } finally {
+    signalling.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('an answer trickled a byte at a time (never idle for the 5 s timeout) is cut at the request deadline; it held its socket until the platform stopped', async () => {
+  const trickles = new Set<NodeJS.Timeout>();
+  const server = await listen((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"ok":true}');
+    let sent = 0;
+    // Padding a JSON answer may carry, a byte each 100 ms for 3 s, then the end.
+    const timer = setInterval(() => {
+      if (++sent < 30 && !res.destroyed) return void res.write(' ');
+      clearInterval(timer);
+      trickles.delete(timer);
+      res.end();
+    }, 100);
+    trickles.add(timer);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const signalling = new SignallingClient({ platformUrl: `http://127.0.0.1:${port}`, deploymentId: 'dep-test', agentSecret: 'secret-0123456789abcdef', requestDeadlineMs: 600 });
+  try {
+    const startedAt = performance.now();
+    await assert.rejects(signalling.hangup('v3:trickled'), (err) => isTtmaError(err, 'TTMA_ERR_PLATFORM'));
+    const tookMs = performance.now() - startedAt;
+    assert.ok(tookMs < 2_000, `failed after ${Math.round(tookMs)} ms`);
+  } finally {
+    signalling.close();
+    for (const timer of trickles) clearInterval(timer);
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
