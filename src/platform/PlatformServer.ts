@@ -107,6 +107,8 @@ export interface PlatformServerOptions {
   provider?: Pick<ProviderClientOptions, 'maxAttempts' | 'backoffMs' | 'timeoutMs' | 'transport'>;
   /** Wall clock in ms, for the webhook window and replay cache. */
   now?: () => number;
+  /** Wall clock minus monotonic clock (wallClockStep.ts); tests step it to model a clock set after the start. */
+  clockOffsetMs?: () => number;
   /** The cap store; default: Redis when redisUrl is set, else the embedded store. */
   capStore?: CapStore;
   /** redis://host:port (REDIS_URL / --redis-url): caps, deployments and call records live there. */
@@ -525,6 +527,7 @@ export class PlatformServer {
       replay: this.#replay,
       // A replay cache in this process starts empty at each start: refuse what was signed before it.
       notBeforeMs: this.#replay.kind === 'memory' ? this.#now() : null,
+      ...(options.clockOffsetMs ? { clockOffsetMs: options.clockOffsetMs } : {}),
       calls: this.calls,
       deployments: this.deployments,
       streamless: this.streamless,

@@ -12,6 +12,7 @@ import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { HEADER_SIGNATURE, HEADER_TIMESTAMP } from '../wire/telnyx.js';
 import { notBeforeSecOf, verifyWebhookSignature } from '../wire/webhookSignature.js';
+import { WallClockStep } from '../wire/wallClockStep.js';
 import type { CallRecordings } from './CallRecordings.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { DeploymentRegistry } from './DeploymentRegistry.js';
@@ -37,8 +38,14 @@ export interface ProviderWebhooksOptions {
   bodyTimeoutMs: number;
   now: () => number;
   replay: ReplayStore;
-  /** Set when `replay` forgets at a restart (the embedded store): signatures made before then are refused (503). */
+  /**
+   * Set when `replay` forgets at a restart (the embedded store): signatures made before then are
+   * refused (503). Kept in the frame of the wall clock as it is now (WallClockStep): a clock stepped
+   * after the start moves it along, as the gateway's WebhookGate does.
+   */
   notBeforeMs: number | null;
+  /** Wall clock minus monotonic clock now; tests step it. */
+  clockOffsetMs?: () => number;
   calls: CallRegistry;
   deployments: DeploymentRegistry;
   streamless: StreamlessCalls;
@@ -77,9 +84,12 @@ export const WEBHOOK_CALL_WAIT_MS = 1_500;
 
 export class ProviderWebhooks {
   readonly #o: ProviderWebhooksOptions;
+  /** How far the wall clock was stepped since notBeforeMs was read. */
+  readonly #clockStep: WallClockStep;
 
   constructor(options: ProviderWebhooksOptions) {
     this.#o = options;
+    this.#clockStep = new WallClockStep(options.clockOffsetMs);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, ctx: WebhookContext): Promise<void> {
@@ -100,7 +110,7 @@ export class ProviderWebhooks {
       timestampHeader,
       rawBody,
       nowSec: Math.floor(nowMs / 1000),
-      ...(this.#o.notBeforeMs === null ? {} : { notBeforeSec: notBeforeSecOf(this.#o.notBeforeMs) }),
+      ...(this.#o.notBeforeMs === null ? {} : { notBeforeSec: notBeforeSecOf(this.#o.notBeforeMs + this.#clockStep.sinceStart()) }),
     });
     if (!verdict.ok) {
       if (verdict.reason === 'signed_before_start') {

@@ -82,3 +82,39 @@ describe('a platform restart on Redis', { skip: redisUnavailable() }, () => {
     assert.equal((await next.platform.calls.get(unseen.callId))?.deploymentId, 'dep-r');
   });
 });
+
+/**
+ * The platform's clock stepped after its start (NTP's step at boot, `date -s`), on the embedded
+ * store: the start is kept in the frame of the clock as it is now, as the gateway's WebhookGate does.
+ */
+describe('a platform on the embedded store whose clock is stepped after its start', () => {
+  const started: Harness[] = [];
+  after(() => Promise.all(started.map((h) => h.close())));
+
+  async function platformStartedOffBy(ms: number): Promise<{ h: Harness; step: () => void }> {
+    let offset = 0;
+    // Its clock reads `real + ms` from the start until the step sets it right.
+    const h = await startHarness({ webhookPublicKeyBase64: publicKey, now: () => Date.now() + ms - offset, clockOffsetMs: () => -offset });
+    started.push(h);
+    await h.platform.deployments.register({ id: 'dep-r', numbers: [NUMBER], tunnelHost: 'rrr.trycloudflare.com' });
+    return { h, step: () => (offset = ms) };
+  }
+
+  it('started with its clock behind and stepped forward: an event signed before the start is still refused', async () => {
+    const { h, step } = await platformStartedOffBy(-600_000);
+    step();
+    const { body } = initiated();
+    const captured = await postWebhook(h, body, signedHeaders(keyPair.secretKey, body, Math.floor(Date.now() / 1000) - 20));
+    assert.equal(captured.status, 503, 'signed before the process started: its empty replay cache cannot vouch for it');
+    assert.equal(captured.body.error.code, 'TTMA_ERR_WEBHOOK_REPLAY');
+  });
+
+  it('started with its clock ahead and stepped back: a genuine event is taken at once', async () => {
+    const { h, step } = await platformStartedOffBy(120_000);
+    step();
+    const { callId, body } = initiated();
+    const genuine = await postWebhook(h, body, signedHeaders(keyPair.secretKey, body));
+    assert.equal(genuine.status, 200, JSON.stringify(genuine.body));
+    assert.equal((await h.platform.calls.get(callId))?.deploymentId, 'dep-r');
+  });
+});
