@@ -89,6 +89,19 @@ function number(header: Buffer, offset: number, width: number, at: number, field
   return parseInt(match[1]!, 8);
 }
 
+/**
+ * The ustar prefix of a header whose magic is "ustar\0" and whose prefix is
+ * not empty (old GNU headers, magic "ustar  \0", keep times there instead).
+ * GNU tar 1.34 joins it on the magic alone, whatever the version; node-tar
+ * and libarchive only under version "00" (POSIX ustar). Under any other
+ * version the readers write different paths, so it is refused.
+ */
+function ustarPrefix(header: Buffer, at: number): string {
+  const version = header.toString('latin1', 263, 265);
+  if (version !== '00') fail(at, `a ustar prefix field under version ${JSON.stringify(version)}, not "00" (GNU tar joins it to the name, other readers do not)`);
+  return text(header, 345, 155, at, 'prefix');
+}
+
 /** ustar: the checksum is the unsigned byte sum of the header with its own field taken as eight spaces. */
 function checkChecksum(header: Buffer, at: number): void {
   const stored = number(header, 148, 8, at, 'checksum');
@@ -195,15 +208,15 @@ export function readTar(tar: Buffer): TarEntry[] {
     // The header's own fields only when nothing overrides them: a writer may cut a name it also put in a pax record mid-character.
     const headerPath = (): string => {
       const name = text(header, 0, 100, at, 'name');
-      // Only POSIX ustar has the prefix field; old GNU headers keep times there.
-      const prefix = header.toString('latin1', 257, 265) === 'ustar\x0000' ? text(header, 345, 155, at, 'prefix') : '';
-      return prefix ? `${prefix}/${name}` : name;
+      return header[345] !== 0 && header.toString('latin1', 257, 263) === 'ustar\0' ? `${ustarPrefix(header, at)}/${name}` : name;
     };
     const path = pax?.get('path') ?? pending?.longPath ?? headerPath();
     const linkpath = pax?.get('linkpath') ?? pending?.longLink ?? text(header, 157, 100, at, 'linkname');
     const entrySize = pax?.has('size') ? Number(pax.get('size')) : size;
     // Old archivers marked a directory as a regular file with a trailing "/".
     const type = (flag === '0' || flag === '\0') && path.endsWith('/') ? 'Directory' : TYPES[flag] ?? 'Unsupported';
+    // GNU tar --sparse: the stored bytes are not the file, and other readers expand them.
+    if (flag === 'S') fail(at, "a GNU sparse file ('S'), whose stored bytes are not its content: pack without --sparse");
     if (entrySize > 0 && (!REGULAR.has(flag) || type === 'Directory')) fail(at, `a ${type} entry carrying ${entrySize} bytes of data`);
     if (bodyStart + entrySize > tar.length) fail(at, `the archive ends inside ${JSON.stringify(path)} (it needs ${entrySize} bytes)`);
     const padded = Math.ceil(entrySize / BLOCK) * BLOCK;

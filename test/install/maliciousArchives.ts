@@ -68,6 +68,12 @@ export function maliciousArchives(): Record<string, [Buffer, RegExp]> {
       withSkill({ path: 'd/', type: '5', withData: true, body: craftTar([{ path: 'smuggled.md', body: 'x' }], { end: 0 }) }),
       /a Directory entry carrying 1024 bytes of data/,
     ],
+    // A ustar prefix GNU tar joins to the name on the magic alone and node-tar/libarchive ignore unless the version is "00".
+    'ustar prefix under a version other than 00': [withSkill({ path: 'notes.md', body: 'x', prefix: 'elsewhere', version: '\0\0' }), /a ustar prefix field under version "\\u0000\\u0000", not "00"/],
+    'ustar prefix hiding a ".."': [withSkill({ path: 'notes.md', body: 'x', prefix: 'a/../..' }), /"a\/\.\.\/\.\.\/notes\.md": "\.\." in the path/],
+    // 128 two-byte characters: under the 255-character path limit, over Linux's 255-byte NAME_MAX, so open(2) would fail mid-extraction.
+    'a path segment longer than 255 bytes': [withSkill({ path: `${'\u00e9'.repeat(128)}.md`, body: 'x', pax: true }), /a path segment longer than 255 bytes/],
+    'a GNU sparse file': [withSkill({ path: 'holes.bin', type: 'S', body: 'x', withData: true }), /a GNU sparse file \('S'\)/],
     'truncated archive': [gzipSync(craftTar([{ path: 'SKILL.md', body: SKILL_MD }]).subarray(0, 700)), /not a valid tar archive|TAR_/],
   };
 }
