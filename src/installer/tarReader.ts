@@ -102,6 +102,18 @@ function ustarPrefix(header: Buffer, at: number): string {
   return text(header, 345, 155, at, 'prefix');
 }
 
+/**
+ * uid, gid and mtime are not used here, but GNU tar refuses an archive whose
+ * fields are not numbers where node-tar's parseInt reads a prefix of them:
+ * checked like the others. All NULs is allowed (node-tar's portable mode
+ * leaves uid and gid empty, and GNU tar reads that as 0).
+ */
+function checkOwnerAndTime(header: Buffer, at: number): void {
+  for (const [offset, width, field] of [[108, 8, 'uid'], [116, 8, 'gid'], [136, 12, 'mtime']] as const) {
+    if (!isZero(header.subarray(offset, offset + width))) number(header, offset, width, at, field);
+  }
+}
+
 /** ustar: the checksum is the unsigned byte sum of the header with its own field taken as eight spaces. */
 function checkChecksum(header: Buffer, at: number): void {
   const stored = number(header, 148, 8, at, 'checksum');
@@ -189,7 +201,9 @@ export function readTar(tar: Buffer): TarEntry[] {
         pending.pax = paxRecords(body, at);
       } else {
         const nul = body.indexOf(0);
-        const name = text(body, 0, nul < 0 ? body.length : nul, at, flag === 'L' ? 'GNU long name' : 'GNU long link name');
+        // GNU tar reads the name up to a NUL in the whole padded block(s), node-tar and libarchive only within the size (GNU tar writes the NUL itself).
+        if (nul < 0) fail(at, `a GNU long ${flag === 'L' ? 'name' : 'link name'} with no NUL within its ${size} bytes (GNU tar reads on into the padding, other readers stop at the size)`);
+        const name = text(body, 0, nul, at, flag === 'L' ? 'GNU long name' : 'GNU long link name');
         if (name === '') fail(at, 'an empty GNU long name');
         if (flag === 'L') {
           if (pending.longPath !== undefined) fail(at, 'two GNU long names for one entry');
@@ -223,6 +237,7 @@ export function readTar(tar: Buffer): TarEntry[] {
     if (bodyStart + padded > tar.length) fail(at, `the archive ends inside the padding of ${JSON.stringify(path)}`);
     if (path === '') fail(at, 'an entry without a path');
     const mode = number(header, 100, 8, at, 'mode') & 0o7777;
+    checkOwnerAndTime(header, at);
     entries.push({ path, type, mode, size: entrySize, linkpath, body: tar.subarray(bodyStart, bodyStart + entrySize) });
     pending = null;
     at = bodyStart + padded;

@@ -78,6 +78,16 @@ export function gnuExtract(tar: Buffer, dir: string): { status: number | null; s
   return { status: run.status, stderr: run.stderr.toString() };
 }
 
+/** GNU tar extracts `<root>/<name>.tar` into the existing `<root>/<name>/` for each name, in one shell; each one's exit status. */
+export function gnuExtractEach(root: string, names: readonly string[]): Map<string, number> {
+  const script = 'for n in "$@"; do tar -x -p --no-same-owner -f "$n.tar" -C "$n" 2>/dev/null; echo "$n $?"; done';
+  const out = execFileSync('sh', ['-c', script, 'sh', ...names], { cwd: root, env: { ...process.env, LC_ALL: 'C' }, encoding: 'utf8', timeout: 120_000 });
+  return new Map(out.trim().split('\n').filter(Boolean).map((line) => {
+    const [name, status] = line.split(' ');
+    return [name!, Number(status)];
+  }));
+}
+
 /** GNU tar creates an archive of `dir`'s contents ("." and below) in `format`. */
 export function gnuCreate(dir: string, format: string, extra: string[] = []): Buffer {
   return execFileSync('tar', [`--format=${format}`, ...extra, '-c', '-f', '-', '-C', dir, '.'], { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 64 * 1024 * 1024 });
