@@ -124,6 +124,16 @@ export function craftTar(entries: CraftEntry[], options: CraftOptions = {}): Buf
   return Buffer.concat(parts);
 }
 
+/** Writes `value` over a header field (the rest of `width` zeroed) and stores the header's right checksum again. */
+export function setField(tar: Buffer, headerAt: number, offset: number, width: number, value: Buffer | string): void {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'latin1') : Buffer.from(value); // a copy: `value` may be a view of the field
+  tar.fill(0, headerAt + offset, headerAt + offset + width);
+  bytes.copy(tar, headerAt + offset, 0, width);
+  let sum = 8 * 0x20;
+  for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += tar[headerAt + i]!;
+  tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, headerAt + 148, 'latin1');
+}
+
 export function craftTarGz(entries: CraftEntry[], options: CraftOptions = {}): Buffer {
   return gzipSync(craftTar(entries, options), { level: 9 });
 }

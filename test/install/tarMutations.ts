@@ -7,7 +7,7 @@
  * checksum encodings), the checksum mostly fixed up so the mutation reaches
  * the parser behind it. One seed, one case: a failure replays from its seed.
  */
-import { craftTar, type CraftEntry } from '../helpers/tarCraft.js';
+import { craftTar, setField, type CraftEntry } from '../helpers/tarCraft.js';
 import { prng } from '../helpers/prng.js';
 
 const BLOCK = 512;
@@ -127,8 +127,9 @@ function unsignedSum(tar: Buffer, h: number): number {
   return sum;
 }
 
+/** The header's checksum made right again: its own typeflag rewritten through setField. */
 function fixChecksum(tar: Buffer, h: number): void {
-  tar.write(`${unsignedSum(tar, h).toString(8).padStart(6, '0')}\0 `, h + 148, 'latin1');
+  setField(tar, h, 156, 1, tar.subarray(h + 156, h + 157));
 }
 
 function sizeField(r: Rand, size: number): Buffer {
