@@ -9,8 +9,12 @@
  * octal nor positive base-256, a malformed or duplicated pax record, a
  * record that changes what another reader would write (GNU.sparse.*,
  * hdrcharset) or a global one that names a path or size, a non-file entry
- * carrying data, a path that is not UTF-8, an entry or the archive cut
- * short, no end-of-archive marker, or anything but zeros after it.
+ * carrying data, a path that is not UTF-8, a ustar prefix under a version
+ * other than "00", a GNU long name with no NUL within its size, a uid, gid
+ * or mtime that is not a number, a GNU sparse entry, an entry or the archive
+ * cut short, no end-of-archive marker, or anything but zeros after it.
+ * test/install/tarFormats.test.ts compares it with GNU tar; tarFuzz.test.ts
+ * fuzzes it.
  *
  * Formats: POSIX.1-2024 pax, "ustar Interchange Format" (header layout,
  * checksum, octal fields, the end marker of two zero blocks) and "pax
@@ -201,7 +205,7 @@ export function readTar(tar: Buffer): TarEntry[] {
         pending.pax = paxRecords(body, at);
       } else {
         const nul = body.indexOf(0);
-        // GNU tar reads the name up to a NUL in the whole padded block(s), node-tar and libarchive only within the size (GNU tar writes the NUL itself).
+        // GNU tar reads the name up to a NUL in the whole padded block(s), node-tar only within the size (GNU tar writes the NUL itself).
         if (nul < 0) fail(at, `a GNU long ${flag === 'L' ? 'name' : 'link name'} with no NUL within its ${size} bytes (GNU tar reads on into the padding, other readers stop at the size)`);
         const name = text(body, 0, nul, at, flag === 'L' ? 'GNU long name' : 'GNU long link name');
         if (name === '') fail(at, 'an empty GNU long name');
