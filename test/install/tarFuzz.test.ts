@@ -119,3 +119,21 @@ test(`${ITERATIONS} seeded hostile archives: refused with a typed error, or writ
   assert.ok(accepted.length <= ITERATIONS / 2, `${accepted.length} accepted of ${ITERATIONS}: the mutations do little`);
   process.stdout.write(`# tarFuzz: ${accepted.length} accepted of ${ITERATIONS} in ${Date.now() - started} ms\n`);
 });
+
+test('every base archive cut at every block boundary and inside every block is refused with a typed error', async () => {
+  let cuts = 0;
+  for (const [b, tar] of BASES.entries()) {
+    // Every boundary, and every 29th byte inside each block (headers, bodies, the end marker).
+    const points: number[] = [];
+    for (let block = 0; block < tar.length; block += 512) for (let offset = 0; offset < 512; offset += offset === 0 ? 1 : 29) points.push(block + offset);
+    for (const at of points) {
+      await assert.rejects(scanArchive(gzipSync(tar.subarray(0, at), { level: 1 }), SKILL_LIMITS, 'fuzz bundle'), (err: unknown) => {
+        assert.ok(isTtmaError(err, ErrorCodes.INSTALL_ARCHIVE), `base ${b} cut at ${at}: ${String(err)}`);
+        assert.match((err as Error).message, /not a valid tar archive \(.*(truncated|ends inside|no entry after it)|the archive is empty/, `base ${b} cut at ${at}`);
+        return true;
+      });
+      cuts += 1;
+    }
+  }
+  assert.ok(cuts > 300, `${cuts} cuts`);
+});
