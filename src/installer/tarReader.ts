@@ -11,7 +11,7 @@
  * hdrcharset) or a global one that names a path or size, a non-file entry
  * carrying data, a path that is not UTF-8, a ustar prefix under a version
  * other than "00", a GNU long name with no NUL within its size, a uid, gid
- * or mtime that is not a number, a GNU sparse entry, an entry or the archive
+ * or mtime that is not a number, a checksum in base-256, a GNU sparse entry, an entry or the archive
  * cut short, no end-of-archive marker, or anything but zeros after it.
  * test/install/tarFormats.test.ts compares it with GNU tar; tarFuzz.test.ts
  * fuzzes it.
@@ -118,8 +118,10 @@ function checkOwnerAndTime(header: Buffer, at: number): void {
   }
 }
 
-/** ustar: the checksum is the unsigned byte sum of the header with its own field taken as eight spaces. */
+/** ustar: the checksum is the unsigned byte sum of the header with its own field taken as eight spaces, in octal. */
 function checkChecksum(header: Buffer, at: number): void {
+  // GNU tar takes no base-256 checksum ("does not look like a tar archive"); node-tar does.
+  if ((header[148]! & 0x80) !== 0) fail(at, 'a base-256 header checksum, which GNU tar does not read');
   const stored = number(header, 148, 8, at, 'checksum');
   let sum = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += header[i]!;

@@ -23,6 +23,16 @@ function patched(entries: CraftEntry[], header: number, offset: number, width: n
   return gzipSync(tar);
 }
 
+/** A skill bundle whose first added entry's header stores its right checksum in base-256 (the sum counts the field as spaces, so it stays right). */
+function base256Checksum(entries: CraftEntry[]): Buffer {
+  const tar = craftTar([{ path: 'SKILL.md', body: SKILL_MD }, ...entries]);
+  const sum = parseInt(tar.toString('latin1', 1024 + 148, 1024 + 154), 8);
+  tar.fill(0, 1024 + 148, 1024 + 156);
+  tar[1024 + 148] = 0x80;
+  tar.writeUInt32BE(sum, 1024 + 152);
+  return gzipSync(tar);
+}
+
 /** name -> [archive, text the refusal must contain] */
 export function maliciousArchives(): Record<string, [Buffer, RegExp]> {
   const deep = Array.from({ length: 9 }, (_, i) => `d${i}`).join('/');
@@ -85,6 +95,8 @@ export function maliciousArchives(): Record<string, [Buffer, RegExp]> {
     'GNU long name cut short by its size': [patched([{ path: `${'l'.repeat(120)}.md`, body: 'x', gnuLongName: true }], 0, 124, 12, '00000000001\0'), /a GNU long name with no NUL within its 1 bytes/],
     // GNU tar refuses a uid that is not a number; node-tar's parseInt reads 1000 out of it.
     'uid field that is not a number': [patched([{ path: 'notes.md', body: 'x' }], 0, 108, 8, '0001750\x02'), /the uid field is not an octal number/],
+    // The right sum in base-256: node-tar reads it, GNU tar finds no header there.
+    'header checksum in base-256': [base256Checksum([{ path: 'notes.md', body: 'x' }]), /a base-256 header checksum/],
     'truncated archive': [gzipSync(craftTar([{ path: 'SKILL.md', body: SKILL_MD }]).subarray(0, 700)), /not a valid tar archive|TAR_/],
   };
 }

@@ -183,7 +183,8 @@ function mutate(r: Rand, tar: Buffer): [Buffer, string] {
       let signed = 8 * 0x20;
       for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) signed += (out[h + i]! << 24) >> 24;
       const unsigned = unsignedSum(out, h);
-      const form = pick(r, [`${signed.toString(8).padStart(6, '0')}\0 `, `${(unsigned + pick(r, [-1, 1, 256])).toString(8).padStart(6, '0')}\0 `, `${unsigned.toString(8).padStart(7, '0')}\0`, ` ${unsigned.toString(8)}\0`.padEnd(8, ' '), `${unsigned.toString(8).padStart(8, '0')}`]);
+      const base256 = `\x80\0\0\0${String.fromCharCode(...[24, 16, 8, 0].map((s) => (unsigned >>> s) & 0xff))}`;
+      const form = pick(r, [base256, `${signed.toString(8).padStart(6, '0')}\0 `, `${(unsigned + pick(r, [-1, 1, 256])).toString(8).padStart(6, '0')}\0 `, `${unsigned.toString(8).padStart(7, '0')}\0`, ` ${unsigned.toString(8)}\0`.padEnd(8, ' '), `${unsigned.toString(8).padStart(8, '0')}`]);
       out.write(form, h + 148, 'latin1');
       return [out, `checksum of header ${h} written ${JSON.stringify(form)} (signed ${signed}, unsigned ${unsigned})`];
     }
