@@ -11,8 +11,9 @@
  * hdrcharset) or a global one that names a path or size, a non-file entry
  * carrying data, a path that is not UTF-8, a ustar prefix under a version
  * other than "00", a GNU long name with no NUL within its size, a uid, gid
- * or mtime that is not a number, a checksum in base-256, a GNU sparse entry, an entry or the archive
- * cut short, no end-of-archive marker, or anything but zeros after it.
+ * or mtime that is not a number, a checksum in base-256, a GNU sparse
+ * entry, an entry or the archive cut short, no end-of-archive marker, or
+ * anything but zeros after it.
  * test/install/tarFormats.test.ts compares it with GNU tar; tarFuzz.test.ts
  * fuzzes it.
  *
@@ -97,7 +98,7 @@ function number(header: Buffer, offset: number, width: number, at: number, field
  * The ustar prefix of a header whose magic is "ustar\0" and whose prefix is
  * not empty (old GNU headers, magic "ustar  \0", keep times there instead).
  * GNU tar 1.34 joins it on the magic alone, whatever the version; node-tar
- * and libarchive only under version "00" (POSIX ustar). Under any other
+ * (header.js) only under version "00" (POSIX ustar). Under any other
  * version the readers write different paths, so it is refused.
  */
 function ustarPrefix(header: Buffer, at: number): string {
