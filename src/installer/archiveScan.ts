@@ -76,6 +76,8 @@ const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const MAX_PATH_LENGTH = 255;
+/** NAME_MAX of Linux file systems (ext4, xfs, btrfs, tmpfs): bytes in one path segment. */
+const MAX_NAME_BYTES = 255;
 
 function archiveError(label: string, what: string): TtmaError {
   return new TtmaError(ErrorCodes.INSTALL_ARCHIVE, `refused ${label}: ${what}; the whole archive was refused and nothing was written`, 2);
@@ -101,6 +103,8 @@ export function pathProblem(raw: string, isDir: boolean, maxDepth: number): { pr
   if (segments.includes('..')) return { problem: '".." in the path' };
   if (segments.some((s) => s === '' || s === '.')) return { problem: 'empty or "." segment in the path' };
   if (segments.length > maxDepth) return { problem: `deeper than ${maxDepth} levels` };
+  // Linux refuses a longer name (ENAMETOOLONG) at open(2): the scan would pass what extraction cannot write.
+  if (segments.some((s) => Buffer.byteLength(s) > MAX_NAME_BYTES)) return { problem: `a path segment longer than ${MAX_NAME_BYTES} bytes` };
   return { path };
 }
 

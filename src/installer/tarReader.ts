@@ -9,8 +9,13 @@
  * octal nor positive base-256, a malformed or duplicated pax record, a
  * record that changes what another reader would write (GNU.sparse.*,
  * hdrcharset) or a global one that names a path or size, a non-file entry
- * carrying data, a path that is not UTF-8, an entry or the archive cut
- * short, no end-of-archive marker, or anything but zeros after it.
+ * carrying data, a path that is not UTF-8, a ustar prefix under a version
+ * other than "00", a GNU long name with no NUL within its size, a uid, gid
+ * or mtime that is not a number, a checksum in base-256, a GNU sparse
+ * entry, an entry or the archive cut short, no end-of-archive marker, or
+ * anything but zeros after it.
+ * test/install/tarFormats.test.ts compares it with GNU tar; tarFuzz.test.ts
+ * fuzzes it.
  *
  * Formats: POSIX.1-2024 pax, "ustar Interchange Format" (header layout,
  * checksum, octal fields, the end marker of two zero blocks) and "pax
@@ -89,8 +94,35 @@ function number(header: Buffer, offset: number, width: number, at: number, field
   return parseInt(match[1]!, 8);
 }
 
-/** ustar: the checksum is the unsigned byte sum of the header with its own field taken as eight spaces. */
+/**
+ * The ustar prefix of a header whose magic is "ustar\0" and whose prefix is
+ * not empty (old GNU headers, magic "ustar  \0", keep times there instead).
+ * GNU tar 1.34 joins it on the magic alone, whatever the version; node-tar
+ * (header.js) only under version "00" (POSIX ustar). Under any other
+ * version the readers write different paths, so it is refused.
+ */
+function ustarPrefix(header: Buffer, at: number): string {
+  const version = header.toString('latin1', 263, 265);
+  if (version !== '00') fail(at, `a ustar prefix field under version ${JSON.stringify(version)}, not "00" (GNU tar joins it to the name, other readers do not)`);
+  return text(header, 345, 155, at, 'prefix');
+}
+
+/**
+ * uid, gid and mtime are not used here, but GNU tar refuses an archive whose
+ * fields are not numbers where node-tar's parseInt reads a prefix of them:
+ * checked like the others. All NULs is allowed (node-tar's portable mode
+ * leaves uid and gid empty, and GNU tar reads that as 0).
+ */
+function checkOwnerAndTime(header: Buffer, at: number): void {
+  for (const [offset, width, field] of [[108, 8, 'uid'], [116, 8, 'gid'], [136, 12, 'mtime']] as const) {
+    if (!isZero(header.subarray(offset, offset + width))) number(header, offset, width, at, field);
+  }
+}
+
+/** ustar: the checksum is the unsigned byte sum of the header with its own field taken as eight spaces, in octal. */
 function checkChecksum(header: Buffer, at: number): void {
+  // GNU tar takes no base-256 checksum ("does not look like a tar archive"); node-tar does.
+  if ((header[148]! & 0x80) !== 0) fail(at, 'a base-256 header checksum, which GNU tar does not read');
   const stored = number(header, 148, 8, at, 'checksum');
   let sum = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += header[i]!;
@@ -176,7 +208,9 @@ export function readTar(tar: Buffer): TarEntry[] {
         pending.pax = paxRecords(body, at);
       } else {
         const nul = body.indexOf(0);
-        const name = text(body, 0, nul < 0 ? body.length : nul, at, flag === 'L' ? 'GNU long name' : 'GNU long link name');
+        // GNU tar reads the name up to a NUL in the whole padded block(s), node-tar only within the size (GNU tar writes the NUL itself).
+        if (nul < 0) fail(at, `a GNU long ${flag === 'L' ? 'name' : 'link name'} with no NUL within its ${size} bytes (GNU tar reads on into the padding, other readers stop at the size)`);
+        const name = text(body, 0, nul, at, flag === 'L' ? 'GNU long name' : 'GNU long link name');
         if (name === '') fail(at, 'an empty GNU long name');
         if (flag === 'L') {
           if (pending.longPath !== undefined) fail(at, 'two GNU long names for one entry');
@@ -195,21 +229,22 @@ export function readTar(tar: Buffer): TarEntry[] {
     // The header's own fields only when nothing overrides them: a writer may cut a name it also put in a pax record mid-character.
     const headerPath = (): string => {
       const name = text(header, 0, 100, at, 'name');
-      // Only POSIX ustar has the prefix field; old GNU headers keep times there.
-      const prefix = header.toString('latin1', 257, 265) === 'ustar\x0000' ? text(header, 345, 155, at, 'prefix') : '';
-      return prefix ? `${prefix}/${name}` : name;
+      return header[345] !== 0 && header.toString('latin1', 257, 263) === 'ustar\0' ? `${ustarPrefix(header, at)}/${name}` : name;
     };
     const path = pax?.get('path') ?? pending?.longPath ?? headerPath();
     const linkpath = pax?.get('linkpath') ?? pending?.longLink ?? text(header, 157, 100, at, 'linkname');
     const entrySize = pax?.has('size') ? Number(pax.get('size')) : size;
     // Old archivers marked a directory as a regular file with a trailing "/".
     const type = (flag === '0' || flag === '\0') && path.endsWith('/') ? 'Directory' : TYPES[flag] ?? 'Unsupported';
+    // GNU tar --sparse: the stored bytes are not the file, and other readers expand them.
+    if (flag === 'S') fail(at, "a GNU sparse file ('S'), whose stored bytes are not its content: pack without --sparse");
     if (entrySize > 0 && (!REGULAR.has(flag) || type === 'Directory')) fail(at, `a ${type} entry carrying ${entrySize} bytes of data`);
     if (bodyStart + entrySize > tar.length) fail(at, `the archive ends inside ${JSON.stringify(path)} (it needs ${entrySize} bytes)`);
     const padded = Math.ceil(entrySize / BLOCK) * BLOCK;
     if (bodyStart + padded > tar.length) fail(at, `the archive ends inside the padding of ${JSON.stringify(path)}`);
     if (path === '') fail(at, 'an entry without a path');
     const mode = number(header, 100, 8, at, 'mode') & 0o7777;
+    checkOwnerAndTime(header, at);
     entries.push({ path, type, mode, size: entrySize, linkpath, body: tar.subarray(bodyStart, bodyStart + entrySize) });
     pending = null;
     at = bodyStart + padded;

@@ -31,6 +31,10 @@ export interface CraftEntry {
   sizeField?: Buffer | string;
   /** Store a checksum one off the right one. */
   badChecksum?: boolean;
+  /** The ustar prefix field (the header's name field keeps `path`). */
+  prefix?: string;
+  /** The two version bytes after the "ustar\0" magic (default "00"). */
+  version?: string;
   /** Write the body and its size whatever the type (a directory carrying data). */
   withData?: boolean;
 }
@@ -51,6 +55,8 @@ function octal(value: number, width: number): string {
 interface HeaderTweaks {
   sizeField?: Buffer | string;
   badChecksum?: boolean;
+  prefix?: string;
+  version?: string;
 }
 
 function header(path: string | Buffer, type: string, size: number, mode: number, linkpath: string, tweaks: HeaderTweaks = {}): Buffer {
@@ -68,7 +74,8 @@ function header(path: string | Buffer, type: string, size: number, mode: number,
   h.write(type, 156, 'ascii');
   Buffer.from(linkpath, 'utf8').copy(h, 157);
   h.write('ustar\0', 257, 'ascii');
-  h.write('00', 263, 'ascii');
+  h.write(tweaks.version ?? '00', 263, 'latin1');
+  if (tweaks.prefix !== undefined) Buffer.from(tweaks.prefix, 'utf8').copy(h, 345, 0, 155);
   let sum = 0;
   for (const byte of h) sum += byte;
   if (tweaks.badChecksum) sum += 1;
@@ -95,7 +102,7 @@ export function craftTar(entries: CraftEntry[], options: CraftOptions = {}): Buf
     const body = Buffer.from(e.body ?? '');
     const mode = e.mode ?? (type === '5' ? 0o755 : 0o644);
     const hasData = type === '0' || e.withData === true;
-    const tweaks = { sizeField: e.sizeField, badChecksum: e.badChecksum };
+    const tweaks = { sizeField: e.sizeField, badChecksum: e.badChecksum, prefix: e.prefix, version: e.version };
     if (e.gnuLongLink !== undefined) {
       const name = Buffer.from(`${e.gnuLongLink}\0`, 'utf8');
       parts.push(header('././@LongLink', 'K', name.length, 0o644, ''), padded(name));
@@ -115,6 +122,16 @@ export function craftTar(entries: CraftEntry[], options: CraftOptions = {}): Buf
   const end = options.end ?? 2;
   parts.push(Buffer.alloc(end * BLOCK), options.after ?? Buffer.alloc(0));
   return Buffer.concat(parts);
+}
+
+/** Writes `value` over a header field (the rest of `width` zeroed) and stores the header's right checksum again. */
+export function setField(tar: Buffer, headerAt: number, offset: number, width: number, value: Buffer | string): void {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'latin1') : Buffer.from(value); // a copy: `value` may be a view of the field
+  tar.fill(0, headerAt + offset, headerAt + offset + width);
+  bytes.copy(tar, headerAt + offset, 0, width);
+  let sum = 8 * 0x20;
+  for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += tar[headerAt + i]!;
+  tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, headerAt + 148, 'latin1');
 }
 
 export function craftTarGz(entries: CraftEntry[], options: CraftOptions = {}): Buffer {

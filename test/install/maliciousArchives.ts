@@ -1,6 +1,6 @@
 /** The hostile archives of the install check list, built for real (headers crafted where `tar` will not write them). */
 import { gzipSync } from 'node:zlib';
-import { craftTar, craftTarGz, type CraftEntry } from '../helpers/tarCraft.js';
+import { craftTar, craftTarGz, setField, type CraftEntry } from '../helpers/tarCraft.js';
 
 const SKILL_MD = `---
 name: evil-skill
@@ -15,6 +15,23 @@ metadata:
 `;
 
 const withSkill = (...entries: CraftEntry[]): Buffer => craftTarGz([{ path: 'SKILL.md', body: SKILL_MD }, ...entries]);
+
+/** A skill bundle whose first added entry's header (after SKILL.md's) has one field rewritten, checksum fixed. */
+function patched(entries: CraftEntry[], header: number, offset: number, width: number, value: string): Buffer {
+  const tar = craftTar([{ path: 'SKILL.md', body: SKILL_MD }, ...entries]);
+  setField(tar, 1024 + header, offset, width, value);
+  return gzipSync(tar);
+}
+
+/** A skill bundle whose first added entry's header stores its right checksum in base-256 (the sum counts the field as spaces, so it stays right). */
+function base256Checksum(entries: CraftEntry[]): Buffer {
+  const tar = craftTar([{ path: 'SKILL.md', body: SKILL_MD }, ...entries]);
+  const sum = parseInt(tar.toString('latin1', 1024 + 148, 1024 + 154), 8);
+  tar.fill(0, 1024 + 148, 1024 + 156);
+  tar[1024 + 148] = 0x80;
+  tar.writeUInt32BE(sum, 1024 + 152);
+  return gzipSync(tar);
+}
 
 /** name -> [archive, text the refusal must contain] */
 export function maliciousArchives(): Record<string, [Buffer, RegExp]> {
@@ -68,6 +85,18 @@ export function maliciousArchives(): Record<string, [Buffer, RegExp]> {
       withSkill({ path: 'd/', type: '5', withData: true, body: craftTar([{ path: 'smuggled.md', body: 'x' }], { end: 0 }) }),
       /a Directory entry carrying 1024 bytes of data/,
     ],
+    // A ustar prefix GNU tar joins to the name on the magic alone and node-tar/libarchive ignore unless the version is "00".
+    'ustar prefix under a version other than 00': [withSkill({ path: 'notes.md', body: 'x', prefix: 'elsewhere', version: '\0\0' }), /a ustar prefix field under version "\\u0000\\u0000", not "00"/],
+    'ustar prefix hiding a ".."': [withSkill({ path: 'notes.md', body: 'x', prefix: 'a/../..' }), /"a\/\.\.\/\.\.\/notes\.md": "\.\." in the path/],
+    // 128 two-byte characters: under the 255-character path limit, over Linux's 255-byte NAME_MAX, so open(2) would fail mid-extraction.
+    'a path segment longer than 255 bytes': [withSkill({ path: `${'\u00e9'.repeat(128)}.md`, body: 'x', pax: true }), /a path segment longer than 255 bytes/],
+    'a GNU sparse file': [withSkill({ path: 'holes.bin', type: 'S', body: 'x', withData: true }), /a GNU sparse file \('S'\)/],
+    // GNU tar reads a long name up to a NUL in its padded block, node-tar and libarchive only within the size: "l" or the whole name.
+    'GNU long name cut short by its size': [patched([{ path: `${'l'.repeat(120)}.md`, body: 'x', gnuLongName: true }], 0, 124, 12, '00000000001\0'), /a GNU long name with no NUL within its 1 bytes/],
+    // GNU tar refuses a uid that is not a number; node-tar's parseInt reads 1000 out of it.
+    'uid field that is not a number': [patched([{ path: 'notes.md', body: 'x' }], 0, 108, 8, '0001750\x02'), /the uid field is not an octal number/],
+    // The right sum in base-256: node-tar reads it, GNU tar finds no header there.
+    'header checksum in base-256': [base256Checksum([{ path: 'notes.md', body: 'x' }]), /a base-256 header checksum/],
     'truncated archive': [gzipSync(craftTar([{ path: 'SKILL.md', body: SKILL_MD }]).subarray(0, 700)), /not a valid tar archive|TAR_/],
   };
 }
