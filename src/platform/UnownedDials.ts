@@ -31,8 +31,15 @@
  * its last pass stopped to now minus the grace, at most `sweepMax` records a
  * pass (the rest next pass); each record outgoing, unlocked and not ended
  * goes through the same check (claim, hang-up) as a watch's. The first pass
- * of a process looks back `sweepLookbackMs` (default an hour). A record first
- * seen is past the grace from its first event, as a watch counts.
+ * of a process looks back `sweepLookbackMs`: by default as long as any call
+ * can last, so an orphan first seen before every process restarted is still
+ * found. Telnyx ends a Call Control leg at its `time_limit_secs` (at most and
+ * by default 14 400 s) and an unanswered dial at its `timeout_secs` (at most
+ * 600 s) (developers.telnyx.com/api-reference/call-commands/dial): an orphan
+ * first seen longer ago has ended by itself. Chosen over keeping the passes'
+ * position in the store: no key, no shared state between processes, and a
+ * restart reads at most a few hours of records, a page (`sweepMax`) a pass.
+ * A record first seen is past the grace from its first event, as a watch counts.
  *
  * Once: the claim is a key in the webhook replay store (Redis `SET NX` when
  * the platform runs on Redis, shared by every process), held for its window
@@ -49,6 +56,7 @@ import { isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { ProviderClient } from './ProviderClient.js';
+import { DIAL_TIMEOUT_SECS, TIME_LIMIT_SECS } from './signalFields.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 
 /** What became of an unowned call this process claimed (the `outcome` label of `ttma_unowned_dials_total`). */
@@ -74,14 +82,15 @@ export interface UnownedDialsOptions {
   onOutcome?: (outcome: UnownedDialOutcome) => void;
   /** Between two passes over the records (default 60 s). */
   sweepMs?: number;
-  /** How far back the first pass of a process reads (default an hour). */
+  /** How far back the first pass of a process reads (default MAX_CALL_MS: the longest a call can last). */
   sweepLookbackMs?: number;
   /** Records read a pass at most (default 1 000). */
   sweepMax?: number;
 }
 
 const DEFAULT_SWEEP_MS = 60_000;
-const DEFAULT_SWEEP_LOOKBACK_MS = 3_600_000;
+/** The longest a call can last at the provider: ringing up to the dial's timeout, then up to its time limit. */
+export const MAX_CALL_MS = (DIAL_TIMEOUT_SECS.max + TIME_LIMIT_SECS.max) * 1000;
 const DEFAULT_SWEEP_MAX = 1_000;
 
 export class UnownedDials {
@@ -132,7 +141,7 @@ export class UnownedDials {
   async sweep(): Promise<number> {
     const max = this.#o.sweepMax ?? DEFAULT_SWEEP_MAX;
     const toMs = this.#o.now() - this.#o.graceMs;
-    const fromMs = this.#sweptToMs ?? toMs - (this.#o.sweepLookbackMs ?? DEFAULT_SWEEP_LOOKBACK_MS);
+    const fromMs = this.#sweptToMs ?? toMs - (this.#o.sweepLookbackMs ?? MAX_CALL_MS);
     if (toMs < fromMs) return 0;
     const records = await this.#o.calls.store.firstSeenBetween(fromMs, toMs, max);
     // A full page goes on from its last record next time (read again, inclusive: a check is idempotent).
