@@ -46,6 +46,8 @@ export interface CapActionsOptions {
 }
 
 const HANGUP_RETRY_MS: readonly number[] = [1_000, 5_000, 30_000];
+/** Records read when ending a deployment's calls (newest first): every live reservation is named without them. */
+const RECORDS_SCANNED = 1_000;
 
 export function capLimits(deployment: Deployment): { day: number; month: number } {
   return { day: deployment.caps.dayMinutes, month: deployment.caps.monthMinutes };
@@ -175,15 +177,28 @@ export class CapActions {
     const found = new Map<string, string>();
     for (const reservation of live) {
       if (postpone) await caps.postpone(deploymentId, reservation);
-      const callId = reservations.callOf(reservation);
+      const callId = reservations.callOf(reservation) ?? (await this.#callOfUnknown(reservation));
       if (callId) found.set(callId, reservation);
     }
-    // Reservations this process does not know (placed elsewhere, before a restart): the records name their calls.
-    const records = await calls.list({ deploymentId }).catch(() => [] as CallRecord[]);
+    // Dials locked before reservation entries were written, and calls no live reservation names: the newest records.
+    const records = await calls.list({ deploymentId, limit: RECORDS_SCANNED }).catch(() => [] as CallRecord[]);
     for (const record of records) {
       if (record.state !== 'ended' && record.reservationId && !found.has(record.callControlId)) found.set(record.callControlId, record.reservationId);
     }
     return found;
+  }
+
+  /**
+   * A live reservation this process did not make (placed elsewhere, before a restart): an answer
+   * reserves under the call's own id (its record's copy of it may be lost: signallingRoutes.ts),
+   * a dial under `dial-…`, named by the store's reservation entry. Undefined when unknown.
+   */
+  async #callOfUnknown(reservation: string): Promise<string | undefined> {
+    if (!reservation.startsWith('dial-')) return reservation;
+    const callId = await this.#o.calls.callOfReservation(reservation).catch(() => null);
+    if (callId === null) return undefined;
+    this.#o.reservations.set(reservation, callId);
+    return callId;
   }
 
   /**
