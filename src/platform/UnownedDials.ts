@@ -43,8 +43,9 @@
  *
  * Once: the claim is a key in the webhook replay store (Redis `SET NX` when
  * the platform runs on Redis, shared by every process), held for its window
- * (10 minutes); a hang-up that did not go through gives the claim back, so a
- * later event of the call tries again.
+ * (10 minutes); a hang-up that did not go through gives the claim back, and
+ * the call is tried again by its next event or this process's next pass (until
+ * it is older than the longest call: MAX_CALL_MS).
  *
  * Not told apart: a dial this platform lost and a call someone else placed on
  * the connection. Marking dials through client_state was not done: the
@@ -101,6 +102,11 @@ export class UnownedDials {
   #sweepTimer: NodeJS.Timeout | null = null;
   /** First-sight time (ms) the passes have read up to; null before the first. */
   #sweptToMs: number | null = null;
+  /**
+   * Calls whose hang-up the provider failed: tried again at each pass. Their next event would try
+   * too, but an answered orphan may send none for as long as it talks, and a pass reads a record once.
+   */
+  readonly #failed = new Set<string>();
 
   constructor(options: UnownedDialsOptions) {
     this.#o = options;
@@ -148,6 +154,14 @@ export class UnownedDials {
     const lastMs = Date.parse(records.at(-1)?.firstSeenAt ?? '');
     this.#sweptToMs = records.length < max || !Number.isFinite(lastMs) ? toMs : Math.max(lastMs, fromMs + 1);
     let checked = 0;
+    for (const callId of [...this.#failed]) {
+      if (this.#closed) break;
+      this.#failed.delete(callId);
+      checked += 1;
+      await this.#check(callId).catch((err: unknown) => {
+        this.#o.log.error({ callId, code: isTtmaError(err) ? err.code : undefined }, 'unowned dial check failed');
+      });
+    }
     for (const record of records) {
       if (this.#closed) break;
       if (record.locked || record.direction !== 'outgoing' || record.state === 'ended' || this.#watched.has(record.callControlId)) continue;
@@ -190,6 +204,8 @@ export class UnownedDials {
     const record = await this.#o.calls.get(callId);
     // Locked (by its dial, here or on a peer), over, or forgotten: nothing to end.
     if (!record || record.locked || record.direction !== 'outgoing' || record.state === 'ended') return;
+    // Past the longest call the provider allows, it has ended by itself (a hang-up refused for good is not tried for ever).
+    if (this.#o.now() - Date.parse(record.firstSeenAt) > MAX_CALL_MS) return;
     const key = `unowned-dial-hangup:${callId}`;
     if (await this.#o.claims.checkAndRemember(key, this.#o.now())) {
       this.#o.log.debug({ callId }, 'an outgoing call no deployment owns is being hung up by another platform process');
@@ -203,9 +219,10 @@ export class UnownedDials {
       outcome = 'failed';
       this.#o.log.error(
         { audit: true, callId, code: isTtmaError(err) ? err.code : undefined },
-        'an outgoing call no deployment owns could not be hung up: its next event tries again',
+        'an outgoing call no deployment owns could not be hung up: its next event, or the next pass, tries again',
       );
       await this.#o.claims.forget(key).catch(() => undefined);
+      if (this.#failed.size < (this.#o.sweepMax ?? DEFAULT_SWEEP_MAX)) this.#failed.add(callId);
     }
     this.#o.onOutcome?.(outcome);
     if (outcome === 'failed') return;

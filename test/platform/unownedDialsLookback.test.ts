@@ -6,6 +6,9 @@
  * (UnownedDials.MAX_CALL_MS). Real platforms on one embedded state directory, the test's provider
  * server on loopback; the second platform's clock is two hours ahead (nothing else it does here
  * reads it: no webhook reaches it).
+ * And a hang-up the provider failed is tried again at each pass: before, a failed hang-up waited
+ * for the call's next event, and an answered orphan may send none while it talks (a pass reads
+ * each record once).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -49,5 +52,24 @@ it('the first pass after a restart reaches an orphan first seen hours before', a
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('a hang-up the provider failed is tried again at the next passes, though the call sends no other event', async () => {
+  const h = await startHarness({ provider: PROVIDER, unownedDialSweepMs: 200 });
+  const orphan = 'v3:orphan-hangup-refused';
+  try {
+    h.provider.calls.set(orphan, { direction: 'outgoing', from: '+15551730002', to: '+15557654321', alive: true });
+    const path = `/v2/calls/${encodeURIComponent(orphan)}/actions/hangup`;
+    // The provider fails the first three: the watch's and the pass's (each reads the call once) and one more.
+    let refused = 0;
+    h.provider.override = (r) => (r.path === path && refused++ < 3 ? { status: 500, body: { errors: [{ code: '10001' }] } } : undefined);
+    const res = await postWebhook(h, envelope('call.initiated', { call_control_id: orphan, from: '+15551730002', to: '+15557654321', direction: 'outgoing' }));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await waitFor('the orphan hung up at last', () => h.provider.calls.get(orphan)!.alive === false, PROVIDER.timeoutMs + LOCK_MARGIN_MS + 6_000);
+    assert.equal(h.provider.commands('hangup').filter((r) => r.path === path).length, 4);
+  } finally {
+    h.provider.override = null;
+    await h.close();
   }
 });
