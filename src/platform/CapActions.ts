@@ -36,8 +36,11 @@ export interface CapActionsOptions {
   logger: Logger;
   /** Between the warning and the hang-up. */
   goodbyeMs: number;
-  /** Each hang-up the provider took, before the reservation is released (HungUpCalls: settled even if its hang-up event is lost). */
-  onHungUp?: (deploymentId: string, callId: string) => Promise<void>;
+  /**
+   * Each hang-up the provider took, before the reservation is released (HungUpCalls: settled even if
+   * its hang-up event is lost). False: not marked, so the reservation is kept live (a later refusal ends it again).
+   */
+  onHungUp?: (deploymentId: string, callId: string) => Promise<boolean>;
   /**
    * Waits before trying again a hang-up the provider failed (its own client has retried already),
    * before the call's next refused top-up (a unit later) would try again.
@@ -214,9 +217,9 @@ export class CapActions {
           try {
             await provider.hangup(callId);
             logger.warn({ audit: true, deployment: deploymentId, callId, ...fields }, message);
-            // Marked for settlement first: a process killed between the two leaves it live or marked, never neither.
-            await this.#o.onHungUp?.(deploymentId, callId);
-            await release?.(callId);
+            // Marked for settlement first: a process killed between the two, or a mark the store did not
+            // take, leaves it live or marked, never neither.
+            if ((await this.#o.onHungUp?.(deploymentId, callId)) !== false) await release?.(callId);
             return;
           } catch (err) {
             const wait = waits[attempt];
