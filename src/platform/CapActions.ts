@@ -36,8 +36,11 @@ export interface CapActionsOptions {
   logger: Logger;
   /** Between the warning and the hang-up. */
   goodbyeMs: number;
-  /** Each hang-up the provider took, before the reservation is released (HungUpCalls: settled even if its hang-up event is lost). */
-  onHungUp?: (deploymentId: string, callId: string) => Promise<void>;
+  /**
+   * Each hang-up the provider took, before the reservation is released (HungUpCalls: settled even if
+   * its hang-up event is lost). False: not marked, so the reservation is kept live (a later refusal ends it again).
+   */
+  onHungUp?: (deploymentId: string, callId: string) => Promise<boolean>;
   /**
    * Waits before trying again a hang-up the provider failed (its own client has retried already),
    * before the call's next refused top-up (a unit later) would try again.
@@ -46,6 +49,8 @@ export interface CapActionsOptions {
 }
 
 const HANGUP_RETRY_MS: readonly number[] = [1_000, 5_000, 30_000];
+/** Records read when ending a deployment's calls (newest first): every live reservation is named without them. */
+const RECORDS_SCANNED = 1_000;
 
 export function capLimits(deployment: Deployment): { day: number; month: number } {
   return { day: deployment.caps.dayMinutes, month: deployment.caps.monthMinutes };
@@ -175,15 +180,28 @@ export class CapActions {
     const found = new Map<string, string>();
     for (const reservation of live) {
       if (postpone) await caps.postpone(deploymentId, reservation);
-      const callId = reservations.callOf(reservation);
+      const callId = reservations.callOf(reservation) ?? (await this.#callOfUnknown(reservation));
       if (callId) found.set(callId, reservation);
     }
-    // Reservations this process does not know (placed elsewhere, before a restart): the records name their calls.
-    const records = await calls.list({ deploymentId }).catch(() => [] as CallRecord[]);
+    // Dials locked before reservation entries were written, and calls no live reservation names: the newest records.
+    const records = await calls.list({ deploymentId, limit: RECORDS_SCANNED }).catch(() => [] as CallRecord[]);
     for (const record of records) {
       if (record.state !== 'ended' && record.reservationId && !found.has(record.callControlId)) found.set(record.callControlId, record.reservationId);
     }
     return found;
+  }
+
+  /**
+   * A live reservation this process did not make (placed elsewhere, before a restart): an answer
+   * reserves under the call's own id (its record's copy of it may be lost: signallingRoutes.ts),
+   * a dial under `dial-…`, named by the store's reservation entry. Undefined when unknown.
+   */
+  async #callOfUnknown(reservation: string): Promise<string | undefined> {
+    if (!reservation.startsWith('dial-')) return reservation;
+    const callId = await this.#o.calls.callOfReservation(reservation).catch(() => null);
+    if (callId === null) return undefined;
+    this.#o.reservations.set(reservation, callId);
+    return callId;
   }
 
   /**
@@ -199,9 +217,9 @@ export class CapActions {
           try {
             await provider.hangup(callId);
             logger.warn({ audit: true, deployment: deploymentId, callId, ...fields }, message);
-            // Marked for settlement first: a process killed between the two leaves it live or marked, never neither.
-            await this.#o.onHungUp?.(deploymentId, callId);
-            await release?.(callId);
+            // Marked for settlement first: a process killed between the two, or a mark the store did not
+            // take, leaves it live or marked, never neither.
+            if ((await this.#o.onHungUp?.(deploymentId, callId)) !== false) await release?.(callId);
             return;
           } catch (err) {
             const wait = waits[attempt];

@@ -48,17 +48,25 @@ export class HungUpCalls {
     this.#o = options;
   }
 
-  /** The provider took the platform's hang-up of the call. Never throws. */
-  async hungUp(deploymentId: string, callId: string): Promise<void> {
+  /**
+   * The provider took the platform's hang-up of the call. True once it is marked for settlement;
+   * false when the store did not answer: the caller keeps its reservation live then, so a later
+   * refused top-up ends and marks it again (released after a failed mark, a call whose hang-up
+   * event is lost would be neither live nor marked, and never settled). Never throws.
+   */
+  async hungUp(deploymentId: string, callId: string): Promise<boolean> {
+    let marked = true;
     try {
       await this.#o.calls.store.markHungUp(callId, new Date().toISOString());
     } catch (err) {
+      marked = false;
       this.#o.logger.error(
         { deployment: deploymentId, callId, err: isTtmaError(err) ? err.code : 'error' },
-        'a call the platform hung up could not be marked for settlement: if its hang-up event is lost, only this process\'s check settles it',
+        'a call the platform hung up could not be marked for settlement: its reservation is kept, so a later refused top-up ends and marks it again',
       );
     }
     this.#schedule(deploymentId, callId, 1);
+    return marked;
   }
 
   /** Stops the checks not run yet (the platform is stopping): the unsettled index keeps the calls for the next start. */

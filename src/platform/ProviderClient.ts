@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCodes, TtmaError, redactSecrets, type ErrorCode } from '../errors.js';
 import { directionOf } from './CallRegistry.js';
 import { nodeHttpTransport, type ProviderTransport, type TransportResponse } from './providerTransport.js';
+import { transferLegState } from './transferLegs.js';
 import {
   PROVIDER_CODE_CALL_ENDED,
   type AnswerRequest,
@@ -190,9 +191,13 @@ export class ProviderClient {
     if (!isSuccess(res.status)) throw this.#failure('send_dtmf', res);
   }
 
-  /** Call Control `transfer` to an E.164 destination (already checked against the dialling policy). */
+  /**
+   * Call Control `transfer` to an E.164 destination (already checked against the dialling policy).
+   * The new leg carries the platform's mark, so it is not taken for a dial nobody owns (transferLegs.ts).
+   */
   async transfer(callControlId: string, to: string, from: string): Promise<void> {
-    const res = await this.#send('transfer', 'POST', `${callPath(callControlId)}/actions/transfer`, { to, from, command_id: randomUUID() });
+    const body = { to, from, target_leg_client_state: transferLegState(callControlId), command_id: randomUUID() };
+    const res = await this.#send('transfer', 'POST', `${callPath(callControlId)}/actions/transfer`, body);
     if (!isSuccess(res.status)) throw this.#failure('transfer', res);
   }
 

@@ -152,6 +152,11 @@ export class ProviderWebhooks {
       this.#o.log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');
       return sendJson(req, res, 200, { ok: true, ignored: true });
     }
+    if (read.transferredFrom !== undefined && (await this.#isTransferLeg(read.callId, read.transferredFrom))) {
+      // Not a dial of ours, and no deployment's call: not recorded, so neither a watch nor the pass hangs it up.
+      this.#o.log.info({ eventId, callId: read.callId, transferredFrom: read.transferredFrom, eventType: read.eventType }, 'webhook of a transferred call\'s new leg: not recorded');
+      return sendJson(req, res, 200, { ok: true, ignored: true });
+    }
     const event = await this.#withFacts(read);
     if (!event) {
       // Acknowledged (200), as before: a retry would find the platform no wiser. No gateway can have
@@ -187,6 +192,17 @@ export class ProviderWebhooks {
     void this.#afterEvent(event, record.deploymentId, record.locked, data).catch((err: unknown) =>
       this.#o.log.error({ callId: event.callId, err: err instanceof Error ? err.message : String(err) }, 'event follow-up failed'),
     );
+  }
+
+  /**
+   * The new leg of a transfer the platform made (transferLegs.ts): its mark names another call,
+   * locked to a deployment, and the leg itself is no call of a deployment's (a locked call's events
+   * are its own, whatever its client_state says).
+   */
+  async #isTransferLeg(callId: string, from: string): Promise<boolean> {
+    if (from === callId || (await this.#o.calls.ownerOf(callId))?.locked) return false;
+    const transferred = await this.#o.calls.ownerOf(from);
+    return transferred?.locked === true && transferred.deploymentId !== null;
   }
 
   /**

@@ -31,13 +31,21 @@
  * its last pass stopped to now minus the grace, at most `sweepMax` records a
  * pass (the rest next pass); each record outgoing, unlocked and not ended
  * goes through the same check (claim, hang-up) as a watch's. The first pass
- * of a process looks back `sweepLookbackMs` (default an hour). A record first
- * seen is past the grace from its first event, as a watch counts.
+ * of a process looks back `sweepLookbackMs`: by default as long as any call
+ * can last, so an orphan first seen before every process restarted is still
+ * found. Telnyx ends a Call Control leg at its `time_limit_secs` (at most and
+ * by default 14 400 s) and an unanswered dial at its `timeout_secs` (at most
+ * 600 s) (developers.telnyx.com/api-reference/call-commands/dial): an orphan
+ * first seen longer ago has ended by itself. Chosen over keeping the passes'
+ * position in the store: no key, no shared state between processes, and a
+ * restart reads at most a few hours of records, a page (`sweepMax`) a pass.
+ * A record first seen is past the grace from its first event, as a watch counts.
  *
  * Once: the claim is a key in the webhook replay store (Redis `SET NX` when
  * the platform runs on Redis, shared by every process), held for its window
- * (10 minutes); a hang-up that did not go through gives the claim back, so a
- * later event of the call tries again.
+ * (10 minutes); a hang-up that did not go through gives the claim back, and
+ * the call is tried again by its next event or this process's next pass (until
+ * it is older than the longest call: MAX_CALL_MS).
  *
  * Not told apart: a dial this platform lost and a call someone else placed on
  * the connection. Marking dials through client_state was not done: the
@@ -49,6 +57,7 @@ import { isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { ProviderClient } from './ProviderClient.js';
+import { DIAL_TIMEOUT_SECS, TIME_LIMIT_SECS } from './signalFields.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 
 /** What became of an unowned call this process claimed (the `outcome` label of `ttma_unowned_dials_total`). */
@@ -74,14 +83,15 @@ export interface UnownedDialsOptions {
   onOutcome?: (outcome: UnownedDialOutcome) => void;
   /** Between two passes over the records (default 60 s). */
   sweepMs?: number;
-  /** How far back the first pass of a process reads (default an hour). */
+  /** How far back the first pass of a process reads (default MAX_CALL_MS: the longest a call can last). */
   sweepLookbackMs?: number;
   /** Records read a pass at most (default 1 000). */
   sweepMax?: number;
 }
 
 const DEFAULT_SWEEP_MS = 60_000;
-const DEFAULT_SWEEP_LOOKBACK_MS = 3_600_000;
+/** The longest a call can last at the provider: ringing up to the dial's timeout, then up to its time limit. */
+export const MAX_CALL_MS = (DIAL_TIMEOUT_SECS.max + TIME_LIMIT_SECS.max) * 1000;
 const DEFAULT_SWEEP_MAX = 1_000;
 
 export class UnownedDials {
@@ -92,6 +102,11 @@ export class UnownedDials {
   #sweepTimer: NodeJS.Timeout | null = null;
   /** First-sight time (ms) the passes have read up to; null before the first. */
   #sweptToMs: number | null = null;
+  /**
+   * Calls whose hang-up the provider failed: tried again at each pass. Their next event would try
+   * too, but an answered orphan may send none for as long as it talks, and a pass reads a record once.
+   */
+  readonly #failed = new Set<string>();
 
   constructor(options: UnownedDialsOptions) {
     this.#o = options;
@@ -132,13 +147,21 @@ export class UnownedDials {
   async sweep(): Promise<number> {
     const max = this.#o.sweepMax ?? DEFAULT_SWEEP_MAX;
     const toMs = this.#o.now() - this.#o.graceMs;
-    const fromMs = this.#sweptToMs ?? toMs - (this.#o.sweepLookbackMs ?? DEFAULT_SWEEP_LOOKBACK_MS);
+    const fromMs = this.#sweptToMs ?? toMs - (this.#o.sweepLookbackMs ?? MAX_CALL_MS);
     if (toMs < fromMs) return 0;
     const records = await this.#o.calls.store.firstSeenBetween(fromMs, toMs, max);
     // A full page goes on from its last record next time (read again, inclusive: a check is idempotent).
     const lastMs = Date.parse(records.at(-1)?.firstSeenAt ?? '');
     this.#sweptToMs = records.length < max || !Number.isFinite(lastMs) ? toMs : Math.max(lastMs, fromMs + 1);
     let checked = 0;
+    for (const callId of [...this.#failed]) {
+      if (this.#closed) break;
+      this.#failed.delete(callId);
+      checked += 1;
+      await this.#check(callId).catch((err: unknown) => {
+        this.#o.log.error({ callId, code: isTtmaError(err) ? err.code : undefined }, 'unowned dial check failed');
+      });
+    }
     for (const record of records) {
       if (this.#closed) break;
       if (record.locked || record.direction !== 'outgoing' || record.state === 'ended' || this.#watched.has(record.callControlId)) continue;
@@ -181,6 +204,8 @@ export class UnownedDials {
     const record = await this.#o.calls.get(callId);
     // Locked (by its dial, here or on a peer), over, or forgotten: nothing to end.
     if (!record || record.locked || record.direction !== 'outgoing' || record.state === 'ended') return;
+    // Past the longest call the provider allows, it has ended by itself (a hang-up refused for good is not tried for ever).
+    if (this.#o.now() - Date.parse(record.firstSeenAt) > MAX_CALL_MS) return;
     const key = `unowned-dial-hangup:${callId}`;
     if (await this.#o.claims.checkAndRemember(key, this.#o.now())) {
       this.#o.log.debug({ callId }, 'an outgoing call no deployment owns is being hung up by another platform process');
@@ -194,9 +219,10 @@ export class UnownedDials {
       outcome = 'failed';
       this.#o.log.error(
         { audit: true, callId, code: isTtmaError(err) ? err.code : undefined },
-        'an outgoing call no deployment owns could not be hung up: its next event tries again',
+        'an outgoing call no deployment owns could not be hung up: its next event, or the next pass, tries again',
       );
       await this.#o.claims.forget(key).catch(() => undefined);
+      if (this.#failed.size < (this.#o.sweepMax ?? DEFAULT_SWEEP_MAX)) this.#failed.add(callId);
     }
     this.#o.onOutcome?.(outcome);
     if (outcome === 'failed') return;

@@ -303,6 +303,42 @@ describe('redis cap store: reservations once Redis lost its data (FLUSHALL)', { 
       await restarted.close();
     }
   });
+
+  /** Two clients on one prefix (two platform processes), closed after `use`. */
+  async function twoClients(prefix: string, use: (a: RedisCapStore, b: RedisCapStore) => Promise<void>): Promise<void> {
+    const a = new RedisCapStore({ url: redis.server.url, prefix });
+    const b = new RedisCapStore({ url: redis.server.url, prefix });
+    try {
+      await use(a, b);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }
+
+  it('a client that has not noticed the wipe yet cannot make it look kept to another (two platform processes)', () =>
+    twoClients('wipe2', async (a, b) => {
+      assert.equal((await a.reserve('d1', 'a1', 1, limits, JAN, { nextAtMs: 0 })).ok, true);
+      assert.equal((await b.reserve('d1', 'b1', 1, limits, JAN, { nextAtMs: 0 })).ok, true);
+      await redis.raw.flushall();
+      // A reserves first after the wipe: its attempt writes a copy of its old marker into the wiped Redis.
+      await assert.rejects(a.reserve('d1', 'a2', 1, limits, JAN, { nextAtMs: 0 }), (err) => err instanceof StoreDataLostError);
+      // Before, B's next reservation found that copy, took the store for kept and reserved afresh.
+      await assert.rejects(b.reserve('d1', 'b2', 1, limits, JAN, { nextAtMs: 0 }), (err) => err instanceof StoreDataLostError);
+      assert.deepEqual(await b.usage('d1', JAN), { day: 0, month: 0 }, 'no fresh minutes');
+    }));
+
+  it('two clients confirming a deployment\'s first copy at once both reserve', () =>
+    twoClients('wipe3', async (a, b) => {
+      const results = await Promise.all([
+        a.reserve('d1', 'a1', 1, limits, JAN, { nextAtMs: 0 }),
+        b.reserve('d1', 'b1', 1, limits, JAN, { nextAtMs: 0 }),
+        a.reserve('d2', 'a2', 1, limits, JAN, { nextAtMs: 0 }),
+        b.reserve('d2', 'b2', 1, limits, JAN, { nextAtMs: 0 }),
+      ]);
+      assert.deepEqual(results.map((r) => r.ok), [true, true, true, true]);
+      assert.deepEqual(await a.usage('d1', JAN), { day: 2, month: 2 });
+    }));
 });
 
 describe('redis cap store without a server', { skip }, () => {

@@ -87,7 +87,8 @@ it('embedded store: a call hung up at a cap, its hang-up lost, is settled once b
       // Telnyx's record gives call_sec in whole seconds (src/sim/detailRecords.ts).
       assert.equal(record.billing?.durationMs, Math.round(cdr.duration_ms / 1000) * 1000);
       assert.equal((await second.platform.caps.usage(DEP.id)).day, record.billing?.billedMinutes, 'the reservation settled at the billed units');
-      assert.equal((await second.platform.ledger.get(DEP.id, id))?.providerMs, record.billing?.durationMs);
+      // The ledger is written just after the record's billing (Settlement): waited for, not raced.
+      await until('the ledger has the provider\'s figure', async () => (await second.platform.ledger.get(DEP.id, id))?.providerMs === record.billing?.durationMs);
       assert.deepEqual(await second.platform.calls.store.unsettled(10), []);
       await until('the settlement logged', () => second.lines.some((l) => l.includes(SETTLED) && l.includes(id)));
       assert.equal(second.lines.filter((l) => l.includes(SETTLED) && l.includes(id)).length, 1);

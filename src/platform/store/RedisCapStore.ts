@@ -80,11 +80,12 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   async reserve(deploymentId: string, callId: string, units: number, limits: CapLimits, period: CapPeriod, live?: { nextAtMs: number }): Promise<ReserveResult> {
     const keys = this.#keys(deploymentId, callId, period);
     let epoch = this.#epoch !== null && !this.#lost ? this.#epoch : await this.#checkedEpoch();
-    const script = (marker: string): Promise<unknown> => this.run(() =>
+    // `confirm`: the nonce of the provisional copy written before the marker check just made (RESERVE_SCRIPT).
+    const script = (marker: string, nonce: string, confirm: string): Promise<unknown> => this.run(() =>
       (this.redis as unknown as ScriptCommands).ttmaReserve(
         keys.day, keys.month, keys.call, keys.live, keys.epoch,
         units, limits.day, limits.month, TTL_SECONDS.day, TTL_SECONDS.month, TTL_SECONDS.call, period.day, period.month,
-        callId, live ? Math.round(live.nextAtMs) : '', marker,
+        callId, live ? Math.round(live.nextAtMs) : '', marker, nonce, confirm,
       ),
     );
     // The deployment goes on the top-up timer's work list, once per client, sent with the script (another
@@ -92,11 +93,14 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
     const listed = live && !this.#listed.has(deploymentId)
       ? this.run(() => this.redis.sadd(this.#liveDeploymentsKey, deploymentId)).then(() => this.#listed.add(deploymentId), () => undefined)
       : null;
-    let [reply] = (await Promise.all([script(epoch), listed])) as [ScriptReply, unknown];
+    let nonce = randomBytes(9).toString('base64url');
+    let [reply] = (await Promise.all([script(epoch, nonce, ''), listed])) as [ScriptReply, unknown];
     for (let attempt = 1; Number(reply[0]) === MARKER_NOT_OURS; attempt++) {
       if (attempt === MARKER_ATTEMPTS) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'the data-loss marker kept changing: reservation not made', 503);
       epoch = await this.#checkedEpoch();
-      reply = (await script(epoch)) as ScriptReply;
+      const written = nonce;
+      nonce = randomBytes(9).toString('base64url');
+      reply = (await script(epoch, nonce, written)) as ScriptReply;
     }
     return reserveResult(reply);
   }
@@ -180,8 +184,9 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   /** One hash tag per deployment: every key of a script lands in one Cluster slot. */
   #keys(deploymentId: string, callId: string, period: CapPeriod): { day: string; month: string; call: string; live: string; epoch: string } {
     const tag = `${this.#prefix}:{dep:${deploymentId}}`;
-    // `epoch`: the deployment's copy of the data-loss marker (RESERVE_SCRIPT), in its slot.
-    return { day: `${tag}:day:${period.day}`, month: `${tag}:month:${period.month}`, call: `${tag}:call:${callId}`, live: `${tag}:live`, epoch: `${tag}:epoch` };
+    // `epoch`: the deployment's copy of the data-loss marker (RESERVE_SCRIPT), in its slot. A hash, so a new
+    // name: `${tag}:epoch`, the string copy of the code before, is left to processes still running it.
+    return { day: `${tag}:day:${period.day}`, month: `${tag}:month:${period.month}`, call: `${tag}:call:${callId}`, live: `${tag}:live`, epoch: `${tag}:marker` };
   }
 
   /** Every deployment that has had a live call: one small set (deployments are few), never trimmed. */

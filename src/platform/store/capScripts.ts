@@ -8,16 +8,25 @@
 /**
  * KEYS: day counter, month counter, call hash, the deployment's live set
  * (sorted set: call -> when its next unit is due, ms), the deployment's copy
- * of the data-loss marker.
+ * of the data-loss marker (a hash: `m` the confirmed copy, `p:<nonce>` the
+ * provisional ones, each naming the marker it copies).
  * ARGV: units, day cap, month cap, day TTL, month TTL, call TTL, day, month,
  * call id, next due ms ('' = not a live admission), the marker value
- * (`{meta}:epoch`) the client checked.
+ * (`{meta}:epoch`) the client knows, a fresh nonce, and the nonce of the
+ * provisional copy this client wrote before checking the marker ('' none).
  * Returns {status, dayUsed, monthUsed, callReserved}; status 1 granted,
  * -6 the deployment's marker copy is not the client's (gone with a FLUSHALL,
- * or never written): it is written now and nothing is reserved; the client
- * checks the `{meta}` marker and tries again (the marker lives in another
- * Cluster slot, so this copy in the deployment's slot is what the script can
- * check: a wipe after that check removes the copy too),
+ * or never written): a provisional copy under the fresh nonce is written and
+ * nothing is reserved; the client checks the `{meta}` marker and runs the
+ * script again naming that nonce, which confirms the copy (the marker lives
+ * in another Cluster slot, so this copy in the deployment's slot is what the
+ * script can check: a wipe after that check removes the provisional copy
+ * too). Only a copy confirmed after its own writer's check counts: a client
+ * that has not yet noticed a wipe writes a provisional copy it can never
+ * confirm, so it cannot make the wiped store look kept to the others (a
+ * plain write of its old marker did, until their timers looked). Provisional
+ * copies do not replace one another, so clients confirming at once all
+ * succeed; a confirmation drops them,
  * -1 day cap, -2 month cap, -3 call already settled, -5 a live admission of
  * a call that already reserved (a second answer: admitted once, or a call
  * could reserve afresh while its first reservation was dropped). A live
@@ -27,9 +36,13 @@
  * periods that were charged.
  */
 export const RESERVE_SCRIPT = `
-if redis.call('GET', KEYS[5]) ~= ARGV[11] then
-  redis.call('SET', KEYS[5], ARGV[11])
-  return {-6, 0, 0, 0}
+if redis.call('HGET', KEYS[5], 'm') ~= ARGV[11] then
+  if ARGV[13] == '' or redis.call('HGET', KEYS[5], 'p:' .. ARGV[13]) ~= ARGV[11] then
+    redis.call('HSET', KEYS[5], 'p:' .. ARGV[12], ARGV[11])
+    return {-6, 0, 0, 0}
+  end
+  redis.call('DEL', KEYS[5])
+  redis.call('HSET', KEYS[5], 'm', ARGV[11])
 end
 local units = tonumber(ARGV[1])
 local day = tonumber(redis.call('GET', KEYS[1]) or '0')
