@@ -1,6 +1,7 @@
 /**
  * `npm run bench` end to end at its smallest (--tiny: 2 calls a step, 1 s
- * windows, not pinned): real gateway and baseline processes, real sockets.
+ * windows; not pinned when the test runs it): real gateway and baseline
+ * processes, real sockets.
  * Checks the JSON object's shape and that every figure was measured (counts
  * above zero), and that the plot has both series; not the figures themselves.
  *

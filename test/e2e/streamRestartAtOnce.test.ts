@@ -101,7 +101,7 @@ describe('a tunnel that drops every call at once', () => {
       const control = stack.gateway.control;
       // Each call asked at the loss, after 0.5 and 1.5 s, and after 3.5 s: every request from its own budget.
       assert.equal(control.streamRestartsAsked['paced'] ?? 0, 0, JSON.stringify(control.streamRestartsAsked));
-      // Held past the episode's deadline too (10 s from the loss), as talks of 16 s held the first call.
+      // Held past the episode's deadline too (10 s from the loss), as talks of 16 s held the later calls.
       await hangUpAfterLoss(calls, droppedAt, 12_000);
       await assertEveryCallBack(stack, calls);
     } finally {
