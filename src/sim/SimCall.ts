@@ -419,9 +419,26 @@ export class SimCall implements ClockSubscriber {
       }
     }
     if (this.#talkEndAt !== null && now >= this.#talkEndAt + (streaming ? this.#ctx.tailMs : 0)) {
-      const party: EndedBy = this.direction === 'incoming' ? 'caller' : 'callee';
-      this.#end(party, 'normal_clearing', party, `the ${party} hung up after talking ${this.#init.talkMs} ms`);
+      this.#phoneSideHangsUp(`after talking ${this.#init.talkMs} ms`);
     }
+  }
+
+  /**
+   * The phone's side (an inbound call's caller, an outbound call's callee)
+   * hangs up now, before its talk is over, as a person may: the same
+   * `call.hangup` as at the talk's end. A test that needs calls to live
+   * until a moment it cannot foresee (its calls placed under load) ends them
+   * so. False unless the call is answered.
+   */
+  hangUpPhoneSide(): boolean {
+    if (this.#state !== 'answered') return false;
+    this.#phoneSideHangsUp('early');
+    return true;
+  }
+
+  #phoneSideHangsUp(when: string): void {
+    const party: EndedBy = this.direction === 'incoming' ? 'caller' : 'callee';
+    this.#end(party, 'normal_clearing', party, `the ${party} hung up ${when}`);
   }
 
   // ---- Internals ----

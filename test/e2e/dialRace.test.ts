@@ -14,6 +14,8 @@ import { startStack, waitFor, type Stack } from '../helpers/stack.js';
 
 /** How long the dial's answer is held back; the simulated callee answers after 20 ms of ringing. */
 const DIAL_ANSWER_DELAY_MS = 600;
+/** The callee's talk: some 2.4 s of stream after the held-back answer, enough for the echo check (the simulator's 5 s default cost CI 2 s a test). */
+const TALK_MS = 3_000;
 
 for (const mediaSockets of ['worker', 'front'] as const) {
   describe(`an outbound call answered before its dial's answer arrives (media sockets on the ${mediaSockets === 'worker' ? 'workers' : 'main thread'})`, () => {
@@ -25,7 +27,7 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       stack = await startStack(
         { mediaSockets, workers: 1 },
         {
-          sim: { ringMs: 20 },
+          sim: { ringMs: 20, outboundTalkMs: TALK_MS },
           platform: {
             provider: {
               transport: hookedProviderTransport({

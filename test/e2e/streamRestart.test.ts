@@ -33,7 +33,8 @@ for (const mediaSockets of ['worker', 'front'] as const) {
   describe(`a lost media stream is restarted (media sockets on the ${mediaSockets === 'worker' ? 'workers' : 'main thread'})`, () => {
     let stack: Stack;
     before(async () => {
-      stack = await startStack({ mediaSockets, workers: 1 });
+      // A dialled callee talks 3 s, as the inbound call here does (the simulator's default is 5 s).
+      stack = await startStack({ mediaSockets, workers: 1 }, { sim: { outboundTalkMs: 3_000 } });
     });
     after(() => stack.stop());
 
