@@ -67,6 +67,7 @@ import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
 import { StreamlessCalls } from './StreamlessCalls.js';
 import { PlatformMetrics } from './PlatformMetrics.js';
+import { PersistenceWatch } from './PersistenceWatch.js';
 import { ProviderWebhooks, type SignedBody } from './ProviderWebhooks.js';
 import { liveCallsOf } from './liveCalls.js';
 import { handleSelfServiceRoute, type SelfServiceContext } from './selfServiceRoutes.js';
@@ -153,6 +154,8 @@ export interface PlatformServerOptions {
   hungUpCheck?: { afterMs?: number; attempts?: number };
   /** Between two passes looking for outgoing calls nobody owns whose watch died with its process (default 60 s; UnownedDials). */
   unownedDialSweepMs?: number;
+  /** Between two checks of whether Redis keeps its data across a restart (default 60 s; PersistenceWatch). */
+  persistenceCheckMs?: number;
   /** Waits before trying again a hang-up at a cap (or of a disabled deployment) the provider failed (default 1, 5, 30 s). */
   capHangupRetryMs?: readonly number[];
   /** An answered call whose media stream stopped and did not start again within this is ended here (default 30 s; StreamlessCalls). */
@@ -267,6 +270,8 @@ export class PlatformServer {
   readonly metrics = new PlatformMetrics();
   /** Outgoing calls still unlocked after the dial deadline: hung up (a dial whose process died before its lock). */
   readonly #unownedDials: UnownedDials;
+  /** Whether Redis keeps its data across a restart; null on the embedded store (its journal is on disk). */
+  readonly #persistence: PersistenceWatch | null;
   #server: Server | null = null;
   #stopping: Promise<void> | null = null;
   #sockets: ReadonlySet<Socket> = new Set();
@@ -507,6 +512,10 @@ export class PlatformServer {
       bodyTimeoutMs: this.#bodyTimeoutMs,
       log: this.#log,
     };
+    const persistence = this.#store.persistence?.bind(this.#store);
+    this.#persistence = persistence
+      ? new PersistenceWatch({ check: persistence, logger: this.#log, ...(options.persistenceCheckMs !== undefined ? { intervalMs: options.persistenceCheckMs } : {}) })
+      : null;
     this.#unownedDials = new UnownedDials({
       calls: this.calls,
       provider: this.#provider,
@@ -613,6 +622,8 @@ export class PlatformServer {
       this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'control bus not connected at start: gateways connected to other platform processes miss what this one relays until it is');
     }
     if (caps) this.#background('redis eviction check', this.#warnIfEvicting());
+    // At start and then periodically (a Redis reconfigured, a failover to a replica set up otherwise).
+    this.#persistence?.start();
     // Calls that ended before a stop and were never billed: resumed in the background (retried while the store is away).
     this.#settlementSweep.start();
     // Unowned dials whose watch died with another process (UnownedDials: a pass a minute over the history index).
@@ -639,6 +650,7 @@ export class PlatformServer {
     this.streamless.close();
     this.control.close();
     this.#settlementSweep.close();
+    this.#persistence?.close();
     this.#hungUpCalls.close();
     this.#settlement.close();
     const unownedChecks = this.#unownedDials.close();
