@@ -5,6 +5,9 @@
  * (as managed Redis does) it says once that it could not check. Real redis-servers, real platforms.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { redisUnavailable, startRedisServer } from '../helpers/redisServer.js';
@@ -18,7 +21,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a platform on a Redis without persistence', { skip: redisUnavailable() }, () => {
   it('warned at start, once while it stays so, told when it changes, warned again when it is lost again', async () => {
-    const redis = await startRedisServer();
+    const dir = await mkdtemp(join(tmpdir(), 'ttma-redis-'));
+    // `--dir`: CONFIG SET appendonly yes below writes its file there.
+    const redis = await startRedisServer(undefined, { args: ['--dir', dir] });
     const raw = new Redis(redis.url);
     const h = await startHarness({ redisUrl: redis.url, persistenceCheckMs: CHECK_MS });
     const count = (text: string): number => h.lines.filter((l) => l.includes(text)).length;
@@ -41,6 +46,7 @@ describe('a platform on a Redis without persistence', { skip: redisUnavailable()
       await h.close();
       raw.disconnect();
       await redis.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
@@ -49,7 +55,9 @@ describe('a platform on a Redis without persistence', { skip: redisUnavailable()
     ['RDB snapshots', ['--save', '3600 1']],
   ] as const) {
     it(`with ${what}: nothing said`, async () => {
-      const redis = await startRedisServer(undefined, { args });
+      // Its files in a directory of its own, not the working directory.
+      const dir = await mkdtemp(join(tmpdir(), 'ttma-redis-'));
+      const redis = await startRedisServer(undefined, { args: ['--dir', dir, ...args] });
       const h = await startHarness({ redisUrl: redis.url, persistenceCheckMs: CHECK_MS });
       try {
         await sleep(6 * CHECK_MS);
@@ -57,6 +65,7 @@ describe('a platform on a Redis without persistence', { skip: redisUnavailable()
       } finally {
         await h.close();
         await redis.stop();
+        await rm(dir, { recursive: true, force: true });
       }
     });
   }
