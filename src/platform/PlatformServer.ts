@@ -25,7 +25,7 @@ import { HEADER_DEPLOYMENT, RECORDINGS_DELETED_PER_PASS } from '../wire/platform
 import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 import { CapActions, capLimits, type CapNotice } from './CapActions.js';
-import { CapEnforcer } from './CapEnforcer.js';
+import { CapEnforcer, DATA_LOST_REMEDY } from './CapEnforcer.js';
 import { ControlHub } from './ControlHub.js';
 import { closeWithin, trackSockets } from './boundedServerClose.js';
 import type { ControlBus } from './bus/ControlBus.js';
@@ -329,6 +329,7 @@ export class PlatformServer {
         // Live until its hang-up is done: one the provider already ended, its hang-up event lost, is settled from its record.
         void this.#audit.check(deploymentId, reservationId);
       },
+      onDataLost: () => this.metrics.storeDataLost(),
       limitsOf: async (deploymentId) => {
         const deployment = await this.deployments.get(deploymentId);
         return deployment ? capLimits(deployment) : null;
@@ -780,8 +781,12 @@ export class PlatformServer {
     ]);
     const recordsReason = records.find((r) => r !== null) ?? null;
     const degraded = state.degraded || recordsReason !== null;
-    const body = { ok: !degraded, store: state.kind, degraded, reason: state.reason ?? recordsReason, since: state.since };
-    sendJson(req, res, degraded ? 503 : 200, degraded ? { ...body, error: { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' } } : body);
+    const body = { ok: !degraded, store: state.kind, degraded, data_lost: state.dataLost, reason: state.reason ?? recordsReason, since: state.since };
+    // A loss is not an outage: it does not pass by itself, and the operator has to act.
+    const error = state.dataLost
+      ? { code: ErrorCodes.STORE_DATA_LOST, message: `the store lost its data: new calls are refused, live calls continue. ${DATA_LOST_REMEDY}` }
+      : { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' };
+    sendJson(req, res, degraded ? 503 : 200, degraded ? { ...body, error } : body);
   }
 
   // ---- admin ----

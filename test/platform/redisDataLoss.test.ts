@@ -15,7 +15,8 @@ import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
-import { STREAM_TOKEN, agentHeaders, call, startHarness, type Harness, waitFor } from './helpers.js';
+import { metricValue } from '../helpers/promText.js';
+import { STREAM_TOKEN, adminHeaders, agentHeaders, call, startHarness, type Harness, waitFor } from './helpers.js';
 
 const UNIT_MS = 200;
 
@@ -39,6 +40,13 @@ describe('Redis losing its data under a running platform', { skip }, () => {
     });
   }
 
+  /** `ttma_store_data_lost` on the admin-only /metrics. */
+  async function dataLostFlag(h: Harness): Promise<number | undefined> {
+    const res = await fetch(`${h.base}/metrics`, { headers: adminHeaders() });
+    assert.equal(res.status, 200);
+    return metricValue(await res.text(), 'ttma_store_data_lost');
+  }
+
   async function platformOn(redis: RedisServer): Promise<Harness> {
     const h = await startHarness({ redisUrl: redis.url, capUnitMs: UNIT_MS });
     cleanup.push(() => h.close());
@@ -55,27 +63,40 @@ describe('Redis losing its data under a running platform', { skip }, () => {
     let headers = agentHeaders(D.id, (await h.platform.deployments.register(D)).agentSecret);
     assert.equal((await dial(h, headers, D.tunnelHost)).status, 200);
     await settle();
+    assert.equal(await dataLostFlag(h), 0);
 
     await raw.flushall();
     await settle();
+    // What the operator sees: one error line naming what to do, a flag to alert on.
+    const lost = h.lines.filter((l) => l.includes('the store lost its data'));
+    assert.equal(lost.length, 1, lost.join('\n'));
+    const line = JSON.parse(lost[0]!) as Record<string, unknown>;
+    assert.deepEqual([line['level'], line['code']], [50, 'TTMA_ERR_STORE_DATA_LOST']);
+    assert.match(String(line['msg']), /Restore Redis from its backup.*re-import the deployments.*restart every platform process/);
+    assert.equal(await dataLostFlag(h), 1);
     // The operator re-creates the deployment: its minutes used would start again at 0.
     headers = agentHeaders(D.id, (await h.platform.deployments.register(D)).agentSecret);
     const refused = await dial(h, headers, D.tunnelHost);
     assert.equal(refused.status, 503, `a call admitted on counters Redis lost: ${JSON.stringify(refused.body)}`);
-    assert.equal(refused.body.error.code, 'TTMA_ERR_STORE_UNAVAILABLE');
+    assert.equal(refused.body.error.code, 'TTMA_ERR_STORE_DATA_LOST');
     assert.equal(h.provider.calls.size, 1, 'nothing dialled after the loss');
     const ready = await call(h.base, 'GET', '/readyz');
     assert.equal(ready.status, 503);
     assert.match(String(ready.body.reason), /lost its data/);
+    assert.equal(ready.body.data_lost, true);
+    assert.equal(ready.body.error.code, 'TTMA_ERR_STORE_DATA_LOST', 'not "store unreachable": it does not pass by itself');
+    assert.match(String(ready.body.error.message), /Restore Redis from its backup/);
     // Still refused later: the marker written again by this process's next check must not clear it.
     await new Promise((resolve) => setTimeout(resolve, 4 * UNIT_MS));
     assert.equal((await dial(h, headers, D.tunnelHost)).status, 503);
+    assert.equal(h.lines.filter((l) => l.includes('the store lost its data')).length, 1, 'said once, not per check');
 
     // A restarted platform accepts the empty Redis as a fresh start (the operator's call).
     const restarted = await platformOn(redis);
     const placed = await dial(restarted, headers, D.tunnelHost);
     assert.equal(placed.status, 200, JSON.stringify(placed.body));
     assert.equal((await call(restarted.base, 'GET', '/readyz')).status, 200);
+    assert.equal(await dataLostFlag(restarted), 0);
   });
 
   it('flushed: a call admitted right after, before the cap timer looks at the marker, is refused too', async () => {
@@ -96,6 +117,7 @@ describe('Redis losing its data under a running platform', { skip }, () => {
     const refused = await dial(h, headers, D.tunnelHost);
     assert.equal(refused.status, 503, `a call admitted on counters Redis lost: ${JSON.stringify(refused.body)}`);
     assert.match(String(refused.body.error.message), /lost the minutes used/);
+    assert.equal(refused.body.error.code, 'TTMA_ERR_STORE_DATA_LOST');
     assert.equal(h.provider.calls.size, 1, 'nothing dialled after the loss');
     assert.equal((await call(h.base, 'GET', '/readyz')).status, 503, 'and /readyz says so at once');
   });
