@@ -198,6 +198,7 @@ const STOP_GRACE_MS = 1_000;
 const SETTLEMENT_STALE_MARGIN_MS = 60_000;
 const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.AUTH,
+  ErrorCodes.STORE_DATA_LOST,
   ErrorCodes.DEPLOYMENT_DISABLED,
   ErrorCodes.CALL_NOT_OWNED,
   ErrorCodes.STREAM_URL,
@@ -270,6 +271,8 @@ export class PlatformServer {
   readonly metrics = new PlatformMetrics();
   /** Outgoing calls still unlocked after the dial deadline: hung up (a dial whose process died before its lock). */
   readonly #unownedDials: UnownedDials;
+  /** Checks a deployment's control connections against the store (closed when it is gone, disabled or rotated). */
+  readonly #recheck: (deploymentId: string) => void;
   /** Whether Redis keeps its data across a restart; null on the embedded store (its journal is on disk). */
   readonly #persistence: PersistenceWatch | null;
   #server: Server | null = null;
@@ -329,7 +332,7 @@ export class PlatformServer {
         // Live until its hang-up is done: one the provider already ended, its hang-up event lost, is settled from its record.
         void this.#audit.check(deploymentId, reservationId);
       },
-      onDataLost: () => this.metrics.storeDataLost(),
+      onDataLost: () => this.#dataLost(),
       limitsOf: async (deploymentId) => {
         const deployment = await this.deployments.get(deploymentId);
         return deployment ? capLimits(deployment) : null;
@@ -413,12 +416,12 @@ export class PlatformServer {
       ...(options.capHangupRetryMs ? { hangupRetryMs: options.capHangupRetryMs } : {}),
     });
     // Changed through another platform process on the same store: re-check this process's connections.
-    const recheck = (id: string): void => {
+    const recheck = (this.#recheck = (id: string): void => {
       // Pending upgrades too: one authenticated before the change would otherwise be registered after it.
       if (!this.control.watches(id)) return;
       // A store that cannot answer now tells nothing: the connections stay (fail-closed checks happen per request).
       void this.deployments.get(id).then((current) => this.control.revokeStale(id, current), () => undefined);
-    };
+    });
     this.deployments.store.onStoredChange?.(recheck);
     // Change messages published while the subscription was down are lost (pub/sub): every deployment held here is re-checked.
     this.deployments.store.onChangesMayBeMissed?.(() => {
@@ -631,6 +634,16 @@ export class PlatformServer {
     this.#unownedDials.start();
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
+  }
+
+  /**
+   * The store lost its data: flagged on /metrics, and every control connection is checked again,
+   * so a gateway whose deployment went with it is told now (closed, then refused saying why).
+   */
+  #dataLost(): void {
+    this.metrics.storeDataLost();
+    this.deployments.storeLost();
+    for (const id of this.control.watchedDeployments()) this.#recheck(id);
   }
 
   /** A Redis that may evict keys loses minutes used without the data-loss marker noticing: said at start. */
