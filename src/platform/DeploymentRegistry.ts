@@ -263,6 +263,18 @@ export class DeploymentRegistry {
   }
 
   /**
+   * Stores a deployment as exported (operator import after a data loss): its secret's digest as it
+   * was, so its gateway authenticates with the secret it holds. Validated like a registration;
+   * refused (TTMA_ERR_CONFLICT) when the id or a number is taken: an import never overwrites.
+   */
+  async restore(deployment: Deployment): Promise<void> {
+    const problem = this.validate({ ...deployment, agentSecret: undefined } as RegisterDeploymentInput);
+    if (problem) throw new TtmaError(ErrorCodes.BAD_REQUEST, problem, 400);
+    if (deployment.agentSecretSha256.length !== 32) throw new TtmaError(ErrorCodes.BAD_REQUEST, 'agentSecretSha256 must be 64 hex digits', 400);
+    await this.#store.insert({ ...deployment, numbers: [...deployment.numbers], dialPolicy: { allowPrefixes: [...deployment.dialPolicy.allowPrefixes] } });
+  }
+
+  /**
    * Makes the stored deployment match `input` (a `--deployment-file`): registers
    * it, or, when the id exists already (a restart on a persistent store),
    * updates its settings and sets the file's secret when it differs.
