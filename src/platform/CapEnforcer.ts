@@ -22,6 +22,7 @@
 import { ErrorCodes, StoreDataLostError, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { StoreRetries } from './StoreRetries.js';
+import { EXPORT_PATH, IMPORT_PATH } from './deploymentTransfer.js';
 import { periodOf, type CallReservation, type CapLimits, type CapStore, type ReserveResult, type SettleResult } from './store/CapStore.js';
 
 export interface CapEnforcerOptions {
@@ -326,7 +327,7 @@ export class CapEnforcer {
 
 /** What the operator does after a loss (docs/platform-storage.md, "Back without its data"). */
 export const DATA_LOST_REMEDY =
-  'Restore Redis from its backup (RDB or append-only file) if there is one; else re-import the deployments (POST /v1/admin/deployments/import of the last export) or re-create them; then restart every platform process';
+  `Restore Redis from its backup (RDB or append-only file) if there is one; else import the deployments (POST ${IMPORT_PATH}, each record of the last GET ${EXPORT_PATH}) or re-create them; then restart every platform process`;
 
 function dataLostRefusal(): TtmaError {
   return new TtmaError(ErrorCodes.STORE_DATA_LOST, 'the platform cannot check minute caps: its store lost the minutes used (the operator must restore it or accept a fresh start by restarting the platform): new calls are refused', 503);
