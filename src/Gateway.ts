@@ -49,6 +49,8 @@ export interface GatewayStatus {
     lastError: string | null;
     /** The last failure was the platform refusing the gateway's identity. */
     identityRefused: boolean;
+    /** What that refusal means in the operator's words (src/control/identityRefusal.ts), null when none. */
+    refusal: ControlChannel['refusal'];
     failures: number;
     pendingReports: number;
     counters: ControlChannel['counters'];
@@ -217,6 +219,7 @@ export class Gateway {
         since: this.channel.since,
         lastError: this.channel.lastError,
         identityRefused: this.channel.identityRefused,
+        refusal: this.channel.refusal,
         failures: this.channel.failures,
         pendingReports: this.channel.pendingReports,
         counters: this.channel.counters,
@@ -229,6 +232,7 @@ export class Gateway {
   readiness(): Readiness {
     return readiness({
       platformConnected: this.#platformConnected(),
+      deploymentUnknown: this.channel.refusal?.kind === 'unknown',
       workersUp: this.supervisor.hosts().filter((host) => host.up).length,
       webhookKey: this.webhooks.hasKey,
       draining: this.#stopping !== null,

@@ -49,6 +49,8 @@ export const ErrorCodes = {
   CAP_REACHED: 'TTMA_ERR_CAP_REACHED',
   /** The platform's store (Redis) is unreachable: new calls are refused. */
   STORE_UNAVAILABLE: 'TTMA_ERR_STORE_UNAVAILABLE',
+  /** The platform's store (Redis) lost its data (flushed, restarted empty): new calls are refused until the operator acts. */
+  STORE_DATA_LOST: 'TTMA_ERR_STORE_DATA_LOST',
   /** stream_url names a host other than the deployment's registered tunnel host. */
   STREAM_HOST: 'TTMA_ERR_STREAM_HOST',
   /** stream_url does not use wss://. */
@@ -114,7 +116,7 @@ export class StoreUnavailableError extends TtmaError {
  */
 export class StoreDataLostError extends TtmaError {
   constructor(detail: string) {
-    super(ErrorCodes.STORE_UNAVAILABLE, detail, 503);
+    super(ErrorCodes.STORE_DATA_LOST, detail, 503);
     this.name = 'StoreDataLostError';
   }
 }

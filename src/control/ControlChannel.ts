@@ -15,6 +15,7 @@ import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import { RefusalLog } from '../RefusalLog.js';
 import { HEADER_DEPLOYMENT } from '../wire/platformApi.js';
+import { identityRefusal, type IdentityRefusal } from './identityRefusal.js';
 import {
   CLOSE_REVOKED,
   CONTROL_MAX_PAYLOAD_TO_GATEWAY,
@@ -107,6 +108,12 @@ export class ControlChannel {
   authenticated = false;
   /** The last failure was the platform refusing our identity (401/403 at the upgrade, or 4401 revoked). */
   identityRefused = false;
+  /** What that refusal means (identityRefusal.ts), null when the last failure was not one. */
+  refusal: IdentityRefusal | null = null;
+  /** When the platform last accepted our identity (its hello) in this process. */
+  #acceptedAt: string | null = null;
+  /** The refusal last logged loudly: the same one again is logged at debug (once per change, not per retry). */
+  #loggedRefusal: string | null = null;
   /** When the current state began (ISO), for `ttma doctor`. */
   since: string | null = null;
   /** The last socket error of a connection attempt (e.g. ECONNREFUSED), kept for the failure's reason. */
@@ -242,9 +249,11 @@ export class ControlChannel {
           // not JSON: keep the status
         }
         this.counters.refusals++;
-        this.#failed(`refused by the platform: ${code} (HTTP ${res.statusCode ?? 0})`, res.statusCode === 401 || res.statusCode === 403);
+        const status = res.statusCode ?? 0;
+        const refused = status === 401 || status === 403 ? identityRefusal({ code, status, closeReason: null, acceptedAt: this.#acceptedAt }) : null;
+        this.#failed(`refused by the platform: ${code} (HTTP ${status})`, refused);
       });
-      res.on('error', () => this.#failed(`refused by the platform (HTTP ${res.statusCode ?? 0})`, false));
+      res.on('error', () => this.#failed(`refused by the platform (HTTP ${res.statusCode ?? 0})`, null));
     });
     ws.on('open', () => {
       opened = true;
@@ -282,7 +291,8 @@ export class ControlChannel {
       if (this.#ws !== ws) return;
       if (opened) this.counters.disconnects++;
       const why = reason.toString('utf8').slice(0, 120);
-      this.#failed(opened ? `closed (${code}${why ? `: ${why}` : ''})` : `could not connect${this.#socketError ? ` (${this.#socketError})` : ''}`, code === CLOSE_REVOKED);
+      const refused = code === CLOSE_REVOKED ? identityRefusal({ code: null, status: 0, closeReason: why, acceptedAt: this.#acceptedAt }) : null;
+      this.#failed(opened ? `closed (${code}${why ? `: ${why}` : ''})` : `could not connect${this.#socketError ? ` (${this.#socketError})` : ''}`, refused);
     });
     ws.on('error', (err: NodeJS.ErrnoException) => {
       if (this.#ws !== ws) return;
@@ -300,6 +310,9 @@ export class ControlChannel {
         this.lastError = null;
         this.authenticated = true;
         this.identityRefused = false;
+        this.refusal = null;
+        this.#acceptedAt = new Date().toISOString();
+        this.#loggedRefusal = null;
         if (Number.isInteger(message.heartbeat_ms) && message.heartbeat_ms >= 10) this.#heartbeatMs = Math.min(message.heartbeat_ms, MAX_HEARTBEAT_MS);
         this.#armDeadTimer();
         this.#log.info({ deployment: message.deployment, capped: message.cap_state.capped }, 'control connection to the platform open');
@@ -415,7 +428,8 @@ export class ControlChannel {
     this.#deadTimer.unref();
   }
 
-  #failed(reason: string, identityRefused: boolean): void {
+  #failed(reason: string, refusal: IdentityRefusal | null): void {
+    const identityRefused = refusal !== null;
     if (this.#state === 'stopped' || this.#state === 'waiting') return;
     if (this.#deadTimer) clearTimeout(this.#deadTimer);
     this.#deadTimer = null;
@@ -426,12 +440,21 @@ export class ControlChannel {
     this.#failures++;
     this.lastError = reason;
     this.identityRefused = identityRefused;
+    this.refusal = refusal;
     const delay = this.retryDelayMs(this.#failures);
     this.#setState('waiting');
     const fields = { code: identityRefused ? ErrorCodes.AUTH : ErrorCodes.PLATFORM, retryInMs: delay, failures: this.#failures };
-    // A refused identity is an operator problem (secret rotated, deployment disabled): say so loudly.
-    if (identityRefused) this.#log.error(fields, `control connection ${reason}: check the deployment id and agent secret`);
-    else this.#log.warn(fields, `control connection ${reason}`);
+    // A refused identity is an operator problem (secret rotated, deployment disabled or gone): said
+    // loudly once, then quietly while it stays the same (the retries go on for as long as it lasts).
+    if (refusal) {
+      const said = `${refusal.kind}: ${refusal.message}`;
+      if (said !== this.#loggedRefusal) this.#log.error({ ...fields, refusal: refusal.kind }, `control connection ${reason}: ${refusal.message}`);
+      else this.#log.debug({ ...fields, refusal: refusal.kind }, `control connection ${reason} (still)`);
+      this.#loggedRefusal = said;
+    } else {
+      this.#loggedRefusal = null;
+      this.#log.warn(fields, `control connection ${reason}`);
+    }
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
       if (this.#state === 'waiting') this.#connect();

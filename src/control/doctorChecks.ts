@@ -327,6 +327,8 @@ export interface ControlStatus {
   since?: string | null;
   lastError?: string | null;
   identityRefused?: boolean;
+  /** What the refusal means (src/control/identityRefusal.ts); absent from older gateways. */
+  refusal?: { kind?: string; message?: string } | null;
   failures?: number;
 }
 
@@ -347,7 +349,7 @@ export function controlSettling(control: ControlStatus | null): boolean {
 }
 
 /** Short and printable: the gateway's own text, bounded, control characters out. */
-const shown = (text: string | null | undefined): string => (text ?? 'no reason given').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 160);
+const shown = (text: string | null | undefined, max = 160): string => (text ?? 'no reason given').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, max);
 
 /**
  * `control`: the running gateway's outbound control connection to the
@@ -374,6 +376,9 @@ export function checkControl(platformUrl: string, probe: GatewayProbe | undefine
     return fail(check, `the control connection to ${platformUrl} is still being set up (${control.state}${since}): the platform has not confirmed the gateway's identity; run doctor again, and if this stays, check the gateway's log`);
   }
   const why = shown(control.lastError);
+  if (control.identityRefused && control.refusal?.kind === 'unknown') {
+    return fail(check, `the platform refuses the control connection: ${shown(control.refusal.message, 400)} (${why})${failures}`);
+  }
   if (control.identityRefused) {
     const disabled = /DEPLOYMENT_DISABLED|HTTP 403/.test(why);
     return fail(check, disabled

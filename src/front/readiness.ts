@@ -10,11 +10,18 @@
  * reasons; `ttma_platform_connected` carries the first one as a gauge.
  */
 
-export type NotReadyReason = 'platform unreachable' | 'no media worker ready' | 'no webhook signing key' | 'draining';
+export type NotReadyReason =
+  | 'platform unreachable'
+  | 'the platform does not know this deployment'
+  | 'no media worker ready'
+  | 'no webhook signing key'
+  | 'draining';
 
 export interface ReadinessInputs {
   /** The control connection is open and the platform's hello arrived on it (it checked our identity). */
   platformConnected: boolean;
+  /** Not connected because the platform refuses an identity it no longer knows (src/control/identityRefusal.ts). */
+  deploymentUnknown?: boolean;
   /** Media workers that said ready and have not exited (WorkerHost.up). */
   workersUp: number;
   /** A webhook signing key is configured (WebhookGate.hasKey). */
@@ -30,7 +37,8 @@ export interface Readiness {
 
 export function readiness(inputs: ReadinessInputs): Readiness {
   const reasons: NotReadyReason[] = [];
-  if (!inputs.platformConnected) reasons.push('platform unreachable');
+  // Reachable, but refusing us: the fix is the platform operator's, not the network's.
+  if (!inputs.platformConnected) reasons.push(inputs.deploymentUnknown ? 'the platform does not know this deployment' : 'platform unreachable');
   if (inputs.workersUp === 0) reasons.push('no media worker ready');
   if (!inputs.webhookKey) reasons.push('no webhook signing key');
   if (inputs.draining) reasons.push('draining');

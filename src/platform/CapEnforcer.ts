@@ -22,6 +22,7 @@
 import { ErrorCodes, StoreDataLostError, StoreUnavailableError, TtmaError, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { StoreRetries } from './StoreRetries.js';
+import { EXPORT_PATH, IMPORT_PATH } from './deploymentTransfer.js';
 import { periodOf, type CallReservation, type CapLimits, type CapStore, type ReserveResult, type SettleResult } from './store/CapStore.js';
 
 export interface CapEnforcerOptions {
@@ -39,6 +40,8 @@ export interface CapEnforcerOptions {
    * live calls at it too, not only new ones. null (or a failure): the caps each call was admitted with.
    */
   limitsOf?(deploymentId: string): Promise<CapLimits | null>;
+  /** The store lost its data (once per process): for the metric. */
+  onDataLost?(): void;
 }
 
 export interface StoreState {
@@ -46,6 +49,8 @@ export interface StoreState {
   degraded: boolean;
   /** Why, when degraded. */
   reason: string | null;
+  /** The store lost its data since this process started (it stays so until the process restarts). */
+  dataLost: boolean;
   since: string | null;
 }
 
@@ -59,6 +64,7 @@ export class CapEnforcer {
   readonly #onCapReached: CapEnforcerOptions['onCapReached'];
   readonly #onToppedUp: CapEnforcerOptions['onToppedUp'];
   readonly #limitsOf: CapEnforcerOptions['limitsOf'];
+  readonly #onDataLost: CapEnforcerOptions['onDataLost'];
   /** Deployments this process admitted calls for (ticked even if the store's list missed one). */
   readonly #admittedFor = new Set<string>();
   readonly #timer: NodeJS.Timeout;
@@ -79,6 +85,7 @@ export class CapEnforcer {
     this.#onCapReached = options.onCapReached;
     this.#onToppedUp = options.onToppedUp;
     this.#limitsOf = options.limitsOf;
+    this.#onDataLost = options.onDataLost;
     this.#retries = new StoreRetries({ logger: this.#log });
     // Tick four times a unit (at most once a second): a top-up is at most a quarter unit late.
     this.#timer = setInterval(() => this.#tick(), Math.min(1_000, Math.max(5, Math.floor(this.#unitMs / 4))));
@@ -98,6 +105,7 @@ export class CapEnforcer {
     return {
       kind: this.#store.kind,
       degraded: why !== null,
+      dataLost: this.#dataLost !== null,
       reason: why?.reason ?? null,
       since: why?.since ?? null,
     };
@@ -294,8 +302,13 @@ export class CapEnforcer {
    */
   async #checkDataKept(): Promise<void> {
     if (this.#dataLost || !this.#store.dataKept || (await this.#store.dataKept())) return;
-    this.#dataLost = { reason: 'the store lost its data (minutes used, live calls): new calls refused until the platform restarts', since: new Date(this.#now()).toISOString() };
-    this.#log.error({ code: ErrorCodes.STORE_UNAVAILABLE }, 'the store lost its data (Redis restarted without it, or was flushed): the minutes used are unknown, so new calls are refused until this platform process restarts; live calls continue');
+    this.#dataLost = { reason: 'the store lost its data (deployments, minutes used, live calls): new calls refused until the platform restarts', since: new Date(this.#now()).toISOString() };
+    this.#onDataLost?.();
+    // One line that says what to do: the operator's decision, not something the platform can repair.
+    this.#log.error(
+      { code: ErrorCodes.STORE_DATA_LOST },
+      `the store lost its data (Redis flushed, restarted without persistence, or failed over to an empty replica): deployments, minutes used and call records are gone, so new calls are refused and gateways are refused 401; live calls continue. ${DATA_LOST_REMEDY}`,
+    );
   }
 
   #markDegraded(err: unknown): void {
@@ -312,8 +325,12 @@ export class CapEnforcer {
   }
 }
 
+/** What the operator does after a loss (docs/platform-storage.md, "Back without its data"). */
+export const DATA_LOST_REMEDY =
+  `Restore Redis from its backup (RDB or append-only file) if there is one; else import the deployments (POST ${IMPORT_PATH}, each record of the last GET ${EXPORT_PATH}) or re-create them; then restart every platform process`;
+
 function dataLostRefusal(): TtmaError {
-  return new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'the platform cannot check minute caps: its store lost the minutes used (restart the platform to start counting again): new calls are refused', 503);
+  return new TtmaError(ErrorCodes.STORE_DATA_LOST, 'the platform cannot check minute caps: its store lost the minutes used (the operator must restore it or accept a fresh start by restarting the platform): new calls are refused', 503);
 }
 
 export function capError(result: Extract<ReserveResult, { ok: false }>, limits: CapLimits): TtmaError {

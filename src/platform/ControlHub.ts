@@ -157,7 +157,7 @@ export class ControlHub {
     void this.#upgrade(req, socket, head).catch((err: unknown) => {
       this.counters.refused++;
       const refusal = isTtmaError(err) ? err : new TtmaError(ErrorCodes.PLATFORM, 'internal error', 500);
-      const audit = refusal.code === ErrorCodes.AUTH || refusal.code === ErrorCodes.DEPLOYMENT_DISABLED || refusal.code === ErrorCodes.RATE_LIMITED;
+      const audit = refusal.code === ErrorCodes.AUTH || refusal.code === ErrorCodes.STORE_DATA_LOST || refusal.code === ErrorCodes.DEPLOYMENT_DISABLED || refusal.code === ErrorCodes.RATE_LIMITED;
       const fields = { ...(audit ? { audit: true } : {}), path: CONTROL_PATH, status: refusal.status, code: refusal.code };
       this.#refusals.write(`${refusal.status} ${refusal.code}`, 'warn', fields, `control connection refused: ${refusal.message}`, fields);
       refuseUpgrade(socket, refusal);

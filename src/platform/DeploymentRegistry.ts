@@ -87,6 +87,8 @@ export interface DeploymentStore {
    * deployment may have changed meanwhile.
    */
   onChangesMayBeMissed?(listener: () => void): void;
+  /** Networked stores: drops every copy kept in process (read cache, last known), once the store lost its data. */
+  forgetCopies?(): void;
   /** Networked stores: waits (bounded) for the first connection; true when up. */
   ready?(timeoutMs?: number): Promise<boolean>;
   /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) when the store does not answer. */
@@ -185,6 +187,9 @@ const DIAL_PREFIX_PATTERN = /^\+\d{0,14}$/;
 const MAX_DIAL_PREFIXES = 64;
 
 const AUTH_FAILED = 'authentication failed: check the x-ttma-deployment header and the agent secret';
+/** Said to every refused caller alike once the store lost its data: a fact /readyz tells anyone, so no oracle for ids. */
+const AUTH_FAILED_DATA_LOST =
+  'authentication failed: the platform\'s store lost its data (Redis flushed or restarted empty), so it may no longer know this deployment: ask the platform operator to restore it or re-create the deployment';
 
 export interface DeploymentRegistryOptions {
   approvedTunnelDomains?: readonly string[];
@@ -200,6 +205,7 @@ export class DeploymentRegistry {
   readonly #approvedDomains: readonly string[];
   // Compared against when the id is unknown, so both refusals cost the same.
   readonly #dummyDigest = sha256(randomBytes(AGENT_SECRET_BYTES));
+  #storeLost = false;
 
   constructor(options: DeploymentRegistryOptions = {}) {
     this.#store = options.store ?? new MemoryDeploymentStore();
@@ -212,6 +218,16 @@ export class DeploymentRegistry {
       if (problem) throw new TtmaError(ErrorCodes.CONFIG, `approved tunnel domain ${JSON.stringify(domain.slice(0, 80))} refused: ${problem}`);
     }
     this.#approvedDomains = [...new Set(domains)];
+  }
+
+  /**
+   * The store lost its data (the cap store's marker said so): copies kept in process are dropped,
+   * so gateways whose deployment is gone are refused now, not once a cached copy is 5 s old, and
+   * refusals say why.
+   */
+  storeLost(): void {
+    this.#storeLost = true;
+    this.#store.forgetCopies?.();
   }
 
   /** Observe updates, secret rotations and disable/enable. */
@@ -244,6 +260,18 @@ export class DeploymentRegistry {
       dialPolicy: { allowPrefixes: [...(input.dialPolicy?.allowPrefixes ?? defaultDialPrefixes(input.numbers))] },
     });
     return { agentSecret };
+  }
+
+  /**
+   * Stores a deployment as exported (operator import after a data loss): its secret's digest as it
+   * was, so its gateway authenticates with the secret it holds. Validated like a registration;
+   * refused (TTMA_ERR_CONFLICT) when the id or a number is taken: an import never overwrites.
+   */
+  async restore(deployment: Deployment): Promise<void> {
+    const problem = this.validate({ ...deployment, agentSecret: undefined } as RegisterDeploymentInput);
+    if (problem) throw new TtmaError(ErrorCodes.BAD_REQUEST, problem, 400);
+    if (deployment.agentSecretSha256.length !== 32) throw new TtmaError(ErrorCodes.BAD_REQUEST, 'agentSecretSha256 must be 64 hex digits', 400);
+    await this.#store.insert({ ...deployment, numbers: [...deployment.numbers], dialPolicy: { allowPrefixes: [...deployment.dialPolicy.allowPrefixes] } });
   }
 
   /**
@@ -379,7 +407,7 @@ export class DeploymentRegistry {
     const expected = deployment?.agentSecretSha256 ?? this.#dummyDigest;
     const match = timingSafeEqual(presentedDigest, expected);
     if (!deployment || !match || !presentedSecret) {
-      throw new TtmaError(ErrorCodes.AUTH, AUTH_FAILED, 401);
+      throw this.#storeLost ? new TtmaError(ErrorCodes.STORE_DATA_LOST, AUTH_FAILED_DATA_LOST, 401) : new TtmaError(ErrorCodes.AUTH, AUTH_FAILED, 401);
     }
     if (deployment.disabled) {
       throw new TtmaError(ErrorCodes.DEPLOYMENT_DISABLED, `deployment ${deployment.id} is disabled by the operator`, 403);

@@ -6,12 +6,13 @@
  * needs an alert and a log line is easy to miss. Names, labels and meanings:
  * docs/operations-metrics.md, "Platform metrics".
  */
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { UNOWNED_DIAL_OUTCOMES, type UnownedDialOutcome } from './UnownedDials.js';
 
 export class PlatformMetrics {
   readonly registry = new Registry();
   readonly #unownedDials: Counter<'outcome'>;
+  readonly #storeDataLost: Gauge;
 
   constructor() {
     this.#unownedDials = new Counter({
@@ -22,6 +23,17 @@ export class PlatformMetrics {
     });
     // Every outcome from 0, so a rate() over it has a series before the first one.
     for (const outcome of UNOWNED_DIAL_OUTCOMES) this.#unownedDials.inc({ outcome }, 0);
+    // A flag, not a counter: it stays 1 (new calls refused) until the process restarts, which is the alert's whole story.
+    this.#storeDataLost = new Gauge({
+      name: 'ttma_store_data_lost',
+      help: '1 once this process saw its store (Redis) lose its data (flushed, restarted empty): new calls are refused until it restarts',
+      registers: [this.registry],
+    });
+    this.#storeDataLost.set(0);
+  }
+
+  storeDataLost(): void {
+    this.#storeDataLost.set(1);
   }
 
   unownedDial(outcome: UnownedDialOutcome): void {

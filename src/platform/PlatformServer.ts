@@ -25,7 +25,7 @@ import { HEADER_DEPLOYMENT, RECORDINGS_DELETED_PER_PASS } from '../wire/platform
 import { WEBHOOK_TOLERANCE_SEC } from '../wire/telnyx.js';
 import { parseEd25519PublicKey } from '../wire/webhookSignature.js';
 import { CapActions, capLimits, type CapNotice } from './CapActions.js';
-import { CapEnforcer } from './CapEnforcer.js';
+import { CapEnforcer, DATA_LOST_REMEDY } from './CapEnforcer.js';
 import { ControlHub } from './ControlHub.js';
 import { closeWithin, trackSockets } from './boundedServerClose.js';
 import type { ControlBus } from './bus/ControlBus.js';
@@ -67,6 +67,7 @@ import type { ReplayStore } from './store/ReplayStore.js';
 import { UsageLedger } from './UsageLedger.js';
 import { StreamlessCalls } from './StreamlessCalls.js';
 import { PlatformMetrics } from './PlatformMetrics.js';
+import { PersistenceWatch } from './PersistenceWatch.js';
 import { ProviderWebhooks, type SignedBody } from './ProviderWebhooks.js';
 import { liveCallsOf } from './liveCalls.js';
 import { handleSelfServiceRoute, type SelfServiceContext } from './selfServiceRoutes.js';
@@ -155,6 +156,8 @@ export interface PlatformServerOptions {
   hungUpCheck?: { afterMs?: number; attempts?: number };
   /** Between two passes looking for outgoing calls nobody owns whose watch died with its process (default 60 s; UnownedDials). */
   unownedDialSweepMs?: number;
+  /** Between two checks of whether Redis keeps its data across a restart (default 60 s; PersistenceWatch). */
+  persistenceCheckMs?: number;
   /** Waits before trying again a hang-up at a cap (or of a disabled deployment) the provider failed (default 1, 5, 30 s). */
   capHangupRetryMs?: readonly number[];
   /** An answered call whose media stream stopped and did not start again within this is ended here (default 30 s; StreamlessCalls). */
@@ -197,6 +200,7 @@ const STOP_GRACE_MS = 1_000;
 const SETTLEMENT_STALE_MARGIN_MS = 60_000;
 const AUDITED_CODES: ReadonlySet<string> = new Set([
   ErrorCodes.AUTH,
+  ErrorCodes.STORE_DATA_LOST,
   ErrorCodes.DEPLOYMENT_DISABLED,
   ErrorCodes.CALL_NOT_OWNED,
   ErrorCodes.STREAM_URL,
@@ -269,6 +273,10 @@ export class PlatformServer {
   readonly metrics = new PlatformMetrics();
   /** Outgoing calls still unlocked after the dial deadline: hung up (a dial whose process died before its lock). */
   readonly #unownedDials: UnownedDials;
+  /** Checks a deployment's control connections against the store (closed when it is gone, disabled or rotated). */
+  readonly #recheck: (deploymentId: string) => void;
+  /** Whether Redis keeps its data across a restart; null on the embedded store (its journal is on disk). */
+  readonly #persistence: PersistenceWatch | null;
   #server: Server | null = null;
   #stopping: Promise<void> | null = null;
   #sockets: ReadonlySet<Socket> = new Set();
@@ -326,6 +334,7 @@ export class PlatformServer {
         // Live until its hang-up is done: one the provider already ended, its hang-up event lost, is settled from its record.
         void this.#audit.check(deploymentId, reservationId);
       },
+      onDataLost: () => this.#dataLost(),
       limitsOf: async (deploymentId) => {
         const deployment = await this.deployments.get(deploymentId);
         return deployment ? capLimits(deployment) : null;
@@ -409,12 +418,12 @@ export class PlatformServer {
       ...(options.capHangupRetryMs ? { hangupRetryMs: options.capHangupRetryMs } : {}),
     });
     // Changed through another platform process on the same store: re-check this process's connections.
-    const recheck = (id: string): void => {
+    const recheck = (this.#recheck = (id: string): void => {
       // Pending upgrades too: one authenticated before the change would otherwise be registered after it.
       if (!this.control.watches(id)) return;
       // A store that cannot answer now tells nothing: the connections stay (fail-closed checks happen per request).
       void this.deployments.get(id).then((current) => this.control.revokeStale(id, current), () => undefined);
-    };
+    });
     this.deployments.store.onStoredChange?.(recheck);
     // Change messages published while the subscription was down are lost (pub/sub): every deployment held here is re-checked.
     this.deployments.store.onChangesMayBeMissed?.(() => {
@@ -509,6 +518,10 @@ export class PlatformServer {
       bodyTimeoutMs: this.#bodyTimeoutMs,
       log: this.#log,
     };
+    const persistence = this.#store.persistence?.bind(this.#store);
+    this.#persistence = persistence
+      ? new PersistenceWatch({ check: persistence, logger: this.#log, ...(options.persistenceCheckMs !== undefined ? { intervalMs: options.persistenceCheckMs } : {}) })
+      : null;
     this.#unownedDials = new UnownedDials({
       calls: this.calls,
       provider: this.#provider,
@@ -616,12 +629,24 @@ export class PlatformServer {
       this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'control bus not connected at start: gateways connected to other platform processes miss what this one relays until it is');
     }
     if (caps) this.#background('redis eviction check', this.#warnIfEvicting());
+    // At start and then periodically (a Redis reconfigured, a failover to a replica set up otherwise).
+    this.#persistence?.start();
     // Calls that ended before a stop and were never billed: resumed in the background (retried while the store is away).
     this.#settlementSweep.start();
     // Unowned dials whose watch died with another process (UnownedDials: a pass a minute over the history index).
     this.#unownedDials.start();
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
+  }
+
+  /**
+   * The store lost its data: flagged on /metrics, and every control connection is checked again,
+   * so a gateway whose deployment went with it is told now (closed, then refused saying why).
+   */
+  #dataLost(): void {
+    this.metrics.storeDataLost();
+    this.deployments.storeLost();
+    for (const id of this.control.watchedDeployments()) this.#recheck(id);
   }
 
   /** A Redis that may evict keys loses minutes used without the data-loss marker noticing: said at start. */
@@ -642,6 +667,7 @@ export class PlatformServer {
     this.streamless.close();
     this.control.close();
     this.#settlementSweep.close();
+    this.#persistence?.close();
     this.#hungUpCalls.close();
     this.#settlement.close();
     const unownedChecks = this.#unownedDials.close();
@@ -771,8 +797,12 @@ export class PlatformServer {
     ]);
     const recordsReason = records.find((r) => r !== null) ?? null;
     const degraded = state.degraded || recordsReason !== null;
-    const body = { ok: !degraded, store: state.kind, degraded, reason: state.reason ?? recordsReason, since: state.since };
-    sendJson(req, res, degraded ? 503 : 200, degraded ? { ...body, error: { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' } } : body);
+    const body = { ok: !degraded, store: state.kind, degraded, data_lost: state.dataLost, reason: state.reason ?? recordsReason, since: state.since };
+    // A loss is not an outage: it does not pass by itself, and the operator has to act.
+    const error = state.dataLost
+      ? { code: ErrorCodes.STORE_DATA_LOST, message: `the store lost its data: new calls are refused, live calls continue. ${DATA_LOST_REMEDY}` }
+      : { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' };
+    sendJson(req, res, degraded ? 503 : 200, degraded ? { ...body, error } : body);
   }
 
   // ---- admin ----

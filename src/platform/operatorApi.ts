@@ -13,6 +13,8 @@
  *   POST /v1/admin/deployments/{id}/delete-recordings[?from=N] -> RecordingsDeleted: one pass of
  *        deleting every recording kept for the deployment (here and at the provider); repeat
  *        with `from` set to the answer's `next_from` while `more`
+ *   GET /v1/admin/deployments-export, POST /v1/admin/deployments-import: deployments with their
+ *       secret digests, for a store that lost its data (src/platform/deploymentTransfer.ts)
  *   GET /v1/admin/calls?deployment=&direction=&number=&since=&until=&state=&flagged=&limit=
  *   GET /v1/admin/usage?deployment=&flagged=1 -> usage (entries), unknown_reports (per deployment:
  *       reports of calls the provider never saw, more than the entries kept)
@@ -31,6 +33,7 @@ import { recordingPlaybackPath, renderHistoryPage } from './historyPage.js';
 import { DEPLOYMENT_ID_PATTERN, type Deployment, type DeploymentPatch, type DeploymentRegistry, type RegisterDeploymentInput } from './DeploymentRegistry.js';
 import type { UsageEntry, UsageLedger } from './UsageLedger.js';
 import type { Json } from './httpExchange.js';
+import { handleDeploymentTransfer } from './deploymentTransfer.js';
 import { RECORDINGS_FROM_REFUSAL, recordingsFromOf, type RecordingsDeleted } from '../wire/platformApi.js';
 
 export interface OperatorContext {
@@ -67,6 +70,7 @@ export async function handleOperatorRoute(
 ): Promise<boolean> {
   const path = url.pathname;
   if (!path.startsWith('/v1/admin/')) return false;
+  if (await handleDeploymentTransfer(ctx, req, res, method, path)) return true;
   if (path === '/v1/admin/deployments') {
     ctx.allow(method, method === 'GET' ? 'GET' : 'POST');
     ctx.requireAdmin(req);

@@ -39,15 +39,16 @@ export function redisUnavailable(): string | undefined {
  * `port`: start on this one (e.g. again after `kill`, to test a comeback); default a free one.
  * `dataDir`: keep the data there (append-only file, fsync per write), so a server stopped and
  * started again on the same port and directory has everything it had (a Redis restart, not a wipe).
+ * `args`: more configuration, last (e.g. `--rename-command CONFIG ""`, as managed Redis does).
  */
-export async function startRedisServer(port?: number, options: { dataDir?: string } = {}): Promise<RedisServer> {
+export async function startRedisServer(port?: number, options: { dataDir?: string; args?: readonly string[] } = {}): Promise<RedisServer> {
   port ??= ((await freePorts(1)) as [number])[0];
   const persistence = options.dataDir
     ? ['--dir', options.dataDir, '--appendonly', 'yes', '--appendfsync', 'always']
     : ['--appendonly', 'no'];
   const child = spawn(
     REDIS_BINARY,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'yes', '--loglevel', 'warning'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'yes', '--loglevel', 'warning', ...(options.args ?? [])],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

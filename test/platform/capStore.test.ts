@@ -289,7 +289,7 @@ describe('redis cap store: reservations once Redis lost its data (FLUSHALL)', { 
 
       await redis.raw.flushall();
       for (const d of ['d1', 'd2']) {
-        await assert.rejects(store.reserve(d, 'c', 1, limits, JAN, { nextAtMs: 0 }), (err) => err instanceof StoreDataLostError && isTtmaError(err, 'TTMA_ERR_STORE_UNAVAILABLE'));
+        await assert.rejects(store.reserve(d, 'c', 1, limits, JAN, { nextAtMs: 0 }), (err) => err instanceof StoreDataLostError && isTtmaError(err, 'TTMA_ERR_STORE_DATA_LOST'));
       }
       assert.deepEqual(await store.usage('d1', JAN), { day: 0, month: 0 }, 'no fresh minutes');
       assert.equal(await store.dataKept(), false);

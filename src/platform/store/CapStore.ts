@@ -22,6 +22,7 @@
  * behavioural suite against both.
  */
 import type { EvictionRisk } from './redisEviction.js';
+import type { PersistenceState } from './redisPersistence.js';
 
 export interface CapLimits {
   /** Units per UTC day. */
@@ -109,6 +110,8 @@ export interface CapStore {
   dataKept?(): Promise<boolean>;
   /** A networked store only: how it may evict keys on its own (redisEviction.ts), null when it never does. */
   evictionRisk?(): Promise<EvictionRisk | null>;
+  /** A networked store only: whether it keeps its data across its own restart (redisPersistence.ts). */
+  persistence?(): Promise<PersistenceState>;
   /** Waits (bounded) for a networked store's first connection; true when it is up. */
   ready?(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;

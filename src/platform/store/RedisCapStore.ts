@@ -13,6 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { ErrorCodes, StoreDataLostError, TtmaError } from '../../errors.js';
 import { RedisBackedStore } from './redisClient.js';
 import { evictionRiskOf, type EvictionRisk } from './redisEviction.js';
+import { configValue, persistenceOf, type PersistenceState } from './redisPersistence.js';
+import { ReplyError } from 'ioredis';
 
 export interface RedisCapStoreOptions {
   url: string;
@@ -62,6 +64,18 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
 
   async evictionRisk(): Promise<EvictionRisk | null> {
     return evictionRiskOf(await this.run(() => this.redis.info('memory')));
+  }
+
+  /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) only when Redis does not answer; a refused CONFIG is `unknown`. */
+  async persistence(): Promise<PersistenceState> {
+    try {
+      const [appendonly, save] = await Promise.all(['appendonly', 'save'].map((name) => this.run(() => this.redis.config('GET', name))));
+      return persistenceOf(configValue(appendonly), configValue(save));
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause;
+      if (cause instanceof (ReplyError as new () => Error)) return { kind: 'unknown', why: cause.message.slice(0, 160) };
+      throw err;
+    }
   }
 
   /** True while the connection is up (commands may still time out). */

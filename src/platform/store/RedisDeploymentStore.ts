@@ -194,6 +194,11 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
     return this.#subscribed;
   }
 
+  forgetCopies(): void {
+    this.#invalidate(null);
+    this.#lastKnown.clear();
+  }
+
   /** Drops one id (or everything) from the read cache. */
   #invalidate(id: string | null): void {
     this.#epoch++;
