@@ -28,7 +28,6 @@ const MEDIA_FRAMES = 2_000;
 const FRAMES_PER_SOCKET = 100;
 const FRAMES_PER_SEND_BURST = 20;
 /** Long enough to span both fuzz runs (about 2 s here), with margin. */
-const HONEST_CALL_MS = 6_000;
 const NOW_MS = 1_760_000_000_000;
 
 /** mulberry32: small, fast, seeded. */
@@ -312,7 +311,7 @@ let honest: HonestCall;
 
 before(async () => {
   s = await SecurityStack.start({ mailboxFrames: 200 });
-  honest = await s.honestCall(HONEST_CALL_MS);
+  honest = await s.honestCall();
 });
 
 after(async () => {
