@@ -171,16 +171,25 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   #checkHealth(): void {
     const now = Date.now();
+    const suspects: WorkerHost[] = [];
     for (const host of this.#hosts) {
       if (host.exited) continue;
       if (this.#killing.has(host)) continue;
-      if (host.msSinceLastPong(now) > STUCK_AFTER_MS) {
-        this.#options.logger.error({ worker: host.index }, 'media worker stopped answering health pings; killing it');
-        this.#killing.add(host);
-        void this.#killStuck(host).finally(() => this.#killing.delete(host));
-        continue;
-      }
-      host.ping(this.wantCallStats);
+      if (host.msWithoutPong(now) > STUCK_AFTER_MS) suspects.push(host);
+      else host.ping(this.wantCallStats);
+    }
+    // Timers run before I/O: after this thread was itself held up (a loaded host), a pong may
+    // be waiting in the queue. setImmediate runs after the queue is read; judge again then.
+    if (suspects.length > 0) setImmediate(() => this.#killStillStuck(suspects));
+  }
+
+  #killStillStuck(suspects: WorkerHost[]): void {
+    const now = Date.now();
+    for (const host of suspects) {
+      if (host.exited || this.#closing || this.#killing.has(host) || host.msWithoutPong(now) <= STUCK_AFTER_MS) continue;
+      this.#options.logger.error({ worker: host.index, msWithoutPong: host.msWithoutPong(now) }, 'media worker stopped answering health pings; killing it');
+      this.#killing.add(host);
+      void this.#killStuck(host).finally(() => this.#killing.delete(host));
     }
   }
 }

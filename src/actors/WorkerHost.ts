@@ -58,7 +58,8 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   #exited = false;
   /** The worker said ready (its listener and prompts are set up): a restarting worker is not up before it. */
   #started = false;
-  #lastPongAt = Date.now();
+  /** When the oldest ping the worker has not answered was sent; null when none is outstanding. */
+  #unansweredSince: number | null = null;
   #pingSeq = 0;
   lastLoopDelayP99Ms = 0;
   lastLoopDelayMaxMs = 0;
@@ -160,11 +161,17 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
   }
 
   ping(withCalls = false): void {
-    this.send({ type: 'ping', id: ++this.#pingSeq, sentAt: Date.now(), withCalls });
+    const now = Date.now();
+    this.#unansweredSince ??= now;
+    this.send({ type: 'ping', id: ++this.#pingSeq, sentAt: now, withCalls });
   }
 
-  msSinceLastPong(nowMs: number): number {
-    return nowMs - this.#lastPongAt;
+  /**
+   * How long the worker has left a ping unanswered (0: none outstanding). Counted from the ping,
+   * not from the last pong: a main thread too busy to ping for a while blames no worker.
+   */
+  msWithoutPong(nowMs: number): number {
+    return this.#unansweredSince === null ? 0 : nowMs - this.#unansweredSince;
   }
 
   /** Ask the worker to end its calls and exit; force it after a grace period. */
@@ -211,7 +218,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> {
     const message = decodeControl<FromWorker>(posted);
     if (message.type === 'ready') this.#started = true;
     if (message.type === 'pong') {
-      this.#lastPongAt = Date.now();
+      this.#unansweredSince = null;
       this.lastLoopDelayP99Ms = message.loopDelayP99Ms;
       this.lastLoopDelayMaxMs = message.loopDelayMaxMs;
       this.lastHeapUsedBytes = message.heapUsedBytes;

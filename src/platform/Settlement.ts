@@ -305,14 +305,18 @@ const RECORD_PRECISION_MS = 1_000;
 
 /**
  * The end of a call from its record, for its timeline. The record gives it to
- * the second: the call ended within that second and not before an event the
- * provider reported in it (a stream failing as the call ends), so the hang-up
- * goes after such an event rather than before it.
+ * the second (truncated): the call ended within that second, and before the
+ * platform read that it had. The latest such moment is taken, so that every
+ * event the provider reported for the call sorts before its hang-up, even one
+ * that reaches the platform after the end was recorded (a stream failing as
+ * the call ends, its webhook late or retried).
  */
 function recordedEndOf(finishedAt: string, lastOnTimeline: string | undefined): string {
-  const end = occurredAtOf(finishedAt, Date.now()) ?? new Date().toISOString();
+  const now = Date.now();
+  const second = Date.parse(occurredAtOf(finishedAt, now) ?? new Date(now).toISOString());
+  const end = new Date(Math.max(second, Math.min(second + RECORD_PRECISION_MS - 1, now))).toISOString();
   if (lastOnTimeline === undefined || lastOnTimeline <= end) return end;
-  return Date.parse(lastOnTimeline) - Date.parse(end) < RECORD_PRECISION_MS ? lastOnTimeline : end;
+  return Date.parse(lastOnTimeline) - second < RECORD_PRECISION_MS ? lastOnTimeline : end;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -419,7 +419,7 @@ export class SimCall implements ClockSubscriber {
       }
     }
     if (this.#talkEndAt !== null && now >= this.#talkEndAt + (streaming ? this.#ctx.tailMs : 0)) {
-      this.#phoneSideHangsUp(`after talking ${this.#init.talkMs} ms`);
+      this.#phoneSideHangsUp(`after talking ${Math.round(this.#talkEndAt - (this.#talkStartAt ?? this.#talkEndAt))} ms`);
     }
   }
 
@@ -579,6 +579,20 @@ export class SimCall implements ClockSubscriber {
     const stream = this.#stream;
     if (!stream || !stream.isOpen) return false;
     stream.stall();
+    return true;
+  }
+
+  /**
+   * The far party stops talking now and hangs up as at the end of their talk
+   * time (after the tail): for a test whose call must last until something
+   * else is done, however long that takes on a loaded machine. False when the
+   * call is not talking (not answered, or its talk time is already over).
+   */
+  endTalkNow(): boolean {
+    if (this.#state !== 'answered' || this.#talkEndAt === null) return false;
+    const now = performance.now();
+    if (this.#talkEndAt <= now) return false;
+    this.#talkEndAt = now;
     return true;
   }
 

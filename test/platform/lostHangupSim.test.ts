@@ -4,7 +4,10 @@
  * through untouched except the hang-up, which it refuses (a 4xx, so the
  * simulator does not retry). The platform must still find that the call
  * ended, from the simulator's call status (is_alive false) and its call
- * detail record, and settle it once at the provider's figure.
+ * detail record, and settle it once at the provider's figure. The relay also
+ * holds back the stream's failure (sent as the call ends), delivered once the
+ * call is settled: a webhook that loses the race to the status poll, as one
+ * did under load, must still sort before the hang-up.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -30,7 +33,7 @@ describe('a lost call.hangup, with the real provider simulator', () => {
 
   before(async () => {
     let platformPort = 0;
-    relay = await startLossyRelay(() => platformPort, new Set(['call.hangup']));
+    relay = await startLossyRelay(() => platformPort, new Set(['call.hangup', 'streaming.failed']));
     const keys = nacl.sign.keyPair();
     sim = new ProviderSimulator({
       apiKey: API_KEY,
@@ -70,12 +73,21 @@ describe('a lost call.hangup, with the real provider simulator', () => {
     });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const id = res.body.call_control_id as string;
-    const record = await until('the call settled without its hang-up event', async () => {
+    const settled = await until('the call settled without its hang-up event', async () => {
       const found = await platform.calls.get(id);
       return found?.billing ? found : undefined;
     });
     // The platform may find the end (status poll at a top-up) before the simulator's hang-up reaches the relay.
     await until('the simulator sent a hang-up and the relay refused it', async () => (relay.dropped.includes('call.hangup') ? true : undefined));
+    const failed = relay.droppedWebhooks.find((w) => w.eventType === 'streaming.failed' && w.callControlId === id);
+    assert.ok(failed, 'the stream failed as the call ended (its webhook held back)');
+    const late = await fetch(`${base}/v1/provider/webhooks`, { method: 'POST', headers: failed.headers as Record<string, string>, body: failed.body });
+    assert.equal(late.status, 200);
+    const record = await until('the late stream failure on the timeline', async () => {
+      const found = await platform.calls.get(id);
+      return found?.timeline.some((e) => e.event === 'streaming.failed') ? found : undefined;
+    });
+    assert.deepEqual(record.billing, settled.billing, 'the late event changed no settlement');
     assert.equal(record.state, 'ended');
     assert.equal(record.billing?.source, 'cdr');
     const summary = sim.callSummary(id);

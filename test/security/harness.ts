@@ -123,6 +123,9 @@ export interface Effects {
   webhooksDuplicate: number;
 }
 
+/** Longer than any attack file takes under load; the caller hangs up when the attacks are done. */
+const HONEST_CALL_BOUND_MS = 120_000;
+
 export interface HonestCall {
   call: SimCall;
   /** Asserts the call was still live (it spanned the attacks), then awaits and checks its report. */
@@ -323,15 +326,17 @@ export class SecurityStack {
   /**
    * The honest call: placed through the simulator before the attacks, it must
    * still be live when they end and come back whole (FAQ-07: attacks on other
-   * sessions never touch it).
+   * sessions never touch it). Its caller talks until finish() (a fixed talk
+   * time ran out before the attacks on a loaded machine); `durationMs` only bounds it.
    */
-  async honestCall(durationMs: number, seed = 7): Promise<HonestCall> {
+  async honestCall(durationMs = HONEST_CALL_BOUND_MS, seed = 7): Promise<HonestCall> {
     const call = this.stack.sim.placeInboundCall({ from: '+15550201234', to: NUMBER, durationMs, seed });
     await waitFor('the honest call to stream', () => this.gateway.control.snapshot().some((c) => c.callId === call.id && c.state === 'streaming'), 10_000);
     return {
       call,
       finish: async () => {
-        assert.ok(call.isAlive, `the honest call (${durationMs} ms) ended before the attacks did: it must span them`);
+        assert.ok(call.isAlive, `the honest call (${durationMs} ms at most) ended before the attacks did: it must span them`);
+        assert.ok(call.endTalkNow(), 'the honest caller was still talking');
         const report = await call.done;
         assert.equal(report.endedBy, 'caller', `honest call ended by ${report.endedBy}: ${report.endReason}`);
         assert.ok(report.framesSent > 0, 'the honest call sent audio');

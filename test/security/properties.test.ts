@@ -22,7 +22,6 @@ import { SecurityStack, type HonestCall } from './harness.js';
 const SEED = 0x5ec0_2026;
 const NUM_RUNS = 200;
 /** Long enough to span the network property below (about 1 s here), with margin. */
-const HONEST_CALL_MS = 4_500;
 
 // A fixed test key, so a counterexample replays exactly with its seed.
 const KEY_SEED = Buffer.alloc(32, 0x42);
@@ -213,7 +212,7 @@ let honest: HonestCall;
 
 before(async () => {
   s = await SecurityStack.start();
-  honest = await s.honestCall(HONEST_CALL_MS);
+  honest = await s.honestCall();
 });
 
 after(async () => {

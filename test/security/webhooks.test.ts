@@ -15,14 +15,13 @@ import { NUMBER, rawHttp, rawWebhookRequest, SecurityStack, waitFor, type Honest
 /** The read timeout a colleague is adding (GatewayConfig.webhookReadTimeoutMs, default 10000, min 100). */
 const READ_TIMEOUT_MS = 500;
 /** Long enough to span every attack below (about 1.5 s here), with margin. */
-const HONEST_CALL_MS = 5_000;
 
 let s: SecurityStack;
 let honest: HonestCall;
 
 before(async () => {
   s = await SecurityStack.start({ webhookReadTimeoutMs: READ_TIMEOUT_MS });
-  honest = await s.honestCall(HONEST_CALL_MS);
+  honest = await s.honestCall();
 });
 
 after(async () => {
