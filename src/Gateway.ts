@@ -49,6 +49,8 @@ export interface GatewayStatus {
     lastError: string | null;
     /** The last failure was the platform refusing the gateway's identity. */
     identityRefused: boolean;
+    /** The deployment the platform's last hello named when it was not this gateway's (the connection was refused). */
+    deploymentMismatch: string | null;
     failures: number;
     pendingReports: number;
     counters: ControlChannel['counters'];
@@ -217,6 +219,7 @@ export class Gateway {
         since: this.channel.since,
         lastError: this.channel.lastError,
         identityRefused: this.channel.identityRefused,
+        deploymentMismatch: this.channel.deploymentMismatch,
         failures: this.channel.failures,
         pendingReports: this.channel.pendingReports,
         counters: this.channel.counters,
@@ -229,6 +232,7 @@ export class Gateway {
   readiness(): Readiness {
     return readiness({
       platformConnected: this.#platformConnected(),
+      platformOtherDeployment: this.channel.deploymentMismatch !== null,
       workersUp: this.supervisor.hosts().filter((host) => host.up).length,
       webhookKey: this.webhooks.hasKey,
       draining: this.#stopping !== null,

@@ -10,11 +10,13 @@
  * reasons; `ttma_platform_connected` carries the first one as a gauge.
  */
 
-export type NotReadyReason = 'platform unreachable' | 'no media worker ready' | 'no webhook signing key' | 'draining';
+export type NotReadyReason = 'platform unreachable' | 'platform is another deployment\'s' | 'no media worker ready' | 'no webhook signing key' | 'draining';
 
 export interface ReadinessInputs {
   /** The control connection is open and the platform's hello arrived on it (it checked our identity). */
   platformConnected: boolean;
+  /** The platform's hello named another deployment: the gateway refused the connection (ControlChannel). */
+  platformOtherDeployment?: boolean;
   /** Media workers that said ready and have not exited (WorkerHost.up). */
   workersUp: number;
   /** A webhook signing key is configured (WebhookGate.hasKey). */
@@ -30,7 +32,7 @@ export interface Readiness {
 
 export function readiness(inputs: ReadinessInputs): Readiness {
   const reasons: NotReadyReason[] = [];
-  if (!inputs.platformConnected) reasons.push('platform unreachable');
+  if (!inputs.platformConnected) reasons.push(inputs.platformOtherDeployment === true ? 'platform is another deployment\'s' : 'platform unreachable');
   if (inputs.workersUp === 0) reasons.push('no media worker ready');
   if (!inputs.webhookKey) reasons.push('no webhook signing key');
   if (inputs.draining) reasons.push('draining');
