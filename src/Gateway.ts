@@ -51,6 +51,8 @@ export interface GatewayStatus {
     identityRefused: boolean;
     /** What that refusal means in the operator's words (src/control/identityRefusal.ts), null when none. */
     refusal: ControlChannel['refusal'];
+    /** The deployment the platform's last hello named when it was not this gateway's (the connection was refused). */
+    deploymentMismatch: string | null;
     failures: number;
     pendingReports: number;
     counters: ControlChannel['counters'];
@@ -220,6 +222,7 @@ export class Gateway {
         lastError: this.channel.lastError,
         identityRefused: this.channel.identityRefused,
         refusal: this.channel.refusal,
+        deploymentMismatch: this.channel.deploymentMismatch,
         failures: this.channel.failures,
         pendingReports: this.channel.pendingReports,
         counters: this.channel.counters,
@@ -233,6 +236,7 @@ export class Gateway {
     return readiness({
       platformConnected: this.#platformConnected(),
       deploymentUnknown: this.channel.refusal?.kind === 'unknown',
+      platformOtherDeployment: this.channel.deploymentMismatch !== null,
       workersUp: this.supervisor.hosts().filter((host) => host.up).length,
       webhookKey: this.webhooks.hasKey,
       draining: this.#stopping !== null,

@@ -129,7 +129,14 @@ export class ControlActor {
   /** Minutes carried, by UTC day and month (this process only). */
   readonly minutes = new MinutesTally();
 
-  constructor(config: GatewayConfig, signalling: SignallingClient, supervisor: Supervisor, log: Logger, usage: UsageSink | null = null) {
+  /**
+   * Monotonic milliseconds for the media tokens' issue, expiry and sweep: a wall-clock step must
+   * neither keep an unused token alive past its 30 s (FAQ-07) nor expire a ringing call's. Tests step it.
+   */
+  readonly #now: () => number;
+
+  constructor(config: GatewayConfig, signalling: SignallingClient, supervisor: Supervisor, log: Logger, usage: UsageSink | null = null, now: () => number = () => performance.now()) {
+    this.#now = now;
     this.#config = config;
     this.#usage = usage;
     this.#signalling = signalling;
@@ -138,7 +145,7 @@ export class ControlActor {
     this.#caps = new CapGate(log);
     this.#tokens = new MediaTokenStore(config.mediaTokenTtlMs);
     this.#numbers = new Set(config.numbers);
-    this.#sweep = setInterval(() => this.#tokens.sweep(Date.now()), TOKEN_SWEEP_MS);
+    this.#sweep = setInterval(() => this.#tokens.sweep(this.#now()), TOKEN_SWEEP_MS);
     this.#sweep.unref();
     this.#noMedia = new NoMediaDeadline(config.callTimers?.noMediaMs ?? NO_MEDIA_MS, (call) => {
       call.log.warn({ waitedMs: this.#noMedia.ms }, 'no media stream ever reached this call (its hang-up may have been lost): ending it');
@@ -147,6 +154,7 @@ export class ControlActor {
     this.#restarts = new StreamRestarts<EndCause>({
       signalling,
       tokens: this.#tokens,
+      now: this.#now,
       publicHost: config.publicHost,
       codec: config.codec,
       endCall: (callId, reason, cause) => this.#endCall(callId, reason, cause, true),
@@ -214,7 +222,7 @@ export class ControlActor {
         }
         if (call && call.state === 'answering') call.state = 'answered';
         // A dial's token outlasted the ringing; from the answer it has the usual TTL.
-        if (call) this.#tokens.answered(callId, Date.now());
+        if (call) this.#tokens.answered(callId, this.#now());
         // The stream comes with the answer: from now it has the usual wait to land.
         if (call) this.#noMedia.arm(call);
         return;
@@ -261,7 +269,7 @@ export class ControlActor {
     // The media id of a dial whose answer has not reached us: decide once it has (DialsInFlight).
     const dialling = this.#dials.settled(callId);
     if (dialling) return dialling.then(() => this.authorizeMedia(callId, token, workerIndex));
-    const verdict: TokenVerdict = this.#tokens.consume(callId, token, Date.now());
+    const verdict: TokenVerdict = this.#tokens.consume(callId, token, this.#now());
     const call = this.#byId.get(callId) ?? this.#byMediaId.get(callId);
     if (!verdict.ok) {
       this.counters.mediaRefused++;
@@ -633,7 +641,7 @@ export class ControlActor {
   async #placeDial(mediaId: string, host: WorkerHost, to: string, fromNumber: string | undefined): Promise<{ callId: string; from: string; to: string }> {
     // The stream opens only when the callee answers: the token outlasts the longest ring (the dial asks
     // no timeout_secs, so the provider's maximum bounds it; https://developers.telnyx.com/api/call-control/dial-call).
-    const token = this.#tokens.issue(mediaId, Date.now(), DIAL_RING_MAX_MS);
+    const token = this.#tokens.issue(mediaId, this.#now(), DIAL_RING_MAX_MS);
     // The platform checks `from` against the deployment's numbers; we only pick the default.
     const from = fromNumber ?? this.#config.numbers[0] ?? '';
     let result;
@@ -759,7 +767,7 @@ export class ControlActor {
     const streamUrl = `wss://${this.#config.publicHost}/v1/media/${encodeURIComponent(callId)}`;
     // Refused for the rate limit: sent again after the platform's Retry-After while the caller rings (answerRetrying.ts),
     // each time with a fresh token (it replaces the unused one), so a short token life still covers the stream.
-    const answer = () => this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: this.#tokens.issue(callId, Date.now()), codec: this.#config.codec });
+    const answer = () => this.#signalling.answer(callId, { stream_url: streamUrl, stream_auth_token: this.#tokens.issue(callId, this.#now()), codec: this.#config.codec });
     answerRetrying(answer, {
       deadline: performance.now() + ANSWER_RETRY_WINDOW_MS,
       live: () => call.state !== 'ending' && !this.#closing,

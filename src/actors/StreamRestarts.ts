@@ -88,6 +88,8 @@ export interface RestartableCall {
 export interface StreamRestartsDeps<Cause extends string> {
   signalling: Pick<SignallingClient, 'streamingStart'>;
   tokens: { issueAnother(callId: string, nowMs: number): string; revoke(callId: string, token: string): void };
+  /** The tokens' clock: monotonic milliseconds (performance.now unless the ControlActor's tests step it). */
+  now?: () => number;
   publicHost: string;
   codec: string;
   /** Ends the call (and hangs it up at the provider). */
@@ -152,7 +154,7 @@ export class StreamRestarts<Cause extends string> {
     const { tokens, signalling, publicHost, codec } = this.#deps;
     // Beside any unused one: an earlier request's stream may still be connecting with it (a stream
     // that lands revokes the rest, MediaTokenStore).
-    const token = tokens.issueAnother(call.callId, Date.now());
+    const token = tokens.issueAnother(call.callId, this.#deps.now?.() ?? performance.now());
     const streamUrl = `wss://${publicHost}/v1/media/${encodeURIComponent(call.callId)}`;
     call.log.warn({ restart: call.streamRestarts, why }, ASK_MESSAGES[why]);
     try {

@@ -1,5 +1,6 @@
 /** `ttma gateway`: run the voice gateway on loopback, or print its effective configuration. */
 import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { validateGatewayConfig, type GatewayConfig } from '../config.js';
 import { gatewayConfigFromSettings, GATEWAY_KEYS, loadGatewaySettings, type LoadedGatewaySettings } from '../configFile/gatewaySettings.js';
 import { configError } from '../configFile/readConfigFile.js';
@@ -13,7 +14,10 @@ import { GATEWAY_COMMAND_FLAGS } from './commandFlags.js';
 import { refuseRootUnderSystemd } from './rootGuard.js';
 import { spawnTunnel } from './tunnelChild.js';
 import { describeTunnelExposure, tunnelExposure } from './tunnelExposure.js';
-import { cloudflaredIngress } from './tunnelIngress.js';
+import { ingressNotice } from './ingressNotice.js';
+
+/** This code's root (dist/src/cli/ is three below it): `<dir>/gateway` when installed. */
+const CODE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** Resolves with -1 while the gateway runs (until a signal), 0 after --print-config. */
 export async function runGatewayCommand(argv: string[]): Promise<number> {
@@ -65,7 +69,8 @@ export async function runGatewayCommand(argv: string[]): Promise<number> {
     await gateway.stop();
   });
   // stderr: stdout carries only the ready line a parent process waits for.
-  process.stderr.write(`# put these ingress rules in your cloudflared config (only the public paths reach the gateway):\n${cloudflaredIngress(config.publicHost, ports.tunnelPort, config.host)}`);
+  // An installed gateway names the installer's file; a hand-run one prints the rules (ingressNotice.ts).
+  process.stderr.write(ingressNotice(CODE_ROOT, config.publicHost, ports.tunnelPort, config.host));
   printReady({ component: 'gateway', ...ports, workers: config.workers, uws: gateway.status().uws, ...(tunnel ? { tunnelPid: tunnel.pid } : {}) });
   return -1;
 }

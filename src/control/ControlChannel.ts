@@ -114,6 +114,12 @@ export class ControlChannel {
   #acceptedAt: string | null = null;
   /** The refusal last logged loudly: the same one again is logged at debug (once per change, not per retry). */
   #loggedRefusal: string | null = null;
+  /**
+   * The deployment the last connection's hello named when it was not ours (a platform URL that
+   * reaches another tenant's platform, a proxy mixup), until a hello names ours. Such a connection is
+   * dropped before anything it says is acted on: its cap state and call lists are another deployment's.
+   */
+  deploymentMismatch: string | null = null;
   /** When the current state began (ISO), for `ttma doctor`. */
   since: string | null = null;
   /** The last socket error of a connection attempt (e.g. ECONNREFUSED), kept for the failure's reason. */
@@ -305,6 +311,11 @@ export class ControlChannel {
   #onMessage(message: PlatformControlMessage): void {
     switch (message.type) {
       case 'hello':
+        if (message.deployment !== this.#options.deploymentId) {
+          this.#refuseOtherDeployment(message.deployment);
+          return;
+        }
+        this.deploymentMismatch = null;
         // The backoff starts afresh only once this connection has held (#failed).
         this.#helloAtMs ??= performance.now();
         this.lastError = null;
@@ -426,6 +437,21 @@ export class ControlChannel {
       this.#ws?.terminate();
     }, Math.round(this.#heartbeatMs * 2.5));
     this.#deadTimer.unref();
+  }
+
+  /**
+   * Fail closed on a hello naming another deployment: the connection goes, nothing of it reaches
+   * the ControlActor, and it is dialled again with the usual backoff (the URL or proxy may be fixed).
+   * One error line per mixup (the ids change or a good hello came between); repeats are the usual warning.
+   */
+  #refuseOtherDeployment(theirs: string): void {
+    const ours = this.#options.deploymentId;
+    const named = theirs.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 80);
+    if (this.deploymentMismatch !== named) {
+      this.#log.error({ code: ErrorCodes.CONFIG, deployment: ours, platformDeployment: named }, `the platform's hello names deployment ${named}, not this gateway's ${ours}: connection refused (check --platform-url and any proxy in between)`);
+    }
+    this.deploymentMismatch = named;
+    this.#failed(`refused: the platform's hello names deployment ${named}, not ${ours}`, null);
   }
 
   #failed(reason: string, refusal: IdentityRefusal | null): void {

@@ -15,6 +15,9 @@
  * `/v1/media/<media id>` (the provider names the call only in the dial's
  * answer). Once it does, the dial's token is filed under the call id (`fileUnder`),
  * so the call's tokens stay one set, whatever path each opens.
+ *
+ * Every `nowMs` is monotonic (performance.now, the ControlActor's clock), never wall time:
+ * a clock stepped back would keep a token alive past its TTL, one stepped forward would expire it early.
  */
 import type { MediaRefusalReason } from '../front/mediaRefusals.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';

@@ -329,6 +329,7 @@ export interface ControlStatus {
   identityRefused?: boolean;
   /** What the refusal means (src/control/identityRefusal.ts); absent from older gateways. */
   refusal?: { kind?: string; message?: string } | null;
+  deploymentMismatch?: string | null;
   failures?: number;
 }
 
@@ -372,6 +373,10 @@ export function checkControl(platformUrl: string, probe: GatewayProbe | undefine
     return ok(check, `control connection to ${platformUrl} is open and authenticated${since}`);
   }
   if (control.state === 'stopped') return fail(check, 'the gateway\'s control connection is stopped: the gateway is shutting down, or broken; restart it');
+  // Checked first: a refused connection is dialled again, so it may be caught while settling.
+  if (typeof control.deploymentMismatch === 'string') {
+    return fail(check, `the gateway refuses the control connection: the platform at ${platformUrl} answers for deployment ${shown(control.deploymentMismatch)}, not this gateway's (${shown(control.lastError)})${failures}; --platform-url (or a proxy in between) reaches another deployment's platform: fix it and restart the gateway`);
+  }
   if (controlSettling(control)) {
     return fail(check, `the control connection to ${platformUrl} is still being set up (${control.state}${since}): the platform has not confirmed the gateway's identity; run doctor again, and if this stays, check the gateway's log`);
   }

@@ -12,6 +12,7 @@
 
 export type NotReadyReason =
   | 'platform unreachable'
+  | 'platform is another deployment\'s'
   | 'the platform does not know this deployment'
   | 'no media worker ready'
   | 'no webhook signing key'
@@ -22,6 +23,8 @@ export interface ReadinessInputs {
   platformConnected: boolean;
   /** Not connected because the platform refuses an identity it no longer knows (src/control/identityRefusal.ts). */
   deploymentUnknown?: boolean;
+  /** The platform's hello named another deployment: the gateway refused the connection (ControlChannel). */
+  platformOtherDeployment?: boolean;
   /** Media workers that said ready and have not exited (WorkerHost.up). */
   workersUp: number;
   /** A webhook signing key is configured (WebhookGate.hasKey). */
@@ -37,8 +40,10 @@ export interface Readiness {
 
 export function readiness(inputs: ReadinessInputs): Readiness {
   const reasons: NotReadyReason[] = [];
-  // Reachable, but refusing us: the fix is the platform operator's, not the network's.
-  if (!inputs.platformConnected) reasons.push(inputs.deploymentUnknown ? 'the platform does not know this deployment' : 'platform unreachable');
+  // Reachable, but refusing us (or another deployment's): the fix is the platform operator's, not the network's.
+  if (!inputs.platformConnected) {
+    reasons.push(inputs.platformOtherDeployment === true ? 'platform is another deployment\'s' : inputs.deploymentUnknown ? 'the platform does not know this deployment' : 'platform unreachable');
+  }
   if (inputs.workersUp === 0) reasons.push('no media worker ready');
   if (!inputs.webhookKey) reasons.push('no webhook signing key');
   if (inputs.draining) reasons.push('draining');

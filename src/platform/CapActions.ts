@@ -8,7 +8,13 @@
  * stays live until its hang-up is done (then released): a process killed in
  * between leaves them live, and the next refused top-up, on any process or
  * after a restart, ends them.
+ * That is also why a stop (`close`) abandons the rounds' waits (the goodbye, the
+ * hang-up retries) rather than sitting them out: the calls not yet hung up keep
+ * their live, postponed reservations, so the next top-up a unit on (on another
+ * process, or this one restarted on the same store) is refused at the cap and
+ * ends them again. Sat out, they kept a stopping process alive up to ~37 s.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCodes, isTtmaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CapKind, CapState } from '../wire/controlChannel.js';
@@ -70,6 +76,8 @@ export class CapActions {
   readonly #listeners = new Set<(deploymentId: string, notice: CapNotice) => void>();
   /** Deployments whose calls this process is ending at a cap: the other calls' refusals meanwhile are this ending's. */
   readonly #ending = new Set<string>();
+  /** Aborted by close(): the rounds' waits end at once and nothing more is hung up here. */
+  readonly #stop = new AbortController();
 
   constructor(options: CapActionsOptions) {
     this.#o = options;
@@ -79,6 +87,17 @@ export class CapActions {
   onNotice(listener: (deploymentId: string, notice: CapNotice) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** The platform stops: rounds under way are abandoned at their next wait or step (the next top-up ends their calls). */
+  close(): void {
+    this.#stop.abort();
+  }
+
+  /** Waits `ms`, or less if the platform stops: false then (the round is abandoned). */
+  async #wait(ms: number): Promise<boolean> {
+    if (ms > 0) await delay(ms, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+    return !this.#stop.signal.aborted;
   }
 
   /** Whether the deployment's new calls are refused for a cap now. */
@@ -138,7 +157,11 @@ export class CapActions {
     this.push(deploymentId).catch((err: unknown) =>
       logger.error({ deployment: deploymentId, err: isTtmaError(err) ? err.code : err instanceof Error ? err.message : String(err) }, 'cap state push failed'),
     );
-    if (goodbyeMs > 0) await new Promise((resolve) => setTimeout(resolve, goodbyeMs));
+    // A stop during the goodbye leaves the calls to the next refused top-up (their reservations stay live).
+    if (!(await this.#wait(goodbyeMs))) {
+      logger.warn({ deployment: deploymentId, calls: callIds.size }, 'platform stopping: calls warned at the cap are left to the next top-up to end');
+      return;
+    }
     // Released once hung up (its settlement follows): until then it stays live, for whoever looks next if this process dies.
     const release = (callId: string): Promise<void> => {
       const reservation = calls.get(callId);
@@ -213,7 +236,7 @@ export class CapActions {
     const waits = this.#o.hangupRetryMs ?? HANGUP_RETRY_MS;
     await Promise.all(
       [...callIds].map(async (callId) => {
-        for (let attempt = 0; ; attempt++) {
+        for (let attempt = 0; !this.#stop.signal.aborted; attempt++) {
           try {
             await provider.hangup(callId);
             logger.warn({ audit: true, deployment: deploymentId, callId, ...fields }, message);
@@ -227,8 +250,7 @@ export class CapActions {
               { deployment: deploymentId, callId, err: isTtmaError(err) ? err.code : 'error', retryInMs: wait ?? null },
               wait === undefined ? `could not end a call, giving up: ${message}` : `could not end a call, trying again: ${message}`,
             );
-            if (wait === undefined) return;
-            await new Promise((resolve) => setTimeout(resolve, wait));
+            if (wait === undefined || !(await this.#wait(wait))) return;
             const record = await calls.get(callId).catch(() => undefined);
             if (record?.state === 'ended') return;
           }

@@ -664,6 +664,8 @@ export class PlatformServer {
     if (this.#stopping) return this.#stopping;
     const server = this.#server;
     this.caps.close();
+    // Cap-ending rounds stop waiting: their calls stay live in the store, ended at the next refused top-up.
+    this.#capActions.close();
     this.streamless.close();
     this.control.close();
     this.#settlementSweep.close();

@@ -423,6 +423,10 @@ test('control: open and authenticated is ok; each way of being down fails with a
   assert.match(verdict(running({ state: 'waiting', lastError: 'refused by the platform: TTMA_ERR_STORE_DATA_LOST (HTTP 401)', identityRefused: true, refusal: unknown, failures: 2 })), /^fail: the platform refuses the control connection: the platform does not know this deployment: its store lost its data .*\(refused by the platform: TTMA_ERR_STORE_DATA_LOST \(HTTP 401\)\) after 2 failed attempt\(s\)$/);
   assert.match(verdict(running({ state: 'waiting', lastError: 'could not connect (ENOTFOUND)', identityRefused: false, failures: 2 })), /^fail: the control connection is down: the platform at https:\/\/platform\.example is unreachable \(could not connect \(ENOTFOUND\)\)/);
   assert.match(verdict(running({ state: 'waiting', lastError: 'closed (1006)', identityRefused: false })), /^fail: the control connection to https:\/\/platform\.example is down \(closed \(1006\)\); the gateway retries by itself/);
+  // A platform answering for another deployment: named, whatever the state of the redial.
+  for (const state of ['waiting', 'connecting', 'open']) {
+    assert.match(verdict(running({ state, lastError: 'refused: the platform\'s hello names deployment dep-other, not dep-1', identityRefused: false, deploymentMismatch: 'dep-other', failures: 2 })), /^fail: the gateway refuses the control connection: the platform at https:\/\/platform\.example answers for deployment dep-other, not this gateway's .*--platform-url/);
+  }
   assert.match(verdict(running({ state: 'open', authenticated: false })), /^fail: the control connection .* is still being set up \(open/);
   assert.match(verdict(running({ state: 'connecting' })), /still being set up \(connecting/);
   assert.match(verdict(running({ state: 'stopped' })), /^fail: .*stopped/);

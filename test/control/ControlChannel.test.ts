@@ -283,6 +283,33 @@ describe('ControlChannel against a scripted platform', () => {
     }
   });
 
+  it('a hello naming another deployment is refused: nothing it says is acted on, one error names both ids, and the connection is dialled again', async () => {
+    const messages: PlatformControlMessage[] = [];
+    const { log, lines } = capturedLog();
+    let helloFor = 'dep-other';
+    onConnect = (ws) => {
+      ws.send(JSON.stringify({ type: 'hello', deployment: helloFor, cap_state: { capped: true, cap: 'day', until: '2030-01-01T00:00:00.000Z', message: 'daily minute cap reached' }, heartbeat_ms: 15_000 }));
+      ws.send(JSON.stringify({ type: 'cap.state', cap_state: { capped: true, cap: 'day', until: '2030-01-01T00:00:00.000Z', message: 'daily minute cap reached' } }));
+    };
+    const c = channel(messages, { log });
+    c.start();
+    try {
+      await waitFor('three refused connections', () => upgrades.length >= 3 && c.counters.connects >= 3 && c.state !== 'open');
+      assert.equal(messages.length, 0, 'neither the hello nor the cap state reached the gateway');
+      assert.equal(c.authenticated, false);
+      assert.equal(c.deploymentMismatch, 'dep-other');
+      assert.match(c.lastError ?? '', /dep-other.*dep-1/);
+      const errors = (lines as Array<{ msg: string; level?: number | string }>).filter((l) => /names deployment dep-other, not this gateway's dep-1/.test(l.msg));
+      assert.equal(errors.length, 1, 'one error line, not one per attempt');
+      helloFor = 'dep-1';
+      await waitFor('a hello naming ours', () => c.authenticated);
+      assert.equal(c.deploymentMismatch, null);
+      assert.equal(messages[0]?.type, 'hello');
+    } finally {
+      c.stop();
+    }
+  });
+
   it('parsePlatformMessage accepts only the known shapes', () => {
     assert.equal(parsePlatformMessage(null), null);
     assert.equal(parsePlatformMessage({ type: 'usage.ack', call_control_id: 'a', ok: true, flags: [1] }), null);

@@ -132,6 +132,14 @@ test('a token for the bundle installs it, and the installed copy runs by itself:
     '--agent-secret-file', join(credentials, 'agent-secret'), '--webhook-public-key-file', join(credentials, 'webhook-public-key'),
   ], join(dir, 'gateway.log'), { cwd: dir, env: cleanEnv() });
   children.push(gateway);
+  // The installer wrote the tunnel's ingress rules: the installed gateway names that file, it does not ask for them again.
+  const named = `ingress rules (only the public paths reach the gateway): already in ${join(target.dir, 'cloudflared', 'config.yml')}, written by ttma install`;
+  let startLog = '';
+  for (const until = Date.now() + 5_000; !startLog.includes('ingress rules') && Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+    startLog = await readFile(join(dir, 'gateway.log'), 'utf8');
+  }
+  assert.ok(startLog.includes(named), startLog);
+  assert.ok(!startLog.includes('put these ingress rules'), startLog);
   // Its native code came from the install: the media addon and uWebSockets.js's binary are mapped from there.
   const maps = await readFile(`/proc/${gateway.process.pid}/maps`, 'utf8');
   assert.match(maps, new RegExp(`${target.dir}/gateway/node_modules/uWebSockets\\.js/binaries/uws_linux_x64_\\d+\\.node|${target.dir}/gateway/node_modules/@btc-vision/uwebsockets\\.js/uws_linux_x64_\\d+\\.node`));
