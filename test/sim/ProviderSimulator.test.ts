@@ -462,11 +462,19 @@ describe('ProviderSimulator', () => {
     const declared = await echoAt('rate-16k', 16000);
     assert.ok(declared.framesReturned > 10);
     assert.ok(declared.echo.correlation > 0.9, `L16 declared at 16000: echo correlation ${declared.echo.correlation}`);
-    assert.ok(Math.abs(declared.returnedPcm.length - declared.sentPcm.length) <= 2 * 160, `${declared.returnedPcm.length} samples back for ${declared.sentPcm.length} sent`);
+    // Per frame, not in total: the frames still in flight at the hangup never come back (more of them on a loaded machine).
+    const perFrame = (report: typeof declared): { sent: number; back: number; why: string } => {
+      const sent = report.sentPcm.length / report.framesSent;
+      const back = report.returnedPcm.length / report.framesReturned;
+      return { sent, back, why: `${back} samples per frame back for ${sent} sent (${report.framesReturned}/${report.framesSent} frames)` };
+    };
+    const declaredRatio = perFrame(declared);
+    assert.ok(Math.abs(declaredRatio.back - declaredRatio.sent) <= 1, declaredRatio.why);
     // No rate: Telnyx's default 8000, so the same 16 kHz frames last twice as long (the voice at half speed).
     const undeclared = await echoAt('rate-default', undefined);
     assert.ok(undeclared.framesReturned > 10);
-    assert.ok(undeclared.returnedPcm.length >= 1.8 * undeclared.sentPcm.length, `${undeclared.returnedPcm.length} samples back for ${undeclared.sentPcm.length} sent`);
+    const undeclaredRatio = perFrame(undeclared);
+    assert.ok(Math.abs(undeclaredRatio.back - 2 * undeclaredRatio.sent) <= 1, undeclaredRatio.why);
     assert.ok(undeclared.echo.correlation < 0.5, `echo correlation ${undeclared.echo.correlation}`);
   });
 
