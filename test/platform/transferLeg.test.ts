@@ -23,7 +23,7 @@ import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import type { SimCall } from '../../src/sim/SimCall.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
-import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until, waitFor } from './helpers.js';
+import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until, waitFor, simProviderOptions } from './helpers.js';
 import { startLossyRelay, type LossyRelay } from './lossyRelay.js';
 
 const API_KEY = 'sim-provider-key-for-transfers';
@@ -73,10 +73,7 @@ for (const store of ['embedded', 'redis'] as const) {
       });
       const { port: simPort } = await sim.start();
       platform = new PlatformServer({
-        providerBaseUrl: `http://127.0.0.1:${simPort}`,
-        providerApiKey: API_KEY,
-        connectionId: 'sim-connection',
-        webhookPublicKeyBase64: sim.publicKeyBase64,
+        ...simProviderOptions(simPort, API_KEY, sim),
         adminToken: null,
         capUnitMs: UNIT_MS,
         capGoodbyeMs: 0,

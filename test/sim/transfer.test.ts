@@ -21,6 +21,20 @@ const OUR_NUMBER = '+15557650001';
 const TARGET = '+15557654321';
 const TARGET_STATE = Buffer.from('the new leg').toString('base64');
 
+/** A simulator for the suite (started before its tests, stopped after), its webhooks to `hooks`. */
+function useSim(ringMs: number): { hooks: WebhookReceiver; sim: () => ProviderSimulator; base: () => string } {
+  const hooks = new WebhookReceiver('platform');
+  let started: { sim: ProviderSimulator; base: string } | undefined;
+  before(async () => {
+    started = await startSim(hooks, ringMs);
+  });
+  after(async () => {
+    await started?.sim.stop();
+    await hooks.close();
+  });
+  return { hooks, sim: () => started!.sim, base: () => started!.base };
+}
+
 async function startSim(hooks: WebhookReceiver, ringMs: number): Promise<{ sim: ProviderSimulator; base: string }> {
   const sim = new ProviderSimulator({
     apiKey: API_KEY,
@@ -61,23 +75,16 @@ function legOf(sim: ProviderSimulator, a: SimCall): SimCall {
 }
 
 describe('the simulator\'s transfer: a new leg, bridged on answer', () => {
-  const hooks = new WebhookReceiver('platform');
-  let sim: ProviderSimulator;
-  let base = '';
-  before(async () => ({ sim, base } = await startSim(hooks, 100)));
-  after(async () => {
-    await sim.stop();
-    await hooks.close();
-  });
+  const { hooks, sim, base } = useSim(100);
 
   it('places the leg with the target state, bridges both, ends both when the callee hangs up, and records the leg', async () => {
-    const a = await answeredCall(sim, base);
-    const res = await api(base, action(a.id, 'transfer'), { to: TARGET, from: OUR_NUMBER, target_leg_client_state: TARGET_STATE, command_id: 'transfer-1' });
+    const a = await answeredCall(sim(), base());
+    const res = await api(base(), action(a.id, 'transfer'), { to: TARGET, from: OUR_NUMBER, target_leg_client_state: TARGET_STATE, command_id: 'transfer-1' });
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    const leg = legOf(sim, a);
+    const leg = legOf(sim(), a);
     assert.notEqual(leg.id, a.id);
     assert.equal(a.isAlive, true, 'the call transferred stays up while the leg rings');
-    const second = await api(base, action(a.id, 'transfer'), { to: TARGET });
+    const second = await api(base(), action(a.id, 'transfer'), { to: TARGET });
     assert.equal(second.status, 422, 'one transfer at a time');
     const [legReport, aReport] = await Promise.all([leg.done, a.done]);
     assert.equal(legReport.endedBy, 'callee');
@@ -92,7 +99,7 @@ describe('the simulator\'s transfer: a new leg, bridged on answer', () => {
     assert.equal(initiated.from, OUR_NUMBER);
     assert.equal(initiated.to, TARGET);
     assert.equal(initiated.call_session_id, a.sessionId);
-    const cdrs = await fetch(`${base}/v2/detail_records?filter[record_type]=call-control&filter[telnyx_call_control_id]=${encodeURIComponent(leg.id)}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    const cdrs = await fetch(`${base()}/v2/detail_records?filter[record_type]=call-control&filter[telnyx_call_control_id]=${encodeURIComponent(leg.id)}`, { headers: { authorization: `Bearer ${API_KEY}` } });
     const record = ((await cdrs.json()) as { data: Record<string, unknown>[] }).data[0];
     assert.ok(record, 'the leg has a detail record');
     assert.equal(record['direction'], 'outbound');
@@ -102,34 +109,27 @@ describe('the simulator\'s transfer: a new leg, bridged on answer', () => {
   });
 
   it('refuses a timeout_secs outside 5..120, as Telnyx documents it', async () => {
-    const a = await answeredCall(sim, base);
-    assert.equal((await api(base, action(a.id, 'transfer'), { to: TARGET, timeout_secs: 4 })).status, 422);
-    assert.equal((await api(base, action(a.id, 'hangup'), {})).status, 200);
+    const a = await answeredCall(sim(), base());
+    assert.equal((await api(base(), action(a.id, 'transfer'), { to: TARGET, timeout_secs: 4 })).status, 422);
+    assert.equal((await api(base(), action(a.id, 'hangup'), {})).status, 200);
   });
 });
 
 describe('the simulator\'s transfer: a leg that is not answered', () => {
-  const hooks = new WebhookReceiver('platform');
-  let sim: ProviderSimulator;
-  let base = '';
   // The callee never answers within the shortest timeout_secs Telnyx allows (5 s).
-  before(async () => ({ sim, base } = await startSim(hooks, 60_000)));
-  after(async () => {
-    await sim.stop();
-    await hooks.close();
-  });
+  const { sim, base } = useSim(60_000);
 
   it('times out after timeout_secs (cause timeout) and leaves the call transferred up; a call that ends cancels its ringing leg', async () => {
-    const a = await answeredCall(sim, base);
-    assert.equal((await api(base, action(a.id, 'transfer'), { to: TARGET, timeout_secs: 5 })).status, 200);
-    const leg = legOf(sim, a);
+    const a = await answeredCall(sim(), base());
+    assert.equal((await api(base(), action(a.id, 'transfer'), { to: TARGET, timeout_secs: 5 })).status, 200);
+    const leg = legOf(sim(), a);
     const report = await leg.done;
     assert.equal(report.cdr.hangup_cause, 'timeout');
     assert.equal(a.isAlive, true, '"The original call will remain active"');
     // It may be transferred again; this time the caller hangs up while the leg rings.
-    assert.equal((await api(base, action(a.id, 'transfer'), { to: TARGET })).status, 200);
-    const next = sim.callSummaries().filter((s) => s.direction === 'outgoing' && s.endedBy === null).map((s) => sim.liveCall(s.callId)!)[0]!;
-    assert.equal((await api(base, action(a.id, 'hangup'), {})).status, 200);
+    assert.equal((await api(base(), action(a.id, 'transfer'), { to: TARGET })).status, 200);
+    const next = sim().callSummaries().filter((s) => s.direction === 'outgoing' && s.endedBy === null).map((s) => sim().liveCall(s.callId)!)[0]!;
+    assert.equal((await api(base(), action(a.id, 'hangup'), {})).status, 200);
     const cancelled = await next.done;
     assert.equal(cancelled.cdr.hangup_cause, 'originator_cancel');
     assert.equal(cancelled.cdr.answered_at, null);
