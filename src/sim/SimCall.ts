@@ -312,9 +312,9 @@ export class SimCall implements ClockSubscriber {
   transfer(request: TransferRequest, clientState: string | undefined): SimCall {
     this.#assertAnswered('transfer');
     if (this.#peer !== null) throw invalidState('a transfer of this call is already in progress');
+    const leg = this.#ctx.placeTransferLeg(this, request);
     if (clientState !== undefined) this.#clientState = clientState;
     this.#transferredTo = request.to;
-    const leg = this.#ctx.placeTransferLeg(this, request);
     this.#peer = leg;
     leg.#peer = this;
     return leg;
