@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCodes, TtmaError, redactSecrets, type ErrorCode } from '../errors.js';
 import { directionOf } from './CallRegistry.js';
 import { nodeHttpTransport, type ProviderTransport, type TransportResponse } from './providerTransport.js';
-import { transferLegState } from './transferLegs.js';
+import { transferLegState, transferReservationId } from './transferLegs.js';
 import {
   PROVIDER_CODE_CALL_ENDED,
   type AnswerRequest,
@@ -193,10 +193,11 @@ export class ProviderClient {
 
   /**
    * Call Control `transfer` to an E.164 destination (already checked against the dialling policy).
-   * The new leg carries the platform's mark, so it is not taken for a dial nobody owns (transferLegs.ts).
+   * The new leg carries the platform's mark, naming the call and the reservation `commandId` made for the
+   * leg, so it is locked to the deployment, not taken for a dial nobody owns (transferLegs.ts).
    */
-  async transfer(callControlId: string, to: string, from: string): Promise<void> {
-    const body = { to, from, target_leg_client_state: transferLegState(callControlId), command_id: randomUUID() };
+  async transfer(callControlId: string, to: string, from: string, commandId: string): Promise<void> {
+    const body = { to, from, target_leg_client_state: transferLegState(callControlId, transferReservationId(commandId)), command_id: commandId };
     const res = await this.#send('transfer', 'POST', `${callPath(callControlId)}/actions/transfer`, body);
     if (!isSuccess(res.status)) throw this.#failure('transfer', res);
   }

@@ -21,6 +21,7 @@ import { CALL_INITIATED, callEventOf, type CallEvent, type ProviderEvent } from 
 import type { ReservationCalls } from './ReservationCalls.js';
 import type { Settlement } from './Settlement.js';
 import type { StreamlessCalls } from './StreamlessCalls.js';
+import type { TransferLegMark } from './transferLegs.js';
 import type { UnownedDials } from './UnownedDials.js';
 import type { ReplayStore } from './store/ReplayStore.js';
 
@@ -152,11 +153,7 @@ export class ProviderWebhooks {
       this.#o.log.info({ eventId, eventType: data['event_type'] }, 'verified webhook without a call payload ignored');
       return sendJson(req, res, 200, { ok: true, ignored: true });
     }
-    if (read.transferredFrom !== undefined && (await this.#isTransferLeg(read.callId, read.transferredFrom))) {
-      // Not a dial of ours, and no deployment's call: not recorded, so neither a watch nor the pass hangs it up.
-      this.#o.log.info({ eventId, callId: read.callId, transferredFrom: read.transferredFrom, eventType: read.eventType }, 'webhook of a transferred call\'s new leg: not recorded');
-      return sendJson(req, res, 200, { ok: true, ignored: true });
-    }
+    const leg = read.transferredFrom === undefined ? null : await this.#transferLeg(read.callId, read.transferredFrom);
     const event = await this.#withFacts(read);
     if (!event) {
       // Acknowledged (200), as before: a retry would find the platform no wiser. No gateway can have
@@ -176,6 +173,14 @@ export class ProviderWebhooks {
         this.#o.log.warn({ eventId, callId: event.callId }, 'incoming call to a number no deployment owns: recorded as unowned');
       }
       else if (locked.ok) ctx.deploymentId = owner.id;
+    } else if (!known?.locked && leg) {
+      // A transfer's new leg: the deployment's, on the reservation its transfer made (transferLegs.ts).
+      const locked = await this.#o.calls.lock(event.callId, leg.deploymentId, facts, { reservationId: leg.reservationId });
+      if (locked.ok) {
+        this.#o.reservations.set(leg.reservationId, event.callId);
+        ctx.deploymentId = leg.deploymentId;
+        this.#o.log.info({ eventId, callId: event.callId, transferredFrom: read.transferredFrom?.callId, deployment: leg.deploymentId }, 'transfer leg locked to the deployment of the call transferred');
+      }
     }
     const record = await this.#o.calls.recordEvent(event.callId, facts, {
       event_type: event.eventType,
@@ -185,24 +190,28 @@ export class ProviderWebhooks {
     });
     this.#o.log.info({ eventId, callId: event.callId, eventType: event.eventType }, 'webhook recorded');
     sendJson(req, res, 200, { ok: true });
-    if (record.locked && record.deploymentId) this.#o.relay?.(record.deploymentId, signed);
+    // A transfer leg is no call of the gateway's: it carries no stream, the bridge does.
+    if (record.locked && record.deploymentId && !leg) this.#o.relay?.(record.deploymentId, signed);
     // A dial's events can come before its lock; one never locked is a call nobody owns (UnownedDials).
     else if (!record.locked && event.direction === 'outgoing' && record.state !== 'ended') this.#o.unownedDials?.watch(event.callId);
-    this.#o.streamless.onEvent(event.eventType, event.callId, record.locked ? record.deploymentId : null);
-    void this.#afterEvent(event, record.deploymentId, record.locked, data).catch((err: unknown) =>
+    this.#o.streamless.onEvent(event.eventType, event.callId, record.locked && !leg ? record.deploymentId : null);
+    void this.#afterEvent(event, record.deploymentId, record.locked, data, leg !== null).catch((err: unknown) =>
       this.#o.log.error({ callId: event.callId, err: err instanceof Error ? err.message : String(err) }, 'event follow-up failed'),
     );
   }
 
   /**
-   * The new leg of a transfer the platform made (transferLegs.ts): its mark names another call,
-   * locked to a deployment, and the leg itself is no call of a deployment's (a locked call's events
-   * are its own, whatever its client_state says).
+   * The new leg of a transfer the platform made (transferLegs.ts): its mark names another call, locked
+   * to a deployment, and the leg itself is either not locked yet or locked to that deployment on the
+   * mark's reservation (a call locked otherwise is its own, whatever its client_state says).
    */
-  async #isTransferLeg(callId: string, from: string): Promise<boolean> {
-    if (from === callId || (await this.#o.calls.ownerOf(callId))?.locked) return false;
-    const transferred = await this.#o.calls.ownerOf(from);
-    return transferred?.locked === true && transferred.deploymentId !== null;
+  async #transferLeg(callId: string, mark: TransferLegMark): Promise<{ deploymentId: string; reservationId: string } | null> {
+    if (mark.callId === callId) return null;
+    const transferred = await this.#o.calls.ownerOf(mark.callId);
+    if (transferred?.locked !== true || transferred.deploymentId === null) return null;
+    const own = await this.#o.calls.get(callId);
+    if (own?.locked && (own.deploymentId !== transferred.deploymentId || own.reservationId !== mark.reservationId)) return null;
+    return { deploymentId: transferred.deploymentId, reservationId: mark.reservationId };
   }
 
   /**
@@ -225,7 +234,7 @@ export class ProviderWebhooks {
   }
 
   /** What a verified event sets in motion: recording of answered outbound calls, settlement, recording download. */
-  async #afterEvent(event: CallEvent, deploymentId: string | null, locked: boolean, data: Json): Promise<void> {
+  async #afterEvent(event: CallEvent, deploymentId: string | null, locked: boolean, data: Json, transferLeg: boolean): Promise<void> {
     if (!locked || !deploymentId) return;
     if (event.eventType === 'call.hangup') {
       await this.#o.settlement.onHangup(event.callId);
@@ -235,7 +244,8 @@ export class ProviderWebhooks {
     }
     const deployment = await this.#o.deployments.get(deploymentId);
     if (!deployment) return;
-    if (event.eventType === 'call.answered' && event.direction === 'outgoing') {
+    // A transfer leg is not recorded: the deployment records the calls its gateway carries.
+    if (event.eventType === 'call.answered' && event.direction === 'outgoing' && !transferLeg) {
       await this.#o.recordings.start(deployment, event.callId);
     } else if (event.eventType === 'call.recording.saved') {
       await this.#o.recordings.saved(deployment, event.callId, data);

@@ -154,13 +154,16 @@ export class StreamlessCalls {
   }
 }
 
+/** A transfer's bridge: the call is carried by its new leg from then on, not by a stream. */
+const CALL_BRIDGED = 'call.bridged';
+
 /** A stream the provider did not name (older payloads): a stop without a name ends every stream. */
 const UNNAMED = '';
 
 /**
  * When the call lost its last stream: the stop or failure after which none is up, from its
  * timeline (sorted by occurred_at). Undefined while a stream is up, when a gateway asked for the
- * stop, or when it never streamed.
+ * stop, when a transfer bridged it to a new leg since, or when it never streamed.
  */
 export function streamLoss(record: Pick<CallRecord, 'timeline'>): { event: string; occurred_at: string } | undefined {
   const up = new Set<string>();
@@ -175,7 +178,8 @@ export function streamLoss(record: Pick<CallRecord, 'timeline'>): { event: strin
       if (entry.stream_id === undefined) up.clear();
       else if (!up.delete(entry.stream_id)) up.delete(UNNAMED);
       loss = entry;
-    } else if (entry.event === STOP_REQUESTED) {
+    } else if (entry.event === STOP_REQUESTED || entry.event === CALL_BRIDGED) {
+      // Bridged by a transfer: the caller talks to the new leg, not a gateway (transferLegs.ts).
       onPurpose = true;
     }
   }

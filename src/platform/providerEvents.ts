@@ -16,7 +16,7 @@ import type { CallDirection } from '../wire/telnyx.js';
 import { CALL_ID_PATTERN } from './allowlists.js';
 import { directionOf, type CallFacts } from './CallRegistry.js';
 import { isObject, type Json } from './httpExchange.js';
-import { transferredFrom } from './transferLegs.js';
+import { transferredFrom, type TransferLegMark } from './transferLegs.js';
 
 /** The event that introduces a call, and the one that must name its direction and numbers. */
 export const CALL_INITIATED = 'call.initiated';
@@ -33,7 +33,7 @@ export interface ProviderEvent {
   /** Direction and numbers as the payload names them; null when it does not name all three. */
   carried: CallFacts | null;
   /** The call this leg was transferred from, when its client_state is the platform's transfer mark (transferLegs.ts). */
-  transferredFrom?: string | undefined;
+  transferredFrom?: TransferLegMark | undefined;
 }
 
 /** A verified event with the call's facts (from its payload or its record). */

@@ -6,7 +6,7 @@
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { BidirectionalSamplingRate } from '../wire/telnyx.js';
 import { CALL_ID_PATTERN, type AllowedCodec } from './allowlists.js';
-import { transferredFrom } from './transferLegs.js';
+import { isTransferMark } from './transferLegs.js';
 
 /** Telnyx client_state is base64; keep it bounded. */
 const CLIENT_STATE_PATTERN = /^[A-Za-z0-9+/=_-]{1,4096}$/;
@@ -36,7 +36,7 @@ export function checkClientState(raw: unknown): string | undefined {
     throw new TtmaError(ErrorCodes.BAD_REQUEST, 'client_state must be base64, at most 4096 characters', 400);
   }
   // The platform's own mark of a transfer's new leg: a call carrying it would not be hung up as a dial nobody owns.
-  if (transferredFrom(raw) !== null) throw new TtmaError(ErrorCodes.BAD_REQUEST, 'client_state must not be the platform\'s transfer-leg mark', 400);
+  if (isTransferMark(raw)) throw new TtmaError(ErrorCodes.BAD_REQUEST, 'client_state must not be the platform\'s transfer-leg mark', 400);
   return raw;
 }
 

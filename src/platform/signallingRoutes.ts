@@ -36,6 +36,7 @@ import { callView } from './operatorApi.js';
 import { ProviderRefusedError, type ProviderClient } from './ProviderClient.js';
 import type { ReservationCalls } from './ReservationCalls.js';
 import { NOT_OWNED, type SelfServiceRequest } from './selfServiceRoutes.js';
+import { isTransferLeg, transferReservationId } from './transferLegs.js';
 import type { Settlement } from './Settlement.js';
 import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
 import type { StreamlessCalls } from './StreamlessCalls.js';
@@ -230,7 +231,8 @@ async function listCalls(ctx: SignallingContext, request: SignallingRequest, req
   if (live !== null) {
     // A starting gateway takes over its deployment's answered calls and answers its ringing ones (src/platform/liveCalls.ts).
     if (live !== '1') throw new TtmaError(ErrorCodes.BAD_REQUEST, 'live must be 1', 400);
-    const calls = await liveCallsOf(deployment.id, { caps: ctx.caps, calls: ctx.calls, reservations: ctx.reservations });
+    // A transfer's new leg is the deployment's to pay for, not a call for a gateway to take over (no stream).
+    const calls = (await liveCallsOf(deployment.id, { caps: ctx.caps, calls: ctx.calls, reservations: ctx.reservations })).filter((c) => !isTransferLeg(c));
     ctx.log.info({ deployment: deployment.id, live: calls.length }, 'live calls listed for the gateway');
     return sendJson(req, res, 200, { calls: calls.map(liveCallView) });
   }
@@ -283,8 +285,21 @@ async function transfer(ctx: SignallingContext, request: SignallingRequest, req:
   checkDialPolicy(deployment, to);
   checkDestination(to);
   const from = deployment.numbers[0] ?? '';
-  await ctx.provider.transfer(callId, to, from);
-  ctx.log.info({ deployment: deployment.id, callId }, 'call transferred');
+  // The new leg is an outbound call the provider bills (FAQ-14): its first unit is reserved before the
+  // provider is asked, so a deployment at its cap cannot keep spending through transfers (fail closed).
+  // Its first webhook locks it with this reservation (transferLegs.ts), which then tops up and settles as a dial's.
+  const commandId = randomUUID();
+  const reservationId = transferReservationId(commandId);
+  await admit(ctx, deployment, reservationId, { withdrawIfUnanswered: true });
+  try {
+    await ctx.provider.transfer(callId, to, from, commandId);
+  } catch (err) {
+    // Refused: no leg was placed, the reserved minute goes back. Otherwise (a timeout, 5xx) a leg may be
+    // ringing: the reservation stays, to be locked by its webhooks or given back as an orphan dial's.
+    if (err instanceof ProviderRefusedError) await ctx.caps.withdraw(deployment.id, reservationId);
+    throw err;
+  }
+  ctx.log.info({ deployment: deployment.id, callId, reservation: reservationId }, 'call transferred');
   sendJson(req, res, 200, { ok: true });
 }
 

@@ -25,7 +25,7 @@ import { ProviderApiError } from './ProviderApiError.js';
 import { RecordingUrlSigner, type RecordingUrlCheck } from './RecordingUrls.js';
 import { MAX_CALL_SECONDS, parseDtmf, type DialParams, type InboundParams } from './requests.js';
 import { createRestApi } from './restApi.js';
-import { SimCall, type CallInfo, type DtmfEvent, type SavedRecordingInit, type SimCallContext } from './SimCall.js';
+import { SimCall, type CallInfo, type DtmfEvent, type SavedRecordingInit, type SimCallContext, type TransferRequest } from './SimCall.js';
 import { Tunnels } from './Tunnels.js';
 import { publicKeyFromSecretKey, WebhookSigner } from './WebhookSigner.js';
 import { WebhookSender, type WebhookStats } from './WebhookSender.js';
@@ -389,6 +389,32 @@ export class ProviderSimulator {
     return this.#createCall(init);
   }
 
+  /**
+   * A transfer's new leg: an outgoing call of its own on the call transferred's connection and
+   * session, whose callee rings and talks as a dialled callee does, with `target_leg_client_state`
+   * as its client_state (developers.telnyx.com/api-reference/call-commands/transfer-call: "add state
+   * to every subsequent webhook for the new leg"). No media stream: the transfer asks for none.
+   */
+  #placeTransferLeg(from: SimCall, request: TransferRequest): SimCall {
+    const init: ConstructorParameters<typeof SimCall>[1] = {
+      direction: 'outgoing',
+      // Telnyx: `from` "will default to the to number of the original call if omitted".
+      from: request.from ?? from.to,
+      to: request.to,
+      connectionId: from.connectionId,
+      codec: 'PCMU',
+      audio: this.#audio(undefined),
+      talkMs: this.#options.outboundTalkMs ?? DEFAULTS.outboundTalkMs,
+      dtmf: [],
+      clientState: request.targetLegClientState,
+      ringMs: this.#options.ringMs ?? DEFAULTS.ringMs,
+      noAnswerTimeoutMs: request.noAnswerTimeoutMs,
+      transferOf: from,
+    };
+    if (request.timeLimitMs !== undefined) init.timeLimitMs = request.timeLimitMs;
+    return this.#createCall(init);
+  }
+
   /** A tunnel's connector goes away or comes back (Tunnels.setDown): new media connections to it fail meanwhile. */
   setTunnelDown(host: string, down: boolean): void {
     this.#tunnels.setDown(host, down);
@@ -454,6 +480,7 @@ export class ProviderSimulator {
       handshakeTimeoutMs: DEFAULTS.handshakeTimeoutMs,
       correlate: (sent, returned, maxLag) => analyzer.analyse(sent, returned, maxLag),
       onEnded: (call, report) => this.#onEnded(call, report),
+      placeTransferLeg: (from, request) => this.#placeTransferLeg(from, request),
       saveRecording: (call, recording) => this.#saveRecording(call, recording),
     };
     const call = new SimCall(ctx, init);

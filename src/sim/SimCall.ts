@@ -52,6 +52,8 @@ export interface SimCallContext {
   correlate: Correlate;
   /** Called once the call has ended and its report is ready. */
   onEnded(call: SimCall, report: CallReport): void;
+  /** Places a transfer's new leg (an outgoing call of its own, ProviderSimulator). */
+  placeTransferLeg(from: SimCall, request: TransferRequest): SimCall;
   /** Stores a finished recording; returns its id and a URL it is downloadable from for a while (a pre-signed URL). */
   saveRecording(call: SimCall, recording: SavedRecordingInit): { id: string; url: string };
 }
@@ -73,6 +75,19 @@ export interface StreamRequest {
   returnCodec: SimCodec | undefined;
   /** stream_bidirectional_sampling_rate, or its documented default (src/sim/returnLeg.ts). */
   returnSampleRate: number;
+}
+
+/** A `transfer` command's fields the simulator acts on (developers.telnyx.com/api-reference/call-commands/transfer-call). */
+export interface TransferRequest {
+  to: string;
+  /** Caller id shown to `to`; Telnyx defaults it to the original call's `to`. */
+  from: string | undefined;
+  /** `target_leg_client_state`: the new leg's client_state on every one of its webhooks. */
+  targetLegClientState: string | null;
+  /** `timeout_secs` (default 30 s): the new leg gives up ringing with cause `timeout`. */
+  noAnswerTimeoutMs: number;
+  /** `time_limit_secs`: the new leg hangs up with cause `time_limit` this long after its answer. */
+  timeLimitMs: number | undefined;
 }
 
 export interface DtmfEvent {
@@ -102,6 +117,8 @@ export interface SimCallInit {
   timeLimitMs?: number;
   /** Outbound: the stream the dial asked for. */
   stream?: StreamRequest;
+  /** A transfer's new leg: the call transferred (whose session it shares), bridged to it on answer. */
+  transferOf?: SimCall;
 }
 
 type CallState = 'parked' | 'ringing' | 'answered' | 'ended';
@@ -127,7 +144,7 @@ export interface CallInfo {
 export class SimCall implements ClockSubscriber {
   readonly id = newCallControlId();
   readonly legId = newUuid();
-  readonly sessionId = newUuid();
+  readonly sessionId: string;
   readonly direction: CallDirection;
   readonly from: string;
   readonly to: string;
@@ -168,6 +185,9 @@ export class SimCall implements ClockSubscriber {
   #dtmfSent = 0;
   #dtmfReceived = '';
   #transferredTo: string | null = null;
+  /** The other leg of a transfer: the new leg (on the call transferred) or the call transferred (on the new leg). */
+  #peer: SimCall | null = null;
+  #bridged = false;
   readonly #heard: HeardTimeline = { firstSoundAtMs: null, soundMs: 0, clears: [], lastSoundAtMs: null };
   #lastFrameAtMs: number | null = null;
   #malformed = 0;
@@ -192,6 +212,7 @@ export class SimCall implements ClockSubscriber {
     this.to = init.to;
     this.connectionId = init.connectionId;
     this.#clientState = init.clientState;
+    this.sessionId = init.transferOf?.sessionId ?? newUuid();
     this.#mediaCodec = init.codec;
     this.#state = init.direction === 'incoming' ? 'parked' : 'ringing';
     this.#log = ctx.logger.child({ callId: this.id, direction: init.direction });
@@ -280,14 +301,61 @@ export class SimCall implements ClockSubscriber {
   }
 
   /**
-   * `transfer`: the phone party is bridged to `to` and this leg's stream
-   * ends; the simulator models the bridge as the end of this call.
+   * `transfer`: Telnyx dials `to` as a new outgoing leg (its own
+   * call_control_id, `call.initiated`, then `call.answered` or `call.hangup`)
+   * and bridges it to this call on answer (`call.bridged`). This call stays up
+   * meanwhile, and stays up if the new leg is not answered ("The original call
+   * will remain active", developers.telnyx.com/api-reference/call-commands/transfer-call).
+   * One transfer at a time: the docs are silent on a second one while the first
+   * leg is live; the simulator refuses it.
    */
-  transfer(to: string, clientState: string | undefined): void {
+  transfer(request: TransferRequest, clientState: string | undefined): SimCall {
     this.#assertAnswered('transfer');
+    if (this.#peer !== null) throw invalidState('a transfer of this call is already in progress');
+    const leg = this.#ctx.placeTransferLeg(this, request);
     if (clientState !== undefined) this.#clientState = clientState;
-    this.#transferredTo = to;
-    this.#end('gateway', 'normal_clearing', this.direction === 'incoming' ? 'callee' : 'caller', `transferred to ${to}`);
+    this.#transferredTo = request.to;
+    this.#peer = leg;
+    leg.#peer = this;
+    return leg;
+  }
+
+  /** The transfer's new leg answered: both legs are bridged. */
+  #bridge(): void {
+    const original = this.#init.transferOf;
+    if (!original || original.#state !== 'answered' || original.#peer !== this) return;
+    this.#bridged = original.#bridged = true;
+    // Each leg gets its own call.bridged (Telnyx: "call.bridged to Leg B" among the expected webhooks).
+    this.#emit('call.bridged');
+    original.#emit('call.bridged');
+    // Assumed (the docs are silent): the phone party now talks to the new leg, so the media
+    // fork of the call transferred ends and its own talk timer no longer ends the call.
+    const stream = original.#stream;
+    if (stream) original.#closeStream(stream);
+    original.#talkEndAt = null;
+  }
+
+  /**
+   * The other leg ended. Bridged: this one ends too (assumed, as a bridge of two legs does
+   * on the phone network). Not yet bridged: a call transferred that ends cancels its ringing
+   * leg; a leg that ends unanswered leaves the call transferred up (documented).
+   */
+  #peerEnded(peer: SimCall): void {
+    if (this.#peer !== peer) return;
+    this.#peer = null;
+    if (this.#bridged) {
+      const party: EndedBy = this.#init.transferOf ? 'caller' : 'callee';
+      this.#end(party, 'normal_clearing', party, 'the bridged leg hung up');
+    } else if (!this.#init.transferOf) {
+      return;
+    } else {
+      this.#end('caller', 'originator_cancel', 'caller', 'the call transferred ended before the transfer was answered');
+    }
+  }
+
+  /** Whether this call is bridged to another leg by a transfer. */
+  get bridged(): boolean {
+    return this.#bridged;
   }
 
   recordStart(clientState: string | undefined, format: 'mp3' | 'wav' = 'mp3'): void {
@@ -447,6 +515,7 @@ export class SimCall implements ClockSubscriber {
     this.#timer = null;
     if (this.#state !== 'ringing') return;
     this.#becomeAnswered(this.#init.stream);
+    if (this.#init.transferOf) this.#bridge();
     if (this.#init.timeLimitMs !== undefined && this.#answeredAtMs !== null) {
       this.#timeLimitAt = this.#answeredAtMs + this.#init.timeLimitMs;
     }
@@ -687,6 +756,8 @@ export class SimCall implements ClockSubscriber {
       });
     }
     this.#log.info({ endedBy, cause, reason, framesSent: this.#recorder.framesSent }, 'call ended');
+    const peer = this.#peer;
+    if (peer) peer.#peerEnded(this);
     void this.#finish();
   }
 

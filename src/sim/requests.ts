@@ -7,7 +7,7 @@ import { isSimCodec, type SimCodec } from './codecs.js';
 import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
 import { rateFitsCodec, ratesFor } from './returnLeg.js';
-import type { DtmfEvent, StreamRequest } from './SimCall.js';
+import type { DtmfEvent, StreamRequest, TransferRequest } from './SimCall.js';
 
 /** E.164: a plus, then up to 15 digits, the first not zero (ITU-T E.164). */
 const E164_PATTERN = /^\+[1-9]\d{1,14}$/;
@@ -182,6 +182,24 @@ export function parseDial(value: unknown): DialParams {
     clientState: optionalString(body, 'client_state') ?? null,
     commandId: commandId(body),
     noAnswerTimeoutMs: timeoutSecs === undefined ? undefined : timeoutSecs * 1000,
+    timeLimitMs: timeLimitSecs === undefined ? undefined : timeLimitSecs * 1000,
+  };
+}
+
+/** Telnyx's default `timeout_secs` for a transfer (developers.telnyx.com/api/v1/mission-control/call-control-transfer: "Default value: 30"). */
+const TRANSFER_TIMEOUT_SECS = 30;
+
+/** `transfer`: timeout_secs 5..120 and time_limit_secs up to 4 h, as Telnyx documents them. */
+export function parseTransfer(value: unknown): TransferRequest {
+  const body = asBody(value);
+  const timeoutSecs = optionalInteger(body, 'timeout_secs', 5, 120) ?? TRANSFER_TIMEOUT_SECS;
+  const timeLimitSecs = optionalInteger(body, 'time_limit_secs', 1, 14_400);
+  const from = optionalString(body, 'from');
+  return {
+    to: e164(body, 'to'),
+    from: from === undefined ? undefined : e164(body, 'from'),
+    targetLegClientState: optionalString(body, 'target_leg_client_state') ?? null,
+    noAnswerTimeoutMs: timeoutSecs * 1000,
     timeLimitMs: timeLimitSecs === undefined ? undefined : timeLimitSecs * 1000,
   };
 }

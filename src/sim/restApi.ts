@@ -40,7 +40,7 @@ import { PROVIDER_CODES } from './constants.js';
 import { ProviderApiError } from './ProviderApiError.js';
 import type { ProviderSimulator, SimRecording } from './ProviderSimulator.js';
 import { searchDetailRecords } from './detailRecords.js';
-import { asBody, e164, invalidParam, pageParam, parseCommand, parseDigits, parseDial, parseInbound, parseStreamCommand, type StreamParams } from './requests.js';
+import { invalidParam, pageParam, parseCommand, parseDigits, parseDial, parseInbound, parseStreamCommand, parseTransfer, type StreamParams } from './requests.js';
 
 export interface RestApiOptions {
   apiKey: string;
@@ -276,7 +276,7 @@ export function createRestApi(options: RestApiOptions): http.Server {
           call.sendDtmf(parseDigits(body), params.clientState);
           break;
         case 'transfer':
-          call.transfer(e164(asBody(body), 'to'), params.clientState);
+          call.transfer(parseTransfer(body), params.clientState);
           break;
       }
       logger.debug({ callId: id, action }, 'call action');

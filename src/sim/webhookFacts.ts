@@ -21,8 +21,9 @@ export interface CallFactsNow {
   startTime: string;
 }
 
-const NUMBERED: ReadonlySet<WebhookEventType> = new Set(['call.initiated', 'call.answered', 'call.hangup', 'call.dtmf.received']);
-const WITH_STATE: ReadonlySet<WebhookEventType> = new Set(['call.initiated', 'call.answered', 'call.hangup']);
+// call.bridged names the leg's numbers and state too (developers.telnyx.com/api-reference/callbacks/call-bridged).
+const NUMBERED: ReadonlySet<WebhookEventType> = new Set(['call.initiated', 'call.answered', 'call.hangup', 'call.bridged', 'call.dtmf.received']);
+const WITH_STATE: ReadonlySet<WebhookEventType> = new Set(['call.initiated', 'call.answered', 'call.hangup', 'call.bridged']);
 
 /** The payload fields of `event` that describe the call. */
 export function webhookFacts(event: WebhookEventType, call: CallFactsNow): Partial<CallPayload> {

@@ -20,6 +20,7 @@ export type WebhookEventType =
   | 'call.initiated'
   | 'call.answered'
   | 'call.hangup'
+  | 'call.bridged'
   | 'call.dtmf.received'
   | 'streaming.started'
   | 'streaming.stopped'

@@ -115,9 +115,14 @@ test('ws: transfer to an allowed number goes through the platform; a premium-rat
   assert.match(refused['detail'], /TTMA_ERR_DESTINATION_REFUSED/);
   assert.equal(stack.sim.liveCall(call.id)?.isAlive, true, 'the call is still up');
   conn.send({ type: 'transfer', to: '+15550300002' });
+  // The stream ends at the bridge: the agent gets `stop` (docs/agent-protocols.md).
+  await conn.inbox.waitFor((m) => m['type'] === 'stop', 'stop at the bridge');
   const report = await call.done;
   assert.equal(report.transferredTo, '+15550300002');
-  assert.equal(report.endedBy, 'gateway');
+  // As Telnyx does, the simulator dials a new leg and bridges the caller to it; the pair ends when
+  // that leg's callee hangs up, not when the gateway's stream stops (the gateway does not hang up).
+  assert.equal(call.bridged, true, 'bridged to the new leg');
+  assert.equal(report.endedBy, 'callee', report.endReason);
 });
 
 test('ws: the agent places an outbound call through the platform with its own number; a forbidden destination is refused', async () => {

@@ -354,3 +354,8 @@ export async function dialledAndEnded(h: Harness, headers: Record<string, string
   await postWebhook(h, envelope('call.hangup', { call_control_id: id, from: fake.from, to: fake.to, direction: 'outgoing', hangup_cause: 'normal_clearing' }));
   return id;
 }
+
+/** A platform's provider options for a started simulator (its API on `simPort`, its webhook signing key). */
+export function simProviderOptions(simPort: number, apiKey: string, sim: { publicKeyBase64: string }): { providerBaseUrl: string; providerApiKey: string; connectionId: string; webhookPublicKeyBase64: string } {
+  return { providerBaseUrl: `http://127.0.0.1:${simPort}`, providerApiKey: apiKey, connectionId: 'sim-connection', webhookPublicKeyBase64: sim.publicKeyBase64 };
+}

@@ -16,7 +16,7 @@ import { createLogger } from '../../src/log.js';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
-import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until } from './helpers.js';
+import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until, simProviderOptions } from './helpers.js';
 import { startLossyRelay, type LossyRelay } from './lossyRelay.js';
 
 const API_KEY = 'sim-provider-key-for-lost-hangup';
@@ -47,10 +47,7 @@ describe('a lost call.hangup, with the real provider simulator', () => {
     });
     const { port: simPort } = await sim.start();
     platform = new PlatformServer({
-      providerBaseUrl: `http://127.0.0.1:${simPort}`,
-      providerApiKey: API_KEY,
-      connectionId: 'sim-connection',
-      webhookPublicKeyBase64: sim.publicKeyBase64,
+      ...simProviderOptions(simPort, API_KEY, sim),
       adminToken: null,
       capUnitMs: UNIT_MS,
       cdr: { attempts: 3, backoffMs: 20 },

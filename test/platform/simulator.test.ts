@@ -12,7 +12,7 @@ import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { createLogger } from '../../src/log.js';
-import { ADMIN_TOKEN, STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, until } from './helpers.js';
+import { ADMIN_TOKEN, STREAM_TOKEN, adminHeaders, agentHeaders, call, capturingLogger, until, simProviderOptions } from './helpers.js';
 
 const API_KEY = 'sim-provider-key-for-platform-tests';
 const A = { id: 'sim-a', numbers: ['+15552220001'], tunnelHost: 'sim-a.trycloudflare.com' };
@@ -50,10 +50,7 @@ describe('platform with the real provider simulator', () => {
     });
     const { port: simPort } = await sim.start();
     platform = new PlatformServer({
-      providerBaseUrl: `http://127.0.0.1:${simPort}`,
-      providerApiKey: API_KEY,
-      connectionId: 'sim-connection',
-      webhookPublicKeyBase64: sim.publicKeyBase64,
+      ...simProviderOptions(simPort, API_KEY, sim),
       adminToken: ADMIN_TOKEN,
       port: platformPort,
       logger,
