@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import nacl from 'tweetnacl';
 import { WebSocketServer } from 'ws';
 import { createLogger } from '../../src/log.js';
-import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
+import { ProviderSimulator, type ProviderSimulatorOptions } from '../../src/sim/ProviderSimulator.js';
 import { readAll } from './helpers.js';
 
 export interface DroppedWebhook {
@@ -69,6 +69,23 @@ export function startLossyRelay(target: () => number, drop: ReadonlySet<string>)
 }
 
 /**
+ * A simulator whose webhooks go to `relay` (a fresh signing key, a quick ring, a silent log), with
+ * `options` on top: what each test of a relayed simulator sets apart from these.
+ */
+export function relayedSimulator(apiKey: string, relay: LossyRelay, options: Partial<ProviderSimulatorOptions> = {}): ProviderSimulator {
+  return new ProviderSimulator({
+    apiKey,
+    signingSecretKey: nacl.sign.keyPair().secretKey,
+    webhookUrls: [`http://127.0.0.1:${relay.port}/v1/provider/webhooks`],
+    tunnels: {},
+    answerTimeoutMs: 3_000,
+    ringMs: 100,
+    logger: createLogger('sim', 'silent'),
+    ...options,
+  });
+}
+
+/**
  * The simulator with its webhooks through a relay that drops `drop` (call.hangup by default),
  * and a media endpoint for `tunnelHosts` that takes each stream and holds it (as far as the
  * simulator needs a gateway). The callee never hangs up within a test: only the platform ends a
@@ -84,15 +101,9 @@ export async function simBehindLossyRelay(
   const media = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => media.once('listening', resolve));
   const mediaUrl = `ws://127.0.0.1:${(media.address() as AddressInfo).port}`;
-  const sim = new ProviderSimulator({
-    apiKey,
-    signingSecretKey: nacl.sign.keyPair().secretKey,
-    webhookUrls: [`http://127.0.0.1:${relay.port}/v1/provider/webhooks`],
+  const sim = relayedSimulator(apiKey, relay, {
     tunnels: Object.fromEntries(tunnelHosts.map((host) => [host, mediaUrl])),
-    answerTimeoutMs: 3_000,
-    ringMs: 100,
     outboundTalkMs: 600_000,
-    logger: createLogger('sim', 'silent'),
   });
   const { port: simPort } = await sim.start();
   return {

@@ -11,13 +11,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import nacl from 'tweetnacl';
-import { createLogger } from '../../src/log.js';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until, simProviderOptions } from './helpers.js';
-import { startLossyRelay, type LossyRelay } from './lossyRelay.js';
+import { relayedSimulator, startLossyRelay, type LossyRelay } from './lossyRelay.js';
 
 const API_KEY = 'sim-provider-key-for-lost-hangup';
 const A = { id: 'lost-a', numbers: ['+15552220101'], tunnelHost: 'lost-a.trycloudflare.com' };
@@ -34,17 +32,7 @@ describe('a lost call.hangup, with the real provider simulator', () => {
   before(async () => {
     let platformPort = 0;
     relay = await startLossyRelay(() => platformPort, new Set(['call.hangup', 'streaming.failed']));
-    const keys = nacl.sign.keyPair();
-    sim = new ProviderSimulator({
-      apiKey: API_KEY,
-      signingSecretKey: keys.secretKey,
-      webhookUrls: [`http://127.0.0.1:${relay.port}/v1/provider/webhooks`],
-      tunnels: {},
-      answerTimeoutMs: 3_000,
-      ringMs: 100,
-      outboundTalkMs: 3 * UNIT_MS,
-      logger: createLogger('sim', 'silent'),
-    });
+    sim = relayedSimulator(API_KEY, relay, { outboundTalkMs: 3 * UNIT_MS });
     const { port: simPort } = await sim.start();
     platform = new PlatformServer({
       ...simProviderOptions(simPort, API_KEY, sim),

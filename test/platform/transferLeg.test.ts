@@ -14,8 +14,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import nacl from 'tweetnacl';
-import { createLogger } from '../../src/log.js';
 import { PlatformServer } from '../../src/platform/PlatformServer.js';
 import { LOCK_MARGIN_MS } from '../../src/platform/UnownedDials.js';
 import { transferLegState, transferReservationId, transferredFrom } from '../../src/platform/transferLegs.js';
@@ -24,7 +22,7 @@ import type { SimCall } from '../../src/sim/SimCall.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
 import { STREAM_TOKEN, agentHeaders, call, capturingLogger, until, waitFor, simProviderOptions } from './helpers.js';
-import { startLossyRelay, type LossyRelay } from './lossyRelay.js';
+import { relayedSimulator, startLossyRelay, type LossyRelay } from './lossyRelay.js';
 
 const API_KEY = 'sim-provider-key-for-transfers';
 const PROVIDER = { timeoutMs: 300, maxAttempts: 1, backoffMs: 5 };
@@ -58,18 +56,11 @@ for (const store of ['embedded', 'redis'] as const) {
     before(async () => {
       let platformPort = 0;
       relayIn = await startLossyRelay(() => platformPort, new Set());
-      const keys = nacl.sign.keyPair();
-      sim = new ProviderSimulator({
-        apiKey: API_KEY,
-        signingSecretKey: keys.secretKey,
-        webhookUrls: [`http://127.0.0.1:${relayIn.port}/v1/provider/webhooks`],
-        tunnels: {},
+      sim = relayedSimulator(API_KEY, relayIn, {
         answerTimeoutMs: 5_000,
-        ringMs: 100,
         outboundTalkMs: LEG_TALK_MS,
         // No gateway media server here: the stream fails and the call goes on without media.
         onStreamFailure: 'continue',
-        logger: createLogger('sim', 'silent'),
       });
       const { port: simPort } = await sim.start();
       platform = new PlatformServer({
