@@ -31,9 +31,9 @@ for (const [mode, flags] of [['own', []], ['same', ['--same-process']]] as const
     }
     // Through the platform takes longer than straight to the provider, and costs more CPU.
     assert.ok(summary.proxiedMs.p50 > summary.directMs.p50);
-    // The skeleton makes the same crossings (two Redis scripts and the provider call), so it is slower than either alone.
-    // Not their sum: medians do not add, and 30 requests on a loaded CI box put the sum within the noise (seen once).
-    assert.ok(summary.skeleton.proxiedMs.p50 > Math.max(summary.directMs.p50, summary.redisReserveMs.p50), JSON.stringify(summary));
+    // No comparison of the skeleton's time with its crossings' here: 30 requests on a loaded CI box
+    // put even the Redis row's median above the skeleton's (seen at load 19). The bench compares them
+    // over 2,000 (bench/RESULTS.md); this test checks the shape.
     assert.ok(summary.cpuUsPerRequest.current > summary.cpuUsPerRequest.direct, JSON.stringify(summary.cpuUsPerRequest));
   });
 }
