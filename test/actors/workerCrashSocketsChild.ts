@@ -8,7 +8,7 @@
  */
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { WorkerHost } from '../../src/actors/WorkerHost.js';
+import { tunnelWorkerHost } from '../helpers/tunnelWorker.js';
 
 function openConnection(port: number, firstBytes: string): Promise<Socket> {
   const socket = connect(port, '127.0.0.1');
@@ -23,15 +23,7 @@ function openConnection(port: number, firstBytes: string): Promise<Socket> {
 }
 
 async function main(): Promise<void> {
-  const host = new WorkerHost({
-    index: 0,
-    call: { mailboxFrames: 50, jitterMinDelayMs: 20, jitterMaxDelayMs: 200, greeting: null, hold: null },
-    tickMs: 5,
-    maxHeapMb: 128,
-    tunnel: { host: '127.0.0.1', port: 0, webhookReadTimeoutMs: 5_000, mediaFramesPerSecond: 100, mediaFrameBurst: 20 },
-    onMedia: () => {},
-    onControl: () => {},
-  });
+  const host = tunnelWorkerHost(128);
   await host.ready();
   const port = host.tunnelPort!;
   // What a tunnel under load holds at any moment: connections whose request has not been read whole.
