@@ -20,7 +20,7 @@ import { localOperatorRoutes } from './localOperatorRoutes.js';
 import type { Readiness } from './readiness.js';
 import { localHostsFor, localRequestRefusal, type LocalRefusalReason } from './localRequest.js';
 import { mountTunnelRoutes, sendJson, type FrontCounter, type MediaSocketHandle, type WebhookAnswer } from './tunnelRoutes.js';
-import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js';
+import { closeAppConnections, uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js';
 
 export { MEDIA_MAX_PAYLOAD, WEBHOOK_BODY_LIMIT } from './tunnelRoutes.js';
 
@@ -157,7 +157,7 @@ export class GatewayFront {
     // Keep-alive HTTP connections outlive the listen sockets: a webhook sent on one after the stop
     // would reach this stopped gateway, not the next one on the same port. uWS's App.close()
     // (not in its typings) ends every connection of the app.
-    for (const app of this.#apps.splice(0)) (app as TemplatedApp & { close?: () => void }).close?.();
+    for (const app of this.#apps.splice(0)) closeAppConnections(app);
   }
 
   /** The tunnel routes on the main thread, media sockets owned here (`mediaSockets: 'front'`). */

@@ -14,7 +14,7 @@ import type { FromWorker } from '../actors/messages.js';
 import { closeReason } from '../wire/closeReason.js';
 import { CorkAnchor } from './CorkAnchor.js';
 import { mountTunnelRoutes, type FrontLog, type MediaSocketHandle, type MediaVerdict, type WebhookAnswer } from './tunnelRoutes.js';
-import { uws, type us_listen_socket } from './uws.js';
+import { closeAppConnections, uws, type TemplatedApp, type us_listen_socket } from './uws.js';
 
 /** A pending answer from main that never comes (main is stopping): the request fails rather than hangs. */
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -40,6 +40,7 @@ export class WorkerTunnel {
   readonly #verdicts = new Map<number, Pending<MediaVerdict>>();
   #nextId = 1;
   #listen: us_listen_socket | null = null;
+  #app: TemplatedApp | null = null;
   readonly #anchor = new CorkAnchor();
   #anchorMissingLogged = false;
 
@@ -56,6 +57,7 @@ export class WorkerTunnel {
       error: (fields, msg) => post({ type: 'log', level: 'error', msg, fields }),
     };
     const app = uws.App();
+    this.#app = app;
     mountTunnelRoutes(app, {
       log,
       webhookReadTimeoutMs: this.#options.webhookReadTimeoutMs,
@@ -136,7 +138,10 @@ export class WorkerTunnel {
    * thread exits with a uWS socket open, so the worker calls this before it
    * exits. On shutdown each socket gets a close frame (`code`, `reason`) and
    * the thread exits when the last has closed; after a crash (`code` null)
-   * they are cut at once, as the thread exits right after.
+   * they are cut at once, as the thread exits right after: the calls' sockets
+   * and every other connection of the app too (one accepted but with its
+   * request not yet read whole, a held upgrade or webhook). One of those left
+   * open aborted the whole gateway when a worker crashed under load.
    */
   closeAll(code: number | null, reason = ''): void {
     this.closeListener();
@@ -146,6 +151,9 @@ export class WorkerTunnel {
       else ws.end(code, closeReason(reason));
     }
     this.#sockets.clear();
+    if (code !== null || !this.#app) return;
+    closeAppConnections(this.#app);
+    this.#app = null;
   }
 
   #ask<T>(pending: Map<number, Pending<T>>, fallback: T, send: (id: number) => void): Promise<T> {

@@ -27,3 +27,13 @@ const loaded = load();
 export const uws: typeof UWS = loaded.uws;
 export const uwsBuild: string = loaded.build;
 export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, WebSocketBehavior, us_listen_socket } from 'uWebSockets.js';
+
+/**
+ * Cut every connection of `app` at once: its listen sockets, WebSockets, held
+ * responses (their onAborted runs) and accepted connections that have not sent
+ * a whole request yet, which no handle of ours reaches. `App.close()` is in
+ * both builds but not in their typings.
+ */
+export function closeAppConnections(app: UWS.TemplatedApp): void {
+  (app as UWS.TemplatedApp & { close?: () => void }).close?.();
+}

@@ -6,21 +6,13 @@
  */
 import { once } from 'node:events';
 import { evaluateInWorker } from '../../src/actors/releaseStuckWorker.js';
-import { WorkerHost } from '../../src/actors/WorkerHost.js';
 import type { FromWorker } from '../../src/actors/messages.js';
+import { tunnelWorkerHost } from '../helpers/tunnelWorker.js';
 
 async function main(): Promise<void> {
   const logs: string[] = [];
-  const host = new WorkerHost({
-    index: 0,
-    call: { mailboxFrames: 50, jitterMinDelayMs: 20, jitterMaxDelayMs: 200, greeting: null, hold: null },
-    tickMs: 5,
-    maxHeapMb: 48,
-    tunnel: { host: '127.0.0.1', port: 0, webhookReadTimeoutMs: 5_000, mediaFramesPerSecond: 100, mediaFrameBurst: 20 },
-    onMedia: () => {},
-    onControl: (message: FromWorker) => {
-      if (message.type === 'log') logs.push(message.msg);
-    },
+  const host = tunnelWorkerHost(48, (message: FromWorker) => {
+    if (message.type === 'log') logs.push(message.msg);
   });
   await host.ready();
   // About 20 MB a second: past 85 % of 48 MB in about two seconds, many guard checks before the limit.
