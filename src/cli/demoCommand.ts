@@ -11,7 +11,9 @@
  * `--kill-gateway` kills the gateway process halfway (SIGKILL, as a crash) and
  * starts a new one, which takes the live calls over: they must still complete.
  * One more call is placed while no gateway is up: it rings until the new
- * process answers it, and must complete too.
+ * process answers it, and must complete too. The calls then talk until the
+ * takeover was seen plus half their length (a new process may take seconds
+ * to start on a busy box), not a fixed length.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -24,11 +26,19 @@ import { AGENT_FLAGS } from './agentFlags.js';
 import { DEMO_FLAGS } from './commandFlags.js';
 import { DEMO_NUMBER, DEMO_TUNNEL_HOST, startDemoStack, stopDemoStack } from './demoStack.js';
 import { startTtma, type Child } from './processes.js';
+import { MAX_CALL_SECONDS } from '../sim/requests.js';
 /** Phone-side codecs the demo runs end to end (the simulator speaks each of them). */
 const DEMO_CODECS = ['PCMU', 'PCMA', 'L16', 'G722', 'OPUS'];
 const PROGRESS_EVERY_MS = 1_000;
 /** Calls get this long beyond their length to finish before the demo gives up on them. */
 const END_GRACE_MS = 15_000;
+/**
+ * With --kill-gateway: how long the demo waits for the new gateway process to take the live calls
+ * over. A loaded box may take seconds to start a process, so the calls do not end at a fixed time:
+ * each talks until the takeover was seen plus the second half of its length, at most this longer.
+ */
+const TAKEOVER_WAIT_MS = 30_000;
+const TAKEOVER_POLL_MS = 100;
 
 interface SimCallSummary {
   callId: string;
@@ -152,13 +162,15 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     children = stack.children;
     const { sim, gatewayArgs } = stack;
     let gateway = children.at(-1)!;
+    // With --kill-gateway a call's end follows the takeover (killGateway below): it may talk that much longer.
+    const talkSeconds = flags['kill-gateway'] ? Math.min(MAX_CALL_SECONDS, seconds + TAKEOVER_WAIT_MS / 1000) : seconds;
     progress(`placing ${calls} concurrent inbound ${codec} calls of ${seconds} s`);
     const ids = await Promise.all(
       Array.from({ length: calls }, async (_, i) => {
         const placed = await sim.request<{ call_control_id: string }>('POST', '/sim/calls/inbound', {
           from: `+1555020${String(i).padStart(4, '0')}`,
           to: DEMO_NUMBER,
-          seconds,
+          seconds: talkSeconds,
           seed: i + 1,
           codec,
         });
@@ -191,6 +203,8 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     let killed: DemoSummary['gatewayKilled'] | undefined;
     /** Placed while no gateway is up (--kill-gateway): it rings until the new process answers it. */
     let rangWhileDown: string | null = null;
+    /** With --kill-gateway: the calls' talk, summed (what their frames would have covered with no gap). */
+    let talkedMs = 0;
     const killGateway = async (): Promise<void> => {
       await sleep((seconds * 1000) / 2, undefined, { ref: false });
       const live = (await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls')).data.filter((c) => wanted.has(c.callId) && !c.endedBy).length;
@@ -211,9 +225,29 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
       children.push(gateway);
       killed = { liveCalls: live, restartMs: Date.now() - t0, takenOver: 0, streamGapMsPerCall: 0, rangWhileDown: { callId: rangWhileDown, completed: false, echoCorrelation: null } };
       progress(`the new gateway process started in ${killed.restartMs} ms and takes the calls over`);
+      // The calls talk on until every live one has a stream to the new process (bounded), then the
+      // second half of their length, as they would have on an idle box; then their callers hang up.
+      const waitUntil = Date.now() + TAKEOVER_WAIT_MS;
+      let allTaken = false;
+      for (;;) {
+        const now = (await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls')).data.filter((c) => wanted.has(c.callId));
+        allTaken = now.every((c) => c.endedBy || (c.streamsOpened ?? 1) > 1);
+        if (allTaken || Date.now() > waitUntil) break;
+        await sleep(TAKEOVER_POLL_MS, undefined, { ref: false });
+      }
+      progress(`${allTaken ? 'the calls are taken over' : `not every call was taken over within ${TAKEOVER_WAIT_MS / 1000} s`}; they talk ${seconds / 2} s more`);
+      await sleep((seconds * 1000) / 2, undefined, { ref: false });
+      await Promise.all(
+        ids.map((id) =>
+          sim.request<{ data: { talked_ms: number } }>('POST', `/sim/calls/${encodeURIComponent(id)}/end_talk`).then(
+            (r) => void (talkedMs += r.data.talked_ms),
+            (err: Error) => progress(`could not end the talk of ${id}: ${err.message}`),
+          ),
+        ),
+      );
     };
     const drops = flags['drop-streams'] ? dropAll() : flags['kill-gateway'] ? killGateway() : Promise.resolve();
-    const deadline = started + seconds * 1000 + END_GRACE_MS;
+    const deadline = started + talkSeconds * 1000 + END_GRACE_MS;
     let summaries: SimCallSummary[] = [];
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, PROGRESS_EVERY_MS));
@@ -239,9 +273,8 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     }
     if (killed) {
       killed.takenOver = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
-      // A simulated caller sends a frame every 20 ms while it has a stream, for the call's length.
-      const unsent = calls * seconds * 50 - summary.frames.sent;
-      killed.streamGapMsPerCall = Math.max(0, Math.round((unsent * 20) / calls));
+      // A simulated caller sends a frame every 20 ms while it has a stream, for as long as it talks.
+      killed.streamGapMsPerCall = Math.max(0, Math.round((talkedMs - summary.frames.sent * 20) / calls));
       killed.rangWhileDown.completed = completed(rang);
       killed.rangWhileDown.echoCorrelation = rang?.echo ? Math.round(rang.echo.correlation * 1000) / 1000 : null;
       summary.gatewayKilled = killed;

@@ -657,6 +657,12 @@ export class SimCall implements ClockSubscriber {
    * else is done, however long that takes on a loaded machine. False when the
    * call is not talking (not answered, or its talk time is already over).
    */
+  /** How long the far party has talked so far (its whole talk once over), ms; 0 before its stream opened. */
+  get talkedMs(): number {
+    if (this.#talkStartAt === null || this.#talkEndAt === null) return 0;
+    return Math.max(0, Math.round(Math.min(this.#talkEndAt, performance.now()) - this.#talkStartAt));
+  }
+
   endTalkNow(): boolean {
     if (this.#state !== 'answered' || this.#talkEndAt === null) return false;
     const now = performance.now();

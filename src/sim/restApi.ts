@@ -23,6 +23,8 @@
  *                                                   (socket dropped, no close frame; the call goes on)
  *   POST /sim/calls/{id}/stall_stream               fault injection: the path goes silent both ways
  *                                                   and stays open (a half-open connection)
+ *   POST /sim/calls/{id}/end_talk                   simulator control: the caller stops talking now and
+ *                                                   hangs up as at its talk's end (answers talked_ms)
  *   POST /sim/tunnels/{host}/down, .../up           fault injection: the tunnel's connector goes away
  *                                                   (new media connections fail) or comes back
  *   GET  /sim/recordings/{id}.mp3|.wav?expires=&signature=
@@ -74,6 +76,7 @@ const ROUTE_ACTION = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/;
 const ROUTE_CALL = /^\/v2\/calls\/([^/]+)$/;
 const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
 const ROUTE_SIM_FAULT = /^\/sim\/calls\/([^/]+)\/(drop|stall)_stream$/;
+const ROUTE_SIM_END_TALK = /^\/sim\/calls\/([^/]+)\/end_talk$/;
 const ROUTE_SIM_TUNNEL = /^\/sim\/tunnels\/([^/]+)\/(down|up)$/;
 const ROUTE_RECORDING = /^\/sim\/recordings\/([0-9a-f]{32})\.(mp3|wav)$/;
 const RECORDING_TYPES = { mp3: 'audio/mpeg', wav: 'audio/wav' } as const;
@@ -211,6 +214,19 @@ export function createRestApi(options: RestApiOptions): http.Server {
         throw new ProviderApiError(422, PROVIDER_CODES.INVALID_CALL_STATE, 'Invalid call state', `no open media stream to ${fault}`);
       }
       return { status: 200, body: { data: { result: 'ok' } } };
+    }
+
+    // The caller stops talking now and hangs up as at its talk's end: for a driver (`ttma demo
+    // --kill-gateway`) whose calls must last until something it cannot time has happened.
+    match = ROUTE_SIM_END_TALK.exec(path);
+    if (match) {
+      requireMethod(method, 'POST');
+      const call = sim.liveCall(decodeId(match[1]));
+      if (!call) throw notFound('call not found or not live');
+      if (!call.endTalkNow()) {
+        throw new ProviderApiError(422, PROVIDER_CODES.INVALID_CALL_STATE, 'Invalid call state', 'the caller is not talking');
+      }
+      return { status: 200, body: { data: { result: 'ok', talked_ms: call.talkedMs } } };
     }
 
     match = ROUTE_SIM_TUNNEL.exec(path);

@@ -11,6 +11,7 @@ import { bestLagCorrelation } from '../../src/media/correlation.js';
 import { ProviderSimulator } from '../../src/sim/ProviderSimulator.js';
 import type { CallDetailRecord, WebhookEnvelope } from '../../src/wire/telnyx.js';
 import { createLogger } from '../../src/log.js';
+import { waitFor } from '../helpers/stack.js';
 import { MediaServer, TUNNEL_HOST, WebhookReceiver, sleep, type MediaSession } from './gatewayDouble.js';
 
 const API_KEY = 'sim-test-key-0123456789abcdef';
@@ -57,7 +58,7 @@ describe('ProviderSimulator', () => {
       signingSecretKey: nacl.sign.keyPair().secretKey,
       webhookUrls: [platformUrl, `https://${TUNNEL_HOST}/v1/webhooks/provider`],
       tunnels: { [TUNNEL_HOST]: origin },
-      answerTimeoutMs: 600,
+      answerTimeoutMs: 3_000, // the double answers after its webhook: under load that took over 600 ms (a call hung up as unanswered)
       ringMs: 100,
       outboundTalkMs: 3000,
       logger: quiet,
@@ -93,6 +94,7 @@ describe('ProviderSimulator', () => {
   });
 
   it('inbound call: signed ordered webhooks, token on upgrade, real-time frames, echo, round trip, CDR', async () => {
+    const placedAt = performance.now();
     const placed = await api('POST', '/sim/calls/inbound', { from: '+15551230001', to: TO_ECHO, seconds: 1, seed: 42 });
     assert.equal(placed.status, 200);
     const id: string = placed.body.call_control_id;
@@ -100,6 +102,7 @@ describe('ProviderSimulator', () => {
     const call = sim.liveCall(id);
     assert.ok(call, 'the call is live');
     const report = await call.done;
+    const livedMs = performance.now() - placedAt;
 
     // Webhooks: both receivers, every one verified, same order, platform before gateway.
     const expected = ['call.initiated', 'call.answered', 'streaming.started', 'streaming.stopped', 'call.hangup'];
@@ -175,11 +178,19 @@ describe('ProviderSimulator', () => {
     // Real-time spacing: ~20 ms apart, the whole second spread out (no bursts).
     const arrivals = session.mediaArrivals;
     const span = (arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0);
-    // A non-real-time sender would deliver all 50 in a few ms; a starved loop catches up in a burst, so allow some.
-    assert.ok(span > 700 && span < 1150, `frames spread over ${span.toFixed(1)} ms`);
+    // Never ahead of real time: frame k is planned 20 ms * k after a t0 taken once the socket was open
+    // (a non-real-time sender would deliver all 50 in a few ms).
+    const ahead = arrivals.findIndex((t, k) => t < session.openedAt + 20 * k - 1);
+    assert.equal(ahead, -1, `frame ${ahead} arrived ${(session.openedAt + 20 * ahead - (arrivals[ahead] ?? 0)).toFixed(1)} ms ahead of its time`);
+    // Spread out at 20 ms. A starved event loop (this process shares it with the simulator; the
+    // simulator counts the late sends) delays frames and catches up in bursts, which shortens or
+    // stretches the span and the median gap (625 ms, 1177 ms, 13.8 ms seen under load): those
+    // bounds hold when nothing was sent late; the check above holds always.
     const gaps = arrivals.slice(1).map((t, i) => t - (arrivals[i] ?? t)).sort((a, b) => a - b);
     const medianGap = gaps[Math.floor(gaps.length / 2)] ?? 0;
-    assert.ok(medianGap > 15 && medianGap < 25, `median gap ${medianGap.toFixed(2)} ms`);
+    const starved = report.lateSends > 0;
+    assert.ok((span > 700 && span < 1150) || starved, `frames spread over ${span.toFixed(1)} ms, late sends ${report.lateSends}`);
+    assert.ok((medianGap > 15 && medianGap < 25) || starved, `median gap ${medianGap.toFixed(2)} ms, late sends ${report.lateSends}`);
 
     // Report: echo found at ~zero lag, round trips measured from the planned send time.
     assert.equal(report.endedBy, 'caller');
@@ -189,9 +200,13 @@ describe('ProviderSimulator', () => {
     assert.ok(report.echo.correlation > 0.9, `echo correlation ${report.echo.correlation}`);
     assert.ok(report.echo.lagSamples <= 8, `echo lag ${report.echo.lagSamples} samples`);
     assert.ok(report.roundTripMs.count >= 40);
-    // Loopback echo in the same process: a few ms; generous bound for a loaded CI box.
-    assert.ok(report.roundTripMs.p50 >= 0 && report.roundTripMs.p50 < 50, `round trip p50 ${report.roundTripMs.p50} ms`);
-    assert.ok(report.roundTripMs.max < 200);
+    // Loopback echo in the same process: a few ms beyond the simulator's own lateness (round trips
+    // count from the planned send time, so a starved loop's late sends are in them: 127 ms p50 seen
+    // under load); generous bounds for a loaded CI box.
+    const lag = report.sendLagMs;
+    assert.ok(report.roundTripMs.p50 >= lag.p50, `round trip p50 ${report.roundTripMs.p50} ms counts from the planned time (send lag p50 ${lag.p50} ms)`);
+    assert.ok(report.roundTripMs.p50 - lag.p50 < 50, `round trip p50 ${report.roundTripMs.p50} ms, send lag p50 ${lag.p50} ms`);
+    assert.ok(report.roundTripMs.max - lag.max < 200, `round trip max ${report.roundTripMs.max} ms, send lag max ${lag.max} ms`);
     assert.equal(report.roundTripSamplesMs.length, report.roundTripMs.count);
     assert.equal(report.sentPcm.length, report.framesSent * 160);
 
@@ -203,7 +218,9 @@ describe('ProviderSimulator', () => {
     const cdr = cdrs.body.data[0];
     const internal: CallDetailRecord = report.cdr;
     assert.ok(internal.answered_at && internal.ended_at);
-    assert.ok(internal.duration_ms >= 1000 && internal.duration_ms < 2000, `duration ${internal.duration_ms} ms`);
+    // The 1 s talk, and no longer than the call lived as this test saw it: under 2 s on an idle box
+    // (2.6 s seen under load, the answer and the stream slower to land).
+    assert.ok(internal.duration_ms >= 1000 && internal.duration_ms < Math.max(2000, livedMs), `duration ${internal.duration_ms} ms, the call lived ${livedMs.toFixed(0)} ms`);
     assert.equal(internal.hangup_source, 'caller');
     // The documented fields and types: whole seconds, times to the second, inbound/outbound, cli/cld.
     assert.deepEqual(cdr, {
@@ -537,7 +554,9 @@ describe('ProviderSimulator', () => {
   });
 
   it('streaming_start and streaming_stop on an answered call; the call goes on without media', async () => {
-    const call = sim.placeInboundCall({ from: '+15551230008', to: TO_NO_ANSWER, durationMs: 700 });
+    // The caller talks until the test ends its talk (end_talk below): a fixed 700 ms talk ended
+    // before the stop under load, and the stop got 422 (call ended).
+    const call = sim.placeInboundCall({ from: '+15551230008', to: TO_NO_ANSWER, durationMs: 60_000 });
     await gatewayHooks.waitFor(call.id, 'call.initiated');
     assert.equal((await api('POST', actionPath(call.id, 'answer'), {})).status, 200);
     const pathId = 'late-stream';
@@ -553,7 +572,14 @@ describe('ProviderSimulator', () => {
     assert.equal((await api('POST', actionPath(call.id, 'streaming_stop'), {})).status, 200);
     const session = media.sessions.get(pathId) as MediaSession;
     await session.closed;
+    assert.equal(call.isAlive, true, 'the call goes on without media');
+    // The caller stops talking now and hangs up as at its talk's end (what `ttma demo --kill-gateway` uses).
+    const endTalk = `/sim/calls/${encodeURIComponent(call.id)}/end_talk`;
+    const ended = await api('POST', endTalk);
+    assert.equal(ended.status, 200);
+    assert.ok(ended.body.data.talked_ms >= 200, `talked ${ended.body.data.talked_ms} ms`);
     const report = await call.done;
+    assert.equal((await api('POST', endTalk)).status, 404, 'the call is over');
     assert.equal(session.closeCode, 1000);
     assert.equal((session.frames[1] as any).start.media_format.encoding, 'PCMU');
     assert.equal((session.frames.at(-1) as any).event, 'stop');
@@ -561,18 +587,21 @@ describe('ProviderSimulator', () => {
       'call.initiated', 'call.answered', 'streaming.started', 'streaming.stopped', 'call.hangup',
     ]);
     assert.equal(report.endedBy, 'caller', 'the caller hangs up when done talking, stream or not');
-    assert.ok(report.framesSent >= 5 && report.framesSent < 35, `frames ${report.framesSent} of a 700 ms call`);
+    assert.ok(report.framesSent >= 5, `frames ${report.framesSent}`);
+    // Nothing is sent once the stream is stopped: every frame the call sent is on the stream.
+    assert.equal(report.framesSent, session.frames.filter((f) => f.event === 'media').length);
   });
 
   it('a lost stream is not the call: the call goes on without media, and streaming_start opens a new stream', async () => {
-    const call = sim.placeInboundCall({ from: '+15551230009', to: TO_NO_ANSWER, durationMs: 5000 });
+    const call = sim.placeInboundCall({ from: '+15551230009', to: TO_NO_ANSWER, durationMs: 60_000 });
     await gatewayHooks.waitFor(call.id, 'call.initiated');
     media.tokens.set('first-stream', 'first-token');
     media.tokens.set('second-stream', 'second-token');
     const streamOf = (pathId: string, token: string) => ({ stream_url: `wss://${TUNNEL_HOST}/v1/media/${pathId}`, stream_auth_token: token });
     assert.equal((await api('POST', actionPath(call.id, 'answer'), streamOf('first-stream', 'first-token'))).status, 200);
     await gatewayHooks.waitFor(call.id, 'streaming.started');
-    await sleep(200);
+    // Under load 200 ms may carry fewer frames: wait for them, bounded.
+    await waitFor('frames on the first stream', () => (media.sessions.get('first-stream')?.mediaArrivals.length ?? 0) > 3, 5_000).catch(() => undefined);
     const first = media.sessions.get('first-stream') as MediaSession;
     const framesBefore = first.mediaArrivals.length;
     assert.ok(framesBefore > 3, `frames on the first stream: ${framesBefore}`);
@@ -605,8 +634,8 @@ describe('ProviderSimulator', () => {
 
     // The gateway asks for a new stream; frames flow on it.
     assert.equal((await api('POST', actionPath(call.id, 'streaming_start'), streamOf('second-stream', 'second-token'))).status, 200);
-    for (let i = 0; i < 100 && !media.sessions.get('second-stream')?.mediaArrivals.length; i++) await sleep(10);
-    await sleep(200);
+    // A few frames, however long a loaded machine takes to carry them (bounded; the assertion below says what came).
+    await waitFor('frames on the second stream', () => (media.sessions.get('second-stream')?.mediaArrivals.length ?? 0) > 3, 5_000).catch(() => undefined);
     const second = media.sessions.get('second-stream') as MediaSession;
     assert.equal(second.upgradeHeaders['x-telnyx-streaming-auth-token'], 'second-token');
     assert.equal((second.frames[1] as any).start.call_control_id, call.id);

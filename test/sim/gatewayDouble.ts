@@ -27,6 +27,8 @@ export interface MediaSession {
   upgradeHeaders: http.IncomingHttpHeaders;
   frames: Array<Record<string, unknown>>;
   mediaArrivals: number[];
+  /** When the socket was accepted (performance.now()): the caller's clock cannot have started before. */
+  openedAt: number;
   marksBack: Array<{ name: string; at: number }>;
   closeCode: number | null;
   closed: Promise<void>;
@@ -166,6 +168,7 @@ export class MediaServer {
       upgradeHeaders,
       frames: [],
       mediaArrivals: [],
+      openedAt: performance.now(),
       marksBack: [],
       closeCode: null,
       closed: new Promise<void>((resolve) => (closedResolve = resolve)),
