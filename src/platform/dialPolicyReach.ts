@@ -6,7 +6,7 @@
  * refused its own area, and nobody hears of it until a dial fails. The policy is kept as it is
  * (it refuses more than the operator meant, so it spends nothing: failing closed is the safe way
  * round); the operator is told which area and which prefixes to add: at the platform's start for
- * every stored deployment, and in the operator API's answer when one is created or updated.
+ * every stored deployment, and in the operator API's answer when one is created, updated or imported.
  *
  * Only a prefix that covers the area's numbers without naming it counts (`+44` for `+441534`):
  * a policy that never named the country (`["+1"]` for a UK number, `[]`) or names only part of

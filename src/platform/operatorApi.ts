@@ -182,7 +182,7 @@ async function create(ctx: OperatorContext, req: IncomingMessage, res: ServerRes
  * number) is stored, and the answer says so: it refuses more than meant, so it spends nothing, and
  * "UK only" for a Jersey number is a policy an operator may want (src/platform/dialPolicyReach.ts).
  */
-function policyWarnings(ctx: OperatorContext, deployment: Deployment): { warnings?: string[] } {
+export function policyWarnings(ctx: OperatorContext, deployment: Deployment): { warnings?: string[] } {
   const warnings = warnUnreachedAreas(ctx.log, deployment);
   return warnings.length > 0 ? { warnings } : {};
 }

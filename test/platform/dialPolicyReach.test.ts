@@ -2,8 +2,8 @@
  * A shared country code's short prefix now means only its main country (src/wire/sharedCodeAreas.ts),
  * so a deployment stored earlier with a Jersey number and `+44`, or a Jamaican one and `+1`, is
  * refused its own area. The platform says so: once per such deployment at start (naming it, the
- * area and the prefixes to add), and in the operator API's answer (`warnings`) when one is created
- * or updated with such a policy, which is stored as given (it refuses more, spending nothing).
+ * area and the prefixes to add), and in the operator API's answer (`warnings`) when one is created,
+ * updated or imported with such a policy, which is stored as given (it refuses more, spending nothing).
  * A policy that never named the country, or names part of the area, is the operator's intent: no
  * warning. Before, nothing was said until a dial failed.
  */
@@ -90,6 +90,16 @@ describe('a dialling policy that does not reach the area of its own numbers', ()
       });
       assert.equal(byDefault.status, 201, JSON.stringify(byDefault.body));
       assert.equal(byDefault.body.warnings, undefined, 'the default policy names the area');
+    });
+
+    it('import: a deployment exported before is stored as exported, and the answer warns', async () => {
+      const exported = await call(h.base, 'GET', '/v1/admin/deployments-export', { headers: adminHeaders() });
+      assert.equal(exported.status, 200, JSON.stringify(exported.body));
+      const jamaica = (exported.body.deployments as { id: string }[]).find((d) => d.id === 'old-jamaica')!;
+      // As if into another platform: a new id and number, so the import does not conflict.
+      const res = await call(h.base, 'POST', '/v1/admin/deployments-import', { headers: adminHeaders(), body: { ...jamaica, id: 'imported-jamaica', numbers: ['+18765550199'] } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assert.match(res.body.warnings?.[0] ?? '', /^deployment imported-jamaica: its dialling policy does not reach Jamaica/);
     });
 
     it('update: adding a number the policy does not reach warns; adding its prefixes clears it', async () => {
