@@ -32,6 +32,7 @@ import type { ControlBus } from './bus/ControlBus.js';
 import { createControlBus } from './bus/createControlBus.js';
 import { CallRegistry } from './CallRegistry.js';
 import { DeploymentRegistry, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
+import { warnUnreachedAreas } from './dialPolicyReach.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { DashboardSessions, sessionTag } from './DashboardSessions.js';
 import { handleDashboardRoute, type DashboardContext } from './dashboardRoutes.js';
@@ -629,6 +630,7 @@ export class PlatformServer {
       this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'control bus not connected at start: gateways connected to other platform processes miss what this one relays until it is');
     }
     if (caps) this.#background('redis eviction check', this.#warnIfEvicting());
+    if (deployments) this.#background('dialling policy check', this.#warnUnreachedAreas());
     // At start and then periodically (a Redis reconfigured, a failover to a replica set up otherwise).
     this.#persistence?.start();
     // Calls that ended before a stop and were never billed: resumed in the background (retried while the store is away).
@@ -657,6 +659,14 @@ export class PlatformServer {
       { code: ErrorCodes.CONFIG, ...risk },
       'Redis may evict keys when full (maxmemory with a policy other than noeviction): minute counters, live reservations and webhook replay marks can vanish, granting minutes afresh; set maxmemory-policy noeviction (docs/platform-storage.md)',
     );
+  }
+
+  /**
+   * Once at start: a stored policy that a shared code's stricter meaning cut off from the area of
+   * one of the deployment's own numbers is named, with the prefixes to add (dialPolicyReach.ts).
+   */
+  async #warnUnreachedAreas(): Promise<void> {
+    for (const deployment of await this.deployments.list()) warnUnreachedAreas(this.#log, deployment);
   }
 
   /** Idempotent. */

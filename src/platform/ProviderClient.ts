@@ -13,6 +13,7 @@ import { ErrorCodes, TtmaError, redactSecrets, type ErrorCode } from '../errors.
 import { directionOf } from './CallRegistry.js';
 import { nodeHttpTransport, type ProviderTransport, type TransportResponse } from './providerTransport.js';
 import { transferLegState, transferReservationId } from './transferLegs.js';
+import type { LegBounds } from './signalFields.js';
 import {
   PROVIDER_CODE_CALL_ENDED,
   type AnswerRequest,
@@ -194,10 +195,18 @@ export class ProviderClient {
   /**
    * Call Control `transfer` to an E.164 destination (already checked against the dialling policy).
    * The new leg carries the platform's mark, naming the call and the reservation `commandId` made for the
-   * leg, so it is locked to the deployment, not taken for a dial nobody owns (transferLegs.ts).
+   * leg, so it is locked to the deployment, not taken for a dial nobody owns (transferLegs.ts). The leg's
+   * ring and time limit are sent (`timeout_secs`, `time_limit_secs`), as a dial's are.
    */
-  async transfer(callControlId: string, to: string, from: string, commandId: string): Promise<void> {
-    const body = { to, from, target_leg_client_state: transferLegState(callControlId, transferReservationId(commandId)), command_id: commandId };
+  async transfer(callControlId: string, to: string, from: string, commandId: string, bounds: LegBounds): Promise<void> {
+    const body = {
+      to,
+      from,
+      target_leg_client_state: transferLegState(callControlId, transferReservationId(commandId)),
+      command_id: commandId,
+      timeout_secs: bounds.timeoutSecs,
+      time_limit_secs: bounds.timeLimitSecs,
+    };
     const res = await this.#send('transfer', 'POST', `${callPath(callControlId)}/actions/transfer`, body);
     if (!isSuccess(res.status)) throw this.#failure('transfer', res);
   }

@@ -15,7 +15,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TtmaError } from '../errors.js';
 import type { Deployment } from './DeploymentRegistry.js';
-import { deploymentView, type OperatorContext } from './operatorApi.js';
+import { deploymentView, policyWarnings, type OperatorContext } from './operatorApi.js';
 import { fromStored, toStored } from './store/deploymentRecord.js';
 import type { Json } from './httpExchange.js';
 
@@ -39,7 +39,7 @@ export async function handleDeploymentTransfer(ctx: OperatorContext, req: Incomi
     const deployment = imported(await ctx.readJson(req));
     await ctx.deployments.restore(deployment);
     ctx.log.info({ audit: true, deployment: deployment.id, numbers: deployment.numbers.length, disabled: deployment.disabled }, 'deployment imported (its secret digest as exported)');
-    ctx.send(req, res, 201, deploymentView(deployment));
+    ctx.send(req, res, 201, { ...(deploymentView(deployment) as object), ...policyWarnings(ctx, deployment) });
     return true;
   }
   return false;

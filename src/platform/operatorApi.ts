@@ -34,6 +34,7 @@ import { DEPLOYMENT_ID_PATTERN, type Deployment, type DeploymentPatch, type Depl
 import type { UsageEntry, UsageLedger } from './UsageLedger.js';
 import type { Json } from './httpExchange.js';
 import { handleDeploymentTransfer } from './deploymentTransfer.js';
+import { warnUnreachedAreas } from './dialPolicyReach.js';
 import { RECORDINGS_FROM_REFUSAL, recordingsFromOf, type RecordingsDeleted } from '../wire/platformApi.js';
 
 export interface OperatorContext {
@@ -114,7 +115,7 @@ export async function handleOperatorRoute(
       const patch = patchOf(await ctx.readJson(req));
       const updated = await ctx.deployments.update(id, patch);
       ctx.log.info({ audit: true, deployment: id, fields: Object.keys(patch) }, 'deployment updated');
-      ctx.send(req, res, 200, deploymentView(updated));
+      ctx.send(req, res, 200, { ...(deploymentView(updated) as object), ...policyWarnings(ctx, updated) });
     } else {
       const found = requireFound(await ctx.deployments.get(id));
       const usage = await ctx.caps.usage(id).catch(() => null);
@@ -173,7 +174,17 @@ async function create(ctx: OperatorContext, req: IncomingMessage, res: ServerRes
   const { agentSecret } = await ctx.deployments.register(input);
   ctx.log.info({ audit: true, deployment: input.id, numbers: input.numbers.length }, 'deployment registered');
   const stored = requireFound(await ctx.deployments.get(input.id));
-  ctx.send(req, res, 201, { ...deploymentView(stored), ...secretAnswer(agentSecret, input.agentSecret !== undefined) });
+  ctx.send(req, res, 201, { ...deploymentView(stored), ...secretAnswer(agentSecret, input.agentSecret !== undefined), ...policyWarnings(ctx, stored) });
+}
+
+/**
+ * A policy that does not reach the area of one of the deployment's own numbers (`+44` for a Jersey
+ * number) is stored, and the answer says so: it refuses more than meant, so it spends nothing, and
+ * "UK only" for a Jersey number is a policy an operator may want (src/platform/dialPolicyReach.ts).
+ */
+export function policyWarnings(ctx: OperatorContext, deployment: Deployment): { warnings?: string[] } {
+  const warnings = warnUnreachedAreas(ctx.log, deployment);
+  return warnings.length > 0 ? { warnings } : {};
 }
 
 /**

@@ -14,6 +14,28 @@ const CLIENT_STATE_PATTERN = /^[A-Za-z0-9+/=_-]{1,4096}$/;
 export const DIAL_TIMEOUT_SECS = { min: 5, max: 600 } as const;
 const TIME_LIMIT_SECS_MAX = 14_400;
 export const TIME_LIMIT_SECS = { min: 30, max: TIME_LIMIT_SECS_MAX } as const;
+/**
+ * A transfer's new leg is bounded as a dial is, not left to the provider's account defaults: it
+ * rings for the dial's default (Telnyx's 30 s) and lasts at most the dial's longest time limit,
+ * unless the gateway asks for less. Transfer's own range for the ring is narrower, 5 to 120 s
+ * (https://developers.telnyx.com/api-reference/call-commands/transfer-call, timeout_secs).
+ */
+export const TRANSFER_TIMEOUT_SECS = { min: 5, max: 120 } as const;
+export const DEFAULT_RING_SECS = 30;
+
+export interface LegBounds {
+  timeoutSecs: number;
+  timeLimitSecs: number;
+}
+
+/** The bounds a transfer sends: the body's `timeout_secs`/`time_limit_secs` when given, else the dial's. */
+export function transferBounds(body: Record<string, unknown>): LegBounds {
+  return {
+    timeoutSecs: checkIntRange(body['timeout_secs'], 'timeout_secs', TRANSFER_TIMEOUT_SECS) ?? DEFAULT_RING_SECS,
+    timeLimitSecs: checkIntRange(body['time_limit_secs'], 'time_limit_secs', TIME_LIMIT_SECS) ?? TIME_LIMIT_SECS.max,
+  };
+}
+
 /** Longest call a usage report may claim (the provider's time_limit maximum). */
 export const MAX_REPORTED_MS = TIME_LIMIT_SECS_MAX * 1000;
 

@@ -38,7 +38,7 @@ import type { ReservationCalls } from './ReservationCalls.js';
 import { NOT_OWNED, type SelfServiceRequest } from './selfServiceRoutes.js';
 import { isTransferLeg, transferReservationId } from './transferLegs.js';
 import type { Settlement } from './Settlement.js';
-import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId } from './signalFields.js';
+import { DIAL_TIMEOUT_SECS, MAX_REPORTED_MS, TIME_LIMIT_SECS, bidirectionalStream, checkClientState, checkIntRange, decodeCallId, transferBounds } from './signalFields.js';
 import type { StreamlessCalls } from './StreamlessCalls.js';
 import type { UsageLedger } from './UsageLedger.js';
 
@@ -284,6 +284,7 @@ async function transfer(ctx: SignallingContext, request: SignallingRequest, req:
   }
   checkDialPolicy(deployment, to);
   checkDestination(to);
+  const bounds = transferBounds(body);
   const from = deployment.numbers[0] ?? '';
   // The new leg is an outbound call the provider bills (FAQ-14): its first unit is reserved before the
   // provider is asked, so a deployment at its cap cannot keep spending through transfers (fail closed).
@@ -292,7 +293,7 @@ async function transfer(ctx: SignallingContext, request: SignallingRequest, req:
   const reservationId = transferReservationId(commandId);
   await admit(ctx, deployment, reservationId, { withdrawIfUnanswered: true });
   try {
-    await ctx.provider.transfer(callId, to, from, commandId);
+    await ctx.provider.transfer(callId, to, from, commandId, bounds);
   } catch (err) {
     // Refused: no leg was placed, the reserved minute goes back. Otherwise (a timeout, 5xx) a leg may be
     // ringing: the reservation stays, to be locked by its webhooks or given back as an orphan dial's.

@@ -111,6 +111,10 @@ export interface HangupCallBody {
 
 export interface TransferCallBody {
   to: string;
+  /** The new leg's ring, 5 to 120 s (default 30, as a dial's). */
+  timeout_secs?: number;
+  /** The new leg's longest talk, 30 to 14 400 s (default 14 400, as a dial's). */
+  time_limit_secs?: number;
 }
 
 export interface SendDtmfBody {

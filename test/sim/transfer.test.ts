@@ -22,11 +22,11 @@ const TARGET = '+15557654321';
 const TARGET_STATE = Buffer.from('the new leg').toString('base64');
 
 /** A simulator for the suite (started before its tests, stopped after), its webhooks to `hooks`. */
-function useSim(ringMs: number): { hooks: WebhookReceiver; sim: () => ProviderSimulator; base: () => string } {
+function useSim(ringMs: number, talkMs = 1_000): { hooks: WebhookReceiver; sim: () => ProviderSimulator; base: () => string } {
   const hooks = new WebhookReceiver('platform');
   let started: { sim: ProviderSimulator; base: string } | undefined;
   before(async () => {
-    started = await startSim(hooks, ringMs);
+    started = await startSim(hooks, ringMs, talkMs);
   });
   after(async () => {
     await started?.sim.stop();
@@ -35,7 +35,7 @@ function useSim(ringMs: number): { hooks: WebhookReceiver; sim: () => ProviderSi
   return { hooks, sim: () => started!.sim, base: () => started!.base };
 }
 
-async function startSim(hooks: WebhookReceiver, ringMs: number): Promise<{ sim: ProviderSimulator; base: string }> {
+async function startSim(hooks: WebhookReceiver, ringMs: number, talkMs: number): Promise<{ sim: ProviderSimulator; base: string }> {
   const sim = new ProviderSimulator({
     apiKey: API_KEY,
     signingSecretKey: nacl.sign.keyPair().secretKey,
@@ -43,7 +43,7 @@ async function startSim(hooks: WebhookReceiver, ringMs: number): Promise<{ sim: 
     tunnels: {},
     answerTimeoutMs: 5_000,
     ringMs,
-    outboundTalkMs: 1_000,
+    outboundTalkMs: talkMs,
     logger: createLogger('sim-test', 'silent'),
   });
   const { port } = await sim.start();
@@ -133,5 +133,22 @@ describe('the simulator\'s transfer: a leg that is not answered', () => {
     const cancelled = await next.done;
     assert.equal(cancelled.cdr.hangup_cause, 'originator_cancel');
     assert.equal(cancelled.cdr.answered_at, null);
+  });
+});
+
+describe('the simulator\'s transfer: the leg\'s time_limit_secs', () => {
+  // The callee would talk for a minute: only the time limit ends the leg.
+  const { sim, base } = useSim(100, 60_000);
+
+  it('ends the bridged leg at time_limit_secs after its answer (cause time_limit), and the call transferred with it', async () => {
+    const a = await answeredCall(sim(), base());
+    assert.equal((await api(base(), action(a.id, 'transfer'), { to: TARGET, timeout_secs: 30, time_limit_secs: 1 })).status, 200);
+    const leg = legOf(sim(), a);
+    const [report, aReport] = await Promise.all([leg.done, a.done]);
+    assert.equal(report.cdr.hangup_cause, 'time_limit');
+    assert.ok(report.cdr.answered_at !== null, 'the leg was answered first');
+    const talked = Date.parse(report.cdr.ended_at!) - Date.parse(report.cdr.answered_at!);
+    assert.ok(talked >= 1_000 && talked < 5_000, `ended ${talked} ms after its answer`);
+    assert.equal(aReport.cdr.hangup_cause, 'normal_clearing', 'the bridged call ends with its leg');
   });
 });
