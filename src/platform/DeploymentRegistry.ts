@@ -13,6 +13,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCodes, TtmaError } from '../errors.js';
+import { unknownFieldProblem } from './knownFields.js';
 import { fromStored, toStored } from './store/deploymentRecord.js';
 import { StateJournal, type JournalTable } from './store/StateJournal.js';
 import { DEFAULT_APPROVED_TUNNEL_DOMAINS, isBelowDomains, tunnelDomainProblem } from './tunnelDomains.js';
@@ -315,11 +316,12 @@ export class DeploymentRegistry {
       ...current,
       numbers: patch.numbers !== undefined ? patch.numbers : current.numbers,
       tunnelHost: patch.tunnelHost !== undefined ? patch.tunnelHost : current.tunnelHost,
-      caps: { ...current.caps, ...patch.caps },
+      caps: pickCaps({ ...current.caps, ...patch.caps }),
       recording: patch.recording !== undefined ? patch.recording : current.recording,
       dialPolicy: patch.dialPolicy !== undefined ? patch.dialPolicy : current.dialPolicy,
     };
-    const problem = this.validate({ ...next, agentSecret: undefined } as RegisterDeploymentInput);
+    // The patch's own caps are checked for unknown keys: the merge keeps only the two it applies.
+    const problem = capsProblem(patch.caps) ?? this.validate({ ...next, agentSecret: undefined } as RegisterDeploymentInput);
     if (problem) throw new TtmaError(ErrorCodes.BAD_REQUEST, problem, 400);
     next.dialPolicy = { allowPrefixes: [...next.dialPolicy.allowPrefixes] };
     await this.#store.replace(next);
@@ -365,17 +367,15 @@ export class DeploymentRegistry {
         return 'agentSecret must be 32 to 512 printable ASCII characters without spaces';
       }
     }
-    if (input.caps !== undefined) {
-      if (typeof input.caps !== 'object' || input.caps === null) return 'caps must be {"dayMinutes","monthMinutes"}';
-      for (const key of ['dayMinutes', 'monthMinutes'] as const) {
-        const value = input.caps[key];
-        if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > MAX_CAP_MINUTES)) {
-          return `caps.${key} must be a whole number of minutes from 0 to ${MAX_CAP_MINUTES}`;
-        }
-      }
-    }
+    const caps = capsProblem(input.caps);
+    if (caps) return caps;
     if (input.recording !== undefined && typeof input.recording !== 'boolean') return 'recording must be true or false';
     if (input.dialPolicy !== undefined) {
+      const policy = input.dialPolicy as object | null;
+      if (typeof policy === 'object' && policy !== null) {
+        const extra = unknownFieldProblem(policy, ['allowPrefixes'], 'dialPolicy.');
+        if (extra) return extra;
+      }
       const prefixes = (input.dialPolicy as { allowPrefixes?: unknown } | null)?.allowPrefixes;
       if (
         !Array.isArray(prefixes) ||
@@ -439,6 +439,28 @@ export class DeploymentRegistry {
   get store(): DeploymentStore {
     return this.#store;
   }
+}
+
+const CAP_KEYS = ['dayMinutes', 'monthMinutes'] as const;
+
+/** Why `caps` (absent, or a patch or a registration's) is refused, or null: only the two known keys, whole minutes. */
+function capsProblem(caps: Partial<DeploymentCaps> | undefined): string | null {
+  if (caps === undefined) return null;
+  if (typeof caps !== 'object' || caps === null || Array.isArray(caps)) return 'caps must be {"dayMinutes","monthMinutes"}';
+  const extra = unknownFieldProblem(caps, CAP_KEYS, 'caps.');
+  if (extra) return extra;
+  for (const key of CAP_KEYS) {
+    const value = caps[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > MAX_CAP_MINUTES)) {
+      return `caps.${key} must be a whole number of minutes from 0 to ${MAX_CAP_MINUTES}`;
+    }
+  }
+  return null;
+}
+
+/** The two caps the platform applies, whatever else an older record held. */
+function pickCaps(caps: DeploymentCaps): DeploymentCaps {
+  return { dayMinutes: caps.dayMinutes, monthMinutes: caps.monthMinutes };
 }
 
 function sha256(bytes: Buffer): Buffer {

@@ -25,6 +25,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, TtmaError } from '../errors.js';
+import { refuseUnknownFields } from './knownFields.js';
 import type { Logger } from '../log.js';
 import type { CapEnforcer } from './CapEnforcer.js';
 import type { CallRecord, CallRegistry } from './CallRegistry.js';
@@ -160,8 +161,12 @@ export async function handleOperatorRoute(
   return false;
 }
 
+const CREATE_FIELDS = ['id', 'numbers', 'tunnelHost', 'agentSecret', 'caps', 'recording', 'dialPolicy'];
+const PATCH_FIELDS = ['numbers', 'tunnelHost', 'caps', 'recording', 'dialPolicy'];
+
 async function create(ctx: OperatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await ctx.readJson(req);
+  refuseUnknownFields(body, CREATE_FIELDS);
   const input: RegisterDeploymentInput = {
     id: body['id'] as string,
     numbers: body['numbers'] as string[],
@@ -196,12 +201,7 @@ function secretAnswer(agentSecret: string, supplied: boolean): { agentSecret: st
 }
 
 function patchOf(body: Json): DeploymentPatch {
-  const allowed = ['numbers', 'tunnelHost', 'caps', 'recording', 'dialPolicy'];
-  for (const key of Object.keys(body)) {
-    if (!allowed.includes(key)) {
-      throw new TtmaError(ErrorCodes.BAD_REQUEST, `unknown field "${key.slice(0, 40)}": may change ${allowed.join(', ')} (the secret: rotate-secret)`, 400);
-    }
-  }
+  refuseUnknownFields(body, PATCH_FIELDS, '', 'the secret: rotate-secret');
   return body as DeploymentPatch;
 }
 

@@ -18,6 +18,7 @@ import { ErrorCodes, TtmaError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { installUrlProblem } from '../../wire/installUrl.js';
 import type { DeploymentRegistry } from '../DeploymentRegistry.js';
+import { refuseUnknownFields } from '../knownFields.js';
 import { InstallTokenService, type BundleRef } from './InstallTokenService.js';
 import { MemoryInstallTokenStore, type InstallTokenStore } from './InstallTokenStore.js';
 import { RedeemLimits, type RedeemRate } from './redeemLimits.js';
@@ -59,6 +60,8 @@ interface ServedBundle {
 
 const BUNDLE_ROUTE = /^\/v1\/bundles\/(gateway|skill)\.tar\.gz$/;
 /** Deployment ids as DeploymentRegistry accepts them; anything else is not this route. */
+const MINT_FIELDS = ['deployment', 'tunnelCredentialsRef'];
+const MINT_DEPLOYMENT_FIELDS = ['id', 'numbers', 'tunnelHost'];
 const REISSUE_ROUTE = /^\/v1\/admin\/deployments\/([a-z0-9][a-z0-9-]{2,62})\/install-token$/;
 /** Any last segment but `audit`; the service refuses an id of the wrong shape with 404. */
 const TOKEN_ROUTE = /^\/v1\/admin\/install-tokens\/(?!audit$)([^/]+)$/;
@@ -183,6 +186,11 @@ export class InstallRoutes {
         tools.requireAdmin(req);
         const body = await tools.readJson(req);
         const deployment = (body['deployment'] ?? {}) as Record<string, unknown>;
+        // Caps, recording and dial policy are not read here: refused, not dropped (set them with PATCH after).
+        refuseUnknownFields(body, MINT_FIELDS);
+        if (typeof deployment === 'object' && deployment !== null) {
+          refuseUnknownFields(deployment, MINT_DEPLOYMENT_FIELDS, 'deployment.', 'caps, recording, dialPolicy: PATCH /v1/admin/deployments/{id} after minting');
+        }
         const minted = await this.service.mint({
           deployment: {
             id: deployment['id'] as string,
