@@ -43,8 +43,11 @@ export class CorkAnchor {
     const app = uws.App();
     this.#app = app;
     return new Promise((resolve, reject) => {
-      // A failed open releases what it made: the thread may exit next.
+      let held = false;
+      // A failed open releases what it made: the thread may exit next. Once held, a later error
+      // leaves the anchor to its onAborted, as before.
       const fail = (message: string): void => {
+        if (held) return;
         this.close();
         reject(new Error(`cork anchor: ${message}`));
       };
@@ -59,6 +62,7 @@ export class CorkAnchor {
           this.#res = null;
         });
         this.#res = res;
+        held = true;
         resolve();
       });
       routes.any('/*', (res) => void res.writeStatus('404 Not Found').end(undefined, true));
