@@ -19,26 +19,40 @@
  * as a few direct writes, once a call.
  *
  * The anchor is a request this thread makes to itself, on a private loopback
- * listener with a random path, and never answers.
+ * listener with a random path, and never answers. Its port is still open to
+ * any process on the box, so close() cuts every connection of its app, not
+ * only its own: one left open when the thread exits is read after uWS.js has
+ * freed the thread's loop, and the process aborts ("Cork buffer must not be
+ * acquired without checking canCork!", a SIGSEGV, or uv_loop_close).
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { guardedRoutes } from './httpRoutes.js';
-import { uws, type HttpResponse, type us_listen_socket } from './uws.js';
+import { closeAppConnections, uws, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js';
 
 export class CorkAnchor {
   #res: HttpResponse | null = null;
   #client: Socket | null = null;
   #listen: us_listen_socket | null = null;
+  #app: TemplatedApp | null = null;
   #closed = false;
 
   /** Opens the anchor; resolves once it is held (rejects if it cannot be made). */
   open(): Promise<void> {
     const path = `/${randomBytes(16).toString('hex')}`;
     const app = uws.App();
+    this.#app = app;
     return new Promise((resolve, reject) => {
+      let held = false;
+      // A failed open releases what it made: the thread may exit next. Once held, a later error
+      // leaves the anchor to its onAborted, as before.
+      const fail = (message: string): void => {
+        if (held) return;
+        this.close();
+        reject(new Error(`cork anchor: ${message}`));
+      };
       // Nothing here is expected to throw; should it, the request is answered 500 and open() fails.
-      const routes = guardedRoutes(app, (err) => reject(new Error(`cork anchor: ${err instanceof Error ? err.message : String(err)}`)));
+      const routes = guardedRoutes(app, (err) => fail(err instanceof Error ? err.message : String(err)));
       routes.get(path, (res) => {
         if (this.#res || this.#closed) {
           res.writeStatus('409 Conflict').end(undefined, true);
@@ -48,16 +62,17 @@ export class CorkAnchor {
           this.#res = null;
         });
         this.#res = res;
+        held = true;
         resolve();
       });
       routes.any('/*', (res) => void res.writeStatus('404 Not Found').end(undefined, true));
       app.listen('127.0.0.1', 0, (listen) => {
-        if (!listen) return reject(new Error('cork anchor: cannot listen on loopback'));
+        if (!listen) return fail('cannot listen on loopback');
         this.#listen = listen;
         const client = connect(uws.us_socket_local_port(listen as never), '127.0.0.1');
         this.#client = client;
         client.setNoDelay(true);
-        client.on('error', (err) => reject(new Error(`cork anchor: ${err.message}`)));
+        client.on('error', (err) => fail(err.message));
         client.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
       });
     });
@@ -76,7 +91,7 @@ export class CorkAnchor {
     return true;
   }
 
-  /** Releases the anchor and its listener: a thread must not exit with a uWS socket open. */
+  /** Releases the anchor, its listener and any other connection to it: a thread must not exit with a uWS socket open. */
   close(): void {
     this.#closed = true;
     const res = this.#res;
@@ -86,5 +101,7 @@ export class CorkAnchor {
     this.#client = null;
     if (this.#listen) uws.us_listen_socket_close(this.#listen);
     this.#listen = null;
+    if (this.#app) closeAppConnections(this.#app);
+    this.#app = null;
   }
 }

@@ -182,7 +182,10 @@ export function mountTunnelRoutes(app: TemplatedApp, handlers: TunnelHandlers): 
       if (!CALL_ID_PATTERN.test(callId)) return settle({ ok: false, reason: 'bad_call_id' });
       const verdict = handlers.authorizeMedia(callId, token);
       if (!isPromise(verdict)) return settle(verdict);
-      // Answered by another thread: the request may be gone by then.
+      // Answered by another thread: the request may be gone by then. The completion must never run
+      // inside a handler of this app (its sync code or the microtasks uWS.js drains after it): uWS
+      // then takes the new WebSocket for that request's upgrade, leaves the request's connection
+      // corked, and the next read aborts the process (docs/threads.md, "one cause").
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
