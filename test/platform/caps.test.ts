@@ -166,7 +166,8 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string, jo
       const id = (await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) })).body.call_control_id as string;
       assert.equal((await call(h.base, 'POST', `/v1/admin/deployments/${d.id}/disable`, { headers: adminHeaders(), body: {} })).status, 200);
       await waitFor('the disabled deployment\'s call hung up', () => h.provider.commands('hangup').some((r) => r.path.includes(encodeURIComponent(id))));
-      assert.ok(h.lines.some((l) => l.includes('TTMA_ERR_DEPLOYMENT_DISABLED') && l.includes(id)), 'logged for audit');
+      // The audit line follows the provider's answer, which the simulator records the command before sending.
+      await waitFor('logged for audit', () => h.lines.some((l) => l.includes('TTMA_ERR_DEPLOYMENT_DISABLED') && l.includes(id)));
     });
 
     it("settles exactly once at hang-up, at the provider's billed minutes", async () => {
