@@ -63,13 +63,13 @@ test('event-loop delay is reported as lateness: an idle loop is about 0 ms, not 
   idle.record((resolutionMs + 15) * 1e6);
   assert.ok(Math.abs(loopLatenessMs(idle, 50) - 0.1) < 0.01, `idle p50 lateness ${loopLatenessMs(idle, 50)} ms`);
   assert.ok(Math.abs(loopLatenessMs(idle, 100) - 15) < 0.01, `the late tick ${loopLatenessMs(idle, 100)} ms`);
-  // Why the resolution is taken off: every sample of the real monitor is a whole interval between its
-  // timer's runs, never shorter than the resolution. A busy box only makes them longer: this holds there too.
+  // Why the resolution is taken off: the real monitor's samples are whole intervals between its timer's
+  // runs, resolution included. A busy box makes most of them longer (one after a late run may be shorter).
   const h = createLoopDelay();
   h.enable();
   const waitUntil = Date.now() + 30_000;
   while (h.count < 5 && Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 50));
   h.disable();
   assert.ok(h.count >= 5, `${h.count} samples`);
-  assert.ok(h.min / 1e6 >= resolutionMs * 0.9, `shortest interval ${h.min / 1e6} ms`);
+  assert.ok(h.percentile(50) / 1e6 >= resolutionMs * 0.9, `median interval ${h.percentile(50) / 1e6} ms`);
 });
