@@ -148,6 +148,8 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
   let children: Child[] = [];
   let exitCodes: Record<string, number | string> = {};
   let failed = false;
+  /** Why the demo fails, said on stderr: exit 1 alone (the JSON is on stdout) names nothing. */
+  const why: string[] = [];
   try {
     progress(`starting simulator, platform and gateway (${workers} media workers); logs in ${dir} (kept if the demo fails, or with --keep-logs)`);
     const stack = await startDemoStack({
@@ -269,7 +271,7 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     if (flags['drop-streams']) {
       const restarted = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
       summary.streams = { dropped, restarted, ...(outageMs > 0 ? { outageMs } : {}) };
-      if (restarted < dropped) failed = true;
+      if (restarted < dropped) why.push(`${restarted} of ${dropped} dropped streams came back`);
     }
     if (killed) {
       killed.takenOver = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
@@ -278,12 +280,17 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
       killed.rangWhileDown.completed = completed(rang);
       killed.rangWhileDown.echoCorrelation = rang?.echo ? Math.round(rang.echo.correlation * 1000) / 1000 : null;
       summary.gatewayKilled = killed;
-      if (killed.takenOver < killed.liveCalls || !killed.rangWhileDown.completed) failed = true;
+      if (killed.takenOver < killed.liveCalls) why.push(`the new gateway process took ${killed.takenOver} of ${killed.liveCalls} live calls over`);
+      if (!killed.rangWhileDown.completed) why.push('the call placed while no gateway was up did not complete');
     }
     exitCodes = await stopDemoStack(children);
     const cleanExit = Object.values(exitCodes).every((code) => code === 0);
-    if (!cleanExit) failed = true;
-    if (summary.calls.failed > 0) failed = true;
+    if (!cleanExit) why.push(`a process did not stop cleanly (exit codes ${Object.entries(exitCodes).map(([k, v]) => `${k}=${v}`).join(' ')})`);
+    if (summary.calls.failed > 0) why.push(`${summary.calls.failed} of ${calls} calls did not complete (the caller talked to the end and heard audio back)`);
+    if (why.length > 0) {
+      failed = true;
+      progress(`FAILED: ${why.join('; ')}`);
+    }
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     } else {

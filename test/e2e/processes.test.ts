@@ -78,6 +78,8 @@ test('ttma demo exits 1 when its calls fail, and keeps its logs', async () => {
   assert.equal(code, 1, stderr);
   const summary = JSON.parse(stdout.trim()) as { calls: { requested: number; completed: number; failed: number } };
   assert.deepEqual(summary.calls, { requested: 2, completed: 0, failed: 2 });
+  // Exit 1 says why on stderr, not only in the JSON on stdout.
+  assert.match(stderr, /demo: FAILED: 2 of 2 calls did not complete/);
   const kept = /logs kept in (\S+)/.exec(stderr)?.[1];
   assert.ok(kept, stderr);
   assert.ok(readFileSync(join(kept, 'gateway.log'), 'utf8').length > 0);
