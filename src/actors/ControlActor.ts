@@ -829,7 +829,7 @@ export class ControlActor {
     const callId = call.callId;
     this.#tokens.revokeCall(callId);
     call.state = 'ending';
-    if (call.orphanTimer) clearTimeout(call.orphanTimer);
+    call.orphanTimer?.();
     this.#noMedia.clear(call);
     this.#remember(callId);
     this.#byId.delete(callId);

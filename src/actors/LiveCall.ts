@@ -41,7 +41,8 @@ export interface LiveCall {
   log: Logger;
   /** The call's logger before any worker was bound to it: a call that moves gets `worker` bound afresh. */
   readonly baseLog: Logger;
-  orphanTimer: NodeJS.Timeout | null;
+  /** Cancels the pending end of a call without a media socket (StreamRestarts.armOrphanTimer). */
+  orphanTimer: (() => void) | null;
   /** Taken over from an earlier gateway process, or moved off a lost worker: its actor opens without the greeting. */
   resumed: boolean;
   /** Media workers this call has lost (a crash, a stall, the heap limit) and outlived. */

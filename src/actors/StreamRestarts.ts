@@ -54,6 +54,25 @@ export interface RestartTiming {
 export const DEFAULT_RESTART_TIMING: RestartTiming = { deadlineMs: 10_000, retryBaseMs: 500, retryMaxMs: 2_000 };
 
 /**
+ * The schedule's clock: monotonic milliseconds and one-shot timers that keep no process alive.
+ * Tests drive a manual one, so the backoff is checked step by step, not by a loaded box's late timers.
+ */
+export interface RestartClock {
+  now(): number;
+  /** Runs `fn` after `ms`; the function returned cancels it. */
+  after(ms: number, fn: () => void): () => void;
+}
+
+export const MONOTONIC_CLOCK: RestartClock = {
+  now: () => performance.now(),
+  after: (ms, fn) => {
+    const timer = setTimeout(fn, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
+/**
  * `adopted`: a live call taken over from an earlier gateway process, which has no stream to this one yet;
  * `worker_lost`: the media worker that owned the call's socket died. Each an episode, as a loss.
  */
@@ -72,14 +91,15 @@ export interface RestartableCall {
   readonly socket: unknown;
   readonly log: Logger;
   readonly record: { stream_restarts: number };
-  orphanTimer: NodeJS.Timeout | null;
+  /** Cancels the pending end of a call without a media socket (armOrphanTimer); null when none is pending. */
+  orphanTimer: (() => void) | null;
   /** New streams asked for, in all (`ttma calls`' stream_restarts). */
   streamRestarts: number;
   /** Episodes: losses (and failed answer streams) that led to new streams being asked for. */
   streamLosses: number;
   /** Requests in the current episode. */
   episodeAttempts: number;
-  /** performance.now() by which the current episode must have landed a stream. */
+  /** The clock's time (performance.now()) by which the current episode must have landed a stream. */
   episodeDeadline: number;
   /** A request asked again is due: another failure meanwhile adds none. */
   retryPending: boolean;
@@ -104,15 +124,19 @@ export interface StreamRestartsDeps<Cause extends string> {
   asked: Record<string, number>;
   /** Tests shorten it. */
   timing?: RestartTiming;
+  /** The deadlines' and retries' clock (MONOTONIC_CLOCK unless a test steps it). */
+  clock?: RestartClock;
 }
 
 export class StreamRestarts<Cause extends string> {
   readonly #deps: StreamRestartsDeps<Cause>;
   readonly #timing: RestartTiming;
+  readonly #clock: RestartClock;
 
   constructor(deps: StreamRestartsDeps<Cause>) {
     this.#deps = deps;
     this.#timing = deps.timing ?? DEFAULT_RESTART_TIMING;
+    this.#clock = deps.clock ?? MONOTONIC_CLOCK;
   }
 
   /** Whether a lost socket of this call may still get a new stream. */
@@ -122,15 +146,14 @@ export class StreamRestarts<Cause extends string> {
 
   /** A call without a media socket ends after `ms` (ORPHAN_GRACE_MS) unless a stream lands (`landed`) or a hang-up comes. */
   armOrphanTimer(call: RestartableCall, reason: string, cause: Cause, ms = ORPHAN_GRACE_MS): void {
-    if (call.orphanTimer) clearTimeout(call.orphanTimer);
-    call.orphanTimer = setTimeout(() => void this.#deps.endCall(call.callId, reason, cause), ms);
-    call.orphanTimer.unref();
+    call.orphanTimer?.();
+    call.orphanTimer = this.#clock.after(ms, () => void this.#deps.endCall(call.callId, reason, cause));
   }
 
   /** A media socket landed for the call: a wait for it is over. */
   landed(call: RestartableCall): void {
     if (!call.orphanTimer) return;
-    clearTimeout(call.orphanTimer);
+    call.orphanTimer();
     call.orphanTimer = null;
     call.episodeAttempts = 0;
     if (call.streamRestarts > 0) this.#deps.counters.streamRestartsLanded++;
@@ -186,13 +209,13 @@ export class StreamRestarts<Cause extends string> {
     const { retryBaseMs, retryMaxMs } = this.#timing;
     const delayMs = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.max(0, call.episodeAttempts - 1));
     // A request that could not land before the deadline only costs the provider a request.
-    if (performance.now() + delayMs >= call.episodeDeadline) return false;
+    if (this.#clock.now() + delayMs >= call.episodeDeadline) return false;
     call.log.warn({ reason, retryInMs: delayMs }, 'the new media stream did not connect: trying again');
     call.retryPending = true;
-    setTimeout(() => {
+    this.#clock.after(delayMs, () => {
       call.retryPending = false;
       void this.restart(call, 'not_connected');
-    }, delayMs).unref();
+    });
     return true;
   }
 
@@ -200,7 +223,7 @@ export class StreamRestarts<Cause extends string> {
   #beginEpisode(call: RestartableCall, reason: string, cause: Cause): void {
     call.streamLosses++;
     call.episodeAttempts = 0;
-    call.episodeDeadline = performance.now() + this.#timing.deadlineMs;
+    call.episodeDeadline = this.#clock.now() + this.#timing.deadlineMs;
     this.armOrphanTimer(call, reason, cause, this.#timing.deadlineMs);
   }
 
@@ -218,7 +241,7 @@ export class StreamRestarts<Cause extends string> {
     call.record.stream_restarts = call.streamRestarts;
     const delayMs = Math.round(250 + Math.random() * 1_000);
     call.log.warn({ retryInMs: delayMs }, 'the platform paced the new media stream (rate limit): asking again');
-    setTimeout(() => void this.restart(call, 'paced'), delayMs).unref();
+    this.#clock.after(delayMs, () => void this.restart(call, 'paced'));
     return true;
   }
 

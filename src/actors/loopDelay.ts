@@ -5,7 +5,7 @@
  * so the delay a bound like DESIGN 9's "p99 under 10 ms" means is the
  * percentile less the resolution.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, type Histogram, type IntervalHistogram } from 'node:perf_hooks';
 
 export const LOOP_DELAY_RESOLUTION_MS = 10;
 
@@ -14,7 +14,7 @@ export function createLoopDelay(): IntervalHistogram {
 }
 
 /** A percentile of `h` as lateness in ms (0 when the loop was on time). */
-export function loopLatenessMs(h: IntervalHistogram, percentile: number): number {
+export function loopLatenessMs(h: Pick<Histogram, 'percentile'>, percentile: number): number {
   return lateness(h.percentile(percentile) / 1e6);
 }
 

@@ -8,6 +8,8 @@
  * the stream: the calls must still complete and echo. `--tunnel-outage MS`
  * adds a tunnel that stays down that long from the same moment (a cloudflared
  * restart): new streams fail until it is back, and the gateway keeps asking.
+ * The calls then talk until every stream is back plus the rest of their
+ * length (a loaded box may ask again late), not a fixed length.
  * `--kill-gateway` kills the gateway process halfway (SIGKILL, as a crash) and
  * starts a new one, which takes the live calls over: they must still complete.
  * One more call is placed while no gateway is up: it rings until the new
@@ -26,6 +28,7 @@ import { AGENT_FLAGS } from './agentFlags.js';
 import { DEMO_FLAGS } from './commandFlags.js';
 import { DEMO_NUMBER, DEMO_TUNNEL_HOST, startDemoStack, stopDemoStack } from './demoStack.js';
 import { startTtma, type Child } from './processes.js';
+import { talkUntilStreamsBack, waitForStreams } from './demoTalk.js';
 import { MAX_CALL_SECONDS } from '../sim/requests.js';
 /** Phone-side codecs the demo runs end to end (the simulator speaks each of them). */
 const DEMO_CODECS = ['PCMU', 'PCMA', 'L16', 'G722', 'OPUS'];
@@ -33,12 +36,12 @@ const PROGRESS_EVERY_MS = 1_000;
 /** Calls get this long beyond their length to finish before the demo gives up on them. */
 const END_GRACE_MS = 15_000;
 /**
- * With --kill-gateway: how long the demo waits for the new gateway process to take the live calls
- * over. A loaded box may take seconds to start a process, so the calls do not end at a fixed time:
- * each talks until the takeover was seen plus the second half of its length, at most this longer.
+ * With --kill-gateway or --drop-streams: how long the demo waits for every call to have a new stream
+ * (from the new gateway process, or asked again after the drop and any tunnel outage). A loaded box
+ * may take seconds, so the calls do not end at a fixed time: each talks until its stream was seen
+ * back plus the second half of its length, at most this longer.
  */
-const TAKEOVER_WAIT_MS = 30_000;
-const TAKEOVER_POLL_MS = 100;
+const STREAMS_BACK_WAIT_MS = 30_000;
 
 interface SimCallSummary {
   callId: string;
@@ -145,6 +148,8 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
   let children: Child[] = [];
   let exitCodes: Record<string, number | string> = {};
   let failed = false;
+  /** Why the demo fails, said on stderr: exit 1 alone (the JSON is on stdout) names nothing. */
+  const why: string[] = [];
   try {
     progress(`starting simulator, platform and gateway (${workers} media workers); logs in ${dir} (kept if the demo fails, or with --keep-logs)`);
     const stack = await startDemoStack({
@@ -162,8 +167,9 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     children = stack.children;
     const { sim, gatewayArgs } = stack;
     let gateway = children.at(-1)!;
-    // With --kill-gateway a call's end follows the takeover (killGateway below): it may talk that much longer.
-    const talkSeconds = flags['kill-gateway'] ? Math.min(MAX_CALL_SECONDS, seconds + TAKEOVER_WAIT_MS / 1000) : seconds;
+    // Broken halfway, a call's end follows its stream's return (talkUntilStreamsBack): it may talk that much longer.
+    const breaks = flags['kill-gateway'] || flags['drop-streams'];
+    const talkSeconds = breaks ? Math.min(MAX_CALL_SECONDS, seconds + STREAMS_BACK_WAIT_MS / 1000) : seconds;
     progress(`placing ${calls} concurrent inbound ${codec} calls of ${seconds} s`);
     const ids = await Promise.all(
       Array.from({ length: calls }, async (_, i) => {
@@ -180,8 +186,24 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     const wanted = new Set(ids);
     const started = Date.now();
     let dropped = 0;
-    const dropAll = async (): Promise<void> => {
+    /** With --kill-gateway or --drop-streams: the calls' talk, summed (what their frames would have covered with no gap). */
+    let talkedMs = 0;
+    const talkUntilBack = async (backLine: string, notBackLine: string): Promise<void> => {
+      talkedMs = await talkUntilStreamsBack(sim, {
+        ids,
+        waitMs: STREAMS_BACK_WAIT_MS,
+        restMs: (seconds * 1000) / 2,
+        progress: (back, restMs) => progress(`${back ? backLine : notBackLine}; they talk ${restMs / 1000} s more`),
+        failed: (id, err) => progress(`could not end the talk of ${id}: ${err.message}`),
+      });
+    };
+    // Halfway through a call's talk, which starts when its stream opens (late, on a loaded box).
+    const halfway = async (): Promise<void> => {
+      await waitForStreams(sim, ids, 0, STREAMS_BACK_WAIT_MS);
       await sleep((seconds * 1000) / 2, undefined, { ref: false });
+    };
+    const dropAll = async (): Promise<void> => {
+      await halfway();
       const tunnelPath = `/sim/tunnels/${encodeURIComponent(DEMO_TUNNEL_HOST)}`;
       if (outageMs > 0) await sim.request('POST', `${tunnelPath}/down`);
       await Promise.all(
@@ -199,14 +221,13 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
         await sim.request('POST', `${tunnelPath}/up`);
         progress('the tunnel is back');
       }
+      await talkUntilBack('every stream is back', `not every stream came back within ${STREAMS_BACK_WAIT_MS / 1000} s`);
     };
     let killed: DemoSummary['gatewayKilled'] | undefined;
     /** Placed while no gateway is up (--kill-gateway): it rings until the new process answers it. */
     let rangWhileDown: string | null = null;
-    /** With --kill-gateway: the calls' talk, summed (what their frames would have covered with no gap). */
-    let talkedMs = 0;
     const killGateway = async (): Promise<void> => {
-      await sleep((seconds * 1000) / 2, undefined, { ref: false });
+      await halfway();
       const live = (await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls')).data.filter((c) => wanted.has(c.callId) && !c.endedBy).length;
       gateway.process.kill('SIGKILL');
       await gateway.exited;
@@ -225,26 +246,7 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
       children.push(gateway);
       killed = { liveCalls: live, restartMs: Date.now() - t0, takenOver: 0, streamGapMsPerCall: 0, rangWhileDown: { callId: rangWhileDown, completed: false, echoCorrelation: null } };
       progress(`the new gateway process started in ${killed.restartMs} ms and takes the calls over`);
-      // The calls talk on until every live one has a stream to the new process (bounded), then the
-      // second half of their length, as they would have on an idle box; then their callers hang up.
-      const waitUntil = Date.now() + TAKEOVER_WAIT_MS;
-      let allTaken = false;
-      for (;;) {
-        const now = (await sim.request<{ data: SimCallSummary[] }>('GET', '/sim/calls')).data.filter((c) => wanted.has(c.callId));
-        allTaken = now.every((c) => c.endedBy || (c.streamsOpened ?? 1) > 1);
-        if (allTaken || Date.now() > waitUntil) break;
-        await sleep(TAKEOVER_POLL_MS, undefined, { ref: false });
-      }
-      progress(`${allTaken ? 'the calls are taken over' : `not every call was taken over within ${TAKEOVER_WAIT_MS / 1000} s`}; they talk ${seconds / 2} s more`);
-      await sleep((seconds * 1000) / 2, undefined, { ref: false });
-      await Promise.all(
-        ids.map((id) =>
-          sim.request<{ data: { talked_ms: number } }>('POST', `/sim/calls/${encodeURIComponent(id)}/end_talk`).then(
-            (r) => void (talkedMs += r.data.talked_ms),
-            (err: Error) => progress(`could not end the talk of ${id}: ${err.message}`),
-          ),
-        ),
-      );
+      await talkUntilBack('the calls are taken over', `not every call was taken over within ${STREAMS_BACK_WAIT_MS / 1000} s`);
     };
     const drops = flags['drop-streams'] ? dropAll() : flags['kill-gateway'] ? killGateway() : Promise.resolve();
     const deadline = started + talkSeconds * 1000 + END_GRACE_MS;
@@ -269,7 +271,7 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     if (flags['drop-streams']) {
       const restarted = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
       summary.streams = { dropped, restarted, ...(outageMs > 0 ? { outageMs } : {}) };
-      if (restarted < dropped) failed = true;
+      if (restarted < dropped) why.push(`${restarted} of ${dropped} dropped streams came back`);
     }
     if (killed) {
       killed.takenOver = summaries.reduce((n, c) => n + Math.max(0, (c.streamsOpened ?? 1) - 1), 0);
@@ -278,12 +280,17 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
       killed.rangWhileDown.completed = completed(rang);
       killed.rangWhileDown.echoCorrelation = rang?.echo ? Math.round(rang.echo.correlation * 1000) / 1000 : null;
       summary.gatewayKilled = killed;
-      if (killed.takenOver < killed.liveCalls || !killed.rangWhileDown.completed) failed = true;
+      if (killed.takenOver < killed.liveCalls) why.push(`the new gateway process took ${killed.takenOver} of ${killed.liveCalls} live calls over`);
+      if (!killed.rangWhileDown.completed) why.push('the call placed while no gateway was up did not complete');
     }
     exitCodes = await stopDemoStack(children);
     const cleanExit = Object.values(exitCodes).every((code) => code === 0);
-    if (!cleanExit) failed = true;
-    if (summary.calls.failed > 0) failed = true;
+    if (!cleanExit) why.push(`a process did not stop cleanly (exit codes ${Object.entries(exitCodes).map(([k, v]) => `${k}=${v}`).join(' ')})`);
+    if (summary.calls.failed > 0) why.push(`${summary.calls.failed} of ${calls} calls did not complete (the caller talked to the end and heard audio back)`);
+    if (why.length > 0) {
+      failed = true;
+      progress(`FAILED: ${why.join('; ')}`);
+    }
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     } else {

@@ -4,15 +4,47 @@
  * the platform's 429 costs nothing; a refusal ends the call; a landed stream
  * ends the episode; the number of episodes is bounded. The signalling client
  * here records requests and answers as told (the e2e tests use the real one).
+ * Its clock is stepped by the test: a busy box's late timers once failed the
+ * backoff's bounds, and the schedule is exact in the clock's own steps.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCodes, TtmaError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { MAX_STREAM_LOSSES, StreamRestarts, type RestartableCall } from '../../src/actors/StreamRestarts.js';
+import { MAX_STREAM_LOSSES, StreamRestarts, type RestartClock, type RestartableCall } from '../../src/actors/StreamRestarts.js';
 
 const TIMING = { deadlineMs: 400, retryBaseMs: 20, retryMaxMs: 80 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A RestartClock the test steps: `advance` runs each timer due, in order, at its own time. */
+class SteppedClock implements RestartClock {
+  ms = 0;
+  #timers: Array<{ at: number; seq: number; fn: () => void }> = [];
+  #seq = 0;
+
+  now(): number {
+    return this.ms;
+  }
+
+  after(ms: number, fn: () => void): () => void {
+    const timer = { at: this.ms + ms, seq: this.#seq++, fn };
+    this.#timers.push(timer);
+    return () => void (this.#timers = this.#timers.filter((t) => t !== timer));
+  }
+
+  /** Moves time on by `ms`, letting each timer's async work (a request and its answer) settle before the next. */
+  async advance(ms: number): Promise<void> {
+    const until = this.ms + ms;
+    for (;;) {
+      await new Promise(setImmediate);
+      const next = this.#timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!next) break;
+      this.#timers = this.#timers.filter((t) => t !== next);
+      this.ms = next.at;
+      next.fn();
+    }
+    this.ms = until;
+  }
+}
 
 function setup(answer: () => Promise<void> = async () => undefined, timing = TIMING) {
   const asked: number[] = [];
@@ -20,7 +52,9 @@ function setup(answer: () => Promise<void> = async () => undefined, timing = TIM
   const tokens = { issued: 0, revoked: 0, revokedTokens: [] as string[] };
   const counters = { streamRestarts: 0, streamRestartsLanded: 0, streamRestartsFailed: 0 };
   const askedBy: Record<string, number> = {};
-  const t0 = performance.now();
+  const clock = new SteppedClock();
+  /** Until this clock time, the provider reports streaming.failed for each request (`failConnectsUntil`). */
+  let failUntilMs = -1;
   const call: RestartableCall & { state: string; socket: unknown } = {
     callId: 'v3:call',
     state: 'streaming',
@@ -37,8 +71,9 @@ function setup(answer: () => Promise<void> = async () => undefined, timing = TIM
   const restarts = new StreamRestarts<'media_closed' | 'streaming_failed'>({
     signalling: {
       streamingStart: async () => {
-        asked.push(performance.now() - t0);
+        asked.push(clock.ms);
         await answer();
+        if (clock.ms < failUntilMs && call.state !== 'ending') failConnect();
       },
     },
     tokens: {
@@ -52,8 +87,8 @@ function setup(answer: () => Promise<void> = async () => undefined, timing = TIM
     codec: 'PCMU',
     endCall: async (_id, reason, cause) => {
       call.state = 'ending';
-      if (call.orphanTimer) clearTimeout(call.orphanTimer);
-      ended.push({ reason, cause, atMs: performance.now() - t0 });
+      call.orphanTimer?.();
+      ended.push({ reason, cause, atMs: clock.ms });
     },
     closing: () => false,
     mediaClosedCause: 'media_closed',
@@ -61,41 +96,31 @@ function setup(answer: () => Promise<void> = async () => undefined, timing = TIM
     counters,
     asked: askedBy,
     timing,
+    clock,
   });
-  /** The provider's streaming.failed after each request, until `until` ms. */
-  const failConnectsUntil = (untilMs: number) => {
-    const seen = { n: 0 };
-    const timer = setInterval(() => {
-      while (seen.n < asked.length) {
-        seen.n++;
-        if (performance.now() - t0 < untilMs && call.state !== 'ending' && !restarts.retryLater(call, 'streaming failed')) {
-          // No retry left: the ControlActor ends the call as a failed stream.
-          call.state = 'ending';
-          if (call.orphanTimer) clearTimeout(call.orphanTimer);
-          ended.push({ reason: 'no retry', cause: 'streaming_failed', atMs: performance.now() - t0 });
-        }
-      }
-    }, 2);
-    return () => clearInterval(timer);
+  /** The provider's streaming.failed for a request, as the ControlActor hands it on. */
+  const failConnect = () => {
+    if (!restarts.retryLater(call, 'streaming failed')) {
+      // No retry left: the ControlActor ends the call as a failed stream.
+      call.state = 'ending';
+      call.orphanTimer?.();
+      ended.push({ reason: 'no retry', cause: 'streaming_failed', atMs: clock.ms });
+    }
   };
-  return { call, restarts, asked, ended, tokens, counters, askedBy, failConnectsUntil };
+  const failConnectsUntil = (untilMs: number) => void (failUntilMs = untilMs);
+  return { call, restarts, asked, ended, tokens, counters, askedBy, failConnectsUntil, clock };
 }
 
 describe('StreamRestarts', () => {
   it('a loss: requests back off 20, 40, 80, 80 ms... until the deadline, then the call ends, and nothing is asked after', async () => {
     const t = setup();
-    const stop = t.failConnectsUntil(10_000);
+    t.failConnectsUntil(10_000);
     await t.restarts.restart(t.call, 'lost');
-    await sleep(TIMING.deadlineMs + 150);
-    stop();
-    const gaps = t.asked.slice(1).map((at, i) => at - t.asked[i]!);
-    assert.ok(gaps.length >= 4, `requests at ${t.asked.map((a) => a.toFixed(0)).join(', ')}`);
-    assert.ok(gaps[0]! >= 18 && gaps[0]! < 60, `first gap ${gaps[0]}`);
-    assert.ok(gaps[1]! >= 38 && gaps[1]! < 90, `second gap ${gaps[1]}`);
-    for (const gap of gaps.slice(2)) assert.ok(gap >= 78 && gap < 140, `capped gap ${gap}`);
-    assert.equal(t.ended.length, 1, JSON.stringify(t.ended));
-    assert.ok(t.ended[0]!.atMs <= TIMING.deadlineMs + 60, `ended at ${t.ended[0]!.atMs.toFixed(0)} ms`);
-    assert.ok(t.asked.at(-1)! < TIMING.deadlineMs, 'no request that could not land in time');
+    await t.clock.advance(TIMING.deadlineMs + 150);
+    // The provider answers each request with streaming.failed at once: the gaps are the backoff itself.
+    // The next after 380 would be due at 460, past the 400 ms deadline: not asked.
+    assert.deepEqual(t.asked, [0, 20, 60, 140, 220, 300, 380]);
+    assert.deepEqual(t.ended, [{ reason: 'no retry', cause: 'streaming_failed', atMs: 380 }]);
     assert.equal(t.tokens.issued, t.asked.length, 'a fresh token each time');
     assert.deepEqual(t.askedBy, { lost: 1, not_connected: t.asked.length - 1 });
     assert.equal(t.call.record.stream_restarts, t.asked.length);
@@ -123,12 +148,14 @@ describe('StreamRestarts', () => {
       if (next) throw next;
     }, { ...TIMING, deadlineMs: 3_000 });
     await paced.restarts.restart(paced.call, 'lost');
-    await sleep(1_400); // asked again after 0.25 to 1.25 s
-    assert.equal(paced.asked.length, 2);
+    await paced.clock.advance(249);
+    assert.equal(paced.asked.length, 1, 'not asked again before 0.25 s');
+    await paced.clock.advance(1_001);
+    assert.equal(paced.asked.length, 2, 'asked again within 1.25 s');
+    assert.ok(paced.asked[1]! >= 250 && paced.asked[1]! <= 1_250, `asked again at ${paced.asked[1]} ms`);
     assert.equal(paced.call.streamRestarts, 1, 'the paced request was not counted');
     assert.deepEqual(paced.askedBy, { lost: 1, paced: 1 });
     assert.deepEqual(paced.tokens.revokedTokens, ['token-1'], 'only the refused request\'s token');
-    if (paced.call.orphanTimer) clearTimeout(paced.call.orphanTimer);
 
     answers = [new TtmaError(ErrorCodes.CALL_NOT_OWNED, 'no', 403)];
     const refused = setup(async () => {
@@ -145,12 +172,14 @@ describe('StreamRestarts', () => {
     const t = setup();
     await t.restarts.restart(t.call, 'lost');
     for (let i = 0; i < 3; i++) assert.equal(t.restarts.retryLater(t.call, 'streaming failed'), true);
-    await sleep(TIMING.retryBaseMs + 30);
+    await t.clock.advance(TIMING.retryBaseMs);
     assert.deepEqual(t.askedBy, { lost: 1, not_connected: 1 });
     // Due no more: the next failure is answered by the next request, backed off.
     assert.equal(t.restarts.retryLater(t.call, 'streaming failed'), true);
-    await sleep(2 * TIMING.retryBaseMs + 30);
+    await t.clock.advance(2 * TIMING.retryBaseMs - 1);
+    assert.deepEqual(t.askedBy, { lost: 1, not_connected: 1 }, 'backed off: not yet');
+    await t.clock.advance(1);
     assert.deepEqual(t.askedBy, { lost: 1, not_connected: 2 });
-    if (t.call.orphanTimer) clearTimeout(t.call.orphanTimer);
+    assert.deepEqual(t.asked, [0, 20, 60]);
   });
 });
