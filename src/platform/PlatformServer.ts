@@ -828,7 +828,7 @@ export class PlatformServer {
     const body = { ok: !degraded, store: state.kind, degraded, data_lost: state.dataLost, reason: state.reason ?? recordsReason, since: state.since };
     // A loss is not an outage: it does not pass by itself, and the operator has to act.
     const error = state.dataLost
-      ? { code: ErrorCodes.STORE_DATA_LOST, message: `the store lost its data: new calls are refused, live calls continue. ${DATA_LOST_REMEDY}` }
+      ? { code: ErrorCodes.STORE_DATA_LOST, message: `the store lost its data: new calls are refused, live calls are hung up once 2 minutes old. ${DATA_LOST_REMEDY}` }
       : { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' };
     sendJson(req, res, degraded ? 503 : 200, degraded ? { ...body, error } : body);
   }
