@@ -25,11 +25,14 @@ import type { Logger } from '../log.js';
 import type { CallRegistry } from './CallRegistry.js';
 import type { ProviderClient } from './ProviderClient.js';
 import type { ReplayStore } from './store/ReplayStore.js';
+import { RINGING_LISTED_WITHIN_MS } from '../wire/platformApi.js';
 
 export interface OwnerlessCallsOptions {
   connectionId: string;
   provider: Pick<ProviderClient, 'activeCalls' | 'hangup'>;
   calls: Pick<CallRegistry, 'get'>;
+  /** What the store holds of a reservation (null: nothing: never made, or lost). */
+  reservation(deploymentId: string, reservationId: string): Promise<unknown>;
   /** Whether the store has this deployment now (disabled or not). */
   hasDeployment(id: string): Promise<boolean>;
   claims: Pick<ReplayStore, 'checkAndRemember' | 'forget'>;
@@ -39,9 +42,15 @@ export interface OwnerlessCallsOptions {
   graceMs?: number;
   /** Between two passes (default 60 s: a cap unit). */
   sweepMs?: number;
+  /**
+   * A call its deployment's record names but with no reservation is hung up once this old (default
+   * 180 s: past RINGING_LISTED_WITHIN_MS, after which no gateway answers a ringing call, plus a pass).
+   */
+  unreservedAfterMs?: number;
 }
 
 export const DEFAULT_OWNERLESS_GRACE_MS = 120_000;
+const DEFAULT_UNRESERVED_AFTER_MS = RINGING_LISTED_WITHIN_MS + 60_000;
 const DEFAULT_SWEEP_MS = 60_000;
 
 export class OwnerlessCalls {
@@ -67,7 +76,7 @@ export class OwnerlessCalls {
       if (this.#closed) break;
       // No age given: not known to be past the grace.
       if (call.durationSec === null || call.durationSec * 1000 < grace) continue;
-      const why = await this.#ownerless(call.callControlId);
+      const why = await this.#ownerless(call.callControlId, call.durationSec * 1000);
       if (why === null) continue;
       if (await this.#hangUp(call.callControlId, call.durationSec, why)) hungUp.push(call.callControlId);
     }
@@ -82,13 +91,18 @@ export class OwnerlessCalls {
   }
 
   /** Why no deployment owns the call, or null when one does (or a dial in flight may). A store error throws. */
-  async #ownerless(callId: string): Promise<string | null> {
+  async #ownerless(callId: string, ageMs: number): Promise<string | null> {
     const record = await this.#o.calls.get(callId);
     if (!record) return 'the platform has no record of it (its store lost its data, or never saw the call)';
     if (!record.locked) return null;
     if (record.deploymentId === null) return 'no deployment owns its number';
-    if (await this.#o.hasDeployment(record.deploymentId)) return null;
-    return `its deployment ${record.deploymentId} is gone from the store`;
+    if (!(await this.#o.hasDeployment(record.deploymentId))) return `its deployment ${record.deploymentId} is gone from the store`;
+    // Every answer, dial and transfer reserves before the provider is asked. A record re-made by a
+    // later webhook after the deployment was imported has none: nothing would cap it. A call still
+    // ringing has none either, but past the ringing window no gateway answers it.
+    if (ageMs < (this.#o.unreservedAfterMs ?? DEFAULT_UNRESERVED_AFTER_MS)) return null;
+    if ((await this.#o.reservation(record.deploymentId, record.reservationId ?? callId)) !== null) return null;
+    return `deployment ${record.deploymentId} holds no minutes reserved for it (its store lost them)`;
   }
 
   async #hangUp(callId: string, durationSec: number, why: string): Promise<boolean> {

@@ -159,7 +159,7 @@ export interface PlatformServerOptions {
   /** Between two passes looking for outgoing calls nobody owns whose watch died with its process (default 60 s; UnownedDials). */
   unownedDialSweepMs?: number;
   /** Live calls at the provider no existing deployment owns (its store lost them): passes (default 60 s), and the age a call must have (default 120 s; OwnerlessCalls). */
-  ownerlessCalls?: { sweepMs?: number; graceMs?: number };
+  ownerlessCalls?: { sweepMs?: number; graceMs?: number; unreservedAfterMs?: number };
   /** Between two checks of whether Redis keeps its data across a restart (default 60 s; PersistenceWatch). */
   persistenceCheckMs?: number;
   /** Waits before trying again a hang-up at a cap (or of a disabled deployment) the provider failed (default 1, 5, 30 s). */
@@ -543,6 +543,7 @@ export class PlatformServer {
       provider: this.#provider,
       calls: this.calls,
       hasDeployment: async (id) => (await this.deployments.get(id)) !== undefined,
+      reservation: (deploymentId, reservationId) => this.caps.reservation(deploymentId, reservationId),
       claims: this.#replay,
       now: this.#now,
       log: this.#log,
