@@ -73,6 +73,8 @@ export const ErrorCodes = {
   INSTALL_TARGET: 'TTMA_ERR_INSTALL_TARGET',
   /** A gateway bundle built for another platform, CPU, Node ABI or an older glibc than this machine's. */
   INSTALL_PLATFORM: 'TTMA_ERR_INSTALL_PLATFORM',
+  /** `ttma deployments`: an export file that cannot be read or is not one, or one that would be overwritten. */
+  EXPORT_FILE: 'TTMA_ERR_EXPORT_FILE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -60,6 +60,15 @@ export const CALLS_FLAGS = {
 export const DASHBOARD_FLAGS = LOCAL_FLAGS;
 export const RECORDING_FLAGS = { ...LOCAL_FLAGS, 'delete-existing': { type: 'boolean' } } as const;
 
+/** `ttma deployments export|import` (src/cli/deploymentsCommand.ts): the platform's operator API. */
+export const DEPLOYMENTS_FLAGS = {
+  'platform-url': { type: 'string' },
+  'admin-token-file': { type: 'string' },
+  out: { type: 'string' },
+  force: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
 export const PLATFORM_FLAGS = {
   config: { type: 'string' },
   'print-config': { type: 'boolean' },
@@ -111,6 +120,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, FlagTable>> = {
   calls: CALLS_FLAGS,
   dashboard: DASHBOARD_FLAGS,
   recording: RECORDING_FLAGS,
+  deployments: DEPLOYMENTS_FLAGS,
   sim: { ...SIM_FLAGS, ...SIM_WRITE_KEY_FLAGS },
   version: {},
   help: {},

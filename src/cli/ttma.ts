@@ -40,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./callCommand.js')).runDashboardCommand(rest);
     case 'recording':
       return (await import('./callCommand.js')).runRecordingCommand(rest);
+    case 'deployments':
+      return (await import('./deploymentsCommand.js')).runDeploymentsCommand(rest);
     case 'platform':
       await (await import('../platform/cli.js')).runPlatformCommand(rest);
       return -1;

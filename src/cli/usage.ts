@@ -35,6 +35,11 @@ commands:
   recording  whether the platform records this deployment's calls; on|off turns it on or off
              (off also stops it on calls in progress) [on|off] [--json] [--local-port P] [--agent-secret-file F | --install-dir D];
              --delete-existing also deletes every recording kept so far, at the platform and the phone provider
+  deployments  the platform's deployments, as a backup for a Redis that loses its data (docs/operations.md), run on the platform's host
+             export --out FILE [--force]: every deployment (secret digests only) to a new file, 0600, written whole;
+             --force replaces an existing FILE
+             import FILE: each deployment of an export not registered yet; never overwrites (skipped), says which were refused
+             [--platform-url URL (http://127.0.0.1:8090)] [--admin-token-file F (/etc/ttma-platform/admin-token)] [--json]
   sim        run the phone-provider simulator
              [--port P] [--api-key-file F] [--signing-key-file F] [--webhook-url URL]... [--tunnel HOST=ORIGIN]...
              [--sign-with tweetnacl|node] [--audio-source live|bank] [--on-stream-failure hangup|continue] [--recording-url-ttl S];

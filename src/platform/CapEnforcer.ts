@@ -296,8 +296,8 @@ export class CapEnforcer {
 
   /**
    * A store that lost its data (Redis restarted empty) would grant every deployment its caps
-   * afresh: from then on this process refuses new calls. Live calls continue; their top-ups
-   * were lost with the data. A restart of the process accepts the store as it is (the
+   * afresh: from then on this process refuses new calls. Live calls go on without top-ups (lost
+   * with the data) until OwnerlessCalls finds them at the provider and hangs them up. A restart of the process accepts the store as it is (the
    * operator's decision: restore Redis from its backup first if there is one).
    */
   async #checkDataKept(): Promise<void> {
@@ -307,7 +307,7 @@ export class CapEnforcer {
     // One line that says what to do: the operator's decision, not something the platform can repair.
     this.#log.error(
       { code: ErrorCodes.STORE_DATA_LOST },
-      `the store lost its data (Redis flushed, restarted without persistence, or failed over to an empty replica): deployments, minutes used and call records are gone, so new calls are refused and gateways are refused 401; live calls continue. ${DATA_LOST_REMEDY}`,
+      `the store lost its data (Redis flushed, restarted without persistence, or failed over to an empty replica): deployments, minutes used and call records are gone, so new calls are refused and gateways are refused 401; live calls go on until hung up, the platform ending each once 2 minutes old (no cap covers it). ${DATA_LOST_REMEDY}`,
     );
   }
 
@@ -327,7 +327,7 @@ export class CapEnforcer {
 
 /** What the operator does after a loss (docs/platform-storage.md, "Back without its data"). */
 export const DATA_LOST_REMEDY =
-  `Restore Redis from its backup (RDB or append-only file) if there is one; else import the deployments (POST ${IMPORT_PATH}, each record of the last GET ${EXPORT_PATH}) or re-create them; then restart every platform process`;
+  `Restore Redis from its backup (RDB or append-only file) if there is one; else import the deployments ("ttma deployments import FILE" of the last "ttma deployments export", or POST ${IMPORT_PATH} each record of GET ${EXPORT_PATH}) or re-create them; then restart every platform process`;
 
 function dataLostRefusal(): TtmaError {
   return new TtmaError(ErrorCodes.STORE_DATA_LOST, 'the platform cannot check minute caps: its store lost the minutes used (the operator must restore it or accept a fresh start by restarting the platform): new calls are refused', 503);

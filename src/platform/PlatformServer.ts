@@ -49,6 +49,7 @@ import { DEFAULT_STREAM_RESTART_BUDGET, StreamRestartBudget } from './StreamRest
 import { HungUpCalls } from './HungUpCalls.js';
 import { LiveCallAudit } from './LiveCallAudit.js';
 import { LOCK_MARGIN_MS, UnownedDials } from './UnownedDials.js';
+import { OwnerlessCalls } from './OwnerlessCalls.js';
 import { CallRecordings } from './CallRecordings.js';
 import { checkRecordingOrigins, RecordingFetcher, recordingOriginsFor } from './RecordingFetcher.js';
 import { ReservationCalls } from './ReservationCalls.js';
@@ -157,6 +158,8 @@ export interface PlatformServerOptions {
   hungUpCheck?: { afterMs?: number; attempts?: number };
   /** Between two passes looking for outgoing calls nobody owns whose watch died with its process (default 60 s; UnownedDials). */
   unownedDialSweepMs?: number;
+  /** Live calls at the provider no existing deployment owns (its store lost them): passes (default 60 s), and the age a call must have (default 120 s; OwnerlessCalls). */
+  ownerlessCalls?: { sweepMs?: number; graceMs?: number; unreservedAfterMs?: number };
   /** Between two checks of whether Redis keeps its data across a restart (default 60 s; PersistenceWatch). */
   persistenceCheckMs?: number;
   /** Waits before trying again a hang-up at a cap (or of a disabled deployment) the provider failed (default 1, 5, 30 s). */
@@ -274,6 +277,7 @@ export class PlatformServer {
   readonly metrics = new PlatformMetrics();
   /** Outgoing calls still unlocked after the dial deadline: hung up (a dial whose process died before its lock). */
   readonly #unownedDials: UnownedDials;
+  readonly #ownerlessCalls: OwnerlessCalls;
   /** Checks a deployment's control connections against the store (closed when it is gone, disabled or rotated). */
   readonly #recheck: (deploymentId: string) => void;
   /** Whether Redis keeps its data across a restart; null on the embedded store (its journal is on disk). */
@@ -534,6 +538,17 @@ export class PlatformServer {
       onOutcome: (outcome) => this.metrics.unownedDial(outcome),
       ...(options.unownedDialSweepMs !== undefined ? { sweepMs: options.unownedDialSweepMs } : {}),
     });
+    this.#ownerlessCalls = new OwnerlessCalls({
+      connectionId: this.#connectionId,
+      provider: this.#provider,
+      calls: this.calls,
+      hasDeployment: async (id) => (await this.deployments.get(id)) !== undefined,
+      reservation: (deploymentId, reservationId) => this.caps.reservation(deploymentId, reservationId),
+      claims: this.#replay,
+      now: this.#now,
+      log: this.#log,
+      ...options.ownerlessCalls,
+    });
     this.#webhooks = new ProviderWebhooks({
       publicKey: this.#publicKey,
       bodyTimeoutMs: this.#bodyTimeoutMs,
@@ -637,6 +652,8 @@ export class PlatformServer {
     this.#settlementSweep.start();
     // Unowned dials whose watch died with another process (UnownedDials: a pass a minute over the history index).
     this.#unownedDials.start();
+    // Live calls whose record or deployment the store lost: no cap would ever end them (OwnerlessCalls).
+    this.#ownerlessCalls.start();
     this.#log.info({ port, host: BIND_HOST }, 'platform listening');
     return { port };
   }
@@ -682,7 +699,7 @@ export class PlatformServer {
     this.#persistence?.close();
     this.#hungUpCalls.close();
     this.#settlement.close();
-    const unownedChecks = this.#unownedDials.close();
+    const unownedChecks = Promise.all([this.#unownedDials.close(), this.#ownerlessCalls.close()]);
     const closed = server
       ? closeWithin(server, this.#sockets, STOP_GRACE_MS, (open) => {
           this.#log.warn({ sockets: open, graceMs: STOP_GRACE_MS }, 'platform stop: sockets still open after the stop grace, destroyed');
@@ -812,7 +829,7 @@ export class PlatformServer {
     const body = { ok: !degraded, store: state.kind, degraded, data_lost: state.dataLost, reason: state.reason ?? recordsReason, since: state.since };
     // A loss is not an outage: it does not pass by itself, and the operator has to act.
     const error = state.dataLost
-      ? { code: ErrorCodes.STORE_DATA_LOST, message: `the store lost its data: new calls are refused, live calls continue. ${DATA_LOST_REMEDY}` }
+      ? { code: ErrorCodes.STORE_DATA_LOST, message: `the store lost its data: new calls are refused, live calls are hung up once 2 minutes old. ${DATA_LOST_REMEDY}` }
       : { code: ErrorCodes.STORE_UNAVAILABLE, message: 'store unreachable: new calls are refused, live calls continue' };
     sendJson(req, res, degraded ? 503 : 200, degraded ? { ...body, error } : body);
   }

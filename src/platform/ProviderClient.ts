@@ -89,10 +89,20 @@ export interface CallDetailRecord {
   hangup_cause: string | null;
 }
 
+/** One call of the connection's active calls list. */
+export interface ActiveCall {
+  callControlId: string;
+  /** Seconds since the call started (`call_duration`); null when the provider did not say. */
+  durationSec: number | null;
+}
+
 const DEFAULT_MAX_ATTEMPTS = 3;
 const DEFAULT_BACKOFF_MS = 100;
 const DEFAULT_MAX_ADVISED_WAIT_MS = 1_000;
 const DEFAULT_TIMEOUT_MS = 5_000;
+/** Active calls asked for per page (Telnyx's largest page), and pages at most (10,000 calls). */
+const ACTIVE_CALLS_PAGE = 250;
+const ACTIVE_CALLS_MAX_PAGES = 40;
 /** Recordings asked for per leg: a leg has one per record_start, and we send one. */
 const RECORDINGS_PAGE = 20;
 /** A provider's recording id as it may be put in a path (Telnyx: a UUID). */
@@ -317,6 +327,31 @@ export class ProviderClient {
       deleted.push(id);
     }
     return deleted;
+  }
+
+  /**
+   * The connection's calls not ended (ringing or answered), with their age in seconds: Telnyx's
+   * "List all active calls for given connection" (GET /v2/connections/{id}/active_calls,
+   * developers.telnyx.com/api-reference/call-information/list-all-active-calls-for-given-connection),
+   * page by page (page[number], page[size]). A body that is not a list fails the whole answer:
+   * a partial list must not pass for the whole.
+   */
+  async activeCalls(connectionId: string): Promise<ActiveCall[]> {
+    const calls: ActiveCall[] = [];
+    for (let page = 1; page <= ACTIVE_CALLS_MAX_PAGES; page += 1) {
+      const query = `page[number]=${page}&page[size]=${ACTIVE_CALLS_PAGE}`;
+      const res = await this.#send('list active calls', 'GET', `/v2/connections/${encodeURIComponent(connectionId)}/active_calls?${query}`, undefined);
+      if (!isSuccess(res.status)) throw this.#failure('list active calls', res);
+      const data = (res.body as { data?: unknown } | null)?.data;
+      if (!Array.isArray(data)) throw new TtmaError(ErrorCodes.PROVIDER, 'provider list active calls answered without a list', 502);
+      for (const item of data as unknown[]) {
+        const r = item && typeof item === 'object' ? (item as Record<string, unknown>) : null;
+        const id = stringField(r, 'call_control_id');
+        if (id !== null) calls.push({ callControlId: id, durationSec: secondsOf(r?.['call_duration']) });
+      }
+      if (data.length < ACTIVE_CALLS_PAGE) break;
+    }
+    return calls;
   }
 
   async getCall(callControlId: string): Promise<ProviderCall> {

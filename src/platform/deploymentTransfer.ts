@@ -18,10 +18,9 @@ import type { Deployment } from './DeploymentRegistry.js';
 import { deploymentView, policyWarnings, type OperatorContext } from './operatorApi.js';
 import { fromStored, toStored } from './store/deploymentRecord.js';
 import type { Json } from './httpExchange.js';
+import { DEPLOYMENTS_EXPORT_PATH as EXPORT_PATH, DEPLOYMENTS_EXPORT_VERSION as EXPORT_VERSION, DEPLOYMENTS_IMPORT_PATH as IMPORT_PATH } from '../wire/deploymentsExport.js';
 
-export const EXPORT_PATH = '/v1/admin/deployments-export';
-export const IMPORT_PATH = '/v1/admin/deployments-import';
-const EXPORT_VERSION = 1;
+export { DEPLOYMENTS_EXPORT_PATH as EXPORT_PATH, DEPLOYMENTS_IMPORT_PATH as IMPORT_PATH } from '../wire/deploymentsExport.js';
 
 /** True when the path is one of these routes (handled or refused). */
 export async function handleDeploymentTransfer(ctx: OperatorContext, req: IncomingMessage, res: ServerResponse, method: string, path: string): Promise<boolean> {

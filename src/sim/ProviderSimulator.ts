@@ -424,6 +424,11 @@ export class ProviderSimulator {
     return this.#live.get(id);
   }
 
+  /** The connection's calls not ended (ringing or answered), oldest first: Telnyx's active calls list. */
+  activeCalls(connectionId: string): SimCall[] {
+    return [...this.#live.values()].filter((call) => call.connectionId === connectionId);
+  }
+
   hasEnded(id: string): boolean {
     return this.#ended.has(id);
   }

@@ -11,6 +11,9 @@
  *                                                   streaming_stop, record_start, record_stop,
  *                                                   send_dtmf, transfer
  *   GET  /v2/calls/{id}                             call status
+ *   GET  /v2/connections/{id}/active_calls          the connection's calls not ended, oldest first
+ *                                                   (page[number], page[size]; Telnyx's "List all active calls
+ *                                                   for given connection")
  *   GET  /v2/detail_records                         the provider's records of ended calls (Detail Records search,
  *                                                   filter[record_type]=call-control: src/sim/detailRecords.ts)
  *   GET  /v2/recordings, /v2/recordings/{id}        call recordings (filter[call_leg_id], filter[call_session_id],
@@ -74,6 +77,7 @@ type Action = (typeof ACTIONS)[number];
 
 const ROUTE_ACTION = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/;
 const ROUTE_CALL = /^\/v2\/calls\/([^/]+)$/;
+const ROUTE_ACTIVE_CALLS = /^\/v2\/connections\/([^/]+)\/active_calls$/;
 const ROUTE_SIM_CALL = /^\/sim\/calls\/([^/]+)$/;
 const ROUTE_SIM_FAULT = /^\/sim\/calls\/([^/]+)\/(drop|stall)_stream$/;
 const ROUTE_SIM_END_TALK = /^\/sim\/calls\/([^/]+)\/end_talk$/;
@@ -146,6 +150,27 @@ export function createRestApi(options: RestApiOptions): http.Server {
       const info = sim.callInfo(decodeId(match[1]));
       if (!info) throw notFound('call not found');
       return { status: 200, body: { data: info } };
+    }
+
+    // developers.telnyx.com/api-reference/call-information/list-all-active-calls-for-given-connection
+    match = ROUTE_ACTIVE_CALLS.exec(path);
+    if (match) {
+      requireMethod(method, 'GET');
+      const q = url.searchParams;
+      const pageNumber = pageParam(q, 'page[number]', 1, Number.MAX_SAFE_INTEGER);
+      const pageSize = pageParam(q, 'page[size]', PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX);
+      const all = sim.activeCalls(decodeId(match[1]));
+      const start = (pageNumber - 1) * pageSize;
+      return {
+        status: 200,
+        body: {
+          data: all.slice(start, start + pageSize).map((call) => {
+            const { call_control_id, call_leg_id, call_session_id, client_state, call_duration } = call.info();
+            return { record_type: 'call', call_control_id, call_leg_id, call_session_id, client_state, call_duration };
+          }),
+          meta: { page_number: pageNumber, page_size: pageSize, total_pages: Math.ceil(all.length / pageSize), total_items: all.length },
+        },
+      };
     }
 
     if (path === '/v2/detail_records') {

@@ -6,7 +6,7 @@ import { isTtmaError } from '../../src/errors.js';
 import { runTtma } from '../helpers/runTtma.js';
 
 test('`ttma <command> --help` prints that command\'s usage and exits 0, for every command', async () => {
-  for (const command of ['demo', 'gateway', 'doctor', 'platform', 'install', 'call', 'calls', 'dashboard', 'recording', 'sim']) {
+  for (const command of ['demo', 'gateway', 'doctor', 'platform', 'install', 'call', 'calls', 'dashboard', 'recording', 'deployments', 'sim']) {
     const run = await runTtma([command, '--help']);
     assert.equal(run.code, 0, `${command}: ${run.stderr}`);
     assert.match(run.stdout, new RegExp(`^usage: ttma ${command} \\[flags\\]`), command);

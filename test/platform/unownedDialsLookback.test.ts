@@ -45,7 +45,8 @@ it('the first pass after a restart reaches an orphan first seen hours before', a
       const hangups = () => later.provider.commands('hangup').filter((r) => r.path === `/v2/calls/${encodeURIComponent(orphan)}/actions/hangup`).length;
       await waitFor('the orphan hung up by the first pass', () => hangups() === 1, PROVIDER.timeoutMs + LOCK_MARGIN_MS + 5_000);
       assert.equal(later.provider.calls.get(orphan)!.alive, false);
-      assert.ok(later.lines.some((l) => l.includes('hung up an outgoing call no deployment owns')));
+      // Logged once the provider's answer is back: after the command the fake provider counted.
+      await waitFor('the hang-up logged', () => later.lines.some((l) => l.includes('hung up an outgoing call no deployment owns')), 5_000);
     } finally {
       await later.close();
       await journal.close();
