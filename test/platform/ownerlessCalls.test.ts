@@ -88,10 +88,22 @@ for (const store of ['embedded', 'redis'] as const) {
       const secret = (await platform.deployments.register(D)).agentSecret;
 
       const a = await answered(platform, base, secret);
-      // Past the grace, several passes: the deployment's own call is not touched.
+      // A dial is reserved under its own reservation id, not its call id: it must be found too.
+      const dial = await call(base, 'POST', PLATFORM_PATHS.dial, {
+        headers: agentHeaders(D.id, secret),
+        body: { to: '+15557654321', stream_url: `wss://${D.tunnelHost}/v1/media/ownerless-dial-${store}`, stream_auth_token: STREAM_TOKEN },
+      });
+      assert.equal(dial.status, 200, JSON.stringify(dial.body));
+      const dialled = sim.liveCall(dial.body.call_control_id as string)!;
+      await waitFor('the dial answered', () => dialled.state === 'answered');
+      // Past the grace, several passes: the deployment's own calls are not touched.
       await sleep(GRACE_MS + 5 * SWEEP_MS);
       assert.equal(a.isAlive, true, 'a call its deployment owns was hung up');
+      assert.equal(dialled.isAlive, true, 'a dial its deployment owns was hung up');
       assert.ok(!first.lines.some((l) => l.includes(HUNG_UP)), 'no ownerless line for an owned call');
+      // The dial ends before the loss: the one left is the call the loss orphans.
+      assert.equal((await call(base, 'POST', PLATFORM_PATHS.hangup(dialled.id), { headers: agentHeaders(D.id, secret), body: {} })).status, 200);
+      await waitFor('the dial ended', () => !dialled.isAlive);
 
       let lines = first.lines;
       if (redisFx) {
