@@ -73,6 +73,12 @@ export const ErrorCodes = {
   INSTALL_TARGET: 'TTMA_ERR_INSTALL_TARGET',
   /** A gateway bundle built for another platform, CPU, Node ABI or an older glibc than this machine's. */
   INSTALL_PLATFORM: 'TTMA_ERR_INSTALL_PLATFORM',
+  /** The provider API key's vault (Secret Manager, its metadata server) gave no answer in time or none at all (FAQ-12). */
+  VAULT_UNREACHABLE: 'TTMA_ERR_VAULT_UNREACHABLE',
+  /** The vault or its metadata server answered with a refusal (403 PERMISSION_DENIED, 404 NOT_FOUND, FAILED_PRECONDITION for a disabled version…). */
+  VAULT_REFUSED: 'TTMA_ERR_VAULT_REFUSED',
+  /** The vault's answer cannot be used: not JSON, another version, a CRC32C mismatch, an empty key or one with whitespace. */
+  VAULT_PAYLOAD: 'TTMA_ERR_VAULT_PAYLOAD',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
