@@ -75,6 +75,12 @@ export const ErrorCodes = {
   INSTALL_PLATFORM: 'TTMA_ERR_INSTALL_PLATFORM',
   /** `ttma deployments`: an export file that cannot be read or is not one, or one that would be overwritten. */
   EXPORT_FILE: 'TTMA_ERR_EXPORT_FILE',
+  /** The provider API key's vault (Secret Manager, its metadata server) gave no answer in time or none at all (FAQ-12). */
+  VAULT_UNREACHABLE: 'TTMA_ERR_VAULT_UNREACHABLE',
+  /** The vault or its metadata server answered with a refusal (403 PERMISSION_DENIED, 404 NOT_FOUND, FAILED_PRECONDITION for a disabled version…). */
+  VAULT_REFUSED: 'TTMA_ERR_VAULT_REFUSED',
+  /** The vault's answer cannot be used: not JSON, another version, a CRC32C mismatch, an empty key or one with whitespace. */
+  VAULT_PAYLOAD: 'TTMA_ERR_VAULT_PAYLOAD',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -601,6 +601,11 @@ export class PlatformServer {
     return this.#capActions.onNotice(listener);
   }
 
+  /** Rotation from the vault (src/platform/vault/ProviderKeyRefresher.ts): provider requests use `key` from now on. */
+  rotateProviderApiKey(key: string): void {
+    this.#provider.rotateApiKey(key);
+  }
+
   async start(): Promise<{ port: number }> {
     if (this.#server) throw new TtmaError(ErrorCodes.PLATFORM, 'platform server already started');
     if (!this.#publicKey) {

@@ -119,7 +119,9 @@ interface RawResponse {
 
 export class ProviderClient {
   readonly #baseUrl: string;
-  readonly #apiKey: string;
+  #apiKey: string;
+  /** The key before the last rotation: still scrubbed from messages (a request in flight may carry it). */
+  #previousKey: string | null = null;
   readonly #maxAttempts: number;
   readonly #backoffMs: number;
   readonly #maxAdvisedWaitMs: number;
@@ -139,9 +141,7 @@ export class ProviderClient {
     if (parsed.username || parsed.password || parsed.search || parsed.hash) {
       throw new TtmaError(ErrorCodes.CONFIG, 'provider URL must not carry credentials, a query or a fragment');
     }
-    if (!options.apiKey || /\s/.test(options.apiKey)) {
-      throw new TtmaError(ErrorCodes.CONFIG, 'provider API key is empty or contains whitespace');
-    }
+    checkApiKey(options.apiKey);
     this.#baseUrl = parsed.href.replace(/\/+$/, '');
     this.#apiKey = options.apiKey;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
@@ -419,14 +419,26 @@ export class ProviderClient {
     );
   }
 
+  /** A new key (from the vault's next version) for every request from now on; requests in flight keep theirs. */
+  rotateApiKey(key: string): void {
+    checkApiKey(key);
+    if (key === this.#apiKey) return;
+    this.#previousKey = this.#apiKey;
+    this.#apiKey = key;
+  }
+
   #failure(what: string, res: RawResponse): ProviderRefusedError {
     return new ProviderRefusedError(this.#scrub(`provider ${what} refused: HTTP ${res.status}${codeSuffix(res.body)}`), res.status);
   }
 
   /** Belt and braces: our messages never include the key, but make sure. */
   #scrub(text: string): string {
-    return redactSecrets(text, [this.#apiKey]);
+    return redactSecrets(text, this.#previousKey ? [this.#apiKey, this.#previousKey] : [this.#apiKey]);
   }
+}
+
+function checkApiKey(key: string): void {
+  if (!key || /\s/.test(key)) throw new TtmaError(ErrorCodes.CONFIG, 'provider API key is empty or contains whitespace');
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * `ttma platform`: starts the control plane on 127.0.0.1.
  *
- *   ttma platform [--port N] --provider-url URL --provider-api-key-file F
+ *   ttma platform [--port N] --provider-url URL (--provider-api-key-file F | --provider-api-key-secret NAME)
  *                 [--webhook-public-key-file F] [--admin-token-file F]
  *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
  *                 [--redis-url redis://HOST:PORT | --state-dir DIR] [--recordings-dir DIR]
@@ -16,7 +16,9 @@
  * the embedded in-process store (single box, `ttma demo`), journaled to --state-dir (or systemd's
  * $STATE_DIRECTORY) so they outlive the process.
  *
- * Secrets come only from files (never argv, which other users can read in
+ * The provider API key comes from a file or, with --provider-api-key-secret, from
+ * Google Cloud Secret Manager (src/platform/vault/, FAQ-12): exactly one of them.
+ * Secrets come only from files or the vault (never argv, which other users can read in
  * the process list). Prints one JSON ready line to stdout; logs go to stderr.
  * SIGINT/SIGTERM stop the server and the returned promise resolves.
  */
@@ -32,10 +34,13 @@ import { createLogger, type Logger } from '../log.js';
 import { RedisInstallTokenStore } from './installTokens/RedisInstallTokenStore.js';
 import { PlatformServer } from './PlatformServer.js';
 import { StateJournal } from './store/StateJournal.js';
+import { DEFAULT_METADATA_HOST, secretManagerTarget } from './vault/secretManager.js';
+import { vaultProviderKey, type VaultSettings } from './vault/vaultProviderKey.js';
 import type { RegisterDeploymentInput } from './DeploymentRegistry.js';
 
 const USAGE =
-  'usage: ttma platform [--port N] --provider-url URL --provider-api-key-file FILE ' +
+  'usage: ttma platform [--port N] --provider-url URL (--provider-api-key-file FILE | --provider-api-key-secret projects/P/secrets/S[/versions/V]) ' +
+  '[--secret-manager-url URL] [--provider-api-key-refresh-sec N] ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
   '[--redis-url redis://HOST:PORT | --state-dir DIR] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] [--recording-origins URL,URL] ' +
   '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--client-address-header NAME] [--approved-tunnel-domains DOMAIN,DOMAIN] [--config FILE] [--print-config]';
@@ -57,7 +62,8 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
     log.warn({ ignored: loaded.ignoredSecretEnv }, 'secret values in the environment are ignored: secrets are read only from files (the *File keys) or systemd credentials');
   }
 
-  const providerApiKey = await readSecretFile(args.providerApiKeyFile, '--provider-api-key-file', log);
+  const vault = args.vault ? await vaultProviderKey(args.vault, log) : null;
+  const providerApiKey = vault ? vault.key : await readSecretFile(args.providerApiKeyFile!, '--provider-api-key-file', log);
   const webhookPublicKey = args.webhookPublicKeyFile
     ? await readSecretFile(args.webhookPublicKeyFile, '--webhook-public-key-file', log, false)
     : null;
@@ -115,11 +121,14 @@ export async function runPlatformCommand(argv: string[]): Promise<void> {
   }
 
   const { port } = await server.start();
+  const refresher = vault?.refresher((key) => server.rotateProviderApiKey(key));
+  refresher?.start();
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       log.info({ signal }, 'stopping');
+      refresher?.stop();
       void server.stop().then(resolve, resolve);
     };
     process.on('SIGINT', onSignal);
@@ -151,7 +160,9 @@ async function openStateJournal(args: PlatformArgs, log: Logger): Promise<StateJ
 interface PlatformArgs {
   port: number;
   providerUrl: string;
-  providerApiKeyFile: string;
+  /** Exactly one of these two. */
+  providerApiKeyFile: string | undefined;
+  vault: VaultSettings | undefined;
   webhookPublicKeyFile: string | undefined;
   adminTokenFile: string | undefined;
   connectionId: string;
@@ -209,6 +220,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     ...wholeNumber('callRetentionDays', values['call-retention-days']),
     ...wholeNumber('callRetentionMax', values['call-retention-max']),
     ...wholeNumber('streamlessGraceSec', values['streamless-grace-sec']),
+    ...wholeNumber('providerApiKeyRefreshSec', values['provider-api-key-refresh-sec']),
     ...commaList('approvedTunnelDomains', values['approved-tunnel-domains']),
   };
   // Flags > environment (REDIS_URL, TTMA_*) > config file > defaults; every bad key reported at once.
@@ -216,14 +228,28 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
   const s = loaded.settings;
   if (!s.providerUrl) throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-url is required (or providerUrl in the config file, TTMA_PROVIDER_URL)\n${USAGE}`, 2);
   const keyFile = loaded.secrets.providerApiKey.path;
-  if (!keyFile) {
-    throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-api-key-file is required (or providerApiKeyFile in the config file, TTMA_PROVIDER_API_KEY_FILE, the systemd credential provider-api-key)\n${USAGE}`, 2);
+  const secretName = s.providerApiKeySecret;
+  if (keyFile && secretName) {
+    // Two sources for one key: which one is meant is a guess we do not make.
+    throw new TtmaError(
+      ErrorCodes.CLI_USAGE,
+      `the provider API key has two sources: a file (${loaded.secrets.providerApiKey.origin}) and Secret Manager (providerApiKeySecret, ${loaded.sourceOf('providerApiKeySecret')}); give exactly one\n${USAGE}`,
+      2,
+    );
   }
+  if (!keyFile && !secretName) {
+    throw new TtmaError(ErrorCodes.CLI_USAGE, `--provider-api-key-file is required (or providerApiKeyFile in the config file, TTMA_PROVIDER_API_KEY_FILE, the systemd credential provider-api-key), or instead --provider-api-key-secret for Secret Manager (providerApiKeySecret, TTMA_PROVIDER_API_KEY_SECRET)\n${USAGE}`, 2);
+  }
+  // GCE_METADATA_HOST: the name Google's client libraries read for another metadata server (docs/platform.md).
+  const vault = secretName
+    ? { target: secretManagerTarget(secretName, s.secretManagerUrl, process.env['GCE_METADATA_HOST'] || DEFAULT_METADATA_HOST), refreshSec: s.providerApiKeyRefreshSec }
+    : undefined;
   const args: PlatformArgs = {
     port: s.port,
     rateLimit: s.rateLimit,
     providerUrl: s.providerUrl,
-    providerApiKeyFile: keyFile,
+    providerApiKeyFile: keyFile ?? undefined,
+    vault,
     webhookPublicKeyFile: loaded.secrets.webhookPublicKey.path ?? undefined,
     adminTokenFile: loaded.secrets.adminToken.path ?? undefined,
     connectionId: s.connectionId,

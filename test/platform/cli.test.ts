@@ -1,53 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import nacl from 'tweetnacl';
 import { runPlatformCommand } from '../../src/platform/cli.js';
 import { isTtmaError } from '../../src/errors.js';
 import { PLATFORM_PATHS } from '../../src/wire/platformApi.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { startCli, type Running } from './cliProcess.js';
 import { ADMIN_TOKEN, FakeProvider, PROVIDER_KEY, STREAM_TOKEN, adminHeaders, agentHeaders, call, envelope, signedHeaders } from './helpers.js';
 
-const CLI_MODULE = fileURLToPath(new URL('../../src/platform/cli.js', import.meta.url));
 const AGENT_SECRET = 'demo-agent-secret-0123456789-abcdefghij';
-
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  port: number;
-  stdoutLines: string[];
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-async function startCli(args: string[], env: Record<string, string> = {}): Promise<Running> {
-  const script = `import { runPlatformCommand } from ${JSON.stringify(CLI_MODULE)};\nawait runPlatformCommand(JSON.parse(process.env.TTMA_TEST_ARGS));`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    env: { ...process.env, TTMA_TEST_ARGS: JSON.stringify(args), TTMA_LOG_LEVEL: 'info', ...env },
-  });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const stdoutLines: string[] = [];
-  const lines = createInterface({ input: child.stdout });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line; stderr: ${stderr}`)), 5_000);
-    lines.on('line', (line) => {
-      stdoutLines.push(line);
-      const parsed = JSON.parse(line) as { event: string; component: string; port: number };
-      if (parsed.event === 'ready') {
-        clearTimeout(timer);
-        resolve(parsed.port);
-      }
-    });
-    void exit.then((code) => reject(new Error(`exited ${code} before ready; stderr: ${stderr}`)));
-  });
-  return { child, port, stdoutLines, stderr: () => stderr, exit };
-}
 
 /** The platform's key files in `dir`: provider.key and admin.token (0600), webhook.pub. */
 async function writeKeyFiles(dir: string, keyPair: nacl.SignKeyPair, adminTokenText = `${ADMIN_TOKEN}\n`): Promise<void> {

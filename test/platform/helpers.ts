@@ -46,6 +46,8 @@ export class FakeProvider {
   readonly calls = new Map<string, FakeCall>();
   /** Consulted first; return undefined to fall through to the default behaviour. */
   override: Override | null = null;
+  /** The API keys the provider accepts (a key rotated at the provider: add the new one, later revoke the old). */
+  readonly acceptedKeys = new Set([PROVIDER_KEY]);
   #server: Server | null = null;
   #nextId = 1;
   readonly #idSpace = randomBytes(4).toString('hex');
@@ -89,7 +91,7 @@ export class FakeProvider {
   }
 
   #default(req: RecordedRequest): { status: number; body: unknown } {
-    if (req.authorization !== `Bearer ${PROVIDER_KEY}`) {
+    if (![...this.acceptedKeys].some((key) => req.authorization === `Bearer ${key}`)) {
       return { status: 401, body: { errors: [{ code: '10009', title: 'Authentication failed' }] } };
     }
     if (req.method === 'POST' && req.path === '/v2/calls') {
