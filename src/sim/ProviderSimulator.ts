@@ -426,7 +426,8 @@ export class ProviderSimulator {
 
   /** The connection's calls not ended (ringing or answered), oldest first: Telnyx's active calls list. */
   activeCalls(connectionId: string): SimCall[] {
-    return [...this.#live.values()].filter((call) => call.connectionId === connectionId);
+    // A call hung up stays in #live until its report is analysed: not active for the provider.
+    return [...this.#live.values()].filter((call) => call.connectionId === connectionId && call.isAlive);
   }
 
   hasEnded(id: string): boolean {

@@ -71,7 +71,9 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string, jo
           assert.equal(res.status, 200);
           ids.push(res.body.call_control_id);
         }
-        assert.deepEqual(await h.platform.caps.usage(d.id), { day: 2, month: 2 });
+        // A reservation each; on a loaded box the first may already have topped up before the second dial.
+        const early = await h.platform.caps.usage(d.id);
+        assert.ok(early.day >= 2 && early.day <= 4 && early.month === early.day, JSON.stringify(early));
         // Each call tops up once (4 of 4), then the next top-up fails and both calls are ended.
         await waitFor('both calls hung up by the platform', () =>
           ids.every((id) => h.provider.commands('hangup').some((r) => r.path.includes(encodeURIComponent(id)))),
@@ -156,9 +158,13 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string, jo
       const d = await deployment(`cap-lowered-${name}`, { dayMinutes: 50, monthMinutes: 100 });
       const id = (await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) })).body.call_control_id as string;
       // 1 minute used, the cap lowered to 2: the call tops up to 2 and is ended there (at 50 it would take 10 s).
+      // On a loaded box a top-up may come before the lowering lands: the call then ends at its next one.
+      const before = await h.platform.caps.usage(d.id);
       assert.equal((await call(h.base, 'PATCH', `/v1/admin/deployments/${d.id}`, { headers: adminHeaders(), body: { caps: { dayMinutes: 2, monthMinutes: 100 } } })).status, 200);
       await waitFor('the call ended at the lowered cap', () => h.provider.commands('hangup').some((r) => r.path.includes(encodeURIComponent(id))));
-      assert.deepEqual(await h.platform.caps.usage(d.id), { day: 2, month: 2 });
+      const after = await h.platform.caps.usage(d.id);
+      assert.equal(after.month, after.day);
+      assert.ok(after.day >= 2 && after.day <= Math.max(2, before.day + 1), `ended at ${after.day} minutes, ${before.day} used when the cap was lowered to 2`);
     });
 
     it('disabling a deployment ends its live calls through the provider', async () => {

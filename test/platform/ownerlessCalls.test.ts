@@ -33,6 +33,8 @@ for (const store of ['embedded', 'redis'] as const) {
     let platformPort = 0;
     let sim: ProviderSimulator;
     let relay: LossyRelay;
+    /** Platforms started so far: a later test stops them, or their sweeps would race its own on the same simulator. */
+    const running: PlatformServer[] = [];
 
     /** `beforeStart`: what the store holds when the platform starts (its first pass comes a pass after). */
     async function platformOn(simPort: number, logger: ReturnType<typeof capturingLogger>['logger'], beforeStart?: (p: PlatformServer) => Promise<void>): Promise<{ platform: PlatformServer; base: string }> {
@@ -47,6 +49,7 @@ for (const store of ['embedded', 'redis'] as const) {
       });
       await beforeStart?.(platform);
       platformPort = (await platform.start()).port;
+      running.push(platform);
       cleanup.push(() => platform.stop());
       return { platform, base: `http://127.0.0.1:${platformPort}` };
     }
@@ -126,6 +129,7 @@ for (const store of ['embedded', 'redis'] as const) {
     });
 
     it('the deployment back (imported or re-created) but not the call\'s minutes: hung up too', { skip: store === 'redis' ? 'the embedded restart stands for both stores here' : undefined }, async () => {
+      for (const earlier of running.splice(0)) await earlier.stop();
       const first = capturingLogger();
       const { platform, base } = await platformOn(sim.port, first.logger);
       const secret = (await platform.deployments.register(D)).agentSecret;
