@@ -8,7 +8,8 @@
  *
  * Round trip of returned frame j: its newest sample n_j (in the returned
  * stream) came from sent sample n_j - lag, which sits in sent frame
- * f = floor((n_j - lag) / 160); round trip = arrival_j - planned(f). It is only
+ * f = floor((n_j - lag) / 160); round trip = arrival_j - planned(f) (both
+ * counted from its segment's start). It is only
  * computed when the returned audio is an echo of the sent audio
  * (correlation >= ECHO_MIN_CORRELATION); otherwise the lag means nothing.
  *
@@ -30,14 +31,11 @@
  * at: from the search range before the sent position when audio last came
  * back, up to the sent position when the segment began (nothing returned can
  * echo audio not yet sent). It is still only the call's own audio near the
- * gap, so audio that is not an echo scores low. A gap
- * while the simulator itself stood still (its sends
- * stopped as long, as when its own event loop is starved) is not one: the
- * gateway's audio waited in the socket, nothing was lost and the lag is the
- * same, and a segment cut there would start its sent side after the burst of
- * frames owed since (seen in the security suite on a loaded machine: a
- * perfect echo analysed at 0.157 because the burst put the lag past the
- * search range).
+ * gap, so audio that is not an echo scores low. A gap while the simulator
+ * itself stood still (its sends stopped as long, as when its own event loop
+ * is starved) is not one: the gateway's audio waited in the socket, nothing
+ * was lost and the lag is the same (seen in the security suite on a loaded
+ * machine: a perfect echo analysed at 0.157 when such a gap was cut).
  */
 import { GrowableFloat64, GrowableInt16 } from './Growable.js';
 import { SAMPLES_PER_FRAME } from './constants.js';
