@@ -28,10 +28,13 @@
  * busy box). A gateway may also do both (a lost worker's in-flight frames
  * gone, the ones sent while its calls moved delivered late). So a segment
  * after the first is searched over every sent position its echo can start
- * at: from the search range before the sent position when audio last came
- * back, up to the sent position when the segment began (nothing returned can
- * echo audio not yet sent). It is still only the call's own audio near the
- * gap, so audio that is not an echo scores low. A gap while the simulator
+ * at. The earliest is its own returned position less the search range: the
+ * first segment's echo lags by no more, and audio lost since only moves the
+ * echo later (a gateway that held everything resumes there, however far
+ * behind it had fallen before the gap). The latest is the sent position
+ * when the segment began: nothing can echo audio not yet sent. It is still
+ * only the call's own audio near the gap, so audio that is not an echo
+ * scores low. A gap while the simulator
  * itself stood still (its sends stopped as long, as when its own event loop
  * is starved) is not one: the gateway's audio waited in the socket, nothing
  * was lost and the lag is the same (seen in the security suite on a loaded
@@ -61,15 +64,11 @@ export interface EchoAnalysis {
   returnedPcm: Int16Array;
 }
 
-/** Where a segment begins: in returned samples, and the bounds of where in the sent audio (samples, frames) its echo resumes. */
+/** Where a segment begins: in returned samples, and in sent samples and frames (its echo cannot start later). */
 interface SegmentStart {
   returned: number;
-  /** The sent position when the segment began: its echo cannot start later. */
   sent: number;
   frames: number;
-  /** The sent position when audio last came back before it: a gateway that held everything resumes just before it. */
-  heldSent: number;
-  heldFrames: number;
 }
 
 export class CallRecorder {
@@ -86,9 +85,6 @@ export class CallRecorder {
   /** When the last frame actually left, and the longest pause between sends since the last returned frame. */
   #lastSentAtMs = Number.NaN;
   #longestSendPauseMs = 0;
-  /** Sent samples and frames when the last audio came back: where a segment's sent side starts if the gateway only stalled. */
-  #sentAtLastReturn = 0;
-  #framesAtLastReturn = 0;
   /** Where each media stream (or gap segment) after the first began. */
   readonly #streamStarts: SegmentStart[] = [];
 
@@ -135,19 +131,11 @@ export class CallRecorder {
     this.#arrivals.push(arrivalMs);
     this.#returnedNewest.push(this.#returnedSamples - 1);
     this.#returned.append(pcm);
-    this.#sentAtLastReturn = this.#sent.length;
-    this.#framesAtLastReturn = this.#planned.length;
   }
 
   /** A new media stream opened after a lost one (or the returned audio had a gap): its echo is analysed as a segment of its own. */
   newStream(): void {
-    this.#streamStarts.push({
-      returned: this.#returnedSamples,
-      sent: this.#sent.length,
-      frames: this.#planned.length,
-      heldSent: this.#sentAtLastReturn,
-      heldFrames: this.#framesAtLastReturn,
-    });
+    this.#streamStarts.push({ returned: this.#returnedSamples, sent: this.#sent.length, frames: this.#planned.length });
   }
 
   /**
@@ -161,19 +149,20 @@ export class CallRecorder {
   async analyse(maxLagSamples: number, correlate: Correlate): Promise<EchoAnalysis> {
     let sentPcm = this.#sent.toArray();
     let returnedPcm = this.#returned.toArray();
-    const starts: SegmentStart[] = [{ returned: 0, sent: 0, frames: 0, heldSent: 0, heldFrames: 0 }, ...this.#streamStarts];
+    const starts: SegmentStart[] = [{ returned: 0, sent: 0, frames: 0 }, ...this.#streamStarts];
     const whole = starts.length === 1;
     const segments = starts.map((start, k) => {
       const next = starts[k + 1];
-      // After the first, a segment's sent side starts a search range before the held position (whole frames).
-      const backFrames = k === 0 ? 0 : Math.min(start.heldFrames, Math.ceil(maxLagSamples / SAMPLES_PER_FRAME));
-      const sent = k === 0 ? 0 : Math.max(0, start.heldSent - backFrames * SAMPLES_PER_FRAME);
+      // After the first, a segment's sent side starts a search range before its returned position (whole 20 ms frames):
+      // the first segment's echo lags by at most that, and audio lost since only moves the echo later.
+      const frames = k === 0 ? 0 : Math.max(0, Math.floor((start.returned - maxLagSamples) / SAMPLES_PER_FRAME));
+      const sent = frames * SAMPLES_PER_FRAME;
       return {
         returned: start.returned,
         sent,
-        frames: k === 0 ? 0 : start.heldFrames - backFrames,
+        frames,
         /** How far past `sent` the echo may start (0 for the first segment, whose echo lags behind its start instead). */
-        ahead: start.sent - sent,
+        ahead: Math.max(0, start.sent - sent),
         sentEnd: next?.sent ?? sentPcm.length,
         returnedEnd: next?.returned ?? this.#returnedSamples,
         framesEnd: next?.frames ?? this.#planned.length,

@@ -141,17 +141,17 @@ function play(recorder: CallRecorder, frames: number, returns: Array<[number, In
 
 /**
  * The gateway's echo of frames [from, to): frame f comes back `delay` frames
- * after it was sent, except while the gateway stood still (`heldFrom` to
- * `heldUntil` ms): what was due then leaves when it wakes, and its backlog
- * goes at most one frame per 5 ms (the live pacer's catch-up rate). `audio`
- * picks what comes back for frame f (its echo by default).
+ * after it was sent, except while the gateway stood still (each `held`
+ * stretch, [from, until) in ms): what was due then leaves when it wakes, and
+ * its backlog goes at most one frame per 5 ms (the live pacer's catch-up
+ * rate). `audio` picks what comes back for frame f (its echo by default).
  */
-function echo(from: number, to: number, delay: number, held?: { heldFrom: number; heldUntil: number }, audio: (f: number) => Int16Array = frame): Array<[number, Int16Array]> {
+function echo(from: number, to: number, delay: number, held: Array<[number, number]> = [], audio: (f: number) => Int16Array = frame): Array<[number, Int16Array]> {
   const out: Array<[number, Int16Array]> = [];
   let previous = -Infinity;
   for (let f = from; f < to; f++) {
     const due = (f + delay) * 20 + 1;
-    const base = held && due >= held.heldFrom && due < held.heldUntil ? held.heldUntil : due;
+    const base = held.find(([start, until]) => due >= start && due < until)?.[1] ?? due;
     previous = Math.max(base, previous + 5);
     out.push([previous, audio(f)]);
   }
@@ -161,7 +161,7 @@ function echo(from: number, to: number, delay: number, held?: { heldFrom: number
 test('a gateway that stalls without losing anything (its echo held back, then a burst) still echoes: the segment is analysed from before the gap', async () => {
   // 800 ms of nothing back while the simulator sent on time (another process starved), then the whole backlog.
   const recorder = new CallRecorder(1e6, 10);
-  play(recorder, 300, echo(0, 298, 2, { heldFrom: 2000, heldUntil: 2800 }));
+  play(recorder, 300, echo(0, 298, 2, [[2000, 2800]]));
   const analysis = await recorder.analyse(4000, correlate);
   assert.equal(analysis.echo.correlation, 1, 'the echo was whole');
   assert.equal(analysis.echo.lagSamples, 0, "the first segment's lag");
@@ -171,10 +171,23 @@ test('a gateway that stalls without losing anything (its echo held back, then a 
   assert.ok(Math.min(...analysis.roundTripSamplesMs) >= 40, 'none earlier than the echo delay');
 });
 
+test('a gateway already behind by more than the search range when it stalls again: searched from its returned position', async () => {
+  // Held 700 ms, then again 50 ms into working off its backlog: at the second gap it is 27 frames (540 ms) behind.
+  const recorder = new CallRecorder(1e6, 10);
+  play(recorder, 300, echo(0, 298, 2, [
+    [300, 1000],
+    [1050, 1800],
+  ]));
+  const analysis = await recorder.analyse(4000, correlate);
+  assert.equal(analysis.echo.correlation, 1, 'the echo was whole');
+  // All but the 13 frames before the first gap, too short a segment to judge.
+  assert.equal(analysis.roundTripSamplesMs.length, 298 - 13);
+});
+
 test('a media worker lost mid-call (socket kept): its in-flight frames are gone, the ones sent meanwhile come back late at a new lag', async () => {
   // Frames 98-100 were on the dead worker; 101 on waited 600 ms for the new one, which echoes with 3 frames' delay.
   const recorder = new CallRecorder(1e6, 10);
-  play(recorder, 300, [...echo(0, 98, 2), ...echo(101, 297, 3, { heldFrom: 0, heldUntil: 2600 })]);
+  play(recorder, 300, [...echo(0, 98, 2), ...echo(101, 297, 3, [[0, 2600]])]);
   const analysis = await recorder.analyse(4000, correlate);
   assert.ok(analysis.echo.correlation >= 0.98, `both sides of the move echo: ${analysis.echo.correlation}`);
   assert.equal(analysis.roundTripSamplesMs.length, 98 + 196, 'every returned frame timed against its own');
@@ -205,7 +218,7 @@ test('after a gap, audio that is not an echo still scores low from either start:
   };
   for (const [name, audio] of Object.entries(cases)) {
     const recorder = new CallRecorder(1e6, 10);
-    play(recorder, 300, [...echo(0, 98, 2), ...echo(98, 298, 2, { heldFrom: 2000, heldUntil: 2800 }, audio)]);
+    play(recorder, 300, [...echo(0, 98, 2), ...echo(98, 298, 2, [[2000, 2800]], audio)]);
     const analysis = await recorder.analyse(4000, correlate);
     assert.ok(analysis.echo.correlation < 0.2, `${name}: ${analysis.echo.correlation}`);
     assert.ok(analysis.roundTripSamplesMs.length <= 98, `${name}: no round trip where there is no echo`);
