@@ -124,12 +124,15 @@ test("a gap while the simulator itself stood still (its sends stopped too) is no
   assert.ok(analysis.sendLagMs.max >= 490, 'the stall shows where it belongs: in the send lag');
 });
 
+/** Returned frames: arrival time (ms) and audio. */
+type Returns = Array<[number, Int16Array]>;
+
 /**
  * What the recorder saw, in time order: frame k sent at k * 20 ms (on time),
  * and each returned frame at its arrival time. The returned frames come from
  * `returns` (arrival ms, audio), sorted here.
  */
-function play(recorder: CallRecorder, frames: number, returns: Array<[number, Int16Array]>): void {
+function play(recorder: CallRecorder, frames: number, returns: Returns): void {
   const back = [...returns].sort((a, b) => a[0] - b[0]);
   let j = 0;
   for (let k = 0; k < frames; k++) {
@@ -146,8 +149,8 @@ function play(recorder: CallRecorder, frames: number, returns: Array<[number, In
  * its backlog goes at most one frame per 5 ms (the live pacer's catch-up
  * rate). `audio` picks what comes back for frame f (its echo by default).
  */
-function echo(from: number, to: number, delay: number, held: Array<[number, number]> = [], audio: (f: number) => Int16Array = frame): Array<[number, Int16Array]> {
-  const out: Array<[number, Int16Array]> = [];
+function echo(from: number, to: number, delay: number, held: Array<[number, number]> = [], audio: (f: number) => Int16Array = frame): Returns {
+  const out: Returns = [];
   let previous = -Infinity;
   for (let f = from; f < to; f++) {
     const due = (f + delay) * 20 + 1;
