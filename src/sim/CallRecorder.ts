@@ -8,7 +8,8 @@
  *
  * Round trip of returned frame j: its newest sample n_j (in the returned
  * stream) came from sent sample n_j - lag, which sits in sent frame
- * f = floor((n_j - lag) / 160); round trip = arrival_j - planned(f). It is only
+ * f = floor((n_j - lag) / 160); round trip = arrival_j - planned(f) (both
+ * counted from its segment's start). It is only
  * computed when the returned audio is an echo of the sent audio
  * (correlation >= ECHO_MIN_CORRELATION); otherwise the lag means nothing.
  *
@@ -18,13 +19,26 @@
  * RETURN_GAP_MS or more in the returned audio (frames the gateway lost with a
  * media worker, on the same stream) starts a segment too, for the same
  * reason. Each segment is analysed on its own; the call's correlation is the
- * lowest of them. A gap while the simulator itself stood still (its sends
- * stopped as long, as when its own event loop is starved) is not one: the
- * gateway's audio waited in the socket, nothing was lost and the lag is the
- * same, and a segment cut there would start its sent side after the burst of
- * frames owed since (seen in the security suite on a loaded machine: a
- * perfect echo analysed at 0.157 because the burst put the lag past the
- * search range).
+ * lowest of them. Where in the sent audio a segment's echo resumes is not
+ * known. If the gateway lost what it held, it resumes with audio sent shortly
+ * before the segment began. If it only stalled (another process starved of
+ * CPU, its frames waiting in a socket), the returned burst echoes audio sent
+ * before the gap, as far back as the lag before it: searched from the
+ * segment's start, that lag is past the search range (the demo's 0.01 on a
+ * busy box). A gateway may also do both (a lost worker's in-flight frames
+ * gone, the ones sent while its calls moved delivered late). So a segment
+ * after the first is searched over every sent position its echo can start
+ * at. The earliest is its own returned position less the search range: the
+ * first segment's echo lags by no more, and audio lost since only moves the
+ * echo later (a gateway that held everything resumes there, however far
+ * behind it had fallen before the gap). The latest is the sent position
+ * when the segment began: nothing can echo audio not yet sent. It is still
+ * only the call's own audio near the gap, so audio that is not an echo
+ * scores low. A gap while the simulator
+ * itself stood still (its sends stopped as long, as when its own event loop
+ * is starved) is not one: the gateway's audio waited in the socket, nothing
+ * was lost and the lag is the same (seen in the security suite on a loaded
+ * machine: a perfect echo analysed at 0.157 when such a gap was cut).
  */
 import { GrowableFloat64, GrowableInt16 } from './Growable.js';
 import { SAMPLES_PER_FRAME } from './constants.js';
@@ -50,6 +64,13 @@ export interface EchoAnalysis {
   returnedPcm: Int16Array;
 }
 
+/** Where a segment begins: in returned samples, and in sent samples and frames (its echo cannot start later). */
+interface SegmentStart {
+  returned: number;
+  sent: number;
+  frames: number;
+}
+
 export class CallRecorder {
   readonly #sent: GrowableInt16;
   readonly #returned: GrowableInt16;
@@ -64,8 +85,8 @@ export class CallRecorder {
   /** When the last frame actually left, and the longest pause between sends since the last returned frame. */
   #lastSentAtMs = Number.NaN;
   #longestSendPauseMs = 0;
-  /** Where each media stream after the first began: sent samples, returned samples, sent frames. */
-  readonly #streamStarts: Array<{ sent: number; returned: number; frames: number }> = [];
+  /** Where each media stream (or gap segment) after the first began. */
+  readonly #streamStarts: SegmentStart[] = [];
 
   constructor(maxSamples: number, lateThresholdMs: number) {
     this.#sent = new GrowableInt16(maxSamples);
@@ -114,53 +135,75 @@ export class CallRecorder {
 
   /** A new media stream opened after a lost one (or the returned audio had a gap): its echo is analysed as a segment of its own. */
   newStream(): void {
-    this.#streamStarts.push({ sent: this.#sent.length, returned: this.#returnedSamples, frames: this.#planned.length });
+    this.#streamStarts.push({ returned: this.#returnedSamples, sent: this.#sent.length, frames: this.#planned.length });
   }
 
   /**
    * One best-lag correlation per stream (a call that never lost its stream is
-   * one segment, analysed whatever its length). With several, a segment
-   * shorter than MIN_SEGMENT_SAMPLES either way is left out (too little audio
-   * to tell an echo from chance); the call's correlation is the lowest of the
-   * rest and its lag the first one's. Round trips use each segment's own lag.
+   * one segment, analysed whatever its length). With several, a segment whose
+   * returned or sent audio is shorter than MIN_SEGMENT_SAMPLES is left out
+   * (too little audio to tell an echo from chance); the call's correlation is
+   * the lowest of the rest and its lag the first one's. Round trips use each
+   * segment's own lag.
    */
   async analyse(maxLagSamples: number, correlate: Correlate): Promise<EchoAnalysis> {
     let sentPcm = this.#sent.toArray();
     let returnedPcm = this.#returned.toArray();
-    const starts = [{ sent: 0, returned: 0, frames: 0 }, ...this.#streamStarts];
+    const starts: SegmentStart[] = [{ returned: 0, sent: 0, frames: 0 }, ...this.#streamStarts];
     const whole = starts.length === 1;
     const segments = starts.map((start, k) => {
       const next = starts[k + 1];
+      // After the first, a segment's sent side starts a search range before its returned position (whole 20 ms frames):
+      // the first segment's echo lags by at most that, and audio lost since only moves the echo later.
+      const frames = k === 0 ? 0 : Math.max(0, Math.floor((start.returned - maxLagSamples) / SAMPLES_PER_FRAME));
+      const sent = frames * SAMPLES_PER_FRAME;
       return {
-        ...start,
+        returned: start.returned,
+        sent,
+        frames,
+        /** How far past `sent` the echo may start (0 for the first segment, whose echo lags behind its start instead). */
+        ahead: Math.max(0, start.sent - sent),
         sentEnd: next?.sent ?? sentPcm.length,
         returnedEnd: next?.returned ?? this.#returnedSamples,
         framesEnd: next?.frames ?? this.#planned.length,
+        /** Returned sample n of the segment echoes its sent sample n - lag (negative: the echo starts past `sent`). */
         lag: 0,
         correlation: Number.NaN,
       };
     });
-    for (const segment of segments) {
+    for (const [k, segment] of segments.entries()) {
       const sentLength = segment.sentEnd - segment.sent;
       const returnedLength = Math.min(segment.returnedEnd, returnedPcm.length) - segment.returned;
-      const enough = whole ? sentLength > 0 && returnedLength > 0 : sentLength >= MIN_SEGMENT_SAMPLES && returnedLength >= MIN_SEGMENT_SAMPLES;
-      if (!enough) continue;
-      // One stream: the whole recording travels to the analyser and back without a copy.
-      const best = whole
-        ? await correlate(sentPcm, returnedPcm, maxLagSamples)
-        : await correlate(sentPcm.slice(segment.sent, segment.sentEnd), returnedPcm.slice(segment.returned, segment.returned + returnedLength), maxLagSamples);
       if (whole) {
+        if (sentLength <= 0 || returnedLength <= 0) continue;
+        // One stream: the whole recording travels to the analyser and back without a copy.
+        const best = await correlate(sentPcm, returnedPcm, maxLagSamples);
         sentPcm = best.sent;
         returnedPcm = best.returned;
+        segment.lag = best.lagSamples;
+        segment.correlation = best.correlation;
+        continue;
       }
-      segment.lag = best.lagSamples;
+      if (sentLength < MIN_SEGMENT_SAMPLES || returnedLength < MIN_SEGMENT_SAMPLES) continue;
+      const sent = sentPcm.slice(segment.sent, segment.sentEnd);
+      const returned = returnedPcm.slice(segment.returned, segment.returned + returnedLength);
+      if (k === 0) {
+        const best = await correlate(sent, returned, maxLagSamples);
+        segment.lag = best.lagSamples;
+        segment.correlation = best.correlation;
+        continue;
+      }
+      // Roles swapped: the sent side leads the returned one by 0..ahead samples, and every returned sample is compared.
+      const best = await correlate(returned, sent, segment.ahead);
+      segment.lag = -best.lagSamples;
       segment.correlation = best.correlation;
     }
     const analysed = segments.filter((s) => !Number.isNaN(s.correlation));
     const echo =
       analysed.length === 0
         ? { lagSamples: 0, correlation: 0 }
-        : { lagSamples: analysed[0]!.lag, correlation: round3(Math.min(...analysed.map((s) => s.correlation))) };
+        : // The lag counted from where the segment began (for the first, the call's start), as the report has always said.
+          { lagSamples: analysed[0]!.ahead + analysed[0]!.lag, correlation: round3(Math.min(...analysed.map((s) => s.correlation))) };
     const roundTripSamplesMs: number[] = [];
     let k = 0;
     for (let j = 0; j < this.#arrivals.length; j++) {
