@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { startRedisServer, type RedisServer } from './redisServer.js';
 import { clusterAddress } from '../../src/platform/store/redisClient.js';
+import { keySlot } from '../../src/platform/store/redisKeySlot.js';
 
 export interface RedisCluster {
   /** The platform's address for it (what `--redis-cluster host:port,...` becomes). */
@@ -21,6 +22,8 @@ export interface RedisCluster {
   nodes: RedisServer[];
   /** A cluster client for checks (key slots, FLUSHALL on every master). */
   raw: Cluster;
+  /** The node that serves a key's slot (the slots are split evenly, in node order, and never moved here). */
+  nodeOf(key: string): RedisServer;
   stop(): Promise<void>;
 }
 
@@ -29,16 +32,16 @@ const STATE_WAIT_MS = 15_000;
 
 export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'ttma-cluster-'));
+  const step = Math.ceil(SLOTS / masters);
   const nodes: RedisServer[] = [];
   const clients: Redis[] = [];
   try {
     for (let i = 0; i < masters; i++) {
       const nodeDir = join(dir, `n${i}`);
       await mkdir(nodeDir);
-      nodes.push(await startRedisServer(undefined, { args: ['--cluster-enabled', 'yes', '--dir', nodeDir, '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] }));
+      nodes.push(await startNode(nodeDir));
     }
     for (const node of nodes) clients.push(new Redis(node.url));
-    const step = Math.ceil(SLOTS / masters);
     await Promise.all(clients.map((client, i) => client.call('CLUSTER', 'ADDSLOTSRANGE', String(i * step), String(Math.min(SLOTS, (i + 1) * step) - 1))));
     for (const node of nodes.slice(1)) await clients[0]!.call('CLUSTER', 'MEET', '127.0.0.1', String(node.port));
     await waitForState(clients);
@@ -55,12 +58,27 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     url,
     nodes,
     raw,
+    nodeOf: (key) => nodes[Math.floor(keySlot(key) / step)]!,
     stop: async () => {
       raw.disconnect();
       await Promise.all(nodes.map((n) => n.stop()));
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One cluster node. A free port can be taken by another process on this shared machine before
+ * redis-server binds it (it then exits 1, saying so on stdout): a new port, three tries at most.
+ */
+async function startNode(dir: string): Promise<RedisServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisServer(undefined, { args: ['--cluster-enabled', 'yes', '--dir', dir, '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] });
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
 }
 
 /** Every node says `cluster_state:ok` and knows every other (bounded). */

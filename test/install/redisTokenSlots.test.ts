@@ -4,7 +4,7 @@
  * other command (or MULTI block) spans two slots. Watched with MONITOR on a
  * real redis-server (it lists each command a script runs, as source `lua`),
  * while the store does everything it does; slots computed with the
- * cluster's CRC16 (test/helpers/redisKeySlot.ts, pinned here to answers of a
+ * cluster's CRC16 (src/platform/store/redisKeySlot.ts, pinned here to answers of a
  * cluster-enabled redis-server's CLUSTER KEYSLOT).
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import { RedisInstallTokenStore } from '../../src/platform/installTokens/RedisInstallTokenStore.js';
 import { auditEntry } from '../../src/platform/installTokens/InstallTokenStore.js';
 import { newInstallToken, sealInstallPayload, secretDigestHex } from '../../src/wire/installToken.js';
-import { keySlot } from '../helpers/redisKeySlot.js';
+import { keySlot } from '../../src/platform/store/redisKeySlot.js';
 import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redisCluster.js';
 

@@ -108,7 +108,27 @@ function createClusterClient(seeds: ClusterSeed[], commandTimeoutMs: number): Cl
  * itself only: INFO, CONFIG GET. On a cluster these otherwise go to one node picked at random.
  */
 export function masters(redis: RedisClient): Redis[] {
-  return redis instanceof Cluster ? redis.nodes('master') : [redis];
+  if (!(redis instanceof Cluster)) return [redis];
+  const nodes = redis.nodes('master');
+  // Before the slot map is known there is no node to ask: not "every node said yes".
+  if (nodes.length === 0) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis cluster: no master known yet', 503);
+  return nodes;
+}
+
+/**
+ * On a cluster, the lowest slot each master serves (one key there lives on that master, and
+ * moves with its slot if it is resharded); on a single Redis, none. A master that restarts
+ * empty loses only its own slots, so a marker that must see any loss needs one per master.
+ */
+export function masterSlots(redis: RedisClient): number[] {
+  if (!(redis instanceof Cluster)) return [];
+  const lowest = new Map<string, number>();
+  redis.slots.forEach((owners, slot) => {
+    const master = owners?.[0];
+    if (master !== undefined && !lowest.has(master)) lowest.set(master, slot);
+  });
+  if (lowest.size === 0) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis cluster: no slot map yet', 503);
+  return [...lowest.values()];
 }
 
 /** Waits (bounded) for the connection; false when it did not come up. */
