@@ -10,9 +10,8 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { startRedisServer, type RedisServer } from './redisServer.js';
+import { prefixedStores, startRedisServer, type RedisServer } from './redisServer.js';
 import { clusterAddress } from '../../src/platform/store/redisClient.js';
 import { keySlot } from '../../src/platform/store/redisKeySlot.js';
 
@@ -94,16 +93,5 @@ async function waitForState(clients: Redis[]): Promise<void> {
 
 /** As `prefixedRedisStores`, on one cluster for the file: a fresh prefix per store and a twin on it. */
 export async function prefixedClusterStores<S extends object, O>(make: (url: string, prefix: string, options?: O) => S) {
-  const cluster = await startRedisCluster();
-  const prefixes = new WeakMap<S, string>();
-  return {
-    store: (options?: O): S => {
-      const prefix = `t${randomUUID().slice(0, 8)}`;
-      const store = make(cluster.url, prefix, options);
-      prefixes.set(store, prefix);
-      return store;
-    },
-    twin: (store: S): S => make(cluster.url, prefixes.get(store) ?? 'none'),
-    close: (): Promise<void> => cluster.stop(),
-  };
+  return prefixedStores(await startRedisCluster(), make);
 }
