@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { RedisCapStore } from '../../src/platform/store/RedisCapStore.js';
 import { clusterAddress, clusterSeeds } from '../../src/platform/store/redisClient.js';
 import { StoreDataLostError, isTtmaError } from '../../src/errors.js';
+import { runPlatformCommand } from '../../src/platform/cli.js';
 import { redisUnavailable } from '../helpers/redisServer.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redisCluster.js';
 
@@ -28,6 +29,14 @@ describe('the redis cluster seed list (--redis-cluster, TTMA_REDIS_CLUSTER)', ()
     for (const bad of ['', 'a:1,', 'a', 'a:0', 'a:65536', 'redis://a:1', 'a:1/x', 'a b:1', Array.from({ length: 65 }, (_, i) => `h:${i + 1}`).join(',')]) {
       assert.throws(() => clusterSeeds(bad), (err) => isTtmaError(err, 'TTMA_ERR_CONFIG'), bad);
     }
+  });
+});
+
+describe('ttma platform --redis-cluster', () => {
+  const base = ['--provider-url', 'http://127.0.0.1:1', '--provider-api-key-file', '/nonexistent'];
+  it('refuses it together with --redis-url, and a bad seed, at start (TTMA_ERR_CONFIG)', async () => {
+    await assert.rejects(runPlatformCommand([...base, '--redis-url', 'redis://127.0.0.1:1', '--redis-cluster', '127.0.0.1:2']), (err) => isTtmaError(err, 'TTMA_ERR_CONFIG') && /not both/.test(err.message));
+    await assert.rejects(runPlatformCommand([...base, '--redis-cluster', 'nope']), (err) => isTtmaError(err, 'TTMA_ERR_CONFIG') && /"nope"/.test(err.message));
   });
 });
 
