@@ -84,6 +84,7 @@ export const PLATFORM_FLAGS = {
   'deployment-file': { type: 'string' },
   'rate-limit': { type: 'string' },
   'redis-url': { type: 'string' },
+  'redis-cluster': { type: 'string' },
   'state-dir': { type: 'string' },
   'recordings-dir': { type: 'string' },
   'recording-origins': { type: 'string' },

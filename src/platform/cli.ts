@@ -4,7 +4,7 @@
  *   ttma platform [--port N] --provider-url URL (--provider-api-key-file F | --provider-api-key-secret NAME)
  *                 [--webhook-public-key-file F] [--admin-token-file F]
  *                 [--connection-id ID] [--deployment-file F] [--rate-limit N]
- *                 [--redis-url redis://HOST:PORT | --state-dir DIR] [--recordings-dir DIR]
+ *                 [--redis-url redis://HOST:PORT | --redis-cluster HOST:PORT,... | --state-dir DIR] [--recordings-dir DIR]
  *                 [--gateway-bundle F --skill-bundle F] [--public-url URL] [--install-redis-url URL]
  *                 [--client-address-header NAME] [--approved-tunnel-domains DOMAIN,DOMAIN]
  *                 [--config FILE] [--print-config]
@@ -36,13 +36,14 @@ import { PlatformServer } from './PlatformServer.js';
 import { StateJournal } from './store/StateJournal.js';
 import { DEFAULT_METADATA_HOST, secretManagerTarget } from './vault/secretManager.js';
 import { vaultProviderKey, type VaultSettings } from './vault/vaultProviderKey.js';
+import { clusterAddress } from './store/redisClient.js';
 import type { RegisterDeploymentInput } from './DeploymentRegistry.js';
 
 const USAGE =
   'usage: ttma platform [--port N] --provider-url URL (--provider-api-key-file FILE | --provider-api-key-secret projects/P/secrets/S[/versions/V]) ' +
   '[--secret-manager-url URL] [--provider-api-key-refresh-sec N] ' +
   '[--webhook-public-key-file FILE] [--admin-token-file FILE] [--connection-id ID] [--deployment-file FILE] [--rate-limit N] ' +
-  '[--redis-url redis://HOST:PORT | --state-dir DIR] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] [--recording-origins URL,URL] ' +
+  '[--redis-url redis://HOST:PORT | --redis-cluster HOST:PORT,HOST:PORT | --state-dir DIR] [--call-retention-days N] [--call-retention-max N] [--streamless-grace-sec N] [--recordings-dir DIR] [--recording-origins URL,URL] ' +
   '[--gateway-bundle FILE --skill-bundle FILE] [--public-url URL] [--install-redis-url URL] [--client-address-header NAME] [--approved-tunnel-domains DOMAIN,DOMAIN] [--config FILE] [--print-config]';
 /** Bundles are read whole into memory and served from there. */
 const MAX_BUNDLE_BYTES = 256 * 1024 * 1024;
@@ -254,7 +255,7 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     adminTokenFile: loaded.secrets.adminToken.path ?? undefined,
     connectionId: s.connectionId,
     deploymentFile: loaded.secrets.deployment.path ?? undefined,
-    redisUrl: s.redisUrl,
+    redisUrl: redisAddress(s.redisUrl, s.redisCluster),
     stateDir: s.stateDir,
     recordingsDir: s.recordingsDir,
     recordingOrigins: s.recordingOrigins?.split(',').map((o) => o.trim()).filter((o) => o.length > 0),
@@ -269,6 +270,12 @@ function parseCommandLine(argv: string[]): { args: PlatformArgs; loaded: LoadedP
     approvedTunnelDomains: s.approvedTunnelDomains,
   };
   return { args, loaded, printConfig: values['print-config'] === true };
+}
+
+/** The one Redis the stores use: a URL, or a cluster's seeds as the address the stores take; never both. */
+function redisAddress(url: string | undefined, cluster: string | undefined): string | undefined {
+  if (url && cluster) throw new TtmaError(ErrorCodes.CONFIG, 'give redisUrl (--redis-url, REDIS_URL) or redisCluster (--redis-cluster, TTMA_REDIS_CLUSTER), not both');
+  return cluster ? clusterAddress(cluster) : url;
 }
 
 function wholeNumber(key: string, text: string | undefined): Record<string, number> {

@@ -156,7 +156,11 @@ export function useRedisServer(): { readonly server: RedisServer; readonly raw: 
  * the same prefix (a second connection, as a second platform process would).
  */
 export async function prefixedRedisStores<S extends object, O>(make: (url: string, prefix: string, options?: O) => S) {
-  const server = await startRedisServer();
+  return prefixedStores(await startRedisServer(), make);
+}
+
+/** As `prefixedRedisStores`, on a server (or cluster) already started, stopped by `close`. */
+export function prefixedStores<S extends object, O>(server: { url: string; stop(): Promise<void> }, make: (url: string, prefix: string, options?: O) => S) {
   const prefixes = new WeakMap<S, string>();
   return {
     store: (options?: O): S => {

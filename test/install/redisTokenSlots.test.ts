@@ -4,7 +4,7 @@
  * other command (or MULTI block) spans two slots. Watched with MONITOR on a
  * real redis-server (it lists each command a script runs, as source `lua`),
  * while the store does everything it does; slots computed with the
- * cluster's CRC16 (test/helpers/redisKeySlot.ts, pinned here to answers of a
+ * cluster's CRC16 (src/platform/store/redisKeySlot.ts, pinned here to answers of a
  * cluster-enabled redis-server's CLUSTER KEYSLOT).
  */
 import assert from 'node:assert/strict';
@@ -13,8 +13,9 @@ import type { Redis } from 'ioredis';
 import { RedisInstallTokenStore } from '../../src/platform/installTokens/RedisInstallTokenStore.js';
 import { auditEntry } from '../../src/platform/installTokens/InstallTokenStore.js';
 import { newInstallToken, sealInstallPayload, secretDigestHex } from '../../src/wire/installToken.js';
-import { keySlot } from '../helpers/redisKeySlot.js';
+import { keySlot } from '../../src/platform/store/redisKeySlot.js';
 import { redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { startRedisCluster, type RedisCluster } from '../helpers/redisCluster.js';
 
 /** Which arguments are keys: 'all' after the name, or the positions. */
 const KEY_ARGS: Record<string, 'all' | number[]> = {
@@ -135,5 +136,32 @@ describe('the Redis install-token store on Redis Cluster terms', { skip: redisUn
       }
     }
     assert.equal(scripts.size, 4, 'put, take, revoke and revoke-deployment each ran');
+  });
+});
+
+describe('the Redis install-token store on a real three-master Redis Cluster', { skip: redisUnavailable() }, () => {
+  let cluster: RedisCluster | undefined;
+  let store: RedisInstallTokenStore;
+  before(async () => {
+    cluster = await startRedisCluster();
+    store = new RedisInstallTokenStore({ url: cluster.url, prefix: 'slots:' });
+    assert.equal(await store.ready(), true);
+  });
+  after(async () => {
+    await store?.close();
+    await cluster?.stop();
+  });
+
+  test('put, take, revoke and a deployment\'s revocation leave nothing but the audit, on every master', async () => {
+    const tokens = Array.from({ length: 4 }, () => sealed('dep-c'));
+    for (const t of tokens) await store.put(t.record, 60_000);
+    const [first, ...rest] = tokens as [ReturnType<typeof sealed>, ...ReturnType<typeof sealed>[]];
+    assert.equal((await store.take(first.id, first.digest, Date.now())).kind, 'taken');
+    // Three tokens at once: their locators are in three different slots (the MONITOR test above cannot see that).
+    assert.ok(new Set(rest.map((t) => keySlot(`slots:tokendep:${t.id}`))).size > 1, 'locators in more than one slot');
+    assert.deepEqual((await store.revokeDeployment('dep-c')).map((r) => r.envelope.id).sort(), rest.map((t) => t.id).sort());
+    await store.appendAudit(auditEntry(Date.now(), first.id, 'dep-c', 'redeemed', { mintedAt: null, expiresAt: null }, null));
+    assert.deepEqual(await store.rawKeysForTest(), ['slots:audit']);
+    for (const t of tokens) assert.equal(await store.has(t.id), false);
   });
 });

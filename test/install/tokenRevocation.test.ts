@@ -14,6 +14,7 @@ import { MemoryInstallTokenStore, type InstallAuditEntry, type InstallTokenStore
 import { RedisInstallTokenStore } from '../../src/platform/installTokens/RedisInstallTokenStore.js';
 import { openInstallEnvelope, parseInstallToken } from '../../src/wire/installToken.js';
 import { redisUnavailable, startRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { startRedisCluster } from '../helpers/redisCluster.js';
 import { adminHeaders, call, type Harness } from '../platform/helpers.js';
 import { deploymentInput, mint, redeem, startInstallPlatform, installBundles } from './helpers.js';
 
@@ -43,14 +44,14 @@ async function refusedAsGone(h: Harness, token: string, why: RegExp = /unknown, 
   assert.match(res.body.error.message, why);
 }
 
-for (const kind of ['embedded', 'redis'] as const) {
+for (const kind of ['embedded', 'redis', 'redis cluster'] as const) {
   describe(`install token revocation (${kind} store)`, () => {
-    const skip = kind === 'redis' ? redisUnavailable() : undefined;
-    let redis: RedisServer | undefined;
+    const skip = kind === 'embedded' ? undefined : redisUnavailable();
+    let redis: { url: string; stop(): Promise<void> } | undefined;
     const stores: InstallTokenStore[] = [];
     const platforms: Harness[] = [];
     before(async () => {
-      if (kind === 'redis' && !skip) redis = await startRedisServer();
+      if (kind !== 'embedded' && !skip) redis = kind === 'redis' ? await startRedisServer() : await startRedisCluster();
     });
     after(async () => {
       for (const p of platforms) await p.close();
@@ -58,7 +59,7 @@ for (const kind of ['embedded', 'redis'] as const) {
       await redis?.stop();
     });
     const start = async (): Promise<{ h: Harness; store: InstallTokenStore }> => {
-      const store = kind === 'redis' ? new RedisInstallTokenStore({ url: redis!.url, prefix: `r${stores.length}:` }) : new MemoryInstallTokenStore();
+      const store = kind !== 'embedded' ? new RedisInstallTokenStore({ url: redis!.url, prefix: `r${stores.length}:` }) : new MemoryInstallTokenStore();
       stores.push(store);
       const h = await startInstallPlatform({ ...BUNDLES, store, redeemRateLimit: OPEN_RATE, redeemRateLimitPerToken: OPEN_RATE });
       platforms.push(h);

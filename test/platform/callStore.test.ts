@@ -18,6 +18,7 @@ import { RedisCallStore } from '../../src/platform/store/RedisCallStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
 import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { prefixedClusterStores } from '../helpers/redisCluster.js';
 import { StateJournal } from '../../src/platform/store/StateJournal.js';
 import { stateDirs } from '../helpers/stateDirs.js';
 
@@ -328,6 +329,7 @@ it('the embedded store finds its unsettled calls again when its state directory 
 
 const skip = redisUnavailable();
 suite('redis', () => prefixedRedisStores((url, prefix, options) => new RedisCallStore({ url, prefix, ...options })), skip);
+suite('redis cluster (three masters)', () => prefixedClusterStores((url, prefix, options) => new RedisCallStore({ url, prefix, ...options })), skip);
 
 describe('redis call store: layout, retention and failure', { skip }, () => {
   const redisFx = useRedisServer();

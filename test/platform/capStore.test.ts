@@ -10,7 +10,8 @@ import { MemoryCapStore } from '../../src/platform/store/MemoryCapStore.js';
 import { RedisCapStore } from '../../src/platform/store/RedisCapStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { StoreDataLostError, isTtmaError } from '../../src/errors.js';
-import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { redisUnavailable, startRedisServer, useRedisServer } from '../helpers/redisServer.js';
+import { startRedisCluster } from '../helpers/redisCluster.js';
 import { SETTLE_SCRIPT } from '../../src/platform/store/capScripts.js';
 import { stateDirs } from '../helpers/stateDirs.js';
 
@@ -205,27 +206,26 @@ suite('embedded, journaled to a state directory', async () => {
 });
 
 const skip = redisUnavailable();
-let redis: RedisServer | undefined;
-suite(
-  'redis',
-  async () => {
-    redis = await startRedisServer();
-    const store = new RedisCapStore({ url: redis.url, prefix: `t${process.pid}` });
-    const twin = new RedisCapStore({ url: redis.url, prefix: `t${process.pid}` });
-    assert.equal(await store.ready(), true);
-    assert.equal(await twin.ready(), true);
-    return {
-      store,
-      twin,
-      close: async () => {
-        await store.close();
-        await twin.close();
-        await redis?.stop();
-      },
-    };
-  },
-  skip,
-);
+
+/** Two clients on one prefix of a server (or cluster) started for the suite, stopped with it. */
+async function redisPair(server: { url: string; stop(): Promise<void> }): Promise<Made> {
+  const store = new RedisCapStore({ url: server.url, prefix: `t${process.pid}` });
+  const twin = new RedisCapStore({ url: server.url, prefix: `t${process.pid}` });
+  assert.equal(await store.ready(), true);
+  assert.equal(await twin.ready(), true);
+  return {
+    store,
+    twin,
+    close: async () => {
+      await store.close();
+      await twin.close();
+      await server.stop();
+    },
+  };
+}
+
+suite('redis', async () => redisPair(await startRedisServer()), skip);
+suite('redis cluster (three masters)', async () => redisPair(await startRedisCluster()), skip);
 
 describe('redis cap store: settling calls it reserved for before counts were kept per period, and a raced settlement', { skip }, () => {
   const redis = useRedisServer();

@@ -16,6 +16,7 @@ import type { DashboardStore } from '../../src/platform/store/DashboardStore.js'
 import { MemoryDashboardStore } from '../../src/platform/store/MemoryDashboardStore.js';
 import { RedisDashboardStore } from '../../src/platform/store/RedisDashboardStore.js';
 import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { prefixedClusterStores } from '../helpers/redisCluster.js';
 
 interface Made {
   store(): DashboardStore;
@@ -99,6 +100,7 @@ suite('embedded', async () => ({ store: () => new MemoryDashboardStore(), twin: 
 
 const skip = redisUnavailable();
 suite('redis', async () => prefixedRedisStores<DashboardStore, undefined>((url, prefix) => new RedisDashboardStore({ url, prefix })), skip);
+suite('redis cluster (three masters)', async () => prefixedClusterStores<DashboardStore, undefined>((url, prefix) => new RedisDashboardStore({ url, prefix })), skip);
 
 describe('redis dashboard store: layout, links across processes, failure', { skip }, () => {
   const redisFx = useRedisServer();

@@ -13,7 +13,8 @@ import { DeploymentRegistry, MemoryDeploymentStore, type DeploymentStore } from 
 import { RedisDeploymentStore } from '../../src/platform/store/RedisDeploymentStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
-import { redisUnavailable, startRedisServer, useRedisServer, type RedisServer } from '../helpers/redisServer.js';
+import { redisUnavailable, startRedisServer, useRedisServer } from '../helpers/redisServer.js';
+import { startRedisCluster } from '../helpers/redisCluster.js';
 import { stateDirs } from '../helpers/stateDirs.js';
 
 let numberSeq = 0;
@@ -149,31 +150,28 @@ suite('embedded, journaled to a state directory', async () => {
 });
 
 const skip = redisUnavailable();
-let redis: RedisServer | undefined;
 const opened: RedisDeploymentStore[] = [];
-suite(
-  'redis',
-  async () => {
-    redis = await startRedisServer();
-    const url = redis.url;
-    return {
-      pair: async () => {
-        const prefix = `t${randomUUID().slice(0, 8)}`;
-        const pair = [new RedisDeploymentStore({ url, prefix }), new RedisDeploymentStore({ url, prefix })] as const;
-        opened.push(...pair);
-        for (const s of pair) assert.equal(await s.ready(), true);
-        // Each process's cache works only once its change subscription is up.
-        await eventually(async () => pair.every((s) => s.cacheLive));
-        return [pair[0], pair[1]];
-      },
-      close: async () => {
-        await Promise.all(opened.map((s) => s.close()));
-        await redis?.stop();
-      },
-    };
-  },
-  skip,
-);
+/** Pairs of processes on one server (or cluster) started for the suite, stopped with it. */
+function redisPairs(server: { url: string; stop(): Promise<void> }): Made {
+  const url = server.url;
+  return {
+    pair: async () => {
+      const prefix = `t${randomUUID().slice(0, 8)}`;
+      const pair = [new RedisDeploymentStore({ url, prefix }), new RedisDeploymentStore({ url, prefix })] as const;
+      opened.push(...pair);
+      for (const s of pair) assert.equal(await s.ready(), true);
+      // Each process's cache works only once its change subscription is up.
+      await eventually(async () => pair.every((s) => s.cacheLive));
+      return [pair[0], pair[1]];
+    },
+    close: async () => {
+      await Promise.all(opened.map((s) => s.close()));
+      await server.stop();
+    },
+  };
+}
+suite('redis', async () => redisPairs(await startRedisServer()), skip);
+suite('redis cluster (three masters)', async () => redisPairs(await startRedisCluster()), skip);
 
 describe('redis deployment store: layout and failure', { skip }, () => {
   const redisFx = useRedisServer();

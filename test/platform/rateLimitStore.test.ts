@@ -18,6 +18,7 @@ import { MemoryRateLimitStore } from '../../src/platform/store/MemoryRateLimitSt
 import type { RateLimitSettings, RateLimitStore } from '../../src/platform/store/RateLimitStore.js';
 import { RedisRateLimitStore } from '../../src/platform/store/RedisRateLimitStore.js';
 import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { prefixedClusterStores } from '../helpers/redisCluster.js';
 
 interface Made {
   store(settings: RateLimitSettings): RateLimitStore;
@@ -100,6 +101,7 @@ suite('embedded', async () => ({ store: (settings) => new MemoryRateLimitStore(s
 
 const skip = redisUnavailable();
 suite('redis', () => prefixedRedisStores<RateLimitStore, RateLimitSettings>((url, prefix, settings) => new RedisRateLimitStore({ url, prefix, settings: settings ?? SLOW })), skip);
+suite('redis cluster (three masters)', () => prefixedClusterStores<RateLimitStore, RateLimitSettings>((url, prefix, settings) => new RedisRateLimitStore({ url, prefix, settings: settings ?? SLOW })), skip);
 
 describe('redis rate limits: layout, leases across processes, failure', { skip }, () => {
   const redisFx = useRedisServer();

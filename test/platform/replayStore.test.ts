@@ -14,6 +14,7 @@ import { MemoryReplayStore } from '../../src/platform/store/MemoryReplayStore.js
 import { RedisReplayStore } from '../../src/platform/store/RedisReplayStore.js';
 import type { ReplayStore } from '../../src/platform/store/ReplayStore.js';
 import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { prefixedClusterStores } from '../helpers/redisCluster.js';
 
 interface Made {
   store(ttlMs: number): ReplayStore;
@@ -85,10 +86,9 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
 suite('embedded', async () => ({ store: (ttlMs) => new MemoryReplayStore(ttlMs), twin: (store) => store, close: async () => undefined }));
 
 const skip = redisUnavailable();
-suite('redis', async () => {
-  const made = await prefixedRedisStores<ReplayStore, number>((url, prefix, ttlMs) => new RedisReplayStore({ url, prefix, ttlMs: ttlMs ?? 60_000 }));
-  return made;
-}, skip);
+const replayStore = (url: string, prefix: string, ttlMs?: number): ReplayStore => new RedisReplayStore({ url, prefix, ttlMs: ttlMs ?? 60_000 });
+suite('redis', () => prefixedRedisStores(replayStore), skip);
+suite('redis cluster (three masters)', () => prefixedClusterStores(replayStore), skip);
 
 describe('redis replay store: layout and failure', { skip }, () => {
   const redisFx = useRedisServer();

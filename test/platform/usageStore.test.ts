@@ -20,6 +20,7 @@ import { MemoryUsageStore } from '../../src/platform/store/MemoryUsageStore.js';
 import { RedisUsageStore } from '../../src/platform/store/RedisUsageStore.js';
 import type { UsageEntry, UsageRetention, UsageStore } from '../../src/platform/store/UsageStore.js';
 import { prefixedRedisStores, redisUnavailable, useRedisServer } from '../helpers/redisServer.js';
+import { prefixedClusterStores } from '../helpers/redisCluster.js';
 import { stateDirs } from '../helpers/stateDirs.js';
 
 interface Made {
@@ -278,6 +279,7 @@ suite('embedded, journaled to a state directory', async () => {
 
 const skip = redisUnavailable();
 suite('redis', () => prefixedRedisStores((url, prefix, options) => new RedisUsageStore({ url, prefix, ...options })), skip);
+suite('redis cluster (three masters)', () => prefixedClusterStores((url, prefix, options) => new RedisUsageStore({ url, prefix, ...options })), skip);
 
 describe('redis usage store: layout, retention, restart and failure', { skip }, () => {
   const redisFx = useRedisServer();

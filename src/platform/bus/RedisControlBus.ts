@@ -12,9 +12,8 @@
  * happened, and the failure is logged once per outage and counted each time.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../../log.js';
-import { createRedisClient, quitRedis, StoreConnection } from '../store/redisClient.js';
+import { createRedisClient, quitRedis, StoreConnection, type RedisClient } from '../store/redisClient.js';
 import { emptyCounters, type BusListener, type ControlBus } from './ControlBus.js';
 import { BUS_MAX_BYTES, decodeBusMessage, encodeBusMessage, type BusControlMessage } from './busMessage.js';
 
@@ -36,7 +35,7 @@ export class RedisControlBus implements ControlBus {
   readonly channel: string;
   readonly #log: Logger;
   readonly #publisher: StoreConnection;
-  readonly #subscriber: Redis;
+  readonly #subscriber: RedisClient;
   readonly #listeners = new Set<BusListener>();
   readonly #subscribedListeners = new Set<() => void>();
   #subscribed = false;

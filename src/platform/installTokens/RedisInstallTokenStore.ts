@@ -23,7 +23,7 @@
  */
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import type { InstallEnvelope } from '../../wire/installToken.js';
-import { RedisBackedStore } from '../store/redisClient.js';
+import { masters, RedisBackedStore } from '../store/redisClient.js';
 import { PUT_SCRIPT, REVOKE_DEPLOYMENT_SCRIPT, REVOKE_SCRIPT, TAKE_SCRIPT } from './installTokenScripts.js';
 import {
   MAX_AUDIT_ENTRIES,
@@ -77,10 +77,9 @@ export class RedisInstallTokenStore extends RedisBackedStore implements InstallT
    */
   async #forget(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    // One DEL per key: the locators are in different slots.
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.del(this.#locatorKey(id));
-    await this.run(() => pipeline.exec()).catch(() => undefined);
+    // One DEL per key, not a pipeline: the locators are in different slots, and ioredis's cluster
+    // client refuses a pipeline that spans slots (the DELs were then never sent).
+    await this.run(() => Promise.all(ids.map((id) => this.redis.del(this.#locatorKey(id))))).catch(() => undefined);
   }
 
   async put(record: StoredInstallToken, ttlMs: number): Promise<void> {
@@ -164,6 +163,7 @@ export class RedisInstallTokenStore extends RedisBackedStore implements InstallT
 
   /** Raw access for tests that prove what Redis holds (never used by the platform). */
   async rawKeysForTest(): Promise<string[]> {
-    return this.redis.keys(`${this.#prefix}*`);
+    // KEYS answers for one node's keys: on a cluster, every master is asked.
+    return (await Promise.all(masters(this.redis).map((node) => node.keys(`${this.#prefix}*`)))).flat().sort();
   }
 }

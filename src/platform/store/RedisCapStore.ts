@@ -11,7 +11,8 @@ import { TTL_SECONDS } from './CapStore.js';
 import { EPOCH_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, TOP_UP_SCRIPT } from './capScripts.js';
 import { randomBytes } from 'node:crypto';
 import { ErrorCodes, StoreDataLostError, TtmaError } from '../../errors.js';
-import { RedisBackedStore } from './redisClient.js';
+import { masters, masterSlots, RedisBackedStore } from './redisClient.js';
+import { tagForSlot } from './redisKeySlot.js';
 import { evictionRiskOf, type EvictionRisk } from './redisEviction.js';
 import { configValue, persistenceOf, type PersistenceState } from './redisPersistence.js';
 import { ReplyError } from 'ioredis';
@@ -33,6 +34,8 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
   readonly #listed = new Set<string>();
   /** The marker this client found (or wrote) in Redis; null until it first asked. */
   #epoch: string | null = null;
+  /** On a cluster: each master's own marker as this client last found it (dataKept). */
+  readonly #masterEpochs = new Map<string, string>();
   #lost = false;
 
   constructor(options: RedisCapStoreOptions) {
@@ -52,25 +55,45 @@ export class RedisCapStore extends RedisBackedStore implements CapStore {
    */
   async dataKept(): Promise<boolean> {
     if (this.#lost) return false;
-    const fresh = randomBytes(12).toString('base64url');
-    const found = String(await this.run(() => (this.redis as unknown as ScriptCommands).ttmaEpoch(`${this.#prefix}:{meta}:epoch`, this.#epoch ?? '', fresh)));
-    if (found === '') {
+    const found = await this.#marker(`${this.#prefix}:{meta}:epoch`, this.#epoch ?? '');
+    // On a cluster the marker lives on one master; another that restarts empty loses its slots
+    // alone, so each master holds a marker of its own too (masterSlots), checked the same way.
+    const perMaster = found === '' ? [] : await Promise.all(masterSlots(this.redis).map(async (slot) => {
+      const key = `${this.#prefix}:{${tagForSlot(slot)}}:epoch`;
+      return [key, await this.#marker(key, this.#masterEpochs.get(key) ?? '')] as const;
+    }));
+    if (found === '' || perMaster.some(([, value]) => value === '')) {
       this.#lost = true;
       return false;
     }
     this.#epoch = found;
+    for (const [key, value] of perMaster) this.#masterEpochs.set(key, value);
     return true;
   }
 
-  async evictionRisk(): Promise<EvictionRisk | null> {
-    return evictionRiskOf(await this.run(() => this.redis.info('memory')));
+  /** One marker's value as EPOCH_SCRIPT answers it: written the first time, '' once gone or another. */
+  async #marker(key: string, seen: string): Promise<string> {
+    const fresh = randomBytes(12).toString('base64url');
+    return String(await this.run(() => (this.redis as unknown as ScriptCommands).ttmaEpoch(key, seen, fresh)));
   }
 
-  /** Rejects (TTMA_ERR_STORE_UNAVAILABLE) only when Redis does not answer; a refused CONFIG is `unknown`. */
+  /** A cluster's masters each answer for their own memory: any one that evicts is a risk. */
+  async evictionRisk(): Promise<EvictionRisk | null> {
+    const infos = await this.run(() => Promise.all(masters(this.redis).map((node) => node.info('memory'))));
+    return infos.map(evictionRiskOf).find((risk) => risk !== null) ?? null;
+  }
+
+  /**
+   * Rejects (TTMA_ERR_STORE_UNAVAILABLE) only when Redis does not answer; a refused CONFIG is `unknown`.
+   * On a cluster every master is asked: one without persistence loses its slots on a restart.
+   */
   async persistence(): Promise<PersistenceState> {
     try {
-      const [appendonly, save] = await Promise.all(['appendonly', 'save'].map((name) => this.run(() => this.redis.config('GET', name))));
-      return persistenceOf(configValue(appendonly), configValue(save));
+      const states = await this.run(() => Promise.all(masters(this.redis).map(async (node) => {
+        const [appendonly, save] = await Promise.all(['appendonly', 'save'].map((name) => node.config('GET', name)));
+        return persistenceOf(configValue(appendonly), configValue(save));
+      })));
+      return states.find((s) => s.kind === 'none') ?? states.find((s) => s.kind === 'unknown') ?? states[0]!;
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause;
       if (cause instanceof (ReplyError as new () => Error)) return { kind: 'unknown', why: cause.message.slice(0, 160) };

@@ -4,7 +4,10 @@
  * subject, with the entry's lifetime as its TTL, so Redis expires it), and
  * one sorted set per subject (`<prefix>:dash:<family>:s:<sha256 of the
  * subject>`: digests by expiry) to bound a subject's entries and revoke
- * them. Single-key commands only, so any Cluster slot layout works; a
+ * them. The entry and its index are in different Cluster slots, so no
+ * pipeline holds both (ioredis's cluster client refuses one that spans slots:
+ * "All keys in the pipeline should belong to the same slots allocation
+ * group"); the commands go out together and are awaited together instead. A
  * one-time take is GETDEL (Redis 6.2+), so two processes redeeming one link
  * at once cannot both get it. Fails closed (TTMA_ERR_STORE_UNAVAILABLE).
  */
@@ -48,16 +51,12 @@ export class RedisDashboardStore extends RedisBackedStore implements DashboardSt
     this.#sequence = (this.#sequence + 1) % 1000;
     const score = now + ttlMs + this.#sequence / 1000;
     const members = await this.run(async () => {
-      const results = await this.redis
-        .pipeline()
-        .set(this.entryKey(family, digest), encodeEntry(subject, tag), 'PX', ttlMs)
-        .zadd(index, score, digest)
-        .zremrangebyscore(index, '-inf', now)
-        .pexpire(index, ttlMs)
-        .zrange(index, '0', '-1')
-        .exec();
+      const [, results] = await Promise.all([
+        this.redis.set(this.entryKey(family, digest), encodeEntry(subject, tag), 'PX', ttlMs),
+        this.redis.pipeline().zadd(index, score, digest).zremrangebyscore(index, '-inf', now).pexpire(index, ttlMs).zrange(index, '0', '-1').exec(),
+      ]);
       for (const [err] of results ?? []) if (err) throw err;
-      return (results?.[4]?.[1] as string[] | undefined) ?? [];
+      return (results?.[3]?.[1] as string[] | undefined) ?? [];
     });
     // Oldest first (lowest expiry): past the bound, those go.
     const victims = members.slice(0, Math.max(0, members.length - maxPerSubject));
@@ -101,16 +100,11 @@ export class RedisDashboardStore extends RedisBackedStore implements DashboardSt
   async #remove(family: string, index: string, digests: string[]): Promise<number> {
     if (digests.length === 0) return 0;
     return this.run(async () => {
-      const pipeline = this.redis.pipeline();
-      for (const digest of digests) pipeline.del(this.entryKey(family, digest));
-      pipeline.zrem(index, ...digests);
-      const results = (await pipeline.exec()) ?? [];
-      let existed = 0;
-      for (const [err, value] of results.slice(0, digests.length)) {
-        if (err) throw err;
-        existed += Number(value);
-      }
-      return existed;
+      const [deleted] = await Promise.all([
+        Promise.all(digests.map((digest) => this.redis.del(this.entryKey(family, digest)))),
+        this.redis.zrem(index, ...digests),
+      ]);
+      return deleted.reduce((sum, n) => sum + n, 0);
     });
   }
 }

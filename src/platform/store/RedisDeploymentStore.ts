@@ -27,11 +27,10 @@
  * secret or a deployment since disabled); everything else fails with
  * TTMA_ERR_STORE_UNAVAILABLE (fail closed).
  */
-import type { Redis } from 'ioredis';
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import type { Deployment, DeploymentStore } from '../DeploymentRegistry.js';
 import { fromStored, toStored } from './deploymentRecord.js';
-import { createRedisClient, quitRedis, RedisBackedStore } from './redisClient.js';
+import { createRedisClient, quitRedis, RedisBackedStore, type RedisClient } from './redisClient.js';
 
 /**
  * KEYS: deployment hash, ids set, then one key per number.
@@ -105,7 +104,7 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
   readonly #lastKnown = new Map<string, Deployment>();
   /** The read cache (see above): valid only while #subscribed. */
   readonly #cache = new Map<string, { deployment: Deployment; at: number }>();
-  readonly #subscriber: Redis;
+  readonly #subscriber: RedisClient;
   readonly #channel: string;
   #subscribed = false;
   readonly #listeners = new Set<(id: string) => void>();

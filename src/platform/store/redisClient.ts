@@ -8,14 +8,53 @@
  * fork) is still in the socket and runs when Redis resumes: a write whose
  * reply was lost must be treated as perhaps applied (StoreUnavailableError.mayHaveApplied).
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ErrorCodes, StoreUnavailableError, TtmaError } from '../../errors.js';
+
+/** A single Redis or a Redis Cluster: the commands the stores send are the same on both. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * The platform's address for a Redis Cluster, made from `--redis-cluster host:port,host:port`
+ * (TTMA_REDIS_CLUSTER) and passed where a redis:// URL goes. Not a URL a user writes.
+ */
+const CLUSTER_SCHEME = 'redis-cluster://';
+const MAX_SEEDS = 64;
+
+export interface ClusterSeed {
+  host: string;
+  port: number;
+}
+
+/** The seed list checked (host:port, comma-separated, 1..64, ports 1..65535); TTMA_ERR_CONFIG names the bad entry. */
+export function clusterSeeds(list: string): ClusterSeed[] {
+  const entries = list.split(',').map((e) => e.trim());
+  if (entries.length === 0 || entries.length > MAX_SEEDS || entries.some((e) => e === '')) {
+    throw new TtmaError(ErrorCodes.CONFIG, `redis cluster: give 1 to ${MAX_SEEDS} comma-separated host:port seed nodes`);
+  }
+  return entries.map((entry) => {
+    const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65_535) throw new TtmaError(ErrorCodes.CONFIG, `redis cluster: seed "${entry.slice(0, 80)}" is not host:port`);
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+/** The address the stores are given for a cluster with these seeds (checked). */
+export function clusterAddress(list: string): string {
+  return CLUSTER_SCHEME + clusterSeeds(list).map((s) => `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`).join(',');
+}
+
+export function isClusterAddress(url: string): boolean {
+  return url.startsWith(CLUSTER_SCHEME);
+}
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 500;
 const RECONNECT_MAX_MS = 2_000;
 const READY_POLL_MS = 20;
 
-export function createRedisClient(url: string, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Redis {
+export function createRedisClient(url: string, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): RedisClient {
+  if (isClusterAddress(url)) return createClusterClient(clusterSeeds(url.slice(CLUSTER_SCHEME.length)), commandTimeoutMs);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -25,8 +64,15 @@ export function createRedisClient(url: string, commandTimeoutMs = DEFAULT_COMMAN
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new TtmaError(ErrorCodes.CONFIG, 'redis URL must start with redis:// or rediss://');
   }
-  const redis = new Redis(url, {
-    enableOfflineQueue: false,
+  const redis = new Redis(url, { ...connectionOptions(commandTimeoutMs), enableOfflineQueue: false, retryStrategy: reconnectDelay, lazyConnect: false });
+  // Errors surface through commands; without a listener ioredis prints them.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** What each connection does, to a single Redis or to every node of a cluster. */
+function connectionOptions(commandTimeoutMs: number) {
+  return {
     maxRetriesPerRequest: 0,
     // A command whose reply was lost with the connection may have run: never send it again
     // (a script that deletes what it read would find its own deletion). maxRetriesPerRequest 0
@@ -34,16 +80,59 @@ export function createRedisClient(url: string, commandTimeoutMs = DEFAULT_COMMAN
     autoResendUnfulfilledCommands: false,
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2_000,
-    retryStrategy: (times: number) => Math.min(50 * times, RECONNECT_MAX_MS),
+  };
+}
+
+const reconnectDelay = (times: number): number => Math.min(50 * times, RECONNECT_MAX_MS);
+
+/**
+ * ioredis's cluster client (`new Redis.Cluster([{ host, port }, ...])`,
+ * https://github.com/redis/ioredis#cluster): it learns the slot map from any seed and sends
+ * each command to the master that owns its key's slot. Same fail-closed settings per node;
+ * no offline queue, so a command while the cluster is down or re-sharding fails at once.
+ */
+function createClusterClient(seeds: ClusterSeed[], commandTimeoutMs: number): Cluster {
+  const cluster = new Cluster(seeds, {
+    enableOfflineQueue: false,
+    clusterRetryStrategy: reconnectDelay,
+    redisOptions: connectionOptions(commandTimeoutMs),
+    slotsRefreshTimeout: 2_000,
     lazyConnect: false,
   });
-  // Errors surface through commands; without a listener ioredis prints them.
-  redis.on('error', () => undefined);
-  return redis;
+  cluster.on('error', () => undefined);
+  return cluster;
+}
+
+/**
+ * Every master's own connection (a single Redis: itself), for what one node answers about
+ * itself only: INFO, CONFIG GET. On a cluster these otherwise go to one node picked at random.
+ */
+export function masters(redis: RedisClient): Redis[] {
+  if (!(redis instanceof Cluster)) return [redis];
+  const nodes = redis.nodes('master');
+  // Before the slot map is known there is no node to ask: not "every node said yes".
+  if (nodes.length === 0) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis cluster: no master known yet', 503);
+  return nodes;
+}
+
+/**
+ * On a cluster, the lowest slot each master serves (one key there lives on that master, and
+ * moves with its slot if it is resharded); on a single Redis, none. A master that restarts
+ * empty loses only its own slots, so a marker that must see any loss needs one per master.
+ */
+export function masterSlots(redis: RedisClient): number[] {
+  if (!(redis instanceof Cluster)) return [];
+  const lowest = new Map<string, number>();
+  redis.slots.forEach((owners, slot) => {
+    const master = owners?.[0];
+    if (master !== undefined && !lowest.has(master)) lowest.set(master, slot);
+  });
+  if (lowest.size === 0) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'redis cluster: no slot map yet', 503);
+  return [...lowest.values()];
 }
 
 /** Waits (bounded) for the connection; false when it did not come up. */
-export async function redisReady(redis: Redis, timeoutMs = 2_000): Promise<boolean> {
+export async function redisReady(redis: RedisClient, timeoutMs = 2_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (redis.status !== 'ready' && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
@@ -52,7 +141,7 @@ export async function redisReady(redis: Redis, timeoutMs = 2_000): Promise<boole
 }
 
 /** Clients that have been connected once: from then on a command never waits for a connection. */
-const connectedOnce = new WeakSet<Redis>();
+const connectedOnce = new WeakSet<RedisClient>();
 /** At start-up only: how long a command waits for the first connection attempt to finish. */
 const FIRST_CONNECT_WAIT_MS = 1_000;
 
@@ -62,7 +151,7 @@ const FIRST_CONNECT_WAIT_MS = 1_000;
  * still being made (a platform registering its deployment as it starts) waits
  * for that attempt, bounded; a refused attempt or any later outage fails at once.
  */
-export async function runRedis<T>(redis: Redis, closed: boolean, command: () => Promise<T>): Promise<T> {
+export async function runRedis<T>(redis: RedisClient, closed: boolean, command: () => Promise<T>): Promise<T> {
   if (closed) throw new TtmaError(ErrorCodes.STORE_UNAVAILABLE, 'store closed', 503);
   if (!connectedOnce.has(redis)) {
     const deadline = Date.now() + FIRST_CONNECT_WAIT_MS;
@@ -82,7 +171,7 @@ export async function runRedis<T>(redis: Redis, closed: boolean, command: () => 
   }
 }
 
-export async function quitRedis(redis: Redis): Promise<void> {
+export async function quitRedis(redis: RedisClient): Promise<void> {
   try {
     await redis.quit();
   } catch {
@@ -97,7 +186,7 @@ export async function quitRedis(redis: Redis): Promise<void> {
  * and scripts.
  */
 export class StoreConnection {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   #closed = false;
 
   constructor(url: string, commandTimeoutMs?: number) {
@@ -133,7 +222,7 @@ export class StoreConnection {
  */
 export abstract class RedisBackedStore {
   protected readonly conn: StoreConnection;
-  protected readonly redis: Redis;
+  protected readonly redis: RedisClient;
 
   constructor(url: string, commandTimeoutMs?: number) {
     this.conn = new StoreConnection(url, commandTimeoutMs);
