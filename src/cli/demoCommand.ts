@@ -109,7 +109,22 @@ export function summarize(requested: number, calls: SimCallSummary[], workers: n
   };
 }
 
-/** The exit code: 0 when every call completed (and every check of the chosen mode passed), else 1. */
+/**
+ * The lowest echo correlation that proves the audio sent came back, by codec: a lossy codec's round
+ * trip (Opus, encoded at the simulator and again at the gateway) keeps the speech but not the
+ * samples. The e2e demo tests measure 1.0 on a quiet box for each, and hold these floors.
+ */
+const ECHO_FLOOR: Record<string, number> = { PCMU: 0.9, PCMA: 0.9, L16: 0.9, G722: 0.9, OPUS: 0.6 };
+
+/** Why the echo does not prove the audio made the trip, or null. Only the echo agent echoes. */
+export function echoProblem(summary: Pick<DemoSummary, 'echo'>, codec: string, agent: string | undefined): string | null {
+  if (agent !== undefined && agent !== 'echo') return null;
+  const floor = ECHO_FLOOR[codec.toUpperCase()] ?? 0.9;
+  const got = summary.echo.minCorrelation;
+  return got >= floor ? null : `the echo's lowest correlation is ${got}, under ${floor}: the audio that came back is not the audio sent`;
+}
+
+/** The exit code: 0 when every call completed with its echo (and every check of the chosen mode passed), else 1. */
 export async function runDemoCommand(argv: string[]): Promise<number> {
   const flags = parseFlags('demo', argv, DEMO_FLAGS);
   // Agent flags go to the gateway as given; it validates them (and reads the secret files).
@@ -287,6 +302,8 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
     const cleanExit = Object.values(exitCodes).every((code) => code === 0);
     if (!cleanExit) why.push(`a process did not stop cleanly (exit codes ${Object.entries(exitCodes).map(([k, v]) => `${k}=${v}`).join(' ')})`);
     if (summary.calls.failed > 0) why.push(`${summary.calls.failed} of ${calls} calls did not complete (the caller talked to the end and heard audio back)`);
+    const echo = echoProblem(summary, codec, flags.agent);
+    if (echo) why.push(echo);
     if (why.length > 0) {
       failed = true;
       progress(`FAILED: ${why.join('; ')}`);
