@@ -17,6 +17,7 @@ import { unknownFieldProblem } from './knownFields.js';
 import { fromStored, toStored } from './store/deploymentRecord.js';
 import { StateJournal, type JournalTable } from './store/StateJournal.js';
 import { DEFAULT_APPROVED_TUNNEL_DOMAINS, isBelowDomains, tunnelDomainProblem } from './tunnelDomains.js';
+import { tunnelHostKey, tunnelHostTaken } from './tunnelHostOwners.js';
 import { dialPrefixRefusal, ownCountryPrefixes } from '../wire/dialPrefixes.js';
 
 export { DEFAULT_APPROVED_TUNNEL_DOMAINS } from './tunnelDomains.js';
@@ -67,15 +68,19 @@ export interface RegisterDeploymentInput {
   dialPolicy?: DialPolicy;
 }
 
-/** What a store must do. A number belongs to at most one deployment. */
+/**
+ * What a store must do. A number belongs to at most one deployment, and so does a tunnel host
+ * (tunnelHostOwners.ts: compared by tunnelHostKey; pairs stored before that rule are kept).
+ */
 export interface DeploymentStore {
   get(id: string): Promise<Deployment | undefined>;
   findByNumber(e164: string): Promise<Deployment | undefined>;
-  /** Atomic: refuses (TTMA_ERR_CONFLICT) when the id or any number is taken. */
+  /** Atomic: refuses (TTMA_ERR_CONFLICT) when the id or any number is taken, (TTMA_ERR_TUNNEL_HOST_TAKEN) when the tunnel host is. */
   insert(deployment: Deployment): Promise<void>;
   setDisabled(id: string, disabled: boolean): Promise<boolean>;
   /**
-   * Atomic replace of an existing deployment; refuses (TTMA_ERR_CONFLICT) a number another one owns.
+   * Atomic replace of an existing deployment; refuses (TTMA_ERR_CONFLICT) a number another one owns,
+   * (TTMA_ERR_TUNNEL_HOST_TAKEN) a move to a tunnel host another one holds (keeping its own host is never refused).
    * `disabled` is kept as stored: only setDisabled changes it, so a concurrent update cannot undo a disable.
    */
   replace(deployment: Deployment): Promise<boolean>;
@@ -135,6 +140,7 @@ export class MemoryDeploymentStore implements DeploymentStore {
         throw new TtmaError(ErrorCodes.CONFLICT, `number ${number} already belongs to a deployment`, 409);
       }
     }
+    this.#refuseTakenHost(deployment);
     this.#byId.set(deployment.id, cloneDeployment(deployment));
     for (const number of deployment.numbers) this.#byNumber.set(number, deployment.id);
     await this.#journal.flush();
@@ -158,6 +164,7 @@ export class MemoryDeploymentStore implements DeploymentStore {
         throw new TtmaError(ErrorCodes.CONFLICT, `number ${number} already belongs to a deployment`, 409);
       }
     }
+    if (tunnelHostKey(deployment.tunnelHost) !== tunnelHostKey(current.tunnelHost)) this.#refuseTakenHost(deployment);
     for (const number of current.numbers) this.#byNumber.delete(number);
     for (const number of deployment.numbers) this.#byNumber.set(number, deployment.id);
     this.#byId.set(deployment.id, { ...cloneDeployment(deployment), disabled: current.disabled });
@@ -167,6 +174,14 @@ export class MemoryDeploymentStore implements DeploymentStore {
 
   async list(): Promise<Deployment[]> {
     return [...this.#byId.values()].map(cloneDeployment);
+  }
+
+  /** Deployments are few: a scan, so pairs stored before the rule need no index kept in step. */
+  #refuseTakenHost(deployment: Deployment): void {
+    const key = tunnelHostKey(deployment.tunnelHost);
+    for (const other of this.#byId.values()) {
+      if (other.id !== deployment.id && tunnelHostKey(other.tunnelHost) === key) throw tunnelHostTaken(deployment.tunnelHost, other.id);
+    }
   }
 
   async ping(): Promise<void> {

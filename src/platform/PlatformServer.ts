@@ -33,6 +33,7 @@ import { createControlBus } from './bus/createControlBus.js';
 import { CallRegistry } from './CallRegistry.js';
 import { DeploymentRegistry, type Deployment, type DeploymentStore } from './DeploymentRegistry.js';
 import { warnUnreachedAreas } from './dialPolicyReach.js';
+import { warnSharedTunnelHosts } from './tunnelHostOwners.js';
 import { HISTORY_PAGE_HEADERS } from './historyPage.js';
 import { DashboardSessions, sessionTag } from './DashboardSessions.js';
 import { handleDashboardRoute, type DashboardContext } from './dashboardRoutes.js';
@@ -650,7 +651,7 @@ export class PlatformServer {
       this.#log.warn({ code: ErrorCodes.STORE_UNAVAILABLE }, 'control bus not connected at start: gateways connected to other platform processes miss what this one relays until it is');
     }
     if (caps) this.#background('redis eviction check', this.#warnIfEvicting());
-    if (deployments) this.#background('dialling policy check', this.#warnUnreachedAreas());
+    if (deployments) this.#background('stored deployments check', this.#warnStoredDeployments());
     // At start and then periodically (a Redis reconfigured, a failover to a replica set up otherwise).
     this.#persistence?.start();
     // Calls that ended before a stop and were never billed: resumed in the background (retried while the store is away).
@@ -684,11 +685,14 @@ export class PlatformServer {
   }
 
   /**
-   * Once at start: a stored policy that a shared code's stricter meaning cut off from the area of
-   * one of the deployment's own numbers is named, with the prefixes to add (dialPolicyReach.ts).
+   * Once at start, for what was stored before a rule that now refuses it (kept, so nobody is locked out):
+   * a policy that a shared code's stricter meaning cut off from the area of one of the deployment's own
+   * numbers, with the prefixes to add (dialPolicyReach.ts); a tunnel host several deployments share (tunnelHostOwners.ts).
    */
-  async #warnUnreachedAreas(): Promise<void> {
-    for (const deployment of await this.deployments.list()) warnUnreachedAreas(this.#log, deployment);
+  async #warnStoredDeployments(): Promise<void> {
+    const deployments = await this.deployments.list();
+    for (const deployment of deployments) warnUnreachedAreas(this.#log, deployment);
+    warnSharedTunnelHosts(this.#log, deployments);
   }
 
   /** Idempotent. */

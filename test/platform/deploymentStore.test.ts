@@ -1,15 +1,18 @@
 /**
  * One behavioural suite for the deployment store, through the registry the
  * platform uses, run against the embedded store and a real redis-server:
- * a number belongs to at most one deployment (also when claimed
- * concurrently from two platform processes), updates move numbers
+ * a number, and a tunnel host, belongs to at most one deployment (also when
+ * claimed concurrently from two platform processes; hosts stored shared
+ * before that rule keep working), updates move numbers
  * atomically, rotation and disable take effect at once, and Redis holds
  * the secret's digest only.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { DeploymentRegistry, MemoryDeploymentStore, type DeploymentStore } from '../../src/platform/DeploymentRegistry.js';
+import { DeploymentRegistry, MemoryDeploymentStore, type Deployment, type DeploymentStore } from '../../src/platform/DeploymentRegistry.js';
+import { sharedTunnelHosts } from '../../src/platform/tunnelHostOwners.js';
+import { legacyMemoryStore, seedRedisDeployments, storedDeployment } from '../helpers/legacyDeployments.js';
 import { RedisDeploymentStore } from '../../src/platform/store/RedisDeploymentStore.js';
 import { freePorts } from '../../src/cli/processes.js';
 import { isTtmaError } from '../../src/errors.js';
@@ -44,6 +47,8 @@ async function eventually(check: () => Promise<boolean>): Promise<number> {
 interface Made {
   /** A store on fresh state, and a second client on the same state (Redis: a second platform process). */
   pair(): Promise<[DeploymentStore, DeploymentStore]>;
+  /** A store on fresh state holding `records` as stored before the tunnel-host rule (unchecked). */
+  legacy(records: Deployment[]): Promise<DeploymentStore>;
   close(): Promise<void>;
 }
 
@@ -103,6 +108,71 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
       await other.register(input(id(), [a.numbers[0]!]));
     });
 
+    it('a tunnel host belongs to one deployment: create and update refused, its own host kept, a move frees it, compared without case or trailing dot', async () => {
+      const [store, twin] = await made.pair();
+      const registry = new DeploymentRegistry({ store });
+      const other = new DeploymentRegistry({ store: twin });
+      const a = input(id());
+      const b = input(id());
+      await registry.register(a);
+      await registry.register(b);
+      const thief = { ...input(id()), tunnelHost: a.tunnelHost };
+      const refused = await other.register(thief).then(() => undefined, (err: unknown) => err);
+      assert.ok(isTtmaError(refused, 'TTMA_ERR_TUNNEL_HOST_TAKEN'), String(refused));
+      assert.equal(refused.status, 409);
+      assert.match(refused.message, new RegExp(`tunnel host ${a.tunnelHost} is already registered to deployment ${a.id}`));
+      assert.equal(await other.get(thief.id), undefined, 'nothing left behind');
+      assert.equal(await other.findByNumber(thief.numbers[0]!), undefined, 'not even its number');
+      assert.equal(await code(other.update(b.id, { tunnelHost: a.tunnelHost })), 'TTMA_ERR_TUNNEL_HOST_TAKEN');
+      assert.equal((await registry.get(b.id))?.tunnelHost, b.tunnelHost, 'refused update changed nothing');
+      // Its own host, named again with other changes, is fine.
+      assert.equal((await registry.update(a.id, { tunnelHost: a.tunnelHost, caps: { dayMinutes: 5 } })).caps.dayMinutes, 5);
+      // Hosts are DNS names: case and a trailing dot do not make another one (a record as an older store might hold it).
+      const stored = (await registry.get(a.id))!;
+      const shouted = { ...stored, id: id(), numbers: [number()], tunnelHost: `${a.tunnelHost.toUpperCase()}.` };
+      assert.equal(await code(twin.insert(shouted)), 'TTMA_ERR_TUNNEL_HOST_TAKEN');
+      assert.equal(await code(twin.replace({ ...(await twin.get(b.id))!, tunnelHost: `${a.tunnelHost}.` })), 'TTMA_ERR_TUNNEL_HOST_TAKEN');
+      // A moves: its old host is free for B, its new one taken.
+      const moved = `${a.id}-new.trycloudflare.com`;
+      await registry.update(a.id, { tunnelHost: moved });
+      assert.equal((await other.update(b.id, { tunnelHost: a.tunnelHost })).tunnelHost, a.tunnelHost);
+      assert.equal(await code(other.register({ ...input(id()), tunnelHost: moved })), 'TTMA_ERR_TUNNEL_HOST_TAKEN');
+      assert.equal(await code(other.register({ ...input(id()), tunnelHost: b.tunnelHost })), 'resolved', "B's old host is free too");
+    });
+
+    it('gives a tunnel host to exactly one of 12 deployments claiming it at once, from two processes', async () => {
+      const stores = await made.pair();
+      const registries = stores.map((store) => new DeploymentRegistry({ store }));
+      const host = `${id()}.trycloudflare.com`;
+      const claims = Array.from({ length: 12 }, () => ({ ...input(id()), tunnelHost: host }));
+      const results = await Promise.allSettled(claims.map((c, i) => registries[i % 2]!.register(c)));
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [claims[i]!.id] : []));
+      assert.equal(won.length, 1, 'one winner');
+      for (const r of results) if (r.status === 'rejected') assert.ok(isTtmaError(r.reason, 'TTMA_ERR_TUNNEL_HOST_TAKEN'), String(r.reason));
+      const holders = (await registries[1]!.list()).filter((d) => d.tunnelHost === host).map((d) => d.id);
+      assert.deepEqual(holders, won);
+    });
+
+    it('a host shared in data stored before the rule: both keep working and updating, a third is refused, a move frees it only once both moved', async () => {
+      const shared = `${id()}.trycloudflare.com`;
+      const a = storedDeployment(id(), [number()], shared);
+      const b = storedDeployment(id(), [number()], shared);
+      // A record holding its host in another case with a trailing dot (written by hand, or by an older platform).
+      const loud = `${id()}.trycloudflare.com`;
+      const c = storedDeployment(id(), [number()], `${loud.toUpperCase()}.`);
+      const registry = new DeploymentRegistry({ store: await made.legacy([a, b, c]) });
+      assert.deepEqual([...sharedTunnelHosts(await registry.list())], [[shared, [a.id, b.id].sort()]]);
+      assert.equal(await code(registry.register({ ...input(id()), tunnelHost: loud })), 'TTMA_ERR_TUNNEL_HOST_TAKEN', 'the stored host compared as a DNS name');
+      assert.equal((await registry.update(b.id, { caps: { dayMinutes: 9 } })).caps.dayMinutes, 9, 'not locked out');
+      assert.equal((await registry.update(a.id, { numbers: [number()] })).tunnelHost, shared);
+      assert.equal(await code(registry.register({ ...input(id()), tunnelHost: shared })), 'TTMA_ERR_TUNNEL_HOST_TAKEN');
+      await registry.update(a.id, { tunnelHost: `${a.id}.trycloudflare.com` });
+      assert.equal(await code(registry.register({ ...input(id()), tunnelHost: shared })), 'TTMA_ERR_TUNNEL_HOST_TAKEN', 'B still holds it');
+      await registry.update(b.id, { tunnelHost: `${b.id}.trycloudflare.com` });
+      assert.equal(await code(registry.register({ ...input(id()), tunnelHost: shared })), 'resolved');
+      assert.equal(sharedTunnelHosts(await registry.list()).size, 0);
+    });
+
     it('rotation and disable take effect at once on the process that made them, and on every other one as the change arrives; an update does not undo a disable', async () => {
       const [store, twin] = await made.pair();
       const registry = new DeploymentRegistry({ store });
@@ -130,22 +200,46 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
   });
 }
 
-suite('embedded', async () => ({
-  pair: async () => {
-    const store = new MemoryDeploymentStore();
-    return [store, store];
-  },
-  close: async () => undefined,
-}));
+/** Legacy embedded stores opened for a suite, closed with it. */
+function legacyMemory(): Pick<Made, 'legacy'> & { closeLegacy(): Promise<void> } {
+  const opened: Array<() => Promise<void>> = [];
+  return {
+    legacy: async (records) => {
+      const { store, close } = await legacyMemoryStore(records);
+      opened.push(close);
+      return store;
+    },
+    closeLegacy: async () => {
+      for (const close of opened.splice(0)) await close();
+    },
+  };
+}
+
+suite('embedded', async () => {
+  const { legacy, closeLegacy } = legacyMemory();
+  return {
+    pair: async () => {
+      const store = new MemoryDeploymentStore();
+      return [store, store];
+    },
+    legacy,
+    close: closeLegacy,
+  };
+});
 
 suite('embedded, journaled to a state directory', async () => {
   const dirs = stateDirs();
+  const { legacy, closeLegacy } = legacyMemory();
   return {
     pair: async () => {
       const store = new MemoryDeploymentStore(await dirs.journal());
       return [store, store];
     },
-    close: () => dirs.close(),
+    legacy,
+    close: async () => {
+      await closeLegacy();
+      await dirs.close();
+    },
   };
 });
 
@@ -155,6 +249,14 @@ const opened: RedisDeploymentStore[] = [];
 function redisPairs(server: { url: string; stop(): Promise<void> }): Made {
   const url = server.url;
   return {
+    legacy: async (records) => {
+      const prefix = `t${randomUUID().slice(0, 8)}`;
+      const store = new RedisDeploymentStore({ url, prefix });
+      opened.push(store);
+      assert.equal(await store.ready(), true);
+      await seedRedisDeployments(store, prefix, records);
+      return store;
+    },
     pair: async () => {
       const prefix = `t${randomUUID().slice(0, 8)}`;
       const pair = [new RedisDeploymentStore({ url, prefix }), new RedisDeploymentStore({ url, prefix })] as const;

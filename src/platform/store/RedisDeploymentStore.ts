@@ -10,7 +10,12 @@
  *   ttma:{deployments}:num:<e164>   string: the owning deployment's id
  *   ttma:{deployments}:ids          set of ids
  * "A number belongs to at most one deployment" is decided inside one script
- * per insert/replace, so two concurrent claims cannot both win.
+ * per insert/replace, so two concurrent claims cannot both win; so is "a
+ * tunnel host belongs to at most one" (tunnelHostOwners.ts), by a scan of the
+ * stored docs in the same script: no index key to keep in step, so records
+ * stored before the rule (or written by an older platform) are seen as they
+ * are; the scan reads only keys of the same slot, as the replace script's
+ * old-number cleanup does.
  * Authentication runs on every signalling request, so deployments are cached
  * in process: every write publishes the deployment's id on
  * `ttma:{deployments}:changed` from inside its script, and each process drops
@@ -30,17 +35,45 @@
 import { ErrorCodes, TtmaError } from '../../errors.js';
 import type { Deployment, DeploymentStore } from '../DeploymentRegistry.js';
 import { fromStored, toStored } from './deploymentRecord.js';
+import { tunnelHostKey, tunnelHostTaken } from '../tunnelHostOwners.js';
 import { createRedisClient, quitRedis, RedisBackedStore, type RedisClient } from './redisClient.js';
 
 /**
- * KEYS: deployment hash, ids set, then one key per number.
- * ARGV: id, doc, disabled, change channel. Returns {1, 0} stored, {-1, 0} id taken, {-2, i} the i-th number taken.
+ * Lua: the id of another deployment (not ARGV[1]) whose tunnel host is `host` (a tunnelHostKey),
+ * or nil. `ids` is the ids set's key, `depPrefix` the deployment hashes' key prefix. Lowercase and
+ * trailing dot as tunnelHostKey (hosts are ASCII: validated as DNS names). A doc that does not
+ * parse authenticates nobody (deploymentRecord.ts) and holds no host.
  */
-const INSERT_SCRIPT = `
+const HOST_HOLDER_LUA = `
+local function hostKey(h)
+  h = string.lower(h)
+  if string.sub(h, -1) == '.' then h = string.sub(h, 1, -2) end
+  return h
+end
+local function hostHolder(host, ids, depPrefix)
+  for _, other in ipairs(redis.call('SMEMBERS', ids)) do
+    if other ~= ARGV[1] then
+      local raw = redis.call('HGET', depPrefix .. other, 'doc')
+      local ok, doc = pcall(cjson.decode, raw or '')
+      if ok and type(doc) == 'table' and type(doc.tunnelHost) == 'string' and hostKey(doc.tunnelHost) == host then return other end
+    end
+  end
+  return nil
+end
+`;
+
+/**
+ * KEYS: deployment hash, ids set, then one key per number.
+ * ARGV: id, doc, disabled, change channel, tunnel host key, deployment key prefix.
+ * Returns {1, 0} stored, {-1, 0} id taken, {-2, i} the i-th number taken, {-3, holder} the host taken.
+ */
+const INSERT_SCRIPT = `${HOST_HOLDER_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
 for i = 3, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return {-2, i - 2} end
 end
+local holder = hostHolder(ARGV[5], KEYS[2], ARGV[6])
+if holder then return {-3, holder} end
 for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'disabled', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[1])
@@ -49,24 +82,30 @@ return {1, 0}
 `;
 
 /**
- * KEYS: deployment hash, then one key per new number.
- * ARGV: id, doc, number key prefix, change channel. The old numbers' keys are derived from the
- * stored doc (same hash tag, so the same Cluster slot). `disabled` is left as
- * it is: only setDisabled changes it, so an update cannot undo a disable.
- * Returns {1, 0} replaced, {0, 0} unknown id, {-2, i} the i-th number is another's.
+ * KEYS: deployment hash, ids set, then one key per new number.
+ * ARGV: id, doc, number key prefix, change channel, tunnel host key, deployment key prefix. The old
+ * numbers' keys are derived from the stored doc (same hash tag, so the same Cluster slot).
+ * `disabled` is left as it is: only setDisabled changes it, so an update cannot undo a disable.
+ * The host is checked only when it changes: a deployment stored sharing one keeps working.
+ * Returns {1, 0} replaced, {0, 0} unknown id, {-2, i} the i-th number is another's, {-3, holder} the host is.
  */
-const REPLACE_SCRIPT = `
+const REPLACE_SCRIPT = `${HOST_HOLDER_LUA}
 local old = redis.call('HGET', KEYS[1], 'doc')
 if not old then return {0, 0} end
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local owner = redis.call('GET', KEYS[i])
-  if owner and owner ~= ARGV[1] then return {-2, i - 1} end
+  if owner and owner ~= ARGV[1] then return {-2, i - 2} end
 end
-for _, number in ipairs(cjson.decode(old).numbers) do
+local oldDoc = cjson.decode(old)
+if type(oldDoc.tunnelHost) ~= 'string' or hostKey(oldDoc.tunnelHost) ~= ARGV[5] then
+  local holder = hostHolder(ARGV[5], KEYS[2], ARGV[6])
+  if holder then return {-3, holder} end
+end
+for _, number in ipairs(oldDoc.numbers) do
   local key = ARGV[3] .. number
   if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
 end
-for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
+for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2])
 redis.call('PUBLISH', ARGV[4], ARGV[1])
 return {1, 0}
@@ -85,8 +124,8 @@ const LAST_KNOWN_MAX = 10_000;
 const CACHE_MAX_AGE_MS = 5_000;
 
 interface Commands {
-  ttmaDepInsert(...args: string[]): Promise<[number, number]>;
-  ttmaDepReplace(...args: string[]): Promise<[number, number]>;
+  ttmaDepInsert(...args: string[]): Promise<[number, number | string]>;
+  ttmaDepReplace(...args: string[]): Promise<[number, number | string]>;
   ttmaDepDisable(...args: string[]): Promise<number>;
 }
 
@@ -215,10 +254,12 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
     // An id can be inserted again only once Redis lost the first (a wipe): its cached copy must not outlive it.
     this.#forget(deployment.id);
     const [status, index] = await this.run(() =>
-      this.#commands.ttmaDepInsert(String(keys.length), ...keys, deployment.id, toStored(deployment), deployment.disabled ? '1' : '0', this.#channel),
+      this.#commands.ttmaDepInsert(
+        String(keys.length), ...keys, deployment.id, toStored(deployment), deployment.disabled ? '1' : '0', this.#channel, tunnelHostKey(deployment.tunnelHost), this.#depKey(''),
+      ),
     ).finally(() => this.#forget(deployment.id));
     if (Number(status) === -1) throw new TtmaError(ErrorCodes.CONFLICT, `deployment ${deployment.id} already exists`, 409);
-    if (Number(status) === -2) throw numberTaken(deployment.numbers[Number(index) - 1]);
+    refuseClaim(deployment, Number(status), index);
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<boolean> {
@@ -233,11 +274,13 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
 
   async replace(deployment: Deployment): Promise<boolean> {
     this.#forget(deployment.id);
-    const keys = [this.#depKey(deployment.id), ...deployment.numbers.map((n) => this.#numKey(n))];
+    const keys = [this.#depKey(deployment.id), `${this.#prefix}ids`, ...deployment.numbers.map((n) => this.#numKey(n))];
     const [status, index] = await this.run(() =>
-      this.#commands.ttmaDepReplace(String(keys.length), ...keys, deployment.id, toStored(deployment), `${this.#prefix}num:`, this.#channel),
+      this.#commands.ttmaDepReplace(
+        String(keys.length), ...keys, deployment.id, toStored(deployment), `${this.#prefix}num:`, this.#channel, tunnelHostKey(deployment.tunnelHost), this.#depKey(''),
+      ),
     ).finally(() => this.#forget(deployment.id));
-    if (Number(status) === -2) throw numberTaken(deployment.numbers[Number(index) - 1]);
+    refuseClaim(deployment, Number(status), index);
     return Number(status) === 1;
   }
 
@@ -278,6 +321,8 @@ function cloneOf(d: Deployment): Deployment {
   return { ...d, numbers: [...d.numbers], agentSecretSha256: Buffer.from(d.agentSecretSha256), caps: { ...d.caps }, dialPolicy: { allowPrefixes: [...d.dialPolicy.allowPrefixes] } };
 }
 
-function numberTaken(number: string | undefined): TtmaError {
-  return new TtmaError(ErrorCodes.CONFLICT, `number ${number ?? '?'} already belongs to a deployment`, 409);
+/** A script's refusal of a number ({-2, i}) or of the tunnel host ({-3, holder}) as its error. */
+function refuseClaim(deployment: Deployment, status: number, detail: number | string): void {
+  if (status === -2) throw new TtmaError(ErrorCodes.CONFLICT, `number ${deployment.numbers[Number(detail) - 1] ?? '?'} already belongs to a deployment`, 409);
+  if (status === -3) throw tunnelHostTaken(deployment.tunnelHost, String(detail));
 }
