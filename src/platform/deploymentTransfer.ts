@@ -8,7 +8,8 @@
  *
  *   GET  /v1/admin/deployments-export -> { version: 1, exportedAt, deployments: [record] }
  *   POST /v1/admin/deployments-import  (one record, as exported) -> 201 its view; 409 when the id
- *        or a number is taken (an import never overwrites)
+ *        or a number is taken (an import never overwrites), 409 TTMA_ERR_TUNNEL_HOST_TAKEN when
+ *        another deployment holds its tunnel host (refused, not skipped: it is not this record)
  *
  * Paths of their own, not under /v1/admin/deployments/{id}: "export" is a valid deployment id.
  */

@@ -93,6 +93,17 @@ describe('ttma deployments export and import', () => {
     assert.deepEqual([summary.imported, summary.skipped, summary.refused], [0, 1, 1]);
     assert.deepEqual(summary.deployments[0], { ...summary.deployments[0], id: 'cli-d', result: 'refused', code: 'TTMA_ERR_BAD_REQUEST' });
     assert.equal(await target.platform.deployments.get('cli-d'), undefined);
+
+    // A record whose tunnel host another deployment holds is refused with the platform's reason; the next still imports.
+    const clash = join(dir, 'clash.json');
+    const [first0] = exported.deployments;
+    await writeFile(clash, JSON.stringify({ ...exported, deployments: [{ ...first0, id: 'cli-e', numbers: ['+15551750005'] }, { ...first0, id: 'cli-f', numbers: ['+15551750006'], tunnelHost: 'cli-f.trycloudflare.com' }] }));
+    const hosts = await ttma(['import', clash], target);
+    assert.equal(hosts.code, 1, hosts.stderr);
+    assert.match(hosts.stdout, new RegExp(`^refused {2}cli-e: TTMA_ERR_TUNNEL_HOST_TAKEN: tunnel host ${String(first0!['tunnelHost']).replace(/\./g, '\\.')} is already registered to deployment ${String(first0!['id'])}`, 'm'));
+    assert.match(hosts.stdout, /^imported cli-f$/m);
+    assert.match(hosts.stdout, /1 imported, 0 skipped, 1 refused, of 2 in the file/);
+    assert.equal(await target.platform.deployments.get('cli-e'), undefined);
   });
 
   it('every bad input is a typed error: the file, the platform, the credential, the flags', async () => {

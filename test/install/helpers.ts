@@ -7,12 +7,12 @@ import { adminHeaders, call, startHarness, type Harness } from '../platform/help
 import type { InstallRoutesOptions } from '../../src/platform/installTokens/installRoutes.js';
 import type { PlatformServerOptions } from '../../src/platform/PlatformServer.js';
 
-export const TUNNEL_HOST = 'gw-test.trycloudflare.com';
 let seq = 0;
 
+/** Each its own tunnel host, as the platform requires (one host, one deployment: FAQ-13). */
 export function deploymentInput(id = `dep-${process.pid}-${++seq}`) {
   const n = 1_000_000 + ((process.pid * 97 + seq) % 8_000_000);
-  return { id, numbers: [`+1555${n}`], tunnelHost: TUNNEL_HOST };
+  return { id, numbers: [`+1555${n}`], tunnelHost: `${id}.trycloudflare.com` };
 }
 
 export async function startInstallPlatform(install: InstallRoutesOptions, overrides: Partial<PlatformServerOptions> = {}): Promise<Harness> {

@@ -44,7 +44,7 @@ describe('DeploymentRegistry', () => {
     }
     for (const id of ['abc', '0ab', 'a'.repeat(63), 'a-b-c']) {
       const n = `+1555${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
-      await registry.register({ ...good, id, numbers: [n] });
+      await registry.register({ ...good, id, numbers: [n], tunnelHost: `${id}.trycloudflare.com` });
     }
   });
 

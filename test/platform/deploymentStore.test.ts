@@ -285,7 +285,14 @@ describe('redis deployment store: layout and failure', { skip }, () => {
       const registry = new DeploymentRegistry({ store });
       const { agentSecret } = await registry.register({ id: 'acme-1', numbers: ['+15551230001'], tunnelHost: 'acme.trycloudflare.com' });
       const keys = (await redisFx.raw.keys('lay:*')).sort();
-      assert.deepEqual(keys, ['lay:{deployments}:dep:acme-1', 'lay:{deployments}:ids', 'lay:{deployments}:num:+15551230001']);
+      assert.deepEqual(keys, [
+        'lay:{deployments}:dep:acme-1',
+        'lay:{deployments}:host:acme.trycloudflare.com',
+        'lay:{deployments}:hostsIndexed',
+        'lay:{deployments}:ids',
+        'lay:{deployments}:num:+15551230001',
+      ]);
+      assert.deepEqual(await redisFx.raw.smembers('lay:{deployments}:host:acme.trycloudflare.com'), ['acme-1']);
       const dump = JSON.stringify(await redisFx.raw.hgetall('lay:{deployments}:dep:acme-1'));
       assert.ok(!dump.includes(agentSecret), 'no raw secret in Redis');
       assert.ok(dump.includes(createHash('sha256').update(agentSecret).digest('hex')));

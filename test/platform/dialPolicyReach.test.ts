@@ -96,8 +96,11 @@ describe('a dialling policy that does not reach the area of its own numbers', ()
       const exported = await call(h.base, 'GET', '/v1/admin/deployments-export', { headers: adminHeaders() });
       assert.equal(exported.status, 200, JSON.stringify(exported.body));
       const jamaica = (exported.body.deployments as { id: string }[]).find((d) => d.id === 'old-jamaica')!;
-      // As if into another platform: a new id and number, so the import does not conflict.
-      const res = await call(h.base, 'POST', '/v1/admin/deployments-import', { headers: adminHeaders(), body: { ...jamaica, id: 'imported-jamaica', numbers: ['+18765550199'] } });
+      // As if into another platform: a new id, number and tunnel host, so the import does not conflict.
+      const res = await call(h.base, 'POST', '/v1/admin/deployments-import', {
+        headers: adminHeaders(),
+        body: { ...jamaica, id: 'imported-jamaica', numbers: ['+18765550199'], tunnelHost: 'imported-jamaica.trycloudflare.com' },
+      });
       assert.equal(res.status, 201, JSON.stringify(res.body));
       assert.match(res.body.warnings?.[0] ?? '', /^deployment imported-jamaica: its dialling policy does not reach Jamaica/);
     });

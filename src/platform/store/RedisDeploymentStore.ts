@@ -9,13 +9,15 @@
  *                                   hex digest, never the secret), disabled 0|1
  *   ttma:{deployments}:num:<e164>   string: the owning deployment's id
  *   ttma:{deployments}:ids          set of ids
+ *   ttma:{deployments}:host:<host>  set: the ids holding that tunnel host (lowercase, no
+ *                                   trailing dot): one, or more for pairs stored before the rule
+ *   ttma:{deployments}:hostsIndexed marker: the host sets were filled from the stored docs
  * "A number belongs to at most one deployment" is decided inside one script
  * per insert/replace, so two concurrent claims cannot both win; so is "a
- * tunnel host belongs to at most one" (tunnelHostOwners.ts), by a scan of the
- * stored docs in the same script: no index key to keep in step, so records
- * stored before the rule (or written by an older platform) are seen as they
- * are; the scan reads only keys of the same slot, as the replace script's
- * old-number cleanup does.
+ * tunnel host belongs to at most one" (tunnelHostOwners.ts), by the host sets,
+ * filled once from the stored docs by the first script that finds no marker
+ * (data stored before the rule). Keys the scripts derive from the prefix share
+ * the hash tag, so the slot, as the replace script's old-number cleanup does.
  * Authentication runs on every signalling request, so deployments are cached
  * in process: every write publishes the deployment's id on
  * `ttma:{deployments}:changed` from inside its script, and each process drops
@@ -39,24 +41,34 @@ import { tunnelHostKey, tunnelHostTaken } from '../tunnelHostOwners.js';
 import { createRedisClient, quitRedis, RedisBackedStore, type RedisClient } from './redisClient.js';
 
 /**
- * Lua: the id of another deployment (not ARGV[1]) whose tunnel host is `host` (a tunnelHostKey),
- * or nil. `ids` is the ids set's key, `depPrefix` the deployment hashes' key prefix. Lowercase and
- * trailing dot as tunnelHostKey (hosts are ASCII: validated as DNS names). A doc that does not
- * parse authenticates nobody (deploymentRecord.ts) and holds no host.
+ * Lua, shared by insert and replace. ARGV[6] is the key prefix (`ttma:{deployments}:`): the host
+ * index (`host:<tunnel host key>`, the set of ids holding it) and its marker live under the same
+ * hash tag, so the same Cluster slot. hostKey is tunnelHostKey's (hosts are ASCII: validated as DNS
+ * names). indexHosts fills the index once from the stored docs when the marker is missing (data
+ * stored before the index: a pair sharing a host is both members of its set, so moving one leaves the
+ * other holding it); a doc that does not parse authenticates nobody (deploymentRecord.ts) and holds
+ * no host. hostHolder is the first other id holding `host`, or nil.
  */
-const HOST_HOLDER_LUA = `
+const HOST_INDEX_LUA = `
 local function hostKey(h)
   h = string.lower(h)
   if string.sub(h, -1) == '.' then h = string.sub(h, 1, -2) end
   return h
 end
-local function hostHolder(host, ids, depPrefix)
-  for _, other in ipairs(redis.call('SMEMBERS', ids)) do
-    if other ~= ARGV[1] then
-      local raw = redis.call('HGET', depPrefix .. other, 'doc')
-      local ok, doc = pcall(cjson.decode, raw or '')
-      if ok and type(doc) == 'table' and type(doc.tunnelHost) == 'string' and hostKey(doc.tunnelHost) == host then return other end
-    end
+local function indexHosts()
+  local marker = ARGV[6] .. 'hostsIndexed'
+  if redis.call('EXISTS', marker) == 1 then return end
+  for _, id in ipairs(redis.call('SMEMBERS', ARGV[6] .. 'ids')) do
+    local ok, doc = pcall(cjson.decode, redis.call('HGET', ARGV[6] .. 'dep:' .. id, 'doc') or '')
+    if ok and type(doc) == 'table' and type(doc.tunnelHost) == 'string' then redis.call('SADD', ARGV[6] .. 'host:' .. hostKey(doc.tunnelHost), id) end
+  end
+  redis.call('SET', marker, '1')
+end
+local function hostHolder(host)
+  local holders = redis.call('SMEMBERS', ARGV[6] .. 'host:' .. host)
+  table.sort(holders)
+  for _, other in ipairs(holders) do
+    if other ~= ARGV[1] then return other end
   end
   return nil
 end
@@ -64,16 +76,18 @@ end
 
 /**
  * KEYS: deployment hash, ids set, then one key per number.
- * ARGV: id, doc, disabled, change channel, tunnel host key, deployment key prefix.
+ * ARGV: id, doc, disabled, change channel, tunnel host key, key prefix.
  * Returns {1, 0} stored, {-1, 0} id taken, {-2, i} the i-th number taken, {-3, holder} the host taken.
  */
-const INSERT_SCRIPT = `${HOST_HOLDER_LUA}
+const INSERT_SCRIPT = `${HOST_INDEX_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
 for i = 3, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return {-2, i - 2} end
 end
-local holder = hostHolder(ARGV[5], KEYS[2], ARGV[6])
+indexHosts()
+local holder = hostHolder(ARGV[5])
 if holder then return {-3, holder} end
+redis.call('SADD', ARGV[6] .. 'host:' .. ARGV[5], ARGV[1])
 for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'disabled', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[1])
@@ -83,13 +97,13 @@ return {1, 0}
 
 /**
  * KEYS: deployment hash, ids set, then one key per new number.
- * ARGV: id, doc, number key prefix, change channel, tunnel host key, deployment key prefix. The old
+ * ARGV: id, doc, number key prefix, change channel, tunnel host key, key prefix. The old
  * numbers' keys are derived from the stored doc (same hash tag, so the same Cluster slot).
  * `disabled` is left as it is: only setDisabled changes it, so an update cannot undo a disable.
  * The host is checked only when it changes: a deployment stored sharing one keeps working.
  * Returns {1, 0} replaced, {0, 0} unknown id, {-2, i} the i-th number is another's, {-3, holder} the host is.
  */
-const REPLACE_SCRIPT = `${HOST_HOLDER_LUA}
+const REPLACE_SCRIPT = `${HOST_INDEX_LUA}
 local old = redis.call('HGET', KEYS[1], 'doc')
 if not old then return {0, 0} end
 for i = 3, #KEYS do
@@ -97,10 +111,14 @@ for i = 3, #KEYS do
   if owner and owner ~= ARGV[1] then return {-2, i - 2} end
 end
 local oldDoc = cjson.decode(old)
-if type(oldDoc.tunnelHost) ~= 'string' or hostKey(oldDoc.tunnelHost) ~= ARGV[5] then
-  local holder = hostHolder(ARGV[5], KEYS[2], ARGV[6])
+indexHosts()
+local oldHost = type(oldDoc.tunnelHost) == 'string' and hostKey(oldDoc.tunnelHost) or nil
+if oldHost ~= ARGV[5] then
+  local holder = hostHolder(ARGV[5])
   if holder then return {-3, holder} end
+  if oldHost then redis.call('SREM', ARGV[6] .. 'host:' .. oldHost, ARGV[1]) end
 end
+redis.call('SADD', ARGV[6] .. 'host:' .. ARGV[5], ARGV[1])
 for _, number in ipairs(oldDoc.numbers) do
   local key = ARGV[3] .. number
   if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
@@ -255,7 +273,7 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
     this.#forget(deployment.id);
     const [status, index] = await this.run(() =>
       this.#commands.ttmaDepInsert(
-        String(keys.length), ...keys, deployment.id, toStored(deployment), deployment.disabled ? '1' : '0', this.#channel, tunnelHostKey(deployment.tunnelHost), this.#depKey(''),
+        String(keys.length), ...keys, deployment.id, toStored(deployment), deployment.disabled ? '1' : '0', this.#channel, tunnelHostKey(deployment.tunnelHost), this.#prefix,
       ),
     ).finally(() => this.#forget(deployment.id));
     if (Number(status) === -1) throw new TtmaError(ErrorCodes.CONFLICT, `deployment ${deployment.id} already exists`, 409);
@@ -277,7 +295,7 @@ export class RedisDeploymentStore extends RedisBackedStore implements Deployment
     const keys = [this.#depKey(deployment.id), `${this.#prefix}ids`, ...deployment.numbers.map((n) => this.#numKey(n))];
     const [status, index] = await this.run(() =>
       this.#commands.ttmaDepReplace(
-        String(keys.length), ...keys, deployment.id, toStored(deployment), `${this.#prefix}num:`, this.#channel, tunnelHostKey(deployment.tunnelHost), this.#depKey(''),
+        String(keys.length), ...keys, deployment.id, toStored(deployment), `${this.#prefix}num:`, this.#channel, tunnelHostKey(deployment.tunnelHost), this.#prefix,
       ),
     ).finally(() => this.#forget(deployment.id));
     refuseClaim(deployment, Number(status), index);
