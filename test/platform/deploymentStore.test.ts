@@ -58,6 +58,17 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
     before(async () => (made = await make()));
     after(() => made?.close());
     const id = (): string => `dep-${randomUUID().slice(0, 8)}`;
+    /** Two deployments registered through one process, and a registry on a second one (Redis: another platform process). */
+    const twoRegistered = async () => {
+      const [store, twin] = await made.pair();
+      const registry = new DeploymentRegistry({ store });
+      const other = new DeploymentRegistry({ store: twin });
+      const a = input(id());
+      const b = input(id());
+      await registry.register(a);
+      await registry.register(b);
+      return { twin, registry, other, a, b };
+    };
 
     it('registers, authenticates by digest, lists, and refuses a taken id or number', async () => {
       const [store] = await made.pair();
@@ -90,13 +101,7 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
     });
 
     it('moves numbers on update atomically, and an update cannot take another deployment\'s number', async () => {
-      const [store, twin] = await made.pair();
-      const registry = new DeploymentRegistry({ store });
-      const other = new DeploymentRegistry({ store: twin });
-      const a = input(id());
-      const b = input(id());
-      await registry.register(a);
-      await registry.register(b);
+      const { registry, other, a, b } = await twoRegistered();
       const fresh = number();
       await registry.update(a.id, { numbers: [fresh] });
       assert.equal(await registry.findByNumber(a.numbers[0]!), undefined, 'the old number is free');
@@ -109,13 +114,7 @@ function suite(name: string, make: () => Promise<Made>, skip?: string): void {
     });
 
     it('a tunnel host belongs to one deployment: create and update refused, its own host kept, a move frees it, compared without case or trailing dot', async () => {
-      const [store, twin] = await made.pair();
-      const registry = new DeploymentRegistry({ store });
-      const other = new DeploymentRegistry({ store: twin });
-      const a = input(id());
-      const b = input(id());
-      await registry.register(a);
-      await registry.register(b);
+      const { twin, registry, other, a, b } = await twoRegistered();
       const thief = { ...input(id()), tunnelHost: a.tunnelHost };
       const refused = await other.register(thief).then(() => undefined, (err: unknown) => err);
       assert.ok(isTtmaError(refused, 'TTMA_ERR_TUNNEL_HOST_TAKEN'), String(refused));
