@@ -217,7 +217,7 @@ describe('platform restart on the same Redis', { skip }, () => {
       const claims = [p1, p2].map((p, i) =>
         call(p.base, 'POST', '/v1/admin/deployments', {
           headers: adminHeaders(),
-          body: { id: `race-${round}-${i}`, numbers: [`+1555142${round}00${i}`, `${number.slice(0, -1)}${round}`], tunnelHost: `race${i}.trycloudflare.com` },
+          body: { id: `race-${round}-${i}`, numbers: [`+1555142${round}00${i}`, `${number.slice(0, -1)}${round}`], tunnelHost: `race${round}-${i}.trycloudflare.com` },
         }),
       );
       const results = await Promise.all(claims);

@@ -71,7 +71,7 @@ describe('two platform processes on one Redis', { skip }, () => {
   it("share dashboard sign-in: a link issued by one is redeemed at the other, and a rotated secret ends the session on both", async () => {
     const [p1, p2] = await Promise.all([0, 1].map(() => startHarness({ redisUrl: redis.url })));
     harnesses.push(p1!, p2!);
-    const dep = { ...D, id: 'shared-dash', numbers: ['+15551440002'] };
+    const dep = { ...D, id: 'shared-dash', numbers: ['+15551440002'], tunnelHost: 'shared-dash.trycloudflare.com' };
     const secret = (await p1!.platform.deployments.register(dep)).agentSecret;
     const link = await call(p1!.base, 'POST', PLATFORM_PATHS.dashboardLink, { headers: agentHeaders(dep.id, secret), body: {} });
     assert.equal(link.status, 200);
