@@ -27,7 +27,7 @@ import { intFlag, parseFlags } from './args.js';
 import { AGENT_FLAGS } from './agentFlags.js';
 import { DEMO_FLAGS } from './commandFlags.js';
 import { DEMO_NUMBER, DEMO_TUNNEL_HOST, startDemoStack, stopDemoStack } from './demoStack.js';
-import { startTtma, type Child } from './processes.js';
+import { READY_TIMEOUT_MS, startTtma, type Child } from './processes.js';
 import { talkUntilStreamsBack, waitForStreams } from './demoTalk.js';
 import { MAX_CALL_SECONDS } from '../sim/requests.js';
 /** Phone-side codecs the demo runs end to end (the simulator speaks each of them). */
@@ -42,6 +42,12 @@ const END_GRACE_MS = 15_000;
  * back plus the second half of its length, at most this longer.
  */
 const STREAMS_BACK_WAIT_MS = 30_000;
+/**
+ * --kill-gateway: the call placed while no gateway is up rings this long before its caller gives up.
+ * The simulator's default (10 s) is shorter than a loaded box's gateway start (11.6 s seen), so it
+ * rings as long as the demo waits for the new process to be ready and then to take the calls over.
+ */
+const RING_WHILE_DOWN_SECONDS = (READY_TIMEOUT_MS + STREAMS_BACK_WAIT_MS) / 1000;
 
 interface SimCallSummary {
   callId: string;
@@ -253,6 +259,7 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
         seconds: Math.max(1, Math.round(seconds / 2)),
         seed: calls + 1,
         codec,
+        answerTimeoutSeconds: RING_WHILE_DOWN_SECONDS,
       });
       rangWhileDown = ringing.call_control_id;
       progress(`killed the gateway process (SIGKILL) with ${live} calls live, and placed a call while it is down; starting a new one`);

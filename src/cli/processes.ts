@@ -19,7 +19,10 @@ export interface Child {
   exited: Promise<number | string>;
 }
 
-export async function startTtma(name: string, args: string[], logFile: string, readyTimeoutMs = 20_000, nodeArgs: string[] = []): Promise<Child> {
+/** How long a started process has to print its ready line. */
+export const READY_TIMEOUT_MS = 20_000;
+
+export async function startTtma(name: string, args: string[], logFile: string, readyTimeoutMs = READY_TIMEOUT_MS, nodeArgs: string[] = []): Promise<Child> {
   return startNode(name, TTMA_ENTRY, args, logFile, { readyTimeoutMs, nodeArgs });
 }
 
@@ -37,7 +40,7 @@ export interface StartNodeOptions {
 
 /** Start a node entry script that prints a JSON `{"event":"ready"}` line on stdout when it is ready. */
 export async function startNode(name: string, entry: string, args: string[], logFile: string, options: StartNodeOptions = {}): Promise<Child> {
-  const readyTimeoutMs = options.readyTimeoutMs ?? 20_000;
+  const readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
   const wrap = options.wrap ?? [];
   const argv = [...wrap.slice(1), process.execPath, ...(options.nodeArgs ?? []), entry, ...args];
   const child = spawn(wrap[0] ?? process.execPath, wrap.length > 0 ? argv : argv.slice(1), {

@@ -122,6 +122,8 @@ export interface PlaceInboundCallOptions {
   dtmf?: DtmfEvent[];
   /** The caller talks only in these windows (ms from media start); default: all the time. */
   talk?: TalkWindow[];
+  /** How long this call rings unanswered; default: the simulator's `answerTimeoutMs`. */
+  answerTimeoutMs?: number;
 }
 
 interface EndedRecord {
@@ -357,7 +359,7 @@ export class ProviderSimulator {
       talkMs: params.durationMs,
       dtmf: params.dtmf,
       clientState: null,
-      answerTimeoutMs: this.#options.answerTimeoutMs ?? DEFAULTS.answerTimeoutMs,
+      answerTimeoutMs: options.answerTimeoutMs ?? this.#options.answerTimeoutMs ?? DEFAULTS.answerTimeoutMs,
     });
     return call;
   }

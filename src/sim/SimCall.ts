@@ -651,18 +651,18 @@ export class SimCall implements ClockSubscriber {
     return true;
   }
 
-  /**
-   * The far party stops talking now and hangs up as at the end of their talk
-   * time (after the tail): for a test whose call must last until something
-   * else is done, however long that takes on a loaded machine. False when the
-   * call is not talking (not answered, or its talk time is already over).
-   */
   /** How long the far party has talked so far (its whole talk once over), ms; 0 before its stream opened. */
   get talkedMs(): number {
     if (this.#talkStartAt === null || this.#talkEndAt === null) return 0;
     return Math.max(0, Math.round(Math.min(this.#talkEndAt, performance.now()) - this.#talkStartAt));
   }
 
+  /**
+   * The far party stops talking now and hangs up as at the end of their talk
+   * time (after the tail): for a test whose call must last until something
+   * else is done, however long that takes on a loaded machine. False when the
+   * call is not talking (not answered, or its talk time is already over).
+   */
   endTalkNow(): boolean {
     if (this.#state !== 'answered' || this.#talkEndAt === null) return false;
     const now = performance.now();

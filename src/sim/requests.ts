@@ -48,7 +48,12 @@ export interface InboundParams {
   codec: SimCodec;
   seed: number | undefined;
   dtmf: DtmfEvent[];
+  /** How long this call rings unanswered before the caller gives up; default: the simulator's. */
+  answerTimeoutMs?: number;
 }
+
+/** A caller waits at most this long for an answer: long enough for a slow gateway start, still bounded. */
+export const MAX_ANSWER_TIMEOUT_SECONDS = 120;
 
 export function invalidParam(field: string, detail: string, code: string = PROVIDER_CODES.BAD_REQUEST): ProviderApiError {
   return new ProviderApiError(422, code, 'Invalid parameter', `${field}: ${detail}`);
@@ -226,6 +231,10 @@ export function parseInbound(value: unknown): InboundParams {
   if (seed !== undefined && (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) {
     throw invalidParam('seed', 'must be an integer from 0 to 4294967295');
   }
+  const answerTimeout = body.answerTimeoutSeconds;
+  if (answerTimeout !== undefined && (typeof answerTimeout !== 'number' || !Number.isFinite(answerTimeout) || answerTimeout <= 0 || answerTimeout > MAX_ANSWER_TIMEOUT_SECONDS)) {
+    throw invalidParam('answerTimeoutSeconds', `must be a number of seconds above 0 and at most ${MAX_ANSWER_TIMEOUT_SECONDS}`);
+  }
   return {
     from: e164(body, 'from'),
     to: e164(body, 'to'),
@@ -233,6 +242,7 @@ export function parseInbound(value: unknown): InboundParams {
     codec,
     seed,
     dtmf: parseDtmf(body.dtmf, seconds * 1000),
+    ...(answerTimeout === undefined ? {} : { answerTimeoutMs: Math.round(answerTimeout * 1000) }),
   };
 }
 

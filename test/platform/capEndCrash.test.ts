@@ -74,15 +74,20 @@ describe('a platform killed while ending calls at a cap', { skip }, () => {
     const headers = agentHeaders(d.id, created.body.agentSecret as string);
     const gateway = opened(await openControl(victimBase, headers));
     await gateway.next('hello');
-    const ids: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const dialled = await call(victimBase, 'POST', PLATFORM_PATHS.dial, {
-        headers,
-        body: { to: '+15557654321', stream_url: `wss://${d.tunnelHost}/v1/media/${d.id}-${i}`, stream_auth_token: STREAM_TOKEN },
-      });
+    // Both dials at once: one after the other, a loaded box could run the first call's top-up (the
+    // second minute of 2) before the second dial, which would then be refused at the cap.
+    const dials = await Promise.all(
+      [0, 1].map((i) =>
+        call(victimBase, 'POST', PLATFORM_PATHS.dial, {
+          headers,
+          body: { to: '+15557654321', stream_url: `wss://${d.tunnelHost}/v1/media/${d.id}-${i}`, stream_auth_token: STREAM_TOKEN },
+        }),
+      ),
+    );
+    const ids = dials.map((dialled) => {
       assert.equal(dialled.status, 200, JSON.stringify(dialled.body));
-      ids.push(dialled.body.call_control_id as string);
-    }
+      return dialled.body.call_control_id as string;
+    });
     // 2 of 2 minutes: the first top-up is refused, the gateway is warned, the goodbye starts.
     await gateway.next('cap.reached', 5 * UNIT_MS);
     return { victim, gateway, ids };

@@ -25,40 +25,55 @@ function dialBody(host: string, to = '+15557654321'): Record<string, unknown> {
 function capSuite(name: string, redisUrl: () => string | null, skip?: string, journal?: () => Promise<StateJournal>): void {
   describe(`minute caps through the platform (${name} store)`, { skip }, () => {
     let h: Harness;
-    before(async () => {
-      h = await startHarness({
+    const harness = async (capUnitMs: number): Promise<Harness> =>
+      startHarness({
         redisUrl: redisUrl(),
         ...(journal ? { stateJournal: await journal() } : {}),
-        capUnitMs: UNIT_MS,
+        capUnitMs,
         capGoodbyeMs: 0,
         rateLimit: { ratePerSec: 1_000, burst: 1_000 },
         cdr: { attempts: 3, backoffMs: 20 },
       });
+    before(async () => {
+      h = await harness(UNIT_MS);
     });
     after(() => h?.close());
 
-    async function deployment(id: string, caps: { dayMinutes: number; monthMinutes: number }) {
+    /**
+     * A platform whose unit is a real minute, for a test that counts reservations right after its
+     * dials: with UNIT_MS a loaded box can run a call's top-up between two dials (a minute more).
+     */
+    async function withMinuteUnit(test: (m: Harness) => Promise<void>): Promise<void> {
+      const m = await harness(60_000);
+      try {
+        await test(m);
+      } finally {
+        await m.close();
+      }
+    }
+
+    async function deployment(id: string, caps: { dayMinutes: number; monthMinutes: number }, on: Harness = h) {
       const host = `${id}.trycloudflare.com`;
-      const { agentSecret } = await h.platform.deployments.register({ id, numbers: [`+1555${String(100_0000 + seq++).slice(-7)}`], tunnelHost: host, caps });
+      const { agentSecret } = await on.platform.deployments.register({ id, numbers: [`+1555${String(100_0000 + seq++).slice(-7)}`], tunnelHost: host, caps });
       return { id, host, headers: agentHeaders(id, agentSecret) };
     }
 
-    it('refuses a new call at the cap with TTMA_ERR_CAP_REACHED before the provider hears of it', async () => {
-      const d = await deployment(`cap-refuse-${name}`, { dayMinutes: 2, monthMinutes: 100 });
-      const dialsBefore = h.provider.requests.filter((r) => r.path === '/v2/calls').length;
-      for (let i = 0; i < 2; i++) {
-        const ok = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
-        assert.equal(ok.status, 200, JSON.stringify(ok.body));
-      }
-      const refused = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
-      assert.equal(refused.status, 403);
-      assert.equal(refused.body.error.code, 'TTMA_ERR_CAP_REACHED');
-      assert.match(refused.body.error.message, /daily minute cap reached \(2 of 2 minutes used\)/);
-      assert.equal(h.provider.requests.filter((r) => r.path === '/v2/calls').length, dialsBefore + 2);
-      assert.deepEqual(await h.platform.caps.usage(d.id), { day: 2, month: 2 });
-      // Refused calls are logged for audit with their code.
-      assert.ok(h.lines.some((l) => l.includes('TTMA_ERR_CAP_REACHED') && l.includes(d.id)));
-    });
+    it('refuses a new call at the cap with TTMA_ERR_CAP_REACHED before the provider hears of it', () =>
+      withMinuteUnit(async (m) => {
+        const d = await deployment(`cap-refuse-${name}`, { dayMinutes: 2, monthMinutes: 100 }, m);
+        for (let i = 0; i < 2; i++) {
+          const ok = await call(m.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+          assert.equal(ok.status, 200, JSON.stringify(ok.body));
+        }
+        const refused = await call(m.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+        assert.equal(refused.status, 403);
+        assert.equal(refused.body.error.code, 'TTMA_ERR_CAP_REACHED');
+        assert.match(refused.body.error.message, /daily minute cap reached \(2 of 2 minutes used\)/);
+        assert.equal(m.provider.requests.filter((r) => r.path === '/v2/calls').length, 2, 'the provider never heard of the third');
+        assert.deepEqual(await m.platform.caps.usage(d.id), { day: 2, month: 2 });
+        // Refused calls are logged for audit with their code.
+        assert.ok(m.lines.some((l) => l.includes('TTMA_ERR_CAP_REACHED') && l.includes(d.id)));
+      }));
 
     it('tops up each unit while live, then ends the live calls through the provider and tells the gateway', async () => {
       const d = await deployment(`cap-live-${name}`, { dayMinutes: 4, monthMinutes: 100 });
@@ -118,20 +133,21 @@ function capSuite(name: string, redisUrl: () => string | null, skip?: string, jo
       assert.deepEqual(await h.platform.caps.usage(d.id), { day: 3, month: 3 });
     });
 
-    it('refuses to answer a call the deployment dialled (409): its dial reservation is untouched', async () => {
-      const d = await deployment(`cap-dialled-${name}`, { dayMinutes: 50, monthMinutes: 100 });
-      const res = await call(h.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
-      const id = res.body.call_control_id as string;
-      const reservationId = (await h.platform.calls.get(id))?.reservationId;
-      const answer = await call(h.base, 'POST', PLATFORM_PATHS.answer(id), {
-        headers: d.headers,
-        body: { stream_url: `wss://${d.host}/v1/media/${encodeURIComponent(id)}`, stream_auth_token: STREAM_TOKEN },
-      });
-      assert.equal(answer.status, 409, JSON.stringify(answer.body));
-      assert.equal((await h.platform.calls.get(id))?.reservationId, reservationId);
-      assert.deepEqual(await h.platform.caps.liveOf(d.id), [reservationId]);
-      assert.deepEqual(await h.platform.caps.usage(d.id), { day: 1, month: 1 });
-    });
+    it('refuses to answer a call the deployment dialled (409): its dial reservation is untouched', () =>
+      withMinuteUnit(async (m) => {
+        const d = await deployment(`cap-dialled-${name}`, { dayMinutes: 50, monthMinutes: 100 }, m);
+        const res = await call(m.base, 'POST', PLATFORM_PATHS.dial, { headers: d.headers, body: dialBody(d.host) });
+        const id = res.body.call_control_id as string;
+        const reservationId = (await m.platform.calls.get(id))?.reservationId;
+        const answer = await call(m.base, 'POST', PLATFORM_PATHS.answer(id), {
+          headers: d.headers,
+          body: { stream_url: `wss://${d.host}/v1/media/${encodeURIComponent(id)}`, stream_auth_token: STREAM_TOKEN },
+        });
+        assert.equal(answer.status, 409, JSON.stringify(answer.body));
+        assert.equal((await m.platform.calls.get(id))?.reservationId, reservationId);
+        assert.deepEqual(await m.platform.caps.liveOf(d.id), [reservationId]);
+        assert.deepEqual(await m.platform.caps.usage(d.id), { day: 1, month: 1 });
+      }));
 
     it("keeps the reservation live when the provider's answer outcome is unknown (5xx), and releases it when the provider refuses", async () => {
       const number = `+1555${String(100_0000 + seq++).slice(-7)}`;

@@ -339,6 +339,22 @@ describe('ProviderSimulator', () => {
     assert.equal(report.framesSent, 0);
   });
 
+  it('an inbound call rings for its own answerTimeoutSeconds, bounded (demo --kill-gateway: a slow gateway start)', async () => {
+    // This simulator gives up after 3 s; the call asks for 0.5 s and is hung up after that, not 3 s.
+    const placed = await api('POST', '/sim/calls/inbound', { from: '+15551230010', to: TO_NO_ANSWER, seconds: 1, answerTimeoutSeconds: 0.5 });
+    assert.equal(placed.status, 200);
+    const call = sim.liveCall(placed.body.call_control_id);
+    assert.ok(call, 'the call is live');
+    const report = await call.done;
+    assert.equal(report.endedBy, 'timeout');
+    assert.equal(report.endReason, 'not answered within 500 ms');
+    for (const bad of [0, -1, 121, '30', Number.MAX_VALUE]) {
+      const refused = await api('POST', '/sim/calls/inbound', { from: '+15551230011', to: TO_NO_ANSWER, seconds: 1, answerTimeoutSeconds: bad });
+      assert.equal(refused.status, 422, `answerTimeoutSeconds ${String(bad)}`);
+      assert.match(refused.body.errors[0].detail, /^answerTimeoutSeconds: must be a number of seconds above 0 and at most 120$/);
+    }
+  });
+
   it('refused upgrade and unknown tunnel host: streaming.failed, then the call is hung up', async () => {
     const refusedBefore = media.refusedUpgrades;
     const bad = sim.placeInboundCall({ from: '+15551230003', to: TO_BAD_TOKEN, durationMs: 1000 });
