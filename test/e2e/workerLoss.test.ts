@@ -99,7 +99,11 @@ for (const mediaSockets of ['worker', 'front'] as const) {
       const returned = call.summary().framesReturned;
       await waitWhileLive('the call echoing on a new worker', [call], () => stack.gateway.supervisor.restarts === restarts + 1 && workerOf(stack, call) !== undefined && call.summary().framesReturned > returned + 20);
       await crashWorkerOf(stack, call);
-      const report = await call.done;
+      // Bounded: the call talks for CALL_MS, and a gateway that kept it would hold the file that long.
+      const report = await Promise.race([
+        call.done,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the gateway did not end the call within 60 s of its second worker loss')), WAIT_MS).unref()),
+      ]);
       assert.notEqual(report.endedBy, 'caller', 'ended by the gateway before its caller hung up');
       await waitFor('the gateway to end it', () => (stack.gateway.control.ended['worker_failed'] ?? 0) === 1, WAIT_MS);
       assert.equal(stack.gateway.control.counters.workerCallsLost, 1);
